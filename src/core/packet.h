@@ -1,0 +1,71 @@
+// The packet: one received frame plus the metadata the stages fill in, in one cache line.
+//
+// A Packet does not own its bytes: `data` points into a buffer that belongs to the backend
+// that received it (a UMEM frame, an mbuf, a memory-backend slot), named by `buf`. Only the
+// backend frees it, through the worker's fate sink. Offsets are relative to `data`.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace ingress::core {
+
+// The kernel's skb->pkt_type values (include/uapi/linux/if_packet.h), decided at L2.
+enum class PktType : uint8_t {
+    kHost = 0,       // PACKET_HOST
+    kBroadcast = 1,  // PACKET_BROADCAST
+    kMulticast = 2,  // PACKET_MULTICAST
+    kOtherhost = 3,  // PACKET_OTHERHOST
+};
+
+// Packet::flags bits.
+inline constexpr uint8_t kFlagVlan = 1u << 0;         // a VLAN tag was present (see vlan_*)
+inline constexpr uint8_t kFlagL4CsumGood = 1u << 1;   // backend verified the L4 checksum
+inline constexpr uint8_t kFlagReassembled = 1u << 2;  // built by defrag from fragments
+
+struct alignas(64) Packet {
+    uint8_t* data = nullptr;  // first byte of the frame (Ethernet header)
+    uint64_t buf = 0;         // backend buffer handle (UMEM address, mbuf pointer, slot index)
+    uint64_t rx_ns = 0;       // receive timestamp, from the backend's clock
+    uint32_t len = 0;         // frame length; rcv_core trims link padding (len = l3_off + tot_len)
+    uint32_t ifindex = 0;     // ingress interface (the VLAN sub-interface once l2 resolved it)
+    uint16_t queue = 0;       // rx queue
+    uint16_t l3_off = 0;      // network header, set by l2
+    uint16_t l4_off = 0;      // transport header, set by rcv_core (l3_off + ihl*4)
+    uint16_t ethertype = 0;   // host order, after VLAN tags (skb->protocol)
+    uint16_t vlan_tci = 0;    // host order; valid when flags & kFlagVlan
+    uint16_t vlan_tpid = 0;   // host order (0x8100 or 0x88a8); valid when flags & kFlagVlan
+    PktType pkt_type = PktType::kHost;
+    uint8_t ip_proto = 0;     // set by rcv_core
+    uint8_t flags = 0;
+    uint8_t route_type = 0;   // set by route (ipv4::RouteType)
+    uint32_t route_aux = 0;   // route stage scratch (e.g. the FIB entry index)
+    uint32_t user = 0;        // per-stage scratch (e.g. defrag owner)
+
+    std::span<uint8_t> frame() noexcept { return {data, len}; }
+    std::span<const uint8_t> frame() const noexcept { return {data, len}; }
+    // From the network header to the end of the frame (after rcv_core: exactly tot_len).
+    std::span<const uint8_t> l3() const noexcept { return {data + l3_off, len - l3_off}; }
+    std::span<uint8_t> l3() noexcept { return {data + l3_off, len - l3_off}; }
+    uint32_t l3_len() const noexcept { return len - l3_off; }
+};
+static_assert(sizeof(Packet) == 64, "Packet must stay one cache line");
+
+inline constexpr uint16_t kBurst = 64;
+
+// Up to kBurst packets, by value: stages iterate over a contiguous array.
+struct PacketBatch {
+    std::array<Packet, kBurst> pkts;
+    uint16_t count = 0;
+
+    Packet* begin() noexcept { return pkts.data(); }
+    Packet* end() noexcept { return pkts.data() + count; }
+    const Packet* begin() const noexcept { return pkts.data(); }
+    const Packet* end() const noexcept { return pkts.data() + count; }
+    bool full() const noexcept { return count == kBurst; }
+    Packet& operator[](std::size_t i) noexcept { return pkts[i]; }
+};
+
+}  // namespace ingress::core

@@ -1,0 +1,46 @@
+// The rx/tx burst interface every backend implements: memory (tests), pcap (replay and
+// capture), and later AF_XDP and DPDK. Calls are per burst, never per packet.
+//
+// Ownership: rx_burst() hands the caller buffers it must give back exactly once, through
+// free_bulk(), tx_burst() or pass_burst(). try_alloc() lends a fresh buffer for a frame the
+// dataplane builds (ICMP errors) on the same terms.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/packet.h"
+
+namespace ingress::io {
+
+struct BackendStats {
+    uint64_t rx = 0;        // frames handed out by rx_burst
+    uint64_t tx = 0;        // frames accepted by tx_burst
+    uint64_t passed = 0;    // frames accepted by pass_burst (to the kernel / exception path)
+    uint64_t freed = 0;     // buffers returned by free_bulk
+    uint64_t rx_oversize = 0;  // frames the backend could not receive (larger than a buffer)
+    uint64_t alloc_fail = 0;   // try_alloc / rx found no free buffer
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    // Up to `max` frames from `queue` into pkts[0..n). Sets data, len, buf, rx_ns, queue and
+    // ifindex; every other field is reset to its default.
+    virtual uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept = 0;
+    // Sends pkts[0..n); returns how many were accepted (the backend owns those buffers now).
+    // The caller frees the rest.
+    virtual uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
+    // Hands frames the dataplane does not consume to the kernel (AF_XDP: a TAP/exception
+    // interface; DPDK: its exception path; memory/pcap: recorded). Takes all n.
+    virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
+    virtual void free_bulk(const uint64_t* bufs, uint16_t n) noexcept = 0;
+    // A buffer of at least `len` bytes for a frame the dataplane builds; pkt.data/buf set.
+    [[nodiscard]] virtual bool try_alloc(core::Packet& pkt, uint32_t len) noexcept = 0;
+
+    virtual BackendStats stats() const noexcept = 0;
+    virtual std::string name() const = 0;
+};
+
+}  // namespace ingress::io

@@ -1,0 +1,85 @@
+#include "io/memory.h"
+
+#include <cstring>
+
+namespace ingress::io {
+
+MemoryBackend::MemoryBackend(uint32_t ifindex, uint16_t queues, uint32_t buffers,
+                             uint32_t buf_size)
+    : ifindex_(ifindex), pool_(buffers, buf_size), rxq_(queues) {}
+
+bool MemoryBackend::inject(std::span<const uint8_t> frame, uint16_t queue, uint64_t rx_ns) {
+    if (frame.size() > pool_.buf_size()) {
+        ++stats_.rx_oversize;
+        return false;
+    }
+    uint64_t b = pool_.try_get();
+    if (b == BufferPool::kNone) {
+        ++stats_.alloc_fail;
+        return false;
+    }
+    std::memcpy(pool_.data(b), frame.data(), frame.size());
+    rxq_.at(queue).push_back({b, static_cast<uint32_t>(frame.size()), rx_ns});
+    return true;
+}
+
+uint16_t MemoryBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
+    auto& q = rxq_[queue];
+    uint16_t n = 0;
+    while (n < max && !q.empty()) {
+        const Pending& p = q.front();
+        core::Packet& pkt = pkts[n++];
+        pkt = core::Packet{};
+        pkt.data = pool_.data(p.buf);
+        pkt.buf = p.buf;
+        pkt.len = p.len;
+        pkt.rx_ns = p.rx_ns;
+        pkt.queue = queue;
+        pkt.ifindex = ifindex_;
+        q.pop_front();
+    }
+    stats_.rx += n;
+    return n;
+}
+
+uint16_t MemoryBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    uint16_t sent = 0;
+    for (; sent < n && sent_.size() < tx_capacity_; ++sent) {
+        const core::Packet& p = pkts[sent];
+        sent_.push_back({queue, std::vector<uint8_t>(p.data, p.data + p.len)});
+        pool_.put(p.buf);
+    }
+    stats_.tx += sent;
+    return sent;
+}
+
+void MemoryBackend::pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+        const core::Packet& p = pkts[i];
+        passed_.push_back({queue, std::vector<uint8_t>(p.data, p.data + p.len)});
+        pool_.put(p.buf);
+    }
+    stats_.passed += n;
+}
+
+void MemoryBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) pool_.put(bufs[i]);
+    stats_.freed += n;
+}
+
+bool MemoryBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
+    if (len > pool_.buf_size()) return false;
+    uint64_t b = pool_.try_get();
+    if (b == BufferPool::kNone) {
+        ++stats_.alloc_fail;
+        return false;
+    }
+    pkt = core::Packet{};
+    pkt.data = pool_.data(b);
+    pkt.buf = b;
+    pkt.len = len;
+    pkt.ifindex = ifindex_;
+    return true;
+}
+
+}  // namespace ingress::io

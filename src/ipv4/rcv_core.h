@@ -1,0 +1,23 @@
+#pragma once
+
+#include "core/counters.h"
+#include "core/packet.h"
+#include "core/verdict.h"
+
+namespace ingress::ipv4 {
+
+// Kernel-equivalent: net/ipv4/ip_input.c ip_rcv_core(), every check in its order.
+// Reads:  pkt.pkt_type, pkt.l3_off, pkt.len, frame bytes (IPv4 header).
+// Writes: pkt.len (trimmed to l3_off + tot_len: link padding removed), pkt.l4_off,
+//         pkt.ip_proto.
+// Next:   route (ip_rcv_finish_core).
+// Drops:  OTHERHOST, IP_INHDR, IP_CSUM, PKT_TOO_SMALL.
+// Counts: IpInReceives, IpExtInOctets, IpInHdrErrors, IpExtInCsumErrors,
+//         IpExtInTruncatedPkts, IpExtIn{NoECT,ECT1,ECT0,CE}Pkts.
+// Deliberately not here: InMcastPkts/InBcastPkts and their octets (the kernel counts them
+// in ip_rcv_finish_core from the route type, so the route stage does); InDiscards for
+// skb_share_check/pskb_trim_rcsum failures (allocation failures we cannot have: the frame is
+// never copied and trimming is a length change).
+core::Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept;
+
+}  // namespace ingress::ipv4

@@ -1,0 +1,42 @@
+// The worker's pipeline: every stage, wired explicitly, in the kernel's order. Reading
+// process() shows the whole packet path.
+//
+//   rx burst
+//    -> l2::eth_type_trans      pkt_type against the port MAC            (net/ethernet/eth.c)
+//    -> l2::vlan_untag          tag to metadata, sub-interface or OTHERHOST (net/core/dev.c)
+//       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
+//    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
+//    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
+//       [route, defrag, local delivery — later issues]
+//    -> end of the implemented path: passed to the kernel (what would happen to the packet
+//       next is the kernel's business until the route stage exists)
+#pragma once
+
+#include "core/counters.h"
+#include "core/packet.h"
+#include "io/backend.h"
+#include "l2/port.h"
+#include "worker/fate_sink.h"
+
+namespace ingress::worker {
+
+struct PipelineTables {
+    const l2::Port* port = nullptr;  // the port this worker's queue belongs to
+};
+
+class Pipeline {
+public:
+    Pipeline(io::Backend& backend, core::CounterBlock& counters, PipelineTables tables) noexcept
+        : sink_(backend, counters), c_(counters), t_(tables) {}
+
+    // Runs one received burst to completion: every packet ends with a fate, and the counter
+    // block is consistent (rx == delivered + held + passed + dropped) when this returns.
+    void process(core::PacketBatch& batch) noexcept;
+
+private:
+    FateSink sink_;
+    core::CounterBlock& c_;
+    PipelineTables t_;
+};
+
+}  // namespace ingress::worker

@@ -1,0 +1,42 @@
+#include "support/counters.h"
+
+#include <sstream>
+
+namespace ingress::test {
+
+::testing::AssertionResult counters_are(const core::Snapshot& s, const Expected& want) {
+    std::ostringstream bad;
+    std::map<std::string, bool> used;
+    auto check = [&](const std::string& name, uint64_t got) {
+        auto it = want.find(name);
+        uint64_t exp = it == want.end() ? 0 : it->second;
+        if (it != want.end()) used[name] = true;
+        if (got != exp) bad << "  " << name << ": expected " << exp << ", got " << got << "\n";
+    };
+    check("rx", s.rx);
+    check("delivered", s.delivered);
+    check("held", s.held);
+    check("passed", s.passed);
+    for (std::size_t i = 0; i < core::kMibCount; ++i)
+        check(std::string(core::mib_name(static_cast<core::Mib>(i))), s.mib[i]);
+    for (std::size_t i = 0; i < core::kDropReasonCount; ++i)
+        check(std::string(core::drop_reason_name(static_cast<core::DropReason>(i))), s.drops[i]);
+    for (const auto& [name, v] : want)
+        if (!used.count(name)) bad << "  " << name << ": no such counter in counters.def\n";
+    if (!s.conserved()) bad << "  conservation identity violated\n";
+    if (bad.str().empty()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "counters differ:\n" << bad.str();
+}
+
+core::Snapshot delta(const core::Snapshot& after, const core::Snapshot& before) {
+    core::Snapshot d = after;
+    d.rx -= before.rx;
+    d.delivered -= before.delivered;
+    d.held -= before.held;
+    d.passed -= before.passed;
+    for (std::size_t i = 0; i < core::kDropReasonCount; ++i) d.drops[i] -= before.drops[i];
+    for (std::size_t i = 0; i < core::kMibCount; ++i) d.mib[i] -= before.mib[i];
+    return d;
+}
+
+}  // namespace ingress::test

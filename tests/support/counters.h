@@ -1,0 +1,29 @@
+// Counter assertions through the one table: a test names the counters it expects by their
+// kernel spelling ("IpInReceives", "IP_CSUM", or the fates "rx", "delivered", "held",
+// "passed"), and every counter it does not name must be zero. A misspelt name fails the
+// test, so a test cannot silently check nothing.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/counters.h"
+
+namespace ingress::test {
+
+using Expected = std::map<std::string, uint64_t>;
+
+// Whether `s` is exactly `want`; the failure message lists every difference and says
+// whether the conservation identity holds.
+::testing::AssertionResult counters_are(const core::Snapshot& s, const Expected& want);
+
+// Difference after - before (for tests that look at one step).
+core::Snapshot delta(const core::Snapshot& after, const core::Snapshot& before);
+
+}  // namespace ingress::test
+
+#define EXPECT_COUNTERS(snapshot, ...) \
+    EXPECT_TRUE(::ingress::test::counters_are((snapshot), ::ingress::test::Expected __VA_ARGS__))

@@ -1,0 +1,109 @@
+// make-test-pcap: writes the capture shipped as tests/data/rcv_core.pcap — valid and malformed
+// frames for the L2 and ip_rcv_core stages, built with the project's FrameBuilder. The output
+// is byte-for-byte deterministic (fixed timestamps), and a test regenerates it and compares
+// it with the shipped file, so the two cannot drift apart.
+//
+//   make-test-pcap OUT.pcap        write the capture
+//   make-test-pcap --list          print the frame list (number and what each frame is)
+//
+// The receiving port is 02:00:00:00:00:01, address 198.18.0.1/24; the peer 02:00:00:00:00:02,
+// 198.18.0.2. tests/unit/worker/replay_test.cc holds the expected fate of every frame and
+// the expected counters, written by hand from the kernel's rules.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "io/pcap.h"
+#include "wire/frame_builder.h"
+#include "wire/icmp.h"
+
+using namespace ingress::wire;
+
+namespace {
+
+const Mac kPort{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
+const Mac kPeer{{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
+const Mac kStranger{{0x02, 0x00, 0x00, 0x00, 0x00, 0x99}};
+const Ipv4Addr kUs = ipv4(198, 18, 0, 1);
+const Ipv4Addr kThem = ipv4(198, 18, 0, 2);
+
+FrameBuilder udp_to_us() {
+    return FrameBuilder().eth(kPeer, kPort).ipv4(kThem, kUs).udp(40000, 5000).payload_size(18);
+}
+
+struct Entry {
+    const char* what;
+    FrameBuilder::Bytes bytes;
+};
+
+std::vector<Entry> frames() {
+    std::vector<Entry> v;
+    v.push_back({"valid UDP unicast to us", udp_to_us().build()});
+    v.push_back({"valid UDP, 4 bytes of link padding (trimmed)", udp_to_us().payload_size(2).pad_to(64).build()});
+    v.push_back({"valid UDP to the subnet broadcast, L2 broadcast",
+                 udp_to_us().eth_dst(Mac::broadcast()).ipv4(kThem, ipv4(198, 18, 0, 255)).build()});
+    v.push_back({"valid UDP to 239.1.1.1, L2 multicast",
+                 udp_to_us().eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1)))
+                     .ipv4(kThem, ipv4(239, 1, 1, 1)).build()});
+    v.push_back({"UDP for another host's MAC (OTHERHOST)", udp_to_us().eth_dst(kStranger).build()});
+    {
+        FrameBuilder::Bytes arp(42, 0);
+        FrameBuilder::Bytes eth = FrameBuilder().eth(kPeer, Mac::broadcast()).ethertype(kEthPArp).build();
+        std::memcpy(arp.data(), eth.data(), 14);
+        // htype 1, ptype 0x0800, hlen 6, plen 4, op 1 (request) — content is not inspected.
+        const uint8_t hdr[] = {0, 1, 8, 0, 6, 4, 0, 1};
+        std::memcpy(arp.data() + 14, hdr, sizeof hdr);
+        v.push_back({"ARP request (not IPv4: passed)", arp});
+    }
+    v.push_back({"IPv6 ethertype (passed)",
+                 FrameBuilder().eth(kPeer, kPort).ethertype(kEthPIpv6).payload_size(40).build()});
+    v.push_back({"bad IPv4 header checksum", udp_to_us().bad_ip_checksum().build()});
+    v.push_back({"version 6 in an IPv4 ethertype frame", udp_to_us().ip_version(6).build()});
+    v.push_back({"ihl 4 (< 5)", udp_to_us().ip_ihl(4).build()});
+    v.push_back({"tot_len 100 beyond the 46 bytes that arrived (truncated)", udp_to_us().ip_tot_len(100).build()});
+    v.push_back({"tot_len 16 inside the 20-byte header", udp_to_us().ip_tot_len(16).build()});
+    v.push_back({"only 10 bytes of IPv4 header", udp_to_us().truncate(24).build()});
+    v.push_back({"ECN CE, valid", udp_to_us().ecn(3).build()});
+    v.push_back({"ECN ECT(0), valid", udp_to_us().ecn(2).build()});
+    v.push_back({"ECN ECT(1), valid", udp_to_us().ecn(1).build()});
+    v.push_back({"802.1Q priority tag (VID 0), valid", udp_to_us().vlan(0, 5).build()});
+    v.push_back({"802.1Q VID 10, no such sub-interface (OTHERHOST)", udp_to_us().vlan(10).build()});
+    v.push_back({"10-byte runt", udp_to_us().truncate(10).build()});
+    v.push_back({"IP options (4 NOPs, ihl 6), valid", udp_to_us().ip_options({1, 1, 1, 1}).build()});
+    v.push_back({"ihl 15 but only a 20-byte header arrived", udp_to_us().ip_ihl(15).build()});
+    v.push_back({"ECN ECT(0) with a bad checksum (ECN counted first)",
+                 udp_to_us().ecn(2).bad_ip_checksum().build()});
+    v.push_back({"802.3 length field, LLC (passed)",
+                 FrameBuilder().eth(kPeer, kPort).ethertype(0x0026).payload_size(38).build()});
+    v.push_back({"ICMP echo request, valid",
+                 FrameBuilder().eth(kPeer, kPort).ipv4(kThem, kUs).icmp(kIcmpEcho, 0, 0x00010001).payload_size(8).build()});
+    v.push_back({"VLAN tag cut short (16 bytes)", udp_to_us().vlan(7).truncate(16).build()});
+    return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
+        int i = 0;
+        for (const Entry& e : frames()) std::printf("%2d  %s\n", ++i, e.what);
+        return 0;
+    }
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: make-test-pcap OUT.pcap | --list\n");
+        return 1;
+    }
+    try {
+        ingress::io::PcapWriter w(argv[1], 65535);
+        uint64_t ts = 1'700'000'000ull * 1'000'000'000ull;
+        for (const Entry& e : frames()) {
+            w.write(e.bytes, ts);
+            ts += 1'000'000;  // 1 ms apart
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "make-test-pcap: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}
