@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     try {
         io::PcapBackend backend(bopt);
         core::CounterBlock counters;
-        worker::Pipeline pipeline(backend, counters, {&port});
+        worker::Pipeline pipeline(backend, counters, {.port = &port});
         core::PacketBatch batch;
         const uint16_t burst = per_frame ? 1 : core::kBurst;
         uint64_t frame_no = 0;

@@ -43,6 +43,10 @@ struct alignas(64) Packet {
     uint8_t route_type = 0;   // set by route (ipv4::RouteType)
     uint32_t route_aux = 0;   // route stage scratch (e.g. the FIB entry index)
     uint32_t user = 0;        // per-stage scratch (e.g. defrag owner)
+    // How many received frames this packet stands for: 1, or N for a datagram reassembled
+    // from N fragments. The fate sink counts a packet's fate `frames` times, so the
+    // conservation identity counts frames (docs/accounting.md).
+    uint16_t frames = 1;
 
     std::span<uint8_t> frame() noexcept { return {data, len}; }
     std::span<const uint8_t> frame() const noexcept { return {data, len}; }

@@ -26,24 +26,24 @@ public:
         using Kind = core::Verdict::Kind;
         switch (v.kind()) {
         case Kind::kDrop:
-            c_.dropped(v.reason());
+            c_.dropped(v.reason(), pkt.frames);
             free_[nfree_++] = pkt.buf;
             break;
         case Kind::kDelivered:
-            c_.delivered();
+            c_.delivered(pkt.frames);
             free_[nfree_++] = pkt.buf;
             break;
         case Kind::kPass:
-            c_.passed();
+            c_.passed(pkt.frames);
             pass_[npass_++] = pkt;
             break;
         case Kind::kHeld:
-            c_.held();
+            c_.held(pkt.frames);
             break;
         case Kind::kContinue:
             // A packet that left the pipeline without a fate is a bug in the wiring; count
             // it as an unspecified drop rather than lose it.
-            c_.dropped(core::DropReason::kNotSpecified);
+            c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
             free_[nfree_++] = pkt.buf;
             break;
         }

@@ -7,10 +7,12 @@
 
 namespace ingress::worker {
 
-void Pipeline::process(core::PacketBatch& batch) noexcept {
+void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
+    (void)now_ns;
     c_.begin_burst();
     c_.rx(batch.count);
-    if (batch.count) sink_.set_queue(batch.pkts[0].queue);
+    const uint16_t queue = batch.count ? batch.pkts[0].queue : 0;
+    sink_.set_queue(queue);
     const l2::Port& port = *t_.port;
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
@@ -23,6 +25,9 @@ void Pipeline::process(core::PacketBatch& batch) noexcept {
     batch.count = 0;
 
     sink_.flush();
+    // ICMP errors built during the burst; a refused frame was counted as sent, so it moves
+    // to IcmpOutErrors.
+    if (uint16_t refused = txq_.flush(backend_, queue)) c_.mib(core::Mib::kIcmpOutErrors, refused);
     c_.end_burst();
 }
 

@@ -15,6 +15,8 @@
 #include "core/counters.h"
 #include "core/packet.h"
 #include "io/backend.h"
+#include "io/tx_queue.h"
+#include "ipv4/icmp_send.h"
 #include "l2/port.h"
 #include "worker/fate_sink.h"
 
@@ -22,21 +24,28 @@ namespace ingress::worker {
 
 struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
+    ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
 };
 
 class Pipeline {
 public:
     Pipeline(io::Backend& backend, core::CounterBlock& counters, PipelineTables tables) noexcept
-        : sink_(backend, counters), c_(counters), t_(tables) {}
+        : backend_(backend), sink_(backend, counters), c_(counters), t_(tables),
+          icmp_(backend, txq_, t_.icmp) {}
 
-    // Runs one received burst to completion: every packet ends with a fate, and the counter
-    // block is consistent (rx == delivered + held + passed + dropped) when this returns.
-    void process(core::PacketBatch& batch) noexcept;
+    // Runs one received burst to completion: every packet ends with a fate, frames the
+    // pipeline built (ICMP errors) leave in one tx_burst, and the counter block is
+    // consistent (rx == delivered + held + passed + dropped) when this returns. `now_ns`
+    // is the burst's time (timeouts, rate limits); the caller's clock.
+    void process(core::PacketBatch& batch, uint64_t now_ns = 0) noexcept;
 
 private:
+    io::Backend& backend_;
     FateSink sink_;
     core::CounterBlock& c_;
     PipelineTables t_;
+    io::TxQueue txq_;
+    ipv4::IcmpSender icmp_;
 };
 
 }  // namespace ingress::worker

@@ -33,7 +33,7 @@ public:
     }
     void run_one(const std::vector<uint8_t>& f) { run({f}); }
     void drain() {
-        worker::Pipeline pipeline(backend, counters, {&port});
+        worker::Pipeline pipeline(backend, counters, {.port = &port});
         core::PacketBatch batch;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
             pipeline.process(batch);

@@ -71,7 +71,7 @@ protected:
 TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {&port});
+    Pipeline pipeline(backend, counters, {.port = &port});
     core::PacketBatch batch;
     std::size_t i = 0;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), 1)) > 0) {
@@ -91,7 +91,7 @@ TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
 TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {&port});
+    Pipeline pipeline(backend, counters, {.port = &port});
     core::PacketBatch batch;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
         pipeline.process(batch);

@@ -1,0 +1,191 @@
+#include "ipv4/icmp_send.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "wire/checksum.h"
+#include "wire/ethernet.h"
+#include "wire/icmp.h"
+
+namespace ingress::ipv4 {
+
+using core::Mib;
+
+namespace {
+
+constexpr uint64_t kNsPerMs = 1'000'000;
+constexpr uint64_t kNsPerSec = 1'000'000'000;
+// RFC 1812 §4.3.2.3 / the kernel's room computation: the whole error datagram fits in 576.
+constexpr std::size_t kMaxErrorDatagram = 576;
+constexpr std::size_t kIpHeader = 20;
+// XRLIM_BURST_FACTOR: a destination may receive up to 6 errors back to back.
+constexpr uint64_t kBurstFactor = 6;
+constexpr uint8_t kIptosTosMask = 0x1e;           // IPTOS_TOS_MASK
+constexpr uint8_t kIptosPrecInternetcontrol = 0xc0;  // IPTOS_PREC_INTERNETCONTROL
+
+// icmp_pointers[type].error: which ICMP types are errors. Unknown types (> NR_ICMP_TYPES,
+// 18) are treated as errors too, "think about it".
+bool icmp_type_is_error(uint8_t type) noexcept {
+    switch (type) {
+    case 3: case 4: case 5: case 11: case 12: return true;
+    default: return type > 18;
+    }
+}
+
+Mib out_type_counter(uint8_t type, bool& has) noexcept {
+    has = true;
+    switch (type) {
+    case wire::kIcmpDestUnreach: return Mib::kIcmpMsgOutType3;
+    case wire::kIcmpTimeExceeded: return Mib::kIcmpMsgOutType11;
+    case wire::kIcmpParameterProb: return Mib::kIcmpMsgOutType12;
+    default: has = false; return Mib::kIcmpOutMsgs;
+    }
+}
+
+}  // namespace
+
+bool IcmpSender::global_allow(uint64_t now_ns) noexcept {
+    // icmp_global_allow(): credit refilled at icmp_msgs_per_sec in steps of at least 20 ms,
+    // capped at icmp_msgs_burst. The kernel spends a random 0..2 credits per message
+    // (average 1); we spend exactly 1, so tests are deterministic.
+    if (global_credit_ == UINT64_MAX) {
+        global_credit_ = cfg_.icmp_msgs_burst;
+        global_last_ns_ = now_ns;
+    }
+    uint64_t delta = std::min<uint64_t>(now_ns - global_last_ns_, kNsPerSec);
+    if (delta >= kNsPerSec / 50) {
+        uint64_t incr = cfg_.icmp_msgs_per_sec * delta / kNsPerSec;
+        if (incr) global_last_ns_ = now_ns;
+        global_credit_ = std::min<uint64_t>(global_credit_ + incr, cfg_.icmp_msgs_burst);
+    }
+    if (global_credit_ == 0) return false;
+    --global_credit_;
+    return true;
+}
+
+bool IcmpSender::host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept {
+    // inet_peer_xrlim_allow(): a token per icmp_ratelimit ms, at most 6 saved up. A new peer
+    // starts as if last seen 60 s ago, i.e. with a full burst.
+    const uint64_t timeout = uint64_t{cfg_.icmp_ratelimit_ms} * kNsPerMs;
+    if (timeout == 0) return true;
+    Peer& p = peers_[(dst * 2654435761u) >> 22];  // 10-bit multiplicative hash
+    if (!p.used || p.addr != dst) {
+        p = Peer{dst, true, 0, now_ns - std::min<uint64_t>(now_ns, 60 * kNsPerSec)};
+    }
+    uint64_t tokens = p.tokens_ns + (now_ns - p.last_ns);
+    p.last_ns = now_ns;
+    tokens = std::min(tokens, kBurstFactor * timeout);
+    bool ok = tokens >= timeout;
+    if (ok) tokens -= timeout;
+    p.tokens_ns = tokens;
+    return ok;
+}
+
+IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
+                            wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
+    auto ip = wire::Ipv4View::try_view(in.l3());
+    if (!ip || ip->header_len() < kIpHeader || ip->header_len() > in.l3_len())
+        return IcmpResult::kNotAllowed;
+
+    // "No replies to physical multicast/broadcast."
+    if (in.pkt_type != core::PktType::kHost) return IcmpResult::kNotAllowed;
+    // "Now check at the protocol level."
+    auto rt = static_cast<uint8_t>(in.route_type);
+    if (rt == 3 /* RTN_BROADCAST */ || rt == 5 /* RTN_MULTICAST */ ||
+        wire::ipv4_is_multicast(ip->dst()) || wire::ipv4_is_lbcast(ip->dst()))
+        return IcmpResult::kNotAllowed;
+    // "Only reply to fragment 0."
+    if (ip->frag_field() & wire::kIpOffsetMask) return IcmpResult::kNotAllowed;
+    // "If we send an ICMP error to an ICMP error a mess would result."
+    if (icmp_type_is_error(type) && ip->protocol() == wire::kIpProtoIcmp) {
+        auto l4 = in.l3().subspan(ip->header_len());
+        if (l4.empty() || icmp_type_is_error(l4[0])) return IcmpResult::kNotAllowed;
+    }
+
+    // icmpv4_mask_allow(): only types in icmp_ratemask are limited, never frag-needed.
+    bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
+                   !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
+    if (limited) {
+        if (!global_allow(now_ns)) {
+            c.mib(Mib::kIcmpOutRateLimitGlobal);
+            return IcmpResult::kRateLimited;
+        }
+        if (!host_allow(ip->src(), now_ns)) {
+            c.mib(Mib::kIcmpOutRateLimitHost);
+            return IcmpResult::kRateLimited;
+        }
+    }
+
+    // Quote as much of the offending datagram as fits in 576 bytes.
+    std::size_t quote = std::min<std::size_t>(in.l3_len(),
+                                              kMaxErrorDatagram - kIpHeader - wire::IcmpView::kHeaderLen);
+    const bool tagged = (in.flags & core::kFlagVlan) && (in.vlan_tci & 0x0fff) != 0;
+    const std::size_t l2 = wire::EthernetView::kHeaderLen + (tagged ? wire::VlanView::kTagLen : 0);
+    const std::size_t ip_len = kIpHeader + wire::IcmpView::kHeaderLen + quote;
+    const std::size_t frame_len = l2 + ip_len;
+
+    core::Packet out;
+    if (txq_.full() || !backend_.try_alloc(out, static_cast<uint32_t>(frame_len))) {
+        c.mib(Mib::kIcmpOutErrors);
+        return IcmpResult::kNoBuffer;
+    }
+    uint8_t* f = out.data;
+    // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
+    auto eth = wire::EthernetView::try_view(in.frame());
+    wire::Mac dst_mac = eth->src(), src_mac = eth->dst();
+    std::memcpy(f + wire::EthernetView::kDstOff, dst_mac.b.data(), 6);
+    std::memcpy(f + wire::EthernetView::kSrcOff, src_mac.b.data(), 6);
+    std::size_t off = wire::EthernetView::kTypeOff;
+    if (tagged) {
+        wire::store_be16(f + off, in.vlan_tpid);
+        wire::store_be16(f + off + 2, in.vlan_tci);
+        off += wire::VlanView::kTagLen;
+    }
+    wire::store_be16(f + off, wire::kEthPIp);
+
+    uint8_t* h = f + l2;
+    h[wire::Ipv4View::kVerIhlOff] = 0x45;
+    h[wire::Ipv4View::kTosOff] = icmp_type_is_error(type)
+                                     ? static_cast<uint8_t>((ip->tos() & kIptosTosMask) |
+                                                            kIptosPrecInternetcontrol)
+                                     : ip->tos();
+    wire::store_be16(h + wire::Ipv4View::kTotLenOff, static_cast<uint16_t>(ip_len));
+    wire::store_be16(h + wire::Ipv4View::kIdOff, next_id_++);
+    wire::store_be16(h + wire::Ipv4View::kFragOff, 0);  // the ICMP socket uses PMTUDISC_DONT
+    h[wire::Ipv4View::kTtlOff] = cfg_.ip_default_ttl;
+    h[wire::Ipv4View::kProtoOff] = wire::kIpProtoIcmp;
+    wire::store_be16(h + wire::Ipv4View::kCsumOff, 0);
+    wire::store_be32(h + wire::Ipv4View::kSrcOff, src);
+    wire::store_be32(h + wire::Ipv4View::kDstOff, ip->src());
+    wire::store_be16(h + wire::Ipv4View::kCsumOff, wire::internet_checksum({h, kIpHeader}));
+
+    uint8_t* m = h + kIpHeader;
+    m[wire::IcmpView::kTypeOff] = type;
+    m[wire::IcmpView::kCodeOff] = code;
+    wire::store_be16(m + wire::IcmpView::kCsumOff, 0);
+    wire::store_be32(m + wire::IcmpView::kRestOff, info);
+    std::memcpy(m + wire::IcmpView::kHeaderLen, in.data + in.l3_off, quote);
+    std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
+    wire::store_be16(m + wire::IcmpView::kCsumOff, wire::internet_checksum({m, icmp_len}));
+
+    out.len = static_cast<uint32_t>(frame_len);
+    out.ifindex = in.ifindex;
+    out.queue = in.queue;
+    out.rx_ns = now_ns;
+    if (!txq_.try_push(out)) {  // cannot happen: checked full() above
+        backend_.free_bulk(&out.buf, 1);
+        c.mib(Mib::kIcmpOutErrors);
+        return IcmpResult::kNoBuffer;
+    }
+    // icmp_out_count(): OutMsgs and the per-type counter.
+    c.mib(Mib::kIcmpOutMsgs);
+    bool has = false;
+    Mib per_type = out_type_counter(type, has);
+    if (has) c.mib(per_type);
+    if (type == wire::kIcmpDestUnreach) c.mib(Mib::kIcmpOutDestUnreachs);
+    if (type == wire::kIcmpTimeExceeded) c.mib(Mib::kIcmpOutTimeExcds);
+    if (type == wire::kIcmpParameterProb) c.mib(Mib::kIcmpOutParmProbs);
+    return IcmpResult::kQueued;
+}
+
+}  // namespace ingress::ipv4

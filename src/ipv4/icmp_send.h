@@ -1,0 +1,80 @@
+// ICMP error generation.
+//
+// Kernel-equivalent: net/ipv4/icmp.c __icmp_send() with icmpv4_global_allow() and
+// icmpv4_xrlim_allow() (net.ipv4.icmp_ratelimit / icmp_ratemask / icmp_msgs_per_sec /
+// icmp_msgs_burst). The decision whether to answer is the kernel's:
+//   - never about a frame that was not PACKET_HOST (L2 broadcast/multicast),
+//   - never about a datagram routed as BROADCAST or MULTICAST,
+//   - never about a fragment other than the first (offset != 0),
+//   - never an error about an ICMP error (unknown ICMP types count as errors),
+//   - then the global token bucket and the per-destination limit, both only for the types
+//     in icmp_ratemask (default: dest unreachable, source quench, time exceeded, parameter
+//     problem) and never for "fragmentation needed".
+// The message quotes as much of the offending datagram as fits in 576 bytes, as the kernel
+// does (RFC 1812 §4.3.2.3), not only the header + 8 bytes of RFC 792.
+// The frame is built in a backend buffer and queued on the worker's TxQueue; it leaves in
+// the burst's single tx_burst.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/counters.h"
+#include "core/packet.h"
+#include "io/backend.h"
+#include "io/tx_queue.h"
+#include "wire/ipv4.h"
+
+namespace ingress::ipv4 {
+
+struct IcmpConfig {
+    uint32_t icmp_ratelimit_ms = 1000;  // net.ipv4.icmp_ratelimit (ms per token, per host)
+    uint32_t icmp_ratemask = 0x1818;    // net.ipv4.icmp_ratemask: types 3, 4, 11, 12
+    uint32_t icmp_msgs_per_sec = 1000;  // net.ipv4.icmp_msgs_per_sec
+    uint32_t icmp_msgs_burst = 50;      // net.ipv4.icmp_msgs_burst
+    uint8_t ip_default_ttl = 64;        // net.ipv4.ip_default_ttl
+};
+
+enum class IcmpResult : uint8_t {
+    kQueued,       // built and queued for transmission
+    kNotAllowed,   // the kernel would not answer this packet (see above); nothing counted
+    kRateLimited,  // suppressed by a rate limit (IcmpOutRateLimitGlobal / ...Host)
+    kNoBuffer,     // no buffer or TX queue full (IcmpOutErrors)
+};
+
+class IcmpSender {
+public:
+    IcmpSender(io::Backend& backend, io::TxQueue& txq, const IcmpConfig& cfg) noexcept
+        : backend_(backend), txq_(txq), cfg_(cfg) {}
+
+    // `offending`: the received packet (l3_off valid, bytes from l3_off to len are the
+    // datagram; route_type set when the route stage has run). `src`: the error's source
+    // address (the kernel uses the offending datagram's destination when it was local,
+    // otherwise an address of the receiving interface). `info`: the 32-bit field after
+    // the checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
+    IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
+                    wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept;
+
+private:
+    bool global_allow(uint64_t now_ns) noexcept;
+    bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;
+
+    io::Backend& backend_;
+    io::TxQueue& txq_;
+    IcmpConfig cfg_;
+    // icmp_global: a token bucket of icmp_msgs_burst tokens, refilled at icmp_msgs_per_sec.
+    uint64_t global_credit_ = UINT64_MAX;  // whole messages; MAX = not started yet
+    uint64_t global_last_ns_ = 0;
+    // inet_peer rate state per destination, in a fixed direct-mapped table (no allocation;
+    // a colliding destination takes the slot over, starting a fresh bucket).
+    struct Peer {
+        wire::Ipv4Addr addr = 0;
+        bool used = false;
+        uint64_t tokens_ns = 0;
+        uint64_t last_ns = 0;
+    };
+    std::array<Peer, 1024> peers_{};
+    uint16_t next_id_ = 1;
+};
+
+}  // namespace ingress::ipv4
