@@ -1,0 +1,171 @@
+#include "shm/ring.h"
+
+#include <algorithm>
+#include <new>
+
+namespace ingress::shm {
+
+void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32_t worker) {
+    auto* h = new (region) RingHeader{};
+    h->magic = kRingMagic;
+    h->version = kRingVersion;
+    h->header_size = static_cast<uint16_t>(RingGeometry::header_size());
+    h->slot_size = g.slot_size;
+    h->slot_count = g.slot_count;
+    h->endpoint_id = endpoint_id;
+    h->worker = worker;
+    h->region_size = g.region_size();
+    h->prod.store(0, std::memory_order_relaxed);
+    h->cons.store(0, std::memory_order_relaxed);
+    h->needs_wakeup.store(0, std::memory_order_relaxed);
+    // Release: the identity fields are visible before anyone can see the region's indices
+    // (the region reaches the app only after this, through SCM_RIGHTS, which orders anyway).
+    std::atomic_thread_fence(std::memory_order_release);
+}
+
+RingCheck ring_check(const void* region, std::size_t mapped_size) noexcept {
+    if (mapped_size < sizeof(RingHeader)) return RingCheck::kTooSmall;
+    auto* h = static_cast<const RingHeader*>(region);
+    if (h->magic != kRingMagic) return RingCheck::kBadMagic;
+    if (h->version != kRingVersion) return RingCheck::kBadVersion;
+    RingGeometry g{h->slot_count, h->slot_size};
+    if (!g.valid() || h->header_size != RingGeometry::header_size() ||
+        h->region_size != g.region_size())
+        return RingCheck::kBadGeometry;
+    if (mapped_size < g.region_size()) return RingCheck::kTooSmall;
+    return RingCheck::kOk;
+}
+
+const char* ring_check_str(RingCheck c) noexcept {
+    switch (c) {
+    case RingCheck::kOk: return "ok";
+    case RingCheck::kTooSmall: return "region smaller than its header says";
+    case RingCheck::kBadMagic: return "not an ingress ring (bad magic)";
+    case RingCheck::kBadVersion: return "ring layout version not supported by this client";
+    case RingCheck::kBadGeometry: return "ring geometry invalid";
+    }
+    return "?";
+}
+
+// --- producer ---------------------------------------------------------------------------
+
+RingProducer::RingProducer(void* region, const RingGeometry& g) noexcept
+    : h_(static_cast<RingHeader*>(region)), base_(static_cast<uint8_t*>(region)), g_(g),
+      mask_(g.slot_count - 1) {
+    prod_ = h_->prod.load(std::memory_order_relaxed);
+    // Assume full until the first refresh validates what the consumer wrote: a cached index
+    // is only ever one that passed the check in free_slots().
+    cached_cons_ = prod_ - g_.slot_count;
+}
+
+uint32_t RingProducer::free_slots(uint32_t want) noexcept {
+    uint32_t used = prod_ + reserved_ - cached_cons_;
+    uint32_t free = g_.slot_count - used;
+    if (free >= want) return free;
+    // Refresh the consumer index. Acquire: pairs with the consumer's release in release(),
+    // so the consumer's reads of the slots it gave back happened before we overwrite them.
+    uint32_t cons = h_->cons.load(std::memory_order_acquire);
+    // An app can write anything here. A sane cons is at most slot_count behind prod and
+    // never ahead of it; anything else is treated as "no free slot" (the app starves itself).
+    uint32_t behind = prod_ - cons;
+    if (behind > g_.slot_count) return 0;
+    cached_cons_ = cons;
+    used = prod_ + reserved_ - cached_cons_;
+    return used > g_.slot_count ? 0 : g_.slot_count - used;
+}
+
+uint32_t RingProducer::reserve_burst(uint32_t n, uint32_t* idx) noexcept {
+    uint32_t free = free_slots(n);
+    n = std::min(n, free);
+    if (n == 0) return 0;
+    *idx = prod_ + reserved_;
+    reserved_ += n;
+    return n;
+}
+
+void RingProducer::submit(uint32_t n) noexcept {
+    n = std::min(n, reserved_);
+    reserved_ -= n;
+    prod_ += n;
+    // Release: the slot contents written before this are visible to a consumer that
+    // acquires the new prod (RingConsumer::peek).
+    h_->prod.store(prod_, std::memory_order_release);
+    bump(h_->delivered, n);
+}
+
+bool RingProducer::try_push(const SlotMeta& m, std::span<const uint8_t> payload) noexcept {
+    uint32_t idx;
+    if (reserve_burst(1, &idx) == 0) {
+        count_drop();
+        return false;
+    }
+    SlotMeta& out = meta(idx);
+    out = m;
+    uint32_t len = static_cast<uint32_t>(std::min<std::size_t>(payload.size(), max_payload()));
+    out.len = len;
+    out.orig_len = static_cast<uint32_t>(payload.size());
+    if (len < payload.size()) {
+        out.flags = static_cast<uint16_t>(out.flags | kSlotTruncated);
+        bump(h_->truncated);
+    }
+    std::memcpy(this->payload(idx), payload.data(), len);
+    submit(1);
+    return true;
+}
+
+void RingProducer::count_drop() noexcept { bump(h_->dropped_full); }
+
+bool RingProducer::take_wakeup() noexcept {
+    // Full fence: orders our prod store (submit) before the needs_wakeup load. The consumer
+    // does the mirror image in prepare_sleep() (needs_wakeup store, fence, prod load), so at
+    // least one side sees the other: either we see the flag and wake it, or it sees the
+    // data and does not sleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (h_->needs_wakeup.load(std::memory_order_relaxed) == 0) return false;
+    h_->needs_wakeup.store(0, std::memory_order_relaxed);
+    return true;
+}
+
+// --- consumer ---------------------------------------------------------------------------
+
+RingConsumer::RingConsumer(void* region) noexcept
+    : h_(static_cast<RingHeader*>(region)), base_(static_cast<uint8_t*>(region)),
+      g_{h_->slot_count, h_->slot_size}, mask_(h_->slot_count - 1) {
+    cons_ = h_->cons.load(std::memory_order_relaxed);
+    cached_prod_ = h_->prod.load(std::memory_order_acquire);
+}
+
+uint32_t RingConsumer::peek(uint32_t n, uint32_t* idx) noexcept {
+    uint32_t avail = cached_prod_ - cons_;
+    if (avail < n) {
+        // Acquire: pairs with the producer's release in submit(); the slots up to prod are
+        // fully written.
+        cached_prod_ = h_->prod.load(std::memory_order_acquire);
+        avail = cached_prod_ - cons_;
+        if (avail > g_.slot_count) avail = 0;  // producer state we do not understand
+    }
+    n = std::min(n, avail);
+    if (n) *idx = cons_;
+    return n;
+}
+
+void RingConsumer::release(uint32_t n) noexcept {
+    n = std::min(n, cached_prod_ - cons_);
+    cons_ += n;
+    // Release: our reads of the released slots complete before the producer may reuse them.
+    h_->cons.store(cons_, std::memory_order_release);
+}
+
+bool RingConsumer::prepare_sleep() noexcept {
+    h_->needs_wakeup.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // see RingProducer::take_wakeup
+    if (h_->prod.load(std::memory_order_acquire) != cons_) {
+        cancel_sleep();
+        return false;
+    }
+    return true;
+}
+
+void RingConsumer::cancel_sleep() noexcept { h_->needs_wakeup.store(0, std::memory_order_relaxed); }
+
+}  // namespace ingress::shm

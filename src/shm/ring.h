@@ -1,0 +1,234 @@
+// The app ring: a lock-free single-producer / single-consumer ring in shared memory, one per
+// (endpoint, worker). The worker (in ingressd) produces datagrams; the app consumes them.
+//
+// Layout of a region (every offset pinned by static_assert below; the app and the daemon
+// may be built from different versions, so a client checks magic/version/sizes first):
+//
+//   0     RingHeader   (4 cache lines: identity, producer index, consumer index + wakeup
+//                       flag, producer-side statistics)
+//   256   slot 0       slot_size bytes: a SlotMeta (64 bytes) then payload
+//   ...   slot n-1
+//
+// Indices are free-running 32-bit counters (slot = index & mask): the ring is empty when
+// prod == cons and full when prod - cons == slot_count. Shared memory holds offsets and
+// indices only, never pointers.
+//
+// Trust: the daemon never trusts what an app can write. The only field the app writes is
+// `cons` (and `needs_wakeup`); the producer clamps a `cons` that makes no sense (ahead of
+// prod, or more than slot_count behind) and treats the ring as full, counting the drop —
+// a hostile app can starve itself, never the worker or another app.
+//
+// Protocol (as xsk.h): producer reserve -> fill slots -> submit; consumer peek -> read
+// slots -> release. "burst" calls take as many as fit; "bulk" calls all or nothing.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+namespace ingress::shm {
+
+inline constexpr uint32_t kRingMagic = 0x494e4752;  // "INGR"
+inline constexpr uint16_t kRingVersion = 1;
+inline constexpr std::size_t kCacheLine = 64;
+
+// What recvmsg would give for one datagram (or one frame, for taps).
+struct SlotMeta {
+    uint32_t len;        // payload bytes stored in this slot
+    uint32_t orig_len;   // payload bytes the datagram had (> len: truncated, as MSG_TRUNC)
+    uint32_t src_addr;   // host order
+    uint32_t dst_addr;   // host order
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint32_t ifindex;    // ingress interface (IP_PKTINFO ipi_ifindex)
+    uint64_t rx_ns;      // receive timestamp (SO_TIMESTAMPNS)
+    uint16_t vlan_tci;   // PACKET_AUXDATA tp_vlan_tci (valid if kSlotVlan)
+    uint16_t vlan_tpid;  // PACKET_AUXDATA tp_vlan_tpid
+    uint8_t pkt_type;    // PACKET_HOST ... (sll_pkttype)
+    uint8_t protocol;    // IP protocol (raw) or 0
+    uint16_t flags;      // kSlot* bits
+    uint16_t ethertype;  // taps: sll_protocol (host order)
+    uint16_t l3_off;     // taps in SOCK_RAW framing: where the network header starts
+    uint32_t reserved[5];
+};
+static_assert(sizeof(SlotMeta) == 64);
+static_assert(offsetof(SlotMeta, len) == 0);
+static_assert(offsetof(SlotMeta, orig_len) == 4);
+static_assert(offsetof(SlotMeta, src_addr) == 8);
+static_assert(offsetof(SlotMeta, dst_addr) == 12);
+static_assert(offsetof(SlotMeta, src_port) == 16);
+static_assert(offsetof(SlotMeta, dst_port) == 18);
+static_assert(offsetof(SlotMeta, ifindex) == 20);
+static_assert(offsetof(SlotMeta, rx_ns) == 24);
+static_assert(offsetof(SlotMeta, vlan_tci) == 32);
+static_assert(offsetof(SlotMeta, vlan_tpid) == 34);
+static_assert(offsetof(SlotMeta, pkt_type) == 36);
+static_assert(offsetof(SlotMeta, protocol) == 37);
+static_assert(offsetof(SlotMeta, flags) == 38);
+static_assert(offsetof(SlotMeta, ethertype) == 40);
+static_assert(offsetof(SlotMeta, l3_off) == 42);
+
+inline constexpr uint16_t kSlotTruncated = 1u << 0;  // MSG_TRUNC: orig_len > len
+inline constexpr uint16_t kSlotCsumOk = 1u << 1;     // L4 checksum verified
+inline constexpr uint16_t kSlotVlan = 1u << 2;       // TP_STATUS_VLAN_VALID
+inline constexpr uint16_t kSlotVlanTpid = 1u << 3;   // TP_STATUS_VLAN_TPID_VALID
+
+struct alignas(kCacheLine) RingHeader {
+    // Line 0: identity, written once by the daemon before the app maps the region.
+    uint32_t magic;
+    uint16_t version;
+    uint16_t header_size;  // offset of slot 0
+    uint32_t slot_size;    // bytes per slot, SlotMeta included
+    uint32_t slot_count;   // a power of two
+    uint32_t endpoint_id;
+    uint32_t worker;
+    uint64_t region_size;  // header_size + slot_count * slot_size
+    uint8_t pad0[kCacheLine - 32];
+    // Line 1: written by the producer only.
+    alignas(kCacheLine) std::atomic<uint32_t> prod;
+    // Line 2: written by the consumer only.
+    alignas(kCacheLine) std::atomic<uint32_t> cons;
+    std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the eventfd"
+    // Line 3: producer-side statistics, readable by the app and by ingressctl.
+    alignas(kCacheLine) std::atomic<uint64_t> delivered;  // datagrams submitted
+    std::atomic<uint64_t> dropped_full;  // datagrams dropped: ring full (RcvbufErrors)
+    std::atomic<uint64_t> truncated;     // datagrams cut to the slot (MSG_TRUNC)
+    std::atomic<uint64_t> wakeups;       // eventfd signals sent
+};
+static_assert(sizeof(RingHeader) == 4 * kCacheLine);
+static_assert(offsetof(RingHeader, magic) == 0);
+static_assert(offsetof(RingHeader, version) == 4);
+static_assert(offsetof(RingHeader, header_size) == 6);
+static_assert(offsetof(RingHeader, slot_size) == 8);
+static_assert(offsetof(RingHeader, slot_count) == 12);
+static_assert(offsetof(RingHeader, endpoint_id) == 16);
+static_assert(offsetof(RingHeader, worker) == 20);
+static_assert(offsetof(RingHeader, region_size) == 24);
+static_assert(offsetof(RingHeader, prod) == 64);
+static_assert(offsetof(RingHeader, cons) == 128);
+static_assert(offsetof(RingHeader, needs_wakeup) == 132);
+static_assert(offsetof(RingHeader, delivered) == 192);
+static_assert(offsetof(RingHeader, dropped_full) == 200);
+static_assert(offsetof(RingHeader, truncated) == 208);
+static_assert(offsetof(RingHeader, wakeups) == 216);
+static_assert(std::atomic<uint32_t>::is_always_lock_free &&
+              std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be lock-free");
+
+struct RingGeometry {
+    uint32_t slot_count;  // power of two, >= 2
+    uint32_t slot_size;   // multiple of 64, >= 128 (SlotMeta + at least 64 payload bytes)
+    static constexpr std::size_t header_size() noexcept { return sizeof(RingHeader); }
+    std::size_t region_size() const noexcept {
+        return header_size() + std::size_t{slot_count} * slot_size;
+    }
+    uint32_t max_payload() const noexcept { return slot_size - sizeof(SlotMeta); }
+    bool valid() const noexcept {
+        return slot_count >= 2 && (slot_count & (slot_count - 1)) == 0 && slot_size >= 128 &&
+               slot_size % kCacheLine == 0 && slot_count <= (1u << 24);
+    }
+};
+
+// Writes the header of a fresh region (the daemon, before handing the memfd to the app).
+void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32_t worker);
+
+// Why a mapped region is not usable, or kOk.
+enum class RingCheck : uint8_t { kOk, kTooSmall, kBadMagic, kBadVersion, kBadGeometry };
+RingCheck ring_check(const void* region, std::size_t mapped_size) noexcept;
+const char* ring_check_str(RingCheck c) noexcept;
+
+// The producer side (the worker). Not thread-safe: one producer per ring.
+class RingProducer {
+public:
+    RingProducer() = default;
+    // `region` was initialised by ring_init (the daemon's own mapping; geometry is taken
+    // from the daemon's copy, never re-read from shared memory).
+    RingProducer(void* region, const RingGeometry& g) noexcept;
+
+    // As many free slots as available, up to n; *idx gets the first index. 0 when full.
+    uint32_t reserve_burst(uint32_t n, uint32_t* idx) noexcept;
+    // Exactly n slots or none.
+    uint32_t reserve_bulk(uint32_t n, uint32_t* idx) noexcept {
+        return free_slots(n) >= n ? reserve_burst(n, idx) : 0;
+    }
+    SlotMeta& meta(uint32_t idx) noexcept { return *reinterpret_cast<SlotMeta*>(slot(idx)); }
+    uint8_t* payload(uint32_t idx) noexcept { return slot(idx) + sizeof(SlotMeta); }
+    uint32_t max_payload() const noexcept { return g_.max_payload(); }
+    // Publishes the n slots reserved last.
+    void submit(uint32_t n) noexcept;
+
+    // Convenience for one datagram: copies up to max_payload bytes (truncating as MSG_TRUNC
+    // does), counts delivered / truncated / dropped_full in the header. False when full.
+    [[nodiscard]] bool try_push(const SlotMeta& meta, std::span<const uint8_t> payload) noexcept;
+    // Counts a datagram the caller dropped because the ring was full.
+    void count_drop() noexcept;
+
+    // After a burst of submits: true when the consumer asked to be woken; clears the flag
+    // (the caller then writes the eventfd once and calls count_wakeup()).
+    bool take_wakeup() noexcept;
+    void count_wakeup() noexcept { bump(h_->wakeups); }
+
+    RingHeader* header() noexcept { return h_; }
+
+private:
+    uint32_t free_slots(uint32_t want) noexcept;
+    uint8_t* slot(uint32_t idx) noexcept {
+        return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
+    }
+    static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+
+    RingHeader* h_ = nullptr;
+    uint8_t* base_ = nullptr;
+    RingGeometry g_{};
+    uint32_t mask_ = 0;
+    uint32_t prod_ = 0;         // private copy of prod (the producer is its only writer)
+    uint32_t cached_cons_ = 0;  // last consumer index seen
+    uint32_t reserved_ = 0;     // reserved but not yet submitted
+};
+
+// The consumer side (the app). Not thread-safe: one consumer per ring.
+class RingConsumer {
+public:
+    RingConsumer() = default;
+    // Call ring_check() first; geometry is read once here and kept privately.
+    explicit RingConsumer(void* region) noexcept;
+
+    // As many filled slots as available, up to n; *idx gets the first index. 0 when empty.
+    uint32_t peek(uint32_t n, uint32_t* idx) noexcept;
+    const SlotMeta& meta(uint32_t idx) const noexcept {
+        return *reinterpret_cast<const SlotMeta*>(slot(idx));
+    }
+    std::span<const uint8_t> payload(uint32_t idx) const noexcept {
+        const SlotMeta& m = meta(idx);
+        uint32_t len = m.len <= g_.max_payload() ? m.len : g_.max_payload();
+        return {slot(idx) + sizeof(SlotMeta), len};
+    }
+    // Gives the n oldest peeked slots back to the producer.
+    void release(uint32_t n) noexcept;
+
+    // Sleep protocol: prepare_sleep() sets needs_wakeup and returns true if the ring is
+    // still empty (then block on the eventfd); false means data arrived meanwhile.
+    bool prepare_sleep() noexcept;
+    void cancel_sleep() noexcept;
+
+    const RingHeader* header() const noexcept { return h_; }
+    const RingGeometry& geometry() const noexcept { return g_; }
+
+private:
+    const uint8_t* slot(uint32_t idx) const noexcept {
+        return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
+    }
+
+    RingHeader* h_ = nullptr;
+    uint8_t* base_ = nullptr;
+    RingGeometry g_{};
+    uint32_t mask_ = 0;
+    uint32_t cons_ = 0;         // private copy of cons
+    uint32_t cached_prod_ = 0;  // last producer index seen
+};
+
+}  // namespace ingress::shm

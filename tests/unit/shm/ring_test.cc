@@ -1,0 +1,250 @@
+#include "shm/ring.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+#include <vector>
+
+#include "shm/region.h"
+
+namespace ingress::shm {
+namespace {
+
+constexpr RingGeometry kSmall{8, 128};  // 8 slots of 64 payload bytes
+
+struct Ring {
+    explicit Ring(RingGeometry g = kSmall) : region(Region::create("ring-test", g.region_size())) {
+        ring_init(region.data(), g, 7, 0);
+        prod = RingProducer(region.data(), g);
+        cons = RingConsumer(region.data());
+    }
+    Region region;
+    RingProducer prod;
+    RingConsumer cons;
+};
+
+SlotMeta meta_with(uint32_t src) {
+    SlotMeta m{};
+    m.src_addr = src;
+    return m;
+}
+
+std::vector<uint8_t> bytes(std::size_t n, uint8_t seed) {
+    std::vector<uint8_t> b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i);
+    return b;
+}
+
+TEST(RingLayout, HeaderIsCheckedBeforeUse) {
+    Ring r;
+    EXPECT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kOk);
+    EXPECT_EQ(ring_check(r.region.data(), 100), RingCheck::kTooSmall);
+    EXPECT_EQ(ring_check(r.region.data(), kSmall.region_size() - 1), RingCheck::kTooSmall);
+    auto* h = static_cast<RingHeader*>(r.region.data());
+    h->version = kRingVersion + 1;
+    EXPECT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kBadVersion);
+    h->version = kRingVersion;
+    h->slot_count = 6;
+    EXPECT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kBadGeometry);
+    h->magic = 0;
+    EXPECT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kBadMagic);
+    EXPECT_STREQ(ring_check_str(RingCheck::kBadVersion),
+                 "ring layout version not supported by this client");
+}
+
+TEST(Ring, EmptyThenFullThenEmpty) {
+    Ring r;
+    uint32_t idx;
+    EXPECT_EQ(r.cons.peek(1, &idx), 0u);
+    for (uint32_t i = 0; i < 8; ++i) ASSERT_TRUE(r.prod.try_push(meta_with(i), bytes(10, 1)));
+    EXPECT_FALSE(r.prod.try_push(meta_with(99), bytes(10, 1))) << "ninth push into 8 slots";
+    auto* h = r.prod.header();
+    EXPECT_EQ(h->delivered.load(), 8u);
+    EXPECT_EQ(h->dropped_full.load(), 1u);
+    ASSERT_EQ(r.cons.peek(16, &idx), 8u);
+    for (uint32_t i = 0; i < 8; ++i) EXPECT_EQ(r.cons.meta(idx + i).src_addr, i);
+    r.cons.release(8);
+    EXPECT_EQ(r.cons.peek(1, &idx), 0u);
+}
+
+TEST(Ring, WrapsAroundManyTimesInOrder) {
+    Ring r;
+    uint32_t next_in = 0, next_out = 0;
+    for (int round = 0; round < 1000; ++round) {
+        uint32_t n = 1 + round % 5;
+        for (uint32_t i = 0; i < n; ++i)
+            if (r.prod.try_push(meta_with(next_in), bytes(4, static_cast<uint8_t>(next_in))))
+                ++next_in;
+        uint32_t idx;
+        uint32_t got = r.cons.peek(3, &idx);
+        for (uint32_t i = 0; i < got; ++i) {
+            ASSERT_EQ(r.cons.meta(idx + i).src_addr, next_out);
+            ASSERT_EQ(r.cons.payload(idx + i)[0], static_cast<uint8_t>(next_out));
+            ++next_out;
+        }
+        r.cons.release(got);
+    }
+    EXPECT_GT(next_out, 2000u);
+}
+
+TEST(Ring, IndicesWrapPast32Bits) {
+    Ring r;
+    auto* h = static_cast<RingHeader*>(r.region.data());
+    h->prod.store(UINT32_MAX - 2);
+    h->cons.store(UINT32_MAX - 2);
+    RingProducer p(r.region.data(), kSmall);
+    RingConsumer c(r.region.data());
+    for (uint32_t i = 0; i < 8; ++i) ASSERT_TRUE(p.try_push(meta_with(i), bytes(1, 0)));
+    uint32_t idx;
+    ASSERT_EQ(c.peek(8, &idx), 8u);
+    for (uint32_t i = 0; i < 8; ++i) EXPECT_EQ(c.meta(idx + i).src_addr, i);
+    c.release(8);
+    EXPECT_EQ(h->cons.load(), 5u);
+}
+
+TEST(Ring, BulkIsAllOrNothingBurstTakesWhatFits) {
+    Ring r;
+    uint32_t idx;
+    EXPECT_EQ(r.prod.reserve_bulk(6, &idx), 6u);
+    r.prod.submit(6);
+    EXPECT_EQ(r.prod.reserve_bulk(3, &idx), 0u) << "only 2 free";
+    EXPECT_EQ(r.prod.reserve_burst(3, &idx), 2u);
+    r.prod.submit(2);
+    EXPECT_EQ(r.prod.reserve_burst(1, &idx), 0u);
+}
+
+TEST(Ring, OversizeDatagramTruncatedLikeMsgTrunc) {
+    Ring r;
+    auto big = bytes(100, 3);  // 64 payload bytes per slot
+    ASSERT_TRUE(r.prod.try_push(meta_with(1), big));
+    uint32_t idx;
+    ASSERT_EQ(r.cons.peek(1, &idx), 1u);
+    const SlotMeta& m = r.cons.meta(idx);
+    EXPECT_EQ(m.len, 64u);
+    EXPECT_EQ(m.orig_len, 100u);
+    EXPECT_TRUE(m.flags & kSlotTruncated);
+    auto p = r.cons.payload(idx);
+    EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()), std::vector<uint8_t>(big.begin(), big.begin() + 64));
+    EXPECT_EQ(r.prod.header()->truncated.load(), 1u);
+}
+
+// A hostile app writes garbage into the only field it owns: the worker must neither
+// overwrite unreleased slots nor crash; it just sees a full ring and counts drops.
+TEST(Ring, HostileConsumerIndexTreatedAsFull) {
+    Ring r;
+    ASSERT_TRUE(r.prod.try_push(meta_with(1), bytes(1, 0)));
+    auto* h = static_cast<RingHeader*>(r.region.data());
+    for (uint32_t bogus : {100u, 0xfffffff0u, 2u}) {
+        h->cons.store(bogus);  // ahead of prod (1), or far behind it
+        RingProducer p(r.region.data(), kSmall);
+        // Reconstructed from the shared prod, which the app cannot move backwards usefully.
+        for (int i = 0; i < 20; ++i) (void)p.try_push(meta_with(2), bytes(1, 0));
+        EXPECT_GE(h->dropped_full.load(), 20u) << "cons=" << bogus;
+        h->dropped_full.store(0);
+        h->cons.store(0);
+        h->prod.store(1);
+    }
+}
+
+TEST(Ring, SleepProtocolNeverMissesAWakeup) {
+    Ring r;
+    EventFd efd;
+    // Consumer announces sleep on an empty ring.
+    ASSERT_TRUE(r.cons.prepare_sleep());
+    ASSERT_TRUE(r.prod.try_push(meta_with(1), bytes(1, 0)));
+    ASSERT_TRUE(r.prod.take_wakeup()) << "producer must see the sleeper";
+    efd.signal();
+    r.prod.count_wakeup();
+    EXPECT_TRUE(efd.wait(1000));
+    EXPECT_FALSE(r.prod.take_wakeup()) << "flag cleared after one wakeup";
+    // Data already waiting: prepare_sleep refuses and clears the flag.
+    EXPECT_FALSE(r.cons.prepare_sleep());
+    EXPECT_FALSE(r.prod.take_wakeup());
+    EXPECT_EQ(r.prod.header()->wakeups.load(), 1u);
+}
+
+// Producer and consumer in two processes over the same memfd, every message checked.
+TEST(RingStress, CrossProcessEveryMessageIntact) {
+    constexpr RingGeometry g{256, 256};
+    constexpr uint32_t kMessages = 300000;
+    Region region = Region::create("ring-stress", g.region_size());
+    ring_init(region.data(), g, 1, 0);
+    EventFd efd;
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // The producer: busy while the ring has room; wakes the consumer when asked.
+        RingProducer p(region.data(), g);
+        for (uint32_t i = 0; i < kMessages;) {
+            SlotMeta m{};
+            m.src_addr = i;
+            uint8_t payload[192];
+            uint32_t len = 1 + (i * 7) % 192;
+            for (uint32_t k = 0; k < len; ++k) payload[k] = static_cast<uint8_t>(i ^ k);
+            m.dst_addr = len;
+            uint32_t idx;
+            if (p.reserve_burst(1, &idx)) {
+                p.meta(idx) = m;
+                p.meta(idx).len = len;
+                std::memcpy(p.payload(idx), payload, len);
+                p.submit(1);
+                ++i;
+            }
+            if (p.take_wakeup()) efd.signal();
+        }
+        if (p.take_wakeup()) efd.signal();
+        _exit(0);
+    }
+    RingConsumer c(region.data());
+    uint32_t expect = 0, bad = 0, sleeps = 0;
+    while (expect < kMessages) {
+        uint32_t idx;
+        uint32_t n = c.peek(32, &idx);
+        if (n == 0) {
+            if (c.prepare_sleep()) {
+                ++sleeps;
+                efd.wait(100);
+                c.cancel_sleep();
+            }
+            continue;
+        }
+        for (uint32_t k = 0; k < n; ++k) {
+            const SlotMeta& m = c.meta(idx + k);
+            auto p = c.payload(idx + k);
+            bool ok = m.src_addr == expect && m.len == m.dst_addr && p.size() == m.len;
+            for (uint32_t j = 0; ok && j < p.size(); ++j) ok = p[j] == static_cast<uint8_t>(expect ^ j);
+            bad += !ok;
+            ++expect;
+        }
+        c.release(n);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(bad, 0u);
+    EXPECT_EQ(expect, kMessages);
+    RecordProperty("sleeps", static_cast<int>(sleeps));
+}
+
+TEST(Region, SealedAgainstShrinkingAndMappableFromFd) {
+    Region a = Region::create("seal-test", 4096);
+    EXPECT_NE(ftruncate(a.fd(), 0), 0) << "a receiving app must not be able to shrink it";
+    int dup_fd = dup(a.fd());
+    Region b = Region::map(dup_fd);
+    ASSERT_EQ(b.size(), 4096u);
+    static_cast<uint8_t*>(a.data())[100] = 42;
+    EXPECT_EQ(static_cast<uint8_t*>(b.data())[100], 42);
+}
+
+TEST(Region, UnsealedFdRefused) {
+    int fd = memfd_create("unsealed", MFD_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 4096), 0);
+    EXPECT_THROW(Region::map(fd), std::system_error);
+}
+
+}  // namespace
+}  // namespace ingress::shm
