@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The ingress XDP program. For now it only counts and passes every frame to the kernel; the
- * daemon issue adds the redirect of the dataplane's own traffic to the queue's AF_XDP socket.
- * It has no policy of its own: what to redirect will come from maps userspace fills. */
+/* The ingress XDP program. No policy of its own: userspace fills ingress_dst with the IPv4
+ * destinations the dataplane handles (its addresses, broadcast addresses, joined groups) and
+ * ingress_config with the capture mode. A frame whose IPv4 destination is listed goes to the
+ * AF_XDP socket of the queue it arrived on; everything else (ARP, IPv6, TCP to other hosts,
+ * ...) stays with the kernel. Fragments carry the datagram's destination, so every fragment
+ * of a datagram for us is redirected, first or not. */
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "ingress_xdp.h"
@@ -14,6 +20,32 @@ struct {
     __type(value, __u64);
 } ingress_stats SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, INGRESS_XDP_MAX_QUEUES);
+    __type(key, __u32);
+    __type(value, __u32);
+} ingress_xsks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, INGRESS_XDP_MAX_DST);
+    __type(key, __u32);
+    __type(value, __u32);
+} ingress_dst SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct ingress_xdp_config);
+} ingress_config SEC(".maps");
+
+struct vlan_tag {
+    __be16 tci;
+    __be16 inner;
+};
+
 static __always_inline void count(__u32 stat)
 {
     __u64 *v = bpf_map_lookup_elem(&ingress_stats, &stat);
@@ -21,11 +53,50 @@ static __always_inline void count(__u32 stat)
         *v += 1;
 }
 
+static __always_inline int redirect(struct xdp_md *ctx)
+{
+    /* XDP_PASS as the fallback action: no socket bound on this queue -> the kernel. */
+    int rc = bpf_redirect_map(&ingress_xsks, ctx->rx_queue_index, XDP_PASS);
+    count(rc == XDP_REDIRECT ? INGRESS_XDP_STAT_REDIRECT : INGRESS_XDP_STAT_NO_XSK);
+    return rc;
+}
+
 SEC("xdp")
 int ingress_xdp(struct xdp_md *ctx)
 {
-    (void)ctx;
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    __u32 zero = 0;
+
     count(INGRESS_XDP_STAT_SEEN);
+    struct ingress_xdp_config *cfg = bpf_map_lookup_elem(&ingress_config, &zero);
+    if (cfg && cfg->capture_all)
+        return redirect(ctx);
+
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end)
+        goto pass;
+    __be16 proto = eth->h_proto;
+    void *l3 = eth + 1;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+            break;
+        struct vlan_tag *tag = l3;
+        if ((void *)(tag + 1) > end)
+            goto pass;
+        proto = tag->inner;
+        l3 = tag + 1;
+    }
+    if (proto != bpf_htons(ETH_P_IP))
+        goto pass;
+    struct iphdr *ip = l3;
+    if ((void *)(ip + 1) > end)
+        goto pass; /* too short to be ours; the kernel counts it as it likes */
+    __u32 dst = ip->daddr;
+    if (bpf_map_lookup_elem(&ingress_dst, &dst))
+        return redirect(ctx);
+pass:
     count(INGRESS_XDP_STAT_PASS);
     return XDP_PASS;
 }

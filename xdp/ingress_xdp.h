@@ -1,18 +1,37 @@
 /* The one header shared by the XDP program (xdp/ingress.bpf.c) and userspace (the AF_XDP
- * backend): map names, sizes and the layout of every value. C, so both sides include it. */
+ * backend, src/io/afxdp/): program and map names, sizes and the layout of every value. C,
+ * so both sides include it. */
 #ifndef INGRESS_XDP_H
 #define INGRESS_XDP_H
 
 #define INGRESS_XDP_PROG_NAME "ingress_xdp"
 #define INGRESS_XDP_STATS_MAP "ingress_stats"
+#define INGRESS_XDP_XSKS_MAP "ingress_xsks"
+#define INGRESS_XDP_DST_MAP "ingress_dst"
+#define INGRESS_XDP_CONFIG_MAP "ingress_config"
+
+#define INGRESS_XDP_MAX_QUEUES 64
+#define INGRESS_XDP_MAX_DST 4096
 
 /* Index of each per-action counter in the per-CPU stats array. */
 enum ingress_xdp_stat {
     INGRESS_XDP_STAT_SEEN = 0,     /* frames the program looked at */
     INGRESS_XDP_STAT_PASS = 1,     /* frames left to the kernel (XDP_PASS) */
     INGRESS_XDP_STAT_REDIRECT = 2, /* frames redirected to the queue's AF_XDP socket */
-    INGRESS_XDP_STAT_ABORTED = 3,  /* redirect failed (no socket bound to the queue) */
+    INGRESS_XDP_STAT_NO_XSK = 3,   /* wanted, but no socket on that queue: passed instead */
     INGRESS_XDP_STAT_MAX = 4,
+};
+
+/* ingress_config[0]. */
+struct ingress_xdp_config {
+    unsigned int capture_all; /* 1: redirect every frame (full capture); 0: only ours */
+};
+
+/* ingress_dst: key = IPv4 destination address in network byte order; value = one of: */
+enum ingress_xdp_dst_kind {
+    INGRESS_XDP_DST_LOCAL = 1,     /* one of our addresses */
+    INGRESS_XDP_DST_BROADCAST = 2, /* a broadcast address we accept */
+    INGRESS_XDP_DST_GROUP = 3,     /* a multicast group an app joined */
 };
 
 #endif

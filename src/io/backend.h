@@ -36,7 +36,8 @@ public:
     // interface; DPDK: its exception path; memory/pcap: recorded). Takes all n.
     virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
     virtual void free_bulk(const uint64_t* bufs, uint16_t n) noexcept = 0;
-    // A buffer of at least `len` bytes for a frame the dataplane builds; pkt.data/buf set.
+    // A buffer of at least `len` bytes for a frame the dataplane builds, from the buffers of
+    // queue `pkt.queue` (the queue it will be sent on); pkt is reset, data/buf/len/queue set.
     [[nodiscard]] virtual bool try_alloc(core::Packet& pkt, uint32_t len) noexcept = 0;
 
     virtual BackendStats stats() const noexcept = 0;

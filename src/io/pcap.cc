@@ -129,10 +129,12 @@ bool PcapBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
         ++stats_.alloc_fail;
         return false;
     }
+    const uint16_t queue = pkt.queue;
     pkt = core::Packet{};
     pkt.data = pool_.data(b);
     pkt.buf = b;
     pkt.len = len;
+    pkt.queue = queue;
     pkt.ifindex = opt_.ifindex;
     return true;
 }

@@ -125,6 +125,7 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
     const std::size_t frame_len = l2 + ip_len;
 
     core::Packet out;
+    out.queue = in.queue;  // the buffer must come from the queue the error leaves on
     if (txq_.full() || !backend_.try_alloc(out, static_cast<uint32_t>(frame_len))) {
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;

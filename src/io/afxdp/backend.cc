@@ -1,0 +1,269 @@
+#include "io/afxdp/backend.h"
+
+#include <linux/if_xdp.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xdp/xsk.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "io/afxdp/xdp_program.h"
+
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+namespace ingress::io::afxdp {
+namespace {
+constexpr uint64_t kQueueShift = 48;
+constexpr uint64_t kAddrMask = (uint64_t{1} << kQueueShift) - 1;
+}  // namespace
+
+struct AfXdpBackend::Queue {
+    uint16_t id = 0;
+    uint32_t frame_size = 0;
+    void* area = nullptr;
+    std::size_t area_size = 0;
+    xsk_umem* umem = nullptr;
+    xsk_socket* xsk = nullptr;
+    xsk_ring_prod fill{};
+    xsk_ring_cons comp{};
+    xsk_ring_cons rx{};
+    xsk_ring_prod tx{};
+    std::vector<uint64_t> free;  // frame addresses not in any ring
+    uint32_t tx_outstanding = 0;
+    bool zero_copy = false;
+    BackendStats st;
+
+    uint8_t* data(uint64_t addr) const noexcept {
+        return static_cast<uint8_t*>(xsk_umem__get_data(area, addr));
+    }
+    void reclaim_completions() noexcept {
+        uint32_t idx;
+        uint32_t n = xsk_ring_cons__peek(&comp, 64, &idx);
+        for (uint32_t i = 0; i < n; ++i) free.push_back(*xsk_ring_cons__comp_addr(&comp, idx + i));
+        if (n) {
+            xsk_ring_cons__release(&comp, n);
+            tx_outstanding -= n;
+        }
+    }
+    void refill() noexcept {
+        uint32_t want = static_cast<uint32_t>(free.size());
+        if (want == 0) return;
+        // xsk_ring_prod__reserve() is all-or-nothing: ask only for what fits.
+        want = std::min(want, xsk_prod_nb_free(&fill, want));
+        if (want == 0) return;
+        uint32_t idx;
+        uint32_t n = xsk_ring_prod__reserve(&fill, want, &idx);
+        for (uint32_t i = 0; i < n; ++i) {
+            *xsk_ring_prod__fill_addr(&fill, idx + i) = free.back();
+            free.pop_back();
+        }
+        if (n) xsk_ring_prod__submit(&fill, n);
+    }
+};
+
+AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(prog.ifindex()) {
+    for (uint16_t qid : opt.queues) {
+        auto qu = std::make_unique<Queue>();
+        Queue& Q = *qu;
+        Q.id = qid;
+        Q.frame_size = opt.frame_size;
+        Q.area_size = std::size_t{opt.frames} * opt.frame_size;
+        Q.area = mmap(nullptr, Q.area_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        std::string where = opt.ifname + " queue " + std::to_string(qid);
+        if (Q.area == MAP_FAILED)
+            throw std::runtime_error(where + ": cannot map the UMEM: " + std::strerror(errno));
+        xsk_umem_config ucfg{};
+        ucfg.fill_size = opt.ring_size;
+        ucfg.comp_size = opt.ring_size;
+        ucfg.frame_size = opt.frame_size;
+        ucfg.frame_headroom = 0;
+        ucfg.flags = 0;
+        if (int err = xsk_umem__create(&Q.umem, Q.area, Q.area_size, &Q.fill, &Q.comp, &ucfg))
+            throw std::runtime_error(where + ": xsk_umem__create: " + std::strerror(-err));
+        xsk_socket_config scfg{};
+        scfg.rx_size = opt.ring_size;
+        scfg.tx_size = opt.ring_size;
+        scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+        scfg.xdp_flags = 0;
+        int err = -EINVAL;
+        if (opt.zero_copy != XskOptions::ZeroCopy::kOff) {
+            scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
+            err = xsk_socket__create(&Q.xsk, opt.ifname.c_str(), qid, Q.umem, &Q.rx, &Q.tx, &scfg);
+            Q.zero_copy = err == 0;
+        }
+        if (err && opt.zero_copy != XskOptions::ZeroCopy::kOn) {
+            scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+            err = xsk_socket__create(&Q.xsk, opt.ifname.c_str(), qid, Q.umem, &Q.rx, &Q.tx, &scfg);
+        }
+        if (err)
+            throw std::runtime_error(where + ": xsk_socket__create: " + std::strerror(-err) +
+                                     (opt.zero_copy == XskOptions::ZeroCopy::kOn
+                                          ? " (zero-copy was required)"
+                                          : ""));
+        if (int e = xsk_socket__update_xskmap(Q.xsk, prog.xsks_map_fd()))
+            throw std::runtime_error(where + ": cannot register the socket in the XSK map: " +
+                                     std::strerror(-e));
+        if (opt.busy_poll) {
+            int fd = xsk_socket__fd(Q.xsk);
+            int one = 1, usec = 20, budget = 64;
+            setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof one);
+            setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usec, sizeof usec);
+            setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof budget);
+        }
+        // Half the frames go to the fill ring at once; the rest wait for TX and for frames
+        // the pipeline holds (reassembly).
+        Q.free.reserve(opt.frames);
+        for (uint32_t i = opt.frames; i-- > 0;) Q.free.push_back(uint64_t{i} * opt.frame_size);
+        Q.refill();
+        if (qid >= index_.size()) index_.resize(qid + 1, -1);
+        index_[qid] = static_cast<int16_t>(queues_.size());
+        queues_.push_back(std::move(qu));
+    }
+}
+
+AfXdpBackend::~AfXdpBackend() {
+    for (auto& Q : queues_) {
+        if (Q->xsk) xsk_socket__delete(Q->xsk);
+        if (Q->umem) xsk_umem__delete(Q->umem);
+        if (Q->area && Q->area != MAP_FAILED) munmap(Q->area, Q->area_size);
+    }
+}
+
+AfXdpBackend::Queue* AfXdpBackend::q(uint16_t queue) const noexcept {
+    if (queue >= index_.size() || index_[queue] < 0) return nullptr;
+    return queues_[static_cast<std::size_t>(index_[queue])].get();
+}
+
+uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
+    Queue* Q = q(queue);
+    if (!Q) return 0;
+    Q->reclaim_completions();
+    Q->refill();
+    if (xsk_ring_prod__needs_wakeup(&Q->fill)) {
+        // The kernel ran out of fill entries and wants a kick.
+        recvfrom(xsk_socket__fd(Q->xsk), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    }
+    uint32_t idx;
+    uint32_t n = xsk_ring_cons__peek(&Q->rx, max, &idx);
+    for (uint32_t i = 0; i < n; ++i) {
+        const xdp_desc* d = xsk_ring_cons__rx_desc(&Q->rx, idx + i);
+        uint64_t base = xsk_umem__extract_addr(d->addr);
+        uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+        core::Packet& p = pkts[i];
+        p = core::Packet{};
+        p.data = Q->data(addr);
+        p.len = d->len;
+        p.buf = (uint64_t{queue} << kQueueShift) | base;
+        p.queue = queue;
+        p.ifindex = ifindex_;
+    }
+    if (n) xsk_ring_cons__release(&Q->rx, n);
+    Q->st.rx += n;
+    return static_cast<uint16_t>(n);
+}
+
+uint16_t AfXdpBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    Queue* Q = q(queue);
+    if (!Q) return 0;
+    Q->reclaim_completions();
+    uint32_t idx;
+    // A frame can only leave through the socket whose UMEM holds it.
+    uint16_t ours = 0;
+    while (ours < n && (pkts[ours].buf >> kQueueShift) == queue) ++ours;
+    uint32_t got = xsk_ring_prod__reserve(&Q->tx, ours, &idx);
+    for (uint32_t i = 0; i < got; ++i) {
+        xdp_desc* d = xsk_ring_prod__tx_desc(&Q->tx, idx + i);
+        d->addr = pkts[i].buf & kAddrMask;
+        d->len = pkts[i].len;
+        d->options = 0;
+    }
+    if (got) {
+        xsk_ring_prod__submit(&Q->tx, got);
+        Q->tx_outstanding += got;
+        if (xsk_ring_prod__needs_wakeup(&Q->tx))
+            sendto(xsk_socket__fd(Q->xsk), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    }
+    Q->st.tx += got;
+    return static_cast<uint16_t>(got);
+}
+
+void AfXdpBackend::pass_burst(uint16_t, core::Packet* pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+        Queue* Q = q(static_cast<uint16_t>(pkts[i].buf >> kQueueShift));
+        if (!Q) continue;
+        Q->free.push_back(pkts[i].buf & kAddrMask);
+        ++Q->st.passed;
+    }
+}
+
+void AfXdpBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+        Queue* Q = q(static_cast<uint16_t>(bufs[i] >> kQueueShift));
+        if (!Q) continue;
+        Q->free.push_back(bufs[i] & kAddrMask);
+        ++Q->st.freed;
+    }
+}
+
+bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
+    // The frame must come from the UMEM of the queue it will be sent on: pkt.queue says which.
+    uint16_t queue = pkt.queue;
+    Queue* Q = q(queue);
+    if (!Q || len > Q->frame_size) return false;
+    Q->reclaim_completions();
+    if (Q->free.empty()) {
+        ++Q->st.alloc_fail;
+        return false;
+    }
+    uint64_t addr = Q->free.back();
+    Q->free.pop_back();
+    pkt = core::Packet{};
+    pkt.data = Q->data(addr);
+    pkt.buf = (uint64_t{queue} << kQueueShift) | addr;
+    pkt.len = len;
+    pkt.queue = queue;
+    pkt.ifindex = ifindex_;
+    return true;
+}
+
+BackendStats AfXdpBackend::stats() const noexcept {
+    BackendStats s;
+    for (const auto& Q : queues_) {
+        s.rx += Q->st.rx;
+        s.tx += Q->st.tx;
+        s.passed += Q->st.passed;
+        s.freed += Q->st.freed;
+        s.alloc_fail += Q->st.alloc_fail;
+    }
+    return s;
+}
+
+bool AfXdpBackend::zero_copy(uint16_t queue) const noexcept {
+    Queue* Q = q(queue);
+    return Q && Q->zero_copy;
+}
+
+std::string AfXdpBackend::xsk_stats(uint16_t queue) const {
+    Queue* Q = q(queue);
+    if (!Q) return "no such queue";
+    xdp_statistics st{};
+    socklen_t len = sizeof st;
+    if (getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
+        return std::string("XDP_STATISTICS: ") + std::strerror(errno);
+    return "rx_dropped " + std::to_string(st.rx_dropped) + " rx_invalid_descs " +
+           std::to_string(st.rx_invalid_descs) + " rx_ring_full " + std::to_string(st.rx_ring_full) +
+           " rx_fill_ring_empty_descs " + std::to_string(st.rx_fill_ring_empty_descs);
+}
+
+}  // namespace ingress::io::afxdp

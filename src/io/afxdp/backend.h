@@ -1,0 +1,72 @@
+// The AF_XDP backend: one XSK (with its own UMEM) per queue of one interface, behind the
+// io::Backend burst interface.
+//
+// Buffers: each queue's UMEM is `frames` frames of `frame_size` bytes. A buffer handle is
+// (queue << 48) | frame address, so a buffer freed by any caller goes back to the right
+// UMEM. Frames cycle: fill ring -> (kernel) -> rx ring -> pipeline -> free list -> fill
+// ring; frames the dataplane builds (ICMP errors) come from the free list (try_alloc), go
+// out on the TX ring and return through the completion ring.
+//
+// Threads: a queue's XSK is touched only by the worker that polls it. free_bulk() of a
+// handle of another queue is not thread-safe (the defrag handoff copies fragments instead
+// of moving buffers across workers; see src/ipv4/defrag.md).
+//
+// need_wakeup is used: the fill ring is kicked (poll/recvfrom) only when the kernel asks,
+// TX with sendto() only when it asks. Zero-copy is tried first where allowed, then copy
+// mode; zero_copy() reports what the kernel granted.
+//
+// pass_burst(): frames cannot go back into the kernel's stack from an XSK; the XDP program
+// keeps the kernel's traffic away from us, and a frame the pipeline still decides to pass
+// (full-capture mode: ARP and the like) is counted and released (the TAP exception path is
+// the daemon issue's).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/backend.h"
+
+namespace ingress::io::afxdp {
+
+class XdpProgram;
+
+struct XskOptions {
+    std::string ifname;
+    std::vector<uint16_t> queues{0};
+    uint32_t frames = 4096;      // per queue
+    uint32_t frame_size = 4096;  // XSK_UMEM__DEFAULT_FRAME_SIZE
+    uint32_t ring_size = 2048;   // rx, tx, fill, completion
+    enum class ZeroCopy : uint8_t { kAuto, kOn, kOff } zero_copy = ZeroCopy::kAuto;
+    bool busy_poll = false;  // SO_PREFER_BUSY_POLL + SO_BUSY_POLL where the kernel allows
+};
+
+class AfXdpBackend final : public Backend {
+public:
+    // Creates the UMEMs and sockets and registers them in the program's XSK map. Throws
+    // std::runtime_error naming the interface and queue on failure.
+    AfXdpBackend(const XskOptions& opt, XdpProgram& prog);
+    ~AfXdpBackend() override;
+
+    uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept override;
+    uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
+    void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
+    void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
+    bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
+    BackendStats stats() const noexcept override;
+    std::string name() const override { return "af_xdp"; }
+
+    bool zero_copy(uint16_t queue) const noexcept;
+    // Kernel-side ring statistics (XDP_STATISTICS): rx_dropped, rx_ring_full, fill empty...
+    std::string xsk_stats(uint16_t queue) const;
+
+private:
+    struct Queue;
+    Queue* q(uint16_t queue) const noexcept;
+    std::vector<std::unique_ptr<Queue>> queues_;
+    std::vector<int16_t> index_;  // queue id -> queues_ slot, -1 if not ours
+    uint32_t ifindex_;
+};
+
+}  // namespace ingress::io::afxdp

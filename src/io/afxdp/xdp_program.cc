@@ -1,0 +1,98 @@
+#include "io/afxdp/xdp_program.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <unistd.h>
+#include <xdp/libxdp.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "ingress_xdp.h"
+
+namespace ingress::io::afxdp {
+namespace {
+
+std::string errstr(int err) {
+    char buf[256];
+    libxdp_strerror(err, buf, sizeof buf);
+    return buf;
+}
+
+xdp_attach_mode to_libxdp(XdpMode m) {
+    return m == XdpMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+}
+
+}  // namespace
+
+XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode)
+    : ifname_(ifname), mode_(mode) {
+    ifindex_ = if_nametoindex(ifname.c_str());
+    if (ifindex_ == 0) throw std::runtime_error(ifname + ": no such interface");
+    prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
+    if (int err = libxdp_get_error(prog_); err) {
+        prog_ = nullptr;
+        throw std::runtime_error(object_path + ": cannot open XDP object: " + errstr(err));
+    }
+    if (int err = xdp_program__attach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0)) {
+        xdp_program__close(prog_);
+        prog_ = nullptr;
+        throw std::runtime_error(ifname + ": cannot attach the XDP program (" +
+                                 (mode == XdpMode::kNative ? "native" : "skb") +
+                                 " mode): " + errstr(err));
+    }
+    bpf_object* obj = xdp_program__bpf_obj(prog_);
+    xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
+    dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
+    config_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_CONFIG_MAP);
+    stats_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_STATS_MAP);
+    if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0) {
+        xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
+        xdp_program__close(prog_);
+        prog_ = nullptr;
+        throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
+    }
+}
+
+XdpProgram::~XdpProgram() {
+    if (!prog_) return;
+    xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
+    xdp_program__close(prog_);
+}
+
+void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {
+    uint32_t key = htonl(addr);
+    if (bpf_map_update_elem(dst_fd_, &key, &kind, BPF_ANY) != 0)
+        throw std::runtime_error(ifname_ + ": cannot add " + wire::ipv4_str(addr) +
+                                 " to the XDP destination map: " + std::strerror(errno));
+}
+
+void XdpProgram::remove_dst(wire::Ipv4Addr addr) {
+    uint32_t key = htonl(addr);
+    bpf_map_delete_elem(dst_fd_, &key);
+}
+
+void XdpProgram::set_capture_all(bool on) {
+    uint32_t key = 0;
+    ingress_xdp_config cfg{on ? 1u : 0u};
+    if (bpf_map_update_elem(config_fd_, &key, &cfg, BPF_ANY) != 0)
+        throw std::runtime_error(ifname_ + ": cannot set the XDP capture mode: " +
+                                 std::strerror(errno));
+}
+
+XdpStats XdpProgram::stats() const {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> v(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
+    uint64_t sums[INGRESS_XDP_STAT_MAX] = {};
+    for (uint32_t k = 0; k < INGRESS_XDP_STAT_MAX; ++k) {
+        if (bpf_map_lookup_elem(stats_fd_, &k, v.data()) != 0) continue;
+        for (uint64_t x : v) sums[k] += x;
+    }
+    return {sums[INGRESS_XDP_STAT_SEEN], sums[INGRESS_XDP_STAT_PASS],
+            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK]};
+}
+
+}  // namespace ingress::io::afxdp

@@ -1,0 +1,49 @@
+// The ingress XDP program on one interface: loaded and attached through libxdp (so it can
+// sit beside other XDP programs behind libxdp's dispatcher where the kernel allows it, and
+// falls back to a single attached program where it does not), and its maps, whose layout is
+// xdp/ingress_xdp.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "wire/ipv4.h"
+
+struct xdp_program;
+
+namespace ingress::io::afxdp {
+
+enum class XdpMode : uint8_t { kNative, kSkb };
+
+struct XdpStats {
+    uint64_t seen = 0, pass = 0, redirect = 0, no_xsk = 0;
+};
+
+class XdpProgram {
+public:
+    // Opens `object_path` (build/xdp/ingress.bpf.o or the installed copy) and attaches it to
+    // `ifname`. Throws std::runtime_error saying what failed and on which interface.
+    XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode);
+    ~XdpProgram();  // detaches
+    XdpProgram(const XdpProgram&) = delete;
+    XdpProgram& operator=(const XdpProgram&) = delete;
+
+    int xsks_map_fd() const noexcept { return xsks_fd_; }
+    uint32_t ifindex() const noexcept { return ifindex_; }
+    const std::string& ifname() const noexcept { return ifname_; }
+
+    // Which IPv4 destinations go to the dataplane (value: INGRESS_XDP_DST_*).
+    void add_dst(wire::Ipv4Addr addr, uint32_t kind);
+    void remove_dst(wire::Ipv4Addr addr);
+    void set_capture_all(bool on);
+    XdpStats stats() const;
+
+private:
+    std::string ifname_;
+    uint32_t ifindex_ = 0;
+    XdpMode mode_;
+    xdp_program* prog_ = nullptr;
+    int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1;
+};
+
+}  // namespace ingress::io::afxdp
