@@ -1,0 +1,143 @@
+#include "gen/traffic.h"
+
+#include <algorithm>
+#include <random>
+#include <stdexcept>
+
+#include "wire/frame_builder.h"
+
+namespace ingress::gen {
+namespace {
+
+constexpr uint32_t kEthIpUdp = 14 + 20 + 8;
+
+uint32_t parse_u32(const std::string& s, bool* ok) {
+    if (s.empty() || s.size() > 10) {
+        *ok = false;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            *ok = false;
+            return 0;
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *ok = v <= UINT32_MAX;
+    return static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+std::optional<Range> parse_addr_range(const std::string& s) {
+    auto dash = s.find('-');
+    auto lo = wire::parse_ipv4(s.substr(0, dash));
+    auto hi = dash == std::string::npos ? lo : wire::parse_ipv4(s.substr(dash + 1));
+    if (!lo || !hi || *hi < *lo) return std::nullopt;
+    return Range{*lo, *hi};
+}
+
+std::optional<Range> parse_port_range(const std::string& s) {
+    auto dash = s.find('-');
+    bool ok1 = true, ok2 = true;
+    uint32_t lo = parse_u32(s.substr(0, dash), &ok1);
+    uint32_t hi = dash == std::string::npos ? lo : parse_u32(s.substr(dash + 1), &ok2);
+    if (!ok1 || !ok2 || lo > 65535 || hi > 65535 || hi < lo) return std::nullopt;
+    return Range{lo, hi};
+}
+
+std::optional<std::vector<uint32_t>> parse_sizes(const std::string& s) {
+    if (s == "imix") {
+        std::vector<uint32_t> v(7, 64);
+        v.insert(v.end(), 4, 594);
+        v.push_back(1518);
+        return v;
+    }
+    bool ok = true;
+    uint32_t n = parse_u32(s, &ok);
+    if (!ok || n < kMinFrame || n > kMaxFrame) return std::nullopt;
+    return std::vector<uint32_t>{n};
+}
+
+bool is_benchmark_destination(wire::Ipv4Addr a) noexcept {
+    return (a & 0xfffe0000u) == wire::ipv4(198, 18, 0, 0) ||
+           (a & 0xff000000u) == wire::ipv4(239, 0, 0, 0) || a == 0xffffffffu;
+}
+
+std::vector<Template> build_templates(const TrafficSpec& spec) {
+    std::vector<Template> out;
+    std::mt19937 rng(spec.seed);
+    const uint32_t tag = spec.vlan ? 4 : 0;
+    uint64_t flows = spec.src_addr.count() * spec.dst_addr.count() * spec.src_port.count() *
+                     spec.dst_port.count();
+    uint32_t nflows = static_cast<uint32_t>(std::min<uint64_t>(flows, spec.max_flows));
+    uint16_t ip_id = 1;
+    uint32_t since_malformed = 0;
+    for (uint32_t f = 0; f < nflows; ++f) {
+        // Walk the flow space with a stride so that a capped number of templates still
+        // spreads over every range.
+        uint64_t k = nflows == flows ? f : (uint64_t{f} * flows) / nflows;
+        uint32_t dport = static_cast<uint32_t>(spec.dst_port.lo + k % spec.dst_port.count());
+        k /= spec.dst_port.count();
+        uint32_t sport = static_cast<uint32_t>(spec.src_port.lo + k % spec.src_port.count());
+        k /= spec.src_port.count();
+        wire::Ipv4Addr dst = static_cast<wire::Ipv4Addr>(spec.dst_addr.lo + k % spec.dst_addr.count());
+        k /= spec.dst_addr.count();
+        wire::Ipv4Addr src = static_cast<wire::Ipv4Addr>(spec.src_addr.lo + k % spec.src_addr.count());
+        wire::Mac dmac = spec.dst_mac;
+        if (!spec.dst_mac_given && wire::ipv4_is_multicast(dst)) dmac = wire::Mac::for_ipv4_multicast(dst);
+        if (!spec.dst_mac_given && wire::ipv4_is_lbcast(dst)) dmac = wire::Mac::broadcast();
+
+        for (uint32_t size : spec.sizes) {
+            uint32_t on_wire = size - kFcsLen;  // what we hand the NIC
+            if (on_wire < kEthIpUdp + tag)
+                throw std::invalid_argument("frame size " + std::to_string(size) + " too small");
+            uint32_t payload = on_wire - kEthIpUdp - tag;
+            wire::FrameBuilder b;
+            b.eth(spec.src_mac, dmac).ipv4(src, dst).udp(static_cast<uint16_t>(sport),
+                                                         static_cast<uint16_t>(dport));
+            if (spec.vlan) b.vlan(*spec.vlan);
+            b.payload_size(payload).ip_id(ip_id++);
+            if (spec.fragments >= 2) {
+                // The datagram's UDP header + payload cut into N fragments (8-byte units).
+                uint32_t l4 = payload + 8;
+                uint32_t piece = (l4 / spec.fragments + 7) / 8 * 8;
+                if (piece == 0 || piece * (spec.fragments - 1) >= l4)
+                    throw std::invalid_argument("cannot cut a " + std::to_string(size) +
+                                                "-byte frame into " + std::to_string(spec.fragments) +
+                                                " fragments; use a larger --size");
+                std::vector<Template> frags;
+                for (uint32_t i = 0; i < spec.fragments; ++i) {
+                    uint32_t off = i * piece;
+                    bool last = i + 1 == spec.fragments;
+                    uint32_t len = last ? l4 - off : piece;
+                    frags.push_back({b.build_fragment(off, len, !last), false, true});
+                }
+                if (spec.frag_order == FragOrder::kShuffled)
+                    std::shuffle(frags.begin(), frags.end(), rng);
+                if (spec.frag_order == FragOrder::kOverlapping && frags.size() >= 2) {
+                    // A copy of the first fragment re-cut 8 bytes longer: overlaps the second.
+                    frags.insert(frags.begin() + 1, Template{b.build_fragment(0, piece + 8, true), true, true});
+                }
+                out.insert(out.end(), frags.begin(), frags.end());
+                continue;
+            }
+            Template t{b.build(), false, false};
+            if (spec.malformed_pct && ++since_malformed * spec.malformed_pct >= 100) {
+                since_malformed = 0;
+                switch (rng() % 4) {
+                case 0: t.bytes = wire::FrameBuilder(b).bad_ip_checksum().build(); break;
+                case 1: t.bytes = wire::FrameBuilder(b).ip_ihl(4).build(); break;
+                case 2: t.bytes = wire::FrameBuilder(b).ip_tot_len(static_cast<uint16_t>(on_wire)).build(); break;
+                default: t.bytes = wire::FrameBuilder(b).bad_udp_checksum().build(); break;
+                }
+                t.malformed = true;
+            }
+            out.push_back(std::move(t));
+        }
+    }
+    return out;
+}
+
+}  // namespace ingress::gen

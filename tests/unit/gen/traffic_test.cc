@@ -1,0 +1,110 @@
+#include "gen/traffic.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "wire/checksum.h"
+#include "wire/ipv4.h"
+#include "wire/udp.h"
+
+namespace ingress::gen {
+namespace {
+
+wire::Ipv4View ip_of(const Template& t, std::size_t l3 = 14) {
+    return *wire::Ipv4View::try_view(std::span<const uint8_t>(t.bytes).subspan(l3));
+}
+
+TEST(Traffic, SizeCountsTheFcs) {
+    TrafficSpec s;
+    s.sizes = {64};
+    auto t = build_templates(s);
+    ASSERT_EQ(t.size(), 1u);
+    EXPECT_EQ(t[0].bytes.size(), 60u) << "64-byte frame = 60 bytes + 4 FCS";
+    s.sizes = {1518};
+    EXPECT_EQ(build_templates(s)[0].bytes.size(), 1514u);
+    s.vlan = 7;
+    EXPECT_EQ(build_templates(s)[0].bytes.size(), 1514u) << "the tag is inside the frame size";
+}
+
+TEST(Traffic, FlowsCoverTheRanges) {
+    TrafficSpec s;
+    s.dst_addr = *parse_addr_range("198.18.0.1-198.18.0.4");
+    s.dst_port = *parse_port_range("5000-5002");
+    auto t = build_templates(s);
+    ASSERT_EQ(t.size(), 12u);
+    std::set<std::pair<uint32_t, uint16_t>> seen;
+    for (const auto& f : t) {
+        auto ip = ip_of(f);
+        auto udp = wire::UdpView::try_view(ip.bytes().subspan(20));
+        seen.insert({ip.dst(), udp->dst_port()});
+        EXPECT_EQ(wire::internet_checksum(ip.bytes().first(20)), 0);
+    }
+    EXPECT_EQ(seen.size(), 12u);
+}
+
+TEST(Traffic, FlowCapSpreadsOverTheSpace) {
+    TrafficSpec s;
+    s.src_port = *parse_port_range("1-60000");
+    s.max_flows = 100;
+    auto t = build_templates(s);
+    ASSERT_EQ(t.size(), 100u);
+    auto last = wire::UdpView::try_view(ip_of(t.back()).bytes().subspan(20))->src_port();
+    EXPECT_GT(last, 59000);
+}
+
+TEST(Traffic, MulticastAndBroadcastGetTheirMacs) {
+    TrafficSpec s;
+    s.dst_addr = *parse_addr_range("239.1.2.3");
+    EXPECT_EQ(wire::Mac({{1, 0, 0x5e, 1, 2, 3}}), wire::EthernetView::try_view(build_templates(s)[0].bytes)->dst());
+    s.dst_addr = *parse_addr_range("255.255.255.255");
+    EXPECT_TRUE(wire::EthernetView::try_view(build_templates(s)[0].bytes)->dst().is_broadcast());
+}
+
+TEST(Traffic, FragmentsReassembleToTheDatagram) {
+    TrafficSpec s;
+    s.sizes = {1518};
+    s.fragments = 4;
+    auto t = build_templates(s);
+    ASSERT_EQ(t.size(), 4u);
+    uint32_t covered = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        auto ip = ip_of(t[i]);
+        EXPECT_TRUE(t[i].fragment);
+        EXPECT_EQ(ip.frag_offset_bytes(), covered);
+        EXPECT_EQ(ip.more_fragments(), i + 1 < t.size());
+        covered += ip.tot_len() - 20u;
+    }
+    EXPECT_EQ(covered, 1518u - 4 - 14 - 20);
+    s.frag_order = FragOrder::kOverlapping;
+    EXPECT_EQ(build_templates(s).size(), 5u);
+    s.sizes = {64};
+    s.fragments = 40;
+    EXPECT_THROW(build_templates(s), std::invalid_argument);
+}
+
+TEST(Traffic, MalformedShareIsExact) {
+    TrafficSpec s;
+    s.dst_port = *parse_port_range("1-1000");
+    s.malformed_pct = 10;
+    auto t = build_templates(s);
+    int bad = 0;
+    for (const auto& f : t) bad += f.malformed;
+    EXPECT_EQ(bad, 100);
+}
+
+TEST(Traffic, ParsersRefuseNonsense) {
+    EXPECT_FALSE(parse_addr_range("198.18.0.9-198.18.0.1"));
+    EXPECT_FALSE(parse_addr_range("nope"));
+    EXPECT_FALSE(parse_port_range("70000"));
+    EXPECT_FALSE(parse_port_range("5-"));
+    EXPECT_FALSE(parse_sizes("63"));
+    EXPECT_EQ(parse_sizes("imix")->size(), 12u);
+    EXPECT_TRUE(is_benchmark_destination(wire::ipv4(198, 19, 255, 255)));
+    EXPECT_FALSE(is_benchmark_destination(wire::ipv4(198, 20, 0, 1)));
+    EXPECT_TRUE(is_benchmark_destination(wire::ipv4(239, 9, 9, 9)));
+    EXPECT_FALSE(is_benchmark_destination(wire::ipv4(224, 0, 0, 1)));
+}
+
+}  // namespace
+}  // namespace ingress::gen
