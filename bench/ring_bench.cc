@@ -11,6 +11,7 @@
 #include <rte_ring_elem.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "shm/ring.h"
 
 using namespace ingress;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -130,6 +132,60 @@ double run_rte_ring(uint32_t payload, uint64_t messages) {
     return static_cast<double>(messages) / s;
 }
 
+uint64_t now_ns() {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// Worker-to-app latency: the producer stamps each message and pushes it every `gap_us`; the
+// consumer either spins on the ring (busy poll) or sleeps on the eventfd with the
+// needs-wakeup protocol. Returns sorted latencies in ns.
+std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us) {
+    shm::RingGeometry g{1024, 128};
+    shm::Region region = shm::Region::create("lat", g.region_size());
+    shm::ring_init(region.data(), g, 0, 0);
+    shm::EventFd efd;
+    std::vector<uint64_t> lat;
+    lat.reserve(messages);
+    std::atomic<bool> ready{false};
+    std::thread cons([&] {
+        shm::RingConsumer c(region.data());
+        ready = true;
+        while (lat.size() < messages) {
+            uint32_t idx;
+            uint32_t n = c.peek(32, &idx);
+            if (n == 0) {
+                if (sleep && c.prepare_sleep()) efd.wait(100);
+                continue;
+            }
+            uint64_t t = now_ns();
+            for (uint32_t k = 0; k < n; ++k) lat.push_back(t - c.meta(idx + k).rx_ns);
+            c.release(n);
+        }
+    });
+    std::thread prod([&] {
+        shm::RingProducer p(region.data(), g);
+        while (!ready) {}
+        for (uint32_t i = 0; i < messages; ++i) {
+            auto due = Clock::now() + std::chrono::microseconds(gap_us);
+            shm::SlotMeta m{};
+            m.rx_ns = now_ns();
+            (void)p.try_push(m, {});
+            if (p.take_wakeup()) {
+                efd.signal();
+                p.count_wakeup();
+            }
+            while (Clock::now() < due) {}
+        }
+    });
+    pin(prod, 0);
+    pin(cons, 1);
+    prod.join();
+    cons.join();
+    std::sort(lat.begin(), lat.end());
+    return lat;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +202,15 @@ int main(int argc, char** argv) {
         }
         std::printf("%-9u %-14.2f %-14.2f %.2f\n", payload, best_i / 1e6, best_r / 1e6,
                     best_i / best_r);
+    }
+    std::printf("\nworker-to-app latency, one message every 20 us (ns)\n");
+    std::printf("%-12s %8s %8s %8s %8s\n", "consumer", "p50", "p99", "p99.9", "max");
+    for (bool sleep : {false, true}) {
+        auto lat = run_latency(sleep, 100000, 20);
+        auto pct = [&](double p) { return lat[static_cast<size_t>(p * (lat.size() - 1))]; };
+        std::printf("%-12s %8llu %8llu %8llu %8llu\n", sleep ? "eventfd" : "busy-poll",
+                    static_cast<unsigned long long>(pct(0.50)), static_cast<unsigned long long>(pct(0.99)),
+                    static_cast<unsigned long long>(pct(0.999)), static_cast<unsigned long long>(lat.back()));
     }
     return 0;
 }
