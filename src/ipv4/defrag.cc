@@ -425,11 +425,10 @@ uint32_t Defrag::expire(uint64_t now_ns, IcmpSender& icmp, core::CounterBlock& c
     return n;
 }
 
-void Defrag::flush_all(core::CounterBlock& c) noexcept {
-    while (timer_head_ != kNil) {
-        c.mib(Mib::kIpReasmFails);
-        kill(timer_head_, DropReason::kFragReasmTimeout, false);
-    }
+void Defrag::flush_all() noexcept {
+    // fqdir_exit(): the kernel destroys the queues without counting a MIB; the frames still
+    // need a fate here, and FRAG_REASM_TIMEOUT is the nearest.
+    while (timer_head_ != kNil) kill(timer_head_, DropReason::kFragReasmTimeout, false);
 }
 
 core::Verdict defrag(Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c) noexcept {

@@ -79,8 +79,9 @@ public:
     // queues expired. Their frames go to the sink at the next reap().
     uint32_t expire(uint64_t now_ns, IcmpSender& icmp, core::CounterBlock& c) noexcept;
 
-    // Kills every queue (shutdown, tests), as a timeout without ICMP.
-    void flush_all(core::CounterBlock& c) noexcept;
+    // Kills every queue (worker shutdown): frames dropped as FRAG_REASM_TIMEOUT at the next
+    // reap(), no MIB counted and no ICMP sent (the kernel's fqdir_exit()).
+    void flush_all() noexcept;
 
     // Hands the frames of dead queues to the sink: dropped frames leave the held gauge and
     // are settled with their reason; the fragments of a completed datagram leave the gauge

@@ -464,6 +464,17 @@ TEST(Defrag, IpfragTimeIsAKnob) {
     r.expect_buffers_conserved();
 }
 
+TEST(Defrag, FlushAllAtShutdownGivesEveryHeldFrameAFate) {
+    Rig r;
+    r.feed(datagram(1, 64).build_fragment(0, 16, true));
+    r.feed(datagram(2, 64).build_fragment(16, 16, true));
+    r.d.flush_all();
+    r.d.reap(r.sink);
+    r.sink.flush();
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_REASM_TIMEOUT", 2}, {"IpReasmReqds", 2}}));
+    r.expect_buffers_conserved();
+}
+
 // ---- many datagrams ------------------------------------------------------------------------
 
 // 200 datagrams, 800 fragments shuffled together. From one source, the same traffic would
