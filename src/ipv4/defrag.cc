@@ -126,6 +126,7 @@ uint32_t Defrag::find_or_create(const Key& k, uint64_t now_ns) noexcept {
     q.key = k;
     q.used = true;
     q.hnext = buckets_[b];
+    q.bucket = b;
     buckets_[b] = qi;
     // The timer starts when the queue is created and is not pushed back by later fragments.
     q.expires_ns = now_ns + uint64_t{cfg_.ipfrag_time} * kNsPerSec;
@@ -195,7 +196,7 @@ void Defrag::reinit(Queue& q, uint64_t now_ns) noexcept {
 void Defrag::kill(uint32_t qi, DropReason reason, bool consumed) noexcept {
     Queue& q = queues_[qi];
     purge_frags(q, reason, consumed);
-    uint32_t* link = &buckets_[bucket(q.key)];
+    uint32_t* link = &buckets_[q.bucket];
     while (*link != qi) link = &queues_[*link].hnext;
     *link = q.hnext;
     timer_unlink(qi);

@@ -143,6 +143,7 @@ private:
         uint64_t truesize = 0;
         uint64_t expires_ns = 0;
         uint32_t hnext = kNil;                 // hash chain
+        uint32_t bucket = 0;                   // its hash bucket
         uint32_t tprev = kNil, tnext = kNil;   // timer list, by expiry
         uint32_t peer = 0, peer_gen = 0, rid = 0;  // inet_peer slot and rid (max_dist)
     };
