@@ -202,43 +202,60 @@ TEST(Defrag, SpanningTwoRunsIsAnOverlapEvenWhenTheDataIsCovered) {
     r.expect_buffers_conserved();
 }
 
-struct OverlapCase {
+// A fragment that does not fit the datagram kills it: every held frame and the offender are
+// dropped with one reason. Overlaps (RFC 5722) also count IpExtReasmOverlaps.
+struct KillCase {
     const char* name;
     std::vector<std::array<uint32_t, 3>> held;  // offset, len, more
-    std::array<uint32_t, 3> overlapping;
+    std::array<uint32_t, 3> offender;
+    core::DropReason reason = core::DropReason::kFragOverlap;
 };
 
-class DefragOverlap : public ::testing::TestWithParam<OverlapCase> {};
+class DefragKill : public ::testing::TestWithParam<KillCase> {};
 
-TEST_P(DefragOverlap, KillsTheWholeDatagram) {
-    const OverlapCase& tc = GetParam();
+TEST_P(DefragKill, KillsTheWholeDatagram) {
+    const KillCase& tc = GetParam();
     Rig r;
     for (auto [o, l, m] : tc.held) EXPECT_EQ(r.feed(piece(o, l, m)), core::Verdict::held());
-    auto [o, l, m] = tc.overlapping;
-    EXPECT_EQ(r.feed(piece(o, l, m)), core::Verdict::drop(core::DropReason::kFragOverlap));
+    auto [o, l, m] = tc.offender;
+    EXPECT_EQ(r.feed(piece(o, l, m)), core::Verdict::drop(tc.reason));
     const uint64_t n = tc.held.size() + 1;
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"FRAG_OVERLAP", n}, {"IpReasmReqds", n},
-                                {"IpReasmFails", 1}, {"IpExtReasmOverlaps", 1}}));
-    // The rest of the datagram starts a new queue, which can only time out.
-    r.feed(piece(48, 16, false));
+    const bool overlap = tc.reason == core::DropReason::kFragOverlap;
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {std::string(core::drop_reason_name(tc.reason)), n},
+                                {"IpReasmReqds", n}, {"IpReasmFails", 1},
+                                {"IpExtReasmOverlaps", overlap ? 1 : 0}}));
+    EXPECT_EQ(r.d.queues(), 0u);
+    // A later fragment of the datagram starts a new queue, which can only time out.
+    r.feed(piece(0, 16, true));
     r.clock.advance_s(30);
     EXPECT_EQ(r.expire(), 1u);
     r.expect_buffers_conserved();
 }
 
+constexpr auto kInvalid = core::DropReason::kFragInvalid;
+
 INSTANTIATE_TEST_SUITE_P(
-    Overlaps, DefragOverlap,
+    Policies, DefragKill,
     ::testing::Values(
+        // ip_frag_queue(): a non-last fragment shorter than 8 is empty once trimmed.
+        KillCase{"NonLastShorterThan8IsEmpty", {{16, 16, 1}}, {0, 7, 1}, kInvalid},
+        // A last fragment ending below data already held.
+        KillCase{"LastEndingBeforeHeldData", {{0, 16, 1}, {16, 16, 1}}, {16, 8, 0}, kInvalid},
+        // A second last fragment with a different end.
+        KillCase{"SecondLastThatDisagrees", {{16, 16, 0}}, {32, 16, 0}, kInvalid},
+        // A fragment reaching past the end a last fragment set.
+        KillCase{"BeyondTheLastFragmentsEnd", {{16, 16, 0}}, {32, 16, 1}, kInvalid},
+        // inet_frag_queue_insert(), RFC 5722:
         // Starts before a held fragment and ends inside it.
-        OverlapCase{"Head", {{16, 16, 1}}, {8, 16, 1}},
+        KillCase{"OverlapHead", {{16, 16, 1}}, {8, 16, 1}},
         // Starts inside the tail run and ends after it (the tail fast path).
-        OverlapCase{"Tail", {{0, 16, 1}, {16, 16, 1}}, {24, 16, 1}},
+        KillCase{"OverlapTail", {{0, 16, 1}, {16, 16, 1}}, {24, 16, 1}},
         // Covers a held fragment entirely.
-        OverlapCase{"Covering", {{16, 16, 1}}, {8, 32, 1}},
+        KillCase{"OverlapCovering", {{16, 16, 1}}, {8, 32, 1}},
         // Ends inside a run that is not the tail (the search path).
-        OverlapCase{"InsideBeforeTail", {{16, 16, 1}, {48, 16, 0}}, {8, 16, 1}},
+        KillCase{"OverlapEndingInsideANonTailRun", {{16, 16, 1}, {48, 16, 0}}, {8, 16, 1}},
         // A last fragment that overlaps the held tail.
-        OverlapCase{"LastOverTail", {{32, 16, 1}}, {40, 24, 0}}),
+        KillCase{"OverlapByALastFragment", {{32, 16, 1}}, {40, 24, 0}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- lengths and the last fragment (ip_frag_queue) ------------------------------------------
@@ -256,34 +273,6 @@ TEST(Defrag, NonLastFragmentIsTrimmedToAMultipleOf8) {
     r.expect_buffers_conserved();
 }
 
-TEST(Defrag, NonLastFragmentShorterThan8IsEmptyAndKillsTheQueue) {
-    Rig r;
-    r.feed(piece(16, 16, true));
-    EXPECT_EQ(r.feed(piece(0, 7, true)), core::Verdict::drop(core::DropReason::kFragInvalid));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_INVALID", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}}));
-    r.expect_buffers_conserved();
-}
-
-TEST(Defrag, LastFragmentEndingBeforeDataAlreadyHeldKillsTheQueue) {
-    Rig r;
-    r.feed(piece(0, 16, true));
-    r.feed(piece(16, 16, true));
-    EXPECT_EQ(r.feed(piece(16, 8, false)), core::Verdict::drop(core::DropReason::kFragInvalid));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 3}, {"FRAG_INVALID", 3}, {"IpReasmReqds", 3},
-                                {"IpReasmFails", 1}}));
-    r.expect_buffers_conserved();
-}
-
-TEST(Defrag, SecondLastFragmentThatDisagreesKillsTheQueue) {
-    Rig r;
-    r.feed(piece(16, 16, false));  // the datagram ends at 32
-    EXPECT_EQ(r.feed(piece(32, 16, false)), core::Verdict::drop(core::DropReason::kFragInvalid));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_INVALID", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}}));
-    r.expect_buffers_conserved();
-}
-
 TEST(Defrag, SameLastFragmentTwiceIsADuplicate) {
     Rig r;
     r.feed(piece(48, 16, false));
@@ -292,15 +281,6 @@ TEST(Defrag, SameLastFragmentTwiceIsADuplicate) {
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_COUNTERS(r.snap(), ({{"rx", 3}, {"delivered", 2}, {"DUP_FRAG", 1},
                                 {"IpReasmReqds", 3}, {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
-}
-
-TEST(Defrag, FragmentBeyondTheLastFragmentsEndKillsTheQueue) {
-    Rig r;
-    r.feed(piece(16, 16, false));
-    EXPECT_EQ(r.feed(piece(32, 16, true)), core::Verdict::drop(core::DropReason::kFragInvalid));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_INVALID", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}}));
     r.expect_buffers_conserved();
 }
 
