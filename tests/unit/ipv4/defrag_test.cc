@@ -111,6 +111,17 @@ Bytes whole_l3(const FrameBuilder& b) {
     return Bytes(f.begin() + 14, f.end());
 }
 
+// After n fragments: exactly one datagram, byte for byte b's, every frame delivered, and
+// every buffer back.
+void expect_one_intact(const Rig& r, const FrameBuilder& b, uint64_t n) {
+    ASSERT_EQ(r.completed.size(), 1u);
+    EXPECT_EQ(r.completed[0], whole_l3(b));
+    EXPECT_EQ(r.frames[0], n);
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n},
+                                {"IpReasmOKs", 1}}));
+    r.expect_buffers_conserved();
+}
+
 // ---- order ---------------------------------------------------------------------------------
 
 struct OrderCase {
@@ -134,12 +145,7 @@ TEST_P(DefragOrder, ReassemblesToTheOriginalDatagram) {
         core::Verdict v = r.feed(fs[i]);
         EXPECT_EQ(v.is_next(), i + 1 == n) << "fragment " << i;
     }
-    ASSERT_EQ(r.completed.size(), 1u);
-    EXPECT_EQ(r.completed[0], whole_l3(b));
-    EXPECT_EQ(r.frames[0], n);
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n},
-                                {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
+    expect_one_intact(r, b, n);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -161,33 +167,41 @@ INSTANTIATE_TEST_SUITE_P(
 FrameBuilder d64() { return datagram(9, 56); }
 Bytes piece(uint32_t off, uint32_t len, bool more) { return d64().build_fragment(off, len, more); }
 
-TEST(Defrag, ExactDuplicateIsDroppedAndQueueSurvives) {
+// A duplicate is dropped alone (DUP_FRAG) and the datagram still completes.
+struct DupCase {
+    const char* name;
+    std::vector<std::array<uint32_t, 3>> before;  // offset, len, more
+    std::array<uint32_t, 3> dup;
+    std::vector<std::array<uint32_t, 3>> after;
+};
+
+class DefragDuplicate : public ::testing::TestWithParam<DupCase> {};
+
+TEST_P(DefragDuplicate, IsDroppedAndTheDatagramStillCompletes) {
+    const DupCase& tc = GetParam();
     Rig r;
-    r.feed(piece(0, 16, true));
-    EXPECT_EQ(r.feed(piece(0, 16, true)), core::Verdict::drop(core::DropReason::kDupFrag));
-    r.feed(piece(16, 16, true));
-    r.feed(piece(32, 16, true));
-    EXPECT_TRUE(r.feed(piece(48, 16, false)).is_next());
+    for (auto [o, l, m] : tc.before) r.feed(piece(o, l, m));
+    auto [o, l, m] = tc.dup;
+    EXPECT_EQ(r.feed(piece(o, l, m)), core::Verdict::drop(core::DropReason::kDupFrag));
+    for (auto [o2, l2, m2] : tc.after) r.feed(piece(o2, l2, m2));
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_EQ(r.completed[0], whole_l3(d64()));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 5}, {"delivered", 4}, {"DUP_FRAG", 1},
-                                {"IpReasmReqds", 5}, {"IpReasmOKs", 1}}));
+    const uint64_t n = tc.before.size() + tc.after.size();
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n + 1}, {"delivered", n}, {"DUP_FRAG", 1},
+                                {"IpReasmReqds", n + 1}, {"IpReasmOKs", 1}}));
     r.expect_buffers_conserved();
 }
 
-TEST(Defrag, FragmentInsideARunIsADuplicateNotAnOverlap) {
-    // [0,16) and [16,32) arrive in order: one run [0,32). [8,24) lies inside the run, so the
-    // kernel drops it as a duplicate even though it matches no single fragment.
-    Rig r;
-    r.feed(piece(0, 16, true));
-    r.feed(piece(16, 16, true));
-    EXPECT_EQ(r.feed(piece(8, 16, true)), core::Verdict::drop(core::DropReason::kDupFrag));
-    r.feed(piece(32, 16, true));
-    EXPECT_TRUE(r.feed(piece(48, 16, false)).is_next());
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 5}, {"delivered", 4}, {"DUP_FRAG", 1},
-                                {"IpReasmReqds", 5}, {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
-}
+INSTANTIATE_TEST_SUITE_P(
+    Duplicates, DefragDuplicate,
+    ::testing::Values(
+        DupCase{"Exact", {{0, 16, 1}}, {0, 16, 1}, {{16, 16, 1}, {32, 16, 1}, {48, 16, 0}}},
+        // [0,16) then [16,32) in order form one run [0,32); [8,24) lies inside the run, so
+        // the kernel drops it as a duplicate though it matches no single fragment.
+        DupCase{"InsideARunNotAnOverlap", {{0, 16, 1}, {16, 16, 1}}, {8, 16, 1},
+                {{32, 16, 1}, {48, 16, 0}}},
+        DupCase{"SameLastFragmentTwice", {{48, 16, 0}}, {48, 16, 0}, {{0, 48, 1}}}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Defrag, SpanningTwoRunsIsAnOverlapEvenWhenTheDataIsCovered) {
     // [32,48) first, then [0,16) and [16,32) go in by search: three runs of one fragment.
@@ -273,17 +287,6 @@ TEST(Defrag, NonLastFragmentIsTrimmedToAMultipleOf8) {
     r.expect_buffers_conserved();
 }
 
-TEST(Defrag, SameLastFragmentTwiceIsADuplicate) {
-    Rig r;
-    r.feed(piece(48, 16, false));
-    EXPECT_EQ(r.feed(piece(48, 16, false)), core::Verdict::drop(core::DropReason::kDupFrag));
-    r.feed(piece(0, 48, true));
-    ASSERT_EQ(r.completed.size(), 1u);
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 3}, {"delivered", 2}, {"DUP_FRAG", 1},
-                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
-}
-
 TEST(Defrag, DatagramBeyond65535BytesFailsAtReassembly) {
     // The kernel accepts every piece (offset + len may pass 65535) and refuses the datagram
     // only when it is complete ("Oversized IP packet"): ReasmFails, all frames dropped.
@@ -306,11 +309,7 @@ TEST(Defrag, LargestDatagramReassembles) {
     std::vector<Bytes> fs = b.build_fragments(1480);
     std::shuffle(fs.begin(), fs.end(), std::mt19937(1));
     r.feed_all(fs);
-    ASSERT_EQ(r.completed.size(), 1u);
-    EXPECT_EQ(r.completed[0], whole_l3(b));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", fs.size()}, {"delivered", fs.size()},
-                                {"IpReasmReqds", fs.size()}, {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
+    expect_one_intact(r, b, fs.size());
 }
 
 // ---- the reassembled header ------------------------------------------------------------------
@@ -573,14 +572,26 @@ TEST(Defrag, QueuePoolExhaustionRefusesNewDatagrams) {
 
 // ---- ipfrag_max_dist (ip_frag_too_far) -----------------------------------------------------
 
-TEST(Defrag, MaxDistReinitialisesAQueueThatFellTooFarBehind) {
-    DefragConfig cfg;
-    cfg.ipfrag_max_dist = 4;
-    Rig r(cfg);
+// A slow datagram's first piece, then `n` first pieces of other datagrams from `src`.
+class DefragMaxDist : public ::testing::Test {
+protected:
+    static DefragConfig max_dist(uint32_t n) {
+        DefragConfig cfg;
+        cfg.ipfrag_max_dist = n;
+        return cfg;
+    }
+    void slow_then_others(uint16_t n, wire::Ipv4Addr src = kSrc) {
+        r.feed(slow.build_fragment(0, 16, true));
+        for (uint16_t id = 1; id <= n; ++id)
+            r.feed(datagram(id, 64, src).build_fragment(0, 16, true));
+    }
+    Rig r{max_dist(4)};
     FrameBuilder slow = datagram(100, 56);
-    r.feed(slow.build_fragment(0, 16, true));
+};
+
+TEST_F(DefragMaxDist, ReinitialisesAQueueThatFellTooFarBehind) {
     // Four fragments of other datagrams from the same source: 5 rids later > max_dist 4.
-    for (uint16_t id = 1; id <= 4; ++id) r.feed(datagram(id, 64).build_fragment(0, 16, true));
+    slow_then_others(4);
     EXPECT_EQ(r.feed(slow.build_fragment(16, 16, true)), core::Verdict::held());
     // The queue restarted with only the new fragment: [0,16) must come again.
     r.feed(slow.build_fragment(32, 32, false));
@@ -597,13 +608,8 @@ TEST(Defrag, MaxDistReinitialisesAQueueThatFellTooFarBehind) {
     r.expect_buffers_conserved();
 }
 
-TEST(Defrag, MaxDistCountsOnlyTheSameSourceAndAllowsExactlyMaxDist) {
-    DefragConfig cfg;
-    cfg.ipfrag_max_dist = 4;
-    Rig r(cfg);
-    FrameBuilder slow = datagram(100, 56);
-    r.feed(slow.build_fragment(0, 16, true));
-    for (uint16_t id = 1; id <= 3; ++id) r.feed(datagram(id, 64).build_fragment(0, 16, true));
+TEST_F(DefragMaxDist, CountsOnlyTheSameSourceAndAllowsExactlyMaxDist) {
+    slow_then_others(3);
     for (uint16_t id = 1; id <= 8; ++id)
         r.feed(datagram(id, 64, ipv4(198, 18, 0, 9)).build_fragment(0, 16, true));
     r.feed(slow.build_fragment(16, 48, false));
@@ -656,21 +662,16 @@ TEST_P(IpDefragSelftest, OddThenEvenArrivesIntact) {
     FrameBuilder b = datagram(77, payload);
     std::vector<Bytes> fs = odd_then_even(b, flen);
     r.feed_all(fs);
-    ASSERT_EQ(r.completed.size(), 1u);
-    EXPECT_EQ(r.completed[0], whole_l3(b));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", fs.size()}, {"delivered", fs.size()},
-                                {"IpReasmReqds", fs.size()}, {"IpReasmOKs", 1}}));
-    r.expect_buffers_conserved();
+    expect_one_intact(r, b, fs.size());
 }
 
 TEST_P(IpDefragSelftest, InOrderRunArrivesIntact) {
     const auto [payload, flen] = GetParam();
     Rig r;
     FrameBuilder b = datagram(78, payload);
-    r.feed_all(b.build_fragments(flen));
-    ASSERT_EQ(r.completed.size(), 1u);
-    EXPECT_EQ(r.completed[0], whole_l3(b));
-    r.expect_buffers_conserved();
+    std::vector<Bytes> fs = b.build_fragments(flen);
+    r.feed_all(fs);
+    expect_one_intact(r, b, fs.size());
 }
 
 TEST_P(IpDefragSelftest, OverlapAtOffset8DropsTheDatagram) {
