@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
             break;
         case 'H':
             defrag.ipfrag_high_thresh = parse_num("ipfrag-high-thresh", optarg, UINT32_MAX);
-            defrag.ipfrag_low_thresh = std::min(defrag.ipfrag_low_thresh, defrag.ipfrag_high_thresh);
+            defrag.ipfrag_low_thresh =
+                std::min(defrag.ipfrag_low_thresh, defrag.ipfrag_high_thresh);
             break;
         case 'D':
             defrag.ipfrag_max_dist =

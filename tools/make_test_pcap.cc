@@ -92,16 +92,20 @@ std::vector<Entry> defrag_frames() {
             .payload_size(3000);  // 3008 transport bytes: 1480 + 1480 + 48
     };
     std::vector<Entry> v;
-    v.push_back({"A 1/3 (id 1, offset 0)", dgram(1).build_fragment(0, 1480, true), 0});
-    v.push_back({"A 2/3 (offset 1480)", dgram(1).build_fragment(1480, 1480, true), 1});
-    v.push_back({"A 2/3 again (exact duplicate)", dgram(1).build_fragment(1480, 1480, true), 2});
-    v.push_back({"A 3/3 (offset 2960, last): A complete", dgram(1).build_fragment(2960, 48, false), 3});
-    v.push_back({"B 1/3 (id 2, offset 0)", dgram(2).build_fragment(0, 1480, true), 4});
-    v.push_back({"B at offset 8, 1488 bytes: overlap, B discarded", dgram(2).build_fragment(8, 1488, true), 5});
-    v.push_back({"C 1/3 (id 3, offset 0), never completed", dgram(3).build_fragment(0, 1480, true), 6});
-    v.push_back({"D 3/3 only (id 4, last), never completed", dgram(4).build_fragment(2960, 48, false), 7});
+    auto add = [&](const char* what, uint16_t id, uint32_t off, uint32_t len, bool more,
+                   uint64_t at_ms) {
+        v.push_back({what, dgram(id).build_fragment(off, len, more), at_ms});
+    };
+    add("A 1/3 (id 1, offset 0)", 1, 0, 1480, true, 0);
+    add("A 2/3 (offset 1480)", 1, 1480, 1480, true, 1);
+    add("A 2/3 again (exact duplicate)", 1, 1480, 1480, true, 2);
+    add("A 3/3 (offset 2960, last): A complete", 1, 2960, 48, false, 3);
+    add("B 1/3 (id 2, offset 0)", 2, 0, 1480, true, 4);
+    add("B at offset 8, 1488 bytes: overlap, B discarded", 2, 8, 1488, true, 5);
+    add("C 1/3 (id 3, offset 0), never completed", 3, 0, 1480, true, 6);
+    add("D 3/3 only (id 4, last), never completed", 4, 2960, 48, false, 7);
     v.push_back({"valid UDP, not a fragment", udp_to_us().build(), 8});
-    v.push_back({"E 1/3 (id 5) at 31 s: C and D expire first", dgram(5).build_fragment(0, 1480, true), 31'000});
+    add("E 1/3 (id 5) at 31 s: C and D expire first", 5, 0, 1480, true, 31'000);
     return v;
 }
 

@@ -724,7 +724,8 @@ TEST(DefragOwner, DependsOnlyOnAddressesIdAndProtocol) {
     for (const auto& f : fs) EXPECT_EQ(owner_of(f), o);
     EXPECT_EQ(owner_of(FrameBuilder(b).ttl(3).build_fragment(0, 8, true)), o);
     int spread[4] = {};
-    for (uint16_t id = 0; id < 400; ++id) ++spread[owner_of(datagram(id, 64).build_fragment(0, 8, true))];
+    for (uint16_t id = 0; id < 400; ++id)
+        ++spread[owner_of(datagram(id, 64).build_fragment(0, 8, true))];
     for (int w : spread) EXPECT_GT(w, 50) << "owners spread over the workers";
 }
 
