@@ -46,8 +46,13 @@ uint32_t mix32(uint32_t h) noexcept {
     return h;
 }
 
+// One multiply per half and a fold: every key bit reaches the high bits that the bucket
+// index and the worker choice use.
 uint32_t key_hash(uint32_t saddr, uint32_t daddr, uint16_t id, uint8_t proto) noexcept {
-    return mix32(saddr ^ mix32(daddr ^ mix32((uint32_t{id} << 8) | proto)));
+    uint64_t h = ((uint64_t{saddr} << 32) | daddr) * 0x9e3779b97f4a7c15ull;
+    h ^= ((uint64_t{id} << 8) | proto) * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 29;
+    return static_cast<uint32_t>(h >> 32) ^ static_cast<uint32_t>(h);
 }
 
 }  // namespace
