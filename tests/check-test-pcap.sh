@@ -3,12 +3,15 @@
 # If this fails after a change to tools/make_test_pcap.cc, refresh the shipped file with
 #   build/tools/make-test-pcap tests/data/rcv_core.pcap
 # and update the hand-written expectations in tests/unit/worker/replay_test.cc.
+# (For tests/data/defrag.pcap the generator takes --defrag first: check-test-pcap.sh GEN
+# SHIPPED --defrag.)
 set -eu
 gen=$1 shipped=$2
+shift 2
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-"$gen" "$tmp"
+"$gen" "$@" "$tmp"
 if ! cmp -s "$tmp" "$shipped"; then
-    echo "tests/data/rcv_core.pcap is out of date with tools/make_test_pcap.cc" >&2
+    echo "$shipped is out of date with tools/make_test_pcap.cc" >&2
     exit 1
 fi

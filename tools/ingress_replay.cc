@@ -10,8 +10,16 @@
 //     --per-frame          print one line per frame: number, fate, drop reason
 //     --zeros              print zero counters too (nstat -z)
 //     --json               one JSON object instead of text
+//     --ipfrag-time S      net.ipv4.ipfrag_time (default 30)
+//     --ipfrag-high-thresh BYTES  net.ipv4.ipfrag_high_thresh (default 4194304)
+//     --ipfrag-max-dist N  net.ipv4.ipfrag_max_dist (default 64)
+//
+// Time is the capture's: each burst runs at its frames' timestamp, so reassembly timeouts
+// happen as they would have. At the end of the capture, the reassembly timers run once more
+// ipfrag_time later, so fragments still held then time out (and nothing is left held).
 #include <getopt.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +38,9 @@ namespace {
     std::fprintf(code ? stderr : stdout,
                  "usage: ingress-replay [--mac MAC] [--ifindex N] [--vlan VID:IFINDEX]...\n"
                  "                      [--tx-out FILE] [--pass-out FILE] [--per-frame]\n"
-                 "                      [--zeros] [--json] FILE.pcap\n");
+                 "                      [--zeros] [--json] [--ipfrag-time S]\n"
+                 "                      [--ipfrag-high-thresh BYTES] [--ipfrag-max-dist N]\n"
+                 "                      FILE.pcap\n");
     std::exit(code);
 }
 
@@ -71,12 +81,16 @@ int main(int argc, char** argv) {
     io::PcapBackend::Options bopt;
     bool per_frame = false;
     core::FormatOptions fopt;
+    ipv4::DefragConfig defrag;
 
     static const option longopts[] = {
         {"mac", required_argument, nullptr, 'm'},     {"ifindex", required_argument, nullptr, 'i'},
         {"vlan", required_argument, nullptr, 'v'},    {"tx-out", required_argument, nullptr, 't'},
         {"pass-out", required_argument, nullptr, 'p'}, {"per-frame", no_argument, nullptr, 'f'},
         {"zeros", no_argument, nullptr, 'z'},         {"json", no_argument, nullptr, 'j'},
+        {"ipfrag-time", required_argument, nullptr, 'T'},
+        {"ipfrag-high-thresh", required_argument, nullptr, 'H'},
+        {"ipfrag-max-dist", required_argument, nullptr, 'D'},
         {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, nullptr)) != -1) {
@@ -106,6 +120,18 @@ int main(int argc, char** argv) {
         case 'f': per_frame = true; break;
         case 'z': fopt.zeros = true; break;
         case 'j': fopt.json = true; break;
+        case 'T':
+            defrag.ipfrag_time = static_cast<uint32_t>(parse_num("ipfrag-time", optarg, 86400));
+            break;
+        case 'H':
+            defrag.ipfrag_high_thresh = parse_num("ipfrag-high-thresh", optarg, UINT32_MAX);
+            defrag.ipfrag_low_thresh =
+                std::min(defrag.ipfrag_low_thresh, defrag.ipfrag_high_thresh);
+            break;
+        case 'D':
+            defrag.ipfrag_max_dist =
+                static_cast<uint32_t>(parse_num("ipfrag-max-dist", optarg, UINT32_MAX));
+            break;
         case 'h': usage(0);
         default: usage(1);
         }
@@ -118,21 +144,26 @@ int main(int argc, char** argv) {
     try {
         io::PcapBackend backend(bopt);
         core::CounterBlock counters;
-        worker::Pipeline pipeline(backend, counters, {.port = &port});
+        worker::Pipeline pipeline(backend, counters, {.port = &port, .defrag = defrag});
         core::PacketBatch batch;
         const uint16_t burst = per_frame ? 1 : core::kBurst;
         uint64_t frame_no = 0;
+        uint64_t now_ns = 0;
         auto t0 = std::chrono::steady_clock::now();
         for (;;) {
             batch.count = backend.rx_burst(0, batch.pkts.data(), burst);
             if (batch.count == 0) break;
+            for (const core::Packet& p : batch) now_ns = std::max(now_ns, p.rx_ns);
             core::Snapshot before;
             if (per_frame) before = counters.snapshot();
-            pipeline.process(batch);
+            pipeline.process(batch, now_ns);
             if (per_frame)
                 std::printf("frame %llu: %s\n", static_cast<unsigned long long>(++frame_no),
                             fate_of(before, counters.snapshot()).c_str());
         }
+        // The capture is over: let the reassembly timers run out.
+        batch.count = 0;
+        pipeline.process(batch, now_ns + uint64_t{defrag.ipfrag_time} * 1'000'000'000ull);
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         core::Snapshot s = counters.snapshot();
         std::fputs(core::format_stats(s, fopt).c_str(), stdout);

@@ -5,6 +5,8 @@
 //
 //   make-test-pcap OUT.pcap        write the capture
 //   make-test-pcap --list          print the frame list (number and what each frame is)
+//   make-test-pcap --defrag ...    the same for tests/data/defrag.pcap: fragments for the
+//                                  reassembly stage, with timestamps that make queues expire
 //
 // The receiving port is 02:00:00:00:00:01, address 198.18.0.1/24; the peer 02:00:00:00:00:02,
 // 198.18.0.2. tests/unit/worker/replay_test.cc holds the expected fate of every frame and
@@ -35,6 +37,7 @@ FrameBuilder udp_to_us() {
 struct Entry {
     const char* what;
     FrameBuilder::Bytes bytes;
+    uint64_t at_ms = 0;  // offset from the capture's start (defrag capture only)
 };
 
 std::vector<Entry> frames() {
@@ -82,22 +85,54 @@ std::vector<Entry> frames() {
     return v;
 }
 
+// tests/data/defrag.pcap: tests/unit/worker/replay_test.cc holds its expected counters.
+std::vector<Entry> defrag_frames() {
+    auto dgram = [](uint16_t id) {
+        return FrameBuilder().eth(kPeer, kPort).ipv4(kThem, kUs).ip_id(id).udp(40000, 5000)
+            .payload_size(3000);  // 3008 transport bytes: 1480 + 1480 + 48
+    };
+    std::vector<Entry> v;
+    auto add = [&](const char* what, uint16_t id, uint32_t off, uint32_t len, bool more,
+                   uint64_t at_ms) {
+        v.push_back({what, dgram(id).build_fragment(off, len, more), at_ms});
+    };
+    add("A 1/3 (id 1, offset 0)", 1, 0, 1480, true, 0);
+    add("A 2/3 (offset 1480)", 1, 1480, 1480, true, 1);
+    add("A 2/3 again (exact duplicate)", 1, 1480, 1480, true, 2);
+    add("A 3/3 (offset 2960, last): A complete", 1, 2960, 48, false, 3);
+    add("B 1/3 (id 2, offset 0)", 2, 0, 1480, true, 4);
+    add("B at offset 8, 1488 bytes: overlap, B discarded", 2, 8, 1488, true, 5);
+    add("C 1/3 (id 3, offset 0), never completed", 3, 0, 1480, true, 6);
+    add("D 3/3 only (id 4, last), never completed", 4, 2960, 48, false, 7);
+    v.push_back({"valid UDP, not a fragment", udp_to_us().build(), 8});
+    add("E 1/3 (id 5) at 31 s: C and D expire first", 5, 0, 1480, true, 31'000);
+    return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    bool defrag = argc > 1 && std::strcmp(argv[1], "--defrag") == 0;
+    if (defrag) {
+        --argc;
+        ++argv;
+    }
+    const std::vector<Entry> entries = defrag ? defrag_frames() : frames();
     if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
         int i = 0;
-        for (const Entry& e : frames()) std::printf("%2d  %s\n", ++i, e.what);
+        for (const Entry& e : entries) std::printf("%2d  %s\n", ++i, e.what);
         return 0;
     }
     if (argc != 2) {
-        std::fprintf(stderr, "usage: make-test-pcap OUT.pcap | --list\n");
+        std::fprintf(stderr, "usage: make-test-pcap [--defrag] OUT.pcap | [--defrag] --list\n");
         return 1;
     }
     try {
         ingress::io::PcapWriter w(argv[1], 65535);
-        uint64_t ts = 1'700'000'000ull * 1'000'000'000ull;
-        for (const Entry& e : frames()) {
+        const uint64_t t0 = 1'700'000'000ull * 1'000'000'000ull;
+        uint64_t ts = t0;
+        for (const Entry& e : entries) {
+            if (defrag) ts = t0 + e.at_ms * 1'000'000;
             w.write(e.bytes, ts);
             ts += 1'000'000;  // 1 ms apart
         }

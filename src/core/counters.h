@@ -102,6 +102,18 @@ public:
     // Frames leaving the held gauge when their datagram completes or dies; the caller then
     // counts them under their final fate (delivered or dropped) in the same burst.
     void unheld(uint64_t n) noexcept { held_.sub(n); }
+    // A fragment handed to the worker that owns its datagram leaves this worker's rx (its
+    // fate is counted there); the receiving worker counts it in rx with handed_in(). Between
+    // the two, the frame is in flight: IngressFragHandedOff - IngressFragHandedIn summed over
+    // workers (docs/accounting.md).
+    void handed_off(uint64_t n = 1) noexcept {
+        rx_.sub(n);
+        mib(Mib::kIngressFragHandedOff, n);
+    }
+    void handed_in(uint64_t n = 1) noexcept {
+        rx_.add(n);
+        mib(Mib::kIngressFragHandedIn, n);
+    }
 
     uint64_t mib_value(Mib m) const noexcept { return mib_[static_cast<std::size_t>(m)].get(); }
     uint64_t drop_value(DropReason r) const noexcept {

@@ -3,6 +3,11 @@
 // Stages return Verdicts; the batch loop hands every non-continue verdict to settle(). The
 // sink counts the fate (and the drop reason), queues the buffer for one free_bulk() /
 // pass_burst() per burst, and never calls the backend per packet.
+//
+// Buffers come from two places: the backend (every received frame) and the reassembly pool
+// (a datagram defrag rebuilt, marked core::kFlagReassembled). A reassembled packet's buffer
+// goes back to the reassembly pool, whatever its fate; the fragments it was built from go
+// back to the backend through release() when defrag reaps them.
 #pragma once
 
 #include <array>
@@ -12,6 +17,7 @@
 #include "core/packet.h"
 #include "core/verdict.h"
 #include "io/backend.h"
+#include "io/buffer_pool.h"
 
 namespace ingress::worker {
 
@@ -27,15 +33,21 @@ public:
         switch (v.kind()) {
         case Kind::kDrop:
             c_.dropped(v.reason(), pkt.frames);
-            free_[nfree_++] = pkt.buf;
+            give_back(pkt);
             break;
         case Kind::kDelivered:
             c_.delivered(pkt.frames);
-            free_[nfree_++] = pkt.buf;
+            give_back(pkt);
             break;
         case Kind::kPass:
             c_.passed(pkt.frames);
-            pass_[npass_++] = pkt;
+            // A reassembled datagram is never handed to the kernel (it would need its
+            // fragments back); until local delivery exists it ends here, counted as passed.
+            if (pkt.flags & core::kFlagReassembled) {
+                give_back(pkt);
+            } else {
+                pass_[npass_++] = pkt;
+            }
             break;
         case Kind::kHeld:
             c_.held(pkt.frames);
@@ -44,11 +56,21 @@ public:
             // A packet that left the pipeline without a fate is a bug in the wiring; count
             // it as an unspecified drop rather than lose it.
             c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
-            free_[nfree_++] = pkt.buf;
+            give_back(pkt);
             break;
         }
         if (nfree_ == kCap || npass_ == kCap) flush();
     }
+
+    // A backend buffer whose frame's fate was already counted elsewhere (a fragment consumed
+    // into a reassembled datagram): back to the backend at flush(), nothing counted.
+    void release(uint64_t buf) noexcept {
+        free_[nfree_++] = buf;
+        if (nfree_ == kCap) flush();
+    }
+
+    // Where kFlagReassembled buffers go back (the worker's defrag pool).
+    void set_reasm_pool(io::BufferPool* pool) noexcept { reasm_ = pool; }
 
     // Gives the queued buffers back to the backend: once per burst.
     void flush() noexcept {
@@ -61,8 +83,17 @@ public:
     core::CounterBlock& counters() noexcept { return c_; }
 
 private:
+    void give_back(const core::Packet& pkt) noexcept {
+        if (pkt.flags & core::kFlagReassembled) {
+            reasm_->put(pkt.buf);
+        } else {
+            free_[nfree_++] = pkt.buf;
+        }
+    }
+
     static constexpr uint16_t kCap = core::kBurst;
     io::Backend& backend_;
+    io::BufferPool* reasm_ = nullptr;
     core::CounterBlock& c_;
     std::array<uint64_t, kCap> free_{};
     std::array<core::Packet, kCap> pass_{};

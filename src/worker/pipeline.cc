@@ -1,28 +1,77 @@
 #include "worker/pipeline.h"
 
+#include "ipv4/defrag.h"
 #include "ipv4/rcv_core.h"
 #include "l2/eth_type_trans.h"
 #include "l2/ptype.h"
 #include "l2/vlan.h"
+#include "wire/bytes.h"
+#include "wire/ipv4.h"
 
 namespace ingress::worker {
 
+void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
+    const HandoffMesh* mesh = t_.handoff;
+    if (!mesh || mesh->workers() <= 1) return;
+    uint16_t keep = 0;
+    for (uint16_t i = 0; i < batch.count; ++i) {
+        core::Packet& p = batch.pkts[i];
+        const uint8_t* h = p.data + p.l3_off;
+        const bool frag = wire::load_be16(h + wire::Ipv4View::kFragOff) &
+                          (wire::kIpFlagMf | wire::kIpOffsetMask);
+        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.worker;
+        if (owner == t_.worker) {
+            if (keep != i) batch.pkts[keep] = p;
+            ++keep;
+        } else if (t_.handoff->ring(t_.worker, owner).try_push(p)) {
+            c_.handed_off();  // its fate is counted by the owner
+        } else {
+            sink_.settle(p, core::Verdict::drop(core::DropReason::kFragHandoffFull));
+        }
+    }
+    batch.count = keep;
+}
+
+void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept {
+    run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_); });
+    defrag_.reap(sink_);
+
+    // End of the implemented path: what remains is valid IPv4 the kernel would deliver next.
+    for (core::Packet& p : batch) sink_.settle(p, core::Verdict::pass());
+    batch.count = 0;
+}
+
 void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
-    (void)now_ns;
     c_.begin_burst();
     c_.rx(batch.count);
     const uint16_t queue = batch.count ? batch.pkts[0].queue : 0;
     sink_.set_queue(queue);
     const l2::Port& port = *t_.port;
 
+    // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
+    defrag_.expire(now_ns, icmp_, c_);
+    defrag_.reap(sink_);
+
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
+    // [route stage goes here: ip_rcv_finish -> LOCAL/BROADCAST/MULTICAST -> ip_local_deliver]
+    hand_off(batch);
+    local_deliver(batch, now_ns);
 
-    // End of the implemented path: what remains is valid IPv4 the kernel would route next.
-    for (core::Packet& p : batch) sink_.settle(p, core::Verdict::pass());
-    batch.count = 0;
+    // Fragments other workers received for datagrams this worker owns.
+    if (HandoffMesh* mesh = t_.handoff) {
+        for (uint16_t from = 0; from < mesh->workers(); ++from) {
+            if (from == t_.worker) continue;
+            auto& ring = mesh->ring(from, t_.worker);
+            handed_in_.count = static_cast<uint16_t>(
+                ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
+            if (handed_in_.count == 0) continue;
+            c_.handed_in(handed_in_.count);
+            local_deliver(handed_in_, now_ns);
+        }
+    }
 
     sink_.flush();
     // ICMP errors built during the burst; a refused frame was counted as sent, so it moves

@@ -7,7 +7,10 @@
 //       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
 //    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
-//       [route, defrag, local delivery — later issues]
+//       [route — another issue: defrag runs only for LOCAL/BROADCAST/MULTICAST]
+//    -> handoff                 a fragment owned by another worker goes to its ring
+//    -> ipv4::defrag            ip_defrag from ip_local_deliver    (net/ipv4/ip_fragment.c)
+//       [local delivery — later issues]
 //    -> end of the implemented path: passed to the kernel (what would happen to the packet
 //       next is the kernel's business until the route stage exists)
 #pragma once
@@ -16,36 +19,55 @@
 #include "core/packet.h"
 #include "io/backend.h"
 #include "io/tx_queue.h"
+#include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
 #include "l2/port.h"
 #include "worker/fate_sink.h"
+#include "worker/handoff.h"
 
 namespace ingress::worker {
 
 struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
+    ipv4::DefragConfig defrag;       // net.ipv4.ipfrag_* knobs and pool sizes
+    HandoffMesh* handoff = nullptr;  // fragments to their owning worker (null: one worker)
+    uint16_t worker = 0;             // this worker's index in the mesh
 };
 
 class Pipeline {
 public:
     Pipeline(io::Backend& backend, core::CounterBlock& counters, PipelineTables tables) noexcept
         : backend_(backend), sink_(backend, counters), c_(counters), t_(tables),
-          icmp_(backend, txq_, t_.icmp) {}
+          icmp_(backend, txq_, t_.icmp), defrag_(t_.defrag) {
+        sink_.set_reasm_pool(&defrag_.buffers());
+    }
 
     // Runs one received burst to completion: every packet ends with a fate, frames the
     // pipeline built (ICMP errors) leave in one tx_burst, and the counter block is
     // consistent (rx == delivered + held + passed + dropped) when this returns. `now_ns`
     // is the burst's time (timeouts, rate limits); the caller's clock.
+    // Also runs the reassembly timers (ipfrag_time) at `now_ns` and takes in the fragments
+    // other workers handed over; a burst with count == 0 does only that.
     void process(core::PacketBatch& batch, uint64_t now_ns = 0) noexcept;
 
+    const ipv4::Defrag& defrag() const noexcept { return defrag_; }
+
 private:
+    // Splits off the fragments another worker owns (pushed to its ring, or dropped when the
+    // ring is full).
+    void hand_off(core::PacketBatch& batch) noexcept;
+    // ip_local_deliver: defrag, then (for now) the end of the implemented path.
+    void local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept;
+
     io::Backend& backend_;
     FateSink sink_;
     core::CounterBlock& c_;
     PipelineTables t_;
     io::TxQueue txq_;
     ipv4::IcmpSender icmp_;
+    ipv4::Defrag defrag_;
+    core::PacketBatch handed_in_;
 };
 
 }  // namespace ingress::worker

@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/counters.h"
 #include "io/memory.h"
 #include "l2/port.h"
+#include "support/fake_clock.h"
 #include "worker/pipeline.h"
 
 namespace ingress::test {
@@ -26,17 +28,31 @@ public:
         port.mac = kPortMac;
     }
 
-    // Injects the frames and runs them through in bursts of up to kBurst.
+    // Injects the frames and runs them through in bursts of up to kBurst, at clock's time.
     void run(const std::vector<std::vector<uint8_t>>& frames) {
         for (const auto& f : frames) EXPECT_TRUE(backend.inject(f));
         drain();
     }
     void run_one(const std::vector<uint8_t>& f) { run({f}); }
     void drain() {
-        worker::Pipeline pipeline(backend, counters, {.port = &port});
         core::PacketBatch batch;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
-            pipeline.process(batch);
+            pipeline().process(batch, clock.now_ns());
+    }
+    // An empty burst: runs the timers (reassembly expiry) at clock's time.
+    void tick() {
+        core::PacketBatch batch;
+        batch.count = 0;
+        pipeline().process(batch, clock.now_ns());
+    }
+    // The pipeline is built on first use, so a test can set `tables` (e.g. tables.defrag)
+    // first; it lives as long as the harness (reassembly queues persist across runs).
+    worker::Pipeline& pipeline() {
+        if (!pipeline_) {
+            tables.port = &port;
+            pipeline_ = std::make_unique<worker::Pipeline>(backend, counters, tables);
+        }
+        return *pipeline_;
     }
     core::Snapshot snap() const { return counters.snapshot(); }
     // Every buffer the backend lent out came back exactly once.
@@ -48,6 +64,11 @@ public:
     l2::Port port;
     io::MemoryBackend backend{1};
     core::CounterBlock counters;
+    FakeClock clock;
+    worker::PipelineTables tables;
+
+private:
+    std::unique_ptr<worker::Pipeline> pipeline_;
 };
 
 }  // namespace ingress::test

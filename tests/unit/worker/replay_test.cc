@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "io/pcap.h"
 #include "support/counters.h"
@@ -117,6 +118,53 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                       {"IngressL2NonIpv4", 3},
                       {"IngressL2VlanTagged", 3}}));
     EXPECT_EQ(backend.stats().passed, 13u);
+}
+
+// tests/data/defrag.pcap (make-test-pcap --defrag), replayed as ingress-replay does: each
+// burst at its frames' capture time, then the timers once more ipfrag_time after the end.
+// Expected, from ip_defrag's rules (frame numbers as in `make-test-pcap --defrag --list`):
+//   A (1, 2, 4) completes: 3 frames passed, IpReasmOKs; 3 is an exact duplicate: DUP_FRAG.
+//   B: 6 overlaps 5: both FRAG_OVERLAP, IpExtReasmOverlaps, IpReasmFails.
+//   C (7, first fragment) and D (8, last only) expire at 30 s, in the burst of frame 10
+//   (31 s): FRAG_REASM_TIMEOUT x2, an ICMP time exceeded for C only (D's first never came).
+//   9 is not a fragment: passed. E (10) expires after the capture: FRAG_REASM_TIMEOUT, ICMP.
+TEST_F(Replay, DefragCaptureCountersMatchTheHandWrittenTotals) {
+    io::PcapBackend backend({.rx_path = data_path("defrag.pcap")});
+    core::CounterBlock counters;
+    Pipeline pipeline(backend, counters, {.port = &port});
+    core::PacketBatch batch;
+    uint64_t now = 0;
+    std::vector<uint64_t> held_after;
+    while ((batch.count = backend.rx_burst(0, batch.pkts.data(), 1)) > 0) {
+        now = batch.pkts[0].rx_ns;
+        pipeline.process(batch, now);
+        held_after.push_back(counters.snapshot().held);
+    }
+    EXPECT_EQ(held_after, (std::vector<uint64_t>{1, 2, 2, 0, 1, 0, 1, 2, 2, 1}));
+    batch.count = 0;
+    pipeline.process(batch, now + 30'000'000'000ull);
+    EXPECT_COUNTERS(counters.snapshot(),
+                    ({{"rx", 10},
+                      {"passed", 4},
+                      {"DUP_FRAG", 1},
+                      {"FRAG_OVERLAP", 2},
+                      {"FRAG_REASM_TIMEOUT", 3},
+                      {"IpInReceives", 10},
+                      // six 1500-byte fragments, B's 1508-byte overlap, two 68-byte last
+                      // fragments, one 46-byte datagram.
+                      {"IpExtInOctets", 6 * 1500 + 1508 + 2 * 68 + 46},
+                      {"IpExtInNoECTPkts", 10},
+                      {"IpReasmReqds", 9},
+                      {"IpReasmOKs", 1},
+                      {"IpReasmFails", 4},  // B, C, D, E
+                      {"IpReasmTimeout", 3},
+                      {"IpExtReasmOverlaps", 1},
+                      {"IcmpOutMsgs", 2},
+                      {"IcmpOutTimeExcds", 2},
+                      {"IcmpMsgOutType11", 2}}));
+    EXPECT_EQ(backend.stats().tx, 2u);
+    EXPECT_EQ(backend.pool().outstanding(), 0u);
+    EXPECT_EQ(backend.pool().double_frees(), 0u);
 }
 
 TEST(PcapBackend, MissingFileNamesTheFile) {
