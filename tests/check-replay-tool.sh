@@ -6,10 +6,16 @@ out=$("$1" "$2")
 echo "$out"
 for want in "IpInReceives                    18" "IpExtInCsumErrors               2" \
             "IP_INHDR                        5" "OTHERHOST                       2" \
-            "#conservation rx 25 = delivered 0 + held 0 + passed 13 + dropped 12: ok"; do
+            "IpExtInBcastPkts                1" "NOT_SPECIFIED                   1" \
+            "#conservation rx 25 = delivered 0 + held 0 + passed 12 + dropped 13: ok"; do
     echo "$out" | grep -qF "$want" || { echo "missing: $want" >&2; exit 1; }
 done
 "$1" --json "$2" | grep -q '"conserved":true'
 # A bad argument is a clear error, not a crash.
 if "$1" --mac nonsense "$2" 2>/dev/null; then echo "bad --mac accepted" >&2; exit 1; fi
 "$1" --mac nonsense "$2" 2>&1 | grep -q "is not a MAC"
+if "$1" --route 198.19.0.1/16 "$2" 2>/dev/null; then echo "bad --route accepted" >&2; exit 1; fi
+"$1" --route 198.19.0.1/16 "$2" 2>&1 | grep -q "host bits must be zero"
+"$1" --sysctl rp_filter=3 "$2" 2>&1 | grep -q "not a number in 0..2"
+# A joined group is ours: frame 4 (239.1.1.1) becomes a counted multicast.
+"$1" --join 239.1.1.1 "$2" | grep -qF "IpExtInMcastPkts                1"

@@ -8,7 +8,6 @@
 namespace ingress::worker {
 
 void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
-    (void)now_ns;
     c_.begin_burst();
     c_.rx(batch.count);
     const uint16_t queue = batch.count ? batch.pkts[0].queue : 0;
@@ -19,8 +18,13 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
+    if (const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr) {
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            return ipv4::route_input(p, *rt, c_, &icmp_, now_ns, hint_);
+        });
+    }
 
-    // End of the implemented path: what remains is valid IPv4 the kernel would route next.
+    // End of the implemented path: what remains is for this host (local delivery next).
     for (core::Packet& p : batch) sink_.settle(p, core::Verdict::pass());
     batch.count = 0;
 

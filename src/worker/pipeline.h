@@ -7,9 +7,11 @@
 //       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
 //    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
-//       [route, defrag, local delivery — later issues]
-//    -> end of the implemented path: passed to the kernel (what would happen to the packet
-//       next is the kernel's business until the route stage exists)
+//    -> ipv4::route_input       ip_rcv_finish_core: input route, martians, rp_filter,
+//                               options, mcast/bcast counters         (net/ipv4/route.c)
+//       [defrag, local delivery — later issues]
+//    -> end of the implemented path: LOCAL / BROADCAST / MULTICAST datagrams are passed to
+//       the kernel until local delivery exists
 #pragma once
 
 #include "core/counters.h"
@@ -17,6 +19,8 @@
 #include "io/backend.h"
 #include "io/tx_queue.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/route.h"
+#include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "worker/fate_sink.h"
 
@@ -25,6 +29,10 @@ namespace ingress::worker {
 struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
+    // The route tables (read once per burst: the burst is the RCU read-side section, and
+    // the worker loop announces a quiescent state between bursts). Null: no route stage,
+    // the pipeline ends after rcv_core (tests of the L2 / rcv_core stages only).
+    const ipv4::RoutePublisher* routes = nullptr;
 };
 
 class Pipeline {
@@ -46,6 +54,7 @@ private:
     PipelineTables t_;
     io::TxQueue txq_;
     ipv4::IcmpSender icmp_;
+    ipv4::RouteHint hint_;
 };
 
 }  // namespace ingress::worker

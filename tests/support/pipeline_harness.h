@@ -10,6 +10,7 @@
 
 #include "core/counters.h"
 #include "io/memory.h"
+#include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "worker/pipeline.h"
 
@@ -17,6 +18,17 @@ namespace ingress::test {
 
 inline const wire::Mac kPortMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
 inline const wire::Mac kPeerMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
+
+// The port's IPv4 configuration in the harness: 198.18.0.1/24 on ifindex 1, kernel defaults.
+inline ipv4::RouteConfig default_route_config() {
+    ipv4::RouteConfig cfg;
+    ipv4::IfConfig port;
+    port.ifindex = 1;
+    port.name = "test0";
+    port.addrs.push_back({.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24});
+    cfg.ifaces.push_back(port);
+    return cfg;
+}
 
 class PipelineHarness {
 public:
@@ -33,7 +45,7 @@ public:
     }
     void run_one(const std::vector<uint8_t>& f) { run({f}); }
     void drain() {
-        worker::Pipeline pipeline(backend, counters, {.port = &port});
+        worker::Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
         core::PacketBatch batch;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
             pipeline.process(batch);
@@ -47,6 +59,7 @@ public:
 
     l2::Port port;
     io::MemoryBackend backend{1};
+    ipv4::RoutePublisher routes{default_route_config()};
     core::CounterBlock counters;
 };
 
