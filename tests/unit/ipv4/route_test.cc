@@ -109,7 +109,9 @@ TEST_P(RouteInput, VerdictRouteTypeAndCounters) {
     const Verdict v = route_input(pkt, t, counters, &icmp, 1'000'000'000, hint);
     EXPECT_EQ(v, c.verdict) << "kind " << int(v.kind()) << " reason "
                             << core::drop_reason_name(v.reason());
-    if (!v.is_drop()) EXPECT_EQ(route_type_of(pkt.route_type), c.type);
+    if (!v.is_drop()) {
+        EXPECT_EQ(route_type_of(pkt.route_type), c.type);
+    }
     EXPECT_COUNTERS(counters.snapshot(), (c.counters));
 
     txq.flush(backend, 0);
