@@ -12,6 +12,14 @@ namespace {
 
 constexpr std::size_t kTbl24Bytes = (std::size_t{1} << 24) * sizeof(uint32_t);
 
+// Zeroed anonymous memory that asks for transparent huge pages (best effort: THP may be off).
+uint32_t* map_huge(std::size_t bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return static_cast<uint32_t*>(p);
+}
+
 struct TypeName {
     RouteType type;
     std::string_view name;
@@ -61,11 +69,7 @@ std::string_view route_type_name(RouteType t) noexcept {
 }
 
 Fib::Fib(std::span<const Route> routes) {
-    void* p = mmap(nullptr, kTbl24Bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    madvise(p, kTbl24Bytes, MADV_HUGEPAGE);  // best effort: THP may be off
-    tbl24_ = static_cast<uint32_t*>(p);
+    tbl24_ = map_huge(kTbl24Bytes);
 
     // Shorter prefixes first, so that longer ones overwrite them; at equal prefix and length
     // the local-table route last, so it wins; otherwise input order (the later replaces).
@@ -85,9 +89,19 @@ Fib::Fib(std::span<const Route> routes) {
         routes_.push_back(r);
         add(static_cast<Index>(routes_.size() - 1), r);
     }
+    // The tbl8 groups move to huge-page memory too, once their number is known.
+    tbl8_groups_ = build8_.size() / 256;
+    if (tbl8_groups_) {
+        tbl8_ = map_huge(build8_.size() * sizeof(uint32_t));
+        std::copy(build8_.begin(), build8_.end(), tbl8_);
+    }
+    build8_ = {};
 }
 
-Fib::~Fib() { munmap(tbl24_, kTbl24Bytes); }
+Fib::~Fib() {
+    munmap(tbl24_, kTbl24Bytes);
+    if (tbl8_) munmap(tbl8_, tbl8_groups_ * 256 * sizeof(uint32_t));
+}
 
 void Fib::add(Index idx, const Route& r) {
     if (r.prefix_len <= 24) {
@@ -98,24 +112,13 @@ void Fib::add(Index idx, const Route& r) {
     }
     uint32_t& e = tbl24_[r.prefix >> 8];
     if (!(e & kExt)) {
-        const uint32_t group = static_cast<uint32_t>(tbl8_.size() / 256);
-        tbl8_.resize(tbl8_.size() + 256, e);  // the group inherits the covering route
+        const uint32_t group = static_cast<uint32_t>(build8_.size() / 256);
+        build8_.resize(build8_.size() + 256, e);  // the group inherits the covering route
         e = kExt | group;
     }
     const std::size_t base = (std::size_t{e & ~kExt} << 8) | (r.prefix & 0xff);
     const uint32_t count = uint32_t{1} << (32 - r.prefix_len);
-    std::fill(tbl8_.begin() + base, tbl8_.begin() + base + count, idx);
-}
-
-void Fib::lookup_bulk(const wire::Ipv4Addr* addrs, Index* out, std::size_t n) const noexcept {
-    // Prefetch distance: enough tbl24 loads in flight to cover a DRAM miss.
-    constexpr std::size_t kAhead = 16;
-    const std::size_t warm = std::min(n, kAhead);
-    for (std::size_t i = 0; i < warm; ++i) __builtin_prefetch(&tbl24_[addrs[i] >> 8]);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (i + kAhead < n) __builtin_prefetch(&tbl24_[addrs[i + kAhead] >> 8]);
-        out[i] = lookup(addrs[i]);
-    }
+    std::fill(build8_.begin() + base, build8_.begin() + base + count, idx);
 }
 
 }  // namespace ingress::ipv4
