@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
             if (batch.count == 0) break;
             core::Snapshot before;
             if (per_frame) before = counters.snapshot();
-            pipeline.process(batch);
+            // The capture's clock drives time (ICMP rate limits): the burst's first frame.
+            pipeline.process(batch, batch.pkts[0].rx_ns);
             if (per_frame)
                 std::printf("frame %llu: %s\n", static_cast<unsigned long long>(++frame_no),
                             fate_of(before, counters.snapshot()).c_str());
