@@ -214,6 +214,7 @@ BENCHMARK(BM_RouteHint)->ArgName("hint")->Arg(0)->Arg(1);
 // Google Benchmark's console output, then the side-by-side table with ratios to rte_fib.
 class SideBySide : public benchmark::ConsoleReporter {
 public:
+    SideBySide() : ConsoleReporter(OO_Tabular) {}  // no colour codes: the output is pasted
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         // The fastest repetition of each: on a shared machine the others measure the

@@ -6,9 +6,18 @@ namespace ingress::ipv4 {
 
 namespace {
 
-template <class G>
-bool group_less(const G& g, uint32_t ifindex, wire::Ipv4Addr group) noexcept {
-    return g.ifindex != ifindex ? g.ifindex < ifindex : g.group < group;
+// The first group not less than (ifindex, group) in a vector sorted by that key.
+template <class Groups>
+auto lower(Groups& groups, uint32_t ifindex, wire::Ipv4Addr group) noexcept {
+    return std::lower_bound(groups.begin(), groups.end(), 0, [&](const auto& g, int) {
+        return g.ifindex != ifindex ? g.ifindex < ifindex : g.group < group;
+    });
+}
+
+template <class Sources>
+auto find_source(Sources& sources, wire::Ipv4Addr s) noexcept {
+    return std::find_if(sources.begin(), sources.end(),
+                        [s](const auto& a) { return a.addr == s; });
 }
 
 }  // namespace
@@ -19,9 +28,7 @@ void McGroups::add_interface(uint32_t ifindex) {
 
 void McGroups::join(uint32_t ifindex, wire::Ipv4Addr group, McFilterMode mode,
                     std::span<const wire::Ipv4Addr> sources) {
-    auto it = std::lower_bound(groups_.begin(), groups_.end(), 0, [&](const Group& g, int) {
-        return group_less(g, ifindex, group);
-    });
+    auto it = lower(groups_, ifindex, group);
     if (it == groups_.end() || it->ifindex != ifindex || it->group != group)
         it = groups_.insert(it, Group{.ifindex = ifindex, .group = group});
     const auto m = static_cast<std::size_t>(mode);
@@ -36,21 +43,17 @@ void McGroups::join(uint32_t ifindex, wire::Ipv4Addr group, McFilterMode mode,
 
 bool McGroups::leave(uint32_t ifindex, wire::Ipv4Addr group, McFilterMode mode,
                      std::span<const wire::Ipv4Addr> sources) {
-    auto it = std::lower_bound(groups_.begin(), groups_.end(), 0, [&](const Group& g, int) {
-        return group_less(g, ifindex, group);
-    });
+    auto it = lower(groups_, ifindex, group);
     const auto m = static_cast<std::size_t>(mode);
     if (it == groups_.end() || it->ifindex != ifindex || it->group != group || !it->sfcount[m])
         return false;
     for (wire::Ipv4Addr s : sources) {
-        auto sit = std::find_if(it->sources.begin(), it->sources.end(),
-                                [s](const Source& a) { return a.addr == s; });
+        auto sit = find_source(it->sources, s);
         if (sit == it->sources.end() || !sit->count[m]) return false;
     }
     --it->sfcount[m];
     for (wire::Ipv4Addr s : sources) {
-        auto sit = std::find_if(it->sources.begin(), it->sources.end(),
-                                [s](const Source& a) { return a.addr == s; });
+        auto sit = find_source(it->sources, s);
         if (--sit->count[m] == 0 && sit->count[1 - m] == 0) it->sources.erase(sit);
     }
     if (!it->sfcount[0] && !it->sfcount[1]) groups_.erase(it);
@@ -58,9 +61,7 @@ bool McGroups::leave(uint32_t ifindex, wire::Ipv4Addr group, McFilterMode mode,
 }
 
 const McGroups::Group* McGroups::find(uint32_t ifindex, wire::Ipv4Addr group) const noexcept {
-    auto it = std::lower_bound(groups_.begin(), groups_.end(), 0, [&](const Group& g, int) {
-        return group_less(g, ifindex, group);
-    });
+    auto it = lower(groups_, ifindex, group);
     if (it == groups_.end() || it->ifindex != ifindex || it->group != group) return nullptr;
     return &*it;
 }
