@@ -62,7 +62,7 @@ std::vector<Route> RouteTables::derive_routes(const RouteConfig& cfg) {
 }
 
 RouteTables::RouteTables(const RouteConfig& cfg, uint64_t generation)
-    : mc_(cfg.mc), generation_(generation) {
+    : mc_(cfg.mc), generation_(generation ? generation : 1) {
     std::vector<Route> routes = derive_routes(cfg);
     fib_ = std::make_unique<Fib>(routes);
     for (const IfConfig& i : cfg.ifaces) {

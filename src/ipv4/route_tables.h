@@ -71,7 +71,9 @@ struct IfState {
 
 class RouteTables {
 public:
-    explicit RouteTables(const RouteConfig& cfg, uint64_t generation = 0);
+    // `generation` identifies the snapshot (the route hint is keyed by it); 0 is reserved
+    // for "no snapshot" and replaced by 1.
+    explicit RouteTables(const RouteConfig& cfg, uint64_t generation = 1);
 
     const Fib& fib() const noexcept { return *fib_; }
     const McGroups& mc() const noexcept { return mc_; }
