@@ -30,9 +30,9 @@ using wire::Ipv4Addr;
 
 namespace {
 
-constexpr std::size_t kBurst = 64;          // lookups per bulk call (one rx burst)
+constexpr std::size_t kBurst = 64;              // lookups per bulk call (one rx burst)
 constexpr std::size_t kDestinations = 1 << 20;  // the random destination array
-constexpr std::size_t kRepeated = 32;       // distinct destinations in the repeated pattern
+constexpr std::size_t kRepeated = 32;           // distinct destinations in the repeated pattern
 const int kSizes[] = {1'000, 100'000, 1'000'000};
 
 // Random prefixes shaped like an Internet table: mostly /24 and /16../23, some shorter,
@@ -43,10 +43,15 @@ std::vector<ipv4::Route> random_prefixes(int n, uint32_t seed) {
     v.reserve(n);
     for (int i = 0; i < n; ++i) {
         const uint32_t r = rng() % 100;
-        uint8_t len = r < 55 ? 24 : r < 85 ? 16 + rng() % 8 : r < 94 ? 8 + rng() % 8 : 25 + rng() % 8;
+        uint8_t len = r < 55   ? 24
+                      : r < 85 ? 16 + rng() % 8
+                      : r < 94 ? 8 + rng() % 8
+                               : 25 + rng() % 8;
         const uint32_t mask = ~uint32_t{0} << (32 - len);
-        v.push_back({.prefix = static_cast<Ipv4Addr>(rng()) & mask, .prefix_len = len,
-                     .type = ipv4::RouteType::kUnicast, .oif = 1});
+        v.push_back({.prefix = static_cast<Ipv4Addr>(rng()) & mask,
+                     .prefix_len = len,
+                     .type = ipv4::RouteType::kUnicast,
+                     .oif = 1});
     }
     return v;
 }
@@ -117,8 +122,8 @@ Table& table(int size_idx) {
         for (std::size_t i = 0; i < kBurst; ++i)
             if (ours[i] != theirs[i] || ours[i] != (lpm[i] & 0x00ffffffu)) {
                 std::fprintf(stderr, "bench_fib: lookups disagree on %08x: %u %lu %u\n",
-                             t.random_dst[off + i], ours[i],
-                             static_cast<unsigned long>(theirs[i]), lpm[i]);
+                             t.random_dst[off + i], ours[i], static_cast<unsigned long>(theirs[i]),
+                             lpm[i]);
                 std::exit(1);
             }
     }
@@ -126,8 +131,9 @@ Table& table(int size_idx) {
 }
 
 void set_counters(benchmark::State& state, uint64_t lookups) {
-    state.counters["ns/lookup"] = benchmark::Counter(
-        static_cast<double>(lookups) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns/lookup"] =
+        benchmark::Counter(static_cast<double>(lookups) * 1e-9,
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     state.counters["Mlookups/s"] =
         benchmark::Counter(static_cast<double>(lookups) * 1e-6, benchmark::Counter::kIsRate);
 }
@@ -200,9 +206,9 @@ void BM_RouteHint(benchmark::State& state) {
     uint64_t n = 0;
     for (auto _ : state) {
         for (std::size_t i = 0; i < kBurst; ++i) {
-            auto d = ipv4::route_input_noref(*tables, dev, wire::ipv4(198, 18, 0, 1),
-                                             wire::ipv4(198, 18, 0, 2), 17,
-                                             use_hint ? &hint : nullptr);
+            auto d =
+                ipv4::route_input_noref(*tables, dev, wire::ipv4(198, 18, 0, 1),
+                                        wire::ipv4(198, 18, 0, 2), 17, use_hint ? &hint : nullptr);
             benchmark::DoNotOptimize(d);
         }
         n += kBurst;
@@ -228,11 +234,10 @@ public:
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\n%-10s %-9s %10s %10s %10s %9s %10s %9s\n", "prefixes", "dst",
-                    "rte_fib ns", "ingress ns", "rte_lpm ns", "ingress", "Mlookup/s",
-                    "rte_lpm");
-        std::printf("%-10s %-9s %10s %10s %10s %9s %10s %9s\n", "", "", "", "", "",
-                    "/rte_fib", "ingress", "/rte_fib");
+        std::printf("\n%-10s %-9s %10s %10s %10s %9s %10s %9s\n", "prefixes", "dst", "rte_fib ns",
+                    "ingress ns", "rte_lpm ns", "ingress", "Mlookup/s", "rte_lpm");
+        std::printf("%-10s %-9s %10s %10s %10s %9s %10s %9s\n", "", "", "", "", "", "/rte_fib",
+                    "ingress", "/rte_fib");
         for (int s = 0; s < 3; ++s)
             for (int r = 0; r < 2; ++r) {
                 const std::string args =
@@ -241,9 +246,9 @@ public:
                              lpm = ns_["BM_RteLpm" + args];
                 if (!fib || !ours) continue;
                 // Speed ratio: > 1 means faster than rte_fib.
-                std::printf("%-10d %-9s %10.2f %10.2f %10.2f %8.2fx %10.1f %8.2fx\n",
-                            kSizes[s], r ? "repeated" : "random", fib, ours, lpm, fib / ours,
-                            1e3 / ours, lpm ? fib / lpm : 0.0);
+                std::printf("%-10d %-9s %10.2f %10.2f %10.2f %8.2fx %10.1f %8.2fx\n", kSizes[s],
+                            r ? "repeated" : "random", fib, ours, lpm, fib / ours, 1e3 / ours,
+                            lpm ? fib / lpm : 0.0);
             }
         const double off = ns_["BM_RouteHint/hint:0"], on = ns_["BM_RouteHint/hint:1"];
         if (off && on)

@@ -41,7 +41,8 @@ namespace {
 [[noreturn]] void usage(int code) {
     std::fprintf(code ? stderr : stdout,
                  "usage: ingress-replay [--mac MAC] [--ifindex N] [--vlan VID:IFINDEX]...\n"
-                 "                      [--addr A/N[@IFINDEX]]... [--route P/N[,TYPE][@IFINDEX]]...\n"
+                 "                      [--addr A/N[@IFINDEX]]...\n"
+                 "                      [--route P/N[,TYPE][@IFINDEX]]...\n"
                  "                      [--sysctl [all.|IFINDEX.]NAME=V]... [--rp-filter N]\n"
                  "                      [--join GROUP[@IFINDEX]]...\n"
                  "                      [--tx-out FILE] [--pass-out FILE] [--per-frame]\n"
@@ -174,8 +175,8 @@ int main(int argc, char** argv) {
         {"pass-out", required_argument, nullptr, 'p'}, {"per-frame", no_argument, nullptr, 'f'},
         {"zeros", no_argument, nullptr, 'z'},         {"json", no_argument, nullptr, 'j'},
         {"addr", required_argument, nullptr, 'a'},    {"route", required_argument, nullptr, 'r'},
-        {"sysctl", required_argument, nullptr, 's'},  {"rp-filter", required_argument, nullptr, 'R'},
-        {"join", required_argument, nullptr, 'g'},
+        {"sysctl", required_argument, nullptr, 's'},  {"join", required_argument, nullptr, 'g'},
+        {"rp-filter", required_argument, nullptr, 'R'},
         {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
     std::vector<RouteOpt> route_opts;
     bool have_addr = false;
@@ -225,7 +226,8 @@ int main(int argc, char** argv) {
     ipv4::RouteConfig rcfg;
     rcfg.ifaces.push_back({.ifindex = port.ifindex, .name = port.name});
     for (const auto& v : port.vlans)
-        rcfg.ifaces.push_back({.ifindex = v.ifindex, .name = port.name + "." + std::to_string(v.vid)});
+        rcfg.ifaces.push_back(
+            {.ifindex = v.ifindex, .name = port.name + "." + std::to_string(v.vid)});
     if (!have_addr)
         rcfg.ifaces[0].addrs.push_back({.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24});
     for (const RouteOpt& o : route_opts) apply_route_opt(rcfg, o, port.ifindex);

@@ -68,15 +68,24 @@ inline bool DevConf::set(std::string_view name, unsigned v) noexcept {
         return true;
     }
     if (v > 1) return false;
-    if (name == "accept_local") accept_local = b;
-    else if (name == "accept_source_route") accept_source_route = b;
-    else if (name == "forwarding") forwarding = b;
-    else if (name == "route_localnet") route_localnet = b;
-    else if (name == "drop_unicast_in_l2_multicast") drop_unicast_in_l2_multicast = b;
-    else if (name == "bc_forwarding") bc_forwarding = b;
-    else if (name == "send_redirects") send_redirects = b;
-    else if (name == "log_martians") log_martians = b;
-    else return false;
+    if (name == "accept_local")
+        accept_local = b;
+    else if (name == "accept_source_route")
+        accept_source_route = b;
+    else if (name == "forwarding")
+        forwarding = b;
+    else if (name == "route_localnet")
+        route_localnet = b;
+    else if (name == "drop_unicast_in_l2_multicast")
+        drop_unicast_in_l2_multicast = b;
+    else if (name == "bc_forwarding")
+        bc_forwarding = b;
+    else if (name == "send_redirects")
+        send_redirects = b;
+    else if (name == "log_martians")
+        log_martians = b;
+    else
+        return false;
     return true;
 }
 

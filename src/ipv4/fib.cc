@@ -26,10 +26,14 @@ struct TypeName {
 };
 // iproute2's spellings.
 constexpr TypeName kTypeNames[] = {
-    {RouteType::kUnicast, "unicast"},       {RouteType::kLocal, "local"},
-    {RouteType::kBroadcast, "broadcast"},   {RouteType::kAnycast, "anycast"},
-    {RouteType::kMulticast, "multicast"},   {RouteType::kBlackhole, "blackhole"},
-    {RouteType::kUnreachable, "unreachable"}, {RouteType::kProhibit, "prohibit"},
+    {RouteType::kUnicast, "unicast"},
+    {RouteType::kLocal, "local"},
+    {RouteType::kBroadcast, "broadcast"},
+    {RouteType::kAnycast, "anycast"},
+    {RouteType::kMulticast, "multicast"},
+    {RouteType::kBlackhole, "blackhole"},
+    {RouteType::kUnreachable, "unreachable"},
+    {RouteType::kProhibit, "prohibit"},
     {RouteType::kThrow, "throw"},
 };
 

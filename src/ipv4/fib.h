@@ -34,10 +34,10 @@ struct Route {
     wire::Ipv4Addr prefix = 0;  // host order, host bits zero
     uint8_t prefix_len = 0;
     RouteType type = RouteType::kUnicast;
-    RouteScope scope = RouteScope::kUniverse;     // the route's scope (rtm_scope)
-    RouteScope nh_scope = RouteScope::kHost;      // the nexthop's scope (nhc_scope)
-    uint32_t oif = 0;                             // nexthop device (0: none, e.g. blackhole)
-    bool local_table = false;                     // from the local table (wins a tie)
+    RouteScope scope = RouteScope::kUniverse;  // the route's scope (rtm_scope)
+    RouteScope nh_scope = RouteScope::kHost;   // the nexthop's scope (nhc_scope)
+    uint32_t oif = 0;                          // nexthop device (0: none, e.g. blackhole)
+    bool local_table = false;                  // from the local table (wins a tie)
 };
 
 // "198.18.0.0/24" -> prefix and length, host bits must be zero; "blackhole" etc.
@@ -84,7 +84,7 @@ private:
     uint32_t* tbl8_ = nullptr;   // tbl8_groups_ * 256 entries, anonymous mapping
     std::size_t tbl8_groups_ = 0;
     std::vector<uint32_t> build8_;  // tbl8 while building
-    std::vector<Route> routes_;  // [0] is the "no route" placeholder
+    std::vector<Route> routes_;     // [0] is the "no route" placeholder
 };
 
 }  // namespace ingress::ipv4

@@ -20,8 +20,8 @@ inline constexpr uint8_t kIpoptEnd = 0, kIpoptNoop = 1, kIpoptSec = 130, kIpoptL
 // struct ip_options, the parts the receive path uses (offsets from the IP header start).
 struct IpOptions {
     bool ok = true;
-    uint8_t error_ptr = 0;      // when !ok: pp_ptr - iph
-    uint8_t srr = 0;            // offset of the LSRR/SSRR option, 0 if none
+    uint8_t error_ptr = 0;  // when !ok: pp_ptr - iph
+    uint8_t srr = 0;        // offset of the LSRR/SSRR option, 0 if none
     bool is_strictroute = false;
     uint8_t rr = 0, ts = 0, router_alert = 0, cipso = 0;
 };

@@ -16,8 +16,7 @@ auto lower(Groups& groups, uint32_t ifindex, wire::Ipv4Addr group) noexcept {
 
 template <class Sources>
 auto find_source(Sources& sources, wire::Ipv4Addr s) noexcept {
-    return std::find_if(sources.begin(), sources.end(),
-                        [s](const auto& a) { return a.addr == s; });
+    return std::find_if(sources.begin(), sources.end(), [s](const auto& a) { return a.addr == s; });
 }
 
 }  // namespace
@@ -73,8 +72,7 @@ bool McGroups::check(uint32_t ifindex, wire::Ipv4Addr group, wire::Ipv4Addr src,
     if (proto == wire::kIpProtoIgmp) return true;
     if (src == 0) return true;  // "unspecified source; tentatively allow"
     for (const Source& s : im->sources)
-        if (s.addr == src)
-            return s.count[0] != 0 || s.count[1] != im->sfcount[1];
+        if (s.addr == src) return s.count[0] != 0 || s.count[1] != im->sfcount[1];
     return im->sfcount[1] != 0;
 }
 

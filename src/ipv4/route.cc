@@ -15,15 +15,22 @@ using wire::Ipv4Addr;
 
 namespace {
 
-RouteDecision drop(DropReason r) noexcept { return {.drop = true, .reason = r}; }
+RouteDecision drop(DropReason r) noexcept {
+    return {.drop = true, .reason = r};
+}
 
 // fib_validate_source_reason(): -EXDEV is IP_RPFILTER, any other error IP_LOCAL_SOURCE.
 bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uint32_t oif,
                      RouteDecision& out) noexcept {
     switch (fib_validate_source(t, dev, src, oif)) {
-    case SourceVerdict::kAccept: return false;
-    case SourceVerdict::kRpFilter: out = drop(DropReason::kIpRpfilter); return true;
-    case SourceVerdict::kLocalSource: out = drop(DropReason::kIpLocalSource); return true;
+        case SourceVerdict::kAccept:
+            return false;
+        case SourceVerdict::kRpFilter:
+            out = drop(DropReason::kIpRpfilter);
+            return true;
+        case SourceVerdict::kLocalSource:
+            out = drop(DropReason::kIpLocalSource);
+            return true;
     }
     return false;
 }
@@ -32,17 +39,22 @@ bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uin
 RouteError lookup_error(Fib::Index idx, RouteType type) noexcept {
     if (idx == Fib::kNoRoute) return RouteError::kNetUnreach;  // -EAGAIN -> -ENETUNREACH
     switch (type) {
-    case RouteType::kBlackhole: return RouteError::kInval;
-    case RouteType::kUnreachable: return RouteError::kHostUnreach;
-    case RouteType::kProhibit: return RouteError::kAccess;
-    case RouteType::kThrow: return RouteError::kNetUnreach;  // no further table to try
-    default: return RouteError::kNone;
+        case RouteType::kBlackhole:
+            return RouteError::kInval;
+        case RouteType::kUnreachable:
+            return RouteError::kHostUnreach;
+        case RouteType::kProhibit:
+            return RouteError::kAccess;
+        case RouteType::kThrow:
+            return RouteError::kNetUnreach;  // no further table to try
+        default:
+            return RouteError::kNone;
     }
 }
 
 // ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
-RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
-                       Ipv4Addr saddr, uint8_t proto) noexcept {
+RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                       uint8_t proto) noexcept {
     // Not a group this interface joined (and no multicast routing): dropped, uncounted.
     if (!t.mc().check(dev.ifindex, daddr, saddr, proto)) return drop(DropReason::kNotSpecified);
     if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
@@ -63,8 +75,8 @@ RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
 // ip_route_input_slow(), in its order. `dst` looks the destination up (or reuses the hint's
 // lookup); it is called at the point where the kernel calls fib_lookup().
 template <class LookupDst>
-RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
-                         Ipv4Addr saddr, LookupDst&& dst) noexcept {
+RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                         LookupDst&& dst) noexcept {
     // "The most weird martians, which can be not detected by fib_lookup."
     if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
         return drop(DropReason::kIpInvalidSource);
@@ -87,7 +99,8 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr dadd
         if (RouteError e = lookup_error(idx, r.type); e != RouteError::kNone) {
             // no_route: an RTN_UNREACHABLE input route whose dst.error ip_error() reads.
             return {.type = RouteType::kUnreachable,
-                    .error = dev.conf.forward ? e : RouteError::kHostUnreach, .idx = idx};
+                    .error = dev.conf.forward ? e : RouteError::kHostUnreach,
+                    .idx = idx};
         }
         if (r.type == RouteType::kBroadcast) {
             if (dev.conf.bforward) {  // make_route: forwarded broadcast
@@ -102,8 +115,7 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr dadd
             return d;
         } else if (!dev.conf.forward) {
             // Not ours and not forwarding: ip_error() with EHOSTUNREACH.
-            return {.type = RouteType::kUnreachable, .error = RouteError::kHostUnreach,
-                    .idx = idx};
+            return {.type = RouteType::kUnreachable, .error = RouteError::kHostUnreach, .idx = idx};
         } else if (r.type != RouteType::kUnicast) {
             return drop(DropReason::kIpInvalidDest);
         } else {
@@ -125,8 +137,7 @@ RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uin
                       bool strict, RouteDecision d, const RouteTables& t, const IfState& dev,
                       core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
     auto param_problem = [&](uint32_t ptr) noexcept {
-        if (icmp)
-            icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, dev.primary, now_ns, c);
+        if (icmp) icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, dev.primary, now_ns, c);
         return drop(DropReason::kNotSpecified);
     };
     if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
@@ -163,15 +174,20 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
     uint8_t code = 0;
     DropReason reason = DropReason::kNotSpecified;
     switch (d.error) {
-    case RouteError::kHostUnreach: code = 1; break;  // ICMP_HOST_UNREACH
-    case RouteError::kNetUnreach:
-        code = 0;  // ICMP_NET_UNREACH
-        reason = DropReason::kIpInnoroutes;
-        c.mib(Mib::kIpExtInNoRoutes);
-        break;
-    case RouteError::kAccess: code = 13; break;  // ICMP_PKT_FILTERED
-    case RouteError::kInval:
-    case RouteError::kNone: return Verdict::drop(reason);
+        case RouteError::kHostUnreach:
+            code = 1;
+            break;  // ICMP_HOST_UNREACH
+        case RouteError::kNetUnreach:
+            code = 0;  // ICMP_NET_UNREACH
+            reason = DropReason::kIpInnoroutes;
+            c.mib(Mib::kIpExtInNoRoutes);
+            break;
+        case RouteError::kAccess:
+            code = 13;
+            break;  // ICMP_PKT_FILTERED
+        case RouteError::kInval:
+        case RouteError::kNone:
+            return Verdict::drop(reason);
     }
     if (icmp) icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
     return Verdict::drop(reason);
@@ -190,14 +206,17 @@ RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, Ipv4Ad
     Fib::Index dst_idx = Fib::kNoRoute;
     auto dst = [&]() noexcept {
         looked_up = true;
-        dst_idx = same_dst && hint->dst_idx != Fib::kNoRoute ? hint->dst_idx
-                                                             : t.fib().lookup(daddr);
+        dst_idx =
+            same_dst && hint->dst_idx != Fib::kNoRoute ? hint->dst_idx : t.fib().lookup(daddr);
         return dst_idx;
     };
     RouteDecision d = input_slow(t, dev, daddr, saddr, dst);
     if (hint) {
-        *hint = {.generation = t.generation(), .ifindex = dev.ifindex, .daddr = daddr,
-                 .saddr = saddr, .dst_idx = looked_up ? dst_idx : Fib::kNoRoute,
+        *hint = {.generation = t.generation(),
+                 .ifindex = dev.ifindex,
+                 .daddr = daddr,
+                 .saddr = saddr,
+                 .dst_idx = looked_up ? dst_idx : Fib::kNoRoute,
                  .decision = d};
     }
     return d;
@@ -228,8 +247,8 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         if (!opt.ok) {
             if (icmp) {
                 const Ipv4Addr src = d.type == RouteType::kLocal ? daddr : dev->primary;
-                icmp->send(pkt, wire::kIcmpParameterProb, 0, uint32_t{opt.error_ptr} << 24,
-                           src, now_ns, c);
+                icmp->send(pkt, wire::kIcmpParameterProb, 0, uint32_t{opt.error_ptr} << 24, src,
+                           now_ns, c);
             }
             c.mib(Mib::kIpInHdrErrors);
             return Verdict::drop(DropReason::kIpInhdr);

@@ -65,8 +65,7 @@ struct RouteHint {
 // ip_route_input_noref() for (daddr, saddr) arriving on `dev`; `proto` matters only for
 // multicast (IGMP). The hint may be null.
 RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, wire::Ipv4Addr daddr,
-                                wire::Ipv4Addr saddr, uint8_t proto,
-                                RouteHint* hint) noexcept;
+                                wire::Ipv4Addr saddr, uint8_t proto, RouteHint* hint) noexcept;
 
 // The stage. `icmp` may be null (no ICMP errors are then built; tests of the pure decision).
 core::Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock& c,

@@ -28,35 +28,51 @@ std::vector<Route> RouteTables::derive_routes(const RouteConfig& cfg) {
             const uint32_t mask = a.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - a.prefix_len);
             const wire::Ipv4Addr prefix = a.addr & mask;
             // fib_add_ifaddr(): the address itself, LOCAL, in the local table.
-            v.push_back({.prefix = a.addr, .prefix_len = 32, .type = RouteType::kLocal,
-                         .scope = RouteScope::kHost, .oif = i.ifindex, .local_table = true});
+            v.push_back({.prefix = a.addr,
+                         .prefix_len = 32,
+                         .type = RouteType::kLocal,
+                         .scope = RouteScope::kHost,
+                         .oif = i.ifindex,
+                         .local_table = true});
             // An explicitly assigned broadcast address (never 255.255.255.255).
             if (a.broadcast && a.broadcast != 0xffffffffu)
-                v.push_back({.prefix = a.broadcast, .prefix_len = 32,
-                             .type = RouteType::kBroadcast, .scope = RouteScope::kLink,
-                             .oif = i.ifindex, .local_table = true});
+                v.push_back({.prefix = a.broadcast,
+                             .prefix_len = 32,
+                             .type = RouteType::kBroadcast,
+                             .scope = RouteScope::kLink,
+                             .oif = i.ifindex,
+                             .local_table = true});
             if (wire::ipv4_is_zeronet(prefix) || a.secondary ||
                 (prefix == a.addr && a.prefix_len >= 32))
                 continue;
             // The prefix route: UNICAST scope link in main, or LOCAL on a loopback device.
-            v.push_back({.prefix = prefix, .prefix_len = a.prefix_len,
+            v.push_back({.prefix = prefix,
+                         .prefix_len = a.prefix_len,
                          .type = i.loopback ? RouteType::kLocal : RouteType::kUnicast,
                          .scope = i.loopback ? RouteScope::kHost : RouteScope::kLink,
-                         .oif = i.ifindex, .local_table = i.loopback});
+                         .oif = i.ifindex,
+                         .local_table = i.loopback});
             // The subnet broadcast, "when it makes sense" (prefix shorter than /31).
             if (a.prefix_len < 31)
-                v.push_back({.prefix = prefix | ~mask, .prefix_len = 32,
-                             .type = RouteType::kBroadcast, .scope = RouteScope::kLink,
-                             .oif = i.ifindex, .local_table = true});
+                v.push_back({.prefix = prefix | ~mask,
+                             .prefix_len = 32,
+                             .type = RouteType::kBroadcast,
+                             .scope = RouteScope::kLink,
+                             .oif = i.ifindex,
+                             .local_table = true});
         }
     }
     for (const StaticRoute& s : cfg.routes) {
         const bool local = s.type == RouteType::kLocal;
-        v.push_back({.prefix = s.prefix, .prefix_len = s.prefix_len, .type = s.type,
-                     .scope = local ? RouteScope::kHost
-                              : s.via_gateway ? RouteScope::kUniverse : RouteScope::kLink,
+        v.push_back({.prefix = s.prefix,
+                     .prefix_len = s.prefix_len,
+                     .type = s.type,
+                     .scope = local           ? RouteScope::kHost
+                              : s.via_gateway ? RouteScope::kUniverse
+                                              : RouteScope::kLink,
                      .nh_scope = s.via_gateway ? RouteScope::kLink : RouteScope::kHost,
-                     .oif = s.oif, .local_table = local});
+                     .oif = s.oif,
+                     .local_table = local});
     }
     return v;
 }
@@ -66,7 +82,8 @@ RouteTables::RouteTables(const RouteConfig& cfg, uint64_t generation)
     std::vector<Route> routes = derive_routes(cfg);
     fib_ = std::make_unique<Fib>(routes);
     for (const IfConfig& i : cfg.ifaces) {
-        IfState s{.ifindex = i.ifindex, .loopback = i.loopback,
+        IfState s{.ifindex = i.ifindex,
+                  .loopback = i.loopback,
                   .conf = EffectiveConf::of(cfg.all, i.conf)};
         for (const IfAddr& a : i.addrs) {
             s.no_addr = false;
@@ -106,8 +123,14 @@ void RoutePublisher::update(RouteConfig cfg) {
     delete old;
 }
 
-void rcu_reader_register() noexcept { rcu_register_thread(); }
-void rcu_reader_unregister() noexcept { rcu_unregister_thread(); }
-void rcu_reader_quiescent() noexcept { rcu_quiescent_state(); }
+void rcu_reader_register() noexcept {
+    rcu_register_thread();
+}
+void rcu_reader_unregister() noexcept {
+    rcu_unregister_thread();
+}
+void rcu_reader_quiescent() noexcept {
+    rcu_quiescent_state();
+}
 
 }  // namespace ingress::ipv4

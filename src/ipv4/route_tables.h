@@ -64,8 +64,8 @@ struct RouteConfig {
 struct IfState {
     uint32_t ifindex = 0;
     bool loopback = false;
-    bool no_addr = true;             // in_dev->ifa_list == NULL
-    wire::Ipv4Addr primary = 0;      // first primary address (ICMP error source)
+    bool no_addr = true;         // in_dev->ifa_list == NULL
+    wire::Ipv4Addr primary = 0;  // first primary address (ICMP error source)
     EffectiveConf conf;
 };
 

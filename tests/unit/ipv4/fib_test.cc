@@ -13,8 +13,8 @@
 namespace ingress::ipv4 {
 namespace {
 
-using wire::Ipv4Addr;
 using wire::ipv4;
+using wire::Ipv4Addr;
 
 // The reference: the longest matching prefix by a linear scan (the last one wins a tie, as
 // Fib's "later replaces").
@@ -48,7 +48,8 @@ TEST(FibLookup, LongestPrefixMatchAgreesWithLinearScan) {
     for (int i = 0; i < 3000; ++i) {
         const uint8_t len = static_cast<uint8_t>(rng() % 33);
         const uint32_t mask = len ? ~uint32_t{0} << (32 - len) : 0;
-        routes.push_back({.prefix = static_cast<Ipv4Addr>(rng()) & mask, .prefix_len = len,
+        routes.push_back({.prefix = static_cast<Ipv4Addr>(rng()) & mask,
+                          .prefix_len = len,
                           .oif = static_cast<uint32_t>(i)});
     }
     Fib fib(routes);
@@ -76,7 +77,9 @@ TEST(FibLookup, EmptyTableHasNoRouteAndDefaultRouteCoversAll) {
 
 TEST(FibLookup, LocalTableWinsAtTheSamePrefixAndLaterReplaces) {
     const Route routes[] = {
-        {.prefix = ipv4(198, 18, 0, 1), .prefix_len = 32, .type = RouteType::kLocal,
+        {.prefix = ipv4(198, 18, 0, 1),
+         .prefix_len = 32,
+         .type = RouteType::kLocal,
          .local_table = true},
         {.prefix = ipv4(198, 18, 0, 1), .prefix_len = 32, .type = RouteType::kBlackhole},
         {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kUnicast},
@@ -155,12 +158,12 @@ TEST(FibAddIfaddr, SecondaryAddressHasNoPrefixRoute) {
 }
 
 TEST(FibAddIfaddr, ExplicitBroadcastIsAdded) {
-    expect_routes(one_addr({.addr = ipv4(198, 18, 0, 1), .prefix_len = 30,
-                            .broadcast = ipv4(198, 18, 0, 3)}),
-                  {{ipv4(198, 18, 0, 1), 32, RouteType::kLocal},
-                   {ipv4(198, 18, 0, 3), 32, RouteType::kBroadcast},
-                   {ipv4(198, 18, 0, 0), 30, RouteType::kUnicast},
-                   {ipv4(198, 18, 0, 3), 32, RouteType::kBroadcast}});
+    expect_routes(
+        one_addr({.addr = ipv4(198, 18, 0, 1), .prefix_len = 30, .broadcast = ipv4(198, 18, 0, 3)}),
+        {{ipv4(198, 18, 0, 1), 32, RouteType::kLocal},
+         {ipv4(198, 18, 0, 3), 32, RouteType::kBroadcast},
+         {ipv4(198, 18, 0, 0), 30, RouteType::kUnicast},
+         {ipv4(198, 18, 0, 3), 32, RouteType::kBroadcast}});
 }
 
 TEST(FibAddIfaddr, LoopbackPrefixRouteIsLocal) {

@@ -6,8 +6,8 @@
 namespace ingress::ipv4 {
 namespace {
 
-using wire::Ipv4Addr;
 using wire::ipv4;
+using wire::Ipv4Addr;
 
 const Ipv4Addr kG = ipv4(239, 1, 1, 1);
 const Ipv4Addr kS1 = ipv4(198, 18, 0, 2), kS2 = ipv4(198, 18, 0, 3);

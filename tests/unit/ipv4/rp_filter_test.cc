@@ -8,8 +8,8 @@
 namespace ingress::ipv4 {
 namespace {
 
-using wire::Ipv4Addr;
 using wire::ipv4;
+using wire::Ipv4Addr;
 
 constexpr uint32_t kEth0 = 1, kEth1 = 2, kBare = 3, kLo = 100;
 const Ipv4Addr kBcastSrc = ipv4(198, 18, 0, 255);
@@ -41,8 +41,10 @@ TEST(FibValidateSource, FastPathOnlyRejectsOurOwnAddresses) {
 
 TEST(FibValidateSource, CustomLocalRoutesForceTheFullCheck) {
     RouteConfig cfg = config();
-    cfg.routes.push_back({.prefix = ipv4(198, 19, 200, 0), .prefix_len = 24,
-                          .type = RouteType::kLocal, .oif = kEth0});
+    cfg.routes.push_back({.prefix = ipv4(198, 19, 200, 0),
+                          .prefix_len = 24,
+                          .type = RouteType::kLocal,
+                          .oif = kEth0});
     EXPECT_EQ(validate(cfg, kEth0, kBcastSrc), SourceVerdict::kLocalSource)
         << "a broadcast source is no unicast host once the full check runs";
     EXPECT_EQ(validate(cfg, kEth0, ipv4(198, 19, 200, 7)), SourceVerdict::kLocalSource);
