@@ -2,9 +2,10 @@
 # Regenerates the test capture and compares it, byte for byte, with the shipped one.
 # If this fails after a change to tools/make_test_pcap.cc, refresh the shipped file with
 #   build/tools/make-test-pcap tests/data/rcv_core.pcap
+#   build/tools/make-test-pcap --route tests/data/route.pcap
 # and update the hand-written expectations in tests/unit/worker/replay_test.cc.
-# (For tests/data/defrag.pcap the generator takes --defrag first: check-test-pcap.sh GEN
-# SHIPPED --defrag.)
+#   build/tools/make-test-pcap --defrag tests/data/defrag.pcap
+# Usage: check-test-pcap.sh GENERATOR SHIPPED [GENERATOR OPTIONS...]
 set -eu
 gen=$1 shipped=$2
 shift 2

@@ -3,14 +3,19 @@
 // is byte-for-byte deterministic (fixed timestamps), and a test regenerates it and compares
 // it with the shipped file, so the two cannot drift apart.
 //
-//   make-test-pcap OUT.pcap        write the capture
-//   make-test-pcap --list          print the frame list (number and what each frame is)
-//   make-test-pcap --defrag ...    the same for tests/data/defrag.pcap: fragments for the
-//                                  reassembly stage, with timestamps that make queues expire
+//   make-test-pcap [--route|--defrag] OUT.pcap   write the capture (--route:
+//                                  tests/data/route.pcap; --defrag: tests/data/defrag.pcap,
+//                                  fragments with timestamps that make queues expire)
+//   make-test-pcap [--route|--defrag] --list     print the frame list
 //
 // The receiving port is 02:00:00:00:00:01, address 198.18.0.1/24; the peer 02:00:00:00:00:02,
 // 198.18.0.2. tests/unit/worker/replay_test.cc holds the expected fate of every frame and
 // the expected counters, written by hand from the kernel's rules.
+//
+// The routing capture (--route) assumes the topology of src/ipv4/route.md "The routing
+// capture": the port (ifindex 1, 198.18.0.1/24, forwarding 0, rp_filter 0) and VLAN 10
+// (ifindex 10, 198.18.10.1/24, forwarding 1, rp_filter 1) with 198.19.0.0/16 behind it,
+// 198.19.66.0/24 blackholed, and 239.1.1.1 joined on the port.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -109,22 +114,70 @@ std::vector<Entry> defrag_frames() {
     return v;
 }
 
+// The routing capture: one frame per branch of the input route.
+std::vector<Entry> route_frames() {
+    const Ipv4Addr kVlanUs = ipv4(198, 18, 10, 1), kVlanPeer = ipv4(198, 18, 10, 2);
+    const Ipv4Addr kFar = ipv4(198, 19, 5, 5), kNoRoute = ipv4(198, 18, 50, 1);
+    auto udp = [](Ipv4Addr src, Ipv4Addr dst) {
+        return FrameBuilder().eth(kPeer, kPort).ipv4(src, dst).udp(40000, 5000).payload_size(18);
+    };
+    auto vlan10 = [&](Ipv4Addr src, Ipv4Addr dst) { return udp(src, dst).vlan(10); };
+    const Mac bcast = Mac::broadcast();
+    std::vector<Entry> v;
+    v.push_back({"UDP to our address: LOCAL", udp(kThem, kUs).build()});
+    v.push_back({"UDP to the subnet broadcast: BROADCAST",
+                 udp(kThem, ipv4(198, 18, 0, 255)).eth_dst(bcast).build()});
+    v.push_back({"UDP to 255.255.255.255: BROADCAST", udp(kThem, 0xffffffffu).eth_dst(bcast).build()});
+    v.push_back({"DHCP discover 0.0.0.0 -> 255.255.255.255: BROADCAST",
+                 FrameBuilder().eth(kPeer, bcast).ipv4(0, 0xffffffffu).udp(68, 67).payload_size(18).build()});
+    v.push_back({"UDP to 239.1.1.1, joined: MULTICAST",
+                 udp(kThem, ipv4(239, 1, 1, 1)).eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1))).build()});
+    v.push_back({"UDP to 239.2.2.2, not joined",
+                 udp(kThem, ipv4(239, 2, 2, 2)).eth_dst(Mac::for_ipv4_multicast(ipv4(239, 2, 2, 2))).build()});
+    v.push_back({"IGMP to 224.0.0.1 (all-hosts, always joined): MULTICAST",
+                 FrameBuilder().eth(kPeer, Mac::for_ipv4_multicast(ipv4(224, 0, 0, 1)))
+                     .ipv4(kThem, ipv4(224, 0, 0, 1)).protocol(kIpProtoIgmp).payload_size(8).build()});
+    v.push_back({"multicast source 224.0.0.9: martian source", udp(ipv4(224, 0, 0, 9), kUs).build()});
+    v.push_back({"source 0.0.0.0 to a unicast address: martian source", udp(0, kUs).build()});
+    v.push_back({"loopback source 127.0.0.1: localnet", udp(ipv4(127, 0, 0, 1), kUs).build()});
+    v.push_back({"loopback destination 127.0.0.1: localnet", udp(kThem, ipv4(127, 0, 0, 1)).build()});
+    v.push_back({"destination 0.0.0.7: martian destination", udp(kThem, ipv4(0, 0, 0, 7)).build()});
+    v.push_back({"our own address as source: local source", udp(kUs, kUs).build()});
+    v.push_back({"not ours, forwarding off on the port", udp(kThem, kFar).build()});
+    v.push_back({"no route, forwarding off on the port", udp(kThem, kNoRoute).build()});
+    v.push_back({"VLAN 10: not ours, forwarding on: forwarded", vlan10(kVlanPeer, kFar).build()});
+    v.push_back({"VLAN 10: no route, forwarding on: net unreachable", vlan10(kVlanPeer, kNoRoute).build()});
+    v.push_back({"VLAN 10: blackhole route", vlan10(kVlanPeer, ipv4(198, 19, 66, 9)).build()});
+    v.push_back({"VLAN 10: source routed back via the port, strict rp_filter",
+                 vlan10(kThem, kVlanUs).build()});
+    v.push_back({"port: asymmetric source, rp_filter off: LOCAL", udp(kFar, kUs).build()});
+    v.push_back({"malformed option (record route, length 1)",
+                 udp(kThem, kUs).ip_options({7, 1, 0, 0}).build()});
+    v.push_back({"loose source route, accept_source_route off",
+                 udp(kThem, kUs).ip_options({131, 7, 4, 198, 19, 5, 5, 0}).build()});
+    v.push_back({"unicast in an L2 broadcast frame: LOCAL", udp(kThem, kUs).eth_dst(bcast).build()});
+    v.push_back({"class E destination 240.0.0.1: no route", udp(kThem, ipv4(240, 0, 0, 1)).build()});
+    return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    bool defrag = argc > 1 && std::strcmp(argv[1], "--defrag") == 0;
-    if (defrag) {
+    const bool route = argc >= 2 && std::strcmp(argv[1], "--route") == 0;
+    const bool defrag = argc >= 2 && std::strcmp(argv[1], "--defrag") == 0;
+    if (route || defrag) {
         --argc;
         ++argv;
     }
-    const std::vector<Entry> entries = defrag ? defrag_frames() : frames();
+    const std::vector<Entry> entries = defrag ? defrag_frames() : route ? route_frames() : frames();
     if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
         int i = 0;
         for (const Entry& e : entries) std::printf("%2d  %s\n", ++i, e.what);
         return 0;
     }
     if (argc != 2) {
-        std::fprintf(stderr, "usage: make-test-pcap [--defrag] OUT.pcap | [--defrag] --list\n");
+        std::fprintf(stderr,
+                     "usage: make-test-pcap [--route|--defrag] OUT.pcap | [--route|--defrag] --list\n");
         return 1;
     }
     try {

@@ -56,7 +56,14 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
-    // [route stage goes here: ip_rcv_finish -> LOCAL/BROADCAST/MULTICAST -> ip_local_deliver]
+    // ip_rcv_finish_core: the input route. Without route tables (stage tests), every valid
+    // datagram is treated as local.
+    if (const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr) {
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            return ipv4::route_input(p, *rt, c_, &icmp_, now_ns, hint_);
+        });
+    }
+    // ip_local_deliver: LOCAL / BROADCAST / MULTICAST from here on.
     hand_off(batch);
     local_deliver(batch, now_ns);
 

@@ -7,12 +7,13 @@
 //       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
 //    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
-//       [route — another issue: defrag runs only for LOCAL/BROADCAST/MULTICAST]
+//    -> ipv4::route_input       ip_rcv_finish_core: input route, martians, rp_filter,
+//                               options, mcast/bcast counters         (net/ipv4/route.c)
 //    -> handoff                 a fragment owned by another worker goes to its ring
 //    -> ipv4::defrag            ip_defrag from ip_local_deliver    (net/ipv4/ip_fragment.c)
-//       [local delivery — later issues]
-//    -> end of the implemented path: passed to the kernel (what would happen to the packet
-//       next is the kernel's business until the route stage exists)
+//       [local delivery: raw, UDP, ICMP errors — demux issue]
+//    -> end of the implemented path: datagrams for this host are passed to the kernel until
+//       local delivery exists
 #pragma once
 
 #include "core/counters.h"
@@ -21,6 +22,8 @@
 #include "io/tx_queue.h"
 #include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/route.h"
+#include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "worker/fate_sink.h"
 #include "worker/handoff.h"
@@ -33,6 +36,10 @@ struct PipelineTables {
     ipv4::DefragConfig defrag;       // net.ipv4.ipfrag_* knobs and pool sizes
     HandoffMesh* handoff = nullptr;  // fragments to their owning worker (null: one worker)
     uint16_t worker = 0;             // this worker's index in the mesh
+    // The route tables (read once per burst: the burst is the RCU read-side section, and
+    // the worker loop announces a quiescent state between bursts). Null: no route stage,
+    // every valid datagram is treated as local (tests of the other stages).
+    const ipv4::RoutePublisher* routes = nullptr;
 };
 
 class Pipeline {
@@ -68,6 +75,7 @@ private:
     ipv4::IcmpSender icmp_;
     ipv4::Defrag defrag_;
     core::PacketBatch handed_in_;
+    ipv4::RouteHint hint_;
 };
 
 }  // namespace ingress::worker

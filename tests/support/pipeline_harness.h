@@ -11,6 +11,7 @@
 
 #include "core/counters.h"
 #include "io/memory.h"
+#include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "support/fake_clock.h"
 #include "worker/pipeline.h"
@@ -19,6 +20,17 @@ namespace ingress::test {
 
 inline const wire::Mac kPortMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
 inline const wire::Mac kPeerMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
+
+// The port's IPv4 configuration in the harness: 198.18.0.1/24 on ifindex 1, kernel defaults.
+inline ipv4::RouteConfig default_route_config() {
+    ipv4::RouteConfig cfg;
+    ipv4::IfConfig port;
+    port.ifindex = 1;
+    port.name = "test0";
+    port.addrs.push_back({.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24});
+    cfg.ifaces.push_back(port);
+    return cfg;
+}
 
 class PipelineHarness {
 public:
@@ -50,6 +62,7 @@ public:
     worker::Pipeline& pipeline() {
         if (!pipeline_) {
             tables.port = &port;
+            if (!tables.routes) tables.routes = &routes;
             pipeline_ = std::make_unique<worker::Pipeline>(backend, counters, tables);
         }
         return *pipeline_;
@@ -63,6 +76,7 @@ public:
 
     l2::Port port;
     io::MemoryBackend backend{1};
+    ipv4::RoutePublisher routes{default_route_config()};
     core::CounterBlock counters;
     FakeClock clock;
     worker::PipelineTables tables;

@@ -72,6 +72,48 @@ TEST(Pipeline, MoreThanOneBurstStaysConserved) {
     h.expect_buffers_conserved();
 }
 
+// The route stage runs after rcv_core: the harness port is 198.18.0.1/24, kernel defaults.
+TEST(Pipeline, RouteStageDecidesAfterRcvCore) {
+    test::PipelineHarness h;
+    h.run({udp().build(),                                             // LOCAL: passed at the end
+           udp().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 19, 0, 9)).build(),  // not ours, forwarding 0
+           udp().ipv4(ipv4(127, 0, 0, 1), ipv4(198, 18, 0, 1)).build(),   // loopback source
+           udp().eth_dst(wire::Mac::broadcast())
+               .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 255)).build()});  // BROADCAST
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 4},
+                                {"passed", 2},
+                                {"IP_INADDRERRORS", 1},
+                                {"IP_LOCALNET", 1},
+                                {"IpInReceives", 4},
+                                {"IpExtInOctets", 4 * 46},
+                                {"IpExtInNoECTPkts", 4},
+                                {"IpInAddrErrors", 1},
+                                {"IpExtInBcastPkts", 1},
+                                {"IpExtInBcastOctets", 46}}));
+    h.expect_buffers_conserved();
+}
+
+// A route change published between bursts takes effect on the next burst.
+TEST(Pipeline, PublishedRouteChangeAppliesToTheNextBurst) {
+    test::PipelineHarness h;
+    auto far = udp().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 19, 0, 9)).build();
+    h.run_one(far);
+    ipv4::RouteConfig cfg = h.routes.config();
+    cfg.iface(1)->conf.forwarding = true;
+    cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = 1,
+                          .via_gateway = true});
+    h.routes.update(cfg);
+    h.run_one(far);
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 2},
+                                {"passed", 1},
+                                {"IP_INADDRERRORS", 1},
+                                {"IpInReceives", 2},
+                                {"IpExtInOctets", 2 * 46},
+                                {"IpExtInNoECTPkts", 2},
+                                {"IpInAddrErrors", 1}}));
+    h.expect_buffers_conserved();
+}
+
 TEST(Pipeline, EmptyBurstIsHarmless) {
     test::PipelineHarness h;
     h.drain();

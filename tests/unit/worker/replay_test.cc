@@ -1,10 +1,14 @@
 // The shipped capture tests/data/rcv_core.pcap (written by tools/make_test_pcap.cc) replayed
 // through the pipeline. The expected fate of every frame and every counter total below were
 // written by hand from the kernel's rules (eth_type_trans, skb_vlan_untag/vlan_do_receive,
-// the ptype dispatch and ip_rcv_core), not taken from a run.
+// the ptype dispatch, ip_rcv_core and ip_rcv_finish_core's input route), not taken from a run.
+// The port is 198.18.0.1/24 with the kernel's default knobs and no multicast membership but
+// 224.0.0.1 (what `ingress-replay` configures by default).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,10 +27,13 @@ std::string data_path(const char* name) {
 
 // Fate of frame i+1, as `ingress-replay --per-frame` spells it.
 const char* const kExpectedFates[] = {
-    "passed",                 //  1 valid UDP unicast to us (passed: no route stage yet)
-    "passed",                 //  2 valid UDP + link padding, trimmed
-    "passed",                 //  3 subnet broadcast, L2 broadcast
-    "passed",                 //  4 239.1.1.1, L2 multicast
+    // LOCAL routes end "passed" at the end of the implemented path (no local delivery yet).
+    "passed",                 //  1 valid UDP unicast to us: LOCAL
+    "passed",                 //  2 valid UDP + link padding, trimmed: LOCAL
+    "passed",                 //  3 198.18.0.255: BROADCAST (fib_add_ifaddr's subnet broadcast)
+    // ip_route_input_rcu(): 239.1.1.1 is not a group ip_check_mc_rcu() knows on this
+    // interface and there is no multicast routing: dropped, reason unspecified.
+    "dropped NOT_SPECIFIED",  //  4 239.1.1.1, L2 multicast
     "dropped OTHERHOST",      //  5 another host's MAC: ip_rcv_core's first check
     "passed",                 //  6 ARP: not ETH_P_IP
     "passed",                 //  7 IPv6 ethertype
@@ -67,12 +74,13 @@ protected:
         port.mac = test::kPortMac;
     }
     l2::Port port;
+    ipv4::RoutePublisher routes{test::default_route_config()};
 };
 
 TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port});
+    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
     core::PacketBatch batch;
     std::size_t i = 0;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), 1)) > 0) {
@@ -92,13 +100,17 @@ TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
 TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port});
+    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
     core::PacketBatch batch;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
         pipeline.process(batch);
     EXPECT_COUNTERS(counters.snapshot(),
                     ({{"rx", 25},
-                      {"passed", 13},
+                      // 13 frames reached the end before the route stage; frame 4 (a group
+                      // we did not join) is dropped there, the other 12 route LOCAL or
+                      // BROADCAST and are passed at the end of the implemented path.
+                      {"passed", 12},
+                      {"NOT_SPECIFIED", 1},
                       {"OTHERHOST", 2},
                       {"IP_CSUM", 2},
                       {"IP_INHDR", 5},
@@ -115,9 +127,129 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                       {"IpExtInECT0Pkts", 2},
                       {"IpExtInECT1Pkts", 1},
                       {"IpExtInCEPkts", 1},
+                      // Frame 3, the subnet broadcast: InBcastPkts and its 46 octets.
+                      {"IpExtInBcastPkts", 1},
+                      {"IpExtInBcastOctets", 46},
                       {"IngressL2NonIpv4", 3},
                       {"IngressL2VlanTagged", 3}}));
-    EXPECT_EQ(backend.stats().passed, 13u);
+    EXPECT_EQ(backend.stats().passed, 12u);
+}
+
+// The routing capture tests/data/route.pcap (make-test-pcap --route), replayed with the
+// topology of src/ipv4/route.md "The routing capture", the same as
+//   ingress-replay --vlan 10:10 --addr 198.18.0.1/24 --addr 198.18.10.1/24@10
+//     --route 198.19.0.0/16@10 --route 198.19.66.0/24,blackhole
+//     --sysctl 10.forwarding=1 --sysctl 10.rp_filter=1 --join 239.1.1.1
+// Every fate below is derived by hand from ip_route_input_slow / ip_route_input_mc /
+// fib_validate_source / ip_rcv_options / ip_error, and documented in route.md.
+const char* const kExpectedRouteFates[] = {
+    "passed",                     //  1 LOCAL (end of the implemented path)
+    "passed",                     //  2 subnet broadcast: BROADCAST
+    "passed",                     //  3 255.255.255.255: brd_input
+    "passed",                     //  4 0.0.0.0 -> 255.255.255.255: brd_input skips validation
+    "passed",                     //  5 239.1.1.1 joined: MULTICAST
+    "dropped NOT_SPECIFIED",      //  6 239.2.2.2: ip_check_mc_rcu() says no
+    "passed",                     //  7 IGMP to 224.0.0.1 (joined by ip_mc_up)
+    "dropped IP_INVALID_SOURCE",  //  8 multicast source
+    "dropped IP_INVALID_SOURCE",  //  9 zero source, not to limited broadcast
+    "dropped IP_LOCALNET",        // 10 loopback source, route_localnet 0
+    "dropped IP_LOCALNET",        // 11 loopback destination, route_localnet 0
+    "dropped IP_INVALID_DEST",    // 12 zeronet destination
+    "dropped IP_LOCAL_SOURCE",    // 13 our address as source: fib_validate_source -EINVAL
+    "dropped IP_INADDRERRORS",    // 14 not ours, port forwarding 0: ip_error EHOSTUNREACH
+    "dropped IP_INADDRERRORS",    // 15 no route, port forwarding 0: same
+    "passed",                     // 16 VLAN 10 forwarding 1: ip_forward is the kernel's
+    "dropped IP_INNOROUTES",      // 17 VLAN 10, no route: ENETUNREACH, ICMP net unreachable
+    "dropped NOT_SPECIFIED",      // 18 VLAN 10, blackhole: EINVAL, silent
+    "dropped IP_RPFILTER",        // 19 VLAN 10 strict, the source routes via the port
+    "passed",                     // 20 asymmetric source on the port, rp_filter 0: LOCAL
+    "dropped IP_INHDR",           // 21 malformed option: parameter problem, pointer 20
+    "dropped NOT_SPECIFIED",      // 22 source route, accept_source_route 0 (all && dev)
+    "passed",                     // 23 unicast in L2 broadcast, knob off: LOCAL
+    "dropped IP_INADDRERRORS",    // 24 class E 240.0.0.1: no route, forwarding 0
+};
+
+class RouteReplay : public ::testing::Test {
+protected:
+    RouteReplay() {
+        port.ifindex = 1;
+        port.mac = test::kPortMac;
+        port.vlans.push_back({.vid = 10, .ifindex = 10, .mac = test::kPortMac});
+        ipv4::RouteConfig cfg = test::default_route_config();
+        ipv4::IfConfig vlan{.ifindex = 10, .name = "test0.10"};
+        vlan.addrs.push_back({.addr = wire::ipv4(198, 18, 10, 1), .prefix_len = 24});
+        vlan.conf.forwarding = true;
+        vlan.conf.rp_filter = 1;
+        cfg.ifaces.push_back(vlan);
+        cfg.routes.push_back({.prefix = wire::ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = 10});
+        cfg.routes.push_back({.prefix = wire::ipv4(198, 19, 66, 0), .prefix_len = 24,
+                              .type = ipv4::RouteType::kBlackhole, .oif = 1});
+        cfg.mc.join(1, wire::ipv4(239, 1, 1, 1), ipv4::McFilterMode::kExclude);
+        routes = std::make_unique<ipv4::RoutePublisher>(cfg);
+    }
+    void replay(core::CounterBlock& counters, io::PcapBackend& backend, uint16_t burst,
+                const std::function<void(std::size_t, const core::Snapshot&)>& each = {}) {
+        Pipeline pipeline(backend, counters, {.port = &port, .routes = routes.get()});
+        core::PacketBatch batch;
+        std::size_t i = 0;
+        while ((batch.count = backend.rx_burst(0, batch.pkts.data(), burst)) > 0) {
+            core::Snapshot before = counters.snapshot();
+            pipeline.process(batch, batch.pkts[0].rx_ns);
+            if (each) each(i++, test::delta(counters.snapshot(), before));
+        }
+    }
+    l2::Port port;
+    std::unique_ptr<ipv4::RoutePublisher> routes;
+};
+
+TEST_F(RouteReplay, EveryFrameIsClassifiedAsTheKernelWould) {
+    io::PcapBackend backend({.rx_path = data_path("route.pcap")});
+    core::CounterBlock counters;
+    std::size_t n = 0;
+    replay(counters, backend, 1, [&](std::size_t i, const core::Snapshot& d) {
+        ASSERT_LT(i, std::size(kExpectedRouteFates)) << "more frames than expected";
+        EXPECT_EQ(fate_of(d), kExpectedRouteFates[i]) << "frame " << i + 1;
+        n = i + 1;
+    });
+    EXPECT_EQ(n, std::size(kExpectedRouteFates));
+    EXPECT_EQ(backend.pool().outstanding(), 0u);
+}
+
+TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
+    io::PcapBackend backend({.rx_path = data_path("route.pcap")});
+    core::CounterBlock counters;
+    replay(counters, backend, core::kBurst);
+    EXPECT_COUNTERS(counters.snapshot(),
+                    ({{"rx", 24},
+                      {"passed", 9},  // frames 1-5, 7, 16, 20, 23
+                      {"NOT_SPECIFIED", 3},  // 6, 18, 22
+                      {"IP_INVALID_SOURCE", 2},
+                      {"IP_LOCALNET", 2},
+                      {"IP_INVALID_DEST", 1},
+                      {"IP_LOCAL_SOURCE", 1},
+                      {"IP_INADDRERRORS", 3},  // 14, 15, 24
+                      {"IP_INNOROUTES", 1},
+                      {"IP_RPFILTER", 1},
+                      {"IP_INHDR", 1},
+                      {"IpInReceives", 24},
+                      // 21 UDP datagrams of 46 bytes, IGMP 28, options 50 and 54.
+                      {"IpExtInOctets", 21 * 46 + 28 + 50 + 54},
+                      {"IpExtInNoECTPkts", 24},
+                      {"IpExtInBcastPkts", 3},  // 2, 3, 4
+                      {"IpExtInBcastOctets", 3 * 46},
+                      {"IpExtInMcastPkts", 2},  // 5, 7
+                      {"IpExtInMcastOctets", 46 + 28},
+                      {"IpInAddrErrors", 3},
+                      {"IpExtInNoRoutes", 1},
+                      {"IpInHdrErrors", 1},
+                      {"TcpExtIPReversePathFilter", 1},
+                      // Frame 17's net unreachable and frame 21's parameter problem.
+                      {"IcmpOutMsgs", 2},
+                      {"IcmpOutDestUnreachs", 1},
+                      {"IcmpMsgOutType3", 1},
+                      {"IcmpOutParmProbs", 1},
+                      {"IcmpMsgOutType12", 1},
+                      {"IngressL2VlanTagged", 4}}));
 }
 
 // tests/data/defrag.pcap (make-test-pcap --defrag), replayed as ingress-replay does: each

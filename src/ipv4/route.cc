@@ -1,0 +1,286 @@
+#include "ipv4/route.h"
+
+#include "ipv4/ip_options.h"
+#include "ipv4/rp_filter.h"
+#include "wire/bytes.h"
+#include "wire/icmp.h"
+#include "wire/ipv4.h"
+
+namespace ingress::ipv4 {
+
+using core::DropReason;
+using core::Mib;
+using core::Verdict;
+using wire::Ipv4Addr;
+
+namespace {
+
+RouteDecision drop(DropReason r) noexcept {
+    return {.drop = true, .reason = r};
+}
+
+// fib_validate_source_reason(): -EXDEV is IP_RPFILTER, any other error IP_LOCAL_SOURCE.
+bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uint32_t oif,
+                     RouteDecision& out) noexcept {
+    switch (fib_validate_source(t, dev, src, oif)) {
+        case SourceVerdict::kAccept:
+            return false;
+        case SourceVerdict::kRpFilter:
+            out = drop(DropReason::kIpRpfilter);
+            return true;
+        case SourceVerdict::kLocalSource:
+            out = drop(DropReason::kIpLocalSource);
+            return true;
+    }
+    return false;
+}
+
+// fib_lookup() fails on these types, with fib_props[type].error.
+RouteError lookup_error(Fib::Index idx, RouteType type) noexcept {
+    if (idx == Fib::kNoRoute) return RouteError::kNetUnreach;  // -EAGAIN -> -ENETUNREACH
+    switch (type) {
+        case RouteType::kBlackhole:
+            return RouteError::kInval;
+        case RouteType::kUnreachable:
+            return RouteError::kHostUnreach;
+        case RouteType::kProhibit:
+            return RouteError::kAccess;
+        case RouteType::kThrow:
+            return RouteError::kNetUnreach;  // no further table to try
+        default:
+            return RouteError::kNone;
+    }
+}
+
+// ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
+RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                       uint8_t proto) noexcept {
+    // Not a group this interface joined (and no multicast routing): dropped, uncounted.
+    if (!t.mc().check(dev.ifindex, daddr, saddr, proto)) return drop(DropReason::kNotSpecified);
+    if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
+        return drop(DropReason::kIpInvalidSource);
+    if (wire::ipv4_is_loopback(saddr) && !dev.conf.route_localnet)
+        return drop(DropReason::kIpLocalnet);
+    RouteDecision d{.type = RouteType::kMulticast};
+    if (wire::ipv4_is_zeronet(saddr)) {
+        // 0.0.0.0 only to link-local groups, or IGMP (a host without an address reports).
+        if (!wire::ipv4_is_local_multicast(daddr) && proto != wire::kIpProtoIgmp)
+            return drop(DropReason::kIpInvalidSource);
+    } else if (source_rejected(t, dev, saddr, 0, d)) {
+        return d;
+    }
+    return d;
+}
+
+// ip_route_input_slow(), in its order. `dst` looks the destination up (or reuses the hint's
+// lookup); it is called at the point where the kernel calls fib_lookup().
+template <class LookupDst>
+RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                         LookupDst&& dst) noexcept {
+    // "The most weird martians, which can be not detected by fib_lookup."
+    if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
+        return drop(DropReason::kIpInvalidSource);
+
+    RouteDecision d;
+    Fib::Index idx = Fib::kNoRoute;
+    bool brd = wire::ipv4_is_lbcast(daddr) || (saddr == 0 && daddr == 0);
+    if (!brd) {
+        // "Accept zero addresses only to limited broadcast."
+        if (wire::ipv4_is_zeronet(saddr)) return drop(DropReason::kIpInvalidSource);
+        if (wire::ipv4_is_zeronet(daddr)) return drop(DropReason::kIpInvalidDest);
+        if (wire::ipv4_is_loopback(daddr)) {
+            if (!dev.conf.route_localnet) return drop(DropReason::kIpLocalnet);
+        } else if (wire::ipv4_is_loopback(saddr)) {
+            if (!dev.conf.route_localnet) return drop(DropReason::kIpLocalnet);
+        }
+
+        idx = dst();
+        const Route& r = t.fib().route(idx);
+        if (RouteError e = lookup_error(idx, r.type); e != RouteError::kNone) {
+            // no_route: an RTN_UNREACHABLE input route whose dst.error ip_error() reads.
+            return {.type = RouteType::kUnreachable,
+                    .error = dev.conf.forward ? e : RouteError::kHostUnreach,
+                    .idx = idx};
+        }
+        if (r.type == RouteType::kBroadcast) {
+            if (dev.conf.bforward) {  // make_route: forwarded broadcast
+                d = {.type = RouteType::kBroadcast, .forward = true, .idx = idx};
+                source_rejected(t, dev, saddr, r.oif, d);
+                return d;
+            }
+            brd = true;
+        } else if (r.type == RouteType::kLocal) {
+            d = {.type = RouteType::kLocal, .idx = idx};
+            source_rejected(t, dev, saddr, 0, d);
+            return d;
+        } else if (!dev.conf.forward) {
+            // Not ours and not forwarding: ip_error() with EHOSTUNREACH.
+            return {.type = RouteType::kUnreachable, .error = RouteError::kHostUnreach, .idx = idx};
+        } else if (r.type != RouteType::kUnicast) {
+            return drop(DropReason::kIpInvalidDest);
+        } else {
+            // make_route: __mkroute_input() validates the source against the output device.
+            d = {.type = RouteType::kUnicast, .forward = true, .idx = idx};
+            source_rejected(t, dev, saddr, r.oif, d);
+            return d;
+        }
+    }
+    // brd_input: a broadcast is validated unless its source is 0.0.0.0 (DHCP).
+    d = {.type = RouteType::kBroadcast, .idx = idx};
+    if (!wire::ipv4_is_zeronet(saddr)) source_rejected(t, dev, saddr, 0, d);
+    return d;
+}
+
+// ip_options_rcv_srr(): a source-routed datagram (accept_source_route on). Returns the
+// route the datagram finally takes, or a drop.
+RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t srr,
+                      bool strict, RouteDecision d, const RouteTables& t, const IfState& dev,
+                      core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
+    auto param_problem = [&](uint32_t ptr) noexcept {
+        if (icmp) icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, dev.primary, now_ns, c);
+        return drop(DropReason::kNotSpecified);
+    };
+    if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
+    if (d.type == RouteType::kUnicast) return strict ? param_problem(16) : d;
+    if (d.type != RouteType::kLocal) return drop(DropReason::kNotSpecified);
+    const Ipv4Addr saddr = wire::load_be32(&hdr[12]);
+    unsigned ptr = hdr[srr + 2];
+    const unsigned space = hdr[srr + 1];
+    for (; ptr <= space; ptr += 4) {
+        if (ptr + 3 > space) return param_problem(srr + 2u);
+        const Ipv4Addr nexthop = wire::load_be32(&hdr[srr + ptr - 1]);
+        RouteDecision hop = route_input_noref(t, dev, nexthop, saddr, pkt.ip_proto, nullptr);
+        if (hop.drop || (hop.type != RouteType::kUnicast && hop.type != RouteType::kLocal))
+            return drop(DropReason::kNotSpecified);
+        d = hop;
+        if (hop.type != RouteType::kLocal) break;  // the next hop is elsewhere: forward
+    }
+    return d;
+}
+
+// ip_error(): what the RTN_UNREACHABLE input route does with the datagram.
+Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState& dev,
+                 core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
+    if (!dev.conf.forward) {
+        if (d.error == RouteError::kHostUnreach) {
+            c.mib(Mib::kIpInAddrErrors);
+            return Verdict::drop(DropReason::kIpInaddrerrors);
+        }
+        // ENETUNREACH. ip_route_input_slow() turns every error into EHOSTUNREACH when
+        // forwarding is off, so this is ip_error()'s branch for routes built elsewhere.
+        c.mib(Mib::kIpExtInNoRoutes);
+        return Verdict::drop(DropReason::kIpInnoroutes);
+    }
+    uint8_t code = 0;
+    DropReason reason = DropReason::kNotSpecified;
+    switch (d.error) {
+        case RouteError::kHostUnreach:
+            code = 1;
+            break;  // ICMP_HOST_UNREACH
+        case RouteError::kNetUnreach:
+            code = 0;  // ICMP_NET_UNREACH
+            reason = DropReason::kIpInnoroutes;
+            c.mib(Mib::kIpExtInNoRoutes);
+            break;
+        case RouteError::kAccess:
+            code = 13;
+            break;  // ICMP_PKT_FILTERED
+        case RouteError::kInval:
+        case RouteError::kNone:
+            return Verdict::drop(reason);
+    }
+    if (icmp) icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
+    return Verdict::drop(reason);
+}
+
+}  // namespace
+
+RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
+                                Ipv4Addr saddr, uint8_t proto, RouteHint* hint) noexcept {
+    if (wire::ipv4_is_multicast(daddr)) return input_mc(t, dev, daddr, saddr, proto);
+
+    const bool same_dst = hint && hint->generation == t.generation() &&
+                          hint->ifindex == dev.ifindex && hint->daddr == daddr;
+    if (same_dst && hint->saddr == saddr) return hint->decision;
+    bool looked_up = false;
+    Fib::Index dst_idx = Fib::kNoRoute;
+    auto dst = [&]() noexcept {
+        looked_up = true;
+        dst_idx =
+            same_dst && hint->dst_idx != Fib::kNoRoute ? hint->dst_idx : t.fib().lookup(daddr);
+        return dst_idx;
+    };
+    RouteDecision d = input_slow(t, dev, daddr, saddr, dst);
+    if (hint) {
+        *hint = {.generation = t.generation(),
+                 .ifindex = dev.ifindex,
+                 .daddr = daddr,
+                 .saddr = saddr,
+                 .dst_idx = looked_up ? dst_idx : Fib::kNoRoute,
+                 .decision = d};
+    }
+    return d;
+}
+
+Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock& c,
+                    IcmpSender* icmp, uint64_t now_ns, RouteHint& hint) noexcept {
+    const auto hdr = pkt.l3().first(pkt.l4_off - pkt.l3_off);  // rcv_core checked it
+    const Ipv4Addr saddr = wire::load_be32(&hdr[wire::Ipv4View::kSrcOff]);
+    const Ipv4Addr daddr = wire::load_be32(&hdr[wire::Ipv4View::kDstOff]);
+
+    // "IP on this device is disabled": no in_device.
+    const IfState* dev = t.iface(pkt.ifindex);
+    if (!dev) return Verdict::drop(DropReason::kNotSpecified);
+
+    RouteDecision d = route_input_noref(t, *dev, daddr, saddr, pkt.ip_proto, &hint);
+    if (d.drop) {
+        // drop_error in ip_rcv_finish_core(): only rp_filter has a MIB counter.
+        if (d.reason == DropReason::kIpRpfilter) c.mib(Mib::kTcpExtIPReversePathFilter);
+        return Verdict::drop(d.reason);
+    }
+    pkt.route_type = static_cast<uint8_t>(d.type);
+    pkt.route_aux = d.idx;
+
+    // ip_rcv_options(): after the route, so that the options see it.
+    if (hdr.size() > wire::Ipv4View::kMinHeaderLen) {
+        const IpOptions opt = ip_options_compile(hdr);
+        if (!opt.ok) {
+            if (icmp) {
+                const Ipv4Addr src = d.type == RouteType::kLocal ? daddr : dev->primary;
+                icmp->send(pkt, wire::kIcmpParameterProb, 0, uint32_t{opt.error_ptr} << 24, src,
+                           now_ns, c);
+            }
+            c.mib(Mib::kIpInHdrErrors);
+            return Verdict::drop(DropReason::kIpInhdr);
+        }
+        if (opt.srr) {
+            if (!dev->conf.source_route) return Verdict::drop(DropReason::kNotSpecified);
+            d = rcv_srr(pkt, hdr, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
+            if (d.drop) return Verdict::drop(d.reason);
+            pkt.route_type = static_cast<uint8_t>(d.type);
+            pkt.route_aux = d.idx;
+        }
+    }
+
+    const uint32_t len = pkt.l3_len();
+    if (d.type == RouteType::kMulticast) {
+        c.mib(Mib::kIpExtInMcastPkts);
+        c.mib(Mib::kIpExtInMcastOctets, len);
+    } else if (d.type == RouteType::kBroadcast) {
+        c.mib(Mib::kIpExtInBcastPkts);
+        c.mib(Mib::kIpExtInBcastOctets, len);
+    } else if (pkt.pkt_type == core::PktType::kBroadcast ||
+               pkt.pkt_type == core::PktType::kMulticast) {
+        // RFC 1122 3.3.6: unicast IP in a link-layer broadcast/multicast frame.
+        if (dev->conf.drop_unicast_in_l2_multicast)
+            return Verdict::drop(DropReason::kUnicastInL2Multicast);
+    }
+
+    // dst_input(): ip_error for unreachable input routes, ip_forward (the kernel's job:
+    // passed), or on to local delivery.
+    if (d.type == RouteType::kUnreachable) return ip_error(pkt, d, *dev, c, icmp, now_ns);
+    if (d.forward) return Verdict::pass();
+    return Verdict::next();
+}
+
+}  // namespace ingress::ipv4

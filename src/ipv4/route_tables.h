@@ -1,0 +1,131 @@
+// What the route stage reads, and how the control plane publishes it.
+//
+// RouteConfig is the control plane's description (interfaces with their addresses and
+// knobs, static routes, multicast memberships). RouteTables is an immutable snapshot built
+// from it: the FIB (local table derived from the addresses exactly as fib_add_ifaddr()
+// does, plus the connected and static routes), the per-interface effective knobs, the set
+// of local addresses (inet_lookup_ifaddr_rcu) and the multicast memberships.
+//
+// RoutePublisher owns the current snapshot. Workers read it through read() inside a
+// read-side section (one burst) and announce a quiescent state between bursts; a change
+// builds a new snapshot, swaps the pointer (release) and frees the old one after a grace
+// period (liburcu, QSBR flavour: a reader's cost is one load per burst and one store per
+// quiescent state). Traffic never stops for a route change.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ipv4/devconf.h"
+#include "ipv4/fib.h"
+#include "ipv4/mc_groups.h"
+#include "wire/ipv4.h"
+
+namespace ingress::ipv4 {
+
+struct IfAddr {
+    wire::Ipv4Addr addr = 0;
+    uint8_t prefix_len = 32;
+    wire::Ipv4Addr broadcast = 0;  // explicit `brd`, 0 if none (IFA_BROADCAST)
+    bool secondary = false;        // IFA_F_SECONDARY: no prefix route, no subnet broadcast
+};
+
+struct IfConfig {
+    uint32_t ifindex = 0;
+    std::string name;
+    bool loopback = false;  // IFF_LOOPBACK: the prefix route is LOCAL, not UNICAST
+    std::vector<IfAddr> addrs;
+    DevConf conf;
+};
+
+struct StaticRoute {
+    wire::Ipv4Addr prefix = 0;
+    uint8_t prefix_len = 0;
+    RouteType type = RouteType::kUnicast;
+    uint32_t oif = 0;
+    bool via_gateway = false;  // nexthop scope LINK instead of HOST
+};
+
+struct RouteConfig {
+    DevConf all = DevConf::all_defaults();
+    std::vector<IfConfig> ifaces;
+    std::vector<StaticRoute> routes;
+    McGroups mc;  // ip_mc_up() memberships are added by RouteTables for every interface
+
+    IfConfig* iface(uint32_t ifindex) noexcept;
+    // The kernel's `lo`: 127.0.0.1/8, so that route_localnet has something to route to.
+    static IfConfig loopback(uint32_t ifindex);
+};
+
+// One interface as the route stage sees it.
+struct IfState {
+    uint32_t ifindex = 0;
+    bool loopback = false;
+    bool no_addr = true;         // in_dev->ifa_list == NULL
+    wire::Ipv4Addr primary = 0;  // first primary address (ICMP error source)
+    EffectiveConf conf;
+};
+
+class RouteTables {
+public:
+    // `generation` identifies the snapshot (the route hint is keyed by it); 0 is reserved
+    // for "no snapshot" and replaced by 1.
+    explicit RouteTables(const RouteConfig& cfg, uint64_t generation = 1);
+
+    const Fib& fib() const noexcept { return *fib_; }
+    const McGroups& mc() const noexcept { return mc_; }
+    const IfState* iface(uint32_t ifindex) const noexcept {
+        for (const IfState& i : ifaces_)
+            if (i.ifindex == ifindex) return &i;
+        return nullptr;
+    }
+    // inet_lookup_ifaddr_rcu(): is `a` configured on any interface of the namespace?
+    bool is_local_addr(wire::Ipv4Addr a) const noexcept;
+    // net->ipv4.fib_has_custom_local_routes: a configured route of type LOCAL.
+    bool has_custom_local_routes() const noexcept { return custom_local_routes_; }
+    uint64_t generation() const noexcept { return generation_; }
+
+    // The routes fib_add_ifaddr() would install for the configured addresses, then the
+    // static routes (exposed for tests and `ingress-replay --show-routes`).
+    static std::vector<Route> derive_routes(const RouteConfig& cfg);
+
+private:
+    std::unique_ptr<Fib> fib_;
+    McGroups mc_;
+    std::vector<IfState> ifaces_;
+    std::vector<wire::Ipv4Addr> local_addrs_;  // sorted
+    bool custom_local_routes_ = false;
+    uint64_t generation_ = 0;
+};
+
+class RoutePublisher {
+public:
+    explicit RoutePublisher(RouteConfig cfg);
+    ~RoutePublisher();
+    RoutePublisher(const RoutePublisher&) = delete;
+    RoutePublisher& operator=(const RoutePublisher&) = delete;
+
+    // Workers: the current snapshot, valid until the calling thread's next quiescent state.
+    const RouteTables* read() const noexcept { return cur_.load(std::memory_order_acquire); }
+
+    // Control plane (one thread): change the configuration and publish a new snapshot; the
+    // old one is freed after every registered reader has passed a quiescent state. Must not
+    // be called from a registered, online reader thread.
+    void update(RouteConfig cfg);
+    const RouteConfig& config() const noexcept { return cfg_; }
+
+private:
+    RouteConfig cfg_;
+    std::atomic<const RouteTables*> cur_{nullptr};
+    uint64_t generation_ = 0;
+};
+
+// Reader-thread registration and quiescent states (liburcu QSBR), for the worker loop.
+void rcu_reader_register() noexcept;
+void rcu_reader_unregister() noexcept;
+void rcu_reader_quiescent() noexcept;
+
+}  // namespace ingress::ipv4

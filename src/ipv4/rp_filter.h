@@ -1,0 +1,35 @@
+// Source address validation: reverse-path filtering and the "our own address as source" rule.
+//
+// Kernel-equivalent: net/ipv4/fib_frontend.c fib_validate_source() and
+// __fib_validate_source(), with fib_validate_source_reason()'s mapping of the result
+// (-EXDEV -> IP_RPFILTER, any other error -> IP_LOCAL_SOURCE).
+//   rp_filter = max(conf/all, conf/IFACE): 0 off, 1 strict (the route back to the source
+//   must leave through the receiving interface), 2 loose (there must be a route back).
+//   With rp_filter 0 and no custom local routes the kernel takes a fast path: accept,
+//   unless the source is one of our addresses and accept_local is off.
+// Reads:  the FIB (a lookup of the source), the interface's effective knobs and addresses.
+// Deliberately not here: src_valid_mark (no skb->mark in this dataplane: the lookup is the
+//   one with mark 0), the IPsec secpath exemption (no xfrm), tclassid (no realms), and the
+//   second, oif-bound lookup of loose mode, which decides only RTCF_DIRECTSRC, never the
+//   verdict.
+#pragma once
+
+#include <cstdint>
+
+#include "ipv4/route_tables.h"
+#include "wire/ipv4.h"
+
+namespace ingress::ipv4 {
+
+enum class SourceVerdict : uint8_t {
+    kAccept,       // 0 or a positive return
+    kRpFilter,     // -EXDEV: drop IP_RPFILTER, TcpExtIPReversePathFilter
+    kLocalSource,  // -EINVAL: drop IP_LOCAL_SOURCE
+};
+
+// `dev`: the receiving interface; `oif`: the output interface of the route being built
+// (0 for local input, broadcast and multicast).
+SourceVerdict fib_validate_source(const RouteTables& t, const IfState& dev, wire::Ipv4Addr src,
+                                  uint32_t oif) noexcept;
+
+}  // namespace ingress::ipv4
