@@ -4,16 +4,23 @@
 //   rx burst
 //    -> l2::eth_type_trans      pkt_type against the port MAC            (net/ethernet/eth.c)
 //    -> l2::vlan_untag          tag to metadata, sub-interface or OTHERHOST (net/core/dev.c)
-//       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
+//    -> demux::tap_deliver      packet taps (ptype_all / ptype_base packet sockets) get their
+//                               copy, OTHERHOST included; never changes the fate
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
 //    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
-//       [route, defrag, local delivery — later issues]
-//    -> end of the implemented path: passed to the kernel (what would happen to the packet
-//       next is the kernel's business until the route stage exists)
+//       [route (ip_route_input_noref) and defrag (ip_defrag) — other issues, they go here;
+//        until they are merged a TEMPORARY classifier in pipeline.cc stands in for route]
+//    -> demux::local_deliver    raw copies, then UDP (udp_rcv) / kernel protocols / unknown
+//                               (ip_local_deliver_finish)
+// Without an endpoint table (tables.endpoints == nullptr) the path ends after rcv_core and
+// valid IPv4 is passed to the kernel, as before local delivery existed.
 #pragma once
 
 #include "core/counters.h"
 #include "core/packet.h"
+#include "demux/endpoint_table.h"
+#include "demux/local_deliver.h"
+#include "demux/tap.h"
 #include "io/backend.h"
 #include "io/tx_queue.h"
 #include "ipv4/icmp_send.h"
@@ -25,6 +32,12 @@ namespace ingress::worker {
 struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
+    // The published endpoint snapshot (taps, raw, UDP); nullptr: no local delivery.
+    const demux::EndpointTable* endpoints = nullptr;
+    demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
+    // TEMPORARY (until the route stage is merged): the port's subnet broadcast address, so
+    // the stand-in classifier can tell directed broadcast from local unicast.
+    wire::Ipv4Addr temp_subnet_broadcast = 0;
 };
 
 class Pipeline {
@@ -46,6 +59,7 @@ private:
     PipelineTables t_;
     io::TxQueue txq_;
     ipv4::IcmpSender icmp_;
+    demux::TapScratch tap_scratch_;
 };
 
 }  // namespace ingress::worker

@@ -33,10 +33,12 @@ public:
     }
     void run_one(const std::vector<uint8_t>& f) { run({f}); }
     void drain() {
-        worker::Pipeline pipeline(backend, counters, {.port = &port});
+        worker::Pipeline pipeline(backend, counters,
+                                  {.port = &port, .endpoints = endpoints,
+                                   .temp_subnet_broadcast = subnet_broadcast});
         core::PacketBatch batch;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
-            pipeline.process(batch);
+            pipeline.process(batch, now_ns);
     }
     core::Snapshot snap() const { return counters.snapshot(); }
     // Every buffer the backend lent out came back exactly once.
@@ -46,6 +48,11 @@ public:
     }
 
     l2::Port port;
+    // Local delivery (demux): the endpoint snapshot, the burst time, the subnet broadcast
+    // the temporary route stand-in uses.
+    const demux::EndpointTable* endpoints = nullptr;
+    uint64_t now_ns = 0;
+    wire::Ipv4Addr subnet_broadcast = 0;
     io::MemoryBackend backend{1};
     core::CounterBlock counters;
 };
