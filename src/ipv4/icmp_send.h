@@ -57,14 +57,16 @@ public:
 
 private:
     bool global_allow(uint64_t now_ns) noexcept;
+    void global_consume() noexcept;
     bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;
 
     io::Backend& backend_;
     io::TxQueue& txq_;
     IcmpConfig cfg_;
     // icmp_global: a token bucket of icmp_msgs_burst tokens, refilled at icmp_msgs_per_sec.
-    uint64_t global_credit_ = UINT64_MAX;  // whole messages; MAX = not started yet
+    uint64_t global_credit_ = 0;  // whole messages
     uint64_t global_last_ns_ = 0;
+    bool global_started_ = false;
     // inet_peer rate state per destination, in a fixed direct-mapped table (no allocation;
     // a colliding destination takes the slot over, starting a fresh bucket).
     struct Peer {
