@@ -13,6 +13,7 @@
 // the shm ring adds the acquire/release pair.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -61,31 +62,44 @@ public:
         std::span<const uint8_t> bytes;  // valid until pop()
     };
 
+    // `capacity` entries are accepted; storage is rounded up to a power of two so a slot
+    // index is a mask, not a division.
     explicit EndpointQueue(uint32_t capacity = 256, uint32_t slot_bytes = 2048)
         : cap_(capacity ? capacity : 1),
+          mask_(std::bit_ceil(cap_) - 1),
           slot_bytes_(slot_bytes),
-          metas_(std::make_unique<RecvMeta[]>(cap_)),
-          lens_(std::make_unique<uint32_t[]>(cap_)),
-          data_(std::make_unique<uint8_t[]>(std::size_t{cap_} * slot_bytes_)) {}
+          metas_(std::make_unique<RecvMeta[]>(mask_ + 1)),
+          lens_(std::make_unique<uint32_t[]>(mask_ + 1)),
+          data_(std::make_unique<uint8_t[]>(std::size_t{mask_ + 1} * slot_bytes_)) {}
 
     // Copies head ++ body (a gather of two pieces: a tap's rebuilt link header and the rest)
     // into the next slot. Bytes beyond the slot are cut and the entry is marked
     // kRecvTruncated (orig_len keeps the full length). False when the queue is full.
     [[nodiscard]] bool try_push(const RecvMeta& meta, std::span<const uint8_t> head,
                                 std::span<const uint8_t> body = {}) noexcept {
+        return try_emplace([&meta](RecvMeta& m) noexcept { m = meta; }, head, body);
+    }
+
+    // The same, with the metadata written in place by `fill(RecvMeta&)` (the slot's entry is
+    // value-initialised first). The hot path uses this: building a RecvMeta on the stack and
+    // copying it costs a store-forwarding stall per datagram.
+    template <class Fill>
+    [[nodiscard]] bool try_emplace(Fill&& fill, std::span<const uint8_t> head,
+                                   std::span<const uint8_t> body = {}) noexcept {
         if (tail_ - head_ == cap_) {
             ++drops_;
             return false;
         }
-        const uint32_t i = tail_ % cap_;
+        const uint32_t i = tail_ & mask_;
         uint8_t* dst = data_.get() + std::size_t{i} * slot_bytes_;
         const std::size_t total = head.size() + body.size();
         const std::size_t h = head.size() < slot_bytes_ ? head.size() : slot_bytes_;
         const std::size_t b = body.size() < slot_bytes_ - h ? body.size() : slot_bytes_ - h;
-        std::memcpy(dst, head.data(), h);
+        if (h) std::memcpy(dst, head.data(), h);
         if (b) std::memcpy(dst + h, body.data(), b);
         RecvMeta& m = metas_[i];
-        m = meta;
+        m = RecvMeta{};
+        fill(m);
         if (m.orig_len == 0) m.orig_len = static_cast<uint32_t>(total);
         if (h + b < total) m.flags |= kRecvTruncated;
         lens_[i] = static_cast<uint32_t>(h + b);
@@ -100,7 +114,7 @@ public:
     uint32_t slot_bytes() const noexcept { return slot_bytes_; }
     // The oldest entry; only when !empty().
     Entry front() const noexcept {
-        const uint32_t i = head_ % cap_;
+        const uint32_t i = head_ & mask_;
         return {metas_[i], {data_.get() + std::size_t{i} * slot_bytes_, lens_[i]}};
     }
     void pop() noexcept { ++head_; }
@@ -111,11 +125,11 @@ public:
     uint64_t drops() const noexcept { return drops_; }
 
 private:
-    uint32_t cap_, slot_bytes_;
+    uint32_t cap_, mask_, slot_bytes_;
     std::unique_ptr<RecvMeta[]> metas_;
     std::unique_ptr<uint32_t[]> lens_;
     std::unique_ptr<uint8_t[]> data_;
-    uint32_t head_ = 0, tail_ = 0;  // free-running; index = value % cap_
+    uint32_t head_ = 0, tail_ = 0;  // free-running; index = value & mask_
     uint64_t queued_ = 0, drops_ = 0;
 };
 

@@ -137,24 +137,27 @@ public:
     // udp_queue_rcv_skb(): checksum (deferred from csum_init), then the endpoint's queue.
     Verdict queue_rcv(UdpEndpoint& ep) noexcept {
         if (!csum_complete()) return csum_error();
-        RecvMeta m;
-        m.rx_ns = pkt_.rx_ns;
-        m.src_addr = d_.saddr;
-        m.dst_addr = d_.daddr;
-        m.src_port = d_.sport;
-        m.dst_port = d_.dport;
-        m.ifindex = pkt_.ifindex;
-        m.pkt_type = pkt_.pkt_type;
-        m.protocol = wire::kIpProtoUdp;
-        m.flags = kRecvCsumValid;
-        if (pkt_.flags & core::kFlagVlan) {
-            m.vlan_tci = pkt_.vlan_tci;
-            m.vlan_tpid = pkt_.vlan_tpid;
-            m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
-        }
         std::span<const uint8_t> payload{d_.udp + wire::UdpView::kHeaderLen,
                                          d_.ulen - wire::UdpView::kHeaderLen};
-        if (!ep.queue().try_push(m, payload)) {
+        const core::Packet& pkt = pkt_;
+        const Datagram& d = d_;
+        auto fill = [&pkt, &d](RecvMeta& m) noexcept {
+            m.rx_ns = pkt.rx_ns;
+            m.src_addr = d.saddr;
+            m.dst_addr = d.daddr;
+            m.src_port = d.sport;
+            m.dst_port = d.dport;
+            m.ifindex = pkt.ifindex;
+            m.pkt_type = pkt.pkt_type;
+            m.protocol = wire::kIpProtoUdp;
+            m.flags = kRecvCsumValid;
+            if (pkt.flags & core::kFlagVlan) {
+                m.vlan_tci = pkt.vlan_tci;
+                m.vlan_tpid = pkt.vlan_tpid;
+                m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
+            }
+        };
+        if (!ep.queue().try_emplace(fill, payload)) {
             // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.
             env_.c.mib(Mib::kUdpRcvbufErrors);
             env_.c.mib(Mib::kUdpInErrors);
