@@ -54,6 +54,15 @@ struct RecvMeta {
     uint32_t tp_status = 0;         // tpacket_auxdata.tp_status (taps with PACKET_AUXDATA)
 };
 
+// The VLAN tag the frame carried (UDP / raw: what IP_PKTINFO's sub-interface and
+// PACKET_AUXDATA-like consumers want), when there was one.
+inline void recv_meta_set_vlan(RecvMeta& m, const core::Packet& pkt) noexcept {
+    if (!(pkt.flags & core::kFlagVlan)) return;
+    m.vlan_tci = pkt.vlan_tci;
+    m.vlan_tpid = pkt.vlan_tpid;
+    m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
+}
+
 // A bounded ring of fixed-size slots, allocated once.
 class EndpointQueue {
 public:

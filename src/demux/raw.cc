@@ -37,19 +37,16 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t) noe
         r.matched = true;
         if (pkt.ip_proto == wire::kIpProtoIcmp && icmp_filter(*ep, pkt)) continue;
         if (!ep->mc().sf_allow(daddr, saddr, pkt.ifindex)) continue;
-        RecvMeta m;
-        m.rx_ns = pkt.rx_ns;
-        m.src_addr = saddr;  // raw_recvmsg: sin_addr = saddr, sin_port = 0
-        m.dst_addr = daddr;
-        m.ifindex = pkt.ifindex;
-        m.pkt_type = pkt.pkt_type;
-        m.protocol = pkt.ip_proto;
-        if (pkt.flags & core::kFlagVlan) {
-            m.vlan_tci = pkt.vlan_tci;
-            m.vlan_tpid = pkt.vlan_tpid;
-            m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
-        }
-        if (ep->queue().try_push(m, pkt.l3()))
+        auto fill = [&pkt, saddr, daddr](RecvMeta& m) noexcept {
+            m.rx_ns = pkt.rx_ns;
+            m.src_addr = saddr;  // raw_recvmsg: sin_addr = saddr, sin_port = 0
+            m.dst_addr = daddr;
+            m.ifindex = pkt.ifindex;
+            m.pkt_type = pkt.pkt_type;
+            m.protocol = pkt.ip_proto;
+            recv_meta_set_vlan(m, pkt);
+        };
+        if (ep->queue().try_emplace(fill, pkt.l3()))
             r.delivered = true;
         else
             r.rcvbuf = true;

@@ -151,11 +151,7 @@ public:
             m.pkt_type = pkt.pkt_type;
             m.protocol = wire::kIpProtoUdp;
             m.flags = kRecvCsumValid;
-            if (pkt.flags & core::kFlagVlan) {
-                m.vlan_tci = pkt.vlan_tci;
-                m.vlan_tpid = pkt.vlan_tpid;
-                m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
-            }
+            recv_meta_set_vlan(m, pkt);
         };
         if (!ep.queue().try_emplace(fill, payload)) {
             // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.

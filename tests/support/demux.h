@@ -9,6 +9,7 @@
 
 #include "demux/delivery.h"
 #include "demux/endpoint_table.h"
+#include "ipv4/route_type.h"
 #include "support/counters.h"
 #include "support/pipeline_harness.h"
 #include "wire/frame_builder.h"
@@ -35,6 +36,28 @@ inline wire::FrameBuilder udp_to(wire::Ipv4Addr dst, uint16_t dport,
         .ipv4(src, dst)
         .udp(sport, dport)
         .payload_size(payload);
+}
+
+// A frame of another IP protocol (10 payload bytes) to `dst`.
+inline wire::FrameBuilder proto_to(uint8_t proto, wire::Ipv4Addr dst = kLocal,
+                                   wire::Ipv4Addr src = kPeer) {
+    wire::Mac l2 = wire::ipv4_is_multicast(dst) ? wire::Mac::for_ipv4_multicast(dst) : kPortMac;
+    return wire::FrameBuilder().eth(kPeerMac, l2).ipv4(src, dst).protocol(proto).payload_size(10);
+}
+
+// A Packet over an untagged IPv4 frame as rcv_core and route would leave it (for calling one
+// stage directly).
+inline core::Packet ip_packet(std::vector<uint8_t>& bytes, ipv4::RouteType rt) {
+    core::Packet p;
+    p.data = bytes.data();
+    p.len = static_cast<uint32_t>(bytes.size());
+    p.l3_off = 14;
+    p.l4_off = static_cast<uint16_t>(14 + (bytes[14] & 0x0f) * 4);
+    p.ip_proto = bytes[14 + 9];
+    p.ifindex = 1;
+    p.pkt_type = core::PktType::kHost;
+    p.route_type = static_cast<uint8_t>(rt);
+    return p;
 }
 
 struct Received {

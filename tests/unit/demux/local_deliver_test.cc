@@ -14,12 +14,9 @@ using test::kGroup;
 using test::kLocal;
 using test::kPeer;
 using test::kPeer2;
+using test::proto_to;
 using wire::FrameBuilder;
 
-FrameBuilder proto_to(uint8_t proto, wire::Ipv4Addr dst = kLocal, wire::Ipv4Addr src = kPeer) {
-    wire::Mac l2 = wire::ipv4_is_multicast(dst) ? wire::Mac::for_ipv4_multicast(dst) : test::kPortMac;
-    return FrameBuilder().eth(test::kPeerMac, l2).ipv4(src, dst).protocol(proto).payload_size(10);
-}
 
 test::Expected ip_in(uint64_t n, uint64_t ip_len) {
     return {{"rx", n}, {"IpInReceives", n}, {"IpExtInOctets", n * ip_len}, {"IpExtInNoECTPkts", n}};
@@ -90,21 +87,13 @@ TEST(LocalDeliver, KernelProtocolsArePassedAfterRawCopies) {
 }
 
 TEST(LocalDeliver, ConfigurableKernelProtocols) {
-    // A deployment that leaves nothing but UDP to the kernel... or takes TCP away from it:
-    // a protocol not in kernel_handles and without raw endpoint is unknown here.
+    // A protocol not in kernel_handles and without a raw endpoint is unknown here.
     test::DemuxHarness h;
     h.publish();
-    auto frame = proto_to(wire::kIpProtoTcp).build();
+    auto bytes = proto_to(wire::kIpProtoTcp).build();
     LocalDeliverConfig cfg;
     cfg.kernel_handles[wire::kIpProtoTcp] = false;
-    std::vector<uint8_t> bytes = frame;
-    core::Packet p;
-    p.data = bytes.data();
-    p.len = static_cast<uint32_t>(bytes.size());
-    p.l3_off = 14;
-    p.l4_off = 34;
-    p.ip_proto = wire::kIpProtoTcp;
-    p.ifindex = 1;
+    core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
     core::CounterBlock c;
     DemuxEnv env{*h.snapshot, c, nullptr, 0};
     EXPECT_EQ(local_deliver(p, env, cfg), core::Verdict::drop(core::DropReason::kIpNoproto));

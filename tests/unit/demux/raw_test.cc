@@ -15,12 +15,9 @@ using test::kLocal2;
 using test::kPeer;
 using test::kPeer2;
 using test::udp_to;
+using test::proto_to;
 using wire::FrameBuilder;
 
-FrameBuilder proto_to(uint8_t proto, wire::Ipv4Addr dst, wire::Ipv4Addr src = kPeer) {
-    wire::Mac l2 = wire::ipv4_is_multicast(dst) ? wire::Mac::for_ipv4_multicast(dst) : test::kPortMac;
-    return FrameBuilder().eth(test::kPeerMac, l2).ipv4(src, dst).protocol(proto).payload_size(10);
-}
 
 // What a passed (kernel-handled) frame counts: no IpInDelivers, the kernel counts its own.
 test::Expected passed(uint64_t n, uint64_t ip_len) {

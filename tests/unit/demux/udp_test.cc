@@ -125,14 +125,7 @@ TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
     // A backend that verified the L4 checksum sets kFlagL4CsumGood (CHECKSUM_UNNECESSARY):
     // the datagram is not verified again, even if (here: deliberately) its bytes disagree.
     auto bytes = udp_to(kLocal, 53).bad_udp_checksum().build();
-    core::Packet p;
-    p.data = bytes.data();
-    p.len = static_cast<uint32_t>(bytes.size());
-    p.l3_off = 14;
-    p.l4_off = 34;
-    p.ip_proto = 17;
-    p.ifindex = 1;
-    p.route_type = static_cast<uint8_t>(ipv4::RouteType::kLocal);
+    core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
     UdpEndpoint ep;
     ep.bind(kLocal, 53);
     auto table = EndpointTable::Builder().add(ep).build();
