@@ -208,3 +208,42 @@ TEST(Udp, FullQueueIsRcvbufErrorsNeverAStall) {
 
 }  // namespace
 }  // namespace ingress::demux
+
+namespace ingress::demux {
+namespace {
+
+TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
+    // After vlan_do_receive the datagram arrives on the sub-interface: SO_BINDTODEVICE to it
+    // matches, IP_PKTINFO reports it, and the tag is in the metadata.
+    test::DemuxHarness h;
+    h.port.vlans.push_back({10, 10, test::kPortMac});
+    UdpEndpoint on_vlan("on_vlan"), on_port("on_port");
+    on_vlan.bind(0, 53).bind_to_device(10);
+    on_port.bind(0, 54).bind_to_device(1);
+    h.builder.add(on_vlan).add(on_port);
+    h.publish();
+    h.run({udp_to(kLocal, 53).vlan(10, 6).build(), udp_to(kLocal, 54).vlan(10).build()});
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(2, 46),
+                                            {{"delivered", 1},
+                                             {"UdpInDatagrams", 1},
+                                             {"IngressL2VlanTagged", 2},
+                                             {"NO_SOCKET", 1},
+                                             {"UdpNoPorts", 1},
+                                             {"IcmpOutMsgs", 1},
+                                             {"IcmpOutDestUnreachs", 1},
+                                             {"IcmpMsgOutType3", 1}}));
+    auto got = test::take(on_vlan.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.ifindex, 10u);
+    EXPECT_EQ(got[0].meta.vlan_tci, (6 << 13) | 10);
+    EXPECT_EQ(got[0].meta.vlan_tpid, 0x8100);
+    EXPECT_NE(got[0].meta.flags & kRecvVlanValid, 0);
+    EXPECT_TRUE(on_port.queue().empty()) << "bound to the port, not to its VLAN";
+    // The port unreachable goes back on VLAN 10.
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 12), 0x8100);
+    EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 14), 10);
+}
+
+}  // namespace
+}  // namespace ingress::demux
