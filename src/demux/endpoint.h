@@ -78,6 +78,10 @@ public:
         return *this;
     }
     // connect(): sets the remote address and port (a connected socket is TCP_ESTABLISHED).
+    // The kernel's connect() also fills an unbound local address from the route's source
+    // and rehashes the socket there; having no routes, we expect the control plane to
+    // bind() that address first (a connected endpoint left on 0.0.0.0 is found only by the
+    // wildcard step of the lookup, after the hook and address-bound endpoints).
     UdpEndpoint& connect(wire::Ipv4Addr addr, uint16_t port) {
         a_.daddr = addr;
         a_.dport = port;
