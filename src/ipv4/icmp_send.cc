@@ -45,32 +45,38 @@ Mib out_type_counter(uint8_t type, bool& has) noexcept {
 }  // namespace
 
 bool IcmpSender::global_allow(uint64_t now_ns) noexcept {
-    // icmp_global_allow(): credit refilled at icmp_msgs_per_sec in steps of at least 20 ms,
-    // capped at icmp_msgs_burst. The kernel spends a random 0..2 credits per message
-    // (average 1); we spend exactly 1, so tests are deterministic.
-    if (global_credit_ == UINT64_MAX) {
-        global_credit_ = cfg_.icmp_msgs_burst;
-        global_last_ns_ = now_ns;
-    }
-    uint64_t delta = std::min<uint64_t>(now_ns - global_last_ns_, kNsPerSec);
-    if (delta >= kNsPerSec / 50) {
-        uint64_t incr = cfg_.icmp_msgs_per_sec * delta / kNsPerSec;
-        if (incr) global_last_ns_ = now_ns;
-        global_credit_ = std::min<uint64_t>(global_credit_ + incr, cfg_.icmp_msgs_burst);
-    }
-    if (global_credit_ == 0) return false;
-    --global_credit_;
+    // icmp_global_allow(): while credit is left the message is allowed (the credit is spent
+    // later, by icmp_global_consume(), only once the per-host limit also allowed it). Out of
+    // credit: refill at icmp_msgs_per_sec for the time since the last refill (at most 1 s,
+    // at least 20 ms, HZ/50), capped at icmp_msgs_burst. The first call behaves as if the
+    // last refill was long ago, so the bucket starts full.
+    if (global_credit_ > 0) return true;
+    const uint64_t since = global_started_ ? now_ns - global_last_ns_ : kNsPerSec;
+    const uint64_t delta = std::min<uint64_t>(since, kNsPerSec);
+    if (delta < kNsPerSec / 50) return false;
+    const uint64_t incr = uint64_t{cfg_.icmp_msgs_per_sec} * delta / kNsPerSec;
+    if (incr == 0) return false;
+    global_started_ = true;
+    global_last_ns_ = now_ns;
+    global_credit_ = std::min<uint64_t>(global_credit_ + incr, cfg_.icmp_msgs_burst);
     return true;
+}
+
+void IcmpSender::global_consume() noexcept {
+    // icmp_global_consume(): the kernel spends a random 0..2 credits (1 on average); we
+    // spend exactly 1 so tests are deterministic.
+    if (global_credit_ > 0) --global_credit_;
 }
 
 bool IcmpSender::host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept {
     // inet_peer_xrlim_allow(): a token per icmp_ratelimit ms, at most 6 saved up. A new peer
-    // starts as if last seen 60 s ago, i.e. with a full burst.
+    // starts as if last seen 60 s ago, i.e. with a full burst (unsigned arithmetic, as the
+    // kernel's jiffies: also right when the clock is younger than 60 s).
     const uint64_t timeout = uint64_t{cfg_.icmp_ratelimit_ms} * kNsPerMs;
     if (timeout == 0) return true;
     Peer& p = peers_[(dst * 2654435761u) >> 22];  // 10-bit multiplicative hash
     if (!p.used || p.addr != dst) {
-        p = Peer{dst, true, 0, now_ns - std::min<uint64_t>(now_ns, 60 * kNsPerSec)};
+        p = Peer{dst, true, 0, now_ns - 60 * kNsPerSec};
     }
     uint64_t tokens = p.tokens_ns + (now_ns - p.last_ns);
     p.last_ns = now_ns;
@@ -110,10 +116,13 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
             c.mib(Mib::kIcmpOutRateLimitGlobal);
             return IcmpResult::kRateLimited;
         }
+        // icmpv4_xrlim_allow(): the per-host limit; only a message it allows spends a
+        // global credit.
         if (!host_allow(ip->src(), now_ns)) {
             c.mib(Mib::kIcmpOutRateLimitHost);
             return IcmpResult::kRateLimited;
         }
+        global_consume();
     }
 
     // Quote as much of the offending datagram as fits in 576 bytes.
@@ -138,8 +147,10 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
     std::memcpy(f + wire::EthernetView::kSrcOff, src_mac.b.data(), 6);
     std::size_t off = wire::EthernetView::kTypeOff;
     if (tagged) {
+        // Out of the same VLAN sub-interface. The tag's priority comes from the VLAN
+        // device's egress map (default: everything to PCP 0), not from the received frame.
         wire::store_be16(f + off, in.vlan_tpid);
-        wire::store_be16(f + off + 2, in.vlan_tci);
+        wire::store_be16(f + off + 2, static_cast<uint16_t>(in.vlan_tci & 0x0fff));
         off += wire::VlanView::kTagLen;
     }
     wire::store_be16(f + off, wire::kEthPIp);

@@ -7,9 +7,12 @@
 //   - never about a datagram routed as BROADCAST or MULTICAST,
 //   - never about a fragment other than the first (offset != 0),
 //   - never an error about an ICMP error (unknown ICMP types count as errors),
-//   - then the global token bucket and the per-destination limit, both only for the types
-//     in icmp_ratemask (default: dest unreachable, source quench, time exceeded, parameter
-//     problem) and never for "fragmentation needed".
+//   - then the global token bucket (icmp_global_allow: allowed while credit is left) and the
+//     per-destination limit (inet_peer_xrlim_allow: 6 back to back, then one per
+//     icmp_ratelimit); a global credit is spent only when the per-destination limit also
+//     allowed the message (icmp_global_consume, after icmpv4_xrlim_allow). Both apply only to
+//     the types in icmp_ratemask (default: dest unreachable, source quench, time exceeded,
+//     parameter problem) and never to "fragmentation needed".
 // The message quotes as much of the offending datagram as fits in 576 bytes, as the kernel
 // does (RFC 1812 §4.3.2.3), not only the header + 8 bytes of RFC 792.
 // The frame is built in a backend buffer and queued on the worker's TxQueue; it leaves in
@@ -57,14 +60,16 @@ public:
 
 private:
     bool global_allow(uint64_t now_ns) noexcept;
+    void global_consume() noexcept;
     bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;
 
     io::Backend& backend_;
     io::TxQueue& txq_;
     IcmpConfig cfg_;
     // icmp_global: a token bucket of icmp_msgs_burst tokens, refilled at icmp_msgs_per_sec.
-    uint64_t global_credit_ = UINT64_MAX;  // whole messages; MAX = not started yet
+    uint64_t global_credit_ = 0;  // whole messages
     uint64_t global_last_ns_ = 0;
+    bool global_started_ = false;
     // inet_peer rate state per destination, in a fixed direct-mapped table (no allocation;
     // a colliding destination takes the slot over, starting a fresh bucket).
     struct Peer {

@@ -59,27 +59,6 @@ uint64_t csum_partial(const uint8_t* p, std::size_t n, uint64_t acc) noexcept {
     return s;
 }
 
-uint16_t csum_fold(uint64_t acc) noexcept {
-    uint64_t s = (acc & 0xffffffffu) + (acc >> 32);
-    s = (s & 0xffffffffu) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    uint16_t native = static_cast<uint16_t>(~s);
-    if constexpr (std::endian::native == std::endian::little)
-        return static_cast<uint16_t>((native >> 8) | (native << 8));
-    return native;
-}
-
-uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, uint8_t proto, uint16_t len) noexcept {
-    uint8_t ph[12];
-    store_be32(ph, src);
-    store_be32(ph + 4, dst);
-    ph[8] = 0;
-    ph[9] = proto;
-    store_be16(ph + 10, len);
-    return csum_partial(ph, sizeof ph, 0);
-}
-
 uint16_t internet_checksum_reference(std::span<const uint8_t> b) noexcept {
     uint32_t sum = 0;
     std::size_t i = 0;

@@ -7,7 +7,9 @@
 // (store it with store_be16). A buffer that carries a correct checksum sums to 0.
 #pragma once
 
+#include <bit>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <span>
 
@@ -19,14 +21,42 @@ uint64_t csum_partial(const uint8_t* p, std::size_t n, uint64_t acc) noexcept;
 inline uint64_t csum_partial(std::span<const uint8_t> b, uint64_t acc = 0) noexcept {
     return csum_partial(b.data(), b.size(), acc);
 }
-uint16_t csum_fold(uint64_t acc) noexcept;
+
+// Inline (a serial chain of a dozen instructions, on every packet twice: the call and the
+// lost scheduling freedom cost more than the work; bench/pipeline_bench.cc).
+inline uint16_t csum_fold(uint64_t acc) noexcept {
+    uint64_t s = (acc & 0xffffffffu) + (acc >> 32);
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    uint16_t native = static_cast<uint16_t>(~s);
+    if constexpr (std::endian::native == std::endian::little)
+        return static_cast<uint16_t>((native >> 8) | (native << 8));
+    return native;
+}
 
 inline uint16_t internet_checksum(std::span<const uint8_t> b) noexcept {
     return csum_fold(csum_partial(b));
 }
 
-// The UDP/TCP pseudo-header (RFC 768): src, dst, zero, protocol, length.
-uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, uint8_t proto, uint16_t len) noexcept;
+// The UDP/TCP pseudo-header (RFC 768): src, dst, zero, protocol, length. The same value as
+// csum_partial() over those 12 bytes (an 8-byte and a 4-byte native-order word), computed
+// in registers: writing the bytes to memory and loading them back as words stalls on store
+// forwarding (bench/pipeline_bench.cc, perf annotate).
+inline uint64_t pseudo_header_sum(Ipv4Addr src, Ipv4Addr dst, uint8_t proto,
+                                  uint16_t len) noexcept {
+    uint64_t a;
+    uint32_t b;
+    if constexpr (std::endian::native == std::endian::little) {
+        a = uint64_t{__builtin_bswap32(src)} | (uint64_t{__builtin_bswap32(dst)} << 32);
+        b = (uint32_t{proto} << 8) | (uint32_t{__builtin_bswap16(len)} << 16);
+    } else {
+        a = (uint64_t{src} << 32) | dst;
+        b = (uint32_t{proto} << 16) | len;
+    }
+    const uint64_t s = a + b;
+    return s + (s < b);  // end-around carry
+}
 
 // The plain RFC 1071 loop over big-endian 16-bit words, kept as the reference the fast
 // version is tested and benchmarked against.

@@ -2,6 +2,7 @@
 
 #include "ipv4/defrag.h"
 #include "ipv4/rcv_core.h"
+#include "ipv4/route_type.h"
 #include "l2/eth_type_trans.h"
 #include "l2/ptype.h"
 #include "l2/vlan.h"
@@ -36,7 +37,13 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_); });
     defrag_.reap(sink_);
 
-    // End of the implemented path: what remains is valid IPv4 the kernel would deliver next.
+    // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown.
+    if (const demux::EndpointTable* eps = t_.endpoints) {
+        demux::DemuxEnv env{*eps, c_, &icmp_, now_ns};
+        run_stage(batch, sink_,
+                  [&](core::Packet& p) { return demux::local_deliver(p, env, t_.local); });
+    }
+    // Without an endpoint table (stage tests) what remains is passed to the kernel.
     for (core::Packet& p : batch) sink_.settle(p, core::Verdict::pass());
     batch.count = 0;
 }
@@ -54,6 +61,12 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
+    const demux::EndpointTable* eps = t_.endpoints;
+    if (eps && eps->has_taps()) {
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            return demux::tap_deliver(p, port, *eps, tap_scratch_);
+        });
+    }
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
     // ip_rcv_finish_core: the input route. Without route tables (stage tests), every valid

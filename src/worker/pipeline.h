@@ -4,20 +4,25 @@
 //   rx burst
 //    -> l2::eth_type_trans      pkt_type against the port MAC            (net/ethernet/eth.c)
 //    -> l2::vlan_untag          tag to metadata, sub-interface or OTHERHOST (net/core/dev.c)
-//       [taps: packet endpoints get their copy here, OTHERHOST included — demux issue]
+//    -> demux::tap_deliver      packet taps (ptype_all / ptype_base packet sockets) get their
+//                               copy, OTHERHOST included; never changes the fate
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
 //    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
 //    -> ipv4::route_input       ip_rcv_finish_core: input route, martians, rp_filter,
 //                               options, mcast/bcast counters         (net/ipv4/route.c)
 //    -> handoff                 a fragment owned by another worker goes to its ring
 //    -> ipv4::defrag            ip_defrag from ip_local_deliver    (net/ipv4/ip_fragment.c)
-//       [local delivery: raw, UDP, ICMP errors — demux issue]
-//    -> end of the implemented path: datagrams for this host are passed to the kernel until
-//       local delivery exists
+//    -> demux::local_deliver    raw copies, then UDP (udp_rcv) / kernel protocols / unknown
+//                               (ip_local_deliver_finish)
+// Without an endpoint table (tables.endpoints == nullptr) valid datagrams for this host are
+// passed to the kernel after defrag.
 #pragma once
 
 #include "core/counters.h"
 #include "core/packet.h"
+#include "demux/endpoint_table.h"
+#include "demux/local_deliver.h"
+#include "demux/tap.h"
 #include "io/backend.h"
 #include "io/tx_queue.h"
 #include "ipv4/defrag.h"
@@ -40,6 +45,9 @@ struct PipelineTables {
     // the worker loop announces a quiescent state between bursts). Null: no route stage,
     // every valid datagram is treated as local (tests of the other stages).
     const ipv4::RoutePublisher* routes = nullptr;
+    // The published endpoint snapshot (taps, raw, UDP); nullptr: no local delivery.
+    const demux::EndpointTable* endpoints = nullptr;
+    demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
 };
 
 class Pipeline {
@@ -76,6 +84,7 @@ private:
     ipv4::Defrag defrag_;
     core::PacketBatch handed_in_;
     ipv4::RouteHint hint_;
+    demux::TapScratch tap_scratch_;
 };
 
 }  // namespace ingress::worker

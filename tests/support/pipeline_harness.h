@@ -58,11 +58,13 @@ public:
         pipeline().process(batch, clock.now_ns());
     }
     // The pipeline is built on first use, so a test can set `tables` (e.g. tables.defrag)
-    // first; it lives as long as the harness (reassembly queues persist across runs).
+    // first; it lives as long as the harness (reassembly queues persist across runs). A new
+    // endpoint snapshot (`endpoints`) is handed to it as a new pipeline, as a publication is.
     worker::Pipeline& pipeline() {
-        if (!pipeline_) {
+        if (!pipeline_ || tables.endpoints != endpoints) {
             tables.port = &port;
             if (!tables.routes) tables.routes = &routes;
+            tables.endpoints = endpoints;
             pipeline_ = std::make_unique<worker::Pipeline>(backend, counters, tables);
         }
         return *pipeline_;
@@ -75,6 +77,8 @@ public:
     }
 
     l2::Port port;
+    // Local delivery (demux): the endpoint snapshot.
+    const demux::EndpointTable* endpoints = nullptr;
     io::MemoryBackend backend{1};
     ipv4::RoutePublisher routes{default_route_config()};
     core::CounterBlock counters;

@@ -1,0 +1,43 @@
+// Local delivery: raw copies first, then the transport protocol.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/packet.h"
+#include "core/verdict.h"
+#include "demux/udp.h"
+
+namespace ingress::demux {
+
+// Which IP protocols have a handler in the kernel that we leave to the kernel (the
+// inet_protos[] entries other than UDP). Default: ICMP (icmp_rcv answers echo, feeds errors
+// to the kernel's sockets), IGMP (igmp_rcv keeps the kernel's group state) and TCP.
+struct LocalDeliverConfig {
+    std::array<bool, 256> kernel_handles{};
+    LocalDeliverConfig() noexcept {
+        kernel_handles[wire::kIpProtoIcmp] = true;
+        kernel_handles[wire::kIpProtoIgmp] = true;
+        kernel_handles[wire::kIpProtoTcp] = true;
+    }
+};
+
+// Kernel-equivalent: net/ipv4/ip_input.c ip_local_deliver_finish() ->
+// ip_protocol_deliver_rcu(): raw_local_deliver(), then inet_protos[protocol]->handler.
+//   UDP:      udp_rcv here; IpInDelivers counted whatever udp_rcv decides (the kernel counts
+//             it once the handler returns, and udp_rcv always returns 0).
+//   ICMP, IGMP, TCP (kernel_handles): passed to the kernel after the raw copies; the kernel
+//             counts their InDelivers. Not "delivered" even if a raw endpoint took a copy.
+//   other:    a raw endpoint matched -> IpInDelivers, delivered (or dropped if no copy could
+//             be queued); none -> IpInUnknownProtos, ICMP protocol unreachable, IP_NOPROTO.
+// A frame that a raw endpoint and a UDP endpoint both received is one delivered frame; if
+// only a raw endpoint got it (UDP had no socket), it is delivered too, and UDP's counters
+// and ICMP error still happen as in the kernel.
+// Reads:  pkt.ip_proto, pkt.route_type (via udp_rcv), frame bytes.
+// Next:   delivered, pass.
+// Drops:  IP_NOPROTO, NO_SOCKET, SOCKET_RCVBUFF, and udp_rcv's.
+// Counts: IpInDelivers, IpInUnknownProtos.
+core::Verdict local_deliver(core::Packet& pkt, DemuxEnv& env,
+                            const LocalDeliverConfig& cfg) noexcept;
+
+}  // namespace ingress::demux

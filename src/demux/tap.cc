@@ -1,0 +1,161 @@
+#include "demux/tap.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "demux/hash.h"
+#include "wire/bytes.h"
+#include "wire/ethernet.h"
+#include "wire/ipv4.h"
+
+namespace ingress::demux {
+
+namespace {
+
+// One delivery round on one device (deliver_skb for each matching prot_hook).
+struct Round {
+    uint32_t dev;        // the device of this round (sll_ifindex)
+    bool vlan_present;   // skb_vlan_tag_present() during this round
+    bool all;            // ETH_P_ALL taps run in this pass
+    bool specific;       // ethertype taps run in this pass (the final round's ptype_base)
+};
+
+bool group_matches(const TapGroup& g, const core::Packet& pkt, const l2::Port& port,
+                   const Round& r) noexcept {
+    if (g.protocol == kEthPAll) {
+        // ptype_all (global) and dev->ptype_all of the round's device.
+        return r.all && (g.ifindex == 0 || g.ifindex == r.dev);
+    }
+    if (!r.specific || g.protocol != pkt.ethertype) return false;
+    // ptype_base (global), orig_dev->ptype_specific and skb->dev->ptype_specific.
+    return g.ifindex == 0 || g.ifindex == port.ifindex || g.ifindex == pkt.ifindex;
+}
+
+// packet_rcv() for one tap.
+void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
+                TapScratch& scratch) noexcept {
+    const uint8_t* f = pkt.data;
+    std::span<const uint8_t> head, body{f + pkt.l3_off, pkt.len - pkt.l3_off};
+    uint8_t link[wire::EthernetView::kHeaderLen];
+    if (tap.type() == TapType::kRaw) {
+        // The MAC header as it is after skb_vlan_untag(): the tag bytes are gone.
+        std::memcpy(link, f, 12);
+        wire::store_be16(link + 12, pkt.ethertype);
+        head = {link, sizeof link};
+    }
+    const auto len = static_cast<uint32_t>(head.size() + body.size());
+    uint32_t snaplen = len;
+    if (const TapFilter* filter = tap.filter()) {
+        std::span<const uint8_t> bytes = body;
+        if (!head.empty()) {
+            if (pkt.l3_off == wire::EthernetView::kHeaderLen) {
+                bytes = {f, len};  // untagged: the frame is already what the tap sees
+            } else {
+                const std::size_t n = std::min<std::size_t>(len, scratch.bytes.size());
+                std::memcpy(scratch.bytes.data(), link, head.size());
+                std::memcpy(scratch.bytes.data() + head.size(), body.data(), n - head.size());
+                bytes = {scratch.bytes.data(), n};
+            }
+        }
+        const uint32_t res = filter->run(bytes, len);
+        if (res == 0) {
+            tap.count_filter_drop();  // SOCKET_FILTER, per tap
+            return;
+        }
+        snaplen = std::min(snaplen, res);
+    }
+
+    RecvMeta m;
+    m.rx_ns = pkt.rx_ns;
+    m.ifindex = r.dev;
+    m.pkt_type = pkt.pkt_type;
+    m.protocol = pkt.ethertype;
+    m.orig_len = len;
+    m.net_off = static_cast<uint16_t>(head.size());
+    if (tap.auxdata()) {
+        m.tp_status = kTpStatusUser;
+        if (pkt.flags & core::kFlagL4CsumGood) {
+            m.tp_status |= kTpStatusCsumValid;
+            m.flags |= kRecvCsumValid;
+        }
+        if (r.vlan_present) {
+            m.vlan_tci = pkt.vlan_tci;
+            m.vlan_tpid = pkt.vlan_tpid;
+            m.tp_status |= kTpStatusVlanValid | kTpStatusVlanTpidValid;
+            m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
+        }
+    }
+    // Snap length: cut what the filter did not keep.
+    if (snaplen < len) {
+        if (snaplen <= head.size()) {
+            head = head.first(snaplen);
+            body = {};
+        } else {
+            body = body.first(snaplen - head.size());
+        }
+        m.flags |= kRecvTruncated;
+    }
+    (void)tap.queue().try_push(m, head, body);  // a full queue: the tap's own drop count
+}
+
+void deliver_round(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
+                   const Round& r, TapScratch& scratch) noexcept {
+    for (const TapGroup& g : t.tap_groups()) {
+        if (!group_matches(g, pkt, port, r)) continue;
+        auto members = t.tap_members(g);
+        if (g.mode == FanoutMode::kNone) {
+            for (TapEndpoint* tap : members) packet_rcv(*tap, pkt, r, scratch);
+            continue;
+        }
+        // fanout_demux(): one member per frame.
+        const auto n = static_cast<uint32_t>(members.size());
+        uint32_t idx = g.mode == FanoutMode::kHash
+                           ? reciprocal_scale(fanout_flow_hash(pkt, t.hash_seed()), n)
+                           : g.rr_cur++ % n;
+        packet_rcv(*members[idx], pkt, r, scratch);
+    }
+}
+
+}  // namespace
+
+uint32_t fanout_flow_hash(const core::Packet& pkt, uint32_t seed) noexcept {
+    if (pkt.ethertype != wire::kEthPIp) return 0;
+    auto ip = wire::Ipv4View::try_view(pkt.l3());
+    if (!ip || ip->ihl() < 5) return 0;
+    wire::Ipv4Addr a = ip->src(), b = ip->dst();
+    uint16_t pa = 0, pb = 0;
+    const std::size_t hl = ip->header_len();
+    const uint8_t proto = ip->protocol();
+    if ((proto == wire::kIpProtoUdp || proto == wire::kIpProtoTcp) && !ip->is_fragment() &&
+        pkt.l3_len() >= hl + 4) {
+        const uint8_t* l4 = pkt.data + pkt.l3_off + hl;
+        pa = wire::load_be16(l4);
+        pb = wire::load_be16(l4 + 2);
+    }
+    // Symmetric: order the endpoints of the flow before hashing.
+    if (a > b || (a == b && pa > pb)) {
+        std::swap(a, b);
+        std::swap(pa, pb);
+    }
+    return jhash_3words(a, b, (uint32_t{pa} << 16) | pb, seed ^ proto);
+}
+
+core::Verdict tap_deliver(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
+                          TapScratch& scratch) noexcept {
+    if (!t.has_taps()) return core::Verdict::next();
+    const bool tagged = (pkt.flags & core::kFlagVlan) != 0;
+    if (pkt.ifindex != port.ifindex) {
+        // The frame moved to a VLAN sub-interface: ptype_all on the port first (tag in aux
+        // data), then another_round on the sub-interface, untagged, with ptype_base at the end.
+        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false}, scratch);
+        deliver_round(pkt, port, t, {pkt.ifindex, false, true, true}, scratch);
+    } else {
+        // One round on the port. ETH_P_ALL taps see the tag in aux data; by the time the
+        // ethertype taps run (ptype_base), the kernel has cleared it.
+        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false}, scratch);
+        deliver_round(pkt, port, t, {port.ifindex, false, false, true}, scratch);
+    }
+    return core::Verdict::next();
+}
+
+}  // namespace ingress::demux

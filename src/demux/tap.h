@@ -1,0 +1,47 @@
+// Packet taps: AF_PACKET sockets' view of every frame, before IP sees it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/packet.h"
+#include "core/verdict.h"
+#include "demux/endpoint_table.h"
+#include "l2/port.h"
+
+namespace ingress::demux {
+
+// Preallocated scratch for the one case that needs a contiguous copy: a SOCK_RAW tap with
+// a filter on a frame whose VLAN tag was moved to metadata (the filter must see the frame
+// as the tap receives it, without the tag).
+struct TapScratch {
+    static constexpr std::size_t kBytes = 16384;
+    std::array<uint8_t, kBytes> bytes;
+};
+
+// Kernel-equivalent: net/core/dev.c __netif_receive_skb_core() delivering to packet sockets
+// (deliver_skb over ptype_all, then ptype_base / ptype_specific), net/packet/af_packet.c
+// packet_rcv() (framing, run_filter, sockaddr_ll, tpacket_auxdata) and fanout_demux()
+// (PACKET_FANOUT_HASH / PACKET_FANOUT_LB).
+//   - ETH_P_ALL taps see every frame, OTHERHOST included: once on the port, with the VLAN
+//     tag in aux data, and, when the frame moved to a VLAN sub-interface
+//     (vlan_do_receive -> another_round), once more on that interface, untagged.
+//   - Ethertype taps see frames of their ethertype once, on the final interface (bound to
+//     it, to the port, or to all), without VLAN aux data (the tag is cleared by then).
+//   - SOCK_RAW: link header + packet (the tag is not in the bytes: it is in aux data);
+//     SOCK_DGRAM: from the network header.
+//   - The filter runs on the bytes as delivered; 0 rejects (counted per tap, SOCKET_FILTER),
+//     otherwise it is the snap length.
+//   - A fanout group delivers each frame to one member: flow hash or round robin.
+// Reads:  the frame, pkt.ifindex, pkt.pkt_type, pkt.ethertype, pkt.l3_off, pkt.vlan_*,
+//         pkt.flags, pkt.rx_ns, port.ifindex.
+// Writes: tap queues only. A tap copy never changes the frame's fate.
+// Next:   ptype_dispatch.
+core::Verdict tap_deliver(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
+                          TapScratch& scratch) noexcept;
+
+// The symmetric flow hash the HASH fanout mode uses (__skb_get_hash_symmetric: the same for
+// both directions of a flow). 0 for frames that are not IPv4.
+uint32_t fanout_flow_hash(const core::Packet& pkt, uint32_t seed) noexcept;
+
+}  // namespace ingress::demux

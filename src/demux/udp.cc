@@ -1,0 +1,277 @@
+#include "demux/udp.h"
+
+#include "demux/hash.h"
+#include "ipv4/route_type.h"
+#include "wire/checksum.h"
+#include "wire/icmp.h"
+#include "wire/udp.h"
+
+namespace ingress::demux {
+
+using core::DropReason;
+using core::Mib;
+using core::Verdict;
+
+namespace {
+
+// CHECKSUM_BREAK: udp4_csum_init() verifies datagrams this short at once; longer ones are
+// verified when first needed (before queueing, or before answering "port unreachable").
+constexpr uint32_t kChecksumBreak = 76;
+
+// inet_bound_dev_eq() with no L3 master device (sdif = 0): an unbound endpoint matches
+// every interface, a bound one only its own.
+inline bool bound_dev_eq(uint32_t bound_dev_if, uint32_t dif) noexcept {
+    return bound_dev_if == 0 || bound_dev_if == dif;
+}
+
+// compute_score(): -1 = no match. The slot already guarantees rcv_saddr == daddr. The
+// kernel's +1 for sk_incoming_cpu == this CPU is left out (see demux.md).
+inline int compute_score(const UdpEntry& e, wire::Ipv4Addr saddr, uint16_t sport,
+                         uint32_t dif) noexcept {
+    int score = 2;  // PF_INET
+    if (e.daddr) {
+        if (e.daddr != saddr) return -1;
+        score += 4;
+    }
+    if (e.dport) {
+        if (e.dport != sport) return -1;
+        score += 4;
+    }
+    if (!bound_dev_eq(e.bound_dev_if, dif)) return -1;
+    if (e.bound_dev_if) score += 4;
+    return score;
+}
+
+// reuseport_select_sock_by_hash(): start at reciprocal_scale(hash, n), skip connected
+// members; nullptr when every member is connected.
+UdpEndpoint* reuseport_select(const EndpointTable& t, uint16_t group, uint32_t hash) noexcept {
+    auto members = t.reuse_members(group);
+    const auto n = static_cast<uint32_t>(members.size());
+    const uint32_t j = reciprocal_scale(hash, n);
+    uint32_t i = j;
+    do {
+        if (!members[i]->connected()) return members[i];
+        if (++i >= n) i = 0;
+    } while (i != j);
+    return nullptr;
+}
+
+struct Lookup {
+    UdpEndpoint* ep = nullptr;
+    bool connected = false;
+};
+
+// udp4_lib_lookup2() over one slot.
+Lookup lookup2(const EndpointTable& t, std::span<const UdpEntry> slot, wire::Ipv4Addr saddr,
+               uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept {
+    Lookup result;
+    int badness = 0;
+    for (const UdpEntry& e : slot) {
+        int score = compute_score(e, saddr, sport, dif);
+        if (score <= badness) continue;
+        badness = score;
+        if (e.connected) {
+            result = {e.ep, true};
+            continue;
+        }
+        if (e.reuse_group != kNoReuseGroup) {
+            uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
+            if (UdpEndpoint* sel = reuseport_select(t, e.reuse_group, hash)) {
+                // "Fall back to scoring if group has connections."
+                if (!t.reuse_has_conns(e.reuse_group)) return {sel, false};
+                result = {sel, sel->connected()};
+                continue;
+            }
+        }
+        result = {e.ep, false};
+    }
+    return result;
+}
+
+// The reuseport group of an endpoint the hook selected (inet_lookup_reuseport()).
+UdpEndpoint* hook_reuseport(const EndpointTable& t, UdpEndpoint* sel, wire::Ipv4Addr saddr,
+                            uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport) noexcept {
+    if (!sel->reuseport()) return sel;
+    const InetAddressing& a = sel->addressing();
+    for (const UdpEntry& e : t.udp_slot(a.rcv_saddr, a.num)) {
+        if (e.ep != sel || e.reuse_group == kNoReuseGroup) continue;
+        uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
+        UdpEndpoint* r = reuseport_select(t, e.reuse_group, hash);
+        return r ? r : sel;
+    }
+    return sel;
+}
+
+struct Datagram {
+    wire::Ipv4Addr saddr, daddr;
+    uint16_t sport, dport;
+    uint16_t ulen;
+    const uint8_t* udp;  // header
+};
+
+// Verifies the UDP checksum over the pseudo-header and the (trimmed) datagram.
+bool checksum_ok(const Datagram& d) noexcept {
+    uint64_t acc = wire::pseudo_header_sum(d.saddr, d.daddr, wire::kIpProtoUdp, d.ulen);
+    return wire::csum_fold(wire::csum_partial(d.udp, d.ulen, acc)) == 0;
+}
+
+// The checksum state of one datagram: udp4_csum_init() may leave it for later.
+enum class Csum : uint8_t { kUnknown, kGood, kBad };
+
+class Receiver {
+public:
+    Receiver(core::Packet& pkt, DemuxEnv& env, const Datagram& d, Csum csum) noexcept
+        : pkt_(pkt), env_(env), d_(d), csum_(csum) {}
+
+    // udp_lib_checksum_complete(): computed once, on first need.
+    bool csum_complete() noexcept {
+        if (csum_ == Csum::kUnknown) csum_ = checksum_ok(d_) ? Csum::kGood : Csum::kBad;
+        return csum_ == Csum::kGood;
+    }
+    Verdict csum_error() noexcept {
+        env_.c.mib(Mib::kUdpInCsumErrors);
+        env_.c.mib(Mib::kUdpInErrors);
+        return Verdict::drop(DropReason::kUdpCsum);
+    }
+
+    // udp_queue_rcv_skb(): checksum (deferred from csum_init), then the endpoint's queue.
+    Verdict queue_rcv(UdpEndpoint& ep) noexcept {
+        if (!csum_complete()) return csum_error();
+        std::span<const uint8_t> payload{d_.udp + wire::UdpView::kHeaderLen,
+                                         d_.ulen - wire::UdpView::kHeaderLen};
+        const core::Packet& pkt = pkt_;
+        const Datagram& d = d_;
+        auto fill = [&pkt, &d](RecvMeta& m) noexcept {
+            m.rx_ns = pkt.rx_ns;
+            m.src_addr = d.saddr;
+            m.dst_addr = d.daddr;
+            m.src_port = d.sport;
+            m.dst_port = d.dport;
+            m.ifindex = pkt.ifindex;
+            m.pkt_type = pkt.pkt_type;
+            m.protocol = wire::kIpProtoUdp;
+            m.flags = kRecvCsumValid;
+            recv_meta_set_vlan(m, pkt);
+        };
+        if (!ep.queue().try_emplace(fill, payload)) {
+            // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.
+            env_.c.mib(Mib::kUdpRcvbufErrors);
+            env_.c.mib(Mib::kUdpInErrors);
+            return Verdict::drop(DropReason::kSocketRcvbuff);
+        }
+        // The kernel counts InDatagrams in udp_recvmsg(); the app's read is not visible to
+        // the dataplane, so we count at enqueue (demux.md).
+        env_.c.mib(Mib::kUdpInDatagrams);
+        return Verdict::delivered();
+    }
+
+    // __udp4_lib_mcast_deliver(): every matching endpoint of the (daddr, port) slot and
+    // then of the (0.0.0.0, port) slot gets a copy.
+    Verdict mcast_deliver() noexcept {
+        const EndpointTable& t = env_.table;
+        uint32_t matched = 0;
+        bool delivered = false, rcvbuf = false;
+        auto visit = [&](std::span<const UdpEntry> slot) noexcept {
+            for (const UdpEntry& e : slot) {
+                // __udp_is_mcast_sock()
+                if ((e.daddr && e.daddr != d_.saddr) || (e.dport && e.dport != d_.sport) ||
+                    !bound_dev_eq(e.bound_dev_if, pkt_.ifindex) ||
+                    !e.ep->mc().sf_allow(d_.daddr, d_.saddr, pkt_.ifindex))
+                    continue;
+                ++matched;
+                Verdict v = queue_rcv(*e.ep);
+                delivered = delivered || !v.is_drop();
+                rcvbuf = rcvbuf || (v.is_drop() && v.reason() == DropReason::kSocketRcvbuff);
+            }
+        };
+        visit(t.udp_slot(d_.daddr, d_.dport));
+        if (d_.daddr != 0) visit(t.udp_slot(0, d_.dport));
+        if (matched == 0) {
+            // consume, no socket: IgnoredMulti (the kernel frees it with NOT_SPECIFIED; we
+            // name it NO_SOCKET, demux.md).
+            env_.c.mib(Mib::kUdpIgnoredMulti);
+            return Verdict::drop(DropReason::kNoSocket);
+        }
+        if (delivered) return Verdict::delivered();
+        return Verdict::drop(rcvbuf ? DropReason::kSocketRcvbuff : DropReason::kUdpCsum);
+    }
+
+    // The no_sk path: checksum first ("drop silently if checksum is wrong"), then NoPorts
+    // and ICMP port unreachable (icmp_send refuses non-unicast on its own).
+    Verdict no_socket() noexcept {
+        if (!csum_complete()) return csum_error();
+        env_.c.mib(Mib::kUdpNoPorts);
+        if (env_.icmp)
+            env_.icmp->send(pkt_, wire::kIcmpDestUnreach, wire::kIcmpPortUnreach, 0, d_.daddr,
+                            env_.now_ns, env_.c);
+        return Verdict::drop(DropReason::kNoSocket);
+    }
+
+private:
+    core::Packet& pkt_;
+    DemuxEnv& env_;
+    const Datagram& d_;
+    Csum csum_;
+};
+
+}  // namespace
+
+UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint16_t sport,
+                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept {
+    Lookup r = lookup2(t, t.udp_slot(daddr, dport), saddr, sport, daddr, dport, dif);
+    if (r.ep && r.connected) return r.ep;
+
+    if (UdpLookupHook hook = t.udp_lookup_hook()) {
+        UdpLookupVerdict v = hook(t.udp_lookup_hook_ctx(), {saddr, sport, daddr, dport, dif});
+        if (v.action == UdpLookupVerdict::Action::kDrop) return nullptr;
+        if (v.selected) {
+            return v.no_reuseport ? v.selected
+                                  : hook_reuseport(t, v.selected, saddr, sport, daddr, dport);
+        }
+    }
+    if (r.ep) return r.ep;
+    return lookup2(t, t.udp_slot(0, dport), saddr, sport, 0, dport, dif).ep;
+}
+
+Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
+    core::CounterBlock& c = env.c;
+    const uint32_t ip_payload = pkt.len - pkt.l4_off;
+    auto uh = wire::UdpView::try_view({pkt.data + pkt.l4_off, ip_payload});
+    // pskb_may_pull(skb, sizeof(struct udphdr)): the kernel's reason is NOT_SPECIFIED; we
+    // name it PKT_TOO_SMALL (demux.md).
+    if (!uh) {
+        c.mib(Mib::kUdpInErrors);
+        return Verdict::drop(DropReason::kPktTooSmall);
+    }
+    const uint16_t ulen = uh->length();
+    // "ulen > skb->len" and "ulen < sizeof(*uh)": short packet.
+    if (ulen > ip_payload || ulen < wire::UdpView::kHeaderLen) {
+        c.mib(Mib::kUdpInErrors);
+        return Verdict::drop(DropReason::kPktTooSmall);
+    }
+    // pskb_trim_rcsum(skb, ulen): bytes after the UDP length are not part of the datagram.
+    pkt.len = pkt.l4_off + ulen;
+
+    auto ip = wire::Ipv4View::try_view(pkt.l3());
+    const Datagram d{ip->src(), ip->dst(), uh->src_port(), uh->dst_port(), ulen,
+                     pkt.data + pkt.l4_off};
+
+    // udp4_csum_init(): a zero checksum means "none" (RFC 768), accepted for IPv4; a
+    // backend-verified checksum is CHECKSUM_UNNECESSARY; short datagrams are verified now.
+    Csum csum = Csum::kUnknown;
+    if (uh->checksum() == 0 || (pkt.flags & core::kFlagL4CsumGood)) csum = Csum::kGood;
+    Receiver rx(pkt, env, d, csum);
+    if (csum == Csum::kUnknown && ulen <= kChecksumBreak && !rx.csum_complete())
+        return rx.csum_error();
+
+    const auto rt = ipv4::route_type_of(pkt.route_type);
+    if (rt == ipv4::RouteType::kBroadcast || rt == ipv4::RouteType::kMulticast)
+        return rx.mcast_deliver();
+
+    if (UdpEndpoint* ep = udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport,
+                                          pkt.ifindex))
+        return rx.queue_rcv(*ep);
+    return rx.no_socket();
+}
+
+}  // namespace ingress::demux

@@ -1,0 +1,47 @@
+// UDP receive: validation, socket lookup, unicast delivery and multicast/broadcast fan-out.
+#pragma once
+
+#include <cstdint>
+
+#include "core/counters.h"
+#include "core/packet.h"
+#include "core/verdict.h"
+#include "demux/endpoint_table.h"
+#include "ipv4/icmp_send.h"
+
+namespace ingress::demux {
+
+// What local delivery needs besides the packet: the published table, the worker's
+// counters, its ICMP sender (nullptr: never send) and the burst's time.
+struct DemuxEnv {
+    const EndpointTable& table;
+    core::CounterBlock& c;
+    ipv4::IcmpSender* icmp = nullptr;
+    uint64_t now_ns = 0;
+};
+
+// Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),
+// compute_score(), inet_lookup_run_sk_lookup() and reuseport_select_sock():
+//   1. the (daddr, dport) slot, best score; a connected winner is final;
+//   2. the lookup hook (BPF sk_lookup), which may pick an endpoint or refuse;
+//   3. the address-bound winner of step 1;
+//   4. the (0.0.0.0, dport) slot, best score.
+// A winner in a SO_REUSEPORT group is replaced by the member the 4-tuple hash picks.
+// nullptr: no endpoint (or the hook refused).
+UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint16_t sport,
+                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept;
+
+// Kernel-equivalent: net/ipv4/udp.c __udp4_lib_rcv(), udp4_csum_init(),
+// __udp4_lib_mcast_deliver(), udp_queue_rcv_skb() / __udp_queue_rcv_skb().
+// Reads:  pkt.l3_off, pkt.l4_off, pkt.len, frame bytes, pkt.route_type, pkt.ifindex,
+//         pkt.flags (kFlagL4CsumGood), pkt.rx_ns, pkt.pkt_type, pkt.vlan_*.
+// Writes: pkt.len (trimmed to the UDP length); endpoint queues.
+// Next:   delivered (to one or more endpoints).
+// Drops:  PKT_TOO_SMALL (no header, ulen vs IP payload), UDP_CSUM, NO_SOCKET (unicast with
+//         no endpoint: NoPorts + ICMP port unreachable; multicast/broadcast with no
+//         endpoint: IgnoredMulti), SOCKET_RCVBUFF (every matching queue was full).
+// Counts: UdpInDatagrams, UdpNoPorts, UdpInErrors, UdpInCsumErrors, UdpRcvbufErrors,
+//         UdpIgnoredMulti (+ the ICMP counters through IcmpSender).
+core::Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept;
+
+}  // namespace ingress::demux

@@ -1,0 +1,244 @@
+// Packet taps (AF_PACKET): ETH_P_ALL and ethertype taps, OTHERHOST included, interface
+// binding, SOCK_RAW / SOCK_DGRAM framing, VLAN tag in PACKET_AUXDATA, libpcap filters,
+// fanout (hash, round robin). A tap copy never changes a frame's fate.
+#include "demux/tap.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "support/demux.h"
+
+namespace ingress::demux {
+namespace {
+
+using test::kLocal;
+using test::kPeer;
+using test::udp_to;
+using wire::FrameBuilder;
+
+std::vector<uint8_t> arp_frame() {
+    return FrameBuilder().eth(test::kPeerMac, wire::Mac::broadcast()).ethertype(0x0806)
+        .payload_size(28).build();
+}
+
+TEST(Tap, SeesOtherHost) {
+    test::DemuxHarness h;
+    TapEndpoint tap(TapType::kRaw);
+    h.builder.add(tap);
+    h.publish();
+    auto frame = udp_to(kLocal, 53).eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build();
+    h.run_one(frame);
+    // The frame's fate is the kernel's: ip_rcv_core drops OTHERHOST after the taps saw it.
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"OTHERHOST", 1}}));
+    auto got = test::take(tap.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes, frame);
+    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kOtherhost);
+    EXPECT_EQ(got[0].meta.protocol, wire::kEthPIp);
+    EXPECT_EQ(got[0].meta.ifindex, 1u);
+    EXPECT_EQ(got[0].meta.net_off, 14);
+    h.expect_buffers_conserved();
+}
+
+TEST(Tap, SeesLinkPaddingAndNonIpFramesWithoutChangingTheirFate) {
+    test::DemuxHarness h;
+    TapEndpoint all(TapType::kRaw, kEthPAll, "all"), arp(TapType::kRaw, 0x0806, "arp");
+    UdpEndpoint udp;
+    udp.bind(0, 53);
+    h.builder.add(all).add(arp).add(udp);
+    h.publish();
+    auto padded = udp_to(kLocal, 53).pad_to(60).build();
+    h.run({padded, arp_frame()});
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
+                                            {{"rx", 1},  // the ARP frame
+                                             {"delivered", 1},
+                                             {"UdpInDatagrams", 1},
+                                             {"passed", 1},
+                                             {"IngressL2NonIpv4", 1}}));
+    auto got = test::take(all.queue());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].bytes, padded) << "taps run before ip_rcv_core trims the padding";
+    EXPECT_EQ(got[1].bytes, arp_frame());
+    EXPECT_EQ(got[1].meta.pkt_type, core::PktType::kBroadcast);
+    auto a = test::take(arp.queue());
+    ASSERT_EQ(a.size(), 1u) << "an ethertype tap sees only its type";
+    EXPECT_EQ(a[0].meta.protocol, 0x0806);
+    EXPECT_EQ(udp.queue().size(), 1u);
+    EXPECT_EQ(h.backend.passed().size(), 1u);
+}
+
+TEST(Tap, DgramFramingStartsAtTheNetworkHeader) {
+    test::DemuxHarness h;
+    TapEndpoint tap(TapType::kDgram, wire::kEthPIp);
+    h.builder.add(tap);
+    h.publish();
+    auto frame = udp_to(kLocal, 53).build();
+    h.run_one(frame);
+    auto got = test::take(tap.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes, std::vector<uint8_t>(frame.begin() + 14, frame.end()));
+    EXPECT_EQ(got[0].meta.net_off, 0);
+    EXPECT_EQ(got[0].meta.protocol, wire::kEthPIp);
+}
+
+TEST(Tap, BindingToAnInterface) {
+    test::DemuxHarness h;
+    TapEndpoint here(TapType::kRaw), elsewhere(TapType::kRaw), typed_elsewhere(TapType::kRaw, wire::kEthPIp);
+    here.bind(1);
+    elsewhere.bind(5);
+    typed_elsewhere.bind(5);
+    h.builder.add(here).add(elsewhere).add(typed_elsewhere);
+    h.publish();
+    h.run_one(udp_to(kLocal, 53).build());
+    EXPECT_EQ(here.queue().size(), 1u);
+    EXPECT_TRUE(elsewhere.queue().empty());
+    EXPECT_TRUE(typed_elsewhere.queue().empty());
+}
+
+TEST(Tap, VlanTagMovedToAuxData) {
+    test::DemuxHarness h;
+    h.port.vlans.push_back({10, 10, test::kPortMac});
+    TapEndpoint any(TapType::kRaw, kEthPAll, "any"), on_port(TapType::kRaw, kEthPAll, "on_port"),
+        on_vlan(TapType::kRaw, kEthPAll, "on_vlan"), no_aux(TapType::kRaw, kEthPAll, "no_aux"),
+        ip_only(TapType::kRaw, wire::kEthPIp, "ip_only");
+    any.set_auxdata();
+    on_port.bind(1).set_auxdata();
+    on_vlan.bind(10).set_auxdata();
+    no_aux.bind(1);
+    ip_only.set_auxdata();
+    h.builder.add(any).add(on_port).add(on_vlan).add(no_aux).add(ip_only);
+    h.publish();
+    auto tagged = udp_to(kLocal, 53).vlan(10, 3).build();
+    auto untagged = udp_to(kLocal, 53).build();
+    h.run_one(tagged);
+
+    const uint32_t aux_vlan = kTpStatusUser | kTpStatusVlanValid | kTpStatusVlanTpidValid;
+    // ETH_P_ALL on every interface: on the port with the tag in aux data, then again on the
+    // VLAN interface without it (vlan_do_receive -> another_round), as tcpdump -i any shows.
+    auto got = test::take(any.queue());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].bytes, untagged) << "the tag is not in the bytes";
+    EXPECT_EQ(got[0].meta.ifindex, 1u);
+    EXPECT_EQ(got[0].meta.vlan_tci, (3 << 13) | 10);
+    EXPECT_EQ(got[0].meta.vlan_tpid, 0x8100);
+    EXPECT_EQ(got[0].meta.tp_status, aux_vlan);
+    EXPECT_EQ(got[1].bytes, untagged);
+    EXPECT_EQ(got[1].meta.ifindex, 10u);
+    EXPECT_EQ(got[1].meta.vlan_tci, 0);
+    EXPECT_EQ(got[1].meta.tp_status, kTpStatusUser);
+
+    got = test::take(on_port.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.tp_status, aux_vlan);
+    got = test::take(on_vlan.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.tp_status, kTpStatusUser);
+    got = test::take(no_aux.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.vlan_tci, 0) << "no PACKET_AUXDATA, no aux data";
+    EXPECT_EQ(got[0].meta.tp_status, 0u);
+    got = test::take(ip_only.queue());
+    ASSERT_EQ(got.size(), 1u) << "ethertype taps see the frame once, on the final interface";
+    EXPECT_EQ(got[0].meta.ifindex, 10u);
+    EXPECT_EQ(got[0].meta.tp_status, kTpStatusUser);
+}
+
+TEST(Tap, FilterCompiledFromPcapExpression) {
+    test::DemuxHarness h;
+    h.port.vlans.push_back({10, 10, test::kPortMac});
+    std::string err;
+    auto f = TapFilter::compile("udp dst port 53", /*link_header=*/true, &err);
+    ASSERT_NE(f, nullptr) << err;
+    auto fd = TapFilter::compile("udp dst port 53", /*link_header=*/false, &err);
+    ASSERT_NE(fd, nullptr) << err;
+    TapEndpoint raw(TapType::kRaw, kEthPAll, "raw"), dgram(TapType::kDgram, kEthPAll, "dgram");
+    raw.bind(1).attach_filter(std::move(f));
+    dgram.bind(1).attach_filter(std::move(fd));
+    h.builder.add(raw).add(dgram);
+    h.publish();
+    // On the port: untagged to 53 (kept), untagged to 54 (rejected), ARP (rejected), and
+    // tagged to 53: the filter sees the frame as the tap does, tag removed, so it matches.
+    h.run({udp_to(kLocal, 53).build(), udp_to(kLocal, 54).build(), arp_frame(),
+           udp_to(kLocal, 53).vlan(10).build()});
+    EXPECT_EQ(raw.queue().size(), 2u);
+    EXPECT_EQ(raw.filter_drops(), 2u) << "SOCKET_FILTER, counted per tap";
+    EXPECT_EQ(dgram.queue().size(), 2u);
+    EXPECT_EQ(dgram.filter_drops(), 2u);
+    // Filters never change fates: the three UDP frames go to closed ports (NO_SOCKET), the
+    // ARP frame is passed; no SOCKET_FILTER fate.
+    core::Snapshot s = h.snap();
+    EXPECT_EQ(s.rx, 4u);
+    EXPECT_EQ(s.drop_value(core::DropReason::kNoSocket), 3u);
+    EXPECT_EQ(s.passed, 1u);
+    EXPECT_EQ(s.drop_value(core::DropReason::kSocketFilter), 0u);
+}
+
+TEST(Tap, BadFilterExpressionIsReported) {
+    std::string err;
+    EXPECT_EQ(TapFilter::compile("udp port banana", true, &err), nullptr);
+    EXPECT_FALSE(err.empty());
+}
+
+TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
+    test::DemuxHarness h;
+    TapEndpoint m[3] = {TapEndpoint(TapType::kRaw), TapEndpoint(TapType::kRaw),
+                        TapEndpoint(TapType::kRaw)};
+    for (auto& t : m) h.builder.add(t.join_fanout(7, FanoutMode::kHash));
+    h.builder.set_hash_seed(42);
+    h.publish();
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint16_t sport = 3000; sport < 3040; ++sport) {
+        frames.push_back(udp_to(kLocal, 53, kPeer, sport).build());
+        frames.push_back(udp_to(kPeer, sport, kLocal, 53).build());  // the reply direction
+    }
+    h.run(frames);
+    uint32_t total = 0, used = 0;
+    for (auto& t : m) {
+        auto got = test::take(t.queue());
+        total += static_cast<uint32_t>(got.size());
+        used += !got.empty();
+        std::map<uint16_t, int> per_flow;
+        for (const auto& r : got) {
+            uint16_t sp = wire::load_be16(r.bytes.data() + 34), dp = wire::load_be16(r.bytes.data() + 36);
+            ++per_flow[sp == 53 ? dp : sp];
+        }
+        for (const auto& [flow, n] : per_flow) EXPECT_EQ(n, 2) << "flow " << flow;
+    }
+    EXPECT_EQ(total, 80u) << "each frame to exactly one member";
+    EXPECT_EQ(used, 3u);
+}
+
+TEST(Tap, FanoutRoundRobin) {
+    test::DemuxHarness h;
+    TapEndpoint m[3] = {TapEndpoint(TapType::kRaw), TapEndpoint(TapType::kRaw),
+                        TapEndpoint(TapType::kRaw)};
+    TapEndpoint other_group(TapType::kRaw);
+    for (auto& t : m) h.builder.add(t.join_fanout(1, FanoutMode::kLoadBalance));
+    h.builder.add(other_group.join_fanout(2, FanoutMode::kLoadBalance));
+    h.publish();
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint16_t i = 0; i < 7; ++i) frames.push_back(udp_to(kLocal, 53, kPeer, 5000 + i).build());
+    h.run(frames);
+    EXPECT_EQ(m[0].queue().size(), 3u);
+    EXPECT_EQ(m[1].queue().size(), 2u);
+    EXPECT_EQ(m[2].queue().size(), 2u);
+    EXPECT_EQ(other_group.queue().size(), 7u) << "another group gets its own copy";
+    auto got = test::take(m[1].queue());
+    EXPECT_EQ(wire::load_be16(got[0].bytes.data() + 34), 5001);
+    EXPECT_EQ(wire::load_be16(got[1].bytes.data() + 34), 5004);
+}
+
+TEST(Tap, FullTapQueueIsTheTapsOwnDrop) {
+    test::DemuxHarness h;
+    TapEndpoint tap(TapType::kRaw, kEthPAll, "tap", /*queue_capacity=*/1);
+    h.builder.add(tap);
+    h.publish();
+    h.run({arp_frame(), arp_frame()});
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 2}, {"passed", 2}, {"IngressL2NonIpv4", 2}}));
+    EXPECT_EQ(tap.queue().size(), 1u);
+    EXPECT_EQ(tap.queue().drops(), 1u);
+}
+
+}  // namespace
+}  // namespace ingress::demux

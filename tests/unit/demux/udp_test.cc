@@ -1,0 +1,249 @@
+// udp_rcv: the checks of __udp4_lib_rcv (header, ulen, trim, checksum), what recvmsg would
+// return, NoPorts with ICMP port unreachable, and full queues; through the whole pipeline.
+#include "demux/udp.h"
+
+#include <gtest/gtest.h>
+
+#include "io/tx_queue.h"
+#include "ipv4/route_type.h"
+#include "support/demux.h"
+#include "wire/icmp.h"
+#include "wire/udp.h"
+
+namespace ingress::demux {
+namespace {
+
+using test::kLocal;
+using test::kPeer;
+using test::udp_to;
+using wire::FrameBuilder;
+
+TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
+    test::DemuxHarness h;
+    UdpEndpoint ep("dns");
+    ep.bind(0, 53);
+    h.builder.add(ep);
+    h.publish();
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 53).pad_to(60).build(), 0, 777));
+    h.drain();
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
+                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    auto got = test::take(ep.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes, test::payload_bytes(18)) << "payload only, link padding gone";
+    EXPECT_EQ(got[0].meta.src_addr, kPeer);
+    EXPECT_EQ(got[0].meta.src_port, 4000);
+    EXPECT_EQ(got[0].meta.dst_addr, kLocal);
+    EXPECT_EQ(got[0].meta.dst_port, 53);
+    EXPECT_EQ(got[0].meta.ifindex, 1u);
+    EXPECT_EQ(got[0].meta.rx_ns, 777u);
+    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kHost);
+    EXPECT_EQ(got[0].meta.orig_len, 18u);
+    EXPECT_EQ(got[0].meta.flags & kRecvTruncated, 0);
+    h.expect_buffers_conserved();
+}
+
+TEST(Udp, MalformedHeaderIsInErrors) {
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> frame;
+        uint64_t ip_len;
+    };
+    std::vector<Case> cases = {
+        {"no room for the header",
+         FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).protocol(17)
+             .payload_size(4).build(),
+         24},
+        {"ulen longer than the IP payload", udp_to(kLocal, 53).udp_length(100).build(), 46},
+        {"ulen shorter than the header", udp_to(kLocal, 53).udp_length(4).build(), 46},
+    };
+    for (const auto& tc : cases) {
+        SCOPED_TRACE(tc.name);
+        test::DemuxHarness h;
+        UdpEndpoint ep;
+        ep.bind(0, 53);
+        h.builder.add(ep);
+        h.publish();
+        h.run_one(tc.frame);
+        EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, tc.ip_len),
+                                             {{"PKT_TOO_SMALL", 1}, {"UdpInErrors", 1}}));
+        EXPECT_TRUE(ep.queue().empty());
+        EXPECT_TRUE(h.backend.sent().empty()) << "no ICMP for a malformed datagram";
+        h.expect_buffers_conserved();
+    }
+}
+
+TEST(Udp, UlenShorterThanPayloadTrimsTheDatagram) {
+    test::DemuxHarness h;
+    UdpEndpoint ep;
+    ep.bind(kLocal, 53);
+    h.builder.add(ep);
+    h.publish();
+    // ulen 18: 10 payload bytes; the other 8 are outside the datagram (pskb_trim_rcsum).
+    h.run_one(udp_to(kLocal, 53).udp_length(18).zero_udp_checksum().build());
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
+                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    auto got = test::take(ep.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes, test::payload_bytes(10));
+}
+
+TEST(Udp, ZeroChecksumMeansNoneAndIsAccepted) {
+    test::DemuxHarness h;
+    UdpEndpoint ep;
+    ep.bind(kLocal, 53);
+    h.builder.add(ep);
+    h.publish();
+    h.run_one(udp_to(kLocal, 53, kPeer, 4000, 300).zero_udp_checksum().build());
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 328),
+                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    EXPECT_EQ(ep.queue().size(), 1u);
+}
+
+TEST(Udp, BadChecksumIsDroppedSilently) {
+    // Short datagram (<= 76 bytes, verified at once by udp4_csum_init) with no endpoint, and
+    // a long one (verified before queueing) with one: both UDP_CSUM, never NoPorts / ICMP.
+    for (std::size_t payload : {18u, 300u}) {
+        for (bool with_endpoint : {false, true}) {
+            SCOPED_TRACE(testing::Message() << payload << " " << with_endpoint);
+            test::DemuxHarness h;
+            UdpEndpoint ep;
+            ep.bind(kLocal, 53);
+            if (with_endpoint) h.builder.add(ep);
+            h.publish();
+            h.run_one(udp_to(kLocal, 53, kPeer, 4000, payload).bad_udp_checksum().build());
+            EXPECT_COUNTERS_EQ(h.snap(),
+                               test::plus(test::ip_local(1, 28 + payload),
+                                       {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
+            EXPECT_TRUE(ep.queue().empty());
+            EXPECT_TRUE(h.backend.sent().empty());
+        }
+    }
+}
+
+TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
+    // A backend that verified the L4 checksum sets kFlagL4CsumGood (CHECKSUM_UNNECESSARY):
+    // the datagram is not verified again, even if (here: deliberately) its bytes disagree.
+    auto bytes = udp_to(kLocal, 53).bad_udp_checksum().build();
+    core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
+    UdpEndpoint ep;
+    ep.bind(kLocal, 53);
+    auto table = EndpointTable::Builder().add(ep).build();
+    core::CounterBlock c;
+    DemuxEnv env{*table, c, nullptr, 0};
+
+    core::Packet flagged = p;
+    flagged.flags = core::kFlagL4CsumGood;
+    EXPECT_EQ(udp_rcv(flagged, env), core::Verdict::delivered());
+    EXPECT_EQ(udp_rcv(p, env), core::Verdict::drop(core::DropReason::kUdpCsum));
+    EXPECT_COUNTERS(c.snapshot(), ({{"UdpInDatagrams", 1}, {"UdpInCsumErrors", 1},
+                                    {"UdpInErrors", 1}}));
+    EXPECT_EQ(ep.queue().size(), 1u);
+}
+
+TEST(Udp, NoPortsAnswersPortUnreachable) {
+    test::DemuxHarness h;
+    h.publish();
+    auto frame = udp_to(kLocal, 53).build();
+    h.run_one(frame);
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
+                                         {{"NO_SOCKET", 1},
+                                          {"UdpNoPorts", 1},
+                                          {"IcmpOutMsgs", 1},
+                                          {"IcmpOutDestUnreachs", 1},
+                                          {"IcmpMsgOutType3", 1}}));
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& icmp = h.backend.sent()[0].bytes;
+    ASSERT_EQ(icmp.size(), 14u + 20 + 8 + 46);
+    EXPECT_EQ(icmp[34], wire::kIcmpDestUnreach);
+    EXPECT_EQ(icmp[35], wire::kIcmpPortUnreach);
+    EXPECT_EQ(wire::load_be32(icmp.data() + 14 + 12), kLocal) << "from the address it was sent to";
+    EXPECT_EQ(wire::load_be32(icmp.data() + 14 + 16), kPeer);
+    EXPECT_TRUE(std::equal(icmp.begin() + 42, icmp.end(), frame.begin() + 14));
+    h.expect_buffers_conserved();
+}
+
+TEST(Udp, NoPortsForUnicastInL2BroadcastSendsNoIcmp) {
+    test::DemuxHarness h;
+    h.publish();
+    h.run_one(udp_to(kLocal, 53).eth_dst(wire::Mac::broadcast()).build());
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
+                                         {{"NO_SOCKET", 1}, {"UdpNoPorts", 1}}));
+    EXPECT_TRUE(h.backend.sent().empty()) << "no replies to physical broadcast";
+}
+
+TEST(Udp, PortUnreachableIsRateLimitedPerHost) {
+    test::DemuxHarness h;
+    h.publish();
+    std::vector<std::vector<uint8_t>> frames(8, udp_to(kLocal, 53).build());
+    h.run(frames);
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(8, 46),
+                                         {{"NO_SOCKET", 8},
+                                          {"UdpNoPorts", 8},
+                                          {"IcmpOutMsgs", 6},
+                                          {"IcmpOutDestUnreachs", 6},
+                                          {"IcmpMsgOutType3", 6},
+                                          {"IcmpOutRateLimitHost", 2}}));
+    EXPECT_EQ(h.backend.sent().size(), 6u);
+}
+
+TEST(Udp, FullQueueIsRcvbufErrorsNeverAStall) {
+    test::DemuxHarness h;
+    UdpEndpoint ep("slow", /*queue_capacity=*/2);
+    ep.bind(kLocal, 53);
+    h.builder.add(ep);
+    h.publish();
+    std::vector<std::vector<uint8_t>> frames(5, udp_to(kLocal, 53).build());
+    h.run(frames);
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(5, 46),
+                                         {{"delivered", 2},
+                                          {"UdpInDatagrams", 2},
+                                          {"SOCKET_RCVBUFF", 3},
+                                          {"UdpRcvbufErrors", 3},
+                                          {"UdpInErrors", 3}}));
+    EXPECT_EQ(ep.queue().size(), 2u);
+    EXPECT_EQ(ep.queue().drops(), 3u) << "per-endpoint drops (sk_drops)";
+    h.expect_buffers_conserved();
+}
+
+}  // namespace
+}  // namespace ingress::demux
+
+namespace ingress::demux {
+namespace {
+
+TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
+    // After vlan_do_receive the datagram arrives on the sub-interface: SO_BINDTODEVICE to it
+    // matches, IP_PKTINFO reports it, and the tag is in the metadata.
+    test::DemuxHarness h;
+    h.port.vlans.push_back({10, 10, test::kPortMac});
+    UdpEndpoint on_vlan("on_vlan"), on_port("on_port");
+    on_vlan.bind(0, 53).bind_to_device(10);
+    on_port.bind(0, 54).bind_to_device(1);
+    h.builder.add(on_vlan).add(on_port);
+    h.publish();
+    h.run({udp_to(kLocal, 53).vlan(10, 6).build(), udp_to(kLocal, 54).vlan(10).build()});
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(2, 46),
+                                            {{"delivered", 1},
+                                             {"UdpInDatagrams", 1},
+                                             {"IngressL2VlanTagged", 2},
+                                             {"NO_SOCKET", 1},
+                                             {"UdpNoPorts", 1},
+                                             {"IcmpOutMsgs", 1},
+                                             {"IcmpOutDestUnreachs", 1},
+                                             {"IcmpMsgOutType3", 1}}));
+    auto got = test::take(on_vlan.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.ifindex, 10u);
+    EXPECT_EQ(got[0].meta.vlan_tci, (6 << 13) | 10);
+    EXPECT_EQ(got[0].meta.vlan_tpid, 0x8100);
+    EXPECT_NE(got[0].meta.flags & kRecvVlanValid, 0);
+    EXPECT_TRUE(on_port.queue().empty()) << "bound to the port, not to its VLAN";
+    // The port unreachable goes back on VLAN 10.
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 12), 0x8100);
+    EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 14), 10);
+}
+
+}  // namespace
+}  // namespace ingress::demux
