@@ -73,7 +73,7 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
                      spec.dst_port.count();
     uint32_t nflows = static_cast<uint32_t>(std::min<uint64_t>(flows, spec.max_flows));
     uint16_t ip_id = 1;
-    uint32_t since_malformed = 0;
+    std::vector<wire::FrameBuilder> plain;  // unfragmented frames, rendered at the end
     for (uint32_t f = 0; f < nflows; ++f) {
         // Walk the flow space with a stride so that a capped number of templates still
         // spreads over every range.
@@ -123,19 +123,38 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
                 out.insert(out.end(), frags.begin(), frags.end());
                 continue;
             }
-            Template t{b.build(), false, false};
-            if (spec.malformed_pct && ++since_malformed * spec.malformed_pct >= 100) {
-                since_malformed = 0;
-                switch (rng() % 4) {
-                case 0: t.bytes = wire::FrameBuilder(b).bad_ip_checksum().build(); break;
-                case 1: t.bytes = wire::FrameBuilder(b).ip_ihl(4).build(); break;
-                case 2: t.bytes = wire::FrameBuilder(b).ip_tot_len(static_cast<uint16_t>(on_wire)).build(); break;
-                default: t.bytes = wire::FrameBuilder(b).bad_udp_checksum().build(); break;
-                }
-                t.malformed = true;
-            }
-            out.push_back(std::move(t));
+            plain.push_back(b);
         }
+    }
+    // Malformed share: enough copies of the flows that the share is exact (at least 100
+    // frames), and every frame i with floor((i+1)*pct/100) > floor(i*pct/100) gets one
+    // deliberate error, cycling through four kinds.
+    std::size_t n = plain.size();
+    if (spec.malformed_pct && n) n = std::max<std::size_t>(n, (100 + n - 1) / n * n);
+    uint32_t kind = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        wire::FrameBuilder b = plain[i % plain.size()];
+        if (i >= plain.size()) b.ip_id(ip_id++);
+        const bool bad = spec.malformed_pct &&
+                         (i + 1) * spec.malformed_pct / 100 > i * spec.malformed_pct / 100;
+        Template t{{}, bad, false};
+        if (!bad) {
+            t.bytes = b.build();
+        } else {
+            switch (kind++ % 4) {
+            case 0: t.bytes = b.bad_ip_checksum().build(); break;
+            case 1: t.bytes = b.ip_ihl(4).build(); break;
+            case 2: {
+                // tot_len one byte beyond what arrives: truncated (InTruncatedPkts).
+                auto good = b.build();
+                std::size_t l3 = spec.vlan ? 18 : 14;
+                t.bytes = b.ip_tot_len(static_cast<uint16_t>(good.size() - l3 + 1)).build();
+                break;
+            }
+            default: t.bytes = b.bad_udp_checksum().build(); break;
+            }
+        }
+        out.push_back(std::move(t));
     }
     return out;
 }

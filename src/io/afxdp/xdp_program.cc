@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -26,7 +28,35 @@ xdp_attach_mode to_libxdp(XdpMode m) {
     return m == XdpMode::kNative ? XDP_MODE_NATIVE : XDP_MODE_SKB;
 }
 
+bool g_verbose = false;
+
+// Known, expected messages that say nothing is wrong: libbpf's note about libxdp's metadata
+// section, and libxdp's fallback when there is no bpffs or the dispatcher is refused.
+bool benign(const char* fmt) {
+    static const char* const kBenign[] = {"unrecognized data section", "bpffs",
+                                          "dispatcher", "single prog"};
+    for (const char* b : kBenign)
+        if (std::strstr(fmt, b)) return true;
+    return false;
+}
+
+int print_libbpf(libbpf_print_level level, const char* fmt, va_list ap) {
+    if (!g_verbose && (level != LIBBPF_WARN || benign(fmt))) return 0;
+    return std::vfprintf(stderr, fmt, ap);
+}
+
+int print_libxdp(libxdp_print_level level, const char* fmt, va_list ap) {
+    if (!g_verbose && (level != LIBXDP_WARN || benign(fmt))) return 0;
+    return std::vfprintf(stderr, fmt, ap);
+}
+
 }  // namespace
+
+void set_library_logging(bool verbose) {
+    g_verbose = verbose;
+    libbpf_set_print(print_libbpf);
+    libxdp_set_print(print_libxdp);
+}
 
 XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode)
     : ifname_(ifname), mode_(mode) {

@@ -19,6 +19,11 @@ struct XdpStats {
     uint64_t seen = 0, pass = 0, redirect = 0, no_xsk = 0;
 };
 
+// libbpf and libxdp print their own diagnostics (e.g. "falling back to loading single prog
+// without dispatcher"). Quiet: only their warnings about real failures reach stderr, and
+// every failure reaches the caller as an exception anyway; verbose: everything.
+void set_library_logging(bool verbose);
+
 class XdpProgram {
 public:
     // Opens `object_path` (build/xdp/ingress.bpf.o or the installed copy) and attaches it to

@@ -93,6 +93,17 @@ TEST(Traffic, MalformedShareIsExact) {
     EXPECT_EQ(bad, 100);
 }
 
+TEST(Traffic, MalformedShareHoldsWithFewFlows) {
+    TrafficSpec s;
+    s.dst_port = *parse_port_range("5000-5002");  // 3 flows
+    s.malformed_pct = 5;
+    auto t = build_templates(s);
+    ASSERT_EQ(t.size(), 102u) << "3 flows repeated to at least 100 frames";
+    int bad = 0;
+    for (const auto& f : t) bad += f.malformed;
+    EXPECT_EQ(bad, 5);
+}
+
 TEST(Traffic, ParsersRefuseNonsense) {
     EXPECT_FALSE(parse_addr_range("198.18.0.9-198.18.0.1"));
     EXPECT_FALSE(parse_addr_range("nope"));

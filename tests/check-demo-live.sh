@@ -1,0 +1,13 @@
+#!/bin/sh
+# The live demo, short: it must run from the build tree, keep the conservation identity,
+# deliver to the endpoints, count the malformed share under kernel drop reasons, and send
+# the (rate-limited) ICMP port unreachables for the closed port.
+set -eu
+root=$1 build=$2
+out=$("$root"/tools/demo-live.sh "$build" 1 2>&1)
+echo "$out"
+echo "$out" | grep -q "#conservation .*: ok" || { echo "conservation line missing" >&2; exit 1; }
+echo "$out" | grep -Eq "^#app received [1-9][0-9]* datagrams" || { echo "app received nothing" >&2; exit 1; }
+for want in "IP_CSUM" "IP_INHDR" "UDP_CSUM" "NO_SOCKET" "IcmpOutDestUnreachs" "IpExtInMcastPkts"; do
+    echo "$out" | grep -q "^$want " || { echo "missing counter $want" >&2; exit 1; }
+done
