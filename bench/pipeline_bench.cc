@@ -21,6 +21,7 @@
 #include "core/counters.h"
 #include "demux/endpoint_table.h"
 #include "io/backend.h"
+#include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "wire/frame_builder.h"
 #include "worker/pipeline.h"
@@ -82,6 +83,7 @@ private:
 
 void BM_PipelineUdpUnicast(benchmark::State& state) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
+    const bool with_route = state.range(1) != 0;
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
     const uint32_t nframes = std::max<uint32_t>(endpoints, 1024);
@@ -110,7 +112,13 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
     l2::Port port;
     port.ifindex = 1;
     port.mac = kPortMac;
-    worker::Pipeline pipeline(backend, counters, {.port = &port, .endpoints = table.get()});
+    // The route stage as in a worker: the port's address, the route hint across the burst.
+    ipv4::RouteConfig rcfg;
+    rcfg.ifaces.push_back({.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
+    ipv4::RoutePublisher routes(std::move(rcfg));
+    worker::Pipeline pipeline(backend, counters,
+                              {.port = &port, .routes = with_route ? &routes : nullptr,
+                               .endpoints = table.get()});
     core::PacketBatch batch;
     const uint32_t bursts_per_cycle = nframes / core::kBurst;
     uint32_t burst = 0;
@@ -134,11 +142,14 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // Repeated, with the best run reported beside mean/median: on a shared machine other
 // processes only ever make a run slower, so "max" of items_per_second / Mpps is the
 // machine's figure (for ns_per_pkt, read "min").
+// route:1 is the worker's path (rcv_core -> route_input with its hint -> defrag check ->
+// udp); route:0 skips the route stage, to show its share side by side in one run.
 BENCHMARK(BM_PipelineUdpUnicast)
-    ->Arg(1)
-    ->Arg(16)
-    ->Arg(10000)
-    ->ArgName("endpoints")
+    ->Args({1, 1})
+    ->Args({16, 1})
+    ->Args({10000, 1})
+    ->Args({1, 0})
+    ->ArgNames({"endpoints", "route"})
     ->Repetitions(5)
     ->ComputeStatistics("max", [](const std::vector<double>& v) {
         return *std::max_element(v.begin(), v.end());
