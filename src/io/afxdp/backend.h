@@ -7,9 +7,12 @@
 // ring; frames the dataplane builds (ICMP errors) come from the free list (try_alloc), go
 // out on the TX ring and return through the completion ring.
 //
-// Threads: a queue's XSK is touched only by the worker that polls it. free_bulk() of a
-// handle of another queue is not thread-safe (the defrag handoff copies fragments instead
-// of moving buffers across workers; see src/ipv4/defrag.md).
+// Threads: a queue's XSK and free list are touched only by the worker that polls it.
+// free_bulk() of a handle that belongs to another queue is NOT thread-safe. The defrag
+// handoff (src/ipv4/defrag.md) moves a fragment's buffer to the owning worker, which frees
+// it later: with more than one worker on AF_XDP, the daemon must give such buffers a way
+// home (a per-queue return ring drained by the owner of the UMEM) before it enables the
+// handoff mesh. Single-worker use, as in the tests and ingress-live, is safe.
 //
 // need_wakeup is used: the fill ring is kicked (poll/recvfrom) only when the kernel asks,
 // TX with sendto() only when it asks. Zero-copy is tried first where allowed, then copy
