@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/packet.h"
+
 namespace ingress::io {
 
 class BufferPool {
@@ -18,6 +20,23 @@ public:
     static constexpr uint64_t kNone = UINT64_MAX;
     uint64_t try_get() noexcept;
     void put(uint64_t handle) noexcept;
+
+    // Lends a buffer as a fresh Packet of `len` bytes (the backends' try_alloc and rx):
+    // pkt is reset; data, buf, len, queue (kept from pkt) and ifindex set. False when no
+    // buffer is free or len does not fit one.
+    [[nodiscard]] bool try_lend(core::Packet& pkt, uint32_t len, uint32_t ifindex) noexcept {
+        if (len > buf_size_) return false;
+        uint64_t b = try_get();
+        if (b == kNone) return false;
+        const uint16_t queue = pkt.queue;
+        pkt = core::Packet{};
+        pkt.data = data(b);
+        pkt.buf = b;
+        pkt.len = len;
+        pkt.queue = queue;
+        pkt.ifindex = ifindex;
+        return true;
+    }
 
     uint8_t* data(uint64_t handle) noexcept { return mem_.get() + handle * buf_size_; }
     uint32_t buf_size() const noexcept { return buf_size_; }

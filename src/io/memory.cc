@@ -68,20 +68,9 @@ void MemoryBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
 }
 
 bool MemoryBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
-    if (len > pool_.buf_size()) return false;
-    uint64_t b = pool_.try_get();
-    if (b == BufferPool::kNone) {
-        ++stats_.alloc_fail;
-        return false;
-    }
-    const uint16_t queue = pkt.queue;
-    pkt = core::Packet{};
-    pkt.data = pool_.data(b);
-    pkt.buf = b;
-    pkt.len = len;
-    pkt.queue = queue;
-    pkt.ifindex = ifindex_;
-    return true;
+    if (pool_.try_lend(pkt, len, ifindex_)) return true;
+    if (len <= pool_.buf_size()) ++stats_.alloc_fail;
+    return false;
 }
 
 }  // namespace ingress::io

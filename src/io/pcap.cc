@@ -100,20 +100,21 @@ uint16_t PcapBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
     return n;
 }
 
-uint16_t PcapBackend::tx_burst(uint16_t, core::Packet* pkts, uint16_t n) noexcept {
+void PcapBackend::write_and_release(PcapWriter* w, const core::Packet* pkts, uint16_t n) noexcept {
     for (uint16_t i = 0; i < n; ++i) {
-        if (tx_) tx_->write(pkts[i].frame(), pkts[i].rx_ns);
+        if (w) w->write(pkts[i].frame(), pkts[i].rx_ns);
         pool_.put(pkts[i].buf);
     }
+}
+
+uint16_t PcapBackend::tx_burst(uint16_t, core::Packet* pkts, uint16_t n) noexcept {
+    write_and_release(tx_.get(), pkts, n);
     stats_.tx += n;
     return n;
 }
 
 void PcapBackend::pass_burst(uint16_t, core::Packet* pkts, uint16_t n) noexcept {
-    for (uint16_t i = 0; i < n; ++i) {
-        if (pass_) pass_->write(pkts[i].frame(), pkts[i].rx_ns);
-        pool_.put(pkts[i].buf);
-    }
+    write_and_release(pass_.get(), pkts, n);
     stats_.passed += n;
 }
 
@@ -123,20 +124,9 @@ void PcapBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
 }
 
 bool PcapBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
-    if (len > pool_.buf_size()) return false;
-    uint64_t b = pool_.try_get();
-    if (b == BufferPool::kNone) {
-        ++stats_.alloc_fail;
-        return false;
-    }
-    const uint16_t queue = pkt.queue;
-    pkt = core::Packet{};
-    pkt.data = pool_.data(b);
-    pkt.buf = b;
-    pkt.len = len;
-    pkt.queue = queue;
-    pkt.ifindex = opt_.ifindex;
-    return true;
+    if (pool_.try_lend(pkt, len, opt_.ifindex)) return true;
+    if (len <= pool_.buf_size()) ++stats_.alloc_fail;
+    return false;
 }
 
 }  // namespace ingress::io

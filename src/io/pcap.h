@@ -60,6 +60,9 @@ public:
     const BufferPool& pool() const noexcept { return pool_; }
 
 private:
+    // Writes the frames to `w` (if any) and gives their buffers back.
+    void write_and_release(PcapWriter* w, const core::Packet* pkts, uint16_t n) noexcept;
+
     Options opt_;
     pcap* rx_ = nullptr;
     std::unique_ptr<PcapWriter> tx_, pass_;
