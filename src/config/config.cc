@@ -1,0 +1,387 @@
+#include "config/config.h"
+
+#include <grp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace ingress::config {
+
+Error::Error(const std::string& file, int line, int column, const std::string& key,
+             const std::string& what)
+    : std::runtime_error(file + ":" + (line ? std::to_string(line) + ":" + std::to_string(column) + ":" : "") +
+                         (key.empty() ? "" : " " + key + ":") + " " + what),
+      file_(file), key_(key), line_(line), column_(column) {}
+
+std::size_t Config::workers() const noexcept {
+    std::size_t n = 0;
+    for (const auto& i : interfaces) n += i.queues.size();
+    return n;
+}
+
+namespace {
+
+// Levenshtein distance, for "did you mean".
+std::size_t distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+class Reader {
+public:
+    Reader(std::string path, const LoadOptions& opt) : path_(std::move(path)), opt_(opt) {}
+
+    [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& what) const {
+        const YAML::Mark m = n.Mark();
+        if (m.is_null()) throw Error(path_, 0, 0, key, what);
+        throw Error(path_, m.line + 1, m.column + 1, key, what);
+    }
+
+    // Every key of `n` must be in `allowed`.
+    void keys(const YAML::Node& n, const std::string& at, std::initializer_list<const char*> allowed) const {
+        if (!n.IsMap()) fail(n, at, "expected a mapping of keys");
+        for (const auto& kv : n) {
+            std::string k = kv.first.as<std::string>();
+            bool ok = false;
+            std::string best;
+            std::size_t best_d = 3;
+            for (const char* a : allowed) {
+                if (k == a) ok = true;
+                std::size_t d = distance(k, a);
+                if (d < best_d) {
+                    best_d = d;
+                    best = a;
+                }
+            }
+            if (!ok)
+                fail(kv.first, join(at, k),
+                     "unknown key" + (best.empty() ? std::string() : " (did you mean '" + best + "'?)"));
+        }
+    }
+
+    static std::string join(const std::string& at, const std::string& k) {
+        return at.empty() ? k : at + "." + k;
+    }
+
+    uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t lo, uint64_t hi) const {
+        if (!n.IsScalar()) fail(n, key, "expected a number");
+        const std::string& s = n.Scalar();
+        uint64_t v = 0;
+        bool octal = s.size() > 1 && s[0] == '0';
+        if (s.empty() || s.size() > 20) fail(n, key, "expected a number, got '" + s + "'");
+        for (char c : s) {
+            if (c < '0' || c > (octal ? '7' : '9')) fail(n, key, "expected a number, got '" + s + "'");
+            v = v * (octal ? 8 : 10) + static_cast<uint64_t>(c - '0');
+        }
+        if (v < lo || v > hi)
+            fail(n, key, std::to_string(v) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+        return v;
+    }
+
+    bool boolean(const YAML::Node& n, const std::string& key) const {
+        if (n.IsScalar()) {
+            const std::string& s = n.Scalar();
+            if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+            if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+        }
+        fail(n, key, "expected true or false");
+    }
+
+    std::string string(const YAML::Node& n, const std::string& key) const {
+        if (!n.IsScalar() || n.Scalar().empty()) fail(n, key, "expected a non-empty string");
+        return n.Scalar();
+    }
+
+    template <class E>
+    E choice(const YAML::Node& n, const std::string& key,
+             std::initializer_list<std::pair<const char*, E>> options) const {
+        std::string s = string(n, key);
+        std::string all;
+        for (const auto& [name, v] : options) {
+            if (s == name) return v;
+            all += all.empty() ? name : std::string(", ") + name;
+        }
+        fail(n, key, "'" + s + "' is not one of: " + all);
+    }
+
+    ipv4::IfAddr prefix(const YAML::Node& n, const std::string& key, bool host_bits_ok) const {
+        std::string s = string(n, key);
+        auto slash = s.find('/');
+        auto a = wire::parse_ipv4(s.substr(0, slash));
+        if (!a || slash == std::string::npos) fail(n, key, "'" + s + "' is not an address like 198.18.0.1/24");
+        std::string len_s = s.substr(slash + 1);
+        if (len_s.empty() || len_s.size() > 2 || !std::all_of(len_s.begin(), len_s.end(), ::isdigit) ||
+            std::stoi(len_s) > 32)
+            fail(n, key, "'" + s + "': the prefix length must be 0..32");
+        auto len = static_cast<uint8_t>(std::stoi(len_s));
+        if (!host_bits_ok && len < 32 && (*a & (0xffffffffu >> len)))
+            fail(n, key, "'" + s + "' has host bits set (did you mean " +
+                             wire::ipv4_str(*a & ~(0xffffffffu >> len)) + "/" + len_s + "?)");
+        return {.addr = *a, .prefix_len = len};
+    }
+
+    void devconf(const YAML::Node& n, const std::string& at, ipv4::DevConf& c) const {
+        keys(n, at, {"rp_filter", "accept_local", "accept_source_route", "forwarding", "route_localnet",
+                     "drop_unicast_in_l2_multicast", "bc_forwarding", "send_redirects", "log_martians"});
+        for (const auto& kv : n) {
+            std::string k = kv.first.as<std::string>();
+            uint64_t hi = k == "rp_filter" ? 2 : 1;
+            unsigned v = static_cast<unsigned>(uint(kv.second, join(at, k), 0, hi));
+            if (!c.set(k, v)) fail(kv.second, join(at, k), "not accepted");
+        }
+    }
+
+    const std::string& path() const { return path_; }
+    const LoadOptions& opt() const { return opt_; }
+
+private:
+    std::string path_;
+    const LoadOptions& opt_;
+};
+
+void read_interface(const Reader& r, const YAML::Node& n, const std::string& at, InterfaceConfig& i) {
+    r.keys(n, at, {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
+                   "addresses", "conf", "vlans"});
+    if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
+    i.name = r.string(n["name"], at + ".name");
+    if (i.name.size() > 15) r.fail(n["name"], at + ".name", "'" + i.name + "' is longer than IFNAMSIZ-1 (15)");
+    if (r.opt().interface_exists && !r.opt().interface_exists(i.name))
+        r.fail(n["name"], at + ".name", "no interface '" + i.name + "' on this host");
+    if (auto d = n["driver"])
+        i.driver = r.choice<Driver>(d, at + ".driver", {{"af_xdp", Driver::kAfXdp}, {"dpdk", Driver::kDpdk}});
+    if (auto q = n["queues"]) {
+        i.queues.clear();
+        if (q.IsScalar()) {
+            uint64_t count = r.uint(q, at + ".queues", 1, 64);
+            for (uint16_t k = 0; k < count; ++k) i.queues.push_back(k);
+        } else if (q.IsSequence()) {
+            std::set<uint64_t> seen;
+            for (std::size_t k = 0; k < q.size(); ++k) {
+                std::string key = at + ".queues[" + std::to_string(k) + "]";
+                uint64_t v = r.uint(q[k], key, 0, 1023);
+                if (!seen.insert(v).second) r.fail(q[k], key, "queue " + std::to_string(v) + " listed twice");
+                i.queues.push_back(static_cast<uint16_t>(v));
+            }
+            if (i.queues.empty()) r.fail(q, at + ".queues", "at least one queue");
+        } else {
+            r.fail(q, at + ".queues", "a count or a list of queue ids");
+        }
+    }
+    if (auto m = n["xdp_mode"])
+        i.xdp_mode = r.choice<XdpMode>(m, at + ".xdp_mode", {{"native", XdpMode::kNative}, {"skb", XdpMode::kSkb}});
+    if (auto z = n["zero_copy"])
+        i.zero_copy = r.choice<ZeroCopy>(z, at + ".zero_copy",
+                                         {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
+    if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
+    if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
+    auto addresses = [&](const YAML::Node& a, const std::string& key, std::vector<ipv4::IfAddr>& out) {
+        if (!a.IsSequence()) r.fail(a, key, "a list of addresses like [198.18.0.1/24]");
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            ipv4::IfAddr ia = r.prefix(a[k], key + "[" + std::to_string(k) + "]", true);
+            if (wire::ipv4_is_multicast(ia.addr) || wire::ipv4_is_lbcast(ia.addr) || ia.addr == 0 ||
+                ia.prefix_len == 0)
+                r.fail(a[k], key + "[" + std::to_string(k) + "]", "not a usable interface address");
+            out.push_back(ia);
+        }
+    };
+    if (auto a = n["addresses"]) addresses(a, at + ".addresses", i.addresses);
+    if (auto c = n["conf"]) r.devconf(c, at + ".conf", i.conf);
+    if (auto v = n["vlans"]) {
+        if (!v.IsSequence()) r.fail(v, at + ".vlans", "a list of VLAN sub-interfaces");
+        std::set<uint64_t> ids;
+        for (std::size_t k = 0; k < v.size(); ++k) {
+            std::string vat = at + ".vlans[" + std::to_string(k) + "]";
+            r.keys(v[k], vat, {"id", "addresses", "conf"});
+            if (!v[k]["id"]) r.fail(v[k], vat + ".id", "missing: every VLAN needs an id");
+            VlanConfig vc;
+            vc.id = static_cast<uint16_t>(r.uint(v[k]["id"], vat + ".id", 1, 4094));
+            if (!ids.insert(vc.id).second) r.fail(v[k]["id"], vat + ".id", "VLAN " + std::to_string(vc.id) + " listed twice");
+            if (auto a = v[k]["addresses"]) addresses(a, vat + ".addresses", vc.addresses);
+            if (auto c = v[k]["conf"]) r.devconf(c, vat + ".conf", vc.conf);
+            i.vlans.push_back(std::move(vc));
+        }
+    }
+}
+
+}  // namespace
+
+Config parse(const std::string& text, const std::string& path, const LoadOptions& opt) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+        throw Error(path, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax: " + e.msg);
+    }
+    Reader r(path, opt);
+    Config c;
+    c.path = path;
+    if (!root || root.IsNull()) throw Error(path, 0, 0, "", "empty configuration");
+    try {
+        r.keys(root, "", {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy"});
+
+        const YAML::Node ifs = root["interfaces"];
+        if (!ifs || !ifs.IsSequence() || ifs.size() == 0)
+            r.fail(ifs ? ifs : root, "interfaces", "at least one interface is needed");
+        std::set<std::string> names;
+        std::map<uint64_t, std::string> addr_owner;
+        for (std::size_t k = 0; k < ifs.size(); ++k) {
+            std::string at = "interfaces[" + std::to_string(k) + "]";
+            InterfaceConfig ic;
+            read_interface(r, ifs[k], at, ic);
+            if (!names.insert(ic.name).second) r.fail(ifs[k]["name"], at + ".name", "interface '" + ic.name + "' listed twice");
+            auto claim = [&](const ipv4::IfAddr& a, const YAML::Node& where, const std::string& key, const std::string& owner) {
+                auto [it, fresh] = addr_owner.emplace(a.addr, owner);
+                if (!fresh) r.fail(where, key, wire::ipv4_str(a.addr) + " is already an address of " + it->second);
+            };
+            for (std::size_t j = 0; j < ic.addresses.size(); ++j)
+                claim(ic.addresses[j], ifs[k]["addresses"][j], at + ".addresses[" + std::to_string(j) + "]", ic.name);
+            for (std::size_t v = 0; v < ic.vlans.size(); ++v)
+                for (std::size_t j = 0; j < ic.vlans[v].addresses.size(); ++j)
+                    claim(ic.vlans[v].addresses[j], ifs[k]["vlans"][v]["addresses"][j],
+                          at + ".vlans[" + std::to_string(v) + "].addresses[" + std::to_string(j) + "]",
+                          ic.name + "." + std::to_string(ic.vlans[v].id));
+            c.interfaces.push_back(std::move(ic));
+        }
+
+        if (auto a = root["all"]) r.devconf(a, "all", c.all);
+
+        if (auto rs = root["routes"]) {
+            if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
+            for (std::size_t k = 0; k < rs.size(); ++k) {
+                std::string at = "routes[" + std::to_string(k) + "]";
+                r.keys(rs[k], at, {"prefix", "type", "dev", "via_gateway"});
+                if (!rs[k]["prefix"]) r.fail(rs[k], at + ".prefix", "missing");
+                ipv4::IfAddr p = r.prefix(rs[k]["prefix"], at + ".prefix", false);
+                RouteEntry e{.prefix = p.addr, .prefix_len = p.prefix_len};
+                if (auto t = rs[k]["type"])
+                    e.type = r.choice<ipv4::RouteType>(
+                        t, at + ".type",
+                        {{"unicast", ipv4::RouteType::kUnicast}, {"local", ipv4::RouteType::kLocal},
+                         {"broadcast", ipv4::RouteType::kBroadcast}, {"blackhole", ipv4::RouteType::kBlackhole},
+                         {"unreachable", ipv4::RouteType::kUnreachable}, {"prohibit", ipv4::RouteType::kProhibit}});
+                if (auto d = rs[k]["dev"]) {
+                    e.dev = r.string(d, at + ".dev");
+                    bool known = names.count(e.dev) > 0;
+                    for (const auto& i : c.interfaces)
+                        for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
+                    if (!known) r.fail(d, at + ".dev", "no interface '" + e.dev + "' in this configuration");
+                }
+                if (e.type == ipv4::RouteType::kUnicast && e.dev.empty())
+                    r.fail(rs[k], at + ".dev", "a unicast route needs a dev");
+                if (auto g = rs[k]["via_gateway"]) e.via_gateway = r.boolean(g, at + ".via_gateway");
+                c.routes.push_back(e);
+            }
+        }
+
+        if (auto v = root["ipv4"]) {
+            r.keys(v, "ipv4", {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
+                               "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
+                               "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
+            auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
+                if (auto n = v[k]) field = static_cast<std::remove_reference_t<decltype(field)>>(r.uint(n, std::string("ipv4.") + k, lo, hi));
+            };
+            u("ipfrag_high_thresh", 0, UINT32_MAX, c.defrag.ipfrag_high_thresh);
+            u("ipfrag_low_thresh", 0, UINT32_MAX, c.defrag.ipfrag_low_thresh);
+            u("ipfrag_time", 1, 86400, c.defrag.ipfrag_time);
+            u("ipfrag_max_dist", 0, UINT32_MAX, c.defrag.ipfrag_max_dist);
+            u("icmp_ratelimit", 0, 3600000, c.icmp.icmp_ratelimit_ms);
+            u("icmp_ratemask", 0, UINT32_MAX, c.icmp.icmp_ratemask);
+            u("icmp_msgs_per_sec", 0, UINT32_MAX, c.icmp.icmp_msgs_per_sec);
+            u("icmp_msgs_burst", 0, UINT32_MAX, c.icmp.icmp_msgs_burst);
+            u("ip_default_ttl", 1, 255, c.icmp.ip_default_ttl);
+            u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
+            if (auto n = v["ip_nonlocal_bind"]) c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
+            // ipfrag_low_thresh may not exceed ipfrag_high_thresh (the kernel's proc
+            // handler bounds each by the other).
+            if (c.defrag.ipfrag_low_thresh > c.defrag.ipfrag_high_thresh)
+                r.fail(v["ipfrag_low_thresh"] ? v["ipfrag_low_thresh"] : v, "ipv4.ipfrag_low_thresh",
+                       "must not exceed ipfrag_high_thresh (" + std::to_string(c.defrag.ipfrag_high_thresh) + ")");
+        }
+
+        const unsigned cpus = opt.cpus ? opt.cpus : std::max(1u, std::thread::hardware_concurrency());
+        if (auto w = root["workers"]) {
+            r.keys(w, "workers", {"cores", "control_core"});
+            if (auto cs = w["cores"]) {
+                if (!cs.IsSequence()) r.fail(cs, "workers.cores", "a list of CPU numbers");
+                for (std::size_t k = 0; k < cs.size(); ++k)
+                    c.worker_cores.push_back(static_cast<unsigned>(
+                        r.uint(cs[k], "workers.cores[" + std::to_string(k) + "]", 0, cpus - 1)));
+                if (c.worker_cores.size() != c.workers())
+                    r.fail(cs, "workers.cores", std::to_string(c.worker_cores.size()) + " cores for " +
+                                                    std::to_string(c.workers()) + " workers (one per interface queue)");
+            }
+            if (auto cc = w["control_core"]) c.control_core = static_cast<int>(r.uint(cc, "workers.control_core", 0, cpus - 1));
+        }
+
+        if (auto rg = root["rings"]) {
+            r.keys(rg, "rings", {"slots", "slot_size"});
+            if (auto s = rg["slots"]) {
+                c.ring_slots = static_cast<uint32_t>(r.uint(s, "rings.slots", 2, 1u << 20));
+                if (c.ring_slots & (c.ring_slots - 1)) r.fail(s, "rings.slots", "must be a power of two");
+            }
+            if (auto s = rg["slot_size"]) {
+                c.ring_slot_size = static_cast<uint32_t>(r.uint(s, "rings.slot_size", 128, 65536 + 64));
+                if (c.ring_slot_size % 64) r.fail(s, "rings.slot_size", "must be a multiple of 64");
+            }
+        }
+
+        if (auto ct = root["control"]) {
+            r.keys(ct, "control", {"socket", "mode", "group"});
+            if (auto s = ct["socket"]) {
+                c.control_socket = r.string(s, "control.socket");
+                if (c.control_socket[0] != '/' || c.control_socket.size() >= 108)
+                    r.fail(s, "control.socket", "an absolute path shorter than 108 bytes");
+            }
+            if (auto m = ct["mode"]) c.control_mode = static_cast<unsigned>(r.uint(m, "control.mode", 0, 0777));
+            if (auto g = ct["group"]) c.control_group = r.string(g, "control.group");
+        }
+
+        if (auto p = root["policy"]) {
+            r.keys(p, "policy", {"net_bind_service", "net_raw"});
+            auto grant = [&](const char* k, ctl::Grant& g) {
+                auto n = p[k];
+                if (!n) return;
+                std::string at = std::string("policy.") + k;
+                r.keys(n, at, {"uids", "gids"});
+                for (const char* list : {"uids", "gids"}) {
+                    auto l = n[list];
+                    if (!l) continue;
+                    if (!l.IsSequence()) r.fail(l, at + "." + list, "a list of numeric ids");
+                    for (std::size_t k2 = 0; k2 < l.size(); ++k2) {
+                        auto id = r.uint(l[k2], at + "." + list + "[" + std::to_string(k2) + "]", 0, UINT32_MAX - 1);
+                        (std::string(list) == "uids" ? g.uids : g.gids).push_back(static_cast<uint32_t>(id));
+                    }
+                }
+            };
+            grant("net_bind_service", c.policy.bind_service);
+            grant("net_raw", c.policy.net_raw);
+        }
+    } catch (const YAML::Exception& e) {
+        // A shape yaml-cpp itself refused (e.g. a key that is not a scalar).
+        throw Error(path, e.mark.line + 1, e.mark.column + 1, "", e.msg);
+    }
+    return c;
+}
+
+Config load(const std::string& path, const LoadOptions& opt) {
+    std::ifstream in(path);
+    if (!in) throw Error(path, 0, 0, "", "cannot read the file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse(ss.str(), path, opt);
+}
+
+}  // namespace ingress::config

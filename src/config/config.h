@@ -1,0 +1,107 @@
+// ingressd's configuration: a YAML file (yaml-cpp), validated completely before anything
+// starts. Every error names the file, line, column and key path:
+//
+//   /etc/ingressd.yaml:12:7: interfaces[0].conf.rp_filtr: unknown key (did you mean
+//   'rp_filter'?)
+//
+// The schema is documented in config/default.yaml (the embedded default, the demo's veth
+// pair) and config/examples/. Kernel knobs keep their sysctl names and defaults:
+// `all` and `interfaces[].conf` are net.ipv4.conf.{all,IFACE}.*, `ipv4` is net.ipv4.*.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ctl/policy.h"
+#include "ipv4/defrag.h"
+#include "ipv4/devconf.h"
+#include "ipv4/icmp_send.h"
+#include "ipv4/route_tables.h"
+#include "ipv4/route_type.h"
+
+namespace ingress::config {
+
+// A validation error: where, which key, what.
+class Error : public std::runtime_error {
+public:
+    Error(const std::string& file, int line, int column, const std::string& key,
+          const std::string& what);
+    const std::string& file() const noexcept { return file_; }
+    int line() const noexcept { return line_; }  // 1-based; 0 when not known
+    int column() const noexcept { return column_; }
+    const std::string& key() const noexcept { return key_; }
+
+private:
+    std::string file_, key_;
+    int line_, column_;
+};
+
+enum class Driver : uint8_t { kAfXdp, kDpdk };
+enum class XdpMode : uint8_t { kNative, kSkb };
+enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
+
+struct VlanConfig {
+    uint16_t id = 0;
+    std::vector<ipv4::IfAddr> addresses;
+    ipv4::DevConf conf;
+};
+
+struct InterfaceConfig {
+    std::string name;
+    Driver driver = Driver::kAfXdp;
+    std::vector<uint16_t> queues{0};
+    XdpMode xdp_mode = XdpMode::kNative;
+    ZeroCopy zero_copy = ZeroCopy::kAuto;
+    bool busy_poll = false;
+    bool capture_all = false;  // redirect every frame to the dataplane (full capture)
+    std::vector<ipv4::IfAddr> addresses;
+    ipv4::DevConf conf;
+    std::vector<VlanConfig> vlans;
+};
+
+struct RouteEntry {
+    wire::Ipv4Addr prefix = 0;
+    uint8_t prefix_len = 0;
+    ipv4::RouteType type = ipv4::RouteType::kUnicast;
+    std::string dev;  // output interface name (unicast routes)
+    bool via_gateway = false;
+};
+
+struct Config {
+    std::string path;
+    std::vector<InterfaceConfig> interfaces;
+    ipv4::DevConf all = ipv4::DevConf::all_defaults();
+    std::vector<RouteEntry> routes;
+    ipv4::DefragConfig defrag;
+    ipv4::IcmpConfig icmp;
+    bool ip_nonlocal_bind = false;         // net.ipv4.ip_nonlocal_bind
+    std::vector<unsigned> worker_cores;    // one per (interface, queue), in order; empty: any
+    int control_core = -1;                 // -1: not pinned
+    uint32_t ring_slots = 1024;            // per (endpoint, worker) ring
+    uint32_t ring_slot_size = 2048;        // bytes per slot, metadata included
+    std::string control_socket = "/run/ingressd/ctl.sock";
+    unsigned control_mode = 0660;
+    std::string control_group;             // empty: the daemon's group
+    ctl::Policy policy;
+
+    // Number of workers: one per (interface, queue).
+    std::size_t workers() const noexcept;
+};
+
+struct LoadOptions {
+    // Whether an interface name exists on this host (the daemon checks; tests inject).
+    std::function<bool(const std::string&)> interface_exists;
+    unsigned cpus = 0;  // 0: std::thread::hardware_concurrency()
+};
+
+// Parses and validates; throws config::Error. `text` is the file's content, `path` its name
+// in messages.
+Config parse(const std::string& text, const std::string& path, const LoadOptions& opt = {});
+// Reads `path` and parses it; a file that cannot be read is an Error too.
+Config load(const std::string& path, const LoadOptions& opt = {});
+
+}  // namespace ingress::config

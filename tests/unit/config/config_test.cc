@@ -1,0 +1,114 @@
+// The config loader: the shipped configs load; every broken config in
+// tests/data/configs/bad/ is refused with the message its first line expects (file, line,
+// column, key path, what), and nothing else.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace ingress::config {
+namespace {
+
+std::string source_root() {
+    const char* d = std::getenv("INGRESS_TEST_DATA");
+    return std::filesystem::path(d ? d : "tests/data").parent_path().parent_path();
+}
+
+LoadOptions opts() {
+    LoadOptions o;
+    o.interface_exists = [](const std::string& n) { return n != "nosuch0"; };
+    o.cpus = 2;
+    return o;
+}
+
+TEST(Config, ShippedConfigsLoad) {
+    for (const char* f : {"config/default.yaml", "config/examples/afxdp-nic.yaml",
+                          "config/examples/multicast-feed.yaml", "config/examples/dns-reuseport.yaml"}) {
+        SCOPED_TRACE(f);
+        LoadOptions o = opts();
+        o.cpus = 8;
+        EXPECT_NO_THROW(load(source_root() + "/" + f, o));
+    }
+}
+
+TEST(Config, DefaultValuesAreTheKernels) {
+    Config c = parse("interfaces:\n  - name: veth0\n", "t.yaml", opts());
+    ASSERT_EQ(c.interfaces.size(), 1u);
+    EXPECT_EQ(c.interfaces[0].queues, std::vector<uint16_t>{0});
+    EXPECT_EQ(c.defrag.ipfrag_time, 30u);
+    EXPECT_EQ(c.defrag.ipfrag_high_thresh, 4u * 1024 * 1024);
+    EXPECT_EQ(c.icmp.icmp_ratelimit_ms, 1000u);
+    EXPECT_EQ(c.icmp.icmp_ratemask, 0x1818u);
+    EXPECT_EQ(c.policy.ip_unprivileged_port_start, 1024);
+    EXPECT_FALSE(c.all.accept_source_route) << "conf/all starts at 0";
+    EXPECT_TRUE(c.interfaces[0].conf.accept_source_route) << "conf/default starts at 1";
+    EXPECT_EQ(c.control_socket, "/run/ingressd/ctl.sock");
+}
+
+TEST(Config, EverythingIsRead) {
+    Config c = load(source_root() + "/config/examples/afxdp-nic.yaml", [] {
+        LoadOptions o = opts();
+        o.cpus = 8;
+        return o;
+    }());
+    const InterfaceConfig& i = c.interfaces.at(0);
+    EXPECT_EQ(i.name, "enp1s0f0");
+    EXPECT_EQ(i.queues, (std::vector<uint16_t>{0, 1, 2, 3}));
+    EXPECT_TRUE(i.busy_poll);
+    EXPECT_EQ(i.conf.rp_filter, 2);
+    ASSERT_EQ(i.vlans.size(), 1u);
+    EXPECT_EQ(i.vlans[0].id, 100);
+    EXPECT_EQ(i.vlans[0].conf.rp_filter, 1);
+    EXPECT_EQ(i.addresses.at(0).addr, wire::ipv4(198, 18, 1, 10));
+    EXPECT_EQ(i.addresses.at(0).prefix_len, 24);
+    ASSERT_EQ(c.routes.size(), 1u);
+    EXPECT_TRUE(c.routes[0].via_gateway);
+    EXPECT_EQ(c.worker_cores, (std::vector<unsigned>{2, 3, 4, 5}));
+    EXPECT_EQ(c.control_core, 1);
+    EXPECT_EQ(c.control_mode, 0660u);
+    EXPECT_EQ(c.control_group, "ingress");
+    EXPECT_EQ(c.workers(), 4u);
+}
+
+TEST(Config, UnreadableFileNamesIt) {
+    try {
+        load("/nonexistent/ingressd.yaml");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "/nonexistent/ingressd.yaml: cannot read the file");
+    }
+}
+
+// One file per error class; the first line says what the user must see.
+TEST(Config, EveryBrokenConfigGetsItsMessage) {
+    std::filesystem::path dir = source_root() + "/tests/data/configs/bad";
+    int checked = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        const std::string path = entry.path();
+        SCOPED_TRACE(path);
+        std::ifstream in(path);
+        std::string first;
+        std::getline(in, first);
+        const std::string tag = "# expect: ";
+        ASSERT_EQ(first.rfind(tag, 0), 0u) << "first line must be '# expect: ...'";
+        std::string expect = first.substr(tag.size());
+        try {
+            load(path, opts());
+            ADD_FAILURE() << "accepted";
+        } catch (const Error& e) {
+            // "PATH:LINE:COL: KEY: WHAT", or "PATH: WHAT" when there is no position.
+            std::string want = path + (expect.find(':') != std::string::npos &&
+                                               std::isdigit(static_cast<unsigned char>(expect[0]))
+                                           ? ":" + expect
+                                           : ": " + expect);
+            EXPECT_EQ(std::string(e.what()), want);
+        }
+        ++checked;
+    }
+    EXPECT_GE(checked, 20);
+}
+
+}  // namespace
+}  // namespace ingress::config
