@@ -47,7 +47,7 @@ Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept {
     // RFC 1122 §3.2.1.2: MUST silently discard a datagram that fails the checksum.
     // ip_fast_csum over ihl*4 bytes; a correct header sums to zero. Counted as both
     // InCsumErrors and InHdrErrors.
-    if (wire::internet_checksum(pkt.l3().first(hlen)) != 0) {
+    if (wire::ip_fast_csum(pkt.data + pkt.l3_off, ip->ihl()) != 0) {
         c.mib(Mib::kIpExtInCsumErrors);
         c.mib(Mib::kIpInHdrErrors);
         return Verdict::drop(DropReason::kIpCsum);

@@ -228,11 +228,21 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
     const Ipv4Addr saddr = wire::load_be32(&hdr[wire::Ipv4View::kSrcOff]);
     const Ipv4Addr daddr = wire::load_be32(&hdr[wire::Ipv4View::kDstOff]);
 
-    // "IP on this device is disabled": no in_device.
-    const IfState* dev = t.iface(pkt.ifindex);
-    if (!dev) return Verdict::drop(DropReason::kNotSpecified);
-
-    RouteDecision d = route_input_noref(t, *dev, daddr, saddr, pkt.ip_proto, &hint);
+    // The hint's whole decision applies to the same (ifindex, daddr, saddr) under the same
+    // tables: skip the interface search and the lookup (multicast is never hinted).
+    const IfState* dev;
+    RouteDecision d;
+    if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex &&
+        hint.daddr == daddr && hint.saddr == saddr && hint.dev && !wire::ipv4_is_multicast(daddr)) {
+        dev = hint.dev;
+        d = hint.decision;
+    } else {
+        // "IP on this device is disabled": no in_device.
+        dev = t.iface(pkt.ifindex);
+        if (!dev) return Verdict::drop(DropReason::kNotSpecified);
+        d = route_input_noref(t, *dev, daddr, saddr, pkt.ip_proto, &hint);
+        if (hint.generation == t.generation() && hint.ifindex == dev->ifindex) hint.dev = dev;
+    }
     if (d.drop) {
         // drop_error in ip_rcv_finish_core(): only rp_filter has a MIB counter.
         if (d.reason == DropReason::kIpRpfilter) c.mib(Mib::kTcpExtIPReversePathFilter);

@@ -59,6 +59,7 @@ struct RouteHint {
     wire::Ipv4Addr daddr = 0, saddr = 0;
     Fib::Index dst_idx = Fib::kNoRoute;
     RouteDecision decision;
+    const IfState* dev = nullptr;  // route_input(): the interface state of `ifindex`
     void clear() noexcept { generation = 0; }
 };
 

@@ -39,6 +39,18 @@ TEST(Checksum, MatchesReferenceOnEveryLengthAndAlignment) {
                   internet_checksum_reference({buf.data() + 1, len}));
 }
 
+TEST(Checksum, IpFastCsumEqualsTheGenericSumForEveryHeaderLength) {
+    std::mt19937 rng(7);
+    std::vector<uint8_t> h(60);
+    for (int round = 0; round < 1000; ++round) {
+        for (auto& b : h) b = static_cast<uint8_t>(rng());
+        for (unsigned ihl = 5; ihl <= 15; ++ihl)
+            ASSERT_EQ(ip_fast_csum(h.data(), ihl), internet_checksum_reference({h.data(), ihl * 4}));
+    }
+    std::vector<uint8_t> ones(60, 0xff);
+    EXPECT_EQ(ip_fast_csum(ones.data(), 15), internet_checksum_reference(ones));
+}
+
 TEST(Checksum, AllOnesDataDoesNotLoseCarries) {
     std::vector<uint8_t> ff(65535, 0xff);
     EXPECT_EQ(internet_checksum(ff), internet_checksum_reference(ff));
