@@ -32,6 +32,7 @@
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
+#include "io/netdev.h"
 #include "ipv4/route_tables.h"
 #include "worker/worker.h"
 
@@ -44,20 +45,6 @@ std::atomic<bool> g_stop{false};
 [[noreturn]] void fail(const std::string& m) {
     std::fprintf(stderr, "ingress-live: %s\n", m.c_str());
     std::exit(2);
-}
-
-wire::Mac interface_mac(const std::string& ifname) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-    if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) {
-        if (fd >= 0) close(fd);
-        fail(ifname + ": cannot read the MAC address: " + std::strerror(errno));
-    }
-    close(fd);
-    wire::Mac m;
-    std::memcpy(m.b.data(), ifr.ifr_hwaddr.sa_data, 6);
-    return m;
 }
 
 std::string default_xdp_object() {
@@ -160,7 +147,9 @@ int main(int argc, char** argv) {
         port.ifindex = if_nametoindex(dev.c_str());
         if (!port.ifindex) fail(dev + ": no such interface");
         port.name = dev;
-        port.mac = interface_mac(dev);
+        auto mac = io::netdev_mac(dev);
+        if (!mac) fail(dev + ": cannot read the MAC address");
+        port.mac = *mac;
 
         ipv4::RouteConfig rcfg;
         rcfg.ifaces.push_back({.ifindex = port.ifindex, .name = dev, .addrs = addrs});

@@ -1,0 +1,220 @@
+#include "daemon/dataplane.h"
+
+#include <pthread.h>
+
+#include <set>
+#include <stdexcept>
+
+#include "core/clock.h"
+#include "ingress_xdp.h"
+#include "io/afxdp/backend.h"
+#include "io/afxdp/xdp_program.h"
+#include "io/netdev.h"
+#include "l2/port.h"
+#include "worker/worker.h"
+
+namespace ingress::daemon {
+
+uint32_t kernel_ifindex(const std::string& name) { return io::netdev_ifindex(name); }
+
+namespace {
+
+uint32_t vlan_ifindex(const std::string& parent, uint32_t parent_ifindex, uint16_t vid,
+                      uint32_t (*ifindex_of)(const std::string&)) {
+    if (uint32_t k = ifindex_of(parent + "." + std::to_string(vid))) return k;
+    return 0x40000000u | (parent_ifindex << 12) | vid;
+}
+
+wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
+    return a.prefix_len < 31 ? (a.addr | (0xffffffffu >> a.prefix_len)) : 0;
+}
+
+core::MonotonicClock g_clock;
+
+}  // namespace
+
+ipv4::RouteConfig route_config(const config::Config& cfg,
+                               uint32_t (*ifindex_of)(const std::string& name)) {
+    ipv4::RouteConfig rc;
+    rc.all = cfg.all;
+    auto index_of = [&](const std::string& dev) -> uint32_t {
+        for (const auto& i : cfg.interfaces) {
+            if (i.name == dev) return ifindex_of(i.name);
+            for (const auto& v : i.vlans)
+                if (dev == i.name + "." + std::to_string(v.id))
+                    return vlan_ifindex(i.name, ifindex_of(i.name), v.id, ifindex_of);
+        }
+        return 0;
+    };
+    for (const auto& i : cfg.interfaces) {
+        const uint32_t idx = ifindex_of(i.name);
+        if (!idx) throw std::runtime_error(i.name + ": no such interface");
+        rc.ifaces.push_back({.ifindex = idx, .name = i.name, .addrs = i.addresses, .conf = i.conf});
+        for (const auto& v : i.vlans)
+            rc.ifaces.push_back({.ifindex = vlan_ifindex(i.name, idx, v.id, ifindex_of),
+                                 .name = i.name + "." + std::to_string(v.id),
+                                 .addrs = v.addresses,
+                                 .conf = v.conf});
+    }
+    for (const auto& r : cfg.routes)
+        rc.routes.push_back({.prefix = r.prefix,
+                             .prefix_len = r.prefix_len,
+                             .type = r.type,
+                             .oif = r.dev.empty() ? 0 : index_of(r.dev),
+                             .via_gateway = r.via_gateway});
+    return rc;
+}
+
+struct Dataplane::Port {
+    config::InterfaceConfig ic;
+    l2::Port l2;
+    std::unique_ptr<io::afxdp::XdpProgram> prog;
+    std::unique_ptr<io::afxdp::AfXdpBackend> backend;
+    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
+
+    std::set<wire::Ipv4Addr> wanted(const config::InterfaceConfig& c) const {
+        std::set<wire::Ipv4Addr> d{0xffffffffu};
+        auto add = [&](const std::vector<ipv4::IfAddr>& as) {
+            for (const auto& a : as) {
+                d.insert(a.addr);
+                if (wire::Ipv4Addr b = subnet_broadcast(a)) d.insert(b);
+                if (a.broadcast) d.insert(a.broadcast);
+            }
+        };
+        add(c.addresses);
+        for (const auto& v : c.vlans) add(v.addresses);
+        return d;
+    }
+    void sync_dsts(const config::InterfaceConfig& c) {
+        std::set<wire::Ipv4Addr> want = wanted(c);
+        for (wire::Ipv4Addr a : dsts)
+            if (!want.count(a)) prog->remove_dst(a);
+        for (wire::Ipv4Addr a : want)
+            if (!dsts.count(a))
+                prog->add_dst(a, a == 0xffffffffu ? INGRESS_XDP_DST_BROADCAST : INGRESS_XDP_DST_LOCAL);
+        dsts = std::move(want);
+    }
+};
+
+struct Dataplane::WorkerSlot {
+    core::CounterBlock counters;
+    std::unique_ptr<worker::Worker> worker;
+    std::thread thread;
+    std::string desc;
+};
+
+Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
+    routes_ = std::make_unique<ipv4::RoutePublisher>(route_config(cfg, &kernel_ifindex));
+    endpoints_ = demux::EndpointTable::Builder().build();
+    for (const auto& ic : cfg.interfaces) {
+        if (ic.driver == config::Driver::kDpdk)
+            throw std::runtime_error(ic.name + ": driver dpdk is not available yet (the DPDK issue)");
+        auto p = std::make_unique<Port>();
+        p->ic = ic;
+        p->l2.ifindex = kernel_ifindex(ic.name);
+        p->l2.name = ic.name;
+        auto mac = io::netdev_mac(ic.name);
+        if (!p->l2.ifindex || !mac) throw std::runtime_error(ic.name + ": no such interface");
+        p->l2.mac = *mac;
+        for (const auto& v : ic.vlans)
+            p->l2.vlans.push_back({v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
+        p->prog = std::make_unique<io::afxdp::XdpProgram>(
+            xdp_object, ic.name,
+            ic.xdp_mode == config::XdpMode::kSkb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
+        p->prog->set_capture_all(ic.capture_all);
+        p->sync_dsts(ic);
+        io::afxdp::XskOptions xo;
+        xo.ifname = ic.name;
+        xo.queues = ic.queues;
+        xo.zero_copy = ic.zero_copy == config::ZeroCopy::kOn    ? io::afxdp::XskOptions::ZeroCopy::kOn
+                       : ic.zero_copy == config::ZeroCopy::kOff ? io::afxdp::XskOptions::ZeroCopy::kOff
+                                                                : io::afxdp::XskOptions::ZeroCopy::kAuto;
+        xo.busy_poll = ic.busy_poll;
+        p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
+        ports_.push_back(std::move(p));
+    }
+    // One worker per (interface, queue). Fragments are reassembled by the worker whose queue
+    // received them (no handoff mesh on AF_XDP yet: see src/io/afxdp/backend.h).
+    std::size_t n = 0;
+    for (auto& p : ports_) {
+        for (uint16_t q : p->ic.queues) {
+            auto w = std::make_unique<WorkerSlot>();
+            worker::PipelineTables t{.port = &p->l2,
+                                     .icmp = cfg.icmp,
+                                     .defrag = cfg.defrag,
+                                     .routes = routes_.get(),
+                                     .endpoints = endpoints_.get()};
+            w->worker = std::make_unique<worker::Worker>(*p->backend, w->counters, t, g_clock,
+                                                         worker::WorkerOptions{.queue = q});
+            const int core = n < cfg.worker_cores.size() ? static_cast<int>(cfg.worker_cores[n]) : -1;
+            w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " + std::to_string(q) +
+                      (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " +
+                      (p->backend->zero_copy(q) ? "zero-copy" : "copy mode");
+            workers_.push_back(std::move(w));
+            ++n;
+        }
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        WorkerSlot& w = *workers_[i];
+        w.thread = std::thread([this, &w] { w.worker->run(stop_); });
+        if (i < cfg.worker_cores.size()) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cfg.worker_cores[i], &set);
+            pthread_setaffinity_np(w.thread.native_handle(), sizeof set, &set);
+        }
+    }
+}
+
+Dataplane::~Dataplane() {
+    stop_ = true;
+    for (auto& w : workers_)
+        if (w->thread.joinable()) w->thread.join();
+    workers_.clear();
+    ports_.clear();  // sockets, UMEMs, then the programs are detached
+}
+
+core::Snapshot Dataplane::counters() const {
+    core::Snapshot total;
+    for (const auto& w : workers_) total += w->counters.snapshot();
+    return total;
+}
+
+std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
+
+std::vector<std::string> Dataplane::describe() const {
+    std::vector<std::string> out;
+    for (const auto& w : workers_) out.push_back(w->desc);
+    return out;
+}
+
+std::vector<std::string> Dataplane::reload(const config::Config& next) {
+    std::vector<std::string> restart;
+    auto same_ports = next.interfaces.size() == cfg_.interfaces.size();
+    for (std::size_t i = 0; same_ports && i < next.interfaces.size(); ++i) {
+        const auto& a = cfg_.interfaces[i];
+        const auto& b = next.interfaces[i];
+        if (a.name != b.name || a.queues != b.queues || a.driver != b.driver || a.xdp_mode != b.xdp_mode ||
+            a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll)
+            restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
+                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll");
+    }
+    if (!same_ports) restart.push_back("interfaces: added or removed");
+    if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
+    if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
+        restart.push_back("rings");
+    if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");
+    if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
+    // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
+    // and what the XDP programs redirect.
+    routes_->update(route_config(next, &kernel_ifindex));
+    for (std::size_t i = 0; i < ports_.size(); ++i) {
+        ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
+        ports_[i]->sync_dsts(next.interfaces[i]);
+        ports_[i]->ic = next.interfaces[i];
+    }
+    cfg_ = next;
+    return restart;
+}
+
+}  // namespace ingress::daemon

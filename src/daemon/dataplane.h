@@ -1,0 +1,63 @@
+// ingressd's dataplane: everything the configuration asks for, brought up in order and torn
+// down in reverse. Interfaces are resolved, the XDP program is attached and told which
+// destinations are ours, one AF_XDP socket and one worker thread per (interface, queue),
+// pinned where the config says, all reading the route tables published by pointer swap.
+//
+// The control socket and app endpoints (libingress) attach here in the shm issue; until
+// then the dataplane runs with no endpoints: datagrams for this host end as NO_SOCKET
+// (with the kernel's rate-limited ICMP port unreachable), exactly as on a host where no
+// socket is bound.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/counters.h"
+#include "demux/endpoint_table.h"
+#include "ipv4/route_tables.h"
+
+namespace ingress::daemon {
+
+// The route configuration a Config describes, with interface names resolved to ifindexes
+// (`ifindex_of` returns 0 for an unknown name). A VLAN sub-interface takes the ifindex of
+// the kernel's device NAME.VID when there is one, else a synthetic ifindex
+// (0x40000000 | parent << 12 | vid) that cannot collide with the kernel's.
+ipv4::RouteConfig route_config(const config::Config& cfg,
+                               uint32_t (*ifindex_of)(const std::string& name));
+uint32_t kernel_ifindex(const std::string& name);
+
+class Dataplane {
+public:
+    // Brings everything up; throws std::runtime_error (naming what failed) with nothing left
+    // attached. `xdp_object`: path of ingress.bpf.o.
+    Dataplane(const config::Config& cfg, const std::string& xdp_object);
+    ~Dataplane();  // stops workers, detaches programs, frees UMEMs
+    Dataplane(const Dataplane&) = delete;
+    Dataplane& operator=(const Dataplane&) = delete;
+
+    // Counters summed over every worker (each snapshot consistent: the sum is too).
+    core::Snapshot counters() const;
+    std::size_t workers() const noexcept;
+    // A one-line description per worker (interface, queue, core, zero-copy or copy).
+    std::vector<std::string> describe() const;
+
+    // SIGHUP: applies what can change live (addresses' routes, static routes, knobs,
+    // ipfrag/icmp values are start-time only for now); returns what would need a restart.
+    std::vector<std::string> reload(const config::Config& next);
+
+private:
+    struct Port;
+    struct WorkerSlot;
+    config::Config cfg_;
+    std::unique_ptr<ipv4::RoutePublisher> routes_;
+    std::unique_ptr<const demux::EndpointTable> endpoints_;
+    std::vector<std::unique_ptr<Port>> ports_;
+    std::vector<std::unique_ptr<WorkerSlot>> workers_;
+    std::atomic<bool> stop_{false};
+};
+
+}  // namespace ingress::daemon
