@@ -79,4 +79,19 @@ for want in "IngressRx                       2300" "NO_SOCKET                   
 done
 # The program is gone after a clean stop.
 ip -n "$ns_a" link show "$if_a" | grep -q xdp && { echo "XDP left attached" >&2; exit 1; }
+
+# A killed instance leaves its program behind; the next start removes it and comes up.
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > /dev/null 2> "$tmp/log2" &
+pid=$!
+for _ in $(seq 50); do grep -q "worker(s) up" "$tmp/log2" && break; sleep 0.1; done
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+ip -n "$ns_a" link show "$if_a" | grep -q xdp || { echo "expected a leftover program after SIGKILL" >&2; exit 1; }
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > /dev/null 2> "$tmp/log3" &
+pid=$!
+for _ in $(seq 50); do grep -q "worker(s) up" "$tmp/log3" && break; sleep 0.1; done
+cat "$tmp/log3"
+grep -q "removed a leftover ingress_xdp program of a previous instance" "$tmp/log3" \
+    || { echo "leftover not reported" >&2; exit 1; }
+grep -q "worker(s) up" "$tmp/log3" || { echo "restart after a crash failed" >&2; exit 1; }
+kill -INT "$pid"; wait "$pid"; pid=
 exit 0

@@ -62,6 +62,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     : ifname_(ifname), mode_(mode) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error(ifname + ": no such interface");
+    remove_leftover();
     prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
     if (int err = libxdp_get_error(prog_); err) {
         prog_ = nullptr;
@@ -85,6 +86,29 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
         prog_ = nullptr;
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
+}
+
+void XdpProgram::remove_leftover() {
+    // A previous instance that died without detaching (SIGKILL, a crash) leaves its program
+    // on the interface. Ours (by name) is removed with a message; anyone else's is left
+    // alone, and libxdp either loads beside it (dispatcher) or the attach fails, saying so.
+    xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
+    if (libxdp_get_error(mp) || !mp) return;
+    bool ours = false;
+    if (xdp_multiprog__is_legacy(mp)) {
+        xdp_program* main = xdp_multiprog__main_prog(mp);
+        ours = main && std::strcmp(xdp_program__name(main), INGRESS_XDP_PROG_NAME) == 0;
+    } else {
+        for (xdp_program* p = xdp_multiprog__next_prog(nullptr, mp); p;
+             p = xdp_multiprog__next_prog(p, mp))
+            ours |= std::strcmp(xdp_program__name(p), INGRESS_XDP_PROG_NAME) == 0;
+    }
+    if (ours) {
+        int err = xdp_multiprog__detach(mp);
+        std::fprintf(stderr, "%s: %s a leftover %s program of a previous instance\n",
+                     ifname_.c_str(), err ? "could not remove" : "removed", INGRESS_XDP_PROG_NAME);
+    }
+    xdp_multiprog__close(mp);
 }
 
 XdpProgram::~XdpProgram() {

@@ -44,6 +44,7 @@ public:
     XdpStats stats() const;
 
 private:
+    void remove_leftover();
     std::string ifname_;
     uint32_t ifindex_ = 0;
     XdpMode mode_;
