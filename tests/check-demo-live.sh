@@ -4,8 +4,10 @@
 # the (rate-limited) ICMP port unreachables for the closed port.
 set -eu
 root=$1 build=$2
-out=$("$root"/tools/demo-live.sh "$build" 1 2>&1)
+rc=0
+out=$("$root"/tools/demo-live.sh "$build" 1 2>&1) || rc=$?
 echo "$out"
+[ "$rc" -eq 0 ] || { echo "demo-live.sh exited with $rc" >&2; exit 1; }
 echo "$out" | grep -q "#conservation .*: ok" || { echo "conservation line missing" >&2; exit 1; }
 echo "$out" | grep -Eq "^#app received [1-9][0-9]* datagrams" || { echo "app received nothing" >&2; exit 1; }
 for want in "IP_CSUM" "IP_INHDR" "UDP_CSUM" "NO_SOCKET" "IcmpOutDestUnreachs" "IpExtInMcastPkts"; do

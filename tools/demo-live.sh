@@ -27,7 +27,7 @@ ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
 echo "demo: $ns_a/$if_a ($mac_a, 198.18.0.1/24) <-> $ns_b/$if_b ($mac_b, 198.18.0.2/24)"
 ip netns exec "$ns_a" "$build"/tools/ingress-live --dev "$if_a" --addr 198.18.0.1/24 \
-    --udp 5000 --udp 5001 --join 239.1.1.1 --duration $((phase * 2 + 3)) &
+    --udp 5000 --udp 5001 --join 239.1.1.1 --duration $((phase * 2 + 8)) &
 live_pid=$!
 sleep 2
 
