@@ -27,7 +27,7 @@ ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
 echo "demo: $ns_a/$if_a ($mac_a, 198.18.0.1/24) <-> $ns_b/$if_b ($mac_b, 198.18.0.2/24)"
 ip netns exec "$ns_a" "$build"/tools/ingress-live --dev "$if_a" --addr 198.18.0.1/24 \
-    --udp 5000 --udp 5001 --join 239.1.1.1 --duration $((phase * 2 + 8)) &
+    --udp 5000 --udp 5001 --join 239.1.1.1 &
 live_pid=$!
 sleep 2
 
@@ -38,5 +38,8 @@ gen --dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5002 --malformed 5 --rate 50k
 echo "demo: multicast to 239.1.1.1:5001, 20k pps"
 gen --dst 239.1.1.1 --dport 5001 --rate 20k --duration "$((phase / 2 > 0 ? phase / 2 : 1))"
 
+sleep 1
+# Traffic is over: stop the dataplane, which prints every counter on its way out.
+kill -INT "$live_pid"
 wait "$live_pid"
 live_pid=
