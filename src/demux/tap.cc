@@ -95,7 +95,7 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         }
         m.flags |= kRecvTruncated;
     }
-    (void)tap.queue().try_push(m, head, body);  // a full queue: the tap's own drop count
+    (void)tap.queue().try_push(m, head, body, scratch.delivery);  // a full queue: the tap's own drop count
 }
 
 void deliver_round(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
