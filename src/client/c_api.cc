@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "client/client.h"
-#include "client/ingress.h"
+#include <ingress/client.h>
+#include <ingress/ingress.h>
 
 struct ingress_client {
     ingress::Client c;

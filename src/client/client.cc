@@ -1,4 +1,4 @@
-#include "client/client.h"
+#include <ingress/client.h>
 
 #include <poll.h>
 #include <unistd.h>

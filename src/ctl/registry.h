@@ -119,6 +119,11 @@ public:
     std::size_t size() const noexcept { return eps_.size(); }
     std::size_t count(uint64_t owner) const noexcept;
     bool exists(uint32_t id) const noexcept { return eps_.count(id) != 0; }
+    std::vector<uint32_t> ids() const {
+        std::vector<uint32_t> v;
+        for (const auto& [id, e] : eps_) v.push_back(id);
+        return v;
+    }
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
     const RegistryConfig& config() const noexcept { return cfg_; }
