@@ -456,6 +456,17 @@ std::size_t Registry::count(uint64_t owner) const noexcept {
     return n;
 }
 
+bool Registry::all_drained() const noexcept {
+    for (const auto& [id, e] : eps_) {
+        for (uint16_t w = 0; w < e->rings->workers(); ++w) {
+            auto* h = static_cast<const shm::RingHeader*>(e->rings->region(w).data());
+            if (h->cons.load(std::memory_order_acquire) != h->prod.load(std::memory_order_acquire))
+                return false;
+        }
+    }
+    return true;
+}
+
 std::string Registry::describe() const {
     std::string s = "#endpoints\n";
     char line[200];

@@ -80,7 +80,7 @@ struct Result {
 struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
-    uint32_t max_ring_slots = 1u << 16;
+    uint32_t max_ring_slots = 1u << 14;  // 32 MiB per ring at 2 KiB slots
     uint32_t max_endpoints_per_owner = 64;
     bool ip_nonlocal_bind = false;      // net.ipv4.ip_nonlocal_bind
     uint16_t ip_local_port_lo = 32768;  // net.ipv4.ip_local_port_range
@@ -124,6 +124,8 @@ public:
         for (const auto& [id, e] : eps_) v.push_back(id);
         return v;
     }
+    // Whether every ring of every endpoint is empty (its app consumed all delivered).
+    bool all_drained() const noexcept;
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
     const RegistryConfig& config() const noexcept { return cfg_; }

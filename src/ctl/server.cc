@@ -150,7 +150,15 @@ bool Server::on_readable(Conn& c) {
                 return false;
             }
             if (rest.size() < *need) break;
-            keep = handle(c, rest.first(*need));
+            try {
+                keep = handle(c, rest.first(*need));
+            } catch (const std::exception& e) {
+                // Out of memory or a bug: refuse this request and drop the connection (its
+                // endpoints go with it), the daemon and other apps carry on.
+                log_refusal(c, "request", e.what());
+                reply(c, 0, Result{ENOMEM, std::string("internal error: ") + e.what(), 0});
+                keep = false;
+            }
             off += *need;
         }
         if (!keep) return false;

@@ -140,7 +140,7 @@ TEST(Apps, ReuseportGroupOfTwoAppsSplitsFlowsAndLosesNone) {
     for (uint64_t i = 0; i < kFlows; ++i)
         d.inject(udp_to(kLocal, 6000, kPeer, static_cast<uint16_t>(20000 + i)).build());
     ASSERT_TRUE(d.wait_processed());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the apps drain
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.all_drained(); }));
     kill(a.pid, SIGTERM);
     kill(b.pid, SIGTERM);
     std::string ja = a.finish(), jb = b.finish();
@@ -379,6 +379,45 @@ TEST(Apps, MulticastJoinWithSourceFilterDeliversOnlyTheListedSource) {
     ASSERT_TRUE(d.wait_processed());
     EXPECT_EQ(ep.recv(got, 4, 50), 0u);
     EXPECT_EQ(d.counters().delivered, 1u);
+}
+
+TEST(Apps, SleepingReceiverIsWokenByTheEventfdNotByItsTimeout) {
+    TestDaemon d;
+    Client c = Client::connect(d.path());
+    UdpEndpoint ep = c.open_udp({.port = 5600});
+    std::thread later([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        d.inject(udp_to(kLocal, 5600).build());
+    });
+    Datagram got[4];
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::size_t n = ep.recv(got, 4, 10000);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    later.join();
+    EXPECT_EQ(n, 1u);
+    EXPECT_LT(waited, std::chrono::seconds(5)) << "woken by the timeout, not the eventfd";
+    EXPECT_EQ(ep.stats().wakeups, 1u);
+    EXPECT_EQ(ep.stats().delivered, 1u);
+    EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(1));
+}
+
+TEST(Apps, OneAppReceivesFromEveryWorkersRing) {
+    TestDaemonOptions o;
+    o.workers = 2;
+    TestDaemon d(o);
+    constexpr uint64_t kN = 150;
+    Proc a = Proc::spawn(sink(d, {"--udp", "0.0.0.0:5700", "--packets", std::to_string(2 * kN)}));
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 1; }));
+    for (uint64_t i = 0; i < kN; ++i) {
+        d.inject(udp_to(kLocal, 5700).build(), 0);
+        d.inject(udp_to(kLocal, 5700).build(), 1);
+    }
+    ASSERT_TRUE(d.wait_processed());
+    std::string j = a.finish();
+    EXPECT_EQ(a.exit_code(), 0);
+    EXPECT_EQ(json_field(j, "received"), 2 * kN);
+    EXPECT_EQ(json_field(j, "delivered"), 2 * kN);  // summed over both ring headers
+    EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(2 * kN));
 }
 
 TEST(Apps, ReadmeExamplesReceiveDatagrams) {
