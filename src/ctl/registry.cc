@@ -186,9 +186,7 @@ void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
     pub_.publish(b.build(), [keep]() mutable { keep->first.clear(); keep->second.clear(); });
 }
 
-void Registry::mc_contribute(const Entry& e, bool add) {
-    if (!routes_ || e.mc.empty()) return;
-    ipv4::RouteConfig cfg = routes_->config();
+void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
     for (const demux::McMembership& m : e.mc) {
         uint32_t ifindex = m.ifindex;
         if (ifindex == 0) {
@@ -205,6 +203,17 @@ void Registry::mc_contribute(const Entry& e, bool add) {
         else
             (void)cfg.mc.leave(ifindex, m.group, mode, m.sources);
     }
+}
+
+void Registry::mc_update(const std::vector<demux::McMembership>& before, const Entry& e) {
+    // One route publication for the whole change: the interface never loses a membership
+    // that both the old and the new socket state have.
+    if (!routes_ || (before.empty() && e.mc.empty())) return;
+    ipv4::RouteConfig cfg = routes_->config();
+    Entry old;
+    old.mc = before;
+    mc_apply(cfg, old, false);
+    mc_apply(cfg, e, true);
     routes_->update(std::move(cfg));
 }
 
@@ -336,11 +345,11 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
         if (std::find(m->sources.begin(), m->sources.end(), s) == m->sources.end())
             m->sources.push_back(s);
     if (m->sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
-    mc_contribute(*e, false);
+    std::vector<demux::McMembership> before = std::move(e->mc);
     e->mc = std::move(next);
     std::vector<std::shared_ptr<void>> old{e->u, e->r};
     rebuild(*e);
-    mc_contribute(*e, true);
+    mc_update(before, *e);
     publish({}, std::move(old));
     return Result{0, {}, id};
 }
@@ -368,11 +377,11 @@ Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32
         if (m.mode == demux::McFilterMode::kInclude && m.sources.empty())
             next.erase(next.begin() + (it - e->mc.begin()));
     }
-    mc_contribute(*e, false);
+    std::vector<demux::McMembership> before = std::move(e->mc);
     e->mc = std::move(next);
     std::vector<std::shared_ptr<void>> old{e->u, e->r};
     rebuild(*e);
-    mc_contribute(*e, true);
+    mc_update(before, *e);
     publish({}, std::move(old));
     return Result{0, {}, id};
 }
@@ -421,7 +430,7 @@ Result Registry::close(uint64_t owner, uint32_t id) {
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
     auto node = eps_.extract(id);
-    mc_contribute(*node.mapped(), false);
+    mc_update(node.mapped()->mc, Entry{});
     std::vector<std::unique_ptr<Entry>> dead;
     dead.push_back(std::move(node.mapped()));
     publish(std::move(dead));
@@ -432,7 +441,7 @@ std::size_t Registry::close_owner(uint64_t owner) {
     std::vector<std::unique_ptr<Entry>> dead;
     for (auto it = eps_.begin(); it != eps_.end();) {
         if (it->second->owner == owner) {
-            mc_contribute(*it->second, false);
+            mc_update(it->second->mc, Entry{});
             dead.push_back(std::move(it->second));
             it = eps_.erase(it);
         } else {

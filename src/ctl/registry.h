@@ -139,7 +139,9 @@ private:
     void rebuild(Entry& e);
     void publish(std::vector<std::unique_ptr<Entry>> dead = {},
                  std::vector<std::shared_ptr<void>> old_objects = {});
-    void mc_contribute(const Entry& e, bool add);
+    void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
+    // Replaces the interface-level contribution `before` with e's memberships.
+    void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);
 
     RegistryConfig cfg_;
     demux::EndpointPublisher& pub_;
