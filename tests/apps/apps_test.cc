@@ -420,6 +420,34 @@ TEST(Apps, OneAppReceivesFromEveryWorkersRing) {
     EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(2 * kN));
 }
 
+TEST(Apps, TapAppSeesFramesTheKernelGetsAndWritesThemToPcap) {
+    TestDaemon d;
+    const std::string pcap = "/tmp/ingress-apps-tap-" + std::to_string(getpid()) + ".pcap";
+    Proc t = Proc::spawn(sink(d, {"--tap", "0x0806", "--packets", "3", "--pcap", pcap}));
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 1; }));
+    for (int i = 0; i < 3; ++i)
+        d.inject(wire::FrameBuilder()
+                     .eth(kPeerMac, wire::Mac::broadcast())
+                     .ethertype(0x0806)
+                     .payload_size(28)
+                     .build());
+    d.inject(udp_to(kLocal, 9).build());  // IPv4: not the tap's ethertype
+    std::string j = t.finish();
+    EXPECT_EQ(t.exit_code(), 0);
+    EXPECT_EQ(json_field(j, "received"), 3u);
+    EXPECT_EQ(json_field(j, "bytes"), 3u * 42);  // SOCK_RAW: the whole frame
+    // The capture: a 24-byte header, then per frame a 16-byte record header and 42 bytes.
+    std::ifstream in(pcap, std::ios::binary | std::ios::ate);
+    EXPECT_EQ(static_cast<std::size_t>(in.tellg()), 24u + 3 * (16 + 42));
+    std::remove(pcap.c_str());
+    // A tap copy never changes the fate: ARP is passed to the kernel.
+    const core::Snapshot s = d.counters();
+    EXPECT_EQ(s.drop_value(core::DropReason::kNoSocket), 1u);  // port 9: nobody
+    EXPECT_EQ(s.passed, 3u);
+    EXPECT_EQ(s.mib_value(core::Mib::kIngressL2NonIpv4), 3u);
+    EXPECT_TRUE(s.conserved());
+}
+
 TEST(Apps, ReadmeExamplesReceiveDatagrams) {
     for (const char* env : {"INGRESS_EXAMPLE_CXX", "INGRESS_EXAMPLE_C"}) {
         const char* bin = std::getenv(env);
