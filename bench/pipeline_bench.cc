@@ -15,10 +15,12 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <bit>
 #include <memory>
 #include <vector>
 
 #include "core/counters.h"
+#include "demux/delivery.h"
 #include "demux/endpoint_table.h"
 #include "io/backend.h"
 #include "l2/port.h"
@@ -80,7 +82,10 @@ private:
     io::BackendStats stats_;
 };
 
-void BM_PipelineUdpUnicast(benchmark::State& state) {
+// kShm: the endpoints deliver into shared-memory rings (one memfd ring each, one worker),
+// the apps' consumer side drained once per cycle, as the in-memory queues are.
+template <bool kShm>
+void pipeline_udp_unicast(benchmark::State& state) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -103,6 +108,15 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
         eps.back()->bind(kLocal, static_cast<uint16_t>(10000 + i));
         b.add(*eps.back());
     }
+    std::vector<shm::RingConsumer> apps;
+    if constexpr (kShm) {
+        const shm::RingGeometry g{std::bit_ceil(per_ep_cycle + core::kBurst), 128};
+        for (uint32_t i = 0; i < endpoints; ++i) {
+            auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g, false);
+            apps.emplace_back(rings->region(0).data());
+            eps[i]->queue().attach_shm(std::move(rings));
+        }
+    }
     auto table = b.build();
 
     RecycleBackend backend(frames);
@@ -119,7 +133,14 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
         pipeline.process(batch, 1'000'000'000);
         if (++burst == bursts_per_cycle) {  // the applications drain their queues
             burst = 0;
-            for (auto& ep : eps) ep->queue().clear();
+            if constexpr (kShm) {
+                for (auto& app : apps) {
+                    uint32_t idx;
+                    app.release(app.peek(UINT32_MAX, &idx));
+                }
+            } else {
+                for (auto& ep : eps) ep->queue().clear();
+            }
         }
     }
     const auto snap = counters.snapshot();
@@ -134,10 +155,30 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // Repeated, with the best run reported beside mean/median: on a shared machine other
 // processes only ever make a run slower, so "max" of items_per_second / Mpps is the
 // machine's figure (for ns_per_pkt, read "min").
+void BM_PipelineUdpUnicast(benchmark::State& state) { pipeline_udp_unicast<false>(state); }
+void BM_PipelineUdpUnicastShm(benchmark::State& state) { pipeline_udp_unicast<true>(state); }
+
 BENCHMARK(BM_PipelineUdpUnicast)
     ->Arg(1)
     ->Arg(16)
+    ->Arg(512)
     ->Arg(10000)
+    ->ArgName("endpoints")
+    ->Repetitions(5)
+    ->ComputeStatistics("max", [](const std::vector<double>& v) {
+        return *std::max_element(v.begin(), v.end());
+    })
+    ->ComputeStatistics("min", [](const std::vector<double>& v) {
+        return *std::min_element(v.begin(), v.end());
+    })
+    ->ReportAggregatesOnly(true);
+
+// The same path into shared-memory rings (one memfd per endpoint: 512 stays under the
+// default fd limit).
+BENCHMARK(BM_PipelineUdpUnicastShm)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(512)
     ->ArgName("endpoints")
     ->Repetitions(5)
     ->ComputeStatistics("max", [](const std::vector<double>& v) {
