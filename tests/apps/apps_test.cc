@@ -44,15 +44,17 @@ struct Proc {
     static Proc spawn(const std::vector<std::string>& argv, int uid = -1) {
         int p[2];
         EXPECT_EQ(pipe2(p, O_CLOEXEC), 0);
+        // Everything the child needs is prepared before fork(): the daemon's threads may
+        // hold the allocator's lock, so the child only makes system calls.
+        std::vector<char*> a;
+        for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+        a.push_back(nullptr);
         Proc r;
         r.pid = fork();
         if (r.pid == 0) {
             dup2(p[1], 1);
             if (uid >= 0 && (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0))
                 _exit(126);
-            std::vector<char*> a;
-            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
             execv(a[0], a.data());
             _exit(127);
         }
