@@ -150,6 +150,8 @@ int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int ti
     });
 }
 
+void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) { ep->ep.set_busy_poll_us(us); }
+
 void ingress_endpoint_stats(const ingress_endpoint* ep, struct ingress_endpoint_stats* out) {
     ingress::EndpointStats s = ep->ep.stats();
     out->delivered = s.delivered;

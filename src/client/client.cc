@@ -1,6 +1,7 @@
 #include <ingress/client.h>
 
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -250,6 +251,7 @@ bool Endpoint::prepare_sleep() noexcept {
 std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
     release();
     if (rings_.empty() || max == 0) return 0;
+    uint64_t spin_until = 0;
     for (;;) {
         std::size_t n = 0;
         const std::size_t nr = rings_.size();
@@ -268,6 +270,14 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
         }
         next_ring_ = static_cast<uint16_t>((next_ring_ + 1) % nr);
         if (n || timeout_ms == 0) return n;
+        if (busy_poll_ns_) {
+            timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+                                 static_cast<uint64_t>(ts.tv_nsec);
+            if (spin_until == 0) spin_until = now + busy_poll_ns_;
+            if (now < spin_until) continue;
+        }
         // Nothing waiting: ask the workers for a wakeup, then sleep on the eventfd.
         if (!prepare_sleep()) continue;
         pollfd pfd{efd_.fd(), POLLIN, 0};

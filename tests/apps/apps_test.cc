@@ -404,6 +404,22 @@ TEST(Apps, SleepingReceiverIsWokenByTheEventfdNotByItsTimeout) {
     EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(1));
 }
 
+TEST(Apps, BusyPollingReceiverGetsDataWithoutAWakeup) {
+    TestDaemon d;
+    Client c = Client::connect(d.path());
+    UdpEndpoint ep = c.open_udp({.port = 5650});
+    ep.set_busy_poll_us(5'000'000);  // longer than the injection delay: never sleeps
+    std::thread later([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        d.inject(udp_to(kLocal, 5650).build());
+    });
+    Datagram got[4];
+    EXPECT_EQ(ep.recv(got, 4, 10000), 1u);
+    later.join();
+    EXPECT_EQ(ep.stats().wakeups, 0u) << "a polling app costs the worker no syscall";
+    EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(1));
+}
+
 TEST(Apps, OneAppReceivesFromEveryWorkersRing) {
     TestDaemonOptions o;
     o.workers = 2;

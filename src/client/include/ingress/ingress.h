@@ -84,6 +84,8 @@ int ingress_endpoint_fd(const struct ingress_endpoint *ep);
 int ingress_prepare_sleep(struct ingress_endpoint *ep);
 /* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever). */
 int ingress_recv(struct ingress_endpoint *ep, struct ingress_datagram *out, size_t max, int timeout_ms);
+/* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
+void ingress_set_busy_poll_us(struct ingress_endpoint *ep, uint32_t us);
 void ingress_endpoint_stats(const struct ingress_endpoint *ep, struct ingress_endpoint_stats *out);
 
 /* include != 0 with sources: only those sources; include == 0: all but them. */
