@@ -90,6 +90,10 @@ ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeomet
 bool ShmRings::push(const RecvMeta& m, std::span<const uint8_t> head,
                     std::span<const uint8_t> body, const DeliveryCtx* ctx) noexcept {
     const uint16_t worker = ctx ? ctx->worker : 0;
+    // A worker index beyond the endpoint's rings is a configuration error (the registry's
+    // worker count must match the daemon's): refuse rather than write out of bounds.
+    if (worker >= w_.size()) [[unlikely]]
+        return false;
     shm::RingProducer& p = w_[worker].prod;
     uint32_t idx;
     if (p.reserve_burst(1, &idx) == 0) {

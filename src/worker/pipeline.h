@@ -63,6 +63,9 @@ public:
         delivery_.wakeups = &wakeups_;
         tap_scratch_.delivery = &delivery_;
     }
+    // Holds pointers into itself (delivery_ -> wakeups_): neither copied nor moved.
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
 
     // Runs one received burst to completion: every packet ends with a fate, frames the
     // pipeline built (ICMP errors) leave in one tx_burst, and the counter block is
