@@ -15,10 +15,12 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <bit>
 #include <memory>
 #include <vector>
 
 #include "core/counters.h"
+#include "demux/delivery.h"
 #include "demux/endpoint_table.h"
 #include "io/backend.h"
 #include "ipv4/route_tables.h"
@@ -81,7 +83,10 @@ private:
     io::BackendStats stats_;
 };
 
-void BM_PipelineUdpUnicast(benchmark::State& state) {
+// kShm: the endpoints deliver into shared-memory rings (one memfd ring each, one worker),
+// the apps' consumer side drained once per cycle, as the in-memory queues are.
+template <bool kShm>
+void pipeline_udp_unicast(benchmark::State& state) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
     const bool with_route = state.range(1) != 0;
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
@@ -105,6 +110,15 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
         eps.back()->bind(kLocal, static_cast<uint16_t>(10000 + i));
         b.add(*eps.back());
     }
+    std::vector<shm::RingConsumer> apps;
+    if constexpr (kShm) {
+        const shm::RingGeometry g{std::bit_ceil(per_ep_cycle + core::kBurst), 128};
+        for (uint32_t i = 0; i < endpoints; ++i) {
+            auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g, false);
+            apps.emplace_back(rings->region(0).data());
+            eps[i]->queue().attach_shm(std::move(rings));
+        }
+    }
     auto table = b.build();
 
     RecycleBackend backend(frames);
@@ -127,7 +141,14 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
         pipeline.process(batch, 1'000'000'000);
         if (++burst == bursts_per_cycle) {  // the applications drain their queues
             burst = 0;
-            for (auto& ep : eps) ep->queue().clear();
+            if constexpr (kShm) {
+                for (auto& app : apps) {
+                    uint32_t idx;
+                    app.release(app.peek(UINT32_MAX, &idx));
+                }
+            } else {
+                for (auto& ep : eps) ep->queue().clear();
+            }
         }
     }
     const auto snap = counters.snapshot();
@@ -144,11 +165,31 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // machine's figure (for ns_per_pkt, read "min").
 // route:1 is the worker's path (rcv_core -> route_input with its hint -> defrag check ->
 // udp); route:0 skips the route stage, to show its share side by side in one run.
+void BM_PipelineUdpUnicast(benchmark::State& state) { pipeline_udp_unicast<false>(state); }
+void BM_PipelineUdpUnicastShm(benchmark::State& state) { pipeline_udp_unicast<true>(state); }
+
 BENCHMARK(BM_PipelineUdpUnicast)
     ->Args({1, 1})
     ->Args({16, 1})
+    ->Args({512, 1})
     ->Args({10000, 1})
     ->Args({1, 0})
+    ->ArgNames({"endpoints", "route"})
+    ->Repetitions(5)
+    ->ComputeStatistics("max", [](const std::vector<double>& v) {
+        return *std::max_element(v.begin(), v.end());
+    })
+    ->ComputeStatistics("min", [](const std::vector<double>& v) {
+        return *std::min_element(v.begin(), v.end());
+    })
+    ->ReportAggregatesOnly(true);
+
+// The same path into shared-memory rings (one memfd per endpoint: 512 stays under the
+// default fd limit).
+BENCHMARK(BM_PipelineUdpUnicastShm)
+    ->Args({1, 1})
+    ->Args({16, 1})
+    ->Args({512, 1})
     ->ArgNames({"endpoints", "route"})
     ->Repetitions(5)
     ->ComputeStatistics("max", [](const std::vector<double>& v) {

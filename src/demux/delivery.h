@@ -3,23 +3,30 @@
 // Kernel-equivalent: the socket receive queue (sk_receive_queue) plus what recvmsg() hands
 // the application with it: the datagram bytes, the source address (msg_name), IP_PKTINFO
 // (ingress ifindex, destination address), SO_TIMESTAMPNS, PACKET_AUXDATA (vlan, status) and
-// MSG_TRUNC. Here it is a bounded in-memory ring per endpoint; the next issue replaces it
-// with a shared-memory ring with the same interface (try_push on the worker side).
+// MSG_TRUNC. An EndpointQueue has two backings behind one try_push/try_emplace:
+//   - in memory (the default): a bounded ring the stage tests read with front()/pop();
+//   - shared memory (attach_shm): the endpoint's ShmRings, one shm::RingProducer per
+//     worker in a sealed memfd the app maps (src/shm/ring.h), plus the wakeup eventfd. The
+//     worker pushing is named by the DeliveryCtx it passes; the app consumes (libingress).
 //
 // Hot-path discipline: every slot is preallocated when the queue is created; try_push copies
 // into a slot and never allocates, blocks or throws. A full queue refuses the datagram
 // (the caller counts SOCKET_RCVBUFF / RcvbufErrors): the worker never stalls on a slow app.
-// Single producer (the worker), single consumer (the app / the test); not thread-safe yet:
-// the shm ring adds the acquire/release pair.
+// In memory: single producer, single consumer, same thread (tests). In shared memory: one
+// ring per worker, each with its single producer; the ring has the acquire/release pairs.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "core/packet.h"
+#include "shm/region.h"
+#include "shm/ring.h"
 #include "wire/ipv4.h"
 
 namespace ingress::demux {
@@ -63,6 +70,73 @@ inline void recv_meta_set_vlan(RecvMeta& m, const core::Packet& pkt) noexcept {
     m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
 }
 
+// RecvMeta -> the ring's SlotMeta (what the app reads). `tap`: protocol is an ethertype.
+void to_slot_meta(const RecvMeta& m, bool tap, shm::SlotMeta* out) noexcept;
+// SlotMeta -> RecvMeta (the client library and tests).
+RecvMeta from_slot_meta(const shm::SlotMeta& s, bool tap) noexcept;
+
+class ShmRings;
+
+// Endpoints whose ring got a datagram during the burst, so the worker checks each one's
+// needs-wakeup flag once at burst end (one eventfd write per sleeping app per burst, no
+// syscall at all when no app sleeps). Fixed capacity: an endpoint that does not fit is
+// checked at once instead.
+class WakeupList {
+public:
+    static constexpr std::size_t kCapacity = 512;
+    void note(ShmRings& r, uint16_t worker) noexcept;
+    // Checks and signals every noted endpoint; empties the list.
+    void flush(uint16_t worker) noexcept;
+    std::size_t size() const noexcept { return n_; }
+
+private:
+    std::array<ShmRings*, kCapacity> list_{};
+    std::size_t n_ = 0;
+};
+
+// Which worker is delivering, and where it collects wakeups (nullptr: check at once).
+struct DeliveryCtx {
+    uint16_t worker = 0;
+    WakeupList* wakeups = nullptr;
+};
+
+// An endpoint's shared-memory side: one sealed memfd ring per worker and one eventfd,
+// created by the control plane (allocates, may throw); the worker only pushes.
+class ShmRings {
+public:
+    ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g, bool tap);
+    ShmRings(const ShmRings&) = delete;
+    ShmRings& operator=(const ShmRings&) = delete;
+
+    // Copies head ++ body into the worker's ring (cut to the slot, kSlotTruncated, counted
+    // in the header's `truncated`); false and `dropped_full` counted when the ring is full.
+    [[nodiscard]] bool push(const RecvMeta& m, std::span<const uint8_t> head,
+                            std::span<const uint8_t> body, const DeliveryCtx* ctx) noexcept;
+    // The needs-wakeup check for one worker's ring: signals the eventfd if the app sleeps.
+    void wake(uint16_t worker) noexcept;
+
+    uint16_t workers() const noexcept { return static_cast<uint16_t>(w_.size()); }
+    const shm::Region& region(uint16_t worker) const noexcept { return w_[worker].region; }
+    const shm::EventFd& eventfd() const noexcept { return efd_; }
+    const shm::RingGeometry& geometry() const noexcept { return g_; }
+    // Sums over the workers' ring headers (what the app also sees).
+    uint64_t delivered() const noexcept;
+    uint64_t dropped() const noexcept;
+    uint64_t truncated() const noexcept;
+
+private:
+    friend class WakeupList;
+    struct PerWorker {
+        shm::Region region;
+        shm::RingProducer prod;
+        bool pending = false;  // in this worker's WakeupList for the current burst
+    };
+    std::vector<PerWorker> w_;
+    shm::EventFd efd_;
+    shm::RingGeometry g_;
+    bool tap_;
+};
+
 // A bounded ring of fixed-size slots, allocated once.
 // One cache line of state (aligned), so an enqueue touches it, the slot, and nothing else.
 class alignas(64) EndpointQueue {
@@ -85,9 +159,11 @@ public:
     // Copies head ++ body (a gather of two pieces: a tap's rebuilt link header and the rest)
     // into the next slot. Bytes beyond the slot are cut and the entry is marked
     // kRecvTruncated (orig_len keeps the full length). False when the queue is full.
+    // `ctx`: the delivering worker (shared-memory backing); nullptr means worker 0.
     [[nodiscard]] bool try_push(const RecvMeta& meta, std::span<const uint8_t> head,
-                                std::span<const uint8_t> body = {}) noexcept {
-        return try_emplace([&meta](RecvMeta& m) noexcept { m = meta; }, head, body);
+                                std::span<const uint8_t> body = {},
+                                const DeliveryCtx* ctx = nullptr) noexcept {
+        return try_emplace([&meta](RecvMeta& m) noexcept { m = meta; }, head, body, ctx);
     }
 
     // The same, with the metadata written in place by `fill(RecvMeta&)` (the slot's entry is
@@ -95,7 +171,13 @@ public:
     // copying it costs a store-forwarding stall per datagram.
     template <class Fill>
     [[nodiscard]] bool try_emplace(Fill&& fill, std::span<const uint8_t> head,
-                                   std::span<const uint8_t> body = {}) noexcept {
+                                   std::span<const uint8_t> body = {},
+                                   const DeliveryCtx* ctx = nullptr) noexcept {
+        if (shm_) {
+            RecvMeta m;
+            fill(m);
+            return shm_->push(m, head, body, ctx);
+        }
         if (tail_ - head_ == cap_) {
             ++drops_;
             return false;
@@ -122,6 +204,14 @@ public:
     uint32_t size() const noexcept { return tail_ - head_; }
     uint32_t capacity() const noexcept { return cap_; }
     uint32_t slot_bytes() const noexcept { return slot_bytes_; }
+    // Switches to the shared-memory backing (control plane, before the endpoint is
+    // published). front()/pop()/size() are the in-memory backing's: with shm the app reads.
+    // Shared: when an option changes, the control plane builds a new endpoint object on the
+    // same rings, and both may be named by snapshots until the grace period ends (a worker
+    // reads one snapshot per burst, so never pushes through both at once).
+    void attach_shm(std::shared_ptr<ShmRings> rings) noexcept { shm_ = std::move(rings); }
+    ShmRings* shm() const noexcept { return shm_.get(); }
+
     // The oldest entry; only when !empty().
     Entry front() const noexcept {
         const uint32_t i = head_ & mask_;
@@ -131,10 +221,11 @@ public:
     void clear() noexcept { head_ = tail_; }
 
     // Per-endpoint counts (the socket's own: datagrams queued, sk_drops for a full queue).
-    uint64_t queued() const noexcept { return queued_; }
-    uint64_t drops() const noexcept { return drops_; }
+    uint64_t queued() const noexcept { return shm_ ? shm_->delivered() : queued_; }
+    uint64_t drops() const noexcept { return shm_ ? shm_->dropped() : drops_; }
 
 private:
+    std::shared_ptr<ShmRings> shm_;  // first: the hot path's branch reads it
     uint32_t cap_, mask_, slot_bytes_;
     std::unique_ptr<RecvMeta[]> metas_;
     std::unique_ptr<uint32_t[]> lens_;

@@ -11,6 +11,7 @@
 // pushes into their queue. Changing an option means building a new snapshot.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -201,8 +202,14 @@ public:
     EndpointQueue& queue() noexcept { return queue_; }
     const EndpointQueue& queue() const noexcept { return queue_; }
     // Frames the filter rejected (SOCKET_FILTER, counted per tap: a tap copy is not a fate).
-    uint64_t filter_drops() const noexcept { return filter_drops_; }
-    void count_filter_drop() noexcept { ++filter_drops_; }
+    uint64_t filter_drops() const noexcept {
+        return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(filter_drops_))
+            .load(std::memory_order_relaxed);
+    }
+    // Several workers may count on one tap: a relaxed atomic increment.
+    void count_filter_drop() noexcept {
+        std::atomic_ref<uint64_t>(filter_drops_).fetch_add(1, std::memory_order_relaxed);
+    }
 
 private:
     std::string name_;

@@ -64,7 +64,8 @@ struct TapGroup {
     uint32_t ifindex;   // 0 = every interface
     FanoutMode mode;    // kNone: one member
     uint32_t first, count;
-    // PACKET_FANOUT_LB cursor (f->rr_cur). Written by the one worker delivering to the group.
+    // PACKET_FANOUT_LB cursor (f->rr_cur). Every worker delivering to the group advances it
+    // (relaxed atomic increment, as fanout_rr_next's atomic in the kernel).
     mutable uint32_t rr_cur = 0;
 };
 

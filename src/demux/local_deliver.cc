@@ -10,7 +10,7 @@ using core::Mib;
 using core::Verdict;
 
 Verdict local_deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig& cfg) noexcept {
-    const RawResult raw = env.table.has_raw() ? raw_local_deliver(pkt, env.table) : RawResult{};
+    const RawResult raw = env.table.has_raw() ? raw_local_deliver(pkt, env.table, env.delivery) : RawResult{};
 
     if (pkt.ip_proto == wire::kIpProtoUdp) {
         env.c.mib(Mib::kIpInDelivers);

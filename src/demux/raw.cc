@@ -26,7 +26,8 @@ inline bool icmp_filter(const RawEndpoint& ep, const core::Packet& pkt) noexcept
 
 }  // namespace
 
-RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t) noexcept {
+RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
+                            const DeliveryCtx* ctx) noexcept {
     RawResult r;
     auto eps = t.raw(pkt.ip_proto);
     if (eps.empty()) return r;
@@ -46,7 +47,7 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t) noe
             m.protocol = pkt.ip_proto;
             recv_meta_set_vlan(m, pkt);
         };
-        if (ep->queue().try_emplace(fill, pkt.l3()))
+        if (ep->queue().try_emplace(fill, pkt.l3(), {}, ctx))
             r.delivered = true;
         else
             r.rcvbuf = true;

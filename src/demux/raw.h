@@ -22,6 +22,8 @@ struct RawResult {
 // Reads:  pkt.l3_off, pkt.len, pkt.ip_proto, pkt.l4_off, frame bytes, pkt.ifindex.
 // Writes: endpoint queues only (the packet goes on to its protocol handler).
 // Next:   the protocol dispatch of local_deliver.
-RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t) noexcept;
+// `ctx`: the delivering worker (shared-memory rings); nullptr = worker 0.
+RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
+                            const DeliveryCtx* ctx = nullptr) noexcept;
 
 }  // namespace ingress::demux

@@ -1,6 +1,7 @@
 #include "demux/tap.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "demux/hash.h"
@@ -95,7 +96,7 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         }
         m.flags |= kRecvTruncated;
     }
-    (void)tap.queue().try_push(m, head, body);  // a full queue: the tap's own drop count
+    (void)tap.queue().try_push(m, head, body, scratch.delivery);  // a full queue: the tap's own drop count
 }
 
 void deliver_round(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
@@ -111,7 +112,7 @@ void deliver_round(const core::Packet& pkt, const l2::Port& port, const Endpoint
         const auto n = static_cast<uint32_t>(members.size());
         uint32_t idx = g.mode == FanoutMode::kHash
                            ? reciprocal_scale(fanout_flow_hash(pkt, t.hash_seed()), n)
-                           : g.rr_cur++ % n;
+                           : std::atomic_ref<uint32_t>(g.rr_cur).fetch_add(1, std::memory_order_relaxed) % n;
         packet_rcv(*members[idx], pkt, r, scratch);
     }
 }

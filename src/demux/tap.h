@@ -17,6 +17,7 @@ namespace ingress::demux {
 struct TapScratch {
     static constexpr std::size_t kBytes = 16384;
     std::array<uint8_t, kBytes> bytes;
+    const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
 };
 
 // Kernel-equivalent: net/core/dev.c __netif_receive_skb_core() delivering to packet sockets

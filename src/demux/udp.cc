@@ -153,7 +153,7 @@ public:
             m.flags = kRecvCsumValid;
             recv_meta_set_vlan(m, pkt);
         };
-        if (!ep.queue().try_emplace(fill, payload)) {
+        if (!ep.queue().try_emplace(fill, payload, {}, env_.delivery)) {
             // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.
             env_.c.mib(Mib::kUdpRcvbufErrors);
             env_.c.mib(Mib::kUdpInErrors);

@@ -18,6 +18,7 @@ struct DemuxEnv {
     core::CounterBlock& c;
     ipv4::IcmpSender* icmp = nullptr;
     uint64_t now_ns = 0;
+    const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
 };
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),

@@ -31,7 +31,7 @@
 namespace ingress::shm {
 
 inline constexpr uint32_t kRingMagic = 0x494e4752;  // "INGR"
-inline constexpr uint16_t kRingVersion = 1;
+inline constexpr uint16_t kRingVersion = 2;  // 2: SlotMeta.tp_status
 inline constexpr std::size_t kCacheLine = 64;
 
 // What recvmsg would give for one datagram (or one frame, for taps).
@@ -51,7 +51,8 @@ struct SlotMeta {
     uint16_t flags;      // kSlot* bits
     uint16_t ethertype;  // taps: sll_protocol (host order)
     uint16_t l3_off;     // taps in SOCK_RAW framing: where the network header starts
-    uint32_t reserved[5];
+    uint32_t tp_status;  // taps with PACKET_AUXDATA: tpacket_auxdata.tp_status
+    uint32_t reserved[4];
 };
 static_assert(sizeof(SlotMeta) == 64);
 static_assert(offsetof(SlotMeta, len) == 0);
@@ -69,6 +70,7 @@ static_assert(offsetof(SlotMeta, protocol) == 37);
 static_assert(offsetof(SlotMeta, flags) == 38);
 static_assert(offsetof(SlotMeta, ethertype) == 40);
 static_assert(offsetof(SlotMeta, l3_off) == 42);
+static_assert(offsetof(SlotMeta, tp_status) == 44);
 
 inline constexpr uint16_t kSlotTruncated = 1u << 0;  // MSG_TRUNC: orig_len > len
 inline constexpr uint16_t kSlotCsumOk = 1u << 1;     // L4 checksum verified
@@ -164,6 +166,8 @@ public:
     [[nodiscard]] bool try_push(const SlotMeta& meta, std::span<const uint8_t> payload) noexcept;
     // Counts a datagram the caller dropped because the ring was full.
     void count_drop() noexcept;
+    // Counts a datagram the caller cut to the slot (after filling it, before submit).
+    void count_truncated() noexcept { bump(h_->truncated); }
 
     // After a burst of submits: true when the consumer asked to be woken; clears the flag
     // (the caller then writes the eventfd once and calls count_wakeup()).

@@ -38,8 +38,8 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept
     defrag_.reap(sink_);
 
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown.
-    if (const demux::EndpointTable* eps = t_.endpoints) {
-        demux::DemuxEnv env{*eps, c_, &icmp_, now_ns};
+    if (const demux::EndpointTable* eps = eps_) {
+        demux::DemuxEnv env{*eps, c_, &icmp_, now_ns, &delivery_};
         run_stage(batch, sink_,
                   [&](core::Packet& p) { return demux::local_deliver(p, env, t_.local); });
     }
@@ -61,7 +61,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
-    const demux::EndpointTable* eps = t_.endpoints;
+    const demux::EndpointTable* eps = t_.endpoint_pub ? t_.endpoint_pub->read() : t_.endpoints;
+    eps_ = eps;
     if (eps && eps->has_taps()) {
         run_stage(batch, sink_, [&](core::Packet& p) {
             return demux::tap_deliver(p, port, *eps, tap_scratch_);
@@ -94,6 +95,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     }
 
     sink_.flush();
+    // Wake the apps that went to sleep on a ring this burst filled (one write each).
+    wakeups_.flush(t_.worker);
     // ICMP errors built during the burst; a refused frame was counted as sent, so it moves
     // to IcmpOutErrors.
     if (uint16_t refused = txq_.flush(backend_, queue)) c_.mib(core::Mib::kIcmpOutErrors, refused);

@@ -20,6 +20,7 @@
 
 #include "core/counters.h"
 #include "core/packet.h"
+#include "demux/endpoint_publisher.h"
 #include "demux/endpoint_table.h"
 #include "demux/local_deliver.h"
 #include "demux/tap.h"
@@ -45,8 +46,10 @@ struct PipelineTables {
     // the worker loop announces a quiescent state between bursts). Null: no route stage,
     // every valid datagram is treated as local (tests of the other stages).
     const ipv4::RoutePublisher* routes = nullptr;
-    // The published endpoint snapshot (taps, raw, UDP); nullptr: no local delivery.
+    // The endpoint snapshot (taps, raw, UDP); nullptr: no local delivery. When `endpoint_pub`
+    // is set, the snapshot is read from it once per burst instead (RCU, as the routes).
     const demux::EndpointTable* endpoints = nullptr;
+    const demux::EndpointPublisher* endpoint_pub = nullptr;
     demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
 };
 
@@ -56,7 +59,13 @@ public:
         : backend_(backend), sink_(backend, counters), c_(counters), t_(tables),
           icmp_(backend, txq_, t_.icmp), defrag_(t_.defrag) {
         sink_.set_reasm_pool(&defrag_.buffers());
+        delivery_.worker = t_.worker;
+        delivery_.wakeups = &wakeups_;
+        tap_scratch_.delivery = &delivery_;
     }
+    // Holds pointers into itself (delivery_ -> wakeups_): neither copied nor moved.
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
 
     // Runs one received burst to completion: every packet ends with a fate, frames the
     // pipeline built (ICMP errors) leave in one tx_burst, and the counter block is
@@ -85,6 +94,11 @@ private:
     core::PacketBatch handed_in_;
     ipv4::RouteHint hint_;
     demux::TapScratch tap_scratch_;
+    // Endpoints whose app ring got data this burst: their needs-wakeup flags are checked
+    // once, at burst end.
+    demux::WakeupList wakeups_;
+    demux::DeliveryCtx delivery_;
+    const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
 };
 
 }  // namespace ingress::worker

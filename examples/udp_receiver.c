@@ -1,0 +1,32 @@
+/* Receive UDP datagrams on a port through ingressd, from C (README: "Applications").
+ * Build: cc udp_receiver.c $(pkg-config --cflags --libs libingress)
+ * Run:   ./udp_receiver_c [SOCKET] [PORT] [COUNT] */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <ingress/ingress.h>
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : NULL;
+    struct ingress_udp_opts o = {0};
+    o.port = (uint16_t)(argc > 2 ? atoi(argv[2]) : 5000);
+    o.multicast_all = 1;
+    long want = argc > 3 ? atol(argv[3]) : 10, got = 0;
+
+    struct ingress_client *c = ingress_client_connect(path);
+    if (!c) { fprintf(stderr, "connect: %s\n", ingress_last_error()); return 2; }
+    struct ingress_endpoint *ep = ingress_udp_open(c, &o);
+    if (!ep) { fprintf(stderr, "open: %s\n", ingress_last_error()); return 2; }
+    struct ingress_datagram d[32];
+    while (got < want) {
+        int n = ingress_recv(ep, d, 32, 5000);
+        if (n <= 0) break;
+        for (int i = 0; i < n; i++)
+            printf("%u bytes from %08x:%u\n", d[i].len, d[i].src_addr, d[i].src_port);
+        got += n;
+    }
+    printf("received %ld\n", got);
+    ingress_endpoint_close(ep);
+    ingress_client_close(c);
+    return got == want ? 0 : 1;
+}

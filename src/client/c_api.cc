@@ -1,0 +1,179 @@
+// The C interface (ingress.h) over the C++ one.
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <ingress/client.h>
+#include <ingress/ingress.h>
+
+struct ingress_client {
+    ingress::Client c;
+};
+struct ingress_endpoint {
+    ingress::Endpoint ep;
+    std::vector<ingress::Datagram> scratch;
+};
+
+namespace {
+
+thread_local std::string g_error;
+
+template <class F>
+int guard(F&& f) {
+    try {
+        return f();
+    } catch (const ingress::Error& e) {
+        g_error = e.what();
+        return -e.code();
+    } catch (const std::bad_alloc&) {
+        g_error = "out of memory";
+        return -ENOMEM;
+    } catch (const std::exception& e) {
+        g_error = e.what();
+        return -EIO;
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* ingress_last_error(void) { return g_error.c_str(); }
+
+ingress_client* ingress_client_connect(const char* path) {
+    ingress_client* out = nullptr;
+    guard([&] {
+        out = new ingress_client{ingress::Client::connect(path ? path : ingress::kDefaultCtlPath)};
+        return 0;
+    });
+    return out;
+}
+
+void ingress_client_close(ingress_client* c) { delete c; }
+
+char* ingress_client_stats(ingress_client* c) {
+    char* out = nullptr;
+    guard([&] {
+        std::string s = c->c.stats();
+        out = static_cast<char*>(std::malloc(s.size() + 1));
+        if (!out) return -ENOMEM;
+        std::memcpy(out, s.c_str(), s.size() + 1);
+        return 0;
+    });
+    return out;
+}
+
+ingress_endpoint* ingress_udp_open(ingress_client* c, const ingress_udp_opts* o) {
+    ingress_endpoint* out = nullptr;
+    guard([&] {
+        ingress::UdpOptions u;
+        u.addr = o->addr;
+        u.port = o->port;
+        u.remote_addr = o->remote_addr;
+        u.remote_port = o->remote_port;
+        u.ifindex = o->ifindex;
+        u.reuseport = o->reuseport;
+        u.reuseaddr = o->reuseaddr;
+        u.multicast_all = o->multicast_all;
+        u.ring_slots = o->ring_slots;
+        out = new ingress_endpoint{c->c.open_udp(u), {}};
+        return 0;
+    });
+    return out;
+}
+
+ingress_endpoint* ingress_raw_open(ingress_client* c, const ingress_raw_opts* o) {
+    ingress_endpoint* out = nullptr;
+    guard([&] {
+        ingress::RawOptions r;
+        r.protocol = o->protocol;
+        r.addr = o->addr;
+        r.remote_addr = o->remote_addr;
+        r.ifindex = o->ifindex;
+        r.icmp_filter = o->icmp_filter;
+        r.multicast_all = o->multicast_all;
+        r.ring_slots = o->ring_slots;
+        out = new ingress_endpoint{c->c.open_raw(r), {}};
+        return 0;
+    });
+    return out;
+}
+
+ingress_endpoint* ingress_tap_open(ingress_client* c, const ingress_tap_opts* o) {
+    ingress_endpoint* out = nullptr;
+    guard([&] {
+        ingress::TapOptions t;
+        t.ethertype = o->ethertype;
+        t.ifindex = o->ifindex;
+        t.dgram = o->dgram;
+        if (o->filter) t.filter = o->filter;
+        t.ring_slots = o->ring_slots;
+        out = new ingress_endpoint{c->c.open_tap(t), {}};
+        return 0;
+    });
+    return out;
+}
+
+void ingress_endpoint_close(ingress_endpoint* ep) { delete ep; }
+
+uint32_t ingress_endpoint_id(const ingress_endpoint* ep) { return ep->ep.id(); }
+int ingress_endpoint_fd(const ingress_endpoint* ep) { return ep->ep.fd(); }
+int ingress_prepare_sleep(ingress_endpoint* ep) { return ep->ep.prepare_sleep() ? 1 : 0; }
+
+int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int timeout_ms) {
+    return guard([&] {
+        if (ep->scratch.size() < max) ep->scratch.resize(max);
+        const std::size_t n = ep->ep.recv(ep->scratch.data(), max, timeout_ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            const ingress::Datagram& d = ep->scratch[i];
+            ingress_datagram& o = out[i];
+            o.data = d.data;
+            o.len = d.len;
+            o.orig_len = d.orig_len;
+            o.src_addr = d.meta->src_addr;
+            o.dst_addr = d.meta->dst_addr;
+            o.src_port = d.meta->src_port;
+            o.dst_port = d.meta->dst_port;
+            o.ifindex = d.meta->ifindex;
+            o.rx_ns = d.meta->rx_ns;
+            o.vlan_tci = d.meta->vlan_tci;
+            o.flags = d.meta->flags;
+            o.pkt_type = d.meta->pkt_type;
+            o.protocol = d.meta->protocol;
+            o.ethertype = d.meta->ethertype;
+        }
+        return static_cast<int>(n);
+    });
+}
+
+void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) { ep->ep.set_busy_poll_us(us); }
+
+void ingress_endpoint_stats(const ingress_endpoint* ep, struct ingress_endpoint_stats* out) {
+    ingress::EndpointStats s = ep->ep.stats();
+    out->delivered = s.delivered;
+    out->dropped_full = s.dropped_full;
+    out->truncated = s.truncated;
+    out->wakeups = s.wakeups;
+}
+
+int ingress_join(ingress_endpoint* ep, uint32_t group, uint32_t ifindex, const uint32_t* sources,
+                 size_t nsources, int include) {
+    return guard([&] {
+        ep->ep.join(group, ifindex, {sources, nsources}, include != 0);
+        return 0;
+    });
+}
+
+int ingress_leave(ingress_endpoint* ep, uint32_t group, uint32_t ifindex, const uint32_t* sources,
+                  size_t nsources) {
+    return guard([&] {
+        ep->ep.leave(group, ifindex, {sources, nsources});
+        return 0;
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,187 @@
+// libingress: the app side of ingressd. Connect to the control socket, open endpoints, and
+// receive datagrams from the endpoint's shared-memory rings (one per worker) with the
+// metadata recvmsg would give. `pkg-config --cflags --libs libingress`.
+//
+//   ingress::Client c = ingress::Client::connect();          // /run/ingressd/ctl.sock
+//   ingress::UdpEndpoint ep = c.open_udp({.port = 5000});
+//   ingress::Datagram d[32];
+//   std::size_t n = ep.recv(d, 32, 1000);                    // up to 1 s
+//
+// Errors (a refused request, a dead daemon, a ring layout this library does not know) are
+// thrown as ingress::Error: the errno the socket call would have returned and the daemon's
+// message. Not thread-safe: one thread per Client and per endpoint.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "shm/region.h"
+#include "shm/ring.h"
+
+namespace ingress {
+
+inline constexpr const char* kDefaultCtlPath = "/run/ingressd/ctl.sock";
+
+class Error : public std::runtime_error {
+public:
+    Error(int err, const std::string& what) : std::runtime_error(what), err_(err) {}
+    int code() const noexcept { return err_; }  // an errno value
+
+private:
+    int err_;
+};
+
+// One received datagram (UDP payload, raw IP packet, or tap frame). `data` points into the
+// ring: valid until the next recv() or release() on the same endpoint.
+struct Datagram {
+    const uint8_t* data = nullptr;
+    uint32_t len = 0;       // bytes stored
+    uint32_t orig_len = 0;  // bytes the datagram had (> len: truncated, as MSG_TRUNC)
+    const shm::SlotMeta* meta = nullptr;  // addresses, ports, ifindex, timestamp, vlan, flags
+    uint16_t worker = 0;                  // the ring it came from
+    bool truncated() const noexcept { return meta && (meta->flags & shm::kSlotTruncated); }
+};
+
+struct UdpOptions {
+    uint32_t addr = 0;  // host order; 0 = INADDR_ANY
+    uint16_t port = 0;  // 0 = an ephemeral port
+    uint32_t remote_addr = 0;  // connect()
+    uint16_t remote_port = 0;
+    uint32_t ifindex = 0;  // SO_BINDTODEVICE
+    bool reuseport = false;
+    bool reuseaddr = false;
+    bool multicast_all = true;
+    uint32_t ring_slots = 0;  // 0 = the daemon's default
+};
+
+struct RawOptions {
+    uint8_t protocol = 0;  // IPPROTO_*
+    uint32_t addr = 0;
+    uint32_t remote_addr = 0;
+    uint32_t ifindex = 0;
+    uint32_t icmp_filter = 0;  // ICMP_FILTER
+    bool multicast_all = true;
+    uint32_t ring_slots = 0;
+};
+
+struct TapOptions {
+    uint16_t ethertype = 0x0003;  // ETH_P_ALL
+    uint32_t ifindex = 0;
+    bool dgram = false;  // SOCK_DGRAM framing (from the network header)
+    std::string filter;  // pcap expression
+    bool fanout = false;
+    uint16_t fanout_group = 0;
+    uint8_t fanout_mode = 0;  // 0 hash, 1 round robin
+    uint32_t ring_slots = 0;
+};
+
+// Ring-header counters summed over workers.
+struct EndpointStats {
+    uint64_t delivered = 0;
+    uint64_t dropped_full = 0;  // the ring was full (RcvbufErrors)
+    uint64_t truncated = 0;
+    uint64_t wakeups = 0;
+};
+
+class Client;
+
+class Endpoint {
+public:
+    Endpoint() = default;
+    ~Endpoint();
+    Endpoint(Endpoint&&) noexcept;
+    Endpoint& operator=(Endpoint&&) noexcept;
+
+    uint32_t id() const noexcept { return id_; }
+    // Receives up to `max` datagrams: busy-polls every worker ring, then, if none, sleeps on
+    // the eventfd up to timeout_ms (0: never sleeps; -1: forever). Releases what the
+    // previous call returned first. Returns the number filled in.
+    std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
+    // How long recv() keeps polling the rings before it sleeps on the eventfd (default 0:
+    // one pass, then sleep). A few tens of microseconds trade CPU for wakeup latency.
+    void set_busy_poll_us(uint32_t us) noexcept { busy_poll_ns_ = uint64_t{us} * 1000; }
+    // Gives back the slots the last recv() returned (recv does it itself).
+    void release() noexcept;
+    // The wakeup eventfd, for the app's own epoll: readable when data may be waiting after
+    // prepare_sleep() returned true. Call recv(.., 0) when it fires.
+    int fd() const noexcept { return efd_.fd(); }
+    // Arms the wakeup on every ring; false if data is already waiting (do not sleep).
+    bool prepare_sleep() noexcept;
+    EndpointStats stats() const noexcept;
+    uint16_t workers() const noexcept { return static_cast<uint16_t>(rings_.size()); }
+
+    // Multicast (UDP and raw): join a group (any source), or with a source filter:
+    // include = only these sources (IP_ADD_SOURCE_MEMBERSHIP), else all but them
+    // (IP_BLOCK_SOURCE).
+    void join(uint32_t group, uint32_t ifindex = 0, std::span<const uint32_t> sources = {},
+              bool include = true);
+    void leave(uint32_t group, uint32_t ifindex = 0, std::span<const uint32_t> sources = {});
+    // kMulticastAll / kIcmpFilter / kIfindex equivalents.
+    void set_multicast_all(bool on);
+    void set_icmp_filter(uint32_t mask);
+    void bind_to_device(uint32_t ifindex);
+    // Closes it in the daemon (the destructor does too, quietly, while the client lives).
+    void close();
+
+protected:
+    friend class Client;
+    struct Ring {
+        shm::Region region;
+        shm::RingConsumer cons;
+        uint32_t held = 0;  // returned by the last recv, not yet released
+    };
+    Client* client_ = nullptr;
+    uint32_t id_ = 0;
+    std::vector<Ring> rings_;
+    shm::EventFd efd_{-1};
+    uint16_t next_ring_ = 0;  // round-robin start, so no worker ring starves another
+    uint64_t busy_poll_ns_ = 0;
+};
+
+class UdpEndpoint : public Endpoint {};
+class RawEndpoint : public Endpoint {};
+class PacketTap : public Endpoint {};
+
+class Client {
+public:
+    // Connects and says hello (version check). Throws ingress::Error.
+    static Client connect(const std::string& path = kDefaultCtlPath);
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+    ~Client();
+
+    UdpEndpoint open_udp(const UdpOptions& o);
+    RawEndpoint open_raw(const RawOptions& o);
+    PacketTap open_tap(const TapOptions& o);
+    // The daemon's counters in nstat form, and one line per endpoint.
+    std::string stats();
+
+    uint16_t workers() const noexcept { return workers_; }
+    uint16_t version() const noexcept { return version_; }
+    int fd() const noexcept { return fd_; }
+
+    // Low level: sends a request and waits for its reply (used by the endpoints). Returns
+    // the reply bytes and the fds that came with it; throws on a non-zero error.
+    struct Reply {
+        std::vector<uint8_t> bytes;
+        std::vector<int> fds;
+    };
+    Reply call(std::vector<uint8_t> request, bool throw_on_error = true);
+    uint32_t next_seq() noexcept { return ++seq_; }
+
+private:
+    Client() = default;
+    void open_into(Endpoint& ep, std::vector<uint8_t> request);
+    int fd_ = -1;
+    uint32_t seq_ = 0;
+    uint16_t workers_ = 0;
+    uint16_t version_ = 0;
+    std::vector<uint8_t> in_;
+};
+
+}  // namespace ingress

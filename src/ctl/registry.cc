@@ -1,0 +1,493 @@
+#include "ctl/registry.h"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
+#include "demux/endpoint_table.h"
+
+namespace ingress::ctl {
+
+namespace {
+
+constexpr std::size_t kMaxMemberships = 20;  // net.ipv4.igmp_max_memberships
+constexpr std::size_t kMaxSources = 10;      // net.ipv4.igmp_max_msf
+
+Result fail(int err, std::string msg) { return Result{err, std::move(msg), 0}; }
+
+std::string addr_str(wire::Ipv4Addr a) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    return b;
+}
+
+}  // namespace
+
+const char* endpoint_kind_name(EndpointKind k) noexcept {
+    switch (k) {
+    case EndpointKind::kUdp: return "udp";
+    case EndpointKind::kRaw: return "raw";
+    case EndpointKind::kTap: return "tap";
+    }
+    return "?";
+}
+
+struct Registry::Entry {
+    uint32_t id = 0;
+    uint64_t owner = 0;
+    uid_t uid = 0;
+    EndpointKind kind = EndpointKind::kUdp;
+    UdpOpen udp;
+    RawOpen raw;
+    TapOpen tap;
+    std::vector<demux::McMembership> mc;  // the socket's ip_mc_socklist
+    std::shared_ptr<demux::ShmRings> rings;
+    // The endpoint object the current snapshot names (rebuilt on every option change).
+    std::shared_ptr<demux::UdpEndpoint> u;
+    std::shared_ptr<demux::RawEndpoint> r;
+    std::shared_ptr<demux::TapEndpoint> t;
+};
+
+Registry::Registry(RegistryConfig cfg, demux::EndpointPublisher& pub,
+                   ipv4::RoutePublisher* routes)
+    : cfg_(std::move(cfg)), pub_(pub), routes_(routes) {}
+
+Registry::~Registry() {
+    // Unpublish everything before the endpoints go away.
+    if (!eps_.empty()) {
+        std::vector<std::unique_ptr<Entry>> dead;
+        for (auto& [id, e] : eps_) dead.push_back(std::move(e));
+        eps_.clear();
+        publish(std::move(dead));
+    }
+}
+
+// --- helpers --------------------------------------------------------------------------------
+
+Result Registry::admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g) {
+    if (count(owner) >= cfg_.max_endpoints_per_owner)
+        return fail(EMFILE, "too many endpoints on this connection (limit " +
+                                std::to_string(cfg_.max_endpoints_per_owner) + ")");
+    *g = cfg_.geometry;
+    if (ring_slots) {
+        if (ring_slots > cfg_.max_ring_slots)
+            return fail(EINVAL, "ring-slots " + std::to_string(ring_slots) + " above the limit " +
+                                    std::to_string(cfg_.max_ring_slots));
+        g->slot_count = std::max<uint32_t>(2, std::bit_ceil(ring_slots));
+    }
+    return {};
+}
+
+bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
+    // inet_bind(): INADDR_ANY, multicast and broadcast are always accepted; anything else
+    // must be a local address (RTN_LOCAL) unless ip_nonlocal_bind.
+    if (a == 0 || wire::ipv4_is_multicast(a) || a == 0xffffffffu || cfg_.ip_nonlocal_bind)
+        return true;
+    if (!routes_) return false;
+    for (const ipv4::IfConfig& i : routes_->config().ifaces) {
+        for (const ipv4::IfAddr& ia : i.addrs) {
+            if (ia.addr == a || (ia.broadcast && ia.broadcast == a)) return true;
+            if (ia.prefix_len < 31 && !ia.secondary) {
+                const uint32_t mask = ia.prefix_len ? ~uint32_t{0} << (32 - ia.prefix_len) : 0;
+                if ((ia.addr | ~mask) == a) return true;  // the subnet broadcast (RTN_BROADCAST)
+            }
+        }
+    }
+    return false;
+}
+
+bool Registry::udp_port_in_use(const UdpOpen& o, uid_t uid) const {
+    // udp_lib_lport_inuse(): same port, overlapping addresses (either wildcard or equal),
+    // overlapping devices, and neither both SO_REUSEADDR nor both SO_REUSEPORT with the
+    // same owner uid.
+    for (const auto& [id, e] : eps_) {
+        if (e->kind != EndpointKind::kUdp || e->udp.port != o.port) continue;
+        const UdpOpen& x = e->udp;
+        if (x.addr && o.addr && x.addr != o.addr) continue;
+        if (x.ifindex && o.ifindex && x.ifindex != o.ifindex) continue;
+        if (x.reuseaddr && o.reuseaddr) continue;
+        if (x.reuseport && o.reuseport && e->uid == uid) continue;
+        return true;
+    }
+    return false;
+}
+
+Result Registry::check_owner(uint64_t owner, uint32_t id, Entry** out) {
+    auto it = eps_.find(id);
+    if (it == eps_.end()) return fail(ENOENT, "no endpoint " + std::to_string(id));
+    if (it->second->owner != owner)
+        return fail(EPERM, "endpoint " + std::to_string(id) + " belongs to another client");
+    *out = it->second.get();
+    return {};
+}
+
+void Registry::rebuild(Entry& e) {
+    // A fresh endpoint object from the entry's configuration, on the same rings. The tiny
+    // in-memory queue is never used (the shm backing is attached before publication).
+    switch (e.kind) {
+    case EndpointKind::kUdp: {
+        auto u = std::make_shared<demux::UdpEndpoint>("ep" + std::to_string(e.id), 1, 64);
+        u->bind(e.udp.addr, e.udp.port);
+        if (e.udp.remote_addr || e.udp.remote_port) u->connect(e.udp.remote_addr, e.udp.remote_port);
+        u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
+        u->set_multicast_all(e.udp.multicast_all);
+        u->mc().list = e.mc;
+        u->queue().attach_shm(e.rings);
+        e.u = std::move(u);
+        break;
+    }
+    case EndpointKind::kRaw: {
+        auto r = std::make_shared<demux::RawEndpoint>(e.raw.protocol, "ep" + std::to_string(e.id),
+                                                      1, 64);
+        r->bind(e.raw.addr).connect(e.raw.remote_addr).bind_to_device(e.raw.ifindex);
+        r->set_icmp_filter(e.raw.icmp_filter).set_multicast_all(e.raw.multicast_all);
+        r->mc().list = e.mc;
+        r->queue().attach_shm(e.rings);
+        e.r = std::move(r);
+        break;
+    }
+    case EndpointKind::kTap: {
+        auto t = std::make_shared<demux::TapEndpoint>(
+            e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw, e.tap.ethertype,
+            "ep" + std::to_string(e.id), 1, 64);
+        t->bind(e.tap.ifindex).set_auxdata(true);
+        if (!e.tap.filter.empty()) {
+            std::string err;
+            auto f = demux::TapFilter::compile(e.tap.filter, !e.tap.dgram, &err);
+            if (!f) throw std::system_error(EINVAL, std::generic_category(), err);
+            t->attach_filter(std::move(f));
+        }
+        if (e.tap.fanout)
+            t->join_fanout(e.tap.fanout_group, e.tap.fanout_mode ? demux::FanoutMode::kLoadBalance
+                                                                  : demux::FanoutMode::kHash);
+        t->queue().attach_shm(e.rings);
+        e.t = std::move(t);
+        break;
+    }
+    }
+}
+
+void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
+                       std::vector<std::shared_ptr<void>> old_objects) {
+    demux::EndpointTable::Builder b;
+    b.set_hash_seed(cfg_.hash_seed);
+    for (auto& [id, e] : eps_) {
+        if (e->u) b.add(*e->u);
+        if (e->r) b.add(*e->r);
+        if (e->t) b.add(*e->t);
+    }
+    // The dead entries and replaced objects are freed after the grace period (the lambda
+    // owns them until then).
+    auto keep = std::make_shared<std::pair<std::vector<std::unique_ptr<Entry>>,
+                                           std::vector<std::shared_ptr<void>>>>(
+        std::move(dead), std::move(old_objects));
+    pub_.publish(b.build(), [keep]() mutable { keep->first.clear(); keep->second.clear(); });
+}
+
+void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
+    for (const demux::McMembership& m : e.mc) {
+        uint32_t ifindex = m.ifindex;
+        if (ifindex == 0) {
+            // imr_ifindex 0: the kernel picks the interface by routing the group; we take
+            // the first non-loopback interface.
+            for (const ipv4::IfConfig& i : cfg.ifaces)
+                if (!i.loopback) { ifindex = i.ifindex; break; }
+            if (ifindex == 0) continue;
+        }
+        const auto mode = m.mode == demux::McFilterMode::kInclude ? ipv4::McFilterMode::kInclude
+                                                                  : ipv4::McFilterMode::kExclude;
+        if (add)
+            cfg.mc.join(ifindex, m.group, mode, m.sources);
+        else
+            (void)cfg.mc.leave(ifindex, m.group, mode, m.sources);
+    }
+}
+
+void Registry::mc_update(const std::vector<demux::McMembership>& before, const Entry& e) {
+    // One route publication for the whole change: the interface never loses a membership
+    // that both the old and the new socket state have.
+    if (!routes_ || (before.empty() && e.mc.empty())) return;
+    ipv4::RouteConfig cfg = routes_->config();
+    Entry old;
+    old.mc = before;
+    mc_apply(cfg, old, false);
+    mc_apply(cfg, e, true);
+    routes_->update(std::move(cfg));
+}
+
+// --- requests -------------------------------------------------------------------------------
+
+Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& req) {
+    UdpOpen o = req;
+    shm::RingGeometry g;
+    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    // inet_bind(): the address first, then the port's privilege, then the port itself.
+    if (!bind_addr_ok(o.addr))
+        return fail(EADDRNOTAVAIL, "cannot bind to " + addr_str(o.addr) +
+                                       ": not a local address (ip_nonlocal_bind is off)");
+    if (o.port && o.port < cfg_.policy.ip_unprivileged_port_start &&
+        !has_privilege(cfg_.policy, peer, Privilege::kNetBindService))
+        return fail(EACCES, "port " + std::to_string(o.port) + " is below " +
+                                std::to_string(cfg_.policy.ip_unprivileged_port_start) +
+                                " and needs CAP_NET_BIND_SERVICE");
+    if (o.port == 0) {
+        // udp_lib_get_port() with snum 0: the first free port of ip_local_port_range.
+        for (uint32_t p = cfg_.ip_local_port_lo; p <= cfg_.ip_local_port_hi; ++p) {
+            o.port = static_cast<uint16_t>(p);
+            if (!udp_port_in_use(o, peer.uid)) break;
+            o.port = 0;
+        }
+        if (o.port == 0) return fail(EADDRINUSE, "no free ephemeral port");
+    } else if (udp_port_in_use(o, peer.uid)) {
+        return fail(EADDRINUSE, "address " + addr_str(o.addr) + ":" + std::to_string(o.port) +
+                                    " already in use");
+    }
+    auto e = std::make_unique<Entry>();
+    e->id = next_id_++;
+    e->owner = owner;
+    e->uid = peer.uid;
+    e->kind = EndpointKind::kUdp;
+    e->udp = o;
+    try {
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, false);
+        rebuild(*e);
+    } catch (const std::system_error& ex) {
+        return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
+    }
+    const uint32_t id = e->id;
+    eps_.emplace(id, std::move(e));
+    publish();
+    return Result{0, {}, id};
+}
+
+Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o) {
+    shm::RingGeometry g;
+    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    // inet_create(): SOCK_RAW needs CAP_NET_RAW.
+    if (!has_privilege(cfg_.policy, peer, Privilege::kNetRaw))
+        return fail(EPERM, "raw endpoints need CAP_NET_RAW");
+    if (o.protocol == 0 || o.protocol == 255)
+        return fail(EPROTONOSUPPORT, "raw protocol must be 1..254");  // IPPROTO_IP / _RAW
+    if (!bind_addr_ok(o.addr))
+        return fail(EADDRNOTAVAIL, "cannot bind to " + addr_str(o.addr) + ": not a local address");
+    auto e = std::make_unique<Entry>();
+    e->id = next_id_++;
+    e->owner = owner;
+    e->uid = peer.uid;
+    e->kind = EndpointKind::kRaw;
+    e->raw = o;
+    try {
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, false);
+        rebuild(*e);
+    } catch (const std::system_error& ex) {
+        return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
+    }
+    const uint32_t id = e->id;
+    eps_.emplace(id, std::move(e));
+    publish();
+    return Result{0, {}, id};
+}
+
+Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o) {
+    shm::RingGeometry g;
+    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    // packet_create(): CAP_NET_RAW, whatever the protocol.
+    if (!has_privilege(cfg_.policy, peer, Privilege::kNetRaw))
+        return fail(EPERM, "packet taps need CAP_NET_RAW");
+    if (o.fanout && o.fanout_mode > 1) return fail(EINVAL, "fanout mode must be 0 or 1");
+    auto e = std::make_unique<Entry>();
+    e->id = next_id_++;
+    e->owner = owner;
+    e->uid = peer.uid;
+    e->kind = EndpointKind::kTap;
+    e->tap = o;
+    try {
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, true);
+        rebuild(*e);
+    } catch (const std::system_error& ex) {
+        return fail(ex.code().value() ? ex.code().value() : ENOMEM,
+                    std::string("cannot open tap: ") + ex.what());
+    }
+    const uint32_t id = e->id;
+    eps_.emplace(id, std::move(e));
+    publish();
+    return Result{0, {}, id};
+}
+
+Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_t ifindex,
+                      demux::McFilterMode mode, const std::vector<wire::Ipv4Addr>& sources) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    if (e->kind == EndpointKind::kTap) return fail(EOPNOTSUPP, "taps have no IP memberships");
+    if (!wire::ipv4_is_multicast(group))
+        return fail(EINVAL, addr_str(group) + " is not a multicast group");
+    if (sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
+    auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
+        return m.group == group && m.ifindex == ifindex;
+    });
+    std::vector<demux::McMembership> next = e->mc;
+    demux::McMembership* m = nullptr;
+    if (it == e->mc.end()) {
+        if (e->mc.size() >= kMaxMemberships)
+            return fail(ENOBUFS, "more than 20 memberships (igmp_max_memberships)");
+        next.push_back({group, ifindex, mode, {}});
+        m = &next.back();
+    } else {
+        m = &next[static_cast<std::size_t>(it - e->mc.begin())];
+        if (sources.empty()) return fail(EADDRINUSE, addr_str(group) + " already joined");
+        // ip_mc_source(): the mode of an existing membership cannot be changed this way.
+        if (m->mode != mode)
+            return fail(EINVAL, "membership of " + addr_str(group) + " is in the other filter mode");
+    }
+    for (wire::Ipv4Addr s : sources)
+        if (std::find(m->sources.begin(), m->sources.end(), s) == m->sources.end())
+            m->sources.push_back(s);
+    if (m->sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
+    std::vector<demux::McMembership> before = std::move(e->mc);
+    e->mc = std::move(next);
+    std::vector<std::shared_ptr<void>> old{e->u, e->r};
+    rebuild(*e);
+    mc_update(before, *e);
+    publish({}, std::move(old));
+    return Result{0, {}, id};
+}
+
+Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_t ifindex,
+                       const std::vector<wire::Ipv4Addr>& sources) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
+        return m.group == group && m.ifindex == ifindex;
+    });
+    if (it == e->mc.end()) return fail(EADDRNOTAVAIL, addr_str(group) + " is not joined");
+    std::vector<demux::McMembership> next = e->mc;
+    auto& m = next[static_cast<std::size_t>(it - e->mc.begin())];
+    if (sources.empty()) {
+        next.erase(next.begin() + (it - e->mc.begin()));
+    } else {
+        for (wire::Ipv4Addr s : sources) {
+            auto si = std::find(m.sources.begin(), m.sources.end(), s);
+            if (si == m.sources.end())
+                return fail(EADDRNOTAVAIL, "source " + addr_str(s) + " is not in the filter");
+            m.sources.erase(si);
+        }
+        // An INCLUDE membership with no source left is dropped (ip_mc_leave_src).
+        if (m.mode == demux::McFilterMode::kInclude && m.sources.empty())
+            next.erase(next.begin() + (it - e->mc.begin()));
+    }
+    std::vector<demux::McMembership> before = std::move(e->mc);
+    e->mc = std::move(next);
+    std::vector<std::shared_ptr<void>> old{e->u, e->r};
+    rebuild(*e);
+    mc_update(before, *e);
+    publish({}, std::move(old));
+    return Result{0, {}, id};
+}
+
+Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t value) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    switch (option) {
+    case Attr::kMulticastAll:
+        if (e->kind == EndpointKind::kUdp) e->udp.multicast_all = value != 0;
+        else if (e->kind == EndpointKind::kRaw) e->raw.multicast_all = value != 0;
+        else return fail(ENOPROTOOPT, "IP_MULTICAST_ALL is not a tap option");
+        break;
+    case Attr::kIcmpFilter:
+        if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
+            return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
+        e->raw.icmp_filter = value;
+        break;
+    case Attr::kIfindex:
+        if (e->kind == EndpointKind::kUdp) {
+            UdpOpen want = e->udp;
+            want.ifindex = value;
+            UdpOpen saved = e->udp;
+            e->udp.port = 0;  // not in conflict with itself
+            const bool busy = udp_port_in_use(want, e->uid);
+            e->udp = saved;
+            if (busy) return fail(EADDRINUSE, "address in use on that device");
+            e->udp.ifindex = value;
+        } else if (e->kind == EndpointKind::kRaw) {
+            e->raw.ifindex = value;
+        } else {
+            e->tap.ifindex = value;
+        }
+        break;
+    default:
+        return fail(ENOPROTOOPT, "option " + std::to_string(static_cast<unsigned>(option)) +
+                                     " cannot be set on an open endpoint");
+    }
+    std::vector<std::shared_ptr<void>> old{e->u, e->r, e->t};
+    rebuild(*e);
+    publish({}, std::move(old));
+    return Result{0, {}, id};
+}
+
+Result Registry::close(uint64_t owner, uint32_t id) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    auto node = eps_.extract(id);
+    mc_update(node.mapped()->mc, Entry{});
+    std::vector<std::unique_ptr<Entry>> dead;
+    dead.push_back(std::move(node.mapped()));
+    publish(std::move(dead));
+    return Result{0, {}, id};
+}
+
+std::size_t Registry::close_owner(uint64_t owner) {
+    std::vector<std::unique_ptr<Entry>> dead;
+    for (auto it = eps_.begin(); it != eps_.end();) {
+        if (it->second->owner == owner) {
+            mc_update(it->second->mc, Entry{});
+            dead.push_back(std::move(it->second));
+            it = eps_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    const std::size_t n = dead.size();
+    if (n) publish(std::move(dead));
+    return n;
+}
+
+const demux::ShmRings* Registry::rings(uint64_t owner, uint32_t id) const noexcept {
+    auto it = eps_.find(id);
+    if (it == eps_.end() || it->second->owner != owner) return nullptr;
+    return it->second->rings.get();
+}
+
+std::size_t Registry::count(uint64_t owner) const noexcept {
+    std::size_t n = 0;
+    for (const auto& [id, e] : eps_) n += e->owner == owner;
+    return n;
+}
+
+bool Registry::all_drained() const noexcept {
+    for (const auto& [id, e] : eps_) {
+        for (uint16_t w = 0; w < e->rings->workers(); ++w) {
+            auto* h = static_cast<const shm::RingHeader*>(e->rings->region(w).data());
+            if (h->cons.load(std::memory_order_acquire) != h->prod.load(std::memory_order_acquire))
+                return false;
+        }
+    }
+    return true;
+}
+
+std::string Registry::describe() const {
+    std::string s = "#endpoints\n";
+    char line[200];
+    for (const auto& [id, e] : eps_) {
+        std::snprintf(line, sizeof line, "ep%-6u %-4s uid %-6u delivered %llu dropped %llu truncated %llu\n",
+                      id, endpoint_kind_name(e->kind), static_cast<unsigned>(e->uid),
+                      static_cast<unsigned long long>(e->rings->delivered()),
+                      static_cast<unsigned long long>(e->rings->dropped()),
+                      static_cast<unsigned long long>(e->rings->truncated()));
+        s += line;
+    }
+    return s;
+}
+
+}  // namespace ingress::ctl

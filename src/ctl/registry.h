@@ -1,0 +1,153 @@
+// The endpoint registry: every endpoint the apps opened, per owner (one control connection),
+// and the publication of each change to the workers.
+//
+// Kernel-equivalent: socket(), bind() (inet_bind / __inet_bind, udp_lib_get_port with
+// udp_lib_lport_inuse), setsockopt() (IP_ADD_MEMBERSHIP and friends, IP_MULTICAST_ALL,
+// ICMP_FILTER, SO_BINDTODEVICE), close(); and the privilege checks of inet_create /
+// packet_create / inet_port_requires_bind_service.
+//
+// Every change builds a new demux::EndpointTable from the live endpoints and publishes it
+// (EndpointPublisher: RCU pointer swap). Endpoints are never changed in place: an option
+// change builds a new endpoint object over the same shared-memory rings, and the previous
+// object (and, for a close, the rings with their memfds and eventfd) is freed only after the
+// grace period, when no worker can still hold a snapshot naming it. Multicast joins and
+// leaves also update the interface-level memberships (ipv4::McGroups) the route stage
+// checks, by publishing new route tables.
+//
+// Control-plane only: one thread, allocates freely; never touched by workers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctl/policy.h"
+#include "ctl/protocol.h"
+#include "demux/endpoint.h"
+#include "demux/endpoint_publisher.h"
+#include "ipv4/route_tables.h"
+#include "shm/ring.h"
+
+namespace ingress::ctl {
+
+enum class EndpointKind : uint8_t { kUdp, kRaw, kTap };
+const char* endpoint_kind_name(EndpointKind k) noexcept;
+
+struct UdpOpen {
+    wire::Ipv4Addr addr = 0;  // bind() address, 0 = INADDR_ANY
+    uint16_t port = 0;        // 0 = an ephemeral port, as bind() to port 0
+    wire::Ipv4Addr remote_addr = 0;
+    uint16_t remote_port = 0;
+    uint32_t ifindex = 0;  // SO_BINDTODEVICE
+    bool reuseport = false;
+    bool reuseaddr = false;
+    bool multicast_all = true;
+    uint32_t ring_slots = 0;  // 0 = the daemon's default
+};
+
+struct RawOpen {
+    uint8_t protocol = 0;
+    wire::Ipv4Addr addr = 0;
+    wire::Ipv4Addr remote_addr = 0;
+    uint32_t ifindex = 0;
+    uint32_t icmp_filter = 0;
+    bool multicast_all = true;
+    uint32_t ring_slots = 0;
+};
+
+struct TapOpen {
+    uint16_t ethertype = demux::kEthPAll;
+    uint32_t ifindex = 0;
+    bool dgram = false;
+    std::string filter;  // pcap expression, empty = none
+    bool fanout = false;
+    uint16_t fanout_group = 0;
+    uint8_t fanout_mode = 0;  // 0 hash, 1 round robin
+    uint32_t ring_slots = 0;
+};
+
+struct Result {
+    int err = 0;  // 0 or the errno the socket call would have returned
+    std::string message;
+    uint32_t id = 0;
+    bool ok() const noexcept { return err == 0; }
+};
+
+struct RegistryConfig {
+    uint16_t workers = 1;
+    shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
+    uint32_t max_ring_slots = 1u << 14;  // 32 MiB per ring at 2 KiB slots
+    uint32_t max_endpoints_per_owner = 64;
+    bool ip_nonlocal_bind = false;      // net.ipv4.ip_nonlocal_bind
+    uint16_t ip_local_port_lo = 32768;  // net.ipv4.ip_local_port_range
+    uint16_t ip_local_port_hi = 60999;
+    uint32_t hash_seed = 0;  // udp_ehash_secret / fanout seed (random in the daemon)
+    Policy policy;
+};
+
+class Registry {
+public:
+    // `routes` may be null (no local-address check beyond 0/multicast/broadcast, no
+    // interface-level memberships).
+    Registry(RegistryConfig cfg, demux::EndpointPublisher& pub, ipv4::RoutePublisher* routes);
+    ~Registry();
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+
+    Result open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& o);
+    Result open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o);
+    Result open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o);
+    // IP_ADD_MEMBERSHIP (no sources), IP_ADD_SOURCE_MEMBERSHIP (include, sources) or
+    // IP_ADD_MEMBERSHIP + IP_BLOCK_SOURCE (exclude, sources).
+    Result join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_t ifindex,
+                demux::McFilterMode mode, const std::vector<wire::Ipv4Addr>& sources);
+    // IP_DROP_MEMBERSHIP (no sources) or IP_DROP_SOURCE_MEMBERSHIP / IP_UNBLOCK_SOURCE.
+    Result leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_t ifindex,
+                 const std::vector<wire::Ipv4Addr>& sources);
+    // kMulticastAll (u8), kIcmpFilter (u32, raw), kIfindex (u32: SO_BINDTODEVICE).
+    Result set_option(uint64_t owner, uint32_t id, Attr option, uint32_t value);
+    Result close(uint64_t owner, uint32_t id);
+    // The owner's connection closed: every endpoint it had is removed (one publication).
+    std::size_t close_owner(uint64_t owner);
+
+    // The endpoint's rings (fds to pass), if `owner` owns it.
+    const demux::ShmRings* rings(uint64_t owner, uint32_t id) const noexcept;
+    std::size_t size() const noexcept { return eps_.size(); }
+    std::size_t count(uint64_t owner) const noexcept;
+    bool exists(uint32_t id) const noexcept { return eps_.count(id) != 0; }
+    std::vector<uint32_t> ids() const {
+        std::vector<uint32_t> v;
+        for (const auto& [id, e] : eps_) v.push_back(id);
+        return v;
+    }
+    // Whether every ring of every endpoint is empty (its app consumed all delivered).
+    bool all_drained() const noexcept;
+    // Per-endpoint counters (ring headers summed over workers), for stats.
+    std::string describe() const;
+    const RegistryConfig& config() const noexcept { return cfg_; }
+
+private:
+    struct Entry;
+    Result check_owner(uint64_t owner, uint32_t id, Entry** out);
+    Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
+    bool bind_addr_ok(wire::Ipv4Addr a) const;
+    bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
+    void rebuild(Entry& e);
+    void publish(std::vector<std::unique_ptr<Entry>> dead = {},
+                 std::vector<std::shared_ptr<void>> old_objects = {});
+    void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
+    // Replaces the interface-level contribution `before` with e's memberships.
+    void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);
+
+    RegistryConfig cfg_;
+    demux::EndpointPublisher& pub_;
+    ipv4::RoutePublisher* routes_;
+    std::map<uint32_t, std::unique_ptr<Entry>> eps_;  // by id: a stable add order
+    uint32_t next_id_ = 1;
+};
+
+}  // namespace ingress::ctl

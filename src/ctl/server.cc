@@ -1,0 +1,349 @@
+#include "ctl/server.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <system_error>
+
+namespace ingress::ctl {
+
+namespace {
+
+uint64_t mono_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+constexpr std::size_t kMaxFrame = kHeaderLen + kMaxPayload;
+
+}  // namespace
+
+Server::Server(ServerConfig cfg, Registry& reg, std::function<std::string()> stats_text)
+    : cfg_(std::move(cfg)), reg_(reg), stats_text_(std::move(stats_text)) {
+    listen_fd_ = listen_unix(cfg_.path, cfg_.mode);
+    if (cfg_.gid >= 0 && chown(cfg_.path.c_str(), static_cast<uid_t>(-1),
+                               static_cast<gid_t>(cfg_.gid)) != 0) {
+        int e = errno;
+        ::close(listen_fd_);
+        throw std::system_error(e, std::generic_category(), "chown " + cfg_.path);
+    }
+    ep_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_fd_ < 0) {
+        int e = errno;
+        ::close(listen_fd_);
+        throw std::system_error(e, std::generic_category(), "epoll_create1");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = listen_fd_;
+    epoll_ctl(ep_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+}
+
+Server::~Server() {
+    while (!conns_.empty()) close_conn(conns_.begin()->first);
+    if (ep_fd_ >= 0) ::close(ep_fd_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    unlink(cfg_.path.c_str());
+}
+
+int Server::run_once(int timeout_ms) {
+    epoll_event evs[64];
+    int n = epoll_wait(ep_fd_, evs, 64, timeout_ms);
+    if (n <= 0) return 0;
+    for (int i = 0; i < n; ++i) {
+        const int fd = evs[i].data.fd;
+        if (fd == listen_fd_) {
+            accept_all();
+            continue;
+        }
+        auto it = conns_.find(fd);
+        if (it == conns_.end()) continue;
+        bool keep = true;
+        if (evs[i].events & EPOLLIN) keep = on_readable(it->second);
+        else if (evs[i].events & (EPOLLHUP | EPOLLERR)) keep = false;
+        if (!keep) close_conn(fd);
+    }
+    return n;
+}
+
+void Server::accept_all() {
+    for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        Conn c;
+        c.fd = fd;
+        if (conns_.size() >= cfg_.max_connections || !peer_cred(fd, &c.cred)) {
+            ++stats_.refused_connections;
+            ::close(fd);
+            continue;
+        }
+        c.owner = next_owner_++;
+        c.tokens = cfg_.request_burst;
+        c.last_ns = mono_ns();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = fd;
+        if (epoll_ctl(ep_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            ::close(fd);
+            continue;
+        }
+        ++stats_.accepted;
+        conns_.emplace(fd, std::move(c));
+    }
+}
+
+void Server::close_conn(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    const uint64_t owner = it->second.owner;
+    epoll_ctl(ep_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    conns_.erase(it);
+    ++stats_.closed;
+    // The app is gone: its endpoints leave the tables; rings are freed after the grace period.
+    reg_.close_owner(owner);
+}
+
+void Server::log_refusal(const Conn& c, const char* what, const std::string& msg) {
+    if (!cfg_.log_refusals) return;
+    const uint64_t now = mono_ns();
+    if (now - log_window_ns_ > 1000000000ull) {
+        log_window_ns_ = now;
+        log_count_ = 0;
+    }
+    if (++log_count_ > 10) return;
+    std::fprintf(stderr, "ingressd: refused %s from pid %d uid %u: %s\n", what,
+                 static_cast<int>(c.cred.pid), static_cast<unsigned>(c.cred.uid), msg.c_str());
+}
+
+bool Server::on_readable(Conn& c) {
+    uint8_t buf[4096];
+    for (;;) {
+        std::vector<int> fds;
+        ssize_t n = recv_with_fds(c.fd, buf, sizeof buf, &fds);
+        for (int f : fds) ::close(f);  // an app has no business sending us descriptors
+        if (n == -EAGAIN || n == -EWOULDBLOCK) break;
+        if (n == -EINTR) continue;
+        if (n <= 0) return false;  // EOF or error: the app is gone
+        c.in.insert(c.in.end(), buf, buf + n);
+        // Frame and handle every complete message.
+        std::size_t off = 0;
+        bool keep = true;
+        while (keep) {
+            std::span<const uint8_t> rest{c.in.data() + off, c.in.size() - off};
+            auto need = message_size(rest);
+            if (!need) break;
+            if (*need > kMaxFrame) {
+                // The framing cannot be trusted any more: answer and hang up.
+                ParseResult pr = parse(rest);
+                ++stats_.protocol_errors;
+                const char* why = pr.msg ? "message larger than 16 KiB" : parse_error_str(pr.error);
+                log_refusal(c, "frame", why);
+                reply(c, 0, Result{EPROTO, why, 0});
+                return false;
+            }
+            if (rest.size() < *need) break;
+            try {
+                keep = handle(c, rest.first(*need));
+            } catch (const std::exception& e) {
+                // Out of memory or a bug: refuse this request and drop the connection (its
+                // endpoints go with it), the daemon and other apps carry on.
+                log_refusal(c, "request", e.what());
+                reply(c, 0, Result{ENOMEM, std::string("internal error: ") + e.what(), 0});
+                keep = false;
+            }
+            off += *need;
+        }
+        if (!keep) return false;
+        c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));
+    }
+    return true;
+}
+
+bool Server::reply(Conn& c, uint32_t seq, const Result& r, const std::vector<int>& fds,
+                   const std::function<void(Builder&)>& extra) {
+    Builder b(MsgType::kReply, seq);
+    b.u32(Attr::kError, static_cast<uint32_t>(r.err));
+    if (r.err) {
+        ++stats_.errors;
+        b.str(Attr::kMessage, r.message.substr(0, 1024));
+    }
+    if (r.id) b.u32(Attr::kEndpointId, r.id);
+    if (extra) extra(b);
+    std::vector<uint8_t> bytes = b.finish();
+    // A reply the app does not read (its socket buffer full) ends the connection.
+    return send_with_fds(c.fd, bytes, fds) == 0;
+}
+
+bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
+    ++stats_.requests;
+    // Request budget: refill, then spend one token.
+    const uint64_t now = mono_ns();
+    c.tokens = std::min<double>(cfg_.request_burst,
+                                c.tokens + (now - c.last_ns) * 1e-9 * cfg_.requests_per_sec);
+    c.last_ns = now;
+    ParseResult pr = parse(frame);
+    if (!pr.msg) {
+        ++stats_.protocol_errors;
+        log_refusal(c, "message", parse_error_str(pr.error));
+        const bool framing = pr.error == ParseError::kBadMagic ||
+                             pr.error == ParseError::kBadVersion ||
+                             pr.error == ParseError::kShortHeader ||
+                             pr.error == ParseError::kTooLarge;
+        uint32_t seq = frame.size() >= 12 ? (frame[8] | frame[9] << 8 | frame[10] << 16 |
+                                             static_cast<uint32_t>(frame[11]) << 24)
+                                          : 0;
+        bool ok = reply(c, seq, Result{EPROTO, parse_error_str(pr.error), 0});
+        return ok && !framing;
+    }
+    const Message& m = *pr.msg;
+    if (c.tokens < 1) {
+        ++stats_.rate_limited;
+        log_refusal(c, msg_type_name(m.type), "request rate limit");
+        return reply(c, m.seq, Result{EAGAIN, "request rate limit exceeded", 0});
+    }
+    c.tokens -= 1;
+    if (!is_request(static_cast<uint16_t>(m.type)))
+        return reply(c, m.seq, Result{EINVAL, "not a request", 0});
+
+    auto send_endpoint = [&](const Result& r) {
+        if (!r.ok()) {
+            log_refusal(c, msg_type_name(m.type), r.message);
+            return reply(c, m.seq, r);
+        }
+        const demux::ShmRings* rings = reg_.rings(c.owner, r.id);
+        std::vector<int> fds;
+        for (uint16_t w = 0; w < rings->workers(); ++w) fds.push_back(rings->region(w).fd());
+        fds.push_back(rings->eventfd().fd());
+        return reply(c, m.seq, r, fds, [&](Builder& b) {
+            b.u32(Attr::kWorkers, rings->workers());
+            b.u32(Attr::kRingSlots, rings->geometry().slot_count);
+            b.u32(Attr::kSlotSize, rings->geometry().slot_size);
+            for (uint16_t w = 0; w < rings->workers(); ++w) b.u8(Attr::kFdRole, 0);
+            b.u8(Attr::kFdRole, 1);
+        });
+    };
+    auto need_id = [&](uint32_t* id) {
+        auto v = m.u32(Attr::kEndpointId);
+        if (!v) return false;
+        *id = *v;
+        return true;
+    };
+    auto simple = [&](const Result& r) {
+        if (!r.ok()) log_refusal(c, msg_type_name(m.type), r.message);
+        return reply(c, m.seq, r);
+    };
+
+    switch (m.type) {
+    case MsgType::kHello: {
+        const RegistryConfig& rc = reg_.config();
+        return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+            b.u16(Attr::kVersion, kVersion);
+            b.u32(Attr::kWorkers, rc.workers);
+            b.u32(Attr::kRingSlots, rc.geometry.slot_count);
+            b.u32(Attr::kSlotSize, rc.geometry.slot_size);
+        });
+    }
+    case MsgType::kOpenUdp: {
+        UdpOpen o;
+        auto port = m.u16(Attr::kLocalPort);
+        if (!port) return simple(Result{EINVAL, "open-udp needs local-port", 0});
+        o.port = *port;
+        o.addr = m.u32(Attr::kLocalAddr).value_or(0);
+        o.remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
+        o.remote_port = m.u16(Attr::kRemotePort).value_or(0);
+        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
+        o.reuseport = m.u8(Attr::kReuseport).value_or(0) != 0;
+        o.reuseaddr = m.u8(Attr::kReuseaddr).value_or(0) != 0;
+        o.multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
+        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+        return send_endpoint(reg_.open_udp(c.owner, c.cred, o));
+    }
+    case MsgType::kOpenRaw: {
+        RawOpen o;
+        auto proto = m.u8(Attr::kProtocol);
+        if (!proto) return simple(Result{EINVAL, "open-raw needs protocol", 0});
+        o.protocol = *proto;
+        o.addr = m.u32(Attr::kLocalAddr).value_or(0);
+        o.remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
+        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
+        o.icmp_filter = m.u32(Attr::kIcmpFilter).value_or(0);
+        o.multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
+        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+        return send_endpoint(reg_.open_raw(c.owner, c.cred, o));
+    }
+    case MsgType::kOpenTap: {
+        TapOpen o;
+        auto et = m.u16(Attr::kEthertype);
+        if (!et) return simple(Result{EINVAL, "open-tap needs ethertype", 0});
+        o.ethertype = *et;
+        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
+        o.dgram = m.u8(Attr::kTapDgram).value_or(0) != 0;
+        o.filter = std::string(m.str(Attr::kFilterExpr).value_or(""));
+        if (auto g = m.u16(Attr::kFanoutGroup)) {
+            o.fanout = true;
+            o.fanout_group = *g;
+            o.fanout_mode = m.u8(Attr::kFanoutMode).value_or(0);
+        }
+        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+        return send_endpoint(reg_.open_tap(c.owner, c.cred, o));
+    }
+    case MsgType::kJoin: {
+        uint32_t id;
+        auto group = m.u32(Attr::kGroup);
+        if (!need_id(&id) || !group) return simple(Result{EINVAL, "join needs endpoint-id and group", 0});
+        const auto mode = m.u8(Attr::kFilterMode).value_or(0) ? demux::McFilterMode::kInclude
+                                                              : demux::McFilterMode::kExclude;
+        auto sources = m.all_u32(Attr::kSource);
+        if (mode == demux::McFilterMode::kInclude && sources.empty())
+            return simple(Result{EINVAL, "an INCLUDE join needs at least one source", 0});
+        return simple(reg_.join(c.owner, id, *group, m.u32(Attr::kIfindex).value_or(0), mode,
+                                sources));
+    }
+    case MsgType::kLeave: {
+        uint32_t id;
+        auto group = m.u32(Attr::kGroup);
+        if (!need_id(&id) || !group) return simple(Result{EINVAL, "leave needs endpoint-id and group", 0});
+        return simple(reg_.leave(c.owner, id, *group, m.u32(Attr::kIfindex).value_or(0),
+                                 m.all_u32(Attr::kSource)));
+    }
+    case MsgType::kSetOption: {
+        uint32_t id;
+        auto opt = m.u16(Attr::kOption);
+        if (!need_id(&id) || !opt) return simple(Result{EINVAL, "set-option needs endpoint-id and option", 0});
+        const Attr a = static_cast<Attr>(*opt);
+        std::optional<uint32_t> v;
+        if (a == Attr::kMulticastAll) {
+            if (auto x = m.u8(a)) v = *x;
+        } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex) {
+            v = m.u32(a);
+        } else {
+            return simple(Result{ENOPROTOOPT, "option cannot be set on an open endpoint", 0});
+        }
+        if (!v) return simple(Result{EINVAL, "set-option: the option's attribute is missing", 0});
+        return simple(reg_.set_option(c.owner, id, a, *v));
+    }
+    case MsgType::kClose: {
+        uint32_t id;
+        if (!need_id(&id)) return simple(Result{EINVAL, "close needs endpoint-id", 0});
+        return simple(reg_.close(c.owner, id));
+    }
+    case MsgType::kStats: {
+        std::string text = stats_text_ ? stats_text_() : std::string();
+        text += reg_.describe();
+        if (text.size() > kMaxPayload - 64) text.resize(kMaxPayload - 64);
+        return reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.str(Attr::kStatsText, text); });
+    }
+    case MsgType::kReply: break;
+    }
+    return simple(Result{EINVAL, "not a request", 0});
+}
+
+}  // namespace ingress::ctl

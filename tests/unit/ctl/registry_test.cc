@@ -1,0 +1,193 @@
+// The endpoint registry: the kernel's bind() rules, privileges, ownership, memberships, and
+// publication of every change.
+#include "ctl/registry.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "support/demux.h"
+
+namespace ingress::ctl {
+namespace {
+
+using test::kGroup;
+using test::kLocal;
+
+constexpr pid_t kRootPid = 1;      // CapEff: everything
+constexpr pid_t kUserPid = 2;      // CapEff: nothing
+constexpr uid_t kUser = 1000, kOther = 1001;
+
+class RegistryTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        root_ = std::filesystem::temp_directory_path() /
+                ("ingress-reg-" + std::to_string(getpid()) + "-" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::create_directories(root_ / "1");
+        std::filesystem::create_directories(root_ / "2");
+        std::ofstream(root_ / "1" / "status") << "Name:\tx\nCapEff:\t000001ffffffffff\n";
+        std::ofstream(root_ / "2" / "status") << "Name:\tx\nCapEff:\t0000000000000000\n";
+        cfg.policy.proc_root = root_.string();
+        cfg.geometry = {8, 128};
+    }
+    void TearDown() override { std::filesystem::remove_all(root_); }
+    Registry& reg() {
+        if (!reg_) reg_ = std::make_unique<Registry>(cfg, pub, &routes);
+        return *reg_;
+    }
+    static PeerCred root() { return {kRootPid, 0, 0}; }
+    static PeerCred user(uid_t uid = kUser) { return {kUserPid, uid, uid}; }
+    int udp(uint64_t owner, PeerCred who, UdpOpen o) { return reg().open_udp(owner, who, o).err; }
+
+    std::filesystem::path root_;
+    RegistryConfig cfg;
+    demux::EndpointPublisher pub;
+    ipv4::RoutePublisher routes{test::default_route_config()};
+    std::unique_ptr<Registry> reg_;
+};
+
+TEST_F(RegistryTest, WildcardAndSpecificBindOnOnePortConflictAsInUdpLibLportInuse) {
+    EXPECT_EQ(udp(1, user(), {.port = 5000}), 0);
+    EXPECT_EQ(udp(2, user(), {.addr = kLocal, .port = 5000}), EADDRINUSE);
+    EXPECT_EQ(udp(2, user(), {.port = 5000}), EADDRINUSE);
+    EXPECT_EQ(udp(2, user(), {.port = 5001}), 0);
+    EXPECT_EQ(reg().size(), 2u);
+}
+
+TEST_F(RegistryTest, DifferentDevicesOrBothReuseaddrDoNotConflict) {
+    EXPECT_EQ(udp(1, user(), {.port = 5000, .ifindex = 1}), 0);
+    EXPECT_EQ(udp(1, user(), {.port = 5000, .ifindex = 2}), 0);
+    EXPECT_EQ(udp(1, user(), {.port = 5000}), EADDRINUSE);  // unbound overlaps both
+    EXPECT_EQ(udp(1, user(), {.port = 6000, .reuseaddr = true}), 0);
+    EXPECT_EQ(udp(2, user(), {.port = 6000, .reuseaddr = true}), 0);
+    EXPECT_EQ(udp(2, user(), {.port = 6000}), EADDRINUSE);
+}
+
+TEST_F(RegistryTest, ReuseportGroupNeedsTheSameUid) {
+    EXPECT_EQ(udp(1, user(kUser), {.port = 7000, .reuseport = true}), 0);
+    EXPECT_EQ(udp(2, user(kUser), {.port = 7000, .reuseport = true}), 0);
+    EXPECT_EQ(udp(3, user(kOther), {.port = 7000, .reuseport = true}), EADDRINUSE);
+    EXPECT_EQ(udp(3, user(kUser), {.port = 7000}), EADDRINUSE);
+}
+
+TEST_F(RegistryTest, NonLocalAddressIsRefusedUnlessIpNonlocalBind) {
+    const wire::Ipv4Addr far = wire::ipv4(203, 0, 113, 9);
+    EXPECT_EQ(udp(1, user(), {.addr = far, .port = 5000}), EADDRNOTAVAIL);
+    EXPECT_EQ(udp(1, user(), {.addr = kGroup, .port = 5000}), 0);  // multicast: allowed
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(198, 18, 0, 255), .port = 5000}), 0);  // bcast
+    reg_.reset();
+    cfg.ip_nonlocal_bind = true;
+    EXPECT_EQ(udp(1, user(), {.addr = far, .port = 5000}), 0);
+}
+
+TEST_F(RegistryTest, PortZeroGetsTheFirstFreeEphemeralPort) {
+    EXPECT_EQ(udp(1, user(), {.port = 32768}), 0);
+    Result r = reg().open_udp(1, user(), {});
+    ASSERT_TRUE(r.ok()) << r.message;
+    EXPECT_EQ(udp(2, user(), {.port = 32769}), EADDRINUSE);
+}
+
+TEST_F(RegistryTest, PrivilegedPortsRawAndTapsNeedTheKernelsCapabilities) {
+    Result r = reg().open_udp(1, user(), {.port = 80});
+    EXPECT_EQ(r.err, EACCES);
+    EXPECT_NE(r.message.find("CAP_NET_BIND_SERVICE"), std::string::npos);
+    EXPECT_EQ(reg().open_raw(1, user(), {.protocol = 1}).err, EPERM);
+    EXPECT_EQ(reg().open_tap(1, user(), {}).err, EPERM);
+    EXPECT_EQ(udp(1, user(), {.port = 1024}), 0);  // ip_unprivileged_port_start itself
+    EXPECT_EQ(udp(1, root(), {.port = 80}), 0);
+    EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 1}).err, 0);
+    EXPECT_EQ(reg().open_tap(1, root(), {}).err, 0);
+    EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 0}).err, EPROTONOSUPPORT);
+    EXPECT_EQ(reg().open_tap(1, root(), {.filter = "this is not pcap"}).err, EINVAL);
+}
+
+TEST_F(RegistryTest, GrantsFromThePolicyStandInForCapabilities) {
+    cfg.policy.bind_service.uids.push_back(kUser);
+    cfg.policy.net_raw.gids.push_back(kUser);
+    EXPECT_EQ(udp(1, user(), {.port = 53}), 0);
+    EXPECT_EQ(reg().open_raw(1, user(), {.protocol = 17}).err, 0);
+    EXPECT_EQ(udp(1, user(kOther), {.port = 54}), EACCES);
+}
+
+TEST_F(RegistryTest, OnlyTheOwnerMayCloseJoinOrChangeAnEndpoint) {
+    Result r = reg().open_udp(1, user(), {.port = 5000});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(reg().close(2, r.id).err, EPERM);
+    EXPECT_EQ(reg().join(2, r.id, kGroup, 1, demux::McFilterMode::kExclude, {}).err, EPERM);
+    EXPECT_EQ(reg().set_option(2, r.id, Attr::kMulticastAll, 0).err, EPERM);
+    EXPECT_EQ(reg().rings(2, r.id), nullptr);
+    EXPECT_NE(reg().rings(1, r.id), nullptr);
+    EXPECT_EQ(reg().close(1, r.id + 1).err, ENOENT);
+    EXPECT_EQ(reg().close(1, r.id).err, 0);
+    EXPECT_EQ(reg().size(), 0u);
+}
+
+TEST_F(RegistryTest, EveryChangeIsPublishedAndAConnectionsEndRemovesAllItsEndpoints) {
+    const uint64_t g0 = pub.generation();
+    ASSERT_EQ(udp(1, user(), {.port = 5000}), 0);
+    ASSERT_EQ(udp(1, user(), {.port = 5001}), 0);
+    ASSERT_EQ(udp(2, user(), {.port = 5002}), 0);
+    EXPECT_EQ(pub.generation(), g0 + 3);
+    EXPECT_EQ(pub.read()->udp_count(), 3u);
+    EXPECT_EQ(reg().close_owner(1), 2u);
+    EXPECT_EQ(pub.generation(), g0 + 4);  // one publication for the whole connection
+    EXPECT_EQ(pub.read()->udp_count(), 1u);
+    EXPECT_EQ(reg().count(2), 1u);
+}
+
+TEST_F(RegistryTest, EndpointLimitPerConnectionAndRingSizeLimit) {
+    cfg.max_endpoints_per_owner = 2;
+    cfg.max_ring_slots = 128;
+    EXPECT_EQ(udp(1, user(), {.port = 5000}), 0);
+    Result r = reg().open_udp(1, user(), {.port = 5001, .ring_slots = 100});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(reg().rings(1, r.id)->geometry().slot_count, 128u);  // a power of two
+    EXPECT_EQ(udp(1, user(), {.port = 5002}), EMFILE);
+    EXPECT_EQ(udp(2, user(), {.port = 5003, .ring_slots = 129}), EINVAL);
+}
+
+TEST_F(RegistryTest, JoinsAndLeavesFollowIpMcJoinGroupErrorsAndUpdateTheInterface) {
+    Result r = reg().open_udp(1, user(), {.port = 5000});
+    ASSERT_TRUE(r.ok());
+    const std::size_t base = routes.config().mc.size();
+    EXPECT_EQ(reg().join(1, r.id, kLocal, 1, demux::McFilterMode::kExclude, {}).err, EINVAL);
+    EXPECT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kExclude, {}).err, 0);
+    EXPECT_EQ(routes.config().mc.size(), base + 1);
+    EXPECT_TRUE(routes.read()->mc().check(1, kGroup, test::kPeer, 17));
+    EXPECT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kExclude, {}).err, EADDRINUSE);
+    // Blocking a source on an EXCLUDE membership, then asking for INCLUDE: EINVAL.
+    const std::vector<wire::Ipv4Addr> src{test::kPeer};
+    EXPECT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kExclude, src).err, 0);
+    EXPECT_FALSE(routes.read()->mc().check(1, kGroup, test::kPeer, 17));
+    EXPECT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kInclude, src).err, EINVAL);
+    EXPECT_EQ(reg().leave(1, r.id, kGroup, 1, {test::kPeer2}).err, EADDRNOTAVAIL);
+    EXPECT_EQ(reg().leave(1, r.id, kGroup, 1, {}).err, 0);
+    EXPECT_EQ(reg().leave(1, r.id, kGroup, 1, {}).err, EADDRNOTAVAIL);
+    EXPECT_EQ(routes.config().mc.size(), base);
+    // A closed endpoint's memberships leave the interface too.
+    ASSERT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kExclude, {}).err, 0);
+    EXPECT_EQ(reg().close_owner(1), 1u);
+    EXPECT_EQ(routes.config().mc.size(), base);
+}
+
+TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {
+    Result r = reg().open_raw(1, root(), {.protocol = 1});
+    ASSERT_TRUE(r.ok());
+    const demux::ShmRings* before = reg().rings(1, r.id);
+    EXPECT_EQ(reg().set_option(1, r.id, Attr::kIcmpFilter, 1u << 8).err, 0);
+    EXPECT_EQ(reg().rings(1, r.id), before);
+    auto raws = pub.read()->raw(1);
+    ASSERT_EQ(raws.size(), 1u);
+    EXPECT_EQ(raws[0]->icmp_filter(), 1u << 8);
+    EXPECT_EQ(raws[0]->queue().shm(), before);
+    EXPECT_EQ(reg().set_option(1, r.id, Attr::kReuseport, 1).err, ENOPROTOOPT);
+    Result u = reg().open_udp(1, user(), {.port = 5000});
+    EXPECT_EQ(reg().set_option(1, u.id, Attr::kIcmpFilter, 1).err, EOPNOTSUPP);
+}
+
+}  // namespace
+}  // namespace ingress::ctl

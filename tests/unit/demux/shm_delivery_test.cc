@@ -1,0 +1,151 @@
+// Delivery into shared-memory rings: the endpoint queue backed by one ring per worker, the
+// metadata the app reads, backpressure, truncation, and burst-end wakeups.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include "demux/delivery.h"
+#include "support/demux.h"
+
+namespace ingress::test {
+namespace {
+
+constexpr std::size_t kPayload = 18;
+constexpr uint64_t kIpLen = 20 + 8 + kPayload;
+
+Expected udp_delivered(uint64_t n) {
+    return plus(ip_local(n, kIpLen), {{"delivered", n}, {"UdpInDatagrams", n}});
+}
+
+struct ShmHarness : DemuxHarness {
+    explicit ShmHarness(uint16_t workers = 2, shm::RingGeometry g = {8, 128}) {
+        rings = std::make_shared<demux::ShmRings>(7, workers, g, false);
+        ep.bind(0, 5000);
+        ep.queue().attach_shm(rings);
+        builder.add(ep);
+        publish();
+        for (uint16_t w = 0; w < workers; ++w) cons.emplace_back(rings->region(w).data());
+    }
+    demux::UdpEndpoint ep{"shm", 1, 64};
+    std::shared_ptr<demux::ShmRings> rings;
+    std::vector<shm::RingConsumer> cons;
+    const shm::RingHeader& header(uint16_t w) { return *cons[w].header(); }
+};
+
+TEST(ShmDelivery, DatagramLandsInTheDeliveringWorkersRingWithRecvmsgMetadata) {
+    ShmHarness h;
+    h.tables.worker = 1;
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000, kPeer, 4321).build(), 0, 777));
+    h.drain();
+    uint32_t idx;
+    EXPECT_EQ(h.cons[0].peek(8, &idx), 0u) << "worker 0 delivered nothing";
+    ASSERT_EQ(h.cons[1].peek(8, &idx), 1u);
+    const shm::SlotMeta& m = h.cons[1].meta(idx);
+    EXPECT_EQ(m.len, kPayload);
+    EXPECT_EQ(m.orig_len, kPayload);
+    EXPECT_EQ(m.src_addr, kPeer);
+    EXPECT_EQ(m.dst_addr, kLocal);
+    EXPECT_EQ(m.src_port, 4321);
+    EXPECT_EQ(m.dst_port, 5000);
+    EXPECT_EQ(m.ifindex, 1u);
+    EXPECT_EQ(m.rx_ns, 777u);  // the backend's receive time
+    EXPECT_EQ(m.protocol, wire::kIpProtoUdp);
+    EXPECT_EQ(m.flags, shm::kSlotCsumOk);
+    EXPECT_EQ(h.cons[1].payload(idx)[5], 5);  // payload_size() writes 0, 1, 2, ...
+    EXPECT_EQ(h.header(1).delivered.load(), 1u);
+    EXPECT_EQ(h.ep.queue().queued(), 1u);
+    EXPECT_COUNTERS_EQ(h.snap(), udp_delivered(1));
+}
+
+TEST(ShmDelivery, FullRingDropsCountsRcvbufErrorsAndTheHeadersDroppedFull) {
+    ShmHarness h(1);
+    std::vector<std::vector<uint8_t>> frames(11, udp_to(kLocal, 5000).build());
+    h.run(frames);
+    EXPECT_EQ(h.header(0).delivered.load(), 8u);
+    EXPECT_EQ(h.header(0).dropped_full.load(), 3u);
+    EXPECT_EQ(h.ep.queue().drops(), 3u);
+    EXPECT_COUNTERS_EQ(h.snap(), plus(ip_local(11, kIpLen),
+                                      {{"delivered", 8},
+                                       {"UdpInDatagrams", 8},
+                                       {"UdpRcvbufErrors", 3},
+                                       {"UdpInErrors", 3},
+                                       {"SOCKET_RCVBUFF", 3}}));
+    // The app consumes: room again.
+    uint32_t idx;
+    ASSERT_EQ(h.cons[0].peek(8, &idx), 8u);
+    h.cons[0].release(8);
+    h.run_one(udp_to(kLocal, 5000).build());
+    EXPECT_EQ(h.header(0).delivered.load(), 9u);
+}
+
+TEST(ShmDelivery, DatagramLongerThanTheSlotIsCutAndFlaggedAsMsgTrunc) {
+    ShmHarness h(1, {8, 128});  // 64 payload bytes per slot
+    h.run_one(udp_to(kLocal, 5000, kPeer, 4000, 100).build());
+    uint32_t idx;
+    ASSERT_EQ(h.cons[0].peek(1, &idx), 1u);
+    const shm::SlotMeta& m = h.cons[0].meta(idx);
+    EXPECT_EQ(m.len, 64u);
+    EXPECT_EQ(m.orig_len, 100u);
+    EXPECT_TRUE(m.flags & shm::kSlotTruncated);
+    EXPECT_EQ(h.header(0).truncated.load(), 1u);
+    EXPECT_COUNTERS_EQ(h.snap(), plus(ip_local(1, 128), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+}
+
+TEST(ShmDelivery, SleepingAppIsWokenOnceAtBurstEndAndABusyOneNever) {
+    ShmHarness h(1, {64, 128});
+    std::vector<std::vector<uint8_t>> burst(5, udp_to(kLocal, 5000).build());
+    h.run(burst);  // the app is polling: no wakeup, no syscall
+    EXPECT_EQ(h.header(0).wakeups.load(), 0u);
+    uint32_t idx;
+    ASSERT_EQ(h.cons[0].peek(64, &idx), 5u);
+    h.cons[0].release(5);
+    ASSERT_TRUE(h.cons[0].prepare_sleep());
+    h.run(burst);
+    EXPECT_EQ(h.header(0).wakeups.load(), 1u) << "one signal for the whole burst";
+    pollfd p{h.rings->eventfd().fd(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_TRUE(h.rings->eventfd().wait(0));
+    EXPECT_EQ(h.header(0).needs_wakeup.load(), 0u);
+    EXPECT_COUNTERS_EQ(h.snap(), udp_delivered(10));
+}
+
+TEST(ShmDelivery, SlotMetaCarriesEveryRecvMetaField) {
+    demux::RecvMeta m;
+    m.rx_ns = 99;
+    m.src_addr = 1;
+    m.dst_addr = 2;
+    m.src_port = 3;
+    m.dst_port = 4;
+    m.ifindex = 5;
+    m.orig_len = 6;
+    m.vlan_tci = 7;
+    m.vlan_tpid = 0x8100;
+    m.protocol = 0x88cc;
+    m.net_off = 14;
+    m.flags = demux::kRecvTruncated | demux::kRecvVlanValid | demux::kRecvVlanTpidValid |
+              demux::kRecvCsumValid;
+    m.pkt_type = core::PktType::kOtherhost;
+    m.tp_status = demux::kTpStatusUser | demux::kTpStatusVlanValid;
+    shm::SlotMeta s;
+    demux::to_slot_meta(m, true, &s);
+    s.orig_len = m.orig_len;
+    EXPECT_EQ(s.ethertype, 0x88cc);
+    EXPECT_EQ(s.tp_status, m.tp_status);
+    const demux::RecvMeta back = demux::from_slot_meta(s, true);
+    EXPECT_EQ(back.rx_ns, m.rx_ns);
+    EXPECT_EQ(back.src_addr, m.src_addr);
+    EXPECT_EQ(back.dst_addr, m.dst_addr);
+    EXPECT_EQ(back.src_port, m.src_port);
+    EXPECT_EQ(back.dst_port, m.dst_port);
+    EXPECT_EQ(back.ifindex, m.ifindex);
+    EXPECT_EQ(back.orig_len, m.orig_len);
+    EXPECT_EQ(back.vlan_tci, m.vlan_tci);
+    EXPECT_EQ(back.vlan_tpid, m.vlan_tpid);
+    EXPECT_EQ(back.protocol, m.protocol);
+    EXPECT_EQ(back.net_off, m.net_off);
+    EXPECT_EQ(back.flags, m.flags);
+    EXPECT_EQ(back.pkt_type, m.pkt_type);
+    EXPECT_EQ(back.tp_status, m.tp_status);
+}
+
+}  // namespace
+}  // namespace ingress::test
