@@ -169,6 +169,10 @@ void Registry::rebuild(Entry& e) {
     }
 }
 
+void Registry::publish() { publish({}, {}); }
+
+void Registry::publish(std::vector<std::unique_ptr<Entry>> dead) { publish(std::move(dead), {}); }
+
 void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
                        std::vector<std::shared_ptr<void>> old_objects) {
     demux::EndpointTable::Builder b;

@@ -137,8 +137,12 @@ private:
     bool bind_addr_ok(wire::Ipv4Addr a) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
-    void publish(std::vector<std::unique_ptr<Entry>> dead = {},
-                 std::vector<std::shared_ptr<void>> old_objects = {});
+    // (No default arguments: a defaulted vector<unique_ptr<Entry>> would need Entry complete
+    // wherever this header is included.)
+    void publish();
+    void publish(std::vector<std::unique_ptr<Entry>> dead);
+    void publish(std::vector<std::unique_ptr<Entry>> dead,
+                 std::vector<std::shared_ptr<void>> old_objects);
     void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
     // Replaces the interface-level contribution `before` with e's memberships.
     void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);
