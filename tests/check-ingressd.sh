@@ -1,9 +1,11 @@
 #!/bin/bash
 # ingressd end to end on a veth pair in two namespaces made for the test: the configuration
 # is validated (a broken one is refused with file:line:column and nothing is touched), the
-# dataplane comes up, traffic for it is counted to the frame, traffic for other addresses is
-# left to the kernel, SIGHUP adds an address live, SIGINT stops it cleanly with the
-# conservation identity holding.
+# dataplane comes up, an app (ingress-sink) attaches over the control socket and receives
+# its datagrams through shared memory, traffic for a closed port is NO_SOCKET, traffic for
+# other addresses is left to the kernel, SIGHUP adds an address live, SIGINT stops it
+# cleanly with the conservation identity holding, and a SIGKILLed instance's leftover
+# program is removed by the next start.
 set -euo pipefail
 build=$1
 id=$$
@@ -31,12 +33,19 @@ interfaces:
   - name: $if_a
     queues: 1
     addresses: [$1]
+control:
+  socket: $tmp/ctl.sock
 EOC
 }
 
 # A broken configuration: refused, named precisely, nothing attached.
-write_cfg 198.18.0.1/24
-echo "    conf: {rp_filtr: 1}" >> "$tmp/ingressd.yaml"
+cat > "$tmp/ingressd.yaml" <<EOC
+interfaces:
+  - name: $if_a
+    queues: 1
+    addresses: [198.18.0.1/24]
+    conf: {rp_filtr: 1}
+EOC
 if ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" 2> "$tmp/err"; then
     echo "broken config accepted" >&2; exit 1
 fi
@@ -51,9 +60,17 @@ pid=$!
 for _ in $(seq 50); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; done
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 
+# An app: ingress-sink on 0.0.0.0:5000 through the control socket and its rings.
+"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2300 \
+    --duration 30 --json --quiet > "$tmp/sink" 2> "$tmp/sink.err" &
+sink=$!
+for _ in $(seq 50); do grep -q "ingress-sink" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
+sleep 0.3
+
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
             --dst-mac $mac_a --src 198.18.0.2 --rate 20k "$@" > /dev/null 2>&1; }
 gen --dst 198.18.0.1 --dport 5000 --count 2000
+gen --dst 198.18.0.1 --dport 5001 --count 100       # no endpoint: NO_SOCKET
 gen --dst 198.18.0.9 --dport 5000 --count 500       # not ours: the kernel's
 
 # SIGHUP: a second address, applied live.
@@ -62,19 +79,25 @@ interfaces:
   - name: $if_a
     queues: 1
     addresses: [198.18.0.1/24, 198.18.0.7/32]
+control:
+  socket: $tmp/ctl.sock
 EOC
 kill -HUP "$pid"
 for _ in $(seq 50); do grep -q "reloaded" "$tmp/log" && break; sleep 0.1; done
 grep -q "reloaded" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 gen --dst 198.18.0.7 --dport 5000 --count 300
-sleep 0.5
+wait "$sink" || { cat "$tmp/sink.err" >&2; echo "ingress-sink failed" >&2; exit 1; }
+cat "$tmp/sink"
+grep -q '"received":2300' "$tmp/sink" || { echo "the app did not receive its 2300 datagrams" >&2; exit 1; }
+sleep 0.3
 kill -INT "$pid"
 wait "$pid"
 pid=
 cat "$tmp/log" "$tmp/out"
-for want in "IngressRx                       2300" "NO_SOCKET                       2300" \
-            "UdpNoPorts                      2300" "IpInDelivers                    2300" \
-            "#conservation rx 2300 = delivered 0 + held 0 + passed 0 + dropped 2300: ok"; do
+for want in "IngressRx                       2400" "IngressDelivered                2300" \
+            "UdpInDatagrams                  2300" "NO_SOCKET                       100" \
+            "UdpNoPorts                      100" "IpInDelivers                    2400" \
+            "#conservation rx 2400 = delivered 2300 + held 0 + passed 0 + dropped 100: ok"; do
     grep -qF "$want" "$tmp/out" || { echo "missing: $want" >&2; exit 1; }
 done
 # The program is gone after a clean stop.

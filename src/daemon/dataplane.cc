@@ -1,11 +1,15 @@
 #include "daemon/dataplane.h"
 
+#include <grp.h>
 #include <pthread.h>
+
+#include <filesystem>
 
 #include <set>
 #include <stdexcept>
 
 #include "core/clock.h"
+#include "core/stats_format.h"
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -105,7 +109,7 @@ struct Dataplane::WorkerSlot {
 
 Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
     routes_ = std::make_unique<ipv4::RoutePublisher>(route_config(cfg, &kernel_ifindex));
-    endpoints_ = demux::EndpointTable::Builder().build();
+    endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
     for (const auto& ic : cfg.interfaces) {
         if (ic.driver == config::Driver::kDpdk)
             throw std::runtime_error(ic.name + ": driver dpdk is not available yet (the DPDK issue)");
@@ -142,8 +146,9 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg.icmp,
                                      .defrag = cfg.defrag,
+                                     .worker = static_cast<uint16_t>(n),
                                      .routes = routes_.get(),
-                                     .endpoints = endpoints_.get()};
+                                     .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(*p->backend, w->counters, t, g_clock,
                                                          worker::WorkerOptions{.queue = q});
             const int core = n < cfg.worker_cores.size() ? static_cast<int>(cfg.worker_cores[n]) : -1;
@@ -154,6 +159,26 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
             ++n;
         }
     }
+    // The control plane: apps' endpoints, one ring per worker.
+    ctl::RegistryConfig rc;
+    rc.workers = static_cast<uint16_t>(workers_.size());
+    rc.geometry = shm::RingGeometry{cfg.ring_slots, cfg.ring_slot_size};
+    rc.ip_nonlocal_bind = cfg.ip_nonlocal_bind;
+    rc.policy = cfg.policy;
+    rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
+    registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
+    ctl::ServerConfig sc;
+    sc.path = cfg.control_socket;
+    sc.mode = cfg.control_mode;
+    if (!cfg.control_group.empty()) {
+        if (group* g = getgrnam(cfg.control_group.c_str())) sc.gid = static_cast<int>(g->gr_gid);
+        else throw std::runtime_error("control.group: no group '" + cfg.control_group + "'");
+    }
+    std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
+    server_ = std::make_unique<ctl::Server>(sc, *registry_, [this] {
+        return core::format_stats(counters());
+    });
+
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
         w.thread = std::thread([this, &w] { w.worker->run(stop_); });
@@ -167,6 +192,10 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
 }
 
 Dataplane::~Dataplane() {
+    // Apps first: closing their connections unpublishes their endpoints while the workers
+    // still run (and pass the grace periods that free them).
+    server_.reset();
+    registry_.reset();
     stop_ = true;
     for (auto& w : workers_)
         if (w->thread.joinable()) w->thread.join();
@@ -179,6 +208,8 @@ core::Snapshot Dataplane::counters() const {
     for (const auto& w : workers_) total += w->counters.snapshot();
     return total;
 }
+
+void Dataplane::control_step(int timeout_ms) { server_->run_once(timeout_ms); }
 
 std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
 
@@ -207,7 +238,11 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
     // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
     // and what the XDP programs redirect.
-    routes_->update(route_config(next, &kernel_ifindex));
+    // The interface-level memberships belong to the apps' endpoints (the registry), not to
+    // the file: they carry over.
+    ipv4::RouteConfig rc = route_config(next, &kernel_ifindex);
+    rc.mc = routes_->config().mc;
+    routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
         ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
         ports_[i]->sync_dsts(next.interfaces[i]);

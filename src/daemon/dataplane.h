@@ -3,10 +3,10 @@
 // destinations are ours, one AF_XDP socket and one worker thread per (interface, queue),
 // pinned where the config says, all reading the route tables published by pointer swap.
 //
-// The control socket and app endpoints (libingress) attach here in the shm issue; until
-// then the dataplane runs with no endpoints: datagrams for this host end as NO_SOCKET
-// (with the kernel's rate-limited ICMP port unreachable), exactly as on a host where no
-// socket is bound.
+// Apps attach through the control socket (src/ctl/server.h): the registry creates their
+// endpoints with one shared-memory ring per worker and publishes endpoint tables to the
+// workers by pointer swap. With no app attached, datagrams for this host end as NO_SOCKET
+// (with the kernel's rate-limited ICMP port unreachable), as on a host with no socket bound.
 #pragma once
 
 #include <atomic>
@@ -17,7 +17,9 @@
 
 #include "config/config.h"
 #include "core/counters.h"
-#include "demux/endpoint_table.h"
+#include "ctl/registry.h"
+#include "ctl/server.h"
+#include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
 
 namespace ingress::daemon {
@@ -45,6 +47,10 @@ public:
     // A one-line description per worker (interface, queue, core, zero-copy or copy).
     std::vector<std::string> describe() const;
 
+    // The control thread's step: serves the control socket for up to timeout_ms.
+    void control_step(int timeout_ms);
+    const std::string& control_path() const noexcept { return cfg_.control_socket; }
+
     // SIGHUP: applies what can change live (addresses' routes, static routes, knobs,
     // ipfrag/icmp values are start-time only for now); returns what would need a restart.
     std::vector<std::string> reload(const config::Config& next);
@@ -54,7 +60,9 @@ private:
     struct WorkerSlot;
     config::Config cfg_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
-    std::unique_ptr<const demux::EndpointTable> endpoints_;
+    std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
+    std::unique_ptr<ctl::Registry> registry_;
+    std::unique_ptr<ctl::Server> server_;
     std::vector<std::unique_ptr<Port>> ports_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};

@@ -102,9 +102,22 @@ int main(int argc, char** argv) {
         daemon::Dataplane dp(cfg, xdp_object);
         std::fprintf(stderr, "ingressd: %s: %zu worker(s) up\n", cfg_path.c_str(), dp.workers());
         for (const auto& d : dp.describe()) std::fprintf(stderr, "ingressd:   %s\n", d.c_str());
+        std::fprintf(stderr, "ingressd: control socket %s\n", dp.control_path().c_str());
+        timespec last_stats{};
+        clock_gettime(CLOCK_MONOTONIC, &last_stats);
         for (;;) {
-            timespec ts{stats_interval > 0 ? stats_interval : 3600, 0};
-            int sig = sigtimedwait(&set, nullptr, &ts);
+            // The control thread: serve apps for up to 100 ms, then look at signals.
+            dp.control_step(100);
+            timespec zero{0, 0};
+            int sig = sigtimedwait(&set, nullptr, &zero);
+            if (sig < 0 && stats_interval > 0) {
+                timespec now{};
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - last_stats.tv_sec < stats_interval) continue;
+                last_stats = now;
+            } else if (sig < 0) {
+                continue;
+            }
             if (sig == SIGINT || sig == SIGTERM) break;
             if (sig == SIGHUP) {
                 try {
