@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The live demo's body (tools/demo runs it; the integration suite runs it shorter):
 #   demo-live.sh BUILD_DIR [SECONDS_PER_PHASE]
-# Two namespaces made for the run, a veth pair between them, ingress-live on one end,
-# ingress-pktgen on the other; everything is removed at the end, also on failure.
+# Two namespaces made for the run and a veth pair between them; ingressd on one end (XDP
+# program + AF_XDP + one worker, config written here), two apps attached through its control
+# socket (ingress-sink: UDP 0.0.0.0:5000, and UDP 0.0.0.0:5001 joined to 239.1.1.1),
+# ingress-pktgen on the other end; live counters, then each app's summary and every counter
+# in nstat form. Everything is removed at the end, also on failure.
 set -euo pipefail
 build=$1
 phase=${2:-4}
@@ -11,10 +14,14 @@ ns_a=ingress-demo-a-$id ns_b=ingress-demo-b-$id
 if_a=idemoa$id if_b=idemob$id
 if_a=${if_a:0:15} if_b=${if_b:0:15}
 mac_a=02:00:5e:00:de:01 mac_b=02:00:5e:00:de:02
+tmp=$(mktemp -d)
+pids=()
 cleanup() {
-    [ -n "${live_pid:-}" ] && kill "$live_pid" 2>/dev/null && wait "$live_pid" 2>/dev/null
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     ip netns del "$ns_a" 2>/dev/null || true
     ip netns del "$ns_b" 2>/dev/null || true
+    rm -rf "$tmp"
 }
 trap cleanup EXIT
 ip netns add "$ns_a"
@@ -25,11 +32,29 @@ ip -n "$ns_b" link set "$if_b" up
 # The peer's own address, so the ICMP port unreachables ingress sends have somewhere to go.
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
+cat > "$tmp/ingressd.yaml" <<EOC
+interfaces:
+  - name: $if_a
+    queues: 1
+    addresses: [198.18.0.1/24]
+control:
+  socket: $tmp/ctl.sock
+EOC
 echo "demo: $ns_a/$if_a ($mac_a, 198.18.0.1/24) <-> $ns_b/$if_b ($mac_b, 198.18.0.2/24)"
-ip netns exec "$ns_a" "$build"/tools/ingress-live --dev "$if_a" --addr 198.18.0.1/24 \
-    --udp 5000 --udp 5001 --join 239.1.1.1 &
-live_pid=$!
-sleep 2
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" --live &
+daemon=$!
+pids+=("$daemon")
+for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
+[ -S "$tmp/ctl.sock" ] || { echo "demo: ingressd did not come up" >&2; exit 1; }
+
+echo "demo: apps: ingress-sink on 0.0.0.0:5000, ingress-sink on 0.0.0.0:5001 joined to 239.1.1.1"
+"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --quiet > "$tmp/app1" &
+app1=$!
+"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5001 --join 239.1.1.1 \
+    --quiet > "$tmp/app2" &
+app2=$!
+pids+=("$app1" "$app2")
+sleep 1
 
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
             --src 198.18.0.2 "$@"; }
@@ -37,9 +62,13 @@ echo "demo: unicast to ports 5000-5002 (5002 is closed), 5% malformed, 50k pps f
 gen --dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5002 --malformed 5 --rate 50k --duration "$phase"
 echo "demo: multicast to 239.1.1.1:5001, 20k pps"
 gen --dst 239.1.1.1 --dport 5001 --rate 20k --duration "$((phase / 2 > 0 ? phase / 2 : 1))"
-
 sleep 1
-# Traffic is over: stop the dataplane, which prints every counter on its way out.
-kill -INT "$live_pid"
-wait "$live_pid"
-live_pid=
+
+# Traffic is over: the apps print what they received, then ingressd every counter.
+kill -INT "$app1" "$app2"
+wait "$app1" "$app2" || true
+echo "demo: app on 5000:           $(cat "$tmp/app1")"
+echo "demo: app on 5001 + 239.1.1.1: $(cat "$tmp/app2")"
+kill -INT "$daemon"
+wait "$daemon"
+pids=()

@@ -199,19 +199,9 @@ int main(int argc, char** argv) {
             double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             core::Snapshot s = counters.snapshot();
             uint64_t got = app.datagrams.load();
-            std::string drops;
-            for (std::size_t i = 0; i < core::kDropReasonCount; ++i)
-                if (uint64_t d = s.drops[i] - last.drops[i])
-                    drops += " " + std::string(core::drop_reason_name(static_cast<core::DropReason>(i))) +
-                             "=" + std::to_string(d);
-            std::fprintf(stderr,
-                         "[%5.1fs] rx %8llu/s  delivered %8llu  passed %6llu  dropped %6llu%s  "
-                         "app got %8llu\n",
-                         el, static_cast<unsigned long long>((s.rx - last.rx) / interval),
-                         static_cast<unsigned long long>(s.delivered - last.delivered),
-                         static_cast<unsigned long long>(s.passed - last.passed),
-                         static_cast<unsigned long long>(s.dropped_total() - last.dropped_total()),
-                         drops.c_str(), static_cast<unsigned long long>(got - last_app));
+            std::fprintf(stderr, "[%5.1fs] %s  app got %8llu\n", el,
+                         core::format_live_line(last, s, interval).c_str(),
+                         static_cast<unsigned long long>(got - last_app));
             last = s;
             last_app = got;
             if (duration > 0 && el >= duration) g_stop = true;

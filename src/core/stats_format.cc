@@ -75,4 +75,19 @@ std::string format_stats(const Snapshot& s, const FormatOptions& opt) {
     return out;
 }
 
+std::string format_live_line(const Snapshot& prev, const Snapshot& cur, double secs) {
+    std::string drops;
+    for (std::size_t i = 0; i < kDropReasonCount; ++i)
+        if (uint64_t d = cur.drops[i] - prev.drops[i])
+            drops += " " + std::string(drop_reason_name(static_cast<DropReason>(i))) + "=" +
+                     std::to_string(d);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "rx %8.0f/s  delivered %8llu  passed %6llu  dropped %6llu",
+                  secs > 0 ? static_cast<double>(cur.rx - prev.rx) / secs : 0.0,
+                  static_cast<unsigned long long>(cur.delivered - prev.delivered),
+                  static_cast<unsigned long long>(cur.passed - prev.passed),
+                  static_cast<unsigned long long>(cur.dropped_total() - prev.dropped_total()));
+    return buf + drops;
+}
+
 }  // namespace ingress::core

@@ -25,4 +25,8 @@ struct FormatOptions {
 //   #conservation rx 20 = delivered 0 + held 0 + passed 17 + dropped 3: ok
 std::string format_stats(const Snapshot& s, const FormatOptions& opt = {});
 
+// One line of live counters between two snapshots `secs` apart:
+//   rx    50600/s  delivered    33734  passed      0  dropped  16866 NO_SOCKET=16866
+std::string format_live_line(const Snapshot& prev, const Snapshot& cur, double secs);
+
 }  // namespace ingress::core

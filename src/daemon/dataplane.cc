@@ -76,8 +76,17 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
 
-    std::set<wire::Ipv4Addr> wanted(const config::InterfaceConfig& c) const {
+    // Our addresses and broadcasts, and every group an app joined on the port or one of
+    // its VLANs (the registry records joins in the route tables' memberships).
+    std::set<wire::Ipv4Addr> wanted(const config::InterfaceConfig& c, const ipv4::McGroups* mc) const {
         std::set<wire::Ipv4Addr> d{0xffffffffu};
+        if (mc) {
+            for (wire::Ipv4Addr g : mc->groups_on(l2.ifindex))
+                if (g != ipv4::kAllHostsGroup) d.insert(g);
+            for (const auto& v : l2.vlans)
+                for (wire::Ipv4Addr g : mc->groups_on(v.ifindex))
+                    if (g != ipv4::kAllHostsGroup) d.insert(g);
+        }
         auto add = [&](const std::vector<ipv4::IfAddr>& as) {
             for (const auto& a : as) {
                 d.insert(a.addr);
@@ -89,13 +98,15 @@ struct Dataplane::Port {
         for (const auto& v : c.vlans) add(v.addresses);
         return d;
     }
-    void sync_dsts(const config::InterfaceConfig& c) {
-        std::set<wire::Ipv4Addr> want = wanted(c);
+    void sync_dsts(const config::InterfaceConfig& c, const ipv4::McGroups* mc) {
+        std::set<wire::Ipv4Addr> want = wanted(c, mc);
         for (wire::Ipv4Addr a : dsts)
             if (!want.count(a)) prog->remove_dst(a);
         for (wire::Ipv4Addr a : want)
             if (!dsts.count(a))
-                prog->add_dst(a, a == 0xffffffffu ? INGRESS_XDP_DST_BROADCAST : INGRESS_XDP_DST_LOCAL);
+                prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
+                                 : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
+                                                              : INGRESS_XDP_DST_LOCAL);
         dsts = std::move(want);
     }
 };
@@ -126,7 +137,7 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
             xdp_object, ic.name,
             ic.xdp_mode == config::XdpMode::kSkb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
         p->prog->set_capture_all(ic.capture_all);
-        p->sync_dsts(ic);
+        p->sync_dsts(ic, nullptr);
         io::afxdp::XskOptions xo;
         xo.ifname = ic.name;
         xo.queues = ic.queues;
@@ -209,7 +220,16 @@ core::Snapshot Dataplane::counters() const {
     return total;
 }
 
-void Dataplane::control_step(int timeout_ms) { server_->run_once(timeout_ms); }
+void Dataplane::control_step(int timeout_ms) {
+    server_->run_once(timeout_ms);
+    // App joins and leaves change the memberships in the route tables: let the XDP programs
+    // redirect exactly the joined groups.
+    const ipv4::RouteTables* t = routes_->read();
+    if (t->generation() != synced_generation_) {
+        for (std::size_t i = 0; i < ports_.size(); ++i) ports_[i]->sync_dsts(cfg_.interfaces[i], &t->mc());
+        synced_generation_ = t->generation();
+    }
+}
 
 std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
 
@@ -245,7 +265,7 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
         ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
-        ports_[i]->sync_dsts(next.interfaces[i]);
+        ports_[i]->sync_dsts(next.interfaces[i], &routes_->read()->mc());
         ports_[i]->ic = next.interfaces[i];
     }
     cfg_ = next;

@@ -66,6 +66,7 @@ private:
     std::vector<std::unique_ptr<Port>> ports_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
+    uint64_t synced_generation_ = 0;  // route tables whose memberships the XDP maps reflect
 };
 
 }  // namespace ingress::daemon

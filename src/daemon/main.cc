@@ -1,6 +1,7 @@
 // ingressd: the dataplane daemon.
 //
-//   ingressd --config FILE [--check] [--xdp-object PATH] [--stats-interval S] [--verbose]
+//   ingressd --config FILE [--check] [--xdp-object PATH] [--stats-interval S] [--live]
+//            [--verbose]
 //
 // --check validates the configuration and exits (0: valid). Otherwise: brings the
 // dataplane up (XDP program, AF_XDP sockets, one worker per interface queue), then
@@ -49,13 +50,14 @@ config::LoadOptions load_options() {
 
 int main(int argc, char** argv) {
     std::string cfg_path, xdp_object;
-    bool check = false, verbose = false;
+    bool check = false, verbose = false, live = false;
     int stats_interval = 0;
     static const option opts[] = {{"config", required_argument, nullptr, 'c'},
                                   {"check", no_argument, nullptr, 'k'},
                                   {"xdp-object", required_argument, nullptr, 'x'},
                                   {"stats-interval", required_argument, nullptr, 's'},
                                   {"verbose", no_argument, nullptr, 'v'},
+                                  {"live", no_argument, nullptr, 'l'},
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int ch;
@@ -66,9 +68,10 @@ int main(int argc, char** argv) {
         case 'x': xdp_object = optarg; break;
         case 's': stats_interval = std::atoi(optarg); break;
         case 'v': verbose = true; break;
+        case 'l': live = true; break;
         case 'h':
             std::puts("usage: ingressd --config FILE [--check] [--xdp-object PATH] "
-                      "[--stats-interval S] [--verbose]");
+                      "[--stats-interval S] [--live] [--verbose]");
             return 0;
         default: return 2;
         }
@@ -103,11 +106,25 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ingressd: %s: %zu worker(s) up\n", cfg_path.c_str(), dp.workers());
         for (const auto& d : dp.describe()) std::fprintf(stderr, "ingressd:   %s\n", d.c_str());
         std::fprintf(stderr, "ingressd: control socket %s\n", dp.control_path().c_str());
-        timespec last_stats{};
+        timespec last_stats{}, last_live{};
         clock_gettime(CLOCK_MONOTONIC, &last_stats);
+        last_live = last_stats;
+        core::Snapshot live_prev = dp.counters();
         for (;;) {
             // The control thread: serve apps for up to 100 ms, then look at signals.
             dp.control_step(100);
+            if (live) {  // one line of counters a second on stderr
+                timespec now{};
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                double dt = static_cast<double>(now.tv_sec - last_live.tv_sec) +
+                            static_cast<double>(now.tv_nsec - last_live.tv_nsec) / 1e9;
+                if (dt >= 1.0) {
+                    core::Snapshot cur = dp.counters();
+                    std::fprintf(stderr, "ingressd: %s\n", core::format_live_line(live_prev, cur, dt).c_str());
+                    live_prev = cur;
+                    last_live = now;
+                }
+            }
             timespec zero{0, 0};
             int sig = sigtimedwait(&set, nullptr, &zero);
             if (sig < 0 && stats_interval > 0) {

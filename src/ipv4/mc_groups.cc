@@ -76,4 +76,11 @@ bool McGroups::check(uint32_t ifindex, wire::Ipv4Addr group, wire::Ipv4Addr src,
     return im->sfcount[1] != 0;
 }
 
+std::vector<wire::Ipv4Addr> McGroups::groups_on(uint32_t ifindex) const {
+    std::vector<wire::Ipv4Addr> out;
+    for (const Group& g : groups_)
+        if (g.ifindex == ifindex) out.push_back(g.group);
+    return out;
+}
+
 }  // namespace ingress::ipv4

@@ -43,6 +43,8 @@ public:
                uint8_t proto) const noexcept;
 
     std::size_t size() const noexcept { return groups_.size(); }
+    // The groups joined on `ifindex` (control plane: e.g. what the XDP program must let in).
+    std::vector<wire::Ipv4Addr> groups_on(uint32_t ifindex) const;
 
 private:
     struct Source {
