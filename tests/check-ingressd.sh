@@ -62,10 +62,10 @@ grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 
 # An app: ingress-sink on 0.0.0.0:5000 through the control socket and its rings.
 "$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2300 \
-    --duration 30 --json --quiet > "$tmp/sink" 2> "$tmp/sink.err" &
+    --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
-for _ in $(seq 50); do grep -q "ingress-sink" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
-sleep 0.3
+for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
+grep -q "endpoint .* open" "$tmp/sink.err" || { cat "$tmp/sink.err" >&2; echo "the app did not attach" >&2; exit 1; }
 
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
             --dst-mac $mac_a --src 198.18.0.2 --rate 20k "$@" > /dev/null 2>&1; }

@@ -48,13 +48,18 @@ for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/ctl.sock" ] || { echo "demo: ingressd did not come up" >&2; exit 1; }
 
 echo "demo: apps: ingress-sink on 0.0.0.0:5000, ingress-sink on 0.0.0.0:5001 joined to 239.1.1.1"
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --quiet > "$tmp/app1" &
+"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 > "$tmp/app1" 2> "$tmp/app1.err" &
 app1=$!
 "$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5001 --join 239.1.1.1 \
-    --quiet > "$tmp/app2" &
+    > "$tmp/app2" 2> "$tmp/app2.err" &
 app2=$!
 pids+=("$app1" "$app2")
-sleep 1
+for _ in $(seq 100); do
+    grep -q "open" "$tmp/app1.err" 2>/dev/null && grep -q "open" "$tmp/app2.err" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "open" "$tmp/app1.err" && grep -q "open" "$tmp/app2.err" \
+    || { cat "$tmp"/app*.err >&2; echo "demo: the apps did not attach" >&2; exit 1; }
 
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
             --src 198.18.0.2 "$@"; }

@@ -302,6 +302,7 @@ EndpointStats Endpoint::stats() const noexcept {
         s.dropped_full += h->dropped_full.load(std::memory_order_relaxed);
         s.truncated += h->truncated.load(std::memory_order_relaxed);
         s.wakeups += h->wakeups.load(std::memory_order_relaxed);
+        s.sleeping += h->needs_wakeup.load(std::memory_order_relaxed) != 0;
     }
     return s;
 }

@@ -388,8 +388,12 @@ TEST(Apps, SleepingReceiverIsWokenByTheEventfdNotByItsTimeout) {
     TestDaemon d;
     Client c = Client::connect(d.path());
     UdpEndpoint ep = c.open_udp({.port = 5600});
+    // Inject only once the receiver has announced it sleeps (on a loaded machine it may get
+    // there late; data that is already waiting needs no wakeup, which is not this test).
     std::thread later([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+        while (ep.stats().sleeping == 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
         d.inject(udp_to(kLocal, 5600).build());
     });
     Datagram got[4];

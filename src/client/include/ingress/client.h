@@ -86,6 +86,7 @@ struct EndpointStats {
     uint64_t dropped_full = 0;  // the ring was full (RcvbufErrors)
     uint64_t truncated = 0;
     uint64_t wakeups = 0;
+    uint64_t sleeping = 0;  // rings whose consumer announced it sleeps (needs-wakeup set)
 };
 
 class Client;
