@@ -7,25 +7,17 @@
 # cleanly with the conservation identity holding, and a SIGKILLed instance's leftover
 # program is removed by the next start.
 set -euo pipefail
+source "$(dirname "$0")/../tools/veth-pair.sh"
 build=$1
-id=$$
-ns_a=ingress-d-a-$id ns_b=ingress-d-b-$id
-if_a=ida$id if_b=idb$id
-if_a=${if_a:0:15} if_b=${if_b:0:15}
 mac_a=02:00:5e:00:dd:01 mac_b=02:00:5e:00:dd:02
 tmp=$(mktemp -d)
 cleanup() {
     [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
-    ip netns del "$ns_a" 2>/dev/null || true
-    ip netns del "$ns_b" 2>/dev/null || true
+    veth_pair_remove
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-ip netns add "$ns_a"
-ip netns add "$ns_b"
-ip link add "$if_a" netns "$ns_a" address $mac_a type veth peer name "$if_b" netns "$ns_b" address $mac_b
-ip -n "$ns_a" link set "$if_a" up
-ip -n "$ns_b" link set "$if_b" up
+veth_pair ingrd $mac_a $mac_b
 
 write_cfg() {
     cat > "$tmp/ingressd.yaml" <<EOC

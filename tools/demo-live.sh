@@ -7,28 +7,20 @@
 # ingress-pktgen on the other end; live counters, then each app's summary and every counter
 # in nstat form. Everything is removed at the end, also on failure.
 set -euo pipefail
+source "$(dirname "$0")/../tools/veth-pair.sh"
 build=$1
 phase=${2:-4}
-id=$$
-ns_a=ingress-demo-a-$id ns_b=ingress-demo-b-$id
-if_a=idemoa$id if_b=idemob$id
-if_a=${if_a:0:15} if_b=${if_b:0:15}
 mac_a=02:00:5e:00:de:01 mac_b=02:00:5e:00:de:02
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    ip netns del "$ns_a" 2>/dev/null || true
-    ip netns del "$ns_b" 2>/dev/null || true
+    veth_pair_remove
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-ip netns add "$ns_a"
-ip netns add "$ns_b"
-ip link add "$if_a" netns "$ns_a" address $mac_a type veth peer name "$if_b" netns "$ns_b" address $mac_b
-ip -n "$ns_a" link set "$if_a" up
-ip -n "$ns_b" link set "$if_b" up
+veth_pair idemo $mac_a $mac_b
 # The peer's own address, so the ICMP port unreachables ingress sends have somewhere to go.
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
