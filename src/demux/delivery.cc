@@ -94,28 +94,11 @@ bool ShmRings::push(const RecvMeta& m, std::span<const uint8_t> head,
     // worker count must match the daemon's): refuse rather than write out of bounds.
     if (worker >= w_.size()) [[unlikely]]
         return false;
-    shm::RingProducer& p = w_[worker].prod;
-    uint32_t idx;
-    if (p.reserve_burst(1, &idx) == 0) {
-        p.count_drop();  // dropped_full: the app sees it in the ring header
-        return false;
-    }
-    const std::size_t total = head.size() + body.size();
-    const std::size_t room = p.max_payload();
-    const std::size_t h = std::min(head.size(), room);
-    const std::size_t b = std::min(body.size(), room - h);
-    uint8_t* dst = p.payload(idx);
-    if (h) std::memcpy(dst, head.data(), h);
-    if (b) std::memcpy(dst + h, body.data(), b);
-    shm::SlotMeta& out = p.meta(idx);
-    to_slot_meta(m, tap_, &out);
-    out.len = static_cast<uint32_t>(h + b);
-    out.orig_len = m.orig_len ? m.orig_len : static_cast<uint32_t>(total);
-    if (h + b < total) {
-        out.flags = static_cast<uint16_t>(out.flags | shm::kSlotTruncated);
-        p.count_truncated();
-    }
-    p.submit(1);
+    const bool tap = tap_;
+    if (!w_[worker].prod.try_push_with(
+            [&m, tap](shm::SlotMeta& out) noexcept { to_slot_meta(m, tap, &out); }, head, body,
+            m.orig_len))
+        return false;  // dropped_full: the app sees it in the ring header
     if (ctx && ctx->wakeups)
         ctx->wakeups->note(*this, worker);
     else

@@ -93,26 +93,6 @@ void RingProducer::submit(uint32_t n) noexcept {
     bump(h_->delivered, n);
 }
 
-bool RingProducer::try_push(const SlotMeta& m, std::span<const uint8_t> payload) noexcept {
-    uint32_t idx;
-    if (reserve_burst(1, &idx) == 0) {
-        count_drop();
-        return false;
-    }
-    SlotMeta& out = meta(idx);
-    out = m;
-    uint32_t len = static_cast<uint32_t>(std::min<std::size_t>(payload.size(), max_payload()));
-    out.len = len;
-    out.orig_len = static_cast<uint32_t>(payload.size());
-    if (len < payload.size()) {
-        out.flags = static_cast<uint16_t>(out.flags | kSlotTruncated);
-        bump(h_->truncated);
-    }
-    std::memcpy(this->payload(idx), payload.data(), len);
-    submit(1);
-    return true;
-}
-
 void RingProducer::count_drop() noexcept { bump(h_->dropped_full); }
 
 bool RingProducer::take_wakeup() noexcept {

@@ -161,9 +161,41 @@ public:
     // Publishes the n slots reserved last.
     void submit(uint32_t n) noexcept;
 
-    // Convenience for one datagram: copies up to max_payload bytes (truncating as MSG_TRUNC
-    // does), counts delivered / truncated / dropped_full in the header. False when full.
-    [[nodiscard]] bool try_push(const SlotMeta& meta, std::span<const uint8_t> payload) noexcept;
+    // One datagram, the one way a slot is filled: reserves a slot, lets `fill` write the
+    // metadata in place, copies head ++ body (cut to max_payload and flagged kSlotTruncated,
+    // as MSG_TRUNC does; orig_len is `orig_len`, or the full length when 0), publishes it,
+    // and counts delivered / truncated / dropped_full in the header. False when full.
+    template <class Fill>
+    [[nodiscard]] bool try_push_with(Fill&& fill, std::span<const uint8_t> head,
+                                     std::span<const uint8_t> body = {},
+                                     uint32_t orig_len = 0) noexcept {
+        uint32_t idx;
+        if (reserve_burst(1, &idx) == 0) {
+            count_drop();
+            return false;
+        }
+        const std::size_t total = head.size() + body.size();
+        const std::size_t room = max_payload();
+        const std::size_t h = head.size() < room ? head.size() : room;
+        const std::size_t b = body.size() < room - h ? body.size() : room - h;
+        uint8_t* dst = payload(idx);
+        if (h) std::memcpy(dst, head.data(), h);
+        if (b) std::memcpy(dst + h, body.data(), b);
+        SlotMeta& out = meta(idx);
+        fill(out);
+        out.len = static_cast<uint32_t>(h + b);
+        out.orig_len = orig_len ? orig_len : static_cast<uint32_t>(total);
+        if (h + b < total) {
+            out.flags = static_cast<uint16_t>(out.flags | kSlotTruncated);
+            count_truncated();
+        }
+        submit(1);
+        return true;
+    }
+    // The same with ready-made metadata.
+    [[nodiscard]] bool try_push(const SlotMeta& m, std::span<const uint8_t> payload) noexcept {
+        return try_push_with([&m](SlotMeta& out) noexcept { out = m; }, payload);
+    }
     // Counts a datagram the caller dropped because the ring was full.
     void count_drop() noexcept;
     // Counts a datagram the caller cut to the slot (after filling it, before submit).
