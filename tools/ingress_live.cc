@@ -47,15 +47,6 @@ std::atomic<bool> g_stop{false};
     std::exit(2);
 }
 
-std::string default_xdp_object() {
-    char self[PATH_MAX] = {};
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    std::filesystem::path exe = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "";
-    for (auto p : {exe.parent_path().parent_path() / "xdp" / "ingress.bpf.o",
-                   exe.parent_path().parent_path() / "lib" / "ingress" / "ingress.bpf.o"})
-        if (std::filesystem::exists(p)) return p;
-    return "ingress.bpf.o";
-}
 
 struct App {
     std::vector<std::unique_ptr<demux::UdpEndpoint>> eps;
@@ -138,7 +129,7 @@ int main(int argc, char** argv) {
     if (dev.empty()) fail("--dev is required");
     if (addrs.empty()) addrs.push_back({.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24});
     if (ports.empty()) ports.push_back(5000);
-    if (xdp_object.empty()) xdp_object = default_xdp_object();
+    if (xdp_object.empty()) xdp_object = io::afxdp::default_object_path();
     std::signal(SIGINT, [](int) { g_stop = true; });
     std::signal(SIGTERM, [](int) { g_stop = true; });
 

@@ -29,16 +29,6 @@ using namespace ingress;
 
 namespace {
 
-std::string default_xdp_object() {
-    char self[PATH_MAX] = {};
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    std::filesystem::path exe = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "";
-    for (auto p : {exe.parent_path().parent_path() / "xdp" / "ingress.bpf.o",
-                   exe.parent_path().parent_path() / "lib" / "ingress" / "ingress.bpf.o",
-                   std::filesystem::path("/usr/local/lib/ingress/ingress.bpf.o")})
-        if (std::filesystem::exists(p)) return p;
-    return "ingress.bpf.o";
-}
 
 config::LoadOptions load_options() {
     config::LoadOptions o;
@@ -92,7 +82,7 @@ int main(int argc, char** argv) {
                     cfg.interfaces.size(), cfg.workers());
         return 0;
     }
-    if (xdp_object.empty()) xdp_object = default_xdp_object();
+    if (xdp_object.empty()) xdp_object = io::afxdp::default_object_path();
     io::afxdp::set_library_logging(verbose);
 
     // Signals are taken synchronously by this thread; the workers never see them.

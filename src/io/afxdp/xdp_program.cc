@@ -4,12 +4,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
+#include <linux/limits.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <vector>
 
@@ -56,6 +58,17 @@ void set_library_logging(bool verbose) {
     g_verbose = verbose;
     libbpf_set_print(print_libbpf);
     libxdp_set_print(print_libxdp);
+}
+
+std::string default_object_path() {
+    char self[PATH_MAX] = {};
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    std::filesystem::path exe = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "";
+    const std::filesystem::path top = exe.parent_path().parent_path();
+    for (const auto& p : {top / "xdp" / "ingress.bpf.o", top / "lib" / "ingress" / "ingress.bpf.o",
+                          std::filesystem::path("/usr/local/lib/ingress/ingress.bpf.o")})
+        if (std::filesystem::exists(p)) return p;
+    return "ingress.bpf.o";
 }
 
 XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode)

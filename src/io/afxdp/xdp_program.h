@@ -24,6 +24,10 @@ struct XdpStats {
 // every failure reaches the caller as an exception anyway; verbose: everything.
 void set_library_logging(bool verbose);
 
+// Where ingress.bpf.o is, for a program started from the build tree (BUILD/xdp/) or from an
+// install (PREFIX/lib/ingress/, /usr/local/lib/ingress/); "ingress.bpf.o" if none exists.
+std::string default_object_path();
+
 class XdpProgram {
 public:
     // Opens `object_path` (build/xdp/ingress.bpf.o or the installed copy) and attaches it to
