@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/stats_format.h"
+#include "daemon/kernel_memberships.h"
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -75,6 +76,8 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
+    std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
+    KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
 
     // Our addresses and broadcasts, and every group an app joined on the port or one of
     // its VLANs (the registry records joins in the route tables' memberships).
@@ -108,6 +111,27 @@ struct Dataplane::Port {
                                  : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
                                                               : INGRESS_XDP_DST_LOCAL);
         dsts = std::move(want);
+        if (mc) kernel_mc.sync(memberships(*mc));
+    }
+    // The kernel's membership for each group joined on the port or one of its VLANs; a VLAN
+    // without a kernel device of its own joins on the port (the same MAC filter).
+    std::set<Membership> memberships(const ipv4::McGroups& mc) const {
+        std::set<Membership> m;
+        for (wire::Ipv4Addr g : mc.groups_on(l2.ifindex))
+            if (g != ipv4::kAllHostsGroup) m.insert({l2.ifindex, g});
+        for (const auto& v : l2.vlans)
+            for (wire::Ipv4Addr g : mc.groups_on(v.ifindex))
+                if (g != ipv4::kAllHostsGroup) m.insert({v.ifindex < 0x40000000u ? v.ifindex : l2.ifindex, g});
+        return m;
+    }
+    // UDP always; another protocol while a raw endpoint asks for it (a raw endpoint for TCP,
+    // ICMP or IGMP takes that protocol from the kernel on this port: see docs/design.md).
+    void sync_protocols(const std::set<uint8_t>& want) {
+        for (uint8_t p : protocols)
+            if (!want.count(p)) prog->set_protocol(p, false);
+        for (uint8_t p : want)
+            if (!protocols.count(p)) prog->set_protocol(p, true);
+        protocols = want;
     }
 };
 
@@ -228,6 +252,16 @@ void Dataplane::control_step(int timeout_ms) {
     if (t->generation() != synced_generation_) {
         for (std::size_t i = 0; i < ports_.size(); ++i) ports_[i]->sync_dsts(cfg_.interfaces[i], &t->mc());
         synced_generation_ = t->generation();
+    }
+    // Opened and closed raw endpoints change which protocols the programs redirect. This
+    // thread publishes the endpoint tables, so the current one stays valid while it reads.
+    if (endpoint_pub_->generation() != synced_endpoints_) {
+        std::set<uint8_t> want{wire::kIpProtoUdp};
+        const demux::EndpointTable* et = endpoint_pub_->read();
+        for (unsigned p = 0; p < 256; ++p)
+            if (!et->raw(static_cast<uint8_t>(p)).empty()) want.insert(static_cast<uint8_t>(p));
+        for (auto& port : ports_) port->sync_protocols(want);
+        synced_endpoints_ = endpoint_pub_->generation();
     }
 }
 

@@ -67,6 +67,7 @@ private:
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
     uint64_t synced_generation_ = 0;  // route tables whose memberships the XDP maps reflect
+    uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols they reflect
 };
 
 }  // namespace ingress::daemon
