@@ -5,7 +5,7 @@
 #                counts are the traffic sent;
 #   --json / --openmetrics   the same numbers (the OpenMetrics text is parsed back: TYPE and
 #                HELP before samples, _total names, worker and reason labels, # EOF last);
-#   --watch      redraws with per-second rates;
+#   --watch      redraws with per-second rates, stops on SIGINT;
 #   drops        NO_SOCKET for the closed port;
 #   endpoints    the sink's pid, comm, port, membership with its source filter, deliveries;
 #   routes       the local and main table entries of the configured address;
@@ -126,6 +126,13 @@ EOP
 "$ctl" --socket "$tmp/ctl.sock" stats --watch 0.2 --count 2 > "$tmp/watch"
 [ "$(grep -c '^#ingressctl stats --watch' "$tmp/watch")" = 2 ] || { cat "$tmp/watch"; fail "--watch did not redraw twice"; }
 grep -qE "^UdpInDatagrams +2000 +0\.0/s" "$tmp/watch" || { cat "$tmp/watch"; fail "--watch rates"; }
+# ... and without --count it runs until SIGINT, then exits cleanly.
+"$ctl" --socket "$tmp/ctl.sock" stats --watch 0.2 > "$tmp/watch2" &
+watcher=$!
+sleep 0.7
+kill -INT $watcher
+wait $watcher || fail "--watch exit status $? after SIGINT"
+grep -q '^#ingressctl stats --watch' "$tmp/watch2" || fail "--watch drew nothing before SIGINT"
 
 # drops: per reason, with its meaning.
 "$ctl" --socket "$tmp/ctl.sock" drops | tee "$tmp/drops"
