@@ -59,7 +59,8 @@ for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null &
 grep -q "endpoint .* open" "$tmp/sink.err" || { cat "$tmp/sink.err" >&2; fail "the app did not attach"; }
 
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
-            --dst-mac $mac_a --src 198.18.0.2 --rate 20k "$@" > /dev/null 2>&1; }
+            --dst-mac $mac_a --src 198.18.0.2 --rate 20k "$@" > "$tmp/gen" 2>&1 \
+            || { cat "$tmp/gen" >&2; fail "ingress-pktgen $*"; }; }
 gen --dst 198.18.0.1 --dport 5000 --count 2000
 gen --dst 198.18.0.1 --dport 5001 --count 100       # no endpoint: NO_SOCKET
 sleep 0.3
@@ -82,44 +83,37 @@ done
 # --json and --openmetrics carry the same numbers; the exposition is well formed.
 "$ctl" --socket "$tmp/ctl.sock" stats --json > "$tmp/json"
 "$ctl" --socket "$tmp/ctl.sock" stats --openmetrics > "$tmp/om"
-python3 - "$tmp/json" "$tmp/om" <<'EOP'
+# The reference OpenMetrics parser (python3-prometheus-client, Debian's python3) is strict:
+# TYPE/HELP, _total on counters, escaping, # EOF last.
+/usr/bin/python3 - "$tmp/json" "$tmp/om" <<'EOP'
 import json, re, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 j = json.load(open(sys.argv[1]))
-lines = open(sys.argv[2]).read().split("\n")
-assert lines[-1] == "" and lines[-2] == "# EOF", "must end with # EOF"
-assert "# EOF" not in lines[:-2], "# EOF only once, last"
-types, helps, sums, samples = {}, set(), {}, 0
-sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\} (\d+)$')
-for l in lines[:-2]:
-    if l.startswith("# TYPE "):
-        _, _, name, t = l.split(" ", 3)
-        assert name not in types, "family declared twice: " + name
-        types[name] = t
-        continue
-    if l.startswith("# HELP "):
-        helps.add(l.split(" ")[2])
-        continue
-    m = sample.match(l)
-    assert m, "not a sample: " + l
-    name, labels, v = m.group(1), dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2))), int(m.group(3))
-    fam = name[:-6] if name.endswith("_total") else name
-    assert fam in types and fam in helps, "sample before its TYPE/HELP: " + l
-    assert (types[fam] == "counter") == name.endswith("_total"), "counter samples end in _total: " + l
-    assert "worker" in labels, "no worker label: " + l
-    key = fam + ("/" + labels["reason"] if "reason" in labels else "")
-    sums[key] = sums.get(key, 0) + v
-    samples += 1
+text = open(sys.argv[2]).read()
+assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1, "# EOF once, last"
+sums, types, samples = {}, {}, 0
+for fam in text_string_to_metric_families(text):
+    assert fam.documentation, "no HELP: " + fam.name
+    types[fam.name] = fam.type
+    for s in fam.samples:
+        assert s.name == fam.name + ("_total" if fam.type == "counter" else ""), s.name
+        assert "worker" in s.labels, "no worker label: %s" % (s,)
+        key = fam.name + ("/" + s.labels["reason"] if "reason" in s.labels else "")
+        sums[key] = sums.get(key, 0) + s.value
+        samples += 1
 t = j["total"]
 for nstat, v in t["mib"].items():
     g = re.match(r"(IpExt|Ip|IcmpMsg|Icmp|Udp|TcpExt|Ingress)(.*)", nstat)
-    assert sums["ingress_netstat_%s_%s" % g.groups()] == v, nstat
+    fam = "ingress_netstat_%s_%s" % g.groups()
+    assert types[fam] == "counter" and sums[fam] == v, nstat
 for reason, v in t["drops"].items():
     assert sums["ingress_drops/" + reason] == v, reason
+assert types["ingress_held_frames"] == "gauge"
 assert sums["ingress_rx_frames"] == t["fates"]["rx"] == 2100
 assert sums["ingress_delivered_frames"] == t["fates"]["delivered"] == 2000
 assert sum(w["counters"]["mib"]["UdpInDatagrams"] for w in j["workers"]) == t["mib"]["UdpInDatagrams"] == 2000
 assert t["conserved"] is True
-print("openmetrics: %d families, %d samples, same as --json" % (len(types), samples))
+print("openmetrics: %d families, %d samples, valid, same as --json" % (len(types), samples))
 EOP
 
 # --watch: two redraws with rates, then it stops by itself (--count).
