@@ -23,9 +23,11 @@ uint64_t mono_ns() {
 }
 
 constexpr std::size_t kMaxFrame = kHeaderLen + kMaxPayload;
-// A list reply stops adding items once this close to kMaxPayload: the largest item (an
-// endpoint with 20 memberships of 10 sources, about 2.5 KiB) always fits in what is left.
-constexpr std::size_t kItemRoom = 4096;
+// A list reply stops adding items once this close to kMaxPayload: the largest item always
+// fits in what is left (a tap with a 4 KiB filter expression, or an endpoint with 20
+// memberships of 10 sources, about 2.6 KiB: strings are cut at 4 KiB by Builder::str, and
+// memberships are limited by igmp_max_memberships and igmp_max_msf).
+constexpr std::size_t kItemRoom = 8192;
 
 std::string read_comm(const std::string& proc_root, pid_t pid) {
     std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
