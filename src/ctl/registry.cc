@@ -506,4 +506,18 @@ std::string Registry::describe() const {
     return s;
 }
 
+std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
+    std::vector<EndpointView> out;
+    for (auto it = eps_.lower_bound(first_id); it != eps_.end(); ++it) {
+        const Entry& e = *it->second;
+        EndpointView v{.id = e.id, .owner = e.owner, .uid = e.uid, .kind = e.kind,
+                       .mc = &e.mc, .rings = e.rings.get()};
+        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp;
+        if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
+        if (e.kind == EndpointKind::kTap) v.tap = &e.tap;
+        out.push_back(v);
+    }
+    return out;
+}
+
 }  // namespace ingress::ctl

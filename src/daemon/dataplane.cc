@@ -3,8 +3,9 @@
 #include <grp.h>
 #include <pthread.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
-
 #include <set>
 #include <stdexcept>
 
@@ -21,6 +22,12 @@
 namespace ingress::daemon {
 
 uint32_t kernel_ifindex(const std::string& name) { return io::netdev_ifindex(name); }
+
+config::LoadOptions load_options() {
+    config::LoadOptions o;
+    o.interface_exists = [](const std::string& n) { return kernel_ifindex(n) != 0; };
+    return o;
+}
 
 namespace {
 
@@ -210,9 +217,19 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         else throw std::runtime_error("control.group: no group '" + cfg.control_group + "'");
     }
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
-    server_ = std::make_unique<ctl::Server>(sc, *registry_, [this] {
-        return core::format_stats(counters());
-    });
+    ctl::ServerHooks hooks;
+    hooks.stats_text = [this] { return core::format_stats(counters()); };
+    hooks.worker_counters = [this] {
+        std::vector<ctl::WorkerCounters> v;
+        for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
+        return v;
+    };
+    ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
+    hooks.reload = [this] {
+        return reload_request_ ? reload_request_()
+                               : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
+    };
+    server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
 
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
@@ -304,6 +321,23 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     }
     cfg_ = next;
     return restart;
+}
+
+ctl::ReloadOutcome reload_from_file(Dataplane& dp, const std::string& path) {
+    ctl::ReloadOutcome o;
+    try {
+        o.restart = dp.reload(config::load(path, load_options()));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ingressd: reload refused, running configuration kept: %s\n", e.what());
+        return ctl::ReloadOutcome{EINVAL, e.what(), {}};
+    }
+    if (o.restart.empty()) {
+        std::fprintf(stderr, "ingressd: reloaded %s\n", path.c_str());
+    } else {
+        std::fprintf(stderr, "ingressd: reload not applied; these need a restart:\n");
+        for (const auto& r : o.restart) std::fprintf(stderr, "ingressd:   %s\n", r.c_str());
+    }
+    return o;
 }
 
 }  // namespace ingress::daemon
