@@ -42,6 +42,7 @@ wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
 }
 
 core::MonotonicClock g_clock;
+constexpr uint32_t kHandoffRing = 1024;  // fragments in flight per pair of workers
 
 }  // namespace
 
@@ -82,6 +83,7 @@ struct Dataplane::Port {
     l2::Port l2;
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
+    std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
     std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
     std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
     KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
@@ -179,16 +181,24 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
         ports_.push_back(std::move(p));
     }
-    // One worker per (interface, queue). Fragments are reassembled by the worker whose queue
-    // received them (no handoff mesh on AF_XDP yet: see src/io/afxdp/backend.h).
+    // One worker per (interface, queue). The workers of one interface share a handoff mesh,
+    // so the fragments of a datagram meet at its owner whichever queues RSS put them on
+    // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
+    // rings (src/io/afxdp/backend.h).
     std::size_t n = 0;
     for (auto& p : ports_) {
+        if (p->ic.queues.size() > 1)
+            p->mesh = std::make_unique<worker::HandoffMesh>(static_cast<uint16_t>(p->ic.queues.size()),
+                                                            kHandoffRing);
+        uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg.icmp,
                                      .defrag = cfg.defrag,
+                                     .handoff = p->mesh.get(),
                                      .worker = static_cast<uint16_t>(n),
+                                     .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(*p->backend, w->counters, t, g_clock,
