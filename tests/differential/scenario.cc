@@ -158,6 +158,7 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
     try {
         if (auto v = n["what"]) sc.what = v.as<std::string>();
         if (auto v = n["differs"]) sc.differs = v.as<std::string>();
+        if (auto v = n["known"]) sc.known = v.as<std::string>();
         if (auto v = n["settle_ms"]) sc.settle_ms = v.as<int>();
         if (auto h = n["host"]) {
             if (h["addresses"]) sc.host.addresses = strings(h["addresses"]);

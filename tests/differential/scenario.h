@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@ struct Frame {
 struct Scenario {
     std::string file, name, what;
     std::string differs;  // non-empty: a documented, deliberate difference (why)
+    std::string known;    // non-empty: a known mismatch not fixed yet (analysis)
     Host host;
     std::vector<Socket> sockets;
     std::vector<Frame> frames;
@@ -87,6 +89,11 @@ struct Observed {
 
 inline constexpr wire::Mac kHostMac{{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}};
 inline constexpr wire::Mac kPeerMac{{0x02, 0x00, 0x5e, 0x10, 0x00, 0x02}};
+
+// The kernel under test cannot run this scenario (e.g. no 8021q module): reported, not failed.
+struct Unsupported : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 // Parses every scenario of a file; throws std::runtime_error naming the file and scenario.
 std::vector<Scenario> load_file(const std::string& path);
