@@ -93,7 +93,8 @@ private:
 std::vector<std::string> inject(const Topology& t, const Scenario& sc,
                                 const std::function<void()>& wait) {
     t.pair().enter_b();
-    Fd cap(socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP)));
+    // SOCK_DGRAM: the bytes start at the IP header.
+    Fd cap(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP)));
     if (cap.fd < 0) throw std::runtime_error("capture socket: " + std::string(strerror(errno)));
     std::vector<std::vector<uint8_t>> burst;
     for (const auto& f : sc.frames) {
