@@ -205,6 +205,7 @@ int main_(int argc, char** argv) {
 }  // namespace ingress::diff
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows in a log as it happens
     try {
         return ingress::diff::main_(argc, argv);
     } catch (const std::exception& e) {
