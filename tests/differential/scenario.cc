@@ -235,11 +235,6 @@ YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames) {
     // Per-host and global ICMP rate limits depend on wall-clock time between frames, which
     // differs between the two runs: off here (the corpus has its own rate-limit scenarios).
     host["ipv4"]["icmp_ratemask"] = 0;
-    // 198.19.0.0/16 is routed back through the interface: without a route the kernel sends
-    // no ICMP error to such a source, and ingressd does (a known mismatch, in the corpus).
-    YAML::Node route;
-    route["prefix"] = "198.19.0.0/16";
-    host["routes"].push_back(route);
     sc["host"] = host;
 
     const char* dsts[] = {"198.18.0.1", "198.18.0.255", "255.255.255.255", "239.1.1.1",
