@@ -55,6 +55,11 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     sink_.set_queue(queue);
     const l2::Port& port = *t_.port;
 
+    // This burst's route snapshot, also for routing ICMP errors back (the reassembly timers
+    // below send them too).
+    const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr;
+    icmp_.set_routes(rt);
+
     // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
     defrag_.expire(now_ns, icmp_, c_);
     defrag_.reap(sink_);
@@ -72,7 +77,7 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
     // ip_rcv_finish_core: the input route. Without route tables (stage tests), every valid
     // datagram is treated as local.
-    if (const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr) {
+    if (rt) {
         run_stage(batch, sink_, [&](core::Packet& p) {
             return ipv4::route_input(p, *rt, c_, &icmp_, now_ns, hint_);
         });

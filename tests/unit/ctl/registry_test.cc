@@ -74,6 +74,17 @@ TEST_F(RegistryTest, ReuseportGroupNeedsTheSameUid) {
     EXPECT_EQ(udp(3, user(kUser), {.port = 7000}), EADDRINUSE);
 }
 
+TEST_F(RegistryTest, ConnectOnAWildcardSocketBindsTheRoutesSourceAsIp4DatagramConnect) {
+    // 198.18.0.0/24 is 198.18.0.1's prefix route: a wildcard socket connected to a peer on it
+    // is hashed under 198.18.0.1 from then on, so it no longer matches a broadcast.
+    ASSERT_EQ(udp(1, user(), {.port = 5000, .remote_addr = test::kPeer, .remote_port = 4000}), 0);
+    EXPECT_EQ(pub.read()->udp_slot(kLocal, 5000).size(), 1u);
+    EXPECT_TRUE(pub.read()->udp_slot(0, 5000).empty());
+    // No route to the peer: the local address stays the wildcard.
+    ASSERT_EQ(udp(1, user(), {.port = 5001, .remote_addr = wire::ipv4(203, 0, 113, 9), .remote_port = 1}), 0);
+    EXPECT_EQ(pub.read()->udp_slot(0, 5001).size(), 1u);
+}
+
 TEST_F(RegistryTest, NonLocalAddressIsRefusedUnlessIpNonlocalBind) {
     const wire::Ipv4Addr far = wire::ipv4(203, 0, 113, 9);
     EXPECT_EQ(udp(1, user(), {.addr = far, .port = 5000}), EADDRNOTAVAIL);
