@@ -1,5 +1,6 @@
 #include "gen/rfc2544.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
@@ -17,13 +18,16 @@ SearchResult throughput_search(const SearchOptions& opt, const TrialFn& trial) {
     while (r.trials < opt.max_trials) {
         TrialResult t = trial(offered);
         ++r.trials;
+        // What the device was really offered: a generator that fell short of the asked rate
+        // sent less, and that lower rate is what passed or failed.
+        double real = t.seconds > 0 ? std::min(offered, t.sent / t.seconds) : offered;
         if (t.lost() == 0) {
-            pass = offered;
-            r.fps = offered;
+            pass = std::max(pass, real);
+            r.fps = pass;
             r.at_rate = t;
             if (offered >= opt.max_fps) break;  // the line rate itself passed
         } else {
-            fail = offered;
+            fail = std::min(fail, real);
             r.first_loss = t;
         }
         if (fail - pass <= resolution) break;

@@ -23,7 +23,7 @@ double line_rate_fps(double link_bps, uint32_t frame) noexcept;
 struct TrialResult {
     uint64_t sent = 0;
     uint64_t received = 0;
-    double seconds = 0;  // how long the generator sent
+    double seconds = 0;  // how long the generator sent (0: unknown, the offered rate counts)
     uint64_t lost() const noexcept { return sent > received ? sent - received : 0; }
 };
 
@@ -44,7 +44,9 @@ struct SearchResult {
 // Binary search (RFC 2544 section 26.1 and its note on search methods): a trial at the line
 // rate first; if it loses frames, halve the interval between the highest passing rate
 // (initially 0) and the lowest failing one until they are within the resolution or the
-// trial budget is spent. Zero loss is the only pass criterion: one lost frame fails.
+// trial budget is spent. Zero loss is the only pass criterion: one lost frame fails. A trial
+// counts at the rate really sent (sent / seconds) when the generator fell short of the
+// offered rate, so a generator-bound search converges on what was sent, not on what was asked.
 using TrialFn = std::function<TrialResult(double offered_fps)>;
 SearchResult throughput_search(const SearchOptions& opt, const TrialFn& trial);
 

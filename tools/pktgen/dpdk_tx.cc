@@ -6,7 +6,10 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include "gen/eal_args.h"
@@ -81,11 +84,21 @@ DpdkPort::DpdkPort(const std::string& eal_args, int port, unsigned queues,
                                   const std::vector<std::vector<uint8_t>>& templates) {
     auto args = gen::split_eal_args("ingress-pktgen", eal_args);
     if (!args) throw std::runtime_error("--dpdk: unterminated quote in '" + eal_args + "'");
+    // Our own runtime directory unless told otherwise: two DPDK processes with the default
+    // prefix refuse to run side by side (the second finds the first's lock).
+    const bool own_prefix = std::none_of(args->begin(), args->end(), [](const std::string& a) {
+        return a.starts_with("--file-prefix") || a == "--in-memory";
+    });
+    if (own_prefix) {
+        args->push_back("--file-prefix");
+        args->push_back("ingress-pktgen-" + std::to_string(getpid()));
+    }
     std::vector<char*> argv;
     for (auto& a : *args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (rte_eal_init(static_cast<int>(args->size()), argv.data()) < 0)
         fail("rte_eal_init(\"" + eal_args + "\")", rte_errno);
+    if (own_prefix) runtime_dir_ = rte_eal_get_runtime_dir();
     if (rte_eth_dev_count_avail() == 0)
         throw std::runtime_error("dpdk: no port; give one with --vdev (e.g. net_af_xdp0,iface=IF) or bind a NIC");
     if (port < 0) {
@@ -123,6 +136,9 @@ DpdkPort::~DpdkPort() {
     rte_eth_dev_stop(port_);
     rte_eth_dev_close(port_);
     rte_eal_cleanup();
+    // The directory of the prefix we made up is ours alone; leave no trace of each run.
+    std::error_code ec;
+    if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_, ec);
 }
 
 std::unique_ptr<QueueSender> DpdkPort::open(uint16_t q, const std::vector<std::vector<uint8_t>>& templates) {

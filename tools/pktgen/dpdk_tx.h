@@ -18,7 +18,8 @@ namespace ingress::pktgen {
 
 class DpdkPort {
 public:
-    // rte_eal_init with `eal_args` (split by gen::split_eal_args), then configures port
+    // rte_eal_init with `eal_args` (split by gen::split_eal_args; --file-prefix
+    // ingress-pktgen-PID is added unless a prefix or --in-memory is given), then configures port
     // `port` (the first one when -1) with `queues` TX queues (and as many RX queues, which
     // some PMDs require; nothing reads them) and starts it. Throws std::runtime_error.
     DpdkPort(const std::string& eal_args, int port, unsigned queues,
@@ -34,7 +35,8 @@ public:
 
 private:
     uint16_t port_ = 0;
-    void* pool_ = nullptr;  // rte_mempool*
+    void* pool_ = nullptr;     // rte_mempool*
+    std::string runtime_dir_;  // removed at the end when the prefix was ours
 };
 
 }  // namespace ingress::pktgen

@@ -35,7 +35,7 @@ struct Load {
 
 struct Sent {
     uint64_t frames = 0, bytes = 0;
-    double seconds = 0;
+    double seconds = 0;  // the slowest queue's time from its first frame to drained
     bool zero_copy = true;
     bool failed = false;
 };

@@ -145,9 +145,9 @@ struct Output {
     int port = -1;
     unsigned queues = 1;
     std::unique_ptr<pktgen::DpdkPort> dpdk;
-    std::string describe(bool zero_copy) const {
+    std::string describe() const {
         if (!eal.empty()) return "dpdk " + (dpdk ? dpdk->name() : std::string("?"));
-        return std::string("af_xdp ") + (zero_copy ? "zero-copy" : "copy") + " mode";
+        return "af_xdp on " + dev;
     }
 };
 
@@ -218,7 +218,7 @@ int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, dou
             std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
             gen::TrialResult t{s.frames, daemon_count(client, o.delivered) - before, s.seconds};
             std::fprintf(stderr, "rfc2544: %u B offered %.0f fps: sent %llu (%.0f fps), received %llu, lost %llu\n",
-                         size, fps, static_cast<unsigned long long>(t.sent), t.sent / s.seconds,
+                         size, fps, static_cast<unsigned long long>(t.sent), s.seconds > 0 ? t.sent / s.seconds : 0,
                          static_cast<unsigned long long>(t.received), static_cast<unsigned long long>(t.lost()));
             return t;
         };
@@ -239,7 +239,7 @@ int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, dou
         std::printf("]\n");
     } else {
         std::printf("RFC 2544 throughput (zero loss), %s, line rate %.0f Mbit/s, counted at ingressd's %s\n",
-                    out.describe(true).c_str(), link_bps / 1e6, o.delivered ? "UdpInDatagrams" : "IngressRx");
+                    out.describe().c_str(), link_bps / 1e6, o.delivered ? "UdpInDatagrams" : "IngressRx");
         std::fputs(gen::format_throughput_table(rows).c_str(), stdout);
     }
     return 0;
@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
         pktgen::Load load{pps_target, count, duration, out.queues, true, frames.avg};
         pktgen::Sent s = pktgen::offer(load, open, g_stop);
         if (s.failed) return 1;
-        double pps = static_cast<double>(s.frames) / s.seconds;
+        double pps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
         if (json) {
             std::printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
                         "\"templates\":%zu,\"queues\":%u,\"driver\":\"%s\",\"zero_copy\":%s}\n",
@@ -397,7 +397,9 @@ int main(int argc, char** argv) {
             std::printf("sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
                         "%.3f Gbit/s, %s, %u queue(s)\n",
                         static_cast<unsigned long long>(s.frames), frames.bytes.size(), frames.avg, s.seconds,
-                        pps, pps * frames.avg * 8 / 1e9, out.describe(s.zero_copy).c_str(), out.queues);
+                        pps, pps * frames.avg * 8 / 1e9,
+                        (out.describe() + (out.eal.empty() ? (s.zero_copy ? " (zero-copy)" : " (copy mode)") : "")).c_str(),
+                        out.queues);
         }
     } catch (const std::exception& e) {
         fail(e.what());
