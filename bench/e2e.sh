@@ -63,7 +63,10 @@ if command -v perf > /dev/null &&
 # generator's softirq on GEN_CPU.
 pin_napi() {
     local p
-    ip netns exec "$ns_a" sh -c "echo 1 > /sys/class/net/$if_a/threaded"
+    for _ in $(seq 20); do
+        ip netns exec "$ns_a" sh -c "echo 1 > /sys/class/net/$if_a/threaded" 2> /dev/null && break
+        sleep 0.1  # EIO while the NAPI instance is still being set up
+    done
     sleep 0.2
     for p in $(pgrep -f "^\[?napi/$if_a-" || true); do taskset -p -c "$RX_CPU" "$p" > /dev/null; done
 }
@@ -201,11 +204,11 @@ EOC
         --xdp-object "$build/xdp/ingress.bpf.o" > "$tmp/d.out" 2> "$tmp/d.log" &
     rx_pid=$!; pids=($rx_pid)
     for _ in $(seq 100); do
-        grep -q "worker(s) up" "$tmp/d.log" && break
+        grep -q "control socket" "$tmp/d.log" && break
         kill -0 "$rx_pid" 2>/dev/null || { wait "$rx_pid" 2>/dev/null || true; pids=(); return 3; }
         sleep 0.1
     done
-    grep -q "worker(s) up" "$tmp/d.log" || { stop_rx "$rx_pid"; return 3; }
+    grep -q "control socket" "$tmp/d.log" || { stop_rx "$rx_pid"; return 3; }
     taskset -c "$RX_CPU" "$build/tools/ingress-sink" --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 \
         --json > "$tmp/sink" 2> "$tmp/sink.err" &
     local sink=$!; pids+=($sink)
@@ -220,7 +223,13 @@ EOC
     measure_window "$profile" "$rate" "$tid"
     sleep 0.3
     stop_rx "$sink"
-    kill -INT "$rx_pid"; wait "$rx_pid" || true; pids=()
+    # SIGINT, repeated: ingressd has been seen to stay up after one (noted in the README).
+    for _ in $(seq 10); do
+        kill -INT "$rx_pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -9 "$rx_pid" 2>/dev/null || true
+    wait "$rx_pid" || true; pids=()
     local got f rxd
     got=$(json_num "$tmp/sink" received)
     f=$(profile_frames_per_dgram "$profile")

@@ -84,6 +84,30 @@ TEST(Rfc2544, NothingPassesReportsZeroAndRespectsTheBudget) {
     EXPECT_EQ(r.trials, 6u) << "the trial budget bounds the search";
 }
 
+TEST(Rfc2544, AGeneratorThatFallsShortCountsAtWhatItSent) {
+    // The generator tops out at 100k fps; the device would take anything. The line-rate
+    // trial "passes" at 100k fps really sent: that, not the line rate, is the result.
+    auto trial = [](double fps) {
+        uint64_t sent = static_cast<uint64_t>(std::min(fps, 100'000.0));
+        return TrialResult{sent, sent, 1};
+    };
+    auto r = throughput_search({.max_fps = 1e6, .resolution_pct = 1, .max_trials = 20}, trial);
+    EXPECT_EQ(r.trials, 1u);
+    EXPECT_DOUBLE_EQ(r.fps, 100'000);
+    // And a failing trial bounds the search at what it really sent, not at what was asked.
+    std::vector<double> offered;
+    auto lossy = [&](double fps) {
+        offered.push_back(fps);
+        uint64_t sent = static_cast<uint64_t>(std::min(fps, 100'000.0));
+        return TrialResult{sent, std::min<uint64_t>(sent, 60'000), 1};
+    };
+    auto l = throughput_search({.max_fps = 1e6, .resolution_pct = 0.1, .max_trials = 30}, lossy);
+    ASSERT_GE(offered.size(), 2u);
+    EXPECT_DOUBLE_EQ(offered[1], 50'000) << "halfway between 0 and the 100k really sent";
+    EXPECT_LE(l.fps, 60'000);
+    EXPECT_GE(l.fps, 59'000);
+}
+
 TEST(Rfc2544, ReadsNstatCounters) {
     const char* text =
         "#kernel\nIpInReceives                    10\nIpInDelivers                    7\n"
