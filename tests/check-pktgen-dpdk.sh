@@ -27,7 +27,7 @@ for vdev in "net_af_packet0,iface=$if_b" "net_af_xdp0,iface=$if_b"; do
         --src-mac $mac_b --dst-mac $mac_a --src 198.18.0.2 --dst 198.18.0.1 --dport 5000 \
         --count 5000 --rate 50k --json" > "$tmp/gen" 2> "$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
     sleep 0.3
-    kill -INT "$rx"; wait "$rx"; rx=
+    kill -TERM "$rx"; wait "$rx"; rx=
     echo "$vdev: $(cat "$tmp/gen") -> $(cat "$tmp/rx")"
     grep -q '"frames":5000,' "$tmp/gen" || { echo "$vdev: the generator did not send 5000 frames" >&2; exit 1; }
     grep -q '"driver":"dpdk"' "$tmp/gen" || { echo "$vdev: not the DPDK path" >&2; exit 1; }

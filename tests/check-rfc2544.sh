@@ -34,7 +34,7 @@ ip netns exec "$ns_b" timeout 50 "$build"/tools/ingress-pktgen rfc2544 --dev "$i
     --socket "$tmp/ctl.sock" --sizes 64,1518 --trial 1 --resolution 10 --max-trials 4 \
     --settle 200 --link-speed 50M > "$tmp/table" 2> "$tmp/trials"
 cat "$tmp/trials" "$tmp/table"
-kill -INT "$pid"; wait "$pid"; pid=
+kill -TERM "$pid"; wait "$pid"; pid=
 
 grep -q "^frame B  rate fps" "$tmp/table" || { echo "no table header" >&2; exit 1; }
 for size in 64 1518; do
