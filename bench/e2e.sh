@@ -172,6 +172,7 @@ run_ceiling() {  # the generator alone: the kernel drops the frames on RX_CPU (n
 }
 
 run_kernel() {
+    : > "$tmp/rx.err"
     ip netns exec "$ns_a" taskset -c "$RX_CPU" "$build/bench/bench_udp_recvmmsg" --port 5000 \
         > "$tmp/rx" 2> "$tmp/rx.err" &
     rx_pid=$!; pids=($rx_pid)
@@ -183,6 +184,7 @@ run_kernel() {
 }
 
 run_bare() {
+    : > "$tmp/rx.err"
     ip netns exec "$ns_a" sh -c "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; \
         exec taskset -c $RX_CPU $build/bench/bench_xsk_count --dev $if_a --xdp-object $build/xdp/ingress.bpf.o" \
         > "$tmp/rx" 2> "$tmp/rx.err" &
@@ -211,6 +213,8 @@ control:
   socket: $tmp/ctl.sock
 EOC
     rm -f "$tmp/ctl.sock"
+    # Emptied here: the background child opens its redirections later than we may read them.
+    : > "$tmp/d.log"; : > "$tmp/d.out"; : > "$tmp/sink.err"
     ip netns exec "$ns_a" "$build/src/ingressd" --config "$tmp/ingressd.yaml" \
         --xdp-object "$build/xdp/ingress.bpf.o" > "$tmp/d.out" 2> "$tmp/d.log" &
     rx_pid=$!; pids=($rx_pid)
@@ -223,7 +227,7 @@ EOC
     taskset -c "$RX_CPU" "$build/tools/ingress-sink" --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 \
         --json > "$tmp/sink" 2> "$tmp/sink.err" &
     local sink=$!; pids+=($sink)
-    wait_for "$tmp/sink.err" "endpoint .* open"
+    wait_for "$tmp/sink.err" "endpoint .* open" || { stop_rx "$sink" "$rx_pid"; return 1; }
     pin_napi
     # The worker: the thread of ingressd pinned to RX_CPU that used the most CPU so far.
     local tid best=0 t u
@@ -256,7 +260,8 @@ for profile in $PROFILES; do
         run_ceiling "$profile"
         run_kernel "$profile"
         run_bare "$profile"
-        run_ingressd "$profile" af_xdp c_ingressd || { echo "ingressd (af_xdp) did not start:" >&2; cat "$tmp/d.log" >&2; exit 1; }
+        run_ingressd "$profile" af_xdp c_ingressd ||
+            { echo "e2e.sh: ingressd (af_xdp) run failed, sample left out:" >&2; cat "$tmp/d.log" >&2; }
         if [ -z "$d_reason" ]; then
             if ! run_ingressd "$profile" dpdk d_dpdk; then
                 d_reason=$(grep -m1 -v '^EAL\|^TELEMETRY' "$tmp/d.log" || echo "ingressd exited")
@@ -267,7 +272,8 @@ for profile in $PROFILES; do
     # Zero loss below the bare receiver's ceiling: ingressd offered 90% of (b)'s median.
     bare=$(median "$profile" b_bare 3)
     rate=$(awk -v m="$bare" 'BEGIN {printf "%.0f", m * 0.9 * 1e6}')
-    run_ingressd "$profile" af_xdp c_at_90pct_of_b "$rate"
+    run_ingressd "$profile" af_xdp c_at_90pct_of_b "$rate" ||
+        { echo "e2e.sh: ingressd at 90% of (b) failed:" >&2; cat "$tmp/d.log" >&2; }
 done
 
 cpus=$(nproc)
