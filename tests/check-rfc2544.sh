@@ -50,5 +50,6 @@ awk '/^rfc2544:/ {s = $8; r = $12; sub(/,/, "", r); if (r + 0 > s + 0) bad = 1; 
      END {print tot > "/dev/stderr"; exit bad}' "$tmp/trials" 2> "$tmp/sum" ||
     { echo "a trial received more than it sent" >&2; exit 1; }
 rx=$(awk '$1 == "IngressRx" {print $2}' "$tmp/out")
+[ "${rx:-0}" -gt 0 ] || { echo "ingressd received nothing" >&2; exit 1; }
 [ "$rx" = "$(cat "$tmp/sum")" ] || { echo "ingressd IngressRx $rx != trials' received $(cat "$tmp/sum")" >&2; exit 1; }
 exit 0
