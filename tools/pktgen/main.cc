@@ -1,7 +1,11 @@
-// ingress-pktgen: a packet generator on AF_XDP. Templates are built once (src/gen/traffic.h)
-// and written into the UMEM; sending recycles descriptors only. One thread per TX queue.
+// ingress-pktgen: a packet generator on AF_XDP or DPDK. Templates are built once
+// (src/gen/traffic.h) and written into the UMEM (or into mbufs); sending recycles
+// descriptors (or references) only. One thread per TX queue.
 //
-//   ingress-pktgen --dev IF [options]
+//   ingress-pktgen --dev IF [options]                    AF_XDP on IF
+//   ingress-pktgen --dpdk "EAL ARGS" [--port N] [options] DPDK, e.g.
+//       --dpdk "--no-huge --no-pci -m 256 --vdev net_af_xdp0,iface=veth0"
+//   ingress-pktgen rfc2544 (--dev IF | --dpdk ...) --socket PATH [options]
 //     --queues N            TX queues 0..N-1, one thread each (default 1)
 //     --src-mac / --dst-mac MAC
 //     --src A[-B] --dst A[-B]   IPv4 addresses or ranges (flows)
@@ -15,6 +19,18 @@
 //     --json                the final summary as JSON
 //     --any-dst             allow destinations outside 198.18.0.0/15, 239/8, 255.255.255.255
 //
+// rfc2544: RFC 2544 section 26.1 throughput against ingressd, reading what it received
+// from its control socket (kStats) before and after each trial:
+//     --socket PATH         ingressd's control socket (required)
+//     --sizes A,B,...       frame sizes (default 64,128,256,512,1024,1280,1518)
+//     --trial SECONDS       one trial's duration (default 10; the RFC says 60)
+//     --resolution PCT      stop when pass and fail are this close, in % of line (default 1)
+//     --max-trials N        per frame size (default 20)
+//     --delivered           count what ingressd delivered to endpoints (UdpInDatagrams)
+//                           instead of what it received (IngressRx): use with a sink app
+//     --settle MS           wait after a trial before reading counters (default 500; the
+//                           RFC's 2 s is for store-and-forward devices)
+//
 // A progress line every second on stderr (pps, Gbit/s, elapsed), a summary at the end.
 #include <getopt.h>
 #include <pthread.h>
@@ -27,11 +43,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <sstream>
 #include <thread>
 #include <vector>
 
+#include "dpdk_tx.h"
+#include "gen/rfc2544.h"
 #include "gen/traffic.h"
+#include "ingress/client.h"
 #include "io/afxdp/xsk_tx.h"
+#include "load.h"
 
 using namespace ingress;
 using Clock = std::chrono::steady_clock;
@@ -85,24 +106,165 @@ uint64_t parse_u64(const char* opt, const char* s) {
     return v;
 }
 
-struct Totals {
-    std::atomic<uint64_t> frames{0}, bytes{0};
+class XskSender final : public pktgen::QueueSender {
+public:
+    XskSender(const std::string& dev, uint16_t q, const std::vector<std::vector<uint8_t>>& frames)
+        : tx_(dev, q, frames) {}
+    uint32_t send(uint32_t n) noexcept override { return tx_.send(n); }
+    void drain() noexcept override { tx_.drain(1000); }
+    uint64_t sent_bytes() const noexcept override { return tx_.sent_bytes(); }
+    bool zero_copy() const noexcept override { return tx_.zero_copy(); }
+
+private:
+    io::afxdp::XskTx tx_;
 };
+
+struct Frames {
+    std::vector<std::vector<uint8_t>> bytes;
+    double avg = 0;  // with FCS
+};
+
+Frames build_frames(const gen::TrafficSpec& spec) {
+    Frames f;
+    try {
+        for (auto& t : gen::build_templates(spec)) {
+            f.avg += static_cast<double>(t.bytes.size() + gen::kFcsLen);
+            f.bytes.push_back(std::move(t.bytes));
+        }
+    } catch (const std::exception& e) {
+        fail(e.what());
+    }
+    f.avg /= static_cast<double>(f.bytes.size());
+    return f;
+}
+
+// Where frames go: AF_XDP sockets on --dev, or a DPDK port (EAL brought up once per process,
+// so every RFC 2544 trial reuses it; templates are rebuilt per frame size).
+struct Output {
+    std::string dev, eal;
+    int port = -1;
+    unsigned queues = 1;
+    std::unique_ptr<pktgen::DpdkPort> dpdk;
+    std::string describe() const {
+        if (!eal.empty()) return "dpdk " + (dpdk ? dpdk->name() : std::string("?"));
+        return "af_xdp on " + dev;
+    }
+};
+
+pktgen::SenderFactory sender_factory(Output& out, const Frames& frames) {
+    if (!out.eal.empty()) {
+        if (!out.dpdk) out.dpdk = std::make_unique<pktgen::DpdkPort>(out.eal, out.port, out.queues, frames.bytes);
+        return [&out, &frames](uint16_t q) -> std::unique_ptr<pktgen::QueueSender> {
+            return out.dpdk->open(q, frames.bytes);
+        };
+    }
+    return [&out, &frames](uint16_t q) -> std::unique_ptr<pktgen::QueueSender> {
+        return std::make_unique<XskSender>(out.dev, q, frames.bytes);
+    };
+}
+
+struct Rfc2544Options {
+    std::string socket;
+    std::vector<uint32_t> sizes = gen::kRfc2544Sizes;
+    double trial = 10;
+    double resolution = 1;
+    uint32_t max_trials = 20;
+    bool delivered = false;
+    int settle_ms = 500;
+};
+
+std::vector<uint32_t> parse_size_list(const std::string& s) {
+    std::vector<uint32_t> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        auto v = gen::parse_sizes(item);
+        if (!v || v->size() != 1) fail("--sizes: '" + item + "' is not a frame size 64..9018");
+        out.push_back(v->front());
+    }
+    if (out.empty()) fail("--sizes: e.g. 64,1518");
+    return out;
+}
+
+// ingressd's count of what arrived: IngressRx (every frame its workers took off the rings),
+// or with --delivered UdpInDatagrams (what reached the endpoints' rings; datagrams that
+// found a full ring are UdpRcvbufErrors and count as lost).
+uint64_t daemon_count(Client& c, bool delivered) {
+    std::string text = c.stats();
+    return gen::nstat_value(text, delivered ? "UdpInDatagrams" : "IngressRx").value_or(0);
+}
+
+int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, double link_bps, bool json) {
+    if (spec.fragments || spec.malformed_pct || spec.sizes.size() != 1 || spec.sizes[0] != 64)
+        fail("rfc2544: plain frames only (no --frags, --malformed, --size: use --sizes)");
+    Client client = [&] {
+        try {
+            return Client::connect(o.socket);
+        } catch (const std::exception& e) {
+            fail("rfc2544: cannot reach ingressd at " + o.socket + ": " + e.what());
+        }
+    }();
+    std::vector<gen::ThroughputRow> rows;
+    for (uint32_t size : o.sizes) {
+        spec.sizes = {size};
+        Frames frames = build_frames(spec);
+        auto open = sender_factory(out, frames);
+        gen::SearchOptions so{gen::line_rate_fps(link_bps, size), o.resolution, o.max_trials};
+        auto trial = [&](double fps) {
+            uint64_t before = daemon_count(client, o.delivered);
+            pktgen::Load load{fps, 0, o.trial, out.queues, false, frames.avg};
+            pktgen::Sent s = pktgen::offer(load, open, g_stop);
+            if (s.failed || g_stop) std::exit(1);
+            std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
+            gen::TrialResult t{s.frames, daemon_count(client, o.delivered) - before, s.seconds};
+            std::fprintf(stderr, "rfc2544: %u B offered %.0f fps: sent %llu (%.0f fps), received %llu, lost %llu\n",
+                         size, fps, static_cast<unsigned long long>(t.sent), s.seconds > 0 ? t.sent / s.seconds : 0,
+                         static_cast<unsigned long long>(t.received), static_cast<unsigned long long>(t.lost()));
+            return t;
+        };
+        rows.push_back({size, link_bps, o.trial, gen::throughput_search(so, trial)});
+    }
+    if (json) {
+        std::printf("[");
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const auto& r = rows[i];
+            std::printf("%s{\"frame\":%u,\"fps\":%.0f,\"line_pct\":%.3f,\"mbps\":%.3f,\"loss\":%llu,"
+                        "\"trial_s\":%.1f,\"trials\":%u}",
+                        i ? "," : "", r.frame, r.result.fps,
+                        100 * r.result.fps / gen::line_rate_fps(link_bps, r.frame),
+                        r.result.fps * r.frame * 8 / 1e6,
+                        static_cast<unsigned long long>(r.result.at_rate.lost()), r.trial_seconds,
+                        r.result.trials);
+        }
+        std::printf("]\n");
+    } else {
+        std::printf("RFC 2544 throughput (zero loss), %s, line rate %.0f Mbit/s, counted at ingressd's %s\n",
+                    out.describe().c_str(), link_bps / 1e6, o.delivered ? "UdpInDatagrams" : "IngressRx");
+        std::fputs(gen::format_throughput_table(rows).c_str(), stdout);
+    }
+    return 0;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     gen::TrafficSpec spec;
-    std::string dev;
-    unsigned queues = 1;
+    Output out;
     uint64_t count = 0;
     double duration = 0;
     Rate rate;
     double link_bps = 10e9;
-    bool json = false, any_dst = false;
+    bool json = false, any_dst = false, rfc2544 = false;
+    Rfc2544Options ro;
+    if (argc > 1 && std::string(argv[1]) == "rfc2544") {
+        rfc2544 = true;
+        ++argv;
+        --argc;
+    }
 
     enum { kSrcMac = 256, kDstMac, kSrc, kDst, kSport, kDport, kSize, kVlan, kFrags, kFragOrder,
-           kMalformed, kCount, kDuration, kRate, kLink, kJson, kAnyDst, kQueues, kDev, kHelp };
+           kMalformed, kCount, kDuration, kRate, kLink, kJson, kAnyDst, kQueues, kDev, kHelp,
+           kDpdk, kPort, kSocket, kSizes, kTrial, kResolution, kMaxTrials, kDelivered, kSettle };
     static const option opts[] = {
         {"dev", required_argument, nullptr, kDev},        {"queues", required_argument, nullptr, kQueues},
         {"src-mac", required_argument, nullptr, kSrcMac}, {"dst-mac", required_argument, nullptr, kDstMac},
@@ -114,13 +276,27 @@ int main(int argc, char** argv) {
         {"count", required_argument, nullptr, kCount},    {"duration", required_argument, nullptr, kDuration},
         {"rate", required_argument, nullptr, kRate},      {"link-speed", required_argument, nullptr, kLink},
         {"json", no_argument, nullptr, kJson},            {"any-dst", no_argument, nullptr, kAnyDst},
+        {"dpdk", required_argument, nullptr, kDpdk},      {"port", required_argument, nullptr, kPort},
+        {"socket", required_argument, nullptr, kSocket},  {"sizes", required_argument, nullptr, kSizes},
+        {"trial", required_argument, nullptr, kTrial},    {"resolution", required_argument, nullptr, kResolution},
+        {"max-trials", required_argument, nullptr, kMaxTrials},
+        {"delivered", no_argument, nullptr, kDelivered},  {"settle", required_argument, nullptr, kSettle},
         {"help", no_argument, nullptr, kHelp},            {nullptr, 0, nullptr, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, nullptr)) != -1) {
         std::string a = optarg ? optarg : "";
         switch (ch) {
-        case kDev: dev = a; break;
-        case kQueues: queues = static_cast<unsigned>(parse_u64("queues", optarg)); break;
+        case kDev: out.dev = a; break;
+        case kQueues: out.queues = static_cast<unsigned>(parse_u64("queues", optarg)); break;
+        case kDpdk: out.eal = a; break;
+        case kPort: out.port = static_cast<int>(parse_u64("port", optarg)); break;
+        case kSocket: ro.socket = a; break;
+        case kSizes: ro.sizes = parse_size_list(a); break;
+        case kTrial: ro.trial = std::strtod(optarg, nullptr); break;
+        case kResolution: ro.resolution = std::strtod(optarg, nullptr); break;
+        case kMaxTrials: ro.max_trials = static_cast<uint32_t>(parse_u64("max-trials", optarg)); break;
+        case kDelivered: ro.delivered = true; break;
+        case kSettle: ro.settle_ms = static_cast<int>(parse_u64("settle", optarg)); break;
         case kSrcMac:
         case kDstMac: {
             auto m = wire::Mac::parse(a);
@@ -173,112 +349,60 @@ int main(int argc, char** argv) {
         case kJson: json = true; break;
         case kAnyDst: any_dst = true; break;
         case kHelp:
-            std::puts("usage: ingress-pktgen --dev IF [--queues N] [--src A[-B]] [--dst A[-B]] "
+            std::puts("usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
+                      "[--queues N] [--src A[-B]] [--dst A[-B]] "
                       "[--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] [--frags N "
                       "[--frag-order inorder|shuffle|overlap]] [--malformed PCT] [--count N | "
-                      "--duration S] [--rate R] [--json]");
+                      "--duration S] [--rate R] [--link-speed R] [--json]\n"
+                      "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
+                      "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
             return 0;
         default: fail("unknown option (see --help)");
         }
     }
-    if (dev.empty()) fail("--dev is required");
-    if (queues == 0 || queues > 64) fail("--queues: 1..64");
+    if (out.dev.empty() == out.eal.empty()) fail("one of --dev IF (AF_XDP) or --dpdk \"EAL ARGS\" is required");
+    if (out.queues == 0 || out.queues > 64) fail("--queues: 1..64");
     if (!any_dst && (!gen::is_benchmark_destination(spec.dst_addr.lo) ||
                      !gen::is_benchmark_destination(spec.dst_addr.hi)))
         fail("--dst outside 198.18.0.0/15, 239.0.0.0/8 and 255.255.255.255; pass --any-dst "
              "if you mean it");
-    if (count == 0 && duration <= 0) duration = 10;
-
-    std::vector<gen::Template> tpl;
-    try {
-        tpl = gen::build_templates(spec);
-    } catch (const std::exception& e) {
-        fail(e.what());
-    }
-    std::vector<std::vector<uint8_t>> frames;
-    double avg_frame = 0;
-    for (auto& t : tpl) {
-        avg_frame += static_cast<double>(t.bytes.size() + gen::kFcsLen);
-        frames.push_back(std::move(t.bytes));
-    }
-    avg_frame /= static_cast<double>(frames.size());
-    // Offered rate in frames/s: wire bits count preamble + SFD + IFG (20 bytes) per frame.
-    double pps_target = rate.pps;
-    if (rate.bps > 0) pps_target = rate.bps / (avg_frame * 8);
-    if (rate.pct > 0) pps_target = link_bps * rate.pct / 100 / ((avg_frame + 20) * 8);
 
     std::signal(SIGINT, [](int) { g_stop = true; });
     std::signal(SIGTERM, [](int) { g_stop = true; });
-
-    Totals tot;
-    std::vector<std::thread> threads;
-    std::atomic<int> failed{0};
-    std::atomic<bool> zero_copy{true};
-    auto t0 = Clock::now();
-    for (unsigned q = 0; q < queues; ++q) {
-        threads.emplace_back([&, q] {
-            try {
-                io::afxdp::XskTx tx(dev, static_cast<uint16_t>(q), frames);
-                if (!tx.zero_copy()) zero_copy = false;
-                uint64_t my_count = count ? count / queues + (q < count % queues) : UINT64_MAX;
-                double my_pps = pps_target / queues;
-                auto start = Clock::now();
-                uint64_t sent = 0;
-                while (sent < my_count && !g_stop) {
-                    double el = std::chrono::duration<double>(Clock::now() - start).count();
-                    if (duration > 0 && el >= duration) break;
-                    uint64_t allowed = my_pps > 0 ? static_cast<uint64_t>(el * my_pps) + 1 : UINT64_MAX;
-                    if (sent >= allowed) continue;  // pacing: spin until the next frame is due
-                    uint64_t want = std::min<uint64_t>({64, my_count - sent, allowed - sent});
-                    uint32_t n = tx.send(static_cast<uint32_t>(want));
-                    sent += n;
-                    tot.frames.fetch_add(n, std::memory_order_relaxed);
-                }
-                tx.drain(1000);
-                tot.bytes.fetch_add(tx.sent_bytes(), std::memory_order_relaxed);
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "ingress-pktgen: %s\n", e.what());
-                ++failed;
-                g_stop = true;
-            }
-        });
-    }
-    // Progress, once a second, from the main thread.
-    std::thread progress([&] {
-        uint64_t last = 0;
-        auto lt = Clock::now();
-        while (!g_stop) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            auto now = Clock::now();
-            double dt = std::chrono::duration<double>(now - lt).count();
-            if (dt < 1.0) continue;
-            uint64_t f = tot.frames.load();
-            double pps = static_cast<double>(f - last) / dt;
-            std::fprintf(stderr, "tx %10.0f pps %7.3f Gbit/s  sent %llu  elapsed %.0f s\n", pps,
-                         pps * avg_frame * 8 / 1e9, static_cast<unsigned long long>(f),
-                         std::chrono::duration<double>(now - t0).count());
-            last = f;
-            lt = now;
+    try {
+        if (rfc2544) {
+            if (ro.socket.empty()) fail("rfc2544: --socket PATH (ingressd's control socket) is required");
+            if (ro.trial <= 0 || ro.resolution <= 0 || ro.max_trials == 0)
+                fail("rfc2544: --trial, --resolution and --max-trials must be positive");
+            return run_rfc2544(spec, out, ro, link_bps, json);
         }
-    });
-    for (auto& t : threads) t.join();
-    g_stop = true;
-    progress.join();
-    if (failed) return 1;
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    uint64_t f = tot.frames.load();
-    double pps = static_cast<double>(f) / secs;
-    if (json) {
-        std::printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
-                    "\"templates\":%zu,\"queues\":%u,\"zero_copy\":%s}\n",
-                    static_cast<unsigned long long>(f), static_cast<unsigned long long>(tot.bytes.load()),
-                    secs, pps, pps * avg_frame * 8 / 1e9, frames.size(), queues,
-                    zero_copy ? "true" : "false");
-    } else {
-        std::printf("sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
-                    "%.3f Gbit/s, %s mode, %u queue(s)\n",
-                    static_cast<unsigned long long>(f), frames.size(), avg_frame, secs, pps,
-                    pps * avg_frame * 8 / 1e9, zero_copy ? "zero-copy" : "copy", queues);
+        if (count == 0 && duration <= 0) duration = 10;
+        Frames frames = build_frames(spec);
+        // Offered rate in frames/s: wire bits count preamble + SFD + IFG (20 bytes) per frame.
+        double pps_target = rate.pps;
+        if (rate.bps > 0) pps_target = rate.bps / (frames.avg * 8);
+        if (rate.pct > 0) pps_target = link_bps * rate.pct / 100 / ((frames.avg + 20) * 8);
+        auto open = sender_factory(out, frames);
+        pktgen::Load load{pps_target, count, duration, out.queues, true, frames.avg};
+        pktgen::Sent s = pktgen::offer(load, open, g_stop);
+        if (s.failed) return 1;
+        double pps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
+        if (json) {
+            std::printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
+                        "\"templates\":%zu,\"queues\":%u,\"driver\":\"%s\",\"zero_copy\":%s}\n",
+                        static_cast<unsigned long long>(s.frames), static_cast<unsigned long long>(s.bytes),
+                        s.seconds, pps, pps * frames.avg * 8 / 1e9, frames.bytes.size(), out.queues,
+                        out.eal.empty() ? "af_xdp" : "dpdk", s.zero_copy && out.eal.empty() ? "true" : "false");
+        } else {
+            std::printf("sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
+                        "%.3f Gbit/s, %s, %u queue(s)\n",
+                        static_cast<unsigned long long>(s.frames), frames.bytes.size(), frames.avg, s.seconds,
+                        pps, pps * frames.avg * 8 / 1e9,
+                        (out.describe() + (out.eal.empty() ? (s.zero_copy ? " (zero-copy)" : " (copy mode)") : "")).c_str(),
+                        out.queues);
+        }
+    } catch (const std::exception& e) {
+        fail(e.what());
     }
     return 0;
 }

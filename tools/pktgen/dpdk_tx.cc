@@ -1,0 +1,154 @@
+#include "dpdk_tx.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "gen/eal_args.h"
+
+namespace ingress::pktgen {
+namespace {
+
+constexpr uint16_t kTxDesc = 1024;
+constexpr uint16_t kRxDesc = 512;
+constexpr uint16_t kBurst = 64;
+constexpr unsigned kPmdMbufsPerQueue = 4096;
+
+[[noreturn]] void fail(const std::string& what, int err) {
+    throw std::runtime_error("dpdk: " + what + ": " + rte_strerror(err < 0 ? -err : err));
+}
+
+class DpdkQueue final : public QueueSender {
+public:
+    DpdkQueue(uint16_t port, uint16_t queue, rte_mempool* pool,
+              const std::vector<std::vector<uint8_t>>& templates)
+        : port_(port), queue_(queue) {
+        for (const auto& t : templates) {
+            rte_mbuf* m = rte_pktmbuf_alloc(pool);
+            if (!m) throw std::runtime_error("dpdk: out of mbufs for the templates");
+            if (t.size() > rte_pktmbuf_tailroom(m)) {
+                rte_pktmbuf_free(m);
+                throw std::runtime_error("dpdk: a template is longer than the pool's mbufs");
+            }
+            std::copy(t.begin(), t.end(), rte_pktmbuf_mtod(m, uint8_t*));
+            m->data_len = static_cast<uint16_t>(t.size());
+            m->pkt_len = static_cast<uint32_t>(t.size());
+            tpl_.push_back(m);
+        }
+    }
+    ~DpdkQueue() override {
+        for (rte_mbuf* m : tpl_) rte_pktmbuf_free(m);
+    }
+
+    uint32_t send(uint32_t n) noexcept override {
+        rte_mbuf* burst[kBurst];
+        n = std::min<uint32_t>(n, kBurst);
+        uint32_t next = next_;
+        for (uint32_t i = 0; i < n; ++i) {
+            burst[i] = tpl_[next];
+            // The PMD frees what it sent: our own reference keeps the template alive.
+            rte_mbuf_refcnt_update(burst[i], 1);
+            next = next + 1 == tpl_.size() ? 0 : next + 1;
+        }
+        uint16_t sent = rte_eth_tx_burst(port_, queue_, burst, static_cast<uint16_t>(n));
+        for (uint32_t i = sent; i < n; ++i) rte_mbuf_refcnt_update(burst[i], -1);
+        for (uint32_t i = 0; i < sent; ++i) bytes_ += burst[i]->pkt_len;
+        next_ = static_cast<uint32_t>((next_ + sent) % tpl_.size());
+        return sent;
+    }
+    void drain() noexcept override {
+        // Give the PMD back every mbuf it still holds: then all of them left the queue.
+        for (int i = 0; i < 100 && rte_eth_tx_done_cleanup(port_, queue_, 0) > 0; ++i) {
+        }
+    }
+    uint64_t sent_bytes() const noexcept override { return bytes_; }
+
+private:
+    uint16_t port_, queue_;
+    std::vector<rte_mbuf*> tpl_;
+    uint32_t next_ = 0;
+    uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+DpdkPort::DpdkPort(const std::string& eal_args, int port, unsigned queues,
+                                  const std::vector<std::vector<uint8_t>>& templates) {
+    auto args = gen::split_eal_args("ingress-pktgen", eal_args);
+    if (!args) throw std::runtime_error("--dpdk: unterminated quote in '" + eal_args + "'");
+    // Our own runtime directory unless told otherwise: two DPDK processes with the default
+    // prefix refuse to run side by side (the second finds the first's lock).
+    const bool own_prefix = std::none_of(args->begin(), args->end(), [](const std::string& a) {
+        return a.starts_with("--file-prefix") || a == "--in-memory";
+    });
+    if (own_prefix) {
+        args->push_back("--file-prefix");
+        args->push_back("ingress-pktgen-" + std::to_string(getpid()));
+    }
+    std::vector<char*> argv;
+    for (auto& a : *args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(args->size()), argv.data()) < 0)
+        fail("rte_eal_init(\"" + eal_args + "\")", rte_errno);
+    if (own_prefix) runtime_dir_ = rte_eal_get_runtime_dir();
+    if (rte_eth_dev_count_avail() == 0)
+        throw std::runtime_error("dpdk: no port; give one with --vdev (e.g. net_af_xdp0,iface=IF) or bind a NIC");
+    if (port < 0) {
+        port_ = static_cast<uint16_t>(rte_eth_find_next_owned_by(0, RTE_ETH_DEV_NO_OWNER));
+    } else {
+        port_ = static_cast<uint16_t>(port);
+        if (!rte_eth_dev_is_valid_port(port_)) throw std::runtime_error("dpdk: no port " + std::to_string(port));
+    }
+    std::size_t longest = 0;
+    for (const auto& t : templates) longest = std::max(longest, t.size());
+    // Templates per queue (twice: a new set may be built while the old one is still being
+    // freed), and what the PMD keeps from the same pool per queue: net_af_xdp fills its XSK's
+    // whole fill ring (2048) beside the RX descriptors.
+    unsigned mbufs = static_cast<unsigned>(2 * templates.size() * queues + kPmdMbufsPerQueue * queues + 1024);
+    auto* pool = rte_pktmbuf_pool_create("pktgen", mbufs, 0, 0,
+                                         static_cast<uint16_t>(std::max<std::size_t>(
+                                             RTE_MBUF_DEFAULT_BUF_SIZE, longest + RTE_PKTMBUF_HEADROOM)),
+                                         static_cast<int>(rte_socket_id()));
+    if (!pool) fail("rte_pktmbuf_pool_create", rte_errno);
+    pool_ = pool;
+    rte_eth_conf conf{};
+    int rc = rte_eth_dev_configure(port_, static_cast<uint16_t>(queues), static_cast<uint16_t>(queues), &conf);
+    if (rc < 0) fail("configuring port " + name() + " with " + std::to_string(queues) + " queue(s)", rc);
+    int socket = rte_eth_dev_socket_id(port_);
+    for (uint16_t q = 0; q < queues; ++q) {
+        if ((rc = rte_eth_tx_queue_setup(port_, q, kTxDesc, socket, nullptr)) < 0)
+            fail("TX queue " + std::to_string(q) + " of " + name(), rc);
+        if ((rc = rte_eth_rx_queue_setup(port_, q, kRxDesc, socket, nullptr, pool)) < 0)
+            fail("RX queue " + std::to_string(q) + " of " + name(), rc);
+    }
+    if ((rc = rte_eth_dev_start(port_)) < 0) fail("starting " + name(), rc);
+}
+
+DpdkPort::~DpdkPort() {
+    rte_eth_dev_stop(port_);
+    rte_eth_dev_close(port_);
+    rte_eal_cleanup();
+    // The directory of the prefix we made up is ours alone; leave no trace of each run.
+    std::error_code ec;
+    if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_, ec);
+}
+
+std::unique_ptr<QueueSender> DpdkPort::open(uint16_t q, const std::vector<std::vector<uint8_t>>& templates) {
+    return std::make_unique<DpdkQueue>(port_, q, static_cast<rte_mempool*>(pool_), templates);
+}
+
+std::string DpdkPort::name() const {
+    char n[RTE_ETH_NAME_MAX_LEN] = "";
+    rte_eth_dev_get_name_by_port(port_, n);
+    return n;
+}
+
+}  // namespace ingress::pktgen

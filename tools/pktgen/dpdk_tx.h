@@ -1,0 +1,42 @@
+// The generator's DPDK way out: EAL brought up from the --dpdk argument string, one port
+// (a vdev such as net_af_xdp or net_af_packet, or a bound NIC) with one TX queue per
+// generator thread. Each queue owns mbufs holding the templates, built once; sending hands
+// the PMD a reference to the next template (the mbuf's refcount goes up, the PMD's free
+// brings it back down), so nothing is copied or allocated per frame by the generator.
+//
+// Self-contained (tools/pktgen only): ingressd's DPDK receive backend lives in src/io/dpdk.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "load.h"
+
+namespace ingress::pktgen {
+
+class DpdkPort {
+public:
+    // rte_eal_init with `eal_args` (split by gen::split_eal_args; --file-prefix
+    // ingress-pktgen-PID is added unless a prefix or --in-memory is given), then configures port
+    // `port` (the first one when -1) with `queues` TX queues (and as many RX queues, which
+    // some PMDs require; nothing reads them) and starts it. Throws std::runtime_error.
+    DpdkPort(const std::string& eal_args, int port, unsigned queues,
+             const std::vector<std::vector<uint8_t>>& templates);
+    ~DpdkPort();
+    DpdkPort(const DpdkPort&) = delete;
+    DpdkPort& operator=(const DpdkPort&) = delete;
+
+    // Queue q's sender of `templates` (at most as many and as long as the constructor's);
+    // the port must outlive it.
+    std::unique_ptr<QueueSender> open(uint16_t q, const std::vector<std::vector<uint8_t>>& templates);
+    std::string name() const;  // the port's device name, e.g. net_af_xdp0
+
+private:
+    uint16_t port_ = 0;
+    void* pool_ = nullptr;     // rte_mempool*
+    std::string runtime_dir_;  // removed at the end when the prefix was ours
+};
+
+}  // namespace ingress::pktgen
