@@ -75,10 +75,15 @@ int main(int argc, char** argv) {
     if (xdp_object.empty()) xdp_object = io::afxdp::default_object_path();
     io::afxdp::set_library_logging(verbose);
 
-    // Signals are taken synchronously by this thread; the workers never see them.
+    // Signals are taken synchronously by this thread; the workers never see them. A signal
+    // whose disposition is "ignore" is discarded before sigtimedwait could take it, and a
+    // shell starts background jobs with SIGINT ignored: reset them to the default first.
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
+        signal(s, SIG_DFL);
+        sigaddset(&set, s);
+    }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     try {
