@@ -109,4 +109,14 @@ grep -q "removed a leftover ingress_xdp program of a previous instance" "$tmp/lo
     || { echo "leftover not reported" >&2; exit 1; }
 grep -q "worker(s) up" "$tmp/log3" || { echo "restart after a crash failed" >&2; exit 1; }
 kill -INT "$pid"; wait "$pid"; pid=
+
+# Started with SIGINT ignored (as a shell starts background jobs), it still stops on SIGINT.
+(trap '' INT; exec ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" \
+    > /dev/null 2> "$tmp/log4") &
+pid=$!
+for _ in $(seq 50); do grep -q "worker(s) up" "$tmp/log4" && break; sleep 0.1; done
+kill -INT "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && { echo "ingressd ignored SIGINT" >&2; exit 1; }
+wait "$pid"; pid=
 exit 0
