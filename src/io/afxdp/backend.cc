@@ -33,6 +33,7 @@ namespace {
 // Which backend and queue slot the calling thread attached to (attach_thread).
 thread_local const void* tl_backend = nullptr;
 thread_local std::size_t tl_slot = 0;
+constexpr std::size_t kTxReserve = 64;  // free frames refill() leaves for try_alloc()
 }  // namespace
 
 struct AfXdpBackend::Queue {
@@ -75,8 +76,11 @@ struct AfXdpBackend::Queue {
         }
     }
     void refill() noexcept {
-        uint32_t want = static_cast<uint32_t>(free.size());
-        if (want == 0) return;
+        // Keep a burst's worth for the frames the pipeline builds (ICMP errors are
+        // allocated mid-burst, before the burst's own buffers are freed): with every free
+        // frame in the fill ring, a busy queue would have none to build them in.
+        if (free.size() <= kTxReserve) return;
+        uint32_t want = static_cast<uint32_t>(free.size() - kTxReserve);
         // xsk_ring_prod__reserve() is all-or-nothing: ask only for what fits.
         want = std::min(want, xsk_prod_nb_free(&fill, want));
         if (want == 0) return;
