@@ -164,7 +164,7 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
     // A DPDK port's name is a label: a NIC bound to vfio-pci has no kernel interface.
     if (!dpdk && r.opt().interface_exists && !r.opt().interface_exists(i.name))
         r.fail(n["name"], at + ".name", "no interface '" + i.name + "' on this host");
-    for (const char* k : {"xdp_mode", "zero_copy", "busy_poll", "capture_all"})
+    for (const char* k : {"xdp_mode", "zero_copy", "busy_poll"})
         if (dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver af_xdp only");
     for (const char* k : {"device", "exception", "rss"})
         if (!dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver dpdk only");

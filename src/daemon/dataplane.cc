@@ -100,7 +100,7 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
-    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
+    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects (DPDK: steers to us)
 
     io::Backend& io() noexcept { return dpdk ? static_cast<io::Backend&>(*dpdk) : *backend; }
 
@@ -127,15 +127,19 @@ struct Dataplane::Port {
         return d;
     }
     void sync_dsts(const config::InterfaceConfig& c, const ipv4::McGroups* mc) {
-        if (!prog) return;  // DPDK: every frame comes to the dataplane
         std::set<wire::Ipv4Addr> want = wanted(c, mc);
         for (wire::Ipv4Addr a : dsts)
-            if (!want.count(a)) prog->remove_dst(a);
-        for (wire::Ipv4Addr a : want)
-            if (!dsts.count(a))
-                prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
-                                 : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
-                                                              : INGRESS_XDP_DST_LOCAL);
+            if (!want.count(a)) prog ? prog->remove_dst(a) : dpdk->remove_dst(a);
+        for (wire::Ipv4Addr a : want) {
+            if (dsts.count(a)) continue;
+            if (dpdk) {
+                if (!dpdk->add_dst(a)) throw std::runtime_error(ic.name + ": too many destinations to steer");
+                continue;
+            }
+            prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
+                             : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
+                                                          : INGRESS_XDP_DST_LOCAL);
+        }
         dsts = std::move(want);
     }
 };
@@ -169,6 +173,8 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         p->l2.name = ic.name;
         if (ic.driver == config::Driver::kDpdk) {
             p->dpdk = std::make_unique<io::dpdk::DpdkBackend>(dpdk_options(ic, cfg.dpdk));
+            p->dpdk->set_capture_all(ic.capture_all);
+            p->sync_dsts(ic, nullptr);
             p->l2.ifindex = p->dpdk->ifindex();
             p->l2.mac = p->dpdk->mac();
             mirror_addresses(ic, p->l2.ifindex);
@@ -301,7 +307,7 @@ std::vector<std::string> Dataplane::backend_stats() const {
         std::string line = p->ic.name + " (" + (p->dpdk ? p->dpdk->name() : p->backend->name()) + "):";
         for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx}, {"tx", s.tx}, {"passed", s.passed},
                                    {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"alloc_fail", s.alloc_fail},
-                                   {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
+                                   {"steered", s.steered}, {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
                                    {"from_kernel_dropped", s.from_kernel_dropped}})
             line += std::string(" ") + k + " " + std::to_string(v);
         out.push_back(line);
@@ -346,6 +352,7 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
         if (ports_[i]->prog) ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
+        if (ports_[i]->dpdk) ports_[i]->dpdk->set_capture_all(next.interfaces[i].capture_all);
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());  // added ones
         ports_[i]->sync_dsts(next.interfaces[i], &routes_->read()->mc());
         ports_[i]->ic = next.interfaces[i];

@@ -21,6 +21,7 @@ struct BackendStats {
     uint64_t rx_oversize = 0;  // frames the backend could not receive (larger than a buffer)
     uint64_t alloc_fail = 0;   // try_alloc / rx found no free buffer
     // The DPDK exception path (src/io/dpdk/backend.h); zero elsewhere.
+    uint64_t steered = 0;              // frames not for the dataplane, given to the kernel at rx
     uint64_t pass_dropped = 0;         // passed frames the exception interface refused
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused

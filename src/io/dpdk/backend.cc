@@ -15,6 +15,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "wire/ipv4.h"
+
 namespace ingress::io::dpdk {
 namespace {
 
@@ -243,6 +245,34 @@ void DpdkBackend::close() noexcept {
     queues_.clear();
 }
 
+// xdp/ingress.bpf.c's decision: IPv4, after at most two VLAN tags, to a listed destination.
+bool DpdkBackend::ours(rte_mbuf* m) const noexcept {
+    std::span<const uint8_t> f{first_byte(m), m->data_len};
+    auto eth = wire::EthernetView::try_view(f);
+    if (!eth) return false;
+    uint16_t proto = eth->ethertype();
+    std::size_t off = wire::EthernetView::kHeaderLen;
+    for (int i = 0; i < 2 && wire::is_vlan_tpid(proto); ++i) {
+        auto tag = wire::VlanView::try_view(f.subspan(off));
+        if (!tag) return false;
+        proto = tag->inner_type();
+        off += wire::VlanView::kTagLen;
+    }
+    if (proto != wire::kEthPIp) return false;
+    auto ip = wire::Ipv4View::try_view(f.subspan(off));
+    return ip && dsts_.contains(ip->dst());
+}
+
+void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept {
+    // Without a TAP the frames are released: the kernel never sees them (counted as
+    // accepted, as the AF_XDP backend counts what it passes).
+    const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
+    if (tap_ == UINT16_MAX) rte_pktmbuf_free_bulk(m, n);
+    else if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    Q.st.*accepted += sent;
+    Q.st.pass_dropped += n - sent;
+}
+
 uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
     if (queue >= queues_.size()) return 0;
     Queue& Q = *queues_[queue];
@@ -251,6 +281,9 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         service_exception(Q);
     }
     rte_mbuf* m[core::kBurst];
+    rte_mbuf* kernel[core::kBurst];
+    uint16_t nkernel = 0;
+    const bool steer = tap_ != UINT16_MAX && !capture_all_.load(std::memory_order_relaxed);
     const uint16_t got = rte_eth_rx_burst(port_, queue, m, std::min(max, core::kBurst));
     uint16_t k = 0;
     for (uint16_t i = 0; i < got; ++i) {
@@ -258,6 +291,10 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         if (mb->nb_segs != 1) {  // a chain cannot be viewed as one contiguous frame
             rte_pktmbuf_free(mb);
             ++Q.st.rx_oversize;
+            continue;
+        }
+        if (steer && !ours(mb)) {
+            kernel[nkernel++] = mb;
             continue;
         }
         core::Packet& p = pkts[k++];
@@ -268,6 +305,7 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         p.queue = queue;
         p.ifindex = ifindex_;
     }
+    if (nkernel) to_kernel(Q, kernel, nkernel, &BackendStats::steered);
     Q.st.rx += k;
     return k;
 }
@@ -301,12 +339,7 @@ void DpdkBackend::pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noe
     for (uint16_t done = 0; done < n;) {
         const uint16_t k = std::min<uint16_t>(n - done, core::kBurst);
         for (uint16_t i = 0; i < k; ++i) m[i] = to_mbuf(pkts[done + i]);
-        // Without a TAP the frames are released: the kernel never sees them (counted passed,
-        // as the AF_XDP backend does).
-        const uint16_t sent = tap_ == UINT16_MAX ? 0 : rte_eth_tx_burst(tap_, Q.id, m, k);
-        if (sent < k) rte_pktmbuf_free_bulk(m + sent, k - sent);
-        if (tap_ == UINT16_MAX) Q.st.passed += k;
-        else Q.st.passed += sent, Q.st.pass_dropped += k - sent;
+        to_kernel(Q, m, k, &BackendStats::passed);
         done = static_cast<uint16_t>(done + k);
     }
 }
@@ -348,6 +381,7 @@ BackendStats DpdkBackend::stats() const noexcept {
         s.rx += Q->st.rx;
         s.tx += Q->st.tx;
         s.passed += Q->st.passed;
+        s.steered += Q->st.steered;
         s.rx_oversize += Q->st.rx_oversize;
         s.alloc_fail += Q->st.alloc_fail;
         s.pass_dropped += Q->st.pass_dropped;

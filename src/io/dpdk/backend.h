@@ -9,13 +9,22 @@
 // received: they are freed and counted in rx_oversize. Freeing from any worker is safe (the
 // mempool is multi-producer/multi-consumer), so buffers may move between workers.
 //
+// Steering (what the XDP program does in AF_XDP mode): a received frame whose IPv4
+// destination is not one the dataplane handles (DstSet: our addresses, broadcasts, joined
+// groups; the daemon keeps it in sync) never enters the pipeline: rx_burst() sends it to
+// the TAP at once and counts it in `steered`. ARP, IPv6, TCP for the host's other
+// addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
+// capture_all (or no TAP) hands every frame to the pipeline.
+//
 // The exception path, per queue q of the port:
-//   pass_burst()  -> TAP TX queue q -> the kernel's stack (ARP, TCP, ICMP echo, ...)
+//   steered frames and pass_burst() -> TAP TX queue q -> the kernel's stack (ARP, TCP,
+//                  ICMP echo, ...)
 //   the kernel's replies -> TAP RX queue q -> port TX queue q, sent by the worker of queue q
 //                  from rx_burst(), once every `exception_poll` polls (reading a TAP is a
 //                  system call per frame: not on every poll)
-// Everything is counted in BackendStats: passed (accepted by the TAP), pass_dropped (the TAP
-// refused), from_kernel (sent out of the port), from_kernel_dropped (the port refused).
+// Everything is counted in BackendStats: steered and passed (accepted by the TAP),
+// pass_dropped (the TAP refused either), from_kernel (sent out of the port),
+// from_kernel_dropped (the port refused).
 //
 // Threads: queue q (port RX/TX q, TAP RX/TX q) is used only by the worker that polls it.
 // tx_burst() and pass_burst() send on the queue the frames were received on (Packet.queue),
@@ -32,8 +41,10 @@
 #include <vector>
 
 #include "io/backend.h"
+#include "io/dpdk/dst_set.h"
 #include "wire/ethernet.h"
 
+struct rte_mbuf;
 struct rte_mempool;
 
 namespace ingress::io::dpdk {
@@ -99,12 +110,20 @@ public:
     // What was configured: driver name, RSS hash fields granted, queues.
     std::string describe() const;
 
+    // Steering, from the control thread while workers run (see above). false: the set is full.
+    [[nodiscard]] bool add_dst(wire::Ipv4Addr a) noexcept { return dsts_.insert(a); }
+    void remove_dst(wire::Ipv4Addr a) noexcept { dsts_.erase(a); }
+    void set_capture_all(bool on) noexcept { capture_all_.store(on, std::memory_order_relaxed); }
+
 private:
     struct Queue;
     void open();
     void close() noexcept;  // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void service_exception(Queue& Q) noexcept;
+    bool ours(rte_mbuf* m) const noexcept;
+    // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
+    void to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept;
 
     PortOptions opt_;
     uint16_t port_ = UINT16_MAX;
@@ -117,6 +136,8 @@ private:
     std::string driver_;
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker
+    std::atomic<bool> capture_all_{false};
+    DstSet dsts_;
 };
 
 }  // namespace ingress::io::dpdk
