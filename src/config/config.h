@@ -67,7 +67,7 @@ struct InterfaceConfig {
     // "net_af_xdp0,iface=eth1"), the kernel's TAP exception interface, the RSS fields.
     std::string device;
     std::string exception;
-    Rss rss = Rss::kIp;
+    Rss rss = Rss::kIpUdp;
     std::vector<ipv4::IfAddr> addresses;
     ipv4::DevConf conf;
     std::vector<VlanConfig> vlans;

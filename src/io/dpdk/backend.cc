@@ -205,10 +205,13 @@ void DpdkBackend::start_port(bool tap) {
             // The hash decides which worker sees a flow (docs/dpdk.md: fragments).
             uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
             if (opt_.rss == RssFields::kIpUdp) want |= RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+            // A vdev over kernel queues (net_af_xdp, net_af_packet) offers no RSS: the kernel
+            // driver's own RSS (ethtool -X / -N) spreads the frames over the queues.
             rss_hf_ = want & info.flow_type_rss_offloads;
-            if (!rss_hf_) throw std::runtime_error(what + " (" + info.driver_name + ") cannot hash IPv4 for RSS");
-            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf_;
+            if (rss_hf_) {
+                conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+                conf.rx_adv_conf.rss_conf.rss_hf = rss_hf_;
+            }
         }
     }
     if (int r = rte_eth_dev_configure(port, q, q, &conf); r != 0)
@@ -394,7 +397,10 @@ BackendStats DpdkBackend::stats() const noexcept {
 
 std::string DpdkBackend::describe() const {
     return "dpdk port " + std::to_string(port_) + " (" + driver_ + "), " + std::to_string(opt_.queues) +
-           " queue(s), RSS " + (opt_.queues > 1 ? rss_names(rss_hf_) : std::string("off (one queue)")) +
+           " queue(s), RSS " +
+           (opt_.queues == 1 ? std::string("off (one queue)")
+            : rss_hf_        ? rss_names(rss_hf_)
+                             : std::string("not offered by the driver (the kernel's RSS spreads)")) +
            ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception);
 }
 

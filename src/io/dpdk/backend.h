@@ -84,7 +84,7 @@ struct PortOptions {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     uint32_t exception_poll = 16;
-    RssFields rss = RssFields::kIp;
+    RssFields rss = RssFields::kIpUdp;
 };
 
 class DpdkBackend final : public Backend {
