@@ -6,7 +6,8 @@
 #   dpdk-af_packet  driver: dpdk on the net_af_packet vdev
 # An app (ingress-sink) gets its datagrams; a closed port is NO_SOCKET, and the pipeline's
 # ICMP port unreachable (icmp_send, rate-limited as the kernel's) reaches the peer through
-# the port's TX queue; datagrams for another address are the kernel's, never the pipeline's.
+# the port's TX queue; datagrams for another address are the kernel's, never the pipeline's;
+# SIGHUP adds an address live.
 # DPDK only, after that: the exception TAP carries the kernel's side of the host. A peer
 # with no static neighbour entry resolves our address by ARP and gets the kernel's TCP
 # reset, both answered by the kernel on the TAP and sent out of the port; the backend's
@@ -53,12 +54,13 @@ dpdk-af_xdp | dpdk-af_packet)
     ;;
 *) echo "unknown backend $backend" >&2; exit 2 ;;
 esac
-cat > "$tmp/ingressd.yaml" <<EOC
+write_cfg() {
+    cat > "$tmp/ingressd.yaml" <<EOC
 interfaces:
   - name: $if_a
 $port
     queues: 1
-    addresses: [198.18.0.1/24]
+    addresses: [$1]
 dpdk:
   eal_args: [-l, "0", --no-huge, --no-pci, -m, "256", --no-shconf, --file-prefix, ingbk$$, --log-level, "*:warning"]
   mbufs: 16383
@@ -70,13 +72,15 @@ rings:
 control:
   socket: $tmp/ctl.sock
 EOC
+}
+write_cfg 198.18.0.1/24
 
 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 for _ in $(seq 100); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; done
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2000 \
+"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2300 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
@@ -87,8 +91,14 @@ gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-
 gen --dst 198.18.0.1 --dport 5000 --count 2000
 gen --dst 198.18.0.1 --dport 5001 --count 100       # no endpoint: NO_SOCKET + ICMP
 gen --dst 198.18.0.9 --dport 5000 --count 500       # not ours: the kernel's
+# SIGHUP: a second address, live (the XDP program's list, or the DPDK steering and the TAP).
+write_cfg "198.18.0.1/24, 198.18.0.7/32"
+kill -HUP "$pid"
+for _ in $(seq 50); do grep -q "reloaded" "$tmp/log" && break; sleep 0.1; done
+grep -q "reloaded" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+gen --dst 198.18.0.7 --dport 5000 --count 300
 wait "$sink" || { cat "$tmp/sink.err" >&2; echo "ingress-sink failed" >&2; exit 1; }
-grep -q '"received":2000' "$tmp/sink" || { cat "$tmp/sink"; echo "the app did not receive its 2000 datagrams" >&2; exit 1; }
+grep -q '"received":2300' "$tmp/sink" || { cat "$tmp/sink"; echo "the app did not receive its 2300 datagrams" >&2; exit 1; }
 sleep 0.3
 
 # The counters every backend must show (SIGUSR1: one dump, the daemon runs on).
@@ -96,10 +106,10 @@ kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done
 cp "$tmp/out" "$tmp/common"
 cat "$tmp/common"
-for want in "IngressRx                       2100" "IngressDelivered                2000" \
-            "UdpInDatagrams                  2000" "NO_SOCKET                       100" \
-            "UdpNoPorts                      100" "IpInDelivers                    2100" \
-            "#conservation rx 2100 = delivered 2000 + held 0 + passed 0 + dropped 100: ok"; do
+for want in "IngressRx                       2400" "IngressDelivered                2300" \
+            "UdpInDatagrams                  2300" "NO_SOCKET                       100" \
+            "UdpNoPorts                      100" "IpInDelivers                    2400" \
+            "#conservation rx 2400 = delivered 2300 + held 0 + passed 0 + dropped 100: ok"; do
     grep -qF "$want" "$tmp/common" || { echo "$backend: missing: $want" >&2; exit 1; }
 done
 # Every ICMP error the pipeline sent reached the peer's stack through the port.
@@ -121,6 +131,8 @@ if [ "$backend" != af_xdp ]; then
     ip -n "$ns_b" neigh show 198.18.0.1 | grep -q "lladdr $mac_a" \
         || { ip -n "$ns_b" neigh >&2; echo "ARP not answered through the TAP" >&2; exit 1; }
     passed=1  # the SYN: the pipeline passes TCP for our address to the kernel
+    ip -n "$ns_a" addr show "$tap" | grep -q "inet 198.18.0.7/32" \
+        || { ip -n "$ns_a" addr show "$tap" >&2; echo "the reloaded address is not on the TAP" >&2; exit 1; }
 fi
 kill -INT "$pid"
 wait "$pid"
@@ -128,8 +140,8 @@ pid=
 cat "$tmp/log"
 sed -n '/^#conservation/,$p' "$tmp/out" | tail -n +2 > "$tmp/final"
 cat "$tmp/final"
-rx=$((2100 + passed))
-grep -qF "#conservation rx $rx = delivered 2000 + held 0 + passed $passed + dropped 100: ok" "$tmp/final" \
+rx=$((2400 + passed))
+grep -qF "#conservation rx $rx = delivered 2300 + held 0 + passed $passed + dropped 100: ok" "$tmp/final" \
     || { echo "$backend: final conservation line wrong" >&2; exit 1; }
 if [ "$backend" != af_xdp ]; then
     line=$(grep "ingressd: backend $if_a (dpdk):" "$tmp/log")
