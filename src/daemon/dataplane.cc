@@ -306,7 +306,7 @@ std::vector<std::string> Dataplane::backend_stats() const {
         const io::BackendStats s = p->dpdk ? p->dpdk->stats() : p->backend->stats();
         std::string line = p->ic.name + " (" + (p->dpdk ? p->dpdk->name() : p->backend->name()) + "):";
         for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx}, {"tx", s.tx}, {"passed", s.passed},
-                                   {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"alloc_fail", s.alloc_fail},
+                                   {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"rx_missed", s.rx_missed}, {"alloc_fail", s.alloc_fail},
                                    {"steered", s.steered}, {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
                                    {"from_kernel_dropped", s.from_kernel_dropped}})
             line += std::string(" ") + k + " " + std::to_string(v);

@@ -22,6 +22,7 @@ struct BackendStats {
     uint64_t alloc_fail = 0;   // try_alloc / rx found no free buffer
     // The DPDK exception path (src/io/dpdk/backend.h); zero elsewhere.
     uint64_t steered = 0;              // frames not for the dataplane, given to the kernel at rx
+    uint64_t rx_missed = 0;            // frames the device dropped before rx_burst (ring full)
     uint64_t pass_dropped = 0;         // passed frames the exception interface refused
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused

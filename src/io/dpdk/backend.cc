@@ -392,6 +392,13 @@ BackendStats DpdkBackend::stats() const noexcept {
         s.from_kernel_dropped += Q->st.from_kernel_dropped;
     }
     s.freed = freed_.load(std::memory_order_relaxed);
+    // What never reached rx_burst: the device's ring was full (imissed), or it refused the
+    // frame (ierrors); rx_nombuf is the mempool running dry under the device.
+    rte_eth_stats es{};
+    if (port_ != UINT16_MAX && rte_eth_stats_get(port_, &es) == 0) {
+        s.rx_missed = es.imissed + es.ierrors;
+        s.alloc_fail += es.rx_nombuf;
+    }
     return s;
 }
 

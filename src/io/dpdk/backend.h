@@ -24,7 +24,8 @@
 //                  system call per frame: not on every poll)
 // Everything is counted in BackendStats: steered and passed (accepted by the TAP),
 // pass_dropped (the TAP refused either), from_kernel (sent out of the port),
-// from_kernel_dropped (the port refused).
+// from_kernel_dropped (the port refused), and from the device's own statistics rx_missed
+// (its RX ring was full) and alloc_fail (no mbuf for it).
 //
 // Threads: queue q (port RX/TX q, TAP RX/TX q) is used only by the worker that polls it.
 // tx_burst() and pass_burst() send on the queue the frames were received on (Packet.queue),
