@@ -38,14 +38,13 @@ rte_mbuf* to_mbuf(const core::Packet& p) noexcept {
     return m;
 }
 
-// The kernel's name for a packet type bit of rss_hf, for the start-up description.
+// testpmd's names for the hash types ingressd asks for, for the start-up description.
 std::string rss_names(uint64_t hf) {
     static const std::pair<uint64_t, const char*> names[] = {
         {RTE_ETH_RSS_IPV4, "ipv4"},
         {RTE_ETH_RSS_FRAG_IPV4, "frag-ipv4"},
         {RTE_ETH_RSS_NONFRAG_IPV4_OTHER, "ipv4-other"},
         {RTE_ETH_RSS_NONFRAG_IPV4_UDP, "ipv4-udp"},
-        {RTE_ETH_RSS_NONFRAG_IPV4_TCP, "ipv4-tcp"},
     };
     std::string s;
     for (const auto& [bit, name] : names)

@@ -60,7 +60,8 @@ void eal_init(const std::vector<std::string>& eal_args, const std::vector<std::s
 bool is_pci_address(const std::string& device);
 
 // Registers the calling (non-EAL) thread as a DPDK lcore for its lifetime: per-lcore
-// mempool caches then work. Not fatal when no lcore id is left (counted as unregistered).
+// mempool caches then work. Not fatal when no lcore id is left (registered() is false; the
+// thread then uses the mempool without a cache).
 class ThreadRegistration {
 public:
     ThreadRegistration() noexcept;
@@ -73,6 +74,7 @@ private:
     bool registered_ = false;
 };
 
+// The RSS hash types asked for (docs/dpdk.md: RSS and fragments); masked by what the NIC offers.
 enum class RssFields : uint8_t { kIp, kIpUdp };
 
 struct PortOptions {
