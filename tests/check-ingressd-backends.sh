@@ -1,6 +1,7 @@
 #!/bin/bash
-# ingressd end to end over the backend named by the second argument, with the same traffic
-# and the same expected deliveries and counters whatever the backend:
+# ingressd end to end over the backend named by the second argument (with the number of
+# queues, one worker each, in the third: 1 by default), with the same traffic and the same
+# expected deliveries and counters whatever the backend:
 #   af_xdp          the XDP program and AF_XDP sockets
 #   dpdk-af_xdp     driver: dpdk on the net_af_xdp vdev (--no-huge --no-pci)
 #   dpdk-af_packet  driver: dpdk on the net_af_packet vdev
@@ -16,7 +17,7 @@
 # counters show that nothing was lost on the way.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
-build=$1 backend=$2
+build=$1 backend=$2 queues=${3:-1}
 mac_a=02:00:5e:00:dc:01 mac_b=02:00:5e:00:dc:02
 tmp=$(mktemp -d)
 cleanup() {
@@ -44,7 +45,7 @@ dpdk-af_xdp | dpdk-af_packet | dpdk-pcap)
     vdev=net_${backend#dpdk-}0,iface=$if_a
     # AF_PACKET's ring (512 frames by default) overflows, uncounted, whenever the worker is
     # descheduled for 25 ms at this rate: give it more than the test sends.
-    [ "$backend" = dpdk-af_packet ] && vdev+=,framecnt=8192
+    [ "$backend" = dpdk-af_packet ] && vdev+=,framecnt=8192,qpairs=$queues
     # net_pcap makes up a MAC unless told to take the interface's. It reads one frame per
     # libpcap call, and libpcap's buffer overflows on a busy machine even at a quarter of
     # the others' rate (counted: rx_missed), so it is not in the meson suite.
@@ -66,11 +67,11 @@ write_cfg() {
 interfaces:
   - name: $if_a
 $port
-    queues: 1
+    queues: $queues
     addresses: [$1]
 dpdk:
   eal_args: [-l, "0", --no-huge, --no-pci, -m, "256", --no-shconf, --file-prefix, ingbk$$, --log-level, "*:warning"]
-  mbufs: 16383
+  mbufs: $((16383 * queues))
   rx_descriptors: 4096
 # Room for every datagram of the test at each step (the NIC-side ring above, the app's ring
 # here), so a worker or app descheduled on a busy machine delays the test but loses nothing.

@@ -204,8 +204,8 @@ void DpdkBackend::start_port(bool tap) {
             // The hash decides which worker sees a flow (docs/dpdk.md: fragments).
             uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
             if (opt_.rss == RssFields::kIpUdp) want |= RTE_ETH_RSS_NONFRAG_IPV4_UDP;
-            // A vdev over kernel queues (net_af_xdp, net_af_packet) offers no RSS: the kernel
-            // driver's own RSS (ethtool -X / -N) spreads the frames over the queues.
+            // A vdev over kernel queues offers no RSS: the kernel spreads the frames (the NIC
+            // driver's RSS for net_af_xdp, ethtool -X / -N; a fanout hash for net_af_packet).
             rss_hf_ = want & info.flow_type_rss_offloads;
             if (rss_hf_) {
                 conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -406,7 +406,7 @@ std::string DpdkBackend::describe() const {
            " queue(s), RSS " +
            (opt_.queues == 1 ? std::string("off (one queue)")
             : rss_hf_        ? rss_names(rss_hf_)
-                             : std::string("not offered by the driver (the kernel's RSS spreads)")) +
+                             : std::string("none offered by the driver (a vdev: its kernel side spreads)")) +
            ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception);
 }
 
