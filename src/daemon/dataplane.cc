@@ -347,13 +347,16 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     // and what the XDP programs redirect.
     // The interface-level memberships belong to the apps' endpoints (the registry), not to
     // the file: they carry over.
+    // The TAPs first: a refused address leaves the running state whole (added addresses are
+    // mirrored; removed ones stay on the TAP until the restart, docs/dpdk.md).
+    for (std::size_t i = 0; i < ports_.size(); ++i)
+        if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
     ipv4::RouteConfig rc = route_config(next, [this](const std::string& n) { return ifindex_of(n); });
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
         if (ports_[i]->prog) ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
         if (ports_[i]->dpdk) ports_[i]->dpdk->set_capture_all(next.interfaces[i].capture_all);
-        if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());  // added ones
         ports_[i]->sync_dsts(next.interfaces[i], &routes_->read()->mc());
         ports_[i]->ic = next.interfaces[i];
     }
