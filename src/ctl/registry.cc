@@ -190,6 +190,16 @@ void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
     pub_.publish(b.build(), [keep]() mutable { keep->first.clear(); keep->second.clear(); });
 }
 
+uint32_t Registry::mc_ifindex(uint32_t ifindex) const {
+    // ip_mc_find_dev(): imr_ifindex 0 is resolved once, at the join, and the membership
+    // records the device (so ip_mc_sf_allow matches it against the arriving interface). The
+    // kernel routes the group; with no multicast routes here that is the first interface.
+    if (ifindex || !routes_) return ifindex;
+    for (const ipv4::IfConfig& i : routes_->config().ifaces)
+        if (!i.loopback) return i.ifindex;
+    return 0;
+}
+
 void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
     for (const demux::McMembership& m : e.mc) {
         uint32_t ifindex = m.ifindex;
@@ -328,6 +338,7 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
     if (!wire::ipv4_is_multicast(group))
         return fail(EINVAL, addr_str(group) + " is not a multicast group");
     if (sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
+    ifindex = mc_ifindex(ifindex);
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
         return m.group == group && m.ifindex == ifindex;
     });
@@ -362,6 +373,7 @@ Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32
                        const std::vector<wire::Ipv4Addr>& sources) {
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    ifindex = mc_ifindex(ifindex);
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
         return m.group == group && m.ifindex == ifindex;
     });
@@ -492,6 +504,20 @@ std::string Registry::describe() const {
         s += line;
     }
     return s;
+}
+
+std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
+    std::vector<EndpointView> out;
+    for (auto it = eps_.lower_bound(first_id); it != eps_.end(); ++it) {
+        const Entry& e = *it->second;
+        EndpointView v{.id = e.id, .owner = e.owner, .uid = e.uid, .kind = e.kind,
+                       .mc = &e.mc, .rings = e.rings.get()};
+        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp;
+        if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
+        if (e.kind == EndpointKind::kTap) v.tap = &e.tap;
+        out.push_back(v);
+    }
+    return out;
 }
 
 }  // namespace ingress::ctl

@@ -77,6 +77,19 @@ struct Result {
     bool ok() const noexcept { return err == 0; }
 };
 
+// One endpoint as `ingressctl endpoints` shows it (pointers valid until the next change).
+struct EndpointView {
+    uint32_t id = 0;
+    uint64_t owner = 0;
+    uid_t uid = 0;
+    EndpointKind kind = EndpointKind::kUdp;
+    const UdpOpen* udp = nullptr;  // the one of the three that matches `kind`
+    const RawOpen* raw = nullptr;
+    const TapOpen* tap = nullptr;
+    const std::vector<demux::McMembership>* mc = nullptr;
+    const demux::ShmRings* rings = nullptr;
+};
+
 struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
@@ -128,6 +141,8 @@ public:
     bool all_drained() const noexcept;
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
+    // Endpoints with id >= first_id, in id order.
+    std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
 
 private:
@@ -143,6 +158,7 @@ private:
     void publish(std::vector<std::unique_ptr<Entry>> dead);
     void publish(std::vector<std::unique_ptr<Entry>> dead,
                  std::vector<std::shared_ptr<void>> old_objects);
+    uint32_t mc_ifindex(uint32_t ifindex) const;
     void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
     // Replaces the interface-level contribution `before` with e's memberships.
     void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);

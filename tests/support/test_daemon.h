@@ -35,6 +35,8 @@ struct TestDaemonOptions {
     uint32_t max_endpoints_per_owner = 64;
     uint32_t requests_per_sec = 2000;
     uint32_t request_burst = 500;
+    int owner_uid = -1;  // ServerConfig::owner_uid
+    std::function<ctl::ReloadOutcome()> reload;  // the reload hook (empty: EOPNOTSUPP)
 };
 
 class TestDaemon {

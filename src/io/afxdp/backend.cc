@@ -254,16 +254,19 @@ bool AfXdpBackend::zero_copy(uint16_t queue) const noexcept {
     return Q && Q->zero_copy;
 }
 
-std::string AfXdpBackend::xsk_stats(uint16_t queue) const {
+AfXdpBackend::XskCounters AfXdpBackend::xsk_counters(uint16_t queue) const {
     Queue* Q = q(queue);
-    if (!Q) return "no such queue";
     xdp_statistics st{};
     socklen_t len = sizeof st;
-    if (getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
-        return std::string("XDP_STATISTICS: ") + std::strerror(errno);
-    return "rx_dropped " + std::to_string(st.rx_dropped) + " rx_invalid_descs " +
-           std::to_string(st.rx_invalid_descs) + " rx_ring_full " + std::to_string(st.rx_ring_full) +
-           " rx_fill_ring_empty_descs " + std::to_string(st.rx_fill_ring_empty_descs);
+    if (!Q || getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return {};
+    return {st.rx_dropped, st.rx_invalid_descs, st.rx_ring_full, st.rx_fill_ring_empty_descs};
+}
+
+std::string AfXdpBackend::xsk_stats(uint16_t queue) const {
+    const XskCounters c = xsk_counters(queue);
+    return "rx_dropped " + std::to_string(c.rx_dropped) + " rx_invalid_descs " +
+           std::to_string(c.rx_invalid_descs) + " rx_ring_full " + std::to_string(c.rx_ring_full) +
+           " rx_fill_ring_empty_descs " + std::to_string(c.rx_fill_ring_empty);
 }
 
 }  // namespace ingress::io::afxdp

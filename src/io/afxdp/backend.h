@@ -61,8 +61,14 @@ public:
     std::string name() const override { return "af_xdp"; }
 
     bool zero_copy(uint16_t queue) const noexcept;
-    // Kernel-side ring statistics (XDP_STATISTICS): rx_dropped, rx_ring_full, fill empty...
-    std::string xsk_stats(uint16_t queue) const;
+    // Kernel-side ring statistics (XDP_STATISTICS): frames the socket could not take
+    // (rx_dropped: no fill buffer or too long), bad descriptors, ring full, fill ring empty.
+    // Zeros when the socket cannot say.
+    struct XskCounters {
+        uint64_t rx_dropped = 0, rx_invalid_descs = 0, rx_ring_full = 0, rx_fill_ring_empty = 0;
+    };
+    XskCounters xsk_counters(uint16_t queue) const;
+    std::string xsk_stats(uint16_t queue) const;  // the same, as one line
 
 private:
     struct Queue;

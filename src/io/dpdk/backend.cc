@@ -107,6 +107,7 @@ struct alignas(64) DpdkBackend::Queue {
 };
 
 DpdkBackend::DpdkBackend(const PortOptions& opt) : opt_(opt) {
+    protocols_[wire::kIpProtoUdp].store(true, std::memory_order_relaxed);
     try {
         open();
     } catch (const std::exception& e) {
@@ -247,7 +248,8 @@ void DpdkBackend::close() noexcept {
     queues_.clear();
 }
 
-// xdp/ingress.bpf.c's decision: IPv4, after at most two VLAN tags, to a listed destination.
+// xdp/ingress.bpf.c's decision: IPv4, after at most two VLAN tags, to a listed destination,
+// of a protocol the dataplane takes.
 bool DpdkBackend::ours(rte_mbuf* m) const noexcept {
     std::span<const uint8_t> f{first_byte(m), m->data_len};
     auto eth = wire::EthernetView::try_view(f);
@@ -262,7 +264,7 @@ bool DpdkBackend::ours(rte_mbuf* m) const noexcept {
     }
     if (proto != wire::kEthPIp) return false;
     auto ip = wire::Ipv4View::try_view(f.subspan(off));
-    return ip && dsts_.contains(ip->dst());
+    return ip && dsts_.contains(ip->dst()) && protocols_[ip->protocol()].load(std::memory_order_relaxed);
 }
 
 void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept {

@@ -11,9 +11,10 @@
 //
 // Steering (what the XDP program does in AF_XDP mode): a received frame whose IPv4
 // destination is not one the dataplane handles (DstSet: our addresses, broadcasts, joined
-// groups; the daemon keeps it in sync) never enters the pipeline: rx_burst() sends it to
-// the TAP at once and counts it in `steered`. ARP, IPv6, TCP for the host's other
-// addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
+// groups; the daemon keeps it in sync), or whose IP protocol it does not take (UDP, and
+// what raw endpoints asked for), never enters the pipeline: rx_burst() sends it to the TAP
+// at once and counts it in `steered`. ARP, IPv6, TCP, ICMP echo, traffic for the host's
+// other addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
 // capture_all (or no TAP) hands every frame to the pipeline.
 //
 // The exception path, per queue q of the port:
@@ -35,6 +36,7 @@
 // unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -117,6 +119,11 @@ public:
     [[nodiscard]] bool add_dst(wire::Ipv4Addr a) noexcept { return dsts_.insert(a); }
     void remove_dst(wire::Ipv4Addr a) noexcept { dsts_.erase(a); }
     void set_capture_all(bool on) noexcept { capture_all_.store(on, std::memory_order_relaxed); }
+    // Whether frames of this IP protocol for our destinations enter the pipeline (UDP at
+    // first, as the XDP program's ingress_proto map).
+    void set_protocol(uint8_t protocol, bool take) noexcept {
+        protocols_[protocol].store(take, std::memory_order_relaxed);
+    }
 
 private:
     struct Queue;
@@ -140,6 +147,7 @@ private:
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker
     std::atomic<bool> capture_all_{false};
+    std::array<std::atomic<bool>, 256> protocols_{};
     DstSet dsts_;
 };
 

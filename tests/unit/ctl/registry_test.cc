@@ -174,6 +174,25 @@ TEST_F(RegistryTest, JoinsAndLeavesFollowIpMcJoinGroupErrorsAndUpdateTheInterfac
     EXPECT_EQ(routes.config().mc.size(), base);
 }
 
+// ip_mc_find_dev(): a join with imr_ifindex 0 records the interface the kernel picked, so
+// the socket's source filter (ip_mc_sf_allow, matched on the arriving interface) applies;
+// a leave with ifindex 0 finds it again.
+TEST_F(RegistryTest, AJoinOnIfindexZeroRecordsTheInterfaceSoItsSourceFilterApplies) {
+    Result r = reg().open_udp(1, user(), {.port = 7000});
+    ASSERT_TRUE(r.ok());
+    const std::vector<wire::Ipv4Addr> src{test::kPeer};
+    ASSERT_EQ(reg().join(1, r.id, kGroup, 0, demux::McFilterMode::kInclude, src).err, 0);
+    auto slot = pub.read()->udp_slot(0, 7000);
+    ASSERT_EQ(slot.size(), 1u);
+    const demux::McSocketState& mc = slot[0].ep->mc();
+    ASSERT_EQ(mc.list.size(), 1u);
+    EXPECT_EQ(mc.list[0].ifindex, 1u);  // the route config's first interface
+    EXPECT_TRUE(mc.sf_allow(kGroup, test::kPeer, 1));
+    EXPECT_FALSE(mc.sf_allow(kGroup, test::kPeer2, 1));
+    EXPECT_EQ(reg().leave(1, r.id, kGroup, 0, {}).err, 0);
+    EXPECT_TRUE(pub.read()->udp_slot(0, 7000)[0].ep->mc().list.empty());
+}
+
 TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {
     Result r = reg().open_raw(1, root(), {.protocol = 1});
     ASSERT_TRUE(r.ok());
