@@ -45,6 +45,7 @@ wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
 }
 
 core::MonotonicClock g_clock;
+constexpr uint32_t kHandoffRing = 1024;  // fragments in flight per pair of workers
 
 // The exception TAP is the port's face in the kernel: it answers ARP for the interface's
 // addresses and terminates what the dataplane passes (TCP, ICMP echo). VLAN addresses are
@@ -108,6 +109,7 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
+    std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
     std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects (DPDK: steers to us)
     std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
     KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
@@ -240,16 +242,24 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
     routes_ = std::make_unique<ipv4::RoutePublisher>(
         route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
-    // One worker per (interface, queue). Fragments are reassembled by the worker whose queue
-    // received them (no handoff mesh on AF_XDP yet: see src/io/afxdp/backend.h).
+    // One worker per (interface, queue). The workers of one interface share a handoff mesh,
+    // so the fragments of a datagram meet at its owner whichever queues RSS put them on
+    // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
+    // rings (src/io/afxdp/backend.h; DPDK's mempool takes them back from any thread).
     std::size_t n = 0;
     for (auto& p : ports_) {
+        if (p->ic.queues.size() > 1)
+            p->mesh = std::make_unique<worker::HandoffMesh>(static_cast<uint16_t>(p->ic.queues.size()),
+                                                            kHandoffRing);
+        uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg.icmp,
                                      .defrag = cfg.defrag,
+                                     .handoff = p->mesh.get(),
                                      .worker = static_cast<uint16_t>(n),
+                                     .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(p->io(), w->counters, t, g_clock,

@@ -20,11 +20,11 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
         const uint8_t* h = p.data + p.l3_off;
         const bool frag = wire::load_be16(h + wire::Ipv4View::kFragOff) &
                           (wire::kIpFlagMf | wire::kIpOffsetMask);
-        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.worker;
-        if (owner == t_.worker) {
+        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.mesh_worker;
+        if (owner == t_.mesh_worker) {
             if (keep != i) batch.pkts[keep] = p;
             ++keep;
-        } else if (t_.handoff->ring(t_.worker, owner).try_push(p)) {
+        } else if (t_.handoff->ring(t_.mesh_worker, owner).try_push(p)) {
             c_.handed_off();  // its fate is counted by the owner
         } else {
             sink_.settle(p, core::Verdict::drop(core::DropReason::kFragHandoffFull));
@@ -84,8 +84,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     // Fragments other workers received for datagrams this worker owns.
     if (HandoffMesh* mesh = t_.handoff) {
         for (uint16_t from = 0; from < mesh->workers(); ++from) {
-            if (from == t_.worker) continue;
-            auto& ring = mesh->ring(from, t_.worker);
+            if (from == t_.mesh_worker) continue;
+            auto& ring = mesh->ring(from, t_.mesh_worker);
             handed_in_.count = static_cast<uint16_t>(
                 ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
             if (handed_in_.count == 0) continue;

@@ -54,6 +54,9 @@ std::string rss_names(uint64_t hf) {
 
 std::atomic<unsigned> g_instance{0};  // unique mempool and vdev names within the process
 
+// The queue the calling worker attached to (one worker, one queue of one port), -1 if none.
+thread_local int t_queue = -1;
+
 }  // namespace
 
 bool is_pci_address(const std::string& device) {
@@ -324,21 +327,27 @@ void DpdkBackend::service_exception(Queue& Q) noexcept {
     Q.st.from_kernel_dropped += n - sent;
 }
 
+void DpdkBackend::attach_thread(uint16_t queue) noexcept { t_queue = queue; }
+
+DpdkBackend::Queue* DpdkBackend::own_queue(uint16_t fallback) const noexcept {
+    const std::size_t q = t_queue >= 0 ? static_cast<std::size_t>(t_queue) : fallback;
+    return q < queues_.size() ? queues_[q].get() : nullptr;
+}
+
 uint16_t DpdkBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
-    // The queue the frames came from is the caller's (see the header).
-    const uint16_t qid = n ? pkts[0].queue : queue;
-    if (qid >= queues_.size()) return 0;
+    Queue* Q = own_queue(n ? pkts[0].queue : queue);
+    if (!Q) return 0;
     rte_mbuf* m[core::kBurst];
     n = std::min(n, core::kBurst);
     for (uint16_t i = 0; i < n; ++i) m[i] = to_mbuf(pkts[i]);
-    const uint16_t sent = rte_eth_tx_burst(port_, qid, m, n);
-    queues_[qid]->st.tx += sent;
+    const uint16_t sent = rte_eth_tx_burst(port_, Q->id, m, n);
+    Q->st.tx += sent;
     return sent;
 }
 
 void DpdkBackend::pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
-    const uint16_t qid = n ? pkts[0].queue : queue;
-    Queue& Q = *queues_[qid < queues_.size() ? qid : 0];
+    Queue* own = own_queue(n ? pkts[0].queue : queue);
+    Queue& Q = own ? *own : *queues_[0];
     rte_mbuf* m[core::kBurst];
     for (uint16_t done = 0; done < n;) {
         const uint16_t k = std::min<uint16_t>(n - done, core::kBurst);
@@ -360,12 +369,14 @@ void DpdkBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
 }
 
 bool DpdkBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
+    // One mempool for every queue: the buffer suits whichever queue sends it.
     const uint16_t queue = pkt.queue;
-    if (queue >= queues_.size()) return false;
+    Queue* Q = own_queue(queue);
+    if (!Q) return false;
     rte_mbuf* mb = rte_pktmbuf_alloc(pool_);
     if (!mb || len > rte_pktmbuf_tailroom(mb)) {
         if (mb) rte_pktmbuf_free(mb);
-        ++queues_[queue]->st.alloc_fail;
+        ++Q->st.alloc_fail;
         return false;
     }
     mb->data_len = static_cast<uint16_t>(len);

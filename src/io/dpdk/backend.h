@@ -29,9 +29,11 @@
 // (its RX ring was full) and alloc_fail (no mbuf for it).
 //
 // Threads: queue q (port RX/TX q, TAP RX/TX q) is used only by the worker that polls it.
-// tx_burst() and pass_burst() send on the queue the frames were received on (Packet.queue),
-// which is the calling worker's: the pipeline names queue 0 for a burst with no received
-// frame (timers), and another worker's queue must never be used. Workers should register
+// tx_burst() and pass_burst() send on the calling worker's queue, the one it named in
+// attach_thread(): the frames may have been received on another queue (fragments handed
+// over by the defrag mesh) and the pipeline names queue 0 for a burst with no received
+// frame (timers), and another worker's queue must never be used. A thread that did not
+// attach (tests) sends on the queue of the first frame. Workers should register
 // with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an
 // unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
@@ -105,6 +107,7 @@ public:
     void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
+    void attach_thread(uint16_t queue) noexcept override;
     BackendStats stats() const noexcept override;
     std::string name() const override { return "dpdk"; }
 
@@ -132,6 +135,7 @@ private:
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void service_exception(Queue& Q) noexcept;
     bool ours(rte_mbuf* m) const noexcept;
+    Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)
     // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
     void to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept;
 
