@@ -154,14 +154,29 @@ private:
 
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at, InterfaceConfig& i) {
     r.keys(n, at, {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
-                   "addresses", "conf", "vlans"});
+                   "addresses", "conf", "vlans", "device", "exception", "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
     if (i.name.size() > 15) r.fail(n["name"], at + ".name", "'" + i.name + "' is longer than IFNAMSIZ-1 (15)");
-    if (r.opt().interface_exists && !r.opt().interface_exists(i.name))
-        r.fail(n["name"], at + ".name", "no interface '" + i.name + "' on this host");
     if (auto d = n["driver"])
         i.driver = r.choice<Driver>(d, at + ".driver", {{"af_xdp", Driver::kAfXdp}, {"dpdk", Driver::kDpdk}});
+    const bool dpdk = i.driver == Driver::kDpdk;
+    // A DPDK port's name is a label: a NIC bound to vfio-pci has no kernel interface.
+    if (!dpdk && r.opt().interface_exists && !r.opt().interface_exists(i.name))
+        r.fail(n["name"], at + ".name", "no interface '" + i.name + "' on this host");
+    for (const char* k : {"xdp_mode", "zero_copy", "busy_poll"})
+        if (dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver af_xdp only");
+    for (const char* k : {"device", "exception", "rss"})
+        if (!dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver dpdk only");
+    if (dpdk) {
+        if (!n["device"]) r.fail(n, at + ".device", "missing: a dpdk interface needs a device (PCI address or vdev)");
+        i.device = r.string(n["device"], at + ".device");
+        i.exception = n["exception"] ? r.string(n["exception"], at + ".exception") : i.name + "-x";
+        if (i.exception.size() > 15)
+            r.fail(n["exception"] ? n["exception"] : n["name"], at + ".exception",
+                   "'" + i.exception + "' is longer than IFNAMSIZ-1 (15); name the TAP with `exception:`");
+        if (auto s = n["rss"]) i.rss = r.choice<Rss>(s, at + ".rss", {{"ip", Rss::kIp}, {"ip-udp", Rss::kIpUdp}});
+    }
     if (auto q = n["queues"]) {
         i.queues.clear();
         if (q.IsScalar()) {
@@ -179,6 +194,9 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
         } else {
             r.fail(q, at + ".queues", "a count or a list of queue ids");
         }
+        // DPDK configures queues 0..N-1 and RSS spreads over all of them: each needs a worker.
+        for (std::size_t k = 0; dpdk && k < i.queues.size(); ++k)
+            if (i.queues[k] != k) r.fail(q, at + ".queues", "a dpdk interface takes a count (queues 0..N-1)");
     }
     if (auto m = n["xdp_mode"])
         i.xdp_mode = r.choice<XdpMode>(m, at + ".xdp_mode", {{"native", XdpMode::kNative}, {"skb", XdpMode::kSkb}});
@@ -230,7 +248,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     c.path = path;
     if (!root || root.IsNull()) throw Error(path, 0, 0, "", "empty configuration");
     try {
-        r.keys(root, "", {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy"});
+        r.keys(root, "", {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy", "dpdk"});
 
         const YAML::Node ifs = root["interfaces"];
         if (!ifs || !ifs.IsSequence() || ifs.size() == 0)
@@ -336,6 +354,24 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
                 c.ring_slot_size = static_cast<uint32_t>(r.uint(s, "rings.slot_size", 128, 65536 + 64));
                 if (c.ring_slot_size % 64) r.fail(s, "rings.slot_size", "must be a multiple of 64");
             }
+        }
+
+        if (auto d = root["dpdk"]) {
+            r.keys(d, "dpdk", {"eal_args", "mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors",
+                               "exception_poll"});
+            if (auto a = d["eal_args"]) {
+                if (!a.IsSequence()) r.fail(a, "dpdk.eal_args", "a list of arguments, e.g. [-l, \"0\", --in-memory]");
+                for (std::size_t k = 0; k < a.size(); ++k)
+                    c.dpdk.eal_args.push_back(r.string(a[k], "dpdk.eal_args[" + std::to_string(k) + "]"));
+            }
+            if (auto m = d["mbufs"]) c.dpdk.mbufs = static_cast<uint32_t>(r.uint(m, "dpdk.mbufs", 1023, 1u << 24));
+            if (auto m = d["mbuf_cache"]) c.dpdk.mbuf_cache = static_cast<uint32_t>(r.uint(m, "dpdk.mbuf_cache", 0, 512));
+            if (auto m = d["rx_descriptors"])
+                c.dpdk.rx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.rx_descriptors", 64, 32768));
+            if (auto m = d["tx_descriptors"])
+                c.dpdk.tx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.tx_descriptors", 64, 32768));
+            if (auto m = d["exception_poll"])
+                c.dpdk.exception_poll = static_cast<uint32_t>(r.uint(m, "dpdk.exception_poll", 1, 4096));
         }
 
         if (auto ct = root["control"]) {

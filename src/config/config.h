@@ -43,6 +43,11 @@ private:
 enum class Driver : uint8_t { kAfXdp, kDpdk };
 enum class XdpMode : uint8_t { kNative, kSkb };
 enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
+// Which header fields the NIC's RSS hash covers (DPDK ports; docs/dpdk.md).
+enum class Rss : uint8_t {
+    kIp,     // IPv4 source and destination only: every fragment of a datagram on one queue
+    kIpUdp,  // plus UDP ports for unfragmented datagrams: better spread, see docs/dpdk.md
+};
 
 struct VlanConfig {
     uint16_t id = 0;
@@ -58,9 +63,24 @@ struct InterfaceConfig {
     ZeroCopy zero_copy = ZeroCopy::kAuto;
     bool busy_poll = false;
     bool capture_all = false;  // redirect every frame to the dataplane (full capture)
+    // DPDK ports: the device (a PCI address, or a vdev string such as
+    // "net_af_xdp0,iface=eth1"), the kernel's TAP exception interface, the RSS fields.
+    std::string device;
+    std::string exception;
+    Rss rss = Rss::kIpUdp;
     std::vector<ipv4::IfAddr> addresses;
     ipv4::DevConf conf;
     std::vector<VlanConfig> vlans;
+};
+
+// The `dpdk:` section: the EAL's arguments and the per-port buffer sizes (docs/dpdk.md).
+struct DpdkConfig {
+    std::vector<std::string> eal_args;  // as on a DPDK application's command line
+    uint32_t mbufs = 16383;             // per port (RX rings + in flight + held fragments)
+    uint32_t mbuf_cache = 256;          // per-lcore mempool cache
+    uint16_t rx_descriptors = 1024;     // per RX queue
+    uint16_t tx_descriptors = 1024;     // per TX queue
+    uint32_t exception_poll = 16;       // the TAP is read once every this many RX polls
 };
 
 struct RouteEntry {
@@ -87,6 +107,7 @@ struct Config {
     unsigned control_mode = 0660;
     std::string control_group;             // empty: the daemon's group
     ctl::Policy policy;
+    DpdkConfig dpdk;
 
     // Number of workers: one per (interface, queue).
     std::size_t workers() const noexcept;

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -15,6 +17,7 @@
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
+#include "io/dpdk/backend.h"
 #include "io/netdev.h"
 #include "l2/port.h"
 #include "worker/worker.h"
@@ -32,7 +35,7 @@ config::LoadOptions load_options() {
 namespace {
 
 uint32_t vlan_ifindex(const std::string& parent, uint32_t parent_ifindex, uint16_t vid,
-                      uint32_t (*ifindex_of)(const std::string&)) {
+                      const IfindexOf& ifindex_of) {
     if (uint32_t k = ifindex_of(parent + "." + std::to_string(vid))) return k;
     return 0x40000000u | (parent_ifindex << 12) | vid;
 }
@@ -44,10 +47,32 @@ wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
 core::MonotonicClock g_clock;
 constexpr uint32_t kHandoffRing = 1024;  // fragments in flight per pair of workers
 
+// The exception TAP is the port's face in the kernel: it answers ARP for the interface's
+// addresses and terminates what the dataplane passes (TCP, ICMP echo). VLAN addresses are
+// not mirrored (docs/dpdk.md).
+void mirror_addresses(const config::InterfaceConfig& ic, uint32_t tap_ifindex) {
+    for (const auto& a : ic.addresses)
+        if (int err = io::netdev_add_ipv4(tap_ifindex, a.addr, a.prefix_len); err && err != EEXIST)
+            throw std::runtime_error(ic.exception + ": cannot add " + wire::ipv4_str(a.addr) + "/" +
+                                     std::to_string(a.prefix_len) + ": " + std::strerror(err));
+}
+
+io::dpdk::PortOptions dpdk_options(const config::InterfaceConfig& ic, const config::DpdkConfig& d) {
+    return {.name = ic.name,
+            .device = ic.device,
+            .exception = ic.exception,
+            .queues = static_cast<uint16_t>(ic.queues.size()),
+            .mbufs = d.mbufs,
+            .mbuf_cache = d.mbuf_cache,
+            .rx_descriptors = d.rx_descriptors,
+            .tx_descriptors = d.tx_descriptors,
+            .exception_poll = d.exception_poll,
+            .rss = ic.rss == config::Rss::kIpUdp ? io::dpdk::RssFields::kIpUdp : io::dpdk::RssFields::kIp};
+}
+
 }  // namespace
 
-ipv4::RouteConfig route_config(const config::Config& cfg,
-                               uint32_t (*ifindex_of)(const std::string& name)) {
+ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifindex_of) {
     ipv4::RouteConfig rc;
     rc.all = cfg.all;
     auto index_of = [&](const std::string& dev) -> uint32_t {
@@ -83,10 +108,13 @@ struct Dataplane::Port {
     l2::Port l2;
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
+    std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
     std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
-    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
+    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects (DPDK: steers to us)
     std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
     KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
+
+    io::Backend& io() noexcept { return dpdk ? static_cast<io::Backend&>(*dpdk) : *backend; }
 
     // Our addresses and broadcasts, and every group an app joined on the port or one of
     // its VLANs (the registry records joins in the route tables' memberships).
@@ -113,12 +141,17 @@ struct Dataplane::Port {
     void sync_dsts(const config::InterfaceConfig& c, const ipv4::McGroups* mc) {
         std::set<wire::Ipv4Addr> want = wanted(c, mc);
         for (wire::Ipv4Addr a : dsts)
-            if (!want.count(a)) prog->remove_dst(a);
-        for (wire::Ipv4Addr a : want)
-            if (!dsts.count(a))
-                prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
-                                 : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
-                                                              : INGRESS_XDP_DST_LOCAL);
+            if (!want.count(a)) prog ? prog->remove_dst(a) : dpdk->remove_dst(a);
+        for (wire::Ipv4Addr a : want) {
+            if (dsts.count(a)) continue;
+            if (dpdk) {
+                if (!dpdk->add_dst(a)) throw std::runtime_error(ic.name + ": too many destinations to steer");
+                continue;
+            }
+            prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
+                             : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
+                                                          : INGRESS_XDP_DST_LOCAL);
+        }
         dsts = std::move(want);
         if (mc) kernel_mc.sync(memberships(*mc));
     }
@@ -136,10 +169,11 @@ struct Dataplane::Port {
     // UDP always; another protocol while a raw endpoint asks for it (a raw endpoint for TCP,
     // ICMP or IGMP takes that protocol from the kernel on this port: see docs/design.md).
     void sync_protocols(const std::set<uint8_t>& want) {
+        auto set = [&](uint8_t p, bool take) { prog ? prog->set_protocol(p, take) : dpdk->set_protocol(p, take); };
         for (uint8_t p : protocols)
-            if (!want.count(p)) prog->set_protocol(p, false);
+            if (!want.count(p)) set(p, false);
         for (uint8_t p : want)
-            if (!protocols.count(p)) prog->set_protocol(p, true);
+            if (!protocols.count(p)) set(p, true);
         protocols = want;
     }
 };
@@ -149,18 +183,41 @@ struct Dataplane::WorkerSlot {
     std::unique_ptr<worker::Worker> worker;
     std::thread thread;
     std::string desc;
+    bool dpdk = false;  // the thread registers as a DPDK lcore (mempool caches)
 };
 
+uint32_t Dataplane::ifindex_of(const std::string& name) const {
+    for (const auto& p : ports_)
+        if (p->dpdk && p->ic.name == name) return p->dpdk->ifindex();
+    return kernel_ifindex(name);
+}
+
 Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
-    routes_ = std::make_unique<ipv4::RoutePublisher>(route_config(cfg, &kernel_ifindex));
-    endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
+    std::vector<std::string> pci;
+    bool any_dpdk = false;
     for (const auto& ic : cfg.interfaces) {
-        if (ic.driver == config::Driver::kDpdk)
-            throw std::runtime_error(ic.name + ": driver dpdk is not available yet (the DPDK issue)");
+        if (ic.driver != config::Driver::kDpdk) continue;
+        any_dpdk = true;
+        if (io::dpdk::is_pci_address(ic.device)) pci.push_back(ic.device);
+    }
+    if (any_dpdk) io::dpdk::eal_init(cfg.dpdk.eal_args, pci);
+    for (const auto& ic : cfg.interfaces) {
         auto p = std::make_unique<Port>();
         p->ic = ic;
-        p->l2.ifindex = kernel_ifindex(ic.name);
         p->l2.name = ic.name;
+        if (ic.driver == config::Driver::kDpdk) {
+            p->dpdk = std::make_unique<io::dpdk::DpdkBackend>(dpdk_options(ic, cfg.dpdk));
+            p->dpdk->set_capture_all(ic.capture_all);
+            p->sync_dsts(ic, nullptr);
+            p->l2.ifindex = p->dpdk->ifindex();
+            p->l2.mac = p->dpdk->mac();
+            mirror_addresses(ic, p->l2.ifindex);
+            for (const auto& v : ic.vlans)
+                p->l2.vlans.push_back({v.id, vlan_ifindex(ic.exception, p->l2.ifindex, v.id, &kernel_ifindex), p->l2.mac});
+            ports_.push_back(std::move(p));
+            continue;
+        }
+        p->l2.ifindex = kernel_ifindex(ic.name);
         auto mac = io::netdev_mac(ic.name);
         if (!p->l2.ifindex || !mac) throw std::runtime_error(ic.name + ": no such interface");
         p->l2.mac = *mac;
@@ -181,10 +238,14 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
         ports_.push_back(std::move(p));
     }
+    // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists.
+    endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
+    routes_ = std::make_unique<ipv4::RoutePublisher>(
+        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
     // One worker per (interface, queue). The workers of one interface share a handoff mesh,
     // so the fragments of a datagram meet at its owner whichever queues RSS put them on
     // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
-    // rings (src/io/afxdp/backend.h).
+    // rings (src/io/afxdp/backend.h; DPDK's mempool takes them back from any thread).
     std::size_t n = 0;
     for (auto& p : ports_) {
         if (p->ic.queues.size() > 1)
@@ -201,12 +262,15 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
-            w->worker = std::make_unique<worker::Worker>(*p->backend, w->counters, t, g_clock,
+            w->worker = std::make_unique<worker::Worker>(p->io(), w->counters, t, g_clock,
                                                          worker::WorkerOptions{.queue = q});
             const int core = n < cfg.worker_cores.size() ? static_cast<int>(cfg.worker_cores[n]) : -1;
+            w->dpdk = p->dpdk != nullptr;
             w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " + std::to_string(q) +
                       (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " +
-                      (p->backend->zero_copy(q) ? "zero-copy" : "copy mode");
+                      (p->dpdk                   ? p->dpdk->describe()
+                       : p->backend->zero_copy(q) ? std::string("zero-copy")
+                                                  : std::string("copy mode"));
             workers_.push_back(std::move(w));
             ++n;
         }
@@ -243,7 +307,11 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
 
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
-        w.thread = std::thread([this, &w] { w.worker->run(stop_); });
+        w.thread = std::thread([this, &w] {
+            std::optional<io::dpdk::ThreadRegistration> lcore;
+            if (w.dpdk) lcore.emplace();
+            w.worker->run(stop_);
+        });
         if (i < cfg.worker_cores.size()) {
             cpu_set_t set;
             CPU_ZERO(&set);
@@ -294,6 +362,21 @@ void Dataplane::control_step(int timeout_ms) {
 
 std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
 
+std::vector<std::string> Dataplane::backend_stats() const {
+    std::vector<std::string> out;
+    for (const auto& p : ports_) {
+        const io::BackendStats s = p->dpdk ? p->dpdk->stats() : p->backend->stats();
+        std::string line = p->ic.name + " (" + (p->dpdk ? p->dpdk->name() : p->backend->name()) + "):";
+        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx}, {"tx", s.tx}, {"passed", s.passed},
+                                   {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"rx_missed", s.rx_missed}, {"alloc_fail", s.alloc_fail},
+                                   {"steered", s.steered}, {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
+                                   {"from_kernel_dropped", s.from_kernel_dropped}})
+            line += std::string(" ") + k + " " + std::to_string(v);
+        out.push_back(line);
+    }
+    return out;
+}
+
 std::vector<std::string> Dataplane::describe() const {
     std::vector<std::string> out;
     for (const auto& w : workers_) out.push_back(w->desc);
@@ -307,25 +390,35 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         const auto& a = cfg_.interfaces[i];
         const auto& b = next.interfaces[i];
         if (a.name != b.name || a.queues != b.queues || a.driver != b.driver || a.xdp_mode != b.xdp_mode ||
-            a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll)
+            a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll || a.device != b.device ||
+            a.exception != b.exception || a.rss != b.rss)
             restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
-                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll");
+                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
     if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
         restart.push_back("rings");
     if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");
+    if (next.dpdk.eal_args != cfg_.dpdk.eal_args || next.dpdk.mbufs != cfg_.dpdk.mbufs ||
+        next.dpdk.mbuf_cache != cfg_.dpdk.mbuf_cache || next.dpdk.rx_descriptors != cfg_.dpdk.rx_descriptors ||
+        next.dpdk.tx_descriptors != cfg_.dpdk.tx_descriptors || next.dpdk.exception_poll != cfg_.dpdk.exception_poll)
+        restart.push_back("dpdk");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
     // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
     // and what the XDP programs redirect.
     // The interface-level memberships belong to the apps' endpoints (the registry), not to
     // the file: they carry over.
-    ipv4::RouteConfig rc = route_config(next, &kernel_ifindex);
+    // The TAPs first: a refused address leaves the running state whole (added addresses are
+    // mirrored; removed ones stay on the TAP until the restart, docs/dpdk.md).
+    for (std::size_t i = 0; i < ports_.size(); ++i)
+        if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
+    ipv4::RouteConfig rc = route_config(next, [this](const std::string& n) { return ifindex_of(n); });
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
-        ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
+        if (ports_[i]->prog) ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
+        if (ports_[i]->dpdk) ports_[i]->dpdk->set_capture_all(next.interfaces[i].capture_all);
         ports_[i]->sync_dsts(next.interfaces[i], &routes_->read()->mc());
         ports_[i]->ic = next.interfaces[i];
     }

@@ -28,9 +28,10 @@ namespace ingress::daemon {
 // The route configuration a Config describes, with interface names resolved to ifindexes
 // (`ifindex_of` returns 0 for an unknown name). A VLAN sub-interface takes the ifindex of
 // the kernel's device NAME.VID when there is one, else a synthetic ifindex
-// (0x40000000 | parent << 12 | vid) that cannot collide with the kernel's.
-ipv4::RouteConfig route_config(const config::Config& cfg,
-                               uint32_t (*ifindex_of)(const std::string& name));
+// (0x40000000 | parent << 12 | vid) that cannot collide with the kernel's. A DPDK port's
+// ifindex is its exception TAP's (the port's face in the kernel).
+using IfindexOf = std::function<uint32_t(const std::string& name)>;
+ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifindex_of);
 uint32_t kernel_ifindex(const std::string& name);
 // How ingressd loads its file: interface names are checked against the kernel's.
 config::LoadOptions load_options();
@@ -47,8 +48,11 @@ public:
     // Counters summed over every worker (each snapshot consistent: the sum is too).
     core::Snapshot counters() const;
     std::size_t workers() const noexcept;
-    // A one-line description per worker (interface, queue, core, zero-copy or copy).
+    // A one-line description per worker (interface, queue, core, zero-copy or copy; DPDK:
+    // driver, RSS fields, exception TAP).
     std::vector<std::string> describe() const;
+    // A line per port with its backend's counters (io::BackendStats), for the final report.
+    std::vector<std::string> backend_stats() const;
 
     // The control thread's step: serves the control socket for up to timeout_ms.
     void control_step(int timeout_ms);
@@ -64,6 +68,7 @@ public:
 private:
     struct Port;
     struct WorkerSlot;
+    uint32_t ifindex_of(const std::string& name) const;
     config::Config cfg_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;

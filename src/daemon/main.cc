@@ -4,11 +4,13 @@
 //            [--verbose]
 //
 // --check validates the configuration and exits (0: valid). Otherwise: brings the
-// dataplane up (XDP program, AF_XDP sockets, one worker per interface queue), then
+// dataplane up (XDP program and AF_XDP sockets, or DPDK ports with their exception TAPs;
+// one worker per interface queue), then
 //   SIGHUP         re-reads the file and applies addresses, routes and knobs live (changes
 //                  that need a restart are listed and nothing is applied),
 //   SIGUSR1        prints every counter in nstat form,
-//   SIGINT/TERM    stops the workers, detaches the programs, prints the final counters.
+//   SIGINT/TERM    stops the workers, detaches the programs, prints the final counters
+//                  (and each port's backend counters on stderr).
 // A configuration error names file, line, column and key, and nothing is touched.
 // `ingressctl reload` on the control socket does what SIGHUP does (docs/ingressctl.md).
 #include <getopt.h>
@@ -131,6 +133,7 @@ int main(int argc, char** argv) {
                 std::fputs(core::format_stats(dp.counters()).c_str(), stdout), std::fflush(stdout);
         }
         core::Snapshot s = dp.counters();
+        for (const auto& b : dp.backend_stats()) std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);
         std::fflush(stdout);
         return s.conserved() ? 0 : 3;

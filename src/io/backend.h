@@ -1,5 +1,5 @@
 // The rx/tx burst interface every backend implements: memory (tests), pcap (replay and
-// capture), and later AF_XDP and DPDK. Calls are per burst, never per packet.
+// capture), AF_XDP and DPDK. Calls are per burst, never per packet.
 //
 // Ownership: rx_burst() hands the caller buffers it must give back exactly once, through
 // free_bulk(), tx_burst() or pass_burst(). try_alloc() lends a fresh buffer for a frame the
@@ -20,6 +20,12 @@ struct BackendStats {
     uint64_t freed = 0;     // buffers returned by free_bulk
     uint64_t rx_oversize = 0;  // frames the backend could not receive (larger than a buffer)
     uint64_t alloc_fail = 0;   // try_alloc / rx found no free buffer
+    // The DPDK exception path (src/io/dpdk/backend.h); zero elsewhere.
+    uint64_t steered = 0;              // frames not for the dataplane, given to the kernel at rx
+    uint64_t rx_missed = 0;            // frames the device dropped before rx_burst (ring full)
+    uint64_t pass_dropped = 0;         // passed frames the exception interface refused
+    uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
+    uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused
 };
 
 class Backend {

@@ -13,5 +13,8 @@ namespace ingress::io {
 uint32_t netdev_ifindex(const std::string& name) noexcept;
 // The device's MAC address (SIOCGIFHWADDR); nullopt when it cannot be read.
 std::optional<wire::Mac> netdev_mac(const std::string& name) noexcept;
+// `ip addr add ADDR/PREFIX dev IFINDEX` (RTM_NEWADDR over rtnetlink; `addr` in host order).
+// Returns 0 or the errno the kernel answered (EEXIST when the address is already there).
+int netdev_add_ipv4(uint32_t ifindex, uint32_t addr, uint8_t prefix_len) noexcept;
 
 }  // namespace ingress::io

@@ -1,0 +1,426 @@
+#include "io/dpdk/backend.h"
+
+#include <net/if.h>
+#include <pthread.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <regex>
+#include <stdexcept>
+
+#include "wire/ipv4.h"
+
+namespace ingress::io::dpdk {
+namespace {
+
+std::string dpdk_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+rte_mbuf* mbuf_of(uint64_t buf) noexcept { return reinterpret_cast<rte_mbuf*>(static_cast<uintptr_t>(buf)); }
+
+uint8_t* first_byte(rte_mbuf* m) noexcept { return static_cast<uint8_t*>(m->buf_addr) + m->data_off; }
+
+// Makes the mbuf describe the packet's bytes as they are now (the pipeline may have trimmed
+// link padding, an ICMP error was written in place) and strips offload requests a received
+// mbuf cannot carry on TX.
+rte_mbuf* to_mbuf(const core::Packet& p) noexcept {
+    rte_mbuf* m = mbuf_of(p.buf);
+    m->data_off = static_cast<uint16_t>(p.data - static_cast<uint8_t*>(m->buf_addr));
+    m->data_len = static_cast<uint16_t>(p.len);
+    m->pkt_len = p.len;
+    m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+    return m;
+}
+
+// testpmd's names for the hash types ingressd asks for, for the start-up description.
+std::string rss_names(uint64_t hf) {
+    static const std::pair<uint64_t, const char*> names[] = {
+        {RTE_ETH_RSS_IPV4, "ipv4"},
+        {RTE_ETH_RSS_FRAG_IPV4, "frag-ipv4"},
+        {RTE_ETH_RSS_NONFRAG_IPV4_OTHER, "ipv4-other"},
+        {RTE_ETH_RSS_NONFRAG_IPV4_UDP, "ipv4-udp"},
+    };
+    std::string s;
+    for (const auto& [bit, name] : names)
+        if (hf & bit) s += (s.empty() ? "" : ",") + std::string(name);
+    return s.empty() ? "none" : s;
+}
+
+std::atomic<unsigned> g_instance{0};  // unique mempool and vdev names within the process
+
+// The queue the calling worker attached to (one worker, one queue of one port), -1 if none.
+thread_local int t_queue = -1;
+
+}  // namespace
+
+bool is_pci_address(const std::string& device) {
+    static const std::regex pci("^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$");
+    return std::regex_match(device, pci);
+}
+
+void eal_init(const std::vector<std::string>& eal_args, const std::vector<std::string>& pci_devices) {
+    static std::mutex mu;
+    static std::string failure;  // rte_eal_init cannot be retried: its verdict is final
+    static bool done = false;
+    // The EAL may keep pointers into argv: the strings live as long as the process.
+    static std::vector<std::string> args;
+    std::lock_guard lock(mu);
+    if (done) {
+        if (!failure.empty()) throw std::runtime_error(failure);
+        return;
+    }
+    done = true;
+    args = {"ingressd"};
+    args.insert(args.end(), eal_args.begin(), eal_args.end());
+    for (const auto& d : pci_devices) args.insert(args.end(), {"-a", d});
+    std::vector<char*> argv;
+    std::string joined;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+        joined += " " + a;
+    }
+    argv.push_back(nullptr);
+    cpu_set_t saved;
+    const bool have_affinity = pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0;
+    const int r = rte_eal_init(static_cast<int>(args.size()), argv.data());
+    if (have_affinity) pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    if (r < 0) {
+        failure = "rte_eal_init(" + joined.substr(1) + "): " + dpdk_error(rte_errno);
+        throw std::runtime_error(failure);
+    }
+}
+
+ThreadRegistration::ThreadRegistration() noexcept
+    : registered_(rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() == 0) {}
+
+ThreadRegistration::~ThreadRegistration() {
+    if (registered_) rte_thread_unregister();
+}
+
+struct alignas(64) DpdkBackend::Queue {
+    uint16_t id = 0;
+    uint32_t polls = 0;  // RX polls since the TAP was last read
+    BackendStats st;
+};
+
+DpdkBackend::DpdkBackend(const PortOptions& opt) : opt_(opt) {
+    protocols_[wire::kIpProtoUdp].store(true, std::memory_order_relaxed);
+    try {
+        open();
+    } catch (const std::exception& e) {
+        close();
+        throw std::runtime_error("dpdk port " + opt.name + " (" + opt.device + "): " + e.what());
+    }
+}
+
+DpdkBackend::~DpdkBackend() { close(); }
+
+void DpdkBackend::open() {
+    const unsigned id = g_instance++;
+    const uint32_t q = opt_.queues;
+    // Every descriptor of the port's and the TAP's rings can hold an mbuf, each lcore cache
+    // can hold mbuf_cache, and each worker has a burst in flight: fewer and RX starves.
+    const uint32_t rings = q * (opt_.rx_descriptors + opt_.tx_descriptors) * (opt_.exception.empty() ? 1 : 2);
+    const uint32_t need = rings + (q + 1) * opt_.mbuf_cache + q * core::kBurst;
+    if (opt_.mbufs < need)
+        throw std::runtime_error("dpdk.mbufs " + std::to_string(opt_.mbufs) + " is too small for " +
+                                 std::to_string(q) + " queue(s) and their descriptors (at least " +
+                                 std::to_string(need) + ")");
+    if (is_pci_address(opt_.device)) {
+        // The EAL probed it (eal_init's -a): find its port by the full PCI name.
+        std::string name = opt_.device.size() == 7 ? "0000:" + opt_.device : opt_.device;
+        if (rte_eth_dev_get_port_by_name(name.c_str(), &port_) != 0) {
+            port_ = UINT16_MAX;
+            throw std::runtime_error(
+                "no DPDK port for this PCI device: is it bound to vfio-pci (dpdk-devbind.py) and "
+                "not excluded by --no-pci?");
+        }
+    } else {
+        // A vdev, hot-plugged now so it goes away with this backend.
+        const auto comma = opt_.device.find(',');
+        const std::string name = opt_.device.substr(0, comma);
+        const std::string args = comma == std::string::npos ? "" : opt_.device.substr(comma + 1);
+        if (int r = rte_eal_hotplug_add("vdev", name.c_str(), args.c_str()); r < 0)
+            throw std::runtime_error("cannot attach the vdev " + name + ": " + dpdk_error(r));
+        port_vdev_ = name;
+        if (rte_eth_dev_get_port_by_name(name.c_str(), &port_) != 0) {
+            port_ = UINT16_MAX;
+            throw std::runtime_error("the vdev " + name + " has no ethdev port");
+        }
+    }
+    const int socket = rte_eth_dev_socket_id(port_);
+    const std::string pool_name = "ingress" + std::to_string(id);
+    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), opt_.mbufs, opt_.mbuf_cache, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (!pool_)
+        throw std::runtime_error("cannot create a mempool of " + std::to_string(opt_.mbufs) +
+                                 " mbufs: " + dpdk_error(rte_errno) + " (hugepages? -m?)");
+    rte_ether_addr mac;
+    rte_eth_macaddr_get(port_, &mac);
+    std::copy(mac.addr_bytes, mac.addr_bytes + 6, mac_.b.begin());
+    start_port(false);
+    for (uint16_t i = 0; i < q; ++i) {
+        queues_.push_back(std::make_unique<Queue>());
+        queues_.back()->id = i;
+    }
+    if (opt_.exception.empty()) return;
+    // The exception TAP: the kernel's view of this port, with the port's MAC so the kernel's
+    // ARP replies and everything else it sends name the address the peers reach us at.
+    tap_vdev_ = "net_tap_ingress" + std::to_string(id);
+    char mac_s[18];
+    std::snprintf(mac_s, sizeof mac_s, "%02x:%02x:%02x:%02x:%02x:%02x", mac_.b[0], mac_.b[1], mac_.b[2],
+                  mac_.b[3], mac_.b[4], mac_.b[5]);
+    const std::string args = "iface=" + opt_.exception + ",mac=" + mac_s;
+    if (int r = rte_eal_hotplug_add("vdev", tap_vdev_.c_str(), args.c_str()); r < 0) {
+        tap_vdev_.clear();
+        throw std::runtime_error("cannot create the exception TAP " + opt_.exception + ": " + dpdk_error(r));
+    }
+    if (rte_eth_dev_get_port_by_name(tap_vdev_.c_str(), &tap_) != 0) {
+        tap_ = UINT16_MAX;
+        throw std::runtime_error("the exception TAP has no ethdev port");
+    }
+    start_port(true);
+    ifindex_ = if_nametoindex(opt_.exception.c_str());
+    if (!ifindex_) throw std::runtime_error("the exception TAP " + opt_.exception + " is not in the kernel");
+}
+
+void DpdkBackend::start_port(bool tap) {
+    const uint16_t port = tap ? tap_ : port_;
+    const uint16_t q = opt_.queues;
+    const std::string what = tap ? "the exception TAP" : "the port";
+    rte_eth_dev_info info{};
+    if (int r = rte_eth_dev_info_get(port, &info); r != 0)
+        throw std::runtime_error(what + ": rte_eth_dev_info_get: " + dpdk_error(r));
+    if (q > info.max_rx_queues || q > info.max_tx_queues)
+        throw std::runtime_error(what + " (" + info.driver_name + ") has " + std::to_string(info.max_rx_queues) +
+                                 " RX / " + std::to_string(info.max_tx_queues) + " TX queues, " +
+                                 std::to_string(q) + " asked");
+    rte_eth_conf conf{};
+    if (!tap) {
+        driver_ = info.driver_name;
+        if (q > 1) {
+            // The hash decides which worker sees a flow (docs/dpdk.md: fragments).
+            uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
+            if (opt_.rss == RssFields::kIpUdp) want |= RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+            // A vdev over kernel queues offers no RSS: the kernel spreads the frames (the NIC
+            // driver's RSS for net_af_xdp, ethtool -X / -N; a fanout hash for net_af_packet).
+            rss_hf_ = want & info.flow_type_rss_offloads;
+            if (rss_hf_) {
+                conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+                conf.rx_adv_conf.rss_conf.rss_hf = rss_hf_;
+            }
+        }
+    }
+    if (int r = rte_eth_dev_configure(port, q, q, &conf); r != 0)
+        throw std::runtime_error(what + ": rte_eth_dev_configure: " + dpdk_error(r));
+    uint16_t nrx = opt_.rx_descriptors, ntx = opt_.tx_descriptors;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
+    const int socket = rte_eth_dev_socket_id(port);
+    for (uint16_t i = 0; i < q; ++i) {
+        if (int r = rte_eth_rx_queue_setup(port, i, nrx, socket, nullptr, pool_); r != 0)
+            throw std::runtime_error(what + ": RX queue " + std::to_string(i) + ": " + dpdk_error(r));
+        if (int r = rte_eth_tx_queue_setup(port, i, ntx, socket, nullptr); r != 0)
+            throw std::runtime_error(what + ": TX queue " + std::to_string(i) + ": " + dpdk_error(r));
+    }
+    if (int r = rte_eth_dev_start(port); r != 0)
+        throw std::runtime_error(what + ": rte_eth_dev_start: " + dpdk_error(r));
+    // Multicast groups the apps join must arrive; a driver without the knob delivers them
+    // or not by itself, which is not worth failing for.
+    if (!tap) rte_eth_allmulticast_enable(port);
+}
+
+void DpdkBackend::close() noexcept {
+    for (uint16_t* port : {&tap_, &port_}) {
+        if (*port == UINT16_MAX) continue;
+        rte_eth_dev_stop(*port);
+        rte_eth_dev_close(*port);
+        *port = UINT16_MAX;
+    }
+    for (std::string* vdev : {&tap_vdev_, &port_vdev_}) {
+        if (!vdev->empty()) rte_eal_hotplug_remove("vdev", vdev->c_str());
+        vdev->clear();
+    }
+    if (pool_) rte_mempool_free(pool_);
+    pool_ = nullptr;
+    queues_.clear();
+}
+
+// xdp/ingress.bpf.c's decision: IPv4, after at most two VLAN tags, to a listed destination,
+// of a protocol the dataplane takes.
+bool DpdkBackend::ours(rte_mbuf* m) const noexcept {
+    std::span<const uint8_t> f{first_byte(m), m->data_len};
+    auto eth = wire::EthernetView::try_view(f);
+    if (!eth) return false;
+    uint16_t proto = eth->ethertype();
+    std::size_t off = wire::EthernetView::kHeaderLen;
+    for (int i = 0; i < 2 && wire::is_vlan_tpid(proto); ++i) {
+        auto tag = wire::VlanView::try_view(f.subspan(off));
+        if (!tag) return false;
+        proto = tag->inner_type();
+        off += wire::VlanView::kTagLen;
+    }
+    if (proto != wire::kEthPIp) return false;
+    auto ip = wire::Ipv4View::try_view(f.subspan(off));
+    return ip && dsts_.contains(ip->dst()) && protocols_[ip->protocol()].load(std::memory_order_relaxed);
+}
+
+void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept {
+    // Without a TAP the frames are released: the kernel never sees them (counted as
+    // accepted, as the AF_XDP backend counts what it passes).
+    const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
+    if (tap_ == UINT16_MAX) rte_pktmbuf_free_bulk(m, n);
+    else if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    Q.st.*accepted += sent;
+    Q.st.pass_dropped += n - sent;
+}
+
+uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
+    if (queue >= queues_.size()) return 0;
+    Queue& Q = *queues_[queue];
+    if (tap_ != UINT16_MAX && ++Q.polls >= opt_.exception_poll) {
+        Q.polls = 0;
+        service_exception(Q);
+    }
+    rte_mbuf* m[core::kBurst];
+    rte_mbuf* kernel[core::kBurst];
+    uint16_t nkernel = 0;
+    const bool steer = tap_ != UINT16_MAX && !capture_all_.load(std::memory_order_relaxed);
+    const uint16_t got = rte_eth_rx_burst(port_, queue, m, std::min(max, core::kBurst));
+    uint16_t k = 0;
+    for (uint16_t i = 0; i < got; ++i) {
+        rte_mbuf* mb = m[i];
+        if (mb->nb_segs != 1) {  // a chain cannot be viewed as one contiguous frame
+            rte_pktmbuf_free(mb);
+            ++Q.st.rx_oversize;
+            continue;
+        }
+        if (steer && !ours(mb)) {
+            kernel[nkernel++] = mb;
+            continue;
+        }
+        core::Packet& p = pkts[k++];
+        p = core::Packet{};
+        p.data = first_byte(mb);
+        p.len = mb->data_len;
+        p.buf = reinterpret_cast<uintptr_t>(mb);
+        p.queue = queue;
+        p.ifindex = ifindex_;
+    }
+    if (nkernel) to_kernel(Q, kernel, nkernel, &BackendStats::steered);
+    Q.st.rx += k;
+    return k;
+}
+
+void DpdkBackend::service_exception(Queue& Q) noexcept {
+    rte_mbuf* m[core::kBurst];
+    const uint16_t n = rte_eth_rx_burst(tap_, Q.id, m, core::kBurst);
+    if (!n) return;
+    const uint16_t sent = rte_eth_tx_burst(port_, Q.id, m, n);
+    if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    Q.st.from_kernel += sent;
+    Q.st.from_kernel_dropped += n - sent;
+}
+
+void DpdkBackend::attach_thread(uint16_t queue) noexcept { t_queue = queue; }
+
+DpdkBackend::Queue* DpdkBackend::own_queue(uint16_t fallback) const noexcept {
+    const std::size_t q = t_queue >= 0 ? static_cast<std::size_t>(t_queue) : fallback;
+    return q < queues_.size() ? queues_[q].get() : nullptr;
+}
+
+uint16_t DpdkBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    Queue* Q = own_queue(n ? pkts[0].queue : queue);
+    if (!Q) return 0;
+    rte_mbuf* m[core::kBurst];
+    n = std::min(n, core::kBurst);
+    for (uint16_t i = 0; i < n; ++i) m[i] = to_mbuf(pkts[i]);
+    const uint16_t sent = rte_eth_tx_burst(port_, Q->id, m, n);
+    Q->st.tx += sent;
+    return sent;
+}
+
+void DpdkBackend::pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    Queue* own = own_queue(n ? pkts[0].queue : queue);
+    Queue& Q = own ? *own : *queues_[0];
+    rte_mbuf* m[core::kBurst];
+    for (uint16_t done = 0; done < n;) {
+        const uint16_t k = std::min<uint16_t>(n - done, core::kBurst);
+        for (uint16_t i = 0; i < k; ++i) m[i] = to_mbuf(pkts[done + i]);
+        to_kernel(Q, m, k, &BackendStats::passed);
+        done = static_cast<uint16_t>(done + k);
+    }
+}
+
+void DpdkBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
+    rte_mbuf* m[core::kBurst];
+    for (uint16_t done = 0; done < n;) {
+        const uint16_t k = std::min<uint16_t>(n - done, core::kBurst);
+        for (uint16_t i = 0; i < k; ++i) m[i] = mbuf_of(bufs[done + i]);
+        rte_pktmbuf_free_bulk(m, k);
+        done = static_cast<uint16_t>(done + k);
+    }
+    freed_.fetch_add(n, std::memory_order_relaxed);
+}
+
+bool DpdkBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
+    // One mempool for every queue: the buffer suits whichever queue sends it.
+    const uint16_t queue = pkt.queue;
+    Queue* Q = own_queue(queue);
+    if (!Q) return false;
+    rte_mbuf* mb = rte_pktmbuf_alloc(pool_);
+    if (!mb || len > rte_pktmbuf_tailroom(mb)) {
+        if (mb) rte_pktmbuf_free(mb);
+        ++Q->st.alloc_fail;
+        return false;
+    }
+    mb->data_len = static_cast<uint16_t>(len);
+    mb->pkt_len = len;
+    pkt = core::Packet{};
+    pkt.data = first_byte(mb);
+    pkt.buf = reinterpret_cast<uintptr_t>(mb);
+    pkt.len = len;
+    pkt.queue = queue;
+    pkt.ifindex = ifindex_;
+    return true;
+}
+
+BackendStats DpdkBackend::stats() const noexcept {
+    BackendStats s;
+    for (const auto& Q : queues_) {
+        s.rx += Q->st.rx;
+        s.tx += Q->st.tx;
+        s.passed += Q->st.passed;
+        s.steered += Q->st.steered;
+        s.rx_oversize += Q->st.rx_oversize;
+        s.alloc_fail += Q->st.alloc_fail;
+        s.pass_dropped += Q->st.pass_dropped;
+        s.from_kernel += Q->st.from_kernel;
+        s.from_kernel_dropped += Q->st.from_kernel_dropped;
+    }
+    s.freed = freed_.load(std::memory_order_relaxed);
+    // What never reached rx_burst: the device's ring was full (imissed), or it refused the
+    // frame (ierrors); rx_nombuf is the mempool running dry under the device.
+    rte_eth_stats es{};
+    if (port_ != UINT16_MAX && rte_eth_stats_get(port_, &es) == 0) {
+        s.rx_missed = es.imissed + es.ierrors;
+        s.alloc_fail += es.rx_nombuf;
+    }
+    return s;
+}
+
+std::string DpdkBackend::describe() const {
+    return "dpdk port " + std::to_string(port_) + " (" + driver_ + "), " + std::to_string(opt_.queues) +
+           " queue(s), RSS " +
+           (opt_.queues == 1 ? std::string("off (one queue)")
+            : rss_hf_        ? rss_names(rss_hf_)
+                             : std::string("none offered by the driver (a vdev: its kernel side spreads)")) +
+           ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception);
+}
+
+}  // namespace ingress::io::dpdk
