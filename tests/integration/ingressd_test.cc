@@ -121,18 +121,40 @@ struct Child {
     }
 };
 
-// One ingressd on the veth pair's end a, with its own control socket.
-class IngressdTest : public ::testing::Test {
+// One ingressd on the veth pair's end a, with its own control socket, over the backend
+// backend() names: "af_xdp" (the XDP program and AF_XDP sockets) or "dpdk-af_xdp" (driver:
+// dpdk on DPDK's net_af_xdp vdev, with its TAP exception interface).
+class IngressdBase : public ::testing::Test {
 protected:
     virtual unsigned queues() const { return 1; }
+    virtual std::string backend() const { return "af_xdp"; }
     void SetUp() override {
         veth_ = std::make_unique<VethPair>("ingd", queues());
         dir_ = fs::temp_directory_path() / ("ingressd-test-" + std::to_string(getpid()) + "-" +
-                                             std::to_string(serial_++));
+                                             std::to_string(serial_));
+        tap_ = ("ingt" + std::to_string(getpid()) + "x" + std::to_string(serial_++)).substr(0, 15);
         fs::create_directories(dir_);
-        // The peer's address, so ICMP errors have a route back in its namespace.
+        // The peer's address, so ICMP errors have a route back in its namespace; no IPv6
+        // chatter from either kernel (router solicitations, MLD) in the way.
         sh("ip -n " + veth_->ns_b() + " addr add 198.18.0.2/24 dev " + veth_->if_b());
+        for (const auto& ns : {veth_->ns_a(), veth_->ns_b()})
+            sh("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+               "net.ipv6.conf.default.disable_ipv6=1");
     }
+    // How the interface is driven, as config lines.
+    std::string port_lines() const {
+        if (backend() == "af_xdp") return "    driver: af_xdp\n";
+        return "    driver: dpdk\n    device: net_af_xdp0,iface=" + veth_->if_a() + "\n    exception: " + tap_ + "\n";
+    }
+    // DPDK without hugepages or PCI, in memory, under a prefix of its own.
+    std::string dpdk_lines() const {
+        if (backend() == "af_xdp") return "";
+        return "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, " + tap_ +
+               ", --log-level, \"*:warning\"]\n";
+    }
+    // The kernel device whose multicast list mirrors the apps' joins: the interface itself
+    // on AF_XDP, the exception TAP on DPDK (the kernel's side of the port).
+    std::string kernel_dev() const { return backend() == "af_xdp" ? veth_->if_a() : tap_; }
     void TearDown() override {
         client_.reset();
         if (daemon_.pid > 0) stop();
@@ -144,9 +166,10 @@ protected:
     std::string ctl_path() const { return dir_ / "ctl.sock"; }
     void write_cfg(const std::string& extra_iface = "", const std::string& extra = "",
                    const std::string& addresses = "[198.18.0.1/24]") {
-        std::ofstream(cfg_path()) << "interfaces:\n  - name: " << veth_->if_a() << "\n    queues: "
-                                  << queues() << "\n    addresses: " << addresses << "\n"
-                                  << extra_iface << extra << "control:\n  socket: " << ctl_path() << "\n";
+        std::ofstream(cfg_path()) << "interfaces:\n  - name: " << veth_->if_a() << "\n" << port_lines()
+                                  << "    queues: " << queues() << "\n    addresses: " << addresses << "\n"
+                                  << extra_iface << extra << dpdk_lines() << "control:\n  socket: " << ctl_path()
+                                  << "\n";
     }
     void start(const std::string& extra_iface = "", const std::string& extra = "") {
         write_cfg(extra_iface, extra);
@@ -199,7 +222,7 @@ protected:
         return got;
     }
     std::string maddr() {
-        FILE* f = popen(("ip -n " + veth_->ns_a() + " maddr show dev " + veth_->if_a()).c_str(), "r");
+        FILE* f = popen(("ip -n " + veth_->ns_a() + " maddr show dev " + kernel_dev()).c_str(), "r");
         std::string s;
         char buf[256];
         while (f && fgets(buf, sizeof buf, f)) s += buf;
@@ -210,9 +233,22 @@ protected:
     static inline int serial_ = 0;
     std::unique_ptr<VethPair> veth_;
     fs::path dir_;
+    std::string tap_;
     Child daemon_;
     std::unique_ptr<Client> client_;
 };
+
+// The same tests, the same expected deliveries and counters, on both backends.
+class IngressdTest : public IngressdBase, public ::testing::WithParamInterface<const char*> {
+protected:
+    std::string backend() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, IngressdTest, ::testing::Values("af_xdp", "dpdk-af_xdp"),
+                         [](const auto& info) {
+                             std::string n = info.param;
+                             std::replace(n.begin(), n.end(), '-', '_');
+                             return n;
+                         });
 
 Expected ip_local(uint64_t n, uint64_t ip_len = kIpLen) {
     return {{"rx", n}, {"IpInReceives", n}, {"IpExtInOctets", n * ip_len}, {"IpExtInNoECTPkts", n},
@@ -225,7 +261,7 @@ Expected plus(Expected base, const Expected& more) {
 
 // udp_rcv -> __udp4_lib_lookup: a connected socket beats a bound one, a bound one beats the
 // wildcard; a datagram no socket matches is UdpNoPorts (+ an ICMP port unreachable).
-TEST_F(IngressdTest, UnicastBoundWildcardAndConnectedEndpoints) {
+TEST_P(IngressdTest, UnicastBoundWildcardAndConnectedEndpoints) {
     start();
     UdpEndpoint bound = client_->open_udp({.addr = kLocal, .port = 5000});
     UdpEndpoint wild = client_->open_udp({.port = 5001});
@@ -246,7 +282,7 @@ TEST_F(IngressdTest, UnicastBoundWildcardAndConnectedEndpoints) {
 }
 
 // SO_REUSEPORT: the group's members split the flows by hash and none is lost.
-TEST_F(IngressdTest, ReuseportGroupSplitsFlowsAndLosesNone) {
+TEST_P(IngressdTest, ReuseportGroupSplitsFlowsAndLosesNone) {
     start();
     UdpEndpoint a = client_->open_udp({.port = 6000, .reuseport = true});
     UdpEndpoint b = client_->open_udp({.port = 6000, .reuseport = true});
@@ -264,7 +300,7 @@ TEST_F(IngressdTest, ReuseportGroupSplitsFlowsAndLosesNone) {
 // gets its copy (__udp4_lib_mcast_deliver); the join is mirrored into the kernel (the
 // interface's multicast list, so the NIC filter and IGMP cover it) and removed when the
 // last member leaves.
-TEST_F(IngressdTest, MulticastSourceFiltersAndTheKernelsMembership) {
+TEST_P(IngressdTest, MulticastSourceFiltersAndTheKernelsMembership) {
     start();
     EXPECT_EQ(maddr().find("239.1.1.1"), std::string::npos);
     UdpEndpoint any = client_->open_udp({.port = 7000, .reuseaddr = true});
@@ -289,7 +325,7 @@ TEST_F(IngressdTest, MulticastSourceFiltersAndTheKernelsMembership) {
 // InBcastPkts); a socket bound to the unicast address does not see them, and a broadcast
 // no socket takes is UdpIgnoredMulti, not UdpNoPorts (__udp4_lib_mcast_deliver), with no
 // ICMP error.
-TEST_F(IngressdTest, BroadcastReachesTheWildcardSocket) {
+TEST_P(IngressdTest, BroadcastReachesTheWildcardSocket) {
     start();
     UdpEndpoint wild = client_->open_udp({.port = 67});
     UdpEndpoint bound = client_->open_udp({.addr = kLocal, .port = 68});
@@ -305,7 +341,7 @@ TEST_F(IngressdTest, BroadcastReachesTheWildcardSocket) {
 // Raw endpoints (raw_v4_input): an unknown protocol goes to its raw endpoint; ICMP reaches
 // the dataplane only while a raw ICMP endpoint is open (otherwise the XDP program leaves it
 // to the kernel), and then goes on to the kernel's handler (passed).
-TEST_F(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
+TEST_P(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
     start();
     auto proto = [&](uint8_t p) {
         return FrameBuilder().eth(veth_->mac_b(), veth_->mac_a()).ipv4(kPeer, kLocal).protocol(p).payload_size(10).build();
@@ -328,7 +364,7 @@ TEST_F(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
 
 // A packet tap (ETH_P_ALL) sees every frame the dataplane takes, before the IP layer's
 // decision: the datagram for a closed port too.
-TEST_F(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
+TEST_P(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
     start();
     PacketTap tap = client_->open_tap({});
     UdpEndpoint ep = client_->open_udp({.port = 5000});
@@ -346,7 +382,7 @@ TEST_F(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
 
 // ip_defrag: a datagram in three fragments, shuffled, is delivered once and whole
 // (ReasmReqds per fragment, ReasmOKs per datagram, IpInDelivers once).
-TEST_F(IngressdTest, ShuffledFragmentsAreReassembled) {
+TEST_P(IngressdTest, ShuffledFragmentsAreReassembled) {
     start("", "rings:\n  slot_size: 4096\n");  // the whole datagram fits a slot
     UdpEndpoint ep = client_->open_udp({.port = 5000});
     FrameBuilder b = udp(kLocal, 5000);
@@ -368,7 +404,7 @@ TEST_F(IngressdTest, ShuffledFragmentsAreReassembled) {
 // ip_rcv_core's checks on the wire: each malformed frame is a counted drop with its reason
 // and the app sees only the good one. InReceives/InOctets count every frame (at the top of
 // ip_rcv_core), the ECN counters every frame past the version/ihl check.
-TEST_F(IngressdTest, MalformedFramesAreCountedDrops) {
+TEST_P(IngressdTest, MalformedFramesAreCountedDrops) {
     start();
     UdpEndpoint ep = client_->open_udp({.port = 5000});
     send({udp(kLocal, 5000).build(), udp(kLocal, 5000).bad_ip_checksum().build(),
@@ -385,7 +421,7 @@ TEST_F(IngressdTest, MalformedFramesAreCountedDrops) {
 
 // Reload under traffic: SIGHUP three times (a new address, a route, a knob) while the
 // generator sends; the app receives every datagram and nothing is dropped.
-TEST_F(IngressdTest, ReloadUnderTrafficLosesNothing) {
+TEST_P(IngressdTest, ReloadUnderTrafficLosesNothing) {
     start();
     constexpr int kN = 30000;
     Child sink = Child::spawn(veth_->ns_a(),
@@ -421,7 +457,7 @@ TEST_F(IngressdTest, ReloadUnderTrafficLosesNothing) {
 
 // Two RX queues, two workers: flows spread over both queues and the app's two rings, and
 // the sum of the workers' counters is exact.
-class IngressdTwoQueues : public IngressdTest {
+class IngressdTwoQueues : public IngressdBase {
     unsigned queues() const override { return 2; }
 };
 
