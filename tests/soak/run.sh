@@ -2,8 +2,9 @@
 # The soak test: ingressd on a veth pair under mixed traffic while its apps come and go.
 #   tests/soak/run.sh [--build DIR] [--seconds N | --minutes N]    (default: build, 150 s)
 # For the whole run, in parallel:
-#   - traffic from ingress-pktgen: valid UDP to four ports with a malformed share, shuffled
-#     fragmented datagrams, multicast to 239.1.1.1 (and to ports nobody listens on);
+#   - traffic from ingress-pktgen, cycling every 2 s through: valid UDP to five ports with 10 %
+#     malformed frames, shuffled 3-fragment datagrams, multicast to 239.1.1.1 and 239.1.1.2
+#     (and to ports nobody listens on);
 #   - two steady apps (ingress-sink: UDP 0.0.0.0:5000, and 0.0.0.0:5010 joined to 239.1.1.1)
 #     that live to the end;
 #   - an app on :5001 that is SIGKILLed and restarted every 1-3 s;
@@ -73,11 +74,21 @@ sink() {  # NAME ARGS...: an ingress-sink in the background, its JSON in $tmp/NA
 }
 fds() { ls /proc/"$daemon"/fd | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/"$daemon"/status; }
-# One generator stream, in 5-second rounds until the stop file appears.
+# The generator, in 2-second rounds cycling through the mixes until the stop file appears
+# (one at a time: the peer's single queue takes one AF_XDP socket).
 gen_loop() {
+    local mixes=(
+        "--dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5004 --malformed 10 --rate 8k"
+        "--dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5001 --size 1400 --frags 3 --frag-order shuffle --rate 2k"
+        "--dst-mac 01:00:5e:01:01:01 --dst 239.1.1.1 --dport 5010-5011 --rate 4k"
+        "--dst-mac 01:00:5e:01:01:02 --dst 239.1.1.2 --dport 5011 --rate 2k")
+    local i=0
     while [ ! -e "$tmp/stop" ]; do
+        # shellcheck disable=SC2086
         ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
-            --src 198.18.0.2-198.18.0.9 --duration 5 --json "$@" >> "$tmp/gen.json" 2>> "$tmp/gen.err" || true
+            --src 198.18.0.2-198.18.0.9 --duration 2 --json ${mixes[i % 4]} >> "$tmp/gen.json" 2>> "$tmp/gen.err" \
+            || { echo "soak: ingress-pktgen failed" >&2; cat "$tmp/gen.err" >&2; exit 1; }
+        i=$((i + 1))
     done
 }
 
@@ -90,15 +101,9 @@ wait $!
 sleep 2
 base_fds=$(fds) base_rss=$(rss_kb)
 
-gen_loop --dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5004 --malformed 10 --rate 8k &
-pids+=($!)
-gen_loop --dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5001 --size 1400 --frags 3 --frag-order shuffle --rate 1k &
-pids+=($!)
-gen_loop --dst-mac 01:00:5e:01:01:01 --dst 239.1.1.1 --dport 5010-5011 --rate 3k &
-pids+=($!)
-gen_loop --dst-mac 01:00:5e:01:01:02 --dst 239.1.1.2 --dport 5011 --rate 1k &
-pids+=($!)
-
+gen_loop &
+gen=$!
+pids+=($gen)
 sink steady --udp 0.0.0.0:5000; steady=$!
 sink mcast --udp 0.0.0.0:5010 --join 239.1.1.1; mcast=$!
 sink stalled --udp 0.0.0.0:5003 --ring-slots 64; stalled=$!
@@ -126,7 +131,7 @@ kill -9 "$victim" && kills=$((kills + 1)); wait "$victim" 2>/dev/null || true
 
 # Stop the traffic, let the survivors drain their rings, then close them.
 touch "$tmp/stop"
-for p in "${pids[@]:0:4}"; do wait "$p" || true; done
+wait $gen || { echo "soak: the generator failed" >&2; exit 1; }
 kill -CONT $stalled
 sleep 2
 kill -INT $steady $mcast $stalled
@@ -162,7 +167,8 @@ conservation=holds
 grep -q ": ok$" <<< "$cons" && grep -q "held 0 " <<< "$cons" || { echo "soak: conservation broken" >&2; cat "$tmp/out" >&2; conservation=BROKEN fail=1; }
 rx=$(sed -n 's/^#conservation rx \([0-9]*\) .*/\1/p' <<< "$cons")
 sent=$(sed -n 's/.*"frames":\([0-9]*\).*/\1/p' "$tmp/gen.json" | awk '{s += $1} END {print s + 0}')
-# sent - rx: frames the XDP program left to the kernel (198.18.0.7 while it is not
-# configured) or that found the AF_XDP rx ring full; ingressd never saw those.
+# sent - rx: frames the XDP program left to the kernel (malformed ones too short to show
+# their destination, 239.1.1.2 while no app has joined it) or that found the AF_XDP rx ring
+# full; ingressd never saw those.
 echo "soak summary: ${secs} s, $sent frames sent, $rx received by ingressd (conservation $conservation, nothing held), $kills apps SIGKILLed and restarted, $churn short-lived endpoints (half joining and leaving a group), $reloads reloads, 1 app never consuming, leaks: $leaks (fds $base_fds -> $end_fds, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MiB)"
 exit $fail
