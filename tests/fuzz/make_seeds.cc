@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/protocol.h"
 #include "wire/frame_builder.h"
 #include "wire/icmp.h"
 
@@ -133,6 +134,30 @@ int main(int argc, char** argv) {
         }
         if (order == 2) b.push_back(0xff);
         put("defrag", b);
+    }
+    // ctl_server_fuzz: hello, open, join, stats, close as one stream, cut into chunks of up
+    // to 96 bytes (each prefixed by its length - 1), and the same stream one byte at a time.
+    using ctl::Attr;
+    using ctl::Builder;
+    using ctl::MsgType;
+    const std::vector<Bytes> requests = {
+        Builder(MsgType::kHello, 1).u16(Attr::kVersion, ctl::kVersion).finish(),
+        Builder(MsgType::kOpenUdp, 2).u16(Attr::kLocalPort, 5000).finish(),
+        Builder(MsgType::kJoin, 3).u32(Attr::kEndpointId, 1).u32(Attr::kGroup, ipv4(239, 1, 1, 1)).finish(),
+        Builder(MsgType::kStats, 4).finish(),
+        Builder(MsgType::kClose, 5).u32(Attr::kEndpointId, 1).finish(),
+    };
+    Bytes stream;
+    for (const Bytes& r : requests) stream.insert(stream.end(), r.begin(), r.end());
+    for (std::size_t chunk : {std::size_t{96}, std::size_t{1}}) {
+        Bytes b;
+        for (std::size_t off = 0; off < stream.size(); off += chunk) {
+            const std::size_t n = std::min(chunk, stream.size() - off);
+            b.push_back(static_cast<uint8_t>(n - 1));
+            b.insert(b.end(), stream.begin() + static_cast<std::ptrdiff_t>(off),
+                     stream.begin() + static_cast<std::ptrdiff_t>(off + n));
+        }
+        put("ctl_server", b);
     }
     return 0;
 }

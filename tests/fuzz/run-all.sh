@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d)
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 "$build/tests/fuzz/fuzz_make_seeds" "$scratch"
-for t in wire_views rcv_core route defrag demux pipeline ctl_protocol config; do
+for t in wire_views rcv_core route defrag demux pipeline ctl_protocol ctl_server config; do
     mkdir -p "$scratch/$t"
     if [ -d "$here/corpus/$t" ]; then cp "$here/corpus/$t"/* "$scratch/$t/"; fi
     if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \

@@ -84,10 +84,17 @@ gen_loop() {
         "--dst-mac 01:00:5e:01:01:02 --dst 239.1.1.2 --dport 5011 --rate 2k")
     local i=0
     while [ ! -e "$tmp/stop" ]; do
-        # shellcheck disable=SC2086
-        ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
-            --src 198.18.0.2-198.18.0.9 --duration 2 --json ${mixes[i % 4]} >> "$tmp/gen.json" 2>> "$tmp/gen.err" \
-            || { echo "soak: ingress-pktgen failed" >&2; cat "$tmp/gen.err" >&2; exit 1; }
+        # The previous round's AF_XDP socket is released asynchronously: retry while busy.
+        local try
+        for try in $(seq 50); do
+            # shellcheck disable=SC2086
+            ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
+                --src 198.18.0.2-198.18.0.9 --duration 2 --json ${mixes[i % 4]} >> "$tmp/gen.json" 2> "$tmp/gen.err" \
+                && break
+            grep -q "Device or resource busy" "$tmp/gen.err" || try=fail
+            [ "$try" = fail ] || [ "$try" -eq 50 ] && { echo "soak: ingress-pktgen failed" >&2; cat "$tmp/gen.err" >&2; exit 1; }
+            sleep 0.1
+        done
         i=$((i + 1))
     done
 }
