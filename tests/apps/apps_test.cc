@@ -414,11 +414,9 @@ TEST(Apps, GarbageInItsOwnRingHeaderHurtsOnlyThatApp) {
 // receive queue), without slowing the worker or costing another app a datagram; when it
 // resumes it finds exactly the ring's worth.
 TEST(Apps, AppThatNeverConsumesOverflowsOnlyItsOwnRing) {
-    TestDaemonOptions o;
-    o.ring_slots = 64;
-    TestDaemon d(o);
+    TestDaemon d;  // 1024-slot rings: the other app's 500 datagrams fit in its ring
     constexpr uint64_t kN = 500;
-    Proc stalled = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9200", "--packets", "64"}));
+    Proc stalled = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9200", "--ring-slots", "64", "--packets", "64"}));
     Proc other = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9201", "--packets", std::to_string(kN)}));
     ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
     kill(stalled.pid, SIGSTOP);
