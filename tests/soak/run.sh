@@ -12,6 +12,8 @@
 #     second and close it;
 #   - an app on :5003 with a 64-slot ring that is SIGSTOPped: it never consumes, its ring
 #     overflows (dropped_full), and it is resumed only at the end;
+#   - a hostile app every 1-3 s: a privileged port, a raw socket or a tap as nobody, or the
+#     steady app's port (refused: EACCES, EPERM, EADDRINUSE, and logged);
 #   - a configuration reload (SIGHUP) every 10 s, alternating an added address and knobs.
 # At the end (traffic stopped, the survivors drained and closed):
 #   - every surviving app received exactly the datagrams its ring's counters say ingressd
@@ -38,6 +40,7 @@ build=$(cd "$build" && pwd)
 source "$here/../../tools/veth-pair.sh"
 mac_a=02:00:5e:00:5a:01 mac_b=02:00:5e:00:5a:02
 tmp=$(mktemp -d)
+chmod 0711 "$tmp"  # the unprivileged hostile app reaches the control socket
 pids=()
 cleanup() {
     touch "$tmp/stop"
@@ -58,6 +61,7 @@ interfaces:
     conf: {rp_filter: $2}
 control:
   socket: $tmp/ctl.sock
+  mode: 0666
 EOC
     mv "$tmp/ingressd.yaml.new" "$tmp/ingressd.yaml"
 }
@@ -118,7 +122,7 @@ pids+=($steady $mcast $stalled)
 sleep 1
 kill -STOP $stalled
 
-kills=0 churn=0 reloads=0 victim=
+kills=0 churn=0 reloads=0 refused=0 victim=
 end=$((SECONDS + secs)) next_reload=$((SECONDS + 10))
 while [ $SECONDS -lt $end ]; do
     if [ -n "$victim" ]; then kill -9 "$victim" 2>/dev/null && kills=$((kills + 1)); wait "$victim" 2>/dev/null || true; fi
@@ -126,6 +130,23 @@ while [ $SECONDS -lt $end ]; do
     if [ $((churn % 2)) -eq 0 ]; then sink churn --udp 0.0.0.0:5002 --duration 1
     else sink churn --udp 0.0.0.0:5011 --join 239.1.1.2 --duration 1; fi
     churn=$((churn + 1))
+    # A hostile app: a privileged port, a raw socket or a tap as nobody, or the steady app's
+    # port without SO_REUSEPORT; each must be refused with the kernel's errno.
+    case $((churn % 4)) in
+        0) want=13 hostile=(--udp 0.0.0.0:80) ;;   # EACCES
+        1) want=1 hostile=(--raw 17) ;;            # EPERM
+        2) want=1 hostile=(--tap all) ;;           # EPERM
+        3) want=98 hostile=(--udp 0.0.0.0:5000) ;; # EADDRINUSE
+    esac
+    rc=0
+    if [ $want -eq 98 ]; then
+        "$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --quiet --duration 1 "${hostile[@]}" 2>/dev/null || rc=$?
+    else
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$build"/tools/ingress-sink \
+            --socket "$tmp/ctl.sock" --quiet --duration 1 "${hostile[@]}" 2>/dev/null || rc=$?
+    fi
+    [ $rc -eq $want ] || { echo "soak: hostile app ${hostile[*]}: exit $rc, expected $want" >&2; exit 1; }
+    refused=$((refused + 1))
     if [ $SECONDS -ge $next_reload ]; then
         if [ $((reloads % 2)) -eq 0 ]; then write_cfg "198.18.0.1/24, 198.18.0.7/32" 2
         else write_cfg 198.18.0.1/24 0; fi
@@ -163,6 +184,9 @@ leaks=none
 [ "$end_fds" -eq "$base_fds" ] || { echo "soak: fd leak" >&2; ls -l /proc/$daemon/fd >&2; leaks=FOUND; }
 [ $((end_rss - base_rss)) -le 4096 ] || { echo "soak: RSS grew by more than 4 MiB" >&2; leaks=FOUND; }
 [ $leaks = none ] || fail=1
+# Every refusal was logged with its cause, at most 10 a second.
+logged=$(grep -c "^ingressd: refused " "$tmp/log" || true)
+[ "$logged" -ge 1 ] && [ "$logged" -le "$refused" ] || { echo "soak: $logged refusals logged for $refused" >&2; fail=1; }
 grep -c reloaded "$tmp/log" | grep -qx "$reloads" || { echo "soak: not every reload applied" >&2; cat "$tmp/log" >&2; fail=1; }
 
 kill -INT $daemon
@@ -177,5 +201,5 @@ sent=$(sed -n 's/.*"frames":\([0-9]*\).*/\1/p' "$tmp/gen.json" | awk '{s += $1} 
 # sent - rx: frames the XDP program left to the kernel (malformed ones too short to show
 # their destination, 239.1.1.2 while no app has joined it) or that found the AF_XDP rx ring
 # full; ingressd never saw those.
-echo "soak summary: ${secs} s, $sent frames sent, $rx received by ingressd (conservation $conservation, nothing held), $kills apps SIGKILLed and restarted, $churn short-lived endpoints (half joining and leaving a group), $reloads reloads, 1 app never consuming, leaks: $leaks (fds $base_fds -> $end_fds, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MiB)"
+echo "soak summary: ${secs} s, $sent frames sent, $rx received by ingressd (conservation $conservation, nothing held), $kills apps SIGKILLed and restarted, $churn short-lived endpoints (half joining and leaving a group), $reloads reloads, $refused hostile requests refused, 1 app never consuming, leaks: $leaks (fds $base_fds -> $end_fds, RSS $((base_rss / 1024)) -> $((end_rss / 1024)) MiB)"
 exit $fail
