@@ -60,6 +60,10 @@ gen --dst-mac $mac_a --dst 198.18.0.1 --dport 5000-5002 --malformed 5 --rate 50k
 echo "demo: multicast to 239.1.1.1:5001, 20k pps"
 gen --dst 239.1.1.1 --dport 5001 --rate 20k --duration "$((phase / 2 > 0 ? phase / 2 : 1))"
 sleep 1
+echo "demo: ingressctl endpoints (the apps, as ss -uapn shows sockets)"
+"$build"/tools/ingressctl --socket "$tmp/ctl.sock" endpoints
+echo "demo: ingressctl drops"
+"$build"/tools/ingressctl --socket "$tmp/ctl.sock" drops
 
 # Traffic is over: the apps print what they received, then ingressd every counter.
 kill -INT "$app1" "$app2"

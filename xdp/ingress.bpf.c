@@ -2,9 +2,11 @@
 /* The ingress XDP program. No policy of its own: userspace fills ingress_dst with the IPv4
  * destinations the dataplane handles (its addresses, broadcast addresses, joined groups) and
  * ingress_config with the capture mode. A frame whose IPv4 destination is listed goes to the
- * AF_XDP socket of the queue it arrived on; everything else (ARP, IPv6, TCP to other hosts,
- * ...) stays with the kernel. Fragments carry the datagram's destination, so every fragment
- * of a datagram for us is redirected, first or not. */
+ * AF_XDP socket of the queue it arrived on when its IP protocol is one ingress_proto lists
+ * (UDP, and what raw endpoints asked for); everything else (ARP, IPv6, TCP, ICMP echo, IGMP,
+ * traffic for other hosts ...) stays with the kernel. Fragments carry the datagram's
+ * destination and protocol, so every fragment of a datagram for us is redirected, first or
+ * not. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -40,6 +42,13 @@ struct {
     __type(key, __u32);
     __type(value, struct ingress_xdp_config);
 } ingress_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, INGRESS_XDP_PROTOCOLS);
+    __type(key, __u32);
+    __type(value, __u32);
+} ingress_proto SEC(".maps");
 
 struct vlan_tag {
     __be16 tci;
@@ -94,8 +103,14 @@ int ingress_xdp(struct xdp_md *ctx)
     if ((void *)(ip + 1) > end)
         goto pass; /* too short to be ours; the kernel counts it as it likes */
     __u32 dst = ip->daddr;
-    if (bpf_map_lookup_elem(&ingress_dst, &dst))
+    if (!bpf_map_lookup_elem(&ingress_dst, &dst))
+        goto pass;
+    __u32 protocol = ip->protocol;
+    __u32 *take = bpf_map_lookup_elem(&ingress_proto, &protocol);
+    if (take && *take)
         return redirect(ctx);
+    count(INGRESS_XDP_STAT_KERNEL_PROTO);
+    return XDP_PASS;
 pass:
     count(INGRESS_XDP_STAT_PASS);
     return XDP_PASS;

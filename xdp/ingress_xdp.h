@@ -9,6 +9,7 @@
 #define INGRESS_XDP_XSKS_MAP "ingress_xsks"
 #define INGRESS_XDP_DST_MAP "ingress_dst"
 #define INGRESS_XDP_CONFIG_MAP "ingress_config"
+#define INGRESS_XDP_PROTO_MAP "ingress_proto"
 
 #define INGRESS_XDP_MAX_QUEUES 64
 #define INGRESS_XDP_MAX_DST 4096
@@ -19,7 +20,8 @@ enum ingress_xdp_stat {
     INGRESS_XDP_STAT_PASS = 1,     /* frames left to the kernel (XDP_PASS) */
     INGRESS_XDP_STAT_REDIRECT = 2, /* frames redirected to the queue's AF_XDP socket */
     INGRESS_XDP_STAT_NO_XSK = 3,   /* wanted, but no socket on that queue: passed instead */
-    INGRESS_XDP_STAT_MAX = 4,
+    INGRESS_XDP_STAT_KERNEL_PROTO = 4, /* for us, but an IP protocol the kernel keeps (TCP...) */
+    INGRESS_XDP_STAT_MAX = 5,
 };
 
 /* ingress_config[0]. */
@@ -33,5 +35,11 @@ enum ingress_xdp_dst_kind {
     INGRESS_XDP_DST_BROADCAST = 2, /* a broadcast address we accept */
     INGRESS_XDP_DST_GROUP = 3,     /* a multicast group an app joined */
 };
+
+/* ingress_proto: key = IPv4 protocol number (0..255); value 1 = the dataplane takes datagrams
+ * of that protocol for the destinations above, 0 = the kernel keeps them. Userspace sets UDP
+ * and the protocols its raw endpoints ask for; TCP, ICMP, IGMP and the rest stay with the
+ * kernel, so the host still answers pings, keeps its TCP connections and its IGMP state. */
+#define INGRESS_XDP_PROTOCOLS 256
 
 #endif

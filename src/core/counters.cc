@@ -81,4 +81,38 @@ Snapshot& Snapshot::operator+=(const Snapshot& o) noexcept {
     return *this;
 }
 
+std::array<uint64_t, kCounterSlots> counter_array(const Snapshot& s) noexcept {
+    std::array<uint64_t, kCounterSlots> v{};
+    v[0] = s.rx;
+    v[1] = s.delivered;
+    v[2] = s.held;
+    v[3] = s.passed;
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) v[4 + i] = s.drops[i];
+    for (std::size_t i = 0; i < kMibCount; ++i) v[4 + kDropReasonCount + i] = s.mib[i];
+    return v;
+}
+
+std::optional<Snapshot> snapshot_from_array(const uint64_t* v, std::size_t n) noexcept {
+    if (n != kCounterSlots) return std::nullopt;
+    Snapshot s;
+    s.rx = v[0];
+    s.delivered = v[1];
+    s.held = v[2];
+    s.passed = v[3];
+    for (std::size_t i = 0; i < kDropReasonCount; ++i) s.drops[i] = v[4 + i];
+    for (std::size_t i = 0; i < kMibCount; ++i) s.mib[i] = v[4 + kDropReasonCount + i];
+    return s;
+}
+
+uint32_t counter_table_hash() noexcept {
+    uint32_t h = 2166136261u;
+    auto mix = [&](std::string_view s) {
+        for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+        h = (h ^ 0xffu) * 16777619u;  // separator: "AB","C" differs from "A","BC"
+    };
+    for (const DropInfo& d : kDrops) mix(d.name);
+    for (const MibInfo& m : kMibs) mix(m.nstat);
+    return h;
+}
+
 }  // namespace ingress::core

@@ -148,4 +148,15 @@ struct Snapshot {
     Snapshot& operator+=(const Snapshot& o) noexcept;
 };
 
+// A snapshot as a flat array, for the control protocol (stats-query): rx, delivered, held,
+// passed, then every drop reason and every MIB counter in counters.def order.
+inline constexpr std::size_t kCounterSlots = 4 + kDropReasonCount + kMibCount;
+std::array<uint64_t, kCounterSlots> counter_array(const Snapshot& s) noexcept;
+// The inverse; nullopt unless `v` has exactly kCounterSlots values.
+std::optional<Snapshot> snapshot_from_array(const uint64_t* v, std::size_t n) noexcept;
+// FNV-1a over every drop reason and MIB name in table order: a reader built from another
+// counters.def (a counter added, removed or moved) sees a different value and refuses the
+// array instead of printing counters under the wrong names.
+uint32_t counter_table_hash() noexcept;
+
 }  // namespace ingress::core

@@ -21,46 +21,60 @@ void json_field(std::string& out, bool& first, std::string_view name, uint64_t v
     out += std::to_string(v);
 }
 
-}  // namespace
-
-std::string format_stats(const Snapshot& s, const FormatOptions& opt) {
+std::string json_object(const Snapshot& s, bool zeros) {
     std::string out;
-    if (opt.json) {
-        bool first = true;
-        out += "{\"mib\":{";
-        for (std::size_t i = 0; i < kMibCount; ++i)
-            if (opt.zeros || s.mib[i])
-                json_field(out, first, mib_name(static_cast<Mib>(i)), s.mib[i]);
-        out += "},\"drops\":{";
-        first = true;
-        for (std::size_t i = 0; i < kDropReasonCount; ++i)
-            if (opt.zeros || s.drops[i])
-                json_field(out, first, drop_reason_name(static_cast<DropReason>(i)), s.drops[i]);
-        out += "},\"fates\":{";
-        first = true;
-        json_field(out, first, "rx", s.rx);
-        json_field(out, first, "delivered", s.delivered);
-        json_field(out, first, "held", s.held);
-        json_field(out, first, "passed", s.passed);
-        json_field(out, first, "dropped", s.dropped_total());
-        out += "},\"conserved\":";
-        out += s.conserved() ? "true" : "false";
-        out += "}\n";
-        return out;
-    }
-    out += "#kernel\n";
+    bool first = true;
+    out += "{\"mib\":{";
     for (std::size_t i = 0; i < kMibCount; ++i)
-        if (opt.zeros || s.mib[i]) line(out, mib_name(static_cast<Mib>(i)), s.mib[i]);
-    out += "#drop reasons\n";
+        if (zeros || s.mib[i]) json_field(out, first, mib_name(static_cast<Mib>(i)), s.mib[i]);
+    out += "},\"drops\":{";
+    first = true;
     for (std::size_t i = 0; i < kDropReasonCount; ++i)
-        if (opt.zeros || s.drops[i])
-            line(out, drop_reason_name(static_cast<DropReason>(i)), s.drops[i]);
-    out += "#fates\n";
-    line(out, "IngressRx", s.rx);
-    line(out, "IngressDelivered", s.delivered);
-    line(out, "IngressHeld", s.held);
-    line(out, "IngressPassed", s.passed);
-    line(out, "IngressDropped", s.dropped_total());
+        if (zeros || s.drops[i])
+            json_field(out, first, drop_reason_name(static_cast<DropReason>(i)), s.drops[i]);
+    out += "},\"fates\":{";
+    first = true;
+    json_field(out, first, "rx", s.rx);
+    json_field(out, first, "delivered", s.delivered);
+    json_field(out, first, "held", s.held);
+    json_field(out, first, "passed", s.passed);
+    json_field(out, first, "dropped", s.dropped_total());
+    out += "},\"conserved\":";
+    out += s.conserved() ? "true" : "false";
+    out += "}";
+    return out;
+}
+
+// A counter row: a MIB counter or a drop reason, by index.
+struct Slot {
+    bool mib;
+    std::size_t i;
+    uint64_t operator()(const Snapshot& s) const noexcept { return mib ? s.mib[i] : s.drops[i]; }
+};
+
+// The MIB and drop-reason rows in table order, each section after its header.
+template <typename Header, typename Row>
+void for_each_row(Header&& header, Row&& row) {
+    header("#kernel");
+    for (std::size_t i = 0; i < kMibCount; ++i) row(mib_name(static_cast<Mib>(i)), Slot{true, i});
+    header("#drop reasons");
+    for (std::size_t i = 0; i < kDropReasonCount; ++i)
+        row(drop_reason_name(static_cast<DropReason>(i)), Slot{false, i});
+}
+
+uint64_t fate(const Snapshot& s, int which) {
+    switch (which) {
+    case 0: return s.rx;
+    case 1: return s.delivered;
+    case 2: return s.held;
+    case 3: return s.passed;
+    }
+    return s.dropped_total();
+}
+constexpr std::string_view kFateNames[] = {"IngressRx", "IngressDelivered", "IngressHeld",
+                                           "IngressPassed", "IngressDropped"};
+
+std::string conservation_line(const Snapshot& s) {
     char buf[200];
     std::snprintf(buf, sizeof buf,
                   "#conservation rx %llu = delivered %llu + held %llu + passed %llu + dropped "
@@ -71,7 +85,133 @@ std::string format_stats(const Snapshot& s, const FormatOptions& opt) {
                   static_cast<unsigned long long>(s.passed),
                   static_cast<unsigned long long>(s.dropped_total()),
                   s.conserved() ? "ok" : "VIOLATED");
-    out += buf;
+    return buf;
+}
+
+}  // namespace
+
+std::string json_snapshot(const Snapshot& s) { return json_object(s, true); }
+
+std::string format_stats(const Snapshot& s, const FormatOptions& opt) {
+    std::string out;
+    if (opt.json) return json_object(s, opt.zeros) + "\n";
+    out += "#kernel\n";
+    for (std::size_t i = 0; i < kMibCount; ++i)
+        if (opt.zeros || s.mib[i]) line(out, mib_name(static_cast<Mib>(i)), s.mib[i]);
+    out += "#drop reasons\n";
+    for (std::size_t i = 0; i < kDropReasonCount; ++i)
+        if (opt.zeros || s.drops[i])
+            line(out, drop_reason_name(static_cast<DropReason>(i)), s.drops[i]);
+    out += "#fates\n";
+    for (int f = 0; f < 5; ++f) line(out, kFateNames[f], fate(s, f));
+    return out + conservation_line(s);
+}
+
+std::string format_stats_table(const Snapshot& total, const std::vector<Snapshot>& workers,
+                               const FormatOptions& opt) {
+    std::string out;
+    auto row = [&](std::string_view name, auto get) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%-32.*s%12llu", static_cast<int>(name.size()), name.data(),
+                      static_cast<unsigned long long>(get(total)));
+        out += buf;
+        for (const Snapshot& w : workers) {
+            std::snprintf(buf, sizeof buf, "%12llu", static_cast<unsigned long long>(get(w)));
+            out += buf;
+        }
+        out += "\n";
+    };
+    auto header = [&](std::string_view title) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%-32.*s%12s", static_cast<int>(title.size()), title.data(),
+                      "total");
+        out += buf;
+        for (std::size_t w = 0; w < workers.size(); ++w) {
+            std::snprintf(buf, sizeof buf, "%12s", ("worker" + std::to_string(w)).c_str());
+            out += buf;
+        }
+        out += "\n";
+    };
+    for_each_row(header, [&](std::string_view name, Slot slot) {
+        if (opt.zeros || slot(total)) row(name, slot);
+    });
+    header("#fates");
+    for (int f = 0; f < 5; ++f) row(kFateNames[f], [&](const Snapshot& s) { return fate(s, f); });
+    return out + conservation_line(total);
+}
+
+std::string format_rates(const Snapshot& prev, const Snapshot& cur, double secs,
+                         const FormatOptions& opt) {
+    std::string out;
+    auto row = [&](std::string_view name, uint64_t before, uint64_t now) {
+        if (!opt.zeros && !now) return;
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%-32.*s%14llu %12.1f/s\n", static_cast<int>(name.size()),
+                      name.data(), static_cast<unsigned long long>(now),
+                      secs > 0 ? static_cast<double>(now - before) / secs : 0.0);
+        out += buf;
+    };
+    for_each_row([&](std::string_view title) { (out += title) += "\n"; },
+                 [&](std::string_view name, Slot slot) { row(name, slot(prev), slot(cur)); });
+    out += "#fates\n";
+    for (int f = 0; f < 5; ++f) row(kFateNames[f], fate(prev, f), fate(cur, f));
+    return out;
+}
+
+std::string openmetrics_escape(std::string_view s, bool label_value) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else if (c == '"' && label_value) out += "\\\"";
+        else out += c;
+    }
+    return out;
+}
+
+std::string format_openmetrics(const std::vector<Snapshot>& workers) {
+    std::string out;
+    auto family = [&](const std::string& name, const char* type, std::string_view help) {
+        out += "# TYPE " + name + " " + type + "\n# HELP " + name + " " +
+               openmetrics_escape(help, false) + "\n";
+    };
+    auto sample = [&](const std::string& name, std::size_t w, std::string_view reason, uint64_t v) {
+        out += name + "{worker=\"" + std::to_string(w) + "\"";
+        if (!reason.empty()) out += ",reason=\"" + openmetrics_escape(reason, true) + "\"";
+        out += "} " + std::to_string(v) + "\n";
+    };
+    for (std::size_t i = 0; i < kMibCount; ++i) {
+        const Mib m = static_cast<Mib>(i);
+        const std::string name =
+            "ingress_netstat_" + std::string(mib_group(m)) + "_" + std::string(mib_field(m));
+        family(name, "counter", mib_help(m));
+        for (std::size_t w = 0; w < workers.size(); ++w) sample(name + "_total", w, {}, workers[w].mib[i]);
+    }
+    family("ingress_drops", "counter",
+           "frames dropped, by drop reason (the kernel's enum skb_drop_reason names)");
+    for (std::size_t w = 0; w < workers.size(); ++w)
+        for (std::size_t i = 0; i < kDropReasonCount; ++i)
+            sample("ingress_drops_total", w, drop_reason_name(static_cast<DropReason>(i)),
+                   workers[w].drops[i]);
+    struct Fate {
+        const char* name;
+        const char* type;
+        const char* help;
+        int which;
+    };
+    static constexpr Fate kFates[] = {
+        {"ingress_rx_frames", "counter", "frames that entered the worker", 0},
+        {"ingress_delivered_frames", "counter", "frames delivered to at least one endpoint", 1},
+        {"ingress_passed_frames", "counter", "frames passed to the kernel", 3},
+        {"ingress_held_frames", "gauge", "fragments held in reassembly queues", 2},
+    };
+    for (const Fate& f : kFates) {
+        const bool counter = std::string_view(f.type) == "counter";
+        family(f.name, f.type, f.help);
+        for (std::size_t w = 0; w < workers.size(); ++w)
+            sample(std::string(f.name) + (counter ? "_total" : ""), w, {}, fate(workers[w], f.which));
+    }
+    out += "# EOF\n";
     return out;
 }
 

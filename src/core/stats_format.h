@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/counters.h"
 
@@ -24,6 +26,38 @@ struct FormatOptions {
 //   IngressDelivered / IngressHeld / IngressPassed / IngressDropped
 //   #conservation rx 20 = delivered 0 + held 0 + passed 17 + dropped 3: ok
 std::string format_stats(const Snapshot& s, const FormatOptions& opt = {});
+
+// The same counters with one column per worker after the total (`ingressctl stats`):
+//   #kernel                                 total     worker0     worker1
+//   IpInReceives                             2400        1200        1200
+// A row is printed when its total is non-zero (or always, with opt.zeros).
+std::string format_stats_table(const Snapshot& total, const std::vector<Snapshot>& workers,
+                               const FormatOptions& opt = {});
+
+// One JSON object for a snapshot (every counter, zeros included, so keys are stable):
+//   {"mib":{"IpInReceives":10,...},"drops":{...},"fates":{...},"conserved":true}
+std::string json_snapshot(const Snapshot& s);
+
+// `ingressctl stats --watch`: every counter with its value and its rate over the interval
+// (delta / secs) like nstat's second column; zero counters only with opt.zeros.
+//   IpInReceives                    2400      1000.0/s
+std::string format_rates(const Snapshot& prev, const Snapshot& cur, double secs,
+                         const FormatOptions& opt = {});
+
+// OpenMetrics text exposition (what Prometheus scrapes), one sample per worker:
+//   # TYPE ingress_netstat_Ip_InReceives counter
+//   # HELP ingress_netstat_Ip_InReceives IPv4 datagrams received (...)
+//   ingress_netstat_Ip_InReceives_total{worker="0"} 1200
+//   # TYPE ingress_drops counter
+//   ingress_drops_total{worker="0",reason="NO_SOCKET"} 100
+//   ... fates (ingress_rx_frames_total, ingress_delivered_frames_total,
+//   ingress_passed_frames_total; ingress_held_frames is a gauge) ...
+//   # EOF
+// MIB families keep the /proc/net/snmp group and field, as node_exporter's netstat collector
+// names them (node_netstat_Ip_InReceives), so a dashboard reads both the same way.
+std::string format_openmetrics(const std::vector<Snapshot>& workers);
+// OpenMetrics escaping: in HELP text `\` and newline; in a label value also `"`.
+std::string openmetrics_escape(std::string_view s, bool label_value);
 
 // One line of live counters between two snapshots `secs` apart:
 //   rx    50600/s  delivered    33734  passed      0  dropped  16866 NO_SOCKET=16866

@@ -45,4 +45,11 @@ uint64_t peer_capabilities(const Policy& policy, pid_t pid);
 // Whether `peer` holds `p`, by capability or by the policy's grants.
 bool has_privilege(const Policy& policy, const PeerCred& peer, Privilege p);
 
+// Who may change the daemon itself (`ingressctl reload`, as SIGHUP): root; the daemon's own
+// uid, which owns the control socket (`owner_uid`); a holder of CAP_NET_ADMIN (what
+// `ip route` and `sysctl -w net.*` need); or a member of the control group (`control_gid`,
+// -1: none), as primary group or as a supplementary group (Groups: in /proc/PID/status).
+// Reading counters, endpoints and routes needs no more than being able to connect.
+bool may_administer(const Policy& policy, const PeerCred& peer, uid_t owner_uid, int control_gid);
+
 }  // namespace ingress::ctl

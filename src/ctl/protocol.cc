@@ -16,22 +16,35 @@ void put16(uint8_t* p, uint16_t v) noexcept {
 void put32(uint8_t* p, uint32_t v) noexcept {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
+uint64_t get64(const uint8_t* p) noexcept { return get32(p) | (uint64_t{get32(p + 4)} << 32); }
+void put64(uint8_t* p, uint64_t v) noexcept {
+    put32(p, static_cast<uint32_t>(v));
+    put32(p + 4, static_cast<uint32_t>(v >> 32));
+}
 
-// The size each known attribute must have; 0 = variable (strings).
+// The size each known attribute must have; 0 = variable (strings, nested, arrays).
 int expected_size(Attr a) noexcept {
     switch (a) {
+    case Attr::kDelivered: case Attr::kDropped: case Attr::kTruncated:
+        return 8;
     case Attr::kError: case Attr::kEndpointId: case Attr::kLocalAddr: case Attr::kRemoteAddr:
     case Attr::kIfindex: case Attr::kIcmpFilter: case Attr::kGroup: case Attr::kSource:
-    case Attr::kWorkers: case Attr::kRingSlots: case Attr::kSlotSize:
+    case Attr::kWorkers: case Attr::kRingSlots: case Attr::kSlotSize: case Attr::kCursor:
+    case Attr::kWorker: case Attr::kCounterHash: case Attr::kMibCount: case Attr::kDropCount:
+    case Attr::kPid: case Attr::kUid: case Attr::kRingUsed: case Attr::kRingCapacity:
+    case Attr::kPrefix:
         return 4;
     case Attr::kLocalPort: case Attr::kRemotePort: case Attr::kEthertype:
     case Attr::kFanoutGroup: case Attr::kOption: case Attr::kVersion:
         return 2;
     case Attr::kReuseport: case Attr::kReuseaddr: case Attr::kMulticastAll:
     case Attr::kProtocol: case Attr::kTapDgram: case Attr::kFanoutMode:
-    case Attr::kFilterMode: case Attr::kFdRole:
+    case Attr::kFilterMode: case Attr::kFdRole: case Attr::kKind: case Attr::kPrefixLen:
+    case Attr::kRouteType: case Attr::kScope: case Attr::kTable: case Attr::kApplied:
         return 1;
-    case Attr::kMessage: case Attr::kFilterExpr: case Attr::kStatsText:
+    case Attr::kMessage: case Attr::kFilterExpr: case Attr::kStatsText: case Attr::kWorkerDesc:
+    case Attr::kWorkerCounters: case Attr::kCounters: case Attr::kEndpoint: case Attr::kComm:
+    case Attr::kIfname: case Attr::kMembership: case Attr::kRoute: case Attr::kRestart:
         return 0;
     }
     return -1;  // unknown: skipped
@@ -50,12 +63,16 @@ const char* msg_type_name(MsgType t) noexcept {
     case MsgType::kSetOption: return "set-option";
     case MsgType::kClose: return "close";
     case MsgType::kStats: return "stats";
+    case MsgType::kStatsQuery: return "stats-query";
+    case MsgType::kEndpoints: return "endpoints";
+    case MsgType::kRoutes: return "routes";
+    case MsgType::kReload: return "reload";
     case MsgType::kReply: return "reply";
     }
     return "?";
 }
 
-bool is_request(uint16_t t) noexcept { return t >= 1 && t <= 9; }
+bool is_request(uint16_t t) noexcept { return t >= 1 && t <= 13; }
 
 const char* parse_error_str(ParseError e) noexcept {
     switch (e) {
@@ -71,35 +88,63 @@ const char* parse_error_str(ParseError e) noexcept {
     return "?";
 }
 
-const AttrView* Message::find(Attr a) const noexcept {
+const AttrView* Attrs::find(Attr a) const noexcept {
     for (const AttrView& v : attrs)
         if (v.type == a) return &v;
     return nullptr;
 }
-std::optional<uint8_t> Message::u8(Attr a) const noexcept {
+std::optional<uint8_t> Attrs::u8(Attr a) const noexcept {
     const AttrView* v = find(a);
     if (!v || v->value.size() != 1) return std::nullopt;
     return v->value[0];
 }
-std::optional<uint16_t> Message::u16(Attr a) const noexcept {
+std::optional<uint16_t> Attrs::u16(Attr a) const noexcept {
     const AttrView* v = find(a);
     if (!v || v->value.size() != 2) return std::nullopt;
     return get16(v->value.data());
 }
-std::optional<uint32_t> Message::u32(Attr a) const noexcept {
+std::optional<uint32_t> Attrs::u32(Attr a) const noexcept {
     const AttrView* v = find(a);
     if (!v || v->value.size() != 4) return std::nullopt;
     return get32(v->value.data());
 }
-std::optional<std::string_view> Message::str(Attr a) const noexcept {
+std::optional<std::string_view> Attrs::str(Attr a) const noexcept {
     const AttrView* v = find(a);
     if (!v) return std::nullopt;
     return std::string_view(reinterpret_cast<const char*>(v->value.data()), v->value.size());
 }
-std::vector<uint32_t> Message::all_u32(Attr a) const {
+std::optional<uint64_t> Attrs::u64(Attr a) const noexcept {
+    const AttrView* v = find(a);
+    if (!v || v->value.size() != 8) return std::nullopt;
+    return get64(v->value.data());
+}
+std::vector<uint32_t> Attrs::all_u32(Attr a) const {
     std::vector<uint32_t> out;
     for (const AttrView& v : attrs)
         if (v.type == a && v.value.size() == 4) out.push_back(get32(v.value.data()));
+    return out;
+}
+std::vector<std::string_view> Attrs::all_str(Attr a) const {
+    std::vector<std::string_view> out;
+    for (const AttrView& v : attrs)
+        if (v.type == a)
+            out.emplace_back(reinterpret_cast<const char*>(v.value.data()), v.value.size());
+    return out;
+}
+std::vector<uint64_t> Attrs::u64_array(Attr a) const {
+    std::vector<uint64_t> out;
+    if (const AttrView* v = find(a))
+        for (std::size_t i = 0; i + 8 <= v->value.size(); i += 8) out.push_back(get64(&v->value[i]));
+    return out;
+}
+std::optional<std::vector<Attrs>> Attrs::all_nested(Attr a) const {
+    std::vector<Attrs> out;
+    for (const AttrView& v : attrs) {
+        if (v.type != a) continue;
+        Attrs n;
+        if (parse_attrs(v.value, &n.attrs)) return std::nullopt;
+        out.push_back(std::move(n));
+    }
     return out;
 }
 
@@ -140,30 +185,29 @@ ParseResult parse(std::span<const uint8_t> buf) {
     Message m;
     m.type = static_cast<MsgType>(type);
     m.seq = get32(h + 8);
-    std::span<const uint8_t> p = buf.subspan(kHeaderLen, len);
-    std::size_t off = 0;
-    while (off < p.size()) {
-        if (p.size() - off < 4) {
-            r.error = ParseError::kBadAttrLength;
-            return r;
-        }
-        auto at = static_cast<Attr>(get16(&p[off]));
-        std::size_t alen = get16(&p[off + 2]);
-        if (p.size() - off - 4 < alen) {
-            r.error = ParseError::kBadAttrLength;
-            return r;
-        }
-        int want = expected_size(at);
-        if (want > 0 && alen != static_cast<std::size_t>(want)) {
-            r.error = ParseError::kBadAttrSize;
-            return r;
-        }
-        if (want >= 0) m.attrs.push_back({at, p.subspan(off + 4, alen)});
-        off += 4 + ((alen + 3) & ~std::size_t{3});
+    if (auto e = parse_attrs(buf.subspan(kHeaderLen, len), &m.attrs)) {
+        r.error = *e;
+        return r;
     }
     r.msg = std::move(m);
     r.consumed = kHeaderLen + len;
     return r;
+}
+
+std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<AttrView>* out) {
+    std::size_t off = 0;
+    while (off < p.size()) {
+        if (p.size() - off < 4) return ParseError::kBadAttrLength;
+        auto at = static_cast<Attr>(get16(&p[off]));
+        std::size_t alen = get16(&p[off + 2]);
+        if (p.size() - off - 4 < alen) return ParseError::kBadAttrLength;
+        int want = expected_size(at);
+        if (want > 0 && alen != static_cast<std::size_t>(want)) return ParseError::kBadAttrSize;
+        if (at == Attr::kCounters && alen % 8 != 0) return ParseError::kBadAttrSize;
+        if (want >= 0) out->push_back({at, p.subspan(off + 4, alen)});
+        off += 4 + ((alen + 3) & ~std::size_t{3});
+    }
+    return std::nullopt;
 }
 
 Builder::Builder(MsgType type, uint32_t seq) : b_(kHeaderLen, 0) {
@@ -196,6 +240,27 @@ Builder& Builder::u32(Attr a, uint32_t v) {
     put32(b, v);
     put(a, b, 4);
     return *this;
+}
+Builder& Builder::u64(Attr a, uint64_t v) {
+    uint8_t b[8];
+    put64(b, v);
+    put(a, b, 8);
+    return *this;
+}
+Builder& Builder::u64_array(Attr a, std::span<const uint64_t> v) {
+    std::vector<uint8_t> b(v.size() * 8);
+    for (std::size_t i = 0; i < v.size(); ++i) put64(&b[i * 8], v[i]);
+    put(a, b.data(), b.size());
+    return *this;
+}
+std::size_t Builder::begin_nested(Attr a) {
+    const std::size_t mark = b_.size();
+    put(a, nullptr, 0);
+    return mark;
+}
+void Builder::end_nested(std::size_t mark) {
+    // Nested attributes are each padded to 4 bytes, so the value's length is the bytes added.
+    put16(&b_[mark + 2], static_cast<uint16_t>(b_.size() - mark - 4));
 }
 Builder& Builder::str(Attr a, std::string_view s) {
     if (s.size() > 4096) s = s.substr(0, 4096);

@@ -43,6 +43,12 @@ enum class MsgType : uint16_t {
     kSetOption = 7,   // one socket-option equivalent on an open endpoint
     kClose = 8,       // close an endpoint
     kStats = 9,       // counters (as the stats printer formats them)
+    // The operator's requests (ingressctl). New types within version 1: an older daemon
+    // answers them EPROTO "unknown message type", which ingressctl reports as such.
+    kStatsQuery = 10,  // per-worker counters as u64 arrays in counters.def order (paged)
+    kEndpoints = 11,   // every endpoint with owner, binding, memberships, ring fill (paged)
+    kRoutes = 12,      // the FIB the workers use: local and main table entries (paged)
+    kReload = 13,      // SIGHUP: re-read the config file and apply it (privileged)
     kReply = 100,     // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
@@ -77,6 +83,36 @@ enum class Attr : uint16_t {
     kSlotSize = 53,      // u32: bytes per slot
     kFdRole = 54,        // u8, repeated once per passed fd, in fd order: 0 ring, 1 eventfd
     kStatsText = 60,     // string: counters in nstat form
+    // Operator requests. A list reply carries as many items as fit and, when more remain,
+    // kCursor: the client repeats the request with that cursor (docs/control-protocol.md).
+    kCursor = 55,          // u32: request: first item; reply: the next one (absent: done)
+    kWorker = 56,          // u32: worker index
+    kWorkerDesc = 57,      // string: interface, queue, core, zero-copy or copy
+    kWorkerCounters = 58,  // nested: worker, worker-desc, counters
+    kCounterHash = 61,     // u32: core::counter_table_hash() (names and order of the table)
+    kMibCount = 62,        // u32: core::kMibCount
+    kDropCount = 63,       // u32: core::kDropReasonCount
+    kCounters = 64,        // u64 array (8n bytes): core::counter_array() order
+    kEndpoint = 70,        // nested: one endpoint (kind, owner, binding, rings)
+    kKind = 71,            // u8: 0 udp, 1 raw, 2 tap
+    kPid = 72,             // u32: owner pid (SO_PEERCRED at connect)
+    kUid = 73,             // u32: owner uid
+    kComm = 74,            // string: /proc/PID/comm at connect
+    kIfname = 75,          // string: the name of kIfindex
+    kMembership = 76,      // nested: group, ifindex, filter-mode, source...
+    kRingUsed = 77,        // u32: slots filled, summed over the endpoint's rings
+    kRingCapacity = 78,    // u32: slots, summed over the endpoint's rings
+    kDelivered = 79,       // u64: ring headers' delivered, summed
+    kDropped = 80,         // u64: ring headers' dropped_full, summed
+    kTruncated = 81,       // u64: ring headers' truncated, summed
+    kRoute = 90,           // nested: one FIB entry
+    kPrefix = 91,          // u32: route prefix, host order
+    kPrefixLen = 92,       // u8
+    kRouteType = 93,       // u8: RTN_* (ipv4::RouteType)
+    kScope = 94,           // u8: RT_SCOPE_*
+    kTable = 95,           // u8: RT_TABLE_LOCAL (255) or RT_TABLE_MAIN (254)
+    kApplied = 96,         // u8: reload: 1 applied, 0 nothing applied (see kRestart)
+    kRestart = 97,         // string, repeatable: a change that needs a restart
 };
 
 enum class ParseError : uint8_t {
@@ -96,18 +132,30 @@ struct AttrView {
     std::span<const uint8_t> value;
 };
 
-// A parsed message; attribute values point into the buffer it was parsed from.
-struct Message {
-    MsgType type{};
-    uint32_t seq = 0;
+// A list of attributes (a message's payload, or a nested attribute's value); values point
+// into the buffer they were parsed from.
+struct Attrs {
     std::vector<AttrView> attrs;
 
     const AttrView* find(Attr a) const noexcept;
     std::optional<uint8_t> u8(Attr a) const noexcept;
     std::optional<uint16_t> u16(Attr a) const noexcept;
     std::optional<uint32_t> u32(Attr a) const noexcept;
+    std::optional<uint64_t> u64(Attr a) const noexcept;
     std::optional<std::string_view> str(Attr a) const noexcept;
     std::vector<uint32_t> all_u32(Attr a) const;
+    std::vector<std::string_view> all_str(Attr a) const;
+    // The u64 array of a kCounters attribute (its size is checked when parsed).
+    std::vector<uint64_t> u64_array(Attr a) const;
+    // Every nested attribute of type `a`, each parsed with the same strictness as a message;
+    // nullopt if any of them is malformed.
+    std::optional<std::vector<Attrs>> all_nested(Attr a) const;
+};
+
+// A parsed message.
+struct Message : Attrs {
+    MsgType type{};
+    uint32_t seq = 0;
 };
 
 struct ParseResult {
@@ -121,6 +169,10 @@ struct ParseResult {
 std::optional<std::size_t> message_size(std::span<const uint8_t> buf) noexcept;
 ParseResult parse(std::span<const uint8_t> buf);
 
+// Parses `p` as a sequence of attributes into *out (strict as parse()); nullopt when
+// well formed, else the error.
+std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<AttrView>* out);
+
 // Builds a message.
 class Builder {
 public:
@@ -128,7 +180,15 @@ public:
     Builder& u8(Attr a, uint8_t v);
     Builder& u16(Attr a, uint16_t v);
     Builder& u32(Attr a, uint32_t v);
+    Builder& u64(Attr a, uint64_t v);
     Builder& str(Attr a, std::string_view s);
+    Builder& u64_array(Attr a, std::span<const uint64_t> v);
+    // A nested attribute: begin_nested() returns a mark, attributes added until
+    // end_nested(mark) are its value.
+    std::size_t begin_nested(Attr a);
+    void end_nested(std::size_t mark);
+    // Bytes so far (header included): a list reply stops adding items before kMaxPayload.
+    std::size_t size() const noexcept { return b_.size(); }
     std::vector<uint8_t> finish();
 
 private:

@@ -98,6 +98,36 @@ bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
     return false;
 }
 
+wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
+    // ip4_datagram_connect() on a socket bound to INADDR_ANY: inet_rcv_saddr becomes the
+    // source the route to the peer picks (fl4->saddr). That is the route's preferred source:
+    // the peer itself when it is local, the address whose prefix route covers the peer
+    // (fib_add_ifaddr() sets it as prefsrc), or the primary address of the interface a
+    // static route leaves by (inet_select_addr). 0 when no route leads to the peer.
+    if (!routes_) return 0;
+    const ipv4::RouteConfig& rc = routes_->config();
+    auto mask = [](uint8_t len) { return len ? ~uint32_t{0} << (32 - len) : 0; };
+    wire::Ipv4Addr src = 0;
+    int best = -1;
+    for (const ipv4::IfConfig& i : rc.ifaces)
+        for (const ipv4::IfAddr& ia : i.addrs) {
+            if (ia.addr == peer) return peer;
+            if (!ia.secondary && ((ia.addr ^ peer) & mask(ia.prefix_len)) == 0 && ia.prefix_len > best) {
+                best = ia.prefix_len;
+                src = ia.addr;
+            }
+        }
+    for (const ipv4::StaticRoute& r : rc.routes) {
+        if (((r.prefix ^ peer) & mask(r.prefix_len)) != 0 || r.prefix_len <= best) continue;
+        for (const ipv4::IfConfig& i : rc.ifaces)
+            if (i.ifindex == r.oif && !i.addrs.empty()) {
+                best = r.prefix_len;
+                src = i.addrs.front().addr;
+            }
+    }
+    return src;
+}
+
 bool Registry::udp_port_in_use(const UdpOpen& o, uid_t uid) const {
     // udp_lib_lport_inuse(): same port, overlapping addresses (either wildcard or equal),
     // overlapping devices, and neither both SO_REUSEADDR nor both SO_REUSEPORT with the
@@ -190,6 +220,16 @@ void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
     pub_.publish(b.build(), [keep]() mutable { keep->first.clear(); keep->second.clear(); });
 }
 
+uint32_t Registry::mc_ifindex(uint32_t ifindex) const {
+    // ip_mc_find_dev(): imr_ifindex 0 is resolved once, at the join, and the membership
+    // records the device (so ip_mc_sf_allow matches it against the arriving interface). The
+    // kernel routes the group; with no multicast routes here that is the first interface.
+    if (ifindex || !routes_) return ifindex;
+    for (const ipv4::IfConfig& i : routes_->config().ifaces)
+        if (!i.loopback) return i.ifindex;
+    return 0;
+}
+
 void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
     for (const demux::McMembership& m : e.mc) {
         uint32_t ifindex = m.ifindex;
@@ -248,6 +288,9 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
         return fail(EADDRINUSE, "address " + addr_str(o.addr) + ":" + std::to_string(o.port) +
                                     " already in use");
     }
+    // bind() is done; connect() then narrows a wildcard local address (ip4_datagram_connect).
+    if (o.addr == 0 && o.remote_addr != 0 && !wire::ipv4_is_multicast(o.remote_addr))
+        o.addr = connect_source(o.remote_addr);
     auto e = std::make_unique<Entry>();
     e->id = next_id_++;
     e->owner = owner;
@@ -328,6 +371,7 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
     if (!wire::ipv4_is_multicast(group))
         return fail(EINVAL, addr_str(group) + " is not a multicast group");
     if (sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
+    ifindex = mc_ifindex(ifindex);
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
         return m.group == group && m.ifindex == ifindex;
     });
@@ -362,6 +406,7 @@ Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32
                        const std::vector<wire::Ipv4Addr>& sources) {
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    ifindex = mc_ifindex(ifindex);
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
         return m.group == group && m.ifindex == ifindex;
     });
@@ -492,6 +537,20 @@ std::string Registry::describe() const {
         s += line;
     }
     return s;
+}
+
+std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
+    std::vector<EndpointView> out;
+    for (auto it = eps_.lower_bound(first_id); it != eps_.end(); ++it) {
+        const Entry& e = *it->second;
+        EndpointView v{.id = e.id, .owner = e.owner, .uid = e.uid, .kind = e.kind,
+                       .mc = &e.mc, .rings = e.rings.get()};
+        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp;
+        if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
+        if (e.kind == EndpointKind::kTap) v.tap = &e.tap;
+        out.push_back(v);
+    }
+    return out;
 }
 
 }  // namespace ingress::ctl

@@ -77,6 +77,19 @@ struct Result {
     bool ok() const noexcept { return err == 0; }
 };
 
+// One endpoint as `ingressctl endpoints` shows it (pointers valid until the next change).
+struct EndpointView {
+    uint32_t id = 0;
+    uint64_t owner = 0;
+    uid_t uid = 0;
+    EndpointKind kind = EndpointKind::kUdp;
+    const UdpOpen* udp = nullptr;  // the one of the three that matches `kind`
+    const RawOpen* raw = nullptr;
+    const TapOpen* tap = nullptr;
+    const std::vector<demux::McMembership>* mc = nullptr;
+    const demux::ShmRings* rings = nullptr;
+};
+
 struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
@@ -128,6 +141,8 @@ public:
     bool all_drained() const noexcept;
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
+    // Endpoints with id >= first_id, in id order.
+    std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
 
 private:
@@ -135,6 +150,7 @@ private:
     Result check_owner(uint64_t owner, uint32_t id, Entry** out);
     Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
     bool bind_addr_ok(wire::Ipv4Addr a) const;
+    wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
     // (No default arguments: a defaulted vector<unique_ptr<Entry>> would need Entry complete
@@ -143,6 +159,7 @@ private:
     void publish(std::vector<std::unique_ptr<Entry>> dead);
     void publish(std::vector<std::unique_ptr<Entry>> dead,
                  std::vector<std::shared_ptr<void>> old_objects);
+    uint32_t mc_ifindex(uint32_t ifindex) const;
     void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
     // Replaces the interface-level contribution `before` with e's memberships.
     void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);

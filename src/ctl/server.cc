@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <system_error>
 
 namespace ingress::ctl {
@@ -22,11 +23,36 @@ uint64_t mono_ns() {
 }
 
 constexpr std::size_t kMaxFrame = kHeaderLen + kMaxPayload;
+// A list reply stops adding items once this close to kMaxPayload: the largest item always
+// fits in what is left (a tap with a 4 KiB filter expression, or an endpoint with 20
+// memberships of 10 sources, about 2.6 KiB: strings are cut at 4 KiB by Builder::str, and
+// memberships are limited by igmp_max_memberships and igmp_max_msf).
+constexpr std::size_t kItemRoom = 8192;
+
+std::string read_comm(const std::string& proc_root, pid_t pid) {
+    std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(in, comm);
+    return comm;
+}
 
 }  // namespace
 
-Server::Server(ServerConfig cfg, Registry& reg, std::function<std::string()> stats_text)
-    : cfg_(std::move(cfg)), reg_(reg), stats_text_(std::move(stats_text)) {
+void set_route_hooks(ServerHooks& hooks, const ipv4::RoutePublisher& routes) {
+    hooks.routes = [&routes] {
+        auto rs = routes.read()->fib().routes();
+        return std::vector<ipv4::Route>(rs.begin(), rs.end());
+    };
+    hooks.ifname = [&routes](uint32_t ifindex) {
+        for (const ipv4::IfConfig& i : routes.config().ifaces)
+            if (i.ifindex == ifindex) return i.name;
+        return std::to_string(ifindex);
+    };
+}
+
+Server::Server(ServerConfig cfg, Registry& reg, ServerHooks hooks)
+    : cfg_(std::move(cfg)), reg_(reg), hooks_(std::move(hooks)) {
+    if (cfg_.owner_uid < 0) cfg_.owner_uid = static_cast<int>(geteuid());
     listen_fd_ = listen_unix(cfg_.path, cfg_.mode);
     if (cfg_.gid >= 0 && chown(cfg_.path.c_str(), static_cast<uid_t>(-1),
                                static_cast<gid_t>(cfg_.gid)) != 0) {
@@ -85,6 +111,7 @@ void Server::accept_all() {
             continue;
         }
         c.owner = next_owner_++;
+        c.comm = read_comm(reg_.config().policy.proc_root, c.cred.pid);
         c.tokens = cfg_.request_burst;
         c.last_ns = mono_ns();
         epoll_event ev{};
@@ -336,14 +363,136 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
         return simple(reg_.close(c.owner, id));
     }
     case MsgType::kStats: {
-        std::string text = stats_text_ ? stats_text_() : std::string();
+        std::string text = hooks_.stats_text ? hooks_.stats_text() : std::string();
         text += reg_.describe();
         if (text.size() > kMaxPayload - 64) text.resize(kMaxPayload - 64);
         return reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.str(Attr::kStatsText, text); });
     }
+    case MsgType::kStatsQuery: return stats_query(c, m);
+    case MsgType::kEndpoints: return endpoints(c, m);
+    case MsgType::kRoutes: return routes(c, m);
+    case MsgType::kReload: return reload(c, m);
     case MsgType::kReply: break;
     }
     return simple(Result{EINVAL, "not a request", 0});
+}
+
+std::string Server::ifname(uint32_t ifindex) const {
+    return ifindex && hooks_.ifname ? hooks_.ifname(ifindex) : std::string();
+}
+
+bool Server::stats_query(Conn& c, const Message& m) {
+    if (!hooks_.worker_counters) return reply(c, m.seq, Result{EOPNOTSUPP, "no worker counters here", 0});
+    const std::vector<WorkerCounters> ws = hooks_.worker_counters();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        b.u32(Attr::kCounterHash, core::counter_table_hash());
+        b.u32(Attr::kMibCount, static_cast<uint32_t>(core::kMibCount));
+        b.u32(Attr::kDropCount, static_cast<uint32_t>(core::kDropReasonCount));
+        b.u32(Attr::kWorkers, static_cast<uint32_t>(ws.size()));
+        for (uint32_t w = first; w < ws.size(); ++w) {
+            if (w > first && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, w);
+                break;
+            }
+            const auto values = core::counter_array(ws[w].counters);
+            const std::size_t mark = b.begin_nested(Attr::kWorkerCounters);
+            b.u32(Attr::kWorker, w).str(Attr::kWorkerDesc, ws[w].desc);
+            b.u64_array(Attr::kCounters, values);
+            b.end_nested(mark);
+        }
+    });
+}
+
+bool Server::endpoints(Conn& c, const Message& m) {
+    const std::vector<EndpointView> eps = reg_.endpoints(m.u32(Attr::kCursor).value_or(0));
+    // Owner connection -> its peer, for pid and comm.
+    std::map<uint64_t, const Conn*> by_owner;
+    for (const auto& [fd, conn] : conns_) by_owner[conn.owner] = &conn;
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        for (std::size_t i = 0; i < eps.size(); ++i) {
+            const EndpointView& e = eps[i];
+            if (i > 0 && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, e.id);
+                break;
+            }
+            const std::size_t mark = b.begin_nested(Attr::kEndpoint);
+            b.u32(Attr::kEndpointId, e.id).u8(Attr::kKind, static_cast<uint8_t>(e.kind));
+            b.u32(Attr::kUid, static_cast<uint32_t>(e.uid));
+            if (auto it = by_owner.find(e.owner); it != by_owner.end())
+                b.u32(Attr::kPid, static_cast<uint32_t>(it->second->cred.pid))
+                    .str(Attr::kComm, it->second->comm);
+            uint32_t ifindex = 0;
+            if (e.udp) {
+                b.u32(Attr::kLocalAddr, e.udp->addr).u16(Attr::kLocalPort, e.udp->port);
+                b.u32(Attr::kRemoteAddr, e.udp->remote_addr).u16(Attr::kRemotePort, e.udp->remote_port);
+                b.u8(Attr::kReuseport, e.udp->reuseport).u8(Attr::kReuseaddr, e.udp->reuseaddr);
+                ifindex = e.udp->ifindex;
+            } else if (e.raw) {
+                b.u8(Attr::kProtocol, e.raw->protocol).u32(Attr::kLocalAddr, e.raw->addr);
+                b.u32(Attr::kRemoteAddr, e.raw->remote_addr);
+                ifindex = e.raw->ifindex;
+            } else if (e.tap) {
+                b.u16(Attr::kEthertype, e.tap->ethertype).u8(Attr::kTapDgram, e.tap->dgram);
+                if (!e.tap->filter.empty()) b.str(Attr::kFilterExpr, e.tap->filter);
+                if (e.tap->fanout) b.u16(Attr::kFanoutGroup, e.tap->fanout_group);
+                ifindex = e.tap->ifindex;
+            }
+            if (ifindex) b.u32(Attr::kIfindex, ifindex).str(Attr::kIfname, ifname(ifindex));
+            for (const demux::McMembership& g : *e.mc) {
+                const std::size_t gm = b.begin_nested(Attr::kMembership);
+                b.u32(Attr::kGroup, g.group).u32(Attr::kIfindex, g.ifindex);
+                if (g.ifindex) b.str(Attr::kIfname, ifname(g.ifindex));
+                b.u8(Attr::kFilterMode, g.mode == demux::McFilterMode::kInclude);
+                for (wire::Ipv4Addr src : g.sources) b.u32(Attr::kSource, src);
+                b.end_nested(gm);
+            }
+            b.u32(Attr::kRingUsed, static_cast<uint32_t>(e.rings->used()));
+            b.u32(Attr::kRingCapacity, e.rings->geometry().slot_count * e.rings->workers());
+            b.u64(Attr::kDelivered, e.rings->delivered());
+            b.u64(Attr::kDropped, e.rings->dropped());
+            b.u64(Attr::kTruncated, e.rings->truncated());
+            b.end_nested(mark);
+        }
+    });
+}
+
+bool Server::routes(Conn& c, const Message& m) {
+    if (!hooks_.routes) return reply(c, m.seq, Result{EOPNOTSUPP, "no route tables here", 0});
+    const std::vector<ipv4::Route> rs = hooks_.routes();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        for (uint32_t i = first; i < rs.size(); ++i) {
+            if (i > first && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, i);
+                break;
+            }
+            const ipv4::Route& r = rs[i];
+            const std::size_t mark = b.begin_nested(Attr::kRoute);
+            b.u32(Attr::kPrefix, r.prefix).u8(Attr::kPrefixLen, r.prefix_len);
+            b.u8(Attr::kRouteType, static_cast<uint8_t>(r.type));
+            b.u8(Attr::kScope, static_cast<uint8_t>(r.scope));
+            b.u8(Attr::kTable, r.local_table ? 255 : 254);  // RT_TABLE_LOCAL / RT_TABLE_MAIN
+            if (r.oif) b.u32(Attr::kIfindex, r.oif).str(Attr::kIfname, ifname(r.oif));
+            b.end_nested(mark);
+        }
+    });
+}
+
+bool Server::reload(Conn& c, const Message& m) {
+    const RegistryConfig& rc = reg_.config();
+    if (!may_administer(rc.policy, c.cred, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid)) {
+        log_refusal(c, "reload", "not root, the socket's owner, CAP_NET_ADMIN or the control group");
+        return reply(c, m.seq, Result{EPERM, "reload needs root, the daemon's uid, CAP_NET_ADMIN "
+                                             "or membership of the control group", 0});
+    }
+    if (!hooks_.reload) return reply(c, m.seq, Result{EOPNOTSUPP, "no configuration file to reload", 0});
+    const ReloadOutcome o = hooks_.reload();
+    return reply(c, m.seq, Result{o.err, o.message, 0}, {}, [&](Builder& b) {
+        if (o.err) return;
+        b.u8(Attr::kApplied, o.restart.empty());
+        for (const std::string& r : o.restart) b.str(Attr::kRestart, r);
+    });
 }
 
 }  // namespace ingress::ctl

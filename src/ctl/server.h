@@ -12,6 +12,11 @@
 // connection (Registry), requests per second per connection. Refusals are logged, rate
 // limited. When a connection closes (app exit, crash, kill) its endpoints are removed and
 // the change published; their memory is reclaimed after the grace period.
+//
+// The operator's requests (ingressctl: stats-query, endpoints, routes, reload) are answered
+// through ServerHooks the daemon gives: the server knows the registry, not the workers,
+// the route tables or the config file. Reading is open to anyone who can connect; reload
+// needs ctl::may_administer (root, the socket's owner, CAP_NET_ADMIN or the control group).
 #pragma once
 
 #include <cstdint>
@@ -20,8 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "core/counters.h"
 #include "ctl/registry.h"
 #include "ctl/unix_socket.h"
+#include "ipv4/fib.h"
+#include "ipv4/route_tables.h"
 
 namespace ingress::ctl {
 
@@ -33,7 +41,37 @@ struct ServerConfig {
     uint32_t requests_per_sec = 2000;  // token bucket refill per connection
     uint32_t request_burst = 500;      // bucket size
     bool log_refusals = true;          // to stderr, at most 10 per second
+    int owner_uid = -1;                // may reload (-1: this process's euid)
 };
+
+struct WorkerCounters {
+    std::string desc;  // "worker 0: eth0 queue 0, core 2, zero-copy"
+    core::Snapshot counters;
+};
+
+// What a reload did: err 0 and an empty `restart` list: applied; err 0 and `restart`
+// non-empty: nothing applied, these changes need a restart; err != 0: refused (a
+// configuration error, `message` says file:line:column: key: what).
+struct ReloadOutcome {
+    int err = 0;
+    std::string message;
+    std::vector<std::string> restart;
+};
+
+// The daemon's side of the requests the registry cannot answer; an absent hook makes its
+// request EOPNOTSUPP.
+struct ServerHooks {
+    std::function<std::string()> stats_text;                    // stats: nstat text
+    std::function<std::vector<WorkerCounters>()> worker_counters;  // stats-query
+    std::function<std::vector<ipv4::Route>()> routes;            // routes: the live FIB
+    std::function<std::string(uint32_t ifindex)> ifname;         // names in replies
+    std::function<ReloadOutcome()> reload;                       // reload (SIGHUP's path)
+};
+
+// Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
+// interface names) from `routes`. To be used by the thread that publishes route tables
+// (the control thread), for which the current snapshot cannot be freed while it reads.
+void set_route_hooks(ServerHooks& hooks, const ipv4::RoutePublisher& routes);
 
 struct ServerStats {
     uint64_t accepted = 0;
@@ -47,8 +85,8 @@ struct ServerStats {
 
 class Server {
 public:
-    // Listens at cfg.path (throws std::system_error). `stats_text` gives the stats reply.
-    Server(ServerConfig cfg, Registry& reg, std::function<std::string()> stats_text = {});
+    // Listens at cfg.path (throws std::system_error).
+    Server(ServerConfig cfg, Registry& reg, ServerHooks hooks = {});
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -65,6 +103,7 @@ private:
         int fd = -1;
         uint64_t owner = 0;
         PeerCred cred;
+        std::string comm;  // /proc/PID/comm at connect
         std::vector<uint8_t> in;
         double tokens = 0;
         uint64_t last_ns = 0;
@@ -76,11 +115,17 @@ private:
     bool reply(Conn& c, uint32_t seq, const Result& r, const std::vector<int>& fds = {},
                const std::function<void(Builder&)>& extra = {});
     void close_conn(int fd);
+    // The operator's requests (list replies are paged with kCursor).
+    bool stats_query(Conn& c, const Message& m);
+    bool endpoints(Conn& c, const Message& m);
+    bool routes(Conn& c, const Message& m);
+    bool reload(Conn& c, const Message& m);
+    std::string ifname(uint32_t ifindex) const;
     void log_refusal(const Conn& c, const char* what, const std::string& msg);
 
     ServerConfig cfg_;
     Registry& reg_;
-    std::function<std::string()> stats_text_;
+    ServerHooks hooks_;
     int listen_fd_ = -1;
     int ep_fd_ = -1;
     std::map<int, Conn> conns_;

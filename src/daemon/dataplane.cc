@@ -3,13 +3,15 @@
 #include <grp.h>
 #include <pthread.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
-
 #include <set>
 #include <stdexcept>
 
 #include "core/clock.h"
 #include "core/stats_format.h"
+#include "daemon/kernel_memberships.h"
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -20,6 +22,12 @@
 namespace ingress::daemon {
 
 uint32_t kernel_ifindex(const std::string& name) { return io::netdev_ifindex(name); }
+
+config::LoadOptions load_options() {
+    config::LoadOptions o;
+    o.interface_exists = [](const std::string& n) { return kernel_ifindex(n) != 0; };
+    return o;
+}
 
 namespace {
 
@@ -34,6 +42,7 @@ wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
 }
 
 core::MonotonicClock g_clock;
+constexpr uint32_t kHandoffRing = 1024;  // fragments in flight per pair of workers
 
 }  // namespace
 
@@ -74,7 +83,10 @@ struct Dataplane::Port {
     l2::Port l2;
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
+    std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
     std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects
+    std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
+    KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
 
     // Our addresses and broadcasts, and every group an app joined on the port or one of
     // its VLANs (the registry records joins in the route tables' memberships).
@@ -108,6 +120,27 @@ struct Dataplane::Port {
                                  : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
                                                               : INGRESS_XDP_DST_LOCAL);
         dsts = std::move(want);
+        if (mc) kernel_mc.sync(memberships(*mc));
+    }
+    // The kernel's membership for each group joined on the port or one of its VLANs; a VLAN
+    // without a kernel device of its own joins on the port (the same MAC filter).
+    std::set<Membership> memberships(const ipv4::McGroups& mc) const {
+        std::set<Membership> m;
+        for (wire::Ipv4Addr g : mc.groups_on(l2.ifindex))
+            if (g != ipv4::kAllHostsGroup) m.insert({l2.ifindex, g});
+        for (const auto& v : l2.vlans)
+            for (wire::Ipv4Addr g : mc.groups_on(v.ifindex))
+                if (g != ipv4::kAllHostsGroup) m.insert({v.ifindex < 0x40000000u ? v.ifindex : l2.ifindex, g});
+        return m;
+    }
+    // UDP always; another protocol while a raw endpoint asks for it (a raw endpoint for TCP,
+    // ICMP or IGMP takes that protocol from the kernel on this port: see docs/design.md).
+    void sync_protocols(const std::set<uint8_t>& want) {
+        for (uint8_t p : protocols)
+            if (!want.count(p)) prog->set_protocol(p, false);
+        for (uint8_t p : want)
+            if (!protocols.count(p)) prog->set_protocol(p, true);
+        protocols = want;
     }
 };
 
@@ -148,16 +181,24 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
         ports_.push_back(std::move(p));
     }
-    // One worker per (interface, queue). Fragments are reassembled by the worker whose queue
-    // received them (no handoff mesh on AF_XDP yet: see src/io/afxdp/backend.h).
+    // One worker per (interface, queue). The workers of one interface share a handoff mesh,
+    // so the fragments of a datagram meet at its owner whichever queues RSS put them on
+    // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
+    // rings (src/io/afxdp/backend.h).
     std::size_t n = 0;
     for (auto& p : ports_) {
+        if (p->ic.queues.size() > 1)
+            p->mesh = std::make_unique<worker::HandoffMesh>(static_cast<uint16_t>(p->ic.queues.size()),
+                                                            kHandoffRing);
+        uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg.icmp,
                                      .defrag = cfg.defrag,
+                                     .handoff = p->mesh.get(),
                                      .worker = static_cast<uint16_t>(n),
+                                     .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(*p->backend, w->counters, t, g_clock,
@@ -186,9 +227,19 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         else throw std::runtime_error("control.group: no group '" + cfg.control_group + "'");
     }
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
-    server_ = std::make_unique<ctl::Server>(sc, *registry_, [this] {
-        return core::format_stats(counters());
-    });
+    ctl::ServerHooks hooks;
+    hooks.stats_text = [this] { return core::format_stats(counters()); };
+    hooks.worker_counters = [this] {
+        std::vector<ctl::WorkerCounters> v;
+        for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
+        return v;
+    };
+    ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
+    hooks.reload = [this] {
+        return reload_request_ ? reload_request_()
+                               : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
+    };
+    server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
 
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
@@ -233,6 +284,16 @@ void Dataplane::control_step(int timeout_ms) {
         for (std::size_t i = 0; i < ports_.size(); ++i) ports_[i]->sync_dsts(cfg_.interfaces[i], &t->mc());
         synced_generation_ = t->generation();
     }
+    // Opened and closed raw endpoints change which protocols the programs redirect. This
+    // thread publishes the endpoint tables, so the current one stays valid while it reads.
+    if (endpoint_pub_->generation() != synced_endpoints_) {
+        std::set<uint8_t> want{wire::kIpProtoUdp};
+        const demux::EndpointTable* et = endpoint_pub_->read();
+        for (unsigned p = 0; p < 256; ++p)
+            if (!et->raw(static_cast<uint8_t>(p)).empty()) want.insert(static_cast<uint8_t>(p));
+        for (auto& port : ports_) port->sync_protocols(want);
+        synced_endpoints_ = endpoint_pub_->generation();
+    }
 }
 
 std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
@@ -274,6 +335,23 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     }
     cfg_ = next;
     return restart;
+}
+
+ctl::ReloadOutcome reload_from_file(Dataplane& dp, const std::string& path) {
+    ctl::ReloadOutcome o;
+    try {
+        o.restart = dp.reload(config::load(path, load_options()));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ingressd: reload refused, running configuration kept: %s\n", e.what());
+        return ctl::ReloadOutcome{EINVAL, e.what(), {}};
+    }
+    if (o.restart.empty()) {
+        std::fprintf(stderr, "ingressd: reloaded %s\n", path.c_str());
+    } else {
+        std::fprintf(stderr, "ingressd: reload not applied; these need a restart:\n");
+        for (const auto& r : o.restart) std::fprintf(stderr, "ingressd:   %s\n", r.c_str());
+    }
+    return o;
 }
 
 }  // namespace ingress::daemon

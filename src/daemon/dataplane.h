@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,6 +32,8 @@ namespace ingress::daemon {
 ipv4::RouteConfig route_config(const config::Config& cfg,
                                uint32_t (*ifindex_of)(const std::string& name));
 uint32_t kernel_ifindex(const std::string& name);
+// How ingressd loads its file: interface names are checked against the kernel's.
+config::LoadOptions load_options();
 
 class Dataplane {
 public:
@@ -57,6 +60,9 @@ public:
     // SIGHUP: applies what can change live (addresses' routes, static routes, knobs,
     // ipfrag/icmp values are start-time only for now); returns what would need a restart.
     std::vector<std::string> reload(const config::Config& next);
+    // What `ingressctl reload` runs (from control_step, in this thread): set by the owner of
+    // the config file, which runs the same function on SIGHUP.
+    void on_reload_request(std::function<ctl::ReloadOutcome()> f) { reload_request_ = std::move(f); }
 
 private:
     struct Port;
@@ -70,6 +76,12 @@ private:
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
     uint64_t synced_generation_ = 0;  // route tables whose memberships the XDP maps reflect
+    uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols they reflect
+    std::function<ctl::ReloadOutcome()> reload_request_;
 };
+
+// SIGHUP and `ingressctl reload`: re-reads `path` and applies it to `dp`; logs the outcome
+// on stderr. A configuration error (file:line:column: key) leaves everything as it was.
+ctl::ReloadOutcome reload_from_file(Dataplane& dp, const std::string& path);
 
 }  // namespace ingress::daemon

@@ -10,6 +10,7 @@
 //   SIGUSR1        prints every counter in nstat form,
 //   SIGINT/TERM    stops the workers, detaches the programs, prints the final counters.
 // A configuration error names file, line, column and key, and nothing is touched.
+// `ingressctl reload` on the control socket does what SIGHUP does (docs/ingressctl.md).
 #include <getopt.h>
 #include <linux/limits.h>
 #include <signal.h>
@@ -26,17 +27,6 @@
 #include "io/afxdp/xdp_program.h"
 
 using namespace ingress;
-
-namespace {
-
-
-config::LoadOptions load_options() {
-    config::LoadOptions o;
-    o.interface_exists = [](const std::string& n) { return daemon::kernel_ifindex(n) != 0; };
-    return o;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     std::string cfg_path, xdp_object;
@@ -72,7 +62,7 @@ int main(int argc, char** argv) {
     }
     config::Config cfg;
     try {
-        cfg = config::load(cfg_path, load_options());
+        cfg = config::load(cfg_path, daemon::load_options());
     } catch (const config::Error& e) {
         std::fprintf(stderr, "ingressd: %s\n", e.what());
         return 1;
@@ -96,6 +86,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ingressd: %s: %zu worker(s) up\n", cfg_path.c_str(), dp.workers());
         for (const auto& d : dp.describe()) std::fprintf(stderr, "ingressd:   %s\n", d.c_str());
         std::fprintf(stderr, "ingressd: control socket %s\n", dp.control_path().c_str());
+        // `ingressctl reload` runs SIGHUP's path, from control_step in this thread.
+        dp.on_reload_request([&] { return daemon::reload_from_file(dp, cfg_path); });
         timespec last_stats{}, last_live{};
         clock_gettime(CLOCK_MONOTONIC, &last_stats);
         last_live = last_stats;
@@ -127,18 +119,7 @@ int main(int argc, char** argv) {
             }
             if (sig == SIGINT || sig == SIGTERM) break;
             if (sig == SIGHUP) {
-                try {
-                    config::Config next = config::load(cfg_path, load_options());
-                    auto restart = dp.reload(next);
-                    if (restart.empty()) {
-                        std::fprintf(stderr, "ingressd: reloaded %s\n", cfg_path.c_str());
-                    } else {
-                        std::fprintf(stderr, "ingressd: reload not applied; these need a restart:\n");
-                        for (const auto& r : restart) std::fprintf(stderr, "ingressd:   %s\n", r.c_str());
-                    }
-                } catch (const std::exception& e) {
-                    std::fprintf(stderr, "ingressd: reload refused, running configuration kept: %s\n", e.what());
-                }
+                daemon::reload_from_file(dp, cfg_path);
                 continue;
             }
             if (sig == SIGUSR1 || (sig < 0 && stats_interval > 0))

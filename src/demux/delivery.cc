@@ -129,6 +129,17 @@ uint64_t ShmRings::dropped() const noexcept {
     return n;
 }
 
+uint64_t ShmRings::used() const noexcept {
+    uint64_t n = 0;
+    for (const PerWorker& w : w_) {
+        const auto* h = static_cast<const shm::RingHeader*>(w.region.data());
+        const uint32_t fill = h->prod.load(std::memory_order_relaxed) -
+                              h->cons.load(std::memory_order_relaxed);
+        n += fill < g_.slot_count ? fill : g_.slot_count;
+    }
+    return n;
+}
+
 uint64_t ShmRings::truncated() const noexcept {
     uint64_t n = 0;
     for (const PerWorker& w : w_)

@@ -123,6 +123,9 @@ public:
     uint64_t delivered() const noexcept;
     uint64_t dropped() const noexcept;
     uint64_t truncated() const noexcept;
+    // Slots filled and not yet released by the app, summed over the rings (a consumer index
+    // that makes no sense counts as a full ring, as the producer treats it).
+    uint64_t used() const noexcept;
 
 private:
     friend class WakeupList;

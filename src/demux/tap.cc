@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "demux/hash.h"
+#include "l2/eth_type_trans.h"
 #include "wire/bytes.h"
 #include "wire/ethernet.h"
 #include "wire/ipv4.h"
@@ -19,6 +20,7 @@ struct Round {
     bool vlan_present;   // skb_vlan_tag_present() during this round
     bool all;            // ETH_P_ALL taps run in this pass
     bool specific;       // ethertype taps run in this pass (the final round's ptype_base)
+    core::PktType pkt_type;  // skb->pkt_type during this round
 };
 
 bool group_matches(const TapGroup& g, const core::Packet& pkt, const l2::Port& port,
@@ -69,7 +71,7 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
     RecvMeta m;
     m.rx_ns = pkt.rx_ns;
     m.ifindex = r.dev;
-    m.pkt_type = pkt.pkt_type;
+    m.pkt_type = r.pkt_type;
     m.protocol = pkt.ethertype;
     m.orig_len = len;
     m.net_off = static_cast<uint16_t>(head.size());
@@ -145,16 +147,23 @@ core::Verdict tap_deliver(const core::Packet& pkt, const l2::Port& port, const E
                           TapScratch& scratch) noexcept {
     if (!t.has_taps()) return core::Verdict::next();
     const bool tagged = (pkt.flags & core::kFlagVlan) != 0;
+    // ptype_all on the port runs before vlan_do_receive(), which is what makes a frame of an
+    // unknown VLAN OTHERHOST (and one for a sub-interface's own MAC HOST): that round sees
+    // eth_type_trans()'s pkt_type.
+    core::PktType on_port = pkt.pkt_type;
+    if (tagged)
+        if (auto eth = wire::EthernetView::try_view(pkt.frame()))
+            on_port = l2::eth_pkt_type(eth->dst(), port);
     if (pkt.ifindex != port.ifindex) {
         // The frame moved to a VLAN sub-interface: ptype_all on the port first (tag in aux
         // data), then another_round on the sub-interface, untagged, with ptype_base at the end.
-        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false}, scratch);
-        deliver_round(pkt, port, t, {pkt.ifindex, false, true, true}, scratch);
+        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false, on_port}, scratch);
+        deliver_round(pkt, port, t, {pkt.ifindex, false, true, true, pkt.pkt_type}, scratch);
     } else {
         // One round on the port. ETH_P_ALL taps see the tag in aux data; by the time the
         // ethertype taps run (ptype_base), the kernel has cleared it.
-        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false}, scratch);
-        deliver_round(pkt, port, t, {port.ifindex, false, false, true}, scratch);
+        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false, on_port}, scratch);
+        deliver_round(pkt, port, t, {port.ifindex, false, false, true, pkt.pkt_type}, scratch);
     }
     return core::Verdict::next();
 }

@@ -26,7 +26,9 @@ struct TapScratch {
 // (PACKET_FANOUT_HASH / PACKET_FANOUT_LB).
 //   - ETH_P_ALL taps see every frame, OTHERHOST included: once on the port, with the VLAN
 //     tag in aux data, and, when the frame moved to a VLAN sub-interface
-//     (vlan_do_receive -> another_round), once more on that interface, untagged.
+//     (vlan_do_receive -> another_round), once more on that interface, untagged. The round
+//     on the port runs before vlan_do_receive, so it reports eth_type_trans's pkt_type
+//     (a frame of an unknown VLAN is still HOST there; IP later drops it as OTHERHOST).
 //   - Ethertype taps see frames of their ethertype once, on the final interface (bound to
 //     it, to the port, or to all), without VLAN aux data (the tag is cleared by then).
 //   - SOCK_RAW: link header + packet (the tag is not in the bytes: it is in aux data);

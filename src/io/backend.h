@@ -40,6 +40,11 @@ public:
     // queue `pkt.queue` (the queue it will be sent on); pkt is reset, data/buf/len/queue set.
     [[nodiscard]] virtual bool try_alloc(core::Packet& pkt, uint32_t len) noexcept = 0;
 
+    // The calling thread polls `queue` from now on (a worker calls it once, first). Backends
+    // whose buffers belong to one queue's memory use it to keep every thread on its own
+    // queue's rings and to send other queues' buffers home (AF_XDP); others ignore it.
+    virtual void attach_thread(uint16_t /*queue*/) noexcept {}
+
     virtual BackendStats stats() const noexcept = 0;
     virtual std::string name() const = 0;
 };

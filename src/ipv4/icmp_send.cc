@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ipv4/route_tables.h"
 #include "wire/checksum.h"
 #include "wire/ethernet.h"
 #include "wire/icmp.h"
@@ -111,11 +112,19 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
     // icmpv4_mask_allow(): only types in icmp_ratemask are limited, never frag-needed.
     bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
                    !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
+    if (limited && !global_allow(now_ns)) {
+        c.mib(Mib::kIcmpOutRateLimitGlobal);
+        return IcmpResult::kRateLimited;
+    }
+    // icmp_route_lookup(): the error is routed to the offending datagram's source.
+    if (routes_) {
+        const Fib::Index idx = routes_->fib().lookup(ip->src());
+        if (idx == Fib::kNoRoute) return IcmpResult::kNotAllowed;
+        const RouteType t = routes_->fib().route(idx).type;
+        if (t == RouteType::kUnreachable || t == RouteType::kProhibit || t == RouteType::kBlackhole)
+            return IcmpResult::kNotAllowed;
+    }
     if (limited) {
-        if (!global_allow(now_ns)) {
-            c.mib(Mib::kIcmpOutRateLimitGlobal);
-            return IcmpResult::kRateLimited;
-        }
         // icmpv4_xrlim_allow(): the per-host limit; only a message it allows spends a
         // global credit.
         if (!host_allow(ip->src(), now_ns)) {

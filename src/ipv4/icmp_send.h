@@ -7,6 +7,11 @@
 //   - never about a datagram routed as BROADCAST or MULTICAST,
 //   - never about a fragment other than the first (offset != 0),
 //   - never an error about an ICMP error (unknown ICMP types count as errors),
+//   - never when no route leads back to the offending datagram's source (icmp_route_lookup
+//     fails: no route, or an unreachable / prohibit / blackhole one), checked after the
+//     global limit and before the per-host one, as __icmp_send does; nothing is counted.
+//     The error still leaves by the arrival interface to the sender's MAC (an error to one
+//     of our own addresses is not looped back),
 //   - then the global token bucket (icmp_global_allow: allowed while credit is left) and the
 //     per-destination limit (inet_peer_xrlim_allow: 6 back to back, then one per
 //     icmp_ratelimit); a global credit is spent only when the per-destination limit also
@@ -29,6 +34,8 @@
 #include "wire/ipv4.h"
 
 namespace ingress::ipv4 {
+
+class RouteTables;
 
 struct IcmpConfig {
     uint32_t icmp_ratelimit_ms = 1000;  // net.ipv4.icmp_ratelimit (ms per token, per host)
@@ -57,6 +64,9 @@ public:
     // the checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
     IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
                     wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept;
+    // The route tables the reply is routed with (the worker's snapshot for this burst);
+    // null: every source is taken as reachable (stage tests without routes).
+    void set_routes(const RouteTables* rt) noexcept { routes_ = rt; }
 
 private:
     bool global_allow(uint64_t now_ns) noexcept;
@@ -66,6 +76,7 @@ private:
     io::Backend& backend_;
     io::TxQueue& txq_;
     IcmpConfig cfg_;
+    const RouteTables* routes_ = nullptr;
     // icmp_global: a token bucket of icmp_msgs_burst tokens, refilled at icmp_msgs_per_sec.
     uint64_t global_credit_ = 0;  // whole messages
     uint64_t global_last_ns_ = 0;

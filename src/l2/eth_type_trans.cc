@@ -6,22 +6,21 @@ using core::DropReason;
 using core::PktType;
 using core::Verdict;
 
+PktType eth_pkt_type(const wire::Mac& dst, const Port& port) noexcept {
+    // Our address -> HOST; I/G bit set -> BROADCAST if ff:ff:ff:ff:ff:ff (the device's
+    // broadcast address), else MULTICAST; anything else -> OTHERHOST. Note the kernel does
+    // not check multicast filters here: a multicast frame the NIC let through is MULTICAST
+    // whatever the group.
+    if (dst == port.mac) return PktType::kHost;
+    if (dst.is_multicast()) return dst.is_broadcast() ? PktType::kBroadcast : PktType::kMulticast;
+    return PktType::kOtherhost;
+}
+
 Verdict eth_type_trans(core::Packet& pkt, const Port& port) noexcept {
     auto eth = wire::EthernetView::try_view(pkt.frame());
     if (!eth) return Verdict::drop(DropReason::kPktTooSmall);
     pkt.l3_off = wire::EthernetView::kHeaderLen;
-
-    // pkt_type: our address -> HOST; I/G bit set -> BROADCAST if ff:ff:ff:ff:ff:ff (the
-    // device's broadcast address), else MULTICAST; anything else -> OTHERHOST. Note the
-    // kernel does not check multicast filters here: a multicast frame the NIC let through
-    // is MULTICAST whatever the group.
-    wire::Mac dst = eth->dst();
-    if (dst == port.mac)
-        pkt.pkt_type = PktType::kHost;
-    else if (dst.is_multicast())
-        pkt.pkt_type = dst.is_broadcast() ? PktType::kBroadcast : PktType::kMulticast;
-    else
-        pkt.pkt_type = PktType::kOtherhost;
+    pkt.pkt_type = eth_pkt_type(eth->dst(), port);
 
     // Ethernet II if the type field is >= 0x0600 (eth_proto_is_802_3); otherwise it is an
     // 802.3 length: 0xFFFF after the header is raw 802.3 (Novell IPX), else 802.2 LLC.

@@ -15,4 +15,7 @@ namespace ingress::l2 {
 //         eth_type_trans, counted as rx_length_errors; we name it).
 core::Verdict eth_type_trans(core::Packet& pkt, const Port& port) noexcept;
 
+// The pkt_type eth_type_trans() gives a frame for `dst` on `port`.
+core::PktType eth_pkt_type(const wire::Mac& dst, const Port& port) noexcept;
+
 }  // namespace ingress::l2

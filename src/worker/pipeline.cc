@@ -20,11 +20,11 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
         const uint8_t* h = p.data + p.l3_off;
         const bool frag = wire::load_be16(h + wire::Ipv4View::kFragOff) &
                           (wire::kIpFlagMf | wire::kIpOffsetMask);
-        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.worker;
-        if (owner == t_.worker) {
+        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.mesh_worker;
+        if (owner == t_.mesh_worker) {
             if (keep != i) batch.pkts[keep] = p;
             ++keep;
-        } else if (t_.handoff->ring(t_.worker, owner).try_push(p)) {
+        } else if (t_.handoff->ring(t_.mesh_worker, owner).try_push(p)) {
             c_.handed_off();  // its fate is counted by the owner
         } else {
             sink_.settle(p, core::Verdict::drop(core::DropReason::kFragHandoffFull));
@@ -55,6 +55,11 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     sink_.set_queue(queue);
     const l2::Port& port = *t_.port;
 
+    // This burst's route snapshot, also for routing ICMP errors back (the reassembly timers
+    // below send them too).
+    const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr;
+    icmp_.set_routes(rt);
+
     // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
     defrag_.expire(now_ns, icmp_, c_);
     defrag_.reap(sink_);
@@ -72,7 +77,7 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
     // ip_rcv_finish_core: the input route. Without route tables (stage tests), every valid
     // datagram is treated as local.
-    if (const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr) {
+    if (rt) {
         run_stage(batch, sink_, [&](core::Packet& p) {
             return ipv4::route_input(p, *rt, c_, &icmp_, now_ns, hint_);
         });
@@ -84,8 +89,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     // Fragments other workers received for datagrams this worker owns.
     if (HandoffMesh* mesh = t_.handoff) {
         for (uint16_t from = 0; from < mesh->workers(); ++from) {
-            if (from == t_.worker) continue;
-            auto& ring = mesh->ring(from, t_.worker);
+            if (from == t_.mesh_worker) continue;
+            auto& ring = mesh->ring(from, t_.mesh_worker);
             handed_in_.count = static_cast<uint16_t>(
                 ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
             if (handed_in_.count == 0) continue;

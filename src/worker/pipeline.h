@@ -41,7 +41,8 @@ struct PipelineTables {
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
     ipv4::DefragConfig defrag;       // net.ipv4.ipfrag_* knobs and pool sizes
     HandoffMesh* handoff = nullptr;  // fragments to their owning worker (null: one worker)
-    uint16_t worker = 0;             // this worker's index in the mesh
+    uint16_t worker = 0;             // this worker's index: its ring in every endpoint
+    uint16_t mesh_worker = 0;        // its index in `handoff` (the workers of one port)
     // The route tables (read once per burst: the burst is the RCU read-side section, and
     // the worker loop announces a quiescent state between bursts). Null: no route stage,
     // every valid datagram is treated as local (tests of the other stages).

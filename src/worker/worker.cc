@@ -20,6 +20,7 @@ uint16_t Worker::poll_once() {
 
 void Worker::run(const std::atomic<bool>& stop, void (*after_burst)(void*), void* ctx) {
     ipv4::rcu_reader_register();
+    backend_.attach_thread(opt_.queue);
     while (!stop.load(std::memory_order_relaxed)) {
         const uint16_t n = poll_once();
         if (n && after_burst) after_burst(ctx);

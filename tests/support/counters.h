@@ -20,6 +20,12 @@ using Expected = std::map<std::string, uint64_t>;
 // whether the conservation identity holds.
 ::testing::AssertionResult counters_are(const core::Snapshot& s, const Expected& want);
 
+// The counters in the nstat-form text ingressd prints (SIGUSR1, at exit) and its control
+// socket's stats request returns (core::format_stats): every line between "#kernel" and
+// "#conservation" by its name; the fates from their Ingress* lines. Lines after it (one per
+// endpoint) are ignored. A name the table does not know fails the current test.
+core::Snapshot parse_stats_text(const std::string& text);
+
 // Difference after - before (for tests that look at one step).
 core::Snapshot delta(const core::Snapshot& after, const core::Snapshot& before);
 

@@ -41,9 +41,18 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     sc.requests_per_sec = o.requests_per_sec;
     sc.request_burst = o.request_burst;
     sc.log_refusals = o.log_refusals;
-    server_ = std::make_unique<ctl::Server>(sc, *reg_, [this] {
-        return core::format_stats(counters());
-    });
+    sc.owner_uid = o.owner_uid;
+    ctl::ServerHooks hooks;
+    hooks.stats_text = [this] { return core::format_stats(counters()); };
+    hooks.worker_counters = [this] {
+        std::vector<ctl::WorkerCounters> v;
+        for (std::size_t i = 0; i < workers_.size(); ++i)
+            v.push_back({"worker " + std::to_string(i) + ": test0 (memory)", workers_[i]->counters.snapshot()});
+        return v;
+    };
+    ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
+    hooks.reload = o.reload;
+    server_ = std::make_unique<ctl::Server>(sc, *reg_, std::move(hooks));
     for (uint16_t i = 0; i < o.workers; ++i) {
         auto w = std::make_unique<Worker>();
         w->backend = std::make_unique<io::MemoryBackend>(1, 1, 4096);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
+#include "core/spsc_ring.h"
+
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
@@ -27,8 +29,17 @@ constexpr uint64_t kQueueShift = 48;
 constexpr uint64_t kAddrMask = (uint64_t{1} << kQueueShift) - 1;
 }  // namespace
 
+namespace {
+// Which backend and queue slot the calling thread attached to (attach_thread).
+thread_local const void* tl_backend = nullptr;
+thread_local std::size_t tl_slot = 0;
+}  // namespace
+
 struct AfXdpBackend::Queue {
     uint16_t id = 0;
+    std::size_t slot = 0;  // index in queues_
+    // returns[s]: frame addresses of this UMEM freed by the worker of queue slot s.
+    std::vector<std::unique_ptr<core::SpscRing<uint64_t>>> returns;
     uint32_t frame_size = 0;
     void* area = nullptr;
     std::size_t area_size = 0;
@@ -45,6 +56,14 @@ struct AfXdpBackend::Queue {
 
     uint8_t* data(uint64_t addr) const noexcept {
         return static_cast<uint8_t*>(xsk_umem__get_data(area, addr));
+    }
+    void reclaim_returns() noexcept {
+        uint64_t tmp[64];
+        for (auto& r : returns) {
+            if (!r) continue;
+            uint32_t n;
+            while ((n = r->try_dequeue_burst(tmp, 64)) > 0) free.insert(free.end(), tmp, tmp + n);
+        }
     }
     void reclaim_completions() noexcept {
         uint32_t idx;
@@ -128,8 +147,39 @@ AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(p
         Q.refill();
         if (qid >= index_.size()) index_.resize(qid + 1, -1);
         index_[qid] = static_cast<int16_t>(queues_.size());
+        Q.slot = queues_.size();
         queues_.push_back(std::move(qu));
     }
+    if (queues_.size() > 1)
+        for (auto& Q : queues_) {
+            Q->returns.resize(queues_.size());
+            for (std::size_t s = 0; s < queues_.size(); ++s)
+                if (s != Q->slot) Q->returns[s] = std::make_unique<core::SpscRing<uint64_t>>(opt.frames);
+        }
+}
+
+void AfXdpBackend::attach_thread(uint16_t queue) noexcept {
+    Queue* Q = q(queue);
+    tl_backend = Q ? this : nullptr;
+    tl_slot = Q ? Q->slot : 0;
+}
+
+AfXdpBackend::Queue* AfXdpBackend::caller() const noexcept {
+    return tl_backend == this ? queues_[tl_slot].get() : nullptr;
+}
+
+void AfXdpBackend::give_back(uint64_t handle, bool passed) noexcept {
+    Queue* home = q(static_cast<uint16_t>(handle >> kQueueShift));
+    if (!home) return;
+    Queue* me = caller();
+    Queue& counted = me ? *me : *home;  // each queue's counters have one writer
+    ++(passed ? counted.st.passed : counted.st.freed);
+    if (me && me != home) {
+        // Cannot be full: the ring holds as many entries as the UMEM has frames.
+        (void)home->returns[me->slot]->try_push(handle & kAddrMask);
+        return;
+    }
+    home->free.push_back(handle & kAddrMask);
 }
 
 AfXdpBackend::~AfXdpBackend() {
@@ -148,6 +198,7 @@ AfXdpBackend::Queue* AfXdpBackend::q(uint16_t queue) const noexcept {
 uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
     Queue* Q = q(queue);
     if (!Q) return 0;
+    Q->reclaim_returns();
     Q->reclaim_completions();
     Q->refill();
     if (xsk_ring_prod__needs_wakeup(&Q->fill)) {
@@ -174,6 +225,7 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
 }
 
 uint16_t AfXdpBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
+    if (Queue* me = caller()) queue = me->id;  // a worker sends on its own queue only
     Queue* Q = q(queue);
     if (!Q) return 0;
     Q->reclaim_completions();
@@ -199,26 +251,18 @@ uint16_t AfXdpBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) 
 }
 
 void AfXdpBackend::pass_burst(uint16_t, core::Packet* pkts, uint16_t n) noexcept {
-    for (uint16_t i = 0; i < n; ++i) {
-        Queue* Q = q(static_cast<uint16_t>(pkts[i].buf >> kQueueShift));
-        if (!Q) continue;
-        Q->free.push_back(pkts[i].buf & kAddrMask);
-        ++Q->st.passed;
-    }
+    for (uint16_t i = 0; i < n; ++i) give_back(pkts[i].buf, true);
 }
 
 void AfXdpBackend::free_bulk(const uint64_t* bufs, uint16_t n) noexcept {
-    for (uint16_t i = 0; i < n; ++i) {
-        Queue* Q = q(static_cast<uint16_t>(bufs[i] >> kQueueShift));
-        if (!Q) continue;
-        Q->free.push_back(bufs[i] & kAddrMask);
-        ++Q->st.freed;
-    }
+    for (uint16_t i = 0; i < n; ++i) give_back(bufs[i], false);
 }
 
 bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
-    // The frame must come from the UMEM of the queue it will be sent on: pkt.queue says which.
+    // The frame must come from the UMEM of the queue it will be sent on: pkt.queue says which
+    // (an attached worker's own queue, whatever pkt.queue says).
     uint16_t queue = pkt.queue;
+    if (Queue* me = caller()) queue = me->id;
     Queue* Q = q(queue);
     if (!Q || len > Q->frame_size) return false;
     Q->reclaim_completions();
@@ -254,16 +298,19 @@ bool AfXdpBackend::zero_copy(uint16_t queue) const noexcept {
     return Q && Q->zero_copy;
 }
 
-std::string AfXdpBackend::xsk_stats(uint16_t queue) const {
+AfXdpBackend::XskCounters AfXdpBackend::xsk_counters(uint16_t queue) const {
     Queue* Q = q(queue);
-    if (!Q) return "no such queue";
     xdp_statistics st{};
     socklen_t len = sizeof st;
-    if (getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
-        return std::string("XDP_STATISTICS: ") + std::strerror(errno);
-    return "rx_dropped " + std::to_string(st.rx_dropped) + " rx_invalid_descs " +
-           std::to_string(st.rx_invalid_descs) + " rx_ring_full " + std::to_string(st.rx_ring_full) +
-           " rx_fill_ring_empty_descs " + std::to_string(st.rx_fill_ring_empty_descs);
+    if (!Q || getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return {};
+    return {st.rx_dropped, st.rx_invalid_descs, st.rx_ring_full, st.rx_fill_ring_empty_descs};
+}
+
+std::string AfXdpBackend::xsk_stats(uint16_t queue) const {
+    const XskCounters c = xsk_counters(queue);
+    return "rx_dropped " + std::to_string(c.rx_dropped) + " rx_invalid_descs " +
+           std::to_string(c.rx_invalid_descs) + " rx_ring_full " + std::to_string(c.rx_ring_full) +
+           " rx_fill_ring_empty_descs " + std::to_string(c.rx_fill_ring_empty);
 }
 
 }  // namespace ingress::io::afxdp

@@ -7,12 +7,15 @@
 // ring; frames the dataplane builds (ICMP errors) come from the free list (try_alloc), go
 // out on the TX ring and return through the completion ring.
 //
-// Threads: a queue's XSK and free list are touched only by the worker that polls it.
-// free_bulk() of a handle that belongs to another queue is NOT thread-safe. The defrag
-// handoff (src/ipv4/defrag.md) moves a fragment's buffer to the owning worker, which frees
-// it later: with more than one worker on AF_XDP, the daemon must give such buffers a way
-// home (a per-queue return ring drained by the owner of the UMEM) before it enables the
-// handoff mesh. Single-worker use, as in the tests and ingress-live, is safe.
+// Threads: a queue's XSK, rings and free list are touched only by the worker that polls it.
+// A worker says which queue it polls with attach_thread(); from then on its try_alloc() and
+// tx_burst() use that queue whatever they are asked, and a buffer of another queue it frees
+// or passes (the defrag handoff, src/ipv4/defrag.md, moves a fragment's buffer to the
+// worker that owns its datagram) goes home through a return ring: one SPSC ring per
+// (queue, other queue), drained into the free list by the home queue's worker at each
+// rx_burst. A ring holds as many entries as the UMEM has frames, so a return never fails.
+// A thread that never attached (the tests, ingress-live: one thread for everything) works
+// on the queues directly, as before.
 //
 // need_wakeup is used: the fill ring is kicked (poll/recvfrom) only when the kernel asks,
 // TX with sendto() only when it asks. Zero-copy is tried first where allowed, then copy
@@ -57,16 +60,25 @@ public:
     void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
+    void attach_thread(uint16_t queue) noexcept override;
     BackendStats stats() const noexcept override;
     std::string name() const override { return "af_xdp"; }
 
     bool zero_copy(uint16_t queue) const noexcept;
-    // Kernel-side ring statistics (XDP_STATISTICS): rx_dropped, rx_ring_full, fill empty...
-    std::string xsk_stats(uint16_t queue) const;
+    // Kernel-side ring statistics (XDP_STATISTICS): frames the socket could not take
+    // (rx_dropped: no fill buffer or too long), bad descriptors, ring full, fill ring empty.
+    // Zeros when the socket cannot say.
+    struct XskCounters {
+        uint64_t rx_dropped = 0, rx_invalid_descs = 0, rx_ring_full = 0, rx_fill_ring_empty = 0;
+    };
+    XskCounters xsk_counters(uint16_t queue) const;
+    std::string xsk_stats(uint16_t queue) const;  // the same, as one line
 
 private:
     struct Queue;
     Queue* q(uint16_t queue) const noexcept;
+    Queue* caller() const noexcept;  // the queue the calling thread attached to, if any
+    void give_back(uint64_t handle, bool passed) noexcept;
     std::vector<std::unique_ptr<Queue>> queues_;
     std::vector<int16_t> index_;  // queue id -> queues_ slot, -1 if not ours
     uint32_t ifindex_;

@@ -93,12 +93,14 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
     config_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_CONFIG_MAP);
     stats_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_STATS_MAP);
-    if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0) {
+    proto_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_PROTO_MAP);
+    if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0) {
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
         xdp_program__close(prog_);
         prog_ = nullptr;
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
+    set_protocol(wire::kIpProtoUdp, true);
 }
 
 void XdpProgram::remove_leftover() {
@@ -150,6 +152,13 @@ void XdpProgram::set_capture_all(bool on) {
                                  std::strerror(errno));
 }
 
+void XdpProgram::set_protocol(uint8_t protocol, bool take) {
+    uint32_t key = protocol, value = take ? 1 : 0;
+    if (bpf_map_update_elem(proto_fd_, &key, &value, BPF_ANY) != 0)
+        throw std::runtime_error(ifname_ + ": cannot set protocol " + std::to_string(protocol) +
+                                 " in the XDP protocol map: " + std::strerror(errno));
+}
+
 XdpStats XdpProgram::stats() const {
     int ncpu = libbpf_num_possible_cpus();
     std::vector<uint64_t> v(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
@@ -159,7 +168,8 @@ XdpStats XdpProgram::stats() const {
         for (uint64_t x : v) sums[k] += x;
     }
     return {sums[INGRESS_XDP_STAT_SEEN], sums[INGRESS_XDP_STAT_PASS],
-            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK]};
+            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK],
+            sums[INGRESS_XDP_STAT_KERNEL_PROTO]};
 }
 
 }  // namespace ingress::io::afxdp

@@ -17,6 +17,7 @@ enum class XdpMode : uint8_t { kNative, kSkb };
 
 struct XdpStats {
     uint64_t seen = 0, pass = 0, redirect = 0, no_xsk = 0;
+    uint64_t kernel_proto = 0;  // for one of our destinations, but a protocol the kernel keeps
 };
 
 // libbpf and libxdp print their own diagnostics (e.g. "falling back to loading single prog
@@ -45,6 +46,9 @@ public:
     void add_dst(wire::Ipv4Addr addr, uint32_t kind);
     void remove_dst(wire::Ipv4Addr addr);
     void set_capture_all(bool on);
+    // Whether datagrams of IP protocol `protocol` for those destinations go to the dataplane
+    // (the program starts with UDP only: TCP, ICMP, IGMP and the rest stay with the kernel).
+    void set_protocol(uint8_t protocol, bool take);
     XdpStats stats() const;
 
 private:
@@ -53,7 +57,7 @@ private:
     uint32_t ifindex_ = 0;
     XdpMode mode_;
     xdp_program* prog_ = nullptr;
-    int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1;
+    int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1;
 };
 
 }  // namespace ingress::io::afxdp

@@ -126,5 +126,109 @@ TEST(StatsFormat, PrintsNonZeroInNstatFormAndTheIdentity) {
     EXPECT_NE(json.find("\"conserved\":true"), std::string::npos) << json;
 }
 
+Snapshot sample(uint64_t k) {
+    CounterBlock c;
+    c.begin_burst();
+    c.rx(3 * k);
+    c.mib(Mib::kIpInReceives, 3 * k);
+    c.mib(Mib::kUdpInDatagrams, k);
+    c.delivered(k);
+    c.dropped(DropReason::kNoSocket, 2 * k);
+    c.end_burst();
+    return c.snapshot();
+}
+
+TEST(CounterArray, RoundTripsInTableOrderAndRefusesAnotherLength) {
+    Snapshot s = sample(5);
+    auto v = counter_array(s);
+    EXPECT_EQ(v[0], 15u);  // rx first, then delivered, held, passed
+    EXPECT_EQ(v[1], 5u);
+    EXPECT_EQ(v[4 + static_cast<std::size_t>(DropReason::kNoSocket)], 10u);
+    EXPECT_EQ(v[4 + kDropReasonCount + static_cast<std::size_t>(Mib::kUdpInDatagrams)], 5u);
+    auto back = snapshot_from_array(v.data(), v.size());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(counter_array(*back), v);
+    EXPECT_FALSE(snapshot_from_array(v.data(), v.size() - 1));
+    EXPECT_EQ(counter_table_hash(), counter_table_hash());
+    EXPECT_NE(counter_table_hash(), 2166136261u) << "the names went into it";
+}
+
+TEST(StatsFormat, TableHasTheTotalThenOneColumnPerWorker) {
+    Snapshot a = sample(1), b = sample(2), total = a;
+    total += b;
+    std::string out = format_stats_table(total, {a, b});
+    EXPECT_NE(out.find("#kernel                                total     worker0     worker1\n"),
+              std::string::npos) << out;
+    EXPECT_NE(out.find("IpInReceives                               9           3           6\n"),
+              std::string::npos) << out;
+    EXPECT_NE(out.find("NO_SOCKET                                  6           2           4\n"),
+              std::string::npos) << out;
+    EXPECT_EQ(out.find("IpInHdrErrors"), std::string::npos) << "zero rows hidden without -a";
+    EXPECT_NE(format_stats_table(total, {a, b}, {.zeros = true}).find("IpInHdrErrors"), std::string::npos);
+    EXPECT_NE(out.find("#conservation rx 9 = delivered 3 + held 0 + passed 0 + dropped 6: ok"),
+              std::string::npos) << out;
+}
+
+TEST(StatsFormat, RatesAreTheDeltaOverTheInterval) {
+    std::string out = format_rates(sample(1), sample(3), 2.0);
+    // IpInReceives 3 -> 9 over 2 s.
+    EXPECT_NE(out.find("IpInReceives                                 9          3.0/s\n"),
+              std::string::npos) << out;
+    EXPECT_EQ(out.find("IpInHdrErrors"), std::string::npos);
+    EXPECT_NE(format_rates(sample(1), sample(3), 2.0, {.zeros = true}).find("IpInHdrErrors"),
+              std::string::npos);
+}
+
+TEST(StatsFormat, JsonSnapshotHasEveryCounterSoKeysAreStable) {
+    std::string j = json_snapshot(sample(1));
+    EXPECT_NE(j.find("\"IpInHdrErrors\":0"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"NO_SOCKET\":2"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"fates\":{\"rx\":3,\"delivered\":1,\"held\":0,\"passed\":0,\"dropped\":2}"),
+              std::string::npos) << j;
+}
+
+TEST(OpenMetrics, FamiliesWithTypeHelpTotalSuffixWorkerAndReasonLabelsEndingInEof) {
+    std::string out = format_openmetrics({sample(1), sample(2)});
+    auto has = [&](const std::string& s) { return out.find(s) != std::string::npos; };
+    EXPECT_TRUE(has("# TYPE ingress_netstat_Ip_InReceives counter\n"
+                    "# HELP ingress_netstat_Ip_InReceives IPv4 datagrams received (after the "
+                    "OTHERHOST check)\n"
+                    "ingress_netstat_Ip_InReceives_total{worker=\"0\"} 3\n"
+                    "ingress_netstat_Ip_InReceives_total{worker=\"1\"} 6\n")) << out;
+    EXPECT_TRUE(has("ingress_netstat_IpExt_InOctets_total{worker=\"0\"} 0\n"));
+    EXPECT_TRUE(has("ingress_netstat_TcpExt_IPReversePathFilter_total{worker=\"1\"} 0\n"));
+    EXPECT_TRUE(has("# TYPE ingress_drops counter\n"));
+    EXPECT_TRUE(has("ingress_drops_total{worker=\"1\",reason=\"NO_SOCKET\"} 4\n")) << out;
+    EXPECT_TRUE(has("ingress_rx_frames_total{worker=\"1\"} 6\n"));
+    EXPECT_TRUE(has("# TYPE ingress_held_frames gauge\n"));
+    EXPECT_TRUE(has("ingress_held_frames{worker=\"0\"} 0\n")) << "a gauge has no _total";
+    ASSERT_GE(out.size(), 6u);
+    EXPECT_EQ(out.substr(out.size() - 6), "# EOF\n");
+    EXPECT_EQ(out.find("# EOF"), out.size() - 6) << "once, at the end";
+    // One TYPE per family: as many as MIB counters + drops + four fates.
+    std::size_t types = 0;
+    for (std::size_t p = 0; (p = out.find("# TYPE ", p)) != std::string::npos; ++p) ++types;
+    EXPECT_EQ(types, kMibCount + 1 + 4);
+    // Every sample line ends in an integer and names a declared family.
+    std::size_t samples = 0;
+    for (std::size_t p = 0, e; p < out.size(); p = e + 1) {
+        e = out.find('\n', p);
+        std::string line = out.substr(p, e - p);
+        if (line.empty() || line[0] == '#') continue;
+        ++samples;
+        const std::string fam = line.substr(0, line.find('{'));
+        const std::string base = fam.size() > 6 && fam.ends_with("_total") ? fam.substr(0, fam.size() - 6) : fam;
+        EXPECT_TRUE(has("# TYPE " + base + " ")) << line;
+        EXPECT_NE(line.find_last_of("0123456789"), std::string::npos);
+    }
+    EXPECT_EQ(samples, 2 * (kMibCount + kDropReasonCount + 4));
+}
+
+TEST(OpenMetrics, EscapesBackslashNewlineAndQuotesInLabelValues) {
+    EXPECT_EQ(openmetrics_escape("a\\b\nc\"d", false), "a\\\\b\\nc\"d") << "HELP keeps quotes";
+    EXPECT_EQ(openmetrics_escape("a\\b\nc\"d", true), "a\\\\b\\nc\\\"d");
+    EXPECT_EQ(openmetrics_escape("NO_SOCKET", true), "NO_SOCKET");
+}
+
 }  // namespace
 }  // namespace ingress::core

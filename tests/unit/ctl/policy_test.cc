@@ -24,10 +24,11 @@ protected:
         write_status(400, "000001ffffffffff");  // root
     }
     ~PolicyTest() override { std::filesystem::remove_all(root); }
-    void write_status(pid_t pid, const char* capeff) {
+    void write_status(pid_t pid, const char* capeff, const char* groups = "") {
         std::filesystem::create_directories(root / std::to_string(pid));
         std::ofstream(root / std::to_string(pid) / "status")
-            << "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\nCapInh:\t0000000000000000\n"
+            << "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\nGroups:\t" << groups
+            << "\nCapInh:\t0000000000000000\n"
             << "CapEff:\t" << capeff << "\n";
     }
     std::filesystem::path root;
@@ -54,6 +55,23 @@ TEST_F(PolicyTest, ConfigGrantsByUidOrGid) {
     EXPECT_TRUE(has_privilege(policy, {100, 1234, 1000}, Privilege::kNetRaw));
     EXPECT_FALSE(has_privilege(policy, {100, 1234, 1000}, Privilege::kNetBindService));
     EXPECT_TRUE(has_privilege(policy, {100, 1000, 50}, Privilege::kNetBindService));
+}
+
+// Who may reload: root, the socket's owner, CAP_NET_ADMIN, the control group (primary or
+// supplementary); nobody else, whatever other capability they hold.
+TEST_F(PolicyTest, AdministerNeedsRootOwnerNetAdminOrTheControlGroup) {
+    write_status(500, "0000000000001000");              // CAP_NET_ADMIN only
+    write_status(600, "0000000000000000", "24 77 100");  // supplementary group 77
+    const uid_t owner = 990;
+    EXPECT_TRUE(may_administer(policy, {100, 0, 0}, owner, -1)) << "root";
+    EXPECT_TRUE(may_administer(policy, {100, owner, 1000}, owner, -1)) << "the socket's owner";
+    EXPECT_TRUE(may_administer(policy, {500, 1000, 1000}, owner, -1)) << "CAP_NET_ADMIN";
+    EXPECT_FALSE(may_administer(policy, {300, 1000, 1000}, owner, -1)) << "CAP_NET_RAW is not enough";
+    EXPECT_FALSE(may_administer(policy, {100, 1000, 1000}, owner, -1));
+    EXPECT_TRUE(may_administer(policy, {100, 1000, 77}, owner, 77)) << "primary group";
+    EXPECT_TRUE(may_administer(policy, {600, 1000, 1000}, owner, 77)) << "supplementary group";
+    EXPECT_FALSE(may_administer(policy, {600, 1000, 1000}, owner, 7)) << "7 is not 77";
+    EXPECT_FALSE(may_administer(policy, {999, 1000, 1000}, owner, 77)) << "unreadable /proc";
 }
 
 TEST(UnixSocket, FdsAndCredentialsCrossTheSocket) {

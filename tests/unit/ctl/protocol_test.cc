@@ -57,6 +57,77 @@ TEST(Protocol, UnknownAttributeSkippedForForwardCompatibility) {
     EXPECT_EQ(r.msg->u16(Attr::kVersion), 1);
 }
 
+// The operator's replies: nested items, u64 values and the counter array round-trip, and
+// each nested item is parsed with the message's strictness.
+TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
+    Builder b(MsgType::kReply, 9);
+    b.u32(Attr::kError, 0).u32(Attr::kCursor, 7);
+    const uint64_t values[] = {1, 0xffffffffffull + 5, 0};
+    for (uint32_t w = 0; w < 2; ++w) {
+        const std::size_t mark = b.begin_nested(Attr::kWorkerCounters);
+        b.u32(Attr::kWorker, w).str(Attr::kWorkerDesc, "eth0 queue");  // odd length: padded
+        b.u64_array(Attr::kCounters, values);
+        b.end_nested(mark);
+    }
+    b.u64(Attr::kDelivered, 1ull << 40).str(Attr::kRestart, "rings").str(Attr::kRestart, "workers.cores");
+    auto bytes = b.finish();
+    ParseResult r = parse(bytes);
+    ASSERT_TRUE(r.msg) << parse_error_str(r.error);
+    EXPECT_EQ(r.msg->u32(Attr::kCursor), 7u);
+    EXPECT_EQ(r.msg->u64(Attr::kDelivered), 1ull << 40);
+    EXPECT_EQ(r.msg->all_str(Attr::kRestart), (std::vector<std::string_view>{"rings", "workers.cores"}));
+    auto ws = r.msg->all_nested(Attr::kWorkerCounters);
+    ASSERT_TRUE(ws);
+    ASSERT_EQ(ws->size(), 2u);
+    EXPECT_EQ((*ws)[1].u32(Attr::kWorker), 1u);
+    EXPECT_EQ((*ws)[1].str(Attr::kWorkerDesc), "eth0 queue");
+    EXPECT_EQ((*ws)[1].u64_array(Attr::kCounters), (std::vector<uint64_t>{1, 0xffffffffffull + 5, 0}));
+}
+
+TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
+    for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload}) {
+        EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
+        auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
+        ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
+    }
+    EXPECT_STREQ(msg_type_name(MsgType::kStatsQuery), "stats-query");
+    auto b = Builder(MsgType::kReload, 1).finish();
+    b[6] = 14;
+    EXPECT_EQ(parse(b).error, ParseError::kUnknownType);
+}
+
+TEST(Protocol, MalformedOperatorAttributesAreTypedErrors) {
+    // A counter array that is not a whole number of u64s.
+    const uint8_t eleven[11] = {};
+    auto b = Builder(MsgType::kReply, 1).str(Attr::kCounters, {reinterpret_cast<const char*>(eleven), 11}).finish();
+    EXPECT_EQ(parse(b).error, ParseError::kBadAttrSize);
+    // A u64 of four bytes.
+    b = Builder(MsgType::kReply, 1).u32(Attr::kDropped, 1).finish();
+    EXPECT_EQ(parse(b).error, ParseError::kBadAttrSize);
+    // Inside a nested item: a u32 worker index of two bytes; the message parses (the
+    // item's value is opaque to it), the item does not.
+    Builder n(MsgType::kReply, 1);
+    const std::size_t mark = n.begin_nested(Attr::kEndpoint);
+    n.u16(Attr::kPid, 5);
+    n.end_nested(mark);
+    auto nb = n.finish();
+    ParseResult r = parse(nb);
+    ASSERT_TRUE(r.msg);
+    EXPECT_FALSE(r.msg->all_nested(Attr::kEndpoint));
+    // An item whose inner attribute runs past the item.
+    Builder p(MsgType::kReply, 1);
+    const std::size_t m2 = p.begin_nested(Attr::kRoute);
+    p.u32(Attr::kPrefix, 1);
+    p.end_nested(m2);
+    auto pb = p.finish();
+    pb[kHeaderLen + 4 + 2] = 40;  // the inner kPrefix claims 40 bytes
+    r = parse(pb);
+    ASSERT_TRUE(r.msg);
+    EXPECT_FALSE(r.msg->all_nested(Attr::kRoute));
+    std::vector<AttrView> out;
+    EXPECT_EQ(parse_attrs(r.msg->attrs[0].value, &out), ParseError::kBadAttrLength);
+}
+
 struct BadCase {
     const char* name;
     std::size_t keep;             // truncate to this many bytes (0 = keep all)

@@ -74,6 +74,17 @@ TEST_F(RegistryTest, ReuseportGroupNeedsTheSameUid) {
     EXPECT_EQ(udp(3, user(kUser), {.port = 7000}), EADDRINUSE);
 }
 
+TEST_F(RegistryTest, ConnectOnAWildcardSocketBindsTheRoutesSourceAsIp4DatagramConnect) {
+    // 198.18.0.0/24 is 198.18.0.1's prefix route: a wildcard socket connected to a peer on it
+    // is hashed under 198.18.0.1 from then on, so it no longer matches a broadcast.
+    ASSERT_EQ(udp(1, user(), {.port = 5000, .remote_addr = test::kPeer, .remote_port = 4000}), 0);
+    EXPECT_EQ(pub.read()->udp_slot(kLocal, 5000).size(), 1u);
+    EXPECT_TRUE(pub.read()->udp_slot(0, 5000).empty());
+    // No route to the peer: the local address stays the wildcard.
+    ASSERT_EQ(udp(1, user(), {.port = 5001, .remote_addr = wire::ipv4(203, 0, 113, 9), .remote_port = 1}), 0);
+    EXPECT_EQ(pub.read()->udp_slot(0, 5001).size(), 1u);
+}
+
 TEST_F(RegistryTest, NonLocalAddressIsRefusedUnlessIpNonlocalBind) {
     const wire::Ipv4Addr far = wire::ipv4(203, 0, 113, 9);
     EXPECT_EQ(udp(1, user(), {.addr = far, .port = 5000}), EADDRNOTAVAIL);
@@ -172,6 +183,25 @@ TEST_F(RegistryTest, JoinsAndLeavesFollowIpMcJoinGroupErrorsAndUpdateTheInterfac
     ASSERT_EQ(reg().join(1, r.id, kGroup, 1, demux::McFilterMode::kExclude, {}).err, 0);
     EXPECT_EQ(reg().close_owner(1), 1u);
     EXPECT_EQ(routes.config().mc.size(), base);
+}
+
+// ip_mc_find_dev(): a join with imr_ifindex 0 records the interface the kernel picked, so
+// the socket's source filter (ip_mc_sf_allow, matched on the arriving interface) applies;
+// a leave with ifindex 0 finds it again.
+TEST_F(RegistryTest, AJoinOnIfindexZeroRecordsTheInterfaceSoItsSourceFilterApplies) {
+    Result r = reg().open_udp(1, user(), {.port = 7000});
+    ASSERT_TRUE(r.ok());
+    const std::vector<wire::Ipv4Addr> src{test::kPeer};
+    ASSERT_EQ(reg().join(1, r.id, kGroup, 0, demux::McFilterMode::kInclude, src).err, 0);
+    auto slot = pub.read()->udp_slot(0, 7000);
+    ASSERT_EQ(slot.size(), 1u);
+    const demux::McSocketState& mc = slot[0].ep->mc();
+    ASSERT_EQ(mc.list.size(), 1u);
+    EXPECT_EQ(mc.list[0].ifindex, 1u);  // the route config's first interface
+    EXPECT_TRUE(mc.sf_allow(kGroup, test::kPeer, 1));
+    EXPECT_FALSE(mc.sf_allow(kGroup, test::kPeer2, 1));
+    EXPECT_EQ(reg().leave(1, r.id, kGroup, 0, {}).err, 0);
+    EXPECT_TRUE(pub.read()->udp_slot(0, 7000)[0].ep->mc().list.empty());
 }
 
 TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {

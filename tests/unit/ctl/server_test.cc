@@ -2,16 +2,20 @@
 // roles, and what happens to broken frames.
 #include "ctl/server.h"
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 #include <ingress/client.h>
 
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
+#include "support/demux.h"
 #include "support/test_daemon.h"
 
 namespace ingress::test {
@@ -198,6 +202,216 @@ TEST(CtlServer, UntrustworthyFramingGetsEprotoAndTheConnectionIsClosed) {
     d.with_control([](ctl::Registry&, ctl::Server& s) {
         EXPECT_EQ(s.stats().protocol_errors, 3u);
     });
+}
+
+
+// --- the operator's requests (ingressctl) ---------------------------------------------------
+
+// Every item of a paged list request, following kCursor; `pages` counts the replies.
+std::vector<ctl::Attrs> list_all(Raw& r, MsgType type, Attr item, int* pages,
+                                 std::vector<std::vector<uint8_t>>* keep) {
+    std::vector<ctl::Attrs> out;
+    uint32_t cursor = 0;
+    for (*pages = 0;; ++*pages) {
+        auto m = r.ask(Builder(type, 40).u32(Attr::kCursor, cursor).finish());
+        EXPECT_TRUE(m && err_of(m) == 0u);
+        if (!m) return out;
+        keep->push_back(r.bytes);  // the items point into the reply's bytes
+        auto page = ctl::parse(keep->back()).msg->all_nested(item);
+        EXPECT_TRUE(page) << "malformed item";
+        out.insert(out.end(), page->begin(), page->end());
+        auto next = m->u32(Attr::kCursor);
+        if (!next) {
+            ++*pages;
+            return out;
+        }
+        EXPECT_GT(*next, cursor);
+        cursor = *next;
+    }
+}
+
+TEST(CtlServer, StatsQueryGivesEachWorkersCountersInTableOrderWithTheTableIdentity) {
+    TestDaemonOptions o;
+    o.workers = 2;
+    TestDaemon d(o);
+    d.inject(udp_to(kLocal, 9).build(), 1);  // worker 1: no endpoint, NO_SOCKET
+    d.inject(udp_to(kLocal, 9).build(), 1);
+    d.inject(udp_to(kLocal, 9).build(), 0);
+    ASSERT_TRUE(d.wait_processed());
+    Raw r(d.path());
+    auto m = r.ask(Builder(MsgType::kStatsQuery, 3).finish());
+    ASSERT_TRUE(m);
+    EXPECT_EQ(err_of(m), 0u);
+    EXPECT_EQ(m->u32(Attr::kCounterHash), core::counter_table_hash());
+    EXPECT_EQ(m->u32(Attr::kMibCount), core::kMibCount);
+    EXPECT_EQ(m->u32(Attr::kDropCount), core::kDropReasonCount);
+    EXPECT_EQ(m->u32(Attr::kWorkers), 2u);
+    EXPECT_FALSE(m->u32(Attr::kCursor)) << "two workers fit in one reply";
+    auto ws = m->all_nested(Attr::kWorkerCounters);
+    ASSERT_TRUE(ws);
+    ASSERT_EQ(ws->size(), 2u);
+    const uint64_t want_no_socket[] = {1, 2};
+    for (uint32_t w = 0; w < 2; ++w) {
+        const ctl::Attrs& a = (*ws)[w];
+        EXPECT_EQ(a.u32(Attr::kWorker), w);
+        EXPECT_NE(a.str(Attr::kWorkerDesc).value_or("").find("worker " + std::to_string(w)), std::string::npos);
+        std::vector<uint64_t> v = a.u64_array(Attr::kCounters);
+        auto s = core::snapshot_from_array(v.data(), v.size());
+        ASSERT_TRUE(s);
+        EXPECT_EQ(s->rx, want_no_socket[w]);
+        EXPECT_EQ(s->drop_value(core::DropReason::kNoSocket), want_no_socket[w]);
+        EXPECT_EQ(s->mib_value(core::Mib::kUdpNoPorts), want_no_socket[w]);
+        EXPECT_TRUE(s->conserved());
+    }
+}
+
+TEST(CtlServer, EndpointsShowOwnerPidCommBindingMembershipsAndRingFill) {
+    TestDaemonOptions o;
+    o.workers = 2;
+    o.ring_slots = 256;
+    TestDaemon d(o);
+    Client c = Client::connect(d.path());
+    UdpEndpoint ep = c.open_udp({.port = 5310, .reuseport = true});
+    const uint32_t src[] = {kPeer};
+    ep.join(kGroup, 1, src, true);
+    d.inject(udp_to(kLocal, 5310).build(), 0);
+    d.inject(udp_to(kLocal, 5310).build(), 1);
+    ASSERT_TRUE(d.wait_processed());
+    Raw r(d.path());
+    int pages = 0;
+    std::vector<std::vector<uint8_t>> keep;
+    auto eps = list_all(r, MsgType::kEndpoints, Attr::kEndpoint, &pages, &keep);
+    ASSERT_EQ(eps.size(), 1u);
+    const ctl::Attrs& e = eps[0];
+    std::string comm;
+    std::getline(std::ifstream("/proc/self/comm"), comm);
+    EXPECT_EQ(e.u32(Attr::kPid), static_cast<uint32_t>(getpid()));
+    EXPECT_EQ(e.u32(Attr::kUid), static_cast<uint32_t>(geteuid()));
+    EXPECT_EQ(e.str(Attr::kComm), comm);
+    EXPECT_EQ(e.u8(Attr::kKind), 0);
+    EXPECT_EQ(e.u16(Attr::kLocalPort), 5310);
+    EXPECT_EQ(e.u32(Attr::kLocalAddr), 0u);
+    EXPECT_EQ(e.u8(Attr::kReuseport), 1);
+    EXPECT_EQ(e.u32(Attr::kRingUsed), 2u) << "one datagram in each worker's ring, unread";
+    EXPECT_EQ(e.u32(Attr::kRingCapacity), 2u * 256);
+    EXPECT_EQ(e.u64(Attr::kDelivered), 2u);
+    EXPECT_EQ(e.u64(Attr::kDropped), 0u);
+    auto groups = e.all_nested(Attr::kMembership);
+    ASSERT_TRUE(groups);
+    ASSERT_EQ(groups->size(), 1u);
+    EXPECT_EQ((*groups)[0].u32(Attr::kGroup), kGroup);
+    EXPECT_EQ((*groups)[0].u8(Attr::kFilterMode), 1) << "MCAST_INCLUDE";
+    EXPECT_EQ((*groups)[0].all_u32(Attr::kSource), std::vector<uint32_t>{kPeer});
+    EXPECT_EQ((*groups)[0].str(Attr::kIfname), "test0");
+}
+
+TEST(CtlServer, ListRepliesArePagedWithACursorAndNeverExceedTheMaximumPayload) {
+    TestDaemon d;
+    Client a = Client::connect(d.path()), b = Client::connect(d.path());
+    std::vector<UdpEndpoint> eps;
+    const uint32_t srcs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};  // igmp_max_msf sources each
+    for (uint16_t i = 0; i < 120; ++i) {
+        eps.push_back((i % 2 ? a : b).open_udp({.port = static_cast<uint16_t>(6000 + i)}));
+        eps.back().join(kGroup, 1, srcs, true);
+    }
+    Raw r(d.path());
+    int pages = 0;
+    std::vector<std::vector<uint8_t>> keep;
+    auto all = list_all(r, MsgType::kEndpoints, Attr::kEndpoint, &pages, &keep);
+    EXPECT_GT(pages, 1);
+    ASSERT_EQ(all.size(), 120u);
+    for (std::size_t i = 0; i < all.size(); ++i)
+        EXPECT_EQ(all[i].u16(Attr::kLocalPort), 6000 + i) << "each endpoint once, in id order";
+    for (const auto& f : keep) EXPECT_LE(f.size(), ctl::kHeaderLen + ctl::kMaxPayload);
+}
+
+TEST(CtlServer, RoutesListTheLocalAndMainTableEntriesTheWorkersUse) {
+    TestDaemon d;
+    Raw r(d.path());
+    int pages = 0;
+    std::vector<std::vector<uint8_t>> keep;
+    auto routes = list_all(r, MsgType::kRoutes, Attr::kRoute, &pages, &keep);
+    // fib_add_ifaddr() for 198.18.0.1/24 on test0: LOCAL /32 and the subnet broadcast in the
+    // local table, the prefix route (scope link) in main.
+    struct Want {
+        uint32_t prefix;
+        uint8_t len, type, scope, table;
+    };
+    const Want want[] = {
+        {kLocal, 32, 2, 254, 255},
+        {wire::ipv4(198, 18, 0, 255), 32, 3, 253, 255},
+        {wire::ipv4(198, 18, 0, 0), 24, 1, 253, 254},
+    };
+    for (const Want& w : want) {
+        bool found = false;
+        for (const ctl::Attrs& a : routes)
+            found |= a.u32(Attr::kPrefix) == w.prefix && a.u8(Attr::kPrefixLen) == w.len &&
+                     a.u8(Attr::kRouteType) == w.type && a.u8(Attr::kScope) == w.scope &&
+                     a.u8(Attr::kTable) == w.table && a.str(Attr::kIfname) == "test0";
+        EXPECT_TRUE(found) << "route " << std::hex << w.prefix << "/" << std::dec << int(w.len);
+    }
+}
+
+TEST(CtlServer, ReloadRunsTheDaemonsHookAndReportsAppliedRestartOrTheConfigError) {
+    std::vector<ctl::ReloadOutcome> outcomes = {
+        {},
+        {0, "", {"workers.cores", "rings"}},
+        {EINVAL, "/etc/ingressd.yaml:11:5: routes[0].typo: unknown key", {}},
+    };
+    std::size_t calls = 0;
+    TestDaemonOptions o;
+    o.reload = [&] { return outcomes[calls++]; };
+    TestDaemon d(o);
+    Raw r(d.path());
+    auto m = r.ask(Builder(MsgType::kReload, 1).finish());
+    EXPECT_EQ(err_of(m), 0u);
+    EXPECT_EQ(m->u8(Attr::kApplied), 1);
+    m = r.ask(Builder(MsgType::kReload, 2).finish());
+    EXPECT_EQ(err_of(m), 0u);
+    EXPECT_EQ(m->u8(Attr::kApplied), 0);
+    EXPECT_EQ(m->all_str(Attr::kRestart), (std::vector<std::string_view>{"workers.cores", "rings"}));
+    m = r.ask(Builder(MsgType::kReload, 3).finish());
+    EXPECT_EQ(err_of(m), static_cast<uint32_t>(EINVAL));
+    EXPECT_EQ(m->str(Attr::kMessage), "/etc/ingressd.yaml:11:5: routes[0].typo: unknown key");
+    EXPECT_EQ(calls, 3u);
+    TestDaemon no_hook;
+    Raw r2(no_hook.path());
+    EXPECT_EQ(err_of(r2.ask(Builder(MsgType::kReload, 4).finish())), static_cast<uint32_t>(EOPNOTSUPP));
+}
+
+// The reload rule (ctl::may_administer) on a real peer: an unprivileged uid that is neither
+// the socket's owner nor in the control group may read but not reload.
+TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
+    std::size_t calls = 0;
+    TestDaemonOptions o;
+    o.reload = [&] {
+        ++calls;
+        return ctl::ReloadOutcome{};
+    };
+    if (geteuid() != 0) o.owner_uid = static_cast<int>(geteuid()) + 1;  // we are not the owner
+    TestDaemon d(o);
+    // As root, the peer is a child that gave up root (and with it every capability).
+    auto peer = [&]() -> int {
+        if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            return 10;
+        Raw r(d.path());
+        if (err_of(r.ask(Builder(MsgType::kRoutes, 1).finish())) != 0) return 11;
+        auto m = r.ask(Builder(MsgType::kReload, 2).finish());
+        if (err_of(m) != static_cast<uint32_t>(EPERM)) return 12;
+        return m->str(Attr::kMessage).value_or("").find("control group") != std::string::npos ? 0 : 13;
+    };
+    if (geteuid() == 0) {
+        pid_t child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) _exit(peer());
+        int status = 0;
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 read refused, 12 reload not EPERM, 13 message";
+    } else {
+        EXPECT_EQ(peer(), 0) << "11 read refused, 12 reload not EPERM, 13 message";
+    }
+    EXPECT_EQ(calls, 0u) << "the hook never ran";
 }
 
 // A hostile app's refusals are logged clearly (what, from which pid and uid, why) but at most

@@ -144,6 +144,24 @@ TEST(Tap, VlanTagMovedToAuxData) {
     EXPECT_EQ(got[0].meta.tp_status, kTpStatusUser);
 }
 
+TEST(Tap, PortRoundSeesThePktTypeBeforeVlanDoReceive) {
+    // __netif_receive_skb_core(): ptype_all on the port, then vlan_do_receive(), which marks
+    // a frame of a VLAN with no sub-interface OTHERHOST; the final round's ethertype taps see
+    // that. (Found by tests/differential: tap-vlan-no-subinterface.)
+    test::DemuxHarness h;
+    TapEndpoint all(TapType::kRaw, kEthPAll, "all"), ip(TapType::kRaw, wire::kEthPIp, "ip");
+    h.builder.add(all).add(ip);
+    h.publish();
+    h.run_one(udp_to(kLocal, 53).vlan(20).build());
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"IngressL2VlanTagged", 1}, {"OTHERHOST", 1}}));
+    auto got = test::take(all.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kHost);
+    got = test::take(ip.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kOtherhost);
+}
+
 TEST(Tap, FilterCompiledFromPcapExpression) {
     test::DemuxHarness h;
     h.port.vlans.push_back({10, 10, test::kPortMac});

@@ -834,6 +834,7 @@ struct TwoWorkers {
             t.port = &port;
             t.handoff = &mesh;
             t.worker = w;
+            t.mesh_worker = w;
             pipes.push_back(std::make_unique<worker::Pipeline>(backend, counters[w], t));
         }
     }

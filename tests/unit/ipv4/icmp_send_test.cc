@@ -311,6 +311,27 @@ TEST(IcmpSend, RatemaskAndFragNeededAreNotLimited) {
     }
 }
 
+TEST(IcmpSend, NoRouteBackToTheSourceSendsAndCountsNothing) {
+    // __icmp_send -> icmp_route_lookup(): no route to the offending datagram's source (or an
+    // unreachable / blackhole one) and the kernel gives up silently. (Found by
+    // tests/differential: icmp-no-route-back.)
+    RouteConfig cfg = test::default_route_config();  // 198.18.0.0/24 on ifindex 1
+    cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kBlackhole});
+    RouteTables rt(cfg);
+    Fixture fx;
+    fx.icmp.set_routes(&rt);
+    for (wire::Ipv4Addr src : {ipv4(203, 0, 113, 9), ipv4(198, 19, 5, 5)}) {
+        auto bytes = offending(src).build();
+        EXPECT_EQ(fx.send(packet_of(bytes)), IcmpResult::kNotAllowed);
+    }
+    auto bytes = offending().build();
+    EXPECT_EQ(fx.send(packet_of(bytes)), IcmpResult::kQueued) << "198.18.0.2 is on-link";
+    EXPECT_EQ(fx.flush().size(), 1u);
+    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 1},
+                                       {"IcmpOutDestUnreachs", 1},
+                                       {"IcmpMsgOutType3", 1}}));
+}
+
 TEST(IcmpSend, NoBufferIsOutErrors) {
     auto bytes = offending().build();
     auto p = packet_of(bytes);

@@ -1,0 +1,117 @@
+// The differential tests' scenario format (tests/differential/README.md): the receiving
+// host's configuration, the sockets an app opens, the frames injected at L2, and what one
+// run observed. The same Scenario drives the Linux kernel and ingressd.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "wire/ethernet.h"
+
+namespace ingress::diff {
+
+struct Route {
+    std::string prefix;  // "198.19.0.0/16"
+    std::string type = "unicast";  // unicast | local | broadcast | unreachable | blackhole | prohibit
+    std::string dev = "main";      // main | second
+};
+
+struct Vlan {
+    uint16_t id = 0;
+    std::vector<std::string> addresses;
+};
+
+// net.ipv4.conf.* / net.ipv4.* knobs, by sysctl name.
+using Knobs = std::map<std::string, int64_t>;
+
+struct Host {
+    std::vector<std::string> addresses{"198.18.0.1/24"};  // on the main interface
+    std::vector<std::string> second;  // addresses of a second interface (asymmetric routes)
+    std::vector<Vlan> vlans;
+    std::vector<Route> routes;
+    Knobs conf, second_conf, all, ipv4;
+};
+
+struct Join {
+    uint32_t group = 0;
+    std::vector<uint32_t> sources;
+    bool include = true;  // include: only these sources; else all but them
+};
+
+enum class SockKind { kUdp, kRaw, kTap };
+
+struct Socket {
+    std::string name;
+    std::string compare_as;  // reuseport group: deliveries are compared as one multiset
+    SockKind kind = SockKind::kUdp;
+    uint32_t addr = 0;  // host order
+    uint16_t port = 0;
+    uint32_t remote_addr = 0;
+    uint16_t remote_port = 0;
+    uint8_t protocol = 0;       // raw
+    uint16_t ethertype = 0x0003;  // tap; ETH_P_ALL
+    bool dgram = false;         // tap SOCK_DGRAM
+    std::string device;         // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
+    bool reuseport = false, reuseaddr = false, multicast_all = true;
+    std::optional<uint32_t> icmp_filter;
+    std::vector<Join> joins;
+};
+
+struct Frame {
+    std::vector<uint8_t> bytes;
+    int delay_ms = 0;  // sleep before sending this frame
+};
+
+struct Scenario {
+    std::string file, name, what;
+    std::string differs;  // non-empty: a documented, deliberate difference (why)
+    std::string known;    // non-empty: a known mismatch not fixed yet (analysis)
+    Host host;
+    std::vector<Socket> sockets;
+    std::vector<Frame> frames;
+    int settle_ms = 0;  // extra wait after the last frame (timers)
+    YAML::Node source;  // as written, for reproducing a random scenario
+};
+
+// What one side observed.
+struct Observed {
+    std::map<std::string, std::vector<std::string>> deliveries;  // socket (or group) -> records
+    std::map<std::string, int64_t> counters;                     // nstat name -> delta
+    std::vector<std::string> icmp;                               // ICMP errors sent back
+};
+
+inline constexpr wire::Mac kHostMac{{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}};
+inline constexpr wire::Mac kPeerMac{{0x02, 0x00, 0x5e, 0x10, 0x00, 0x02}};
+
+// The kernel under test cannot run this scenario (e.g. no 8021q module): reported, not failed.
+struct Unsupported : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Parses every scenario of a file; throws std::runtime_error naming the file and scenario.
+std::vector<Scenario> load_file(const std::string& path);
+Scenario parse_scenario(const YAML::Node& n, const std::string& file);
+
+// A random scenario: a socket set and `frames` frames drawn from the behaviours the corpus
+// covers, reproducible from (seed, index).
+YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames);
+
+// "198.18.0.2" -> host order; throws on anything else.
+uint32_t parse_addr(const std::string& s);
+
+// One delivery as the diff shows it: source, length and the bytes in hex (long ones cut,
+// with a hash of the whole).
+std::string record(const std::string& from, const uint8_t* data, std::size_t len);
+
+// The MIB counters compared on both sides (RX path only: the kernel's namespace also
+// counts what it sends, e.g. IGMP reports).
+const std::vector<std::string>& compared_counters();
+
+}  // namespace ingress::diff

@@ -1,0 +1,551 @@
+#include "sides.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "ingress/client.h"
+#include "support/netns.h"
+#include "wire/ipv4.h"
+
+namespace ingress::diff {
+namespace {
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+void must(const std::string& cmd) {
+    if (test::sh(cmd) != 0) throw std::runtime_error("command failed: " + cmd);
+}
+
+std::string addr_str(uint32_t a) { return wire::ipv4_str(a); }
+
+// Closes an fd on scope exit.
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f = -1) : fd(f) {}
+    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+    Fd& operator=(Fd&& o) noexcept { std::swap(fd, o.fd); return *this; }
+    ~Fd() { if (fd >= 0) close(fd); }
+};
+
+// The namespaces both sides share the shape of: "a" receives (the host under test), "b"
+// injects. A second veth pair joins them when the scenario has a second interface (for
+// asymmetric routes). IPv6 is off so neither kernel sends ND/MLD frames that a tap would see.
+class Topology {
+public:
+    explicit Topology(const Host& h) : pair_("df") {
+        const std::string& a = pair_.ns_a();
+        const std::string& b = pair_.ns_b();
+        for (const auto& ns : {a, b})
+            must("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+                 "net.ipv6.conf.default.disable_ipv6=1");
+        must("ip -n " + a + " link set lo up");
+        if (!h.second.empty()) {
+            second_a_ = "dfs" + pair_.if_a().substr(3);
+            second_b_ = "dft" + pair_.if_b().substr(3);
+            must("ip link add " + second_a_ + " netns " + a + " type veth peer name " +
+                 second_b_ + " netns " + b);
+            must("ip -n " + a + " link set " + second_a_ + " up");
+            must("ip -n " + b + " link set " + second_b_ + " up");
+        }
+    }
+    const test::VethPair& pair() const { return pair_; }
+    std::string dev(const std::string& logical) const {
+        if (logical == "second") return second_a_;
+        if (logical.rfind("vlan", 0) == 0) return pair_.if_a() + "." + logical.substr(4);
+        return pair_.if_a();
+    }
+    // ifindex of a logical device inside namespace a.
+    uint32_t ifindex(const std::string& logical) const {
+        if (logical.empty()) return 0;
+        pair_.enter_a();
+        uint32_t i = if_nametoindex(dev(logical).c_str());
+        pair_.leave();
+        return i;
+    }
+
+private:
+    test::VethPair pair_;
+    std::string second_a_, second_b_;
+};
+
+// Injects the scenario's frames from namespace b (with their delays), calls `wait` back in the
+// original namespace, and returns the ICMP errors namespace b received meanwhile.
+std::vector<std::string> inject(const Topology& t, const Scenario& sc,
+                                const std::function<void()>& wait) {
+    t.pair().enter_b();
+    // SOCK_DGRAM: the bytes start at the IP header.
+    Fd cap(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP)));
+    if (cap.fd < 0) throw std::runtime_error("capture socket: " + std::string(strerror(errno)));
+    std::vector<std::vector<uint8_t>> burst;
+    for (const auto& f : sc.frames) {
+        if (f.delay_ms > 0) {
+            test::send_frames(t.pair().if_b(), burst);
+            burst.clear();
+            sleep_ms(f.delay_ms);
+        }
+        burst.push_back(f.bytes);
+    }
+    test::send_frames(t.pair().if_b(), burst);
+    t.pair().leave();
+    wait();
+    std::vector<std::string> icmp;
+    uint8_t buf[2048];
+    for (;;) {
+        sockaddr_ll sll{};
+        socklen_t sl = sizeof sll;
+        ssize_t n = recvfrom(cap.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&sll), &sl);
+        if (n < 0) break;
+        if (sll.sll_pkttype == PACKET_OUTGOING || n < 20 + 8 || buf[9] != IPPROTO_ICMP) continue;
+        std::size_t ihl = (buf[0] & 0x0f) * 4u;
+        if (static_cast<std::size_t>(n) < ihl + 8) continue;
+        const uint8_t* ic = buf + ihl;
+        // Errors only: an echo reply is not part of the receive path under test.
+        if (ic[0] != ICMP_DEST_UNREACH && ic[0] != ICMP_TIME_EXCEEDED && ic[0] != ICMP_PARAMETERPROB)
+            continue;
+        uint32_t src = ntohl(*reinterpret_cast<const uint32_t*>(buf + 12));
+        uint32_t dst = ntohl(*reinterpret_cast<const uint32_t*>(buf + 16));
+        std::size_t quoted = static_cast<std::size_t>(n) - ihl - 8;
+        std::string from = "type " + std::to_string(ic[0]) + " code " + std::to_string(ic[1]) +
+                           " " + addr_str(src) + " -> " + addr_str(dst) + " quoting";
+        // The quoted header and the first 8 bytes after it (RFC 792): what both must carry.
+        std::size_t qihl = quoted ? (ic[8] & 0x0f) * 4u : 0;
+        icmp.push_back(record(from, ic + 8, std::min(quoted, qihl + 8)));
+    }
+    t.pair().leave();
+    return icmp;
+}
+
+// `ip -n NS` commands that give namespace a the scenario's addresses (as the config's
+// `addresses` do: local /32, subnet broadcast, prefix route).
+void add_addresses(const std::string& ns, const std::string& dev, const std::vector<std::string>& as) {
+    for (const auto& a : as) must("ip -n " + ns + " addr add " + a + " brd + dev " + dev);
+}
+
+void sysctls(const std::string& ns, const std::string& prefix, const Knobs& k) {
+    for (const auto& [name, v] : k)
+        must("ip netns exec " + ns + " sysctl -qw " + prefix + name + "=" + std::to_string(v));
+}
+
+// The devconf knobs the config has, with the kernel's compiled-in defaults, set explicitly so
+// the host's own sysctl.d (e.g. rp_filter=2) cannot leak into a fresh namespace.
+Knobs with_defaults(Knobs k) {
+    for (const char* n : {"rp_filter", "accept_local", "route_localnet", "forwarding"}) k.emplace(n, 0);
+    return k;
+}
+
+std::map<std::string, int64_t> read_proc_counters() {
+    std::map<std::string, int64_t> m;
+    for (const char* path : {"/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"}) {
+        std::ifstream in(path);
+        std::string names, values;
+        while (std::getline(in, names) && std::getline(in, values)) {
+            std::istringstream ns(names), vs(values);
+            std::string group, vgroup, n;
+            ns >> group;
+            vs >> vgroup;
+            group.pop_back();  // "Ip:" -> "Ip"
+            int64_t v;
+            while (ns >> n && vs >> v) m[group + n] = v;
+        }
+    }
+    return m;
+}
+
+std::map<std::string, int64_t> parse_stats(const std::string& text) {
+    std::map<std::string, int64_t> m;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string n;
+        int64_t v;
+        if (ls >> n >> v && n[0] != '#') m[n] = v;
+    }
+    return m;
+}
+
+void deltas(Observed& o, const std::map<std::string, int64_t>& before,
+            const std::map<std::string, int64_t>& after) {
+    for (const auto& n : compared_counters()) {
+        auto b = before.find(n), a = after.find(n);
+        int64_t d = (a == after.end() ? 0 : a->second) - (b == before.end() ? 0 : b->second);
+        if (d) o.counters[n] = d;
+    }
+}
+
+std::string from_udp(uint32_t a, uint16_t p) { return addr_str(a) + ":" + std::to_string(p); }
+std::string from_tap(unsigned pkttype) { return "pkttype " + std::to_string(pkttype); }
+
+void finish_deliveries(const Scenario& sc, Observed& o) {
+    // A reuseport group's members are one multiset: which member gets a datagram is a hash
+    // choice each side makes its own way.
+    std::set<std::string> groups;
+    for (const auto& s : sc.sockets)
+        if (s.compare_as != s.name) groups.insert(s.compare_as);
+    for (const auto& g : groups) std::sort(o.deliveries[g].begin(), o.deliveries[g].end());
+}
+
+// Kernel sockets ----------------------------------------------------------------------------
+
+void setopt(int fd, int level, int opt, const void* v, socklen_t len, const std::string& what) {
+    if (setsockopt(fd, level, opt, v, len) != 0)
+        throw std::runtime_error(what + ": " + strerror(errno));
+}
+
+sockaddr_in sin(uint32_t a, uint16_t p) {
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    s.sin_addr.s_addr = htonl(a);
+    s.sin_port = htons(p);
+    return s;
+}
+
+void kernel_joins(int fd, const Socket& s, uint32_t ifindex) {
+    for (const auto& j : s.joins) {
+        auto gss = [&](uint32_t a) {
+            sockaddr_storage ss{};
+            auto in = sin(a, 0);
+            std::memcpy(&ss, &in, sizeof in);
+            return ss;
+        };
+        if (j.include && !j.sources.empty()) {
+            for (uint32_t src : j.sources) {
+                group_source_req r{};
+                r.gsr_interface = ifindex;
+                r.gsr_group = gss(j.group);
+                r.gsr_source = gss(src);
+                setopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &r, sizeof r, s.name + " MCAST_JOIN_SOURCE_GROUP");
+            }
+            continue;
+        }
+        group_req r{};
+        r.gr_interface = ifindex;
+        r.gr_group = gss(j.group);
+        setopt(fd, IPPROTO_IP, MCAST_JOIN_GROUP, &r, sizeof r, s.name + " MCAST_JOIN_GROUP");
+        for (uint32_t src : j.sources) {
+            group_source_req b{};
+            b.gsr_interface = ifindex;
+            b.gsr_group = gss(j.group);
+            b.gsr_source = gss(src);
+            setopt(fd, IPPROTO_IP, MCAST_BLOCK_SOURCE, &b, sizeof b, s.name + " MCAST_BLOCK_SOURCE");
+        }
+    }
+}
+
+Fd open_kernel_socket(const Socket& s, const Topology& t) {
+    int one = 1;
+    if (s.kind == SockKind::kTap) {
+        Fd fd(socket(AF_PACKET, (s.dgram ? SOCK_DGRAM : SOCK_RAW) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                     htons(s.ethertype)));
+        if (fd.fd < 0) throw std::runtime_error(s.name + ": AF_PACKET socket");
+        sockaddr_ll sll{};
+        sll.sll_family = AF_PACKET;
+        sll.sll_protocol = htons(s.ethertype);
+        sll.sll_ifindex = static_cast<int>(if_nametoindex(t.dev(s.device).c_str()));
+        if (bind(fd.fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
+            throw std::runtime_error(s.name + ": bind AF_PACKET: " + strerror(errno));
+        return fd;
+    }
+    bool udp = s.kind == SockKind::kUdp;
+    Fd fd(socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_RAW) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 udp ? 0 : s.protocol));
+    if (fd.fd < 0) throw std::runtime_error(s.name + ": socket: " + strerror(errno));
+    if (s.reuseaddr) setopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one, s.name + " SO_REUSEADDR");
+    if (s.reuseport) setopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one, s.name + " SO_REUSEPORT");
+    if (!s.device.empty()) {
+        std::string d = t.dev(s.device);
+        setopt(fd.fd, SOL_SOCKET, SO_BINDTODEVICE, d.c_str(), static_cast<socklen_t>(d.size()),
+               s.name + " SO_BINDTODEVICE");
+    }
+    int mall = s.multicast_all;
+    setopt(fd.fd, IPPROTO_IP, IP_MULTICAST_ALL, &mall, sizeof mall, s.name + " IP_MULTICAST_ALL");
+    if (s.icmp_filter) {
+        // ICMP_FILTER from linux/icmp.h (which clashes with net/if.h): option 1 at SOL_RAW,
+        // a 32-bit mask of the types to filter out.
+        uint32_t f = *s.icmp_filter;
+        setopt(fd.fd, SOL_RAW, 1, &f, sizeof f, s.name + " ICMP_FILTER");
+    }
+    if (udp || s.addr) {
+        auto a = sin(s.addr, s.port);
+        if (bind(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error(s.name + ": bind: " + strerror(errno));
+    }
+    if (s.remote_addr) {
+        auto a = sin(s.remote_addr, s.remote_port);
+        if (connect(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error(s.name + ": connect: " + strerror(errno));
+    }
+    kernel_joins(fd.fd, s, if_nametoindex(t.dev("main").c_str()));
+    return fd;
+}
+
+void drain_kernel(const Socket& s, int fd, Observed& o) {
+    static uint8_t buf[65536];
+    for (;;) {
+        sockaddr_storage ss{};
+        socklen_t sl = sizeof ss;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ss), &sl);
+        if (n < 0) break;
+        std::string from;
+        if (s.kind == SockKind::kTap) {
+            auto* sll = reinterpret_cast<sockaddr_ll*>(&ss);
+            if (sll->sll_pkttype == PACKET_OUTGOING) continue;  // the namespace's own sends
+            from = from_tap(sll->sll_pkttype);
+        } else {
+            auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+            uint32_t a = ntohl(in->sin_addr.s_addr);
+            from = s.kind == SockKind::kUdp ? from_udp(a, ntohs(in->sin_port)) : addr_str(a);
+        }
+        o.deliveries[s.compare_as].push_back(record(from, buf, static_cast<std::size_t>(n)));
+    }
+}
+
+// The unicast sources of the frames: the kernel needs a neighbour entry to send an ICMP
+// error back (ingressd answers to the frame's source MAC).
+std::set<uint32_t> frame_sources(const Scenario& sc) {
+    std::set<uint32_t> s;
+    for (const auto& f : sc.frames) {
+        std::size_t l3 = 14;
+        while (f.bytes.size() >= l3 && (f.bytes[l3 - 2] == 0x81 && f.bytes[l3 - 1] == 0x00)) l3 += 4;
+        if (f.bytes.size() < l3 + 20) continue;
+        uint32_t a = ntohl(*reinterpret_cast<const uint32_t*>(&f.bytes[l3 + 12]));
+        if (!wire::ipv4_is_zeronet(a) && !wire::ipv4_is_multicast(a) && !wire::ipv4_is_lbcast(a) &&
+            !wire::ipv4_is_loopback(a))
+            s.insert(a);
+    }
+    return s;
+}
+
+std::string route_cmd(const Route& r, const Topology& t) {
+    bool has_dev = r.type == "unicast" || r.type == "local" || r.type == "broadcast";
+    return (r.type == "unicast" ? "" : r.type + " ") + r.prefix + (has_dev ? " dev " + t.dev(r.dev) : "");
+}
+
+}  // namespace
+
+Observed run_kernel(const Scenario& sc) {
+    Topology t(sc.host);
+    const std::string& ns = t.pair().ns_a();
+    const std::string main = t.dev("main");
+    add_addresses(ns, main, sc.host.addresses);
+    if (!sc.host.second.empty()) add_addresses(ns, t.dev("second"), sc.host.second);
+    for (const auto& v : sc.host.vlans) {
+        std::string d = t.dev("vlan" + std::to_string(v.id));
+        if (test::sh("ip -n " + ns + " link add link " + main + " name " + d + " type vlan id " +
+                     std::to_string(v.id)) != 0)
+            throw Unsupported("this kernel cannot create VLAN devices (8021q)");
+        must("ip -n " + ns + " link set " + d + " up");
+        add_addresses(ns, d, v.addresses);
+    }
+    sysctls(ns, "net.ipv4.conf.all.", with_defaults(sc.host.all));
+    sysctls(ns, "net.ipv4.conf." + main + ".", with_defaults(sc.host.conf));
+    if (!sc.host.second.empty()) sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
+    sysctls(ns, "net.ipv4.", sc.host.ipv4);
+    for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
+    for (uint32_t a : frame_sources(sc))
+        test::sh("ip -n " + ns + " neigh replace " + addr_str(a) + " lladdr " + kPeerMac.str() +
+                 " dev " + main + " nud permanent");
+
+    Observed o;
+    t.pair().enter_a();
+    std::vector<Fd> fds;
+    for (const auto& s : sc.sockets) fds.push_back(open_kernel_socket(s, t));
+    auto before = read_proc_counters();
+    t.pair().leave();
+    o.icmp = inject(t, sc, [&] { sleep_ms(60 + sc.settle_ms); });
+    t.pair().enter_a();
+    for (std::size_t i = 0; i < sc.sockets.size(); ++i) drain_kernel(sc.sockets[i], fds[i].fd, o);
+    deltas(o, before, read_proc_counters());
+    t.pair().leave();
+    finish_deliveries(sc, o);
+    return o;
+}
+
+// ingressd -----------------------------------------------------------------------------------
+
+namespace {
+
+std::string yaml_knobs(const Knobs& k) {
+    std::string s = "{";
+    for (const auto& [n, v] : k) s += (s.size() > 1 ? ", " : "") + n + ": " + std::to_string(v);
+    return s + "}";
+}
+
+std::string yaml_list(const std::vector<std::string>& v) {
+    std::string s = "[";
+    for (const auto& e : v) s += (s.size() > 1 ? ", " : "") + e;
+    return s + "]";
+}
+
+std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl) {
+    const Host& h = sc.host;
+    std::string c = "interfaces:\n  - name: " + t.dev("main") +
+                    "\n    queues: 1\n    capture_all: true\n    addresses: " +
+                    yaml_list(h.addresses) + "\n    conf: " + yaml_knobs(h.conf) + "\n";
+    if (!h.vlans.empty()) {
+        c += "    vlans:\n";
+        for (const auto& v : h.vlans)
+            c += "      - {id: " + std::to_string(v.id) + ", addresses: " + yaml_list(v.addresses) + "}\n";
+    }
+    if (!h.second.empty())
+        c += "  - name: " + t.dev("second") + "\n    queues: 1\n    capture_all: true\n    addresses: " +
+             yaml_list(h.second) + "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
+    c += "all: " + yaml_knobs(h.all) + "\n";
+    if (!h.routes.empty()) {
+        c += "routes:\n";
+        for (const auto& r : h.routes) {
+            c += "  - {prefix: " + r.prefix + ", type: " + r.type;
+            if (r.type == "unicast" || r.type == "local" || r.type == "broadcast") c += ", dev: " + t.dev(r.dev);
+            c += "}\n";
+        }
+    }
+    if (!h.ipv4.empty()) c += "ipv4: " + yaml_knobs(h.ipv4) + "\n";
+    c += "control:\n  socket: " + ctl + "\n";
+    return c;
+}
+
+// ingressd in namespace a, stopped (SIGINT, then SIGKILL) on destruction.
+class Daemon {
+public:
+    Daemon(const std::string& bin, const std::string& ns, const std::string& dir) : dir_(dir) {
+        pid_ = fork();
+        if (pid_ == 0) {
+            int out = open((dir + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int err = open((dir + "/log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(out, 1);
+            dup2(err, 2);
+            std::string cfg = dir + "/ingressd.yaml";
+            execlp("ip", "ip", "netns", "exec", ns.c_str(), bin.c_str(), "--config", cfg.c_str(),
+                   static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 200; ++i) {
+            if (log().find("worker(s) up") != std::string::npos) return;
+            int st;
+            if (waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                break;
+            }
+            sleep_ms(25);
+        }
+        throw std::runtime_error("ingressd did not come up:\n" + log());
+    }
+    ~Daemon() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGINT);
+        for (int i = 0; i < 200; ++i) {
+            int st;
+            if (waitpid(pid_, &st, WNOHANG) == pid_) return;
+            sleep_ms(10);
+        }
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    std::string log() const {
+        std::ifstream in(dir_ + "/log");
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }
+
+private:
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+struct TmpDir {
+    std::string path;
+    TmpDir() {
+        char t[] = "/tmp/ingress-diff-XXXXXX";
+        if (!mkdtemp(t)) throw std::runtime_error("mkdtemp");
+        path = t;
+    }
+    ~TmpDir() { test::sh("rm -rf " + path); }
+};
+
+}  // namespace
+
+Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path) {
+    Topology t(sc.host);
+    TmpDir dir;
+    {
+        std::ofstream cfg(dir.path + "/ingressd.yaml");
+        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock");
+    }
+    Daemon d(ingressd_path, t.pair().ns_a(), dir.path);
+    auto client = std::make_unique<Client>(Client::connect(dir.path + "/ctl.sock"));
+    uint32_t main_ifindex = t.ifindex("main");
+    std::vector<Endpoint> eps;
+    for (const auto& s : sc.sockets) {
+        uint32_t ifx = t.ifindex(s.device);
+        Endpoint ep;
+        switch (s.kind) {
+            case SockKind::kUdp:
+                ep = client->open_udp({.addr = s.addr, .port = s.port, .remote_addr = s.remote_addr,
+                                       .remote_port = s.remote_port, .ifindex = ifx,
+                                       .reuseport = s.reuseport, .reuseaddr = s.reuseaddr,
+                                       .multicast_all = s.multicast_all});
+                break;
+            case SockKind::kRaw:
+                ep = client->open_raw({.protocol = s.protocol, .addr = s.addr,
+                                       .remote_addr = s.remote_addr, .ifindex = ifx,
+                                       .icmp_filter = s.icmp_filter.value_or(0),
+                                       .multicast_all = s.multicast_all});
+                break;
+            case SockKind::kTap:
+                ep = client->open_tap({.ethertype = s.ethertype, .ifindex = ifx, .dgram = s.dgram});
+                break;
+        }
+        for (const auto& j : s.joins) ep.join(j.group, main_ifindex, j.sources, j.include);
+        eps.push_back(std::move(ep));
+    }
+    sleep_ms(30);  // endpoint tables are published to the workers by RCU
+    Observed o;
+    auto before = parse_stats(client->stats());
+    o.icmp = inject(t, sc, [&] {
+        // Every frame reaches the dataplane (capture_all): wait until the worker saw them all.
+        for (int i = 0; i < 300; ++i) {
+            auto now = parse_stats(client->stats());
+            if (now["IngressRx"] - before["IngressRx"] >= static_cast<int64_t>(sc.frames.size())) break;
+            sleep_ms(10);
+        }
+        sleep_ms(30 + sc.settle_ms);
+    });
+    for (std::size_t i = 0; i < sc.sockets.size(); ++i) {
+        const Socket& s = sc.sockets[i];
+        Datagram dg[64];
+        for (std::size_t n; (n = eps[i].recv(dg, 64, 0)) > 0;)
+            for (std::size_t k = 0; k < n; ++k) {
+                const shm::SlotMeta* m = dg[k].meta;
+                std::string from = s.kind == SockKind::kUdp   ? from_udp(m->src_addr, m->src_port)
+                                   : s.kind == SockKind::kRaw ? addr_str(m->src_addr)
+                                                              : from_tap(m->pkt_type);
+                o.deliveries[s.compare_as].push_back(record(from, dg[k].data, dg[k].len));
+            }
+    }
+    deltas(o, before, parse_stats(client->stats()));
+    eps.clear();
+    client.reset();
+    finish_deliveries(sc, o);
+    return o;
+}
+
+}  // namespace ingress::diff

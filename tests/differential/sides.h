@@ -1,0 +1,21 @@
+// The two sides of a differential run. Each builds a fresh pair of namespaces (the receiving
+// host "a", the peer "b" that injects frames at L2 and captures what comes back), configures
+// the host from the scenario, opens the scenario's sockets, injects its frames and reports
+// what it observed.
+#pragma once
+
+#include <string>
+
+#include "scenario.h"
+
+namespace ingress::diff {
+
+// The Linux kernel: addresses, routes and sysctls in namespace a, real UDP / raw / AF_PACKET
+// sockets, counter deltas from the namespace's /proc/net/snmp and /proc/net/netstat.
+Observed run_kernel(const Scenario& sc);
+
+// ingressd (AF_XDP, capture_all) on the same layout with the equivalent configuration,
+// endpoints opened through libingress, counter deltas from its kStats reply.
+Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path);
+
+}  // namespace ingress::diff

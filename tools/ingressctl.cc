@@ -1,0 +1,468 @@
+// ingressctl: the operator's view of a running ingressd, over its control socket
+// (docs/ingressctl.md; requests in docs/control-protocol.md).
+//
+//   ingressctl [--socket PATH] stats [-a] [--json | --openmetrics] [--watch [SECONDS]]
+//   ingressctl [--socket PATH] drops [-a]
+//   ingressctl [--socket PATH] endpoints
+//   ingressctl [--socket PATH] routes
+//   ingressctl [--socket PATH] reload
+//
+// Exit status: 0 done; 1 an error (no daemon, refused, a protocol error); 2 usage; 3 reload
+// not applied because a change needs a restart.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/counters.h"
+#include "core/stats_format.h"
+#include "ctl/protocol.h"
+#include "ctl/unix_socket.h"
+#include "ipv4/fib.h"
+
+using namespace ingress;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+    std::fprintf(stderr, "ingressctl: %s\n", msg.c_str());
+    std::exit(1);
+}
+
+std::string addr_str(uint32_t a) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    return b;
+}
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", c);
+            out += b;
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+// One connection to the daemon; requests answered in order.
+class Conn {
+public:
+    explicit Conn(const std::string& path) : path_(path) {
+        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        if (fd_ < 0 || path.size() >= sizeof sa.sun_path) die("cannot connect to " + path + ": bad path");
+        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+        if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+            const int e = errno;
+            const char* hint = e == ENOENT || e == ECONNREFUSED ? " (is ingressd running?)"
+                               : e == EACCES ? " (the socket's mode and group are control.mode and control.group)"
+                                             : "";
+            die("cannot connect to " + path + ": " + std::strerror(e) + hint);
+        }
+    }
+    ~Conn() { close(fd_); }
+
+    // Sends the request and returns the reply; exits on a broken connection or reply. The
+    // reply's attributes point into this object's buffer until the next call.
+    const ctl::Message& call(const std::vector<uint8_t>& req, const char* what) {
+        if (ctl::send_with_fds(fd_, req, {}) != 0) die(path_ + ": connection lost");
+        for (;;) {
+            auto need = ctl::message_size(in_);
+            if (need && in_.size() >= *need) {
+                frame_.assign(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(*need));
+                in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(*need));
+                break;
+            }
+            uint8_t buf[16384];
+            std::vector<int> fds;
+            ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &fds);
+            for (int f : fds) close(f);
+            if (n == -EINTR) continue;
+            if (n <= 0) die(path_ + ": the daemon closed the connection");
+            in_.insert(in_.end(), buf, buf + n);
+        }
+        ctl::ParseResult pr = ctl::parse(frame_);
+        if (!pr.msg) die(std::string("bad reply to ") + what + ": " + ctl::parse_error_str(pr.error));
+        reply_ = std::move(*pr.msg);
+        const uint32_t err = reply_.u32(ctl::Attr::kError).value_or(EPROTO);
+        const std::string msg(reply_.str(ctl::Attr::kMessage).value_or(""));
+        if (err == EPROTO && msg.find("unknown message type") != std::string::npos)
+            die(std::string("the daemon does not know the ") + what +
+                " request (an ingressd older than this ingressctl?)");
+        if (err == EPERM) die(std::string(what) + ": permission denied: " + msg);
+        if (err && err != EINVAL) die(std::string(what) + ": " + std::strerror(static_cast<int>(err)) + ": " + msg);
+        return reply_;
+    }
+
+    // A paged list request: every page's bytes, over as many replies as the daemon needs
+    // (items() reads the items from them); `on_reply` sees each reply first.
+    template <typename OnReply>
+    std::vector<std::vector<uint8_t>> list(ctl::MsgType type, const char* what, OnReply&& on_reply) {
+        std::vector<std::vector<uint8_t>> frames;  // keeps every page's bytes alive
+        uint32_t cursor = 0;
+        for (;;) {
+            const ctl::Message& m = call(ctl::Builder(type, ++seq_).u32(ctl::Attr::kCursor, cursor).finish(), what);
+            if (m.u32(ctl::Attr::kError).value_or(0)) die(std::string(what) + ": " + std::string(m.str(ctl::Attr::kMessage).value_or("")));
+            on_reply(m);
+            frames.push_back(frame_);
+            auto next = m.u32(ctl::Attr::kCursor);
+            if (!next) return frames;
+            if (*next <= cursor) die(std::string("bad reply to ") + what + ": cursor went back");
+            cursor = *next;
+        }
+    }
+    uint32_t next_seq() { return ++seq_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    uint32_t seq_ = 0;
+    std::vector<uint8_t> in_, frame_;
+    ctl::Message reply_;
+};
+
+// Parses every item of type `item` from the pages `frames` (strictly: a malformed item is a
+// protocol error). The returned views point into `frames`.
+std::vector<ctl::Attrs> items(const std::vector<std::vector<uint8_t>>& frames, ctl::Attr item,
+                              const char* what) {
+    std::vector<ctl::Attrs> out;
+    for (const auto& f : frames) {
+        ctl::ParseResult pr = ctl::parse(f);
+        auto n = pr.msg ? pr.msg->all_nested(item) : std::nullopt;
+        if (!n) die(std::string("bad reply to ") + what + ": malformed item");
+        out.insert(out.end(), n->begin(), n->end());
+    }
+    return out;
+}
+
+struct WorkerStats {
+    uint32_t index = 0;
+    std::string desc;
+    core::Snapshot s;
+};
+
+std::vector<WorkerStats> fetch_stats(Conn& c) {
+    uint32_t workers = 0;
+    auto frames = c.list(ctl::MsgType::kStatsQuery, "stats-query",
+                         [&](const ctl::Message& m) {
+        const uint32_t hash = m.u32(ctl::Attr::kCounterHash).value_or(0);
+        const uint32_t mibs = m.u32(ctl::Attr::kMibCount).value_or(0);
+        const uint32_t drops = m.u32(ctl::Attr::kDropCount).value_or(0);
+        if (hash != core::counter_table_hash() || mibs != core::kMibCount ||
+            drops != core::kDropReasonCount) {
+            char b[256];
+            std::snprintf(b, sizeof b,
+                          "counter table mismatch: ingressd has %u MIB counters and %u drop "
+                          "reasons (table %08x), this ingressctl %zu and %zu (table %08x); use "
+                          "the ingressctl built with this ingressd",
+                          mibs, drops, hash, core::kMibCount, core::kDropReasonCount,
+                          core::counter_table_hash());
+            die(b);
+        }
+        workers = m.u32(ctl::Attr::kWorkers).value_or(0);
+    });
+    std::vector<WorkerStats> out;
+    for (const ctl::Attrs& a : items(frames, ctl::Attr::kWorkerCounters, "stats-query")) {
+        WorkerStats w;
+        w.index = a.u32(ctl::Attr::kWorker).value_or(0);
+        w.desc = std::string(a.str(ctl::Attr::kWorkerDesc).value_or(""));
+        std::vector<uint64_t> v = a.u64_array(ctl::Attr::kCounters);
+        auto s = core::snapshot_from_array(v.data(), v.size());
+        if (!s) die("bad reply to stats-query: counter array of the wrong length");
+        w.s = *s;
+        out.push_back(std::move(w));
+    }
+    if (out.size() != workers) die("bad reply to stats-query: worker count does not match");
+    return out;
+}
+
+core::Snapshot total_of(const std::vector<WorkerStats>& ws) {
+    core::Snapshot t;
+    for (const WorkerStats& w : ws) t += w.s;
+    return t;
+}
+
+std::vector<core::Snapshot> snapshots(const std::vector<WorkerStats>& ws) {
+    std::vector<core::Snapshot> v;
+    for (const WorkerStats& w : ws) v.push_back(w.s);
+    return v;
+}
+
+double mono_secs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+volatile sig_atomic_t g_stop = 0;
+
+int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long count) {
+    std::vector<WorkerStats> ws = fetch_stats(c);
+    if (watch <= 0) {
+        if (openmetrics) {
+            std::fputs(core::format_openmetrics(snapshots(ws)).c_str(), stdout);
+        } else if (json) {
+            std::string out = "{\"counter_table\":" + std::to_string(core::counter_table_hash()) +
+                              ",\"total\":" + core::json_snapshot(total_of(ws)) + ",\"workers\":[";
+            for (std::size_t i = 0; i < ws.size(); ++i)
+                out += std::string(i ? "," : "") + "{\"worker\":" + std::to_string(ws[i].index) +
+                       ",\"desc\":\"" + json_escape(ws[i].desc) + "\",\"counters\":" +
+                       core::json_snapshot(ws[i].s) + "}";
+            std::printf("%s]}\n", out.c_str());
+        } else {
+            for (const WorkerStats& w : ws) std::printf("#%s\n", w.desc.c_str());
+            std::fputs(core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
+                       stdout);
+        }
+        return 0;
+    }
+    // --watch: redraw every `watch` seconds with rates over the interval, until SIGINT.
+    struct sigaction sa{};
+    sa.sa_handler = [](int) { g_stop = 1; };
+    sigaction(SIGINT, &sa, nullptr);  // no SA_RESTART: the sleep ends at once
+    sigaction(SIGTERM, &sa, nullptr);
+    const bool tty = isatty(STDOUT_FILENO);
+    core::Snapshot prev = total_of(ws);
+    double t_prev = mono_secs();
+    for (long n = 0; !g_stop && (count <= 0 || n < count); ++n) {
+        timespec d{static_cast<time_t>(watch),
+                   static_cast<long>((watch - static_cast<double>(static_cast<time_t>(watch))) * 1e9)};
+        while (!g_stop && nanosleep(&d, &d) != 0 && errno == EINTR) {
+        }
+        if (g_stop) break;
+        core::Snapshot cur = total_of(fetch_stats(c));
+        const double t = mono_secs();
+        std::string out = tty ? "\033[H\033[2J" : "";
+        char head[96];
+        std::snprintf(head, sizeof head, "#ingressctl stats --watch: %.1f s interval, %s\n", t - t_prev,
+                      "value and rate per second");
+        out += head;
+        out += core::format_rates(prev, cur, t - t_prev, {.zeros = all});
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+        prev = cur;
+        t_prev = t;
+    }
+    return 0;
+}
+
+int cmd_drops(Conn& c, bool all) {
+    std::vector<WorkerStats> ws = fetch_stats(c);
+    const core::Snapshot total = total_of(ws);
+    std::printf("%-26s %12s", "REASON", "TOTAL");
+    for (const WorkerStats& w : ws) std::printf(" %11s%u", "worker", w.index);
+    std::printf("  %s\n", "MEANING");
+    for (std::size_t i = 0; i < core::kDropReasonCount; ++i) {
+        if (!all && !total.drops[i]) continue;
+        const auto r = static_cast<core::DropReason>(i);
+        const std::string_view name = core::drop_reason_name(r), help = core::drop_reason_help(r);
+        std::printf("%-26.*s %12llu", static_cast<int>(name.size()), name.data(),
+                    static_cast<unsigned long long>(total.drops[i]));
+        for (const WorkerStats& w : ws)
+            std::printf(" %12llu", static_cast<unsigned long long>(w.s.drops[i]));
+        std::printf("  %.*s\n", static_cast<int>(help.size()), help.data());
+    }
+    std::printf("%-26s %12llu", "total", static_cast<unsigned long long>(total.dropped_total()));
+    for (const WorkerStats& w : ws) std::printf(" %12llu", static_cast<unsigned long long>(w.s.dropped_total()));
+    std::printf("\n");
+    return 0;
+}
+
+const char* kind_name(uint8_t k) { return k == 0 ? "udp" : k == 1 ? "raw" : k == 2 ? "tap" : "?"; }
+
+std::string ethertype_str(uint16_t et) {
+    if (et == 0x0003) return "ETH_P_ALL";
+    char b[8];
+    std::snprintf(b, sizeof b, "0x%04x", et);
+    return b;
+}
+
+int cmd_endpoints(Conn& c) {
+    auto frames = c.list(ctl::MsgType::kEndpoints, "endpoints", [](const ctl::Message&) {});
+    std::printf("%-4s %-5s %-9s %-22s %-22s %-10s %-22s %10s %8s  %s\n", "Kind", "Id", "Recv-Q",
+                "Local Address:Port", "Peer Address:Port", "Dev", "Options", "Delivered", "Drops",
+                "Process");
+    for (const ctl::Attrs& e : items(frames, ctl::Attr::kEndpoint, "endpoints")) {
+        const uint8_t kind = e.u8(ctl::Attr::kKind).value_or(255);
+        std::string local, peer = "*", opts;
+        auto flag = [&](const std::string& f) { opts += (opts.empty() ? "" : ",") + f; };
+        if (kind == 0) {
+            local = addr_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":" +
+                    std::to_string(e.u16(ctl::Attr::kLocalPort).value_or(0));
+            const uint32_t ra = e.u32(ctl::Attr::kRemoteAddr).value_or(0);
+            const uint16_t rp = e.u16(ctl::Attr::kRemotePort).value_or(0);
+            peer = addr_str(ra) + ":" + (rp ? std::to_string(rp) : "*");
+            if (e.u8(ctl::Attr::kReuseport).value_or(0)) flag("reuseport");
+            if (e.u8(ctl::Attr::kReuseaddr).value_or(0)) flag("reuseaddr");
+        } else if (kind == 1) {
+            local = addr_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":proto" +
+                    std::to_string(e.u8(ctl::Attr::kProtocol).value_or(0));
+            peer = addr_str(e.u32(ctl::Attr::kRemoteAddr).value_or(0)) + ":*";
+        } else {
+            local = "*:" + ethertype_str(e.u16(ctl::Attr::kEthertype).value_or(0));
+            flag(e.u8(ctl::Attr::kTapDgram).value_or(0) ? "dgram" : "raw");
+            if (auto g = e.u16(ctl::Attr::kFanoutGroup)) flag("fanout=" + std::to_string(*g));
+            if (auto f = e.str(ctl::Attr::kFilterExpr)) flag("filter=\"" + std::string(*f) + "\"");
+        }
+        const std::string dev(e.str(ctl::Attr::kIfname).value_or("*"));
+        const std::string recvq = std::to_string(e.u32(ctl::Attr::kRingUsed).value_or(0)) + "/" +
+                                  std::to_string(e.u32(ctl::Attr::kRingCapacity).value_or(0));
+        std::string process = "uid=" + std::to_string(e.u32(ctl::Attr::kUid).value_or(0));
+        if (auto pid = e.u32(ctl::Attr::kPid))
+            process = "users:((\"" + std::string(e.str(ctl::Attr::kComm).value_or("")) +
+                      "\",pid=" + std::to_string(*pid) + "," + process + "))";
+        std::printf("%-4s %-5u %-9s %-22s %-22s %-10s %-22s %10llu %8llu  %s\n", kind_name(kind),
+                    e.u32(ctl::Attr::kEndpointId).value_or(0), recvq.c_str(), local.c_str(),
+                    peer.c_str(), dev.c_str(), opts.empty() ? "-" : opts.c_str(),
+                    static_cast<unsigned long long>(e.u64(ctl::Attr::kDelivered).value_or(0)),
+                    static_cast<unsigned long long>(e.u64(ctl::Attr::kDropped).value_or(0)),
+                    process.c_str());
+        auto groups = e.all_nested(ctl::Attr::kMembership);
+        if (!groups) die("bad reply to endpoints: malformed membership");
+        for (const ctl::Attrs& g : *groups) {
+            std::string line = "     group " + addr_str(g.u32(ctl::Attr::kGroup).value_or(0));
+            line += " dev " + std::string(g.str(ctl::Attr::kIfname).value_or("any"));
+            std::vector<uint32_t> src = g.all_u32(ctl::Attr::kSource);
+            const bool include = g.u8(ctl::Attr::kFilterMode).value_or(0);
+            line += include ? " include" : " exclude";
+            for (std::size_t i = 0; i < src.size(); ++i) line += (i ? "," : " ") + addr_str(src[i]);
+            if (!include && src.empty()) line += " (any source)";
+            std::printf("%s\n", line.c_str());
+        }
+    }
+    return 0;
+}
+
+const char* scope_name(uint8_t s) {
+    switch (s) {
+    case 0: return "global";  // RT_SCOPE_UNIVERSE, as iproute2 prints it
+    case 253: return "link";
+    case 254: return "host";
+    case 255: return "nowhere";
+    }
+    return "?";
+}
+
+int cmd_routes(Conn& c) {
+    auto frames = c.list(ctl::MsgType::kRoutes, "routes", [](const ctl::Message&) {});
+    struct Row {
+        uint8_t table;
+        uint32_t prefix;
+        uint8_t len;
+        std::string type, scope, dev;
+    };
+    std::vector<Row> rows;
+    for (const ctl::Attrs& r : items(frames, ctl::Attr::kRoute, "routes"))
+        rows.push_back({r.u8(ctl::Attr::kTable).value_or(0), r.u32(ctl::Attr::kPrefix).value_or(0),
+                        r.u8(ctl::Attr::kPrefixLen).value_or(0),
+                        std::string(ipv4::route_type_name(ipv4::route_type_of(r.u8(ctl::Attr::kRouteType).value_or(0)))),
+                        scope_name(r.u8(ctl::Attr::kScope).value_or(0)),
+                        std::string(r.str(ctl::Attr::kIfname).value_or("-"))});
+    // The local table first (it is consulted first), then main; by prefix within each.
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        if (a.table != b.table) return a.table > b.table;
+        if (a.prefix != b.prefix) return a.prefix < b.prefix;
+        return a.len < b.len;
+    });
+    std::printf("%-6s %-12s %-20s %-8s %s\n", "Table", "Type", "Prefix", "Scope", "Dev");
+    for (const Row& r : rows)
+        std::printf("%-6s %-12s %-20s %-8s %s\n", r.table == 255 ? "local" : "main", r.type.c_str(),
+                    (addr_str(r.prefix) + "/" + std::to_string(r.len)).c_str(), r.scope.c_str(),
+                    r.dev.c_str());
+    return 0;
+}
+
+int cmd_reload(Conn& c) {
+    const ctl::Message& m = c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
+    if (m.u32(ctl::Attr::kError).value_or(0)) {
+        std::fprintf(stderr, "ingressctl: reload refused, running configuration kept: %.*s\n",
+                     static_cast<int>(m.str(ctl::Attr::kMessage).value_or("").size()),
+                     m.str(ctl::Attr::kMessage).value_or("").data());
+        return 1;
+    }
+    if (m.u8(ctl::Attr::kApplied).value_or(0)) {
+        std::printf("reloaded: configuration applied\n");
+        return 0;
+    }
+    std::printf("reload not applied; these need a restart:\n");
+    for (std::string_view r : m.all_str(ctl::Attr::kRestart))
+        std::printf("  %.*s\n", static_cast<int>(r.size()), r.data());
+    return 3;
+}
+
+[[noreturn]] void usage(int code) {
+    std::fprintf(code ? stderr : stdout,
+                 "usage: ingressctl [--socket PATH] COMMAND\n"
+                 "  stats [-a] [--json | --openmetrics] [--watch [SECONDS]] [--count N]\n"
+                 "        every counter, total and per worker (nstat names); --watch redraws with\n"
+                 "        per-second rates until Ctrl-C\n"
+                 "  drops [-a]      drops per reason (kernel drop-reason names), per worker\n"
+                 "  endpoints       the apps' endpoints, like ss -uapn\n"
+                 "  routes          the local and main route tables the workers use\n"
+                 "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
+                 "default socket: %s\n",
+                 config::Config{}.control_socket.c_str());
+    std::exit(code);
+}
+
+bool is_number(const char* s) {
+    char* end = nullptr;
+    std::strtod(s, &end);
+    return *s && end && *end == '\0';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string sock = config::Config{}.control_socket;
+    std::string cmd;
+    bool all = false, json = false, openmetrics = false;
+    double watch = 0;
+    long count = 0;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) usage(2);
+            return argv[++i];
+        };
+        if (a == "--socket" || a == "-s") sock = value();
+        else if (a == "-a" || a == "--all") all = true;
+        else if (a == "--json") json = true;
+        else if (a == "--openmetrics") openmetrics = true;
+        else if (a == "--watch" || a == "-w") watch = i + 1 < argc && is_number(argv[i + 1]) ? std::atof(argv[++i]) : 1.0;
+        else if (a == "--count" || a == "-c") count = std::atol(value());
+        else if (a == "-h" || a == "--help") usage(0);
+        else if (a[0] != '-' && cmd.empty()) cmd = a;
+        else usage(2);
+    }
+    if (cmd.empty() || (json && openmetrics) || watch < 0 || (watch > 0 && (json || openmetrics)) ||
+        (cmd != "stats" && (json || openmetrics || watch > 0)))
+        usage(2);
+    if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" && cmd != "reload")
+        usage(2);
+    Conn c(sock);
+    if (cmd == "stats") return cmd_stats(c, all, json, openmetrics, watch, count);
+    if (cmd == "drops") return cmd_drops(c, all);
+    if (cmd == "endpoints") return cmd_endpoints(c);
+    if (cmd == "routes") return cmd_routes(c);
+    return cmd_reload(c);
+}
