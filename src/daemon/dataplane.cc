@@ -321,7 +321,7 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     }
 }
 
-Dataplane::~Dataplane() {
+void Dataplane::stop() {
     // Apps first: closing their connections unpublishes their endpoints while the workers
     // still run (and pass the grace periods that free them).
     server_.reset();
@@ -329,6 +329,10 @@ Dataplane::~Dataplane() {
     stop_ = true;
     for (auto& w : workers_)
         if (w->thread.joinable()) w->thread.join();
+}
+
+Dataplane::~Dataplane() {
+    stop();
     workers_.clear();
     ports_.clear();  // sockets, UMEMs, then the programs are detached
 }

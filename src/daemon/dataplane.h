@@ -45,6 +45,9 @@ public:
     Dataplane(const Dataplane&) = delete;
     Dataplane& operator=(const Dataplane&) = delete;
 
+    // Closes the apps' connections, then stops and joins the workers (each drops the
+    // fragments it still holds on the way out); counters() stays readable. Idempotent.
+    void stop();
     // Counters summed over every worker (each snapshot consistent: the sum is too).
     core::Snapshot counters() const;
     std::size_t workers() const noexcept;

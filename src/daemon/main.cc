@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
             if (sig == SIGUSR1 || (sig < 0 && stats_interval > 0))
                 std::fputs(core::format_stats(dp.counters()).c_str(), stdout), std::fflush(stdout);
         }
+        // The final counters once the workers have stopped: nothing is in flight or held.
+        dp.stop();
         core::Snapshot s = dp.counters();
         for (const auto& b : dp.backend_stats()) std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);

@@ -108,4 +108,12 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     c_.end_burst();
 }
 
+void Pipeline::shutdown() noexcept {
+    c_.begin_burst();
+    defrag_.flush_all();
+    defrag_.reap(sink_);
+    sink_.flush();
+    c_.end_burst();
+}
+
 }  // namespace ingress::worker

@@ -75,6 +75,10 @@ public:
     // Also runs the reassembly timers (ipfrag_time) at `now_ns` and takes in the fragments
     // other workers handed over; a burst with count == 0 does only that.
     void process(core::PacketBatch& batch, uint64_t now_ns = 0) noexcept;
+    // Worker shutdown (the kernel's fqdir_exit): every reassembly queue is killed and its
+    // fragments are dropped as FRAG_REASM_TIMEOUT, with no MIB counted and no ICMP sent, so
+    // the final counters hold nothing and every buffer is back.
+    void shutdown() noexcept;
 
     const ipv4::Defrag& defrag() const noexcept { return defrag_; }
 

@@ -28,6 +28,8 @@ void Worker::run(const std::atomic<bool>& stop, void (*after_burst)(void*), void
         ipv4::rcu_reader_quiescent();
         if (!n && opt_.idle_pause_us) usleep(opt_.idle_pause_us);
     }
+    // Fragments still waiting for their datagram leave with a fate before the counters are read.
+    pipeline_.shutdown();
     ipv4::rcu_reader_unregister();
 }
 

@@ -356,6 +356,90 @@ TEST(Apps, MalformedControlFloodDoesNotHurtTheDaemonOrOtherApps) {
     EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(kN + 10));
 }
 
+// An endpoint whose ring headers the test can overwrite, as a hostile app can: the app maps
+// its rings read-write (it must write `cons`), so every header byte is its to scribble on.
+struct ScribblingEndpoint : UdpEndpoint {
+    explicit ScribblingEndpoint(UdpEndpoint&& e) : UdpEndpoint(std::move(e)) {}
+    void scribble(std::mt19937& rng) {
+        for (Ring& r : rings_) {
+            auto* h = static_cast<uint8_t*>(r.region.data());
+            for (std::size_t i = 0; i < shm::RingGeometry::header_size(); ++i)
+                h[i] = static_cast<uint8_t>(rng());
+        }
+    }
+};
+
+// ring.h's trust rule: the producer keeps its own geometry and index, clamps a `cons` that
+// makes no sense and counts the datagram as a full-ring drop. Garbage over the whole header
+// of one app's ring (magic, geometry, indices, statistics), rewritten while traffic flows,
+// costs that app its datagrams and nothing else: no crash, no write outside its ring (the
+// asan build runs this suite's unit twin), the other app gets every datagram, every frame
+// has one fate.
+TEST(Apps, GarbageInItsOwnRingHeaderHurtsOnlyThatApp) {
+    TestDaemon d;
+    constexpr uint64_t kN = 600;
+    Proc a = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9100", "--packets", std::to_string(kN)}));
+    Client hostile_client = Client::connect(d.path());
+    ScribblingEndpoint hostile(hostile_client.open_udp({.port = 9101}));
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
+    std::mt19937 rng(7);
+    for (uint64_t i = 0; i < kN; ++i) {
+        if (i % 50 == 0) hostile.scribble(rng);
+        d.inject(udp_to(kLocal, 9100).build());
+        d.inject(udp_to(kLocal, 9101).build());
+    }
+    ASSERT_TRUE(d.wait_processed());
+    std::string j = a.finish();
+    EXPECT_EQ(a.exit_code(), 0);
+    EXPECT_EQ(json_field(j, "received"), kN);
+    EXPECT_EQ(json_field(j, "dropped_full"), 0u);
+    const core::Snapshot s = d.counters();
+    EXPECT_TRUE(s.conserved());
+    EXPECT_EQ(s.rx, 2 * kN);
+    // The hostile app's datagrams were each delivered into its ring or dropped as a full one.
+    EXPECT_EQ(s.delivered - kN + s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)], kN);
+    EXPECT_EQ(s.dropped_total(), s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)]);
+    // The daemon still serves: the hostile app can close its endpoint, a new app gets data.
+    hostile.close();
+    Client fresh = Client::connect(d.path());
+    UdpEndpoint ep = fresh.open_udp({.port = 9102});
+    for (int i = 0; i < 10; ++i) d.inject(udp_to(kLocal, 9102).build());
+    ASSERT_TRUE(d.wait_processed());
+    Datagram got[16];
+    EXPECT_EQ(ep.recv(got, 16, 1000), 10u);
+}
+
+// An app that stops consuming (SIGSTOP: alive, endpoint open, never reading): its ring fills
+// and the rest is dropped as SOCKET_RCVBUFF / UdpRcvbufErrors (sock_queue_rcv_skb's full
+// receive queue), without slowing the worker or costing another app a datagram; when it
+// resumes it finds exactly the ring's worth.
+TEST(Apps, AppThatNeverConsumesOverflowsOnlyItsOwnRing) {
+    TestDaemon d;  // 1024-slot rings: the other app's 500 datagrams fit in its ring
+    constexpr uint64_t kN = 500;
+    Proc stalled = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9200", "--ring-slots", "64", "--packets", "64"}));
+    Proc other = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9201", "--packets", std::to_string(kN)}));
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
+    kill(stalled.pid, SIGSTOP);
+    for (uint64_t i = 0; i < kN; ++i) {
+        d.inject(udp_to(kLocal, 9200).build());
+        d.inject(udp_to(kLocal, 9201).build());
+    }
+    ASSERT_TRUE(d.wait_processed());
+    std::string jo = other.finish();
+    EXPECT_EQ(json_field(jo, "received"), kN);
+    kill(stalled.pid, SIGCONT);
+    std::string js = stalled.finish();
+    EXPECT_EQ(stalled.exit_code(), 0);
+    EXPECT_EQ(json_field(js, "received"), 64u);
+    EXPECT_EQ(json_field(js, "delivered"), 64u);
+    EXPECT_EQ(json_field(js, "dropped_full"), kN - 64);
+    const Expected want = plus(ip_local(2 * kN, kIpLen),
+                               {{"delivered", kN + 64}, {"UdpInDatagrams", kN + 64},
+                                {"SOCKET_RCVBUFF", kN - 64}, {"UdpRcvbufErrors", kN - 64},
+                                {"UdpInErrors", kN - 64}});
+    EXPECT_COUNTERS_EQ(d.counters(), want);
+}
+
 TEST(Apps, MulticastJoinWithSourceFilterDeliversOnlyTheListedSource) {
     TestDaemon d;
     Client c = Client::connect(d.path());

@@ -40,7 +40,7 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     sc.mode = 0666;
     sc.requests_per_sec = o.requests_per_sec;
     sc.request_burst = o.request_burst;
-    sc.log_refusals = false;
+    sc.log_refusals = o.log_refusals;
     sc.owner_uid = o.owner_uid;
     ctl::ServerHooks hooks;
     hooks.stats_text = [this] { return core::format_stats(counters()); };

@@ -414,5 +414,29 @@ TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
     EXPECT_EQ(calls, 0u) << "the hook never ran";
 }
 
+// A hostile app's refusals are logged clearly (what, from which pid and uid, why) but at most
+// 10 a second, so a flood of broken frames cannot flood the daemon's log.
+TEST(CtlServer, RefusalsAreLoggedWithTheirCauseAndRateLimited) {
+    TestDaemonOptions o;
+    o.log_refusals = true;
+    TestDaemon d(o);
+    auto bad = Builder(MsgType::kHello, 3).finish();
+    bad[0] ^= 0xff;  // magic
+    ::testing::internal::CaptureStderr();
+    for (int i = 0; i < 50; ++i) {
+        Raw r(d.path());
+        EXPECT_EQ(err_of(r.ask(bad)), static_cast<uint32_t>(EPROTO));
+    }
+    EXPECT_TRUE(d.wait_for([](ctl::Registry&, ctl::Server& s) { return s.connections() == 0; }));
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    std::size_t lines = 0;
+    for (std::size_t p = 0; (p = log.find("ingressd: refused message from pid " + std::to_string(getpid()), p)) != std::string::npos; ++p)
+        ++lines;
+    EXPECT_GE(lines, 1u) << log;
+    EXPECT_LE(lines, 20u) << log;  // 10 a second; the 50 connections may straddle a second
+    EXPECT_NE(log.find("uid 0: not an ingress control message (bad magic)"), std::string::npos) << log;
+    d.with_control([](ctl::Registry&, ctl::Server& s) { EXPECT_EQ(s.stats().protocol_errors, 50u); });
+}
+
 }  // namespace
 }  // namespace ingress::test

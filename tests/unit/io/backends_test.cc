@@ -50,6 +50,18 @@ TEST(MemoryBackend, OversizeAndExhaustionAreCounted) {
     EXPECT_EQ(m.stats().alloc_fail, 1u);
 }
 
+// Regression (tests/fuzz/route_fuzz under UBSan): an empty frame with no storage at all is
+// received as a zero-length frame, and its buffer comes back.
+TEST(MemoryBackend, EmptyFrameWithNoStorage) {
+    MemoryBackend m(1, 1, 1, 16);
+    ASSERT_TRUE(m.inject(std::span<const uint8_t>{}));
+    core::Packet p;
+    ASSERT_EQ(m.rx_burst(0, &p, 1), 1);
+    EXPECT_EQ(p.len, 0u);
+    m.free_bulk(&p.buf, 1);
+    EXPECT_EQ(m.pool().outstanding(), 0u);
+}
+
 TEST(PcapBackend, WriteThenReadBack) {
     auto dir = std::filesystem::temp_directory_path();
     std::string in = dir / ("ingress-io-test-" + std::to_string(::getpid()) + ".pcap");

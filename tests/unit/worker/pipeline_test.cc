@@ -120,5 +120,24 @@ TEST(Pipeline, EmptyBurstIsHarmless) {
     EXPECT_COUNTERS(h.snap(), ({}));
 }
 
+// fqdir_exit: at worker shutdown a datagram still missing fragments is dropped, its frames
+// as FRAG_REASM_TIMEOUT, with no IpReasmFails / IpReasmTimeout and no ICMP time exceeded
+// (found by the soak test: ingressd's final counters still showed them held).
+TEST(Pipeline, ShutdownDropsHeldFragmentsWithoutMibOrIcmp) {
+    test::PipelineHarness h;
+    auto frags = udp().payload_size(100).build_fragments(64);
+    ASSERT_EQ(frags.size(), 2u);
+    h.run_one(frags[0]);
+    EXPECT_EQ(h.snap().held, 1u);
+    h.pipeline().shutdown();
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"IpInReceives", 1}, {"IpExtInNoECTPkts", 1},
+                                {"IpExtInOctets", 20 + 64}, {"IpReasmReqds", 1},
+                                {"FRAG_REASM_TIMEOUT", 1}}));
+    EXPECT_EQ(h.pipeline().defrag().queues(), 0u);
+    EXPECT_EQ(h.pipeline().defrag().mem(), 0u);
+    EXPECT_TRUE(h.backend.sent().empty());
+    h.expect_buffers_conserved();
+}
+
 }  // namespace
 }  // namespace ingress::worker
