@@ -31,6 +31,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 RUNS=${RUNS:-3} DURATION=${DURATION:-5} PROFILES=${PROFILES:-"64 1518 frag"}
 GEN_CPU=${GEN_CPU:-0} RX_CPU=${RX_CPU:-1}
+# Where the kernel's per-frame receive work (veth NAPI: the XDP program and the copy into the
+# UMEM; or the backlog for the kernel path) runs: "rx" (on RX_CPU, beside the
+# receiver, so RX_CPU's cost is the whole receive cost) or "sender" (left in the generator's
+# softirq on GEN_CPU, the default: RX_CPU then runs only the receiver, as on a NIC whose interrupts are
+# on other cores; with 2 CPUs this is the setting that shows the receivers' own ceiling).
+KERNEL_WORK=${KERNEL_WORK:-sender}
 [ "$(id -u)" -eq 0 ] || { echo "e2e.sh: needs root (namespaces, XDP)" >&2; exit 1; }
 for t in tools/ingress-pktgen tools/ingress-sink src/ingressd bench/bench_udp_recvmmsg \
          bench/bench_xsk_count xdp/ingress.bpf.o; do
@@ -53,7 +59,7 @@ rx_mask=$(printf '%x' $((1 << RX_CPU)))
 ip -n "$ns_a" addr add 198.18.0.1/24 dev "$if_a"
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 ip -n "$ns_b" neigh replace 198.18.0.1 lladdr $mac_a dev "$if_b"
-ip netns exec "$ns_a" sh -c "echo $rx_mask > /sys/class/net/$if_a/queues/rx-0/rps_cpus"
+[ "$KERNEL_WORK" = rx ] && ip netns exec "$ns_a" sh -c "echo $rx_mask > /sys/class/net/$if_a/queues/rx-0/rps_cpus"
 perf_ok=0
 if command -v perf > /dev/null &&
     perf stat -x, -e cycles -C "$RX_CPU" -- sleep 0.1 2>&1 | grep -q '^[0-9]'; then perf_ok=1; fi
@@ -62,6 +68,7 @@ if command -v perf > /dev/null &&
 # kthread to RX_CPU, so the XDP program and the copy into the UMEM run there, not in the
 # generator's softirq on GEN_CPU.
 pin_napi() {
+    [ "$KERNEL_WORK" = rx ] || return 0
     local p
     for _ in $(seq 20); do
         ip netns exec "$ns_a" sh -c "echo 1 > /sys/class/net/$if_a/threaded" 2> /dev/null && break
@@ -200,16 +207,26 @@ run_bare() {
 # ingressd with DRIVER (af_xdp or dpdk) and ingress-sink on 0.0.0.0:5000. RATE empty: as
 # fast as the generator can. Returns 3 when ingressd does not come up (reason in $tmp/d.log).
 run_ingressd() {
-    local profile=$1 driver=$2 config=$3 rate=${4:-}
+    local profile=$1 driver=$2 config=$3 rate=${4:-} port="" dpdk=""
+    if [ "$driver" = dpdk ]; then
+        # DPDK's net_af_xdp vdev on the same veth end, its TAP exception interface beside it;
+        # no hugepages, no PCI, in memory (the bench must not touch the host's DPDK state).
+        port="    device: net_af_xdp0,iface=$if_a
+    exception: e2ex$$"
+        dpdk="dpdk:
+  eal_args: [-l, \"$RX_CPU\", --no-huge, --no-pci, -m, \"512\", --no-shconf, --file-prefix, e2e$$, --log-level, \"*:warning\"]"
+    fi
     cat > "$tmp/ingressd.yaml" <<EOC
 interfaces:
   - name: $if_a
     driver: $driver
-    queues: 1
+${port:+$port
+}    queues: 1
     addresses: [198.18.0.1/24]
 workers:
   cores: [$RX_CPU]
-control:
+${dpdk:+$dpdk
+}control:
   socket: $tmp/ctl.sock
 EOC
     rm -f "$tmp/ctl.sock"
@@ -278,7 +295,7 @@ done
 
 cpus=$(nproc)
 echo "ingress end-to-end benchmark: $(date -u +%Y-%m-%d), $(uname -r), $cpus CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')), veth pair"
-echo "generator on CPU $GEN_CPU, receive side on CPU $RX_CPU; median of $RUNS runs of ${DURATION}s; cost per received frame on CPU $RX_CPU"
+echo "generator on CPU $GEN_CPU, receive side on CPU $RX_CPU (kernel receive work: $KERNEL_WORK); median of $RUNS runs of ${DURATION}s; cost per received frame on CPU $RX_CPU"
 if [ $perf_ok = 1 ]; then
     echo "cycles and instructions: perf stat (hardware counters)"
 else

@@ -77,13 +77,13 @@ void print_observed(const char* side, const Observed& o) {
 }
 
 // Runs one scenario on both sides; returns whether it matched.
-bool run_one(const Scenario& sc, const std::string& ingressd, bool verbose, Totals& t,
-             bool print_yaml) {
+bool run_one(const Scenario& sc, const std::string& ingressd, const std::string& driver, bool verbose,
+             Totals& t, bool print_yaml) {
     ++t.run;
     Observed k, i;
     try {
         k = run_kernel(sc);
-        i = run_ingressd(sc, ingressd);
+        i = run_ingressd(sc, ingressd, driver);
     } catch (const Unsupported& e) {
         std::printf("SKIPPED  %s: %s\n", sc.name.c_str(), e.what());
         ++t.skipped;
@@ -150,7 +150,7 @@ std::string default_ingressd(const char* argv0) {
 }
 
 int main_(int argc, char** argv) {
-    std::string ingressd = default_ingressd(argv[0]), only;
+    std::string ingressd = default_ingressd(argv[0]), only, driver = "af_xdp";
     bool random = false, verbose = false;
     uint64_t seed = 1;
     long frames = 1000, per = 200;
@@ -163,19 +163,22 @@ int main_(int argc, char** argv) {
         };
         if (s == "--ingressd") ingressd = next();
         else if (s == "--only") only = next();
+        else if (s == "--driver") driver = next();
         else if (s == "--random") random = true;
         else if (s == "--seed") seed = std::stoull(next());
         else if (s == "--frames") frames = std::stol(next());
         else if (s == "--per-scenario") per = std::stol(next());
         else if (s == "-v" || s == "--verbose") verbose = true;
         else if (s == "-h" || s == "--help") {
-            std::puts("usage: differential [--ingressd PATH] [--only NAME] [-v] FILE|DIR...\n"
-                      "       differential --random --seed N --frames M [--per-scenario K] [-v]");
+            std::puts("usage: differential [--ingressd PATH] [--driver af_xdp|dpdk] [--only NAME] [-v] FILE|DIR...\n"
+                      "       differential --random --seed N --frames M [--per-scenario K] [--driver D] [-v]");
             return 0;
         } else paths.push_back(s);
     }
     Totals t;
     long frames_run = 0;
+    if (driver != "af_xdp" && driver != "dpdk") throw std::runtime_error("--driver: af_xdp or dpdk");
+    std::printf("ingressd driver: %s\n", driver.c_str());
     if (random) {
         std::printf("random mode: seed %llu, %ld frames, %ld per scenario\n",
                     static_cast<unsigned long long>(seed), frames, per);
@@ -184,14 +187,14 @@ int main_(int argc, char** argv) {
             int n = static_cast<int>(std::min(per, frames - frames_run));
             Scenario sc = parse_scenario(random_scenario(rng, idx, n), "seed " + std::to_string(seed));
             frames_run += static_cast<long>(sc.frames.size());
-            run_one(sc, ingressd, verbose, t, true);
+            run_one(sc, ingressd, driver, verbose, t, true);
         }
     } else {
         for (const auto& f : scenario_files(paths))
             for (const auto& sc : load_file(f))
                 if (only.empty() || sc.name == only) {
                     frames_run += static_cast<long>(sc.frames.size());
-                    run_one(sc, ingressd, verbose, t, false);
+                    run_one(sc, ingressd, driver, verbose, t, false);
                 }
     }
     std::printf("\n%d scenarios, %ld frames: %d matched, %d deliberate differences, %d known "

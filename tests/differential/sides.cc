@@ -397,10 +397,21 @@ std::string yaml_list(const std::vector<std::string>& v) {
     return s + "]";
 }
 
-std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl) {
+// How an interface is driven, as config lines: AF_XDP, or DPDK's net_af_xdp vdev number
+// `n` with a TAP of its own.
+std::string port_lines(const std::string& driver, const std::string& dev, int n) {
+    if (driver != "dpdk") return "";
+    static int serial = 0;
+    const std::string tap = ("dfx" + std::to_string(getpid()) + "x" + std::to_string(serial++)).substr(0, 15);
+    return "    driver: dpdk\n    device: net_af_xdp" + std::to_string(n) + ",iface=" + dev +
+           "\n    exception: " + tap + "\n";
+}
+
+std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl,
+                            const std::string& driver) {
     const Host& h = sc.host;
-    std::string c = "interfaces:\n  - name: " + t.dev("main") +
-                    "\n    queues: 1\n    capture_all: true\n    addresses: " +
+    std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" + port_lines(driver, t.dev("main"), 0) +
+                    "    queues: 1\n    capture_all: true\n    addresses: " +
                     yaml_list(h.addresses) + "\n    conf: " + yaml_knobs(h.conf) + "\n";
     if (!h.vlans.empty()) {
         c += "    vlans:\n";
@@ -408,7 +419,8 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
             c += "      - {id: " + std::to_string(v.id) + ", addresses: " + yaml_list(v.addresses) + "}\n";
     }
     if (!h.second.empty())
-        c += "  - name: " + t.dev("second") + "\n    queues: 1\n    capture_all: true\n    addresses: " +
+        c += "  - name: " + t.dev("second") + "\n" + port_lines(driver, t.dev("second"), 1) +
+             "    queues: 1\n    capture_all: true\n    addresses: " +
              yaml_list(h.second) + "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
     c += "all: " + yaml_knobs(h.all) + "\n";
     if (!h.routes.empty()) {
@@ -420,6 +432,9 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
         }
     }
     if (!h.ipv4.empty()) c += "ipv4: " + yaml_knobs(h.ipv4) + "\n";
+    if (driver == "dpdk")
+        c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, dfx" +
+             std::to_string(getpid()) + ", --log-level, \"*:warning\"]\n";
     c += "control:\n  socket: " + ctl + "\n";
     return c;
 }
@@ -483,12 +498,12 @@ struct TmpDir {
 
 }  // namespace
 
-Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path) {
+Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path, const std::string& driver) {
     Topology t(sc.host);
     TmpDir dir;
     {
         std::ofstream cfg(dir.path + "/ingressd.yaml");
-        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock");
+        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver);
     }
     Daemon d(ingressd_path, t.pair().ns_a(), dir.path);
     auto client = std::make_unique<Client>(Client::connect(dir.path + "/ctl.sock"));

@@ -14,8 +14,11 @@ namespace ingress::diff {
 // sockets, counter deltas from the namespace's /proc/net/snmp and /proc/net/netstat.
 Observed run_kernel(const Scenario& sc);
 
-// ingressd (AF_XDP, capture_all) on the same layout with the equivalent configuration,
-// endpoints opened through libingress, counter deltas from its kStats reply.
-Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path);
+// ingressd (capture_all) on the same layout with the equivalent configuration, endpoints
+// opened through libingress, counter deltas from its kStats reply. `driver`: "af_xdp" (the
+// XDP program and AF_XDP sockets) or "dpdk" (DPDK's net_af_xdp vdev on the same veth, with
+// its TAP exception interface).
+Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
+                      const std::string& driver = "af_xdp");
 
 }  // namespace ingress::diff

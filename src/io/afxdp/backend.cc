@@ -288,6 +288,9 @@ bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
 BackendStats AfXdpBackend::stats() const noexcept {
     BackendStats s;
     for (const auto& Q : queues_) {
+        // Frames the socket could not take (its RX ring full, no fill buffer): the kernel
+        // counts them; reported here so they are never lost without a count.
+        s.rx_missed += xsk_counters(Q->id).rx_dropped;
         s.rx += Q->st.rx;
         s.tx += Q->st.tx;
         s.passed += Q->st.passed;
