@@ -398,19 +398,22 @@ std::string yaml_list(const std::vector<std::string>& v) {
 }
 
 // How an interface is driven, as config lines: AF_XDP, or DPDK's net_af_xdp vdev number
-// `n` with a TAP of its own.
-std::string port_lines(const std::string& driver, const std::string& dev, int n) {
+// `n` with a TAP of its own (its name in *tap_out).
+std::string port_lines(const std::string& driver, const std::string& dev, int n, std::string* tap_out) {
     if (driver != "dpdk") return "";
     static int serial = 0;
     const std::string tap = ("dfx" + std::to_string(getpid()) + "x" + std::to_string(serial++)).substr(0, 15);
+    *tap_out = tap;
     return "    driver: dpdk\n    device: net_af_xdp" + std::to_string(n) + ",iface=" + dev +
            "\n    exception: " + tap + "\n";
 }
 
+// `taps`: each DPDK port's TAP by logical device name.
 std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl,
-                            const std::string& driver) {
+                            const std::string& driver, std::map<std::string, std::string>& taps) {
     const Host& h = sc.host;
-    std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" + port_lines(driver, t.dev("main"), 0) +
+    std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" +
+                    port_lines(driver, t.dev("main"), 0, &taps["main"]) +
                     "    queues: 1\n    capture_all: true\n    addresses: " +
                     yaml_list(h.addresses) + "\n    conf: " + yaml_knobs(h.conf) + "\n";
     if (!h.vlans.empty()) {
@@ -419,7 +422,7 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
             c += "      - {id: " + std::to_string(v.id) + ", addresses: " + yaml_list(v.addresses) + "}\n";
     }
     if (!h.second.empty())
-        c += "  - name: " + t.dev("second") + "\n" + port_lines(driver, t.dev("second"), 1) +
+        c += "  - name: " + t.dev("second") + "\n" + port_lines(driver, t.dev("second"), 1, &taps["second"]) +
              "    queues: 1\n    capture_all: true\n    addresses: " +
              yaml_list(h.second) + "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
     c += "all: " + yaml_knobs(h.all) + "\n";
@@ -501,16 +504,27 @@ struct TmpDir {
 Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path, const std::string& driver) {
     Topology t(sc.host);
     TmpDir dir;
+    std::map<std::string, std::string> taps;
     {
         std::ofstream cfg(dir.path + "/ingressd.yaml");
-        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver);
+        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver, taps);
     }
     Daemon d(ingressd_path, t.pair().ns_a(), dir.path);
     auto client = std::make_unique<Client>(Client::connect(dir.path + "/ctl.sock"));
-    uint32_t main_ifindex = t.ifindex("main");
+    // What an app names as the interface: on DPDK a port's ifindex is its TAP's, the
+    // kernel's side of a port the kernel no longer drives (docs/dpdk.md).
+    auto ifindex = [&](const std::string& logical) -> uint32_t {
+        auto it = taps.find(logical);
+        if (it == taps.end() || it->second.empty()) return t.ifindex(logical);
+        t.pair().enter_a();
+        const uint32_t i = if_nametoindex(it->second.c_str());
+        t.pair().leave();
+        return i;
+    };
+    uint32_t main_ifindex = ifindex("main");
     std::vector<Endpoint> eps;
     for (const auto& s : sc.sockets) {
-        uint32_t ifx = t.ifindex(s.device);
+        uint32_t ifx = ifindex(s.device);
         Endpoint ep;
         switch (s.kind) {
             case SockKind::kUdp:
