@@ -247,5 +247,19 @@ TEST_F(DpdkTwoQueues, BothQueuesReceiveEveryFrameOnce) {
     RecordProperty("queue0", std::to_string(per_queue[0]));
 }
 
+// A `device:` that looks like a PCI address is handed to the EAL with -a (what lspci -D and
+// dpdk-devbind.py print: [domain:]bus:slot.function); anything else is a vdev string.
+TEST(DpdkDevice, PciAddressesAreToldFromVdevStrings) {
+    EXPECT_TRUE(is_pci_address("0000:3b:00.0"));
+    EXPECT_TRUE(is_pci_address("3b:00.1"));
+    EXPECT_TRUE(is_pci_address("0000:AF:1f.7"));
+    EXPECT_FALSE(is_pci_address("0000:3b:00.8"));  // functions are 0-7
+    EXPECT_FALSE(is_pci_address("3b:00"));
+    EXPECT_FALSE(is_pci_address("000:3b:00.0"));
+    EXPECT_FALSE(is_pci_address("0000:3g:00.0"));
+    EXPECT_FALSE(is_pci_address("net_af_xdp0,iface=eth0"));
+    EXPECT_FALSE(is_pci_address(""));
+}
+
 }  // namespace
 }  // namespace ingress::io::dpdk
