@@ -232,14 +232,10 @@ uint32_t Registry::mc_ifindex(uint32_t ifindex) const {
 
 void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
     for (const demux::McMembership& m : e.mc) {
-        uint32_t ifindex = m.ifindex;
-        if (ifindex == 0) {
-            // imr_ifindex 0: the kernel picks the interface by routing the group; we take
-            // the first non-loopback interface.
-            for (const ipv4::IfConfig& i : cfg.ifaces)
-                if (!i.loopback) { ifindex = i.ifindex; break; }
-            if (ifindex == 0) continue;
-        }
+        // join() resolved imr_ifindex 0 already (mc_ifindex); 0 is left only when this host
+        // has no interface to join on.
+        const uint32_t ifindex = m.ifindex;
+        if (ifindex == 0) continue;
         const auto mode = m.mode == demux::McFilterMode::kInclude ? ipv4::McFilterMode::kInclude
                                                                   : ipv4::McFilterMode::kExclude;
         if (add)
