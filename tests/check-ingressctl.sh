@@ -35,16 +35,7 @@ grep -qF "ingressctl: cannot connect to $tmp/ctl.sock: No such file or directory
     || { cat "$tmp/err" >&2; fail "unclear error without a daemon"; }
 
 write_cfg() {  # extra lines for the file's end
-    cat > "$tmp/ingressd.yaml" <<EOC
-interfaces:
-  - name: $if_a
-    queues: 1
-    addresses: [198.18.0.1/24]
-control:
-  socket: $tmp/ctl.sock
-  mode: 0666
-$1
-EOC
+    ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock" "mode: 0666" "$1"
 }
 write_cfg ""
 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &

@@ -15,14 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 veth_pair rfc2544 $mac_a $mac_b
-cat > "$tmp/ingressd.yaml" <<EOC
-interfaces:
-  - name: $if_a
-    queues: 1
-    addresses: [198.18.0.1/24]
-control:
-  socket: $tmp/ctl.sock
-EOC
+ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock"
 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 for _ in $(seq 50); do grep -q "control socket" "$tmp/log" && break; sleep 0.1; done

@@ -24,14 +24,7 @@ veth_pair idemo $mac_a $mac_b
 # The peer's own address, so the ICMP port unreachables ingress sends have somewhere to go.
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
-cat > "$tmp/ingressd.yaml" <<EOC
-interfaces:
-  - name: $if_a
-    queues: 1
-    addresses: [198.18.0.1/24]
-control:
-  socket: $tmp/ctl.sock
-EOC
+ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock"
 echo "demo: $ns_a/$if_a ($mac_a, 198.18.0.1/24) <-> $ns_b/$if_b ($mac_b, 198.18.0.2/24)"
 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" --live &
 daemon=$!

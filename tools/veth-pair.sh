@@ -1,6 +1,10 @@
 # Sourced by the demo and the shell tests: two network namespaces made for this run and a
 # veth pair between them, removed by veth_pair_remove.
 #   veth_pair TAG MAC_A MAC_B   sets ns_a ns_b if_a if_b (unique to this process)
+#   ingressd_cfg FILE SOCKET [CONTROL_LINE] [TAIL]
+#                               writes the smallest ingressd config for $if_a (one queue,
+#                               198.18.0.1/24, the control socket), with an extra line under
+#                               `control:` and extra lines at the end
 veth_pair() {
     local tag=$1 id=$$
     ns_a=$tag-a-$id ns_b=$tag-b-$id
@@ -15,4 +19,12 @@ veth_pair() {
 veth_pair_remove() {
     ip netns del "$ns_a" 2>/dev/null || true
     ip netns del "$ns_b" 2>/dev/null || true
+}
+ingressd_cfg() {
+    {
+        printf 'interfaces:\n  - name: %s\n    queues: 1\n    addresses: [198.18.0.1/24]\n' "$if_a"
+        printf 'control:\n  socket: %s\n' "$2"
+        if [ -n "${3:-}" ]; then printf '  %s\n' "$3"; fi
+        if [ -n "${4:-}" ]; then printf '%s\n' "$4"; fi
+    } > "$1"
 }
