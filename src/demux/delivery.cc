@@ -109,8 +109,9 @@ bool ShmRings::push(const RecvMeta& m, std::span<const uint8_t> head,
 void ShmRings::wake(uint16_t worker) noexcept {
     shm::RingProducer& p = w_[worker].prod;
     if (!p.take_wakeup()) return;
-    bell_.ring();
+    // Counted before the ring: the woken app may read its stats at once.
     p.count_wakeup();
+    bell_.ring();
 }
 
 uint64_t ShmRings::delivered() const noexcept {
