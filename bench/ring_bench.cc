@@ -10,6 +10,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -138,13 +139,14 @@ uint64_t now_ns() {
 }
 
 // Worker-to-app latency: the producer stamps each message and pushes it every `gap_us`; the
-// consumer either spins on the ring (busy poll) or sleeps on the eventfd with the
+// consumer either spins on the ring (busy poll) or sleeps on the doorbell with the
 // needs-wakeup protocol. Returns sorted latencies in ns.
 std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us) {
     shm::RingGeometry g{1024, 128};
     shm::Region region = shm::Region::create("lat", g.region_size());
     shm::ring_init(region.data(), g, 0, 0);
-    shm::EventFd efd;
+    shm::Doorbell bell = shm::Doorbell::create();
+    shm::Doorbell app(::dup(bell.app_fd()));
     std::vector<uint64_t> lat;
     lat.reserve(messages);
     std::atomic<bool> ready{false};
@@ -155,7 +157,7 @@ std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us
             uint32_t idx;
             uint32_t n = c.peek(32, &idx);
             if (n == 0) {
-                if (sleep && c.prepare_sleep()) efd.wait(100);
+                if (sleep && c.prepare_sleep()) app.wait(100);
                 continue;
             }
             uint64_t t = now_ns();
@@ -172,7 +174,7 @@ std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us
             m.rx_ns = now_ns();
             (void)p.try_push(m, {});
             if (p.take_wakeup()) {
-                efd.signal();
+                bell.ring();
                 p.count_wakeup();
             }
             while (Clock::now() < due) {}

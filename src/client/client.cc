@@ -127,7 +127,7 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
         for (std::size_t i = 0; i < r.fds.size(); ++i) {
             const int fd = std::exchange(r.fds[i], -1);
             if (roles[i] == 1) {
-                ep.efd_ = shm::EventFd(fd);
+                ep.bell_ = shm::Doorbell(fd);
                 continue;
             }
             Endpoint::Ring ring;
@@ -144,7 +144,7 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
         close_all(r.fds);
         throw;
     }
-    if (ep.rings_.empty() || ep.efd_.fd() < 0) throw Error(EPROTO, "reply without rings or eventfd");
+    if (ep.rings_.empty() || ep.bell_.fd() < 0) throw Error(EPROTO, "reply without rings or doorbell");
 }
 
 UdpEndpoint Client::open_udp(const UdpOptions& o) {
@@ -209,7 +209,7 @@ Endpoint::~Endpoint() {
 
 Endpoint::Endpoint(Endpoint&& o) noexcept
     : client_(std::exchange(o.client_, nullptr)), id_(std::exchange(o.id_, 0)),
-      rings_(std::move(o.rings_)), efd_(std::move(o.efd_)), next_ring_(o.next_ring_) {}
+      rings_(std::move(o.rings_)), bell_(std::move(o.bell_)), next_ring_(o.next_ring_) {}
 
 Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
     if (this != &o) {
@@ -222,7 +222,7 @@ Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
         client_ = std::exchange(o.client_, nullptr);
         id_ = std::exchange(o.id_, 0);
         rings_ = std::move(o.rings_);
-        efd_ = std::move(o.efd_);
+        bell_ = std::move(o.bell_);
         next_ring_ = o.next_ring_;
     }
     return *this;
@@ -236,6 +236,9 @@ void Endpoint::release() noexcept {
 }
 
 bool Endpoint::prepare_sleep() noexcept {
+    // Rings from before this arming are stale: consumed here, so a level-triggered epoll on
+    // fd() does not fire again for them (data that came with them is seen just below).
+    bell_.drain();
     bool empty = true;
     for (Ring& r : rings_) {
         if (!r.cons.prepare_sleep()) {
@@ -278,14 +281,13 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             if (spin_until == 0) spin_until = now + busy_poll_ns_;
             if (now < spin_until) continue;
         }
-        // Nothing waiting: ask the workers for a wakeup, then sleep on the eventfd.
+        // Nothing waiting: ask the workers for a wakeup, then sleep on the doorbell.
         if (!prepare_sleep()) continue;
-        pollfd pfd{efd_.fd(), POLLIN, 0};
+        pollfd pfd{bell_.fd(), POLLIN, 0};
         int rc = ::poll(&pfd, 1, timeout_ms);
         for (Ring& r : rings_) r.cons.cancel_sleep();
         if (rc > 0) {
-            uint64_t v;
-            (void)!::read(efd_.fd(), &v, sizeof v);
+            bell_.drain();
             continue;
         }
         if (rc < 0 && errno == EINTR) return 0;
@@ -360,7 +362,7 @@ void Endpoint::close() {
     Client* c = std::exchange(client_, nullptr);
     const uint32_t id = std::exchange(id_, 0);
     rings_.clear();
-    efd_ = shm::EventFd(-1);
+    bell_ = shm::Doorbell();
     c->call(ctl::Builder(ctl::MsgType::kClose, c->next_seq()).u32(ctl::Attr::kEndpointId, id).finish());
 }
 

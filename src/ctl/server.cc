@@ -248,7 +248,7 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
         const demux::ShmRings* rings = reg_.rings(c.owner, r.id);
         std::vector<int> fds;
         for (uint16_t w = 0; w < rings->workers(); ++w) fds.push_back(rings->region(w).fd());
-        fds.push_back(rings->eventfd().fd());
+        fds.push_back(rings->doorbell().app_fd());
         return reply(c, m.seq, r, fds, [&](Builder& b) {
             b.u32(Attr::kWorkers, rings->workers());
             b.u32(Attr::kRingSlots, rings->geometry().slot_count);

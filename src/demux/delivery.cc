@@ -74,7 +74,7 @@ void WakeupList::flush(uint16_t worker) noexcept {
 // --- ShmRings -----------------------------------------------------------------------------
 
 ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g, bool tap)
-    : g_(g), tap_(tap) {
+    : bell_(shm::Doorbell::create()), g_(g), tap_(tap) {
     w_.reserve(workers);
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
@@ -109,8 +109,9 @@ bool ShmRings::push(const RecvMeta& m, std::span<const uint8_t> head,
 void ShmRings::wake(uint16_t worker) noexcept {
     shm::RingProducer& p = w_[worker].prod;
     if (!p.take_wakeup()) return;
-    efd_.signal();
+    // Counted before the ring: the woken app may read its stats at once.
     p.count_wakeup();
+    bell_.ring();
 }
 
 uint64_t ShmRings::delivered() const noexcept {

@@ -6,7 +6,7 @@
 // MSG_TRUNC. An EndpointQueue has two backings behind one try_push/try_emplace:
 //   - in memory (the default): a bounded ring the stage tests read with front()/pop();
 //   - shared memory (attach_shm): the endpoint's ShmRings, one shm::RingProducer per
-//     worker in a sealed memfd the app maps (src/shm/ring.h), plus the wakeup eventfd. The
+//     worker in a sealed memfd the app maps (src/shm/ring.h), plus the wakeup doorbell. The
 //     worker pushing is named by the DeliveryCtx it passes; the app consumes (libingress).
 //
 // Hot-path discipline: every slot is preallocated when the queue is created; try_push copies
@@ -78,7 +78,7 @@ RecvMeta from_slot_meta(const shm::SlotMeta& s, bool tap) noexcept;
 class ShmRings;
 
 // Endpoints whose ring got a datagram during the burst, so the worker checks each one's
-// needs-wakeup flag once at burst end (one eventfd write per sleeping app per burst, no
+// needs-wakeup flag once at burst end (one doorbell send per sleeping app per burst, no
 // syscall at all when no app sleeps). Fixed capacity: an endpoint that does not fit is
 // checked at once instead.
 class WakeupList {
@@ -100,7 +100,7 @@ struct DeliveryCtx {
     WakeupList* wakeups = nullptr;
 };
 
-// An endpoint's shared-memory side: one sealed memfd ring per worker and one eventfd,
+// An endpoint's shared-memory side: one sealed memfd ring per worker and one doorbell,
 // created by the control plane (allocates, may throw); the worker only pushes.
 class ShmRings {
 public:
@@ -112,12 +112,12 @@ public:
     // in the header's `truncated`); false and `dropped_full` counted when the ring is full.
     [[nodiscard]] bool push(const RecvMeta& m, std::span<const uint8_t> head,
                             std::span<const uint8_t> body, const DeliveryCtx* ctx) noexcept;
-    // The needs-wakeup check for one worker's ring: signals the eventfd if the app sleeps.
+    // The needs-wakeup check for one worker's ring: rings the doorbell if the app sleeps.
     void wake(uint16_t worker) noexcept;
 
     uint16_t workers() const noexcept { return static_cast<uint16_t>(w_.size()); }
     const shm::Region& region(uint16_t worker) const noexcept { return w_[worker].region; }
-    const shm::EventFd& eventfd() const noexcept { return efd_; }
+    const shm::Doorbell& doorbell() const noexcept { return bell_; }
     const shm::RingGeometry& geometry() const noexcept { return g_; }
     // Sums over the workers' ring headers (what the app also sees).
     uint64_t delivered() const noexcept;
@@ -135,7 +135,7 @@ private:
         bool pending = false;  // in this worker's WakeupList for the current burst
     };
     std::vector<PerWorker> w_;
-    shm::EventFd efd_;
+    shm::Doorbell bell_;
     shm::RingGeometry g_;
     bool tap_;
 };

@@ -4,7 +4,7 @@
 // EndpointTable once per burst (the burst is the read-side section) and announce a quiescent
 // state between bursts; the control plane swaps in a new snapshot (release) and, after a
 // grace period (synchronize_rcu), frees the old snapshot and runs the deferred reclaims
-// queued with it (endpoints closed by that change: their rings and eventfds), so an
+// queued with it (endpoints closed by that change: their rings and doorbells), so an
 // endpoint outlives every snapshot that names it.
 #pragma once
 

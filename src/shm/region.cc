@@ -2,13 +2,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 namespace ingress::shm {
 namespace {
@@ -104,38 +105,56 @@ Region& Region::operator=(Region&& o) noexcept {
     return *this;
 }
 
-EventFd::EventFd() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) throw_errno("eventfd");
+Doorbell Doorbell::create() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        throw_errno("socketpair (doorbell)");
+    Doorbell d;
+    d.fd_ = sv[0];
+    d.app_fd_ = sv[1];
+    // The app's sends to our end now fail (EPIPE): nothing it sends is queued here.
+    if (shutdown(d.fd_, SHUT_RD) < 0) throw_errno("shutdown (doorbell)");
+    return d;
 }
 
-EventFd::~EventFd() {
+void Doorbell::reset() noexcept {
     if (fd_ >= 0) close(fd_);
+    if (app_fd_ >= 0) close(app_fd_);
+    fd_ = app_fd_ = -1;
 }
 
-EventFd& EventFd::operator=(EventFd&& o) noexcept {
+Doorbell::~Doorbell() { reset(); }
+
+Doorbell& Doorbell::operator=(Doorbell&& o) noexcept {
     if (this != &o) {
-        if (fd_ >= 0) close(fd_);
-        fd_ = o.fd_;
-        o.fd_ = -1;
+        reset();
+        fd_ = std::exchange(o.fd_, -1);
+        app_fd_ = std::exchange(o.app_fd_, -1);
     }
     return *this;
 }
 
-void EventFd::signal() const noexcept {
-    uint64_t one = 1;
-    // EAGAIN means the counter is saturated: a wakeup is already pending.
-    [[maybe_unused]] ssize_t r = write(fd_, &one, sizeof one);
+void Doorbell::ring() const noexcept {
+    const uint8_t one = 1;
+    // EAGAIN: the app's queue is full, so a ring is already pending; EPIPE: the app shut its
+    // end. Neither is an error the worker can act on.
+    [[maybe_unused]] ssize_t r = send(fd_, &one, sizeof one, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-bool EventFd::wait(int timeout_ms) const noexcept {
+void Doorbell::drain() const noexcept {
+    uint8_t buf[64];
+    while (recv(fd_, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+}
+
+bool Doorbell::wait(int timeout_ms) const noexcept {
     pollfd p{fd_, POLLIN, 0};
     int r;
     do {
         r = poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     if (r <= 0) return false;
-    uint64_t v;
-    [[maybe_unused]] ssize_t n = read(fd_, &v, sizeof v);
+    drain();
     return true;
 }
 

@@ -1,4 +1,4 @@
-// Shared memory regions (memfd) and wakeup eventfds, as the daemon hands them to apps.
+// Shared memory regions (memfd) and wakeup doorbells, as the daemon hands them to apps.
 //
 // A region is a sealed memfd: F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, so the app that
 // receives the fd can neither truncate it (which would make the daemon's next write fault
@@ -39,24 +39,45 @@ private:
     std::size_t size_ = 0;
 };
 
-// An eventfd for "data is waiting" wakeups. Non-blocking, close-on-exec.
-class EventFd {
+// A doorbell: how a worker wakes an app that sleeps on its rings, such that nothing the app
+// does to the object it holds can block or slow the worker.
+//
+// An eventfd cannot promise that: the app receives the same open file description the
+// daemon writes to, so it can clear O_NONBLOCK and saturate the counter, and the worker's
+// next write() blocks. The doorbell is a connected pair of AF_UNIX datagram sockets
+// instead. The daemon keeps both ends, rings only on its own end with
+// MSG_DONTWAIT | MSG_NOSIGNAL (per call: no file flag the app could change is consulted),
+// and has shut its own end for reading (an app cannot queue data the daemon would hold).
+// The app is handed the other end. Whatever the app does with it (blocking mode, a tiny
+// SO_RCVBUF, never reading, shutdown), a ring is one non-blocking send that at worst fails
+// with EAGAIN or EPIPE: a full queue already means "readable", so no wakeup is lost.
+class Doorbell {
 public:
-    EventFd();  // throws std::system_error
-    explicit EventFd(int fd) noexcept : fd_(fd) {}  // adopts a received fd
-    ~EventFd();
-    EventFd(EventFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-    EventFd& operator=(EventFd&& o) noexcept;
-    EventFd(const EventFd&) = delete;
-    EventFd& operator=(const EventFd&) = delete;
+    Doorbell() = default;
+    static Doorbell create();                        // throws std::system_error
+    explicit Doorbell(int fd) noexcept : fd_(fd) {}  // the app's side: adopts a received end
+    ~Doorbell();
+    Doorbell(Doorbell&& o) noexcept : fd_(o.fd_), app_fd_(o.app_fd_) { o.fd_ = o.app_fd_ = -1; }
+    Doorbell& operator=(Doorbell&& o) noexcept;
+    Doorbell(const Doorbell&) = delete;
+    Doorbell& operator=(const Doorbell&) = delete;
 
+    // The daemon's side: the end to hand to the app over SCM_RIGHTS.
+    int app_fd() const noexcept { return app_fd_; }
+    // The daemon's side: one wakeup; never blocks, never raises SIGPIPE.
+    void ring() const noexcept;
+
+    // The app's side (the end it was given): poll()/epoll on this fd.
     int fd() const noexcept { return fd_; }
-    void signal() const noexcept;  // write(1); a full counter is fine (the reader drains)
-    // Blocks up to timeout_ms (-1: forever) for a signal and drains it. True if signalled.
+    // Blocks up to timeout_ms (-1: forever) for a ring and drains. True if it rang.
     bool wait(int timeout_ms) const noexcept;
+    // Consumes every pending ring without blocking (after poll/epoll said readable).
+    void drain() const noexcept;
 
 private:
-    int fd_ = -1;
+    void reset() noexcept;
+    int fd_ = -1;      // daemon: the ringing end; app: the received end
+    int app_fd_ = -1;  // daemon only: the app's end
 };
 
 }  // namespace ingress::shm

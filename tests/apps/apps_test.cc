@@ -409,6 +409,55 @@ TEST(Apps, GarbageInItsOwnRingHeaderHurtsOnlyThatApp) {
     EXPECT_EQ(ep.recv(got, 16, 1000), 10u);
 }
 
+// An endpoint whose wakeup a hostile app abuses: it writes the needs-wakeup flag of its ring
+// headers itself (shared memory it may write), so that every datagram rings, and never
+// reads its rings or its doorbell.
+struct NeverWakingEndpoint : UdpEndpoint {
+    explicit NeverWakingEndpoint(UdpEndpoint&& e) : UdpEndpoint(std::move(e)) {}
+    void arm() {
+        for (Ring& r : rings_)
+            static_cast<shm::RingHeader*>(r.region.data())->needs_wakeup.store(1, std::memory_order_release);
+    }
+};
+
+// The wakeup attack: the app makes the fd it was given for wakeups blocking, shrinks it,
+// tries to saturate it (the eventfd trick: write 0xfffffffffffffffe) and arms a wakeup
+// before every datagram without ever reading. With an eventfd (the daemon's own open file
+// description) the worker's next write blocked and every app on that worker starved. The
+// doorbell's sending end is the daemon's alone: the app's write to its end fails (EPIPE),
+// each wakeup is one non-blocking send, and the other app loses nothing.
+TEST(Apps, AppThatMakesItsWakeupFdBlockingCannotStallTheWorker) {
+    TestDaemon d;  // 1024-slot rings: every hostile datagram fits, so each one wakes
+    constexpr uint64_t kN = 500;
+    Proc victim = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9300", "--packets", std::to_string(kN)}));
+    Client hostile_client = Client::connect(d.path());
+    NeverWakingEndpoint hostile(hostile_client.open_udp({.port = 9301}));
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
+    const int fd = hostile.fd();
+    ASSERT_EQ(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);
+    const int tiny = 1;
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny), 0);
+    // The eventfd attack verbatim: on an eventfd shared with the worker this write succeeds
+    // and the worker's next wakeup write blocks forever.
+    const uint64_t saturate = 0xfffffffffffffffeull;
+    EXPECT_EQ(write(fd, &saturate, sizeof saturate), -1);
+    EXPECT_EQ(errno, EPIPE) << "the daemon's end takes nothing from the app";
+    for (uint64_t i = 0; i < kN; ++i) {
+        hostile.arm();
+        d.inject(udp_to(kLocal, 9301).build());
+        d.inject(udp_to(kLocal, 9300).build());
+        if (i % 64 == 63) ASSERT_TRUE(d.wait_processed()) << "the worker is stuck at " << i;
+    }
+    ASSERT_TRUE(d.wait_processed());
+    std::string j = victim.finish();
+    EXPECT_EQ(victim.exit_code(), 0);
+    EXPECT_EQ(json_field(j, "received"), kN);
+    EXPECT_EQ(json_field(j, "dropped_full"), 0u);
+    EXPECT_GE(hostile.stats().wakeups, kN / 64) << "every burst with a hostile datagram rang";
+    EXPECT_EQ(hostile.stats().delivered, kN);
+    EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(2 * kN));
+}
+
 // An app that stops consuming (SIGSTOP: alive, endpoint open, never reading): its ring fills
 // and the rest is dropped as SOCKET_RCVBUFF / UdpRcvbufErrors (sock_queue_rcv_skb's full
 // receive queue), without slowing the worker or costing another app a datagram; when it
@@ -468,7 +517,7 @@ TEST(Apps, MulticastJoinWithSourceFilterDeliversOnlyTheListedSource) {
     EXPECT_EQ(d.counters().delivered, 1u);
 }
 
-TEST(Apps, SleepingReceiverIsWokenByTheEventfdNotByItsTimeout) {
+TEST(Apps, SleepingReceiverIsWokenByTheDoorbellNotByItsTimeout) {
     TestDaemon d;
     Client c = Client::connect(d.path());
     UdpEndpoint ep = c.open_udp({.port = 5600});
@@ -486,7 +535,7 @@ TEST(Apps, SleepingReceiverIsWokenByTheEventfdNotByItsTimeout) {
     const auto waited = std::chrono::steady_clock::now() - t0;
     later.join();
     EXPECT_EQ(n, 1u);
-    EXPECT_LT(waited, std::chrono::seconds(5)) << "woken by the timeout, not the eventfd";
+    EXPECT_LT(waited, std::chrono::seconds(5)) << "woken by the timeout, not the doorbell";
     EXPECT_EQ(ep.stats().wakeups, 1u);
     EXPECT_EQ(ep.stats().delivered, 1u);
     EXPECT_COUNTERS_EQ(d.counters(), udp_delivered(1));

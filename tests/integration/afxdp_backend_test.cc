@@ -13,7 +13,7 @@
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/afxdp/xsk_tx.h"
-#include "gen/traffic.h"
+#include "pktgen/traffic.h"
 #include "support/counters.h"
 #include "support/netns.h"
 #include "wire/frame_builder.h"

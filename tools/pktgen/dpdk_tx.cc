@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "gen/eal_args.h"
+#include "pktgen/eal_args.h"
 
 namespace ingress::pktgen {
 namespace {

@@ -48,8 +48,8 @@
 #include <vector>
 
 #include "dpdk_tx.h"
-#include "gen/rfc2544.h"
-#include "gen/traffic.h"
+#include "pktgen/rfc2544.h"
+#include "pktgen/traffic.h"
 #include "ingress/client.h"
 #include "io/afxdp/xsk_tx.h"
 #include "load.h"

@@ -75,6 +75,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     : ifname_(ifname), mode_(mode) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error(ifname + ": no such interface");
+    lock_ = InterfaceLock::acquire(ifname, ifindex_);
     remove_leftover();
     prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
     if (int err = libxdp_get_error(prog_); err) {
@@ -105,8 +106,9 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
 
 void XdpProgram::remove_leftover() {
     // A previous instance that died without detaching (SIGKILL, a crash) leaves its program
-    // on the interface. Ours (by name) is removed with a message; anyone else's is left
-    // alone, and libxdp either loads beside it (dispatcher) or the attach fails, saying so.
+    // on the interface. We hold the interface's lock, so its owner is gone: ours (by name) is
+    // removed with a message; anyone else's is left alone, and libxdp either loads beside it
+    // (dispatcher) or the attach fails, saying so.
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
     if (libxdp_get_error(mp) || !mp) return;
     bool ours = false;

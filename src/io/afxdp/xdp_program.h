@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "io/iface_lock.h"
 #include "wire/ipv4.h"
 
 struct xdp_program;
@@ -31,8 +32,10 @@ std::string default_object_path();
 
 class XdpProgram {
 public:
-    // Opens `object_path` (build/xdp/ingress.bpf.o or the installed copy) and attaches it to
-    // `ifname`. Throws std::runtime_error saying what failed and on which interface.
+    // Takes the interface's ownership lock (io/iface_lock.h), opens `object_path`
+    // (build/xdp/ingress.bpf.o or the installed copy) and attaches it to `ifname`. Throws
+    // std::runtime_error saying what failed and on which interface; when another live
+    // instance owns the interface, before touching anything.
     XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode);
     ~XdpProgram();  // detaches
     XdpProgram(const XdpProgram&) = delete;
@@ -55,6 +58,7 @@ private:
     void remove_leftover();
     std::string ifname_;
     uint32_t ifindex_ = 0;
+    InterfaceLock lock_;  // held for the program's life: one owner per interface
     XdpMode mode_;
     xdp_program* prog_ = nullptr;
     int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1;

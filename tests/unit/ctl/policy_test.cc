@@ -84,8 +84,8 @@ TEST(UnixSocket, FdsAndCredentialsCrossTheSocket) {
 
     shm::Region r = shm::Region::create("fd-pass", 4096);
     static_cast<uint8_t*>(r.data())[7] = 99;
-    shm::EventFd efd;
-    int fds[2] = {r.fd(), efd.fd()};
+    shm::Doorbell bell = shm::Doorbell::create();
+    int fds[2] = {r.fd(), bell.app_fd()};
     const uint8_t msg[5] = {1, 2, 3, 4, 5};
     ASSERT_EQ(send_with_fds(sv[0], msg, fds), 0);
 
@@ -95,9 +95,9 @@ TEST(UnixSocket, FdsAndCredentialsCrossTheSocket) {
     ASSERT_EQ(got.size(), 2u);
     shm::Region mapped = shm::Region::map(got[0]);
     EXPECT_EQ(static_cast<uint8_t*>(mapped.data())[7], 99);
-    shm::EventFd their(got[1]);
-    efd.signal();
-    EXPECT_TRUE(their.wait(1000)) << "the received eventfd is the same counter";
+    shm::Doorbell their(got[1]);
+    bell.ring();
+    EXPECT_TRUE(their.wait(1000)) << "the received end is the doorbell's other end";
     close(sv[0]);
     close(sv[1]);
 }

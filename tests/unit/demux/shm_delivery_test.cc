@@ -2,6 +2,7 @@
 // metadata the app reads, backpressure, truncation, and burst-end wakeups.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "demux/delivery.h"
 #include "support/demux.h"
@@ -101,9 +102,10 @@ TEST(ShmDelivery, SleepingAppIsWokenOnceAtBurstEndAndABusyOneNever) {
     ASSERT_TRUE(h.cons[0].prepare_sleep());
     h.run(burst);
     EXPECT_EQ(h.header(0).wakeups.load(), 1u) << "one signal for the whole burst";
-    pollfd p{h.rings->eventfd().fd(), POLLIN, 0};
+    shm::Doorbell app(::dup(h.rings->doorbell().app_fd()));
+    pollfd p{app.fd(), POLLIN, 0};
     EXPECT_EQ(poll(&p, 1, 0), 1);
-    EXPECT_TRUE(h.rings->eventfd().wait(0));
+    EXPECT_TRUE(app.wait(0));
     EXPECT_EQ(h.header(0).needs_wakeup.load(), 0u);
     EXPECT_COUNTERS_EQ(h.snap(), udp_delivered(10));
 }

@@ -151,14 +151,15 @@ TEST(Ring, HostileConsumerIndexTreatedAsFull) {
 
 TEST(Ring, SleepProtocolNeverMissesAWakeup) {
     Ring r;
-    EventFd efd;
+    Doorbell bell = Doorbell::create();
+    Doorbell app(::dup(bell.app_fd()));  // what SCM_RIGHTS gives the app
     // Consumer announces sleep on an empty ring.
     ASSERT_TRUE(r.cons.prepare_sleep());
     ASSERT_TRUE(r.prod.try_push(meta_with(1), bytes(1, 0)));
     ASSERT_TRUE(r.prod.take_wakeup()) << "producer must see the sleeper";
-    efd.signal();
+    bell.ring();
     r.prod.count_wakeup();
-    EXPECT_TRUE(efd.wait(1000));
+    EXPECT_TRUE(app.wait(1000));
     EXPECT_FALSE(r.prod.take_wakeup()) << "flag cleared after one wakeup";
     // Data already waiting: prepare_sleep refuses and clears the flag.
     EXPECT_FALSE(r.cons.prepare_sleep());
@@ -172,7 +173,8 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
     constexpr uint32_t kMessages = 300000;
     Region region = Region::create("ring-stress", g.region_size());
     ring_init(region.data(), g, 1, 0);
-    EventFd efd;
+    Doorbell bell = Doorbell::create();
+    Doorbell app(::dup(bell.app_fd()));
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -193,9 +195,9 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
                 p.submit(1);
                 ++i;
             }
-            if (p.take_wakeup()) efd.signal();
+            if (p.take_wakeup()) bell.ring();
         }
-        if (p.take_wakeup()) efd.signal();
+        if (p.take_wakeup()) bell.ring();
         _exit(0);
     }
     RingConsumer c(region.data());
@@ -206,7 +208,7 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
         if (n == 0) {
             if (c.prepare_sleep()) {
                 ++sleeps;
-                efd.wait(100);
+                app.wait(100);
                 c.cancel_sleep();
             }
             continue;

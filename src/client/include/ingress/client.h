@@ -100,17 +100,18 @@ public:
 
     uint32_t id() const noexcept { return id_; }
     // Receives up to `max` datagrams: busy-polls every worker ring, then, if none, sleeps on
-    // the eventfd up to timeout_ms (0: never sleeps; -1: forever). Releases what the
+    // the doorbell up to timeout_ms (0: never sleeps; -1: forever). Releases what the
     // previous call returned first. Returns the number filled in.
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
-    // How long recv() keeps polling the rings before it sleeps on the eventfd (default 0:
+    // How long recv() keeps polling the rings before it sleeps on the doorbell (default 0:
     // one pass, then sleep). A few tens of microseconds trade CPU for wakeup latency.
     void set_busy_poll_us(uint32_t us) noexcept { busy_poll_ns_ = uint64_t{us} * 1000; }
     // Gives back the slots the last recv() returned (recv does it itself).
     void release() noexcept;
-    // The wakeup eventfd, for the app's own epoll: readable when data may be waiting after
-    // prepare_sleep() returned true. Call recv(.., 0) when it fires.
-    int fd() const noexcept { return efd_.fd(); }
+    // The wakeup doorbell (a socket), for the app's own poll/epoll: readable when data may
+    // be waiting after prepare_sleep() returned true. Call recv(.., 0) when it fires;
+    // prepare_sleep() consumes the rings it saw before arming again.
+    int fd() const noexcept { return bell_.fd(); }
     // Arms the wakeup on every ring; false if data is already waiting (do not sleep).
     bool prepare_sleep() noexcept;
     EndpointStats stats() const noexcept;
@@ -139,7 +140,7 @@ protected:
     Client* client_ = nullptr;
     uint32_t id_ = 0;
     std::vector<Ring> rings_;
-    shm::EventFd efd_{-1};
+    shm::Doorbell bell_;
     uint16_t next_ring_ = 0;  // round-robin start, so no worker ring starves another
     uint64_t busy_poll_ns_ = 0;
 };

@@ -78,7 +78,8 @@ struct ingress_endpoint *ingress_tap_open(struct ingress_client *c, const struct
 void ingress_endpoint_close(struct ingress_endpoint *ep);
 
 uint32_t ingress_endpoint_id(const struct ingress_endpoint *ep);
-/* The wakeup eventfd, for epoll; arm it with ingress_prepare_sleep first. */
+/* The wakeup doorbell (a socket fd), for poll/epoll; arm it with ingress_prepare_sleep
+   first (which also consumes earlier rings). */
 int ingress_endpoint_fd(const struct ingress_endpoint *ep);
 /* 1: armed, sleep on the fd; 0: data is waiting. */
 int ingress_prepare_sleep(struct ingress_endpoint *ep);

@@ -1,4 +1,4 @@
-#include "gen/traffic.h"
+#include "pktgen/traffic.h"
 
 #include <algorithm>
 #include <random>

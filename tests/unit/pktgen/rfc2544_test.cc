@@ -1,10 +1,10 @@
-#include "gen/rfc2544.h"
+#include "pktgen/rfc2544.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "gen/eal_args.h"
+#include "pktgen/eal_args.h"
 
 namespace ingress::gen {
 namespace {

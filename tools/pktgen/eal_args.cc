@@ -1,4 +1,4 @@
-#include "gen/eal_args.h"
+#include "pktgen/eal_args.h"
 
 #include <cctype>
 

@@ -1,4 +1,4 @@
-#include "gen/rfc2544.h"
+#include "pktgen/rfc2544.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,0 +1,62 @@
+#!/bin/bash
+# One owner per interface (src/io/iface_lock.h): a second ingressd started on an interface
+# that a live ingressd drives is refused before it touches anything, naming the owner; the
+# first one keeps its XDP program and its traffic. After the owner is SIGKILLed, the next
+# start removes the leftover program and comes up.
+set -euo pipefail
+source "$(dirname "$0")/../tools/veth-pair.sh"
+build=$1
+mac_a=02:00:5e:00:de:01 mac_b=02:00:5e:00:de:02
+tmp=$(mktemp -d)
+cleanup() {
+    [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
+    veth_pair_remove
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+veth_pair ingown $mac_a $mac_b
+ingressd_cfg "$tmp/a.yaml" "$tmp/a.sock"
+ingressd_cfg "$tmp/b.yaml" "$tmp/b.sock"
+up() {  # up LOG: waits for the workers
+    for _ in $(seq 100); do grep -q "worker(s) up" "$1" && return 0; sleep 0.1; done
+    cat "$1" >&2; return 1
+}
+
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/a.yaml" > "$tmp/a.out" 2> "$tmp/a.log" &
+pid=$!
+up "$tmp/a.log"
+prog_before=$(ip -n "$ns_a" -d link show "$if_a" | grep -o "prog/xdp id [0-9]*")
+
+# The second instance: refused, exit 1, the owner named, nothing touched.
+if ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/b.yaml" > /dev/null 2> "$tmp/b.log"; then
+    echo "a second ingressd on the same interface came up" >&2; exit 1
+fi
+cat "$tmp/b.log"
+grep -q "$if_a: already driven by another ingressd (pid $pid)" "$tmp/b.log" \
+    || { echo "the refusal does not name the owner" >&2; exit 1; }
+grep -q "leftover" "$tmp/b.log" && { echo "the second instance touched the owner's program" >&2; exit 1; }
+prog_after=$(ip -n "$ns_a" -d link show "$if_a" | grep -o "prog/xdp id [0-9]*")
+[ "$prog_before" = "$prog_after" ] || { echo "XDP program changed: $prog_before -> $prog_after" >&2; exit 1; }
+
+# The owner still takes its traffic: 300 datagrams to a closed port are its NO_SOCKET.
+ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b --dst-mac $mac_a \
+    --src 198.18.0.2 --dst 198.18.0.1 --dport 5999 --rate 20k --count 300 > /dev/null 2>&1
+sleep 0.3
+kill -INT "$pid"; wait "$pid"; pid=
+for want in "IngressRx                       300" "NO_SOCKET                       300"; do
+    grep -qF "$want" "$tmp/a.out" || { cat "$tmp/a.out" >&2; echo "missing: $want" >&2; exit 1; }
+done
+
+# A SIGKILLed owner releases the lock with its death: the next start takes over.
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/a.yaml" > /dev/null 2> "$tmp/c.log" &
+pid=$!
+up "$tmp/c.log"
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/b.yaml" > /dev/null 2> "$tmp/d.log" &
+pid=$!
+up "$tmp/d.log"
+grep -q "removed a leftover ingress_xdp program of a previous instance" "$tmp/d.log" \
+    || { cat "$tmp/d.log" >&2; echo "leftover of the killed owner not removed" >&2; exit 1; }
+kill -INT "$pid"; wait "$pid"; pid=
+ip -n "$ns_a" link show "$if_a" | grep -q xdp && { echo "XDP left attached" >&2; exit 1; }
+echo "check-ingressd-owner: ok"
