@@ -7,11 +7,11 @@
 
 #include <chrono>
 
+#include "gen/traffic.h"
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/afxdp/xsk_tx.h"
-#include "gen/traffic.h"
 #include "support/backend_fixture.h"
 #include "support/counters.h"
 #include "wire/frame_builder.h"

@@ -74,7 +74,9 @@ struct MemoryRig : Rig {
         for (std::size_t i = 0; i < frames.size(); ++i)
             ASSERT_TRUE(be.inject(frames[i], 0, *exact_rx_ns(static_cast<int>(i))));
     }
-    std::optional<uint64_t> exact_rx_ns(int i) const override { return 1'000'000'000ull + 1000ull * (i / 4); }
+    std::optional<uint64_t> exact_rx_ns(int i) const override {
+        return 1'000'000'000ull + 1000ull * (i / 4);
+    }
     uint32_t ifindex() const override { return kIfindex; }
     std::optional<uint32_t> outstanding() const override { return be.pool().outstanding(); }
     uint64_t double_frees() const override { return be.pool().double_frees(); }
@@ -92,10 +94,13 @@ struct PcapRig : Rig {
     void arrive(const std::vector<std::vector<uint8_t>>& frames) override {
         {
             PcapWriter w(dir + "/rx.pcap");
-            for (std::size_t i = 0; i < frames.size(); ++i) w.write(frames[i], *exact_rx_ns(static_cast<int>(i)));
+            for (std::size_t i = 0; i < frames.size(); ++i)
+                w.write(frames[i], *exact_rx_ns(static_cast<int>(i)));
         }
-        be = std::make_unique<PcapBackend>(PcapBackend::Options{
-            .rx_path = dir + "/rx.pcap", .ifindex = kIfindex, .tx_path = dir + "/tx.pcap", .pass_path = dir + "/pass.pcap"});
+        be = std::make_unique<PcapBackend>(PcapBackend::Options{.rx_path = dir + "/rx.pcap",
+                                                                .ifindex = kIfindex,
+                                                                .tx_path = dir + "/tx.pcap",
+                                                                .pass_path = dir + "/pass.pcap"});
     }
     std::optional<uint64_t> exact_rx_ns(int i) const override {
         return 1'700'000'000'000'000'000ull + 1'234'567ull * static_cast<uint64_t>(i);
@@ -112,7 +117,8 @@ struct AfXdpRig : Rig {
     explicit AfXdpRig(const test::VethPair& v) : veth(v) {
         src = v.mac_b();
         dst = v.mac_a();
-        prog = std::make_unique<afxdp::XdpProgram>(test::xdp_object(), v.if_a(), afxdp::XdpMode::kNative);
+        prog = std::make_unique<afxdp::XdpProgram>(test::xdp_object(), v.if_a(),
+                                                   afxdp::XdpMode::kNative);
         prog->add_dst(kUs, INGRESS_XDP_DST_LOCAL);
         afxdp::XskOptions opt;
         opt.ifname = v.if_a();
@@ -121,7 +127,9 @@ struct AfXdpRig : Rig {
         be = std::make_unique<afxdp::AfXdpBackend>(opt, *prog);
     }
     Backend& backend() override { return *be; }
-    void arrive(const std::vector<std::vector<uint8_t>>& frames) override { test::send_from_b(veth, frames); }
+    void arrive(const std::vector<std::vector<uint8_t>>& frames) override {
+        test::send_from_b(veth, frames);
+    }
     uint32_t ifindex() const override { return prog->ifindex(); }
 };
 
@@ -141,7 +149,9 @@ struct DpdkRig : Rig {
         be = std::make_unique<dpdk::DpdkBackend>(o);
     }
     Backend& backend() override { return *be; }
-    void arrive(const std::vector<std::vector<uint8_t>>& frames) override { test::send_from_b(veth, frames); }
+    void arrive(const std::vector<std::vector<uint8_t>>& frames) override {
+        test::send_from_b(veth, frames);
+    }
     uint32_t ifindex() const override { return 0; }  // no exception TAP
 };
 
@@ -151,7 +161,8 @@ uint64_t realtime_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-class BackendConformance : public test::VethTest, public ::testing::WithParamInterface<const char*> {
+class BackendConformance : public test::VethTest,
+                           public ::testing::WithParamInterface<const char*> {
 protected:
     std::string tag() const override { return "iconf"; }
     void SetUp() override {
@@ -205,8 +216,10 @@ TEST_P(BackendConformance, RxSetsWhatTheInterfacePromisesAndEveryBufferComesBack
             const bool ours = p.len >= 14 && std::memcmp(p.data, rig->dst.b.data(), 6) == 0 &&
                               std::memcmp(p.data + 6, rig->src.b.data(), 6) == 0 && p.len > 34 &&
                               p.data[23] == wire::kIpProtoUdp;
-            if (ours) got.push_back(p);
-            else be.free_bulk(&p.buf, 1);
+            if (ours)
+                got.push_back(p);
+            else
+                be.free_bulk(&p.buf, 1);
         }
     }
     const uint64_t t1 = realtime_ns();

@@ -4,6 +4,7 @@
 // port, and every mbuf is accounted for. The same traffic and expectations as the AF_XDP
 // backend's test where the two agree (afxdp_backend_test.cc).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -19,8 +20,6 @@
 #include <cstring>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "io/dpdk/backend.h"
 #include "io/netdev.h"
 #include "support/backend_fixture.h"
@@ -35,7 +34,9 @@ const wire::Ipv4Addr kUs = wire::ipv4(198, 18, 0, 1);
 const wire::Ipv4Addr kPeer = wire::ipv4(198, 18, 0, 2);
 const wire::Ipv4Addr kOther = wire::ipv4(198, 18, 0, 9);
 
-void eal() { eal_init(test::test_eal_args("idpdk"), {}); }
+void eal() {
+    eal_init(test::test_eal_args("idpdk"), {});
+}
 
 // An ARP request from the peer for `target`, as the peer's kernel would send it.
 std::vector<uint8_t> arp_request(const wire::Mac& from, wire::Ipv4Addr sender, wire::Ipv4Addr target) {
@@ -106,10 +107,14 @@ protected:
     void poll_child(DpdkBackend& be, worker::Pipeline& pipe, uint64_t want, pid_t child,
                     int* child_status) {
         bool child_done = false;
-        poll(be, pipe, [&] {
-            if (!child_done && waitpid(child, child_status, WNOHANG) == child) child_done = true;
-            return child_done && counters.snapshot().rx >= want;
-        }, std::chrono::seconds(10));
+        poll(
+            be, pipe,
+            [&] {
+                if (!child_done && waitpid(child, child_status, WNOHANG) == child)
+                    child_done = true;
+                return child_done && counters.snapshot().rx >= want;
+            },
+            std::chrono::seconds(10));
         if (!child_done) {
             kill(child, SIGKILL);
             waitpid(child, child_status, 0);

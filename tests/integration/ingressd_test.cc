@@ -6,6 +6,7 @@
 // conservation identity rx = delivered + held + passed + dropped.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <ingress/client.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,8 +23,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <ingress/client.h>
 
 #include "io/afxdp/xsk_tx.h"
 #include "support/counters.h"
@@ -291,7 +290,8 @@ TEST_P(IngressdTest, AppsSeeRealReceiveTimestamps) {
     auto realtime_ns = [] {
         timespec ts{};
         clock_gettime(CLOCK_REALTIME, &ts);
-        return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+        return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+               static_cast<uint64_t>(ts.tv_nsec);
     };
     const uint64_t t0 = realtime_ns();
     for (int round = 0; round < 3; ++round) {  // three bursts, 20 ms apart
@@ -311,11 +311,13 @@ TEST_P(IngressdTest, AppsSeeRealReceiveTimestamps) {
         EXPECT_GE(stamps[i], t0) << "datagram " << i << ": not a CLOCK_REALTIME receive time";
         EXPECT_LE(stamps[i], t1) << "datagram " << i;
         if (i > 0) {
-            EXPECT_GE(stamps[i], stamps[i - 1]) << "datagram " << i << " stamped before the one before it";
+            EXPECT_GE(stamps[i], stamps[i - 1])
+                << "datagram " << i << " stamped before the one before it";
         }
     }
     EXPECT_GE(stamps.back() - stamps.front(), 40'000'000u) << "three bursts 20 ms apart";
-    EXPECT_COUNTERS(counters_after(9), (plus(ip_local(9), {{"delivered", 9}, {"UdpInDatagrams", 9}})));
+    EXPECT_COUNTERS(counters_after(9),
+                    (plus(ip_local(9), {{"delivered", 9}, {"UdpInDatagrams", 9}})));
 }
 
 // SO_REUSEPORT: the group's members split the flows by hash and none is lost.

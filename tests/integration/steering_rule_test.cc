@@ -48,9 +48,9 @@ enum class Fate { kPassed, kConsumed };
 struct Case {
     const char* name;
     std::vector<uint8_t> frame;
-    bool take;          // the steering sends it to the dataplane (no raw endpoints)
-    Fate fate;          // what the pipeline does with it (no raw endpoints)
-    bool take_raw;      // the same with raw endpoints for protocols 253 and TCP
+    bool take;      // the steering sends it to the dataplane (no raw endpoints)
+    Fate fate;      // what the pipeline does with it (no raw endpoints)
+    bool take_raw;  // the same with raw endpoints for protocols 253 and TCP
     Fate fate_raw;
     bool kernel_drops;  // left to the kernel but dropped by the pipeline: the kernel drops it too
     bool taken_yet_passed = false;  // taken by the steering, passed by the pipeline (see above)
@@ -65,39 +65,62 @@ std::vector<Case> cases() {
     return {
         {"udp_ours", udp_to(kLocal, 5000).build(), true, C, true, C, false},
         {"udp_secondary_address", udp_to(kLocal2, 5000).build(), true, C, true, C, false},
-        {"arp", FrameBuilder().eth(test::kPeerMac, wire::Mac::broadcast()).ethertype(0x0806).payload_size(28).build(),
+        {"arp",
+         FrameBuilder()
+             .eth(test::kPeerMac, wire::Mac::broadcast())
+             .ethertype(0x0806)
+             .payload_size(28)
+             .build(),
          false, P, false, P, false},
-        {"ipv6", FrameBuilder().eth(test::kPeerMac, kPortMac).ethertype(0x86dd).payload_size(48).build(), false, P,
-         false, P, false},
+        {"ipv6",
+         FrameBuilder().eth(test::kPeerMac, kPortMac).ethertype(0x86dd).payload_size(48).build(),
+         false, P, false, P, false},
         {"tcp_ours", proto_to(wire::kIpProtoTcp).build(), false, P, true, P, false, true},
-        {"icmp_echo_ours", FrameBuilder().eth(test::kPeerMac, kPortMac).ipv4(kPeer, kLocal).icmp(8, 0).payload_size(8).build(),
+        {"icmp_echo_ours",
+         FrameBuilder()
+             .eth(test::kPeerMac, kPortMac)
+             .ipv4(kPeer, kLocal)
+             .icmp(8, 0)
+             .payload_size(8)
+             .build(),
          false, P, false, P, false},
         {"igmp_ours", proto_to(wire::kIpProtoIgmp).build(), false, P, false, P, false},
-        {"igmp_all_hosts", proto_to(wire::kIpProtoIgmp, wire::ipv4(224, 0, 0, 1)).build(), false, P, false, P, false},
-        {"udp_other_ip", udp_to(other_ip, 5000).build(), false, C, false, C, true},  // forwarding off
-        {"udp_otherhost_mac", udp_to(kLocal, 5000).eth_dst(other_mac).build(), true, C, true, C, false},
+        {"igmp_all_hosts", proto_to(wire::kIpProtoIgmp, wire::ipv4(224, 0, 0, 1)).build(), false, P,
+         false, P, false},
+        {"udp_other_ip", udp_to(other_ip, 5000).build(), false, C, false, C,
+         true},  // forwarding off
+        {"udp_otherhost_mac", udp_to(kLocal, 5000).eth_dst(other_mac).build(), true, C, true, C,
+         false},
         {"udp_subnet_broadcast", udp_to(test::kSubnetBcast, 5000).build(), true, C, true, C, false},
-        {"udp_limited_broadcast", udp_to(wire::ipv4(255, 255, 255, 255), 5000).build(), true, C, true, C, false},
+        {"udp_limited_broadcast", udp_to(wire::ipv4(255, 255, 255, 255), 5000).build(), true, C,
+         true, C, false},
         {"udp_group_joined", udp_to(kGroup, 5000).build(), true, C, true, C, false},
         {"udp_group_not_joined", udp_to(not_joined, 5000).build(), false, C, false, C, true},
         {"udp_vlan10", udp_to(kLocal, 5000).vlan(10).build(), true, C, true, C, false},
         {"udp_priority_tag", udp_to(kLocal, 5000).vlan(0).build(), true, C, true, C, false},
-        {"udp_qinq", udp_to(kLocal, 5000).vlan(10, 0, wire::kEthP8021AD).vlan(20).build(), true, P, true, P, false,
-         true},
-        {"tcp_vlan10_other_ip", proto_to(wire::kIpProtoTcp, other_ip).vlan(10).build(), false, C, false, C, true},
-        {"udp_first_fragment", udp_to(kLocal, 5000).ip_frag(0, true).build(), true, C, true, C, false},
-        {"udp_later_fragment", udp_to(kLocal, 5000).ip_frag(1480, false).build(), true, C, true, C, false},
+        {"udp_qinq", udp_to(kLocal, 5000).vlan(10, 0, wire::kEthP8021AD).vlan(20).build(), true, P,
+         true, P, false, true},
+        {"tcp_vlan10_other_ip", proto_to(wire::kIpProtoTcp, other_ip).vlan(10).build(), false, C,
+         false, C, true},
+        {"udp_first_fragment", udp_to(kLocal, 5000).ip_frag(0, true).build(), true, C, true, C,
+         false},
+        {"udp_later_fragment", udp_to(kLocal, 5000).ip_frag(1480, false).build(), true, C, true, C,
+         false},
         {"unknown_proto", proto_to(253).build(), false, C, true, C, true},
-        {"ipv4_truncated", FrameBuilder().eth(test::kPeerMac, kPortMac).ethertype(wire::kEthPIp).payload_size(10).build(),
+        {"ipv4_truncated",
+         FrameBuilder()
+             .eth(test::kPeerMac, kPortMac)
+             .ethertype(wire::kEthPIp)
+             .payload_size(10)
+             .build(),
          false, C, false, C, true},
     };
 }
 
 // The destinations the daemon steers for demux_route_config() (Dataplane's wanted():
 // addresses, their subnet broadcast, 255.255.255.255, joined groups but all-hosts).
-const std::vector<wire::Ipv4Addr> kSteered = {kLocal, kLocal2, test::kSubnetBcast,
-                                              wire::ipv4(255, 255, 255, 255), kGroup,
-                                              test::kGroup2};
+const std::vector<wire::Ipv4Addr> kSteered = {
+    kLocal, kLocal2, test::kSubnetBcast, wire::ipv4(255, 255, 255, 255), kGroup, test::kGroup2};
 
 struct Mode {
     const char* name;
@@ -199,7 +222,8 @@ TEST_P(SteeringRule, XdpProgramDpdkSteeringAndPipelineAgree) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SteeringRule,
-                         ::testing::Values(Mode{"plain", false, false}, Mode{"raw_endpoints", true, false},
+                         ::testing::Values(Mode{"plain", false, false},
+                                           Mode{"raw_endpoints", true, false},
                                            Mode{"capture_all", false, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 

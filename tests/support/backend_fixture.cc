@@ -14,8 +14,17 @@ std::string xdp_object() {
 }
 
 std::vector<std::string> test_eal_args(const std::string& tag) {
-    return {"-l", "0", "--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--file-prefix",
-            tag + std::to_string(getpid()), "--log-level", "*:warning"};
+    return {"-l",
+            "0",
+            "--no-huge",
+            "--no-pci",
+            "-m",
+            "256",
+            "--no-shconf",
+            "--file-prefix",
+            tag + std::to_string(getpid()),
+            "--log-level",
+            "*:warning"};
 }
 
 pid_t send_from_b_async(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames) {

@@ -51,7 +51,8 @@ protected:
     // Until the pipeline counted `want` received frames.
     void poll_rx(io::Backend& be, worker::Pipeline& pipe, uint64_t want,
                  std::chrono::seconds timeout = std::chrono::seconds(5)) {
-        poll(be, pipe, [&] { return counters.snapshot().rx >= want; }, timeout);
+        poll(
+            be, pipe, [&] { return counters.snapshot().rx >= want; }, timeout);
     }
 
     std::unique_ptr<VethPair> veth;

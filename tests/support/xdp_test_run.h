@@ -35,7 +35,9 @@ public:
     XdpTestRun(const XdpTestRun&) = delete;
     XdpTestRun& operator=(const XdpTestRun&) = delete;
 
-    bool loaded() const { return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0; }
+    bool loaded() const {
+        return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0;
+    }
     // `a` in host order.
     void add_dst(uint32_t a, uint32_t kind = INGRESS_XDP_DST_LOCAL) {
         uint32_t key = htonl(a);

@@ -217,8 +217,8 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
         const xdp_desc* d = xsk_ring_cons__rx_desc(&Q->rx, idx + i);
         uint64_t base = xsk_umem__extract_addr(d->addr);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-        init_packet(pkts[i], Q->data(addr), d->len, (uint64_t{queue} << kQueueShift) | base,
-                    queue, ifindex_, now);
+        init_packet(pkts[i], Q->data(addr), d->len, (uint64_t{queue} << kQueueShift) | base, queue,
+                    ifindex_, now);
     }
     if (n) xsk_ring_cons__release(&Q->rx, n);
     Q->st.rx += n;
@@ -273,8 +273,8 @@ bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
     }
     uint64_t addr = Q->free.back();
     Q->free.pop_back();
-    init_packet(pkt, Q->data(addr), len, (uint64_t{queue} << kQueueShift) | addr, queue,
-                ifindex_, 0);
+    init_packet(pkt, Q->data(addr), len, (uint64_t{queue} << kQueueShift) | addr, queue, ifindex_,
+                0);
     return true;
 }
 

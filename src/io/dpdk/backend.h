@@ -13,8 +13,8 @@
 // frame whose IPv4 destination is not one the dataplane handles (DstSet: our addresses,
 // broadcasts, joined groups; the daemon keeps it in sync), or whose IP protocol it does not
 // take (UDP, and what raw endpoints asked for), never enters the pipeline: rx_burst() sends
-// it to the TAP at once and counts it in `steered`. ARP, IPv6, TCP, ICMP echo, traffic for the host's
-// other addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
+// it to the TAP at once and counts it in `steered`. ARP, IPv6, TCP, ICMP echo, traffic for the
+// host's other addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
 // capture_all (or no TAP) hands every frame to the pipeline. A frame steered to the pipeline
 // carries what the steering parsed (Ethernet header, first VLAN tag: kFlagL2Parsed), so
 // eth_type_trans and vlan_untag do not parse it again.
