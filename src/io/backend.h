@@ -37,7 +37,8 @@ public:
     // what a backend that parsed the frame to steer it leaves for l2 (kFlagL2Parsed). rx_ns
     // is the backend's clock: CLOCK_REALTIME ns for AF_XDP and DPDK (read once per burst, as
     // SO_TIMESTAMPNS would stamp it), the capture's timestamp for pcap, the injected one for
-    // memory; never decreasing along a queue.
+    // memory; never decreasing along a queue (unless the wall clock is set back, as for
+    // the kernel's own timestamps).
     virtual uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept = 0;
     // Sends pkts[0..n); returns how many were accepted (the backend owns those buffers now).
     // The caller frees the rest.

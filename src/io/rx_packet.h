@@ -14,7 +14,8 @@ namespace ingress::io {
 // The receive clock of the AF_XDP and DPDK backends: CLOCK_REALTIME in nanoseconds, the
 // clock of the kernel's software receive timestamps (SO_TIMESTAMPNS, which is what an app's
 // recvmsg() sees). Read once per burst (a vDSO call, not a system call): every frame of a
-// burst gets the burst's time, so timestamps never decrease along a queue. The memory
+// burst gets the burst's time, so timestamps never decrease along a queue (unless the wall
+// clock is set back: the kernel's SO_TIMESTAMPNS stamps behave the same). The memory
 // backend's clock is what the test injects; the pcap backend's, the capture's timestamps.
 inline uint64_t rx_clock_ns() noexcept {
     timespec ts{};
