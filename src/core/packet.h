@@ -24,6 +24,10 @@ enum class PktType : uint8_t {
 inline constexpr uint8_t kFlagVlan = 1u << 0;         // a VLAN tag was present (see vlan_*)
 inline constexpr uint8_t kFlagL4CsumGood = 1u << 1;   // backend verified the L4 checksum
 inline constexpr uint8_t kFlagReassembled = 1u << 2;  // built by defrag from fragments
+// The backend parsed L2 while steering (io/dpdk/steer.h): l3_off and ethertype are set as
+// eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
+// vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.
+inline constexpr uint8_t kFlagL2Parsed = 1u << 3;
 
 struct alignas(64) Packet {
     uint8_t* data = nullptr;  // first byte of the frame (Ethernet header)

@@ -33,13 +33,21 @@ public:
     virtual ~Backend() = default;
 
     // Up to `max` frames from `queue` into pkts[0..n). Sets data, len, buf, rx_ns, queue and
-    // ifindex; every other field is reset to its default.
+    // ifindex; every other field is reset to its default (io/rx_packet.h init_packet) except
+    // what a backend that parsed the frame to steer it leaves for l2 (kFlagL2Parsed). rx_ns
+    // is the backend's clock: CLOCK_REALTIME ns for AF_XDP and DPDK (read once per burst, as
+    // SO_TIMESTAMPNS would stamp it), the capture's timestamp for pcap, the injected one for
+    // memory; never decreasing along a queue (unless the wall clock is set back, as for
+    // the kernel's own timestamps).
     virtual uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept = 0;
     // Sends pkts[0..n); returns how many were accepted (the backend owns those buffers now).
     // The caller frees the rest.
     virtual uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
-    // Hands frames the dataplane does not consume to the kernel (AF_XDP: a TAP/exception
-    // interface; DPDK: its exception path; memory/pcap: recorded). Takes all n.
+    // Hands frames the dataplane does not consume to the kernel where the backend can: DPDK
+    // sends them to its exception TAP; AF_XDP cannot (a frame in an XSK cannot re-enter the
+    // kernel's stack), so it counts them as passed and frees the buffers (the XDP program
+    // keeps the kernel's traffic away from the socket); memory/pcap record them. Takes all n,
+    // and each buffer comes back exactly once.
     virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
     virtual void free_bulk(const uint64_t* bufs, uint16_t n) noexcept = 0;
     // A buffer of at least `len` bytes for a frame the dataplane builds, from the buffers of

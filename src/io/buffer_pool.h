@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/packet.h"
+#include "io/rx_packet.h"
 
 namespace ingress::io {
 
@@ -28,13 +29,7 @@ public:
         if (len > buf_size_) return false;
         uint64_t b = try_get();
         if (b == kNone) return false;
-        const uint16_t queue = pkt.queue;
-        pkt = core::Packet{};
-        pkt.data = data(b);
-        pkt.buf = b;
-        pkt.len = len;
-        pkt.queue = queue;
-        pkt.ifindex = ifindex;
+        init_packet(pkt, data(b), len, b, pkt.queue, ifindex, 0);
         return true;
     }
 

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "io/rx_packet.h"
+
 namespace ingress::io {
 
 MemoryBackend::MemoryBackend(uint32_t ifindex, uint16_t queues, uint32_t buffers,
@@ -30,14 +32,7 @@ uint16_t MemoryBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t ma
     uint16_t n = 0;
     while (n < max && !q.empty()) {
         const Pending& p = q.front();
-        core::Packet& pkt = pkts[n++];
-        pkt = core::Packet{};
-        pkt.data = pool_.data(p.buf);
-        pkt.buf = p.buf;
-        pkt.len = p.len;
-        pkt.rx_ns = p.rx_ns;
-        pkt.queue = queue;
-        pkt.ifindex = ifindex_;
+        init_packet(pkts[n++], pool_.data(p.buf), p.len, p.buf, queue, ifindex_, p.rx_ns);
         q.pop_front();
     }
     stats_.rx += n;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "io/rx_packet.h"
+
 namespace ingress::io {
 namespace {
 
@@ -86,15 +88,10 @@ uint16_t PcapBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
             continue;
         }
         std::memcpy(pool_.data(b), bytes, h->caplen);
-        core::Packet& pkt = pkts[n++];
-        pkt = core::Packet{};
-        pkt.data = pool_.data(b);
-        pkt.buf = b;
-        pkt.len = h->caplen;
-        pkt.rx_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
-                    static_cast<uint64_t>(h->ts.tv_usec);
-        pkt.queue = queue;
-        pkt.ifindex = opt_.ifindex;
+        // The capture's clock (nanosecond precision: tv_usec holds nanoseconds).
+        const uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
+                            static_cast<uint64_t>(h->ts.tv_usec);
+        init_packet(pkts[n++], pool_.data(b), h->caplen, b, queue, opt_.ifindex, ts);
     }
     stats_.rx += n;
     return n;

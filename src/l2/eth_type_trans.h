@@ -9,7 +9,8 @@ namespace ingress::l2 {
 
 // Kernel-equivalent: net/ethernet/eth.c eth_type_trans().
 // Reads:  frame bytes (Ethernet header), port.mac.
-// Writes: pkt.pkt_type, pkt.ethertype, pkt.l3_off.
+// Writes: pkt.pkt_type, pkt.ethertype, pkt.l3_off (only pkt_type under kFlagL2Parsed: the
+//         backend parsed the header while steering).
 // Next:   vlan_untag.
 // Drops:  PKT_TOO_SMALL (a runt shorter than ETH_HLEN: drivers drop these before
 //         eth_type_trans, counted as rx_length_errors; we name it).

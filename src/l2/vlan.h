@@ -16,7 +16,9 @@ namespace ingress::l2 {
 //   - No sub-interface and VID != 0: pkt_type becomes OTHERHOST (so IPv4 drops it).
 //   - VID 0 (priority tag) with no sub-interface: handled as untagged; if another tag
 //     follows, it is untagged in turn (802.1p outer header over QinQ).
-// Reads:  pkt.ethertype, pkt.l3_off, frame bytes, port.vlans.
+//   - kFlagL2Parsed: the first tag was pulled by the backend (io/dpdk/steer.h); the rest
+//     is done here as above.
+// Reads:  pkt.ethertype, pkt.l3_off, pkt.flags, frame bytes, port.vlans.
 // Writes: pkt.vlan_tci, pkt.vlan_tpid, pkt.flags, pkt.l3_off, pkt.ethertype, pkt.ifindex,
 //         pkt.pkt_type.
 // Next:   taps, ptype_dispatch.

@@ -6,16 +6,14 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/afxdp/xsk_tx.h"
 #include "pktgen/traffic.h"
+#include "support/backend_fixture.h"
 #include "support/counters.h"
-#include "support/netns.h"
 #include "wire/frame_builder.h"
 #include "worker/pipeline.h"
 
@@ -26,53 +24,17 @@ const wire::Ipv4Addr kUs = wire::ipv4(198, 18, 0, 1);
 const wire::Ipv4Addr kPeer = wire::ipv4(198, 18, 0, 2);
 const wire::Ipv4Addr kOther = wire::ipv4(198, 18, 0, 9);
 
-std::string xdp_object() {
-    const char* p = std::getenv("INGRESS_XDP_OBJECT");
-    return p ? p : "build/xdp/ingress.bpf.o";
-}
+using test::send_from_b;
+using test::xdp_object;
 
-// Sends from namespace b in a child process, so this process stays in namespace a.
-void send_from_b(const test::VethPair& v, const std::vector<std::vector<uint8_t>>& frames) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        v.enter_b();
-        _exit(test::send_frames(v.if_b(), frames) == static_cast<int>(frames.size()) ? 0 : 1);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "sender failed";
-}
-
-class AfXdp : public ::testing::Test {
+class AfXdp : public test::VethTest {
 protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root (netns, XDP, AF_XDP)";
-        veth = std::make_unique<test::VethPair>("ixdp", queues());
-        veth->enter_a();
-        port.ifindex = 0;
+        VethTest::SetUp();
+        if (IsSkipped()) return;
         port.mac = veth->mac_a();
     }
-    void TearDown() override { veth.reset(); }
-    virtual unsigned queues() const { return 1; }
-
-    // Polls until `want` frames arrived or 5 s passed.
-    void poll(AfXdpBackend& be, worker::Pipeline& pipe, std::vector<uint16_t> queues,
-              uint64_t want) {
-        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        core::PacketBatch batch;
-        while (counters.snapshot().rx < want && std::chrono::steady_clock::now() < until) {
-            for (uint16_t q : queues) {
-                batch.count = be.rx_burst(q, batch.pkts.data(), core::kBurst);
-                if (batch.count) pipe.process(batch);
-            }
-            if (!batch.count) std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    }
-
-    std::unique_ptr<test::VethPair> veth;
-    l2::Port port;
-    core::CounterBlock counters;
+    std::string tag() const override { return "ixdp"; }
 };
 
 TEST_F(AfXdp, OurDestinationsRedirectedTheRestPassedToTheKernel) {
@@ -94,7 +56,7 @@ TEST_F(AfXdp, OurDestinationsRedirectedTheRestPassedToTheKernel) {
     for (int i = 0; i < 7; ++i)  // not ours: the kernel's business
         frames.push_back(wire::FrameBuilder(ours).ipv4(kPeer, kOther).build());
     send_from_b(*veth, frames);
-    poll(be, pipe, {0}, 45);
+    poll_rx(be, pipe, 45);
 
     EXPECT_COUNTERS(counters.snapshot(), ({{"rx", 45},
                                            {"passed", 40},
@@ -138,7 +100,7 @@ TEST_F(AfXdpTwoQueues, BothQueuesReceiveAndCaptureAllTakesEverything) {
                              .ipv4(kPeer, kUs).udp(static_cast<uint16_t>(1000 + i), 2000).build());
     frames.push_back(wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ethertype(0x0806).payload_size(28).build());
     send_from_b(*veth, frames);
-    poll(be, pipe, {0, 1}, 65);
+    poll_rx(be, pipe, 65);
 
     core::Snapshot s = counters.snapshot();
     EXPECT_GE(s.rx, 65u);  // the kernel may send its own frames too (IPv6 DAD, ...)

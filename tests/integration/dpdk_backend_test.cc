@@ -4,6 +4,7 @@
 // port, and every mbuf is accounted for. The same traffic and expectations as the AF_XDP
 // backend's test where the two agree (afxdp_backend_test.cc).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -19,12 +20,10 @@
 #include <cstring>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "io/dpdk/backend.h"
 #include "io/netdev.h"
+#include "support/backend_fixture.h"
 #include "support/counters.h"
-#include "support/netns.h"
 #include "wire/frame_builder.h"
 #include "worker/pipeline.h"
 
@@ -36,10 +35,7 @@ const wire::Ipv4Addr kPeer = wire::ipv4(198, 18, 0, 2);
 const wire::Ipv4Addr kOther = wire::ipv4(198, 18, 0, 9);
 
 void eal() {
-    const std::string prefix = "idpdk" + std::to_string(getpid());
-    eal_init({"-l", "0", "--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--file-prefix", prefix,
-              "--log-level", "*:warning"},
-             {});
+    eal_init(test::test_eal_args("idpdk"), {});
 }
 
 // An ARP request from the peer for `target`, as the peer's kernel would send it.
@@ -85,16 +81,14 @@ bool peer_gets_arp_reply(const test::VethPair& v, const std::vector<std::vector<
     _exit(1);
 }
 
-class Dpdk : public ::testing::Test {
+class Dpdk : public test::VethTest {
 protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root (netns, AF_XDP, TAP)";
-        veth = std::make_unique<test::VethPair>("idpdk", queues());
-        veth->enter_a();
+        VethTest::SetUp();
+        if (IsSkipped()) return;
         eal();
     }
-    void TearDown() override { veth.reset(); }
-    virtual unsigned queues() const { return 1; }
+    std::string tag() const override { return "idpdk"; }
     virtual std::string device() const { return "net_af_xdp0,iface=" + veth->if_a(); }
 
     PortOptions options() const {
@@ -108,34 +102,24 @@ protected:
         o.tx_descriptors = 512;
         return o;
     }
-    // Polls every queue until `want` frames entered the pipeline and `done` (if any) says
-    // so, or 10 s passed.
-    void poll(DpdkBackend& be, worker::Pipeline& pipe, uint64_t want, pid_t child = 0,
-              int* child_status = nullptr) {
-        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        core::PacketBatch batch;
-        bool child_done = child == 0;
-        while ((!child_done || counters.snapshot().rx < want) && std::chrono::steady_clock::now() < until) {
-            uint16_t got = 0;
-            for (uint16_t q = 0; q < queues(); ++q) {
-                batch.count = be.rx_burst(q, batch.pkts.data(), core::kBurst);
-                got = static_cast<uint16_t>(got + batch.count);
-                per_queue[q] += batch.count;
-                if (batch.count) pipe.process(batch);
-            }
-            if (!child_done && waitpid(child, child_status, WNOHANG) == child) child_done = true;
-            if (!got) std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
+    // Polls every queue until `want` frames entered the pipeline and `child` (if any)
+    // exited, or 10 s passed (then the child is killed).
+    void poll_child(DpdkBackend& be, worker::Pipeline& pipe, uint64_t want, pid_t child,
+                    int* child_status) {
+        bool child_done = false;
+        poll(
+            be, pipe,
+            [&] {
+                if (!child_done && waitpid(child, child_status, WNOHANG) == child)
+                    child_done = true;
+                return child_done && counters.snapshot().rx >= want;
+            },
+            std::chrono::seconds(10));
         if (!child_done) {
             kill(child, SIGKILL);
             waitpid(child, child_status, 0);
         }
     }
-
-    std::unique_ptr<test::VethPair> veth;
-    l2::Port port;
-    core::CounterBlock counters;
-    std::array<uint64_t, 2> per_queue{};
 };
 
 TEST_F(Dpdk, OursToThePipelineTheRestToTheKernelWhoseArpReplyLeavesThroughThePort) {
@@ -159,7 +143,7 @@ TEST_F(Dpdk, OursToThePipelineTheRestToTheKernelWhoseArpReplyLeavesThroughThePor
     pid_t child = 0;
     ASSERT_TRUE(peer_gets_arp_reply(*veth, frames, kUs, veth->mac_a(), child));
     int status = -1;
-    poll(be, pipe, 45, child, &status);
+    poll_child(be, pipe, 45, child, &status);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "no ARP reply from the kernel through the TAP";
 
     // The pipeline counts exactly what it counts on AF_XDP (no endpoint table: valid
@@ -193,14 +177,10 @@ TEST_F(Dpdk, CaptureAllHandsEveryFrameToThePipeline) {
     auto other = wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ipv4(kPeer, kOther).udp(1000, 2000);
     for (int i = 0; i < 10; ++i) frames.push_back(other.build());
     frames.push_back(arp_request(veth->mac_b(), kPeer, kUs));
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        veth->enter_b();
-        _exit(test::send_frames(veth->if_b(), frames) == static_cast<int>(frames.size()) ? 0 : 1);
-    }
+    const pid_t pid = test::send_from_b_async(*veth, frames);
+    ASSERT_GT(pid, 0);
     int status = -1;
-    poll(be, pipe, 11, pid, &status);
+    poll_child(be, pipe, 11, pid, &status);
     core::Snapshot s = counters.snapshot();
     EXPECT_GE(s.rx, 11u);  // and whatever the kernel of namespace b sends on its own
     EXPECT_TRUE(s.conserved());
@@ -229,14 +209,10 @@ TEST_F(DpdkTwoQueues, BothQueuesReceiveEveryFrameOnce) {
     for (uint16_t i = 0; i < 64; ++i)
         frames.push_back(wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a())
                              .ipv4(kPeer, kUs).udp(static_cast<uint16_t>(1000 + i), 2000).build());
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        veth->enter_b();
-        _exit(test::send_frames(veth->if_b(), frames) == static_cast<int>(frames.size()) ? 0 : 1);
-    }
+    const pid_t pid = test::send_from_b_async(*veth, frames);
+    ASSERT_GT(pid, 0);
     int status = -1;
-    poll(be, pipe, 64, pid, &status);
+    poll_child(be, pipe, 64, pid, &status);
     core::Snapshot s = counters.snapshot();
     EXPECT_EQ(s.rx, 64u);
     EXPECT_TRUE(s.conserved());

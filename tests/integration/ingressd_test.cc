@@ -6,8 +6,10 @@
 // conservation identity rx = delivered + held + passed + dropped.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <ingress/client.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +23,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <ingress/client.h>
 
 #include "io/afxdp/xsk_tx.h"
 #include "support/counters.h"
@@ -279,6 +279,45 @@ TEST_P(IngressdTest, UnicastBoundWildcardAndConnectedEndpoints) {
                                                            {"UdpNoPorts", 2}, {"NO_SOCKET", 2},
                                                            {"IcmpOutMsgs", 2}, {"IcmpOutDestUnreachs", 2},
                                                            {"IcmpMsgOutType3", 2}})));
+}
+
+// SO_TIMESTAMPNS: each datagram carries the time it was received, CLOCK_REALTIME as the
+// kernel stamps it (io/rx_packet.h: once per burst), never 0, and never earlier than a
+// datagram received before it.
+TEST_P(IngressdTest, AppsSeeRealReceiveTimestamps) {
+    start();
+    UdpEndpoint ep = client_->open_udp({.port = 5000});
+    auto realtime_ns = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+               static_cast<uint64_t>(ts.tv_nsec);
+    };
+    const uint64_t t0 = realtime_ns();
+    for (int round = 0; round < 3; ++round) {  // three bursts, 20 ms apart
+        if (round) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        send({udp(kLocal, 5000).build(), udp(kLocal, 5000).build(), udp(kLocal, 5000).build()});
+    }
+    std::vector<uint64_t> stamps;
+    Datagram d[64];
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (stamps.size() < 9 && std::chrono::steady_clock::now() < end) {
+        const std::size_t n = ep.recv(d, 64, 50);
+        for (std::size_t i = 0; i < n; ++i) stamps.push_back(d[i].meta->rx_ns);
+    }
+    const uint64_t t1 = realtime_ns();
+    ASSERT_EQ(stamps.size(), 9u);
+    for (std::size_t i = 0; i < stamps.size(); ++i) {
+        EXPECT_GE(stamps[i], t0) << "datagram " << i << ": not a CLOCK_REALTIME receive time";
+        EXPECT_LE(stamps[i], t1) << "datagram " << i;
+        if (i > 0) {
+            EXPECT_GE(stamps[i], stamps[i - 1])
+                << "datagram " << i << " stamped before the one before it";
+        }
+    }
+    EXPECT_GE(stamps.back() - stamps.front(), 40'000'000u) << "three bursts 20 ms apart";
+    EXPECT_COUNTERS(counters_after(9),
+                    (plus(ip_local(9), {{"delivered", 9}, {"UdpInDatagrams", 9}})));
 }
 
 // SO_REUSEPORT: the group's members split the flows by hash and none is lost.

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "io/afxdp/xdp_program.h"
+#include "io/rx_packet.h"
 
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
@@ -211,17 +212,13 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
     }
     uint32_t idx;
     uint32_t n = xsk_ring_cons__peek(&Q->rx, max, &idx);
+    const uint64_t now = n ? rx_clock_ns() : 0;
     for (uint32_t i = 0; i < n; ++i) {
         const xdp_desc* d = xsk_ring_cons__rx_desc(&Q->rx, idx + i);
         uint64_t base = xsk_umem__extract_addr(d->addr);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-        core::Packet& p = pkts[i];
-        p = core::Packet{};
-        p.data = Q->data(addr);
-        p.len = d->len;
-        p.buf = (uint64_t{queue} << kQueueShift) | base;
-        p.queue = queue;
-        p.ifindex = ifindex_;
+        init_packet(pkts[i], Q->data(addr), d->len, (uint64_t{queue} << kQueueShift) | base, queue,
+                    ifindex_, now);
     }
     if (n) xsk_ring_cons__release(&Q->rx, n);
     Q->st.rx += n;
@@ -276,12 +273,8 @@ bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
     }
     uint64_t addr = Q->free.back();
     Q->free.pop_back();
-    pkt = core::Packet{};
-    pkt.data = Q->data(addr);
-    pkt.buf = (uint64_t{queue} << kQueueShift) | addr;
-    pkt.len = len;
-    pkt.queue = queue;
-    pkt.ifindex = ifindex_;
+    init_packet(pkt, Q->data(addr), len, (uint64_t{queue} << kQueueShift) | addr, queue, ifindex_,
+                0);
     return true;
 }
 

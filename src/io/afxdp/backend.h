@@ -21,10 +21,11 @@
 // TX with sendto() only when it asks. Zero-copy is tried first where allowed, then copy
 // mode; zero_copy() reports what the kernel granted.
 //
-// pass_burst(): frames cannot go back into the kernel's stack from an XSK; the XDP program
-// keeps the kernel's traffic away from us, and a frame the pipeline still decides to pass
-// (full-capture mode: ARP and the like) is counted and released (the TAP exception path is
-// the daemon issue's).
+// pass_burst(): frames cannot go back into the kernel's stack from an XSK, and this backend
+// has no exception interface: the XDP program keeps the kernel's traffic away from us, and
+// a frame the pipeline still decides to pass (full-capture mode: ARP and the like; a
+// datagram of a protocol the kernel handles) is counted in `passed` and its buffer freed.
+// The kernel never sees it.
 #pragma once
 
 #include <cstdint>

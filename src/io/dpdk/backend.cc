@@ -15,6 +15,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "io/dpdk/steer.h"
+#include "io/rx_packet.h"
 #include "wire/ipv4.h"
 
 namespace ingress::io::dpdk {
@@ -264,25 +266,6 @@ void DpdkBackend::close() noexcept {
     queues_.clear();
 }
 
-// xdp/ingress.bpf.c's decision: IPv4, after at most two VLAN tags, to a listed destination,
-// of a protocol the dataplane takes.
-bool DpdkBackend::ours(rte_mbuf* m) const noexcept {
-    std::span<const uint8_t> f{first_byte(m), m->data_len};
-    auto eth = wire::EthernetView::try_view(f);
-    if (!eth) return false;
-    uint16_t proto = eth->ethertype();
-    std::size_t off = wire::EthernetView::kHeaderLen;
-    for (int i = 0; i < 2 && wire::is_vlan_tpid(proto); ++i) {
-        auto tag = wire::VlanView::try_view(f.subspan(off));
-        if (!tag) return false;
-        proto = tag->inner_type();
-        off += wire::VlanView::kTagLen;
-    }
-    if (proto != wire::kEthPIp) return false;
-    auto ip = wire::Ipv4View::try_view(f.subspan(off));
-    return ip && dsts_.contains(ip->dst()) && protocols_[ip->protocol()].load(std::memory_order_relaxed);
-}
-
 void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept {
     // Without a TAP the frames are released: the kernel never sees them (counted as
     // accepted, as the AF_XDP backend counts what it passes).
@@ -305,6 +288,7 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
     uint16_t nkernel = 0;
     const bool steer = tap_ != UINT16_MAX && !capture_all_.load(std::memory_order_relaxed);
     const uint16_t got = rte_eth_rx_burst(port_, queue, m, std::min(max, core::kBurst));
+    const uint64_t now = got ? rx_clock_ns() : 0;
     uint16_t k = 0;
     for (uint16_t i = 0; i < got; ++i) {
         rte_mbuf* mb = m[i];
@@ -313,17 +297,15 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
             ++Q.st.rx_oversize;
             continue;
         }
-        if (steer && !ours(mb)) {
+        core::Packet& p = pkts[k];
+        init_packet(p, first_byte(mb), mb->data_len, reinterpret_cast<uintptr_t>(mb), queue,
+                    ifindex_, now);
+        // Steering leaves its parse in `p` (kFlagL2Parsed) for eth_type_trans to reuse.
+        if (steer && !steer_to_dataplane(p, dsts_, protocols_)) {
             kernel[nkernel++] = mb;
             continue;
         }
-        core::Packet& p = pkts[k++];
-        p = core::Packet{};
-        p.data = first_byte(mb);
-        p.len = mb->data_len;
-        p.buf = reinterpret_cast<uintptr_t>(mb);
-        p.queue = queue;
-        p.ifindex = ifindex_;
+        ++k;
     }
     if (nkernel) to_kernel(Q, kernel, nkernel, &BackendStats::steered);
     Q.st.rx += k;
@@ -394,12 +376,7 @@ bool DpdkBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
     }
     mb->data_len = static_cast<uint16_t>(len);
     mb->pkt_len = len;
-    pkt = core::Packet{};
-    pkt.data = first_byte(mb);
-    pkt.buf = reinterpret_cast<uintptr_t>(mb);
-    pkt.len = len;
-    pkt.queue = queue;
-    pkt.ifindex = ifindex_;
+    init_packet(pkt, first_byte(mb), len, reinterpret_cast<uintptr_t>(mb), queue, ifindex_, 0);
     return true;
 }
 

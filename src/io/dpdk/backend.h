@@ -9,13 +9,15 @@
 // received: they are freed and counted in rx_oversize. Freeing from any worker is safe (the
 // mempool is multi-producer/multi-consumer), so buffers may move between workers.
 //
-// Steering (what the XDP program does in AF_XDP mode): a received frame whose IPv4
-// destination is not one the dataplane handles (DstSet: our addresses, broadcasts, joined
-// groups; the daemon keeps it in sync), or whose IP protocol it does not take (UDP, and
-// what raw endpoints asked for), never enters the pipeline: rx_burst() sends it to the TAP
-// at once and counts it in `steered`. ARP, IPv6, TCP, ICMP echo, traffic for the host's
-// other addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
-// capture_all (or no TAP) hands every frame to the pipeline.
+// Steering (what the XDP program does in AF_XDP mode; the rule is steer.h's): a received
+// frame whose IPv4 destination is not one the dataplane handles (DstSet: our addresses,
+// broadcasts, joined groups; the daemon keeps it in sync), or whose IP protocol it does not
+// take (UDP, and what raw endpoints asked for), never enters the pipeline: rx_burst() sends
+// it to the TAP at once and counts it in `steered`. ARP, IPv6, TCP, ICMP echo, traffic for the
+// host's other addresses... reach the kernel so, and the pipeline's counters match AF_XDP mode's.
+// capture_all (or no TAP) hands every frame to the pipeline. A frame steered to the pipeline
+// carries what the steering parsed (Ethernet header, first VLAN tag: kFlagL2Parsed), so
+// eth_type_trans and vlan_untag do not parse it again.
 //
 // The exception path, per queue q of the port:
 //   steered frames and pass_burst() -> TAP TX queue q -> the kernel's stack (ARP, TCP,
@@ -47,6 +49,7 @@
 
 #include "io/backend.h"
 #include "io/dpdk/dst_set.h"
+#include "io/dpdk/steer.h"
 #include "wire/ethernet.h"
 
 struct rte_mbuf;
@@ -134,7 +137,6 @@ private:
     void close() noexcept;  // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void service_exception(Queue& Q) noexcept;
-    bool ours(rte_mbuf* m) const noexcept;
     Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)
     // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
     void to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept;
@@ -151,7 +153,7 @@ private:
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker
     std::atomic<bool> capture_all_{false};
-    std::array<std::atomic<bool>, 256> protocols_{};
+    ProtocolSet protocols_{};
     DstSet dsts_;
 };
 

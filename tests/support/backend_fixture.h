@@ -1,0 +1,64 @@
+// What the AF_XDP and DPDK integration tests share: a veth pair in two test namespaces with
+// this process in namespace a, frames sent from namespace b by a child process, the XDP
+// object's path, the EAL arguments of a test process, and a poll loop that runs a backend's
+// queues through a pipeline until a condition holds or a deadline passes.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/counters.h"
+#include "io/backend.h"
+#include "l2/port.h"
+#include "support/netns.h"
+#include "worker/pipeline.h"
+
+namespace ingress::test {
+
+// The XDP object: $INGRESS_XDP_OBJECT (meson test sets it) or the build tree's.
+std::string xdp_object();
+
+// EAL arguments for a test process: one lcore, no hugepages, no PCI scan, no shared config,
+// a file prefix unique to this process (so concurrent test binaries never meet).
+std::vector<std::string> test_eal_args(const std::string& tag);
+
+// Forks a child that enters `v`'s namespace b and sends `frames` out of its end; returns the
+// child's pid (exit status 0: every frame was sent).
+pid_t send_from_b_async(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
+// The same, waiting for the child; a failed send fails the test.
+void send_from_b(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
+
+// A veth pair per test ("<tag>" names it), this process in namespace a; skipped unless root.
+// Subclasses that do more in SetUp() call VethTest::SetUp() first and return if IsSkipped().
+class VethTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    void TearDown() override { veth.reset(); }
+    virtual std::string tag() const = 0;
+    virtual unsigned queues() const { return 1; }
+
+    // Polls queues 0..queues()-1 of `be` into `pipe` until `done()` holds or `timeout`
+    // passed; counts what each queue gave in per_queue.
+    void poll(io::Backend& be, worker::Pipeline& pipe, const std::function<bool()>& done,
+              std::chrono::seconds timeout = std::chrono::seconds(5));
+    // Until the pipeline counted `want` received frames.
+    void poll_rx(io::Backend& be, worker::Pipeline& pipe, uint64_t want,
+                 std::chrono::seconds timeout = std::chrono::seconds(5)) {
+        poll(
+            be, pipe, [&] { return counters.snapshot().rx >= want; }, timeout);
+    }
+
+    std::unique_ptr<VethPair> veth;
+    l2::Port port;
+    core::CounterBlock counters;
+    std::array<uint64_t, 8> per_queue{};
+};
+
+}  // namespace ingress::test
