@@ -106,14 +106,7 @@ read -ra start_cmd <<< "$(exec_line ExecStart)"
 ip netns exec "$ns_a" "${pre[@]}" > "$tmp/check" 2>&1 || { cat "$tmp/check" >&2; fail "ExecStartPre failed"; }
 
 # The service manager's side of sd_notify: a datagram socket that logs every message.
-python3 - "$tmp/notify.sock" "$tmp/notify.log" <<'EOP' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        log.write(s.recv(4096).decode() + "\n--\n")
-EOP
+python3 "$src/tests/notify-listener.py" "$tmp/notify.sock" "$tmp/notify.log" &
 listener=$!
 for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
 mkdir -p /run/ingressd  # RuntimeDirectory=, which systemd would create

@@ -11,9 +11,11 @@ while [ $# -ge 2 ]; do
     opts=$(grep -oE -- '--[a-z][a-z0-9-]*' <<< "$help" | sort -u)
     [ -n "$opts" ] || { echo "$prog --help printed no long option" >&2; status=1; }
     grep -q '^# OPTIONS' "$page" || { echo "$page: no OPTIONS section" >&2; status=1; }
+    missing=0
     for o in $opts; do
-        grep -qF -- "*$o*" "$page" || { echo "$page: $o (from $(basename "$prog") --help) is not documented" >&2; status=1; }
+        grep -qF -- "*$o*" "$page" || { echo "$page: $o (from $(basename "$prog") --help) is not documented" >&2; missing=1; }
     done
-    echo "$(basename "$page"): $(wc -w <<< "$opts") option(s) from --help documented"
+    [ "$missing" -eq 0 ] && echo "$(basename "$page"): all $(wc -w <<< "$opts") long options of --help documented"
+    [ "$missing" -eq 0 ] || status=1
 done
 exit $status
