@@ -46,15 +46,16 @@ struct Args {
     uint32_t ring_slots = 0;
 };
 
+// why == nullptr: --help, on stdout with status 0; else the reason and status 2.
 [[noreturn]] void usage(const char* why) {
     if (why) std::fprintf(stderr, "ingress-sink: %s\n", why);
-    std::fprintf(stderr,
+    std::fprintf(why ? stderr : stdout,
                  "usage: ingress-sink [--socket PATH] (--udp ADDR:PORT | --raw PROTO | --tap "
                  "ETHERTYPE|all)\n"
                  "         [--ifindex N] [--join GROUP[,SRC...]] [--reuseport] [--ring-slots N]\n"
                  "         [--count | --print | --hexdump | --pcap FILE]\n"
                  "         [--duration S] [--packets N] [--json] [--quiet]\n");
-    std::exit(2);
+    std::exit(why ? 2 : 0);
 }
 
 uint32_t parse_addr(const std::string& s) {

@@ -6,10 +6,12 @@
 //   ingressctl [--socket PATH] endpoints
 //   ingressctl [--socket PATH] routes
 //   ingressctl [--socket PATH] reload
+//   ingressctl [--socket PATH] wait-ready [--timeout SECONDS]
 //
-// Exit status: 0 done; 1 an error (no daemon, refused, a protocol error); 2 usage; 3 reload
-// not applied because a change needs a restart.
+// Exit status: 0 done; 1 an error (no daemon, refused, a protocol error; wait-ready: not
+// ready in time); 2 usage; 3 reload not applied because a change needs a restart.
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -409,6 +411,55 @@ int cmd_reload(Conn& c) {
     return 3;
 }
 
+// wait-ready: ingressd serves its control socket only once every worker polls (and the
+// socket listens), so the first answered hello is readiness; before that the socket is
+// missing, refuses, or holds the request unanswered. Its own connection (not Conn, which
+// exits on the first failure).
+bool hello_answered(const std::string& path, int timeout_ms) {
+    int fd = -1;
+    try {
+        fd = ctl::connect_unix(path);
+    } catch (const std::exception&) {
+        return false;
+    }
+    bool ok = false;
+    std::vector<uint8_t> in;
+    pollfd p{fd, POLLIN, 0};
+    if (ctl::send_with_fds(fd, ctl::Builder(ctl::MsgType::kHello, 1).finish(), {}) == 0) {
+        while (poll(&p, 1, timeout_ms) == 1) {
+            uint8_t buf[4096];
+            std::vector<int> fds;
+            ssize_t n = ctl::recv_with_fds(fd, buf, sizeof buf, &fds);
+            for (int f : fds) close(f);
+            if (n <= 0) break;
+            in.insert(in.end(), buf, buf + n);
+            auto need = ctl::message_size(in);
+            if (!need || in.size() < *need) continue;
+            ctl::ParseResult pr = ctl::parse(std::span<const uint8_t>(in.data(), *need));
+            ok = pr.msg && pr.msg->u32(ctl::Attr::kError).value_or(EPROTO) == 0;
+            break;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+int cmd_wait_ready(const std::string& sock, double timeout_s) {
+    timespec t0{}, now{};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const double left = timeout_s - (static_cast<double>(now.tv_sec - t0.tv_sec) +
+                                         static_cast<double>(now.tv_nsec - t0.tv_nsec) / 1e9);
+        if (hello_answered(sock, left > 0 ? static_cast<int>(left * 1000) : 0)) return 0;
+        if (left <= 0) {
+            std::fprintf(stderr, "ingressctl: %s: ingressd not ready after %gs\n", sock.c_str(), timeout_s);
+            return 1;
+        }
+        usleep(100000);
+    }
+}
+
 [[noreturn]] void usage(int code) {
     std::fprintf(code ? stderr : stdout,
                  "usage: ingressctl [--socket PATH] COMMAND\n"
@@ -419,6 +470,8 @@ int cmd_reload(Conn& c) {
                  "  endpoints       the apps' endpoints, like ss -uapn\n"
                  "  routes          the local and main route tables the workers use\n"
                  "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
+                 "  wait-ready [--timeout SECONDS]\n"
+                 "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
                  "default socket: %s\n",
                  config::Config{}.control_socket.c_str());
     std::exit(code);
@@ -438,6 +491,7 @@ int main(int argc, char** argv) {
     bool all = false, json = false, openmetrics = false;
     double watch = 0;
     long count = 0;
+    double timeout = 30;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> const char* {
@@ -450,6 +504,7 @@ int main(int argc, char** argv) {
         else if (a == "--openmetrics") openmetrics = true;
         else if (a == "--watch" || a == "-w") watch = i + 1 < argc && is_number(argv[i + 1]) ? std::atof(argv[++i]) : 1.0;
         else if (a == "--count" || a == "-c") count = std::atol(value());
+        else if (a == "--timeout" || a == "-t") timeout = std::atof(value());
         else if (a == "-h" || a == "--help") usage(0);
         else if (a[0] != '-' && cmd.empty()) cmd = a;
         else usage(2);
@@ -457,6 +512,7 @@ int main(int argc, char** argv) {
     if (cmd.empty() || (json && openmetrics) || watch < 0 || (watch > 0 && (json || openmetrics)) ||
         (cmd != "stats" && (json || openmetrics || watch > 0)))
         usage(2);
+    if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" && cmd != "reload")
         usage(2);
     Conn c(sock);

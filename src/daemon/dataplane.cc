@@ -310,6 +310,7 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         w.thread = std::thread([this, &w] {
             std::optional<io::dpdk::ThreadRegistration> lcore;
             if (w.dpdk) lcore.emplace();
+            polling_.fetch_add(1, std::memory_order_release);
             w.worker->run(stop_);
         });
         if (i < cfg.worker_cores.size()) {

@@ -51,6 +51,9 @@ public:
     // Counters summed over every worker (each snapshot consistent: the sum is too).
     core::Snapshot counters() const;
     std::size_t workers() const noexcept;
+    // Worker threads that are running their poll loop (each counts itself as it enters it;
+    // its queue was bound by the constructor): workers() once every queue is polled.
+    std::size_t workers_polling() const noexcept { return polling_.load(std::memory_order_acquire); }
     // A one-line description per worker (interface, queue, core, zero-copy or copy; DPDK:
     // driver, RSS fields, exception TAP).
     std::vector<std::string> describe() const;
@@ -80,6 +83,7 @@ private:
     std::vector<std::unique_ptr<Port>> ports_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> polling_{0};
     uint64_t synced_generation_ = 0;  // route tables whose memberships the XDP maps reflect
     uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols they reflect
     std::function<ctl::ReloadOutcome()> reload_request_;

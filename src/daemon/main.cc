@@ -1,11 +1,14 @@
 // ingressd: the dataplane daemon.
 //
 //   ingressd --config FILE [--check] [--xdp-object PATH] [--stats-interval S] [--live]
-//            [--verbose]
+//            [--pid-file PATH] [--verbose]
 //
 // --check validates the configuration and exits (0: valid). Otherwise: brings the
 // dataplane up (XDP program and AF_XDP sockets, or DPDK ports with their exception TAPs;
-// one worker per interface queue), then
+// one worker per interface queue). Ready is when every worker polls and the control socket
+// listens: only then does it serve the socket (so `ingressctl wait-ready` succeeds), write
+// the pid file and tell systemd (sd_notify READY=1; STATUS= with the rates every few
+// seconds, RELOADING=1 ... READY=1 around a reload, STOPPING=1 on the way out). Then
 //   SIGHUP         re-reads the file and applies addresses, routes and knobs live (changes
 //                  that need a restart are listed and nothing is applied),
 //   SIGUSR1        prints every counter in nstat form,
@@ -16,6 +19,9 @@
 #include <getopt.h>
 #include <linux/limits.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -30,8 +36,57 @@
 
 using namespace ingress;
 
+namespace {
+
+constexpr double kStatusPeriod = 5.0;  // seconds between STATUS= updates
+
+double seconds_between(const timespec& a, const timespec& b) {
+    return static_cast<double>(b.tv_sec - a.tv_sec) + static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+// systemd's STATUS= line (systemctl status): per-second rates since the previous one.
+std::string status_line(const core::Snapshot& prev, const core::Snapshot& cur, double secs,
+                        std::size_t workers) {
+    auto rate = [&](uint64_t a, uint64_t b) { return secs > 0 ? static_cast<double>(b - a) / secs : 0.0; };
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "STATUS=%zu worker(s): rx %.0f/s, delivered %.0f/s, dropped %.0f/s",
+                  workers, rate(prev.rx, cur.rx), rate(prev.delivered, cur.delivered),
+                  rate(prev.dropped_total(), cur.dropped_total()));
+    return buf;
+}
+
+// Kernels before 5.11 count BPF maps and AF_XDP UMEMs against RLIMIT_MEMLOCK (later ones
+// charge the memory cgroup). Raise it to infinity, which root or CAP_SYS_RESOURCE may (the
+// unit sets LimitMEMLOCK=infinity); if it stays finite on such a kernel, say so once.
+void raise_memlock() {
+    rlimit r{RLIM_INFINITY, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_MEMLOCK, &r) == 0 || getrlimit(RLIMIT_MEMLOCK, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return;
+    utsname u{};
+    unsigned major = 0, minor = 0;
+    if (uname(&u) == 0 && std::sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+        (major > 5 || (major == 5 && minor >= 11)))
+        return;  // memcg accounting: the limit does not apply
+    std::fprintf(stderr,
+                 "ingressd: memlock: RLIMIT_MEMLOCK stays at %llu KiB (raising it needs CAP_SYS_RESOURCE); "
+                 "kernels before 5.11 count BPF maps and UMEMs against it\n",
+                 static_cast<unsigned long long>(r.rlim_cur / 1024));
+}
+
+// RELOADING=1 carries the monotonic time it started (systemd >= 253 checks it; older
+// versions ignore it).
+void notify_reloading() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
+                   static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-    std::string cfg_path, xdp_object;
+    std::string cfg_path, xdp_object, pid_file;
     bool check = false, verbose = false, live = false;
     int stats_interval = 0;
     static const option opts[] = {{"config", required_argument, nullptr, 'c'},
@@ -40,6 +95,7 @@ int main(int argc, char** argv) {
                                   {"stats-interval", required_argument, nullptr, 's'},
                                   {"verbose", no_argument, nullptr, 'v'},
                                   {"live", no_argument, nullptr, 'l'},
+                                  {"pid-file", required_argument, nullptr, 'p'},
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int ch;
@@ -51,9 +107,10 @@ int main(int argc, char** argv) {
         case 's': stats_interval = std::atoi(optarg); break;
         case 'v': verbose = true; break;
         case 'l': live = true; break;
+        case 'p': pid_file = optarg; break;
         case 'h':
             std::puts("usage: ingressd --config FILE [--check] [--xdp-object PATH] "
-                      "[--stats-interval S] [--live] [--verbose]");
+                      "[--stats-interval S] [--live] [--pid-file PATH] [--verbose]");
             return 0;
         default: return 2;
         }
@@ -76,6 +133,7 @@ int main(int argc, char** argv) {
     }
     if (xdp_object.empty()) xdp_object = io::afxdp::default_object_path();
     io::afxdp::set_library_logging(verbose);
+    raise_memlock();
 
     // Signals are taken synchronously by this thread; the workers never see them. A signal
     // whose disposition is "ignore" is discarded before sigtimedwait could take it, and a
@@ -90,23 +148,43 @@ int main(int argc, char** argv) {
 
     try {
         daemon::Dataplane dp(cfg, xdp_object);
+        // Ready: every worker polls (they start as the constructor returns) and the control
+        // socket listens (it does since the constructor). Nothing is served before this.
+        while (dp.workers_polling() < dp.workers()) usleep(1000);
         std::fprintf(stderr, "ingressd: %s: %zu worker(s) up\n", cfg_path.c_str(), dp.workers());
         for (const auto& d : dp.describe()) std::fprintf(stderr, "ingressd:   %s\n", d.c_str());
         std::fprintf(stderr, "ingressd: control socket %s\n", dp.control_path().c_str());
-        // `ingressctl reload` runs SIGHUP's path, from control_step in this thread.
-        dp.on_reload_request([&] { return daemon::reload_from_file(dp, cfg_path); });
-        timespec last_stats{}, last_live{};
+        if (!pid_file.empty()) {
+            FILE* f = std::fopen(pid_file.c_str(), "w");
+            if (!f || std::fprintf(f, "%d\n", getpid()) < 0 || std::fclose(f) != 0)
+                throw std::runtime_error("--pid-file " + pid_file + ": cannot write it");
+        }
+        // SIGHUP and `ingressctl reload` (from control_step, in this thread) share this.
+        auto reload = [&] {
+            notify_reloading();
+            ctl::ReloadOutcome o = daemon::reload_from_file(dp, cfg_path);
+            sd_notify(0, "READY=1");
+            return o;
+        };
+        dp.on_reload_request(reload);
+        timespec last_stats{}, last_live{}, last_status{};
         clock_gettime(CLOCK_MONOTONIC, &last_stats);
-        last_live = last_stats;
-        core::Snapshot live_prev = dp.counters();
+        last_live = last_status = last_stats;
+        core::Snapshot live_prev = dp.counters(), status_prev = live_prev;
+        sd_notifyf(0, "READY=1\nSTATUS=%zu worker(s) up", dp.workers());
         for (;;) {
             // The control thread: serve apps for up to 100 ms, then look at signals.
             dp.control_step(100);
+            timespec now{};
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (double dt = seconds_between(last_status, now); dt >= kStatusPeriod) {
+                core::Snapshot cur = dp.counters();
+                sd_notify(0, status_line(status_prev, cur, dt, dp.workers()).c_str());
+                status_prev = cur;
+                last_status = now;
+            }
             if (live) {  // one line of counters a second on stderr
-                timespec now{};
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                double dt = static_cast<double>(now.tv_sec - last_live.tv_sec) +
-                            static_cast<double>(now.tv_nsec - last_live.tv_nsec) / 1e9;
+                double dt = seconds_between(last_live, now);
                 if (dt >= 1.0) {
                     core::Snapshot cur = dp.counters();
                     std::fprintf(stderr, "ingressd: %s\n", core::format_live_line(live_prev, cur, dt).c_str());
@@ -117,8 +195,6 @@ int main(int argc, char** argv) {
             timespec zero{0, 0};
             int sig = sigtimedwait(&set, nullptr, &zero);
             if (sig < 0 && stats_interval > 0) {
-                timespec now{};
-                clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec - last_stats.tv_sec < stats_interval) continue;
                 last_stats = now;
             } else if (sig < 0) {
@@ -126,14 +202,16 @@ int main(int argc, char** argv) {
             }
             if (sig == SIGINT || sig == SIGTERM) break;
             if (sig == SIGHUP) {
-                daemon::reload_from_file(dp, cfg_path);
+                reload();
                 continue;
             }
             if (sig == SIGUSR1 || (sig < 0 && stats_interval > 0))
                 std::fputs(core::format_stats(dp.counters()).c_str(), stdout), std::fflush(stdout);
         }
         // The final counters once the workers have stopped: nothing is in flight or held.
+        sd_notify(0, "STOPPING=1");
         dp.stop();
+        if (!pid_file.empty()) unlink(pid_file.c_str());
         core::Snapshot s = dp.counters();
         for (const auto& b : dp.backend_stats()) std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);

@@ -350,10 +350,10 @@ int main(int argc, char** argv) {
         case kAnyDst: any_dst = true; break;
         case kHelp:
             std::puts("usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
-                      "[--queues N] [--src A[-B]] [--dst A[-B]] "
+                      "[--queues N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] [--dst A[-B]] "
                       "[--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] [--frags N "
                       "[--frag-order inorder|shuffle|overlap]] [--malformed PCT] [--count N | "
-                      "--duration S] [--rate R] [--link-speed R] [--json]\n"
+                      "--duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
                       "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
                       "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
             return 0;

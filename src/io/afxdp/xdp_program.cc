@@ -33,23 +33,33 @@ xdp_attach_mode to_libxdp(XdpMode m) {
 bool g_verbose = false;
 
 // Known, expected messages that say nothing is wrong: libbpf's note about libxdp's metadata
-// section, and libxdp's fallback when there is no bpffs or the dispatcher is refused.
-bool benign(const char* fmt) {
-    static const char* const kBenign[] = {"unrecognized data section", "bpffs",
-                                          "dispatcher", "single prog"};
+// section; libxdp's fallback when there is no bpffs or the dispatcher is refused (and
+// libbpf's lines about the refused xdp_dispatcher load, "Operation not permitted" among
+// them: XdpProgram says it in one line); libbpf's "try raising 'ulimit -l'" hint, which
+// ingressd replaces with its own line on the kernels where the limit applies. Matched on the
+// formatted message, since the program's name is an argument.
+bool benign(const char* msg) {
+    static const char* const kBenign[] = {"unrecognized data section", "bpffs", "dispatcher",
+                                          "single prog", "ulimit -l"};
     for (const char* b : kBenign)
-        if (std::strstr(fmt, b)) return true;
+        if (std::strstr(msg, b)) return true;
     return false;
 }
 
+int print_filtered(bool warn, const char* fmt, va_list ap) {
+    if (!g_verbose && !warn) return 0;
+    char msg[1024];
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!g_verbose && benign(msg)) return 0;
+    return std::fputs(msg, stderr);
+}
+
 int print_libbpf(libbpf_print_level level, const char* fmt, va_list ap) {
-    if (!g_verbose && (level != LIBBPF_WARN || benign(fmt))) return 0;
-    return std::vfprintf(stderr, fmt, ap);
+    return print_filtered(level == LIBBPF_WARN, fmt, ap);
 }
 
 int print_libxdp(libxdp_print_level level, const char* fmt, va_list ap) {
-    if (!g_verbose && (level != LIBXDP_WARN || benign(fmt))) return 0;
-    return std::vfprintf(stderr, fmt, ap);
+    return print_filtered(level == LIBXDP_WARN, fmt, ap);
 }
 
 }  // namespace
@@ -66,7 +76,7 @@ std::string default_object_path() {
     std::filesystem::path exe = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "";
     const std::filesystem::path top = exe.parent_path().parent_path();
     for (const auto& p : {top / "xdp" / "ingress.bpf.o", top / "lib" / "ingress" / "ingress.bpf.o",
-                          std::filesystem::path("/usr/local/lib/ingress/ingress.bpf.o")})
+                          std::filesystem::path(INGRESS_XDP_OBJECT_INSTALLED)})
         if (std::filesystem::exists(p)) return p;
     return "ingress.bpf.o";
 }
@@ -89,6 +99,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
                                  (mode == XdpMode::kNative ? "native" : "skb") +
                                  " mode): " + errstr(err));
     }
+    report_attach_kind();
     bpf_object* obj = xdp_program__bpf_obj(prog_);
     xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
@@ -102,6 +113,19 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
     set_protocol(wire::kIpProtoUdp, true);
+}
+
+void XdpProgram::report_attach_kind() const {
+    // libxdp falls back to attaching the program alone when the kernel refuses its
+    // dispatcher (no freplace support, a restricted bpffs...): ingressd works the same, but
+    // no other XDP program can share the interface. One plain line says so; libxdp's own
+    // message about it is filtered out (benign()).
+    xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
+    if (libxdp_get_error(mp) || !mp) return;
+    if (xdp_multiprog__is_legacy(mp))
+        std::fprintf(stderr, "%s: XDP program attached alone (libxdp's dispatcher was refused): "
+                             "no other XDP program can share this interface\n", ifname_.c_str());
+    xdp_multiprog__close(mp);
 }
 
 void XdpProgram::remove_leftover() {

@@ -27,7 +27,8 @@ struct XdpStats {
 void set_library_logging(bool verbose);
 
 // Where ingress.bpf.o is, for a program started from the build tree (BUILD/xdp/) or from an
-// install (PREFIX/lib/ingress/, /usr/local/lib/ingress/); "ingress.bpf.o" if none exists.
+// install (PREFIX/lib/ingress/, or where `meson install` puts it: LIBDIR/ingress/, e.g.
+// /usr/lib/x86_64-linux-gnu/ingress/ in the Debian package); "ingress.bpf.o" if none exists.
 std::string default_object_path();
 
 class XdpProgram {
@@ -56,6 +57,7 @@ public:
 
 private:
     void remove_leftover();
+    void report_attach_kind() const;  // one line when libxdp attached without its dispatcher
     std::string ifname_;
     uint32_t ifindex_ = 0;
     InterfaceLock lock_;  // held for the program's life: one owner per interface

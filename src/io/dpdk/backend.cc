@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 #include "io/dpdk/steer.h"
 #include "io/rx_packet.h"
@@ -23,6 +25,34 @@ namespace ingress::io::dpdk {
 namespace {
 
 std::string dpdk_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+// DPDK's log on stderr, without the lines that look like errors and are not: the TAP PMD
+// reports that the kernel has no multiq qdisc (it then leaves rte_flow off on the TAP,
+// which ingressd does not use) and that it has no secondary process to tell about a start
+// (ingressd runs none). Every other line passes.
+ssize_t write_dpdk_log(void*, const char* buf, size_t n) {
+    static constexpr std::string_view kBenign[] = {"qdisc", "Disabling rte flow support",
+                                                   "start req to secondary"};
+    std::string_view rest(buf, n);
+    while (!rest.empty()) {
+        const std::size_t end = std::min(rest.find('\n'), rest.size() - 1) + 1;
+        const std::string_view line = rest.substr(0, end);
+        rest.remove_prefix(end);
+        if (std::none_of(std::begin(kBenign), std::end(kBenign),
+                         [&](std::string_view b) { return line.find(b) != std::string_view::npos; }))
+            std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+    return static_cast<ssize_t>(n);
+}
+
+FILE* dpdk_log_stream() {
+    static FILE* f = [] {
+        FILE* s = fopencookie(nullptr, "w", cookie_io_functions_t{nullptr, write_dpdk_log, nullptr, nullptr});
+        if (s) setvbuf(s, nullptr, _IOLBF, 0);
+        return s;
+    }();
+    return f;
+}
 
 rte_mbuf* mbuf_of(uint64_t buf) noexcept { return reinterpret_cast<rte_mbuf*>(static_cast<uintptr_t>(buf)); }
 
@@ -103,6 +133,7 @@ void eal_init(const std::vector<std::string>& eal_args, const std::vector<std::s
     argv.push_back(nullptr);
     cpu_set_t saved;
     const bool have_affinity = pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0;
+    if (FILE* log = dpdk_log_stream()) rte_openlog_stream(log);
     const int r = rte_eal_init(static_cast<int>(args.size()), argv.data());
     if (have_affinity) pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
     if (r < 0) {
