@@ -6,6 +6,7 @@
 //   ingress-sink --raw 1 --hexdump
 //   ingress-sink --tap all --pcap out.pcap --duration 10
 #include <arpa/inet.h>
+#include <ingress/client.h>
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
@@ -18,8 +19,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <ingress/client.h>
 
 #include "wire/ipv4.h"
 
@@ -109,7 +108,9 @@ Args parse_args(int argc, char** argv) {
             }
             a.joins.emplace_back(g, srcs);
         } else if (o == "--reuseport") a.udp.reuseport = true;
-        else if (o == "--ring-slots") a.ring_slots = static_cast<uint32_t>(parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
+        else if (o == "--ring-slots")
+            a.ring_slots = static_cast<uint32_t>(
+                parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
         else if (o == "--count") a.mode = Mode::kCount;
         else if (o == "--print") a.mode = Mode::kPrint;
         else if (o == "--hexdump") a.mode = Mode::kHexdump;

@@ -89,7 +89,8 @@ public:
         std::vector<std::vector<uint8_t>> frames;  // keeps every page's bytes alive
         uint32_t cursor = 0;
         for (;;) {
-            const ctl::Message& m = call(ctl::Builder(type, c_.next_seq()).u32(ctl::Attr::kCursor, cursor).finish(), what);
+            const ctl::Message& m = call(
+                ctl::Builder(type, c_.next_seq()).u32(ctl::Attr::kCursor, cursor).finish(), what);
             if (m.u32(ctl::Attr::kError).value_or(0)) die(std::string(what) + ": " + std::string(m.str(ctl::Attr::kMessage).value_or("")));
             on_reply(m);
             frames.push_back(frame_);
@@ -109,8 +110,9 @@ private:
             const int err = e.code();
             if (err != ENOENT && err != ECONNREFUSED && err != EACCES)
                 die("cannot connect to " + path + ": " + e.what());
-            const char* hint = err == EACCES ? " (the socket's mode and group are control.mode and control.group)"
-                                             : " (is ingressd running?)";
+            const char* hint =
+                err == EACCES ? " (the socket's mode and group are control.mode and control.group)"
+                              : " (is ingressd running?)";
             die("cannot connect to " + path + ": " + std::strerror(err) + hint);
         }
     }
@@ -325,7 +327,8 @@ int cmd_endpoints(Conn& c) {
             std::vector<uint32_t> src = g.all_u32(ctl::Attr::kSource);
             const bool include = g.u8(ctl::Attr::kFilterMode).value_or(0);
             line += include ? " include" : " exclude";
-            for (std::size_t i = 0; i < src.size(); ++i) line += (i ? "," : " ") + wire::ipv4_str(src[i]);
+            for (std::size_t i = 0; i < src.size(); ++i)
+                line += (i ? "," : " ") + wire::ipv4_str(src[i]);
             if (!include && src.empty()) line += " (any source)";
             std::printf("%s\n", line.c_str());
         }
@@ -367,8 +370,8 @@ int cmd_routes(Conn& c) {
     std::printf("%-6s %-12s %-20s %-8s %s\n", "Table", "Type", "Prefix", "Scope", "Dev");
     for (const Row& r : rows)
         std::printf("%-6s %-12s %-20s %-8s %s\n", r.table == 255 ? "local" : "main", r.type.c_str(),
-                    (wire::ipv4_str(r.prefix) + "/" + std::to_string(r.len)).c_str(), r.scope.c_str(),
-                    r.dev.c_str());
+                    (wire::ipv4_str(r.prefix) + "/" + std::to_string(r.len)).c_str(),
+                    r.scope.c_str(), r.dev.c_str());
     return 0;
 }
 

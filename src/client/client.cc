@@ -284,33 +284,39 @@ EndpointStats Endpoint::stats() const noexcept {
 void Endpoint::join(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources,
                     bool include) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::encode_join(client_->next_seq(), {.id = id_,
-                                                         .group = group,
-                                                         .ifindex = ifindex,
-                                                         .include = include,
-                                                         .sources = {sources.begin(), sources.end()}}));
+    client_->call(
+        ctl::encode_join(client_->next_seq(), {.id = id_,
+                                               .group = group,
+                                               .ifindex = ifindex,
+                                               .include = include,
+                                               .sources = {sources.begin(), sources.end()}}));
 }
 
 void Endpoint::leave(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::encode_leave(
-        client_->next_seq(),
-        {.id = id_, .group = group, .ifindex = ifindex, .sources = {sources.begin(), sources.end()}}));
+    client_->call(
+        ctl::encode_leave(client_->next_seq(), {.id = id_,
+                                                .group = group,
+                                                .ifindex = ifindex,
+                                                .sources = {sources.begin(), sources.end()}}));
 }
 
 void Endpoint::set_multicast_all(bool on) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIcmpFilter, mask}));
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIcmpFilter, mask}));
 }
 
 void Endpoint::bind_to_device(uint32_t ifindex) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
 }
 
 void Endpoint::close() {

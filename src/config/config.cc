@@ -166,7 +166,8 @@ void read_queues(const Reader& r, const YAML::Node& q, const std::string& at, In
         for (std::size_t k = 0; k < q.size(); ++k) {
             std::string key = at + ".queues[" + std::to_string(k) + "]";
             uint64_t v = r.uint(q[k], key, 0, 1023);
-            if (!seen.insert(v).second) r.fail(q[k], key, "queue " + std::to_string(v) + " listed twice");
+            if (!seen.insert(v).second)
+                r.fail(q[k], key, "queue " + std::to_string(v) + " listed twice");
             i.queues.push_back(static_cast<uint16_t>(v));
         }
         if (i.queues.empty()) r.fail(q, at + ".queues", "at least one queue");
@@ -175,11 +176,13 @@ void read_queues(const Reader& r, const YAML::Node& q, const std::string& at, In
     }
     // DPDK configures queues 0..N-1 and RSS spreads over all of them: each needs a worker.
     for (std::size_t k = 0; dpdk && k < i.queues.size(); ++k)
-        if (i.queues[k] != k) r.fail(q, at + ".queues", "a dpdk interface takes a count (queues 0..N-1)");
+        if (i.queues[k] != k)
+            r.fail(q, at + ".queues", "a dpdk interface takes a count (queues 0..N-1)");
 }
 
 // A list of interface addresses like [198.18.0.1/24].
-void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key, std::vector<ipv4::IfAddr>& out) {
+void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key,
+                    std::vector<ipv4::IfAddr>& out) {
     if (!a.IsSequence()) r.fail(a, key, "a list of addresses like [198.18.0.1/24]");
     for (std::size_t k = 0; k < a.size(); ++k) {
         ipv4::IfAddr ia = r.prefix(a[k], key + "[" + std::to_string(k) + "]", true);
@@ -253,13 +256,18 @@ void read_interfaces(const Reader& r, const YAML::Node& root, Config& c) {
         std::string at = "interfaces[" + std::to_string(k) + "]";
         InterfaceConfig ic;
         read_interface(r, ifs[k], at, ic);
-        if (!names.insert(ic.name).second) r.fail(ifs[k]["name"], at + ".name", "interface '" + ic.name + "' listed twice");
-        auto claim = [&](const ipv4::IfAddr& a, const YAML::Node& where, const std::string& key, const std::string& owner) {
+        if (!names.insert(ic.name).second)
+            r.fail(ifs[k]["name"], at + ".name", "interface '" + ic.name + "' listed twice");
+        auto claim = [&](const ipv4::IfAddr& a, const YAML::Node& where, const std::string& key,
+                         const std::string& owner) {
             auto [it, fresh] = addr_owner.emplace(a.addr, owner);
-            if (!fresh) r.fail(where, key, wire::ipv4_str(a.addr) + " is already an address of " + it->second);
+            if (!fresh)
+                r.fail(where, key,
+                       wire::ipv4_str(a.addr) + " is already an address of " + it->second);
         };
         for (std::size_t j = 0; j < ic.addresses.size(); ++j)
-            claim(ic.addresses[j], ifs[k]["addresses"][j], at + ".addresses[" + std::to_string(j) + "]", ic.name);
+            claim(ic.addresses[j], ifs[k]["addresses"][j],
+                  at + ".addresses[" + std::to_string(j) + "]", ic.name);
         for (std::size_t v = 0; v < ic.vlans.size(); ++v)
             for (std::size_t j = 0; j < ic.vlans[v].addresses.size(); ++j)
                 claim(ic.vlans[v].addresses[j], ifs[k]["vlans"][v]["addresses"][j],
@@ -279,11 +287,13 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
         ipv4::IfAddr p = r.prefix(rs[k]["prefix"], at + ".prefix", false);
         RouteEntry e{.prefix = p.addr, .prefix_len = p.prefix_len};
         if (auto t = rs[k]["type"])
-            e.type = r.choice<ipv4::RouteType>(
-                t, at + ".type",
-                {{"unicast", ipv4::RouteType::kUnicast}, {"local", ipv4::RouteType::kLocal},
-                 {"broadcast", ipv4::RouteType::kBroadcast}, {"blackhole", ipv4::RouteType::kBlackhole},
-                 {"unreachable", ipv4::RouteType::kUnreachable}, {"prohibit", ipv4::RouteType::kProhibit}});
+            e.type = r.choice<ipv4::RouteType>(t, at + ".type",
+                                               {{"unicast", ipv4::RouteType::kUnicast},
+                                                {"local", ipv4::RouteType::kLocal},
+                                                {"broadcast", ipv4::RouteType::kBroadcast},
+                                                {"blackhole", ipv4::RouteType::kBlackhole},
+                                                {"unreachable", ipv4::RouteType::kUnreachable},
+                                                {"prohibit", ipv4::RouteType::kProhibit}});
         if (auto d = rs[k]["dev"]) {
             e.dev = r.string(d, at + ".dev");
             bool known = false;
@@ -291,7 +301,8 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
                 known |= e.dev == i.name;
                 for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
             }
-            if (!known) r.fail(d, at + ".dev", "no interface '" + e.dev + "' in this configuration");
+            if (!known)
+                r.fail(d, at + ".dev", "no interface '" + e.dev + "' in this configuration");
         }
         if (e.type == ipv4::RouteType::kUnicast && e.dev.empty())
             r.fail(rs[k], at + ".dev", "a unicast route needs a dev");
@@ -302,11 +313,14 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
 
 // ipv4: net.ipv4.* knobs.
 void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
-    r.keys(v, "ipv4", {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
-                       "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
-                       "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
+    r.keys(v, "ipv4",
+           {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
+            "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
+            "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
     auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
-        if (auto n = v[k]) field = static_cast<std::remove_reference_t<decltype(field)>>(r.uint(n, std::string("ipv4.") + k, lo, hi));
+        if (auto n = v[k])
+            field = static_cast<std::remove_reference_t<decltype(field)>>(
+                r.uint(n, std::string("ipv4.") + k, lo, hi));
     };
     u("ipfrag_high_thresh", 0, UINT32_MAX, c.defrag.ipfrag_high_thresh);
     u("ipfrag_low_thresh", 0, UINT32_MAX, c.defrag.ipfrag_low_thresh);
@@ -318,12 +332,14 @@ void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
     u("icmp_msgs_burst", 0, UINT32_MAX, c.icmp.icmp_msgs_burst);
     u("ip_default_ttl", 1, 255, c.icmp.ip_default_ttl);
     u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
-    if (auto n = v["ip_nonlocal_bind"]) c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
+    if (auto n = v["ip_nonlocal_bind"])
+        c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
     // ipfrag_low_thresh may not exceed ipfrag_high_thresh (the kernel's proc
     // handler bounds each by the other).
     if (c.defrag.ipfrag_low_thresh > c.defrag.ipfrag_high_thresh)
         r.fail(v["ipfrag_low_thresh"] ? v["ipfrag_low_thresh"] : v, "ipv4.ipfrag_low_thresh",
-               "must not exceed ipfrag_high_thresh (" + std::to_string(c.defrag.ipfrag_high_thresh) + ")");
+               "must not exceed ipfrag_high_thresh (" +
+                   std::to_string(c.defrag.ipfrag_high_thresh) + ")");
 }
 
 // workers: one core per (interface, queue), the control thread's core.
@@ -337,10 +353,12 @@ void read_workers(const Reader& r, const YAML::Node& root, const LoadOptions& op
                 c.worker_cores.push_back(static_cast<unsigned>(
                     r.uint(cs[k], "workers.cores[" + std::to_string(k) + "]", 0, cpus - 1)));
             if (c.worker_cores.size() != c.workers())
-                r.fail(cs, "workers.cores", std::to_string(c.worker_cores.size()) + " cores for " +
-                                                std::to_string(c.workers()) + " workers (one per interface queue)");
+                r.fail(cs, "workers.cores",
+                       std::to_string(c.worker_cores.size()) + " cores for " +
+                           std::to_string(c.workers()) + " workers (one per interface queue)");
         }
-        if (auto cc = w["control_core"]) c.control_core = static_cast<int>(r.uint(cc, "workers.control_core", 0, cpus - 1));
+        if (auto cc = w["control_core"])
+            c.control_core = static_cast<int>(r.uint(cc, "workers.control_core", 0, cpus - 1));
     }
 }
 
@@ -349,12 +367,14 @@ void read_rings(const Reader& r, const YAML::Node& rg, Config& c) {
     r.keys(rg, "rings", {"slots", "slot_size"});
     using shm::RingGeometry;
     if (auto s = rg["slots"]) {
-        c.ring_slots = static_cast<uint32_t>(r.uint(s, "rings.slots", RingGeometry::kMinSlots, kMaxRingSlots));
-        if (!RingGeometry::slot_count_ok(c.ring_slots)) r.fail(s, "rings.slots", "must be a power of two");
+        c.ring_slots =
+            static_cast<uint32_t>(r.uint(s, "rings.slots", RingGeometry::kMinSlots, kMaxRingSlots));
+        if (!RingGeometry::slot_count_ok(c.ring_slots))
+            r.fail(s, "rings.slots", "must be a power of two");
     }
     if (auto s = rg["slot_size"]) {
-        c.ring_slot_size =
-            static_cast<uint32_t>(r.uint(s, "rings.slot_size", RingGeometry::kMinSlotSize, kMaxRingSlotSize));
+        c.ring_slot_size = static_cast<uint32_t>(
+            r.uint(s, "rings.slot_size", RingGeometry::kMinSlotSize, kMaxRingSlotSize));
         if (!RingGeometry::slot_size_ok(c.ring_slot_size))
             r.fail(s, "rings.slot_size", "must be a multiple of 64");
     }
@@ -362,15 +382,19 @@ void read_rings(const Reader& r, const YAML::Node& rg, Config& c) {
 
 // dpdk: the EAL's arguments and the per-port buffer sizes.
 void read_dpdk(const Reader& r, const YAML::Node& d, Config& c) {
-    r.keys(d, "dpdk", {"eal_args", "mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors",
-                       "exception_poll"});
+    r.keys(
+        d, "dpdk",
+        {"eal_args", "mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors", "exception_poll"});
     if (auto a = d["eal_args"]) {
-        if (!a.IsSequence()) r.fail(a, "dpdk.eal_args", "a list of arguments, e.g. [-l, \"0\", --in-memory]");
+        if (!a.IsSequence())
+            r.fail(a, "dpdk.eal_args", "a list of arguments, e.g. [-l, \"0\", --in-memory]");
         for (std::size_t k = 0; k < a.size(); ++k)
             c.dpdk.eal_args.push_back(r.string(a[k], "dpdk.eal_args[" + std::to_string(k) + "]"));
     }
-    if (auto m = d["mbufs"]) c.dpdk.mbufs = static_cast<uint32_t>(r.uint(m, "dpdk.mbufs", 1023, 1u << 24));
-    if (auto m = d["mbuf_cache"]) c.dpdk.mbuf_cache = static_cast<uint32_t>(r.uint(m, "dpdk.mbuf_cache", 0, 512));
+    if (auto m = d["mbufs"])
+        c.dpdk.mbufs = static_cast<uint32_t>(r.uint(m, "dpdk.mbufs", 1023, 1u << 24));
+    if (auto m = d["mbuf_cache"])
+        c.dpdk.mbuf_cache = static_cast<uint32_t>(r.uint(m, "dpdk.mbuf_cache", 0, 512));
     if (auto m = d["rx_descriptors"])
         c.dpdk.rx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.rx_descriptors", 64, 32768));
     if (auto m = d["tx_descriptors"])
@@ -387,7 +411,8 @@ void read_control(const Reader& r, const YAML::Node& ct, Config& c) {
         if (c.control_socket[0] != '/' || c.control_socket.size() >= 108)
             r.fail(s, "control.socket", "an absolute path shorter than 108 bytes");
     }
-    if (auto m = ct["mode"]) c.control_mode = static_cast<unsigned>(r.uint(m, "control.mode", 0, 0777));
+    if (auto m = ct["mode"])
+        c.control_mode = static_cast<unsigned>(r.uint(m, "control.mode", 0, 0777));
     if (auto g = ct["group"]) c.control_group = r.string(g, "control.group");
 }
 
@@ -404,8 +429,10 @@ void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
             if (!l) continue;
             if (!l.IsSequence()) r.fail(l, at + "." + list, "a list of numeric ids");
             for (std::size_t k2 = 0; k2 < l.size(); ++k2) {
-                auto id = r.uint(l[k2], at + "." + list + "[" + std::to_string(k2) + "]", 0, UINT32_MAX - 1);
-                (std::string(list) == "uids" ? g.uids : g.gids).push_back(static_cast<uint32_t>(id));
+                auto id = r.uint(l[k2], at + "." + list + "[" + std::to_string(k2) + "]", 0,
+                                 UINT32_MAX - 1);
+                (std::string(list) == "uids" ? g.uids : g.gids)
+                    .push_back(static_cast<uint32_t>(id));
             }
         }
     };

@@ -426,8 +426,10 @@ std::optional<DecodeError> decode_leave(const Message& m, McRequest* out) {
 std::vector<uint8_t> encode(uint32_t seq, const SetOption& o) {
     Builder b(MsgType::kSetOption, seq);
     b.u32(Attr::kEndpointId, o.id).u16(Attr::kOption, static_cast<uint16_t>(o.option));
-    if (o.option == Attr::kMulticastAll) b.u8(o.option, static_cast<uint8_t>(o.value));
-    else b.u32(o.option, o.value);
+    if (o.option == Attr::kMulticastAll)
+        b.u8(o.option, static_cast<uint8_t>(o.value));
+    else
+        b.u32(o.option, o.value);
     return b.finish();
 }
 

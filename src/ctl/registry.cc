@@ -78,8 +78,8 @@ bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
     // address whose inet_addr_type() is LOCAL, MULTICAST or BROADCAST.
     if (cfg_.ip_nonlocal_bind || a == 0) return true;
     using ipv4::RouteType;
-    const RouteType t = routes_ ? routes_->read()->addr_type(a)
-                                : ipv4::RouteTables::inet_addr_type({}, a);
+    const RouteType t =
+        routes_ ? routes_->read()->addr_type(a) : ipv4::RouteTables::inet_addr_type({}, a);
     return t == RouteType::kLocal || t == RouteType::kMulticast || t == RouteType::kBroadcast;
 }
 
@@ -299,7 +299,8 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
     if (o.protocol == 0 || o.protocol == 255)
         return fail(EPROTONOSUPPORT, "raw protocol must be 1..254");  // IPPROTO_IP / _RAW
     if (!bind_addr_ok(o.addr))
-        return fail(EADDRNOTAVAIL, "cannot bind to " + wire::ipv4_str(o.addr) + ": not a local address");
+        return fail(EADDRNOTAVAIL,
+                    "cannot bind to " + wire::ipv4_str(o.addr) + ": not a local address");
     auto e = std::make_unique<Entry>();
     e->id = next_id_++;
     e->owner = owner;
@@ -368,7 +369,8 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
         if (sources.empty()) return fail(EADDRINUSE, wire::ipv4_str(group) + " already joined");
         // ip_mc_source(): the mode of an existing membership cannot be changed this way.
         if (m->mode != mode)
-            return fail(EINVAL, "membership of " + wire::ipv4_str(group) + " is in the other filter mode");
+            return fail(EINVAL,
+                        "membership of " + wire::ipv4_str(group) + " is in the other filter mode");
     }
     for (wire::Ipv4Addr s : sources)
         if (std::find(m->sources.begin(), m->sources.end(), s) == m->sources.end())

@@ -241,23 +241,30 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
 
 bool Server::dispatch(Conn& c, const Message& m) {
     switch (m.type) {
-    case MsgType::kHello: return hello(c, m);
-    case MsgType::kOpenUdp: return open_endpoint<UdpOpen>(c, m, &Registry::open_udp);
-    case MsgType::kOpenRaw: return open_endpoint<RawOpen>(c, m, &Registry::open_raw);
-    case MsgType::kOpenTap: return open_endpoint<TapOpen>(c, m, &Registry::open_tap);
-    case MsgType::kJoin: return membership(c, m, true);
-    case MsgType::kLeave: return membership(c, m, false);
-    case MsgType::kSetOption: {
-        SetOption o;
-        if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
-        return answer(c, m, reg_.set_option(c.owner, o.id, o.option, o.value));
+        case MsgType::kHello:
+            return hello(c, m);
+        case MsgType::kOpenUdp:
+            return open_endpoint<UdpOpen>(c, m, &Registry::open_udp);
+        case MsgType::kOpenRaw:
+            return open_endpoint<RawOpen>(c, m, &Registry::open_raw);
+        case MsgType::kOpenTap:
+            return open_endpoint<TapOpen>(c, m, &Registry::open_tap);
+        case MsgType::kJoin:
+            return membership(c, m, true);
+        case MsgType::kLeave:
+            return membership(c, m, false);
+        case MsgType::kSetOption: {
+            SetOption o;
+            if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
+            return answer(c, m, reg_.set_option(c.owner, o.id, o.option, o.value));
     }
     case MsgType::kClose: {
         uint32_t id = 0;
         if (auto e = decode_close(m, &id)) return answer(c, m, Result{e->err, e->message, 0});
         return answer(c, m, reg_.close(c.owner, id));
     }
-    case MsgType::kStats: return stats_text(c, m);
+    case MsgType::kStats:
+        return stats_text(c, m);
     case MsgType::kStatsQuery: return stats_query(c, m);
     case MsgType::kEndpoints: return endpoints(c, m);
     case MsgType::kRoutes: return routes(c, m);

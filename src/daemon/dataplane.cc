@@ -105,9 +105,9 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
-    io::Backend* io = nullptr;                     // backend or dpdk
-    std::unique_ptr<SteeringSync> steering;        // through prog or dpdk
-    std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
+    io::Backend* io = nullptr;                    // backend or dpdk
+    std::unique_ptr<SteeringSync> steering;       // through prog or dpdk
+    std::unique_ptr<worker::HandoffMesh> mesh;    // between its workers, when it has several
     KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
 
     // Steers what the route tables say is ours on the port or one of its VLANs (the
@@ -152,7 +152,8 @@ uint32_t Dataplane::ifindex_of(const std::string& name) const {
 Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
     init_eal();
     for (const auto& ic : cfg.interfaces)
-        ports_.push_back(ic.driver == config::Driver::kDpdk ? open_dpdk_port(ic) : open_afxdp_port(ic, xdp_object));
+        ports_.push_back(ic.driver == config::Driver::kDpdk ? open_dpdk_port(ic)
+                                                            : open_afxdp_port(ic, xdp_object));
     // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists. The
     // ports steer what the tables say is ours.
     endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
@@ -188,7 +189,8 @@ std::unique_ptr<Dataplane::Port> Dataplane::open_dpdk_port(const config::Interfa
     p->l2.mac = p->dpdk->mac();
     mirror_addresses(ic, p->l2.ifindex);
     for (const auto& v : ic.vlans)
-        p->l2.vlans.push_back({v.id, vlan_ifindex(ic.exception, p->l2.ifindex, v.id, &kernel_ifindex), p->l2.mac});
+        p->l2.vlans.push_back(
+            {v.id, vlan_ifindex(ic.exception, p->l2.ifindex, v.id, &kernel_ifindex), p->l2.mac});
     return p;
 }
 
@@ -202,18 +204,21 @@ std::unique_ptr<Dataplane::Port> Dataplane::open_afxdp_port(const config::Interf
     if (!p->l2.ifindex || !mac) throw std::runtime_error(ic.name + ": no such interface");
     p->l2.mac = *mac;
     for (const auto& v : ic.vlans)
-        p->l2.vlans.push_back({v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
-    p->prog = std::make_unique<io::afxdp::XdpProgram>(
-        xdp_object, ic.name,
-        ic.xdp_mode == config::XdpMode::kSkb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
+        p->l2.vlans.push_back(
+            {v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
+    p->prog = std::make_unique<io::afxdp::XdpProgram>(xdp_object, ic.name,
+                                                      ic.xdp_mode == config::XdpMode::kSkb
+                                                          ? io::afxdp::XdpMode::kSkb
+                                                          : io::afxdp::XdpMode::kNative);
     p->prog->set_capture_all(ic.capture_all);
     p->steering = std::make_unique<SteeringSync>(*p->prog, ic.name);
     io::afxdp::XskOptions xo;
     xo.ifname = ic.name;
     xo.queues = ic.queues;
-    xo.zero_copy = ic.zero_copy == config::ZeroCopy::kOn    ? io::afxdp::XskOptions::ZeroCopy::kOn
-                   : ic.zero_copy == config::ZeroCopy::kOff ? io::afxdp::XskOptions::ZeroCopy::kOff
-                                                            : io::afxdp::XskOptions::ZeroCopy::kAuto;
+    xo.zero_copy = ic.zero_copy == config::ZeroCopy::kOn ? io::afxdp::XskOptions::ZeroCopy::kOn
+                   : ic.zero_copy == config::ZeroCopy::kOff
+                       ? io::afxdp::XskOptions::ZeroCopy::kOff
+                       : io::afxdp::XskOptions::ZeroCopy::kAuto;
     xo.busy_poll = ic.busy_poll;
     p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
     p->io = p->backend.get();
@@ -243,10 +248,13 @@ void Dataplane::create_workers() {
                                      .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(*p->io, w->counters, t, g_clock,
                                                          worker::WorkerOptions{.queue = q});
-            const int core = n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
+            const int core =
+                n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
             w->dpdk = p->dpdk != nullptr;
-            w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " + std::to_string(q) +
-                      (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " + p->describe(q);
+            w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " +
+                      std::to_string(q) +
+                      (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " +
+                      p->describe(q);
             workers_.push_back(std::move(w));
             ++n;
         }
@@ -266,8 +274,10 @@ void Dataplane::start_control() {
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
     if (!cfg_.control_group.empty()) {
-        if (group* g = getgrnam(cfg_.control_group.c_str())) sc.gid = static_cast<int>(g->gr_gid);
-        else throw std::runtime_error("control.group: no group '" + cfg_.control_group + "'");
+        if (group* g = getgrnam(cfg_.control_group.c_str()))
+            sc.gid = static_cast<int>(g->gr_gid);
+        else
+            throw std::runtime_error("control.group: no group '" + cfg_.control_group + "'");
     }
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;

@@ -74,7 +74,8 @@ private:
     // The constructor's steps, in order.
     void init_eal();  // when a port is DPDK's
     std::unique_ptr<Port> open_dpdk_port(const config::InterfaceConfig& ic);
-    std::unique_ptr<Port> open_afxdp_port(const config::InterfaceConfig& ic, const std::string& xdp_object);
+    std::unique_ptr<Port> open_afxdp_port(const config::InterfaceConfig& ic,
+                                          const std::string& xdp_object);
     void create_workers();  // one per (interface, queue)
     void start_control();   // registry and control socket
     void start_workers();   // threads, pinned where the config says

@@ -11,8 +11,10 @@ std::vector<ipv4::LocalDst> port_dsts(const ipv4::RouteTables& t, const l2::Port
         std::vector<ipv4::LocalDst> more = t.local_dsts(vl.ifindex);
         v.insert(v.end(), more.begin(), more.end());
     }
-    std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.addr < b.addr; });
-    v.erase(std::unique(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.addr == b.addr; }),
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.addr < b.addr; });
+    v.erase(std::unique(v.begin(), v.end(),
+                        [](const auto& a, const auto& b) { return a.addr == b.addr; }),
             v.end());
     return v;
 }

@@ -123,7 +123,9 @@ public:
     [[nodiscard]] bool add_dst(wire::Ipv4Addr a) noexcept { return dsts_.insert(a); }
     bool add_dst(wire::Ipv4Addr a, ipv4::RouteType) noexcept override { return add_dst(a); }
     void remove_dst(wire::Ipv4Addr a) noexcept override { dsts_.erase(a); }
-    void set_capture_all(bool on) noexcept override { capture_all_.store(on, std::memory_order_relaxed); }
+    void set_capture_all(bool on) noexcept override {
+        capture_all_.store(on, std::memory_order_relaxed);
+    }
     // Whether frames of this IP protocol for our destinations enter the pipeline (UDP at
     // first, as the XDP program's ingress_proto map).
     void set_protocol(uint8_t protocol, bool take) noexcept override {

@@ -199,8 +199,14 @@ T decoded(const std::vector<uint8_t>& bytes, uint32_t seq, MsgType type, Decode 
 }
 
 TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
-    const UdpOpen u{.addr = 0xc6120001, .port = 5000, .remote_addr = 0xc6120002, .remote_port = 4000,
-                    .ifindex = 3, .reuseport = true, .multicast_all = false, .ring_slots = 64};
+    const UdpOpen u{.addr = 0xc6120001,
+                    .port = 5000,
+                    .remote_addr = 0xc6120002,
+                    .remote_port = 4000,
+                    .ifindex = 3,
+                    .reuseport = true,
+                    .multicast_all = false,
+                    .ring_slots = 64};
     auto du = decoded<UdpOpen>(encode(11, u), 11, MsgType::kOpenUdp,
                                [](const Message& m, UdpOpen* o) { return decode(m, o); });
     EXPECT_EQ(du.addr, u.addr);
@@ -221,7 +227,8 @@ TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
     EXPECT_EQ(dr.icmp_filter, 0x10u);
     EXPECT_TRUE(dr.multicast_all);
 
-    const TapOpen tap{.ethertype = 0x0800, .dgram = true, .filter = "udp", .fanout = true, .fanout_group = 9};
+    const TapOpen tap{
+        .ethertype = 0x0800, .dgram = true, .filter = "udp", .fanout = true, .fanout_group = 9};
     auto dt = decoded<TapOpen>(encode(13, tap), 13, MsgType::kOpenTap,
                                [](const Message& m, TapOpen* o) { return decode(m, o); });
     EXPECT_EQ(dt.ethertype, 0x0800);
@@ -230,7 +237,8 @@ TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
     EXPECT_TRUE(dt.fanout);
     EXPECT_EQ(dt.fanout_group, 9);
 
-    const McRequest join{.id = 4, .group = 0xef010101, .ifindex = 2, .include = true, .sources = {5, 6}};
+    const McRequest join{
+        .id = 4, .group = 0xef010101, .ifindex = 2, .include = true, .sources = {5, 6}};
     auto dj = decoded<McRequest>(encode_join(14, join), 14, MsgType::kJoin,
                                  [](const Message& m, McRequest* o) { return decode_join(m, o); });
     EXPECT_EQ(dj.id, 4u);

@@ -30,8 +30,10 @@ public:
         dsts.erase(a);
     }
     void set_protocol(uint8_t p, bool take) override {
-        if (take) protocols.insert(p);
-        else protocols.erase(p);
+        if (take)
+            protocols.insert(p);
+        else
+            protocols.erase(p);
     }
     void set_capture_all(bool) override {}
 

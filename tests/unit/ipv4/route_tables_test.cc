@@ -20,12 +20,14 @@ RouteConfig config() {
     IfConfig eth0{.ifindex = kEth0, .name = "eth0"};
     eth0.addrs.push_back({.addr = ipv4(198, 18, 0, 1), .prefix_len = 24});
     eth0.addrs.push_back({.addr = ipv4(198, 18, 0, 7), .prefix_len = 24, .secondary = true});
-    eth0.addrs.push_back({.addr = ipv4(10, 1, 0, 1), .prefix_len = 16, .broadcast = ipv4(10, 1, 0, 0)});
+    eth0.addrs.push_back(
+        {.addr = ipv4(10, 1, 0, 1), .prefix_len = 16, .broadcast = ipv4(10, 1, 0, 0)});
     cfg.ifaces.push_back(eth0);
     IfConfig eth1{.ifindex = kEth1, .name = "eth1"};
     eth1.addrs.push_back({.addr = ipv4(203, 0, 113, 1), .prefix_len = 24});
     cfg.ifaces.push_back(eth1);
-    cfg.routes.push_back({.prefix = ipv4(192, 0, 2, 9), .prefix_len = 32, .type = RouteType::kLocal, .oif = kEth1});
+    cfg.routes.push_back(
+        {.prefix = ipv4(192, 0, 2, 9), .prefix_len = 32, .type = RouteType::kLocal, .oif = kEth1});
     cfg.mc.join(kEth0, ipv4(239, 1, 1, 1), McFilterMode::kExclude, {});
     return cfg;
 }
@@ -70,14 +72,14 @@ TEST(InetAddrTypeWithoutTables, OnlyTheAddressClassesAnswer) {
 TEST(LocalDsts, AnInterfacesAddressesSecondariesBroadcastsAndGroups) {
     RouteTables t(config());
     const std::vector<LocalDst> want = {
-        {ipv4(10, 1, 0, 0), RouteType::kBroadcast},    // explicit brd
+        {ipv4(10, 1, 0, 0), RouteType::kBroadcast},  // explicit brd
         {ipv4(10, 1, 0, 1), RouteType::kLocal},
         {ipv4(10, 1, 255, 255), RouteType::kBroadcast},  // its subnet broadcast too
         {ipv4(198, 18, 0, 1), RouteType::kLocal},
-        {ipv4(198, 18, 0, 7), RouteType::kLocal},        // the secondary: no broadcast of its own
+        {ipv4(198, 18, 0, 7), RouteType::kLocal},  // the secondary: no broadcast of its own
         {ipv4(198, 18, 0, 255), RouteType::kBroadcast},
-        {ipv4(224, 0, 0, 1), RouteType::kMulticast},     // ip_mc_up()
-        {ipv4(239, 1, 1, 1), RouteType::kMulticast},     // joined on eth0
+        {ipv4(224, 0, 0, 1), RouteType::kMulticast},  // ip_mc_up()
+        {ipv4(239, 1, 1, 1), RouteType::kMulticast},  // joined on eth0
         {0xffffffffu, RouteType::kBroadcast},
     };
     EXPECT_EQ(t.local_dsts(kEth0), want);

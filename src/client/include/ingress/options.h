@@ -9,8 +9,8 @@
 namespace ingress {
 
 struct UdpOptions {
-    uint32_t addr = 0;  // host order; 0 = INADDR_ANY
-    uint16_t port = 0;  // 0 = an ephemeral port
+    uint32_t addr = 0;         // host order; 0 = INADDR_ANY
+    uint16_t port = 0;         // 0 = an ephemeral port
     uint32_t remote_addr = 0;  // connect()
     uint16_t remote_port = 0;
     uint32_t ifindex = 0;  // SO_BINDTODEVICE
