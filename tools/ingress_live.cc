@@ -29,7 +29,6 @@
 #include "core/clock.h"
 #include "core/stats_format.h"
 #include "demux/endpoint_table.h"
-#include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/netdev.h"
@@ -150,13 +149,9 @@ int main(int argc, char** argv) {
         io::afxdp::set_library_logging(verbose);
         io::afxdp::XdpProgram prog(xdp_object, dev,
                                    skb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
-        prog.add_dst(0xffffffffu, INGRESS_XDP_DST_BROADCAST);
-        for (const auto& a : addrs) {
-            prog.add_dst(a.addr, INGRESS_XDP_DST_LOCAL);
-            if (a.prefix_len < 31)
-                prog.add_dst(a.addr | (0xffffffffu >> a.prefix_len), INGRESS_XDP_DST_BROADCAST);
-        }
-        for (auto g : groups) prog.add_dst(g, INGRESS_XDP_DST_GROUP);
+        // Steer what the route tables say is ours on this interface.
+        for (const ipv4::LocalDst& d : routes.read()->local_dsts(port.ifindex))
+            (void)prog.add_dst(d.addr, d.type);
         io::afxdp::XskOptions xopt;
         xopt.ifname = dev;
         io::afxdp::AfXdpBackend backend(xopt, prog);

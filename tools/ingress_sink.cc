@@ -6,6 +6,7 @@
 //   ingress-sink --raw 1 --hexdump
 //   ingress-sink --tap all --pcap out.pcap --duration 10
 #include <arpa/inet.h>
+#include <ingress/client.h>
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
@@ -19,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include <ingress/client.h>
+#include "wire/ipv4.h"
 
 namespace {
 
@@ -72,12 +73,6 @@ uint64_t parse_num(const std::string& s, uint64_t max, const char* what) {
     return v;
 }
 
-std::string addr_str(uint32_t a) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-    return b;
-}
-
 Args parse_args(int argc, char** argv) {
     Args a;
     auto next = [&](int& i) -> std::string {
@@ -114,7 +109,9 @@ Args parse_args(int argc, char** argv) {
             }
             a.joins.emplace_back(g, srcs);
         } else if (o == "--reuseport") a.udp.reuseport = true;
-        else if (o == "--ring-slots") a.ring_slots = static_cast<uint32_t>(parse_num(next(i), 1u << 24, "ring slots"));
+        else if (o == "--ring-slots")
+            a.ring_slots = static_cast<uint32_t>(
+                parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
         else if (o == "--count") a.mode = Mode::kCount;
         else if (o == "--print") a.mode = Mode::kPrint;
         else if (o == "--hexdump") a.mode = Mode::kHexdump;
@@ -207,8 +204,8 @@ int main(int argc, char** argv) {
                 truncated += x.truncated();
                 if (a.mode == Mode::kPrint || a.mode == Mode::kHexdump) {
                     std::printf("%" PRIu64 " %s:%u -> %s:%u if %u len %u%s\n", x.meta->rx_ns,
-                                addr_str(x.meta->src_addr).c_str(), x.meta->src_port,
-                                addr_str(x.meta->dst_addr).c_str(), x.meta->dst_port,
+                                ingress::wire::ipv4_str(x.meta->src_addr).c_str(), x.meta->src_port,
+                                ingress::wire::ipv4_str(x.meta->dst_addr).c_str(), x.meta->dst_port,
                                 x.meta->ifindex, x.orig_len, x.truncated() ? " (truncated)" : "");
                 }
                 if (a.mode == Mode::kHexdump) {

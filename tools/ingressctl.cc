@@ -10,11 +10,9 @@
 //
 // Exit status: 0 done; 1 an error (no daemon, refused, a protocol error; wait-ready: not
 // ready in time); 2 usage; 3 reload not applied because a change needs a restart.
-#include <arpa/inet.h>
+#include <ingress/client.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +29,6 @@
 #include "core/counters.h"
 #include "core/stats_format.h"
 #include "ctl/protocol.h"
-#include "ctl/unix_socket.h"
 #include "ipv4/fib.h"
 
 using namespace ingress;
@@ -41,12 +38,6 @@ namespace {
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "ingressctl: %s\n", msg.c_str());
     std::exit(1);
-}
-
-std::string addr_str(uint32_t a) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-    return b;
 }
 
 std::string json_escape(std::string_view s) {
@@ -64,44 +55,22 @@ std::string json_escape(std::string_view s) {
     return out;
 }
 
-// One connection to the daemon; requests answered in order.
+// One connection to the daemon (libingress's control client); requests answered in order.
 class Conn {
 public:
-    explicit Conn(const std::string& path) : path_(path) {
-        fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        if (fd_ < 0 || path.size() >= sizeof sa.sun_path) die("cannot connect to " + path + ": bad path");
-        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-        if (connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-            const int e = errno;
-            const char* hint = e == ENOENT || e == ECONNREFUSED ? " (is ingressd running?)"
-                               : e == EACCES ? " (the socket's mode and group are control.mode and control.group)"
-                                             : "";
-            die("cannot connect to " + path + ": " + std::strerror(e) + hint);
-        }
-    }
-    ~Conn() { close(fd_); }
+    explicit Conn(const std::string& path) : path_(path), c_(connect(path)) {}
 
     // Sends the request and returns the reply; exits on a broken connection or reply. The
     // reply's attributes point into this object's buffer until the next call.
-    const ctl::Message& call(const std::vector<uint8_t>& req, const char* what) {
-        if (ctl::send_with_fds(fd_, req, {}) != 0) die(path_ + ": connection lost");
-        for (;;) {
-            auto need = ctl::message_size(in_);
-            if (need && in_.size() >= *need) {
-                frame_.assign(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(*need));
-                in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(*need));
-                break;
-            }
-            uint8_t buf[16384];
-            std::vector<int> fds;
-            ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &fds);
-            for (int f : fds) close(f);
-            if (n == -EINTR) continue;
-            if (n <= 0) die(path_ + ": the daemon closed the connection");
-            in_.insert(in_.end(), buf, buf + n);
+    const ctl::Message& call(std::vector<uint8_t> req, const char* what) {
+        Client::Reply r;
+        try {
+            r = c_.call(std::move(req), false);
+        } catch (const Error& e) {
+            die(path_ + ": " + e.what());
         }
+        for (int f : r.fds) close(f);
+        frame_ = std::move(r.bytes);
         ctl::ParseResult pr = ctl::parse(frame_);
         if (!pr.msg) die(std::string("bad reply to ") + what + ": " + ctl::parse_error_str(pr.error));
         reply_ = std::move(*pr.msg);
@@ -122,7 +91,8 @@ public:
         std::vector<std::vector<uint8_t>> frames;  // keeps every page's bytes alive
         uint32_t cursor = 0;
         for (;;) {
-            const ctl::Message& m = call(ctl::Builder(type, ++seq_).u32(ctl::Attr::kCursor, cursor).finish(), what);
+            const ctl::Message& m = call(
+                ctl::Builder(type, c_.next_seq()).u32(ctl::Attr::kCursor, cursor).finish(), what);
             if (m.u32(ctl::Attr::kError).value_or(0)) die(std::string(what) + ": " + std::string(m.str(ctl::Attr::kMessage).value_or("")));
             on_reply(m);
             frames.push_back(frame_);
@@ -132,13 +102,26 @@ public:
             cursor = *next;
         }
     }
-    uint32_t next_seq() { return ++seq_; }
+    uint32_t next_seq() { return c_.next_seq(); }
 
 private:
+    static Client connect(const std::string& path) {
+        try {
+            return Client::connect(path);
+        } catch (const Error& e) {
+            const int err = e.code();
+            if (err != ENOENT && err != ECONNREFUSED && err != EACCES)
+                die("cannot connect to " + path + ": " + e.what());
+            const char* hint =
+                err == EACCES ? " (the socket's mode and group are control.mode and control.group)"
+                              : " (is ingressd running?)";
+            die("cannot connect to " + path + ": " + std::strerror(err) + hint);
+        }
+    }
+
     std::string path_;
-    int fd_ = -1;
-    uint32_t seq_ = 0;
-    std::vector<uint8_t> in_, frame_;
+    Client c_;
+    std::vector<uint8_t> frame_;
     ctl::Message reply_;
 };
 
@@ -308,17 +291,17 @@ int cmd_endpoints(Conn& c) {
         std::string local, peer = "*", opts;
         auto flag = [&](const std::string& f) { opts += (opts.empty() ? "" : ",") + f; };
         if (kind == 0) {
-            local = addr_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":" +
+            local = wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":" +
                     std::to_string(e.u16(ctl::Attr::kLocalPort).value_or(0));
             const uint32_t ra = e.u32(ctl::Attr::kRemoteAddr).value_or(0);
             const uint16_t rp = e.u16(ctl::Attr::kRemotePort).value_or(0);
-            peer = addr_str(ra) + ":" + (rp ? std::to_string(rp) : "*");
+            peer = wire::ipv4_str(ra) + ":" + (rp ? std::to_string(rp) : "*");
             if (e.u8(ctl::Attr::kReuseport).value_or(0)) flag("reuseport");
             if (e.u8(ctl::Attr::kReuseaddr).value_or(0)) flag("reuseaddr");
         } else if (kind == 1) {
-            local = addr_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":proto" +
+            local = wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":proto" +
                     std::to_string(e.u8(ctl::Attr::kProtocol).value_or(0));
-            peer = addr_str(e.u32(ctl::Attr::kRemoteAddr).value_or(0)) + ":*";
+            peer = wire::ipv4_str(e.u32(ctl::Attr::kRemoteAddr).value_or(0)) + ":*";
         } else {
             local = "*:" + ethertype_str(e.u16(ctl::Attr::kEthertype).value_or(0));
             flag(e.u8(ctl::Attr::kTapDgram).value_or(0) ? "dgram" : "raw");
@@ -341,12 +324,13 @@ int cmd_endpoints(Conn& c) {
         auto groups = e.all_nested(ctl::Attr::kMembership);
         if (!groups) die("bad reply to endpoints: malformed membership");
         for (const ctl::Attrs& g : *groups) {
-            std::string line = "     group " + addr_str(g.u32(ctl::Attr::kGroup).value_or(0));
+            std::string line = "     group " + wire::ipv4_str(g.u32(ctl::Attr::kGroup).value_or(0));
             line += " dev " + std::string(g.str(ctl::Attr::kIfname).value_or("any"));
             std::vector<uint32_t> src = g.all_u32(ctl::Attr::kSource);
             const bool include = g.u8(ctl::Attr::kFilterMode).value_or(0);
             line += include ? " include" : " exclude";
-            for (std::size_t i = 0; i < src.size(); ++i) line += (i ? "," : " ") + addr_str(src[i]);
+            for (std::size_t i = 0; i < src.size(); ++i)
+                line += (i ? "," : " ") + wire::ipv4_str(src[i]);
             if (!include && src.empty()) line += " (any source)";
             std::printf("%s\n", line.c_str());
         }
@@ -388,8 +372,8 @@ int cmd_routes(Conn& c) {
     std::printf("%-6s %-12s %-20s %-8s %s\n", "Table", "Type", "Prefix", "Scope", "Dev");
     for (const Row& r : rows)
         std::printf("%-6s %-12s %-20s %-8s %s\n", r.table == 255 ? "local" : "main", r.type.c_str(),
-                    (addr_str(r.prefix) + "/" + std::to_string(r.len)).c_str(), r.scope.c_str(),
-                    r.dev.c_str());
+                    (wire::ipv4_str(r.prefix) + "/" + std::to_string(r.len)).c_str(),
+                    r.scope.c_str(), r.dev.c_str());
     return 0;
 }
 
@@ -415,6 +399,8 @@ int cmd_reload(Conn& c) {
 // socket listens), so the first answered hello is readiness; before that the socket is
 // missing, refuses, or holds the request unanswered. Its own connection (not Conn, which
 // exits on the first failure).
+// Its own bounded exchange rather than ingress::Client::connect, whose hello waits without
+// a limit: a daemon that listens but does not serve yet must not hang wait-ready.
 bool hello_answered(const std::string& path, int timeout_ms) {
     int fd = -1;
     try {

@@ -76,10 +76,7 @@ Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
     if (fd_ < 0) throw Error(ENOTCONN, "client is not connected");
     if (int e = ctl::send_with_fds(fd_, request, {}); e != 0)
         throw Error(e, std::string("control socket send: ") + std::strerror(e));
-    const uint32_t seq = request.size() >= 12 ? (request[8] | request[9] << 8 |
-                                                 request[10] << 16 |
-                                                 static_cast<uint32_t>(request[11]) << 24)
-                                              : 0;
+    const uint32_t seq = ctl::header_seq(request);
     Reply r;
     for (;;) {
         auto need = ctl::message_size(in_);
@@ -148,43 +145,20 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
 }
 
 UdpEndpoint Client::open_udp(const UdpOptions& o) {
-    ctl::Builder b(ctl::MsgType::kOpenUdp, next_seq());
-    b.u32(ctl::Attr::kLocalAddr, o.addr).u16(ctl::Attr::kLocalPort, o.port);
-    if (o.remote_addr || o.remote_port)
-        b.u32(ctl::Attr::kRemoteAddr, o.remote_addr).u16(ctl::Attr::kRemotePort, o.remote_port);
-    if (o.ifindex) b.u32(ctl::Attr::kIfindex, o.ifindex);
-    b.u8(ctl::Attr::kReuseport, o.reuseport).u8(ctl::Attr::kReuseaddr, o.reuseaddr);
-    b.u8(ctl::Attr::kMulticastAll, o.multicast_all);
-    if (o.ring_slots) b.u32(ctl::Attr::kRingSlots, o.ring_slots);
     UdpEndpoint ep;
-    open_into(ep, b.finish());
+    open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
 
 RawEndpoint Client::open_raw(const RawOptions& o) {
-    ctl::Builder b(ctl::MsgType::kOpenRaw, next_seq());
-    b.u8(ctl::Attr::kProtocol, o.protocol);
-    if (o.addr) b.u32(ctl::Attr::kLocalAddr, o.addr);
-    if (o.remote_addr) b.u32(ctl::Attr::kRemoteAddr, o.remote_addr);
-    if (o.ifindex) b.u32(ctl::Attr::kIfindex, o.ifindex);
-    if (o.icmp_filter) b.u32(ctl::Attr::kIcmpFilter, o.icmp_filter);
-    b.u8(ctl::Attr::kMulticastAll, o.multicast_all);
-    if (o.ring_slots) b.u32(ctl::Attr::kRingSlots, o.ring_slots);
     RawEndpoint ep;
-    open_into(ep, b.finish());
+    open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
 
 PacketTap Client::open_tap(const TapOptions& o) {
-    ctl::Builder b(ctl::MsgType::kOpenTap, next_seq());
-    b.u16(ctl::Attr::kEthertype, o.ethertype);
-    if (o.ifindex) b.u32(ctl::Attr::kIfindex, o.ifindex);
-    b.u8(ctl::Attr::kTapDgram, o.dgram);
-    if (!o.filter.empty()) b.str(ctl::Attr::kFilterExpr, o.filter);
-    if (o.fanout) b.u16(ctl::Attr::kFanoutGroup, o.fanout_group).u8(ctl::Attr::kFanoutMode, o.fanout_mode);
-    if (o.ring_slots) b.u32(ctl::Attr::kRingSlots, o.ring_slots);
     PacketTap ep;
-    open_into(ep, b.finish());
+    open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
 
@@ -312,48 +286,39 @@ EndpointStats Endpoint::stats() const noexcept {
 void Endpoint::join(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources,
                     bool include) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    ctl::Builder b(ctl::MsgType::kJoin, client_->next_seq());
-    b.u32(ctl::Attr::kEndpointId, id_).u32(ctl::Attr::kGroup, group);
-    if (ifindex) b.u32(ctl::Attr::kIfindex, ifindex);
-    b.u8(ctl::Attr::kFilterMode, !sources.empty() && include ? 1 : 0);
-    for (uint32_t s : sources) b.u32(ctl::Attr::kSource, s);
-    client_->call(b.finish());
+    client_->call(
+        ctl::encode_join(client_->next_seq(), {.id = id_,
+                                               .group = group,
+                                               .ifindex = ifindex,
+                                               .include = include,
+                                               .sources = {sources.begin(), sources.end()}}));
 }
 
 void Endpoint::leave(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    ctl::Builder b(ctl::MsgType::kLeave, client_->next_seq());
-    b.u32(ctl::Attr::kEndpointId, id_).u32(ctl::Attr::kGroup, group);
-    if (ifindex) b.u32(ctl::Attr::kIfindex, ifindex);
-    for (uint32_t s : sources) b.u32(ctl::Attr::kSource, s);
-    client_->call(b.finish());
+    client_->call(
+        ctl::encode_leave(client_->next_seq(), {.id = id_,
+                                                .group = group,
+                                                .ifindex = ifindex,
+                                                .sources = {sources.begin(), sources.end()}}));
 }
 
 void Endpoint::set_multicast_all(bool on) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::Builder(ctl::MsgType::kSetOption, client_->next_seq())
-                      .u32(ctl::Attr::kEndpointId, id_)
-                      .u16(ctl::Attr::kOption, static_cast<uint16_t>(ctl::Attr::kMulticastAll))
-                      .u8(ctl::Attr::kMulticastAll, on)
-                      .finish());
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::Builder(ctl::MsgType::kSetOption, client_->next_seq())
-                      .u32(ctl::Attr::kEndpointId, id_)
-                      .u16(ctl::Attr::kOption, static_cast<uint16_t>(ctl::Attr::kIcmpFilter))
-                      .u32(ctl::Attr::kIcmpFilter, mask)
-                      .finish());
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIcmpFilter, mask}));
 }
 
 void Endpoint::bind_to_device(uint32_t ifindex) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(ctl::Builder(ctl::MsgType::kSetOption, client_->next_seq())
-                      .u32(ctl::Attr::kEndpointId, id_)
-                      .u16(ctl::Attr::kOption, static_cast<uint16_t>(ctl::Attr::kIfindex))
-                      .u32(ctl::Attr::kIfindex, ifindex)
-                      .finish());
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
 }
 
 void Endpoint::close() {
@@ -363,7 +328,7 @@ void Endpoint::close() {
     const uint32_t id = std::exchange(id_, 0);
     rings_.clear();
     bell_ = shm::Doorbell();
-    c->call(ctl::Builder(ctl::MsgType::kClose, c->next_seq()).u32(ctl::Attr::kEndpointId, id).finish());
+    c->call(ctl::encode_close(c->next_seq(), id));
 }
 
 }  // namespace ingress

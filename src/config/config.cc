@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "shm/ring.h"
+
 namespace ingress::config {
 
 Error::Error(const std::string& file, int line, int column, const std::string& key,
@@ -152,6 +154,45 @@ private:
     const LoadOptions& opt_;
 };
 
+// interfaces[].queues: a count (0..N-1) or a list of queue ids.
+void read_queues(const Reader& r, const YAML::Node& q, const std::string& at, InterfaceConfig& i) {
+    const bool dpdk = i.driver == Driver::kDpdk;
+    i.queues.clear();
+    if (q.IsScalar()) {
+        uint64_t count = r.uint(q, at + ".queues", 1, 64);
+        for (uint16_t k = 0; k < count; ++k) i.queues.push_back(k);
+    } else if (q.IsSequence()) {
+        std::set<uint64_t> seen;
+        for (std::size_t k = 0; k < q.size(); ++k) {
+            std::string key = at + ".queues[" + std::to_string(k) + "]";
+            uint64_t v = r.uint(q[k], key, 0, 1023);
+            if (!seen.insert(v).second)
+                r.fail(q[k], key, "queue " + std::to_string(v) + " listed twice");
+            i.queues.push_back(static_cast<uint16_t>(v));
+        }
+        if (i.queues.empty()) r.fail(q, at + ".queues", "at least one queue");
+    } else {
+        r.fail(q, at + ".queues", "a count or a list of queue ids");
+    }
+    // DPDK configures queues 0..N-1 and RSS spreads over all of them: each needs a worker.
+    for (std::size_t k = 0; dpdk && k < i.queues.size(); ++k)
+        if (i.queues[k] != k)
+            r.fail(q, at + ".queues", "a dpdk interface takes a count (queues 0..N-1)");
+}
+
+// A list of interface addresses like [198.18.0.1/24].
+void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key,
+                    std::vector<ipv4::IfAddr>& out) {
+    if (!a.IsSequence()) r.fail(a, key, "a list of addresses like [198.18.0.1/24]");
+    for (std::size_t k = 0; k < a.size(); ++k) {
+        ipv4::IfAddr ia = r.prefix(a[k], key + "[" + std::to_string(k) + "]", true);
+        if (wire::ipv4_is_multicast(ia.addr) || wire::ipv4_is_lbcast(ia.addr) || ia.addr == 0 ||
+            ia.prefix_len == 0)
+            r.fail(a[k], key + "[" + std::to_string(k) + "]", "not a usable interface address");
+        out.push_back(ia);
+    }
+}
+
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at, InterfaceConfig& i) {
     r.keys(n, at, {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
                    "addresses", "conf", "vlans", "device", "exception", "rss"});
@@ -177,27 +218,7 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                    "'" + i.exception + "' is longer than IFNAMSIZ-1 (15); name the TAP with `exception:`");
         if (auto s = n["rss"]) i.rss = r.choice<Rss>(s, at + ".rss", {{"ip", Rss::kIp}, {"ip-udp", Rss::kIpUdp}});
     }
-    if (auto q = n["queues"]) {
-        i.queues.clear();
-        if (q.IsScalar()) {
-            uint64_t count = r.uint(q, at + ".queues", 1, 64);
-            for (uint16_t k = 0; k < count; ++k) i.queues.push_back(k);
-        } else if (q.IsSequence()) {
-            std::set<uint64_t> seen;
-            for (std::size_t k = 0; k < q.size(); ++k) {
-                std::string key = at + ".queues[" + std::to_string(k) + "]";
-                uint64_t v = r.uint(q[k], key, 0, 1023);
-                if (!seen.insert(v).second) r.fail(q[k], key, "queue " + std::to_string(v) + " listed twice");
-                i.queues.push_back(static_cast<uint16_t>(v));
-            }
-            if (i.queues.empty()) r.fail(q, at + ".queues", "at least one queue");
-        } else {
-            r.fail(q, at + ".queues", "a count or a list of queue ids");
-        }
-        // DPDK configures queues 0..N-1 and RSS spreads over all of them: each needs a worker.
-        for (std::size_t k = 0; dpdk && k < i.queues.size(); ++k)
-            if (i.queues[k] != k) r.fail(q, at + ".queues", "a dpdk interface takes a count (queues 0..N-1)");
-    }
+    if (auto q = n["queues"]) read_queues(r, q, at, i);
     if (auto m = n["xdp_mode"])
         i.xdp_mode = r.choice<XdpMode>(m, at + ".xdp_mode", {{"native", XdpMode::kNative}, {"skb", XdpMode::kSkb}});
     if (auto z = n["zero_copy"])
@@ -205,17 +226,7 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                                          {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
     if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
     if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
-    auto addresses = [&](const YAML::Node& a, const std::string& key, std::vector<ipv4::IfAddr>& out) {
-        if (!a.IsSequence()) r.fail(a, key, "a list of addresses like [198.18.0.1/24]");
-        for (std::size_t k = 0; k < a.size(); ++k) {
-            ipv4::IfAddr ia = r.prefix(a[k], key + "[" + std::to_string(k) + "]", true);
-            if (wire::ipv4_is_multicast(ia.addr) || wire::ipv4_is_lbcast(ia.addr) || ia.addr == 0 ||
-                ia.prefix_len == 0)
-                r.fail(a[k], key + "[" + std::to_string(k) + "]", "not a usable interface address");
-            out.push_back(ia);
-        }
-    };
-    if (auto a = n["addresses"]) addresses(a, at + ".addresses", i.addresses);
+    if (auto a = n["addresses"]) read_addresses(r, a, at + ".addresses", i.addresses);
     if (auto c = n["conf"]) r.devconf(c, at + ".conf", i.conf);
     if (auto v = n["vlans"]) {
         if (!v.IsSequence()) r.fail(v, at + ".vlans", "a list of VLAN sub-interfaces");
@@ -227,11 +238,206 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
             VlanConfig vc;
             vc.id = static_cast<uint16_t>(r.uint(v[k]["id"], vat + ".id", 1, 4094));
             if (!ids.insert(vc.id).second) r.fail(v[k]["id"], vat + ".id", "VLAN " + std::to_string(vc.id) + " listed twice");
-            if (auto a = v[k]["addresses"]) addresses(a, vat + ".addresses", vc.addresses);
+            if (auto a = v[k]["addresses"]) read_addresses(r, a, vat + ".addresses", vc.addresses);
             if (auto c = v[k]["conf"]) r.devconf(c, vat + ".conf", vc.conf);
             i.vlans.push_back(std::move(vc));
         }
     }
+}
+
+// interfaces: each read, names and addresses unique across the file.
+void read_interfaces(const Reader& r, const YAML::Node& root, Config& c) {
+    const YAML::Node ifs = root["interfaces"];
+    if (!ifs || !ifs.IsSequence() || ifs.size() == 0)
+        r.fail(ifs ? ifs : root, "interfaces", "at least one interface is needed");
+    std::set<std::string> names;
+    std::map<uint64_t, std::string> addr_owner;
+    for (std::size_t k = 0; k < ifs.size(); ++k) {
+        std::string at = "interfaces[" + std::to_string(k) + "]";
+        InterfaceConfig ic;
+        read_interface(r, ifs[k], at, ic);
+        if (!names.insert(ic.name).second)
+            r.fail(ifs[k]["name"], at + ".name", "interface '" + ic.name + "' listed twice");
+        auto claim = [&](const ipv4::IfAddr& a, const YAML::Node& where, const std::string& key,
+                         const std::string& owner) {
+            auto [it, fresh] = addr_owner.emplace(a.addr, owner);
+            if (!fresh)
+                r.fail(where, key,
+                       wire::ipv4_str(a.addr) + " is already an address of " + it->second);
+        };
+        for (std::size_t j = 0; j < ic.addresses.size(); ++j)
+            claim(ic.addresses[j], ifs[k]["addresses"][j],
+                  at + ".addresses[" + std::to_string(j) + "]", ic.name);
+        for (std::size_t v = 0; v < ic.vlans.size(); ++v)
+            for (std::size_t j = 0; j < ic.vlans[v].addresses.size(); ++j)
+                claim(ic.vlans[v].addresses[j], ifs[k]["vlans"][v]["addresses"][j],
+                      at + ".vlans[" + std::to_string(v) + "].addresses[" + std::to_string(j) + "]",
+                      ic.name + "." + std::to_string(ic.vlans[v].id));
+        c.interfaces.push_back(std::move(ic));
+    }
+}
+
+// routes: static routes, each naming a configured interface or VLAN.
+void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
+    if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
+    for (std::size_t k = 0; k < rs.size(); ++k) {
+        std::string at = "routes[" + std::to_string(k) + "]";
+        r.keys(rs[k], at, {"prefix", "type", "dev", "via_gateway"});
+        if (!rs[k]["prefix"]) r.fail(rs[k], at + ".prefix", "missing");
+        ipv4::IfAddr p = r.prefix(rs[k]["prefix"], at + ".prefix", false);
+        RouteEntry e{.prefix = p.addr, .prefix_len = p.prefix_len};
+        if (auto t = rs[k]["type"])
+            e.type = r.choice<ipv4::RouteType>(t, at + ".type",
+                                               {{"unicast", ipv4::RouteType::kUnicast},
+                                                {"local", ipv4::RouteType::kLocal},
+                                                {"broadcast", ipv4::RouteType::kBroadcast},
+                                                {"blackhole", ipv4::RouteType::kBlackhole},
+                                                {"unreachable", ipv4::RouteType::kUnreachable},
+                                                {"prohibit", ipv4::RouteType::kProhibit}});
+        if (auto d = rs[k]["dev"]) {
+            e.dev = r.string(d, at + ".dev");
+            bool known = false;
+            for (const auto& i : c.interfaces) {
+                known |= e.dev == i.name;
+                for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
+            }
+            if (!known)
+                r.fail(d, at + ".dev", "no interface '" + e.dev + "' in this configuration");
+        }
+        if (e.type == ipv4::RouteType::kUnicast && e.dev.empty())
+            r.fail(rs[k], at + ".dev", "a unicast route needs a dev");
+        if (auto g = rs[k]["via_gateway"]) e.via_gateway = r.boolean(g, at + ".via_gateway");
+        c.routes.push_back(e);
+    }
+}
+
+// ipv4: net.ipv4.* knobs.
+void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
+    r.keys(v, "ipv4",
+           {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
+            "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
+            "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
+    auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
+        if (auto n = v[k])
+            field = static_cast<std::remove_reference_t<decltype(field)>>(
+                r.uint(n, std::string("ipv4.") + k, lo, hi));
+    };
+    u("ipfrag_high_thresh", 0, UINT32_MAX, c.defrag.ipfrag_high_thresh);
+    u("ipfrag_low_thresh", 0, UINT32_MAX, c.defrag.ipfrag_low_thresh);
+    u("ipfrag_time", 1, 86400, c.defrag.ipfrag_time);
+    u("ipfrag_max_dist", 0, UINT32_MAX, c.defrag.ipfrag_max_dist);
+    u("icmp_ratelimit", 0, 3600000, c.icmp.icmp_ratelimit_ms);
+    u("icmp_ratemask", 0, UINT32_MAX, c.icmp.icmp_ratemask);
+    u("icmp_msgs_per_sec", 0, UINT32_MAX, c.icmp.icmp_msgs_per_sec);
+    u("icmp_msgs_burst", 0, UINT32_MAX, c.icmp.icmp_msgs_burst);
+    u("ip_default_ttl", 1, 255, c.icmp.ip_default_ttl);
+    u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
+    if (auto n = v["ip_nonlocal_bind"])
+        c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
+    // ipfrag_low_thresh may not exceed ipfrag_high_thresh (the kernel's proc
+    // handler bounds each by the other).
+    if (c.defrag.ipfrag_low_thresh > c.defrag.ipfrag_high_thresh)
+        r.fail(v["ipfrag_low_thresh"] ? v["ipfrag_low_thresh"] : v, "ipv4.ipfrag_low_thresh",
+               "must not exceed ipfrag_high_thresh (" +
+                   std::to_string(c.defrag.ipfrag_high_thresh) + ")");
+}
+
+// workers: one core per (interface, queue), the control thread's core.
+void read_workers(const Reader& r, const YAML::Node& root, const LoadOptions& opt, Config& c) {
+    const unsigned cpus = opt.cpus ? opt.cpus : std::max(1u, std::thread::hardware_concurrency());
+    if (auto w = root["workers"]) {
+        r.keys(w, "workers", {"cores", "control_core"});
+        if (auto cs = w["cores"]) {
+            if (!cs.IsSequence()) r.fail(cs, "workers.cores", "a list of CPU numbers");
+            for (std::size_t k = 0; k < cs.size(); ++k)
+                c.worker_cores.push_back(static_cast<unsigned>(
+                    r.uint(cs[k], "workers.cores[" + std::to_string(k) + "]", 0, cpus - 1)));
+            if (c.worker_cores.size() != c.workers())
+                r.fail(cs, "workers.cores",
+                       std::to_string(c.worker_cores.size()) + " cores for " +
+                           std::to_string(c.workers()) + " workers (one per interface queue)");
+        }
+        if (auto cc = w["control_core"])
+            c.control_core = static_cast<int>(r.uint(cc, "workers.control_core", 0, cpus - 1));
+    }
+}
+
+// rings: the apps' ring geometry (shm::RingGeometry's rules within the daemon's limits).
+void read_rings(const Reader& r, const YAML::Node& rg, Config& c) {
+    r.keys(rg, "rings", {"slots", "slot_size"});
+    using shm::RingGeometry;
+    if (auto s = rg["slots"]) {
+        c.ring_slots =
+            static_cast<uint32_t>(r.uint(s, "rings.slots", RingGeometry::kMinSlots, kMaxRingSlots));
+        if (!RingGeometry::slot_count_ok(c.ring_slots))
+            r.fail(s, "rings.slots", "must be a power of two");
+    }
+    if (auto s = rg["slot_size"]) {
+        c.ring_slot_size = static_cast<uint32_t>(
+            r.uint(s, "rings.slot_size", RingGeometry::kMinSlotSize, kMaxRingSlotSize));
+        if (!RingGeometry::slot_size_ok(c.ring_slot_size))
+            r.fail(s, "rings.slot_size", "must be a multiple of 64");
+    }
+}
+
+// dpdk: the EAL's arguments and the per-port buffer sizes.
+void read_dpdk(const Reader& r, const YAML::Node& d, Config& c) {
+    r.keys(
+        d, "dpdk",
+        {"eal_args", "mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors", "exception_poll"});
+    if (auto a = d["eal_args"]) {
+        if (!a.IsSequence())
+            r.fail(a, "dpdk.eal_args", "a list of arguments, e.g. [-l, \"0\", --in-memory]");
+        for (std::size_t k = 0; k < a.size(); ++k)
+            c.dpdk.eal_args.push_back(r.string(a[k], "dpdk.eal_args[" + std::to_string(k) + "]"));
+    }
+    if (auto m = d["mbufs"])
+        c.dpdk.mbufs = static_cast<uint32_t>(r.uint(m, "dpdk.mbufs", 1023, 1u << 24));
+    if (auto m = d["mbuf_cache"])
+        c.dpdk.mbuf_cache = static_cast<uint32_t>(r.uint(m, "dpdk.mbuf_cache", 0, 512));
+    if (auto m = d["rx_descriptors"])
+        c.dpdk.rx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.rx_descriptors", 64, 32768));
+    if (auto m = d["tx_descriptors"])
+        c.dpdk.tx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.tx_descriptors", 64, 32768));
+    if (auto m = d["exception_poll"])
+        c.dpdk.exception_poll = static_cast<uint32_t>(r.uint(m, "dpdk.exception_poll", 1, 4096));
+}
+
+// control: the control socket's path, mode and group.
+void read_control(const Reader& r, const YAML::Node& ct, Config& c) {
+    r.keys(ct, "control", {"socket", "mode", "group"});
+    if (auto s = ct["socket"]) {
+        c.control_socket = r.string(s, "control.socket");
+        if (c.control_socket[0] != '/' || c.control_socket.size() >= 108)
+            r.fail(s, "control.socket", "an absolute path shorter than 108 bytes");
+    }
+    if (auto m = ct["mode"])
+        c.control_mode = static_cast<unsigned>(r.uint(m, "control.mode", 0, 0777));
+    if (auto g = ct["group"]) c.control_group = r.string(g, "control.group");
+}
+
+// policy: who is granted CAP_NET_BIND_SERVICE / CAP_NET_RAW equivalents.
+void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
+    r.keys(p, "policy", {"net_bind_service", "net_raw"});
+    auto grant = [&](const char* k, ctl::Grant& g) {
+        auto n = p[k];
+        if (!n) return;
+        std::string at = std::string("policy.") + k;
+        r.keys(n, at, {"uids", "gids"});
+        for (const char* list : {"uids", "gids"}) {
+            auto l = n[list];
+            if (!l) continue;
+            if (!l.IsSequence()) r.fail(l, at + "." + list, "a list of numeric ids");
+            for (std::size_t k2 = 0; k2 < l.size(); ++k2) {
+                auto id = r.uint(l[k2], at + "." + list + "[" + std::to_string(k2) + "]", 0,
+                                 UINT32_MAX - 1);
+                (std::string(list) == "uids" ? g.uids : g.gids)
+                    .push_back(static_cast<uint32_t>(id));
+            }
+        }
+    };
+    grant("net_bind_service", c.policy.bind_service);
+    grant("net_raw", c.policy.net_raw);
 }
 
 }  // namespace
@@ -249,162 +455,15 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     if (!root || root.IsNull()) throw Error(path, 0, 0, "", "empty configuration");
     try {
         r.keys(root, "", {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy", "dpdk"});
-
-        const YAML::Node ifs = root["interfaces"];
-        if (!ifs || !ifs.IsSequence() || ifs.size() == 0)
-            r.fail(ifs ? ifs : root, "interfaces", "at least one interface is needed");
-        std::set<std::string> names;
-        std::map<uint64_t, std::string> addr_owner;
-        for (std::size_t k = 0; k < ifs.size(); ++k) {
-            std::string at = "interfaces[" + std::to_string(k) + "]";
-            InterfaceConfig ic;
-            read_interface(r, ifs[k], at, ic);
-            if (!names.insert(ic.name).second) r.fail(ifs[k]["name"], at + ".name", "interface '" + ic.name + "' listed twice");
-            auto claim = [&](const ipv4::IfAddr& a, const YAML::Node& where, const std::string& key, const std::string& owner) {
-                auto [it, fresh] = addr_owner.emplace(a.addr, owner);
-                if (!fresh) r.fail(where, key, wire::ipv4_str(a.addr) + " is already an address of " + it->second);
-            };
-            for (std::size_t j = 0; j < ic.addresses.size(); ++j)
-                claim(ic.addresses[j], ifs[k]["addresses"][j], at + ".addresses[" + std::to_string(j) + "]", ic.name);
-            for (std::size_t v = 0; v < ic.vlans.size(); ++v)
-                for (std::size_t j = 0; j < ic.vlans[v].addresses.size(); ++j)
-                    claim(ic.vlans[v].addresses[j], ifs[k]["vlans"][v]["addresses"][j],
-                          at + ".vlans[" + std::to_string(v) + "].addresses[" + std::to_string(j) + "]",
-                          ic.name + "." + std::to_string(ic.vlans[v].id));
-            c.interfaces.push_back(std::move(ic));
-        }
-
+        read_interfaces(r, root, c);
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
-
-        if (auto rs = root["routes"]) {
-            if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
-            for (std::size_t k = 0; k < rs.size(); ++k) {
-                std::string at = "routes[" + std::to_string(k) + "]";
-                r.keys(rs[k], at, {"prefix", "type", "dev", "via_gateway"});
-                if (!rs[k]["prefix"]) r.fail(rs[k], at + ".prefix", "missing");
-                ipv4::IfAddr p = r.prefix(rs[k]["prefix"], at + ".prefix", false);
-                RouteEntry e{.prefix = p.addr, .prefix_len = p.prefix_len};
-                if (auto t = rs[k]["type"])
-                    e.type = r.choice<ipv4::RouteType>(
-                        t, at + ".type",
-                        {{"unicast", ipv4::RouteType::kUnicast}, {"local", ipv4::RouteType::kLocal},
-                         {"broadcast", ipv4::RouteType::kBroadcast}, {"blackhole", ipv4::RouteType::kBlackhole},
-                         {"unreachable", ipv4::RouteType::kUnreachable}, {"prohibit", ipv4::RouteType::kProhibit}});
-                if (auto d = rs[k]["dev"]) {
-                    e.dev = r.string(d, at + ".dev");
-                    bool known = names.count(e.dev) > 0;
-                    for (const auto& i : c.interfaces)
-                        for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
-                    if (!known) r.fail(d, at + ".dev", "no interface '" + e.dev + "' in this configuration");
-                }
-                if (e.type == ipv4::RouteType::kUnicast && e.dev.empty())
-                    r.fail(rs[k], at + ".dev", "a unicast route needs a dev");
-                if (auto g = rs[k]["via_gateway"]) e.via_gateway = r.boolean(g, at + ".via_gateway");
-                c.routes.push_back(e);
-            }
-        }
-
-        if (auto v = root["ipv4"]) {
-            r.keys(v, "ipv4", {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
-                               "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
-                               "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
-            auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
-                if (auto n = v[k]) field = static_cast<std::remove_reference_t<decltype(field)>>(r.uint(n, std::string("ipv4.") + k, lo, hi));
-            };
-            u("ipfrag_high_thresh", 0, UINT32_MAX, c.defrag.ipfrag_high_thresh);
-            u("ipfrag_low_thresh", 0, UINT32_MAX, c.defrag.ipfrag_low_thresh);
-            u("ipfrag_time", 1, 86400, c.defrag.ipfrag_time);
-            u("ipfrag_max_dist", 0, UINT32_MAX, c.defrag.ipfrag_max_dist);
-            u("icmp_ratelimit", 0, 3600000, c.icmp.icmp_ratelimit_ms);
-            u("icmp_ratemask", 0, UINT32_MAX, c.icmp.icmp_ratemask);
-            u("icmp_msgs_per_sec", 0, UINT32_MAX, c.icmp.icmp_msgs_per_sec);
-            u("icmp_msgs_burst", 0, UINT32_MAX, c.icmp.icmp_msgs_burst);
-            u("ip_default_ttl", 1, 255, c.icmp.ip_default_ttl);
-            u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
-            if (auto n = v["ip_nonlocal_bind"]) c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
-            // ipfrag_low_thresh may not exceed ipfrag_high_thresh (the kernel's proc
-            // handler bounds each by the other).
-            if (c.defrag.ipfrag_low_thresh > c.defrag.ipfrag_high_thresh)
-                r.fail(v["ipfrag_low_thresh"] ? v["ipfrag_low_thresh"] : v, "ipv4.ipfrag_low_thresh",
-                       "must not exceed ipfrag_high_thresh (" + std::to_string(c.defrag.ipfrag_high_thresh) + ")");
-        }
-
-        const unsigned cpus = opt.cpus ? opt.cpus : std::max(1u, std::thread::hardware_concurrency());
-        if (auto w = root["workers"]) {
-            r.keys(w, "workers", {"cores", "control_core"});
-            if (auto cs = w["cores"]) {
-                if (!cs.IsSequence()) r.fail(cs, "workers.cores", "a list of CPU numbers");
-                for (std::size_t k = 0; k < cs.size(); ++k)
-                    c.worker_cores.push_back(static_cast<unsigned>(
-                        r.uint(cs[k], "workers.cores[" + std::to_string(k) + "]", 0, cpus - 1)));
-                if (c.worker_cores.size() != c.workers())
-                    r.fail(cs, "workers.cores", std::to_string(c.worker_cores.size()) + " cores for " +
-                                                    std::to_string(c.workers()) + " workers (one per interface queue)");
-            }
-            if (auto cc = w["control_core"]) c.control_core = static_cast<int>(r.uint(cc, "workers.control_core", 0, cpus - 1));
-        }
-
-        if (auto rg = root["rings"]) {
-            r.keys(rg, "rings", {"slots", "slot_size"});
-            if (auto s = rg["slots"]) {
-                c.ring_slots = static_cast<uint32_t>(r.uint(s, "rings.slots", 2, 1u << 20));
-                if (c.ring_slots & (c.ring_slots - 1)) r.fail(s, "rings.slots", "must be a power of two");
-            }
-            if (auto s = rg["slot_size"]) {
-                c.ring_slot_size = static_cast<uint32_t>(r.uint(s, "rings.slot_size", 128, 65536 + 64));
-                if (c.ring_slot_size % 64) r.fail(s, "rings.slot_size", "must be a multiple of 64");
-            }
-        }
-
-        if (auto d = root["dpdk"]) {
-            r.keys(d, "dpdk", {"eal_args", "mbufs", "mbuf_cache", "rx_descriptors", "tx_descriptors",
-                               "exception_poll"});
-            if (auto a = d["eal_args"]) {
-                if (!a.IsSequence()) r.fail(a, "dpdk.eal_args", "a list of arguments, e.g. [-l, \"0\", --in-memory]");
-                for (std::size_t k = 0; k < a.size(); ++k)
-                    c.dpdk.eal_args.push_back(r.string(a[k], "dpdk.eal_args[" + std::to_string(k) + "]"));
-            }
-            if (auto m = d["mbufs"]) c.dpdk.mbufs = static_cast<uint32_t>(r.uint(m, "dpdk.mbufs", 1023, 1u << 24));
-            if (auto m = d["mbuf_cache"]) c.dpdk.mbuf_cache = static_cast<uint32_t>(r.uint(m, "dpdk.mbuf_cache", 0, 512));
-            if (auto m = d["rx_descriptors"])
-                c.dpdk.rx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.rx_descriptors", 64, 32768));
-            if (auto m = d["tx_descriptors"])
-                c.dpdk.tx_descriptors = static_cast<uint16_t>(r.uint(m, "dpdk.tx_descriptors", 64, 32768));
-            if (auto m = d["exception_poll"])
-                c.dpdk.exception_poll = static_cast<uint32_t>(r.uint(m, "dpdk.exception_poll", 1, 4096));
-        }
-
-        if (auto ct = root["control"]) {
-            r.keys(ct, "control", {"socket", "mode", "group"});
-            if (auto s = ct["socket"]) {
-                c.control_socket = r.string(s, "control.socket");
-                if (c.control_socket[0] != '/' || c.control_socket.size() >= 108)
-                    r.fail(s, "control.socket", "an absolute path shorter than 108 bytes");
-            }
-            if (auto m = ct["mode"]) c.control_mode = static_cast<unsigned>(r.uint(m, "control.mode", 0, 0777));
-            if (auto g = ct["group"]) c.control_group = r.string(g, "control.group");
-        }
-
-        if (auto p = root["policy"]) {
-            r.keys(p, "policy", {"net_bind_service", "net_raw"});
-            auto grant = [&](const char* k, ctl::Grant& g) {
-                auto n = p[k];
-                if (!n) return;
-                std::string at = std::string("policy.") + k;
-                r.keys(n, at, {"uids", "gids"});
-                for (const char* list : {"uids", "gids"}) {
-                    auto l = n[list];
-                    if (!l) continue;
-                    if (!l.IsSequence()) r.fail(l, at + "." + list, "a list of numeric ids");
-                    for (std::size_t k2 = 0; k2 < l.size(); ++k2) {
-                        auto id = r.uint(l[k2], at + "." + list + "[" + std::to_string(k2) + "]", 0, UINT32_MAX - 1);
-                        (std::string(list) == "uids" ? g.uids : g.gids).push_back(static_cast<uint32_t>(id));
-                    }
-                }
-            };
-            grant("net_bind_service", c.policy.bind_service);
-            grant("net_raw", c.policy.net_raw);
-        }
+        if (auto rs = root["routes"]) read_routes(r, rs, c);
+        if (auto v = root["ipv4"]) read_ipv4(r, v, c);
+        read_workers(r, root, opt, c);
+        if (auto rg = root["rings"]) read_rings(r, rg, c);
+        if (auto d = root["dpdk"]) read_dpdk(r, d, c);
+        if (auto ct = root["control"]) read_control(r, ct, c);
+        if (auto p = root["policy"]) read_policy(r, p, c);
     } catch (const YAML::Exception& e) {
         // A shape yaml-cpp itself refused (e.g. a key that is not a scalar).
         throw Error(path, e.mark.line + 1, e.mark.column + 1, "", e.msg);

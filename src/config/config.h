@@ -91,6 +91,11 @@ struct RouteEntry {
     bool via_gateway = false;
 };
 
+// The daemon's limits on `rings:`, within shm::RingGeometry's rules: a million slots per
+// ring, and a slot for the largest datagram with its metadata.
+inline constexpr uint32_t kMaxRingSlots = 1u << 20;
+inline constexpr uint32_t kMaxRingSlotSize = 65536 + 64;
+
 struct Config {
     std::string path;
     std::vector<InterfaceConfig> interfaces;

@@ -1,5 +1,6 @@
 #include "ctl/protocol.h"
 
+#include <cerrno>
 #include <cstring>
 
 namespace ingress::ctl {
@@ -153,6 +154,10 @@ std::optional<std::size_t> message_size(std::span<const uint8_t> buf) noexcept {
     return kHeaderLen + get32(buf.data() + 12);
 }
 
+uint32_t header_seq(std::span<const uint8_t> buf) noexcept {
+    return buf.size() >= 12 ? get32(buf.data() + 8) : 0;
+}
+
 ParseResult parse(std::span<const uint8_t> buf) {
     ParseResult r;
     if (buf.size() < kHeaderLen) {
@@ -184,7 +189,7 @@ ParseResult parse(std::span<const uint8_t> buf) {
     }
     Message m;
     m.type = static_cast<MsgType>(type);
-    m.seq = get32(h + 8);
+    m.seq = header_seq(buf);
     if (auto e = parse_attrs(buf.subspan(kHeaderLen, len), &m.attrs)) {
         r.error = *e;
         return r;
@@ -271,6 +276,190 @@ Builder& Builder::str(Attr a, std::string_view s) {
 std::vector<uint8_t> Builder::finish() {
     put32(&b_[12], static_cast<uint32_t>(b_.size() - kHeaderLen));
     return std::move(b_);
+}
+
+// --- requests ----------------------------------------------------------------------------
+
+namespace {
+
+// What open-udp and open-raw share after their own fields: the device, IP_MULTICAST_ALL and
+// the ring size.
+template <typename O>
+std::vector<uint8_t> finish_ip_open(Builder& b, const O& o) {
+    if (o.ifindex) b.u32(Attr::kIfindex, o.ifindex);
+    b.u8(Attr::kMulticastAll, o.multicast_all);
+    if (o.ring_slots) b.u32(Attr::kRingSlots, o.ring_slots);
+    return b.finish();
+}
+
+template <typename O>
+void decode_ip_open(const Message& m, O* o) {
+    o->addr = m.u32(Attr::kLocalAddr).value_or(0);
+    o->remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
+    o->ifindex = m.u32(Attr::kIfindex).value_or(0);
+    o->multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
+    o->ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode(uint32_t seq, const UdpOpen& o) {
+    Builder b(MsgType::kOpenUdp, seq);
+    b.u32(Attr::kLocalAddr, o.addr).u16(Attr::kLocalPort, o.port);
+    if (o.remote_addr || o.remote_port)
+        b.u32(Attr::kRemoteAddr, o.remote_addr).u16(Attr::kRemotePort, o.remote_port);
+    b.u8(Attr::kReuseport, o.reuseport).u8(Attr::kReuseaddr, o.reuseaddr);
+    return finish_ip_open(b, o);
+}
+
+std::optional<DecodeError> decode(const Message& m, UdpOpen* out) {
+    UdpOpen o;
+    auto port = m.u16(Attr::kLocalPort);
+    if (!port) return DecodeError{EINVAL, "open-udp needs local-port"};
+    o.port = *port;
+    decode_ip_open(m, &o);
+    o.remote_port = m.u16(Attr::kRemotePort).value_or(0);
+    o.reuseport = m.u8(Attr::kReuseport).value_or(0) != 0;
+    o.reuseaddr = m.u8(Attr::kReuseaddr).value_or(0) != 0;
+    *out = o;
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode(uint32_t seq, const RawOpen& o) {
+    Builder b(MsgType::kOpenRaw, seq);
+    b.u8(Attr::kProtocol, o.protocol);
+    if (o.addr) b.u32(Attr::kLocalAddr, o.addr);
+    if (o.remote_addr) b.u32(Attr::kRemoteAddr, o.remote_addr);
+    if (o.icmp_filter) b.u32(Attr::kIcmpFilter, o.icmp_filter);
+    return finish_ip_open(b, o);
+}
+
+std::optional<DecodeError> decode(const Message& m, RawOpen* out) {
+    RawOpen o;
+    auto proto = m.u8(Attr::kProtocol);
+    if (!proto) return DecodeError{EINVAL, "open-raw needs protocol"};
+    o.protocol = *proto;
+    decode_ip_open(m, &o);
+    o.icmp_filter = m.u32(Attr::kIcmpFilter).value_or(0);
+    *out = o;
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode(uint32_t seq, const TapOpen& o) {
+    Builder b(MsgType::kOpenTap, seq);
+    b.u16(Attr::kEthertype, o.ethertype);
+    if (o.ifindex) b.u32(Attr::kIfindex, o.ifindex);
+    b.u8(Attr::kTapDgram, o.dgram);
+    if (!o.filter.empty()) b.str(Attr::kFilterExpr, o.filter);
+    if (o.fanout) b.u16(Attr::kFanoutGroup, o.fanout_group).u8(Attr::kFanoutMode, o.fanout_mode);
+    if (o.ring_slots) b.u32(Attr::kRingSlots, o.ring_slots);
+    return b.finish();
+}
+
+std::optional<DecodeError> decode(const Message& m, TapOpen* out) {
+    TapOpen o;
+    auto et = m.u16(Attr::kEthertype);
+    if (!et) return DecodeError{EINVAL, "open-tap needs ethertype"};
+    o.ethertype = *et;
+    o.ifindex = m.u32(Attr::kIfindex).value_or(0);
+    o.dgram = m.u8(Attr::kTapDgram).value_or(0) != 0;
+    o.filter = std::string(m.str(Attr::kFilterExpr).value_or(""));
+    if (auto g = m.u16(Attr::kFanoutGroup)) {
+        o.fanout = true;
+        o.fanout_group = *g;
+        o.fanout_mode = m.u8(Attr::kFanoutMode).value_or(0);
+    }
+    o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+    *out = std::move(o);
+    return std::nullopt;
+}
+
+namespace {
+
+Builder mc_request(MsgType t, uint32_t seq, const McRequest& r) {
+    Builder b(t, seq);
+    b.u32(Attr::kEndpointId, r.id).u32(Attr::kGroup, r.group);
+    if (r.ifindex) b.u32(Attr::kIfindex, r.ifindex);
+    return b;
+}
+
+// The endpoint id, group, interface and sources of a join or leave.
+bool mc_fields(const Message& m, McRequest* out) {
+    auto id = m.u32(Attr::kEndpointId);
+    auto group = m.u32(Attr::kGroup);
+    if (!id || !group) return false;
+    out->id = *id;
+    out->group = *group;
+    out->ifindex = m.u32(Attr::kIfindex).value_or(0);
+    out->sources = m.all_u32(Attr::kSource);
+    return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_join(uint32_t seq, const McRequest& r) {
+    Builder b = mc_request(MsgType::kJoin, seq, r);
+    b.u8(Attr::kFilterMode, !r.sources.empty() && r.include ? 1 : 0);
+    for (uint32_t s : r.sources) b.u32(Attr::kSource, s);
+    return b.finish();
+}
+
+std::optional<DecodeError> decode_join(const Message& m, McRequest* out) {
+    if (!mc_fields(m, out)) return DecodeError{EINVAL, "join needs endpoint-id and group"};
+    out->include = m.u8(Attr::kFilterMode).value_or(0) != 0;
+    if (out->include && out->sources.empty())
+        return DecodeError{EINVAL, "an INCLUDE join needs at least one source"};
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode_leave(uint32_t seq, const McRequest& r) {
+    Builder b = mc_request(MsgType::kLeave, seq, r);
+    for (uint32_t s : r.sources) b.u32(Attr::kSource, s);
+    return b.finish();
+}
+
+std::optional<DecodeError> decode_leave(const Message& m, McRequest* out) {
+    if (!mc_fields(m, out)) return DecodeError{EINVAL, "leave needs endpoint-id and group"};
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode(uint32_t seq, const SetOption& o) {
+    Builder b(MsgType::kSetOption, seq);
+    b.u32(Attr::kEndpointId, o.id).u16(Attr::kOption, static_cast<uint16_t>(o.option));
+    if (o.option == Attr::kMulticastAll)
+        b.u8(o.option, static_cast<uint8_t>(o.value));
+    else
+        b.u32(o.option, o.value);
+    return b.finish();
+}
+
+std::optional<DecodeError> decode(const Message& m, SetOption* out) {
+    auto id = m.u32(Attr::kEndpointId);
+    auto opt = m.u16(Attr::kOption);
+    if (!id || !opt) return DecodeError{EINVAL, "set-option needs endpoint-id and option"};
+    const Attr a = static_cast<Attr>(*opt);
+    std::optional<uint32_t> v;
+    if (a == Attr::kMulticastAll) {
+        if (auto x = m.u8(a)) v = *x;
+    } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex) {
+        v = m.u32(a);
+    } else {
+        return DecodeError{ENOPROTOOPT, "option cannot be set on an open endpoint"};
+    }
+    if (!v) return DecodeError{EINVAL, "set-option: the option's attribute is missing"};
+    *out = SetOption{*id, a, *v};
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode_close(uint32_t seq, uint32_t id) {
+    return Builder(MsgType::kClose, seq).u32(Attr::kEndpointId, id).finish();
+}
+
+std::optional<DecodeError> decode_close(const Message& m, uint32_t* id) {
+    auto v = m.u32(Attr::kEndpointId);
+    if (!v) return DecodeError{EINVAL, "close needs endpoint-id"};
+    *id = *v;
+    return std::nullopt;
 }
 
 }  // namespace ingress::ctl

@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "client/include/ingress/options.h"
+
 namespace ingress::ctl {
 
 inline constexpr uint32_t kMagic = 0x43474e49;  // "INGC" as little-endian bytes
@@ -168,6 +170,9 @@ struct ParseResult {
 // nullopt while fewer than 16 bytes are available. Used to frame a stream.
 std::optional<std::size_t> message_size(std::span<const uint8_t> buf) noexcept;
 ParseResult parse(std::span<const uint8_t> buf);
+// The header's seq of a message that may not parse (a reply to a malformed request still
+// carries its seq; a client matches replies to its request); 0 when the header is short.
+uint32_t header_seq(std::span<const uint8_t> buf) noexcept;
 
 // Parses `p` as a sequence of attributes into *out (strict as parse()); nullopt when
 // well formed, else the error.
@@ -195,5 +200,55 @@ private:
     void put(Attr a, const void* p, std::size_t n);
     std::vector<uint8_t> b_;
 };
+
+// --- requests: one encoder (the client) and one decoder (the server) per type ----------
+
+// The open requests carry libingress's options, field for field: open-udp is
+// socket(SOCK_DGRAM) + bind() (+ connect()), open-raw socket(SOCK_RAW, protocol), open-tap
+// socket(AF_PACKET), each with its options.
+using UdpOpen = ::ingress::UdpOptions;
+using RawOpen = ::ingress::RawOptions;
+using TapOpen = ::ingress::TapOptions;
+
+// join / leave: IP_ADD_MEMBERSHIP (no sources), IP_ADD_SOURCE_MEMBERSHIP (include, sources),
+// IP_BLOCK_SOURCE (exclude, sources); leave: IP_DROP_MEMBERSHIP (no sources), else
+// IP_DROP_SOURCE_MEMBERSHIP / IP_UNBLOCK_SOURCE.
+struct McRequest {
+    uint32_t id = 0;
+    uint32_t group = 0;
+    uint32_t ifindex = 0;  // imr_ifindex, 0 = let the daemon choose
+    bool include = false;  // join only: the filter mode (INCLUDE needs sources)
+    std::vector<uint32_t> sources;
+};
+
+// set-option: kMulticastAll (u8), kIcmpFilter (u32) or kIfindex (u32) on an open endpoint.
+struct SetOption {
+    uint32_t id = 0;
+    Attr option{};
+    uint32_t value = 0;
+};
+
+// Why a request could not be decoded: the errno and message the server answers.
+struct DecodeError {
+    int err = 0;
+    const char* message = "";
+};
+
+std::vector<uint8_t> encode(uint32_t seq, const UdpOpen& o);
+std::vector<uint8_t> encode(uint32_t seq, const RawOpen& o);
+std::vector<uint8_t> encode(uint32_t seq, const TapOpen& o);
+std::vector<uint8_t> encode_join(uint32_t seq, const McRequest& r);
+std::vector<uint8_t> encode_leave(uint32_t seq, const McRequest& r);
+std::vector<uint8_t> encode(uint32_t seq, const SetOption& o);
+std::vector<uint8_t> encode_close(uint32_t seq, uint32_t id);
+
+// The decoders fill *out from a request of their type; nullopt when it is well formed.
+std::optional<DecodeError> decode(const Message& m, UdpOpen* out);
+std::optional<DecodeError> decode(const Message& m, RawOpen* out);
+std::optional<DecodeError> decode(const Message& m, TapOpen* out);
+std::optional<DecodeError> decode_join(const Message& m, McRequest* out);
+std::optional<DecodeError> decode_leave(const Message& m, McRequest* out);
+std::optional<DecodeError> decode(const Message& m, SetOption* out);
+std::optional<DecodeError> decode_close(const Message& m, uint32_t* id);
 
 }  // namespace ingress::ctl

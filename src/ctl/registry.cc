@@ -1,7 +1,6 @@
 #include "ctl/registry.h"
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <system_error>
@@ -16,12 +15,6 @@ constexpr std::size_t kMaxMemberships = 20;  // net.ipv4.igmp_max_memberships
 constexpr std::size_t kMaxSources = 10;      // net.ipv4.igmp_max_msf
 
 Result fail(int err, std::string msg) { return Result{err, std::move(msg), 0}; }
-
-std::string addr_str(wire::Ipv4Addr a) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-    return b;
-}
 
 }  // namespace
 
@@ -75,27 +68,19 @@ Result Registry::admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g
         if (ring_slots > cfg_.max_ring_slots)
             return fail(EINVAL, "ring-slots " + std::to_string(ring_slots) + " above the limit " +
                                     std::to_string(cfg_.max_ring_slots));
-        g->slot_count = std::max<uint32_t>(2, std::bit_ceil(ring_slots));
+        g->slot_count = shm::RingGeometry::round_slots(ring_slots);
     }
     return {};
 }
 
 bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
-    // inet_bind(): INADDR_ANY, multicast and broadcast are always accepted; anything else
-    // must be a local address (RTN_LOCAL) unless ip_nonlocal_bind.
-    if (a == 0 || wire::ipv4_is_multicast(a) || a == 0xffffffffu || cfg_.ip_nonlocal_bind)
-        return true;
-    if (!routes_) return false;
-    for (const ipv4::IfConfig& i : routes_->config().ifaces) {
-        for (const ipv4::IfAddr& ia : i.addrs) {
-            if (ia.addr == a || (ia.broadcast && ia.broadcast == a)) return true;
-            if (ia.prefix_len < 31 && !ia.secondary) {
-                const uint32_t mask = ia.prefix_len ? ~uint32_t{0} << (32 - ia.prefix_len) : 0;
-                if ((ia.addr | ~mask) == a) return true;  // the subnet broadcast (RTN_BROADCAST)
-            }
-        }
-    }
-    return false;
+    // inet_bind() -> inet_addr_valid_or_nonlocal(): ip_nonlocal_bind, INADDR_ANY, or an
+    // address whose inet_addr_type() is LOCAL, MULTICAST or BROADCAST.
+    if (cfg_.ip_nonlocal_bind || a == 0) return true;
+    using ipv4::RouteType;
+    const RouteType t =
+        routes_ ? routes_->read()->addr_type(a) : ipv4::RouteTables::inet_addr_type({}, a);
+    return t == RouteType::kLocal || t == RouteType::kMulticast || t == RouteType::kBroadcast;
 }
 
 wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
@@ -265,7 +250,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
     // inet_bind(): the address first, then the port's privilege, then the port itself.
     if (!bind_addr_ok(o.addr))
-        return fail(EADDRNOTAVAIL, "cannot bind to " + addr_str(o.addr) +
+        return fail(EADDRNOTAVAIL, "cannot bind to " + wire::ipv4_str(o.addr) +
                                        ": not a local address (ip_nonlocal_bind is off)");
     if (o.port && o.port < cfg_.policy.ip_unprivileged_port_start &&
         !has_privilege(cfg_.policy, peer, Privilege::kNetBindService))
@@ -281,7 +266,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
         }
         if (o.port == 0) return fail(EADDRINUSE, "no free ephemeral port");
     } else if (udp_port_in_use(o, peer.uid)) {
-        return fail(EADDRINUSE, "address " + addr_str(o.addr) + ":" + std::to_string(o.port) +
+        return fail(EADDRINUSE, "address " + wire::ipv4_str(o.addr) + ":" + std::to_string(o.port) +
                                     " already in use");
     }
     // bind() is done; connect() then narrows a wildcard local address (ip4_datagram_connect).
@@ -314,7 +299,8 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
     if (o.protocol == 0 || o.protocol == 255)
         return fail(EPROTONOSUPPORT, "raw protocol must be 1..254");  // IPPROTO_IP / _RAW
     if (!bind_addr_ok(o.addr))
-        return fail(EADDRNOTAVAIL, "cannot bind to " + addr_str(o.addr) + ": not a local address");
+        return fail(EADDRNOTAVAIL,
+                    "cannot bind to " + wire::ipv4_str(o.addr) + ": not a local address");
     auto e = std::make_unique<Entry>();
     e->id = next_id_++;
     e->owner = owner;
@@ -365,7 +351,7 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
     if (e->kind == EndpointKind::kTap) return fail(EOPNOTSUPP, "taps have no IP memberships");
     if (!wire::ipv4_is_multicast(group))
-        return fail(EINVAL, addr_str(group) + " is not a multicast group");
+        return fail(EINVAL, wire::ipv4_str(group) + " is not a multicast group");
     if (sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
     ifindex = mc_ifindex(ifindex);
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
@@ -380,10 +366,11 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
         m = &next.back();
     } else {
         m = &next[static_cast<std::size_t>(it - e->mc.begin())];
-        if (sources.empty()) return fail(EADDRINUSE, addr_str(group) + " already joined");
+        if (sources.empty()) return fail(EADDRINUSE, wire::ipv4_str(group) + " already joined");
         // ip_mc_source(): the mode of an existing membership cannot be changed this way.
         if (m->mode != mode)
-            return fail(EINVAL, "membership of " + addr_str(group) + " is in the other filter mode");
+            return fail(EINVAL,
+                        "membership of " + wire::ipv4_str(group) + " is in the other filter mode");
     }
     for (wire::Ipv4Addr s : sources)
         if (std::find(m->sources.begin(), m->sources.end(), s) == m->sources.end())
@@ -406,7 +393,7 @@ Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32
     auto it = std::find_if(e->mc.begin(), e->mc.end(), [&](const demux::McMembership& m) {
         return m.group == group && m.ifindex == ifindex;
     });
-    if (it == e->mc.end()) return fail(EADDRNOTAVAIL, addr_str(group) + " is not joined");
+    if (it == e->mc.end()) return fail(EADDRNOTAVAIL, wire::ipv4_str(group) + " is not joined");
     std::vector<demux::McMembership> next = e->mc;
     auto& m = next[static_cast<std::size_t>(it - e->mc.begin())];
     if (sources.empty()) {
@@ -415,7 +402,7 @@ Result Registry::leave(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32
         for (wire::Ipv4Addr s : sources) {
             auto si = std::find(m.sources.begin(), m.sources.end(), s);
             if (si == m.sources.end())
-                return fail(EADDRNOTAVAIL, "source " + addr_str(s) + " is not in the filter");
+                return fail(EADDRNOTAVAIL, "source " + wire::ipv4_str(s) + " is not in the filter");
             m.sources.erase(si);
         }
         // An INCLUDE membership with no source left is dropped (ip_mc_leave_src).

@@ -37,38 +37,7 @@ namespace ingress::ctl {
 enum class EndpointKind : uint8_t { kUdp, kRaw, kTap };
 const char* endpoint_kind_name(EndpointKind k) noexcept;
 
-struct UdpOpen {
-    wire::Ipv4Addr addr = 0;  // bind() address, 0 = INADDR_ANY
-    uint16_t port = 0;        // 0 = an ephemeral port, as bind() to port 0
-    wire::Ipv4Addr remote_addr = 0;
-    uint16_t remote_port = 0;
-    uint32_t ifindex = 0;  // SO_BINDTODEVICE
-    bool reuseport = false;
-    bool reuseaddr = false;
-    bool multicast_all = true;
-    uint32_t ring_slots = 0;  // 0 = the daemon's default
-};
-
-struct RawOpen {
-    uint8_t protocol = 0;
-    wire::Ipv4Addr addr = 0;
-    wire::Ipv4Addr remote_addr = 0;
-    uint32_t ifindex = 0;
-    uint32_t icmp_filter = 0;
-    bool multicast_all = true;
-    uint32_t ring_slots = 0;
-};
-
-struct TapOpen {
-    uint16_t ethertype = demux::kEthPAll;
-    uint32_t ifindex = 0;
-    bool dgram = false;
-    std::string filter;  // pcap expression, empty = none
-    bool fanout = false;
-    uint16_t fanout_group = 0;
-    uint8_t fanout_mode = 0;  // 0 hash, 1 round robin
-    uint32_t ring_slots = 0;
-};
+// UdpOpen, RawOpen and TapOpen (what the open requests carry) are in ctl/protocol.h.
 
 struct Result {
     int err = 0;  // 0 or the errno the socket call would have returned
@@ -105,7 +74,8 @@ struct RegistryConfig {
 class Registry {
 public:
     // `routes` may be null (no local-address check beyond 0/multicast/broadcast, no
-    // interface-level memberships).
+    // interface-level memberships). The bind checks ask the current route tables
+    // (RouteTables::addr_type), which this thread alone publishes.
     Registry(RegistryConfig cfg, demux::EndpointPublisher& pub, ipv4::RoutePublisher* routes);
     ~Registry();
     Registry(const Registry&) = delete;

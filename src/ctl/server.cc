@@ -224,10 +224,7 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
                              pr.error == ParseError::kBadVersion ||
                              pr.error == ParseError::kShortHeader ||
                              pr.error == ParseError::kTooLarge;
-        uint32_t seq = frame.size() >= 12 ? (frame[8] | frame[9] << 8 | frame[10] << 16 |
-                                             static_cast<uint32_t>(frame[11]) << 24)
-                                          : 0;
-        bool ok = reply(c, seq, Result{EPROTO, parse_error_str(pr.error), 0});
+        bool ok = reply(c, header_seq(frame), Result{EPROTO, parse_error_str(pr.error), 0});
         return ok && !framing;
     }
     const Message& m = *pr.msg;
@@ -239,142 +236,98 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
     c.tokens -= 1;
     if (!is_request(static_cast<uint16_t>(m.type)))
         return reply(c, m.seq, Result{EINVAL, "not a request", 0});
+    return dispatch(c, m);
+}
 
-    auto send_endpoint = [&](const Result& r) {
-        if (!r.ok()) {
-            log_refusal(c, msg_type_name(m.type), r.message);
-            return reply(c, m.seq, r);
-        }
-        const demux::ShmRings* rings = reg_.rings(c.owner, r.id);
-        std::vector<int> fds;
-        for (uint16_t w = 0; w < rings->workers(); ++w) fds.push_back(rings->region(w).fd());
-        fds.push_back(rings->doorbell().app_fd());
-        return reply(c, m.seq, r, fds, [&](Builder& b) {
-            b.u32(Attr::kWorkers, rings->workers());
-            b.u32(Attr::kRingSlots, rings->geometry().slot_count);
-            b.u32(Attr::kSlotSize, rings->geometry().slot_size);
-            for (uint16_t w = 0; w < rings->workers(); ++w) b.u8(Attr::kFdRole, 0);
-            b.u8(Attr::kFdRole, 1);
-        });
-    };
-    auto need_id = [&](uint32_t* id) {
-        auto v = m.u32(Attr::kEndpointId);
-        if (!v) return false;
-        *id = *v;
-        return true;
-    };
-    auto simple = [&](const Result& r) {
-        if (!r.ok()) log_refusal(c, msg_type_name(m.type), r.message);
-        return reply(c, m.seq, r);
-    };
-
+bool Server::dispatch(Conn& c, const Message& m) {
     switch (m.type) {
-    case MsgType::kHello: {
-        const RegistryConfig& rc = reg_.config();
-        return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
-            b.u16(Attr::kVersion, kVersion);
-            b.u32(Attr::kWorkers, rc.workers);
-            b.u32(Attr::kRingSlots, rc.geometry.slot_count);
-            b.u32(Attr::kSlotSize, rc.geometry.slot_size);
-        });
-    }
-    case MsgType::kOpenUdp: {
-        UdpOpen o;
-        auto port = m.u16(Attr::kLocalPort);
-        if (!port) return simple(Result{EINVAL, "open-udp needs local-port", 0});
-        o.port = *port;
-        o.addr = m.u32(Attr::kLocalAddr).value_or(0);
-        o.remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
-        o.remote_port = m.u16(Attr::kRemotePort).value_or(0);
-        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
-        o.reuseport = m.u8(Attr::kReuseport).value_or(0) != 0;
-        o.reuseaddr = m.u8(Attr::kReuseaddr).value_or(0) != 0;
-        o.multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
-        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
-        return send_endpoint(reg_.open_udp(c.owner, c.cred, o));
-    }
-    case MsgType::kOpenRaw: {
-        RawOpen o;
-        auto proto = m.u8(Attr::kProtocol);
-        if (!proto) return simple(Result{EINVAL, "open-raw needs protocol", 0});
-        o.protocol = *proto;
-        o.addr = m.u32(Attr::kLocalAddr).value_or(0);
-        o.remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
-        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
-        o.icmp_filter = m.u32(Attr::kIcmpFilter).value_or(0);
-        o.multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
-        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
-        return send_endpoint(reg_.open_raw(c.owner, c.cred, o));
-    }
-    case MsgType::kOpenTap: {
-        TapOpen o;
-        auto et = m.u16(Attr::kEthertype);
-        if (!et) return simple(Result{EINVAL, "open-tap needs ethertype", 0});
-        o.ethertype = *et;
-        o.ifindex = m.u32(Attr::kIfindex).value_or(0);
-        o.dgram = m.u8(Attr::kTapDgram).value_or(0) != 0;
-        o.filter = std::string(m.str(Attr::kFilterExpr).value_or(""));
-        if (auto g = m.u16(Attr::kFanoutGroup)) {
-            o.fanout = true;
-            o.fanout_group = *g;
-            o.fanout_mode = m.u8(Attr::kFanoutMode).value_or(0);
-        }
-        o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
-        return send_endpoint(reg_.open_tap(c.owner, c.cred, o));
-    }
-    case MsgType::kJoin: {
-        uint32_t id;
-        auto group = m.u32(Attr::kGroup);
-        if (!need_id(&id) || !group) return simple(Result{EINVAL, "join needs endpoint-id and group", 0});
-        const auto mode = m.u8(Attr::kFilterMode).value_or(0) ? demux::McFilterMode::kInclude
-                                                              : demux::McFilterMode::kExclude;
-        auto sources = m.all_u32(Attr::kSource);
-        if (mode == demux::McFilterMode::kInclude && sources.empty())
-            return simple(Result{EINVAL, "an INCLUDE join needs at least one source", 0});
-        return simple(reg_.join(c.owner, id, *group, m.u32(Attr::kIfindex).value_or(0), mode,
-                                sources));
-    }
-    case MsgType::kLeave: {
-        uint32_t id;
-        auto group = m.u32(Attr::kGroup);
-        if (!need_id(&id) || !group) return simple(Result{EINVAL, "leave needs endpoint-id and group", 0});
-        return simple(reg_.leave(c.owner, id, *group, m.u32(Attr::kIfindex).value_or(0),
-                                 m.all_u32(Attr::kSource)));
-    }
-    case MsgType::kSetOption: {
-        uint32_t id;
-        auto opt = m.u16(Attr::kOption);
-        if (!need_id(&id) || !opt) return simple(Result{EINVAL, "set-option needs endpoint-id and option", 0});
-        const Attr a = static_cast<Attr>(*opt);
-        std::optional<uint32_t> v;
-        if (a == Attr::kMulticastAll) {
-            if (auto x = m.u8(a)) v = *x;
-        } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex) {
-            v = m.u32(a);
-        } else {
-            return simple(Result{ENOPROTOOPT, "option cannot be set on an open endpoint", 0});
-        }
-        if (!v) return simple(Result{EINVAL, "set-option: the option's attribute is missing", 0});
-        return simple(reg_.set_option(c.owner, id, a, *v));
+        case MsgType::kHello:
+            return hello(c, m);
+        case MsgType::kOpenUdp:
+            return open_endpoint<UdpOpen>(c, m, &Registry::open_udp);
+        case MsgType::kOpenRaw:
+            return open_endpoint<RawOpen>(c, m, &Registry::open_raw);
+        case MsgType::kOpenTap:
+            return open_endpoint<TapOpen>(c, m, &Registry::open_tap);
+        case MsgType::kJoin:
+            return membership(c, m, true);
+        case MsgType::kLeave:
+            return membership(c, m, false);
+        case MsgType::kSetOption: {
+            SetOption o;
+            if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
+            return answer(c, m, reg_.set_option(c.owner, o.id, o.option, o.value));
     }
     case MsgType::kClose: {
-        uint32_t id;
-        if (!need_id(&id)) return simple(Result{EINVAL, "close needs endpoint-id", 0});
-        return simple(reg_.close(c.owner, id));
+        uint32_t id = 0;
+        if (auto e = decode_close(m, &id)) return answer(c, m, Result{e->err, e->message, 0});
+        return answer(c, m, reg_.close(c.owner, id));
     }
-    case MsgType::kStats: {
-        std::string text = hooks_.stats_text ? hooks_.stats_text() : std::string();
-        text += reg_.describe();
-        if (text.size() > kMaxPayload - 64) text.resize(kMaxPayload - 64);
-        return reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.str(Attr::kStatsText, text); });
-    }
+    case MsgType::kStats:
+        return stats_text(c, m);
     case MsgType::kStatsQuery: return stats_query(c, m);
     case MsgType::kEndpoints: return endpoints(c, m);
     case MsgType::kRoutes: return routes(c, m);
     case MsgType::kReload: return reload(c, m);
     case MsgType::kReply: break;
     }
-    return simple(Result{EINVAL, "not a request", 0});
+    return answer(c, m, Result{EINVAL, "not a request", 0});
+}
+
+bool Server::answer(Conn& c, const Message& m, const Result& r) {
+    if (!r.ok()) log_refusal(c, msg_type_name(m.type), r.message);
+    return reply(c, m.seq, r);
+}
+
+bool Server::hello(Conn& c, const Message& m) {
+    const RegistryConfig& rc = reg_.config();
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        b.u16(Attr::kVersion, kVersion);
+        b.u32(Attr::kWorkers, rc.workers);
+        b.u32(Attr::kRingSlots, rc.geometry.slot_count);
+        b.u32(Attr::kSlotSize, rc.geometry.slot_size);
+    });
+}
+
+template <typename Open>
+bool Server::open_endpoint(Conn& c, const Message& m,
+                           Result (Registry::*open)(uint64_t, const PeerCred&, const Open&)) {
+    Open o;
+    if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
+    return send_endpoint(c, m, (reg_.*open)(c.owner, c.cred, o));
+}
+
+// The reply to an open: the endpoint's id, its ring geometry, and its fds (one ring region
+// per worker, then the doorbell) with their roles.
+bool Server::send_endpoint(Conn& c, const Message& m, const Result& r) {
+    if (!r.ok()) return answer(c, m, r);
+    const demux::ShmRings* rings = reg_.rings(c.owner, r.id);
+    std::vector<int> fds;
+    for (uint16_t w = 0; w < rings->workers(); ++w) fds.push_back(rings->region(w).fd());
+    fds.push_back(rings->doorbell().app_fd());
+    return reply(c, m.seq, r, fds, [&](Builder& b) {
+        b.u32(Attr::kWorkers, rings->workers());
+        b.u32(Attr::kRingSlots, rings->geometry().slot_count);
+        b.u32(Attr::kSlotSize, rings->geometry().slot_size);
+        for (uint16_t w = 0; w < rings->workers(); ++w) b.u8(Attr::kFdRole, 0);
+        b.u8(Attr::kFdRole, 1);
+    });
+}
+
+bool Server::membership(Conn& c, const Message& m, bool join) {
+    McRequest r;
+    if (auto e = join ? decode_join(m, &r) : decode_leave(m, &r))
+        return answer(c, m, Result{e->err, e->message, 0});
+    if (!join) return answer(c, m, reg_.leave(c.owner, r.id, r.group, r.ifindex, r.sources));
+    const auto mode = r.include ? demux::McFilterMode::kInclude : demux::McFilterMode::kExclude;
+    return answer(c, m, reg_.join(c.owner, r.id, r.group, r.ifindex, mode, r.sources));
+}
+
+bool Server::stats_text(Conn& c, const Message& m) {
+    std::string text = hooks_.stats_text ? hooks_.stats_text() : std::string();
+    text += reg_.describe();
+    if (text.size() > kMaxPayload - 64) text.resize(kMaxPayload - 64);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.str(Attr::kStatsText, text); });
 }
 
 std::string Server::ifname(uint32_t ifindex) const {

@@ -116,6 +116,17 @@ private:
                const std::function<void(Builder&)>& extra = {});
     void close_conn(int fd);
     // The operator's requests (list replies are paged with kCursor).
+    // handle()'s steps: the request's type decides (decoders in ctl/protocol.h).
+    bool dispatch(Conn& c, const Message& m);
+    // A reply with only the result (a refusal is logged).
+    bool answer(Conn& c, const Message& m, const Result& r);
+    bool hello(Conn& c, const Message& m);
+    template <typename Open>
+    bool open_endpoint(Conn& c, const Message& m,
+                       Result (Registry::*open)(uint64_t, const PeerCred&, const Open&));
+    bool send_endpoint(Conn& c, const Message& m, const Result& r);
+    bool membership(Conn& c, const Message& m, bool join);
+    bool stats_text(Conn& c, const Message& m);
     bool stats_query(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);

@@ -14,7 +14,7 @@
 #include "core/clock.h"
 #include "core/stats_format.h"
 #include "daemon/kernel_memberships.h"
-#include "ingress_xdp.h"
+#include "daemon/steering.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/dpdk/backend.h"
@@ -38,10 +38,6 @@ uint32_t vlan_ifindex(const std::string& parent, uint32_t parent_ifindex, uint16
                       const IfindexOf& ifindex_of) {
     if (uint32_t k = ifindex_of(parent + "." + std::to_string(vid))) return k;
     return 0x40000000u | (parent_ifindex << 12) | vid;
-}
-
-wire::Ipv4Addr subnet_broadcast(const ipv4::IfAddr& a) {
-    return a.prefix_len < 31 ? (a.addr | (0xffffffffu >> a.prefix_len)) : 0;
 }
 
 core::MonotonicClock g_clock;
@@ -109,54 +105,21 @@ struct Dataplane::Port {
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
     std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
-    std::unique_ptr<worker::HandoffMesh> mesh;  // between its workers, when it has several
-    std::set<wire::Ipv4Addr> dsts;  // what the XDP program redirects (DPDK: steers to us)
-    std::set<uint8_t> protocols{wire::kIpProtoUdp};  // ... of which IP protocols
+    io::Backend* io = nullptr;                    // backend or dpdk
+    std::unique_ptr<SteeringSync> steering;       // through prog or dpdk
+    std::unique_ptr<worker::HandoffMesh> mesh;    // between its workers, when it has several
     KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
 
-    io::Backend& io() noexcept { return dpdk ? static_cast<io::Backend&>(*dpdk) : *backend; }
-
-    // Our addresses and broadcasts, and every group an app joined on the port or one of
-    // its VLANs (the registry records joins in the route tables' memberships).
-    std::set<wire::Ipv4Addr> wanted(const config::InterfaceConfig& c, const ipv4::McGroups* mc) const {
-        std::set<wire::Ipv4Addr> d{0xffffffffu};
-        if (mc) {
-            for (wire::Ipv4Addr g : mc->groups_on(l2.ifindex))
-                if (g != ipv4::kAllHostsGroup) d.insert(g);
-            for (const auto& v : l2.vlans)
-                for (wire::Ipv4Addr g : mc->groups_on(v.ifindex))
-                    if (g != ipv4::kAllHostsGroup) d.insert(g);
-        }
-        auto add = [&](const std::vector<ipv4::IfAddr>& as) {
-            for (const auto& a : as) {
-                d.insert(a.addr);
-                if (wire::Ipv4Addr b = subnet_broadcast(a)) d.insert(b);
-                if (a.broadcast) d.insert(a.broadcast);
-            }
-        };
-        add(c.addresses);
-        for (const auto& v : c.vlans) add(v.addresses);
-        return d;
-    }
-    void sync_dsts(const config::InterfaceConfig& c, const ipv4::McGroups* mc) {
-        std::set<wire::Ipv4Addr> want = wanted(c, mc);
-        for (wire::Ipv4Addr a : dsts)
-            if (!want.count(a)) prog ? prog->remove_dst(a) : dpdk->remove_dst(a);
-        for (wire::Ipv4Addr a : want) {
-            if (dsts.count(a)) continue;
-            if (dpdk) {
-                if (!dpdk->add_dst(a)) throw std::runtime_error(ic.name + ": too many destinations to steer");
-                continue;
-            }
-            prog->add_dst(a, a == 0xffffffffu          ? INGRESS_XDP_DST_BROADCAST
-                             : wire::ipv4_is_multicast(a) ? INGRESS_XDP_DST_GROUP
-                                                          : INGRESS_XDP_DST_LOCAL);
-        }
-        dsts = std::move(want);
-        if (mc) kernel_mc.sync(memberships(*mc));
+    // Steers what the route tables say is ours on the port or one of its VLANs (the
+    // registry records the apps' joins in the tables' memberships), and mirrors the joins
+    // into the kernel.
+    void sync(const ipv4::RouteTables& t) {
+        steering->sync_dsts(port_dsts(t, l2));
+        kernel_mc.sync(memberships(t.mc()));
     }
     // The kernel's membership for each group joined on the port or one of its VLANs; a VLAN
-    // without a kernel device of its own joins on the port (the same MAC filter).
+    // without a kernel device of its own joins on the port (the same MAC filter). 224.0.0.1
+    // is the kernel's own (ip_mc_up).
     std::set<Membership> memberships(const ipv4::McGroups& mc) const {
         std::set<Membership> m;
         for (wire::Ipv4Addr g : mc.groups_on(l2.ifindex))
@@ -166,15 +129,9 @@ struct Dataplane::Port {
                 if (g != ipv4::kAllHostsGroup) m.insert({v.ifindex < 0x40000000u ? v.ifindex : l2.ifindex, g});
         return m;
     }
-    // UDP always; another protocol while a raw endpoint asks for it (a raw endpoint for TCP,
-    // ICMP or IGMP takes that protocol from the kernel on this port: see docs/design.md).
-    void sync_protocols(const std::set<uint8_t>& want) {
-        auto set = [&](uint8_t p, bool take) { prog ? prog->set_protocol(p, take) : dpdk->set_protocol(p, take); };
-        for (uint8_t p : protocols)
-            if (!want.count(p)) set(p, false);
-        for (uint8_t p : want)
-            if (!protocols.count(p)) set(p, true);
-        protocols = want;
+    std::string describe(uint16_t queue) const {
+        if (dpdk) return dpdk->describe();
+        return backend->zero_copy(queue) ? "zero-copy" : "copy mode";
     }
 };
 
@@ -193,55 +150,82 @@ uint32_t Dataplane::ifindex_of(const std::string& name) const {
 }
 
 Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
+    init_eal();
+    for (const auto& ic : cfg.interfaces)
+        ports_.push_back(ic.driver == config::Driver::kDpdk ? open_dpdk_port(ic)
+                                                            : open_afxdp_port(ic, xdp_object));
+    // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists. The
+    // ports steer what the tables say is ours.
+    endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
+    routes_ = std::make_unique<ipv4::RoutePublisher>(
+        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
+    for (auto& p : ports_) p->sync(*routes_->read());
+    synced_generation_ = routes_->read()->generation();
+    create_workers();
+    start_control();
+    start_workers();
+}
+
+void Dataplane::init_eal() {
     std::vector<std::string> pci;
     bool any_dpdk = false;
-    for (const auto& ic : cfg.interfaces) {
+    for (const auto& ic : cfg_.interfaces) {
         if (ic.driver != config::Driver::kDpdk) continue;
         any_dpdk = true;
         if (io::dpdk::is_pci_address(ic.device)) pci.push_back(ic.device);
     }
-    if (any_dpdk) io::dpdk::eal_init(cfg.dpdk.eal_args, pci);
-    for (const auto& ic : cfg.interfaces) {
-        auto p = std::make_unique<Port>();
-        p->ic = ic;
-        p->l2.name = ic.name;
-        if (ic.driver == config::Driver::kDpdk) {
-            p->dpdk = std::make_unique<io::dpdk::DpdkBackend>(dpdk_options(ic, cfg.dpdk));
-            p->dpdk->set_capture_all(ic.capture_all);
-            p->sync_dsts(ic, nullptr);
-            p->l2.ifindex = p->dpdk->ifindex();
-            p->l2.mac = p->dpdk->mac();
-            mirror_addresses(ic, p->l2.ifindex);
-            for (const auto& v : ic.vlans)
-                p->l2.vlans.push_back({v.id, vlan_ifindex(ic.exception, p->l2.ifindex, v.id, &kernel_ifindex), p->l2.mac});
-            ports_.push_back(std::move(p));
-            continue;
-        }
-        p->l2.ifindex = kernel_ifindex(ic.name);
-        auto mac = io::netdev_mac(ic.name);
-        if (!p->l2.ifindex || !mac) throw std::runtime_error(ic.name + ": no such interface");
-        p->l2.mac = *mac;
-        for (const auto& v : ic.vlans)
-            p->l2.vlans.push_back({v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
-        p->prog = std::make_unique<io::afxdp::XdpProgram>(
-            xdp_object, ic.name,
-            ic.xdp_mode == config::XdpMode::kSkb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
-        p->prog->set_capture_all(ic.capture_all);
-        p->sync_dsts(ic, nullptr);
-        io::afxdp::XskOptions xo;
-        xo.ifname = ic.name;
-        xo.queues = ic.queues;
-        xo.zero_copy = ic.zero_copy == config::ZeroCopy::kOn    ? io::afxdp::XskOptions::ZeroCopy::kOn
-                       : ic.zero_copy == config::ZeroCopy::kOff ? io::afxdp::XskOptions::ZeroCopy::kOff
-                                                                : io::afxdp::XskOptions::ZeroCopy::kAuto;
-        xo.busy_poll = ic.busy_poll;
-        p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
-        ports_.push_back(std::move(p));
-    }
-    // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists.
-    endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
-    routes_ = std::make_unique<ipv4::RoutePublisher>(
-        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
+    if (any_dpdk) io::dpdk::eal_init(cfg_.dpdk.eal_args, pci);
+}
+
+std::unique_ptr<Dataplane::Port> Dataplane::open_dpdk_port(const config::InterfaceConfig& ic) {
+    auto p = std::make_unique<Port>();
+    p->ic = ic;
+    p->l2.name = ic.name;
+    p->dpdk = std::make_unique<io::dpdk::DpdkBackend>(dpdk_options(ic, cfg_.dpdk));
+    p->dpdk->set_capture_all(ic.capture_all);
+    p->io = p->dpdk.get();
+    p->steering = std::make_unique<SteeringSync>(*p->dpdk, ic.name);
+    p->l2.ifindex = p->dpdk->ifindex();
+    p->l2.mac = p->dpdk->mac();
+    mirror_addresses(ic, p->l2.ifindex);
+    for (const auto& v : ic.vlans)
+        p->l2.vlans.push_back(
+            {v.id, vlan_ifindex(ic.exception, p->l2.ifindex, v.id, &kernel_ifindex), p->l2.mac});
+    return p;
+}
+
+std::unique_ptr<Dataplane::Port> Dataplane::open_afxdp_port(const config::InterfaceConfig& ic,
+                                                            const std::string& xdp_object) {
+    auto p = std::make_unique<Port>();
+    p->ic = ic;
+    p->l2.name = ic.name;
+    p->l2.ifindex = kernel_ifindex(ic.name);
+    auto mac = io::netdev_mac(ic.name);
+    if (!p->l2.ifindex || !mac) throw std::runtime_error(ic.name + ": no such interface");
+    p->l2.mac = *mac;
+    for (const auto& v : ic.vlans)
+        p->l2.vlans.push_back(
+            {v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
+    p->prog = std::make_unique<io::afxdp::XdpProgram>(xdp_object, ic.name,
+                                                      ic.xdp_mode == config::XdpMode::kSkb
+                                                          ? io::afxdp::XdpMode::kSkb
+                                                          : io::afxdp::XdpMode::kNative);
+    p->prog->set_capture_all(ic.capture_all);
+    p->steering = std::make_unique<SteeringSync>(*p->prog, ic.name);
+    io::afxdp::XskOptions xo;
+    xo.ifname = ic.name;
+    xo.queues = ic.queues;
+    xo.zero_copy = ic.zero_copy == config::ZeroCopy::kOn ? io::afxdp::XskOptions::ZeroCopy::kOn
+                   : ic.zero_copy == config::ZeroCopy::kOff
+                       ? io::afxdp::XskOptions::ZeroCopy::kOff
+                       : io::afxdp::XskOptions::ZeroCopy::kAuto;
+    xo.busy_poll = ic.busy_poll;
+    p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
+    p->io = p->backend.get();
+    return p;
+}
+
+void Dataplane::create_workers() {
     // One worker per (interface, queue). The workers of one interface share a handoff mesh,
     // so the fragments of a datagram meet at its owner whichever queues RSS put them on
     // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
@@ -255,40 +239,45 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
             worker::PipelineTables t{.port = &p->l2,
-                                     .icmp = cfg.icmp,
-                                     .defrag = cfg.defrag,
+                                     .icmp = cfg_.icmp,
+                                     .defrag = cfg_.defrag,
                                      .handoff = p->mesh.get(),
                                      .worker = static_cast<uint16_t>(n),
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
-            w->worker = std::make_unique<worker::Worker>(p->io(), w->counters, t, g_clock,
+            w->worker = std::make_unique<worker::Worker>(*p->io, w->counters, t, g_clock,
                                                          worker::WorkerOptions{.queue = q});
-            const int core = n < cfg.worker_cores.size() ? static_cast<int>(cfg.worker_cores[n]) : -1;
+            const int core =
+                n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
             w->dpdk = p->dpdk != nullptr;
-            w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " + std::to_string(q) +
+            w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " +
+                      std::to_string(q) +
                       (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " +
-                      (p->dpdk                   ? p->dpdk->describe()
-                       : p->backend->zero_copy(q) ? std::string("zero-copy")
-                                                  : std::string("copy mode"));
+                      p->describe(q);
             workers_.push_back(std::move(w));
             ++n;
         }
     }
+}
+
+void Dataplane::start_control() {
     // The control plane: apps' endpoints, one ring per worker.
     ctl::RegistryConfig rc;
     rc.workers = static_cast<uint16_t>(workers_.size());
-    rc.geometry = shm::RingGeometry{cfg.ring_slots, cfg.ring_slot_size};
-    rc.ip_nonlocal_bind = cfg.ip_nonlocal_bind;
-    rc.policy = cfg.policy;
+    rc.geometry = shm::RingGeometry{cfg_.ring_slots, cfg_.ring_slot_size};
+    rc.ip_nonlocal_bind = cfg_.ip_nonlocal_bind;
+    rc.policy = cfg_.policy;
     rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
     registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
     ctl::ServerConfig sc;
-    sc.path = cfg.control_socket;
-    sc.mode = cfg.control_mode;
-    if (!cfg.control_group.empty()) {
-        if (group* g = getgrnam(cfg.control_group.c_str())) sc.gid = static_cast<int>(g->gr_gid);
-        else throw std::runtime_error("control.group: no group '" + cfg.control_group + "'");
+    sc.path = cfg_.control_socket;
+    sc.mode = cfg_.control_mode;
+    if (!cfg_.control_group.empty()) {
+        if (group* g = getgrnam(cfg_.control_group.c_str()))
+            sc.gid = static_cast<int>(g->gr_gid);
+        else
+            throw std::runtime_error("control.group: no group '" + cfg_.control_group + "'");
     }
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;
@@ -304,7 +293,9 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
                                : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
     };
     server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
+}
 
+void Dataplane::start_workers() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
         w.thread = std::thread([this, &w] {
@@ -313,10 +304,10 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
             polling_.fetch_add(1, std::memory_order_release);
             w.worker->run(stop_);
         });
-        if (i < cfg.worker_cores.size()) {
+        if (i < cfg_.worker_cores.size()) {
             cpu_set_t set;
             CPU_ZERO(&set);
-            CPU_SET(cfg.worker_cores[i], &set);
+            CPU_SET(cfg_.worker_cores[i], &set);
             pthread_setaffinity_np(w.thread.native_handle(), sizeof set, &set);
         }
     }
@@ -346,11 +337,11 @@ core::Snapshot Dataplane::counters() const {
 
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
-    // App joins and leaves change the memberships in the route tables: let the XDP programs
-    // redirect exactly the joined groups.
+    // App joins and leaves change the memberships in the route tables: let the ports steer
+    // exactly the joined groups.
     const ipv4::RouteTables* t = routes_->read();
     if (t->generation() != synced_generation_) {
-        for (std::size_t i = 0; i < ports_.size(); ++i) ports_[i]->sync_dsts(cfg_.interfaces[i], &t->mc());
+        for (auto& port : ports_) port->sync(*t);
         synced_generation_ = t->generation();
     }
     // Opened and closed raw endpoints change which protocols the programs redirect. This
@@ -360,7 +351,7 @@ void Dataplane::control_step(int timeout_ms) {
         const demux::EndpointTable* et = endpoint_pub_->read();
         for (unsigned p = 0; p < 256; ++p)
             if (!et->raw(static_cast<uint8_t>(p)).empty()) want.insert(static_cast<uint8_t>(p));
-        for (auto& port : ports_) port->sync_protocols(want);
+        for (auto& port : ports_) port->steering->sync_protocols(want);
         synced_endpoints_ = endpoint_pub_->generation();
     }
 }
@@ -370,8 +361,8 @@ std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
 std::vector<std::string> Dataplane::backend_stats() const {
     std::vector<std::string> out;
     for (const auto& p : ports_) {
-        const io::BackendStats s = p->dpdk ? p->dpdk->stats() : p->backend->stats();
-        std::string line = p->ic.name + " (" + (p->dpdk ? p->dpdk->name() : p->backend->name()) + "):";
+        const io::BackendStats s = p->io->stats();
+        std::string line = p->ic.name + " (" + p->io->name() + "):";
         for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx}, {"tx", s.tx}, {"passed", s.passed},
                                    {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"rx_missed", s.rx_missed}, {"alloc_fail", s.alloc_fail},
                                    {"steered", s.steered}, {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
@@ -422,11 +413,11 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
-        if (ports_[i]->prog) ports_[i]->prog->set_capture_all(next.interfaces[i].capture_all);
-        if (ports_[i]->dpdk) ports_[i]->dpdk->set_capture_all(next.interfaces[i].capture_all);
-        ports_[i]->sync_dsts(next.interfaces[i], &routes_->read()->mc());
+        ports_[i]->steering->steering().set_capture_all(next.interfaces[i].capture_all);
+        ports_[i]->sync(*routes_->read());
         ports_[i]->ic = next.interfaces[i];
     }
+    synced_generation_ = routes_->read()->generation();
     cfg_ = next;
     return restart;
 }

@@ -74,6 +74,14 @@ public:
 private:
     struct Port;
     struct WorkerSlot;
+    // The constructor's steps, in order.
+    void init_eal();  // when a port is DPDK's
+    std::unique_ptr<Port> open_dpdk_port(const config::InterfaceConfig& ic);
+    std::unique_ptr<Port> open_afxdp_port(const config::InterfaceConfig& ic,
+                                          const std::string& xdp_object);
+    void create_workers();  // one per (interface, queue)
+    void start_control();   // registry and control socket
+    void start_workers();   // threads, pinned where the config says
     uint32_t ifindex_of(const std::string& name) const;
     config::Config cfg_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
@@ -84,8 +92,8 @@ private:
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
     std::atomic<std::size_t> polling_{0};
-    uint64_t synced_generation_ = 0;  // route tables whose memberships the XDP maps reflect
-    uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols they reflect
+    uint64_t synced_generation_ = 0;  // route tables the ports' steering reflects
+    uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols it reflects
     std::function<ctl::ReloadOutcome()> reload_request_;
 };
 

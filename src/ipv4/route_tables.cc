@@ -94,12 +94,47 @@ RouteTables::RouteTables(const RouteConfig& cfg, uint64_t generation)
         mc_.add_interface(i.ifindex);
     }
     std::sort(local_addrs_.begin(), local_addrs_.end());
+    for (const Route& r : routes)
+        if (r.local_table) local_table_.push_back(r);
     for (const StaticRoute& s : cfg.routes)
         if (s.type == RouteType::kLocal) custom_local_routes_ = true;
 }
 
 bool RouteTables::is_local_addr(wire::Ipv4Addr a) const noexcept {
     return std::binary_search(local_addrs_.begin(), local_addrs_.end(), a);
+}
+
+RouteType RouteTables::inet_addr_type(std::span<const Route> local, wire::Ipv4Addr a) noexcept {
+    // __inet_dev_addr_type() with no device, over RT_TABLE_LOCAL.
+    if (wire::ipv4_is_zeronet(a) || wire::ipv4_is_lbcast(a)) return RouteType::kBroadcast;
+    if (wire::ipv4_is_multicast(a)) return RouteType::kMulticast;
+    const Route* best = nullptr;
+    for (const Route& r : local) {
+        const uint32_t mask = r.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - r.prefix_len);
+        if ((a & mask) == r.prefix && (!best || r.prefix_len >= best->prefix_len)) best = &r;
+    }
+    // No match in the local table: RTN_UNICAST.
+    return best ? best->type : RouteType::kUnicast;
+}
+
+std::vector<LocalDst> RouteTables::local_dsts(uint32_t ifindex) const {
+    std::vector<LocalDst> v;
+    if (!iface(ifindex)) return v;
+    // ip_route_input_slow(): the limited broadcast is brd_input on any interface with an
+    // in_device; the local table's /32 routes on this interface; ip_check_mc_rcu() groups.
+    v.push_back({.addr = 0xffffffffu, .type = RouteType::kBroadcast});
+    for (const Route& r : local_table_)
+        if (r.prefix_len == 32 && r.oif == ifindex &&
+            (r.type == RouteType::kLocal || r.type == RouteType::kBroadcast))
+            v.push_back({.addr = r.prefix, .type = r.type});
+    for (wire::Ipv4Addr g : mc_.groups_on(ifindex))
+        v.push_back({.addr = g, .type = RouteType::kMulticast});
+    std::stable_sort(v.begin(), v.end(),
+                     [](const LocalDst& a, const LocalDst& b) { return a.addr < b.addr; });
+    v.erase(std::unique(v.begin(), v.end(),
+                        [](const LocalDst& a, const LocalDst& b) { return a.addr == b.addr; }),
+            v.end());
+    return v;
 }
 
 RoutePublisher::RoutePublisher(RouteConfig cfg) : cfg_(std::move(cfg)) {

@@ -6,6 +6,10 @@
 // does, plus the connected and static routes), the per-interface effective knobs, the set
 // of local addresses (inet_lookup_ifaddr_rcu) and the multicast memberships.
 //
+// It is also the one answer to "which addresses are ours" outside the route stage: the bind
+// checks of the control plane ask addr_type() (inet_addr_type) and the backends steer the
+// destinations local_dsts() lists for their interfaces to the dataplane.
+//
 // RoutePublisher owns the current snapshot. Workers read it through read() inside a
 // read-side section (one burst) and announce a quiescent state between bursts; a change
 // builds a new snapshot, swaps the pointer (release) and frees the old one after a grace
@@ -16,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +52,14 @@ struct StaticRoute {
     RouteType type = RouteType::kUnicast;
     uint32_t oif = 0;
     bool via_gateway = false;  // nexthop scope LINK instead of HOST
+};
+
+// A destination this host accepts on an interface, with the type its input route has
+// (kLocal, kBroadcast or kMulticast).
+struct LocalDst {
+    wire::Ipv4Addr addr = 0;
+    RouteType type = RouteType::kLocal;
+    friend bool operator==(const LocalDst&, const LocalDst&) = default;
 };
 
 struct RouteConfig {
@@ -84,6 +97,19 @@ public:
     }
     // inet_lookup_ifaddr_rcu(): is `a` configured on any interface of the namespace?
     bool is_local_addr(wire::Ipv4Addr a) const noexcept;
+    // inet_addr_type(): the type of `a` in the local table (kLocal for an address of this
+    // host, kBroadcast for a broadcast route, 0.0.0.0/8 and 255.255.255.255, kMulticast for
+    // a class D address), kUnicast for anything else. Control plane only: a linear scan.
+    RouteType addr_type(wire::Ipv4Addr a) const noexcept { return inet_addr_type(local_table_, a); }
+    // inet_addr_type() over the routes of a local table (`local`: no table at all).
+    static RouteType inet_addr_type(std::span<const Route> local, wire::Ipv4Addr a) noexcept;
+    // The destinations the route stage accepts as this host's when they arrive on
+    // `ifindex`, which is what a backend steers to the dataplane for that interface: the
+    // local table's host routes on it (its addresses, secondaries included, explicit and
+    // subnet broadcasts, a static `local` /32 on it), the limited broadcast, and every group
+    // joined on it (224.0.0.1 included: ip_mc_up() joins it on every interface). Sorted by
+    // address. Strong host model for now: an address of another interface is not listed.
+    std::vector<LocalDst> local_dsts(uint32_t ifindex) const;
     // net->ipv4.fib_has_custom_local_routes: a configured route of type LOCAL.
     bool has_custom_local_routes() const noexcept { return custom_local_routes_; }
     uint64_t generation() const noexcept { return generation_; }
@@ -97,6 +123,7 @@ private:
     McGroups mc_;
     std::vector<IfState> ifaces_;
     std::vector<wire::Ipv4Addr> local_addrs_;  // sorted
+    std::vector<Route> local_table_;           // the routes with local_table set
     bool custom_local_routes_ = false;
     uint64_t generation_ = 0;
 };

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -120,17 +121,32 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free &&
               "shared-memory atomics must be lock-free");
 
 struct RingGeometry {
-    uint32_t slot_count;  // power of two, >= 2
-    uint32_t slot_size;   // multiple of 64, >= 128 (SlotMeta + at least 64 payload bytes)
+    uint32_t slot_count;  // power of two, kMinSlots..kMaxSlots
+    uint32_t slot_size;   // multiple of 64, >= kMinSlotSize
+
+    // The geometry rules, for everyone who checks a ring's shape (the daemon's config and
+    // registry, ring_check() in the app).
+    static constexpr uint32_t kMinSlots = 2;
+    static constexpr uint32_t kMaxSlots = 1u << 24;
+    static constexpr uint32_t kMinSlotSize = 128;  // SlotMeta + at least 64 payload bytes
+    static constexpr bool slot_count_ok(uint32_t n) noexcept {
+        return n >= kMinSlots && n <= kMaxSlots && (n & (n - 1)) == 0;
+    }
+    static constexpr bool slot_size_ok(uint32_t s) noexcept {
+        return s >= kMinSlotSize && s % kCacheLine == 0;
+    }
+    // A requested slot count made valid: rounded up to a power of two, at least kMinSlots
+    // (`n` at most kMaxSlots).
+    static constexpr uint32_t round_slots(uint32_t n) noexcept {
+        return n <= kMinSlots ? kMinSlots : std::bit_ceil(n);
+    }
+
     static constexpr std::size_t header_size() noexcept { return sizeof(RingHeader); }
     std::size_t region_size() const noexcept {
         return header_size() + std::size_t{slot_count} * slot_size;
     }
     uint32_t max_payload() const noexcept { return slot_size - sizeof(SlotMeta); }
-    bool valid() const noexcept {
-        return slot_count >= 2 && (slot_count & (slot_count - 1)) == 0 && slot_size >= 128 &&
-               slot_size % kCacheLine == 0 && slot_count <= (1u << 24);
-    }
+    bool valid() const noexcept { return slot_count_ok(slot_count) && slot_size_ok(slot_size); }
 };
 
 // Writes the header of a fresh region (the daemon, before handing the memfd to the app).

@@ -165,6 +165,13 @@ void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {
                                  " to the XDP destination map: " + std::strerror(errno));
 }
 
+bool XdpProgram::add_dst(wire::Ipv4Addr addr, ipv4::RouteType type) {
+    add_dst(addr, type == ipv4::RouteType::kBroadcast   ? INGRESS_XDP_DST_BROADCAST
+                  : type == ipv4::RouteType::kMulticast ? INGRESS_XDP_DST_GROUP
+                                                        : INGRESS_XDP_DST_LOCAL);
+    return true;
+}
+
 void XdpProgram::remove_dst(wire::Ipv4Addr addr) {
     uint32_t key = htonl(addr);
     bpf_map_delete_elem(dst_fd_, &key);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/iface_lock.h"
+#include "io/steering.h"
 #include "wire/ipv4.h"
 
 struct xdp_program;
@@ -31,14 +32,14 @@ void set_library_logging(bool verbose);
 // /usr/lib/x86_64-linux-gnu/ingress/ in the Debian package); "ingress.bpf.o" if none exists.
 std::string default_object_path();
 
-class XdpProgram {
+class XdpProgram final : public Steering {
 public:
     // Takes the interface's ownership lock (io/iface_lock.h), opens `object_path`
     // (build/xdp/ingress.bpf.o or the installed copy) and attaches it to `ifname`. Throws
     // std::runtime_error saying what failed and on which interface; when another live
     // instance owns the interface, before touching anything.
     XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode);
-    ~XdpProgram();  // detaches
+    ~XdpProgram() override;  // detaches
     XdpProgram(const XdpProgram&) = delete;
     XdpProgram& operator=(const XdpProgram&) = delete;
 
@@ -48,11 +49,13 @@ public:
 
     // Which IPv4 destinations go to the dataplane (value: INGRESS_XDP_DST_*).
     void add_dst(wire::Ipv4Addr addr, uint32_t kind);
-    void remove_dst(wire::Ipv4Addr addr);
-    void set_capture_all(bool on);
+    // Steering: the kind from the route type (kBroadcast, kMulticast, else LOCAL).
+    bool add_dst(wire::Ipv4Addr addr, ipv4::RouteType type) override;
+    void remove_dst(wire::Ipv4Addr addr) override;
+    void set_capture_all(bool on) override;
     // Whether datagrams of IP protocol `protocol` for those destinations go to the dataplane
     // (the program starts with UDP only: TCP, ICMP, IGMP and the rest stay with the kernel).
-    void set_protocol(uint8_t protocol, bool take);
+    void set_protocol(uint8_t protocol, bool take) override;
     XdpStats stats() const;
 
 private:

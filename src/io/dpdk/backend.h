@@ -50,6 +50,7 @@
 #include "io/backend.h"
 #include "io/dpdk/dst_set.h"
 #include "io/dpdk/steer.h"
+#include "io/steering.h"
 #include "wire/ethernet.h"
 
 struct rte_mbuf;
@@ -97,7 +98,7 @@ struct PortOptions {
     RssFields rss = RssFields::kIpUdp;
 };
 
-class DpdkBackend final : public Backend {
+class DpdkBackend final : public Backend, public Steering {
 public:
     // eal_init() must have run. Attaches the device (vdevs are hot-plugged, and removed again
     // by the destructor), creates the mempool, configures and starts the port and its TAP.
@@ -123,11 +124,14 @@ public:
 
     // Steering, from the control thread while workers run (see above). false: the set is full.
     [[nodiscard]] bool add_dst(wire::Ipv4Addr a) noexcept { return dsts_.insert(a); }
-    void remove_dst(wire::Ipv4Addr a) noexcept { dsts_.erase(a); }
-    void set_capture_all(bool on) noexcept { capture_all_.store(on, std::memory_order_relaxed); }
+    bool add_dst(wire::Ipv4Addr a, ipv4::RouteType) noexcept override { return add_dst(a); }
+    void remove_dst(wire::Ipv4Addr a) noexcept override { dsts_.erase(a); }
+    void set_capture_all(bool on) noexcept override {
+        capture_all_.store(on, std::memory_order_relaxed);
+    }
     // Whether frames of this IP protocol for our destinations enter the pipeline (UDP at
     // first, as the XDP program's ingress_proto map).
-    void set_protocol(uint8_t protocol, bool take) noexcept {
+    void set_protocol(uint8_t protocol, bool take) noexcept override {
         protocols_[protocol].store(take, std::memory_order_relaxed);
     }
 

@@ -184,5 +184,88 @@ TEST(Protocol, RandomMutationsNeverCrash) {
     EXPECT_GT(parsed, 0);
 }
 
+// The client's encoders and the server's decoders are one pair per request: what the
+// client sends is what the server decodes, seq included.
+template <typename T, typename Decode>
+T decoded(const std::vector<uint8_t>& bytes, uint32_t seq, MsgType type, Decode decode) {
+    ParseResult r = parse(bytes);
+    EXPECT_TRUE(r.msg);
+    EXPECT_EQ(r.msg->type, type);
+    EXPECT_EQ(r.msg->seq, seq);
+    EXPECT_EQ(header_seq(bytes), seq);
+    T out{};
+    EXPECT_FALSE(decode(*r.msg, &out));
+    return out;
+}
+
+TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
+    const UdpOpen u{.addr = 0xc6120001,
+                    .port = 5000,
+                    .remote_addr = 0xc6120002,
+                    .remote_port = 4000,
+                    .ifindex = 3,
+                    .reuseport = true,
+                    .multicast_all = false,
+                    .ring_slots = 64};
+    auto du = decoded<UdpOpen>(encode(11, u), 11, MsgType::kOpenUdp,
+                               [](const Message& m, UdpOpen* o) { return decode(m, o); });
+    EXPECT_EQ(du.addr, u.addr);
+    EXPECT_EQ(du.port, u.port);
+    EXPECT_EQ(du.remote_addr, u.remote_addr);
+    EXPECT_EQ(du.remote_port, u.remote_port);
+    EXPECT_EQ(du.ifindex, u.ifindex);
+    EXPECT_TRUE(du.reuseport);
+    EXPECT_FALSE(du.reuseaddr);
+    EXPECT_FALSE(du.multicast_all);
+    EXPECT_EQ(du.ring_slots, 64u);
+
+    const RawOpen raw{.protocol = 1, .addr = 7, .icmp_filter = 0x10};
+    auto dr = decoded<RawOpen>(encode(12, raw), 12, MsgType::kOpenRaw,
+                               [](const Message& m, RawOpen* o) { return decode(m, o); });
+    EXPECT_EQ(dr.protocol, 1);
+    EXPECT_EQ(dr.addr, 7u);
+    EXPECT_EQ(dr.icmp_filter, 0x10u);
+    EXPECT_TRUE(dr.multicast_all);
+
+    const TapOpen tap{
+        .ethertype = 0x0800, .dgram = true, .filter = "udp", .fanout = true, .fanout_group = 9};
+    auto dt = decoded<TapOpen>(encode(13, tap), 13, MsgType::kOpenTap,
+                               [](const Message& m, TapOpen* o) { return decode(m, o); });
+    EXPECT_EQ(dt.ethertype, 0x0800);
+    EXPECT_TRUE(dt.dgram);
+    EXPECT_EQ(dt.filter, "udp");
+    EXPECT_TRUE(dt.fanout);
+    EXPECT_EQ(dt.fanout_group, 9);
+
+    const McRequest join{
+        .id = 4, .group = 0xef010101, .ifindex = 2, .include = true, .sources = {5, 6}};
+    auto dj = decoded<McRequest>(encode_join(14, join), 14, MsgType::kJoin,
+                                 [](const Message& m, McRequest* o) { return decode_join(m, o); });
+    EXPECT_EQ(dj.id, 4u);
+    EXPECT_EQ(dj.group, 0xef010101u);
+    EXPECT_EQ(dj.ifindex, 2u);
+    EXPECT_TRUE(dj.include);
+    EXPECT_EQ(dj.sources, (std::vector<uint32_t>{5, 6}));
+    auto dl = decoded<McRequest>(encode_leave(15, join), 15, MsgType::kLeave,
+                                 [](const Message& m, McRequest* o) { return decode_leave(m, o); });
+    EXPECT_EQ(dl.sources, (std::vector<uint32_t>{5, 6}));
+
+    for (Attr a : {Attr::kMulticastAll, Attr::kIcmpFilter, Attr::kIfindex}) {
+        auto ds = decoded<SetOption>(encode(16, SetOption{8, a, 1}), 16, MsgType::kSetOption,
+                                     [](const Message& m, SetOption* o) { return decode(m, o); });
+        EXPECT_EQ(ds.id, 8u);
+        EXPECT_EQ(ds.option, a);
+        EXPECT_EQ(ds.value, 1u);
+    }
+    EXPECT_EQ(decoded<uint32_t>(encode_close(17, 99), 17, MsgType::kClose,
+                                [](const Message& m, uint32_t* id) { return decode_close(m, id); }),
+              99u);
+}
+
+TEST(ProtocolRequests, HeaderSeqOfAShortBufferIsZero) {
+    const std::vector<uint8_t> b(11, 0xff);
+    EXPECT_EQ(header_seq(b), 0u);
+}
+
 }  // namespace
 }  // namespace ingress::ctl

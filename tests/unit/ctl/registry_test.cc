@@ -95,6 +95,27 @@ TEST_F(RegistryTest, NonLocalAddressIsRefusedUnlessIpNonlocalBind) {
     EXPECT_EQ(udp(1, user(), {.addr = far, .port = 5000}), 0);
 }
 
+// inet_bind() accepts what inet_addr_type() calls LOCAL, BROADCAST or MULTICAST, asked of
+// the route tables: a secondary address, a static local route, 0.0.0.0/8 (BROADCAST to the
+// kernel); not a neighbour on the link.
+TEST_F(RegistryTest, BindAcceptsWhatInetAddrTypeCallsOurs) {
+    ipv4::RouteConfig rc = test::default_route_config();
+    rc.ifaces[0].addrs.push_back(
+        {.addr = wire::ipv4(198, 18, 0, 9), .prefix_len = 24, .secondary = true});
+    rc.routes.push_back({.prefix = wire::ipv4(192, 0, 2, 9),
+                         .prefix_len = 32,
+                         .type = ipv4::RouteType::kLocal,
+                         .oif = 1});
+    routes.update(rc);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(198, 18, 0, 9), .port = 5000}), 0);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(192, 0, 2, 9), .port = 5000}), 0);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(0, 1, 2, 3), .port = 5000}), 0);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(198, 18, 0, 2), .port = 5000}), EADDRNOTAVAIL);
+    EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 1, .addr = wire::ipv4(198, 18, 0, 2)}).err,
+              EADDRNOTAVAIL);
+    EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 1, .addr = wire::ipv4(198, 18, 0, 9)}).err, 0);
+}
+
 TEST_F(RegistryTest, PortZeroGetsTheFirstFreeEphemeralPort) {
     EXPECT_EQ(udp(1, user(), {.port = 32768}), 0);
     Result r = reg().open_udp(1, user(), {});

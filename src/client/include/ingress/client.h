@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "options.h"
 #include "shm/region.h"
 #include "shm/ring.h"
 
@@ -45,39 +46,6 @@ struct Datagram {
     const shm::SlotMeta* meta = nullptr;  // addresses, ports, ifindex, timestamp, vlan, flags
     uint16_t worker = 0;                  // the ring it came from
     bool truncated() const noexcept { return meta && (meta->flags & shm::kSlotTruncated); }
-};
-
-struct UdpOptions {
-    uint32_t addr = 0;  // host order; 0 = INADDR_ANY
-    uint16_t port = 0;  // 0 = an ephemeral port
-    uint32_t remote_addr = 0;  // connect()
-    uint16_t remote_port = 0;
-    uint32_t ifindex = 0;  // SO_BINDTODEVICE
-    bool reuseport = false;
-    bool reuseaddr = false;
-    bool multicast_all = true;
-    uint32_t ring_slots = 0;  // 0 = the daemon's default
-};
-
-struct RawOptions {
-    uint8_t protocol = 0;  // IPPROTO_*
-    uint32_t addr = 0;
-    uint32_t remote_addr = 0;
-    uint32_t ifindex = 0;
-    uint32_t icmp_filter = 0;  // ICMP_FILTER
-    bool multicast_all = true;
-    uint32_t ring_slots = 0;
-};
-
-struct TapOptions {
-    uint16_t ethertype = 0x0003;  // ETH_P_ALL
-    uint32_t ifindex = 0;
-    bool dgram = false;  // SOCK_DGRAM framing (from the network header)
-    std::string filter;  // pcap expression
-    bool fanout = false;
-    uint16_t fanout_group = 0;
-    uint8_t fanout_mode = 0;  // 0 hash, 1 round robin
-    uint32_t ring_slots = 0;
 };
 
 // Ring-header counters summed over workers.
