@@ -23,7 +23,8 @@ struct BackendStats {
     // The DPDK exception path (src/io/dpdk/backend.h); zero elsewhere.
     uint64_t steered = 0;              // frames not for the dataplane, given to the kernel at rx
     uint64_t rx_missed = 0;            // frames the device dropped before rx_burst (ring full)
-    uint64_t pass_dropped = 0;         // passed frames the exception interface refused
+    uint64_t pass_dropped = 0;         // passed frames the kernel did not get (DPDK: the TAP
+                                       // refused them; AF_XDP: every one, it has no way back)
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused
 };
@@ -45,7 +46,7 @@ public:
     virtual uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
     // Hands frames the dataplane does not consume to the kernel where the backend can: DPDK
     // sends them to its exception TAP; AF_XDP cannot (a frame in an XSK cannot re-enter the
-    // kernel's stack), so it counts them as passed and frees the buffers (the XDP program
+    // kernel's stack), so it counts them as pass_dropped and frees the buffers (the XDP program
     // keeps the kernel's traffic away from the socket); memory/pcap record them. Takes all n,
     // and each buffer comes back exactly once.
     virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;

@@ -178,7 +178,8 @@ void AfXdpBackend::give_back(uint64_t handle, bool passed) noexcept {
     if (!home) return;
     Queue* me = caller();
     Queue& counted = me ? *me : *home;  // each queue's counters have one writer
-    ++(passed ? counted.st.passed : counted.st.freed);
+    // A passed frame cannot reach the kernel from here (backend.h): pass_dropped, not passed.
+    ++(passed ? counted.st.pass_dropped : counted.st.freed);
     if (me && me != home) {
         // Cannot be full: the ring holds as many entries as the UMEM has frames.
         (void)home->returns[me->slot]->try_push(handle & kAddrMask);
@@ -287,6 +288,7 @@ BackendStats AfXdpBackend::stats() const noexcept {
         s.rx += Q->st.rx;
         s.tx += Q->st.tx;
         s.passed += Q->st.passed;
+        s.pass_dropped += Q->st.pass_dropped;
         s.freed += Q->st.freed;
         s.alloc_fail += Q->st.alloc_fail;
     }

@@ -24,8 +24,9 @@
 // pass_burst(): frames cannot go back into the kernel's stack from an XSK, and this backend
 // has no exception interface: the XDP program keeps the kernel's traffic away from us, and
 // a frame the pipeline still decides to pass (full-capture mode: ARP and the like; a
-// datagram of a protocol the kernel handles) is counted in `passed` and its buffer freed.
-// The kernel never sees it.
+// datagram of a protocol the kernel handles) has its buffer freed and is counted in
+// `pass_dropped`, never in `passed`: the kernel never sees it. (The pipeline's own counters
+// still call it passed; issue 17 gives such frames a path or a drop reason of their own.)
 #pragma once
 
 #include <cstdint>
