@@ -21,8 +21,9 @@ int main(int argc, char **argv) {
     while (got < want) {
         int n = ingress_recv(ep, d, 32, 5000);
         if (n <= 0) break;
-        for (int i = 0; i < n; i++)
-            printf("%u bytes from %08x:%u\n", d[i].len, d[i].src_addr, d[i].src_port);
+        for (int i = 0; i < n; i++) /* d[i].meta: the ring slot's record */
+            printf("%u bytes from %08x:%u%s\n", d[i].len, d[i].meta->src_addr, d[i].meta->src_port,
+                   (d[i].meta->flags & INGRESS_F_TRUNCATED) ? " (truncated)" : "");
         got += n;
     }
     printf("received %ld\n", got);

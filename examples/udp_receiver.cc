@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
             std::size_t n = ep.recv(batch, 32, 5000);  // busy-poll, then sleep up to 5 s
             if (n == 0) break;                         // timed out
             for (std::size_t i = 0; i < n; ++i) {
-                const ingress::Datagram& d = batch[i];
-                std::printf("%u bytes from %08x:%u\n", d.len, d.meta->src_addr, d.meta->src_port);
+                const ingress::Datagram& d = batch[i];  // d.meta: the ring slot's record
+                std::printf("%u bytes from %08x:%u%s\n", d.len, d.meta->src_addr, d.meta->src_port,
+                            (d.meta->flags & INGRESS_F_TRUNCATED) ? " (truncated)" : "");
             }
             got += static_cast<long>(n);
         }

@@ -49,19 +49,19 @@ std::atomic<bool> g_stop{false};
 
 struct App {
     std::vector<std::unique_ptr<demux::UdpEndpoint>> eps;
+    std::vector<shm::RingConsumer> rings;  // the consumer side of each endpoint's ring
     std::atomic<uint64_t> datagrams{0}, bytes{0};
-    // The in-process "app": drains every endpoint queue right after each burst, on the
-    // worker's thread (the queues are single-threaded until the shm rings carry them).
+    // The in-process "app": drains every endpoint's ring right after each burst, on the
+    // worker's thread.
     static void drain(void* ctx) {
         auto* app = static_cast<App*>(ctx);
         uint64_t d = 0, b = 0;
-        for (auto& ep : app->eps) {
-            auto& q = ep->queue();
-            while (!q.empty()) {
-                b += q.front().bytes.size();
-                ++d;
-                q.pop();
-            }
+        for (shm::RingConsumer& c : app->rings) {
+            uint32_t idx;
+            const uint32_t n = c.peek(UINT32_MAX, &idx);
+            for (uint32_t i = 0; i < n; ++i) b += c.payload(idx + i).size();
+            c.release(n);
+            d += n;
         }
         app->datagrams.fetch_add(d, std::memory_order_relaxed);
         app->bytes.fetch_add(b, std::memory_order_relaxed);
@@ -159,7 +159,10 @@ int main(int argc, char** argv) {
         App app;
         demux::EndpointTable::Builder builder;
         for (uint16_t p : ports) {
-            auto ep = std::make_unique<demux::UdpEndpoint>("udp:" + std::to_string(p), 4096);
+            auto rings = std::make_shared<demux::ShmRings>(p, 1, shm::RingGeometry{4096, 2112});
+            app.rings.emplace_back(rings->region(0).data());
+            auto ep =
+                std::make_unique<demux::UdpEndpoint>(std::move(rings), "udp:" + std::to_string(p));
             ep->bind(0, p);
             for (auto g : groups) ep->mc().join(g, port.ifindex);
             builder.add(*ep);

@@ -200,13 +200,14 @@ int main(int argc, char** argv) {
             for (std::size_t i = 0; i < n; ++i) {
                 const ingress::Datagram& x = d[i];
                 ++received;
-                bytes += x.orig_len;
-                truncated += x.truncated();
+                bytes += x.meta->orig_len;
+                truncated += (x.meta->flags & INGRESS_F_TRUNCATED) != 0;
                 if (a.mode == Mode::kPrint || a.mode == Mode::kHexdump) {
                     std::printf("%" PRIu64 " %s:%u -> %s:%u if %u len %u%s\n", x.meta->rx_ns,
                                 ingress::wire::ipv4_str(x.meta->src_addr).c_str(), x.meta->src_port,
                                 ingress::wire::ipv4_str(x.meta->dst_addr).c_str(), x.meta->dst_port,
-                                x.meta->ifindex, x.orig_len, x.truncated() ? " (truncated)" : "");
+                                x.meta->ifindex, x.meta->orig_len,
+                                (x.meta->flags & INGRESS_F_TRUNCATED) ? " (truncated)" : "");
                 }
                 if (a.mode == Mode::kHexdump) {
                     for (uint32_t o = 0; o < x.len; o += 16) {
@@ -241,12 +242,12 @@ int main(int argc, char** argv) {
                     put32(pcap, static_cast<uint32_t>(x.meta->rx_ns / 1000000000ull));
                     put32(pcap, static_cast<uint32_t>(x.meta->rx_ns % 1000000000ull));
                     put32(pcap, hl + x.len);
-                    put32(pcap, hl + x.orig_len);
+                    put32(pcap, hl + x.meta->orig_len);
                     std::fwrite(hdr, 1, hl, pcap);
                     std::fwrite(x.data, 1, x.len, pcap);
                 }
                 ++sec_pkts;
-                sec_bytes += x.orig_len;
+                sec_bytes += x.meta->orig_len;
             }
             const double t = mono();
             if (t - last >= 1.0) {

@@ -5,7 +5,6 @@
 #include <memory>
 #include <new>
 #include <string>
-#include <vector>
 
 #include <ingress/client.h>
 #include <ingress/ingress.h>
@@ -15,7 +14,6 @@ struct ingress_client {
 };
 struct ingress_endpoint {
     ingress::Endpoint ep;
-    std::vector<ingress::Datagram> scratch;
 };
 
 namespace {
@@ -80,7 +78,7 @@ ingress_endpoint* ingress_udp_open(ingress_client* c, const ingress_udp_opts* o)
         u.reuseaddr = o->reuseaddr;
         u.multicast_all = o->multicast_all;
         u.ring_slots = o->ring_slots;
-        out = new ingress_endpoint{c->c.open_udp(u), {}};
+        out = new ingress_endpoint{c->c.open_udp(u)};
         return 0;
     });
     return out;
@@ -97,7 +95,7 @@ ingress_endpoint* ingress_raw_open(ingress_client* c, const ingress_raw_opts* o)
         r.icmp_filter = o->icmp_filter;
         r.multicast_all = o->multicast_all;
         r.ring_slots = o->ring_slots;
-        out = new ingress_endpoint{c->c.open_raw(r), {}};
+        out = new ingress_endpoint{c->c.open_raw(r)};
         return 0;
     });
     return out;
@@ -112,7 +110,7 @@ ingress_endpoint* ingress_tap_open(ingress_client* c, const ingress_tap_opts* o)
         t.dgram = o->dgram;
         if (o->filter) t.filter = o->filter;
         t.ring_slots = o->ring_slots;
-        out = new ingress_endpoint{c->c.open_tap(t), {}};
+        out = new ingress_endpoint{c->c.open_tap(t)};
         return 0;
     });
     return out;
@@ -125,29 +123,8 @@ int ingress_endpoint_fd(const ingress_endpoint* ep) { return ep->ep.fd(); }
 int ingress_prepare_sleep(ingress_endpoint* ep) { return ep->ep.prepare_sleep() ? 1 : 0; }
 
 int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int timeout_ms) {
-    return guard([&] {
-        if (ep->scratch.size() < max) ep->scratch.resize(max);
-        const std::size_t n = ep->ep.recv(ep->scratch.data(), max, timeout_ms);
-        for (std::size_t i = 0; i < n; ++i) {
-            const ingress::Datagram& d = ep->scratch[i];
-            ingress_datagram& o = out[i];
-            o.data = d.data;
-            o.len = d.len;
-            o.orig_len = d.orig_len;
-            o.src_addr = d.meta->src_addr;
-            o.dst_addr = d.meta->dst_addr;
-            o.src_port = d.meta->src_port;
-            o.dst_port = d.meta->dst_port;
-            o.ifindex = d.meta->ifindex;
-            o.rx_ns = d.meta->rx_ns;
-            o.vlan_tci = d.meta->vlan_tci;
-            o.flags = d.meta->flags;
-            o.pkt_type = d.meta->pkt_type;
-            o.protocol = d.meta->protocol;
-            o.ethertype = d.meta->ethertype;
-        }
-        return static_cast<int>(n);
-    });
+    // ingress::Datagram is ingress_datagram: the C++ call fills the caller's array.
+    return guard([&] { return static_cast<int>(ep->ep.recv(out, max, timeout_ms)); });
 }
 
 void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) { ep->ep.set_busy_poll_us(us); }

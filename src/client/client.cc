@@ -240,7 +240,7 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             for (uint32_t i = 0; i < got; ++i) {
                 const shm::SlotMeta& m = r.cons.meta(idx + i);
                 auto p = r.cons.payload(idx + i);
-                out[n++] = Datagram{p.data(), static_cast<uint32_t>(p.size()), m.orig_len, &m,
+                out[n++] = Datagram{p.data(), &m, static_cast<uint32_t>(p.size()),
                                     static_cast<uint16_t>(w)};
             }
             r.held = got;

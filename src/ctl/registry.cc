@@ -139,34 +139,31 @@ Result Registry::check_owner(uint64_t owner, uint32_t id, Entry** out) {
 }
 
 void Registry::rebuild(Entry& e) {
-    // A fresh endpoint object from the entry's configuration, on the same rings. The tiny
-    // in-memory queue is never used (the shm backing is attached before publication).
+    // A fresh endpoint object from the entry's configuration, on the same rings.
     switch (e.kind) {
     case EndpointKind::kUdp: {
-        auto u = std::make_shared<demux::UdpEndpoint>("ep" + std::to_string(e.id), 1, 64);
+        auto u = std::make_shared<demux::UdpEndpoint>(e.rings, "ep" + std::to_string(e.id));
         u->bind(e.udp.addr, e.udp.port);
         if (e.udp.remote_addr || e.udp.remote_port) u->connect(e.udp.remote_addr, e.udp.remote_port);
         u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
         u->set_multicast_all(e.udp.multicast_all);
         u->mc().list = e.mc;
-        u->queue().attach_shm(e.rings);
         e.u = std::move(u);
         break;
     }
     case EndpointKind::kRaw: {
-        auto r = std::make_shared<demux::RawEndpoint>(e.raw.protocol, "ep" + std::to_string(e.id),
-                                                      1, 64);
+        auto r = std::make_shared<demux::RawEndpoint>(e.rings, e.raw.protocol,
+                                                      "ep" + std::to_string(e.id));
         r->bind(e.raw.addr).connect(e.raw.remote_addr).bind_to_device(e.raw.ifindex);
         r->set_icmp_filter(e.raw.icmp_filter).set_multicast_all(e.raw.multicast_all);
         r->mc().list = e.mc;
-        r->queue().attach_shm(e.rings);
         e.r = std::move(r);
         break;
     }
     case EndpointKind::kTap: {
         auto t = std::make_shared<demux::TapEndpoint>(
-            e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw, e.tap.ethertype,
-            "ep" + std::to_string(e.id), 1, 64);
+            e.rings, e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw,
+            e.tap.ethertype, "ep" + std::to_string(e.id));
         t->bind(e.tap.ifindex).set_auxdata(true);
         if (!e.tap.filter.empty()) {
             std::string err;
@@ -177,7 +174,6 @@ void Registry::rebuild(Entry& e) {
         if (e.tap.fanout)
             t->join_fanout(e.tap.fanout_group, e.tap.fanout_mode ? demux::FanoutMode::kLoadBalance
                                                                   : demux::FanoutMode::kHash);
-        t->queue().attach_shm(e.rings);
         e.t = std::move(t);
         break;
     }
@@ -279,7 +275,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     e->kind = EndpointKind::kUdp;
     e->udp = o;
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, false);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
@@ -308,7 +304,7 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
     e->kind = EndpointKind::kRaw;
     e->raw = o;
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, false);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
@@ -333,7 +329,7 @@ Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o
     e->kind = EndpointKind::kTap;
     e->tap = o;
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, true);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM,

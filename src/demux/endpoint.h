@@ -8,7 +8,8 @@
 //
 // Endpoints are created and configured by the control plane (tests, here) before they are
 // published in an EndpointTable snapshot; the worker only reads their configuration and
-// pushes into their queue. Changing an option means building a new snapshot.
+// delivers into their shared-memory rings (demux/delivery.h). Changing an option means
+// building a new endpoint object on the same rings and a new snapshot.
 #pragma once
 
 #include <atomic>
@@ -69,9 +70,8 @@ struct InetAddressing {
 
 class UdpEndpoint {
 public:
-    explicit UdpEndpoint(std::string name = {}, uint32_t queue_capacity = 256,
-                         uint32_t slot_bytes = 2048)
-        : name_(std::move(name)), queue_(queue_capacity, slot_bytes) {}
+    explicit UdpEndpoint(std::shared_ptr<ShmRings> rings, std::string name = {})
+        : name_(std::move(name)), rings_(std::move(rings)) {}
 
     UdpEndpoint& bind(wire::Ipv4Addr addr, uint16_t port) {
         a_.rcv_saddr = addr;
@@ -99,23 +99,24 @@ public:
     // sk_state == TCP_ESTABLISHED: connect() gave it a remote address.
     bool connected() const noexcept { return a_.daddr != 0 || a_.dport != 0; }
     const std::string& name() const noexcept { return name_; }
-    EndpointQueue& queue() noexcept { return queue_; }
-    const EndpointQueue& queue() const noexcept { return queue_; }
+    // Where it delivers (shared with the app, and with the endpoint objects that replace
+    // this one when an option changes).
+    ShmRings& rings() noexcept { return *rings_; }
+    const ShmRings& rings() const noexcept { return *rings_; }
 
 private:
     std::string name_;
     InetAddressing a_;
     bool reuseport_ = false;
     McSocketState mc_;
-    EndpointQueue queue_;
+    std::shared_ptr<ShmRings> rings_;
 };
 
 class RawEndpoint {
 public:
     // socket(AF_INET, SOCK_RAW, protocol).
-    explicit RawEndpoint(uint8_t protocol, std::string name = {}, uint32_t queue_capacity = 256,
-                         uint32_t slot_bytes = 2048)
-        : name_(std::move(name)), queue_(queue_capacity, slot_bytes) {
+    RawEndpoint(std::shared_ptr<ShmRings> rings, uint8_t protocol, std::string name = {})
+        : name_(std::move(name)), rings_(std::move(rings)) {
         a_.num = protocol;
     }
     RawEndpoint& bind(wire::Ipv4Addr addr) { a_.rcv_saddr = addr; return *this; }
@@ -131,15 +132,17 @@ public:
     const McSocketState& mc() const noexcept { return mc_; }
     uint32_t icmp_filter() const noexcept { return icmp_filter_; }
     const std::string& name() const noexcept { return name_; }
-    EndpointQueue& queue() noexcept { return queue_; }
-    const EndpointQueue& queue() const noexcept { return queue_; }
+    // Where it delivers (shared with the app, and with the endpoint objects that replace
+    // this one when an option changes).
+    ShmRings& rings() noexcept { return *rings_; }
+    const ShmRings& rings() const noexcept { return *rings_; }
 
 private:
     std::string name_;
     InetAddressing a_;
     uint32_t icmp_filter_ = 0;  // raw_init(): zeroed, nothing filtered
     McSocketState mc_;
-    EndpointQueue queue_;
+    std::shared_ptr<ShmRings> rings_;
 };
 
 // A classic BPF program compiled from a pcap expression (SO_ATTACH_FILTER as tcpdump does).
@@ -175,10 +178,9 @@ inline constexpr uint16_t kEthPAll = 0x0003;  // ETH_P_ALL
 class TapEndpoint {
 public:
     // `protocol`: ETH_P_ALL or one ethertype (host order). bind(ifindex) or 0 for all.
-    explicit TapEndpoint(TapType type, uint16_t protocol = kEthPAll, std::string name = {},
-                         uint32_t queue_capacity = 256, uint32_t slot_bytes = 2048)
-        : name_(std::move(name)), type_(type), protocol_(protocol),
-          queue_(queue_capacity, slot_bytes) {}
+    TapEndpoint(std::shared_ptr<ShmRings> rings, TapType type, uint16_t protocol = kEthPAll,
+                std::string name = {})
+        : name_(std::move(name)), type_(type), protocol_(protocol), rings_(std::move(rings)) {}
 
     TapEndpoint& bind(uint32_t ifindex) { ifindex_ = ifindex; return *this; }
     TapEndpoint& set_auxdata(bool on = true) { auxdata_ = on; return *this; }
@@ -199,8 +201,10 @@ public:
     uint16_t fanout_id() const noexcept { return fanout_id_; }
     FanoutMode fanout_mode() const noexcept { return fanout_mode_; }
     const std::string& name() const noexcept { return name_; }
-    EndpointQueue& queue() noexcept { return queue_; }
-    const EndpointQueue& queue() const noexcept { return queue_; }
+    // Where it delivers (shared with the app, and with the endpoint objects that replace
+    // this one when an option changes).
+    ShmRings& rings() noexcept { return *rings_; }
+    const ShmRings& rings() const noexcept { return *rings_; }
     // Frames the filter rejected (SOCKET_FILTER, counted per tap: a tap copy is not a fate).
     uint64_t filter_drops() const noexcept {
         return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(filter_drops_))
@@ -221,7 +225,7 @@ private:
     uint16_t fanout_id_ = 0;
     FanoutMode fanout_mode_ = FanoutMode::kNone;
     uint64_t filter_drops_ = 0;
-    EndpointQueue queue_;
+    std::shared_ptr<ShmRings> rings_;
 };
 
 }  // namespace ingress::demux

@@ -38,16 +38,16 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
         r.matched = true;
         if (pkt.ip_proto == wire::kIpProtoIcmp && icmp_filter(*ep, pkt)) continue;
         if (!ep->mc().sf_allow(daddr, saddr, pkt.ifindex)) continue;
-        auto fill = [&pkt, saddr, daddr](RecvMeta& m) noexcept {
+        auto fill = [&pkt, saddr, daddr](shm::SlotMeta& m) noexcept {
             m.rx_ns = pkt.rx_ns;
             m.src_addr = saddr;  // raw_recvmsg: sin_addr = saddr, sin_port = 0
             m.dst_addr = daddr;
             m.ifindex = pkt.ifindex;
-            m.pkt_type = pkt.pkt_type;
+            m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
             m.protocol = pkt.ip_proto;
-            recv_meta_set_vlan(m, pkt);
+            set_vlan(m, pkt);
         };
-        if (ep->queue().try_emplace(fill, pkt.l3(), {}, ctx))
+        if (ep->rings().try_emplace(fill, pkt.l3(), {}, ctx))
             r.delivered = true;
         else
             r.rcvbuf = true;

@@ -68,37 +68,38 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         snaplen = std::min(snaplen, res);
     }
 
-    RecvMeta m;
-    m.rx_ns = pkt.rx_ns;
-    m.ifindex = r.dev;
-    m.pkt_type = r.pkt_type;
-    m.protocol = pkt.ethertype;
-    m.orig_len = len;
-    m.net_off = static_cast<uint16_t>(head.size());
-    if (tap.auxdata()) {
-        m.tp_status = kTpStatusUser;
-        if (pkt.flags & core::kFlagL4CsumGood) {
-            m.tp_status |= kTpStatusCsumValid;
-            m.flags |= kRecvCsumValid;
-        }
-        if (r.vlan_present) {
-            m.vlan_tci = pkt.vlan_tci;
-            m.vlan_tpid = pkt.vlan_tpid;
-            m.tp_status |= kTpStatusVlanValid | kTpStatusVlanTpidValid;
-            m.flags |= kRecvVlanValid | kRecvVlanTpidValid;
-        }
-    }
-    // Snap length: cut what the filter did not keep.
-    if (snaplen < len) {
+    // Snap length: cut what the filter did not keep (the record's l3_off still says where
+    // the network header starts, as tp_net does).
+    const auto l3_off = static_cast<uint16_t>(head.size());
+    const bool snapped = snaplen < len;
+    if (snapped) {
         if (snaplen <= head.size()) {
             head = head.first(snaplen);
             body = {};
         } else {
             body = body.first(snaplen - head.size());
         }
-        m.flags |= kRecvTruncated;
     }
-    (void)tap.queue().try_push(m, head, body, scratch.delivery);  // a full queue: the tap's own drop count
+    auto fill = [&pkt, &r, &tap, len, l3_off, snapped](shm::SlotMeta& m) noexcept {
+        m.rx_ns = pkt.rx_ns;
+        m.ifindex = r.dev;
+        m.pkt_type = static_cast<uint8_t>(r.pkt_type);
+        m.ethertype = pkt.ethertype;
+        m.orig_len = len;
+        m.l3_off = l3_off;
+        if (snapped) m.flags |= INGRESS_F_TRUNCATED;
+        // PACKET_AUXDATA: what tpacket_auxdata carries (ingress_tp_status() rebuilds tp_status).
+        if (tap.auxdata()) {
+            if (pkt.flags & core::kFlagL4CsumGood) m.flags |= INGRESS_F_CSUM_VERIFIED;
+            if (r.vlan_present) {
+                m.vlan_tci = pkt.vlan_tci;
+                m.vlan_tpid = pkt.vlan_tpid;
+                m.flags |= INGRESS_F_VLAN | INGRESS_F_VLAN_TPID;
+            }
+        }
+    };
+    // A full ring: the tap's own drop count (dropped_full in its ring header).
+    (void)tap.rings().try_emplace(fill, head, body, scratch.delivery);
 }
 
 void deliver_round(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,

@@ -141,19 +141,19 @@ public:
                                          d_.ulen - wire::UdpView::kHeaderLen};
         const core::Packet& pkt = pkt_;
         const Datagram& d = d_;
-        auto fill = [&pkt, &d](RecvMeta& m) noexcept {
+        auto fill = [&pkt, &d](shm::SlotMeta& m) noexcept {
             m.rx_ns = pkt.rx_ns;
             m.src_addr = d.saddr;
             m.dst_addr = d.daddr;
             m.src_port = d.sport;
             m.dst_port = d.dport;
             m.ifindex = pkt.ifindex;
-            m.pkt_type = pkt.pkt_type;
+            m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
             m.protocol = wire::kIpProtoUdp;
-            m.flags = kRecvCsumValid;
-            recv_meta_set_vlan(m, pkt);
+            m.flags = INGRESS_F_CSUM_VERIFIED;
+            set_vlan(m, pkt);
         };
-        if (!ep.queue().try_emplace(fill, payload, {}, env_.delivery)) {
+        if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery)) {
             // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.
             env_.c.mib(Mib::kUdpRcvbufErrors);
             env_.c.mib(Mib::kUdpInErrors);

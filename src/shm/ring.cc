@@ -15,6 +15,7 @@ void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32
     h->endpoint_id = endpoint_id;
     h->worker = worker;
     h->region_size = g.region_size();
+    h->meta_size = sizeof(SlotMeta);
     h->prod.store(0, std::memory_order_relaxed);
     h->cons.store(0, std::memory_order_relaxed);
     h->needs_wakeup.store(0, std::memory_order_relaxed);
@@ -31,6 +32,9 @@ RingCheck ring_check(const void* region, std::size_t mapped_size) noexcept {
     RingGeometry g{h->slot_count, h->slot_size};
     if (!g.valid() || h->header_size != RingGeometry::header_size() ||
         h->region_size != g.region_size())
+        return RingCheck::kBadGeometry;
+    // The record this client knows must be there; a newer daemon may append to it.
+    if (h->meta_size < sizeof(SlotMeta) || h->meta_size % 8 != 0 || h->meta_size >= g.slot_size)
         return RingCheck::kBadGeometry;
     if (mapped_size < g.region_size()) return RingCheck::kTooSmall;
     return RingCheck::kOk;
@@ -109,8 +113,11 @@ bool RingProducer::take_wakeup() noexcept {
 // --- consumer ---------------------------------------------------------------------------
 
 RingConsumer::RingConsumer(void* region) noexcept
-    : h_(static_cast<RingHeader*>(region)), base_(static_cast<uint8_t*>(region)),
-      g_{h_->slot_count, h_->slot_size}, mask_(h_->slot_count - 1) {
+    : h_(static_cast<RingHeader*>(region)),
+      base_(static_cast<uint8_t*>(region)),
+      g_{h_->slot_count, h_->slot_size},
+      mask_(h_->slot_count - 1),
+      meta_size_(h_->meta_size) {
     cons_ = h_->cons.load(std::memory_order_relaxed);
     cached_prod_ = h_->prod.load(std::memory_order_acquire);
 }

@@ -6,7 +6,8 @@
 //
 //   0     RingHeader   (4 cache lines: identity, producer index, consumer index + wakeup
 //                       flag, producer-side statistics)
-//   256   slot 0       slot_size bytes: a SlotMeta (64 bytes) then payload
+//   256   slot 0       slot_size bytes: the record (SlotMeta, src/shm/record.h: header's
+//                      meta_size bytes, 64 today) then payload
 //   ...   slot n-1
 //
 // Indices are free-running 32-bit counters (slot = index & mask): the ring is empty when
@@ -29,54 +30,16 @@
 #include <cstring>
 #include <span>
 
+#include "shm/record.h"
+
 namespace ingress::shm {
 
 inline constexpr uint32_t kRingMagic = 0x494e4752;  // "INGR"
-inline constexpr uint16_t kRingVersion = 2;  // 2: SlotMeta.tp_status
+inline constexpr uint16_t kRingVersion = 3;         // 2: tp_status; 3: one record, meta_size
 inline constexpr std::size_t kCacheLine = 64;
 
-// What recvmsg would give for one datagram (or one frame, for taps).
-struct SlotMeta {
-    uint32_t len;        // payload bytes stored in this slot
-    uint32_t orig_len;   // payload bytes the datagram had (> len: truncated, as MSG_TRUNC)
-    uint32_t src_addr;   // host order
-    uint32_t dst_addr;   // host order
-    uint16_t src_port;
-    uint16_t dst_port;
-    uint32_t ifindex;    // ingress interface (IP_PKTINFO ipi_ifindex)
-    uint64_t rx_ns;      // receive timestamp (SO_TIMESTAMPNS)
-    uint16_t vlan_tci;   // PACKET_AUXDATA tp_vlan_tci (valid if kSlotVlan)
-    uint16_t vlan_tpid;  // PACKET_AUXDATA tp_vlan_tpid
-    uint8_t pkt_type;    // PACKET_HOST ... (sll_pkttype)
-    uint8_t protocol;    // IP protocol (raw) or 0
-    uint16_t flags;      // kSlot* bits
-    uint16_t ethertype;  // taps: sll_protocol (host order)
-    uint16_t l3_off;     // taps in SOCK_RAW framing: where the network header starts
-    uint32_t tp_status;  // taps with PACKET_AUXDATA: tpacket_auxdata.tp_status
-    uint32_t reserved[4];
-};
-static_assert(sizeof(SlotMeta) == 64);
-static_assert(offsetof(SlotMeta, len) == 0);
-static_assert(offsetof(SlotMeta, orig_len) == 4);
-static_assert(offsetof(SlotMeta, src_addr) == 8);
-static_assert(offsetof(SlotMeta, dst_addr) == 12);
-static_assert(offsetof(SlotMeta, src_port) == 16);
-static_assert(offsetof(SlotMeta, dst_port) == 18);
-static_assert(offsetof(SlotMeta, ifindex) == 20);
-static_assert(offsetof(SlotMeta, rx_ns) == 24);
-static_assert(offsetof(SlotMeta, vlan_tci) == 32);
-static_assert(offsetof(SlotMeta, vlan_tpid) == 34);
-static_assert(offsetof(SlotMeta, pkt_type) == 36);
-static_assert(offsetof(SlotMeta, protocol) == 37);
-static_assert(offsetof(SlotMeta, flags) == 38);
-static_assert(offsetof(SlotMeta, ethertype) == 40);
-static_assert(offsetof(SlotMeta, l3_off) == 42);
-static_assert(offsetof(SlotMeta, tp_status) == 44);
-
-inline constexpr uint16_t kSlotTruncated = 1u << 0;  // MSG_TRUNC: orig_len > len
-inline constexpr uint16_t kSlotCsumOk = 1u << 1;     // L4 checksum verified
-inline constexpr uint16_t kSlotVlan = 1u << 2;       // TP_STATUS_VLAN_VALID
-inline constexpr uint16_t kSlotVlanTpid = 1u << 3;   // TP_STATUS_VLAN_TPID_VALID
+// The slot's record (src/shm/record.h, C and C++): what recvmsg would give for one datagram.
+using SlotMeta = ::ingress_meta;
 
 struct alignas(kCacheLine) RingHeader {
     // Line 0: identity, written once by the daemon before the app maps the region.
@@ -88,17 +51,18 @@ struct alignas(kCacheLine) RingHeader {
     uint32_t endpoint_id;
     uint32_t worker;
     uint64_t region_size;  // header_size + slot_count * slot_size
-    uint8_t pad0[kCacheLine - 32];
+    uint32_t meta_size;    // bytes of SlotMeta at the start of each slot: the payload follows
+    uint8_t pad0[kCacheLine - 36];
     // Line 1: written by the producer only.
     alignas(kCacheLine) std::atomic<uint32_t> prod;
     // Line 2: written by the consumer only.
     alignas(kCacheLine) std::atomic<uint32_t> cons;
-    std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the eventfd"
+    std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the doorbell"
     // Line 3: producer-side statistics, readable by the app and by ingressctl.
     alignas(kCacheLine) std::atomic<uint64_t> delivered;  // datagrams submitted
     std::atomic<uint64_t> dropped_full;  // datagrams dropped: ring full (RcvbufErrors)
     std::atomic<uint64_t> truncated;     // datagrams cut to the slot (MSG_TRUNC)
-    std::atomic<uint64_t> wakeups;       // eventfd signals sent
+    std::atomic<uint64_t> wakeups;       // doorbell rings sent
 };
 static_assert(sizeof(RingHeader) == 4 * kCacheLine);
 static_assert(offsetof(RingHeader, magic) == 0);
@@ -109,6 +73,7 @@ static_assert(offsetof(RingHeader, slot_count) == 12);
 static_assert(offsetof(RingHeader, endpoint_id) == 16);
 static_assert(offsetof(RingHeader, worker) == 20);
 static_assert(offsetof(RingHeader, region_size) == 24);
+static_assert(offsetof(RingHeader, meta_size) == 32);
 static_assert(offsetof(RingHeader, prod) == 64);
 static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
@@ -177,14 +142,14 @@ public:
     // Publishes the n slots reserved last.
     void submit(uint32_t n) noexcept;
 
-    // One datagram, the one way a slot is filled: reserves a slot, lets `fill` write the
-    // metadata in place, copies head ++ body (cut to max_payload and flagged kSlotTruncated,
-    // as MSG_TRUNC does; orig_len is `orig_len`, or the full length when 0), publishes it,
-    // and counts delivered / truncated / dropped_full in the header. False when full.
+    // One datagram, the one way a slot is filled: reserves a slot, copies head ++ body (cut
+    // to max_payload and flagged INGRESS_F_TRUNCATED, as MSG_TRUNC does), zeroes the slot's
+    // record and lets `fill(SlotMeta&)` write it in place (orig_len is the full length
+    // unless fill set it), publishes it, and counts delivered / truncated / dropped_full in
+    // the header. False when full.
     template <class Fill>
     [[nodiscard]] bool try_push_with(Fill&& fill, std::span<const uint8_t> head,
-                                     std::span<const uint8_t> body = {},
-                                     uint32_t orig_len = 0) noexcept {
+                                     std::span<const uint8_t> body = {}) noexcept {
         uint32_t idx;
         if (reserve_burst(1, &idx) == 0) {
             count_drop();
@@ -198,11 +163,12 @@ public:
         if (h) std::memcpy(dst, head.data(), h);
         if (b) std::memcpy(dst + h, body.data(), b);
         SlotMeta& out = meta(idx);
+        out = SlotMeta{};
         fill(out);
         out.len = static_cast<uint32_t>(h + b);
-        out.orig_len = orig_len ? orig_len : static_cast<uint32_t>(total);
+        if (out.orig_len == 0) out.orig_len = static_cast<uint32_t>(total);
         if (h + b < total) {
-            out.flags = static_cast<uint16_t>(out.flags | kSlotTruncated);
+            out.flags = static_cast<uint16_t>(out.flags | INGRESS_F_TRUNCATED);
             count_truncated();
         }
         submit(1);
@@ -218,7 +184,7 @@ public:
     void count_truncated() noexcept { bump(h_->truncated); }
 
     // After a burst of submits: true when the consumer asked to be woken; clears the flag
-    // (the caller then writes the eventfd once and calls count_wakeup()).
+    // (the caller then calls count_wakeup() and rings the doorbell once).
     bool take_wakeup() noexcept;
     void count_wakeup() noexcept { bump(h_->wakeups); }
 
@@ -254,16 +220,18 @@ public:
     const SlotMeta& meta(uint32_t idx) const noexcept {
         return *reinterpret_cast<const SlotMeta*>(slot(idx));
     }
+    // The payload starts meta_size bytes into the slot (a longer record from a newer daemon
+    // is skipped); a len beyond the slot is bounded, never trusted.
     std::span<const uint8_t> payload(uint32_t idx) const noexcept {
         const SlotMeta& m = meta(idx);
-        uint32_t len = m.len <= g_.max_payload() ? m.len : g_.max_payload();
-        return {slot(idx) + sizeof(SlotMeta), len};
+        const uint32_t room = g_.slot_size - meta_size_;
+        return {slot(idx) + meta_size_, m.len <= room ? m.len : room};
     }
     // Gives the n oldest peeked slots back to the producer.
     void release(uint32_t n) noexcept;
 
     // Sleep protocol: prepare_sleep() sets needs_wakeup and returns true if the ring is
-    // still empty (then block on the eventfd); false means data arrived meanwhile.
+    // still empty (then block on the doorbell); false means data arrived meanwhile.
     bool prepare_sleep() noexcept;
     void cancel_sleep() noexcept;
 
@@ -279,6 +247,7 @@ private:
     uint8_t* base_ = nullptr;
     RingGeometry g_{};
     uint32_t mask_ = 0;
+    uint32_t meta_size_ = sizeof(SlotMeta);  // the header's, checked by ring_check
     uint32_t cons_ = 0;         // private copy of cons
     uint32_t cached_prod_ = 0;  // last producer index seen
 };

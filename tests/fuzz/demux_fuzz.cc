@@ -13,6 +13,7 @@
 
 #include "demux/endpoint_table.h"
 #include "fuzz_input.h"
+#include "support/rings.h"
 
 using namespace ingress;
 using fuzz::FuzzInput;
@@ -46,7 +47,7 @@ uint32_t some_dev(FuzzInput& in) {
 // What every inet endpoint checks: local address, connected peer, bound device, and the
 // multicast source filter.
 bool inet_match(const demux::InetAddressing& a, const demux::McSocketState& mc,
-                const demux::RecvMeta& m) {
+                const shm::SlotMeta& m) {
     if (a.rcv_saddr && a.rcv_saddr != m.dst_addr) return false;
     if (a.daddr && a.daddr != m.src_addr) return false;
     if (a.bound_dev_if && a.bound_dev_if != m.ifindex) return false;
@@ -55,11 +56,8 @@ bool inet_match(const demux::InetAddressing& a, const demux::McSocketState& mc,
 
 template <class Ep, class Match>
 void check_queue(Ep& ep, Match match) {
-    auto& q = ep.queue();
-    while (q.size() > 0) {
-        if (!match(ep, q.front())) std::abort();
-        q.pop();
-    }
+    for (const test::Received& x : test::take(ep.rings()))
+        if (!match(ep, x)) std::abort();
 }
 
 }  // namespace
@@ -72,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::deque<demux::TapEndpoint> taps;
     demux::EndpointTable::Builder b;
     for (unsigned n = 1 + in.pick(6); n > 0; --n) {
-        auto& e = udp.emplace_back("udp", 64);
+        auto& e = udp.emplace_back(test::rings(64), "udp");
         e.bind(local_or_any(in), static_cast<uint16_t>(4999 + in.pick(3)));
         if (in.pick(4) == 0) e.connect(fuzz::pick_addr(in), static_cast<uint16_t>(4999 + in.pick(3)));
         e.bind_to_device(some_dev(in)).set_reuseport(in.pick(4) == 0);
@@ -81,15 +79,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     static const uint8_t kProtos[] = {wire::kIpProtoUdp, wire::kIpProtoIcmp, 253};
     for (unsigned n = in.pick(3); n > 0; --n) {
-        auto& e = raw.emplace_back(kProtos[in.pick(3)], "raw", 64);
+        auto& e = raw.emplace_back(test::rings(64), kProtos[in.pick(3)], "raw");
         e.bind(local_or_any(in)).bind_to_device(some_dev(in)).set_icmp_filter(in.u32());
         if (in.pick(4) == 0) e.connect(fuzz::pick_addr(in));
         configure_mc(in, e.mc());
         b.add(e);
     }
     for (unsigned n = in.pick(3); n > 0; --n) {
-        auto& e = taps.emplace_back(in.flag() ? demux::TapType::kRaw : demux::TapType::kDgram,
-                                    in.flag() ? demux::kEthPAll : wire::kEthPIp, "tap", 64);
+        const auto type = in.flag() ? demux::TapType::kRaw : demux::TapType::kDgram;
+        auto& e = taps.emplace_back(test::rings(64), type,
+                                    in.flag() ? demux::kEthPAll : wire::kEthPIp, "tap");
         b.add(e);
     }
     auto table = b.build();
@@ -103,13 +102,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         {.port = &w.port, .defrag = fuzz::kSmallDefrag, .routes = w.routes.get(), .endpoints = table.get()},
         spans, [&] {
             for (auto& e : udp)
-                check_queue(e, [](const demux::UdpEndpoint& ep, const demux::EndpointQueue::Entry& x) {
+                check_queue(e, [](const demux::UdpEndpoint& ep, const test::Received& x) {
                     const auto& a = ep.addressing();
                     return x.meta.dst_port == a.num && (!a.dport || a.dport == x.meta.src_port) &&
                            inet_match(a, ep.mc(), x.meta);
                 });
             for (auto& e : raw)
-                check_queue(e, [](const demux::RawEndpoint& ep, const demux::EndpointQueue::Entry& x) {
+                check_queue(e, [](const demux::RawEndpoint& ep, const test::Received& x) {
                     if (x.meta.protocol != ep.protocol() || !inet_match(ep.addressing(), ep.mc(), x.meta))
                         return false;
                     // ICMP_FILTER: the type is the byte after the IP header.
@@ -120,8 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     return type >= 32 || !(ep.icmp_filter() & (1u << type));
                 });
             for (auto& e : taps)
-                check_queue(e, [](const demux::TapEndpoint& ep, const demux::EndpointQueue::Entry& x) {
-                    return ep.protocol() == demux::kEthPAll || x.meta.protocol == ep.protocol();
+                check_queue(e, [](const demux::TapEndpoint& ep, const test::Received& x) {
+                    return ep.protocol() == demux::kEthPAll || x.meta.ethertype == ep.protocol();
                 });
         });
     return 0;

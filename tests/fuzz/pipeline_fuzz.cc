@@ -10,6 +10,7 @@
 #include "demux/endpoint_table.h"
 #include "fuzz_input.h"
 #include "io/memory.h"
+#include "support/rings.h"
 #include "worker/pipeline.h"
 
 using namespace ingress;
@@ -24,9 +25,9 @@ struct World : fuzz::Host {
         b.add(udp).add(raw).add(tap);
         table = b.build();
     }
-    demux::UdpEndpoint udp{"udp", 64};
-    demux::RawEndpoint raw{1, "raw", 64};
-    demux::TapEndpoint tap{demux::TapType::kRaw, demux::kEthPAll, "tap", 64};
+    demux::UdpEndpoint udp{test::rings(64), "udp"};
+    demux::RawEndpoint raw{test::rings(64), 1, "raw"};
+    demux::TapEndpoint tap{test::rings(64), demux::TapType::kRaw, demux::kEthPAll, "tap"};
     std::unique_ptr<const demux::EndpointTable> table;
 };
 
@@ -39,10 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (in.remaining() >= 2) frames.push_back(in.frame());
     io::MemoryBackend backend(1, 1, 256, 2048);
     fuzz::run_and_check(backend,
-                        {.port = &w.port, .defrag = fuzz::kSmallDefrag, .routes = w.routes.get(),
+                        {.port = &w.port,
+                         .defrag = fuzz::kSmallDefrag,
+                         .routes = w.routes.get(),
                          .endpoints = w.table.get()},
                         frames, [] {
-                            for (auto* q : {&w.udp.queue(), &w.raw.queue(), &w.tap.queue()}) q->clear();
+                            for (auto* r : {&w.udp.rings(), &w.raw.rings(), &w.tap.rings()})
+                                test::take(*r);
                         });
     return 0;
 }

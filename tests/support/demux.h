@@ -1,6 +1,6 @@
 // Helpers for local-delivery tests: the addresses, frames aimed at them, an endpoint table
-// published into a PipelineHarness, what an endpoint queue holds, and the counters every
-// UDP frame that reaches udp_rcv moves.
+// published into a PipelineHarness, and the counters every UDP frame that reaches udp_rcv
+// moves. Endpoints' rings and what an app reads from them: support/rings.h.
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "ipv4/route_type.h"
 #include "support/counters.h"
 #include "support/pipeline_harness.h"
+#include "support/rings.h"
 #include "wire/frame_builder.h"
 
 namespace ingress::test {
@@ -58,22 +59,6 @@ inline core::Packet ip_packet(std::vector<uint8_t>& bytes, ipv4::RouteType rt) {
     p.pkt_type = core::PktType::kHost;
     p.route_type = static_cast<uint8_t>(rt);
     return p;
-}
-
-struct Received {
-    demux::RecvMeta meta;
-    std::vector<uint8_t> bytes;
-};
-
-// Everything queued on the endpoint, oldest first; the queue is left empty.
-inline std::vector<Received> take(demux::EndpointQueue& q) {
-    std::vector<Received> out;
-    while (!q.empty()) {
-        auto e = q.front();
-        out.push_back({e.meta, {e.bytes.begin(), e.bytes.end()}});
-        q.pop();
-    }
-    return out;
 }
 
 inline std::vector<uint8_t> payload_bytes(std::size_t n) {

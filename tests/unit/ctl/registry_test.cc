@@ -234,7 +234,7 @@ TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {
     auto raws = pub.read()->raw(1);
     ASSERT_EQ(raws.size(), 1u);
     EXPECT_EQ(raws[0]->icmp_filter(), 1u << 8);
-    EXPECT_EQ(raws[0]->queue().shm(), before);
+    EXPECT_EQ(&raws[0]->rings(), before);
     EXPECT_EQ(reg().set_option(1, r.id, Attr::kReuseport, 1).err, ENOPROTOOPT);
     Result u = reg().open_udp(1, user(), {.port = 5000});
     EXPECT_EQ(reg().set_option(1, u.id, Attr::kIcmpFilter, 1).err, EOPNOTSUPP);

@@ -51,12 +51,12 @@ TEST(LocalDeliver, UnknownProtocolToMulticastGetsNoIcmp) {
 
 TEST(LocalDeliver, UnknownProtocolTakenByRawEndpoint) {
     test::DemuxHarness h;
-    RawEndpoint raw(253);
+    RawEndpoint raw(test::rings(), 253);
     h.builder.add(raw);
     h.publish();
     h.run_one(proto_to(253).build());
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(ip_in(1, 30), {{"delivered", 1}, {"IpInDelivers", 1}}));
-    EXPECT_EQ(raw.queue().size(), 1u);
+    EXPECT_EQ(raw.rings().used(), 1u);
     EXPECT_TRUE(h.backend.sent().empty());
 }
 
@@ -64,27 +64,27 @@ TEST(LocalDeliver, RawMatchFilteredOutStillSuppressesProtocolUnreachable) {
     // raw_v4_input() reports "delivered" for any matching socket, even one whose source
     // filter then refused the copy: no InUnknownProtos, no ICMP; the frame reached nobody.
     test::DemuxHarness h;
-    RawEndpoint raw(253);
+    RawEndpoint raw(test::rings(), 253);
     raw.mc().join_source(kGroup, 1, kPeer2);
     h.builder.add(raw);
     h.publish();
     h.run_one(proto_to(253, kGroup, kPeer).build());
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(ip_in(1, 30), test::mcast(1, 30)),
                                             {{"NO_SOCKET", 1}, {"IpInDelivers", 1}}));
-    EXPECT_TRUE(raw.queue().empty());
+    EXPECT_EQ(raw.rings().used(), 0u);
     EXPECT_TRUE(h.backend.sent().empty());
 }
 
 TEST(LocalDeliver, KernelProtocolsArePassedAfterRawCopies) {
     test::DemuxHarness h;
-    RawEndpoint tcp_raw(wire::kIpProtoTcp);
+    RawEndpoint tcp_raw(test::rings(), wire::kIpProtoTcp);
     h.builder.add(tcp_raw);
     h.publish();
     h.run({proto_to(wire::kIpProtoTcp).build(), proto_to(wire::kIpProtoIgmp, kGroup).build(),
            FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(8, 0).build()});
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(ip_in(2, 30), test::mcast(1, 30)),
                                             test::plus(ip_in(1, 28), {{"passed", 3}})));
-    EXPECT_EQ(tcp_raw.queue().size(), 1u);
+    EXPECT_EQ(tcp_raw.rings().used(), 1u);
     EXPECT_EQ(h.backend.passed().size(), 3u);
 }
 
@@ -107,7 +107,7 @@ TEST(LocalDeliver, FragmentedDatagramDeliveredOnceReassembled) {
     // ip_local_deliver -> ip_defrag -> udp_rcv: four fragments, shuffled, one datagram whose
     // UDP checksum is checked over the reassembled payload; the four frames end delivered.
     test::DemuxHarness h;
-    UdpEndpoint ep;
+    UdpEndpoint ep(test::rings());
     ep.bind(0, 53);
     h.builder.add(ep);
     h.publish();
@@ -121,7 +121,7 @@ TEST(LocalDeliver, FragmentedDatagramDeliveredOnceReassembled) {
                                                           {"IpReasmOKs", 1},
                                                           {"IpInDelivers", 1},
                                                           {"UdpInDatagrams", 1}}));
-    auto got = test::take(ep.queue());
+    auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, test::payload_bytes(100));
     h.expect_buffers_conserved();

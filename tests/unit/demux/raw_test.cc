@@ -27,8 +27,8 @@ test::Expected passed(uint64_t n, uint64_t ip_len) {
 
 TEST(Raw, GetsCopyBeforeUdp) {
     test::DemuxHarness h;
-    RawEndpoint raw(wire::kIpProtoUdp, "raw");
-    UdpEndpoint udp("udp");
+    RawEndpoint raw(test::rings(), wire::kIpProtoUdp, "raw");
+    UdpEndpoint udp(test::rings(), "udp");
     udp.bind(kLocal, 53);
     h.builder.add(raw).add(udp);
     h.publish();
@@ -39,13 +39,13 @@ TEST(Raw, GetsCopyBeforeUdp) {
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
                                             {{"delivered", 1}, {"UdpInDatagrams", 1}}))
         << "raw copy + UDP delivery = one delivered frame";
-    auto r = test::take(raw.queue());
+    auto r = test::take(raw.rings());
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].bytes, std::vector<uint8_t>(frame.begin() + 14, frame.end()));
     EXPECT_EQ(r[0].meta.src_addr, kPeer);
     EXPECT_EQ(r[0].meta.src_port, 0) << "raw_recvmsg: sin_port 0";
     EXPECT_EQ(r[0].meta.dst_addr, kLocal);
-    auto u = test::take(udp.queue());
+    auto u = test::take(udp.rings());
     ASSERT_EQ(u.size(), 1u);
     EXPECT_EQ(u[0].bytes, test::payload_bytes(10));
 }
@@ -54,7 +54,7 @@ TEST(Raw, CopyStillCountsWhenUdpHasNoPort) {
     // The kernel does both: the raw socket gets its copy, UDP counts NoPorts and answers port
     // unreachable. The frame reached an endpoint, so it is delivered.
     test::DemuxHarness h;
-    RawEndpoint raw(wire::kIpProtoUdp);
+    RawEndpoint raw(test::rings(), wire::kIpProtoUdp);
     h.builder.add(raw);
     h.publish();
     h.run_one(udp_to(kLocal, 53).build());
@@ -64,7 +64,7 @@ TEST(Raw, CopyStillCountsWhenUdpHasNoPort) {
                                              {"IcmpOutMsgs", 1},
                                              {"IcmpOutDestUnreachs", 1},
                                              {"IcmpMsgOutType3", 1}}));
-    EXPECT_EQ(raw.queue().size(), 1u);
+    EXPECT_EQ(raw.rings().used(), 1u);
     EXPECT_EQ(h.backend.sent().size(), 1u);
 }
 
@@ -89,7 +89,7 @@ TEST(Raw, MatchesProtocolBoundAddressConnectedAddressAndDevice) {
     for (const Case& tc : cases) {
         SCOPED_TRACE(tc.name);
         test::DemuxHarness h;
-        RawEndpoint raw(tc.proto);
+        RawEndpoint raw(test::rings(), tc.proto);
         raw.bind(tc.bound).connect(tc.connected).bind_to_device(tc.dev);
         h.builder.add(raw);
         h.publish();
@@ -107,13 +107,14 @@ TEST(Raw, MatchesProtocolBoundAddressConnectedAddressAndDevice) {
                                         {"IcmpOutDestUnreachs", 1},
                                         {"IcmpMsgOutType3", 1}}));
         }
-        EXPECT_EQ(raw.queue().size(), tc.gets ? 1u : 0u);
+        EXPECT_EQ(raw.rings().used(), tc.gets ? 1u : 0u);
     }
 }
 
 TEST(Raw, IcmpFilterBlocksListedTypes) {
     test::DemuxHarness h;
-    RawEndpoint filtered(wire::kIpProtoIcmp, "filtered"), open(wire::kIpProtoIcmp, "open");
+    RawEndpoint filtered(test::rings(), wire::kIpProtoIcmp, "filtered"),
+        open(test::rings(), wire::kIpProtoIcmp, "open");
     filtered.set_icmp_filter(1u << 8);  // no echo requests
     h.builder.add(filtered).add(open);
     h.publish();
@@ -123,39 +124,39 @@ TEST(Raw, IcmpFilterBlocksListedTypes) {
     h.run({echo.build(), unreach.build(), big_type.build()});
     // ICMP is the kernel's (icmp_rcv answers the echo): passed after the raw copies.
     EXPECT_COUNTERS_EQ(h.snap(), passed(3, 28));
-    auto f = test::take(filtered.queue());
+    auto f = test::take(filtered.rings());
     ASSERT_EQ(f.size(), 2u) << "types 3 and 40 (>= 32 is never blocked)";
     EXPECT_EQ(f[0].bytes[20], 3);
     EXPECT_EQ(f[1].bytes[20], 40);
-    EXPECT_EQ(open.queue().size(), 3u);
+    EXPECT_EQ(open.rings().used(), 3u);
     EXPECT_EQ(h.backend.passed().size(), 3u);
 }
 
 TEST(Raw, MulticastSourceFilterApplies) {
     test::DemuxHarness h;
-    RawEndpoint include_peer(253, "include_peer"), any(253, "any");
+    RawEndpoint include_peer(test::rings(), 253, "include_peer"), any(test::rings(), 253, "any");
     include_peer.mc().join_source(kGroup, 1, kPeer);
     h.builder.add(include_peer).add(any);
     h.publish();
     h.run({proto_to(253, kGroup, kPeer).build(), proto_to(253, kGroup, kPeer2).build()});
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(test::ip_local(2, 30), test::mcast(2, 30)),
                                             {{"delivered", 2}}));
-    auto got = test::take(include_peer.queue());
+    auto got = test::take(include_peer.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].meta.src_addr, kPeer);
-    EXPECT_EQ(any.queue().size(), 2u);
+    EXPECT_EQ(any.rings().used(), 2u);
 }
 
 TEST(Raw, FullQueueLosesOnlyThatCopy) {
     test::DemuxHarness h;
-    RawEndpoint full(253, "full", 1), ok(253, "ok");
-    ASSERT_TRUE(full.queue().try_push({}, {}));
+    RawEndpoint full(test::rings(2), 253, "full"), ok(test::rings(), 253, "ok");
+    ASSERT_EQ(test::fill_up(full.rings()), 2u);
     h.builder.add(full).add(ok);
     h.publish();
     h.run_one(proto_to(253, kLocal).build());
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 30), {{"delivered", 1}}));
-    EXPECT_EQ(full.queue().drops(), 1u);
-    EXPECT_EQ(ok.queue().size(), 1u);
+    EXPECT_EQ(full.rings().dropped(), 1u);
+    EXPECT_EQ(ok.rings().used(), 1u);
 }
 
 }  // namespace

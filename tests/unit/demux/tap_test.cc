@@ -4,6 +4,7 @@
 #include "demux/tap.h"
 
 #include <gtest/gtest.h>
+#include <linux/if_packet.h>
 
 #include <set>
 
@@ -24,27 +25,28 @@ std::vector<uint8_t> arp_frame() {
 
 TEST(Tap, SeesOtherHost) {
     test::DemuxHarness h;
-    TapEndpoint tap(TapType::kRaw);
+    TapEndpoint tap(test::rings(), TapType::kRaw);
     h.builder.add(tap);
     h.publish();
     auto frame = udp_to(kLocal, 53).eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build();
     h.run_one(frame);
     // The frame's fate is the kernel's: ip_rcv_core drops OTHERHOST after the taps saw it.
     EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"OTHERHOST", 1}}));
-    auto got = test::take(tap.queue());
+    auto got = test::take(tap.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, frame);
-    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kOtherhost);
-    EXPECT_EQ(got[0].meta.protocol, wire::kEthPIp);
+    EXPECT_EQ(got[0].meta.pkt_type, static_cast<uint8_t>(core::PktType::kOtherhost));
+    EXPECT_EQ(got[0].meta.ethertype, wire::kEthPIp);
     EXPECT_EQ(got[0].meta.ifindex, 1u);
-    EXPECT_EQ(got[0].meta.net_off, 14);
+    EXPECT_EQ(got[0].meta.l3_off, 14);
     h.expect_buffers_conserved();
 }
 
 TEST(Tap, SeesLinkPaddingAndNonIpFramesWithoutChangingTheirFate) {
     test::DemuxHarness h;
-    TapEndpoint all(TapType::kRaw, kEthPAll, "all"), arp(TapType::kRaw, 0x0806, "arp");
-    UdpEndpoint udp;
+    TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all"),
+        arp(test::rings(), TapType::kRaw, 0x0806, "arp");
+    UdpEndpoint udp(test::rings());
     udp.bind(0, 53);
     h.builder.add(all).add(arp).add(udp);
     h.publish();
@@ -56,52 +58,55 @@ TEST(Tap, SeesLinkPaddingAndNonIpFramesWithoutChangingTheirFate) {
                                              {"UdpInDatagrams", 1},
                                              {"passed", 1},
                                              {"IngressL2NonIpv4", 1}}));
-    auto got = test::take(all.queue());
+    auto got = test::take(all.rings());
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].bytes, padded) << "taps run before ip_rcv_core trims the padding";
     EXPECT_EQ(got[1].bytes, arp_frame());
-    EXPECT_EQ(got[1].meta.pkt_type, core::PktType::kBroadcast);
-    auto a = test::take(arp.queue());
+    EXPECT_EQ(got[1].meta.pkt_type, static_cast<uint8_t>(core::PktType::kBroadcast));
+    auto a = test::take(arp.rings());
     ASSERT_EQ(a.size(), 1u) << "an ethertype tap sees only its type";
-    EXPECT_EQ(a[0].meta.protocol, 0x0806);
-    EXPECT_EQ(udp.queue().size(), 1u);
+    EXPECT_EQ(a[0].meta.ethertype, 0x0806);
+    EXPECT_EQ(udp.rings().used(), 1u);
     EXPECT_EQ(h.backend.passed().size(), 1u);
 }
 
 TEST(Tap, DgramFramingStartsAtTheNetworkHeader) {
     test::DemuxHarness h;
-    TapEndpoint tap(TapType::kDgram, wire::kEthPIp);
+    TapEndpoint tap(test::rings(), TapType::kDgram, wire::kEthPIp);
     h.builder.add(tap);
     h.publish();
     auto frame = udp_to(kLocal, 53).build();
     h.run_one(frame);
-    auto got = test::take(tap.queue());
+    auto got = test::take(tap.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, std::vector<uint8_t>(frame.begin() + 14, frame.end()));
-    EXPECT_EQ(got[0].meta.net_off, 0);
-    EXPECT_EQ(got[0].meta.protocol, wire::kEthPIp);
+    EXPECT_EQ(got[0].meta.l3_off, 0);
+    EXPECT_EQ(got[0].meta.ethertype, wire::kEthPIp);
 }
 
 TEST(Tap, BindingToAnInterface) {
     test::DemuxHarness h;
-    TapEndpoint here(TapType::kRaw), elsewhere(TapType::kRaw), typed_elsewhere(TapType::kRaw, wire::kEthPIp);
+    TapEndpoint here(test::rings(), TapType::kRaw), elsewhere(test::rings(), TapType::kRaw),
+        typed_elsewhere(test::rings(), TapType::kRaw, wire::kEthPIp);
     here.bind(1);
     elsewhere.bind(5);
     typed_elsewhere.bind(5);
     h.builder.add(here).add(elsewhere).add(typed_elsewhere);
     h.publish();
     h.run_one(udp_to(kLocal, 53).build());
-    EXPECT_EQ(here.queue().size(), 1u);
-    EXPECT_TRUE(elsewhere.queue().empty());
-    EXPECT_TRUE(typed_elsewhere.queue().empty());
+    EXPECT_EQ(here.rings().used(), 1u);
+    EXPECT_EQ(elsewhere.rings().used(), 0u);
+    EXPECT_EQ(typed_elsewhere.rings().used(), 0u);
 }
 
 TEST(Tap, VlanTagMovedToAuxData) {
     test::DemuxHarness h;
     h.port.vlans.push_back({10, 10, test::kPortMac});
-    TapEndpoint any(TapType::kRaw, kEthPAll, "any"), on_port(TapType::kRaw, kEthPAll, "on_port"),
-        on_vlan(TapType::kRaw, kEthPAll, "on_vlan"), no_aux(TapType::kRaw, kEthPAll, "no_aux"),
-        ip_only(TapType::kRaw, wire::kEthPIp, "ip_only");
+    TapEndpoint any(test::rings(), TapType::kRaw, kEthPAll, "any"),
+        on_port(test::rings(), TapType::kRaw, kEthPAll, "on_port"),
+        on_vlan(test::rings(), TapType::kRaw, kEthPAll, "on_vlan"),
+        no_aux(test::rings(), TapType::kRaw, kEthPAll, "no_aux"),
+        ip_only(test::rings(), TapType::kRaw, wire::kEthPIp, "ip_only");
     any.set_auxdata();
     on_port.bind(1).set_auxdata();
     on_vlan.bind(10).set_auxdata();
@@ -113,35 +118,35 @@ TEST(Tap, VlanTagMovedToAuxData) {
     auto untagged = udp_to(kLocal, 53).build();
     h.run_one(tagged);
 
-    const uint32_t aux_vlan = kTpStatusUser | kTpStatusVlanValid | kTpStatusVlanTpidValid;
+    const uint32_t aux_vlan = TP_STATUS_USER | TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID;
     // ETH_P_ALL on every interface: on the port with the tag in aux data, then again on the
     // VLAN interface without it (vlan_do_receive -> another_round), as tcpdump -i any shows.
-    auto got = test::take(any.queue());
+    auto got = test::take(any.rings());
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].bytes, untagged) << "the tag is not in the bytes";
     EXPECT_EQ(got[0].meta.ifindex, 1u);
     EXPECT_EQ(got[0].meta.vlan_tci, (3 << 13) | 10);
     EXPECT_EQ(got[0].meta.vlan_tpid, 0x8100);
-    EXPECT_EQ(got[0].meta.tp_status, aux_vlan);
+    EXPECT_EQ(ingress_tp_status(&got[0].meta), aux_vlan);
     EXPECT_EQ(got[1].bytes, untagged);
     EXPECT_EQ(got[1].meta.ifindex, 10u);
     EXPECT_EQ(got[1].meta.vlan_tci, 0);
-    EXPECT_EQ(got[1].meta.tp_status, kTpStatusUser);
+    EXPECT_EQ(ingress_tp_status(&got[1].meta), TP_STATUS_USER);
 
-    got = test::take(on_port.queue());
+    got = test::take(on_port.rings());
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].meta.tp_status, aux_vlan);
-    got = test::take(on_vlan.queue());
+    EXPECT_EQ(ingress_tp_status(&got[0].meta), aux_vlan);
+    got = test::take(on_vlan.rings());
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].meta.tp_status, kTpStatusUser);
-    got = test::take(no_aux.queue());
+    EXPECT_EQ(ingress_tp_status(&got[0].meta), TP_STATUS_USER);
+    got = test::take(no_aux.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].meta.vlan_tci, 0) << "no PACKET_AUXDATA, no aux data";
-    EXPECT_EQ(got[0].meta.tp_status, 0u);
-    got = test::take(ip_only.queue());
+    EXPECT_EQ(got[0].meta.flags & (INGRESS_F_VLAN | INGRESS_F_VLAN_TPID), 0);
+    got = test::take(ip_only.rings());
     ASSERT_EQ(got.size(), 1u) << "ethertype taps see the frame once, on the final interface";
     EXPECT_EQ(got[0].meta.ifindex, 10u);
-    EXPECT_EQ(got[0].meta.tp_status, kTpStatusUser);
+    EXPECT_EQ(ingress_tp_status(&got[0].meta), TP_STATUS_USER);
 }
 
 TEST(Tap, PortRoundSeesThePktTypeBeforeVlanDoReceive) {
@@ -149,17 +154,18 @@ TEST(Tap, PortRoundSeesThePktTypeBeforeVlanDoReceive) {
     // a frame of a VLAN with no sub-interface OTHERHOST; the final round's ethertype taps see
     // that. (Found by tests/differential: tap-vlan-no-subinterface.)
     test::DemuxHarness h;
-    TapEndpoint all(TapType::kRaw, kEthPAll, "all"), ip(TapType::kRaw, wire::kEthPIp, "ip");
+    TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all"),
+        ip(test::rings(), TapType::kRaw, wire::kEthPIp, "ip");
     h.builder.add(all).add(ip);
     h.publish();
     h.run_one(udp_to(kLocal, 53).vlan(20).build());
     EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"IngressL2VlanTagged", 1}, {"OTHERHOST", 1}}));
-    auto got = test::take(all.queue());
+    auto got = test::take(all.rings());
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kHost);
-    got = test::take(ip.queue());
+    EXPECT_EQ(got[0].meta.pkt_type, static_cast<uint8_t>(core::PktType::kHost));
+    got = test::take(ip.rings());
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kOtherhost);
+    EXPECT_EQ(got[0].meta.pkt_type, static_cast<uint8_t>(core::PktType::kOtherhost));
 }
 
 TEST(Tap, FilterCompiledFromPcapExpression) {
@@ -170,7 +176,8 @@ TEST(Tap, FilterCompiledFromPcapExpression) {
     ASSERT_NE(f, nullptr) << err;
     auto fd = TapFilter::compile("udp dst port 53", /*link_header=*/false, &err);
     ASSERT_NE(fd, nullptr) << err;
-    TapEndpoint raw(TapType::kRaw, kEthPAll, "raw"), dgram(TapType::kDgram, kEthPAll, "dgram");
+    TapEndpoint raw(test::rings(), TapType::kRaw, kEthPAll, "raw"),
+        dgram(test::rings(), TapType::kDgram, kEthPAll, "dgram");
     raw.bind(1).attach_filter(std::move(f));
     dgram.bind(1).attach_filter(std::move(fd));
     h.builder.add(raw).add(dgram);
@@ -179,9 +186,9 @@ TEST(Tap, FilterCompiledFromPcapExpression) {
     // tagged to 53: the filter sees the frame as the tap does, tag removed, so it matches.
     h.run({udp_to(kLocal, 53).build(), udp_to(kLocal, 54).build(), arp_frame(),
            udp_to(kLocal, 53).vlan(10).build()});
-    EXPECT_EQ(raw.queue().size(), 2u);
+    EXPECT_EQ(raw.rings().used(), 2u);
     EXPECT_EQ(raw.filter_drops(), 2u) << "SOCKET_FILTER, counted per tap";
-    EXPECT_EQ(dgram.queue().size(), 2u);
+    EXPECT_EQ(dgram.rings().used(), 2u);
     EXPECT_EQ(dgram.filter_drops(), 2u);
     // Filters never change fates: the three UDP frames go to closed ports (NO_SOCKET), the
     // ARP frame is passed; no SOCKET_FILTER fate.
@@ -200,8 +207,9 @@ TEST(Tap, BadFilterExpressionIsReported) {
 
 TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
     test::DemuxHarness h;
-    TapEndpoint m[3] = {TapEndpoint(TapType::kRaw), TapEndpoint(TapType::kRaw),
-                        TapEndpoint(TapType::kRaw)};
+    TapEndpoint m[3] = {TapEndpoint(test::rings(), TapType::kRaw),
+                        TapEndpoint(test::rings(), TapType::kRaw),
+                        TapEndpoint(test::rings(), TapType::kRaw)};
     for (auto& t : m) h.builder.add(t.join_fanout(7, FanoutMode::kHash));
     h.builder.set_hash_seed(42);
     h.publish();
@@ -213,7 +221,7 @@ TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
     h.run(frames);
     uint32_t total = 0, used = 0;
     for (auto& t : m) {
-        auto got = test::take(t.queue());
+        auto got = test::take(t.rings());
         total += static_cast<uint32_t>(got.size());
         used += !got.empty();
         std::map<uint16_t, int> per_flow;
@@ -229,33 +237,34 @@ TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
 
 TEST(Tap, FanoutRoundRobin) {
     test::DemuxHarness h;
-    TapEndpoint m[3] = {TapEndpoint(TapType::kRaw), TapEndpoint(TapType::kRaw),
-                        TapEndpoint(TapType::kRaw)};
-    TapEndpoint other_group(TapType::kRaw);
+    TapEndpoint m[3] = {TapEndpoint(test::rings(), TapType::kRaw),
+                        TapEndpoint(test::rings(), TapType::kRaw),
+                        TapEndpoint(test::rings(), TapType::kRaw)};
+    TapEndpoint other_group(test::rings(), TapType::kRaw);
     for (auto& t : m) h.builder.add(t.join_fanout(1, FanoutMode::kLoadBalance));
     h.builder.add(other_group.join_fanout(2, FanoutMode::kLoadBalance));
     h.publish();
     std::vector<std::vector<uint8_t>> frames;
     for (uint16_t i = 0; i < 7; ++i) frames.push_back(udp_to(kLocal, 53, kPeer, 5000 + i).build());
     h.run(frames);
-    EXPECT_EQ(m[0].queue().size(), 3u);
-    EXPECT_EQ(m[1].queue().size(), 2u);
-    EXPECT_EQ(m[2].queue().size(), 2u);
-    EXPECT_EQ(other_group.queue().size(), 7u) << "another group gets its own copy";
-    auto got = test::take(m[1].queue());
+    EXPECT_EQ(m[0].rings().used(), 3u);
+    EXPECT_EQ(m[1].rings().used(), 2u);
+    EXPECT_EQ(m[2].rings().used(), 2u);
+    EXPECT_EQ(other_group.rings().used(), 7u) << "another group gets its own copy";
+    auto got = test::take(m[1].rings());
     EXPECT_EQ(wire::load_be16(got[0].bytes.data() + 34), 5001);
     EXPECT_EQ(wire::load_be16(got[1].bytes.data() + 34), 5004);
 }
 
 TEST(Tap, FullTapQueueIsTheTapsOwnDrop) {
     test::DemuxHarness h;
-    TapEndpoint tap(TapType::kRaw, kEthPAll, "tap", /*queue_capacity=*/1);
+    TapEndpoint tap(test::rings(2), TapType::kRaw, kEthPAll, "tap");
     h.builder.add(tap);
     h.publish();
-    h.run({arp_frame(), arp_frame()});
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 2}, {"passed", 2}, {"IngressL2NonIpv4", 2}}));
-    EXPECT_EQ(tap.queue().size(), 1u);
-    EXPECT_EQ(tap.queue().drops(), 1u);
+    h.run({arp_frame(), arp_frame(), arp_frame()});
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"passed", 3}, {"IngressL2NonIpv4", 3}}));
+    EXPECT_EQ(tap.rings().used(), 2u);
+    EXPECT_EQ(tap.rings().dropped(), 1u);
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ TEST(UdpLookup, ConnectedBeatsHookBeatsBoundBeatsWildcard) {
     };
     for (const Case& tc : cases) {
         SCOPED_TRACE(tc.name);
-        UdpEndpoint connected("connected"), hooked("hooked"), bound("bound"), wildcard("wildcard");
+        UdpEndpoint connected(test::rings(), "connected"), hooked(test::rings(), "hooked"),
+            bound(test::rings(), "bound"), wildcard(test::rings(), "wildcard");
         connected.bind(kLocal, 53).connect(kPeer, 4000);
         hooked.bind(0, 9999);  // sk_lookup may steer to any port
         bound.bind(kLocal, 53);
@@ -63,7 +64,7 @@ TEST(UdpLookup, ConnectedBeatsHookBeatsBoundBeatsWildcard) {
                                                 {{"delivered", 1}, {"UdpInDatagrams", 1}}));
         std::map<std::string, uint32_t> sizes;
         for (UdpEndpoint* ep : {&connected, &hooked, &bound, &wildcard})
-            sizes[ep->name()] = ep->queue().size();
+            sizes[ep->name()] = ep->rings().used();
         for (const auto& [name, n] : sizes)
             EXPECT_EQ(n, name == tc.winner ? 1u : 0u) << name;
         if (tc.hook) {
@@ -73,7 +74,7 @@ TEST(UdpLookup, ConnectedBeatsHookBeatsBoundBeatsWildcard) {
 }
 
 TEST(UdpLookup, HookSeesTheFourTupleAndIfindex) {
-    UdpEndpoint wildcard;
+    UdpEndpoint wildcard(test::rings());
     wildcard.bind(0, 53);
     HookCtx ctx;  // SK_PASS with nothing selected: the normal lookup goes on
     auto t = EndpointTable::Builder().add(wildcard).set_udp_lookup_hook(steer, &ctx).build();
@@ -88,7 +89,7 @@ TEST(UdpLookup, HookSeesTheFourTupleAndIfindex) {
 
 TEST(UdpLookup, HookDropRefusesEvenWhenABoundEndpointExists) {
     test::DemuxHarness h;
-    UdpEndpoint bound;
+    UdpEndpoint bound(test::rings());
     bound.bind(kLocal, 53);
     HookCtx ctx;
     ctx.verdict.action = UdpLookupVerdict::Action::kDrop;  // SK_DROP: ECONNREFUSED
@@ -101,11 +102,11 @@ TEST(UdpLookup, HookDropRefusesEvenWhenABoundEndpointExists) {
                                              {"IcmpOutMsgs", 1},
                                              {"IcmpOutDestUnreachs", 1},
                                              {"IcmpMsgOutType3", 1}}));
-    EXPECT_TRUE(bound.queue().empty());
+    EXPECT_EQ(bound.rings().used(), 0u);
 }
 
 TEST(UdpLookup, ConnectedToAnotherPeerDoesNotMatch) {
-    UdpEndpoint connected, other_port, wildcard;
+    UdpEndpoint connected(test::rings()), other_port(test::rings()), wildcard(test::rings());
     connected.bind(kLocal, 53).connect(kPeer2, 4000);
     other_port.bind(kLocal, 53).connect(kPeer, 4001);
     wildcard.bind(0, 53);
@@ -118,7 +119,7 @@ TEST(UdpLookup, ConnectedToAnotherPeerDoesNotMatch) {
 }
 
 TEST(UdpLookup, BindToDeviceScoresHigherAndExcludesOtherDevices) {
-    UdpEndpoint any_dev, on_dev1, on_dev7;
+    UdpEndpoint any_dev(test::rings()), on_dev1(test::rings()), on_dev7(test::rings());
     any_dev.bind(kLocal, 53);
     on_dev1.bind(kLocal, 53).bind_to_device(1);
     on_dev7.bind(0, 54).bind_to_device(7);
@@ -134,7 +135,7 @@ TEST(UdpLookup, BindToDeviceScoresHigherAndExcludesOtherDevices) {
 TEST(UdpLookup, EqualScoresGoToTheMostRecentlyBound) {
     // Without SO_REUSEPORT (two sockets with SO_REUSEADDR) the first in the hash2 chain wins,
     // and bind adds at the head.
-    UdpEndpoint first, second;
+    UdpEndpoint first(test::rings()), second(test::rings());
     first.bind(kLocal, 53);
     second.bind(kLocal, 53);
     auto t = EndpointTable::Builder().add(first).add(second).build();
@@ -142,7 +143,8 @@ TEST(UdpLookup, EqualScoresGoToTheMostRecentlyBound) {
 }
 
 TEST(UdpLookup, ReuseportPicksOneMemberPerFlowStableWhileGroupUnchanged) {
-    UdpEndpoint m[4];
+    UdpEndpoint m[4] = {UdpEndpoint(test::rings()), UdpEndpoint(test::rings()),
+                        UdpEndpoint(test::rings()), UdpEndpoint(test::rings())};
     EndpointTable::Builder b;
     for (auto& ep : m) b.add(ep.bind(kLocal, 53).set_reuseport());
     b.set_hash_seed(0x12345678);
@@ -171,7 +173,8 @@ TEST(UdpLookup, ReuseportPicksOneMemberPerFlowStableWhileGroupUnchanged) {
 
 TEST(UdpLookup, ReuseportGroupThroughThePipeline) {
     test::DemuxHarness h;
-    UdpEndpoint m[3];
+    UdpEndpoint m[3] = {UdpEndpoint(test::rings()), UdpEndpoint(test::rings()),
+                        UdpEndpoint(test::rings())};
     for (auto& ep : m) h.builder.add(ep.bind(0, 53).set_reuseport());
     h.builder.set_hash_seed(7);
     h.publish();
@@ -183,7 +186,7 @@ TEST(UdpLookup, ReuseportGroupThroughThePipeline) {
                                             {{"delivered", 60}, {"UdpInDatagrams", 60}}));
     uint32_t total = 0;
     for (auto& ep : m) {
-        auto got = test::take(ep.queue());
+        auto got = test::take(ep.rings());
         total += static_cast<uint32_t>(got.size());
         // Both copies of a flow landed on the same member.
         std::map<uint16_t, int> per_flow;
@@ -194,7 +197,7 @@ TEST(UdpLookup, ReuseportGroupThroughThePipeline) {
 }
 
 TEST(UdpLookup, HookSelectionGoesThroughReuseportUnlessNoReuseport) {
-    UdpEndpoint m[2];
+    UdpEndpoint m[2] = {UdpEndpoint(test::rings()), UdpEndpoint(test::rings())};
     for (auto& ep : m) ep.bind(kLocal, 8000).set_reuseport();
     HookCtx ctx;
     ctx.verdict.selected = &m[0];

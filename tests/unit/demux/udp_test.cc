@@ -20,7 +20,7 @@ using wire::FrameBuilder;
 
 TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     test::DemuxHarness h;
-    UdpEndpoint ep("dns");
+    UdpEndpoint ep(test::rings(), "dns");
     ep.bind(0, 53);
     h.builder.add(ep);
     h.publish();
@@ -28,7 +28,7 @@ TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     h.drain();
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
                                          {{"delivered", 1}, {"UdpInDatagrams", 1}}));
-    auto got = test::take(ep.queue());
+    auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, test::payload_bytes(18)) << "payload only, link padding gone";
     EXPECT_EQ(got[0].meta.src_addr, kPeer);
@@ -37,9 +37,9 @@ TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     EXPECT_EQ(got[0].meta.dst_port, 53);
     EXPECT_EQ(got[0].meta.ifindex, 1u);
     EXPECT_EQ(got[0].meta.rx_ns, 777u);
-    EXPECT_EQ(got[0].meta.pkt_type, core::PktType::kHost);
+    EXPECT_EQ(got[0].meta.pkt_type, static_cast<uint8_t>(core::PktType::kHost));
     EXPECT_EQ(got[0].meta.orig_len, 18u);
-    EXPECT_EQ(got[0].meta.flags & kRecvTruncated, 0);
+    EXPECT_EQ(got[0].meta.flags & INGRESS_F_TRUNCATED, 0);
     h.expect_buffers_conserved();
 }
 
@@ -60,14 +60,14 @@ TEST(Udp, MalformedHeaderIsInErrors) {
     for (const auto& tc : cases) {
         SCOPED_TRACE(tc.name);
         test::DemuxHarness h;
-        UdpEndpoint ep;
+        UdpEndpoint ep(test::rings());
         ep.bind(0, 53);
         h.builder.add(ep);
         h.publish();
         h.run_one(tc.frame);
         EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, tc.ip_len),
                                              {{"PKT_TOO_SMALL", 1}, {"UdpInErrors", 1}}));
-        EXPECT_TRUE(ep.queue().empty());
+        EXPECT_EQ(ep.rings().used(), 0u);
         EXPECT_TRUE(h.backend.sent().empty()) << "no ICMP for a malformed datagram";
         h.expect_buffers_conserved();
     }
@@ -75,7 +75,7 @@ TEST(Udp, MalformedHeaderIsInErrors) {
 
 TEST(Udp, UlenShorterThanPayloadTrimsTheDatagram) {
     test::DemuxHarness h;
-    UdpEndpoint ep;
+    UdpEndpoint ep(test::rings());
     ep.bind(kLocal, 53);
     h.builder.add(ep);
     h.publish();
@@ -83,21 +83,21 @@ TEST(Udp, UlenShorterThanPayloadTrimsTheDatagram) {
     h.run_one(udp_to(kLocal, 53).udp_length(18).zero_udp_checksum().build());
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
                                          {{"delivered", 1}, {"UdpInDatagrams", 1}}));
-    auto got = test::take(ep.queue());
+    auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, test::payload_bytes(10));
 }
 
 TEST(Udp, ZeroChecksumMeansNoneAndIsAccepted) {
     test::DemuxHarness h;
-    UdpEndpoint ep;
+    UdpEndpoint ep(test::rings());
     ep.bind(kLocal, 53);
     h.builder.add(ep);
     h.publish();
     h.run_one(udp_to(kLocal, 53, kPeer, 4000, 300).zero_udp_checksum().build());
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 328),
                                          {{"delivered", 1}, {"UdpInDatagrams", 1}}));
-    EXPECT_EQ(ep.queue().size(), 1u);
+    EXPECT_EQ(ep.rings().used(), 1u);
 }
 
 TEST(Udp, BadChecksumIsDroppedSilently) {
@@ -107,7 +107,7 @@ TEST(Udp, BadChecksumIsDroppedSilently) {
         for (bool with_endpoint : {false, true}) {
             SCOPED_TRACE(testing::Message() << payload << " " << with_endpoint);
             test::DemuxHarness h;
-            UdpEndpoint ep;
+            UdpEndpoint ep(test::rings());
             ep.bind(kLocal, 53);
             if (with_endpoint) h.builder.add(ep);
             h.publish();
@@ -115,7 +115,7 @@ TEST(Udp, BadChecksumIsDroppedSilently) {
             EXPECT_COUNTERS_EQ(h.snap(),
                                test::plus(test::ip_local(1, 28 + payload),
                                        {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
-            EXPECT_TRUE(ep.queue().empty());
+            EXPECT_EQ(ep.rings().used(), 0u);
             EXPECT_TRUE(h.backend.sent().empty());
         }
     }
@@ -126,7 +126,7 @@ TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
     // the datagram is not verified again, even if (here: deliberately) its bytes disagree.
     auto bytes = udp_to(kLocal, 53).bad_udp_checksum().build();
     core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
-    UdpEndpoint ep;
+    UdpEndpoint ep(test::rings());
     ep.bind(kLocal, 53);
     auto table = EndpointTable::Builder().add(ep).build();
     core::CounterBlock c;
@@ -138,7 +138,7 @@ TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
     EXPECT_EQ(udp_rcv(p, env), core::Verdict::drop(core::DropReason::kUdpCsum));
     EXPECT_COUNTERS(c.snapshot(), ({{"UdpInDatagrams", 1}, {"UdpInCsumErrors", 1},
                                     {"UdpInErrors", 1}}));
-    EXPECT_EQ(ep.queue().size(), 1u);
+    EXPECT_EQ(ep.rings().used(), 1u);
 }
 
 TEST(Udp, NoPortsAnswersPortUnreachable) {
@@ -189,7 +189,7 @@ TEST(Udp, PortUnreachableIsRateLimitedPerHost) {
 
 TEST(Udp, FullQueueIsRcvbufErrorsNeverAStall) {
     test::DemuxHarness h;
-    UdpEndpoint ep("slow", /*queue_capacity=*/2);
+    UdpEndpoint ep(test::rings(2), "slow");
     ep.bind(kLocal, 53);
     h.builder.add(ep);
     h.publish();
@@ -201,8 +201,8 @@ TEST(Udp, FullQueueIsRcvbufErrorsNeverAStall) {
                                           {"SOCKET_RCVBUFF", 3},
                                           {"UdpRcvbufErrors", 3},
                                           {"UdpInErrors", 3}}));
-    EXPECT_EQ(ep.queue().size(), 2u);
-    EXPECT_EQ(ep.queue().drops(), 3u) << "per-endpoint drops (sk_drops)";
+    EXPECT_EQ(ep.rings().used(), 2u);
+    EXPECT_EQ(ep.rings().dropped(), 3u) << "per-endpoint drops (sk_drops)";
     h.expect_buffers_conserved();
 }
 
@@ -217,7 +217,7 @@ TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
     // matches, IP_PKTINFO reports it, and the tag is in the metadata.
     test::DemuxHarness h;
     h.port.vlans.push_back({10, 10, test::kPortMac});
-    UdpEndpoint on_vlan("on_vlan"), on_port("on_port");
+    UdpEndpoint on_vlan(test::rings(), "on_vlan"), on_port(test::rings(), "on_port");
     on_vlan.bind(0, 53).bind_to_device(10);
     on_port.bind(0, 54).bind_to_device(1);
     h.builder.add(on_vlan).add(on_port);
@@ -232,13 +232,13 @@ TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
                                              {"IcmpOutMsgs", 1},
                                              {"IcmpOutDestUnreachs", 1},
                                              {"IcmpMsgOutType3", 1}}));
-    auto got = test::take(on_vlan.queue());
+    auto got = test::take(on_vlan.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].meta.ifindex, 10u);
     EXPECT_EQ(got[0].meta.vlan_tci, (6 << 13) | 10);
     EXPECT_EQ(got[0].meta.vlan_tpid, 0x8100);
-    EXPECT_NE(got[0].meta.flags & kRecvVlanValid, 0);
-    EXPECT_TRUE(on_port.queue().empty()) << "bound to the port, not to its VLAN";
+    EXPECT_NE(got[0].meta.flags & INGRESS_F_VLAN, 0);
+    EXPECT_EQ(on_port.rings().used(), 0u) << "bound to the port, not to its VLAN";
     // The port unreachable goes back on VLAN 10.
     ASSERT_EQ(h.backend.sent().size(), 1u);
     EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 12), 0x8100);

@@ -55,6 +55,37 @@ TEST(RingLayout, HeaderIsCheckedBeforeUse) {
                  "ring layout version not supported by this client");
 }
 
+TEST(RingLayout, RecordSizeIsInTheHeaderAndALongerRecordIsSkipped) {
+    // A newer daemon may append fields to the record (meta_size grows, the version does
+    // not): this client still finds the payload after it and reads the fields it knows.
+    Ring r({8, 256});
+    auto* h = static_cast<RingHeader*>(r.region.data());
+    EXPECT_EQ(h->meta_size, sizeof(SlotMeta));
+    h->meta_size = 128;
+    ASSERT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kOk);
+    uint32_t idx;
+    ASSERT_EQ(r.prod.reserve_burst(1, &idx), 1u);
+    SlotMeta& m = r.prod.meta(idx);
+    m = meta_with(42);
+    m.len = 300;  // more than the slot holds after a 128-byte record: bounded, not trusted
+    auto* slot = reinterpret_cast<uint8_t*>(&m);
+    slot[64] = 0xaa;   // a field this client does not know
+    slot[128] = 0x55;  // the payload
+    r.prod.submit(1);
+    RingConsumer newer(r.region.data());
+    ASSERT_EQ(newer.peek(1, &idx), 1u);
+    EXPECT_EQ(newer.meta(idx).src_addr, 42u);
+    auto p = newer.payload(idx);
+    EXPECT_EQ(p.data(), slot + 128);
+    EXPECT_EQ(p.size(), 256u - 128u);
+    EXPECT_EQ(p[0], 0x55);
+    // A record shorter than the one this client knows, misaligned, or filling the slot.
+    for (uint32_t bad : {32u, 60u, 72u + 4u, 256u}) {
+        h->meta_size = bad;
+        EXPECT_EQ(ring_check(r.region.data(), r.region.size()), RingCheck::kBadGeometry) << bad;
+    }
+}
+
 TEST(Ring, EmptyThenFullThenEmpty) {
     Ring r;
     uint32_t idx;
@@ -125,7 +156,7 @@ TEST(Ring, OversizeDatagramTruncatedLikeMsgTrunc) {
     const SlotMeta& m = r.cons.meta(idx);
     EXPECT_EQ(m.len, 64u);
     EXPECT_EQ(m.orig_len, 100u);
-    EXPECT_TRUE(m.flags & kSlotTruncated);
+    EXPECT_TRUE(m.flags & INGRESS_F_TRUNCATED);
     auto p = r.cons.payload(idx);
     EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()), std::vector<uint8_t>(big.begin(), big.begin() + 64));
     EXPECT_EQ(r.prod.header()->truncated.load(), 1u);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "options.h"
+#include "ingress.h"
 #include "shm/region.h"
 #include "shm/ring.h"
 
@@ -37,16 +38,12 @@ private:
     int err_;
 };
 
-// One received datagram (UDP payload, raw IP packet, or tap frame). `data` points into the
-// ring: valid until the next recv() or release() on the same endpoint.
-struct Datagram {
-    const uint8_t* data = nullptr;
-    uint32_t len = 0;       // bytes stored
-    uint32_t orig_len = 0;  // bytes the datagram had (> len: truncated, as MSG_TRUNC)
-    const shm::SlotMeta* meta = nullptr;  // addresses, ports, ifindex, timestamp, vlan, flags
-    uint16_t worker = 0;                  // the ring it came from
-    bool truncated() const noexcept { return meta && (meta->flags & shm::kSlotTruncated); }
-};
+// One received datagram (UDP payload, raw IP packet, or tap frame): the C API's
+// ingress_datagram, a view of one ring slot. `data` and `meta` point into the ring: valid
+// until the next recv() or release() on the same endpoint. `meta` is the slot's record as
+// the daemon wrote it (src/shm/record.h: addresses, ports, ifindex, timestamp, vlan, and
+// the INGRESS_F_* flags: `d.meta->flags & INGRESS_F_TRUNCATED`, as MSG_TRUNC).
+using Datagram = ::ingress_datagram;
 
 // Ring-header counters summed over workers.
 struct EndpointStats {

@@ -9,12 +9,17 @@
  *
  * Functions returning a pointer return NULL on error; those returning int return a
  * negative errno. ingress_last_error() gives the daemon's (or the library's) message for the
- * calling thread's last failure. Addresses and ports are host byte order. */
+ * calling thread's last failure. Addresses and ports are host byte order.
+ *
+ *   for (int i = 0; i < n; i++)
+ *       if (d[i].meta->flags & INGRESS_F_TRUNCATED) ...            // orig_len > len */
 #ifndef INGRESS_H
 #define INGRESS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "shm/record.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,19 +28,15 @@ extern "C" {
 struct ingress_client;
 struct ingress_endpoint;
 
+/* One received datagram, a view of one ring slot (valid until the next ingress_recv on the
+ * endpoint). meta is the record the daemon wrote into the slot (shm/record.h: addresses,
+ * ports, ifindex, rx_ns, vlan, pkt_type, protocol, ethertype, orig_len and the INGRESS_F_*
+ * flags); nothing is copied out of it. */
 struct ingress_datagram {
-    const uint8_t *data; /* valid until the next ingress_recv on the endpoint */
-    uint32_t len;
-    uint32_t orig_len;   /* > len: truncated (MSG_TRUNC) */
-    uint32_t src_addr, dst_addr;
-    uint16_t src_port, dst_port;
-    uint32_t ifindex;
-    uint64_t rx_ns;
-    uint16_t vlan_tci;
-    uint16_t flags;      /* 1 truncated, 2 checksum verified, 4 vlan valid, 8 vlan tpid valid */
-    uint8_t pkt_type;    /* PACKET_HOST ... */
-    uint8_t protocol;    /* raw endpoints: IP protocol */
-    uint16_t ethertype;  /* taps */
+    const uint8_t *data;             /* payload */
+    const struct ingress_meta *meta; /* the slot's record */
+    uint32_t len;                    /* bytes at data (meta->len, bounded by the slot) */
+    uint16_t worker;                 /* the ring (daemon worker) it came from */
 };
 
 struct ingress_udp_opts {

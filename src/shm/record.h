@@ -1,0 +1,97 @@
+/* The one record: what recvmsg would give for one datagram (UDP, raw) or one frame (taps),
+ * as it lies at the start of every ring slot in shared memory.
+ *
+ * There is one shape. The daemon's stages (demux/udp.cc, raw.cc, tap.cc) write it in place
+ * into the reserved slot; the app reads the same bytes through libingress (C++:
+ * ingress::Datagram::meta, shm::SlotMeta; C: ingress_datagram.meta). No stage builds a
+ * copy of its own and no library converts it. The flags below are the only flag vocabulary
+ * for a datagram's metadata, from the stage that sets them to the app that tests them.
+ *
+ * This header is C and C++ (ingress.h includes it) and is installed as
+ * <ingress/shm/record.h>. Every offset is pinned below; the ring header says which layout
+ * a ring holds (src/shm/ring.h: kRingVersion, and meta_size: where the payload starts).
+ *
+ * Growing the record (more recvmsg metadata: IP_PKTINFO ipi_spec_dst, IP_TOS, IP_TTL,
+ * IP_OPTIONS, IP_ORIGDSTADDR, more timestamps, SO_RXQ_OVFL, the rest of sockaddr_ll):
+ *   - fixed-size fields take `reserved` bytes, or are appended after it (the record grows
+ *     by multiples of 8 bytes and the ring header's meta_size with it, so a client built
+ *     for a shorter record still finds the payload and reads the fields it knows);
+ *   - variable-size items (IP options) go in the slot after the record, before the payload,
+ *     named by an offset and a length in the record;
+ *   - a field's meaning never changes and no field moves without a kRingVersion bump.
+ * All multi-byte fields are host byte order. */
+#ifndef INGRESS_SHM_RECORD_H
+#define INGRESS_SHM_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ingress_meta.flags. */
+enum {
+    INGRESS_F_TRUNCATED = 1u << 0,     /* MSG_TRUNC: orig_len > len (slot or tap snap length) */
+    INGRESS_F_CSUM_VERIFIED = 1u << 1, /* L4 checksum verified (TP_STATUS_CSUM_VALID) */
+    INGRESS_F_VLAN = 1u << 2,          /* vlan_tci valid (TP_STATUS_VLAN_VALID) */
+    INGRESS_F_VLAN_TPID = 1u << 3,     /* vlan_tpid valid (TP_STATUS_VLAN_TPID_VALID) */
+};
+
+struct ingress_meta {
+    uint32_t len;         /* payload bytes stored in this slot */
+    uint32_t orig_len;    /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
+    uint32_t src_addr;    /* msg_name sin_addr (UDP, raw) */
+    uint32_t dst_addr;    /* IP_PKTINFO ipi_addr (UDP, raw) */
+    uint16_t src_port;    /* msg_name sin_port (UDP) */
+    uint16_t dst_port;    /* the datagram's destination port (UDP) */
+    uint32_t ifindex;     /* IP_PKTINFO ipi_ifindex / sll_ifindex */
+    uint64_t rx_ns;       /* SO_TIMESTAMPNS: the receiving backend's clock */
+    uint16_t vlan_tci;    /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
+    uint16_t vlan_tpid;   /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
+    uint8_t pkt_type;     /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
+    uint8_t protocol;     /* IP protocol (UDP, raw); 0 for taps */
+    uint16_t flags;       /* INGRESS_F_* */
+    uint16_t ethertype;   /* taps: sll_protocol; 0 otherwise */
+    uint16_t l3_off;      /* taps: where the network header starts in the payload (tp_net) */
+    uint8_t reserved[20]; /* zero; room for the fields above */
+};
+
+#ifdef __cplusplus
+#define INGRESS_RECORD_ASSERT(c) static_assert(c, #c)
+#else
+#define INGRESS_RECORD_ASSERT(c) _Static_assert(c, #c)
+#endif
+INGRESS_RECORD_ASSERT(sizeof(struct ingress_meta) == 64);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, len) == 0);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, orig_len) == 4);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_addr) == 8);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, dst_addr) == 12);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_port) == 16);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, dst_port) == 18);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ifindex) == 20);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, rx_ns) == 24);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, vlan_tci) == 32);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, vlan_tpid) == 34);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, pkt_type) == 36);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, protocol) == 37);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, flags) == 38);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ethertype) == 40);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, l3_off) == 42);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 44);
+#undef INGRESS_RECORD_ASSERT
+
+/* What PACKET_AUXDATA's tpacket_auxdata.tp_status would hold for a tap's frame
+ * (include/uapi/linux/if_packet.h: TP_STATUS_USER 1, _VLAN_VALID 16, _VLAN_TPID_VALID 64,
+ * _CSUM_VALID 128). */
+static inline uint32_t ingress_tp_status(const struct ingress_meta* m) {
+    return 1u | ((m->flags & INGRESS_F_VLAN) ? 16u : 0u) |
+           ((m->flags & INGRESS_F_VLAN_TPID) ? 64u : 0u) |
+           ((m->flags & INGRESS_F_CSUM_VERIFIED) ? 128u : 0u);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INGRESS_SHM_RECORD_H */
