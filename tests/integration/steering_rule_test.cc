@@ -28,6 +28,7 @@
 
 #include "io/dpdk/steer.h"
 #include "support/demux.h"
+#include "support/rings.h"
 #include "support/xdp_test_run.h"
 
 namespace ingress {
@@ -135,9 +136,10 @@ class SteeringRule : public ::testing::TestWithParam<Mode> {};
 Fate pipeline_fate(const std::vector<uint8_t>& frame, bool raw, bool steered_parse,
                    core::Snapshot& out) {
     test::DemuxHarness h;
-    demux::UdpEndpoint udp("udp");
+    demux::UdpEndpoint udp(test::rings(), "udp");
     udp.bind(0, 5000).mc().join(kGroup, 1);
-    demux::RawEndpoint raw253(253, "raw253"), raw_tcp(wire::kIpProtoTcp, "raw_tcp");
+    demux::RawEndpoint raw253(test::rings(), 253, "raw253"),
+        raw_tcp(test::rings(), wire::kIpProtoTcp, "raw_tcp");
     h.builder.add(udp);
     if (raw) h.builder.add(raw253).add(raw_tcp);
     h.publish();
