@@ -98,8 +98,8 @@ TEST(LocalDeliver, ConfigurableKernelProtocols) {
     core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
     core::CounterBlock c;
     DemuxEnv env{*h.snapshot, c, nullptr, 0};
-    EXPECT_EQ(local_deliver(p, env, cfg), core::Verdict::drop(core::DropReason::kIpNoproto));
-    EXPECT_EQ(local_deliver(p, env, LocalDeliverConfig{}), core::Verdict::pass());
+    EXPECT_EQ(local_deliver_finish(p, env, cfg), core::Verdict::drop(core::DropReason::kIpNoproto));
+    EXPECT_EQ(local_deliver_finish(p, env, LocalDeliverConfig{}), core::Verdict::pass());
     EXPECT_COUNTERS(c.snapshot(), ({{"IpInUnknownProtos", 1}}));
 }
 

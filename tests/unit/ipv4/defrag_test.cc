@@ -14,6 +14,7 @@
 #include "io/tx_queue.h"
 #include "support/counters.h"
 #include "support/fake_clock.h"
+#include "support/packet.h"
 #include "support/pipeline_harness.h"
 #include "wire/checksum.h"
 #include "wire/frame_builder.h"
@@ -54,8 +55,7 @@ public:
         c.begin_burst();
         c.rx();
         p.l3_off = 14;
-        p.l4_off = static_cast<uint16_t>(14 + (p.data[14] & 0x0f) * 4);
-        p.ip_proto = p.data[14 + 9];
+        test::fill_l3_meta(p);
         core::Verdict v = defrag(p, d, clock.now_ns(), c);
         if (v.is_next()) {
             if (p.flags & core::kFlagReassembled) {
@@ -758,6 +758,7 @@ TEST(DefragOwner, DependsOnlyOnAddressesIdAndProtocol) {
         core::Packet p;
         EXPECT_EQ(be.rx_burst(0, &p, 1), 1);
         p.l3_off = 14;
+        test::fill_l3_meta(p);
         uint16_t o = defrag_owner(p, 4);
         uint64_t buf = p.buf;
         be.free_bulk(&buf, 1);
@@ -832,6 +833,8 @@ struct TwoWorkers {
         for (uint16_t w = 0; w < 2; ++w) {
             worker::PipelineTables t;
             t.port = &port;
+            t.routes = &routes;
+            t.endpoints = endpoints.get();
             t.handoff = &mesh;
             t.worker = w;
             t.mesh_worker = w;
@@ -844,6 +847,8 @@ struct TwoWorkers {
         pipes[w]->process(batch, clock.now_ns());
     }
     l2::Port port;
+    ipv4::RoutePublisher routes{test::default_route_config()};
+    std::unique_ptr<const demux::EndpointTable> endpoints = demux::EndpointTable::Builder().build();
     io::MemoryBackend backend{1, 2, 1024, 2048};
     worker::HandoffMesh mesh;
     core::CounterBlock counters[2];
@@ -858,6 +863,7 @@ uint16_t id_owned_by(uint16_t worker) {
         core::Packet p;
         EXPECT_EQ(be.rx_burst(0, &p, 1), 1);
         p.l3_off = 14;
+        test::fill_l3_meta(p);
         const uint16_t o = defrag_owner(p, 2);
         uint64_t buf = p.buf;
         be.free_bulk(&buf, 1);

@@ -14,6 +14,7 @@
 #include "support/counters.h"
 #include "wire/checksum.h"
 #include "support/fake_clock.h"
+#include "support/packet.h"
 #include "support/pipeline_harness.h"
 #include "wire/frame_builder.h"
 
@@ -49,8 +50,7 @@ core::Packet packet_of(std::vector<uint8_t>& bytes, RouteType rt = RouteType::kL
     p.data = bytes.data();
     p.len = static_cast<uint32_t>(bytes.size());
     p.l3_off = 14;
-    p.l4_off = 34;
-    p.ip_proto = 17;
+    test::fill_l3_meta(p);
     p.ifindex = 1;
     p.pkt_type = core::PktType::kHost;
     p.route_type = static_cast<uint8_t>(rt);
@@ -144,7 +144,7 @@ TEST(IcmpSend, VlanTaggedRequestAnsweredOnSameVlanWithPcpZero) {
                      .build();
     auto p = packet_of(bytes);
     p.l3_off = 18;
-    p.l4_off = 38;
+    test::fill_l3_meta(p);
     p.flags = core::kFlagVlan;
     p.vlan_tci = (5 << 13) | 10;
     p.vlan_tpid = 0x8100;

@@ -75,12 +75,14 @@ protected:
     }
     l2::Port port;
     ipv4::RoutePublisher routes{test::default_route_config()};
+    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
 };
 
 TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
+    Pipeline pipeline(backend, counters,
+                      {.port = &port, .routes = &routes, .endpoints = no_endpoints.get()});
     core::PacketBatch batch;
     std::size_t i = 0;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), 1)) > 0) {
@@ -100,7 +102,8 @@ TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
 TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
+    Pipeline pipeline(backend, counters,
+                      {.port = &port, .routes = &routes, .endpoints = no_endpoints.get()});
     core::PacketBatch batch;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
         pipeline.process(batch);
@@ -189,7 +192,8 @@ protected:
     }
     void replay(core::CounterBlock& counters, io::PcapBackend& backend, uint16_t burst,
                 const std::function<void(std::size_t, const core::Snapshot&)>& each = {}) {
-        Pipeline pipeline(backend, counters, {.port = &port, .routes = routes.get()});
+        Pipeline pipeline(backend, counters,
+                          {.port = &port, .routes = routes.get(), .endpoints = no_endpoints.get()});
         core::PacketBatch batch;
         std::size_t i = 0;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), burst)) > 0) {
@@ -200,6 +204,7 @@ protected:
     }
     l2::Port port;
     std::unique_ptr<ipv4::RoutePublisher> routes;
+    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
 };
 
 TEST_F(RouteReplay, EveryFrameIsClassifiedAsTheKernelWould) {
