@@ -785,9 +785,12 @@ TEST(DefragPipeline, ReassembledDatagramIsNFramesWithOneFateEach) {
     h.run(fs);
     uint64_t octets = 0;
     for (const auto& f : fs) octets += f.size() - 14;
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"passed", 3}, {"IpInReceives", 3},
+    // No endpoint: the datagram's fate (NO_SOCKET) is counted once per frame.
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"NO_SOCKET", 3}, {"IpInReceives", 3},
                                 {"IpExtInOctets", octets}, {"IpExtInNoECTPkts", 3},
-                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}}));
+                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
+                                {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1},
+                                {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
     EXPECT_TRUE(h.backend.passed().empty()) << "a reassembled datagram is not given to the kernel";
     h.expect_buffers_conserved();
     EXPECT_EQ(h.pipeline().defrag().buffers().outstanding(), 0u);
@@ -887,9 +890,11 @@ TEST(DefragHandoff, FragmentsOnTwoQueuesReassembleOnTheOwner) {
                     ({{"IpInReceives", 2}, {"IpExtInOctets", oct0}, {"IpExtInNoECTPkts", 2},
                       {"IngressFragHandedOff", 2}}));
     EXPECT_COUNTERS(tw.counters[1].snapshot(),
-                    ({{"rx", 4}, {"passed", 4}, {"IpInReceives", 2}, {"IpExtInOctets", oct1},
+                    ({{"rx", 4}, {"NO_SOCKET", 4}, {"IpInReceives", 2}, {"IpExtInOctets", oct1},
                       {"IpExtInNoECTPkts", 2}, {"IngressFragHandedIn", 2},
-                      {"IpReasmReqds", 4}, {"IpReasmOKs", 1}}));
+                      {"IpReasmReqds", 4}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
+                      {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1},
+                      {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);
     EXPECT_EQ(tw.backend.pool().double_frees(), 0u);
 }
@@ -902,7 +907,7 @@ TEST(DefragHandoff, NonFragmentsAndOwnFragmentsStayLocal) {
     tw.run(0);
     const core::Snapshot s = tw.counters[0].snapshot();
     EXPECT_EQ(s.rx, fs.size() + 1);
-    EXPECT_EQ(s.passed, fs.size() + 1);
+    EXPECT_EQ(s.drop_value(core::DropReason::kNoSocket), fs.size() + 1);  // no endpoints
     EXPECT_EQ(s.mib_value(core::Mib::kIngressFragHandedOff), 0u);
     EXPECT_EQ(s.mib_value(core::Mib::kIpReasmOKs), 1u);
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);
