@@ -59,19 +59,24 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     defrag_.reap(sink_);
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
-    run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, c_); });
     const demux::EndpointTable& eps = t_.endpoint_pub ? *t_.endpoint_pub->read() : *t_.endpoints;
     eps_ = &eps;
-    const bool taps = eps.has_taps();
-    if (taps) {
+    if (eps.has_taps()) {
+        // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port, vlan_do_receive,
+        // then another_round's ptype_all and ptype_base.
+        run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, c_); });
         run_stage(batch, sink_, [&](core::Packet& p) {
             return demux::tap_deliver_port(p, port, eps, tap_scratch_);
         });
-    }
-    run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_do_receive(p, port); });
-    if (taps) {
+        run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_do_receive(p, port); });
         run_stage(batch, sink_, [&](core::Packet& p) {
             return demux::tap_deliver_final(p, port, eps, tap_scratch_);
+        });
+    } else {
+        // No tap sees the frame between the two: one pass.
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            const core::Verdict v = l2::vlan_untag(p, c_);
+            return v.is_next() ? l2::vlan_do_receive(p, port) : v;
         });
     }
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
