@@ -36,6 +36,7 @@
 #include "core/packet.h"
 #include "core/verdict.h"
 #include "ipv4/defrag.h"
+#include "ipv4/rcv_core.h"
 #include "wire/frame_builder.h"
 
 using namespace ingress;
@@ -110,7 +111,8 @@ void BM_Ingress(benchmark::State& state, uint32_t nfrags, bool shuffled) {
             p.buf = slot;
             p.len = static_cast<uint32_t>(f.size());
             p.l3_off = 14;
-            p.l4_off = 34;
+            // What rcv_core would have established (the frames are valid).
+            ipv4::set_l3_meta(p, *wire::Ipv4View::try_view(p.l3()));
             slot = (slot + 1) % nslots;
             core::Verdict v = ipv4::defrag(p, d, 0, c);
             if (v.is_next()) {

@@ -1,7 +1,7 @@
-// The whole worker path on one core: eth_type_trans -> vlan_untag -> ptype_dispatch
-// -> rcv_core -> route_input -> local_deliver -> udp_rcv -> the endpoint's shared-memory ring
-// (payload and record written into the slot), on 64-byte UDP frames (60 bytes + FCS: 18
-// payload bytes) to 1, 16, 512 and 4096 endpoints.
+// The whole worker path on one core: eth_type_trans -> vlan_untag -> vlan_do_receive
+// -> ptype_dispatch -> rcv_core -> route_input -> defrag check -> local_deliver_finish ->
+// udp_rcv -> the endpoint's shared-memory ring (payload and record written into the slot),
+// on 64-byte UDP frames (60 bytes + FCS: 18 payload bytes) to 1, 16, 512 and 4096 endpoints.
 //
 // One benchmark iteration is one burst of 64 frames through Pipeline::process(). The frames
 // come from a recycling backend: a fixed set of pre-built frames handed out again and again
@@ -88,7 +88,6 @@ private:
 // consumer side drained once per cycle.
 void BM_PipelineUdpUnicast(benchmark::State& state) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
-    const bool with_route = state.range(1) != 0;
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
     const uint32_t nframes = std::max<uint32_t>(endpoints, 1024);
@@ -126,8 +125,7 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
     rcfg.ifaces.push_back({.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
     ipv4::RoutePublisher routes(std::move(rcfg));
     worker::Pipeline pipeline(backend, counters,
-                              {.port = &port, .routes = with_route ? &routes : nullptr,
-                               .endpoints = table.get()});
+                              {.port = &port, .routes = &routes, .endpoints = table.get()});
     core::PacketBatch batch;
     const uint32_t bursts_per_cycle = nframes / core::kBurst;
     uint32_t burst = 0;
@@ -154,16 +152,14 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // Repeated, with the best run reported beside mean/median: on a shared machine other
 // processes only ever make a run slower, so "max" of items_per_second / Mpps is the
 // machine's figure (for ns_per_pkt, read "min").
-// route:1 is the worker's path (rcv_core -> route_input with its hint -> defrag check ->
-// udp); route:0 skips the route stage, to show its share side by side in one run. One
+// The worker's path: rcv_core -> route_input with its hint -> defrag check -> udp. One
 // memfd ring and one eventfd per endpoint: 4096 endpoints need 8192 fds (ulimit -n).
 BENCHMARK(BM_PipelineUdpUnicast)
-    ->Args({1, 1})
-    ->Args({16, 1})
-    ->Args({512, 1})
-    ->Args({4096, 1})
-    ->Args({1, 0})
-    ->ArgNames({"endpoints", "route"})
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(512)
+    ->Arg(4096)
+    ->ArgName("endpoints")
     ->Repetitions(5)
     ->ComputeStatistics("max", [](const std::vector<double>& v) {
         return *std::max_element(v.begin(), v.end());

@@ -262,8 +262,11 @@ int main(int argc, char** argv) {
         io::PcapBackend backend(bopt);
         core::CounterBlock counters;
         ipv4::RoutePublisher routes(std::move(rcfg));
+        // A host without apps: every datagram meets the kernel's fate for "no socket".
+        const auto no_endpoints = demux::EndpointTable::Builder().build();
         worker::Pipeline pipeline(backend, counters,
-                                  {.port = &port, .defrag = defrag, .routes = &routes});
+                                  {.port = &port, .defrag = defrag, .routes = &routes,
+                                   .endpoints = no_endpoints.get()});
         core::PacketBatch batch;
         const uint16_t burst = per_frame ? 1 : core::kBurst;
         uint64_t frame_no = 0;

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <span>
 
+#include "wire/ipv4.h"
+
 namespace ingress::core {
 
 // The kernel's skb->pkt_type values (include/uapi/linux/if_packet.h), decided at L2.
@@ -45,12 +47,18 @@ struct alignas(64) Packet {
     uint8_t ip_proto = 0;     // set by rcv_core
     uint8_t flags = 0;
     uint8_t route_type = 0;   // set by route (ipv4::RouteType)
-    uint32_t route_aux = 0;   // route stage scratch (e.g. the FIB entry index)
-    uint32_t user = 0;        // per-stage scratch (e.g. defrag owner)
+    // The IPv4 header as rcv_core validated it, host order (ipv4::set_l3_meta); later stages
+    // read these instead of the header bytes. Defrag rewrites them for the datagram it
+    // rebuilds (frag_off then holds at most DF).
+    wire::Ipv4Addr saddr = 0;
+    wire::Ipv4Addr daddr = 0;
     // How many received frames this packet stands for: 1, or N for a datagram reassembled
     // from N fragments. The fate sink counts a packet's fate `frames` times, so the
     // conservation identity counts frames (docs/accounting.md).
     uint16_t frames = 1;
+    uint16_t ip_id = 0;
+    uint16_t frag_off = 0;    // iph->frag_off: flags (DF, MF) and offset in 8-byte units
+    uint8_t tos = 0;
 
     std::span<uint8_t> frame() noexcept { return {data, len}; }
     std::span<const uint8_t> frame() const noexcept { return {data, len}; }
@@ -58,6 +66,13 @@ struct alignas(64) Packet {
     std::span<const uint8_t> l3() const noexcept { return {data + l3_off, len - l3_off}; }
     std::span<uint8_t> l3() noexcept { return {data + l3_off, len - l3_off}; }
     uint32_t l3_len() const noexcept { return len - l3_off; }
+    // The IPv4 header length (ihl * 4), after rcv_core.
+    uint32_t ip_hlen() const noexcept { return uint32_t{l4_off} - l3_off; }
+    // ip_is_fragment(), more_fragments(), the offset in bytes: from frag_off.
+    bool is_fragment() const noexcept { return wire::ip_is_fragment(frag_off); }
+    bool more_fragments() const noexcept { return (frag_off & wire::kIpFlagMf) != 0; }
+    bool dont_fragment() const noexcept { return (frag_off & wire::kIpFlagDf) != 0; }
+    uint32_t frag_offset_bytes() const noexcept { return wire::ip_frag_offset_bytes(frag_off); }
 };
 static_assert(sizeof(Packet) == 64, "Packet must stay one cache line");
 

@@ -6,9 +6,10 @@
 //
 // An EndpointTable is an immutable snapshot: the control plane builds it with a Builder
 // (allocating freely), then publishes it; workers only read it, with no lock and no
-// allocation per lookup. (A later step publishes snapshots to workers by RCU pointer swap:
-// nothing in here is written after build(), except each endpoint's rings and the fanout
-// round-robin cursor, which belong to the single worker that delivers to them.) The
+// allocation per lookup. Snapshots reach the workers by RCU pointer swap
+// (demux::EndpointPublisher): nothing in here is written after build(), except each
+// endpoint's rings and the fanout round-robin cursor, which belong to the single worker that
+// delivers to them. The
 // endpoints themselves are owned by the control plane and must outlive every snapshot that
 // names them.
 #pragma once

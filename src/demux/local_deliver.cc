@@ -9,7 +9,8 @@ using core::DropReason;
 using core::Mib;
 using core::Verdict;
 
-Verdict local_deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig& cfg) noexcept {
+Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
+                             const LocalDeliverConfig& cfg) noexcept {
     const RawResult raw = env.table.has_raw() ? raw_local_deliver(pkt, env.table, env.delivery) : RawResult{};
 
     if (pkt.ip_proto == wire::kIpProtoUdp) {
@@ -18,7 +19,13 @@ Verdict local_deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig
         if (v.is_drop() && raw.delivered) return Verdict::delivered();
         return v;
     }
-    if (cfg.kernel_handles[pkt.ip_proto]) return Verdict::pass();
+    if (cfg.kernel_handles[pkt.ip_proto]) {
+        // The kernel gets the frames it would have reassembled itself; a datagram we
+        // rebuilt has no frame to hand over.
+        if (pkt.flags & core::kFlagReassembled)
+            return Verdict::drop(DropReason::kReasmKernelProto);
+        return Verdict::pass();
+    }
 
     if (raw.matched) {
         // "raw" in ip_protocol_deliver_rcu(): consumed by the raw endpoints.
@@ -28,11 +35,9 @@ Verdict local_deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig
         return Verdict::drop(raw.rcvbuf ? DropReason::kSocketRcvbuff : DropReason::kNoSocket);
     }
     env.c.mib(Mib::kIpInUnknownProtos);
-    if (env.icmp) {
-        auto ip = wire::Ipv4View::try_view(pkt.l3());
-        env.icmp->send(pkt, wire::kIcmpDestUnreach, wire::kIcmpProtUnreach, 0, ip->dst(),
+    if (env.icmp)
+        env.icmp->send(pkt, wire::kIcmpDestUnreach, wire::kIcmpProtUnreach, 0, pkt.daddr,
                        env.now_ns, env.c);
-    }
     return Verdict::drop(DropReason::kIpNoproto);
 }
 

@@ -1,4 +1,4 @@
-// Local delivery: raw copies first, then the transport protocol.
+// Local delivery after reassembly: raw copies first, then the transport protocol.
 #pragma once
 
 #include <array>
@@ -28,16 +28,20 @@ struct LocalDeliverConfig {
 //             it once the handler returns, and udp_rcv always returns 0).
 //   ICMP, IGMP, TCP (kernel_handles): passed to the kernel after the raw copies; the kernel
 //             counts their InDelivers. Not "delivered" even if a raw endpoint took a copy.
+//             A reassembled datagram cannot be passed (its fragments' buffers were consumed
+//             into it): dropped as REASM_KERNEL_PROTO, after the raw copies.
 //   other:    a raw endpoint matched -> IpInDelivers, delivered (or dropped if no copy could
 //             be queued); none -> IpInUnknownProtos, ICMP protocol unreachable, IP_NOPROTO.
 // A frame that a raw endpoint and a UDP endpoint both received is one delivered frame; if
 // only a raw endpoint got it (UDP had no socket), it is delivered too, and UDP's counters
 // and ICMP error still happen as in the kernel.
-// Reads:  pkt.ip_proto, pkt.route_type (via udp_rcv), frame bytes.
+// Reads:  pkt.ip_proto, pkt.daddr, pkt.flags (kFlagReassembled), pkt.route_type (via
+//         udp_rcv), frame bytes.
 // Next:   delivered, pass.
-// Drops:  IP_NOPROTO, NO_SOCKET, SOCKET_RCVBUFF, and udp_rcv's.
+// Drops:  IP_NOPROTO, NO_SOCKET, SOCKET_RCVBUFF, REASM_KERNEL_PROTO, and udp_rcv's.
 // Counts: IpInDelivers, IpInUnknownProtos.
-core::Verdict local_deliver(core::Packet& pkt, DemuxEnv& env,
-                            const LocalDeliverConfig& cfg) noexcept;
+// (worker::Pipeline::local_deliver is ip_local_deliver: defrag, then this.)
+core::Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
+                                   const LocalDeliverConfig& cfg) noexcept;
 
 }  // namespace ingress::demux

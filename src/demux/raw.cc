@@ -31,8 +31,7 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
     RawResult r;
     auto eps = t.raw(pkt.ip_proto);
     if (eps.empty()) return r;
-    auto ip = wire::Ipv4View::try_view(pkt.l3());
-    const wire::Ipv4Addr saddr = ip->src(), daddr = ip->dst();
+    const wire::Ipv4Addr saddr = pkt.saddr, daddr = pkt.daddr;
     for (RawEndpoint* ep : eps) {
         if (!raw_v4_match(*ep, saddr, daddr, pkt.ifindex)) continue;
         r.matched = true;

@@ -19,9 +19,10 @@ struct RawResult {
 // it gets a copy of the whole IP datagram (header included) unless its ICMP_FILTER (ICMP
 // only) or its multicast source filter refuses it. A full queue loses that copy (the
 // endpoint's own drop count; the kernel has no MIB counter for it).
-// Reads:  pkt.l3_off, pkt.len, pkt.ip_proto, pkt.l4_off, frame bytes, pkt.ifindex.
+// Reads:  pkt.l3_off, pkt.len, pkt.ip_proto, pkt.saddr, pkt.daddr, pkt.l4_off, frame
+//         bytes, pkt.ifindex.
 // Writes: endpoint queues only (the packet goes on to its protocol handler).
-// Next:   the protocol dispatch of local_deliver.
+// Next:   the protocol dispatch of local_deliver_finish.
 // `ctx`: the delivering worker (shared-memory rings); nullptr = worker 0.
 RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
                             const DeliveryCtx* ctx = nullptr) noexcept;

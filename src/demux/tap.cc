@@ -5,10 +5,10 @@
 #include <cstring>
 
 #include "demux/hash.h"
-#include "l2/eth_type_trans.h"
-#include "wire/bytes.h"
 #include "wire/ethernet.h"
+#include "wire/header_writer.h"
 #include "wire/ipv4.h"
+#include "wire/udp.h"
 
 namespace ingress::demux {
 
@@ -42,8 +42,8 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
     uint8_t link[wire::EthernetView::kHeaderLen];
     if (tap.type() == TapType::kRaw) {
         // The MAC header as it is after skb_vlan_untag(): the tag bytes are gone.
-        std::memcpy(link, f, 12);
-        wire::store_be16(link + 12, pkt.ethertype);
+        std::memcpy(link, f, wire::EthernetView::kTypeOff);
+        wire::write_ethertype(link, pkt.ethertype);
         head = {link, sizeof link};
     }
     const auto len = static_cast<uint32_t>(head.size() + body.size());
@@ -131,10 +131,11 @@ uint32_t fanout_flow_hash(const core::Packet& pkt, uint32_t seed) noexcept {
     const std::size_t hl = ip->header_len();
     const uint8_t proto = ip->protocol();
     if ((proto == wire::kIpProtoUdp || proto == wire::kIpProtoTcp) && !ip->is_fragment() &&
-        pkt.l3_len() >= hl + 4) {
-        const uint8_t* l4 = pkt.data + pkt.l3_off + hl;
-        pa = wire::load_be16(l4);
-        pb = wire::load_be16(l4 + 2);
+        pkt.l3_len() >= hl) {
+        if (auto ports = wire::l4_ports(pkt.l3().subspan(hl))) {
+            pa = ports->src;
+            pb = ports->dst;
+        }
     }
     // Symmetric: order the endpoints of the flow before hashing.
     if (a > b || (a == b && pa > pb)) {
@@ -144,26 +145,23 @@ uint32_t fanout_flow_hash(const core::Packet& pkt, uint32_t seed) noexcept {
     return jhash_3words(a, b, (uint32_t{pa} << 16) | pb, seed ^ proto);
 }
 
-core::Verdict tap_deliver(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
-                          TapScratch& scratch) noexcept {
-    if (!t.has_taps()) return core::Verdict::next();
+core::Verdict tap_deliver_port(const core::Packet& pkt, const l2::Port& port,
+                               const EndpointTable& t, TapScratch& scratch) noexcept {
+    // ptype_all on the port, after skb_vlan_untag() (the tag, if any, in aux data) and before
+    // vlan_do_receive(): pkt_type is still eth_type_trans()'s.
     const bool tagged = (pkt.flags & core::kFlagVlan) != 0;
-    // ptype_all on the port runs before vlan_do_receive(), which is what makes a frame of an
-    // unknown VLAN OTHERHOST (and one for a sub-interface's own MAC HOST): that round sees
-    // eth_type_trans()'s pkt_type.
-    core::PktType on_port = pkt.pkt_type;
-    if (tagged)
-        if (auto eth = wire::EthernetView::try_view(pkt.frame()))
-            on_port = l2::eth_pkt_type(eth->dst(), port);
+    deliver_round(pkt, port, t, {port.ifindex, tagged, true, false, pkt.pkt_type}, scratch);
+    return core::Verdict::next();
+}
+
+core::Verdict tap_deliver_final(const core::Packet& pkt, const l2::Port& port,
+                                const EndpointTable& t, TapScratch& scratch) noexcept {
     if (pkt.ifindex != port.ifindex) {
-        // The frame moved to a VLAN sub-interface: ptype_all on the port first (tag in aux
-        // data), then another_round on the sub-interface, untagged, with ptype_base at the end.
-        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false, on_port}, scratch);
+        // The frame moved to a VLAN sub-interface: another_round there, untagged, ptype_all
+        // then ptype_base.
         deliver_round(pkt, port, t, {pkt.ifindex, false, true, true, pkt.pkt_type}, scratch);
     } else {
-        // One round on the port. ETH_P_ALL taps see the tag in aux data; by the time the
-        // ethertype taps run (ptype_base), the kernel has cleared it.
-        deliver_round(pkt, port, t, {port.ifindex, tagged, true, false, on_port}, scratch);
+        // ptype_base on the port: by now the kernel has cleared the tag.
         deliver_round(pkt, port, t, {port.ifindex, false, false, true, pkt.pkt_type}, scratch);
     }
     return core::Verdict::next();

@@ -23,14 +23,16 @@ struct TapScratch {
 // Kernel-equivalent: net/core/dev.c __netif_receive_skb_core() delivering to packet sockets
 // (deliver_skb over ptype_all, then ptype_base / ptype_specific), net/packet/af_packet.c
 // packet_rcv() (framing, run_filter, sockaddr_ll, tpacket_auxdata) and fanout_demux()
-// (PACKET_FANOUT_HASH / PACKET_FANOUT_LB).
-//   - ETH_P_ALL taps see every frame, OTHERHOST included: once on the port, with the VLAN
-//     tag in aux data, and, when the frame moved to a VLAN sub-interface
-//     (vlan_do_receive -> another_round), once more on that interface, untagged. The round
-//     on the port runs before vlan_do_receive, so it reports eth_type_trans's pkt_type
-//     (a frame of an unknown VLAN is still HOST there; IP later drops it as OTHERHOST).
-//   - Ethertype taps see frames of their ethertype once, on the final interface (bound to
-//     it, to the port, or to all), without VLAN aux data (the tag is cleared by then).
+// (PACKET_FANOUT_HASH / PACKET_FANOUT_LB). Two stages, where the kernel's two deliveries are:
+//   tap_deliver_port   ptype_all on the port, after skb_vlan_untag and before
+//                      vlan_do_receive: ETH_P_ALL taps see every frame, OTHERHOST included,
+//                      with the VLAN tag in aux data and eth_type_trans's pkt_type (a frame
+//                      of an unknown VLAN is still HOST here; IP later drops it as OTHERHOST).
+//   tap_deliver_final  after vlan_do_receive: when the frame moved to a VLAN sub-interface
+//                      (another_round), ETH_P_ALL taps see it once more on that interface,
+//                      untagged; then ethertype taps see frames of their ethertype once, on
+//                      the final interface (bound to it, to the port, or to all), without
+//                      VLAN aux data (the tag is cleared by then).
 //   - SOCK_RAW: link header + packet (the tag is not in the bytes: it is in aux data);
 //     SOCK_DGRAM: from the network header.
 //   - The filter runs on the bytes as delivered; 0 rejects (counted per tap, SOCKET_FILTER),
@@ -39,9 +41,11 @@ struct TapScratch {
 // Reads:  the frame, pkt.ifindex, pkt.pkt_type, pkt.ethertype, pkt.l3_off, pkt.vlan_*,
 //         pkt.flags, pkt.rx_ns, port.ifindex.
 // Writes: tap queues only. A tap copy never changes the frame's fate.
-// Next:   ptype_dispatch.
-core::Verdict tap_deliver(const core::Packet& pkt, const l2::Port& port, const EndpointTable& t,
-                          TapScratch& scratch) noexcept;
+// Next:   tap_deliver_port: vlan_do_receive; tap_deliver_final: ptype_dispatch.
+core::Verdict tap_deliver_port(const core::Packet& pkt, const l2::Port& port,
+                               const EndpointTable& t, TapScratch& scratch) noexcept;
+core::Verdict tap_deliver_final(const core::Packet& pkt, const l2::Port& port,
+                                const EndpointTable& t, TapScratch& scratch) noexcept;
 
 // The symmetric flow hash the HASH fanout mode uses (__skb_get_hash_symmetric: the same for
 // both directions of a flow). 0 for frames that are not IPv4.

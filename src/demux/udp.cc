@@ -252,8 +252,7 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     // pskb_trim_rcsum(skb, ulen): bytes after the UDP length are not part of the datagram.
     pkt.len = pkt.l4_off + ulen;
 
-    auto ip = wire::Ipv4View::try_view(pkt.l3());
-    const Datagram d{ip->src(), ip->dst(), uh->src_port(), uh->dst_port(), ulen,
+    const Datagram d{pkt.saddr, pkt.daddr, uh->src_port(), uh->dst_port(), ulen,
                      pkt.data + pkt.l4_off};
 
     // udp4_csum_init(): a zero checksum means "none" (RFC 768), accepted for IPv4; a

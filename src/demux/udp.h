@@ -34,7 +34,8 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_rcv(), udp4_csum_init(),
 // __udp4_lib_mcast_deliver(), udp_queue_rcv_skb() / __udp_queue_rcv_skb().
-// Reads:  pkt.l3_off, pkt.l4_off, pkt.len, frame bytes, pkt.route_type, pkt.ifindex,
+// Reads:  pkt.l4_off, pkt.len, pkt.saddr, pkt.daddr, UDP header and payload bytes,
+//         pkt.route_type, pkt.ifindex,
 //         pkt.flags (kFlagL4CsumGood), pkt.rx_ns, pkt.pkt_type, pkt.vlan_*.
 // Writes: pkt.len (trimmed to the UDP length); endpoint queues.
 // Next:   delivered (to one or more endpoints).

@@ -3,8 +3,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "wire/bytes.h"
-#include "wire/checksum.h"
+#include "wire/header_writer.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
 
@@ -59,10 +58,7 @@ uint32_t key_hash(uint32_t saddr, uint32_t daddr, uint16_t id, uint8_t proto) no
 
 uint16_t defrag_owner(const Packet& pkt, uint16_t n_workers) noexcept {
     if (n_workers <= 1) return 0;
-    const uint8_t* h = pkt.data + pkt.l3_off;
-    uint32_t v = key_hash(wire::load_be32(h + Ipv4View::kSrcOff),
-                          wire::load_be32(h + Ipv4View::kDstOff),
-                          wire::load_be16(h + Ipv4View::kIdOff), h[Ipv4View::kProtoOff]);
+    const uint32_t v = key_hash(pkt.saddr, pkt.daddr, pkt.ip_id, pkt.ip_proto);
     return static_cast<uint16_t>(v % n_workers);
 }
 
@@ -212,11 +208,95 @@ void Defrag::kill(uint32_t qi, DropReason reason, bool consumed) noexcept {
     mem_ -= kQueueSize;
 }
 
+// ip_frag_queue(), the end of the fragment: the queue's length grows with it, and a last
+// fragment fixes it. kNotSpecified when the fragment fits, else why the datagram is corrupt.
+DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset,
+                           uint32_t& end) noexcept {
+    end = offset + (pkt.len - pkt.l4_off);
+    if (!pkt.more_fragments()) {
+        // The last fragment: data already beyond its end, or a second last fragment that
+        // disagrees, means the datagram is corrupt.
+        if (end < q.len || ((q.flags & kLastIn) && end != q.len)) return DropReason::kFragInvalid;
+        q.flags |= kLastIn;
+        q.len = end;
+    } else {
+        // A non-last fragment carries a multiple of 8 bytes; the excess is trimmed.
+        end &= ~7u;
+        if (end > q.len) {
+            if (q.flags & kLastIn) return DropReason::kFragInvalid;
+            q.len = end;
+        }
+    }
+    if (end == offset) return DropReason::kFragInvalid;
+    return DropReason::kNotSpecified;
+}
+
+// inet_frag_queue_insert(): fragments form runs of adjacent fragments appended at the
+// tail. A fragment inside one run is a duplicate (dropped, the queue lives on); any other
+// overlap discards the whole datagram (RFC 5722 §4, errata 3089).
+Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset, uint32_t end) const noexcept {
+    if (q.tail == kNil) return {};
+    if (frags_[q.tail].end < end) {
+        // The common case: the fragment goes after the tail.
+        const Frag& last = frags_[q.tail];
+        if (offset < last.end) return {.overlap = true};
+        return {.prev = q.tail, .extend_tail = offset == last.end};
+    }
+    // Search the runs in offset order (the kernel walks its rbtree of run heads; with
+    // disjoint runs both find the same intersecting run, or none).
+    Slot s;
+    for (uint32_t i = q.head; i != kNil;) {
+        const Frag& r = frags_[i];  // a run head
+        if (end <= r.offset) break;
+        if (offset >= r.run_end) {
+            uint32_t j = i;
+            while (frags_[j].next != kNil && frags_[frags_[j].next].run == i) j = frags_[j].next;
+            s.prev = j;
+            i = frags_[j].next;
+            continue;
+        }
+        if (offset >= r.offset && end <= r.run_end) return {.duplicate = true};
+        return {.overlap = true};
+    }
+    return s;
+}
+
+// Links fragment `fi` into `q` at `s` (fragrun_create() / fragrun_append_to_last()).
+void Defrag::link(Queue& q, uint32_t fi, const Slot& s) noexcept {
+    Frag& f = frags_[fi];
+    if (s.extend_tail) {
+        f.run = frags_[q.tail].run;
+        frags_[f.run].run_end = f.end;
+    } else {
+        f.run = fi;  // a run of its own
+        f.run_end = f.end;
+    }
+    if (s.prev == kNil) {
+        f.next = q.head;
+        q.head = fi;
+    } else {
+        f.next = frags_[s.prev].next;
+        frags_[s.prev].next = fi;
+    }
+    if (f.next == kNil) q.tail = fi;
+    ++q.nfrags;
+}
+
+// The completing fragment of a datagram ip_frag_reasm() refused: the caller drops it, so
+// it leaves the queue before the queue dies (not settled twice).
+void Defrag::unlink_last(Queue& q, uint32_t fi) noexcept {
+    uint32_t* link = &q.head;
+    while (*link != fi) link = &frags_[*link].next;
+    *link = frags_[fi].next;
+    --q.nfrags;
+    q.truesize -= frag_truesize();
+    mem_ -= frag_truesize();
+    free_frag(fi);
+}
+
 DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c) noexcept {
     c.mib(Mib::kIpReasmReqds);
-    const uint8_t* h = pkt.data + pkt.l3_off;
-    const Key key{wire::load_be32(h + Ipv4View::kSrcOff), wire::load_be32(h + Ipv4View::kDstOff),
-                  wire::load_be16(h + Ipv4View::kIdOff), h[Ipv4View::kProtoOff]};
+    const Key key{pkt.saddr, pkt.daddr, pkt.ip_id, pkt.ip_proto};
 
     // inet_frag_find(): over ipfrag_high_thresh no fragment is accepted, not even for a
     // queue that exists; queues leave only by completing or expiring (defrag.md).
@@ -234,119 +314,40 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c) 
 
     // ip_frag_queue().
     if (too_far(q, c)) reinit(q, now_ns);
-
-    const uint16_t frag_field = wire::load_be16(h + Ipv4View::kFragOff);
-    const uint32_t offset = uint32_t(frag_field & wire::kIpOffsetMask) * 8;
-    const uint32_t ihl = pkt.l4_off - pkt.l3_off;
-    uint32_t end = offset + (pkt.len - pkt.l4_off);
-    const uint8_t ecn = frag_ecn(h[Ipv4View::kTosOff]);
-
     auto discard_qp = [&](DropReason r) {
         kill(qi, r, false);
         c.mib(Mib::kIpReasmFails);
         return DefragResult{DefragStatus::kDropped, r};
     };
-
-    if (!(frag_field & wire::kIpFlagMf)) {
-        // The last fragment: data already beyond its end, or a second last fragment that
-        // disagrees, means the datagram is corrupt.
-        if (end < q.len || ((q.flags & kLastIn) && end != q.len))
-            return discard_qp(DropReason::kFragInvalid);
-        q.flags |= kLastIn;
-        q.len = end;
-    } else {
-        // A non-last fragment carries a multiple of 8 bytes; the excess is trimmed.
-        end &= ~7u;
-        if (end > q.len) {
-            if (q.flags & kLastIn) return discard_qp(DropReason::kFragInvalid);
-            q.len = end;
-        }
+    const uint32_t offset = pkt.frag_offset_bytes();
+    uint32_t end = 0;
+    if (DropReason r = set_end(q, pkt, offset, end); r != DropReason::kNotSpecified)
+        return discard_qp(r);
+    const Slot slot = find_slot(q, offset, end);
+    if (slot.duplicate) return {DefragStatus::kDropped, DropReason::kDupFrag};
+    if (slot.overlap) {
+        c.mib(Mib::kIpExtReasmOverlaps);
+        return discard_qp(DropReason::kFragOverlap);
     }
-    if (end == offset) return discard_qp(DropReason::kFragInvalid);
-
-    // inet_frag_queue_insert(): fragments form runs of adjacent fragments appended at the
-    // tail. A fragment inside one run is a duplicate (dropped, the queue lives on); any other
-    // overlap discards the whole datagram (RFC 5722 §4, errata 3089).
-    uint32_t prev = kNil;      // insert after this fragment (kNil: at the head)
-    bool extend_tail = false;  // fragrun_append_to_last()
-    if (q.tail == kNil) {
-        prev = kNil;
-    } else if (frags_[q.tail].end < end) {
-        // The common case: the fragment goes after the tail.
-        const Frag& last = frags_[q.tail];
-        if (offset < last.end) {
-            c.mib(Mib::kIpExtReasmOverlaps);
-            return discard_qp(DropReason::kFragOverlap);
-        }
-        prev = q.tail;
-        extend_tail = offset == last.end;
-    } else {
-        // Search the runs in offset order (the kernel walks its rbtree of run heads; with
-        // disjoint runs both find the same intersecting run, or none).
-        for (uint32_t i = q.head; i != kNil;) {
-            const Frag& r = frags_[i];  // a run head
-            if (end <= r.offset) break;
-            if (offset >= r.run_end) {
-                uint32_t j = i;
-                while (frags_[j].next != kNil && frags_[frags_[j].next].run == i)
-                    j = frags_[j].next;
-                prev = j;
-                i = frags_[j].next;
-                continue;
-            }
-            if (offset >= r.offset && end <= r.run_end)
-                return {DefragStatus::kDropped, DropReason::kDupFrag};
-            c.mib(Mib::kIpExtReasmOverlaps);
-            return discard_qp(DropReason::kFragOverlap);
-        }
-    }
-
     const uint32_t fi = alloc_frag();
     if (fi == kNil) return discard_qp(DropReason::kNomem);
     Frag& f = frags_[fi];
-    f.pkt = pkt;
-    f.offset = offset;
-    f.end = end;
-    f.held = false;
-    f.consumed = false;
-    if (extend_tail) {
-        f.run = frags_[q.tail].run;
-        frags_[f.run].run_end = end;
-    } else {
-        f.run = fi;  // fragrun_create(): a run of its own
-        f.run_end = end;
-    }
-    if (prev == kNil) {
-        f.next = q.head;
-        q.head = fi;
-    } else {
-        f.next = frags_[prev].next;
-        frags_[prev].next = fi;
-    }
-    if (f.next == kNil) q.tail = fi;
-    ++q.nfrags;
+    f = Frag{.pkt = pkt, .offset = offset, .end = end};
+    link(q, fi, slot);
 
     q.meat += end - offset;
-    q.ecn |= ecn;
+    q.ecn |= frag_ecn(pkt.tos);
     q.truesize += frag_truesize();
     mem_ += frag_truesize();
     if (offset == 0) q.flags |= kFirstIn;
-    const uint32_t fragsize = (end - offset) + ihl;
+    const uint32_t fragsize = (end - offset) + pkt.ip_hlen();
     if (fragsize > q.max_size) q.max_size = fragsize;
-    if ((frag_field & wire::kIpFlagDf) && fragsize > q.max_df_size) q.max_df_size = fragsize;
+    if (pkt.dont_fragment() && fragsize > q.max_df_size) q.max_df_size = fragsize;
 
     if (q.flags == (kFirstIn | kLastIn) && q.meat == q.len) {
         DefragResult r = reasm(qi, pkt, c);
         if (r.status == DefragStatus::kDropped) {
-            // The completing fragment is dropped by the caller; unlink it before the queue
-            // dies so it is not settled twice.
-            uint32_t* link = &q.head;
-            while (*link != fi) link = &frags_[*link].next;
-            *link = f.next;
-            --q.nfrags;
-            q.truesize -= frag_truesize();
-            mem_ -= frag_truesize();
-            free_frag(fi);
+            unlink_last(q, fi);
             kill(qi, r.reason, false);
         }
         return r;
@@ -364,7 +365,7 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
         c.mib(Mib::kIpReasmFails);
         return {DefragStatus::kDropped, DropReason::kFragInvalid};
     }
-    const uint32_t ihl = head.pkt.l4_off - head.pkt.l3_off;
+    const uint32_t ihl = head.pkt.ip_hlen();
     if (ihl + q.len > kIpMaxLen) {  // "Oversized IP packet"
         c.mib(Mib::kIpReasmFails);
         return {DefragStatus::kDropped, DropReason::kPktTooBig};
@@ -387,17 +388,18 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
         std::memcpy(dst + hdr + f.offset, f.pkt.data + f.pkt.l4_off, f.end - f.offset);
         ++frames;
     }
-    uint8_t* iph = dst + head.pkt.l3_off;
-    wire::store_be16(iph + Ipv4View::kTotLenOff, static_cast<uint16_t>(ihl + q.len));
-    // IP_DF survives when the largest fragment carried it (IPSKB_FRAG_PMTU).
-    wire::store_be16(iph + Ipv4View::kFragOff,
-                     q.max_df_size == q.max_size ? wire::kIpFlagDf : uint16_t{0});
-    iph[Ipv4View::kTosOff] |= ecn;
-    wire::store_be16(iph + Ipv4View::kCsumOff, 0);
-    wire::store_be16(iph + Ipv4View::kCsumOff,
-                     wire::internet_checksum(std::span<const uint8_t>(iph, ihl)));
-
+    // The first fragment's header, for the whole datagram: its length, no fragment bits
+    // (IP_DF survives when the largest fragment carried it: IPSKB_FRAG_PMTU), the folded
+    // ECN, a new checksum. The Packet's fields say the same.
     Packet out = head.pkt;
+    out.frag_off = q.max_df_size == q.max_size ? wire::kIpFlagDf : uint16_t{0};
+    out.tos = static_cast<uint8_t>(out.tos | ecn);
+    wire::Ipv4Writer(dst + head.pkt.l3_off)
+        .tot_len(static_cast<uint16_t>(ihl + q.len))
+        .frag_field(out.frag_off)
+        .tos(out.tos)
+        .finish(ihl);
+
     out.data = dst;
     out.buf = b;
     out.len = hdr + q.len;
@@ -421,9 +423,8 @@ uint32_t Defrag::expire(uint64_t now_ns, IcmpSender& icmp, core::CounterBlock& c
         // own rules (PACKET_HOST only, not for broadcast/multicast routes, rate limits).
         if ((q.flags & kFirstIn) && q.head != kNil) {
             const Packet& head = frags_[q.head].pkt;
-            const uint32_t dst = wire::load_be32(head.data + head.l3_off + Ipv4View::kDstOff);
-            (void)icmp.send(head, wire::kIcmpTimeExceeded, wire::kIcmpExcFragtime, 0, dst,
-                            now_ns, c);
+            (void)icmp.send(head, wire::kIcmpTimeExceeded, wire::kIcmpExcFragtime, 0,
+                            head.daddr, now_ns, c);
         }
         kill(qi, DropReason::kFragReasmTimeout, false);
         ++n;
@@ -438,10 +439,7 @@ void Defrag::flush_all() noexcept {
 }
 
 core::Verdict defrag(Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c) noexcept {
-    const uint8_t* h = pkt.data + pkt.l3_off;
-    // ip_is_fragment(): MF or a non-zero offset.
-    if (!(wire::load_be16(h + Ipv4View::kFragOff) & (wire::kIpFlagMf | wire::kIpOffsetMask)))
-        return core::Verdict::next();
+    if (!pkt.is_fragment()) return core::Verdict::next();
     const DefragResult r = d.queue(pkt, now_ns, c);
     switch (r.status) {
     case DefragStatus::kComplete: return core::Verdict::next();

@@ -4,9 +4,12 @@
 //         ip_frag_too_far()/ip_frag_reinit(), ip_frag_reasm(), ip_expire(); and
 //         net/ipv4/inet_fragment.c inet_frag_find() (memory limit), inet_frag_queue_insert()
 //         (runs, duplicates, RFC 5722 overlaps), inet_frag_kill()/inet_frag_destroy().
-// Reads:  pkt.l3_off, pkt.l4_off, pkt.len (trimmed by rcv_core), IPv4 header bytes.
+// Reads:  pkt.l3_off, pkt.l4_off, pkt.len (trimmed by rcv_core), pkt.saddr, pkt.daddr,
+//         pkt.ip_id, pkt.ip_proto, pkt.frag_off, pkt.tos.
 // Writes: on kComplete, pkt becomes the reassembled datagram: data/buf point into the
-//         defrag-owned buffer pool, flags |= kFlagReassembled, frames = N fragments.
+//         defrag-owned buffer pool, its header and pkt.frag_off carry no fragment bits
+//         (at most DF), pkt.tos the folded ECN, len the whole datagram,
+//         flags |= kFlagReassembled, frames = N fragments.
 // Next:   local delivery (ip_local_deliver_finish), with the reassembled datagram.
 // Drops:  DUP_FRAG, FRAG_TOO_FAR, FRAG_REASM_TIMEOUT, PKT_TOO_BIG, NOMEM, and the (ingress)
 //         FRAG_OVERLAP, FRAG_INVALID, FRAG_MEM_LIMIT (see counters.def for the kernel's own
@@ -70,7 +73,7 @@ public:
 
     explicit Defrag(const DefragConfig& cfg = {});
 
-    // ip_defrag(): queues one fragment (ip_is_fragment() must hold).
+    // ip_defrag(): queues one fragment (pkt.is_fragment() must hold).
     DefragResult queue(core::Packet& pkt, uint64_t now_ns, core::CounterBlock& c) noexcept;
 
     // ip_expire() for every queue whose ipfrag_time has run out, oldest first (the check
@@ -152,7 +155,21 @@ private:
         bool used = false;
     };
 
+    // Where a fragment goes in its queue (inet_frag_queue_insert()): after `prev` (kNil:
+    // at the head), appended to the tail's run, or refused as a duplicate / an overlap.
+    struct Slot {
+        uint32_t prev = kNil;
+        bool extend_tail = false;
+        bool duplicate = false;
+        bool overlap = false;
+    };
+
     uint32_t find_or_create(const Key& k, uint64_t now_ns) noexcept;
+    core::DropReason set_end(Queue& q, const core::Packet& pkt, uint32_t offset,
+                             uint32_t& end) noexcept;
+    Slot find_slot(const Queue& q, uint32_t offset, uint32_t end) const noexcept;
+    void link(Queue& q, uint32_t fi, const Slot& s) noexcept;
+    void unlink_last(Queue& q, uint32_t fi) noexcept;
     bool too_far(Queue& q, core::CounterBlock& c) noexcept;
     void reinit(Queue& q, uint64_t now_ns) noexcept;
     // inet_frag_kill + inet_frag_destroy: unhash, stop the timer, frames to the dead list.

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ipv4/route.h"
 #include "ipv4/route_tables.h"
-#include "wire/checksum.h"
-#include "wire/ethernet.h"
-#include "wire/icmp.h"
+#include "ipv4/route_type.h"
+#include "wire/header_writer.h"
 
 namespace ingress::ipv4 {
 
@@ -31,6 +31,11 @@ bool icmp_type_is_error(uint8_t type) noexcept {
     case 3: case 4: case 5: case 11: case 12: return true;
     default: return type > 18;
     }
+}
+
+// Leaves by the VLAN sub-interface it arrived on (VID 0 is a priority tag: untagged).
+bool tagged(const core::Packet& in) noexcept {
+    return (in.flags & core::kFlagVlan) && (in.vlan_tci & 0x0fff) != 0;
 }
 
 Mib out_type_counter(uint8_t type, bool& has) noexcept {
@@ -88,59 +93,103 @@ bool IcmpSender::host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept {
     return ok;
 }
 
-IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
-                            wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
-    auto ip = wire::Ipv4View::try_view(in.l3());
-    if (!ip || ip->header_len() < kIpHeader || ip->header_len() > in.l3_len())
-        return IcmpResult::kNotAllowed;
-
+// The kernel's reasons never to answer `in` (__icmp_send() up to the rate limits). The
+// packet has passed rcv_core: its header fields are in the Packet.
+bool IcmpSender::may_answer(const core::Packet& in, uint8_t type) const noexcept {
+    if (in.ip_hlen() < kIpHeader || in.ip_hlen() > in.l3_len() ||
+        in.l3_off < wire::EthernetView::kHeaderLen)
+        return false;
     // "No replies to physical multicast/broadcast."
-    if (in.pkt_type != core::PktType::kHost) return IcmpResult::kNotAllowed;
+    if (in.pkt_type != core::PktType::kHost) return false;
     // "Now check at the protocol level."
-    auto rt = static_cast<uint8_t>(in.route_type);
-    if (rt == 3 /* RTN_BROADCAST */ || rt == 5 /* RTN_MULTICAST */ ||
-        wire::ipv4_is_multicast(ip->dst()) || wire::ipv4_is_lbcast(ip->dst()))
-        return IcmpResult::kNotAllowed;
+    const RouteType rt = route_type_of(in.route_type);
+    if (rt == RouteType::kBroadcast || rt == RouteType::kMulticast ||
+        wire::ipv4_is_multicast(in.daddr) || wire::ipv4_is_lbcast(in.daddr))
+        return false;
     // "Only reply to fragment 0."
-    if (ip->frag_field() & wire::kIpOffsetMask) return IcmpResult::kNotAllowed;
+    if (in.frag_offset_bytes() != 0) return false;
     // "If we send an ICMP error to an ICMP error a mess would result."
-    if (icmp_type_is_error(type) && ip->protocol() == wire::kIpProtoIcmp) {
-        auto l4 = in.l3().subspan(ip->header_len());
-        if (l4.empty() || icmp_type_is_error(l4[0])) return IcmpResult::kNotAllowed;
+    if (icmp_type_is_error(type) && in.ip_proto == wire::kIpProtoIcmp) {
+        auto l4 = in.l3().subspan(in.ip_hlen());
+        if (l4.empty() || icmp_type_is_error(l4[0])) return false;
     }
+    return true;
+}
 
+// The rate limits and the route back, in __icmp_send()'s order: the global limit, then
+// icmp_route_lookup(), then the per-host limit (which alone spends a global credit).
+IcmpResult IcmpSender::admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
+                             core::CounterBlock& c) noexcept {
     // icmpv4_mask_allow(): only types in icmp_ratemask are limited, never frag-needed.
-    bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
-                   !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
+    const bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
+                         !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
     if (limited && !global_allow(now_ns)) {
         c.mib(Mib::kIcmpOutRateLimitGlobal);
         return IcmpResult::kRateLimited;
     }
-    // icmp_route_lookup(): the error is routed to the offending datagram's source.
+    // icmp_route_lookup(): the error is routed to the offending datagram's source; it fails
+    // where fib_lookup() fails.
     if (routes_) {
-        const Fib::Index idx = routes_->fib().lookup(ip->src());
-        if (idx == Fib::kNoRoute) return IcmpResult::kNotAllowed;
-        const RouteType t = routes_->fib().route(idx).type;
-        if (t == RouteType::kUnreachable || t == RouteType::kProhibit || t == RouteType::kBlackhole)
+        const Fib::Index idx = routes_->fib().lookup(to);
+        if (fib_lookup_error(idx, routes_->fib().route(idx).type) != RouteError::kNone)
             return IcmpResult::kNotAllowed;
     }
     if (limited) {
         // icmpv4_xrlim_allow(): the per-host limit; only a message it allows spends a
         // global credit.
-        if (!host_allow(ip->src(), now_ns)) {
+        if (!host_allow(to, now_ns)) {
             c.mib(Mib::kIcmpOutRateLimitHost);
             return IcmpResult::kRateLimited;
         }
         global_consume();
     }
+    return IcmpResult::kQueued;
+}
+
+// The error frame into `f` (frame_len bytes): Ethernet back to the sender, IPv4 from `src`,
+// the ICMP header and as much of the offending datagram as `quote` says.
+void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code,
+                       uint32_t info, wire::Ipv4Addr src, std::size_t quote) noexcept {
+    // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
+    // Out of the same VLAN sub-interface: the tag's priority comes from the VLAN device's
+    // egress map (default: everything to PCP 0), not from the received frame.
+    auto eth = wire::EthernetView::try_view(in.frame());  // may_answer: l3_off >= ETH_HLEN
+    std::optional<wire::VlanTag> tag;
+    if (tagged(in)) tag = wire::VlanTag{in.vlan_tpid, static_cast<uint16_t>(in.vlan_tci & 0x0fff)};
+    uint8_t* h = f + wire::write_eth_header(f, eth->src(), eth->dst(), wire::kEthPIp, tag);
+
+    const std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
+    wire::Ipv4Writer(h)
+        .ver_ihl(kIpHeader / 4)
+        .tos(icmp_type_is_error(type)
+                 ? static_cast<uint8_t>((in.tos & kIptosTosMask) | kIptosPrecInternetcontrol)
+                 : in.tos)
+        .tot_len(static_cast<uint16_t>(kIpHeader + icmp_len))
+        .id(next_id_++)
+        .frag_field(0)  // the ICMP socket uses PMTUDISC_DONT
+        .ttl(cfg_.ip_default_ttl)
+        .protocol(wire::kIpProtoIcmp)
+        .src(src)
+        .dst(in.saddr)
+        .finish(kIpHeader);
+
+    uint8_t* m = h + kIpHeader;
+    std::memcpy(m + wire::IcmpView::kHeaderLen, in.data + in.l3_off, quote);
+    wire::write_icmp_header(m, type, code, info, icmp_len);
+}
+
+IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
+                            wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
+    if (!may_answer(in, type)) return IcmpResult::kNotAllowed;
+    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued)
+        return r;
 
     // Quote as much of the offending datagram as fits in 576 bytes.
-    std::size_t quote = std::min<std::size_t>(in.l3_len(),
-                                              kMaxErrorDatagram - kIpHeader - wire::IcmpView::kHeaderLen);
-    const bool tagged = (in.flags & core::kFlagVlan) && (in.vlan_tci & 0x0fff) != 0;
-    const std::size_t l2 = wire::EthernetView::kHeaderLen + (tagged ? wire::VlanView::kTagLen : 0);
-    const std::size_t ip_len = kIpHeader + wire::IcmpView::kHeaderLen + quote;
-    const std::size_t frame_len = l2 + ip_len;
+    const std::size_t quote = std::min<std::size_t>(
+        in.l3_len(), kMaxErrorDatagram - kIpHeader - wire::IcmpView::kHeaderLen);
+    const std::size_t l2 =
+        wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
+    const std::size_t frame_len = l2 + kIpHeader + wire::IcmpView::kHeaderLen + quote;
 
     core::Packet out;
     out.queue = in.queue;  // the buffer must come from the queue the error leaves on
@@ -148,47 +197,7 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
-    uint8_t* f = out.data;
-    // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
-    auto eth = wire::EthernetView::try_view(in.frame());
-    wire::Mac dst_mac = eth->src(), src_mac = eth->dst();
-    std::memcpy(f + wire::EthernetView::kDstOff, dst_mac.b.data(), 6);
-    std::memcpy(f + wire::EthernetView::kSrcOff, src_mac.b.data(), 6);
-    std::size_t off = wire::EthernetView::kTypeOff;
-    if (tagged) {
-        // Out of the same VLAN sub-interface. The tag's priority comes from the VLAN
-        // device's egress map (default: everything to PCP 0), not from the received frame.
-        wire::store_be16(f + off, in.vlan_tpid);
-        wire::store_be16(f + off + 2, static_cast<uint16_t>(in.vlan_tci & 0x0fff));
-        off += wire::VlanView::kTagLen;
-    }
-    wire::store_be16(f + off, wire::kEthPIp);
-
-    uint8_t* h = f + l2;
-    h[wire::Ipv4View::kVerIhlOff] = 0x45;
-    h[wire::Ipv4View::kTosOff] = icmp_type_is_error(type)
-                                     ? static_cast<uint8_t>((ip->tos() & kIptosTosMask) |
-                                                            kIptosPrecInternetcontrol)
-                                     : ip->tos();
-    wire::store_be16(h + wire::Ipv4View::kTotLenOff, static_cast<uint16_t>(ip_len));
-    wire::store_be16(h + wire::Ipv4View::kIdOff, next_id_++);
-    wire::store_be16(h + wire::Ipv4View::kFragOff, 0);  // the ICMP socket uses PMTUDISC_DONT
-    h[wire::Ipv4View::kTtlOff] = cfg_.ip_default_ttl;
-    h[wire::Ipv4View::kProtoOff] = wire::kIpProtoIcmp;
-    wire::store_be16(h + wire::Ipv4View::kCsumOff, 0);
-    wire::store_be32(h + wire::Ipv4View::kSrcOff, src);
-    wire::store_be32(h + wire::Ipv4View::kDstOff, ip->src());
-    wire::store_be16(h + wire::Ipv4View::kCsumOff, wire::internet_checksum({h, kIpHeader}));
-
-    uint8_t* m = h + kIpHeader;
-    m[wire::IcmpView::kTypeOff] = type;
-    m[wire::IcmpView::kCodeOff] = code;
-    wire::store_be16(m + wire::IcmpView::kCsumOff, 0);
-    wire::store_be32(m + wire::IcmpView::kRestOff, info);
-    std::memcpy(m + wire::IcmpView::kHeaderLen, in.data + in.l3_off, quote);
-    std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
-    wire::store_be16(m + wire::IcmpView::kCsumOff, wire::internet_checksum({m, icmp_len}));
-
+    build(out.data, in, type, code, info, src, quote);
     out.len = static_cast<uint32_t>(frame_len);
     out.ifindex = in.ifindex;
     out.queue = in.queue;

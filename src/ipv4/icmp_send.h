@@ -8,8 +8,9 @@
 //   - never about a fragment other than the first (offset != 0),
 //   - never an error about an ICMP error (unknown ICMP types count as errors),
 //   - never when no route leads back to the offending datagram's source (icmp_route_lookup
-//     fails: no route, or an unreachable / prohibit / blackhole one), checked after the
-//     global limit and before the per-host one, as __icmp_send does; nothing is counted.
+//     fails where fib_lookup() fails: no route, or a blackhole / unreachable / prohibit /
+//     throw one, ipv4::fib_lookup_error()), checked after the global limit and before the
+//     per-host one, as __icmp_send does; nothing is counted.
 //     The error still leaves by the arrival interface to the sender's MAC (an error to one
 //     of our own addresses is not looped back),
 //   - then the global token bucket (icmp_global_allow: allowed while credit is left) and the
@@ -57,8 +58,8 @@ public:
     IcmpSender(io::Backend& backend, io::TxQueue& txq, const IcmpConfig& cfg) noexcept
         : backend_(backend), txq_(txq), cfg_(cfg) {}
 
-    // `offending`: the received packet (l3_off valid, bytes from l3_off to len are the
-    // datagram; route_type set when the route stage has run). `src`: the error's source
+    // `offending`: the received packet, past rcv_core (its header fields set, bytes from
+    // l3_off to len are the datagram; route_type set when the route stage has run). `src`: the error's source
     // address (the kernel uses the offending datagram's destination when it was local,
     // otherwise an address of the receiving interface). `info`: the 32-bit field after
     // the checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
@@ -69,6 +70,11 @@ public:
     void set_routes(const RouteTables* rt) noexcept { routes_ = rt; }
 
 private:
+    bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
+    IcmpResult admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
+                     core::CounterBlock& c) noexcept;
+    void build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
+               wire::Ipv4Addr src, std::size_t quote) noexcept;
     bool global_allow(uint64_t now_ns) noexcept;
     void global_consume() noexcept;
     bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;

@@ -64,9 +64,18 @@ Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept {
 
     // pskb_trim_rcsum(skb, len): drop link-layer padding; from here len is the datagram.
     pkt.len = pkt.l3_off + tot_len;
-    pkt.l4_off = static_cast<uint16_t>(pkt.l3_off + hlen);
-    pkt.ip_proto = ip->protocol();
+    set_l3_meta(pkt, *ip);
     return Verdict::next();
+}
+
+void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept {
+    pkt.l4_off = static_cast<uint16_t>(pkt.l3_off + ip.header_len());
+    pkt.ip_proto = ip.protocol();
+    pkt.saddr = ip.src();
+    pkt.daddr = ip.dst();
+    pkt.ip_id = ip.id();
+    pkt.frag_off = ip.frag_field();
+    pkt.tos = ip.tos();
 }
 
 }  // namespace ingress::ipv4

@@ -1,8 +1,9 @@
 #include "ipv4/route.h"
 
+#include <optional>
+
 #include "ipv4/ip_options.h"
 #include "ipv4/rp_filter.h"
-#include "wire/bytes.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
 
@@ -33,23 +34,6 @@ bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uin
             return true;
     }
     return false;
-}
-
-// fib_lookup() fails on these types, with fib_props[type].error.
-RouteError lookup_error(Fib::Index idx, RouteType type) noexcept {
-    if (idx == Fib::kNoRoute) return RouteError::kNetUnreach;  // -EAGAIN -> -ENETUNREACH
-    switch (type) {
-        case RouteType::kBlackhole:
-            return RouteError::kInval;
-        case RouteType::kUnreachable:
-            return RouteError::kHostUnreach;
-        case RouteType::kProhibit:
-            return RouteError::kAccess;
-        case RouteType::kThrow:
-            return RouteError::kNetUnreach;  // no further table to try
-        default:
-            return RouteError::kNone;
-    }
 }
 
 // ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
@@ -96,7 +80,7 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr dadd
 
         idx = dst();
         const Route& r = t.fib().route(idx);
-        if (RouteError e = lookup_error(idx, r.type); e != RouteError::kNone) {
+        if (RouteError e = fib_lookup_error(idx, r.type); e != RouteError::kNone) {
             // no_route: an RTN_UNREACHABLE input route whose dst.error ip_error() reads.
             return {.type = RouteType::kUnreachable,
                     .error = dev.conf.forward ? e : RouteError::kHostUnreach,
@@ -143,13 +127,15 @@ RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uin
     if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
     if (d.type == RouteType::kUnicast) return strict ? param_problem(16) : d;
     if (d.type != RouteType::kLocal) return drop(DropReason::kNotSpecified);
-    const Ipv4Addr saddr = wire::load_be32(&hdr[12]);
     unsigned ptr = hdr[srr + 2];
     const unsigned space = hdr[srr + 1];
     for (; ptr <= space; ptr += 4) {
         if (ptr + 3 > space) return param_problem(srr + 2u);
-        const Ipv4Addr nexthop = wire::load_be32(&hdr[srr + ptr - 1]);
-        RouteDecision hop = route_input_noref(t, dev, nexthop, saddr, pkt.ip_proto, nullptr);
+        // ip_options_compile() kept the option inside the header.
+        const std::optional<Ipv4Addr> nexthop = wire::ipv4_addr_at(hdr, srr + ptr - 1);
+        if (!nexthop) return param_problem(srr + 2u);
+        RouteDecision hop =
+            route_input_noref(t, dev, *nexthop, pkt.saddr, pkt.ip_proto, nullptr);
         if (hop.drop || (hop.type != RouteType::kUnicast && hop.type != RouteType::kLocal))
             return drop(DropReason::kNotSpecified);
         d = hop;
@@ -195,6 +181,22 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
 
 }  // namespace
 
+RouteError fib_lookup_error(Fib::Index idx, RouteType type) noexcept {
+    if (idx == Fib::kNoRoute) return RouteError::kNetUnreach;  // -EAGAIN -> -ENETUNREACH
+    switch (type) {
+        case RouteType::kBlackhole:
+            return RouteError::kInval;
+        case RouteType::kUnreachable:
+            return RouteError::kHostUnreach;
+        case RouteType::kProhibit:
+            return RouteError::kAccess;
+        case RouteType::kThrow:
+            return RouteError::kNetUnreach;  // no further table to try
+        default:
+            return RouteError::kNone;
+    }
+}
+
 RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
                                 Ipv4Addr saddr, uint8_t proto, RouteHint* hint) noexcept {
     if (wire::ipv4_is_multicast(daddr)) return input_mc(t, dev, daddr, saddr, proto);
@@ -224,9 +226,8 @@ RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, Ipv4Ad
 
 Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock& c,
                     IcmpSender* icmp, uint64_t now_ns, RouteHint& hint) noexcept {
-    const auto hdr = pkt.l3().first(pkt.l4_off - pkt.l3_off);  // rcv_core checked it
-    const Ipv4Addr saddr = wire::load_be32(&hdr[wire::Ipv4View::kSrcOff]);
-    const Ipv4Addr daddr = wire::load_be32(&hdr[wire::Ipv4View::kDstOff]);
+    const Ipv4Addr saddr = pkt.saddr;
+    const Ipv4Addr daddr = pkt.daddr;
 
     // The hint's whole decision applies to the same (ifindex, daddr, saddr) under the same
     // tables: skip the interface search and the lookup (multicast is never hinted).
@@ -249,10 +250,10 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         return Verdict::drop(d.reason);
     }
     pkt.route_type = static_cast<uint8_t>(d.type);
-    pkt.route_aux = d.idx;
 
     // ip_rcv_options(): after the route, so that the options see it.
-    if (hdr.size() > wire::Ipv4View::kMinHeaderLen) {
+    if (pkt.ip_hlen() > wire::Ipv4View::kMinHeaderLen) {
+        const auto hdr = pkt.l3().first(pkt.ip_hlen());  // rcv_core checked it
         const IpOptions opt = ip_options_compile(hdr);
         if (!opt.ok) {
             if (icmp) {
@@ -268,7 +269,6 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
             d = rcv_srr(pkt, hdr, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
             if (d.drop) return Verdict::drop(d.reason);
             pkt.route_type = static_cast<uint8_t>(d.type);
-            pkt.route_aux = d.idx;
         }
     }
 

@@ -7,8 +7,9 @@
 //   drop_unicast_in_l2_multicast; then what dst_input() would do with the route: local
 //   input, ip_forward, or ip_error. route.md has the order, the knobs and the
 //   reason/counter of every branch.
-// Reads:  frame bytes (IPv4 header), pkt.ifindex, pkt.pkt_type, pkt.ip_proto, the tables.
-// Writes: pkt.route_type (RouteType), pkt.route_aux (the FIB route index, 0 when none).
+// Reads:  pkt.saddr, pkt.daddr, pkt.ifindex, pkt.pkt_type, pkt.ip_proto, the IPv4 options
+//         (frame bytes, when ihl > 5), the tables.
+// Writes: pkt.route_type (RouteType).
 // Next:   defrag / local delivery for LOCAL, BROADCAST and MULTICAST routes.
 // Pass:   datagrams the kernel would forward (UNICAST with forwarding on, broadcast with
 //         bc_forwarding): the kernel's ip_forward decides the rest.
@@ -38,6 +39,11 @@ enum class RouteError : uint8_t {
     kInval,        // EINVAL: blackhole
     kAccess,       // EACCES: prohibit
 };
+
+// fib_lookup() fails on a missing route and on the types whose fib_props[type].error is set
+// (blackhole, unreachable, prohibit, throw): the error it returns, kNone when it found a
+// usable route. Written once: the input route and icmp_route_lookup() (icmp_send.cc) use it.
+RouteError fib_lookup_error(Fib::Index idx, RouteType type) noexcept;
 
 // The result of ip_route_input_noref(): a drop reason, or a route.
 struct RouteDecision {

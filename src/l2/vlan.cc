@@ -23,17 +23,20 @@ bool untag_one(core::Packet& pkt) noexcept {
 
 }  // namespace
 
-Verdict vlan_untag(core::Packet& pkt, const Port& port, core::CounterBlock& c) noexcept {
+Verdict vlan_untag(core::Packet& pkt, core::CounterBlock& c) noexcept {
     if (pkt.flags & core::kFlagL2Parsed) {
         // The backend's steering did skb_vlan_untag() (a NIC's VLAN stripping would too).
-        if (!(pkt.flags & core::kFlagVlan)) return Verdict::next();
-        c.mib(Mib::kIngressL2VlanTagged);
-    } else {
-        if (!wire::is_vlan_tpid(pkt.ethertype)) return Verdict::next();
-        c.mib(Mib::kIngressL2VlanTagged);
-        if (!untag_one(pkt)) return Verdict::drop(DropReason::kPktTooSmall);
+        if (pkt.flags & core::kFlagVlan) c.mib(Mib::kIngressL2VlanTagged);
+        return Verdict::next();
     }
+    if (!wire::is_vlan_tpid(pkt.ethertype)) return Verdict::next();
+    c.mib(Mib::kIngressL2VlanTagged);
+    if (!untag_one(pkt)) return Verdict::drop(DropReason::kPktTooSmall);
+    return Verdict::next();
+}
 
+Verdict vlan_do_receive(core::Packet& pkt, const Port& port) noexcept {
+    if (!(pkt.flags & core::kFlagVlan)) return Verdict::next();
     for (;;) {
         uint16_t vid = pkt.vlan_tci & 0x0fff;
         if (const VlanIf* vif = port.vlan(vid)) {

@@ -45,6 +45,22 @@ inline constexpr uint16_t kIpFlagDf = 0x4000;      // IP_DF
 inline constexpr uint16_t kIpFlagMf = 0x2000;      // IP_MF
 inline constexpr uint16_t kIpOffsetMask = 0x1fff;  // IP_OFFSET, in 8-byte units
 
+// ip_is_fragment() on a host-order frag_off field: MF set or a non-zero offset. The one
+// definition (Ipv4View and core::Packet use it).
+constexpr bool ip_is_fragment(uint16_t frag_off) noexcept {
+    return (frag_off & (kIpFlagMf | kIpOffsetMask)) != 0;
+}
+constexpr uint32_t ip_frag_offset_bytes(uint16_t frag_off) noexcept {
+    return uint32_t(frag_off & kIpOffsetMask) * 8u;
+}
+
+// The address stored at byte `off` of `b` (a source-route option's hops); nullopt when its
+// four bytes are not all in `b`.
+inline std::optional<Ipv4Addr> ipv4_addr_at(std::span<const uint8_t> b, std::size_t off) noexcept {
+    if (off > b.size() || b.size() - off < 4) return std::nullopt;
+    return load_be32(&b[off]);
+}
+
 class Ipv4View {
 public:
     static constexpr std::size_t kMinHeaderLen = 20;
@@ -67,9 +83,8 @@ public:
     uint16_t frag_field() const noexcept { return load_be16(&b_[kFragOff]); }
     bool more_fragments() const noexcept { return frag_field() & kIpFlagMf; }
     bool dont_fragment() const noexcept { return frag_field() & kIpFlagDf; }
-    uint32_t frag_offset_bytes() const noexcept { return (frag_field() & kIpOffsetMask) * 8u; }
-    // ip_is_fragment(): MF set or a non-zero offset.
-    bool is_fragment() const noexcept { return (frag_field() & (kIpFlagMf | kIpOffsetMask)) != 0; }
+    uint32_t frag_offset_bytes() const noexcept { return ip_frag_offset_bytes(frag_field()); }
+    bool is_fragment() const noexcept { return ip_is_fragment(frag_field()); }
     uint8_t ttl() const noexcept { return b_[kTtlOff]; }
     uint8_t protocol() const noexcept { return b_[kProtoOff]; }
     uint16_t checksum() const noexcept { return load_be16(&b_[kCsumOff]); }

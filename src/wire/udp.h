@@ -29,4 +29,14 @@ private:
     std::span<const uint8_t> b_;
 };
 
+// The two ports that open both the UDP and the TCP header (what a flow hash reads, the
+// flow dissector's FLOW_DISSECTOR_KEY_PORTS); nullopt when the 4 bytes are not there.
+struct L4Ports {
+    uint16_t src = 0, dst = 0;
+};
+inline std::optional<L4Ports> l4_ports(std::span<const uint8_t> l4) noexcept {
+    if (l4.size() < 4) return std::nullopt;
+    return L4Ports{load_be16(&l4[0]), load_be16(&l4[2])};
+}
+
 }  // namespace ingress::wire

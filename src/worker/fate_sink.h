@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <cstdint>
 
 #include "core/counters.h"
@@ -40,14 +41,17 @@ public:
             give_back(pkt);
             break;
         case Kind::kPass:
-            c_.passed(pkt.frames);
-            // A reassembled datagram is never handed to the kernel (it would need its
-            // fragments back); until local delivery exists it ends here, counted as passed.
+            // A passed frame reaches the kernel. A reassembled datagram has no frame to pass
+            // (its fragments' buffers went back when it was built): the stages drop it with
+            // their own reason (REASM_KERNEL_PROTO); reaching here is a wiring bug.
             if (pkt.flags & core::kFlagReassembled) {
+                assert(!"reassembled datagram passed");
+                c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
                 give_back(pkt);
-            } else {
-                pass_[npass_++] = pkt;
+                break;
             }
+            c_.passed(pkt.frames);
+            pass_[npass_++] = pkt;
             break;
         case Kind::kHeld:
             c_.held(pkt.frames);

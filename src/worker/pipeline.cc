@@ -6,8 +6,6 @@
 #include "l2/eth_type_trans.h"
 #include "l2/ptype.h"
 #include "l2/vlan.h"
-#include "wire/bytes.h"
-#include "wire/ipv4.h"
 
 namespace ingress::worker {
 
@@ -17,10 +15,8 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
     uint16_t keep = 0;
     for (uint16_t i = 0; i < batch.count; ++i) {
         core::Packet& p = batch.pkts[i];
-        const uint8_t* h = p.data + p.l3_off;
-        const bool frag = wire::load_be16(h + wire::Ipv4View::kFragOff) &
-                          (wire::kIpFlagMf | wire::kIpOffsetMask);
-        const uint16_t owner = frag ? ipv4::defrag_owner(p, mesh->workers()) : t_.mesh_worker;
+        const uint16_t owner =
+            p.is_fragment() ? ipv4::defrag_owner(p, mesh->workers()) : t_.mesh_worker;
         if (owner == t_.mesh_worker) {
             if (keep != i) batch.pkts[keep] = p;
             ++keep;
@@ -37,14 +33,12 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_); });
     defrag_.reap(sink_);
 
-    // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown.
-    if (const demux::EndpointTable* eps = eps_) {
-        demux::DemuxEnv env{*eps, c_, &icmp_, now_ns, &delivery_};
-        run_stage(batch, sink_,
-                  [&](core::Packet& p) { return demux::local_deliver(p, env, t_.local); });
-    }
-    // Without an endpoint table (stage tests) what remains is passed to the kernel.
-    for (core::Packet& p : batch) sink_.settle(p, core::Verdict::pass());
+    // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
+    // packet leaves it with a fate.
+    demux::DemuxEnv env{*eps_, c_, &icmp_, now_ns, &delivery_};
+    run_stage(batch, sink_,
+              [&](core::Packet& p) { return demux::local_deliver_finish(p, env, t_.local); });
+    for (core::Packet& p : batch) sink_.settle(p, core::Verdict::next());  // a wiring bug
     batch.count = 0;
 }
 
@@ -57,31 +51,40 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
 
     // This burst's route snapshot, also for routing ICMP errors back (the reassembly timers
     // below send them too).
-    const ipv4::RouteTables* rt = t_.routes ? t_.routes->read() : nullptr;
-    icmp_.set_routes(rt);
+    const ipv4::RouteTables& rt = *t_.routes->read();
+    icmp_.set_routes(&rt);
 
     // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
     defrag_.expire(now_ns, icmp_, c_);
     defrag_.reap(sink_);
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
-    run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, port, c_); });
-    const demux::EndpointTable* eps = t_.endpoint_pub ? t_.endpoint_pub->read() : t_.endpoints;
-    eps_ = eps;
-    if (eps && eps->has_taps()) {
+    const demux::EndpointTable& eps = t_.endpoint_pub ? *t_.endpoint_pub->read() : *t_.endpoints;
+    eps_ = &eps;
+    if (eps.has_taps()) {
+        // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port, vlan_do_receive,
+        // then another_round's ptype_all and ptype_base.
+        run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, c_); });
         run_stage(batch, sink_, [&](core::Packet& p) {
-            return demux::tap_deliver(p, port, *eps, tap_scratch_);
+            return demux::tap_deliver_port(p, port, eps, tap_scratch_);
+        });
+        run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_do_receive(p, port); });
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            return demux::tap_deliver_final(p, port, eps, tap_scratch_);
+        });
+    } else {
+        // No tap sees the frame between the two: one pass.
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            const core::Verdict v = l2::vlan_untag(p, c_);
+            return v.is_next() ? l2::vlan_do_receive(p, port) : v;
         });
     }
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
-    // ip_rcv_finish_core: the input route. Without route tables (stage tests), every valid
-    // datagram is treated as local.
-    if (rt) {
-        run_stage(batch, sink_, [&](core::Packet& p) {
-            return ipv4::route_input(p, *rt, c_, &icmp_, now_ns, hint_);
-        });
-    }
+    // ip_rcv_finish_core: the input route.
+    run_stage(batch, sink_, [&](core::Packet& p) {
+        return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_);
+    });
     // ip_local_deliver: LOCAL / BROADCAST / MULTICAST from here on.
     hand_off(batch);
     local_deliver(batch, now_ns);

@@ -3,20 +3,25 @@
 //
 //   rx burst
 //    -> l2::eth_type_trans      pkt_type against the port MAC            (net/ethernet/eth.c)
-//    -> l2::vlan_untag          tag to metadata, sub-interface or OTHERHOST (net/core/dev.c)
-//    -> demux::tap_deliver      packet taps (ptype_all / ptype_base packet sockets) get their
-//                               copy, OTHERHOST included; never changes the fate
+//    -> l2::vlan_untag          skb_vlan_untag: the tag to metadata          (net/core/dev.c)
+//    -> demux::tap_deliver_port ptype_all on the port: ETH_P_ALL taps get their copy,
+//                               OTHERHOST included; never changes the fate
+//    -> l2::vlan_do_receive     sub-interface, or OTHERHOST for an unknown VLAN
+//                               (net/8021q/vlan_core.c)
+//    -> demux::tap_deliver_final ptype_all on the sub-interface (another_round), ptype_base
 //    -> l2::ptype_dispatch      IPv4 on, the rest passed to the kernel
-//    -> ipv4::rcv_core          ip_rcv_core header validation, trim     (net/ipv4/ip_input.c)
+//    -> ipv4::rcv_core          ip_rcv_core header validation, trim; the header's fields into
+//                               the Packet                           (net/ipv4/ip_input.c)
 //    -> ipv4::route_input       ip_rcv_finish_core: input route, martians, rp_filter,
 //                               options, mcast/bcast counters         (net/ipv4/route.c)
-//    -> handoff                 a fragment owned by another worker goes to its ring
-//    -> ipv4::defrag            ip_defrag from ip_local_deliver    (net/ipv4/ip_fragment.c)
-//    -> demux::local_deliver    raw copies, then UDP (udp_rcv) / kernel protocols / unknown
-//                               (ip_local_deliver_finish)
-// Without an endpoint table (tables.endpoints == nullptr) valid datagrams for this host are
-// passed to the kernel after defrag.
+//    -> hand_off                a fragment owned by another worker goes to its ring
+//    -> local_deliver           ip_local_deliver: ipv4::defrag        (net/ipv4/ip_fragment.c)
+//       -> demux::local_deliver_finish  raw copies, then UDP (udp_rcv) / kernel protocols /
+//                               unknown                    (ip_local_deliver_finish)
+// Every packet leaves process() with a fate (docs/accounting.md).
 #pragma once
+
+#include <cassert>
 
 #include "core/counters.h"
 #include "core/packet.h"
@@ -44,11 +49,11 @@ struct PipelineTables {
     uint16_t worker = 0;             // this worker's index: its ring in every endpoint
     uint16_t mesh_worker = 0;        // its index in `handoff` (the workers of one port)
     // The route tables (read once per burst: the burst is the RCU read-side section, and
-    // the worker loop announces a quiescent state between bursts). Null: no route stage,
-    // every valid datagram is treated as local (tests of the other stages).
+    // the worker loop announces a quiescent state between bursts). Required.
     const ipv4::RoutePublisher* routes = nullptr;
-    // The endpoint snapshot (taps, raw, UDP); nullptr: no local delivery. When `endpoint_pub`
-    // is set, the snapshot is read from it once per burst instead (RCU, as the routes).
+    // The endpoint snapshot (taps, raw, UDP): a fixed table, or, when `endpoint_pub` is set,
+    // the publisher's snapshot read once per burst (RCU, as the routes). One of the two is
+    // required; a host without apps has an empty table.
     const demux::EndpointTable* endpoints = nullptr;
     const demux::EndpointPublisher* endpoint_pub = nullptr;
     demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
@@ -59,6 +64,7 @@ public:
     Pipeline(io::Backend& backend, core::CounterBlock& counters, PipelineTables tables) noexcept
         : backend_(backend), sink_(backend, counters), c_(counters), t_(tables),
           icmp_(backend, txq_, t_.icmp), defrag_(t_.defrag) {
+        assert(t_.port && t_.routes && (t_.endpoints || t_.endpoint_pub));
         sink_.set_reasm_pool(&defrag_.buffers());
         delivery_.worker = t_.worker;
         delivery_.wakeups = &wakeups_;
@@ -86,7 +92,8 @@ private:
     // Splits off the fragments another worker owns (pushed to its ring, or dropped when the
     // ring is full).
     void hand_off(core::PacketBatch& batch) noexcept;
-    // ip_local_deliver: defrag, then (for now) the end of the implemented path.
+    // ip_local_deliver: defrag, then demux::local_deliver_finish; every packet ends with a
+    // fate.
     void local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept;
 
     io::Backend& backend_;

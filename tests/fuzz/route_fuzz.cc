@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "demux/endpoint_table.h"
 #include "fuzz_input.h"
 #include "ipv4/route_tables.h"
 
@@ -64,6 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (!in.empty() && frames.size() < 256) frames.push_back(fuzz::built_frame(in));
     std::vector<std::span<const uint8_t>> spans(frames.begin(), frames.end());
     io::MemoryBackend backend(1, 1, 320, 2048);
-    fuzz::run_and_check(backend, {.port = &port, .defrag = fuzz::kSmallDefrag, .routes = &routes}, spans, [] {});
+    const auto no_endpoints = demux::EndpointTable::Builder().build();
+    fuzz::run_and_check(backend,
+                        {.port = &port, .defrag = fuzz::kSmallDefrag, .routes = &routes,
+                         .endpoints = no_endpoints.get()},
+                        spans, [] {});
     return 0;
 }

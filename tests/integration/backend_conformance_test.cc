@@ -195,6 +195,11 @@ void expect_other_fields_default(const core::Packet& p) {
     EXPECT_EQ(p.flags, d.flags);
     EXPECT_EQ(p.route_type, d.route_type);
     EXPECT_EQ(p.frames, d.frames);
+    EXPECT_EQ(p.saddr, d.saddr);
+    EXPECT_EQ(p.daddr, d.daddr);
+    EXPECT_EQ(p.ip_id, d.ip_id);
+    EXPECT_EQ(p.frag_off, d.frag_off);
+    EXPECT_EQ(p.tos, d.tos);
 }
 
 TEST_P(BackendConformance, RxSetsWhatTheInterfacePromisesAndEveryBufferComesBackOnce) {

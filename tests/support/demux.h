@@ -11,6 +11,7 @@
 #include "demux/endpoint_table.h"
 #include "ipv4/route_type.h"
 #include "support/counters.h"
+#include "support/packet.h"
 #include "support/pipeline_harness.h"
 #include "support/rings.h"
 #include "wire/frame_builder.h"
@@ -53,8 +54,7 @@ inline core::Packet ip_packet(std::vector<uint8_t>& bytes, ipv4::RouteType rt) {
     p.data = bytes.data();
     p.len = static_cast<uint32_t>(bytes.size());
     p.l3_off = 14;
-    p.l4_off = static_cast<uint16_t>(14 + (bytes[14] & 0x0f) * 4);
-    p.ip_proto = bytes[14 + 9];
+    fill_l3_meta(p);
     p.ifindex = 1;
     p.pkt_type = core::PktType::kHost;
     p.route_type = static_cast<uint8_t>(rt);

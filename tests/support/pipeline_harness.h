@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/counters.h"
+#include "demux/endpoint_table.h"
 #include "io/memory.h"
 #include "ipv4/route_tables.h"
 #include "l2/port.h"
@@ -61,10 +62,11 @@ public:
     // first; it lives as long as the harness (reassembly queues persist across runs). A new
     // endpoint snapshot (`endpoints`) is handed to it as a new pipeline, as a publication is.
     worker::Pipeline& pipeline() {
-        if (!pipeline_ || tables.endpoints != endpoints) {
+        const demux::EndpointTable* eps = endpoints ? endpoints : no_endpoints_.get();
+        if (!pipeline_ || tables.endpoints != eps) {
             tables.port = &port;
             if (!tables.routes) tables.routes = &routes;
-            tables.endpoints = endpoints;
+            tables.endpoints = eps;
             pipeline_ = std::make_unique<worker::Pipeline>(backend, counters, tables);
         }
         return *pipeline_;
@@ -77,7 +79,8 @@ public:
     }
 
     l2::Port port;
-    // Local delivery (demux): the endpoint snapshot.
+    // Local delivery (demux): the endpoint snapshot; nullptr: a host without endpoints (an
+    // empty table).
     const demux::EndpointTable* endpoints = nullptr;
     io::MemoryBackend backend{1};
     ipv4::RoutePublisher routes{default_route_config()};
@@ -86,6 +89,7 @@ public:
     worker::PipelineTables tables;
 
 private:
+    std::unique_ptr<const demux::EndpointTable> no_endpoints_ = demux::EndpointTable::Builder().build();
     std::unique_ptr<worker::Pipeline> pipeline_;
 };
 

@@ -98,8 +98,8 @@ TEST(LocalDeliver, ConfigurableKernelProtocols) {
     core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
     core::CounterBlock c;
     DemuxEnv env{*h.snapshot, c, nullptr, 0};
-    EXPECT_EQ(local_deliver(p, env, cfg), core::Verdict::drop(core::DropReason::kIpNoproto));
-    EXPECT_EQ(local_deliver(p, env, LocalDeliverConfig{}), core::Verdict::pass());
+    EXPECT_EQ(local_deliver_finish(p, env, cfg), core::Verdict::drop(core::DropReason::kIpNoproto));
+    EXPECT_EQ(local_deliver_finish(p, env, LocalDeliverConfig{}), core::Verdict::pass());
     EXPECT_COUNTERS(c.snapshot(), ({{"IpInUnknownProtos", 1}}));
 }
 
@@ -127,10 +127,29 @@ TEST(LocalDeliver, FragmentedDatagramDeliveredOnceReassembled) {
     h.expect_buffers_conserved();
 }
 
-TEST(LocalDeliver, WithoutEndpointTableValidIpv4IsPassed) {
-    test::PipelineHarness h;  // no endpoints: the pre-demux behaviour
-    h.run_one(test::udp_to(kLocal, 53).build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(ip_in(1, 46), {{"passed", 1}}));
+// A datagram of a protocol the kernel handles (ICMP here) that the dataplane reassembled:
+// its fragments' buffers are gone, so it cannot be passed. Raw endpoints get their copy of
+// the whole datagram; then it is dropped under its own reason, once per frame, and nothing
+// is passed to the kernel.
+TEST(LocalDeliver, ReassembledKernelProtocolIsDropped) {
+    test::DemuxHarness h;
+    RawEndpoint raw(wire::kIpProtoIcmp, "raw", 16);
+    h.builder.add(raw);
+    h.publish();
+    auto frags = proto_to(wire::kIpProtoIcmp).payload_size(100).build_fragments(32);
+    ASSERT_EQ(frags.size(), 4u);  // 32 + 32 + 32 + 4
+    h.run(frags);
+    uint64_t octets = 0;
+    for (const auto& f : frags) octets += f.size() - 14;
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(ip_in(4, 0), {{"IpExtInOctets", octets},
+                                                          {"REASM_KERNEL_PROTO", 4},
+                                                          {"IpReasmReqds", 4},
+                                                          {"IpReasmOKs", 1}}));
+    EXPECT_TRUE(h.backend.passed().empty());
+    auto got = test::take(raw.queue());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes.size(), 20u + 100u);
+    h.expect_buffers_conserved();
 }
 
 }  // namespace

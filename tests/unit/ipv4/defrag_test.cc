@@ -14,6 +14,7 @@
 #include "io/tx_queue.h"
 #include "support/counters.h"
 #include "support/fake_clock.h"
+#include "support/packet.h"
 #include "support/pipeline_harness.h"
 #include "wire/checksum.h"
 #include "wire/frame_builder.h"
@@ -54,8 +55,7 @@ public:
         c.begin_burst();
         c.rx();
         p.l3_off = 14;
-        p.l4_off = static_cast<uint16_t>(14 + (p.data[14] & 0x0f) * 4);
-        p.ip_proto = p.data[14 + 9];
+        test::fill_l3_meta(p);
         core::Verdict v = defrag(p, d, clock.now_ns(), c);
         if (v.is_next()) {
             if (p.flags & core::kFlagReassembled) {
@@ -758,6 +758,7 @@ TEST(DefragOwner, DependsOnlyOnAddressesIdAndProtocol) {
         core::Packet p;
         EXPECT_EQ(be.rx_burst(0, &p, 1), 1);
         p.l3_off = 14;
+        test::fill_l3_meta(p);
         uint16_t o = defrag_owner(p, 4);
         uint64_t buf = p.buf;
         be.free_bulk(&buf, 1);
@@ -784,9 +785,12 @@ TEST(DefragPipeline, ReassembledDatagramIsNFramesWithOneFateEach) {
     h.run(fs);
     uint64_t octets = 0;
     for (const auto& f : fs) octets += f.size() - 14;
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"passed", 3}, {"IpInReceives", 3},
+    // No endpoint: the datagram's fate (NO_SOCKET) is counted once per frame.
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"NO_SOCKET", 3}, {"IpInReceives", 3},
                                 {"IpExtInOctets", octets}, {"IpExtInNoECTPkts", 3},
-                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}}));
+                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
+                                {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1},
+                                {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
     EXPECT_TRUE(h.backend.passed().empty()) << "a reassembled datagram is not given to the kernel";
     h.expect_buffers_conserved();
     EXPECT_EQ(h.pipeline().defrag().buffers().outstanding(), 0u);
@@ -832,6 +836,8 @@ struct TwoWorkers {
         for (uint16_t w = 0; w < 2; ++w) {
             worker::PipelineTables t;
             t.port = &port;
+            t.routes = &routes;
+            t.endpoints = endpoints.get();
             t.handoff = &mesh;
             t.worker = w;
             t.mesh_worker = w;
@@ -844,6 +850,8 @@ struct TwoWorkers {
         pipes[w]->process(batch, clock.now_ns());
     }
     l2::Port port;
+    ipv4::RoutePublisher routes{test::default_route_config()};
+    std::unique_ptr<const demux::EndpointTable> endpoints = demux::EndpointTable::Builder().build();
     io::MemoryBackend backend{1, 2, 1024, 2048};
     worker::HandoffMesh mesh;
     core::CounterBlock counters[2];
@@ -858,6 +866,7 @@ uint16_t id_owned_by(uint16_t worker) {
         core::Packet p;
         EXPECT_EQ(be.rx_burst(0, &p, 1), 1);
         p.l3_off = 14;
+        test::fill_l3_meta(p);
         const uint16_t o = defrag_owner(p, 2);
         uint64_t buf = p.buf;
         be.free_bulk(&buf, 1);
@@ -881,9 +890,11 @@ TEST(DefragHandoff, FragmentsOnTwoQueuesReassembleOnTheOwner) {
                     ({{"IpInReceives", 2}, {"IpExtInOctets", oct0}, {"IpExtInNoECTPkts", 2},
                       {"IngressFragHandedOff", 2}}));
     EXPECT_COUNTERS(tw.counters[1].snapshot(),
-                    ({{"rx", 4}, {"passed", 4}, {"IpInReceives", 2}, {"IpExtInOctets", oct1},
+                    ({{"rx", 4}, {"NO_SOCKET", 4}, {"IpInReceives", 2}, {"IpExtInOctets", oct1},
                       {"IpExtInNoECTPkts", 2}, {"IngressFragHandedIn", 2},
-                      {"IpReasmReqds", 4}, {"IpReasmOKs", 1}}));
+                      {"IpReasmReqds", 4}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
+                      {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1},
+                      {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);
     EXPECT_EQ(tw.backend.pool().double_frees(), 0u);
 }
@@ -896,7 +907,7 @@ TEST(DefragHandoff, NonFragmentsAndOwnFragmentsStayLocal) {
     tw.run(0);
     const core::Snapshot s = tw.counters[0].snapshot();
     EXPECT_EQ(s.rx, fs.size() + 1);
-    EXPECT_EQ(s.passed, fs.size() + 1);
+    EXPECT_EQ(s.drop_value(core::DropReason::kNoSocket), fs.size() + 1);  // no endpoints
     EXPECT_EQ(s.mib_value(core::Mib::kIngressFragHandedOff), 0u);
     EXPECT_EQ(s.mib_value(core::Mib::kIpReasmOKs), 1u);
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);

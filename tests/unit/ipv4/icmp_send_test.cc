@@ -14,6 +14,7 @@
 #include "support/counters.h"
 #include "wire/checksum.h"
 #include "support/fake_clock.h"
+#include "support/packet.h"
 #include "support/pipeline_harness.h"
 #include "wire/frame_builder.h"
 
@@ -49,8 +50,7 @@ core::Packet packet_of(std::vector<uint8_t>& bytes, RouteType rt = RouteType::kL
     p.data = bytes.data();
     p.len = static_cast<uint32_t>(bytes.size());
     p.l3_off = 14;
-    p.l4_off = 34;
-    p.ip_proto = 17;
+    test::fill_l3_meta(p);
     p.ifindex = 1;
     p.pkt_type = core::PktType::kHost;
     p.route_type = static_cast<uint8_t>(rt);
@@ -144,7 +144,7 @@ TEST(IcmpSend, VlanTaggedRequestAnsweredOnSameVlanWithPcpZero) {
                      .build();
     auto p = packet_of(bytes);
     p.l3_off = 18;
-    p.l4_off = 38;
+    test::fill_l3_meta(p);
     p.flags = core::kFlagVlan;
     p.vlan_tci = (5 << 13) | 10;
     p.vlan_tpid = 0x8100;
@@ -312,15 +312,19 @@ TEST(IcmpSend, RatemaskAndFragNeededAreNotLimited) {
 }
 
 TEST(IcmpSend, NoRouteBackToTheSourceSendsAndCountsNothing) {
-    // __icmp_send -> icmp_route_lookup(): no route to the offending datagram's source (or an
-    // unreachable / blackhole one) and the kernel gives up silently. (Found by
-    // tests/differential: icmp-no-route-back.)
+    // __icmp_send -> icmp_route_lookup(): no route to the offending datagram's source, or one
+    // fib_lookup() fails on (blackhole, unreachable, prohibit, throw: fib_props[].error), and
+    // the kernel gives up silently. (Found by tests/differential: icmp-no-route-back.)
     RouteConfig cfg = test::default_route_config();  // 198.18.0.0/24 on ifindex 1
     cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kBlackhole});
+    cfg.routes.push_back({.prefix = ipv4(198, 20, 0, 0), .prefix_len = 16, .type = RouteType::kUnreachable});
+    cfg.routes.push_back({.prefix = ipv4(198, 21, 0, 0), .prefix_len = 16, .type = RouteType::kProhibit});
+    cfg.routes.push_back({.prefix = ipv4(198, 22, 0, 0), .prefix_len = 16, .type = RouteType::kThrow});
     RouteTables rt(cfg);
     Fixture fx;
     fx.icmp.set_routes(&rt);
-    for (wire::Ipv4Addr src : {ipv4(203, 0, 113, 9), ipv4(198, 19, 5, 5)}) {
+    for (wire::Ipv4Addr src : {ipv4(203, 0, 113, 9), ipv4(198, 19, 5, 5), ipv4(198, 20, 5, 5),
+                               ipv4(198, 21, 5, 5), ipv4(198, 22, 5, 5)}) {
         auto bytes = offending(src).build();
         EXPECT_EQ(fx.send(packet_of(bytes)), IcmpResult::kNotAllowed);
     }

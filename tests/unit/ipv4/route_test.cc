@@ -108,8 +108,7 @@ TEST_P(RouteInput, VerdictRouteTypeAndCounters) {
     auto bytes = fb.build();
     core::Packet pkt = test::packet_over(bytes, 14, c.pkt_type);
     pkt.ifindex = kEth0;
-    pkt.l4_off = static_cast<uint16_t>(14 + 20 + ((c.options.size() + 3) / 4) * 4);
-    pkt.ip_proto = c.proto;
+    test::fill_l3_meta(pkt);
 
     io::MemoryBackend backend(kEth0);
     io::TxQueue txq;
@@ -741,7 +740,7 @@ TEST(RouteInputDevice, InterfaceWithoutIpv4IsDropped) {
     auto bytes = FrameBuilder().ipv4(kPeer, kUs).udp(1, 2).build();
     core::Packet pkt = test::packet_over(bytes);
     pkt.ifindex = 77;
-    pkt.l4_off = 34;
+    test::fill_l3_meta(pkt);
     core::CounterBlock c;
     RouteHint hint;
     EXPECT_EQ(route_input(pkt, t, c, nullptr, 0, hint), dropped(DropReason::kNotSpecified));

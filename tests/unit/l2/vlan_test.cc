@@ -25,12 +25,15 @@ protected:
         port.vlans.push_back({10, 110, test::kPortMac});
         port.vlans.push_back({20, 120, wire::Mac{{0x02, 0, 0, 0, 0, 0x20}}});
     }
-    // eth_type_trans then vlan_untag, as the pipeline runs them.
+    // eth_type_trans, vlan_untag then vlan_do_receive, as the pipeline runs them (the taps'
+    // port round, between the last two, does not change the packet).
     Verdict run(std::vector<uint8_t>& bytes, core::Packet& pkt) {
         pkt = test::packet_over(bytes, 0);
         Verdict v = eth_type_trans(pkt, port);
         if (!v.is_next()) return v;
-        return vlan_untag(pkt, port, counters);
+        v = vlan_untag(pkt, counters);
+        if (!v.is_next()) return v;
+        return vlan_do_receive(pkt, port);
     }
     FrameBuilder udp() {
         return FrameBuilder().eth(test::kPeerMac, test::kPortMac)
@@ -106,6 +109,28 @@ TEST_F(VlanUntag, OtherhostToSubInterfaceMacBecomesHost) {
     ASSERT_EQ(run(bytes, pkt), Verdict::next());
     EXPECT_EQ(pkt.pkt_type, PktType::kHost);
     EXPECT_EQ(pkt.ifindex, 120u);
+}
+
+// skb_vlan_untag() only moves the tag: the sub-interface and the OTHERHOST decision are
+// vlan_do_receive()'s, after the taps' ptype_all round on the port has seen the frame.
+TEST_F(VlanUntag, UntagAloneLeavesDeviceAndPktTypeToVlanDoReceive) {
+    auto bytes = udp().vlan(30).build();
+    core::Packet pkt = test::packet_over(bytes, 0);
+    ASSERT_EQ(eth_type_trans(pkt, port), Verdict::next());
+    ASSERT_EQ(vlan_untag(pkt, counters), Verdict::next());
+    EXPECT_TRUE(pkt.flags & core::kFlagVlan);
+    EXPECT_EQ(pkt.l3_off, 18u);
+    EXPECT_EQ(pkt.pkt_type, PktType::kHost);
+    EXPECT_EQ(pkt.ifindex, 1u);
+    ASSERT_EQ(vlan_do_receive(pkt, port), Verdict::next());
+    EXPECT_EQ(pkt.pkt_type, PktType::kOtherhost);
+}
+
+TEST_F(VlanUntag, TruncatedInnerTagAfterPriorityTagDropped) {
+    auto bytes = udp().vlan(0, 0, wire::kEthP8021AD).vlan(10).truncate(20).build();
+    core::Packet pkt;
+    EXPECT_EQ(run(bytes, pkt), Verdict::drop(DropReason::kPktTooSmall));
+    EXPECT_COUNTERS(counters.snapshot(), ({{"IngressL2VlanTagged", 1}}));
 }
 
 TEST_F(VlanUntag, TruncatedTagDropped) {

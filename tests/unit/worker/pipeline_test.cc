@@ -22,23 +22,32 @@ FrameBuilder udp() {
         .payload_size(18);
 }
 
+// TCP to us: the kernel's (LocalDeliverConfig::kernel_handles), passed after local delivery.
+FrameBuilder tcp() {
+    return FrameBuilder()
+        .eth(test::kPeerMac, test::kPortMac)
+        .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1))
+        .protocol(wire::kIpProtoTcp)
+        .payload_size(26);
+}
+
 TEST(Pipeline, ValidIpv4IsPassedTrimmedToTotLen) {
     test::PipelineHarness h;
-    h.run_one(udp().pad_to(60).build());
+    h.run_one(tcp().pad_to(60).build());
     EXPECT_COUNTERS(h.snap(), ({{"rx", 1},
                                 {"passed", 1},
                                 {"IpInReceives", 1},
                                 {"IpExtInOctets", 46},
                                 {"IpExtInNoECTPkts", 1}}));
     ASSERT_EQ(h.backend.passed().size(), 1u);
-    EXPECT_EQ(h.backend.passed()[0].bytes, udp().build()) << "link padding trimmed";
+    EXPECT_EQ(h.backend.passed()[0].bytes, tcp().build()) << "link padding trimmed";
     h.expect_buffers_conserved();
 }
 
 TEST(Pipeline, MixedBurstEveryFrameOneFate) {
     test::PipelineHarness h;
     std::vector<std::vector<uint8_t>> frames;
-    for (int i = 0; i < 10; ++i) frames.push_back(udp().build());
+    for (int i = 0; i < 10; ++i) frames.push_back(tcp().build());
     for (int i = 0; i < 5; ++i) frames.push_back(udp().bad_ip_checksum().build());
     for (int i = 0; i < 3; ++i) frames.push_back(udp().eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build());
     for (int i = 0; i < 2; ++i)
@@ -75,13 +84,14 @@ TEST(Pipeline, MoreThanOneBurstStaysConserved) {
 // The route stage runs after rcv_core: the harness port is 198.18.0.1/24, kernel defaults.
 TEST(Pipeline, RouteStageDecidesAfterRcvCore) {
     test::PipelineHarness h;
-    h.run({udp().build(),                                             // LOCAL: passed at the end
+    // No endpoints: what routes to us meets udp_rcv's no-socket path.
+    h.run({udp().build(),  // LOCAL: NoPorts, port unreachable
            udp().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 19, 0, 9)).build(),  // not ours, forwarding 0
            udp().ipv4(ipv4(127, 0, 0, 1), ipv4(198, 18, 0, 1)).build(),   // loopback source
            udp().eth_dst(wire::Mac::broadcast())
                .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 255)).build()});  // BROADCAST
     EXPECT_COUNTERS(h.snap(), ({{"rx", 4},
-                                {"passed", 2},
+                                {"NO_SOCKET", 2},
                                 {"IP_INADDRERRORS", 1},
                                 {"IP_LOCALNET", 1},
                                 {"IpInReceives", 4},
@@ -89,7 +99,13 @@ TEST(Pipeline, RouteStageDecidesAfterRcvCore) {
                                 {"IpExtInNoECTPkts", 4},
                                 {"IpInAddrErrors", 1},
                                 {"IpExtInBcastPkts", 1},
-                                {"IpExtInBcastOctets", 46}}));
+                                {"IpExtInBcastOctets", 46},
+                                {"IpInDelivers", 2},
+                                {"UdpNoPorts", 1},
+                                {"UdpIgnoredMulti", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutDestUnreachs", 1},
+                                {"IcmpMsgOutType3", 1}}));
     h.expect_buffers_conserved();
 }
 

@@ -27,10 +27,11 @@ std::string data_path(const char* name) {
 
 // Fate of frame i+1, as `ingress-replay --per-frame` spells it.
 const char* const kExpectedFates[] = {
-    // LOCAL routes end "passed" at the end of the implemented path (no local delivery yet).
-    "passed",                 //  1 valid UDP unicast to us: LOCAL
-    "passed",                 //  2 valid UDP + link padding, trimmed: LOCAL
-    "passed",                 //  3 198.18.0.255: BROADCAST (fib_add_ifaddr's subnet broadcast)
+    // A host without endpoints: UDP to us meets udp_rcv's no-socket path (NoPorts and a
+    // port unreachable for unicast, IgnoredMulti for broadcast).
+    "dropped NO_SOCKET",      //  1 valid UDP unicast to us: LOCAL
+    "dropped NO_SOCKET",      //  2 valid UDP + link padding, trimmed: LOCAL
+    "dropped NO_SOCKET",      //  3 198.18.0.255: BROADCAST (fib_add_ifaddr's subnet broadcast)
     // ip_route_input_rcu(): 239.1.1.1 is not a group ip_check_mc_rcu() knows on this
     // interface and there is no multicast routing: dropped, reason unspecified.
     "dropped NOT_SPECIFIED",  //  4 239.1.1.1, L2 multicast
@@ -43,17 +44,17 @@ const char* const kExpectedFates[] = {
     "dropped PKT_TOO_SMALL",  // 11 tot_len beyond the frame: InTruncatedPkts
     "dropped IP_INHDR",       // 12 tot_len inside the header
     "dropped IP_INHDR",       // 13 10 bytes of IP header: pskb_may_pull(20) fails
-    "passed",                 // 14 ECN CE
-    "passed",                 // 15 ECN ECT(0)
-    "passed",                 // 16 ECN ECT(1)
-    "passed",                 // 17 priority tag, VID 0: untagged
+    "dropped NO_SOCKET",      // 14 ECN CE
+    "dropped NO_SOCKET",      // 15 ECN ECT(0)
+    "dropped NO_SOCKET",      // 16 ECN ECT(1)
+    "dropped NO_SOCKET",      // 17 priority tag, VID 0: untagged
     "dropped OTHERHOST",      // 18 VID 10 and no such sub-interface: OTHERHOST
     "dropped PKT_TOO_SMALL",  // 19 runt, shorter than ETH_HLEN
-    "passed",                 // 20 IP options, ihl 6
+    "dropped NO_SOCKET",      // 20 IP options, ihl 6
     "dropped IP_INHDR",       // 21 ihl 15 > the 46 bytes present
     "dropped IP_CSUM",        // 22 ECT(0) + bad checksum
     "passed",                 // 23 802.3 length + LLC
-    "passed",                 // 24 ICMP echo request
+    "passed",                 // 24 ICMP echo request: icmp_rcv is the kernel's
     "dropped PKT_TOO_SMALL",  // 25 VLAN tag cut short
 };
 
@@ -75,12 +76,14 @@ protected:
     }
     l2::Port port;
     ipv4::RoutePublisher routes{test::default_route_config()};
+    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
 };
 
 TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
+    Pipeline pipeline(backend, counters,
+                      {.port = &port, .routes = &routes, .endpoints = no_endpoints.get()});
     core::PacketBatch batch;
     std::size_t i = 0;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), 1)) > 0) {
@@ -100,7 +103,8 @@ TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
 TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
     io::PcapBackend backend({.rx_path = data_path("rcv_core.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port, .routes = &routes});
+    Pipeline pipeline(backend, counters,
+                      {.port = &port, .routes = &routes, .endpoints = no_endpoints.get()});
     core::PacketBatch batch;
     while ((batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst)) > 0)
         pipeline.process(batch);
@@ -108,8 +112,10 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                     ({{"rx", 25},
                       // 13 frames reached the end before the route stage; frame 4 (a group
                       // we did not join) is dropped there, the other 12 route LOCAL or
-                      // BROADCAST and are passed at the end of the implemented path.
-                      {"passed", 12},
+                      // BROADCAST: 8 UDP find no endpoint, the ICMP echo is passed to the
+                      // kernel, with the 3 non-IPv4 frames.
+                      {"passed", 4},
+                      {"NO_SOCKET", 8},
                       {"NOT_SPECIFIED", 1},
                       {"OTHERHOST", 2},
                       {"IP_CSUM", 2},
@@ -130,9 +136,19 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                       // Frame 3, the subnet broadcast: InBcastPkts and its 46 octets.
                       {"IpExtInBcastPkts", 1},
                       {"IpExtInBcastOctets", 46},
+                      // The 8 UDP datagrams: 7 unicast (NoPorts), 1 broadcast (IgnoredMulti).
+                      {"IpInDelivers", 8},
+                      {"UdpNoPorts", 7},
+                      {"UdpIgnoredMulti", 1},
+                      // Port unreachable to one source: 6 back to back, the 7th over the
+                      // per-host limit (XRLIM_BURST_FACTOR).
+                      {"IcmpOutMsgs", 6},
+                      {"IcmpOutDestUnreachs", 6},
+                      {"IcmpMsgOutType3", 6},
+                      {"IcmpOutRateLimitHost", 1},
                       {"IngressL2NonIpv4", 3},
                       {"IngressL2VlanTagged", 3}}));
-    EXPECT_EQ(backend.stats().passed, 12u);
+    EXPECT_EQ(backend.stats().passed, 4u);
 }
 
 // The routing capture tests/data/route.pcap (make-test-pcap --route), replayed with the
@@ -143,13 +159,14 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
 // Every fate below is derived by hand from ip_route_input_slow / ip_route_input_mc /
 // fib_validate_source / ip_rcv_options / ip_error, and documented in route.md.
 const char* const kExpectedRouteFates[] = {
-    "passed",                     //  1 LOCAL (end of the implemented path)
-    "passed",                     //  2 subnet broadcast: BROADCAST
-    "passed",                     //  3 255.255.255.255: brd_input
-    "passed",                     //  4 0.0.0.0 -> 255.255.255.255: brd_input skips validation
-    "passed",                     //  5 239.1.1.1 joined: MULTICAST
+    // UDP that routes LOCAL / BROADCAST / MULTICAST finds no endpoint: NO_SOCKET.
+    "dropped NO_SOCKET",          //  1 LOCAL
+    "dropped NO_SOCKET",          //  2 subnet broadcast: BROADCAST
+    "dropped NO_SOCKET",          //  3 255.255.255.255: brd_input
+    "dropped NO_SOCKET",          //  4 0.0.0.0 -> 255.255.255.255: brd_input skips validation
+    "dropped NO_SOCKET",          //  5 239.1.1.1 joined: MULTICAST
     "dropped NOT_SPECIFIED",      //  6 239.2.2.2: ip_check_mc_rcu() says no
-    "passed",                     //  7 IGMP to 224.0.0.1 (joined by ip_mc_up)
+    "passed",                     //  7 IGMP to 224.0.0.1 (joined by ip_mc_up): igmp_rcv
     "dropped IP_INVALID_SOURCE",  //  8 multicast source
     "dropped IP_INVALID_SOURCE",  //  9 zero source, not to limited broadcast
     "dropped IP_LOCALNET",        // 10 loopback source, route_localnet 0
@@ -162,10 +179,10 @@ const char* const kExpectedRouteFates[] = {
     "dropped IP_INNOROUTES",      // 17 VLAN 10, no route: ENETUNREACH, ICMP net unreachable
     "dropped NOT_SPECIFIED",      // 18 VLAN 10, blackhole: EINVAL, silent
     "dropped IP_RPFILTER",        // 19 VLAN 10 strict, the source routes via the port
-    "passed",                     // 20 asymmetric source on the port, rp_filter 0: LOCAL
+    "dropped NO_SOCKET",          // 20 asymmetric source on the port, rp_filter 0: LOCAL
     "dropped IP_INHDR",           // 21 malformed option: parameter problem, pointer 20
     "dropped NOT_SPECIFIED",      // 22 source route, accept_source_route 0 (all && dev)
-    "passed",                     // 23 unicast in L2 broadcast, knob off: LOCAL
+    "dropped NO_SOCKET",          // 23 unicast in L2 broadcast, knob off: LOCAL
     "dropped IP_INADDRERRORS",    // 24 class E 240.0.0.1: no route, forwarding 0
 };
 
@@ -189,7 +206,8 @@ protected:
     }
     void replay(core::CounterBlock& counters, io::PcapBackend& backend, uint16_t burst,
                 const std::function<void(std::size_t, const core::Snapshot&)>& each = {}) {
-        Pipeline pipeline(backend, counters, {.port = &port, .routes = routes.get()});
+        Pipeline pipeline(backend, counters,
+                          {.port = &port, .routes = routes.get(), .endpoints = no_endpoints.get()});
         core::PacketBatch batch;
         std::size_t i = 0;
         while ((batch.count = backend.rx_burst(0, batch.pkts.data(), burst)) > 0) {
@@ -200,6 +218,7 @@ protected:
     }
     l2::Port port;
     std::unique_ptr<ipv4::RoutePublisher> routes;
+    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
 };
 
 TEST_F(RouteReplay, EveryFrameIsClassifiedAsTheKernelWould) {
@@ -221,7 +240,8 @@ TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
     replay(counters, backend, core::kBurst);
     EXPECT_COUNTERS(counters.snapshot(),
                     ({{"rx", 24},
-                      {"passed", 9},  // frames 1-5, 7, 16, 20, 23
+                      {"passed", 2},  // frames 7 (IGMP), 16 (forwarded)
+                      {"NO_SOCKET", 7},  // 1-5, 20, 23
                       {"NOT_SPECIFIED", 3},  // 6, 18, 22
                       {"IP_INVALID_SOURCE", 2},
                       {"IP_LOCALNET", 2},
@@ -243,10 +263,14 @@ TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
                       {"IpExtInNoRoutes", 1},
                       {"IpInHdrErrors", 1},
                       {"TcpExtIPReversePathFilter", 1},
-                      // Frame 17's net unreachable and frame 21's parameter problem.
-                      {"IcmpOutMsgs", 2},
-                      {"IcmpOutDestUnreachs", 1},
-                      {"IcmpMsgOutType3", 1},
+                      {"IpInDelivers", 7},
+                      {"UdpNoPorts", 3},  // 1, 20, 23
+                      {"UdpIgnoredMulti", 4},  // 2-5
+                      // Frame 17's net unreachable, frame 21's parameter problem, port
+                      // unreachable for 1 and 20 (23 came in an L2 broadcast: no reply).
+                      {"IcmpOutMsgs", 4},
+                      {"IcmpOutDestUnreachs", 3},
+                      {"IcmpMsgOutType3", 3},
                       {"IcmpOutParmProbs", 1},
                       {"IcmpMsgOutType12", 1},
                       {"IngressL2VlanTagged", 4}}));
@@ -255,15 +279,18 @@ TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
 // tests/data/defrag.pcap (make-test-pcap --defrag), replayed as ingress-replay does: each
 // burst at its frames' capture time, then the timers once more ipfrag_time after the end.
 // Expected, from ip_defrag's rules (frame numbers as in `make-test-pcap --defrag --list`):
-//   A (1, 2, 4) completes: 3 frames passed, IpReasmOKs; 3 is an exact duplicate: DUP_FRAG.
+//   A (1, 2, 4) completes: IpReasmOKs; its UDP datagram finds no endpoint: 3 frames
+//   NO_SOCKET, UdpNoPorts, a port unreachable. 3 is an exact duplicate: DUP_FRAG.
 //   B: 6 overlaps 5: both FRAG_OVERLAP, IpExtReasmOverlaps, IpReasmFails.
 //   C (7, first fragment) and D (8, last only) expire at 30 s, in the burst of frame 10
 //   (31 s): FRAG_REASM_TIMEOUT x2, an ICMP time exceeded for C only (D's first never came).
-//   9 is not a fragment: passed. E (10) expires after the capture: FRAG_REASM_TIMEOUT, ICMP.
+//   9 is not a fragment, UDP: NO_SOCKET, a port unreachable. E (10) expires after the
+//   capture: FRAG_REASM_TIMEOUT, ICMP.
 TEST_F(Replay, DefragCaptureCountersMatchTheHandWrittenTotals) {
     io::PcapBackend backend({.rx_path = data_path("defrag.pcap")});
     core::CounterBlock counters;
-    Pipeline pipeline(backend, counters, {.port = &port});
+    Pipeline pipeline(backend, counters,
+                      {.port = &port, .routes = &routes, .endpoints = no_endpoints.get()});
     core::PacketBatch batch;
     uint64_t now = 0;
     std::vector<uint64_t> held_after;
@@ -277,7 +304,7 @@ TEST_F(Replay, DefragCaptureCountersMatchTheHandWrittenTotals) {
     pipeline.process(batch, now + 30'000'000'000ull);
     EXPECT_COUNTERS(counters.snapshot(),
                     ({{"rx", 10},
-                      {"passed", 4},
+                      {"NO_SOCKET", 4},  // A's 3 frames, 9
                       {"DUP_FRAG", 1},
                       {"FRAG_OVERLAP", 2},
                       {"FRAG_REASM_TIMEOUT", 3},
@@ -291,10 +318,15 @@ TEST_F(Replay, DefragCaptureCountersMatchTheHandWrittenTotals) {
                       {"IpReasmFails", 4},  // B, C, D, E
                       {"IpReasmTimeout", 3},
                       {"IpExtReasmOverlaps", 1},
-                      {"IcmpOutMsgs", 2},
+                      {"IpInDelivers", 2},  // A, 9
+                      {"UdpNoPorts", 2},
+                      // Port unreachable for A and 9; time exceeded for C and E.
+                      {"IcmpOutMsgs", 4},
+                      {"IcmpOutDestUnreachs", 2},
+                      {"IcmpMsgOutType3", 2},
                       {"IcmpOutTimeExcds", 2},
                       {"IcmpMsgOutType11", 2}}));
-    EXPECT_EQ(backend.stats().tx, 2u);
+    EXPECT_EQ(backend.stats().tx, 4u);
     EXPECT_EQ(backend.pool().outstanding(), 0u);
     EXPECT_EQ(backend.pool().double_frees(), 0u);
 }
