@@ -15,7 +15,6 @@
 // DPDK's fragments-per-datagram limit is the build constant RTE_LIBRTE_IP_FRAG_MAX_FRAG
 // (8 in Debian 12's DPDK 22.11): it cannot reassemble 44 fragments, and says so below.
 #include <benchmark/benchmark.h>
-
 #include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -220,9 +219,10 @@ public:
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\nReassembly, side by side (same fragments, same order; %d datagrams per "
-                    "iteration)\n",
-                    kDatagrams);
+        std::printf(
+            "\nReassembly, side by side (same fragments, same order; %d datagrams per "
+            "iteration)\n",
+            kDatagrams);
         std::printf("%-18s %14s %14s %14s %14s %8s %11s\n", "case", "ingress dgr/s",
                     "ingress frg/s", "DPDK dgr/s", "DPDK frg/s", "ratio", "copy share");
         for (uint32_t n : {2u, 4u, 44u}) {
@@ -246,11 +246,12 @@ public:
                             cp.first > 0 ? 100.0 * a.first / cp.first : 0.0);
             }
         }
-        std::printf("ratio = ingress datagrams/s / DPDK datagrams/s. DPDK n/a: more fragments "
-                    "than RTE_LIBRTE_IP_FRAG_MAX_FRAG=%d.\n"
-                    "copy share = the part of ingress's time spent copying the datagram into "
-                    "its contiguous buffer (copy/* alone).\n",
-                    RTE_LIBRTE_IP_FRAG_MAX_FRAG);
+        std::printf(
+            "ratio = ingress datagrams/s / DPDK datagrams/s. DPDK n/a: more fragments "
+            "than RTE_LIBRTE_IP_FRAG_MAX_FRAG=%d.\n"
+            "copy share = the part of ingress's time spent copying the datagram into "
+            "its contiguous buffer (copy/* alone).\n",
+            RTE_LIBRTE_IP_FRAG_MAX_FRAG);
     }
 
 private:
@@ -262,8 +263,9 @@ private:
 int main(int argc, char** argv) {
     // --no-huge forces legacy memory, which --in-memory refuses; --no-shconf keeps the run
     // free of /var/run files instead.
-    const char* eal_argv[] = {"bench_defrag", "--no-huge", "--no-pci", "--no-shconf", "-l", "0",
-                              "-m", "256", "--log-level=error", nullptr};
+    const char* eal_argv[] = {
+        "bench_defrag", "--no-huge", "--no-pci",          "--no-shconf", "-l", "0",
+        "-m",           "256",       "--log-level=error", nullptr};
     int eal_argc = static_cast<int>(std::size(eal_argv)) - 1;
     if (rte_eal_init(eal_argc, const_cast<char**>(eal_argv)) < 0) {
         std::fprintf(stderr, "bench_defrag: rte_eal_init failed\n");

@@ -122,7 +122,8 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
     port.mac = kPortMac;
     // The route stage as in a worker: the port's address, the route hint across the burst.
     ipv4::RouteConfig rcfg;
-    rcfg.ifaces.push_back({.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
+    rcfg.ifaces.push_back(
+        {.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
     ipv4::RoutePublisher routes(std::move(rcfg));
     worker::Pipeline pipeline(backend, counters,
                               {.port = &port, .routes = &routes, .endpoints = table.get()});
@@ -161,12 +162,14 @@ BENCHMARK(BM_PipelineUdpUnicast)
     ->Arg(4096)
     ->ArgName("endpoints")
     ->Repetitions(5)
-    ->ComputeStatistics("max", [](const std::vector<double>& v) {
-        return *std::max_element(v.begin(), v.end());
-    })
-    ->ComputeStatistics("min", [](const std::vector<double>& v) {
-        return *std::min_element(v.begin(), v.end());
-    })
+    ->ComputeStatistics("max",
+                        [](const std::vector<double>& v) {
+                            return *std::max_element(v.begin(), v.end());
+                        })
+    ->ComputeStatistics("min",
+                        [](const std::vector<double>& v) {
+                            return *std::min_element(v.begin(), v.end());
+                        })
     ->ReportAggregatesOnly(true);
 
 }  // namespace

@@ -49,7 +49,8 @@ double run_ingress(uint32_t payload, uint64_t messages) {
     uint64_t sum = 0;
     std::thread prod([&] {
         shm::RingProducer p(region.data(), g);
-        while (!go.load()) {}
+        while (!go.load()) {
+        }
         for (uint64_t i = 0; i < messages;) {
             uint32_t idx;
             uint32_t n = p.reserve_burst(kBurst, &idx);
@@ -65,11 +66,13 @@ double run_ingress(uint32_t payload, uint64_t messages) {
     });
     std::thread cons([&] {
         shm::RingConsumer c(region.data());
-        while (!go.load()) {}
+        while (!go.load()) {
+        }
         for (uint64_t got = 0; got < messages;) {
             uint32_t idx;
             uint32_t n = c.peek(kBurst, &idx);
-            for (uint32_t k = 0; k < n; ++k) sum += c.meta(idx + k).src_addr + c.payload(idx + k)[0];
+            for (uint32_t k = 0; k < n; ++k)
+                sum += c.meta(idx + k).src_addr + c.payload(idx + k)[0];
             if (n) c.release(n);
             got += n;
         }
@@ -98,7 +101,8 @@ double run_rte_ring(uint32_t payload, uint64_t messages) {
     uint64_t sum = 0;
     std::thread prod([&] {
         std::vector<uint8_t> buf(static_cast<size_t>(esize) * kBurst, 0xab);
-        while (!go.load()) {}
+        while (!go.load()) {
+        }
         for (uint64_t i = 0; i < messages;) {
             for (uint32_t k = 0; k < kBurst; ++k) {
                 auto* m = reinterpret_cast<shm::SlotMeta*>(&buf[static_cast<size_t>(k) * esize]);
@@ -111,11 +115,13 @@ double run_rte_ring(uint32_t payload, uint64_t messages) {
     });
     std::thread cons([&] {
         std::vector<uint8_t> buf(static_cast<size_t>(esize) * kBurst);
-        while (!go.load()) {}
+        while (!go.load()) {
+        }
         for (uint64_t got = 0; got < messages;) {
             uint32_t n = rte_ring_sc_dequeue_burst_elem(r, buf.data(), esize, kBurst, nullptr);
             for (uint32_t k = 0; k < n; ++k) {
-                auto* m = reinterpret_cast<const shm::SlotMeta*>(&buf[static_cast<size_t>(k) * esize]);
+                auto* m =
+                    reinterpret_cast<const shm::SlotMeta*>(&buf[static_cast<size_t>(k) * esize]);
                 sum += m->src_addr + buf[static_cast<size_t>(k) * esize + sizeof(shm::SlotMeta)];
             }
             got += n;
@@ -135,7 +141,8 @@ double run_rte_ring(uint32_t payload, uint64_t messages) {
 
 uint64_t now_ns() {
     return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+            .count());
 }
 
 // Worker-to-app latency: the producer stamps each message and pushes it every `gap_us`; the
@@ -167,7 +174,8 @@ std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us
     });
     std::thread prod([&] {
         shm::RingProducer p(region.data(), g);
-        while (!ready) {}
+        while (!ready) {
+        }
         for (uint32_t i = 0; i < messages; ++i) {
             auto due = Clock::now() + std::chrono::microseconds(gap_us);
             shm::SlotMeta m{};
@@ -177,7 +185,8 @@ std::vector<uint64_t> run_latency(bool sleep, uint32_t messages, uint32_t gap_us
                 bell.ring();
                 p.count_wakeup();
             }
-            while (Clock::now() < due) {}
+            while (Clock::now() < due) {
+            }
         }
     });
     pin(prod, 0);
@@ -211,8 +220,10 @@ int main(int argc, char** argv) {
         auto lat = run_latency(sleep, 100000, 20);
         auto pct = [&](double p) { return lat[static_cast<size_t>(p * (lat.size() - 1))]; };
         std::printf("%-12s %8llu %8llu %8llu %8llu\n", sleep ? "eventfd" : "busy-poll",
-                    static_cast<unsigned long long>(pct(0.50)), static_cast<unsigned long long>(pct(0.99)),
-                    static_cast<unsigned long long>(pct(0.999)), static_cast<unsigned long long>(lat.back()));
+                    static_cast<unsigned long long>(pct(0.50)),
+                    static_cast<unsigned long long>(pct(0.99)),
+                    static_cast<unsigned long long>(pct(0.999)),
+                    static_cast<unsigned long long>(lat.back()));
     }
     return 0;
 }

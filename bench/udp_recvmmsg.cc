@@ -33,10 +33,14 @@ int main(int argc, char** argv) {
                                   {"rcvbuf", required_argument, nullptr, 'r'},
                                   {nullptr, 0, nullptr, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
-        if (ch == 'p') port = std::atoi(optarg);
-        else if (ch == 'a') addr = optarg;
-        else if (ch == 'r') rcvbuf = std::atoi(optarg);
-        else return 2;
+        if (ch == 'p')
+            port = std::atoi(optarg);
+        else if (ch == 'a')
+            addr = optarg;
+        else if (ch == 'r')
+            rcvbuf = std::atoi(optarg);
+        else
+            return 2;
     }
     if (port <= 0 || port > 65535) {
         std::fprintf(stderr, "usage: bench_udp_recvmmsg --port P [--addr A] [--rcvbuf BYTES]\n");
@@ -51,11 +55,12 @@ int main(int argc, char** argv) {
     sa.sin_port = htons(static_cast<uint16_t>(port));
     inet_pton(AF_INET, addr, &sa.sin_addr);
     if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-        std::fprintf(stderr, "bench_udp_recvmmsg: bind %s:%d: %s\n", addr, port, std::strerror(errno));
+        std::fprintf(stderr, "bench_udp_recvmmsg: bind %s:%d: %s\n", addr, port,
+                     std::strerror(errno));
         return 1;
     }
     // No SA_RESTART: the signal interrupts recvmmsg.
-    struct sigaction act{};
+    struct sigaction act {};
     act.sa_handler = [](int) { g_stop = 1; };
     sigaction(SIGINT, &act, nullptr);
     sigaction(SIGTERM, &act, nullptr);

@@ -34,14 +34,20 @@ int main(int argc, char** argv) {
                                   {"xdp-object", required_argument, nullptr, 'x'},
                                   {nullptr, 0, nullptr, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
-        if (ch == 'd') dev = optarg;
-        else if (ch == 'q') queue = static_cast<uint16_t>(std::atoi(optarg));
-        else if (ch == 's') skb = true;
-        else if (ch == 'x') object = optarg;
-        else return 2;
+        if (ch == 'd')
+            dev = optarg;
+        else if (ch == 'q')
+            queue = static_cast<uint16_t>(std::atoi(optarg));
+        else if (ch == 's')
+            skb = true;
+        else if (ch == 'x')
+            object = optarg;
+        else
+            return 2;
     }
     if (dev.empty()) {
-        std::fprintf(stderr, "usage: bench_xsk_count --dev IF [--queue Q] [--skb] [--xdp-object PATH]\n");
+        std::fprintf(stderr,
+                     "usage: bench_xsk_count --dev IF [--queue Q] [--skb] [--xdp-object PATH]\n");
         return 2;
     }
     if (object.empty()) object = io::afxdp::default_object_path();
@@ -49,7 +55,8 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, [](int) { g_stop = true; });
     try {
         io::afxdp::set_library_logging(false);
-        io::afxdp::XdpProgram prog(object, dev, skb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
+        io::afxdp::XdpProgram prog(object, dev,
+                                   skb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
         prog.set_capture_all(true);
         io::afxdp::XskOptions xopt;
         xopt.ifname = dev;

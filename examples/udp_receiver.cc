@@ -1,10 +1,10 @@
 // Receive UDP datagrams on a port through ingressd (README: "Applications").
 // Build: c++ -std=c++20 udp_receiver.cc $(pkg-config --cflags --libs libingress)
 // Run:   ./udp_receiver [SOCKET] [PORT] [COUNT]
+#include <ingress/client.h>
+
 #include <cstdio>
 #include <cstdlib>
-
-#include <ingress/client.h>
 
 int main(int argc, char** argv) {
     const char* path = argc > 1 ? argv[1] : ingress::kDefaultCtlPath;

@@ -46,7 +46,6 @@ std::atomic<bool> g_stop{false};
     std::exit(2);
 }
 
-
 struct App {
     std::vector<std::unique_ptr<demux::UdpEndpoint>> eps;
     std::vector<shm::RingConsumer> rings;  // the consumer side of each endpoint's ring
@@ -77,52 +76,85 @@ int main(int argc, char** argv) {
     std::vector<wire::Ipv4Addr> groups;
     double duration = 0, interval = 1;
     bool skb = false, json = false, verbose = false;
-    enum { kDev = 256, kAddr, kUdp, kJoin, kDuration, kInterval, kSkb, kObj, kJson, kVerbose, kHelp };
-    static const option opts[] = {
-        {"dev", required_argument, nullptr, kDev},       {"addr", required_argument, nullptr, kAddr},
-        {"udp", required_argument, nullptr, kUdp},       {"join", required_argument, nullptr, kJoin},
-        {"duration", required_argument, nullptr, kDuration},
-        {"interval", required_argument, nullptr, kInterval},
-        {"skb", no_argument, nullptr, kSkb},             {"xdp-object", required_argument, nullptr, kObj},
-        {"json", no_argument, nullptr, kJson},           {"help", no_argument, nullptr, kHelp},
-        {"verbose", no_argument, nullptr, kVerbose},
-        {nullptr, 0, nullptr, 0}};
+    enum {
+        kDev = 256,
+        kAddr,
+        kUdp,
+        kJoin,
+        kDuration,
+        kInterval,
+        kSkb,
+        kObj,
+        kJson,
+        kVerbose,
+        kHelp
+    };
+    static const option opts[] = {{"dev", required_argument, nullptr, kDev},
+                                  {"addr", required_argument, nullptr, kAddr},
+                                  {"udp", required_argument, nullptr, kUdp},
+                                  {"join", required_argument, nullptr, kJoin},
+                                  {"duration", required_argument, nullptr, kDuration},
+                                  {"interval", required_argument, nullptr, kInterval},
+                                  {"skb", no_argument, nullptr, kSkb},
+                                  {"xdp-object", required_argument, nullptr, kObj},
+                                  {"json", no_argument, nullptr, kJson},
+                                  {"help", no_argument, nullptr, kHelp},
+                                  {"verbose", no_argument, nullptr, kVerbose},
+                                  {nullptr, 0, nullptr, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, nullptr)) != -1) {
         std::string a = optarg ? optarg : "";
         switch (ch) {
-        case kDev: dev = a; break;
-        case kAddr: {
-            auto slash = a.find('/');
-            auto ip = wire::parse_ipv4(a.substr(0, slash));
-            int len = slash == std::string::npos ? 32 : std::atoi(a.c_str() + slash + 1);
-            if (!ip || len < 1 || len > 32) fail("--addr: '" + a + "' is not A.B.C.D/N");
-            addrs.push_back({.addr = *ip, .prefix_len = static_cast<uint8_t>(len)});
-            break;
-        }
-        case kUdp: {
-            int p = std::atoi(a.c_str());
-            if (p < 1 || p > 65535) fail("--udp: '" + a + "' is not a port");
-            ports.push_back(static_cast<uint16_t>(p));
-            break;
-        }
-        case kJoin: {
-            auto g = wire::parse_ipv4(a);
-            if (!g || !wire::ipv4_is_multicast(*g)) fail("--join: '" + a + "' is not a multicast group");
-            groups.push_back(*g);
-            break;
-        }
-        case kDuration: duration = std::strtod(a.c_str(), nullptr); break;
-        case kInterval: interval = std::max(0.1, std::strtod(a.c_str(), nullptr)); break;
-        case kSkb: skb = true; break;
-        case kObj: xdp_object = a; break;
-        case kJson: json = true; break;
-        case kVerbose: verbose = true; break;
-        case kHelp:
-            std::puts("usage: ingress-live --dev IF [--addr A/N]... [--udp PORT]... [--join GROUP]... "
-                      "[--duration S] [--interval S] [--skb] [--xdp-object PATH] [--json]");
-            return 0;
-        default: fail("unknown option (see --help)");
+            case kDev:
+                dev = a;
+                break;
+            case kAddr: {
+                auto slash = a.find('/');
+                auto ip = wire::parse_ipv4(a.substr(0, slash));
+                int len = slash == std::string::npos ? 32 : std::atoi(a.c_str() + slash + 1);
+                if (!ip || len < 1 || len > 32) fail("--addr: '" + a + "' is not A.B.C.D/N");
+                addrs.push_back({.addr = *ip, .prefix_len = static_cast<uint8_t>(len)});
+                break;
+            }
+            case kUdp: {
+                int p = std::atoi(a.c_str());
+                if (p < 1 || p > 65535) fail("--udp: '" + a + "' is not a port");
+                ports.push_back(static_cast<uint16_t>(p));
+                break;
+            }
+            case kJoin: {
+                auto g = wire::parse_ipv4(a);
+                if (!g || !wire::ipv4_is_multicast(*g))
+                    fail("--join: '" + a + "' is not a multicast group");
+                groups.push_back(*g);
+                break;
+            }
+            case kDuration:
+                duration = std::strtod(a.c_str(), nullptr);
+                break;
+            case kInterval:
+                interval = std::max(0.1, std::strtod(a.c_str(), nullptr));
+                break;
+            case kSkb:
+                skb = true;
+                break;
+            case kObj:
+                xdp_object = a;
+                break;
+            case kJson:
+                json = true;
+                break;
+            case kVerbose:
+                verbose = true;
+                break;
+            case kHelp:
+                std::puts(
+                    "usage: ingress-live --dev IF [--addr A/N]... [--udp PORT]... [--join "
+                    "GROUP]... "
+                    "[--duration S] [--interval S] [--skb] [--xdp-object PATH] [--json]");
+                return 0;
+            default:
+                fail("unknown option (see --help)");
         }
     }
     if (dev.empty()) fail("--dev is required");
@@ -185,7 +217,8 @@ int main(int argc, char** argv) {
         uint64_t last_app = 0;
         while (!g_stop) {
             std::this_thread::sleep_for(std::chrono::duration<double>(interval));
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            double el =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             core::Snapshot s = counters.snapshot();
             uint64_t got = app.datagrams.load();
             std::fprintf(stderr, "[%5.1fs] %s  app got %8llu\n", el,
@@ -200,15 +233,16 @@ int main(int argc, char** argv) {
         std::fputs(core::format_stats(s, {.json = json}).c_str(), stdout);
         io::afxdp::XdpStats xs = prog.stats();
         if (!json)
-            std::printf("#xdp seen %llu redirected %llu passed-to-kernel %llu no-socket %llu\n"
-                        "#xsk %s\n"
-                        "#app received %llu datagrams, %llu bytes\n",
-                        static_cast<unsigned long long>(xs.seen),
-                        static_cast<unsigned long long>(xs.redirect),
-                        static_cast<unsigned long long>(xs.pass),
-                        static_cast<unsigned long long>(xs.no_xsk), backend.xsk_stats(0).c_str(),
-                        static_cast<unsigned long long>(app.datagrams.load()),
-                        static_cast<unsigned long long>(app.bytes.load()));
+            std::printf(
+                "#xdp seen %llu redirected %llu passed-to-kernel %llu no-socket %llu\n"
+                "#xsk %s\n"
+                "#app received %llu datagrams, %llu bytes\n",
+                static_cast<unsigned long long>(xs.seen),
+                static_cast<unsigned long long>(xs.redirect),
+                static_cast<unsigned long long>(xs.pass),
+                static_cast<unsigned long long>(xs.no_xsk), backend.xsk_stats(0).c_str(),
+                static_cast<unsigned long long>(app.datagrams.load()),
+                static_cast<unsigned long long>(app.bytes.load()));
         return s.conserved() ? 0 : 3;
     } catch (const std::exception& e) {
         fail(e.what());

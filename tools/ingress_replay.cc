@@ -101,58 +101,59 @@ struct RouteOpt {
 void apply_route_opt(ipv4::RouteConfig& cfg, const RouteOpt& o, uint32_t port_ifindex) {
     uint32_t ifindex = 0;
     switch (o.kind) {
-    case 'a': {
-        std::string a = split_at("addr", o.arg, port_ifindex, ifindex);
-        auto slash = a.find('/');
-        auto addr = wire::parse_ipv4(a.substr(0, slash));
-        if (!addr || slash == std::string::npos)
-            fail("--addr: expected ADDRESS/PREFIXLEN[@IFINDEX], got '" + o.arg + "'");
-        auto len = parse_num("addr", a.substr(slash + 1).c_str(), 32);
-        iface_or_fail(cfg, "addr", ifindex)
-            .addrs.push_back({.addr = *addr, .prefix_len = static_cast<uint8_t>(len)});
-        break;
-    }
-    case 'r': {
-        std::string r = split_at("route", o.arg, port_ifindex, ifindex);
-        ipv4::StaticRoute sr;
-        sr.oif = ifindex;
-        auto comma = r.find(',');
-        if (!ipv4::parse_prefix(r.substr(0, comma), sr.prefix, sr.prefix_len))
-            fail("--route: '" + r.substr(0, comma) + "' is not a prefix like 198.19.0.0/16 " +
-                 "(host bits must be zero)");
-        if (comma != std::string::npos && !ipv4::parse_route_type(r.substr(comma + 1), sr.type))
-            fail("--route: unknown route type '" + r.substr(comma + 1) + "'");
-        iface_or_fail(cfg, "route", ifindex);
-        cfg.routes.push_back(sr);
-        break;
-    }
-    case 's': {
-        auto eq = o.arg.find('=');
-        if (eq == std::string::npos) fail("--sysctl: expected NAME=VALUE, got '" + o.arg + "'");
-        std::string name = o.arg.substr(0, eq);
-        unsigned v = static_cast<unsigned>(parse_num("sysctl", o.arg.substr(eq + 1).c_str(), 2));
-        ipv4::DevConf* conf = &iface_or_fail(cfg, "sysctl", port_ifindex).conf;
-        if (auto dot = name.find('.'); dot != std::string::npos) {
-            std::string scope = name.substr(0, dot);
-            name = name.substr(dot + 1);
-            conf = scope == "all" ? &cfg.all
-                                  : &iface_or_fail(cfg, "sysctl",
-                                                   static_cast<uint32_t>(parse_num(
-                                                       "sysctl", scope.c_str(), UINT32_MAX)))
-                                         .conf;
+        case 'a': {
+            std::string a = split_at("addr", o.arg, port_ifindex, ifindex);
+            auto slash = a.find('/');
+            auto addr = wire::parse_ipv4(a.substr(0, slash));
+            if (!addr || slash == std::string::npos)
+                fail("--addr: expected ADDRESS/PREFIXLEN[@IFINDEX], got '" + o.arg + "'");
+            auto len = parse_num("addr", a.substr(slash + 1).c_str(), 32);
+            iface_or_fail(cfg, "addr", ifindex)
+                .addrs.push_back({.addr = *addr, .prefix_len = static_cast<uint8_t>(len)});
+            break;
         }
-        if (!conf->set(name, v))
-            fail("--sysctl: unknown knob '" + name + "' or value out of range");
-        break;
-    }
-    case 'g': {
-        auto g = wire::parse_ipv4(split_at("join", o.arg, port_ifindex, ifindex));
-        if (!g || !wire::ipv4_is_multicast(*g))
-            fail("--join: '" + o.arg + "' is not a multicast group");
-        iface_or_fail(cfg, "join", ifindex);
-        cfg.mc.join(ifindex, *g, ipv4::McFilterMode::kExclude);
-        break;
-    }
+        case 'r': {
+            std::string r = split_at("route", o.arg, port_ifindex, ifindex);
+            ipv4::StaticRoute sr;
+            sr.oif = ifindex;
+            auto comma = r.find(',');
+            if (!ipv4::parse_prefix(r.substr(0, comma), sr.prefix, sr.prefix_len))
+                fail("--route: '" + r.substr(0, comma) + "' is not a prefix like 198.19.0.0/16 " +
+                     "(host bits must be zero)");
+            if (comma != std::string::npos && !ipv4::parse_route_type(r.substr(comma + 1), sr.type))
+                fail("--route: unknown route type '" + r.substr(comma + 1) + "'");
+            iface_or_fail(cfg, "route", ifindex);
+            cfg.routes.push_back(sr);
+            break;
+        }
+        case 's': {
+            auto eq = o.arg.find('=');
+            if (eq == std::string::npos) fail("--sysctl: expected NAME=VALUE, got '" + o.arg + "'");
+            std::string name = o.arg.substr(0, eq);
+            unsigned v =
+                static_cast<unsigned>(parse_num("sysctl", o.arg.substr(eq + 1).c_str(), 2));
+            ipv4::DevConf* conf = &iface_or_fail(cfg, "sysctl", port_ifindex).conf;
+            if (auto dot = name.find('.'); dot != std::string::npos) {
+                std::string scope = name.substr(0, dot);
+                name = name.substr(dot + 1);
+                conf = scope == "all" ? &cfg.all
+                                      : &iface_or_fail(cfg, "sysctl",
+                                                       static_cast<uint32_t>(parse_num(
+                                                           "sysctl", scope.c_str(), UINT32_MAX)))
+                                             .conf;
+            }
+            if (!conf->set(name, v))
+                fail("--sysctl: unknown knob '" + name + "' or value out of range");
+            break;
+        }
+        case 'g': {
+            auto g = wire::parse_ipv4(split_at("join", o.arg, port_ifindex, ifindex));
+            if (!g || !wire::ipv4_is_multicast(*g))
+                fail("--join: '" + o.arg + "' is not a multicast group");
+            iface_or_fail(cfg, "join", ifindex);
+            cfg.mc.join(ifindex, *g, ipv4::McFilterMode::kExclude);
+            break;
+        }
     }
 }
 
@@ -180,67 +181,94 @@ int main(int argc, char** argv) {
     core::FormatOptions fopt;
     ipv4::DefragConfig defrag;
 
-    static const option longopts[] = {
-        {"mac", required_argument, nullptr, 'm'},     {"ifindex", required_argument, nullptr, 'i'},
-        {"vlan", required_argument, nullptr, 'v'},    {"tx-out", required_argument, nullptr, 't'},
-        {"pass-out", required_argument, nullptr, 'p'}, {"per-frame", no_argument, nullptr, 'f'},
-        {"zeros", no_argument, nullptr, 'z'},         {"json", no_argument, nullptr, 'j'},
-        {"ipfrag-time", required_argument, nullptr, 'T'},
-        {"ipfrag-high-thresh", required_argument, nullptr, 'H'},
-        {"ipfrag-max-dist", required_argument, nullptr, 'D'},
-        {"addr", required_argument, nullptr, 'a'},    {"route", required_argument, nullptr, 'r'},
-        {"sysctl", required_argument, nullptr, 's'},  {"join", required_argument, nullptr, 'g'},
-        {"rp-filter", required_argument, nullptr, 'R'},
-        {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+    static const option longopts[] = {{"mac", required_argument, nullptr, 'm'},
+                                      {"ifindex", required_argument, nullptr, 'i'},
+                                      {"vlan", required_argument, nullptr, 'v'},
+                                      {"tx-out", required_argument, nullptr, 't'},
+                                      {"pass-out", required_argument, nullptr, 'p'},
+                                      {"per-frame", no_argument, nullptr, 'f'},
+                                      {"zeros", no_argument, nullptr, 'z'},
+                                      {"json", no_argument, nullptr, 'j'},
+                                      {"ipfrag-time", required_argument, nullptr, 'T'},
+                                      {"ipfrag-high-thresh", required_argument, nullptr, 'H'},
+                                      {"ipfrag-max-dist", required_argument, nullptr, 'D'},
+                                      {"addr", required_argument, nullptr, 'a'},
+                                      {"route", required_argument, nullptr, 'r'},
+                                      {"sysctl", required_argument, nullptr, 's'},
+                                      {"join", required_argument, nullptr, 'g'},
+                                      {"rp-filter", required_argument, nullptr, 'R'},
+                                      {"help", no_argument, nullptr, 'h'},
+                                      {nullptr, 0, nullptr, 0}};
     std::vector<RouteOpt> route_opts;
     bool have_addr = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, nullptr)) != -1) {
         switch (ch) {
-        case 'm': {
-            auto m = wire::Mac::parse(optarg);
-            if (!m) fail(std::string("--mac: '") + optarg + "' is not a MAC like 02:00:00:00:00:01");
-            port.mac = *m;
-            break;
-        }
-        case 'i':
-            port.ifindex = static_cast<uint32_t>(parse_num("ifindex", optarg, UINT32_MAX));
-            break;
-        case 'v': {
-            std::string s = optarg;
-            auto colon = s.find(':');
-            if (colon == std::string::npos) fail("--vlan: expected VID:IFINDEX, got '" + s + "'");
-            l2::VlanIf v;
-            v.vid = static_cast<uint16_t>(parse_num("vlan", s.substr(0, colon).c_str(), 4094));
-            v.ifindex = static_cast<uint32_t>(
-                parse_num("vlan", s.substr(colon + 1).c_str(), UINT32_MAX));
-            port.vlans.push_back(v);
-            break;
-        }
-        case 'a': have_addr = true; [[fallthrough]];
-        case 'r':
-        case 's':
-        case 'g': route_opts.push_back({static_cast<char>(ch), optarg}); break;
-        case 'R': route_opts.push_back({'s', std::string("rp_filter=") + optarg}); break;
-        case 't': bopt.tx_path = optarg; break;
-        case 'p': bopt.pass_path = optarg; break;
-        case 'f': per_frame = true; break;
-        case 'z': fopt.zeros = true; break;
-        case 'j': fopt.json = true; break;
-        case 'T':
-            defrag.ipfrag_time = static_cast<uint32_t>(parse_num("ipfrag-time", optarg, 86400));
-            break;
-        case 'H':
-            defrag.ipfrag_high_thresh = parse_num("ipfrag-high-thresh", optarg, UINT32_MAX);
-            defrag.ipfrag_low_thresh =
-                std::min(defrag.ipfrag_low_thresh, defrag.ipfrag_high_thresh);
-            break;
-        case 'D':
-            defrag.ipfrag_max_dist =
-                static_cast<uint32_t>(parse_num("ipfrag-max-dist", optarg, UINT32_MAX));
-            break;
-        case 'h': usage(0);
-        default: usage(1);
+            case 'm': {
+                auto m = wire::Mac::parse(optarg);
+                if (!m)
+                    fail(std::string("--mac: '") + optarg +
+                         "' is not a MAC like 02:00:00:00:00:01");
+                port.mac = *m;
+                break;
+            }
+            case 'i':
+                port.ifindex = static_cast<uint32_t>(parse_num("ifindex", optarg, UINT32_MAX));
+                break;
+            case 'v': {
+                std::string s = optarg;
+                auto colon = s.find(':');
+                if (colon == std::string::npos)
+                    fail("--vlan: expected VID:IFINDEX, got '" + s + "'");
+                l2::VlanIf v;
+                v.vid = static_cast<uint16_t>(parse_num("vlan", s.substr(0, colon).c_str(), 4094));
+                v.ifindex = static_cast<uint32_t>(
+                    parse_num("vlan", s.substr(colon + 1).c_str(), UINT32_MAX));
+                port.vlans.push_back(v);
+                break;
+            }
+            case 'a':
+                have_addr = true;
+                [[fallthrough]];
+            case 'r':
+            case 's':
+            case 'g':
+                route_opts.push_back({static_cast<char>(ch), optarg});
+                break;
+            case 'R':
+                route_opts.push_back({'s', std::string("rp_filter=") + optarg});
+                break;
+            case 't':
+                bopt.tx_path = optarg;
+                break;
+            case 'p':
+                bopt.pass_path = optarg;
+                break;
+            case 'f':
+                per_frame = true;
+                break;
+            case 'z':
+                fopt.zeros = true;
+                break;
+            case 'j':
+                fopt.json = true;
+                break;
+            case 'T':
+                defrag.ipfrag_time = static_cast<uint32_t>(parse_num("ipfrag-time", optarg, 86400));
+                break;
+            case 'H':
+                defrag.ipfrag_high_thresh = parse_num("ipfrag-high-thresh", optarg, UINT32_MAX);
+                defrag.ipfrag_low_thresh =
+                    std::min(defrag.ipfrag_low_thresh, defrag.ipfrag_high_thresh);
+                break;
+            case 'D':
+                defrag.ipfrag_max_dist =
+                    static_cast<uint32_t>(parse_num("ipfrag-max-dist", optarg, UINT32_MAX));
+                break;
+            case 'h':
+                usage(0);
+            default:
+                usage(1);
         }
     }
     if (optind + 1 != argc) usage(1);
@@ -264,9 +292,9 @@ int main(int argc, char** argv) {
         ipv4::RoutePublisher routes(std::move(rcfg));
         // A host without apps: every datagram meets the kernel's fate for "no socket".
         const auto no_endpoints = demux::EndpointTable::Builder().build();
-        worker::Pipeline pipeline(backend, counters,
-                                  {.port = &port, .defrag = defrag, .routes = &routes,
-                                   .endpoints = no_endpoints.get()});
+        worker::Pipeline pipeline(
+            backend, counters,
+            {.port = &port, .defrag = defrag, .routes = &routes, .endpoints = no_endpoints.get()});
         core::PacketBatch batch;
         const uint16_t burst = per_frame ? 1 : core::kBurst;
         uint64_t frame_no = 0;

@@ -25,7 +25,9 @@
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+    g_stop = 1;
+}
 
 enum class Mode { kCount, kPrint, kHexdump, kPcap };
 enum class Kind { kNone, kUdp, kRaw, kTap };
@@ -69,7 +71,8 @@ uint64_t parse_num(const std::string& s, uint64_t max, const char* what) {
     char* end = nullptr;
     errno = 0;
     unsigned long long v = std::strtoull(s.c_str(), &end, 0);
-    if (errno || end == s.c_str() || *end || v > max) usage((std::string("bad ") + what + ": " + s).c_str());
+    if (errno || end == s.c_str() || *end || v > max)
+        usage((std::string("bad ") + what + ": " + s).c_str());
     return v;
 }
 
@@ -81,7 +84,8 @@ Args parse_args(int argc, char** argv) {
     };
     for (int i = 1; i < argc; ++i) {
         std::string o = argv[i];
-        if (o == "--socket") a.socket = next(i);
+        if (o == "--socket")
+            a.socket = next(i);
         else if (o == "--udp") {
             std::string v = next(i);
             auto c = v.rfind(':');
@@ -95,8 +99,10 @@ Args parse_args(int argc, char** argv) {
         } else if (o == "--tap") {
             std::string v = next(i);
             a.kind = Kind::kTap;
-            a.tap.ethertype = v == "all" ? 0x0003 : static_cast<uint16_t>(parse_num(v, 0xffff, "ethertype"));
-        } else if (o == "--ifindex") a.ifindex = static_cast<uint32_t>(parse_num(next(i), UINT32_MAX, "ifindex"));
+            a.tap.ethertype =
+                v == "all" ? 0x0003 : static_cast<uint16_t>(parse_num(v, 0xffff, "ethertype"));
+        } else if (o == "--ifindex")
+            a.ifindex = static_cast<uint32_t>(parse_num(next(i), UINT32_MAX, "ifindex"));
         else if (o == "--join") {
             std::string v = next(i);
             std::vector<uint32_t> srcs;
@@ -108,24 +114,35 @@ Args parse_args(int argc, char** argv) {
                 p = q;
             }
             a.joins.emplace_back(g, srcs);
-        } else if (o == "--reuseport") a.udp.reuseport = true;
+        } else if (o == "--reuseport")
+            a.udp.reuseport = true;
         else if (o == "--ring-slots")
             a.ring_slots = static_cast<uint32_t>(
                 parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
-        else if (o == "--count") a.mode = Mode::kCount;
-        else if (o == "--print") a.mode = Mode::kPrint;
-        else if (o == "--hexdump") a.mode = Mode::kHexdump;
-        else if (o == "--pcap") { a.mode = Mode::kPcap; a.pcap = next(i); }
-        else if (o == "--duration") {
+        else if (o == "--count")
+            a.mode = Mode::kCount;
+        else if (o == "--print")
+            a.mode = Mode::kPrint;
+        else if (o == "--hexdump")
+            a.mode = Mode::kHexdump;
+        else if (o == "--pcap") {
+            a.mode = Mode::kPcap;
+            a.pcap = next(i);
+        } else if (o == "--duration") {
             char* end = nullptr;
             std::string v = next(i);
             a.duration = std::strtod(v.c_str(), &end);
             if (*end || a.duration < 0) usage("bad --duration");
-        } else if (o == "--packets") a.packets = parse_num(next(i), UINT64_MAX, "packet count");
-        else if (o == "--json") a.json = true;
-        else if (o == "--quiet") a.quiet = true;
-        else if (o == "-h" || o == "--help") usage(nullptr);
-        else usage(("unknown option " + o).c_str());
+        } else if (o == "--packets")
+            a.packets = parse_num(next(i), UINT64_MAX, "packet count");
+        else if (o == "--json")
+            a.json = true;
+        else if (o == "--quiet")
+            a.quiet = true;
+        else if (o == "-h" || o == "--help")
+            usage(nullptr);
+        else
+            usage(("unknown option " + o).c_str());
     }
     if (a.kind == Kind::kNone) usage("one of --udp, --raw, --tap is required");
     if (!a.joins.empty() && a.kind == Kind::kTap) usage("--join needs --udp or --raw");
@@ -138,8 +155,12 @@ double mono() {
     return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
-void put32(FILE* f, uint32_t v) { std::fwrite(&v, 4, 1, f); }
-void put16(FILE* f, uint16_t v) { std::fwrite(&v, 2, 1, f); }
+void put32(FILE* f, uint32_t v) {
+    std::fwrite(&v, 4, 1, f);
+}
+void put16(FILE* f, uint16_t v) {
+    std::fwrite(&v, 2, 1, f);
+}
 
 }  // namespace
 
@@ -183,7 +204,9 @@ int main(int argc, char** argv) {
             ep = c.open_tap(a.tap);
         }
         for (auto& [g, srcs] : a.joins) ep.join(g, a.ifindex, srcs, true);
-        if (!a.quiet) std::fprintf(stderr, "ingress-sink: endpoint %u open (%u rings)\n", ep.id(), ep.workers());
+        if (!a.quiet)
+            std::fprintf(stderr, "ingress-sink: endpoint %u open (%u rings)\n", ep.id(),
+                         ep.workers());
 
         uint64_t received = 0, bytes = 0, truncated = 0;
         uint64_t sec_pkts = 0, sec_bytes = 0;
@@ -195,7 +218,8 @@ int main(int argc, char** argv) {
             if (a.duration > 0 && now - start >= a.duration) break;
             if (a.packets && received >= a.packets) break;
             std::size_t max = 64;
-            if (a.packets && a.packets - received < max) max = static_cast<std::size_t>(a.packets - received);
+            if (a.packets && a.packets - received < max)
+                max = static_cast<std::size_t>(a.packets - received);
             const std::size_t n = ep.recv(d, max, 100);
             for (std::size_t i = 0; i < n; ++i) {
                 const ingress::Datagram& x = d[i];
@@ -212,7 +236,8 @@ int main(int argc, char** argv) {
                 if (a.mode == Mode::kHexdump) {
                     for (uint32_t o = 0; o < x.len; o += 16) {
                         std::printf("  %04x ", o);
-                        for (uint32_t k = o; k < o + 16 && k < x.len; ++k) std::printf(" %02x", x.data[k]);
+                        for (uint32_t k = o; k < o + 16 && k < x.len; ++k)
+                            std::printf(" %02x", x.data[k]);
                         std::printf("\n");
                     }
                 }
@@ -252,7 +277,8 @@ int main(int argc, char** argv) {
             const double t = mono();
             if (t - last >= 1.0) {
                 if (!a.quiet)
-                    std::fprintf(stderr, "ingress-sink: %.0f pkt/s %.3f Mbit/s (total %" PRIu64 ")\n",
+                    std::fprintf(stderr,
+                                 "ingress-sink: %.0f pkt/s %.3f Mbit/s (total %" PRIu64 ")\n",
                                  sec_pkts / (t - last), sec_bytes * 8 / (t - last) / 1e6, received);
                 sec_pkts = sec_bytes = 0;
                 last = t;
@@ -263,8 +289,8 @@ int main(int argc, char** argv) {
         const double secs = mono() - start;
         if (a.json)
             std::printf("{\"endpoint\":%u,\"received\":%" PRIu64 ",\"bytes\":%" PRIu64
-                        ",\"truncated\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dropped_full\":%" PRIu64
-                        ",\"seconds\":%.3f}\n",
+                        ",\"truncated\":%" PRIu64 ",\"delivered\":%" PRIu64
+                        ",\"dropped_full\":%" PRIu64 ",\"seconds\":%.3f}\n",
                         ep.id(), received, bytes, truncated, s.delivered, s.dropped_full, secs);
         else
             std::printf("received %" PRIu64 " datagrams, %" PRIu64 " bytes, %" PRIu64

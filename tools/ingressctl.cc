@@ -72,7 +72,8 @@ public:
         for (int f : r.fds) close(f);
         frame_ = std::move(r.bytes);
         ctl::ParseResult pr = ctl::parse(frame_);
-        if (!pr.msg) die(std::string("bad reply to ") + what + ": " + ctl::parse_error_str(pr.error));
+        if (!pr.msg)
+            die(std::string("bad reply to ") + what + ": " + ctl::parse_error_str(pr.error));
         reply_ = std::move(*pr.msg);
         const uint32_t err = reply_.u32(ctl::Attr::kError).value_or(EPROTO);
         const std::string msg(reply_.str(ctl::Attr::kMessage).value_or(""));
@@ -80,20 +81,24 @@ public:
             die(std::string("the daemon does not know the ") + what +
                 " request (an ingressd older than this ingressctl?)");
         if (err == EPERM) die(std::string(what) + ": permission denied: " + msg);
-        if (err && err != EINVAL) die(std::string(what) + ": " + std::strerror(static_cast<int>(err)) + ": " + msg);
+        if (err && err != EINVAL)
+            die(std::string(what) + ": " + std::strerror(static_cast<int>(err)) + ": " + msg);
         return reply_;
     }
 
     // A paged list request: every page's bytes, over as many replies as the daemon needs
     // (items() reads the items from them); `on_reply` sees each reply first.
     template <typename OnReply>
-    std::vector<std::vector<uint8_t>> list(ctl::MsgType type, const char* what, OnReply&& on_reply) {
+    std::vector<std::vector<uint8_t>> list(ctl::MsgType type, const char* what,
+                                           OnReply&& on_reply) {
         std::vector<std::vector<uint8_t>> frames;  // keeps every page's bytes alive
         uint32_t cursor = 0;
         for (;;) {
             const ctl::Message& m = call(
                 ctl::Builder(type, c_.next_seq()).u32(ctl::Attr::kCursor, cursor).finish(), what);
-            if (m.u32(ctl::Attr::kError).value_or(0)) die(std::string(what) + ": " + std::string(m.str(ctl::Attr::kMessage).value_or("")));
+            if (m.u32(ctl::Attr::kError).value_or(0))
+                die(std::string(what) + ": " +
+                    std::string(m.str(ctl::Attr::kMessage).value_or("")));
             on_reply(m);
             frames.push_back(frame_);
             auto next = m.u32(ctl::Attr::kCursor);
@@ -147,8 +152,7 @@ struct WorkerStats {
 
 std::vector<WorkerStats> fetch_stats(Conn& c) {
     uint32_t workers = 0;
-    auto frames = c.list(ctl::MsgType::kStatsQuery, "stats-query",
-                         [&](const ctl::Message& m) {
+    auto frames = c.list(ctl::MsgType::kStatsQuery, "stats-query", [&](const ctl::Message& m) {
         const uint32_t hash = m.u32(ctl::Attr::kCounterHash).value_or(0);
         const uint32_t mibs = m.u32(ctl::Attr::kMibCount).value_or(0);
         const uint32_t drops = m.u32(ctl::Attr::kDropCount).value_or(0);
@@ -210,18 +214,19 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
                               ",\"total\":" + core::json_snapshot(total_of(ws)) + ",\"workers\":[";
             for (std::size_t i = 0; i < ws.size(); ++i)
                 out += std::string(i ? "," : "") + "{\"worker\":" + std::to_string(ws[i].index) +
-                       ",\"desc\":\"" + json_escape(ws[i].desc) + "\",\"counters\":" +
-                       core::json_snapshot(ws[i].s) + "}";
+                       ",\"desc\":\"" + json_escape(ws[i].desc) +
+                       "\",\"counters\":" + core::json_snapshot(ws[i].s) + "}";
             std::printf("%s]}\n", out.c_str());
         } else {
             for (const WorkerStats& w : ws) std::printf("#%s\n", w.desc.c_str());
-            std::fputs(core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
-                       stdout);
+            std::fputs(
+                core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
+                stdout);
         }
         return 0;
     }
     // --watch: redraw every `watch` seconds with rates over the interval, until SIGINT.
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) { g_stop = 1; };
     sigaction(SIGINT, &sa, nullptr);  // no SA_RESTART: the sleep ends at once
     sigaction(SIGTERM, &sa, nullptr);
@@ -229,8 +234,9 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
     core::Snapshot prev = total_of(ws);
     double t_prev = mono_secs();
     for (long n = 0; !g_stop && (count <= 0 || n < count); ++n) {
-        timespec d{static_cast<time_t>(watch),
-                   static_cast<long>((watch - static_cast<double>(static_cast<time_t>(watch))) * 1e9)};
+        timespec d{
+            static_cast<time_t>(watch),
+            static_cast<long>((watch - static_cast<double>(static_cast<time_t>(watch))) * 1e9)};
         while (!g_stop && nanosleep(&d, &d) != 0 && errno == EINTR) {
         }
         if (g_stop) break;
@@ -238,8 +244,8 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
         const double t = mono_secs();
         std::string out = tty ? "\033[H\033[2J" : "";
         char head[96];
-        std::snprintf(head, sizeof head, "#ingressctl stats --watch: %.1f s interval, %s\n", t - t_prev,
-                      "value and rate per second");
+        std::snprintf(head, sizeof head, "#ingressctl stats --watch: %.1f s interval, %s\n",
+                      t - t_prev, "value and rate per second");
         out += head;
         out += core::format_rates(prev, cur, t - t_prev, {.zeros = all});
         std::fputs(out.c_str(), stdout);
@@ -267,12 +273,15 @@ int cmd_drops(Conn& c, bool all) {
         std::printf("  %.*s\n", static_cast<int>(help.size()), help.data());
     }
     std::printf("%-26s %12llu", "total", static_cast<unsigned long long>(total.dropped_total()));
-    for (const WorkerStats& w : ws) std::printf(" %12llu", static_cast<unsigned long long>(w.s.dropped_total()));
+    for (const WorkerStats& w : ws)
+        std::printf(" %12llu", static_cast<unsigned long long>(w.s.dropped_total()));
     std::printf("\n");
     return 0;
 }
 
-const char* kind_name(uint8_t k) { return k == 0 ? "udp" : k == 1 ? "raw" : k == 2 ? "tap" : "?"; }
+const char* kind_name(uint8_t k) {
+    return k == 0 ? "udp" : k == 1 ? "raw" : k == 2 ? "tap" : "?";
+}
 
 std::string ethertype_str(uint16_t et) {
     if (et == 0x0003) return "ETH_P_ALL";
@@ -340,10 +349,14 @@ int cmd_endpoints(Conn& c) {
 
 const char* scope_name(uint8_t s) {
     switch (s) {
-    case 0: return "global";  // RT_SCOPE_UNIVERSE, as iproute2 prints it
-    case 253: return "link";
-    case 254: return "host";
-    case 255: return "nowhere";
+        case 0:
+            return "global";  // RT_SCOPE_UNIVERSE, as iproute2 prints it
+        case 253:
+            return "link";
+        case 254:
+            return "host";
+        case 255:
+            return "nowhere";
     }
     return "?";
 }
@@ -360,7 +373,8 @@ int cmd_routes(Conn& c) {
     for (const ctl::Attrs& r : items(frames, ctl::Attr::kRoute, "routes"))
         rows.push_back({r.u8(ctl::Attr::kTable).value_or(0), r.u32(ctl::Attr::kPrefix).value_or(0),
                         r.u8(ctl::Attr::kPrefixLen).value_or(0),
-                        std::string(ipv4::route_type_name(ipv4::route_type_of(r.u8(ctl::Attr::kRouteType).value_or(0)))),
+                        std::string(ipv4::route_type_name(
+                            ipv4::route_type_of(r.u8(ctl::Attr::kRouteType).value_or(0)))),
                         scope_name(r.u8(ctl::Attr::kScope).value_or(0)),
                         std::string(r.str(ctl::Attr::kIfname).value_or("-"))});
     // The local table first (it is consulted first), then main; by prefix within each.
@@ -378,7 +392,8 @@ int cmd_routes(Conn& c) {
 }
 
 int cmd_reload(Conn& c) {
-    const ctl::Message& m = c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
+    const ctl::Message& m =
+        c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
     if (m.u32(ctl::Attr::kError).value_or(0)) {
         std::fprintf(stderr, "ingressctl: reload refused, running configuration kept: %.*s\n",
                      static_cast<int>(m.str(ctl::Attr::kMessage).value_or("").size()),
@@ -439,7 +454,8 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
                                          static_cast<double>(now.tv_nsec - t0.tv_nsec) / 1e9);
         if (hello_answered(sock, left > 0 ? static_cast<int>(left * 1000) : 0)) return 0;
         if (left <= 0) {
-            std::fprintf(stderr, "ingressctl: %s: ingressd not ready after %gs\n", sock.c_str(), timeout_s);
+            std::fprintf(stderr, "ingressctl: %s: ingressd not ready after %gs\n", sock.c_str(),
+                         timeout_s);
             return 1;
         }
         usleep(100000);
@@ -447,19 +463,20 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
 }
 
 [[noreturn]] void usage(int code) {
-    std::fprintf(code ? stderr : stdout,
-                 "usage: ingressctl [--socket PATH] COMMAND\n"
-                 "  stats [-a] [--json | --openmetrics] [--watch [SECONDS]] [--count N]\n"
-                 "        every counter, total and per worker (nstat names); --watch redraws with\n"
-                 "        per-second rates until Ctrl-C\n"
-                 "  drops [-a]      drops per reason (kernel drop-reason names), per worker\n"
-                 "  endpoints       the apps' endpoints, like ss -uapn\n"
-                 "  routes          the local and main route tables the workers use\n"
-                 "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
-                 "  wait-ready [--timeout SECONDS]\n"
-                 "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
-                 "default socket: %s\n",
-                 config::Config{}.control_socket.c_str());
+    std::fprintf(
+        code ? stderr : stdout,
+        "usage: ingressctl [--socket PATH] COMMAND\n"
+        "  stats [-a] [--json | --openmetrics] [--watch [SECONDS]] [--count N]\n"
+        "        every counter, total and per worker (nstat names); --watch redraws with\n"
+        "        per-second rates until Ctrl-C\n"
+        "  drops [-a]      drops per reason (kernel drop-reason names), per worker\n"
+        "  endpoints       the apps' endpoints, like ss -uapn\n"
+        "  routes          the local and main route tables the workers use\n"
+        "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
+        "  wait-ready [--timeout SECONDS]\n"
+        "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
+        "default socket: %s\n",
+        config::Config{}.control_socket.c_str());
     std::exit(code);
 }
 
@@ -484,22 +501,33 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) usage(2);
             return argv[++i];
         };
-        if (a == "--socket" || a == "-s") sock = value();
-        else if (a == "-a" || a == "--all") all = true;
-        else if (a == "--json") json = true;
-        else if (a == "--openmetrics") openmetrics = true;
-        else if (a == "--watch" || a == "-w") watch = i + 1 < argc && is_number(argv[i + 1]) ? std::atof(argv[++i]) : 1.0;
-        else if (a == "--count" || a == "-c") count = std::atol(value());
-        else if (a == "--timeout" || a == "-t") timeout = std::atof(value());
-        else if (a == "-h" || a == "--help") usage(0);
-        else if (a[0] != '-' && cmd.empty()) cmd = a;
-        else usage(2);
+        if (a == "--socket" || a == "-s")
+            sock = value();
+        else if (a == "-a" || a == "--all")
+            all = true;
+        else if (a == "--json")
+            json = true;
+        else if (a == "--openmetrics")
+            openmetrics = true;
+        else if (a == "--watch" || a == "-w")
+            watch = i + 1 < argc && is_number(argv[i + 1]) ? std::atof(argv[++i]) : 1.0;
+        else if (a == "--count" || a == "-c")
+            count = std::atol(value());
+        else if (a == "--timeout" || a == "-t")
+            timeout = std::atof(value());
+        else if (a == "-h" || a == "--help")
+            usage(0);
+        else if (a[0] != '-' && cmd.empty())
+            cmd = a;
+        else
+            usage(2);
     }
     if (cmd.empty() || (json && openmetrics) || watch < 0 || (watch > 0 && (json || openmetrics)) ||
         (cmd != "stats" && (json || openmetrics || watch > 0)))
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
-    if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" && cmd != "reload")
+    if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
+        cmd != "reload")
         usage(2);
     Conn c(sock);
     if (cmd == "stats") return cmd_stats(c, all, json, openmetrics, watch, count);

@@ -48,16 +48,20 @@ struct Entry {
 std::vector<Entry> frames() {
     std::vector<Entry> v;
     v.push_back({"valid UDP unicast to us", udp_to_us().build()});
-    v.push_back({"valid UDP, 4 bytes of link padding (trimmed)", udp_to_us().payload_size(2).pad_to(64).build()});
+    v.push_back({"valid UDP, 4 bytes of link padding (trimmed)",
+                 udp_to_us().payload_size(2).pad_to(64).build()});
     v.push_back({"valid UDP to the subnet broadcast, L2 broadcast",
                  udp_to_us().eth_dst(Mac::broadcast()).ipv4(kThem, ipv4(198, 18, 0, 255)).build()});
     v.push_back({"valid UDP to 239.1.1.1, L2 multicast",
-                 udp_to_us().eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1)))
-                     .ipv4(kThem, ipv4(239, 1, 1, 1)).build()});
+                 udp_to_us()
+                     .eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1)))
+                     .ipv4(kThem, ipv4(239, 1, 1, 1))
+                     .build()});
     v.push_back({"UDP for another host's MAC (OTHERHOST)", udp_to_us().eth_dst(kStranger).build()});
     {
         FrameBuilder::Bytes arp(42, 0);
-        FrameBuilder::Bytes eth = FrameBuilder().eth(kPeer, Mac::broadcast()).ethertype(kEthPArp).build();
+        FrameBuilder::Bytes eth =
+            FrameBuilder().eth(kPeer, Mac::broadcast()).ethertype(kEthPArp).build();
         std::memcpy(arp.data(), eth.data(), 14);
         // htype 1, ptype 0x0800, hlen 6, plen 4, op 1 (request) — content is not inspected.
         const uint8_t hdr[] = {0, 1, 8, 0, 6, 4, 0, 1};
@@ -69,7 +73,8 @@ std::vector<Entry> frames() {
     v.push_back({"bad IPv4 header checksum", udp_to_us().bad_ip_checksum().build()});
     v.push_back({"version 6 in an IPv4 ethertype frame", udp_to_us().ip_version(6).build()});
     v.push_back({"ihl 4 (< 5)", udp_to_us().ip_ihl(4).build()});
-    v.push_back({"tot_len 100 beyond the 46 bytes that arrived (truncated)", udp_to_us().ip_tot_len(100).build()});
+    v.push_back({"tot_len 100 beyond the 46 bytes that arrived (truncated)",
+                 udp_to_us().ip_tot_len(100).build()});
     v.push_back({"tot_len 16 inside the 20-byte header", udp_to_us().ip_tot_len(16).build()});
     v.push_back({"only 10 bytes of IPv4 header", udp_to_us().truncate(24).build()});
     v.push_back({"ECN CE, valid", udp_to_us().ecn(3).build()});
@@ -78,14 +83,19 @@ std::vector<Entry> frames() {
     v.push_back({"802.1Q priority tag (VID 0), valid", udp_to_us().vlan(0, 5).build()});
     v.push_back({"802.1Q VID 10, no such sub-interface (OTHERHOST)", udp_to_us().vlan(10).build()});
     v.push_back({"10-byte runt", udp_to_us().truncate(10).build()});
-    v.push_back({"IP options (4 NOPs, ihl 6), valid", udp_to_us().ip_options({1, 1, 1, 1}).build()});
+    v.push_back(
+        {"IP options (4 NOPs, ihl 6), valid", udp_to_us().ip_options({1, 1, 1, 1}).build()});
     v.push_back({"ihl 15 but only a 20-byte header arrived", udp_to_us().ip_ihl(15).build()});
     v.push_back({"ECN ECT(0) with a bad checksum (ECN counted first)",
                  udp_to_us().ecn(2).bad_ip_checksum().build()});
     v.push_back({"802.3 length field, LLC (passed)",
                  FrameBuilder().eth(kPeer, kPort).ethertype(0x0026).payload_size(38).build()});
-    v.push_back({"ICMP echo request, valid",
-                 FrameBuilder().eth(kPeer, kPort).ipv4(kThem, kUs).icmp(kIcmpEcho, 0, 0x00010001).payload_size(8).build()});
+    v.push_back({"ICMP echo request, valid", FrameBuilder()
+                                                 .eth(kPeer, kPort)
+                                                 .ipv4(kThem, kUs)
+                                                 .icmp(kIcmpEcho, 0, 0x00010001)
+                                                 .payload_size(8)
+                                                 .build()});
     v.push_back({"VLAN tag cut short (16 bytes)", udp_to_us().vlan(7).truncate(16).build()});
     return v;
 }
@@ -93,7 +103,11 @@ std::vector<Entry> frames() {
 // tests/data/defrag.pcap: tests/unit/worker/replay_test.cc holds its expected counters.
 std::vector<Entry> defrag_frames() {
     auto dgram = [](uint16_t id) {
-        return FrameBuilder().eth(kPeer, kPort).ipv4(kThem, kUs).ip_id(id).udp(40000, 5000)
+        return FrameBuilder()
+            .eth(kPeer, kPort)
+            .ipv4(kThem, kUs)
+            .ip_id(id)
+            .udp(40000, 5000)
             .payload_size(3000);  // 3008 transport bytes: 1480 + 1480 + 48
     };
     std::vector<Entry> v;
@@ -127,26 +141,42 @@ std::vector<Entry> route_frames() {
     v.push_back({"UDP to our address: LOCAL", udp(kThem, kUs).build()});
     v.push_back({"UDP to the subnet broadcast: BROADCAST",
                  udp(kThem, ipv4(198, 18, 0, 255)).eth_dst(bcast).build()});
-    v.push_back({"UDP to 255.255.255.255: BROADCAST", udp(kThem, 0xffffffffu).eth_dst(bcast).build()});
-    v.push_back({"DHCP discover 0.0.0.0 -> 255.255.255.255: BROADCAST",
-                 FrameBuilder().eth(kPeer, bcast).ipv4(0, 0xffffffffu).udp(68, 67).payload_size(18).build()});
+    v.push_back(
+        {"UDP to 255.255.255.255: BROADCAST", udp(kThem, 0xffffffffu).eth_dst(bcast).build()});
+    v.push_back({"DHCP discover 0.0.0.0 -> 255.255.255.255: BROADCAST", FrameBuilder()
+                                                                            .eth(kPeer, bcast)
+                                                                            .ipv4(0, 0xffffffffu)
+                                                                            .udp(68, 67)
+                                                                            .payload_size(18)
+                                                                            .build()});
     v.push_back({"UDP to 239.1.1.1, joined: MULTICAST",
-                 udp(kThem, ipv4(239, 1, 1, 1)).eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1))).build()});
-    v.push_back({"UDP to 239.2.2.2, not joined",
-                 udp(kThem, ipv4(239, 2, 2, 2)).eth_dst(Mac::for_ipv4_multicast(ipv4(239, 2, 2, 2))).build()});
+                 udp(kThem, ipv4(239, 1, 1, 1))
+                     .eth_dst(Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1)))
+                     .build()});
+    v.push_back(
+        {"UDP to 239.2.2.2, not joined", udp(kThem, ipv4(239, 2, 2, 2))
+                                             .eth_dst(Mac::for_ipv4_multicast(ipv4(239, 2, 2, 2)))
+                                             .build()});
     v.push_back({"IGMP to 224.0.0.1 (all-hosts, always joined): MULTICAST",
-                 FrameBuilder().eth(kPeer, Mac::for_ipv4_multicast(ipv4(224, 0, 0, 1)))
-                     .ipv4(kThem, ipv4(224, 0, 0, 1)).protocol(kIpProtoIgmp).payload_size(8).build()});
-    v.push_back({"multicast source 224.0.0.9: martian source", udp(ipv4(224, 0, 0, 9), kUs).build()});
+                 FrameBuilder()
+                     .eth(kPeer, Mac::for_ipv4_multicast(ipv4(224, 0, 0, 1)))
+                     .ipv4(kThem, ipv4(224, 0, 0, 1))
+                     .protocol(kIpProtoIgmp)
+                     .payload_size(8)
+                     .build()});
+    v.push_back(
+        {"multicast source 224.0.0.9: martian source", udp(ipv4(224, 0, 0, 9), kUs).build()});
     v.push_back({"source 0.0.0.0 to a unicast address: martian source", udp(0, kUs).build()});
     v.push_back({"loopback source 127.0.0.1: localnet", udp(ipv4(127, 0, 0, 1), kUs).build()});
-    v.push_back({"loopback destination 127.0.0.1: localnet", udp(kThem, ipv4(127, 0, 0, 1)).build()});
+    v.push_back(
+        {"loopback destination 127.0.0.1: localnet", udp(kThem, ipv4(127, 0, 0, 1)).build()});
     v.push_back({"destination 0.0.0.7: martian destination", udp(kThem, ipv4(0, 0, 0, 7)).build()});
     v.push_back({"our own address as source: local source", udp(kUs, kUs).build()});
     v.push_back({"not ours, forwarding off on the port", udp(kThem, kFar).build()});
     v.push_back({"no route, forwarding off on the port", udp(kThem, kNoRoute).build()});
     v.push_back({"VLAN 10: not ours, forwarding on: forwarded", vlan10(kVlanPeer, kFar).build()});
-    v.push_back({"VLAN 10: no route, forwarding on: net unreachable", vlan10(kVlanPeer, kNoRoute).build()});
+    v.push_back(
+        {"VLAN 10: no route, forwarding on: net unreachable", vlan10(kVlanPeer, kNoRoute).build()});
     v.push_back({"VLAN 10: blackhole route", vlan10(kVlanPeer, ipv4(198, 19, 66, 9)).build()});
     v.push_back({"VLAN 10: source routed back via the port, strict rp_filter",
                  vlan10(kThem, kVlanUs).build()});
@@ -155,8 +185,10 @@ std::vector<Entry> route_frames() {
                  udp(kThem, kUs).ip_options({7, 1, 0, 0}).build()});
     v.push_back({"loose source route, accept_source_route off",
                  udp(kThem, kUs).ip_options({131, 7, 4, 198, 19, 5, 5, 0}).build()});
-    v.push_back({"unicast in an L2 broadcast frame: LOCAL", udp(kThem, kUs).eth_dst(bcast).build()});
-    v.push_back({"class E destination 240.0.0.1: no route", udp(kThem, ipv4(240, 0, 0, 1)).build()});
+    v.push_back(
+        {"unicast in an L2 broadcast frame: LOCAL", udp(kThem, kUs).eth_dst(bcast).build()});
+    v.push_back(
+        {"class E destination 240.0.0.1: no route", udp(kThem, ipv4(240, 0, 0, 1)).build()});
     return v;
 }
 
@@ -176,8 +208,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc != 2) {
-        std::fprintf(stderr,
-                     "usage: make-test-pcap [--route|--defrag] OUT.pcap | [--route|--defrag] --list\n");
+        std::fprintf(
+            stderr,
+            "usage: make-test-pcap [--route|--defrag] OUT.pcap | [--route|--defrag] --list\n");
         return 1;
     }
     try {

@@ -16,10 +16,10 @@
 
 /* Index of each per-action counter in the per-CPU stats array. */
 enum ingress_xdp_stat {
-    INGRESS_XDP_STAT_SEEN = 0,     /* frames the program looked at */
-    INGRESS_XDP_STAT_PASS = 1,     /* frames left to the kernel (XDP_PASS) */
-    INGRESS_XDP_STAT_REDIRECT = 2, /* frames redirected to the queue's AF_XDP socket */
-    INGRESS_XDP_STAT_NO_XSK = 3,   /* wanted, but no socket on that queue: passed instead */
+    INGRESS_XDP_STAT_SEEN = 0,         /* frames the program looked at */
+    INGRESS_XDP_STAT_PASS = 1,         /* frames left to the kernel (XDP_PASS) */
+    INGRESS_XDP_STAT_REDIRECT = 2,     /* frames redirected to the queue's AF_XDP socket */
+    INGRESS_XDP_STAT_NO_XSK = 3,       /* wanted, but no socket on that queue: passed instead */
     INGRESS_XDP_STAT_KERNEL_PROTO = 4, /* for us, but an IP protocol the kernel keeps (TCP...) */
     INGRESS_XDP_STAT_MAX = 5,
 };

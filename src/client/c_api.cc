@@ -1,13 +1,13 @@
 // The C interface (ingress.h) over the C++ one.
+#include <ingress/client.h>
+#include <ingress/ingress.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
-
-#include <ingress/client.h>
-#include <ingress/ingress.h>
 
 struct ingress_client {
     ingress::Client c;
@@ -40,7 +40,9 @@ int guard(F&& f) {
 
 extern "C" {
 
-const char* ingress_last_error(void) { return g_error.c_str(); }
+const char* ingress_last_error(void) {
+    return g_error.c_str();
+}
 
 ingress_client* ingress_client_connect(const char* path) {
     ingress_client* out = nullptr;
@@ -51,7 +53,9 @@ ingress_client* ingress_client_connect(const char* path) {
     return out;
 }
 
-void ingress_client_close(ingress_client* c) { delete c; }
+void ingress_client_close(ingress_client* c) {
+    delete c;
+}
 
 char* ingress_client_stats(ingress_client* c) {
     char* out = nullptr;
@@ -116,18 +120,28 @@ ingress_endpoint* ingress_tap_open(ingress_client* c, const ingress_tap_opts* o)
     return out;
 }
 
-void ingress_endpoint_close(ingress_endpoint* ep) { delete ep; }
+void ingress_endpoint_close(ingress_endpoint* ep) {
+    delete ep;
+}
 
-uint32_t ingress_endpoint_id(const ingress_endpoint* ep) { return ep->ep.id(); }
-int ingress_endpoint_fd(const ingress_endpoint* ep) { return ep->ep.fd(); }
-int ingress_prepare_sleep(ingress_endpoint* ep) { return ep->ep.prepare_sleep() ? 1 : 0; }
+uint32_t ingress_endpoint_id(const ingress_endpoint* ep) {
+    return ep->ep.id();
+}
+int ingress_endpoint_fd(const ingress_endpoint* ep) {
+    return ep->ep.fd();
+}
+int ingress_prepare_sleep(ingress_endpoint* ep) {
+    return ep->ep.prepare_sleep() ? 1 : 0;
+}
 
 int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int timeout_ms) {
     // ingress::Datagram is ingress_datagram: the C++ call fills the caller's array.
     return guard([&] { return static_cast<int>(ep->ep.recv(out, max, timeout_ms)); });
 }
 
-void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) { ep->ep.set_busy_poll_us(us); }
+void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) {
+    ep->ep.set_busy_poll_us(us);
+}
 
 void ingress_endpoint_stats(const ingress_endpoint* ep, struct ingress_endpoint_stats* out) {
     ingress::EndpointStats s = ep->ep.stats();

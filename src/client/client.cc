@@ -1,5 +1,4 @@
 #include <ingress/client.h>
-
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,7 +52,10 @@ Client Client::connect(const std::string& path) {
 }
 
 Client::Client(Client&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), seq_(o.seq_), workers_(o.workers_), version_(o.version_),
+    : fd_(std::exchange(o.fd_, -1)),
+      seq_(o.seq_),
+      workers_(o.workers_),
+      version_(o.version_),
       in_(std::move(o.in_)) {}
 
 Client& Client::operator=(Client&& o) noexcept {
@@ -91,7 +93,8 @@ Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
             const uint32_t err = m.u32(ctl::Attr::kError).value_or(EPROTO);
             if (err && throw_on_error) {
                 close_all(r.fds);
-                std::string text(m.str(ctl::Attr::kMessage).value_or(std::strerror(static_cast<int>(err))));
+                std::string text(
+                    m.str(ctl::Attr::kMessage).value_or(std::strerror(static_cast<int>(err))));
                 throw Error(static_cast<int>(err), text);
             }
             r.bytes = std::move(msg);
@@ -102,7 +105,8 @@ Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
         if (n == -EINTR) continue;
         if (n <= 0) {
             close_all(r.fds);
-            throw Error(n == 0 ? ECONNRESET : static_cast<int>(-n), "control connection closed by ingressd");
+            throw Error(n == 0 ? ECONNRESET : static_cast<int>(-n),
+                        "control connection closed by ingressd");
         }
         in_.insert(in_.end(), buf, buf + n);
     }
@@ -141,7 +145,8 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
         close_all(r.fds);
         throw;
     }
-    if (ep.rings_.empty() || ep.bell_.fd() < 0) throw Error(EPROTO, "reply without rings or doorbell");
+    if (ep.rings_.empty() || ep.bell_.fd() < 0)
+        throw Error(EPROTO, "reply without rings or doorbell");
 }
 
 UdpEndpoint Client::open_udp(const UdpOptions& o) {
@@ -182,8 +187,11 @@ Endpoint::~Endpoint() {
 }
 
 Endpoint::Endpoint(Endpoint&& o) noexcept
-    : client_(std::exchange(o.client_, nullptr)), id_(std::exchange(o.id_, 0)),
-      rings_(std::move(o.rings_)), bell_(std::move(o.bell_)), next_ring_(o.next_ring_) {}
+    : client_(std::exchange(o.client_, nullptr)),
+      id_(std::exchange(o.id_, 0)),
+      rings_(std::move(o.rings_)),
+      bell_(std::move(o.bell_)),
+      next_ring_(o.next_ring_) {}
 
 Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
     if (this != &o) {

@@ -17,9 +17,13 @@ namespace ingress::config {
 
 Error::Error(const std::string& file, int line, int column, const std::string& key,
              const std::string& what)
-    : std::runtime_error(file + ":" + (line ? std::to_string(line) + ":" + std::to_string(column) + ":" : "") +
+    : std::runtime_error(file + ":" +
+                         (line ? std::to_string(line) + ":" + std::to_string(column) + ":" : "") +
                          (key.empty() ? "" : " " + key + ":") + " " + what),
-      file_(file), key_(key), line_(line), column_(column) {}
+      file_(file),
+      key_(key),
+      line_(line),
+      column_(column) {}
 
 std::size_t Config::workers() const noexcept {
     std::size_t n = 0;
@@ -46,14 +50,16 @@ class Reader {
 public:
     Reader(std::string path, const LoadOptions& opt) : path_(std::move(path)), opt_(opt) {}
 
-    [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& what) const {
+    [[noreturn]] void fail(const YAML::Node& n, const std::string& key,
+                           const std::string& what) const {
         const YAML::Mark m = n.Mark();
         if (m.is_null()) throw Error(path_, 0, 0, key, what);
         throw Error(path_, m.line + 1, m.column + 1, key, what);
     }
 
     // Every key of `n` must be in `allowed`.
-    void keys(const YAML::Node& n, const std::string& at, std::initializer_list<const char*> allowed) const {
+    void keys(const YAML::Node& n, const std::string& at,
+              std::initializer_list<const char*> allowed) const {
         if (!n.IsMap()) fail(n, at, "expected a mapping of keys");
         for (const auto& kv : n) {
             std::string k = kv.first.as<std::string>();
@@ -70,7 +76,8 @@ public:
             }
             if (!ok)
                 fail(kv.first, join(at, k),
-                     "unknown key" + (best.empty() ? std::string() : " (did you mean '" + best + "'?)"));
+                     "unknown key" +
+                         (best.empty() ? std::string() : " (did you mean '" + best + "'?)"));
         }
     }
 
@@ -85,11 +92,14 @@ public:
         bool octal = s.size() > 1 && s[0] == '0';
         if (s.empty() || s.size() > 20) fail(n, key, "expected a number, got '" + s + "'");
         for (char c : s) {
-            if (c < '0' || c > (octal ? '7' : '9')) fail(n, key, "expected a number, got '" + s + "'");
+            if (c < '0' || c > (octal ? '7' : '9'))
+                fail(n, key, "expected a number, got '" + s + "'");
             v = v * (octal ? 8 : 10) + static_cast<uint64_t>(c - '0');
         }
         if (v < lo || v > hi)
-            fail(n, key, std::to_string(v) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+            fail(n, key,
+                 std::to_string(v) + " is out of range " + std::to_string(lo) + ".." +
+                     std::to_string(hi));
         return v;
     }
 
@@ -123,21 +133,24 @@ public:
         std::string s = string(n, key);
         auto slash = s.find('/');
         auto a = wire::parse_ipv4(s.substr(0, slash));
-        if (!a || slash == std::string::npos) fail(n, key, "'" + s + "' is not an address like 198.18.0.1/24");
+        if (!a || slash == std::string::npos)
+            fail(n, key, "'" + s + "' is not an address like 198.18.0.1/24");
         std::string len_s = s.substr(slash + 1);
-        if (len_s.empty() || len_s.size() > 2 || !std::all_of(len_s.begin(), len_s.end(), ::isdigit) ||
-            std::stoi(len_s) > 32)
+        if (len_s.empty() || len_s.size() > 2 ||
+            !std::all_of(len_s.begin(), len_s.end(), ::isdigit) || std::stoi(len_s) > 32)
             fail(n, key, "'" + s + "': the prefix length must be 0..32");
         auto len = static_cast<uint8_t>(std::stoi(len_s));
         if (!host_bits_ok && len < 32 && (*a & (0xffffffffu >> len)))
-            fail(n, key, "'" + s + "' has host bits set (did you mean " +
-                             wire::ipv4_str(*a & ~(0xffffffffu >> len)) + "/" + len_s + "?)");
+            fail(n, key,
+                 "'" + s + "' has host bits set (did you mean " +
+                     wire::ipv4_str(*a & ~(0xffffffffu >> len)) + "/" + len_s + "?)");
         return {.addr = *a, .prefix_len = len};
     }
 
     void devconf(const YAML::Node& n, const std::string& at, ipv4::DevConf& c) const {
-        keys(n, at, {"rp_filter", "accept_local", "accept_source_route", "forwarding", "route_localnet",
-                     "drop_unicast_in_l2_multicast", "bc_forwarding", "send_redirects", "log_martians"});
+        keys(n, at,
+             {"rp_filter", "accept_local", "accept_source_route", "forwarding", "route_localnet",
+              "drop_unicast_in_l2_multicast", "bc_forwarding", "send_redirects", "log_martians"});
         for (const auto& kv : n) {
             std::string k = kv.first.as<std::string>();
             uint64_t hi = k == "rp_filter" ? 2 : 1;
@@ -193,14 +206,18 @@ void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key
     }
 }
 
-void read_interface(const Reader& r, const YAML::Node& n, const std::string& at, InterfaceConfig& i) {
-    r.keys(n, at, {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
-                   "addresses", "conf", "vlans", "device", "exception", "rss"});
+void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
+                    InterfaceConfig& i) {
+    r.keys(n, at,
+           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
+            "addresses", "conf", "vlans", "device", "exception", "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
-    if (i.name.size() > 15) r.fail(n["name"], at + ".name", "'" + i.name + "' is longer than IFNAMSIZ-1 (15)");
+    if (i.name.size() > 15)
+        r.fail(n["name"], at + ".name", "'" + i.name + "' is longer than IFNAMSIZ-1 (15)");
     if (auto d = n["driver"])
-        i.driver = r.choice<Driver>(d, at + ".driver", {{"af_xdp", Driver::kAfXdp}, {"dpdk", Driver::kDpdk}});
+        i.driver = r.choice<Driver>(d, at + ".driver",
+                                    {{"af_xdp", Driver::kAfXdp}, {"dpdk", Driver::kDpdk}});
     const bool dpdk = i.driver == Driver::kDpdk;
     // A DPDK port's name is a label: a NIC bound to vfio-pci has no kernel interface.
     if (!dpdk && r.opt().interface_exists && !r.opt().interface_exists(i.name))
@@ -210,20 +227,26 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
     for (const char* k : {"device", "exception", "rss"})
         if (!dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver dpdk only");
     if (dpdk) {
-        if (!n["device"]) r.fail(n, at + ".device", "missing: a dpdk interface needs a device (PCI address or vdev)");
+        if (!n["device"])
+            r.fail(n, at + ".device",
+                   "missing: a dpdk interface needs a device (PCI address or vdev)");
         i.device = r.string(n["device"], at + ".device");
         i.exception = n["exception"] ? r.string(n["exception"], at + ".exception") : i.name + "-x";
         if (i.exception.size() > 15)
             r.fail(n["exception"] ? n["exception"] : n["name"], at + ".exception",
-                   "'" + i.exception + "' is longer than IFNAMSIZ-1 (15); name the TAP with `exception:`");
-        if (auto s = n["rss"]) i.rss = r.choice<Rss>(s, at + ".rss", {{"ip", Rss::kIp}, {"ip-udp", Rss::kIpUdp}});
+                   "'" + i.exception +
+                       "' is longer than IFNAMSIZ-1 (15); name the TAP with `exception:`");
+        if (auto s = n["rss"])
+            i.rss = r.choice<Rss>(s, at + ".rss", {{"ip", Rss::kIp}, {"ip-udp", Rss::kIpUdp}});
     }
     if (auto q = n["queues"]) read_queues(r, q, at, i);
     if (auto m = n["xdp_mode"])
-        i.xdp_mode = r.choice<XdpMode>(m, at + ".xdp_mode", {{"native", XdpMode::kNative}, {"skb", XdpMode::kSkb}});
+        i.xdp_mode = r.choice<XdpMode>(m, at + ".xdp_mode",
+                                       {{"native", XdpMode::kNative}, {"skb", XdpMode::kSkb}});
     if (auto z = n["zero_copy"])
-        i.zero_copy = r.choice<ZeroCopy>(z, at + ".zero_copy",
-                                         {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
+        i.zero_copy = r.choice<ZeroCopy>(
+            z, at + ".zero_copy",
+            {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
     if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
     if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
     if (auto a = n["addresses"]) read_addresses(r, a, at + ".addresses", i.addresses);
@@ -237,7 +260,8 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
             if (!v[k]["id"]) r.fail(v[k], vat + ".id", "missing: every VLAN needs an id");
             VlanConfig vc;
             vc.id = static_cast<uint16_t>(r.uint(v[k]["id"], vat + ".id", 1, 4094));
-            if (!ids.insert(vc.id).second) r.fail(v[k]["id"], vat + ".id", "VLAN " + std::to_string(vc.id) + " listed twice");
+            if (!ids.insert(vc.id).second)
+                r.fail(v[k]["id"], vat + ".id", "VLAN " + std::to_string(vc.id) + " listed twice");
             if (auto a = v[k]["addresses"]) read_addresses(r, a, vat + ".addresses", vc.addresses);
             if (auto c = v[k]["conf"]) r.devconf(c, vat + ".conf", vc.conf);
             i.vlans.push_back(std::move(vc));
@@ -454,7 +478,9 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     c.path = path;
     if (!root || root.IsNull()) throw Error(path, 0, 0, "", "empty configuration");
     try {
-        r.keys(root, "", {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy", "dpdk"});
+        r.keys(root, "",
+               {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
+                "dpdk"});
         read_interfaces(r, root, c);
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);

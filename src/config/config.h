@@ -103,14 +103,14 @@ struct Config {
     std::vector<RouteEntry> routes;
     ipv4::DefragConfig defrag;
     ipv4::IcmpConfig icmp;
-    bool ip_nonlocal_bind = false;         // net.ipv4.ip_nonlocal_bind
-    std::vector<unsigned> worker_cores;    // one per (interface, queue), in order; empty: any
-    int control_core = -1;                 // -1: not pinned
-    uint32_t ring_slots = 1024;            // per (endpoint, worker) ring
-    uint32_t ring_slot_size = 2048;        // bytes per slot, metadata included
+    bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind
+    std::vector<unsigned> worker_cores;  // one per (interface, queue), in order; empty: any
+    int control_core = -1;               // -1: not pinned
+    uint32_t ring_slots = 1024;          // per (endpoint, worker) ring
+    uint32_t ring_slot_size = 2048;      // bytes per slot, metadata included
     std::string control_socket = "/run/ingressd/ctl.sock";
     unsigned control_mode = 0660;
-    std::string control_group;             // empty: the daemon's group
+    std::string control_group;  // empty: the daemon's group
     ctl::Policy policy;
     DpdkConfig dpdk;
 

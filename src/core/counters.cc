@@ -35,10 +35,18 @@ std::optional<DropReason> drop_reason_from_name(std::string_view name) noexcept 
     return std::nullopt;
 }
 
-std::string_view mib_name(Mib m) noexcept { return kMibs[static_cast<std::size_t>(m)].nstat; }
-std::string_view mib_group(Mib m) noexcept { return kMibs[static_cast<std::size_t>(m)].group; }
-std::string_view mib_field(Mib m) noexcept { return kMibs[static_cast<std::size_t>(m)].field; }
-std::string_view mib_help(Mib m) noexcept { return kMibs[static_cast<std::size_t>(m)].help; }
+std::string_view mib_name(Mib m) noexcept {
+    return kMibs[static_cast<std::size_t>(m)].nstat;
+}
+std::string_view mib_group(Mib m) noexcept {
+    return kMibs[static_cast<std::size_t>(m)].group;
+}
+std::string_view mib_field(Mib m) noexcept {
+    return kMibs[static_cast<std::size_t>(m)].field;
+}
+std::string_view mib_help(Mib m) noexcept {
+    return kMibs[static_cast<std::size_t>(m)].help;
+}
 std::optional<Mib> mib_from_name(std::string_view nstat_name) noexcept {
     for (std::size_t i = 0; i < kMibCount; ++i)
         if (kMibs[i].nstat == nstat_name) return static_cast<Mib>(i);

@@ -138,13 +138,9 @@ struct Snapshot {
 
     uint64_t dropped_total() const noexcept;
     uint64_t mib_value(Mib m) const noexcept { return mib[static_cast<std::size_t>(m)]; }
-    uint64_t drop_value(DropReason r) const noexcept {
-        return drops[static_cast<std::size_t>(r)];
-    }
+    uint64_t drop_value(DropReason r) const noexcept { return drops[static_cast<std::size_t>(r)]; }
     // rx == delivered + held + passed + sum(drops)
-    bool conserved() const noexcept {
-        return rx == delivered + held + passed + dropped_total();
-    }
+    bool conserved() const noexcept { return rx == delivered + held + passed + dropped_total(); }
     Snapshot& operator+=(const Snapshot& o) noexcept;
 };
 

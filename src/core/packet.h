@@ -44,9 +44,9 @@ struct alignas(64) Packet {
     uint16_t vlan_tci = 0;    // host order; valid when flags & kFlagVlan
     uint16_t vlan_tpid = 0;   // host order (0x8100 or 0x88a8); valid when flags & kFlagVlan
     PktType pkt_type = PktType::kHost;
-    uint8_t ip_proto = 0;     // set by rcv_core
+    uint8_t ip_proto = 0;  // set by rcv_core
     uint8_t flags = 0;
-    uint8_t route_type = 0;   // set by route (ipv4::RouteType)
+    uint8_t route_type = 0;  // set by route (ipv4::RouteType)
     // The IPv4 header as rcv_core validated it, host order (ipv4::set_l3_meta); later stages
     // read these instead of the header bytes. Defrag rewrites them for the datagram it
     // rebuilds (frag_off then holds at most DF).
@@ -57,7 +57,7 @@ struct alignas(64) Packet {
     // conservation identity counts frames (docs/accounting.md).
     uint16_t frames = 1;
     uint16_t ip_id = 0;
-    uint16_t frag_off = 0;    // iph->frag_off: flags (DF, MF) and offset in 8-byte units
+    uint16_t frag_off = 0;  // iph->frag_off: flags (DF, MF) and offset in 8-byte units
     uint8_t tos = 0;
 
     std::span<uint8_t> frame() noexcept { return {data, len}; }

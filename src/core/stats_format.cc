@@ -64,10 +64,14 @@ void for_each_row(Header&& header, Row&& row) {
 
 uint64_t fate(const Snapshot& s, int which) {
     switch (which) {
-    case 0: return s.rx;
-    case 1: return s.delivered;
-    case 2: return s.held;
-    case 3: return s.passed;
+        case 0:
+            return s.rx;
+        case 1:
+            return s.delivered;
+        case 2:
+            return s.held;
+        case 3:
+            return s.passed;
     }
     return s.dropped_total();
 }
@@ -76,21 +80,21 @@ constexpr std::string_view kFateNames[] = {"IngressRx", "IngressDelivered", "Ing
 
 std::string conservation_line(const Snapshot& s) {
     char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "#conservation rx %llu = delivered %llu + held %llu + passed %llu + dropped "
-                  "%llu: %s\n",
-                  static_cast<unsigned long long>(s.rx),
-                  static_cast<unsigned long long>(s.delivered),
-                  static_cast<unsigned long long>(s.held),
-                  static_cast<unsigned long long>(s.passed),
-                  static_cast<unsigned long long>(s.dropped_total()),
-                  s.conserved() ? "ok" : "VIOLATED");
+    std::snprintf(
+        buf, sizeof buf,
+        "#conservation rx %llu = delivered %llu + held %llu + passed %llu + dropped "
+        "%llu: %s\n",
+        static_cast<unsigned long long>(s.rx), static_cast<unsigned long long>(s.delivered),
+        static_cast<unsigned long long>(s.held), static_cast<unsigned long long>(s.passed),
+        static_cast<unsigned long long>(s.dropped_total()), s.conserved() ? "ok" : "VIOLATED");
     return buf;
 }
 
 }  // namespace
 
-std::string json_snapshot(const Snapshot& s) { return json_object(s, true); }
+std::string json_snapshot(const Snapshot& s) {
+    return json_object(s, true);
+}
 
 std::string format_stats(const Snapshot& s, const FormatOptions& opt) {
     std::string out;
@@ -161,10 +165,14 @@ std::string format_rates(const Snapshot& prev, const Snapshot& cur, double secs,
 std::string openmetrics_escape(std::string_view s, bool label_value) {
     std::string out;
     for (char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else if (c == '"' && label_value) out += "\\\"";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '"' && label_value)
+            out += "\\\"";
+        else
+            out += c;
     }
     return out;
 }
@@ -185,7 +193,8 @@ std::string format_openmetrics(const std::vector<Snapshot>& workers) {
         const std::string name =
             "ingress_netstat_" + std::string(mib_group(m)) + "_" + std::string(mib_field(m));
         family(name, "counter", mib_help(m));
-        for (std::size_t w = 0; w < workers.size(); ++w) sample(name + "_total", w, {}, workers[w].mib[i]);
+        for (std::size_t w = 0; w < workers.size(); ++w)
+            sample(name + "_total", w, {}, workers[w].mib[i]);
     }
     family("ingress_drops", "counter",
            "frames dropped, by drop reason (the kernel's enum skb_drop_reason names)");
@@ -209,7 +218,8 @@ std::string format_openmetrics(const std::vector<Snapshot>& workers) {
         const bool counter = std::string_view(f.type) == "counter";
         family(f.name, f.type, f.help);
         for (std::size_t w = 0; w < workers.size(); ++w)
-            sample(std::string(f.name) + (counter ? "_total" : ""), w, {}, fate(workers[w], f.which));
+            sample(std::string(f.name) + (counter ? "_total" : ""), w, {},
+                   fate(workers[w], f.which));
     }
     out += "# EOF\n";
     return out;

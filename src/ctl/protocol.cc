@@ -6,7 +6,9 @@
 namespace ingress::ctl {
 namespace {
 
-uint16_t get16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint16_t get16(const uint8_t* p) noexcept {
+    return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 uint32_t get32(const uint8_t* p) noexcept {
     return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
 }
@@ -17,7 +19,9 @@ void put16(uint8_t* p, uint16_t v) noexcept {
 void put32(uint8_t* p, uint32_t v) noexcept {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
-uint64_t get64(const uint8_t* p) noexcept { return get32(p) | (uint64_t{get32(p + 4)} << 32); }
+uint64_t get64(const uint8_t* p) noexcept {
+    return get32(p) | (uint64_t{get32(p + 4)} << 32);
+}
 void put64(uint8_t* p, uint64_t v) noexcept {
     put32(p, static_cast<uint32_t>(v));
     put32(p + 4, static_cast<uint32_t>(v >> 32));
@@ -26,27 +30,67 @@ void put64(uint8_t* p, uint64_t v) noexcept {
 // The size each known attribute must have; 0 = variable (strings, nested, arrays).
 int expected_size(Attr a) noexcept {
     switch (a) {
-    case Attr::kDelivered: case Attr::kDropped: case Attr::kTruncated:
-        return 8;
-    case Attr::kError: case Attr::kEndpointId: case Attr::kLocalAddr: case Attr::kRemoteAddr:
-    case Attr::kIfindex: case Attr::kIcmpFilter: case Attr::kGroup: case Attr::kSource:
-    case Attr::kWorkers: case Attr::kRingSlots: case Attr::kSlotSize: case Attr::kCursor:
-    case Attr::kWorker: case Attr::kCounterHash: case Attr::kMibCount: case Attr::kDropCount:
-    case Attr::kPid: case Attr::kUid: case Attr::kRingUsed: case Attr::kRingCapacity:
-    case Attr::kPrefix:
-        return 4;
-    case Attr::kLocalPort: case Attr::kRemotePort: case Attr::kEthertype:
-    case Attr::kFanoutGroup: case Attr::kOption: case Attr::kVersion:
-        return 2;
-    case Attr::kReuseport: case Attr::kReuseaddr: case Attr::kMulticastAll:
-    case Attr::kProtocol: case Attr::kTapDgram: case Attr::kFanoutMode:
-    case Attr::kFilterMode: case Attr::kFdRole: case Attr::kKind: case Attr::kPrefixLen:
-    case Attr::kRouteType: case Attr::kScope: case Attr::kTable: case Attr::kApplied:
-        return 1;
-    case Attr::kMessage: case Attr::kFilterExpr: case Attr::kStatsText: case Attr::kWorkerDesc:
-    case Attr::kWorkerCounters: case Attr::kCounters: case Attr::kEndpoint: case Attr::kComm:
-    case Attr::kIfname: case Attr::kMembership: case Attr::kRoute: case Attr::kRestart:
-        return 0;
+        case Attr::kDelivered:
+        case Attr::kDropped:
+        case Attr::kTruncated:
+            return 8;
+        case Attr::kError:
+        case Attr::kEndpointId:
+        case Attr::kLocalAddr:
+        case Attr::kRemoteAddr:
+        case Attr::kIfindex:
+        case Attr::kIcmpFilter:
+        case Attr::kGroup:
+        case Attr::kSource:
+        case Attr::kWorkers:
+        case Attr::kRingSlots:
+        case Attr::kSlotSize:
+        case Attr::kCursor:
+        case Attr::kWorker:
+        case Attr::kCounterHash:
+        case Attr::kMibCount:
+        case Attr::kDropCount:
+        case Attr::kPid:
+        case Attr::kUid:
+        case Attr::kRingUsed:
+        case Attr::kRingCapacity:
+        case Attr::kPrefix:
+            return 4;
+        case Attr::kLocalPort:
+        case Attr::kRemotePort:
+        case Attr::kEthertype:
+        case Attr::kFanoutGroup:
+        case Attr::kOption:
+        case Attr::kVersion:
+            return 2;
+        case Attr::kReuseport:
+        case Attr::kReuseaddr:
+        case Attr::kMulticastAll:
+        case Attr::kProtocol:
+        case Attr::kTapDgram:
+        case Attr::kFanoutMode:
+        case Attr::kFilterMode:
+        case Attr::kFdRole:
+        case Attr::kKind:
+        case Attr::kPrefixLen:
+        case Attr::kRouteType:
+        case Attr::kScope:
+        case Attr::kTable:
+        case Attr::kApplied:
+            return 1;
+        case Attr::kMessage:
+        case Attr::kFilterExpr:
+        case Attr::kStatsText:
+        case Attr::kWorkerDesc:
+        case Attr::kWorkerCounters:
+        case Attr::kCounters:
+        case Attr::kEndpoint:
+        case Attr::kComm:
+        case Attr::kIfname:
+        case Attr::kMembership:
+        case Attr::kRoute:
+        case Attr::kRestart:
+            return 0;
     }
     return -1;  // unknown: skipped
 }
@@ -55,36 +99,60 @@ int expected_size(Attr a) noexcept {
 
 const char* msg_type_name(MsgType t) noexcept {
     switch (t) {
-    case MsgType::kHello: return "hello";
-    case MsgType::kOpenUdp: return "open-udp";
-    case MsgType::kOpenRaw: return "open-raw";
-    case MsgType::kOpenTap: return "open-tap";
-    case MsgType::kJoin: return "join";
-    case MsgType::kLeave: return "leave";
-    case MsgType::kSetOption: return "set-option";
-    case MsgType::kClose: return "close";
-    case MsgType::kStats: return "stats";
-    case MsgType::kStatsQuery: return "stats-query";
-    case MsgType::kEndpoints: return "endpoints";
-    case MsgType::kRoutes: return "routes";
-    case MsgType::kReload: return "reload";
-    case MsgType::kReply: return "reply";
+        case MsgType::kHello:
+            return "hello";
+        case MsgType::kOpenUdp:
+            return "open-udp";
+        case MsgType::kOpenRaw:
+            return "open-raw";
+        case MsgType::kOpenTap:
+            return "open-tap";
+        case MsgType::kJoin:
+            return "join";
+        case MsgType::kLeave:
+            return "leave";
+        case MsgType::kSetOption:
+            return "set-option";
+        case MsgType::kClose:
+            return "close";
+        case MsgType::kStats:
+            return "stats";
+        case MsgType::kStatsQuery:
+            return "stats-query";
+        case MsgType::kEndpoints:
+            return "endpoints";
+        case MsgType::kRoutes:
+            return "routes";
+        case MsgType::kReload:
+            return "reload";
+        case MsgType::kReply:
+            return "reply";
     }
     return "?";
 }
 
-bool is_request(uint16_t t) noexcept { return t >= 1 && t <= 13; }
+bool is_request(uint16_t t) noexcept {
+    return t >= 1 && t <= 13;
+}
 
 const char* parse_error_str(ParseError e) noexcept {
     switch (e) {
-    case ParseError::kShortHeader: return "message shorter than its 16-byte header";
-    case ParseError::kBadMagic: return "not an ingress control message (bad magic)";
-    case ParseError::kBadVersion: return "unsupported control protocol version";
-    case ParseError::kTooLarge: return "message larger than 16 KiB";
-    case ParseError::kShortPayload: return "message shorter than its header says";
-    case ParseError::kBadAttrLength: return "attribute runs past the end of the message";
-    case ParseError::kBadAttrSize: return "attribute has the wrong size for its type";
-    case ParseError::kUnknownType: return "unknown message type";
+        case ParseError::kShortHeader:
+            return "message shorter than its 16-byte header";
+        case ParseError::kBadMagic:
+            return "not an ingress control message (bad magic)";
+        case ParseError::kBadVersion:
+            return "unsupported control protocol version";
+        case ParseError::kTooLarge:
+            return "message larger than 16 KiB";
+        case ParseError::kShortPayload:
+            return "message shorter than its header says";
+        case ParseError::kBadAttrLength:
+            return "attribute runs past the end of the message";
+        case ParseError::kBadAttrSize:
+            return "attribute has the wrong size for its type";
+        case ParseError::kUnknownType:
+            return "unknown message type";
     }
     return "?";
 }
@@ -135,7 +203,8 @@ std::vector<std::string_view> Attrs::all_str(Attr a) const {
 std::vector<uint64_t> Attrs::u64_array(Attr a) const {
     std::vector<uint64_t> out;
     if (const AttrView* v = find(a))
-        for (std::size_t i = 0; i + 8 <= v->value.size(); i += 8) out.push_back(get64(&v->value[i]));
+        for (std::size_t i = 0; i + 8 <= v->value.size(); i += 8)
+            out.push_back(get64(&v->value[i]));
     return out;
 }
 std::optional<std::vector<Attrs>> Attrs::all_nested(Attr a) const {

@@ -36,22 +36,22 @@ inline constexpr std::size_t kMaxPayload = 16 * 1024;
 inline constexpr std::size_t kMaxFds = 16;
 
 enum class MsgType : uint16_t {
-    kHello = 1,       // -> kReply with the daemon's version, worker count, ring geometry
-    kOpenUdp = 2,     // bind a UDP endpoint; reply: endpoint id + fds (rings, eventfd)
-    kOpenRaw = 3,     // a raw IP endpoint for one protocol
-    kOpenTap = 4,     // a packet tap (ETH_P_ALL or one ethertype)
-    kJoin = 5,        // IP_ADD_MEMBERSHIP / IP_ADD_SOURCE_MEMBERSHIP / IP_BLOCK_SOURCE
-    kLeave = 6,       // IP_DROP_MEMBERSHIP / IP_DROP_SOURCE_MEMBERSHIP / IP_UNBLOCK_SOURCE
-    kSetOption = 7,   // one socket-option equivalent on an open endpoint
-    kClose = 8,       // close an endpoint
-    kStats = 9,       // counters (as the stats printer formats them)
+    kHello = 1,      // -> kReply with the daemon's version, worker count, ring geometry
+    kOpenUdp = 2,    // bind a UDP endpoint; reply: endpoint id + fds (rings, eventfd)
+    kOpenRaw = 3,    // a raw IP endpoint for one protocol
+    kOpenTap = 4,    // a packet tap (ETH_P_ALL or one ethertype)
+    kJoin = 5,       // IP_ADD_MEMBERSHIP / IP_ADD_SOURCE_MEMBERSHIP / IP_BLOCK_SOURCE
+    kLeave = 6,      // IP_DROP_MEMBERSHIP / IP_DROP_SOURCE_MEMBERSHIP / IP_UNBLOCK_SOURCE
+    kSetOption = 7,  // one socket-option equivalent on an open endpoint
+    kClose = 8,      // close an endpoint
+    kStats = 9,      // counters (as the stats printer formats them)
     // The operator's requests (ingressctl). New types within version 1: an older daemon
     // answers them EPROTO "unknown message type", which ingressctl reports as such.
     kStatsQuery = 10,  // per-worker counters as u64 arrays in counters.def order (paged)
     kEndpoints = 11,   // every endpoint with owner, binding, memberships, ring fill (paged)
     kRoutes = 12,      // the FIB the workers use: local and main table entries (paged)
     kReload = 13,      // SIGHUP: re-read the config file and apply it (privileged)
-    kReply = 100,     // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    kReply = 100,      // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -118,14 +118,14 @@ enum class Attr : uint16_t {
 };
 
 enum class ParseError : uint8_t {
-    kShortHeader,       // fewer than 16 bytes
+    kShortHeader,  // fewer than 16 bytes
     kBadMagic,
     kBadVersion,
-    kTooLarge,          // payload length above kMaxPayload
-    kShortPayload,      // fewer bytes than the header announced
-    kBadAttrLength,     // an attribute runs past the payload
-    kBadAttrSize,       // a known attribute with the wrong size for its type
-    kUnknownType,       // not a message type we know
+    kTooLarge,       // payload length above kMaxPayload
+    kShortPayload,   // fewer bytes than the header announced
+    kBadAttrLength,  // an attribute runs past the payload
+    kBadAttrSize,    // a known attribute with the wrong size for its type
+    kUnknownType,    // not a message type we know
 };
 const char* parse_error_str(ParseError e) noexcept;
 

@@ -14,15 +14,20 @@ namespace {
 constexpr std::size_t kMaxMemberships = 20;  // net.ipv4.igmp_max_memberships
 constexpr std::size_t kMaxSources = 10;      // net.ipv4.igmp_max_msf
 
-Result fail(int err, std::string msg) { return Result{err, std::move(msg), 0}; }
+Result fail(int err, std::string msg) {
+    return Result{err, std::move(msg), 0};
+}
 
 }  // namespace
 
 const char* endpoint_kind_name(EndpointKind k) noexcept {
     switch (k) {
-    case EndpointKind::kUdp: return "udp";
-    case EndpointKind::kRaw: return "raw";
-    case EndpointKind::kTap: return "tap";
+        case EndpointKind::kUdp:
+            return "udp";
+        case EndpointKind::kRaw:
+            return "raw";
+        case EndpointKind::kTap:
+            return "tap";
     }
     return "?";
 }
@@ -43,8 +48,7 @@ struct Registry::Entry {
     std::shared_ptr<demux::TapEndpoint> t;
 };
 
-Registry::Registry(RegistryConfig cfg, demux::EndpointPublisher& pub,
-                   ipv4::RoutePublisher* routes)
+Registry::Registry(RegistryConfig cfg, demux::EndpointPublisher& pub, ipv4::RoutePublisher* routes)
     : cfg_(std::move(cfg)), pub_(pub), routes_(routes) {}
 
 Registry::~Registry() {
@@ -97,7 +101,8 @@ wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
     for (const ipv4::IfConfig& i : rc.ifaces)
         for (const ipv4::IfAddr& ia : i.addrs) {
             if (ia.addr == peer) return peer;
-            if (!ia.secondary && ((ia.addr ^ peer) & mask(ia.prefix_len)) == 0 && ia.prefix_len > best) {
+            if (!ia.secondary && ((ia.addr ^ peer) & mask(ia.prefix_len)) == 0 &&
+                ia.prefix_len > best) {
                 best = ia.prefix_len;
                 src = ia.addr;
             }
@@ -141,48 +146,54 @@ Result Registry::check_owner(uint64_t owner, uint32_t id, Entry** out) {
 void Registry::rebuild(Entry& e) {
     // A fresh endpoint object from the entry's configuration, on the same rings.
     switch (e.kind) {
-    case EndpointKind::kUdp: {
-        auto u = std::make_shared<demux::UdpEndpoint>(e.rings, "ep" + std::to_string(e.id));
-        u->bind(e.udp.addr, e.udp.port);
-        if (e.udp.remote_addr || e.udp.remote_port) u->connect(e.udp.remote_addr, e.udp.remote_port);
-        u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
-        u->set_multicast_all(e.udp.multicast_all);
-        u->mc().list = e.mc;
-        e.u = std::move(u);
-        break;
-    }
-    case EndpointKind::kRaw: {
-        auto r = std::make_shared<demux::RawEndpoint>(e.rings, e.raw.protocol,
-                                                      "ep" + std::to_string(e.id));
-        r->bind(e.raw.addr).connect(e.raw.remote_addr).bind_to_device(e.raw.ifindex);
-        r->set_icmp_filter(e.raw.icmp_filter).set_multicast_all(e.raw.multicast_all);
-        r->mc().list = e.mc;
-        e.r = std::move(r);
-        break;
-    }
-    case EndpointKind::kTap: {
-        auto t = std::make_shared<demux::TapEndpoint>(
-            e.rings, e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw,
-            e.tap.ethertype, "ep" + std::to_string(e.id));
-        t->bind(e.tap.ifindex).set_auxdata(true);
-        if (!e.tap.filter.empty()) {
-            std::string err;
-            auto f = demux::TapFilter::compile(e.tap.filter, !e.tap.dgram, &err);
-            if (!f) throw std::system_error(EINVAL, std::generic_category(), err);
-            t->attach_filter(std::move(f));
+        case EndpointKind::kUdp: {
+            auto u = std::make_shared<demux::UdpEndpoint>(e.rings, "ep" + std::to_string(e.id));
+            u->bind(e.udp.addr, e.udp.port);
+            if (e.udp.remote_addr || e.udp.remote_port)
+                u->connect(e.udp.remote_addr, e.udp.remote_port);
+            u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
+            u->set_multicast_all(e.udp.multicast_all);
+            u->mc().list = e.mc;
+            e.u = std::move(u);
+            break;
         }
-        if (e.tap.fanout)
-            t->join_fanout(e.tap.fanout_group, e.tap.fanout_mode ? demux::FanoutMode::kLoadBalance
-                                                                  : demux::FanoutMode::kHash);
-        e.t = std::move(t);
-        break;
-    }
+        case EndpointKind::kRaw: {
+            auto r = std::make_shared<demux::RawEndpoint>(e.rings, e.raw.protocol,
+                                                          "ep" + std::to_string(e.id));
+            r->bind(e.raw.addr).connect(e.raw.remote_addr).bind_to_device(e.raw.ifindex);
+            r->set_icmp_filter(e.raw.icmp_filter).set_multicast_all(e.raw.multicast_all);
+            r->mc().list = e.mc;
+            e.r = std::move(r);
+            break;
+        }
+        case EndpointKind::kTap: {
+            auto t = std::make_shared<demux::TapEndpoint>(
+                e.rings, e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw,
+                e.tap.ethertype, "ep" + std::to_string(e.id));
+            t->bind(e.tap.ifindex).set_auxdata(true);
+            if (!e.tap.filter.empty()) {
+                std::string err;
+                auto f = demux::TapFilter::compile(e.tap.filter, !e.tap.dgram, &err);
+                if (!f) throw std::system_error(EINVAL, std::generic_category(), err);
+                t->attach_filter(std::move(f));
+            }
+            if (e.tap.fanout)
+                t->join_fanout(e.tap.fanout_group, e.tap.fanout_mode
+                                                       ? demux::FanoutMode::kLoadBalance
+                                                       : demux::FanoutMode::kHash);
+            e.t = std::move(t);
+            break;
+        }
     }
 }
 
-void Registry::publish() { publish({}, {}); }
+void Registry::publish() {
+    publish({}, {});
+}
 
-void Registry::publish(std::vector<std::unique_ptr<Entry>> dead) { publish(std::move(dead), {}); }
+void Registry::publish(std::vector<std::unique_ptr<Entry>> dead) {
+    publish(std::move(dead), {});
+}
 
 void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
                        std::vector<std::shared_ptr<void>> old_objects) {
@@ -195,10 +206,13 @@ void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
     }
     // The dead entries and replaced objects are freed after the grace period (the lambda
     // owns them until then).
-    auto keep = std::make_shared<std::pair<std::vector<std::unique_ptr<Entry>>,
-                                           std::vector<std::shared_ptr<void>>>>(
+    auto keep = std::make_shared<
+        std::pair<std::vector<std::unique_ptr<Entry>>, std::vector<std::shared_ptr<void>>>>(
         std::move(dead), std::move(old_objects));
-    pub_.publish(b.build(), [keep]() mutable { keep->first.clear(); keep->second.clear(); });
+    pub_.publish(b.build(), [keep]() mutable {
+        keep->first.clear();
+        keep->second.clear();
+    });
 }
 
 uint32_t Registry::mc_ifindex(uint32_t ifindex) const {
@@ -371,7 +385,8 @@ Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_
     for (wire::Ipv4Addr s : sources)
         if (std::find(m->sources.begin(), m->sources.end(), s) == m->sources.end())
             m->sources.push_back(s);
-    if (m->sources.size() > kMaxSources) return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
+    if (m->sources.size() > kMaxSources)
+        return fail(ENOBUFS, "more than 10 sources (igmp_max_msf)");
     std::vector<demux::McMembership> before = std::move(e->mc);
     e->mc = std::move(next);
     std::vector<std::shared_ptr<void>> old{e->u, e->r};
@@ -418,35 +433,38 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
     switch (option) {
-    case Attr::kMulticastAll:
-        if (e->kind == EndpointKind::kUdp) e->udp.multicast_all = value != 0;
-        else if (e->kind == EndpointKind::kRaw) e->raw.multicast_all = value != 0;
-        else return fail(ENOPROTOOPT, "IP_MULTICAST_ALL is not a tap option");
-        break;
-    case Attr::kIcmpFilter:
-        if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
-            return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
-        e->raw.icmp_filter = value;
-        break;
-    case Attr::kIfindex:
-        if (e->kind == EndpointKind::kUdp) {
-            UdpOpen want = e->udp;
-            want.ifindex = value;
-            UdpOpen saved = e->udp;
-            e->udp.port = 0;  // not in conflict with itself
-            const bool busy = udp_port_in_use(want, e->uid);
-            e->udp = saved;
-            if (busy) return fail(EADDRINUSE, "address in use on that device");
-            e->udp.ifindex = value;
-        } else if (e->kind == EndpointKind::kRaw) {
-            e->raw.ifindex = value;
-        } else {
-            e->tap.ifindex = value;
-        }
-        break;
-    default:
-        return fail(ENOPROTOOPT, "option " + std::to_string(static_cast<unsigned>(option)) +
-                                     " cannot be set on an open endpoint");
+        case Attr::kMulticastAll:
+            if (e->kind == EndpointKind::kUdp)
+                e->udp.multicast_all = value != 0;
+            else if (e->kind == EndpointKind::kRaw)
+                e->raw.multicast_all = value != 0;
+            else
+                return fail(ENOPROTOOPT, "IP_MULTICAST_ALL is not a tap option");
+            break;
+        case Attr::kIcmpFilter:
+            if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
+                return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
+            e->raw.icmp_filter = value;
+            break;
+        case Attr::kIfindex:
+            if (e->kind == EndpointKind::kUdp) {
+                UdpOpen want = e->udp;
+                want.ifindex = value;
+                UdpOpen saved = e->udp;
+                e->udp.port = 0;  // not in conflict with itself
+                const bool busy = udp_port_in_use(want, e->uid);
+                e->udp = saved;
+                if (busy) return fail(EADDRINUSE, "address in use on that device");
+                e->udp.ifindex = value;
+            } else if (e->kind == EndpointKind::kRaw) {
+                e->raw.ifindex = value;
+            } else {
+                e->tap.ifindex = value;
+            }
+            break;
+        default:
+            return fail(ENOPROTOOPT, "option " + std::to_string(static_cast<unsigned>(option)) +
+                                         " cannot be set on an open endpoint");
     }
     std::vector<std::shared_ptr<void>> old{e->u, e->r, e->t};
     rebuild(*e);
@@ -508,8 +526,9 @@ std::string Registry::describe() const {
     std::string s = "#endpoints\n";
     char line[200];
     for (const auto& [id, e] : eps_) {
-        std::snprintf(line, sizeof line, "ep%-6u %-4s uid %-6u delivered %llu dropped %llu truncated %llu\n",
-                      id, endpoint_kind_name(e->kind), static_cast<unsigned>(e->uid),
+        std::snprintf(line, sizeof line,
+                      "ep%-6u %-4s uid %-6u delivered %llu dropped %llu truncated %llu\n", id,
+                      endpoint_kind_name(e->kind), static_cast<unsigned>(e->uid),
                       static_cast<unsigned long long>(e->rings->delivered()),
                       static_cast<unsigned long long>(e->rings->dropped()),
                       static_cast<unsigned long long>(e->rings->truncated()));
@@ -522,8 +541,12 @@ std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
     std::vector<EndpointView> out;
     for (auto it = eps_.lower_bound(first_id); it != eps_.end(); ++it) {
         const Entry& e = *it->second;
-        EndpointView v{.id = e.id, .owner = e.owner, .uid = e.uid, .kind = e.kind,
-                       .mc = &e.mc, .rings = e.rings.get()};
+        EndpointView v{.id = e.id,
+                       .owner = e.owner,
+                       .uid = e.uid,
+                       .kind = e.kind,
+                       .mc = &e.mc,
+                       .rings = e.rings.get()};
         if (e.kind == EndpointKind::kUdp) v.udp = &e.udp;
         if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
         if (e.kind == EndpointKind::kTap) v.tap = &e.tap;

@@ -62,7 +62,7 @@ struct EndpointView {
 struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
-    uint32_t max_ring_slots = 1u << 14;  // 32 MiB per ring at 2 KiB slots
+    uint32_t max_ring_slots = 1u << 14;      // 32 MiB per ring at 2 KiB slots
     uint32_t max_endpoints_per_owner = 64;
     bool ip_nonlocal_bind = false;      // net.ipv4.ip_nonlocal_bind
     uint16_t ip_local_port_lo = 32768;  // net.ipv4.ip_local_port_range

@@ -54,8 +54,8 @@ Server::Server(ServerConfig cfg, Registry& reg, ServerHooks hooks)
     : cfg_(std::move(cfg)), reg_(reg), hooks_(std::move(hooks)) {
     if (cfg_.owner_uid < 0) cfg_.owner_uid = static_cast<int>(geteuid());
     listen_fd_ = listen_unix(cfg_.path, cfg_.mode);
-    if (cfg_.gid >= 0 && chown(cfg_.path.c_str(), static_cast<uid_t>(-1),
-                               static_cast<gid_t>(cfg_.gid)) != 0) {
+    if (cfg_.gid >= 0 &&
+        chown(cfg_.path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(cfg_.gid)) != 0) {
         int e = errno;
         ::close(listen_fd_);
         throw std::system_error(e, std::generic_category(), "chown " + cfg_.path);
@@ -92,8 +92,10 @@ int Server::run_once(int timeout_ms) {
         auto it = conns_.find(fd);
         if (it == conns_.end()) continue;
         bool keep = true;
-        if (evs[i].events & EPOLLIN) keep = on_readable(it->second);
-        else if (evs[i].events & (EPOLLHUP | EPOLLERR)) keep = false;
+        if (evs[i].events & EPOLLIN)
+            keep = on_readable(it->second);
+        else if (evs[i].events & (EPOLLHUP | EPOLLERR))
+            keep = false;
         if (!keep) close_conn(fd);
     }
     return n;
@@ -220,10 +222,9 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
     if (!pr.msg) {
         ++stats_.protocol_errors;
         log_refusal(c, "message", parse_error_str(pr.error));
-        const bool framing = pr.error == ParseError::kBadMagic ||
-                             pr.error == ParseError::kBadVersion ||
-                             pr.error == ParseError::kShortHeader ||
-                             pr.error == ParseError::kTooLarge;
+        const bool framing =
+            pr.error == ParseError::kBadMagic || pr.error == ParseError::kBadVersion ||
+            pr.error == ParseError::kShortHeader || pr.error == ParseError::kTooLarge;
         bool ok = reply(c, header_seq(frame), Result{EPROTO, parse_error_str(pr.error), 0});
         return ok && !framing;
     }
@@ -257,19 +258,24 @@ bool Server::dispatch(Conn& c, const Message& m) {
             SetOption o;
             if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
             return answer(c, m, reg_.set_option(c.owner, o.id, o.option, o.value));
-    }
-    case MsgType::kClose: {
-        uint32_t id = 0;
-        if (auto e = decode_close(m, &id)) return answer(c, m, Result{e->err, e->message, 0});
-        return answer(c, m, reg_.close(c.owner, id));
-    }
-    case MsgType::kStats:
-        return stats_text(c, m);
-    case MsgType::kStatsQuery: return stats_query(c, m);
-    case MsgType::kEndpoints: return endpoints(c, m);
-    case MsgType::kRoutes: return routes(c, m);
-    case MsgType::kReload: return reload(c, m);
-    case MsgType::kReply: break;
+        }
+        case MsgType::kClose: {
+            uint32_t id = 0;
+            if (auto e = decode_close(m, &id)) return answer(c, m, Result{e->err, e->message, 0});
+            return answer(c, m, reg_.close(c.owner, id));
+        }
+        case MsgType::kStats:
+            return stats_text(c, m);
+        case MsgType::kStatsQuery:
+            return stats_query(c, m);
+        case MsgType::kEndpoints:
+            return endpoints(c, m);
+        case MsgType::kRoutes:
+            return routes(c, m);
+        case MsgType::kReload:
+            return reload(c, m);
+        case MsgType::kReply:
+            break;
     }
     return answer(c, m, Result{EINVAL, "not a request", 0});
 }
@@ -335,7 +341,8 @@ std::string Server::ifname(uint32_t ifindex) const {
 }
 
 bool Server::stats_query(Conn& c, const Message& m) {
-    if (!hooks_.worker_counters) return reply(c, m.seq, Result{EOPNOTSUPP, "no worker counters here", 0});
+    if (!hooks_.worker_counters)
+        return reply(c, m.seq, Result{EOPNOTSUPP, "no worker counters here", 0});
     const std::vector<WorkerCounters> ws = hooks_.worker_counters();
     const uint32_t first = m.u32(Attr::kCursor).value_or(0);
     return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
@@ -378,7 +385,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             uint32_t ifindex = 0;
             if (e.udp) {
                 b.u32(Attr::kLocalAddr, e.udp->addr).u16(Attr::kLocalPort, e.udp->port);
-                b.u32(Attr::kRemoteAddr, e.udp->remote_addr).u16(Attr::kRemotePort, e.udp->remote_port);
+                b.u32(Attr::kRemoteAddr, e.udp->remote_addr)
+                    .u16(Attr::kRemotePort, e.udp->remote_port);
                 b.u8(Attr::kReuseport, e.udp->reuseport).u8(Attr::kReuseaddr, e.udp->reuseaddr);
                 ifindex = e.udp->ifindex;
             } else if (e.raw) {
@@ -435,11 +443,16 @@ bool Server::routes(Conn& c, const Message& m) {
 bool Server::reload(Conn& c, const Message& m) {
     const RegistryConfig& rc = reg_.config();
     if (!may_administer(rc.policy, c.cred, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid)) {
-        log_refusal(c, "reload", "not root, the socket's owner, CAP_NET_ADMIN or the control group");
-        return reply(c, m.seq, Result{EPERM, "reload needs root, the daemon's uid, CAP_NET_ADMIN "
-                                             "or membership of the control group", 0});
+        log_refusal(c, "reload",
+                    "not root, the socket's owner, CAP_NET_ADMIN or the control group");
+        return reply(c, m.seq,
+                     Result{EPERM,
+                            "reload needs root, the daemon's uid, CAP_NET_ADMIN "
+                            "or membership of the control group",
+                            0});
     }
-    if (!hooks_.reload) return reply(c, m.seq, Result{EOPNOTSUPP, "no configuration file to reload", 0});
+    if (!hooks_.reload)
+        return reply(c, m.seq, Result{EOPNOTSUPP, "no configuration file to reload", 0});
     const ReloadOutcome o = hooks_.reload();
     return reply(c, m.seq, Result{o.err, o.message, 0}, {}, [&](Builder& b) {
         if (o.err) return;

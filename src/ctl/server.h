@@ -61,11 +61,11 @@ struct ReloadOutcome {
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its
 // request EOPNOTSUPP.
 struct ServerHooks {
-    std::function<std::string()> stats_text;                    // stats: nstat text
+    std::function<std::string()> stats_text;                       // stats: nstat text
     std::function<std::vector<WorkerCounters>()> worker_counters;  // stats-query
-    std::function<std::vector<ipv4::Route>()> routes;            // routes: the live FIB
-    std::function<std::string(uint32_t ifindex)> ifname;         // names in replies
-    std::function<ReloadOutcome()> reload;                       // reload (SIGHUP's path)
+    std::function<std::vector<ipv4::Route>()> routes;              // routes: the live FIB
+    std::function<std::string(uint32_t ifindex)> ifname;           // names in replies
+    std::function<ReloadOutcome()> reload;                         // reload (SIGHUP's path)
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured

@@ -73,8 +73,10 @@ ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* f
         for (std::size_t i = 0; i < count; ++i) {
             int f;
             std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            if (fds) fds->push_back(f);
-            else close(f);
+            if (fds)
+                fds->push_back(f);
+            else
+                close(f);
         }
     }
     // Truncated control data means fds were dropped by the kernel: the message is unusable.

@@ -24,7 +24,9 @@
 
 namespace ingress::daemon {
 
-uint32_t kernel_ifindex(const std::string& name) { return io::netdev_ifindex(name); }
+uint32_t kernel_ifindex(const std::string& name) {
+    return io::netdev_ifindex(name);
+}
 
 config::LoadOptions load_options() {
     config::LoadOptions o;
@@ -63,7 +65,8 @@ io::dpdk::PortOptions dpdk_options(const config::InterfaceConfig& ic, const conf
             .rx_descriptors = d.rx_descriptors,
             .tx_descriptors = d.tx_descriptors,
             .exception_poll = d.exception_poll,
-            .rss = ic.rss == config::Rss::kIpUdp ? io::dpdk::RssFields::kIpUdp : io::dpdk::RssFields::kIp};
+            .rss = ic.rss == config::Rss::kIpUdp ? io::dpdk::RssFields::kIpUdp
+                                                 : io::dpdk::RssFields::kIp};
 }
 
 }  // namespace
@@ -108,7 +111,7 @@ struct Dataplane::Port {
     io::Backend* io = nullptr;                    // backend or dpdk
     std::unique_ptr<SteeringSync> steering;       // through prog or dpdk
     std::unique_ptr<worker::HandoffMesh> mesh;    // between its workers, when it has several
-    KernelMemberships kernel_mc;    // the apps' joins, mirrored into the kernel
+    KernelMemberships kernel_mc;                  // the apps' joins, mirrored into the kernel
 
     // Steers what the route tables say is ours on the port or one of its VLANs (the
     // registry records the apps' joins in the tables' memberships), and mirrors the joins
@@ -126,7 +129,8 @@ struct Dataplane::Port {
             if (g != ipv4::kAllHostsGroup) m.insert({l2.ifindex, g});
         for (const auto& v : l2.vlans)
             for (wire::Ipv4Addr g : mc.groups_on(v.ifindex))
-                if (g != ipv4::kAllHostsGroup) m.insert({v.ifindex < 0x40000000u ? v.ifindex : l2.ifindex, g});
+                if (g != ipv4::kAllHostsGroup)
+                    m.insert({v.ifindex < 0x40000000u ? v.ifindex : l2.ifindex, g});
         return m;
     }
     std::string describe(uint16_t queue) const {
@@ -233,8 +237,8 @@ void Dataplane::create_workers() {
     std::size_t n = 0;
     for (auto& p : ports_) {
         if (p->ic.queues.size() > 1)
-            p->mesh = std::make_unique<worker::HandoffMesh>(static_cast<uint16_t>(p->ic.queues.size()),
-                                                            kHandoffRing);
+            p->mesh = std::make_unique<worker::HandoffMesh>(
+                static_cast<uint16_t>(p->ic.queues.size()), kHandoffRing);
         uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
@@ -289,8 +293,9 @@ void Dataplane::start_control() {
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.reload = [this] {
-        return reload_request_ ? reload_request_()
-                               : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
+        return reload_request_
+                   ? reload_request_()
+                   : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
     };
     server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
 }
@@ -356,16 +361,25 @@ void Dataplane::control_step(int timeout_ms) {
     }
 }
 
-std::size_t Dataplane::workers() const noexcept { return workers_.size(); }
+std::size_t Dataplane::workers() const noexcept {
+    return workers_.size();
+}
 
 std::vector<std::string> Dataplane::backend_stats() const {
     std::vector<std::string> out;
     for (const auto& p : ports_) {
         const io::BackendStats s = p->io->stats();
         std::string line = p->ic.name + " (" + p->io->name() + "):";
-        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx}, {"tx", s.tx}, {"passed", s.passed},
-                                   {"freed", s.freed}, {"rx_oversize", s.rx_oversize}, {"rx_missed", s.rx_missed}, {"alloc_fail", s.alloc_fail},
-                                   {"steered", s.steered}, {"pass_dropped", s.pass_dropped}, {"from_kernel", s.from_kernel},
+        for (const auto& [k, v] : {std::pair<const char*, uint64_t>{"rx", s.rx},
+                                   {"tx", s.tx},
+                                   {"passed", s.passed},
+                                   {"freed", s.freed},
+                                   {"rx_oversize", s.rx_oversize},
+                                   {"rx_missed", s.rx_missed},
+                                   {"alloc_fail", s.alloc_fail},
+                                   {"steered", s.steered},
+                                   {"pass_dropped", s.pass_dropped},
+                                   {"from_kernel", s.from_kernel},
                                    {"from_kernel_dropped", s.from_kernel_dropped}})
             line += std::string(" ") + k + " " + std::to_string(v);
         out.push_back(line);
@@ -385,11 +399,12 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     for (std::size_t i = 0; same_ports && i < next.interfaces.size(); ++i) {
         const auto& a = cfg_.interfaces[i];
         const auto& b = next.interfaces[i];
-        if (a.name != b.name || a.queues != b.queues || a.driver != b.driver || a.xdp_mode != b.xdp_mode ||
-            a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll || a.device != b.device ||
-            a.exception != b.exception || a.rss != b.rss)
-            restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
-                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll, device, exception, rss");
+        if (a.name != b.name || a.queues != b.queues || a.driver != b.driver ||
+            a.xdp_mode != b.xdp_mode || a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll ||
+            a.device != b.device || a.exception != b.exception || a.rss != b.rss)
+            restart.push_back(
+                "interfaces[" + std::to_string(i) + "] (" + b.name +
+                "): name, driver, queues, xdp_mode, zero_copy, busy_poll, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
@@ -397,8 +412,10 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         restart.push_back("rings");
     if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");
     if (next.dpdk.eal_args != cfg_.dpdk.eal_args || next.dpdk.mbufs != cfg_.dpdk.mbufs ||
-        next.dpdk.mbuf_cache != cfg_.dpdk.mbuf_cache || next.dpdk.rx_descriptors != cfg_.dpdk.rx_descriptors ||
-        next.dpdk.tx_descriptors != cfg_.dpdk.tx_descriptors || next.dpdk.exception_poll != cfg_.dpdk.exception_poll)
+        next.dpdk.mbuf_cache != cfg_.dpdk.mbuf_cache ||
+        next.dpdk.rx_descriptors != cfg_.dpdk.rx_descriptors ||
+        next.dpdk.tx_descriptors != cfg_.dpdk.tx_descriptors ||
+        next.dpdk.exception_poll != cfg_.dpdk.exception_poll)
         restart.push_back("dpdk");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
     // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
@@ -409,7 +426,8 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     // mirrored; removed ones stay on the TAP until the restart, docs/dpdk.md).
     for (std::size_t i = 0; i < ports_.size(); ++i)
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
-    ipv4::RouteConfig rc = route_config(next, [this](const std::string& n) { return ifindex_of(n); });
+    ipv4::RouteConfig rc =
+        route_config(next, [this](const std::string& n) { return ifindex_of(n); });
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {
@@ -427,7 +445,8 @@ ctl::ReloadOutcome reload_from_file(Dataplane& dp, const std::string& path) {
     try {
         o.restart = dp.reload(config::load(path, load_options()));
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "ingressd: reload refused, running configuration kept: %s\n", e.what());
+        std::fprintf(stderr, "ingressd: reload refused, running configuration kept: %s\n",
+                     e.what());
         return ctl::ReloadOutcome{EINVAL, e.what(), {}};
     }
     if (o.restart.empty()) {

@@ -53,7 +53,9 @@ public:
     std::size_t workers() const noexcept;
     // Worker threads that are running their poll loop (each counts itself as it enters it;
     // its queue was bound by the constructor): workers() once every queue is polled.
-    std::size_t workers_polling() const noexcept { return polling_.load(std::memory_order_acquire); }
+    std::size_t workers_polling() const noexcept {
+        return polling_.load(std::memory_order_acquire);
+    }
     // A one-line description per worker (interface, queue, core, zero-copy or copy; DPDK:
     // driver, RSS fields, exception TAP).
     std::vector<std::string> describe() const;
@@ -69,7 +71,9 @@ public:
     std::vector<std::string> reload(const config::Config& next);
     // What `ingressctl reload` runs (from control_step, in this thread): set by the owner of
     // the config file, which runs the same function on SIGHUP.
-    void on_reload_request(std::function<ctl::ReloadOutcome()> f) { reload_request_ = std::move(f); }
+    void on_reload_request(std::function<ctl::ReloadOutcome()> f) {
+        reload_request_ = std::move(f);
+    }
 
 private:
     struct Port;

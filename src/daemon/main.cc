@@ -41,16 +41,20 @@ namespace {
 constexpr double kStatusPeriod = 5.0;  // seconds between STATUS= updates
 
 double seconds_between(const timespec& a, const timespec& b) {
-    return static_cast<double>(b.tv_sec - a.tv_sec) + static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e9;
+    return static_cast<double>(b.tv_sec - a.tv_sec) +
+           static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e9;
 }
 
 // systemd's STATUS= line (systemctl status): per-second rates since the previous one.
 std::string status_line(const core::Snapshot& prev, const core::Snapshot& cur, double secs,
                         std::size_t workers) {
-    auto rate = [&](uint64_t a, uint64_t b) { return secs > 0 ? static_cast<double>(b - a) / secs : 0.0; };
+    auto rate = [&](uint64_t a, uint64_t b) {
+        return secs > 0 ? static_cast<double>(b - a) / secs : 0.0;
+    };
     char buf[160];
-    std::snprintf(buf, sizeof buf, "STATUS=%zu worker(s): rx %.0f/s, delivered %.0f/s, dropped %.0f/s",
-                  workers, rate(prev.rx, cur.rx), rate(prev.delivered, cur.delivered),
+    std::snprintf(buf, sizeof buf,
+                  "STATUS=%zu worker(s): rx %.0f/s, delivered %.0f/s, dropped %.0f/s", workers,
+                  rate(prev.rx, cur.rx), rate(prev.delivered, cur.delivered),
                   rate(prev.dropped_total(), cur.dropped_total()));
     return buf;
 }
@@ -60,17 +64,19 @@ std::string status_line(const core::Snapshot& prev, const core::Snapshot& cur, d
 // unit sets LimitMEMLOCK=infinity); if it stays finite on such a kernel, say so once.
 void raise_memlock() {
     rlimit r{RLIM_INFINITY, RLIM_INFINITY};
-    if (setrlimit(RLIMIT_MEMLOCK, &r) == 0 || getrlimit(RLIMIT_MEMLOCK, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+    if (setrlimit(RLIMIT_MEMLOCK, &r) == 0 || getrlimit(RLIMIT_MEMLOCK, &r) != 0 ||
+        r.rlim_cur == RLIM_INFINITY)
         return;
     utsname u{};
     unsigned major = 0, minor = 0;
     if (uname(&u) == 0 && std::sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
         (major > 5 || (major == 5 && minor >= 11)))
         return;  // memcg accounting: the limit does not apply
-    std::fprintf(stderr,
-                 "ingressd: memlock: RLIMIT_MEMLOCK stays at %llu KiB (raising it needs CAP_SYS_RESOURCE); "
-                 "kernels before 5.11 count BPF maps and UMEMs against it\n",
-                 static_cast<unsigned long long>(r.rlim_cur / 1024));
+    std::fprintf(
+        stderr,
+        "ingressd: memlock: RLIMIT_MEMLOCK stays at %llu KiB (raising it needs CAP_SYS_RESOURCE); "
+        "kernels before 5.11 count BPF maps and UMEMs against it\n",
+        static_cast<unsigned long long>(r.rlim_cur / 1024));
 }
 
 // RELOADING=1 carries the monotonic time it started (systemd >= 253 checks it; older
@@ -101,18 +107,34 @@ int main(int argc, char** argv) {
     int ch;
     while ((ch = getopt_long(argc, argv, "c:", opts, nullptr)) != -1) {
         switch (ch) {
-        case 'c': cfg_path = optarg; break;
-        case 'k': check = true; break;
-        case 'x': xdp_object = optarg; break;
-        case 's': stats_interval = std::atoi(optarg); break;
-        case 'v': verbose = true; break;
-        case 'l': live = true; break;
-        case 'p': pid_file = optarg; break;
-        case 'h':
-            std::puts("usage: ingressd --config FILE [--check] [--xdp-object PATH] "
-                      "[--stats-interval S] [--live] [--pid-file PATH] [--verbose]");
-            return 0;
-        default: return 2;
+            case 'c':
+                cfg_path = optarg;
+                break;
+            case 'k':
+                check = true;
+                break;
+            case 'x':
+                xdp_object = optarg;
+                break;
+            case 's':
+                stats_interval = std::atoi(optarg);
+                break;
+            case 'v':
+                verbose = true;
+                break;
+            case 'l':
+                live = true;
+                break;
+            case 'p':
+                pid_file = optarg;
+                break;
+            case 'h':
+                std::puts(
+                    "usage: ingressd --config FILE [--check] [--xdp-object PATH] "
+                    "[--stats-interval S] [--live] [--pid-file PATH] [--verbose]");
+                return 0;
+            default:
+                return 2;
         }
     }
     if (cfg_path.empty()) {
@@ -187,7 +209,8 @@ int main(int argc, char** argv) {
                 double dt = seconds_between(last_live, now);
                 if (dt >= 1.0) {
                     core::Snapshot cur = dp.counters();
-                    std::fprintf(stderr, "ingressd: %s\n", core::format_live_line(live_prev, cur, dt).c_str());
+                    std::fprintf(stderr, "ingressd: %s\n",
+                                 core::format_live_line(live_prev, cur, dt).c_str());
                     live_prev = cur;
                     last_live = now;
                 }
@@ -213,7 +236,8 @@ int main(int argc, char** argv) {
         dp.stop();
         if (!pid_file.empty()) unlink(pid_file.c_str());
         core::Snapshot s = dp.counters();
-        for (const auto& b : dp.backend_stats()) std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
+        for (const auto& b : dp.backend_stats())
+            std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);
         std::fflush(stdout);
         return s.conserved() ? 0 : 3;

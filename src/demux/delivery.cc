@@ -33,8 +33,7 @@ ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeomet
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
         pw.region = shm::Region::create(
-            "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i),
-            g.region_size());
+            "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), g.region_size());
         shm::ring_init(pw.region.data(), g, endpoint_id, i);
         pw.prod = shm::RingProducer(pw.region.data(), g);
         w_.push_back(std::move(pw));
@@ -69,8 +68,8 @@ uint64_t ShmRings::used() const noexcept {
     uint64_t n = 0;
     for (const PerWorker& w : w_) {
         const auto* h = static_cast<const shm::RingHeader*>(w.region.data());
-        const uint32_t fill = h->prod.load(std::memory_order_relaxed) -
-                              h->cons.load(std::memory_order_relaxed);
+        const uint32_t fill =
+            h->prod.load(std::memory_order_relaxed) - h->cons.load(std::memory_order_relaxed);
         n += fill < g_.slot_count ? fill : g_.slot_count;
     }
     return n;

@@ -17,8 +17,7 @@ void McSocketState::join(wire::Ipv4Addr group, uint32_t ifindex) {
     if (!find(group, ifindex)) list.push_back({group, ifindex, McFilterMode::kExclude, {}});
 }
 
-void McSocketState::join_source(wire::Ipv4Addr group, uint32_t ifindex,
-                                wire::Ipv4Addr source) {
+void McSocketState::join_source(wire::Ipv4Addr group, uint32_t ifindex, wire::Ipv4Addr source) {
     McMembership* m = find(group, ifindex);
     if (!m) {
         list.push_back({group, ifindex, McFilterMode::kInclude, {}});
@@ -28,8 +27,7 @@ void McSocketState::join_source(wire::Ipv4Addr group, uint32_t ifindex,
         m->sources.push_back(source);
 }
 
-bool McSocketState::block_source(wire::Ipv4Addr group, uint32_t ifindex,
-                                 wire::Ipv4Addr source) {
+bool McSocketState::block_source(wire::Ipv4Addr group, uint32_t ifindex, wire::Ipv4Addr source) {
     McMembership* m = find(group, ifindex);
     if (!m || m->mode != McFilterMode::kExclude) return false;  // EINVAL in the kernel
     if (std::find(m->sources.begin(), m->sources.end(), source) == m->sources.end())
@@ -85,7 +83,9 @@ std::unique_ptr<TapFilter> TapFilter::compile(const std::string& expr, bool link
     return f;
 }
 
-TapFilter::~TapFilter() { delete[] static_cast<bpf_insn*>(insns_); }
+TapFilter::~TapFilter() {
+    delete[] static_cast<bpf_insn*>(insns_);
+}
 
 uint32_t TapFilter::run(std::span<const uint8_t> bytes, uint32_t wire_len) const noexcept {
     return bpf_filter(static_cast<const bpf_insn*>(insns_), bytes.data(), wire_len,

@@ -52,8 +52,7 @@ public:
     // Kernel-equivalent: net/ipv4/igmp.c ip_mc_sf_allow(). Not a multicast destination:
     // allowed. Otherwise the membership for (loc_addr, dif) decides through its source
     // filter; with no membership on that interface the answer is IP_MULTICAST_ALL.
-    bool sf_allow(wire::Ipv4Addr loc_addr, wire::Ipv4Addr rmt_addr,
-                  uint32_t dif) const noexcept;
+    bool sf_allow(wire::Ipv4Addr loc_addr, wire::Ipv4Addr rmt_addr, uint32_t dif) const noexcept;
 
 private:
     McMembership* find(wire::Ipv4Addr group, uint32_t ifindex) noexcept;
@@ -88,9 +87,18 @@ public:
         a_.dport = port;
         return *this;
     }
-    UdpEndpoint& bind_to_device(uint32_t ifindex) { a_.bound_dev_if = ifindex; return *this; }
-    UdpEndpoint& set_reuseport(bool on = true) { reuseport_ = on; return *this; }
-    UdpEndpoint& set_multicast_all(bool on) { mc_.mc_all = on; return *this; }
+    UdpEndpoint& bind_to_device(uint32_t ifindex) {
+        a_.bound_dev_if = ifindex;
+        return *this;
+    }
+    UdpEndpoint& set_reuseport(bool on = true) {
+        reuseport_ = on;
+        return *this;
+    }
+    UdpEndpoint& set_multicast_all(bool on) {
+        mc_.mc_all = on;
+        return *this;
+    }
     McSocketState& mc() noexcept { return mc_; }
 
     const InetAddressing& addressing() const noexcept { return a_; }
@@ -119,12 +127,27 @@ public:
         : name_(std::move(name)), rings_(std::move(rings)) {
         a_.num = protocol;
     }
-    RawEndpoint& bind(wire::Ipv4Addr addr) { a_.rcv_saddr = addr; return *this; }
-    RawEndpoint& connect(wire::Ipv4Addr addr) { a_.daddr = addr; return *this; }
-    RawEndpoint& bind_to_device(uint32_t ifindex) { a_.bound_dev_if = ifindex; return *this; }
-    RawEndpoint& set_multicast_all(bool on) { mc_.mc_all = on; return *this; }
+    RawEndpoint& bind(wire::Ipv4Addr addr) {
+        a_.rcv_saddr = addr;
+        return *this;
+    }
+    RawEndpoint& connect(wire::Ipv4Addr addr) {
+        a_.daddr = addr;
+        return *this;
+    }
+    RawEndpoint& bind_to_device(uint32_t ifindex) {
+        a_.bound_dev_if = ifindex;
+        return *this;
+    }
+    RawEndpoint& set_multicast_all(bool on) {
+        mc_.mc_all = on;
+        return *this;
+    }
     // ICMP_FILTER (SOL_RAW): bit t set = ICMP type t (< 32) is NOT delivered.
-    RawEndpoint& set_icmp_filter(uint32_t mask) { icmp_filter_ = mask; return *this; }
+    RawEndpoint& set_icmp_filter(uint32_t mask) {
+        icmp_filter_ = mask;
+        return *this;
+    }
     McSocketState& mc() noexcept { return mc_; }
 
     uint8_t protocol() const noexcept { return static_cast<uint8_t>(a_.num); }
@@ -182,10 +205,19 @@ public:
                 std::string name = {})
         : name_(std::move(name)), type_(type), protocol_(protocol), rings_(std::move(rings)) {}
 
-    TapEndpoint& bind(uint32_t ifindex) { ifindex_ = ifindex; return *this; }
-    TapEndpoint& set_auxdata(bool on = true) { auxdata_ = on; return *this; }
+    TapEndpoint& bind(uint32_t ifindex) {
+        ifindex_ = ifindex;
+        return *this;
+    }
+    TapEndpoint& set_auxdata(bool on = true) {
+        auxdata_ = on;
+        return *this;
+    }
     // SO_ATTACH_FILTER with a compiled pcap expression (the endpoint owns it).
-    TapEndpoint& attach_filter(std::unique_ptr<TapFilter> f) { filter_ = std::move(f); return *this; }
+    TapEndpoint& attach_filter(std::unique_ptr<TapFilter> f) {
+        filter_ = std::move(f);
+        return *this;
+    }
     // PACKET_FANOUT: taps with the same id, protocol and binding form one group.
     TapEndpoint& join_fanout(uint16_t id, FanoutMode mode) {
         fanout_id_ = id;

@@ -39,9 +39,8 @@ std::unique_ptr<const EndpointTable> EndpointTable::Builder::build() const {
             group_of[ep] = gi;
             conns = conns || ep->connected();
         }
-        t->reuse_groups_.push_back(
-            {static_cast<uint32_t>(t->reuse_members_.size()),
-             static_cast<uint32_t>(members.size()), conns});
+        t->reuse_groups_.push_back({static_cast<uint32_t>(t->reuse_members_.size()),
+                                    static_cast<uint32_t>(members.size()), conns});
         t->reuse_members_.insert(t->reuse_members_.end(), members.begin(), members.end());
     }
 
@@ -70,9 +69,9 @@ std::unique_ptr<const EndpointTable> EndpointTable::Builder::build() const {
 
     // Raw endpoints by protocol (raw_v4_hashinfo hashes by protocol), add order kept.
     t->raw_ = raw_;
-    std::stable_sort(t->raw_.begin(), t->raw_.end(), [](const RawEndpoint* a, const RawEndpoint* b) {
-        return a->protocol() < b->protocol();
-    });
+    std::stable_sort(
+        t->raw_.begin(), t->raw_.end(),
+        [](const RawEndpoint* a, const RawEndpoint* b) { return a->protocol() < b->protocol(); });
     for (const RawEndpoint* ep : t->raw_) ++t->raw_off_[ep->protocol() + 1u];
     for (std::size_t p = 1; p < t->raw_off_.size(); ++p) t->raw_off_[p] += t->raw_off_[p - 1];
 

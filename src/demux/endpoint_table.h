@@ -74,9 +74,18 @@ class EndpointTable {
 public:
     class Builder {
     public:
-        Builder& add(UdpEndpoint& ep) { udp_.push_back(&ep); return *this; }
-        Builder& add(RawEndpoint& ep) { raw_.push_back(&ep); return *this; }
-        Builder& add(TapEndpoint& ep) { taps_.push_back(&ep); return *this; }
+        Builder& add(UdpEndpoint& ep) {
+            udp_.push_back(&ep);
+            return *this;
+        }
+        Builder& add(RawEndpoint& ep) {
+            raw_.push_back(&ep);
+            return *this;
+        }
+        Builder& add(TapEndpoint& ep) {
+            taps_.push_back(&ep);
+            return *this;
+        }
         // The sk_lookup hook (one program; the kernel runs an array, first verdict wins).
         Builder& set_udp_lookup_hook(UdpLookupHook fn, void* ctx) {
             hook_ = fn;
@@ -84,7 +93,10 @@ public:
             return *this;
         }
         // udp_ehash_secret / the fanout hash seed: random at boot in the kernel; injected.
-        Builder& set_hash_seed(uint32_t seed) { seed_ = seed; return *this; }
+        Builder& set_hash_seed(uint32_t seed) {
+            seed_ = seed;
+            return *this;
+        }
         std::unique_ptr<const EndpointTable> build() const;
 
     private:

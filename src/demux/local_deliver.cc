@@ -11,7 +11,8 @@ using core::Verdict;
 
 Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
                              const LocalDeliverConfig& cfg) noexcept {
-    const RawResult raw = env.table.has_raw() ? raw_local_deliver(pkt, env.table, env.delivery) : RawResult{};
+    const RawResult raw =
+        env.table.has_raw() ? raw_local_deliver(pkt, env.table, env.delivery) : RawResult{};
 
     if (pkt.ip_proto == wire::kIpProtoUdp) {
         env.c.mib(Mib::kIpInDelivers);
@@ -22,8 +23,7 @@ Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
     if (cfg.kernel_handles[pkt.ip_proto]) {
         // The kernel gets the frames it would have reassembled itself; a datagram we
         // rebuilt has no frame to hand over.
-        if (pkt.flags & core::kFlagReassembled)
-            return Verdict::drop(DropReason::kReasmKernelProto);
+        if (pkt.flags & core::kFlagReassembled) return Verdict::drop(DropReason::kReasmKernelProto);
         return Verdict::pass();
     }
 

@@ -16,10 +16,10 @@ namespace {
 
 // One delivery round on one device (deliver_skb for each matching prot_hook).
 struct Round {
-    uint32_t dev;        // the device of this round (sll_ifindex)
-    bool vlan_present;   // skb_vlan_tag_present() during this round
-    bool all;            // ETH_P_ALL taps run in this pass
-    bool specific;       // ethertype taps run in this pass (the final round's ptype_base)
+    uint32_t dev;            // the device of this round (sll_ifindex)
+    bool vlan_present;       // skb_vlan_tag_present() during this round
+    bool all;                // ETH_P_ALL taps run in this pass
+    bool specific;           // ethertype taps run in this pass (the final round's ptype_base)
     core::PktType pkt_type;  // skb->pkt_type during this round
 };
 
@@ -113,9 +113,10 @@ void deliver_round(const core::Packet& pkt, const l2::Port& port, const Endpoint
         }
         // fanout_demux(): one member per frame.
         const auto n = static_cast<uint32_t>(members.size());
-        uint32_t idx = g.mode == FanoutMode::kHash
-                           ? reciprocal_scale(fanout_flow_hash(pkt, t.hash_seed()), n)
-                           : std::atomic_ref<uint32_t>(g.rr_cur).fetch_add(1, std::memory_order_relaxed) % n;
+        uint32_t idx =
+            g.mode == FanoutMode::kHash
+                ? reciprocal_scale(fanout_flow_hash(pkt, t.hash_seed()), n)
+                : std::atomic_ref<uint32_t>(g.rr_cur).fetch_add(1, std::memory_order_relaxed) % n;
         packet_rcv(*members[idx], pkt, r, scratch);
     }
 }

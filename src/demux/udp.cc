@@ -252,8 +252,8 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     // pskb_trim_rcsum(skb, ulen): bytes after the UDP length are not part of the datagram.
     pkt.len = pkt.l4_off + ulen;
 
-    const Datagram d{pkt.saddr, pkt.daddr, uh->src_port(), uh->dst_port(), ulen,
-                     pkt.data + pkt.l4_off};
+    const Datagram d{pkt.saddr,      pkt.daddr, uh->src_port(),
+                     uh->dst_port(), ulen,      pkt.data + pkt.l4_off};
 
     // udp4_csum_init(): a zero checksum means "none" (RFC 768), accepted for IPv4; a
     // backend-verified checksum is CHECKSUM_UNNECESSARY; short datagrams are verified now.
@@ -267,8 +267,8 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     if (rt == ipv4::RouteType::kBroadcast || rt == ipv4::RouteType::kMulticast)
         return rx.mcast_deliver();
 
-    if (UdpEndpoint* ep = udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport,
-                                          pkt.ifindex))
+    if (UdpEndpoint* ep =
+            udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport, pkt.ifindex))
         return rx.queue_rcv(*ep);
     return rx.no_socket();
 }

@@ -14,10 +14,10 @@
 namespace ingress::io {
 
 struct BackendStats {
-    uint64_t rx = 0;        // frames handed out by rx_burst
-    uint64_t tx = 0;        // frames accepted by tx_burst
-    uint64_t passed = 0;    // frames accepted by pass_burst (to the kernel / exception path)
-    uint64_t freed = 0;     // buffers returned by free_bulk
+    uint64_t rx = 0;           // frames handed out by rx_burst
+    uint64_t tx = 0;           // frames accepted by tx_burst
+    uint64_t passed = 0;       // frames accepted by pass_burst (to the kernel / exception path)
+    uint64_t freed = 0;        // buffers returned by free_bulk
     uint64_t rx_oversize = 0;  // frames the backend could not receive (larger than a buffer)
     uint64_t alloc_fail = 0;   // try_alloc / rx found no free buffer
     // The DPDK exception path (src/io/dpdk/backend.h); zero elsewhere.

@@ -14,7 +14,9 @@
 namespace ingress::io {
 namespace {
 
-std::string errstr(int err) { return std::strerror(err); }
+std::string errstr(int err) {
+    return std::strerror(err);
+}
 
 // The pid the owner wrote, or "" when the file holds none.
 std::string owner_pid(int fd) {
@@ -32,10 +34,13 @@ InterfaceLock InterfaceLock::acquire(const std::string& ifname, uint32_t ifindex
                                      const std::string& dir) {
     struct stat ns {};
     if (stat("/proc/self/ns/net", &ns) != 0)
-        throw std::runtime_error(ifname + ": cannot identify the network namespace: " + errstr(errno));
+        throw std::runtime_error(ifname +
+                                 ": cannot identify the network namespace: " + errstr(errno));
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) throw std::runtime_error(ifname + ": cannot create " + dir + " for the interface lock: " + ec.message());
+    if (ec)
+        throw std::runtime_error(ifname + ": cannot create " + dir +
+                                 " for the interface lock: " + ec.message());
     InterfaceLock l;
     l.path_ = dir + "/net" + std::to_string(ns.st_ino) + "-if" + std::to_string(ifindex) + ".lock";
     // The owner removes the file when it lets go; a contender that opened the file just
@@ -43,20 +48,24 @@ InterfaceLock InterfaceLock::acquire(const std::string& ifname, uint32_t ifindex
     // still the file at the path, and tries again if not.
     for (int attempt = 0; attempt < 16; ++attempt) {
         const int fd = open(l.path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) throw std::runtime_error(ifname + ": cannot open the interface lock " + l.path_ + ": " + errstr(errno));
+        if (fd < 0)
+            throw std::runtime_error(ifname + ": cannot open the interface lock " + l.path_ + ": " +
+                                     errstr(errno));
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             const int err = errno;
             const std::string pid = owner_pid(fd);
             close(fd);
             if (err == EWOULDBLOCK)
                 throw std::runtime_error(ifname + ": already driven by another ingressd" +
-                                         (pid.empty() ? "" : " (pid " + pid + ")") + ", which holds " +
-                                         l.path_ + "; this instance touches nothing and exits");
+                                         (pid.empty() ? "" : " (pid " + pid + ")") +
+                                         ", which holds " + l.path_ +
+                                         "; this instance touches nothing and exits");
             throw std::runtime_error(ifname + ": cannot lock " + l.path_ + ": " + errstr(err));
         }
-        struct stat held {}, now {};
-        if (fstat(fd, &held) == 0 && stat(l.path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
-            held.st_dev == now.st_dev) {
+        struct stat held {
+        }, now{};
+        if (fstat(fd, &held) == 0 && stat(l.path_.c_str(), &now) == 0 &&
+            held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
             const std::string me = std::to_string(getpid()) + "\n";
             if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) < 0) {
                 // The pid is only for the loser's message; the lock itself holds.
@@ -77,7 +86,9 @@ void InterfaceLock::release() noexcept {
     fd_ = -1;
 }
 
-InterfaceLock::~InterfaceLock() { release(); }
+InterfaceLock::~InterfaceLock() {
+    release();
+}
 
 InterfaceLock::InterfaceLock(InterfaceLock&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}

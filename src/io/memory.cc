@@ -6,8 +6,7 @@
 
 namespace ingress::io {
 
-MemoryBackend::MemoryBackend(uint32_t ifindex, uint16_t queues, uint32_t buffers,
-                             uint32_t buf_size)
+MemoryBackend::MemoryBackend(uint32_t ifindex, uint16_t queues, uint32_t buffers, uint32_t buf_size)
     : ifindex_(ifindex), pool_(buffers, buf_size), rxq_(queues) {}
 
 bool MemoryBackend::inject(std::span<const uint8_t> frame, uint16_t queue, uint64_t rx_ns) {

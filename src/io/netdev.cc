@@ -14,7 +14,9 @@
 
 namespace ingress::io {
 
-uint32_t netdev_ifindex(const std::string& name) noexcept { return if_nametoindex(name.c_str()); }
+uint32_t netdev_ifindex(const std::string& name) noexcept {
+    return if_nametoindex(name.c_str());
+}
 
 std::optional<wire::Mac> netdev_mac(const std::string& name) noexcept {
     if (name.size() >= IFNAMSIZ) return std::nullopt;
@@ -46,7 +48,8 @@ int netdev_add_ipv4(uint32_t ifindex, uint32_t addr, uint8_t prefix_len) noexcep
     const uint32_t be = htonl(addr);
     // IFA_LOCAL and IFA_ADDRESS both: what `ip addr add` sends for a non-point-to-point link.
     for (unsigned short type : {IFA_LOCAL, IFA_ADDRESS}) {
-        auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
+        auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) +
+                                              NLMSG_ALIGN(req.nh.nlmsg_len));
         rta->rta_type = type;
         rta->rta_len = RTA_LENGTH(sizeof be);
         std::memcpy(RTA_DATA(rta), &be, sizeof be);
@@ -57,16 +60,20 @@ int netdev_add_ipv4(uint32_t ifindex, uint32_t addr, uint8_t prefix_len) noexcep
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     int err = 0;
-    if (sendto(fd, &req, req.nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    if (sendto(fd, &req, req.nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
+        0) {
         err = errno;
     } else {
         char buf[512];
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         const auto* ack = reinterpret_cast<const nlmsghdr*>(buf);
-        if (n < 0) err = errno;
-        else if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) && ack->nlmsg_type == NLMSG_ERROR)
+        if (n < 0)
+            err = errno;
+        else if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) &&
+                 ack->nlmsg_type == NLMSG_ERROR)
             err = -static_cast<const nlmsgerr*>(NLMSG_DATA(ack))->error;
-        else err = EPROTO;
+        else
+            err = EPROTO;
     }
     close(fd);
     return err;

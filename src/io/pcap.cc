@@ -42,13 +42,15 @@ void PcapWriter::write(std::span<const uint8_t> frame, uint64_t ts_ns) {
     pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, frame.data());
 }
 
-void PcapWriter::flush() { pcap_dump_flush(dumper_); }
+void PcapWriter::flush() {
+    pcap_dump_flush(dumper_);
+}
 
 PcapBackend::PcapBackend(const Options& opt)
     : opt_(opt), pool_(std::max<uint32_t>(opt.buffers, core::kBurst), kMaxFrame) {
     char err[PCAP_ERRBUF_SIZE] = {};
-    rx_ = pcap_open_offline_with_tstamp_precision(opt.rx_path.c_str(),
-                                                  PCAP_TSTAMP_PRECISION_NANO, err);
+    rx_ = pcap_open_offline_with_tstamp_precision(opt.rx_path.c_str(), PCAP_TSTAMP_PRECISION_NANO,
+                                                  err);
     if (!rx_) throw std::runtime_error(opt.rx_path + ": " + err);
     if (int dlt = pcap_datalink(rx_); dlt != DLT_EN10MB) {
         pcap_close(rx_);

@@ -38,7 +38,7 @@ private:
 class PcapBackend final : public Backend {
 public:
     struct Options {
-        std::string rx_path;                   // capture to replay (Ethernet link type)
+        std::string rx_path;  // capture to replay (Ethernet link type)
         uint32_t ifindex = 1;
         std::optional<std::string> tx_path;    // where tx_burst() frames go
         std::optional<std::string> pass_path;  // where pass_burst() frames go

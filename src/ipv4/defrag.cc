@@ -25,7 +25,9 @@ constexpr uint32_t kIpMaxLen = 65535;
 // mixed with ECT/CE, RFC 3168 §5.3).
 constexpr uint8_t kEcnNotEct = 1, kEcnEct1 = 2, kEcnEct0 = 4, kEcnCe = 8;
 constexpr uint8_t kEcnInvalid = 0xff;
-constexpr uint8_t frag_ecn(uint8_t tos) noexcept { return uint8_t(1u << (tos & 3u)); }
+constexpr uint8_t frag_ecn(uint8_t tos) noexcept {
+    return uint8_t(1u << (tos & 3u));
+}
 constexpr std::array<uint8_t, 16> make_ecn_table() {
     std::array<uint8_t, 16> t{};
     t[kEcnCe | kEcnEct0] = t[kEcnCe | kEcnEct1] = t[kEcnCe | kEcnEct0 | kEcnEct1] = 3;
@@ -63,7 +65,10 @@ uint16_t defrag_owner(const Packet& pkt, uint16_t n_workers) noexcept {
 }
 
 Defrag::Defrag(const DefragConfig& cfg)
-    : cfg_(cfg), queues_(cfg.max_queues), frags_(cfg.max_frags), peers_(kPeers),
+    : cfg_(cfg),
+      queues_(cfg.max_queues),
+      frags_(cfg.max_frags),
+      peers_(kPeers),
       reasm_pool_(cfg.reasm_buffers, kReasmBufSize) {
     if (cfg.max_queues == 0 || cfg.max_frags == 0)
         throw std::invalid_argument("DefragConfig: empty pools");
@@ -210,8 +215,7 @@ void Defrag::kill(uint32_t qi, DropReason reason, bool consumed) noexcept {
 
 // ip_frag_queue(), the end of the fragment: the queue's length grows with it, and a last
 // fragment fixes it. kNotSpecified when the fragment fits, else why the datagram is corrupt.
-DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset,
-                           uint32_t& end) noexcept {
+DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset, uint32_t& end) noexcept {
     end = offset + (pkt.len - pkt.l4_off);
     if (!pkt.more_fragments()) {
         // The last fragment: data already beyond its end, or a second last fragment that
@@ -423,8 +427,8 @@ uint32_t Defrag::expire(uint64_t now_ns, IcmpSender& icmp, core::CounterBlock& c
         // own rules (PACKET_HOST only, not for broadcast/multicast routes, rate limits).
         if ((q.flags & kFirstIn) && q.head != kNil) {
             const Packet& head = frags_[q.head].pkt;
-            (void)icmp.send(head, wire::kIcmpTimeExceeded, wire::kIcmpExcFragtime, 0,
-                            head.daddr, now_ns, c);
+            (void)icmp.send(head, wire::kIcmpTimeExceeded, wire::kIcmpExcFragtime, 0, head.daddr,
+                            now_ns, c);
         }
         kill(qi, DropReason::kFragReasmTimeout, false);
         ++n;
@@ -442,9 +446,12 @@ core::Verdict defrag(Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock
     if (!pkt.is_fragment()) return core::Verdict::next();
     const DefragResult r = d.queue(pkt, now_ns, c);
     switch (r.status) {
-    case DefragStatus::kComplete: return core::Verdict::next();
-    case DefragStatus::kHeld: return core::Verdict::held();
-    case DefragStatus::kDropped: break;
+        case DefragStatus::kComplete:
+            return core::Verdict::next();
+        case DefragStatus::kHeld:
+            return core::Verdict::held();
+        case DefragStatus::kDropped:
+            break;
     }
     return core::Verdict::drop(r.reason);
 }

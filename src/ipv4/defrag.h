@@ -40,9 +40,9 @@ struct DefragConfig {
     // The truesize model: each held fragment is charged rx_buffer_size + kSkbOverhead.
     uint32_t rx_buffer_size = 2048;
     // Preallocated pools (no allocation after construction).
-    uint32_t max_queues = 1024;    // reassembly queues (struct ipq)
-    uint32_t max_frags = 2048;     // held fragment descriptors
-    uint32_t reasm_buffers = 64;   // 64 KiB buffers for reassembled datagrams
+    uint32_t max_queues = 1024;   // reassembly queues (struct ipq)
+    uint32_t max_frags = 2048;    // held fragment descriptors
+    uint32_t reasm_buffers = 64;  // 64 KiB buffers for reassembled datagrams
 };
 
 enum class DefragStatus : uint8_t {
@@ -124,7 +124,7 @@ private:
     };
     struct Frag {
         core::Packet pkt;
-        uint32_t next = kNil;   // next fragment by offset, or next in the dead list
+        uint32_t next = kNil;  // next fragment by offset, or next in the dead list
         uint32_t offset = 0, end = 0;
         uint32_t run = 0;       // index of the head of this fragment's run
         uint32_t run_end = 0;   // valid on a run head: end of its run of adjacent fragments
@@ -145,9 +145,9 @@ private:
         uint32_t nfrags = 0;
         uint64_t truesize = 0;
         uint64_t expires_ns = 0;
-        uint32_t hnext = kNil;                 // hash chain
-        uint32_t bucket = 0;                   // its hash bucket
-        uint32_t tprev = kNil, tnext = kNil;   // timer list, by expiry
+        uint32_t hnext = kNil;                     // hash chain
+        uint32_t bucket = 0;                       // its hash bucket
+        uint32_t tprev = kNil, tnext = kNil;       // timer list, by expiry
         uint32_t peer = 0, peer_gen = 0, rid = 0;  // inet_peer slot and rid (max_dist)
     };
     struct Peer {
@@ -199,7 +199,6 @@ private:
 };
 
 // The stage: non-fragments continue untouched; fragments go to `d`.
-core::Verdict defrag(core::Packet& pkt, Defrag& d, uint64_t now_ns,
-                     core::CounterBlock& c) noexcept;
+core::Verdict defrag(core::Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c) noexcept;
 
 }  // namespace ingress::ipv4

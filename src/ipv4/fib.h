@@ -74,7 +74,9 @@ public:
 
     const Route& route(Index i) const noexcept { return routes_[i]; }
     // Every route the table was built from (shortest prefix first), for `ingressctl routes`.
-    std::span<const Route> routes() const noexcept { return {routes_.data() + 1, routes_.size() - 1}; }
+    std::span<const Route> routes() const noexcept {
+        return {routes_.data() + 1, routes_.size() - 1};
+    }
     std::size_t size() const noexcept { return routes_.size() - 1; }
     std::size_t tbl8_groups() const noexcept { return tbl8_groups_; }
 

@@ -21,15 +21,21 @@ constexpr std::size_t kMaxErrorDatagram = 576;
 constexpr std::size_t kIpHeader = 20;
 // XRLIM_BURST_FACTOR: a destination may receive up to 6 errors back to back.
 constexpr uint64_t kBurstFactor = 6;
-constexpr uint8_t kIptosTosMask = 0x1e;           // IPTOS_TOS_MASK
+constexpr uint8_t kIptosTosMask = 0x1e;              // IPTOS_TOS_MASK
 constexpr uint8_t kIptosPrecInternetcontrol = 0xc0;  // IPTOS_PREC_INTERNETCONTROL
 
 // icmp_pointers[type].error: which ICMP types are errors. Unknown types (> NR_ICMP_TYPES,
 // 18) are treated as errors too, "think about it".
 bool icmp_type_is_error(uint8_t type) noexcept {
     switch (type) {
-    case 3: case 4: case 5: case 11: case 12: return true;
-    default: return type > 18;
+        case 3:
+        case 4:
+        case 5:
+        case 11:
+        case 12:
+            return true;
+        default:
+            return type > 18;
     }
 }
 
@@ -41,10 +47,15 @@ bool tagged(const core::Packet& in) noexcept {
 Mib out_type_counter(uint8_t type, bool& has) noexcept {
     has = true;
     switch (type) {
-    case wire::kIcmpDestUnreach: return Mib::kIcmpMsgOutType3;
-    case wire::kIcmpTimeExceeded: return Mib::kIcmpMsgOutType11;
-    case wire::kIcmpParameterProb: return Mib::kIcmpMsgOutType12;
-    default: has = false; return Mib::kIcmpOutMsgs;
+        case wire::kIcmpDestUnreach:
+            return Mib::kIcmpMsgOutType3;
+        case wire::kIcmpTimeExceeded:
+            return Mib::kIcmpMsgOutType11;
+        case wire::kIcmpParameterProb:
+            return Mib::kIcmpMsgOutType12;
+        default:
+            has = false;
+            return Mib::kIcmpOutMsgs;
     }
 }
 
@@ -181,8 +192,7 @@ void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t
 IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
                             wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
     if (!may_answer(in, type)) return IcmpResult::kNotAllowed;
-    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued)
-        return r;
+    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
 
     // Quote as much of the offending datagram as fits in 576 bytes.
     const std::size_t quote = std::min<std::size_t>(

@@ -59,10 +59,10 @@ public:
         : backend_(backend), txq_(txq), cfg_(cfg) {}
 
     // `offending`: the received packet, past rcv_core (its header fields set, bytes from
-    // l3_off to len are the datagram; route_type set when the route stage has run). `src`: the error's source
-    // address (the kernel uses the offending datagram's destination when it was local,
-    // otherwise an address of the receiving interface). `info`: the 32-bit field after
-    // the checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
+    // l3_off to len are the datagram; route_type set when the route stage has run). `src`: the
+    // error's source address (the kernel uses the offending datagram's destination when it was
+    // local, otherwise an address of the receiving interface). `info`: the 32-bit field after the
+    // checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
     IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
                     wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept;
     // The route tables the reply is routed with (the worker's snapshot for this burst);

@@ -134,8 +134,7 @@ RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uin
         // ip_options_compile() kept the option inside the header.
         const std::optional<Ipv4Addr> nexthop = wire::ipv4_addr_at(hdr, srr + ptr - 1);
         if (!nexthop) return param_problem(srr + 2u);
-        RouteDecision hop =
-            route_input_noref(t, dev, *nexthop, pkt.saddr, pkt.ip_proto, nullptr);
+        RouteDecision hop = route_input_noref(t, dev, *nexthop, pkt.saddr, pkt.ip_proto, nullptr);
         if (hop.drop || (hop.type != RouteType::kUnicast && hop.type != RouteType::kLocal))
             return drop(DropReason::kNotSpecified);
         d = hop;
@@ -233,8 +232,8 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
     // tables: skip the interface search and the lookup (multicast is never hinted).
     const IfState* dev;
     RouteDecision d;
-    if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex &&
-        hint.daddr == daddr && hint.saddr == saddr && hint.dev && !wire::ipv4_is_multicast(daddr)) {
+    if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex && hint.daddr == daddr &&
+        hint.saddr == saddr && hint.dev && !wire::ipv4_is_multicast(daddr)) {
         dev = hint.dev;
         d = hint.decision;
     } else {

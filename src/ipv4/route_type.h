@@ -19,6 +19,8 @@ enum class RouteType : uint8_t {
     kThrow = 9,        // RTN_THROW
 };
 
-inline RouteType route_type_of(uint8_t v) noexcept { return static_cast<RouteType>(v); }
+inline RouteType route_type_of(uint8_t v) noexcept {
+    return static_cast<RouteType>(v);
+}
 
 }  // namespace ingress::ipv4

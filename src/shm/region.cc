@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,7 +84,9 @@ void Region::reset() noexcept {
     size_ = 0;
 }
 
-Region::~Region() { reset(); }
+Region::~Region() {
+    reset();
+}
 
 Region::Region(Region&& o) noexcept : fd_(o.fd_), data_(o.data_), size_(o.size_) {
     o.fd_ = -1;
@@ -123,7 +125,9 @@ void Doorbell::reset() noexcept {
     fd_ = app_fd_ = -1;
 }
 
-Doorbell::~Doorbell() { reset(); }
+Doorbell::~Doorbell() {
+    reset();
+}
 
 Doorbell& Doorbell::operator=(Doorbell&& o) noexcept {
     if (this != &o) {

@@ -42,11 +42,16 @@ RingCheck ring_check(const void* region, std::size_t mapped_size) noexcept {
 
 const char* ring_check_str(RingCheck c) noexcept {
     switch (c) {
-    case RingCheck::kOk: return "ok";
-    case RingCheck::kTooSmall: return "region smaller than its header says";
-    case RingCheck::kBadMagic: return "not an ingress ring (bad magic)";
-    case RingCheck::kBadVersion: return "ring layout version not supported by this client";
-    case RingCheck::kBadGeometry: return "ring geometry invalid";
+        case RingCheck::kOk:
+            return "ok";
+        case RingCheck::kTooSmall:
+            return "region smaller than its header says";
+        case RingCheck::kBadMagic:
+            return "not an ingress ring (bad magic)";
+        case RingCheck::kBadVersion:
+            return "ring layout version not supported by this client";
+        case RingCheck::kBadGeometry:
+            return "ring geometry invalid";
     }
     return "?";
 }
@@ -54,7 +59,9 @@ const char* ring_check_str(RingCheck c) noexcept {
 // --- producer ---------------------------------------------------------------------------
 
 RingProducer::RingProducer(void* region, const RingGeometry& g) noexcept
-    : h_(static_cast<RingHeader*>(region)), base_(static_cast<uint8_t*>(region)), g_(g),
+    : h_(static_cast<RingHeader*>(region)),
+      base_(static_cast<uint8_t*>(region)),
+      g_(g),
       mask_(g.slot_count - 1) {
     prod_ = h_->prod.load(std::memory_order_relaxed);
     // Assume full until the first refresh validates what the consumer wrote: a cached index
@@ -97,7 +104,9 @@ void RingProducer::submit(uint32_t n) noexcept {
     bump(h_->delivered, n);
 }
 
-void RingProducer::count_drop() noexcept { bump(h_->dropped_full); }
+void RingProducer::count_drop() noexcept {
+    bump(h_->dropped_full);
+}
 
 bool RingProducer::take_wakeup() noexcept {
     // Full fence: orders our prod store (submit) before the needs_wakeup load. The consumer
@@ -153,6 +162,8 @@ bool RingConsumer::prepare_sleep() noexcept {
     return true;
 }
 
-void RingConsumer::cancel_sleep() noexcept { h_->needs_wakeup.store(0, std::memory_order_relaxed); }
+void RingConsumer::cancel_sleep() noexcept {
+    h_->needs_wakeup.store(0, std::memory_order_relaxed);
+}
 
 }  // namespace ingress::shm

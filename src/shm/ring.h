@@ -82,7 +82,7 @@ static_assert(offsetof(RingHeader, dropped_full) == 200);
 static_assert(offsetof(RingHeader, truncated) == 208);
 static_assert(offsetof(RingHeader, wakeups) == 216);
 static_assert(std::atomic<uint32_t>::is_always_lock_free &&
-              std::atomic<uint64_t>::is_always_lock_free,
+                  std::atomic<uint64_t>::is_always_lock_free,
               "shared-memory atomics must be lock-free");
 
 struct RingGeometry {
@@ -248,8 +248,8 @@ private:
     RingGeometry g_{};
     uint32_t mask_ = 0;
     uint32_t meta_size_ = sizeof(SlotMeta);  // the header's, checked by ring_check
-    uint32_t cons_ = 0;         // private copy of cons
-    uint32_t cached_prod_ = 0;  // last producer index seen
+    uint32_t cons_ = 0;                      // private copy of cons
+    uint32_t cached_prod_ = 0;               // last producer index seen
 };
 
 }  // namespace ingress::shm

@@ -9,8 +9,8 @@
 
 #include <bit>
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "wire/ipv4.h"

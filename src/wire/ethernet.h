@@ -87,6 +87,8 @@ private:
     const uint8_t* p_;
 };
 
-constexpr bool is_vlan_tpid(uint16_t t) noexcept { return t == kEthP8021Q || t == kEthP8021AD; }
+constexpr bool is_vlan_tpid(uint16_t t) noexcept {
+    return t == kEthP8021Q || t == kEthP8021AD;
+}
 
 }  // namespace ingress::wire

@@ -17,33 +17,34 @@ FrameBuilder& FrameBuilder::payload_size(std::size_t n) {
 FrameBuilder::Bytes FrameBuilder::l4_bytes() const {
     Bytes b;
     switch (l4_) {
-    case L4::kRaw:
-        return payload_;
-    case L4::kUdp: {
-        b.resize(UdpView::kHeaderLen + payload_.size());
-        uint16_t ulen = static_cast<uint16_t>(b.size());
-        store_be16(&b[UdpView::kSrcPortOff], sport_);
-        store_be16(&b[UdpView::kDstPortOff], dport_);
-        store_be16(&b[UdpView::kLenOff], udp_len_.value_or(ulen));
-        std::copy(payload_.begin(), payload_.end(), b.begin() + UdpView::kHeaderLen);
-        uint16_t c = csum_fold(csum_partial(b, pseudo_header_sum(ip_src_, ip_dst_, kIpProtoUdp, ulen)));
-        if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
-        if (udp_csum_ == Override::kFlip) c = static_cast<uint16_t>(c ^ 0x5a5a);
-        if (udp_csum_ == Override::kZero) c = 0;
-        store_be16(&b[UdpView::kCsumOff], c);
-        return b;
-    }
-    case L4::kIcmp: {
-        b.resize(IcmpView::kHeaderLen + payload_.size());
-        b[IcmpView::kTypeOff] = icmp_type_;
-        b[IcmpView::kCodeOff] = icmp_code_;
-        store_be32(&b[IcmpView::kRestOff], icmp_rest_);
-        std::copy(payload_.begin(), payload_.end(), b.begin() + IcmpView::kHeaderLen);
-        uint16_t c = internet_checksum(b);
-        if (icmp_csum_ == Override::kFlip) c = static_cast<uint16_t>(c ^ 0x5a5a);
-        store_be16(&b[IcmpView::kCsumOff], c);
-        return b;
-    }
+        case L4::kRaw:
+            return payload_;
+        case L4::kUdp: {
+            b.resize(UdpView::kHeaderLen + payload_.size());
+            uint16_t ulen = static_cast<uint16_t>(b.size());
+            store_be16(&b[UdpView::kSrcPortOff], sport_);
+            store_be16(&b[UdpView::kDstPortOff], dport_);
+            store_be16(&b[UdpView::kLenOff], udp_len_.value_or(ulen));
+            std::copy(payload_.begin(), payload_.end(), b.begin() + UdpView::kHeaderLen);
+            uint16_t c =
+                csum_fold(csum_partial(b, pseudo_header_sum(ip_src_, ip_dst_, kIpProtoUdp, ulen)));
+            if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
+            if (udp_csum_ == Override::kFlip) c = static_cast<uint16_t>(c ^ 0x5a5a);
+            if (udp_csum_ == Override::kZero) c = 0;
+            store_be16(&b[UdpView::kCsumOff], c);
+            return b;
+        }
+        case L4::kIcmp: {
+            b.resize(IcmpView::kHeaderLen + payload_.size());
+            b[IcmpView::kTypeOff] = icmp_type_;
+            b[IcmpView::kCodeOff] = icmp_code_;
+            store_be32(&b[IcmpView::kRestOff], icmp_rest_);
+            std::copy(payload_.begin(), payload_.end(), b.begin() + IcmpView::kHeaderLen);
+            uint16_t c = internet_checksum(b);
+            if (icmp_csum_ == Override::kFlip) c = static_cast<uint16_t>(c ^ 0x5a5a);
+            store_be16(&b[IcmpView::kCsumOff], c);
+            return b;
+        }
     }
     return b;
 }
@@ -70,8 +71,8 @@ FrameBuilder::Bytes FrameBuilder::render(std::span<const uint8_t> ip_payload,
         std::size_t ip_off = f.size();
         f.resize(ip_off + hlen, 0);
         uint8_t* h = &f[ip_off];
-        h[Ipv4View::kVerIhlOff] = static_cast<uint8_t>((version_.value_or(4) << 4) |
-                                                       (ihl_.value_or(hlen / 4) & 0x0f));
+        h[Ipv4View::kVerIhlOff] =
+            static_cast<uint8_t>((version_.value_or(4) << 4) | (ihl_.value_or(hlen / 4) & 0x0f));
         h[Ipv4View::kTosOff] = tos_;
         store_be16(h + Ipv4View::kTotLenOff,
                    tot_len_.value_or(static_cast<uint16_t>(hlen + ip_payload.size())));

@@ -29,48 +29,140 @@ class FrameBuilder {
 public:
     using Bytes = std::vector<uint8_t>;
 
-    FrameBuilder& eth(Mac src, Mac dst) { eth_src_ = src; eth_dst_ = dst; return *this; }
-    FrameBuilder& eth_dst(Mac dst) { eth_dst_ = dst; return *this; }
-    FrameBuilder& eth_src(Mac src) { eth_src_ = src; return *this; }
+    FrameBuilder& eth(Mac src, Mac dst) {
+        eth_src_ = src;
+        eth_dst_ = dst;
+        return *this;
+    }
+    FrameBuilder& eth_dst(Mac dst) {
+        eth_dst_ = dst;
+        return *this;
+    }
+    FrameBuilder& eth_src(Mac src) {
+        eth_src_ = src;
+        return *this;
+    }
     // Overrides the ethertype after the tags (default: 0x0800 when an IPv4 header follows).
-    FrameBuilder& ethertype(uint16_t t) { ethertype_ = t; return *this; }
+    FrameBuilder& ethertype(uint16_t t) {
+        ethertype_ = t;
+        return *this;
+    }
     // Pushes one tag; call twice for QinQ (the first call is the outer tag).
     FrameBuilder& vlan(uint16_t vid, uint8_t pcp = 0, uint16_t tpid = kEthP8021Q) {
         vlans_.push_back({tpid, static_cast<uint16_t>((uint16_t{pcp} << 13) | (vid & 0x0fff))});
         return *this;
     }
 
-    FrameBuilder& ipv4(Ipv4Addr src, Ipv4Addr dst) { ip_src_ = src; ip_dst_ = dst; has_ip_ = true; return *this; }
-    FrameBuilder& ttl(uint8_t v) { ttl_ = v; return *this; }
-    FrameBuilder& tos(uint8_t v) { tos_ = v; return *this; }
-    FrameBuilder& ecn(uint8_t v) { tos_ = static_cast<uint8_t>((tos_ & ~3u) | (v & 3u)); return *this; }
-    FrameBuilder& ip_id(uint16_t v) { id_ = v; return *this; }
-    FrameBuilder& df(bool v = true) { df_ = v; return *this; }
-    FrameBuilder& protocol(uint8_t p) { proto_ = p; return *this; }
+    FrameBuilder& ipv4(Ipv4Addr src, Ipv4Addr dst) {
+        ip_src_ = src;
+        ip_dst_ = dst;
+        has_ip_ = true;
+        return *this;
+    }
+    FrameBuilder& ttl(uint8_t v) {
+        ttl_ = v;
+        return *this;
+    }
+    FrameBuilder& tos(uint8_t v) {
+        tos_ = v;
+        return *this;
+    }
+    FrameBuilder& ecn(uint8_t v) {
+        tos_ = static_cast<uint8_t>((tos_ & ~3u) | (v & 3u));
+        return *this;
+    }
+    FrameBuilder& ip_id(uint16_t v) {
+        id_ = v;
+        return *this;
+    }
+    FrameBuilder& df(bool v = true) {
+        df_ = v;
+        return *this;
+    }
+    FrameBuilder& protocol(uint8_t p) {
+        proto_ = p;
+        return *this;
+    }
     // Raw option bytes; padded with EOL (0) to a multiple of 4.
-    FrameBuilder& ip_options(std::vector<uint8_t> o) { options_ = std::move(o); return *this; }
+    FrameBuilder& ip_options(std::vector<uint8_t> o) {
+        options_ = std::move(o);
+        return *this;
+    }
 
-    FrameBuilder& udp(uint16_t sport, uint16_t dport) { sport_ = sport; dport_ = dport; l4_ = L4::kUdp; proto_ = kIpProtoUdp; return *this; }
-    FrameBuilder& icmp(uint8_t type, uint8_t code, uint32_t rest = 0) { icmp_type_ = type; icmp_code_ = code; icmp_rest_ = rest; l4_ = L4::kIcmp; proto_ = kIpProtoIcmp; return *this; }
-    FrameBuilder& payload(std::vector<uint8_t> p) { payload_ = std::move(p); return *this; }
+    FrameBuilder& udp(uint16_t sport, uint16_t dport) {
+        sport_ = sport;
+        dport_ = dport;
+        l4_ = L4::kUdp;
+        proto_ = kIpProtoUdp;
+        return *this;
+    }
+    FrameBuilder& icmp(uint8_t type, uint8_t code, uint32_t rest = 0) {
+        icmp_type_ = type;
+        icmp_code_ = code;
+        icmp_rest_ = rest;
+        l4_ = L4::kIcmp;
+        proto_ = kIpProtoIcmp;
+        return *this;
+    }
+    FrameBuilder& payload(std::vector<uint8_t> p) {
+        payload_ = std::move(p);
+        return *this;
+    }
     // A payload of n bytes counting up from 0 (so a reassembled datagram is easy to check).
     FrameBuilder& payload_size(std::size_t n);
 
     // Corruptions: applied after the correct value is computed.
-    FrameBuilder& bad_ip_checksum() { ip_csum_ = Override::kFlip; return *this; }
-    FrameBuilder& ip_checksum(uint16_t v) { ip_csum_value_ = v; return *this; }
-    FrameBuilder& ip_version(uint8_t v) { version_ = v; return *this; }
-    FrameBuilder& ip_ihl(uint8_t v) { ihl_ = v; return *this; }
-    FrameBuilder& ip_tot_len(uint16_t v) { tot_len_ = v; return *this; }
-    FrameBuilder& ip_frag(uint16_t offset_bytes, bool more) { frag_off_ = offset_bytes; mf_ = more; return *this; }
-    FrameBuilder& bad_udp_checksum() { udp_csum_ = Override::kFlip; return *this; }
-    FrameBuilder& zero_udp_checksum() { udp_csum_ = Override::kZero; return *this; }
-    FrameBuilder& udp_length(uint16_t v) { udp_len_ = v; return *this; }
-    FrameBuilder& bad_icmp_checksum() { icmp_csum_ = Override::kFlip; return *this; }
+    FrameBuilder& bad_ip_checksum() {
+        ip_csum_ = Override::kFlip;
+        return *this;
+    }
+    FrameBuilder& ip_checksum(uint16_t v) {
+        ip_csum_value_ = v;
+        return *this;
+    }
+    FrameBuilder& ip_version(uint8_t v) {
+        version_ = v;
+        return *this;
+    }
+    FrameBuilder& ip_ihl(uint8_t v) {
+        ihl_ = v;
+        return *this;
+    }
+    FrameBuilder& ip_tot_len(uint16_t v) {
+        tot_len_ = v;
+        return *this;
+    }
+    FrameBuilder& ip_frag(uint16_t offset_bytes, bool more) {
+        frag_off_ = offset_bytes;
+        mf_ = more;
+        return *this;
+    }
+    FrameBuilder& bad_udp_checksum() {
+        udp_csum_ = Override::kFlip;
+        return *this;
+    }
+    FrameBuilder& zero_udp_checksum() {
+        udp_csum_ = Override::kZero;
+        return *this;
+    }
+    FrameBuilder& udp_length(uint16_t v) {
+        udp_len_ = v;
+        return *this;
+    }
+    FrameBuilder& bad_icmp_checksum() {
+        icmp_csum_ = Override::kFlip;
+        return *this;
+    }
     // Link-layer padding after the IP datagram, up to n bytes of frame (as a NIC pads to 60).
-    FrameBuilder& pad_to(std::size_t n) { pad_to_ = n; return *this; }
+    FrameBuilder& pad_to(std::size_t n) {
+        pad_to_ = n;
+        return *this;
+    }
     // Cut the finished frame to n bytes.
-    FrameBuilder& truncate(std::size_t n) { truncate_ = n; return *this; }
+    FrameBuilder& truncate(std::size_t n) {
+        truncate_ = n;
+        return *this;
+    }
 
     Bytes build() const;
     // The transport bytes (UDP/ICMP header + payload, or the payload) as the IP payload.
@@ -83,7 +175,9 @@ public:
 private:
     enum class L4 { kRaw, kUdp, kIcmp };
     enum class Override { kNone, kFlip, kZero };
-    struct Tag { uint16_t tpid, tci; };
+    struct Tag {
+        uint16_t tpid, tci;
+    };
 
     Bytes render(std::span<const uint8_t> ip_payload, uint16_t frag_field) const;
 

@@ -30,8 +30,7 @@ inline void write_ethertype(uint8_t* eth, uint16_t ethertype) noexcept {
 }
 
 // dst, src, the tag if any, ethertype at `f`: ETH_HLEN (+ VLAN_HLEN) bytes, returned.
-inline std::size_t write_eth_header(uint8_t* f, const Mac& dst, const Mac& src,
-                                    uint16_t ethertype,
+inline std::size_t write_eth_header(uint8_t* f, const Mac& dst, const Mac& src, uint16_t ethertype,
                                     std::optional<VlanTag> tag = std::nullopt) noexcept {
     std::memcpy(f + EthernetView::kDstOff, dst.b.data(), dst.b.size());
     std::memcpy(f + EthernetView::kSrcOff, src.b.data(), src.b.size());

@@ -27,10 +27,18 @@ std::optional<Ipv4Addr> parse_ipv4(std::string_view s) noexcept;
 std::string ipv4_str(Ipv4Addr a);
 
 // The kernel's address classes (include/linux/in.h).
-constexpr bool ipv4_is_multicast(Ipv4Addr a) noexcept { return (a & 0xf0000000u) == 0xe0000000u; }
-constexpr bool ipv4_is_lbcast(Ipv4Addr a) noexcept { return a == 0xffffffffu; }
-constexpr bool ipv4_is_zeronet(Ipv4Addr a) noexcept { return (a & 0xff000000u) == 0; }
-constexpr bool ipv4_is_loopback(Ipv4Addr a) noexcept { return (a & 0xff000000u) == 0x7f000000u; }
+constexpr bool ipv4_is_multicast(Ipv4Addr a) noexcept {
+    return (a & 0xf0000000u) == 0xe0000000u;
+}
+constexpr bool ipv4_is_lbcast(Ipv4Addr a) noexcept {
+    return a == 0xffffffffu;
+}
+constexpr bool ipv4_is_zeronet(Ipv4Addr a) noexcept {
+    return (a & 0xff000000u) == 0;
+}
+constexpr bool ipv4_is_loopback(Ipv4Addr a) noexcept {
+    return (a & 0xff000000u) == 0x7f000000u;
+}
 constexpr bool ipv4_is_local_multicast(Ipv4Addr a) noexcept {
     return (a & 0xffffff00u) == 0xe0000000u;
 }

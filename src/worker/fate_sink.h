@@ -32,36 +32,36 @@ public:
     void settle(core::Packet& pkt, core::Verdict v) noexcept {
         using Kind = core::Verdict::Kind;
         switch (v.kind()) {
-        case Kind::kDrop:
-            c_.dropped(v.reason(), pkt.frames);
-            give_back(pkt);
-            break;
-        case Kind::kDelivered:
-            c_.delivered(pkt.frames);
-            give_back(pkt);
-            break;
-        case Kind::kPass:
-            // A passed frame reaches the kernel. A reassembled datagram has no frame to pass
-            // (its fragments' buffers went back when it was built): the stages drop it with
-            // their own reason (REASM_KERNEL_PROTO); reaching here is a wiring bug.
-            if (pkt.flags & core::kFlagReassembled) {
-                assert(!"reassembled datagram passed");
+            case Kind::kDrop:
+                c_.dropped(v.reason(), pkt.frames);
+                give_back(pkt);
+                break;
+            case Kind::kDelivered:
+                c_.delivered(pkt.frames);
+                give_back(pkt);
+                break;
+            case Kind::kPass:
+                // A passed frame reaches the kernel. A reassembled datagram has no frame to pass
+                // (its fragments' buffers went back when it was built): the stages drop it with
+                // their own reason (REASM_KERNEL_PROTO); reaching here is a wiring bug.
+                if (pkt.flags & core::kFlagReassembled) {
+                    assert(!"reassembled datagram passed");
+                    c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
+                    give_back(pkt);
+                    break;
+                }
+                c_.passed(pkt.frames);
+                pass_[npass_++] = pkt;
+                break;
+            case Kind::kHeld:
+                c_.held(pkt.frames);
+                break;
+            case Kind::kContinue:
+                // A packet that left the pipeline without a fate is a bug in the wiring; count
+                // it as an unspecified drop rather than lose it.
                 c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
                 give_back(pkt);
                 break;
-            }
-            c_.passed(pkt.frames);
-            pass_[npass_++] = pkt;
-            break;
-        case Kind::kHeld:
-            c_.held(pkt.frames);
-            break;
-        case Kind::kContinue:
-            // A packet that left the pipeline without a fate is a bug in the wiring; count
-            // it as an unspecified drop rather than lose it.
-            c_.dropped(core::DropReason::kNotSpecified, pkt.frames);
-            give_back(pkt);
-            break;
         }
         if (nfree_ == kCap || npass_ == kCap) flush();
     }

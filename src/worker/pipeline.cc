@@ -82,9 +82,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
     // ip_rcv_finish_core: the input route.
-    run_stage(batch, sink_, [&](core::Packet& p) {
-        return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_);
-    });
+    run_stage(batch, sink_,
+              [&](core::Packet& p) { return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_); });
     // ip_local_deliver: LOCAL / BROADCAST / MULTICAST from here on.
     hand_off(batch);
     local_deliver(batch, now_ns);
@@ -94,8 +93,8 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
         for (uint16_t from = 0; from < mesh->workers(); ++from) {
             if (from == t_.mesh_worker) continue;
             auto& ring = mesh->ring(from, t_.mesh_worker);
-            handed_in_.count = static_cast<uint16_t>(
-                ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
+            handed_in_.count =
+                static_cast<uint16_t>(ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
             if (handed_in_.count == 0) continue;
             c_.handed_in(handed_in_.count);
             local_deliver(handed_in_, now_ns);

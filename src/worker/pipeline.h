@@ -62,8 +62,12 @@ struct PipelineTables {
 class Pipeline {
 public:
     Pipeline(io::Backend& backend, core::CounterBlock& counters, PipelineTables tables) noexcept
-        : backend_(backend), sink_(backend, counters), c_(counters), t_(tables),
-          icmp_(backend, txq_, t_.icmp), defrag_(t_.defrag) {
+        : backend_(backend),
+          sink_(backend, counters),
+          c_(counters),
+          t_(tables),
+          icmp_(backend, txq_, t_.icmp),
+          defrag_(t_.defrag) {
         assert(t_.port && t_.routes && (t_.endpoints || t_.endpoint_pub));
         sink_.set_reasm_pool(&defrag_.buffers());
         delivery_.worker = t_.worker;

@@ -2,12 +2,13 @@
 // control socket and shared-memory rings to a TestDaemon (control server + worker
 // pipelines over memory backends), with frames injected by the test.
 #include <fcntl.h>
-#include <pcap/pcap.h>
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <ingress/client.h>
+#include <pcap/pcap.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <ingress/client.h>
 
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
@@ -113,7 +112,8 @@ TEST(Apps, TwoAppsOnDifferentPortsEachReceiveOnlyTheirOwn) {
     TestDaemon d;
     constexpr uint64_t kN = 300;
     Proc a = Proc::spawn(sink(d, {"--udp", "0.0.0.0:5001", "--packets", std::to_string(kN)}));
-    Proc b = Proc::spawn(sink(d, {"--udp", "198.18.0.1:5002", "--packets", std::to_string(2 * kN)}));
+    Proc b =
+        Proc::spawn(sink(d, {"--udp", "198.18.0.1:5002", "--packets", std::to_string(2 * kN)}));
     ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
     for (uint64_t i = 0; i < kN; ++i) {
         d.inject(udp_to(kLocal, 5001, kPeer, static_cast<uint16_t>(1000 + i)).build());
@@ -397,8 +397,10 @@ TEST(Apps, GarbageInItsOwnRingHeaderHurtsOnlyThatApp) {
     EXPECT_TRUE(s.conserved());
     EXPECT_EQ(s.rx, 2 * kN);
     // The hostile app's datagrams were each delivered into its ring or dropped as a full one.
-    EXPECT_EQ(s.delivered - kN + s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)], kN);
-    EXPECT_EQ(s.dropped_total(), s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)]);
+    EXPECT_EQ(
+        s.delivered - kN + s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)], kN);
+    EXPECT_EQ(s.dropped_total(),
+              s.drops[static_cast<std::size_t>(core::DropReason::kSocketRcvbuff)]);
     // The daemon still serves: the hostile app can close its endpoint, a new app gets data.
     hostile.close();
     Client fresh = Client::connect(d.path());
@@ -416,7 +418,8 @@ struct NeverWakingEndpoint : UdpEndpoint {
     explicit NeverWakingEndpoint(UdpEndpoint&& e) : UdpEndpoint(std::move(e)) {}
     void arm() {
         for (Ring& r : rings_)
-            static_cast<shm::RingHeader*>(r.region.data())->needs_wakeup.store(1, std::memory_order_release);
+            static_cast<shm::RingHeader*>(r.region.data())
+                ->needs_wakeup.store(1, std::memory_order_release);
     }
 };
 
@@ -465,7 +468,8 @@ TEST(Apps, AppThatMakesItsWakeupFdBlockingCannotStallTheWorker) {
 TEST(Apps, AppThatNeverConsumesOverflowsOnlyItsOwnRing) {
     TestDaemon d;  // 1024-slot rings: the other app's 500 datagrams fit in its ring
     constexpr uint64_t kN = 500;
-    Proc stalled = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9200", "--ring-slots", "64", "--packets", "64"}));
+    Proc stalled =
+        Proc::spawn(sink(d, {"--udp", "0.0.0.0:9200", "--ring-slots", "64", "--packets", "64"}));
     Proc other = Proc::spawn(sink(d, {"--udp", "0.0.0.0:9201", "--packets", std::to_string(kN)}));
     ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 2; }));
     kill(stalled.pid, SIGSTOP);
@@ -482,10 +486,11 @@ TEST(Apps, AppThatNeverConsumesOverflowsOnlyItsOwnRing) {
     EXPECT_EQ(json_field(js, "received"), 64u);
     EXPECT_EQ(json_field(js, "delivered"), 64u);
     EXPECT_EQ(json_field(js, "dropped_full"), kN - 64);
-    const Expected want = plus(ip_local(2 * kN, kIpLen),
-                               {{"delivered", kN + 64}, {"UdpInDatagrams", kN + 64},
-                                {"SOCKET_RCVBUFF", kN - 64}, {"UdpRcvbufErrors", kN - 64},
-                                {"UdpInErrors", kN - 64}});
+    const Expected want = plus(ip_local(2 * kN, kIpLen), {{"delivered", kN + 64},
+                                                          {"UdpInDatagrams", kN + 64},
+                                                          {"SOCKET_RCVBUFF", kN - 64},
+                                                          {"UdpRcvbufErrors", kN - 64},
+                                                          {"UdpInErrors", kN - 64}});
     EXPECT_COUNTERS_EQ(d.counters(), want);
 }
 
@@ -594,7 +599,8 @@ TEST(Apps, TapAppSeesFramesTheKernelGetsAndWritesThemToPcap) {
     EXPECT_EQ(json_field(j, "bytes"), 3u * 42);  // SOCK_RAW: the whole frame
     // The capture reads back with libpcap: Ethernet, three 42-byte ARP frames.
     char err[PCAP_ERRBUF_SIZE];
-    pcap_t* p = pcap_open_offline_with_tstamp_precision(pcap.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+    pcap_t* p =
+        pcap_open_offline_with_tstamp_precision(pcap.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
     ASSERT_NE(p, nullptr) << err;
     EXPECT_EQ(pcap_datalink(p), DLT_EN10MB);
     pcap_pkthdr* hdr;

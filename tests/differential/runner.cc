@@ -72,13 +72,14 @@ void print_observed(const char* side, const Observed& o) {
     std::printf("  %s:\n", side);
     for (const auto& [n, v] : o.deliveries)
         for (const auto& r : v) std::printf("    %s <- %s\n", n.c_str(), r.c_str());
-    for (const auto& [n, v] : o.counters) std::printf("    %-28s %lld\n", n.c_str(), static_cast<long long>(v));
+    for (const auto& [n, v] : o.counters)
+        std::printf("    %-28s %lld\n", n.c_str(), static_cast<long long>(v));
     for (const auto& r : o.icmp) std::printf("    icmp %s\n", r.c_str());
 }
 
 // Runs one scenario on both sides; returns whether it matched.
-bool run_one(const Scenario& sc, const std::string& ingressd, const std::string& driver, bool verbose,
-             Totals& t, bool print_yaml) {
+bool run_one(const Scenario& sc, const std::string& ingressd, const std::string& driver,
+             bool verbose, Totals& t, bool print_yaml) {
     ++t.run;
     Observed k, i;
     try {
@@ -103,11 +104,16 @@ bool run_one(const Scenario& sc, const std::string& ingressd, const std::string&
     if (diff.empty()) {
         ++t.matched;
         std::printf("ok       %s%s\n", sc.name.c_str(),
-                    sc.differs.empty() && sc.known.empty() ? "" : "  (note: marked `differs`/`known` but matched)");
+                    sc.differs.empty() && sc.known.empty()
+                        ? ""
+                        : "  (note: marked `differs`/`known` but matched)");
         return true;
     }
     bool documented = !sc.differs.empty(), known = !sc.known.empty();
-    std::printf("%s %s (%s)\n", documented ? "DIFFERS " : known ? "KNOWN   " : "MISMATCH",
+    std::printf("%s %s (%s)\n",
+                documented ? "DIFFERS "
+                : known    ? "KNOWN   "
+                           : "MISMATCH",
                 sc.name.c_str(), sc.file.c_str());
     if (documented) std::printf("  deliberate: %s\n", sc.differs.c_str());
     if (known) std::printf("  known mismatch: %s\n", sc.known.c_str());
@@ -145,7 +151,8 @@ std::vector<std::string> scenario_files(const std::vector<std::string>& args) {
 
 std::string default_ingressd(const char* argv0) {
     // build/tests/differential/differential -> build/src/ingressd
-    auto p = std::filesystem::absolute(argv0).parent_path().parent_path().parent_path() / "src" / "ingressd";
+    auto p = std::filesystem::absolute(argv0).parent_path().parent_path().parent_path() / "src" /
+             "ingressd";
     return p;
 }
 
@@ -161,23 +168,36 @@ int main_(int argc, char** argv) {
             if (a + 1 >= argc) throw std::runtime_error(s + " needs a value");
             return std::string(argv[++a]);
         };
-        if (s == "--ingressd") ingressd = next();
-        else if (s == "--only") only = next();
-        else if (s == "--driver") driver = next();
-        else if (s == "--random") random = true;
-        else if (s == "--seed") seed = std::stoull(next());
-        else if (s == "--frames") frames = std::stol(next());
-        else if (s == "--per-scenario") per = std::stol(next());
-        else if (s == "-v" || s == "--verbose") verbose = true;
+        if (s == "--ingressd")
+            ingressd = next();
+        else if (s == "--only")
+            only = next();
+        else if (s == "--driver")
+            driver = next();
+        else if (s == "--random")
+            random = true;
+        else if (s == "--seed")
+            seed = std::stoull(next());
+        else if (s == "--frames")
+            frames = std::stol(next());
+        else if (s == "--per-scenario")
+            per = std::stol(next());
+        else if (s == "-v" || s == "--verbose")
+            verbose = true;
         else if (s == "-h" || s == "--help") {
-            std::puts("usage: differential [--ingressd PATH] [--driver af_xdp|dpdk] [--only NAME] [-v] FILE|DIR...\n"
-                      "       differential --random --seed N --frames M [--per-scenario K] [--driver D] [-v]");
+            std::puts(
+                "usage: differential [--ingressd PATH] [--driver af_xdp|dpdk] [--only NAME] [-v] "
+                "FILE|DIR...\n"
+                "       differential --random --seed N --frames M [--per-scenario K] [--driver D] "
+                "[-v]");
             return 0;
-        } else paths.push_back(s);
+        } else
+            paths.push_back(s);
     }
     Totals t;
     long frames_run = 0;
-    if (driver != "af_xdp" && driver != "dpdk") throw std::runtime_error("--driver: af_xdp or dpdk");
+    if (driver != "af_xdp" && driver != "dpdk")
+        throw std::runtime_error("--driver: af_xdp or dpdk");
     std::printf("ingressd driver: %s\n", driver.c_str());
     if (random) {
         std::printf("random mode: seed %llu, %ld frames, %ld per scenario\n",
@@ -185,7 +205,8 @@ int main_(int argc, char** argv) {
         std::mt19937_64 rng(seed);
         for (int idx = 0; frames_run < frames; ++idx) {
             int n = static_cast<int>(std::min(per, frames - frames_run));
-            Scenario sc = parse_scenario(random_scenario(rng, idx, n), "seed " + std::to_string(seed));
+            Scenario sc =
+                parse_scenario(random_scenario(rng, idx, n), "seed " + std::to_string(seed));
             frames_run += static_cast<long>(sc.frames.size());
             run_one(sc, ingressd, driver, verbose, t, true);
         }
@@ -197,9 +218,10 @@ int main_(int argc, char** argv) {
                     run_one(sc, ingressd, driver, verbose, t, false);
                 }
     }
-    std::printf("\n%d scenarios, %ld frames: %d matched, %d deliberate differences, %d known "
-                "mismatches, %d skipped, %d failed\n",
-                t.run, frames_run, t.matched, t.documented, t.known, t.skipped, t.failed);
+    std::printf(
+        "\n%d scenarios, %ld frames: %d matched, %d deliberate differences, %d known "
+        "mismatches, %d skipped, %d failed\n",
+        t.run, frames_run, t.matched, t.documented, t.known, t.skipped, t.failed);
     for (const auto& f : t.failures) std::printf("  failed: %s\n", f.c_str());
     return t.failed || t.run == 0 ? 1 : 0;
 }

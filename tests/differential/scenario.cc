@@ -9,7 +9,9 @@
 namespace ingress::diff {
 namespace {
 
-std::runtime_error bad(const std::string& what) { return std::runtime_error(what); }
+std::runtime_error bad(const std::string& what) {
+    return std::runtime_error(what);
+}
 
 std::pair<uint32_t, uint16_t> parse_endpoint(const std::string& s) {
     auto colon = s.rfind(':');
@@ -19,13 +21,15 @@ std::pair<uint32_t, uint16_t> parse_endpoint(const std::string& s) {
 
 std::vector<std::string> strings(const YAML::Node& n) {
     std::vector<std::string> v;
-    if (n) for (const auto& e : n) v.push_back(e.as<std::string>());
+    if (n)
+        for (const auto& e : n) v.push_back(e.as<std::string>());
     return v;
 }
 
 Knobs knobs(const YAML::Node& n) {
     Knobs k;
-    if (n) for (const auto& e : n) k[e.first.as<std::string>()] = e.second.as<int64_t>();
+    if (n)
+        for (const auto& e : n) k[e.first.as<std::string>()] = e.second.as<int64_t>();
     return k;
 }
 
@@ -44,7 +48,10 @@ wire::Mac mac(const YAML::Node& n, uint32_t dst_ip) {
 std::vector<uint8_t> hex_bytes(const std::string& s) {
     std::vector<uint8_t> v;
     for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
-        if (s[i] == ' ') { --i; continue; }
+        if (s[i] == ' ') {
+            --i;
+            continue;
+        }
         v.push_back(static_cast<uint8_t>(std::stoul(s.substr(i, 2), nullptr, 16)));
     }
     return v;
@@ -62,9 +69,9 @@ void parse_frame(const YAML::Node& f, std::vector<Frame>& out) {
         uint32_t dst = parse_addr(f["dst"] ? f["dst"].as<std::string>() : "198.18.0.1");
         wire::FrameBuilder b;
         b.eth(f["eth_src"] ? mac(f["eth_src"], dst) : kPeerMac,
-              f["eth_dst"] ? mac(f["eth_dst"], dst)
-                           : (wire::ipv4_is_multicast(dst) ? wire::Mac::for_ipv4_multicast(dst)
-                                                           : kHostMac));
+              f["eth_dst"]
+                  ? mac(f["eth_dst"], dst)
+                  : (wire::ipv4_is_multicast(dst) ? wire::Mac::for_ipv4_multicast(dst) : kHostMac));
         if (auto v = f["vlan"]) b.vlan(v.as<uint16_t>());
         if (auto v = f["ethertype"]) b.ethertype(v.as<uint16_t>());
         b.ipv4(src, dst);
@@ -78,7 +85,8 @@ void parse_frame(const YAML::Node& f, std::vector<Frame>& out) {
         if (auto v = f["tot_len"]) b.ip_tot_len(v.as<uint16_t>());
         if (f["bad_ip_csum"]) b.bad_ip_checksum();
         if (auto v = f["udp"]) b.udp(v[0].as<uint16_t>(), v[1].as<uint16_t>());
-        if (auto v = f["icmp"]) b.icmp(v[0].as<uint8_t>(), v[1].as<uint8_t>(), v[2] ? v[2].as<uint32_t>() : 0);
+        if (auto v = f["icmp"])
+            b.icmp(v[0].as<uint8_t>(), v[1].as<uint8_t>(), v[2] ? v[2].as<uint32_t>() : 0);
         if (auto v = f["proto"]) b.protocol(v.as<uint8_t>());
         if (auto v = f["udp_len"]) b.udp_length(v.as<uint16_t>());
         if (f["bad_udp_csum"]) b.bad_udp_checksum();
@@ -120,7 +128,8 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
     } else {
         throw bad("socket " + s.name + ": needs udp, raw or tap");
     }
-    if (auto c = n["connect"]) std::tie(s.remote_addr, s.remote_port) = parse_endpoint(c.as<std::string>());
+    if (auto c = n["connect"])
+        std::tie(s.remote_addr, s.remote_port) = parse_endpoint(c.as<std::string>());
     if (auto d = n["device"]) s.device = d.as<std::string>();
     if (auto v = n["reuseport"]) s.reuseport = v.as<bool>();
     if (auto v = n["reuseaddr"]) s.reuseaddr = v.as<bool>();
@@ -131,7 +140,8 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
         for (const auto& j : js) {
             Join x;
             x.group = parse_addr(j["group"].as<std::string>());
-            if (j["include"]) for (const auto& a : strings(j["include"])) x.sources.push_back(parse_addr(a));
+            if (j["include"])
+                for (const auto& a : strings(j["include"])) x.sources.push_back(parse_addr(a));
             if (j["exclude"]) {
                 x.include = false;
                 for (const auto& a : strings(j["exclude"])) x.sources.push_back(parse_addr(a));
@@ -168,7 +178,8 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
             sc.host.all = knobs(h["all"]);
             sc.host.ipv4 = knobs(h["ipv4"]);
             if (auto vs = h["vlans"])
-                for (const auto& v : vs) sc.host.vlans.push_back({v["id"].as<uint16_t>(), strings(v["addresses"])});
+                for (const auto& v : vs)
+                    sc.host.vlans.push_back({v["id"].as<uint16_t>(), strings(v["addresses"])});
             if (auto rs = h["routes"])
                 for (const auto& r : rs) {
                     Route x;
@@ -179,7 +190,8 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
                 }
         }
         if (auto ss = n["sockets"])
-            for (std::size_t i = 0; i < ss.size(); ++i) sc.sockets.push_back(parse_socket(ss[i], i));
+            for (std::size_t i = 0; i < ss.size(); ++i)
+                sc.sockets.push_back(parse_socket(ss[i], i));
         for (const auto& f : n["frames"]) parse_frame(f, sc.frames);
     } catch (const std::exception& e) {
         throw bad(file + ": scenario " + sc.name + ": " + e.what());
@@ -213,13 +225,13 @@ std::string record(const std::string& from, const uint8_t* data, std::size_t len
 
 const std::vector<std::string>& compared_counters() {
     static const std::vector<std::string> v{
-        "IpInReceives", "IpInHdrErrors", "IpInAddrErrors", "IpInUnknownProtos", "IpInDiscards",
-        "IpInDelivers", "IpReasmTimeout", "IpReasmReqds", "IpReasmOKs", "IpReasmFails",
-        "IpExtInNoRoutes", "IpExtInTruncatedPkts", "IpExtInMcastPkts", "IpExtInBcastPkts",
-        "IpExtInOctets", "IpExtInCsumErrors", "IpExtReasmOverlaps", "UdpInDatagrams",
-        "UdpNoPorts", "UdpInErrors", "UdpRcvbufErrors", "UdpInCsumErrors", "UdpIgnoredMulti",
-        "TcpExtIPReversePathFilter", "IcmpOutDestUnreachs", "IcmpOutTimeExcds",
-        "IcmpOutParmProbs"};
+        "IpInReceives",        "IpInHdrErrors",    "IpInAddrErrors",  "IpInUnknownProtos",
+        "IpInDiscards",        "IpInDelivers",     "IpReasmTimeout",  "IpReasmReqds",
+        "IpReasmOKs",          "IpReasmFails",     "IpExtInNoRoutes", "IpExtInTruncatedPkts",
+        "IpExtInMcastPkts",    "IpExtInBcastPkts", "IpExtInOctets",   "IpExtInCsumErrors",
+        "IpExtReasmOverlaps",  "UdpInDatagrams",   "UdpNoPorts",      "UdpInErrors",
+        "UdpRcvbufErrors",     "UdpInCsumErrors",  "UdpIgnoredMulti", "TcpExtIPReversePathFilter",
+        "IcmpOutDestUnreachs", "IcmpOutTimeExcds", "IcmpOutParmProbs"};
     return v;
 }
 
@@ -238,7 +250,7 @@ YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames) {
     sc["host"] = host;
 
     const char* dsts[] = {"198.18.0.1", "198.18.0.255", "255.255.255.255", "239.1.1.1",
-                          "239.1.1.2", "198.18.0.77", "198.19.0.1"};
+                          "239.1.1.2",  "198.18.0.77",  "198.19.0.1"};
     const char* srcs[] = {"198.18.0.2", "198.18.0.3", "198.19.5.5", "198.18.0.1", "0.0.0.0"};
     const uint16_t ports[] = {5000, 5001, 5002};
 
@@ -253,7 +265,8 @@ YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames) {
             const char* addrs[] = {"0.0.0.0", "198.18.0.1", "239.1.1.1", "198.18.0.255"};
             std::string a = addrs[pick(4)];
             s["udp"] = a + ":" + std::to_string(ports[pick(3)]);
-            if (pick(4) == 0) s["connect"] = std::string(srcs[pick(2)]) + ":" + std::to_string(4000 + pick(2));
+            if (pick(4) == 0)
+                s["connect"] = std::string(srcs[pick(2)]) + ":" + std::to_string(4000 + pick(2));
             if (pick(3) == 0 && !reuse_group) {
                 // One reuseport group on port 5009: compared as one multiset.
                 reuse_group = true;
@@ -311,17 +324,39 @@ YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames) {
         }
         f["payload"] = pick(64);
         switch (pick(24)) {
-            case 0: f["bad_ip_csum"] = true; break;
-            case 1: f["ttl"] = pick(2); break;
-            case 2: f["ihl"] = 4; break;
-            case 3: f["tot_len"] = 1000; break;
-            case 4: if (f["udp"]) f["bad_udp_csum"] = true; break;
-            case 5: if (f["udp"]) f["udp_len"] = 4; break;
-            case 6: if (f["udp"]) f["zero_udp_csum"] = true; break;
-            case 7: f["eth_dst"] = "other"; break;
-            case 8: f["version"] = 6; break;
-            case 9: f["options"] = "01010100"; break;  // NOP NOP NOP EOL
-            case 10: f["pad_to"] = 60; break;
+            case 0:
+                f["bad_ip_csum"] = true;
+                break;
+            case 1:
+                f["ttl"] = pick(2);
+                break;
+            case 2:
+                f["ihl"] = 4;
+                break;
+            case 3:
+                f["tot_len"] = 1000;
+                break;
+            case 4:
+                if (f["udp"]) f["bad_udp_csum"] = true;
+                break;
+            case 5:
+                if (f["udp"]) f["udp_len"] = 4;
+                break;
+            case 6:
+                if (f["udp"]) f["zero_udp_csum"] = true;
+                break;
+            case 7:
+                f["eth_dst"] = "other";
+                break;
+            case 8:
+                f["version"] = 6;
+                break;
+            case 9:
+                f["options"] = "01010100";
+                break;  // NOP NOP NOP EOL
+            case 10:
+                f["pad_to"] = 60;
+                break;
             case 11: {
                 // A fragmented datagram, its fragments in order or reversed.
                 f["id"] = next_id++;
@@ -337,7 +372,8 @@ YAML::Node random_scenario(std::mt19937_64& rng, int index, int frames) {
                 i += 2;
                 continue;
             }
-            default: break;
+            default:
+                break;
         }
         fs.push_back(f);
         ++i;

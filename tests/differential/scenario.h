@@ -19,8 +19,9 @@ namespace ingress::diff {
 
 struct Route {
     std::string prefix;  // "198.19.0.0/16"
-    std::string type = "unicast";  // unicast | local | broadcast | unreachable | blackhole | prohibit
-    std::string dev = "main";      // main | second
+    std::string type =
+        "unicast";             // unicast | local | broadcast | unreachable | blackhole | prohibit
+    std::string dev = "main";  // main | second
 };
 
 struct Vlan {
@@ -55,10 +56,10 @@ struct Socket {
     uint16_t port = 0;
     uint32_t remote_addr = 0;
     uint16_t remote_port = 0;
-    uint8_t protocol = 0;       // raw
+    uint8_t protocol = 0;         // raw
     uint16_t ethertype = 0x0003;  // tap; ETH_P_ALL
-    bool dgram = false;         // tap SOCK_DGRAM
-    std::string device;         // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
+    bool dgram = false;           // tap SOCK_DGRAM
+    std::string device;           // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
     bool reuseport = false, reuseaddr = false, multicast_all = true;
     std::optional<uint32_t> icmp_filter;
     std::vector<Join> joins;

@@ -30,21 +30,30 @@
 namespace ingress::diff {
 namespace {
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 void must(const std::string& cmd) {
     if (test::sh(cmd) != 0) throw std::runtime_error("command failed: " + cmd);
 }
 
-std::string addr_str(uint32_t a) { return wire::ipv4_str(a); }
+std::string addr_str(uint32_t a) {
+    return wire::ipv4_str(a);
+}
 
 // Closes an fd on scope exit.
 struct Fd {
     int fd = -1;
     explicit Fd(int f = -1) : fd(f) {}
     Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    Fd& operator=(Fd&& o) noexcept { std::swap(fd, o.fd); return *this; }
-    ~Fd() { if (fd >= 0) close(fd); }
+    Fd& operator=(Fd&& o) noexcept {
+        std::swap(fd, o.fd);
+        return *this;
+    }
+    ~Fd() {
+        if (fd >= 0) close(fd);
+    }
 };
 
 // The namespaces both sides share the shape of: "a" receives (the host under test), "b"
@@ -56,14 +65,15 @@ public:
         const std::string& a = pair_.ns_a();
         const std::string& b = pair_.ns_b();
         for (const auto& ns : {a, b})
-            must("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+            must("ip netns exec " + ns +
+                 " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                  "net.ipv6.conf.default.disable_ipv6=1");
         must("ip -n " + a + " link set lo up");
         if (!h.second.empty()) {
             second_a_ = "dfs" + pair_.if_a().substr(3);
             second_b_ = "dft" + pair_.if_b().substr(3);
-            must("ip link add " + second_a_ + " netns " + a + " type veth peer name " +
-                 second_b_ + " netns " + b);
+            must("ip link add " + second_a_ + " netns " + a + " type veth peer name " + second_b_ +
+                 " netns " + b);
             must("ip -n " + a + " link set " + second_a_ + " up");
             must("ip -n " + b + " link set " + second_b_ + " up");
         }
@@ -120,7 +130,8 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
         if (static_cast<std::size_t>(n) < ihl + 8) continue;
         const uint8_t* ic = buf + ihl;
         // Errors only: an echo reply is not part of the receive path under test.
-        if (ic[0] != ICMP_DEST_UNREACH && ic[0] != ICMP_TIME_EXCEEDED && ic[0] != ICMP_PARAMETERPROB)
+        if (ic[0] != ICMP_DEST_UNREACH && ic[0] != ICMP_TIME_EXCEEDED &&
+            ic[0] != ICMP_PARAMETERPROB)
             continue;
         uint32_t src = ntohl(*reinterpret_cast<const uint32_t*>(buf + 12));
         uint32_t dst = ntohl(*reinterpret_cast<const uint32_t*>(buf + 16));
@@ -137,7 +148,8 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
 
 // `ip -n NS` commands that give namespace a the scenario's addresses (as the config's
 // `addresses` do: local /32, subnet broadcast, prefix route).
-void add_addresses(const std::string& ns, const std::string& dev, const std::vector<std::string>& as) {
+void add_addresses(const std::string& ns, const std::string& dev,
+                   const std::vector<std::string>& as) {
     for (const auto& a : as) must("ip -n " + ns + " addr add " + a + " brd + dev " + dev);
 }
 
@@ -149,7 +161,8 @@ void sysctls(const std::string& ns, const std::string& prefix, const Knobs& k) {
 // The devconf knobs the config has, with the kernel's compiled-in defaults, set explicitly so
 // the host's own sysctl.d (e.g. rp_filter=2) cannot leak into a fresh namespace.
 Knobs with_defaults(Knobs k) {
-    for (const char* n : {"rp_filter", "accept_local", "route_localnet", "forwarding"}) k.emplace(n, 0);
+    for (const char* n : {"rp_filter", "accept_local", "route_localnet", "forwarding"})
+        k.emplace(n, 0);
     return k;
 }
 
@@ -193,8 +206,12 @@ void deltas(Observed& o, const std::map<std::string, int64_t>& before,
     }
 }
 
-std::string from_udp(uint32_t a, uint16_t p) { return addr_str(a) + ":" + std::to_string(p); }
-std::string from_tap(unsigned pkttype) { return "pkttype " + std::to_string(pkttype); }
+std::string from_udp(uint32_t a, uint16_t p) {
+    return addr_str(a) + ":" + std::to_string(p);
+}
+std::string from_tap(unsigned pkttype) {
+    return "pkttype " + std::to_string(pkttype);
+}
 
 void finish_deliveries(const Scenario& sc, Observed& o) {
     // A reuseport group's members are one multiset: which member gets a datagram is a hash
@@ -234,7 +251,8 @@ void kernel_joins(int fd, const Socket& s, uint32_t ifindex) {
                 r.gsr_interface = ifindex;
                 r.gsr_group = gss(j.group);
                 r.gsr_source = gss(src);
-                setopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &r, sizeof r, s.name + " MCAST_JOIN_SOURCE_GROUP");
+                setopt(fd, IPPROTO_IP, MCAST_JOIN_SOURCE_GROUP, &r, sizeof r,
+                       s.name + " MCAST_JOIN_SOURCE_GROUP");
             }
             continue;
         }
@@ -247,7 +265,8 @@ void kernel_joins(int fd, const Socket& s, uint32_t ifindex) {
             b.gsr_interface = ifindex;
             b.gsr_group = gss(j.group);
             b.gsr_source = gss(src);
-            setopt(fd, IPPROTO_IP, MCAST_BLOCK_SOURCE, &b, sizeof b, s.name + " MCAST_BLOCK_SOURCE");
+            setopt(fd, IPPROTO_IP, MCAST_BLOCK_SOURCE, &b, sizeof b,
+                   s.name + " MCAST_BLOCK_SOURCE");
         }
     }
 }
@@ -270,8 +289,10 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
     Fd fd(socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_RAW) | SOCK_NONBLOCK | SOCK_CLOEXEC,
                  udp ? 0 : s.protocol));
     if (fd.fd < 0) throw std::runtime_error(s.name + ": socket: " + strerror(errno));
-    if (s.reuseaddr) setopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one, s.name + " SO_REUSEADDR");
-    if (s.reuseport) setopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one, s.name + " SO_REUSEPORT");
+    if (s.reuseaddr)
+        setopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one, s.name + " SO_REUSEADDR");
+    if (s.reuseport)
+        setopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one, s.name + " SO_REUSEPORT");
     if (!s.device.empty()) {
         std::string d = t.dev(s.device);
         setopt(fd.fd, SOL_SOCKET, SO_BINDTODEVICE, d.c_str(), static_cast<socklen_t>(d.size()),
@@ -326,7 +347,8 @@ std::set<uint32_t> frame_sources(const Scenario& sc) {
     std::set<uint32_t> s;
     for (const auto& f : sc.frames) {
         std::size_t l3 = 14;
-        while (f.bytes.size() >= l3 && (f.bytes[l3 - 2] == 0x81 && f.bytes[l3 - 1] == 0x00)) l3 += 4;
+        while (f.bytes.size() >= l3 && (f.bytes[l3 - 2] == 0x81 && f.bytes[l3 - 1] == 0x00))
+            l3 += 4;
         if (f.bytes.size() < l3 + 20) continue;
         uint32_t a = ntohl(*reinterpret_cast<const uint32_t*>(&f.bytes[l3 + 12]));
         if (!wire::ipv4_is_zeronet(a) && !wire::ipv4_is_multicast(a) && !wire::ipv4_is_lbcast(a) &&
@@ -338,7 +360,8 @@ std::set<uint32_t> frame_sources(const Scenario& sc) {
 
 std::string route_cmd(const Route& r, const Topology& t) {
     bool has_dev = r.type == "unicast" || r.type == "local" || r.type == "broadcast";
-    return (r.type == "unicast" ? "" : r.type + " ") + r.prefix + (has_dev ? " dev " + t.dev(r.dev) : "");
+    return (r.type == "unicast" ? "" : r.type + " ") + r.prefix +
+           (has_dev ? " dev " + t.dev(r.dev) : "");
 }
 
 }  // namespace
@@ -359,7 +382,8 @@ Observed run_kernel(const Scenario& sc) {
     }
     sysctls(ns, "net.ipv4.conf.all.", with_defaults(sc.host.all));
     sysctls(ns, "net.ipv4.conf." + main + ".", with_defaults(sc.host.conf));
-    if (!sc.host.second.empty()) sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
+    if (!sc.host.second.empty())
+        sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
     sysctls(ns, "net.ipv4.", sc.host.ipv4);
     for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
     for (uint32_t a : frame_sources(sc))
@@ -399,10 +423,12 @@ std::string yaml_list(const std::vector<std::string>& v) {
 
 // How an interface is driven, as config lines: AF_XDP, or DPDK's net_af_xdp vdev number
 // `n` with a TAP of its own (its name in *tap_out).
-std::string port_lines(const std::string& driver, const std::string& dev, int n, std::string* tap_out) {
+std::string port_lines(const std::string& driver, const std::string& dev, int n,
+                       std::string* tap_out) {
     if (driver != "dpdk") return "";
     static int serial = 0;
-    const std::string tap = ("dfx" + std::to_string(getpid()) + "x" + std::to_string(serial++)).substr(0, 15);
+    const std::string tap =
+        ("dfx" + std::to_string(getpid()) + "x" + std::to_string(serial++)).substr(0, 15);
     *tap_out = tap;
     return "    driver: dpdk\n    device: net_af_xdp" + std::to_string(n) + ",iface=" + dev +
            "\n    exception: " + tap + "\n";
@@ -412,31 +438,36 @@ std::string port_lines(const std::string& driver, const std::string& dev, int n,
 std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl,
                             const std::string& driver, std::map<std::string, std::string>& taps) {
     const Host& h = sc.host;
-    std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" +
-                    port_lines(driver, t.dev("main"), 0, &taps["main"]) +
-                    "    queues: 1\n    capture_all: true\n    addresses: " +
-                    yaml_list(h.addresses) + "\n    conf: " + yaml_knobs(h.conf) + "\n";
+    std::string c =
+        "interfaces:\n  - name: " + t.dev("main") + "\n" +
+        port_lines(driver, t.dev("main"), 0, &taps["main"]) +
+        "    queues: 1\n    capture_all: true\n    addresses: " + yaml_list(h.addresses) +
+        "\n    conf: " + yaml_knobs(h.conf) + "\n";
     if (!h.vlans.empty()) {
         c += "    vlans:\n";
         for (const auto& v : h.vlans)
-            c += "      - {id: " + std::to_string(v.id) + ", addresses: " + yaml_list(v.addresses) + "}\n";
+            c += "      - {id: " + std::to_string(v.id) + ", addresses: " + yaml_list(v.addresses) +
+                 "}\n";
     }
     if (!h.second.empty())
-        c += "  - name: " + t.dev("second") + "\n" + port_lines(driver, t.dev("second"), 1, &taps["second"]) +
-             "    queues: 1\n    capture_all: true\n    addresses: " +
-             yaml_list(h.second) + "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
+        c += "  - name: " + t.dev("second") + "\n" +
+             port_lines(driver, t.dev("second"), 1, &taps["second"]) +
+             "    queues: 1\n    capture_all: true\n    addresses: " + yaml_list(h.second) +
+             "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
     c += "all: " + yaml_knobs(h.all) + "\n";
     if (!h.routes.empty()) {
         c += "routes:\n";
         for (const auto& r : h.routes) {
             c += "  - {prefix: " + r.prefix + ", type: " + r.type;
-            if (r.type == "unicast" || r.type == "local" || r.type == "broadcast") c += ", dev: " + t.dev(r.dev);
+            if (r.type == "unicast" || r.type == "local" || r.type == "broadcast")
+                c += ", dev: " + t.dev(r.dev);
             c += "}\n";
         }
     }
     if (!h.ipv4.empty()) c += "ipv4: " + yaml_knobs(h.ipv4) + "\n";
     if (driver == "dpdk")
-        c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, dfx" +
+        c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, "
+             "--file-prefix, dfx" +
              std::to_string(getpid()) + ", --log-level, \"*:warning\"]\n";
     c += "control:\n  socket: " + ctl + "\n";
     return c;
@@ -501,7 +532,8 @@ struct TmpDir {
 
 }  // namespace
 
-Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path, const std::string& driver) {
+Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
+                      const std::string& driver) {
     Topology t(sc.host);
     TmpDir dir;
     std::map<std::string, std::string> taps;
@@ -528,14 +560,20 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path, cons
         Endpoint ep;
         switch (s.kind) {
             case SockKind::kUdp:
-                ep = client->open_udp({.addr = s.addr, .port = s.port, .remote_addr = s.remote_addr,
-                                       .remote_port = s.remote_port, .ifindex = ifx,
-                                       .reuseport = s.reuseport, .reuseaddr = s.reuseaddr,
+                ep = client->open_udp({.addr = s.addr,
+                                       .port = s.port,
+                                       .remote_addr = s.remote_addr,
+                                       .remote_port = s.remote_port,
+                                       .ifindex = ifx,
+                                       .reuseport = s.reuseport,
+                                       .reuseaddr = s.reuseaddr,
                                        .multicast_all = s.multicast_all});
                 break;
             case SockKind::kRaw:
-                ep = client->open_raw({.protocol = s.protocol, .addr = s.addr,
-                                       .remote_addr = s.remote_addr, .ifindex = ifx,
+                ep = client->open_raw({.protocol = s.protocol,
+                                       .addr = s.addr,
+                                       .remote_addr = s.remote_addr,
+                                       .ifindex = ifx,
                                        .icmp_filter = s.icmp_filter.value_or(0),
                                        .multicast_all = s.multicast_all});
                 break;
@@ -553,7 +591,8 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path, cons
         // Every frame reaches the dataplane (capture_all): wait until the worker saw them all.
         for (int i = 0; i < 300; ++i) {
             auto now = parse_stats(client->stats());
-            if (now["IngressRx"] - before["IngressRx"] >= static_cast<int64_t>(sc.frames.size())) break;
+            if (now["IngressRx"] - before["IngressRx"] >= static_cast<int64_t>(sc.frames.size()))
+                break;
             sleep_ms(10);
         }
         sleep_ms(30 + sc.settle_ms);

@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     o.interface_exists = [](const std::string& n) { return n.size() < 8; };
     o.cpus = 4;
     try {
-        (void)ingress::config::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz.yaml", o);
+        (void)ingress::config::parse(std::string(reinterpret_cast<const char*>(data), size),
+                                     "fuzz.yaml", o);
     } catch (const ingress::config::Error& e) {
         if (std::string(e.what()).rfind("fuzz.yaml", 0) != 0) __builtin_trap();
     }

@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check_within(*r.msg, data, size, 0);
         Builder b(r.msg->type, r.msg->seq);
         for (const AttrView& a : r.msg->attrs) {
-            if (a.value.data() < data || a.value.data() + a.value.size() > data + size) std::abort();
+            if (a.value.data() < data || a.value.data() + a.value.size() > data + size)
+                std::abort();
             if (a.value.size() == 4) b.u32(a.type, r.msg->u32(a.type).value_or(0));
         }
         auto again = b.finish();

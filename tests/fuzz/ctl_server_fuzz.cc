@@ -40,8 +40,8 @@ struct World {
     // grace period (hundreds of milliseconds here), which would leave the fuzzer a few runs
     // a second. Opens are checked in full and refused at the per-app limit instead; the
     // endpoint life cycle is the apps suite's and the server unit tests'.
-    ctl::Registry reg{{.geometry = {8, 128}, .max_ring_slots = 64, .max_endpoints_per_owner = 0},
-                      pub, nullptr};
+    ctl::Registry reg{
+        {.geometry = {8, 128}, .max_ring_slots = 64, .max_endpoints_per_owner = 0}, pub, nullptr};
     std::unique_ptr<ctl::Server> server;
 };
 

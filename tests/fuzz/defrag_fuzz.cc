@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             continue;
         }
         const uint16_t offset = in.u16() & wire::kIpOffsetMask;  // in 8-byte units
-        const uint8_t bits = in.u8();                              // MF, DF, ECN
+        const uint8_t bits = in.u8();                            // MF, DF, ECN
         wire::FrameBuilder f;
         f.eth({{0x02, 0, 0, 0, 0, 2}}, {{0x02, 0, 0, 0, 0, 1}})
             .ipv4(wire::ipv4(198, 18, 0, 2 + (op & 3)), wire::ipv4(198, 18, 0, 1))

@@ -21,8 +21,9 @@ using fuzz::FuzzInput;
 namespace {
 
 wire::Ipv4Addr local_or_any(FuzzInput& in) {
-    static const wire::Ipv4Addr kLocal[] = {0, wire::ipv4(198, 18, 0, 1), wire::ipv4(198, 18, 10, 1),
-                                            wire::ipv4(239, 1, 1, 1), wire::ipv4(198, 18, 0, 255)};
+    static const wire::Ipv4Addr kLocal[] = {0, wire::ipv4(198, 18, 0, 1),
+                                            wire::ipv4(198, 18, 10, 1), wire::ipv4(239, 1, 1, 1),
+                                            wire::ipv4(198, 18, 0, 255)};
     return kLocal[in.pick(std::size(kLocal))];
 }
 
@@ -32,9 +33,16 @@ void configure_mc(FuzzInput& in, demux::McSocketState& mc) {
         const wire::Ipv4Addr g = in.flag() ? wire::ipv4(239, 1, 1, 1) : wire::ipv4(239, 1, 1, 2);
         const uint32_t ifindex = in.pick(2) ? 1u : 10u;
         switch (in.pick(3)) {
-            case 0: mc.join(g, ifindex); break;
-            case 1: mc.join_source(g, ifindex, fuzz::pick_addr(in)); break;
-            default: mc.join(g, ifindex); (void)mc.block_source(g, ifindex, fuzz::pick_addr(in)); break;
+            case 0:
+                mc.join(g, ifindex);
+                break;
+            case 1:
+                mc.join_source(g, ifindex, fuzz::pick_addr(in));
+                break;
+            default:
+                mc.join(g, ifindex);
+                (void)mc.block_source(g, ifindex, fuzz::pick_addr(in));
+                break;
         }
     }
 }
@@ -72,7 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (unsigned n = 1 + in.pick(6); n > 0; --n) {
         auto& e = udp.emplace_back(test::rings(64), "udp");
         e.bind(local_or_any(in), static_cast<uint16_t>(4999 + in.pick(3)));
-        if (in.pick(4) == 0) e.connect(fuzz::pick_addr(in), static_cast<uint16_t>(4999 + in.pick(3)));
+        if (in.pick(4) == 0)
+            e.connect(fuzz::pick_addr(in), static_cast<uint16_t>(4999 + in.pick(3)));
         e.bind_to_device(some_dev(in)).set_reuseport(in.pick(4) == 0);
         configure_mc(in, e.mc());
         b.add(e);
@@ -99,7 +108,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     io::MemoryBackend backend(1, 1, 320, 2048);
     fuzz::run_and_check(
         backend,
-        {.port = &w.port, .defrag = fuzz::kSmallDefrag, .routes = w.routes.get(), .endpoints = table.get()},
+        {.port = &w.port,
+         .defrag = fuzz::kSmallDefrag,
+         .routes = w.routes.get(),
+         .endpoints = table.get()},
         spans, [&] {
             for (auto& e : udp)
                 check_queue(e, [](const demux::UdpEndpoint& ep, const test::Received& x) {
@@ -109,7 +121,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 });
             for (auto& e : raw)
                 check_queue(e, [](const demux::RawEndpoint& ep, const test::Received& x) {
-                    if (x.meta.protocol != ep.protocol() || !inet_match(ep.addressing(), ep.mc(), x.meta))
+                    if (x.meta.protocol != ep.protocol() ||
+                        !inet_match(ep.addressing(), ep.mc(), x.meta))
                         return false;
                     // ICMP_FILTER: the type is the byte after the IP header.
                     if (ep.protocol() != wire::kIpProtoIcmp) return true;

@@ -53,11 +53,11 @@ private:
 // treats specially: a well-formed frame built from these reaches the decisions deep in the
 // path far more often than random bytes (which rarely pass the header checksum).
 inline constexpr wire::Ipv4Addr kAddrs[] = {
-    wire::ipv4(198, 18, 0, 1),   wire::ipv4(198, 18, 0, 2),     wire::ipv4(198, 18, 0, 255),
-    wire::ipv4(198, 18, 10, 1),  wire::ipv4(198, 19, 0, 7),     wire::ipv4(239, 1, 1, 1),
-    wire::ipv4(239, 1, 1, 2),    wire::ipv4(224, 0, 0, 1),      wire::ipv4(255, 255, 255, 255),
-    wire::ipv4(127, 0, 0, 1),    wire::ipv4(0, 0, 0, 0),        wire::ipv4(0, 1, 2, 3),
-    wire::ipv4(240, 0, 0, 1),    wire::ipv4(198, 18, 0, 0),     wire::ipv4(10, 0, 0, 1),
+    wire::ipv4(198, 18, 0, 1),   wire::ipv4(198, 18, 0, 2), wire::ipv4(198, 18, 0, 255),
+    wire::ipv4(198, 18, 10, 1),  wire::ipv4(198, 19, 0, 7), wire::ipv4(239, 1, 1, 1),
+    wire::ipv4(239, 1, 1, 2),    wire::ipv4(224, 0, 0, 1),  wire::ipv4(255, 255, 255, 255),
+    wire::ipv4(127, 0, 0, 1),    wire::ipv4(0, 0, 0, 0),    wire::ipv4(0, 1, 2, 3),
+    wire::ipv4(240, 0, 0, 1),    wire::ipv4(198, 18, 0, 0), wire::ipv4(10, 0, 0, 1),
     wire::ipv4(198, 18, 10, 255)};
 inline wire::Ipv4Addr pick_addr(FuzzInput& in) noexcept {
     return kAddrs[in.pick(std::size(kAddrs))];
@@ -72,7 +72,8 @@ inline std::vector<uint8_t> built_frame(FuzzInput& in) {
         auto b = in.frame();
         return {b.begin(), b.end()};
     }
-    static const wire::Mac kMacs[] = {{{0x02, 0, 0, 0, 0, 1}}, wire::Mac::broadcast(),
+    static const wire::Mac kMacs[] = {{{0x02, 0, 0, 0, 0, 1}},
+                                      wire::Mac::broadcast(),
                                       wire::Mac::for_ipv4_multicast(wire::ipv4(239, 1, 1, 1)),
                                       {{0x02, 0, 0, 0, 0, 9}}};
     wire::FrameBuilder f;
@@ -80,9 +81,15 @@ inline std::vector<uint8_t> built_frame(FuzzInput& in) {
     if (sel & 0x02) f.vlan(in.pick(3) * 10);
     f.ipv4(pick_addr(in), pick_addr(in)).ttl(in.pick(3)).ip_id(in.pick(4));
     switch (in.pick(4)) {
-        case 0: f.icmp(in.pick(16), in.pick(4)); break;
-        case 1: f.protocol(in.u8()); break;
-        default: f.udp(in.pick(3) + 4999, in.pick(3) + 4999); break;
+        case 0:
+            f.icmp(in.pick(16), in.pick(4));
+            break;
+        case 1:
+            f.protocol(in.u8());
+            break;
+        default:
+            f.udp(in.pick(3) + 4999, in.pick(3) + 4999);
+            break;
     }
     if (sel & 0x04) {
         auto o = in.bytes(in.pick(41));
@@ -90,12 +97,23 @@ inline std::vector<uint8_t> built_frame(FuzzInput& in) {
     }
     f.payload_size(in.u16() % 3000);
     switch (in.pick(8)) {
-        case 0: f.bad_ip_checksum(); break;
-        case 1: f.bad_udp_checksum(); break;
-        case 2: f.ip_tot_len(in.u16()); break;
-        case 3: f.truncate(in.u16() % 1600); break;
-        case 4: f.udp_length(in.u16()); break;
-        default: break;
+        case 0:
+            f.bad_ip_checksum();
+            break;
+        case 1:
+            f.bad_udp_checksum();
+            break;
+        case 2:
+            f.ip_tot_len(in.u16());
+            break;
+        case 3:
+            f.truncate(in.u16() % 1600);
+            break;
+        case 4:
+            f.udp_length(in.u16());
+            break;
+        default:
+            break;
     }
     if (sel & 0x08) {
         const uint32_t off = (in.u16() % 400) * 8;
@@ -114,8 +132,12 @@ struct Host {
         port.mac = wire::Mac{{0x02, 0, 0, 0, 0, 1}};
         port.vlans.push_back({10, 10, port.mac});
         ipv4::RouteConfig rc;
-        rc.ifaces.push_back({.ifindex = 1, .name = "f0", .addrs = {{.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24}}});
-        rc.ifaces.push_back({.ifindex = 10, .name = "f0.10", .addrs = {{.addr = wire::ipv4(198, 18, 10, 1), .prefix_len = 24}}});
+        rc.ifaces.push_back({.ifindex = 1,
+                             .name = "f0",
+                             .addrs = {{.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24}}});
+        rc.ifaces.push_back({.ifindex = 10,
+                             .name = "f0.10",
+                             .addrs = {{.addr = wire::ipv4(198, 18, 10, 1), .prefix_len = 24}}});
         for (uint32_t ifindex : {1u, 10u})
             for (auto g : {wire::ipv4(239, 1, 1, 1), wire::ipv4(239, 1, 1, 2)})
                 rc.mc.join(ifindex, g, ipv4::McFilterMode::kExclude, {});
@@ -127,8 +149,8 @@ struct Host {
 
 // Reassembly pools sized for one input (the defaults preallocate 4 MiB of 64 KiB buffers,
 // which would dominate the time of every run).
-inline constexpr ipv4::DefragConfig kSmallDefrag{.max_queues = 64, .max_frags = 256,
-                                                 .reasm_buffers = 4};
+inline constexpr ipv4::DefragConfig kSmallDefrag{
+    .max_queues = 64, .max_frags = 256, .reasm_buffers = 4};
 
 // Every frame through a pipeline over `backend` in bursts 1 ms apart, then an empty burst
 // after ipfrag_time so that every reassembly queue expires. Aborts unless

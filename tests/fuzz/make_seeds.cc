@@ -24,7 +24,11 @@ namespace {
 const wire::Mac kPeer{{0x02, 0, 0, 0, 0, 2}}, kUs{{0x02, 0, 0, 0, 0, 1}};
 
 FrameBuilder udp_to(wire::Ipv4Addr dst, wire::Mac mac = kUs) {
-    return FrameBuilder().eth(kPeer, mac).ipv4(ipv4(198, 18, 0, 2), dst).udp(4000, 5000).payload_size(32);
+    return FrameBuilder()
+        .eth(kPeer, mac)
+        .ipv4(ipv4(198, 18, 0, 2), dst)
+        .udp(4000, 5000)
+        .payload_size(32);
 }
 
 std::vector<Bytes> sample_frames() {
@@ -34,10 +38,18 @@ std::vector<Bytes> sample_frames() {
         udp_to(ipv4(239, 1, 1, 1), wire::Mac::for_ipv4_multicast(ipv4(239, 1, 1, 1))).build(),
         udp_to(ipv4(198, 18, 0, 255), wire::Mac::broadcast()).build(),
         udp_to(ipv4(198, 18, 0, 1)).ip_options({0x07, 0x07, 0x04, 0, 0, 0, 0, 0}).build(),  // RR
-        FrameBuilder().eth(kPeer, kUs).ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1))
-            .icmp(wire::kIcmpEcho, 0).payload_size(16).build(),
-        FrameBuilder().eth(kPeer, kUs).ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1))
-            .protocol(253).payload_size(8).build(),
+        FrameBuilder()
+            .eth(kPeer, kUs)
+            .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1))
+            .icmp(wire::kIcmpEcho, 0)
+            .payload_size(16)
+            .build(),
+        FrameBuilder()
+            .eth(kPeer, kUs)
+            .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1))
+            .protocol(253)
+            .payload_size(8)
+            .build(),
     };
 }
 
@@ -46,7 +58,8 @@ std::vector<std::vector<Bytes>> fragment_runs() {
     FrameBuilder d = udp_to(ipv4(198, 18, 0, 1)).ip_id(7).payload_size(2000);
     auto in_order = d.build_fragments(1000);
     std::vector<Bytes> reversed(in_order.rbegin(), in_order.rend());
-    std::vector<Bytes> overlap = {d.build_fragment(0, 1000, true), d.build_fragment(992, 1016, false)};
+    std::vector<Bytes> overlap = {d.build_fragment(0, 1000, true),
+                                  d.build_fragment(992, 1016, false)};
     return {in_order, reversed, overlap};
 }
 
@@ -143,7 +156,10 @@ int main(int argc, char** argv) {
     const std::vector<Bytes> requests = {
         Builder(MsgType::kHello, 1).u16(Attr::kVersion, ctl::kVersion).finish(),
         Builder(MsgType::kOpenUdp, 2).u16(Attr::kLocalPort, 5000).finish(),
-        Builder(MsgType::kJoin, 3).u32(Attr::kEndpointId, 1).u32(Attr::kGroup, ipv4(239, 1, 1, 1)).finish(),
+        Builder(MsgType::kJoin, 3)
+            .u32(Attr::kEndpointId, 1)
+            .u32(Attr::kGroup, ipv4(239, 1, 1, 1))
+            .finish(),
         Builder(MsgType::kStats, 4).finish(),
         Builder(MsgType::kClose, 5).u32(Attr::kEndpointId, 1).finish(),
     };

@@ -32,8 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.begin_burst();
     c.rx();
     core::Verdict v = ipv4::rcv_core(pkt, c);
-    if (v.is_drop()) c.dropped(v.reason());
-    else c.delivered();
+    if (v.is_drop())
+        c.dropped(v.reason());
+    else
+        c.delivered();
     c.end_burst();
     core::Snapshot s = c.snapshot();
     if (!s.conserved()) std::abort();

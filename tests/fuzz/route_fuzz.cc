@@ -20,9 +20,9 @@ using fuzz::FuzzInput;
 namespace {
 
 void knobs(FuzzInput& in, ipv4::DevConf& c) {
-    static const char* kNames[] = {"accept_local", "accept_source_route", "forwarding",
-                                   "route_localnet", "drop_unicast_in_l2_multicast",
-                                   "bc_forwarding"};
+    static const char* kNames[] = {
+        "accept_local",   "accept_source_route",          "forwarding",
+        "route_localnet", "drop_unicast_in_l2_multicast", "bc_forwarding"};
     (void)c.set("rp_filter", in.pick(3));
     const uint8_t bits = in.u8();
     for (unsigned i = 0; i < std::size(kNames); ++i) (void)c.set(kNames[i], (bits >> i) & 1);
@@ -34,13 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FuzzInput in(data, size);
     ipv4::RouteConfig rc;
     knobs(in, rc.all);
-    ipv4::IfConfig f0{.ifindex = 1, .name = "f0",
+    ipv4::IfConfig f0{.ifindex = 1,
+                      .name = "f0",
                       .addrs = {{.addr = wire::ipv4(198, 18, 0, 1), .prefix_len = 24}}};
-    if (in.flag()) f0.addrs.push_back({.addr = wire::ipv4(198, 19, 0, 1), .prefix_len = 16,
-                                       .secondary = in.flag()});
+    if (in.flag())
+        f0.addrs.push_back(
+            {.addr = wire::ipv4(198, 19, 0, 1), .prefix_len = 16, .secondary = in.flag()});
     knobs(in, f0.conf);
     rc.ifaces.push_back(f0);
-    ipv4::IfConfig f10{.ifindex = 10, .name = "f0.10",
+    ipv4::IfConfig f10{.ifindex = 10,
+                       .name = "f0.10",
                        .addrs = {{.addr = wire::ipv4(198, 18, 10, 1), .prefix_len = 24}}};
     knobs(in, f10.conf);
     rc.ifaces.push_back(f10);
@@ -50,9 +53,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // fills up to 64 MiB of the DIR-24-8 table, which would slow every input 100-fold.
         const uint8_t len = static_cast<uint8_t>(16 + in.pick(17));
         const wire::Ipv4Addr mask = ~uint32_t{0} << (32 - len);
-        rc.routes.push_back({.prefix = fuzz::pick_addr(in) & mask, .prefix_len = len,
+        rc.routes.push_back({.prefix = fuzz::pick_addr(in) & mask,
+                             .prefix_len = len,
                              .type = ipv4::route_type_of(in.pick(10)),
-                             .oif = in.pick(2) ? 1u : 10u, .via_gateway = in.flag()});
+                             .oif = in.pick(2) ? 1u : 10u,
+                             .via_gateway = in.flag()});
     }
     if (in.flag()) rc.mc.join(1, wire::ipv4(239, 1, 1, 1), ipv4::McFilterMode::kExclude, {});
     ipv4::RoutePublisher routes(rc);
@@ -67,7 +72,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     io::MemoryBackend backend(1, 1, 320, 2048);
     const auto no_endpoints = demux::EndpointTable::Builder().build();
     fuzz::run_and_check(backend,
-                        {.port = &port, .defrag = fuzz::kSmallDefrag, .routes = &routes,
+                        {.port = &port,
+                         .defrag = fuzz::kSmallDefrag,
+                         .routes = &routes,
                          .endpoints = no_endpoints.get()},
                         spans, [] {});
     return 0;

@@ -2,7 +2,8 @@
 // try_view() at every offset the bytes allow, and every accessor is called: ASan reports any
 // read outside the input. The IPv4 options parser (ip_options_compile) gets whatever
 // header an IPv4 view claims, clamped to the bytes, and must keep its offsets inside it.
-// The checksum is compared with its reference implementation. The text parsers (parse_ipv4, Mac::parse) get the input as a string.
+// The checksum is compared with its reference implementation. The text parsers (parse_ipv4,
+// Mac::parse) get the input as a string.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -26,11 +27,12 @@ void views_at(std::span<const uint8_t> b) {
         acc += e->dst().b[5] + e->src().b[0] + e->ethertype();
     if (auto v = wire::VlanView::try_view(b)) acc += v->vid() + v->pcp() + v->inner_type();
     if (auto ip = wire::Ipv4View::try_view(b)) {
-        acc += ip->version() + ip->header_len() + ip->tos() + ip->ecn() + ip->tot_len() +
-               ip->id() + ip->frag_offset_bytes() + ip->more_fragments() + ip->ttl() +
-               ip->protocol() + ip->checksum() + ip->src() + ip->dst() + ip->is_fragment();
+        acc += ip->version() + ip->header_len() + ip->tos() + ip->ecn() + ip->tot_len() + ip->id() +
+               ip->frag_offset_bytes() + ip->more_fragments() + ip->ttl() + ip->protocol() +
+               ip->checksum() + ip->src() + ip->dst() + ip->is_fragment();
         auto opts = ip->options();
-        if (!opts.empty() && (opts.data() < b.data() || opts.data() + opts.size() > b.data() + b.size()))
+        if (!opts.empty() &&
+            (opts.data() < b.data() || opts.data() + opts.size() > b.data() + b.size()))
             std::abort();
         // ip_options_compile reads the whole header it is given: hand it only real bytes.
         std::size_t hl = ip->header_len();

@@ -49,10 +49,15 @@ TEST_F(AfXdp, OurDestinationsRedirectedTheRestPassedToTheKernel) {
     AfXdpBackend be(opt, prog);
     worker::Pipeline pipe(be, counters, {.port = &port});
 
-    auto ours = wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ipv4(kPeer, kUs).udp(1000, 2000).payload_size(18);
+    auto ours = wire::FrameBuilder()
+                    .eth(veth->mac_b(), veth->mac_a())
+                    .ipv4(kPeer, kUs)
+                    .udp(1000, 2000)
+                    .payload_size(18);
     std::vector<std::vector<uint8_t>> frames;
     for (int i = 0; i < 40; ++i) frames.push_back(ours.build());
-    for (int i = 0; i < 5; ++i) frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
+    for (int i = 0; i < 5; ++i)
+        frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
     for (int i = 0; i < 7; ++i)  // not ours: the kernel's business
         frames.push_back(wire::FrameBuilder(ours).ipv4(kPeer, kOther).build());
     send_from_b(*veth, frames);
@@ -97,9 +102,16 @@ TEST_F(AfXdpTwoQueues, BothQueuesReceiveAndCaptureAllTakesEverything) {
     // not IPv4 and must come through too in full-capture mode.
     std::vector<std::vector<uint8_t>> frames;
     for (uint16_t i = 0; i < 64; ++i)
-        frames.push_back(wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a())
-                             .ipv4(kPeer, kUs).udp(static_cast<uint16_t>(1000 + i), 2000).build());
-    frames.push_back(wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ethertype(0x0806).payload_size(28).build());
+        frames.push_back(wire::FrameBuilder()
+                             .eth(veth->mac_b(), veth->mac_a())
+                             .ipv4(kPeer, kUs)
+                             .udp(static_cast<uint16_t>(1000 + i), 2000)
+                             .build());
+    frames.push_back(wire::FrameBuilder()
+                         .eth(veth->mac_b(), veth->mac_a())
+                         .ethertype(0x0806)
+                         .payload_size(28)
+                         .build());
     send_from_b(*veth, frames);
     poll_rx(be, pipe, 65);
 
@@ -146,7 +158,8 @@ TEST_F(AfXdp, GeneratorToReceiverNothingLost) {
         // Paced to stay below what one receive poll loop drains on a busy shared machine.
         auto t0 = std::chrono::steady_clock::now();
         while (sent < kFrames) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            double el =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (sent > el * 50000) continue;
             sent += tx.send(static_cast<uint32_t>(std::min<uint64_t>(32, kFrames - sent)));
         }

@@ -1,8 +1,8 @@
 // The DPDK backend on a real veth pair in two test namespaces, through the net_af_xdp vdev
-// (net_af_packet for two queues; --no-huge --no-pci): frames for our destinations reach the pipeline, the rest is steered
-// to the kernel through the exception TAP, the kernel's ARP reply comes back out of the
-// port, and every mbuf is accounted for. The same traffic and expectations as the AF_XDP
-// backend's test where the two agree (afxdp_backend_test.cc).
+// (net_af_packet for two queues; --no-huge --no-pci): frames for our destinations reach the
+// pipeline, the rest is steered to the kernel through the exception TAP, the kernel's ARP reply
+// comes back out of the port, and every mbuf is accounted for. The same traffic and expectations as
+// the AF_XDP backend's test where the two agree (afxdp_backend_test.cc).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
@@ -39,7 +39,8 @@ void eal() {
 }
 
 // An ARP request from the peer for `target`, as the peer's kernel would send it.
-std::vector<uint8_t> arp_request(const wire::Mac& from, wire::Ipv4Addr sender, wire::Ipv4Addr target) {
+std::vector<uint8_t> arp_request(const wire::Mac& from, wire::Ipv4Addr sender,
+                                 wire::Ipv4Addr target) {
     std::vector<uint8_t> arp(28);
     const uint8_t head[8] = {0, 1, 8, 0, 6, 4, 0, 1};  // Ethernet, IPv4, request
     std::copy(head, head + 8, arp.begin());
@@ -47,7 +48,11 @@ std::vector<uint8_t> arp_request(const wire::Mac& from, wire::Ipv4Addr sender, w
     const uint32_t s = htonl(sender), t = htonl(target);
     std::memcpy(&arp[14], &s, 4);
     std::memcpy(&arp[24], &t, 4);
-    auto f = wire::FrameBuilder().eth(from, wire::Mac::broadcast()).ethertype(0x0806).payload_size(28).build();
+    auto f = wire::FrameBuilder()
+                 .eth(from, wire::Mac::broadcast())
+                 .ethertype(0x0806)
+                 .payload_size(28)
+                 .build();
     std::copy(arp.begin(), arp.end(), f.begin() + 14);
     return f;
 }
@@ -75,7 +80,8 @@ bool peer_gets_arp_reply(const test::VethPair& v, const std::vector<std::vector<
         uint32_t spa;
         if (n < 42) continue;
         std::memcpy(&spa, b + 28, 4);
-        if (b[20] == 0 && b[21] == 2 && ntohl(spa) == who && std::equal(mac.b.begin(), mac.b.end(), b + 22))
+        if (b[20] == 0 && b[21] == 2 && ntohl(spa) == who &&
+            std::equal(mac.b.begin(), mac.b.end(), b + 22))
             _exit(0);
     }
     _exit(1);
@@ -133,10 +139,15 @@ TEST_F(Dpdk, OursToThePipelineTheRestToTheKernelWhoseArpReplyLeavesThroughThePor
     ASSERT_EQ(io::netdev_add_ipv4(be.ifindex(), kUs, 24), 0);
     worker::Pipeline pipe(be, counters, {.port = &port});
 
-    auto ours = wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ipv4(kPeer, kUs).udp(1000, 2000).payload_size(18);
+    auto ours = wire::FrameBuilder()
+                    .eth(veth->mac_b(), veth->mac_a())
+                    .ipv4(kPeer, kUs)
+                    .udp(1000, 2000)
+                    .payload_size(18);
     std::vector<std::vector<uint8_t>> frames;
     for (int i = 0; i < 40; ++i) frames.push_back(ours.build());
-    for (int i = 0; i < 5; ++i) frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
+    for (int i = 0; i < 5; ++i)
+        frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
     for (int i = 0; i < 7; ++i)  // not ours: the kernel's business
         frames.push_back(wire::FrameBuilder(ours).ipv4(kPeer, kOther).build());
     frames.push_back(arp_request(veth->mac_b(), kPeer, kUs));
@@ -144,7 +155,8 @@ TEST_F(Dpdk, OursToThePipelineTheRestToTheKernelWhoseArpReplyLeavesThroughThePor
     ASSERT_TRUE(peer_gets_arp_reply(*veth, frames, kUs, veth->mac_a(), child));
     int status = -1;
     poll_child(be, pipe, 45, child, &status);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "no ARP reply from the kernel through the TAP";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "no ARP reply from the kernel through the TAP";
 
     // The pipeline counts exactly what it counts on AF_XDP (no endpoint table: valid
     // datagrams are passed to the kernel).
@@ -174,7 +186,8 @@ TEST_F(Dpdk, CaptureAllHandsEveryFrameToThePipeline) {
     port.mac = be.mac();
     worker::Pipeline pipe(be, counters, {.port = &port});
     std::vector<std::vector<uint8_t>> frames;
-    auto other = wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ipv4(kPeer, kOther).udp(1000, 2000);
+    auto other =
+        wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a()).ipv4(kPeer, kOther).udp(1000, 2000);
     for (int i = 0; i < 10; ++i) frames.push_back(other.build());
     frames.push_back(arp_request(veth->mac_b(), kPeer, kUs));
     const pid_t pid = test::send_from_b_async(*veth, frames);
@@ -185,7 +198,8 @@ TEST_F(Dpdk, CaptureAllHandsEveryFrameToThePipeline) {
     EXPECT_GE(s.rx, 11u);  // and whatever the kernel of namespace b sends on its own
     EXPECT_TRUE(s.conserved());
     EXPECT_EQ(s.mib_value(core::Mib::kIpInReceives), 10u);
-    EXPECT_GE(s.mib_value(core::Mib::kIngressL2NonIpv4), 1u) << "the ARP request, passed by ptype_dispatch";
+    EXPECT_GE(s.mib_value(core::Mib::kIngressL2NonIpv4), 1u)
+        << "the ARP request, passed by ptype_dispatch";
     EXPECT_EQ(be.stats().steered, 0u);
 }
 
@@ -193,7 +207,9 @@ TEST_F(Dpdk, CaptureAllHandsEveryFrameToThePipeline) {
 // report); net_af_packet's queue pairs are sockets in one PACKET_FANOUT_HASH group.
 class DpdkTwoQueues : public Dpdk {
     unsigned queues() const override { return 2; }
-    std::string device() const override { return "net_af_packet0,iface=" + veth->if_a() + ",qpairs=2"; }
+    std::string device() const override {
+        return "net_af_packet0,iface=" + veth->if_a() + ",qpairs=2";
+    }
 };
 
 // One RX queue per worker: both queues of the port are polled, frames of many flows spread
@@ -207,8 +223,11 @@ TEST_F(DpdkTwoQueues, BothQueuesReceiveEveryFrameOnce) {
     worker::Pipeline pipe(be, counters, {.port = &port});
     std::vector<std::vector<uint8_t>> frames;
     for (uint16_t i = 0; i < 64; ++i)
-        frames.push_back(wire::FrameBuilder().eth(veth->mac_b(), veth->mac_a())
-                             .ipv4(kPeer, kUs).udp(static_cast<uint16_t>(1000 + i), 2000).build());
+        frames.push_back(wire::FrameBuilder()
+                             .eth(veth->mac_b(), veth->mac_a())
+                             .ipv4(kPeer, kUs)
+                             .udp(static_cast<uint16_t>(1000 + i), 2000)
+                             .build());
     const pid_t pid = test::send_from_b_async(*veth, frames);
     ASSERT_GT(pid, 0);
     int status = -1;

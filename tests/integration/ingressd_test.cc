@@ -72,7 +72,8 @@ struct Child {
     pid_t pid = -1;
     std::string out, err;
 
-    static Child spawn(const std::string& ns, const std::vector<std::string>& argv, const std::string& base) {
+    static Child spawn(const std::string& ns, const std::vector<std::string>& argv,
+                       const std::string& base) {
         Child c;
         c.out = base + ".out";
         c.err = base + ".err";
@@ -106,7 +107,8 @@ struct Child {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     Child() = default;
-    Child(Child&& o) noexcept : pid(std::exchange(o.pid, -1)), out(std::move(o.out)), err(std::move(o.err)) {}
+    Child(Child&& o) noexcept
+        : pid(std::exchange(o.pid, -1)), out(std::move(o.out)), err(std::move(o.err)) {}
     Child& operator=(Child&& o) noexcept {
         std::swap(pid, o.pid);
         out = std::move(o.out);
@@ -130,27 +132,30 @@ protected:
     virtual std::string backend() const { return "af_xdp"; }
     void SetUp() override {
         veth_ = std::make_unique<VethPair>("ingd", queues());
-        dir_ = fs::temp_directory_path() / ("ingressd-test-" + std::to_string(getpid()) + "-" +
-                                             std::to_string(serial_));
+        dir_ = fs::temp_directory_path() /
+               ("ingressd-test-" + std::to_string(getpid()) + "-" + std::to_string(serial_));
         tap_ = ("ingt" + std::to_string(getpid()) + "x" + std::to_string(serial_++)).substr(0, 15);
         fs::create_directories(dir_);
         // The peer's address, so ICMP errors have a route back in its namespace; no IPv6
         // chatter from either kernel (router solicitations, MLD) in the way.
         sh("ip -n " + veth_->ns_b() + " addr add 198.18.0.2/24 dev " + veth_->if_b());
         for (const auto& ns : {veth_->ns_a(), veth_->ns_b()})
-            sh("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+            sh("ip netns exec " + ns +
+               " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                "net.ipv6.conf.default.disable_ipv6=1");
     }
     // How the interface is driven, as config lines.
     std::string port_lines() const {
         if (backend() == "af_xdp") return "    driver: af_xdp\n";
-        return "    driver: dpdk\n    device: net_af_xdp0,iface=" + veth_->if_a() + "\n    exception: " + tap_ + "\n";
+        return "    driver: dpdk\n    device: net_af_xdp0,iface=" + veth_->if_a() +
+               "\n    exception: " + tap_ + "\n";
     }
     // DPDK without hugepages or PCI, in memory, under a prefix of its own.
     std::string dpdk_lines() const {
         if (backend() == "af_xdp") return "";
-        return "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, " + tap_ +
-               ", --log-level, \"*:warning\"]\n";
+        return "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, "
+               "--file-prefix, " +
+               tap_ + ", --log-level, \"*:warning\"]\n";
     }
     // The kernel device whose multicast list mirrors the apps' joins: the interface itself
     // on AF_XDP, the exception TAP on DPDK (the kernel's side of the port).
@@ -166,17 +171,20 @@ protected:
     std::string ctl_path() const { return dir_ / "ctl.sock"; }
     void write_cfg(const std::string& extra_iface = "", const std::string& extra = "",
                    const std::string& addresses = "[198.18.0.1/24]") {
-        std::ofstream(cfg_path()) << "interfaces:\n  - name: " << veth_->if_a() << "\n" << port_lines()
-                                  << "    queues: " << queues() << "\n    addresses: " << addresses << "\n"
-                                  << extra_iface << extra << dpdk_lines() << "control:\n  socket: " << ctl_path()
-                                  << "\n";
+        std::ofstream(cfg_path()) << "interfaces:\n  - name: " << veth_->if_a() << "\n"
+                                  << port_lines() << "    queues: " << queues()
+                                  << "\n    addresses: " << addresses << "\n"
+                                  << extra_iface << extra << dpdk_lines()
+                                  << "control:\n  socket: " << ctl_path() << "\n";
     }
     void start(const std::string& extra_iface = "", const std::string& extra = "") {
         write_cfg(extra_iface, extra);
-        daemon_ = Child::spawn(veth_->ns_a(), {env_or("INGRESSD", "src/ingressd"), "--config", cfg_path()},
+        daemon_ = Child::spawn(veth_->ns_a(),
+                               {env_or("INGRESSD", "src/ingressd"), "--config", cfg_path()},
                                dir_ / "ingressd");
-        ASSERT_TRUE(eventually([&] { return slurp(daemon_.err).find("control socket") != std::string::npos; }))
-            << slurp(daemon_.err);
+        ASSERT_TRUE(eventually([&] {
+            return slurp(daemon_.err).find("control socket") != std::string::npos;
+        })) << slurp(daemon_.err);
         client_ = std::make_unique<Client>(Client::connect(ctl_path()));
     }
     // SIGINT; returns the final counters ingressd printed, and checks it exited 0 (which it
@@ -201,11 +209,16 @@ protected:
         veth_->leave();
         ASSERT_EQ(sent, static_cast<int>(frames.size()));
     }
-    FrameBuilder udp(wire::Ipv4Addr dst, uint16_t dport, wire::Ipv4Addr src = kPeer, uint16_t sport = 4000) {
+    FrameBuilder udp(wire::Ipv4Addr dst, uint16_t dport, wire::Ipv4Addr src = kPeer,
+                     uint16_t sport = 4000) {
         wire::Mac l2 = veth_->mac_a();
         if (wire::ipv4_is_multicast(dst)) l2 = wire::Mac::for_ipv4_multicast(dst);
         if (dst == 0xffffffffu || dst == kSubnetBcast) l2 = wire::Mac::broadcast();
-        return std::move(FrameBuilder().eth(veth_->mac_b(), l2).ipv4(src, dst).udp(sport, dport).payload_size(kPayload));
+        return std::move(FrameBuilder()
+                             .eth(veth_->mac_b(), l2)
+                             .ipv4(src, dst)
+                             .udp(sport, dport)
+                             .payload_size(kPayload));
     }
     // Everything the endpoint has now (waits up to `ms` for the first).
     static std::vector<std::vector<uint8_t>> drain(Endpoint& ep, std::size_t want, int ms = 3000) {
@@ -222,7 +235,8 @@ protected:
         return got;
     }
     std::string maddr() {
-        FILE* f = popen(("ip -n " + veth_->ns_a() + " maddr show dev " + kernel_dev()).c_str(), "r");
+        FILE* f =
+            popen(("ip -n " + veth_->ns_a() + " maddr show dev " + kernel_dev()).c_str(), "r");
         std::string s;
         char buf[256];
         while (f && fgets(buf, sizeof buf, f)) s += buf;
@@ -251,7 +265,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, IngressdTest, ::testing::Values("af_xdp", "dp
                          });
 
 Expected ip_local(uint64_t n, uint64_t ip_len = kIpLen) {
-    return {{"rx", n}, {"IpInReceives", n}, {"IpExtInOctets", n * ip_len}, {"IpExtInNoECTPkts", n},
+    return {{"rx", n},
+            {"IpInReceives", n},
+            {"IpExtInOctets", n * ip_len},
+            {"IpExtInNoECTPkts", n},
             {"IpInDelivers", n}};
 }
 Expected plus(Expected base, const Expected& more) {
@@ -265,19 +282,23 @@ TEST_P(IngressdTest, UnicastBoundWildcardAndConnectedEndpoints) {
     start();
     UdpEndpoint bound = client_->open_udp({.addr = kLocal, .port = 5000});
     UdpEndpoint wild = client_->open_udp({.port = 5001});
-    UdpEndpoint conn = client_->open_udp({.addr = kLocal, .port = 5002, .remote_addr = kPeer, .remote_port = 7000});
+    UdpEndpoint conn = client_->open_udp(
+        {.addr = kLocal, .port = 5002, .remote_addr = kPeer, .remote_port = 7000});
     send({udp(kLocal, 5000).build(), udp(kLocal, 5000).build(), udp(kLocal, 5001).build(),
           udp(kLocal, 5002, kPeer, 7000).build(),
-          udp(kLocal, 5002, kPeer, 7001).build(),   // not the connected peer: nobody
-          udp(kLocal, 5003).build()});              // no socket
+          udp(kLocal, 5002, kPeer, 7001).build(),  // not the connected peer: nobody
+          udp(kLocal, 5003).build()});             // no socket
     EXPECT_EQ(drain(bound, 2).size(), 2u);
     EXPECT_EQ(drain(wild, 1).size(), 1u);
     auto c = drain(conn, 1);
     ASSERT_EQ(c.size(), 1u);
     EXPECT_EQ(c[0].size(), kPayload);
-    EXPECT_COUNTERS(counters_after(6), (plus(ip_local(6), {{"delivered", 4}, {"UdpInDatagrams", 4},
-                                                           {"UdpNoPorts", 2}, {"NO_SOCKET", 2},
-                                                           {"IcmpOutMsgs", 2}, {"IcmpOutDestUnreachs", 2},
+    EXPECT_COUNTERS(counters_after(6), (plus(ip_local(6), {{"delivered", 4},
+                                                           {"UdpInDatagrams", 4},
+                                                           {"UdpNoPorts", 2},
+                                                           {"NO_SOCKET", 2},
+                                                           {"IcmpOutMsgs", 2},
+                                                           {"IcmpOutDestUnreachs", 2},
                                                            {"IcmpMsgOutType3", 2}})));
 }
 
@@ -326,13 +347,15 @@ TEST_P(IngressdTest, ReuseportGroupSplitsFlowsAndLosesNone) {
     UdpEndpoint a = client_->open_udp({.port = 6000, .reuseport = true});
     UdpEndpoint b = client_->open_udp({.port = 6000, .reuseport = true});
     std::vector<std::vector<uint8_t>> frames;
-    for (uint16_t i = 0; i < 200; ++i) frames.push_back(udp(kLocal, 6000, kPeer, static_cast<uint16_t>(10000 + i)).build());
+    for (uint16_t i = 0; i < 200; ++i)
+        frames.push_back(udp(kLocal, 6000, kPeer, static_cast<uint16_t>(10000 + i)).build());
     send(frames);
     const std::size_t na = drain(a, 1, 2000).size(), nb = drain(b, 1, 2000).size();
     EXPECT_EQ(na + nb, 200u);
     EXPECT_GT(na, 20u);
     EXPECT_GT(nb, 20u);
-    EXPECT_COUNTERS(counters_after(200), (plus(ip_local(200), {{"delivered", 200}, {"UdpInDatagrams", 200}})));
+    EXPECT_COUNTERS(counters_after(200),
+                    (plus(ip_local(200), {{"delivered", 200}, {"UdpInDatagrams", 200}})));
 }
 
 // Multicast: IP_ADD_MEMBERSHIP vs IP_ADD_SOURCE_MEMBERSHIP (ip_mc_sf_allow), each socket
@@ -347,17 +370,21 @@ TEST_P(IngressdTest, MulticastSourceFiltersAndTheKernelsMembership) {
     any.join(kGroup);
     const uint32_t src[] = {kPeer};
     only.join(kGroup, 0, src, true);
-    ASSERT_TRUE(eventually([&] { return maddr().find("239.1.1.1") != std::string::npos; })) << maddr();
+    ASSERT_TRUE(eventually([&] { return maddr().find("239.1.1.1") != std::string::npos; }))
+        << maddr();
     send({udp(kGroup, 7000, kPeer).build(), udp(kGroup, 7000, kPeer2).build()});
     EXPECT_EQ(drain(any, 2).size(), 2u);
     EXPECT_EQ(drain(only, 1).size(), 1u);
     EXPECT_COUNTERS(counters_after(2),
                     // UdpInDatagrams per socket copy (udp_queue_rcv_one_skb): 2 + 1.
-                    (plus(ip_local(2), {{"delivered", 2}, {"UdpInDatagrams", 3}, {"IpExtInMcastPkts", 2},
+                    (plus(ip_local(2), {{"delivered", 2},
+                                        {"UdpInDatagrams", 3},
+                                        {"IpExtInMcastPkts", 2},
                                         {"IpExtInMcastOctets", 2 * kIpLen}})));
     any.close();
     only.close();
-    EXPECT_TRUE(eventually([&] { return maddr().find("239.1.1.1") == std::string::npos; })) << maddr();
+    EXPECT_TRUE(eventually([&] { return maddr().find("239.1.1.1") == std::string::npos; }))
+        << maddr();
 }
 
 // Broadcast: limited (255.255.255.255) and the subnet's, to a wildcard socket (RTN_BROADCAST,
@@ -368,13 +395,16 @@ TEST_P(IngressdTest, BroadcastReachesTheWildcardSocket) {
     start();
     UdpEndpoint wild = client_->open_udp({.port = 67});
     UdpEndpoint bound = client_->open_udp({.addr = kLocal, .port = 68});
-    send({udp(0xffffffffu, 67).build(), udp(kSubnetBcast, 67).build(), udp(kSubnetBcast, 68).build()});
+    send({udp(0xffffffffu, 67).build(), udp(kSubnetBcast, 67).build(),
+          udp(kSubnetBcast, 68).build()});
     EXPECT_EQ(drain(wild, 2).size(), 2u);
     EXPECT_EQ(drain(bound, 0, 300).size(), 0u);
-    EXPECT_COUNTERS(counters_after(3),
-                    (plus(ip_local(3), {{"delivered", 2}, {"UdpInDatagrams", 2}, {"UdpIgnoredMulti", 1},
-                                        {"NO_SOCKET", 1}, {"IpExtInBcastPkts", 3},
-                                        {"IpExtInBcastOctets", 3 * kIpLen}})));
+    EXPECT_COUNTERS(counters_after(3), (plus(ip_local(3), {{"delivered", 2},
+                                                           {"UdpInDatagrams", 2},
+                                                           {"UdpIgnoredMulti", 1},
+                                                           {"NO_SOCKET", 1},
+                                                           {"IpExtInBcastPkts", 3},
+                                                           {"IpExtInBcastOctets", 3 * kIpLen}})));
 }
 
 // Raw endpoints (raw_v4_input): an unknown protocol goes to its raw endpoint; ICMP reaches
@@ -383,9 +413,19 @@ TEST_P(IngressdTest, BroadcastReachesTheWildcardSocket) {
 TEST_P(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
     start();
     auto proto = [&](uint8_t p) {
-        return FrameBuilder().eth(veth_->mac_b(), veth_->mac_a()).ipv4(kPeer, kLocal).protocol(p).payload_size(10).build();
+        return FrameBuilder()
+            .eth(veth_->mac_b(), veth_->mac_a())
+            .ipv4(kPeer, kLocal)
+            .protocol(p)
+            .payload_size(10)
+            .build();
     };
-    auto echo = FrameBuilder().eth(veth_->mac_b(), veth_->mac_a()).ipv4(kPeer, kLocal).icmp(8, 0).payload_size(10).build();
+    auto echo = FrameBuilder()
+                    .eth(veth_->mac_b(), veth_->mac_a())
+                    .ipv4(kPeer, kLocal)
+                    .icmp(8, 0)
+                    .payload_size(10)
+                    .build();
     send({echo, proto(6)});  // no raw endpoint: the kernel's, ingressd never sees them
     RawEndpoint r253 = client_->open_raw({.protocol = 253});
     RawEndpoint icmp = client_->open_raw({.protocol = 1});
@@ -396,9 +436,13 @@ TEST_P(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].size(), 30u);  // raw endpoints get the IP header too
     EXPECT_EQ(drain(icmp, 1).size(), 1u);
-    EXPECT_COUNTERS(counters_after(2), (Expected{{"rx", 2}, {"IpInReceives", 2}, {"IpExtInOctets", 30 + 38},
-                                                 {"IpExtInNoECTPkts", 2}, {"IpInDelivers", 1},
-                                                 {"delivered", 1}, {"passed", 1}}));
+    EXPECT_COUNTERS(counters_after(2), (Expected{{"rx", 2},
+                                                 {"IpInReceives", 2},
+                                                 {"IpExtInOctets", 30 + 38},
+                                                 {"IpExtInNoECTPkts", 2},
+                                                 {"IpInDelivers", 1},
+                                                 {"delivered", 1},
+                                                 {"passed", 1}}));
 }
 
 // A packet tap (ETH_P_ALL) sees every frame the dataplane takes, before the IP layer's
@@ -413,9 +457,12 @@ TEST_P(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].size(), 14 + kIpLen);
     EXPECT_EQ(drain(ep, 1).size(), 1u);
-    EXPECT_COUNTERS(counters_after(2), (plus(ip_local(2), {{"delivered", 1}, {"UdpInDatagrams", 1},
-                                                           {"UdpNoPorts", 1}, {"NO_SOCKET", 1},
-                                                           {"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1},
+    EXPECT_COUNTERS(counters_after(2), (plus(ip_local(2), {{"delivered", 1},
+                                                           {"UdpInDatagrams", 1},
+                                                           {"UdpNoPorts", 1},
+                                                           {"NO_SOCKET", 1},
+                                                           {"IcmpOutMsgs", 1},
+                                                           {"IcmpOutDestUnreachs", 1},
                                                            {"IcmpMsgOutType3", 1}})));
 }
 
@@ -434,9 +481,14 @@ TEST_P(IngressdTest, ShuffledFragmentsAreReassembled) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].size(), 3000u - 8);
     const uint64_t frag_octets = 3 * 20 + 3000;
-    EXPECT_COUNTERS(counters_after(3), (Expected{{"rx", 3}, {"IpInReceives", 3}, {"IpExtInOctets", frag_octets},
-                                                 {"IpExtInNoECTPkts", 3}, {"IpReasmReqds", 3}, {"IpReasmOKs", 1},
-                                                 {"IpInDelivers", 1}, {"UdpInDatagrams", 1},
+    EXPECT_COUNTERS(counters_after(3), (Expected{{"rx", 3},
+                                                 {"IpInReceives", 3},
+                                                 {"IpExtInOctets", frag_octets},
+                                                 {"IpExtInNoECTPkts", 3},
+                                                 {"IpReasmReqds", 3},
+                                                 {"IpReasmOKs", 1},
+                                                 {"IpInDelivers", 1},
+                                                 {"UdpInDatagrams", 1},
                                                  {"delivered", 3}}));  // frames: docs/accounting.md
 }
 
@@ -450,12 +502,22 @@ TEST_P(IngressdTest, MalformedFramesAreCountedDrops) {
           udp(kLocal, 5000).ip_ihl(4).build(), udp(kLocal, 5000).ip_tot_len(200).build(),
           udp(kLocal, 5000).bad_udp_checksum().build()});
     EXPECT_EQ(drain(ep, 1).size(), 1u);
-    EXPECT_COUNTERS(counters_after(5),
-                    (Expected{{"rx", 5}, {"IpInReceives", 5}, {"IpExtInOctets", 5 * kIpLen},
-                              {"IpExtInNoECTPkts", 4}, {"IpInDelivers", 2}, {"UdpInDatagrams", 1},
-                              {"IpInHdrErrors", 2}, {"IpExtInCsumErrors", 1}, {"IpExtInTruncatedPkts", 1},
-                              {"UdpInErrors", 1}, {"UdpInCsumErrors", 1}, {"delivered", 1},
-                              {"IP_CSUM", 1}, {"IP_INHDR", 1}, {"PKT_TOO_SMALL", 1}, {"UDP_CSUM", 1}}));
+    EXPECT_COUNTERS(counters_after(5), (Expected{{"rx", 5},
+                                                 {"IpInReceives", 5},
+                                                 {"IpExtInOctets", 5 * kIpLen},
+                                                 {"IpExtInNoECTPkts", 4},
+                                                 {"IpInDelivers", 2},
+                                                 {"UdpInDatagrams", 1},
+                                                 {"IpInHdrErrors", 2},
+                                                 {"IpExtInCsumErrors", 1},
+                                                 {"IpExtInTruncatedPkts", 1},
+                                                 {"UdpInErrors", 1},
+                                                 {"UdpInCsumErrors", 1},
+                                                 {"delivered", 1},
+                                                 {"IP_CSUM", 1},
+                                                 {"IP_INHDR", 1},
+                                                 {"PKT_TOO_SMALL", 1},
+                                                 {"UDP_CSUM", 1}}));
 }
 
 // Reload under traffic: SIGHUP three times (a new address, a route, a knob) while the
@@ -463,20 +525,24 @@ TEST_P(IngressdTest, MalformedFramesAreCountedDrops) {
 TEST_P(IngressdTest, ReloadUnderTrafficLosesNothing) {
     start();
     constexpr int kN = 30000;
-    Child sink = Child::spawn(veth_->ns_a(),
-                              {env_or("INGRESS_SINK", "tools/ingress-sink"), "--socket", ctl_path(), "--udp",
-                               "0.0.0.0:5000", "--packets", std::to_string(kN), "--duration", "60", "--json"},
-                              dir_ / "sink");
-    ASSERT_TRUE(eventually([&] { return slurp(sink.err).find("open") != std::string::npos; })) << slurp(sink.err);
-    Child gen = Child::spawn(veth_->ns_b(),
-                             {env_or("INGRESS_PKTGEN", "tools/ingress-pktgen"), "--dev", veth_->if_b(),
-                              "--src-mac", veth_->mac_b().str(), "--dst-mac", veth_->mac_a().str(), "--src",
-                              "198.18.0.2", "--dst", "198.18.0.1", "--dport", "5000", "--sport", "1000-1063",
-                              "--count", std::to_string(kN), "--rate", "15k"},
-                             dir_ / "gen");
-    const char* edits[][2] = {{"", "[198.18.0.1/24, 198.18.0.7/32]"},
-                              {"routes:\n  - {prefix: 198.19.0.0/16, dev: IF}\n", "[198.18.0.1/24, 198.18.0.7/32]"},
-                              {"all:\n  rp_filter: 2\n", "[198.18.0.1/24]"}};
+    Child sink = Child::spawn(
+        veth_->ns_a(),
+        {env_or("INGRESS_SINK", "tools/ingress-sink"), "--socket", ctl_path(), "--udp",
+         "0.0.0.0:5000", "--packets", std::to_string(kN), "--duration", "60", "--json"},
+        dir_ / "sink");
+    ASSERT_TRUE(eventually([&] { return slurp(sink.err).find("open") != std::string::npos; }))
+        << slurp(sink.err);
+    Child gen =
+        Child::spawn(veth_->ns_b(),
+                     {env_or("INGRESS_PKTGEN", "tools/ingress-pktgen"), "--dev", veth_->if_b(),
+                      "--src-mac", veth_->mac_b().str(), "--dst-mac", veth_->mac_a().str(), "--src",
+                      "198.18.0.2", "--dst", "198.18.0.1", "--dport", "5000", "--sport",
+                      "1000-1063", "--count", std::to_string(kN), "--rate", "15k"},
+                     dir_ / "gen");
+    const char* edits[][2] = {
+        {"", "[198.18.0.1/24, 198.18.0.7/32]"},
+        {"routes:\n  - {prefix: 198.19.0.0/16, dev: IF}\n", "[198.18.0.1/24, 198.18.0.7/32]"},
+        {"all:\n  rp_filter: 2\n", "[198.18.0.1/24]"}};
     for (auto& e : edits) {
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
         std::string extra = e[0];
@@ -484,8 +550,9 @@ TEST_P(IngressdTest, ReloadUnderTrafficLosesNothing) {
         const std::size_t before = slurp(daemon_.err).size();
         write_cfg("", extra, e[1]);
         kill(daemon_.pid, SIGHUP);
-        ASSERT_TRUE(eventually([&] { return slurp(daemon_.err).find("reloaded", before) != std::string::npos; }))
-            << slurp(daemon_.err);
+        ASSERT_TRUE(eventually([&] {
+            return slurp(daemon_.err).find("reloaded", before) != std::string::npos;
+        })) << slurp(daemon_.err);
     }
     EXPECT_EQ(gen.wait(30000), 0) << slurp(gen.err);
     EXPECT_EQ(sink.wait(30000), 0) << slurp(sink.err);
@@ -506,10 +573,27 @@ TEST_F(IngressdTwoQueues, BothWorkersDeliverToOneEndpoint) {
     ASSERT_EQ(ep.workers(), 2u);
     constexpr int kN = 4000;
     Child gen = Child::spawn(veth_->ns_b(),
-                             {env_or("INGRESS_PKTGEN", "tools/ingress-pktgen"), "--dev", veth_->if_b(), "--queues",
-                              "2", "--src-mac", veth_->mac_b().str(), "--dst-mac", veth_->mac_a().str(), "--src",
-                              "198.18.0.2", "--dst", "198.18.0.1", "--dport", "5000", "--sport", "1000-1255",
-                              "--count", std::to_string(kN), "--rate", "20k"},
+                             {env_or("INGRESS_PKTGEN", "tools/ingress-pktgen"),
+                              "--dev",
+                              veth_->if_b(),
+                              "--queues",
+                              "2",
+                              "--src-mac",
+                              veth_->mac_b().str(),
+                              "--dst-mac",
+                              veth_->mac_a().str(),
+                              "--src",
+                              "198.18.0.2",
+                              "--dst",
+                              "198.18.0.1",
+                              "--dport",
+                              "5000",
+                              "--sport",
+                              "1000-1255",
+                              "--count",
+                              std::to_string(kN),
+                              "--rate",
+                              "20k"},
                              dir_ / "gen");
     std::vector<uint64_t> per_ring(2);
     Datagram d[64];
@@ -524,7 +608,8 @@ TEST_F(IngressdTwoQueues, BothWorkersDeliverToOneEndpoint) {
     EXPECT_EQ(got, static_cast<uint64_t>(kN));
     EXPECT_GT(per_ring[0], 0u);
     EXPECT_GT(per_ring[1], 0u);
-    EXPECT_COUNTERS(counters_after(kN), (plus(ip_local(kN), {{"delivered", kN}, {"UdpInDatagrams", kN}})));
+    EXPECT_COUNTERS(counters_after(kN),
+                    (plus(ip_local(kN), {{"delivered", kN}, {"UdpInDatagrams", kN}})));
 }
 
 // ip_defrag across queues: each datagram's fragments arrive on both RX queues (first and
@@ -566,11 +651,16 @@ TEST_F(IngressdTwoQueues, FragmentsSplitAcrossQueuesMeetAtTheirOwner) {
     const uint64_t handed = s.mib_value(core::Mib::kIngressFragHandedOff);
     EXPECT_GT(handed, 0u);  // both directions are possible; at least one was used
     const uint64_t octets = kDatagrams * (3 * 20 + 3000);
-    EXPECT_COUNTERS(s, (Expected{{"rx", 3 * kDatagrams}, {"IpInReceives", 3 * kDatagrams},
-                                 {"IpExtInOctets", octets}, {"IpExtInNoECTPkts", 3 * kDatagrams},
-                                 {"IpReasmReqds", 3 * kDatagrams}, {"IpReasmOKs", kDatagrams},
-                                 {"IpInDelivers", kDatagrams}, {"UdpInDatagrams", kDatagrams},
-                                 {"delivered", 3 * kDatagrams}, {"IngressFragHandedOff", handed},
+    EXPECT_COUNTERS(s, (Expected{{"rx", 3 * kDatagrams},
+                                 {"IpInReceives", 3 * kDatagrams},
+                                 {"IpExtInOctets", octets},
+                                 {"IpExtInNoECTPkts", 3 * kDatagrams},
+                                 {"IpReasmReqds", 3 * kDatagrams},
+                                 {"IpReasmOKs", kDatagrams},
+                                 {"IpInDelivers", kDatagrams},
+                                 {"UdpInDatagrams", kDatagrams},
+                                 {"delivered", 3 * kDatagrams},
+                                 {"IngressFragHandedOff", handed},
                                  {"IngressFragHandedIn", handed}}));
 }
 
@@ -580,11 +670,12 @@ TEST_F(IngressdTwoQueues, FragmentsSplitAcrossQueuesMeetAtTheirOwner) {
 TEST(IngressdConfig, EveryBrokenConfigIsRefusedAndNothingIsTouched) {
     VethPair v("ingc");
     // The broken files name veth0 and veth1: give the namespace both.
-    ASSERT_EQ(sh("ip -n " + v.ns_a() + " link add veth0 type veth peer name veth1 && ip -n " + v.ns_a() +
-                 " link set veth0 up"),
+    ASSERT_EQ(sh("ip -n " + v.ns_a() + " link add veth0 type veth peer name veth1 && ip -n " +
+                 v.ns_a() + " link set veth0 up"),
               0);
     const fs::path dir = env_or("INGRESS_TEST_DATA", "tests/data") + std::string("/configs/bad");
-    const std::string tmp = fs::temp_directory_path() / ("ingressd-cfg-" + std::to_string(getpid()));
+    const std::string tmp =
+        fs::temp_directory_path() / ("ingressd-cfg-" + std::to_string(getpid()));
     int checked = 0;
     for (const auto& entry : fs::directory_iterator(dir)) {
         const std::string path = entry.path();
@@ -594,9 +685,12 @@ TEST(IngressdConfig, EveryBrokenConfigIsRefusedAndNothingIsTouched) {
         std::getline(in, first);
         std::string expect = first.substr(std::string("# expect: ").size());
         // The core range names this machine's CPUs.
-        if (auto p = expect.find("out of range 0.."); p != std::string::npos && expect.find("cores") != std::string::npos)
-            expect = expect.substr(0, p) + "out of range 0.." + std::to_string(std::thread::hardware_concurrency() - 1);
-        Child c = Child::spawn(v.ns_a(), {env_or("INGRESSD", "src/ingressd"), "--config", path}, tmp);
+        if (auto p = expect.find("out of range 0..");
+            p != std::string::npos && expect.find("cores") != std::string::npos)
+            expect = expect.substr(0, p) + "out of range 0.." +
+                     std::to_string(std::thread::hardware_concurrency() - 1);
+        Child c =
+            Child::spawn(v.ns_a(), {env_or("INGRESSD", "src/ingressd"), "--config", path}, tmp);
         EXPECT_EQ(c.wait(), 1);
         const std::string err = slurp(c.err);
         EXPECT_NE(err.find(path), std::string::npos) << err;

@@ -40,7 +40,11 @@ TEST_F(XdpDecisions, UdpForUsIsTakenTcpIcmpIgmpStayWithTheKernel) {
     // UDP (whole and a later fragment: the protocol is in every fragment's header) is
     // wanted: with no socket in the XSK map it falls back to XDP_PASS and counts NO_XSK.
     EXPECT_EQ(run(to(kOurs).udp(1000, 5000).payload_size(20).build()), XDP_PASS);
-    EXPECT_EQ(run(to(kOurs).protocol(ingress::wire::kIpProtoUdp).ip_frag(1480, false).payload_size(8).build()),
+    EXPECT_EQ(run(to(kOurs)
+                      .protocol(ingress::wire::kIpProtoUdp)
+                      .ip_frag(1480, false)
+                      .payload_size(8)
+                      .build()),
               XDP_PASS);
     EXPECT_EQ(stat(INGRESS_XDP_STAT_NO_XSK), 2u);
     // The kernel keeps TCP (its connections to this host), ICMP echo (ping), IGMP (its

@@ -42,16 +42,23 @@ core::Snapshot parse_stats_text(const std::string& text) {
         uint64_t v = 0;
         l >> name >> v;
         bool known = true;
-        if (name == "IngressRx") s.rx = v;
-        else if (name == "IngressDelivered") s.delivered = v;
-        else if (name == "IngressHeld") s.held = v;
-        else if (name == "IngressPassed") s.passed = v;
-        else if (name == "IngressDropped") {}  // the sum of the reasons
-        else known = false;
+        if (name == "IngressRx")
+            s.rx = v;
+        else if (name == "IngressDelivered")
+            s.delivered = v;
+        else if (name == "IngressHeld")
+            s.held = v;
+        else if (name == "IngressPassed")
+            s.passed = v;
+        else if (name == "IngressDropped") {
+        }  // the sum of the reasons
+        else
+            known = false;
         for (std::size_t i = 0; !known && i < core::kMibCount; ++i)
             if (name == core::mib_name(static_cast<core::Mib>(i))) s.mib[i] = v, known = true;
         for (std::size_t i = 0; !known && i < core::kDropReasonCount; ++i)
-            if (name == core::drop_reason_name(static_cast<core::DropReason>(i))) s.drops[i] = v, known = true;
+            if (name == core::drop_reason_name(static_cast<core::DropReason>(i)))
+                s.drops[i] = v, known = true;
         if (!known) ADD_FAILURE() << "unknown counter in stats text: " << line;
     }
     return s;

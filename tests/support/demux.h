@@ -27,9 +27,8 @@ inline constexpr wire::Ipv4Addr kGroup2 = wire::ipv4(239, 1, 1, 2);
 inline constexpr wire::Ipv4Addr kSubnetBcast = wire::ipv4(198, 18, 255, 255);
 
 // A UDP frame to `dst`, with the L2 destination the sender would use for it.
-inline wire::FrameBuilder udp_to(wire::Ipv4Addr dst, uint16_t dport,
-                                 wire::Ipv4Addr src = kPeer, uint16_t sport = 4000,
-                                 std::size_t payload = 18) {
+inline wire::FrameBuilder udp_to(wire::Ipv4Addr dst, uint16_t dport, wire::Ipv4Addr src = kPeer,
+                                 uint16_t sport = 4000, std::size_t payload = 18) {
     wire::Mac l2 = kPortMac;
     if (wire::ipv4_is_multicast(dst)) l2 = wire::Mac::for_ipv4_multicast(dst);
     if (wire::ipv4_is_lbcast(dst) || dst == kSubnetBcast) l2 = wire::Mac::broadcast();

@@ -41,8 +41,7 @@ VethPair::VethPair(const std::string& tag, unsigned rx_queues)
         std::string q = " numrxqueues " + std::to_string(rx_queues) + " numtxqueues " +
                         std::to_string(rx_queues);
         must("ip link add " + if_a_ + q + " netns " + ns_a_ + " address " + mac_a_.str() +
-             " type veth peer name " + if_b_ + q + " netns " + ns_b_ + " address " +
-             mac_b_.str());
+             " type veth peer name " + if_b_ + q + " netns " + ns_b_ + " address " + mac_b_.str());
         must("ip -n " + ns_a_ + " link set " + if_a_ + " up");
         must("ip -n " + ns_b_ + " link set " + if_b_ + " up");
     } catch (...) {
@@ -68,8 +67,12 @@ void VethPair::enter(const std::string& ns) const {
     }
     close(fd);
 }
-void VethPair::enter_a() const { enter(ns_a_); }
-void VethPair::enter_b() const { enter(ns_b_); }
+void VethPair::enter_a() const {
+    enter(ns_a_);
+}
+void VethPair::enter_b() const {
+    enter(ns_b_);
+}
 void VethPair::leave() const {
     if (home_fd_ >= 0) setns(home_fd_, CLONE_NEWNET);
 }

@@ -89,7 +89,8 @@ public:
     worker::PipelineTables tables;
 
 private:
-    std::unique_ptr<const demux::EndpointTable> no_endpoints_ = demux::EndpointTable::Builder().build();
+    std::unique_ptr<const demux::EndpointTable> no_endpoints_ =
+        demux::EndpointTable::Builder().build();
     std::unique_ptr<worker::Pipeline> pipeline_;
 };
 

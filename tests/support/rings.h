@@ -25,7 +25,8 @@ inline std::shared_ptr<demux::ShmRings> rings(uint32_t slots = 256, uint32_t pay
     static std::atomic<uint32_t> next_id{1};
     constexpr uint32_t kLine = shm::kCacheLine;
     const uint32_t bytes = static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u);
-    const shm::RingGeometry g{std::bit_ceil(std::max(slots, 2u)), (bytes + kLine - 1) / kLine * kLine};
+    const shm::RingGeometry g{std::bit_ceil(std::max(slots, 2u)),
+                              (bytes + kLine - 1) / kLine * kLine};
     return std::make_shared<demux::ShmRings>(next_id++, workers, g);
 }
 

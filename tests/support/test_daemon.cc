@@ -47,7 +47,8 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     hooks.worker_counters = [this] {
         std::vector<ctl::WorkerCounters> v;
         for (std::size_t i = 0; i < workers_.size(); ++i)
-            v.push_back({"worker " + std::to_string(i) + ": test0 (memory)", workers_[i]->counters.snapshot()});
+            v.push_back({"worker " + std::to_string(i) + ": test0 (memory)",
+                         workers_[i]->counters.snapshot()});
         return v;
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables

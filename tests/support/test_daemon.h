@@ -36,7 +36,7 @@ struct TestDaemonOptions {
     uint32_t requests_per_sec = 2000;
     uint32_t request_burst = 500;
     bool log_refusals = false;  // the server's refusal log, to stderr (rate limited)
-    int owner_uid = -1;  // ServerConfig::owner_uid
+    int owner_uid = -1;         // ServerConfig::owner_uid
     std::function<ctl::ReloadOutcome()> reload;  // the reload hook (empty: EOPNOTSUPP)
 };
 

@@ -5,7 +5,6 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,7 +80,7 @@ private:
 }  // namespace
 
 DpdkPort::DpdkPort(const std::string& eal_args, int port, unsigned queues,
-                                  const std::vector<std::vector<uint8_t>>& templates) {
+                   const std::vector<std::vector<uint8_t>>& templates) {
     auto args = gen::split_eal_args("ingress-pktgen", eal_args);
     if (!args) throw std::runtime_error("--dpdk: unterminated quote in '" + eal_args + "'");
     // Our own runtime directory unless told otherwise: two DPDK processes with the default
@@ -100,28 +99,34 @@ DpdkPort::DpdkPort(const std::string& eal_args, int port, unsigned queues,
         fail("rte_eal_init(\"" + eal_args + "\")", rte_errno);
     if (own_prefix) runtime_dir_ = rte_eal_get_runtime_dir();
     if (rte_eth_dev_count_avail() == 0)
-        throw std::runtime_error("dpdk: no port; give one with --vdev (e.g. net_af_xdp0,iface=IF) or bind a NIC");
+        throw std::runtime_error(
+            "dpdk: no port; give one with --vdev (e.g. net_af_xdp0,iface=IF) or bind a NIC");
     if (port < 0) {
         port_ = static_cast<uint16_t>(rte_eth_find_next_owned_by(0, RTE_ETH_DEV_NO_OWNER));
     } else {
         port_ = static_cast<uint16_t>(port);
-        if (!rte_eth_dev_is_valid_port(port_)) throw std::runtime_error("dpdk: no port " + std::to_string(port));
+        if (!rte_eth_dev_is_valid_port(port_))
+            throw std::runtime_error("dpdk: no port " + std::to_string(port));
     }
     std::size_t longest = 0;
     for (const auto& t : templates) longest = std::max(longest, t.size());
     // Templates per queue (twice: a new set may be built while the old one is still being
     // freed), and what the PMD keeps from the same pool per queue: net_af_xdp fills its XSK's
     // whole fill ring (2048) beside the RX descriptors.
-    unsigned mbufs = static_cast<unsigned>(2 * templates.size() * queues + kPmdMbufsPerQueue * queues + 1024);
-    auto* pool = rte_pktmbuf_pool_create("pktgen", mbufs, 0, 0,
-                                         static_cast<uint16_t>(std::max<std::size_t>(
-                                             RTE_MBUF_DEFAULT_BUF_SIZE, longest + RTE_PKTMBUF_HEADROOM)),
-                                         static_cast<int>(rte_socket_id()));
+    unsigned mbufs =
+        static_cast<unsigned>(2 * templates.size() * queues + kPmdMbufsPerQueue * queues + 1024);
+    auto* pool =
+        rte_pktmbuf_pool_create("pktgen", mbufs, 0, 0,
+                                static_cast<uint16_t>(std::max<std::size_t>(
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, longest + RTE_PKTMBUF_HEADROOM)),
+                                static_cast<int>(rte_socket_id()));
     if (!pool) fail("rte_pktmbuf_pool_create", rte_errno);
     pool_ = pool;
     rte_eth_conf conf{};
-    int rc = rte_eth_dev_configure(port_, static_cast<uint16_t>(queues), static_cast<uint16_t>(queues), &conf);
-    if (rc < 0) fail("configuring port " + name() + " with " + std::to_string(queues) + " queue(s)", rc);
+    int rc = rte_eth_dev_configure(port_, static_cast<uint16_t>(queues),
+                                   static_cast<uint16_t>(queues), &conf);
+    if (rc < 0)
+        fail("configuring port " + name() + " with " + std::to_string(queues) + " queue(s)", rc);
     int socket = rte_eth_dev_socket_id(port_);
     for (uint16_t q = 0; q < queues; ++q) {
         if ((rc = rte_eth_tx_queue_setup(port_, q, kTxDesc, socket, nullptr)) < 0)
@@ -141,7 +146,8 @@ DpdkPort::~DpdkPort() {
     if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_, ec);
 }
 
-std::unique_ptr<QueueSender> DpdkPort::open(uint16_t q, const std::vector<std::vector<uint8_t>>& templates) {
+std::unique_ptr<QueueSender> DpdkPort::open(uint16_t q,
+                                            const std::vector<std::vector<uint8_t>>& templates) {
     return std::make_unique<DpdkQueue>(port_, q, static_cast<rte_mempool*>(pool_), templates);
 }
 

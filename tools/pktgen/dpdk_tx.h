@@ -30,7 +30,8 @@ public:
 
     // Queue q's sender of `templates` (at most as many and as long as the constructor's);
     // the port must outlive it.
-    std::unique_ptr<QueueSender> open(uint16_t q, const std::vector<std::vector<uint8_t>>& templates);
+    std::unique_ptr<QueueSender> open(uint16_t q,
+                                      const std::vector<std::vector<uint8_t>>& templates);
     std::string name() const;  // the port's device name, e.g. net_af_xdp0
 
 private:

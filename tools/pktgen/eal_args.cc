@@ -12,8 +12,10 @@ std::optional<std::vector<std::string>> split_eal_args(const std::string& progra
     char quote = 0;
     for (char c : args) {
         if (quote) {
-            if (c == quote) quote = 0;
-            else word += c;
+            if (c == quote)
+                quote = 0;
+            else
+                word += c;
         } else if (c == '\'' || c == '"') {
             quote = c;
             in_word = true;

@@ -23,14 +23,16 @@ Sent offer(const Load& load, const SenderFactory& open, std::atomic<bool>& stop)
             try {
                 auto tx = open(static_cast<uint16_t>(q));
                 if (!tx->zero_copy()) zero_copy = false;
-                uint64_t my_count = load.count ? load.count / queues + (q < load.count % queues) : UINT64_MAX;
+                uint64_t my_count =
+                    load.count ? load.count / queues + (q < load.count % queues) : UINT64_MAX;
                 double my_pps = load.pps / queues;
                 auto start = Clock::now();
                 uint64_t sent = 0;
                 while (sent < my_count && !stop) {
                     double el = std::chrono::duration<double>(Clock::now() - start).count();
                     if (load.duration > 0 && el >= load.duration) break;
-                    uint64_t allowed = my_pps > 0 ? static_cast<uint64_t>(el * my_pps) + 1 : UINT64_MAX;
+                    uint64_t allowed =
+                        my_pps > 0 ? static_cast<uint64_t>(el * my_pps) + 1 : UINT64_MAX;
                     if (sent >= allowed) continue;  // pacing: spin until the next frame is due
                     uint64_t want = std::min<uint64_t>({64, my_count - sent, allowed - sent});
                     uint32_t n = tx->send(static_cast<uint32_t>(want));
@@ -38,8 +40,11 @@ Sent offer(const Load& load, const SenderFactory& open, std::atomic<bool>& stop)
                     frames.fetch_add(n, std::memory_order_relaxed);
                 }
                 tx->drain();
-                int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-                for (int64_t cur = longest_ns.load(); ns > cur && !longest_ns.compare_exchange_weak(cur, ns);) {
+                int64_t ns =
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start)
+                        .count();
+                for (int64_t cur = longest_ns.load();
+                     ns > cur && !longest_ns.compare_exchange_weak(cur, ns);) {
                 }
                 bytes.fetch_add(tx->sent_bytes(), std::memory_order_relaxed);
             } catch (const std::exception& e) {

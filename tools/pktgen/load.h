@@ -25,12 +25,12 @@ public:
 using SenderFactory = std::function<std::unique_ptr<QueueSender>(uint16_t q)>;
 
 struct Load {
-    double pps = 0;        // 0: as fast as possible
-    uint64_t count = 0;    // 0: until duration
-    double duration = 0;   // seconds; 0: until count
+    double pps = 0;       // 0: as fast as possible
+    uint64_t count = 0;   // 0: until duration
+    double duration = 0;  // seconds; 0: until count
     unsigned queues = 1;
-    bool progress = true;  // a line a second on stderr
-    double avg_frame = 64; // bytes with FCS, for the progress line's Gbit/s
+    bool progress = true;   // a line a second on stderr
+    double avg_frame = 64;  // bytes with FCS, for the progress line's Gbit/s
 };
 
 struct Sent {

@@ -42,17 +42,17 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "dpdk_tx.h"
-#include "pktgen/rfc2544.h"
-#include "pktgen/traffic.h"
 #include "ingress/client.h"
 #include "io/afxdp/xsk_tx.h"
 #include "load.h"
+#include "pktgen/rfc2544.h"
+#include "pktgen/traffic.h"
 
 using namespace ingress;
 using Clock = std::chrono::steady_clock;
@@ -102,7 +102,8 @@ uint64_t parse_u64(const char* opt, const char* s) {
     char* end = nullptr;
     errno = 0;
     unsigned long long v = std::strtoull(s, &end, 10);
-    if (errno || !end || *end || end == s) fail(std::string("--") + opt + ": '" + s + "' is not a number");
+    if (errno || !end || *end || end == s)
+        fail(std::string("--") + opt + ": '" + s + "' is not a number");
     return v;
 }
 
@@ -153,7 +154,9 @@ struct Output {
 
 pktgen::SenderFactory sender_factory(Output& out, const Frames& frames) {
     if (!out.eal.empty()) {
-        if (!out.dpdk) out.dpdk = std::make_unique<pktgen::DpdkPort>(out.eal, out.port, out.queues, frames.bytes);
+        if (!out.dpdk)
+            out.dpdk =
+                std::make_unique<pktgen::DpdkPort>(out.eal, out.port, out.queues, frames.bytes);
         return [&out, &frames](uint16_t q) -> std::unique_ptr<pktgen::QueueSender> {
             return out.dpdk->open(q, frames.bytes);
         };
@@ -194,7 +197,8 @@ uint64_t daemon_count(Client& c, bool delivered) {
     return gen::nstat_value(text, delivered ? "UdpInDatagrams" : "IngressRx").value_or(0);
 }
 
-int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, double link_bps, bool json) {
+int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, double link_bps,
+                bool json) {
     if (spec.fragments || spec.malformed_pct || spec.sizes.size() != 1 || spec.sizes[0] != 64)
         fail("rfc2544: plain frames only (no --frags, --malformed, --size: use --sizes)");
     Client client = [&] {
@@ -217,9 +221,12 @@ int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, dou
             if (s.failed || g_stop) std::exit(1);
             std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
             gen::TrialResult t{s.frames, daemon_count(client, o.delivered) - before, s.seconds};
-            std::fprintf(stderr, "rfc2544: %u B offered %.0f fps: sent %llu (%.0f fps), received %llu, lost %llu\n",
-                         size, fps, static_cast<unsigned long long>(t.sent), s.seconds > 0 ? t.sent / s.seconds : 0,
-                         static_cast<unsigned long long>(t.received), static_cast<unsigned long long>(t.lost()));
+            std::fprintf(
+                stderr,
+                "rfc2544: %u B offered %.0f fps: sent %llu (%.0f fps), received %llu, lost %llu\n",
+                size, fps, static_cast<unsigned long long>(t.sent),
+                s.seconds > 0 ? t.sent / s.seconds : 0, static_cast<unsigned long long>(t.received),
+                static_cast<unsigned long long>(t.lost()));
             return t;
         };
         rows.push_back({size, link_bps, o.trial, gen::throughput_search(so, trial)});
@@ -228,18 +235,21 @@ int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, dou
         std::printf("[");
         for (std::size_t i = 0; i < rows.size(); ++i) {
             const auto& r = rows[i];
-            std::printf("%s{\"frame\":%u,\"fps\":%.0f,\"line_pct\":%.3f,\"mbps\":%.3f,\"loss\":%llu,"
-                        "\"trial_s\":%.1f,\"trials\":%u}",
-                        i ? "," : "", r.frame, r.result.fps,
-                        100 * r.result.fps / gen::line_rate_fps(link_bps, r.frame),
-                        r.result.fps * r.frame * 8 / 1e6,
-                        static_cast<unsigned long long>(r.result.at_rate.lost()), r.trial_seconds,
-                        r.result.trials);
+            std::printf(
+                "%s{\"frame\":%u,\"fps\":%.0f,\"line_pct\":%.3f,\"mbps\":%.3f,\"loss\":%llu,"
+                "\"trial_s\":%.1f,\"trials\":%u}",
+                i ? "," : "", r.frame, r.result.fps,
+                100 * r.result.fps / gen::line_rate_fps(link_bps, r.frame),
+                r.result.fps * r.frame * 8 / 1e6,
+                static_cast<unsigned long long>(r.result.at_rate.lost()), r.trial_seconds,
+                r.result.trials);
         }
         std::printf("]\n");
     } else {
-        std::printf("RFC 2544 throughput (zero loss), %s, line rate %.0f Mbit/s, counted at ingressd's %s\n",
-                    out.describe().c_str(), link_bps / 1e6, o.delivered ? "UdpInDatagrams" : "IngressRx");
+        std::printf(
+            "RFC 2544 throughput (zero loss), %s, line rate %.0f Mbit/s, counted at ingressd's "
+            "%s\n",
+            out.describe().c_str(), link_bps / 1e6, o.delivered ? "UdpInDatagrams" : "IngressRx");
         std::fputs(gen::format_throughput_table(rows).c_str(), stdout);
     }
     return 0;
@@ -262,116 +272,209 @@ int main(int argc, char** argv) {
         --argc;
     }
 
-    enum { kSrcMac = 256, kDstMac, kSrc, kDst, kSport, kDport, kSize, kVlan, kFrags, kFragOrder,
-           kMalformed, kCount, kDuration, kRate, kLink, kJson, kAnyDst, kQueues, kDev, kHelp,
-           kDpdk, kPort, kSocket, kSizes, kTrial, kResolution, kMaxTrials, kDelivered, kSettle };
-    static const option opts[] = {
-        {"dev", required_argument, nullptr, kDev},        {"queues", required_argument, nullptr, kQueues},
-        {"src-mac", required_argument, nullptr, kSrcMac}, {"dst-mac", required_argument, nullptr, kDstMac},
-        {"src", required_argument, nullptr, kSrc},        {"dst", required_argument, nullptr, kDst},
-        {"sport", required_argument, nullptr, kSport},    {"dport", required_argument, nullptr, kDport},
-        {"size", required_argument, nullptr, kSize},      {"vlan", required_argument, nullptr, kVlan},
-        {"frags", required_argument, nullptr, kFrags},    {"frag-order", required_argument, nullptr, kFragOrder},
-        {"malformed", required_argument, nullptr, kMalformed},
-        {"count", required_argument, nullptr, kCount},    {"duration", required_argument, nullptr, kDuration},
-        {"rate", required_argument, nullptr, kRate},      {"link-speed", required_argument, nullptr, kLink},
-        {"json", no_argument, nullptr, kJson},            {"any-dst", no_argument, nullptr, kAnyDst},
-        {"dpdk", required_argument, nullptr, kDpdk},      {"port", required_argument, nullptr, kPort},
-        {"socket", required_argument, nullptr, kSocket},  {"sizes", required_argument, nullptr, kSizes},
-        {"trial", required_argument, nullptr, kTrial},    {"resolution", required_argument, nullptr, kResolution},
-        {"max-trials", required_argument, nullptr, kMaxTrials},
-        {"delivered", no_argument, nullptr, kDelivered},  {"settle", required_argument, nullptr, kSettle},
-        {"help", no_argument, nullptr, kHelp},            {nullptr, 0, nullptr, 0}};
+    enum {
+        kSrcMac = 256,
+        kDstMac,
+        kSrc,
+        kDst,
+        kSport,
+        kDport,
+        kSize,
+        kVlan,
+        kFrags,
+        kFragOrder,
+        kMalformed,
+        kCount,
+        kDuration,
+        kRate,
+        kLink,
+        kJson,
+        kAnyDst,
+        kQueues,
+        kDev,
+        kHelp,
+        kDpdk,
+        kPort,
+        kSocket,
+        kSizes,
+        kTrial,
+        kResolution,
+        kMaxTrials,
+        kDelivered,
+        kSettle
+    };
+    static const option opts[] = {{"dev", required_argument, nullptr, kDev},
+                                  {"queues", required_argument, nullptr, kQueues},
+                                  {"src-mac", required_argument, nullptr, kSrcMac},
+                                  {"dst-mac", required_argument, nullptr, kDstMac},
+                                  {"src", required_argument, nullptr, kSrc},
+                                  {"dst", required_argument, nullptr, kDst},
+                                  {"sport", required_argument, nullptr, kSport},
+                                  {"dport", required_argument, nullptr, kDport},
+                                  {"size", required_argument, nullptr, kSize},
+                                  {"vlan", required_argument, nullptr, kVlan},
+                                  {"frags", required_argument, nullptr, kFrags},
+                                  {"frag-order", required_argument, nullptr, kFragOrder},
+                                  {"malformed", required_argument, nullptr, kMalformed},
+                                  {"count", required_argument, nullptr, kCount},
+                                  {"duration", required_argument, nullptr, kDuration},
+                                  {"rate", required_argument, nullptr, kRate},
+                                  {"link-speed", required_argument, nullptr, kLink},
+                                  {"json", no_argument, nullptr, kJson},
+                                  {"any-dst", no_argument, nullptr, kAnyDst},
+                                  {"dpdk", required_argument, nullptr, kDpdk},
+                                  {"port", required_argument, nullptr, kPort},
+                                  {"socket", required_argument, nullptr, kSocket},
+                                  {"sizes", required_argument, nullptr, kSizes},
+                                  {"trial", required_argument, nullptr, kTrial},
+                                  {"resolution", required_argument, nullptr, kResolution},
+                                  {"max-trials", required_argument, nullptr, kMaxTrials},
+                                  {"delivered", no_argument, nullptr, kDelivered},
+                                  {"settle", required_argument, nullptr, kSettle},
+                                  {"help", no_argument, nullptr, kHelp},
+                                  {nullptr, 0, nullptr, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, nullptr)) != -1) {
         std::string a = optarg ? optarg : "";
         switch (ch) {
-        case kDev: out.dev = a; break;
-        case kQueues: out.queues = static_cast<unsigned>(parse_u64("queues", optarg)); break;
-        case kDpdk: out.eal = a; break;
-        case kPort: out.port = static_cast<int>(parse_u64("port", optarg)); break;
-        case kSocket: ro.socket = a; break;
-        case kSizes: ro.sizes = parse_size_list(a); break;
-        case kTrial: ro.trial = std::strtod(optarg, nullptr); break;
-        case kResolution: ro.resolution = std::strtod(optarg, nullptr); break;
-        case kMaxTrials: ro.max_trials = static_cast<uint32_t>(parse_u64("max-trials", optarg)); break;
-        case kDelivered: ro.delivered = true; break;
-        case kSettle: ro.settle_ms = static_cast<int>(parse_u64("settle", optarg)); break;
-        case kSrcMac:
-        case kDstMac: {
-            auto m = wire::Mac::parse(a);
-            if (!m) fail("--" + std::string(ch == kSrcMac ? "src-mac" : "dst-mac") + ": '" + a + "' is not a MAC");
-            (ch == kSrcMac ? spec.src_mac : spec.dst_mac) = *m;
-            if (ch == kDstMac) spec.dst_mac_given = true;
-            break;
-        }
-        case kSrc:
-        case kDst: {
-            auto r = gen::parse_addr_range(a);
-            if (!r) fail("--" + std::string(ch == kSrc ? "src" : "dst") + ": '" + a + "' is not an address or A-B range");
-            (ch == kSrc ? spec.src_addr : spec.dst_addr) = *r;
-            break;
-        }
-        case kSport:
-        case kDport: {
-            auto r = gen::parse_port_range(a);
-            if (!r) fail("--" + std::string(ch == kSport ? "sport" : "dport") + ": '" + a + "' is not a port or P-Q range");
-            (ch == kSport ? spec.src_port : spec.dst_port) = *r;
-            break;
-        }
-        case kSize: {
-            auto s = gen::parse_sizes(a);
-            if (!s) fail("--size: '" + a + "' is not 64..9018 or imix");
-            spec.sizes = *s;
-            break;
-        }
-        case kVlan: {
-            uint64_t v = parse_u64("vlan", optarg);
-            if (v < 1 || v > 4094) fail("--vlan: VID must be 1..4094");
-            spec.vlan = static_cast<uint16_t>(v);
-            break;
-        }
-        case kFrags: spec.fragments = static_cast<uint32_t>(parse_u64("frags", optarg)); break;
-        case kFragOrder:
-            if (a == "inorder") spec.frag_order = gen::FragOrder::kInOrder;
-            else if (a == "shuffle") spec.frag_order = gen::FragOrder::kShuffled;
-            else if (a == "overlap") spec.frag_order = gen::FragOrder::kOverlapping;
-            else fail("--frag-order: inorder, shuffle or overlap");
-            break;
-        case kMalformed:
-            spec.malformed_pct = static_cast<uint32_t>(parse_u64("malformed", optarg));
-            if (spec.malformed_pct > 100) fail("--malformed: a percentage, 0..100");
-            break;
-        case kCount: count = parse_u64("count", optarg); break;
-        case kDuration: duration = std::strtod(optarg, nullptr); break;
-        case kRate: rate = parse_rate(a); break;
-        case kLink: link_bps = parse_rate(a).bps; if (link_bps <= 0) fail("--link-speed: e.g. 10G"); break;
-        case kJson: json = true; break;
-        case kAnyDst: any_dst = true; break;
-        case kHelp:
-            std::puts("usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
-                      "[--queues N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] [--dst A[-B]] "
-                      "[--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] [--frags N "
-                      "[--frag-order inorder|shuffle|overlap]] [--malformed PCT] [--count N | "
-                      "--duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
-                      "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
-                      "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
-            return 0;
-        default: fail("unknown option (see --help)");
+            case kDev:
+                out.dev = a;
+                break;
+            case kQueues:
+                out.queues = static_cast<unsigned>(parse_u64("queues", optarg));
+                break;
+            case kDpdk:
+                out.eal = a;
+                break;
+            case kPort:
+                out.port = static_cast<int>(parse_u64("port", optarg));
+                break;
+            case kSocket:
+                ro.socket = a;
+                break;
+            case kSizes:
+                ro.sizes = parse_size_list(a);
+                break;
+            case kTrial:
+                ro.trial = std::strtod(optarg, nullptr);
+                break;
+            case kResolution:
+                ro.resolution = std::strtod(optarg, nullptr);
+                break;
+            case kMaxTrials:
+                ro.max_trials = static_cast<uint32_t>(parse_u64("max-trials", optarg));
+                break;
+            case kDelivered:
+                ro.delivered = true;
+                break;
+            case kSettle:
+                ro.settle_ms = static_cast<int>(parse_u64("settle", optarg));
+                break;
+            case kSrcMac:
+            case kDstMac: {
+                auto m = wire::Mac::parse(a);
+                if (!m)
+                    fail("--" + std::string(ch == kSrcMac ? "src-mac" : "dst-mac") + ": '" + a +
+                         "' is not a MAC");
+                (ch == kSrcMac ? spec.src_mac : spec.dst_mac) = *m;
+                if (ch == kDstMac) spec.dst_mac_given = true;
+                break;
+            }
+            case kSrc:
+            case kDst: {
+                auto r = gen::parse_addr_range(a);
+                if (!r)
+                    fail("--" + std::string(ch == kSrc ? "src" : "dst") + ": '" + a +
+                         "' is not an address or A-B range");
+                (ch == kSrc ? spec.src_addr : spec.dst_addr) = *r;
+                break;
+            }
+            case kSport:
+            case kDport: {
+                auto r = gen::parse_port_range(a);
+                if (!r)
+                    fail("--" + std::string(ch == kSport ? "sport" : "dport") + ": '" + a +
+                         "' is not a port or P-Q range");
+                (ch == kSport ? spec.src_port : spec.dst_port) = *r;
+                break;
+            }
+            case kSize: {
+                auto s = gen::parse_sizes(a);
+                if (!s) fail("--size: '" + a + "' is not 64..9018 or imix");
+                spec.sizes = *s;
+                break;
+            }
+            case kVlan: {
+                uint64_t v = parse_u64("vlan", optarg);
+                if (v < 1 || v > 4094) fail("--vlan: VID must be 1..4094");
+                spec.vlan = static_cast<uint16_t>(v);
+                break;
+            }
+            case kFrags:
+                spec.fragments = static_cast<uint32_t>(parse_u64("frags", optarg));
+                break;
+            case kFragOrder:
+                if (a == "inorder")
+                    spec.frag_order = gen::FragOrder::kInOrder;
+                else if (a == "shuffle")
+                    spec.frag_order = gen::FragOrder::kShuffled;
+                else if (a == "overlap")
+                    spec.frag_order = gen::FragOrder::kOverlapping;
+                else
+                    fail("--frag-order: inorder, shuffle or overlap");
+                break;
+            case kMalformed:
+                spec.malformed_pct = static_cast<uint32_t>(parse_u64("malformed", optarg));
+                if (spec.malformed_pct > 100) fail("--malformed: a percentage, 0..100");
+                break;
+            case kCount:
+                count = parse_u64("count", optarg);
+                break;
+            case kDuration:
+                duration = std::strtod(optarg, nullptr);
+                break;
+            case kRate:
+                rate = parse_rate(a);
+                break;
+            case kLink:
+                link_bps = parse_rate(a).bps;
+                if (link_bps <= 0) fail("--link-speed: e.g. 10G");
+                break;
+            case kJson:
+                json = true;
+                break;
+            case kAnyDst:
+                any_dst = true;
+                break;
+            case kHelp:
+                std::puts(
+                    "usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
+                    "[--queues N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] [--dst A[-B]] "
+                    "[--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] [--frags N "
+                    "[--frag-order inorder|shuffle|overlap]] [--malformed PCT] [--count N | "
+                    "--duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
+                    "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
+                    "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
+                return 0;
+            default:
+                fail("unknown option (see --help)");
         }
     }
-    if (out.dev.empty() == out.eal.empty()) fail("one of --dev IF (AF_XDP) or --dpdk \"EAL ARGS\" is required");
+    if (out.dev.empty() == out.eal.empty())
+        fail("one of --dev IF (AF_XDP) or --dpdk \"EAL ARGS\" is required");
     if (out.queues == 0 || out.queues > 64) fail("--queues: 1..64");
     if (!any_dst && (!gen::is_benchmark_destination(spec.dst_addr.lo) ||
                      !gen::is_benchmark_destination(spec.dst_addr.hi)))
-        fail("--dst outside 198.18.0.0/15, 239.0.0.0/8 and 255.255.255.255; pass --any-dst "
-             "if you mean it");
+        fail(
+            "--dst outside 198.18.0.0/15, 239.0.0.0/8 and 255.255.255.255; pass --any-dst "
+            "if you mean it");
 
     std::signal(SIGINT, [](int) { g_stop = true; });
     std::signal(SIGTERM, [](int) { g_stop = true; });
     try {
         if (rfc2544) {
-            if (ro.socket.empty()) fail("rfc2544: --socket PATH (ingressd's control socket) is required");
+            if (ro.socket.empty())
+                fail("rfc2544: --socket PATH (ingressd's control socket) is required");
             if (ro.trial <= 0 || ro.resolution <= 0 || ro.max_trials == 0)
                 fail("rfc2544: --trial, --resolution and --max-trials must be positive");
             return run_rfc2544(spec, out, ro, link_bps, json);
@@ -388,18 +491,23 @@ int main(int argc, char** argv) {
         if (s.failed) return 1;
         double pps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
         if (json) {
-            std::printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
-                        "\"templates\":%zu,\"queues\":%u,\"driver\":\"%s\",\"zero_copy\":%s}\n",
-                        static_cast<unsigned long long>(s.frames), static_cast<unsigned long long>(s.bytes),
-                        s.seconds, pps, pps * frames.avg * 8 / 1e9, frames.bytes.size(), out.queues,
-                        out.eal.empty() ? "af_xdp" : "dpdk", s.zero_copy && out.eal.empty() ? "true" : "false");
+            std::printf(
+                "{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
+                "\"templates\":%zu,\"queues\":%u,\"driver\":\"%s\",\"zero_copy\":%s}\n",
+                static_cast<unsigned long long>(s.frames), static_cast<unsigned long long>(s.bytes),
+                s.seconds, pps, pps * frames.avg * 8 / 1e9, frames.bytes.size(), out.queues,
+                out.eal.empty() ? "af_xdp" : "dpdk",
+                s.zero_copy && out.eal.empty() ? "true" : "false");
         } else {
-            std::printf("sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
-                        "%.3f Gbit/s, %s, %u queue(s)\n",
-                        static_cast<unsigned long long>(s.frames), frames.bytes.size(), frames.avg, s.seconds,
-                        pps, pps * frames.avg * 8 / 1e9,
-                        (out.describe() + (out.eal.empty() ? (s.zero_copy ? " (zero-copy)" : " (copy mode)") : "")).c_str(),
-                        out.queues);
+            std::printf(
+                "sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
+                "%.3f Gbit/s, %s, %u queue(s)\n",
+                static_cast<unsigned long long>(s.frames), frames.bytes.size(), frames.avg,
+                s.seconds, pps, pps * frames.avg * 8 / 1e9,
+                (out.describe() +
+                 (out.eal.empty() ? (s.zero_copy ? " (zero-copy)" : " (copy mode)") : ""))
+                    .c_str(),
+                out.queues);
         }
     } catch (const std::exception& e) {
         fail(e.what());

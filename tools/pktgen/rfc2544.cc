@@ -57,15 +57,13 @@ std::optional<uint64_t> nstat_value(std::string_view text, std::string_view name
 }
 
 std::string format_throughput_table(const std::vector<ThroughputRow>& rows) {
-    std::string out =
-        "frame B  rate fps      % line  Mbit/s    loss at rate  trial s  trials\n";
+    std::string out = "frame B  rate fps      % line  Mbit/s    loss at rate  trial s  trials\n";
     char buf[200];
     for (const auto& row : rows) {
         const auto& s = row.result;
         double line = line_rate_fps(row.link_bps, row.frame);
         std::snprintf(buf, sizeof buf, "%-8u %-13.0f %-7.2f %-9.1f %-13llu %-8.1f %u\n", row.frame,
-                      s.fps, line > 0 ? 100.0 * s.fps / line : 0.0,
-                      s.fps * row.frame * 8 / 1e6,
+                      s.fps, line > 0 ? 100.0 * s.fps / line : 0.0, s.fps * row.frame * 8 / 1e6,
                       static_cast<unsigned long long>(s.at_rate.lost()), row.trial_seconds,
                       s.trials);
         out += buf;

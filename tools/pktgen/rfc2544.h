@@ -35,8 +35,8 @@ struct SearchOptions {
 };
 
 struct SearchResult {
-    double fps = 0;         // the highest offered rate with no loss; 0 if none passed
-    TrialResult at_rate;    // that trial's counts
+    double fps = 0;       // the highest offered rate with no loss; 0 if none passed
+    TrialResult at_rate;  // that trial's counts
     std::optional<TrialResult> first_loss;  // the lowest failing trial, if any failed
     uint32_t trials = 0;
 };

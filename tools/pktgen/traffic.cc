@@ -82,11 +82,14 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
         k /= spec.dst_port.count();
         uint32_t sport = static_cast<uint32_t>(spec.src_port.lo + k % spec.src_port.count());
         k /= spec.src_port.count();
-        wire::Ipv4Addr dst = static_cast<wire::Ipv4Addr>(spec.dst_addr.lo + k % spec.dst_addr.count());
+        wire::Ipv4Addr dst =
+            static_cast<wire::Ipv4Addr>(spec.dst_addr.lo + k % spec.dst_addr.count());
         k /= spec.dst_addr.count();
-        wire::Ipv4Addr src = static_cast<wire::Ipv4Addr>(spec.src_addr.lo + k % spec.src_addr.count());
+        wire::Ipv4Addr src =
+            static_cast<wire::Ipv4Addr>(spec.src_addr.lo + k % spec.src_addr.count());
         wire::Mac dmac = spec.dst_mac;
-        if (!spec.dst_mac_given && wire::ipv4_is_multicast(dst)) dmac = wire::Mac::for_ipv4_multicast(dst);
+        if (!spec.dst_mac_given && wire::ipv4_is_multicast(dst))
+            dmac = wire::Mac::for_ipv4_multicast(dst);
         if (!spec.dst_mac_given && wire::ipv4_is_lbcast(dst)) dmac = wire::Mac::broadcast();
 
         for (uint32_t size : spec.sizes) {
@@ -95,8 +98,9 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
                 throw std::invalid_argument("frame size " + std::to_string(size) + " too small");
             uint32_t payload = on_wire - kEthIpUdp - tag;
             wire::FrameBuilder b;
-            b.eth(spec.src_mac, dmac).ipv4(src, dst).udp(static_cast<uint16_t>(sport),
-                                                         static_cast<uint16_t>(dport));
+            b.eth(spec.src_mac, dmac)
+                .ipv4(src, dst)
+                .udp(static_cast<uint16_t>(sport), static_cast<uint16_t>(dport));
             if (spec.vlan) b.vlan(*spec.vlan);
             b.payload_size(payload).ip_id(ip_id++);
             if (spec.fragments >= 2) {
@@ -104,9 +108,9 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
                 uint32_t l4 = payload + 8;
                 uint32_t piece = (l4 / spec.fragments + 7) / 8 * 8;
                 if (piece == 0 || piece * (spec.fragments - 1) >= l4)
-                    throw std::invalid_argument("cannot cut a " + std::to_string(size) +
-                                                "-byte frame into " + std::to_string(spec.fragments) +
-                                                " fragments; use a larger --size");
+                    throw std::invalid_argument(
+                        "cannot cut a " + std::to_string(size) + "-byte frame into " +
+                        std::to_string(spec.fragments) + " fragments; use a larger --size");
                 std::vector<Template> frags;
                 for (uint32_t i = 0; i < spec.fragments; ++i) {
                     uint32_t off = i * piece;
@@ -118,7 +122,8 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
                     std::shuffle(frags.begin(), frags.end(), rng);
                 if (spec.frag_order == FragOrder::kOverlapping && frags.size() >= 2) {
                     // A copy of the first fragment re-cut 8 bytes longer: overlaps the second.
-                    frags.insert(frags.begin() + 1, Template{b.build_fragment(0, piece + 8, true), true, true});
+                    frags.insert(frags.begin() + 1,
+                                 Template{b.build_fragment(0, piece + 8, true), true, true});
                 }
                 out.insert(out.end(), frags.begin(), frags.end());
                 continue;
@@ -135,23 +140,29 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
     for (std::size_t i = 0; i < n; ++i) {
         wire::FrameBuilder b = plain[i % plain.size()];
         if (i >= plain.size()) b.ip_id(ip_id++);
-        const bool bad = spec.malformed_pct &&
-                         (i + 1) * spec.malformed_pct / 100 > i * spec.malformed_pct / 100;
+        const bool bad =
+            spec.malformed_pct && (i + 1) * spec.malformed_pct / 100 > i * spec.malformed_pct / 100;
         Template t{{}, bad, false};
         if (!bad) {
             t.bytes = b.build();
         } else {
             switch (kind++ % 4) {
-            case 0: t.bytes = b.bad_ip_checksum().build(); break;
-            case 1: t.bytes = b.ip_ihl(4).build(); break;
-            case 2: {
-                // tot_len one byte beyond what arrives: truncated (InTruncatedPkts).
-                auto good = b.build();
-                std::size_t l3 = spec.vlan ? 18 : 14;
-                t.bytes = b.ip_tot_len(static_cast<uint16_t>(good.size() - l3 + 1)).build();
-                break;
-            }
-            default: t.bytes = b.bad_udp_checksum().build(); break;
+                case 0:
+                    t.bytes = b.bad_ip_checksum().build();
+                    break;
+                case 1:
+                    t.bytes = b.ip_ihl(4).build();
+                    break;
+                case 2: {
+                    // tot_len one byte beyond what arrives: truncated (InTruncatedPkts).
+                    auto good = b.build();
+                    std::size_t l3 = spec.vlan ? 18 : 14;
+                    t.bytes = b.ip_tot_len(static_cast<uint16_t>(good.size() - l3 + 1)).build();
+                    break;
+                }
+                default:
+                    t.bytes = b.bad_udp_checksum().build();
+                    break;
             }
         }
         out.push_back(std::move(t));

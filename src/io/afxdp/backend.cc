@@ -7,13 +7,12 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
-#include "core/spsc_ring.h"
-
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
+#include "core/spsc_ring.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/rx_packet.h"
 
@@ -131,13 +130,12 @@ AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(p
             err = xsk_socket__create(&Q.xsk, opt.ifname.c_str(), qid, Q.umem, &Q.rx, &Q.tx, &scfg);
         }
         if (err)
-            throw std::runtime_error(where + ": xsk_socket__create: " + std::strerror(-err) +
-                                     (opt.zero_copy == XskOptions::ZeroCopy::kOn
-                                          ? " (zero-copy was required)"
-                                          : ""));
+            throw std::runtime_error(
+                where + ": xsk_socket__create: " + std::strerror(-err) +
+                (opt.zero_copy == XskOptions::ZeroCopy::kOn ? " (zero-copy was required)" : ""));
         if (int e = xsk_socket__update_xskmap(Q.xsk, prog.xsks_map_fd()))
-            throw std::runtime_error(where + ": cannot register the socket in the XSK map: " +
-                                     std::strerror(-e));
+            throw std::runtime_error(
+                where + ": cannot register the socket in the XSK map: " + std::strerror(-e));
         if (opt.busy_poll) {
             int fd = xsk_socket__fd(Q.xsk);
             int one = 1, usec = 20, budget = 64;
@@ -159,7 +157,8 @@ AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(p
         for (auto& Q : queues_) {
             Q->returns.resize(queues_.size());
             for (std::size_t s = 0; s < queues_.size(); ++s)
-                if (s != Q->slot) Q->returns[s] = std::make_unique<core::SpscRing<uint64_t>>(opt.frames);
+                if (s != Q->slot)
+                    Q->returns[s] = std::make_unique<core::SpscRing<uint64_t>>(opt.frames);
         }
 }
 
@@ -304,7 +303,8 @@ AfXdpBackend::XskCounters AfXdpBackend::xsk_counters(uint16_t queue) const {
     Queue* Q = q(queue);
     xdp_statistics st{};
     socklen_t len = sizeof st;
-    if (!Q || getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return {};
+    if (!Q || getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
+        return {};
     return {st.rx_dropped, st.rx_invalid_descs, st.rx_ring_full, st.rx_fill_ring_empty_descs};
 }
 

@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <net/if.h>
 #include <linux/limits.h>
+#include <net/if.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
@@ -123,8 +123,10 @@ void XdpProgram::report_attach_kind() const {
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
     if (libxdp_get_error(mp) || !mp) return;
     if (xdp_multiprog__is_legacy(mp))
-        std::fprintf(stderr, "%s: XDP program attached alone (libxdp's dispatcher was refused): "
-                             "no other XDP program can share this interface\n", ifname_.c_str());
+        std::fprintf(stderr,
+                     "%s: XDP program attached alone (libxdp's dispatcher was refused): "
+                     "no other XDP program can share this interface\n",
+                     ifname_.c_str());
     xdp_multiprog__close(mp);
 }
 
@@ -181,8 +183,8 @@ void XdpProgram::set_capture_all(bool on) {
     uint32_t key = 0;
     ingress_xdp_config cfg{on ? 1u : 0u};
     if (bpf_map_update_elem(config_fd_, &key, &cfg, BPF_ANY) != 0)
-        throw std::runtime_error(ifname_ + ": cannot set the XDP capture mode: " +
-                                 std::strerror(errno));
+        throw std::runtime_error(ifname_ +
+                                 ": cannot set the XDP capture mode: " + std::strerror(errno));
 }
 
 void XdpProgram::set_protocol(uint8_t protocol, bool take) {

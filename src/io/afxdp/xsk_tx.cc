@@ -55,11 +55,13 @@ XskTx::XskTx(const std::string& ifname, uint16_t queue,
     scfg.tx_size = ring_size;
     scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
     scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
-    int err = xsk_socket__create(&r_->xsk, ifname.c_str(), queue, r_->umem, nullptr, &r_->tx, &scfg);
+    int err =
+        xsk_socket__create(&r_->xsk, ifname.c_str(), queue, r_->umem, nullptr, &r_->tx, &scfg);
     zero_copy_ = err == 0;
     if (err && !zero_copy_only) {
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
-        err = xsk_socket__create(&r_->xsk, ifname.c_str(), queue, r_->umem, nullptr, &r_->tx, &scfg);
+        err =
+            xsk_socket__create(&r_->xsk, ifname.c_str(), queue, r_->umem, nullptr, &r_->tx, &scfg);
     }
     if (err) throw std::runtime_error(where + ": xsk_socket__create: " + std::strerror(-err));
 }

@@ -24,7 +24,9 @@
 namespace ingress::io::dpdk {
 namespace {
 
-std::string dpdk_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+std::string dpdk_error(int err) {
+    return rte_strerror(err < 0 ? -err : err);
+}
 
 // DPDK's log on stderr, without the lines that look like errors and are not: the TAP PMD
 // reports that the kernel has no multiq qdisc (it then leaves rte_flow off on the TAP,
@@ -38,8 +40,9 @@ ssize_t write_dpdk_log(void*, const char* buf, size_t n) {
         const std::size_t end = std::min(rest.find('\n'), rest.size() - 1) + 1;
         const std::string_view line = rest.substr(0, end);
         rest.remove_prefix(end);
-        if (std::none_of(std::begin(kBenign), std::end(kBenign),
-                         [&](std::string_view b) { return line.find(b) != std::string_view::npos; }))
+        if (std::none_of(std::begin(kBenign), std::end(kBenign), [&](std::string_view b) {
+                return line.find(b) != std::string_view::npos;
+            }))
             std::fwrite(line.data(), 1, line.size(), stderr);
     }
     return static_cast<ssize_t>(n);
@@ -47,16 +50,21 @@ ssize_t write_dpdk_log(void*, const char* buf, size_t n) {
 
 FILE* dpdk_log_stream() {
     static FILE* f = [] {
-        FILE* s = fopencookie(nullptr, "w", cookie_io_functions_t{nullptr, write_dpdk_log, nullptr, nullptr});
+        FILE* s = fopencookie(nullptr, "w",
+                              cookie_io_functions_t{nullptr, write_dpdk_log, nullptr, nullptr});
         if (s) setvbuf(s, nullptr, _IOLBF, 0);
         return s;
     }();
     return f;
 }
 
-rte_mbuf* mbuf_of(uint64_t buf) noexcept { return reinterpret_cast<rte_mbuf*>(static_cast<uintptr_t>(buf)); }
+rte_mbuf* mbuf_of(uint64_t buf) noexcept {
+    return reinterpret_cast<rte_mbuf*>(static_cast<uintptr_t>(buf));
+}
 
-uint8_t* first_byte(rte_mbuf* m) noexcept { return static_cast<uint8_t*>(m->buf_addr) + m->data_off; }
+uint8_t* first_byte(rte_mbuf* m) noexcept {
+    return static_cast<uint8_t*>(m->buf_addr) + m->data_off;
+}
 
 // Makes the mbuf describe the packet's bytes as they are now (the pipeline may have trimmed
 // link padding, an ICMP error was written in place) and strips offload requests a received
@@ -109,7 +117,8 @@ bool is_pci_address(const std::string& device) {
            device[o + 6] >= '0' && device[o + 6] <= '7';
 }
 
-void eal_init(const std::vector<std::string>& eal_args, const std::vector<std::string>& pci_devices) {
+void eal_init(const std::vector<std::string>& eal_args,
+              const std::vector<std::string>& pci_devices) {
     static std::mutex mu;
     static std::string failure;  // rte_eal_init cannot be retried: its verdict is final
     static bool done = false;
@@ -165,14 +174,17 @@ DpdkBackend::DpdkBackend(const PortOptions& opt) : opt_(opt) {
     }
 }
 
-DpdkBackend::~DpdkBackend() { close(); }
+DpdkBackend::~DpdkBackend() {
+    close();
+}
 
 void DpdkBackend::open() {
     const unsigned id = g_instance++;
     const uint32_t q = opt_.queues;
     // Every descriptor of the port's and the TAP's rings can hold an mbuf, each lcore cache
     // can hold mbuf_cache, and each worker has a burst in flight: fewer and RX starves.
-    const uint32_t rings = q * (opt_.rx_descriptors + opt_.tx_descriptors) * (opt_.exception.empty() ? 1 : 2);
+    const uint32_t rings =
+        q * (opt_.rx_descriptors + opt_.tx_descriptors) * (opt_.exception.empty() ? 1 : 2);
     const uint32_t need = rings + (q + 1) * opt_.mbuf_cache + q * core::kBurst;
     if (opt_.mbufs < need)
         throw std::runtime_error("dpdk.mbufs " + std::to_string(opt_.mbufs) + " is too small for " +
@@ -220,12 +232,13 @@ void DpdkBackend::open() {
     // ARP replies and everything else it sends name the address the peers reach us at.
     tap_vdev_ = "net_tap_ingress" + std::to_string(id);
     char mac_s[18];
-    std::snprintf(mac_s, sizeof mac_s, "%02x:%02x:%02x:%02x:%02x:%02x", mac_.b[0], mac_.b[1], mac_.b[2],
-                  mac_.b[3], mac_.b[4], mac_.b[5]);
+    std::snprintf(mac_s, sizeof mac_s, "%02x:%02x:%02x:%02x:%02x:%02x", mac_.b[0], mac_.b[1],
+                  mac_.b[2], mac_.b[3], mac_.b[4], mac_.b[5]);
     const std::string args = "iface=" + opt_.exception + ",mac=" + mac_s;
     if (int r = rte_eal_hotplug_add("vdev", tap_vdev_.c_str(), args.c_str()); r < 0) {
         tap_vdev_.clear();
-        throw std::runtime_error("cannot create the exception TAP " + opt_.exception + ": " + dpdk_error(r));
+        throw std::runtime_error("cannot create the exception TAP " + opt_.exception + ": " +
+                                 dpdk_error(r));
     }
     if (rte_eth_dev_get_port_by_name(tap_vdev_.c_str(), &tap_) != 0) {
         tap_ = UINT16_MAX;
@@ -233,7 +246,8 @@ void DpdkBackend::open() {
     }
     start_port(true);
     ifindex_ = if_nametoindex(opt_.exception.c_str());
-    if (!ifindex_) throw std::runtime_error("the exception TAP " + opt_.exception + " is not in the kernel");
+    if (!ifindex_)
+        throw std::runtime_error("the exception TAP " + opt_.exception + " is not in the kernel");
 }
 
 void DpdkBackend::start_port(bool tap) {
@@ -244,15 +258,17 @@ void DpdkBackend::start_port(bool tap) {
     if (int r = rte_eth_dev_info_get(port, &info); r != 0)
         throw std::runtime_error(what + ": rte_eth_dev_info_get: " + dpdk_error(r));
     if (q > info.max_rx_queues || q > info.max_tx_queues)
-        throw std::runtime_error(what + " (" + info.driver_name + ") has " + std::to_string(info.max_rx_queues) +
-                                 " RX / " + std::to_string(info.max_tx_queues) + " TX queues, " +
+        throw std::runtime_error(what + " (" + info.driver_name + ") has " +
+                                 std::to_string(info.max_rx_queues) + " RX / " +
+                                 std::to_string(info.max_tx_queues) + " TX queues, " +
                                  std::to_string(q) + " asked");
     rte_eth_conf conf{};
     if (!tap) {
         driver_ = info.driver_name;
         if (q > 1) {
             // The hash decides which worker sees a flow (docs/dpdk.md: fragments).
-            uint64_t want = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
+            uint64_t want =
+                RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_OTHER;
             if (opt_.rss == RssFields::kIpUdp) want |= RTE_ETH_RSS_NONFRAG_IPV4_UDP;
             // A vdev over kernel queues offers no RSS: the kernel spreads the frames (the NIC
             // driver's RSS for net_af_xdp, ethtool -X / -N; a fanout hash for net_af_packet).
@@ -270,9 +286,11 @@ void DpdkBackend::start_port(bool tap) {
     const int socket = rte_eth_dev_socket_id(port);
     for (uint16_t i = 0; i < q; ++i) {
         if (int r = rte_eth_rx_queue_setup(port, i, nrx, socket, nullptr, pool_); r != 0)
-            throw std::runtime_error(what + ": RX queue " + std::to_string(i) + ": " + dpdk_error(r));
+            throw std::runtime_error(what + ": RX queue " + std::to_string(i) + ": " +
+                                     dpdk_error(r));
         if (int r = rte_eth_tx_queue_setup(port, i, ntx, socket, nullptr); r != 0)
-            throw std::runtime_error(what + ": TX queue " + std::to_string(i) + ": " + dpdk_error(r));
+            throw std::runtime_error(what + ": TX queue " + std::to_string(i) + ": " +
+                                     dpdk_error(r));
     }
     if (int r = rte_eth_dev_start(port); r != 0)
         throw std::runtime_error(what + ": rte_eth_dev_start: " + dpdk_error(r));
@@ -297,12 +315,15 @@ void DpdkBackend::close() noexcept {
     queues_.clear();
 }
 
-void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept {
+void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
+                            uint64_t BackendStats::*accepted) noexcept {
     // Without a TAP the frames are released: the kernel never sees them (counted as
     // accepted, as the AF_XDP backend counts what it passes).
     const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
-    if (tap_ == UINT16_MAX) rte_pktmbuf_free_bulk(m, n);
-    else if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    if (tap_ == UINT16_MAX)
+        rte_pktmbuf_free_bulk(m, n);
+    else if (sent < n)
+        rte_pktmbuf_free_bulk(m + sent, n - sent);
     Q.st.*accepted += sent;
     Q.st.pass_dropped += n - sent;
 }
@@ -353,7 +374,9 @@ void DpdkBackend::service_exception(Queue& Q) noexcept {
     Q.st.from_kernel_dropped += n - sent;
 }
 
-void DpdkBackend::attach_thread(uint16_t queue) noexcept { t_queue = queue; }
+void DpdkBackend::attach_thread(uint16_t queue) noexcept {
+    t_queue = queue;
+}
 
 DpdkBackend::Queue* DpdkBackend::own_queue(uint16_t fallback) const noexcept {
     const std::size_t q = t_queue >= 0 ? static_cast<std::size_t>(t_queue) : fallback;
@@ -436,11 +459,12 @@ BackendStats DpdkBackend::stats() const noexcept {
 }
 
 std::string DpdkBackend::describe() const {
-    return "dpdk port " + std::to_string(port_) + " (" + driver_ + "), " + std::to_string(opt_.queues) +
-           " queue(s), RSS " +
+    return "dpdk port " + std::to_string(port_) + " (" + driver_ + "), " +
+           std::to_string(opt_.queues) + " queue(s), RSS " +
            (opt_.queues == 1 ? std::string("off (one queue)")
-            : rss_hf_        ? rss_names(rss_hf_)
-                             : std::string("none offered by the driver (a vdev: its kernel side spreads)")) +
+            : rss_hf_
+                ? rss_names(rss_hf_)
+                : std::string("none offered by the driver (a vdev: its kernel side spreads)")) +
            ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception);
 }
 

@@ -62,7 +62,8 @@ namespace ingress::io::dpdk {
 // return). The calling thread's CPU affinity is restored afterwards: the EAL pins it to its
 // main lcore, and threads created later would inherit that. Throws std::runtime_error.
 // PCI devices must be probed by the EAL: `pci_devices` become `-a ADDR` arguments.
-void eal_init(const std::vector<std::string>& eal_args, const std::vector<std::string>& pci_devices);
+void eal_init(const std::vector<std::string>& eal_args,
+              const std::vector<std::string>& pci_devices);
 
 // Whether `device` is a PCI address ("0000:01:00.0" or "01:00.0") rather than a vdev.
 bool is_pci_address(const std::string& device);
@@ -86,10 +87,10 @@ private:
 enum class RssFields : uint8_t { kIp, kIpUdp };
 
 struct PortOptions {
-    std::string name;        // for messages
-    std::string device;      // PCI address (probed by eal_init) or vdev "net_af_xdp0,iface=..."
-    std::string exception;   // the TAP's kernel name; empty: no exception path (passed = freed)
-    uint16_t queues = 1;     // RX and TX queues 0..queues-1
+    std::string name;       // for messages
+    std::string device;     // PCI address (probed by eal_init) or vdev "net_af_xdp0,iface=..."
+    std::string exception;  // the TAP's kernel name; empty: no exception path (passed = freed)
+    uint16_t queues = 1;    // RX and TX queues 0..queues-1
     uint32_t mbufs = 16383;
     uint32_t mbuf_cache = 256;
     uint16_t rx_descriptors = 1024;
@@ -138,7 +139,7 @@ public:
 private:
     struct Queue;
     void open();
-    void close() noexcept;  // undoes what open() did, also after a partial open()
+    void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void service_exception(Queue& Q) noexcept;
     Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)

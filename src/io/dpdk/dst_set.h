@@ -66,7 +66,9 @@ public:
 private:
     static constexpr uint64_t kEmpty = 0;
     static constexpr uint64_t kTombstone = ~uint64_t{0};
-    static std::size_t hash(wire::Ipv4Addr a) noexcept { return (a * 0x9e3779b1u) >> 20; }  // 12 bits
+    static std::size_t hash(wire::Ipv4Addr a) noexcept {
+        return (a * 0x9e3779b1u) >> 20;
+    }  // 12 bits
     std::array<std::atomic<uint64_t>, kSlots> slots_{};
 };
 

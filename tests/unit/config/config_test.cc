@@ -25,8 +25,8 @@ LoadOptions opts() {
 
 TEST(Config, ShippedConfigsLoad) {
     for (const char* f : {"config/default.yaml", "config/examples/afxdp-nic.yaml",
-                          "config/examples/multicast-feed.yaml", "config/examples/dns-reuseport.yaml",
-                          "config/examples/dpdk-nic.yaml"}) {
+                          "config/examples/multicast-feed.yaml",
+                          "config/examples/dns-reuseport.yaml", "config/examples/dpdk-nic.yaml"}) {
         SCOPED_TRACE(f);
         LoadOptions o = opts();
         o.cpus = 8;
@@ -84,7 +84,8 @@ TEST(Config, DpdkPortIsRead) {
     EXPECT_EQ(i.exception, "enp1s0f0-x");
     EXPECT_EQ(i.rss, Rss::kIpUdp);
     EXPECT_EQ(i.queues, (std::vector<uint16_t>{0, 1, 2, 3}));
-    EXPECT_EQ(c.dpdk.eal_args, (std::vector<std::string>{"-l", "1", "-n", "4", "--file-prefix", "ingressd"}));
+    EXPECT_EQ(c.dpdk.eal_args,
+              (std::vector<std::string>{"-l", "1", "-n", "4", "--file-prefix", "ingressd"}));
     EXPECT_EQ(c.dpdk.mbufs, 32767u);
     EXPECT_EQ(c.dpdk.mbuf_cache, 256u);
     EXPECT_EQ(c.dpdk.rx_descriptors, 1024);
@@ -92,8 +93,9 @@ TEST(Config, DpdkPortIsRead) {
 }
 
 TEST(Config, DpdkDefaults) {
-    Config c = parse("interfaces:\n  - {name: p0, driver: dpdk, device: 'net_af_packet0,iface=veth0'}\n",
-                     "t.yaml", opts());
+    Config c =
+        parse("interfaces:\n  - {name: p0, driver: dpdk, device: 'net_af_packet0,iface=veth0'}\n",
+              "t.yaml", opts());
     const InterfaceConfig& i = c.interfaces.at(0);
     EXPECT_EQ(i.exception, "p0-x") << "the TAP is named after the port";
     EXPECT_EQ(i.rss, Rss::kIpUdp);

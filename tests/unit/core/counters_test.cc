@@ -158,22 +158,28 @@ TEST(StatsFormat, TableHasTheTotalThenOneColumnPerWorker) {
     total += b;
     std::string out = format_stats_table(total, {a, b});
     EXPECT_NE(out.find("#kernel                                total     worker0     worker1\n"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
     EXPECT_NE(out.find("IpInReceives                               9           3           6\n"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
     EXPECT_NE(out.find("NO_SOCKET                                  6           2           4\n"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
     EXPECT_EQ(out.find("IpInHdrErrors"), std::string::npos) << "zero rows hidden without -a";
-    EXPECT_NE(format_stats_table(total, {a, b}, {.zeros = true}).find("IpInHdrErrors"), std::string::npos);
+    EXPECT_NE(format_stats_table(total, {a, b}, {.zeros = true}).find("IpInHdrErrors"),
+              std::string::npos);
     EXPECT_NE(out.find("#conservation rx 9 = delivered 3 + held 0 + passed 0 + dropped 6: ok"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
 }
 
 TEST(StatsFormat, RatesAreTheDeltaOverTheInterval) {
     std::string out = format_rates(sample(1), sample(3), 2.0);
     // IpInReceives 3 -> 9 over 2 s.
     EXPECT_NE(out.find("IpInReceives                                 9          3.0/s\n"),
-              std::string::npos) << out;
+              std::string::npos)
+        << out;
     EXPECT_EQ(out.find("IpInHdrErrors"), std::string::npos);
     EXPECT_NE(format_rates(sample(1), sample(3), 2.0, {.zeros = true}).find("IpInHdrErrors"),
               std::string::npos);
@@ -184,17 +190,20 @@ TEST(StatsFormat, JsonSnapshotHasEveryCounterSoKeysAreStable) {
     EXPECT_NE(j.find("\"IpInHdrErrors\":0"), std::string::npos) << j;
     EXPECT_NE(j.find("\"NO_SOCKET\":2"), std::string::npos) << j;
     EXPECT_NE(j.find("\"fates\":{\"rx\":3,\"delivered\":1,\"held\":0,\"passed\":0,\"dropped\":2}"),
-              std::string::npos) << j;
+              std::string::npos)
+        << j;
 }
 
 TEST(OpenMetrics, FamiliesWithTypeHelpTotalSuffixWorkerAndReasonLabelsEndingInEof) {
     std::string out = format_openmetrics({sample(1), sample(2)});
     auto has = [&](const std::string& s) { return out.find(s) != std::string::npos; };
-    EXPECT_TRUE(has("# TYPE ingress_netstat_Ip_InReceives counter\n"
-                    "# HELP ingress_netstat_Ip_InReceives IPv4 datagrams received (after the "
-                    "OTHERHOST check)\n"
-                    "ingress_netstat_Ip_InReceives_total{worker=\"0\"} 3\n"
-                    "ingress_netstat_Ip_InReceives_total{worker=\"1\"} 6\n")) << out;
+    EXPECT_TRUE(
+        has("# TYPE ingress_netstat_Ip_InReceives counter\n"
+            "# HELP ingress_netstat_Ip_InReceives IPv4 datagrams received (after the "
+            "OTHERHOST check)\n"
+            "ingress_netstat_Ip_InReceives_total{worker=\"0\"} 3\n"
+            "ingress_netstat_Ip_InReceives_total{worker=\"1\"} 6\n"))
+        << out;
     EXPECT_TRUE(has("ingress_netstat_IpExt_InOctets_total{worker=\"0\"} 0\n"));
     EXPECT_TRUE(has("ingress_netstat_TcpExt_IPReversePathFilter_total{worker=\"1\"} 0\n"));
     EXPECT_TRUE(has("# TYPE ingress_drops counter\n"));
@@ -217,7 +226,8 @@ TEST(OpenMetrics, FamiliesWithTypeHelpTotalSuffixWorkerAndReasonLabelsEndingInEo
         if (line.empty() || line[0] == '#') continue;
         ++samples;
         const std::string fam = line.substr(0, line.find('{'));
-        const std::string base = fam.size() > 6 && fam.ends_with("_total") ? fam.substr(0, fam.size() - 6) : fam;
+        const std::string base =
+            fam.size() > 6 && fam.ends_with("_total") ? fam.substr(0, fam.size() - 6) : fam;
         EXPECT_TRUE(has("# TYPE " + base + " ")) << line;
         EXPECT_NE(line.find_last_of("0123456789"), std::string::npos);
     }

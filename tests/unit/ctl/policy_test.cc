@@ -16,7 +16,8 @@ namespace {
 class PolicyTest : public ::testing::Test {
 protected:
     PolicyTest() {
-        root = std::filesystem::temp_directory_path() / ("ingress-proc-" + std::to_string(getpid()));
+        root =
+            std::filesystem::temp_directory_path() / ("ingress-proc-" + std::to_string(getpid()));
         policy.proc_root = root;
         write_status(100, "0000000000000000");  // no capabilities
         write_status(200, "0000000000000400");  // CAP_NET_BIND_SERVICE only
@@ -60,13 +61,14 @@ TEST_F(PolicyTest, ConfigGrantsByUidOrGid) {
 // Who may reload: root, the socket's owner, CAP_NET_ADMIN, the control group (primary or
 // supplementary); nobody else, whatever other capability they hold.
 TEST_F(PolicyTest, AdministerNeedsRootOwnerNetAdminOrTheControlGroup) {
-    write_status(500, "0000000000001000");              // CAP_NET_ADMIN only
+    write_status(500, "0000000000001000");               // CAP_NET_ADMIN only
     write_status(600, "0000000000000000", "24 77 100");  // supplementary group 77
     const uid_t owner = 990;
     EXPECT_TRUE(may_administer(policy, {100, 0, 0}, owner, -1)) << "root";
     EXPECT_TRUE(may_administer(policy, {100, owner, 1000}, owner, -1)) << "the socket's owner";
     EXPECT_TRUE(may_administer(policy, {500, 1000, 1000}, owner, -1)) << "CAP_NET_ADMIN";
-    EXPECT_FALSE(may_administer(policy, {300, 1000, 1000}, owner, -1)) << "CAP_NET_RAW is not enough";
+    EXPECT_FALSE(may_administer(policy, {300, 1000, 1000}, owner, -1))
+        << "CAP_NET_RAW is not enough";
     EXPECT_FALSE(may_administer(policy, {100, 1000, 1000}, owner, -1));
     EXPECT_TRUE(may_administer(policy, {100, 1000, 77}, owner, 77)) << "primary group";
     EXPECT_TRUE(may_administer(policy, {600, 1000, 1000}, owner, 77)) << "supplementary group";
@@ -103,7 +105,8 @@ TEST(UnixSocket, FdsAndCredentialsCrossTheSocket) {
 }
 
 TEST(UnixSocket, ListenReplacesStaleSocketFileAndSetsMode) {
-    std::string path = std::filesystem::temp_directory_path() / ("ingress-ctl-" + std::to_string(getpid()) + ".sock");
+    std::string path = std::filesystem::temp_directory_path() /
+                       ("ingress-ctl-" + std::to_string(getpid()) + ".sock");
     int l1 = listen_unix(path, 0660);
     close(l1);  // a crashed daemon leaves the file behind
     int l2 = listen_unix(path, 0600);

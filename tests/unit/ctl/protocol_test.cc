@@ -50,7 +50,8 @@ TEST(Protocol, TwoMessagesInOneBufferFrameByLength) {
 }
 
 TEST(Protocol, UnknownAttributeSkippedForForwardCompatibility) {
-    auto b = Builder(MsgType::kHello, 1).u32(static_cast<Attr>(999), 5).u16(Attr::kVersion, 1).finish();
+    auto b =
+        Builder(MsgType::kHello, 1).u32(static_cast<Attr>(999), 5).u16(Attr::kVersion, 1).finish();
     ParseResult r = parse(b);
     ASSERT_TRUE(r.msg);
     EXPECT_EQ(r.msg->attrs.size(), 1u);
@@ -69,23 +70,28 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
         b.u64_array(Attr::kCounters, values);
         b.end_nested(mark);
     }
-    b.u64(Attr::kDelivered, 1ull << 40).str(Attr::kRestart, "rings").str(Attr::kRestart, "workers.cores");
+    b.u64(Attr::kDelivered, 1ull << 40)
+        .str(Attr::kRestart, "rings")
+        .str(Attr::kRestart, "workers.cores");
     auto bytes = b.finish();
     ParseResult r = parse(bytes);
     ASSERT_TRUE(r.msg) << parse_error_str(r.error);
     EXPECT_EQ(r.msg->u32(Attr::kCursor), 7u);
     EXPECT_EQ(r.msg->u64(Attr::kDelivered), 1ull << 40);
-    EXPECT_EQ(r.msg->all_str(Attr::kRestart), (std::vector<std::string_view>{"rings", "workers.cores"}));
+    EXPECT_EQ(r.msg->all_str(Attr::kRestart),
+              (std::vector<std::string_view>{"rings", "workers.cores"}));
     auto ws = r.msg->all_nested(Attr::kWorkerCounters);
     ASSERT_TRUE(ws);
     ASSERT_EQ(ws->size(), 2u);
     EXPECT_EQ((*ws)[1].u32(Attr::kWorker), 1u);
     EXPECT_EQ((*ws)[1].str(Attr::kWorkerDesc), "eth0 queue");
-    EXPECT_EQ((*ws)[1].u64_array(Attr::kCounters), (std::vector<uint64_t>{1, 0xffffffffffull + 5, 0}));
+    EXPECT_EQ((*ws)[1].u64_array(Attr::kCounters),
+              (std::vector<uint64_t>{1, 0xffffffffffull + 5, 0}));
 }
 
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
-    for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload}) {
+    for (MsgType t :
+         {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
@@ -99,7 +105,9 @@ TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
 TEST(Protocol, MalformedOperatorAttributesAreTypedErrors) {
     // A counter array that is not a whole number of u64s.
     const uint8_t eleven[11] = {};
-    auto b = Builder(MsgType::kReply, 1).str(Attr::kCounters, {reinterpret_cast<const char*>(eleven), 11}).finish();
+    auto b = Builder(MsgType::kReply, 1)
+                 .str(Attr::kCounters, {reinterpret_cast<const char*>(eleven), 11})
+                 .finish();
     EXPECT_EQ(parse(b).error, ParseError::kBadAttrSize);
     // A u64 of four bytes.
     b = Builder(MsgType::kReply, 1).u32(Attr::kDropped, 1).finish();
@@ -130,8 +138,8 @@ TEST(Protocol, MalformedOperatorAttributesAreTypedErrors) {
 
 struct BadCase {
     const char* name;
-    std::size_t keep;             // truncate to this many bytes (0 = keep all)
-    std::size_t poke_at;          // then overwrite one byte (SIZE_MAX = none)
+    std::size_t keep;     // truncate to this many bytes (0 = keep all)
+    std::size_t poke_at;  // then overwrite one byte (SIZE_MAX = none)
     uint8_t poke;
     ParseError want;
 };
@@ -139,7 +147,8 @@ struct BadCase {
 class ProtocolErrors : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ProtocolErrors, TypedErrorNeverACrash) {
-    auto b = Builder(MsgType::kOpenUdp, 1).u32(Attr::kLocalAddr, 1).u16(Attr::kLocalPort, 2).finish();
+    auto b =
+        Builder(MsgType::kOpenUdp, 1).u32(Attr::kLocalAddr, 1).u16(Attr::kLocalPort, 2).finish();
     const BadCase& c = GetParam();
     if (c.poke_at != SIZE_MAX) b[c.poke_at] = c.poke;
     if (c.keep) b.resize(c.keep);
@@ -150,17 +159,16 @@ TEST_P(ProtocolErrors, TypedErrorNeverACrash) {
 
 INSTANTIATE_TEST_SUITE_P(
     Protocol, ProtocolErrors,
-    ::testing::Values(
-        BadCase{"ShortHeader", 15, SIZE_MAX, 0, ParseError::kShortHeader},
-        BadCase{"BadMagic", 0, 0, 'X', ParseError::kBadMagic},
-        BadCase{"BadVersion", 0, 4, 9, ParseError::kBadVersion},
-        BadCase{"UnknownType", 0, 6, 77, ParseError::kUnknownType},
-        BadCase{"TooLarge", 0, 14, 0x10, ParseError::kTooLarge},
-        BadCase{"ShortPayload", 30, SIZE_MAX, 0, ParseError::kShortPayload},
-        // First attribute (at 16) claims 200 bytes.
-        BadCase{"AttrPastEnd", 0, 18, 200, ParseError::kBadAttrLength},
-        // kLocalAddr with length 3.
-        BadCase{"AttrWrongSize", 0, 18, 3, ParseError::kBadAttrSize}),
+    ::testing::Values(BadCase{"ShortHeader", 15, SIZE_MAX, 0, ParseError::kShortHeader},
+                      BadCase{"BadMagic", 0, 0, 'X', ParseError::kBadMagic},
+                      BadCase{"BadVersion", 0, 4, 9, ParseError::kBadVersion},
+                      BadCase{"UnknownType", 0, 6, 77, ParseError::kUnknownType},
+                      BadCase{"TooLarge", 0, 14, 0x10, ParseError::kTooLarge},
+                      BadCase{"ShortPayload", 30, SIZE_MAX, 0, ParseError::kShortPayload},
+                      // First attribute (at 16) claims 200 bytes.
+                      BadCase{"AttrPastEnd", 0, 18, 200, ParseError::kBadAttrLength},
+                      // kLocalAddr with length 3.
+                      BadCase{"AttrWrongSize", 0, 18, 3, ParseError::kBadAttrSize}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Protocol, RandomMutationsNeverCrash) {

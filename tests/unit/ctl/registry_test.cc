@@ -17,8 +17,8 @@ namespace {
 using test::kGroup;
 using test::kLocal;
 
-constexpr pid_t kRootPid = 1;      // CapEff: everything
-constexpr pid_t kUserPid = 2;      // CapEff: nothing
+constexpr pid_t kRootPid = 1;  // CapEff: everything
+constexpr pid_t kUserPid = 2;  // CapEff: nothing
 constexpr uid_t kUser = 1000, kOther = 1001;
 
 class RegistryTest : public ::testing::Test {
@@ -81,7 +81,9 @@ TEST_F(RegistryTest, ConnectOnAWildcardSocketBindsTheRoutesSourceAsIp4DatagramCo
     EXPECT_EQ(pub.read()->udp_slot(kLocal, 5000).size(), 1u);
     EXPECT_TRUE(pub.read()->udp_slot(0, 5000).empty());
     // No route to the peer: the local address stays the wildcard.
-    ASSERT_EQ(udp(1, user(), {.port = 5001, .remote_addr = wire::ipv4(203, 0, 113, 9), .remote_port = 1}), 0);
+    ASSERT_EQ(
+        udp(1, user(), {.port = 5001, .remote_addr = wire::ipv4(203, 0, 113, 9), .remote_port = 1}),
+        0);
     EXPECT_EQ(pub.read()->udp_slot(0, 5001).size(), 1u);
 }
 

@@ -4,14 +4,13 @@
 
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <ingress/client.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
-
-#include <ingress/client.h>
 
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
@@ -199,11 +198,9 @@ TEST(CtlServer, UntrustworthyFramingGetsEprotoAndTheConnectionIsClosed) {
         EXPECT_EQ(err_of(r.ask(good)), 0u);
     }
     EXPECT_TRUE(d.wait_for([](ctl::Registry&, ctl::Server& s) { return s.connections() == 0; }));
-    d.with_control([](ctl::Registry&, ctl::Server& s) {
-        EXPECT_EQ(s.stats().protocol_errors, 3u);
-    });
+    d.with_control(
+        [](ctl::Registry&, ctl::Server& s) { EXPECT_EQ(s.stats().protocol_errors, 3u); });
 }
-
 
 // --- the operator's requests (ingressctl) ---------------------------------------------------
 
@@ -254,7 +251,8 @@ TEST(CtlServer, StatsQueryGivesEachWorkersCountersInTableOrderWithTheTableIdenti
     for (uint32_t w = 0; w < 2; ++w) {
         const ctl::Attrs& a = (*ws)[w];
         EXPECT_EQ(a.u32(Attr::kWorker), w);
-        EXPECT_NE(a.str(Attr::kWorkerDesc).value_or("").find("worker " + std::to_string(w)), std::string::npos);
+        EXPECT_NE(a.str(Attr::kWorkerDesc).value_or("").find("worker " + std::to_string(w)),
+                  std::string::npos);
         std::vector<uint64_t> v = a.u64_array(Attr::kCounters);
         auto s = core::snapshot_from_array(v.data(), v.size());
         ASSERT_TRUE(s);
@@ -369,14 +367,16 @@ TEST(CtlServer, ReloadRunsTheDaemonsHookAndReportsAppliedRestartOrTheConfigError
     m = r.ask(Builder(MsgType::kReload, 2).finish());
     EXPECT_EQ(err_of(m), 0u);
     EXPECT_EQ(m->u8(Attr::kApplied), 0);
-    EXPECT_EQ(m->all_str(Attr::kRestart), (std::vector<std::string_view>{"workers.cores", "rings"}));
+    EXPECT_EQ(m->all_str(Attr::kRestart),
+              (std::vector<std::string_view>{"workers.cores", "rings"}));
     m = r.ask(Builder(MsgType::kReload, 3).finish());
     EXPECT_EQ(err_of(m), static_cast<uint32_t>(EINVAL));
     EXPECT_EQ(m->str(Attr::kMessage), "/etc/ingressd.yaml:11:5: routes[0].typo: unknown key");
     EXPECT_EQ(calls, 3u);
     TestDaemon no_hook;
     Raw r2(no_hook.path());
-    EXPECT_EQ(err_of(r2.ask(Builder(MsgType::kReload, 4).finish())), static_cast<uint32_t>(EOPNOTSUPP));
+    EXPECT_EQ(err_of(r2.ask(Builder(MsgType::kReload, 4).finish())),
+              static_cast<uint32_t>(EOPNOTSUPP));
 }
 
 // The reload rule (ctl::may_administer) on a real peer: an unprivileged uid that is neither
@@ -392,13 +392,15 @@ TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
     TestDaemon d(o);
     // As root, the peer is a child that gave up root (and with it every capability).
     auto peer = [&]() -> int {
-        if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+        if (geteuid() == 0 &&
+            (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
             return 10;
         Raw r(d.path());
         if (err_of(r.ask(Builder(MsgType::kRoutes, 1).finish())) != 0) return 11;
         auto m = r.ask(Builder(MsgType::kReload, 2).finish());
         if (err_of(m) != static_cast<uint32_t>(EPERM)) return 12;
-        return m->str(Attr::kMessage).value_or("").find("control group") != std::string::npos ? 0 : 13;
+        return m->str(Attr::kMessage).value_or("").find("control group") != std::string::npos ? 0
+                                                                                              : 13;
     };
     if (geteuid() == 0) {
         pid_t child = fork();
@@ -407,7 +409,8 @@ TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
         int status = 0;
         ASSERT_EQ(waitpid(child, &status, 0), child);
         ASSERT_TRUE(WIFEXITED(status));
-        EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 read refused, 12 reload not EPERM, 13 message";
+        EXPECT_EQ(WEXITSTATUS(status), 0)
+            << "10 setuid, 11 read refused, 12 reload not EPERM, 13 message";
     } else {
         EXPECT_EQ(peer(), 0) << "11 read refused, 12 reload not EPERM, 13 message";
     }
@@ -430,12 +433,17 @@ TEST(CtlServer, RefusalsAreLoggedWithTheirCauseAndRateLimited) {
     EXPECT_TRUE(d.wait_for([](ctl::Registry&, ctl::Server& s) { return s.connections() == 0; }));
     const std::string log = ::testing::internal::GetCapturedStderr();
     std::size_t lines = 0;
-    for (std::size_t p = 0; (p = log.find("ingressd: refused message from pid " + std::to_string(getpid()), p)) != std::string::npos; ++p)
+    for (std::size_t p = 0;
+         (p = log.find("ingressd: refused message from pid " + std::to_string(getpid()), p)) !=
+         std::string::npos;
+         ++p)
         ++lines;
     EXPECT_GE(lines, 1u) << log;
     EXPECT_LE(lines, 20u) << log;  // 10 a second; the 50 connections may straddle a second
-    EXPECT_NE(log.find("uid 0: not an ingress control message (bad magic)"), std::string::npos) << log;
-    d.with_control([](ctl::Registry&, ctl::Server& s) { EXPECT_EQ(s.stats().protocol_errors, 50u); });
+    EXPECT_NE(log.find("uid 0: not an ingress control message (bad magic)"), std::string::npos)
+        << log;
+    d.with_control(
+        [](ctl::Registry&, ctl::Server& s) { EXPECT_EQ(s.stats().protocol_errors, 50u); });
 }
 
 }  // namespace

@@ -17,7 +17,6 @@ using test::kPeer2;
 using test::proto_to;
 using wire::FrameBuilder;
 
-
 test::Expected ip_in(uint64_t n, uint64_t ip_len) {
     return {{"rx", n}, {"IpInReceives", n}, {"IpExtInOctets", n * ip_len}, {"IpExtInNoECTPkts", n}};
 }
@@ -81,7 +80,11 @@ TEST(LocalDeliver, KernelProtocolsArePassedAfterRawCopies) {
     h.builder.add(tcp_raw);
     h.publish();
     h.run({proto_to(wire::kIpProtoTcp).build(), proto_to(wire::kIpProtoIgmp, kGroup).build(),
-           FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(8, 0).build()});
+           FrameBuilder()
+               .eth(test::kPeerMac, test::kPortMac)
+               .ipv4(kPeer, kLocal)
+               .icmp(8, 0)
+               .build()});
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(ip_in(2, 30), test::mcast(1, 30)),
                                             test::plus(ip_in(1, 28), {{"passed", 3}})));
     EXPECT_EQ(tcp_raw.rings().used(), 1u);
@@ -133,7 +136,7 @@ TEST(LocalDeliver, FragmentedDatagramDeliveredOnceReassembled) {
 // is passed to the kernel.
 TEST(LocalDeliver, ReassembledKernelProtocolIsDropped) {
     test::DemuxHarness h;
-    RawEndpoint raw(wire::kIpProtoIcmp, "raw", 16);
+    RawEndpoint raw(test::rings(16), wire::kIpProtoIcmp);
     h.builder.add(raw);
     h.publish();
     auto frags = proto_to(wire::kIpProtoIcmp).payload_size(100).build_fragments(32);
@@ -146,7 +149,7 @@ TEST(LocalDeliver, ReassembledKernelProtocolIsDropped) {
                                                           {"IpReasmReqds", 4},
                                                           {"IpReasmOKs", 1}}));
     EXPECT_TRUE(h.backend.passed().empty());
-    auto got = test::take(raw.queue());
+    auto got = test::take(raw.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes.size(), 20u + 100u);
     h.expect_buffers_conserved();

@@ -19,9 +19,9 @@ using test::udp_to;
 // otherwise (the route stage counts InMcastPkts / InBcastPkts).
 test::Expected delivered(uint64_t frames, uint64_t copies, test::Expected route = {}) {
     if (route.empty()) route = test::mcast(frames, 46);
-    return test::plus(test::plus(test::ip_local(frames, 46),
-                                 {{"delivered", frames}, {"UdpInDatagrams", copies}}),
-                      route);
+    return test::plus(
+        test::plus(test::ip_local(frames, 46), {{"delivered", frames}, {"UdpInDatagrams", copies}}),
+        route);
 }
 
 // One 46-byte multicast datagram that reached udp_rcv and found no endpoint.
@@ -148,9 +148,10 @@ TEST(Multicast, NoEndpointIsIgnoredMultiWithoutIcmp) {
     h.builder.add(other);
     h.publish();
     h.run({udp_to(kGroup, 5000).build(), udp_to(wire::ipv4(255, 255, 255, 255), 5000).build()});
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(test::ip_local(2, 46), test::mcast(1, 46)),
-                                            test::plus(test::bcast(1, 46),
-                                                       {{"NO_SOCKET", 2}, {"UdpIgnoredMulti", 2}})));
+    EXPECT_COUNTERS_EQ(
+        h.snap(),
+        test::plus(test::plus(test::ip_local(2, 46), test::mcast(1, 46)),
+                   test::plus(test::bcast(1, 46), {{"NO_SOCKET", 2}, {"UdpIgnoredMulti", 2}})));
     EXPECT_TRUE(h.backend.sent().empty());
 }
 
@@ -216,8 +217,8 @@ TEST(Multicast, FullQueuesAreCountedPerCopy) {
         h.builder.add(full).add(ok);
         h.publish();
         h.run_one(udp_to(kGroup, 5000).build());
-        EXPECT_COUNTERS_EQ(h.snap(), test::plus(delivered(1, 1),
-                                                {{"UdpRcvbufErrors", 1}, {"UdpInErrors", 1}}));
+        EXPECT_COUNTERS_EQ(
+            h.snap(), test::plus(delivered(1, 1), {{"UdpRcvbufErrors", 1}, {"UdpInErrors", 1}}));
         EXPECT_EQ(full.rings().dropped(), 1u);
     }
     {
@@ -229,10 +230,10 @@ TEST(Multicast, FullQueuesAreCountedPerCopy) {
         h.builder.add(full);
         h.publish();
         h.run_one(udp_to(kGroup, 5000).build());
-        EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::plus(test::ip_local(1, 46), test::mcast(1, 46)),
-                                                {{"SOCKET_RCVBUFF", 1},
-                                                 {"UdpRcvbufErrors", 1},
-                                                 {"UdpInErrors", 1}}));
+        EXPECT_COUNTERS_EQ(
+            h.snap(),
+            test::plus(test::plus(test::ip_local(1, 46), test::mcast(1, 46)),
+                       {{"SOCKET_RCVBUFF", 1}, {"UdpRcvbufErrors", 1}, {"UdpInErrors", 1}}));
     }
 }
 
@@ -243,8 +244,8 @@ TEST(Multicast, BadChecksumOfLongDatagramWithNoEndpointIsStillIgnoredMulti) {
     h.publish();
     h.run({udp_to(kGroup, 5000, kPeer, 4000, 300).bad_udp_checksum().build(),
            udp_to(kGroup, 5000, kPeer, 4000, 18).bad_udp_checksum().build()});
-    auto want = test::plus(test::plus(test::ip_local(1, 328), test::ip_local(1, 46)),
-                           test::mcast(2, 0));
+    auto want =
+        test::plus(test::plus(test::ip_local(1, 328), test::ip_local(1, 46)), test::mcast(2, 0));
     want["IpExtInMcastOctets"] = 328 + 46;
     EXPECT_COUNTERS_EQ(h.snap(), test::plus(want, {{"NO_SOCKET", 1},
                                                    {"UdpIgnoredMulti", 1},

@@ -14,14 +14,16 @@ using test::kLocal;
 using test::kLocal2;
 using test::kPeer;
 using test::kPeer2;
-using test::udp_to;
 using test::proto_to;
+using test::udp_to;
 using wire::FrameBuilder;
-
 
 // What a passed (kernel-handled) frame counts: no IpInDelivers, the kernel counts its own.
 test::Expected passed(uint64_t n, uint64_t ip_len) {
-    return {{"rx", n}, {"passed", n}, {"IpInReceives", n}, {"IpExtInOctets", n * ip_len},
+    return {{"rx", n},
+            {"passed", n},
+            {"IpInReceives", n},
+            {"IpExtInOctets", n * ip_len},
             {"IpExtInNoECTPkts", n}};
 }
 
@@ -36,8 +38,8 @@ TEST(Raw, GetsCopyBeforeUdp) {
     // the whole IP datagram (header included), as raw_local_deliver runs first.
     auto frame = udp_to(kLocal, 53).udp_length(18).zero_udp_checksum().build();
     h.run_one(frame);
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                            {{"delivered", 1}, {"UdpInDatagrams", 1}}))
+    EXPECT_COUNTERS_EQ(h.snap(),
+                       test::plus(test::ip_local(1, 46), {{"delivered", 1}, {"UdpInDatagrams", 1}}))
         << "raw copy + UDP delivery = one delivered frame";
     auto r = test::take(raw.rings());
     ASSERT_EQ(r.size(), 1u);
@@ -58,12 +60,11 @@ TEST(Raw, CopyStillCountsWhenUdpHasNoPort) {
     h.builder.add(raw);
     h.publish();
     h.run_one(udp_to(kLocal, 53).build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                            {{"delivered", 1},
-                                             {"UdpNoPorts", 1},
-                                             {"IcmpOutMsgs", 1},
-                                             {"IcmpOutDestUnreachs", 1},
-                                             {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46), {{"delivered", 1},
+                                                                    {"UdpNoPorts", 1},
+                                                                    {"IcmpOutMsgs", 1},
+                                                                    {"IcmpOutDestUnreachs", 1},
+                                                                    {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(raw.rings().used(), 1u);
     EXPECT_EQ(h.backend.sent().size(), 1u);
 }
@@ -119,8 +120,10 @@ TEST(Raw, IcmpFilterBlocksListedTypes) {
     h.builder.add(filtered).add(open);
     h.publish();
     auto echo = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(8, 0);
-    auto unreach = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(3, 1);
-    auto big_type = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(40, 0);
+    auto unreach =
+        FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(3, 1);
+    auto big_type =
+        FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(40, 0);
     h.run({echo.build(), unreach.build(), big_type.build()});
     // ICMP is the kernel's (icmp_rcv answers the echo): passed after the raw copies.
     EXPECT_COUNTERS_EQ(h.snap(), passed(3, 28));

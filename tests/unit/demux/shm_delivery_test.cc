@@ -63,12 +63,11 @@ TEST(ShmDelivery, FullRingDropsCountsRcvbufErrorsAndTheHeadersDroppedFull) {
     EXPECT_EQ(h.header(0).delivered.load(), 8u);
     EXPECT_EQ(h.header(0).dropped_full.load(), 3u);
     EXPECT_EQ(h.ep.rings().dropped(), 3u);
-    EXPECT_COUNTERS_EQ(h.snap(), plus(ip_local(11, kIpLen),
-                                      {{"delivered", 8},
-                                       {"UdpInDatagrams", 8},
-                                       {"UdpRcvbufErrors", 3},
-                                       {"UdpInErrors", 3},
-                                       {"SOCKET_RCVBUFF", 3}}));
+    EXPECT_COUNTERS_EQ(h.snap(), plus(ip_local(11, kIpLen), {{"delivered", 8},
+                                                             {"UdpInDatagrams", 8},
+                                                             {"UdpRcvbufErrors", 3},
+                                                             {"UdpInErrors", 3},
+                                                             {"SOCKET_RCVBUFF", 3}}));
     // The app consumes: room again.
     uint32_t idx;
     ASSERT_EQ(h.cons[0].peek(8, &idx), 8u);

@@ -19,8 +19,11 @@ using test::udp_to;
 using wire::FrameBuilder;
 
 std::vector<uint8_t> arp_frame() {
-    return FrameBuilder().eth(test::kPeerMac, wire::Mac::broadcast()).ethertype(0x0806)
-        .payload_size(28).build();
+    return FrameBuilder()
+        .eth(test::kPeerMac, wire::Mac::broadcast())
+        .ethertype(0x0806)
+        .payload_size(28)
+        .build();
 }
 
 TEST(Tap, SeesOtherHost) {
@@ -52,12 +55,11 @@ TEST(Tap, SeesLinkPaddingAndNonIpFramesWithoutChangingTheirFate) {
     h.publish();
     auto padded = udp_to(kLocal, 53).pad_to(60).build();
     h.run({padded, arp_frame()});
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                            {{"rx", 1},  // the ARP frame
-                                             {"delivered", 1},
-                                             {"UdpInDatagrams", 1},
-                                             {"passed", 1},
-                                             {"IngressL2NonIpv4", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46), {{"rx", 1},  // the ARP frame
+                                                                    {"delivered", 1},
+                                                                    {"UdpInDatagrams", 1},
+                                                                    {"passed", 1},
+                                                                    {"IngressL2NonIpv4", 1}}));
     auto got = test::take(all.rings());
     ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].bytes, padded) << "taps run before ip_rcv_core trims the padding";
@@ -226,7 +228,8 @@ TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
         used += !got.empty();
         std::map<uint16_t, int> per_flow;
         for (const auto& r : got) {
-            uint16_t sp = wire::load_be16(r.bytes.data() + 34), dp = wire::load_be16(r.bytes.data() + 36);
+            uint16_t sp = wire::load_be16(r.bytes.data() + 34),
+                     dp = wire::load_be16(r.bytes.data() + 36);
             ++per_flow[sp == 53 ? dp : sp];
         }
         for (const auto& [flow, n] : per_flow) EXPECT_EQ(n, 2) << "flow " << flow;

@@ -60,13 +60,12 @@ TEST(UdpLookup, ConnectedBeatsHookBeatsBoundBeatsWildcard) {
         if (tc.wildcard) h.builder.add(wildcard);
         h.publish();
         h.run_one(udp_to(kLocal, 53).build());
-        EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                                {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+        EXPECT_COUNTERS_EQ(
+            h.snap(), test::plus(test::ip_local(1, 46), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
         std::map<std::string, uint32_t> sizes;
         for (UdpEndpoint* ep : {&connected, &hooked, &bound, &wildcard})
             sizes[ep->name()] = ep->rings().used();
-        for (const auto& [name, n] : sizes)
-            EXPECT_EQ(n, name == tc.winner ? 1u : 0u) << name;
+        for (const auto& [name, n] : sizes) EXPECT_EQ(n, name == tc.winner ? 1u : 0u) << name;
         if (tc.hook) {
             EXPECT_EQ(ctx.calls, tc.connected ? 0 : 1) << "a connected match ends the lookup";
         }
@@ -96,12 +95,11 @@ TEST(UdpLookup, HookDropRefusesEvenWhenABoundEndpointExists) {
     h.builder.add(bound).set_udp_lookup_hook(steer, &ctx);
     h.publish();
     h.run_one(udp_to(kLocal, 53).build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                            {{"NO_SOCKET", 1},
-                                             {"UdpNoPorts", 1},
-                                             {"IcmpOutMsgs", 1},
-                                             {"IcmpOutDestUnreachs", 1},
-                                             {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46), {{"NO_SOCKET", 1},
+                                                                    {"UdpNoPorts", 1},
+                                                                    {"IcmpOutMsgs", 1},
+                                                                    {"IcmpOutDestUnreachs", 1},
+                                                                    {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(bound.rings().used(), 0u);
 }
 
@@ -180,10 +178,11 @@ TEST(UdpLookup, ReuseportGroupThroughThePipeline) {
     h.publish();
     std::vector<std::vector<uint8_t>> frames;
     for (uint16_t sport = 2000; sport < 2030; ++sport)
-        for (int rep = 0; rep < 2; ++rep) frames.push_back(udp_to(kLocal, 53, kPeer, sport).build());
+        for (int rep = 0; rep < 2; ++rep)
+            frames.push_back(udp_to(kLocal, 53, kPeer, sport).build());
     h.run(frames);
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(60, 46),
-                                            {{"delivered", 60}, {"UdpInDatagrams", 60}}));
+    EXPECT_COUNTERS_EQ(
+        h.snap(), test::plus(test::ip_local(60, 46), {{"delivered", 60}, {"UdpInDatagrams", 60}}));
     uint32_t total = 0;
     for (auto& ep : m) {
         auto got = test::take(ep.rings());
@@ -201,7 +200,8 @@ TEST(UdpLookup, HookSelectionGoesThroughReuseportUnlessNoReuseport) {
     for (auto& ep : m) ep.bind(kLocal, 8000).set_reuseport();
     HookCtx ctx;
     ctx.verdict.selected = &m[0];
-    auto table = EndpointTable::Builder().add(m[0]).add(m[1]).set_udp_lookup_hook(steer, &ctx).build();
+    auto table =
+        EndpointTable::Builder().add(m[0]).add(m[1]).set_udp_lookup_hook(steer, &ctx).build();
     // Find a flow the group would send to m[1].
     uint16_t sport = 1;
     while (reciprocal_scale(udp_ehashfn(kLocal, 53, kPeer, sport, 0), 2) != 1) ++sport;

@@ -26,8 +26,8 @@ TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     h.publish();
     ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 53).pad_to(60).build(), 0, 777));
     h.drain();
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    EXPECT_COUNTERS_EQ(
+        h.snap(), test::plus(test::ip_local(1, 46), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
     auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, test::payload_bytes(18)) << "payload only, link padding gone";
@@ -51,8 +51,12 @@ TEST(Udp, MalformedHeaderIsInErrors) {
     };
     std::vector<Case> cases = {
         {"no room for the header",
-         FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).protocol(17)
-             .payload_size(4).build(),
+         FrameBuilder()
+             .eth(test::kPeerMac, test::kPortMac)
+             .ipv4(kPeer, kLocal)
+             .protocol(17)
+             .payload_size(4)
+             .build(),
          24},
         {"ulen longer than the IP payload", udp_to(kLocal, 53).udp_length(100).build(), 46},
         {"ulen shorter than the header", udp_to(kLocal, 53).udp_length(4).build(), 46},
@@ -66,7 +70,7 @@ TEST(Udp, MalformedHeaderIsInErrors) {
         h.publish();
         h.run_one(tc.frame);
         EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, tc.ip_len),
-                                             {{"PKT_TOO_SMALL", 1}, {"UdpInErrors", 1}}));
+                                                {{"PKT_TOO_SMALL", 1}, {"UdpInErrors", 1}}));
         EXPECT_EQ(ep.rings().used(), 0u);
         EXPECT_TRUE(h.backend.sent().empty()) << "no ICMP for a malformed datagram";
         h.expect_buffers_conserved();
@@ -81,8 +85,8 @@ TEST(Udp, UlenShorterThanPayloadTrimsTheDatagram) {
     h.publish();
     // ulen 18: 10 payload bytes; the other 8 are outside the datagram (pskb_trim_rcsum).
     h.run_one(udp_to(kLocal, 53).udp_length(18).zero_udp_checksum().build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    EXPECT_COUNTERS_EQ(
+        h.snap(), test::plus(test::ip_local(1, 46), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
     auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].bytes, test::payload_bytes(10));
@@ -95,8 +99,8 @@ TEST(Udp, ZeroChecksumMeansNoneAndIsAccepted) {
     h.builder.add(ep);
     h.publish();
     h.run_one(udp_to(kLocal, 53, kPeer, 4000, 300).zero_udp_checksum().build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 328),
-                                         {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    EXPECT_COUNTERS_EQ(
+        h.snap(), test::plus(test::ip_local(1, 328), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
     EXPECT_EQ(ep.rings().used(), 1u);
 }
 
@@ -112,9 +116,10 @@ TEST(Udp, BadChecksumIsDroppedSilently) {
             if (with_endpoint) h.builder.add(ep);
             h.publish();
             h.run_one(udp_to(kLocal, 53, kPeer, 4000, payload).bad_udp_checksum().build());
-            EXPECT_COUNTERS_EQ(h.snap(),
-                               test::plus(test::ip_local(1, 28 + payload),
-                                       {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
+            EXPECT_COUNTERS_EQ(
+                h.snap(),
+                test::plus(test::ip_local(1, 28 + payload),
+                           {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
             EXPECT_EQ(ep.rings().used(), 0u);
             EXPECT_TRUE(h.backend.sent().empty());
         }
@@ -136,8 +141,8 @@ TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
     flagged.flags = core::kFlagL4CsumGood;
     EXPECT_EQ(udp_rcv(flagged, env), core::Verdict::delivered());
     EXPECT_EQ(udp_rcv(p, env), core::Verdict::drop(core::DropReason::kUdpCsum));
-    EXPECT_COUNTERS(c.snapshot(), ({{"UdpInDatagrams", 1}, {"UdpInCsumErrors", 1},
-                                    {"UdpInErrors", 1}}));
+    EXPECT_COUNTERS(c.snapshot(),
+                    ({{"UdpInDatagrams", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
     EXPECT_EQ(ep.rings().used(), 1u);
 }
 
@@ -146,12 +151,11 @@ TEST(Udp, NoPortsAnswersPortUnreachable) {
     h.publish();
     auto frame = udp_to(kLocal, 53).build();
     h.run_one(frame);
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                         {{"NO_SOCKET", 1},
-                                          {"UdpNoPorts", 1},
-                                          {"IcmpOutMsgs", 1},
-                                          {"IcmpOutDestUnreachs", 1},
-                                          {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46), {{"NO_SOCKET", 1},
+                                                                    {"UdpNoPorts", 1},
+                                                                    {"IcmpOutMsgs", 1},
+                                                                    {"IcmpOutDestUnreachs", 1},
+                                                                    {"IcmpMsgOutType3", 1}}));
     ASSERT_EQ(h.backend.sent().size(), 1u);
     const auto& icmp = h.backend.sent()[0].bytes;
     ASSERT_EQ(icmp.size(), 14u + 20 + 8 + 46);
@@ -167,8 +171,8 @@ TEST(Udp, NoPortsForUnicastInL2BroadcastSendsNoIcmp) {
     test::DemuxHarness h;
     h.publish();
     h.run_one(udp_to(kLocal, 53).eth_dst(wire::Mac::broadcast()).build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(1, 46),
-                                         {{"NO_SOCKET", 1}, {"UdpNoPorts", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(),
+                       test::plus(test::ip_local(1, 46), {{"NO_SOCKET", 1}, {"UdpNoPorts", 1}}));
     EXPECT_TRUE(h.backend.sent().empty()) << "no replies to physical broadcast";
 }
 
@@ -177,13 +181,12 @@ TEST(Udp, PortUnreachableIsRateLimitedPerHost) {
     h.publish();
     std::vector<std::vector<uint8_t>> frames(8, udp_to(kLocal, 53).build());
     h.run(frames);
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(8, 46),
-                                         {{"NO_SOCKET", 8},
-                                          {"UdpNoPorts", 8},
-                                          {"IcmpOutMsgs", 6},
-                                          {"IcmpOutDestUnreachs", 6},
-                                          {"IcmpMsgOutType3", 6},
-                                          {"IcmpOutRateLimitHost", 2}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(8, 46), {{"NO_SOCKET", 8},
+                                                                    {"UdpNoPorts", 8},
+                                                                    {"IcmpOutMsgs", 6},
+                                                                    {"IcmpOutDestUnreachs", 6},
+                                                                    {"IcmpMsgOutType3", 6},
+                                                                    {"IcmpOutRateLimitHost", 2}}));
     EXPECT_EQ(h.backend.sent().size(), 6u);
 }
 
@@ -195,12 +198,11 @@ TEST(Udp, FullQueueIsRcvbufErrorsNeverAStall) {
     h.publish();
     std::vector<std::vector<uint8_t>> frames(5, udp_to(kLocal, 53).build());
     h.run(frames);
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(5, 46),
-                                         {{"delivered", 2},
-                                          {"UdpInDatagrams", 2},
-                                          {"SOCKET_RCVBUFF", 3},
-                                          {"UdpRcvbufErrors", 3},
-                                          {"UdpInErrors", 3}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(5, 46), {{"delivered", 2},
+                                                                    {"UdpInDatagrams", 2},
+                                                                    {"SOCKET_RCVBUFF", 3},
+                                                                    {"UdpRcvbufErrors", 3},
+                                                                    {"UdpInErrors", 3}}));
     EXPECT_EQ(ep.rings().used(), 2u);
     EXPECT_EQ(ep.rings().dropped(), 3u) << "per-endpoint drops (sk_drops)";
     h.expect_buffers_conserved();
@@ -223,15 +225,14 @@ TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
     h.builder.add(on_vlan).add(on_port);
     h.publish();
     h.run({udp_to(kLocal, 53).vlan(10, 6).build(), udp_to(kLocal, 54).vlan(10).build()});
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(2, 46),
-                                            {{"delivered", 1},
-                                             {"UdpInDatagrams", 1},
-                                             {"IngressL2VlanTagged", 2},
-                                             {"NO_SOCKET", 1},
-                                             {"UdpNoPorts", 1},
-                                             {"IcmpOutMsgs", 1},
-                                             {"IcmpOutDestUnreachs", 1},
-                                             {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(2, 46), {{"delivered", 1},
+                                                                    {"UdpInDatagrams", 1},
+                                                                    {"IngressL2VlanTagged", 2},
+                                                                    {"NO_SOCKET", 1},
+                                                                    {"UdpNoPorts", 1},
+                                                                    {"IcmpOutMsgs", 1},
+                                                                    {"IcmpOutDestUnreachs", 1},
+                                                                    {"IcmpMsgOutType3", 1}}));
     auto got = test::take(on_vlan.rings());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].meta.ifindex, 10u);

@@ -30,8 +30,10 @@ TEST(DstSet, RemovedSlotsAreReusedAndAFullTableRefuses) {
         ASSERT_TRUE(s.insert(wire::ipv4(239, 1, 0, 1)));
         s.erase(wire::ipv4(239, 1, 0, 1));
     }
-    for (uint32_t i = 0; i < DstSet::kSlots; ++i) ASSERT_TRUE(s.insert(wire::ipv4(239, 2, 0, 0) + i)) << i;
-    for (uint32_t i = 0; i < DstSet::kSlots; ++i) ASSERT_TRUE(s.contains(wire::ipv4(239, 2, 0, 0) + i)) << i;
+    for (uint32_t i = 0; i < DstSet::kSlots; ++i)
+        ASSERT_TRUE(s.insert(wire::ipv4(239, 2, 0, 0) + i)) << i;
+    for (uint32_t i = 0; i < DstSet::kSlots; ++i)
+        ASSERT_TRUE(s.contains(wire::ipv4(239, 2, 0, 0) + i)) << i;
     EXPECT_FALSE(s.insert(wire::ipv4(198, 18, 0, 1))) << "every slot used";
     EXPECT_FALSE(s.contains(wire::ipv4(198, 18, 0, 1)));
     s.erase(wire::ipv4(239, 2, 0, 7));

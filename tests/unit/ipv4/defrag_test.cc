@@ -117,8 +117,8 @@ void expect_one_intact(const Rig& r, const FrameBuilder& b, uint64_t n) {
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_EQ(r.completed[0], whole_l3(b));
     EXPECT_EQ(r.frames[0], n);
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n},
-                                {"IpReasmOKs", 1}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n}, {"IpReasmOKs", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -148,24 +148,27 @@ TEST_P(DefragOrder, ReassemblesToTheOriginalDatagram) {
     expect_one_intact(r, b, n);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Orders, DefragOrder,
-    ::testing::Values(OrderCase{"TwoInOrder", 1000, 1000, 0},
-                      OrderCase{"TwoReverse", 1000, 1000, 1},
-                      OrderCase{"FourInOrder", 4000, 1024, 0},
-                      OrderCase{"FourReverse", 4000, 1024, 1},
-                      OrderCase{"FourShuffled", 4000, 1024, 2},
-                      OrderCase{"FortyFourInOrder", 44 * 1480 - 8, 1480, 0},
-                      OrderCase{"FortyFourReverse", 44 * 1480 - 8, 1480, 1},
-                      OrderCase{"FortyFourShuffled", 44 * 1480 - 8, 1480, 2},
-                      OrderCase{"TinyEightByteFragments", 200, 8, 2}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Orders, DefragOrder,
+                         ::testing::Values(OrderCase{"TwoInOrder", 1000, 1000, 0},
+                                           OrderCase{"TwoReverse", 1000, 1000, 1},
+                                           OrderCase{"FourInOrder", 4000, 1024, 0},
+                                           OrderCase{"FourReverse", 4000, 1024, 1},
+                                           OrderCase{"FourShuffled", 4000, 1024, 2},
+                                           OrderCase{"FortyFourInOrder", 44 * 1480 - 8, 1480, 0},
+                                           OrderCase{"FortyFourReverse", 44 * 1480 - 8, 1480, 1},
+                                           OrderCase{"FortyFourShuffled", 44 * 1480 - 8, 1480, 2},
+                                           OrderCase{"TinyEightByteFragments", 200, 8, 2}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 // ---- duplicates and overlaps (inet_frag_queue_insert) ---------------------------------------
 
 // A datagram of 64 transport bytes cut in 16-byte pieces: [0,16) [16,32) [32,48) [48,64).
-FrameBuilder d64() { return datagram(9, 56); }
-Bytes piece(uint32_t off, uint32_t len, bool more) { return d64().build_fragment(off, len, more); }
+FrameBuilder d64() {
+    return datagram(9, 56);
+}
+Bytes piece(uint32_t off, uint32_t len, bool more) {
+    return d64().build_fragment(off, len, more);
+}
 
 // A duplicate is dropped alone (DUP_FRAG) and the datagram still completes.
 struct DupCase {
@@ -187,8 +190,11 @@ TEST_P(DefragDuplicate, IsDroppedAndTheDatagramStillCompletes) {
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_EQ(r.completed[0], whole_l3(d64()));
     const uint64_t n = tc.before.size() + tc.after.size();
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n + 1}, {"delivered", n}, {"DUP_FRAG", 1},
-                                {"IpReasmReqds", n + 1}, {"IpReasmOKs", 1}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n + 1},
+                                {"delivered", n},
+                                {"DUP_FRAG", 1},
+                                {"IpReasmReqds", n + 1},
+                                {"IpReasmOKs", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -198,7 +204,9 @@ INSTANTIATE_TEST_SUITE_P(
         DupCase{"Exact", {{0, 16, 1}}, {0, 16, 1}, {{16, 16, 1}, {32, 16, 1}, {48, 16, 0}}},
         // [0,16) then [16,32) in order form one run [0,32); [8,24) lies inside the run, so
         // the kernel drops it as a duplicate though it matches no single fragment.
-        DupCase{"InsideARunNotAnOverlap", {{0, 16, 1}, {16, 16, 1}}, {8, 16, 1},
+        DupCase{"InsideARunNotAnOverlap",
+                {{0, 16, 1}, {16, 16, 1}},
+                {8, 16, 1},
                 {{32, 16, 1}, {48, 16, 0}}},
         DupCase{"SameLastFragmentTwice", {{48, 16, 0}}, {48, 16, 0}, {{0, 48, 1}}}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -211,8 +219,11 @@ TEST(Defrag, SpanningTwoRunsIsAnOverlapEvenWhenTheDataIsCovered) {
     r.feed(piece(0, 16, true));
     r.feed(piece(16, 16, true));
     EXPECT_EQ(r.feed(piece(8, 16, true)), core::Verdict::drop(core::DropReason::kFragOverlap));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 4}, {"FRAG_OVERLAP", 4}, {"IpReasmReqds", 4},
-                                {"IpReasmFails", 1}, {"IpExtReasmOverlaps", 1}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 4},
+                                {"FRAG_OVERLAP", 4},
+                                {"IpReasmReqds", 4},
+                                {"IpReasmFails", 1},
+                                {"IpExtReasmOverlaps", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -235,8 +246,10 @@ TEST_P(DefragKill, KillsTheWholeDatagram) {
     EXPECT_EQ(r.feed(piece(o, l, m)), core::Verdict::drop(tc.reason));
     const uint64_t n = tc.held.size() + 1;
     const bool overlap = tc.reason == core::DropReason::kFragOverlap;
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {std::string(core::drop_reason_name(tc.reason)), n},
-                                {"IpReasmReqds", n}, {"IpReasmFails", 1},
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n},
+                                {std::string(core::drop_reason_name(tc.reason)), n},
+                                {"IpReasmReqds", n},
+                                {"IpReasmFails", 1},
                                 {"IpExtReasmOverlaps", overlap ? 1 : 0}}));
     EXPECT_EQ(r.d.queues(), 0u);
     // A later fragment of the datagram starts a new queue, which can only time out.
@@ -282,8 +295,8 @@ TEST(Defrag, NonLastFragmentIsTrimmedToAMultipleOf8) {
     EXPECT_TRUE(r.feed(b.build_fragment(8, 56, false)).is_next());
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_EQ(r.completed[0], whole_l3(b));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"delivered", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmOKs", 1}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", 2}, {"delivered", 2}, {"IpReasmReqds", 2}, {"IpReasmOKs", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -292,14 +305,18 @@ TEST(Defrag, DatagramBeyond65535BytesFailsAtReassembly) {
     // only when it is complete ("Oversized IP packet"): ReasmFails, all frames dropped.
     Rig r;
     const uint32_t l4 = 65536;  // 20 + 65536 > 65535
-    FrameBuilder b = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kSrc, kDst)
-                         .protocol(17).ip_id(3).payload_size(l4);
+    FrameBuilder b = FrameBuilder()
+                         .eth(test::kPeerMac, test::kPortMac)
+                         .ipv4(kSrc, kDst)
+                         .protocol(17)
+                         .ip_id(3)
+                         .payload_size(l4);
     std::vector<Bytes> fs = b.build_fragments(1480);
     const uint64_t n = fs.size();
     for (uint64_t i = 0; i + 1 < n; ++i) EXPECT_EQ(r.feed(fs[i]), core::Verdict::held());
     EXPECT_EQ(r.feed(fs.back()), core::Verdict::drop(core::DropReason::kPktTooBig));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"PKT_TOO_BIG", n}, {"IpReasmReqds", n},
-                                {"IpReasmFails", 1}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", n}, {"PKT_TOO_BIG", n}, {"IpReasmReqds", n}, {"IpReasmFails", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -353,8 +370,8 @@ TEST(Defrag, NotEctMixedWithCeFailsReassembly) {
     r.feed(FrameBuilder(b).ecn(0).build_fragment(0, 40, true));
     EXPECT_EQ(r.feed(FrameBuilder(b).ecn(3).build_fragment(40, 32, false)),
               core::Verdict::drop(core::DropReason::kFragInvalid));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_INVALID", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", 2}, {"FRAG_INVALID", 2}, {"IpReasmReqds", 2}, {"IpReasmFails", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -394,9 +411,13 @@ TEST(Defrag, MissingLastFragmentTimesOutWithIcmpFragmentReassemblyTimeExceeded) 
     EXPECT_EQ(r.expire(), 0u) << "ipfrag_time is 30 s";
     r.clock.advance_ns(1);
     EXPECT_EQ(r.expire(), 1u);
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_REASM_TIMEOUT", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}, {"IpReasmTimeout", 1},
-                                {"IcmpOutMsgs", 1}, {"IcmpOutTimeExcds", 1},
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 2},
+                                {"FRAG_REASM_TIMEOUT", 2},
+                                {"IpReasmReqds", 2},
+                                {"IpReasmFails", 1},
+                                {"IpReasmTimeout", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutTimeExcds", 1},
                                 {"IcmpMsgOutType11", 1}}));
     ASSERT_EQ(r.backend.sent().size(), 1u);
     const Bytes& icmp = r.backend.sent()[0].bytes;
@@ -414,8 +435,11 @@ TEST(Defrag, TimeoutWithoutTheFirstFragmentSendsNoIcmp) {
     r.feed(piece(48, 16, false));
     r.clock.advance_s(30);
     EXPECT_EQ(r.expire(), 1u);
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 2}, {"FRAG_REASM_TIMEOUT", 2}, {"IpReasmReqds", 2},
-                                {"IpReasmFails", 1}, {"IpReasmTimeout", 1}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 2},
+                                {"FRAG_REASM_TIMEOUT", 2},
+                                {"IpReasmReqds", 2},
+                                {"IpReasmFails", 1},
+                                {"IpReasmTimeout", 1}}));
     EXPECT_TRUE(r.backend.sent().empty());
     r.expect_buffers_conserved();
 }
@@ -463,8 +487,8 @@ TEST(Defrag, ManyInterleavedDatagrams) {
     constexpr int kN = 200;
     std::vector<std::vector<Bytes>> per(kN);
     for (int i = 0; i < kN; ++i)
-        per[i] = datagram(uint16_t(1000 + i), 4000, ipv4(198, 18, 1, uint8_t(i)))
-                     .build_fragments(1024);
+        per[i] =
+            datagram(uint16_t(1000 + i), 4000, ipv4(198, 18, 1, uint8_t(i))).build_fragments(1024);
     std::vector<Bytes> all;
     for (std::size_t k = 0; k < per[0].size(); ++k)
         for (int i = 0; i < kN; ++i) all.push_back(per[i][k]);
@@ -472,8 +496,8 @@ TEST(Defrag, ManyInterleavedDatagrams) {
     r.feed_all(all);
     EXPECT_EQ(r.completed.size(), std::size_t{kN});
     const uint64_t n = all.size();
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n},
-                                {"IpReasmOKs", kN}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", n}, {"delivered", n}, {"IpReasmReqds", n}, {"IpReasmOKs", kN}}));
     r.expect_buffers_conserved();
 }
 
@@ -579,10 +603,15 @@ TEST(Defrag, OverHighThreshEveryFragmentIsRefusedUntilQueuesExpire) {
     EXPECT_EQ(r.feed(datagram(6, 64).build_fragment(0, 16, true)), core::Verdict::held());
     r.clock.advance_s(30);
     r.expire();
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 7}, {"FRAG_MEM_LIMIT", 2}, {"FRAG_REASM_TIMEOUT", 5},
-                                {"IpReasmReqds", 7}, {"IpReasmFails", 2 + 5},
-                                {"IpReasmTimeout", 5}, {"IcmpOutMsgs", 5},
-                                {"IcmpOutTimeExcds", 5}, {"IcmpMsgOutType11", 5}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 7},
+                                {"FRAG_MEM_LIMIT", 2},
+                                {"FRAG_REASM_TIMEOUT", 5},
+                                {"IpReasmReqds", 7},
+                                {"IpReasmFails", 2 + 5},
+                                {"IpReasmTimeout", 5},
+                                {"IcmpOutMsgs", 5},
+                                {"IcmpOutTimeExcds", 5},
+                                {"IcmpMsgOutType11", 5}}));
     r.expect_buffers_conserved();
 }
 
@@ -602,8 +631,8 @@ TEST(Defrag, DescriptorPoolExhaustionKillsTheQueueAsNomem) {
     r.feed(piece(0, 16, true));
     r.feed(piece(16, 16, true));
     EXPECT_EQ(r.feed(piece(32, 16, true)), core::Verdict::drop(core::DropReason::kNomem));
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 3}, {"NOMEM", 3}, {"IpReasmReqds", 3},
-                                {"IpReasmFails", 1}}));
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", 3}, {"NOMEM", 3}, {"IpReasmReqds", 3}, {"IpReasmFails", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -649,11 +678,17 @@ TEST_F(DefragMaxDist, ReinitialisesAQueueThatFellTooFarBehind) {
     EXPECT_EQ(r.completed.size(), 1u);
     r.clock.advance_s(30);
     r.expire();
-    EXPECT_COUNTERS(r.snap(), ({{"rx", 8}, {"delivered", 3}, {"FRAG_TOO_FAR", 1},
-                                {"FRAG_REASM_TIMEOUT", 4}, {"IpReasmReqds", 8},
-                                {"IpReasmOKs", 1}, {"IpReasmFails", 1 + 4},
-                                {"IpReasmTimeout", 4}, {"IcmpOutMsgs", 4},
-                                {"IcmpOutTimeExcds", 4}, {"IcmpMsgOutType11", 4}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", 8},
+                                {"delivered", 3},
+                                {"FRAG_TOO_FAR", 1},
+                                {"FRAG_REASM_TIMEOUT", 4},
+                                {"IpReasmReqds", 8},
+                                {"IpReasmOKs", 1},
+                                {"IpReasmFails", 1 + 4},
+                                {"IpReasmTimeout", 4},
+                                {"IcmpOutMsgs", 4},
+                                {"IcmpOutTimeExcds", 4},
+                                {"IcmpMsgOutType11", 4}}));
     r.expect_buffers_conserved();
 }
 
@@ -735,11 +770,16 @@ TEST_P(IpDefragSelftest, OverlapAtOffset8DropsTheDatagram) {
     r.clock.advance_s(30);
     r.expire();
     const uint64_t n = fs.size() + 1, even = fs.size() - odd;
-    EXPECT_COUNTERS(r.snap(), ({{"rx", n}, {"FRAG_OVERLAP", odd + 1},
-                                {"FRAG_REASM_TIMEOUT", even}, {"IpReasmReqds", n},
-                                {"IpReasmFails", 2}, {"IpExtReasmOverlaps", 1},
-                                {"IpReasmTimeout", 1}, {"IcmpOutMsgs", 1},
-                                {"IcmpOutTimeExcds", 1}, {"IcmpMsgOutType11", 1}}));
+    EXPECT_COUNTERS(r.snap(), ({{"rx", n},
+                                {"FRAG_OVERLAP", odd + 1},
+                                {"FRAG_REASM_TIMEOUT", even},
+                                {"IpReasmReqds", n},
+                                {"IpReasmFails", 2},
+                                {"IpExtReasmOverlaps", 1},
+                                {"IpReasmTimeout", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutTimeExcds", 1},
+                                {"IcmpMsgOutType11", 1}}));
     r.expect_buffers_conserved();
 }
 
@@ -775,7 +815,6 @@ TEST(DefragOwner, DependsOnlyOnAddressesIdAndProtocol) {
     for (int w : spread) EXPECT_GT(w, 50) << "owners spread over the workers";
 }
 
-
 // ---- in the pipeline -------------------------------------------------------------------------
 
 TEST(DefragPipeline, ReassembledDatagramIsNFramesWithOneFateEach) {
@@ -786,11 +825,18 @@ TEST(DefragPipeline, ReassembledDatagramIsNFramesWithOneFateEach) {
     uint64_t octets = 0;
     for (const auto& f : fs) octets += f.size() - 14;
     // No endpoint: the datagram's fate (NO_SOCKET) is counted once per frame.
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"NO_SOCKET", 3}, {"IpInReceives", 3},
-                                {"IpExtInOctets", octets}, {"IpExtInNoECTPkts", 3},
-                                {"IpReasmReqds", 3}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
-                                {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1},
-                                {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 3},
+                                {"NO_SOCKET", 3},
+                                {"IpInReceives", 3},
+                                {"IpExtInOctets", octets},
+                                {"IpExtInNoECTPkts", 3},
+                                {"IpReasmReqds", 3},
+                                {"IpReasmOKs", 1},
+                                {"IpInDelivers", 1},
+                                {"UdpNoPorts", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutDestUnreachs", 1},
+                                {"IcmpMsgOutType3", 1}}));
     EXPECT_TRUE(h.backend.passed().empty()) << "a reassembled datagram is not given to the kernel";
     h.expect_buffers_conserved();
     EXPECT_EQ(h.pipeline().defrag().buffers().outstanding(), 0u);
@@ -805,11 +851,17 @@ TEST(DefragPipeline, HeldFragmentsAreAGaugeThatTheTimerEmpties) {
     h.clock.advance_s(30);
     h.tick();
     uint64_t octets = fs[0].size() + fs[1].size() - 28;
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 2}, {"FRAG_REASM_TIMEOUT", 2}, {"IpInReceives", 2},
-                                {"IpExtInOctets", octets}, {"IpExtInNoECTPkts", 2},
-                                {"IpReasmReqds", 2}, {"IpReasmFails", 1},
-                                {"IpReasmTimeout", 1}, {"IcmpOutMsgs", 1},
-                                {"IcmpOutTimeExcds", 1}, {"IcmpMsgOutType11", 1}}));
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 2},
+                                {"FRAG_REASM_TIMEOUT", 2},
+                                {"IpInReceives", 2},
+                                {"IpExtInOctets", octets},
+                                {"IpExtInNoECTPkts", 2},
+                                {"IpReasmReqds", 2},
+                                {"IpReasmFails", 1},
+                                {"IpReasmTimeout", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutTimeExcds", 1},
+                                {"IcmpMsgOutType11", 1}}));
     ASSERT_EQ(h.backend.sent().size(), 1u);
     h.expect_buffers_conserved();
 }
@@ -886,15 +938,23 @@ TEST(DefragHandoff, FragmentsOnTwoQueuesReassembleOnTheOwner) {
     tw.run(0);  // hands 2 fragments to worker 1
     tw.run(1);  // its own 2, then the 2 handed in: complete
     uint64_t oct0 = fs[0].size() + fs[2].size() - 28, oct1 = fs[1].size() + fs[3].size() - 28;
-    EXPECT_COUNTERS(tw.counters[0].snapshot(),
-                    ({{"IpInReceives", 2}, {"IpExtInOctets", oct0}, {"IpExtInNoECTPkts", 2},
-                      {"IngressFragHandedOff", 2}}));
-    EXPECT_COUNTERS(tw.counters[1].snapshot(),
-                    ({{"rx", 4}, {"NO_SOCKET", 4}, {"IpInReceives", 2}, {"IpExtInOctets", oct1},
-                      {"IpExtInNoECTPkts", 2}, {"IngressFragHandedIn", 2},
-                      {"IpReasmReqds", 4}, {"IpReasmOKs", 1}, {"IpInDelivers", 1},
-                      {"UdpNoPorts", 1}, {"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1},
-                      {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS(tw.counters[0].snapshot(), ({{"IpInReceives", 2},
+                                                 {"IpExtInOctets", oct0},
+                                                 {"IpExtInNoECTPkts", 2},
+                                                 {"IngressFragHandedOff", 2}}));
+    EXPECT_COUNTERS(tw.counters[1].snapshot(), ({{"rx", 4},
+                                                 {"NO_SOCKET", 4},
+                                                 {"IpInReceives", 2},
+                                                 {"IpExtInOctets", oct1},
+                                                 {"IpExtInNoECTPkts", 2},
+                                                 {"IngressFragHandedIn", 2},
+                                                 {"IpReasmReqds", 4},
+                                                 {"IpReasmOKs", 1},
+                                                 {"IpInDelivers", 1},
+                                                 {"UdpNoPorts", 1},
+                                                 {"IcmpOutMsgs", 1},
+                                                 {"IcmpOutDestUnreachs", 1},
+                                                 {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);
     EXPECT_EQ(tw.backend.pool().double_frees(), 0u);
 }

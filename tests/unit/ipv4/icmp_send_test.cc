@@ -12,10 +12,10 @@
 #include "io/tx_queue.h"
 #include "ipv4/route_type.h"
 #include "support/counters.h"
-#include "wire/checksum.h"
 #include "support/fake_clock.h"
 #include "support/packet.h"
 #include "support/pipeline_harness.h"
+#include "wire/checksum.h"
 #include "wire/frame_builder.h"
 
 namespace ingress::ipv4 {
@@ -76,9 +76,9 @@ struct Fixture {
 };
 
 const std::string kOffendingIp =
-    "4500002e000100004011ee96c6120002c6120001"            // IPv4 header
-    "0fa00035001a0000"                                    // UDP header, checksum 0
-    "000102030405060708090a0b0c0d0e0f1011";               // payload
+    "4500002e000100004011ee96c6120002c6120001"  // IPv4 header
+    "0fa00035001a0000"                          // UDP header, checksum 0
+    "000102030405060708090a0b0c0d0e0f1011";     // payload
 
 TEST(IcmpSend, PortUnreachableExactBytes) {
     auto bytes = offending().build();
@@ -93,13 +93,15 @@ TEST(IcmpSend, PortUnreachableExactBytes) {
     // 198.18.0.2; ICMP type 3 code 3, checksum 0xa4bc, unused 0; then the whole offending
     // datagram (it is shorter than the 548 bytes the kernel may quote).
     auto want = from_hex(
-        "020000000002" "020000000001" "0800"
+        "020000000002"
+        "020000000001"
+        "0800"
         "45c0004a000100004001edcac6120001c6120002"
-        "0303a4bc00000000" + kOffendingIp);
+        "0303a4bc00000000" +
+        kOffendingIp);
     EXPECT_EQ(sent[0], want);
-    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 1},
-                                       {"IcmpOutDestUnreachs", 1},
-                                       {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS(fx.c.snapshot(),
+                    ({{"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
     EXPECT_EQ(fx.backend.pool().outstanding(), 0u);
 }
 
@@ -154,9 +156,14 @@ TEST(IcmpSend, VlanTaggedRequestAnsweredOnSameVlanWithPcpZero) {
     auto sent = fx.flush();
     ASSERT_EQ(sent.size(), 1u);
     auto want = from_hex(
-        "020000000002" "020000000001" "8100" "000a" "0800"
+        "020000000002"
+        "020000000001"
+        "8100"
+        "000a"
+        "0800"
         "45c0004a000100004001edcac6120001c6120002"
-        "0303a4bc00000000" + kOffendingIp);
+        "0303a4bc00000000" +
+        kOffendingIp);
     EXPECT_EQ(sent[0], want);
 }
 
@@ -296,9 +303,9 @@ TEST(IcmpSend, RatemaskAndFragNeededAreNotLimited) {
         cfg.icmp_ratemask = 0;  // no type limited
         Fixture fx(cfg);
         for (int i = 0; i < 10; ++i) EXPECT_EQ(fx.send(p), IcmpResult::kQueued) << i;
-        EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 10},
-                                           {"IcmpOutDestUnreachs", 10},
-                                           {"IcmpMsgOutType3", 10}}));
+        EXPECT_COUNTERS(
+            fx.c.snapshot(),
+            ({{"IcmpOutMsgs", 10}, {"IcmpOutDestUnreachs", 10}, {"IcmpMsgOutType3", 10}}));
     }
     {
         IcmpConfig cfg;
@@ -316,10 +323,14 @@ TEST(IcmpSend, NoRouteBackToTheSourceSendsAndCountsNothing) {
     // fib_lookup() fails on (blackhole, unreachable, prohibit, throw: fib_props[].error), and
     // the kernel gives up silently. (Found by tests/differential: icmp-no-route-back.)
     RouteConfig cfg = test::default_route_config();  // 198.18.0.0/24 on ifindex 1
-    cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kBlackhole});
-    cfg.routes.push_back({.prefix = ipv4(198, 20, 0, 0), .prefix_len = 16, .type = RouteType::kUnreachable});
-    cfg.routes.push_back({.prefix = ipv4(198, 21, 0, 0), .prefix_len = 16, .type = RouteType::kProhibit});
-    cfg.routes.push_back({.prefix = ipv4(198, 22, 0, 0), .prefix_len = 16, .type = RouteType::kThrow});
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kBlackhole});
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 20, 0, 0), .prefix_len = 16, .type = RouteType::kUnreachable});
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 21, 0, 0), .prefix_len = 16, .type = RouteType::kProhibit});
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 22, 0, 0), .prefix_len = 16, .type = RouteType::kThrow});
     RouteTables rt(cfg);
     Fixture fx;
     fx.icmp.set_routes(&rt);
@@ -331,9 +342,8 @@ TEST(IcmpSend, NoRouteBackToTheSourceSendsAndCountsNothing) {
     auto bytes = offending().build();
     EXPECT_EQ(fx.send(packet_of(bytes)), IcmpResult::kQueued) << "198.18.0.2 is on-link";
     EXPECT_EQ(fx.flush().size(), 1u);
-    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 1},
-                                       {"IcmpOutDestUnreachs", 1},
-                                       {"IcmpMsgOutType3", 1}}));
+    EXPECT_COUNTERS(fx.c.snapshot(),
+                    ({{"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
 }
 
 TEST(IcmpSend, NoBufferIsOutErrors) {

@@ -56,23 +56,33 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(EthTypeTrans, EthernetIIProtocolTaken) {
-    auto bytes = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ethertype(0x0806).payload_size(28).build();
+    auto bytes = FrameBuilder()
+                     .eth(test::kPeerMac, test::kPortMac)
+                     .ethertype(0x0806)
+                     .payload_size(28)
+                     .build();
     core::Packet pkt = test::packet_over(bytes, 0);
     ASSERT_EQ(eth_type_trans(pkt, port()), Verdict::next());
     EXPECT_EQ(pkt.ethertype, 0x0806);
 }
 
 TEST(EthTypeTrans, LengthFieldWithFfffIsRaw8023) {
-    auto bytes = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ethertype(0x0030)
-                     .payload({0xff, 0xff, 0, 0}).build();
+    auto bytes = FrameBuilder()
+                     .eth(test::kPeerMac, test::kPortMac)
+                     .ethertype(0x0030)
+                     .payload({0xff, 0xff, 0, 0})
+                     .build();
     core::Packet pkt = test::packet_over(bytes, 0);
     ASSERT_EQ(eth_type_trans(pkt, port()), Verdict::next());
     EXPECT_EQ(pkt.ethertype, wire::kEthP8023);
 }
 
 TEST(EthTypeTrans, LengthFieldOtherwiseIs8022Llc) {
-    auto bytes = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ethertype(0x05ff)
-                     .payload({0xaa, 0xaa, 3}).build();
+    auto bytes = FrameBuilder()
+                     .eth(test::kPeerMac, test::kPortMac)
+                     .ethertype(0x05ff)
+                     .payload({0xaa, 0xaa, 3})
+                     .build();
     core::Packet pkt = test::packet_over(bytes, 0);
     ASSERT_EQ(eth_type_trans(pkt, port()), Verdict::next());
     EXPECT_EQ(pkt.ethertype, wire::kEthP8022);
@@ -86,7 +96,11 @@ TEST(EthTypeTrans, LengthFieldWithNothingAfterIs8022Llc) {
 }
 
 TEST(EthTypeTrans, TypeExactly0600IsEthernetII) {
-    auto bytes = FrameBuilder().eth(test::kPeerMac, test::kPortMac).ethertype(0x0600).payload({0xff, 0xff}).build();
+    auto bytes = FrameBuilder()
+                     .eth(test::kPeerMac, test::kPortMac)
+                     .ethertype(0x0600)
+                     .payload({0xff, 0xff})
+                     .build();
     core::Packet pkt = test::packet_over(bytes, 0);
     ASSERT_EQ(eth_type_trans(pkt, port()), Verdict::next());
     EXPECT_EQ(pkt.ethertype, 0x0600);

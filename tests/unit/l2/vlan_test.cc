@@ -36,8 +36,10 @@ protected:
         return vlan_do_receive(pkt, port);
     }
     FrameBuilder udp() {
-        return FrameBuilder().eth(test::kPeerMac, test::kPortMac)
-            .ipv4(wire::ipv4(198, 18, 0, 2), wire::ipv4(198, 18, 0, 1)).udp(1, 2);
+        return FrameBuilder()
+            .eth(test::kPeerMac, test::kPortMac)
+            .ipv4(wire::ipv4(198, 18, 0, 2), wire::ipv4(198, 18, 0, 1))
+            .udp(1, 2);
     }
     Port port;
     core::CounterBlock counters;

@@ -132,8 +132,9 @@ TEST(EalArgs, SplitsOnWhitespaceAndKeepsQuotedWords) {
     auto a = split_eal_args("ingress-pktgen",
                             "--no-huge  --no-pci -m 256 --vdev 'net_af_xdp0,iface=veth 0'");
     ASSERT_TRUE(a.has_value());
-    std::vector<std::string> want{"ingress-pktgen", "--no-huge", "--no-pci", "-m", "256",
-                                  "--vdev", "net_af_xdp0,iface=veth 0"};
+    std::vector<std::string> want{
+        "ingress-pktgen",          "--no-huge", "--no-pci", "-m", "256", "--vdev",
+        "net_af_xdp0,iface=veth 0"};
     EXPECT_EQ(*a, want);
     EXPECT_EQ(split_eal_args("p", "")->size(), 1u);
     EXPECT_EQ((*split_eal_args("p", "a \"\" b"))[2], "") << "an empty quoted word is a word";

@@ -56,7 +56,8 @@ TEST(Traffic, FlowCapSpreadsOverTheSpace) {
 TEST(Traffic, MulticastAndBroadcastGetTheirMacs) {
     TrafficSpec s;
     s.dst_addr = *parse_addr_range("239.1.2.3");
-    EXPECT_EQ(wire::Mac({{1, 0, 0x5e, 1, 2, 3}}), wire::EthernetView::try_view(build_templates(s)[0].bytes)->dst());
+    EXPECT_EQ(wire::Mac({{1, 0, 0x5e, 1, 2, 3}}),
+              wire::EthernetView::try_view(build_templates(s)[0].bytes)->dst());
     s.dst_addr = *parse_addr_range("255.255.255.255");
     EXPECT_TRUE(wire::EthernetView::try_view(build_templates(s)[0].bytes)->dst().is_broadcast());
 }

@@ -158,7 +158,8 @@ TEST(Ring, OversizeDatagramTruncatedLikeMsgTrunc) {
     EXPECT_EQ(m.orig_len, 100u);
     EXPECT_TRUE(m.flags & INGRESS_F_TRUNCATED);
     auto p = r.cons.payload(idx);
-    EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()), std::vector<uint8_t>(big.begin(), big.begin() + 64));
+    EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()),
+              std::vector<uint8_t>(big.begin(), big.begin() + 64));
     EXPECT_EQ(r.prod.header()->truncated.load(), 1u);
 }
 
@@ -248,7 +249,8 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
             const SlotMeta& m = c.meta(idx + k);
             auto p = c.payload(idx + k);
             bool ok = m.src_addr == expect && m.len == m.dst_addr && p.size() == m.len;
-            for (uint32_t j = 0; ok && j < p.size(); ++j) ok = p[j] == static_cast<uint8_t>(expect ^ j);
+            for (uint32_t j = 0; ok && j < p.size(); ++j)
+                ok = p[j] == static_cast<uint8_t>(expect ^ j);
             bad += !ok;
             ++expect;
         }

@@ -45,7 +45,8 @@ TEST(Checksum, IpFastCsumEqualsTheGenericSumForEveryHeaderLength) {
     for (int round = 0; round < 1000; ++round) {
         for (auto& b : h) b = static_cast<uint8_t>(rng());
         for (unsigned ihl = 5; ihl <= 15; ++ihl)
-            ASSERT_EQ(ip_fast_csum(h.data(), ihl), internet_checksum_reference({h.data(), ihl * 4}));
+            ASSERT_EQ(ip_fast_csum(h.data(), ihl),
+                      internet_checksum_reference({h.data(), ihl * 4}));
     }
     std::vector<uint8_t> ones(60, 0xff);
     EXPECT_EQ(ip_fast_csum(ones.data(), 15), internet_checksum_reference(ones));

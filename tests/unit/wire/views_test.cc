@@ -25,8 +25,8 @@ TEST(Mac, ParseAndPrint) {
 TEST(Ipv4Addr, ParseAndPrint) {
     EXPECT_EQ(parse_ipv4("198.18.0.1"), ipv4(198, 18, 0, 1));
     EXPECT_EQ(ipv4_str(ipv4(239, 1, 2, 3)), "239.1.2.3");
-    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.4 ", "a.b.c.d",
-                            "0001.2.3.4"})
+    for (const char* bad :
+         {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.4 ", "a.b.c.d", "0001.2.3.4"})
         EXPECT_FALSE(parse_ipv4(bad)) << bad;
 }
 
@@ -79,11 +79,13 @@ TEST(FrameBuilder, BuildsValidUdpDatagram) {
     auto udp = UdpView::try_view(std::span<const uint8_t>(f).subspan(34));
     EXPECT_EQ(udp->dst_port(), 53);
     EXPECT_EQ(udp->length(), 18);
-    EXPECT_EQ(csum_fold(csum_partial(udp->bytes(), pseudo_header_sum(ip->src(), ip->dst(), 17, 18))), 0);
+    EXPECT_EQ(
+        csum_fold(csum_partial(udp->bytes(), pseudo_header_sum(ip->src(), ip->dst(), 17, 18))), 0);
 }
 
 TEST(FrameBuilder, FragmentsCoverTheDatagram) {
-    auto b = FrameBuilder().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1)).udp(1, 2).payload_size(100);
+    auto b =
+        FrameBuilder().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 1)).udp(1, 2).payload_size(100);
     auto frags = b.build_fragments(32);  // 108 bytes of UDP -> 32 + 32 + 32 + 12
     ASSERT_EQ(frags.size(), 4u);
     std::vector<uint8_t> joined;

@@ -49,9 +49,14 @@ TEST(Pipeline, MixedBurstEveryFrameOneFate) {
     std::vector<std::vector<uint8_t>> frames;
     for (int i = 0; i < 10; ++i) frames.push_back(tcp().build());
     for (int i = 0; i < 5; ++i) frames.push_back(udp().bad_ip_checksum().build());
-    for (int i = 0; i < 3; ++i) frames.push_back(udp().eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build());
+    for (int i = 0; i < 3; ++i)
+        frames.push_back(udp().eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build());
     for (int i = 0; i < 2; ++i)
-        frames.push_back(FrameBuilder().eth(test::kPeerMac, test::kPortMac).ethertype(0x0806).payload_size(28).build());
+        frames.push_back(FrameBuilder()
+                             .eth(test::kPeerMac, test::kPortMac)
+                             .ethertype(0x0806)
+                             .payload_size(28)
+                             .build());
     frames.push_back(std::vector<uint8_t>(6, 0));
     h.run(frames);
     EXPECT_COUNTERS(h.snap(), ({{"rx", 21},
@@ -88,8 +93,10 @@ TEST(Pipeline, RouteStageDecidesAfterRcvCore) {
     h.run({udp().build(),  // LOCAL: NoPorts, port unreachable
            udp().ipv4(ipv4(198, 18, 0, 2), ipv4(198, 19, 0, 9)).build(),  // not ours, forwarding 0
            udp().ipv4(ipv4(127, 0, 0, 1), ipv4(198, 18, 0, 1)).build(),   // loopback source
-           udp().eth_dst(wire::Mac::broadcast())
-               .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 255)).build()});  // BROADCAST
+           udp()
+               .eth_dst(wire::Mac::broadcast())
+               .ipv4(ipv4(198, 18, 0, 2), ipv4(198, 18, 0, 255))
+               .build()});  // BROADCAST
     EXPECT_COUNTERS(h.snap(), ({{"rx", 4},
                                 {"NO_SOCKET", 2},
                                 {"IP_INADDRERRORS", 1},
@@ -116,8 +123,8 @@ TEST(Pipeline, PublishedRouteChangeAppliesToTheNextBurst) {
     h.run_one(far);
     ipv4::RouteConfig cfg = h.routes.config();
     cfg.iface(1)->conf.forwarding = true;
-    cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = 1,
-                          .via_gateway = true});
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = 1, .via_gateway = true});
     h.routes.update(cfg);
     h.run_one(far);
     EXPECT_COUNTERS(h.snap(), ({{"rx", 2},
@@ -146,8 +153,11 @@ TEST(Pipeline, ShutdownDropsHeldFragmentsWithoutMibOrIcmp) {
     h.run_one(frags[0]);
     EXPECT_EQ(h.snap().held, 1u);
     h.pipeline().shutdown();
-    EXPECT_COUNTERS(h.snap(), ({{"rx", 1}, {"IpInReceives", 1}, {"IpExtInNoECTPkts", 1},
-                                {"IpExtInOctets", 20 + 64}, {"IpReasmReqds", 1},
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 1},
+                                {"IpInReceives", 1},
+                                {"IpExtInNoECTPkts", 1},
+                                {"IpExtInOctets", 20 + 64},
+                                {"IpReasmReqds", 1},
                                 {"FRAG_REASM_TIMEOUT", 1}}));
     EXPECT_EQ(h.pipeline().defrag().queues(), 0u);
     EXPECT_EQ(h.pipeline().defrag().mem(), 0u);

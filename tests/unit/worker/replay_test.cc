@@ -29,9 +29,9 @@ std::string data_path(const char* name) {
 const char* const kExpectedFates[] = {
     // A host without endpoints: UDP to us meets udp_rcv's no-socket path (NoPorts and a
     // port unreachable for unicast, IgnoredMulti for broadcast).
-    "dropped NO_SOCKET",      //  1 valid UDP unicast to us: LOCAL
-    "dropped NO_SOCKET",      //  2 valid UDP + link padding, trimmed: LOCAL
-    "dropped NO_SOCKET",      //  3 198.18.0.255: BROADCAST (fib_add_ifaddr's subnet broadcast)
+    "dropped NO_SOCKET",  //  1 valid UDP unicast to us: LOCAL
+    "dropped NO_SOCKET",  //  2 valid UDP + link padding, trimmed: LOCAL
+    "dropped NO_SOCKET",  //  3 198.18.0.255: BROADCAST (fib_add_ifaddr's subnet broadcast)
     // ip_route_input_rcu(): 239.1.1.1 is not a group ip_check_mc_rcu() knows on this
     // interface and there is no multicast routing: dropped, reason unspecified.
     "dropped NOT_SPECIFIED",  //  4 239.1.1.1, L2 multicast
@@ -64,7 +64,8 @@ std::string fate_of(const core::Snapshot& d) {
     if (d.passed) return "passed";
     for (std::size_t i = 0; i < core::kDropReasonCount; ++i)
         if (d.drops[i])
-            return "dropped " + std::string(core::drop_reason_name(static_cast<core::DropReason>(i)));
+            return "dropped " +
+                   std::string(core::drop_reason_name(static_cast<core::DropReason>(i)));
     return "none";
 }
 
@@ -76,7 +77,8 @@ protected:
     }
     l2::Port port;
     ipv4::RoutePublisher routes{test::default_route_config()};
-    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
+    std::unique_ptr<const demux::EndpointTable> no_endpoints =
+        demux::EndpointTable::Builder().build();
 };
 
 TEST_F(Replay, EveryFrameMeetsTheKernelsFate) {
@@ -199,8 +201,10 @@ protected:
         vlan.conf.rp_filter = 1;
         cfg.ifaces.push_back(vlan);
         cfg.routes.push_back({.prefix = wire::ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = 10});
-        cfg.routes.push_back({.prefix = wire::ipv4(198, 19, 66, 0), .prefix_len = 24,
-                              .type = ipv4::RouteType::kBlackhole, .oif = 1});
+        cfg.routes.push_back({.prefix = wire::ipv4(198, 19, 66, 0),
+                              .prefix_len = 24,
+                              .type = ipv4::RouteType::kBlackhole,
+                              .oif = 1});
         cfg.mc.join(1, wire::ipv4(239, 1, 1, 1), ipv4::McFilterMode::kExclude);
         routes = std::make_unique<ipv4::RoutePublisher>(cfg);
     }
@@ -218,7 +222,8 @@ protected:
     }
     l2::Port port;
     std::unique_ptr<ipv4::RoutePublisher> routes;
-    std::unique_ptr<const demux::EndpointTable> no_endpoints = demux::EndpointTable::Builder().build();
+    std::unique_ptr<const demux::EndpointTable> no_endpoints =
+        demux::EndpointTable::Builder().build();
 };
 
 TEST_F(RouteReplay, EveryFrameIsClassifiedAsTheKernelWould) {
@@ -240,8 +245,8 @@ TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
     replay(counters, backend, core::kBurst);
     EXPECT_COUNTERS(counters.snapshot(),
                     ({{"rx", 24},
-                      {"passed", 2},  // frames 7 (IGMP), 16 (forwarded)
-                      {"NO_SOCKET", 7},  // 1-5, 20, 23
+                      {"passed", 2},         // frames 7 (IGMP), 16 (forwarded)
+                      {"NO_SOCKET", 7},      // 1-5, 20, 23
                       {"NOT_SPECIFIED", 3},  // 6, 18, 22
                       {"IP_INVALID_SOURCE", 2},
                       {"IP_LOCALNET", 2},
@@ -264,7 +269,7 @@ TEST_F(RouteReplay, CountersMatchTheHandWrittenTotals) {
                       {"IpInHdrErrors", 1},
                       {"TcpExtIPReversePathFilter", 1},
                       {"IpInDelivers", 7},
-                      {"UdpNoPorts", 3},  // 1, 20, 23
+                      {"UdpNoPorts", 3},       // 1, 20, 23
                       {"UdpIgnoredMulti", 4},  // 2-5
                       // Frame 17's net unreachable, frame 21's parameter problem, port
                       // unreachable for 1 and 20 (23 came in an L2 broadcast: no reply).

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "options.h"
 #include "ingress.h"
+#include "options.h"
 #include "shm/region.h"
 #include "shm/ring.h"
 
