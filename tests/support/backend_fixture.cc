@@ -51,6 +51,17 @@ void VethTest::SetUp() {
     port.ifindex = 0;
 }
 
+worker::PipelineTables VethTest::tables(wire::Ipv4Addr us) {
+    ipv4::RouteConfig cfg;
+    ipv4::IfConfig ifc;
+    ifc.ifindex = port.ifindex;
+    ifc.name = port.name.empty() ? "port" : port.name;
+    ifc.addrs.push_back({.addr = us, .prefix_len = 24});
+    cfg.ifaces.push_back(ifc);
+    routes = std::make_unique<ipv4::RoutePublisher>(std::move(cfg));
+    return {.port = &port, .routes = routes.get(), .endpoints = no_endpoints.get()};
+}
+
 void VethTest::poll(io::Backend& be, worker::Pipeline& pipe, const std::function<bool()>& done,
                     std::chrono::seconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;

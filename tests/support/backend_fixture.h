@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "core/counters.h"
+#include "demux/endpoint_table.h"
 #include "io/backend.h"
+#include "ipv4/route.h"
 #include "l2/port.h"
 #include "support/netns.h"
 #include "worker/pipeline.h"
@@ -55,8 +57,16 @@ protected:
             be, pipe, [&] { return counters.snapshot().rx >= want; }, timeout);
     }
 
+    // Real tables for a pipeline on `port` (set port.ifindex first): `us`/24 configured on
+    // the port, no endpoints (a host with no sockets open: what is local goes up to the
+    // kernel's sockets, that is, is passed).
+    worker::PipelineTables tables(wire::Ipv4Addr us);
+
     std::unique_ptr<VethPair> veth;
     l2::Port port;
+    std::unique_ptr<ipv4::RoutePublisher> routes;
+    std::unique_ptr<const demux::EndpointTable> no_endpoints =
+        demux::EndpointTable::Builder().build();
     core::CounterBlock counters;
     std::array<uint64_t, 8> per_queue{};
 };
