@@ -8,15 +8,17 @@
 
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : NULL;
-    struct ingress_udp_opts o = {0};
+    struct ingress_udp_opts o = INGRESS_UDP_OPTS_INIT; /* a new socket's defaults */
     o.port = (uint16_t)(argc > 2 ? atoi(argv[2]) : 5000);
-    o.multicast_all = 1;
     long want = argc > 3 ? atol(argv[3]) : 10, got = 0;
 
     struct ingress_client *c = ingress_client_connect(path);
     if (!c) { fprintf(stderr, "connect: %s\n", ingress_last_error()); return 2; }
     struct ingress_endpoint *ep = ingress_udp_open(c, &o);
-    if (!ep) { fprintf(stderr, "open: %s\n", ingress_last_error()); return 2; }
+    if (!ep) { /* errno: EADDRINUSE, EADDRNOTAVAIL, EACCES ... as bind() would say */
+        fprintf(stderr, "open: %s\n", ingress_last_error());
+        return 2;
+    }
     struct ingress_datagram d[32];
     while (got < want) {
         int n = ingress_recv(ep, d, 32, 5000);

@@ -20,19 +20,26 @@ namespace {
 
 thread_local std::string g_error;
 
+int failed(int err, const char* what) {
+    g_error = what;
+    errno = err;
+    return -err;
+}
+
+// Runs f; a failure leaves its message for ingress_last_error(), sets errno and returns
+// -errno (a call returning a pointer returns NULL with errno set).
 template <class F>
 int guard(F&& f) {
     try {
-        return f();
+        const int r = f();
+        if (r < 0) errno = -r;
+        return r;
     } catch (const ingress::Error& e) {
-        g_error = e.what();
-        return -e.code();
+        return failed(e.code() > 0 ? e.code() : EIO, e.what());
     } catch (const std::bad_alloc&) {
-        g_error = "out of memory";
-        return -ENOMEM;
+        return failed(ENOMEM, "out of memory");
     } catch (const std::exception& e) {
-        g_error = e.what();
-        return -EIO;
+        return failed(EIO, e.what());
     }
 }
 
@@ -42,6 +49,44 @@ extern "C" {
 
 const char* ingress_last_error(void) {
     return g_error.c_str();
+}
+
+// The defaults of a fresh socket, from the C++ options (ingress/options.h), so the two APIs
+// cannot drift apart.
+void ingress_udp_opts_init(ingress_udp_opts* o) {
+    const ingress::UdpOptions d;
+    *o = ingress_udp_opts{};
+    o->addr = d.addr;
+    o->port = d.port;
+    o->remote_addr = d.remote_addr;
+    o->remote_port = d.remote_port;
+    o->ifindex = d.ifindex;
+    o->reuseport = d.reuseport;
+    o->reuseaddr = d.reuseaddr;
+    o->multicast_all = d.multicast_all;
+    o->ring_slots = d.ring_slots;
+}
+
+void ingress_raw_opts_init(ingress_raw_opts* o) {
+    const ingress::RawOptions d;
+    *o = ingress_raw_opts{};
+    o->protocol = d.protocol;
+    o->addr = d.addr;
+    o->remote_addr = d.remote_addr;
+    o->ifindex = d.ifindex;
+    o->icmp_filter = d.icmp_filter;
+    o->multicast_all = d.multicast_all;
+    o->ring_slots = d.ring_slots;
+}
+
+void ingress_tap_opts_init(ingress_tap_opts* o) {
+    const ingress::TapOptions d;
+    *o = ingress_tap_opts{};
+    o->ethertype = d.ethertype;
+    o->ifindex = d.ifindex;
+    o->dgram = d.dgram;
+    o->filter = nullptr;
+    o->ring_slots = d.ring_slots;
 }
 
 ingress_client* ingress_client_connect(const char* path) {

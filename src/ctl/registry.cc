@@ -87,6 +87,14 @@ bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
     return t == RouteType::kLocal || t == RouteType::kMulticast || t == RouteType::kBroadcast;
 }
 
+bool Registry::device_ok(uint32_t ifindex) const {
+    // sock_bindtoindex() / packet_do_bind(): dev_get_by_index() must find the interface.
+    if (ifindex == 0 || !routes_) return true;
+    for (const ipv4::IfConfig& i : routes_->config().ifaces)
+        if (i.ifindex == ifindex) return true;
+    return false;
+}
+
 wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
     // ip4_datagram_connect() on a socket bound to INADDR_ANY: inet_rcv_saddr becomes the
     // source the route to the peer picks (fl4->saddr). That is the route's preferred source:
@@ -258,7 +266,10 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     UdpOpen o = req;
     shm::RingGeometry g;
     if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
-    // inet_bind(): the address first, then the port's privilege, then the port itself.
+    // SO_BINDTODEVICE (set before bind), then inet_bind(): the address first, then the
+    // port's privilege, then the port itself.
+    if (!device_ok(o.ifindex))
+        return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
     if (!bind_addr_ok(o.addr))
         return fail(EADDRNOTAVAIL, "cannot bind to " + wire::ipv4_str(o.addr) +
                                        ": not a local address (ip_nonlocal_bind is off)");
@@ -308,6 +319,8 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
         return fail(EPERM, "raw endpoints need CAP_NET_RAW");
     if (o.protocol == 0 || o.protocol == 255)
         return fail(EPROTONOSUPPORT, "raw protocol must be 1..254");  // IPPROTO_IP / _RAW
+    if (!device_ok(o.ifindex))
+        return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
     if (!bind_addr_ok(o.addr))
         return fail(EADDRNOTAVAIL,
                     "cannot bind to " + wire::ipv4_str(o.addr) + ": not a local address");
@@ -335,6 +348,8 @@ Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o
     // packet_create(): CAP_NET_RAW, whatever the protocol.
     if (!has_privilege(cfg_.policy, peer, Privilege::kNetRaw))
         return fail(EPERM, "packet taps need CAP_NET_RAW");
+    if (!device_ok(o.ifindex))
+        return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
     if (o.fanout && o.fanout_mode > 1) return fail(EINVAL, "fanout mode must be 0 or 1");
     auto e = std::make_unique<Entry>();
     e->id = next_id_++;

@@ -120,6 +120,8 @@ private:
     Result check_owner(uint64_t owner, uint32_t id, Entry** out);
     Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
     bool bind_addr_ok(wire::Ipv4Addr a) const;
+    // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
+    bool device_ok(uint32_t ifindex) const;
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);

@@ -2,14 +2,20 @@
  * Build with `pkg-config --cflags --libs libingress`; link as C++ (the library is C++).
  *
  *   struct ingress_client *c = ingress_client_connect(NULL);   // default socket
- *   struct ingress_udp_opts o = {0}; o.port = 5000; o.multicast_all = 1;
+ *   struct ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;          // a fresh socket's options
+ *   o.port = 5000;
  *   struct ingress_endpoint *ep = ingress_udp_open(c, &o);
  *   struct ingress_datagram d[32];
  *   int n = ingress_recv(ep, d, 32, 1000);                       // up to 1 s
  *
- * Functions returning a pointer return NULL on error; those returning int return a
- * negative errno. ingress_last_error() gives the daemon's (or the library's) message for the
- * calling thread's last failure. Addresses and ports are host byte order.
+ * Options: start every options struct from its INGRESS_*_OPTS_INIT (or ingress_*_opts_init()),
+ * which holds the kernel's defaults for a new socket; a zeroed struct is not the same (it
+ * turns IP_MULTICAST_ALL off, and a zero tap ethertype receives nothing, as protocol 0 does).
+ *
+ * Errors: functions returning a pointer return NULL and set errno; those returning int
+ * return a negative errno and set errno. The values are those the kernel's call would give
+ * (listed per call below); ingress_last_error() gives the daemon's (or the library's)
+ * message for the calling thread's last failure. Addresses and ports are host byte order.
  *
  *   for (int i = 0; i < n; i++)
  *       if (d[i].meta->flags & INGRESS_F_TRUNCATED) ...            // orig_len > len */
@@ -39,44 +45,76 @@ struct ingress_datagram {
     uint16_t worker;                 /* the ring (daemon worker) it came from */
 };
 
+/* A UDP socket: socket(AF_INET, SOCK_DGRAM, 0), its options, bind() and connect(). */
 struct ingress_udp_opts {
-    uint32_t addr;
-    uint16_t port;
-    uint32_t remote_addr;
-    uint16_t remote_port;
-    uint32_t ifindex;
-    int reuseport, reuseaddr, multicast_all;
-    uint32_t ring_slots;
+    uint32_t addr;        /* bind() address; 0 = INADDR_ANY */
+    uint16_t port;        /* bind() port; 0 = an ephemeral port (ip_local_port_range) */
+    uint32_t remote_addr; /* connect() address; 0 = not connected */
+    uint16_t remote_port; /* connect() port */
+    uint32_t ifindex;     /* SO_BINDTODEVICE; 0 = any interface */
+    int reuseport;        /* SO_REUSEPORT (default 0) */
+    int reuseaddr;        /* SO_REUSEADDR (default 0) */
+    int multicast_all;    /* IP_MULTICAST_ALL (default 1, as the kernel's) */
+    uint32_t ring_slots;  /* datagrams the endpoint's ring holds; 0 = the daemon's default */
 };
+#define INGRESS_UDP_OPTS_INIT \
+    { 0, 0, 0, 0, 0, 0, 0, 1, 0 }
+void ingress_udp_opts_init(struct ingress_udp_opts* o);
 
+/* A raw socket: socket(AF_INET, SOCK_RAW, protocol), bind(), connect(). */
 struct ingress_raw_opts {
-    uint8_t protocol;
-    uint32_t addr, remote_addr, ifindex, icmp_filter;
-    int multicast_all;
-    uint32_t ring_slots;
+    uint8_t protocol;     /* IPPROTO_*; required (0 fails with EPROTONOSUPPORT, as socket()) */
+    uint32_t addr;        /* bind() address; 0 = any */
+    uint32_t remote_addr; /* connect() address; 0 = not connected */
+    uint32_t ifindex;     /* SO_BINDTODEVICE; 0 = any interface */
+    uint32_t icmp_filter; /* ICMP_FILTER: bit N set drops ICMP type N (raw ICMP only) */
+    int multicast_all;    /* IP_MULTICAST_ALL (default 1, as the kernel's) */
+    uint32_t ring_slots;  /* 0 = the daemon's default */
 };
+#define INGRESS_RAW_OPTS_INIT \
+    { 0, 0, 0, 0, 0, 1, 0 }
+void ingress_raw_opts_init(struct ingress_raw_opts* o);
 
+/* A packet socket: socket(AF_PACKET, SOCK_RAW or SOCK_DGRAM, htons(ethertype)), bind() to
+ * an interface, SO_ATTACH_FILTER. */
 struct ingress_tap_opts {
-    uint16_t ethertype; /* 0x0003 = ETH_P_ALL */
-    uint32_t ifindex;
-    int dgram;
-    const char* filter; /* pcap expression or NULL */
-    uint32_t ring_slots;
+    uint16_t ethertype;  /* protocol, host order (default 0x0003 = ETH_P_ALL) */
+    uint32_t ifindex;    /* sll_ifindex of bind(); 0 = every interface */
+    int dgram;           /* SOCK_DGRAM (frames from the network header) instead of SOCK_RAW */
+    const char* filter;  /* a pcap expression compiled to the socket filter; NULL = none */
+    uint32_t ring_slots; /* 0 = the daemon's default */
 };
+#define INGRESS_TAP_OPTS_INIT \
+    { 0x0003, 0, 0, NULL, 0 }
+void ingress_tap_opts_init(struct ingress_tap_opts* o);
 
 struct ingress_endpoint_stats {
     uint64_t delivered, dropped_full, truncated, wakeups;
 };
 
+/* Connects to ingressd's control socket (NULL: the default path). errno as connect(2) on
+ * an AF_UNIX socket: ENOENT (no such socket: ingressd is not running), ECONNREFUSED
+ * (nobody listens), EACCES (the socket's permissions); EPROTO: the daemon speaks another
+ * protocol version. */
 struct ingress_client* ingress_client_connect(const char* path);
 void ingress_client_close(struct ingress_client* c);
 /* Daemon counters as text (nstat form); free() the result. NULL on error. */
 char* ingress_client_stats(struct ingress_client* c);
 
+/* errno as socket()/setsockopt()/bind()/connect() would give: EADDRINUSE (the address and
+ * port are taken and the reuse options do not allow sharing), EADDRNOTAVAIL (not a local
+ * address; ip_nonlocal_bind is off), EACCES (a port below ip_unprivileged_port_start
+ * without CAP_NET_BIND_SERVICE), ENODEV (no such interface), EINVAL (bad options, e.g.
+ * ring_slots above the daemon's limit), EMFILE (too many endpoints on this connection),
+ * ENOMEM, and ECONNRESET/ENOTCONN when the daemon went away. */
 struct ingress_endpoint* ingress_udp_open(struct ingress_client* c,
                                           const struct ingress_udp_opts* o);
+/* As ingress_udp_open, plus EPERM (no CAP_NET_RAW and no policy grant) and
+ * EPROTONOSUPPORT (protocol 0 or one raw sockets cannot take). */
 struct ingress_endpoint* ingress_raw_open(struct ingress_client* c,
                                           const struct ingress_raw_opts* o);
+/* EPERM (no CAP_NET_RAW and no policy grant), ENODEV, EINVAL (a filter that does not
+ * compile), EMFILE, ENOMEM. */
 struct ingress_endpoint* ingress_tap_open(struct ingress_client* c,
                                           const struct ingress_tap_opts* o);
 void ingress_endpoint_close(struct ingress_endpoint* ep);
@@ -87,14 +125,19 @@ uint32_t ingress_endpoint_id(const struct ingress_endpoint* ep);
 int ingress_endpoint_fd(const struct ingress_endpoint* ep);
 /* 1: armed, sleep on the fd; 0: data is waiting. */
 int ingress_prepare_sleep(struct ingress_endpoint* ep);
-/* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever). */
+/* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever); 0 when none came.
+ * -EBADF: the endpoint is closed. */
 int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size_t max,
                  int timeout_ms);
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
 void ingress_set_busy_poll_us(struct ingress_endpoint* ep, uint32_t us);
 void ingress_endpoint_stats(const struct ingress_endpoint* ep, struct ingress_endpoint_stats* out);
 
-/* include != 0 with sources: only those sources; include == 0: all but them. */
+/* IP_ADD_MEMBERSHIP / IP_ADD_SOURCE_MEMBERSHIP / IP_BLOCK_SOURCE (and their DROP
+ * counterparts in ingress_leave). include != 0 with sources: only those sources;
+ * include == 0: all but them. -EINVAL (not a multicast group, or a filter mode that
+ * contradicts the membership's), -ENOBUFS (igmp_max_memberships or igmp_max_msf reached),
+ * -EADDRNOTAVAIL (leaving a group or source not joined), -EOPNOTSUPP (a tap). */
 int ingress_join(struct ingress_endpoint* ep, uint32_t group, uint32_t ifindex,
                  const uint32_t* sources, size_t nsources, int include);
 int ingress_leave(struct ingress_endpoint* ep, uint32_t group, uint32_t ifindex,

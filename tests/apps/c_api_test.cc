@@ -1,0 +1,185 @@
+// The C API (ingress/ingress.h) against a TestDaemon, in process: the options initialisers
+// hold a fresh socket's defaults, and every failure sets the errno the kernel's call would.
+#include <gtest/gtest.h>
+#include <ingress/client.h>
+#include <ingress/ingress.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "support/counters.h"
+#include "support/demux.h"
+#include "support/test_daemon.h"
+
+namespace ingress::test {
+namespace {
+
+// The macros and the functions agree with each other and with the C++ options' member
+// initialisers: one set of defaults.
+TEST(CApi, InitialisersHoldTheKernelsDefaultsForANewSocket) {
+    ingress_udp_opts um = INGRESS_UDP_OPTS_INIT, uf;
+    std::memset(&uf, 0xa5, sizeof uf);
+    ingress_udp_opts_init(&uf);
+    const UdpOptions ud;
+    for (const ingress_udp_opts& o : {um, uf}) {
+        EXPECT_EQ(o.addr, 0u);
+        EXPECT_EQ(o.port, 0u);
+        EXPECT_EQ(o.remote_addr, 0u);
+        EXPECT_EQ(o.remote_port, 0u);
+        EXPECT_EQ(o.ifindex, 0u);
+        EXPECT_EQ(o.reuseport, 0);
+        EXPECT_EQ(o.reuseaddr, 0);
+        EXPECT_EQ(o.multicast_all, 1) << "IP_MULTICAST_ALL is on for a new socket";
+        EXPECT_EQ(o.multicast_all, ud.multicast_all ? 1 : 0);
+        EXPECT_EQ(o.ring_slots, 0u);
+    }
+    ingress_raw_opts rm = INGRESS_RAW_OPTS_INIT, rf;
+    std::memset(&rf, 0xa5, sizeof rf);
+    ingress_raw_opts_init(&rf);
+    for (const ingress_raw_opts& o : {rm, rf}) {
+        EXPECT_EQ(o.protocol, 0u);
+        EXPECT_EQ(o.addr, 0u);
+        EXPECT_EQ(o.remote_addr, 0u);
+        EXPECT_EQ(o.ifindex, 0u);
+        EXPECT_EQ(o.icmp_filter, 0u);
+        EXPECT_EQ(o.multicast_all, 1);
+        EXPECT_EQ(o.ring_slots, 0u);
+    }
+    ingress_tap_opts tm = INGRESS_TAP_OPTS_INIT, tf;
+    std::memset(&tf, 0xa5, sizeof tf);
+    ingress_tap_opts_init(&tf);
+    for (const ingress_tap_opts& o : {tm, tf}) {
+        EXPECT_EQ(o.ethertype, 0x0003u) << "ETH_P_ALL";
+        EXPECT_EQ(o.ethertype, TapOptions{}.ethertype);
+        EXPECT_EQ(o.ifindex, 0u);
+        EXPECT_EQ(o.dgram, 0);
+        EXPECT_EQ(o.filter, nullptr);
+        EXPECT_EQ(o.ring_slots, 0u);
+    }
+}
+
+// The default matters: with IP_MULTICAST_ALL on (the kernel's default), a socket bound to the
+// wildcard address receives datagrams for a group that another socket joined on the
+// interface (__udp_is_mcast_sock -> ip_mc_sf_allow returns inet->mc_all when the socket
+// has no membership of its own); a zeroed struct turns it off and the same datagram finds
+// no socket (UdpIgnoredMulti, as __udp4_lib_mcast_deliver counts it).
+TEST(CApi, DefaultUdpEndpointReceivesGroupsOtherEndpointsJoinedAZeroedOneDoesNot) {
+    TestDaemon d;
+    ingress_client* c = ingress_client_connect(d.path().c_str());
+    ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_udp_opts joiner = INGRESS_UDP_OPTS_INIT;
+    joiner.port = 5610;
+    ingress_endpoint* j = ingress_udp_open(c, &joiner);
+    ASSERT_NE(j, nullptr) << ingress_last_error();
+    ASSERT_EQ(ingress_join(j, kGroup, 1, nullptr, 0, 0), 0) << ingress_last_error();
+
+    ingress_udp_opts dflt = INGRESS_UDP_OPTS_INIT;
+    dflt.port = 5611;
+    ingress_endpoint* a = ingress_udp_open(c, &dflt);
+    ASSERT_NE(a, nullptr) << ingress_last_error();
+    ingress_udp_opts zeroed{};
+    zeroed.port = 5612;
+    ingress_endpoint* z = ingress_udp_open(c, &zeroed);
+    ASSERT_NE(z, nullptr) << ingress_last_error();
+
+    d.inject(udp_to(kGroup, 5611).build());
+    d.inject(udp_to(kGroup, 5612).build());
+    ASSERT_TRUE(d.wait_processed());
+    ingress_datagram got[4];
+    ASSERT_EQ(ingress_recv(a, got, 4, 1000), 1);
+    EXPECT_EQ(got[0].meta->dst_addr, kGroup);
+    EXPECT_EQ(got[0].meta->dst_port, 5611u);
+    EXPECT_EQ(ingress_recv(z, got, 4, 0), 0);
+    EXPECT_EQ(ingress_recv(j, got, 4, 0), 0);
+    const uint64_t ip_len = 20 + 8 + 18;
+    EXPECT_COUNTERS_EQ(d.counters(), plus(ip_local(2, ip_len), {{"IpExtInMcastPkts", 2},
+                                                                {"IpExtInMcastOctets", 2 * ip_len},
+                                                                {"delivered", 1},
+                                                                {"UdpInDatagrams", 1},
+                                                                {"UdpIgnoredMulti", 1},
+                                                                {"NO_SOCKET", 1}}));
+    ingress_endpoint_close(z);
+    ingress_endpoint_close(a);
+    ingress_endpoint_close(j);
+    ingress_client_close(c);
+}
+
+// Each failure: NULL or a negative errno, errno set to the kernel's value for the same
+// socket call, and a message. Nothing reaches the data path (no counter moves).
+TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
+    TestDaemon d;
+    auto expect_errno = [](int want, const char* what) {
+        EXPECT_EQ(errno, want) << what << ": " << std::strerror(errno) << " / "
+                               << ingress_last_error();
+        EXPECT_STRNE(ingress_last_error(), "") << what;
+    };
+
+    // connect(2) on an AF_UNIX path nobody created.
+    errno = 0;
+    EXPECT_EQ(ingress_client_connect("/run/ingressd/no-such-daemon.sock"), nullptr);
+    expect_errno(ENOENT, "connect to a missing socket");
+
+    ingress_client* c = ingress_client_connect(d.path().c_str());
+    ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.port = 5620;
+    ingress_endpoint* first = ingress_udp_open(c, &o);
+    ASSERT_NE(first, nullptr) << ingress_last_error();
+
+    struct Case {
+        const char* what;
+        ingress_udp_opts o;
+        int err;
+    };
+    ingress_udp_opts taken = o;  // udp_lib_lport_inuse(): same port, overlapping wildcard
+    ingress_udp_opts nonlocal = INGRESS_UDP_OPTS_INIT;
+    nonlocal.addr = wire::ipv4(198, 19, 9, 9);  // inet_bind(): not ours, ip_nonlocal_bind 0
+    nonlocal.port = 5621;
+    ingress_udp_opts nodev = INGRESS_UDP_OPTS_INIT;
+    nodev.ifindex = 4242;  // SO_BINDTODEVICE to an index no interface has
+    nodev.port = 5622;
+    ingress_udp_opts big = INGRESS_UDP_OPTS_INIT;
+    big.ring_slots = 1u << 30;  // above the daemon's limit
+    big.port = 5623;
+    for (const Case& k : {Case{"port in use", taken, EADDRINUSE},
+                          Case{"non-local address", nonlocal, EADDRNOTAVAIL},
+                          Case{"unknown interface", nodev, ENODEV},
+                          Case{"ring too large", big, EINVAL}}) {
+        errno = 0;
+        EXPECT_EQ(ingress_udp_open(c, &k.o), nullptr) << k.what;
+        expect_errno(k.err, k.what);
+    }
+
+    // socket(AF_INET, SOCK_RAW, 0).
+    ingress_raw_opts r = INGRESS_RAW_OPTS_INIT;
+    errno = 0;
+    EXPECT_EQ(ingress_raw_open(c, &r), nullptr);
+    expect_errno(EPROTONOSUPPORT, "raw protocol 0");
+    // A packet socket bound to an unknown interface.
+    ingress_tap_opts t = INGRESS_TAP_OPTS_INIT;
+    t.ifindex = 4242;
+    errno = 0;
+    EXPECT_EQ(ingress_tap_open(c, &t), nullptr);
+    expect_errno(ENODEV, "tap on an unknown interface");
+
+    // IP_ADD_MEMBERSHIP of a unicast address; IP_DROP_MEMBERSHIP of a group not joined.
+    errno = 0;
+    EXPECT_EQ(ingress_join(first, kLocal, 1, nullptr, 0, 0), -EINVAL);
+    expect_errno(EINVAL, "join a unicast address");
+    errno = 0;
+    EXPECT_EQ(ingress_leave(first, kGroup, 1, nullptr, 0), -EADDRNOTAVAIL);
+    expect_errno(EADDRNOTAVAIL, "leave a group not joined");
+
+    // Success leaves errno alone (as the kernel's calls do).
+    errno = 12345;
+    ASSERT_EQ(ingress_join(first, kGroup, 1, nullptr, 0, 0), 0);
+    EXPECT_EQ(errno, 12345);
+
+    EXPECT_COUNTERS(d.counters(), {});
+    ingress_endpoint_close(first);
+    ingress_client_close(c);
+}
+
+}  // namespace
+}  // namespace ingress::test
