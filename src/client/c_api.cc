@@ -102,6 +102,10 @@ void ingress_client_close(ingress_client* c) {
     delete c;
 }
 
+int ingress_client_fd(const ingress_client* c) {
+    return c->c.fd();
+}
+
 char* ingress_client_stats(ingress_client* c) {
     char* out = nullptr;
     guard([&] {

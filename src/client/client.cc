@@ -237,6 +237,7 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
     release();
     if (rings_.empty() || max == 0) return 0;
     uint64_t spin_until = 0;
+    bool hung_up = false;
     for (;;) {
         std::size_t n = 0;
         const std::size_t nr = rings_.size();
@@ -254,7 +255,10 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             r.held = got;
         }
         next_ring_ = static_cast<uint16_t>((next_ring_ + 1) % nr);
-        if (n || timeout_ms == 0) return n;
+        if (n) return n;
+        if (hung_up)
+            throw Error(ECONNRESET, "ingressd closed the control connection (the daemon exited)");
+        if (timeout_ms == 0) return 0;
         if (busy_poll_ns_) {
             timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -264,10 +268,16 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             if (now < spin_until) continue;
         }
         // Nothing waiting: ask the workers for a wakeup, then sleep on the doorbell.
+        // The control connection is watched too: when the daemon exits it hangs up, and
+        // no worker will ever ring again.
         if (!prepare_sleep()) continue;
-        pollfd pfd{bell_.fd(), POLLIN, 0};
-        int rc = ::poll(&pfd, 1, timeout_ms);
+        pollfd pfd[2] = {{bell_.fd(), POLLIN, 0}, {client_ ? client_->fd() : -1, 0, 0}};
+        int rc = ::poll(pfd, 2, timeout_ms);
         for (Ring& r : rings_) r.cons.cancel_sleep();
+        if (rc > 0 && (pfd[1].revents & (POLLHUP | POLLERR))) {
+            hung_up = true;  // one more look: a last datagram may have come before it
+            continue;
+        }
         if (rc > 0) {
             bell_.drain();
             continue;

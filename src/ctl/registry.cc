@@ -1,5 +1,7 @@
 #include "ctl/registry.h"
 
+#include <net/if.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -88,11 +90,14 @@ bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
 }
 
 bool Registry::device_ok(uint32_t ifindex) const {
-    // sock_bindtoindex() / packet_do_bind(): dev_get_by_index() must find the interface.
-    if (ifindex == 0 || !routes_) return true;
-    for (const ipv4::IfConfig& i : routes_->config().ifaces)
-        if (i.ifindex == ifindex) return true;
-    return false;
+    // sock_bindtoindex() / packet_do_bind(): dev_get_by_index() must find the interface:
+    // one the route tables know (ports, VLAN sub-interfaces) or any other of the host's.
+    if (ifindex == 0) return true;
+    if (routes_)
+        for (const ipv4::IfConfig& i : routes_->config().ifaces)
+            if (i.ifindex == ifindex) return true;
+    char name[IF_NAMESIZE];
+    return if_indextoname(ifindex, name) != nullptr;
 }
 
 wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {

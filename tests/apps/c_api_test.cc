@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <ingress/client.h>
 #include <ingress/ingress.h>
+#include <poll.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "support/counters.h"
@@ -137,15 +140,15 @@ TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
     nonlocal.addr = wire::ipv4(198, 19, 9, 9);  // inet_bind(): not ours, ip_nonlocal_bind 0
     nonlocal.port = 5621;
     ingress_udp_opts nodev = INGRESS_UDP_OPTS_INIT;
-    nodev.ifindex = 4242;  // SO_BINDTODEVICE to an index no interface has
+    nodev.ifindex = 999999;  // SO_BINDTODEVICE to an index no interface has
     nodev.port = 5622;
     ingress_udp_opts big = INGRESS_UDP_OPTS_INIT;
     big.ring_slots = 1u << 30;  // above the daemon's limit
     big.port = 5623;
-    for (const Case& k : {Case{"port in use", taken, EADDRINUSE},
-                          Case{"non-local address", nonlocal, EADDRNOTAVAIL},
-                          Case{"unknown interface", nodev, ENODEV},
-                          Case{"ring too large", big, EINVAL}}) {
+    for (const Case& k :
+         {Case{"port in use", taken, EADDRINUSE},
+          Case{"non-local address", nonlocal, EADDRNOTAVAIL},
+          Case{"unknown interface", nodev, ENODEV}, Case{"ring too large", big, EINVAL}}) {
         errno = 0;
         EXPECT_EQ(ingress_udp_open(c, &k.o), nullptr) << k.what;
         expect_errno(k.err, k.what);
@@ -158,7 +161,7 @@ TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
     expect_errno(EPROTONOSUPPORT, "raw protocol 0");
     // A packet socket bound to an unknown interface.
     ingress_tap_opts t = INGRESS_TAP_OPTS_INIT;
-    t.ifindex = 4242;
+    t.ifindex = 999999;
     errno = 0;
     EXPECT_EQ(ingress_tap_open(c, &t), nullptr);
     expect_errno(ENODEV, "tap on an unknown interface");
@@ -178,6 +181,38 @@ TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
 
     EXPECT_COUNTERS(d.counters(), {});
     ingress_endpoint_close(first);
+    ingress_client_close(c);
+}
+
+// When the daemon exits, an app sleeping in recv must not sleep forever (its rings will never
+// be written again): what was delivered before is still read, then recv fails with
+// ECONNRESET, and the control fd reports the hangup for event loops.
+TEST(CApi, RecvReportsTheDaemonsExitInsteadOfSleepingForever) {
+    auto d = std::make_unique<TestDaemon>();
+    ingress_client* c = ingress_client_connect(d->path().c_str());
+    ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.port = 5630;
+    ingress_endpoint* ep = ingress_udp_open(c, &o);
+    ASSERT_NE(ep, nullptr) << ingress_last_error();
+    d->inject(udp_to(kLocal, 5630).build());
+    ASSERT_TRUE(d->wait_processed());
+    EXPECT_COUNTERS_EQ(d->counters(),
+                       plus(ip_local(1, 20 + 8 + 18), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    d.reset();  // the daemon exits
+
+    pollfd p{ingress_client_fd(c), 0, 0};
+    ASSERT_EQ(poll(&p, 1, 2000), 1);
+    EXPECT_TRUE(p.revents & POLLHUP);
+    ingress_datagram got[4];
+    ASSERT_EQ(ingress_recv(ep, got, 4, 0), 1) << "delivered before the exit: still readable";
+    const auto t0 = std::chrono::steady_clock::now();
+    errno = 0;
+    EXPECT_EQ(ingress_recv(ep, got, 4, 10000), -ECONNRESET);
+    EXPECT_EQ(errno, ECONNRESET);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5))
+        << "noticed the hangup, not the timeout";
+    ingress_endpoint_close(ep);
     ingress_client_close(c);
 }
 

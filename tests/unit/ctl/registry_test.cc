@@ -46,7 +46,13 @@ protected:
     std::filesystem::path root_;
     RegistryConfig cfg;
     demux::EndpointPublisher pub;
-    ipv4::RoutePublisher routes{test::default_route_config()};
+    // The test port (ifindex 1) and a second interface (2) for SO_BINDTODEVICE.
+    static ipv4::RouteConfig two_interfaces() {
+        ipv4::RouteConfig c = test::default_route_config();
+        c.ifaces.push_back({.ifindex = 2, .name = "test1"});
+        return c;
+    }
+    ipv4::RoutePublisher routes{two_interfaces()};
     std::unique_ptr<Registry> reg_;
 };
 
@@ -65,6 +71,18 @@ TEST_F(RegistryTest, DifferentDevicesOrBothReuseaddrDoNotConflict) {
     EXPECT_EQ(udp(1, user(), {.port = 6000, .reuseaddr = true}), 0);
     EXPECT_EQ(udp(2, user(), {.port = 6000, .reuseaddr = true}), 0);
     EXPECT_EQ(udp(2, user(), {.port = 6000}), EADDRINUSE);
+}
+
+// SO_BINDTODEVICE (sock_bindtoindex) and a packet socket's bind() to an index no interface
+// has: ENODEV, before the address is looked at.
+TEST_F(RegistryTest, UnknownInterfaceIsEnodev) {
+    EXPECT_EQ(udp(1, user(), {.port = 5000, .ifindex = 999999}), ENODEV);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(198, 19, 9, 9), .port = 5000, .ifindex = 999999}),
+              ENODEV);
+    EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 17, .ifindex = 999999}).err, ENODEV);
+    EXPECT_EQ(reg().open_tap(1, root(), {.ifindex = 999999}).err, ENODEV);
+    EXPECT_EQ(udp(1, user(), {.port = 5000, .ifindex = 2}), 0);
+    EXPECT_EQ(reg().size(), 1u);
 }
 
 TEST_F(RegistryTest, ReuseportGroupNeedsTheSameUid) {

@@ -66,7 +66,9 @@ public:
     uint32_t id() const noexcept { return id_; }
     // Receives up to `max` datagrams: busy-polls every worker ring, then, if none, sleeps on
     // the doorbell up to timeout_ms (0: never sleeps; -1: forever). Releases what the
-    // previous call returned first. Returns the number filled in.
+    // previous call returned first. Returns the number filled in. When the daemon has gone
+    // (its end of the control connection hung up) and the rings are empty, throws
+    // Error(ECONNRESET) instead of sleeping: nothing more will come on these rings.
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
     // How long recv() keeps polling the rings before it sleeps on the doorbell (default 0:
     // one pass, then sleep). A few tens of microseconds trade CPU for wakeup latency.
@@ -130,6 +132,8 @@ public:
 
     uint16_t workers() const noexcept { return workers_; }
     uint16_t version() const noexcept { return version_; }
+    // The control connection, for an event loop: it reports POLLHUP when the daemon exits
+    // (recv() on an endpoint then throws ECONNRESET once its rings are drained).
     int fd() const noexcept { return fd_; }
 
     // Low level: sends a request and waits for its reply (used by the endpoints). Returns

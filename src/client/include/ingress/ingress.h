@@ -98,6 +98,8 @@ struct ingress_endpoint_stats {
  * protocol version. */
 struct ingress_client* ingress_client_connect(const char* path);
 void ingress_client_close(struct ingress_client* c);
+/* The control connection's fd, for poll/epoll: POLLHUP when the daemon exits. */
+int ingress_client_fd(const struct ingress_client* c);
 /* Daemon counters as text (nstat form); free() the result. NULL on error. */
 char* ingress_client_stats(struct ingress_client* c);
 
@@ -126,7 +128,8 @@ int ingress_endpoint_fd(const struct ingress_endpoint* ep);
 /* 1: armed, sleep on the fd; 0: data is waiting. */
 int ingress_prepare_sleep(struct ingress_endpoint* ep);
 /* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever); 0 when none came.
- * -EBADF: the endpoint is closed. */
+ * -ECONNRESET: the daemon exited (its control connection hung up) and the rings are
+ * drained, instead of sleeping forever; -EBADF: the endpoint is closed. */
 int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size_t max,
                  int timeout_ms);
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
