@@ -290,12 +290,15 @@ int main(int argc, char** argv) {
         if (a.json)
             std::printf("{\"endpoint\":%u,\"received\":%" PRIu64 ",\"bytes\":%" PRIu64
                         ",\"truncated\":%" PRIu64 ",\"delivered\":%" PRIu64
-                        ",\"dropped_full\":%" PRIu64 ",\"seconds\":%.3f}\n",
-                        ep.id(), received, bytes, truncated, s.delivered, s.dropped_full, secs);
+                        ",\"dropped_full\":%" PRIu64 ",\"reconnects\":%" PRIu64
+                        ",\"seconds\":%.3f}\n",
+                        ep.id(), received, bytes, truncated, s.delivered, s.dropped_full,
+                        s.reconnects, secs);
         else
             std::printf("received %" PRIu64 " datagrams, %" PRIu64 " bytes, %" PRIu64
-                        " truncated, %" PRIu64 " dropped (ring full) in %.3f s\n",
-                        received, bytes, truncated, s.dropped_full, secs);
+                        " truncated, %" PRIu64 " dropped (ring full), %" PRIu64
+                        " reconnects in %.3f s\n",
+                        received, bytes, truncated, s.dropped_full, s.reconnects, secs);
         std::fflush(stdout);
         if (pcap) std::fclose(pcap);
         ep.close();

@@ -106,6 +106,10 @@ int ingress_client_fd(const ingress_client* c) {
     return c->c.fd();
 }
 
+void ingress_client_set_reconnect(ingress_client* c, int on) {
+    c->c.set_reconnect(on != 0);
+}
+
 char* ingress_client_stats(ingress_client* c) {
     char* out = nullptr;
     guard([&] {
@@ -198,6 +202,7 @@ void ingress_endpoint_stats(const ingress_endpoint* ep, struct ingress_endpoint_
     out->dropped_full = s.dropped_full;
     out->truncated = s.truncated;
     out->wakeups = s.wakeups;
+    out->reconnects = s.reconnects;
 }
 
 int ingress_join(ingress_endpoint* ep, uint32_t group, uint32_t ifindex, const uint32_t* sources,

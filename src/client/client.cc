@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -27,40 +28,58 @@ void close_all(std::vector<int>& fds) {
     fds.clear();
 }
 
+uint64_t mono_ns() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// How often a client whose daemon exited tries to connect again.
+constexpr uint64_t kReconnectEveryNs = 100'000'000;
+
 }  // namespace
 
 // --- Client -------------------------------------------------------------------------------
 
 Client Client::connect(const std::string& path) {
     Client c;
+    c.path_ = path;
     try {
         c.fd_ = ctl::connect_unix(path);
     } catch (const std::system_error& e) {
         throw Error(e.code().value(), e.what());
     }
-    Reply r = c.call(ctl::Builder(ctl::MsgType::kHello, c.next_seq())
-                         .u16(ctl::Attr::kVersion, ctl::kVersion)
-                         .finish());
-    close_all(r.fds);
-    ctl::Message m = parse_reply(r.bytes);
-    c.version_ = m.u16(ctl::Attr::kVersion).value_or(0);
-    c.workers_ = static_cast<uint16_t>(m.u32(ctl::Attr::kWorkers).value_or(0));
-    if (c.version_ != ctl::kVersion)
-        throw Error(EPROTO, "daemon speaks control protocol " + std::to_string(c.version_) +
-                                ", this library " + std::to_string(ctl::kVersion));
+    c.hello();
     return c;
 }
 
-Client::Client(Client&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)),
-      seq_(o.seq_),
-      workers_(o.workers_),
-      version_(o.version_),
-      in_(std::move(o.in_)) {}
+void Client::hello() {
+    Reply r = call(ctl::Builder(ctl::MsgType::kHello, next_seq())
+                       .u16(ctl::Attr::kVersion, ctl::kVersion)
+                       .finish());
+    close_all(r.fds);
+    ctl::Message m = parse_reply(r.bytes);
+    version_ = m.u16(ctl::Attr::kVersion).value_or(0);
+    workers_ = static_cast<uint16_t>(m.u32(ctl::Attr::kWorkers).value_or(0));
+    if (version_ != ctl::kVersion)
+        throw Error(EPROTO, "daemon speaks control protocol " + std::to_string(version_) +
+                                ", this library " + std::to_string(ctl::kVersion));
+}
+
+Client::Client(Client&& o) noexcept {
+    *this = std::move(o);
+}
 
 Client& Client::operator=(Client&& o) noexcept {
     if (this != &o) {
         if (fd_ >= 0) ::close(fd_);
+        for (Endpoint* ep : eps_) ep->client_ = nullptr;
+        path_ = std::move(o.path_);
+        eps_ = std::move(o.eps_);
+        o.eps_.clear();
+        for (Endpoint* ep : eps_) ep->client_ = this;
+        reconnect_ = o.reconnect_;
+        last_attempt_ns_ = o.last_attempt_ns_;
         fd_ = std::exchange(o.fd_, -1);
         seq_ = o.seq_;
         workers_ = o.workers_;
@@ -71,11 +90,40 @@ Client& Client::operator=(Client&& o) noexcept {
 }
 
 Client::~Client() {
+    // Endpoints that outlive their client can still read what is in their rings.
+    for (Endpoint* ep : eps_) ep->client_ = nullptr;
     if (fd_ >= 0) ::close(fd_);
 }
 
+void Client::forget(Endpoint* ep) noexcept {
+    std::erase(eps_, ep);
+}
+
+void Client::hung_up() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    in_.clear();
+}
+
+bool Client::reconnect() {
+    const uint64_t now = mono_ns();
+    if (fd_ >= 0) return true;
+    if (last_attempt_ns_ && now - last_attempt_ns_ < kReconnectEveryNs) return false;
+    last_attempt_ns_ = now;
+    try {
+        fd_ = ctl::connect_unix(path_);
+        hello();
+    } catch (const std::exception&) {
+        hung_up();
+        return false;
+    }
+    // A copy: a reopen that fails leaves the endpoint registered, but nothing is added.
+    for (Endpoint* ep : std::vector<Endpoint*>(eps_)) ep->reopen();
+    return true;
+}
+
 Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
-    if (fd_ < 0) throw Error(ENOTCONN, "client is not connected");
+    if (fd_ < 0) throw Error(ENOTCONN, "not connected to ingressd (it exited; not yet back)");
     if (int e = ctl::send_with_fds(fd_, request, {}); e != 0)
         throw Error(e, std::string("control socket send: ") + std::strerror(e));
     const uint32_t seq = ctl::header_seq(request);
@@ -105,6 +153,7 @@ Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
         if (n == -EINTR) continue;
         if (n <= 0) {
             close_all(r.fds);
+            hung_up();
             throw Error(n == 0 ? ECONNRESET : static_cast<int>(-n),
                         "control connection closed by ingressd");
         }
@@ -122,7 +171,11 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
         close_all(r.fds);
         throw Error(EPROTO, "reply's fd roles do not match the fds passed");
     }
-    ep.client_ = this;
+    if (ep.client_ != this) {
+        if (ep.client_) ep.client_->forget(&ep);
+        ep.client_ = this;
+        eps_.push_back(&ep);
+    }
     ep.id_ = m.u32(ctl::Attr::kEndpointId).value_or(0);
     try {
         for (std::size_t i = 0; i < r.fds.size(); ++i) {
@@ -151,18 +204,24 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
 
 UdpEndpoint Client::open_udp(const UdpOptions& o) {
     UdpEndpoint ep;
+    ep.kind_ = Endpoint::Kind::kUdp;
+    ep.udp_ = o;
     open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
 
 RawEndpoint Client::open_raw(const RawOptions& o) {
     RawEndpoint ep;
+    ep.kind_ = Endpoint::Kind::kRaw;
+    ep.raw_ = o;
     open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
 
 PacketTap Client::open_tap(const TapOptions& o) {
     PacketTap ep;
+    ep.kind_ = Endpoint::Kind::kTap;
+    ep.tap_ = o;
     open_into(ep, ctl::encode(next_seq(), o));
     return ep;
 }
@@ -184,14 +243,32 @@ Endpoint::~Endpoint() {
             // The daemon is gone or refused: the connection's end reclaims it anyway.
         }
     }
+    if (client_) client_->forget(this);
 }
 
-Endpoint::Endpoint(Endpoint&& o) noexcept
-    : client_(std::exchange(o.client_, nullptr)),
-      id_(std::exchange(o.id_, 0)),
-      rings_(std::move(o.rings_)),
-      bell_(std::move(o.bell_)),
-      next_ring_(o.next_ring_) {}
+void Endpoint::take_from(Endpoint& o) noexcept {
+    client_ = std::exchange(o.client_, nullptr);
+    if (client_) std::replace(client_->eps_.begin(), client_->eps_.end(), &o, this);
+    id_ = std::exchange(o.id_, 0);
+    rings_ = std::move(o.rings_);
+    stale_ = std::move(o.stale_);
+    bell_ = std::move(o.bell_);
+    next_ring_ = o.next_ring_;
+    busy_poll_ns_ = o.busy_poll_ns_;
+    kind_ = o.kind_;
+    udp_ = std::move(o.udp_);
+    raw_ = std::move(o.raw_);
+    tap_ = std::move(o.tap_);
+    mc_ = std::move(o.mc_);
+    gap_ = o.gap_;
+    reconnects_ = o.reconnects_;
+    error_ = std::exchange(o.error_, 0);
+    error_text_ = std::move(o.error_text_);
+}
+
+Endpoint::Endpoint(Endpoint&& o) noexcept {
+    take_from(o);
+}
 
 Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
     if (this != &o) {
@@ -201,19 +278,61 @@ Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
             } catch (...) {
             }
         }
-        client_ = std::exchange(o.client_, nullptr);
-        id_ = std::exchange(o.id_, 0);
-        rings_ = std::move(o.rings_);
-        bell_ = std::move(o.bell_);
-        next_ring_ = o.next_ring_;
+        if (client_) client_->forget(this);
+        take_from(o);
     }
     return *this;
 }
 
 void Endpoint::release() noexcept {
-    for (Ring& r : rings_) {
-        if (r.held) r.cons.release(r.held);
-        r.held = 0;
+    for (std::vector<Ring>* v : {&stale_, &rings_})
+        for (Ring& r : *v) {
+            if (r.held) r.cons.release(r.held);
+            r.held = 0;
+        }
+}
+
+std::vector<uint8_t> Endpoint::open_request(uint32_t seq) const {
+    switch (kind_) {
+        case Kind::kUdp:
+            return ctl::encode(seq, udp_);
+        case Kind::kRaw:
+            return ctl::encode(seq, raw_);
+        case Kind::kTap:
+            return ctl::encode(seq, tap_);
+        case Kind::kNone:
+            break;
+    }
+    throw Error(EBADF, "endpoint was never opened");
+}
+
+void Endpoint::reopen() noexcept {
+    // The exited daemon's rings stay mapped until the app has read them (recv reads them
+    // first); the new daemon gets the same open, options and memberships.
+    release();
+    for (Ring& r : rings_) stale_.push_back(std::move(r));
+    rings_.clear();
+    bell_ = shm::Doorbell();
+    id_ = 0;
+    try {
+        client_->open_into(*this, open_request(client_->next_seq()));
+        for (const McCall& c : mc_) {
+            const ctl::McRequest r{.id = id_,
+                                   .group = c.group,
+                                   .ifindex = c.ifindex,
+                                   .include = c.include,
+                                   .sources = c.sources};
+            client_->call(c.join ? ctl::encode_join(client_->next_seq(), r)
+                                 : ctl::encode_leave(client_->next_seq(), r));
+        }
+        gap_ = true;
+        ++reconnects_;
+    } catch (const Error& e) {
+        error_ = e.code() > 0 ? e.code() : EIO;
+        error_text_ = std::string("reopening on the restarted ingressd: ") + e.what();
+    } catch (const std::exception& e) {
+        error_ = EIO;
+        error_text_ = std::string("reopening on the restarted ingressd: ") + e.what();
     }
 }
 
@@ -233,43 +352,71 @@ bool Endpoint::prepare_sleep() noexcept {
     return empty;
 }
 
+std::size_t Endpoint::peek(std::vector<Ring>& rings, Datagram* out, std::size_t max) {
+    std::size_t n = 0;
+    const std::size_t nr = rings.size();
+    if (nr == 0) return 0;
+    for (std::size_t k = 0; k < nr && n < max; ++k) {
+        const std::size_t w = (next_ring_ + k) % nr;
+        Ring& r = rings[w];
+        uint32_t idx;
+        const uint32_t got = r.cons.peek(static_cast<uint32_t>(max - n), &idx);
+        for (uint32_t i = 0; i < got; ++i) {
+            const shm::SlotMeta& m = r.cons.meta(idx + i);
+            auto p = r.cons.payload(idx + i);
+            out[n++] = Datagram{p.data(), &m, static_cast<uint32_t>(p.size()),
+                                static_cast<uint16_t>(w), 0};
+        }
+        r.held = got;
+    }
+    next_ring_ = static_cast<uint16_t>((next_ring_ + 1) % nr);
+    return n;
+}
+
 std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
     release();
-    if (rings_.empty() || max == 0) return 0;
+    if (error_) throw Error(std::exchange(error_, 0), error_text_);
+    if (max == 0) return 0;
+    if (!stale_.empty()) {  // what the exited daemon delivered comes first
+        if (std::size_t n = peek(stale_, out, max)) return n;
+        stale_.clear();
+    }
+    const uint64_t deadline = timeout_ms > 0 ? mono_ns() + uint64_t(timeout_ms) * 1'000'000 : 0;
     uint64_t spin_until = 0;
     bool hung_up = false;
     for (;;) {
-        std::size_t n = 0;
-        const std::size_t nr = rings_.size();
-        for (std::size_t k = 0; k < nr && n < max; ++k) {
-            const std::size_t w = (next_ring_ + k) % nr;
-            Ring& r = rings_[w];
-            uint32_t idx;
-            const uint32_t got = r.cons.peek(static_cast<uint32_t>(max - n), &idx);
-            for (uint32_t i = 0; i < got; ++i) {
-                const shm::SlotMeta& m = r.cons.meta(idx + i);
-                auto p = r.cons.payload(idx + i);
-                out[n++] = Datagram{p.data(), &m, static_cast<uint32_t>(p.size()),
-                                    static_cast<uint16_t>(w)};
+        if (client_ && client_->fd() < 0) {
+            // The daemon exited: connect again within the timeout, then read the new rings
+            // (reopen() filled them, or left the error it got).
+            if (!client_->reconnect_) throw Error(ECONNRESET, "ingressd exited");
+            if (client_->reconnect()) {
+                if (error_) throw Error(std::exchange(error_, 0), error_text_);
+                hung_up = false;
+                continue;
             }
-            r.held = got;
+            if (timeout_ms == 0 || (deadline && mono_ns() >= deadline)) return 0;
+            ::poll(nullptr, 0, 10);
+            continue;
         }
-        next_ring_ = static_cast<uint16_t>((next_ring_ + 1) % nr);
-        if (n) return n;
-        if (hung_up)
-            throw Error(ECONNRESET, "ingressd closed the control connection (the daemon exited)");
-        if (timeout_ms == 0) return 0;
+        std::size_t n = peek(rings_, out, max);
+        if (n) {
+            if (gap_) out[0].flags |= INGRESS_D_AFTER_GAP;
+            gap_ = false;
+            return n;
+        }
+        if (hung_up) {  // the last look after the hangup found nothing more
+            client_->hung_up();
+            continue;
+        }
+        if (rings_.empty() || timeout_ms == 0) return 0;
         if (busy_poll_ns_) {
-            timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-                                 static_cast<uint64_t>(ts.tv_nsec);
+            const uint64_t now = mono_ns();
             if (spin_until == 0) spin_until = now + busy_poll_ns_;
             if (now < spin_until) continue;
         }
-        // Nothing waiting: ask the workers for a wakeup, then sleep on the doorbell.
-        // The control connection is watched too: when the daemon exits it hangs up, and
-        // no worker will ever ring again.
+        // Nothing waiting: ask the workers for a wakeup, then sleep on the doorbell. The
+        // control connection is watched too: when the daemon exits it hangs up, and no
+        // worker will ever ring again.
         if (!prepare_sleep()) continue;
         pollfd pfd[2] = {{bell_.fd(), POLLIN, 0}, {client_ ? client_->fd() : -1, 0, 0}};
         int rc = ::poll(pfd, 2, timeout_ms);
@@ -298,55 +445,64 @@ EndpointStats Endpoint::stats() const noexcept {
         s.wakeups += h->wakeups.load(std::memory_order_relaxed);
         s.sleeping += h->needs_wakeup.load(std::memory_order_relaxed) != 0;
     }
+    s.reconnects = reconnects_;
     return s;
 }
 
 void Endpoint::join(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources,
                     bool include) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
-    client_->call(
-        ctl::encode_join(client_->next_seq(), {.id = id_,
-                                               .group = group,
-                                               .ifindex = ifindex,
-                                               .include = include,
-                                               .sources = {sources.begin(), sources.end()}}));
+    McCall c{true, group, ifindex, {sources.begin(), sources.end()}, include};
+    client_->call(ctl::encode_join(
+        client_->next_seq(),
+        {.id = id_, .group = group, .ifindex = ifindex, .include = include, .sources = c.sources}));
+    mc_.push_back(std::move(c));
 }
 
 void Endpoint::leave(uint32_t group, uint32_t ifindex, std::span<const uint32_t> sources) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
+    McCall c{false, group, ifindex, {sources.begin(), sources.end()}, false};
     client_->call(
-        ctl::encode_leave(client_->next_seq(), {.id = id_,
-                                                .group = group,
-                                                .ifindex = ifindex,
-                                                .sources = {sources.begin(), sources.end()}}));
+        ctl::encode_leave(client_->next_seq(),
+                          {.id = id_, .group = group, .ifindex = ifindex, .sources = c.sources}));
+    if (sources.empty())  // the whole membership is gone: so is its history
+        std::erase_if(mc_,
+                      [&](const McCall& m) { return m.group == group && m.ifindex == ifindex; });
+    else
+        mc_.push_back(std::move(c));
 }
 
 void Endpoint::set_multicast_all(bool on) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
+    udp_.multicast_all = raw_.multicast_all = on;
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIcmpFilter, mask}));
+    raw_.icmp_filter = mask;
 }
 
 void Endpoint::bind_to_device(uint32_t ifindex) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
+    udp_.ifindex = raw_.ifindex = tap_.ifindex = ifindex;
 }
 
 void Endpoint::close() {
-    if (!client_ || !id_) return;
+    if (!client_) return;
     release();
     Client* c = std::exchange(client_, nullptr);
+    c->forget(this);
     const uint32_t id = std::exchange(id_, 0);
     rings_.clear();
+    stale_.clear();
     bell_ = shm::Doorbell();
-    c->call(ctl::encode_close(c->next_seq(), id));
+    if (id && c->fd() >= 0) c->call(ctl::encode_close(c->next_seq(), id));
 }
 
 }  // namespace ingress

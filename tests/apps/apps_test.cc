@@ -449,7 +449,9 @@ TEST(Apps, AppThatMakesItsWakeupFdBlockingCannotStallTheWorker) {
         hostile.arm();
         d.inject(udp_to(kLocal, 9301).build());
         d.inject(udp_to(kLocal, 9300).build());
-        if (i % 64 == 63) ASSERT_TRUE(d.wait_processed()) << "the worker is stuck at " << i;
+        if (i % 64 == 63) {
+            ASSERT_TRUE(d.wait_processed()) << "the worker is stuck at " << i;
+        }
     }
     ASSERT_TRUE(d.wait_processed());
     std::string j = victim.finish();

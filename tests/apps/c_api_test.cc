@@ -185,12 +185,13 @@ TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
 }
 
 // When the daemon exits, an app sleeping in recv must not sleep forever (its rings will never
-// be written again): what was delivered before is still read, then recv fails with
-// ECONNRESET, and the control fd reports the hangup for event loops.
-TEST(CApi, RecvReportsTheDaemonsExitInsteadOfSleepingForever) {
+// be written again): what was delivered before is still read, then, with reconnection off,
+// recv fails with ECONNRESET; the control fd reports the hangup for event loops.
+TEST(CApi, WithoutReconnectRecvReportsTheDaemonsExitInsteadOfSleepingForever) {
     auto d = std::make_unique<TestDaemon>();
     ingress_client* c = ingress_client_connect(d->path().c_str());
     ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_client_set_reconnect(c, 0);
     ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
     o.port = 5630;
     ingress_endpoint* ep = ingress_udp_open(c, &o);
@@ -214,6 +215,89 @@ TEST(CApi, RecvReportsTheDaemonsExitInsteadOfSleepingForever) {
         << "noticed the hangup, not the timeout";
     ingress_endpoint_close(ep);
     ingress_client_close(c);
+}
+
+// The daemon restarts (crash, upgrade): three apps — a unicast endpoint, a reuseport pair and
+// a multicast endpoint with a source filter — keep their endpoints without doing anything:
+// the library reconnects, reopens each with its options and memberships, reads out what
+// the old daemon delivered first, and marks the first datagram after the gap.
+TEST(Reconnect, EndpointsComeBackWithTheirOptionsAndMembershipsAfterADaemonRestart) {
+    const std::string path = "/tmp/ingress-reconnect-" + std::to_string(getpid());
+    auto d = std::make_unique<TestDaemon>(TestDaemonOptions{.path = path});
+    Client c = Client::connect(path);
+    UdpEndpoint uni = c.open_udp({.port = 5640});
+    UdpEndpoint rp1 = c.open_udp({.port = 5641, .reuseport = true});
+    UdpEndpoint rp2 = c.open_udp({.port = 5641, .reuseport = true});
+    UdpEndpoint mc = c.open_udp({.port = 5642});
+    const uint32_t only[] = {kPeer};
+    mc.join(kGroup, 1, only, true);
+    d->inject(udp_to(kLocal, 5640).build());  // delivered by the old daemon, not yet read
+    ASSERT_TRUE(d->wait_processed());
+    d.reset();  // the daemon exits
+
+    Datagram got[64];
+    ASSERT_EQ(uni.recv(got, 64, 0), 1u) << "the old daemon's datagram is still there";
+    EXPECT_EQ(got[0].flags, 0u);
+    // Nobody answers yet: recv waits out its timeout (no hang, no error).
+    EXPECT_EQ(uni.recv(got, 64, 50), 0u);
+
+    d = std::make_unique<TestDaemon>(TestDaemonOptions{.path = path});
+    // The first recv reconnects and reopens every endpoint of the client.
+    EXPECT_EQ(uni.recv(got, 64, 500), 0u);
+    ASSERT_TRUE(d->wait_for([](ctl::Registry& r, ctl::Server&) { return r.size() == 4; }));
+    d->inject(udp_to(kLocal, 5640).build());
+    for (uint16_t sport = 1000; sport < 1032; ++sport)  // flows over the reuseport pair
+        d->inject(udp_to(kLocal, 5641, kPeer, sport).build());
+    d->inject(udp_to(kGroup, 5642, kPeer).build());
+    d->inject(udp_to(kGroup, 5642, kPeer2).build());  // filtered by the replayed INCLUDE
+    ASSERT_TRUE(d->wait_processed());
+
+    ASSERT_EQ(uni.recv(got, 64, 1000), 1u);
+    EXPECT_EQ(got[0].flags, INGRESS_D_AFTER_GAP);
+    std::size_t pair = 0;
+    for (UdpEndpoint* ep : {&rp1, &rp2}) {
+        const std::size_t n = ep->recv(got, 64, 0);
+        EXPECT_GT(n, 0u) << "both members of the reuseport group are back";
+        if (n) {
+            EXPECT_EQ(got[0].flags, INGRESS_D_AFTER_GAP);
+        }
+        for (std::size_t i = 1; i < n; ++i) EXPECT_EQ(got[i].flags, 0u);
+        pair += n;
+    }
+    EXPECT_EQ(pair, 32u);
+    ASSERT_EQ(mc.recv(got, 64, 1000), 1u);
+    EXPECT_EQ(got[0].meta->src_addr, kPeer);
+    for (UdpEndpoint* ep : {&uni, &rp1, &rp2, &mc}) EXPECT_EQ(ep->stats().reconnects, 1u);
+    const core::Snapshot s = d->counters();
+    EXPECT_EQ(s.rx, 35u);
+    EXPECT_EQ(s.delivered, 34u);
+    EXPECT_EQ(s.mib_value(core::Mib::kUdpInDatagrams), 34u);
+    EXPECT_TRUE(s.conserved());
+}
+
+// A reopen the restarted daemon refuses (another app took the port meanwhile) is reported
+// on the endpoint's next recv with bind()'s errno; the client's other endpoints carry on.
+TEST(Reconnect, APortTakenMeanwhileIsReportedWithEaddrinuse) {
+    const std::string path = "/tmp/ingress-reconnect-taken-" + std::to_string(getpid());
+    auto d = std::make_unique<TestDaemon>(TestDaemonOptions{.path = path});
+    Client c = Client::connect(path);
+    UdpEndpoint lost = c.open_udp({.port = 5650});
+    UdpEndpoint kept = c.open_udp({.port = 5651});
+    d.reset();
+    d = std::make_unique<TestDaemon>(TestDaemonOptions{.path = path});
+    Client thief = Client::connect(path);
+    UdpEndpoint taken = thief.open_udp({.port = 5650});
+    Datagram got[4];
+    try {
+        lost.recv(got, 4, 2000);
+        ADD_FAILURE() << "the refused reopen was not reported";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), EADDRINUSE) << e.what();
+    }
+    d->inject(udp_to(kLocal, 5651).build());
+    ASSERT_TRUE(d->wait_processed());
+    ASSERT_EQ(kept.recv(got, 4, 1000), 1u);
+    EXPECT_EQ(got[0].flags, INGRESS_D_AFTER_GAP);
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ struct EndpointStats {
     uint64_t dropped_full = 0;  // the ring was full (RcvbufErrors)
     uint64_t truncated = 0;
     uint64_t wakeups = 0;
-    uint64_t sleeping = 0;  // rings whose consumer announced it sleeps (needs-wakeup set)
+    uint64_t sleeping = 0;    // rings whose consumer announced it sleeps (needs-wakeup set)
+    uint64_t reconnects = 0;  // reopened on a restarted daemon (the counters above restart)
 };
 
 class Client;
@@ -67,8 +68,11 @@ public:
     // Receives up to `max` datagrams: busy-polls every worker ring, then, if none, sleeps on
     // the doorbell up to timeout_ms (0: never sleeps; -1: forever). Releases what the
     // previous call returned first. Returns the number filled in. When the daemon has gone
-    // (its end of the control connection hung up) and the rings are empty, throws
-    // Error(ECONNRESET) instead of sleeping: nothing more will come on these rings.
+    // (its end of the control connection hung up) and the rings are drained, recv tries to
+    // reconnect within its timeout (Client::set_reconnect) and reopens the client's
+    // endpoints; the first datagram after that carries INGRESS_D_AFTER_GAP. With reconnection
+    // off it throws Error(ECONNRESET) instead; a reopen the new daemon refused is thrown
+    // with its errno.
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
     // How long recv() keeps polling the rings before it sleeps on the doorbell (default 0:
     // one pass, then sleep). A few tens of microseconds trade CPU for wakeup latency.
@@ -104,12 +108,36 @@ protected:
         shm::RingConsumer cons;
         uint32_t held = 0;  // returned by the last recv, not yet released
     };
+    // What the app asked for, to ask again after a daemon restart: the open, with the
+    // options set since, and the join/leave calls in order (a full leave forgets the group).
+    enum class Kind : uint8_t { kNone, kUdp, kRaw, kTap };
+    struct McCall {
+        bool join;
+        uint32_t group, ifindex;
+        std::vector<uint32_t> sources;
+        bool include;
+    };
+    std::vector<uint8_t> open_request(uint32_t seq) const;
+    void reopen() noexcept;  // on the client's new connection; failures kept in error_
+    std::size_t peek(std::vector<Ring>& rings, Datagram* out, std::size_t max);
+    void take_from(Endpoint& o) noexcept;
+
     Client* client_ = nullptr;
     uint32_t id_ = 0;
     std::vector<Ring> rings_;
+    std::vector<Ring> stale_;  // the exited daemon's rings, read out before the new ones
     shm::Doorbell bell_;
     uint16_t next_ring_ = 0;  // round-robin start, so no worker ring starves another
     uint64_t busy_poll_ns_ = 0;
+    Kind kind_ = Kind::kNone;
+    UdpOptions udp_;
+    RawOptions raw_;
+    TapOptions tap_;
+    std::vector<McCall> mc_;
+    bool gap_ = false;  // the next datagram is the first after a reopen
+    uint64_t reconnects_ = 0;
+    int error_ = 0;  // a reopen the new daemon refused: thrown by the next recv
+    std::string error_text_;
 };
 
 class UdpEndpoint : public Endpoint {};
@@ -132,9 +160,14 @@ public:
 
     uint16_t workers() const noexcept { return workers_; }
     uint16_t version() const noexcept { return version_; }
-    // The control connection, for an event loop: it reports POLLHUP when the daemon exits
-    // (recv() on an endpoint then throws ECONNRESET once its rings are drained).
+    // The control connection, for an event loop: it reports POLLHUP when the daemon exits.
+    // It changes when the client reconnects.
     int fd() const noexcept { return fd_; }
+    // Whether recv() reconnects after the daemon exited (default) or throws ECONNRESET.
+    void set_reconnect(bool on) noexcept { reconnect_ = on; }
+    // One attempt (at most one per 100 ms): connect to the same path, say hello, reopen
+    // every endpoint of this client. False while no daemon answers.
+    bool reconnect();
 
     // Low level: sends a request and waits for its reply (used by the endpoints). Returns
     // the reply bytes and the fds that came with it; throws on a non-zero error.
@@ -146,8 +179,16 @@ public:
     uint32_t next_seq() noexcept { return ++seq_; }
 
 private:
+    friend class Endpoint;
     Client() = default;
     void open_into(Endpoint& ep, std::vector<uint8_t> request);
+    void hello();
+    void forget(Endpoint* ep) noexcept;
+    void hung_up() noexcept;  // the daemon exited: close the connection
+    std::string path_;
+    std::vector<Endpoint*> eps_;  // open endpoints, reopened by reconnect()
+    bool reconnect_ = true;
+    uint64_t last_attempt_ns_ = 0;
     int fd_ = -1;
     uint32_t seq_ = 0;
     uint16_t workers_ = 0;

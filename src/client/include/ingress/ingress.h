@@ -43,7 +43,11 @@ struct ingress_datagram {
     const struct ingress_meta* meta; /* the slot's record */
     uint32_t len;                    /* bytes at data (meta->len, bounded by the slot) */
     uint16_t worker;                 /* the ring (daemon worker) it came from */
+    uint16_t flags;                  /* INGRESS_D_*: what the library saw, not the daemon */
 };
+/* The first datagram after a gap: the daemon exited and the library reopened the endpoint
+ * on the restarted daemon; what arrived in between went elsewhere (the kernel). */
+#define INGRESS_D_AFTER_GAP 0x1u
 
 /* A UDP socket: socket(AF_INET, SOCK_DGRAM, 0), its options, bind() and connect(). */
 struct ingress_udp_opts {
@@ -89,7 +93,8 @@ struct ingress_tap_opts {
 void ingress_tap_opts_init(struct ingress_tap_opts* o);
 
 struct ingress_endpoint_stats {
-    uint64_t delivered, dropped_full, truncated, wakeups;
+    uint64_t delivered, dropped_full, truncated, wakeups; /* since the last (re)open */
+    uint64_t reconnects; /* times the endpoint was reopened on a restarted daemon */
 };
 
 /* Connects to ingressd's control socket (NULL: the default path). errno as connect(2) on
@@ -98,8 +103,14 @@ struct ingress_endpoint_stats {
  * protocol version. */
 struct ingress_client* ingress_client_connect(const char* path);
 void ingress_client_close(struct ingress_client* c);
-/* The control connection's fd, for poll/epoll: POLLHUP when the daemon exits. */
+/* The control connection's fd, for poll/epoll: POLLHUP when the daemon exits. It changes
+ * when the library reconnects. */
 int ingress_client_fd(const struct ingress_client* c);
+/* on != 0 (the default): when the daemon exits, ingress_recv keeps trying to reconnect
+ * (every 100 ms, within its timeout) and reopens every endpoint of the client with its
+ * options and memberships; the next datagram carries INGRESS_D_AFTER_GAP. on == 0:
+ * ingress_recv fails with -ECONNRESET instead. */
+void ingress_client_set_reconnect(struct ingress_client* c, int on);
 /* Daemon counters as text (nstat form); free() the result. NULL on error. */
 char* ingress_client_stats(struct ingress_client* c);
 
@@ -128,8 +139,10 @@ int ingress_endpoint_fd(const struct ingress_endpoint* ep);
 /* 1: armed, sleep on the fd; 0: data is waiting. */
 int ingress_prepare_sleep(struct ingress_endpoint* ep);
 /* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever); 0 when none came.
- * -ECONNRESET: the daemon exited (its control connection hung up) and the rings are
- * drained, instead of sleeping forever; -EBADF: the endpoint is closed. */
+ * When the daemon exits, what it delivered is still read; then the library reconnects (see
+ * ingress_client_set_reconnect) or, with reconnection off, fails with -ECONNRESET. The
+ * errno of a reopen the restarted daemon refused (e.g. -EADDRINUSE: the port was taken
+ * meanwhile); -EBADF: the endpoint is closed. */
 int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size_t max,
                  int timeout_ms);
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
