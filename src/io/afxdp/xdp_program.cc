@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -130,6 +131,50 @@ void XdpProgram::report_attach_kind() const {
     xdp_multiprog__close(mp);
 }
 
+namespace {
+
+// The program's statistics map (per-CPU counters, summed), from its map fd.
+XdpStats sum_stats(int stats_fd) {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> v(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
+    uint64_t sums[INGRESS_XDP_STAT_MAX] = {};
+    for (uint32_t k = 0; k < INGRESS_XDP_STAT_MAX; ++k) {
+        if (bpf_map_lookup_elem(stats_fd, &k, v.data()) != 0) continue;
+        for (uint64_t x : v) sums[k] += x;
+    }
+    return {sums[INGRESS_XDP_STAT_SEEN], sums[INGRESS_XDP_STAT_PASS],
+            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK],
+            sums[INGRESS_XDP_STAT_KERNEL_PROTO]};
+}
+
+// The statistics of a loaded program found on the interface (not ours to open by object):
+// its maps by id, the one named INGRESS_XDP_STATS_MAP summed. Zero when it has none.
+XdpStats loaded_program_stats(int prog_fd) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (prog_fd < 0 || bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return {};
+    std::vector<uint32_t> ids(info.nr_map_ids);
+    info = bpf_prog_info{};
+    info.nr_map_ids = static_cast<uint32_t>(ids.size());
+    info.map_ids = reinterpret_cast<uintptr_t>(ids.data());
+    len = sizeof info;
+    if (ids.empty() || bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return {};
+    for (uint32_t id : ids) {
+        const int fd = bpf_map_get_fd_by_id(id);
+        if (fd < 0) continue;
+        bpf_map_info mi{};
+        uint32_t ml = sizeof mi;
+        const bool stats = bpf_obj_get_info_by_fd(fd, &mi, &ml) == 0 &&
+                           std::strncmp(mi.name, INGRESS_XDP_STATS_MAP, sizeof mi.name) == 0;
+        XdpStats s = stats ? sum_stats(fd) : XdpStats{};
+        ::close(fd);
+        if (stats) return s;
+    }
+    return {};
+}
+
+}  // namespace
+
 void XdpProgram::remove_leftover() {
     // A previous instance that died without detaching (SIGKILL, a crash) leaves its program
     // on the interface. We hold the interface's lock, so its owner is gone: ours (by name) is
@@ -137,19 +182,27 @@ void XdpProgram::remove_leftover() {
     // (dispatcher) or the attach fails, saying so.
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
     if (libxdp_get_error(mp) || !mp) return;
-    bool ours = false;
+    xdp_program* ours = nullptr;
+    auto is_ours = [](xdp_program* p) {
+        return p && std::strcmp(xdp_program__name(p), INGRESS_XDP_PROG_NAME) == 0;
+    };
     if (xdp_multiprog__is_legacy(mp)) {
-        xdp_program* main = xdp_multiprog__main_prog(mp);
-        ours = main && std::strcmp(xdp_program__name(main), INGRESS_XDP_PROG_NAME) == 0;
+        if (is_ours(xdp_multiprog__main_prog(mp))) ours = xdp_multiprog__main_prog(mp);
     } else {
         for (xdp_program* p = xdp_multiprog__next_prog(nullptr, mp); p;
              p = xdp_multiprog__next_prog(p, mp))
-            ours |= std::strcmp(xdp_program__name(p), INGRESS_XDP_PROG_NAME) == 0;
+            if (is_ours(p)) ours = p;
     }
     if (ours) {
+        // What it passed to the kernel for want of a socket is the restart's gap: read it
+        // before the program goes.
+        leftover_ = loaded_program_stats(xdp_program__fd(ours));
         int err = xdp_multiprog__detach(mp);
-        std::fprintf(stderr, "%s: %s a leftover %s program of a previous instance\n",
-                     ifname_.c_str(), err ? "could not remove" : "removed", INGRESS_XDP_PROG_NAME);
+        std::fprintf(stderr,
+                     "%s: %s a leftover %s program of a previous instance (while no ingressd "
+                     "ran, it passed %" PRIu64 " frames meant for the dataplane to the kernel)\n",
+                     ifname_.c_str(), err ? "could not remove" : "removed", INGRESS_XDP_PROG_NAME,
+                     leftover_.no_xsk);
     }
     xdp_multiprog__close(mp);
 }
@@ -195,16 +248,7 @@ void XdpProgram::set_protocol(uint8_t protocol, bool take) {
 }
 
 XdpStats XdpProgram::stats() const {
-    int ncpu = libbpf_num_possible_cpus();
-    std::vector<uint64_t> v(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
-    uint64_t sums[INGRESS_XDP_STAT_MAX] = {};
-    for (uint32_t k = 0; k < INGRESS_XDP_STAT_MAX; ++k) {
-        if (bpf_map_lookup_elem(stats_fd_, &k, v.data()) != 0) continue;
-        for (uint64_t x : v) sums[k] += x;
-    }
-    return {sums[INGRESS_XDP_STAT_SEEN], sums[INGRESS_XDP_STAT_PASS],
-            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK],
-            sums[INGRESS_XDP_STAT_KERNEL_PROTO]};
+    return sum_stats(stats_fd_);
 }
 
 }  // namespace ingress::io::afxdp

@@ -57,9 +57,14 @@ public:
     // (the program starts with UDP only: TCP, ICMP, IGMP and the rest stay with the kernel).
     void set_protocol(uint8_t protocol, bool take) override;
     XdpStats stats() const;
+    // The counters of a previous instance's program that this one removed at start (zero
+    // if there was none): its no_xsk counts what it passed to the kernel while no ingressd
+    // had a socket on the queue, i.e. the restart's gap.
+    const XdpStats& leftover_stats() const noexcept { return leftover_; }
 
 private:
     void remove_leftover();
+    XdpStats leftover_{};
     void report_attach_kind() const;  // one line when libxdp attached without its dispatcher
     std::string ifname_;
     uint32_t ifindex_ = 0;
