@@ -59,6 +59,7 @@ struct alignas(64) Packet {
     uint16_t ip_id = 0;
     uint16_t frag_off = 0;  // iph->frag_off: flags (DF, MF) and offset in 8-byte units
     uint8_t tos = 0;
+    uint8_t ttl = 0;
 
     std::span<uint8_t> frame() noexcept { return {data, len}; }
     std::span<const uint8_t> frame() const noexcept { return {data, len}; }

@@ -17,12 +17,14 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
 #include "core/packet.h"
 #include "shm/region.h"
 #include "shm/ring.h"
+#include "wire/ethernet.h"
 
 namespace ingress::demux {
 
@@ -33,6 +35,12 @@ inline void set_vlan(shm::SlotMeta& m, const core::Packet& pkt) noexcept {
     m.vlan_tci = pkt.vlan_tci;
     m.vlan_tpid = pkt.vlan_tpid;
     m.flags |= INGRESS_F_VLAN | INGRESS_F_VLAN_TPID;
+}
+
+// sll_addr: the frame's Ethernet source (packet_rcv() -> dev_parse_header()).
+inline void set_src_mac(shm::SlotMeta& m, const core::Packet& pkt) noexcept {
+    if (pkt.l3_off < wire::EthernetView::kHeaderLen) return;
+    std::memcpy(m.src_mac, pkt.data + wire::EthernetView::kSrcOff, sizeof m.src_mac);
 }
 
 class ShmRings;

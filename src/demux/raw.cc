@@ -44,6 +44,8 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
             m.ifindex = pkt.ifindex;
             m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
             m.protocol = pkt.ip_proto;
+            m.tos = pkt.tos;
+            m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
         };
         if (ep->rings().try_emplace(fill, pkt.l3(), {}, ctx))

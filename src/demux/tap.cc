@@ -87,6 +87,7 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         m.ethertype = pkt.ethertype;
         m.orig_len = len;
         m.l3_off = l3_off;
+        set_src_mac(m, pkt);  // sll_addr, for SOCK_DGRAM too (the header is not in the payload)
         if (snapped) m.flags |= INGRESS_F_TRUNCATED;
         // PACKET_AUXDATA: what tpacket_auxdata carries (ingress_tp_status() rebuilds tp_status).
         if (tap.auxdata()) {

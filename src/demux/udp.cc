@@ -151,6 +151,8 @@ public:
             m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
             m.protocol = wire::kIpProtoUdp;
             m.flags = INGRESS_F_CSUM_VERIFIED;
+            m.tos = pkt.tos;
+            m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
         };
         if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery)) {

@@ -76,6 +76,7 @@ void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept {
     pkt.ip_id = ip.id();
     pkt.frag_off = ip.frag_field();
     pkt.tos = ip.tos();
+    pkt.ttl = ip.ttl();
 }
 
 }  // namespace ingress::ipv4

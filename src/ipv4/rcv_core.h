@@ -11,7 +11,8 @@ namespace ingress::ipv4 {
 // Reads:  pkt.pkt_type, pkt.l3_off, pkt.len, frame bytes (IPv4 header).
 // Writes: pkt.len (trimmed to l3_off + tot_len: link padding removed), and through
 //         set_l3_meta: pkt.l4_off, pkt.ip_proto, pkt.saddr, pkt.daddr, pkt.ip_id,
-//         pkt.frag_off, pkt.tos (host order). Later stages read these, not the header.
+//         pkt.frag_off, pkt.tos, pkt.ttl (host order). Later stages read these, not the
+//         header.
 // Next:   route (ip_rcv_finish_core).
 // Drops:  OTHERHOST, IP_INHDR, IP_CSUM, PKT_TOO_SMALL.
 // Counts: IpInReceives, IpExtInOctets, IpInHdrErrors, IpExtInCsumErrors,
@@ -23,7 +24,7 @@ namespace ingress::ipv4 {
 core::Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept;
 
 // What a header that passed rcv_core's checks tells the later stages, copied into the
-// packet: l4_off = l3_off + ihl*4, ip_proto, saddr, daddr, ip_id, frag_off, tos. rcv_core
+// packet: l4_off = l3_off + ihl*4, ip_proto, saddr, daddr, ip_id, frag_off, tos, ttl. rcv_core
 // calls it; code that builds a Packet without running rcv_core (stage tests, fuzzers,
 // benchmarks) calls it too, so no stage reads a field nobody set.
 void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept;

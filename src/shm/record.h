@@ -11,8 +11,22 @@
  * <ingress/shm/record.h>. Every offset is pinned below; the ring header says which layout
  * a ring holds (src/shm/ring.h: kRingVersion, and meta_size: where the payload starts).
  *
- * Growing the record (more recvmsg metadata: IP_PKTINFO ipi_spec_dst, IP_TOS, IP_TTL,
- * IP_OPTIONS, IP_ORIGDSTADDR, more timestamps, SO_RXQ_OVFL, the rest of sockaddr_ll):
+ * What recvmsg's control messages map to:
+ *   IP_PKTINFO      ipi_ifindex = ifindex, ipi_addr = dst_addr, and ipi_spec_dst = dst_addr
+ *                   too: fib_compute_spec_dst() returns the header's destination for every
+ *                   route that delivers locally (RTCF_LOCAL, _BROADCAST, _MULTICAST), and
+ *                   only those reach an endpoint;
+ *   IP_RECVORIGDSTADDR  dst_addr:dst_port (the header's destination, before any redirect);
+ *   IP_RECVTOS, IP_RECVTTL  tos, ttl;  SO_TIMESTAMPNS  rx_ns;
+ *   SO_RXQ_OVFL     drops: the kernel gives the socket's sk_drops when the datagram was
+ *                   queued; here it is the drops of the ring the datagram came through (one
+ *                   ring per daemon worker: with one worker, the same number);
+ *   sockaddr_ll (taps)  sll_ifindex = ifindex, sll_pkttype = pkt_type, sll_protocol =
+ *                   ethertype, sll_addr = src_mac (sll_halen 6), sll_hatype ARPHRD_ETHER;
+ *   PACKET_AUXDATA  ingress_tp_status(), vlan_tci, vlan_tpid, tp_net = l3_off.
+ * Not yet carried: IP_OPTIONS/IP_RETOPTS, hardware timestamps (SO_TIMESTAMPING raw).
+ *
+ * Growing the record (IP options, more timestamps, ...):
  *   - fixed-size fields take `reserved` bytes, or are appended after it (the record grows
  *     by multiples of 8 bytes and the ring header's meta_size with it, so a client built
  *     for a shorter record still finds the payload and reads the fields it knows);
@@ -39,22 +53,26 @@ enum {
 };
 
 struct ingress_meta {
-    uint32_t len;         /* payload bytes stored in this slot */
-    uint32_t orig_len;    /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
-    uint32_t src_addr;    /* msg_name sin_addr (UDP, raw) */
-    uint32_t dst_addr;    /* IP_PKTINFO ipi_addr (UDP, raw) */
-    uint16_t src_port;    /* msg_name sin_port (UDP) */
-    uint16_t dst_port;    /* the datagram's destination port (UDP) */
-    uint32_t ifindex;     /* IP_PKTINFO ipi_ifindex / sll_ifindex */
-    uint64_t rx_ns;       /* SO_TIMESTAMPNS: the receiving backend's clock */
-    uint16_t vlan_tci;    /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
-    uint16_t vlan_tpid;   /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
-    uint8_t pkt_type;     /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
-    uint8_t protocol;     /* IP protocol (UDP, raw); 0 for taps */
-    uint16_t flags;       /* INGRESS_F_* */
-    uint16_t ethertype;   /* taps: sll_protocol; 0 otherwise */
-    uint16_t l3_off;      /* taps: where the network header starts in the payload (tp_net) */
-    uint8_t reserved[20]; /* zero; room for the fields above */
+    uint32_t len;        /* payload bytes stored in this slot */
+    uint32_t orig_len;   /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
+    uint32_t src_addr;   /* msg_name sin_addr (UDP, raw) */
+    uint32_t dst_addr;   /* IP_PKTINFO ipi_addr (UDP, raw) */
+    uint16_t src_port;   /* msg_name sin_port (UDP) */
+    uint16_t dst_port;   /* the datagram's destination port (UDP) */
+    uint32_t ifindex;    /* IP_PKTINFO ipi_ifindex / sll_ifindex */
+    uint64_t rx_ns;      /* SO_TIMESTAMPNS: the receiving backend's clock */
+    uint16_t vlan_tci;   /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
+    uint16_t vlan_tpid;  /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
+    uint8_t pkt_type;    /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
+    uint8_t protocol;    /* IP protocol (UDP, raw); 0 for taps */
+    uint16_t flags;      /* INGRESS_F_* */
+    uint16_t ethertype;  /* taps: sll_protocol; 0 otherwise */
+    uint16_t l3_off;     /* taps: where the network header starts in the payload (tp_net) */
+    uint32_t drops;      /* SO_RXQ_OVFL: datagrams this ring had dropped when this one came */
+    uint8_t tos;         /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
+    uint8_t ttl;         /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
+    uint8_t src_mac[6];  /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
+    uint8_t reserved[8]; /* zero; room for the fields above */
 };
 
 #ifdef __cplusplus
@@ -78,7 +96,11 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, protocol) == 37);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, flags) == 38);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ethertype) == 40);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, l3_off) == 42);
-INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 44);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, drops) == 44);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, tos) == 48);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ttl) == 49);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 56);
 #undef INGRESS_RECORD_ASSERT
 
 /* What PACKET_AUXDATA's tpacket_auxdata.tp_status would hold for a tap's frame

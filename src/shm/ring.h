@@ -145,8 +145,8 @@ public:
     // One datagram, the one way a slot is filled: reserves a slot, copies head ++ body (cut
     // to max_payload and flagged INGRESS_F_TRUNCATED, as MSG_TRUNC does), zeroes the slot's
     // record and lets `fill(SlotMeta&)` write it in place (orig_len is the full length
-    // unless fill set it), publishes it, and counts delivered / truncated / dropped_full in
-    // the header. False when full.
+    // unless fill set it; drops is the ring's dropped_full so far), publishes it, and counts
+    // delivered / truncated / dropped_full in the header. False when full.
     template <class Fill>
     [[nodiscard]] bool try_push_with(Fill&& fill, std::span<const uint8_t> head,
                                      std::span<const uint8_t> body = {}) noexcept {
@@ -165,6 +165,8 @@ public:
         SlotMeta& out = meta(idx);
         out = SlotMeta{};
         fill(out);
+        // SO_RXQ_OVFL: the drops so far (this producer is the counter's only writer).
+        out.drops = static_cast<uint32_t>(h_->dropped_full.load(std::memory_order_relaxed));
         out.len = static_cast<uint32_t>(h + b);
         if (out.orig_len == 0) out.orig_len = static_cast<uint32_t>(total);
         if (h + b < total) {

@@ -200,6 +200,7 @@ void expect_other_fields_default(const core::Packet& p) {
     EXPECT_EQ(p.ip_id, d.ip_id);
     EXPECT_EQ(p.frag_off, d.frag_off);
     EXPECT_EQ(p.tos, d.tos);
+    EXPECT_EQ(p.ttl, d.ttl);
 }
 
 TEST_P(BackendConformance, RxSetsWhatTheInterfacePromisesAndEveryBufferComesBackOnce) {

@@ -24,7 +24,7 @@ inline core::Packet packet_over(std::vector<uint8_t>& bytes, uint16_t l3_off = 1
 }
 
 // What rcv_core establishes (ipv4::set_l3_meta: l4_off, ip_proto, addresses, id, fragment
-// bits, tos), for calling a later stage directly on a Packet whose l3_off points at an IPv4
+// bits, tos, ttl), for calling a later stage directly on a Packet whose l3_off points at an IPv4
 // header. Returns the packet.
 inline core::Packet& fill_l3_meta(core::Packet& p) {
     auto ip = wire::Ipv4View::try_view(p.l3());

@@ -47,6 +47,8 @@ TEST(Raw, GetsCopyBeforeUdp) {
     EXPECT_EQ(r[0].meta.src_addr, kPeer);
     EXPECT_EQ(r[0].meta.src_port, 0) << "raw_recvmsg: sin_port 0";
     EXPECT_EQ(r[0].meta.dst_addr, kLocal);
+    EXPECT_EQ(r[0].meta.ttl, frame[14 + 8]) << "IP_RECVTTL";
+    EXPECT_EQ(r[0].meta.tos, frame[14 + 1]) << "IP_RECVTOS";
     auto u = test::take(udp.rings());
     ASSERT_EQ(u.size(), 1u);
     EXPECT_EQ(u[0].bytes, test::payload_bytes(10));

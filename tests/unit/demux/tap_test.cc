@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
 
+#include <cstring>
 #include <set>
 
 #include "support/demux.h"
@@ -84,6 +85,9 @@ TEST(Tap, DgramFramingStartsAtTheNetworkHeader) {
     EXPECT_EQ(got[0].bytes, std::vector<uint8_t>(frame.begin() + 14, frame.end()));
     EXPECT_EQ(got[0].meta.l3_off, 0);
     EXPECT_EQ(got[0].meta.ethertype, wire::kEthPIp);
+    // sll_addr: SOCK_DGRAM strips the header, packet_rcv() still names the source MAC.
+    const uint8_t src[6] = {frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]};
+    EXPECT_EQ(std::memcmp(got[0].meta.src_mac, src, 6), 0);
 }
 
 TEST(Tap, BindingToAnInterface) {

@@ -40,6 +40,40 @@ TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     EXPECT_EQ(got[0].meta.pkt_type, static_cast<uint8_t>(core::PktType::kHost));
     EXPECT_EQ(got[0].meta.orig_len, 18u);
     EXPECT_EQ(got[0].meta.flags & INGRESS_F_TRUNCATED, 0);
+    EXPECT_EQ(got[0].meta.ttl, 64u) << "IP_RECVTTL";
+    EXPECT_EQ(got[0].meta.tos, 0u) << "IP_RECVTOS";
+    EXPECT_EQ(got[0].meta.drops, 0u) << "SO_RXQ_OVFL: nothing dropped yet";
+    h.expect_buffers_conserved();
+}
+
+// IP_RECVTOS / IP_RECVTTL give the header's bytes as they arrived (DSCP EF here), and
+// SO_RXQ_OVFL the socket's drops when the datagram was queued: a ring of 2 slots takes two,
+// drops three (SOCKET_RCVBUFF), and after the app read them the next one says 3.
+TEST(Udp, TosTtlAndDropsSoFarAreInTheRecord) {
+    test::DemuxHarness h;
+    UdpEndpoint ep(test::rings(2), "small");
+    ep.bind(0, 53);
+    h.builder.add(ep);
+    h.publish();
+    for (int i = 0; i < 5; ++i) h.run_one(udp_to(kLocal, 53).ttl(9).tos(0xb8).build());
+    auto first = test::take(ep.rings());
+    ASSERT_EQ(first.size(), 2u);
+    for (const auto& g : first) {
+        EXPECT_EQ(g.meta.ttl, 9u);
+        EXPECT_EQ(g.meta.tos, 0xb8u);
+        EXPECT_EQ(g.meta.drops, 0u);
+    }
+    h.run_one(udp_to(kLocal, 53).ttl(200).build());
+    auto next = test::take(ep.rings());
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].meta.ttl, 200u);
+    EXPECT_EQ(next[0].meta.tos, 0u);
+    EXPECT_EQ(next[0].meta.drops, 3u);
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(6, 46), {{"delivered", 3},
+                                                                    {"UdpInDatagrams", 3},
+                                                                    {"UdpRcvbufErrors", 3},
+                                                                    {"UdpInErrors", 3},
+                                                                    {"SOCKET_RCVBUFF", 3}}));
     h.expect_buffers_conserved();
 }
 
