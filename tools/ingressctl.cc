@@ -62,7 +62,9 @@ public:
 
     // Sends the request and returns the reply; exits on a broken connection or reply. The
     // reply's attributes point into this object's buffer until the next call.
-    const ctl::Message& call(std::vector<uint8_t> req, const char* what) {
+    // `optional`: a request an older daemon or a test daemon may not answer (unknown type,
+    // EOPNOTSUPP) returns its error reply instead of exiting.
+    const ctl::Message& call(std::vector<uint8_t> req, const char* what, bool optional = false) {
         Client::Reply r;
         try {
             r = c_.call(std::move(req), false);
@@ -77,7 +79,9 @@ public:
         reply_ = std::move(*pr.msg);
         const uint32_t err = reply_.u32(ctl::Attr::kError).value_or(EPROTO);
         const std::string msg(reply_.str(ctl::Attr::kMessage).value_or(""));
-        if (err == EPROTO && msg.find("unknown message type") != std::string::npos)
+        const bool unknown = err == EPROTO && msg.find("unknown message type") != std::string::npos;
+        if (optional && (unknown || err == EOPNOTSUPP)) return reply_;
+        if (unknown)
             die(std::string("the daemon does not know the ") + what +
                 " request (an ingressd older than this ingressctl?)");
         if (err == EPERM) die(std::string(what) + ": permission denied: " + msg);
@@ -184,6 +188,31 @@ std::vector<WorkerStats> fetch_stats(Conn& c) {
     return out;
 }
 
+// The counters outside the workers' (backend, XDP_STATISTICS, rte_eth_stats, the XDP
+// program), per interface; none from a daemon that does not keep them.
+std::vector<core::CounterGroup> fetch_backend_stats(Conn& c) {
+    std::vector<core::CounterGroup> out;
+    uint32_t cursor = 0;
+    for (;;) {
+        const ctl::Message& m = c.call(ctl::Builder(ctl::MsgType::kBackendStats, c.next_seq())
+                                           .u32(ctl::Attr::kCursor, cursor)
+                                           .finish(),
+                                       "backend-stats", true);
+        if (m.u32(ctl::Attr::kError).value_or(0)) return out;
+        auto groups = m.all_nested(ctl::Attr::kCounterGroup);
+        if (!groups) die("bad reply to backend-stats: malformed item");
+        for (const ctl::Attrs& a : *groups) {
+            auto g = ctl::decode_counter_group(a);
+            if (!g) die("bad reply to backend-stats: malformed counter group");
+            out.push_back(std::move(*g));
+        }
+        auto next = m.u32(ctl::Attr::kCursor);
+        if (!next) return out;
+        if (*next <= cursor) die("bad reply to backend-stats: cursor went back");
+        cursor = *next;
+    }
+}
+
 core::Snapshot total_of(const std::vector<WorkerStats>& ws) {
     core::Snapshot t;
     for (const WorkerStats& w : ws) t += w.s;
@@ -207,8 +236,9 @@ volatile sig_atomic_t g_stop = 0;
 int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long count) {
     std::vector<WorkerStats> ws = fetch_stats(c);
     if (watch <= 0) {
+        const std::vector<core::CounterGroup> groups = fetch_backend_stats(c);
         if (openmetrics) {
-            std::fputs(core::format_openmetrics(snapshots(ws)).c_str(), stdout);
+            std::fputs(core::format_openmetrics(snapshots(ws), groups).c_str(), stdout);
         } else if (json) {
             std::string out = "{\"counter_table\":" + std::to_string(core::counter_table_hash()) +
                               ",\"total\":" + core::json_snapshot(total_of(ws)) + ",\"workers\":[";
@@ -216,12 +246,14 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
                 out += std::string(i ? "," : "") + "{\"worker\":" + std::to_string(ws[i].index) +
                        ",\"desc\":\"" + json_escape(ws[i].desc) +
                        "\",\"counters\":" + core::json_snapshot(ws[i].s) + "}";
-            std::printf("%s]}\n", out.c_str());
+            std::printf("%s],\"backends\":%s}\n", out.c_str(),
+                        core::json_counter_groups(groups).c_str());
         } else {
             for (const WorkerStats& w : ws) std::printf("#%s\n", w.desc.c_str());
             std::fputs(
                 core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
                 stdout);
+            std::fputs(core::format_counter_groups(groups, {.zeros = all}).c_str(), stdout);
         }
         return 0;
     }

@@ -177,7 +177,38 @@ std::string openmetrics_escape(std::string_view s, bool label_value) {
     return out;
 }
 
-std::string format_openmetrics(const std::vector<Snapshot>& workers) {
+std::string format_counter_groups(const std::vector<CounterGroup>& groups,
+                                  const FormatOptions& opt) {
+    std::string out;
+    for (const CounterGroup& g : groups) {
+        out += "#" + g.source + " " + g.device;
+        if (g.queue >= 0) out += " queue " + std::to_string(g.queue);
+        out += " (" + g.backend + ")\n";
+        for (const NamedCounter& c : g.counters)
+            if (opt.zeros || c.value) line(out, c.name, c.value);
+    }
+    return out;
+}
+
+std::string json_counter_groups(const std::vector<CounterGroup>& groups) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+        const CounterGroup& g = groups[i];
+        out += i ? ",{" : "{";
+        // Interface names and counter names are printable ASCII without quotes (IFNAMSIZ
+        // names the kernel accepted; the sources' field names).
+        out += "\"device\":\"" + g.device + "\",\"backend\":\"" + g.backend + "\",\"source\":\"" +
+               g.source + "\",\"queue\":" + (g.queue >= 0 ? std::to_string(g.queue) : "null") +
+               ",\"counters\":{";
+        bool first = true;
+        for (const NamedCounter& c : g.counters) json_field(out, first, c.name, c.value);
+        out += "}}";
+    }
+    return out + "]";
+}
+
+std::string format_openmetrics(const std::vector<Snapshot>& workers,
+                               const std::vector<CounterGroup>& groups) {
     std::string out;
     auto family = [&](const std::string& name, const char* type, std::string_view help) {
         out += "# TYPE " + name + " " + type + "\n# HELP " + name + " " +
@@ -220,6 +251,27 @@ std::string format_openmetrics(const std::vector<Snapshot>& workers) {
         for (std::size_t w = 0; w < workers.size(); ++w)
             sample(std::string(f.name) + (counter ? "_total" : ""), w, {},
                    fate(workers[w], f.which));
+    }
+    // One family per (source, counter name), its samples together (OpenMetrics wants a
+    // family's samples contiguous), in the order the groups first name them.
+    std::vector<std::pair<std::string, const NamedCounter*>> families;
+    for (const CounterGroup& g : groups)
+        for (const NamedCounter& c : g.counters) {
+            const std::string name = "ingress_" + g.source + "_" + c.name;
+            bool seen = false;
+            for (const auto& f : families) seen = seen || f.first == name;
+            if (!seen) families.emplace_back(name, &c);
+        }
+    for (const auto& [name, first] : families) {
+        family(name, "counter", first->help);
+        for (const CounterGroup& g : groups)
+            for (const NamedCounter& c : g.counters) {
+                if ("ingress_" + g.source + "_" + c.name != name) continue;
+                out += name + "_total{device=\"" + openmetrics_escape(g.device, true) +
+                       "\",backend=\"" + openmetrics_escape(g.backend, true) + "\"";
+                if (g.queue >= 0) out += ",queue=\"" + std::to_string(g.queue) + "\"";
+                out += "} " + std::to_string(c.value) + "\n";
+            }
     }
     out += "# EOF\n";
     return out;

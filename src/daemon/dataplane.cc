@@ -292,6 +292,7 @@ void Dataplane::start_control() {
         return v;
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
+    hooks.counter_groups = [this] { return counter_groups(); };
     hooks.reload = [this] {
         return reload_request_
                    ? reload_request_()
@@ -383,6 +384,37 @@ std::vector<std::string> Dataplane::backend_stats() const {
                                    {"from_kernel_dropped", s.from_kernel_dropped}})
             line += std::string(" ") + k + " " + std::to_string(v);
         out.push_back(line);
+    }
+    return out;
+}
+
+std::vector<core::CounterGroup> Dataplane::counter_groups() const {
+    std::vector<core::CounterGroup> out;
+    for (const auto& p : ports_) {
+        for (core::CounterGroup& g : p->io->counter_groups()) {
+            g.device = p->ic.name;
+            out.push_back(std::move(g));
+        }
+        if (!p->prog) continue;
+        // The XDP program's per-action counters (xdp/ingress_xdp.h), summed over CPUs.
+        const io::afxdp::XdpStats x = p->prog->stats();
+        out.push_back(
+            {.device = p->ic.name,
+             .backend = p->io->name(),
+             .source = "xdp_program",
+             .queue = -1,
+             .counters = {
+                 {"seen", "frames the XDP program looked at", x.seen},
+                 {"pass", "frames it left to the kernel (XDP_PASS)", x.pass},
+                 {"redirect",
+                  "frames it redirected to the queue's AF_XDP socket (the socket's "
+                  "xdp_statistics count those it could not take)",
+                  x.redirect},
+                 {"no_xsk", "frames for the dataplane with no socket on their queue (passed)",
+                  x.no_xsk},
+                 {"kernel_proto", "frames for our addresses of an IP protocol the kernel keeps",
+                  x.kernel_proto},
+             }});
     }
     return out;
 }

@@ -61,6 +61,10 @@ public:
     std::vector<std::string> describe() const;
     // A line per port with its backend's counters (io::BackendStats), for the final report.
     std::vector<std::string> backend_stats() const;
+    // Per port: its backend's counters, the kernel's or the device's (XDP_STATISTICS per
+    // socket, rte_eth_stats) and the XDP program's, under their own names. Read now, on the
+    // calling thread (the control thread: `ingressctl stats`), never by a worker.
+    std::vector<core::CounterGroup> counter_groups() const;
 
     // The control thread's step: serves the control socket for up to timeout_ms.
     void control_step(int timeout_ms);
