@@ -208,7 +208,8 @@ std::string json_counter_groups(const std::vector<CounterGroup>& groups) {
 }
 
 std::string format_openmetrics(const std::vector<Snapshot>& workers,
-                               const std::vector<CounterGroup>& groups) {
+                               const std::vector<CounterGroup>& groups,
+                               const std::vector<EndpointFigures>& endpoints) {
     std::string out;
     auto family = [&](const std::string& name, const char* type, std::string_view help) {
         out += "# TYPE " + name + " " + type + "\n# HELP " + name + " " +
@@ -273,6 +274,33 @@ std::string format_openmetrics(const std::vector<Snapshot>& workers,
                 out += "} " + std::to_string(c.value) + "\n";
             }
     }
+    struct EndpointFamily {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t EndpointFigures::*value;
+    };
+    static constexpr EndpointFamily kEndpointFamilies[] = {
+        {"ingress_endpoint_delivered_datagrams", "counter",
+         "datagrams written to the endpoint's rings", &EndpointFigures::delivered},
+        {"ingress_endpoint_dropped_datagrams", "counter",
+         "datagrams dropped because the endpoint's ring was full (SOCKET_RCVBUFF)",
+         &EndpointFigures::dropped},
+        {"ingress_endpoint_truncated_datagrams", "counter", "datagrams cut to the ring's slot",
+         &EndpointFigures::truncated},
+        {"ingress_endpoint_ring_used", "gauge", "ring slots filled, not yet read by the app",
+         &EndpointFigures::ring_used},
+    };
+    if (!endpoints.empty())
+        for (const EndpointFamily& f : kEndpointFamilies) {
+            const bool counter = std::string_view(f.type) == "counter";
+            family(f.name, f.type, f.help);
+            for (const EndpointFigures& e : endpoints)
+                out += std::string(f.name) + (counter ? "_total" : "") + "{endpoint=\"" +
+                       std::to_string(e.id) + "\",kind=\"" + openmetrics_escape(e.kind, true) +
+                       "\",local=\"" + openmetrics_escape(e.local, true) + "\"} " +
+                       std::to_string(e.*f.value) + "\n";
+        }
     out += "# EOF\n";
     return out;
 }

@@ -28,6 +28,16 @@ struct CounterGroup {
     std::vector<NamedCounter> counters;
 };
 
+// One app endpoint's figures (its rings' headers summed over workers), as `ingressctl
+// endpoints` shows them.
+struct EndpointFigures {
+    uint32_t id = 0;
+    std::string kind;   // "udp", "raw", "tap"
+    std::string local;  // "0.0.0.0:5000", "0.0.0.0:proto1", "*:ETH_P_ALL"
+    uint64_t delivered = 0, dropped = 0, truncated = 0;
+    uint64_t ring_used = 0;  // slots filled now (a gauge)
+};
+
 struct FormatOptions {
     bool zeros = false;  // also print counters that are 0 (nstat -z)
     bool json = false;
@@ -79,8 +89,14 @@ std::string format_rates(const Snapshot& prev, const Snapshot& cur, double secs,
 //   # TYPE ingress_xdp_statistics_rx_ring_full counter
 //   ingress_xdp_statistics_rx_ring_full_total{device="eth0",queue="0"} 512
 //   ingress_backend_rx_missed_total{device="eth0",backend="af_xdp"} 512
+//
+// Then per endpoint, labelled by its id, kind and local binding:
+//   ingress_endpoint_delivered_datagrams_total{endpoint="1",kind="udp",local="0.0.0.0:5000"} 2000
+//   (dropped_datagrams: its ring was full, SOCKET_RCVBUFF; truncated_datagrams; ring_used, a
+//   gauge)
 std::string format_openmetrics(const std::vector<Snapshot>& workers,
-                               const std::vector<CounterGroup>& groups = {});
+                               const std::vector<CounterGroup>& groups = {},
+                               const std::vector<EndpointFigures>& endpoints = {});
 
 // `ingressctl stats`: one section per group, zero counters only with opt.zeros:
 //   #backend eth0 (af_xdp)
