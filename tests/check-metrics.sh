@@ -27,16 +27,10 @@ ip -n "$ns_a" link set lo up  # the endpoint and Prometheus talk over the namesp
 in_a() { ip netns exec "$ns_a" "$@"; }
 ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock" "mode: 0666" "metrics:
   listen: 127.0.0.1:9464"
-ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &
-pid=$!
-"$ctl" --socket "$tmp/ctl.sock" wait-ready --timeout 20 || { cat "$tmp/log" >&2; fail "ingressd did not come up"; }
+ingressd_up "$build"
 
 # The app stays attached (it waits for more than is sent) so its endpoint is scraped.
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1001 \
-    --duration 60 > "$tmp/sink" 2> "$tmp/sink.err" &
-sink=$!
-for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
-grep -q "endpoint .* open" "$tmp/sink.err" || { cat "$tmp/sink.err" >&2; fail "the app did not attach"; }
+sink_up "$build" 1001
 ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b --dst-mac $mac_a \
     --src 198.18.0.2 --dst 198.18.0.1 --dport 5000 --rate 20k --count 1000 > "$tmp/gen" 2>&1 \
     || { cat "$tmp/gen" >&2; fail "ingress-pktgen"; }

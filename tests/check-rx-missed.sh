@@ -23,9 +23,7 @@ trap cleanup EXIT
 fail() { echo "check-rx-missed: $*" >&2; exit 1; }
 veth_pair rxmiss $mac_a $mac_b
 ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock"
-ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &
-pid=$!
-"$ctl" --socket "$tmp/ctl.sock" wait-ready --timeout 20 || { cat "$tmp/log" >&2; fail "ingressd did not come up"; }
+ingressd_up "$build"
 
 # The counters are there (zero) before anything is lost.
 "$ctl" --socket "$tmp/ctl.sock" stats -a > "$tmp/stats0"

@@ -51,9 +51,8 @@ MetricsHttp::MetricsHttp(uint32_t addr, uint16_t port, std::function<std::string
     // One thread of libmicrohttpd's own polls the socket and answers, one request at a time:
     // a scrape is small and rare, and nothing here can make a worker wait.
     d_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, port, nullptr, nullptr,
-                          &on_request, this, MHD_OPTION_SOCK_ADDR, &sa,
-                          MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                          MHD_OPTION_END);
+                          &on_request, this, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
+                          16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!d_)
         throw std::runtime_error("metrics.listen: cannot serve HTTP on " + wire::ipv4_str(addr) +
                                  ":" + std::to_string(port) + " (in use, or not an address here?)");
