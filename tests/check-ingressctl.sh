@@ -88,7 +88,9 @@ for fam in text_string_to_metric_families(text):
     types[fam.name] = fam.type
     for s in fam.samples:
         assert s.name == fam.name + ("_total" if fam.type == "counter" else ""), s.name
-        assert "worker" in s.labels, "no worker label: %s" % (s,)
+        # The workers' counters by worker; the backends' (backend, xdp_statistics,
+        # xdp_program) by interface, as node_exporter labels it.
+        assert "worker" in s.labels or "device" in s.labels, "no worker or device label: %s" % (s,)
         key = fam.name + ("/" + s.labels["reason"] if "reason" in s.labels else "")
         sums[key] = sums.get(key, 0) + s.value
         samples += 1
@@ -104,6 +106,10 @@ assert sums["ingress_rx_frames"] == t["fates"]["rx"] == 2100
 assert sums["ingress_delivered_frames"] == t["fates"]["delivered"] == 2000
 assert sum(w["counters"]["mib"]["UdpInDatagrams"] for w in j["workers"]) == t["mib"]["UdpInDatagrams"] == 2000
 assert t["conserved"] is True
+# Frames the kernel kept from the socket, live: none here, but the socket's counters are there.
+xsk = [g for g in j["backends"] if g["source"] == "xdp_statistics"]
+assert len(xsk) == 1 and xsk[0]["queue"] == 0 and xsk[0]["counters"]["rx_ring_full"] == 0, xsk
+assert types["ingress_xdp_statistics_rx_ring_full"] == "counter"
 print("openmetrics: %d families, %d samples, valid, same as --json" % (len(types), samples))
 EOP
 

@@ -2,6 +2,7 @@
 // (docs/ingressctl.md; requests in docs/control-protocol.md).
 //
 //   ingressctl [--socket PATH] stats [-a] [--json | --openmetrics] [--watch [SECONDS]]
+//   ingressctl [--socket PATH] top [--interval SECONDS] [--rows N] [--count N]
 //   ingressctl [--socket PATH] drops [-a]
 //   ingressctl [--socket PATH] endpoints
 //   ingressctl [--socket PATH] routes
@@ -62,7 +63,9 @@ public:
 
     // Sends the request and returns the reply; exits on a broken connection or reply. The
     // reply's attributes point into this object's buffer until the next call.
-    const ctl::Message& call(std::vector<uint8_t> req, const char* what) {
+    // `optional`: a request an older daemon or a test daemon may not answer (unknown type,
+    // EOPNOTSUPP) returns its error reply instead of exiting.
+    const ctl::Message& call(std::vector<uint8_t> req, const char* what, bool optional = false) {
         Client::Reply r;
         try {
             r = c_.call(std::move(req), false);
@@ -77,7 +80,9 @@ public:
         reply_ = std::move(*pr.msg);
         const uint32_t err = reply_.u32(ctl::Attr::kError).value_or(EPROTO);
         const std::string msg(reply_.str(ctl::Attr::kMessage).value_or(""));
-        if (err == EPROTO && msg.find("unknown message type") != std::string::npos)
+        const bool unknown = err == EPROTO && msg.find("unknown message type") != std::string::npos;
+        if (optional && (unknown || err == EOPNOTSUPP)) return reply_;
+        if (unknown)
             die(std::string("the daemon does not know the ") + what +
                 " request (an ingressd older than this ingressctl?)");
         if (err == EPERM) die(std::string(what) + ": permission denied: " + msg);
@@ -184,6 +189,31 @@ std::vector<WorkerStats> fetch_stats(Conn& c) {
     return out;
 }
 
+// The counters outside the workers' (backend, XDP_STATISTICS, rte_eth_stats, the XDP
+// program), per interface; none from a daemon that does not keep them.
+std::vector<core::CounterGroup> fetch_backend_stats(Conn& c) {
+    std::vector<core::CounterGroup> out;
+    uint32_t cursor = 0;
+    for (;;) {
+        const ctl::Message& m = c.call(ctl::Builder(ctl::MsgType::kBackendStats, c.next_seq())
+                                           .u32(ctl::Attr::kCursor, cursor)
+                                           .finish(),
+                                       "backend-stats", true);
+        if (m.u32(ctl::Attr::kError).value_or(0)) return out;
+        auto groups = m.all_nested(ctl::Attr::kCounterGroup);
+        if (!groups) die("bad reply to backend-stats: malformed item");
+        for (const ctl::Attrs& a : *groups) {
+            auto g = ctl::decode_counter_group(a);
+            if (!g) die("bad reply to backend-stats: malformed counter group");
+            out.push_back(std::move(*g));
+        }
+        auto next = m.u32(ctl::Attr::kCursor);
+        if (!next) return out;
+        if (*next <= cursor) die("bad reply to backend-stats: cursor went back");
+        cursor = *next;
+    }
+}
+
 core::Snapshot total_of(const std::vector<WorkerStats>& ws) {
     core::Snapshot t;
     for (const WorkerStats& w : ws) t += w.s;
@@ -207,8 +237,9 @@ volatile sig_atomic_t g_stop = 0;
 int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long count) {
     std::vector<WorkerStats> ws = fetch_stats(c);
     if (watch <= 0) {
+        const std::vector<core::CounterGroup> groups = fetch_backend_stats(c);
         if (openmetrics) {
-            std::fputs(core::format_openmetrics(snapshots(ws)).c_str(), stdout);
+            std::fputs(core::format_openmetrics(snapshots(ws), groups).c_str(), stdout);
         } else if (json) {
             std::string out = "{\"counter_table\":" + std::to_string(core::counter_table_hash()) +
                               ",\"total\":" + core::json_snapshot(total_of(ws)) + ",\"workers\":[";
@@ -216,12 +247,14 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
                 out += std::string(i ? "," : "") + "{\"worker\":" + std::to_string(ws[i].index) +
                        ",\"desc\":\"" + json_escape(ws[i].desc) +
                        "\",\"counters\":" + core::json_snapshot(ws[i].s) + "}";
-            std::printf("%s]}\n", out.c_str());
+            std::printf("%s],\"backends\":%s}\n", out.c_str(),
+                        core::json_counter_groups(groups).c_str());
         } else {
             for (const WorkerStats& w : ws) std::printf("#%s\n", w.desc.c_str());
             std::fputs(
                 core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
                 stdout);
+            std::fputs(core::format_counter_groups(groups, {.zeros = all}).c_str(), stdout);
         }
         return 0;
     }
@@ -290,6 +323,17 @@ std::string ethertype_str(uint16_t et) {
     return b;
 }
 
+// An endpoint's local binding as ss prints it: ADDR:PORT, ADDR:protoN, *:ETHERTYPE.
+std::string local_of(const ctl::Attrs& e, uint8_t kind) {
+    if (kind == 0)
+        return wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":" +
+               std::to_string(e.u16(ctl::Attr::kLocalPort).value_or(0));
+    if (kind == 1)
+        return wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":proto" +
+               std::to_string(e.u8(ctl::Attr::kProtocol).value_or(0));
+    return "*:" + ethertype_str(e.u16(ctl::Attr::kEthertype).value_or(0));
+}
+
 int cmd_endpoints(Conn& c) {
     auto frames = c.list(ctl::MsgType::kEndpoints, "endpoints", [](const ctl::Message&) {});
     std::printf("%-4s %-5s %-9s %-22s %-22s %-10s %-22s %10s %8s  %s\n", "Kind", "Id", "Recv-Q",
@@ -297,22 +341,18 @@ int cmd_endpoints(Conn& c) {
                 "Process");
     for (const ctl::Attrs& e : items(frames, ctl::Attr::kEndpoint, "endpoints")) {
         const uint8_t kind = e.u8(ctl::Attr::kKind).value_or(255);
-        std::string local, peer = "*", opts;
+        const std::string local = local_of(e, kind);
+        std::string peer = "*", opts;
         auto flag = [&](const std::string& f) { opts += (opts.empty() ? "" : ",") + f; };
         if (kind == 0) {
-            local = wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":" +
-                    std::to_string(e.u16(ctl::Attr::kLocalPort).value_or(0));
             const uint32_t ra = e.u32(ctl::Attr::kRemoteAddr).value_or(0);
             const uint16_t rp = e.u16(ctl::Attr::kRemotePort).value_or(0);
             peer = wire::ipv4_str(ra) + ":" + (rp ? std::to_string(rp) : "*");
             if (e.u8(ctl::Attr::kReuseport).value_or(0)) flag("reuseport");
             if (e.u8(ctl::Attr::kReuseaddr).value_or(0)) flag("reuseaddr");
         } else if (kind == 1) {
-            local = wire::ipv4_str(e.u32(ctl::Attr::kLocalAddr).value_or(0)) + ":proto" +
-                    std::to_string(e.u8(ctl::Attr::kProtocol).value_or(0));
             peer = wire::ipv4_str(e.u32(ctl::Attr::kRemoteAddr).value_or(0)) + ":*";
         } else {
-            local = "*:" + ethertype_str(e.u16(ctl::Attr::kEthertype).value_or(0));
             flag(e.u8(ctl::Attr::kTapDgram).value_or(0) ? "dgram" : "raw");
             if (auto g = e.u16(ctl::Attr::kFanoutGroup)) flag("fanout=" + std::to_string(*g));
             if (auto f = e.str(ctl::Attr::kFilterExpr)) flag("filter=\"" + std::string(*f) + "\"");
@@ -343,6 +383,163 @@ int cmd_endpoints(Conn& c) {
             if (!include && src.empty()) line += " (any source)";
             std::printf("%s\n", line.c_str());
         }
+    }
+    return 0;
+}
+
+std::vector<core::EndpointFigures> fetch_endpoint_figures(Conn& c) {
+    auto frames = c.list(ctl::MsgType::kEndpoints, "endpoints", [](const ctl::Message&) {});
+    std::vector<core::EndpointFigures> out;
+    for (const ctl::Attrs& e : items(frames, ctl::Attr::kEndpoint, "endpoints")) {
+        const uint8_t kind = e.u8(ctl::Attr::kKind).value_or(255);
+        out.push_back({.id = e.u32(ctl::Attr::kEndpointId).value_or(0),
+                       .kind = kind_name(kind),
+                       .local = local_of(e, kind),
+                       .delivered = e.u64(ctl::Attr::kDelivered).value_or(0),
+                       .dropped = e.u64(ctl::Attr::kDropped).value_or(0),
+                       .truncated = e.u64(ctl::Attr::kTruncated).value_or(0),
+                       .ring_used = e.u32(ctl::Attr::kRingUsed).value_or(0)});
+    }
+    return out;
+}
+
+// top: what the daemon is doing now. Every `interval` seconds, the rate of every counter
+// over the interval: per worker, per drop reason, per MIB counter, per endpoint, per
+// backend counter; each section sorted by rate (then total), idle rows left out; redrawn
+// in place on a terminal (cursor home + clear), one screen after another otherwise.
+struct TopView {
+    std::vector<WorkerStats> workers;
+    std::vector<core::CounterGroup> groups;
+    std::vector<core::EndpointFigures> endpoints;
+    double t = 0;
+};
+
+TopView fetch_top(Conn& c) {
+    TopView v;
+    v.workers = fetch_stats(c);
+    v.groups = fetch_backend_stats(c);
+    v.endpoints = fetch_endpoint_figures(c);
+    v.t = mono_secs();
+    return v;
+}
+
+struct TopRow {
+    std::string name;
+    double rate;
+    uint64_t total;
+    std::string extra;
+};
+
+void top_section(std::string& out, const char* title, std::vector<TopRow> rows, std::size_t max) {
+    std::erase_if(rows, [](const TopRow& r) { return r.rate <= 0 && r.total == 0; });
+    if (rows.empty()) return;
+    std::stable_sort(rows.begin(), rows.end(), [](const TopRow& a, const TopRow& b) {
+        return a.rate != b.rate ? a.rate > b.rate : a.total > b.total;
+    });
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%-56s %12s %14s\n", title, "RATE/s", "TOTAL");
+    out += buf;
+    for (std::size_t i = 0; i < rows.size() && i < max; ++i) {
+        std::snprintf(buf, sizeof buf, "%-56.56s %12.1f %14llu%s\n", rows[i].name.c_str(),
+                      rows[i].rate, static_cast<unsigned long long>(rows[i].total),
+                      rows[i].extra.c_str());
+        out += buf;
+    }
+}
+
+std::string format_top(const TopView& a, const TopView& b, std::size_t max) {
+    const double dt = b.t - a.t;
+    auto rate = [&](uint64_t before, uint64_t now) {
+        return dt > 0 && now >= before ? static_cast<double>(now - before) / dt : 0.0;
+    };
+    const core::Snapshot ta = total_of(a.workers), tb = total_of(b.workers);
+    std::string out;
+    char head[256];
+    std::snprintf(head, sizeof head,
+                  "ingressctl top: %.1f s interval, busiest first; rx %.0f/s delivered %.0f/s "
+                  "passed %.0f/s dropped %.0f/s\n",
+                  dt, rate(ta.rx, tb.rx), rate(ta.delivered, tb.delivered),
+                  rate(ta.passed, tb.passed), rate(ta.dropped_total(), tb.dropped_total()));
+    out += head;
+    std::vector<TopRow> rows;
+    for (std::size_t w = 0; w < b.workers.size() && w < a.workers.size(); ++w) {
+        const core::Snapshot &x = a.workers[w].s, &y = b.workers[w].s;
+        char extra[128];
+        std::snprintf(extra, sizeof extra, "  delivered %.0f/s dropped %.0f/s",
+                      rate(x.delivered, y.delivered), rate(x.dropped_total(), y.dropped_total()));
+        rows.push_back(
+            {"worker" + std::to_string(b.workers[w].index) + " rx", rate(x.rx, y.rx), y.rx, extra});
+    }
+    top_section(out, "#workers", rows, max);
+    rows.clear();
+    for (std::size_t i = 0; i < core::kDropReasonCount; ++i)
+        rows.push_back({std::string(core::drop_reason_name(static_cast<core::DropReason>(i))),
+                        rate(ta.drops[i], tb.drops[i]), tb.drops[i], ""});
+    top_section(out, "#drop reasons", rows, max);
+    rows.clear();
+    for (std::size_t i = 0; i < core::kMibCount; ++i)
+        rows.push_back({std::string(core::mib_name(static_cast<core::Mib>(i))),
+                        rate(ta.mib[i], tb.mib[i]), tb.mib[i], ""});
+    top_section(out, "#counters", rows, max);
+    rows.clear();
+    for (const core::EndpointFigures& e : b.endpoints) {
+        uint64_t before = 0, dropped_before = 0;
+        for (const core::EndpointFigures& p : a.endpoints)
+            if (p.id == e.id) before = p.delivered, dropped_before = p.dropped;
+        char extra[128];
+        std::snprintf(extra, sizeof extra, "  dropped %.0f/s ring %llu",
+                      rate(dropped_before, e.dropped),
+                      static_cast<unsigned long long>(e.ring_used));
+        rows.push_back({"endpoint " + std::to_string(e.id) + " " + e.kind + " " + e.local,
+                        rate(before, e.delivered), e.delivered, extra});
+    }
+    top_section(out, "#endpoints (delivered)", rows, max);
+    rows.clear();
+    for (const core::CounterGroup& g : b.groups)
+        for (const core::NamedCounter& n : g.counters) {
+            uint64_t before = 0;
+            for (const core::CounterGroup& p : a.groups)
+                if (p.device == g.device && p.source == g.source && p.queue == g.queue)
+                    for (const core::NamedCounter& m : p.counters)
+                        if (m.name == n.name) before = m.value;
+            rows.push_back({g.device + " " + g.source +
+                                (g.queue >= 0 ? "[" + std::to_string(g.queue) + "]" : "") + " " +
+                                n.name,
+                            rate(before, n.value), n.value, ""});
+        }
+    top_section(out, "#backends", rows, max);
+    return out;
+}
+
+int cmd_top(Conn& c, double interval, long count, std::size_t max) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_stop = 1; };
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    const bool tty = isatty(STDOUT_FILENO);
+    TopView prev = fetch_top(c);
+    for (long n = 0; !g_stop && (count <= 0 || n < count); ++n) {
+        timespec d{static_cast<time_t>(interval),
+                   static_cast<long>(
+                       (interval - static_cast<double>(static_cast<time_t>(interval))) * 1e9)};
+        while (!g_stop && nanosleep(&d, &d) != 0 && errno == EINTR) {
+        }
+        if (g_stop) break;
+        TopView cur = fetch_top(c);
+        // On a terminal: home, the screen, then clear what an older, longer screen left.
+        std::string out = tty ? (n ? "\033[H" : "\033[H\033[2J") : (n ? "\n" : "");
+        std::string body = format_top(prev, cur, max);
+        if (tty) {
+            std::string cleared;
+            for (std::size_t p = 0, e; p < body.size(); p = e + 1) {
+                e = body.find('\n', p);
+                cleared += body.substr(p, e - p) + "\033[K\n";
+            }
+            body = cleared + "\033[J";
+        }
+        std::fputs((out + body).c_str(), stdout);
+        std::fflush(stdout);
+        prev = std::move(cur);
     }
     return 0;
 }
@@ -469,6 +666,9 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "  stats [-a] [--json | --openmetrics] [--watch [SECONDS]] [--count N]\n"
         "        every counter, total and per worker (nstat names); --watch redraws with\n"
         "        per-second rates until Ctrl-C\n"
+        "  top [--interval SECONDS] [--rows N] [--count N]\n"
+        "                  rates per worker, drop reason, counter, endpoint and backend\n"
+        "                  counter, busiest first, redrawn in place (default 1 s, 20 rows)\n"
         "  drops [-a]      drops per reason (kernel drop-reason names), per worker\n"
         "  endpoints       the apps' endpoints, like ss -uapn\n"
         "  routes          the local and main route tables the workers use\n"
@@ -494,7 +694,8 @@ int main(int argc, char** argv) {
     bool all = false, json = false, openmetrics = false;
     double watch = 0;
     long count = 0;
-    double timeout = 30;
+    double timeout = 30, interval = 1;
+    long rows = 20;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> const char* {
@@ -515,6 +716,10 @@ int main(int argc, char** argv) {
             count = std::atol(value());
         else if (a == "--timeout" || a == "-t")
             timeout = std::atof(value());
+        else if (a == "--interval" || a == "-i")
+            interval = std::atof(value());
+        else if (a == "--rows" || a == "-n")
+            rows = std::atol(value());
         else if (a == "-h" || a == "--help")
             usage(0);
         else if (a[0] != '-' && cmd.empty())
@@ -527,11 +732,13 @@ int main(int argc, char** argv) {
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
-        cmd != "reload")
+        cmd != "reload" && cmd != "top")
         usage(2);
+    if (interval <= 0 || rows <= 0) usage(2);
     Conn c(sock);
     if (cmd == "stats") return cmd_stats(c, all, json, openmetrics, watch, count);
     if (cmd == "drops") return cmd_drops(c, all);
+    if (cmd == "top") return cmd_top(c, interval, count, static_cast<std::size_t>(rows));
     if (cmd == "endpoints") return cmd_endpoints(c);
     if (cmd == "routes") return cmd_routes(c);
     return cmd_reload(c);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -440,6 +441,23 @@ void read_control(const Reader& r, const YAML::Node& ct, Config& c) {
     if (auto g = ct["group"]) c.control_group = r.string(g, "control.group");
 }
 
+// metrics: {listen: ADDR:PORT}, the HTTP endpoint Prometheus scrapes.
+void read_metrics(const Reader& r, const YAML::Node& m, Config& c) {
+    r.keys(m, "metrics", {"listen"});
+    auto l = m["listen"];
+    if (!l) return;
+    const std::string s = r.string(l, "metrics.listen");
+    const std::size_t colon = s.rfind(':');
+    auto addr = colon == std::string::npos ? std::nullopt : wire::parse_ipv4(s.substr(0, colon));
+    char* end = nullptr;
+    const unsigned long port =
+        colon == std::string::npos ? 0 : std::strtoul(s.c_str() + colon + 1, &end, 10);
+    if (!addr || colon + 1 == s.size() || !end || *end != '\0' || port < 1 || port > 65535)
+        r.fail(l, "metrics.listen", "an IPv4 address and a port, as 127.0.0.1:9464");
+    c.metrics_addr = *addr;
+    c.metrics_port = static_cast<uint16_t>(port);
+}
+
 // policy: who is granted CAP_NET_BIND_SERVICE / CAP_NET_RAW equivalents.
 void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
     r.keys(p, "policy", {"net_bind_service", "net_raw"});
@@ -480,7 +498,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
-                "dpdk"});
+                "dpdk", "metrics"});
         read_interfaces(r, root, c);
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);
@@ -490,6 +508,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         if (auto d = root["dpdk"]) read_dpdk(r, d, c);
         if (auto ct = root["control"]) read_control(r, ct, c);
         if (auto p = root["policy"]) read_policy(r, p, c);
+        if (auto m = root["metrics"]) read_metrics(r, m, c);
     } catch (const YAML::Exception& e) {
         // A shape yaml-cpp itself refused (e.g. a key that is not a scalar).
         throw Error(path, e.mark.line + 1, e.mark.column + 1, "", e.msg);

@@ -111,6 +111,10 @@ struct Config {
     std::string control_socket = "/run/ingressd/ctl.sock";
     unsigned control_mode = 0660;
     std::string control_group;  // empty: the daemon's group
+    // metrics.listen: serve GET /metrics (OpenMetrics) over HTTP on this IPv4 address and
+    // port (src/daemon/metrics_http.h); port 0: off.
+    uint32_t metrics_addr = 0;  // host order
+    uint16_t metrics_port = 0;
     ctl::Policy policy;
     DpdkConfig dpdk;
 

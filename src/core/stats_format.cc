@@ -177,7 +177,39 @@ std::string openmetrics_escape(std::string_view s, bool label_value) {
     return out;
 }
 
-std::string format_openmetrics(const std::vector<Snapshot>& workers) {
+std::string format_counter_groups(const std::vector<CounterGroup>& groups,
+                                  const FormatOptions& opt) {
+    std::string out;
+    for (const CounterGroup& g : groups) {
+        out += "#" + g.source + " " + g.device;
+        if (g.queue >= 0) out += " queue " + std::to_string(g.queue);
+        out += " (" + g.backend + ")\n";
+        for (const NamedCounter& c : g.counters)
+            if (opt.zeros || c.value) line(out, c.name, c.value);
+    }
+    return out;
+}
+
+std::string json_counter_groups(const std::vector<CounterGroup>& groups) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+        const CounterGroup& g = groups[i];
+        out += i ? ",{" : "{";
+        // Interface names and counter names are printable ASCII without quotes (IFNAMSIZ
+        // names the kernel accepted; the sources' field names).
+        out += "\"device\":\"" + g.device + "\",\"backend\":\"" + g.backend + "\",\"source\":\"" +
+               g.source + "\",\"queue\":" + (g.queue >= 0 ? std::to_string(g.queue) : "null") +
+               ",\"counters\":{";
+        bool first = true;
+        for (const NamedCounter& c : g.counters) json_field(out, first, c.name, c.value);
+        out += "}}";
+    }
+    return out + "]";
+}
+
+std::string format_openmetrics(const std::vector<Snapshot>& workers,
+                               const std::vector<CounterGroup>& groups,
+                               const std::vector<EndpointFigures>& endpoints) {
     std::string out;
     auto family = [&](const std::string& name, const char* type, std::string_view help) {
         out += "# TYPE " + name + " " + type + "\n# HELP " + name + " " +
@@ -221,6 +253,54 @@ std::string format_openmetrics(const std::vector<Snapshot>& workers) {
             sample(std::string(f.name) + (counter ? "_total" : ""), w, {},
                    fate(workers[w], f.which));
     }
+    // One family per (source, counter name), its samples together (OpenMetrics wants a
+    // family's samples contiguous), in the order the groups first name them.
+    std::vector<std::pair<std::string, const NamedCounter*>> families;
+    for (const CounterGroup& g : groups)
+        for (const NamedCounter& c : g.counters) {
+            const std::string name = "ingress_" + g.source + "_" + c.name;
+            bool seen = false;
+            for (const auto& f : families) seen = seen || f.first == name;
+            if (!seen) families.emplace_back(name, &c);
+        }
+    for (const auto& [name, first] : families) {
+        family(name, "counter", first->help);
+        for (const CounterGroup& g : groups)
+            for (const NamedCounter& c : g.counters) {
+                if ("ingress_" + g.source + "_" + c.name != name) continue;
+                out += name + "_total{device=\"" + openmetrics_escape(g.device, true) +
+                       "\",backend=\"" + openmetrics_escape(g.backend, true) + "\"";
+                if (g.queue >= 0) out += ",queue=\"" + std::to_string(g.queue) + "\"";
+                out += "} " + std::to_string(c.value) + "\n";
+            }
+    }
+    struct EndpointFamily {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t EndpointFigures::*value;
+    };
+    static constexpr EndpointFamily kEndpointFamilies[] = {
+        {"ingress_endpoint_delivered_datagrams", "counter",
+         "datagrams written to the endpoint's rings", &EndpointFigures::delivered},
+        {"ingress_endpoint_dropped_datagrams", "counter",
+         "datagrams dropped because the endpoint's ring was full (SOCKET_RCVBUFF)",
+         &EndpointFigures::dropped},
+        {"ingress_endpoint_truncated_datagrams", "counter", "datagrams cut to the ring's slot",
+         &EndpointFigures::truncated},
+        {"ingress_endpoint_ring_used", "gauge", "ring slots filled, not yet read by the app",
+         &EndpointFigures::ring_used},
+    };
+    if (!endpoints.empty())
+        for (const EndpointFamily& f : kEndpointFamilies) {
+            const bool counter = std::string_view(f.type) == "counter";
+            family(f.name, f.type, f.help);
+            for (const EndpointFigures& e : endpoints)
+                out += std::string(f.name) + (counter ? "_total" : "") + "{endpoint=\"" +
+                       std::to_string(e.id) + "\",kind=\"" + openmetrics_escape(e.kind, true) +
+                       "\",local=\"" + openmetrics_escape(e.local, true) + "\"} " +
+                       std::to_string(e.*f.value) + "\n";
+        }
     out += "# EOF\n";
     return out;
 }

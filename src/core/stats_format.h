@@ -10,6 +10,34 @@
 
 namespace ingress::core {
 
+// Counters kept outside the workers' table, under the names their source gives them, per
+// interface (and queue): a backend's own (io::BackendStats), the kernel's for an AF_XDP socket
+// (getsockopt XDP_STATISTICS, struct xdp_statistics), DPDK's for a port (rte_eth_stats),
+// the XDP program's per-action counters. The daemon reads them per request on the control
+// thread; they answer "what was lost before a worker saw it".
+struct NamedCounter {
+    std::string name;  // the source's own field name: rx_ring_full, imissed, pass_dropped
+    std::string help;
+    uint64_t value = 0;
+};
+struct CounterGroup {
+    std::string device;   // the interface ("eth0")
+    std::string backend;  // "af_xdp", "dpdk"
+    std::string source;   // "backend", "xdp_statistics", "rte_eth_stats", "xdp_program"
+    int32_t queue = -1;   // -1: the whole interface
+    std::vector<NamedCounter> counters;
+};
+
+// One app endpoint's figures (its rings' headers summed over workers), as `ingressctl
+// endpoints` shows them.
+struct EndpointFigures {
+    uint32_t id = 0;
+    std::string kind;   // "udp", "raw", "tap"
+    std::string local;  // "0.0.0.0:5000", "0.0.0.0:proto1", "*:ETH_P_ALL"
+    uint64_t delivered = 0, dropped = 0, truncated = 0;
+    uint64_t ring_used = 0;  // slots filled now (a gauge)
+};
+
 struct FormatOptions {
     bool zeros = false;  // also print counters that are 0 (nstat -z)
     bool json = false;
@@ -55,7 +83,31 @@ std::string format_rates(const Snapshot& prev, const Snapshot& cur, double secs,
 //   # EOF
 // MIB families keep the /proc/net/snmp group and field, as node_exporter's netstat collector
 // names them (node_netstat_Ip_InReceives), so a dashboard reads both the same way.
-std::string format_openmetrics(const std::vector<Snapshot>& workers);
+//
+// Then each CounterGroup counter as its own family, named by source and field, labelled with
+// the interface as node_exporter labels it (`device`), and the queue where there is one:
+//   # TYPE ingress_xdp_statistics_rx_ring_full counter
+//   ingress_xdp_statistics_rx_ring_full_total{device="eth0",queue="0"} 512
+//   ingress_backend_rx_missed_total{device="eth0",backend="af_xdp"} 512
+//
+// Then per endpoint, labelled by its id, kind and local binding:
+//   ingress_endpoint_delivered_datagrams_total{endpoint="1",kind="udp",local="0.0.0.0:5000"} 2000
+//   (dropped_datagrams: its ring was full, SOCKET_RCVBUFF; truncated_datagrams; ring_used, a
+//   gauge)
+std::string format_openmetrics(const std::vector<Snapshot>& workers,
+                               const std::vector<CounterGroup>& groups = {},
+                               const std::vector<EndpointFigures>& endpoints = {});
+
+// `ingressctl stats`: one section per group, zero counters only with opt.zeros:
+//   #backend eth0 (af_xdp)
+//   rx_missed                       512
+//   #xdp_statistics eth0 queue 0 (af_xdp)
+//   rx_ring_full                    512
+std::string format_counter_groups(const std::vector<CounterGroup>& groups,
+                                  const FormatOptions& opt = {});
+// JSON array, every counter (zeros included):
+//   [{"device":"eth0","backend":"af_xdp","source":"backend","queue":null,"counters":{...}}]
+std::string json_counter_groups(const std::vector<CounterGroup>& groups);
 // OpenMetrics escaping: in HELP text `\` and newline; in a label value also `"`.
 std::string openmetrics_escape(std::string_view s, bool label_value);
 

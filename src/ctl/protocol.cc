@@ -33,6 +33,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kDelivered:
         case Attr::kDropped:
         case Attr::kTruncated:
+        case Attr::kValue:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -55,6 +56,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kRingUsed:
         case Attr::kRingCapacity:
         case Attr::kPrefix:
+        case Attr::kQueue:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -90,6 +92,12 @@ int expected_size(Attr a) noexcept {
         case Attr::kMembership:
         case Attr::kRoute:
         case Attr::kRestart:
+        case Attr::kCounterGroup:
+        case Attr::kBackend:
+        case Attr::kCounterSource:
+        case Attr::kNamedCounter:
+        case Attr::kCounterName:
+        case Attr::kCounterHelp:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -125,6 +133,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "routes";
         case MsgType::kReload:
             return "reload";
+        case MsgType::kBackendStats:
+            return "backend-stats";
         case MsgType::kReply:
             return "reply";
     }
@@ -132,7 +142,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 13;
+    return t >= 1 && t <= 14;
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -529,6 +539,44 @@ std::optional<DecodeError> decode_close(const Message& m, uint32_t* id) {
     if (!v) return DecodeError{EINVAL, "close needs endpoint-id"};
     *id = *v;
     return std::nullopt;
+}
+
+void encode_counter_group(Builder& b, const core::CounterGroup& g) {
+    const std::size_t mark = b.begin_nested(Attr::kCounterGroup);
+    b.str(Attr::kIfname, g.device)
+        .str(Attr::kBackend, g.backend)
+        .str(Attr::kCounterSource, g.source);
+    if (g.queue >= 0) b.u32(Attr::kQueue, static_cast<uint32_t>(g.queue));
+    for (const core::NamedCounter& c : g.counters) {
+        const std::size_t cm = b.begin_nested(Attr::kNamedCounter);
+        b.str(Attr::kCounterName, c.name)
+            .str(Attr::kCounterHelp, c.help)
+            .u64(Attr::kValue, c.value);
+        b.end_nested(cm);
+    }
+    b.end_nested(mark);
+}
+
+std::optional<core::CounterGroup> decode_counter_group(const Attrs& item) {
+    auto device = item.str(Attr::kIfname);
+    auto backend = item.str(Attr::kBackend);
+    auto source = item.str(Attr::kCounterSource);
+    auto counters = item.all_nested(Attr::kNamedCounter);
+    if (!device || !backend || !source || !counters) return std::nullopt;
+    core::CounterGroup g{.device = std::string(*device),
+                         .backend = std::string(*backend),
+                         .source = std::string(*source),
+                         .queue = -1,
+                         .counters = {}};
+    if (auto q = item.u32(Attr::kQueue)) g.queue = static_cast<int32_t>(*q & 0x7fffffff);
+    for (const Attrs& c : *counters) {
+        auto name = c.str(Attr::kCounterName);
+        auto value = c.u64(Attr::kValue);
+        if (!name || !value) return std::nullopt;
+        g.counters.push_back(
+            {std::string(*name), std::string(c.str(Attr::kCounterHelp).value_or("")), *value});
+    }
+    return g;
 }
 
 }  // namespace ingress::ctl

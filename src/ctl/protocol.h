@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "client/include/ingress/options.h"
+#include "core/stats_format.h"
 
 namespace ingress::ctl {
 
@@ -47,11 +48,12 @@ enum class MsgType : uint16_t {
     kStats = 9,      // counters (as the stats printer formats them)
     // The operator's requests (ingressctl). New types within version 1: an older daemon
     // answers them EPROTO "unknown message type", which ingressctl reports as such.
-    kStatsQuery = 10,  // per-worker counters as u64 arrays in counters.def order (paged)
-    kEndpoints = 11,   // every endpoint with owner, binding, memberships, ring fill (paged)
-    kRoutes = 12,      // the FIB the workers use: local and main table entries (paged)
-    kReload = 13,      // SIGHUP: re-read the config file and apply it (privileged)
-    kReply = 100,      // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    kStatsQuery = 10,    // per-worker counters as u64 arrays in counters.def order (paged)
+    kEndpoints = 11,     // every endpoint with owner, binding, memberships, ring fill (paged)
+    kRoutes = 12,        // the FIB the workers use: local and main table entries (paged)
+    kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
+    kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
+    kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -115,6 +117,14 @@ enum class Attr : uint16_t {
     kTable = 95,           // u8: RT_TABLE_LOCAL (255) or RT_TABLE_MAIN (254)
     kApplied = 96,         // u8: reload: 1 applied, 0 nothing applied (see kRestart)
     kRestart = 97,         // string, repeatable: a change that needs a restart
+    kCounterGroup = 98,    // nested: ifname, backend, counter-source, [queue], named-counter...
+    kBackend = 99,         // string: "af_xdp", "dpdk"
+    kCounterSource = 100,  // string: "backend", "xdp_statistics", "rte_eth_stats", ...
+    kQueue = 101,          // u32: the interface's queue (absent: the whole interface)
+    kNamedCounter = 102,   // nested: counter-name, counter-help, value
+    kCounterName = 103,    // string: the source's field name ("rx_ring_full", "imissed")
+    kCounterHelp = 104,    // string: what it counts
+    kValue = 105,          // u64
 };
 
 enum class ParseError : uint8_t {
@@ -250,5 +260,10 @@ std::optional<DecodeError> decode_join(const Message& m, McRequest* out);
 std::optional<DecodeError> decode_leave(const Message& m, McRequest* out);
 std::optional<DecodeError> decode(const Message& m, SetOption* out);
 std::optional<DecodeError> decode_close(const Message& m, uint32_t* id);
+
+// backend-stats items: a core::CounterGroup as one kCounterGroup attribute, and back
+// (nullopt when an item or one of its counters is malformed or incomplete).
+void encode_counter_group(Builder& b, const core::CounterGroup& g);
+std::optional<core::CounterGroup> decode_counter_group(const Attrs& item);
 
 }  // namespace ingress::ctl

@@ -274,6 +274,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return routes(c, m);
         case MsgType::kReload:
             return reload(c, m);
+        case MsgType::kBackendStats:
+            return backend_stats(c, m);
         case MsgType::kReply:
             break;
     }
@@ -360,6 +362,22 @@ bool Server::stats_query(Conn& c, const Message& m) {
             b.u32(Attr::kWorker, w).str(Attr::kWorkerDesc, ws[w].desc);
             b.u64_array(Attr::kCounters, values);
             b.end_nested(mark);
+        }
+    });
+}
+
+bool Server::backend_stats(Conn& c, const Message& m) {
+    if (!hooks_.counter_groups)
+        return reply(c, m.seq, Result{EOPNOTSUPP, "no backend counters here", 0});
+    const std::vector<core::CounterGroup> groups = hooks_.counter_groups();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        for (uint32_t i = first; i < groups.size(); ++i) {
+            if (i > first && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, i);
+                break;
+            }
+            encode_counter_group(b, groups[i]);
         }
     });
 }

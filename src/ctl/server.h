@@ -13,10 +13,11 @@
 // limited. When a connection closes (app exit, crash, kill) its endpoints are removed and
 // the change published; their memory is reclaimed after the grace period.
 //
-// The operator's requests (ingressctl: stats-query, endpoints, routes, reload) are answered
-// through ServerHooks the daemon gives: the server knows the registry, not the workers,
-// the route tables or the config file. Reading is open to anyone who can connect; reload
-// needs ctl::may_administer (root, the socket's owner, CAP_NET_ADMIN or the control group).
+// The operator's requests (ingressctl: stats-query, backend-stats, endpoints, routes, reload)
+// are answered through ServerHooks the daemon gives: the server knows the registry, not the
+// workers, the backends, the route tables or the config file. Reading is open to anyone who can
+// connect; reload needs ctl::may_administer (root, the socket's owner, CAP_NET_ADMIN or the control
+// group).
 #pragma once
 
 #include <cstdint>
@@ -61,11 +62,12 @@ struct ReloadOutcome {
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its
 // request EOPNOTSUPP.
 struct ServerHooks {
-    std::function<std::string()> stats_text;                       // stats: nstat text
-    std::function<std::vector<WorkerCounters>()> worker_counters;  // stats-query
-    std::function<std::vector<ipv4::Route>()> routes;              // routes: the live FIB
-    std::function<std::string(uint32_t ifindex)> ifname;           // names in replies
-    std::function<ReloadOutcome()> reload;                         // reload (SIGHUP's path)
+    std::function<std::string()> stats_text;                          // stats: nstat text
+    std::function<std::vector<WorkerCounters>()> worker_counters;     // stats-query
+    std::function<std::vector<ipv4::Route>()> routes;                 // routes: the live FIB
+    std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
+    std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
+    std::function<std::vector<core::CounterGroup>()> counter_groups;  // backend-stats
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
@@ -131,6 +133,7 @@ private:
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);
+    bool backend_stats(Conn& c, const Message& m);
     std::string ifname(uint32_t ifindex) const;
     void log_refusal(const Conn& c, const char* what, const std::string& msg);
 

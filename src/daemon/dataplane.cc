@@ -168,6 +168,56 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     create_workers();
     start_control();
     start_workers();
+    start_metrics();
+}
+
+void Dataplane::start_metrics() {
+    if (!cfg_.metrics_port) return;
+    refresh_endpoint_figures();
+    metrics_ = std::make_unique<MetricsHttp>(cfg_.metrics_addr, cfg_.metrics_port,
+                                             [this] { return render_metrics(); });
+}
+
+std::string Dataplane::render_metrics() const {
+    // What `ingressctl stats --openmetrics` prints, read the same way: each worker's snapshot
+    // (a sequence lock the worker never waits on), the backends' counters (getsockopt,
+    // rte_eth_stats, relaxed loads), the endpoints as the control thread last copied them.
+    std::vector<core::Snapshot> workers;
+    for (const auto& w : workers_) workers.push_back(w->counters.snapshot());
+    std::vector<core::EndpointFigures> eps;
+    {
+        std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+        eps = endpoint_figures_;
+    }
+    return core::format_openmetrics(workers, counter_groups(), eps);
+}
+
+void Dataplane::refresh_endpoint_figures() {
+    std::vector<core::EndpointFigures> v;
+    if (registry_)
+        for (const ctl::EndpointView& e : registry_->endpoints()) {
+            core::EndpointFigures f;
+            f.id = e.id;
+            if (e.udp) {
+                f.kind = "udp";
+                f.local = wire::ipv4_str(e.udp->addr) + ":" + std::to_string(e.udp->port);
+            } else if (e.raw) {
+                f.kind = "raw";
+                f.local = wire::ipv4_str(e.raw->addr) + ":proto" + std::to_string(e.raw->protocol);
+            } else if (e.tap) {
+                char et[16];
+                std::snprintf(et, sizeof et, "*:0x%04x", e.tap->ethertype);
+                f.kind = "tap";
+                f.local = e.tap->ethertype == 0x0003 ? "*:ETH_P_ALL" : et;
+            }
+            f.delivered = e.rings->delivered();
+            f.dropped = e.rings->dropped();
+            f.truncated = e.rings->truncated();
+            f.ring_used = e.rings->used();
+            v.push_back(std::move(f));
+        }
+    std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+    endpoint_figures_ = std::move(v);
 }
 
 void Dataplane::init_eal() {
@@ -292,6 +342,7 @@ void Dataplane::start_control() {
         return v;
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
+    hooks.counter_groups = [this] { return counter_groups(); };
     hooks.reload = [this] {
         return reload_request_
                    ? reload_request_()
@@ -319,8 +370,10 @@ void Dataplane::start_workers() {
 }
 
 void Dataplane::stop() {
-    // Apps first: closing their connections unpublishes their endpoints while the workers
-    // still run (and pass the grace periods that free them).
+    // The scrape endpoint first (it reads the workers and the registry's copy), then the
+    // apps: closing their connections unpublishes their endpoints while the workers still
+    // run (and pass the grace periods that free them).
+    metrics_.reset();
     server_.reset();
     registry_.reset();
     stop_ = true;
@@ -342,6 +395,7 @@ core::Snapshot Dataplane::counters() const {
 
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
+    if (metrics_) refresh_endpoint_figures();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.
     const ipv4::RouteTables* t = routes_->read();
@@ -387,6 +441,39 @@ std::vector<std::string> Dataplane::backend_stats() const {
     return out;
 }
 
+std::vector<core::CounterGroup> Dataplane::counter_groups() const {
+    std::vector<core::CounterGroup> out;
+    for (const auto& p : ports_) {
+        // l2.name, not ic.name: a reload rewrites ic on the control thread while the HTTP
+        // thread may read here; the name itself never changes without a restart.
+        for (core::CounterGroup& g : p->io->counter_groups()) {
+            g.device = p->l2.name;
+            out.push_back(std::move(g));
+        }
+        if (!p->prog) continue;
+        // The XDP program's per-action counters (xdp/ingress_xdp.h), summed over CPUs.
+        const io::afxdp::XdpStats x = p->prog->stats();
+        out.push_back(
+            {.device = p->l2.name,
+             .backend = p->io->name(),
+             .source = "xdp_program",
+             .queue = -1,
+             .counters = {
+                 {"seen", "frames the XDP program looked at", x.seen},
+                 {"pass", "frames it left to the kernel (XDP_PASS)", x.pass},
+                 {"redirect",
+                  "frames it redirected to the queue's AF_XDP socket (the socket's "
+                  "xdp_statistics count those it could not take)",
+                  x.redirect},
+                 {"no_xsk", "frames for the dataplane with no socket on their queue (passed)",
+                  x.no_xsk},
+                 {"kernel_proto", "frames for our addresses of an IP protocol the kernel keeps",
+                  x.kernel_proto},
+             }});
+    }
+    return out;
+}
+
 std::vector<std::string> Dataplane::describe() const {
     std::vector<std::string> out;
     for (const auto& w : workers_) out.push_back(w->desc);
@@ -411,6 +498,8 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
         restart.push_back("rings");
     if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");
+    if (next.metrics_addr != cfg_.metrics_addr || next.metrics_port != cfg_.metrics_port)
+        restart.push_back("metrics.listen");
     if (next.dpdk.eal_args != cfg_.dpdk.eal_args || next.dpdk.mbufs != cfg_.dpdk.mbufs ||
         next.dpdk.mbuf_cache != cfg_.dpdk.mbuf_cache ||
         next.dpdk.rx_descriptors != cfg_.dpdk.rx_descriptors ||

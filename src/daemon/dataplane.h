@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "core/counters.h"
 #include "ctl/registry.h"
 #include "ctl/server.h"
+#include "daemon/metrics_http.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
 
@@ -61,6 +63,10 @@ public:
     std::vector<std::string> describe() const;
     // A line per port with its backend's counters (io::BackendStats), for the final report.
     std::vector<std::string> backend_stats() const;
+    // Per port: its backend's counters, the kernel's or the device's (XDP_STATISTICS per
+    // socket, rte_eth_stats) and the XDP program's, under their own names. Read now, on the
+    // calling thread (the control thread: `ingressctl stats`), never by a worker.
+    std::vector<core::CounterGroup> counter_groups() const;
 
     // The control thread's step: serves the control socket for up to timeout_ms.
     void control_step(int timeout_ms);
@@ -83,9 +89,12 @@ private:
     std::unique_ptr<Port> open_dpdk_port(const config::InterfaceConfig& ic);
     std::unique_ptr<Port> open_afxdp_port(const config::InterfaceConfig& ic,
                                           const std::string& xdp_object);
-    void create_workers();  // one per (interface, queue)
-    void start_control();   // registry and control socket
-    void start_workers();   // threads, pinned where the config says
+    void create_workers();               // one per (interface, queue)
+    void start_control();                // registry and control socket
+    void start_workers();                // threads, pinned where the config says
+    void start_metrics();                // the HTTP endpoint, when metrics.listen is set
+    std::string render_metrics() const;  // on the HTTP thread
+    void refresh_endpoint_figures();     // on the control thread
     uint32_t ifindex_of(const std::string& name) const;
     config::Config cfg_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
@@ -99,6 +108,11 @@ private:
     uint64_t synced_generation_ = 0;  // route tables the ports' steering reflects
     uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols it reflects
     std::function<ctl::ReloadOutcome()> reload_request_;
+    std::unique_ptr<MetricsHttp> metrics_;
+    // The endpoints' figures for the HTTP thread: the registry is the control thread's, so
+    // that thread copies them at each pass (at most 100 ms old when scraped).
+    mutable std::mutex endpoint_figures_mu_;
+    std::vector<core::EndpointFigures> endpoint_figures_;
 };
 
 // SIGHUP and `ingressctl reload`: re-reads `path` and applies it to `dp`; logs the outcome

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "core/counters.h"
 #include "core/packet.h"
+#include "core/stats_format.h"
 
 namespace ingress::io {
 
@@ -28,6 +31,31 @@ struct BackendStats {
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused
 };
+
+// One queue's share of BackendStats, written by the worker that polls the queue and read
+// live by the control thread (`ingressctl stats`): single-writer counters (core::Counter, a
+// plain load and store for the writer). rx_missed has no field here: the kernel or the
+// device counts it.
+struct QueueStats {
+    core::Counter rx, tx, passed, freed, rx_oversize, alloc_fail, steered, pass_dropped,
+        from_kernel, from_kernel_dropped;
+    void add_to(BackendStats& s) const noexcept {
+        s.rx += rx.get();
+        s.tx += tx.get();
+        s.passed += passed.get();
+        s.freed += freed.get();
+        s.rx_oversize += rx_oversize.get();
+        s.alloc_fail += alloc_fail.get();
+        s.steered += steered.get();
+        s.pass_dropped += pass_dropped.get();
+        s.from_kernel += from_kernel.get();
+        s.from_kernel_dropped += from_kernel_dropped.get();
+    }
+};
+
+// BackendStats under its field names, for the operator (a core::CounterGroup with source
+// "backend"; the caller names the device and backend).
+std::vector<core::NamedCounter> named(const BackendStats& s);
 
 class Backend {
 public:
@@ -60,7 +88,19 @@ public:
     // queue's rings and to send other queues' buffers home (AF_XDP); others ignore it.
     virtual void attach_thread(uint16_t /*queue*/) noexcept {}
 
+    // Safe from any thread while workers poll (the control thread reads it per request).
     virtual BackendStats stats() const noexcept = 0;
+    // stats() under its field names, then what the kernel or the device counts for the
+    // interface under its own names (AF_XDP: XDP_STATISTICS per socket; DPDK: rte_eth_stats),
+    // `device` left for the caller. Read per request from the control thread (a getsockopt
+    // per socket, rte_eth_stats_get per port), never from a worker.
+    virtual std::vector<core::CounterGroup> counter_groups() const {
+        return {{.device = {},
+                 .backend = name(),
+                 .source = "backend",
+                 .queue = -1,
+                 .counters = named(stats())}};
+    }
     virtual std::string name() const = 0;
 };
 

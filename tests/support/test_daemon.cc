@@ -53,6 +53,7 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.reload = o.reload;
+    hooks.counter_groups = o.counter_groups;
     server_ = std::make_unique<ctl::Server>(sc, *reg_, std::move(hooks));
     for (uint16_t i = 0; i < o.workers; ++i) {
         auto w = std::make_unique<Worker>();

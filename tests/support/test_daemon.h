@@ -38,6 +38,8 @@ struct TestDaemonOptions {
     bool log_refusals = false;  // the server's refusal log, to stderr (rate limited)
     int owner_uid = -1;         // ServerConfig::owner_uid
     std::function<ctl::ReloadOutcome()> reload;  // the reload hook (empty: EOPNOTSUPP)
+    // The backend-stats hook (empty: EOPNOTSUPP; the memory backends count for one thread).
+    std::function<std::vector<core::CounterGroup>()> counter_groups;
 };
 
 class TestDaemon {

@@ -53,7 +53,7 @@ struct AfXdpBackend::Queue {
     std::vector<uint64_t> free;  // frame addresses not in any ring
     uint32_t tx_outstanding = 0;
     bool zero_copy = false;
-    BackendStats st;
+    QueueStats st;
 
     uint8_t* data(uint64_t addr) const noexcept {
         return static_cast<uint8_t*>(xsk_umem__get_data(area, addr));
@@ -107,7 +107,11 @@ AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(p
         if (Q.area == MAP_FAILED)
             throw std::runtime_error(where + ": cannot map the UMEM: " + std::strerror(errno));
         xsk_umem_config ucfg{};
-        ucfg.fill_size = opt.ring_size;
+        // The fill ring is twice the RX ring (as xdpsock sizes it): while the RX ring holds
+        // frames a stalled worker has not taken, the fill ring still has buffers, so the
+        // kernel's drops read as rx_ring_full (the worker did not keep up), not as rx_dropped
+        // for want of a buffer.
+        ucfg.fill_size = 2 * opt.ring_size;
         ucfg.comp_size = opt.ring_size;
         ucfg.frame_size = opt.frame_size;
         ucfg.frame_headroom = 0;
@@ -178,7 +182,7 @@ void AfXdpBackend::give_back(uint64_t handle, bool passed) noexcept {
     Queue* me = caller();
     Queue& counted = me ? *me : *home;  // each queue's counters have one writer
     // A passed frame cannot reach the kernel from here (backend.h): pass_dropped, not passed.
-    ++(passed ? counted.st.pass_dropped : counted.st.freed);
+    (passed ? counted.st.pass_dropped : counted.st.freed).add();
     if (me && me != home) {
         // Cannot be full: the ring holds as many entries as the UMEM has frames.
         (void)home->returns[me->slot]->try_push(handle & kAddrMask);
@@ -221,7 +225,7 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
                     ifindex_, now);
     }
     if (n) xsk_ring_cons__release(&Q->rx, n);
-    Q->st.rx += n;
+    Q->st.rx.add(n);
     return static_cast<uint16_t>(n);
 }
 
@@ -247,7 +251,7 @@ uint16_t AfXdpBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) 
         if (xsk_ring_prod__needs_wakeup(&Q->tx))
             sendto(xsk_socket__fd(Q->xsk), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
     }
-    Q->st.tx += got;
+    Q->st.tx.add(got);
     return static_cast<uint16_t>(got);
 }
 
@@ -268,7 +272,7 @@ bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
     if (!Q || len > Q->frame_size) return false;
     Q->reclaim_completions();
     if (Q->free.empty()) {
-        ++Q->st.alloc_fail;
+        Q->st.alloc_fail.add();
         return false;
     }
     uint64_t addr = Q->free.back();
@@ -281,17 +285,47 @@ bool AfXdpBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
 BackendStats AfXdpBackend::stats() const noexcept {
     BackendStats s;
     for (const auto& Q : queues_) {
-        // Frames the socket could not take (its RX ring full, no fill buffer): the kernel
-        // counts them; reported here so they are never lost without a count.
-        s.rx_missed += xsk_counters(Q->id).rx_dropped;
-        s.rx += Q->st.rx;
-        s.tx += Q->st.tx;
-        s.passed += Q->st.passed;
-        s.pass_dropped += Q->st.pass_dropped;
-        s.freed += Q->st.freed;
-        s.alloc_fail += Q->st.alloc_fail;
+        // Frames the socket could not take: the kernel counts them (xsk_rcv: rx_dropped when
+        // no fill buffer was there or the frame was too long, rx_queue_full -- reported as
+        // rx_ring_full -- when the RX ring was full; one frame, one of the two). Reported
+        // here so they are never lost without a count.
+        const XskCounters k = xsk_counters(Q->id);
+        s.rx_missed += k.rx_dropped + k.rx_ring_full;
+        Q->st.add_to(s);
     }
     return s;
+}
+
+std::vector<core::CounterGroup> AfXdpBackend::counter_groups() const {
+    std::vector<core::CounterGroup> out = Backend::counter_groups();
+    for (const auto& Q : queues_) {
+        // struct xdp_statistics (include/uapi/linux/if_xdp.h), field for field.
+        const XskCounters k = xsk_counters(Q->id);
+        out.push_back(
+            {.device = {},
+             .backend = name(),
+             .source = "xdp_statistics",
+             .queue = Q->id,
+             .counters = {
+                 {"rx_dropped",
+                  "frames the AF_XDP socket dropped: no buffer in the fill ring, or too long "
+                  "for one",
+                  k.rx_dropped},
+                 {"rx_ring_full", "frames dropped because the socket's RX ring was full",
+                  k.rx_ring_full},
+                 {"rx_fill_ring_empty_descs",
+                  "times the kernel found the fill ring empty (a frame then counts in "
+                  "rx_dropped, or in the driver's drops in zero-copy mode)",
+                  k.rx_fill_ring_empty},
+                 {"rx_invalid_descs", "invalid descriptors on the socket's RX side",
+                  k.rx_invalid_descs},
+                 {"tx_invalid_descs", "invalid descriptors on the socket's TX ring",
+                  k.tx_invalid_descs},
+                 {"tx_ring_empty_descs", "times the kernel found the TX ring empty",
+                  k.tx_ring_empty},
+             }});
+    }
+    return out;
 }
 
 bool AfXdpBackend::zero_copy(uint16_t queue) const noexcept {
@@ -305,7 +339,9 @@ AfXdpBackend::XskCounters AfXdpBackend::xsk_counters(uint16_t queue) const {
     socklen_t len = sizeof st;
     if (!Q || getsockopt(xsk_socket__fd(Q->xsk), SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
         return {};
-    return {st.rx_dropped, st.rx_invalid_descs, st.rx_ring_full, st.rx_fill_ring_empty_descs};
+    return {st.rx_dropped,       st.rx_invalid_descs,
+            st.rx_ring_full,     st.rx_fill_ring_empty_descs,
+            st.tx_invalid_descs, st.tx_ring_empty_descs};
 }
 
 std::string AfXdpBackend::xsk_stats(uint16_t queue) const {

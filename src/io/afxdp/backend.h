@@ -45,7 +45,7 @@ struct XskOptions {
     std::vector<uint16_t> queues{0};
     uint32_t frames = 4096;      // per queue
     uint32_t frame_size = 4096;  // XSK_UMEM__DEFAULT_FRAME_SIZE
-    uint32_t ring_size = 2048;   // rx, tx, fill, completion
+    uint32_t ring_size = 2048;   // rx, tx, completion; the fill ring is twice this
     enum class ZeroCopy : uint8_t { kAuto, kOn, kOff } zero_copy = ZeroCopy::kAuto;
     bool busy_poll = false;  // SO_PREFER_BUSY_POLL + SO_BUSY_POLL where the kernel allows
 };
@@ -64,14 +64,17 @@ public:
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
     BackendStats stats() const noexcept override;
+    // The backend group, then one "xdp_statistics" group per socket (queue).
+    std::vector<core::CounterGroup> counter_groups() const override;
     std::string name() const override { return "af_xdp"; }
 
     bool zero_copy(uint16_t queue) const noexcept;
     // Kernel-side ring statistics (XDP_STATISTICS): frames the socket could not take
-    // (rx_dropped: no fill buffer or too long), bad descriptors, ring full, fill ring empty.
-    // Zeros when the socket cannot say.
+    // (rx_dropped: no fill buffer or too long; rx_ring_full), bad descriptors, fill ring
+    // empty, TX ring empty. Zeros when the socket cannot say. A getsockopt: any thread.
     struct XskCounters {
-        uint64_t rx_dropped = 0, rx_invalid_descs = 0, rx_ring_full = 0, rx_fill_ring_empty = 0;
+        uint64_t rx_dropped = 0, rx_invalid_descs = 0, rx_ring_full = 0, rx_fill_ring_empty = 0,
+                 tx_invalid_descs = 0, tx_ring_empty = 0;
     };
     XskCounters xsk_counters(uint16_t queue) const;
     std::string xsk_stats(uint16_t queue) const;  // the same, as one line

@@ -161,7 +161,7 @@ ThreadRegistration::~ThreadRegistration() {
 struct alignas(64) DpdkBackend::Queue {
     uint16_t id = 0;
     uint32_t polls = 0;  // RX polls since the TAP was last read
-    BackendStats st;
+    QueueStats st;
 };
 
 DpdkBackend::DpdkBackend(const PortOptions& opt) : opt_(opt) {
@@ -316,7 +316,7 @@ void DpdkBackend::close() noexcept {
 }
 
 void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
-                            uint64_t BackendStats::*accepted) noexcept {
+                            core::Counter QueueStats::*accepted) noexcept {
     // Without a TAP the frames are released: the kernel never sees them (counted as
     // accepted, as the AF_XDP backend counts what it passes).
     const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
@@ -324,8 +324,8 @@ void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
         rte_pktmbuf_free_bulk(m, n);
     else if (sent < n)
         rte_pktmbuf_free_bulk(m + sent, n - sent);
-    Q.st.*accepted += sent;
-    Q.st.pass_dropped += n - sent;
+    (Q.st.*accepted).add(sent);
+    Q.st.pass_dropped.add(n - sent);
 }
 
 uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept {
@@ -346,7 +346,7 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         rte_mbuf* mb = m[i];
         if (mb->nb_segs != 1) {  // a chain cannot be viewed as one contiguous frame
             rte_pktmbuf_free(mb);
-            ++Q.st.rx_oversize;
+            Q.st.rx_oversize.add();
             continue;
         }
         core::Packet& p = pkts[k];
@@ -359,8 +359,8 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         }
         ++k;
     }
-    if (nkernel) to_kernel(Q, kernel, nkernel, &BackendStats::steered);
-    Q.st.rx += k;
+    if (nkernel) to_kernel(Q, kernel, nkernel, &QueueStats::steered);
+    Q.st.rx.add(k);
     return k;
 }
 
@@ -370,8 +370,8 @@ void DpdkBackend::service_exception(Queue& Q) noexcept {
     if (!n) return;
     const uint16_t sent = rte_eth_tx_burst(port_, Q.id, m, n);
     if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
-    Q.st.from_kernel += sent;
-    Q.st.from_kernel_dropped += n - sent;
+    Q.st.from_kernel.add(sent);
+    Q.st.from_kernel_dropped.add(n - sent);
 }
 
 void DpdkBackend::attach_thread(uint16_t queue) noexcept {
@@ -390,7 +390,7 @@ uint16_t DpdkBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) n
     n = std::min(n, core::kBurst);
     for (uint16_t i = 0; i < n; ++i) m[i] = to_mbuf(pkts[i]);
     const uint16_t sent = rte_eth_tx_burst(port_, Q->id, m, n);
-    Q->st.tx += sent;
+    Q->st.tx.add(sent);
     return sent;
 }
 
@@ -401,7 +401,7 @@ void DpdkBackend::pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noe
     for (uint16_t done = 0; done < n;) {
         const uint16_t k = std::min<uint16_t>(n - done, core::kBurst);
         for (uint16_t i = 0; i < k; ++i) m[i] = to_mbuf(pkts[done + i]);
-        to_kernel(Q, m, k, &BackendStats::passed);
+        to_kernel(Q, m, k, &QueueStats::passed);
         done = static_cast<uint16_t>(done + k);
     }
 }
@@ -425,7 +425,7 @@ bool DpdkBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
     rte_mbuf* mb = rte_pktmbuf_alloc(pool_);
     if (!mb || len > rte_pktmbuf_tailroom(mb)) {
         if (mb) rte_pktmbuf_free(mb);
-        ++Q->st.alloc_fail;
+        Q->st.alloc_fail.add();
         return false;
     }
     mb->data_len = static_cast<uint16_t>(len);
@@ -436,17 +436,7 @@ bool DpdkBackend::try_alloc(core::Packet& pkt, uint32_t len) noexcept {
 
 BackendStats DpdkBackend::stats() const noexcept {
     BackendStats s;
-    for (const auto& Q : queues_) {
-        s.rx += Q->st.rx;
-        s.tx += Q->st.tx;
-        s.passed += Q->st.passed;
-        s.steered += Q->st.steered;
-        s.rx_oversize += Q->st.rx_oversize;
-        s.alloc_fail += Q->st.alloc_fail;
-        s.pass_dropped += Q->st.pass_dropped;
-        s.from_kernel += Q->st.from_kernel;
-        s.from_kernel_dropped += Q->st.from_kernel_dropped;
-    }
+    for (const auto& Q : queues_) Q->st.add_to(s);
     s.freed = freed_.load(std::memory_order_relaxed);
     // What never reached rx_burst: the device's ring was full (imissed), or it refused the
     // frame (ierrors); rx_nombuf is the mempool running dry under the device.
@@ -456,6 +446,29 @@ BackendStats DpdkBackend::stats() const noexcept {
         s.alloc_fail += es.rx_nombuf;
     }
     return s;
+}
+
+std::vector<core::CounterGroup> DpdkBackend::counter_groups() const {
+    std::vector<core::CounterGroup> out = Backend::counter_groups();
+    // struct rte_eth_stats, field for field (the port's totals; per-queue arrays left out).
+    rte_eth_stats es{};
+    if (port_ == UINT16_MAX || rte_eth_stats_get(port_, &es) != 0) return out;
+    out.push_back(
+        {.device = {},
+         .backend = name(),
+         .source = "rte_eth_stats",
+         .queue = -1,
+         .counters = {
+             {"ipackets", "frames the port received", es.ipackets},
+             {"opackets", "frames the port sent", es.opackets},
+             {"ibytes", "bytes the port received", es.ibytes},
+             {"obytes", "bytes the port sent", es.obytes},
+             {"imissed", "frames the port dropped because its RX queues were full", es.imissed},
+             {"ierrors", "erroneous frames the port received", es.ierrors},
+             {"oerrors", "frames the port failed to send", es.oerrors},
+             {"rx_nombuf", "RX mbuf allocation failures (the mempool ran dry)", es.rx_nombuf},
+         }});
+    return out;
 }
 
 std::string DpdkBackend::describe() const {

@@ -114,6 +114,8 @@ public:
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
     BackendStats stats() const noexcept override;
+    // The backend group, then the port's "rte_eth_stats" (imissed, rx_nombuf, ierrors, ...).
+    std::vector<core::CounterGroup> counter_groups() const override;
     std::string name() const override { return "dpdk"; }
 
     // The port's MAC (the TAP has the same, so the kernel's replies carry it).
@@ -144,7 +146,8 @@ private:
     void service_exception(Queue& Q) noexcept;
     Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)
     // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
-    void to_kernel(Queue& Q, rte_mbuf** m, uint16_t n, uint64_t BackendStats::*accepted) noexcept;
+    void to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
+                   core::Counter QueueStats::*accepted) noexcept;
 
     PortOptions opt_;
     uint16_t port_ = UINT16_MAX;

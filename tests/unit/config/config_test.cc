@@ -69,6 +69,8 @@ TEST(Config, EverythingIsRead) {
     EXPECT_EQ(c.worker_cores, (std::vector<unsigned>{2, 3, 4, 5}));
     EXPECT_EQ(c.control_core, 1);
     EXPECT_EQ(c.control_mode, 0660u);
+    EXPECT_EQ(c.metrics_addr, 0x7f000001u) << "metrics.listen 127.0.0.1:9464";
+    EXPECT_EQ(c.metrics_port, 9464);
     EXPECT_EQ(c.control_group, "ingress");
     EXPECT_EQ(c.workers(), 4u);
 }

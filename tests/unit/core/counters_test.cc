@@ -234,6 +234,72 @@ TEST(OpenMetrics, FamiliesWithTypeHelpTotalSuffixWorkerAndReasonLabelsEndingInEo
     EXPECT_EQ(samples, 2 * (kMibCount + kDropReasonCount + 4));
 }
 
+// Two AF_XDP sockets of one interface: the kernel's XDP_STATISTICS per queue and the
+// backend's own totals, as the daemon reads them.
+std::vector<CounterGroup> xsk_groups() {
+    return {{.device = "eth0",
+             .backend = "af_xdp",
+             .source = "backend",
+             .queue = -1,
+             .counters = {{"rx", "frames handed out", 100}, {"rx_missed", "lost", 7}}},
+            {.device = "eth0",
+             .backend = "af_xdp",
+             .source = "xdp_statistics",
+             .queue = 0,
+             .counters = {{"rx_dropped", "no buffer", 0}, {"rx_ring_full", "ring full", 5}}},
+            {.device = "eth0",
+             .backend = "af_xdp",
+             .source = "xdp_statistics",
+             .queue = 1,
+             .counters = {{"rx_dropped", "no buffer", 2}, {"rx_ring_full", "ring full", 0}}}};
+}
+
+TEST(OpenMetrics, BackendCountersAreFamiliesBySourceAndNameLabelledByDeviceAndQueue) {
+    std::string out = format_openmetrics({sample(1)}, xsk_groups());
+    auto has = [&](const std::string& s) { return out.find(s) != std::string::npos; };
+    EXPECT_TRUE(
+        has("# TYPE ingress_xdp_statistics_rx_ring_full counter\n"
+            "# HELP ingress_xdp_statistics_rx_ring_full ring full\n"
+            "ingress_xdp_statistics_rx_ring_full_total{device=\"eth0\",backend=\"af_xdp\","
+            "queue=\"0\"} 5\n"
+            "ingress_xdp_statistics_rx_ring_full_total{device=\"eth0\",backend=\"af_xdp\","
+            "queue=\"1\"} 0\n"))
+        << "one family, its samples together, one per socket: " << out;
+    EXPECT_TRUE(has("ingress_backend_rx_missed_total{device=\"eth0\",backend=\"af_xdp\"} 7\n"))
+        << "a whole-interface counter has no queue label";
+    std::size_t types = 0;
+    for (std::size_t p = 0; (p = out.find("# TYPE ", p)) != std::string::npos; ++p) ++types;
+    EXPECT_EQ(types, kMibCount + 1 + 4 + 4) << "rx, rx_missed, rx_dropped, rx_ring_full";
+    EXPECT_EQ(out.find("# EOF"), out.size() - 6) << "still once, at the end";
+}
+
+TEST(StatsFormat, BackendCounterGroupsKeepTheSourcesNamesInTextAndJson) {
+    const std::string text = format_counter_groups(xsk_groups());
+    EXPECT_EQ(text,
+              "#backend eth0 (af_xdp)\n"
+              "rx                              100\n"
+              "rx_missed                       7\n"
+              "#xdp_statistics eth0 queue 0 (af_xdp)\n"
+              "rx_ring_full                    5\n"
+              "#xdp_statistics eth0 queue 1 (af_xdp)\n"
+              "rx_dropped                      2\n");
+    EXPECT_NE(format_counter_groups(xsk_groups(), {.zeros = true})
+                  .find("rx_ring_full      "
+                        "              0\n"),
+              std::string::npos)
+        << "-a prints the zeros";
+    const std::string j = json_counter_groups(xsk_groups());
+    EXPECT_NE(j.find("{\"device\":\"eth0\",\"backend\":\"af_xdp\",\"source\":\"backend\","
+                     "\"queue\":null,\"counters\":{\"rx\":100,\"rx_missed\":7}}"),
+              std::string::npos)
+        << j;
+    EXPECT_NE(j.find("\"source\":\"xdp_statistics\",\"queue\":1,\"counters\":{\"rx_dropped\":2,"
+                     "\"rx_ring_full\":0}"),
+              std::string::npos)
+        << "zeros included, so keys are stable: " << j;
+    EXPECT_EQ(json_counter_groups({}), "[]");
+}
+
 TEST(OpenMetrics, EscapesBackslashNewlineAndQuotesInLabelValues) {
     EXPECT_EQ(openmetrics_escape("a\\b\nc\"d", false), "a\\\\b\\nc\"d") << "HELP keeps quotes";
     EXPECT_EQ(openmetrics_escape("a\\b\nc\"d", true), "a\\\\b\\nc\\\"d");

@@ -90,16 +90,64 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
 }
 
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
-    for (MsgType t :
-         {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload}) {
+    for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
+                      MsgType::kBackendStats}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
     }
     EXPECT_STREQ(msg_type_name(MsgType::kStatsQuery), "stats-query");
     auto b = Builder(MsgType::kReload, 1).finish();
-    b[6] = 14;
+    b[6] = 15;
     EXPECT_EQ(parse(b).error, ParseError::kUnknownType);
+}
+
+TEST(Protocol, CounterGroupsRoundTripAndAnIncompleteCounterIsRefused) {
+    const core::CounterGroup g{
+        .device = "eth0",
+        .backend = "af_xdp",
+        .source = "xdp_statistics",
+        .queue = 3,
+        .counters = {{"rx_ring_full", "ring full", 0xffffffffffull + 1}, {"rx_dropped", "", 0}}};
+    Builder b(MsgType::kReply, 1);
+    ctl::encode_counter_group(b, g);
+    ctl::encode_counter_group(b, {.device = "eth1",
+                                  .backend = "dpdk",
+                                  .source = "rte_eth_stats",
+                                  .queue = -1,
+                                  .counters = {}});
+    auto bytes = b.finish();
+    auto m = parse(bytes).msg;
+    ASSERT_TRUE(m);
+    auto items = m->all_nested(Attr::kCounterGroup);
+    ASSERT_TRUE(items);
+    ASSERT_EQ(items->size(), 2u);
+    auto back = ctl::decode_counter_group((*items)[0]);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->device, "eth0");
+    EXPECT_EQ(back->backend, "af_xdp");
+    EXPECT_EQ(back->source, "xdp_statistics");
+    EXPECT_EQ(back->queue, 3);
+    ASSERT_EQ(back->counters.size(), 2u);
+    EXPECT_EQ(back->counters[0].name, "rx_ring_full");
+    EXPECT_EQ(back->counters[0].help, "ring full");
+    EXPECT_EQ(back->counters[0].value, 0xffffffffffull + 1);
+    EXPECT_EQ(back->counters[1].value, 0u);
+    auto port = ctl::decode_counter_group((*items)[1]);
+    ASSERT_TRUE(port);
+    EXPECT_EQ(port->queue, -1) << "no queue attribute: the whole interface";
+    // A counter without its value is refused, not read as 0.
+    Builder bad(MsgType::kReply, 2);
+    const std::size_t gm = bad.begin_nested(Attr::kCounterGroup);
+    bad.str(Attr::kIfname, "eth0").str(Attr::kBackend, "af_xdp").str(Attr::kCounterSource, "x");
+    const std::size_t cm = bad.begin_nested(Attr::kNamedCounter);
+    bad.str(Attr::kCounterName, "rx_dropped");
+    bad.end_nested(cm);
+    bad.end_nested(gm);
+    auto badbytes = bad.finish();
+    auto bm = parse(badbytes).msg;
+    ASSERT_TRUE(bm);
+    EXPECT_FALSE(ctl::decode_counter_group(bm->all_nested(Attr::kCounterGroup)->at(0)));
 }
 
 TEST(Protocol, MalformedOperatorAttributesAreTypedErrors) {

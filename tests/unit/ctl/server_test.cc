@@ -263,6 +263,49 @@ TEST(CtlServer, StatsQueryGivesEachWorkersCountersInTableOrderWithTheTableIdenti
     }
 }
 
+TEST(CtlServer, BackendStatsListsTheDaemonsCounterGroupsPagedAndEachOnce) {
+    {
+        TestDaemon d;  // no hook: a daemon without backends says so
+        Raw r(d.path());
+        EXPECT_EQ(err_of(r.ask(Builder(MsgType::kBackendStats, 1).finish())),
+                  static_cast<uint32_t>(EOPNOTSUPP));
+    }
+    // 64 sockets' XDP_STATISTICS, more than one reply holds.
+    TestDaemonOptions o;
+    o.counter_groups = [] {
+        std::vector<core::CounterGroup> v;
+        for (int32_t q = 0; q < 64; ++q) {
+            core::CounterGroup g{.device = "eth0",
+                                 .backend = "af_xdp",
+                                 .source = "xdp_statistics",
+                                 .queue = q,
+                                 .counters = {}};
+            for (const char* n : {"rx_dropped", "rx_ring_full", "rx_fill_ring_empty_descs",
+                                  "rx_invalid_descs", "tx_invalid_descs", "tx_ring_empty_descs"})
+                g.counters.push_back({n, "a counter of the kernel's struct xdp_statistics",
+                                      static_cast<uint64_t>(q)});
+            v.push_back(std::move(g));
+        }
+        return v;
+    };
+    TestDaemon d(o);
+    Raw r(d.path());
+    int pages = 0;
+    std::vector<std::vector<uint8_t>> keep;
+    auto all = list_all(r, MsgType::kBackendStats, Attr::kCounterGroup, &pages, &keep);
+    EXPECT_GT(pages, 1);
+    ASSERT_EQ(all.size(), 64u);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        auto g = ctl::decode_counter_group(all[i]);
+        ASSERT_TRUE(g);
+        EXPECT_EQ(g->queue, static_cast<int32_t>(i)) << "each group once, in order";
+        ASSERT_EQ(g->counters.size(), 6u);
+        EXPECT_EQ(g->counters[1].name, "rx_ring_full");
+        EXPECT_EQ(g->counters[1].value, i);
+    }
+    for (const auto& f : keep) EXPECT_LE(f.size(), ctl::kHeaderLen + ctl::kMaxPayload);
+}
+
 TEST(CtlServer, EndpointsShowOwnerPidCommBindingMembershipsAndRingFill) {
     TestDaemonOptions o;
     o.workers = 2;
