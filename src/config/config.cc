@@ -301,7 +301,7 @@ void read_interfaces(const Reader& r, const YAML::Node& root, Config& c) {
     }
 }
 
-// routes: static routes, each naming a configured interface or VLAN.
+// routes: static routes, each naming a configured interface or VLAN, or lo.
 void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
     if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
     for (std::size_t k = 0; k < rs.size(); ++k) {
@@ -320,7 +320,7 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
                                                 {"prohibit", ipv4::RouteType::kProhibit}});
         if (auto d = rs[k]["dev"]) {
             e.dev = r.string(d, at + ".dev");
-            bool known = false;
+            bool known = e.dev == "lo";
             for (const auto& i : c.interfaces) {
                 known |= e.dev == i.name;
                 for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
@@ -480,8 +480,13 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
-                "dpdk"});
+                "dpdk", "loopback"});
         read_interfaces(r, root, c);
+        if (auto lo = root["loopback"]) {
+            r.keys(lo, "loopback", {"addresses"});
+            if (auto a = lo["addresses"])
+                read_addresses(r, a, "loopback.addresses", c.loopback_addresses);
+        }
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);
         if (auto v = root["ipv4"]) read_ipv4(r, v, c);

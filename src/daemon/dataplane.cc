@@ -75,6 +75,7 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
     ipv4::RouteConfig rc;
     rc.all = cfg.all;
     auto index_of = [&](const std::string& dev) -> uint32_t {
+        if (dev == "lo") return ifindex_of(dev);
         for (const auto& i : cfg.interfaces) {
             if (i.name == dev) return ifindex_of(i.name);
             for (const auto& v : i.vlans)
@@ -92,6 +93,13 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
                                  .name = i.name + "." + std::to_string(v.id),
                                  .addrs = v.addresses,
                                  .conf = v.conf});
+    }
+    // The kernel's lo: 127.0.0.1/8 and the configured loopback addresses, local wherever
+    // they arrive (weak host), and what an AnyIP route (`local ... dev lo`) names.
+    if (const uint32_t lo = ifindex_of("lo")) {
+        ipv4::IfConfig l = ipv4::RouteConfig::loopback(lo);
+        l.addrs.insert(l.addrs.end(), cfg.loopback_addresses.begin(), cfg.loopback_addresses.end());
+        rc.ifaces.push_back(std::move(l));
     }
     for (const auto& r : cfg.routes)
         rc.routes.push_back({.prefix = r.prefix,

@@ -29,7 +29,8 @@ namespace ingress::daemon {
 // (`ifindex_of` returns 0 for an unknown name). A VLAN sub-interface takes the ifindex of
 // the kernel's device NAME.VID when there is one, else a synthetic ifindex
 // (0x40000000 | parent << 12 | vid) that cannot collide with the kernel's. A DPDK port's
-// ifindex is its exception TAP's (the port's face in the kernel).
+// ifindex is its exception TAP's (the port's face in the kernel). The kernel's `lo`
+// (ifindex_of("lo")) is added with 127.0.0.1/8 and `loopback.addresses`.
 using IfindexOf = std::function<uint32_t(const std::string& name)>;
 ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifindex_of);
 uint32_t kernel_ifindex(const std::string& name);
