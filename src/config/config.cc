@@ -480,7 +480,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
-                "dpdk", "loopback"});
+                "dpdk", "loopback", "host"});
         read_interfaces(r, root, c);
         if (auto lo = root["loopback"]) {
             r.keys(lo, "loopback", {"addresses"});
@@ -490,6 +490,18 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);
         if (auto v = root["ipv4"]) read_ipv4(r, v, c);
+        if (auto h = root["host"]) {
+            c.host_kernel = r.choice<bool>(h, "host", {{"config", false}, {"kernel", true}});
+            bool addrs = !c.loopback_addresses.empty() || !c.routes.empty();
+            for (const auto& i : c.interfaces) {
+                addrs |= !i.addresses.empty();
+                for (const auto& v : i.vlans) addrs |= !v.addresses.empty();
+            }
+            if (c.host_kernel && addrs)
+                r.fail(h, "host",
+                       "kernel: addresses and routes are the kernel's (ip addr, ip route); "
+                       "remove them from the file, or use host: config");
+        }
         read_workers(r, root, opt, c);
         if (auto rg = root["rings"]) read_rings(r, rg, c);
         if (auto d = root["dpdk"]) read_dpdk(r, d, c);

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/stats_format.h"
 #include "daemon/kernel_memberships.h"
+#include "daemon/netlink_mirror.h"
 #include "daemon/steering.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -169,8 +170,9 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists. The
     // ports steer what the tables say is ours.
     endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
-    routes_ = std::make_unique<ipv4::RoutePublisher>(
-        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
+    // host: kernel subscribes before the first dump, so no change falls between the two.
+    if (cfg.host_kernel) watch_ = std::make_unique<NetlinkWatch>();
+    routes_ = std::make_unique<ipv4::RoutePublisher>(wanted_routes(cfg));
     for (auto& p : ports_) p->sync(*routes_->read());
     synced_generation_ = routes_->read()->generation();
     create_workers();
@@ -348,8 +350,32 @@ core::Snapshot Dataplane::counters() const {
     return total;
 }
 
+ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
+    ipv4::RouteConfig rc =
+        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); });
+    if (!cfg.host_kernel) return rc;
+    HostSkipped sk;
+    rc = overlay_kernel_host(std::move(rc), dump_kernel_host(), &sk);
+    if (sk != skipped_ && sk.total())
+        std::fprintf(stderr,
+                     "ingressd: host: kernel: left to the kernel, not mirrored: %u multipath "
+                     "route(s), %u nexthop-object route(s), %u route(s) of other tables, %u of "
+                     "other types\n",
+                     sk.multipath, sk.nexthop, sk.other_table, sk.other_type);
+    skipped_ = sk;
+    return rc;
+}
+
+void Dataplane::follow_kernel() {
+    ipv4::RouteConfig rc = wanted_routes(cfg_);
+    rc.mc = routes_->config().mc;  // the apps' memberships carry over
+    routes_->update(std::move(rc));
+}
+
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
+    // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
+    if (watch_ && watch_->drain()) follow_kernel();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.
     const ipv4::RouteTables* t = routes_->read();
@@ -434,8 +460,9 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     // mirrored; removed ones stay on the TAP until the restart, docs/dpdk.md).
     for (std::size_t i = 0; i < ports_.size(); ++i)
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
-    ipv4::RouteConfig rc =
-        route_config(next, [this](const std::string& n) { return ifindex_of(n); });
+    if (next.host_kernel != cfg_.host_kernel) restart.push_back("host");
+    if (!restart.empty()) return restart;
+    ipv4::RouteConfig rc = wanted_routes(next);
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {

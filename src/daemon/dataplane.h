@@ -20,6 +20,7 @@
 #include "core/counters.h"
 #include "ctl/registry.h"
 #include "ctl/server.h"
+#include "daemon/host_state.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
 
@@ -36,6 +37,8 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
 uint32_t kernel_ifindex(const std::string& name);
 // How ingressd loads its file: interface names are checked against the kernel's.
 config::LoadOptions load_options();
+
+class NetlinkWatch;
 
 class Dataplane {
 public:
@@ -88,7 +91,14 @@ private:
     void start_control();   // registry and control socket
     void start_workers();   // threads, pinned where the config says
     uint32_t ifindex_of(const std::string& name) const;
+    // The route configuration to publish: the file's, or (host: kernel) the kernel's
+    // interfaces, addresses and routes over the file's knobs (a fresh netlink dump).
+    ipv4::RouteConfig wanted_routes(const config::Config& cfg);
+    // host: kernel: a notification (or an overflow) arrived: dump and publish.
+    void follow_kernel();
     config::Config cfg_;
+    std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
+    HostSkipped skipped_;                  // what the last dump could not represent
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;
