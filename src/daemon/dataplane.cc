@@ -308,6 +308,8 @@ void Dataplane::start_control() {
                    : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
     };
     server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
+    // host: kernel: a notification wakes the control thread at once (control_step).
+    if (watch_) server_->watch(watch_->fd());
 }
 
 void Dataplane::start_workers() {
@@ -367,9 +369,18 @@ ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
 }
 
 void Dataplane::follow_kernel() {
+    const uint64_t t0 = g_clock.now_ns();
     ipv4::RouteConfig rc = wanted_routes(cfg_);
     rc.mc = routes_->config().mc;  // the apps' memberships carry over
+    std::size_t addrs = 0;
+    for (const auto& i : rc.ifaces) addrs += i.addrs.size();
+    const std::size_t links = rc.ifaces.size(), routes = rc.routes.size();
     routes_->update(std::move(rc));
+    std::fprintf(stderr,
+                 "ingressd: host: kernel: %zu interface(s), %zu address(es), %zu route(s) "
+                 "applied in %llu us\n",
+                 links, addrs, routes,
+                 static_cast<unsigned long long>((g_clock.now_ns() - t0) / 1000));
 }
 
 void Dataplane::control_step(int timeout_ms) {

@@ -177,6 +177,10 @@ NetlinkWatch::~NetlinkWatch() {
     mnl_socket_close(nl_);
 }
 
+int NetlinkWatch::fd() const noexcept {
+    return mnl_socket_get_fd(nl_);
+}
+
 bool NetlinkWatch::drain() {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     bool any = false;

@@ -29,6 +29,7 @@ public:
     // Reads every pending notification; true when any arrived or the socket overflowed
     // (then `overflows()` grew): the caller re-dumps. Never blocks.
     bool drain();
+    int fd() const noexcept;  // readable when a notification waits
     uint64_t events() const noexcept { return events_; }
     uint64_t overflows() const noexcept { return overflows_; }
 
