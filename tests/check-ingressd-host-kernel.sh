@@ -6,7 +6,10 @@
 #   2. `ip addr add 198.18.0.9/32`: the next datagrams to .9 reach the app (steered and local);
 #   3. `ip addr del 198.18.0.9/32`: the next ones are the kernel's again (not steered: the
 #      dataplane's counters do not move, the kernel's own UdpNoPorts does);
-#   4. conservation holds; the convergence time (change -> first datagram the dataplane
+#   4. a burst of 1,000 `ip addr add` (overflowing the subscription socket, ENOBUFS, on a
+#      2-core VM: the resync by full dump) ends with the kernel's state: the last address
+#      added is steered;
+#   5. conservation holds; the convergence time (change -> first datagram the dataplane
 #      handles for the new address) is printed.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
@@ -97,6 +100,19 @@ sleep 0.3
 # The kernel no longer has .9 either: it drops them as not local (no UdpNoPorts); what
 # matters is that ingressd saw none.
 echo "after ip addr del: dataplane IngressRx stayed at $rx; kernel NoPorts $k0 -> $(kernel_noports)"
+
+# 4. A burst of 1,000 address changes in one `ip -batch`: they may overflow the
+# subscription socket (ENOBUFS: answered with a full dump) or not; either way the state
+# that follows is the kernel's: the last address added is steered.
+for i in $(seq 0 999); do echo "addr add 198.18.$((10 + i / 250)).$((1 + i % 250))/32 dev $if_a"; done > "$tmp/batch"
+ip -n "$ns_a" -batch "$tmp/batch"
+noports=$(stat UdpNoPorts)
+for _ in $(seq 50); do
+    gen --dst 198.18.13.250 --dport 5001 --count 1
+    [ "$(stat UdpNoPorts)" -gt "$noports" ] && break
+done
+[ "$(stat UdpNoPorts)" -gt "$noports" ] || { tail -3 "$tmp/log" >&2; echo "the burst's last address is not steered" >&2; exit 1; }
+grep "host: kernel:" "$tmp/log" | tail -1
 
 kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done

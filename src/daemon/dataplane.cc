@@ -378,9 +378,11 @@ void Dataplane::follow_kernel() {
     routes_->update(std::move(rc));
     std::fprintf(stderr,
                  "ingressd: host: kernel: %zu interface(s), %zu address(es), %zu route(s) "
-                 "applied in %llu us\n",
+                 "applied in %llu us (%llu notification(s), %llu overflow(s) so far)\n",
                  links, addrs, routes,
-                 static_cast<unsigned long long>((g_clock.now_ns() - t0) / 1000));
+                 static_cast<unsigned long long>((g_clock.now_ns() - t0) / 1000),
+                 static_cast<unsigned long long>(watch_->events()),
+                 static_cast<unsigned long long>(watch_->overflows()));
 }
 
 void Dataplane::control_step(int timeout_ms) {
