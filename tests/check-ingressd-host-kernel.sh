@@ -11,12 +11,15 @@
 #      added is steered;
 #   5. conservation holds; the convergence time (change -> first datagram the dataplane
 #      handles for the new address) is printed.
+# The second argument names the backend: af_xdp (default), or dpdk-af_xdp (the port's kernel
+# side is then its exception TAP: the addresses are added there, as an operator would).
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
-build=$1
+build=$1 backend=${2:-af_xdp}
 mac_a=02:00:5e:00:df:01 mac_b=02:00:5e:00:df:02
 tmp=$(mktemp -d)
 cleanup() {
+    [ -n "${passed_all:-}" ] || tail -20 "$tmp/log" >&2 2>/dev/null || true
     [ -n "${sink:-}" ] && kill "$sink" 2>/dev/null || true
     [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
     veth_pair_remove
@@ -25,13 +28,30 @@ cleanup() {
 trap cleanup EXIT
 veth_pair inghk $mac_a $mac_b
 ip -n "$ns_a" link set lo up
-ip -n "$ns_a" addr add 198.18.0.1/24 dev "$if_a"
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
+tap=inghk$$
+tap=${tap:0:15}
+case $backend in
+af_xdp)
+    kdev=$if_a port="    driver: af_xdp" eal=""
+    ip -n "$ns_a" addr add 198.18.0.1/24 dev "$kdev"
+    ;;
+dpdk-af_xdp)
+    kdev=$tap port="    driver: dpdk
+    device: net_af_xdp0,iface=$if_a
+    exception: $tap"
+    eal="dpdk:
+  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, inghk$$, --log-level, \"*:warning\"]"
+    ;;
+*) echo "unknown backend $backend" >&2; exit 2 ;;
+esac
 cat > "$tmp/ingressd.yaml" <<EOC
 host: kernel
 interfaces:
   - name: $if_a
+$port
     queues: 1
+$eal
 control:
   socket: $tmp/ctl.sock
 EOC
@@ -39,6 +59,8 @@ ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tm
 pid=$!
 for _ in $(seq 100); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; done
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+# DPDK: the TAP exists now; the operator configures the port on it.
+[ "$backend" = af_xdp ] || ip -n "$ns_a" addr add 198.18.0.1/24 dev "$kdev"
 
 "$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 300 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
@@ -78,7 +100,7 @@ stream=$!
 sleep 1
 [ "$(stat UdpNoPorts)" = 0 ] || { echo "198.18.0.9 steered before it was added" >&2; exit 1; }
 t0=$(date +%s%N)
-ip -n "$ns_a" addr add 198.18.0.9/32 dev "$if_a"
+ip -n "$ns_a" addr add 198.18.0.9/32 dev "$kdev"
 wait "$stream"
 wait "$listener" || { cat "$tmp/log" >&2; echo "no port unreachable from 198.18.0.9: never steered" >&2; exit 1; }
 t1=$(tail -1 "$tmp/icmp")
@@ -91,7 +113,7 @@ sink=
 grep -q '"received":300' "$tmp/sink" || { cat "$tmp/sink"; echo "the app did not receive its 300 datagrams" >&2; exit 1; }
 
 # 3. Removed live: the kernel's again; the dataplane's counters stay, the kernel counts.
-ip -n "$ns_a" addr del 198.18.0.9/32 dev "$if_a"
+ip -n "$ns_a" addr del 198.18.0.9/32 dev "$kdev"
 sleep 0.5
 rx=$(stat IngressRx) k0=$(kernel_noports)
 gen --dst 198.18.0.9 --dport 5000 --count 50
@@ -104,7 +126,7 @@ echo "after ip addr del: dataplane IngressRx stayed at $rx; kernel NoPorts $k0 -
 # 4. A burst of 1,000 address changes in one `ip -batch`: they may overflow the
 # subscription socket (ENOBUFS: answered with a full dump) or not; either way the state
 # that follows is the kernel's: the last address added is steered.
-for i in $(seq 0 999); do echo "addr add 198.18.$((10 + i / 250)).$((1 + i % 250))/32 dev $if_a"; done > "$tmp/batch"
+for i in $(seq 0 999); do echo "addr add 198.18.$((10 + i / 250)).$((1 + i % 250))/32 dev $kdev"; done > "$tmp/batch"
 ip -n "$ns_a" -batch "$tmp/batch"
 noports=$(stat UdpNoPorts)
 for _ in $(seq 50); do
@@ -119,4 +141,5 @@ for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; 
 grep "^#conservation" "$tmp/out" | tail -1 | grep -q ": ok" || { cat "$tmp/out" >&2; exit 1; }
 grep "^#conservation" "$tmp/out" | tail -1
 kill -INT "$pid"; wait "$pid"; pid=
-echo "ingressd host: kernel: ok"
+passed_all=1
+echo "ingressd host: kernel ($backend): ok"

@@ -370,7 +370,17 @@ ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
 
 void Dataplane::follow_kernel() {
     const uint64_t t0 = g_clock.now_ns();
-    ipv4::RouteConfig rc = wanted_routes(cfg_);
+    ipv4::RouteConfig rc;
+    try {
+        rc = wanted_routes(cfg_);
+        resync_pending_ = false;
+    } catch (const std::exception& e) {
+        // The running state stays; the next control step dumps again.
+        std::fprintf(stderr, "ingressd: host: kernel: %s; keeping the current state, retrying\n",
+                     e.what());
+        resync_pending_ = true;
+        return;
+    }
     rc.mc = routes_->config().mc;  // the apps' memberships carry over
     std::size_t addrs = 0;
     for (const auto& i : rc.ifaces) addrs += i.addrs.size();
@@ -388,7 +398,7 @@ void Dataplane::follow_kernel() {
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
     // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
-    if (watch_ && watch_->drain()) follow_kernel();
+    if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.
     const ipv4::RouteTables* t = routes_->read();

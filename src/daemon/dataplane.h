@@ -99,6 +99,7 @@ private:
     config::Config cfg_;
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent
+    bool resync_pending_ = false;          // the last dump failed: dump again
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;

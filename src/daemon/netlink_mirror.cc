@@ -20,8 +20,15 @@
 namespace ingress::daemon {
 namespace {
 
+// The errno of the failed call travels with the message.
+struct NetlinkError : std::runtime_error {
+    NetlinkError(const std::string& what, int e)
+        : std::runtime_error("netlink: " + what + ": " + std::strerror(e)), err(e) {}
+    int err;
+};
+
 [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error("netlink: " + what + ": " + std::strerror(errno));
+    throw NetlinkError(what, errno);
 }
 
 wire::Ipv4Addr addr_of(const nlattr* a) {
@@ -147,20 +154,26 @@ void dump(mnl_socket* nl, uint16_t type, uint8_t family, mnl_cb_t cb, KernelHost
 }  // namespace
 
 KernelHost dump_kernel_host() {
-    mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
-    if (!nl) fail("socket");
-    KernelHost h;
-    try {
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind");
-        dump(nl, RTM_GETLINK, AF_UNSPEC, on_link, h, "links");
-        dump(nl, RTM_GETADDR, AF_INET, on_addr, h, "addresses");
-        dump(nl, RTM_GETROUTE, AF_INET, on_route, h, "routes");
-    } catch (...) {
+    // A dump that the kernel's state changed under is marked NLM_F_DUMP_INTR, which libmnl
+    // reports as EINTR: it is not a consistent picture, so the whole dump starts again (the
+    // changes that interrupted it also sit in the subscription, read next).
+    for (int attempt = 0;; ++attempt) {
+        mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
+        if (!nl) fail("socket");
+        KernelHost h;
+        try {
+            if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) fail("bind");
+            dump(nl, RTM_GETLINK, AF_UNSPEC, on_link, h, "links");
+            dump(nl, RTM_GETADDR, AF_INET, on_addr, h, "addresses");
+            dump(nl, RTM_GETROUTE, AF_INET, on_route, h, "routes");
+        } catch (const NetlinkError& e) {
+            mnl_socket_close(nl);
+            if (e.err == EINTR && attempt < 100) continue;
+            throw;
+        }
         mnl_socket_close(nl);
-        throw;
+        return h;
     }
-    mnl_socket_close(nl);
-    return h;
 }
 
 NetlinkWatch::NetlinkWatch() {
