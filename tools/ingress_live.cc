@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
                                    skb ? io::afxdp::XdpMode::kSkb : io::afxdp::XdpMode::kNative);
         // Steer what the route tables say is ours on this interface.
         for (const ipv4::LocalDst& d : routes.read()->local_dsts(port.ifindex))
-            (void)prog.add_dst(d.addr, d.type);
+            (void)prog.add_dst(d.addr, d.prefix_len, d.type);
         io::afxdp::XskOptions xopt;
         xopt.ifname = dev;
         io::afxdp::AfXdpBackend backend(xopt, prog);

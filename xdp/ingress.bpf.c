@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The ingress XDP program. No policy of its own: userspace fills ingress_dst with the IPv4
- * destinations the dataplane handles (its addresses, broadcast addresses, joined groups) and
- * ingress_config with the capture mode. A frame whose IPv4 destination is listed goes to the
+ * destinations the dataplane handles (the host's addresses, broadcast addresses, joined
+ * groups), ingress_prefix with its local prefixes (AnyIP routes) and ingress_config with the
+ * capture mode. A frame whose IPv4 destination is listed goes to the
  * AF_XDP socket of the queue it arrived on when its IP protocol is one ingress_proto lists
  * (UDP, and what raw endpoints asked for); everything else (ARP, IPv6, TCP, ICMP echo, IGMP,
  * traffic for other hosts ...) stays with the kernel. Fragments carry the datagram's
@@ -35,6 +36,14 @@ struct {
     __type(key, __u32);
     __type(value, __u32);
 } ingress_dst SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, INGRESS_XDP_MAX_PREFIX);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct ingress_xdp_prefix_key);
+    __type(value, __u32);
+} ingress_prefix SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -103,8 +112,11 @@ int ingress_xdp(struct xdp_md *ctx)
     if ((void *)(ip + 1) > end)
         goto pass; /* too short to be ours; the kernel counts it as it likes */
     __u32 dst = ip->daddr;
-    if (!bpf_map_lookup_elem(&ingress_dst, &dst))
-        goto pass;
+    if (!bpf_map_lookup_elem(&ingress_dst, &dst)) {
+        struct ingress_xdp_prefix_key key = {32, dst};
+        if (!bpf_map_lookup_elem(&ingress_prefix, &key))
+            goto pass;
+    }
     __u32 protocol = ip->protocol;
     __u32 *take = bpf_map_lookup_elem(&ingress_proto, &protocol);
     if (take && *take)

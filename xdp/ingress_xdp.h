@@ -10,9 +10,11 @@
 #define INGRESS_XDP_DST_MAP "ingress_dst"
 #define INGRESS_XDP_CONFIG_MAP "ingress_config"
 #define INGRESS_XDP_PROTO_MAP "ingress_proto"
+#define INGRESS_XDP_PREFIX_MAP "ingress_prefix"
 
 #define INGRESS_XDP_MAX_QUEUES 64
 #define INGRESS_XDP_MAX_DST 4096
+#define INGRESS_XDP_MAX_PREFIX 256
 
 /* Index of each per-action counter in the per-CPU stats array. */
 enum ingress_xdp_stat {
@@ -34,6 +36,14 @@ enum ingress_xdp_dst_kind {
     INGRESS_XDP_DST_LOCAL = 1,     /* one of our addresses */
     INGRESS_XDP_DST_BROADCAST = 2, /* a broadcast address we accept */
     INGRESS_XDP_DST_GROUP = 3,     /* a multicast group an app joined */
+};
+
+/* ingress_prefix (an LPM trie): the local prefixes wider than one address, an AnyIP route such
+ * as `ip route add local 198.18.100.0/24 dev lo` or lo's 127.0.0.0/8; looked up when
+ * ingress_dst has no entry for the destination. Value: an ingress_xdp_dst_kind. */
+struct ingress_xdp_prefix_key {
+    unsigned int prefixlen; /* 0..32, as BPF_MAP_TYPE_LPM_TRIE wants it: first */
+    unsigned int addr;      /* network byte order */
 };
 
 /* ingress_proto: key = IPv4 protocol number (0..255); value 1 = the dataplane takes datagrams

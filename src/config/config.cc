@@ -302,7 +302,7 @@ void read_interfaces(const Reader& r, const YAML::Node& root, Config& c) {
     }
 }
 
-// routes: static routes, each naming a configured interface or VLAN.
+// routes: static routes, each naming a configured interface or VLAN, or lo.
 void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
     if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
     for (std::size_t k = 0; k < rs.size(); ++k) {
@@ -321,7 +321,7 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
                                                 {"prohibit", ipv4::RouteType::kProhibit}});
         if (auto d = rs[k]["dev"]) {
             e.dev = r.string(d, at + ".dev");
-            bool known = false;
+            bool known = e.dev == "lo";
             for (const auto& i : c.interfaces) {
                 known |= e.dev == i.name;
                 for (const auto& v : i.vlans) known |= e.dev == i.name + "." + std::to_string(v.id);
@@ -498,11 +498,28 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
-                "dpdk", "metrics"});
+                "dpdk", "metrics", "loopback", "host"});
         read_interfaces(r, root, c);
+        if (auto lo = root["loopback"]) {
+            r.keys(lo, "loopback", {"addresses"});
+            if (auto a = lo["addresses"])
+                read_addresses(r, a, "loopback.addresses", c.loopback_addresses);
+        }
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);
         if (auto v = root["ipv4"]) read_ipv4(r, v, c);
+        if (auto h = root["host"]) {
+            c.host_kernel = r.choice<bool>(h, "host", {{"config", false}, {"kernel", true}});
+            bool addrs = !c.loopback_addresses.empty() || !c.routes.empty();
+            for (const auto& i : c.interfaces) {
+                addrs |= !i.addresses.empty();
+                for (const auto& v : i.vlans) addrs |= !v.addresses.empty();
+            }
+            if (c.host_kernel && addrs)
+                r.fail(h, "host",
+                       "kernel: addresses and routes are the kernel's (ip addr, ip route); "
+                       "remove them from the file, or use host: config");
+        }
         read_workers(r, root, opt, c);
         if (auto rg = root["rings"]) read_rings(r, rg, c);
         if (auto d = root["dpdk"]) read_dpdk(r, d, c);

@@ -87,7 +87,7 @@ struct RouteEntry {
     wire::Ipv4Addr prefix = 0;
     uint8_t prefix_len = 0;
     ipv4::RouteType type = ipv4::RouteType::kUnicast;
-    std::string dev;  // output interface name (unicast routes)
+    std::string dev;  // output interface name (unicast routes); "lo" for the loopback
     bool via_gateway = false;
 };
 
@@ -101,6 +101,14 @@ struct Config {
     std::vector<InterfaceConfig> interfaces;
     ipv4::DevConf all = ipv4::DevConf::all_defaults();
     std::vector<RouteEntry> routes;
+    // `loopback: {addresses: [...]}`: the addresses of the kernel's `lo` besides
+    // 127.0.0.1/8, which is always there. lo is not a port (nothing arrives on it), but its
+    // addresses and local routes (AnyIP) are the host's: local wherever they arrive.
+    std::vector<ipv4::IfAddr> loopback_addresses;
+    // `host: config` (default): addresses and routes are this file's. `host: kernel`: they
+    // are the kernel's, read and followed through netlink (src/daemon/netlink_mirror.h);
+    // the file then holds none (interfaces' addresses, loopback, routes).
+    bool host_kernel = false;
     ipv4::DefragConfig defrag;
     ipv4::IcmpConfig icmp;
     bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind

@@ -79,14 +79,25 @@ Result Registry::admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g
     return {};
 }
 
-bool Registry::bind_addr_ok(wire::Ipv4Addr a) const {
+Result Registry::check_bind_addr(wire::Ipv4Addr a) const {
     // inet_bind() -> inet_addr_valid_or_nonlocal(): ip_nonlocal_bind, INADDR_ANY, or an
-    // address whose inet_addr_type() is LOCAL, MULTICAST or BROADCAST.
-    if (cfg_.ip_nonlocal_bind || a == 0) return true;
+    // address whose inet_addr_type() is LOCAL, MULTICAST or BROADCAST (an AnyIP prefix's
+    // addresses are LOCAL: the local table's route covers them).
+    if (cfg_.ip_nonlocal_bind || a == 0) return {};
     using ipv4::RouteType;
     const RouteType t =
         routes_ ? routes_->read()->addr_type(a) : ipv4::RouteTables::inet_addr_type({}, a);
-    return t == RouteType::kLocal || t == RouteType::kMulticast || t == RouteType::kBroadcast;
+    if (t == RouteType::kLocal || t == RouteType::kMulticast || t == RouteType::kBroadcast)
+        return {};
+    // The cause: no address and no local route of the host covers it (the local table's
+    // answer is `t`); ip_nonlocal_bind is only what would have let it through.
+    return fail(
+        EADDRNOTAVAIL,
+        "cannot bind to " + wire::ipv4_str(a) + ": not an address of this host (" +
+            (t == RouteType::kUnicast
+                 ? std::string("no interface address or local route covers it")
+                 : "the local table routes it as type " + std::to_string(static_cast<int>(t))) +
+            "; net.ipv4.ip_nonlocal_bind=1 would allow it)");
 }
 
 bool Registry::device_ok(uint32_t ifindex) const {
@@ -275,9 +286,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     // port's privilege, then the port itself.
     if (!device_ok(o.ifindex))
         return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
-    if (!bind_addr_ok(o.addr))
-        return fail(EADDRNOTAVAIL, "cannot bind to " + wire::ipv4_str(o.addr) +
-                                       ": not a local address (ip_nonlocal_bind is off)");
+    if (Result r = check_bind_addr(o.addr); !r.ok()) return r;
     if (o.port && o.port < cfg_.policy.ip_unprivileged_port_start &&
         !has_privilege(cfg_.policy, peer, Privilege::kNetBindService))
         return fail(EACCES, "port " + std::to_string(o.port) + " is below " +
@@ -326,9 +335,7 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
         return fail(EPROTONOSUPPORT, "raw protocol must be 1..254");  // IPPROTO_IP / _RAW
     if (!device_ok(o.ifindex))
         return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
-    if (!bind_addr_ok(o.addr))
-        return fail(EADDRNOTAVAIL,
-                    "cannot bind to " + wire::ipv4_str(o.addr) + ": not a local address");
+    if (Result r = check_bind_addr(o.addr); !r.ok()) return r;
     auto e = std::make_unique<Entry>();
     e->id = next_id_++;
     e->owner = owner;

@@ -119,7 +119,8 @@ private:
     struct Entry;
     Result check_owner(uint64_t owner, uint32_t id, Entry** out);
     Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
-    bool bind_addr_ok(wire::Ipv4Addr a) const;
+    // EADDRNOTAVAIL, naming the cause, when inet_bind() would refuse `a`.
+    Result check_bind_addr(wire::Ipv4Addr a) const;
     // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
     bool device_ok(uint32_t ifindex) const;
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;

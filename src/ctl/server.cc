@@ -79,6 +79,14 @@ Server::~Server() {
     unlink(cfg_.path.c_str());
 }
 
+void Server::watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(ep_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+}
+
 int Server::run_once(int timeout_ms) {
     epoll_event evs[64];
     int n = epoll_wait(ep_fd_, evs, 64, timeout_ms);

@@ -95,6 +95,9 @@ public:
 
     // Waits up to timeout_ms for activity and handles all of it. Returns events handled.
     int run_once(int timeout_ms);
+    // Also wakes run_once() when `fd` is readable (the daemon's netlink subscription); the
+    // caller reads it after run_once() returns. The server does not own or read it.
+    void watch(int fd);
 
     std::size_t connections() const noexcept { return conns_.size(); }
     const ServerStats& stats() const noexcept { return stats_; }

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/stats_format.h"
 #include "daemon/kernel_memberships.h"
+#include "daemon/netlink_mirror.h"
 #include "daemon/steering.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -75,6 +76,7 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
     ipv4::RouteConfig rc;
     rc.all = cfg.all;
     auto index_of = [&](const std::string& dev) -> uint32_t {
+        if (dev == "lo") return ifindex_of(dev);
         for (const auto& i : cfg.interfaces) {
             if (i.name == dev) return ifindex_of(i.name);
             for (const auto& v : i.vlans)
@@ -92,6 +94,13 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
                                  .name = i.name + "." + std::to_string(v.id),
                                  .addrs = v.addresses,
                                  .conf = v.conf});
+    }
+    // The kernel's lo: 127.0.0.1/8 and the configured loopback addresses, local wherever
+    // they arrive (weak host), and what an AnyIP route (`local ... dev lo`) names.
+    if (const uint32_t lo = ifindex_of("lo")) {
+        ipv4::IfConfig l = ipv4::RouteConfig::loopback(lo);
+        l.addrs.insert(l.addrs.end(), cfg.loopback_addresses.begin(), cfg.loopback_addresses.end());
+        rc.ifaces.push_back(std::move(l));
     }
     for (const auto& r : cfg.routes)
         rc.routes.push_back({.prefix = r.prefix,
@@ -161,8 +170,9 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     // Routes name interfaces by ifindex: a DPDK port's is known once its TAP exists. The
     // ports steer what the tables say is ours.
     endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
-    routes_ = std::make_unique<ipv4::RoutePublisher>(
-        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); }));
+    // host: kernel subscribes before the first dump, so no change falls between the two.
+    if (cfg.host_kernel) watch_ = std::make_unique<NetlinkWatch>();
+    routes_ = std::make_unique<ipv4::RoutePublisher>(wanted_routes(cfg));
     for (auto& p : ports_) p->sync(*routes_->read());
     synced_generation_ = routes_->read()->generation();
     create_workers();
@@ -349,6 +359,8 @@ void Dataplane::start_control() {
                    : ctl::ReloadOutcome{EOPNOTSUPP, "no configuration file to reload", {}};
     };
     server_ = std::make_unique<ctl::Server>(sc, *registry_, std::move(hooks));
+    // host: kernel: a notification wakes the control thread at once (control_step).
+    if (watch_) server_->watch(watch_->fd());
 }
 
 void Dataplane::start_workers() {
@@ -393,8 +405,53 @@ core::Snapshot Dataplane::counters() const {
     return total;
 }
 
+ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
+    ipv4::RouteConfig rc =
+        route_config(cfg, [this](const std::string& n) { return ifindex_of(n); });
+    if (!cfg.host_kernel) return rc;
+    HostSkipped sk;
+    rc = overlay_kernel_host(std::move(rc), dump_kernel_host(), &sk);
+    if (sk != skipped_ && sk.total())
+        std::fprintf(stderr,
+                     "ingressd: host: kernel: left to the kernel, not mirrored: %u multipath "
+                     "route(s), %u nexthop-object route(s), %u route(s) of other tables, %u of "
+                     "other types\n",
+                     sk.multipath, sk.nexthop, sk.other_table, sk.other_type);
+    skipped_ = sk;
+    return rc;
+}
+
+void Dataplane::follow_kernel() {
+    const uint64_t t0 = g_clock.now_ns();
+    ipv4::RouteConfig rc;
+    try {
+        rc = wanted_routes(cfg_);
+        resync_pending_ = false;
+    } catch (const std::exception& e) {
+        // The running state stays; the next control step dumps again.
+        std::fprintf(stderr, "ingressd: host: kernel: %s; keeping the current state, retrying\n",
+                     e.what());
+        resync_pending_ = true;
+        return;
+    }
+    rc.mc = routes_->config().mc;  // the apps' memberships carry over
+    std::size_t addrs = 0;
+    for (const auto& i : rc.ifaces) addrs += i.addrs.size();
+    const std::size_t links = rc.ifaces.size(), routes = rc.routes.size();
+    routes_->update(std::move(rc));
+    std::fprintf(stderr,
+                 "ingressd: host: kernel: %zu interface(s), %zu address(es), %zu route(s) "
+                 "applied in %llu us (%llu notification(s), %llu overflow(s) so far)\n",
+                 links, addrs, routes,
+                 static_cast<unsigned long long>((g_clock.now_ns() - t0) / 1000),
+                 static_cast<unsigned long long>(watch_->events()),
+                 static_cast<unsigned long long>(watch_->overflows()));
+}
+
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
+    // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
+    if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
     if (metrics_) refresh_endpoint_figures();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.
@@ -515,8 +572,9 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     // mirrored; removed ones stay on the TAP until the restart, docs/dpdk.md).
     for (std::size_t i = 0; i < ports_.size(); ++i)
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
-    ipv4::RouteConfig rc =
-        route_config(next, [this](const std::string& n) { return ifindex_of(n); });
+    if (next.host_kernel != cfg_.host_kernel) restart.push_back("host");
+    if (!restart.empty()) return restart;
+    ipv4::RouteConfig rc = wanted_routes(next);
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));
     for (std::size_t i = 0; i < ports_.size(); ++i) {

@@ -21,6 +21,7 @@
 #include "core/counters.h"
 #include "ctl/registry.h"
 #include "ctl/server.h"
+#include "daemon/host_state.h"
 #include "daemon/metrics_http.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
@@ -31,12 +32,15 @@ namespace ingress::daemon {
 // (`ifindex_of` returns 0 for an unknown name). A VLAN sub-interface takes the ifindex of
 // the kernel's device NAME.VID when there is one, else a synthetic ifindex
 // (0x40000000 | parent << 12 | vid) that cannot collide with the kernel's. A DPDK port's
-// ifindex is its exception TAP's (the port's face in the kernel).
+// ifindex is its exception TAP's (the port's face in the kernel). The kernel's `lo`
+// (ifindex_of("lo")) is added with 127.0.0.1/8 and `loopback.addresses`.
 using IfindexOf = std::function<uint32_t(const std::string& name)>;
 ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifindex_of);
 uint32_t kernel_ifindex(const std::string& name);
 // How ingressd loads its file: interface names are checked against the kernel's.
 config::LoadOptions load_options();
+
+class NetlinkWatch;
 
 class Dataplane {
 public:
@@ -96,7 +100,15 @@ private:
     std::string render_metrics() const;  // on the HTTP thread
     void refresh_endpoint_figures();     // on the control thread
     uint32_t ifindex_of(const std::string& name) const;
+    // The route configuration to publish: the file's, or (host: kernel) the kernel's
+    // interfaces, addresses and routes over the file's knobs (a fresh netlink dump).
+    ipv4::RouteConfig wanted_routes(const config::Config& cfg);
+    // host: kernel: a notification (or an overflow) arrived: dump and publish.
+    void follow_kernel();
     config::Config cfg_;
+    std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
+    HostSkipped skipped_;                  // what the last dump could not represent
+    bool resync_pending_ = false;          // the last dump failed: dump again
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;

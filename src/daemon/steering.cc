@@ -11,32 +11,28 @@ std::vector<ipv4::LocalDst> port_dsts(const ipv4::RouteTables& t, const l2::Port
         std::vector<ipv4::LocalDst> more = t.local_dsts(vl.ifindex);
         v.insert(v.end(), more.begin(), more.end());
     }
-    std::stable_sort(v.begin(), v.end(),
-                     [](const auto& a, const auto& b) { return a.addr < b.addr; });
-    v.erase(std::unique(v.begin(), v.end(),
-                        [](const auto& a, const auto& b) { return a.addr == b.addr; }),
-            v.end());
+    ipv4::sort_local_dsts(v);
     return v;
 }
 
 SteeringSync::SteeringSync(io::Steering& s, std::string name) : s_(&s), name_(std::move(name)) {}
 
 void SteeringSync::sync_dsts(const std::vector<ipv4::LocalDst>& want) {
-    std::set<wire::Ipv4Addr> next;
-    for (const ipv4::LocalDst& d : want) next.insert(d.addr);
+    std::set<Key> next;
+    for (const ipv4::LocalDst& d : want) next.insert({d.addr, d.prefix_len});
     for (auto it = dsts_.begin(); it != dsts_.end();) {
         if (next.count(*it)) {
             ++it;
             continue;
         }
-        s_->remove_dst(*it);
+        s_->remove_dst(it->first, it->second);
         it = dsts_.erase(it);
     }
     for (const ipv4::LocalDst& d : want) {
-        if (dsts_.count(d.addr)) continue;
-        if (!s_->add_dst(d.addr, d.type))
+        if (dsts_.count({d.addr, d.prefix_len})) continue;
+        if (!s_->add_dst(d.addr, d.prefix_len, d.type))
             throw std::runtime_error(name_ + ": too many destinations to steer");
-        dsts_.insert(d.addr);
+        dsts_.insert({d.addr, d.prefix_len});
     }
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/steering.h"
@@ -17,7 +18,8 @@
 
 namespace ingress::daemon {
 
-// The destinations to steer for `port`: its own and its VLANs' (local_dsts of each).
+// The destinations to steer for `port`: local_dsts of the port and of each of its VLANs
+// (every local address and prefix of the host, and the groups joined on each).
 std::vector<ipv4::LocalDst> port_dsts(const ipv4::RouteTables& t, const l2::Port& port);
 
 // Keeps one port's Steering equal to what is wanted, changing only the difference.
@@ -37,7 +39,8 @@ public:
 private:
     io::Steering* s_;
     std::string name_;
-    std::set<wire::Ipv4Addr> dsts_;
+    using Key = std::pair<wire::Ipv4Addr, uint8_t>;  // address, prefix length
+    std::set<Key> dsts_;
     std::set<uint8_t> protocols_{wire::kIpProtoUdp};
 };
 

@@ -15,10 +15,12 @@ namespace ingress::io {
 class Steering {
 public:
     virtual ~Steering() = default;
-    // Frames for `addr` (whose input route is `type`: kLocal, kBroadcast or kMulticast) go
-    // to the dataplane; false when the backend has no room for another destination.
-    [[nodiscard]] virtual bool add_dst(wire::Ipv4Addr addr, ipv4::RouteType type) = 0;
-    virtual void remove_dst(wire::Ipv4Addr addr) = 0;
+    // Frames for `addr`/`prefix_len` (whose input route is `type`: kLocal, kBroadcast or
+    // kMulticast) go to the dataplane: one address (32), or every address of a prefix (an
+    // AnyIP local route); false when the backend has no room for another destination.
+    [[nodiscard]] virtual bool add_dst(wire::Ipv4Addr addr, uint8_t prefix_len,
+                                       ipv4::RouteType type) = 0;
+    virtual void remove_dst(wire::Ipv4Addr addr, uint8_t prefix_len) = 0;
     // Whether datagrams of IP protocol `protocol` for those destinations go to the dataplane
     // (UDP at first; TCP, ICMP, IGMP and the rest stay with the kernel).
     virtual void set_protocol(uint8_t protocol, bool take) = 0;

@@ -121,20 +121,29 @@ std::vector<LocalDst> RouteTables::local_dsts(uint32_t ifindex) const {
     std::vector<LocalDst> v;
     if (!iface(ifindex)) return v;
     // ip_route_input_slow(): the limited broadcast is brd_input on any interface with an
-    // in_device; the local table's /32 routes on this interface; ip_check_mc_rcu() groups.
+    // in_device; fib_lookup() finds the local table's LOCAL and BROADCAST routes whatever
+    // the arrival interface; ip_check_mc_rcu() asks the arrival interface's groups.
     v.push_back({.addr = 0xffffffffu, .type = RouteType::kBroadcast});
     for (const Route& r : local_table_)
-        if (r.prefix_len == 32 && r.oif == ifindex &&
-            (r.type == RouteType::kLocal || r.type == RouteType::kBroadcast))
-            v.push_back({.addr = r.prefix, .type = r.type});
+        if (r.type == RouteType::kLocal || r.type == RouteType::kBroadcast)
+            v.push_back({.addr = r.prefix, .type = r.type, .prefix_len = r.prefix_len});
     for (wire::Ipv4Addr g : mc_.groups_on(ifindex))
         v.push_back({.addr = g, .type = RouteType::kMulticast});
-    std::stable_sort(v.begin(), v.end(),
-                     [](const LocalDst& a, const LocalDst& b) { return a.addr < b.addr; });
-    v.erase(std::unique(v.begin(), v.end(),
-                        [](const LocalDst& a, const LocalDst& b) { return a.addr == b.addr; }),
-            v.end());
+    sort_local_dsts(v);
     return v;
+}
+
+void sort_local_dsts(std::vector<LocalDst>& v) {
+    // One entry per (address, prefix length), the first one listed winning: two interfaces
+    // may hold the same address, or an explicit brd equal another's address.
+    std::stable_sort(v.begin(), v.end(), [](const LocalDst& a, const LocalDst& b) {
+        return a.addr != b.addr ? a.addr < b.addr : a.prefix_len < b.prefix_len;
+    });
+    v.erase(std::unique(v.begin(), v.end(),
+                        [](const LocalDst& a, const LocalDst& b) {
+                            return a.addr == b.addr && a.prefix_len == b.prefix_len;
+                        }),
+            v.end());
 }
 
 RoutePublisher::RoutePublisher(RouteConfig cfg) : cfg_(std::move(cfg)) {

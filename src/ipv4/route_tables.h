@@ -55,12 +55,17 @@ struct StaticRoute {
 };
 
 // A destination this host accepts on an interface, with the type its input route has
-// (kLocal, kBroadcast or kMulticast).
+// (kLocal, kBroadcast or kMulticast): one address, or a prefix of them (`prefix_len` < 32:
+// an AnyIP route such as `ip route add local 198.18.100.0/24 dev lo`, or lo's 127.0.0.0/8).
 struct LocalDst {
     wire::Ipv4Addr addr = 0;
     RouteType type = RouteType::kLocal;
+    uint8_t prefix_len = 32;
     friend bool operator==(const LocalDst&, const LocalDst&) = default;
 };
+
+// Sorts by address, then prefix length, and keeps the first of each (address, length).
+void sort_local_dsts(std::vector<LocalDst>& v);
 
 struct RouteConfig {
     DevConf all = DevConf::all_defaults();
@@ -104,11 +109,16 @@ public:
     // inet_addr_type() over the routes of a local table (`local`: no table at all).
     static RouteType inet_addr_type(std::span<const Route> local, wire::Ipv4Addr a) noexcept;
     // The destinations the route stage accepts as this host's when they arrive on
-    // `ifindex`, which is what a backend steers to the dataplane for that interface: the
-    // local table's host routes on it (its addresses, secondaries included, explicit and
-    // subnet broadcasts, a static `local` /32 on it), the limited broadcast, and every group
-    // joined on it (224.0.0.1 included: ip_mc_up() joins it on every interface). Sorted by
-    // address. Strong host model for now: an address of another interface is not listed.
+    // `ifindex`, which is what a backend steers to the dataplane for that interface. The
+    // weak host model: ip_route_input_slow() looks the destination up in the local table
+    // whatever the arrival interface, so every LOCAL and BROADCAST route of the local table
+    // is listed, of every interface (owned or not: lo, an interface the kernel keeps): the
+    // addresses, secondaries included, explicit and subnet broadcasts, static `local` routes
+    // and the AnyIP prefixes (prefix_len < 32). Then the limited broadcast (brd_input on any
+    // interface with an in_device) and the groups joined on `ifindex` itself
+    // (ip_check_mc_rcu() asks the arrival interface; 224.0.0.1 included: ip_mc_up() joins it
+    // on every interface). Sorted by address, then prefix length. Nothing for an interface
+    // the tables do not know (no in_device).
     std::vector<LocalDst> local_dsts(uint32_t ifindex) const;
     // net->ipv4.fib_has_custom_local_routes: a configured route of type LOCAL.
     bool has_custom_local_routes() const noexcept { return custom_local_routes_; }

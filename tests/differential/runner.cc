@@ -59,6 +59,12 @@ std::vector<std::string> compare(const Observed& want, const Observed& got) {
             out.push_back("counter " + c + ": kernel " + std::to_string(kv) + ", ingressd " +
                           std::to_string(iv));
     }
+    // A check of one side alone (a steered scenario's dataplane_frames) is a counter outside
+    // the compared list: present means failed.
+    for (const auto& [n, v] : got.counters)
+        if (std::find(compared_counters().begin(), compared_counters().end(), n) ==
+            compared_counters().end())
+            out.push_back("ingressd " + n + ": " + std::to_string(v));
     list("icmp sent back", want.icmp, got.icmp);
     return out;
 }

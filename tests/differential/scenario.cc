@@ -106,7 +106,9 @@ void parse_frame(const YAML::Node& f, std::vector<Frame>& out) {
             bytes = b.build();
         }
     }
-    for (int i = 0; i < repeat; ++i) out.push_back({bytes, i == 0 ? delay : 0});
+    const std::string via = f["via"] ? f["via"].as<std::string>() : "main";
+    if (via != "main" && via != "second") throw bad("via: main or second, not '" + via + "'");
+    for (int i = 0; i < repeat; ++i) out.push_back({bytes, i == 0 ? delay : 0, via});
 }
 
 Socket parse_socket(const YAML::Node& n, std::size_t index) {
@@ -170,9 +172,15 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
         if (auto v = n["differs"]) sc.differs = v.as<std::string>();
         if (auto v = n["known"]) sc.known = v.as<std::string>();
         if (auto v = n["settle_ms"]) sc.settle_ms = v.as<int>();
+        if (auto v = n["steered"]) sc.steered = v.as<bool>();
+        if (auto v = n["dataplane_frames"]) {
+            sc.dataplane_frames = v.as<int64_t>();
+            sc.steered = true;
+        }
         if (auto h = n["host"]) {
             if (h["addresses"]) sc.host.addresses = strings(h["addresses"]);
             sc.host.second = strings(h["second"]);
+            sc.host.lo = strings(h["lo"]);
             sc.host.conf = knobs(h["conf"]);
             sc.host.second_conf = knobs(h["second_conf"]);
             sc.host.all = knobs(h["all"]);

@@ -21,7 +21,7 @@ struct Route {
     std::string prefix;  // "198.19.0.0/16"
     std::string type =
         "unicast";             // unicast | local | broadcast | unreachable | blackhole | prohibit
-    std::string dev = "main";  // main | second
+    std::string dev = "main";  // main | second | lo
 };
 
 struct Vlan {
@@ -35,6 +35,7 @@ using Knobs = std::map<std::string, int64_t>;
 struct Host {
     std::vector<std::string> addresses{"198.18.0.1/24"};  // on the main interface
     std::vector<std::string> second;  // addresses of a second interface (asymmetric routes)
+    std::vector<std::string> lo;      // addresses of lo besides 127.0.0.1/8 (not a port)
     std::vector<Vlan> vlans;
     std::vector<Route> routes;
     Knobs conf, second_conf, all, ipv4;
@@ -67,7 +68,8 @@ struct Socket {
 
 struct Frame {
     std::vector<uint8_t> bytes;
-    int delay_ms = 0;  // sleep before sending this frame
+    int delay_ms = 0;          // sleep before sending this frame
+    std::string via = "main";  // the interface it arrives on: main | second
 };
 
 struct Scenario {
@@ -78,6 +80,11 @@ struct Scenario {
     std::vector<Socket> sockets;
     std::vector<Frame> frames;
     int settle_ms = 0;  // extra wait after the last frame (timers)
+    // Steered: ingressd's ports take only what their steering selects (no capture_all), the
+    // rest goes to namespace a's kernel, whose counters are added to ingressd's. With
+    // `dataplane_frames`, the number of frames the dataplane must have received.
+    bool steered = false;
+    std::optional<int64_t> dataplane_frames;
     YAML::Node source;  // as written, for reproducing a random scenario
 };
 

@@ -72,15 +72,22 @@ public:
         if (!h.second.empty()) {
             second_a_ = "dfs" + pair_.if_a().substr(3);
             second_b_ = "dft" + pair_.if_b().substr(3);
-            must("ip link add " + second_a_ + " netns " + a + " type veth peer name " + second_b_ +
-                 " netns " + b);
+            // The same MACs as the main pair: a frame built for `host` suits either.
+            must("ip link add " + second_a_ + " netns " + a + " address " + kHostMac.str() +
+                 " type veth peer name " + second_b_ + " netns " + b + " address " +
+                 kPeerMac.str());
             must("ip -n " + a + " link set " + second_a_ + " up");
             must("ip -n " + b + " link set " + second_b_ + " up");
         }
     }
     const test::VethPair& pair() const { return pair_; }
+    // Namespace b's end of the link a frame arrives `via` (main | second).
+    std::string peer_dev(const std::string& via) const {
+        return via == "second" ? second_b_ : pair_.if_b();
+    }
     std::string dev(const std::string& logical) const {
         if (logical == "second") return second_a_;
+        if (logical == "lo") return "lo";
         if (logical.rfind("vlan", 0) == 0) return pair_.if_a() + "." + logical.substr(4);
         return pair_.if_a();
     }
@@ -106,16 +113,19 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
     // SOCK_DGRAM: the bytes start at the IP header.
     Fd cap(socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP)));
     if (cap.fd < 0) throw std::runtime_error("capture socket: " + std::string(strerror(errno)));
+    // Consecutive frames on the same link go as one burst.
     std::vector<std::vector<uint8_t>> burst;
+    std::string via = sc.frames.empty() ? "main" : sc.frames.front().via;
     for (const auto& f : sc.frames) {
-        if (f.delay_ms > 0) {
-            test::send_frames(t.pair().if_b(), burst);
+        if (f.delay_ms > 0 || f.via != via) {
+            test::send_frames(t.peer_dev(via), burst);
             burst.clear();
-            sleep_ms(f.delay_ms);
+            via = f.via;
+            if (f.delay_ms > 0) sleep_ms(f.delay_ms);
         }
         burst.push_back(f.bytes);
     }
-    test::send_frames(t.pair().if_b(), burst);
+    test::send_frames(t.peer_dev(via), burst);
     t.pair().leave();
     wait();
     std::vector<std::string> icmp;
@@ -358,6 +368,16 @@ std::set<uint32_t> frame_sources(const Scenario& sc) {
     return s;
 }
 
+// Permanent neighbour entries for the frames' sources, on every link a frame arrives by.
+void add_neighbours(const std::string& ns, const Scenario& sc, const Topology& t) {
+    std::set<std::string> links;
+    for (const auto& f : sc.frames) links.insert(f.via);
+    for (const auto& link : links)
+        for (uint32_t a : frame_sources(sc))
+            test::sh("ip -n " + ns + " neigh replace " + addr_str(a) + " lladdr " + kPeerMac.str() +
+                     " dev " + t.dev(link) + " nud permanent");
+}
+
 std::string route_cmd(const Route& r, const Topology& t) {
     bool has_dev = r.type == "unicast" || r.type == "local" || r.type == "broadcast";
     return (r.type == "unicast" ? "" : r.type + " ") + r.prefix +
@@ -372,6 +392,7 @@ Observed run_kernel(const Scenario& sc) {
     const std::string main = t.dev("main");
     add_addresses(ns, main, sc.host.addresses);
     if (!sc.host.second.empty()) add_addresses(ns, t.dev("second"), sc.host.second);
+    add_addresses(ns, "lo", sc.host.lo);
     for (const auto& v : sc.host.vlans) {
         std::string d = t.dev("vlan" + std::to_string(v.id));
         if (test::sh("ip -n " + ns + " link add link " + main + " name " + d + " type vlan id " +
@@ -386,9 +407,7 @@ Observed run_kernel(const Scenario& sc) {
         sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
     sysctls(ns, "net.ipv4.", sc.host.ipv4);
     for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
-    for (uint32_t a : frame_sources(sc))
-        test::sh("ip -n " + ns + " neigh replace " + addr_str(a) + " lladdr " + kPeerMac.str() +
-                 " dev " + main + " nud permanent");
+    add_neighbours(ns, sc, t);
 
     Observed o;
     t.pair().enter_a();
@@ -438,11 +457,12 @@ std::string port_lines(const std::string& driver, const std::string& dev, int n,
 std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl,
                             const std::string& driver, std::map<std::string, std::string>& taps) {
     const Host& h = sc.host;
-    std::string c =
-        "interfaces:\n  - name: " + t.dev("main") + "\n" +
-        port_lines(driver, t.dev("main"), 0, &taps["main"]) +
-        "    queues: 1\n    capture_all: true\n    addresses: " + yaml_list(h.addresses) +
-        "\n    conf: " + yaml_knobs(h.conf) + "\n";
+    const std::string capture = sc.steered ? "false" : "true";
+    std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" +
+                    port_lines(driver, t.dev("main"), 0, &taps["main"]) +
+                    "    queues: 1\n    capture_all: " + capture +
+                    "\n    addresses: " + yaml_list(h.addresses) +
+                    "\n    conf: " + yaml_knobs(h.conf) + "\n";
     if (!h.vlans.empty()) {
         c += "    vlans:\n";
         for (const auto& v : h.vlans)
@@ -452,9 +472,11 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
     if (!h.second.empty())
         c += "  - name: " + t.dev("second") + "\n" +
              port_lines(driver, t.dev("second"), 1, &taps["second"]) +
-             "    queues: 1\n    capture_all: true\n    addresses: " + yaml_list(h.second) +
+             "    queues: 1\n    capture_all: " + capture +
+             "\n    addresses: " + yaml_list(h.second) +
              "\n    conf: " + yaml_knobs(h.second_conf) + "\n";
     c += "all: " + yaml_knobs(h.all) + "\n";
+    if (!h.lo.empty()) c += "loopback:\n  addresses: " + yaml_list(h.lo) + "\n";
     if (!h.routes.empty()) {
         c += "routes:\n";
         for (const auto& r : h.routes) {
@@ -587,15 +609,21 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
     sleep_ms(30);  // endpoint tables are published to the workers by RCU
     Observed o;
     auto before = parse_stats(client->stats());
+    // Steered: what the ports leave to namespace a's kernel is counted there.
+    t.pair().enter_a();
+    const auto kernel_before = read_proc_counters();
+    t.pair().leave();
     o.icmp = inject(t, sc, [&] {
-        // Every frame reaches the dataplane (capture_all): wait until the worker saw them all.
+        // Every frame reaches the dataplane (capture_all), or the number the scenario says
+        // does (steered): wait until the worker saw them all.
+        const int64_t want =
+            sc.steered ? sc.dataplane_frames.value_or(0) : static_cast<int64_t>(sc.frames.size());
         for (int i = 0; i < 300; ++i) {
             auto now = parse_stats(client->stats());
-            if (now["IngressRx"] - before["IngressRx"] >= static_cast<int64_t>(sc.frames.size()))
-                break;
+            if (now["IngressRx"] - before["IngressRx"] >= want) break;
             sleep_ms(10);
         }
-        sleep_ms(30 + sc.settle_ms);
+        sleep_ms((sc.steered ? 60 : 30) + sc.settle_ms);
     });
     for (std::size_t i = 0; i < sc.sockets.size(); ++i) {
         const Socket& s = sc.sockets[i];
@@ -609,7 +637,20 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                 o.deliveries[s.compare_as].push_back(record(from, dg[k].data, dg[k].len));
             }
     }
-    deltas(o, before, parse_stats(client->stats()));
+    const auto after = parse_stats(client->stats());
+    deltas(o, before, after);
+    if (sc.steered) {
+        // The host is ingressd plus the kernel it left the rest to.
+        Observed k;
+        t.pair().enter_a();
+        deltas(k, kernel_before, read_proc_counters());
+        t.pair().leave();
+        for (const auto& [n, v] : k.counters) o.counters[n] += v;
+        // A pseudo-counter only this side has: compare() reports it as a mismatch.
+        const int64_t rx = after.at("IngressRx") - before.at("IngressRx");
+        if (sc.dataplane_frames && rx != *sc.dataplane_frames)
+            o.counters["DataplaneFrames(want " + std::to_string(*sc.dataplane_frames) + ")"] = rx;
+    }
     eps.clear();
     client.reset();
     finish_deliveries(sc, o);

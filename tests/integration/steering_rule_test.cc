@@ -4,7 +4,8 @@
 // This test holds them to one table: the same frames go to the XDP program (through
 // BPF_PROG_TEST_RUN; needs CAP_BPF), to steer_to_dataplane() and to a pipeline over the
 // memory backend, under the same configuration (198.18.0.1/16 + 198.18.0.3, kGroup joined,
-// UDP taken; optionally raw endpoints for protocols 253 and TCP; optionally capture_all).
+// an AnyIP prefix on lo, the destinations RouteTables::local_dsts lists; UDP taken;
+// optionally raw endpoints for protocols 253 and TCP; optionally capture_all).
 //
 // What must agree, frame by frame:
 //   - the XDP program and the DPDK steering take exactly the same frames, in every mode;
@@ -56,6 +57,8 @@ struct Case {
     bool kernel_drops;  // left to the kernel but dropped by the pipeline: the kernel drops it too
     bool taken_yet_passed = false;  // taken by the steering, passed by the pipeline (see above)
 };
+
+constexpr wire::Ipv4Addr kAnyIp = wire::ipv4(198, 18, 100, 7);  // in route_config()'s AnyIP
 
 std::vector<Case> cases() {
     const wire::Mac other_mac{{0x02, 0, 0, 0, 0, 0x99}};
@@ -118,10 +121,33 @@ std::vector<Case> cases() {
     };
 }
 
-// The destinations the daemon steers for demux_route_config() (Dataplane's wanted():
-// addresses, their subnet broadcast, 255.255.255.255, joined groups but all-hosts).
-const std::vector<wire::Ipv4Addr> kSteered = {
-    kLocal, kLocal2, test::kSubnetBcast, wire::ipv4(255, 255, 255, 255), kGroup, test::kGroup2};
+// The route tables of these tests: demux_route_config() (the port's addresses, kGroup and
+// kGroup2 joined on it) plus lo with an AnyIP prefix (`ip route add local 198.18.100.0/24
+// dev lo`).
+ipv4::RouteConfig route_config() {
+    ipv4::RouteConfig cfg = test::demux_route_config();
+    cfg.ifaces.push_back(ipv4::RouteConfig::loopback(7));
+    cfg.routes.push_back({.prefix = wire::ipv4(198, 18, 100, 0),
+                          .prefix_len = 24,
+                          .type = ipv4::RouteType::kLocal,
+                          .oif = 7});
+    return cfg;
+}
+
+// What the daemon steers on the port: RouteTables::local_dsts, the one derivation (every
+// local address and prefix of the host, the broadcasts, 224.0.0.1 and the joined groups),
+// into the DPDK set and, when given, the XDP program's maps.
+void fill(io::dpdk::DstSet& dsts, test::XdpTestRun* xdp) {
+    for (const ipv4::LocalDst& d : ipv4::RouteTables(route_config()).local_dsts(1)) {
+        if (d.prefix_len < 32) {
+            EXPECT_TRUE(dsts.insert_prefix(d.addr, d.prefix_len));
+            if (xdp) xdp->add_prefix(d.addr, d.prefix_len);
+        } else {
+            EXPECT_TRUE(dsts.insert(d.addr));
+            if (xdp) xdp->add_dst(d.addr);
+        }
+    }
+}
 
 struct Mode {
     const char* name;
@@ -136,6 +162,7 @@ class SteeringRule : public ::testing::TestWithParam<Mode> {};
 Fate pipeline_fate(const std::vector<uint8_t>& frame, bool raw, bool steered_parse,
                    core::Snapshot& out) {
     test::DemuxHarness h;
+    h.routes.update(route_config());
     demux::UdpEndpoint udp(test::rings(), "udp");
     udp.bind(0, 5000).mc().join(kGroup, 1);
     demux::RawEndpoint raw253(test::rings(), 253, "raw253"),
@@ -150,7 +177,7 @@ Fate pipeline_fate(const std::vector<uint8_t>& frame, bool raw, bool steered_par
     if (steered_parse) {
         io::dpdk::DstSet dsts;
         io::dpdk::ProtocolSet protocols{};
-        for (wire::Ipv4Addr a : kSteered) EXPECT_TRUE(dsts.insert(a));
+        fill(dsts, nullptr);
         protocols[wire::kIpProtoUdp] = true;
         if (raw) protocols[253] = protocols[wire::kIpProtoTcp] = true;
         EXPECT_TRUE(io::dpdk::steer_to_dataplane(batch.pkts[0], dsts, protocols));
@@ -171,10 +198,7 @@ TEST_P(SteeringRule, XdpProgramDpdkSteeringAndPipelineAgree) {
     ASSERT_TRUE(xdp.loaded()) << "loading the XDP object needs CAP_BPF";
     io::dpdk::DstSet dsts;
     io::dpdk::ProtocolSet protocols{};
-    for (wire::Ipv4Addr a : kSteered) {
-        xdp.add_dst(a);
-        ASSERT_TRUE(dsts.insert(a));
-    }
+    fill(dsts, &xdp);
     // What the daemon sets (sync_protocols): UDP always, a raw endpoint's protocol while open.
     std::vector<uint8_t> taken{wire::kIpProtoUdp};
     if (mode.raw) taken.insert(taken.end(), {253, wire::kIpProtoTcp});

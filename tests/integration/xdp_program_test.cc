@@ -71,6 +71,19 @@ TEST_F(XdpDecisions, ARawEndpointsProtocolIsTakenUntilItCloses) {
     EXPECT_EQ(stat(INGRESS_XDP_STAT_KERNEL_PROTO), 1u);
 }
 
+// An AnyIP prefix (`ip route add local 198.18.100.0/24 dev lo`) in the LPM trie: every
+// address inside it is taken, the next one out passes; the protocol rule still applies.
+TEST_F(XdpDecisions, ALocalPrefixTakesEveryAddressInsideIt) {
+    prog_.add_prefix(0xc6126400, 24);  // 198.18.100.0/24
+    EXPECT_EQ(run(to(0xc6126400).udp(1000, 5000).payload_size(8).build()), XDP_PASS);
+    EXPECT_EQ(run(to(0xc61264ff).udp(1000, 5000).payload_size(8).build()), XDP_PASS);
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_NO_XSK), 2u);
+    EXPECT_EQ(run(to(0xc6126500).udp(1000, 5000).payload_size(8).build()), XDP_PASS);
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_PASS), 1u);
+    EXPECT_EQ(run(to(0xc6126407).protocol(6).payload_size(20).build()), XDP_PASS);
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_KERNEL_PROTO), 1u);
+}
+
 TEST_F(XdpDecisions, CaptureAllTakesEverything) {
     prog_.set_capture_all(true);
     run(to(kOurs).protocol(6).payload_size(20).build());

@@ -28,6 +28,7 @@ public:
         proto_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_PROTO_MAP);
         stats_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_STATS_MAP);
         config_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_CONFIG_MAP);
+        prefix_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_PREFIX_MAP);
     }
     ~XdpTestRun() {
         if (obj_) bpf_object__close(obj_);
@@ -36,12 +37,17 @@ public:
     XdpTestRun& operator=(const XdpTestRun&) = delete;
 
     bool loaded() const {
-        return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0;
+        return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0 && prefix_fd_ >= 0;
     }
     // `a` in host order.
     void add_dst(uint32_t a, uint32_t kind = INGRESS_XDP_DST_LOCAL) {
         uint32_t key = htonl(a);
         EXPECT_EQ(bpf_map_update_elem(dst_fd_, &key, &kind, BPF_ANY), 0);
+    }
+    // A local prefix (`a` in host order), as XdpProgram::add_dst with prefix_len < 32.
+    void add_prefix(uint32_t a, uint8_t len, uint32_t kind = INGRESS_XDP_DST_LOCAL) {
+        ingress_xdp_prefix_key key{len, htonl(a)};
+        EXPECT_EQ(bpf_map_update_elem(prefix_fd_, &key, &kind, BPF_ANY), 0);
     }
     void set_protocol(uint8_t protocol, bool take) {
         uint32_t k = protocol, v = take;
@@ -77,7 +83,8 @@ public:
 
 private:
     bpf_object* obj_ = nullptr;
-    int prog_fd_ = -1, dst_fd_ = -1, proto_fd_ = -1, stats_fd_ = -1, config_fd_ = -1;
+    int prog_fd_ = -1, dst_fd_ = -1, proto_fd_ = -1, stats_fd_ = -1, config_fd_ = -1,
+        prefix_fd_ = -1;
 };
 
 }  // namespace ingress::test

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -107,7 +108,9 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     config_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_CONFIG_MAP);
     stats_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_STATS_MAP);
     proto_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_PROTO_MAP);
-    if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0) {
+    prefix_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_PREFIX_MAP);
+    if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0 ||
+        prefix_fd_ < 0) {
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
         xdp_program__close(prog_);
         prog_ = nullptr;
@@ -220,16 +223,30 @@ void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {
                                  " to the XDP destination map: " + std::strerror(errno));
 }
 
-bool XdpProgram::add_dst(wire::Ipv4Addr addr, ipv4::RouteType type) {
-    add_dst(addr, type == ipv4::RouteType::kBroadcast   ? INGRESS_XDP_DST_BROADCAST
-                  : type == ipv4::RouteType::kMulticast ? INGRESS_XDP_DST_GROUP
-                                                        : INGRESS_XDP_DST_LOCAL);
-    return true;
+bool XdpProgram::add_dst(wire::Ipv4Addr addr, uint8_t prefix_len, ipv4::RouteType type) {
+    uint32_t kind = type == ipv4::RouteType::kBroadcast   ? INGRESS_XDP_DST_BROADCAST
+                    : type == ipv4::RouteType::kMulticast ? INGRESS_XDP_DST_GROUP
+                                                          : INGRESS_XDP_DST_LOCAL;
+    if (prefix_len >= 32) {
+        add_dst(addr, kind);
+        return true;
+    }
+    ingress_xdp_prefix_key key{prefix_len, htonl(addr)};
+    if (bpf_map_update_elem(prefix_fd_, &key, &kind, BPF_ANY) == 0) return true;
+    if (errno == ENOSPC || errno == E2BIG) return false;
+    throw std::runtime_error(ifname_ + ": cannot add " + wire::ipv4_str(addr) + "/" +
+                             std::to_string(prefix_len) +
+                             " to the XDP prefix map: " + std::strerror(errno));
 }
 
-void XdpProgram::remove_dst(wire::Ipv4Addr addr) {
-    uint32_t key = htonl(addr);
-    bpf_map_delete_elem(dst_fd_, &key);
+void XdpProgram::remove_dst(wire::Ipv4Addr addr, uint8_t prefix_len) {
+    if (prefix_len >= 32) {
+        uint32_t key = htonl(addr);
+        bpf_map_delete_elem(dst_fd_, &key);
+        return;
+    }
+    ingress_xdp_prefix_key key{prefix_len, htonl(addr)};
+    bpf_map_delete_elem(prefix_fd_, &key);
 }
 
 void XdpProgram::set_capture_all(bool on) {

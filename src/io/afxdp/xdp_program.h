@@ -49,9 +49,10 @@ public:
 
     // Which IPv4 destinations go to the dataplane (value: INGRESS_XDP_DST_*).
     void add_dst(wire::Ipv4Addr addr, uint32_t kind);
-    // Steering: the kind from the route type (kBroadcast, kMulticast, else LOCAL).
-    bool add_dst(wire::Ipv4Addr addr, ipv4::RouteType type) override;
-    void remove_dst(wire::Ipv4Addr addr) override;
+    // Steering: a /32 in ingress_dst, a wider prefix in ingress_prefix (false when that map
+    // is full); the kind from the route type (kBroadcast, kMulticast, else LOCAL).
+    bool add_dst(wire::Ipv4Addr addr, uint8_t prefix_len, ipv4::RouteType type) override;
+    void remove_dst(wire::Ipv4Addr addr, uint8_t prefix_len) override;
     void set_capture_all(bool on) override;
     // Whether datagrams of IP protocol `protocol` for those destinations go to the dataplane
     // (the program starts with UDP only: TCP, ICMP, IGMP and the rest stay with the kernel).
@@ -71,7 +72,8 @@ private:
     InterfaceLock lock_;  // held for the program's life: one owner per interface
     XdpMode mode_;
     xdp_program* prog_ = nullptr;
-    int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1;
+    int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1,
+        prefix_fd_ = -1;
 };
 
 }  // namespace ingress::io::afxdp

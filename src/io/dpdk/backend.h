@@ -127,8 +127,15 @@ public:
 
     // Steering, from the control thread while workers run (see above). false: the set is full.
     [[nodiscard]] bool add_dst(wire::Ipv4Addr a) noexcept { return dsts_.insert(a); }
-    bool add_dst(wire::Ipv4Addr a, ipv4::RouteType) noexcept override { return add_dst(a); }
-    void remove_dst(wire::Ipv4Addr a) noexcept override { dsts_.erase(a); }
+    bool add_dst(wire::Ipv4Addr a, uint8_t prefix_len, ipv4::RouteType) noexcept override {
+        return prefix_len >= 32 ? add_dst(a) : dsts_.insert_prefix(a, prefix_len);
+    }
+    void remove_dst(wire::Ipv4Addr a, uint8_t prefix_len) noexcept override {
+        if (prefix_len >= 32)
+            dsts_.erase(a);
+        else
+            dsts_.erase_prefix(a, prefix_len);
+    }
     void set_capture_all(bool on) noexcept override {
         capture_all_.store(on, std::memory_order_relaxed);
     }

@@ -75,6 +75,20 @@ TEST(Config, EverythingIsRead) {
     EXPECT_EQ(c.workers(), 4u);
 }
 
+// lo is not a port, but its addresses and an AnyIP route on it are the host's.
+TEST(Config, LoopbackAddressesAndAnAnyIpRouteOnLo) {
+    Config c = parse(
+        "interfaces:\n  - name: veth0\nloopback:\n  addresses: [198.18.99.1/32]\n"
+        "routes:\n  - {prefix: 198.18.100.0/24, type: local, dev: lo}\n",
+        "t.yaml", opts());
+    ASSERT_EQ(c.loopback_addresses.size(), 1u);
+    EXPECT_EQ(c.loopback_addresses[0].addr, wire::ipv4(198, 18, 99, 1));
+    EXPECT_EQ(c.loopback_addresses[0].prefix_len, 32);
+    ASSERT_EQ(c.routes.size(), 1u);
+    EXPECT_EQ(c.routes[0].dev, "lo");
+    EXPECT_EQ(c.routes[0].type, ipv4::RouteType::kLocal);
+}
+
 TEST(Config, DpdkPortIsRead) {
     LoadOptions o = opts();
     o.cpus = 8;

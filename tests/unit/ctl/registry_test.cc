@@ -136,6 +136,30 @@ TEST_F(RegistryTest, BindAcceptsWhatInetAddrTypeCallsOurs) {
     EXPECT_EQ(reg().open_raw(1, root(), {.protocol = 1, .addr = wire::ipv4(198, 18, 0, 9)}).err, 0);
 }
 
+// An AnyIP route (`ip route add local 198.18.100.0/24 dev lo`) makes every address of the
+// prefix LOCAL to inet_addr_type(): bind accepts them; outside it, the refusal names the
+// cause (no address or local route), not ip_nonlocal_bind.
+TEST_F(RegistryTest, BindAcceptsAnAnyIpPrefixAndARefusalNamesTheCause) {
+    ipv4::RouteConfig rc = test::default_route_config();
+    rc.ifaces.push_back(ipv4::RouteConfig::loopback(7));
+    rc.routes.push_back({.prefix = wire::ipv4(198, 18, 100, 0),
+                         .prefix_len = 24,
+                         .type = ipv4::RouteType::kLocal,
+                         .oif = 7});
+    routes.update(rc);
+    EXPECT_EQ(udp(1, user(), {.addr = wire::ipv4(198, 18, 100, 7), .port = 5000}), 0);
+    EXPECT_EQ(
+        reg().open_raw(1, root(), {.protocol = 253, .addr = wire::ipv4(198, 18, 100, 200)}).err, 0);
+    const Result r = reg().open_udp(1, user(), {.addr = wire::ipv4(198, 18, 101, 7), .port = 5000});
+    EXPECT_EQ(r.err, EADDRNOTAVAIL);
+    EXPECT_EQ(r.message,
+              "cannot bind to 198.18.101.7: not an address of this host (no interface address "
+              "or local route covers it; net.ipv4.ip_nonlocal_bind=1 would allow it)");
+    EXPECT_EQ(
+        reg().open_raw(1, root(), {.protocol = 253, .addr = wire::ipv4(198, 18, 101, 7)}).message,
+        r.message);
+}
+
 TEST_F(RegistryTest, PortZeroGetsTheFirstFreeEphemeralPort) {
     EXPECT_EQ(udp(1, user(), {.port = 32768}), 0);
     Result r = reg().open_udp(1, user(), {});

@@ -1,5 +1,6 @@
 // What ingressd's ports steer to the dataplane: the route tables' local destinations for the
-// port and its VLANs, kept in step by changing only the difference.
+// port and its VLANs (every local address of the host, the weak host model, and the groups
+// joined on the port or a VLAN), kept in step by changing only the difference.
 #include "daemon/steering.h"
 
 #include <gtest/gtest.h>
@@ -19,15 +20,15 @@ constexpr uint32_t kPort = 4, kVlan = 0x40000000u | (kPort << 12) | 10;
 // A backend's steering as a map, with a capacity (the DPDK set's is finite).
 class FakeSteering final : public io::Steering {
 public:
-    bool add_dst(wire::Ipv4Addr a, RouteType type) override {
+    bool add_dst(wire::Ipv4Addr a, uint8_t len, RouteType type) override {
         ++adds;
         if (dsts.size() >= capacity) return false;
-        dsts[a] = type;
+        dsts[{a, len}] = type;
         return true;
     }
-    void remove_dst(wire::Ipv4Addr a) override {
+    void remove_dst(wire::Ipv4Addr a, uint8_t len) override {
         ++removes;
-        dsts.erase(a);
+        dsts.erase({a, len});
     }
     void set_protocol(uint8_t p, bool take) override {
         if (take)
@@ -37,7 +38,7 @@ public:
     }
     void set_capture_all(bool) override {}
 
-    std::map<wire::Ipv4Addr, RouteType> dsts;
+    std::map<std::pair<wire::Ipv4Addr, uint8_t>, RouteType> dsts;
     std::set<uint8_t> protocols{wire::kIpProtoUdp};
     std::size_t capacity = 64;
     int adds = 0, removes = 0;
@@ -65,15 +66,18 @@ l2::Port port() {
     return p;
 }
 
-TEST(PortDsts, ThePortsAndItsVlansLocalDestinationsSecondaryIncluded) {
+TEST(PortDsts, EveryLocalDestinationOfTheHostAndTheGroupsOfThePortAndItsVlans) {
     ipv4::RouteConfig cfg = config();
     cfg.mc.join(kVlan, ipv4(239, 1, 1, 1), ipv4::McFilterMode::kExclude, {});
+    cfg.mc.join(5, ipv4(239, 5, 5, 5), ipv4::McFilterMode::kExclude, {});  // eth1's alone
     const std::vector<LocalDst> want = {
         {ipv4(10, 10, 0, 1), RouteType::kLocal},
         {ipv4(10, 10, 0, 3), RouteType::kBroadcast},
         {ipv4(198, 18, 0, 1), RouteType::kLocal},
         {ipv4(198, 18, 0, 9), RouteType::kLocal},  // secondary: steered
         {ipv4(198, 18, 0, 255), RouteType::kBroadcast},
+        {ipv4(203, 0, 113, 1), RouteType::kLocal},        // eth1's: weak host
+        {ipv4(203, 0, 113, 255), RouteType::kBroadcast},  // eth1's subnet broadcast too
         {ipv4(224, 0, 0, 1), RouteType::kMulticast},
         {ipv4(239, 1, 1, 1), RouteType::kMulticast},  // joined on the VLAN
         {0xffffffffu, RouteType::kBroadcast},
@@ -86,19 +90,23 @@ TEST(SteeringSync, ChangesOnlyTheDifference) {
     SteeringSync s(f, "eth0");
     ipv4::RouteConfig cfg = config();
     s.sync_dsts(port_dsts(ipv4::RouteTables(cfg), port()));
-    EXPECT_EQ(f.dsts.size(), 7u);
-    EXPECT_EQ(f.dsts.at(ipv4(198, 18, 0, 9)), RouteType::kLocal);
-    EXPECT_EQ(f.dsts.at(ipv4(198, 18, 0, 255)), RouteType::kBroadcast);
-    EXPECT_EQ(f.adds, 7);
+    EXPECT_EQ(f.dsts.size(), 9u);
+    EXPECT_EQ(f.dsts.at({ipv4(198, 18, 0, 9), 32}), RouteType::kLocal);
+    EXPECT_EQ(f.dsts.at({ipv4(198, 18, 0, 255), 32}), RouteType::kBroadcast);
+    EXPECT_EQ(f.adds, 9);
 
-    // A join adds one destination; dropping the secondary removes one.
+    // A join adds one destination; dropping the secondary removes one; an AnyIP route
+    // (`ip route add local 198.18.100.0/24 dev lo`) adds its prefix.
     cfg.mc.join(kPort, ipv4(239, 2, 2, 2), ipv4::McFilterMode::kExclude, {});
     cfg.ifaces[0].addrs.pop_back();
+    cfg.routes.push_back(
+        {.prefix = ipv4(198, 18, 100, 0), .prefix_len = 24, .type = RouteType::kLocal, .oif = 5});
     s.sync_dsts(port_dsts(ipv4::RouteTables(cfg), port()));
-    EXPECT_EQ(f.adds, 8);
+    EXPECT_EQ(f.adds, 11);
     EXPECT_EQ(f.removes, 1);
-    EXPECT_EQ(f.dsts.count(ipv4(198, 18, 0, 9)), 0u);
-    EXPECT_EQ(f.dsts.at(ipv4(239, 2, 2, 2)), RouteType::kMulticast);
+    EXPECT_EQ(f.dsts.count({ipv4(198, 18, 0, 9), 32}), 0u);
+    EXPECT_EQ(f.dsts.at({ipv4(239, 2, 2, 2), 32}), RouteType::kMulticast);
+    EXPECT_EQ(f.dsts.at({ipv4(198, 18, 100, 0), 24}), RouteType::kLocal);
 }
 
 TEST(SteeringSync, AFullBackendIsAnErrorNamingThePort) {
@@ -114,8 +122,8 @@ TEST(SteeringSync, AFullBackendIsAnErrorNamingThePort) {
     // What was steered is remembered: a later sync with room adds only the rest.
     f.capacity = 64;
     s.sync_dsts(port_dsts(ipv4::RouteTables(config()), port()));
-    EXPECT_EQ(f.dsts.size(), 7u);
-    EXPECT_EQ(f.adds, 4 + 4);
+    EXPECT_EQ(f.dsts.size(), 9u);
+    EXPECT_EQ(f.adds, 4 + 6);
 }
 
 TEST(SteeringSync, UdpAlwaysOtherProtocolsWhileARawEndpointAsks) {

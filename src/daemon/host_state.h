@@ -1,0 +1,73 @@
+// The host as the kernel describes it (links, IPv4 addresses, routes of the local and main
+// tables, read through netlink by daemon/netlink_mirror.h) and how it becomes the route
+// stage's RouteConfig in `host: kernel` mode. Pure: no socket here, so the unit tests build a
+// KernelHost by hand.
+//
+// What it keeps: every link (owned or not: lo, an interface the kernel keeps) with its
+// addresses (secondaries, explicit brd) while it is up (fib_disable_ip() flushes a down
+// link's local routes); from the main table the routes an operator added
+// (unicast through a device or a gateway, blackhole, unreachable, prohibit); from the local
+// table its LOCAL and BROADCAST routes an operator added (AnyIP). The routes the kernel
+// derives from addresses (protocol kernel: the local /32, the broadcasts, the prefix route)
+// are left out, since RouteTables derives them again from the addresses (fib_add_ifaddr()).
+// What it cannot represent is counted and left out, so the dataplane never misroutes with
+// it: multipath routes, nexthop objects, other tables (policy routing), other route types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipv4/route_tables.h"
+#include "ipv4/route_type.h"
+
+namespace ingress::daemon {
+
+struct KernelLink {
+    uint32_t ifindex = 0;
+    std::string name;
+    bool loopback = false;  // IFF_LOOPBACK
+    bool up = true;         // IFF_UP: a down link's addresses have no local routes
+};
+
+struct KernelAddr {
+    uint32_t ifindex = 0;
+    ipv4::IfAddr addr;
+};
+
+struct KernelRoute {
+    uint8_t table = 0;     // RT_TABLE_MAIN (254), RT_TABLE_LOCAL (255), other
+    uint8_t protocol = 0;  // RTPROT_KERNEL (2): derived from an address
+    uint8_t type = 0;      // RTN_*
+    wire::Ipv4Addr prefix = 0;
+    uint8_t prefix_len = 0;
+    uint32_t oif = 0;
+    bool gateway = false;     // RTA_GATEWAY
+    bool multipath = false;   // RTA_MULTIPATH
+    bool nexthop_id = false;  // RTA_NH_ID
+};
+
+struct KernelHost {
+    std::vector<KernelLink> links;
+    std::vector<KernelAddr> addrs;
+    std::vector<KernelRoute> routes;
+};
+
+// What the last translation left out (logged once per change, counted in `ingressctl host`).
+struct HostSkipped {
+    uint32_t multipath = 0, nexthop = 0, other_table = 0, other_type = 0;
+    friend bool operator==(const HostSkipped&, const HostSkipped&) = default;
+    uint32_t total() const noexcept { return multipath + nexthop + other_table + other_type; }
+};
+
+inline constexpr uint8_t kRtProtKernel = 2;
+inline constexpr uint8_t kRtTableMain = 254;
+inline constexpr uint8_t kRtTableLocal = 255;
+
+// `base`'s knobs and memberships with the kernel's interfaces, addresses and routes: an
+// interface of `base` (an owned port, by ifindex) keeps its conf; every other link is added
+// with the default conf; `base`'s addresses and routes are replaced.
+ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& k,
+                                      HostSkipped* skipped);
+
+}  // namespace ingress::daemon

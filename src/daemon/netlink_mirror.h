@@ -1,0 +1,41 @@
+// `host: kernel`: the kernel's links, IPv4 addresses and routes read through rtnetlink
+// (libmnl), and a subscription to their changes. The control thread polls it between
+// requests; each change (and an overflow of the subscription socket, ENOBUFS) is answered
+// with a full dump, whose translation (daemon/host_state.h) is published like a reload.
+// A dump is a few messages on a host with a handful of interfaces and routes; a FIB of
+// millions of routes would want incremental application (not built).
+#pragma once
+
+#include <cstdint>
+
+#include "daemon/host_state.h"
+
+struct mnl_socket;
+
+namespace ingress::daemon {
+
+// One dump of links, IPv4 addresses and IPv4 routes (every table; the translation keeps
+// local and main). Throws std::runtime_error naming the failing request.
+KernelHost dump_kernel_host();
+
+// The subscription: RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, non-blocking.
+class NetlinkWatch {
+public:
+    NetlinkWatch();  // throws std::runtime_error
+    ~NetlinkWatch();
+    NetlinkWatch(const NetlinkWatch&) = delete;
+    NetlinkWatch& operator=(const NetlinkWatch&) = delete;
+
+    // Reads every pending notification; true when any arrived or the socket overflowed
+    // (then `overflows()` grew): the caller re-dumps. Never blocks.
+    bool drain();
+    int fd() const noexcept;  // readable when a notification waits
+    uint64_t events() const noexcept { return events_; }
+    uint64_t overflows() const noexcept { return overflows_; }
+
+private:
+    mnl_socket* nl_ = nullptr;
+    uint64_t events_ = 0, overflows_ = 0;
+};
+
+}  // namespace ingress::daemon

@@ -1,0 +1,86 @@
+// host: kernel: the kernel's links, addresses and routes (as a netlink dump gives them)
+// become the route stage's configuration: every link, up links' addresses, the operator's
+// routes of the main and local tables (AnyIP included); the routes the kernel derives from
+// addresses left out (RouteTables derives them again); what cannot be represented counted.
+#include "daemon/host_state.h"
+
+#include <gtest/gtest.h>
+
+namespace ingress::daemon {
+namespace {
+
+using ipv4::RouteType;
+using wire::ipv4;
+
+constexpr uint8_t kProtoBoot = 3;  // RTPROT_BOOT: `ip route add`
+
+KernelHost host() {
+    KernelHost k;
+    k.links = {{1, "lo", true, true},
+               {2, "eth0", false, true},
+               {3, "eth1", false, true},
+               {4, "down0", false, false}};
+    k.addrs = {{1, {.addr = ipv4(127, 0, 0, 1), .prefix_len = 8}},
+               {2, {.addr = ipv4(198, 18, 0, 1), .prefix_len = 24}},
+               {2, {.addr = ipv4(198, 18, 0, 9), .prefix_len = 24, .secondary = true}},
+               {3, {.addr = ipv4(203, 0, 113, 1), .prefix_len = 24}},
+               {4, {.addr = ipv4(192, 0, 2, 1), .prefix_len = 24}}};
+    k.routes = {
+        // Derived from the addresses (protocol kernel): left out.
+        {kRtTableLocal, kRtProtKernel, 2, ipv4(198, 18, 0, 1), 32, 2},
+        {kRtTableMain, kRtProtKernel, 1, ipv4(198, 18, 0, 0), 24, 2},
+        // The operator's: AnyIP on lo, a static route, a blackhole.
+        {kRtTableLocal, kProtoBoot, 2, ipv4(198, 18, 100, 0), 24, 1},
+        {kRtTableMain, kProtoBoot, 1, ipv4(198, 19, 0, 0), 16, 3, true},
+        {kRtTableMain, kProtoBoot, 6, ipv4(198, 20, 0, 0), 16, 0},
+        // Not representable: multipath, a nexthop object, another table, a NAT route.
+        {kRtTableMain, kProtoBoot, 1, ipv4(10, 0, 0, 0), 8, 0, false, true},
+        {kRtTableMain, kProtoBoot, 1, ipv4(10, 1, 0, 0), 16, 0, false, false, true},
+        {100, kProtoBoot, 1, ipv4(10, 2, 0, 0), 16, 2},
+        {kRtTableMain, kProtoBoot, 10, ipv4(10, 3, 0, 0), 16, 2},
+    };
+    return k;
+}
+
+TEST(OverlayKernelHost, EveryLinkUpAddressesAndTheOperatorsRoutes) {
+    ipv4::RouteConfig base;
+    ipv4::IfConfig port{.ifindex = 2, .name = "eth0"};
+    port.conf.rp_filter = 1;  // the file's knobs for an owned port
+    port.addrs.push_back({.addr = ipv4(198, 51, 100, 1), .prefix_len = 24});  // replaced
+    base.ifaces.push_back(port);
+    base.ifaces.push_back({.ifindex = 0x40000000u | (2 << 12) | 10, .name = "eth0.10"});
+    base.routes.push_back({.prefix = ipv4(8, 0, 0, 0), .prefix_len = 8, .oif = 2});  // replaced
+    base.mc.join(2, ipv4(239, 1, 1, 1), ipv4::McFilterMode::kExclude, {});
+    HostSkipped sk;
+    const ipv4::RouteConfig rc = overlay_kernel_host(base, host(), &sk);
+
+    ASSERT_EQ(rc.ifaces.size(), 5u);  // four links and the VLAN the kernel does not have
+    const ipv4::IfConfig* eth0 = const_cast<ipv4::RouteConfig&>(rc).iface(2);
+    ASSERT_NE(eth0, nullptr);
+    EXPECT_EQ(eth0->conf.rp_filter, 1);
+    ASSERT_EQ(eth0->addrs.size(), 2u);
+    EXPECT_EQ(eth0->addrs[1].addr, ipv4(198, 18, 0, 9));
+    EXPECT_TRUE(eth0->addrs[1].secondary);
+    EXPECT_TRUE(const_cast<ipv4::RouteConfig&>(rc).iface(1)->loopback);
+    EXPECT_TRUE(const_cast<ipv4::RouteConfig&>(rc).iface(4)->addrs.empty()) << "down link";
+    EXPECT_EQ(rc.mc.groups_on(2), std::vector<wire::Ipv4Addr>{ipv4(239, 1, 1, 1)});
+
+    ASSERT_EQ(rc.routes.size(), 3u);
+    EXPECT_EQ(rc.routes[0].type, RouteType::kLocal);
+    EXPECT_EQ(rc.routes[0].prefix_len, 24);
+    EXPECT_EQ(rc.routes[0].oif, 1u);
+    EXPECT_TRUE(rc.routes[1].via_gateway);
+    EXPECT_EQ(rc.routes[2].type, RouteType::kBlackhole);
+    EXPECT_EQ(sk, (HostSkipped{.multipath = 1, .nexthop = 1, .other_table = 1, .other_type = 1}));
+
+    // What the route stage then sees: the kernel's addresses and the AnyIP prefix are
+    // local; the file's replaced address is not; a down link's address is not.
+    const ipv4::RouteTables t(rc);
+    EXPECT_EQ(t.addr_type(ipv4(198, 18, 0, 9)), RouteType::kLocal);
+    EXPECT_EQ(t.addr_type(ipv4(198, 18, 100, 42)), RouteType::kLocal);
+    EXPECT_EQ(t.addr_type(ipv4(198, 51, 100, 1)), RouteType::kUnicast);
+    EXPECT_EQ(t.addr_type(ipv4(192, 0, 2, 1)), RouteType::kUnicast);
+}
+
+}  // namespace
+}  // namespace ingress::daemon
