@@ -209,8 +209,8 @@ void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                     InterfaceConfig& i) {
     r.keys(n, at,
-           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
-            "addresses", "conf", "vlans", "device", "exception", "rss"});
+           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "poll_mode",
+            "capture_all", "addresses", "conf", "vlans", "device", "exception", "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
     if (i.name.size() > 15)
@@ -248,6 +248,11 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
             z, at + ".zero_copy",
             {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
     if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
+    if (auto p = n["poll_mode"])
+        i.poll_mode = r.choice<PollMode>(p, at + ".poll_mode",
+                                         {{"busy", PollMode::kBusy},
+                                          {"adaptive", PollMode::kAdaptive},
+                                          {"interrupt", PollMode::kInterrupt}});
     if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
     if (auto a = n["addresses"]) read_addresses(r, a, at + ".addresses", i.addresses);
     if (auto c = n["conf"]) r.devconf(c, at + ".conf", i.conf);
