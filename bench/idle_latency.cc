@@ -28,8 +28,7 @@ namespace {
 uint64_t realtime_ns() {
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-           static_cast<uint64_t>(ts.tv_nsec);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 int send_main(const char* dst, int port, double rate, long count) {
@@ -92,10 +91,11 @@ int recv_main(const char* socket_path, int port, long count, int timeout_s) {
         }
     }
     const std::size_t got = app.size();
-    std::printf("received %zu/%ld worker_us p50 %.1f p99 %.1f max %.1f app_us p50 %.1f p99 %.1f "
-                "max %.1f\n",
-                got, count, pct(worker, 50), pct(worker, 99), pct(worker, 100), pct(app, 50),
-                pct(app, 99), pct(app, 100));
+    std::printf(
+        "received %zu/%ld worker_us p50 %.1f p99 %.1f max %.1f app_us p50 %.1f p99 %.1f "
+        "max %.1f\n",
+        got, count, pct(worker, 50), pct(worker, 99), pct(worker, 100), pct(app, 50), pct(app, 99),
+        pct(app, 100));
     return got == static_cast<std::size_t>(count) ? 0 : 1;
 }
 

@@ -375,7 +375,9 @@ void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
 void read_workers(const Reader& r, const YAML::Node& root, const LoadOptions& opt, Config& c) {
     const unsigned cpus = opt.cpus ? opt.cpus : std::max(1u, std::thread::hardware_concurrency());
     if (auto w = root["workers"]) {
-        r.keys(w, "workers", {"cores", "control_core"});
+        r.keys(w, "workers", {"cores", "control_core", "runtime_profile"});
+        if (auto p = w["runtime_profile"])
+            c.runtime_profile = r.boolean(p, "workers.runtime_profile");
         if (auto cs = w["cores"]) {
             if (!cs.IsSequence()) r.fail(cs, "workers.cores", "a list of CPU numbers");
             for (std::size_t k = 0; k < cs.size(); ++k)

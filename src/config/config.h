@@ -110,6 +110,7 @@ struct Config {
     bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind
     std::vector<unsigned> worker_cores;  // one per (interface, queue), in order; empty: any
     int control_core = -1;               // -1: not pinned
+    bool runtime_profile = true;         // workers stamp their stages (ingressctl runtime)
     uint32_t ring_slots = 1024;          // per (endpoint, worker) ring
     uint32_t ring_slot_size = 2048;      // bytes per slot, metadata included
     std::string control_socket = "/run/ingressd/ctl.sock";

@@ -33,6 +33,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kDelivered:
         case Attr::kDropped:
         case Attr::kTruncated:
+        case Attr::kTscHz:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -55,6 +56,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kRingUsed:
         case Attr::kRingCapacity:
         case Attr::kPrefix:
+        case Attr::kStageCount:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -90,6 +92,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kMembership:
         case Attr::kRoute:
         case Attr::kRestart:
+        case Attr::kWorkerRuntime:
+        case Attr::kRuntimeValues:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -125,6 +129,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "routes";
         case MsgType::kReload:
             return "reload";
+        case MsgType::kRuntime:
+            return "runtime";
         case MsgType::kReply:
             return "reply";
     }
@@ -132,7 +138,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 13;
+    return t >= 1 && t <= 14;
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -277,7 +283,8 @@ std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<At
         if (p.size() - off - 4 < alen) return ParseError::kBadAttrLength;
         int want = expected_size(at);
         if (want > 0 && alen != static_cast<std::size_t>(want)) return ParseError::kBadAttrSize;
-        if (at == Attr::kCounters && alen % 8 != 0) return ParseError::kBadAttrSize;
+        if ((at == Attr::kCounters || at == Attr::kRuntimeValues) && alen % 8 != 0)
+            return ParseError::kBadAttrSize;
         if (want >= 0) out->push_back({at, p.subspan(off + 4, alen)});
         off += 4 + ((alen + 3) & ~std::size_t{3});
     }

@@ -265,7 +265,8 @@ void Dataplane::create_workers() {
                                      .endpoint_pub = endpoint_pub_.get()};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
-                worker::WorkerOptions{.queue = q, .poll_mode = p->ic.poll_mode});
+                worker::WorkerOptions{
+                    .queue = q, .poll_mode = p->ic.poll_mode, .profile = cfg_.runtime_profile});
             const int core =
                 n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
             w->dpdk = p->dpdk != nullptr;
@@ -303,6 +304,11 @@ void Dataplane::start_control() {
     hooks.worker_counters = [this] {
         std::vector<ctl::WorkerCounters> v;
         for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
+        return v;
+    };
+    hooks.worker_runtime = [this] {
+        std::vector<ctl::WorkerRuntime> v;
+        for (const auto& w : workers_) v.push_back({w->desc, w->worker->runtime().snapshot()});
         return v;
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
@@ -426,6 +432,7 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
+    if (next.runtime_profile != cfg_.runtime_profile) restart.push_back("workers.runtime_profile");
     if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
         restart.push_back("rings");
     if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");

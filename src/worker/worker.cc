@@ -10,20 +10,23 @@
 namespace ingress::worker {
 
 uint16_t Worker::poll_once() {
+    const bool prof = opt_.profile;
+    const uint64_t t0 = prof ? core::tsc_now() : 0;
     batch_.count = backend_.rx_burst(opt_.queue, batch_.pkts.data(), core::kBurst);
+    const uint16_t n = batch_.count;
+    if (prof && n) profile_.stage(Stage::kRx, core::tsc_now() - t0, n);
     const uint64_t now = clock_.now_ns();
     now_ = now;
-    if (batch_.count || now - last_timer_ns_ >= opt_.timer_period_ns) {
-        const uint16_t n = batch_.count;
+    if (n || now - last_timer_ns_ >= opt_.timer_period_ns) {
         pipeline_.process(batch_, now);  // an empty burst runs only the timers
         last_timer_ns_ = now;
         if (n) {
             last_frame_ns_ = now;
             backoff_ns_ = 0;
         }
-        return n;
     }
-    return 0;
+    if (prof) profile_.poll(n, core::tsc_now() - t0);
+    return n;
 }
 
 void Worker::idle() noexcept {
@@ -33,7 +36,7 @@ void Worker::idle() noexcept {
     const uint64_t due = last_timer_ns_ + opt_.timer_period_ns;
     if (due <= now_) return;
     const uint64_t timeout = due - now_;
-    ++sleeps_;
+    const uint64_t t0 = core::tsc_now();
     ipv4::rcu_reader_offline();  // a sleeping reader holds up no grace period
     if (!backend_.wait_rx(opt_.queue, timeout)) {
         backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs, opt_.backoff_max_ns);
@@ -43,6 +46,7 @@ void Worker::idle() noexcept {
         nanosleep(&ts, nullptr);
     }
     ipv4::rcu_reader_online();
+    profile_.slept(core::tsc_now() - t0);
 }
 
 uint16_t Worker::step(void (*after_burst)(void*), void* ctx) {

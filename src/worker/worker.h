@@ -29,6 +29,7 @@
 #include "io/backend.h"
 #include "worker/pipeline.h"
 #include "worker/poll_mode.h"
+#include "worker/runtime.h"
 
 namespace ingress::worker {
 
@@ -38,6 +39,7 @@ struct WorkerOptions {
     PollMode poll_mode = PollMode::kAdaptive;
     uint64_t spin_ns = 50'000;            // adaptive: polling on after the last frame
     uint64_t backoff_max_ns = 1'000'000;  // the longest micro-sleep (no backend wakeup)
+    bool profile = true;                  // the runtime profile's stage stamps (runtime.h)
 };
 
 class Worker {
@@ -46,7 +48,9 @@ public:
 
     Worker(io::Backend& backend, core::CounterBlock& counters, const PipelineTables& tables,
            const core::Clock& clock, WorkerOptions opt) noexcept
-        : backend_(backend), clock_(clock), opt_(opt), pipeline_(backend, counters, tables) {}
+        : backend_(backend), clock_(clock), opt_(opt), pipeline_(backend, counters, tables) {
+        if (opt_.profile) pipeline_.set_profile(&profile_);
+    }
 
     // Polls until `stop` is set. Registers the calling thread as an RCU reader for the
     // duration. `after_burst` (may be null) runs after every non-empty burst on this thread.
@@ -61,8 +65,9 @@ public:
     uint16_t step(void (*after_burst)(void*) = nullptr, void* ctx = nullptr);
 
     Pipeline& pipeline() noexcept { return pipeline_; }
-    // Times the worker slept idle (in the backend's wakeup or a micro-sleep). Its thread's.
-    uint64_t sleeps() const noexcept { return sleeps_; }
+    // Its runtime profile (polls, stages, idle share); readable from any thread. Idle sleeps
+    // are counted whether or not opt.profile stamps the stages.
+    const RuntimeProfile& runtime() const noexcept { return profile_; }
 
 private:
     void idle() noexcept;
@@ -76,7 +81,7 @@ private:
     uint64_t last_timer_ns_ = 0;
     uint64_t last_frame_ns_ = 0;
     uint64_t backoff_ns_ = 0;  // the last micro-sleep; 0 after a frame
-    uint64_t sleeps_ = 0;
+    RuntimeProfile profile_;
 };
 
 }  // namespace ingress::worker

@@ -120,6 +120,10 @@ TEST(Config, PollModePerInterfaceDefaultAdaptive) {
     EXPECT_EQ(c.interfaces[2].poll_mode, PollMode::kAdaptive);
     EXPECT_EQ(c.interfaces[3].poll_mode, PollMode::kAdaptive) << "the default";
     EXPECT_EQ(c.interfaces[4].poll_mode, PollMode::kInterrupt) << "dpdk ports take it too";
+    EXPECT_TRUE(c.runtime_profile) << "on unless the file turns it off";
+    EXPECT_FALSE(
+        parse("interfaces:\n  - {name: a0}\nworkers:\n  runtime_profile: off\n", "t.yaml", opts())
+            .runtime_profile);
 }
 
 TEST(Config, UnreadableFileNamesIt) {

@@ -74,9 +74,9 @@ TEST_P(WorkerIdle, EveryFrameIsDeliveredAcrossIdleSleeps) {
     EXPECT_COUNTERS_EQ(r.h.snap(), test::plus(test::ip_local(total, kIpLen),
                                               {{"delivered", total}, {"UdpInDatagrams", total}}));
     if (GetParam() == PollMode::kBusy)
-        EXPECT_EQ(r.worker->sleeps(), 0u);
+        EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 0u);
     else
-        EXPECT_EQ(r.worker->sleeps(), 3u * 3) << "every idle step slept";
+        EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 3u * 3) << "every idle step slept";
 }
 
 // ip_expire on an idle queue: the first fragment of a datagram whose second never comes is
@@ -107,6 +107,59 @@ TEST_P(WorkerIdle, ReassemblyExpiresOnAnIdleQueue) {
                                   {"IcmpMsgOutType11", 1}}));
     ASSERT_EQ(r.h.backend.sent().size(), 1u);
     r.h.expect_buffers_conserved();
+}
+
+// The runtime profile: every frame the counters say was received entered rx and each stage
+// after it (all are delivered: none leaves early); polls split into bursts and empty polls,
+// and every stage that ran spent cycles.
+TEST(WorkerRuntime, StageFramesAddUpToTheCounters) {
+    WorkerRig r(PollMode::kInterrupt);
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
+    EXPECT_EQ(r.step_until(200), 200u);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(r.worker->step(), 0u);
+    const RuntimeSnapshot s = r.worker->runtime().snapshot();
+    EXPECT_EQ(s.frames, r.h.snap().rx);
+    EXPECT_EQ(s.frames, 200u);
+    EXPECT_EQ(s.bursts(), 4u) << "64 + 64 + 64 + 8";
+    EXPECT_EQ(s.empty_polls, 2u);
+    EXPECT_EQ(s.polls, 6u);
+    EXPECT_EQ(s.sleeps, 2u);
+    for (std::size_t i = 0; i < kStageCount; ++i) {
+        SCOPED_TRACE(stage_name(static_cast<Stage>(i)));
+        EXPECT_EQ(s.stage_frames[i], 200u);
+        EXPECT_EQ(s.stage_calls[i], 4u);
+        EXPECT_GT(s.stage_cycles[i], 0u);
+    }
+    EXPECT_GT(s.busy_cycles, 0u);
+    EXPECT_GT(s.idle_cycles, 0u) << "the empty polls and the sleeps";
+    EXPECT_GT(s.idle_share(), 0.0);
+    EXPECT_LT(s.idle_share(), 1.0);
+    // An idle timer tick runs the timers alone: no other stage is charged.
+    r.h.clock.advance_ns(WorkerOptions{}.timer_period_ns);
+    EXPECT_EQ(r.worker->step(), 0u);
+    const RuntimeSnapshot t = r.worker->runtime().snapshot();
+    EXPECT_EQ(t.stage_calls[static_cast<std::size_t>(Stage::kTimers)], 5u);
+    EXPECT_EQ(t.stage_calls[static_cast<std::size_t>(Stage::kDemux)], 4u);
+    EXPECT_EQ(t.stage_frames, s.stage_frames);
+}
+
+TEST(WorkerRuntime, ProfileOffStampsNothingButCountsSleeps) {
+    test::DemuxHarness h;
+    PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};
+    h.publish();
+    t.endpoints = h.endpoints;
+    Worker w(h.backend, h.counters, t, h.clock,
+             WorkerOptions{.poll_mode = PollMode::kInterrupt, .profile = false});
+    ipv4::rcu_reader_register();
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000).build()));
+    EXPECT_EQ(w.step(), 1u);
+    EXPECT_EQ(w.step(), 0u);
+    ipv4::rcu_reader_unregister();
+    const RuntimeSnapshot s = w.runtime().snapshot();
+    EXPECT_EQ(s.polls, 0u);
+    EXPECT_EQ(s.busy_cycles, 0u);
+    EXPECT_EQ(s.stage_cycles, (std::array<uint64_t, kStageCount>{}));
+    EXPECT_EQ(s.sleeps, 1u);
 }
 
 }  // namespace
