@@ -222,6 +222,7 @@ interfaces:
     driver: $driver
 ${port:+$port
 }    queues: 1
+    poll_mode: busy
     addresses: [198.18.0.1/24]
 workers:
   cores: [$RX_CPU]

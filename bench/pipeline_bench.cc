@@ -11,6 +11,10 @@
 //
 //   build/bench/bench_pipeline
 //
+// Each case runs twice, without and with the runtime profile (BM_PipelineUdpUnicastProfiled:
+// the worker's TSC stamps per stage per burst, worker/runtime.h), in the same run: the
+// difference is the profile's own cost.
+//
 // Reports items_per_second (= packets/s), Mpps and ns_per_pkt, as mean / median / stddev /
 // max / min over 5 repetitions.
 #include <benchmark/benchmark.h>
@@ -28,6 +32,7 @@
 #include "l2/port.h"
 #include "wire/frame_builder.h"
 #include "worker/pipeline.h"
+#include "worker/runtime.h"
 
 namespace {
 
@@ -86,7 +91,7 @@ private:
 
 // The endpoints deliver into shared-memory rings (one memfd ring each, one worker), the apps'
 // consumer side drained once per cycle.
-void BM_PipelineUdpUnicast(benchmark::State& state) {
+void pipeline_udp_unicast(benchmark::State& state, bool profiled) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -127,12 +132,20 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
     ipv4::RoutePublisher routes(std::move(rcfg));
     worker::Pipeline pipeline(backend, counters,
                               {.port = &port, .routes = &routes, .endpoints = table.get()});
+    // The runtime profile as a worker keeps it (worker/runtime.h): the pipeline's stage stamps
+    // and the worker's own around rx_burst and the poll.
+    worker::RuntimeProfile profile;
+    if (profiled) pipeline.set_profile(&profile);
     core::PacketBatch batch;
     const uint32_t bursts_per_cycle = nframes / core::kBurst;
     uint32_t burst = 0;
     for (auto _ : state) {
+        const uint64_t t0 = profiled ? core::tsc_now() : 0;
         batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst);
+        const uint16_t n = batch.count;
+        if (profiled) profile.stage(worker::Stage::kRx, core::tsc_now() - t0, n);
         pipeline.process(batch, 1'000'000'000);
+        if (profiled) profile.poll(n, core::tsc_now() - t0);
         if (++burst == bursts_per_cycle) {  // the applications drain their rings
             burst = 0;
             for (auto& app : apps) {
@@ -148,6 +161,20 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
     state.counters["ns_per_pkt"] =
         benchmark::Counter(pkts, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     state.counters["Mpps"] = benchmark::Counter(pkts / 1e6, benchmark::Counter::kIsRate);
+    if (profiled) {
+        const worker::RuntimeSnapshot r = profile.snapshot();
+        if (r.frames != snap.rx) state.SkipWithError("the profile lost frames");
+        state.counters["prof_cyc_per_pkt"] =
+            static_cast<double>(r.busy_cycles) / static_cast<double>(r.frames ? r.frames : 1);
+    }
+}
+
+void BM_PipelineUdpUnicast(benchmark::State& state) {
+    pipeline_udp_unicast(state, false);
+}
+// The same with the runtime profile on: the difference is the profile's own cost.
+void BM_PipelineUdpUnicastProfiled(benchmark::State& state) {
+    pipeline_udp_unicast(state, true);
 }
 
 // Repeated, with the best run reported beside mean/median: on a shared machine other
@@ -155,22 +182,23 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // machine's figure (for ns_per_pkt, read "min").
 // The worker's path: rcv_core -> route_input with its hint -> defrag check -> udp. One
 // memfd ring and one eventfd per endpoint: 4096 endpoints need 8192 fds (ulimit -n).
-BENCHMARK(BM_PipelineUdpUnicast)
-    ->Arg(1)
-    ->Arg(16)
-    ->Arg(512)
-    ->Arg(4096)
-    ->ArgName("endpoints")
-    ->Repetitions(5)
-    ->ComputeStatistics("max",
-                        [](const std::vector<double>& v) {
-                            return *std::max_element(v.begin(), v.end());
-                        })
-    ->ComputeStatistics("min",
-                        [](const std::vector<double>& v) {
-                            return *std::min_element(v.begin(), v.end());
-                        })
-    ->ReportAggregatesOnly(true);
+void pipeline_args(benchmark::internal::Benchmark* b) {
+    b->Arg(1)
+        ->Arg(16)
+        ->Arg(512)
+        ->Arg(4096)
+        ->ArgName("endpoints")
+        ->Repetitions(5)
+        ->ComputeStatistics(
+            "max",
+            [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); })
+        ->ComputeStatistics(
+            "min",
+            [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
+        ->ReportAggregatesOnly(true);
+}
+BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpUnicastProfiled)->Apply(pipeline_args);
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 #   --json / --openmetrics   the same numbers (the OpenMetrics text is parsed back: TYPE and
 #                HELP before samples, _total names, worker and reason labels, # EOF last);
 #   --watch      redraws with per-second rates, stops on SIGINT;
+#   runtime      the workers' profile: frames per stage = what stats counted (text, --json,
+#                --openmetrics);
 #   drops        NO_SOCKET for the closed port;
 #   endpoints    the sink's pid, comm, port, membership with its source filter, deliveries;
 #   routes       the local and main table entries of the configured address;
@@ -111,6 +113,43 @@ xsk = [g for g in j["backends"] if g["source"] == "xdp_statistics"]
 assert len(xsk) == 1 and xsk[0]["queue"] == 0 and xsk[0]["counters"]["rx_ring_full"] == 0, xsk
 assert types["ingress_xdp_statistics_rx_ring_full"] == "counter"
 print("openmetrics: %d families, %d samples, valid, same as --json" % (len(types), samples))
+EOP
+
+# runtime: the workers' profile. Frames received and the frames that entered each stage are
+# what stats counted (2100: every frame reached the pipeline's end); text, --json and
+# --openmetrics agree.
+"$ctl" --socket "$tmp/ctl.sock" runtime | tee "$tmp/runtime"
+grep -qE "^  polls [0-9]+  empty [0-9]+ .* frames 2100 " "$tmp/runtime" || fail "runtime: no frames 2100"
+for stage in rx timers l2 rcv_core route defrag demux tx; do
+    grep -qE "^  $stage +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+" "$tmp/runtime" || fail "runtime: stage $stage"
+done
+"$ctl" --socket "$tmp/ctl.sock" runtime --json > "$tmp/rjson"
+"$ctl" --socket "$tmp/ctl.sock" runtime --openmetrics > "$tmp/rom"
+/usr/bin/python3 - "$tmp/rjson" "$tmp/rom" "$tmp/json" <<'EOP'
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+r, stats = json.load(open(sys.argv[1])), json.load(open(sys.argv[3]))
+rx = stats["total"]["fates"]["rx"]
+assert r["tsc_hz"] > 0
+assert sum(w["frames"] for w in r["workers"]) == rx == 2100, "runtime frames != stats rx"
+for stage in ("rx", "l2", "rcv_core", "route"):
+    assert sum(w["stages"][stage]["frames"] for w in r["workers"]) == rx, stage
+# 2000 to the endpoint and 100 to a closed port: all reach local delivery.
+assert sum(w["stages"]["demux"]["frames"] for w in r["workers"]) == rx
+for w in r["workers"]:
+    assert w["polls"] > w["empty_polls"], "polls = bursts + empty polls"
+    assert 0 <= w["idle_share"] <= 1 and w["busy_cycles"] > 0
+    assert all(s["cycles"] > 0 for s in w["stages"].values())
+sums = {}
+for fam in text_string_to_metric_families(open(sys.argv[2]).read()):
+    assert fam.documentation, fam.name
+    for s in fam.samples:
+        k = fam.name + ("/" + s.labels["stage"] if "stage" in s.labels else "")
+        sums[k] = sums.get(k, 0) + s.value
+assert sums["ingress_runtime_frames"] == rx
+assert sums["ingress_runtime_stage_frames/rcv_core"] == rx
+assert sums["ingress_runtime_polls"] >= sum(w["polls"] for w in r["workers"])
+print("runtime: %d frames through every stage, --json and --openmetrics agree" % rx)
 EOP
 
 # --watch: two redraws with rates, then it stops by itself (--count).

@@ -4,6 +4,7 @@
 //   ingressctl [--socket PATH] stats [-a] [--json | --openmetrics] [--watch [SECONDS]]
 //   ingressctl [--socket PATH] top [--interval SECONDS] [--rows N] [--count N]
 //   ingressctl [--socket PATH] drops [-a]
+//   ingressctl [--socket PATH] runtime [--json | --openmetrics]
 //   ingressctl [--socket PATH] endpoints
 //   ingressctl [--socket PATH] routes
 //   ingressctl [--socket PATH] reload
@@ -31,6 +32,7 @@
 #include "core/stats_format.h"
 #include "ctl/protocol.h"
 #include "ipv4/fib.h"
+#include "worker/runtime.h"
 
 using namespace ingress;
 
@@ -286,6 +288,171 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
         prev = cur;
         t_prev = t;
     }
+    return 0;
+}
+
+struct WorkerRuntime {
+    uint32_t index = 0;
+    std::string desc;
+    worker::RuntimeSnapshot r;
+};
+
+std::vector<WorkerRuntime> fetch_runtime(Conn& c, double* tsc_hz) {
+    uint32_t workers = 0;
+    auto frames = c.list(ctl::MsgType::kRuntime, "runtime", [&](const ctl::Message& m) {
+        const uint32_t stages = m.u32(ctl::Attr::kStageCount).value_or(0);
+        if (stages != worker::kStageCount)
+            die("stage list mismatch: ingressd profiles " + std::to_string(stages) +
+                " stages, this ingressctl " + std::to_string(worker::kStageCount) +
+                "; use the ingressctl built with this ingressd");
+        *tsc_hz = static_cast<double>(m.u64(ctl::Attr::kTscHz).value_or(0));
+        workers = m.u32(ctl::Attr::kWorkers).value_or(0);
+    });
+    std::vector<WorkerRuntime> out;
+    for (const ctl::Attrs& a : items(frames, ctl::Attr::kWorkerRuntime, "runtime")) {
+        WorkerRuntime w;
+        w.index = a.u32(ctl::Attr::kWorker).value_or(0);
+        w.desc = std::string(a.str(ctl::Attr::kWorkerDesc).value_or(""));
+        std::vector<uint64_t> v = a.u64_array(ctl::Attr::kRuntimeValues);
+        auto r = worker::runtime_from_array(v.data(), v.size());
+        if (!r) die("bad reply to runtime: value array of the wrong length");
+        w.r = *r;
+        out.push_back(std::move(w));
+    }
+    if (out.size() != workers || *tsc_hz <= 0) die("bad reply to runtime: worker count or TSC");
+    return out;
+}
+
+double ratio(uint64_t a, uint64_t b) {
+    return b ? static_cast<double>(a) / static_cast<double>(b) : 0;
+}
+
+// `ingressctl runtime`: VPP's show runtime, per worker, then the stage table.
+void print_runtime_text(const std::vector<WorkerRuntime>& ws, double hz) {
+    std::printf("TSC %.3f GHz (calibrated once against CLOCK_MONOTONIC)\n", hz / 1e9);
+    for (const WorkerRuntime& w : ws) {
+        const worker::RuntimeSnapshot& r = w.r;
+        std::printf("#%s\n", w.desc.c_str());
+        std::printf(
+            "  polls %llu  empty %llu (%.1f%%)  bursts %llu  frames %llu  "
+            "frames/burst %.1f  sleeps %llu  idle %.1f%%\n",
+            static_cast<unsigned long long>(r.polls),
+            static_cast<unsigned long long>(r.empty_polls), 100 * ratio(r.empty_polls, r.polls),
+            static_cast<unsigned long long>(r.bursts()), static_cast<unsigned long long>(r.frames),
+            ratio(r.frames, r.bursts()), static_cast<unsigned long long>(r.sleeps),
+            100 * r.idle_share());
+        std::printf("  %-9s %12s %14s %12s %11s %10s\n", "stage", "calls", "frames", "cycles/frame",
+                    "ns/frame", "frames/call");
+        uint64_t cycles = 0, frames = r.frames;
+        for (std::size_t i = 0; i < worker::kStageCount; ++i) {
+            const uint64_t f = r.stage_frames[i], cyc = r.stage_cycles[i];
+            cycles += cyc;
+            std::printf("  %-9s %12llu %14llu %12.1f %11.1f %10.1f\n",
+                        worker::stage_name(static_cast<worker::Stage>(i)),
+                        static_cast<unsigned long long>(r.stage_calls[i]),
+                        static_cast<unsigned long long>(f), ratio(cyc, f), ratio(cyc, f) * 1e9 / hz,
+                        ratio(f, r.stage_calls[i]));
+        }
+        std::printf("  %-9s %12s %14llu %12.1f %11.1f\n", "all", "",
+                    static_cast<unsigned long long>(frames), ratio(cycles, frames),
+                    ratio(cycles, frames) * 1e9 / hz);
+    }
+}
+
+void print_runtime_json(const std::vector<WorkerRuntime>& ws, double hz) {
+    std::string out = "{\"tsc_hz\":" + std::to_string(static_cast<uint64_t>(hz)) + ",\"workers\":[";
+    for (std::size_t k = 0; k < ws.size(); ++k) {
+        const worker::RuntimeSnapshot& r = ws[k].r;
+        char idle[32];
+        std::snprintf(idle, sizeof idle, "%.6f", r.idle_share());
+        out +=
+            std::string(k ? "," : "") + "{\"worker\":" + std::to_string(ws[k].index) +
+            ",\"desc\":\"" + json_escape(ws[k].desc) + "\",\"polls\":" + std::to_string(r.polls) +
+            ",\"empty_polls\":" + std::to_string(r.empty_polls) +
+            ",\"frames\":" + std::to_string(r.frames) + ",\"sleeps\":" + std::to_string(r.sleeps) +
+            ",\"busy_cycles\":" + std::to_string(r.busy_cycles) +
+            ",\"idle_cycles\":" + std::to_string(r.idle_cycles) + ",\"idle_share\":" + idle +
+            ",\"stages\":{";
+        for (std::size_t i = 0; i < worker::kStageCount; ++i)
+            out += std::string(i ? "," : "") + "\"" +
+                   worker::stage_name(static_cast<worker::Stage>(i)) +
+                   "\":{\"calls\":" + std::to_string(r.stage_calls[i]) +
+                   ",\"frames\":" + std::to_string(r.stage_frames[i]) +
+                   ",\"cycles\":" + std::to_string(r.stage_cycles[i]) + "}";
+        out += "}}";
+    }
+    std::printf("%s]}\n", out.c_str());
+}
+
+void print_runtime_openmetrics(const std::vector<WorkerRuntime>& ws, double hz) {
+    std::string out;
+    auto family = [&](const char* name, const char* type, const char* help) {
+        out += std::string("# TYPE ") + name + " " + type + "\n# HELP " + name + " " + help + "\n";
+    };
+    auto sample = [&](const std::string& name, uint32_t w, const char* stage, double v) {
+        char num[64];
+        std::snprintf(num, sizeof num, "%.17g", v);
+        out += name + "{worker=\"" + std::to_string(w) + "\"" +
+               (stage ? std::string(",stage=\"") + stage + "\"" : "") + "} " + num + "\n";
+    };
+    family("ingress_runtime_tsc_hertz", "gauge", "TSC ticks per second the cycles are counted in");
+    for (const WorkerRuntime& w : ws) sample("ingress_runtime_tsc_hertz", w.index, nullptr, hz);
+    struct Field {
+        const char* name;
+        const char* help;
+        uint64_t worker::RuntimeSnapshot::*v;
+    };
+    static constexpr Field kFields[] = {
+        {"ingress_runtime_polls", "rx_burst calls", &worker::RuntimeSnapshot::polls},
+        {"ingress_runtime_empty_polls", "rx_burst calls that returned nothing",
+         &worker::RuntimeSnapshot::empty_polls},
+        {"ingress_runtime_frames", "frames received", &worker::RuntimeSnapshot::frames},
+        {"ingress_runtime_sleeps", "idle sleeps (poll_mode adaptive, interrupt)",
+         &worker::RuntimeSnapshot::sleeps},
+        {"ingress_runtime_busy_cycles", "TSC cycles of polls that received frames",
+         &worker::RuntimeSnapshot::busy_cycles},
+        {"ingress_runtime_idle_cycles", "TSC cycles of empty polls, timer ticks and sleeps",
+         &worker::RuntimeSnapshot::idle_cycles},
+    };
+    for (const Field& f : kFields) {
+        family(f.name, "counter", f.help);
+        for (const WorkerRuntime& w : ws)
+            sample(std::string(f.name) + "_total", w.index, nullptr, static_cast<double>(w.r.*f.v));
+    }
+    struct StageField {
+        const char* name;
+        const char* help;
+        const std::array<uint64_t, worker::kStageCount> worker::RuntimeSnapshot::*v;
+    };
+    static constexpr StageField kStage[] = {
+        {"ingress_runtime_stage_cycles", "TSC cycles spent in the stage",
+         &worker::RuntimeSnapshot::stage_cycles},
+        {"ingress_runtime_stage_frames", "frames that entered the stage",
+         &worker::RuntimeSnapshot::stage_frames},
+        {"ingress_runtime_stage_calls", "bursts that ran the stage",
+         &worker::RuntimeSnapshot::stage_calls},
+    };
+    for (const StageField& f : kStage) {
+        family(f.name, "counter", f.help);
+        for (const WorkerRuntime& w : ws)
+            for (std::size_t i = 0; i < worker::kStageCount; ++i)
+                sample(std::string(f.name) + "_total", w.index,
+                       worker::stage_name(static_cast<worker::Stage>(i)),
+                       static_cast<double>((w.r.*f.v)[i]));
+    }
+    out += "# EOF\n";
+    std::fputs(out.c_str(), stdout);
+}
+
+int cmd_runtime(Conn& c, bool json, bool openmetrics) {
+    double hz = 0;
+    const std::vector<WorkerRuntime> ws = fetch_runtime(c, &hz);
+    if (openmetrics)
+        print_runtime_openmetrics(ws, hz);
+    else if (json)
+        print_runtime_json(ws, hz);
+    else
+        print_runtime_text(ws, hz);
     return 0;
 }
 
@@ -670,6 +837,9 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "                  rates per worker, drop reason, counter, endpoint and backend\n"
         "                  counter, busiest first, redrawn in place (default 1 s, 20 rows)\n"
         "  drops [-a]      drops per reason (kernel drop-reason names), per worker\n"
+        "  runtime [--json | --openmetrics]\n"
+        "                  per worker: polls, empty polls, frames per burst, cycles per\n"
+        "                  frame of each stage (TSC), idle share\n"
         "  endpoints       the apps' endpoints, like ss -uapn\n"
         "  routes          the local and main route tables the workers use\n"
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
@@ -728,17 +898,19 @@ int main(int argc, char** argv) {
             usage(2);
     }
     if (cmd.empty() || (json && openmetrics) || watch < 0 || (watch > 0 && (json || openmetrics)) ||
-        (cmd != "stats" && (json || openmetrics || watch > 0)))
+        (cmd != "stats" && watch > 0) ||
+        (cmd != "stats" && cmd != "runtime" && (json || openmetrics)))
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
-        cmd != "reload" && cmd != "top")
+        cmd != "reload" && cmd != "top" && cmd != "runtime")
         usage(2);
     if (interval <= 0 || rows <= 0) usage(2);
     Conn c(sock);
     if (cmd == "stats") return cmd_stats(c, all, json, openmetrics, watch, count);
     if (cmd == "drops") return cmd_drops(c, all);
     if (cmd == "top") return cmd_top(c, interval, count, static_cast<std::size_t>(rows));
+    if (cmd == "runtime") return cmd_runtime(c, json, openmetrics);
     if (cmd == "endpoints") return cmd_endpoints(c);
     if (cmd == "routes") return cmd_routes(c);
     return cmd_reload(c);

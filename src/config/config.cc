@@ -210,8 +210,8 @@ void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                     InterfaceConfig& i) {
     r.keys(n, at,
-           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "capture_all",
-            "addresses", "conf", "vlans", "device", "exception", "rss"});
+           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "poll_mode",
+            "capture_all", "addresses", "conf", "vlans", "device", "exception", "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
     if (i.name.size() > 15)
@@ -249,6 +249,11 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
             z, at + ".zero_copy",
             {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
     if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
+    if (auto p = n["poll_mode"])
+        i.poll_mode = r.choice<PollMode>(p, at + ".poll_mode",
+                                         {{"busy", PollMode::kBusy},
+                                          {"adaptive", PollMode::kAdaptive},
+                                          {"interrupt", PollMode::kInterrupt}});
     if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
     if (auto a = n["addresses"]) read_addresses(r, a, at + ".addresses", i.addresses);
     if (auto c = n["conf"]) r.devconf(c, at + ".conf", i.conf);
@@ -371,7 +376,9 @@ void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
 void read_workers(const Reader& r, const YAML::Node& root, const LoadOptions& opt, Config& c) {
     const unsigned cpus = opt.cpus ? opt.cpus : std::max(1u, std::thread::hardware_concurrency());
     if (auto w = root["workers"]) {
-        r.keys(w, "workers", {"cores", "control_core"});
+        r.keys(w, "workers", {"cores", "control_core", "runtime_profile"});
+        if (auto p = w["runtime_profile"])
+            c.runtime_profile = r.boolean(p, "workers.runtime_profile");
         if (auto cs = w["cores"]) {
             if (!cs.IsSequence()) r.fail(cs, "workers.cores", "a list of CPU numbers");
             for (std::size_t k = 0; k < cs.size(); ++k)

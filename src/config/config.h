@@ -22,6 +22,7 @@
 #include "ipv4/icmp_send.h"
 #include "ipv4/route_tables.h"
 #include "ipv4/route_type.h"
+#include "worker/poll_mode.h"
 
 namespace ingress::config {
 
@@ -43,6 +44,8 @@ private:
 enum class Driver : uint8_t { kAfXdp, kDpdk };
 enum class XdpMode : uint8_t { kNative, kSkb };
 enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
+// How a worker waits on an idle queue (README "Idle workers").
+using PollMode = worker::PollMode;
 // Which header fields the NIC's RSS hash covers (DPDK ports; docs/dpdk.md).
 enum class Rss : uint8_t {
     kIp,     // IPv4 source and destination only: every fragment of a datagram on one queue
@@ -62,6 +65,7 @@ struct InterfaceConfig {
     XdpMode xdp_mode = XdpMode::kNative;
     ZeroCopy zero_copy = ZeroCopy::kAuto;
     bool busy_poll = false;
+    PollMode poll_mode = PollMode::kAdaptive;
     bool capture_all = false;  // redirect every frame to the dataplane (full capture)
     // DPDK ports: the device (a PCI address, or a vdev string such as
     // "net_af_xdp0,iface=eth1"), the kernel's TAP exception interface, the RSS fields.
@@ -114,6 +118,7 @@ struct Config {
     bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind
     std::vector<unsigned> worker_cores;  // one per (interface, queue), in order; empty: any
     int control_core = -1;               // -1: not pinned
+    bool runtime_profile = true;         // workers stamp their stages (ingressctl runtime)
     uint32_t ring_slots = 1024;          // per (endpoint, worker) ring
     uint32_t ring_slot_size = 2048;      // bytes per slot, metadata included
     std::string control_socket = "/run/ingressd/ctl.sock";

@@ -34,6 +34,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kDropped:
         case Attr::kTruncated:
         case Attr::kValue:
+        case Attr::kTscHz:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -57,6 +58,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kRingCapacity:
         case Attr::kPrefix:
         case Attr::kQueue:
+        case Attr::kStageCount:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -98,6 +100,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kNamedCounter:
         case Attr::kCounterName:
         case Attr::kCounterHelp:
+        case Attr::kWorkerRuntime:
+        case Attr::kRuntimeValues:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -135,6 +139,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "reload";
         case MsgType::kBackendStats:
             return "backend-stats";
+        case MsgType::kRuntime:
+            return "runtime";
         case MsgType::kReply:
             return "reply";
     }
@@ -142,7 +148,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 14;
+    return t >= 1 && t <= 15;
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -287,7 +293,8 @@ std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<At
         if (p.size() - off - 4 < alen) return ParseError::kBadAttrLength;
         int want = expected_size(at);
         if (want > 0 && alen != static_cast<std::size_t>(want)) return ParseError::kBadAttrSize;
-        if (at == Attr::kCounters && alen % 8 != 0) return ParseError::kBadAttrSize;
+        if ((at == Attr::kCounters || at == Attr::kRuntimeValues) && alen % 8 != 0)
+            return ParseError::kBadAttrSize;
         if (want >= 0) out->push_back({at, p.subspan(off + 4, alen)});
         off += 4 + ((alen + 3) & ~std::size_t{3});
     }

@@ -53,6 +53,7 @@ enum class MsgType : uint16_t {
     kRoutes = 12,        // the FIB the workers use: local and main table entries (paged)
     kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
     kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
+    kRuntime = 15,       // per-worker runtime profile (worker/runtime.h) as u64 arrays (paged)
     kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
@@ -97,6 +98,10 @@ enum class Attr : uint16_t {
     kMibCount = 62,        // u32: core::kMibCount
     kDropCount = 63,       // u32: core::kDropReasonCount
     kCounters = 64,        // u64 array (8n bytes): core::counter_array() order
+    kTscHz = 65,           // u64: the workers' TSC ticks per second (runtime)
+    kWorkerRuntime = 66,   // nested: worker, worker-desc, runtime-values
+    kRuntimeValues = 67,   // u64 array: worker::runtime_array() order
+    kStageCount = 68,      // u32: worker::kStageCount (the stages the array holds)
     kEndpoint = 70,        // nested: one endpoint (kind, owner, binding, rings)
     kKind = 71,            // u8: 0 udp, 1 raw, 2 tap
     kPid = 72,             // u32: owner pid (SO_PEERCRED at connect)

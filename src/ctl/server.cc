@@ -284,6 +284,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return reload(c, m);
         case MsgType::kBackendStats:
             return backend_stats(c, m);
+        case MsgType::kRuntime:
+            return runtime(c, m);
         case MsgType::kReply:
             break;
     }
@@ -350,27 +352,54 @@ std::string Server::ifname(uint32_t ifindex) const {
     return ifindex && hooks_.ifname ? hooks_.ifname(ifindex) : std::string();
 }
 
+namespace {
+
+// A per-worker list reply (stats-query, runtime): the header attributes, then one nested
+// `item` per worker from the cursor on (worker, worker-desc, `array` of values) while they
+// fit, and the cursor of the next when they do not.
+template <class W, class Values>
+void worker_items(Builder& b, uint32_t first, const std::vector<W>& ws, Attr item, Attr array,
+                  Values values) {
+    b.u32(Attr::kWorkers, static_cast<uint32_t>(ws.size()));
+    for (uint32_t w = first; w < ws.size(); ++w) {
+        if (w > first && b.size() > kMaxPayload - kItemRoom) {
+            b.u32(Attr::kCursor, w);
+            break;
+        }
+        const auto v = values(ws[w]);
+        const std::size_t mark = b.begin_nested(item);
+        b.u32(Attr::kWorker, w).str(Attr::kWorkerDesc, ws[w].desc);
+        b.u64_array(array, v);
+        b.end_nested(mark);
+    }
+}
+
+}  // namespace
+
 bool Server::stats_query(Conn& c, const Message& m) {
     if (!hooks_.worker_counters)
         return reply(c, m.seq, Result{EOPNOTSUPP, "no worker counters here", 0});
     const std::vector<WorkerCounters> ws = hooks_.worker_counters();
-    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
     return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
         b.u32(Attr::kCounterHash, core::counter_table_hash());
         b.u32(Attr::kMibCount, static_cast<uint32_t>(core::kMibCount));
         b.u32(Attr::kDropCount, static_cast<uint32_t>(core::kDropReasonCount));
-        b.u32(Attr::kWorkers, static_cast<uint32_t>(ws.size()));
-        for (uint32_t w = first; w < ws.size(); ++w) {
-            if (w > first && b.size() > kMaxPayload - kItemRoom) {
-                b.u32(Attr::kCursor, w);
-                break;
-            }
-            const auto values = core::counter_array(ws[w].counters);
-            const std::size_t mark = b.begin_nested(Attr::kWorkerCounters);
-            b.u32(Attr::kWorker, w).str(Attr::kWorkerDesc, ws[w].desc);
-            b.u64_array(Attr::kCounters, values);
-            b.end_nested(mark);
-        }
+        worker_items(b, m.u32(Attr::kCursor).value_or(0), ws, Attr::kWorkerCounters,
+                     Attr::kCounters,
+                     [](const WorkerCounters& w) { return core::counter_array(w.counters); });
+    });
+}
+
+bool Server::runtime(Conn& c, const Message& m) {
+    if (!hooks_.worker_runtime)
+        return reply(c, m.seq, Result{EOPNOTSUPP, "no runtime profile here", 0});
+    const std::vector<WorkerRuntime> ws = hooks_.worker_runtime();
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        b.u64(Attr::kTscHz, static_cast<uint64_t>(core::tsc_hz()));
+        b.u32(Attr::kStageCount, static_cast<uint32_t>(worker::kStageCount));
+        worker_items(b, m.u32(Attr::kCursor).value_or(0), ws, Attr::kWorkerRuntime,
+                     Attr::kRuntimeValues,
+                     [](const WorkerRuntime& w) { return worker::runtime_array(w.runtime); });
     });
 }
 

@@ -31,6 +31,7 @@
 #include "ctl/unix_socket.h"
 #include "ipv4/fib.h"
 #include "ipv4/route_tables.h"
+#include "worker/runtime.h"
 
 namespace ingress::ctl {
 
@@ -50,6 +51,11 @@ struct WorkerCounters {
     core::Snapshot counters;
 };
 
+struct WorkerRuntime {
+    std::string desc;
+    worker::RuntimeSnapshot runtime;
+};
+
 // What a reload did: err 0 and an empty `restart` list: applied; err 0 and `restart`
 // non-empty: nothing applied, these changes need a restart; err != 0: refused (a
 // configuration error, `message` says file:line:column: key: what).
@@ -64,6 +70,7 @@ struct ReloadOutcome {
 struct ServerHooks {
     std::function<std::string()> stats_text;                          // stats: nstat text
     std::function<std::vector<WorkerCounters>()> worker_counters;     // stats-query
+    std::function<std::vector<WorkerRuntime>()> worker_runtime;       // runtime
     std::function<std::vector<ipv4::Route>()> routes;                 // routes: the live FIB
     std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
     std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
@@ -133,6 +140,7 @@ private:
     bool membership(Conn& c, const Message& m, bool join);
     bool stats_text(Conn& c, const Message& m);
     bool stats_query(Conn& c, const Message& m);
+    bool runtime(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);

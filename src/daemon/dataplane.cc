@@ -67,7 +67,20 @@ io::dpdk::PortOptions dpdk_options(const config::InterfaceConfig& ic, const conf
             .tx_descriptors = d.tx_descriptors,
             .exception_poll = d.exception_poll,
             .rss = ic.rss == config::Rss::kIpUdp ? io::dpdk::RssFields::kIpUdp
-                                                 : io::dpdk::RssFields::kIp};
+                                                 : io::dpdk::RssFields::kIp,
+            .rx_interrupts = ic.poll_mode != config::PollMode::kBusy};
+}
+
+const char* poll_mode_name(worker::PollMode m) {
+    switch (m) {
+        case worker::PollMode::kBusy:
+            return "busy";
+        case worker::PollMode::kAdaptive:
+            return "adaptive";
+        case worker::PollMode::kInterrupt:
+            return "interrupt";
+    }
+    return "?";
 }
 
 }  // namespace
@@ -310,15 +323,17 @@ void Dataplane::create_workers() {
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get()};
-            w->worker = std::make_unique<worker::Worker>(*p->io, w->counters, t, g_clock,
-                                                         worker::WorkerOptions{.queue = q});
+            w->worker = std::make_unique<worker::Worker>(
+                *p->io, w->counters, t, g_clock,
+                worker::WorkerOptions{
+                    .queue = q, .poll_mode = p->ic.poll_mode, .profile = cfg_.runtime_profile});
             const int core =
                 n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
             w->dpdk = p->dpdk != nullptr;
             w->desc = "worker " + std::to_string(n) + ": " + p->ic.name + " queue " +
                       std::to_string(q) +
                       (core >= 0 ? ", core " + std::to_string(core) : ", not pinned") + ", " +
-                      p->describe(q);
+                      p->describe(q) + ", poll " + poll_mode_name(p->ic.poll_mode);
             workers_.push_back(std::move(w));
             ++n;
         }
@@ -351,6 +366,11 @@ void Dataplane::start_control() {
         for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
         return v;
     };
+    hooks.worker_runtime = [this] {
+        std::vector<ctl::WorkerRuntime> v;
+        for (const auto& w : workers_) v.push_back({w->desc, w->worker->runtime().snapshot()});
+        return v;
+    };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.counter_groups = [this] { return counter_groups(); };
     hooks.reload = [this] {
@@ -366,7 +386,10 @@ void Dataplane::start_control() {
 void Dataplane::start_workers() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         WorkerSlot& w = *workers_[i];
-        w.thread = std::thread([this, &w] {
+        w.thread = std::thread([this, &w, i] {
+            // Named, so top -H and /proc/PID/task/*/comm show which thread is which worker.
+            const std::string name = "ingress-w" + std::to_string(i);
+            pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
             std::optional<io::dpdk::ThreadRegistration> lcore;
             if (w.dpdk) lcore.emplace();
             polling_.fetch_add(1, std::memory_order_release);
@@ -545,13 +568,15 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         const auto& b = next.interfaces[i];
         if (a.name != b.name || a.queues != b.queues || a.driver != b.driver ||
             a.xdp_mode != b.xdp_mode || a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll ||
-            a.device != b.device || a.exception != b.exception || a.rss != b.rss)
-            restart.push_back(
-                "interfaces[" + std::to_string(i) + "] (" + b.name +
-                "): name, driver, queues, xdp_mode, zero_copy, busy_poll, device, exception, rss");
+            a.poll_mode != b.poll_mode || a.device != b.device || a.exception != b.exception ||
+            a.rss != b.rss)
+            restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
+                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll, "
+                              "poll_mode, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
+    if (next.runtime_profile != cfg_.runtime_profile) restart.push_back("workers.runtime_profile");
     if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
         restart.push_back("rings");
     if (next.control_socket != cfg_.control_socket) restart.push_back("control.socket");

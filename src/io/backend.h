@@ -88,6 +88,16 @@ public:
     // queue's rings and to send other queues' buffers home (AF_XDP); others ignore it.
     virtual void attach_thread(uint16_t /*queue*/) noexcept {}
 
+    // An idle worker's sleep (worker.h, poll_mode): blocks the calling worker until `queue`
+    // may have frames or `timeout_ns` has passed, whichever is first; a spurious early return
+    // is allowed. Returns false at once when the backend has no wakeup event for the queue
+    // (memory, pcap, a DPDK PMD without rx interrupts): the worker then sleeps a bounded
+    // backoff instead. AF_XDP: poll() on the socket (which also kicks the fill ring when the
+    // kernel asks, need_wakeup); DPDK: the queue's rx interrupt where the PMD has one.
+    [[nodiscard]] virtual bool wait_rx(uint16_t /*queue*/, uint64_t /*timeout_ns*/) noexcept {
+        return false;
+    }
+
     // Safe from any thread while workers poll (the control thread reads it per request).
     virtual BackendStats stats() const noexcept = 0;
     // stats() under its field names, then what the kernel or the device counts for the

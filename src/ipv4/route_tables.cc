@@ -176,5 +176,11 @@ void rcu_reader_unregister() noexcept {
 void rcu_reader_quiescent() noexcept {
     rcu_quiescent_state();
 }
+void rcu_reader_offline() noexcept {
+    rcu_thread_offline();
+}
+void rcu_reader_online() noexcept {
+    rcu_thread_online();
+}
 
 }  // namespace ingress::ipv4

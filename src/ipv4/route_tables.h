@@ -164,5 +164,8 @@ private:
 void rcu_reader_register() noexcept;
 void rcu_reader_unregister() noexcept;
 void rcu_reader_quiescent() noexcept;
+// Around a sleep: an offline reader holds up no grace period and must not read the tables.
+void rcu_reader_offline() noexcept;
+void rcu_reader_online() noexcept;
 
 }  // namespace ingress::ipv4

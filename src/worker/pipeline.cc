@@ -29,9 +29,12 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
     batch.count = keep;
 }
 
-void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept {
+void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
+                             uint16_t entered) noexcept {
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_); });
     defrag_.reap(sink_);
+    laps.lap(Stage::kDefrag, entered);
+    const uint16_t to_demux = batch.count;
 
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
     // packet leaves it with a fate.
@@ -40,6 +43,7 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept
               [&](core::Packet& p) { return demux::local_deliver_finish(p, env, t_.local); });
     for (core::Packet& p : batch) sink_.settle(p, core::Verdict::next());  // a wiring bug
     batch.count = 0;
+    laps.lap(Stage::kDemux, to_demux);
 }
 
 void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
@@ -55,8 +59,11 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     icmp_.set_routes(&rt);
 
     // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
+    Laps laps(profile_);
+    const uint16_t burst = batch.count;
     defrag_.expire(now_ns, icmp_, c_);
     defrag_.reap(sink_);
+    laps.lap(Stage::kTimers, burst);
 
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
     const demux::EndpointTable& eps = t_.endpoint_pub ? *t_.endpoint_pub->read() : *t_.endpoints;
@@ -80,13 +87,19 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
         });
     }
     run_stage(batch, sink_, [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
+    laps.lap(Stage::kL2, burst);
+    const uint16_t to_rcv_core = batch.count;
     run_stage(batch, sink_, [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
+    laps.lap(Stage::kRcvCore, to_rcv_core);
     // ip_rcv_finish_core: the input route.
+    const uint16_t to_route = batch.count;
     run_stage(batch, sink_,
               [&](core::Packet& p) { return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_); });
+    laps.lap(Stage::kRoute, to_route);
     // ip_local_deliver: LOCAL / BROADCAST / MULTICAST from here on.
+    const uint16_t to_defrag = batch.count;
     hand_off(batch);
-    local_deliver(batch, now_ns);
+    local_deliver(batch, now_ns, laps, to_defrag);
 
     // Fragments other workers received for datagrams this worker owns.
     if (HandoffMesh* mesh = t_.handoff) {
@@ -97,7 +110,7 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
                 static_cast<uint16_t>(ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
             if (handed_in_.count == 0) continue;
             c_.handed_in(handed_in_.count);
-            local_deliver(handed_in_, now_ns);
+            local_deliver(handed_in_, now_ns, laps, handed_in_.count);
         }
     }
 
@@ -107,6 +120,7 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
     // ICMP errors built during the burst; a refused frame was counted as sent, so it moves
     // to IcmpOutErrors.
     if (uint16_t refused = txq_.flush(backend_, queue)) c_.mib(core::Mib::kIcmpOutErrors, refused);
+    laps.lap(Stage::kTx, burst);
     c_.end_burst();
 }
 

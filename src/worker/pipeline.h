@@ -38,6 +38,7 @@
 #include "l2/port.h"
 #include "worker/fate_sink.h"
 #include "worker/handoff.h"
+#include "worker/runtime.h"
 
 namespace ingress::worker {
 
@@ -91,14 +92,17 @@ public:
     void shutdown() noexcept;
 
     const ipv4::Defrag& defrag() const noexcept { return defrag_; }
+    // Stamps every stage of every burst into `p` (the worker's runtime profile; null: off).
+    void set_profile(RuntimeProfile* p) noexcept { profile_ = p; }
 
 private:
     // Splits off the fragments another worker owns (pushed to its ring, or dropped when the
     // ring is full).
     void hand_off(core::PacketBatch& batch) noexcept;
     // ip_local_deliver: defrag, then demux::local_deliver_finish; every packet ends with a
-    // fate.
-    void local_deliver(core::PacketBatch& batch, uint64_t now_ns) noexcept;
+    // fate. `entered`: the frames the defrag stage is charged with (the handoff's included).
+    void local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
+                       uint16_t entered) noexcept;
 
     io::Backend& backend_;
     FateSink sink_;
@@ -115,6 +119,7 @@ private:
     demux::WakeupList wakeups_;
     demux::DeliveryCtx delivery_;
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
+    RuntimeProfile* profile_ = nullptr;
 };
 
 }  // namespace ingress::worker

@@ -144,11 +144,12 @@ protected:
                " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                "net.ipv6.conf.default.disable_ipv6=1");
     }
-    // How the interface is driven, as config lines.
+    // How the interface is driven, as config lines. The workers sleep when idle
+    // (poll_mode: interrupt): busy-polling workers would take the test machine's cores.
     std::string port_lines() const {
-        if (backend() == "af_xdp") return "    driver: af_xdp\n";
-        return "    driver: dpdk\n    device: net_af_xdp0,iface=" + veth_->if_a() +
-               "\n    exception: " + tap_ + "\n";
+        if (backend() == "af_xdp") return "    driver: af_xdp\n    poll_mode: interrupt\n";
+        return "    driver: dpdk\n    poll_mode: interrupt\n    device: net_af_xdp0,iface=" +
+               veth_->if_a() + "\n    exception: " + tap_ + "\n";
     }
     // DPDK without hugepages or PCI, in memory, under a prefix of its own.
     std::string dpdk_lines() const {
@@ -518,6 +519,56 @@ TEST_P(IngressdTest, MalformedFramesAreCountedDrops) {
                                                  {"IP_INHDR", 1},
                                                  {"PKT_TOO_SMALL", 1},
                                                  {"UDP_CSUM", 1}}));
+}
+
+// The share of one CPU the worker thread `comm` of process `pid` used over `ms`
+// (/proc/PID/task/TID/schedstat: ns on a CPU); -1 if there is no such thread.
+double thread_cpu_share(pid_t pid, const std::string& comm, int ms) {
+    fs::path task;
+    for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        std::string c = slurp(t.path() / "comm");
+        if (c.substr(0, c.find('\n')) == comm) task = t.path();
+    }
+    if (task.empty()) return -1;
+    auto oncpu = [&] { return std::stod(slurp(task / "schedstat")); };
+    const double a = oncpu();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return (oncpu() - a) / (ms * 1e6);
+}
+
+// poll_mode: interrupt. An idle worker sleeps (it takes a small share of a CPU, where a
+// busy-polling one takes all of it), and still runs the reassembly timers on time: ip_expire
+// drops the lone first fragment after ipfrag_time (1 s here) with IpReasmTimeout,
+// IpReasmFails and an ICMP fragment reassembly time exceeded, though no frame arrives to
+// wake the worker.
+TEST_P(IngressdTest, IdleWorkerSleepsAndStillExpiresReassemblyQueues) {
+    start("", "ipv4:\n  ipfrag_time: 1\n");
+    UdpEndpoint ep = client_->open_udp({.port = 5000});
+    const double idle = thread_cpu_share(daemon_.pid, "ingress-w0", 1000);
+    ASSERT_GE(idle, 0) << "no worker thread named ingress-w0";
+    EXPECT_LT(idle, 0.2) << "an idle worker in interrupt mode does not spin";
+    FrameBuilder b = udp(kLocal, 5000);
+    b.payload_size(3000 - 8).ip_id(91);
+    auto frags = b.build_fragments(1024);
+    ASSERT_EQ(frags.size(), 3u);
+    send({frags[0]});
+    core::Snapshot s;
+    EXPECT_TRUE(
+        eventually([&] { return (s = counters()).mib_value(core::Mib::kIpReasmTimeout); }, 5000));
+    EXPECT_COUNTERS(s, (Expected{{"rx", 1},
+                                 {"IpInReceives", 1},
+                                 {"IpExtInOctets", 20 + 1024},
+                                 {"IpExtInNoECTPkts", 1},
+                                 {"IpReasmReqds", 1},
+                                 {"IpReasmFails", 1},
+                                 {"IpReasmTimeout", 1},
+                                 {"IcmpOutMsgs", 1},
+                                 {"IcmpOutTimeExcds", 1},
+                                 {"IcmpMsgOutType11", 1},
+                                 {"FRAG_REASM_TIMEOUT", 1}}));
+    // And a datagram after the sleep is delivered whole.
+    send({udp(kLocal, 5000).build()});
+    EXPECT_EQ(drain(ep, 1).size(), 1u);
 }
 
 // Reload under traffic: SIGHUP three times (a new address, a route, a knob) while the

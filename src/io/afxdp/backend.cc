@@ -229,6 +229,18 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
     return static_cast<uint16_t>(n);
 }
 
+bool AfXdpBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
+    Queue* Q = q(queue);
+    if (!Q) return false;
+    // POLLIN: the RX ring has a frame. poll() also wakes the driver to use the fill ring when
+    // the kernel asked for it (need_wakeup), so frames can arrive while we sleep.
+    pollfd pfd{.fd = xsk_socket__fd(Q->xsk), .events = POLLIN, .revents = 0};
+    const timespec ts{.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000),
+                      .tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000)};
+    ppoll(&pfd, 1, &ts, nullptr);  // an error (EINTR) is an early return: the worker polls
+    return true;
+}
+
 uint16_t AfXdpBackend::tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept {
     if (Queue* me = caller()) queue = me->id;  // a worker sends on its own queue only
     Queue* Q = q(queue);

@@ -18,8 +18,9 @@
 // on the queues directly, as before.
 //
 // need_wakeup is used: the fill ring is kicked (poll/recvfrom) only when the kernel asks,
-// TX with sendto() only when it asks. Zero-copy is tried first where allowed, then copy
-// mode; zero_copy() reports what the kernel granted.
+// TX with sendto() only when it asks. An idle worker sleeps in poll() on the socket
+// (wait_rx): the kernel wakes it when its RX ring gets a frame. Zero-copy is tried first where
+// allowed, then copy mode; zero_copy() reports what the kernel granted.
 //
 // pass_burst(): frames cannot go back into the kernel's stack from an XSK, and this backend
 // has no exception interface: the XDP program keeps the kernel's traffic away from us, and
@@ -63,6 +64,7 @@ public:
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
+    bool wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept override;
     BackendStats stats() const noexcept override;
     // The backend group, then one "xdp_statistics" group per socket (queue).
     std::vector<core::CounterGroup> counter_groups() const override;

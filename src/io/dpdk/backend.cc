@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <rte_eal.h>
+#include <rte_epoll.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -161,6 +162,8 @@ ThreadRegistration::~ThreadRegistration() {
 struct alignas(64) DpdkBackend::Queue {
     uint16_t id = 0;
     uint32_t polls = 0;  // RX polls since the TAP was last read
+    bool intr = false;   // the port queue's rx interrupt is in its worker's epoll
+    bool tap_intr = false;
     QueueStats st;
 };
 
@@ -252,6 +255,24 @@ void DpdkBackend::open() {
 
 void DpdkBackend::start_port(bool tap) {
     const uint16_t port = tap ? tap_ : port_;
+    bool& intr = tap ? tap_intr_ : port_intr_;
+    intr = false;
+    if (opt_.rx_interrupts) {
+        // A PMD without rx interrupts may refuse them at configure or at start: then again
+        // without (the worker's idle sleep falls back to a micro-sleep).
+        try {
+            configure_port(tap, true);
+            intr = true;
+            return;
+        } catch (const std::exception&) {
+            rte_eth_dev_stop(port);
+        }
+    }
+    configure_port(tap, false);
+}
+
+void DpdkBackend::configure_port(bool tap, bool rx_intr) {
+    const uint16_t port = tap ? tap_ : port_;
     const uint16_t q = opt_.queues;
     const std::string what = tap ? "the exception TAP" : "the port";
     rte_eth_dev_info info{};
@@ -263,6 +284,7 @@ void DpdkBackend::start_port(bool tap) {
                                  std::to_string(info.max_tx_queues) + " TX queues, " +
                                  std::to_string(q) + " asked");
     rte_eth_conf conf{};
+    conf.intr_conf.rxq = rx_intr ? 1 : 0;
     if (!tap) {
         driver_ = info.driver_name;
         if (q > 1) {
@@ -376,6 +398,37 @@ void DpdkBackend::service_exception(Queue& Q) noexcept {
 
 void DpdkBackend::attach_thread(uint16_t queue) noexcept {
     t_queue = queue;
+    if (queue >= queues_.size()) return;
+    // The interrupts go into this thread's epoll instance (RTE_EPOLL_PER_THREAD): the worker
+    // waits on them in wait_rx().
+    Queue& Q = *queues_[queue];
+    Q.intr = port_intr_ && rte_eth_dev_rx_intr_ctl_q(port_, queue, RTE_EPOLL_PER_THREAD,
+                                                     RTE_INTR_EVENT_ADD, nullptr) == 0;
+    Q.tap_intr = Q.intr && tap_intr_ &&
+                 rte_eth_dev_rx_intr_ctl_q(tap_, queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
+                                           nullptr) == 0;
+}
+
+bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
+    if (queue >= queues_.size()) return false;
+    Queue& Q = *queues_[queue];
+    // The kernel's frames waiting in the TAP go out before the worker sleeps.
+    if (tap_ != UINT16_MAX) service_exception(Q);
+    if (!Q.intr || t_queue != queue || rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
+    const bool tap = Q.tap_intr && rte_eth_dev_rx_intr_enable(tap_, queue) == 0;
+    // A frame that came after the last poll and before the enable may raise no interrupt:
+    // look once more where the PMD can say.
+    if (rte_eth_rx_queue_count(port_, queue) <= 0) {
+        rte_epoll_event ev[2];
+        const int ms = static_cast<int>(std::max<uint64_t>(1, timeout_ns / 1'000'000));
+        rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, 2, ms);
+    }
+    rte_eth_dev_rx_intr_disable(port_, queue);
+    if (tap) {
+        rte_eth_dev_rx_intr_disable(tap_, queue);
+        service_exception(Q);
+    }
+    return true;
 }
 
 DpdkBackend::Queue* DpdkBackend::own_queue(uint16_t fallback) const noexcept {

@@ -35,7 +35,14 @@
 // attach_thread(): the frames may have been received on another queue (fragments handed
 // over by the defrag mesh) and the pipeline names queue 0 for a burst with no received
 // frame (timers), and another worker's queue must never be used. A thread that did not
-// attach (tests) sends on the queue of the first frame. Workers should register
+// attach (tests) sends on the queue of the first frame.
+//
+// Idle (wait_rx, poll_mode): with `rx_interrupts`, the port and the TAP are configured with
+// rx interrupts where their PMDs take them, and an idle worker sleeps in an epoll on its
+// queue's interrupts (the port's, and the TAP's so the kernel's frames go out at once),
+// registered from attach_thread. Without them (a PMD that has none: net_af_packet,
+// net_af_xdp) wait_rx() sends the kernel's waiting frames and returns false: the worker then
+// sleeps a bounded micro-sleep backoff. Workers should register
 // with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an
 // unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
@@ -97,6 +104,9 @@ struct PortOptions {
     uint16_t tx_descriptors = 1024;
     uint32_t exception_poll = 16;
     RssFields rss = RssFields::kIpUdp;
+    // Ask the PMDs for rx interrupts (an idle worker sleeps on them: wait_rx). Where the
+    // port refuses them, it is configured without and wait_rx() reports no wakeup.
+    bool rx_interrupts = false;
 };
 
 class DpdkBackend final : public Backend, public Steering {
@@ -113,6 +123,7 @@ public:
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
+    bool wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept override;
     BackendStats stats() const noexcept override;
     // The backend group, then the port's "rte_eth_stats" (imissed, rx_nombuf, ierrors, ...).
     std::vector<core::CounterGroup> counter_groups() const override;
@@ -150,6 +161,7 @@ private:
     void open();
     void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
+    void configure_port(bool tap, bool rx_intr);
     void service_exception(Queue& Q) noexcept;
     Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)
     // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
@@ -164,6 +176,7 @@ private:
     wire::Mac mac_{};
     uint32_t ifindex_ = 0;
     uint64_t rss_hf_ = 0;
+    bool port_intr_ = false, tap_intr_ = false;  // configured with rx interrupts
     std::string driver_;
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker

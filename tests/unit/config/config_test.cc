@@ -119,6 +119,29 @@ TEST(Config, DpdkDefaults) {
     EXPECT_TRUE(c.dpdk.eal_args.empty());
 }
 
+// poll_mode is per interface; an interface without it is adaptive, so no worker takes a core
+// while its queue is idle unless the file says busy.
+TEST(Config, PollModePerInterfaceDefaultAdaptive) {
+    Config c = parse(
+        "interfaces:\n"
+        "  - {name: a0, poll_mode: busy}\n"
+        "  - {name: a1, poll_mode: interrupt}\n"
+        "  - {name: a2, poll_mode: adaptive}\n"
+        "  - {name: a3}\n"
+        "  - {name: p0, driver: dpdk, device: 'net_af_packet0,iface=a4', poll_mode: interrupt}\n",
+        "t.yaml", opts());
+    ASSERT_EQ(c.interfaces.size(), 5u);
+    EXPECT_EQ(c.interfaces[0].poll_mode, PollMode::kBusy);
+    EXPECT_EQ(c.interfaces[1].poll_mode, PollMode::kInterrupt);
+    EXPECT_EQ(c.interfaces[2].poll_mode, PollMode::kAdaptive);
+    EXPECT_EQ(c.interfaces[3].poll_mode, PollMode::kAdaptive) << "the default";
+    EXPECT_EQ(c.interfaces[4].poll_mode, PollMode::kInterrupt) << "dpdk ports take it too";
+    EXPECT_TRUE(c.runtime_profile) << "on unless the file turns it off";
+    EXPECT_FALSE(
+        parse("interfaces:\n  - {name: a0}\nworkers:\n  runtime_profile: off\n", "t.yaml", opts())
+            .runtime_profile);
+}
+
 TEST(Config, UnreadableFileNamesIt) {
     try {
         load("/nonexistent/ingressd.yaml");

@@ -91,14 +91,15 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
 
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
     for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
-                      MsgType::kBackendStats}) {
+                      MsgType::kBackendStats, MsgType::kRuntime}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
     }
     EXPECT_STREQ(msg_type_name(MsgType::kStatsQuery), "stats-query");
+    EXPECT_STREQ(msg_type_name(MsgType::kRuntime), "runtime");
     auto b = Builder(MsgType::kReload, 1).finish();
-    b[6] = 15;
+    b[6] = 16;
     EXPECT_EQ(parse(b).error, ParseError::kUnknownType);
 }
 

@@ -1,0 +1,88 @@
+#!/bin/bash
+# The idle benchmark: for each poll_mode (busy, adaptive, interrupt), in one run, on one
+# veth pair in namespaces made for it, ingressd on AF_XDP (one queue, one worker) and:
+#   idle CPU   the worker thread's share of one CPU over IDLE seconds with no traffic
+#              (/proc/PID/task/TID/schedstat: ns on CPU, finer than stat's utime+stime ticks)
+#   latency    RATE datagrams per second for SECONDS from a kernel UDP socket in the peer
+#              namespace to an app (bench_idle_latency): p50 / p99 / max in microseconds of
+#              sent -> the worker's rx timestamp (rx_ns: wakeup and rx) and sent -> the app
+#              (blocking recv: the app's own wakeup is in every mode alike)
+#   loaded CPU the worker's CPU share while that traffic flows
+#
+#   sudo bench/idle.sh [BUILD_DIR]
+#   env: MODES (default "busy adaptive interrupt"), IDLE (3 s), RATE (10000), SECONDS_ (2),
+#        DRIVER (af_xdp; or "dpdk": DPDK's net_af_packet vdev on the same veth),
+#        APP_POLL_US (the app's ring polling before it sleeps, default 0)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+MODES=${MODES:-"busy adaptive interrupt"} IDLE=${IDLE:-3} RATE=${RATE:-10000} SECS=${SECONDS_:-2}
+DRIVER=${DRIVER:-af_xdp}
+[ "$(id -u)" -eq 0 ] || { echo "idle.sh: needs root (namespaces, XDP)" >&2; exit 1; }
+for t in src/ingressd bench/bench_idle_latency xdp/ingress.bpf.o; do
+    [ -e "$build/$t" ] || { echo "idle.sh: $build/$t missing; run: ninja -C $build" >&2; exit 1; }
+done
+source "$root/tools/veth-pair.sh"
+daemon="" app="" sender=""
+# What this script started (by pid), the namespaces, the scratch directory.
+trap 'kill -9 $daemon $app $sender 2>/dev/null; veth_pair_remove; rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d)
+veth_pair idle 02:00:5e:00:1d:01 02:00:5e:00:1d:02
+mac_a=02:00:5e:00:1d:01
+ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
+# ingressd answers no ARP on AF_XDP (the kernel of ns_a has no address): a static neighbour.
+ip -n "$ns_b" neigh add 198.18.0.1 lladdr $mac_a dev "$if_b"
+count=$((RATE * SECS))
+
+# ns the thread has been on a CPU (schedstat's first field).
+oncpu() { awk '{print $1}' "/proc/$1/task/$2/schedstat"; }
+share() {  # PID TID SECONDS -> percent of one CPU
+    local a b
+    a=$(oncpu "$1" "$2"); sleep "$3"; b=$(oncpu "$1" "$2")
+    awk -v a="$a" -v b="$b" -v s="$3" 'BEGIN { printf "%.2f", (b - a) / (s * 1e7) }'
+}
+
+printf '%-10s %9s %10s | %-44s | %-44s\n' mode "idle CPU%" "load CPU%" \
+    "sent->worker us (p50 / p99 / max)" "sent->app us (p50 / p99 / max)"
+for mode in $MODES; do
+    iface="    poll_mode: $mode" tail=""
+    if [ "$DRIVER" = dpdk ]; then
+        iface+="
+    driver: dpdk
+    device: net_af_packet0,iface=$if_a
+    exception: idlex$$"
+        tail="dpdk:
+  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, --file-prefix, idle$$, --log-level, \"*:warning\"]"
+    fi
+    ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock" "" "$tail" "$iface"
+    rm -f "$tmp/ctl.sock"
+    ip netns exec "$ns_a" "$build/src/ingressd" --config "$tmp/ingressd.yaml" \
+        > "$tmp/out" 2> "$tmp/err" &
+    daemon=$!
+    for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
+    [ -S "$tmp/ctl.sock" ] || { cat "$tmp/err" >&2; echo "idle.sh: ingressd did not come up" >&2; exit 1; }
+    tid=""
+    for t in /proc/$daemon/task/*; do
+        [ "$(cat "$t/comm")" = ingress-w0 ] && tid=${t##*/}
+    done
+    [ -n "$tid" ] || { echo "idle.sh: no worker thread ingress-w0" >&2; exit 1; }
+    sleep 0.5
+    idle=$(share "$daemon" "$tid" "$IDLE")
+    "$build/bench/bench_idle_latency" recv "$tmp/ctl.sock" 5000 "$count" $((SECS + 10)) \
+        > "$tmp/lat" 2> "$tmp/lat.err" &
+    app=$!
+    for _ in $(seq 100); do grep -q open "$tmp/lat.err" 2>/dev/null && break; sleep 0.05; done
+    ip netns exec "$ns_b" "$build/bench/bench_idle_latency" send 198.18.0.1 5000 "$RATE" "$count" &
+    sender=$!
+    sleep 0.5
+    load=$(share "$daemon" "$tid" 1)
+    wait "$sender"
+    wait "$app" || true
+    read -r _ got _ _ wp50 _ wp99 _ wmax _ _ ap50 _ ap99 _ amax < "$tmp/lat"
+    printf '%-10s %9s %10s | %8s / %8s / %8s (%s)  | %8s / %8s / %8s\n' "$mode" "$idle" "$load" \
+        "$wp50" "$wp99" "$wmax" "$got" "$ap50" "$ap99" "$amax"
+    kill -INT "$daemon"
+    wait "$daemon" || true
+    daemon="" app="" sender=""
+done
+echo "# $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); driver $DRIVER; $RATE datagrams/s for $SECS s; idle over $IDLE s"

@@ -1,0 +1,166 @@
+// The worker loop's idle modes (poll_mode) over the memory backend, which has no wakeup
+// event: adaptive and interrupt workers sleep in the bounded micro-sleep when idle, and
+// still deliver every frame and run the reassembly timers of an idle queue on time (the
+// kernel's ip_expire runs from a timer, whatever the traffic).
+#include "worker/worker.h"
+
+#include <gtest/gtest.h>
+
+#include "demux/udp.h"
+#include "support/demux.h"
+
+namespace ingress::worker {
+namespace {
+
+using demux::UdpEndpoint;
+using test::kLocal;
+using test::udp_to;
+
+constexpr uint64_t kIpLen = 20 + 8 + 18;
+
+// A worker over a DemuxHarness's backend, tables and fake clock, stepped on this thread (an
+// RCU reader for the test's duration, as a worker thread is).
+struct WorkerRig {
+    explicit WorkerRig(PollMode mode) {
+        ep.bind(0, 5000);
+        h.builder.add(ep);
+        h.publish();
+        PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};
+        worker = std::make_unique<Worker>(h.backend, h.counters, t, h.clock,
+                                          WorkerOptions{.poll_mode = mode});
+        ipv4::rcu_reader_register();
+    }
+    ~WorkerRig() { ipv4::rcu_reader_unregister(); }
+    // Steps until `frames` have been received or `max_steps` have passed; returns frames.
+    uint64_t step_until(uint64_t frames, int max_steps = 1000) {
+        uint64_t got = 0;
+        for (int i = 0; i < max_steps && got < frames; ++i) got += worker->step();
+        return got;
+    }
+
+    test::DemuxHarness h;
+    UdpEndpoint ep{test::rings(1024)};
+    std::unique_ptr<Worker> worker;
+};
+
+class WorkerIdle : public ::testing::TestWithParam<PollMode> {};
+INSTANTIATE_TEST_SUITE_P(Modes, WorkerIdle,
+                         ::testing::Values(PollMode::kBusy, PollMode::kAdaptive,
+                                           PollMode::kInterrupt),
+                         [](const auto& info) {
+                             switch (info.param) {
+                                 case PollMode::kBusy:
+                                     return "busy";
+                                 case PollMode::kAdaptive:
+                                     return "adaptive";
+                                 default:
+                                     return "interrupt";
+                             }
+                         });
+
+// Frames that arrive after the worker went idle are all delivered; only busy never sleeps.
+TEST_P(WorkerIdle, EveryFrameIsDeliveredAcrossIdleSleeps) {
+    WorkerRig r(GetParam());
+    uint64_t total = 0;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 100; ++i) ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
+        total += 100;
+        EXPECT_EQ(r.step_until(100), 100u);
+        // Idle: past the adaptive spin (the fake clock moves only when told).
+        r.h.clock.advance_ns(WorkerOptions{}.spin_ns);
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(r.worker->step(), 0u);
+    }
+    EXPECT_EQ(r.ep.rings().used(), total);
+    EXPECT_COUNTERS_EQ(r.h.snap(), test::plus(test::ip_local(total, kIpLen),
+                                              {{"delivered", total}, {"UdpInDatagrams", total}}));
+    if (GetParam() == PollMode::kBusy)
+        EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 0u);
+    else
+        EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 3u * 3) << "every idle step slept";
+}
+
+// ip_expire on an idle queue: the first fragment of a datagram whose second never comes is
+// dropped after ipfrag_time (30 s) with the kernel's counters and ICMP time exceeded
+// (fragment reassembly time exceeded), though no frame arrives to drive the worker.
+TEST_P(WorkerIdle, ReassemblyExpiresOnAnIdleQueue) {
+    WorkerRig r(GetParam());
+    auto frags = udp_to(kLocal, 5000).payload_size(100).build_fragments(64);
+    ASSERT_EQ(frags.size(), 2u);
+    ASSERT_TRUE(r.h.backend.inject(frags[0]));
+    EXPECT_EQ(r.step_until(1), 1u);
+    EXPECT_EQ(r.h.snap().held, 1u);
+    r.h.clock.advance_ns(30'000'000'000 - 1);
+    for (int i = 0; i < 3; ++i) r.worker->step();
+    EXPECT_EQ(r.h.snap().held, 1u) << "not before ipfrag_time";
+    r.h.clock.advance_ns(WorkerOptions{}.timer_period_ns);
+    for (int i = 0; i < 3; ++i) r.worker->step();
+    EXPECT_COUNTERS(r.h.snap(), ({{"rx", 1},
+                                  {"IpInReceives", 1},
+                                  {"IpExtInNoECTPkts", 1},
+                                  {"IpExtInOctets", 20 + 64},
+                                  {"IpReasmReqds", 1},
+                                  {"FRAG_REASM_TIMEOUT", 1},
+                                  {"IpReasmFails", 1},
+                                  {"IpReasmTimeout", 1},
+                                  {"IcmpOutMsgs", 1},
+                                  {"IcmpOutTimeExcds", 1},
+                                  {"IcmpMsgOutType11", 1}}));
+    ASSERT_EQ(r.h.backend.sent().size(), 1u);
+    r.h.expect_buffers_conserved();
+}
+
+// The runtime profile: every frame the counters say was received entered rx and each stage
+// after it (all are delivered: none leaves early); polls split into bursts and empty polls,
+// and every stage that ran spent cycles.
+TEST(WorkerRuntime, StageFramesAddUpToTheCounters) {
+    WorkerRig r(PollMode::kInterrupt);
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
+    EXPECT_EQ(r.step_until(200), 200u);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(r.worker->step(), 0u);
+    const RuntimeSnapshot s = r.worker->runtime().snapshot();
+    EXPECT_EQ(s.frames, r.h.snap().rx);
+    EXPECT_EQ(s.frames, 200u);
+    EXPECT_EQ(s.bursts(), 4u) << "64 + 64 + 64 + 8";
+    EXPECT_EQ(s.empty_polls, 2u);
+    EXPECT_EQ(s.polls, 6u);
+    EXPECT_EQ(s.sleeps, 2u);
+    for (std::size_t i = 0; i < kStageCount; ++i) {
+        SCOPED_TRACE(stage_name(static_cast<Stage>(i)));
+        EXPECT_EQ(s.stage_frames[i], 200u);
+        EXPECT_EQ(s.stage_calls[i], 4u);
+        EXPECT_GT(s.stage_cycles[i], 0u);
+    }
+    EXPECT_GT(s.busy_cycles, 0u);
+    EXPECT_GT(s.idle_cycles, 0u) << "the empty polls and the sleeps";
+    EXPECT_GT(s.idle_share(), 0.0);
+    EXPECT_LT(s.idle_share(), 1.0);
+    // An idle timer tick runs the timers alone: no other stage is charged.
+    r.h.clock.advance_ns(WorkerOptions{}.timer_period_ns);
+    EXPECT_EQ(r.worker->step(), 0u);
+    const RuntimeSnapshot t = r.worker->runtime().snapshot();
+    EXPECT_EQ(t.stage_calls[static_cast<std::size_t>(Stage::kTimers)], 5u);
+    EXPECT_EQ(t.stage_calls[static_cast<std::size_t>(Stage::kDemux)], 4u);
+    EXPECT_EQ(t.stage_frames, s.stage_frames);
+}
+
+TEST(WorkerRuntime, ProfileOffStampsNothingButCountsSleeps) {
+    test::DemuxHarness h;
+    PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};
+    h.publish();
+    t.endpoints = h.endpoints;
+    Worker w(h.backend, h.counters, t, h.clock,
+             WorkerOptions{.poll_mode = PollMode::kInterrupt, .profile = false});
+    ipv4::rcu_reader_register();
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000).build()));
+    EXPECT_EQ(w.step(), 1u);
+    EXPECT_EQ(w.step(), 0u);
+    ipv4::rcu_reader_unregister();
+    const RuntimeSnapshot s = w.runtime().snapshot();
+    EXPECT_EQ(s.polls, 0u);
+    EXPECT_EQ(s.busy_cycles, 0u);
+    EXPECT_EQ(s.stage_cycles, (std::array<uint64_t, kStageCount>{}));
+    EXPECT_EQ(s.sleeps, 1u);
+}
+
+}  // namespace
+}  // namespace ingress::worker
