@@ -278,6 +278,25 @@ void Registry::mc_update(const std::vector<demux::McMembership>& before, const E
 
 // --- requests -------------------------------------------------------------------------------
 
+Result Registry::insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred& peer,
+                        const shm::RingGeometry& g) {
+    // The socket exists now: its id, its owner, its rings, and the tables that name it.
+    e->id = next_id_++;
+    e->owner = owner;
+    e->uid = peer.uid;
+    try {
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
+        rebuild(*e);
+    } catch (const std::system_error& ex) {
+        return fail(ex.code().value() ? ex.code().value() : ENOMEM,
+                    std::string("cannot create the endpoint's rings: ") + ex.what());
+    }
+    const uint32_t id = e->id;
+    eps_.emplace(id, std::move(e));
+    publish();
+    return Result{0, {}, id};
+}
+
 Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& req) {
     UdpOpen o = req;
     shm::RingGeometry g;
@@ -308,21 +327,9 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     if (o.addr == 0 && o.remote_addr != 0 && !wire::ipv4_is_multicast(o.remote_addr))
         o.addr = connect_source(o.remote_addr);
     auto e = std::make_unique<Entry>();
-    e->id = next_id_++;
-    e->owner = owner;
-    e->uid = peer.uid;
     e->kind = EndpointKind::kUdp;
     e->udp = o;
-    try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
-        rebuild(*e);
-    } catch (const std::system_error& ex) {
-        return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
-    }
-    const uint32_t id = e->id;
-    eps_.emplace(id, std::move(e));
-    publish();
-    return Result{0, {}, id};
+    return insert(std::move(e), owner, peer, g);
 }
 
 Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o) {
@@ -337,21 +344,9 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
         return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
     if (Result r = check_bind_addr(o.addr); !r.ok()) return r;
     auto e = std::make_unique<Entry>();
-    e->id = next_id_++;
-    e->owner = owner;
-    e->uid = peer.uid;
     e->kind = EndpointKind::kRaw;
     e->raw = o;
-    try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
-        rebuild(*e);
-    } catch (const std::system_error& ex) {
-        return fail(ex.code().value() ? ex.code().value() : ENOMEM, ex.what());
-    }
-    const uint32_t id = e->id;
-    eps_.emplace(id, std::move(e));
-    publish();
-    return Result{0, {}, id};
+    return insert(std::move(e), owner, peer, g);
 }
 
 Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o) {
@@ -364,22 +359,9 @@ Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o
         return fail(ENODEV, "no interface with index " + std::to_string(o.ifindex));
     if (o.fanout && o.fanout_mode > 1) return fail(EINVAL, "fanout mode must be 0 or 1");
     auto e = std::make_unique<Entry>();
-    e->id = next_id_++;
-    e->owner = owner;
-    e->uid = peer.uid;
     e->kind = EndpointKind::kTap;
     e->tap = o;
-    try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
-        rebuild(*e);
-    } catch (const std::system_error& ex) {
-        return fail(ex.code().value() ? ex.code().value() : ENOMEM,
-                    std::string("cannot open tap: ") + ex.what());
-    }
-    const uint32_t id = e->id;
-    eps_.emplace(id, std::move(e));
-    publish();
-    return Result{0, {}, id};
+    return insert(std::move(e), owner, peer, g);
 }
 
 Result Registry::join(uint64_t owner, uint32_t id, wire::Ipv4Addr group, uint32_t ifindex,

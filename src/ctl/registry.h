@@ -119,6 +119,9 @@ private:
     struct Entry;
     Result check_owner(uint64_t owner, uint32_t id, Entry** out);
     Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
+    // The admitted, checked endpoint `e` (kind and options set) joins the tables.
+    Result insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred& peer,
+                  const shm::RingGeometry& g);
     // EADDRNOTAVAIL, naming the cause, when inet_bind() would refuse `a`.
     Result check_bind_addr(wire::Ipv4Addr a) const;
     // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
