@@ -6,6 +6,7 @@
 #   `ingressctl reload` (the control-socket path; SIGHUP's is in check-debian-packages.sh):
 #     RELOADING=1 with MONOTONIC_USEC=, then READY=1 again;
 #   a STATUS= line with rates within the 5 s period;
+#   WATCHDOG_USEC set (WatchdogSec=): WATCHDOG=1 every half period while the workers beat;
 #   SIGTERM: STOPPING=1, exit 0, the pid file removed.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
@@ -29,13 +30,18 @@ grep -qF "ingressctl: $tmp/ctl.sock: ingressd not ready after 1s" "$tmp/err" || 
 python3 "$(dirname "$0")/notify-listener.py" "$tmp/notify.sock" "$tmp/notify.log" &
 listener=$!
 for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
-NOTIFY_SOCKET=$tmp/notify.sock ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" \
+NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=400000 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" \
     --pid-file "$tmp/pid" > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 "$ctl" --socket "$tmp/ctl.sock" wait-ready --timeout 20 || { cat "$tmp/log" >&2; fail "wait-ready failed"; }
 grep -q '^READY=1' "$tmp/notify.log" || fail "wait-ready returned before READY=1 was sent"
 grep -q '^STATUS=1 worker(s) up' "$tmp/notify.log" || fail "no STATUS= with READY=1"
 [ "$(cat "$tmp/pid")" = "$pid" ] || fail "the pid file does not hold ingressd's pid"
+# WatchdogSec=400ms: WATCHDOG=1 every 200 ms while the (idle, sleeping) worker beats.
+sleep 1.5
+wd=$(grep -c '^WATCHDOG=1$' "$tmp/notify.log" || true)
+[ "$wd" -ge 4 ] || { cat "$tmp/notify.log" >&2; fail "$wd WATCHDOG=1 in 1.5 s with WATCHDOG_USEC=400000"; }
+grep -q 'watchdog:' "$tmp/log" && { cat "$tmp/log" >&2; fail "an idle worker was taken for stuck"; }
 
 "$ctl" --socket "$tmp/ctl.sock" reload > "$tmp/reload" || { cat "$tmp/reload" >&2; fail "ingressctl reload failed"; }
 grep -q '^RELOADING=1$' "$tmp/notify.log" || fail "no RELOADING=1 on ingressctl reload"
@@ -50,4 +56,4 @@ wait "$pid" || fail "ingressd exited with $?"
 pid=
 grep -q '^STOPPING=1' "$tmp/notify.log" || fail "no STOPPING=1 on SIGTERM"
 [ ! -e "$tmp/pid" ] || fail "the pid file was left behind"
-echo "notify: READY=1, STATUS=, RELOADING=1 + READY=1 on ingressctl reload, STOPPING=1; wait-ready; pid file"
+echo "notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1 + READY=1 on ingressctl reload, STOPPING=1; wait-ready; pid file"

@@ -495,6 +495,12 @@ void Dataplane::control_step(int timeout_ms) {
     }
 }
 
+std::vector<uint64_t> Dataplane::worker_beats() const {
+    std::vector<uint64_t> v;
+    for (const auto& w : workers_) v.push_back(w->worker->runtime().beats());
+    return v;
+}
+
 std::size_t Dataplane::workers() const noexcept {
     return workers_.size();
 }

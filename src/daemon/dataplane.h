@@ -57,6 +57,9 @@ public:
     // Counters summed over every worker (each snapshot consistent: the sum is too).
     core::Snapshot counters() const;
     std::size_t workers() const noexcept;
+    // Each worker's loop count (it beats once per poll, asleep or not: an idle worker wakes
+    // for its timer tick every 10 ms). The watchdog compares two readings.
+    std::vector<uint64_t> worker_beats() const;
     // Worker threads that are running their poll loop (each counts itself as it enters it;
     // its queue was bound by the constructor): workers() once every queue is polled.
     std::size_t workers_polling() const noexcept {

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "core/stats_format.h"
 #include "daemon/dataplane.h"
+#include "daemon/watchdog.h"
 #include "io/afxdp/xdp_program.h"
 
 using namespace ingress;
@@ -194,11 +195,36 @@ int main(int argc, char** argv) {
         last_live = last_status = last_stats;
         core::Snapshot live_prev = dp.counters(), status_prev = live_prev;
         sd_notifyf(0, "READY=1\nSTATUS=%zu worker(s) up", dp.workers());
+        uint64_t watchdog_us = 0;
+        if (sd_watchdog_enabled(0, &watchdog_us) <= 0) watchdog_us = 0;
+        daemon::Watchdog watchdog(watchdog_us);
+        bool stall_logged = false;
         for (;;) {
             // The control thread: serve apps for up to 100 ms, then look at signals.
             dp.control_step(100);
             timespec now{};
             clock_gettime(CLOCK_MONOTONIC, &now);
+            const uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ull +
+                                    static_cast<uint64_t>(now.tv_nsec);
+            switch (watchdog.check(now_ns, dp.worker_beats())) {
+                case daemon::Watchdog::Action::kPing:
+                    sd_notify(0, "WATCHDOG=1");
+                    if (stall_logged)
+                        std::fprintf(stderr, "ingressd: watchdog: workers move again\n");
+                    stall_logged = false;
+                    break;
+                case daemon::Watchdog::Action::kStalled:
+                    if (!stall_logged)
+                        std::fprintf(stderr,
+                                     "ingressd: watchdog: %zu worker(s) made no progress for "
+                                     "%llu ms: no WATCHDOG=1 until they do\n",
+                                     watchdog.stalled(),
+                                     static_cast<unsigned long long>(watchdog_us / 2000));
+                    stall_logged = true;
+                    break;
+                case daemon::Watchdog::Action::kWait:
+                    break;
+            }
             if (double dt = seconds_between(last_status, now); dt >= kStatusPeriod) {
                 core::Snapshot cur = dp.counters();
                 sd_notify(0, status_line(status_prev, cur, dt, dp.workers()).c_str());

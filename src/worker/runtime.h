@@ -101,15 +101,19 @@ public:
         add(sleeps_, 1);
         add(idle_cycles_, cycles);
     }
+    // Once per loop iteration, profile or not: the worker is alive (ingressd's watchdog).
+    void beat() noexcept { add(beats_, 1); }
 
     // Anyone's side.
     RuntimeSnapshot snapshot() const noexcept;
+    uint64_t beats() const noexcept { return beats_.load(std::memory_order_relaxed); }
 
 private:
     static void add(std::atomic<uint64_t>& c, uint64_t v) noexcept {
         c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
     }
     alignas(64) std::atomic<uint64_t> polls_{0};
+    std::atomic<uint64_t> beats_{0};
     std::atomic<uint64_t> empty_polls_{0}, frames_{0}, sleeps_{0}, busy_cycles_{0}, idle_cycles_{0};
     std::array<std::atomic<uint64_t>, kStageCount> stage_cycles_{}, stage_frames_{}, stage_calls_{};
 };

@@ -50,6 +50,7 @@ void Worker::idle() noexcept {
 }
 
 uint16_t Worker::step(void (*after_burst)(void*), void* ctx) {
+    profile_.beat();
     const uint16_t n = poll_once();
     if (n && after_burst) after_burst(ctx);
     // Between bursts nothing of the tables is referenced: old snapshots may go.

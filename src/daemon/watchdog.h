@@ -1,0 +1,46 @@
+// systemd's service watchdog (WatchdogSec= in the unit, sd_watchdog_enabled): ingressd sends
+// WATCHDOG=1 every half period, and only while every worker is alive, i.e. its loop count
+// (Dataplane::worker_beats) moved since the previous check. A busy worker beats per poll; an
+// idle one (poll_mode adaptive/interrupt) wakes for its timer tick every 10 ms and beats
+// then. A worker stuck in a loop, or blocked, stops the pings, and systemd restarts the
+// service (WatchdogSec=, Restart=on-failure): a stuck dataplane is not left "active".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ingress::daemon {
+
+class Watchdog {
+public:
+    enum class Action { kWait, kPing, kStalled };
+
+    // period_us: WATCHDOG_USEC (0: the watchdog is off and check() always waits).
+    explicit Watchdog(uint64_t period_us) noexcept : half_ns_(period_us * 500) {}
+
+    bool enabled() const noexcept { return half_ns_ != 0; }
+    // From the control loop (every ~100 ms): kPing when half a period passed since the last
+    // check and every worker beat since, kStalled when one did not (stalled() says how many),
+    // kWait otherwise. The first check only takes the reading.
+    Action check(uint64_t now_ns, const std::vector<uint64_t>& beats) {
+        if (!enabled() || (last_ns_ && now_ns - last_ns_ < half_ns_)) return Action::kWait;
+        const bool first = last_ns_ == 0;
+        last_ns_ = now_ns;
+        stalled_ = 0;
+        for (std::size_t i = 0; i < beats.size(); ++i)
+            if (!first && i < prev_.size() && beats[i] == prev_[i]) ++stalled_;
+        prev_ = beats;
+        if (first) return Action::kPing;
+        return stalled_ ? Action::kStalled : Action::kPing;
+    }
+    std::size_t stalled() const noexcept { return stalled_; }
+
+private:
+    uint64_t half_ns_;
+    uint64_t last_ns_ = 0;
+    std::vector<uint64_t> prev_;
+    std::size_t stalled_ = 0;
+};
+
+}  // namespace ingress::daemon
