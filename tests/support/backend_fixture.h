@@ -19,6 +19,7 @@
 #include "io/backend.h"
 #include "ipv4/route.h"
 #include "l2/port.h"
+#include "support/counters.h"
 #include "support/netns.h"
 #include "worker/pipeline.h"
 
@@ -36,6 +37,27 @@ std::vector<std::string> test_eal_args(const std::string& tag);
 pid_t send_from_b_async(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
 // The same, waiting for the child; a failed send fails the test.
 void send_from_b(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
+
+// The AF_XDP and DPDK backend tests' traffic to the port's address with no endpoint open:
+// 40 good 46-byte datagrams and 5 with a bad IP checksum. The 40 find no socket, as in the
+// kernel (__udp4_lib_rcv: UdpNoPorts, NO_SOCKET, port unreachable sent under the per-host
+// limit: a burst of 6, the rest IcmpOutRateLimitHost).
+inline Expected forty_good_five_bad_no_socket() {
+    return {{"rx", 45},
+            {"IP_CSUM", 5},
+            {"IpInReceives", 45},
+            {"IpExtInOctets", 45 * 46},
+            {"IpExtInNoECTPkts", 45},
+            {"IpInHdrErrors", 5},
+            {"IpExtInCsumErrors", 5},
+            {"IpInDelivers", 40},
+            {"UdpNoPorts", 40},
+            {"NO_SOCKET", 40},
+            {"IcmpOutMsgs", 6},
+            {"IcmpOutDestUnreachs", 6},
+            {"IcmpMsgOutType3", 6},
+            {"IcmpOutRateLimitHost", 34}};
+}
 
 // A veth pair per test ("<tag>" names it), this process in namespace a; skipped unless root.
 // Subclasses that do more in SetUp() call VethTest::SetUp() first and return if IsSkipped().
