@@ -9,7 +9,12 @@
 #   4. a burst of 1,000 `ip addr add` (overflowing the subscription socket, ENOBUFS, on a
 #      2-core VM: the resync by full dump) ends with the kernel's state: the last address
 #      added is steered;
-#   5. conservation holds; the convergence time (change -> first datagram the dataplane
+#   5. knobs from sysctl, no reload: `sysctl -w ...rp_filter=1` (an RTM_NEWNETCONF
+#      notification) makes the next datagram from a source with no route back an IP_RPFILTER
+#      drop, as in the kernel, and rp_filter=0 undoes it; `...accept_local=1` (no
+#      notification: the one-second re-read) turns a datagram with our own source address
+#      from a martian (IP_LOCAL_SOURCE) into a local one (UdpNoPorts);
+#   6. conservation holds; the convergence time (change -> first datagram the dataplane
 #      handles for the new address) is printed.
 # The second argument names the backend: af_xdp (default), or dpdk-af_xdp (the port's kernel
 # side is then its exception TAP: the addresses are added there, as an operator would).
@@ -69,8 +74,9 @@ for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null &
 grep -q "endpoint .* open" "$tmp/sink.err" || { cat "$tmp/sink.err" >&2; exit 1; }
 
 gen() { ip netns exec "$ns_b" "$build"/tools/ingress-pktgen --dev "$if_b" --src-mac $mac_b \
-            --dst-mac $mac_a --src 198.18.0.2 --rate 20k "$@" > /dev/null 2>&1; }
+            --dst-mac $mac_a --src "${src:-198.18.0.2}" --rate 20k "$@" > /dev/null 2>&1; }
 stat() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" stats | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
+drop() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" drops | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
 kernel_noports() { ip netns exec "$ns_a" awk '/^Udp:/ && !h {h = 1; for (i = 1; i <= NF; i++) c[$i] = i; next}
                                              /^Udp:/ {print $c["NoPorts"]; exit}' /proc/net/snmp; }
 
@@ -135,6 +141,33 @@ for _ in $(seq 50); do
 done
 [ "$(stat UdpNoPorts)" -gt "$noports" ] || { tail -3 "$tmp/log" >&2; echo "the burst's last address is not steered" >&2; exit 1; }
 grep "host: kernel:" "$tmp/log" | tail -1
+
+# 5. Knobs from sysctl. 198.18.50.2 has no route back in namespace a: rp_filter=1 (strict)
+# rejects it, rp_filter=0 lets it through to the closed port.
+sysctl_a() { ip netns exec "$ns_a" sysctl -qw "$1"; }
+# Until .2 is delivered to the closed port, or rejected, within 5 s of the change.
+until_moves() {  # COUNTER-KIND NAME
+    local before i; before=$($1 "$2")
+    for i in $(seq 50); do
+        src=$src3 gen --dst 198.18.0.1 --dport 5001 --count 1
+        [ "$($1 "$2")" -gt "$before" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+src3=198.18.50.2
+until_moves stat UdpNoPorts || { echo "rp_filter=0: 198.18.50.2 not delivered" >&2; exit 1; }
+sysctl_a "net.ipv4.conf.$kdev.rp_filter=1"
+until_moves drop IP_RPFILTER || { echo "sysctl rp_filter=1 not followed" >&2; exit 1; }
+sysctl_a "net.ipv4.conf.$kdev.rp_filter=0"
+until_moves stat UdpNoPorts || { echo "sysctl rp_filter=0 not followed" >&2; exit 1; }
+# Our own address as the source: a martian unless accept_local (no netconf event for it).
+src3=198.18.0.1
+until_moves drop IP_LOCAL_SOURCE || { echo "a local source was not a martian" >&2; exit 1; }
+sysctl_a "net.ipv4.conf.$kdev.accept_local=1"
+until_moves stat UdpNoPorts || { echo "sysctl accept_local=1 not followed" >&2; exit 1; }
+sysctl_a "net.ipv4.conf.$kdev.accept_local=0"
+grep -c "net.ipv4.conf knobs changed" "$tmp/log" | sed 's/^/knob re-reads that found a change: /'
 
 kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done

@@ -526,6 +526,24 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
                 r.fail(h, "host",
                        "kernel: addresses and routes are the kernel's (ip addr, ip route); "
                        "remove them from the file, or use host: config");
+            // The knobs too: net.ipv4.conf.* is read from the kernel (daemon/sysctl_mirror.h).
+            if (c.host_kernel) {
+                const char* knobs =
+                    "kernel: the net.ipv4.conf knobs are the kernel's (sysctl -w "
+                    "net.ipv4.conf.IFACE.KNOB=...); remove them from the file, "
+                    "or use host: config";
+                if (auto a = root["all"]) r.fail(a, "all", knobs);
+                if (auto is = root["interfaces"]; is && is.IsSequence())
+                    for (std::size_t i = 0; i < is.size(); ++i) {
+                        const std::string at = "interfaces[" + std::to_string(i) + "]";
+                        if (auto cf = is[i]["conf"]) r.fail(cf, at + ".conf", knobs);
+                        if (auto vs = is[i]["vlans"]; vs && vs.IsSequence())
+                            for (std::size_t v = 0; v < vs.size(); ++v)
+                                if (auto cf = vs[v]["conf"])
+                                    r.fail(cf, at + ".vlans[" + std::to_string(v) + "].conf",
+                                           knobs);
+                    }
+            }
         }
         read_workers(r, root, opt, c);
         if (auto rg = root["rings"]) read_rings(r, rg, c);

@@ -441,6 +441,10 @@ ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
                      "other types\n",
                      sk.multipath, sk.nexthop, sk.other_table, sk.other_type);
     skipped_ = sk;
+    // The knobs (sysctl), after the interfaces, so each one's own directory is read.
+    kconf_ = read_kernel_conf(conf_names(rc));
+    kconf_read_ns_ = g_clock.now_ns();
+    overlay_kernel_conf(rc, kconf_);
     return rc;
 }
 
@@ -475,6 +479,17 @@ void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
     // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
     if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
+    // host: kernel: most net.ipv4.conf knobs change with no notification (only rp_filter
+    // and forwarding raise RTM_NEWNETCONF): re-read them every second.
+    if (watch_ && g_clock.now_ns() - kconf_read_ns_ >= 1'000'000'000) {
+        kconf_read_ns_ = g_clock.now_ns();
+        std::vector<std::string> names;
+        for (const auto& [n, c] : kconf_.ifaces) names.push_back(n);
+        if (read_kernel_conf(names) != kconf_) {
+            std::fprintf(stderr, "ingressd: host: kernel: net.ipv4.conf knobs changed\n");
+            follow_kernel();
+        }
+    }
     if (metrics_) refresh_endpoint_figures();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.

@@ -23,6 +23,7 @@
 #include "ctl/server.h"
 #include "daemon/host_state.h"
 #include "daemon/metrics_http.h"
+#include "daemon/sysctl_mirror.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
 
@@ -111,6 +112,8 @@ private:
     config::Config cfg_;
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent
+    KernelConf kconf_;                     // host: kernel: the knobs the tables were built with
+    uint64_t kconf_read_ns_ = 0;           // when the knobs were last re-read (every second)
     bool resync_pending_ = false;          // the last dump failed: dump again
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;

@@ -184,6 +184,12 @@ NetlinkWatch::NetlinkWatch() {
         mnl_socket_close(nl_);
         fail("bind to the link, address and route groups");
     }
+    // RTM_NEWNETCONF: rp_filter and forwarding changes (daemon/sysctl_mirror.h).
+    int netconf = RTNLGRP_IPV4_NETCONF;
+    if (mnl_socket_setsockopt(nl_, NETLINK_ADD_MEMBERSHIP, &netconf, sizeof netconf) < 0) {
+        mnl_socket_close(nl_);
+        fail("join the IPv4 netconf group");
+    }
 }
 
 NetlinkWatch::~NetlinkWatch() {

@@ -32,6 +32,8 @@ struct DevConf {
 
     // Sets one knob by its sysctl name; false for an unknown name or a value out of range.
     bool set(std::string_view name, unsigned value) noexcept;
+
+    friend bool operator==(const DevConf&, const DevConf&) = default;
 };
 
 // What the route stage reads: each knob already combined as the kernel combines it.

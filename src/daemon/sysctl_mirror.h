@@ -1,0 +1,49 @@
+// `host: kernel`: the per-interface IPv4 knobs read from the kernel's sysctl tree
+// (net.ipv4.conf.{all,IFACE}.*, /proc/sys/net/ipv4/conf/), so an operator's
+// `sysctl -w net.ipv4.conf.eth1.rp_filter=1` decides for ingressd as it does for the kernel.
+//
+// When a change is seen: rp_filter and forwarding changes raise an RTM_NEWNETCONF
+// notification (the watch subscribes to RTNLGRP_IPV4_NETCONF) and apply at once; the other
+// knobs have no notification in the kernel and are re-read on the control thread's timer
+// (every second) and on `ingressctl reload`. conf/default is not read: it only seeds the
+// conf of interfaces created later, which the kernel then shows in their own directories.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipv4/devconf.h"
+#include "ipv4/route_tables.h"
+
+namespace ingress::daemon {
+
+// The knobs ipv4::DevConf holds, by their sysctl names.
+inline constexpr const char* kConfKnobs[] = {
+    "rp_filter",     "accept_local",  "accept_source_route",
+    "forwarding",    "route_localnet", "drop_unicast_in_l2_multicast",
+    "bc_forwarding", "send_redirects", "log_martians",
+};
+
+// What one read found: conf/all and each interface's conf, by name (the kernel's names:
+// a DPDK port's TAP twin, lo, every other link).
+struct KernelConf {
+    ipv4::DevConf all = ipv4::DevConf::all_defaults();
+    std::vector<std::pair<std::string, ipv4::DevConf>> ifaces;
+    uint32_t unreadable = 0;  // files missing or out of range (left at the default)
+    friend bool operator==(const KernelConf&, const KernelConf&) = default;
+};
+
+// Reads conf/all and conf/NAME for each name under `root` (normally /proc/sys/net/ipv4;
+// tests pass a directory of their own). An interface whose directory is missing (a VLAN
+// with no kernel device) keeps the defaults and counts as unreadable.
+KernelConf read_kernel_conf(const std::vector<std::string>& names,
+                            const std::string& root = "/proc/sys/net/ipv4");
+
+// Writes what was read into the route stage's configuration, by interface name.
+void overlay_kernel_conf(ipv4::RouteConfig& rc, const KernelConf& k);
+
+// The names of rc's interfaces, for read_kernel_conf().
+std::vector<std::string> conf_names(const ipv4::RouteConfig& rc);
+
+}  // namespace ingress::daemon
