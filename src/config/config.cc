@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -61,6 +62,10 @@ public:
     // Every key of `n` must be in `allowed`.
     void keys(const YAML::Node& n, const std::string& at,
               std::initializer_list<const char*> allowed) const {
+        keys(n, at, std::span(allowed.begin(), allowed.size()));
+    }
+    void keys(const YAML::Node& n, const std::string& at,
+              std::span<const char* const> allowed) const {
         if (!n.IsMap()) fail(n, at, "expected a mapping of keys");
         for (const auto& kv : n) {
             std::string k = kv.first.as<std::string>();
@@ -149,9 +154,7 @@ public:
     }
 
     void devconf(const YAML::Node& n, const std::string& at, ipv4::DevConf& c) const {
-        keys(n, at,
-             {"rp_filter", "accept_local", "accept_source_route", "forwarding", "route_localnet",
-              "drop_unicast_in_l2_multicast", "bc_forwarding", "send_redirects", "log_martians"});
+        keys(n, at, ipv4::kDevConfKnobs);
         for (const auto& kv : n) {
             std::string k = kv.first.as<std::string>();
             uint64_t hi = k == "rp_filter" ? 2 : 1;

@@ -16,7 +16,7 @@ bool read_number(const std::string& path, unsigned& v) {
 
 uint32_t read_dir(const std::string& dir, ipv4::DevConf& c) {
     uint32_t bad = 0;
-    for (const char* knob : kConfKnobs) {
+    for (const char* knob : ipv4::kDevConfKnobs) {
         unsigned v = 0;
         if (!read_number(dir + "/" + knob, v) || !c.set(knob, v)) ++bad;
     }

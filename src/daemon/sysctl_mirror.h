@@ -18,13 +18,6 @@
 
 namespace ingress::daemon {
 
-// The knobs ipv4::DevConf holds, by their sysctl names.
-inline constexpr const char* kConfKnobs[] = {
-    "rp_filter",     "accept_local",  "accept_source_route",
-    "forwarding",    "route_localnet", "drop_unicast_in_l2_multicast",
-    "bc_forwarding", "send_redirects", "log_martians",
-};
-
 // What one read found: conf/all and each interface's conf, by name (the kernel's names:
 // a DPDK port's TAP twin, lo, every other link).
 struct KernelConf {

@@ -36,6 +36,14 @@ struct DevConf {
     friend bool operator==(const DevConf&, const DevConf&) = default;
 };
 
+// Every knob DevConf::set() takes, by its sysctl name (the file's `conf:` keys, the files of
+// /proc/sys/net/ipv4/conf/IFACE/ the host: kernel mirror reads).
+inline constexpr const char* kDevConfKnobs[] = {
+    "rp_filter",     "accept_local",   "accept_source_route",
+    "forwarding",    "route_localnet", "drop_unicast_in_l2_multicast",
+    "bc_forwarding", "send_redirects", "log_martians",
+};
+
 // What the route stage reads: each knob already combined as the kernel combines it.
 struct EffectiveConf {
     uint8_t rp_filter = 0;

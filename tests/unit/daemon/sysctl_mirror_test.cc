@@ -23,7 +23,7 @@ protected:
         // Every knob at the kernel's defaults for all and eth0 (ipv4_devconf: all has
         // accept_source_route 0, an interface inherits ipv4_devconf_dflt's 1).
         for (const char* dir : {"all", "eth0", "lo"})
-            for (const char* knob : kConfKnobs)
+            for (const char* knob : ipv4::kDevConfKnobs)
                 put(dir, knob,
                     std::string(knob) == "accept_source_route" ? (dir[0] == 'a' ? 0 : 1)
                     : std::string(knob) == "send_redirects"    ? 1
@@ -88,7 +88,7 @@ TEST_F(SysctlMirror, AChangedKnobMakesADifferentRead) {
 TEST_F(SysctlMirror, MissingOrBadFilesKeepDefaultsAndAreCounted) {
     put("eth0", "rp_filter", 3);
     const KernelConf k = read_kernel_conf({"eth0", "eth0.7"}, root_.string());
-    EXPECT_EQ(k.unreadable, 1u + std::size(kConfKnobs));
+    EXPECT_EQ(k.unreadable, 1u + std::size(ipv4::kDevConfKnobs));
     EXPECT_EQ(k.ifaces[0].second.rp_filter, 0);
     EXPECT_EQ(k.ifaces[1].second, ipv4::DevConf{});
 }
