@@ -347,11 +347,19 @@ void Dataplane::start_control() {
     rc.geometry = shm::RingGeometry{cfg_.ring_slots, cfg_.ring_slot_size};
     rc.ip_nonlocal_bind = cfg_.ip_nonlocal_bind;
     rc.policy = cfg_.policy;
+    rc.max_endpoints_per_uid = cfg_.control_max_endpoints_per_uid;
+    rc.max_ring_bytes_per_uid = cfg_.control_max_ring_bytes_per_uid;
     rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
     registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
     ctl::ServerConfig sc;
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
+    sc.max_connections = cfg_.control_max_connections;
+    sc.max_connections_per_uid = cfg_.control_max_connections_per_uid;
+    sc.reserved_connections = cfg_.control_reserved_connections;
+    sc.reserved_fds = cfg_.control_reserved_fds;
+    sc.idle_timeout_ms = cfg_.control_idle_timeout_ms;
+    sc.frame_timeout_ms = cfg_.control_frame_timeout_ms;
     if (!cfg_.control_group.empty()) {
         if (group* g = getgrnam(cfg_.control_group.c_str()))
             sc.gid = static_cast<int>(g->gr_gid);
@@ -473,6 +481,12 @@ void Dataplane::follow_kernel() {
 
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
+    {
+        // A copy for the readers on other threads (/metrics).
+        core::CounterGroup g = server_->counter_group();
+        std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+        control_group_ = std::move(g);
+    }
     // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
     if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
     if (metrics_) refresh_endpoint_figures();
@@ -557,6 +571,8 @@ std::vector<core::CounterGroup> Dataplane::counter_groups() const {
                   x.kernel_proto},
              }});
     }
+    std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+    if (!control_group_.counters.empty()) out.push_back(control_group_);
     return out;
 }
 
