@@ -36,6 +36,7 @@
 #include "daemon/dataplane.h"
 #include "daemon/watchdog.h"
 #include "io/afxdp/xdp_program.h"
+#include "io/dpdk/backend.h"
 
 using namespace ingress;
 
@@ -185,6 +186,11 @@ int main(int argc, char** argv) {
     }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+    // DPDK's runtime directory goes at exit, whichever way main returns, after the Dataplane
+    // (and with it every DPDK port) is gone.
+    struct EalCleanup {
+        ~EalCleanup() { io::dpdk::eal_cleanup(); }
+    } eal_cleanup;
     try {
         daemon::Dataplane dp(cfg, xdp_object);
         // Ready: every worker polls (they start as the constructor returns) and the control
