@@ -570,6 +570,22 @@ std::vector<core::CounterGroup> Dataplane::counter_groups() const {
                  {"kernel_proto", "frames for our addresses of an IP protocol the kernel keeps",
                   x.kernel_proto},
              }});
+        // A previous instance's program, SIGKILLed with it and removed at this start: what
+        // it did after its ingressd died (its pinned per-action map, read before removal).
+        const io::afxdp::XdpStats l = p->prog->leftover_stats();
+        if (l.seen)
+            out.push_back(
+                {.device = p->l2.name,
+                 .backend = p->io->name(),
+                 .source = "xdp_leftover",
+                 .queue = -1,
+                 .counters = {
+                     {"seen", "frames the previous instance's orphaned program looked at", l.seen},
+                     {"pass", "frames it left to the kernel (XDP_PASS)", l.pass},
+                     {"redirect", "frames it redirected to a socket", l.redirect},
+                     {"no_xsk", "frames for the dataplane it passed to the kernel: no ingressd ran",
+                      l.no_xsk},
+                 }});
     }
     std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
     if (!control_group_.counters.empty()) out.push_back(control_group_);

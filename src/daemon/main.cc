@@ -287,6 +287,7 @@ int main(int argc, char** argv) {
         for (const auto& b : dp.backend_stats())
             std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);
+        std::fputs(core::arrival_line(s, dp.counter_groups()).c_str(), stdout);
         std::fflush(stdout);
         return s.conserved() ? 0 : 3;
     } catch (const std::exception& e) {
