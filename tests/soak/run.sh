@@ -231,6 +231,7 @@ daemon=
 cons=$(grep "^#conservation" "$tmp/out")
 echo "soak: $cons"
 echo "soak: $(grep "^#arrived" "$tmp/out")"
+grep "^ingressd: backend " "$tmp/log" | sed 's/^/soak: /' || true
 conservation=holds
 grep -q ": ok$" <<< "$cons" && grep -q "held 0 " <<< "$cons" || { echo "soak: conservation broken" >&2; cat "$tmp/out" >&2; conservation=BROKEN fail=1; }
 rx=$(sed -n 's/^#conservation rx \([0-9]*\) .*/\1/p' <<< "$cons")
