@@ -129,7 +129,7 @@ struct Config {
     uint32_t control_max_connections_per_uid = 64;
     uint32_t control_reserved_connections = 16;
     uint32_t control_reserved_fds = 64;
-    uint32_t control_idle_timeout_ms = 60000;
+    uint32_t control_idle_timeout_ms = 300000;
     uint32_t control_frame_timeout_ms = 5000;
     uint32_t control_max_endpoints_per_uid = 256;
     uint64_t control_max_ring_bytes_per_uid = 256ull << 20;

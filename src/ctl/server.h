@@ -55,7 +55,7 @@ struct ServerConfig {
     std::size_t max_connections_per_uid = 64;
     std::size_t reserved_connections = 16;  // of max_connections, for administrators only
     std::size_t reserved_fds = 64;          // of RLIMIT_NOFILE, for administrators only
-    uint32_t idle_timeout_ms = 60000;       // a connection with no endpoints, silent: closed
+    uint32_t idle_timeout_ms = 300000;      // a connection with no endpoints, silent: closed
     uint32_t frame_timeout_ms = 5000;       // a frame begun but not finished: closed
     uint32_t requests_per_sec = 2000;       // token bucket refill per connection
     uint32_t request_burst = 500;           // bucket size
