@@ -78,6 +78,12 @@ sleep 0.3
 start_daemon 2
 grep -q "while no ingressd ran, it passed 200 frames meant for the dataplane to the kernel" "$tmp/d2.log" \
     || { cat "$tmp/d2.log" >&2; echo "the gap is not reported by the daemon" >&2; exit 1; }
+# ... and counts it live: the xdp_leftover group, and the arrival line's second half.
+"$build"/tools/ingressctl --socket "$sock" stats > "$tmp/stats2"
+sed -n '/^#xdp_leftover/,/^#/p' "$tmp/stats2" | grep -qE "^no_xsk +200$" \
+    || { cat "$tmp/stats2" >&2; echo "no xdp_leftover no_xsk 200 in ingressctl stats" >&2; exit 1; }
+grep -qE "^#arrived 200 = rx 0 \+ missed before ingressd 0 .* \+ passed by the orphaned program 200 " "$tmp/stats2" \
+    || { cat "$tmp/stats2" >&2; echo "the arrival line does not count the orphaned program's 200" >&2; exit 1; }
 t0=$(date +%s%N)
 wait_endpoints 4 1
 t1=$(date +%s%N)

@@ -6,7 +6,8 @@
 # resumed, before ingressd exits, `ingressctl stats` (text, --json, --openmetrics) must show
 #   xdp_statistics rx_ring_full > 0, and the backend's rx_missed = rx_dropped + rx_ring_full;
 #   sent = received (IngressRx) + missed, and the XDP program redirected every frame sent;
-# and ingressd's exit line the same rx_missed.
+#   the `#arrived` line adds the halves: arrived = rx + missed = sent;
+# and ingressd's exit line the same rx_missed, its final counters the same `#arrived` line.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
 build=$1
@@ -70,6 +71,9 @@ assert backend["rx"] == rx and j["total"]["conserved"]
 # The text form shows the same numbers under the kernel's names.
 assert re.search(r"^rx_ring_full +%d$" % xsk["rx_ring_full"], text, re.M), "text: rx_ring_full"
 assert re.search(r"^rx_missed +%d$" % missed, text, re.M), "text: rx_missed"
+arrived = "#arrived %d = rx %d + missed before ingressd %d (backend rx_missed) + " \
+          "passed by the orphaned program 0" % (sent, rx, missed)
+assert arrived in text, "text: no line '%s'" % arrived
 # OpenMetrics: the families, labelled by device (and queue), parse and agree.
 got = {}
 for fam in text_string_to_metric_families(om):
@@ -87,4 +91,6 @@ pid=
 missed=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(g["counters"]["rx_missed"] for g in j["backends"] if g["source"]=="backend"))' "$tmp/json")
 grep -qE "ingressd: backend $if_a \(af_xdp\):.* rx_missed $missed " "$tmp/log" \
     || { cat "$tmp/log" >&2; fail "the exit line does not say rx_missed $missed"; }
+grep -qE "^#arrived $sent = rx [0-9]+ \+ missed before ingressd $missed " "$tmp/out" \
+    || { cat "$tmp/out" >&2; fail "the final counters do not add up to $sent arrived"; }
 echo "check-rx-missed: ok"

@@ -257,6 +257,7 @@ int cmd_stats(Conn& c, bool all, bool json, bool openmetrics, double watch, long
                 core::format_stats_table(total_of(ws), snapshots(ws), {.zeros = all}).c_str(),
                 stdout);
             std::fputs(core::format_counter_groups(groups, {.zeros = all}).c_str(), stdout);
+            std::fputs(core::arrival_line(total_of(ws), groups).c_str(), stdout);
         }
         return 0;
     }

@@ -438,9 +438,30 @@ void read_dpdk(const Reader& r, const YAML::Node& d, Config& c) {
         c.dpdk.exception_poll = static_cast<uint32_t>(r.uint(m, "dpdk.exception_poll", 1, 4096));
 }
 
-// control: the control socket's path, mode and group.
+// control: the control socket's path, mode and group; the per-uid quotas, reserves and
+// timeouts.
 void read_control(const Reader& r, const YAML::Node& ct, Config& c) {
-    r.keys(ct, "control", {"socket", "mode", "group"});
+    r.keys(ct, "control",
+           {"socket", "mode", "group", "max_connections", "max_connections_per_uid",
+            "reserved_connections", "reserved_fds", "idle_timeout_ms", "frame_timeout_ms",
+            "max_endpoints_per_uid", "max_ring_bytes_per_uid"});
+    auto u32 = [&](const char* key, uint32_t* out, uint64_t lo, uint64_t hi) {
+        if (auto v = ct[key])
+            *out = static_cast<uint32_t>(r.uint(v, std::string("control.") + key, lo, hi));
+    };
+    u32("max_connections", &c.control_max_connections, 1, 65536);
+    u32("max_connections_per_uid", &c.control_max_connections_per_uid, 1, 65536);
+    u32("reserved_connections", &c.control_reserved_connections, 0, 65536);
+    u32("reserved_fds", &c.control_reserved_fds, 0, 65536);
+    u32("idle_timeout_ms", &c.control_idle_timeout_ms, 0, 86400000);
+    u32("frame_timeout_ms", &c.control_frame_timeout_ms, 100, 600000);
+    u32("max_endpoints_per_uid", &c.control_max_endpoints_per_uid, 1, 1u << 20);
+    if (auto v = ct["max_ring_bytes_per_uid"])
+        c.control_max_ring_bytes_per_uid =
+            r.uint(v, "control.max_ring_bytes_per_uid", 1u << 16, uint64_t{1} << 48);
+    if (c.control_reserved_connections >= c.control_max_connections)
+        r.fail(ct["reserved_connections"] ? ct["reserved_connections"] : ct,
+               "control.reserved_connections", "must be below control.max_connections");
     if (auto s = ct["socket"]) {
         c.control_socket = r.string(s, "control.socket");
         if (c.control_socket[0] != '/' || c.control_socket.size() >= 108)

@@ -124,6 +124,15 @@ struct Config {
     std::string control_socket = "/run/ingressd/ctl.sock";
     unsigned control_mode = 0660;
     std::string control_group;  // empty: the daemon's group
+    // control: the per-uid quotas, reserves and timeouts (ctl::ServerConfig, RegistryConfig).
+    uint32_t control_max_connections = 256;
+    uint32_t control_max_connections_per_uid = 64;
+    uint32_t control_reserved_connections = 16;
+    uint32_t control_reserved_fds = 64;
+    uint32_t control_idle_timeout_ms = 300000;
+    uint32_t control_frame_timeout_ms = 5000;
+    uint32_t control_max_endpoints_per_uid = 256;
+    uint64_t control_max_ring_bytes_per_uid = 256ull << 20;
     // metrics.listen: serve GET /metrics (OpenMetrics) over HTTP on this IPv4 address and
     // port (src/daemon/metrics_http.h); port 0: off.
     uint32_t metrics_addr = 0;  // host order

@@ -92,6 +92,24 @@ std::string conservation_line(const Snapshot& s) {
 
 }  // namespace
 
+std::string arrival_line(const Snapshot& total, const std::vector<CounterGroup>& groups) {
+    uint64_t missed = 0, orphaned = 0;
+    for (const CounterGroup& g : groups)
+        for (const NamedCounter& c : g.counters) {
+            if (g.source == "backend" && c.name == "rx_missed") missed += c.value;
+            if (g.source == "xdp_leftover" && c.name == "no_xsk") orphaned += c.value;
+        }
+    char buf[240];
+    std::snprintf(buf, sizeof buf,
+                  "#arrived %llu = rx %llu + missed before ingressd %llu (backend rx_missed) + "
+                  "passed by the orphaned program %llu (xdp_leftover no_xsk)\n",
+                  static_cast<unsigned long long>(total.rx + missed + orphaned),
+                  static_cast<unsigned long long>(total.rx),
+                  static_cast<unsigned long long>(missed),
+                  static_cast<unsigned long long>(orphaned));
+    return buf;
+}
+
 std::string json_snapshot(const Snapshot& s) {
     return json_object(s, true);
 }

@@ -55,6 +55,15 @@ struct FormatOptions {
 //   #conservation rx 20 = delivered 0 + held 0 + passed 17 + dropped 3: ok
 std::string format_stats(const Snapshot& s, const FormatOptions& opt = {});
 
+// The two halves of what reached the ports. The conservation line accounts for every frame
+// a worker received (rx); the frames lost before a worker saw them are the backends'
+// rx_missed (AF_XDP: XDP_STATISTICS rx_dropped + rx_ring_full; DPDK: imissed + ierrors +
+// rx_nombuf); the frames a previous instance's orphaned XDP program passed to the kernel
+// while no ingressd ran (SIGKILL) are the `xdp_leftover` group's no_xsk, read from its
+// per-action map at the next start. One line adds them up:
+//   #arrived 1801 = rx 1234 + missed before ingressd 567 (+ passed by the orphaned program 0)
+std::string arrival_line(const Snapshot& total, const std::vector<CounterGroup>& groups);
+
 // The same counters with one column per worker after the total (`ingressctl stats`):
 //   #kernel                                 total     worker0     worker1
 //   IpInReceives                             2400        1200        1200

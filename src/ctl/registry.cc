@@ -65,7 +65,7 @@ Registry::~Registry() {
 
 // --- helpers --------------------------------------------------------------------------------
 
-Result Registry::admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g) {
+Result Registry::admit(uint64_t owner, uid_t uid, uint32_t ring_slots, shm::RingGeometry* g) {
     if (count(owner) >= cfg_.max_endpoints_per_owner)
         return fail(EMFILE, "too many endpoints on this connection (limit " +
                                 std::to_string(cfg_.max_endpoints_per_owner) + ")");
@@ -75,6 +75,30 @@ Result Registry::admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g
             return fail(EINVAL, "ring-slots " + std::to_string(ring_slots) + " above the limit " +
                                     std::to_string(cfg_.max_ring_slots));
         g->slot_count = shm::RingGeometry::round_slots(ring_slots);
+    }
+    // The uid's quotas, over all its connections (as RLIMIT_MEMLOCK is the user's, not the
+    // socket's): what it holds plus what this endpoint would add.
+    std::size_t n = 0;
+    uint64_t bytes = 0;
+    for (const auto& [id, e] : eps_)
+        if (e->uid == uid) {
+            ++n;
+            bytes += uint64_t{e->rings->workers()} * e->rings->geometry().region_size();
+        }
+    if (n >= cfg_.max_endpoints_per_uid) {
+        ++quota_stats_.endpoints;
+        return fail(EMFILE, "uid " + std::to_string(uid) + " holds " + std::to_string(n) +
+                                " endpoints (control.max_endpoints_per_uid " +
+                                std::to_string(cfg_.max_endpoints_per_uid) + ")");
+    }
+    const uint64_t want = uint64_t{cfg_.workers} * g->region_size();
+    if (bytes + want > cfg_.max_ring_bytes_per_uid) {
+        ++quota_stats_.ring_bytes;
+        return fail(ENOBUFS, "ring memory quota: uid " + std::to_string(uid) + " holds " +
+                                 std::to_string(bytes) + " bytes of rings, this endpoint's " +
+                                 std::to_string(want) + " more would pass " +
+                                 std::to_string(cfg_.max_ring_bytes_per_uid) +
+                                 " (control.max_ring_bytes_per_uid; ask for fewer ring-slots)");
     }
     return {};
 }
@@ -300,7 +324,7 @@ Result Registry::insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred
 Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& req) {
     UdpOpen o = req;
     shm::RingGeometry g;
-    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    if (Result r = admit(owner, peer.uid, o.ring_slots, &g); !r.ok()) return r;
     // SO_BINDTODEVICE (set before bind), then inet_bind(): the address first, then the
     // port's privilege, then the port itself.
     if (!device_ok(o.ifindex))
@@ -334,7 +358,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
 
 Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o) {
     shm::RingGeometry g;
-    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    if (Result r = admit(owner, peer.uid, o.ring_slots, &g); !r.ok()) return r;
     // inet_create(): SOCK_RAW needs CAP_NET_RAW.
     if (!has_privilege(cfg_.policy, peer, Privilege::kNetRaw))
         return fail(EPERM, "raw endpoints need CAP_NET_RAW");
@@ -351,7 +375,7 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
 
 Result Registry::open_tap(uint64_t owner, const PeerCred& peer, const TapOpen& o) {
     shm::RingGeometry g;
-    if (Result r = admit(owner, o.ring_slots, &g); !r.ok()) return r;
+    if (Result r = admit(owner, peer.uid, o.ring_slots, &g); !r.ok()) return r;
     // packet_create(): CAP_NET_RAW, whatever the protocol.
     if (!has_privilege(cfg_.policy, peer, Privilege::kNetRaw))
         return fail(EPERM, "packet taps need CAP_NET_RAW");

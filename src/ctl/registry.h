@@ -46,6 +46,12 @@ struct Result {
     bool ok() const noexcept { return err == 0; }
 };
 
+// Opens refused by the per-uid quotas.
+struct QuotaStats {
+    uint64_t endpoints = 0;   // EMFILE: max_endpoints_per_uid
+    uint64_t ring_bytes = 0;  // ENOBUFS: max_ring_bytes_per_uid
+};
+
 // One endpoint as `ingressctl endpoints` shows it (pointers valid until the next change).
 struct EndpointView {
     uint32_t id = 0;
@@ -64,6 +70,12 @@ struct RegistryConfig {
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
     uint32_t max_ring_slots = 1u << 14;      // 32 MiB per ring at 2 KiB slots
     uint32_t max_endpoints_per_owner = 64;
+    // Per uid, over all its connections (control.max_endpoints_per_uid and
+    // control.max_ring_bytes_per_uid): RLIMIT_NOFILE / RLIMIT_MEMLOCK-style bounds on what one
+    // user may pin. 256 MiB is 128 endpoints of the default rings (1024 slots of 2 KiB) on one
+    // worker; the default geometry on W workers costs W times that per endpoint.
+    uint32_t max_endpoints_per_uid = 256;
+    uint64_t max_ring_bytes_per_uid = 256ull << 20;
     bool ip_nonlocal_bind = false;      // net.ipv4.ip_nonlocal_bind
     uint16_t ip_local_port_lo = 32768;  // net.ipv4.ip_local_port_range
     uint16_t ip_local_port_hi = 60999;
@@ -114,11 +126,13 @@ public:
     // Endpoints with id >= first_id, in id order.
     std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
+    const QuotaStats& quota_stats() const noexcept { return quota_stats_; }
 
 private:
     struct Entry;
     Result check_owner(uint64_t owner, uint32_t id, Entry** out);
-    Result admit(uint64_t owner, uint32_t ring_slots, shm::RingGeometry* g);
+    // The owner's and the uid's limits, and the rings' geometry.
+    Result admit(uint64_t owner, uid_t uid, uint32_t ring_slots, shm::RingGeometry* g);
     // The admitted, checked endpoint `e` (kind and options set) joins the tables.
     Result insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred& peer,
                   const shm::RingGeometry& g);
@@ -145,6 +159,7 @@ private:
     ipv4::RoutePublisher* routes_;
     std::map<uint32_t, std::unique_ptr<Entry>> eps_;  // by id: a stable add order
     uint32_t next_id_ = 1;
+    QuotaStats quota_stats_;
 };
 
 }  // namespace ingress::ctl

@@ -1,6 +1,8 @@
 #include "ctl/server.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,10 +72,15 @@ Server::Server(ServerConfig cfg, Registry& reg, ServerHooks hooks)
     ev.events = EPOLLIN;
     ev.data.fd = listen_fd_;
     epoll_ctl(ep_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fd_limit_ = static_cast<std::size_t>(rl.rlim_cur);
 }
 
 Server::~Server() {
     while (!conns_.empty()) close_conn(conns_.begin()->first);
+    if (spare_fd_ >= 0) ::close(spare_fd_);
     if (ep_fd_ >= 0) ::close(ep_fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
     unlink(cfg_.path.c_str());
@@ -88,8 +95,15 @@ void Server::watch(int fd) {
 }
 
 int Server::run_once(int timeout_ms) {
+    // The timeouts are checked at least every 100 ms.
+    constexpr int kSweepMs = 100;
     epoll_event evs[64];
-    int n = epoll_wait(ep_fd_, evs, 64, timeout_ms);
+    int n = epoll_wait(ep_fd_, evs, 64, std::min(timeout_ms, kSweepMs));
+    const uint64_t now = mono_ns();
+    if (now - last_sweep_ns_ >= kSweepMs * 1000000ull) {
+        last_sweep_ns_ = now;
+        sweep(now);
+    }
     if (n <= 0) return 0;
     for (int i = 0; i < n; ++i) {
         const int fd = evs[i].data.fd;
@@ -112,10 +126,17 @@ int Server::run_once(int timeout_ms) {
 void Server::accept_all() {
     for (;;) {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) return;
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            // Out of fds the peer stays queued and the listening socket readable: left so,
+            // epoll would wake this thread at once, for ever.
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                refuse_out_of_fds(errno);
+            return;
+        }
         Conn c;
         c.fd = fd;
-        if (conns_.size() >= cfg_.max_connections || !peer_cred(fd, &c.cred)) {
+        if (!peer_cred(fd, &c.cred)) {
             ++stats_.refused_connections;
             ::close(fd);
             continue;
@@ -123,7 +144,11 @@ void Server::accept_all() {
         c.owner = next_owner_++;
         c.comm = read_comm(reg_.config().policy.proc_root, c.cred.pid);
         c.tokens = cfg_.request_burst;
-        c.last_ns = mono_ns();
+        c.last_ns = c.active_ns = mono_ns();
+        if (!admit(c)) {
+            ::close(fd);
+            continue;
+        }
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.fd = fd;
@@ -134,6 +159,140 @@ void Server::accept_all() {
         ++stats_.accepted;
         conns_.emplace(fd, std::move(c));
     }
+}
+
+bool Server::admit(Conn& c) {
+    // The administrators (ingressctl as root or the control group) may use the reserves: an
+    // app, or many, holding every other connection or fd cannot lock them out.
+    c.admin =
+        may_administer(reg_.config().policy, c.cred, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid);
+    int err = 0;
+    std::string why;
+    uint64_t* cause = nullptr;
+    const std::size_t open_limit =
+        c.admin ? cfg_.max_connections
+                : cfg_.max_connections - std::min(cfg_.reserved_connections, cfg_.max_connections);
+    // Fds are handed out lowest first: fd number N means N fds are in use.
+    const std::size_t fd_limit =
+        fd_limit_ == 0 || c.admin ? SIZE_MAX : fd_limit_ - std::min(cfg_.reserved_fds, fd_limit_);
+    std::size_t of_uid = 0;
+    for (const auto& [fd, o] : conns_) of_uid += o.cred.uid == c.cred.uid;
+    if (conns_.size() >= open_limit || static_cast<std::size_t>(c.fd) >= fd_limit) {
+        err = ENFILE;
+        cause = &stats_.refused_reserve;
+        why = conns_.size() >= open_limit
+                  ? "connection limit reached (" + std::to_string(conns_.size()) + " of " +
+                        std::to_string(cfg_.max_connections) + ", " +
+                        std::to_string(cfg_.reserved_connections) +
+                        " reserved for administrators; control.max_connections)"
+                  : "file descriptors nearly exhausted (the last " +
+                        std::to_string(cfg_.reserved_fds) + " of RLIMIT_NOFILE " +
+                        std::to_string(fd_limit_) + " are reserved for administrators)";
+    } else if (!c.admin && of_uid >= cfg_.max_connections_per_uid) {
+        err = EMFILE;
+        cause = &stats_.refused_uid_quota;
+        why = "uid " + std::to_string(c.cred.uid) + " holds " + std::to_string(of_uid) +
+              " connections (control.max_connections_per_uid " +
+              std::to_string(cfg_.max_connections_per_uid) + ")";
+    }
+    if (!err) return true;
+    ++stats_.refused_connections;
+    ++*cause;
+    log_refusal(c, "connection", why);
+    reply(c, 0, Result{err, why, 0});
+    return false;
+}
+
+void Server::refuse_out_of_fds(int err) {
+    ++stats_.refused_connections;
+    ++stats_.refused_fd_limit;
+    const std::string why = std::string("ingressd is out of file descriptors (") +
+                            std::strerror(err) + "); try again later";
+    // The spare fd makes room for one accept(): the peer gets an answer instead of a hang.
+    if (spare_fd_ >= 0) {
+        ::close(spare_fd_);
+        spare_fd_ = -1;
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            Conn c;
+            c.fd = fd;
+            peer_cred(fd, &c.cred);
+            log_refusal(c, "connection", why);
+            reply(c, 0, Result{ENFILE, why, 0});
+            ::close(fd);
+        }
+        spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && spare_fd_ >= 0) return;
+    }
+    // Not even that: stop watching the listening socket for a while (the peers wait in the
+    // backlog); sweep() resumes.
+    ++stats_.accept_paused;
+    epoll_event ev{};
+    ev.data.fd = listen_fd_;
+    epoll_ctl(ep_fd_, EPOLL_CTL_MOD, listen_fd_, &ev);
+    accept_paused_ns_ = mono_ns() + 100000000ull;
+}
+
+void Server::sweep(uint64_t now) {
+    if (accept_paused_ns_ && now >= accept_paused_ns_) {
+        accept_paused_ns_ = 0;
+        if (spare_fd_ < 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = listen_fd_;
+        epoll_ctl(ep_fd_, EPOLL_CTL_MOD, listen_fd_, &ev);
+    }
+    std::vector<int> expired;
+    for (auto& [fd, c] : conns_) {
+        const char* why = nullptr;
+        if (c.partial_ns && now - c.partial_ns > cfg_.frame_timeout_ms * 1000000ull) {
+            ++stats_.frame_timeouts;
+            why = "a frame left half written longer than control.frame_timeout_ms";
+        } else if (cfg_.idle_timeout_ms && now - c.active_ns > cfg_.idle_timeout_ms * 1000000ull &&
+                   reg_.count(c.owner) == 0) {
+            ++stats_.idle_timeouts;
+            why = "no endpoint and no request for control.idle_timeout_ms";
+        }
+        if (!why) continue;
+        log_refusal(c, "connection", why);
+        reply(c, 0, Result{ETIMEDOUT, why, 0});
+        expired.push_back(fd);
+    }
+    for (int fd : expired) close_conn(fd);
+}
+
+core::CounterGroup Server::counter_group() const {
+    const QuotaStats& q = reg_.quota_stats();
+    return {
+        .device = "control",
+        .backend = "server",
+        .source = "control",
+        .queue = -1,
+        .counters = {
+            {"accepted", "control connections accepted", stats_.accepted},
+            {"refused", "control connections refused, whatever the cause",
+             stats_.refused_connections},
+            {"refused_uid_quota", "refused: the uid held max_connections_per_uid",
+             stats_.refused_uid_quota},
+            {"refused_reserve",
+             "refused: only the administrators' reserve of connections or fds was left",
+             stats_.refused_reserve},
+            {"refused_fd_limit", "refused: accept() failed with EMFILE/ENFILE",
+             stats_.refused_fd_limit},
+            {"accept_paused", "times accepting paused, not even a spare fd left",
+             stats_.accept_paused},
+            {"idle_timeouts", "connections with no endpoint closed after idle_timeout_ms",
+             stats_.idle_timeouts},
+            {"frame_timeouts", "connections closed with a frame half written",
+             stats_.frame_timeouts},
+            {"rate_limited", "requests refused by the per-connection rate limit",
+             stats_.rate_limited},
+            {"protocol_errors", "broken frames (their connection closed)", stats_.protocol_errors},
+            {"refused_endpoint_quota", "opens refused: the uid held max_endpoints_per_uid",
+             q.endpoints},
+            {"refused_ring_quota", "opens refused: the rings would pass max_ring_bytes_per_uid",
+             q.ring_bytes},
+        }};
 }
 
 void Server::close_conn(int fd) {
@@ -170,6 +329,7 @@ bool Server::on_readable(Conn& c) {
         if (n == -EINTR) continue;
         if (n <= 0) return false;  // EOF or error: the app is gone
         c.in.insert(c.in.end(), buf, buf + n);
+        c.active_ns = mono_ns();
         // Frame and handle every complete message.
         std::size_t off = 0;
         bool keep = true;
@@ -200,6 +360,12 @@ bool Server::on_readable(Conn& c) {
         }
         if (!keep) return false;
         c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));
+        // The frame timeout runs from when the unfinished frame began, not from its last byte:
+        // a peer trickling one byte a second is as stuck as one that stopped.
+        if (c.in.empty())
+            c.partial_ns = 0;
+        else if (off || !c.partial_ns)
+            c.partial_ns = c.active_ns;
     }
     return true;
 }

@@ -8,10 +8,19 @@
 //
 // Hostile input: a frame whose header cannot be trusted (bad magic, version, a length over
 // kMaxPayload) gets an EPROTO reply and the connection is closed; a well-framed but invalid
-// request gets an error reply and the connection stays. Limits: connections, endpoints per
-// connection (Registry), requests per second per connection. Refusals are logged, rate
-// limited. When a connection closes (app exit, crash, kill) its endpoints are removed and
-// the change published; their memory is reclaimed after the grace period.
+// request gets an error reply and the connection stays. Limits: connections (in all and per
+// uid, with the last `reserved_connections` kept for administrators: root, the daemon's uid,
+// the control group), endpoints per connection and per uid and ring bytes per uid
+// (Registry), requests per second per connection, a bound on how long a frame may stay half
+// written and on how long a connection with no endpoints may stay silent. Out of fds (EMFILE,
+// ENFILE at accept), a spare fd kept for the purpose accepts the waiting peer, tells it and
+// closes it, so the listening socket never stays readable with nothing done (no spinning);
+// unprivileged peers are refused before the last `reserved_fds` of RLIMIT_NOFILE. A refused
+// connection gets one error reply (seq 0: EMFILE for the per-uid quota, ENFILE for the global
+// limit or the fd limit) before it is closed. Refusals are logged with the peer's uid and the
+// cause, rate limited, and counted (ServerStats, shown as the `control` counter group). When a
+// connection closes (app exit, crash, kill) its endpoints are removed and the change
+// published; their memory is reclaimed after the grace period.
 //
 // The operator's requests (ingressctl: stats-query, backend-stats, endpoints, routes, reload)
 // are answered through ServerHooks the daemon gives: the server knows the registry, not the
@@ -27,6 +36,7 @@
 #include <vector>
 
 #include "core/counters.h"
+#include "core/stats_format.h"
 #include "ctl/registry.h"
 #include "ctl/unix_socket.h"
 #include "ipv4/fib.h"
@@ -40,10 +50,17 @@ struct ServerConfig {
     unsigned mode = 0660;
     int gid = -1;  // chown the socket to this group (-1: leave)
     std::size_t max_connections = 256;
-    uint32_t requests_per_sec = 2000;  // token bucket refill per connection
-    uint32_t request_burst = 500;      // bucket size
-    bool log_refusals = true;          // to stderr, at most 10 per second
-    int owner_uid = -1;                // may reload (-1: this process's euid)
+    // control.max_connections_per_uid: for anyone but an administrator (who may use the
+    // reserve), as RLIMIT_NOFILE bounds one process's sockets.
+    std::size_t max_connections_per_uid = 64;
+    std::size_t reserved_connections = 16;  // of max_connections, for administrators only
+    std::size_t reserved_fds = 64;          // of RLIMIT_NOFILE, for administrators only
+    uint32_t idle_timeout_ms = 300000;      // a connection with no endpoints, silent: closed
+    uint32_t frame_timeout_ms = 5000;       // a frame begun but not finished: closed
+    uint32_t requests_per_sec = 2000;       // token bucket refill per connection
+    uint32_t request_burst = 500;           // bucket size
+    bool log_refusals = true;               // to stderr, at most 10 per second
+    int owner_uid = -1;                     // may reload (-1: this process's euid)
 };
 
 struct WorkerCounters {
@@ -85,7 +102,13 @@ void set_route_hooks(ServerHooks& hooks, const ipv4::RoutePublisher& routes);
 struct ServerStats {
     uint64_t accepted = 0;
     uint64_t closed = 0;
-    uint64_t refused_connections = 0;  // over max_connections
+    uint64_t refused_connections = 0;  // all refused connections, whatever the cause
+    uint64_t refused_uid_quota = 0;    // over max_connections_per_uid
+    uint64_t refused_reserve = 0;      // the unreserved connections (or fds) were all taken
+    uint64_t refused_fd_limit = 0;     // accept() failed with EMFILE/ENFILE
+    uint64_t accept_paused = 0;        // times accepting paused (no spare fd either)
+    uint64_t idle_timeouts = 0;        // connections closed for idle_timeout_ms
+    uint64_t frame_timeouts = 0;       // connections closed with a half-written frame
     uint64_t requests = 0;
     uint64_t errors = 0;           // replies with a non-zero error
     uint64_t protocol_errors = 0;  // broken frames (connection closed)
@@ -108,6 +131,9 @@ public:
 
     std::size_t connections() const noexcept { return conns_.size(); }
     const ServerStats& stats() const noexcept { return stats_; }
+    // The server's and the registry's quota counters, named for `ingressctl stats` and
+    // /metrics (the `control` counter group).
+    core::CounterGroup counter_group() const;
     const std::string& path() const noexcept { return cfg_.path; }
 
 private:
@@ -119,8 +145,17 @@ private:
         std::vector<uint8_t> in;
         double tokens = 0;
         uint64_t last_ns = 0;
+        uint64_t active_ns = 0;   // the last byte received (or the connect)
+        uint64_t partial_ns = 0;  // when `in` began holding an unfinished frame (0: none)
+        bool admin = false;       // may use the reserves (ctl::may_administer at connect)
     };
     void accept_all();
+    // Accepts one waiting peer with the spare fd and refuses it: EMFILE/ENFILE at accept.
+    void refuse_out_of_fds(int err);
+    // Whether `c` (connected, credentials read) may stay; a refusal is sent, logged, counted.
+    bool admit(Conn& c);
+    // Closes connections past their idle or frame timeout; resumes a paused accept.
+    void sweep(uint64_t now);
     // false: the connection must be closed.
     bool on_readable(Conn& c);
     bool handle(Conn& c, std::span<const uint8_t> frame);
@@ -158,6 +193,10 @@ private:
     ServerStats stats_;
     uint64_t log_window_ns_ = 0;
     uint32_t log_count_ = 0;
+    int spare_fd_ = -1;              // /dev/null, given up to accept a peer when out of fds
+    uint64_t accept_paused_ns_ = 0;  // accepting paused until this time (0: not paused)
+    uint64_t last_sweep_ns_ = 0;
+    std::size_t fd_limit_ = 0;  // RLIMIT_NOFILE's soft limit at start
 };
 
 }  // namespace ingress::ctl

@@ -347,11 +347,19 @@ void Dataplane::start_control() {
     rc.geometry = shm::RingGeometry{cfg_.ring_slots, cfg_.ring_slot_size};
     rc.ip_nonlocal_bind = cfg_.ip_nonlocal_bind;
     rc.policy = cfg_.policy;
+    rc.max_endpoints_per_uid = cfg_.control_max_endpoints_per_uid;
+    rc.max_ring_bytes_per_uid = cfg_.control_max_ring_bytes_per_uid;
     rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
     registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
     ctl::ServerConfig sc;
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
+    sc.max_connections = cfg_.control_max_connections;
+    sc.max_connections_per_uid = cfg_.control_max_connections_per_uid;
+    sc.reserved_connections = cfg_.control_reserved_connections;
+    sc.reserved_fds = cfg_.control_reserved_fds;
+    sc.idle_timeout_ms = cfg_.control_idle_timeout_ms;
+    sc.frame_timeout_ms = cfg_.control_frame_timeout_ms;
     if (!cfg_.control_group.empty()) {
         if (group* g = getgrnam(cfg_.control_group.c_str()))
             sc.gid = static_cast<int>(g->gr_gid);
@@ -477,6 +485,12 @@ void Dataplane::follow_kernel() {
 
 void Dataplane::control_step(int timeout_ms) {
     server_->run_once(timeout_ms);
+    {
+        // A copy for the readers on other threads (/metrics).
+        core::CounterGroup g = server_->counter_group();
+        std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+        control_group_ = std::move(g);
+    }
     // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
     if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
     // host: kernel: most net.ipv4.conf knobs change with no notification (only rp_filter
@@ -571,7 +585,25 @@ std::vector<core::CounterGroup> Dataplane::counter_groups() const {
                  {"kernel_proto", "frames for our addresses of an IP protocol the kernel keeps",
                   x.kernel_proto},
              }});
+        // A previous instance's program, SIGKILLed with it and removed at this start: what
+        // it did after its ingressd died (its pinned per-action map, read before removal).
+        const io::afxdp::XdpStats l = p->prog->leftover_stats();
+        if (l.seen)
+            out.push_back(
+                {.device = p->l2.name,
+                 .backend = p->io->name(),
+                 .source = "xdp_leftover",
+                 .queue = -1,
+                 .counters = {
+                     {"seen", "frames the previous instance's orphaned program looked at", l.seen},
+                     {"pass", "frames it left to the kernel (XDP_PASS)", l.pass},
+                     {"redirect", "frames it redirected to a socket", l.redirect},
+                     {"no_xsk", "frames for the dataplane it passed to the kernel: no ingressd ran",
+                      l.no_xsk},
+                 }});
     }
+    std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+    if (!control_group_.counters.empty()) out.push_back(control_group_);
     return out;
 }
 

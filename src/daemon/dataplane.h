@@ -131,6 +131,7 @@ private:
     // that thread copies them at each pass (at most 100 ms old when scraped).
     mutable std::mutex endpoint_figures_mu_;
     std::vector<core::EndpointFigures> endpoint_figures_;
+    core::CounterGroup control_group_;  // the server's quota counters (endpoint_figures_mu_)
 };
 
 // SIGHUP and `ingressctl reload`: re-reads `path` and applies it to `dp`; logs the outcome

@@ -24,7 +24,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -34,6 +36,7 @@
 #include "daemon/dataplane.h"
 #include "daemon/watchdog.h"
 #include "io/afxdp/xdp_program.h"
+#include "io/dpdk/backend.h"
 
 using namespace ingress;
 
@@ -78,6 +81,19 @@ void raise_memlock() {
         "ingressd: memlock: RLIMIT_MEMLOCK stays at %llu KiB (raising it needs CAP_SYS_RESOURCE); "
         "kernels before 5.11 count BPF maps and UMEMs against it\n",
         static_cast<unsigned long long>(r.rlim_cur / 1024));
+}
+
+// Every app connection, endpoint memfd and doorbell is an fd of this process: the soft
+// RLIMIT_NOFILE (often 1024) goes up to the hard one, as a server does at start (the control
+// server keeps its last control.reserved_fds for the administrators).
+void raise_nofile() {
+    rlimit r{};
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == r.rlim_max) return;
+    const rlim_t was = r.rlim_cur;
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+        std::fprintf(stderr, "ingressd: nofile: RLIMIT_NOFILE stays at %llu: %s\n",
+                     static_cast<unsigned long long>(was), std::strerror(errno));
 }
 
 // RELOADING=1 carries the monotonic time it started (systemd >= 253 checks it; older
@@ -157,6 +173,7 @@ int main(int argc, char** argv) {
     if (xdp_object.empty()) xdp_object = io::afxdp::default_object_path();
     io::afxdp::set_library_logging(verbose);
     raise_memlock();
+    raise_nofile();
 
     // Signals are taken synchronously by this thread; the workers never see them. A signal
     // whose disposition is "ignore" is discarded before sigtimedwait could take it, and a
@@ -169,6 +186,11 @@ int main(int argc, char** argv) {
     }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+    // DPDK's runtime directory goes at exit, whichever way main returns, after the Dataplane
+    // (and with it every DPDK port) is gone.
+    struct EalCleanup {
+        ~EalCleanup() { io::dpdk::eal_cleanup(); }
+    } eal_cleanup;
     try {
         daemon::Dataplane dp(cfg, xdp_object);
         // Ready: every worker polls (they start as the constructor returns) and the control
@@ -265,6 +287,7 @@ int main(int argc, char** argv) {
         for (const auto& b : dp.backend_stats())
             std::fprintf(stderr, "ingressd: backend %s\n", b.c_str());
         std::fputs(core::format_stats(s).c_str(), stdout);
+        std::fputs(core::arrival_line(s, dp.counter_groups()).c_str(), stdout);
         std::fflush(stdout);
         return s.conserved() ? 0 : 3;
     } catch (const std::exception& e) {

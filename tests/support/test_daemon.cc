@@ -1,6 +1,7 @@
 #include "support/test_daemon.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -34,7 +35,6 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     rc.geometry = shm::RingGeometry{o.ring_slots, o.slot_size};
     rc.policy = o.policy;
     rc.max_endpoints_per_owner = o.max_endpoints_per_owner;
-    reg_ = std::make_unique<ctl::Registry>(rc, *eps_, routes_.get());
     ctl::ServerConfig sc;
     sc.path = path_;
     sc.mode = 0666;
@@ -42,6 +42,8 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     sc.request_burst = o.request_burst;
     sc.log_refusals = o.log_refusals;
     sc.owner_uid = o.owner_uid;
+    if (o.limits) o.limits(sc, rc);
+    reg_ = std::make_unique<ctl::Registry>(rc, *eps_, routes_.get());
     ctl::ServerHooks hooks;
     hooks.stats_text = [this] { return core::format_stats(counters()); };
     hooks.worker_counters = [this] {
@@ -110,6 +112,7 @@ void TestDaemon::worker_loop(Worker& w) {
 }
 
 void TestDaemon::control_loop() {
+    pthread_setname_np(pthread_self(), kControlThreadName);
     while (!stop_.load()) {
         std::lock_guard l(control_mu_);
         server_->run_once(5);

@@ -40,10 +40,15 @@ struct TestDaemonOptions {
     std::function<ctl::ReloadOutcome()> reload;  // the reload hook (empty: EOPNOTSUPP)
     // The backend-stats hook (empty: EOPNOTSUPP; the memory backends count for one thread).
     std::function<std::vector<core::CounterGroup>()> counter_groups;
+    // Changes the server's and the registry's limits (quotas, reserves, timeouts) before start.
+    std::function<void(ctl::ServerConfig&, ctl::RegistryConfig&)> limits;
 };
 
 class TestDaemon {
 public:
+    // The control thread's name (/proc/self/task/*/comm).
+    static constexpr const char* kControlThreadName = "testd-control";
+
     explicit TestDaemon(TestDaemonOptions o = {});
     ~TestDaemon();
     TestDaemon(const TestDaemon&) = delete;

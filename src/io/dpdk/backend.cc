@@ -10,11 +10,18 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -118,9 +125,75 @@ bool is_pci_address(const std::string& device) {
            device[o + 6] >= '0' && device[o + 6] <= '7';
 }
 
+namespace {
+std::mutex g_eal_mu;
+bool g_eal_up = false;  // rte_eal_init succeeded and rte_eal_cleanup has not run
+}  // namespace
+
+std::optional<std::string> memif_server_socket(const std::string& device) {
+    // net_memif's devargs (drivers/net/memif/rte_eth_memif.c): role=server|client (default
+    // client), socket=PATH (default /run/memif.sock), socket-abstract=yes|no (default yes:
+    // an abstract name, no file).
+    if (!device.starts_with("net_memif")) return std::nullopt;
+    std::string role = "client", path = "/run/memif.sock", abstract = "yes";
+    std::size_t at = device.find(',');
+    while (at != std::string::npos) {
+        const std::size_t next = device.find(',', at + 1);
+        const std::string kv =
+            device.substr(at + 1, next == std::string::npos ? next : next - at - 1);
+        const std::size_t eq = kv.find('=');
+        if (eq != std::string::npos) {
+            const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+            if (k == "role") role = v;
+            if (k == "socket") path = v;
+            if (k == "socket-abstract") abstract = v;
+        }
+        at = next;
+    }
+    if (role != "server" || abstract != "no") return std::nullopt;
+    return path;
+}
+
+StaleSocket remove_stale_socket(const std::string& path, const std::string& proc_net_unix) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return StaleSocket::kNone;
+    // A live owner has the path bound and listening: /proc/net/unix lists it (its Flags have
+    // __SO_ACCEPTCON, 0x10000). Not connect(): DPDK 22.11's memif server panics when a peer
+    // connects and goes away before the handshake (eal_intr_thread_main: epoll_ctl EBADF).
+    std::ifstream in(proc_net_unix);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string num, refs, proto, flags, type, state, inode, bound;
+        if (!(f >> num >> refs >> proto >> flags >> type >> state >> inode >> bound)) continue;
+        if (bound == path && (std::strtoul(flags.c_str(), nullptr, 16) & 0x10000))
+            return StaleSocket::kLive;
+    }
+    if (!in.eof() && in.fail()) return StaleSocket::kLive;  // cannot tell: leave it
+    return unlink(path.c_str()) == 0 ? StaleSocket::kRemoved : StaleSocket::kLive;
+}
+
+void eal_cleanup() {
+    std::lock_guard lock(g_eal_mu);
+    if (!g_eal_up) return;
+    g_eal_up = false;
+    // rte_eal_cleanup() (22.11) releases the EAL's memory and threads but leaves its runtime
+    // directory (/var/run/dpdk/PREFIX, or under XDG_RUNTIME_DIR) with its config, memseg
+    // files and mp_socket: without this, every stop leaves one behind.
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    if (dir.empty() || !std::filesystem::exists(dir, ec)) return;
+    std::filesystem::remove_all(dir, ec);
+    if (ec)
+        std::fprintf(stderr, "ingressd: dpdk: cannot remove the runtime directory %s: %s\n",
+                     dir.c_str(), ec.message().c_str());
+}
+
 void eal_init(const std::vector<std::string>& eal_args,
               const std::vector<std::string>& pci_devices) {
-    static std::mutex mu;
+    std::mutex& mu = g_eal_mu;
     static std::string failure;  // rte_eal_init cannot be retried: its verdict is final
     static bool done = false;
     // The EAL may keep pointers into argv: the strings live as long as the process.
@@ -150,6 +223,7 @@ void eal_init(const std::vector<std::string>& eal_args,
         failure = "rte_eal_init(" + joined.substr(1) + "): " + dpdk_error(rte_errno);
         throw std::runtime_error(failure);
     }
+    g_eal_up = true;
 }
 
 ThreadRegistration::ThreadRegistration() noexcept
@@ -207,6 +281,24 @@ void DpdkBackend::open() {
         const auto comma = opt_.device.find(',');
         const std::string name = opt_.device.substr(0, comma);
         const std::string args = comma == std::string::npos ? "" : opt_.device.substr(comma + 1);
+        // A memif server binds its socket file: one left by a SIGKILLed ingressd would make
+        // the attach fail (EADDRINUSE, reported as EPERM). Removed when no one listens on it.
+        if (auto sock = memif_server_socket(opt_.device)) {
+            switch (remove_stale_socket(*sock)) {
+                case StaleSocket::kRemoved:
+                    std::fprintf(stderr,
+                                 "ingressd: dpdk port %s: removed the stale memif socket %s (no "
+                                 "process listens on it)\n",
+                                 opt_.name.c_str(), sock->c_str());
+                    break;
+                case StaleSocket::kLive:
+                    throw std::runtime_error("the memif socket " + *sock +
+                                             " is in use by a live process (another ingressd or "
+                                             "memif server?)");
+                case StaleSocket::kNone:
+                    break;
+            }
+        }
         if (int r = rte_eal_hotplug_add("vdev", name.c_str(), args.c_str()); r < 0)
             throw std::runtime_error("cannot attach the vdev " + name + ": " + dpdk_error(r));
         port_vdev_ = name;

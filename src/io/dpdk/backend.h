@@ -51,6 +51,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,23 @@ namespace ingress::io::dpdk {
 // PCI devices must be probed by the EAL: `pci_devices` become `-a ADDR` arguments.
 void eal_init(const std::vector<std::string>& eal_args,
               const std::vector<std::string>& pci_devices);
+
+// Undoes eal_init() at exit: rte_eal_cleanup(), then the EAL's runtime directory
+// (/var/run/dpdk/PREFIX) is removed. No-op when the EAL is not up. After the last backend.
+void eal_cleanup();
+
+// The socket file a net_memif vdev in the server role binds ("net_memif0,role=server,
+// socket=/run/x.sock,socket-abstract=no"); nullopt for other devices, the client role or an
+// abstract socket (no file).
+std::optional<std::string> memif_server_socket(const std::string& device);
+
+// A UNIX socket file no process listens on (`proc_net_unix` lists every bound socket of
+// this network namespace) is a dead process's leftover and is unlinked: kRemoved. kLive:
+// someone listens (or it cannot be told); kNone: no socket file there. A listener in another
+// network namespace is not seen: give each daemon its own socket path.
+enum class StaleSocket : uint8_t { kNone, kRemoved, kLive };
+StaleSocket remove_stale_socket(const std::string& path,
+                                const std::string& proc_net_unix = "/proc/net/unix");
 
 // Whether `device` is a PCI address ("0000:01:00.0" or "01:00.0") rather than a vdev.
 bool is_pci_address(const std::string& device);

@@ -72,6 +72,10 @@ TEST(Config, EverythingIsRead) {
     EXPECT_EQ(c.metrics_addr, 0x7f000001u) << "metrics.listen 127.0.0.1:9464";
     EXPECT_EQ(c.metrics_port, 9464);
     EXPECT_EQ(c.control_group, "ingress");
+    EXPECT_EQ(c.control_max_connections_per_uid, 32u);
+    EXPECT_EQ(c.control_max_ring_bytes_per_uid, 128u << 20);
+    EXPECT_EQ(c.control_frame_timeout_ms, 2000u);
+    EXPECT_EQ(c.control_max_connections, 256u) << "the default";
     EXPECT_EQ(c.workers(), 4u);
 }
 
