@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <fstream>
 
+#include "ctl/cap_proof.h"
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
 #include "support/demux.h"
@@ -34,8 +35,9 @@ struct Raw {
         for (int f : fds) close(f);
         close(fd);
     }
-    std::optional<ctl::Message> ask(const std::vector<uint8_t>& req) {
-        EXPECT_EQ(ctl::send_with_fds(fd, req, {}), 0);
+    std::optional<ctl::Message> ask(const std::vector<uint8_t>& req,
+                                    std::span<const int> pass = {}) {
+        EXPECT_EQ(ctl::send_with_fds(fd, req, pass), 0);
         return read_reply();
     }
     std::optional<ctl::Message> read_reply() {
@@ -458,6 +460,64 @@ TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
         EXPECT_EQ(peer(), 0) << "11 read refused, 12 reload not EPERM, 13 message";
     }
     EXPECT_EQ(calls, 0u) << "the hook never ran";
+}
+
+// Privilege is judged for the request's sender, from what the kernel vouches for
+// (ctl/policy.h): root's own request with a raw socket proving CAP_NET_RAW is granted; root
+// without one is not (the kernel checks capabilities, not uid 0); and a child that gave up
+// root and writes on the connection its root parent made (the fork-and-inherit trick),
+// even with the parent's proof socket, is refused as a sender that is not the peer. The
+// daemon used to read the connecting pid's CapEff in /proc at each request and granted it.
+TEST(CtlServer, PrivilegeIsTheSendersWithAProofNeverTheConnectingPids) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    TestDaemon d;
+    Raw r(d.path());
+    auto open_raw = [](uint32_t seq, bool proof) {
+        ctl::Builder b(ctl::encode(seq, ctl::RawOpen{.protocol = 17}));
+        if (proof) b.u8(Attr::kProof, ctl::kCapNetRaw);
+        return b.finish();
+    };
+    const int proof = ctl::make_proof(ctl::kCapNetRaw);
+    ASSERT_GE(proof, 0);
+    EXPECT_EQ(err_of(r.ask(open_raw(1, false))), static_cast<uint32_t>(EPERM)) << "no proof";
+    EXPECT_EQ(err_of(r.ask(open_raw(2, true), std::span(&proof, 1))), 0u);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        auto m = r.ask(open_raw(3, true), std::span(&proof, 1));
+        if (err_of(m) != static_cast<uint32_t>(EPERM)) _exit(11);
+        const std::string msg(m->str(Attr::kMessage).value_or(""));
+        if (msg.find("is not the connection's peer (uid 0") == std::string::npos) _exit(12);
+        // Unprivileged requests still work: the kernel lets anyone use an inherited socket.
+        _exit(err_of(r.ask(Builder(MsgType::kRoutes, 4).finish())) == 0 ? 0 : 13);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 not EPERM, 12 message, 13 read refused";
+    EXPECT_EQ(err_of(r.ask(open_raw(5, true), std::span(&proof, 1))), 0u) << "root again";
+    close(proof);
+}
+
+// A frame announcing proofs that were not passed breaks the framing of fds: EPROTO, closed.
+// Fds passed with no request claiming them are closed, not kept.
+TEST(CtlServer, ProofAttributesWithoutDescriptorsCloseTheConnection) {
+    TestDaemon d;
+    Raw r(d.path());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    EXPECT_EQ(err_of(r.ask(Builder(MsgType::kRoutes, 1).finish(), std::span(sv, 1))), 0u)
+        << "an unclaimed fd is closed, the request answered";
+    auto m = r.ask(Builder(MsgType::kRoutes, 2).u8(Attr::kProof, ctl::kCapNetRaw).finish());
+    EXPECT_EQ(err_of(m), static_cast<uint32_t>(EPROTO));
+    EXPECT_FALSE(r.read_reply()) << "connection closed";
+    // The daemon closed the unclaimed fd: its peer sees EOF.
+    char x;
+    timeval tv{2, 0};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    close(sv[0]);
+    EXPECT_EQ(read(sv[1], &x, 1), 0);
+    close(sv[1]);
 }
 
 // A hostile app's refusals are logged clearly (what, from which pid and uid, why) but at most
