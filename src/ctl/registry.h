@@ -114,6 +114,13 @@ public:
     // Endpoints with id >= first_id, in id order.
     std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
+    // A reload: the privilege policy and ip_nonlocal_bind apply from the next request, as a
+    // sysctl or a grant applies to the next bind() or socket(); open endpoints stay (the
+    // kernel never closes a socket whose privilege was revoked).
+    void set_policy(const Policy& policy, bool ip_nonlocal_bind) {
+        cfg_.policy = policy;
+        cfg_.ip_nonlocal_bind = ip_nonlocal_bind;
+    }
 
 private:
     struct Entry;

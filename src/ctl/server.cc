@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,6 +83,17 @@ Server::~Server() {
     if (ep_fd_ >= 0) ::close(ep_fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
     unlink(cfg_.path.c_str());
+}
+
+void Server::set_access(unsigned mode, int gid) {
+    if (chmod(cfg_.path.c_str(), mode) != 0)
+        throw std::system_error(errno, std::generic_category(), "chmod " + cfg_.path);
+    // No group configured: the daemon's own, as when the socket was made.
+    const gid_t g = gid >= 0 ? static_cast<gid_t>(gid) : getegid();
+    if (chown(cfg_.path.c_str(), static_cast<uid_t>(-1), g) != 0)
+        throw std::system_error(errno, std::generic_category(), "chown " + cfg_.path);
+    cfg_.mode = mode;
+    cfg_.gid = gid;
 }
 
 void Server::watch(int fd) {

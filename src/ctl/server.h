@@ -113,6 +113,10 @@ public:
     std::size_t connections() const noexcept { return conns_.size(); }
     const ServerStats& stats() const noexcept { return stats_; }
     const std::string& path() const noexcept { return cfg_.path; }
+    // A reload: the socket file's mode and group (chmod, chown), and the control group that
+    // may reload and see other users' apps. The kernel checks a socket file's permissions
+    // at connect(): connections already open stay. Throws std::system_error naming the path.
+    void set_access(unsigned mode, int gid);
 
 private:
     struct Conn {

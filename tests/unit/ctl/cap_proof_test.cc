@@ -5,8 +5,8 @@
 #include "ctl/cap_proof.h"
 
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -145,7 +145,9 @@ TEST(CapProof, AnUnprivilegedProcessCannotMakeAProof) {
 TEST(CapProof, ProofsFromAnUnprivilegedUsersOwnNamespacesAreRefused) {
     NEED_ROOT();
     ProofVerifier v;
-    auto own_namespaces = [] { return become_nobody() && unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0; };
+    auto own_namespaces = [] {
+        return become_nobody() && unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0;
+    };
     int raw = made_in_child(own_namespaces, [] { return make_proof(kCapNetRaw); });
     ASSERT_GE(raw, 0) << "the kernel lets a user namespace's root make raw sockets";
     EXPECT_EQ(check_and_close(v, raw, kCapNetRaw), ProofCheck::kForeignNamespace);
