@@ -41,8 +41,8 @@ constexpr uint64_t kReconnectEveryNs = 100'000'000;
 // The privileged requests carry a socket proving the capability the kernel would check
 // (ctl/cap_proof.h), when this process can make one: open-raw and open-tap CAP_NET_RAW,
 // open-udp on a port below 1024 (or, `force`, any: the daemon's ip_unprivileged_port_start
-// may be higher) CAP_NET_BIND_SERVICE, reload CAP_NET_ADMIN. Appends one kProof attribute
-// per socket to `request` and returns the sockets.
+// may be higher) CAP_NET_BIND_SERVICE, reload and endpoints CAP_NET_ADMIN. Appends one kProof
+// attribute per socket to `request` and returns the sockets.
 std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
     ctl::ParseResult pr = ctl::parse(request);
     if (!pr.msg) return {};
@@ -58,6 +58,7 @@ std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
             if (port && (port < 1024 || force)) cap = ctl::kCapNetBindService;
             break;
         case ctl::MsgType::kReload:
+        case ctl::MsgType::kEndpoints:  // other users' pids and commands
             cap = ctl::kCapNetAdmin;
             break;
         default:

@@ -111,9 +111,9 @@ enum class Attr : uint16_t {
     kMembership = 76,      // nested: group, ifindex, filter-mode, source...
     kRingUsed = 77,        // u32: slots filled, summed over the endpoint's rings
     kRingCapacity = 78,    // u32: slots, summed over the endpoint's rings
-    kDelivered = 79,       // u64: ring headers' delivered, summed
-    kDropped = 80,         // u64: ring headers' dropped_full, summed
-    kTruncated = 81,       // u64: ring headers' truncated, summed
+    kDelivered = 79,       // u64: delivered, summed over the rings (the daemon's count)
+    kDropped = 80,         // u64: dropped, ring full, summed (the daemon's count)
+    kTruncated = 81,       // u64: truncated, summed (the daemon's count)
     kRoute = 90,           // nested: one FIB entry
     kPrefix = 91,          // u32: route prefix, host order
     kPrefixLen = 92,       // u8

@@ -505,9 +505,13 @@ bool Server::backend_stats(Conn& c, const Message& m) {
 
 bool Server::endpoints(Conn& c, const Message& m) {
     const std::vector<EndpointView> eps = reg_.endpoints(m.u32(Attr::kCursor).value_or(0));
-    // Owner connection -> its peer, for pid and comm.
+    // Owner connection -> its peer, for pid and comm. As `ss -p` (which reads /proc/PID/fd):
+    // other users' processes are shown only to root, the daemon's uid, CAP_NET_ADMIN or the
+    // control group; the uid is shown to all, as /proc/net/udp and `ss -e` show it.
     std::map<uint64_t, const Conn*> by_owner;
     for (const auto& [fd, conn] : conns_) by_owner[conn.owner] = &conn;
+    const bool see_all =
+        may_administer(reg_.config().policy, c.req, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid);
     return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
         for (std::size_t i = 0; i < eps.size(); ++i) {
             const EndpointView& e = eps[i];
@@ -518,7 +522,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             const std::size_t mark = b.begin_nested(Attr::kEndpoint);
             b.u32(Attr::kEndpointId, e.id).u8(Attr::kKind, static_cast<uint8_t>(e.kind));
             b.u32(Attr::kUid, static_cast<uint32_t>(e.uid));
-            if (auto it = by_owner.find(e.owner); it != by_owner.end())
+            if (auto it = by_owner.find(e.owner);
+                it != by_owner.end() && (see_all || e.uid == c.req.uid))
                 b.u32(Attr::kPid, static_cast<uint32_t>(it->second->cred.pid))
                     .str(Attr::kComm, it->second->comm);
             uint32_t ifindex = 0;

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <map>
 
 #include "ctl/cap_proof.h"
 #include "ctl/protocol.h"
@@ -497,6 +498,63 @@ TEST(CtlServer, PrivilegeIsTheSendersWithAProofNeverTheConnectingPids) {
     EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 not EPERM, 12 message, 13 read refused";
     EXPECT_EQ(err_of(r.ask(open_raw(5, true), std::span(&proof, 1))), 0u) << "root again";
     close(proof);
+}
+
+// `endpoints` shows another user's pid and command only to root, the daemon's uid,
+// CAP_NET_ADMIN or the control group, as `ss -p` needs privilege over other users'
+// processes; the uid is shown to all, as /proc/net/udp shows it. The daemon used to show
+// every app's pid and command to anyone who could connect.
+TEST(CtlServer, OtherUsersPidsAndCommandsOnlyToThePrivileged) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    TestDaemon d;
+    Raw root(d.path());
+    ASSERT_EQ(err_of(root.ask(ctl::encode(1, ctl::UdpOpen{.port = 7001}))), 0u);
+    auto listing = [](Raw& r, uint32_t seq) {
+        std::map<uint32_t, std::pair<uint32_t, std::optional<uint32_t>>> out;  // port: uid, pid
+        auto m = r.ask(Builder(MsgType::kEndpoints, seq).finish());
+        if (!m) return out;
+        for (const ctl::Attrs& e :
+             m->all_nested(Attr::kEndpoint).value_or(std::vector<ctl::Attrs>{}))
+            out[e.u16(Attr::kLocalPort).value_or(0)] = {e.u32(Attr::kUid).value_or(9999),
+                                                        e.u32(Attr::kPid)};
+        return out;
+    };
+    int listed[2], done[2];  // child -> parent: it listed; parent -> child: root listed
+    ASSERT_EQ(pipe(listed), 0);
+    ASSERT_EQ(pipe(done), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(done[1]);  // EOF on done[0] once the parent is gone
+        if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        Raw mine(d.path());
+        if (err_of(mine.ask(ctl::encode(1, ctl::UdpOpen{.port = 7002}))) != 0) _exit(11);
+        auto l = listing(mine, 2);
+        if (l.size() != 2) _exit(12);
+        if (l[7001].first != 0 || l[7001].second) _exit(13);  // root's: uid, no pid
+        if (l[7002].first != 65534 || l[7002].second != static_cast<uint32_t>(getpid()))
+            _exit(14);  // its own: uid and pid
+        (void)!write(listed[1], "x", 1);
+        char x;
+        (void)!read(done[0], &x, 1);  // keep the endpoint open while root lists
+        _exit(0);
+    }
+    char x;
+    close(listed[1]);
+    struct Release {  // the child waits for this on every path out of the test
+        int fd;
+        ~Release() { close(fd); }
+    } release{done[1]};
+    ASSERT_EQ(read(listed[0], &x, 1), 1) << "the child failed before listing";
+    auto l = listing(root, 3);
+    (void)!write(done[1], "x", 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 open, 12 count, 13 root's shown, 14 own";
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[7002].first, 65534u);
+    EXPECT_EQ(l[7002].second, static_cast<uint32_t>(child)) << "root sees every app";
+    for (int f : {listed[0], done[0]}) close(f);
 }
 
 // A frame announcing proofs that were not passed breaks the framing of fds: EPROTO, closed.
