@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "ctl/cap_proof.h"
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
 
@@ -36,6 +37,40 @@ uint64_t mono_ns() noexcept {
 
 // How often a client whose daemon exited tries to connect again.
 constexpr uint64_t kReconnectEveryNs = 100'000'000;
+
+// The privileged requests carry a socket proving the capability the kernel would check
+// (ctl/cap_proof.h), when this process can make one: open-raw and open-tap CAP_NET_RAW,
+// open-udp on a port below 1024 (or, `force`, any: the daemon's ip_unprivileged_port_start
+// may be higher) CAP_NET_BIND_SERVICE, reload and endpoints CAP_NET_ADMIN. Appends one kProof
+// attribute per socket to `request` and returns the sockets.
+std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
+    ctl::ParseResult pr = ctl::parse(request);
+    if (!pr.msg) return {};
+    int cap = -1;
+    uint16_t port = 0;
+    switch (pr.msg->type) {
+        case ctl::MsgType::kOpenRaw:
+        case ctl::MsgType::kOpenTap:
+            cap = ctl::kCapNetRaw;
+            break;
+        case ctl::MsgType::kOpenUdp:
+            port = pr.msg->u16(ctl::Attr::kLocalPort).value_or(0);
+            if (port && (port < 1024 || force)) cap = ctl::kCapNetBindService;
+            break;
+        case ctl::MsgType::kReload:
+        case ctl::MsgType::kEndpoints:  // other users' pids and commands
+            cap = ctl::kCapNetAdmin;
+            break;
+        default:
+            break;
+    }
+    if (cap < 0) return {};
+    const int fd = ctl::make_proof(cap, port);
+    if (fd < 0) return {};
+    request =
+        ctl::Builder(std::move(request)).u8(ctl::Attr::kProof, static_cast<uint8_t>(cap)).finish();
+    return {fd};
+}
 
 }  // namespace
 
@@ -124,9 +159,59 @@ bool Client::reconnect() {
 
 Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
     if (fd_ < 0) throw Error(ENOTCONN, "not connected to ingressd (it exited; not yet back)");
-    if (int e = ctl::send_with_fds(fd_, request, {}); e != 0)
-        throw Error(e, std::string("control socket send: ") + std::strerror(e));
     const uint32_t seq = ctl::header_seq(request);
+    std::vector<uint8_t> sent = request;
+    std::vector<int> proofs = attach_proofs(sent, false);
+    for (;;) {
+        // Explicit SCM_CREDENTIALS: the effective ids, which SO_PEERCRED reported at connect().
+        const int e = ctl::send_with_fds(fd_, sent, proofs, true);
+        const bool proved = !proofs.empty();
+        close_all(proofs);
+        if (e == EPIPE || e == ECONNRESET) refused_at_connect(e);
+        if (e != 0) throw Error(e, std::string("control socket send: ") + std::strerror(e));
+        Reply r = receive(seq);
+        ctl::Message m = parse_reply(r.bytes);
+        const uint32_t err = m.u32(ctl::Attr::kError).value_or(EPROTO);
+        // A port at or above 1024 but below the daemon's ip_unprivileged_port_start: once
+        // more, with a proof if this process can make one.
+        if (err == EACCES && !proved) {
+            sent = request;
+            proofs = attach_proofs(sent, true);
+            if (!proofs.empty()) {
+                close_all(r.fds);
+                continue;
+            }
+        }
+        if (err && throw_on_error) {
+            close_all(r.fds);
+            std::string text(
+                m.str(ctl::Attr::kMessage).value_or(std::strerror(static_cast<int>(err))));
+            throw Error(static_cast<int>(err), text);
+        }
+        return r;
+    }
+}
+
+void Client::refused_at_connect(int send_err) {
+    // ingressd refuses a connection (a quota, the administrators' reserve, a timeout) with a
+    // reply of sequence 0, then closes: that reply, still queued, says why.
+    std::string why;
+    int err = send_err;
+    try {
+        Reply r = receive(0);
+        ctl::Message m = parse_reply(r.bytes);
+        close_all(r.fds);
+        err = static_cast<int>(m.u32(ctl::Attr::kError).value_or(static_cast<uint32_t>(send_err)));
+        why = m.str(ctl::Attr::kMessage).value_or(std::strerror(err));
+    } catch (const Error&) {
+        hung_up();
+        return;  // nothing queued: the caller reports the send error
+    }
+    hung_up();
+    throw Error(err, "refused by ingressd: " + why);
+}
+
+Client::Reply Client::receive(uint32_t seq) {
     Reply r;
     for (;;) {
         auto need = ctl::message_size(in_);
@@ -137,13 +222,6 @@ Client::Reply Client::call(std::vector<uint8_t> request, bool throw_on_error) {
             if (m.seq != seq && m.seq != 0) {  // a stale reply: not ours
                 close_all(r.fds);
                 continue;
-            }
-            const uint32_t err = m.u32(ctl::Attr::kError).value_or(EPROTO);
-            if (err && throw_on_error) {
-                close_all(r.fds);
-                std::string text(
-                    m.str(ctl::Attr::kMessage).value_or(std::strerror(static_cast<int>(err))));
-                throw Error(static_cast<int>(err), text);
             }
             r.bytes = std::move(msg);
             return r;

@@ -6,9 +6,17 @@
 //   - a raw endpoint needs CAP_NET_RAW (inet_create: SOCK_RAW);
 //   - a packet tap needs CAP_NET_RAW (packet_create), whatever its ethertype.
 //
-// The peer's capabilities are read from /proc/PID/status (CapEff) of the pid SO_PEERCRED
-// reported; the config can also grant each privilege to listed uids and gids, so an
-// unprivileged service account can be allowed without giving it the capability itself.
+// Judged, as the kernel judges a socket call, for the caller at the time of the call, from
+// credentials the kernel vouches for and nothing read later from /proc (docs/control-protocol.md,
+// "Privilege"):
+//   - a capability counts when the request itself came with a socket proving it
+//     (ctl/cap_proof.h: PeerCred::proven);
+//   - the config can grant each privilege to listed uids and gids, matched against the
+//     peer's effective uid, gid and supplementary groups at connect() (SO_PEERCRED,
+//     SO_PEERGROUPS), so an unprivileged service account can be allowed without the
+//     capability itself;
+//   - nothing is granted to a request whose sender (SCM_CREDENTIALS) is not the connection's
+//     peer (PeerCred::sender_mismatch): the connection keeps the lesser of the two.
 #pragma once
 
 #include <sys/types.h>
@@ -36,20 +44,18 @@ struct Policy {
     uint16_t ip_unprivileged_port_start = 1024;  // net.ipv4.ip_unprivileged_port_start
     Grant bind_service;                          // extra grants of kNetBindService
     Grant net_raw;                               // extra grants of kNetRaw
-    std::string proc_root = "/proc";             // injected for tests
+    std::string proc_root = "/proc";             // for display only (comm); injected for tests
 };
 
-// The peer's effective capability bits (CapEff), or 0 if /proc/PID/status is unreadable.
-uint64_t peer_capabilities(const Policy& policy, pid_t pid);
-
-// Whether `peer` holds `p`, by capability or by the policy's grants.
+// Whether `peer` holds `p`, by a proof passed with the request or by the policy's grants.
 bool has_privilege(const Policy& policy, const PeerCred& peer, Privilege p);
 
 // Who may change the daemon itself (`ingressctl reload`, as SIGHUP): root; the daemon's own
-// uid, which owns the control socket (`owner_uid`); a holder of CAP_NET_ADMIN (what
+// uid, which owns the control socket (`owner_uid`); a request proving CAP_NET_ADMIN (what
 // `ip route` and `sysctl -w net.*` need); or a member of the control group (`control_gid`,
-// -1: none), as primary group or as a supplementary group (Groups: in /proc/PID/status).
-// Reading counters, endpoints and routes needs no more than being able to connect.
+// -1: none), as primary group or as a supplementary group at connect(). Never a request
+// whose sender is not the connection's peer. Reading counters, endpoints and routes needs no
+// more than being able to connect.
 bool may_administer(const Policy& policy, const PeerCred& peer, uid_t owner_uid, int control_gid);
 
 }  // namespace ingress::ctl

@@ -81,6 +81,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kScope:
         case Attr::kTable:
         case Attr::kApplied:
+        case Attr::kProof:
             return 1;
         case Attr::kMessage:
         case Attr::kFilterExpr:

@@ -111,9 +111,9 @@ enum class Attr : uint16_t {
     kMembership = 76,      // nested: group, ifindex, filter-mode, source...
     kRingUsed = 77,        // u32: slots filled, summed over the endpoint's rings
     kRingCapacity = 78,    // u32: slots, summed over the endpoint's rings
-    kDelivered = 79,       // u64: ring headers' delivered, summed
-    kDropped = 80,         // u64: ring headers' dropped_full, summed
-    kTruncated = 81,       // u64: ring headers' truncated, summed
+    kDelivered = 79,       // u64: delivered, summed over the rings (the daemon's count)
+    kDropped = 80,         // u64: dropped, ring full, summed (the daemon's count)
+    kTruncated = 81,       // u64: truncated, summed (the daemon's count)
     kRoute = 90,           // nested: one FIB entry
     kPrefix = 91,          // u32: route prefix, host order
     kPrefixLen = 92,       // u8
@@ -130,6 +130,9 @@ enum class Attr : uint16_t {
     kCounterName = 103,    // string: the source's field name ("rx_ring_full", "imissed")
     kCounterHelp = 104,    // string: what it counts
     kValue = 105,          // u64
+    // Privilege from credentials the kernel vouches for (ctl/cap_proof.h, ctl/policy.h).
+    kProof = 150,  // u8, repeatable, one per fd passed with the request, in fd order: the
+                   // capability (CAP_* number) that socket proves
 };
 
 enum class ParseError : uint8_t {
@@ -197,6 +200,8 @@ std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<At
 class Builder {
 public:
     Builder(MsgType type, uint32_t seq);
+    // Appends to a finished message (its header's length is fixed again by finish()).
+    explicit Builder(std::vector<uint8_t> finished) : b_(std::move(finished)) {}
     Builder& u8(Attr a, uint8_t v);
     Builder& u16(Attr a, uint16_t v);
     Builder& u32(Attr a, uint32_t v);

@@ -127,6 +127,19 @@ public:
     std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
     const QuotaStats& quota_stats() const noexcept { return quota_stats_; }
+    // A reload: the privilege policy and ip_nonlocal_bind apply from the next request, as a
+    // sysctl or a grant applies to the next bind() or socket(); open endpoints stay (the
+    // kernel never closes a socket whose privilege was revoked).
+    void set_policy(const Policy& policy, bool ip_nonlocal_bind) {
+        cfg_.policy = policy;
+        cfg_.ip_nonlocal_bind = ip_nonlocal_bind;
+    }
+    // A reload: the per-uid quotas apply to the next open; endpoints over a lowered quota
+    // stay open.
+    void set_quotas(uint32_t max_endpoints_per_uid, uint64_t max_ring_bytes_per_uid) {
+        cfg_.max_endpoints_per_uid = max_endpoints_per_uid;
+        cfg_.max_ring_bytes_per_uid = max_ring_bytes_per_uid;
+    }
 
 private:
     struct Entry;

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,6 +57,11 @@ Server::Server(ServerConfig cfg, Registry& reg, ServerHooks hooks)
     : cfg_(std::move(cfg)), reg_(reg), hooks_(std::move(hooks)) {
     if (cfg_.owner_uid < 0) cfg_.owner_uid = static_cast<int>(geteuid());
     listen_fd_ = listen_unix(cfg_.path, cfg_.mode);
+    // Every byte an app sends carries its sender's credentials (SCM_CREDENTIALS); accepted
+    // sockets inherit the option (unix_sock_inherit_flags), and bytes queued before accept()
+    // carry them anyway (the kernel adds them while the socket has no owner).
+    const int on = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
     if (cfg_.gid >= 0 &&
         chown(cfg_.path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(cfg_.gid)) != 0) {
         int e = errno;
@@ -84,6 +90,26 @@ Server::~Server() {
     if (ep_fd_ >= 0) ::close(ep_fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
     unlink(cfg_.path.c_str());
+}
+
+void Server::set_access(unsigned mode, int gid) {
+    if (chmod(cfg_.path.c_str(), mode) != 0)
+        throw std::system_error(errno, std::generic_category(), "chmod " + cfg_.path);
+    // No group configured: the daemon's own, as when the socket was made.
+    const gid_t g = gid >= 0 ? static_cast<gid_t>(gid) : getegid();
+    if (chown(cfg_.path.c_str(), static_cast<uid_t>(-1), g) != 0)
+        throw std::system_error(errno, std::generic_category(), "chown " + cfg_.path);
+    cfg_.mode = mode;
+    cfg_.gid = gid;
+}
+
+void Server::set_limits(const ServerConfig& l) {
+    cfg_.max_connections = l.max_connections;
+    cfg_.max_connections_per_uid = l.max_connections_per_uid;
+    cfg_.reserved_connections = l.reserved_connections;
+    cfg_.reserved_fds = l.reserved_fds;
+    cfg_.idle_timeout_ms = l.idle_timeout_ms;
+    cfg_.frame_timeout_ms = l.frame_timeout_ms;
 }
 
 void Server::watch(int fd) {
@@ -295,10 +321,16 @@ core::CounterGroup Server::counter_group() const {
         }};
 }
 
+void Server::close_passed(Conn& c) {
+    for (int f : c.passed) ::close(f);
+    c.passed.clear();
+}
+
 void Server::close_conn(int fd) {
     auto it = conns_.find(fd);
     if (it == conns_.end()) return;
     const uint64_t owner = it->second.owner;
+    close_passed(it->second);
     epoll_ctl(ep_fd_, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
     conns_.erase(it);
@@ -322,12 +354,23 @@ void Server::log_refusal(const Conn& c, const char* what, const std::string& msg
 bool Server::on_readable(Conn& c) {
     uint8_t buf[4096];
     for (;;) {
-        std::vector<int> fds;
-        ssize_t n = recv_with_fds(c.fd, buf, sizeof buf, &fds);
-        for (int f : fds) ::close(f);  // an app has no business sending us descriptors
+        SenderCred sender;
+        ssize_t n = recv_with_fds(c.fd, buf, sizeof buf, &c.passed, &sender);
         if (n == -EAGAIN || n == -EWOULDBLOCK) break;
         if (n == -EINTR) continue;
         if (n <= 0) return false;  // EOF or error: the app is gone
+        // Fds travel with the request that claims them (kProof); more than one request's
+        // worth waiting is a broken client.
+        if (c.passed.size() > kMaxFds) {
+            ++stats_.protocol_errors;
+            log_refusal(c, "frame", "more descriptors passed than requests claimed");
+            reply(c, 0, Result{EPROTO, "more descriptors passed than requests claimed", 0});
+            return false;
+        }
+        // The kernel never returns two senders' bytes in one read, but a frame can start in
+        // an earlier read: its sender is this one only if that earlier part was too.
+        const std::size_t carried = c.in.size();
+        const bool carried_mixed = carried && (c.in_mixed || !(c.in_sender == sender));
         c.in.insert(c.in.end(), buf, buf + n);
         c.active_ns = mono_ns();
         // Frame and handle every complete message.
@@ -335,6 +378,8 @@ bool Server::on_readable(Conn& c) {
         bool keep = true;
         while (keep) {
             std::span<const uint8_t> rest{c.in.data() + off, c.in.size() - off};
+            c.frame_sender = off < carried ? c.in_sender : sender;
+            c.frame_mixed = off < carried && carried_mixed;
             auto need = message_size(rest);
             if (!need) break;
             if (*need > kMaxFrame) {
@@ -366,6 +411,11 @@ bool Server::on_readable(Conn& c) {
             c.partial_ns = 0;
         else if (off || !c.partial_ns)
             c.partial_ns = c.active_ns;
+        c.in_sender = c.frame_sender;
+        c.in_mixed = c.frame_mixed;
+        // Fds no complete request claimed, with no partial request left to claim them:
+        // an app has no business sending us other descriptors.
+        if (c.in.empty()) close_passed(c);
     }
     return true;
 }
@@ -403,6 +453,12 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
         return ok && !framing;
     }
     const Message& m = *pr.msg;
+    if (!judge(c, m)) {
+        ++stats_.protocol_errors;
+        log_refusal(c, msg_type_name(m.type), "proof attributes without their descriptors");
+        reply(c, m.seq, Result{EPROTO, "proof attributes without their descriptors", 0});
+        return false;
+    }
     if (c.tokens < 1) {
         ++stats_.rate_limited;
         log_refusal(c, msg_type_name(m.type), "request rate limit");
@@ -412,6 +468,39 @@ bool Server::handle(Conn& c, std::span<const uint8_t> frame) {
     if (!is_request(static_cast<uint16_t>(m.type)))
         return reply(c, m.seq, Result{EINVAL, "not a request", 0});
     return dispatch(c, m);
+}
+
+bool Server::judge(Conn& c, const Message& m) {
+    c.req = c.cred;
+    c.req_note.clear();
+    const SenderCred& s = c.frame_sender;
+    if (c.frame_mixed || !s.present || s.uid != c.cred.uid || s.gid != c.cred.gid) {
+        c.req.sender_mismatch = true;
+        if (c.frame_mixed || !s.present)
+            c.req_note = "the request's bytes do not come from one sender";
+        else
+            c.req_note = "the request's sender (pid " + std::to_string(s.pid) + " uid " +
+                         std::to_string(s.uid) + " gid " + std::to_string(s.gid) +
+                         ") is not the connection's peer (uid " + std::to_string(c.cred.uid) +
+                         " gid " + std::to_string(c.cred.gid) + ")";
+        // The sender's own ids own what it opens (the kernel's socket uid is its maker's).
+        if (s.present) c.req.uid = s.uid, c.req.gid = s.gid, c.req.groups.clear();
+    }
+    for (const AttrView& a : m.attrs) {
+        if (a.type != Attr::kProof) continue;
+        if (c.passed.empty()) return false;
+        const int fd = c.passed.front();
+        c.passed.erase(c.passed.begin());
+        const int cap = a.value[0];
+        const ProofCheck pc = proofs_.check(fd, cap);
+        ::close(fd);
+        if (pc == ProofCheck::kOk && cap < 64)
+            c.req.proven |= uint64_t{1} << cap;
+        else
+            c.req_note = "the socket passed to prove capability " + std::to_string(cap) +
+                         " was refused: " + proof_check_str(pc);
+    }
+    return true;
 }
 
 bool Server::dispatch(Conn& c, const Message& m) {
@@ -459,8 +548,12 @@ bool Server::dispatch(Conn& c, const Message& m) {
 }
 
 bool Server::answer(Conn& c, const Message& m, const Result& r) {
-    if (!r.ok()) log_refusal(c, msg_type_name(m.type), r.message);
-    return reply(c, m.seq, r);
+    if (r.ok()) return reply(c, m.seq, r);
+    Result out = r;
+    if ((r.err == EPERM || r.err == EACCES) && !c.req_note.empty())
+        out.message += " (" + c.req_note + ")";
+    log_refusal(c, msg_type_name(m.type), out.message);
+    return reply(c, m.seq, out);
 }
 
 bool Server::hello(Conn& c, const Message& m) {
@@ -478,7 +571,7 @@ bool Server::open_endpoint(Conn& c, const Message& m,
                            Result (Registry::*open)(uint64_t, const PeerCred&, const Open&)) {
     Open o;
     if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
-    return send_endpoint(c, m, (reg_.*open)(c.owner, c.cred, o));
+    return send_endpoint(c, m, (reg_.*open)(c.owner, c.req, o));
 }
 
 // The reply to an open: the endpoint's id, its ring geometry, and its fds (one ring region
@@ -587,9 +680,13 @@ bool Server::backend_stats(Conn& c, const Message& m) {
 
 bool Server::endpoints(Conn& c, const Message& m) {
     const std::vector<EndpointView> eps = reg_.endpoints(m.u32(Attr::kCursor).value_or(0));
-    // Owner connection -> its peer, for pid and comm.
+    // Owner connection -> its peer, for pid and comm. As `ss -p` (which reads /proc/PID/fd):
+    // other users' processes are shown only to root, the daemon's uid, CAP_NET_ADMIN or the
+    // control group; the uid is shown to all, as /proc/net/udp and `ss -e` show it.
     std::map<uint64_t, const Conn*> by_owner;
     for (const auto& [fd, conn] : conns_) by_owner[conn.owner] = &conn;
+    const bool see_all =
+        may_administer(reg_.config().policy, c.req, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid);
     return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
         for (std::size_t i = 0; i < eps.size(); ++i) {
             const EndpointView& e = eps[i];
@@ -600,7 +697,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             const std::size_t mark = b.begin_nested(Attr::kEndpoint);
             b.u32(Attr::kEndpointId, e.id).u8(Attr::kKind, static_cast<uint8_t>(e.kind));
             b.u32(Attr::kUid, static_cast<uint32_t>(e.uid));
-            if (auto it = by_owner.find(e.owner); it != by_owner.end())
+            if (auto it = by_owner.find(e.owner);
+                it != by_owner.end() && (see_all || e.uid == c.req.uid))
                 b.u32(Attr::kPid, static_cast<uint32_t>(it->second->cred.pid))
                     .str(Attr::kComm, it->second->comm);
             uint32_t ifindex = 0;
@@ -663,15 +761,12 @@ bool Server::routes(Conn& c, const Message& m) {
 
 bool Server::reload(Conn& c, const Message& m) {
     const RegistryConfig& rc = reg_.config();
-    if (!may_administer(rc.policy, c.cred, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid)) {
-        log_refusal(c, "reload",
-                    "not root, the socket's owner, CAP_NET_ADMIN or the control group");
-        return reply(c, m.seq,
-                     Result{EPERM,
-                            "reload needs root, the daemon's uid, CAP_NET_ADMIN "
-                            "or membership of the control group",
-                            0});
-    }
+    if (!may_administer(rc.policy, c.req, static_cast<uid_t>(cfg_.owner_uid), cfg_.gid))
+        return answer(c, m,
+                      Result{EPERM,
+                             "reload needs root, the daemon's uid, CAP_NET_ADMIN "
+                             "or membership of the control group",
+                             0});
     if (!hooks_.reload)
         return reply(c, m.seq, Result{EOPNOTSUPP, "no configuration file to reload", 0});
     const ReloadOutcome o = hooks_.reload();

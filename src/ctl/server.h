@@ -1,10 +1,13 @@
 // The control server: the UNIX stream socket apps connect to (docs/control-protocol.md).
 //
 // One epoll loop over the listening socket and the connections, run by the daemon's control
-// thread (or a test daemon) through run_once(). Each connection has its peer's SO_PEERCRED
-// credentials, an input buffer framed with ctl::message_size, a request budget (token
-// bucket) and, through the Registry, its endpoints. Replies carry the endpoint's ring memfds
-// and eventfd with SCM_RIGHTS, described by kFdRole attributes.
+// thread (or a test daemon) through run_once(). Each connection has its peer's credentials
+// fixed at connect() (SO_PEERCRED, SO_PEERGROUPS), an input buffer framed with
+// ctl::message_size, a request budget (token bucket) and, through the Registry, its
+// endpoints. Each request is judged (ctl/policy.h) as the connection's peer with the
+// capabilities the sockets it passed prove (ctl/cap_proof.h), and as no one privileged when
+// its sender (SCM_CREDENTIALS, SO_PASSCRED on the socket) is not that peer. Replies carry the
+// endpoint's ring memfds and eventfd with SCM_RIGHTS, described by kFdRole attributes.
 //
 // Hostile input: a frame whose header cannot be trusted (bad magic, version, a length over
 // kMaxPayload) gets an EPROTO reply and the connection is closed; a well-framed but invalid
@@ -37,6 +40,7 @@
 
 #include "core/counters.h"
 #include "core/stats_format.h"
+#include "ctl/cap_proof.h"
 #include "ctl/registry.h"
 #include "ctl/unix_socket.h"
 #include "ipv4/fib.h"
@@ -135,6 +139,14 @@ public:
     // /metrics (the `control` counter group).
     core::CounterGroup counter_group() const;
     const std::string& path() const noexcept { return cfg_.path; }
+    // A reload: the socket file's mode and group (chmod, chown), and the control group that
+    // may reload and see other users' apps. The kernel checks a socket file's permissions
+    // at connect(): connections already open stay. Throws std::system_error naming the path.
+    void set_access(unsigned mode, int gid);
+    // A reload: the connection quotas, reserves and timeouts (control.*) apply from the next
+    // connection and the next sweep; connections already over a lowered quota stay, as a
+    // lowered RLIMIT_NOFILE leaves open files open.
+    void set_limits(const ServerConfig& limits);
 
 private:
     struct Conn {
@@ -143,6 +155,13 @@ private:
         PeerCred cred;
         std::string comm;  // /proc/PID/comm at connect
         std::vector<uint8_t> in;
+        std::vector<int> passed;  // fds received, not yet claimed by a request's kProof
+        SenderCred in_sender;     // who sent the partial frame left in `in`
+        bool in_mixed = false;    // ... and whether two senders wrote it
+        SenderCred frame_sender;  // who sent the frame being handled
+        bool frame_mixed = false;
+        PeerCred req;          // who the request being handled is judged as (judge())
+        std::string req_note;  // why it holds less than it asked for, for a refusal
         double tokens = 0;
         uint64_t last_ns = 0;
         uint64_t active_ns = 0;   // the last byte received (or the connect)
@@ -159,6 +178,10 @@ private:
     // false: the connection must be closed.
     bool on_readable(Conn& c);
     bool handle(Conn& c, std::span<const uint8_t> frame);
+    // Sets c.req and c.req_note for the request `m`; claims the fds its kProof attributes
+    // announce (false: it announced more than were passed).
+    bool judge(Conn& c, const Message& m);
+    static void close_passed(Conn& c);
     bool reply(Conn& c, uint32_t seq, const Result& r, const std::vector<int>& fds = {},
                const std::function<void(Builder&)>& extra = {});
     void close_conn(int fd);
@@ -191,6 +214,7 @@ private:
     std::map<int, Conn> conns_;
     uint64_t next_owner_ = 1;
     ServerStats stats_;
+    ProofVerifier proofs_;
     uint64_t log_window_ns_ = 0;
     uint32_t log_count_ = 0;
     int spare_fd_ = -1;              // /dev/null, given up to accept a peer when out of fds

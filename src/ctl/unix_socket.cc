@@ -13,18 +13,32 @@
 
 namespace ingress::ctl {
 
-bool peer_cred(int fd, PeerCred* out) noexcept {
+bool peer_cred(int fd, PeerCred* out) {
     ucred c{};
     socklen_t len = sizeof c;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0) return false;
     out->pid = c.pid;
     out->uid = c.uid;
     out->gid = c.gid;
-    return true;
+    // SO_PEERGROUPS answers ERANGE with the size it needs when the buffer is short.
+    std::vector<gid_t> groups(64);
+    for (int tries = 0; tries < 3; ++tries) {
+        len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            out->groups = std::move(groups);
+            return true;
+        }
+        if (errno != ERANGE) return false;
+        groups.resize(len / sizeof(gid_t) + 1);
+    }
+    return false;
 }
 
-int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> fds) noexcept {
+int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> fds,
+                  bool creds) noexcept {
     if (fds.size() > kMaxFds) return EINVAL;
+    const ucred self{getpid(), geteuid(), getegid()};
     std::size_t off = 0;
     bool fds_sent = fds.empty();
     while (off < bytes.size() || !fds_sent) {
@@ -32,17 +46,26 @@ int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> f
         msghdr mh{};
         mh.msg_iov = &iov;
         mh.msg_iovlen = 1;
-        alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * kMaxFds)];
+        alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(sizeof(ucred))];
+        std::memset(ctrl, 0, sizeof ctrl);
+        mh.msg_control = ctrl;
+        mh.msg_controllen = (fds_sent ? 0 : CMSG_SPACE(sizeof(int) * fds.size())) +
+                            (creds ? CMSG_SPACE(sizeof(ucred)) : 0);
+        cmsghdr* c = mh.msg_controllen ? CMSG_FIRSTHDR(&mh) : nullptr;
         if (!fds_sent) {
-            std::memset(ctrl, 0, sizeof ctrl);
-            mh.msg_control = ctrl;
-            mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-            cmsghdr* c = CMSG_FIRSTHDR(&mh);
             c->cmsg_level = SOL_SOCKET;
             c->cmsg_type = SCM_RIGHTS;
             c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
             std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+            c = CMSG_NXTHDR(&mh, c);
         }
+        if (creds) {
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_CREDENTIALS;
+            c->cmsg_len = CMSG_LEN(sizeof(ucred));
+            std::memcpy(CMSG_DATA(c), &self, sizeof self);
+        }
+        if (!mh.msg_controllen) mh.msg_control = nullptr;
         ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -54,12 +77,13 @@ int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> f
     return 0;
 }
 
-ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* fds) {
+ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* fds,
+                      SenderCred* sender) {
     iovec iov{buf, max};
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * kMaxFds)];
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(sizeof(ucred))];
     mh.msg_control = ctrl;
     mh.msg_controllen = sizeof ctrl;
     ssize_t n;
@@ -67,7 +91,15 @@ ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* f
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
+    if (sender) *sender = SenderCred{};
     for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+            ucred u;
+            std::memcpy(&u, CMSG_DATA(c), sizeof u);
+            if (sender) *sender = SenderCred{true, u.pid, u.uid, u.gid};
+            continue;
+        }
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (std::size_t i = 0; i < count; ++i) {

@@ -2,6 +2,8 @@
 
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/sysinfo.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -192,7 +194,46 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     start_control();
     start_workers();
     start_metrics();
+    // After the workers and the metrics thread: they would inherit the control core.
+    if (cfg_.control_core >= 0) pin_control_thread(cfg_.control_core);
 }
+
+void Dataplane::pin_control_thread(int core) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (core >= 0)
+        CPU_SET(core, &set);
+    else
+        for (int c = 0; c < get_nprocs_conf() && c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
+    if (int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set); e != 0)
+        std::fprintf(stderr, "ingressd: control thread: cannot pin to core %d: %s\n", core,
+                     std::strerror(e));
+    else if (core >= 0)
+        std::fprintf(stderr, "ingressd: control thread pinned to core %d\n", core);
+    else
+        std::fprintf(stderr, "ingressd: control thread not pinned\n");
+}
+
+namespace {
+
+// The control.* quotas, reserves and timeouts: at start and on every reload.
+void control_limits(const config::Config& c, ctl::ServerConfig& sc) {
+    sc.max_connections = c.control_max_connections;
+    sc.max_connections_per_uid = c.control_max_connections_per_uid;
+    sc.reserved_connections = c.control_reserved_connections;
+    sc.reserved_fds = c.control_reserved_fds;
+    sc.idle_timeout_ms = c.control_idle_timeout_ms;
+    sc.frame_timeout_ms = c.control_frame_timeout_ms;
+}
+
+// control.group's gid, -1 when none is set (the socket keeps the daemon's group).
+int control_gid(const config::Config& c) {
+    if (c.control_group.empty()) return -1;
+    if (group* g = getgrnam(c.control_group.c_str())) return static_cast<int>(g->gr_gid);
+    throw std::runtime_error("control.group: no group '" + c.control_group + "'");
+}
+
+}  // namespace
 
 void Dataplane::start_metrics() {
     if (!cfg_.metrics_port) return;
@@ -354,18 +395,8 @@ void Dataplane::start_control() {
     ctl::ServerConfig sc;
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
-    sc.max_connections = cfg_.control_max_connections;
-    sc.max_connections_per_uid = cfg_.control_max_connections_per_uid;
-    sc.reserved_connections = cfg_.control_reserved_connections;
-    sc.reserved_fds = cfg_.control_reserved_fds;
-    sc.idle_timeout_ms = cfg_.control_idle_timeout_ms;
-    sc.frame_timeout_ms = cfg_.control_frame_timeout_ms;
-    if (!cfg_.control_group.empty()) {
-        if (group* g = getgrnam(cfg_.control_group.c_str()))
-            sc.gid = static_cast<int>(g->gr_gid);
-        else
-            throw std::runtime_error("control.group: no group '" + cfg_.control_group + "'");
-    }
+    control_limits(cfg_, sc);
+    sc.gid = control_gid(cfg_);
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;
     hooks.stats_text = [this] { return core::format_stats(counters()); };
@@ -641,7 +672,22 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         next.dpdk.tx_descriptors != cfg_.dpdk.tx_descriptors ||
         next.dpdk.exception_poll != cfg_.dpdk.exception_poll)
         restart.push_back("dpdk");
+    // The workers' ICMP senders and reassembly keep the values they started with.
+    const ipv4::IcmpConfig &ia = cfg_.icmp, &ib = next.icmp;
+    if (ia.icmp_ratelimit_ms != ib.icmp_ratelimit_ms || ia.icmp_ratemask != ib.icmp_ratemask ||
+        ia.icmp_msgs_per_sec != ib.icmp_msgs_per_sec || ia.icmp_msgs_burst != ib.icmp_msgs_burst ||
+        ia.ip_default_ttl != ib.ip_default_ttl)
+        restart.push_back(
+            "ipv4: icmp_ratelimit, icmp_ratemask, icmp_msgs_per_sec, icmp_msgs_burst, "
+            "ip_default_ttl");
+    const ipv4::DefragConfig &da = cfg_.defrag, &db = next.defrag;
+    if (da.ipfrag_high_thresh != db.ipfrag_high_thresh ||
+        da.ipfrag_low_thresh != db.ipfrag_low_thresh || da.ipfrag_time != db.ipfrag_time ||
+        da.ipfrag_max_dist != db.ipfrag_max_dist)
+        restart.push_back(
+            "ipv4: ipfrag_high_thresh, ipfrag_low_thresh, ipfrag_time, ipfrag_max_dist");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
+    const int gid = control_gid(next);     // an unknown group refuses the reload here
     // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
     // and what the XDP programs redirect.
     // The interface-level memberships belong to the apps' endpoints (the registry), not to
@@ -652,6 +698,15 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
     if (next.host_kernel != cfg_.host_kernel) restart.push_back("host");
     if (!restart.empty()) return restart;
+    // Who may do what: from the next request on (docs/control-protocol.md, Privilege).
+    server_->set_access(next.control_mode, gid);
+    registry_->set_policy(next.policy, next.ip_nonlocal_bind);
+    ctl::ServerConfig limits;
+    control_limits(next, limits);
+    server_->set_limits(limits);
+    registry_->set_quotas(next.control_max_endpoints_per_uid,
+                          next.control_max_ring_bytes_per_uid);
+    if (next.control_core != cfg_.control_core) pin_control_thread(next.control_core);
     ipv4::RouteConfig rc = wanted_routes(next);
     rc.mc = routes_->config().mc;
     routes_->update(std::move(rc));

@@ -80,8 +80,11 @@ public:
     void control_step(int timeout_ms);
     const std::string& control_path() const noexcept { return cfg_.control_socket; }
 
-    // SIGHUP: applies what can change live (addresses' routes, static routes, knobs,
-    // ipfrag/icmp values are start-time only for now); returns what would need a restart.
+    // SIGHUP: applies what can change live (addresses' routes, static routes, knobs, the
+    // privilege policy and ip_nonlocal_bind from the next request, the control socket's
+    // mode and group, workers.control_core); returns what would need a restart (then
+    // nothing is applied), ipfrag_* and icmp values among them. Throws (nothing applied) on
+    // an unknown control.group.
     std::vector<std::string> reload(const config::Config& next);
     // What `ingressctl reload` runs (from control_step, in this thread): set by the owner of
     // the config file, which runs the same function on SIGHUP.
@@ -97,8 +100,10 @@ private:
     std::unique_ptr<Port> open_dpdk_port(const config::InterfaceConfig& ic);
     std::unique_ptr<Port> open_afxdp_port(const config::InterfaceConfig& ic,
                                           const std::string& xdp_object);
-    void create_workers();               // one per (interface, queue)
-    void start_control();                // registry and control socket
+    void create_workers();  // one per (interface, queue)
+    void start_control();   // registry and control socket
+    // Pins the calling thread (the control thread) to `core`, or unpins it (-1); logs it.
+    void pin_control_thread(int core);
     void start_workers();                // threads, pinned where the config says
     void start_metrics();                // the HTTP endpoint, when metrics.listen is set
     std::string render_metrics() const;  // on the HTTP thread

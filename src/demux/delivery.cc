@@ -50,17 +50,13 @@ void ShmRings::wake(uint16_t worker) noexcept {
 
 uint64_t ShmRings::delivered() const noexcept {
     uint64_t n = 0;
-    for (const PerWorker& w : w_)
-        n += static_cast<const shm::RingHeader*>(w.region.data())
-                 ->delivered.load(std::memory_order_relaxed);
+    for (const PerWorker& w : w_) n += w.prod.delivered();
     return n;
 }
 
 uint64_t ShmRings::dropped() const noexcept {
     uint64_t n = 0;
-    for (const PerWorker& w : w_)
-        n += static_cast<const shm::RingHeader*>(w.region.data())
-                 ->dropped_full.load(std::memory_order_relaxed);
+    for (const PerWorker& w : w_) n += w.prod.dropped();
     return n;
 }
 
@@ -77,9 +73,7 @@ uint64_t ShmRings::used() const noexcept {
 
 uint64_t ShmRings::truncated() const noexcept {
     uint64_t n = 0;
-    for (const PerWorker& w : w_)
-        n += static_cast<const shm::RingHeader*>(w.region.data())
-                 ->truncated.load(std::memory_order_relaxed);
+    for (const PerWorker& w : w_) n += w.prod.truncated();
     return n;
 }
 

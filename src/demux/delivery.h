@@ -106,7 +106,8 @@ public:
     const shm::Region& region(uint16_t worker) const noexcept { return w_[worker].region; }
     const shm::Doorbell& doorbell() const noexcept { return bell_; }
     const shm::RingGeometry& geometry() const noexcept { return g_; }
-    // Sums over the workers' ring headers (what the app also sees).
+    // Sums over the workers' producers: the daemon's own counts, which the app cannot write
+    // (the ring headers carry copies for the app).
     uint64_t delivered() const noexcept;
     uint64_t dropped() const noexcept;
     uint64_t truncated() const noexcept;

@@ -101,11 +101,11 @@ void RingProducer::submit(uint32_t n) noexcept {
     // Release: the slot contents written before this are visible to a consumer that
     // acquires the new prod (RingConsumer::peek).
     h_->prod.store(prod_, std::memory_order_release);
-    bump(h_->delivered, n);
+    count(counts_.delivered, h_->delivered, n);
 }
 
 void RingProducer::count_drop() noexcept {
-    bump(h_->dropped_full);
+    count(counts_.dropped, h_->dropped_full);
 }
 
 bool RingProducer::take_wakeup() noexcept {

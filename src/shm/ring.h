@@ -165,8 +165,8 @@ public:
         SlotMeta& out = meta(idx);
         out = SlotMeta{};
         fill(out);
-        // SO_RXQ_OVFL: the drops so far (this producer is the counter's only writer).
-        out.drops = static_cast<uint32_t>(h_->dropped_full.load(std::memory_order_relaxed));
+        // SO_RXQ_OVFL: the drops so far (the daemon's count, not the header's copy).
+        out.drops = static_cast<uint32_t>(counts_.dropped);
         out.len = static_cast<uint32_t>(h + b);
         if (out.orig_len == 0) out.orig_len = static_cast<uint32_t>(total);
         if (h + b < total) {
@@ -183,12 +183,20 @@ public:
     // Counts a datagram the caller dropped because the ring was full.
     void count_drop() noexcept;
     // Counts a datagram the caller cut to the slot (after filling it, before submit).
-    void count_truncated() noexcept { bump(h_->truncated); }
+    void count_truncated() noexcept { count(counts_.truncated, h_->truncated); }
 
     // After a burst of submits: true when the consumer asked to be woken; clears the flag
     // (the caller then calls count_wakeup() and rings the doorbell once).
     bool take_wakeup() noexcept;
-    void count_wakeup() noexcept { bump(h_->wakeups); }
+    void count_wakeup() noexcept { count(counts_.wakeups, h_->wakeups); }
+
+    // The daemon's own counts. The header's delivered / dropped_full / truncated / wakeups
+    // are copies for the app, which can write them: each count stores this value there
+    // (overwriting whatever the app wrote, never adding to it), and the daemon reports these
+    // (ingressctl endpoints). Another thread may read them (relaxed).
+    uint64_t delivered() const noexcept { return read(counts_.delivered); }
+    uint64_t dropped() const noexcept { return read(counts_.dropped); }
+    uint64_t truncated() const noexcept { return read(counts_.truncated); }
 
     RingHeader* header() noexcept { return h_; }
 
@@ -197,9 +205,23 @@ private:
     uint8_t* slot(uint32_t idx) noexcept {
         return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
     }
-    static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    // This producer is the only writer of `mine`; the header's `shown` gets its value.
+    static void count(uint64_t& mine, std::atomic<uint64_t>& shown, uint64_t n = 1) noexcept {
+        const uint64_t v = mine + n;
+        std::atomic_ref<uint64_t>(mine).store(v, std::memory_order_relaxed);
+        shown.store(v, std::memory_order_relaxed);
     }
+    static uint64_t read(const uint64_t& c) noexcept {
+        return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(c)).load(std::memory_order_relaxed);
+    }
+
+    struct Counts {
+        alignas(8) uint64_t delivered = 0;
+        alignas(8) uint64_t dropped = 0;
+        alignas(8) uint64_t truncated = 0;
+        alignas(8) uint64_t wakeups = 0;
+    };
+    Counts counts_;
 
     RingHeader* h_ = nullptr;
     uint8_t* base_ = nullptr;

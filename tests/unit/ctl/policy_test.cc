@@ -7,73 +7,85 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ctl/cap_proof.h"
 #include "ctl/unix_socket.h"
 #include "shm/region.h"
 
 namespace ingress::ctl {
 namespace {
 
-class PolicyTest : public ::testing::Test {
-protected:
-    PolicyTest() {
-        root =
-            std::filesystem::temp_directory_path() / ("ingress-proc-" + std::to_string(getpid()));
-        policy.proc_root = root;
-        write_status(100, "0000000000000000");  // no capabilities
-        write_status(200, "0000000000000400");  // CAP_NET_BIND_SERVICE only
-        write_status(300, "0000000000002000");  // CAP_NET_RAW only
-        write_status(400, "000001ffffffffff");  // root
-    }
-    ~PolicyTest() override { std::filesystem::remove_all(root); }
-    void write_status(pid_t pid, const char* capeff, const char* groups = "") {
-        std::filesystem::create_directories(root / std::to_string(pid));
-        std::ofstream(root / std::to_string(pid) / "status")
-            << "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\nGroups:\t" << groups
-            << "\nCapInh:\t0000000000000000\n"
-            << "CapEff:\t" << capeff << "\n";
-    }
-    std::filesystem::path root;
+constexpr uint64_t kBind = uint64_t{1} << kCapNetBindService;
+constexpr uint64_t kRaw = uint64_t{1} << kCapNetRaw;
+constexpr uint64_t kAdmin = uint64_t{1} << kCapNetAdmin;
+
+PeerCred peer(uid_t uid, gid_t gid, uint64_t proven = 0, std::vector<gid_t> groups = {}) {
+    PeerCred p;
+    p.pid = 100;
+    p.uid = uid;
+    p.gid = gid;
+    p.groups = std::move(groups);
+    p.proven = proven;
+    return p;
+}
+
+PeerCred mismatched(PeerCred p) {
+    p.sender_mismatch = true;
+    return p;
+}
+
+// A capability counts when the request proved it (a socket the kernel let it make), never
+// because of the uid: root without the proof is no one special (the kernel checks
+// capabilities, not uid 0).
+TEST(Policy, CapabilitiesCountWhenTheRequestProvedThem) {
     Policy policy;
-};
-
-TEST_F(PolicyTest, CapabilitiesFromProcStatusAsTheKernelChecksThem) {
-    EXPECT_FALSE(has_privilege(policy, {100, 1000, 1000}, Privilege::kNetBindService));
-    EXPECT_FALSE(has_privilege(policy, {100, 1000, 1000}, Privilege::kNetRaw));
-    EXPECT_TRUE(has_privilege(policy, {200, 1000, 1000}, Privilege::kNetBindService));
-    EXPECT_FALSE(has_privilege(policy, {200, 1000, 1000}, Privilege::kNetRaw));
-    EXPECT_TRUE(has_privilege(policy, {300, 1000, 1000}, Privilege::kNetRaw));
-    EXPECT_TRUE(has_privilege(policy, {400, 0, 0}, Privilege::kNetRaw));
+    EXPECT_FALSE(has_privilege(policy, peer(1000, 1000), Privilege::kNetBindService));
+    EXPECT_FALSE(has_privilege(policy, peer(1000, 1000), Privilege::kNetRaw));
+    EXPECT_TRUE(has_privilege(policy, peer(1000, 1000, kBind), Privilege::kNetBindService));
+    EXPECT_FALSE(has_privilege(policy, peer(1000, 1000, kBind), Privilege::kNetRaw));
+    EXPECT_TRUE(has_privilege(policy, peer(1000, 1000, kRaw), Privilege::kNetRaw));
+    EXPECT_FALSE(has_privilege(policy, peer(0, 0), Privilege::kNetRaw)) << "uid 0, no proof";
+    EXPECT_TRUE(has_privilege(policy, peer(0, 0, kRaw | kBind), Privilege::kNetRaw));
 }
 
-TEST_F(PolicyTest, UnreadableProcMeansNoCapability) {
-    EXPECT_EQ(peer_capabilities(policy, 999), 0u);
-    EXPECT_FALSE(has_privilege(policy, {999, 0, 0}, Privilege::kNetRaw));
+// A request whose sender is not the connection's peer gets nothing, whatever it proves or
+// the config grants: the connection keeps the lesser of the two.
+TEST(Policy, ASenderThatIsNotThePeerGetsNoPrivilege) {
+    Policy policy;
+    policy.net_raw.uids = {1000};
+    EXPECT_TRUE(has_privilege(policy, peer(1000, 1000), Privilege::kNetRaw));
+    EXPECT_FALSE(has_privilege(policy, mismatched(peer(1000, 1000)), Privilege::kNetRaw));
+    EXPECT_FALSE(has_privilege(policy, mismatched(peer(0, 0, kRaw)), Privilege::kNetRaw));
+    EXPECT_FALSE(may_administer(policy, mismatched(peer(0, 0, kAdmin)), 0, -1));
 }
 
-TEST_F(PolicyTest, ConfigGrantsByUidOrGid) {
+// Grants by uid, by gid, or by a supplementary group the peer had at connect()
+// (SO_PEERGROUPS), as in_group_p() matches a socket's group.
+TEST(Policy, ConfigGrantsByUidGidOrSupplementaryGroup) {
+    Policy policy;
     policy.net_raw.uids = {1234};
     policy.bind_service.gids = {50};
-    EXPECT_TRUE(has_privilege(policy, {100, 1234, 1000}, Privilege::kNetRaw));
-    EXPECT_FALSE(has_privilege(policy, {100, 1234, 1000}, Privilege::kNetBindService));
-    EXPECT_TRUE(has_privilege(policy, {100, 1000, 50}, Privilege::kNetBindService));
+    EXPECT_TRUE(has_privilege(policy, peer(1234, 1000), Privilege::kNetRaw));
+    EXPECT_FALSE(has_privilege(policy, peer(1234, 1000), Privilege::kNetBindService));
+    EXPECT_TRUE(has_privilege(policy, peer(1000, 50), Privilege::kNetBindService));
+    EXPECT_TRUE(has_privilege(policy, peer(1000, 1000, 0, {7, 50}), Privilege::kNetBindService));
+    EXPECT_FALSE(has_privilege(policy, peer(1000, 1000, 0, {7, 51}), Privilege::kNetBindService));
 }
 
-// Who may reload: root, the socket's owner, CAP_NET_ADMIN, the control group (primary or
-// supplementary); nobody else, whatever other capability they hold.
-TEST_F(PolicyTest, AdministerNeedsRootOwnerNetAdminOrTheControlGroup) {
-    write_status(500, "0000000000001000");               // CAP_NET_ADMIN only
-    write_status(600, "0000000000000000", "24 77 100");  // supplementary group 77
+// Who may reload: root, the socket's owner, a proof of CAP_NET_ADMIN, the control group
+// (primary or supplementary at connect()); nobody else, whatever other capability it proves.
+TEST(Policy, AdministerNeedsRootOwnerNetAdminOrTheControlGroup) {
+    Policy policy;
     const uid_t owner = 990;
-    EXPECT_TRUE(may_administer(policy, {100, 0, 0}, owner, -1)) << "root";
-    EXPECT_TRUE(may_administer(policy, {100, owner, 1000}, owner, -1)) << "the socket's owner";
-    EXPECT_TRUE(may_administer(policy, {500, 1000, 1000}, owner, -1)) << "CAP_NET_ADMIN";
-    EXPECT_FALSE(may_administer(policy, {300, 1000, 1000}, owner, -1))
+    EXPECT_TRUE(may_administer(policy, peer(0, 0), owner, -1)) << "root";
+    EXPECT_TRUE(may_administer(policy, peer(owner, 1000), owner, -1)) << "the socket's owner";
+    EXPECT_TRUE(may_administer(policy, peer(1000, 1000, kAdmin), owner, -1)) << "CAP_NET_ADMIN";
+    EXPECT_FALSE(may_administer(policy, peer(1000, 1000, kRaw | kBind), owner, -1))
         << "CAP_NET_RAW is not enough";
-    EXPECT_FALSE(may_administer(policy, {100, 1000, 1000}, owner, -1));
-    EXPECT_TRUE(may_administer(policy, {100, 1000, 77}, owner, 77)) << "primary group";
-    EXPECT_TRUE(may_administer(policy, {600, 1000, 1000}, owner, 77)) << "supplementary group";
-    EXPECT_FALSE(may_administer(policy, {600, 1000, 1000}, owner, 7)) << "7 is not 77";
-    EXPECT_FALSE(may_administer(policy, {999, 1000, 1000}, owner, 77)) << "unreadable /proc";
+    EXPECT_FALSE(may_administer(policy, peer(1000, 1000), owner, -1));
+    EXPECT_TRUE(may_administer(policy, peer(1000, 77), owner, 77)) << "primary group";
+    EXPECT_TRUE(may_administer(policy, peer(1000, 1000, 0, {24, 77}), owner, 77))
+        << "supplementary group";
+    EXPECT_FALSE(may_administer(policy, peer(1000, 1000, 0, {24, 77}), owner, 7)) << "7 is not 77";
 }
 
 TEST(UnixSocket, FdsAndCredentialsCrossTheSocket) {

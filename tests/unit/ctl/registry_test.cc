@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
-#include <fstream>
 
 #include "support/demux.h"
 
@@ -17,33 +15,26 @@ namespace {
 using test::kGroup;
 using test::kLocal;
 
-constexpr pid_t kRootPid = 1;  // CapEff: everything
-constexpr pid_t kUserPid = 2;  // CapEff: nothing
+constexpr pid_t kRootPid = 1;
+constexpr pid_t kUserPid = 2;
 constexpr uid_t kUser = 1000, kOther = 1001;
 
 class RegistryTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        root_ = std::filesystem::temp_directory_path() /
-                ("ingress-reg-" + std::to_string(getpid()) + "-" +
-                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        std::filesystem::create_directories(root_ / "1");
-        std::filesystem::create_directories(root_ / "2");
-        std::ofstream(root_ / "1" / "status") << "Name:\tx\nCapEff:\t000001ffffffffff\n";
-        std::ofstream(root_ / "2" / "status") << "Name:\tx\nCapEff:\t0000000000000000\n";
-        cfg.policy.proc_root = root_.string();
-        cfg.geometry = {8, 128};
-    }
-    void TearDown() override { std::filesystem::remove_all(root_); }
+    void SetUp() override { cfg.geometry = {8, 128}; }
     Registry& reg() {
         if (!reg_) reg_ = std::make_unique<Registry>(cfg, pub, &routes);
         return *reg_;
     }
-    static PeerCred root() { return {kRootPid, 0, 0}; }
+    // root proved every capability with its request (ctl/cap_proof.h); a user proved none.
+    static PeerCred root() {
+        PeerCred p{kRootPid, 0, 0};
+        p.proven = ~uint64_t{0};
+        return p;
+    }
     static PeerCred user(uid_t uid = kUser) { return {kUserPid, uid, uid}; }
     int udp(uint64_t owner, PeerCred who, UdpOpen o) { return reg().open_udp(owner, who, o).err; }
 
-    std::filesystem::path root_;
     RegistryConfig cfg;
     demux::EndpointPublisher pub;
     // The test port (ifindex 1) and a second interface (2) for SO_BINDTODEVICE.

@@ -21,7 +21,9 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <map>
 
+#include "ctl/cap_proof.h"
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
 #include "support/demux.h"
@@ -44,8 +46,9 @@ struct Raw {
         for (int f : fds) close(f);
         close(fd);
     }
-    std::optional<ctl::Message> ask(const std::vector<uint8_t>& req) {
-        EXPECT_EQ(ctl::send_with_fds(fd, req, {}), 0);
+    std::optional<ctl::Message> ask(const std::vector<uint8_t>& req,
+                                    std::span<const int> pass = {}) {
+        EXPECT_EQ(ctl::send_with_fds(fd, req, pass), 0);
         return read_reply();
     }
     std::optional<ctl::Message> read_reply() {
@@ -468,6 +471,121 @@ TEST(CtlServer, AnUnprivilegedPeerReadsButMayNotReload) {
         EXPECT_EQ(peer(), 0) << "11 read refused, 12 reload not EPERM, 13 message";
     }
     EXPECT_EQ(calls, 0u) << "the hook never ran";
+}
+
+// Privilege is judged for the request's sender, from what the kernel vouches for
+// (ctl/policy.h): root's own request with a raw socket proving CAP_NET_RAW is granted; root
+// without one is not (the kernel checks capabilities, not uid 0); and a child that gave up
+// root and writes on the connection its root parent made (the fork-and-inherit trick),
+// even with the parent's proof socket, is refused as a sender that is not the peer. The
+// daemon used to read the connecting pid's CapEff in /proc at each request and granted it.
+TEST(CtlServer, PrivilegeIsTheSendersWithAProofNeverTheConnectingPids) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    TestDaemon d;
+    Raw r(d.path());
+    auto open_raw = [](uint32_t seq, bool proof) {
+        ctl::Builder b(ctl::encode(seq, ctl::RawOpen{.protocol = 17}));
+        if (proof) b.u8(Attr::kProof, ctl::kCapNetRaw);
+        return b.finish();
+    };
+    const int proof = ctl::make_proof(ctl::kCapNetRaw);
+    ASSERT_GE(proof, 0);
+    EXPECT_EQ(err_of(r.ask(open_raw(1, false))), static_cast<uint32_t>(EPERM)) << "no proof";
+    EXPECT_EQ(err_of(r.ask(open_raw(2, true), std::span(&proof, 1))), 0u);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        auto m = r.ask(open_raw(3, true), std::span(&proof, 1));
+        if (err_of(m) != static_cast<uint32_t>(EPERM)) _exit(11);
+        const std::string msg(m->str(Attr::kMessage).value_or(""));
+        if (msg.find("is not the connection's peer (uid 0") == std::string::npos) _exit(12);
+        // Unprivileged requests still work: the kernel lets anyone use an inherited socket.
+        _exit(err_of(r.ask(Builder(MsgType::kRoutes, 4).finish())) == 0 ? 0 : 13);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 not EPERM, 12 message, 13 read refused";
+    EXPECT_EQ(err_of(r.ask(open_raw(5, true), std::span(&proof, 1))), 0u) << "root again";
+    close(proof);
+}
+
+// `endpoints` shows another user's pid and command only to root, the daemon's uid,
+// CAP_NET_ADMIN or the control group, as `ss -p` needs privilege over other users'
+// processes; the uid is shown to all, as /proc/net/udp shows it. The daemon used to show
+// every app's pid and command to anyone who could connect.
+TEST(CtlServer, OtherUsersPidsAndCommandsOnlyToThePrivileged) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    TestDaemon d;
+    Raw root(d.path());
+    ASSERT_EQ(err_of(root.ask(ctl::encode(1, ctl::UdpOpen{.port = 7001}))), 0u);
+    auto listing = [](Raw& r, uint32_t seq) {
+        std::map<uint32_t, std::pair<uint32_t, std::optional<uint32_t>>> out;  // port: uid, pid
+        auto m = r.ask(Builder(MsgType::kEndpoints, seq).finish());
+        if (!m) return out;
+        for (const ctl::Attrs& e :
+             m->all_nested(Attr::kEndpoint).value_or(std::vector<ctl::Attrs>{}))
+            out[e.u16(Attr::kLocalPort).value_or(0)] = {e.u32(Attr::kUid).value_or(9999),
+                                                        e.u32(Attr::kPid)};
+        return out;
+    };
+    int listed[2], done[2];  // child -> parent: it listed; parent -> child: root listed
+    ASSERT_EQ(pipe(listed), 0);
+    ASSERT_EQ(pipe(done), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(done[1]);  // EOF on done[0] once the parent is gone
+        if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        Raw mine(d.path());
+        if (err_of(mine.ask(ctl::encode(1, ctl::UdpOpen{.port = 7002}))) != 0) _exit(11);
+        auto l = listing(mine, 2);
+        if (l.size() != 2) _exit(12);
+        if (l[7001].first != 0 || l[7001].second) _exit(13);  // root's: uid, no pid
+        if (l[7002].first != 65534 || l[7002].second != static_cast<uint32_t>(getpid()))
+            _exit(14);  // its own: uid and pid
+        (void)!write(listed[1], "x", 1);
+        char x;
+        (void)!read(done[0], &x, 1);  // keep the endpoint open while root lists
+        _exit(0);
+    }
+    char x;
+    close(listed[1]);
+    struct Release {  // the child waits for this on every path out of the test
+        int fd;
+        ~Release() { close(fd); }
+    } release{done[1]};
+    ASSERT_EQ(read(listed[0], &x, 1), 1) << "the child failed before listing";
+    auto l = listing(root, 3);
+    (void)!write(done[1], "x", 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid, 11 open, 12 count, 13 root's shown, 14 own";
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[7002].first, 65534u);
+    EXPECT_EQ(l[7002].second, static_cast<uint32_t>(child)) << "root sees every app";
+    for (int f : {listed[0], done[0]}) close(f);
+}
+
+// A frame announcing proofs that were not passed breaks the framing of fds: EPROTO, closed.
+// Fds passed with no request claiming them are closed, not kept.
+TEST(CtlServer, ProofAttributesWithoutDescriptorsCloseTheConnection) {
+    TestDaemon d;
+    Raw r(d.path());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    EXPECT_EQ(err_of(r.ask(Builder(MsgType::kRoutes, 1).finish(), std::span(sv, 1))), 0u)
+        << "an unclaimed fd is closed, the request answered";
+    auto m = r.ask(Builder(MsgType::kRoutes, 2).u8(Attr::kProof, ctl::kCapNetRaw).finish());
+    EXPECT_EQ(err_of(m), static_cast<uint32_t>(EPROTO));
+    EXPECT_FALSE(r.read_reply()) << "connection closed";
+    // The daemon closed the unclaimed fd: its peer sees EOF.
+    char x;
+    timeval tv{2, 0};
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    close(sv[0]);
+    EXPECT_EQ(read(sv[1], &x, 1), 0);
+    close(sv[1]);
 }
 
 // A hostile app's refusals are logged clearly (what, from which pid and uid, why) but at most

@@ -181,6 +181,32 @@ TEST(Ring, HostileConsumerIndexTreatedAsFull) {
     }
 }
 
+// The header's counters are the app's copies: an app that writes them (to hide its drops,
+// or to inflate what it was sent) changes neither what the daemon reports (the producer's
+// own counts, which ingressctl endpoints shows) nor SO_RXQ_OVFL in its next record, and the
+// next count overwrites what it wrote.
+TEST(Ring, TheDaemonCountsWhatTheAppCannotWrite) {
+    Ring r;
+    for (int i = 0; i < 10; ++i) (void)r.prod.try_push(meta_with(1), bytes(100, 0));
+    EXPECT_EQ(r.prod.delivered(), 8u);
+    EXPECT_EQ(r.prod.dropped(), 2u);
+    EXPECT_EQ(r.prod.truncated(), 8u);
+    auto* h = static_cast<RingHeader*>(r.region.data());
+    h->delivered.store(1'000'000);
+    h->dropped_full.store(0);
+    h->truncated.store(0);
+    EXPECT_EQ(r.prod.delivered(), 8u);
+    EXPECT_EQ(r.prod.dropped(), 2u);
+    EXPECT_EQ(r.prod.truncated(), 8u);
+    uint32_t idx;
+    ASSERT_EQ(r.cons.peek(8, &idx), 8u);
+    r.cons.release(8);
+    ASSERT_TRUE(r.prod.try_push(meta_with(2), bytes(1, 0)));
+    EXPECT_EQ(h->delivered.load(), 9u) << "the next count overwrites the app's value";
+    ASSERT_EQ(r.cons.peek(1, &idx), 1u);
+    EXPECT_EQ(r.cons.meta(idx).drops, 2u) << "SO_RXQ_OVFL from the daemon's count";
+}
+
 TEST(Ring, SleepProtocolNeverMissesAWakeup) {
     Ring r;
     Doorbell bell = Doorbell::create();

@@ -170,7 +170,9 @@ public:
     bool reconnect();
 
     // Low level: sends a request and waits for its reply (used by the endpoints). Returns
-    // the reply bytes and the fds that came with it; throws on a non-zero error.
+    // the reply bytes and the fds that came with it; throws on a non-zero error. A request
+    // that needs a capability (open-raw, open-tap, open-udp on a low port, reload) goes with
+    // a socket proving it when this process holds it (docs/control-protocol.md, Privilege).
     struct Reply {
         std::vector<uint8_t> bytes;
         std::vector<int> fds;
@@ -182,6 +184,10 @@ private:
     friend class Endpoint;
     Client() = default;
     void open_into(Endpoint& ep, std::vector<uint8_t> request);
+    // After a send failed with EPIPE/ECONNRESET: throws the refusal ingressd queued before
+    // closing, if any; returns when nothing was queued (the caller reports the send error).
+    void refused_at_connect(int send_err);
+    Reply receive(uint32_t seq);  // the reply with `seq` (or 0), skipping stale ones
     void hello();
     void forget(Endpoint* ep) noexcept;
     void hung_up() noexcept;  // the daemon exited: close the connection
