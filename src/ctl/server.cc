@@ -12,6 +12,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "ctl/observe_codec.h"
+
 namespace ingress::ctl {
 
 namespace {
@@ -89,7 +91,10 @@ void Server::watch(int fd) {
 
 int Server::run_once(int timeout_ms) {
     epoll_event evs[64];
+    // A live trace or capture is drained every few milliseconds.
+    if (obs_ && (timeout_ms < 0 || timeout_ms > 5)) timeout_ms = 5;
     int n = epoll_wait(ep_fd_, evs, 64, timeout_ms);
+    pump_observe();
     if (n <= 0) return 0;
     for (int i = 0; i < n; ++i) {
         const int fd = evs[i].data.fd;
@@ -139,6 +144,7 @@ void Server::accept_all() {
 void Server::close_conn(int fd) {
     auto it = conns_.find(fd);
     if (it == conns_.end()) return;
+    if (obs_ && obs_->fd == fd) end_observe("client gone", false);
     const uint64_t owner = it->second.owner;
     epoll_ctl(ep_fd_, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
@@ -286,6 +292,9 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return backend_stats(c, m);
         case MsgType::kRuntime:
             return runtime(c, m);
+        case MsgType::kTrace:
+        case MsgType::kCapture:
+            return observe(c, m);
         case MsgType::kReply:
             break;
     }
@@ -514,6 +523,98 @@ bool Server::reload(Conn& c, const Message& m) {
         b.u8(Attr::kApplied, o.restart.empty());
         for (const std::string& r : o.restart) b.str(Attr::kRestart, r);
     });
+}
+
+}  // namespace ingress::ctl
+
+namespace ingress::ctl {
+
+bool Server::observe(Conn& c, const Message& m) {
+    if (!hooks_.observe) return answer(c, m, Result{EOPNOTSUPP, "no dataplane to observe", 0});
+    if (obs_) return answer(c, m, Result{EBUSY, "a trace or capture is already running", 0});
+    ObserveRequest req;
+    if (auto e = decode(m, &req)) return answer(c, m, Result{e->err, e->message, 0});
+    const uint16_t workers = static_cast<uint16_t>(reg_.config().workers);
+    if (req.spec.worker >= static_cast<int>(workers))
+        return answer(c, m, Result{EINVAL, "no such worker", 0});
+    if (!req.ifname.empty()) {
+        req.spec.ifindex = hooks_.ifindex ? hooks_.ifindex(req.ifname) : 0;
+        if (!req.spec.ifindex) return answer(c, m, Result{ENODEV, "no interface " + req.ifname, 0});
+    }
+    auto session = std::make_unique<worker::ObserveSession>(std::move(req.spec), workers);
+    if (!reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.u32(Attr::kWorkers, workers); }))
+        return false;
+    hooks_.observe->start(session.get());
+    obs_.emplace();
+    obs_->fd = c.fd;
+    obs_->seq = m.seq;
+    obs_->session = std::move(session);
+    if (req.timeout_ms) obs_->deadline_ns = mono_ns() + uint64_t{req.timeout_ms} * 1000000;
+    return true;
+}
+
+// Sends what the workers' rings hold, as many records per message as fit; a socket that
+// takes nothing more keeps the message pending and leaves the rest in the rings (which
+// then fill, and lose records, counted: the workers never wait).
+void Server::pump_observe() {
+    if (!obs_) return;
+    ObserveState& o = *obs_;
+    worker::ObserveSession& s = *o.session;
+    const uint64_t count = s.spec().count;
+    for (;;) {
+        while (o.pending_off < o.pending.size()) {
+            ssize_t n = ::send(o.fd, o.pending.data() + o.pending_off,
+                               o.pending.size() - o.pending_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n <= 0) {
+                const int fd = o.fd;
+                close_conn(fd);  // ends the session
+                return;
+            }
+            o.pending_off += static_cast<std::size_t>(n);
+        }
+        if (count && o.sent >= count) return end_observe("count reached", true);
+        if (o.deadline_ns && mono_ns() >= o.deadline_ns) return end_observe("timeout", true);
+        Builder b(MsgType::kReply, o.seq);
+        b.u32(Attr::kError, 0);
+        b.u64(Attr::kObsLost, s.lost()).u64(Attr::kObsSkipped, s.skipped());
+        const bool trace = s.spec().mode == worker::ObserveMode::kTrace;
+        const std::size_t room = trace ? 2048 : worker::kCaptureSnap + 128;
+        uint32_t added = 0;
+        for (uint16_t w = 0; w < s.workers(); ++w) {
+            while ((!count || o.sent < count) && b.size() + room < kMaxPayload) {
+                if (trace) {
+                    worker::TraceRecord r;
+                    if (s.drain(w, &r, 1) == 0) break;
+                    encode_record(b, r, ifname(r.ifindex));
+                } else {
+                    worker::CaptureRecord r;
+                    if (s.drain(w, &r, 1) == 0) break;
+                    encode_record(b, r, ifname(r.ifindex));
+                }
+                ++o.sent;
+                ++added;
+            }
+        }
+        if (!added) return;
+        o.pending = b.finish();
+        o.pending_off = 0;
+    }
+}
+
+void Server::end_observe(const char* why, bool tell) {
+    ObserveState& o = *obs_;
+    hooks_.observe->stop();  // after this no worker touches the session
+    if (tell) {
+        Builder b(MsgType::kReply, o.seq);
+        b.u32(Attr::kError, 0);
+        encode_end(b, ObserveEnd{o.sent, o.session->lost(), o.session->skipped(), why});
+        std::vector<uint8_t> bytes = b.finish();
+        // The end is small; a client that cannot take it has its session end anyway.
+        (void)send_with_fds(o.fd, bytes, {});
+    }
+    obs_.reset();
 }
 
 }  // namespace ingress::ctl

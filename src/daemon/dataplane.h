@@ -25,6 +25,7 @@
 #include "daemon/metrics_http.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
+#include "worker/observe.h"
 
 namespace ingress::daemon {
 
@@ -112,6 +113,9 @@ private:
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent
     bool resync_pending_ = false;          // the last dump failed: dump again
+    // `ingressctl trace` / `capture` sessions, published to every worker (outlives them and
+    // the control server).
+    worker::ObserveHub observe_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;

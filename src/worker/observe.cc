@@ -101,10 +101,10 @@ std::string format_step(const TraceStep& s) {
                           ip(v[1]).c_str(), v[2], v[3], v[4]);
             break;
         case TraceStage::kRouteInput:
-            std::snprintf(b, sizeof b, "route %s, table %s, %s/%u dev %u",
-                          std::string(ipv4::route_type_name(static_cast<ipv4::RouteType>(v[0])))
-                              .c_str(),
-                          table_name(v[1]), ip(v[2]).c_str(), v[3], v[4]);
+            std::snprintf(
+                b, sizeof b, "route %s, table %s, %s/%u dev %u",
+                std::string(ipv4::route_type_name(static_cast<ipv4::RouteType>(v[0]))).c_str(),
+                table_name(v[1]), ip(v[2]).c_str(), v[3], v[4]);
             break;
         case TraceStage::kFibValidateSource:
             if (v[3] == 0 && v[2] == 0 && v[4] == 0)
@@ -166,8 +166,7 @@ std::string format_fate(Verdict::Kind kind, core::DropReason reason, bool closed
     return "no fate";
 }
 
-std::optional<std::vector<BpfInsn>> compile_filter(const std::string& expr,
-                                                   std::string* error) {
+std::optional<std::vector<BpfInsn>> compile_filter(const std::string& expr, std::string* error) {
     pcap_t* p = pcap_open_dead(DLT_EN10MB, static_cast<int>(kCaptureSnap));
     if (!p) {
         if (error) *error = "pcap_open_dead failed";
@@ -202,8 +201,9 @@ bool filter_is_valid(const std::vector<BpfInsn>& prog) noexcept {
 ObserveSession::ObserveSession(ObserveSpec spec, uint16_t workers)
     : spec_(std::move(spec)), per_(workers) {
     const bool trace = spec_.mode == ObserveMode::kTrace;
-    const uint32_t slots =
-        spec_.ring_slots ? spec_.ring_slots : trace ? kTraceRingDefault : kCaptureRingDefault;
+    const uint32_t slots = spec_.ring_slots ? spec_.ring_slots
+                           : trace          ? kTraceRingDefault
+                                            : kCaptureRingDefault;
     for (PerWorker& w : per_) {
         if (trace)
             w.trace = std::make_unique<core::SpscRing<TraceRecord>>(slots);
@@ -313,8 +313,7 @@ void Observer::step(TraceRecord& r, const core::Packet& before, const core::Pack
             add(st, v.kind(), reason, {p.ethertype, 0, 0, 0, 0});
             break;
         case TraceStage::kIpRcvCore:
-            add(st, v.kind(), reason,
-                {p.saddr, p.daddr, p.ip_proto, p.len - p.l3_off, p.frag_off});
+            add(st, v.kind(), reason, {p.saddr, p.daddr, p.ip_proto, p.len - p.l3_off, p.frag_off});
             break;
         case TraceStage::kRouteInput:
             route_steps(r, p, v);
@@ -356,8 +355,9 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
         // A drop decided before the route was kept (the source check) still shows the
         // route the destination has.
         const ipv4::Fib::Index idx = d.idx != ipv4::Fib::kNoRoute ? d.idx
-                                     : wire::ipv4_is_multicast(p.daddr) ? ipv4::Fib::kNoRoute
-                                                                         : rt_->fib().lookup(p.daddr);
+                                     : wire::ipv4_is_multicast(p.daddr)
+                                         ? ipv4::Fib::kNoRoute
+                                         : rt_->fib().lookup(p.daddr);
         if (idx != ipv4::Fib::kNoRoute) {
             const ipv4::Route& rr = rt_->fib().route(idx);
             route = {static_cast<uint32_t>(rr.type), rr.local_table ? 255u : 254u, rr.prefix,
@@ -379,14 +379,13 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
     const bool src_drop = v.is_drop() && (v.reason() == core::DropReason::kIpRpfilter ||
                                           v.reason() == core::DropReason::kIpLocalSource);
     if (r.nsteps < kMaxSteps)
-        r.steps[r.nsteps++] = TraceStep{TraceStage::kRouteInput,
-                                        src_drop ? Verdict::Kind::kContinue : v.kind(),
-                                        src_drop ? core::DropReason::kNotSpecified : reason, route};
-    if (r.nsteps < kMaxSteps && src[1] != kSourceNotChecked)
         r.steps[r.nsteps++] =
-            TraceStep{TraceStage::kFibValidateSource,
-                      src_drop ? v.kind() : Verdict::Kind::kContinue,
-                      src_drop ? reason : core::DropReason::kNotSpecified, src};
+            TraceStep{TraceStage::kRouteInput, src_drop ? Verdict::Kind::kContinue : v.kind(),
+                      src_drop ? core::DropReason::kNotSpecified : reason, route};
+    if (r.nsteps < kMaxSteps && src[1] != kSourceNotChecked)
+        r.steps[r.nsteps++] = TraceStep{TraceStage::kFibValidateSource,
+                                        src_drop ? v.kind() : Verdict::Kind::kContinue,
+                                        src_drop ? reason : core::DropReason::kNotSpecified, src};
 }
 
 // __udp4_lib_rcv: the lookup again, with its trace (score, step, reuseport pick), and the
@@ -398,8 +397,8 @@ void Observer::udp_step(TraceRecord& r, const core::Packet& p, Verdict v) noexce
     const auto uh = wire::UdpView::try_view(p.frame().subspan(std::min<uint32_t>(p.l4_off, p.len)));
     if (uh && ipv4::route_type_of(p.route_type) == ipv4::RouteType::kLocal) {
         demux::UdpLookupTrace tr;
-        if (demux::UdpEndpoint* ep = demux::udp4_lib_lookup(
-                *eps_, p.saddr, uh->src_port(), p.daddr, uh->dst_port(), p.ifindex, &tr)) {
+        if (demux::UdpEndpoint* ep = demux::udp4_lib_lookup(*eps_, p.saddr, uh->src_port(), p.daddr,
+                                                            uh->dst_port(), p.ifindex, &tr)) {
             const demux::ShmRings& rings = ep->rings();
             vals = {rings.endpoint_id() + 1, static_cast<uint32_t>(tr.score),
                     static_cast<uint32_t>(tr.step),

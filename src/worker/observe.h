@@ -143,11 +143,11 @@ enum class ObserveMode : uint8_t { kTrace = 0, kCaptureDrops = 1, kCaptureIface 
 // What the client asked for.
 struct ObserveSpec {
     ObserveMode mode = ObserveMode::kTrace;
-    std::vector<BpfInsn> filter;  // empty: every frame
-    uint64_t count = 0;           // records to deliver; 0: until stopped
-    bool drops_only = false;      // trace: only frames whose fate is a drop
-    int worker = -1;              // only this worker (-1: all)
-    uint32_t ifindex = 0;         // capture --iface: the port's ifindex (0: all)
+    std::vector<BpfInsn> filter;                  // empty: every frame
+    uint64_t count = 0;                           // records to deliver; 0: until stopped
+    bool drops_only = false;                      // trace: only frames whose fate is a drop
+    int worker = -1;                              // only this worker (-1: all)
+    uint32_t ifindex = 0;                         // capture --iface: the port's ifindex (0: all)
     std::bitset<core::kDropReasonCount> reasons;  // capture --drops: none set = every reason
     uint32_t ring_slots = 0;                      // per worker; 0: the mode's default
 };
@@ -163,9 +163,7 @@ public:
     ObserveSession(ObserveSpec spec, uint16_t workers);
 
     const ObserveSpec& spec() const noexcept { return spec_; }
-    bool wants_worker(uint16_t w) const noexcept {
-        return spec_.worker < 0 || spec_.worker == w;
-    }
+    bool wants_worker(uint16_t w) const noexcept { return spec_.worker < 0 || spec_.worker == w; }
     bool wants_drop(core::DropReason r) const noexcept {
         return spec_.reasons.none() || spec_.reasons.test(static_cast<std::size_t>(r));
     }
@@ -210,9 +208,7 @@ private:
 // RCU read-side section, as for the route tables).
 class ObserveHub {
 public:
-    ObserveSession* read() const noexcept {
-        return cur_.load(std::memory_order_acquire);
-    }
+    ObserveSession* read() const noexcept { return cur_.load(std::memory_order_acquire); }
     // Control thread: publishes `s` (nothing else may be live).
     void start(ObserveSession* s) noexcept { cur_.store(s, std::memory_order_release); }
     // Control thread: unpublishes and waits for every worker's quiescent state, after which
@@ -249,7 +245,7 @@ public:
         if (!r) return f(p);
         const core::Packet before = p;
         const core::Verdict v = f(p);
-        r->buf = p.buf;                 // defrag hands back the datagram in a new buffer
+        r->buf = p.buf;                // defrag hands back the datagram in a new buffer
         p.flags |= core::kFlagTraced;  // and with its own flags
         step(*r, before, p, st, v);
         if (!v.is_next()) close(*r, v);

@@ -75,14 +75,14 @@ TEST(Observe, TraceOfNoSocketDropShowsEveryStageAndTheReason) {
     EXPECT_EQ(l[1], "__netif_receive_skb_core: protocol 0x0800");
     EXPECT_EQ(l[2], "ip_rcv_core: 198.18.0.2 > 198.18.0.1 proto 17 len 46 frag_off 0x0000");
     EXPECT_EQ(l[3], "ip_route_input_noref: route local, table local, 198.18.0.1/32 dev 1");
-    EXPECT_EQ(l[4],
-              "fib_validate_source: rp_filter 0, accept, reverse route 198.18.0.0/16 dev 1");
+    EXPECT_EQ(l[4], "fib_validate_source: rp_filter 0, accept, reverse route 198.18.0.0/16 dev 1");
     EXPECT_EQ(l[5], "ip_local_deliver_finish: protocol 17");
     EXPECT_EQ(l[6], "__udp4_lib_lookup: no endpoint -> dropped SKB_DROP_REASON_NO_SOCKET");
 }
 
 // The same datagram with an endpoint bound: the lookup's score (compute_score: PF_INET 2;
-// the bound address is the slot's key, no bonus), the step that found it, the endpoint and the ring slot it used; fate delivered.
+// the bound address is the slot's key, no bonus), the step that found it, the endpoint and the ring
+// slot it used; fate delivered.
 TEST(Observe, TraceOfDeliveredDatagramShowsEndpointScoreAndSlot) {
     ObserveHarness h;
     demux::UdpEndpoint ep(test::rings(8), "app");
@@ -97,8 +97,7 @@ TEST(Observe, TraceOfDeliveredDatagramShowsEndpointScoreAndSlot) {
     EXPECT_EQ(recs[0].fate, core::Verdict::Kind::kDelivered);
     auto l = lines(recs[0]);
     ASSERT_FALSE(l.empty());
-    EXPECT_EQ(l.back(), "__udp4_lib_lookup: endpoint " +
-                            std::to_string(ep.rings().endpoint_id()) +
+    EXPECT_EQ(l.back(), "__udp4_lib_lookup: endpoint " + std::to_string(ep.rings().endpoint_id()) +
                             " (score 2, bound address), ring slot 1 -> delivered");
 }
 
@@ -137,7 +136,7 @@ TEST(Observe, FilterMatchesOnlyWhatItShould) {
     ObserveHarness h;
     ObserveSession s(trace_spec("udp dst port 2000"), 1);
     h.observe(s, {udp_to(kLocal, 2000).build(), udp_to(kLocal, 3000).build(),
-           udp_to(kLocal, 2000).build(), udp_to(kLocal, 2001).build()});
+                  udp_to(kLocal, 2000).build(), udp_to(kLocal, 2001).build()});
     auto recs = drain(s);
     ASSERT_EQ(recs.size(), 2u);
     for (const TraceRecord& r : recs) EXPECT_EQ(r.bytes[36] << 8 | r.bytes[37], 2000);
@@ -152,7 +151,7 @@ TEST(Observe, DropsOnlyKeepsOnlyDroppedFrames) {
     spec.drops_only = true;
     ObserveSession s(spec, 1);
     h.observe(s, {udp_to(kLocal, 53).build(), udp_to(kLocal, 54).build(),
-           udp_to(kLocal, 53).bad_ip_checksum().build()});
+                  udp_to(kLocal, 53).bad_ip_checksum().build()});
     auto recs = drain(s);
     // Stage by stage over the burst: the IP_CSUM frame ends (and is pushed) first.
     ASSERT_EQ(recs.size(), 2u);
