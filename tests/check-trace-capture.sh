@@ -104,17 +104,23 @@ grep -q "capture: 3 frames written" "$tmp/cap3.err" || fail "capture --iface: $(
 tshark -r "$tmp/if.pcapng" -V 2> /dev/null | grep -q "^    worker 0, queue 0, interface $if_a\$" \
     || fail "--iface comment"
 
-# 6. A ring of 2 copies per worker against 20000 drops at 20k/s: copies are lost (counted),
-# the traffic is not: NO_SOCKET grows by exactly the frames sent.
-before=$(c stats | awk '$1 == "NO_SOCKET" {print $2}')
+# 6. A ring of 2 copies per worker against 20000 drops at 20 k/s: copies are lost (counted),
+# traffic is not: every frame the worker received in the window ended as NO_SOCKET (frames
+# the kernel lost before ingressd saw them on this loaded machine are not the capture's),
+# and every one of those drops was either written or counted lost.
+rx() { c stats | sed -n 's/^#conservation rx \([0-9]*\) .*/\1/p'; }
+nosock() { c stats | awk '$1 == "NO_SOCKET" {print $2}'; }
+rx0=$(rx) ns0=$(nosock)
 observe "$tmp/cap2" 5001 20000 20k capture --drops -w "$tmp/over.pcapng" --ring 2 --timeout 3
 cat "$tmp/cap2.err"
-after=$(c stats | awk '$1 == "NO_SOCKET" {print $2}')
+rx1=$(rx) ns1=$(nosock)
 lost=$(sed -n 's/.* \([0-9]*\) copies lost.*/\1/p' "$tmp/cap2.err")
 written=$(sed -n 's/capture: \([0-9]*\) frames written.*/\1/p' "$tmp/cap2.err")
+drops=$((ns1 - ns0))
 [ "${lost:-0}" -gt 0 ] || fail "a 2-slot ring lost no copies"
-[ $((after - before)) = 20000 ] || fail "NO_SOCKET grew by $((after - before)), not 20000"
-[ $((written + lost)) = 20000 ] || fail "written $written + lost $lost != 20000"
+[ "$drops" -gt 10000 ] || fail "only $drops of 20000 frames reached the worker"
+[ $((rx1 - rx0)) = "$drops" ] || fail "received $((rx1 - rx0)) but NO_SOCKET grew by $drops"
+[ $((written + lost)) = "$drops" ] || fail "written $written + lost $lost != $drops drops"
 [ "$(tcpdump -r "$tmp/over.pcapng" 2>/dev/null | wc -l)" = "$written" ] || fail "overflow file"
 
 kill "$sink"; wait "$sink" 2>/dev/null || true
@@ -122,4 +128,4 @@ sink=
 kill -INT "$pid"
 wait "$pid" || fail "ingressd exit status $?"
 pid=
-echo "check-trace-capture: ok (overflow: $written written, $lost lost)"
+echo "check-trace-capture: ok (overflow: $drops drops, $written written, $lost lost)"

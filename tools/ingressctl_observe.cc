@@ -80,9 +80,9 @@ public:
         const ctl::Message* first = next();
         if (!first) fail(sock + ": no reply");
         if (uint32_t err = first->u32(ctl::Attr::kError).value_or(EPROTO))
-            fail(std::string(ctl::msg_type_name(
-                     req.spec.mode == worker::ObserveMode::kTrace ? ctl::MsgType::kTrace
-                                                                  : ctl::MsgType::kCapture)) +
+            fail(std::string(ctl::msg_type_name(req.spec.mode == worker::ObserveMode::kTrace
+                                                    ? ctl::MsgType::kTrace
+                                                    : ctl::MsgType::kCapture)) +
                  ": " + std::strerror(static_cast<int>(err)) + ": " +
                  std::string(first->str(ctl::Attr::kMessage).value_or("")));
     }
@@ -147,15 +147,14 @@ const char* kind_name(core::Verdict::Kind k) {
     return "continue";
 }
 
-void print_trace(const worker::TraceRecord& r, const std::string& ifname, uint64_t n,
-                 bool json) {
+void print_trace(const worker::TraceRecord& r, const std::string& ifname, uint64_t n, bool json) {
     if (json) {
-        std::string o = "{\"frame\":" + std::to_string(n) + ",\"worker\":" +
-                        std::to_string(r.worker) + ",\"queue\":" + std::to_string(r.queue) +
-                        ",\"ifindex\":" + std::to_string(r.ifindex) +
-                        ",\"ifname\":" + json_str(ifname_or(ifname, r.ifindex)) +
-                        ",\"len\":" + std::to_string(r.len) +
-                        ",\"rx_ns\":" + std::to_string(r.rx_ns) + ",\"steps\":[";
+        std::string o =
+            "{\"frame\":" + std::to_string(n) + ",\"worker\":" + std::to_string(r.worker) +
+            ",\"queue\":" + std::to_string(r.queue) + ",\"ifindex\":" + std::to_string(r.ifindex) +
+            ",\"ifname\":" + json_str(ifname_or(ifname, r.ifindex)) +
+            ",\"len\":" + std::to_string(r.len) + ",\"rx_ns\":" + std::to_string(r.rx_ns) +
+            ",\"steps\":[";
         for (uint8_t i = 0; i < r.nsteps; ++i) {
             const worker::TraceStep& s = r.steps[i];
             if (i) o += ",";
@@ -225,8 +224,7 @@ Common parse(const std::vector<std::string>& args, Extra&& extra) {
 int cmd_trace(const std::string& sock, const std::vector<std::string>& args) {
     bool json = false;
     Common c = parse(args, [&](const std::vector<std::string>& a, std::size_t& i) {
-        if (a[i] == "--drops-only")
-            return true;
+        if (a[i] == "--drops-only") return true;
         if (a[i] == "--json") return json = true;
         return false;
     });
@@ -320,14 +318,13 @@ int cmd_capture(const std::string& sock, const std::vector<std::string>& args) {
             if (!r) fail("capture: bad record");
             const std::string name = ifname_or(daemon_name, r->ifindex);
             const uint32_t id = w.interface(r->ifindex, name, worker::kCaptureSnap);
-            std::string comment = r->dropped ? "drop reason SKB_DROP_REASON_" +
-                                                   std::string(core::drop_reason_name(r->reason)) +
-                                                   ", "
-                                             : std::string();
+            std::string comment = r->dropped
+                                      ? "drop reason SKB_DROP_REASON_" +
+                                            std::string(core::drop_reason_name(r->reason)) + ", "
+                                      : std::string();
             comment += "worker " + std::to_string(r->worker) + ", queue " +
                        std::to_string(r->queue) + ", interface " + name;
-            w.packet(id, epoch_ns(r->rx_ns),
-                     {r->bytes.data(), r->caplen}, r->orig_len, comment);
+            w.packet(id, epoch_ns(r->rx_ns), {r->bytes.data(), r->caplen}, r->orig_len, comment);
             ++written;
         }
         w.flush();

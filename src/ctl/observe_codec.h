@@ -14,7 +14,7 @@ namespace ingress::ctl {
 
 struct ObserveRequest {
     worker::ObserveSpec spec;
-    std::string ifname;  // capture --iface: resolved by the daemon into spec.ifindex
+    std::string ifname;       // capture --iface: resolved by the daemon into spec.ifindex
     uint32_t timeout_ms = 0;  // 0: no timeout
 };
 

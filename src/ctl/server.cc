@@ -597,7 +597,13 @@ void Server::pump_observe() {
                 ++added;
             }
         }
-        if (!added) return;
+        if (!added) {
+            // The budget is spent and the rings were empty on two passes (a worker pushes
+            // right after it claims): the records the count allowed were sent or lost (a
+            // full ring), none is coming.
+            if (count && s.spent() && o.spent_empty++) return end_observe("count reached", true);
+            return;
+        }
         o.pending = b.finish();
         o.pending_off = 0;
     }

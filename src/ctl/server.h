@@ -179,6 +179,7 @@ private:
         uint64_t deadline_ns = 0;      // 0: none
         std::vector<uint8_t> pending;  // a message the socket did not take yet
         std::size_t pending_off = 0;
+        uint32_t spent_empty = 0;  // passes that found the budget spent and the rings empty
     };
     std::optional<ObserveState> obs_;
 };

@@ -22,7 +22,12 @@ public:
     // The interface's block is written before its first packet; its id is returned.
     uint32_t interface(uint32_t ifindex, const std::string& name, uint32_t snaplen);
     // epb_flags reception types (bits 2-4).
-    enum class Reception : uint32_t { kUnspecified = 0, kUnicast = 1, kMulticast = 2, kBroadcast = 3 };
+    enum class Reception : uint32_t {
+        kUnspecified = 0,
+        kUnicast = 1,
+        kMulticast = 2,
+        kBroadcast = 3
+    };
     // One frame: ts in ns since the epoch, the bytes kept, the original length, a comment.
     void packet(uint32_t iface_id, uint64_t ts_ns, std::span<const uint8_t> bytes,
                 uint32_t orig_len, const std::string& comment,
