@@ -40,7 +40,8 @@ observe() {  # observe OUT DPORTS COUNT RATE ARGS...
     shift 4
     c "$@" > "$out" 2> "$out.err" &
     tr=$!
-    sleep 0.5
+    for _ in $(seq 200); do grep -q "session started" "$out.err" && break; sleep 0.05; done
+    grep -q "session started" "$out.err" || { cat "$out.err" >&2; fail "ingressctl $* did not start"; }
     send "$ports" "$n" "$rate"
     wait "$tr" || { cat "$out.err" >&2; fail "ingressctl $* failed"; }
     tr=
@@ -85,7 +86,7 @@ observe "$tmp/t3" 5000-5001 40 200 trace --count 4 --drops-only --timeout 10
 # 4. Drop capture into pcapng, read by the real tools.
 observe "$tmp/cap1" 5000-5001 40 200 capture --drops NO_SOCKET -w "$tmp/drops.pcapng" --count 6 --timeout 10
 cat "$tmp/cap1.err"
-grep -q "capture: 6 frames written" "$tmp/cap1.err" || fail "capture summary: $(cat "$tmp/cap1.err")"
+grep -q "^capture: 6 frames written" "$tmp/cap1.err" || fail "capture summary: $(cat "$tmp/cap1.err")"
 tcpdump -nn -r "$tmp/drops.pcapng" > "$tmp/td" 2> "$tmp/td.err" || { cat "$tmp/td.err"; fail "tcpdump -r"; }
 cat "$tmp/td"
 [ "$(wc -l < "$tmp/td")" = 6 ] || fail "tcpdump read $(wc -l < "$tmp/td") packets"

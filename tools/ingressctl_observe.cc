@@ -85,6 +85,10 @@ public:
                                                     : ctl::MsgType::kCapture)) +
                  ": " + std::strerror(static_cast<int>(err)) + ": " +
                  std::string(first->str(ctl::Attr::kMessage).value_or("")));
+        // The workers see the session from their next burst on (scripts wait for this line).
+        std::fprintf(stderr, "%s: session started on %u workers\n",
+                     req.spec.mode == worker::ObserveMode::kTrace ? "trace" : "capture",
+                     first->u32(ctl::Attr::kWorkers).value_or(0));
     }
     ~Session() { close(fd_); }
 

@@ -61,10 +61,14 @@ TEST(ObserveCodec, TraceRecordRoundTrips) {
     r.fate = core::Verdict::Kind::kDrop;
     r.reason = core::DropReason::kNoSocket;
     r.nsteps = 2;
-    r.steps[0] = {worker::TraceStage::kIpRcvCore, core::Verdict::Kind::kContinue,
-                  core::DropReason::kNotSpecified, {1, 2, 17, 46, 0}};
-    r.steps[1] = {worker::TraceStage::kUdpLookup, core::Verdict::Kind::kDrop,
-                  core::DropReason::kNoSocket, {}};
+    r.steps[0] = {worker::TraceStage::kIpRcvCore,
+                  core::Verdict::Kind::kContinue,
+                  core::DropReason::kNotSpecified,
+                  {1, 2, 17, 46, 0}};
+    r.steps[1] = {worker::TraceStage::kUdpLookup,
+                  core::Verdict::Kind::kDrop,
+                  core::DropReason::kNoSocket,
+                  {}};
     Builder b(MsgType::kReply, 1);
     encode_record(b, r, "eth0");
     const std::vector<uint8_t> bytes = b.finish();
