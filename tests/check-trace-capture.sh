@@ -59,9 +59,9 @@ for want in "eth_type_trans: pkt_type PACKET_HOST, ethertype 0x0800" \
 done
 [ "$(grep -c '^frame ' "$tmp/t1")" = 1 ] || fail "--count 1 gave $(grep -c '^frame ' "$tmp/t1") frames"
 # The stages come in the kernel's order.
-grep -o '^  [a-z_0-9]*' "$tmp/t1" | tr -d ' ' | tr '\n' ' ' | grep -q \
-    "eth_type_trans __netif_receive_skb_core ip_rcv_core ip_route_input_noref fib_validate_source ip_local_deliver_finish __udp4_lib_lookup fate" \
-    || fail "stages out of order"
+stages=$(grep -o '^  [a-z_0-9]*' "$tmp/t1" | tr -d ' ' | tr '\n' ' ')
+[ "$stages" = "eth_type_trans __netif_receive_skb_core ip_rcv_core ip_route_input_noref fib_validate_source ip_local_deliver_finish __udp4_lib_lookup fate " ] \
+    || fail "stages out of order: $stages"
 
 # 2. The filter: frames to 5000 (delivered) and 5001 (no socket) interleaved, only 5001 traced.
 observe "$tmp/t2" 5000-5001 40 200 trace --count 5 --filter 'udp dst port 5001' --json --timeout 10
@@ -102,8 +102,8 @@ grep -q "Interface name: $if_a" "$tmp/tv" || fail "interface description block n
 observe "$tmp/cap3" 5000 5 100 capture --iface "$if_a" --filter 'udp dst port 5000' -w "$tmp/if.pcapng" --count 3 --timeout 10
 grep -q "capture: 3 frames written" "$tmp/cap3.err" || fail "capture --iface: $(cat "$tmp/cap3.err")"
 [ "$(tcpdump -nn -r "$tmp/if.pcapng" 2>/dev/null | grep -c '> 198.18.0.1.5000: UDP')" = 3 ] || fail "--iface file"
-tshark -r "$tmp/if.pcapng" -V 2> /dev/null | grep -q "^    worker 0, queue 0, interface $if_a\$" \
-    || fail "--iface comment"
+tshark -r "$tmp/if.pcapng" -V > "$tmp/ifv" 2> /dev/null  # to a file: grep -q would cut the pipe
+grep -q "^    worker 0, queue 0, interface $if_a\$" "$tmp/ifv" || fail "--iface comment"
 
 # 6. A ring of 2 copies per worker against 20000 drops at 20 k/s: copies are lost (counted),
 # traffic is not: every frame the worker received in the window ended as NO_SOCKET (frames
