@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,28 @@ TEST(Observe, TraceOfRpFilterDropNamesTheReverseRoute) {
                                 {"IpExtInOctets", 46},
                                 {"IpExtInNoECTPkts", 1},
                                 {"TcpExtIPReversePathFilter", 1}}));
+}
+
+// ip_defrag: the first fragment is held in its queue (id, protocol, offset, MF); the last one
+// completes the datagram, which goes on to the lookup as one packet of two frames.
+TEST(Observe, TraceOfFragmentsShowsTheReassemblyQueue) {
+    ObserveHarness h;
+    auto frags = udp_to(kLocal, 5555).ip_id(77).payload_size(100).build_fragments(64);
+    ASSERT_EQ(frags.size(), 2u);
+    ObserveSession s(trace_spec(), 1);
+    h.observe(s, {frags[0]});
+    h.observe(s, {frags[1]});
+    auto recs = drain(s);
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0].fate, core::Verdict::Kind::kHeld);
+    EXPECT_EQ(lines(recs[0]).back(),
+              "ip_defrag: queue id 77 proto 17: offset 0 MF -> held (reassembly queue)");
+    auto l = lines(recs[1]);
+    EXPECT_NE(
+        std::find(l.begin(), l.end(), "ip_defrag: queue id 77 proto 17: complete, 2 fragments"),
+        l.end())
+        << ::testing::PrintToString(l);
+    EXPECT_EQ(recs[1].reason, core::DropReason::kNoSocket) << "the whole datagram's fate";
 }
 
 TEST(Observe, FilterMatchesOnlyWhatItShould) {
