@@ -31,6 +31,7 @@
 #include "ipv4/route_tables.h"
 #include "l2/port.h"
 #include "wire/frame_builder.h"
+#include "worker/observe.h"
 #include "worker/pipeline.h"
 #include "worker/runtime.h"
 
@@ -91,7 +92,12 @@ private:
 
 // The endpoints deliver into shared-memory rings (one memfd ring each, one worker), the apps'
 // consumer side drained once per cycle.
-void pipeline_udp_unicast(benchmark::State& state, bool profiled) {
+// `observe`: what `ingressctl trace` leaves in the worker: kOff (the hub read once per
+// burst, no session: the cost every worker pays), kNoMatch (a session whose filter matches
+// none of the frames: the observed copy of the pipeline plus bpf_filter on every frame),
+// kMatchAll (every frame traced, every stage recorded, the ring full: records lost).
+enum class Observe { kOff, kNoMatch, kMatchAll };
+void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff) {
     const auto endpoints = static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -130,8 +136,14 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled) {
     rcfg.ifaces.push_back(
         {.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
     ipv4::RoutePublisher routes(std::move(rcfg));
-    worker::Pipeline pipeline(backend, counters,
-                              {.port = &port, .routes = &routes, .endpoints = table.get()});
+    worker::ObserveHub hub;
+    worker::ObserveSpec spec;
+    if (observe == Observe::kNoMatch) spec.filter = *worker::compile_filter("udp port 1");
+    worker::ObserveSession session(spec, 1);
+    if (observe != Observe::kOff) hub.start(&session);
+    worker::Pipeline pipeline(
+        backend, counters,
+        {.port = &port, .routes = &routes, .endpoints = table.get(), .observe = &hub});
     // The runtime profile as a worker keeps it (worker/runtime.h): the pipeline's stage stamps
     // and the worker's own around rx_burst and the poll.
     worker::RuntimeProfile profile;
@@ -156,6 +168,9 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled) {
     }
     const auto snap = counters.snapshot();
     if (snap.delivered != snap.rx) state.SkipWithError("not every frame was delivered");
+    if ((observe == Observe::kMatchAll) != (session.lost() + session.skipped() > 0))
+        state.SkipWithError("the trace did not see what it should");
+    hub.stop();
     const double pkts = static_cast<double>(state.iterations()) * core::kBurst;
     state.SetItemsProcessed(static_cast<int64_t>(pkts));
     state.counters["ns_per_pkt"] =
@@ -197,8 +212,18 @@ void pipeline_args(benchmark::internal::Benchmark* b) {
             [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
         ->ReportAggregatesOnly(true);
 }
+// ingressctl trace live in the same run (worker/observe.h): BM_PipelineUdpUnicast is the
+// trace-off figure; these are the bounded cost while a session runs.
+void BM_PipelineUdpUnicastTraceNoMatch(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kNoMatch);
+}
+void BM_PipelineUdpUnicastTraceAll(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kMatchAll);
+}
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpUnicastProfiled)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpUnicastTraceNoMatch)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpUnicastTraceAll)->Apply(pipeline_args);
 
 }  // namespace
 

@@ -9,6 +9,11 @@
 //   ingressctl [--socket PATH] routes
 //   ingressctl [--socket PATH] reload
 //   ingressctl [--socket PATH] wait-ready [--timeout SECONDS]
+//   ingressctl [--socket PATH] trace [--count N] [--filter EXPR] [--drops-only] [--worker W]
+//                                    [--json] [--timeout SECONDS] [--ring N]
+//   ingressctl [--socket PATH] capture (--drops [REASON...] | --iface IF) [--filter EXPR]
+//                                      -w FILE [--count N] [--worker W] [--timeout SECONDS]
+//                                      [--ring N]
 //
 // Exit status: 0 done; 1 an error (no daemon, refused, a protocol error; wait-ready: not
 // ready in time); 2 usage; 3 reload not applied because a change needs a restart.
@@ -31,6 +36,7 @@
 #include "core/counters.h"
 #include "core/stats_format.h"
 #include "ctl/protocol.h"
+#include "ingressctl_observe.h"
 #include "ipv4/fib.h"
 #include "worker/runtime.h"
 
@@ -846,6 +852,14 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
         "  wait-ready [--timeout SECONDS]\n"
         "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
+        "  trace [--count N] [--filter EXPR] [--drops-only] [--worker W] [--json]\n"
+        "        [--timeout SECONDS] [--ring N]\n"
+        "                  the next N frames that match (default 10), every stage each went\n"
+        "                  through and its fate with the kernel's drop reason\n"
+        "  capture (--drops [REASON...] | --iface IF) [--filter EXPR] -w FILE [--count N]\n"
+        "          [--worker W] [--timeout SECONDS] [--ring N]\n"
+        "                  dropped frames (all or these reasons) or one interface's frames\n"
+        "                  into a pcapng file, until N frames, the timeout or Ctrl-C\n"
         "default socket: %s\n",
         config::Config{}.control_socket.c_str());
     std::exit(code);
@@ -867,6 +881,22 @@ int main(int argc, char** argv) {
     long count = 0;
     double timeout = 30, interval = 1;
     long rows = 20;
+    // trace and capture parse their own options (tools/ingressctl_observe.cc).
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if ((a == "--socket" || a == "-s") && i + 1 < argc) {
+            sock = argv[++i];
+            continue;
+        }
+        if (a != "trace" && a != "capture") break;
+        std::vector<std::string> rest(argv + i + 1, argv + argc);
+        for (const std::string& r : rest)
+            if (r == "-h" || r == "--help") usage(0);
+        const int rc =
+            a == "trace" ? ctl_tool::cmd_trace(sock, rest) : ctl_tool::cmd_capture(sock, rest);
+        if (rc == 2) usage(2);
+        return rc;
+    }
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> const char* {

@@ -30,6 +30,8 @@ inline constexpr uint8_t kFlagReassembled = 1u << 2;  // built by defrag from fr
 // eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
 // vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.
 inline constexpr uint8_t kFlagL2Parsed = 1u << 3;
+// `ingressctl trace` follows this packet (worker/observe.h); set only in observed bursts.
+inline constexpr uint8_t kFlagTraced = 1u << 7;
 
 struct alignas(64) Packet {
     uint8_t* data = nullptr;  // first byte of the frame (Ethernet header)

@@ -1,5 +1,6 @@
 #include "ctl/protocol.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +31,11 @@ void put64(uint8_t* p, uint64_t v) noexcept {
 // The size each known attribute must have; 0 = variable (strings, nested, arrays).
 int expected_size(Attr a) noexcept {
     switch (a) {
+        case Attr::kObsCount:
+        case Attr::kObsRxNs:
+        case Attr::kObsRecords:
+        case Attr::kObsLost:
+        case Attr::kObsSkipped:
         case Attr::kDelivered:
         case Attr::kDropped:
         case Attr::kTruncated:
@@ -59,6 +65,10 @@ int expected_size(Attr a) noexcept {
         case Attr::kPrefix:
         case Attr::kQueue:
         case Attr::kStageCount:
+        case Attr::kObsFlags:
+        case Attr::kObsTimeout:
+        case Attr::kObsRingSlots:
+        case Attr::kObsFrameLen:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -82,6 +92,12 @@ int expected_size(Attr a) noexcept {
         case Attr::kTable:
         case Attr::kApplied:
         case Attr::kProof:
+        case Attr::kObsMode:
+        case Attr::kObsStage:
+        case Attr::kObsFate:
+        case Attr::kObsClosed:
+        case Attr::kObsEnd:
+        case Attr::kObsDropped:
             return 1;
         case Attr::kMessage:
         case Attr::kFilterExpr:
@@ -103,6 +119,13 @@ int expected_size(Attr a) noexcept {
         case Attr::kCounterHelp:
         case Attr::kWorkerRuntime:
         case Attr::kRuntimeValues:
+        case Attr::kObsFilter:
+        case Attr::kObsReason:
+        case Attr::kTraceRecord:
+        case Attr::kTraceStep:
+        case Attr::kObsValues:
+        case Attr::kObsFrame:
+        case Attr::kCaptureRecord:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -142,6 +165,10 @@ const char* msg_type_name(MsgType t) noexcept {
             return "backend-stats";
         case MsgType::kRuntime:
             return "runtime";
+        case MsgType::kTrace:
+            return "trace";
+        case MsgType::kCapture:
+            return "capture";
         case MsgType::kReply:
             return "reply";
     }
@@ -149,7 +176,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 15;
+    return t >= 1 && t <= 17;
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -294,7 +321,9 @@ std::optional<ParseError> parse_attrs(std::span<const uint8_t> p, std::vector<At
         if (p.size() - off - 4 < alen) return ParseError::kBadAttrLength;
         int want = expected_size(at);
         if (want > 0 && alen != static_cast<std::size_t>(want)) return ParseError::kBadAttrSize;
-        if ((at == Attr::kCounters || at == Attr::kRuntimeValues) && alen % 8 != 0)
+        if ((at == Attr::kCounters || at == Attr::kRuntimeValues || at == Attr::kObsValues ||
+             at == Attr::kObsFilter) &&
+            alen % 8 != 0)
             return ParseError::kBadAttrSize;
         if (want >= 0) out->push_back({at, p.subspan(off + 4, alen)});
         off += 4 + ((alen + 3) & ~std::size_t{3});
@@ -357,6 +386,11 @@ void Builder::end_nested(std::size_t mark) {
 Builder& Builder::str(Attr a, std::string_view s) {
     if (s.size() > 4096) s = s.substr(0, 4096);
     put(a, s.data(), s.size());
+    return *this;
+}
+
+Builder& Builder::bytes(Attr a, std::span<const uint8_t> v) {
+    put(a, v.data(), std::min<std::size_t>(v.size(), 0xfffc));
     return *this;
 }
 

@@ -54,7 +54,11 @@ enum class MsgType : uint16_t {
     kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
     kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
     kRuntime = 15,       // per-worker runtime profile (worker/runtime.h) as u64 arrays (paged)
-    kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    // A session: one ok reply, then replies with the same seq carrying records, then one
+    // with kObsEnd (ctl/observe_codec.h, docs/control-protocol.md).
+    kTrace = 16,    // the next frames that match, stage by stage (ingressctl trace)
+    kCapture = 17,  // copies of dropped frames or of one interface's (ingressctl capture)
+    kReply = 100,   // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -133,6 +137,29 @@ enum class Attr : uint16_t {
     // Privilege from credentials the kernel vouches for (ctl/cap_proof.h, ctl/policy.h).
     kProof = 150,  // u8, repeatable, one per fd passed with the request, in fd order: the
                    // capability (CAP_* number) that socket proves
+    // trace / capture (ctl/observe_codec.h)
+    kObsCount = 106,      // u64: records to deliver (0: until the client stops)
+    kObsFilter = 107,     // bytes: classic BPF, 8 bytes per instruction (struct bpf_insn)
+    kObsFlags = 108,      // u32: bit 0 drops only (trace)
+    kObsTimeout = 109,    // u32: milliseconds until the session ends (0: none)
+    kObsRingSlots = 110,  // u32: records per worker ring (0: the default)
+    kObsReason = 111,     // string: a drop reason's name (capture: repeatable; records)
+    kObsMode = 112,       // u8: worker::ObserveMode
+    kTraceRecord = 113,   // nested: one traced frame
+    kTraceStep = 114,     // nested: stage, fate, [reason], values
+    kObsStage = 115,      // u8: worker::TraceStage
+    kObsFate = 116,    // u8: core::Verdict::Kind (0 continue, 1 drop, 2 pass, 3 held, 4 delivered)
+    kObsValues = 117,  // u64 array: the stage's values (worker/observe.h)
+    kObsRxNs = 118,    // u64: the frame's receive time (backend clock, ns)
+    kObsFrameLen = 119,    // u32: the frame's length
+    kObsFrame = 120,       // bytes: the frame's first bytes
+    kObsClosed = 121,      // u8: 1 when the frame reached its fate in this worker
+    kCaptureRecord = 122,  // nested: one frame copy
+    kObsEnd = 123,         // u8: the session is over (last reply)
+    kObsRecords = 124,     // u64: records delivered
+    kObsLost = 125,        // u64: records or copies a full ring refused
+    kObsSkipped = 126,     // u64: matching frames over a burst's trace limit
+    kObsDropped = 127,     // u8: the copy is of a dropped frame
 };
 
 enum class ParseError : uint8_t {
@@ -208,6 +235,7 @@ public:
     Builder& u64(Attr a, uint64_t v);
     Builder& str(Attr a, std::string_view s);
     Builder& u64_array(Attr a, std::span<const uint64_t> v);
+    Builder& bytes(Attr a, std::span<const uint8_t> v);  // opaque bytes (a frame, a program)
     // A nested attribute: begin_nested() returns a mark, attributes added until
     // end_nested(mark) are its value.
     std::size_t begin_nested(Attr a);

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "ctl/observe_codec.h"
+
 namespace ingress::ctl {
 
 namespace {
@@ -124,7 +126,10 @@ int Server::run_once(int timeout_ms) {
     // The timeouts are checked at least every 100 ms.
     constexpr int kSweepMs = 100;
     epoll_event evs[64];
-    int n = epoll_wait(ep_fd_, evs, 64, std::min(timeout_ms, kSweepMs));
+    // A live trace or capture is drained every few milliseconds.
+    if (obs_ && (timeout_ms < 0 || timeout_ms > 5)) timeout_ms = 5;
+    int n = epoll_wait(ep_fd_, evs, 64, timeout_ms < 0 ? kSweepMs : std::min(timeout_ms, kSweepMs));
+    pump_observe();
     const uint64_t now = mono_ns();
     if (now - last_sweep_ns_ >= kSweepMs * 1000000ull) {
         last_sweep_ns_ = now;
@@ -329,6 +334,7 @@ void Server::close_passed(Conn& c) {
 void Server::close_conn(int fd) {
     auto it = conns_.find(fd);
     if (it == conns_.end()) return;
+    if (obs_ && obs_->fd == fd) end_observe("client gone", false);
     const uint64_t owner = it->second.owner;
     close_passed(it->second);
     epoll_ctl(ep_fd_, EPOLL_CTL_DEL, fd, nullptr);
@@ -541,6 +547,9 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return backend_stats(c, m);
         case MsgType::kRuntime:
             return runtime(c, m);
+        case MsgType::kTrace:
+        case MsgType::kCapture:
+            return observe(c, m);
         case MsgType::kReply:
             break;
     }
@@ -775,6 +784,114 @@ bool Server::reload(Conn& c, const Message& m) {
         b.u8(Attr::kApplied, o.restart.empty());
         for (const std::string& r : o.restart) b.str(Attr::kRestart, r);
     });
+}
+
+}  // namespace ingress::ctl
+
+namespace ingress::ctl {
+
+bool Server::observe(Conn& c, const Message& m) {
+    if (!hooks_.observe) return answer(c, m, Result{EOPNOTSUPP, "no dataplane to observe", 0});
+    // Every frame's headers (trace) or bytes (capture): what an AF_PACKET socket shows, so
+    // what tcpdump needs, CAP_NET_RAW (or a grant of it), or an administrator.
+    if (!may_administer(reg_.config().policy, c.req, static_cast<uid_t>(cfg_.owner_uid),
+                        cfg_.gid) &&
+        !has_privilege(reg_.config().policy, c.req, Privilege::kNetRaw))
+        return answer(c, m,
+                      Result{EPERM,
+                             "trace and capture need CAP_NET_RAW (as tcpdump), root, the "
+                             "daemon's uid, CAP_NET_ADMIN or the control group",
+                             0});
+    if (obs_) return answer(c, m, Result{EBUSY, "a trace or capture is already running", 0});
+    ObserveRequest req;
+    if (auto e = decode(m, &req)) return answer(c, m, Result{e->err, e->message, 0});
+    const uint16_t workers = static_cast<uint16_t>(reg_.config().workers);
+    if (req.spec.worker >= static_cast<int>(workers))
+        return answer(c, m, Result{EINVAL, "no such worker", 0});
+    if (!req.ifname.empty()) {
+        req.spec.ifindex = hooks_.ifindex ? hooks_.ifindex(req.ifname) : 0;
+        if (!req.spec.ifindex) return answer(c, m, Result{ENODEV, "no interface " + req.ifname, 0});
+    }
+    auto session = std::make_unique<worker::ObserveSession>(std::move(req.spec), workers);
+    if (!reply(c, m.seq, Result{}, {}, [&](Builder& b) { b.u32(Attr::kWorkers, workers); }))
+        return false;
+    hooks_.observe->start(session.get());
+    obs_.emplace();
+    obs_->fd = c.fd;
+    obs_->seq = m.seq;
+    obs_->session = std::move(session);
+    if (req.timeout_ms) obs_->deadline_ns = mono_ns() + uint64_t{req.timeout_ms} * 1000000;
+    return true;
+}
+
+// Sends what the workers' rings hold, as many records per message as fit; a socket that
+// takes nothing more keeps the message pending and leaves the rest in the rings (which
+// then fill, and lose records, counted: the workers never wait).
+void Server::pump_observe() {
+    if (!obs_) return;
+    ObserveState& o = *obs_;
+    worker::ObserveSession& s = *o.session;
+    const uint64_t count = s.spec().count;
+    for (;;) {
+        while (o.pending_off < o.pending.size()) {
+            ssize_t n = ::send(o.fd, o.pending.data() + o.pending_off,
+                               o.pending.size() - o.pending_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n <= 0) {
+                const int fd = o.fd;
+                close_conn(fd);  // ends the session
+                return;
+            }
+            o.pending_off += static_cast<std::size_t>(n);
+        }
+        if (count && o.sent >= count) return end_observe("count reached", true);
+        if (o.deadline_ns && mono_ns() >= o.deadline_ns) return end_observe("timeout", true);
+        Builder b(MsgType::kReply, o.seq);
+        b.u32(Attr::kError, 0);
+        b.u64(Attr::kObsLost, s.lost()).u64(Attr::kObsSkipped, s.skipped());
+        const bool trace = s.spec().mode == worker::ObserveMode::kTrace;
+        const std::size_t room = trace ? 2048 : worker::kCaptureSnap + 128;
+        uint32_t added = 0;
+        for (uint16_t w = 0; w < s.workers(); ++w) {
+            while ((!count || o.sent < count) && b.size() + room < kMaxPayload) {
+                if (trace) {
+                    worker::TraceRecord r;
+                    if (s.drain(w, &r, 1) == 0) break;
+                    encode_record(b, r, ifname(r.ifindex));
+                } else {
+                    worker::CaptureRecord r;
+                    if (s.drain(w, &r, 1) == 0) break;
+                    encode_record(b, r, ifname(r.ifindex));
+                }
+                ++o.sent;
+                ++added;
+            }
+        }
+        if (!added) {
+            // The budget is spent and the rings were empty on two passes (a worker pushes
+            // right after it claims): the records the count allowed were sent or lost (a
+            // full ring), none is coming.
+            if (count && s.spent() && o.spent_empty++) return end_observe("count reached", true);
+            return;
+        }
+        o.pending = b.finish();
+        o.pending_off = 0;
+    }
+}
+
+void Server::end_observe(const char* why, bool tell) {
+    ObserveState& o = *obs_;
+    hooks_.observe->stop();  // after this no worker touches the session
+    if (tell) {
+        Builder b(MsgType::kReply, o.seq);
+        b.u32(Attr::kError, 0);
+        encode_end(b, ObserveEnd{o.sent, o.session->lost(), o.session->skipped(), why});
+        std::vector<uint8_t> bytes = b.finish();
+        // The end is small; a client that cannot take it has its session end anyway.
+        (void)send_with_fds(o.fd, bytes, {});
+    }
+    obs_.reset();
 }
 
 }  // namespace ingress::ctl

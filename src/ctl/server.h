@@ -35,6 +35,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,7 @@
 #include "ctl/unix_socket.h"
 #include "ipv4/fib.h"
 #include "ipv4/route_tables.h"
+#include "worker/observe.h"
 #include "worker/runtime.h"
 
 namespace ingress::ctl {
@@ -96,6 +99,10 @@ struct ServerHooks {
     std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
     std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
     std::function<std::vector<core::CounterGroup>()> counter_groups;  // backend-stats
+    // trace / capture: where sessions are published to the workers (one live at a time),
+    // and `capture --iface NAME`'s name in the daemon's namespace (0: unknown).
+    worker::ObserveHub* observe = nullptr;
+    std::function<uint32_t(const std::string& name)> ifindex;
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
@@ -203,6 +210,12 @@ private:
     bool routes(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);
     bool backend_stats(Conn& c, const Message& m);
+    // trace / capture: starts the session (one at a time), whose records pump_observe()
+    // streams to the connection on every pass; it ends when `count` records went out, at its
+    // timeout, or when the connection goes.
+    bool observe(Conn& c, const Message& m);
+    void pump_observe();
+    void end_observe(const char* why, bool tell);
     std::string ifname(uint32_t ifindex) const;
     void log_refusal(const Conn& c, const char* what, const std::string& msg);
 
@@ -221,6 +234,17 @@ private:
     uint64_t accept_paused_ns_ = 0;  // accepting paused until this time (0: not paused)
     uint64_t last_sweep_ns_ = 0;
     std::size_t fd_limit_ = 0;  // RLIMIT_NOFILE's soft limit at start
+    struct ObserveState {
+        int fd = -1;
+        uint32_t seq = 0;
+        std::unique_ptr<worker::ObserveSession> session;
+        uint64_t sent = 0;             // records delivered to the client
+        uint64_t deadline_ns = 0;      // 0: none
+        std::vector<uint8_t> pending;  // a message the socket did not take yet
+        std::size_t pending_off = 0;
+        uint32_t spent_empty = 0;  // passes that found the budget spent and the rings empty
+    };
+    std::optional<ObserveState> obs_;
 };
 
 }  // namespace ingress::ctl

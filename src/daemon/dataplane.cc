@@ -363,7 +363,8 @@ void Dataplane::create_workers() {
                                      .worker = static_cast<uint16_t>(n),
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
-                                     .endpoint_pub = endpoint_pub_.get()};
+                                     .endpoint_pub = endpoint_pub_.get(),
+                                     .observe = &observe_};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
                 worker::WorkerOptions{
@@ -412,6 +413,8 @@ void Dataplane::start_control() {
     };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.counter_groups = [this] { return counter_groups(); };
+    hooks.observe = &observe_;
+    hooks.ifindex = [this](const std::string& name) { return ifindex_of(name); };
     hooks.reload = [this] {
         return reload_request_
                    ? reload_request_()

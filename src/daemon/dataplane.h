@@ -26,6 +26,7 @@
 #include "daemon/sysctl_mirror.h"
 #include "demux/endpoint_publisher.h"
 #include "ipv4/route_tables.h"
+#include "worker/observe.h"
 
 namespace ingress::daemon {
 
@@ -120,6 +121,9 @@ private:
     KernelConf kconf_;                     // host: kernel: the knobs the tables were built with
     uint64_t kconf_read_ns_ = 0;           // when the knobs were last re-read (every second)
     bool resync_pending_ = false;          // the last dump failed: dump again
+    // `ingressctl trace` / `capture` sessions, published to every worker (outlives them and
+    // the control server).
+    worker::ObserveHub observe_;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;

@@ -28,7 +28,7 @@ void WakeupList::flush(uint16_t worker) noexcept {
 // --- ShmRings -----------------------------------------------------------------------------
 
 ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g)
-    : bell_(shm::Doorbell::create()), g_(g) {
+    : endpoint_id_(endpoint_id), bell_(shm::Doorbell::create()), g_(g) {
     w_.reserve(workers);
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
@@ -52,6 +52,12 @@ uint64_t ShmRings::delivered() const noexcept {
     uint64_t n = 0;
     for (const PerWorker& w : w_) n += w.prod.delivered();
     return n;
+}
+
+uint32_t ShmRings::prod_index(uint16_t worker) const noexcept {
+    if (worker >= w_.size()) return 0;
+    return static_cast<const shm::RingHeader*>(w_[worker].region.data())
+        ->prod.load(std::memory_order_relaxed);
 }
 
 uint64_t ShmRings::dropped() const noexcept {

@@ -103,6 +103,10 @@ public:
     void wake(uint16_t worker) noexcept;
 
     uint16_t workers() const noexcept { return static_cast<uint16_t>(w_.size()); }
+    uint32_t endpoint_id() const noexcept { return endpoint_id_; }
+    // The producer index of one worker's ring: the next slot it fills (a trace reads it
+    // after a delivery: the slot was this minus one).
+    uint32_t prod_index(uint16_t worker) const noexcept;
     const shm::Region& region(uint16_t worker) const noexcept { return w_[worker].region; }
     const shm::Doorbell& doorbell() const noexcept { return bell_; }
     const shm::RingGeometry& geometry() const noexcept { return g_; }
@@ -123,6 +127,7 @@ private:
         bool pending = false;  // in this worker's WakeupList for the current burst
     };
     std::vector<PerWorker> w_;
+    uint32_t endpoint_id_ = 0;
     shm::Doorbell bell_;
     shm::RingGeometry g_;
 };

@@ -43,14 +43,22 @@ inline int compute_score(const UdpEntry& e, wire::Ipv4Addr saddr, uint16_t sport
 }
 
 // reuseport_select_sock_by_hash(): start at reciprocal_scale(hash, n), skip connected
-// members; nullptr when every member is connected.
-UdpEndpoint* reuseport_select(const EndpointTable& t, uint16_t group, uint32_t hash) noexcept {
+// members; nullptr when every member is connected. `tr` (a trace) gets the group's size and
+// the pick.
+UdpEndpoint* reuseport_select(const EndpointTable& t, uint16_t group, uint32_t hash,
+                              UdpLookupTrace* tr) noexcept {
     auto members = t.reuse_members(group);
     const auto n = static_cast<uint32_t>(members.size());
     const uint32_t j = reciprocal_scale(hash, n);
     uint32_t i = j;
     do {
-        if (!members[i]->connected()) return members[i];
+        if (!members[i]->connected()) {
+            if (tr) [[unlikely]] {
+                tr->group_size = static_cast<uint16_t>(n);
+                tr->pick = static_cast<uint16_t>(i);
+            }
+            return members[i];
+        }
         if (++i >= n) i = 0;
     } while (i != j);
     return nullptr;
@@ -61,22 +69,25 @@ struct Lookup {
     bool connected = false;
 };
 
-// udp4_lib_lookup2() over one slot.
+// udp4_lib_lookup2() over one slot. `tr` (a trace, else null) gets the winner's score.
 Lookup lookup2(const EndpointTable& t, std::span<const UdpEntry> slot, wire::Ipv4Addr saddr,
-               uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept {
+               uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif,
+               UdpLookupTrace* tr) noexcept {
     Lookup result;
     int badness = 0;
     for (const UdpEntry& e : slot) {
         int score = compute_score(e, saddr, sport, dif);
         if (score <= badness) continue;
         badness = score;
+        if (tr) [[unlikely]]
+            tr->score = score;
         if (e.connected) {
             result = {e.ep, true};
             continue;
         }
         if (e.reuse_group != kNoReuseGroup) {
             uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
-            if (UdpEndpoint* sel = reuseport_select(t, e.reuse_group, hash)) {
+            if (UdpEndpoint* sel = reuseport_select(t, e.reuse_group, hash, tr)) {
                 // "Fall back to scoring if group has connections."
                 if (!t.reuse_has_conns(e.reuse_group)) return {sel, false};
                 result = {sel, sel->connected()};
@@ -90,13 +101,14 @@ Lookup lookup2(const EndpointTable& t, std::span<const UdpEntry> slot, wire::Ipv
 
 // The reuseport group of an endpoint the hook selected (inet_lookup_reuseport()).
 UdpEndpoint* hook_reuseport(const EndpointTable& t, UdpEndpoint* sel, wire::Ipv4Addr saddr,
-                            uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport) noexcept {
+                            uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport,
+                            UdpLookupTrace* tr) noexcept {
     if (!sel->reuseport()) return sel;
     const InetAddressing& a = sel->addressing();
     for (const UdpEntry& e : t.udp_slot(a.rcv_saddr, a.num)) {
         if (e.ep != sel || e.reuse_group == kNoReuseGroup) continue;
         uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
-        UdpEndpoint* r = reuseport_select(t, e.reuse_group, hash);
+        UdpEndpoint* r = reuseport_select(t, e.reuse_group, hash, tr);
         return r ? r : sel;
     }
     return sel;
@@ -219,20 +231,29 @@ private:
 }  // namespace
 
 UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint16_t sport,
-                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept {
-    Lookup r = lookup2(t, t.udp_slot(daddr, dport), saddr, sport, daddr, dport, dif);
-    if (r.ep && r.connected) return r.ep;
+                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif,
+                             UdpLookupTrace* tr) noexcept {
+    auto found = [tr](UdpEndpoint* ep, UdpLookupStep step) {
+        if (tr && ep) [[unlikely]]
+            tr->step = step;
+        return ep;
+    };
+    Lookup r = lookup2(t, t.udp_slot(daddr, dport), saddr, sport, daddr, dport, dif, tr);
+    if (r.ep && r.connected) return found(r.ep, UdpLookupStep::kConnected);
 
     if (UdpLookupHook hook = t.udp_lookup_hook()) {
         UdpLookupVerdict v = hook(t.udp_lookup_hook_ctx(), {saddr, sport, daddr, dport, dif});
-        if (v.action == UdpLookupVerdict::Action::kDrop) return nullptr;
+        if (v.action == UdpLookupVerdict::Action::kDrop) return found(nullptr, {});
         if (v.selected) {
-            return v.no_reuseport ? v.selected
-                                  : hook_reuseport(t, v.selected, saddr, sport, daddr, dport);
+            return found(v.no_reuseport
+                             ? v.selected
+                             : hook_reuseport(t, v.selected, saddr, sport, daddr, dport, tr),
+                         UdpLookupStep::kHook);
         }
     }
-    if (r.ep) return r.ep;
-    return lookup2(t, t.udp_slot(0, dport), saddr, sport, 0, dport, dif).ep;
+    if (r.ep) return found(r.ep, UdpLookupStep::kBound);
+    return found(lookup2(t, t.udp_slot(0, dport), saddr, sport, 0, dport, dif, tr).ep,
+                 UdpLookupStep::kWildcard);
 }
 
 Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {

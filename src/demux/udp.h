@@ -29,8 +29,17 @@ struct DemuxEnv {
 //   4. the (0.0.0.0, dport) slot, best score.
 // A winner in a SO_REUSEPORT group is replaced by the member the 4-tuple hash picks.
 // nullptr: no endpoint (or the hook refused).
+// `tr` (ingressctl trace; null on the packet path) gets how the winner was found.
+enum class UdpLookupStep : uint8_t { kNone, kConnected, kHook, kBound, kWildcard };
+struct UdpLookupTrace {
+    int score = -1;           // compute_score() of the last best entry (-1: none scored)
+    UdpLookupStep step{};     // which step of the lookup found the winner
+    uint16_t group_size = 0;  // SO_REUSEPORT group the pick came from (0: none)
+    uint16_t pick = 0;        // the member reuseport_select_sock_by_hash() chose
+};
 UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint16_t sport,
-                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif) noexcept;
+                             wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif,
+                             UdpLookupTrace* tr = nullptr) noexcept;
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_rcv(), udp4_csum_init(),
 // __udp4_lib_mcast_deliver(), udp_queue_rcv_skb() / __udp_queue_rcv_skb().

@@ -182,5 +182,8 @@ void rcu_reader_offline() noexcept {
 void rcu_reader_online() noexcept {
     rcu_thread_online();
 }
+void rcu_wait_grace_period() noexcept {
+    synchronize_rcu();
+}
 
 }  // namespace ingress::ipv4

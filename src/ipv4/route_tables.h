@@ -167,5 +167,8 @@ void rcu_reader_quiescent() noexcept;
 // Around a sleep: an offline reader holds up no grace period and must not read the tables.
 void rcu_reader_offline() noexcept;
 void rcu_reader_online() noexcept;
+// Control plane (not a registered reader): returns once every reader has been quiescent,
+// after which none still holds what was unpublished before the call (worker/observe.h).
+void rcu_wait_grace_period() noexcept;
 
 }  // namespace ingress::ipv4

@@ -19,6 +19,7 @@
 #include "core/verdict.h"
 #include "io/backend.h"
 #include "io/buffer_pool.h"
+#include "worker/observe.h"
 
 namespace ingress::worker {
 
@@ -34,6 +35,10 @@ public:
         switch (v.kind()) {
             case Kind::kDrop:
                 c_.dropped(v.reason(), pkt.frames);
+                // Drop capture (set only during observed bursts): a copy before the buffer
+                // goes back.
+                if (obs_) [[unlikely]]
+                    obs_->dropped(pkt, v.reason());
                 give_back(pkt);
                 break;
             case Kind::kDelivered:
@@ -84,6 +89,7 @@ public:
     }
 
     void set_queue(uint16_t q) noexcept { pass_queue_ = q; }
+    void set_observer(Observer* o) noexcept { obs_ = o; }
     core::CounterBlock& counters() noexcept { return c_; }
 
 private:
@@ -98,6 +104,7 @@ private:
     static constexpr uint16_t kCap = core::kBurst;
     io::Backend& backend_;
     io::BufferPool* reasm_ = nullptr;
+    Observer* obs_ = nullptr;
     core::CounterBlock& c_;
     std::array<uint64_t, kCap> free_{};
     std::array<core::Packet, kCap> pass_{};

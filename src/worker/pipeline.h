@@ -38,6 +38,7 @@
 #include "l2/port.h"
 #include "worker/fate_sink.h"
 #include "worker/handoff.h"
+#include "worker/observe.h"
 #include "worker/runtime.h"
 
 namespace ingress::worker {
@@ -58,6 +59,8 @@ struct PipelineTables {
     const demux::EndpointTable* endpoints = nullptr;
     const demux::EndpointPublisher* endpoint_pub = nullptr;
     demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
+    // Where `ingressctl trace` / `capture` sessions are published (null: never observed).
+    ObserveHub* observe = nullptr;
 };
 
 class Pipeline {
@@ -74,6 +77,8 @@ public:
         delivery_.worker = t_.worker;
         delivery_.wakeups = &wakeups_;
         tap_scratch_.delivery = &delivery_;
+        if (!t_.observe) t_.observe = &no_observe_;
+        obs_.set_worker(t_.worker);
     }
     // Holds pointers into itself (delivery_ -> wakeups_): neither copied nor moved.
     Pipeline(const Pipeline&) = delete;
@@ -85,6 +90,8 @@ public:
     // is the burst's time (timeouts, rate limits); the caller's clock.
     // Also runs the reassembly timers (ipfrag_time) at `now_ns` and takes in the fragments
     // other workers handed over; a burst with count == 0 does only that.
+    // With an observe session live (worker/observe.h) the burst runs the observed copy of
+    // the same wiring; without, the cost is one load and one predictable branch per burst.
     void process(core::PacketBatch& batch, uint64_t now_ns = 0) noexcept;
     // Worker shutdown (the kernel's fqdir_exit): every reassembly queue is killed and its
     // fragments are dropped as FRAG_REASM_TIMEOUT, with no MIB counted and no ICMP sent, so
@@ -96,11 +103,22 @@ public:
     void set_profile(RuntimeProfile* p) noexcept { profile_ = p; }
 
 private:
+    template <bool kObserve>
+    void process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSession* s) noexcept;
+    // run_stage(), with each packet's step recorded when the burst is observed.
+    template <bool kObserve, class F>
+    void stage(core::PacketBatch& batch, TraceStage st, F&& f) noexcept {
+        if constexpr (kObserve)
+            run_stage(batch, sink_, [&](core::Packet& p) { return obs_.around(p, st, f); });
+        else
+            run_stage(batch, sink_, f);
+    }
     // Splits off the fragments another worker owns (pushed to its ring, or dropped when the
     // ring is full).
     void hand_off(core::PacketBatch& batch) noexcept;
     // ip_local_deliver: defrag, then demux::local_deliver_finish; every packet ends with a
     // fate. `entered`: the frames the defrag stage is charged with (the handoff's included).
+    template <bool kObserve>
     void local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
                        uint16_t entered) noexcept;
 
@@ -120,6 +138,8 @@ private:
     demux::DeliveryCtx delivery_;
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
     RuntimeProfile* profile_ = nullptr;
+    Observer obs_;
+    static inline ObserveHub no_observe_;  // for pipelines built without a hub
 };
 
 }  // namespace ingress::worker

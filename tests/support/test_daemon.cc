@@ -56,6 +56,7 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.reload = o.reload;
     hooks.counter_groups = o.counter_groups;
+    hooks.observe = &observe_;
     server_ = std::make_unique<ctl::Server>(sc, *reg_, std::move(hooks));
     for (uint16_t i = 0; i < o.workers; ++i) {
         auto w = std::make_unique<Worker>();
@@ -64,6 +65,7 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
         t.port = &port_;
         t.routes = routes_.get();
         t.endpoint_pub = eps_.get();
+        t.observe = &observe_;
         t.worker = i;
         w->pipeline = std::make_unique<worker::Pipeline>(*w->backend, w->counters, t);
         workers_.push_back(std::move(w));

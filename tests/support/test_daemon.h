@@ -86,6 +86,7 @@ private:
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> eps_;
     std::unique_ptr<ctl::Registry> reg_;
+    worker::ObserveHub observe_;  // trace / capture sessions (outlives the server)
     std::unique_ptr<ctl::Server> server_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> injected_{0}, processed_{0};

@@ -90,8 +90,9 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
 }
 
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
-    for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
-                      MsgType::kBackendStats, MsgType::kRuntime}) {
+    for (MsgType t :
+         {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
+          MsgType::kBackendStats, MsgType::kRuntime, MsgType::kTrace, MsgType::kCapture}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
@@ -99,7 +100,7 @@ TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
     EXPECT_STREQ(msg_type_name(MsgType::kStatsQuery), "stats-query");
     EXPECT_STREQ(msg_type_name(MsgType::kRuntime), "runtime");
     auto b = Builder(MsgType::kReload, 1).finish();
-    b[6] = 16;
+    b[6] = 18;
     EXPECT_EQ(parse(b).error, ParseError::kUnknownType);
 }
 

@@ -24,6 +24,7 @@
 #include <map>
 
 #include "ctl/cap_proof.h"
+#include "ctl/observe_codec.h"
 #include "ctl/protocol.h"
 #include "ctl/unix_socket.h"
 #include "support/demux.h"
@@ -73,6 +74,59 @@ struct Raw {
 
 uint32_t err_of(const std::optional<ctl::Message>& m) {
     return m ? m->u32(Attr::kError).value_or(9999) : 8888;
+}
+
+// trace: the first reply accepts, records follow with the request's seq as frames arrive,
+// the last reply ends the session at the count; a second session meanwhile is EBUSY, and a
+// client that hangs up ends its session.
+TEST(CtlServer, TraceStreamsRecordsUntilTheCountAndOneSessionAtATime) {
+    TestDaemon d;
+    Raw r(d.path());
+    ctl::ObserveRequest req;
+    req.spec.count = 2;
+    req.spec.filter = worker::compile_filter("udp dst port 9").value();
+    auto first = r.ask(ctl::encode(5, req));
+    ASSERT_EQ(err_of(first), 0u);
+    EXPECT_EQ(first->seq, 5u);
+    {
+        Raw other(d.path());
+        EXPECT_EQ(err_of(other.ask(ctl::encode(1, req))), static_cast<uint32_t>(EBUSY));
+    }
+    for (uint16_t port : {8, 9, 9, 9}) d.inject(udp_to(kLocal, port).build());
+    std::vector<worker::TraceRecord> got;
+    std::optional<ctl::ObserveEnd> end;
+    while (!end) {
+        auto m = r.read_reply();
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->seq, 5u);
+        ASSERT_EQ(err_of(m), 0u);
+        if ((end = ctl::decode_end(*m))) break;
+        auto items = m->all_nested(Attr::kTraceRecord);
+        ASSERT_TRUE(items);
+        for (const ctl::Attrs& a : *items) {
+            std::string name;
+            got.push_back(ctl::decode_trace_record(a, &name).value());
+        }
+    }
+    ASSERT_EQ(got.size(), 2u);
+    for (const auto& t : got) EXPECT_EQ(t.reason, core::DropReason::kNoSocket);
+    EXPECT_EQ(end->records, 2u);
+    EXPECT_EQ(end->why, "count reached");
+
+    // A session whose client hangs up ends; the next one starts.
+    {
+        Raw gone(d.path());
+        req.spec.count = 0;
+        ASSERT_EQ(err_of(gone.ask(ctl::encode(1, req))), 0u);
+    }
+    Raw next(d.path());
+    bool started = false;
+    for (int i = 0; i < 100 && !started; ++i) {
+        Raw tryit(d.path());
+        started = err_of(tryit.ask(ctl::encode(1, req))) == 0;
+        if (!started) usleep(10000);
+    }
+    EXPECT_TRUE(started);
 }
 
 TEST(CtlServer, HelloReportsVersionWorkersAndRingGeometry) {
