@@ -34,18 +34,41 @@ void count_in_type(uint8_t type, core::CounterBlock& c) noexcept {
     if (type > wire::kNrIcmpTypes) return;  // no IcmpMsg slot here for types above 18
     c.mib(static_cast<Mib>(static_cast<int>(Mib::kIcmpMsgInType0) + type));
     switch (type) {
-        case 0: c.mib(Mib::kIcmpInEchoReps); break;
-        case 3: c.mib(Mib::kIcmpInDestUnreachs); break;
-        case 4: c.mib(Mib::kIcmpInSrcQuenchs); break;
-        case 5: c.mib(Mib::kIcmpInRedirects); break;
-        case 8: c.mib(Mib::kIcmpInEchos); break;
-        case 11: c.mib(Mib::kIcmpInTimeExcds); break;
-        case 12: c.mib(Mib::kIcmpInParmProbs); break;
-        case 13: c.mib(Mib::kIcmpInTimestamps); break;
-        case 14: c.mib(Mib::kIcmpInTimestampReps); break;
-        case 17: c.mib(Mib::kIcmpInAddrMasks); break;
-        case 18: c.mib(Mib::kIcmpInAddrMaskReps); break;
-        default: break;
+        case 0:
+            c.mib(Mib::kIcmpInEchoReps);
+            break;
+        case 3:
+            c.mib(Mib::kIcmpInDestUnreachs);
+            break;
+        case 4:
+            c.mib(Mib::kIcmpInSrcQuenchs);
+            break;
+        case 5:
+            c.mib(Mib::kIcmpInRedirects);
+            break;
+        case 8:
+            c.mib(Mib::kIcmpInEchos);
+            break;
+        case 11:
+            c.mib(Mib::kIcmpInTimeExcds);
+            break;
+        case 12:
+            c.mib(Mib::kIcmpInParmProbs);
+            break;
+        case 13:
+            c.mib(Mib::kIcmpInTimestamps);
+            break;
+        case 14:
+            c.mib(Mib::kIcmpInTimestampReps);
+            break;
+        case 17:
+            c.mib(Mib::kIcmpInAddrMasks);
+            break;
+        case 18:
+            c.mib(Mib::kIcmpInAddrMaskReps);
+            break;
+        default:
+            break;
     }
 }
 
@@ -71,13 +94,13 @@ Verdict icmp_timestamp(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& e
     const uint32_t now = env.icmp->wall_ms();
     wire::store_be32(&times[4], now);
     wire::store_be32(&times[8], now);
-    env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(), times,
-                    env.icmp->spec_dst(pkt), env.now_ns, env.c);
+    env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(), times, env.icmp->spec_dst(pkt),
+                    env.now_ns, env.c);
     return Verdict::delivered();
 }
 
 // icmp_unreach(): the checks on the quoted datagram, then icmp_socket_deliver().
-Verdict icmp_unreach(const core::Packet& /*pkt*/, wire::IcmpView icmp, DemuxEnv& env) noexcept {
+Verdict icmp_unreach(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& env) noexcept {
     const auto quoted = icmp.body();
     // "Incomplete header?"
     if (quoted.size() < kIpHeader) return in_error(env.c, DropReason::kNotSpecified);
@@ -103,6 +126,16 @@ Verdict icmp_unreach(const core::Packet& /*pkt*/, wire::IcmpView icmp, DemuxEnv&
     if (quoted.size() < ihl + 8) {
         env.c.mib(Mib::kIcmpInErrors);
         return Verdict::delivered();
+    }
+    // raw_icmp_error() then the protocol's err_handler. __udp4_lib_err(): the socket that
+    // sent the quoted datagram (its source is our side); none -> IcmpInErrors. The error
+    // itself is not handed to the endpoint (sk_err / IP_RECVERR queue): not done yet.
+    if (quoted[9] == wire::kIpProtoUdp) {
+        const wire::Ipv4Addr inner_src = wire::load_be32(&quoted[12]);
+        const uint16_t sport = wire::load_be16(&quoted[ihl]);
+        const uint16_t dport = wire::load_be16(&quoted[ihl + 2]);
+        if (!udp4_lib_lookup(env.table, inner_dst, dport, inner_src, sport, pkt.ifindex))
+            env.c.mib(Mib::kIcmpInErrors);
     }
     return Verdict::delivered();
 }

@@ -36,7 +36,9 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
 //   quoted header is checked (at least 20 bytes, ihl >= 5, ihl * 4 + 8 bytes quoted:
 //   IcmpInErrors otherwise), errors about a broadcast destination are ignored unless
 //   icmp_ignore_bogus_error_responses is 0, frag-time exceeded and unknown unreachable codes
-//   go no further; then icmp_socket_deliver (the endpoints the error concerns);
+//   go no further; then icmp_socket_deliver: for UDP, __udp4_lib_err's lookup of the
+//   endpoint that sent the quoted datagram (none: IcmpInErrors). Handing the error to that
+//   endpoint (sk_err, the IP_RECVERR queue) and recording PMTU are not done yet;
 //   redirect, and the types the kernel discards (1, 2, 6, 7, 9, 10, 14-18): consumed.
 // A reply's source is fib_compute_spec_dst(): the destination when it was ours (LOCAL), else
 // the arrival interface's primary address (IcmpSender::spec_dst).

@@ -345,7 +345,10 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
         octets += kIpHeader + n;
         off += n;
     }
-    out_count(type, static_cast<uint32_t>(nfrags), octets, c);
+    // The kernel's ICMP socket is SOCK_RAW, so __ip_make_skb() counts the type of fl4 (the
+    // flow), and icmp_reply() never sets fl4_icmp_type: every reply, a timestamp reply too,
+    // is counted as type 0 (OutEchoReps, IcmpMsgOutType0), as the kernel does.
+    out_count(wire::kIcmpEchoReply, static_cast<uint32_t>(nfrags), octets, c);
     return IcmpResult::kQueued;
 }
 
