@@ -4,12 +4,14 @@
  * groups), ingress_prefix with its local prefixes (AnyIP routes) and ingress_config with the
  * capture mode. A frame whose IPv4 destination is listed goes to the
  * AF_XDP socket of the queue it arrived on when its IP protocol is one ingress_proto lists
- * (UDP, and what raw endpoints asked for); everything else (ARP, IPv6, TCP, ICMP echo, IGMP,
- * traffic for other hosts ...) stays with the kernel. Fragments carry the datagram's
+ * (UDP, ICMP, and what raw endpoints asked for; see kernel_keeps_icmp() for the ICMP messages
+ * left to the kernel); everything else (ARP, IPv6, TCP, IGMP, traffic for other hosts ...)
+ * stays with the kernel. Fragments carry the datagram's
  * destination and protocol, so every fragment of a datagram for us is redirected, first or
  * not. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
 #include <linux/ip.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -79,6 +81,32 @@ static __always_inline int redirect(struct xdp_md *ctx)
     return rc;
 }
 
+/* ICMP the dataplane takes, except what only the kernel's sockets can use (the same rule as
+ * demux::icmp_kernel_keeps() in the pipeline and steer_to_dataplane() on DPDK): an echo reply
+ * (the host's ping sockets), a redirect (the kernel's routes), an error quoting a datagram of a
+ * protocol the dataplane does not take (TCP, IGMP). Only a first fragment shows the type. */
+static __always_inline int kernel_keeps_icmp(struct iphdr *ip, void *end)
+{
+    if (ip->frag_off & bpf_htons(0x1fff))
+        return 0;
+    __u32 ihl = (ip->ihl & 0x0f) * 4;
+    if (ihl < sizeof(*ip))
+        return 0;
+    __u8 *icmp = (__u8 *)ip + ihl;
+    if ((void *)(icmp + 1) > end)
+        return 0;
+    __u8 type = icmp[0];
+    if (type == 0 || type == 5)
+        return 1;
+    if (type != 3 && type != 4 && type != 11 && type != 12)
+        return 0;
+    if ((void *)(icmp + 8 + 10) > end) /* the quoted header's protocol byte */
+        return 0;
+    __u32 inner = icmp[8 + 9];
+    __u32 *take = bpf_map_lookup_elem(&ingress_proto, &inner);
+    return !(take && *take);
+}
+
 SEC("xdp")
 int ingress_xdp(struct xdp_md *ctx)
 {
@@ -119,8 +147,12 @@ int ingress_xdp(struct xdp_md *ctx)
     }
     __u32 protocol = ip->protocol;
     __u32 *take = bpf_map_lookup_elem(&ingress_proto, &protocol);
-    if (take && *take)
+    if (take && *take) {
+        if (protocol == IPPROTO_ICMP && kernel_keeps_icmp(ip, end))
+            goto kernel_proto;
         return redirect(ctx);
+    }
+kernel_proto:
     count(INGRESS_XDP_STAT_KERNEL_PROTO);
     return XDP_PASS;
 pass:

@@ -47,9 +47,11 @@ struct ingress_xdp_prefix_key {
 };
 
 /* ingress_proto: key = IPv4 protocol number (0..255); value 1 = the dataplane takes datagrams
- * of that protocol for the destinations above, 0 = the kernel keeps them. Userspace sets UDP
- * and the protocols its raw endpoints ask for; TCP, ICMP, IGMP and the rest stay with the
- * kernel, so the host still answers pings, keeps its TCP connections and its IGMP state. */
+ * of that protocol for the destinations above, 0 = the kernel keeps them. Userspace sets UDP,
+ * ICMP (the dataplane answers pings and timestamps and takes the errors about its datagrams)
+ * and the protocols its raw endpoints ask for; TCP, IGMP and the rest stay with the kernel, so
+ * the host keeps its TCP connections and its IGMP state. ICMP echo replies, redirects and
+ * errors quoting a protocol not taken stay with the kernel too (kernel_keeps_icmp()). */
 #define INGRESS_XDP_PROTOCOLS 256
 
 #endif

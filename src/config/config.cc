@@ -346,10 +346,12 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
 
 // ipv4: net.ipv4.* knobs.
 void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
-    r.keys(v, "ipv4",
-           {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
-            "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
-            "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind"});
+    r.keys(
+        v, "ipv4",
+        {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
+         "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
+         "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind", "icmp_echo_ignore_all",
+         "icmp_echo_ignore_broadcasts", "icmp_ignore_bogus_error_responses"});
     auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
         if (auto n = v[k])
             field = static_cast<std::remove_reference_t<decltype(field)>>(
@@ -364,6 +366,9 @@ void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
     u("icmp_msgs_per_sec", 0, UINT32_MAX, c.icmp.icmp_msgs_per_sec);
     u("icmp_msgs_burst", 0, UINT32_MAX, c.icmp.icmp_msgs_burst);
     u("ip_default_ttl", 1, 255, c.icmp.ip_default_ttl);
+    u("icmp_echo_ignore_all", 0, 1, c.icmp.icmp_echo_ignore_all);
+    u("icmp_echo_ignore_broadcasts", 0, 1, c.icmp.icmp_echo_ignore_broadcasts);
+    u("icmp_ignore_bogus_error_responses", 0, 1, c.icmp.icmp_ignore_bogus_error_responses);
     u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
     if (auto n = v["ip_nonlocal_bind"])
         c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);

@@ -546,10 +546,11 @@ void Dataplane::control_step(int timeout_ms) {
         for (auto& port : ports_) port->sync(*t);
         synced_generation_ = t->generation();
     }
-    // Opened and closed raw endpoints change which protocols the programs redirect. This
+    // Opened and closed raw endpoints change which protocols the programs redirect (UDP and
+    // ICMP always: the dataplane runs udp_rcv and icmp_rcv for its destinations). This
     // thread publishes the endpoint tables, so the current one stays valid while it reads.
     if (endpoint_pub_->generation() != synced_endpoints_) {
-        std::set<uint8_t> want{wire::kIpProtoUdp};
+        std::set<uint8_t> want{wire::kIpProtoUdp, wire::kIpProtoIcmp};
         const demux::EndpointTable* et = endpoint_pub_->read();
         for (unsigned p = 0; p < 256; ++p)
             if (!et->raw(static_cast<uint8_t>(p)).empty()) want.insert(static_cast<uint8_t>(p));

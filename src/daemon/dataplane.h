@@ -133,7 +133,9 @@ private:
     std::atomic<bool> stop_{false};
     std::atomic<std::size_t> polling_{0};
     uint64_t synced_generation_ = 0;  // route tables the ports' steering reflects
-    uint64_t synced_endpoints_ = 0;   // endpoint tables whose raw protocols it reflects
+    // The endpoint tables whose raw protocols it reflects (none yet: the first step syncs
+    // UDP and ICMP even before any endpoint opens).
+    uint64_t synced_endpoints_ = UINT64_MAX;
     std::function<ctl::ReloadOutcome()> reload_request_;
     std::unique_ptr<MetricsHttp> metrics_;
     // The endpoints' figures for the HTTP thread: the registry is the control thread's, so

@@ -1,5 +1,6 @@
 #include "demux/local_deliver.h"
 
+#include "demux/icmp_rcv.h"
 #include "demux/raw.h"
 #include "wire/icmp.h"
 
@@ -20,7 +21,14 @@ Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
         if (v.is_drop() && raw.delivered) return Verdict::delivered();
         return v;
     }
-    if (cfg.kernel_handles[pkt.ip_proto]) {
+    if (pkt.ip_proto == wire::kIpProtoIcmp && !cfg.kernel_handles[pkt.ip_proto] &&
+        !icmp_kernel_keeps(pkt, cfg)) {
+        env.c.mib(Mib::kIpInDelivers);
+        Verdict v = icmp_rcv(pkt, env);
+        if (v.is_drop() && raw.delivered) return Verdict::delivered();
+        return v;
+    }
+    if (cfg.kernel_handles[pkt.ip_proto] || pkt.ip_proto == wire::kIpProtoIcmp) {
         // The kernel gets the frames it would have reassembled itself; a datagram we
         // rebuilt has no frame to hand over.
         if (pkt.flags & core::kFlagReassembled) return Verdict::drop(DropReason::kReasmKernelProto);

@@ -11,12 +11,12 @@
 namespace ingress::demux {
 
 // Which IP protocols have a handler in the kernel that we leave to the kernel (the
-// inet_protos[] entries other than UDP). Default: ICMP (icmp_rcv answers echo, feeds errors
-// to the kernel's sockets), IGMP (igmp_rcv keeps the kernel's group state) and TCP.
+// inet_protos[] entries other than UDP and ICMP). Default: IGMP (igmp_rcv keeps the kernel's
+// group state) and TCP. ICMP is the dataplane's (icmp_rcv.h), except the messages only the
+// kernel's sockets can use (icmp_kernel_keeps()).
 struct LocalDeliverConfig {
     std::array<bool, 256> kernel_handles{};
     LocalDeliverConfig() noexcept {
-        kernel_handles[wire::kIpProtoIcmp] = true;
         kernel_handles[wire::kIpProtoIgmp] = true;
         kernel_handles[wire::kIpProtoTcp] = true;
     }
@@ -26,7 +26,10 @@ struct LocalDeliverConfig {
 // ip_protocol_deliver_rcu(): raw_local_deliver(), then inet_protos[protocol]->handler.
 //   UDP:      udp_rcv here; IpInDelivers counted whatever udp_rcv decides (the kernel counts
 //             it once the handler returns, and udp_rcv always returns 0).
-//   ICMP, IGMP, TCP (kernel_handles): passed to the kernel after the raw copies; the kernel
+//   ICMP:     icmp_rcv here (echo and timestamp replies, errors to endpoints), IpInDelivers
+//             counted whatever it decides; what icmp_kernel_keeps() names is passed as
+//             below instead.
+//   IGMP, TCP (kernel_handles): passed to the kernel after the raw copies; the kernel
 //             counts their InDelivers. Not "delivered" even if a raw endpoint took a copy.
 //             A reassembled datagram cannot be passed (its fragments' buffers were consumed
 //             into it): dropped as REASM_KERNEL_PROTO, after the raw copies.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "ipv4/route.h"
 #include "ipv4/route_tables.h"
@@ -44,22 +45,55 @@ bool tagged(const core::Packet& in) noexcept {
     return (in.flags & core::kFlagVlan) && (in.vlan_tci & 0x0fff) != 0;
 }
 
-Mib out_type_counter(uint8_t type, bool& has) noexcept {
-    has = true;
+// icmpmibmap[] and the IcmpMsg table: the per-type output counters the kernel keeps.
+void count_out_type(uint8_t type, core::CounterBlock& c) noexcept {
     switch (type) {
+        case wire::kIcmpEchoReply:
+            c.mib(Mib::kIcmpMsgOutType0);
+            c.mib(Mib::kIcmpOutEchoReps);
+            break;
         case wire::kIcmpDestUnreach:
-            return Mib::kIcmpMsgOutType3;
+            c.mib(Mib::kIcmpMsgOutType3);
+            c.mib(Mib::kIcmpOutDestUnreachs);
+            break;
         case wire::kIcmpTimeExceeded:
-            return Mib::kIcmpMsgOutType11;
+            c.mib(Mib::kIcmpMsgOutType11);
+            c.mib(Mib::kIcmpOutTimeExcds);
+            break;
         case wire::kIcmpParameterProb:
-            return Mib::kIcmpMsgOutType12;
+            c.mib(Mib::kIcmpMsgOutType12);
+            c.mib(Mib::kIcmpOutParmProbs);
+            break;
+        case wire::kIcmpTimestampReply:
+            c.mib(Mib::kIcmpMsgOutType14);
+            c.mib(Mib::kIcmpOutTimestampReps);
+            break;
         default:
-            has = false;
-            return Mib::kIcmpOutMsgs;
+            break;
     }
 }
 
 }  // namespace
+
+uint32_t realtime_ms_of_day() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint32_t>((ts.tv_sec % 86400) * 1000 + ts.tv_nsec / 1'000'000);
+}
+
+wire::Ipv4Addr IcmpSender::spec_dst(const core::Packet& in) const noexcept {
+    if (route_type_of(in.route_type) == RouteType::kLocal) return in.daddr;
+    if (routes_)
+        if (const IfState* dev = routes_->iface(in.ifindex)) return dev->primary;
+    return in.daddr;
+}
+
+bool IcmpSender::is_broadcast(wire::Ipv4Addr a) const noexcept {
+    if (wire::ipv4_is_lbcast(a)) return true;
+    if (!routes_) return false;
+    const Fib& fib = routes_->fib();
+    return fib.route(fib.lookup(a)).type == RouteType::kBroadcast;
+}
 
 bool IcmpSender::global_allow(uint64_t now_ns) noexcept {
     // icmp_global_allow(): while credit is left the message is allowed (the credit is spent
@@ -157,17 +191,33 @@ IcmpResult IcmpSender::admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint
     return IcmpResult::kQueued;
 }
 
+std::size_t IcmpSender::write_l2(uint8_t* f, const core::Packet& in) noexcept {
+    // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
+    // Out of the same VLAN sub-interface: the tag's priority comes from the VLAN device's
+    // egress map (default: everything to PCP 0), not from the received frame.
+    auto eth = wire::EthernetView::try_view(in.frame());  // callers: l3_off >= ETH_HLEN
+    std::optional<wire::VlanTag> tag;
+    if (tagged(in)) tag = wire::VlanTag{in.vlan_tpid, static_cast<uint16_t>(in.vlan_tci & 0x0fff)};
+    return wire::write_eth_header(f, eth->src(), eth->dst(), wire::kEthPIp, tag);
+}
+
+void IcmpSender::out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
+                           core::CounterBlock& c) noexcept {
+    // icmp_out_count(): OutMsgs and the per-type counters.
+    c.mib(Mib::kIcmpOutMsgs);
+    count_out_type(type, c);
+    // ip_local_out() -> ip_finish_output2(): OutRequests per datagram (__ip_local_out),
+    // OutTransmits and OutOctets per frame on the wire (fragments each).
+    c.mib(Mib::kIpOutRequests);
+    c.mib(Mib::kIpOutTransmits, frames);
+    c.mib(Mib::kIpExtOutOctets, ip_octets);
+}
+
 // The error frame into `f` (frame_len bytes): Ethernet back to the sender, IPv4 from `src`,
 // the ICMP header and as much of the offending datagram as `quote` says.
 void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code,
                        uint32_t info, wire::Ipv4Addr src, std::size_t quote) noexcept {
-    // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
-    // Out of the same VLAN sub-interface: the tag's priority comes from the VLAN device's
-    // egress map (default: everything to PCP 0), not from the received frame.
-    auto eth = wire::EthernetView::try_view(in.frame());  // may_answer: l3_off >= ETH_HLEN
-    std::optional<wire::VlanTag> tag;
-    if (tagged(in)) tag = wire::VlanTag{in.vlan_tpid, static_cast<uint16_t>(in.vlan_tci & 0x0fff)};
-    uint8_t* h = f + wire::write_eth_header(f, eth->src(), eth->dst(), wire::kEthPIp, tag);
+    uint8_t* h = f + write_l2(f, in);
 
     const std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
     wire::Ipv4Writer(h)
@@ -217,14 +267,88 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
-    // icmp_out_count(): OutMsgs and the per-type counter.
-    c.mib(Mib::kIcmpOutMsgs);
-    bool has = false;
-    Mib per_type = out_type_counter(type, has);
-    if (has) c.mib(per_type);
-    if (type == wire::kIcmpDestUnreach) c.mib(Mib::kIcmpOutDestUnreachs);
-    if (type == wire::kIcmpTimeExceeded) c.mib(Mib::kIcmpOutTimeExcds);
-    if (type == wire::kIcmpParameterProb) c.mib(Mib::kIcmpOutParmProbs);
+    out_count(type, 1, kIpHeader + wire::IcmpView::kHeaderLen + quote, c);
+    return IcmpResult::kQueued;
+}
+
+IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code, uint32_t rest,
+                             std::span<const uint8_t> body, wire::Ipv4Addr src, uint64_t now_ns,
+                             core::CounterBlock& c) noexcept {
+    if (in.l3_off < wire::EthernetView::kHeaderLen) return IcmpResult::kNotAllowed;
+    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
+
+    // The ICMP message: header, then the body; its checksum over the whole (icmp_push_reply).
+    uint8_t hdr[wire::IcmpView::kHeaderLen];
+    hdr[wire::IcmpView::kTypeOff] = type;
+    hdr[wire::IcmpView::kCodeOff] = code;
+    wire::store_be16(hdr + wire::IcmpView::kCsumOff, 0);
+    wire::store_be32(hdr + wire::IcmpView::kRestOff, rest);
+    const uint16_t csum = wire::csum_fold(wire::csum_partial(body, wire::csum_partial({hdr})));
+    wire::store_be16(hdr + wire::IcmpView::kCsumOff, csum);
+    const std::size_t msg_len = sizeof hdr + body.size();
+
+    // ip_fragment(): payload per fragment a multiple of 8 that fits the MTU.
+    const std::size_t per_frag = (cfg_.mtu - kIpHeader) & ~std::size_t{7};
+    const std::size_t nfrags =
+        msg_len <= cfg_.mtu - kIpHeader ? 1 : (msg_len + per_frag - 1) / per_frag;
+    const std::size_t l2 =
+        wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
+    if (txq_.size() + nfrags > io::TxQueue::kCapacity) {
+        c.mib(Mib::kIcmpOutErrors);
+        return IcmpResult::kNoBuffer;
+    }
+    const uint16_t id = next_id_++;
+    uint64_t octets = 0;
+    for (std::size_t k = 0, off = 0; k < nfrags; ++k) {
+        const std::size_t n = nfrags == 1 ? msg_len : std::min(per_frag, msg_len - off);
+        core::Packet out;
+        out.queue = in.queue;  // the buffer must come from the queue the reply leaves on
+        if (!backend_.try_alloc(out, static_cast<uint32_t>(l2 + kIpHeader + n))) {
+            // The fragments already queued leave; the datagram is incomplete (as a failed
+            // ip_fragment() after some fragments went out): OutErrors.
+            c.mib(Mib::kIcmpOutErrors);
+            return IcmpResult::kNoBuffer;
+        }
+        uint8_t* h = out.data + write_l2(out.data, in);
+        const bool more = off + n < msg_len;
+        wire::Ipv4Writer(h)
+            .ver_ihl(kIpHeader / 4)
+            .tos(in.tos)
+            .tot_len(static_cast<uint16_t>(kIpHeader + n))
+            .id(id)
+            .frag_field(static_cast<uint16_t>((more ? wire::kIpFlagMf : 0) | (off / 8)))
+            .ttl(cfg_.ip_default_ttl)
+            .protocol(wire::kIpProtoIcmp)
+            .src(src)
+            .dst(in.saddr)
+            .finish(kIpHeader);
+        // Bytes [off, off + n) of header + body.
+        uint8_t* p = h + kIpHeader;
+        std::size_t from = off, left = n;
+        if (from < sizeof hdr) {
+            const std::size_t k2 = std::min(left, sizeof hdr - from);
+            std::memcpy(p, hdr + from, k2);
+            p += k2;
+            from += k2;
+            left -= k2;
+        }
+        if (left) std::memcpy(p, body.data() + (from - sizeof hdr), left);
+        out.len = static_cast<uint32_t>(l2 + kIpHeader + n);
+        out.ifindex = in.ifindex;
+        out.queue = in.queue;
+        out.rx_ns = now_ns;
+        if (!txq_.try_push(out)) {  // cannot happen: room checked above
+            backend_.free_bulk(&out.buf, 1);
+            c.mib(Mib::kIcmpOutErrors);
+            return IcmpResult::kNoBuffer;
+        }
+        octets += kIpHeader + n;
+        off += n;
+    }
+    // The kernel's ICMP socket is SOCK_RAW, so __ip_make_skb() counts the type of fl4 (the
+    // flow), and icmp_reply() never sets fl4_icmp_type: every reply, a timestamp reply too,
+    // is counted as type 0 (OutEchoReps, IcmpMsgOutType0), as the kernel does.
+    out_count(wire::kIcmpEchoReply, static_cast<uint32_t>(nfrags), octets, c);
     return IcmpResult::kQueued;
 }
 

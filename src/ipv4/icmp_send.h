@@ -23,10 +23,18 @@
 // does (RFC 1812 §4.3.2.3), not only the header + 8 bytes of RFC 792.
 // The frame is built in a backend buffer and queued on the worker's TxQueue; it leaves in
 // the burst's single tx_burst.
+//
+// Replies (icmp_reply(): echo and timestamp replies, built by demux::icmp_rcv) go the same
+// way: the same global limit, route back and per-host limit, applied only when icmp_ratemask
+// has the reply's type (by default it has neither 0 nor 14, so replies are not limited).
+// Every datagram sent is counted as the kernel's output path counts it: icmp_out_count()
+// (IcmpOutMsgs, the per-type Icmp and IcmpMsg OutTypeN counters), IpOutRequests per datagram,
+// IpOutTransmits and IpExtOutOctets per frame (ip_finish_output2, fragments one by one).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include "core/counters.h"
 #include "core/packet.h"
@@ -38,12 +46,24 @@ namespace ingress::ipv4 {
 
 class RouteTables;
 
+// CLOCK_REALTIME as milliseconds since midnight UT (inet_current_timestamp()).
+uint32_t realtime_ms_of_day() noexcept;
+
 struct IcmpConfig {
-    uint32_t icmp_ratelimit_ms = 1000;  // net.ipv4.icmp_ratelimit (ms per token, per host)
-    uint32_t icmp_ratemask = 0x1818;    // net.ipv4.icmp_ratemask: types 3, 4, 11, 12
-    uint32_t icmp_msgs_per_sec = 1000;  // net.ipv4.icmp_msgs_per_sec
-    uint32_t icmp_msgs_burst = 50;      // net.ipv4.icmp_msgs_burst
-    uint8_t ip_default_ttl = 64;        // net.ipv4.ip_default_ttl
+    uint32_t icmp_ratelimit_ms = 1000;        // net.ipv4.icmp_ratelimit (ms per token, per host)
+    uint32_t icmp_ratemask = 0x1818;          // net.ipv4.icmp_ratemask: types 3, 4, 11, 12
+    uint32_t icmp_msgs_per_sec = 1000;        // net.ipv4.icmp_msgs_per_sec
+    uint32_t icmp_msgs_burst = 50;            // net.ipv4.icmp_msgs_burst
+    uint8_t ip_default_ttl = 64;              // net.ipv4.ip_default_ttl
+    bool icmp_echo_ignore_all = false;        // net.ipv4.icmp_echo_ignore_all
+    bool icmp_echo_ignore_broadcasts = true;  // net.ipv4.icmp_echo_ignore_broadcasts
+    bool icmp_ignore_bogus_error_responses = true;  // net.ipv4.icmp_ignore_bogus_error_responses
+    // The ports' MTU: a reply larger than this leaves in fragments (ip_fragment(), the ICMP
+    // socket is IP_PMTUDISC_DONT). ingressd does not read the link MTU: 1500 (ETH_DATA_LEN).
+    uint16_t mtu = 1500;
+    // inet_current_timestamp() for timestamp replies: CLOCK_REALTIME (vDSO, no system call)
+    // as milliseconds since midnight UT; tests inject their own.
+    uint32_t (*wall_ms)() noexcept = &realtime_ms_of_day;
 };
 
 enum class IcmpResult : uint8_t {
@@ -65,6 +85,22 @@ public:
     // checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
     IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
                     wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept;
+    // icmp_reply(): the answer to a request `in` (echo, timestamp) back to its source, from
+    // `src` (fib_compute_spec_dst()), with the request's TOS. `type`/`code`/`rest` make the
+    // ICMP header, `body` follows it (an echo's data, a timestamp reply's three times).
+    // Fragmented at IcmpConfig::mtu when larger.
+    IcmpResult reply(const core::Packet& in, uint8_t type, uint8_t code, uint32_t rest,
+                     std::span<const uint8_t> body, wire::Ipv4Addr src, uint64_t now_ns,
+                     core::CounterBlock& c) noexcept;
+    // fib_compute_spec_dst(): a reply's source. The destination when `in` was routed LOCAL;
+    // else (broadcast, multicast) the arrival interface's primary address, which is the
+    // kernel's answer (the preferred source of the route back, inet_select_addr) whenever
+    // the sender is on one of that interface's subnets.
+    wire::Ipv4Addr spec_dst(const core::Packet& in) const noexcept;
+    const IcmpConfig& config() const noexcept { return cfg_; }
+    // inet_addr_type_dev_table(a) == RTN_BROADCAST (icmp_unreach's bogus-error check).
+    bool is_broadcast(wire::Ipv4Addr a) const noexcept;
+    uint32_t wall_ms() const noexcept { return cfg_.wall_ms(); }
     // The route tables the reply is routed with (the worker's snapshot for this burst);
     // null: every source is taken as reachable (stage tests without routes).
     void set_routes(const RouteTables* rt) noexcept { routes_ = rt; }
@@ -73,6 +109,11 @@ private:
     bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
     IcmpResult admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
                      core::CounterBlock& c) noexcept;
+    // Ethernet (+ VLAN) header back to the sender of `in`; returns its length.
+    static std::size_t write_l2(uint8_t* f, const core::Packet& in) noexcept;
+    // Count one datagram of `ip_len` bytes sent in `frames` frames of `wire_octets` IP bytes.
+    static void out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
+                          core::CounterBlock& c) noexcept;
     void build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
                wire::Ipv4Addr src, std::size_t quote) noexcept;
     bool global_allow(uint64_t now_ns) noexcept;

@@ -11,12 +11,21 @@ namespace ingress::wire {
 
 inline constexpr uint8_t kIcmpEchoReply = 0;
 inline constexpr uint8_t kIcmpDestUnreach = 3;
+inline constexpr uint8_t kIcmpSourceQuench = 4;
+inline constexpr uint8_t kIcmpRedirect = 5;
 inline constexpr uint8_t kIcmpEcho = 8;
 inline constexpr uint8_t kIcmpTimeExceeded = 11;
 inline constexpr uint8_t kIcmpParameterProb = 12;
+inline constexpr uint8_t kIcmpTimestamp = 13;
+inline constexpr uint8_t kIcmpTimestampReply = 14;
+inline constexpr uint8_t kIcmpAddress = 17;
+inline constexpr uint8_t kIcmpAddressReply = 18;
+inline constexpr uint8_t kNrIcmpTypes = 18;  // NR_ICMP_TYPES: the highest type with a handler
 // Codes.
 inline constexpr uint8_t kIcmpProtUnreach = 2;
 inline constexpr uint8_t kIcmpPortUnreach = 3;
+inline constexpr uint8_t kIcmpFragNeeded = 4;
+inline constexpr uint8_t kNrIcmpUnreach = 15;  // NR_ICMP_UNREACH: the highest known code
 inline constexpr uint8_t kIcmpExcFragtime = 1;
 
 class IcmpView {

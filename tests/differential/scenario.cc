@@ -233,13 +233,18 @@ std::string record(const std::string& from, const uint8_t* data, std::size_t len
 
 const std::vector<std::string>& compared_counters() {
     static const std::vector<std::string> v{
-        "IpInReceives",        "IpInHdrErrors",    "IpInAddrErrors",  "IpInUnknownProtos",
-        "IpInDiscards",        "IpInDelivers",     "IpReasmTimeout",  "IpReasmReqds",
-        "IpReasmOKs",          "IpReasmFails",     "IpExtInNoRoutes", "IpExtInTruncatedPkts",
-        "IpExtInMcastPkts",    "IpExtInBcastPkts", "IpExtInOctets",   "IpExtInCsumErrors",
-        "IpExtReasmOverlaps",  "UdpInDatagrams",   "UdpNoPorts",      "UdpInErrors",
-        "UdpRcvbufErrors",     "UdpInCsumErrors",  "UdpIgnoredMulti", "TcpExtIPReversePathFilter",
-        "IcmpOutDestUnreachs", "IcmpOutTimeExcds", "IcmpOutParmProbs"};
+        "IpInReceives", "IpInHdrErrors", "IpInAddrErrors", "IpInUnknownProtos", "IpInDiscards",
+        "IpInDelivers", "IpReasmTimeout", "IpReasmReqds", "IpReasmOKs", "IpReasmFails",
+        "IpExtInNoRoutes", "IpExtInTruncatedPkts", "IpExtInMcastPkts", "IpExtInBcastPkts",
+        "IpExtInOctets", "IpExtInCsumErrors", "IpExtReasmOverlaps", "UdpInDatagrams", "UdpNoPorts",
+        "UdpInErrors", "UdpRcvbufErrors", "UdpInCsumErrors", "UdpIgnoredMulti",
+        "TcpExtIPReversePathFilter", "IcmpOutDestUnreachs", "IcmpOutTimeExcds", "IcmpOutParmProbs",
+        // icmp_rcv and the replies (issue 17).
+        "IcmpInMsgs", "IcmpInErrors", "IcmpInCsumErrors", "IcmpInDestUnreachs", "IcmpInTimeExcds",
+        "IcmpInParmProbs", "IcmpInEchos", "IcmpInEchoReps", "IcmpInTimestamps", "IcmpOutMsgs",
+        "IcmpOutEchoReps", "IcmpOutTimestampReps", "IcmpMsgInType0", "IcmpMsgInType3",
+        "IcmpMsgInType8", "IcmpMsgInType13", "IcmpMsgOutType0", "IcmpMsgOutType3",
+        "IcmpMsgOutType14"};
     return v;
 }
 

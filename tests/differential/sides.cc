@@ -106,7 +106,7 @@ private:
 };
 
 // Injects the scenario's frames from namespace b (with their delays), calls `wait` back in the
-// original namespace, and returns the ICMP errors namespace b received meanwhile.
+// original namespace, and returns the ICMP errors and replies namespace b received meanwhile.
 std::vector<std::string> inject(const Topology& t, const Scenario& sc,
                                 const std::function<void()>& wait) {
     t.pair().enter_b();
@@ -139,15 +139,34 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
         std::size_t ihl = (buf[0] & 0x0f) * 4u;
         if (static_cast<std::size_t>(n) < ihl + 8) continue;
         const uint8_t* ic = buf + ihl;
-        // Errors only: an echo reply is not part of the receive path under test.
+        uint32_t src = ntohl(*reinterpret_cast<const uint32_t*>(buf + 12));
+        uint32_t dst = ntohl(*reinterpret_cast<const uint32_t*>(buf + 16));
+        const std::string addrs = addr_str(src) + " -> " + addr_str(dst);
+        const uint16_t frag = static_cast<uint16_t>(buf[6] << 8 | buf[7]);
+        if (frag & 0x1fff) {  // a later fragment of a reply: where it goes and how long
+            icmp.push_back(record("fragment " + addrs + " frag " + std::to_string(frag), ic,
+                                  static_cast<std::size_t>(n) - ihl));
+            continue;
+        }
+        if (ic[0] == ICMP_ECHOREPLY || ic[0] == ICMP_TIMESTAMPREPLY) {
+            // Replies (icmp_reply): addresses, TOS, MF, and the whole message; a timestamp
+            // reply's receive and transmit times are each side's clock, so they are blanked.
+            std::vector<uint8_t> m(ic, ic + (n - static_cast<ssize_t>(ihl)));
+            if (ic[0] == ICMP_TIMESTAMPREPLY && m.size() >= 20) {
+                std::fill(m.begin() + 12, m.begin() + 20, 0);
+                m[2] = m[3] = 0;  // the checksum covers them
+            }
+            icmp.push_back(record("reply type " + std::to_string(ic[0]) + " " + addrs + " tos " +
+                                      std::to_string(buf[1]) + " frag " + std::to_string(frag),
+                                  m.data(), m.size()));
+            continue;
+        }
         if (ic[0] != ICMP_DEST_UNREACH && ic[0] != ICMP_TIME_EXCEEDED &&
             ic[0] != ICMP_PARAMETERPROB)
             continue;
-        uint32_t src = ntohl(*reinterpret_cast<const uint32_t*>(buf + 12));
-        uint32_t dst = ntohl(*reinterpret_cast<const uint32_t*>(buf + 16));
         std::size_t quoted = static_cast<std::size_t>(n) - ihl - 8;
         std::string from = "type " + std::to_string(ic[0]) + " code " + std::to_string(ic[1]) +
-                           " " + addr_str(src) + " -> " + addr_str(dst) + " quoting";
+                           " " + addrs + " quoting";
         // The quoted header and the first 8 bytes after it (RFC 792): what both must carry.
         std::size_t qihl = quoted ? (ic[8] & 0x0f) * 4u : 0;
         icmp.push_back(record(from, ic + 8, std::min(quoted, qihl + 8)));

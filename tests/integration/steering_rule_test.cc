@@ -60,6 +60,12 @@ struct Case {
 
 constexpr wire::Ipv4Addr kAnyIp = wire::ipv4(198, 18, 100, 7);  // in route_config()'s AnyIP
 
+// The IP datagram of a frame (what an ICMP error quotes).
+std::vector<uint8_t> ip_of(const FrameBuilder& b) {
+    auto f = b.build();
+    return {f.begin() + 14, f.end()};
+}
+
 std::vector<Case> cases() {
     const wire::Mac other_mac{{0x02, 0, 0, 0, 0, 0x99}};
     const wire::Ipv4Addr not_joined = wire::ipv4(239, 9, 9, 9);
@@ -87,7 +93,25 @@ std::vector<Case> cases() {
              .icmp(8, 0)
              .payload_size(8)
              .build(),
+         true, C, true, C, false},
+        // The ICMP the kernel's sockets use: an echo reply (ping sockets), an error about TCP.
+        // With a raw TCP endpoint open TCP is taken, so the error is too, and passed on.
+        {"icmp_echo_reply_ours",
+         FrameBuilder()
+             .eth(test::kPeerMac, kPortMac)
+             .ipv4(kPeer, kLocal)
+             .icmp(0, 0)
+             .payload_size(8)
+             .build(),
          false, P, false, P, false},
+        {"icmp_unreach_about_tcp",
+         FrameBuilder()
+             .eth(test::kPeerMac, kPortMac)
+             .ipv4(kPeer, kLocal)
+             .icmp(3, 3)
+             .payload(ip_of(proto_to(wire::kIpProtoTcp, kPeer, kLocal)))
+             .build(),
+         false, P, true, P, false, true},
         {"igmp_ours", proto_to(wire::kIpProtoIgmp).build(), false, P, false, P, false},
         {"igmp_all_hosts", proto_to(wire::kIpProtoIgmp, wire::ipv4(224, 0, 0, 1)).build(), false, P,
          false, P, false},
@@ -178,7 +202,7 @@ Fate pipeline_fate(const std::vector<uint8_t>& frame, bool raw, bool steered_par
         io::dpdk::DstSet dsts;
         io::dpdk::ProtocolSet protocols{};
         fill(dsts, nullptr);
-        protocols[wire::kIpProtoUdp] = true;
+        protocols[wire::kIpProtoUdp] = protocols[wire::kIpProtoIcmp] = true;
         if (raw) protocols[253] = protocols[wire::kIpProtoTcp] = true;
         EXPECT_TRUE(io::dpdk::steer_to_dataplane(batch.pkts[0], dsts, protocols));
         EXPECT_TRUE(batch.pkts[0].flags & core::kFlagL2Parsed);
@@ -199,8 +223,9 @@ TEST_P(SteeringRule, XdpProgramDpdkSteeringAndPipelineAgree) {
     io::dpdk::DstSet dsts;
     io::dpdk::ProtocolSet protocols{};
     fill(dsts, &xdp);
-    // What the daemon sets (sync_protocols): UDP always, a raw endpoint's protocol while open.
-    std::vector<uint8_t> taken{wire::kIpProtoUdp};
+    // What the daemon sets (sync_protocols): UDP and ICMP always, a raw endpoint's protocol
+    // while open.
+    std::vector<uint8_t> taken{wire::kIpProtoUdp, wire::kIpProtoIcmp};
     if (mode.raw) taken.insert(taken.end(), {253, wire::kIpProtoTcp});
     for (uint8_t p : taken) {
         xdp.set_protocol(p, true);

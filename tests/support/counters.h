@@ -17,7 +17,9 @@ namespace ingress::test {
 using Expected = std::map<std::string, uint64_t>;
 
 // Whether `s` is exactly `want`; the failure message lists every difference and says
-// whether the conservation identity holds.
+// whether the conservation identity holds. A `want` with IcmpOutMsgs but no IpOutRequests
+// expects as many IpOutRequests and IpOutTransmits (one error datagram, one frame each);
+// IpExtOutOctets is compared only when `want` names it.
 ::testing::AssertionResult counters_are(const core::Snapshot& s, const Expected& want);
 
 // The counters in the nstat-form text ingressd prints (SIGUSR1, at exit) and its control

@@ -18,6 +18,21 @@ namespace ingress::io::dpdk {
 // Which IP protocols enter the pipeline (the XDP program's ingress_proto map).
 using ProtocolSet = std::array<std::atomic<bool>, 256>;
 
+// xdp/ingress.bpf.c kernel_keeps_icmp(): an ICMP echo reply, a redirect, or an error quoting
+// a protocol the dataplane does not take stays with the kernel (only a first fragment shows
+// the type). `l3`: the IPv4 header onwards.
+inline bool kernel_keeps_icmp(const wire::Ipv4View& ip, std::span<const uint8_t> l3,
+                              const ProtocolSet& protocols) noexcept {
+    if (ip.frag_offset_bytes() != 0) return false;
+    const std::size_t ihl = (l3[0] & 0x0f) * 4u;
+    if (ihl < 20 || l3.size() < ihl + 1) return false;
+    const uint8_t type = l3[ihl];
+    if (type == 0 || type == 5) return true;
+    if (type != 3 && type != 4 && type != 11 && type != 12) return false;
+    if (l3.size() < ihl + 8 + 10) return false;  // the quoted header's protocol byte
+    return !protocols[l3[ihl + 8 + 9]].load(std::memory_order_relaxed);
+}
+
 // Whether the frame `pkt` views (data, len; the rest at its defaults) enters the pipeline:
 // IPv4, after at most two VLAN tags, to a destination in `dsts`, of a protocol `protocols`
 // takes. Anything shorter than it needs to look at is the kernel's.
@@ -54,6 +69,8 @@ inline bool steer_to_dataplane(core::Packet& pkt, const DstSet& dsts,
     const auto ip = wire::Ipv4View::try_view(f.subspan(off));
     if (!ip || !dsts.contains(ip->dst()) ||
         !protocols[ip->protocol()].load(std::memory_order_relaxed))
+        return false;
+    if (ip->protocol() == wire::kIpProtoIcmp && kernel_keeps_icmp(*ip, f.subspan(off), protocols))
         return false;
     pkt.flags |= core::kFlagL2Parsed;
     return true;

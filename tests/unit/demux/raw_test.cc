@@ -127,14 +127,26 @@ TEST(Raw, IcmpFilterBlocksListedTypes) {
     auto big_type =
         FrameBuilder().eth(test::kPeerMac, test::kPortMac).ipv4(kPeer, kLocal).icmp(40, 0);
     h.run({echo.build(), unreach.build(), big_type.build()});
-    // ICMP is the kernel's (icmp_rcv answers the echo): passed after the raw copies.
-    EXPECT_COUNTERS_EQ(h.snap(), passed(3, 28));
+    // Raw copies first; then icmp_rcv: the echo is answered, the unreachable quotes nothing
+    // (InErrors), type 40 is unknown (InErrors). Each frame reached a raw endpoint.
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(3, 28), {{"delivered", 3},
+                                                                    {"IcmpInMsgs", 3},
+                                                                    {"IcmpInErrors", 2},
+                                                                    {"IcmpInEchos", 1},
+                                                                    {"IcmpMsgInType8", 1},
+                                                                    {"IcmpInDestUnreachs", 1},
+                                                                    {"IcmpMsgInType3", 1},
+                                                                    {"IcmpOutMsgs", 1},
+                                                                    {"IcmpOutEchoReps", 1},
+                                                                    {"IcmpMsgOutType0", 1},
+                                                                    {"IpExtOutOctets", 28}}));
     auto f = test::take(filtered.rings());
     ASSERT_EQ(f.size(), 2u) << "types 3 and 40 (>= 32 is never blocked)";
     EXPECT_EQ(f[0].bytes[20], 3);
     EXPECT_EQ(f[1].bytes[20], 40);
     EXPECT_EQ(open.rings().used(), 3u);
-    EXPECT_EQ(h.backend.passed().size(), 3u);
+    EXPECT_TRUE(h.backend.passed().empty());
+    EXPECT_EQ(h.backend.sent().size(), 1u);
 }
 
 TEST(Raw, MulticastSourceFilterApplies) {

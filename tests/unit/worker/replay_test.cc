@@ -54,7 +54,7 @@ const char* const kExpectedFates[] = {
     "dropped IP_INHDR",       // 21 ihl 15 > the 46 bytes present
     "dropped IP_CSUM",        // 22 ECT(0) + bad checksum
     "passed",                 // 23 802.3 length + LLC
-    "passed",                 // 24 ICMP echo request: icmp_rcv is the kernel's
+    "delivered",              // 24 ICMP echo request: icmp_rcv answers it
     "dropped PKT_TOO_SMALL",  // 25 VLAN tag cut short
 };
 
@@ -114,9 +114,10 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                     ({{"rx", 25},
                       // 13 frames reached the end before the route stage; frame 4 (a group
                       // we did not join) is dropped there, the other 12 route LOCAL or
-                      // BROADCAST: 8 UDP find no endpoint, the ICMP echo is passed to the
-                      // kernel, with the 3 non-IPv4 frames.
-                      {"passed", 4},
+                      // BROADCAST: 8 UDP find no endpoint, the ICMP echo is answered
+                      // (icmp_rcv); the 3 non-IPv4 frames are passed to the kernel.
+                      {"delivered", 1},
+                      {"passed", 3},
                       {"NO_SOCKET", 8},
                       {"NOT_SPECIFIED", 1},
                       {"OTHERHOST", 2},
@@ -138,19 +139,26 @@ TEST_F(Replay, CountersMatchTheHandWrittenTotals) {
                       // Frame 3, the subnet broadcast: InBcastPkts and its 46 octets.
                       {"IpExtInBcastPkts", 1},
                       {"IpExtInBcastOctets", 46},
-                      // The 8 UDP datagrams: 7 unicast (NoPorts), 1 broadcast (IgnoredMulti).
-                      {"IpInDelivers", 8},
+                      // The 8 UDP datagrams: 7 unicast (NoPorts), 1 broadcast (IgnoredMulti);
+                      // and the echo request.
+                      {"IpInDelivers", 9},
                       {"UdpNoPorts", 7},
                       {"UdpIgnoredMulti", 1},
                       // Port unreachable to one source: 6 back to back, the 7th over the
-                      // per-host limit (XRLIM_BURST_FACTOR).
-                      {"IcmpOutMsgs", 6},
+                      // per-host limit (XRLIM_BURST_FACTOR); the echo reply (type 0 is not
+                      // in icmp_ratemask).
+                      {"IcmpOutMsgs", 7},
                       {"IcmpOutDestUnreachs", 6},
                       {"IcmpMsgOutType3", 6},
                       {"IcmpOutRateLimitHost", 1},
+                      {"IcmpInMsgs", 1},
+                      {"IcmpInEchos", 1},
+                      {"IcmpMsgInType8", 1},
+                      {"IcmpOutEchoReps", 1},
+                      {"IcmpMsgOutType0", 1},
                       {"IngressL2NonIpv4", 3},
                       {"IngressL2VlanTagged", 3}}));
-    EXPECT_EQ(backend.stats().passed, 4u);
+    EXPECT_EQ(backend.stats().passed, 3u);
 }
 
 // The routing capture tests/data/route.pcap (make-test-pcap --route), replayed with the
