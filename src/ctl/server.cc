@@ -488,7 +488,7 @@ bool Server::routes(Conn& c, const Message& m) {
             b.u32(Attr::kPrefix, r.prefix).u8(Attr::kPrefixLen, r.prefix_len);
             b.u8(Attr::kRouteType, static_cast<uint8_t>(r.type));
             b.u8(Attr::kScope, static_cast<uint8_t>(r.scope));
-            b.u8(Attr::kTable, r.local_table ? 255 : 254);  // RT_TABLE_LOCAL / RT_TABLE_MAIN
+            b.u8(Attr::kTable, r.local_table() ? 255 : 254);  // RT_TABLE_LOCAL / RT_TABLE_MAIN
             if (r.oif) b.u32(Attr::kIfindex, r.oif).str(Attr::kIfname, ifname(r.oif));
             b.end_nested(mark);
         }

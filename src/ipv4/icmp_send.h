@@ -9,7 +9,7 @@
 //   - never an error about an ICMP error (unknown ICMP types count as errors),
 //   - never when no route leads back to the offending datagram's source (icmp_route_lookup
 //     fails where fib_lookup() fails: no route, or a blackhole / unreachable / prohibit /
-//     throw one, ipv4::fib_lookup_error()), checked after the global limit and before the
+//     throw one; through the policy rules), checked after the global limit and before the
 //     per-host one, as __icmp_send does; nothing is counted.
 //     The error still leaves by the arrival interface to the sender's MAC (an error to one
 //     of our own addresses is not looped back),
@@ -71,8 +71,8 @@ public:
 
 private:
     bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
-    IcmpResult admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
-                     core::CounterBlock& c) noexcept;
+    IcmpResult admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t type, uint8_t code,
+                     uint64_t now_ns, core::CounterBlock& c) noexcept;
     void build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
                wire::Ipv4Addr src, std::size_t quote) noexcept;
     bool global_allow(uint64_t now_ns) noexcept;
