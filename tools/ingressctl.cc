@@ -728,30 +728,44 @@ const char* scope_name(uint8_t s) {
 int cmd_routes(Conn& c) {
     auto frames = c.list(ctl::MsgType::kRoutes, "routes", [](const ctl::Message&) {});
     struct Row {
-        uint8_t table;
+        uint32_t table;
         uint32_t prefix;
         uint8_t len;
         std::string type, scope, dev;
     };
     std::vector<Row> rows;
     for (const ctl::Attrs& r : items(frames, ctl::Attr::kRoute, "routes"))
-        rows.push_back({r.u8(ctl::Attr::kTable).value_or(0), r.u32(ctl::Attr::kPrefix).value_or(0),
+        rows.push_back({r.u32(ctl::Attr::kTableId).value_or(r.u8(ctl::Attr::kTable).value_or(0)),
+                        r.u32(ctl::Attr::kPrefix).value_or(0),
                         r.u8(ctl::Attr::kPrefixLen).value_or(0),
                         std::string(ipv4::route_type_name(
                             ipv4::route_type_of(r.u8(ctl::Attr::kRouteType).value_or(0)))),
                         scope_name(r.u8(ctl::Attr::kScope).value_or(0)),
                         std::string(r.str(ctl::Attr::kIfname).value_or("-"))});
-    // The local table first (it is consulted first), then main; by prefix within each.
-    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        if (a.table != b.table) return a.table > b.table;
+    // Every table: local, main and default first (the default rules' order), then the
+    // others by id; by prefix within each.
+    auto rank = [](uint32_t t) -> uint64_t {
+        return t >= ipv4::kTableDefault && t <= ipv4::kTableLocal ? 255 - t : uint64_t{t} + 3;
+    };
+    std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+        if (a.table != b.table) return rank(a.table) < rank(b.table);
         if (a.prefix != b.prefix) return a.prefix < b.prefix;
         return a.len < b.len;
     });
     std::printf("%-6s %-12s %-20s %-8s %s\n", "Table", "Type", "Prefix", "Scope", "Dev");
     for (const Row& r : rows)
-        std::printf("%-6s %-12s %-20s %-8s %s\n", r.table == 255 ? "local" : "main", r.type.c_str(),
+        std::printf("%-6s %-12s %-20s %-8s %s\n", ipv4::table_name(r.table).c_str(), r.type.c_str(),
                     (wire::ipv4_str(r.prefix) + "/" + std::to_string(r.len)).c_str(),
                     r.scope.c_str(), r.dev.c_str());
+    // The policy rules, as `ip rule show` prints them (in the first reply).
+    std::vector<std::string> rules;
+    for (const auto& f : frames)
+        if (ctl::ParseResult pr = ctl::parse(f); pr.msg)
+            for (std::string_view l : pr.msg->all_str(ctl::Attr::kRuleLine)) rules.emplace_back(l);
+    if (!rules.empty()) {
+        std::printf("\nRules\n");
+        for (const std::string& l : rules) std::printf("%s\n", l.c_str());
+    }
     return 0;
 }
 
@@ -841,7 +855,7 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "                  per worker: polls, empty polls, frames per burst, cycles per\n"
         "                  frame of each stage (TSC), idle share\n"
         "  endpoints       the apps' endpoints, like ss -uapn\n"
-        "  routes          the local and main route tables the workers use\n"
+        "  routes          every route table the workers use, and the policy rules\n"
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
         "  wait-ready [--timeout SECONDS]\n"
         "                  wait until ingressd's workers poll and it answers (default 30 s)\n"

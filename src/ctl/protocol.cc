@@ -59,6 +59,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kPrefix:
         case Attr::kQueue:
         case Attr::kStageCount:
+        case Attr::kTableId:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -102,6 +103,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kCounterHelp:
         case Attr::kWorkerRuntime:
         case Attr::kRuntimeValues:
+        case Attr::kRuleLine:
             return 0;
     }
     return -1;  // unknown: skipped

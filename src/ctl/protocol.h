@@ -50,7 +50,7 @@ enum class MsgType : uint16_t {
     // answers them EPROTO "unknown message type", which ingressctl reports as such.
     kStatsQuery = 10,    // per-worker counters as u64 arrays in counters.def order (paged)
     kEndpoints = 11,     // every endpoint with owner, binding, memberships, ring fill (paged)
-    kRoutes = 12,        // the FIB the workers use: local and main table entries (paged)
+    kRoutes = 12,        // the FIB the workers use: every table's entries (paged), the rules
     kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
     kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
     kRuntime = 15,       // per-worker runtime profile (worker/runtime.h) as u64 arrays (paged)
@@ -119,7 +119,7 @@ enum class Attr : uint16_t {
     kPrefixLen = 92,       // u8
     kRouteType = 93,       // u8: RTN_* (ipv4::RouteType)
     kScope = 94,           // u8: RT_SCOPE_*
-    kTable = 95,           // u8: RT_TABLE_LOCAL (255) or RT_TABLE_MAIN (254)
+    kTable = 95,           // u8: rtm_table (RT_TABLE_COMPAT 252 for ids beyond 255)
     kApplied = 96,         // u8: reload: 1 applied, 0 nothing applied (see kRestart)
     kRestart = 97,         // string, repeatable: a change that needs a restart
     kCounterGroup = 98,    // nested: ifname, backend, counter-source, [queue], named-counter...
@@ -130,6 +130,9 @@ enum class Attr : uint16_t {
     kCounterName = 103,    // string: the source's field name ("rx_ring_full", "imissed")
     kCounterHelp = 104,    // string: what it counts
     kValue = 105,          // u64
+    // 130-149: issue 16 (policy routing, the host mirror).
+    kTableId = 130,   // u32: the route's table (any id; kTable carries RT_TABLE_COMPAT beyond 255)
+    kRuleLine = 131,  // string, repeatable: routes: one policy rule as `ip rule show` prints it
 };
 
 enum class ParseError : uint8_t {

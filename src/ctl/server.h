@@ -72,6 +72,7 @@ struct ServerHooks {
     std::function<std::vector<WorkerCounters>()> worker_counters;     // stats-query
     std::function<std::vector<WorkerRuntime>()> worker_runtime;       // runtime
     std::function<std::vector<ipv4::Route>()> routes;                 // routes: the live FIB
+    std::function<std::vector<std::string>()> rules;                  // routes: `ip rule` lines
     std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
     std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
     std::function<std::vector<core::CounterGroup>()> counter_groups;  // backend-stats

@@ -120,7 +120,21 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
                              .prefix_len = r.prefix_len,
                              .type = r.type,
                              .oif = r.dev.empty() ? 0 : index_of(r.dev),
-                             .via_gateway = r.via_gateway});
+                             .via_gateway = r.via_gateway,
+                             .table = r.table});
+    // Rules name interfaces; one that does not exist leaves the rule detached (matching
+    // nothing), as the kernel keeps it.
+    rc.rules = cfg.rules;
+    for (ipv4::FibRule& f : rc.rules) {
+        auto resolve = [&](const std::string& name, uint32_t& ifindex) {
+            if (name.empty()) return;
+            ifindex = index_of(name);
+            if (!ifindex) ifindex = ifindex_of(name);
+            if (!ifindex) ifindex = ipv4::kIfDetached;
+        };
+        resolve(f.iifname, f.iif);
+        resolve(f.oifname, f.oif);
+    }
     return rc;
 }
 
@@ -437,9 +451,10 @@ ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
     if (sk != skipped_ && sk.total())
         std::fprintf(stderr,
                      "ingressd: host: kernel: left to the kernel, not mirrored: %u multipath "
-                     "route(s), %u nexthop-object route(s), %u route(s) of other tables, %u of "
-                     "other types\n",
-                     sk.multipath, sk.nexthop, sk.other_table, sk.other_type);
+                     "route(s), %u nexthop-object route(s), %u route(s) with a tos, %u of "
+                     "other types; %u rule(s) the dataplane cannot evaluate (their lookups "
+                     "are passed to the kernel)\n",
+                     sk.multipath, sk.nexthop, sk.tos, sk.other_type, sk.unsupported_rules);
     skipped_ = sk;
     return rc;
 }

@@ -21,7 +21,8 @@ bool port_match(const PortRange& r, uint16_t mask, uint16_t port) noexcept {
 
 // fib4_rule_match().
 bool fib4_rule_match(const FibRule& r, const Flow& fl) noexcept {
-    if (((fl.saddr ^ r.src) & prefix_mask(r.src_len)) || ((fl.daddr ^ r.dst) & prefix_mask(r.dst_len)))
+    if (((fl.saddr ^ r.src) & prefix_mask(r.src_len)) ||
+        ((fl.daddr ^ r.dst) & prefix_mask(r.dst_len)))
         return false;
     // "When DSCP selector is used we need to match on the entire DSCP field in the flow
     // information structure. When TOS selector is used we need to mask the upper three DSCP
@@ -49,9 +50,12 @@ struct NamedAction {
     std::string_view name;
 };
 constexpr NamedAction kActions[] = {
-    {RuleAction::kToTable, "lookup"},      {RuleAction::kGoto, "goto"},
-    {RuleAction::kNop, "nop"},             {RuleAction::kBlackhole, "blackhole"},
-    {RuleAction::kUnreachable, "unreachable"}, {RuleAction::kProhibit, "prohibit"},
+    {RuleAction::kToTable, "lookup"},
+    {RuleAction::kGoto, "goto"},
+    {RuleAction::kNop, "nop"},
+    {RuleAction::kBlackhole, "blackhole"},
+    {RuleAction::kUnreachable, "unreachable"},
+    {RuleAction::kProhibit, "prohibit"},
 };
 
 std::string prefix_str(wire::Ipv4Addr a, uint8_t len) {
@@ -86,14 +90,22 @@ std::vector<FibRule> default_fib_rules() {
             {.priority = 32767, .table = kTableDefault}};
 }
 
-void fib_rule_insert(std::vector<FibRule>& rules, FibRule r, bool has_priority) {
+bool is_default_rule_set(const std::vector<FibRule>& rules) {
+    std::vector<FibRule> rs = rules;
+    for (FibRule& r : rs) r.protocol = 0;
+    return rs == default_fib_rules();
+}
+
+uint32_t fib_rule_insert(std::vector<FibRule>& rules, FibRule r, bool has_priority) {
     if (!has_priority) {
         // fib_default_rule_pref(): the second rule's priority minus one, when it has one.
         r.priority = rules.size() >= 2 && rules[1].priority ? rules[1].priority - 1 : 0;
     }
     auto pos = rules.begin();
     while (pos != rules.end() && pos->priority <= r.priority) ++pos;
+    const uint32_t prio = r.priority;
     rules.insert(pos, std::move(r));
+    return prio;
 }
 
 bool fib_rule_requires_fldissect(const FibRule& r, uint32_t loopback_ifindex) noexcept {

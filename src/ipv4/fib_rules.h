@@ -74,11 +74,11 @@ struct FibRule {
     uint32_t goto_priority = 0;
     wire::Ipv4Addr src = 0, dst = 0;  // host order, host bits zero
     uint8_t src_len = 0, dst_len = 0;
-    uint32_t iif = 0, oif = 0;      // 0: any; kIfDetached: named, absent
-    std::string iifname, oifname;   // as configured (display)
-    uint8_t dscp = 0;               // 6-bit DSCP value
-    uint8_t dscp_mask = 0;          // full DSCP selector (FRA_DSCP): the bits compared
-    bool dscp_full = false;         // false: legacy `tos` (dscp is tos >> 2)
+    uint32_t iif = 0, oif = 0;     // 0: any; kIfDetached: named, absent
+    std::string iifname, oifname;  // as configured (display)
+    uint8_t dscp = 0;              // 6-bit DSCP value
+    uint8_t dscp_mask = 0;         // full DSCP selector (FRA_DSCP): the bits compared
+    bool dscp_full = false;        // false: legacy `tos` (dscp is tos >> 2)
     uint32_t fwmark = 0, fwmask = 0;
     uint8_t ip_proto = 0;
     PortRange sport, dport;
@@ -99,11 +99,15 @@ struct FibRule {
 // 32766 lookup main, 32767 lookup default.
 std::vector<FibRule> default_fib_rules();
 
+// The rules are the three default ones, whatever their protocol (the kernel's say
+// `proto kernel`): fib4_has_custom_rules() is false.
+bool is_default_rule_set(const std::vector<FibRule>& rules);
+
 // `ip rule add` into `rules` (kept in the kernel's list order): a rule without a priority
 // (`has_priority` false) gets fib_default_rule_pref()'s (the second rule's priority minus
 // one, or 0); the rule goes after the last one whose priority is not greater
-// (fib_nl_newrule()).
-void fib_rule_insert(std::vector<FibRule>& rules, FibRule r, bool has_priority);
+// (fib_nl_newrule()). Returns the rule's priority.
+uint32_t fib_rule_insert(std::vector<FibRule>& rules, FibRule r, bool has_priority);
 
 // fib_rule_requires_fldissect(): the rule selects by ipproto or ports (and not iif lo).
 bool fib_rule_requires_fldissect(const FibRule& r, uint32_t loopback_ifindex) noexcept;

@@ -115,7 +115,7 @@ void RouteTables::build_fibs(const RouteConfig& cfg, const std::vector<Route>& r
             break;
         }
     rules_cfg_ = cfg.rules.empty() ? default_fib_rules() : cfg.rules;
-    custom_rules_ = rules_cfg_ != default_fib_rules();
+    custom_rules_ = !is_default_rule_set(rules_cfg_);
     // Every table, each in ascending id, built from its routes in configuration order.
     std::map<uint32_t, std::vector<Route>> by_table;
     for (const Route& r : routes) by_table[r.table].push_back(r);

@@ -47,9 +47,12 @@ RouteConfig base_config() {
                           .oif = kEth1,
                           .via_gateway = true,
                           .table = 100});
+    cfg.routes.push_back({.prefix = ipv4(198, 19, 66, 0),
+                          .prefix_len = 24,
+                          .type = RouteType::kThrow,
+                          .table = 100});
     cfg.routes.push_back(
-        {.prefix = ipv4(198, 19, 66, 0), .prefix_len = 24, .type = RouteType::kThrow, .table = 100});
-    cfg.routes.push_back({.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = kEth0, .table = 200});
+        {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .oif = kEth0, .table = 200});
     cfg.routes.push_back(
         {.prefix = ipv4(198, 19, 66, 0), .prefix_len = 24, .type = RouteType::kBlackhole});
     return cfg;
@@ -97,10 +100,8 @@ Verdict dropped(DropReason r) {
     return Verdict::drop(r);
 }
 // ip_error() with ENETUNREACH and forwarding on: IpExtInNoRoutes, ICMP net unreachable.
-const Expected kNoRoute = {{"IpExtInNoRoutes", 1},
-                           {"IcmpOutMsgs", 1},
-                           {"IcmpOutDestUnreachs", 1},
-                           {"IcmpMsgOutType3", 1}};
+const Expected kNoRoute = {
+    {"IpExtInNoRoutes", 1}, {"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}};
 const Expected kIcmpOnly = {{"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}};
 
 template <class F>
@@ -117,193 +118,306 @@ const Case kCases[] = {
      [](RouteConfig& c) {
          c.routes.push_back({.prefix = 0, .prefix_len = 0, .oif = kEth1, .table = kTableDefault});
      },
-     kPass, {}},
+     kPass,
+     {}},
     {"DefaultTableAlsoReplacesAnErrorRouteOfMain",  // __fib_lookup(): `if (!err) goto out`
      [](RouteConfig& c) {
          c.routes.push_back({.prefix = 0, .prefix_len = 0, .oif = kEth1, .table = kTableDefault});
      },
-     kPass, {}, kPeer, kThrown},
+     kPass,
+     {},
+     kPeer,
+     kThrown},
     // --- selectors ---
-    {"FromSelectsTable", rule(with(lookup(100), [](FibRule& r) {
-         r.src = ipv4(198, 18, 0, 0);
-         r.src_len = 24;
-     })),
-     kPass, {}},
-    {"FromOtherSourceMisses", rule(with(lookup(100), [](FibRule& r) {
-         r.src = ipv4(198, 18, 0, 128);
-         r.src_len = 25;
-     })),
+    {"FromSelectsTable",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.src = ipv4(198, 18, 0, 0);
+                   r.src_len = 24;
+               })),
+     kPass,
+     {}},
+    {"FromOtherSourceMisses",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.src = ipv4(198, 18, 0, 128);
+                   r.src_len = 25;
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"NotFromOtherSourceMatches", rule(with(lookup(100), [](FibRule& r) {
-         r.src = ipv4(198, 18, 0, 128);
-         r.src_len = 25;
-         r.invert = true;
-     })),
-     kPass, {}},
-    {"ToSelectsTable", rule(with(lookup(100), [](FibRule& r) {
-         r.dst = ipv4(198, 19, 0, 0);
-         r.dst_len = 16;
-     })),
-     kPass, {}},
-    {"IifArrivalInterfaceMatches", rule(with(lookup(100), [](FibRule& r) { r.iif = kEth0; })),
-     kPass, {}},
+    {"NotFromOtherSourceMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.src = ipv4(198, 18, 0, 128);
+                   r.src_len = 25;
+                   r.invert = true;
+               })),
+     kPass,
+     {}},
+    {"ToSelectsTable",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dst = ipv4(198, 19, 0, 0);
+                   r.dst_len = 16;
+               })),
+     kPass,
+     {}},
+    {"IifArrivalInterfaceMatches",
+     rule(with(lookup(100), [](FibRule& r) { r.iif = kEth0; })),
+     kPass,
+     {}},
     {"IifOtherInterfaceMisses", rule(with(lookup(100), [](FibRule& r) { r.iif = kEth1; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"IifDetachedMatchesNothing",
-     rule(with(lookup(100), [](FibRule& r) { r.iif = kIfDetached; })),
+    {"IifDetachedMatchesNothing", rule(with(lookup(100), [](FibRule& r) { r.iif = kIfDetached; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
     {"OifNeverMatchesAnInputFlow", rule(with(lookup(100), [](FibRule& r) { r.oif = kEth1; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"NotOifMatchesAnInputFlow", rule(with(lookup(100), [](FibRule& r) {
-         r.oif = kEth1;
-         r.invert = true;
-     })),
-     kPass, {}},
-    {"TosMatchesTheLegacyTosBits", rule(with(lookup(100), [](FibRule& r) { r.dscp = 0x10 >> 2; })),
-     kPass, {}, kPeer, kFar, 17, 0x90},  // 0x90 & IPTOS_RT_MASK == 0x10
+    {"NotOifMatchesAnInputFlow",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.oif = kEth1;
+                   r.invert = true;
+               })),
+     kPass,
+     {}},
+    {"TosMatchesTheLegacyTosBits",
+     rule(with(lookup(100), [](FibRule& r) { r.dscp = 0x10 >> 2; })),
+     kPass,
+     {},
+     kPeer,
+     kFar,
+     17,
+     0x90},  // 0x90 & IPTOS_RT_MASK == 0x10
     {"TosOtherValueMisses", rule(with(lookup(100), [](FibRule& r) { r.dscp = 0x10 >> 2; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0x08, false, 3, 0},
-    {"DscpComparesTheWholeField", rule(with(lookup(100), [](FibRule& r) {
-         r.dscp = 4;
-         r.dscp_mask = 0x3f;
-         r.dscp_full = true;
-     })),
+    {"DscpComparesTheWholeField",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dscp = 4;
+                   r.dscp_mask = 0x3f;
+                   r.dscp_full = true;
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0x90, false, 3, 0},
-    {"DscpExactValueMatches", rule(with(lookup(100), [](FibRule& r) {
-         r.dscp = 0x24;
-         r.dscp_mask = 0x3f;
-         r.dscp_full = true;
-     })),
-     kPass, {}, kPeer, kFar, 17, 0x90},
+    {"DscpExactValueMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dscp = 0x24;
+                   r.dscp_mask = 0x3f;
+                   r.dscp_full = true;
+               })),
+     kPass,
+     {},
+     kPeer,
+     kFar,
+     17,
+     0x90},
     {"FwmarkNeverMatchesAnUnmarkedDatagram",
-     rule(with(lookup(100), [](FibRule& r) {
-         r.fwmark = 1;
-         r.fwmask = UINT32_MAX;
-     })),
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.fwmark = 1;
+                   r.fwmask = UINT32_MAX;
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"FwmarkZeroUnderMaskMatches", rule(with(lookup(100), [](FibRule& r) {
-         r.fwmark = 0;
-         r.fwmask = 0xff;
-     })),
-     kPass, {}},
+    {"FwmarkZeroUnderMaskMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.fwmark = 0;
+                   r.fwmask = 0xff;
+               })),
+     kPass,
+     {}},
     {"IpprotoMatches", rule(with(lookup(100), [](FibRule& r) { r.ip_proto = 17; })), kPass, {}},
     {"IpprotoOtherMisses", rule(with(lookup(100), [](FibRule& r) { r.ip_proto = 6; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"SportMatches", rule(with(lookup(100), [](FibRule& r) { r.sport = {1000, 1000}; })), kPass, {}},
-    {"DportRangeMatches", rule(with(lookup(100), [](FibRule& r) { r.dport = {1500, 2500}; })),
-     kPass, {}},
-    {"DportOutsideRangeMisses", rule(with(lookup(100), [](FibRule& r) { r.dport = {1, 100}; })),
+    {"SportMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.sport = {1000, 1000};
+               })),
+     kPass,
+     {}},
+    {"DportRangeMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dport = {1500, 2500};
+               })),
+     kPass,
+     {}},
+    {"DportOutsideRangeMisses",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dport = {1, 100};
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
-    {"DportMaskMatches", rule(with(lookup(100), [](FibRule& r) {
-         r.dport = {0x0700, 0x0700};
-         r.dport_mask = 0xff00;
-     })),
-     kPass, {}},  // 2000 = 0x07d0
-    {"FragmentHasNoPorts", rule(with(lookup(100), [](FibRule& r) { r.dport = {2000, 2000}; })),
+    {"DportMaskMatches",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dport = {0x0700, 0x0700};
+                   r.dport_mask = 0xff00;
+               })),
+     kPass,
+     {}},  // 2000 = 0x07d0
+    {"FragmentHasNoPorts",
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.dport = {2000, 2000};
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, true, 3, 0},
     {"UidRangeWithoutRootNeverMatches",
-     rule(with(lookup(100), [](FibRule& r) {
-         r.uid_start = 1000;
-         r.uid_end = 2000;
-     })),
+     rule(with(lookup(100),
+               [](FibRule& r) {
+                   r.uid_start = 1000;
+                   r.uid_end = 2000;
+               })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
     // --- actions ---
     {"UnreachableRuleIsEnetunreach", rule(to_far(RuleAction::kUnreachable)),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
     {"UnreachableRuleWithoutForwardingIsInAddrErrors",
      rules({rule(to_far(RuleAction::kUnreachable)), knob(kEth0, "forwarding", 0)}),
-     dropped(DropReason::kIpInaddrerrors), {{"IpInAddrErrors", 1}}},
+     dropped(DropReason::kIpInaddrerrors),
+     {{"IpInAddrErrors", 1}}},
     {"ProhibitRuleIsPacketFiltered", rule(to_far(RuleAction::kProhibit)),
      dropped(DropReason::kNotSpecified), kIcmpOnly, kPeer, kFar, 17, 0, false, 3, 13},
-    {"BlackholeRuleIsSilent", rule(to_far(RuleAction::kBlackhole)),
-     dropped(DropReason::kNotSpecified), {}},
+    {"BlackholeRuleIsSilent",
+     rule(to_far(RuleAction::kBlackhole)),
+     dropped(DropReason::kNotSpecified),
+     {}},
     {"NopContinues", rules({rule(to_far(RuleAction::kNop, 10)), rule(lookup(100, 20))}), kPass, {}},
     {"GotoSkipsTheRulesBetween",
      rules({rule(with(to_far(RuleAction::kGoto, 10), [](FibRule& r) { r.goto_priority = 30; })),
             rule(to_far(RuleAction::kProhibit, 20)), rule(lookup(100, 30))}),
-     kPass, {}},
+     kPass,
+     {}},
     {"GotoWithoutTargetIsSkipped",
      rules({rule(with(to_far(RuleAction::kGoto, 10), [](FibRule& r) { r.goto_priority = 25; })),
             rule(to_far(RuleAction::kProhibit, 20)), rule(lookup(100, 30))}),
      dropped(DropReason::kNotSpecified), kIcmpOnly, kPeer, kFar, 17, 0, false, 3, 13},
     {"LowerPriorityNumberWinsWhateverTheOrderAdded",
      rules({rule(lookup(200, 20)), rule(to_far(RuleAction::kBlackhole, 10))}),
-     dropped(DropReason::kNotSpecified), {}},
+     dropped(DropReason::kNotSpecified),
+     {}},
     {"MissingTableContinues", rules({rule(lookup(300, 10)), rule(lookup(100, 20))}), kPass, {}},
-    {"ThrowContinuesWithTheNextRule", rule(lookup(100)), dropped(DropReason::kNotSpecified), {},
-     kPeer, kThrown},  // table 100 throws, main blackholes
+    {"ThrowContinuesWithTheNextRule",
+     rule(lookup(100)),
+     dropped(DropReason::kNotSpecified),
+     {},
+     kPeer,
+     kThrown},  // table 100 throws, main blackholes
     {"SuppressPrefixlengthZeroIgnoresTheDefaultRoute",
-     rules({[](RouteConfig& c) { c.routes.push_back({.prefix = 0, .prefix_len = 0, .oif = kEth1}); },
-            rule(with(lookup(kTableMain, 10), [](FibRule& r) { r.suppress_prefixlen = 0; })),
-            rule(to_far(RuleAction::kProhibit, 20))}),
+     rules(
+         {[](RouteConfig& c) { c.routes.push_back({.prefix = 0, .prefix_len = 0, .oif = kEth1}); },
+          rule(with(lookup(kTableMain, 10), [](FibRule& r) { r.suppress_prefixlen = 0; })),
+          rule(to_far(RuleAction::kProhibit, 20))}),
      dropped(DropReason::kNotSpecified), kIcmpOnly, kPeer, kFar, 17, 0, false, 3, 13},
     {"SuppressPrefixlengthKeepsLongerRoutes",
      rules({rule(with(lookup(kTableMain, 10), [](FibRule& r) { r.suppress_prefixlen = 0; })),
             rule({.priority = 20, .action = RuleAction::kProhibit})}),
-     kPass, {}, kPeer, ipv4(198, 18, 1, 9)},
+     kPass,
+     {},
+     kPeer,
+     ipv4(198, 18, 1, 9)},
     {"SuppressIfgroupIgnoresRoutesThroughTheGroup",
      rule(with(lookup(100), [](FibRule& r) { r.suppress_ifgroup = 5; })),
      dropped(DropReason::kIpInnoroutes), kNoRoute, kPeer, kFar, 17, 0, false, 3, 0},
     {"RulesWithoutTheLocalTableDoNotDeliverLocally",
      [](RouteConfig& c) { c.rules = {{.priority = 32766, .table = kTableMain}}; },
-     kPass, {}, kPeer, kUs},  // main's 198.18.0.0/24: forwarded, not local
+     kPass,
+     {},
+     kPeer,
+     kUs},  // main's 198.18.0.0/24: forwarded, not local
     {"UnsupportedRuleHandsToTheKernel",
-     rule(with(lookup(100), [](FibRule& r) { r.unsupported = "l3mdev"; })), kPass,
+     rule(with(lookup(100), [](FibRule& r) { r.unsupported = "l3mdev"; })),
+     kPass,
      {{"IngressFibRuleUnsupported", 1}}},
     {"UnsupportedRuleAfterTheDecidingOneIsNotReached",
-     rules({rule(lookup(100, 10)),
-            rule(with(to_far(RuleAction::kToTable, 20), [](FibRule& r) {
-                r.table = 100;
-                r.unsupported = "l3mdev";
-            }))}),
-     kPass, {}},
+     rules({rule(lookup(100, 10)), rule(with(to_far(RuleAction::kToTable, 20),
+                                             [](FibRule& r) {
+                                                 r.table = 100;
+                                                 r.unsupported = "l3mdev";
+                                             }))}),
+     kPass,
+     {}},
     // The forwarded route's source check looks kPeer up through the rules: an
     // unsupported rule on that path hands the datagram to the kernel too.
     {"UnsupportedRuleOnTheReversePathHandsToTheKernel",
      rules({rule(lookup(100, 10)),
             rule(with(lookup(100, 20), [](FibRule& r) { r.unsupported = "l3mdev"; }))}),
-     kPass, {{"IngressFibRuleUnsupported", 1}}},
+     kPass,
+     {{"IngressFibRuleUnsupported", 1}}},
     // --- fib_validate_source through the rules (local input to kUs from kFar) ---
-    {"RpFilterStrictNoRouteBack", knob(kEth0, "rp_filter", 1), dropped(DropReason::kIpRpfilter),
-     {{"TcpExtIPReversePathFilter", 1}}, kFar, kUs},
+    {"RpFilterStrictNoRouteBack",
+     knob(kEth0, "rp_filter", 1),
+     dropped(DropReason::kIpRpfilter),
+     {{"TcpExtIPReversePathFilter", 1}},
+     kFar,
+     kUs},
     {"RpFilterStrictRouteBackThroughArrivalViaRule",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10), [](FibRule& r) {
-                r.dst = ipv4(198, 19, 0, 0);
-                r.dst_len = 16;
-            }))}),
-     kNext, {}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10),
+                                                   [](FibRule& r) {
+                                                       r.dst = ipv4(198, 19, 0, 0);
+                                                       r.dst_len = 16;
+                                                   }))}),
+     kNext,
+     {},
+     kFar,
+     kUs},
     {"RpFilterStrictRouteBackThroughOtherInterface",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(100, 10), [](FibRule& r) {
-                r.dst = ipv4(198, 19, 0, 0);
-                r.dst_len = 16;
-            }))}),
-     dropped(DropReason::kIpRpfilter), {{"TcpExtIPReversePathFilter", 1}}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(100, 10),
+                                                   [](FibRule& r) {
+                                                       r.dst = ipv4(198, 19, 0, 0);
+                                                       r.dst_len = 16;
+                                                   }))}),
+     dropped(DropReason::kIpRpfilter),
+     {{"TcpExtIPReversePathFilter", 1}},
+     kFar,
+     kUs},
     {"RpFilterLooseRouteBackThroughOtherInterface",
-     rules({knob(kEth0, "rp_filter", 2), rule(with(lookup(100, 10), [](FibRule& r) {
-                r.dst = ipv4(198, 19, 0, 0);
-                r.dst_len = 16;
-            }))}),
-     kNext, {}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 2), rule(with(lookup(100, 10),
+                                                   [](FibRule& r) {
+                                                       r.dst = ipv4(198, 19, 0, 0);
+                                                       r.dst_len = 16;
+                                                   }))}),
+     kNext,
+     {},
+     kFar,
+     kUs},
     {"RpFilterReverseFlowArrivesOnLoopbackForLocalInput",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10), [](FibRule& r) { r.iif = kLo; }))}),
-     kNext, {}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1),
+            rule(with(lookup(200, 10), [](FibRule& r) { r.iif = kLo; }))}),
+     kNext,
+     {},
+     kFar,
+     kUs},
     {"RpFilterReverseFlowIsFromTheDestination",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10), [](FibRule& r) {
-                r.src = kUs;
-                r.src_len = 32;
-            }))}),
-     kNext, {}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10),
+                                                   [](FibRule& r) {
+                                                       r.src = kUs;
+                                                       r.src_len = 32;
+                                                   }))}),
+     kNext,
+     {},
+     kFar,
+     kUs},
     {"RpFilterForwardDirectionRuleDoesNotApplyBackwards",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10), [](FibRule& r) {
-                r.src = ipv4(198, 19, 0, 0);
-                r.src_len = 16;
-            }))}),
-     dropped(DropReason::kIpRpfilter), {{"TcpExtIPReversePathFilter", 1}}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10),
+                                                   [](FibRule& r) {
+                                                       r.src = ipv4(198, 19, 0, 0);
+                                                       r.src_len = 16;
+                                                   }))}),
+     dropped(DropReason::kIpRpfilter),
+     {{"TcpExtIPReversePathFilter", 1}},
+     kFar,
+     kUs},
     {"RpFilterReverseFlowSwapsPorts",
-     rules({knob(kEth0, "rp_filter", 1), rule(with(lookup(200, 10), [](FibRule& r) {
-                r.sport = {2000, 2000};  // the datagram's dport
-            }))}),
-     kNext, {}, kFar, kUs},
+     rules({knob(kEth0, "rp_filter", 1),
+            rule(with(lookup(200, 10),
+                      [](FibRule& r) {
+                          r.sport = {2000, 2000};  // the datagram's dport
+                      }))}),
+     kNext,
+     {},
+     kFar,
+     kUs},
 };
 
 class FibRules : public ::testing::TestWithParam<Case> {};
