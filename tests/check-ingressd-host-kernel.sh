@@ -136,6 +136,20 @@ done
 [ "$(stat UdpNoPorts)" -gt "$noports" ] || { tail -3 "$tmp/log" >&2; echo "the burst's last address is not steered" >&2; exit 1; }
 grep "host: kernel:" "$tmp/log" | tail -1
 
+# 5. Policy routing followed live: a rule and a route in table 100 appear in `ingressctl
+# routes` (ip rule / table shapes) with no reload, and leave with `ip rule del`.
+routes() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" routes; }
+ip -n "$ns_a" route add blackhole 198.19.66.0/24 table 100
+ip -n "$ns_a" rule add pref 100 to 198.19.0.0/16 lookup 100
+for _ in $(seq 50); do routes | grep -qP '^100:\tfrom all to 198.19.0.0/16 lookup 100$' && break; sleep 0.1; done
+routes | grep -qP '^100:\tfrom all to 198.19.0.0/16 lookup 100$' || { routes; echo "ip rule add not mirrored" >&2; exit 1; }
+routes | grep -qE '^100 +blackhole +198\.19\.66\.0/24 ' || { routes; echo "table 100 not mirrored" >&2; exit 1; }
+routes | grep -qP '^32766:\tfrom all lookup main$' || { routes; echo "default rules missing" >&2; exit 1; }
+ip -n "$ns_a" rule del pref 100
+for _ in $(seq 50); do routes | grep -q '^100:' || break; sleep 0.1; done
+! routes | grep -q '^100:' || { routes; echo "ip rule del not mirrored" >&2; exit 1; }
+echo "ip rule add/del and a route in table 100: mirrored live"
+
 kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done
 grep "^#conservation" "$tmp/out" | tail -1 | grep -q ": ok" || { cat "$tmp/out" >&2; exit 1; }
