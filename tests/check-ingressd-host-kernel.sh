@@ -149,6 +149,12 @@ ip -n "$ns_a" rule del pref 100
 for _ in $(seq 50); do routes | grep -q '^100:' || break; sleep 0.1; done
 ! routes | grep -q '^100:' || { routes; echo "ip rule del not mirrored" >&2; exit 1; }
 echo "ip rule add/del and a route in table 100: mirrored live"
+# ingressctl host: the mirror's source, counts and activity.
+"$build"/tools/ingressctl --socket "$tmp/ctl.sock" host | tee "$tmp/host"
+grep -qE '^source +kernel$' "$tmp/host" || { echo "host: not the kernel's" >&2; exit 1; }
+grep -qE '^rules +3$' "$tmp/host" || { echo "host: not the three default rules" >&2; exit 1; }
+grep -qE '^tables +3$' "$tmp/host" || { echo "host: local, main and 100 expected" >&2; exit 1; }
+[ "$(awk '$1 == "notifications" {print $2}' "$tmp/host")" -gt 0 ] || { echo "host: no notifications" >&2; exit 1; }
 
 kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done

@@ -7,6 +7,7 @@
 //   ingressctl [--socket PATH] runtime [--json | --openmetrics]
 //   ingressctl [--socket PATH] endpoints
 //   ingressctl [--socket PATH] routes
+//   ingressctl [--socket PATH] host
 //   ingressctl [--socket PATH] reload
 //   ingressctl [--socket PATH] wait-ready [--timeout SECONDS]
 //
@@ -769,15 +770,52 @@ int cmd_routes(Conn& c) {
     return 0;
 }
 
+// A refused request: "ingressctl: WHAT: the daemon's message"; true when refused.
+bool refused(const ctl::Message& m, const char* what) {
+    if (!m.u32(ctl::Attr::kError).value_or(0)) return false;
+    const std::string_view msg = m.str(ctl::Attr::kMessage).value_or("");
+    std::fprintf(stderr, "ingressctl: %s: %.*s\n", what, static_cast<int>(msg.size()), msg.data());
+    return true;
+}
+
+int cmd_host(Conn& c) {
+    const ctl::Message& m =
+        c.call(ctl::Builder(ctl::MsgType::kHost, c.next_seq()).finish(), "host");
+    if (refused(m, "host")) return 1;
+    const std::string_view src = m.str(ctl::Attr::kHostSource).value_or("?");
+    std::printf("source         %.*s\n", static_cast<int>(src.size()), src.data());
+    const uint64_t ns = m.u64(ctl::Attr::kHostSyncNs).value_or(0);
+    char when[64] = "never";
+    if (ns) {
+        const time_t secs = static_cast<time_t>(ns / 1'000'000'000u);
+        tm t{};
+        gmtime_r(&secs, &t);
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &t);
+    }
+    std::printf("last sync      %s\n", when);
+    std::printf(
+        "interfaces     %u\naddresses      %u\nroutes         %u\ntables         %u\n"
+        "rules          %u\n",
+        m.u32(ctl::Attr::kHostLinks).value_or(0), m.u32(ctl::Attr::kHostAddrs).value_or(0),
+        m.u32(ctl::Attr::kHostRoutes).value_or(0), m.u32(ctl::Attr::kHostTables).value_or(0),
+        m.u32(ctl::Attr::kHostRules).value_or(0));
+    if (src == "kernel")
+        std::printf(
+            "dumps          %llu\nnotifications  %llu\noverflows      %llu\n"
+            "failed dumps   %llu\n",
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostDumps).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostEvents).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostOverflows).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostFailures).value_or(0)));
+    for (std::string_view s : m.all_str(ctl::Attr::kHostSkipped))
+        std::printf("left to kernel %.*s\n", static_cast<int>(s.size()), s.data());
+    return 0;
+}
+
 int cmd_reload(Conn& c) {
     const ctl::Message& m =
         c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
-    if (m.u32(ctl::Attr::kError).value_or(0)) {
-        std::fprintf(stderr, "ingressctl: reload refused, running configuration kept: %.*s\n",
-                     static_cast<int>(m.str(ctl::Attr::kMessage).value_or("").size()),
-                     m.str(ctl::Attr::kMessage).value_or("").data());
-        return 1;
-    }
+    if (refused(m, "reload refused, running configuration kept")) return 1;
     if (m.u8(ctl::Attr::kApplied).value_or(0)) {
         std::printf("reloaded: configuration applied\n");
         return 0;
@@ -856,6 +894,7 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "                  frame of each stage (TSC), idle share\n"
         "  endpoints       the apps' endpoints, like ss -uapn\n"
         "  routes          every route table the workers use, and the policy rules\n"
+        "  host            where the tables come from (kernel or config), when, what was left out\n"
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
         "  wait-ready [--timeout SECONDS]\n"
         "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
@@ -917,7 +956,7 @@ int main(int argc, char** argv) {
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
-        cmd != "reload" && cmd != "top" && cmd != "runtime")
+        cmd != "host" && cmd != "reload" && cmd != "top" && cmd != "runtime")
         usage(2);
     if (interval <= 0 || rows <= 0) usage(2);
     Conn c(sock);
@@ -927,5 +966,6 @@ int main(int argc, char** argv) {
     if (cmd == "runtime") return cmd_runtime(c, json, openmetrics);
     if (cmd == "endpoints") return cmd_endpoints(c);
     if (cmd == "routes") return cmd_routes(c);
+    if (cmd == "host") return cmd_host(c);
     return cmd_reload(c);
 }

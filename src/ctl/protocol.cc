@@ -34,6 +34,11 @@ int expected_size(Attr a) noexcept {
         case Attr::kDropped:
         case Attr::kTruncated:
         case Attr::kValue:
+        case Attr::kHostSyncNs:
+        case Attr::kHostDumps:
+        case Attr::kHostEvents:
+        case Attr::kHostOverflows:
+        case Attr::kHostFailures:
         case Attr::kTscHz:
             return 8;
         case Attr::kError:
@@ -60,6 +65,11 @@ int expected_size(Attr a) noexcept {
         case Attr::kQueue:
         case Attr::kStageCount:
         case Attr::kTableId:
+        case Attr::kHostLinks:
+        case Attr::kHostAddrs:
+        case Attr::kHostRoutes:
+        case Attr::kHostRules:
+        case Attr::kHostTables:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -104,6 +114,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kWorkerRuntime:
         case Attr::kRuntimeValues:
         case Attr::kRuleLine:
+        case Attr::kHostSource:
+        case Attr::kHostSkipped:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -143,6 +155,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "backend-stats";
         case MsgType::kRuntime:
             return "runtime";
+        case MsgType::kHost:
+            return "host";
         case MsgType::kReply:
             return "reply";
     }
@@ -150,7 +164,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 15;
+    return (t >= 1 && t <= 15) || t == static_cast<uint16_t>(MsgType::kHost);
 }
 
 const char* parse_error_str(ParseError e) noexcept {

@@ -54,6 +54,7 @@ enum class MsgType : uint16_t {
     kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
     kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
     kRuntime = 15,       // per-worker runtime profile (worker/runtime.h) as u64 arrays (paged)
+    kHost = 18,          // what the route tables were built from: kernel or config, when, counts
     kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
@@ -133,6 +134,18 @@ enum class Attr : uint16_t {
     // 130-149: issue 16 (policy routing, the host mirror).
     kTableId = 130,   // u32: the route's table (any id; kTable carries RT_TABLE_COMPAT beyond 255)
     kRuleLine = 131,  // string, repeatable: routes: one policy rule as `ip rule show` prints it
+    kHostSource = 132,     // string: host: "kernel" (netlink mirror) or "config" (the file)
+    kHostLinks = 133,      // u32: interfaces in the tables
+    kHostAddrs = 134,      // u32: IPv4 addresses
+    kHostRoutes = 135,     // u32: configured/mirrored routes (derived ones not counted)
+    kHostRules = 136,      // u32: rules in effect
+    kHostTables = 137,     // u32: route tables with routes
+    kHostSyncNs = 138,     // u64: CLOCK_REALTIME ns of the last dump applied (0: none)
+    kHostDumps = 139,      // u64: dumps applied (start, notifications, resyncs)
+    kHostEvents = 140,     // u64: notifications read
+    kHostOverflows = 141,  // u64: subscription overflows (ENOBUFS), each answered by a dump
+    kHostFailures = 142,   // u64: dumps that failed (state kept, retried)
+    kHostSkipped = 143,    // string, repeatable: "what count" left to the kernel
 };
 
 enum class ParseError : uint8_t {

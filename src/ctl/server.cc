@@ -282,6 +282,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return endpoints(c, m);
         case MsgType::kRoutes:
             return routes(c, m);
+        case MsgType::kHost:
+            return host(c, m);
         case MsgType::kReload:
             return reload(c, m);
         case MsgType::kBackendStats:
@@ -499,6 +501,21 @@ bool Server::routes(Conn& c, const Message& m) {
         // The rules (`ip rule` lines) with the first page.
         if (first == 0 && hooks_.rules)
             for (const std::string& line : hooks_.rules()) b.str(Attr::kRuleLine, line);
+    });
+}
+
+bool Server::host(Conn& c, const Message& m) {
+    if (!hooks_.host) return reply(c, m.seq, Result{EOPNOTSUPP, "no host state here", 0});
+    const HostMirror h = hooks_.host();
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        b.str(Attr::kHostSource, h.source);
+        b.u32(Attr::kHostLinks, h.links).u32(Attr::kHostAddrs, h.addrs);
+        b.u32(Attr::kHostRoutes, h.routes).u32(Attr::kHostRules, h.rules);
+        b.u32(Attr::kHostTables, h.tables);
+        b.u64(Attr::kHostSyncNs, h.sync_realtime_ns).u64(Attr::kHostDumps, h.dumps);
+        b.u64(Attr::kHostEvents, h.events).u64(Attr::kHostOverflows, h.overflows);
+        b.u64(Attr::kHostFailures, h.failures);
+        for (const std::string& s : h.skipped) b.str(Attr::kHostSkipped, s);
     });
 }
 

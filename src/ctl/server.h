@@ -65,6 +65,15 @@ struct ReloadOutcome {
     std::vector<std::string> restart;
 };
 
+// `ingressctl host`: where the route tables come from and how the mirror fares.
+struct HostMirror {
+    std::string source;  // "kernel" or "config"
+    uint32_t links = 0, addrs = 0, routes = 0, rules = 0, tables = 0;
+    uint64_t sync_realtime_ns = 0;  // the last dump applied (kernel) or configuration read
+    uint64_t dumps = 0, events = 0, overflows = 0, failures = 0;
+    std::vector<std::string> skipped;  // "multipath-routes 2", ...
+};
+
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its
 // request EOPNOTSUPP.
 struct ServerHooks {
@@ -76,6 +85,7 @@ struct ServerHooks {
     std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
     std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
     std::function<std::vector<core::CounterGroup>()> counter_groups;  // backend-stats
+    std::function<HostMirror()> host;                                 // host
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
@@ -144,6 +154,7 @@ private:
     bool runtime(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
+    bool host(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);
     bool backend_stats(Conn& c, const Message& m);
     std::string ifname(uint32_t ifindex) const;

@@ -112,6 +112,8 @@ private:
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent
     bool resync_pending_ = false;          // the last dump failed: dump again
+    uint64_t host_sync_ns_ = 0;            // CLOCK_REALTIME of the last dump applied
+    uint64_t host_dumps_ = 0, host_failures_ = 0;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;
     std::unique_ptr<ctl::Registry> registry_;
