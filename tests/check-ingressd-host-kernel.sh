@@ -168,6 +168,25 @@ sysctl_a "net.ipv4.conf.$kdev.accept_local=1"
 until_moves stat UdpNoPorts || { echo "sysctl accept_local=1 not followed" >&2; exit 1; }
 sysctl_a "net.ipv4.conf.$kdev.accept_local=0"
 grep -c "net.ipv4.conf knobs changed" "$tmp/log" | sed 's/^/knob re-reads that found a change: /'
+# 5. Policy routing followed live: a rule and a route in table 100 appear in `ingressctl
+# routes` (ip rule / table shapes) with no reload, and leave with `ip rule del`.
+routes() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" routes; }
+ip -n "$ns_a" route add blackhole 198.19.66.0/24 table 100
+ip -n "$ns_a" rule add pref 100 to 198.19.0.0/16 lookup 100
+for _ in $(seq 50); do routes | grep -qP '^100:\tfrom all to 198.19.0.0/16 lookup 100$' && break; sleep 0.1; done
+routes | grep -qP '^100:\tfrom all to 198.19.0.0/16 lookup 100$' || { routes; echo "ip rule add not mirrored" >&2; exit 1; }
+routes | grep -qE '^100 +blackhole +198\.19\.66\.0/24 ' || { routes; echo "table 100 not mirrored" >&2; exit 1; }
+routes | grep -qP '^32766:\tfrom all lookup main$' || { routes; echo "default rules missing" >&2; exit 1; }
+ip -n "$ns_a" rule del pref 100
+for _ in $(seq 50); do routes | grep -q '^100:' || break; sleep 0.1; done
+! routes | grep -q '^100:' || { routes; echo "ip rule del not mirrored" >&2; exit 1; }
+echo "ip rule add/del and a route in table 100: mirrored live"
+# ingressctl host: the mirror's source, counts and activity.
+"$build"/tools/ingressctl --socket "$tmp/ctl.sock" host | tee "$tmp/host"
+grep -qE '^source +kernel$' "$tmp/host" || { echo "host: not the kernel's" >&2; exit 1; }
+grep -qE '^rules +3$' "$tmp/host" || { echo "host: not the three default rules" >&2; exit 1; }
+grep -qE '^tables +3$' "$tmp/host" || { echo "host: local, main and 100 expected" >&2; exit 1; }
+[ "$(awk '$1 == "notifications" {print $2}' "$tmp/host")" -gt 0 ] || { echo "host: no notifications" >&2; exit 1; }
 
 kill -USR1 "$pid"
 for _ in $(seq 50); do grep -q "^#conservation" "$tmp/out" && break; sleep 0.1; done

@@ -7,6 +7,7 @@
 //   ingressctl [--socket PATH] runtime [--json | --openmetrics]
 //   ingressctl [--socket PATH] endpoints
 //   ingressctl [--socket PATH] routes
+//   ingressctl [--socket PATH] host
 //   ingressctl [--socket PATH] reload
 //   ingressctl [--socket PATH] wait-ready [--timeout SECONDS]
 //   ingressctl [--socket PATH] trace [--count N] [--filter EXPR] [--drops-only] [--worker W]
@@ -735,42 +736,93 @@ const char* scope_name(uint8_t s) {
 int cmd_routes(Conn& c) {
     auto frames = c.list(ctl::MsgType::kRoutes, "routes", [](const ctl::Message&) {});
     struct Row {
-        uint8_t table;
+        uint32_t table;
         uint32_t prefix;
         uint8_t len;
         std::string type, scope, dev;
     };
     std::vector<Row> rows;
     for (const ctl::Attrs& r : items(frames, ctl::Attr::kRoute, "routes"))
-        rows.push_back({r.u8(ctl::Attr::kTable).value_or(0), r.u32(ctl::Attr::kPrefix).value_or(0),
+        rows.push_back({r.u32(ctl::Attr::kTableId).value_or(r.u8(ctl::Attr::kTable).value_or(0)),
+                        r.u32(ctl::Attr::kPrefix).value_or(0),
                         r.u8(ctl::Attr::kPrefixLen).value_or(0),
                         std::string(ipv4::route_type_name(
                             ipv4::route_type_of(r.u8(ctl::Attr::kRouteType).value_or(0)))),
                         scope_name(r.u8(ctl::Attr::kScope).value_or(0)),
                         std::string(r.str(ctl::Attr::kIfname).value_or("-"))});
-    // The local table first (it is consulted first), then main; by prefix within each.
-    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        if (a.table != b.table) return a.table > b.table;
+    // Every table: local, main and default first (the default rules' order), then the
+    // others by id; by prefix within each.
+    auto rank = [](uint32_t t) -> uint64_t {
+        return t >= ipv4::kTableDefault && t <= ipv4::kTableLocal ? 255 - t : uint64_t{t} + 3;
+    };
+    std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+        if (a.table != b.table) return rank(a.table) < rank(b.table);
         if (a.prefix != b.prefix) return a.prefix < b.prefix;
         return a.len < b.len;
     });
     std::printf("%-6s %-12s %-20s %-8s %s\n", "Table", "Type", "Prefix", "Scope", "Dev");
     for (const Row& r : rows)
-        std::printf("%-6s %-12s %-20s %-8s %s\n", r.table == 255 ? "local" : "main", r.type.c_str(),
+        std::printf("%-6s %-12s %-20s %-8s %s\n", ipv4::table_name(r.table).c_str(), r.type.c_str(),
                     (wire::ipv4_str(r.prefix) + "/" + std::to_string(r.len)).c_str(),
                     r.scope.c_str(), r.dev.c_str());
+    // The policy rules, as `ip rule show` prints them (in the first reply).
+    std::vector<std::string> rules;
+    for (const auto& f : frames)
+        if (ctl::ParseResult pr = ctl::parse(f); pr.msg)
+            for (std::string_view l : pr.msg->all_str(ctl::Attr::kRuleLine)) rules.emplace_back(l);
+    if (!rules.empty()) {
+        std::printf("\nRules\n");
+        for (const std::string& l : rules) std::printf("%s\n", l.c_str());
+    }
+    return 0;
+}
+
+// A refused request: "ingressctl: WHAT: the daemon's message"; true when refused.
+bool refused(const ctl::Message& m, const char* what) {
+    if (!m.u32(ctl::Attr::kError).value_or(0)) return false;
+    const std::string_view msg = m.str(ctl::Attr::kMessage).value_or("");
+    std::fprintf(stderr, "ingressctl: %s: %.*s\n", what, static_cast<int>(msg.size()), msg.data());
+    return true;
+}
+
+int cmd_host(Conn& c) {
+    const ctl::Message& m =
+        c.call(ctl::Builder(ctl::MsgType::kHost, c.next_seq()).finish(), "host");
+    if (refused(m, "host")) return 1;
+    const std::string_view src = m.str(ctl::Attr::kHostSource).value_or("?");
+    std::printf("source         %.*s\n", static_cast<int>(src.size()), src.data());
+    const uint64_t ns = m.u64(ctl::Attr::kHostSyncNs).value_or(0);
+    char when[64] = "never";
+    if (ns) {
+        const time_t secs = static_cast<time_t>(ns / 1'000'000'000u);
+        tm t{};
+        gmtime_r(&secs, &t);
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &t);
+    }
+    std::printf("last sync      %s\n", when);
+    std::printf(
+        "interfaces     %u\naddresses      %u\nroutes         %u\ntables         %u\n"
+        "rules          %u\n",
+        m.u32(ctl::Attr::kHostLinks).value_or(0), m.u32(ctl::Attr::kHostAddrs).value_or(0),
+        m.u32(ctl::Attr::kHostRoutes).value_or(0), m.u32(ctl::Attr::kHostTables).value_or(0),
+        m.u32(ctl::Attr::kHostRules).value_or(0));
+    if (src == "kernel")
+        std::printf(
+            "dumps          %llu\nnotifications  %llu\noverflows      %llu\n"
+            "failed dumps   %llu\n",
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostDumps).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostEvents).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostOverflows).value_or(0)),
+            static_cast<unsigned long long>(m.u64(ctl::Attr::kHostFailures).value_or(0)));
+    for (std::string_view s : m.all_str(ctl::Attr::kHostSkipped))
+        std::printf("left to kernel %.*s\n", static_cast<int>(s.size()), s.data());
     return 0;
 }
 
 int cmd_reload(Conn& c) {
     const ctl::Message& m =
         c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
-    if (m.u32(ctl::Attr::kError).value_or(0)) {
-        std::fprintf(stderr, "ingressctl: reload refused, running configuration kept: %.*s\n",
-                     static_cast<int>(m.str(ctl::Attr::kMessage).value_or("").size()),
-                     m.str(ctl::Attr::kMessage).value_or("").data());
-        return 1;
-    }
+    if (refused(m, "reload refused, running configuration kept")) return 1;
     if (m.u8(ctl::Attr::kApplied).value_or(0)) {
         std::printf("reloaded: configuration applied\n");
         return 0;
@@ -848,7 +900,8 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "                  per worker: polls, empty polls, frames per burst, cycles per\n"
         "                  frame of each stage (TSC), idle share\n"
         "  endpoints       the apps' endpoints, like ss -uapn\n"
-        "  routes          the local and main route tables the workers use\n"
+        "  routes          every route table the workers use, and the policy rules\n"
+        "  host            where the tables come from (kernel or config), when, what was left out\n"
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
         "  wait-ready [--timeout SECONDS]\n"
         "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
@@ -934,7 +987,7 @@ int main(int argc, char** argv) {
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
-        cmd != "reload" && cmd != "top" && cmd != "runtime")
+        cmd != "host" && cmd != "reload" && cmd != "top" && cmd != "runtime")
         usage(2);
     if (interval <= 0 || rows <= 0) usage(2);
     Conn c(sock);
@@ -944,5 +997,6 @@ int main(int argc, char** argv) {
     if (cmd == "runtime") return cmd_runtime(c, json, openmetrics);
     if (cmd == "endpoints") return cmd_endpoints(c);
     if (cmd == "routes") return cmd_routes(c);
+    if (cmd == "host") return cmd_host(c);
     return cmd_reload(c);
 }

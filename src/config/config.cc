@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -310,12 +311,21 @@ void read_interfaces(const Reader& r, const YAML::Node& root, Config& c) {
     }
 }
 
+// A table id: local, main, default or 1..2^32-1.
+uint32_t read_table(const Reader& r, const YAML::Node& n, const std::string& key) {
+    uint32_t id = 0;
+    if (!ipv4::parse_table(r.string(n, key), id))
+        r.fail(n, key,
+               "'" + n.Scalar() + "' is not a table (local, main, default or 1..4294967295)");
+    return id;
+}
+
 // routes: static routes, each naming a configured interface or VLAN, or lo.
 void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
     if (!rs.IsSequence()) r.fail(rs, "routes", "a list of routes");
     for (std::size_t k = 0; k < rs.size(); ++k) {
         std::string at = "routes[" + std::to_string(k) + "]";
-        r.keys(rs[k], at, {"prefix", "type", "dev", "via_gateway"});
+        r.keys(rs[k], at, {"prefix", "type", "dev", "via_gateway", "table"});
         if (!rs[k]["prefix"]) r.fail(rs[k], at + ".prefix", "missing");
         ipv4::IfAddr p = r.prefix(rs[k]["prefix"], at + ".prefix", false);
         RouteEntry e{.prefix = p.addr, .prefix_len = p.prefix_len};
@@ -326,7 +336,8 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
                                                 {"broadcast", ipv4::RouteType::kBroadcast},
                                                 {"blackhole", ipv4::RouteType::kBlackhole},
                                                 {"unreachable", ipv4::RouteType::kUnreachable},
-                                                {"prohibit", ipv4::RouteType::kProhibit}});
+                                                {"prohibit", ipv4::RouteType::kProhibit},
+                                                {"throw", ipv4::RouteType::kThrow}});
         if (auto d = rs[k]["dev"]) {
             e.dev = r.string(d, at + ".dev");
             bool known = e.dev == "lo";
@@ -340,7 +351,159 @@ void read_routes(const Reader& r, const YAML::Node& rs, Config& c) {
         if (e.type == ipv4::RouteType::kUnicast && e.dev.empty())
             r.fail(rs[k], at + ".dev", "a unicast route needs a dev");
         if (auto g = rs[k]["via_gateway"]) e.via_gateway = r.boolean(g, at + ".via_gateway");
+        if (auto t = rs[k]["table"]) e.table = read_table(r, t, at + ".table");
         c.routes.push_back(e);
+    }
+}
+
+// A number in decimal or 0x hexadecimal (`ip rule` writes marks and tos in hex).
+// `s` is `n`'s text or a part of it.
+uint64_t read_number(const Reader& r, const YAML::Node& n, const std::string& key, uint64_t hi,
+                     const std::string& s) {
+    uint64_t v = 0;
+    const bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    auto [p, ec] = std::from_chars(s.data() + (hex ? 2 : 0), s.data() + s.size(), v, hex ? 16 : 10);
+    if (ec != std::errc() || p != s.data() + s.size())
+        r.fail(n, key, "expected a number (decimal or 0x hex), got '" + s + "'");
+    if (v > hi) r.fail(n, key, s + " is out of range 0.." + std::to_string(hi));
+    return v;
+}
+
+// A port or a range: 53, "1000-2000", or "0x700/0xff00" (value/mask).
+void read_ports(const Reader& r, const YAML::Node& n, const std::string& key, ipv4::PortRange& pr,
+                uint16_t& mask) {
+    const std::string s = r.string(n, key);
+    auto num = [&](std::string_view t) {
+        unsigned v = 0;
+        const bool hex = t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+        auto [p, ec] =
+            std::from_chars(t.data() + (hex ? 2 : 0), t.data() + t.size(), v, hex ? 16 : 10);
+        if (ec != std::errc() || p != t.data() + t.size() || v == 0 || v > 65535)
+            r.fail(n, key,
+                   "'" + s + "' is not a port (1..65535), a range like 1000-2000 or value/mask");
+        return static_cast<uint16_t>(v);
+    };
+    if (auto slash = s.find('/'); slash != std::string::npos) {
+        pr.start = pr.end = num(std::string_view(s).substr(0, slash));
+        mask = num(std::string_view(s).substr(slash + 1));
+    } else if (auto dash = s.find('-'); dash != std::string::npos) {
+        pr.start = num(std::string_view(s).substr(0, dash));
+        pr.end = num(std::string_view(s).substr(dash + 1));
+        if (pr.end < pr.start) r.fail(n, key, "'" + s + "': the range ends before it starts");
+    } else {
+        pr.start = pr.end = num(s);
+    }
+}
+
+// rules: policy rules, each added to the default three as `ip rule add` would.
+void read_rules(const Reader& r, const YAML::Node& rs, Config& c) {
+    if (!rs.IsSequence()) r.fail(rs, "rules", "a list of rules");
+    c.rules = ipv4::default_fib_rules();
+    for (std::size_t k = 0; k < rs.size(); ++k) {
+        const YAML::Node& n = rs[k];
+        const std::string at = "rules[" + std::to_string(k) + "]";
+        r.keys(n, at,
+               {"priority", "not", "from", "to", "iif", "oif", "tos", "dscp", "fwmark", "ipproto",
+                "sport", "dport", "action", "table", "goto", "suppress_prefixlength",
+                "suppress_ifgroup"});
+        ipv4::FibRule f;
+        const bool has_prio = static_cast<bool>(n["priority"]);
+        if (has_prio)
+            f.priority =
+                static_cast<uint32_t>(r.uint(n["priority"], at + ".priority", 0, UINT32_MAX));
+        if (auto v = n["not"]) f.invert = r.boolean(v, at + ".not");
+        auto pfx = [&](const char* key, wire::Ipv4Addr& a, uint8_t& len) {
+            if (auto v = n[key]) {
+                const std::string s = r.string(v, at + "." + key);
+                if (s != "all" && !ipv4::parse_prefix(s, a, len))
+                    r.fail(
+                        v, at + "." + key,
+                        "'" + s + "' is not a prefix like 198.18.0.0/24 (host bits zero) or all");
+            }
+        };
+        pfx("from", f.src, f.src_len);
+        pfx("to", f.dst, f.dst_len);
+        auto dev = [&](const char* key, std::string& name, uint32_t& ifindex) {
+            if (auto v = n[key]) {
+                name = r.string(v, at + "." + key);
+                ifindex = ipv4::kIfDetached;  // resolved by the daemon
+            }
+        };
+        dev("iif", f.iifname, f.iif);
+        dev("oif", f.oifname, f.oif);
+        if (auto v = n["tos"]) {
+            const auto tos = read_number(r, v, at + ".tos", 255, r.string(v, at + ".tos"));
+            if (tos & ~0x1cu)
+                r.fail(v, at + ".tos", "only the TOS bits 0x1c may be set (IPTOS_RT_MASK)");
+            f.dscp = static_cast<uint8_t>(tos >> 2);
+        }
+        if (auto v = n["dscp"]) {
+            if (n["tos"]) r.fail(v, at + ".dscp", "tos and dscp exclude each other");
+            f.dscp = static_cast<uint8_t>(
+                read_number(r, v, at + ".dscp", 63, r.string(v, at + ".dscp")));
+            f.dscp_mask = 0x3f;
+            f.dscp_full = true;
+        }
+        if (auto v = n["fwmark"]) {
+            const std::string s = r.string(v, at + ".fwmark");
+            const auto slash = s.find('/');
+            f.fwmark = static_cast<uint32_t>(
+                read_number(r, v, at + ".fwmark", UINT32_MAX, s.substr(0, slash)));
+            f.fwmask = slash == std::string::npos
+                           ? UINT32_MAX
+                           : static_cast<uint32_t>(read_number(r, v, at + ".fwmark", UINT32_MAX,
+                                                               s.substr(slash + 1)));
+        }
+        if (auto v = n["ipproto"]) {
+            const std::string s = r.string(v, at + ".ipproto");
+            if (s == "tcp")
+                f.ip_proto = 6;
+            else if (s == "udp")
+                f.ip_proto = 17;
+            else if (s == "icmp")
+                f.ip_proto = 1;
+            else
+                f.ip_proto = static_cast<uint8_t>(r.uint(v, at + ".ipproto", 1, 255));
+        }
+        if (auto v = n["sport"]) read_ports(r, v, at + ".sport", f.sport, f.sport_mask);
+        if (auto v = n["dport"]) read_ports(r, v, at + ".dport", f.dport, f.dport_mask);
+        if (auto v = n["action"]) {
+            if (!ipv4::parse_rule_action(r.string(v, at + ".action"), f.action))
+                r.fail(v, at + ".action",
+                       "'" + v.Scalar() +
+                           "' is not one of: lookup, goto, nop, unreachable, prohibit, blackhole");
+        } else if (n["goto"]) {
+            f.action = ipv4::RuleAction::kGoto;
+        }
+        if (auto v = n["table"]) {
+            if (f.action != ipv4::RuleAction::kToTable)
+                r.fail(v, at + ".table", "only a lookup rule has a table");
+            f.table = read_table(r, v, at + ".table");
+        } else if (f.action == ipv4::RuleAction::kToTable) {
+            r.fail(n, at + ".table", "missing: a lookup rule needs a table");
+        }
+        if (auto v = n["goto"]) {
+            if (f.action != ipv4::RuleAction::kGoto)
+                r.fail(v, at + ".goto", "only a goto rule has a target");
+            f.goto_priority = static_cast<uint32_t>(r.uint(v, at + ".goto", 0, UINT32_MAX));
+        } else if (f.action == ipv4::RuleAction::kGoto) {
+            r.fail(n, at + ".goto", "missing: a goto rule needs a target priority");
+        }
+        if (auto v = n["suppress_prefixlength"])
+            f.suppress_prefixlen =
+                static_cast<int32_t>(r.uint(v, at + ".suppress_prefixlength", 0, 32));
+        if (auto v = n["suppress_ifgroup"])
+            f.suppress_ifgroup =
+                static_cast<int64_t>(r.uint(v, at + ".suppress_ifgroup", 0, INT32_MAX));
+        if ((n["suppress_prefixlength"] || n["suppress_ifgroup"]) &&
+            f.action != ipv4::RuleAction::kToTable)
+            r.fail(n, at, "suppress_* applies to lookup rules only");
+        const uint32_t prio = ipv4::fib_rule_insert(c.rules, f, has_prio);
+        // fib_nl2rule(): "Backward goto not supported".
+        if (f.action == ipv4::RuleAction::kGoto && f.goto_priority <= prio)
+            r.fail(n["goto"], at + ".goto",
+                   "backward goto not supported (target " + std::to_string(f.goto_priority) +
+                       " <= priority " + std::to_string(prio) + ")");
     }
 }
 
@@ -533,8 +696,8 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     if (!root || root.IsNull()) throw Error(path, 0, 0, "", "empty configuration");
     try {
         r.keys(root, "",
-               {"interfaces", "all", "routes", "ipv4", "workers", "rings", "control", "policy",
-                "dpdk", "metrics", "loopback", "host"});
+               {"interfaces", "all", "routes", "rules", "ipv4", "workers", "rings", "control",
+                "policy", "dpdk", "metrics", "loopback", "host"});
         read_interfaces(r, root, c);
         if (auto lo = root["loopback"]) {
             r.keys(lo, "loopback", {"addresses"});
@@ -543,10 +706,11 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         }
         if (auto a = root["all"]) r.devconf(a, "all", c.all);
         if (auto rs = root["routes"]) read_routes(r, rs, c);
+        if (auto rs = root["rules"]) read_rules(r, rs, c);
         if (auto v = root["ipv4"]) read_ipv4(r, v, c);
         if (auto h = root["host"]) {
             c.host_kernel = r.choice<bool>(h, "host", {{"config", false}, {"kernel", true}});
-            bool addrs = !c.loopback_addresses.empty() || !c.routes.empty();
+            bool addrs = !c.loopback_addresses.empty() || !c.routes.empty() || !c.rules.empty();
             for (const auto& i : c.interfaces) {
                 addrs |= !i.addresses.empty();
                 for (const auto& v : i.vlans) addrs |= !v.addresses.empty();

@@ -93,6 +93,7 @@ struct RouteEntry {
     ipv4::RouteType type = ipv4::RouteType::kUnicast;
     std::string dev;  // output interface name (unicast routes); "lo" for the loopback
     bool via_gateway = false;
+    uint32_t table = 0;  // `table:`; 0: iproute2's default (local for local routes, else main)
 };
 
 // The daemon's limits on `rings:`, within shm::RingGeometry's rules: a million slots per
@@ -105,6 +106,11 @@ struct Config {
     std::vector<InterfaceConfig> interfaces;
     ipv4::DevConf all = ipv4::DevConf::all_defaults();
     std::vector<RouteEntry> routes;
+    // `rules:`: the policy rules, as `ip rule add` would leave them: the default three
+    // (0 local, 32766 main, 32767 default) with the configured ones inserted by priority;
+    // empty when the file has none. iif/oif are names here (iifname/oifname), resolved to
+    // ifindexes by the daemon.
+    std::vector<ipv4::FibRule> rules;
     // `loopback: {addresses: [...]}`: the addresses of the kernel's `lo` besides
     // 127.0.0.1/8, which is always there. lo is not a port (nothing arrives on it), but its
     // addresses and local routes (AnyIP) are the host's: local wherever they arrive.

@@ -40,6 +40,11 @@ int expected_size(Attr a) noexcept {
         case Attr::kDropped:
         case Attr::kTruncated:
         case Attr::kValue:
+        case Attr::kHostSyncNs:
+        case Attr::kHostDumps:
+        case Attr::kHostEvents:
+        case Attr::kHostOverflows:
+        case Attr::kHostFailures:
         case Attr::kTscHz:
             return 8;
         case Attr::kError:
@@ -69,6 +74,12 @@ int expected_size(Attr a) noexcept {
         case Attr::kObsTimeout:
         case Attr::kObsRingSlots:
         case Attr::kObsFrameLen:
+        case Attr::kTableId:
+        case Attr::kHostLinks:
+        case Attr::kHostAddrs:
+        case Attr::kHostRoutes:
+        case Attr::kHostRules:
+        case Attr::kHostTables:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -126,6 +137,9 @@ int expected_size(Attr a) noexcept {
         case Attr::kObsValues:
         case Attr::kObsFrame:
         case Attr::kCaptureRecord:
+        case Attr::kRuleLine:
+        case Attr::kHostSource:
+        case Attr::kHostSkipped:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -169,6 +183,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "trace";
         case MsgType::kCapture:
             return "capture";
+        case MsgType::kHost:
+            return "host";
         case MsgType::kReply:
             return "reply";
     }
@@ -176,7 +192,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 17;
+    return t >= 1 && t <= 18;
 }
 
 const char* parse_error_str(ParseError e) noexcept {

@@ -50,7 +50,7 @@ enum class MsgType : uint16_t {
     // answers them EPROTO "unknown message type", which ingressctl reports as such.
     kStatsQuery = 10,    // per-worker counters as u64 arrays in counters.def order (paged)
     kEndpoints = 11,     // every endpoint with owner, binding, memberships, ring fill (paged)
-    kRoutes = 12,        // the FIB the workers use: local and main table entries (paged)
+    kRoutes = 12,        // the FIB the workers use: every table's entries (paged), the rules
     kReload = 13,        // SIGHUP: re-read the config file and apply it (privileged)
     kBackendStats = 14,  // counters outside the workers': backend, XDP_STATISTICS, rte_eth_stats
     kRuntime = 15,       // per-worker runtime profile (worker/runtime.h) as u64 arrays (paged)
@@ -58,7 +58,8 @@ enum class MsgType : uint16_t {
     // with kObsEnd (ctl/observe_codec.h, docs/control-protocol.md).
     kTrace = 16,    // the next frames that match, stage by stage (ingressctl trace)
     kCapture = 17,  // copies of dropped frames or of one interface's (ingressctl capture)
-    kReply = 100,   // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    kHost = 18,          // what the route tables were built from: kernel or config, when, counts
+    kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -123,7 +124,7 @@ enum class Attr : uint16_t {
     kPrefixLen = 92,       // u8
     kRouteType = 93,       // u8: RTN_* (ipv4::RouteType)
     kScope = 94,           // u8: RT_SCOPE_*
-    kTable = 95,           // u8: RT_TABLE_LOCAL (255) or RT_TABLE_MAIN (254)
+    kTable = 95,           // u8: rtm_table (RT_TABLE_COMPAT 252 for ids beyond 255)
     kApplied = 96,         // u8: reload: 1 applied, 0 nothing applied (see kRestart)
     kRestart = 97,         // string, repeatable: a change that needs a restart
     kCounterGroup = 98,    // nested: ifname, backend, counter-source, [queue], named-counter...
@@ -160,6 +161,21 @@ enum class Attr : uint16_t {
     kObsLost = 125,        // u64: records or copies a full ring refused
     kObsSkipped = 126,     // u64: matching frames over a burst's trace limit
     kObsDropped = 127,     // u8: the copy is of a dropped frame
+    // 130-149: issue 16 (policy routing, the host mirror).
+    kTableId = 130,   // u32: the route's table (any id; kTable carries RT_TABLE_COMPAT beyond 255)
+    kRuleLine = 131,  // string, repeatable: routes: one policy rule as `ip rule show` prints it
+    kHostSource = 132,     // string: host: "kernel" (netlink mirror) or "config" (the file)
+    kHostLinks = 133,      // u32: interfaces in the tables
+    kHostAddrs = 134,      // u32: IPv4 addresses
+    kHostRoutes = 135,     // u32: configured/mirrored routes (derived ones not counted)
+    kHostRules = 136,      // u32: rules in effect
+    kHostTables = 137,     // u32: route tables with routes
+    kHostSyncNs = 138,     // u64: CLOCK_REALTIME ns of the last dump applied (0: none)
+    kHostDumps = 139,      // u64: dumps applied (start, notifications, resyncs)
+    kHostEvents = 140,     // u64: notifications read
+    kHostOverflows = 141,  // u64: subscription overflows (ENOBUFS), each answered by a dump
+    kHostFailures = 142,   // u64: dumps that failed (state kept, retried)
+    kHostSkipped = 143,    // string, repeatable: "what count" left to the kernel
 };
 
 enum class ParseError : uint8_t {

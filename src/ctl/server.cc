@@ -44,9 +44,11 @@ std::string read_comm(const std::string& proc_root, pid_t pid) {
 }  // namespace
 
 void set_route_hooks(ServerHooks& hooks, const ipv4::RoutePublisher& routes) {
-    hooks.routes = [&routes] {
-        auto rs = routes.read()->fib().routes();
-        return std::vector<ipv4::Route>(rs.begin(), rs.end());
+    hooks.routes = [&routes] { return routes.read()->all_routes(); };
+    hooks.rules = [&routes] {
+        std::vector<std::string> lines;
+        for (const ipv4::FibRule& r : routes.read()->rules()) lines.push_back(ipv4::format_rule(r));
+        return lines;
     };
     hooks.ifname = [&routes](uint32_t ifindex) {
         for (const ipv4::IfConfig& i : routes.config().ifaces)
@@ -541,6 +543,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return endpoints(c, m);
         case MsgType::kRoutes:
             return routes(c, m);
+        case MsgType::kHost:
+            return host(c, m);
         case MsgType::kReload:
             return reload(c, m);
         case MsgType::kBackendStats:
@@ -761,10 +765,30 @@ bool Server::routes(Conn& c, const Message& m) {
             b.u32(Attr::kPrefix, r.prefix).u8(Attr::kPrefixLen, r.prefix_len);
             b.u8(Attr::kRouteType, static_cast<uint8_t>(r.type));
             b.u8(Attr::kScope, static_cast<uint8_t>(r.scope));
-            b.u8(Attr::kTable, r.local_table ? 255 : 254);  // RT_TABLE_LOCAL / RT_TABLE_MAIN
+            // rtm_table's u8 (RT_TABLE_COMPAT beyond 255), and the whole id.
+            b.u8(Attr::kTable, r.table > 255 ? 252 : static_cast<uint8_t>(r.table));
+            b.u32(Attr::kTableId, r.table);
             if (r.oif) b.u32(Attr::kIfindex, r.oif).str(Attr::kIfname, ifname(r.oif));
             b.end_nested(mark);
         }
+        // The rules (`ip rule` lines) with the first page.
+        if (first == 0 && hooks_.rules)
+            for (const std::string& line : hooks_.rules()) b.str(Attr::kRuleLine, line);
+    });
+}
+
+bool Server::host(Conn& c, const Message& m) {
+    if (!hooks_.host) return reply(c, m.seq, Result{EOPNOTSUPP, "no host state here", 0});
+    const HostMirror h = hooks_.host();
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        b.str(Attr::kHostSource, h.source);
+        b.u32(Attr::kHostLinks, h.links).u32(Attr::kHostAddrs, h.addrs);
+        b.u32(Attr::kHostRoutes, h.routes).u32(Attr::kHostRules, h.rules);
+        b.u32(Attr::kHostTables, h.tables);
+        b.u64(Attr::kHostSyncNs, h.sync_realtime_ns).u64(Attr::kHostDumps, h.dumps);
+        b.u64(Attr::kHostEvents, h.events).u64(Attr::kHostOverflows, h.overflows);
+        b.u64(Attr::kHostFailures, h.failures);
+        for (const std::string& s : h.skipped) b.str(Attr::kHostSkipped, s);
     });
 }
 

@@ -89,6 +89,15 @@ struct ReloadOutcome {
     std::vector<std::string> restart;
 };
 
+// `ingressctl host`: where the route tables come from and how the mirror fares.
+struct HostMirror {
+    std::string source;  // "kernel" or "config"
+    uint32_t links = 0, addrs = 0, routes = 0, rules = 0, tables = 0;
+    uint64_t sync_realtime_ns = 0;  // the last dump applied (kernel) or configuration read
+    uint64_t dumps = 0, events = 0, overflows = 0, failures = 0;
+    std::vector<std::string> skipped;  // "multipath-routes 2", ...
+};
+
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its
 // request EOPNOTSUPP.
 struct ServerHooks {
@@ -96,6 +105,7 @@ struct ServerHooks {
     std::function<std::vector<WorkerCounters>()> worker_counters;     // stats-query
     std::function<std::vector<WorkerRuntime>()> worker_runtime;       // runtime
     std::function<std::vector<ipv4::Route>()> routes;                 // routes: the live FIB
+    std::function<std::vector<std::string>()> rules;                  // routes: `ip rule` lines
     std::function<std::string(uint32_t ifindex)> ifname;              // names in replies
     std::function<ReloadOutcome()> reload;                            // reload (SIGHUP's path)
     std::function<std::vector<core::CounterGroup>()> counter_groups;  // backend-stats
@@ -103,6 +113,7 @@ struct ServerHooks {
     // and `capture --iface NAME`'s name in the daemon's namespace (0: unknown).
     worker::ObserveHub* observe = nullptr;
     std::function<uint32_t(const std::string& name)> ifindex;
+    std::function<HostMirror()> host;                                 // host
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
@@ -208,6 +219,7 @@ private:
     bool runtime(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
+    bool host(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);
     bool backend_stats(Conn& c, const Message& m);
     // trace / capture: starts the session (one at a time), whose records pump_observe()

@@ -5,9 +5,11 @@
 #include <sched.h>
 #include <sys/sysinfo.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -122,7 +124,21 @@ ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifind
                              .prefix_len = r.prefix_len,
                              .type = r.type,
                              .oif = r.dev.empty() ? 0 : index_of(r.dev),
-                             .via_gateway = r.via_gateway});
+                             .via_gateway = r.via_gateway,
+                             .table = r.table});
+    // Rules name interfaces; one that does not exist leaves the rule detached (matching
+    // nothing), as the kernel keeps it.
+    rc.rules = cfg.rules;
+    for (ipv4::FibRule& f : rc.rules) {
+        auto resolve = [&](const std::string& name, uint32_t& ifindex) {
+            if (name.empty()) return;
+            ifindex = index_of(name);
+            if (!ifindex) ifindex = ifindex_of(name);
+            if (!ifindex) ifindex = ipv4::kIfDetached;
+        };
+        resolve(f.iifname, f.iif);
+        resolve(f.oifname, f.oif);
+    }
     return rc;
 }
 
@@ -401,6 +417,35 @@ void Dataplane::start_control() {
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;
     hooks.stats_text = [this] { return core::format_stats(counters()); };
+    hooks.host = [this] {
+        ctl::HostMirror h;
+        h.source = cfg_.host_kernel ? "kernel" : "config";
+        const ipv4::RouteTables& t = *routes_->read();
+        const ipv4::RouteConfig& rc = routes_->config();
+        h.links = static_cast<uint32_t>(rc.ifaces.size());
+        for (const auto& i : rc.ifaces) h.addrs += static_cast<uint32_t>(i.addrs.size());
+        h.routes = static_cast<uint32_t>(rc.routes.size());
+        h.rules = static_cast<uint32_t>(t.rules().size());
+        std::vector<uint32_t> ids;
+        for (const ipv4::Route& r : t.all_routes())
+            if (std::find(ids.begin(), ids.end(), r.table) == ids.end()) ids.push_back(r.table);
+        h.tables = static_cast<uint32_t>(ids.size());
+        h.sync_realtime_ns = host_sync_ns_;
+        h.dumps = host_dumps_;
+        h.failures = host_failures_;
+        if (watch_) {
+            h.events = watch_->events();
+            h.overflows = watch_->overflows();
+        }
+        const HostSkipped& s = skipped_;
+        for (const auto& [name, n] : {std::pair{"multipath-routes", s.multipath},
+                                      {"nexthop-object-routes", s.nexthop},
+                                      {"tos-routes", s.tos},
+                                      {"other-type-routes", s.other_type},
+                                      {"unsupported-rules", s.unsupported_rules}})
+            if (n) h.skipped.push_back(std::string(name) + " " + std::to_string(n));
+        return h;
+    };
     hooks.worker_counters = [this] {
         std::vector<ctl::WorkerCounters> v;
         for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
@@ -473,15 +518,27 @@ core::Snapshot Dataplane::counters() const {
 ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
     ipv4::RouteConfig rc =
         route_config(cfg, [this](const std::string& n) { return ifindex_of(n); });
-    if (!cfg.host_kernel) return rc;
+    auto stamp = [this] {
+        timespec now{};
+        clock_gettime(CLOCK_REALTIME, &now);
+        host_sync_ns_ =
+            static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+    };
+    if (!cfg.host_kernel) {
+        stamp();  // `ingressctl host`: when the file was (re)read
+        return rc;
+    }
     HostSkipped sk;
     rc = overlay_kernel_host(std::move(rc), dump_kernel_host(), &sk);
+    ++host_dumps_;
+    stamp();
     if (sk != skipped_ && sk.total())
         std::fprintf(stderr,
                      "ingressd: host: kernel: left to the kernel, not mirrored: %u multipath "
-                     "route(s), %u nexthop-object route(s), %u route(s) of other tables, %u of "
-                     "other types\n",
-                     sk.multipath, sk.nexthop, sk.other_table, sk.other_type);
+                     "route(s), %u nexthop-object route(s), %u route(s) with a tos, %u of "
+                     "other types; %u rule(s) the dataplane cannot evaluate (their lookups "
+                     "are passed to the kernel)\n",
+                     sk.multipath, sk.nexthop, sk.tos, sk.other_type, sk.unsupported_rules);
     skipped_ = sk;
     // The knobs (sysctl), after the interfaces, so each one's own directory is read.
     kconf_ = read_kernel_conf(conf_names(rc));
@@ -501,6 +558,7 @@ void Dataplane::follow_kernel() {
         std::fprintf(stderr, "ingressd: host: kernel: %s; keeping the current state, retrying\n",
                      e.what());
         resync_pending_ = true;
+        ++host_failures_;
         return;
     }
     rc.mc = routes_->config().mc;  // the apps' memberships carry over

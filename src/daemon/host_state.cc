@@ -9,7 +9,8 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
     rc.all = base.all;
     rc.mc = std::move(base.mc);
     for (const KernelLink& l : k.links) {
-        ipv4::IfConfig i{.ifindex = l.ifindex, .name = l.name, .loopback = l.loopback};
+        ipv4::IfConfig i{
+            .ifindex = l.ifindex, .name = l.name, .loopback = l.loopback, .group = l.group};
         if (const ipv4::IfConfig* owned = base.iface(l.ifindex)) i.conf = owned->conf;
         for (const KernelAddr& a : k.addrs)
             if (l.up && a.ifindex == l.ifindex) i.addrs.push_back(a.addr);
@@ -25,8 +26,8 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
     using ipv4::RouteType;
     for (const KernelRoute& r : k.routes) {
         if (r.protocol == kRtProtKernel) continue;  // derived again from the addresses
-        if (r.table != kRtTableMain && r.table != kRtTableLocal) {
-            ++sk.other_table;
+        if (r.tos) {
+            ++sk.tos;
             continue;
         }
         if (r.multipath) {
@@ -38,10 +39,11 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
             continue;
         }
         const auto t = ipv4::route_type_of(r.type);
-        const bool local_table_type = t == RouteType::kLocal || t == RouteType::kBroadcast;
-        const bool main_table_type = t == RouteType::kUnicast || t == RouteType::kBlackhole ||
-                                     t == RouteType::kUnreachable || t == RouteType::kProhibit;
-        if (r.table == kRtTableLocal ? !local_table_type : !main_table_type) {
+        const bool known = t == RouteType::kLocal || t == RouteType::kBroadcast ||
+                           t == RouteType::kUnicast || t == RouteType::kBlackhole ||
+                           t == RouteType::kUnreachable || t == RouteType::kProhibit ||
+                           t == RouteType::kThrow;
+        if (!known) {
             ++sk.other_type;
             continue;
         }
@@ -49,7 +51,21 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
                              .prefix_len = r.prefix_len,
                              .type = t,
                              .oif = r.oif,
-                             .via_gateway = r.gateway});
+                             .via_gateway = r.gateway,
+                             .table = r.table ? r.table : ipv4::kTableMain});
+    }
+    // The rules: iif/oif by name (a name no link has: detached, as the kernel marks it).
+    rc.rules = k.rules;
+    for (ipv4::FibRule& f : rc.rules) {
+        auto resolve = [&](const std::string& name, uint32_t& ifindex) {
+            if (name.empty()) return;
+            ifindex = ipv4::kIfDetached;
+            for (const KernelLink& l : k.links)
+                if (l.name == name) ifindex = l.ifindex;
+        };
+        resolve(f.iifname, f.iif);
+        resolve(f.oifname, f.oif);
+        if (!f.unsupported.empty()) ++sk.unsupported_rules;
     }
     if (skipped) *skipped = sk;
     return rc;

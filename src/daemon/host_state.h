@@ -1,17 +1,19 @@
-// The host as the kernel describes it (links, IPv4 addresses, routes of the local and main
-// tables, read through netlink by daemon/netlink_mirror.h) and how it becomes the route
+// The host as the kernel describes it (links, IPv4 addresses, routes of every table, policy
+// rules, read through netlink by daemon/netlink_mirror.h) and how it becomes the route
 // stage's RouteConfig in `host: kernel` mode. Pure: no socket here, so the unit tests build a
 // KernelHost by hand.
 //
 // What it keeps: every link (owned or not: lo, an interface the kernel keeps) with its
 // addresses (secondaries, explicit brd) while it is up (fib_disable_ip() flushes a down
-// link's local routes); from the main table the routes an operator added
-// (unicast through a device or a gateway, blackhole, unreachable, prohibit); from the local
-// table its LOCAL and BROADCAST routes an operator added (AnyIP). The routes the kernel
-// derives from addresses (protocol kernel: the local /32, the broadcasts, the prefix route)
-// are left out, since RouteTables derives them again from the addresses (fib_add_ifaddr()).
-// What it cannot represent is counted and left out, so the dataplane never misroutes with
-// it: multipath routes, nexthop objects, other tables (policy routing), other route types.
+// link's local routes); from every table the routes an operator added (unicast through a
+// device or a gateway, local (AnyIP), broadcast, blackhole, unreachable, prohibit, throw),
+// with their table; the rules in the kernel's order, iif/oif resolved by name. The routes
+// the kernel derives from addresses (protocol kernel: the local /32, the broadcasts, the
+// prefix route) are left out, since RouteTables derives them again from the addresses
+// (fib_add_ifaddr()). What it cannot represent is counted and left out, so the dataplane
+// never misroutes with it: multipath routes, nexthop objects, routes with a TOS key, other
+// route types; an l3mdev rule stays in the list marked unsupported (a lookup reaching it
+// hands the datagram to the kernel).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,7 @@ struct KernelLink {
     std::string name;
     bool loopback = false;  // IFF_LOOPBACK
     bool up = true;         // IFF_UP: a down link's addresses have no local routes
+    uint32_t group = 0;     // IFLA_GROUP
 };
 
 struct KernelAddr {
@@ -36,7 +39,7 @@ struct KernelAddr {
 };
 
 struct KernelRoute {
-    uint8_t table = 0;     // RT_TABLE_MAIN (254), RT_TABLE_LOCAL (255), other
+    uint32_t table = 0;    // RTA_TABLE (or rtm_table): RT_TABLE_MAIN (254), LOCAL (255), ...
     uint8_t protocol = 0;  // RTPROT_KERNEL (2): derived from an address
     uint8_t type = 0;      // RTN_*
     wire::Ipv4Addr prefix = 0;
@@ -45,19 +48,24 @@ struct KernelRoute {
     bool gateway = false;     // RTA_GATEWAY
     bool multipath = false;   // RTA_MULTIPATH
     bool nexthop_id = false;  // RTA_NH_ID
+    uint8_t tos = 0;          // rtm_tos: a route only for that TOS
 };
 
 struct KernelHost {
     std::vector<KernelLink> links;
     std::vector<KernelAddr> addrs;
     std::vector<KernelRoute> routes;
+    std::vector<ipv4::FibRule> rules;  // RTM_GETRULE, list order; iif/oif by name only
 };
 
 // What the last translation left out (logged once per change, counted in `ingressctl host`).
 struct HostSkipped {
-    uint32_t multipath = 0, nexthop = 0, other_table = 0, other_type = 0;
+    uint32_t multipath = 0, nexthop = 0, tos = 0, other_type = 0;
+    uint32_t unsupported_rules = 0;  // kept, marked: their lookups go to the kernel
     friend bool operator==(const HostSkipped&, const HostSkipped&) = default;
-    uint32_t total() const noexcept { return multipath + nexthop + other_table + other_type; }
+    uint32_t total() const noexcept {
+        return multipath + nexthop + tos + other_type + unsupported_rules;
+    }
 };
 
 inline constexpr uint8_t kRtProtKernel = 2;

@@ -1,7 +1,9 @@
 #include "daemon/netlink_mirror.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -55,6 +57,7 @@ int on_link(const nlmsghdr* nlh, void* data) {
                  .up = (ifi->ifi_flags & IFF_UP) != 0};
     for_each_attr(nlh, sizeof(*ifi), [&](const nlattr* a) {
         if (mnl_attr_get_type(a) == IFLA_IFNAME) l.name = mnl_attr_get_str(a);
+        if (mnl_attr_get_type(a) == IFLA_GROUP) l.group = mnl_attr_get_u32(a);
     });
     h->links.push_back(std::move(l));
     return MNL_CB_OK;
@@ -99,14 +102,13 @@ int on_route(const nlmsghdr* nlh, void* data) {
     KernelRoute r{.table = rtm->rtm_table,
                   .protocol = rtm->rtm_protocol,
                   .type = rtm->rtm_type,
-                  .prefix_len = rtm->rtm_dst_len};
+                  .prefix_len = rtm->rtm_dst_len,
+                  .tos = rtm->rtm_tos};
     for_each_attr(nlh, sizeof(*rtm), [&](const nlattr* a) {
         switch (mnl_attr_get_type(a)) {
-            case RTA_TABLE: {
-                const uint32_t t = mnl_attr_get_u32(a);
-                r.table = t > 255 ? 0 : static_cast<uint8_t>(t);  // 0: neither local nor main
+            case RTA_TABLE:
+                r.table = mnl_attr_get_u32(a);
                 break;
-            }
             case RTA_DST:
                 r.prefix = addr_of(a);
                 break;
@@ -125,6 +127,120 @@ int on_route(const nlmsghdr* nlh, void* data) {
         }
     });
     h->routes.push_back(r);
+    return MNL_CB_OK;
+}
+
+// FRA_* attributes newer than this system's linux/fib_rules.h (6.1): the kernel's numbers.
+constexpr uint16_t kFraDscp = 25, kFraSportMask = 28, kFraDportMask = 29, kFraDscpMask = 30;
+
+int on_rule(const nlmsghdr* nlh, void* data) {
+    auto* h = static_cast<KernelHost*>(data);
+    const auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
+    if (frh->family != AF_INET) return MNL_CB_OK;
+    ipv4::FibRule f{.action = static_cast<ipv4::RuleAction>(frh->action),
+                    .invert = (frh->flags & FIB_RULE_INVERT) != 0,
+                    .table = frh->table,
+                    .src_len = frh->src_len,
+                    .dst_len = frh->dst_len,
+                    .dscp = static_cast<uint8_t>(frh->tos >> 2)};
+    for_each_attr(nlh, sizeof(*frh), [&](const nlattr* a) {
+        auto port_range = [&](ipv4::PortRange& pr) {
+            const auto* p = static_cast<const fib_rule_port_range*>(mnl_attr_get_payload(a));
+            pr = {p->start, p->end};
+        };
+        switch (mnl_attr_get_type(a)) {
+            case FRA_PRIORITY:
+                f.priority = mnl_attr_get_u32(a);
+                break;
+            case FRA_TABLE:
+                f.table = mnl_attr_get_u32(a);
+                break;
+            case FRA_SRC:
+                f.src = addr_of(a);
+                break;
+            case FRA_DST:
+                f.dst = addr_of(a);
+                break;
+            case FRA_IIFNAME:
+                f.iifname = mnl_attr_get_str(a);
+                break;
+            case FRA_OIFNAME:
+                f.oifname = mnl_attr_get_str(a);
+                break;
+            case FRA_GOTO:
+                f.goto_priority = mnl_attr_get_u32(a);
+                break;
+            case FRA_FWMARK:
+                f.fwmark = mnl_attr_get_u32(a);
+                break;
+            case FRA_FWMASK:
+                f.fwmask = mnl_attr_get_u32(a);
+                break;
+            case FRA_TUN_ID:
+                f.tun_id = be64toh(mnl_attr_get_u64(a));
+                break;
+            case FRA_SUPPRESS_PREFIXLEN:
+                f.suppress_prefixlen = static_cast<int32_t>(mnl_attr_get_u32(a));
+                break;
+            case FRA_SUPPRESS_IFGROUP:
+                f.suppress_ifgroup = mnl_attr_get_u32(a) == UINT32_MAX
+                                         ? -1
+                                         : static_cast<int64_t>(mnl_attr_get_u32(a));
+                break;
+            case FRA_L3MDEV:
+                if (mnl_attr_get_u8(a)) f.unsupported = "l3mdev";
+                break;
+            case FRA_UID_RANGE: {
+                const auto* u = static_cast<const fib_rule_uid_range*>(mnl_attr_get_payload(a));
+                f.uid_start = u->start;
+                f.uid_end = u->end;
+                break;
+            }
+            case FRA_PROTOCOL:
+                f.protocol = mnl_attr_get_u8(a);
+                break;
+            case FRA_IP_PROTO:
+                f.ip_proto = mnl_attr_get_u8(a);
+                break;
+            case FRA_SPORT_RANGE:
+                port_range(f.sport);
+                break;
+            case FRA_DPORT_RANGE:
+                port_range(f.dport);
+                break;
+            case kFraDscp:
+                f.dscp = mnl_attr_get_u8(a);
+                f.dscp_full = true;
+                if (!f.dscp_mask) f.dscp_mask = 0x3f;
+                break;
+            case kFraDscpMask:
+                f.dscp_mask = mnl_attr_get_u8(a);
+                break;
+            case kFraSportMask:
+                f.sport_mask = mnl_attr_get_u16(a);
+                break;
+            case kFraDportMask:
+                f.dport_mask = mnl_attr_get_u16(a);
+                break;
+        }
+    });
+    switch (f.action) {
+        case ipv4::RuleAction::kToTable:
+        case ipv4::RuleAction::kGoto:
+        case ipv4::RuleAction::kNop:
+        case ipv4::RuleAction::kBlackhole:
+        case ipv4::RuleAction::kUnreachable:
+        case ipv4::RuleAction::kProhibit:
+            break;
+        default:
+            f.unsupported = "action " + std::to_string(frh->action);
+    }
+    // A mark without a mask compares every bit (fib_nl2rule()).
+    if (f.fwmark && !f.fwmask) f.fwmask = UINT32_MAX;
+    // The kernel marks a rule whose interface is gone; the name stays.
+    if (frh->flags & FIB_RULE_IIF_DETACHED) f.iif = ipv4::kIfDetached;
+    if (frh->flags & FIB_RULE_OIF_DETACHED) f.oif = ipv4::kIfDetached;
+    h->rules.push_back(std::move(f));
     return MNL_CB_OK;
 }
 
@@ -166,6 +282,7 @@ KernelHost dump_kernel_host() {
             dump(nl, RTM_GETLINK, AF_UNSPEC, on_link, h, "links");
             dump(nl, RTM_GETADDR, AF_INET, on_addr, h, "addresses");
             dump(nl, RTM_GETROUTE, AF_INET, on_route, h, "routes");
+            dump(nl, RTM_GETRULE, AF_INET, on_rule, h, "rules");
         } catch (const NetlinkError& e) {
             mnl_socket_close(nl);
             if (e.err == EINTR && attempt < 100) continue;
@@ -179,10 +296,11 @@ KernelHost dump_kernel_host() {
 NetlinkWatch::NetlinkWatch() {
     nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (!nl_) fail("socket");
-    if (mnl_socket_bind(nl_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE,
+    if (mnl_socket_bind(nl_,
+                        RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE,
                         MNL_SOCKET_AUTOPID) < 0) {
         mnl_socket_close(nl_);
-        fail("bind to the link, address and route groups");
+        fail("bind to the link, address, route and rule groups");
     }
     // RTM_NEWNETCONF: rp_filter and forwarding changes (daemon/sysctl_mirror.h).
     int netconf = RTNLGRP_IPV4_NETCONF;

@@ -1,4 +1,4 @@
-// `host: kernel`: the kernel's links, IPv4 addresses and routes read through rtnetlink
+// `host: kernel`: the kernel's links, IPv4 addresses, routes and rules read through rtnetlink
 // (libmnl), and a subscription to their changes. The control thread polls it between
 // requests; each change (and an overflow of the subscription socket, ENOBUFS) is answered
 // with a full dump, whose translation (daemon/host_state.h) is published like a reload.
@@ -14,11 +14,12 @@ struct mnl_socket;
 
 namespace ingress::daemon {
 
-// One dump of links, IPv4 addresses and IPv4 routes (every table; the translation keeps
-// local and main). Throws std::runtime_error naming the failing request.
+// One dump of links, IPv4 addresses, IPv4 routes (every table) and IPv4 rules. Throws
+// std::runtime_error naming the failing request.
 KernelHost dump_kernel_host();
 
-// The subscription: RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, non-blocking.
+// The subscription: RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE,
+// non-blocking.
 class NetlinkWatch {
 public:
     NetlinkWatch();  // throws std::runtime_error

@@ -81,7 +81,7 @@ Fib::Fib(std::span<const Route> routes) {
     std::stable_sort(sorted.begin(), sorted.end(), [](const Route& a, const Route& b) {
         if (a.prefix_len != b.prefix_len) return a.prefix_len < b.prefix_len;
         if (a.prefix != b.prefix) return a.prefix < b.prefix;
-        return !a.local_table && b.local_table;
+        return !a.local_table() && b.local_table();
     });
     routes_.reserve(sorted.size() + 1);
     routes_.push_back(Route{});

@@ -37,7 +37,20 @@ struct Route {
     RouteScope scope = RouteScope::kUniverse;  // the route's scope (rtm_scope)
     RouteScope nh_scope = RouteScope::kHost;   // the nexthop's scope (nhc_scope)
     uint32_t oif = 0;                          // nexthop device (0: none, e.g. blackhole)
-    bool local_table = false;                  // from the local table (wins a tie)
+    uint32_t table = 254;                      // RT_TABLE_MAIN; 255 (local) wins a tie
+    bool local_table() const noexcept { return table == 255; }
+};
+
+// Why a lookup found no usable route: the error fib_lookup() returns, which becomes the
+// dst.error ip_error() reads.
+enum class RouteError : uint8_t {
+    kNone,
+    kHostUnreach,  // EHOSTUNREACH: unreachable route, or anything not local with forwarding off
+    kNetUnreach,   // ENETUNREACH: no route at all, or an `unreachable` rule
+    kInval,        // EINVAL: blackhole (route or rule)
+    kAccess,       // EACCES: prohibit (route or rule)
+    // (ingress) the lookup reached a rule the dataplane cannot evaluate: the kernel decides.
+    kUnsupported,
 };
 
 // "198.18.0.0/24" -> prefix and length, host bits must be zero; "blackhole" etc.

@@ -163,8 +163,8 @@ bool IcmpSender::may_answer(const core::Packet& in, uint8_t type) const noexcept
 
 // The rate limits and the route back, in __icmp_send()'s order: the global limit, then
 // icmp_route_lookup(), then the per-host limit (which alone spends a global credit).
-IcmpResult IcmpSender::admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
-                             core::CounterBlock& c) noexcept {
+IcmpResult IcmpSender::admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t type, uint8_t code,
+                             uint64_t now_ns, core::CounterBlock& c) noexcept {
     // icmpv4_mask_allow(): only types in icmp_ratemask are limited, never frag-needed.
     const bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
                          !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
@@ -174,10 +174,15 @@ IcmpResult IcmpSender::admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint
     }
     // icmp_route_lookup(): the error is routed to the offending datagram's source; it fails
     // where fib_lookup() fails.
+    // The output flow: iif loopback, protocol ICMP with its type and code where the ports
+    // would be (flowi4's uli union), mark 0.
     if (routes_) {
-        const Fib::Index idx = routes_->fib().lookup(to);
-        if (fib_lookup_error(idx, routes_->fib().route(idx).type) != RouteError::kNone)
-            return IcmpResult::kNotAllowed;
+        const Flow fl{.iif = routes_->loopback_ifindex(),
+                      .saddr = from,
+                      .daddr = to,
+                      .proto = wire::kIpProtoIcmp,
+                      .dport = static_cast<uint16_t>(type << 8 | code)};
+        if (routes_->fib_lookup(fl).error != RouteError::kNone) return IcmpResult::kNotAllowed;
     }
     if (limited) {
         // icmpv4_xrlim_allow(): the per-host limit; only a message it allows spends a
@@ -242,7 +247,8 @@ void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t
 IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
                             wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
     if (!may_answer(in, type)) return IcmpResult::kNotAllowed;
-    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
+    if (IcmpResult r = admit(in.saddr, src, type, code, now_ns, c); r != IcmpResult::kQueued)
+        return r;
 
     // Quote as much of the offending datagram as fits in 576 bytes.
     const std::size_t quote = std::min<std::size_t>(
@@ -275,7 +281,8 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
                              std::span<const uint8_t> body, wire::Ipv4Addr src, uint64_t now_ns,
                              core::CounterBlock& c) noexcept {
     if (in.l3_off < wire::EthernetView::kHeaderLen) return IcmpResult::kNotAllowed;
-    if (IcmpResult r = admit(in.saddr, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
+    if (IcmpResult r = admit(in.saddr, src, type, code, now_ns, c); r != IcmpResult::kQueued)
+        return r;
 
     // The ICMP message: header, then the body; its checksum over the whole (icmp_push_reply).
     uint8_t hdr[wire::IcmpView::kHeaderLen];

@@ -9,7 +9,7 @@
 //   - never an error about an ICMP error (unknown ICMP types count as errors),
 //   - never when no route leads back to the offending datagram's source (icmp_route_lookup
 //     fails where fib_lookup() fails: no route, or a blackhole / unreachable / prohibit /
-//     throw one, ipv4::fib_lookup_error()), checked after the global limit and before the
+//     throw one; through the policy rules), checked after the global limit and before the
 //     per-host one, as __icmp_send does; nothing is counted.
 //     The error still leaves by the arrival interface to the sender's MAC (an error to one
 //     of our own addresses is not looped back),
@@ -107,8 +107,8 @@ public:
 
 private:
     bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
-    IcmpResult admit(wire::Ipv4Addr to, uint8_t type, uint8_t code, uint64_t now_ns,
-                     core::CounterBlock& c) noexcept;
+    IcmpResult admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t type, uint8_t code,
+                     uint64_t now_ns, core::CounterBlock& c) noexcept;
     // Ethernet (+ VLAN) header back to the sender of `in`; returns its length.
     static std::size_t write_l2(uint8_t* f, const core::Packet& in) noexcept;
     // Count one datagram of `ip_len` bytes sent in `frames` frames of `wire_octets` IP bytes.

@@ -21,9 +21,11 @@ RouteDecision drop(DropReason r) noexcept {
 }
 
 // fib_validate_source_reason(): -EXDEV is IP_RPFILTER, any other error IP_LOCAL_SOURCE.
-bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uint32_t oif,
+// `in` is the input flow with the destination the kernel passes (0 for multicast and
+// broadcast input).
+bool source_rejected(const RouteTables& t, const IfState& dev, const Flow& in, uint32_t oif,
                      RouteDecision& out) noexcept {
-    switch (fib_validate_source(t, dev, src, oif)) {
+    switch (fib_validate_source(t, dev, in, oif)) {
         case SourceVerdict::kAccept:
             return false;
         case SourceVerdict::kRpFilter:
@@ -32,13 +34,29 @@ bool source_rejected(const RouteTables& t, const IfState& dev, Ipv4Addr src, uin
         case SourceVerdict::kLocalSource:
             out = drop(DropReason::kIpLocalSource);
             return true;
+        case SourceVerdict::kUnsupported:
+            out = {.error = RouteError::kUnsupported};
+            return true;
     }
     return false;
 }
 
+// The flow ip_route_input_slow() builds (fl4): iif the arrival device, oif 0, mark 0; the
+// protocol and ports only when a rule needs them (fib4_rules_early_flow_dissect()).
+Flow input_flow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                uint8_t proto, const InputKeys& k) noexcept {
+    Flow fl{.iif = dev.ifindex, .saddr = saddr, .daddr = daddr, .dscp = k.dscp};
+    if (t.rules_need_ports()) {
+        fl.proto = proto;
+        fl.sport = k.sport;
+        fl.dport = k.dport;
+    }
+    return fl;
+}
+
 // ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
 RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
-                       uint8_t proto) noexcept {
+                       uint8_t proto, const InputKeys& keys) noexcept {
     // Not a group this interface joined (and no multicast routing): dropped, uncounted.
     if (!t.mc().check(dev.ifindex, daddr, saddr, proto)) return drop(DropReason::kNotSpecified);
     if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
@@ -50,7 +68,7 @@ RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
         // 0.0.0.0 only to link-local groups, or IGMP (a host without an address reports).
         if (!wire::ipv4_is_local_multicast(daddr) && proto != wire::kIpProtoIgmp)
             return drop(DropReason::kIpInvalidSource);
-    } else if (source_rejected(t, dev, saddr, 0, d)) {
+    } else if (source_rejected(t, dev, input_flow(t, dev, 0, saddr, proto, keys), 0, d)) {
         return d;
     }
     return d;
@@ -59,14 +77,15 @@ RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
 // ip_route_input_slow(), in its order. `dst` looks the destination up (or reuses the hint's
 // lookup); it is called at the point where the kernel calls fib_lookup().
 template <class LookupDst>
-RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+RouteDecision input_slow(const RouteTables& t, const IfState& dev, const Flow& fl,
                          LookupDst&& dst) noexcept {
+    const Ipv4Addr daddr = fl.daddr, saddr = fl.saddr;
     // "The most weird martians, which can be not detected by fib_lookup."
     if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
         return drop(DropReason::kIpInvalidSource);
 
     RouteDecision d;
-    Fib::Index idx = Fib::kNoRoute;
+    const Route* route = nullptr;
     bool brd = wire::ipv4_is_lbcast(daddr) || (saddr == 0 && daddr == 0);
     if (!brd) {
         // "Accept zero addresses only to limited broadcast."
@@ -78,40 +97,49 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, Ipv4Addr dadd
             if (!dev.conf.route_localnet) return drop(DropReason::kIpLocalnet);
         }
 
-        idx = dst();
-        const Route& r = t.fib().route(idx);
-        if (RouteError e = fib_lookup_error(idx, r.type); e != RouteError::kNone) {
+        const FibResult res = dst();
+        route = res.route;
+        // A rule the dataplane cannot evaluate decided: the kernel routes the datagram.
+        if (res.error == RouteError::kUnsupported) return {.error = RouteError::kUnsupported};
+        if (res.error != RouteError::kNone) {
             // no_route: an RTN_UNREACHABLE input route whose dst.error ip_error() reads.
             return {.type = RouteType::kUnreachable,
-                    .error = dev.conf.forward ? e : RouteError::kHostUnreach,
-                    .idx = idx};
+                    .error = dev.conf.forward ? res.error : RouteError::kHostUnreach,
+                    .route = route};
         }
+        const Route& r = *route;
         if (r.type == RouteType::kBroadcast) {
             if (dev.conf.bforward) {  // make_route: forwarded broadcast
-                d = {.type = RouteType::kBroadcast, .forward = true, .idx = idx};
-                source_rejected(t, dev, saddr, r.oif, d);
+                d = {.type = RouteType::kBroadcast, .forward = true, .route = route};
+                source_rejected(t, dev, fl, r.oif, d);
                 return d;
             }
             brd = true;
         } else if (r.type == RouteType::kLocal) {
-            d = {.type = RouteType::kLocal, .idx = idx};
-            source_rejected(t, dev, saddr, 0, d);
+            d = {.type = RouteType::kLocal, .route = route};
+            source_rejected(t, dev, fl, 0, d);
             return d;
         } else if (!dev.conf.forward) {
             // Not ours and not forwarding: ip_error() with EHOSTUNREACH.
-            return {.type = RouteType::kUnreachable, .error = RouteError::kHostUnreach, .idx = idx};
+            return {
+                .type = RouteType::kUnreachable, .error = RouteError::kHostUnreach, .route = route};
         } else if (r.type != RouteType::kUnicast) {
             return drop(DropReason::kIpInvalidDest);
         } else {
             // make_route: __mkroute_input() validates the source against the output device.
-            d = {.type = RouteType::kUnicast, .forward = true, .idx = idx};
-            source_rejected(t, dev, saddr, r.oif, d);
+            d = {.type = RouteType::kUnicast, .forward = true, .route = route};
+            source_rejected(t, dev, fl, r.oif, d);
             return d;
         }
     }
-    // brd_input: a broadcast is validated unless its source is 0.0.0.0 (DHCP).
-    d = {.type = RouteType::kBroadcast, .idx = idx};
-    if (!wire::ipv4_is_zeronet(saddr)) source_rejected(t, dev, saddr, 0, d);
+    // brd_input: a broadcast is validated (against destination 0) unless its source is
+    // 0.0.0.0 (DHCP).
+    d = {.type = RouteType::kBroadcast, .route = route};
+    if (!wire::ipv4_is_zeronet(saddr)) {
+        Flow bfl = fl;
+        bfl.daddr = 0;
+        source_rejected(t, dev, bfl, 0, d);
+    }
     return d;
 }
 
@@ -172,6 +200,7 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
             break;  // ICMP_PKT_FILTERED
         case RouteError::kInval:
         case RouteError::kNone:
+        case RouteError::kUnsupported:  // route_input() passed it before
             return Verdict::drop(reason);
     }
     if (icmp) icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
@@ -180,44 +209,59 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
 
 }  // namespace
 
-RouteError fib_lookup_error(Fib::Index idx, RouteType type) noexcept {
-    if (idx == Fib::kNoRoute) return RouteError::kNetUnreach;  // -EAGAIN -> -ENETUNREACH
-    switch (type) {
-        case RouteType::kBlackhole:
-            return RouteError::kInval;
-        case RouteType::kUnreachable:
-            return RouteError::kHostUnreach;
-        case RouteType::kProhibit:
-            return RouteError::kAccess;
-        case RouteType::kThrow:
-            return RouteError::kNetUnreach;  // no further table to try
+InputKeys input_keys(const core::Packet& pkt) noexcept {
+    InputKeys k{.dscp = static_cast<uint8_t>(pkt.tos >> 2)};
+    // __skb_flow_dissect(): no ports for any fragment (flags 0: not even the first).
+    if (pkt.is_fragment()) return k;
+    unsigned off;
+    switch (pkt.ip_proto) {  // proto_ports_offset()
+        case 6:              // TCP
+        case 17:             // UDP
+        case 33:             // DCCP
+        case 50:             // ESP (the SPI)
+        case 132:            // SCTP
+        case 136:            // UDP-Lite
+            off = 0;
+            break;
+        case 51:  // AH
+            off = 4;
+            break;
         default:
-            return RouteError::kNone;
+            return k;
     }
+    const std::span<const uint8_t> l4 = pkt.l3().subspan(pkt.ip_hlen());
+    if (l4.size() < off + 4) return k;
+    k.sport = static_cast<uint16_t>(l4[off] << 8 | l4[off + 1]);
+    k.dport = static_cast<uint16_t>(l4[off + 2] << 8 | l4[off + 3]);
+    return k;
 }
 
 RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
-                                Ipv4Addr saddr, uint8_t proto, RouteHint* hint) noexcept {
-    if (wire::ipv4_is_multicast(daddr)) return input_mc(t, dev, daddr, saddr, proto);
+                                Ipv4Addr saddr, uint8_t proto, RouteHint* hint,
+                                const InputKeys& keys) noexcept {
+    if (wire::ipv4_is_multicast(daddr)) return input_mc(t, dev, daddr, saddr, proto, keys);
+    const Flow fl = input_flow(t, dev, daddr, saddr, proto, keys);
+    // ip_extract_route_hint(): no hint with custom rules.
+    if (t.has_custom_rules()) hint = nullptr;
 
     const bool same_dst = hint && hint->generation == t.generation() &&
                           hint->ifindex == dev.ifindex && hint->daddr == daddr;
     if (same_dst && hint->saddr == saddr) return hint->decision;
     bool looked_up = false;
-    Fib::Index dst_idx = Fib::kNoRoute;
+    FibResult dst_res;
     auto dst = [&]() noexcept {
         looked_up = true;
-        dst_idx =
-            same_dst && hint->dst_idx != Fib::kNoRoute ? hint->dst_idx : t.fib().lookup(daddr);
-        return dst_idx;
+        dst_res = same_dst && hint->dst_valid ? hint->dst : t.fib_lookup(fl);
+        return dst_res;
     };
-    RouteDecision d = input_slow(t, dev, daddr, saddr, dst);
+    RouteDecision d = input_slow(t, dev, fl, dst);
     if (hint) {
         *hint = {.generation = t.generation(),
                  .ifindex = dev.ifindex,
                  .daddr = daddr,
                  .saddr = saddr,
-                 .dst_idx = looked_up ? dst_idx : Fib::kNoRoute,
+                 .dst_valid = looked_up,
+                 .dst = dst_res,
                  .decision = d};
     }
     return d;
@@ -240,8 +284,14 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         // "IP on this device is disabled": no in_device.
         dev = t.iface(pkt.ifindex);
         if (!dev) return Verdict::drop(DropReason::kNotSpecified);
-        d = route_input_noref(t, *dev, daddr, saddr, pkt.ip_proto, &hint);
+        const InputKeys keys = t.has_custom_rules() ? input_keys(pkt) : InputKeys{};
+        d = route_input_noref(t, *dev, daddr, saddr, pkt.ip_proto, &hint, keys);
         if (hint.generation == t.generation() && hint.ifindex == dev->ifindex) hint.dev = dev;
+    }
+    if (d.error == RouteError::kUnsupported) {
+        // The decision belongs to a rule this dataplane cannot evaluate: the kernel's.
+        c.mib(Mib::kIngressFibRuleUnsupported);
+        return Verdict::pass();
     }
     if (d.drop) {
         // drop_error in ip_rcv_finish_core(): only rp_filter has a MIB counter.

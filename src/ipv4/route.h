@@ -13,6 +13,8 @@
 // Next:   defrag / local delivery for LOCAL, BROADCAST and MULTICAST routes.
 // Pass:   datagrams the kernel would forward (UNICAST with forwarding on, broadcast with
 //         bc_forwarding): the kernel's ip_forward decides the rest.
+// Pass:   (also) datagrams whose route depends on a rule the dataplane cannot evaluate
+//         (IngressFibRuleUnsupported).
 // Drops:  IP_INVALID_SOURCE, IP_INVALID_DEST, IP_LOCALNET, IP_RPFILTER, IP_LOCAL_SOURCE,
 //         IP_INADDRERRORS, IP_INNOROUTES, IP_INHDR (options), UNICAST_IN_L2_MULTICAST,
 //         NOT_SPECIFIED (multicast group not joined, blackhole/unreachable/prohibit routes
@@ -31,19 +33,18 @@
 
 namespace ingress::ipv4 {
 
-// Why a route that is not an input route exists (the dst.error ip_error() reads).
-enum class RouteError : uint8_t {
-    kNone,
-    kHostUnreach,  // EHOSTUNREACH: unreachable route, or anything not local with forwarding off
-    kNetUnreach,   // ENETUNREACH: no route at all
-    kInval,        // EINVAL: blackhole
-    kAccess,       // EACCES: prohibit
+// What besides the addresses the input flow carries for policy rules (ip_route_input_slow()
+// and fib4_rules_early_flow_dissect()): the header's DSCP and the transport ports (0 for a
+// fragment or a protocol without ports). RouteTables::rules_need_ports() says whether the
+// ports are read at all.
+struct InputKeys {
+    uint8_t dscp = 0;
+    uint16_t sport = 0, dport = 0;
 };
 
-// fib_lookup() fails on a missing route and on the types whose fib_props[type].error is set
-// (blackhole, unreachable, prohibit, throw): the error it returns, kNone when it found a
-// usable route. Written once: the input route and icmp_route_lookup() (icmp_send.cc) use it.
-RouteError fib_lookup_error(Fib::Index idx, RouteType type) noexcept;
+// The ports the flow dissector finds for `pkt` (proto_ports_offset(): TCP, UDP, UDP-Lite,
+// DCCP, SCTP and ESP at offset 0, AH at 4; none for a fragment or a short header).
+InputKeys input_keys(const core::Packet& pkt) noexcept;
 
 // The result of ip_route_input_noref(): a drop reason, or a route.
 struct RouteDecision {
@@ -51,28 +52,34 @@ struct RouteDecision {
     core::DropReason reason = core::DropReason::kNotSpecified;
     RouteType type = RouteType::kUnspec;
     bool forward = false;  // dst.input = ip_forward
+    // kUnsupported: a rule the dataplane cannot evaluate decides; the kernel routes it.
     RouteError error = RouteError::kNone;
-    Fib::Index idx = Fib::kNoRoute;
+    const Route* route = nullptr;  // the route found (null: none, or a rule's error)
 };
 
 // The batch trick of ip_list_rcv_finish()/ip_can_use_hint(): the previous packet's result,
 // reused when the next one has the same destination (the FIB lookup of the destination) and
 // also the same source (the whole decision, source validation included). Keyed by the table
-// generation, so a published route change invalidates it. One per worker.
+// generation, so a published route change invalidates it. One per worker. Unused when the
+// tables have custom rules (ip_extract_route_hint(): fib4_has_custom_rules()): the
+// decision then depends on more than the addresses.
 struct RouteHint {
     uint64_t generation = 0;  // 0: empty (snapshots start at 1)
     uint32_t ifindex = 0;
     wire::Ipv4Addr daddr = 0, saddr = 0;
-    Fib::Index dst_idx = Fib::kNoRoute;
+    bool dst_valid = false;
+    FibResult dst;  // the lookup of daddr
     RouteDecision decision;
     const IfState* dev = nullptr;  // route_input(): the interface state of `ifindex`
     void clear() noexcept { generation = 0; }
 };
 
-// ip_route_input_noref() for (daddr, saddr) arriving on `dev`; `proto` matters only for
-// multicast (IGMP). The hint may be null.
+// ip_route_input_noref() for (daddr, saddr) arriving on `dev`; `proto` matters for
+// multicast (IGMP) and for rules selecting by ipproto, `keys` for rules selecting by DSCP or
+// ports. The hint may be null.
 RouteDecision route_input_noref(const RouteTables& t, const IfState& dev, wire::Ipv4Addr daddr,
-                                wire::Ipv4Addr saddr, uint8_t proto, RouteHint* hint) noexcept;
+                                wire::Ipv4Addr saddr, uint8_t proto, RouteHint* hint,
+                                const InputKeys& keys = {}) noexcept;
 
 // The stage. `icmp` may be null (no ICMP errors are then built; tests of the pure decision).
 core::Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock& c,

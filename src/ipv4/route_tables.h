@@ -1,10 +1,17 @@
 // What the route stage reads, and how the control plane publishes it.
 //
 // RouteConfig is the control plane's description (interfaces with their addresses and
-// knobs, static routes, multicast memberships). RouteTables is an immutable snapshot built
-// from it: the FIB (local table derived from the addresses exactly as fib_add_ifaddr()
-// does, plus the connected and static routes), the per-interface effective knobs, the set
-// of local addresses (inet_lookup_ifaddr_rcu) and the multicast memberships.
+// knobs, static routes in any table, policy rules, multicast memberships). RouteTables is an
+// immutable snapshot built from it: the FIB (local table derived from the addresses exactly
+// as fib_add_ifaddr() does, plus the connected and static routes), the rules compiled
+// against the tables (fib_rules.h), the per-interface effective knobs, the set of local
+// addresses (inet_lookup_ifaddr_rcu) and the multicast memberships.
+//
+// fib_lookup() is the kernel's: with the default rules (none configured, or exactly the
+// three a namespace starts with) the local and main tables are one merged FIB (the kernel
+// merges them too until a rule is added: fib_unmerge()), with the default table consulted
+// when it fails; with custom rules every table is its own FIB and the rules choose
+// (fib_rules_lookup()).
 //
 // It is also the one answer to "which addresses are ours" outside the route stage: the bind
 // checks of the control plane ask addr_type() (inet_addr_type) and the backends steer the
@@ -26,6 +33,7 @@
 
 #include "ipv4/devconf.h"
 #include "ipv4/fib.h"
+#include "ipv4/fib_rules.h"
 #include "ipv4/mc_groups.h"
 #include "wire/ipv4.h"
 
@@ -42,6 +50,7 @@ struct IfConfig {
     uint32_t ifindex = 0;
     std::string name;
     bool loopback = false;  // IFF_LOOPBACK: the prefix route is LOCAL, not UNICAST
+    uint32_t group = 0;     // IFLA_GROUP (`ip link set ... group N`): suppress_ifgroup
     std::vector<IfAddr> addrs;
     DevConf conf;
 };
@@ -52,6 +61,8 @@ struct StaticRoute {
     RouteType type = RouteType::kUnicast;
     uint32_t oif = 0;
     bool via_gateway = false;  // nexthop scope LINK instead of HOST
+    // 0: iproute2's default, local for local/broadcast/anycast routes, else main.
+    uint32_t table = 0;
 };
 
 // A destination this host accepts on an interface, with the type its input route has
@@ -71,6 +82,9 @@ struct RouteConfig {
     DevConf all = DevConf::all_defaults();
     std::vector<IfConfig> ifaces;
     std::vector<StaticRoute> routes;
+    // The policy rules in the kernel's list order (priority, then insertion); empty: the
+    // default three (default_fib_rules()).
+    std::vector<FibRule> rules;
     McGroups mc;  // ip_mc_up() memberships are added by RouteTables for every interface
 
     IfConfig* iface(uint32_t ifindex) noexcept;
@@ -83,9 +97,36 @@ struct IfState {
     uint32_t ifindex = 0;
     bool loopback = false;
     bool no_addr = true;         // in_dev->ifa_list == NULL
+    uint32_t group = 0;          // IFLA_GROUP
     wire::Ipv4Addr primary = 0;  // first primary address (ICMP error source)
     EffectiveConf conf;
 };
+
+// What fib_lookup() returns: the route it found (an error route too), and the error (kNone:
+// a usable route; kNetUnreach with no route: nothing matched).
+struct FibResult {
+    const Route* route = nullptr;
+    RouteError error = RouteError::kNetUnreach;
+};
+
+// fib_props[type].error of a route a table lookup found; `again` (-EAGAIN: try the next
+// rule) for a throw route.
+inline RouteError route_type_error(RouteType t, bool& again) noexcept {
+    again = false;
+    switch (t) {
+        case RouteType::kBlackhole:
+            return RouteError::kInval;
+        case RouteType::kUnreachable:
+            return RouteError::kHostUnreach;
+        case RouteType::kProhibit:
+            return RouteError::kAccess;
+        case RouteType::kThrow:
+            again = true;
+            return RouteError::kNetUnreach;
+        default:
+            return RouteError::kNone;
+    }
+}
 
 class RouteTables {
 public:
@@ -93,7 +134,25 @@ public:
     // for "no snapshot" and replaced by 1.
     explicit RouteTables(const RouteConfig& cfg, uint64_t generation = 1);
 
+    // The merged local + main FIB (default rules), or the main table's (custom rules).
     const Fib& fib() const noexcept { return *fib_; }
+    // fib_lookup() (include/net/ip_fib.h) for a flow. Per packet: no allocation.
+    FibResult fib_lookup(const Flow& fl) const noexcept {
+        return custom_rules_ ? rules_lookup(fl) : merged_lookup(fl.daddr);
+    }
+    // net->ipv4.fib_has_custom_rules: rules other than the default three. The route hint
+    // is off then (ip_extract_route_hint()), and fib_validate_source() always does the full
+    // check.
+    bool has_custom_rules() const noexcept { return custom_rules_; }
+    // fib4_rules_early_flow_dissect(): an input flow carries ipproto and ports only when a
+    // rule selects by them.
+    bool rules_need_ports() const noexcept { return require_fldissect_; }
+    // The iif of fib_validate_source()'s reverse lookup for local input.
+    uint32_t loopback_ifindex() const noexcept { return loopback_ifindex_; }
+    // The rules in effect, in list order (the default three when none are configured).
+    std::span<const FibRule> rules() const noexcept { return rules_cfg_; }
+    // Every route of every table (each table shortest prefix first), for `ingressctl routes`.
+    const std::vector<Route>& all_routes() const noexcept { return all_routes_; }
     const McGroups& mc() const noexcept { return mc_; }
     const IfState* iface(uint32_t ifindex) const noexcept {
         for (const IfState& i : ifaces_)
@@ -129,7 +188,40 @@ public:
     static std::vector<Route> derive_routes(const RouteConfig& cfg);
 
 private:
-    std::unique_ptr<Fib> fib_;
+    struct CompiledRule {
+        const FibRule* rule = nullptr;
+        const Fib* fib = nullptr;  // kToTable: the table (null: no such table, -EAGAIN)
+        uint32_t goto_idx = 0;     // kGoto: the target's index (kNoTarget: unresolved)
+    };
+    static constexpr uint32_t kNoTarget = UINT32_MAX;
+
+    FibResult merged_lookup(wire::Ipv4Addr daddr) const noexcept {
+        const Fib::Index i = fib_->lookup(daddr);
+        const Route& r = fib_->route(i);
+        bool again = false;
+        const RouteError e =
+            i == Fib::kNoRoute ? RouteError::kNetUnreach : route_type_error(r.type, again);
+        if (e == RouteError::kNone) return {&r, e};
+        // __fib_lookup() without custom rules: any failure of main tries the default table.
+        if (default_fib_) return default_lookup(daddr);
+        return {i == Fib::kNoRoute ? nullptr : &r, e};
+    }
+    FibResult default_lookup(wire::Ipv4Addr daddr) const noexcept;
+    FibResult rules_lookup(const Flow& fl) const noexcept;
+    bool suppressed(const FibRule& r, const Route& route) const noexcept;
+
+    void build_fibs(const RouteConfig& cfg, const std::vector<Route>& routes);
+
+    std::unique_ptr<Fib> merged_;       // default rules: local + main; custom: empty, if no main
+    const Fib* fib_ = nullptr;          // merged_, or main's table in tables_
+    std::unique_ptr<Fib> default_fib_;  // default rules: table 253, if it has routes
+    std::vector<std::pair<uint32_t, std::unique_ptr<Fib>>> tables_;  // custom rules
+    std::vector<FibRule> rules_cfg_;
+    std::vector<CompiledRule> rules_;
+    std::vector<Route> all_routes_;
+    bool custom_rules_ = false;
+    bool require_fldissect_ = false;
+    uint32_t loopback_ifindex_ = kLoopbackIfindex;
     McGroups mc_;
     std::vector<IfState> ifaces_;
     std::vector<wire::Ipv4Addr> local_addrs_;  // sorted

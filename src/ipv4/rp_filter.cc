@@ -4,20 +4,25 @@ namespace ingress::ipv4 {
 
 namespace {
 
-// Route types whose fib_props[].error is set: fib_lookup() fails on them.
-bool lookup_fails(RouteType t) noexcept {
-    return t == RouteType::kBlackhole || t == RouteType::kUnreachable ||
-           t == RouteType::kProhibit || t == RouteType::kThrow;
-}
-
 // __fib_validate_source(): the full check, `rpf` being the effective rp_filter.
-SourceVerdict full_check(const RouteTables& t, const IfState& dev, wire::Ipv4Addr src,
+SourceVerdict full_check(const RouteTables& t, const IfState& dev, const Flow& in, uint32_t oif,
                          uint8_t rpf) noexcept {
-    const Fib::Index idx = t.fib().lookup(src);
-    const Route& r = t.fib().route(idx);
+    // The reverse flow (the iif/oif swap): to the source, from the destination, "arriving"
+    // on the route's output device (loopback for local input).
+    const Flow rev{.iif = oif ? oif : t.loopback_ifindex(),
+                   .oif = 0,
+                   .saddr = in.daddr,
+                   .daddr = in.saddr,
+                   .dscp = in.dscp,
+                   .proto = in.proto,
+                   .sport = in.dport,
+                   .dport = in.sport};
+    const FibResult res = t.fib_lookup(rev);
+    if (res.error == RouteError::kUnsupported) return SourceVerdict::kUnsupported;
     // No route back, or a route fib_lookup() returns as an error: the last resort.
-    if (idx == Fib::kNoRoute || lookup_fails(r.type))
+    if (res.error != RouteError::kNone)
         return rpf ? SourceVerdict::kRpFilter : SourceVerdict::kAccept;
+    const Route& r = *res.route;
     // A source that routes as broadcast, multicast, anycast, or local without
     // accept_local, is not a unicast host: -EINVAL.
     if (r.type != RouteType::kUnicast && (r.type != RouteType::kLocal || !dev.conf.accept_local))
@@ -36,19 +41,22 @@ SourceVerdict full_check(const RouteTables& t, const IfState& dev, wire::Ipv4Add
 
 }  // namespace
 
-SourceVerdict fib_validate_source(const RouteTables& t, const IfState& dev, wire::Ipv4Addr src,
+SourceVerdict fib_validate_source(const RouteTables& t, const IfState& dev, const Flow& in,
                                   uint32_t oif) noexcept {
+    const wire::Ipv4Addr src = in.saddr;
     const uint8_t rpf = dev.conf.rp_filter;
     // The fast path: rp_filter off, and the route is not sent back out of the interface it
     // came in on with send_redirects (that case wants the full check for the redirect).
     if (!rpf && (dev.ifindex != oif || !dev.conf.tx_redirects)) {
         if (dev.conf.accept_local) return SourceVerdict::kAccept;
-        if (!t.has_custom_local_routes()) {
+        // "with custom local routes in place, checking local addresses only will be too
+        // optimistic, with custom rules, checking local addresses only can be too strict"
+        if (!t.has_custom_local_routes() && !t.has_custom_rules()) {
             // "Within the same container, it is regarded as a martian source."
             return t.is_local_addr(src) ? SourceVerdict::kLocalSource : SourceVerdict::kAccept;
         }
     }
-    return full_check(t, dev, src, rpf);
+    return full_check(t, dev, in, oif, rpf);
 }
 
 }  // namespace ingress::ipv4

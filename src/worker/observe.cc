@@ -8,6 +8,7 @@
 
 #include "demux/endpoint_table.h"
 #include "demux/udp.h"
+#include "ipv4/fib_rules.h"
 #include "ipv4/route.h"
 #include "ipv4/route_tables.h"
 #include "ipv4/route_type.h"
@@ -58,8 +59,9 @@ const char* pkt_type_name(uint32_t t) {
     return t < 4 ? kNames[t] : "?";
 }
 
-const char* table_name(uint32_t t) {
-    return t == 255 ? "local" : t == 254 ? "main" : "none";
+// `ip route`'s table names (local, main, default or the number); 0: no route found.
+std::string table_name(uint32_t t) {
+    return t == 0 ? "none" : ipv4::table_name(t);
 }
 
 const char* rp_verdict_name(uint32_t v) {
@@ -104,7 +106,7 @@ std::string format_step(const TraceStep& s) {
             std::snprintf(
                 b, sizeof b, "route %s, table %s, %s/%u dev %u",
                 std::string(ipv4::route_type_name(static_cast<ipv4::RouteType>(v[0]))).c_str(),
-                table_name(v[1]), ip(v[2]).c_str(), v[3], v[4]);
+                table_name(v[1]).c_str(), ip(v[2]).c_str(), v[3], v[4]);
             break;
         case TraceStage::kFibValidateSource:
             if (v[3] == 0 && v[2] == 0 && v[4] == 0)
@@ -349,30 +351,41 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
     std::array<uint32_t, 5> src{0, kSourceNotChecked, 0, 0, 0};
     const ipv4::IfState* dev = rt_ ? rt_->iface(p.ifindex) : nullptr;
     if (dev) {
+        // The flow the stage looked up with (rules may select by DSCP, protocol and ports).
+        const ipv4::InputKeys keys = rt_->has_custom_rules() ? ipv4::input_keys(p) : ipv4::InputKeys{};
         const ipv4::RouteDecision d =
-            ipv4::route_input_noref(*rt_, *dev, p.daddr, p.saddr, p.ip_proto, nullptr);
+            ipv4::route_input_noref(*rt_, *dev, p.daddr, p.saddr, p.ip_proto, nullptr, keys);
         if (!d.drop) route[0] = static_cast<uint32_t>(d.type);
+        ipv4::Flow fl{.iif = dev->ifindex, .saddr = p.saddr, .daddr = p.daddr, .dscp = keys.dscp};
+        if (rt_->rules_need_ports()) {
+            fl.proto = p.ip_proto;
+            fl.sport = keys.sport;
+            fl.dport = keys.dport;
+        }
         // A drop decided before the route was kept (the source check) still shows the
         // route the destination has.
-        const ipv4::Fib::Index idx = d.idx != ipv4::Fib::kNoRoute ? d.idx
-                                     : wire::ipv4_is_multicast(p.daddr)
-                                         ? ipv4::Fib::kNoRoute
-                                         : rt_->fib().lookup(p.daddr);
-        if (idx != ipv4::Fib::kNoRoute) {
-            const ipv4::Route& rr = rt_->fib().route(idx);
-            route = {static_cast<uint32_t>(rr.type), rr.local_table ? 255u : 254u, rr.prefix,
-                     rr.prefix_len, rr.oif};
-        }
+        const ipv4::Route* rr = d.route ? d.route
+                                : wire::ipv4_is_multicast(p.daddr) ? nullptr
+                                                                   : rt_->fib_lookup(fl).route;
+        if (rr)
+            route = {static_cast<uint32_t>(rr->type), rr->table, rr->prefix, rr->prefix_len,
+                     rr->oif};
         src[0] = dev->conf.rp_filter;
         if (!wire::ipv4_is_zeronet(p.saddr) && !wire::ipv4_is_multicast(p.saddr)) {
-            src[1] = static_cast<uint32_t>(
-                ipv4::fib_validate_source(*rt_, *dev, p.saddr, d.forward ? route[4] : 0));
-            const ipv4::Fib::Index back = rt_->fib().lookup(p.saddr);
-            if (back != ipv4::Fib::kNoRoute) {
-                const ipv4::Route& rb = rt_->fib().route(back);
-                src[2] = rb.prefix;
-                src[3] = rb.prefix_len;
-                src[4] = rb.oif;
+            const uint32_t oif = d.forward ? route[4] : 0;
+            src[1] = static_cast<uint32_t>(ipv4::fib_validate_source(*rt_, *dev, fl, oif));
+            // The reverse route fib_validate_source() looked up (rp_filter.cc's flow).
+            const ipv4::Flow rev{.iif = oif ? oif : rt_->loopback_ifindex(),
+                                 .saddr = fl.daddr,
+                                 .daddr = fl.saddr,
+                                 .dscp = fl.dscp,
+                                 .proto = fl.proto,
+                                 .sport = fl.dport,
+                                 .dport = fl.sport};
+            if (const ipv4::Route* rb = rt_->fib_lookup(rev).route) {
+                src[2] = rb->prefix;
+                src[3] = rb->prefix_len;
+                src[4] = rb->oif;
             }
         }
     }

@@ -194,7 +194,15 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
                     x.prefix = r["prefix"].as<std::string>();
                     if (r["type"]) x.type = r["type"].as<std::string>();
                     if (r["dev"]) x.dev = r["dev"].as<std::string>();
+                    if (r["table"]) x.table = r["table"].as<std::string>();
                     sc.host.routes.push_back(x);
+                }
+            if (auto rs = h["rules"])
+                for (const auto& r : rs) {
+                    Rule x;
+                    for (const auto& kv : r)
+                        x.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
+                    sc.host.rules.push_back(x);
                 }
         }
         if (auto ss = n["sockets"])

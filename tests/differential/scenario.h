@@ -22,7 +22,12 @@ struct Route {
     std::string type =
         "unicast";             // unicast | local | broadcast | unreachable | blackhole | prohibit
     std::string dev = "main";  // main | second | lo
+    std::string table;         // "" (iproute2's default) | main | local | default | N
 };
+
+// One `ip rule add`: its keys in order (priority, not, from, to, iif, oif, tos, fwmark,
+// ipproto, sport, dport, action, table, goto, suppress_prefixlength), the config's spelling.
+using Rule = std::vector<std::pair<std::string, std::string>>;
 
 struct Vlan {
     uint16_t id = 0;
@@ -38,6 +43,7 @@ struct Host {
     std::vector<std::string> lo;      // addresses of lo besides 127.0.0.1/8 (not a port)
     std::vector<Vlan> vlans;
     std::vector<Route> routes;
+    std::vector<Rule> rules;
     Knobs conf, second_conf, all, ipv4;
 };
 

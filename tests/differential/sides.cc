@@ -400,7 +400,27 @@ void add_neighbours(const std::string& ns, const Scenario& sc, const Topology& t
 std::string route_cmd(const Route& r, const Topology& t) {
     bool has_dev = r.type == "unicast" || r.type == "local" || r.type == "broadcast";
     return (r.type == "unicast" ? "" : r.type + " ") + r.prefix +
-           (has_dev ? " dev " + t.dev(r.dev) : "");
+           (has_dev ? " dev " + t.dev(r.dev) : "") + (r.table.empty() ? "" : " table " + r.table);
+}
+
+// `ip rule add` for a scenario rule (the config's keys in iproute2's words).
+std::string rule_cmd(const Rule& r, const Topology& t) {
+    std::string c;
+    for (const auto& [k, v] : r) {
+        if (k == "priority")
+            c += " pref " + v;
+        else if (k == "not")
+            c += v == "true" ? " not" : "";
+        else if (k == "iif" || k == "oif")
+            c += " " + k + " " + t.dev(v);
+        else if (k == "action")
+            c += v == "lookup" ? "" : " " + v;
+        else if (k == "table")
+            c += " lookup " + v;
+        else
+            c += " " + k + " " + v;
+    }
+    return c;
 }
 
 }  // namespace
@@ -426,6 +446,7 @@ Observed run_kernel(const Scenario& sc) {
         sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
     sysctls(ns, "net.ipv4.", sc.host.ipv4);
     for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
+    for (const auto& r : sc.host.rules) must("ip -n " + ns + " rule add" + rule_cmd(r, t));
     add_neighbours(ns, sc, t);
 
     Observed o;
@@ -502,7 +523,18 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
             c += "  - {prefix: " + r.prefix + ", type: " + r.type;
             if (r.type == "unicast" || r.type == "local" || r.type == "broadcast")
                 c += ", dev: " + t.dev(r.dev);
+            if (!r.table.empty()) c += ", table: " + r.table;
             c += "}\n";
+        }
+    }
+    if (!h.rules.empty()) {
+        c += "rules:\n";
+        for (const auto& r : h.rules) {
+            std::string line;
+            for (const auto& [k, v] : r)
+                line += (line.empty() ? "" : ", ") + k + ": \"" +
+                        (k == "iif" || k == "oif" ? t.dev(v) : v) + "\"";
+            c += "  - {" + line + "}\n";
         }
     }
     if (!h.ipv4.empty()) c += "ipv4: " + yaml_knobs(h.ipv4) + "\n";

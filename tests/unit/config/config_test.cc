@@ -93,6 +93,30 @@ TEST(Config, LoopbackAddressesAndAnAnyIpRouteOnLo) {
     EXPECT_EQ(c.routes[0].type, ipv4::RouteType::kLocal);
 }
 
+// rules: added to the default three as `ip rule add` does; routes in any table.
+TEST(Config, RulesAndRouteTables) {
+    Config c = parse(
+        "interfaces:\n  - name: veth0\n"
+        "routes:\n  - {prefix: 198.19.0.0/16, dev: veth0, table: 100}\n"
+        "rules:\n"
+        "  - {from: 198.18.0.0/24, table: 100}\n"
+        "  - {priority: 10, not: true, iif: veth0, tos: 0x10, fwmark: 0x1/0xff, ipproto: udp,\n"
+        "     sport: 1000-2000, dport: 53, action: prohibit}\n"
+        "  - {priority: 20, goto: 30}\n"
+        "  - {priority: 30, table: main, suppress_prefixlength: 0}\n",
+        "t.yaml", opts());
+    ASSERT_EQ(c.routes.size(), 1u);
+    EXPECT_EQ(c.routes[0].table, 100u);
+    ASSERT_EQ(c.rules.size(), 7u);
+    EXPECT_EQ(ipv4::format_rule(c.rules[0]), "0:\tfrom all lookup local");
+    EXPECT_EQ(ipv4::format_rule(c.rules[1]),
+              "10:\tnot from all tos 0x10 fwmark 0x1/0xff iif veth0 [detached] ipproto 17 "
+              "sport 1000-2000 dport 53 prohibit");
+    EXPECT_EQ(ipv4::format_rule(c.rules[2]), "20:\tfrom all goto 30");
+    EXPECT_EQ(ipv4::format_rule(c.rules[3]), "30:\tfrom all lookup main suppress_prefixlength 0");
+    EXPECT_EQ(ipv4::format_rule(c.rules[4]), "32765:\tfrom 198.18.0.0/24 lookup 100");
+}
+
 TEST(Config, DpdkPortIsRead) {
     LoadOptions o = opts();
     o.cpus = 8;

@@ -92,15 +92,17 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
     for (MsgType t :
          {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
-          MsgType::kBackendStats, MsgType::kRuntime, MsgType::kTrace, MsgType::kCapture}) {
+          MsgType::kBackendStats, MsgType::kRuntime, MsgType::kTrace, MsgType::kCapture,
+          MsgType::kHost}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);
     }
     EXPECT_STREQ(msg_type_name(MsgType::kStatsQuery), "stats-query");
     EXPECT_STREQ(msg_type_name(MsgType::kRuntime), "runtime");
+    EXPECT_STREQ(msg_type_name(MsgType::kHost), "host");
     auto b = Builder(MsgType::kReload, 1).finish();
-    b[6] = 18;
+    b[6] = 19;
     EXPECT_EQ(parse(b).error, ParseError::kUnknownType);
 }
 

@@ -33,12 +33,21 @@ KernelHost host() {
         {kRtTableLocal, kProtoBoot, 2, ipv4(198, 18, 100, 0), 24, 1},
         {kRtTableMain, kProtoBoot, 1, ipv4(198, 19, 0, 0), 16, 3, true},
         {kRtTableMain, kProtoBoot, 6, ipv4(198, 20, 0, 0), 16, 0},
-        // Not representable: multipath, a nexthop object, another table, a NAT route.
+        // Another table (policy routing): kept, with its table.
+        {100, kProtoBoot, 1, ipv4(10, 2, 0, 0), 16, 2},
+        // Not representable: multipath, a nexthop object, a NAT route, a TOS route.
         {kRtTableMain, kProtoBoot, 1, ipv4(10, 0, 0, 0), 8, 0, false, true},
         {kRtTableMain, kProtoBoot, 1, ipv4(10, 1, 0, 0), 16, 0, false, false, true},
-        {100, kProtoBoot, 1, ipv4(10, 2, 0, 0), 16, 2},
         {kRtTableMain, kProtoBoot, 10, ipv4(10, 3, 0, 0), 16, 2},
+        {kRtTableMain, kProtoBoot, 1, ipv4(10, 4, 0, 0), 16, 2, false, false, false, 0x10},
     };
+    // The default rules as the kernel reports them (proto kernel), a rule by interface
+    // name, one naming an interface that is gone, and an l3mdev rule.
+    k.rules = ipv4::default_fib_rules();
+    for (auto& r : k.rules) r.protocol = kRtProtKernel;
+    ipv4::fib_rule_insert(k.rules, {.priority = 100, .table = 100, .iifname = "eth1"}, true);
+    ipv4::fib_rule_insert(k.rules, {.priority = 200, .table = 100, .iifname = "gone0"}, true);
+    ipv4::fib_rule_insert(k.rules, {.priority = 1000, .table = 100, .unsupported = "l3mdev"}, true);
     return k;
 }
 
@@ -65,13 +74,19 @@ TEST(OverlayKernelHost, EveryLinkUpAddressesAndTheOperatorsRoutes) {
     EXPECT_TRUE(const_cast<ipv4::RouteConfig&>(rc).iface(4)->addrs.empty()) << "down link";
     EXPECT_EQ(rc.mc.groups_on(2), std::vector<wire::Ipv4Addr>{ipv4(239, 1, 1, 1)});
 
-    ASSERT_EQ(rc.routes.size(), 3u);
+    ASSERT_EQ(rc.routes.size(), 4u);
+    EXPECT_EQ(rc.routes[3].table, 100u);
+    ASSERT_EQ(rc.rules.size(), 6u);
+    EXPECT_EQ(rc.rules[1].iif, 3u);
+    EXPECT_EQ(rc.rules[2].iif, ipv4::kIfDetached);
     EXPECT_EQ(rc.routes[0].type, RouteType::kLocal);
     EXPECT_EQ(rc.routes[0].prefix_len, 24);
     EXPECT_EQ(rc.routes[0].oif, 1u);
     EXPECT_TRUE(rc.routes[1].via_gateway);
     EXPECT_EQ(rc.routes[2].type, RouteType::kBlackhole);
-    EXPECT_EQ(sk, (HostSkipped{.multipath = 1, .nexthop = 1, .other_table = 1, .other_type = 1}));
+    EXPECT_EQ(
+        sk, (HostSkipped{
+                .multipath = 1, .nexthop = 1, .tos = 1, .other_type = 1, .unsupported_rules = 1}));
 
     // What the route stage then sees: the kernel's addresses and the AnyIP prefix are
     // local; the file's replaced address is not; a down link's address is not.

@@ -80,7 +80,7 @@ TEST(FibLookup, LocalTableWinsAtTheSamePrefixAndLaterReplaces) {
         {.prefix = ipv4(198, 18, 0, 1),
          .prefix_len = 32,
          .type = RouteType::kLocal,
-         .local_table = true},
+         .table = kTableLocal},
         {.prefix = ipv4(198, 18, 0, 1), .prefix_len = 32, .type = RouteType::kBlackhole},
         {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kUnicast},
         {.prefix = ipv4(198, 19, 0, 0), .prefix_len = 16, .type = RouteType::kProhibit},

@@ -12,6 +12,7 @@
 #include "io/tx_queue.h"
 #include "support/counters.h"
 #include "support/packet.h"
+#include "support/route_run.h"
 #include "wire/frame_builder.h"
 #include "wire/icmp.h"
 
@@ -105,39 +106,22 @@ TEST_P(RouteInput, VerdictRouteTypeAndCounters) {
         fb.udp(1000, 2000).payload_size(18);
     else
         fb.protocol(c.proto).payload_size(26);
-    auto bytes = fb.build();
-    core::Packet pkt = test::packet_over(bytes, 14, c.pkt_type);
-    pkt.ifindex = kEth0;
-    test::fill_l3_meta(pkt);
-
-    io::MemoryBackend backend(kEth0);
-    io::TxQueue txq;
-    IcmpSender icmp(backend, txq, IcmpConfig{});
-    core::CounterBlock counters;
-    RouteHint hint;
-    const Verdict v = route_input(pkt, t, counters, &icmp, 1'000'000'000, hint);
-    EXPECT_EQ(v, c.verdict) << "kind " << int(v.kind()) << " reason "
-                            << core::drop_reason_name(v.reason());
-    if (!v.is_drop()) {
-        EXPECT_EQ(route_type_of(pkt.route_type), c.type);
+    const test::RouteRun r = test::run_route_input(t, fb.build(), c.pkt_type, kEth0);
+    EXPECT_EQ(r.verdict, c.verdict) << "kind " << int(r.verdict.kind()) << " reason "
+                                    << core::drop_reason_name(r.verdict.reason());
+    if (!r.verdict.is_drop()) {
+        EXPECT_EQ(r.type, c.type);
     }
-    EXPECT_COUNTERS(counters.snapshot(), (c.counters));
-
-    txq.flush(backend, 0);
+    EXPECT_COUNTERS(r.counters, (c.counters));
     if (c.icmp_type < 0) {
-        EXPECT_TRUE(backend.sent().empty()) << "no ICMP error expected";
+        EXPECT_EQ(r.sent, 0u) << "no ICMP error expected";
         return;
     }
-    ASSERT_EQ(backend.sent().size(), 1u);
-    std::span<const uint8_t> f(backend.sent()[0].bytes);
-    auto ip = wire::Ipv4View::try_view(f.subspan(14));
-    ASSERT_TRUE(ip);
-    auto icmph = wire::IcmpView::try_view(f.subspan(14 + ip->header_len()));
-    ASSERT_TRUE(icmph);
-    EXPECT_EQ(icmph->type(), c.icmp_type);
-    EXPECT_EQ(icmph->code(), c.icmp_code);
-    EXPECT_EQ(icmph->rest(), c.icmp_info);
-    EXPECT_EQ(ip->dst(), c.src);
+    ASSERT_EQ(r.sent, 1u);
+    EXPECT_EQ(r.icmp_type, c.icmp_type);
+    EXPECT_EQ(r.icmp_code, c.icmp_code);
+    EXPECT_EQ(r.icmp_info, c.icmp_info);
+    EXPECT_EQ(r.icmp_dst, c.src);
 }
 
 const Verdict kNext = Verdict::next();
@@ -766,7 +750,7 @@ TEST(RouteHintReuse, SameResultsWithAndWithoutHint) {
                 EXPECT_EQ(with.drop, without.drop);
                 EXPECT_EQ(with.reason, without.reason);
                 EXPECT_EQ(with.type, without.type);
-                EXPECT_EQ(with.idx, without.idx);
+                EXPECT_EQ(with.route, without.route);
             }
     EXPECT_EQ(hint.generation, 7u);
     EXPECT_EQ(hint.daddr, 0xffffffffu);

@@ -29,7 +29,7 @@ RouteConfig config() {
 
 SourceVerdict validate(const RouteConfig& cfg, uint32_t dev, Ipv4Addr src, uint32_t oif = 0) {
     RouteTables t(cfg);
-    return fib_validate_source(t, *t.iface(dev), src, oif);
+    return fib_validate_source(t, *t.iface(dev), Flow{.saddr = src}, oif);
 }
 
 TEST(FibValidateSource, FastPathOnlyRejectsOurOwnAddresses) {
