@@ -24,7 +24,10 @@ veth_pair idemo $mac_a $mac_b
 # The peer's own address, so the ICMP port unreachables ingress sends have somewhere to go.
 ip -n "$ns_b" addr add 198.18.0.2/24 dev "$if_b"
 
-ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock"
+# The host is configured as an operator would, with ip: ingressd (host: kernel, the
+# default) reads the address from the kernel; the file names only the port.
+ip -n "$ns_a" addr add 198.18.0.1/24 dev "$if_a"
+cfg_addresses= ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock"
 echo "demo: $ns_a/$if_a ($mac_a, 198.18.0.1/24) <-> $ns_b/$if_b ($mac_b, 198.18.0.2/24)"
 ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" --live &
 daemon=$!

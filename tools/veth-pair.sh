@@ -3,7 +3,8 @@
 #   veth_pair TAG MAC_A MAC_B   sets ns_a ns_b if_a if_b (unique to this process)
 #   ingressd_cfg FILE SOCKET [CONTROL_LINE] [TAIL] [IFACE_LINES]
 #                               writes the smallest ingressd config for $if_a (one queue,
-#                               198.18.0.1/24, the control socket), with an extra line under
+#                               198.18.0.1/24 unless cfg_addresses says otherwise (empty:
+#                               none, host: kernel), the control socket), with an extra line under
 #                               `control:`, extra lines at the end, and extra lines (indented
 #                               4) in the interface's entry
 veth_pair() {
@@ -23,7 +24,12 @@ veth_pair_remove() {
 }
 ingressd_cfg() {
     {
-        printf 'interfaces:\n  - name: %s\n    queues: 1\n    addresses: [198.18.0.1/24]\n' "$if_a"
+        printf 'interfaces:\n  - name: %s\n    queues: 1\n' "$if_a"
+        # cfg_addresses= (empty): none in the file, so host: kernel (the default) reads the
+        # kernel's (the caller runs `ip addr add`).
+        if [ -n "${cfg_addresses-[198.18.0.1/24]}" ]; then
+            printf '    addresses: %s\n' "${cfg_addresses-[198.18.0.1/24]}"
+        fi
         if [ -n "${5:-}" ]; then printf '%s\n' "$5"; fi
         printf 'control:\n  socket: %s\n' "$2"
         if [ -n "${3:-}" ]; then printf '  %s\n' "$3"; fi

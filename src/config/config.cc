@@ -681,6 +681,49 @@ void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
     grant("net_raw", c.policy.net_raw);
 }
 
+// `host:` (README "Where addresses come from"): kernel (the default) or config. A file that
+// writes addresses, routes or net.ipv4.conf knobs without saying `host:` is read as
+// `host: config` (c.host_implied names the key), so files written before the default
+// changed keep their meaning; with `host: kernel` said, such keys are refused.
+void read_host(const Reader& r, const YAML::Node& root, Config& c) {
+    // The first key of the file that belongs to host: config, with its node.
+    std::string key;
+    YAML::Node node;
+    auto note = [&](const YAML::Node& n, const std::string& at) {
+        if (key.empty() && n) key = at, node = n;
+    };
+    if (auto is = root["interfaces"]; is && is.IsSequence())
+        for (std::size_t i = 0; i < is.size(); ++i) {
+            const std::string at = "interfaces[" + std::to_string(i) + "]";
+            note(is[i]["addresses"], at + ".addresses");
+            note(is[i]["conf"], at + ".conf");
+            if (auto vs = is[i]["vlans"]; vs && vs.IsSequence())
+                for (std::size_t v = 0; v < vs.size(); ++v) {
+                    const std::string vat = at + ".vlans[" + std::to_string(v) + "]";
+                    note(vs[v]["addresses"], vat + ".addresses");
+                    note(vs[v]["conf"], vat + ".conf");
+                }
+        }
+    note(root["loopback"], "loopback");
+    note(root["routes"], "routes");
+    note(root["rules"], "rules");
+    note(root["all"], "all");
+    const YAML::Node h = root["host"];
+    if (!h) {
+        c.host_kernel = key.empty();
+        c.host_implied = key;
+        return;
+    }
+    c.host_kernel = r.choice<bool>(h, "host", {{"config", false}, {"kernel", true}});
+    if (!c.host_kernel || key.empty()) return;
+    const bool knob = key == "all" || key.ends_with(".conf");
+    r.fail(node, key,
+           knob ? "host: kernel: the net.ipv4.conf knobs are the kernel's (sysctl -w "
+                  "net.ipv4.conf.IFACE.KNOB=...); remove them from the file, or use host: config"
+                : "host: kernel: addresses, routes and rules are the kernel's (ip addr, ip route, "
+                  "ip rule); remove them from the file, or use host: config");
+}
+
 }  // namespace
 
 Config parse(const std::string& text, const std::string& path, const LoadOptions& opt) {
@@ -708,36 +751,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         if (auto rs = root["routes"]) read_routes(r, rs, c);
         if (auto rs = root["rules"]) read_rules(r, rs, c);
         if (auto v = root["ipv4"]) read_ipv4(r, v, c);
-        if (auto h = root["host"]) {
-            c.host_kernel = r.choice<bool>(h, "host", {{"config", false}, {"kernel", true}});
-            bool addrs = !c.loopback_addresses.empty() || !c.routes.empty() || !c.rules.empty();
-            for (const auto& i : c.interfaces) {
-                addrs |= !i.addresses.empty();
-                for (const auto& v : i.vlans) addrs |= !v.addresses.empty();
-            }
-            if (c.host_kernel && addrs)
-                r.fail(h, "host",
-                       "kernel: addresses and routes are the kernel's (ip addr, ip route); "
-                       "remove them from the file, or use host: config");
-            // The knobs too: net.ipv4.conf.* is read from the kernel (daemon/sysctl_mirror.h).
-            if (c.host_kernel) {
-                const char* knobs =
-                    "kernel: the net.ipv4.conf knobs are the kernel's (sysctl -w "
-                    "net.ipv4.conf.IFACE.KNOB=...); remove them from the file, "
-                    "or use host: config";
-                if (auto a = root["all"]) r.fail(a, "all", knobs);
-                if (auto is = root["interfaces"]; is && is.IsSequence())
-                    for (std::size_t i = 0; i < is.size(); ++i) {
-                        const std::string at = "interfaces[" + std::to_string(i) + "]";
-                        if (auto cf = is[i]["conf"]) r.fail(cf, at + ".conf", knobs);
-                        if (auto vs = is[i]["vlans"]; vs && vs.IsSequence())
-                            for (std::size_t v = 0; v < vs.size(); ++v)
-                                if (auto cf = vs[v]["conf"])
-                                    r.fail(cf, at + ".vlans[" + std::to_string(v) + "].conf",
-                                           knobs);
-                    }
-            }
-        }
+        read_host(r, root, c);
         read_workers(r, root, opt, c);
         if (auto rg = root["rings"]) read_rings(r, rg, c);
         if (auto d = root["dpdk"]) read_dpdk(r, d, c);

@@ -115,10 +115,13 @@ struct Config {
     // 127.0.0.1/8, which is always there. lo is not a port (nothing arrives on it), but its
     // addresses and local routes (AnyIP) are the host's: local wherever they arrive.
     std::vector<ipv4::IfAddr> loopback_addresses;
-    // `host: config` (default): addresses and routes are this file's. `host: kernel`: they
-    // are the kernel's, read and followed through netlink (src/daemon/netlink_mirror.h);
-    // the file then holds none (interfaces' addresses, loopback, routes).
-    bool host_kernel = false;
+    // `host: kernel` (default): addresses, routes and net.ipv4.conf knobs are the kernel's,
+    // read and followed through netlink and /proc (src/daemon/netlink_mirror.h,
+    // sysctl_mirror.h); the file then holds none. `host: config`: they are this file's.
+    bool host_kernel = true;
+    // No `host:` key, but the file writes addresses, routes or knobs: host: config is
+    // implied; this names the first such key (ingressd logs it). Empty otherwise.
+    std::string host_implied;
     ipv4::DefragConfig defrag;
     ipv4::IcmpConfig icmp;
     bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind

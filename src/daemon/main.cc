@@ -199,6 +199,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ingressd: %s: %zu worker(s) up\n", cfg_path.c_str(), dp.workers());
         for (const auto& d : dp.describe()) std::fprintf(stderr, "ingressd:   %s\n", d.c_str());
         std::fprintf(stderr, "ingressd: control socket %s\n", dp.control_path().c_str());
+        if (cfg.host_kernel)
+            std::fprintf(stderr,
+                         "ingressd: host: kernel: addresses, routes and net.ipv4.conf knobs "
+                         "follow the kernel's (ip, sysctl)\n");
+        else if (!cfg.host_implied.empty())
+            std::fprintf(stderr,
+                         "ingressd: host: config, implied by %s in the file (the default is "
+                         "host: kernel; write host: config to say so)\n",
+                         cfg.host_implied.c_str());
         if (!pid_file.empty()) {
             FILE* f = std::fopen(pid_file.c_str(), "w");
             if (!f || std::fprintf(f, "%d\n", getpid()) < 0 || std::fclose(f) != 0)

@@ -25,6 +25,7 @@ LoadOptions opts() {
 
 TEST(Config, ShippedConfigsLoad) {
     for (const char* f : {"config/default.yaml", "config/examples/afxdp-nic.yaml",
+                          "config/examples/host-config.yaml",
                           "config/examples/multicast-feed.yaml",
                           "config/examples/dns-reuseport.yaml", "config/examples/dpdk-nic.yaml"}) {
         SCOPED_TRACE(f);
@@ -46,10 +47,39 @@ TEST(Config, DefaultValuesAreTheKernels) {
     EXPECT_FALSE(c.all.accept_source_route) << "conf/all starts at 0";
     EXPECT_TRUE(c.interfaces[0].conf.accept_source_route) << "conf/default starts at 1";
     EXPECT_EQ(c.control_socket, "/run/ingressd/ctl.sock");
+    EXPECT_TRUE(c.host_kernel) << "the host as `ip` and `sysctl` configured it";
+    EXPECT_EQ(c.host_implied, "");
+}
+
+// A file that writes addresses, routes or knobs without `host:` keeps its meaning: host:
+// config, implied, naming the first such key; `host: kernel` said refuses them.
+TEST(Config, HostConfigImpliedByTheFilesAddressesRoutesOrKnobs) {
+    for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+             {"interfaces:\n  - {name: veth0, addresses: [198.18.0.1/24]}\n",
+              "interfaces[0].addresses"},
+             {"interfaces:\n  - {name: veth0, conf: {rp_filter: 1}}\n", "interfaces[0].conf"},
+             {"interfaces:\n  - name: veth0\nall: {rp_filter: 2}\n", "all"},
+             {"interfaces:\n  - name: veth0\nloopback: {addresses: [198.18.99.1/32]}\n",
+              "loopback"},
+             {"interfaces:\n  - name: veth0\nroutes:\n  - {prefix: 198.18.100.0/24, type: "
+              "local, dev: lo}\n",
+              "routes"}}) {
+        SCOPED_TRACE(text);
+        Config c = parse(text, "t.yaml", opts());
+        EXPECT_FALSE(c.host_kernel);
+        EXPECT_EQ(c.host_implied, key);
+        EXPECT_THROW(parse(text + "host: kernel\n", "t.yaml", opts()), Error);
+        Config said = parse(text + "host: config\n", "t.yaml", opts());
+        EXPECT_FALSE(said.host_kernel);
+        EXPECT_EQ(said.host_implied, "") << "said, not implied";
+    }
+    EXPECT_TRUE(parse("interfaces:\n  - name: veth0\nipv4: {icmp_ratelimit: 0}\n", "t.yaml", opts())
+                    .host_kernel)
+        << "net.ipv4.* stays the file's in either mode";
 }
 
 TEST(Config, EverythingIsRead) {
-    Config c = load(source_root() + "/config/examples/afxdp-nic.yaml", [] {
+    Config c = load(source_root() + "/config/examples/host-config.yaml", [] {
         LoadOptions o = opts();
         o.cpus = 8;
         return o;
@@ -77,6 +107,7 @@ TEST(Config, EverythingIsRead) {
     EXPECT_EQ(c.control_frame_timeout_ms, 2000u);
     EXPECT_EQ(c.control_max_connections, 256u) << "the default";
     EXPECT_EQ(c.workers(), 4u);
+    EXPECT_FALSE(c.host_kernel);
 }
 
 // lo is not a port, but its addresses and an AnyIP route on it are the host's.
