@@ -58,8 +58,8 @@ enum class MsgType : uint16_t {
     // with kObsEnd (ctl/observe_codec.h, docs/control-protocol.md).
     kTrace = 16,    // the next frames that match, stage by stage (ingressctl trace)
     kCapture = 17,  // copies of dropped frames or of one interface's (ingressctl capture)
-    kHost = 18,          // what the route tables were built from: kernel or config, when, counts
-    kReply = 100,        // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    kHost = 18,     // what the route tables were built from: kernel or config, when, counts
+    kReply = 100,   // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;

@@ -113,7 +113,7 @@ struct ServerHooks {
     // and `capture --iface NAME`'s name in the daemon's namespace (0: unknown).
     worker::ObserveHub* observe = nullptr;
     std::function<uint32_t(const std::string& name)> ifindex;
-    std::function<HostMirror()> host;                                 // host
+    std::function<HostMirror()> host;  // host
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured

@@ -766,8 +766,7 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     ctl::ServerConfig limits;
     control_limits(next, limits);
     server_->set_limits(limits);
-    registry_->set_quotas(next.control_max_endpoints_per_uid,
-                          next.control_max_ring_bytes_per_uid);
+    registry_->set_quotas(next.control_max_endpoints_per_uid, next.control_max_ring_bytes_per_uid);
     if (next.control_core != cfg_.control_core) pin_control_thread(next.control_core);
     ipv4::RouteConfig rc = wanted_routes(next);
     rc.mc = routes_->config().mc;

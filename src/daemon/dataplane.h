@@ -124,7 +124,7 @@ private:
     // `ingressctl trace` / `capture` sessions, published to every worker (outlives them and
     // the control server).
     worker::ObserveHub observe_;
-    uint64_t host_sync_ns_ = 0;            // CLOCK_REALTIME of the last dump applied
+    uint64_t host_sync_ns_ = 0;  // CLOCK_REALTIME of the last dump applied
     uint64_t host_dumps_ = 0, host_failures_ = 0;
     std::unique_ptr<ipv4::RoutePublisher> routes_;
     std::unique_ptr<demux::EndpointPublisher> endpoint_pub_;

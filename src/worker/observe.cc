@@ -352,7 +352,8 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
     const ipv4::IfState* dev = rt_ ? rt_->iface(p.ifindex) : nullptr;
     if (dev) {
         // The flow the stage looked up with (rules may select by DSCP, protocol and ports).
-        const ipv4::InputKeys keys = rt_->has_custom_rules() ? ipv4::input_keys(p) : ipv4::InputKeys{};
+        const ipv4::InputKeys keys =
+            rt_->has_custom_rules() ? ipv4::input_keys(p) : ipv4::InputKeys{};
         const ipv4::RouteDecision d =
             ipv4::route_input_noref(*rt_, *dev, p.daddr, p.saddr, p.ip_proto, nullptr, keys);
         if (!d.drop) route[0] = static_cast<uint32_t>(d.type);
@@ -364,7 +365,7 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
         }
         // A drop decided before the route was kept (the source check) still shows the
         // route the destination has.
-        const ipv4::Route* rr = d.route ? d.route
+        const ipv4::Route* rr = d.route                            ? d.route
                                 : wire::ipv4_is_multicast(p.daddr) ? nullptr
                                                                    : rt_->fib_lookup(fl).route;
         if (rr)

@@ -25,8 +25,7 @@ LoadOptions opts() {
 
 TEST(Config, ShippedConfigsLoad) {
     for (const char* f : {"config/default.yaml", "config/examples/afxdp-nic.yaml",
-                          "config/examples/host-config.yaml",
-                          "config/examples/multicast-feed.yaml",
+                          "config/examples/host-config.yaml", "config/examples/multicast-feed.yaml",
                           "config/examples/dns-reuseport.yaml", "config/examples/dpdk-nic.yaml"}) {
         SCOPED_TRACE(f);
         LoadOptions o = opts();

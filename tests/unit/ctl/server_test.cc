@@ -18,10 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
-#include <map>
 
 #include "ctl/cap_proof.h"
 #include "ctl/observe_codec.h"
