@@ -119,16 +119,31 @@ void IcmpSender::global_consume() noexcept {
     if (global_credit_ > 0) --global_credit_;
 }
 
+IcmpSender::Peer& IcmpSender::peer(wire::Ipv4Addr addr, uint64_t now_ns) noexcept {
+    Peer& p = peers_[(addr * 2654435761u) >> 22];  // 10-bit multiplicative hash
+    if (!p.used || p.addr != addr) p = Peer{addr, true, 0, now_ns - 60 * kNsPerSec};
+    return p;
+}
+
+bool IcmpSender::error_route_allow(wire::Ipv4Addr addr, uint64_t now_ns) noexcept {
+    // ip_error(): rate_tokens += now - rate_last, capped at ip_rt_error_burst; a send costs
+    // ip_rt_error_cost. Both are jiffies in the kernel (HZ and 5 * HZ by default).
+    constexpr uint64_t kErrorCost = kNsPerSec, kErrorBurst = 5 * kNsPerSec;
+    Peer& p = peer(addr, now_ns);
+    const uint64_t tokens = std::min(p.tokens_ns + (now_ns - p.last_ns), kErrorBurst);
+    p.last_ns = now_ns;
+    const bool ok = tokens >= kErrorCost;
+    p.tokens_ns = ok ? tokens - kErrorCost : tokens;
+    return ok;
+}
+
 bool IcmpSender::host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept {
     // inet_peer_xrlim_allow(): a token per icmp_ratelimit ms, at most 6 saved up. A new peer
     // starts as if last seen 60 s ago, i.e. with a full burst (unsigned arithmetic, as the
     // kernel's jiffies: also right when the clock is younger than 60 s).
     const uint64_t timeout = uint64_t{cfg_.icmp_ratelimit_ms} * kNsPerMs;
     if (timeout == 0) return true;
-    Peer& p = peers_[(dst * 2654435761u) >> 22];  // 10-bit multiplicative hash
-    if (!p.used || p.addr != dst) {
-        p = Peer{dst, true, 0, now_ns - 60 * kNsPerSec};
-    }
+    Peer& p = peer(dst, now_ns);
     uint64_t tokens = p.tokens_ns + (now_ns - p.last_ns);
     p.last_ns = now_ns;
     tokens = std::min(tokens, kBurstFactor * timeout);

@@ -98,6 +98,11 @@ public:
     // the sender is on one of that interface's subnets.
     wire::Ipv4Addr spec_dst(const core::Packet& in) const noexcept;
     const IcmpConfig& config() const noexcept { return cfg_; }
+    // ip_error()'s own limiter, before its icmp_send(): ip_rt_error_cost (1 s of tokens) from
+    // the offending source's inet_peer, at most ip_rt_error_burst (5 s) saved up. The same
+    // bucket icmpv4_xrlim_allow() then spends from (host_allow): a fresh peer gets two errors
+    // back to back, not three. false: ip_error() sends nothing (and counts nothing).
+    bool error_route_allow(wire::Ipv4Addr peer, uint64_t now_ns) noexcept;
     // inet_addr_type_dev_table(a) == RTN_BROADCAST (icmp_unreach's bogus-error check).
     bool is_broadcast(wire::Ipv4Addr a) const noexcept;
     uint32_t wall_ms() const noexcept { return cfg_.wall_ms(); }
@@ -119,6 +124,10 @@ private:
     bool global_allow(uint64_t now_ns) noexcept;
     void global_consume() noexcept;
     bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;
+    // The inet_peer of `addr` (inet_getpeer_v4() with create): a slot of peers_, fresh (as if
+    // last seen 60 s ago) when it held another address.
+    struct Peer;
+    Peer& peer(wire::Ipv4Addr addr, uint64_t now_ns) noexcept;
 
     io::Backend& backend_;
     io::TxQueue& txq_;

@@ -203,7 +203,9 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
         case RouteError::kUnsupported:  // route_input() passed it before
             return Verdict::drop(reason);
     }
-    if (icmp) icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
+    // The per-peer limiter of ip_error() itself, then icmp_send() with its own limits.
+    if (icmp && icmp->error_route_allow(pkt.saddr, now_ns))
+        icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
     return Verdict::drop(reason);
 }
 

@@ -229,6 +229,39 @@ TEST(IcmpSend, PerHostSixBurstThenOnePerRatelimit) {
     EXPECT_EQ(fx.flush().size(), 13u);
 }
 
+// ip_error() (net/ipv4/route.c) spends ip_rt_error_cost from the source's inet_peer before
+// icmp_send(), whose icmpv4_xrlim_allow() spends icmp_ratelimit from the same rate_tokens: a
+// fresh peer (60 s unseen: tokens capped at ip_rt_error_burst, 5 s) gets 4 s, 3 s after the
+// first error, 2 s, 1 s after the second, then 0 at the third: ip_error() sends it, the
+// per-host limit refuses it. A burst of six yields two errors, as the kernel's.
+TEST(IcmpSend, IpErrorSharesThePeersBucketTwoOfABurst) {
+    auto bytes = offending().build();
+    auto p = packet_of(bytes);
+    Fixture fx;  // icmp_ratelimit 1000 ms
+    int sent = 0, refused_by_ip_error = 0;
+    for (int i = 0; i < 6; ++i) {
+        if (!fx.icmp.error_route_allow(p.saddr, fx.clock.now_ns())) {
+            ++refused_by_ip_error;
+            continue;
+        }
+        sent += fx.send(p, 3, 1) == IcmpResult::kQueued;
+    }
+    EXPECT_EQ(sent, 2);
+    // Third: ip_error() had 1 s (sent on), icmpv4_xrlim_allow() had none; then 0 s each time.
+    EXPECT_EQ(refused_by_ip_error, 3);
+    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 2},
+                                       {"IcmpOutDestUnreachs", 2},
+                                       {"IcmpMsgOutType3", 2},
+                                       {"IcmpOutRateLimitHost", 1}}));
+    // Tokens return at 1 per second: 2 s later, ip_error() spends 1 and the limit 1.
+    fx.clock.advance_ms(2000);
+    EXPECT_TRUE(fx.icmp.error_route_allow(p.saddr, fx.clock.now_ns()));
+    EXPECT_EQ(fx.send(p, 3, 1), IcmpResult::kQueued);
+    // Another source has its own bucket.
+    auto other_bytes = offending(ipv4(198, 18, 0, 77)).build();
+    EXPECT_TRUE(fx.icmp.error_route_allow(packet_of(other_bytes).saddr, fx.clock.now_ns()));
+}
+
 TEST(IcmpSend, GlobalBurstThenMsgsPerSec) {
     IcmpConfig cfg;
     cfg.icmp_msgs_burst = 50;
