@@ -92,6 +92,9 @@ pkg-config --exists libingress || fail "pkg-config does not find libingress"
 
 # --- run: the unit's command lines, the installed configuration on a veth ---
 veth_pair ingdeb $mac_a $mac_b
+# The installed configuration follows the host (host: kernel): the address is configured as
+# an operator would, with ip.
+ip -n "$ns_a" addr add 198.18.0.1/24 dev "$if_a"
 sed -e "s|^  - name: .*|  - name: $if_a|" -e "s|^  socket: .*|  socket: $tmp/ctl.sock|" \
     -e "s|^  mode: .*|  mode: 0666|" /etc/ingressd/ingressd.yaml > "$tmp/ingressd.yaml"
 grep -q "name: $if_a" "$tmp/ingressd.yaml" || fail "could not adapt the installed configuration"
