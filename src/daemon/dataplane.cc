@@ -219,7 +219,9 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         // The daemon owns its socket, so a reload may change its mode.
         if (chown(cfg_.control_socket.c_str(), id->uid, static_cast<gid_t>(-1)) != 0)
             throw std::runtime_error("chown " + cfg_.control_socket + ": " + std::strerror(errno));
-        drop_privileges(*id, caps_after_setup(cfg_));
+        bool dispatcher = false;
+        for (const auto& p : ports_) dispatcher |= p->prog && !p->prog->attached_alone();
+        drop_privileges(*id, caps_after_setup(cfg_, dispatcher));
     }
     // Onto every thread there is (this one, the metrics thread, DPDK's); the workers inherit
     // it and add their own.

@@ -68,7 +68,7 @@ Identity resolve_identity(const config::Config& cfg) {
     return id;
 }
 
-KeptCaps caps_after_setup(const config::Config& cfg) {
+KeptCaps caps_after_setup(const config::Config& cfg, bool xdp_dispatcher) {
     KeptCaps k;
     bool afxdp = false, dpdk = false;
     for (const auto& ic : cfg.interfaces)
@@ -81,19 +81,30 @@ KeptCaps caps_after_setup(const config::Config& cfg) {
     // Measured (docs/security.md): steering map updates through the open map fds, the
     // netlink mirror's dumps and notifications, the rings' memfds, AF_XDP wakeups and the
     // kernel multicast joins need none.
-    if (afxdp) {
-        // libxdp's detach at exit looks the attached dispatcher up by id
-        // (BPF_PROG_GET_FD_BY_ID: CAP_SYS_ADMIN) and removes it over netlink (CAP_NET_ADMIN);
-        // without them the program stays attached after ingressd exits.
-        keep(CAP_NET_ADMIN, "XDP detach at exit");
-        keep(CAP_SYS_ADMIN, "libxdp's dispatcher lookup by id at exit");
-    }
+    // The XDP program's detach at exit is a netlink request (CAP_NET_ADMIN); behind libxdp's
+    // dispatcher libxdp first looks the dispatcher up by id (BPF_PROG_GET_FD_BY_ID:
+    // CAP_SYS_ADMIN). Without them the program stays attached after ingressd exits.
+    if (afxdp) keep(CAP_NET_ADMIN, "XDP detach at exit");
+    if (xdp_dispatcher) keep(CAP_SYS_ADMIN, "libxdp's dispatcher lookup by id at exit");
     // A reload mirrors added addresses onto the exception TAP (RTM_NEWADDR).
     if (dpdk) keep(CAP_NET_ADMIN, "addresses onto the DPDK exception TAP on reload");
     return k;
 }
 
-void drop_privileges(const Identity& id, const KeptCaps& keep) {
+void drop_privileges(const Identity& id, KeptCaps keep) {
+    // Only what the process holds can be kept (the unit's bounding set may lack one).
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &hdr, data) != 0) fail("capget", errno);
+    const uint64_t held = data[0].permitted | (uint64_t{data[1].permitted} << 32);
+    std::vector<std::string> why;
+    for (const auto& w : keep.why)
+        for (int cap = 0; cap < 64; ++cap)
+            if ((keep.mask & (1ull << cap)) && w.starts_with(cap_name(cap)) &&
+                (held & (1ull << cap)))
+                why.push_back(w);
+    keep.mask &= held;
+    keep.why = std::move(why);
     // The bounding set first (it needs CAP_SETPCAP, which goes with the uid).
     for (int cap = 0; cap <= last_cap(); ++cap)
         if (!(keep.mask & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
@@ -103,8 +114,7 @@ void drop_privileges(const Identity& id, const KeptCaps& keep) {
     if (setgroups(id.groups.size(), id.groups.data()) != 0) fail("setgroups", errno);
     if (setresgid(id.gid, id.gid, id.gid) != 0) fail("setresgid", errno);
     if (setresuid(id.uid, id.uid, id.uid) != 0) fail("setresuid", errno);
-    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
+    hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     for (int i = 0; i < 2; ++i)
         data[i].permitted = data[i].effective = static_cast<uint32_t>(keep.mask >> (32 * i));
     if (syscall(SYS_capset, &hdr, data) != 0) fail("capset", errno);

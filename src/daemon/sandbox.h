@@ -34,17 +34,18 @@ Identity resolve_identity(const config::Config& cfg);
 
 // The capabilities the daemon still uses after setup, for this configuration (a bit per
 // CAP_* number), each with the reason it is kept (docs/security.md has the table).
+// `xdp_dispatcher`: an XDP program went behind libxdp's dispatcher (not attached alone).
 struct KeptCaps {
     uint64_t mask = 0;
     std::vector<std::string> why;  // "cap_net_admin (...)"
 };
-KeptCaps caps_after_setup(const config::Config& cfg);
+KeptCaps caps_after_setup(const config::Config& cfg, bool xdp_dispatcher);
 
-// Switches the process to `id` keeping `keep` (permitted and effective; nothing inheritable
-// or ambient), drops every other capability from the bounding set, and checks that root
+// Switches the process to `id` keeping `keep` (those it holds: permitted and effective; nothing
+// inheritable or ambient), drops every other capability from the bounding set, and checks that root
 // cannot be taken back. Throws (naming the step) on failure. The other threads that exist
 // follow glibc's set*id broadcast and end with no capabilities at all.
-void drop_privileges(const Identity& id, const KeptCaps& keep);
+void drop_privileges(const Identity& id, KeptCaps keep);
 
 // A worker's first step under privileges: the calling thread keeps no capability at all
 // (capabilities are per thread; it inherited the control thread's).
