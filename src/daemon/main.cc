@@ -168,6 +168,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check) {
+        try {  // privileges.user, .group and control.group name existing ones
+            if (!cfg.privileges_user.empty()) daemon::resolve_identity(cfg);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "ingressd: %s: %s\n", cfg_path.c_str(), e.what());
+            return 1;
+        }
         std::printf("%s: ok (%zu interface(s), %zu worker(s))\n", cfg_path.c_str(),
                     cfg.interfaces.size(), cfg.workers());
         return 0;
