@@ -139,7 +139,9 @@ namespace {
 
 // The allowlists, by class (docs/security.md has the table). Measured with strace -f on a
 // running daemon (AF_XDP adaptive and busy, DPDK net_af_packet with its TAP, host: kernel,
-// metrics, trace, capture, reload, stats, SIGTERM); what a worker calls is also what every
+// metrics, trace, capture, reload, stats, SIGTERM; the soak with --sandbox, AF_XDP and
+// memif, whose client's arrival makes DPDK's interrupt thread call epoll_create, the
+// legacy call, as its per-thread epoll does); what a worker calls is also what every
 // other thread calls, so the worker list is the common part.
 constexpr int kWorker[] = {
     // memory (mmap and mprotect only without PROT_EXEC: added below), thread exit
@@ -151,8 +153,9 @@ constexpr int kWorker[] = {
     // the queue: AF_XDP wakeups (sendto, recvfrom), poll(2) for interrupt mode, the DPDK
     // exception TAP (readv, writev), DPDK rx interrupts (epoll, eventfd read), stderr
     SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(read),
-    SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(epoll_create1),
-    SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(close)};
+    SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(epoll_create),
+    SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+    SCMP_SYS(close)};
 
 // The control thread and the threads it shares the filter with (the metrics HTTP thread,
 // DPDK's interrupt and telemetry threads): the control socket and the apps' fds, reload
