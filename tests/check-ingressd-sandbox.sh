@@ -10,8 +10,9 @@
 #     `ingressctl reload` applies, a reload that changes `privileges` is refused as needing
 #     a restart (exit 3), and SIGTERM ends it with status 0 and the XDP program detached;
 #   INGRESSD_SECCOMP_SELFTEST=worker: worker 0 makes a call no allowlist has once its
-#     filter is loaded: seccomp: on kills the process with SIGSYS (status 128+31); under
-#     seccomp: log the call is allowed and logged and the daemon keeps serving.
+#     filter is loaded: seccomp: on kills the process with SIGSYS (status 128+31); so does
+#     =control on the control thread once ready; under seccomp: log the call is allowed
+#     and logged and the daemon keeps serving.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
 build=$1
@@ -110,6 +111,15 @@ grep -q "personality returned" "$tmp/log" && fail "seccomp: on let the forbidden
 [ $rc = $((128 + 31)) ] || { cat "$tmp/log" >&2; fail "self-test: exit status $rc, want $((128 + 31)) (SIGSYS)"; }
 # Killed: the program stays (the next start removes it, as after any SIGKILL).
 ip -n "$ns_a" link set "$if_a" xdp off 2> /dev/null || true
+# The control thread's allowlist likewise, once ready.
+set +e
+INGRESSD_SECCOMP_SELFTEST=control ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" \
+    > "$tmp/out" 2> "$tmp/log"
+rc=$?
+set -e
+grep -q "INGRESSD_SECCOMP_SELFTEST: the control thread calls personality" "$tmp/log" || { cat "$tmp/log" >&2; fail "the control self-test did not run"; }
+[ $rc = $((128 + 31)) ] || { cat "$tmp/log" >&2; fail "control self-test: exit status $rc, want $((128 + 31)) (SIGSYS)"; }
+ip -n "$ns_a" link set "$if_a" xdp off 2> /dev/null || true
 
 # seccomp: log: the call is allowed (and logged by the kernel); the daemon serves on.
 sandbox log
@@ -119,4 +129,4 @@ c stats > /dev/null || fail "ingressctl stats under seccomp: log"
 kill -TERM "$pid"
 wait "$pid" || fail "ingressd (seccomp: log) exited with $?"
 pid=
-echo "sandbox: runs as nobody:nogroup with CapEff $want_caps (worker: none), Seccomp 2 on $threads thread(s); delivery, trace, stats, reload ok; privileges change needs a restart; self-test: SIGSYS (on), allowed (log)"
+echo "sandbox: runs as nobody:nogroup with CapEff $want_caps (worker: none), Seccomp 2 on $threads thread(s); delivery, trace, stats, reload ok; privileges change needs a restart; self-test: SIGSYS (on: worker, control), allowed (log)"
