@@ -11,7 +11,8 @@
 #             ExecStart lines (plus --pid-file) and the installed configuration adapted to a
 #             veth in a namespace made for the test, under a NOTIFY_SOCKET this test listens
 #             on (systemd need not be PID 1): READY=1 arrives, then `ingressctl wait-ready`
-#             and the pid file agree; the installed ingress-sink receives every datagram the
+#             and the pid file agree; it runs as the user ingressd with CAP_NET_ADMIN alone
+#             and seccomp filters (the packaged configuration's privileges); the installed ingress-sink receives every datagram the
 #             installed ingress-pktgen sends; SIGHUP gives RELOADING=1 then READY=1; SIGTERM
 #             gives STOPPING=1 and a clean exit;
 #   purge     apt purge: not one of the packages' files, nor /etc/ingressd, /run/ingressd,
@@ -113,7 +114,10 @@ python3 "$src/tests/notify-listener.py" "$tmp/notify.sock" "$tmp/notify.log" &
 listener=$!
 for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
 mkdir -p /run/ingressd  # RuntimeDirectory=, which systemd would create
-NOTIFY_SOCKET=$tmp/notify.sock ip netns exec "$ns_a" "${start_cmd[@]}" --pid-file "$tmp/ingressd.pid" \
+# The packaged configuration drops to the user ingressd after setup: the pid file goes where
+# that user may remove it at exit.
+install -d -o ingressd -g ingressd "$tmp/run"
+NOTIFY_SOCKET=$tmp/notify.sock ip netns exec "$ns_a" "${start_cmd[@]}" --pid-file "$tmp/run/ingressd.pid" \
     > "$tmp/out" 2> "$tmp/log" &
 pid=$!
 wait_for() {  # PATTERN FILE WHAT
@@ -123,8 +127,20 @@ wait_for() {  # PATTERN FILE WHAT
 wait_for '^READY=1' "$tmp/notify.log" "no READY=1 on NOTIFY_SOCKET"
 grep -q '^STATUS=1 worker(s) up' "$tmp/notify.log" || fail "no STATUS= with READY=1"
 /usr/bin/ingressctl --socket "$tmp/ctl.sock" wait-ready --timeout 10 || fail "ingressctl wait-ready failed after READY=1"
-[ "$(cat "$tmp/ingressd.pid")" = "$pid" ] || fail "the pid file does not hold ingressd's pid"
+[ "$(cat "$tmp/run/ingressd.pid")" = "$pid" ] || fail "the pid file does not hold ingressd's pid"
 echo "ready: READY=1 on NOTIFY_SOCKET, ingressctl wait-ready, pid file"
+# Least privilege (docs/security.md): the user ingressd, CAP_NET_ADMIN (and CAP_SYS_ADMIN
+# when libxdp's dispatcher holds the program: this test runs without the unit's bounding
+# set), seccomp filters.
+[ "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" = "$(id -u ingressd)" ] || fail "ingressd does not run as the user ingressd"
+case $(awk '/^CapEff:/ {print $2}' /proc/$pid/status) in
+0000000000001000) ;;
+0000000000201000) grep -q "attached alone" "$tmp/log" && fail "CAP_SYS_ADMIN kept with no dispatcher" ;;
+*) fail "CapEff $(awk '/^CapEff:/ {print $2}' /proc/$pid/status), not CAP_NET_ADMIN" ;;
+esac
+[ "$(awk '/^Seccomp:/ {print $2}' /proc/$pid/status)" = 2 ] || fail "no seccomp filter"
+grep -q "^ingressd: privileges: running as ingressd:ingressd" "$tmp/log" || fail "no privileges line"
+echo "privileges: user ingressd, CapEff CAP_NET_ADMIN, Seccomp 2"
 
 /usr/bin/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 --duration 30 --json \
     > "$tmp/sink" 2> "$tmp/sink.err" &
@@ -148,7 +164,7 @@ kill -TERM "$pid"
 wait "$pid" || { cat "$tmp/log" >&2; fail "ingressd exited with $?"; }
 pid=
 grep -q '^STOPPING=1' "$tmp/notify.log" || fail "no STOPPING=1 on SIGTERM"
-[ ! -e "$tmp/ingressd.pid" ] || fail "the pid file was left behind"
+[ ! -e "$tmp/run/ingressd.pid" ] || fail "the pid file was left behind"
 echo "reload and stop: RELOADING=1, READY=1, STOPPING=1"
 
 # --- purge: nothing left behind ---

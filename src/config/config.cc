@@ -657,6 +657,21 @@ void read_metrics(const Reader& r, const YAML::Node& m, Config& c) {
     c.metrics_port = static_cast<uint16_t>(port);
 }
 
+// privileges: {user: NAME, group: NAME, seccomp: on|off|log} (docs/security.md).
+void read_privileges(const Reader& r, const YAML::Node& p, Config& c) {
+    r.keys(p, "privileges", {"user", "group", "seccomp"});
+    if (auto u = p["user"]) c.privileges_user = r.string(u, "privileges.user");
+    if (auto g = p["group"]) {
+        c.privileges_group = r.string(g, "privileges.group");
+        if (c.privileges_user.empty())
+            r.fail(g, "privileges.group", "needs privileges.user (the user to run as)");
+    }
+    if (auto s = p["seccomp"])
+        c.seccomp = r.choice<Seccomp>(
+            s, "privileges.seccomp",
+            {{"off", Seccomp::kOff}, {"on", Seccomp::kOn}, {"log", Seccomp::kLog}});
+}
+
 // policy: who is granted CAP_NET_BIND_SERVICE / CAP_NET_RAW equivalents.
 void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
     r.keys(p, "policy", {"net_bind_service", "net_raw"});
@@ -740,7 +755,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "rules", "ipv4", "workers", "rings", "control",
-                "policy", "dpdk", "metrics", "loopback", "host"});
+                "policy", "dpdk", "metrics", "loopback", "host", "privileges"});
         read_interfaces(r, root, c);
         if (auto lo = root["loopback"]) {
             r.keys(lo, "loopback", {"addresses"});
@@ -758,6 +773,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         if (auto ct = root["control"]) read_control(r, ct, c);
         if (auto p = root["policy"]) read_policy(r, p, c);
         if (auto m = root["metrics"]) read_metrics(r, m, c);
+        if (auto p = root["privileges"]) read_privileges(r, p, c);
     } catch (const YAML::Exception& e) {
         // A shape yaml-cpp itself refused (e.g. a key that is not a scalar).
         throw Error(path, e.mark.line + 1, e.mark.column + 1, "", e.msg);

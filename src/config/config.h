@@ -43,6 +43,9 @@ private:
 
 enum class Driver : uint8_t { kAfXdp, kDpdk };
 enum class XdpMode : uint8_t { kNative, kSkb };
+// privileges.seccomp: the per-thread syscall allowlists (docs/security.md). kLog logs what
+// the allowlist would refuse and lets it run (for finding a missing call).
+enum class Seccomp : uint8_t { kOff, kOn, kLog };
 enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
 // How a worker waits on an idle queue (README "Idle workers").
 using PollMode = worker::PollMode;
@@ -148,6 +151,12 @@ struct Config {
     uint16_t metrics_port = 0;
     ctl::Policy policy;
     DpdkConfig dpdk;
+    // privileges: {user, group, seccomp}: after setup ingressd runs as `user` (and `group`,
+    // default the user's) keeping only the capabilities it still needs; empty: stays root.
+    // seccomp: each worker and the control thread under its own allowlist.
+    std::string privileges_user;
+    std::string privileges_group;
+    Seccomp seccomp = Seccomp::kOff;
 
     // Number of workers: one per (interface, queue).
     std::size_t workers() const noexcept;

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -19,6 +20,7 @@
 #include "core/stats_format.h"
 #include "daemon/kernel_memberships.h"
 #include "daemon/netlink_mirror.h"
+#include "daemon/sandbox.h"
 #include "daemon/steering.h"
 #include "io/afxdp/backend.h"
 #include "io/afxdp/xdp_program.h"
@@ -194,6 +196,9 @@ uint32_t Dataplane::ifindex_of(const std::string& name) const {
 }
 
 Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) : cfg_(cfg) {
+    // An unknown privileges.user or .group refuses the start before anything is touched.
+    std::optional<Identity> id;
+    if (!cfg.privileges_user.empty()) id = resolve_identity(cfg);
     init_eal();
     for (const auto& ic : cfg.interfaces)
         ports_.push_back(ic.driver == config::Driver::kDpdk ? open_dpdk_port(ic)
@@ -208,8 +213,23 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     synced_generation_ = routes_->read()->generation();
     create_workers();
     start_control();
-    start_workers();
     start_metrics();
+    // Setup is done: nothing below needs root (docs/security.md).
+    if (id) {
+        // The daemon owns its socket, so a reload may change its mode.
+        if (chown(cfg_.control_socket.c_str(), id->uid, static_cast<gid_t>(-1)) != 0)
+            throw std::runtime_error("chown " + cfg_.control_socket + ": " + std::strerror(errno));
+        bool dispatcher = false;
+        for (const auto& p : ports_) dispatcher |= p->prog && !p->prog->attached_alone();
+        drop_privileges(*id, caps_after_setup(cfg_, dispatcher));
+    }
+    // Onto every thread there is (this one, the metrics thread, DPDK's); the workers inherit
+    // it and add their own.
+    install_seccomp(SandboxRole::kControl, cfg_.seccomp);
+    if (cfg_.seccomp != config::Seccomp::kOff)
+        std::fprintf(stderr, "ingressd: seccomp: %s: control and worker allowlists\n",
+                     cfg_.seccomp == config::Seccomp::kLog ? "log (nothing refused)" : "on");
+    start_workers();
     // After the workers and the metrics thread: they would inherit the control core.
     if (cfg_.control_core >= 0) pin_control_thread(cfg_.control_core);
 }
@@ -413,7 +433,7 @@ void Dataplane::start_control() {
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
     control_limits(cfg_, sc);
-    sc.gid = control_gid(cfg_);
+    sc.gid = control_gid_ = control_gid(cfg_);
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;
     hooks.stats_text = [this] { return core::format_stats(counters()); };
@@ -479,6 +499,15 @@ void Dataplane::start_workers() {
             pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
             std::optional<io::dpdk::ThreadRegistration> lcore;
             if (w.dpdk) lcore.emplace();
+            try {
+                if (!cfg_.privileges_user.empty()) drop_thread_capabilities();
+                install_seccomp(SandboxRole::kWorker, cfg_.seccomp);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "ingressd: %s: %s\n", name.c_str(), e.what());
+                std::abort();
+            }
+            if (i == 0 && selftest_requested(SandboxRole::kWorker))
+                selftest_forbidden_call("worker 0");
             polling_.fetch_add(1, std::memory_order_release);
             w.worker->run(stop_);
         });
@@ -721,6 +750,14 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
                               "poll_mode, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
+    // Who the daemon is and its filters are set once, after setup (docs/security.md). A new
+    // control.group needs a group lookup (nss) and the membership the daemon took then.
+    if (next.privileges_user != cfg_.privileges_user ||
+        next.privileges_group != cfg_.privileges_group || next.seccomp != cfg_.seccomp)
+        restart.push_back("privileges");
+    const bool sandboxed = !cfg_.privileges_user.empty() || cfg_.seccomp != config::Seccomp::kOff;
+    if (sandboxed && next.control_group != cfg_.control_group)
+        restart.push_back("control.group (under privileges)");
     if (next.worker_cores != cfg_.worker_cores) restart.push_back("workers.cores");
     if (next.runtime_profile != cfg_.runtime_profile) restart.push_back("workers.runtime_profile");
     if (next.ring_slots != cfg_.ring_slots || next.ring_slot_size != cfg_.ring_slot_size)
@@ -749,7 +786,9 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         restart.push_back(
             "ipv4: ipfrag_high_thresh, ipfrag_low_thresh, ipfrag_time, ipfrag_max_dist");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
-    const int gid = control_gid(next);     // an unknown group refuses the reload here
+    // An unknown group refuses the reload here; under privileges the group is the one
+    // resolved at start (unchanged, as checked above).
+    const int gid = sandboxed ? control_gid_ : control_gid(next);
     // Live: addresses, knobs, routes (published; workers pick them up at their next burst)
     // and what the XDP programs redirect.
     // The interface-level memberships belong to the apps' endpoints (the registry), not to

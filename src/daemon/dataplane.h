@@ -139,6 +139,7 @@ private:
     // UDP and ICMP even before any endpoint opens).
     uint64_t synced_endpoints_ = UINT64_MAX;
     std::function<ctl::ReloadOutcome()> reload_request_;
+    int control_gid_ = -1;  // control.group's gid as resolved at start (-1: none)
     std::unique_ptr<MetricsHttp> metrics_;
     // The endpoints' figures for the HTTP thread: the registry is the control thread's, so
     // that thread copies them at each pass (at most 100 ms old when scraped).

@@ -30,10 +30,12 @@
 #include <ctime>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "config/config.h"
 #include "core/stats_format.h"
 #include "daemon/dataplane.h"
+#include "daemon/sandbox.h"
 #include "daemon/watchdog.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/dpdk/backend.h"
@@ -166,6 +168,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check) {
+        try {  // privileges.user, .group and control.group name existing ones
+            if (!cfg.privileges_user.empty()) daemon::resolve_identity(cfg);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "ingressd: %s: %s\n", cfg_path.c_str(), e.what());
+            return 1;
+        }
         std::printf("%s: ok (%zu interface(s), %zu worker(s))\n", cfg_path.c_str(),
                     cfg.interfaces.size(), cfg.workers());
         return 0;
@@ -191,6 +199,14 @@ int main(int argc, char** argv) {
     struct EalCleanup {
         ~EalCleanup() { io::dpdk::eal_cleanup(); }
     } eal_cleanup;
+    // Opened before the dataplane (the daemon may run as privileges.user after setup, with
+    // no right to create files in /run); written once ready.
+    FILE* pid_out = nullptr;
+    if (!pid_file.empty() && !(pid_out = std::fopen(pid_file.c_str(), "w"))) {
+        std::fprintf(stderr, "ingressd: --pid-file %s: %s\n", pid_file.c_str(),
+                     std::strerror(errno));
+        return 1;
+    }
     try {
         daemon::Dataplane dp(cfg, xdp_object);
         // Ready: every worker polls (they start as the constructor returns) and the control
@@ -208,11 +224,13 @@ int main(int argc, char** argv) {
                          "ingressd: host: config, implied by %s in the file (the default is "
                          "host: kernel; write host: config to say so)\n",
                          cfg.host_implied.c_str());
-        if (!pid_file.empty()) {
-            FILE* f = std::fopen(pid_file.c_str(), "w");
-            if (!f || std::fprintf(f, "%d\n", getpid()) < 0 || std::fclose(f) != 0)
+        if (pid_out) {
+            FILE* f = std::exchange(pid_out, nullptr);
+            if (std::fprintf(f, "%d\n", getpid()) < 0 || std::fclose(f) != 0)
                 throw std::runtime_error("--pid-file " + pid_file + ": cannot write it");
         }
+        if (daemon::selftest_requested(daemon::SandboxRole::kControl))
+            daemon::selftest_forbidden_call("the control thread");
         // SIGHUP and `ingressctl reload` (from control_step, in this thread) share this.
         auto reload = [&] {
             notify_reloading();
@@ -301,6 +319,7 @@ int main(int argc, char** argv) {
         return s.conserved() ? 0 : 3;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "ingressd: %s\n", e.what());
+        if (pid_out) std::fclose(pid_out), unlink(pid_file.c_str());
         return 1;
     }
 }

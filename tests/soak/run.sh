@@ -1,7 +1,9 @@
 #!/bin/bash
 # The soak test: ingressd on a veth pair under mixed traffic while its apps come and go.
-#   tests/soak/run.sh [--build DIR] [--seconds N | --minutes N] [--memif [--scale K]]
+#   tests/soak/run.sh [--build DIR] [--seconds N | --minutes N] [--memif [--scale K]] [--sandbox]
 #   (default: build, 150 s, a veth pair with AF_XDP)
+# --sandbox: ingressd runs with privileges: {user: nobody, group: nogroup, seccomp: on}
+# (docs/security.md): everything below happens after it dropped root, under its filters.
 # --memif: the link is DPDK memif instead: ingressd serves a net_memif port (driver dpdk, in
 # a namespace of its own for its exception TAP) and ingress-pktgen drives it as the memif
 # client through DPDK; the rates are K times the veth ones (default 20), each round lasts
@@ -34,6 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../../build
 secs=150
 memif=
+sandbox=
 scale=20
 while [ $# -gt 0 ]; do
     case $1 in
@@ -42,7 +45,8 @@ while [ $# -gt 0 ]; do
         --minutes) secs=$(($2 * 60)); shift 2 ;;
         --memif) memif=1; shift ;;
         --scale) scale=$2; shift 2 ;;
-        *) echo "usage: run.sh [--build DIR] [--seconds N | --minutes N] [--memif [--scale K]]" >&2; exit 2 ;;
+        --sandbox) sandbox=1; shift ;;
+        *) echo "usage: run.sh [--build DIR] [--seconds N | --minutes N] [--memif [--scale K]] [--sandbox]" >&2; exit 2 ;;
     esac
 done
 build=$(cd "$build" && pwd)
@@ -99,6 +103,7 @@ control:
   socket: $tmp/ctl.sock
   mode: 0666
 EOC
+        [ -z "$sandbox" ] || printf 'privileges:\n  user: nobody\n  group: nogroup\n  seccomp: on\n'
     } > "$tmp/ingressd.yaml.new"
     mv "$tmp/ingressd.yaml.new" "$tmp/ingressd.yaml"
 }
@@ -107,6 +112,13 @@ ip netns exec "$ns_a" "$build"/src/ingressd --config "$tmp/ingressd.yaml" > "$tm
 daemon=$!
 for _ in $(seq 100); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; done
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
+if [ -n "$sandbox" ]; then
+    for t in /proc/$daemon/task/*; do
+        [ "$(awk '/^Seccomp:/ {print $2}' "$t/status")" = 2 ] && [ "$(awk '/^Uid:/ {print $2}' "$t/status")" = "$(id -u nobody)" ] \
+            || { cat "$tmp/log" >&2; echo "soak: --sandbox: thread $(cat "$t/comm") not nobody under seccomp" >&2; exit 1; }
+    done
+    echo "soak: sandbox: $(grep '^ingressd: privileges:' "$tmp/log" | cut -d' ' -f3-), Seccomp 2 on $(ls /proc/$daemon/task | wc -l) thread(s)"
+fi
 
 sink() {  # NAME ARGS...: an ingress-sink in the background, its JSON in $tmp/NAME.json
     local name=$1; shift

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <linux/limits.h>
 #include <net/if.h>
 #include <unistd.h>
@@ -119,14 +120,15 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     set_protocol(wire::kIpProtoUdp, true);
 }
 
-void XdpProgram::report_attach_kind() const {
+void XdpProgram::report_attach_kind() {
     // libxdp falls back to attaching the program alone when the kernel refuses its
     // dispatcher (no freplace support, a restricted bpffs...): ingressd works the same, but
     // no other XDP program can share the interface. One plain line says so; libxdp's own
     // message about it is filtered out (benign()).
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
     if (libxdp_get_error(mp) || !mp) return;
-    if (xdp_multiprog__is_legacy(mp))
+    alone_ = xdp_multiprog__is_legacy(mp);
+    if (alone_)
         std::fprintf(stderr,
                      "%s: XDP program attached alone (libxdp's dispatcher was refused): "
                      "no other XDP program can share this interface\n",
@@ -212,7 +214,14 @@ void XdpProgram::remove_leftover() {
 
 XdpProgram::~XdpProgram() {
     if (!prog_) return;
-    xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
+    // Attached alone: off over netlink, naming our own program (XDP_FLAGS_REPLACE), which
+    // needs only CAP_NET_ADMIN; libxdp's detach would look it up by id first (CAP_SYS_ADMIN,
+    // which ingressd may not have: privileges: user, the unit's bounding set). Behind a
+    // dispatcher the request fails (another program is attached) and libxdp detaches.
+    LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(prog_));
+    const uint32_t flags = mode_ == XdpMode::kSkb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+    if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0)
+        xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
     xdp_program__close(prog_);
 }
 

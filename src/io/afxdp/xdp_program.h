@@ -62,11 +62,16 @@ public:
     // if there was none): its no_xsk counts what it passed to the kernel while no ingressd
     // had a socket on the queue, i.e. the restart's gap.
     const XdpStats& leftover_stats() const noexcept { return leftover_; }
+    // Attached alone (libxdp's dispatcher refused): the detach at exit is one netlink
+    // request (CAP_NET_ADMIN); behind a dispatcher libxdp also looks it up by id
+    // (BPF_PROG_GET_FD_BY_ID: CAP_SYS_ADMIN). ingressd's privilege drop keeps what it needs.
+    bool attached_alone() const noexcept { return alone_; }
 
 private:
     void remove_leftover();
     XdpStats leftover_{};
-    void report_attach_kind() const;  // one line when libxdp attached without its dispatcher
+    void report_attach_kind();  // one line when libxdp attached without its dispatcher
+    bool alone_ = false;
     std::string ifname_;
     uint32_t ifindex_ = 0;
     InterfaceLock lock_;  // held for the program's life: one owner per interface

@@ -200,6 +200,25 @@ TEST(Config, PollModePerInterfaceDefaultAdaptive) {
             .runtime_profile);
 }
 
+// privileges: absent, the daemon stays root and unfiltered (as before the key existed).
+TEST(Config, PrivilegesDefaultToNoneAndAreRead) {
+    Config none = parse("interfaces:\n  - {name: a0}\n", "t.yaml", opts());
+    EXPECT_TRUE(none.privileges_user.empty());
+    EXPECT_TRUE(none.privileges_group.empty());
+    EXPECT_EQ(none.seccomp, Seccomp::kOff);
+    Config c = parse(
+        "interfaces:\n  - {name: a0}\n"
+        "privileges: {user: ingressd, group: adm, seccomp: on}\n",
+        "t.yaml", opts());
+    EXPECT_EQ(c.privileges_user, "ingressd");
+    EXPECT_EQ(c.privileges_group, "adm");
+    EXPECT_EQ(c.seccomp, Seccomp::kOn);
+    EXPECT_EQ(parse("interfaces:\n  - {name: a0}\nprivileges: {seccomp: log}\n", "t.yaml", opts())
+                  .seccomp,
+              Seccomp::kLog)
+        << "seccomp without a user: root, filtered";
+}
+
 TEST(Config, UnreadableFileNamesIt) {
     try {
         load("/nonexistent/ingressd.yaml");
