@@ -56,10 +56,10 @@ std::size_t Endpoint::recvmmsg(Message* msgs, std::size_t vlen, int flags, times
     const bool dontwait = flags & MSG_DONTWAIT;
     const bool waitforone = flags & MSG_WAITFORONE;
     const bool real_len = flags & MSG_TRUNC;
-    const uint64_t deadline =
-        timeout ? now_ns() + static_cast<uint64_t>(timeout->tv_sec) * 1000000000ull +
-                      static_cast<uint64_t>(timeout->tv_nsec)
-                : 0;
+    const uint64_t deadline = timeout ? now_ns() +
+                                            static_cast<uint64_t>(timeout->tv_sec) * 1000000000ull +
+                                            static_cast<uint64_t>(timeout->tv_nsec)
+                                      : 0;
     Datagram views[kViews];
     std::size_t n = 0;
     bool expired = false;
