@@ -135,6 +135,7 @@ void Client::forget(Endpoint* ep) noexcept {
 }
 
 void Client::hung_up() noexcept {
+    hup_seen_ = false;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     in_.clear();
@@ -487,7 +488,7 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             gap_ = false;
             return n;
         }
-        if (hung_up) {  // the last look after the hangup found nothing more
+        if (hung_up || (client_ && client_->hup_seen_)) {  // the last look found nothing more
             client_->hung_up();
             continue;
         }

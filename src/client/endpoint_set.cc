@@ -14,8 +14,10 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -32,7 +34,9 @@ namespace {
 
 bool Endpoint::readable() noexcept {
     if (error_ || !stale_.empty()) return true;
-    if (client_ && client_->fd() < 0) return true;  // recv reconnects or reports it
+    // The hangup: recv reads what is left, then reconnects or reports it. (Without a
+    // connection, the set's retry timer lists the member instead.)
+    if (client_ && client_->hup_seen_) return true;
     for (Ring& r : rings_) {
         uint32_t idx;
         // Slots the last recv returned are still held (not released): only more counts.
@@ -50,20 +54,27 @@ EndpointSet::EndpointSet() {
         ::close(epfd_);
         throw_errno(e, "eventfd");
     }
+    retry_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kMoreTag;
-    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, more_fd_, &ev) < 0) {
+    epoll_event rev{};
+    rev.events = EPOLLIN;
+    rev.data.u64 = kRetryTag;
+    if (retry_fd_ < 0 || ::epoll_ctl(epfd_, EPOLL_CTL_ADD, more_fd_, &ev) < 0 ||
+        ::epoll_ctl(epfd_, EPOLL_CTL_ADD, retry_fd_, &rev) < 0) {
         const int e = errno;
+        if (retry_fd_ >= 0) ::close(retry_fd_);
         ::close(more_fd_);
         ::close(epfd_);
-        throw_errno(e, "epoll_ctl");
+        throw_errno(e, "timerfd / epoll_ctl");
     }
 }
 
 EndpointSet::~EndpointSet() {
     for (Member& m : members_)
         if (m.ep) m.ep->set_ = nullptr;
+    ::close(retry_fd_);
     ::close(more_fd_);
     ::close(epfd_);
 }
@@ -72,8 +83,6 @@ void EndpointSet::add(Endpoint& ep, void* data) {
     if (ep.set_ == this) throw Error(EEXIST, "already a member of this set");
     if (ep.set_) throw Error(EBUSY, "a member of another set");
     if (!ep.client_ || ep.fd() < 0) throw Error(EBADF, "endpoint is closed");
-    if (client_ && ep.client_ != client_)
-        throw Error(EINVAL, "a set holds endpoints of one client");
     uint32_t idx;
     if (!free_.empty()) {
         idx = free_.back();
@@ -92,7 +101,6 @@ void EndpointSet::add(Endpoint& ep, void* data) {
     members_[idx] = Member{&ep, data, ep.fd(), false};
     ep.set_ = this;
     ep.set_index_ = idx;
-    client_ = ep.client_;
     sync_fds();
     // Listed by the next ready(), which arms it if it is empty.
     mark_pending(idx);
@@ -106,11 +114,6 @@ void EndpointSet::detach(Endpoint& ep) noexcept {
     m = Member{};
     free_.push_back(ep.set_index_);
     ep.set_ = nullptr;
-    if (size() == 0) {
-        if (client_fd_ >= 0) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, client_fd_, nullptr);
-        client_fd_ = -1;
-        client_ = nullptr;
-    }
 }
 
 void EndpointSet::remove(Endpoint& ep) {
@@ -158,15 +161,44 @@ void EndpointSet::sync_fds() {
         }
         mark_pending(i);
     }
-    const int cfd = client_ ? client_->fd() : -1;
-    if (cfd == client_fd_) return;
-    client_fd_ = cfd;
-    if (cfd < 0) return;
-    epoll_event ev{};
-    ev.events = EPOLLRDHUP;  // EPOLLHUP and EPOLLERR are always reported
-    ev.data.u64 = kClientTag;
-    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, cfd, &ev) < 0 && errno != EEXIST)
-        throw_errno(errno, "epoll_ctl");
+    // The members' clients: each one's control connection is watched for the daemon's
+    // hangup; a client with no member left (or destroyed) is forgotten.
+    for (Watched& w : clients_) w.live = false;
+    for (const Member& m : members_) {
+        if (!m.ep || !m.ep->client_) continue;
+        auto it = std::find_if(clients_.begin(), clients_.end(),
+                               [&](const Watched& w) { return w.c == m.ep->client_; });
+        if (it == clients_.end()) {
+            clients_.push_back(Watched{m.ep->client_, next_client_id_++});
+            it = clients_.end() - 1;
+        }
+        it->live = true;
+    }
+    std::erase_if(clients_, [&](const Watched& w) {
+        if (!w.live && w.fd >= 0) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, w.fd, nullptr);
+        return !w.live;
+    });
+    bool away = false;
+    for (Watched& w : clients_) {
+        const int cfd = w.c->fd();
+        away |= cfd < 0;
+        if (cfd == w.fd) continue;  // the same connection (hung: until it is replaced)
+        if (w.fd >= 0 && !w.hung) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, w.fd, nullptr);
+        w.fd = cfd;
+        w.hung = false;
+        if (cfd < 0) continue;
+        epoll_event ev{};
+        ev.events = EPOLLRDHUP;  // EPOLLHUP and EPOLLERR are always reported
+        ev.data.u64 = kClientTag | w.id;
+        if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, cfd, &ev) < 0 && errno != EEXIST)
+            throw_errno(errno, "epoll_ctl");
+    }
+    if (away != retry_armed_) {
+        retry_armed_ = away;
+        itimerspec t{};
+        if (away) t.it_value = t.it_interval = {0, 100'000'000};  // Client's kReconnectEveryNs
+        ::timerfd_settime(retry_fd_, 0, &t, nullptr);
+    }
 }
 
 void EndpointSet::take_events() {
@@ -178,12 +210,24 @@ void EndpointSet::take_events() {
         for (int i = 0; i < n; ++i) {
             const uint64_t tag = evs[i].data.u64;
             if (tag == kMoreTag) continue;  // ours: ready() decides it below
-            if (tag == kClientTag) {
-                // The daemon hung up: every member's recv has something to say. Taken out
-                // of epoll (it stays hung up) until the client reconnects.
-                ::epoll_ctl(epfd_, EPOLL_CTL_DEL, client_fd_, nullptr);
-                client_fd_ = -2;
-                for (uint32_t k = 0; k < members_.size(); ++k) mark_pending(k);
+            if (tag == kRetryTag) {
+                uint64_t ticks;
+                [[maybe_unused]] ssize_t r = ::read(retry_fd_, &ticks, sizeof ticks);
+                retry_due_ = true;
+                continue;
+            }
+            if (tag & kClientTag) {
+                // The daemon hung up: every member of that client has something to say in
+                // its recv. Taken out of epoll (it stays hung up) until the client has a
+                // new connection.
+                for (Watched& w : clients_) {
+                    if (w.id != (tag & ~kClientTag) || w.hung) continue;
+                    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, w.fd, nullptr);
+                    w.hung = true;
+                    w.c->hup_seen_ = true;
+                    for (uint32_t k = 0; k < members_.size(); ++k)
+                        if (members_[k].ep && members_[k].ep->client_ == w.c) mark_pending(k);
+                }
                 continue;
             }
             if (tag >= members_.size() || !members_[tag].ep) continue;
@@ -199,7 +243,7 @@ void EndpointSet::take_events() {
 }
 
 bool EndpointSet::arm(Endpoint& ep) noexcept {
-    if (!ep.stale_.empty() || ep.error_ || (ep.client_ && ep.client_->fd() < 0)) return false;
+    if (!ep.stale_.empty() || ep.error_) return false;
     bool empty = true;
     // Slots the last recv returned (views the app may still read) are not new data.
     for (Endpoint::Ring& r : ep.rings_) {
@@ -214,9 +258,12 @@ bool EndpointSet::arm(Endpoint& ep) noexcept {
 }
 
 std::size_t EndpointSet::ready(Event* out, std::size_t max) {
-    if (client_fd_ != -2) sync_fds();
+    sync_fds();
     take_events();
-    if (client_fd_ == -2 && client_ && client_->fd() >= 0) client_fd_ = -1;  // reconnected
+    if (retry_due_)  // the disconnected clients' members, whether or not they were pending
+        for (uint32_t k = 0; k < members_.size(); ++k)
+            if (members_[k].ep && members_[k].ep->client_ && members_[k].ep->client_->fd() < 0)
+                mark_pending(k);
     std::size_t n = 0;
     std::size_t keep = 0;
     const std::size_t np = pending_.size();
@@ -234,6 +281,11 @@ std::size_t EndpointSet::ready(Event* out, std::size_t max) {
             order[keep++] = idx;
             continue;
         }
+        if (retry_due_ && m.ep->client_ && m.ep->client_->fd() < 0) {
+            out[n++] = Event{m.ep, m.data};  // its recv tries to reconnect
+            m.pending = false;
+            continue;
+        }
         if (m.ep->readable() || !arm(*m.ep)) {
             out[n++] = Event{m.ep, m.data};
             order[keep++] = idx;
@@ -243,6 +295,7 @@ std::size_t EndpointSet::ready(Event* out, std::size_t max) {
         m.pending = false;  // armed: its doorbell says when it has data again
     }
     order.resize(keep);
+    retry_due_ = false;
     pending_.swap(order);
     // The next call starts after the last member listed here.
     cursor_ = pending_.empty() ? 0 : listed_upto % pending_.size();

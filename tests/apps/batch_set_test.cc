@@ -4,17 +4,21 @@
 #include <gtest/gtest.h>
 #include <ingress/client.h>
 #include <ingress/ingress.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -409,6 +413,89 @@ TEST_P(EndpointSetScale, ThousandMembersOnOneEpollEveryDatagramOnceNoBusyWakeups
     close(epfd);
     ingress_set_close(set);
     for (ingress_endpoint* e : eps) ingress_endpoint_close(e);
+}
+
+// A member read by a blocking ingress_recv is listed again (its sleep took the arming), and
+// the daemon's exit makes the set readable and lists every member, whose recv reports it.
+TEST(EndpointSet, BlockingRecvKeepsAMemberCoveredAndTheDaemonsExitWakesTheSet) {
+    TestDaemonOptions opts;
+    opts.path = "/tmp/ingress-set-test-" + std::to_string(getpid()) + ".sock";
+    auto d = std::make_unique<TestDaemon>(opts);
+    Conn a(*d), b(*d), r(*d);  // three clients in one set; r reconnects
+    ASSERT_NE(r.c, nullptr);
+    ingress_endpoint* e3 = open_udp(r.c, 5802);
+    ASSERT_NE(e3, nullptr);
+    ASSERT_NE(a.c, nullptr);
+    ASSERT_NE(b.c, nullptr);
+    ingress_client_set_reconnect(a.c, 0);
+    ingress_client_set_reconnect(b.c, 0);
+    ingress_endpoint* e1 = open_udp(a.c, 5800);
+    ingress_endpoint* e2 = open_udp(b.c, 5801);
+    ASSERT_NE(e1, nullptr);
+    ASSERT_NE(e2, nullptr);
+    ingress_set* set = ingress_set_create();
+    ASSERT_EQ(ingress_set_add(set, e1, nullptr), 0);
+    ASSERT_EQ(ingress_set_add(set, e2, nullptr), 0);
+    ASSERT_EQ(ingress_set_add(set, e3, nullptr), 0);
+    ingress_set_event ev[4];
+    ASSERT_EQ(ingress_set_ready(set, ev, 4), 0);
+    pollfd p{ingress_set_fd(set), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0);
+
+    std::thread late([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        d->inject(tagged(5800, 1));
+        d->inject(tagged(5800, 2));
+    });
+    ingress_datagram dg[1];
+    ASSERT_EQ(ingress_recv(e1, dg, 1, 2000), 1);  // slept on its own doorbell
+    late.join();
+    ASSERT_TRUE(d->wait_processed());
+    ASSERT_EQ(ingress_set_ready(set, ev, 4), 1) << "the second datagram is announced";
+    EXPECT_EQ(ev[0].ep, e1);
+    ASSERT_EQ(ingress_recv(e1, dg, 1, 0), 1);
+    EXPECT_EQ(ingress_set_ready(set, ev, 4), 0) << "found empty: armed, no longer listed";
+
+    d.reset();  // the daemon exits: the control connections hang up
+    EXPECT_EQ(poll(&p, 1, 2000), 1);
+    ASSERT_EQ(ingress_set_ready(set, ev, 4), 3);
+    for (int k = 0; k < 3; ++k)
+        EXPECT_EQ(ingress_recv(ev[k].ep, dg, 1, 0), ev[k].ep == e3 ? 0 : -ECONNRESET);
+    ASSERT_EQ(ingress_set_remove(set, e1), 0);
+    ASSERT_EQ(ingress_set_remove(set, e2), 0);
+    // While no daemon runs, the set wakes every 100 ms (r's retry), not in a busy loop.
+    EXPECT_EQ(ingress_set_ready(set, ev, 4), 0);
+    int wakes = 0;
+    const auto t0 = Clock::now();
+    while (elapsed_ms(t0) < 500) {
+        if (poll(&p, 1, 500 - elapsed_ms(t0)) <= 0) continue;
+        ++wakes;
+        while (ingress_set_ready(set, ev, 4) > 0) EXPECT_EQ(ingress_recv(e3, dg, 1, 0), 0);
+    }
+    EXPECT_GE(wakes, 2);
+    EXPECT_LE(wakes, 7);
+    // The daemon is back: the next retry reopens e3, whose traffic the set announces.
+    d = std::make_unique<TestDaemon>(opts);
+    bool reopened = false;
+    for (int i = 0; i < 20 && !reopened; ++i) {
+        if (poll(&p, 1, 200) <= 0) continue;
+        while (ingress_set_ready(set, ev, 4) > 0) EXPECT_EQ(ingress_recv(e3, dg, 1, 0), 0);
+        struct ingress_endpoint_stats st;
+        ingress_endpoint_stats(e3, &st);
+        reopened = st.reconnects == 1;
+    }
+    ASSERT_TRUE(reopened);
+    d->inject(tagged(5802, 9));
+    ASSERT_TRUE(d->wait_processed());
+    ASSERT_EQ(poll(&p, 1, 2000), 1);
+    ASSERT_EQ(ingress_set_ready(set, ev, 4), 1);
+    EXPECT_EQ(ev[0].ep, e3);
+    ASSERT_EQ(ingress_recv(e3, dg, 1, 0), 1);
+    EXPECT_TRUE(dg[0].flags & INGRESS_D_AFTER_GAP);
+    ingress_set_close(set);
+    ingress_endpoint_close(e1);
+    ingress_endpoint_close(e2);
+    ingress_endpoint_close(e3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Triggers, EndpointSetScale, ::testing::Values(false, true),

@@ -158,7 +158,8 @@ protected:
 // Many endpoints behind one fd for poll/epoll (the C API's ingress_set: its comment in
 // ingress.h says exactly when the fd is readable, level- and edge-triggered). An epoll
 // instance over the members' doorbells and their client's control connection, plus an
-// eventfd that keeps the fd readable while listed members may still hold data. Not
+// eventfd that keeps the fd readable while listed members may still hold data. Members may
+// belong to several clients (ingressd allows 64 endpoints per connection). Not
 // thread-safe; not movable (members point at it). Members stay open when it is destroyed.
 class EndpointSet {
 public:
@@ -191,8 +192,18 @@ private:
         int fd = -1;  // the doorbell registered in epfd_ (changes when the endpoint reopens)
         bool pending = false;
     };
+    // epoll tags: members are their index; these are above any index.
     static constexpr uint64_t kMoreTag = ~uint64_t{0};
-    static constexpr uint64_t kClientTag = ~uint64_t{0} - 1;
+    static constexpr uint64_t kClientTag = uint64_t{1} << 62;  // | Watched::id
+    static constexpr uint64_t kRetryTag = ~uint64_t{0} - 1;
+    // A client whose members are in the set: its control connection, watched for hangup.
+    struct Watched {
+        Client* c = nullptr;
+        uint64_t id = 0;
+        int fd = -1;        // registered in epfd_ (-1: none)
+        bool hung = false;  // hung up: not watched until the client has a new connection
+        bool live = false;  // still has members (sync_fds' mark)
+    };
     void detach(Endpoint& ep) noexcept;                 // the endpoint closes
     void moved(Endpoint& from, Endpoint& to) noexcept;  // the endpoint object moved
     void mark_pending(uint32_t idx);
@@ -209,8 +220,13 @@ private:
     int epfd_ = -1;
     int more_fd_ = -1;  // eventfd: readable while the last ready() listed members
     bool more_ = false;
-    Client* client_ = nullptr;  // whose control connection is registered (one client)
-    int client_fd_ = -1;
+    std::vector<Watched> clients_;
+    uint64_t next_client_id_ = 0;
+    // timerfd, every 100 ms while a member's client has no connection (the daemon is away):
+    // lists that client's members so their recv tries to reconnect, without a busy loop.
+    int retry_fd_ = -1;
+    bool retry_armed_ = false;
+    bool retry_due_ = false;
 };
 
 class UdpEndpoint : public Endpoint {};
@@ -255,6 +271,7 @@ public:
 
 private:
     friend class Endpoint;
+    friend class EndpointSet;
     Client() = default;
     void open_into(Endpoint& ep, std::vector<uint8_t> request);
     // After a send failed with EPIPE/ECONNRESET: throws the refusal ingressd queued before
@@ -273,6 +290,9 @@ private:
     uint16_t workers_ = 0;
     uint16_t version_ = 0;
     std::vector<uint8_t> in_;
+    // An endpoint set saw the connection hang up: the next recv that finds its rings empty
+    // closes it (and reconnects or reports ECONNRESET), even with timeout 0.
+    bool hup_seen_ = false;
 };
 
 }  // namespace ingress

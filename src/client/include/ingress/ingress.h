@@ -205,9 +205,12 @@ int ingress_recvmmsg(struct ingress_endpoint* ep, struct ingress_mmsg* msgs, uns
  * ingress_set_ready returning 0 arms every member: the set fd turns readable at the next
  * datagram to any of them. The worker rings each sleeping member's doorbell once per burst
  * (its own needs-wakeup flag), not per datagram. A member read by a blocking ingress_recv
- * (timeout != 0) stays covered: the set lists it again afterwards. The client's control
- * connection is in the set too: when the daemon exits, the set fd turns readable once and
- * every member is listed, so its ingress_recv reports the hangup (or reconnects). */
+ * (timeout != 0) stays covered: the set lists it again afterwards. The members' clients'
+ * control connections are in the set too: when the daemon exits, the set fd turns readable
+ * and those members are listed, so their ingress_recv (timeout 0 is enough) reports the
+ * hangup or reconnects; while no daemon runs they are listed every 100 ms (a timer in the
+ * set), so reconnection is retried without a busy loop. Members may belong to several
+ * clients (ingressd allows 64 endpoints per control connection). */
 struct ingress_set;
 struct ingress_set_event {
     struct ingress_endpoint* ep; /* a member with data waiting */
