@@ -2,18 +2,29 @@
 #include <ingress/client.h>
 #include <ingress/ingress.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <unordered_map>
 
 struct ingress_client {
     ingress::Client c;
 };
 struct ingress_endpoint {
     ingress::Endpoint ep;
+};
+// The C++ set's member data is this wrapper's: the C handle and the caller's data.
+struct ingress_set {
+    ingress::EndpointSet s;
+    struct Member {
+        ingress_endpoint* ep;
+        void* data;
+    };
+    std::unordered_map<ingress_endpoint*, std::unique_ptr<Member>> members;
 };
 
 namespace {
@@ -190,6 +201,71 @@ int ingress_prepare_sleep(ingress_endpoint* ep) {
 int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int timeout_ms) {
     // ingress::Datagram is ingress_datagram: the C++ call fills the caller's array.
     return guard([&] { return static_cast<int>(ep->ep.recv(out, max, timeout_ms)); });
+}
+
+int ingress_recvmmsg(ingress_endpoint* ep, ingress_mmsg* msgs, unsigned int vlen, int flags,
+                     struct timespec* timeout) {
+    return guard([&] {
+        const std::size_t n = ep->ep.recvmmsg(msgs, vlen, flags, timeout);
+        if (n == 0 && vlen > 0) return failed(EAGAIN, "no datagram (MSG_DONTWAIT or timeout)");
+        return static_cast<int>(n);
+    });
+}
+
+ingress_set* ingress_set_create(void) {
+    ingress_set* out = nullptr;
+    guard([&] {
+        out = new ingress_set{};
+        return 0;
+    });
+    return out;
+}
+
+void ingress_set_close(ingress_set* s) {
+    delete s;
+}
+
+int ingress_set_fd(const ingress_set* s) {
+    return s->s.fd();
+}
+
+int ingress_set_add(ingress_set* s, ingress_endpoint* ep, void* data) {
+    return guard([&] {
+        auto m = std::make_unique<ingress_set::Member>(ingress_set::Member{ep, data});
+        s->s.add(ep->ep, m.get());
+        s->members[ep] = std::move(m);
+        return 0;
+    });
+}
+
+int ingress_set_remove(ingress_set* s, ingress_endpoint* ep) {
+    return guard([&] {
+        s->s.remove(ep->ep);
+        s->members.erase(ep);
+        return 0;
+    });
+}
+
+namespace {
+int set_events(ingress_set* s, ingress_set_event* out, size_t max, int timeout_ms) {
+    return guard([&] {
+        ingress::EndpointSet::Event ev[64];
+        const std::size_t n = s->s.wait(ev, std::min<std::size_t>(max, 64), timeout_ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto* m = static_cast<ingress_set::Member*>(ev[i].data);
+            out[i] = ingress_set_event{m->ep, m->data};
+        }
+        return static_cast<int>(n);
+    });
+}
+}  // namespace
+
+int ingress_set_ready(ingress_set* s, ingress_set_event* out, size_t max) {
+    return set_events(s, out, max, 0);
+}
+
+int ingress_set_wait(ingress_set* s, ingress_set_event* out, size_t max, int timeout_ms) {
+    return set_events(s, out, max, timeout_ms);
 }
 
 void ingress_set_busy_poll_us(ingress_endpoint* ep, uint32_t us) {

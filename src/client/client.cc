@@ -135,6 +135,7 @@ void Client::forget(Endpoint* ep) noexcept {
 }
 
 void Client::hung_up() noexcept {
+    hup_seen_ = false;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     in_.clear();
@@ -321,6 +322,7 @@ Endpoint::~Endpoint() {
             // The daemon is gone or refused: the connection's end reclaims it anyway.
         }
     }
+    if (set_) set_->detach(*this);
     if (client_) client_->forget(this);
 }
 
@@ -342,6 +344,9 @@ void Endpoint::take_from(Endpoint& o) noexcept {
     reconnects_ = o.reconnects_;
     error_ = std::exchange(o.error_, 0);
     error_text_ = std::move(o.error_text_);
+    set_ = std::exchange(o.set_, nullptr);
+    set_index_ = o.set_index_;
+    if (set_) set_->moved(o, *this);
 }
 
 Endpoint::Endpoint(Endpoint&& o) noexcept {
@@ -356,6 +361,7 @@ Endpoint& Endpoint::operator=(Endpoint&& o) noexcept {
             } catch (...) {
             }
         }
+        if (set_) set_->detach(*this);
         if (client_) client_->forget(this);
         take_from(o);
     }
@@ -482,7 +488,7 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             gap_ = false;
             return n;
         }
-        if (hung_up) {  // the last look after the hangup found nothing more
+        if (hung_up || (client_ && client_->hup_seen_)) {  // the last look found nothing more
             client_->hung_up();
             continue;
         }
@@ -499,6 +505,8 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
         pollfd pfd[2] = {{bell_.fd(), POLLIN, 0}, {client_ ? client_->fd() : -1, 0, 0}};
         int rc = ::poll(pfd, 2, timeout_ms);
         for (Ring& r : rings_) r.cons.cancel_sleep();
+        // The sleep consumed the arming a set relies on: the set lists it again instead.
+        if (set_) set_->mark_pending(set_index_);
         if (rc > 0 && (pfd[1].revents & (POLLHUP | POLLERR))) {
             hung_up = true;  // one more look: a last datagram may have come before it
             continue;
@@ -572,6 +580,7 @@ void Endpoint::bind_to_device(uint32_t ifindex) {
 }
 
 void Endpoint::close() {
+    if (set_) set_->detach(*this);
     if (!client_) return;
     release();
     Client* c = std::exchange(client_, nullptr);

@@ -152,10 +152,10 @@ void RingConsumer::release(uint32_t n) noexcept {
     h_->cons.store(cons_, std::memory_order_release);
 }
 
-bool RingConsumer::prepare_sleep() noexcept {
+bool RingConsumer::prepare_sleep(uint32_t held) noexcept {
     h_->needs_wakeup.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // see RingProducer::take_wakeup
-    if (h_->prod.load(std::memory_order_acquire) != cons_) {
+    if (h_->prod.load(std::memory_order_acquire) != cons_ + held) {
         cancel_sleep();
         return false;
     }

@@ -255,8 +255,9 @@ public:
     void release(uint32_t n) noexcept;
 
     // Sleep protocol: prepare_sleep() sets needs_wakeup and returns true if the ring is
-    // still empty (then block on the doorbell); false means data arrived meanwhile.
-    bool prepare_sleep() noexcept;
+    // still empty (then block on the doorbell); false means data arrived meanwhile. `held`:
+    // slots peeked and not yet released, which are not new data.
+    bool prepare_sleep(uint32_t held = 0) noexcept;
     void cancel_sleep() noexcept;
 
     const RingHeader* header() const noexcept { return h_; }

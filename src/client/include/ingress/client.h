@@ -55,7 +55,12 @@ struct EndpointStats {
     uint64_t reconnects = 0;  // reopened on a restarted daemon (the counters above restart)
 };
 
+// One message of Endpoint::recvmmsg: the C API's ingress_mmsg (a buffer the caller owns,
+// filled with a copy of the datagram, its source, MSG_TRUNC and the slot's record).
+using Message = ::ingress_mmsg;
+
 class Client;
+class EndpointSet;
 
 class Endpoint {
 public:
@@ -74,6 +79,13 @@ public:
     // off it throws Error(ECONNRESET) instead; a reopen the new daemon refused is thrown
     // with its errno.
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
+    // recvmmsg(2): copies up to vlen datagrams into msgs[i].buf (see ingress_recvmmsg in
+    // ingress.h for flags, the timeout and how it differs from the kernel's quirk). Returns
+    // the number filled; 0 when none came (MSG_DONTWAIT, or the timeout expired).
+    std::size_t recvmmsg(Message* msgs, std::size_t vlen, int flags, timespec* timeout);
+    // Whether a recv(.., 0) would return something now (data, or the daemon's hangup or an
+    // error to report). No syscall.
+    bool readable() noexcept;
     // How long recv() keeps polling the rings before it sleeps on the doorbell (default 0:
     // one pass, then sleep). A few tens of microseconds trade CPU for wakeup latency.
     void set_busy_poll_us(uint32_t us) noexcept { busy_poll_ns_ = uint64_t{us} * 1000; }
@@ -103,6 +115,7 @@ public:
 
 protected:
     friend class Client;
+    friend class EndpointSet;
     struct Ring {
         shm::Region region;
         shm::RingConsumer cons;
@@ -138,6 +151,82 @@ protected:
     uint64_t reconnects_ = 0;
     int error_ = 0;  // a reopen the new daemon refused: thrown by the next recv
     std::string error_text_;
+    EndpointSet* set_ = nullptr;  // the set it is a member of
+    uint32_t set_index_ = 0;      // its slot there
+};
+
+// Many endpoints behind one fd for poll/epoll (the C API's ingress_set: its comment in
+// ingress.h says exactly when the fd is readable, level- and edge-triggered). An epoll
+// instance over the members' doorbells and their client's control connection, plus an
+// eventfd that keeps the fd readable while listed members may still hold data. Members may
+// belong to several clients (ingressd allows 64 endpoints per connection). Not
+// thread-safe; not movable (members point at it). Members stay open when it is destroyed.
+class EndpointSet {
+public:
+    EndpointSet();  // throws Error (epoll_create1 / eventfd's errno)
+    ~EndpointSet();
+    EndpointSet(const EndpointSet&) = delete;
+    EndpointSet& operator=(const EndpointSet&) = delete;
+
+    int fd() const noexcept { return epfd_; }
+    // Error(EEXIST) already a member, Error(EBUSY) in another set, Error(EBADF) closed.
+    void add(Endpoint& ep, void* data = nullptr);
+    // Error(ENOENT): not a member.
+    void remove(Endpoint& ep);
+    struct Event {
+        Endpoint* ep;
+        void* data;
+    };
+    // The members with data waiting (level-triggered), at most max, without waiting; 0 when
+    // none: then every member is armed.
+    std::size_t ready(Event* out, std::size_t max);
+    // ready(), waiting up to timeout_ms (-1 forever) on fd() when it has nothing.
+    std::size_t wait(Event* out, std::size_t max, int timeout_ms);
+    std::size_t size() const noexcept { return members_.size() - free_.size(); }
+
+private:
+    friend class Endpoint;
+    struct Member {
+        Endpoint* ep = nullptr;  // nullptr: a free slot
+        void* data = nullptr;
+        int fd = -1;  // the doorbell registered in epfd_ (changes when the endpoint reopens)
+        bool pending = false;
+    };
+    // epoll tags: members are their index; these are above any index.
+    static constexpr uint64_t kMoreTag = ~uint64_t{0};
+    static constexpr uint64_t kClientTag = uint64_t{1} << 62;  // | Watched::id
+    static constexpr uint64_t kRetryTag = ~uint64_t{0} - 1;
+    // A client whose members are in the set: its control connection, watched for hangup.
+    struct Watched {
+        Client* c = nullptr;
+        uint64_t id = 0;
+        int fd = -1;        // registered in epfd_ (-1: none)
+        bool hung = false;  // hung up: not watched until the client has a new connection
+        bool live = false;  // still has members (sync_fds' mark)
+    };
+    void detach(Endpoint& ep) noexcept;                 // the endpoint closes
+    void moved(Endpoint& from, Endpoint& to) noexcept;  // the endpoint object moved
+    void mark_pending(uint32_t idx);
+    void sync_fds();
+    void take_events();
+    bool arm(Endpoint& ep) noexcept;  // true: armed (empty); false: data is waiting
+    void set_more(bool on) noexcept;
+
+    std::vector<Member> members_;
+    std::vector<uint32_t> free_;
+    std::vector<uint32_t> pending_;  // members told about and not yet found empty
+    std::vector<uint32_t> scratch_;  // ready()'s next pending_
+    std::size_t cursor_ = 0;         // where the next ready() starts in pending_
+    int epfd_ = -1;
+    int more_fd_ = -1;  // eventfd: readable while the last ready() listed members
+    bool more_ = false;
+    std::vector<Watched> clients_;
+    uint64_t next_client_id_ = 0;
+    // timerfd, every 100 ms while a member's client has no connection (the daemon is away):
+    // lists that client's members so their recv tries to reconnect, without a busy loop.
+    int retry_fd_ = -1;
+    bool retry_armed_ = false;
+    bool retry_due_ = false;
 };
 
 class UdpEndpoint : public Endpoint {};
@@ -182,6 +271,7 @@ public:
 
 private:
     friend class Endpoint;
+    friend class EndpointSet;
     Client() = default;
     void open_into(Endpoint& ep, std::vector<uint8_t> request);
     // After a send failed with EPIPE/ECONNRESET: throws the refusal ingressd queued before
@@ -200,6 +290,9 @@ private:
     uint16_t workers_ = 0;
     uint16_t version_ = 0;
     std::vector<uint8_t> in_;
+    // An endpoint set saw the connection hang up: the next recv that finds its rings empty
+    // closes it (and reconnects or reports ECONNRESET), even with timeout 0.
+    bool hup_seen_ = false;
 };
 
 }  // namespace ingress

@@ -22,8 +22,10 @@
 #ifndef INGRESS_H
 #define INGRESS_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "shm/record.h"
 
@@ -145,6 +147,93 @@ int ingress_prepare_sleep(struct ingress_endpoint* ep);
  * meanwhile); -EBADF: the endpoint is closed. */
 int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size_t max,
                  int timeout_ms);
+/* One message of ingress_recvmmsg, as struct mmsghdr is one of recvmmsg(2): the caller
+ * gives a buffer, the call copies the datagram into it and fills the rest. */
+struct ingress_mmsg {
+    void* buf;                /* in: where the payload goes (msg_iov) */
+    uint32_t buf_len;         /* in: its size */
+    uint32_t len;             /* out: msg_len: bytes copied (with MSG_TRUNC in flags: the
+                                 datagram's real length, as recvmsg returns then) */
+    struct sockaddr_in src;   /* out: msg_name (network byte order, as recvmsg's); taps:
+                                 zero (AF_UNSPEC), the sockaddr_ll facts are in meta */
+    uint32_t msg_flags;       /* out: MSG_TRUNC when the datagram was longer than what was
+                                 copied (buf_len, or the slot: INGRESS_F_TRUNCATED) */
+    uint16_t worker;          /* out: the ring (daemon worker) it came from */
+    uint16_t dflags;          /* out: INGRESS_D_* (INGRESS_D_AFTER_GAP) */
+    struct ingress_meta meta; /* out: a copy of the slot's record, the same bytes
+                                 ingress_recv's d.meta points at (IP_PKTINFO, TOS, TTL,
+                                 ORIGDSTADDR, SO_TIMESTAMPNS, SO_RXQ_OVFL, taps' sll) */
+};
+
+/* recvmmsg(2) for an endpoint: up to vlen datagrams copied into msgs[i].buf, each with its
+ * source address, truncation flag and record. flags: MSG_DONTWAIT (do not wait for the
+ * first), MSG_WAITFORONE (MSG_DONTWAIT after the first), MSG_TRUNC (len is the real length).
+ * timeout: NULL waits without bound; otherwise the call returns what it has when the time
+ * is up, and *timeout is set to the time left (as the kernel writes it back).
+ *
+ * Without MSG_WAITFORONE a blocking call waits until vlen datagrams came, as recvmmsg does.
+ * The kernel's quirk (recvmmsg(2), BUGS): its timeout is only checked after each datagram,
+ * so a call that got fewer than vlen and then nothing more blocks past the timeout (until
+ * SO_RCVTIMEO, or forever). Here every wait is bounded by the time left: the timeout works
+ * as the manual intends. The deadline is checked after each batch taken from the rings
+ * (datagrams already waiting are taken without looking at the clock per datagram).
+ *
+ * Returns the number of messages filled (>= 1), or -EAGAIN (errno EAGAIN) when none came
+ * (MSG_DONTWAIT, or the timeout expired), as recvmmsg; other errors as ingress_recv.
+ * Works with the slots of ingress_recv: the views the last ingress_recv returned are given
+ * back first. */
+int ingress_recvmmsg(struct ingress_endpoint* ep, struct ingress_mmsg* msgs, unsigned int vlen,
+                     int flags, struct timespec* timeout);
+
+/* Endpoint sets: one fd for poll/epoll that covers many endpoints (epoll's own model: a
+ * set is an epoll instance over the members' doorbells, kept by the library; members keep
+ * their own fds). The set's fd is readable exactly while ingress_set_ready would return
+ * something it has not yet returned as empty, that is:
+ *   - after a member that the set had armed received data (its doorbell rang), until the
+ *     next ingress_set_ready call takes that;
+ *   - after an ingress_set_ready that returned at least one member, until a later call
+ *     returns 0 (the listed members may still hold data: level-triggered, as a socket is
+ *     readable until it is drained).
+ * Level-triggered epoll (the default) therefore reports the set fd on every epoll_wait
+ * until ingress_set_ready returns 0; handling a few members per wakeup is fine.
+ * EPOLLET reports it once per change: when an armed member receives data, and when an
+ * ingress_set_ready call finds members with data after one that found none (the set fd
+ * turns readable). An EPOLLET user must call ingress_set_ready until it returns 0,
+ * receiving from what it lists (ingress_recv / ingress_recvmmsg with timeout 0 until they
+ * return nothing), as with a socket read until EAGAIN; stopping earlier may leave data
+ * no later edge announces.
+ * ingress_set_ready returning 0 arms every member: the set fd turns readable at the next
+ * datagram to any of them. The worker rings each sleeping member's doorbell once per burst
+ * (its own needs-wakeup flag), not per datagram. A member read by a blocking ingress_recv
+ * (timeout != 0) stays covered: the set lists it again afterwards. The members' clients'
+ * control connections are in the set too: when the daemon exits, the set fd turns readable
+ * and those members are listed, so their ingress_recv (timeout 0 is enough) reports the
+ * hangup or reconnects; while no daemon runs they are listed every 100 ms (a timer in the
+ * set), so reconnection is retried without a busy loop. Members may belong to several
+ * clients (ingressd allows 64 endpoints per control connection). */
+struct ingress_set;
+struct ingress_set_event {
+    struct ingress_endpoint* ep; /* a member with data waiting */
+    void* data;                  /* what ingress_set_add was given */
+};
+/* NULL with errno (EMFILE, ENFILE, ENOMEM) as epoll_create1. */
+struct ingress_set* ingress_set_create(void);
+/* Removes every member (they stay open) and closes the set's fd. */
+void ingress_set_close(struct ingress_set* s);
+int ingress_set_fd(const struct ingress_set* s);
+/* -EEXIST (already a member), -EBUSY (a member of another set), -ENOSPC/-ENOMEM as
+ * epoll_ctl(EPOLL_CTL_ADD); -EBADF (the endpoint is closed). A member that has data when
+ * added is listed by the next ingress_set_ready. Closing an endpoint removes it. */
+int ingress_set_add(struct ingress_set* s, struct ingress_endpoint* ep, void* data);
+/* -ENOENT: not a member (as EPOLL_CTL_DEL). */
+int ingress_set_remove(struct ingress_set* s, struct ingress_endpoint* ep);
+/* The members with data waiting, at most max (no wait): the next max of them in turn, so
+ * none starves. 0 when none has: every member is armed. Negative errno on failure. */
+int ingress_set_ready(struct ingress_set* s, struct ingress_set_event* out, size_t max);
+/* ingress_set_ready, waiting up to timeout_ms (0 none, -1 forever) for the first member. */
+int ingress_set_wait(struct ingress_set* s, struct ingress_set_event* out, size_t max,
+                     int timeout_ms);
+
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
 void ingress_set_busy_poll_us(struct ingress_endpoint* ep, uint32_t us);
 void ingress_endpoint_stats(const struct ingress_endpoint* ep, struct ingress_endpoint_stats* out);
