@@ -41,10 +41,10 @@ constexpr uint32_t so_rcvbuf(uint32_t requested, uint32_t rmem_max) noexcept {
 // after LL_RESERVED_SPACE (16 on Ethernet), with struct skb_shared_info at its end; heads of
 // at most SKB_SMALL_HEAD_CACHE_SIZE come from that cache, larger ones from the kmalloc
 // power-of-two caches.
-inline constexpr uint32_t kSkbHeadroom = 16;       // LL_RESERVED_SPACE(dev), Ethernet
-inline constexpr uint32_t kSkBuffSize = 256;       // SKB_DATA_ALIGN(sizeof(struct sk_buff))
-inline constexpr uint32_t kSkbSharedInfo = 320;    // SKB_DATA_ALIGN(sizeof(skb_shared_info))
-inline constexpr uint32_t kSkbSmallHead = 576;     // SKB_SMALL_HEAD_CACHE_SIZE
+inline constexpr uint32_t kSkbHeadroom = 16;     // LL_RESERVED_SPACE(dev), Ethernet
+inline constexpr uint32_t kSkBuffSize = 256;     // SKB_DATA_ALIGN(sizeof(struct sk_buff))
+inline constexpr uint32_t kSkbSharedInfo = 320;  // SKB_DATA_ALIGN(sizeof(skb_shared_info))
+inline constexpr uint32_t kSkbSmallHead = 576;   // SKB_SMALL_HEAD_CACHE_SIZE
 constexpr uint32_t skb_truesize(uint32_t frame_len) noexcept {
     const uint32_t data = (kSkbHeadroom + frame_len + 63u) & ~63u;  // SKB_DATA_ALIGN
     const uint32_t obj = data + kSkbSharedInfo;
