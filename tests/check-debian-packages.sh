@@ -123,7 +123,7 @@ grep -q '^STATUS=1 worker(s) up' "$tmp/notify.log" || fail "no STATUS= with READ
 [ "$(cat "$tmp/ingressd.pid")" = "$pid" ] || fail "the pid file does not hold ingressd's pid"
 echo "ready: READY=1 on NOTIFY_SOCKET, ingressctl wait-ready, pid file"
 
-/usr/bin/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 --duration 30 --json \
+/usr/bin/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 --duration 30 --json \
     > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 wait_for "endpoint .* open" "$tmp/sink.err" "the installed ingress-sink did not attach"
