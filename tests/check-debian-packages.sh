@@ -142,7 +142,7 @@ esac
 grep -q "^ingressd: privileges: running as ingressd:ingressd" "$tmp/log" || fail "no privileges line"
 echo "privileges: user ingressd, CapEff CAP_NET_ADMIN, Seccomp 2"
 
-/usr/bin/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 --duration 30 --json \
+/usr/bin/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 --duration 30 --json \
     > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 wait_for "endpoint .* open" "$tmp/sink.err" "the installed ingress-sink did not attach"

@@ -88,7 +88,7 @@ pid=$!
 for _ in $(seq 100); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; done
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2300 \
+"$build"/tools/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 2300 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done

@@ -67,7 +67,7 @@ grep -q "memif socket $memif is in use" "$tmp/b.log" || { cat "$tmp/b.log" >&2; 
 echo "second daemon: $(grep -o 'the memif socket.*' "$tmp/b.log")"
 
 # Traffic through the restarted daemon: a memif client sends, an app receives it all.
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 \
+"$build"/tools/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 1000 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done

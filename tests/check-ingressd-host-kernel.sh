@@ -67,7 +67,7 @@ grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 # DPDK: the TAP exists now; the operator configures the port on it.
 [ "$backend" = af_xdp ] || ip -n "$ns_a" addr add 198.18.0.1/24 dev "$kdev"
 
-"$build"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 300 \
+"$build"/tools/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 300 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &
 sink=$!
 for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done

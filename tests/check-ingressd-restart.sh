@@ -44,7 +44,7 @@ send() {  # send DST DPORT SRC COUNT [DST_MAC]
 }
 sink() {  # sink NAME ARGS...: an app in namespace a (where ingressd's socket is reachable)
     local name=$1; shift
-    "$build"/tools/ingress-sink --socket "$sock" --json --quiet --duration 60 "$@" \
+    "$build"/tools/ingress-sink --rcvbuf 67108864 --socket "$sock" --json --quiet --duration 60 "$@" \
         > "$tmp/$name.json" 2> "$tmp/$name.err" &
     pids+=($!)
 }

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -56,6 +57,7 @@ struct Args {
                  "usage: ingress-sink [--socket PATH] (--udp ADDR:PORT | --raw PROTO | --tap "
                  "ETHERTYPE|all)\n"
                  "         [--ifindex N] [--join GROUP[,SRC...]] [--reuseport] [--ring-slots N]\n"
+                 "         [--rcvbuf BYTES]\n"
                  "         [--count | --print | --hexdump | --pcap FILE]\n"
                  "         [--duration S] [--packets N] [--json] [--quiet]\n");
     std::exit(why ? 2 : 0);
@@ -119,6 +121,9 @@ Args parse_args(int argc, char** argv) {
         else if (o == "--ring-slots")
             a.ring_slots = static_cast<uint32_t>(
                 parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
+        else if (o == "--rcvbuf")  // SO_RCVBUF; 0 is spelled 1 in the options (0: unset)
+            a.udp.rcvbuf = std::max<uint32_t>(
+                1, static_cast<uint32_t>(parse_num(next(i), 0x7fffffff, "rcvbuf bytes")));
         else if (o == "--count")
             a.mode = Mode::kCount;
         else if (o == "--print")

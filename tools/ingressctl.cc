@@ -511,9 +511,9 @@ std::string local_of(const ctl::Attrs& e, uint8_t kind) {
 
 int cmd_endpoints(Conn& c) {
     auto frames = c.list(ctl::MsgType::kEndpoints, "endpoints", [](const ctl::Message&) {});
-    std::printf("%-4s %-5s %-9s %-22s %-22s %-10s %-22s %10s %8s  %s\n", "Kind", "Id", "Recv-Q",
-                "Local Address:Port", "Peer Address:Port", "Dev", "Options", "Delivered", "Drops",
-                "Process");
+    std::printf("%-4s %-5s %-9s %-15s %-22s %-22s %-10s %-22s %10s %8s  %s\n", "Kind", "Id",
+                "Recv-Q", "Rmem/Rcvbuf", "Local Address:Port", "Peer Address:Port", "Dev",
+                "Options", "Delivered", "Drops", "Process");
     for (const ctl::Attrs& e : items(frames, ctl::Attr::kEndpoint, "endpoints")) {
         const uint8_t kind = e.u8(ctl::Attr::kKind).value_or(255);
         const std::string local = local_of(e, kind);
@@ -535,13 +535,20 @@ int cmd_endpoints(Conn& c) {
         const std::string dev(e.str(ctl::Attr::kIfname).value_or("*"));
         const std::string recvq = std::to_string(e.u32(ctl::Attr::kRingUsed).value_or(0)) + "/" +
                                   std::to_string(e.u32(ctl::Attr::kRingCapacity).value_or(0));
+        // ss -m's skmem r<rmem_alloc>,rb<rcvbuf>: bytes charged for what is queued, and the
+        // budget (UDP; "-" for endpoints without one).
+        std::string skmem = "-";
+        if (auto rb = e.u32(ctl::Attr::kRcvbuf))
+            skmem = std::to_string(e.u64(ctl::Attr::kRmemAlloc).value_or(0)) + "/" +
+                    std::to_string(*rb);
         std::string process = "uid=" + std::to_string(e.u32(ctl::Attr::kUid).value_or(0));
         if (auto pid = e.u32(ctl::Attr::kPid))
             process = "users:((\"" + std::string(e.str(ctl::Attr::kComm).value_or("")) +
                       "\",pid=" + std::to_string(*pid) + "," + process + "))";
-        std::printf("%-4s %-5u %-9s %-22s %-22s %-10s %-22s %10llu %8llu  %s\n", kind_name(kind),
-                    e.u32(ctl::Attr::kEndpointId).value_or(0), recvq.c_str(), local.c_str(),
-                    peer.c_str(), dev.c_str(), opts.empty() ? "-" : opts.c_str(),
+        std::printf("%-4s %-5u %-9s %-15s %-22s %-22s %-10s %-22s %10llu %8llu  %s\n",
+                    kind_name(kind), e.u32(ctl::Attr::kEndpointId).value_or(0), recvq.c_str(),
+                    skmem.c_str(), local.c_str(), peer.c_str(), dev.c_str(),
+                    opts.empty() ? "-" : opts.c_str(),
                     static_cast<unsigned long long>(e.u64(ctl::Attr::kDelivered).value_or(0)),
                     static_cast<unsigned long long>(e.u64(ctl::Attr::kDropped).value_or(0)),
                     process.c_str());

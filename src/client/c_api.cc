@@ -76,6 +76,7 @@ void ingress_udp_opts_init(ingress_udp_opts* o) {
     o->reuseaddr = d.reuseaddr;
     o->multicast_all = d.multicast_all;
     o->ring_slots = d.ring_slots;
+    o->rcvbuf = d.rcvbuf;
 }
 
 void ingress_raw_opts_init(ingress_raw_opts* o) {
@@ -146,6 +147,7 @@ ingress_endpoint* ingress_udp_open(ingress_client* c, const ingress_udp_opts* o)
         u.reuseaddr = o->reuseaddr;
         u.multicast_all = o->multicast_all;
         u.ring_slots = o->ring_slots;
+        u.rcvbuf = o->rcvbuf;
         out = new ingress_endpoint{c->c.open_udp(u)};
         return 0;
     });
@@ -238,10 +240,25 @@ int ingress_set_add(ingress_set* s, ingress_endpoint* ep, void* data) {
     });
 }
 
+int ingress_fionread(ingress_endpoint* ep, int* bytes) {
+    return guard([&] {
+        if (ep->ep.id() == 0) return failed(EBADF, "endpoint is closed");
+        *bytes = static_cast<int>(ep->ep.next_len());
+        return 0;
+    });
+}
+
 int ingress_set_remove(ingress_set* s, ingress_endpoint* ep) {
     return guard([&] {
         s->s.remove(ep->ep);
         s->members.erase(ep);
+        return 0;
+    });
+}
+
+int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
+    return guard([&] {
+        ep->ep.set_rcvbuf(bytes);
         return 0;
     });
 }

@@ -436,6 +436,20 @@ bool Endpoint::prepare_sleep() noexcept {
     return empty;
 }
 
+uint32_t Endpoint::next_len() noexcept {
+    // What recv() would return first: the exited daemon's rings, then from next_ring_ on,
+    // each ring past the slots the last recv() still holds.
+    for (std::vector<Ring>* v : {&stale_, &rings_}) {
+        const std::size_t nr = v->size();
+        for (std::size_t k = 0; k < nr; ++k) {
+            Ring& r = (*v)[(next_ring_ + k) % nr];
+            uint32_t idx;
+            if (r.cons.peek(r.held + 1, &idx) > r.held) return r.cons.meta(idx + r.held).orig_len;
+        }
+    }
+    return 0;
+}
+
 std::size_t Endpoint::peek(std::vector<Ring>& rings, Datagram* out, std::size_t max) {
     std::size_t n = 0;
     const std::size_t nr = rings.size();
@@ -563,6 +577,12 @@ void Endpoint::set_multicast_all(bool on) {
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
     udp_.multicast_all = raw_.multicast_all = on;
+}
+
+void Endpoint::set_rcvbuf(uint32_t bytes) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRcvbuf, bytes}));
+    udp_.rcvbuf = bytes ? bytes : 1;  // reopened with the same sk_rcvbuf (so_rcvbuf(0) == (1))
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {

@@ -46,6 +46,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostOverflows:
         case Attr::kHostFailures:
         case Attr::kTscHz:
+        case Attr::kRmemAlloc:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -80,6 +81,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostRoutes:
         case Attr::kHostRules:
         case Attr::kHostTables:
+        case Attr::kRcvbuf:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -446,6 +448,7 @@ std::vector<uint8_t> encode(uint32_t seq, const UdpOpen& o) {
     if (o.remote_addr || o.remote_port)
         b.u32(Attr::kRemoteAddr, o.remote_addr).u16(Attr::kRemotePort, o.remote_port);
     b.u8(Attr::kReuseport, o.reuseport).u8(Attr::kReuseaddr, o.reuseaddr);
+    if (o.rcvbuf) b.u32(Attr::kRcvbuf, o.rcvbuf);
     return finish_ip_open(b, o);
 }
 
@@ -458,6 +461,7 @@ std::optional<DecodeError> decode(const Message& m, UdpOpen* out) {
     o.remote_port = m.u16(Attr::kRemotePort).value_or(0);
     o.reuseport = m.u8(Attr::kReuseport).value_or(0) != 0;
     o.reuseaddr = m.u8(Attr::kReuseaddr).value_or(0) != 0;
+    o.rcvbuf = m.u32(Attr::kRcvbuf).value_or(0);
     *out = o;
     return std::nullopt;
 }
@@ -578,7 +582,7 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     std::optional<uint32_t> v;
     if (a == Attr::kMulticastAll) {
         if (auto x = m.u8(a)) v = *x;
-    } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex) {
+    } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf) {
         v = m.u32(a);
     } else {
         return DecodeError{ENOPROTOOPT, "option cannot be set on an open endpoint"};

@@ -136,8 +136,11 @@ enum class Attr : uint16_t {
     kCounterHelp = 104,    // string: what it counts
     kValue = 105,          // u64
     // Privilege from credentials the kernel vouches for (ctl/cap_proof.h, ctl/policy.h).
-    kProof = 150,  // u8, repeatable, one per fd passed with the request, in fd order: the
-                   // capability (CAP_* number) that socket proves
+    kRcvbuf = 151,     // u32: open-udp and set-option: SO_RCVBUF as given to setsockopt
+                       // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
+    kRmemAlloc = 152,  // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
+    kProof = 150,      // u8, repeatable, one per fd passed with the request, in fd order: the
+                       // capability (CAP_* number) that socket proves
     // trace / capture (ctl/observe_codec.h)
     kObsCount = 106,      // u64: records to deliver (0: until the client stops)
     kObsFilter = 107,     // bytes: classic BPF, 8 bytes per instruction (struct bpf_insn)
@@ -285,7 +288,8 @@ struct McRequest {
     std::vector<uint32_t> sources;
 };
 
-// set-option: kMulticastAll (u8), kIcmpFilter (u32) or kIfindex (u32) on an open endpoint.
+// set-option: kMulticastAll (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf (u32) on an
+// open endpoint.
 struct SetOption {
     uint32_t id = 0;
     Attr option{};

@@ -200,7 +200,7 @@ void Registry::rebuild(Entry& e) {
             if (e.udp.remote_addr || e.udp.remote_port)
                 u->connect(e.udp.remote_addr, e.udp.remote_port);
             u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
-            u->set_multicast_all(e.udp.multicast_all);
+            u->set_multicast_all(e.udp.multicast_all).set_rcvbuf(rcvbuf_of(e.udp));
             u->mc().list = e.mc;
             e.u = std::move(u);
             break;
@@ -474,6 +474,13 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
             else
                 return fail(ENOPROTOOPT, "IP_MULTICAST_ALL is not a tap option");
             break;
+        case Attr::kRcvbuf:
+            // SO_RCVBUF (UDP; raw and tap endpoints have no byte budget yet, docs/rcvbuf.md).
+            // A value of 0 is a real request (SOCK_MIN_RCVBUF), kept apart from "never set".
+            if (e->kind != EndpointKind::kUdp)
+                return fail(ENOPROTOOPT, "SO_RCVBUF is only a UDP endpoint option here");
+            e->udp.rcvbuf = value ? value : 1;
+            break;
         case Attr::kIcmpFilter:
             if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
                 return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
@@ -570,6 +577,11 @@ std::string Registry::describe() const {
     return s;
 }
 
+uint32_t Registry::rcvbuf_of(const UdpOpen& o) const noexcept {
+    // sock_init_data(): rmem_default; SO_RCVBUF: clamped to rmem_max, doubled.
+    return o.rcvbuf ? demux::so_rcvbuf(o.rcvbuf, cfg_.rmem_max) : cfg_.rmem_default;
+}
+
 std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
     std::vector<EndpointView> out;
     for (auto it = eps_.lower_bound(first_id); it != eps_.end(); ++it) {
@@ -580,7 +592,7 @@ std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
                        .kind = e.kind,
                        .mc = &e.mc,
                        .rings = e.rings.get()};
-        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp;
+        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp, v.rcvbuf = rcvbuf_of(e.udp);
         if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
         if (e.kind == EndpointKind::kTap) v.tap = &e.tap;
         out.push_back(v);

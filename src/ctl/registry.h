@@ -63,6 +63,7 @@ struct EndpointView {
     const TapOpen* tap = nullptr;
     const std::vector<demux::McMembership>* mc = nullptr;
     const demux::ShmRings* rings = nullptr;
+    uint32_t rcvbuf = 0;  // UDP: the sk_rcvbuf in effect (bytes)
 };
 
 struct RegistryConfig {
@@ -79,6 +80,8 @@ struct RegistryConfig {
     bool ip_nonlocal_bind = false;      // net.ipv4.ip_nonlocal_bind
     uint16_t ip_local_port_lo = 32768;  // net.ipv4.ip_local_port_range
     uint16_t ip_local_port_hi = 60999;
+    uint32_t rmem_default = demux::kRmemDefault;  // net.core.rmem_default: a new socket's sk_rcvbuf
+    uint32_t rmem_max = demux::kRmemMax;          // net.core.rmem_max: SO_RCVBUF's ceiling
     uint32_t hash_seed = 0;  // udp_ehash_secret / fanout seed (random in the daemon)
     Policy policy;
 };
@@ -156,6 +159,8 @@ private:
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
+    // The sk_rcvbuf a UDP endpoint's options give (rmem_default, or SO_RCVBUF's rules).
+    uint32_t rcvbuf_of(const UdpOpen& o) const noexcept;
     // (No default arguments: a defaulted vector<unique_ptr<Entry>> would need Entry complete
     // wherever this header is included.)
     void publish();

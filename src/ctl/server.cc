@@ -745,6 +745,7 @@ bool Server::endpoints(Conn& c, const Message& m) {
             b.u64(Attr::kDelivered, e.rings->delivered());
             b.u64(Attr::kDropped, e.rings->dropped());
             b.u64(Attr::kTruncated, e.rings->truncated());
+            if (e.rcvbuf) b.u32(Attr::kRcvbuf, e.rcvbuf).u64(Attr::kRmemAlloc, e.rings->rmem());
             b.end_nested(mark);
         }
     });

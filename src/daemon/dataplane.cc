@@ -89,6 +89,16 @@ const char* poll_mode_name(worker::PollMode m) {
     return "?";
 }
 
+// net.core.NAME (rmem_default, rmem_max): the kernel's value, or `dflt` when unreadable.
+uint32_t read_core_sysctl(const char* name, uint32_t dflt) {
+    std::FILE* f = std::fopen((std::string("/proc/sys/net/core/") + name).c_str(), "r");
+    if (!f) return dflt;
+    unsigned long v = 0;
+    const bool ok = std::fscanf(f, "%lu", &v) == 1;
+    std::fclose(f);
+    return ok && v > 0 && v <= 0x7fffffff ? static_cast<uint32_t>(v) : dflt;
+}
+
 }  // namespace
 
 ipv4::RouteConfig route_config(const config::Config& cfg, const IfindexOf& ifindex_of) {
@@ -424,6 +434,9 @@ void Dataplane::start_control() {
     rc.workers = static_cast<uint16_t>(workers_.size());
     rc.geometry = shm::RingGeometry{cfg_.ring_slots, cfg_.ring_slot_size};
     rc.ip_nonlocal_bind = cfg_.ip_nonlocal_bind;
+    // SO_RCVBUF's sysctls, the kernel's own (global, not per namespace), read once.
+    rc.rmem_default = read_core_sysctl("rmem_default", rc.rmem_default);
+    rc.rmem_max = read_core_sysctl("rmem_max", rc.rmem_max);
     rc.policy = cfg_.policy;
     rc.max_endpoints_per_uid = cfg_.control_max_endpoints_per_uid;
     rc.max_ring_bytes_per_uid = cfg_.control_max_ring_bytes_per_uid;

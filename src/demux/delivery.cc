@@ -77,6 +77,23 @@ uint64_t ShmRings::used() const noexcept {
     return n;
 }
 
+uint64_t ShmRings::rmem() const noexcept {
+    uint64_t n = 0;
+    for (const PerWorker& w : w_) n += w.prod.rmem_snapshot();
+    return n;
+}
+
+bool ShmRings::admit(uint16_t worker, const RcvBudget& b) noexcept {
+    uint64_t rmem = w_[worker].prod.rmem_cached();
+    for (std::size_t i = 0; i < w_.size(); ++i)
+        if (i != worker) rmem += w_[i].prod.rmem_published();
+    if (rcvbuf_admits(rmem, b.truesize, b.rcvbuf)) return true;
+    rmem = w_[worker].prod.rmem();
+    for (std::size_t i = 0; i < w_.size(); ++i)
+        if (i != worker) rmem += w_[i].prod.rmem_snapshot();
+    return rcvbuf_admits(rmem, b.truesize, b.rcvbuf);
+}
+
 uint64_t ShmRings::truncated() const noexcept {
     uint64_t n = 0;
     for (const PerWorker& w : w_) n += w.prod.truncated();

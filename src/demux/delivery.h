@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/packet.h"
+#include "demux/rcvbuf.h"
 #include "shm/region.h"
 #include "shm/ring.h"
 #include "wire/ethernet.h"
@@ -62,6 +63,12 @@ private:
     std::size_t n_ = 0;
 };
 
+// A datagram's charge against its endpoint's receive budget (SO_RCVBUF, demux/rcvbuf.h).
+struct RcvBudget {
+    uint32_t truesize = 0;  // what the datagram costs (the modelled skb truesize)
+    uint32_t rcvbuf = 0;    // the endpoint's sk_rcvbuf
+};
+
 // Which worker is delivering, and where it collects wakeups (nullptr: check at once).
 struct DeliveryCtx {
     uint16_t worker = 0;
@@ -80,18 +87,24 @@ public:
     // head ++ body (a gather of two pieces: a tap's rebuilt link header and the rest; cut to
     // the slot, INGRESS_F_TRUNCATED, counted in the header's `truncated`) and lets
     // `fill(shm::SlotMeta&)` write the zeroed record in place. False, with `dropped_full`
-    // counted, when the ring is full.
+    // counted, when the ring is full, or when `budget` is given and the endpoint's queued
+    // bytes (every worker's ring) leave no room for it (rcvbuf_admits()).
     template <class Fill>
     [[nodiscard]] bool try_emplace(Fill&& fill, std::span<const uint8_t> head,
                                    std::span<const uint8_t> body = {},
-                                   const DeliveryCtx* ctx = nullptr) noexcept {
+                                   const DeliveryCtx* ctx = nullptr,
+                                   const RcvBudget* budget = nullptr) noexcept {
         const uint16_t worker = ctx ? ctx->worker : 0;
         // A worker index beyond the endpoint's rings is a configuration error (the
         // registry's worker count must match the daemon's): refuse rather than write out of
         // bounds.
         if (worker >= w_.size()) [[unlikely]]
             return false;
-        if (!w_[worker].prod.try_push_with(fill, head, body))
+        if (budget && !admit(worker, *budget)) {
+            w_[worker].prod.count_drop();
+            return false;
+        }
+        if (!w_[worker].prod.try_push_with(fill, head, body, budget ? budget->truesize : 0))
             return false;  // dropped_full: the app sees it in the ring header
         if (ctx && ctx->wakeups)
             ctx->wakeups->note(*this, worker);
@@ -118,8 +131,14 @@ public:
     // Slots filled and not yet released by the app, summed over the rings (a consumer index
     // that makes no sense counts as a full ring, as the producer treats it).
     uint64_t used() const noexcept;
+    // Bytes charged for them (sk_rmem_alloc, /proc/net/udp rx_queue), from any thread.
+    uint64_t rmem() const noexcept;
 
 private:
+    // The budget check for one datagram delivered by `worker`: first from upper bounds of
+    // what each ring holds (no shared cache line read), then, only when that refuses, from
+    // the consumer indices the app wrote.
+    bool admit(uint16_t worker, const RcvBudget& b) noexcept;
     friend class WakeupList;
     struct PerWorker {
         shm::Region region;

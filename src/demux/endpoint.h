@@ -99,11 +99,18 @@ public:
         mc_.mc_all = on;
         return *this;
     }
+    // sk_rcvbuf in bytes: rmem_default for a new socket, so_rcvbuf() after SO_RCVBUF
+    // (demux/rcvbuf.h). Every datagram is charged against it (udp.cc).
+    UdpEndpoint& set_rcvbuf(uint32_t bytes) {
+        rcvbuf_ = bytes;
+        return *this;
+    }
     McSocketState& mc() noexcept { return mc_; }
 
     const InetAddressing& addressing() const noexcept { return a_; }
     const McSocketState& mc() const noexcept { return mc_; }
     bool reuseport() const noexcept { return reuseport_; }
+    uint32_t rcvbuf() const noexcept { return rcvbuf_; }
     // sk_state == TCP_ESTABLISHED: connect() gave it a remote address.
     bool connected() const noexcept { return a_.daddr != 0 || a_.dport != 0; }
     const std::string& name() const noexcept { return name_; }
@@ -116,6 +123,7 @@ private:
     std::string name_;
     InetAddressing a_;
     bool reuseport_ = false;
+    uint32_t rcvbuf_ = kRmemDefault;
     McSocketState mc_;
     std::shared_ptr<ShmRings> rings_;
 };

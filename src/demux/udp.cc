@@ -167,8 +167,19 @@ public:
             m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
         };
-        if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery)) {
-            // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb.
+        // The datagram's charge: the truesize the kernel's skb would have (rcvbuf.h), from
+        // the frame as far as the IP header's tot_len (pskb_trim_rcsum() to the UDP length
+        // leaves truesize alone).
+        const uint8_t* iph = pkt.data + pkt.l3_off;
+        const uint32_t tot_len = uint32_t{iph[2]} << 8 | iph[3];
+        const RcvBudget budget{
+            (pkt.flags & core::kFlagReassembled)
+                ? reasm_truesize(pkt.l3_off, pkt.ip_hlen(), tot_len - pkt.ip_hlen(), pkt.frames)
+                : skb_truesize(pkt.l3_off + tot_len),
+            ep.rcvbuf()};
+        if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery, &budget)) {
+            // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb (over the
+            // budget, or the ring itself is full).
             env_.c.mib(Mib::kUdpRcvbufErrors);
             env_.c.mib(Mib::kUdpInErrors);
             return Verdict::drop(DropReason::kSocketRcvbuff);

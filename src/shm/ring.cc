@@ -62,7 +62,8 @@ RingProducer::RingProducer(void* region, const RingGeometry& g) noexcept
     : h_(static_cast<RingHeader*>(region)),
       base_(static_cast<uint8_t*>(region)),
       g_(g),
-      mask_(g.slot_count - 1) {
+      mask_(g.slot_count - 1),
+      charges_(new uint64_t[g.slot_count]()) {
     prod_ = h_->prod.load(std::memory_order_relaxed);
     // Assume full until the first refresh validates what the consumer wrote: a cached index
     // is only ever one that passed the check in free_slots().
@@ -102,6 +103,34 @@ void RingProducer::submit(uint32_t n) noexcept {
     // acquires the new prod (RingConsumer::peek).
     h_->prod.store(prod_, std::memory_order_release);
     count(counts_.delivered, h_->delivered, n);
+}
+
+uint32_t RingProducer::rmem() noexcept {
+    // Acquire: pairs with the consumer's release in release() (as in free_slots()).
+    const uint32_t cons = h_->cons.load(std::memory_order_acquire);
+    // A cons the app made up (ahead of prod, or more than a ring behind) releases nothing.
+    if (prod_ - cons <= g_.slot_count && cons - cached_cons_ <= prod_ - cached_cons_)
+        cached_cons_ = cons;
+    return rmem_at(cached_cons_);
+}
+
+uint32_t RingProducer::rmem_snapshot() const noexcept {
+    if (!charges_) return 0;
+    for (int tries = 0; tries < 4; ++tries) {
+        // Acquire on prod: the entries and the total written before the submit are visible.
+        const uint32_t prod = h_->prod.load(std::memory_order_acquire);
+        const uint32_t cons = h_->cons.load(std::memory_order_acquire);
+        if (prod - cons > g_.slot_count) break;  // the app's nonsense: the producer's view
+        if (cons == prod) return 0;
+        const uint64_t e = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(charges_[cons & mask_]))
+                               .load(std::memory_order_relaxed);
+        const uint32_t total = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(total_shown_))
+                                   .load(std::memory_order_relaxed);
+        // The slot was reused meanwhile (the app released it and the producer refilled it):
+        // look again.
+        if (static_cast<uint32_t>(e >> 32) == cons) return total - static_cast<uint32_t>(e);
+    }
+    return rmem_published();
 }
 
 void RingProducer::count_drop() noexcept {

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 
 #include "shm/record.h"
@@ -146,15 +147,19 @@ public:
     // to max_payload and flagged INGRESS_F_TRUNCATED, as MSG_TRUNC does), zeroes the slot's
     // record and lets `fill(SlotMeta&)` write it in place (orig_len is the full length
     // unless fill set it; drops is the ring's dropped_full so far), publishes it, and counts
-    // delivered / truncated / dropped_full in the header. False when full.
+    // delivered / truncated / dropped_full in the header. `charge`: the bytes the slot holds
+    // against the endpoint's receive budget until the app releases it (rmem()). False when
+    // full.
     template <class Fill>
     [[nodiscard]] bool try_push_with(Fill&& fill, std::span<const uint8_t> head,
-                                     std::span<const uint8_t> body = {}) noexcept {
+                                     std::span<const uint8_t> body = {},
+                                     uint32_t charge = 0) noexcept {
         uint32_t idx;
         if (reserve_burst(1, &idx) == 0) {
             count_drop();
             return false;
         }
+        note_charge(idx, charge);
         const std::size_t total = head.size() + body.size();
         const std::size_t room = max_payload();
         const std::size_t h = head.size() < room ? head.size() : room;
@@ -198,9 +203,42 @@ public:
     uint64_t dropped() const noexcept { return read(counts_.dropped); }
     uint64_t truncated() const noexcept { return read(counts_.truncated); }
 
+    // Byte accounting (the endpoint's SO_RCVBUF budget, demux/rcvbuf.h): what the slots the
+    // app has not released yet were charged, the kernel's sk_rmem_alloc. The charges live in
+    // the daemon's memory, one entry per slot (its index and the running total before it),
+    // never in the region: the app only moves `cons`, which releases exactly what those
+    // slots were charged, so it cannot queue more than its budget by lying.
+    //   rmem():          the producer, after reading `cons` (exact).
+    //   rmem_cached():   the producer, from the last `cons` it read (never below rmem()).
+    //   rmem_snapshot(): any thread (the control thread, another worker); a slot the
+    //                    producer reuses meanwhile is detected by its index.
+    //   rmem_published(): any thread; what the producer had queued after its last push
+    //                    (never below what it has queued now, since only a push adds).
+    uint32_t rmem() noexcept;
+    uint32_t rmem_cached() const noexcept { return rmem_at(cached_cons_); }
+    uint32_t rmem_snapshot() const noexcept;
+    uint32_t rmem_published() const noexcept {
+        return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(published_))
+            .load(std::memory_order_relaxed);
+    }
+
     RingHeader* header() noexcept { return h_; }
 
 private:
+    // Records slot `idx`'s charge (its entry: index << 32 | running total before it).
+    void note_charge(uint32_t idx, uint32_t charge) noexcept {
+        std::atomic_ref<uint64_t>(charges_[idx & mask_])
+            .store(uint64_t{idx} << 32 | total_, std::memory_order_relaxed);
+        total_ += charge;
+        std::atomic_ref<uint32_t>(total_shown_).store(total_, std::memory_order_relaxed);
+        std::atomic_ref<uint32_t>(published_)
+            .store(rmem_at(cached_cons_), std::memory_order_relaxed);
+    }
+    // Bytes charged from slot `cons` up to the last one reserved (producer thread).
+    uint32_t rmem_at(uint32_t cons) const noexcept {
+        if (cons == prod_ + reserved_ || !charges_) return 0;
+        return total_ - static_cast<uint32_t>(charges_[cons & mask_]);
+    }
     uint32_t free_slots(uint32_t want) noexcept;
     uint8_t* slot(uint32_t idx) noexcept {
         return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
@@ -230,6 +268,12 @@ private:
     uint32_t prod_ = 0;         // private copy of prod (the producer is its only writer)
     uint32_t cached_cons_ = 0;  // last consumer index seen
     uint32_t reserved_ = 0;     // reserved but not yet submitted
+    // Byte accounting: one entry per slot, the running total of charges (mod 2^32: what is
+    // queued stays far below), its copy for other threads, and rmem after the last push.
+    std::unique_ptr<uint64_t[]> charges_;
+    uint32_t total_ = 0;
+    alignas(8) uint32_t total_shown_ = 0;
+    alignas(8) uint32_t published_ = 0;
 };
 
 // The consumer side (the app). Not thread-safe: one consumer per ring.

@@ -36,6 +36,8 @@ TEST(CApi, InitialisersHoldTheKernelsDefaultsForANewSocket) {
         EXPECT_EQ(o.multicast_all, 1) << "IP_MULTICAST_ALL is on for a new socket";
         EXPECT_EQ(o.multicast_all, ud.multicast_all ? 1 : 0);
         EXPECT_EQ(o.ring_slots, 0u);
+        EXPECT_EQ(o.rcvbuf, 0u) << "SO_RCVBUF never set: net.core.rmem_default";
+        EXPECT_EQ(o.rcvbuf, ud.rcvbuf);
     }
     ingress_raw_opts rm = INGRESS_RAW_OPTS_INIT, rf;
     std::memset(&rf, 0xa5, sizeof rf);
@@ -110,6 +112,48 @@ TEST(CApi, DefaultUdpEndpointReceivesGroupsOtherEndpointsJoinedAZeroedOneDoesNot
 
 // Each failure: NULL or a negative errno, errno set to the kernel's value for the same
 // socket call, and a message. Nothing reaches the data path (no counter moves).
+// SO_RCVBUF in bytes: rcvbuf 1 (as SO_RCVBUF 0) is SOCK_MIN_RCVBUF, 2304, so two 60-byte
+// frames (832 each) queue and the next two are RcvbufErrors; ingress_fionread is FIONREAD
+// (the next datagram's payload length, past what the last recv still holds); setsockopt
+// on the open endpoint (4096: 8192) lets nine in.
+TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.port = 5620;
+    o.rcvbuf = 1;  // SO_RCVBUF 0 (0 here means "never set")
+    TestDaemon d;
+    ingress_client* c = ingress_client_connect(d.path().c_str());
+    ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_endpoint* ep = ingress_udp_open(c, &o);
+    ASSERT_NE(ep, nullptr) << ingress_last_error();
+    int n = -1;
+    ASSERT_EQ(ingress_fionread(ep, &n), 0);
+    EXPECT_EQ(n, 0) << "nothing queued";
+    d.inject(udp_to(kLocal, 5620).payload_size(18).build());
+    d.inject(udp_to(kLocal, 5620).payload_size(30).build());
+    d.inject(udp_to(kLocal, 5620).payload_size(18).build());
+    d.inject(udp_to(kLocal, 5620).payload_size(18).build());
+    ASSERT_TRUE(d.wait_processed());
+    const core::Snapshot s = d.counters();
+    EXPECT_EQ(s.mib[static_cast<std::size_t>(core::Mib::kUdpRcvbufErrors)], 2u);
+    ASSERT_EQ(ingress_fionread(ep, &n), 0);
+    EXPECT_EQ(n, 18);
+    ingress_datagram got[16];
+    ASSERT_EQ(ingress_recv(ep, got, 1, 0), 1);
+    ASSERT_EQ(ingress_fionread(ep, &n), 0);
+    EXPECT_EQ(n, 30) << "the datagram after the one the last recv returned";
+    ASSERT_EQ(ingress_recv(ep, got, 16, 0), 1);
+    ASSERT_EQ(ingress_recv(ep, got, 16, 0), 0);
+    ASSERT_EQ(ingress_fionread(ep, &n), 0);
+    EXPECT_EQ(n, 0);
+
+    ASSERT_EQ(ingress_set_rcvbuf(ep, 4096), 0) << ingress_last_error();
+    for (int i = 0; i < 12; ++i) d.inject(udp_to(kLocal, 5620).payload_size(18).build());
+    ASSERT_TRUE(d.wait_processed());
+    EXPECT_EQ(ingress_recv(ep, got, 16, 0), 9) << "9 x 832 = 7488 <= 8192 < 10 x 832";
+    ingress_endpoint_close(ep);
+    ingress_client_close(c);
+}
+
 TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
     TestDaemon d;
     auto expect_errno = [](int want, const char* what) {

@@ -137,6 +137,7 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
     if (auto v = n["reuseaddr"]) s.reuseaddr = v.as<bool>();
     if (auto v = n["multicast_all"]) s.multicast_all = v.as<bool>();
     if (auto v = n["icmp_filter"]) s.icmp_filter = v.as<uint32_t>();
+    if (auto v = n["rcvbuf"]) s.rcvbuf = v.as<uint32_t>();
     s.compare_as = n["compare_as"] ? n["compare_as"].as<std::string>() : s.name;
     if (auto js = n["joins"]) {
         for (const auto& j : js) {

@@ -69,6 +69,7 @@ struct Socket {
     std::string device;           // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
     bool reuseport = false, reuseaddr = false, multicast_all = true;
     std::optional<uint32_t> icmp_filter;
+    std::optional<uint32_t> rcvbuf;  // SO_RCVBUF (UDP), as given to setsockopt
     std::vector<Join> joins;
 };
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -329,6 +330,10 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
     }
     int mall = s.multicast_all;
     setopt(fd.fd, IPPROTO_IP, IP_MULTICAST_ALL, &mall, sizeof mall, s.name + " IP_MULTICAST_ALL");
+    if (s.rcvbuf) {
+        int rb = static_cast<int>(*s.rcvbuf);
+        setopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb, s.name + " SO_RCVBUF");
+    }
     if (s.icmp_filter) {
         // ICMP_FILTER from linux/icmp.h (which clashes with net/if.h): option 1 at SOL_RAW,
         // a 32-bit mask of the types to filter out.
@@ -640,7 +645,10 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                        .ifindex = ifx,
                                        .reuseport = s.reuseport,
                                        .reuseaddr = s.reuseaddr,
-                                       .multicast_all = s.multicast_all});
+                                       .multicast_all = s.multicast_all,
+                                       // SO_RCVBUF 0 is a request too (SOCK_MIN_RCVBUF),
+                                       // which the options spell 1 (0: never set).
+                                       .rcvbuf = s.rcvbuf ? std::max(*s.rcvbuf, 1u) : 0});
                 break;
             case SockKind::kRaw:
                 ep = client->open_raw({.protocol = s.protocol,

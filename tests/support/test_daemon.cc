@@ -35,6 +35,8 @@ TestDaemon::TestDaemon(TestDaemonOptions o) {
     rc.geometry = shm::RingGeometry{o.ring_slots, o.slot_size};
     rc.policy = o.policy;
     rc.max_endpoints_per_owner = o.max_endpoints_per_owner;
+    rc.rmem_default = o.rmem_default;
+    rc.rmem_max = o.rmem_max;
     ctl::ServerConfig sc;
     sc.path = path_;
     sc.mode = 0666;

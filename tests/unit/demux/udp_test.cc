@@ -280,5 +280,31 @@ TEST(Udp, VlanSubInterfaceIsTheIngressInterface) {
     EXPECT_EQ(wire::load_be16(h.backend.sent()[0].bytes.data() + 14), 10);
 }
 
+// SO_RCVBUF in bytes (demux/rcvbuf.h): SO_RCVBUF 0 leaves SOCK_MIN_RCVBUF (2304); a 60-byte
+// frame's skb costs 832, so two fit and the third would pass the budget: SOCKET_RCVBUFF and
+// RcvbufErrors although the ring has room. Reading them gives the bytes back.
+TEST(Udp, ByteBudgetDropsAsTheKernelWouldAndReadingGivesItBack) {
+    test::DemuxHarness h;
+    UdpEndpoint ep(test::rings(64), "tight");
+    ep.bind(kLocal, 53).set_rcvbuf(so_rcvbuf(0, kRmemMax));
+    h.builder.add(ep);
+    h.publish();
+    const std::vector<uint8_t> f = udp_to(kLocal, 53).build();
+    ASSERT_EQ(skb_truesize(static_cast<uint32_t>(f.size())), 832u);
+    h.run(std::vector<std::vector<uint8_t>>(5, f));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(test::ip_local(5, 46), {{"delivered", 2},
+                                                                    {"UdpInDatagrams", 2},
+                                                                    {"SOCKET_RCVBUFF", 3},
+                                                                    {"UdpRcvbufErrors", 3},
+                                                                    {"UdpInErrors", 3}}));
+    EXPECT_EQ(ep.rings().used(), 2u) << "the ring had room: the bytes decided";
+    EXPECT_EQ(ep.rings().rmem(), 2u * 832u) << "sk_rmem_alloc";
+    EXPECT_EQ(test::take(ep.rings()).size(), 2u);
+    EXPECT_EQ(ep.rings().rmem(), 0u);
+    h.run_one(f);
+    EXPECT_EQ(test::take(ep.rings()).size(), 1u) << "room again after the read";
+    h.expect_buffers_conserved();
+}
+
 }  // namespace
 }  // namespace ingress::demux

@@ -22,7 +22,8 @@ constexpr uint64_t kIpLen = 20 + 8 + 18;
 // RCU reader for the test's duration, as a worker thread is).
 struct WorkerRig {
     explicit WorkerRig(PollMode mode) {
-        ep.bind(0, 5000);
+        // The app reads nothing here: a budget (SO_RCVBUF) the 1024 slots fill before.
+        ep.bind(0, 5000).set_rcvbuf(demux::so_rcvbuf(1u << 20, 1u << 20));
         h.builder.add(ep);
         h.publish();
         PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};

@@ -97,6 +97,9 @@ public:
     int fd() const noexcept { return bell_.fd(); }
     // Arms the wakeup on every ring; false if data is already waiting (do not sleep).
     bool prepare_sleep() noexcept;
+    // FIONREAD / SIOCINQ on a UDP socket: the payload length (orig_len, the whole datagram)
+    // of the datagram the next recv() returns first; 0 when none is waiting.
+    uint32_t next_len() noexcept;
     EndpointStats stats() const noexcept;
     uint16_t workers() const noexcept { return static_cast<uint16_t>(rings_.size()); }
 
@@ -109,6 +112,8 @@ public:
     // kMulticastAll / kIcmpFilter / kIfindex equivalents.
     void set_multicast_all(bool on);
     void set_icmp_filter(uint32_t mask);
+    // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
+    void set_rcvbuf(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
     // Closes it in the daemon (the destructor does too, quietly, while the client lives).
     void close();

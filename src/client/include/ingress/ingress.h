@@ -62,9 +62,15 @@ struct ingress_udp_opts {
     int reuseaddr;        /* SO_REUSEADDR (default 0) */
     int multicast_all;    /* IP_MULTICAST_ALL (default 1, as the kernel's) */
     uint32_t ring_slots;  /* datagrams the endpoint's ring holds; 0 = the daemon's default */
+    uint32_t rcvbuf;      /* SO_RCVBUF in bytes, as given to setsockopt: the daemon clamps it
+                           * to net.core.rmem_max and doubles it (at least SOCK_MIN_RCVBUF).
+                           * 0 (default) = never set: net.core.rmem_default, as a new socket.
+                           * Datagrams are charged their skb truesize against it, and one
+                           * over it is dropped (SOCKET_RCVBUFF) as the kernel's socket would
+                           * drop it; the ring's slots are a second, separate limit. */
 };
 #define INGRESS_UDP_OPTS_INIT \
-    { 0, 0, 0, 0, 0, 0, 0, 1, 0 }
+    { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 }
 void ingress_udp_opts_init(struct ingress_udp_opts* o);
 
 /* A raw socket: socket(AF_INET, SOCK_RAW, protocol), bind(), connect(). */
@@ -234,6 +240,13 @@ int ingress_set_ready(struct ingress_set* s, struct ingress_set_event* out, size
 int ingress_set_wait(struct ingress_set* s, struct ingress_set_event* out, size_t max,
                      int timeout_ms);
 
+/* ioctl(FIONREAD) / ioctl(SIOCINQ) on a UDP socket: *bytes = the payload length of the
+ * datagram the next ingress_recv returns first (its whole length, even when the slot holds
+ * less: INGRESS_F_TRUNCATED), 0 when none is waiting. -EBADF: the endpoint is closed. */
+int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
+/* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
+ * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
+int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
 void ingress_set_busy_poll_us(struct ingress_endpoint* ep, uint32_t us);
 void ingress_endpoint_stats(const struct ingress_endpoint* ep, struct ingress_endpoint_stats* out);

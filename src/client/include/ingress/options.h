@@ -18,6 +18,9 @@ struct UdpOptions {
     bool reuseaddr = false;
     bool multicast_all = true;
     uint32_t ring_slots = 0;  // 0 = the daemon's default
+    // SO_RCVBUF in bytes, as given to setsockopt (the daemon clamps it to net.core.rmem_max
+    // and doubles it); 0 = never set: net.core.rmem_default, as a fresh socket has.
+    uint32_t rcvbuf = 0;
 };
 
 struct RawOptions {
