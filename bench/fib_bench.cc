@@ -1,19 +1,25 @@
 // Route lookup: the ingress FIB (DIR-24-8, src/ipv4/fib.h) against DPDK's rte_fib (DIR24_8,
 // 4-byte next hops) and rte_lpm, built from the same random prefixes in the same process,
 // looked up in bulk on the same destination arrays. Plus the route hint of the input route
-// stage (the same destination and source as the previous packet) on and off.
+// stage (the same destination and source as the previous packet) on and off. Plus route
+// changes with 1M routes installed: a full build against single /24 adds and deletes
+// applied in place (Fib::insert/erase, and RoutePublisher::update as a reload or the host
+// mirror calls it), as distributions, with the lookup rate before and after the changes.
 //
 //   build/bench/bench_fib --benchmark_repetitions=5 [--benchmark_filter=...]
+//   build/bench/bench_fib --benchmark_filter=Change     (the route changes only)
 //
 // Prints Google Benchmark's table (ns/lookup and Mlookups/s counters), then a side-by-side
-// summary with the ratios against rte_fib. DPDK runs with --no-huge --no-pci --no-shconf (no
-// hugepages on CI machines); see README "Route lookup".
+// summary with the ratios against rte_fib, then the route-change figures. DPDK runs with --no-huge
+// --no-pci --no-shconf (no hugepages on CI machines); see README "Route lookup".
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_fib.h>
 #include <rte_lpm.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -217,6 +223,124 @@ void BM_RouteHint(benchmark::State& state) {
 }
 BENCHMARK(BM_RouteHint)->ArgName("hint")->Arg(0)->Arg(1);
 
+// ---- Route changes with 1M routes installed ----
+
+std::string g_change_report;  // printed after the tables
+
+double now_us() {
+    return std::chrono::duration<double, std::micro>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string distribution(const char* what, std::vector<double> us) {
+    std::sort(us.begin(), us.end());
+    auto at = [&](double q) { return us[std::min(us.size() - 1, std::size_t(q * us.size()))]; };
+    char line[200];
+    std::snprintf(line, sizeof line, "  %-34s n=%-6zu p50 %8.2f us  p99 %8.2f us  max %9.2f us\n",
+                  what, us.size(), at(0.5), at(0.99), us.back());
+    return line;
+}
+
+// Mlookups/s of bulk lookups over random destinations of the table (one core).
+double lookup_rate(const ipv4::Fib& fib, const std::vector<Ipv4Addr>& dst) {
+    uint32_t out[kBurst];
+    const std::size_t n = 64 * kDestinations;
+    const double t0 = now_us();
+    for (std::size_t off = 0, i = 0; i < n; i += kBurst) {
+        fib.lookup_bulk(&dst[off], out, kBurst);
+        benchmark::DoNotOptimize(out);
+        off = (off + kBurst) & (kDestinations - 1);
+    }
+    return static_cast<double>(n) / (now_us() - t0);
+}
+
+// 1M routes shaped like a BGP table (random_prefixes()); 10,000 /24s not in it added one at
+// a time, then deleted one at a time, each timed; the lookup rate before and after; the
+// full build of the same table. One iteration: the figures are the distributions.
+void BM_FibChange(benchmark::State& state) {
+    constexpr int kRoutes = 1'000'000, kChanges = 10'000;
+    const std::vector<ipv4::Route> routes = random_prefixes(kRoutes, 1236);
+    std::mt19937 rng(5);
+    std::vector<Ipv4Addr> dst(kDestinations);
+    for (Ipv4Addr& a : dst) {
+        const ipv4::Route& r = routes[rng() % routes.size()];
+        a = r.prefix | (r.prefix_len == 32 ? 0 : rng() & (~uint32_t{0} >> r.prefix_len));
+    }
+    std::string rep;
+    for (auto _ : state) {
+        const double b0 = now_us();
+        ipv4::Fib fib(routes);
+        const double build_ms = (now_us() - b0) / 1e3;
+        const double before = lookup_rate(fib, dst);
+        // The /24s to change: absent from the table (an add installs a new prefix).
+        std::vector<ipv4::Route> change;
+        while (change.size() < kChanges) {
+            const ipv4::Route r{
+                .prefix = static_cast<Ipv4Addr>(rng()) & 0xffffff00u, .prefix_len = 24, .oif = 2};
+            if (fib.count_in_table(r) == 0) change.push_back(r);
+        }
+        std::vector<double> add_us, del_us;
+        for (const ipv4::Route& r : change) {
+            const double t0 = now_us();
+            const bool ok = fib.insert(r) == ipv4::Fib::Change::kApplied;
+            add_us.push_back(now_us() - t0);
+            if (!ok) state.SkipWithError("insert failed");
+        }
+        const double during = lookup_rate(fib, dst);
+        for (std::size_t i = 0; i < change.size(); ++i) {
+            const double t0 = now_us();
+            const bool ok = fib.erase(change[i]) == ipv4::Fib::Change::kApplied;
+            del_us.push_back(now_us() - t0);
+            if (!ok) state.SkipWithError("erase failed");
+            if (i % 64 == 63) fib.reclaim();  // as the publisher does after its grace period
+        }
+        const double after = lookup_rate(fib, dst);
+        char head[400];
+        std::snprintf(head, sizeof head,
+                      "\nroute changes, %d routes installed (BGP-like lengths), one core:\n"
+                      "  full build (Fib constructor)       %.1f ms\n",
+                      kRoutes, build_ms);
+        rep = head;
+        rep += distribution("one /24 add (Fib::insert)", add_us);
+        rep += distribution("one /24 delete (Fib::erase)", del_us);
+        std::snprintf(head, sizeof head,
+                      "  lookup, random destinations        %.1f Mlookups/s before, %.1f with "
+                      "+10k /24s, %.1f after\n",
+                      before, during, after);
+        rep += head;
+    }
+    // Through the publisher (a reload or the host mirror): the diff of the two
+    // configurations (linear in the routes), the in-place change, a new snapshot, the grace
+    // period (no readers registered here) and the reclaim.
+    {
+        ipv4::RouteConfig cfg;
+        for (const ipv4::Route& r : routes)
+            cfg.routes.push_back({.prefix = r.prefix, .prefix_len = r.prefix_len, .oif = 1});
+        ipv4::RoutePublisher pub(cfg);
+        std::vector<double> us;
+        bool all_incremental = true;
+        for (int i = 0; i < 200; ++i) {
+            ipv4::RouteConfig next = pub.config();
+            const ipv4::StaticRoute r{
+                .prefix = static_cast<Ipv4Addr>(rng()) & 0xffffff00u, .prefix_len = 24, .oif = 2};
+            if (i % 2)
+                next.routes.pop_back();  // the previous add goes
+            else
+                next.routes.push_back(r);
+            const double t0 = now_us();
+            pub.update(std::move(next));
+            us.push_back(now_us() - t0);
+            all_incremental = all_incremental && pub.last_incremental();
+        }
+        rep += distribution(all_incremental ? "RoutePublisher::update, 1 route"
+                                            : "RoutePublisher::update (some FULL)",
+                            us);
+    }
+    g_change_report = rep;
+}
+BENCHMARK(BM_FibChange)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 // Google Benchmark's console output, then the side-by-side table with ratios to rte_fib.
 class SideBySide : public benchmark::ConsoleReporter {
 public:
@@ -254,6 +378,7 @@ public:
         if (off && on)
             std::printf("\nroute hint: %.2f ns/packet without, %.2f ns with (%.2fx)\n", off, on,
                         off / on);
+        std::fputs(g_change_report.c_str(), stdout);
     }
 
 private:

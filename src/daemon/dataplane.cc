@@ -589,9 +589,27 @@ ipv4::RouteConfig Dataplane::wanted_routes(const config::Config& cfg) {
     return rc;
 }
 
-void Dataplane::follow_kernel() {
+void Dataplane::follow_kernel(bool notified) {
     const uint64_t t0 = g_clock.now_ns();
     ipv4::RouteConfig rc;
+    // Only route notifications (`ip route add/del/replace`): applied from them, no dump; the
+    // publisher changes the FIB in place when they are few (route_tables.h).
+    if (std::vector<RouteEvent> ev; notified && !resync_pending_ && watch_->routes_only(ev)) {
+        rc = routes_->config();
+        if (apply_route_events(rc, ev)) {
+            routes_->update(std::move(rc));
+            timespec now{};
+            clock_gettime(CLOCK_REALTIME, &now);
+            host_sync_ns_ = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u +
+                            static_cast<uint64_t>(now.tv_nsec);
+            std::fprintf(stderr,
+                         "ingressd: host: kernel: %zu route notification(s) applied in %llu us "
+                         "(%s, no dump)\n",
+                         ev.size(), static_cast<unsigned long long>((g_clock.now_ns() - t0) / 1000),
+                         routes_->last_incremental() ? "incremental" : "full build");
+            return;
+        }
+    }
     try {
         rc = wanted_routes(cfg_);
         resync_pending_ = false;
@@ -626,7 +644,7 @@ void Dataplane::control_step(int timeout_ms) {
         control_group_ = std::move(g);
     }
     // host: kernel: `ip addr` / `ip route` changes apply as a reload would.
-    if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel();
+    if (watch_ && (watch_->drain() || resync_pending_)) follow_kernel(true);
     // host: kernel: most net.ipv4.conf knobs change with no notification (only rp_filter
     // and forwarding raise RTM_NEWNETCONF): re-read them every second.
     if (watch_ && g_clock.now_ns() - kconf_read_ns_ >= 1'000'000'000) {

@@ -114,7 +114,9 @@ private:
     // interfaces, addresses and routes over the file's knobs (a fresh netlink dump).
     ipv4::RouteConfig wanted_routes(const config::Config& cfg);
     // host: kernel: a notification (or an overflow) arrived: dump and publish.
-    void follow_kernel();
+    // host: kernel: publish the kernel's state; `notified`: after drain() found
+    // notifications (route-only ones apply without a dump).
+    void follow_kernel(bool notified = false);
     config::Config cfg_;
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent

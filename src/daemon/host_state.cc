@@ -1,6 +1,47 @@
 #include "daemon/host_state.h"
 
+#include <algorithm>
+#include <optional>
+
 namespace ingress::daemon {
+
+namespace {
+
+// One kernel route as the route tables hold it, or nothing: derived again from the
+// addresses (protocol kernel), or not representable (counted in `sk`).
+std::optional<ipv4::StaticRoute> static_route_of(const KernelRoute& r, HostSkipped& sk) {
+    using ipv4::RouteType;
+    if (r.protocol == kRtProtKernel) return std::nullopt;  // derived again from the addresses
+    if (r.tos) {
+        ++sk.tos;
+        return std::nullopt;
+    }
+    if (r.multipath) {
+        ++sk.multipath;
+        return std::nullopt;
+    }
+    if (r.nexthop_id) {
+        ++sk.nexthop;
+        return std::nullopt;
+    }
+    const auto t = ipv4::route_type_of(r.type);
+    const bool known = t == RouteType::kLocal || t == RouteType::kBroadcast ||
+                       t == RouteType::kUnicast || t == RouteType::kBlackhole ||
+                       t == RouteType::kUnreachable || t == RouteType::kProhibit ||
+                       t == RouteType::kThrow;
+    if (!known) {
+        ++sk.other_type;
+        return std::nullopt;
+    }
+    return ipv4::StaticRoute{.prefix = r.prefix,
+                             .prefix_len = r.prefix_len,
+                             .type = t,
+                             .oif = r.oif,
+                             .via_gateway = r.gateway,
+                             .table = r.table ? r.table : ipv4::kTableMain};
+}
+
+}  // namespace
 
 ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& k,
                                       HostSkipped* skipped) {
@@ -23,37 +64,8 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
             i.addrs.clear();
             rc.ifaces.push_back(std::move(i));
         }
-    using ipv4::RouteType;
-    for (const KernelRoute& r : k.routes) {
-        if (r.protocol == kRtProtKernel) continue;  // derived again from the addresses
-        if (r.tos) {
-            ++sk.tos;
-            continue;
-        }
-        if (r.multipath) {
-            ++sk.multipath;
-            continue;
-        }
-        if (r.nexthop_id) {
-            ++sk.nexthop;
-            continue;
-        }
-        const auto t = ipv4::route_type_of(r.type);
-        const bool known = t == RouteType::kLocal || t == RouteType::kBroadcast ||
-                           t == RouteType::kUnicast || t == RouteType::kBlackhole ||
-                           t == RouteType::kUnreachable || t == RouteType::kProhibit ||
-                           t == RouteType::kThrow;
-        if (!known) {
-            ++sk.other_type;
-            continue;
-        }
-        rc.routes.push_back({.prefix = r.prefix,
-                             .prefix_len = r.prefix_len,
-                             .type = t,
-                             .oif = r.oif,
-                             .via_gateway = r.gateway,
-                             .table = r.table ? r.table : ipv4::kTableMain});
-    }
+    for (const KernelRoute& r : k.routes)
+        if (auto s = static_route_of(r, sk)) rc.routes.push_back(*s);
     // The rules: iif/oif by name (a name no link has: detached, as the kernel marks it).
     rc.rules = k.rules;
     for (ipv4::FibRule& f : rc.rules) {
@@ -69,6 +81,29 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
     }
     if (skipped) *skipped = sk;
     return rc;
+}
+
+bool apply_route_events(ipv4::RouteConfig& rc, std::span<const RouteEvent> events) {
+    for (const RouteEvent& e : events) {
+        HostSkipped sk;
+        const std::optional<ipv4::StaticRoute> s = static_route_of(e.route, sk);
+        if (!s) return false;
+        std::vector<ipv4::StaticRoute>& v = rc.routes;
+        if (!e.add) {
+            auto it = std::find(v.begin(), v.end(), *s);
+            if (it == v.end()) return false;
+            v.erase(it);
+            continue;
+        }
+        auto same_prefix = [&](const ipv4::StaticRoute& o) {
+            return o.table == s->table && o.prefix == s->prefix && o.prefix_len == s->prefix_len;
+        };
+        if (auto it = std::find_if(v.begin(), v.end(), same_prefix); e.replace && it != v.end())
+            *it = *s;
+        else
+            v.push_back(*s);
+    }
+    return true;
 }
 
 }  // namespace ingress::daemon

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,13 @@ struct KernelRoute {
     uint8_t tos = 0;          // rtm_tos: a route only for that TOS
 };
 
+// A route notification (RTM_NEWROUTE / RTM_DELROUTE), its route as a dump would list it.
+struct RouteEvent {
+    bool add = true;       // RTM_NEWROUTE
+    bool replace = false;  // NLM_F_REPLACE: `ip route replace` (or change)
+    KernelRoute route;
+};
+
 struct KernelHost {
     std::vector<KernelLink> links;
     std::vector<KernelAddr> addrs;
@@ -77,5 +85,15 @@ inline constexpr uint8_t kRtTableLocal = 255;
 // with the default conf; `base`'s addresses and routes are replaced.
 ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& k,
                                       HostSkipped* skipped);
+
+// Route notifications applied, in order, to `rc` (what overlay_kernel_host() made of the
+// last dump), as the next dump would change it, so that one `ip route add/del/replace`
+// needs no dump (and RoutePublisher applies it incrementally). False, with `rc` partly
+// changed, when one of them needs the dump: a route derived from an address (protocol
+// kernel) or one the translation leaves out, a deletion of a route not there. A new route
+// is appended (a dump lists it in the kernel's trie order: the order matters only between
+// two routes of one prefix in one table); a replace takes the place of the first route of
+// its table and prefix.
+bool apply_route_events(ipv4::RouteConfig& rc, std::span<const RouteEvent> events);
 
 }  // namespace ingress::daemon

@@ -321,23 +321,45 @@ int NetlinkWatch::fd() const noexcept {
 bool NetlinkWatch::drain() {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     bool any = false;
+    routes_.clear();
+    other_ = false;
     for (;;) {
         const ssize_t n = mnl_socket_recvfrom(nl_, buf, sizeof buf);
         if (n < 0) {
             if (errno == ENOBUFS) {  // notifications were lost: only a full dump is right
                 ++overflows_;
+                other_ = true;
                 any = true;
                 continue;
             }
             return any;  // EAGAIN: nothing more
         }
-        // The content is not needed: any change is answered with a full dump.
+        // Route notifications are kept (routes_only()); anything else asks for a dump.
         int len = static_cast<int>(n);
         for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(h, len);
-             h = mnl_nlmsg_next(h, &len))
+             h = mnl_nlmsg_next(h, &len)) {
             ++events_;
+            if (other_) continue;
+            if ((h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) &&
+                routes_.size() < kMaxRouteEvents) {
+                KernelHost one;
+                on_route(h, &one);
+                if (one.routes.empty()) continue;  // not IPv4
+                routes_.push_back({.add = h->nlmsg_type == RTM_NEWROUTE,
+                                   .replace = (h->nlmsg_flags & NLM_F_REPLACE) != 0,
+                                   .route = one.routes.front()});
+            } else {
+                other_ = true;
+            }
+        }
         any = true;
     }
+}
+
+bool NetlinkWatch::routes_only(std::vector<RouteEvent>& out) const {
+    if (other_ || routes_.empty()) return false;
+    out = routes_;
+    return true;
 }
 
 }  // namespace ingress::daemon

@@ -1,12 +1,14 @@
 // `host: kernel`: the kernel's links, IPv4 addresses, routes and rules read through rtnetlink
 // (libmnl), and a subscription to their changes. The control thread polls it between
-// requests; each change (and an overflow of the subscription socket, ENOBUFS) is answered
-// with a full dump, whose translation (daemon/host_state.h) is published like a reload.
-// A dump is a few messages on a host with a handful of interfaces and routes; a FIB of
-// millions of routes would want incremental application (not built).
+// requests; a batch of notifications that are only route additions, deletions and
+// replacements is applied from the notifications themselves (daemon/host_state.h
+// apply_route_events(); the route tables change incrementally, route_tables.h); any other
+// change (and an overflow of the subscription socket, ENOBUFS) is answered with a full
+// dump, whose translation is published like a reload.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "daemon/host_state.h"
 
@@ -30,6 +32,10 @@ public:
     // Reads every pending notification; true when any arrived or the socket overflowed
     // (then `overflows()` grew): the caller re-dumps. Never blocks.
     bool drain();
+    // The last drain()'s notifications, when they were only IPv4 route additions and
+    // deletions (at most kMaxRouteEvents, no overflow): true, with them in order.
+    bool routes_only(std::vector<RouteEvent>& out) const;
+    static constexpr std::size_t kMaxRouteEvents = 4096;
     int fd() const noexcept;  // readable when a notification waits
     uint64_t events() const noexcept { return events_; }
     uint64_t overflows() const noexcept { return overflows_; }
@@ -37,6 +43,8 @@ public:
 private:
     mnl_socket* nl_ = nullptr;
     uint64_t events_ = 0, overflows_ = 0;
+    std::vector<RouteEvent> routes_;
+    bool other_ = false;  // the last drain() saw something else than route notifications
 };
 
 }  // namespace ingress::daemon

@@ -7,16 +7,28 @@
 //   tbl8[g * 256 + (addr & 0xff)] : a route index.
 // Route index 0 means "no route". A lookup is one load for prefixes up to /24 and two beyond.
 //
-// A Fib is immutable once built: a route change builds a new one and publishes it
-// (route_tables.h), so workers read without locks. tbl24 (64 MiB) and tbl8 are anonymous
-// mappings: untouched ranges cost nothing, and they ask for transparent huge pages
-// (MADV_HUGEPAGE), which keeps random lookups over a large table out of the TLB-miss regime.
+// Built whole from a route list, then changed in place one route at a time (insert(),
+// erase(): what `ip route add/del/replace` does to fib_trie), the way rte_lpm updates: the
+// control thread is the only writer, every tbl24/tbl8 entry changes with one atomic store, so
+// a lock-free reader sees the old or the new entry, never a torn one. What a reader may
+// still hold after a change (a route index, a tbl8 group) is retired, and reused only after
+// reclaim(), which the caller calls once every reader has passed a quiescent state
+// (RoutePublisher: liburcu QSBR, route_tables.h). A /24 change writes one tbl24 entry; a
+// full build rewrites 64 MiB. The design and its figures: src/ipv4/route.md, README.
+//
+// tbl24 (64 MiB), tbl8 and the route array are anonymous mappings: untouched ranges cost
+// nothing, and they ask for transparent huge pages (MADV_HUGEPAGE), which keeps random
+// lookups over a large table out of the TLB-miss regime. tbl8 and the route array are
+// mapped with room to grow (twice what the build needed, at least 4096 groups and 65536
+// routes) and never move, so a lookup is the same two loads as before; when a change finds
+// no room it fails with kNoRoom and the caller builds a new, larger Fib.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ipv4/route_type.h"
@@ -39,6 +51,7 @@ struct Route {
     uint32_t oif = 0;                          // nexthop device (0: none, e.g. blackhole)
     uint32_t table = 254;                      // RT_TABLE_MAIN; 255 (local) wins a tie
     bool local_table() const noexcept { return table == 255; }
+    friend bool operator==(const Route&, const Route&) = default;
 };
 
 // Why a lookup found no usable route: the error fib_lookup() returns, which becomes the
@@ -65,15 +78,21 @@ public:
 
     // Builds the table from `routes`. Two routes with the same prefix and length: the one
     // from the local table wins (the local table is consulted first by the default rules),
-    // otherwise the later one replaces the earlier (`ip route replace`).
+    // otherwise the later one replaces the earlier (`ip route replace`). The losers are
+    // kept as candidates, so that erasing the winner installs the next one. A freshly built
+    // table numbers its installed routes 1..size().
     explicit Fib(std::span<const Route> routes);
     ~Fib();
     Fib(const Fib&) = delete;
     Fib& operator=(const Fib&) = delete;
 
+    // Readers: relaxed atomic loads (plain loads on every target; the route index they
+    // return is data-dependent, so route() sees the route the writer stored before
+    // publishing the entry with release).
     Index lookup(wire::Ipv4Addr a) const noexcept {
-        uint32_t e = tbl24_[a >> 8];
-        if (e & kExt) e = tbl8_[((e & ~kExt) << 8) | (a & 0xff)];
+        uint32_t e = __atomic_load_n(&tbl24_[a >> 8], __ATOMIC_RELAXED);
+        if (e & kExt)
+            e = __atomic_load_n(&tbl8_[((e & ~kExt) << 8) | (a & 0xff)], __ATOMIC_RELAXED);
         return e;
     }
     // The same lookup for n addresses (the bulk form rte_fib_lookup_bulk has). Inline and
@@ -86,22 +105,61 @@ public:
     }
 
     const Route& route(Index i) const noexcept { return routes_[i]; }
-    // Every route the table was built from (shortest prefix first), for `ingressctl routes`.
-    std::span<const Route> routes() const noexcept {
-        return {routes_.data() + 1, routes_.size() - 1};
+    // Every route the table holds, the shadowed candidates too, shortest prefix first (then
+    // by prefix; candidates of one prefix in their order, main's before local's), for
+    // `ingressctl routes`.
+    std::vector<Route> candidates() const;
+    std::size_t size() const noexcept { return installed_; }  // installed prefixes
+    std::size_t tbl8_groups() const noexcept {
+        return tbl8_end_ - free_groups_.size() - retired_groups_.size();
     }
-    std::size_t size() const noexcept { return routes_.size() - 1; }
-    std::size_t tbl8_groups() const noexcept { return tbl8_groups_; }
+
+    // In-place changes (control thread only; readers keep reading).
+    enum class Change : uint8_t {
+        kApplied,
+        kNotFound,  // erase(): no such route
+        kNoRoom,    // no free route index or tbl8 group: build a new Fib (nothing changed)
+    };
+    // Adds `r` as a candidate for its prefix (appended: it replaces an earlier one of the
+    // same class, as in the constructor) and installs the winner.
+    [[nodiscard]] Change insert(const Route& r);
+    // Removes the last candidate equal to `r`; the next candidate, or the covering prefix,
+    // takes its entries.
+    [[nodiscard]] Change erase(const Route& r);
+    // The candidates of `r`'s prefix from `r`'s table (more than one: their order decides).
+    std::size_t count_in_table(const Route& r);
+    // Makes what the changes since the last call retired reusable. Call only when every
+    // reader has passed a quiescent state since those changes.
+    void reclaim();
 
 private:
     static constexpr uint32_t kExt = 0x80000000u;
-    void add(Index idx, const Route& r);
+    static uint64_t key(wire::Ipv4Addr prefix, uint8_t len) noexcept {
+        return uint64_t{len} << 32 | prefix;
+    }
+    void add(Index idx, const Route& r);  // build only
+    void ensure_index();
+    int depth(uint32_t e) const noexcept { return e ? routes_[e].prefix_len : -1; }
+    // Writes `to` into the entries of `r`'s range that hold `from`, or (shallower) that
+    // hold a shorter prefix or none; allocates r's tbl8 group if `r` is longer than /24.
+    void rewrite(const Route& r, Index from, bool shallower, Index to);
+    Index covering(wire::Ipv4Addr prefix, uint8_t len) const;
+    Index alloc_route(const Route& r);  // kNoRoute when full
+    bool group_available() const noexcept { return !free_groups_.empty() || tbl8_end_ < tbl8_cap_; }
 
     uint32_t* tbl24_ = nullptr;  // 1 << 24 entries, anonymous mapping
-    uint32_t* tbl8_ = nullptr;   // tbl8_groups_ * 256 entries, anonymous mapping
-    std::size_t tbl8_groups_ = 0;
+    uint32_t* tbl8_ = nullptr;   // tbl8_cap_ * 256 entries, anonymous mapping
+    std::size_t tbl8_cap_ = 0, tbl8_end_ = 0;
     std::vector<uint32_t> build8_;  // tbl8 while building
-    std::vector<Route> routes_;     // [0] is the "no route" placeholder
+    Route* routes_ = nullptr;       // route_cap_ entries; [0] is the "no route" placeholder
+    std::size_t route_cap_ = 0, route_end_ = 1, installed_ = 0;
+    std::vector<Index> free_routes_, retired_routes_;
+    std::vector<uint32_t> free_groups_, retired_groups_;
+    // Control plane: the installed route of each (prefix, length) (built at the first
+    // change), and every candidate of the prefixes that have more than one.
+    std::unordered_map<uint64_t, Index> index_;
+    bool indexed_ = false;
+    std::unordered_map<uint64_t, std::vector<Route>> cands_;
 };
 
 }  // namespace ingress::ipv4

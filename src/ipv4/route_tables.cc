@@ -63,25 +63,27 @@ std::vector<Route> RouteTables::derive_routes(const RouteConfig& cfg) {
                              .table = kTableLocal});
         }
     }
-    for (const StaticRoute& s : cfg.routes) {
-        const bool local = s.type == RouteType::kLocal;
-        // iproute2 (iproute_modify()): without `table`, local, broadcast and anycast routes
-        // go to the local table, the rest to main.
-        const bool local_type =
-            local || s.type == RouteType::kBroadcast || s.type == RouteType::kAnycast;
-        v.push_back({.prefix = s.prefix,
-                     .prefix_len = s.prefix_len,
-                     .type = s.type,
-                     .scope = local           ? RouteScope::kHost
-                              : s.via_gateway ? RouteScope::kUniverse
-                                              : RouteScope::kLink,
-                     .nh_scope = s.via_gateway ? RouteScope::kLink : RouteScope::kHost,
-                     .oif = s.oif,
-                     .table = s.table      ? s.table
-                              : local_type ? kTableLocal
-                                           : kTableMain});
-    }
+    for (const StaticRoute& s : cfg.routes) v.push_back(route_of(s));
     return v;
+}
+
+Route RouteTables::route_of(const StaticRoute& s) noexcept {
+    const bool local = s.type == RouteType::kLocal;
+    // iproute2 (iproute_modify()): without `table`, local, broadcast and anycast routes
+    // go to the local table, the rest to main.
+    const bool local_type =
+        local || s.type == RouteType::kBroadcast || s.type == RouteType::kAnycast;
+    return {.prefix = s.prefix,
+            .prefix_len = s.prefix_len,
+            .type = s.type,
+            .scope = local           ? RouteScope::kHost
+                     : s.via_gateway ? RouteScope::kUniverse
+                                     : RouteScope::kLink,
+            .nh_scope = s.via_gateway ? RouteScope::kLink : RouteScope::kHost,
+            .oif = s.oif,
+            .table = s.table      ? s.table
+                     : local_type ? kTableLocal
+                                  : kTableMain};
 }
 
 RouteTables::RouteTables(const RouteConfig& cfg, uint64_t generation)
@@ -125,14 +127,17 @@ void RouteTables::build_fibs(const RouteConfig& cfg, const std::vector<Route>& r
         std::vector<Route> merged = by_table[kTableLocal];
         const std::vector<Route>& main = by_table[kTableMain];
         merged.insert(merged.end(), main.begin(), main.end());
-        merged_ = std::make_unique<Fib>(merged);
+        merged_ = std::make_shared<Fib>(merged);
         fib_ = merged_.get();
         if (auto d = by_table.find(kTableDefault); d != by_table.end() && !d->second.empty())
-            default_fib_ = std::make_unique<Fib>(d->second);
+            default_fib_ = std::make_shared<Fib>(d->second);
+        for (const auto& [id, rs] : by_table)
+            if (id != kTableLocal && id != kTableMain && id != kTableDefault)
+                other_routes_.insert(other_routes_.end(), rs.begin(), rs.end());
     } else {
         for (auto& [id, rs] : by_table) {
             if (rs.empty()) continue;
-            tables_.emplace_back(id, std::make_unique<Fib>(rs));
+            tables_.emplace_back(id, std::make_shared<Fib>(rs));
         }
         auto find = [&](uint32_t id) -> const Fib* {
             for (const auto& [tid, f] : tables_)
@@ -143,7 +148,7 @@ void RouteTables::build_fibs(const RouteConfig& cfg, const std::vector<Route>& r
         // has no routes).
         fib_ = find(kTableMain);
         if (!fib_) {
-            merged_ = std::make_unique<Fib>(std::span<const Route>{});
+            merged_ = std::make_shared<Fib>(std::span<const Route>{});
             fib_ = merged_.get();
         }
         for (std::size_t i = 0; i < rules_cfg_.size(); ++i) {
@@ -164,8 +169,98 @@ void RouteTables::build_fibs(const RouteConfig& cfg, const std::vector<Route>& r
             rules_.push_back(c);
         }
     }
-    for (const auto& [id, rs] : by_table)
-        all_routes_.insert(all_routes_.end(), rs.begin(), rs.end());
+}
+
+RouteTables::RouteTables(const RouteTables& o)
+    : merged_(o.merged_),
+      fib_(o.fib_),
+      default_fib_(o.default_fib_),
+      tables_(o.tables_),
+      rules_cfg_(o.rules_cfg_),
+      rules_(o.rules_),
+      other_routes_(o.other_routes_),
+      custom_rules_(o.custom_rules_),
+      require_fldissect_(o.require_fldissect_),
+      loopback_ifindex_(o.loopback_ifindex_),
+      mc_(o.mc_),
+      ifaces_(o.ifaces_),
+      local_addrs_(o.local_addrs_),
+      local_table_(o.local_table_),
+      custom_local_routes_(o.custom_local_routes_),
+      generation_(o.generation_) {
+    for (std::size_t i = 0; i < rules_.size(); ++i) rules_[i].rule = &rules_cfg_[i];
+}
+
+std::vector<Route> RouteTables::all_routes() const {
+    std::vector<Route> v;
+    auto add = [&](const Fib* f) {
+        if (!f) return;
+        std::vector<Route> c = f->candidates();
+        v.insert(v.end(), c.begin(), c.end());
+    };
+    if (custom_rules_) {
+        for (const auto& [id, f] : tables_) add(f.get());
+    } else {
+        add(merged_.get());
+        add(default_fib_.get());
+    }
+    v.insert(v.end(), other_routes_.begin(), other_routes_.end());
+    std::stable_sort(v.begin(), v.end(),
+                     [](const Route& a, const Route& b) { return a.table < b.table; });
+    return v;
+}
+
+Fib* RouteTables::fib_of(uint32_t table) const noexcept {
+    if (custom_rules_) {
+        for (const auto& [id, f] : tables_)
+            if (id == table) return f.get();
+        return nullptr;
+    }
+    if (table == kTableMain) return merged_.get();  // (local routes never come here)
+    if (table == kTableDefault) return default_fib_.get();
+    return nullptr;
+}
+
+std::unique_ptr<RouteTables> RouteTables::try_incremental(const RouteConfig& next,
+                                                          std::span<const StaticRoute> removed,
+                                                          std::span<const StaticRoute> added,
+                                                          uint64_t generation) {
+    // What may go incrementally, checked before anything changes.
+    auto eligible = [&](const StaticRoute& s) {
+        const Route r = route_of(s);
+        return s.type != RouteType::kLocal && !r.local_table() && fib_of(r.table);
+    };
+    if (!std::all_of(removed.begin(), removed.end(), eligible) ||
+        !std::all_of(added.begin(), added.end(), eligible))
+        return nullptr;
+    for (const StaticRoute& s : removed) {
+        const Route r = route_of(s);
+        Fib* f = fib_of(r.table);
+        // Which of two candidates of one table goes depends on their order: full build.
+        if (f->count_in_table(r) > 1) return nullptr;
+        if (f->erase(r) != Fib::Change::kApplied) return nullptr;
+        // An empty default table is not the same as none (merged_lookup()).
+        if (f == default_fib_.get() && f->size() == 0) return nullptr;
+    }
+    for (const StaticRoute& s : added) {
+        const Route r = route_of(s);
+        Fib* f = fib_of(r.table);
+        // Appended here, but the full build keeps configuration order among the candidates
+        // of one table: only a prefix with none can go incrementally.
+        if (f->count_in_table(r) > 0) return nullptr;
+        if (f->insert(r) != Fib::Change::kApplied) return nullptr;
+    }
+    std::unique_ptr<RouteTables> t(new RouteTables(*this));
+    t->generation_ = generation ? generation : 1;
+    t->mc_ = next.mc;
+    for (const IfConfig& i : next.ifaces) t->mc_.add_interface(i.ifindex);
+    return t;
+}
+
+void RouteTables::reclaim() {
+    if (merged_) merged_->reclaim();
+    if (default_fib_) default_fib_->reclaim();
+    for (auto& [id, f] : tables_) f->reclaim();
 }
 
 FibResult RouteTables::default_lookup(wire::Ipv4Addr daddr) const noexcept {
@@ -278,8 +373,32 @@ void sort_local_dsts(std::vector<LocalDst>& v) {
             v.end());
 }
 
+namespace {
+
+// `next` differs from `cur` only in the static routes, by at most `max` removed and `max`
+// added (the routes between the common head and tail of the two lists: one `ip route`
+// change, wherever it sits in a dump's order).
+bool routes_only_diff(const RouteConfig& cur, const RouteConfig& next, std::size_t max,
+                      std::span<const StaticRoute>& removed, std::span<const StaticRoute>& added) {
+    if (!(cur.all == next.all) || cur.ifaces != next.ifaces || cur.rules != next.rules)
+        return false;
+    const std::vector<StaticRoute>&a = cur.routes, &b = next.routes;
+    std::size_t head = 0;
+    while (head < a.size() && head < b.size() && a[head] == b[head]) ++head;
+    std::size_t tail = 0;
+    while (tail < a.size() - head && tail < b.size() - head &&
+           a[a.size() - 1 - tail] == b[b.size() - 1 - tail])
+        ++tail;
+    removed = std::span(a).subspan(head, a.size() - head - tail);
+    added = std::span(b).subspan(head, b.size() - head - tail);
+    return removed.size() <= max && added.size() <= max;
+}
+
+}  // namespace
+
 RoutePublisher::RoutePublisher(RouteConfig cfg) : cfg_(std::move(cfg)) {
-    cur_.store(new RouteTables(cfg_, ++generation_), std::memory_order_release);
+    own_ = new RouteTables(cfg_, ++generation_);
+    cur_.store(own_, std::memory_order_release);
 }
 
 RoutePublisher::~RoutePublisher() {
@@ -288,15 +407,29 @@ RoutePublisher::~RoutePublisher() {
 }
 
 void RoutePublisher::update(RouteConfig cfg) {
-    // Build first (may throw: nothing has changed yet), then publish with release so a
-    // reader that loads the new pointer sees a fully built table.
-    auto next = std::make_unique<RouteTables>(cfg, generation_ + 1);
+    std::unique_ptr<RouteTables> next;
+    std::span<const StaticRoute> removed, added;
+    if (routes_only_diff(cfg_, cfg, kIncrementalRoutes, removed, added))
+        next = own_->try_incremental(cfg, removed, added, generation_ + 1);
+    last_incremental_ = next != nullptr;
+    // Otherwise build first (may throw: nothing has changed yet, or only what an
+    // incremental attempt already applied of this very change).
+    if (!next) next = std::make_unique<RouteTables>(cfg, generation_ + 1);
     cfg_ = std::move(cfg);
     ++generation_;
-    const RouteTables* old = cur_.exchange(next.release(), std::memory_order_acq_rel);
-    // Wait until every registered reader has been quiescent once: none can still hold `old`.
+    publish(std::move(next));
+}
+
+void RoutePublisher::publish(std::unique_ptr<RouteTables> next) {
+    // Release: a reader that loads the new pointer sees a fully built snapshot.
+    RouteTables* old = own_;
+    own_ = next.release();
+    cur_.store(own_, std::memory_order_release);
+    // Wait until every registered reader has been quiescent once: none can still hold `old`,
+    // nor a route index or tbl8 group an in-place change retired.
     synchronize_rcu();
     delete old;
+    own_->reclaim();
 }
 
 void rcu_reader_register() noexcept {

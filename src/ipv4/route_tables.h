@@ -22,6 +22,12 @@
 // builds a new snapshot, swaps the pointer (release) and frees the old one after a grace
 // period (liburcu, QSBR flavour: a reader's cost is one load per burst and one store per
 // quiescent state). Traffic never stops for a route change.
+//
+// A change of a few routes outside the local table, with the same interfaces, addresses,
+// knobs and rules, is applied incrementally: the tables' Fibs change in place (fib.h:
+// one atomic store per entry) and are shared by a new snapshot with a new generation (so
+// the workers' route hints invalidate); what the change retired is reused after the grace
+// period. Anything else builds the snapshot whole (src/ipv4/route.md).
 #pragma once
 
 #include <atomic>
@@ -44,6 +50,7 @@ struct IfAddr {
     uint8_t prefix_len = 32;
     wire::Ipv4Addr broadcast = 0;  // explicit `brd`, 0 if none (IFA_BROADCAST)
     bool secondary = false;        // IFA_F_SECONDARY: no prefix route, no subnet broadcast
+    friend bool operator==(const IfAddr&, const IfAddr&) = default;
 };
 
 struct IfConfig {
@@ -53,6 +60,7 @@ struct IfConfig {
     uint32_t group = 0;     // IFLA_GROUP (`ip link set ... group N`): suppress_ifgroup
     std::vector<IfAddr> addrs;
     DevConf conf;
+    friend bool operator==(const IfConfig&, const IfConfig&) = default;
 };
 
 struct StaticRoute {
@@ -63,6 +71,7 @@ struct StaticRoute {
     bool via_gateway = false;  // nexthop scope LINK instead of HOST
     // 0: iproute2's default, local for local/broadcast/anycast routes, else main.
     uint32_t table = 0;
+    friend bool operator==(const StaticRoute&, const StaticRoute&) = default;
 };
 
 // A destination this host accepts on an interface, with the type its input route has
@@ -151,8 +160,9 @@ public:
     uint32_t loopback_ifindex() const noexcept { return loopback_ifindex_; }
     // The rules in effect, in list order (the default three when none are configured).
     std::span<const FibRule> rules() const noexcept { return rules_cfg_; }
-    // Every route of every table (each table shortest prefix first), for `ingressctl routes`.
-    const std::vector<Route>& all_routes() const noexcept { return all_routes_; }
+    // Every route of every table (by table id; each table shortest prefix first), for
+    // `ingressctl routes`. Control plane: built on each call.
+    std::vector<Route> all_routes() const;
     const McGroups& mc() const noexcept { return mc_; }
     const IfState* iface(uint32_t ifindex) const noexcept {
         for (const IfState& i : ifaces_)
@@ -186,8 +196,30 @@ public:
     // The routes fib_add_ifaddr() would install for the configured addresses, then the
     // static routes (exposed for tests and `ingress-replay --show-routes`).
     static std::vector<Route> derive_routes(const RouteConfig& cfg);
+    // One static route as the tables hold it (iproute2's default table and scopes).
+    static Route route_of(const StaticRoute& s) noexcept;
 
 private:
+    friend class RoutePublisher;
+    // A copy sharing the Fibs (the incremental path's next snapshot).
+    RouteTables(const RouteTables& o);
+    RouteTables& operator=(const RouteTables&) = delete;
+    // The snapshot after `removed` then `added` (static routes; `next` is the whole new
+    // configuration, equal to this one's but for them): this snapshot's Fibs changed in
+    // place, shared with the returned one. Null when the change needs a full build: a route
+    // of the local table or of type local (they change the local addresses and steering),
+    // a table without a Fib, a prefix with another candidate in the same table (their
+    // order decides), a table left empty where emptiness changes lookups, no room in a Fib.
+    // Changes applied before a null return stay (they are part of the wanted state; the
+    // caller then publishes a full build of `next`).
+    std::unique_ptr<RouteTables> try_incremental(const RouteConfig& next,
+                                                 std::span<const StaticRoute> removed,
+                                                 std::span<const StaticRoute> added,
+                                                 uint64_t generation);
+    // After a grace period that followed the last change: what it retired is reusable.
+    void reclaim();
+    Fib* fib_of(uint32_t table) const noexcept;
+
     struct CompiledRule {
         const FibRule* rule = nullptr;
         const Fib* fib = nullptr;  // kToTable: the table (null: no such table, -EAGAIN)
@@ -212,13 +244,15 @@ private:
 
     void build_fibs(const RouteConfig& cfg, const std::vector<Route>& routes);
 
-    std::unique_ptr<Fib> merged_;       // default rules: local + main; custom: empty, if no main
+    // Shared with the snapshots that follow by incremental changes (each owned by the
+    // control thread, which alone changes them).
+    std::shared_ptr<Fib> merged_;       // default rules: local + main; custom: empty, if no main
     const Fib* fib_ = nullptr;          // merged_, or main's table in tables_
-    std::unique_ptr<Fib> default_fib_;  // default rules: table 253, if it has routes
-    std::vector<std::pair<uint32_t, std::unique_ptr<Fib>>> tables_;  // custom rules
+    std::shared_ptr<Fib> default_fib_;  // default rules: table 253, if it has routes
+    std::vector<std::pair<uint32_t, std::shared_ptr<Fib>>> tables_;  // custom rules
     std::vector<FibRule> rules_cfg_;
     std::vector<CompiledRule> rules_;
-    std::vector<Route> all_routes_;
+    std::vector<Route> other_routes_;  // default rules: the tables no lookup reaches
     bool custom_rules_ = false;
     bool require_fldissect_ = false;
     uint32_t loopback_ifindex_ = kLoopbackIfindex;
@@ -242,14 +276,24 @@ public:
 
     // Control plane (one thread): change the configuration and publish a new snapshot; the
     // old one is freed after every registered reader has passed a quiescent state. Must not
-    // be called from a registered, online reader thread.
+    // be called from a registered, online reader thread. When `cfg` differs from the
+    // current configuration by at most kIncrementalRoutes static routes and nothing else,
+    // the change is incremental (RouteTables::try_incremental()).
     void update(RouteConfig cfg);
     const RouteConfig& config() const noexcept { return cfg_; }
+    // How the last update() applied: incrementally, or by a full build.
+    bool last_incremental() const noexcept { return last_incremental_; }
+
+    static constexpr std::size_t kIncrementalRoutes = 256;
 
 private:
+    void publish(std::unique_ptr<RouteTables> next);
+
     RouteConfig cfg_;
     std::atomic<const RouteTables*> cur_{nullptr};
+    RouteTables* own_ = nullptr;  // cur_, for the control thread's in-place changes
     uint64_t generation_ = 0;
+    bool last_incremental_ = false;
 };
 
 // Reader-thread registration and quiescent states (liburcu QSBR), for the worker loop.

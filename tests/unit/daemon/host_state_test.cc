@@ -97,5 +97,43 @@ TEST(OverlayKernelHost, EveryLinkUpAddressesAndTheOperatorsRoutes) {
     EXPECT_EQ(t.addr_type(ipv4(192, 0, 2, 1)), RouteType::kUnicast);
 }
 
+// One `ip route add/replace/del` applied from its notification gives what the next dump
+// would; a notification the translation cannot take alone (a route derived from an address,
+// one left out, a deletion of a route not there) asks for the dump.
+TEST(ApplyRouteEvents, RouteNotificationsChangeTheRoutesAsADumpWould) {
+    HostSkipped sk;
+    KernelHost k = host();
+    ipv4::RouteConfig rc = overlay_kernel_host({}, k, &sk);
+    const KernelRoute added{kRtTableMain, kProtoBoot, 1, ipv4(198, 21, 7, 0), 24, 3};
+    ASSERT_TRUE(apply_route_events(rc, std::vector<RouteEvent>{{.route = added}}));
+    k.routes.push_back(added);
+    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+
+    // replace: the route of that prefix in that table, now a blackhole
+    KernelRoute replaced = added;
+    replaced.type = 6;
+    replaced.oif = 0;
+    ASSERT_TRUE(
+        apply_route_events(rc, std::vector<RouteEvent>{{.replace = true, .route = replaced}}));
+    k.routes.back() = replaced;
+    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+
+    // delete
+    ASSERT_TRUE(apply_route_events(rc, std::vector<RouteEvent>{{.add = false, .route = replaced}}));
+    k.routes.pop_back();
+    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+
+    // The dump is needed: a route derived from an address, a multipath route, a deletion of
+    // a route the tables do not have.
+    ipv4::RouteConfig copy = rc;
+    EXPECT_FALSE(apply_route_events(
+        copy, std::vector<RouteEvent>{
+                  {.route = {kRtTableLocal, kRtProtKernel, 2, ipv4(198, 18, 0, 7), 32, 2}}}));
+    EXPECT_FALSE(apply_route_events(
+        copy, std::vector<RouteEvent>{{.route = {kRtTableMain, kProtoBoot, 1, ipv4(10, 9, 0, 0), 16,
+                                                 0, false, true}}}));
+    EXPECT_FALSE(apply_route_events(copy, std::vector<RouteEvent>{{.add = false, .route = added}}));
+}
+
 }  // namespace
 }  // namespace ingress::daemon
