@@ -587,11 +587,11 @@ TEST_P(IngressdTest, IdleWorkerSleepsAndStillExpiresReassemblyQueues) {
 TEST_P(IngressdTest, ReloadUnderTrafficLosesNothing) {
     start();
     constexpr int kN = 30000;
-    Child sink = Child::spawn(
-        veth_->ns_a(),
-        {env_or("INGRESS_SINK", "tools/ingress-sink"), "--socket", ctl_path(), "--udp",
-         "0.0.0.0:5000", "--packets", std::to_string(kN), "--duration", "60", "--json"},
-        dir_ / "sink");
+    Child sink = Child::spawn(veth_->ns_a(),
+                              {env_or("INGRESS_SINK", "tools/ingress-sink"), "--socket", ctl_path(),
+                               "--udp", "0.0.0.0:5000", "--packets", std::to_string(kN),
+                               "--duration", "60", "--rcvbuf", "67108864", "--json"},
+                              dir_ / "sink");
     ASSERT_TRUE(eventually([&] { return slurp(sink.err).find("open") != std::string::npos; }))
         << slurp(sink.err);
     Child gen =
@@ -631,7 +631,9 @@ class IngressdTwoQueues : public IngressdBase {
 
 TEST_F(IngressdTwoQueues, BothWorkersDeliverToOneEndpoint) {
     start();
-    UdpEndpoint ep = client_->open_udp({.port = 5000});
+    // A burst of 4000: SO_RCVBUF as an app expecting bursts sets it (4 MiB, clamped to
+    // rmem_max and doubled), so a reader briefly behind is not SOCKET_RCVBUFF.
+    UdpEndpoint ep = client_->open_udp({.port = 5000, .rcvbuf = 4u << 20});
     ASSERT_EQ(ep.workers(), 2u);
     constexpr int kN = 4000;
     Child gen = Child::spawn(veth_->ns_b(),
@@ -681,7 +683,10 @@ TEST_F(IngressdTwoQueues, BothWorkersDeliverToOneEndpoint) {
 // backend's return rings.
 TEST_F(IngressdTwoQueues, FragmentsSplitAcrossQueuesMeetAtTheirOwner) {
     start("", "rings:\n  slot_size: 4096\n");
-    UdpEndpoint ep = client_->open_udp({.port = 5000});
+    // All 40 are queued before the app reads: each charges its three fragments' truesize
+    // (about 6.9 KB), more than the default SO_RCVBUF (rmem_default 212992) holds, as a
+    // kernel socket's would. SO_RCVBUF 4 MiB (clamped to rmem_max, doubled) holds them.
+    UdpEndpoint ep = client_->open_udp({.port = 5000, .rcvbuf = 4u << 20});
     constexpr uint16_t kDatagrams = 40;
     std::vector<std::vector<uint8_t>> on_q0, on_q1;
     for (uint16_t id = 1; id <= kDatagrams; ++id) {
