@@ -113,6 +113,8 @@ ip netns exec "$ns_a" "${pre[@]}" > "$tmp/check" 2>&1 || { cat "$tmp/check" >&2;
 python3 "$src/tests/notify-listener.py" "$tmp/notify.sock" "$tmp/notify.log" &
 listener=$!
 for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+# As systemd's /run/systemd/notify: writable by the service after it drops to its user.
+chmod 666 "$tmp/notify.sock"
 mkdir -p /run/ingressd  # RuntimeDirectory=, which systemd would create
 # The packaged configuration drops to the user ingressd after setup: the pid file goes where
 # that user may remove it at exit.

@@ -26,6 +26,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -243,7 +244,11 @@ int main(int argc, char** argv) {
         clock_gettime(CLOCK_MONOTONIC, &last_stats);
         last_live = last_status = last_stats;
         core::Snapshot live_prev = dp.counters(), status_prev = live_prev;
-        sd_notifyf(0, "READY=1\nSTATUS=%zu worker(s) up", dp.workers());
+        // A service manager that cannot be told would wait for READY=1 until its timeout:
+        // say why (e.g. NOTIFY_SOCKET not writable by privileges.user).
+        if (const int r = sd_notifyf(0, "READY=1\nSTATUS=%zu worker(s) up", dp.workers()); r < 0)
+            std::fprintf(stderr, "ingressd: READY=1 not sent to NOTIFY_SOCKET %s: %s\n",
+                         std::getenv("NOTIFY_SOCKET"), std::strerror(-r));
         uint64_t watchdog_us = 0;
         if (sd_watchdog_enabled(0, &watchdog_us) <= 0) watchdog_us = 0;
         daemon::Watchdog watchdog(watchdog_us);
