@@ -247,6 +247,8 @@ private:
     uint64_t last_sweep_ns_ = 0;
     std::size_t fd_limit_ = 0;  // RLIMIT_NOFILE's soft limit at start
     struct ObserveState {
+        ObserveState() {}  // user-provided: clang cannot use the member initializers from
+                           // std::optional inside Server
         int fd = -1;
         uint32_t seq = 0;
         std::unique_ptr<worker::ObserveSession> session;
