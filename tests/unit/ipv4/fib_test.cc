@@ -250,7 +250,7 @@ TEST(FibIncremental, RandomChangesAgreeWithAFullBuild) {
         return Route{.prefix = a,
                      .prefix_len = len,
                      .type = rng() % 5 ? RouteType::kUnicast : RouteType::kBlackhole,
-                     .oif = rng() % 4,
+                     .oif = static_cast<uint32_t>(rng() % 4),
                      .table = rng() % 4 ? kTableMain : kTableLocal};
     };
     std::vector<Route> set;  // the candidates, in order
