@@ -434,6 +434,9 @@ TEST_P(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
     // TCP without a raw endpoint is the kernel's, ingressd never sees it; the echo is the
     // dataplane's (icmp_rcv answers it) with or without a raw ICMP endpoint.
     send({echo, proto(6)});
+    // The first echo must be through the worker before the raw ICMP endpoint opens, or that
+    // endpoint receives it too (as a raw socket opened in time would).
+    ASSERT_EQ(counters_after(1).rx, 1u);
     RawEndpoint r253 = client_->open_raw({.protocol = 253});
     RawEndpoint icmp = client_->open_raw({.protocol = 1});
     // The program's protocol map follows the endpoint tables on the control thread's next step.
