@@ -251,6 +251,17 @@ void Fib::rewrite(const Route& r, Index from, bool shallower, Index to) {
     publish(slot, kExt | g);
 }
 
+Fib::Change Fib::install_winner(const Route& r, Index& slot, const std::vector<Route>& c) {
+    const Route& w = pick(c);
+    if (w == routes_[slot]) return Change::kApplied;
+    const Index idx = alloc_route(w);
+    if (idx == kNoRoute) return Change::kNoRoom;
+    rewrite(r, slot, false, idx);
+    retired_routes_.push_back(slot);
+    slot = idx;
+    return Change::kApplied;
+}
+
 Fib::Change Fib::insert(const Route& r) {
     ensure_index();
     const uint64_t k = key(r.prefix, r.prefix_len);
@@ -265,23 +276,18 @@ Fib::Change Fib::insert(const Route& r) {
         ++installed_;
         return Change::kApplied;
     }
-    const Index old = it->second;
-    std::vector<Route> c;
-    if (auto ci = cands_.find(k); ci != cands_.end())
-        c = ci->second;
-    else
-        c.push_back(routes_[old]);
-    c.push_back(r);
-    const Route& w = pick(c);
-    if (w != routes_[old]) {
-        const Index idx = alloc_route(w);
-        if (idx == kNoRoute) return Change::kNoRoom;
-        rewrite(r, old, false, idx);
-        retired_routes_.push_back(old);
-        it->second = idx;
+    Index& slot = it->second;
+    auto ci = cands_.find(k);
+    if (ci == cands_.end()) {
+        std::vector<Route> c{routes_[slot], r};
+        const Change ch = install_winner(r, slot, c);
+        if (ch == Change::kApplied) cands_.emplace(k, std::move(c));
+        return ch;
     }
-    cands_[k] = std::move(c);
-    return Change::kApplied;
+    ci->second.push_back(r);
+    const Change ch = install_winner(r, slot, ci->second);
+    if (ch != Change::kApplied) ci->second.pop_back();  // nothing changed
+    return ch;
 }
 
 Fib::Change Fib::erase(const Route& r) {
@@ -291,23 +297,16 @@ Fib::Change Fib::erase(const Route& r) {
     if (it == index_.end()) return Change::kNotFound;
     const Index old = it->second;
     if (auto ci = cands_.find(k); ci != cands_.end()) {
-        std::vector<Route> c = ci->second;
+        std::vector<Route>& c = ci->second;
         auto pos = std::find(c.rbegin(), c.rend(), r);
         if (pos == c.rend()) return Change::kNotFound;
-        c.erase(std::next(pos).base());
-        const Route& w = pick(c);
-        if (w != routes_[old]) {
-            const Index idx = alloc_route(w);
-            if (idx == kNoRoute) return Change::kNoRoom;
-            rewrite(r, old, false, idx);
-            retired_routes_.push_back(old);
-            it->second = idx;
-        }
-        if (c.size() == 1)
+        const auto at = c.erase(std::next(pos).base());
+        const Change ch = install_winner(r, it->second, c);
+        if (ch != Change::kApplied)
+            c.insert(at, r);  // nothing changed
+        else if (c.size() == 1)
             cands_.erase(ci);
-        else
-            ci->second = std::move(c);
-        return Change::kApplied;
+        return ch;
     }
     if (routes_[old] != r) return Change::kNotFound;
     // The last candidate: the covering prefix takes the entries back.

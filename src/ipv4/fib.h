@@ -144,6 +144,9 @@ private:
     // hold a shorter prefix or none; allocates r's tbl8 group if `r` is longer than /24.
     void rewrite(const Route& r, Index from, bool shallower, Index to);
     Index covering(wire::Ipv4Addr prefix, uint8_t len) const;
+    // After a change to the candidates `c` of r's prefix: installs their winner in place of
+    // the route at `slot` when it differs (kNoRoom: nothing changed).
+    Change install_winner(const Route& r, Index& slot, const std::vector<Route>& c);
     Index alloc_route(const Route& r);  // kNoRoute when full
     bool group_available() const noexcept { return !free_groups_.empty() || tbl8_end_ < tbl8_cap_; }
 

@@ -14,6 +14,19 @@ using core::Mib;
 using core::Verdict;
 using wire::Ipv4Addr;
 
+// iif the arrival device, oif 0, mark 0; the protocol and ports only when a rule needs them
+// (fib4_rules_early_flow_dissect()).
+Flow input_flow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                uint8_t proto, const InputKeys& k) noexcept {
+    Flow fl{.iif = dev.ifindex, .saddr = saddr, .daddr = daddr, .dscp = k.dscp};
+    if (t.rules_need_ports()) {
+        fl.proto = proto;
+        fl.sport = k.sport;
+        fl.dport = k.dport;
+    }
+    return fl;
+}
+
 namespace {
 
 RouteDecision drop(DropReason r) noexcept {
@@ -39,19 +52,6 @@ bool source_rejected(const RouteTables& t, const IfState& dev, const Flow& in, u
             return true;
     }
     return false;
-}
-
-// The flow ip_route_input_slow() builds (fl4): iif the arrival device, oif 0, mark 0; the
-// protocol and ports only when a rule needs them (fib4_rules_early_flow_dissect()).
-Flow input_flow(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
-                uint8_t proto, const InputKeys& k) noexcept {
-    Flow fl{.iif = dev.ifindex, .saddr = saddr, .daddr = daddr, .dscp = k.dscp};
-    if (t.rules_need_ports()) {
-        fl.proto = proto;
-        fl.sport = k.sport;
-        fl.dport = k.dport;
-    }
-    return fl;
 }
 
 // ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().

@@ -46,6 +46,10 @@ struct InputKeys {
 // DCCP, SCTP and ESP at offset 0, AH at 4; none for a fragment or a short header).
 InputKeys input_keys(const core::Packet& pkt) noexcept;
 
+// The flow ip_route_input_slow() builds (fl4) for a datagram arriving on `dev`.
+Flow input_flow(const RouteTables& t, const IfState& dev, wire::Ipv4Addr daddr,
+                wire::Ipv4Addr saddr, uint8_t proto, const InputKeys& k) noexcept;
+
 // The result of ip_route_input_noref(): a drop reason, or a route.
 struct RouteDecision {
     bool drop = false;

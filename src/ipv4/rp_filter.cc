@@ -2,22 +2,23 @@
 
 namespace ingress::ipv4 {
 
+Flow reverse_flow(const RouteTables& t, const Flow& in, uint32_t oif) noexcept {
+    return {.iif = oif ? oif : t.loopback_ifindex(),
+            .oif = 0,
+            .saddr = in.daddr,
+            .daddr = in.saddr,
+            .dscp = in.dscp,
+            .proto = in.proto,
+            .sport = in.dport,
+            .dport = in.sport};
+}
+
 namespace {
 
 // __fib_validate_source(): the full check, `rpf` being the effective rp_filter.
 SourceVerdict full_check(const RouteTables& t, const IfState& dev, const Flow& in, uint32_t oif,
                          uint8_t rpf) noexcept {
-    // The reverse flow (the iif/oif swap): to the source, from the destination, "arriving"
-    // on the route's output device (loopback for local input).
-    const Flow rev{.iif = oif ? oif : t.loopback_ifindex(),
-                   .oif = 0,
-                   .saddr = in.daddr,
-                   .daddr = in.saddr,
-                   .dscp = in.dscp,
-                   .proto = in.proto,
-                   .sport = in.dport,
-                   .dport = in.sport};
-    const FibResult res = t.fib_lookup(rev);
+    const FibResult res = t.fib_lookup(reverse_flow(t, in, oif));
     if (res.error == RouteError::kUnsupported) return SourceVerdict::kUnsupported;
     // No route back, or a route fib_lookup() returns as an error: the last resort.
     if (res.error != RouteError::kNone)

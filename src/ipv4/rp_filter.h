@@ -31,6 +31,10 @@ enum class SourceVerdict : uint8_t {
     kUnsupported,  // (ingress) the reverse lookup reached a rule the dataplane cannot evaluate
 };
 
+// The flow __fib_validate_source() looks up the route back with (the iif/oif swap): to the
+// source, from the destination, "arriving" on `oif` (loopback for local input).
+Flow reverse_flow(const RouteTables& t, const Flow& in, uint32_t oif) noexcept;
+
 // `dev`: the receiving interface; `in`: the input flow (in.saddr is the source validated;
 // iif, oif and mark are not read); `oif`: the output interface of the route being built
 // (0 for local input, broadcast and multicast).

@@ -357,12 +357,7 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
         const ipv4::RouteDecision d =
             ipv4::route_input_noref(*rt_, *dev, p.daddr, p.saddr, p.ip_proto, nullptr, keys);
         if (!d.drop) route[0] = static_cast<uint32_t>(d.type);
-        ipv4::Flow fl{.iif = dev->ifindex, .saddr = p.saddr, .daddr = p.daddr, .dscp = keys.dscp};
-        if (rt_->rules_need_ports()) {
-            fl.proto = p.ip_proto;
-            fl.sport = keys.sport;
-            fl.dport = keys.dport;
-        }
+        const ipv4::Flow fl = ipv4::input_flow(*rt_, *dev, p.daddr, p.saddr, p.ip_proto, keys);
         // A drop decided before the route was kept (the source check) still shows the
         // route the destination has.
         const ipv4::Route* rr = d.route                            ? d.route
@@ -375,15 +370,8 @@ void Observer::route_steps(TraceRecord& r, const core::Packet& p, Verdict v) noe
         if (!wire::ipv4_is_zeronet(p.saddr) && !wire::ipv4_is_multicast(p.saddr)) {
             const uint32_t oif = d.forward ? route[4] : 0;
             src[1] = static_cast<uint32_t>(ipv4::fib_validate_source(*rt_, *dev, fl, oif));
-            // The reverse route fib_validate_source() looked up (rp_filter.cc's flow).
-            const ipv4::Flow rev{.iif = oif ? oif : rt_->loopback_ifindex(),
-                                 .saddr = fl.daddr,
-                                 .daddr = fl.saddr,
-                                 .dscp = fl.dscp,
-                                 .proto = fl.proto,
-                                 .sport = fl.dport,
-                                 .dport = fl.sport};
-            if (const ipv4::Route* rb = rt_->fib_lookup(rev).route) {
+            // The reverse route fib_validate_source() looked up.
+            if (const ipv4::Route* rb = rt_->fib_lookup(ipv4::reverse_flow(*rt_, fl, oif)).route) {
                 src[2] = rb->prefix;
                 src[3] = rb->prefix_len;
                 src[4] = rb->oif;

@@ -19,7 +19,7 @@ using test::udp_to;
 using wire::FrameBuilder;
 
 // What a passed (kernel-handled) frame counts: no IpInDelivers, the kernel counts its own.
-test::Expected passed(uint64_t n, uint64_t ip_len) {
+[[maybe_unused]] test::Expected passed(uint64_t n, uint64_t ip_len) {
     return {{"rx", n},
             {"passed", n},
             {"IpInReceives", n},
