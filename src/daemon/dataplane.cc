@@ -219,6 +219,7 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     // host: kernel subscribes before the first dump, so no change falls between the two.
     if (cfg.host_kernel) watch_ = std::make_unique<NetlinkWatch>();
     routes_ = std::make_unique<ipv4::RoutePublisher>(wanted_routes(cfg));
+    if (watch_) routes_->prepare_edits();  // route notifications are applied as edits
     for (auto& p : ports_) p->sync(*routes_->read());
     synced_generation_ = routes_->read()->generation();
     create_workers();
@@ -593,11 +594,10 @@ void Dataplane::follow_kernel(bool notified) {
     const uint64_t t0 = g_clock.now_ns();
     ipv4::RouteConfig rc;
     // Only route notifications (`ip route add/del/replace`): applied from them, no dump; the
-    // publisher changes the FIB in place when they are few (route_tables.h).
+    // publisher edits its route list in place (no copy, no comparison of the whole list)
+    // and changes the FIB in place when they are few (route_tables.h).
     if (std::vector<RouteEvent> ev; notified && !resync_pending_ && watch_->routes_only(ev)) {
-        rc = routes_->config();
-        if (apply_route_events(rc, ev)) {
-            routes_->update(std::move(rc));
+        if (std::vector<ipv4::RouteEdit> edits; route_edits(ev, edits) && routes_->apply(edits)) {
             timespec now{};
             clock_gettime(CLOCK_REALTIME, &now);
             host_sync_ns_ = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u +

@@ -83,25 +83,13 @@ ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& 
     return rc;
 }
 
-bool apply_route_events(ipv4::RouteConfig& rc, std::span<const RouteEvent> events) {
+bool route_edits(std::span<const RouteEvent> events, std::vector<ipv4::RouteEdit>& out) {
+    out.clear();
     for (const RouteEvent& e : events) {
         HostSkipped sk;
         const std::optional<ipv4::StaticRoute> s = static_route_of(e.route, sk);
         if (!s) return false;
-        std::vector<ipv4::StaticRoute>& v = rc.routes;
-        if (!e.add) {
-            auto it = std::find(v.begin(), v.end(), *s);
-            if (it == v.end()) return false;
-            v.erase(it);
-            continue;
-        }
-        auto same_prefix = [&](const ipv4::StaticRoute& o) {
-            return o.table == s->table && o.prefix == s->prefix && o.prefix_len == s->prefix_len;
-        };
-        if (auto it = std::find_if(v.begin(), v.end(), same_prefix); e.replace && it != v.end())
-            *it = *s;
-        else
-            v.push_back(*s);
+        out.push_back({.add = e.add, .replace = e.replace, .route = *s});
     }
     return true;
 }

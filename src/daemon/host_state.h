@@ -86,14 +86,14 @@ inline constexpr uint8_t kRtTableLocal = 255;
 ipv4::RouteConfig overlay_kernel_host(ipv4::RouteConfig base, const KernelHost& k,
                                       HostSkipped* skipped);
 
-// Route notifications applied, in order, to `rc` (what overlay_kernel_host() made of the
-// last dump), as the next dump would change it, so that one `ip route add/del/replace`
-// needs no dump (and RoutePublisher applies it incrementally). False, with `rc` partly
-// changed, when one of them needs the dump: a route derived from an address (protocol
-// kernel) or one the translation leaves out, a deletion of a route not there. A new route
-// is appended (a dump lists it in the kernel's trie order: the order matters only between
-// two routes of one prefix in one table); a replace takes the place of the first route of
-// its table and prefix.
-bool apply_route_events(ipv4::RouteConfig& rc, std::span<const RouteEvent> events);
+// Route notifications as the edits RoutePublisher::apply() makes to what
+// overlay_kernel_host() made of the last dump, as the next dump would change it, so that
+// one `ip route add/del/replace` needs no dump (and is applied incrementally). False when
+// one of them needs the dump: a route derived from an address (protocol kernel) or one the
+// translation leaves out (a deletion of a route not there is apply()'s to find). A new
+// route is appended (a dump lists it in the kernel's trie order: the order matters only
+// between two routes of one prefix in one table); a replace takes the place of the first
+// route of its table and prefix.
+bool route_edits(std::span<const RouteEvent> events, std::vector<ipv4::RouteEdit>& out);
 
 }  // namespace ingress::daemon

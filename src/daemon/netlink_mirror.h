@@ -2,7 +2,8 @@
 // (libmnl), and a subscription to their changes. The control thread polls it between
 // requests; a batch of notifications that are only route additions, deletions and
 // replacements is applied from the notifications themselves (daemon/host_state.h
-// apply_route_events(); the route tables change incrementally, route_tables.h); any other
+// route_edits() and RoutePublisher::apply(): the route list edited in place, the tables
+// changed incrementally, route_tables.h); any other
 // change (and an overflow of the subscription socket, ENOBUFS) is answered with a full
 // dump, whose translation is published like a reload.
 #pragma once

@@ -416,6 +416,123 @@ void RoutePublisher::update(RouteConfig cfg) {
     // incremental attempt already applied of this very change).
     if (!next) next = std::make_unique<RouteTables>(cfg, generation_ + 1);
     cfg_ = std::move(cfg);
+    if (route_indexed_) index_routes();  // apply() is in use: keep its index ready
+    ++generation_;
+    publish(std::move(next));
+}
+
+RoutePublisher::RouteKey RoutePublisher::key_of(const StaticRoute& s) noexcept {
+    const Route r = RouteTables::route_of(s);  // the table iproute2's default resolves to
+    return {r.table, r.prefix, r.prefix_len};
+}
+
+void RoutePublisher::index_routes() {
+    route_index_.clear();
+    route_index_.reserve(cfg_.routes.size());
+    for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+        RouteSlot& s = route_index_[key_of(cfg_.routes[i])];
+        s.pos = static_cast<uint32_t>(i);
+        ++s.count;
+    }
+    route_indexed_ = true;
+}
+
+bool RoutePublisher::apply(std::span<const RouteEdit> edits) {
+    if (!route_indexed_) index_routes();
+    std::vector<StaticRoute>& v = cfg_.routes;
+    // How to take each edit back (in reverse order) if a later one fails or the build
+    // throws: the list is restored exactly, then the index rebuilt.
+    enum class Op : uint8_t { kAppend, kOverwrite, kSwapErase, kOrderedErase };
+    struct Undo {
+        Op op;
+        std::size_t pos;
+        StaticRoute old;
+    };
+    std::vector<Undo> undo;
+    std::vector<StaticRoute> removed, added;
+    auto roll_back = [&] {
+        for (auto u = undo.rbegin(); u != undo.rend(); ++u) switch (u->op) {
+                case Op::kAppend:
+                    v.pop_back();
+                    break;
+                case Op::kOverwrite:
+                    v[u->pos] = u->old;
+                    break;
+                case Op::kSwapErase:
+                    v.push_back(u->old);
+                    std::swap(v[u->pos], v.back());
+                    break;
+                case Op::kOrderedErase:
+                    v.insert(v.begin() + static_cast<std::ptrdiff_t>(u->pos), u->old);
+                    break;
+            }
+        index_routes();
+    };
+    // The first route of `k` equal to `want` (or any, with want null): its position, or npos.
+    auto find = [&](const RouteKey& k, const StaticRoute* want) -> std::size_t {
+        auto it = route_index_.find(k);
+        if (it == route_index_.end()) return std::string::npos;
+        if (it->second.count == 1)
+            return !want || v[it->second.pos] == *want ? it->second.pos : std::string::npos;
+        for (std::size_t i = 0; i < v.size(); ++i)
+            if (key_of(v[i]) == k && (!want || v[i] == *want)) return i;
+        return std::string::npos;
+    };
+    for (const RouteEdit& e : edits) {
+        const RouteKey k = key_of(e.route);
+        if (!e.add) {
+            const std::size_t pos = find(k, &e.route);
+            if (pos == std::string::npos) {
+                roll_back();
+                return false;
+            }
+            RouteSlot& s = route_index_[k];
+            const RouteKey last = key_of(v.back());
+            removed.push_back(v[pos]);
+            if (s.count == 1 && (pos + 1 == v.size() || route_index_[last].count == 1)) {
+                // No other route of either key: the order that matters is unchanged.
+                undo.push_back({Op::kSwapErase, pos, v[pos]});
+                v[pos] = v.back();
+                v.pop_back();
+                route_index_.erase(k);
+                if (pos < v.size()) route_index_[last].pos = static_cast<uint32_t>(pos);
+            } else {
+                undo.push_back({Op::kOrderedErase, pos, v[pos]});
+                v.erase(v.begin() + static_cast<std::ptrdiff_t>(pos));
+                index_routes();  // positions moved (rare: a prefix with several routes)
+            }
+            continue;
+        }
+        if (const std::size_t pos = e.replace ? find(k, nullptr) : std::string::npos;
+            pos != std::string::npos) {
+            undo.push_back({Op::kOverwrite, pos, v[pos]});
+            removed.push_back(v[pos]);
+            v[pos] = e.route;
+        } else {
+            undo.push_back({Op::kAppend, v.size(), {}});
+            v.push_back(e.route);
+            RouteSlot& s = route_index_[k];
+            s.pos = static_cast<uint32_t>(v.size() - 1);
+            ++s.count;
+        }
+        added.push_back(e.route);
+    }
+    try {
+        publish_change(removed, added);
+    } catch (...) {
+        roll_back();
+        throw;
+    }
+    return true;
+}
+
+void RoutePublisher::publish_change(std::span<const StaticRoute> removed,
+                                    std::span<const StaticRoute> added) {
+    std::unique_ptr<RouteTables> next;
+    if (removed.size() <= kIncrementalRoutes && added.size() <= kIncrementalRoutes)
+        next = own_->try_incremental(cfg_, removed, added, generation_ + 1);
+    last_incremental_ = next != nullptr;
+    if (!next) next = std::make_unique<RouteTables>(cfg_, generation_ + 1);
     ++generation_;
     publish(std::move(next));
 }

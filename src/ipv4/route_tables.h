@@ -35,6 +35,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ipv4/devconf.h"
@@ -86,6 +87,14 @@ struct LocalDst {
 
 // Sorts by address, then prefix length, and keeps the first of each (address, length).
 void sort_local_dsts(std::vector<LocalDst>& v);
+
+// One route notification as the publisher applies it (RTM_NEWROUTE / RTM_DELROUTE).
+struct RouteEdit {
+    bool add = true;       // false: delete the route equal to `route` (the last one listed)
+    bool replace = false;  // NLM_F_REPLACE: takes the place of the first route of its table
+                           // and prefix, if there is one
+    StaticRoute route;
+};
 
 struct RouteConfig {
     DevConf all = DevConf::all_defaults();
@@ -280,6 +289,19 @@ public:
     // current configuration by at most kIncrementalRoutes static routes and nothing else,
     // the change is incremental (RouteTables::try_incremental()).
     void update(RouteConfig cfg);
+    // Route notifications applied to the current configuration in place, then published
+    // as update() would (incrementally when they allow it): no copy and no comparison of
+    // the whole route list, so one change costs the same with 10 routes or 1M. False, with
+    // nothing changed or published, when a deletion names a route the configuration does
+    // not have (the caller resynchronises with a full dump). The order of the route list
+    // is kept where it matters (between the routes of one table and prefix); a deleted
+    // route's place is taken by the last route of the list otherwise.
+    bool apply(std::span<const RouteEdit> edits);
+    // Builds the index apply() finds routes with (linear in the routes; otherwise the first
+    // apply() pays it), and keeps it across update(): for a caller that will apply edits.
+    void prepare_edits() {
+        if (!route_indexed_) index_routes();
+    }
     const RouteConfig& config() const noexcept { return cfg_; }
     // How the last update() applied: incrementally, or by a full build.
     bool last_incremental() const noexcept { return last_incremental_; }
@@ -288,6 +310,30 @@ public:
 
 private:
     void publish(std::unique_ptr<RouteTables> next);
+    void publish_change(std::span<const StaticRoute> removed, std::span<const StaticRoute> added);
+
+    // Where each (table, prefix, length) of cfg_.routes is: the position of its route when
+    // it has one, and how many it has. Built at the first apply(), dropped by update().
+    struct RouteKey {
+        uint32_t table = 0;
+        wire::Ipv4Addr prefix = 0;
+        uint8_t prefix_len = 0;
+        friend bool operator==(const RouteKey&, const RouteKey&) = default;
+    };
+    struct RouteKeyHash {
+        std::size_t operator()(const RouteKey& k) const noexcept {
+            return std::hash<uint64_t>{}((uint64_t{k.table} << 40) ^
+                                         (uint64_t{k.prefix_len} << 32) ^ k.prefix);
+        }
+    };
+    struct RouteSlot {
+        uint32_t pos = 0;    // meaningful when count == 1
+        uint32_t count = 0;  // routes of this key in cfg_.routes
+    };
+    static RouteKey key_of(const StaticRoute& s) noexcept;
+    void index_routes();
+    std::unordered_map<RouteKey, RouteSlot, RouteKeyHash> route_index_;
+    bool route_indexed_ = false;
 
     RouteConfig cfg_;
     std::atomic<const RouteTables*> cur_{nullptr};

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <tuple>
+
 namespace ingress::daemon {
 namespace {
 
@@ -97,42 +100,57 @@ TEST(OverlayKernelHost, EveryLinkUpAddressesAndTheOperatorsRoutes) {
     EXPECT_EQ(t.addr_type(ipv4(192, 0, 2, 1)), RouteType::kUnicast);
 }
 
-// One `ip route add/replace/del` applied from its notification gives what the next dump
-// would; a notification the translation cannot take alone (a route derived from an address,
-// one left out, a deletion of a route not there) asks for the dump.
-TEST(ApplyRouteEvents, RouteNotificationsChangeTheRoutesAsADumpWould) {
+// One `ip route add/replace/del` applied from its notification (route_edits() through
+// RoutePublisher::apply()) gives the routes the next dump would (as a set: the list's order
+// matters only between routes of one table and prefix); a notification the translation
+// cannot take alone (a route derived from an address, one left out) asks for the dump, and
+// so does a deletion of a route not there, with nothing changed.
+TEST(RouteEdits, RouteNotificationsChangeTheRoutesAsADumpWould) {
     HostSkipped sk;
     KernelHost k = host();
-    ipv4::RouteConfig rc = overlay_kernel_host({}, k, &sk);
+    ipv4::RoutePublisher pub(overlay_kernel_host({}, k, &sk));
+    auto sorted = [](std::vector<ipv4::StaticRoute> v) {
+        std::sort(v.begin(), v.end(), [](const ipv4::StaticRoute& a, const ipv4::StaticRoute& b) {
+            return std::tie(a.table, a.prefix, a.prefix_len, a.oif) <
+                   std::tie(b.table, b.prefix, b.prefix_len, b.oif);
+        });
+        return v;
+    };
+    auto apply = [&](std::vector<RouteEvent> ev) {
+        std::vector<ipv4::RouteEdit> edits;
+        return route_edits(ev, edits) && pub.apply(edits);
+    };
+    auto dump_routes = [&] { return sorted(overlay_kernel_host({}, k, &sk).routes); };
     const KernelRoute added{kRtTableMain, kProtoBoot, 1, ipv4(198, 21, 7, 0), 24, 3};
-    ASSERT_TRUE(apply_route_events(rc, std::vector<RouteEvent>{{.route = added}}));
+    ASSERT_TRUE(apply({{.route = added}}));
     k.routes.push_back(added);
-    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+    EXPECT_EQ(sorted(pub.config().routes), dump_routes());
+    EXPECT_TRUE(pub.last_incremental());
 
     // replace: the route of that prefix in that table, now a blackhole
     KernelRoute replaced = added;
     replaced.type = 6;
     replaced.oif = 0;
-    ASSERT_TRUE(
-        apply_route_events(rc, std::vector<RouteEvent>{{.replace = true, .route = replaced}}));
+    ASSERT_TRUE(apply({{.replace = true, .route = replaced}}));
     k.routes.back() = replaced;
-    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+    EXPECT_EQ(sorted(pub.config().routes), dump_routes());
 
     // delete
-    ASSERT_TRUE(apply_route_events(rc, std::vector<RouteEvent>{{.add = false, .route = replaced}}));
+    ASSERT_TRUE(apply({{.add = false, .route = replaced}}));
     k.routes.pop_back();
-    EXPECT_EQ(rc.routes, overlay_kernel_host({}, k, &sk).routes);
+    EXPECT_EQ(sorted(pub.config().routes), dump_routes());
 
-    // The dump is needed: a route derived from an address, a multipath route, a deletion of
-    // a route the tables do not have.
-    ipv4::RouteConfig copy = rc;
-    EXPECT_FALSE(apply_route_events(
-        copy, std::vector<RouteEvent>{
-                  {.route = {kRtTableLocal, kRtProtKernel, 2, ipv4(198, 18, 0, 7), 32, 2}}}));
-    EXPECT_FALSE(apply_route_events(
-        copy, std::vector<RouteEvent>{{.route = {kRtTableMain, kProtoBoot, 1, ipv4(10, 9, 0, 0), 16,
-                                                 0, false, true}}}));
-    EXPECT_FALSE(apply_route_events(copy, std::vector<RouteEvent>{{.add = false, .route = added}}));
+    // The dump is needed: a route derived from an address, a multipath route; a deletion of
+    // a route the tables do not have takes back the edits before it in the batch.
+    const std::vector<ipv4::StaticRoute> before = pub.config().routes;
+    const uint64_t generation = pub.read()->generation();
+    EXPECT_FALSE(apply({{.route = {kRtTableLocal, kRtProtKernel, 2, ipv4(198, 18, 0, 7), 32, 2}}}));
+    EXPECT_FALSE(
+        apply({{.route = {kRtTableMain, kProtoBoot, 1, ipv4(10, 9, 0, 0), 16, 0, false, true}}}));
+    EXPECT_FALSE(
+        apply({{.route = added}, {.add = false, .route = added}, {.add = false, .route = added}}));
+    EXPECT_EQ(pub.config().routes, before);
+    EXPECT_EQ(pub.read()->generation(), generation);
 }
 
 }  // namespace
