@@ -1,5 +1,6 @@
 #!/bin/bash
-# LD_PRELOAD=libingress-preload.so: unmodified programs from Debian packages (socat, python3)
+# LD_PRELOAD=libingress-preload.so: unmodified programs from Debian packages (socat, python3,
+# the iperf3 server in UDP mode)
 # and a plain-socket C program of ours receive through ingressd (README, "Running an existing
 # app unmodified"). ingressd runs on a veth pair in namespaces made for the test (host:
 # kernel: the kernel holds 198.18.0.1, so the apps' kernel sockets could receive); the
@@ -31,7 +32,7 @@ fail() {
 }
 # The Debian packages' programs (not a python3 of its own that PATH may find first).
 py=/usr/bin/python3
-for p in /usr/bin/socat $py; do [ -x $p ] || fail "$p is not installed (tools/install-deps)"; done
+for p in /usr/bin/socat /usr/bin/iperf3 $py; do [ -x $p ] || fail "$p is not installed (tools/install-deps)"; done
 mac_a=02:00:5e:00:dc:01 mac_b=02:00:5e:00:dc:02
 veth_pair ingpl $mac_a $mac_b
 ip -n "$ns_a" link set lo up
@@ -217,7 +218,26 @@ read -r _ got _ wakeups _ empty < "$tmp/et.out"
 [ $((empty * 10)) -le "$wakeups" ] || fail "epoll-et: $empty of $wakeups wakeups found nothing"
 expect "epoll-et-recvmmsg ($wakeups wakeups)" "$got" 300 "$k0" "$i0"
 
-# 6. dup and fork: the socket's first fd is closed after a dup, then the process forks and
+# 6. iperf3's server in UDP mode: its TCP control connection stays with the kernel (the XDP
+# program passes TCP); its UDP data socket is bound, then connected to the client (the
+# endpoint reopens with the peer), and read through select(). -4: by default it makes a
+# dual-stack AF_INET6 socket, which the shim leaves to the kernel (README).
+k0=$(kernel_in) i0=$(ingress_in)
+shim iperf3 -4 -s -1 -p 5201 -J > "$tmp/iperf.json" 2> "$tmp/iperf.err" &
+apps+=($!)
+iperf=$!
+for _ in $(seq 50); do ip netns exec "$ns_a" ss -ltn | grep -q ':5201 ' && break; sleep 0.1; done
+ip netns exec "$ns_b" iperf3 -c 198.18.0.1 -p 5201 -u -b 20M -l 1200 -t 2 > "$tmp/iperf-client" 2>&1 ||
+    { cat "$tmp/iperf-client" "$tmp/iperf.err" >&2; fail "iperf3: the client failed"; }
+wait "$iperf" || { cat "$tmp/iperf.err" >&2; fail "iperf3: the server failed"; }
+grep -q "on ingressd's rings" "$tmp/iperf.err" || { cat "$tmp/iperf.err" >&2; fail "iperf3: no endpoint opened"; }
+read -r got lost < <($py -c 'import json, sys
+s = json.load(open(sys.argv[1]))["end"]["sum"]
+print(s["packets"] - s["lost_packets"], s["lost_packets"])' "$tmp/iperf.json")
+[ "$got" -gt 1000 ] || fail "iperf3: the server received $got datagrams"
+expect "iperf3-udp-server ($lost lost)" "$got" "$got" "$k0" "$i0"
+
+# 7. dup and fork: the socket's first fd is closed after a dup, then the process forks and
 # the parent closes its copy: the child still receives on the endpoint they shared.
 cat > "$tmp/fork.py" <<'PY'
 import os, socket, sys
@@ -255,7 +275,7 @@ if [ "$backend" != af_xdp ]; then
     exit 0
 fi
 
-# 7. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
+# 8. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
 # socket; the kernel counts exactly what was sent after the stop.
 k0=$(kernel_in) i0=$(ingress_in)
 shim $py "$tmp/py.py" recvfrom 5040 200 > "$tmp/stop.out" 2> "$tmp/stop.err" &
@@ -277,7 +297,7 @@ grep -q "ingressd exited" "$tmp/stop.err" || fail "stopped mid-stream: the shim 
 echo "preload fallback-mid-stream: 100 through ingressd, then 100 through the kernel socket, none lost"
 passed=$((passed + 1))
 
-# 8. No ingressd at all: a plain kernel socket, said once.
+# 9. No ingressd at all: a plain kernel socket, said once.
 k0=$(kernel_in)
 ip netns exec "$ns_a" env LD_PRELOAD="$preload" INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
     $py "$tmp/py.py" recvfrom 5041 50 > "$tmp/absent.out" 2> "$tmp/absent.err" &
