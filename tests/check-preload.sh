@@ -239,19 +239,28 @@ expect "iperf3-udp-server ($lost lost)" "$got" "$got" "$k0" "$i0"
 
 # 7. dup and fork: the socket's first fd is closed after a dup, then the process forks and
 # the parent closes its copy: the child still receives on the endpoint they shared.
-cat > "$tmp/fork.py" <<'PY'
+# life.py fork|exec PORT N: fork: a dup, the first fd closed, a fork, the parent's copy closed,
+# the child receives; exec: the socket survives exec into a new image, which receives.
+cat > "$tmp/life.py" <<'PY'
 import os, socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", port))
-fd = os.dup(s.fileno())
-s.close()
-pid = os.fork()
-if pid:
-    os.close(fd)
-    _, st = os.waitpid(pid, 0)
-    sys.exit(os.waitstatus_to_exitcode(st))
-s = socket.socket(fileno=fd)
+mode, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if len(sys.argv) == 5:  # the exec'd image
+    s = socket.socket(fileno=int(sys.argv[4]))
+    print("exec'd", file=sys.stderr, flush=True)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    if mode == "exec":
+        s.set_inheritable(True)
+        os.execv(sys.executable, [sys.executable] + sys.argv + [str(s.fileno())])
+    fd = os.dup(s.fileno())
+    s.close()
+    pid = os.fork()
+    if pid:
+        os.close(fd)
+        _, st = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(st))
+    s = socket.socket(fileno=fd)
 s.settimeout(10)
 got = 0
 while got < n:
@@ -260,13 +269,24 @@ while got < n:
 print(got, flush=True)
 PY
 k0=$(kernel_in) i0=$(ingress_in)
-shim $py "$tmp/fork.py" 5030 100 > "$tmp/fork.out" 2> "$tmp/fork.err" &
+shim $py "$tmp/life.py" fork 5030 100 > "$tmp/fork.out" 2> "$tmp/fork.err" &
 apps+=($!)
 attached fork
 sleep 0.3
 send 5030 100
 wait "${apps[-1]}" || { cat "$tmp/fork.err" >&2; fail "the dup/fork case exited with an error"; }
 expect dup-fork "$(cat "$tmp/fork.out")" 100 "$k0" "$i0"
+
+# 8. exec: the bound socket survives exec (not close-on-exec); the new image's shim finds it
+# and opens its endpoint again (the old image's went with its close-on-exec connection).
+k0=$(kernel_in) i0=$(ingress_in)
+shim $py "$tmp/life.py" exec 5035 100 > "$tmp/exec.out" 2> "$tmp/exec.err" &
+apps+=($!)
+for _ in $(seq 100); do grep -q "exec'd" "$tmp/exec.err" 2>/dev/null && break; sleep 0.1; done
+[ "$(grep -c "on ingressd's rings" "$tmp/exec.err")" = 2 ] || { cat "$tmp/exec.err" >&2; fail "exec: the new image did not open the endpoint"; }
+send 5035 100
+wait "${apps[-1]}" || { cat "$tmp/exec.err" >&2; fail "the exec case exited with an error"; }
+expect exec "$(cat "$tmp/exec.out")" 100 "$k0" "$i0"
 
 # The fallbacks need the kernel to hold the address once ingressd is gone: on DPDK the
 # port's kernel side is ingressd's exception TAP, which goes with it.
@@ -275,7 +295,7 @@ if [ "$backend" != af_xdp ]; then
     exit 0
 fi
 
-# 8. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
+# 9. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
 # socket; the kernel counts exactly what was sent after the stop.
 k0=$(kernel_in) i0=$(ingress_in)
 shim $py "$tmp/py.py" recvfrom 5040 200 > "$tmp/stop.out" 2> "$tmp/stop.err" &
@@ -297,7 +317,7 @@ grep -q "ingressd exited" "$tmp/stop.err" || fail "stopped mid-stream: the shim 
 echo "preload fallback-mid-stream: 100 through ingressd, then 100 through the kernel socket, none lost"
 passed=$((passed + 1))
 
-# 9. No ingressd at all: a plain kernel socket, said once.
+# 10. No ingressd at all: a plain kernel socket, said once.
 k0=$(kernel_in)
 ip netns exec "$ns_a" env LD_PRELOAD="$preload" INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
     $py "$tmp/py.py" recvfrom 5041 50 > "$tmp/absent.out" 2> "$tmp/absent.err" &

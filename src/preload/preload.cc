@@ -21,7 +21,7 @@
 // last process holding the connection lets go, as the kernel frees a socket when its last
 // file reference goes, so fork (parent and child share it), dup/dup2/dup3/F_DUPFD and close
 // behave as a socket's. The connection, rings and doorbell are close-on-exec; after exec the
-// new image's kernel socket is a plain kernel socket again.
+// new image's shim finds the inherited bound UDP sockets and opens their endpoints again.
 //
 // Fallback: no daemon, or a refused open (policy, port taken): a plain kernel socket. The
 // daemon exiting: the endpoint's rings are read out, then the socket receives from the kernel
@@ -317,11 +317,13 @@ void replay(ingress::UdpEndpoint& ep, const McOp& m) {
 }
 
 // The socket got its local port: open the endpoint (g_mu held). Once per socket, except
-// that connect() reopens with the peer.
-void open_endpoint(Sock* s, int fd) {
+// that connect() reopens with the peer. Returns 0 or the errno of the refusal (`quiet`: not
+// said, the caller tries again).
+int open_endpoint(Sock* s, int fd, bool quiet = false) {
     sockaddr_in sin{};
     socklen_t len = sizeof sin;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0) return;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0)
+        return EINVAL;
     s->opts.addr = ntohl(sin.sin_addr.s_addr);
     s->opts.port = ntohs(sin.sin_port);
     s->tried = true;
@@ -337,13 +339,17 @@ void open_endpoint(Sock* s, int fd) {
         say(false, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
             inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
     } catch (const std::exception& e) {
+        const auto* ie = dynamic_cast<const ingress::Error*>(&e);
+        const int err = ie && ie->code() > 0 ? ie->code() : EIO;
+        if (quiet) return err;
         say(true,
             "fd %d (UDP port %u): no ingressd endpoint (%s); a plain kernel socket, which "
             "receives only what ingressd does not steer",
             fd, s->opts.port, e.what());
-        return;
+        return err;
     }
     sync_regs(s);
+    return 0;
 }
 
 void maybe_open(Sock* s, int fd) {
@@ -969,8 +975,67 @@ void fork_child() {
     new (&g_mu) std::recursive_mutex();
 }
 
+int sockopt_int(int fd, int level, int name) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    return getsockopt(fd, level, name, &v, &len) == 0 ? v : 0;
+}
+
+// exec: the new image's inherited UDP sockets (the old image's endpoints went with its
+// close-on-exec connections). Each bound one gets an endpoint again, with the options the
+// kernel socket reports; memberships are not read back (README).
+void adopt_inherited() {
+    for (int fd = 0; fd < 1024; ++fd) {
+        if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN) != AF_INET ||
+            sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM ||
+            sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_UDP)
+            continue;
+        auto* s = new Sock;
+        s->refs = 1;
+        REAL(fcntl);
+        s->nonblock = real_fcntl(fd, F_GETFL) & O_NONBLOCK;
+        s->opts.reuseaddr = sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR) != 0;
+        s->opts.reuseport = sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) != 0;
+        s->opts.ifindex = static_cast<uint32_t>(sockopt_int(fd, SOL_SOCKET, SO_BINDTOIFINDEX));
+        s->opts.multicast_all = sockopt_int(fd, IPPROTO_IP, IP_MULTICAST_ALL) != 0;
+        const std::pair<int, uint32_t> bits[] = {{IP_PKTINFO, kPktinfo},
+                                                 {IP_RECVTOS, kTos},
+                                                 {IP_RECVTTL, kTtl},
+                                                 {IP_RECVORIGDSTADDR, kOrigDst}};
+        for (auto [name, bit] : bits)
+            if (sockopt_int(fd, IPPROTO_IP, name)) s->cmsgs |= bit;
+        if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMP)) s->cmsgs |= kTimestamp;
+        if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMPNS)) s->cmsgs |= kTimestampNs;
+        if (sockopt_int(fd, SOL_SOCKET, SO_RXQ_OVFL)) s->cmsgs |= kRxqOvfl;
+        sockaddr_in peer{};
+        socklen_t plen = sizeof peer;
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) {
+            s->opts.remote_addr = ntohl(peer.sin_addr.s_addr);
+            s->opts.remote_port = ntohs(peer.sin_port);
+        }
+        set_fd(fd, s);
+        // The old image's endpoint may not be gone yet when its connection closed at exec
+        // (the daemon drops it when it reads the hangup): a port still taken is asked again
+        // for up to 300 ms.
+        int err = 0;
+        for (int tries = 0; tries < 30; ++tries) {
+            s->tried = false;
+            err = open_endpoint(s, fd, true);
+            if (err != EADDRINUSE) break;
+            REAL(poll);
+            real_poll(nullptr, 0, 10);
+        }
+        if (err && err != EINVAL) {
+            s->tried = false;
+            open_endpoint(s, fd);  // says why
+        }
+    }
+}
+
 __attribute__((constructor)) void preload_init() {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    std::lock_guard lk(g_mu);
+    adopt_inherited();
 }
 
 }  // namespace
