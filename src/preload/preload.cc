@@ -508,6 +508,8 @@ uint64_t now_ms() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+constexpr int kWaitSliceMs = 200;
+
 // recvmsg on a shim socket: from the rings, with the socket's blocking mode, SO_RCVTIMEO and
 // the call's flags. kKernel: the caller makes the kernel's call.
 ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
@@ -532,11 +534,13 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
         }
         if (!armed) continue;
         pollfd p[2] = {{s->ep->fd(), POLLIN, 0}, {s->client->fd(), 0, 0}};
-        int left = -1;
+        // Sleeps of at most kWaitSliceMs: another thread (or, after a fork, process) waiting
+        // on or polling the same doorbell may take its ring; the ring is looked at again.
+        int left = kWaitSliceMs;
         if (deadline) {
             const uint64_t now = now_ms();
             if (now >= deadline) return -EAGAIN;
-            left = static_cast<int>(deadline - now);
+            left = static_cast<int>(std::min<uint64_t>(deadline - now, kWaitSliceMs));
         }
         lk.unlock();
         REAL(poll);
