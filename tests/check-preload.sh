@@ -288,6 +288,22 @@ send 5035 100
 wait "${apps[-1]}" || { cat "$tmp/exec.err" >&2; fail "the exec case exited with an error"; }
 expect exec "$(cat "$tmp/exec.out")" 100 "$k0" "$i0"
 
+# semantics OUT [PRELOAD]: tests/apps/preload_semantics on port 5060 (under the shim when
+# PRELOAD is given), fed three datagrams with TOS 0x28; its report in OUT.
+semantics() {
+    ip netns exec "$ns_a" env ${2:+LD_PRELOAD=$2} INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
+        "$build/tests/preload_semantics" 5060 > "$1" 2> "$1.err" &
+    apps+=($!)
+    for _ in $(seq 100); do grep -q ready "$1.err" 2>/dev/null && break; sleep 0.1; done
+    ip netns exec "$ns_b" $py -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+for p in (b"alpha-0123456789", b"b", b"gamma"):
+    s.sendto(p, ("198.18.0.1", 5060))'
+    wait "${apps[-1]}" || { cat "$1" "$1.err" >&2; fail "preload_semantics failed"; }
+}
+
 # The fallbacks need the kernel to hold the address once ingressd is gone: on DPDK the
 # port's kernel side is ingressd's exception TAP, which goes with it.
 if [ "$backend" != af_xdp ]; then
@@ -295,7 +311,12 @@ if [ "$backend" != af_xdp ]; then
     exit 0
 fi
 
-# 9. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
+# 9. The receive semantics under the shim; compared below with the kernel socket's.
+k0=$(kernel_in)
+semantics "$tmp/sem.shim" "$preload"
+[ "$(kernel_in)" = "$k0" ] || fail "semantics: the kernel socket received datagrams"
+
+# 10. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
 # socket; the kernel counts exactly what was sent after the stop.
 k0=$(kernel_in) i0=$(ingress_in)
 shim $py "$tmp/py.py" recvfrom 5040 200 > "$tmp/stop.out" 2> "$tmp/stop.err" &
@@ -317,7 +338,7 @@ grep -q "ingressd exited" "$tmp/stop.err" || fail "stopped mid-stream: the shim 
 echo "preload fallback-mid-stream: 100 through ingressd, then 100 through the kernel socket, none lost"
 passed=$((passed + 1))
 
-# 10. No ingressd at all: a plain kernel socket, said once.
+# 11. No ingressd at all: a plain kernel socket, said once.
 k0=$(kernel_in)
 ip netns exec "$ns_a" env LD_PRELOAD="$preload" INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
     $py "$tmp/py.py" recvfrom 5041 50 > "$tmp/absent.out" 2> "$tmp/absent.err" &
@@ -328,5 +349,11 @@ wait "${apps[-1]}" || { cat "$tmp/absent.err" >&2; fail "no ingressd: the app di
 [ "$(cat "$tmp/absent.out")" = 50 ] && [ $(( $(kernel_in) - k0 )) = 50 ] || fail "no ingressd: app $(cat "$tmp/absent.out"), kernel $(( $(kernel_in) - k0 ))"
 [ "$(grep -c "no ingressd endpoint" "$tmp/absent.err")" = 1 ] || { cat "$tmp/absent.err" >&2; fail "no ingressd: the shim did not say so once"; }
 echo "preload fallback-absent: 50 through the kernel socket, said once"
+passed=$((passed + 1))
+
+# 12. The same program on the kernel socket (no ingressd): the same report, line for line.
+semantics "$tmp/sem.kernel"
+diff -u "$tmp/sem.kernel" "$tmp/sem.shim" >&2 || fail "semantics: the shim's report differs from the kernel's"
+echo "preload semantics: $(wc -l < "$tmp/sem.kernel") lines identical to the kernel socket's (FIONREAD, MSG_PEEK, oneshot, MSG_TRUNC, cmsgs, EAGAIN, SO_RCVTIMEO)"
 passed=$((passed + 1))
 echo "preload ($backend): $passed cases passed"
