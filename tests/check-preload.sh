@@ -135,6 +135,8 @@ kill "${apps[-1]}"
 
 # 4. python3: blocking recvfrom; recvmsg with IP_PKTINFO (the destination and interface
 # recvmsg reports: the interface that holds the address, as the kernel socket would say);
+# two threads receiving on one socket (recv with a timeout: poll, then a non-blocking recv;
+# each datagram to one of them, once);
 # selectors (epoll, level-triggered) and asyncio on non-blocking sockets.
 cat > "$tmp/py.py" <<'PY'
 import asyncio, os, selectors, socket, struct, sys
@@ -193,10 +195,27 @@ elif mode == "asyncio":
         finally:
             t.close()
     asyncio.run(main())
+elif mode == "threads":
+    import threading
+    s.bind(("0.0.0.0", port))
+    s.settimeout(3)
+    seen, lock = [], threading.Lock()
+    def reader():
+        while True:
+            try:
+                d = s.recv(2048)
+            except TimeoutError:
+                return
+            with lock:
+                seen.append(d)
+    ts = [threading.Thread(target=reader) for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    got = len(set(seen)) if len(set(seen)) == len(seen) else -len(seen)  # each exactly once
 print(got, flush=True)
 PY
 port=5010
-for mode in recvfrom pktinfo selectors asyncio; do
+for mode in recvfrom pktinfo selectors asyncio threads; do
     k0=$(kernel_in) i0=$(ingress_in)
     shim env IFACE="$kdev" $py "$tmp/py.py" $mode $port 100 > "$tmp/py.out" 2> "$tmp/py-$mode.err" &
     apps+=($!)
