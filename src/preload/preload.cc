@@ -587,10 +587,12 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
                          static_cast<uint64_t>(t.tv_nsec + tmo->tv_nsec)
                    : 0;
     }();
-    std::vector<pollfd> ext;
-    std::vector<nfds_t> owner;     // extra entries: the app's index they stand for
-    std::vector<short> pre(n, 0);  // readiness found without waiting
-    std::vector<uint8_t> kind;     // extra entries: 0 doorbell, 1 control connection
+    // Kept per thread: no allocation per call once they have grown.
+    thread_local std::vector<pollfd> ext;
+    thread_local std::vector<nfds_t> owner;  // extra entries: the app's index they stand for
+    thread_local std::vector<short> pre;     // readiness found without waiting
+    thread_local std::vector<uint8_t> kind;  // extra entries: 0 doorbell, 1 control connection
+    pre.resize(n);
     for (;;) {
         ext.assign(fds, fds + n);
         owner.clear();
@@ -670,7 +672,8 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
         return real_epoll_pwait(epfd, evs, max, timeout, mask);
     }
     const uint64_t deadline = timeout > 0 ? now_ms() + static_cast<uint64_t>(timeout) : 0;
-    std::vector<epoll_event> got(static_cast<std::size_t>(max));
+    thread_local std::vector<epoll_event> got;  // kept per thread, as poll_impl's
+    if (got.size() < static_cast<std::size_t>(max)) got.resize(static_cast<std::size_t>(max));
     for (;;) {
         int out = 0;
         auto emit = [&](const epoll_data_t& data, uint32_t e) {
@@ -1391,7 +1394,8 @@ static int select_impl(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec
     }
     if (!any) return 0;
     *handled = true;
-    std::vector<pollfd> p;
+    thread_local std::vector<pollfd> p;  // kept per thread (poll_impl's own are others)
+    p.clear();
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
         short ev = 0;
         if (r && FD_ISSET(fd, r)) ev |= POLLIN;
