@@ -72,9 +72,10 @@ for i in range(n):
     time.sleep(0.002)
 PY
 }
-# shim CMD...: the command in the receiving namespace under the shim, logging to $tmp/app.err.
+# shim CMD... &: the command in the receiving namespace under the shim ($! is the command's
+# own pid: exec, so that killing it kills the app and not a subshell).
 shim() {
-    ip netns exec "$ns_a" env LD_PRELOAD="$preload" INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
+    exec ip netns exec "$ns_a" env LD_PRELOAD="$preload" INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
         INGRESS_PRELOAD_LOG=1 "$@"
 }
 # attached NAME: waits until the app's endpoint is open (the shim's log says so).
@@ -108,7 +109,7 @@ attached recv
 send 5001 100
 lines "$tmp/recv.out" 100 || true
 expect socat-udp-recv "$(wc -l < "$tmp/recv.out")" 100 "$k0" "$i0"
-kill "${apps[-1]}"
+kill "${apps[-1]}"; wait "${apps[-1]}" 2>/dev/null || true
 
 # 2. socat UDP-RECVFROM with fork: the parent peeks (MSG_PEEK) each datagram's sender and
 # forks a child that reads it from the shared endpoint.
@@ -119,7 +120,7 @@ attached rf
 for i in $(seq 10); do send 5002 1; sleep 0.2; done
 lines "$tmp/rf.out" 10 || true
 expect socat-udp-recvfrom-fork "$(wc -l < "$tmp/rf.out")" 10 "$k0" "$i0"
-kill "${apps[-1]}"
+kill "${apps[-1]}"; wait "${apps[-1]}" 2>/dev/null || true
 
 # 3. socat multicast receiver (ip-add-membership, mirrored as the endpoint's membership).
 k0=$(kernel_in) i0=$(ingress_in)
@@ -131,7 +132,7 @@ sleep 0.3
 send 5003 50 239.1.2.3
 lines "$tmp/mc.out" 50 || true
 expect socat-multicast "$(wc -l < "$tmp/mc.out")" 50 "$k0" "$i0"
-kill "${apps[-1]}"
+kill "${apps[-1]}"; wait "${apps[-1]}" 2>/dev/null || true
 
 # 4. python3: blocking recvfrom; recvmsg with IP_PKTINFO (the destination and interface
 # recvmsg reports: the interface that holds the address, as the kernel socket would say);
