@@ -17,7 +17,7 @@ cleanup() {
     [ -n "$rx" ] && kill "$rx" 2>/dev/null || true
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
     veth_pair_remove
-    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+    rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "bench/preload: $*" >&2; exit 1; }

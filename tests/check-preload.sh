@@ -22,7 +22,7 @@ cleanup() {
     for a in "${apps[@]}"; do kill "$a" 2>/dev/null || true; done
     [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
     veth_pair_remove
-    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+    rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() {
