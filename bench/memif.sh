@@ -216,12 +216,14 @@ testpmd_rxonly() {  # SECONDS (sets rxp: its timeout's pid, which passes a SIGIN
         -- --forward-mode=rxonly --total-num-mbufs=16384 --no-numa --stats-period 1 > "$tmp/rx" 2>&1 &
     rxp=$!
 }
-# The receiver's rate: the median of its per-second increments, the first and last (partial
-# seconds) left out.
+# The receiver's rate: testpmd's per-display Rx-pps (packets over TSC time since the last
+# display, so a late display under load is still right); the median of the non-zero ones,
+# the first and last (partial: the generator started or stopped inside them) left out when
+# there are three or more.
 rx_rate() {
-    grep -a 'RX-packets:' "$tmp/rx" | awk '{print $2}' |
-        awk '$1 > 0 && prev > 0 && $1 >= prev { print $1 - prev } { prev = $1 }' |
-        sed '1d;$d' | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
+    grep -a 'Rx-pps:' "$tmp/rx" | awk '$2 > 0 {print $2}' |
+        awk '{ v[NR] = $1 } END { if (NR >= 3) for (i = 2; i < NR; i++) print v[i]; else for (i = 1; i <= NR; i++) print v[i] }' |
+        sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
 }
 
 generator_mode() {
@@ -235,7 +237,7 @@ generator_mode() {
             testpmd_rxonly $((DURATION + 30))
             # A memif client that connects before the server's port started stays down.
             for _ in $(seq 100); do grep -aq "start packet forwarding" "$tmp/rx" && break; sleep 0.1; done
-            sleep 0.5
+            sleep 1
             if [ $g = pktgen ]; then
                 label="ingress-pktgen --burst $BURST zero-copy $ZERO_COPY"
                 pktgen --dst-mac 02:00:00:00:00:00 --src 198.18.0.1 --dst 198.18.0.2 \
@@ -262,9 +264,9 @@ generator_mode() {
     awk '{ s[$1] += $2; n[$1]++ } END {
         p = s["pktgen"] / n["pktgen"] / 1e6; t = s["testpmd"] / n["testpmd"] / 1e6
         printf "mean Mpps: ingress-pktgen %.3f, dpdk-testpmd txonly %.3f, ratio %.2f\n", p, t, (t > 0 ? p / t : 0) }' "$tmp/gen_rows"
-    echo "rx Mpps: the receiver's median per-second count; refused: share of the frames offered that"
-    echo "a full memif ring did not take (ingress-pktgen retries them, testpmd counts them as"
-    echo "TX-dropped): high, the receiver was the limit of that row"
+    echo "rx Mpps: the receiver's median per-second rate (testpmd's Rx-pps); refused: share of the"
+    echo "frames offered that a full memif ring did not take (ingress-pktgen retries them, testpmd"
+    echo "counts them as TX-dropped): high, the receiver was the limit of that row"
 }
 
 rfc2544_mode() {
