@@ -48,6 +48,7 @@ struct Args {
     bool json = false;
     bool quiet = false;
     uint32_t ring_slots = 0;
+    uint32_t busy_poll_us = 0;
 };
 
 // why == nullptr: --help, on stdout with status 0; else the reason and status 2.
@@ -57,6 +58,7 @@ struct Args {
                  "usage: ingress-sink [--socket PATH] (--udp ADDR:PORT | --raw PROTO | --tap "
                  "ETHERTYPE|all)\n"
                  "         [--ifindex N] [--join GROUP[,SRC...]] [--reuseport] [--ring-slots N]\n"
+                 "         [--busy-poll US]\n"
                  "         [--rcvbuf BYTES]\n"
                  "         [--count | --print | --hexdump | --pcap FILE]\n"
                  "         [--duration S] [--packets N] [--json] [--quiet]\n");
@@ -121,6 +123,9 @@ Args parse_args(int argc, char** argv) {
         else if (o == "--ring-slots")
             a.ring_slots = static_cast<uint32_t>(
                 parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
+        else if (o == "--busy-poll")
+            a.busy_poll_us =
+                static_cast<uint32_t>(parse_num(next(i), 10'000'000, "busy-poll microseconds"));
         else if (o == "--rcvbuf")  // SO_RCVBUF; 0 is spelled 1 in the options (0: unset)
             a.udp.rcvbuf = std::max<uint32_t>(
                 1, static_cast<uint32_t>(parse_num(next(i), 0x7fffffff, "rcvbuf bytes")));
@@ -209,6 +214,7 @@ int main(int argc, char** argv) {
             ep = c.open_tap(a.tap);
         }
         for (auto& [g, srcs] : a.joins) ep.join(g, a.ifindex, srcs, true);
+        ep.set_busy_poll_us(a.busy_poll_us);
         if (!a.quiet)
             std::fprintf(stderr, "ingress-sink: endpoint %u open (%u rings)\n", ep.id(),
                          ep.workers());

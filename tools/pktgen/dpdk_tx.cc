@@ -1,5 +1,6 @@
 #include "dpdk_tx.h"
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -18,7 +19,6 @@ namespace {
 
 constexpr uint16_t kTxDesc = 1024;
 constexpr uint16_t kRxDesc = 512;
-constexpr uint16_t kBurst = 64;
 constexpr unsigned kPmdMbufsPerQueue = 4096;
 
 [[noreturn]] void fail(const std::string& what, int err) {
@@ -41,6 +41,7 @@ public:
             m->data_len = static_cast<uint16_t>(t.size());
             m->pkt_len = static_cast<uint32_t>(t.size());
             tpl_.push_back(m);
+            len_.push_back(static_cast<uint32_t>(t.size()));
         }
     }
     ~DpdkQueue() override {
@@ -48,19 +49,22 @@ public:
     }
 
     uint32_t send(uint32_t n) noexcept override {
-        rte_mbuf* burst[kBurst];
-        n = std::min<uint32_t>(n, kBurst);
-        uint32_t next = next_;
-        for (uint32_t i = 0; i < n; ++i) {
-            burst[i] = tpl_[next];
-            // The PMD frees what it sent: our own reference keeps the template alive.
-            rte_mbuf_refcnt_update(burst[i], 1);
-            next = next + 1 == tpl_.size() ? 0 : next + 1;
+        rte_mbuf* burst[Load::kMaxBurst];
+        n = std::min<uint32_t>(n, Load::kMaxBurst);
+        const auto count = static_cast<uint32_t>(tpl_.size());
+        for (uint32_t i = 0, t = next_; i < n; ++i) {
+            burst[i] = tpl_[t];
+            t = t + 1 == count ? 0 : t + 1;
         }
+        // The PMD frees what it sent: our references keep the templates alive. One atomic
+        // update per template per burst, not one per frame (with one template, a burst of
+        // 256 is one update here and the PMD's 256 decrements).
+        add_refs(next_, n, 1);
         uint16_t sent = rte_eth_tx_burst(port_, queue_, burst, static_cast<uint16_t>(n));
-        for (uint32_t i = sent; i < n; ++i) rte_mbuf_refcnt_update(burst[i], -1);
-        for (uint32_t i = 0; i < sent; ++i) bytes_ += burst[i]->pkt_len;
-        next_ = static_cast<uint32_t>((next_ + sent) % tpl_.size());
+        const uint32_t after = (next_ + sent) % count;
+        if (sent < n) add_refs(after, n - sent, -1);
+        bytes_ += span_bytes(next_, sent);
+        next_ = after;
         return sent;
     }
     void drain() noexcept override {
@@ -71,8 +75,31 @@ public:
     uint64_t sent_bytes() const noexcept override { return bytes_; }
 
 private:
+    // The n frames from template `first` on, round robin, use template (first + k) % size
+    // n / size times, plus once more for the first n % size of them.
+    template <typename F>
+    void each_use(uint32_t first, uint32_t n, F&& f) const noexcept {
+        const auto count = static_cast<uint32_t>(tpl_.size());
+        const uint32_t full = n / count, rest = n % count;
+        for (uint32_t k = 0, t = first; k < std::min(n, count); ++k) {
+            f(t, full + (k < rest ? 1 : 0));
+            t = t + 1 == count ? 0 : t + 1;
+        }
+    }
+    void add_refs(uint32_t first, uint32_t n, int sign) noexcept {
+        each_use(first, n, [&](uint32_t t, uint32_t uses) {
+            rte_mbuf_refcnt_update(tpl_[t], static_cast<int16_t>(sign * static_cast<int>(uses)));
+        });
+    }
+    uint64_t span_bytes(uint32_t first, uint32_t n) const noexcept {
+        uint64_t b = 0;
+        each_use(first, n, [&](uint32_t t, uint32_t uses) { b += uint64_t{uses} * len_[t]; });
+        return b;
+    }
+
     uint16_t port_, queue_;
     std::vector<rte_mbuf*> tpl_;
+    std::vector<uint32_t> len_;  // the templates' lengths, without FCS
     uint32_t next_ = 0;
     uint64_t bytes_ = 0;
 };
@@ -135,6 +162,14 @@ DpdkPort::DpdkPort(const std::string& eal_args, int port, unsigned queues,
             fail("RX queue " + std::to_string(q) + " of " + name(), rc);
     }
     if ((rc = rte_eth_dev_start(port_)) < 0) fail("starting " + name(), rc);
+    // A memif client connects to its server after the start, asynchronously: frames offered
+    // before the link is up are refused (or dropped by other PMDs). Wait up to 5 s for it,
+    // so a run's rate starts with the link; a PMD that never reports a link goes on anyway.
+    for (int i = 0; i < 500; ++i) {
+        rte_eth_link link{};
+        if (rte_eth_link_get_nowait(port_, &link) == 0 && link.link_status) break;
+        rte_delay_us_sleep(10'000);
+    }
 }
 
 DpdkPort::~DpdkPort() {

@@ -1,8 +1,10 @@
 // The generator's DPDK way out: EAL brought up from the --dpdk argument string, one port
 // (a vdev such as net_af_xdp or net_af_packet, or a bound NIC) with one TX queue per
 // generator thread. Each queue owns mbufs holding the templates, built once; sending hands
-// the PMD a reference to the next template (the mbuf's refcount goes up, the PMD's free
-// brings it back down), so nothing is copied or allocated per frame by the generator.
+// the PMD references to the next templates (each template's refcount goes up once per burst
+// by its uses in the burst, the PMD's frees bring it back down), so nothing is copied or
+// allocated per frame by the generator. With memif's zero-copy client (`zero-copy=yes`, EAL
+// `--single-file-segments`) the server reads the templates themselves.
 //
 // Self-contained (tools/pktgen only): ingressd's DPDK receive backend lives in src/io/dpdk.
 #pragma once

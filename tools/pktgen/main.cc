@@ -7,6 +7,7 @@
 //       --dpdk "--no-huge --no-pci -m 256 --vdev net_af_xdp0,iface=veth0"
 //   ingress-pktgen rfc2544 (--dev IF | --dpdk ...) --socket PATH [options]
 //     --queues N            TX queues 0..N-1, one thread each (default 1)
+//     --burst N             frames handed to a queue per call, 1..512 (default 64)
 //     --src-mac / --dst-mac MAC
 //     --src A[-B] --dst A[-B]   IPv4 addresses or ranges (flows)
 //     --sport P[-Q] --dport P[-Q]
@@ -174,6 +175,7 @@ struct Rfc2544Options {
     uint32_t max_trials = 20;
     bool delivered = false;
     int settle_ms = 500;
+    uint32_t burst = 64;
 };
 
 std::vector<uint32_t> parse_size_list(const std::string& s) {
@@ -216,7 +218,7 @@ int run_rfc2544(gen::TrafficSpec spec, Output& out, const Rfc2544Options& o, dou
         gen::SearchOptions so{gen::line_rate_fps(link_bps, size), o.resolution, o.max_trials};
         auto trial = [&](double fps) {
             uint64_t before = daemon_count(client, o.delivered);
-            pktgen::Load load{fps, 0, o.trial, out.queues, false, frames.avg};
+            pktgen::Load load{fps, 0, o.trial, out.queues, false, frames.avg, o.burst};
             pktgen::Sent s = pktgen::offer(load, open, g_stop);
             if (s.failed || g_stop) std::exit(1);
             std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
@@ -265,6 +267,7 @@ int main(int argc, char** argv) {
     Rate rate;
     double link_bps = 10e9;
     bool json = false, any_dst = false, rfc2544 = false;
+    uint32_t burst = 64;
     Rfc2544Options ro;
     if (argc > 1 && std::string(argv[1]) == "rfc2544") {
         rfc2544 = true;
@@ -301,7 +304,8 @@ int main(int argc, char** argv) {
         kResolution,
         kMaxTrials,
         kDelivered,
-        kSettle
+        kSettle,
+        kBurst
     };
     static const option opts[] = {{"dev", required_argument, nullptr, kDev},
                                   {"queues", required_argument, nullptr, kQueues},
@@ -331,6 +335,7 @@ int main(int argc, char** argv) {
                                   {"max-trials", required_argument, nullptr, kMaxTrials},
                                   {"delivered", no_argument, nullptr, kDelivered},
                                   {"settle", required_argument, nullptr, kSettle},
+                                  {"burst", required_argument, nullptr, kBurst},
                                   {"help", no_argument, nullptr, kHelp},
                                   {nullptr, 0, nullptr, 0}};
     int ch;
@@ -345,6 +350,10 @@ int main(int argc, char** argv) {
                 break;
             case kDpdk:
                 out.eal = a;
+                break;
+            case kBurst:
+                burst = static_cast<uint32_t>(parse_u64("burst", optarg));
+                if (burst < 1 || burst > pktgen::Load::kMaxBurst) fail("--burst: 1..512");
                 break;
             case kPort:
                 out.port = static_cast<int>(parse_u64("port", optarg));
@@ -449,10 +458,10 @@ int main(int argc, char** argv) {
             case kHelp:
                 std::puts(
                     "usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
-                    "[--queues N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] [--dst A[-B]] "
-                    "[--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] [--frags N "
-                    "[--frag-order inorder|shuffle|overlap]] [--malformed PCT] [--count N | "
-                    "--duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
+                    "[--queues N] [--burst N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] "
+                    "[--dst A[-B]] [--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] "
+                    "[--frags N [--frag-order inorder|shuffle|overlap]] [--malformed PCT] "
+                    "[--count N | --duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
                     "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
                     "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
                 return 0;
@@ -477,6 +486,7 @@ int main(int argc, char** argv) {
                 fail("rfc2544: --socket PATH (ingressd's control socket) is required");
             if (ro.trial <= 0 || ro.resolution <= 0 || ro.max_trials == 0)
                 fail("rfc2544: --trial, --resolution and --max-trials must be positive");
+            ro.burst = burst;
             return run_rfc2544(spec, out, ro, link_bps, json);
         }
         if (count == 0 && duration <= 0) duration = 10;
@@ -486,28 +496,30 @@ int main(int argc, char** argv) {
         if (rate.bps > 0) pps_target = rate.bps / (frames.avg * 8);
         if (rate.pct > 0) pps_target = link_bps * rate.pct / 100 / ((frames.avg + 20) * 8);
         auto open = sender_factory(out, frames);
-        pktgen::Load load{pps_target, count, duration, out.queues, true, frames.avg};
+        pktgen::Load load{pps_target, count, duration, out.queues, true, frames.avg, burst};
         pktgen::Sent s = pktgen::offer(load, open, g_stop);
         if (s.failed) return 1;
         double pps = s.seconds > 0 ? static_cast<double>(s.frames) / s.seconds : 0;
         if (json) {
             std::printf(
                 "{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.6f,"
+                "\"refused\":%llu,\"burst\":%u,"
                 "\"templates\":%zu,\"queues\":%u,\"driver\":\"%s\",\"zero_copy\":%s}\n",
                 static_cast<unsigned long long>(s.frames), static_cast<unsigned long long>(s.bytes),
-                s.seconds, pps, pps * frames.avg * 8 / 1e9, frames.bytes.size(), out.queues,
+                s.seconds, pps, pps * frames.avg * 8 / 1e9,
+                static_cast<unsigned long long>(s.refused), burst, frames.bytes.size(), out.queues,
                 out.eal.empty() ? "af_xdp" : "dpdk",
                 s.zero_copy && out.eal.empty() ? "true" : "false");
         } else {
             std::printf(
                 "sent %llu frames (%zu templates, avg %.0f B with FCS) in %.3f s: %.0f pps, "
-                "%.3f Gbit/s, %s, %u queue(s)\n",
+                "%.3f Gbit/s, %s, %u queue(s), %llu refused by a full queue\n",
                 static_cast<unsigned long long>(s.frames), frames.bytes.size(), frames.avg,
                 s.seconds, pps, pps * frames.avg * 8 / 1e9,
                 (out.describe() +
                  (out.eal.empty() ? (s.zero_copy ? " (zero-copy)" : " (copy mode)") : ""))
                     .c_str(),
-                out.queues);
+                out.queues, static_cast<unsigned long long>(s.refused));
         }
     } catch (const std::exception& e) {
         fail(e.what());
