@@ -114,6 +114,14 @@ public:
     }
     // The needs-wakeup check for one worker's ring: rings the doorbell if the app sleeps.
     void wake(uint16_t worker) noexcept;
+    // Closes the daemon's fds (every ring's memfd, both doorbell ends) and keeps the
+    // mappings: delivery goes on, nothing can be handed to an app and no wakeup is sent.
+    // For in-process benchmarks whose endpoints would need more than RLIMIT_NOFILE (three
+    // fds per endpoint with one worker).
+    void close_fds() noexcept {
+        for (PerWorker& w : w_) w.region.close_fd();
+        bell_ = shm::Doorbell{};
+    }
 
     uint16_t workers() const noexcept { return static_cast<uint16_t>(w_.size()); }
     uint32_t endpoint_id() const noexcept { return endpoint_id_; }
