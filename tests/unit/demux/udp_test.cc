@@ -21,6 +21,16 @@ using test::kPeer;
 using test::udp_to;
 using wire::FrameBuilder;
 
+// A UDP datagram of 4 bytes: no room for the 8-byte header.
+std::vector<uint8_t> no_room_for_header() {
+    return FrameBuilder()
+        .eth(test::kPeerMac, test::kPortMac)
+        .ipv4(kPeer, kLocal)
+        .protocol(17)
+        .payload_size(4)
+        .build();
+}
+
 TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     test::DemuxHarness h;
     UdpEndpoint ep(test::rings(), "dns");
@@ -87,14 +97,7 @@ TEST(Udp, MalformedHeaderIsInErrors) {
         uint64_t ip_len;
     };
     std::vector<Case> cases = {
-        {"no room for the header",
-         FrameBuilder()
-             .eth(test::kPeerMac, test::kPortMac)
-             .ipv4(kPeer, kLocal)
-             .protocol(17)
-             .payload_size(4)
-             .build(),
-         24},
+        {"no room for the header", no_room_for_header(), 24},
         {"ulen longer than the IP payload", udp_to(kLocal, 53).udp_length(100).build(), 46},
         {"ulen shorter than the header", udp_to(kLocal, 53).udp_length(4).build(), 46},
     };
@@ -325,13 +328,7 @@ TEST(Udp, ManyEndpointsBurstAheadWalkChangesNoFate) {
     }
     h.publish();
     ASSERT_GT(h.snapshot->udp_count(), kPrefetchMinEndpoints);
-    h.run({udp_to(kLocal, 20000).build(), udp_to(kLocal, 30000).build(),
-           FrameBuilder()
-               .eth(test::kPeerMac, test::kPortMac)
-               .ipv4(kPeer, kLocal)
-               .protocol(17)
-               .payload_size(4)
-               .build(),
+    h.run({udp_to(kLocal, 20000).build(), udp_to(kLocal, 30000).build(), no_room_for_header(),
            udp_to(kLocal, 22048).build()});
     const core::Snapshot s = h.snap();
     EXPECT_EQ(s.rx, 4u);
