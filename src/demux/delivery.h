@@ -114,6 +114,25 @@ public:
     }
     // The needs-wakeup check for one worker's ring: rings the doorbell if the app sleeps.
     void wake(uint16_t worker) noexcept;
+    // The burst-ahead walk's hints (demux::udp_prefetch): the worker's producer state, then
+    // what its next push writes. Reads only the daemon's own memory.
+    void prefetch_producer(uint16_t worker) const noexcept {
+        if (worker >= w_.size()) return;
+        const auto* p = reinterpret_cast<const char*>(&w_[worker]);
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + sizeof(PerWorker) - 1);
+    }
+    void prefetch_next_slot(uint16_t worker) const noexcept {
+        if (worker < w_.size()) w_[worker].prod.prefetch_next();
+    }
+    // Closes the daemon's fds (every ring's memfd, both doorbell ends) and keeps the
+    // mappings: delivery goes on, nothing can be handed to an app and no wakeup is sent.
+    // For in-process benchmarks whose endpoints would need more than RLIMIT_NOFILE (three
+    // fds per endpoint with one worker).
+    void close_fds() noexcept {
+        for (PerWorker& w : w_) w.region.close_fd();
+        bell_ = shm::Doorbell{};
+    }
 
     uint16_t workers() const noexcept { return static_cast<uint16_t>(w_.size()); }
     uint32_t endpoint_id() const noexcept { return endpoint_id_; }

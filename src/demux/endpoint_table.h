@@ -111,6 +111,10 @@ public:
     // The hash2 slot of (addr, port): every endpoint bound to exactly that pair, most
     // recently added first (hlist_add_head_rcu). Empty span when there is none.
     std::span<const UdpEntry> udp_slot(wire::Ipv4Addr addr, uint16_t port) const noexcept;
+    // Where udp_slot(addr, port) starts probing, as a hint to the cache (udp_prefetch).
+    void prefetch_udp_slot(wire::Ipv4Addr addr, uint16_t port) const noexcept {
+        __builtin_prefetch(&slots_[slot_index(slot_key(addr, port))]);
+    }
     // Members of a reuseport group in join order (sock_reuseport.socks[]).
     std::span<UdpEndpoint* const> reuse_members(uint16_t group) const noexcept {
         const ReuseGroup& g = reuse_groups_[group];

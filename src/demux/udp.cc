@@ -1,5 +1,7 @@
 #include "demux/udp.h"
 
+#include <array>
+
 #include "demux/hash.h"
 #include "ipv4/route_type.h"
 #include "wire/checksum.h"
@@ -305,6 +307,40 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
             udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport, pkt.ifindex))
         return rx.queue_rcv(*ep);
     return rx.no_socket();
+}
+
+void udp_prefetch(std::span<const core::Packet> pkts, const EndpointTable& t,
+                  uint16_t worker) noexcept {
+    if (t.udp_count() <= kPrefetchMinEndpoints) return;
+    // Per datagram, the level reached: its hash2 slot's first entry, then its endpoint.
+    std::array<const UdpEntry*, core::kBurst> entry{};
+    const std::size_t n = pkts.size() < core::kBurst ? pkts.size() : core::kBurst;
+    auto dport_of = [](const core::Packet& p) noexcept {
+        const uint8_t* uh = p.data + p.l4_off;
+        return static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    };
+    auto unicast_udp = [](const core::Packet& p) noexcept {
+        const auto rt = ipv4::route_type_of(p.route_type);
+        return p.ip_proto == wire::kIpProtoUdp && p.len >= p.l4_off + wire::UdpView::kHeaderLen &&
+               rt != ipv4::RouteType::kBroadcast && rt != ipv4::RouteType::kMulticast;
+    };
+    for (std::size_t i = 0; i < n; ++i)
+        if (unicast_udp(pkts[i])) t.prefetch_udp_slot(pkts[i].daddr, dport_of(pkts[i]));
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!unicast_udp(pkts[i])) continue;
+        auto slot = t.udp_slot(pkts[i].daddr, dport_of(pkts[i]));
+        if (slot.empty()) continue;
+        entry[i] = slot.data();
+        __builtin_prefetch(entry[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (entry[i]) entry[i]->ep->prefetch();
+    for (std::size_t i = 0; i < n; ++i)
+        if (entry[i]) __builtin_prefetch(&entry[i]->ep->rings());
+    for (std::size_t i = 0; i < n; ++i)
+        if (entry[i]) entry[i]->ep->rings().prefetch_producer(worker);
+    for (std::size_t i = 0; i < n; ++i)
+        if (entry[i]) entry[i]->ep->rings().prefetch_next_slot(worker);
 }
 
 }  // namespace ingress::demux

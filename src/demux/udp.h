@@ -1,7 +1,9 @@
 // UDP receive: validation, socket lookup, unicast delivery and multicast/broadcast fan-out.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/counters.h"
 #include "core/packet.h"
@@ -54,5 +56,19 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
 // Counts: UdpInDatagrams, UdpNoPorts, UdpInErrors, UdpInCsumErrors, UdpRcvbufErrors,
 //         UdpIgnoredMulti (+ the ICMP counters through IcmpSender).
 core::Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept;
+
+// The burst-ahead walk before udp_rcv() runs on a burst: for every unicast UDP datagram,
+// the cache is asked for what its delivery will touch, one level per pass over the burst
+// (the (daddr, dport) hash2 slot; its first entry; the endpoint; its rings; the worker's
+// producer; the ring's header lines and next slot), so the misses of different datagrams
+// overlap instead of each delivery waiting for its own chain of them. Hints only: nothing
+// is decided or written, and the lookup proper runs unchanged in udp_rcv().
+// Runs only when the table has more than kPrefetchMinEndpoints UDP entries: below that the
+// endpoints' state stays in the core's caches and the passes are pure cost (bench_pipeline,
+// same run on a 1 MB-L2 core: 512 endpoints 12.2-12.4 Mpps without the walk, 10.9-11.7
+// with; 10,000 endpoints 2.4 without, 2.6-3.3 with).
+inline constexpr std::size_t kPrefetchMinEndpoints = 2048;
+void udp_prefetch(std::span<const core::Packet> pkts, const EndpointTable& t,
+                  uint16_t worker) noexcept;
 
 }  // namespace ingress::demux

@@ -84,6 +84,11 @@ void Region::reset() noexcept {
     size_ = 0;
 }
 
+void Region::close_fd() noexcept {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+}
+
 Region::~Region() {
     reset();
 }

@@ -31,6 +31,8 @@ public:
     std::size_t size() const noexcept { return size_; }
     int fd() const noexcept { return fd_; }
     explicit operator bool() const noexcept { return data_ != nullptr; }
+    // Closes the fd and keeps the mapping (fd() is -1 afterwards: nothing more to hand out).
+    void close_fd() noexcept;
 
 private:
     void reset() noexcept;

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
 #include "io/tx_queue.h"
 #include "ipv4/route_type.h"
 #include "support/demux.h"
@@ -17,6 +20,16 @@ using test::kLocal;
 using test::kPeer;
 using test::udp_to;
 using wire::FrameBuilder;
+
+// A UDP datagram of 4 bytes: no room for the 8-byte header.
+std::vector<uint8_t> no_room_for_header() {
+    return FrameBuilder()
+        .eth(test::kPeerMac, test::kPortMac)
+        .ipv4(kPeer, kLocal)
+        .protocol(17)
+        .payload_size(4)
+        .build();
+}
 
 TEST(Udp, DeliversPayloadWithRecvmsgMetadata) {
     test::DemuxHarness h;
@@ -84,14 +97,7 @@ TEST(Udp, MalformedHeaderIsInErrors) {
         uint64_t ip_len;
     };
     std::vector<Case> cases = {
-        {"no room for the header",
-         FrameBuilder()
-             .eth(test::kPeerMac, test::kPortMac)
-             .ipv4(kPeer, kLocal)
-             .protocol(17)
-             .payload_size(4)
-             .build(),
-         24},
+        {"no room for the header", no_room_for_header(), 24},
         {"ulen longer than the IP payload", udp_to(kLocal, 53).udp_length(100).build(), 46},
         {"ulen shorter than the header", udp_to(kLocal, 53).udp_length(4).build(), 46},
     };
@@ -303,6 +309,38 @@ TEST(Udp, ByteBudgetDropsAsTheKernelWouldAndReadingGivesItBack) {
     EXPECT_EQ(ep.rings().rmem(), 0u);
     h.run_one(f);
     EXPECT_EQ(test::take(ep.rings()).size(), 1u) << "room again after the read";
+    h.expect_buffers_conserved();
+}
+
+// Above kPrefetchMinEndpoints the burst-ahead walk (udp_prefetch) runs before delivery: it
+// only warms the cache, so one burst mixing deliveries to two of 2049 address-bound
+// endpoints, a port nobody holds and a datagram too short for its header has the fates and
+// counters it has with few endpoints (and, under ASan, the walk reads nothing out of bounds).
+TEST(Udp, ManyEndpointsBurstAheadWalkChangesNoFate) {
+    test::DemuxHarness h;
+    std::vector<std::unique_ptr<UdpEndpoint>> eps;
+    for (uint32_t i = 0; i <= kPrefetchMinEndpoints; ++i) {
+        auto r = test::rings(2, 64);
+        r->close_fds();  // 2049 endpoints x 3 fds would pass a default RLIMIT_NOFILE
+        eps.push_back(std::make_unique<UdpEndpoint>(std::move(r)));
+        eps.back()->bind(kLocal, static_cast<uint16_t>(20000 + i));
+        h.builder.add(*eps.back());
+    }
+    h.publish();
+    ASSERT_GT(h.snapshot->udp_count(), kPrefetchMinEndpoints);
+    h.run({udp_to(kLocal, 20000).build(), udp_to(kLocal, 30000).build(), no_room_for_header(),
+           udp_to(kLocal, 22048).build()});
+    const core::Snapshot s = h.snap();
+    EXPECT_EQ(s.rx, 4u);
+    EXPECT_EQ(s.delivered, 2u);
+    EXPECT_EQ(s.mib_value(core::Mib::kUdpInDatagrams), 2u);
+    EXPECT_EQ(s.mib_value(core::Mib::kUdpNoPorts), 1u);
+    EXPECT_EQ(s.mib_value(core::Mib::kUdpInErrors), 1u);
+    EXPECT_EQ(s.drop_value(core::DropReason::kNoSocket), 1u);
+    EXPECT_EQ(s.drop_value(core::DropReason::kPktTooSmall), 1u);
+    EXPECT_EQ(test::take(eps.front()->rings()).size(), 1u);
+    EXPECT_EQ(test::take(eps.back()->rings()).size(), 1u);
+    EXPECT_EQ(eps[1]->rings().used(), 0u);
     h.expect_buffers_conserved();
 }
 
