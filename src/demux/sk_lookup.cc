@@ -55,8 +55,8 @@ std::unique_ptr<const SkLookup> SkLookup::Builder::build() const {
         const unsigned len = std::min<unsigned>(b.prefix_len, 32);
         t->lens_ |= uint64_t{1} << len;
         groups[bucket_key(b.prefix & mask(len), len)].push_back(
-            {b.port_lo, b.port_hi, b.drop ? kDrop : label_of.at(b.label),
-             static_cast<uint32_t>(i), b.no_reuseport});
+            {b.port_lo, b.port_hi, b.drop ? kDrop : label_of.at(b.label), static_cast<uint32_t>(i),
+             b.no_reuseport});
     }
     std::size_t cap = 16;
     while (cap < groups.size() * 2) cap *= 2;

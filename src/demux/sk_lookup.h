@@ -52,7 +52,7 @@ public:
     // One compiled rule: a port range and what it leads to.
     struct Rule {
         uint16_t port_lo, port_hi;
-        uint32_t label;  // index for members(), or kDrop
+        uint32_t label;    // index for members(), or kDrop
         uint32_t binding;  // index into the Builder's bindings (for traces and listings)
         bool no_reuseport;
     };
@@ -90,7 +90,7 @@ private:
     SkLookup() = default;
 
     struct Bucket {
-        uint64_t key = 0;  // (1 << 40) | prefix_len << 32 | masked prefix; 0 = empty
+        uint64_t key = 0;               // (1 << 40) | prefix_len << 32 | masked prefix; 0 = empty
         uint32_t first = 0, count = 0;  // rules_[first, first+count), narrowest range first
     };
     static uint64_t bucket_key(wire::Ipv4Addr masked, unsigned len) noexcept {
@@ -103,7 +103,7 @@ private:
         return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ull) >> shift_);
     }
 
-    uint64_t lens_ = 0;  // bit L: some binding has prefix length L
+    uint64_t lens_ = 0;            // bit L: some binding has prefix length L
     std::vector<Bucket> buckets_;  // open addressing, linear probing, power of two
     unsigned shift_ = 63;
     std::vector<Rule> rules_;

@@ -1,13 +1,14 @@
 // Bindings (tubular's model of BPF sk_lookup): where they sit in __udp4_lib_lookup's order
 // (connected > sk_lookup > bound > wildcard), SK_DROP, labels with no live endpoint, the
 // reuseport pick within a label, and which binding is the most specific.
+#include "demux/sk_lookup.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 
 #include "demux/hash.h"
-#include "demux/sk_lookup.h"
 #include "demux/udp.h"
 #include "support/demux.h"
 
@@ -19,21 +20,12 @@ using test::kLocal2;
 using test::kPeer;
 using test::udp_to;
 
-Binding bind_label(wire::Ipv4Addr prefix, uint8_t len, uint16_t lo, uint16_t hi,
-                   const char* label, bool no_reuseport = false) {
-    Binding b;
-    b.prefix = prefix;
-    b.prefix_len = len;
-    b.port_lo = lo;
-    b.port_hi = hi;
-    b.label = label;
-    b.no_reuseport = no_reuseport;
-    return b;
+Binding bind_label(wire::Ipv4Addr prefix, uint8_t len, uint16_t lo, uint16_t hi, const char* label,
+                   bool no_reuseport = false) {
+    return test::binding(prefix, len, label, lo, hi, no_reuseport);
 }
 Binding bind_drop(wire::Ipv4Addr prefix, uint8_t len, uint16_t lo, uint16_t hi) {
-    Binding b = bind_label(prefix, len, lo, hi, "");
-    b.drop = true;
-    return b;
+    return test::binding(prefix, len, "", lo, hi);
 }
 
 // The counters of one 46-byte datagram delivered, or refused with NoPorts + port unreachable.
@@ -55,8 +47,7 @@ TEST(SkLookup, ConnectedBeatsABindingWhichBeatsBoundAndWildcard) {
         const char* winner;
     };
     const Case cases[] = {
-        {"a connected 4-tuple is final before sk_lookup runs", true, true, true, true,
-         "connected"},
+        {"a connected 4-tuple is final before sk_lookup runs", true, true, true, true, "connected"},
         {"a binding beats an address-bound endpoint", false, true, true, true, "labelled"},
         {"a binding beats a wildcard endpoint", false, true, false, true, "labelled"},
         {"no binding: address-bound", false, false, true, true, "bound"},
@@ -136,8 +127,8 @@ TEST(SkLookup, NoMatchingBindingIsThePlainLookup) {
     EXPECT_EQ(labelled.rings().used(), 0u);
     // No binding and no endpoint: NoPorts as always.
     h.run_one(udp_to(kLocal, 61).build());
-    EXPECT_COUNTERS_EQ(h.snap(), test::plus(delivered1(), test::plus(noports1(),
-                                                                     test::ip_local(0, 0))));
+    EXPECT_COUNTERS_EQ(h.snap(),
+                       test::plus(delivered1(), test::plus(noports1(), test::ip_local(0, 0))));
 }
 
 TEST(SkLookup, MostSpecificBindingWins) {
@@ -159,8 +150,8 @@ TEST(SkLookup, MostSpecificBindingWins) {
                  .add_label_member("b", b)
                  .add_label_member("c", c)
                  .add_label_member("d", d)
-                 .add_binding(bind_label(net, 24, 0, 65535, "a"))  // every port of the /24
-                 .add_binding(bind_label(net, 24, 53, 53, "b"))    // port 53 of the /24
+                 .add_binding(bind_label(net, 24, 0, 65535, "a"))      // every port of the /24
+                 .add_binding(bind_label(net, 24, 53, 53, "b"))        // port 53 of the /24
                  .add_binding(bind_label(net | 7, 32, 1, 65535, "c"))  // most ports of .7
                  .add_binding(bind_label(net, 24, 50, 60, "d"))
                  .add_binding(bind_drop(net | 9, 32, 53, 53))
@@ -171,11 +162,11 @@ TEST(SkLookup, MostSpecificBindingWins) {
         const UdpEndpoint* want;
     };
     const Case cases[] = {
-        {net | 1, 80, &a},    // only the /24 all-ports binding
-        {net | 1, 53, &b},    // same prefix: 53-53 narrower than 50-60 and 0-65535
-        {net | 1, 55, &d},    // 50-60 narrower than 0-65535
-        {net | 7, 53, &c},    // /32 beats /24 whatever the ranges
-        {net | 7, 0, &a},     // the /32 does not cover port 0: back to the /24
+        {net | 1, 80, &a},       // only the /24 all-ports binding
+        {net | 1, 53, &b},       // same prefix: 53-53 narrower than 50-60 and 0-65535
+        {net | 1, 55, &d},       // 50-60 narrower than 0-65535
+        {net | 7, 53, &c},       // /32 beats /24 whatever the ranges
+        {net | 7, 0, &a},        // the /32 does not cover port 0: back to the /24
         {net | 9, 53, nullptr},  // the /32 drop
         {net | 9, 54, &d},
         {wire::ipv4(198, 18, 101, 1), 53, nullptr},  // outside every prefix, no socket
