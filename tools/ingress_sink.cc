@@ -3,6 +3,7 @@
 // hexdumps or writes a pcap. A rate line per second on stderr, a summary at the end.
 //
 //   ingress-sink --udp 0.0.0.0:5000 [--reuseport] [--join 239.1.1.1[,SRC...]] [--print]
+//                [--label NAME]   (registered under a label: bindings, README)
 //   ingress-sink --raw 1 --hexdump
 //   ingress-sink --tap all --pcap out.pcap --duration 10
 #include <arpa/inet.h>
@@ -48,6 +49,7 @@ struct Args {
     bool json = false;
     bool quiet = false;
     uint32_t ring_slots = 0;
+    std::vector<std::string> labels;  // --label: registered under (bindings)
 };
 
 // why == nullptr: --help, on stdout with status 0; else the reason and status 2.
@@ -57,6 +59,7 @@ struct Args {
                  "usage: ingress-sink [--socket PATH] (--udp ADDR:PORT | --raw PROTO | --tap "
                  "ETHERTYPE|all)\n"
                  "         [--ifindex N] [--join GROUP[,SRC...]] [--reuseport] [--ring-slots N]\n"
+                 "         [--label NAME]\n"
                  "         [--rcvbuf BYTES]\n"
                  "         [--count | --print | --hexdump | --pcap FILE]\n"
                  "         [--duration S] [--packets N] [--json] [--quiet]\n");
@@ -118,6 +121,8 @@ Args parse_args(int argc, char** argv) {
             a.joins.emplace_back(g, srcs);
         } else if (o == "--reuseport")
             a.udp.reuseport = true;
+        else if (o == "--label")
+            a.labels.emplace_back(next(i));
         else if (o == "--ring-slots")
             a.ring_slots = static_cast<uint32_t>(
                 parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
@@ -209,6 +214,7 @@ int main(int argc, char** argv) {
             ep = c.open_tap(a.tap);
         }
         for (auto& [g, srcs] : a.joins) ep.join(g, a.ifindex, srcs, true);
+        for (const std::string& l : a.labels) ep.register_label(l);
         if (!a.quiet)
             std::fprintf(stderr, "ingress-sink: endpoint %u open (%u rings)\n", ep.id(),
                          ep.workers());
