@@ -89,7 +89,8 @@ public:
             taps_.push_back(&ep);
             return *this;
         }
-        // The sk_lookup hook (one program; the kernel runs an array, first verdict wins).
+        // The sk_lookup hook: the first program of the netns's array (the bindings below run
+        // after it; BPF_PROG_SK_LOOKUP_RUN_ARRAY rules: the last assignment wins).
         Builder& set_udp_lookup_hook(UdpLookupHook fn, void* ctx) {
             hook_ = fn;
             hook_ctx_ = ctx;
