@@ -23,6 +23,7 @@
 #include <bit>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/counters.h"
@@ -98,8 +99,13 @@ private:
 // none of the frames: the observed copy of the pipeline plus bpf_filter on every frame),
 // kMatchAll (every frame traced, every stage recorded, the ring full: records lost).
 enum class Observe { kOff, kNoMatch, kMatchAll };
-void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff) {
-    const auto endpoints = static_cast<uint32_t>(state.range(0));
+// `bindings` >= 0: 16 endpoints and that many bindings (demux/sk_lookup.h) in the table
+// (state.range(0) is the binding count): see add_bindings().
+void add_bindings(demux::EndpointTable::Builder& b,
+                  const std::vector<std::unique_ptr<demux::UdpEndpoint>>& eps, uint32_t n);
+void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff,
+                          bool bindings = false) {
+    const auto endpoints = bindings ? 16u : static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
     const uint32_t nframes = std::max<uint32_t>(endpoints, 1024);
@@ -137,6 +143,7 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
             .set_rcvbuf(g.slot_count * demux::skb_truesize(64));
         b.add(*eps.back());
     }
+    if (bindings) add_bindings(b, eps, static_cast<uint32_t>(state.range(0)));
     auto table = b.build();
 
     RecycleBackend backend(frames);
@@ -210,13 +217,8 @@ void BM_PipelineUdpUnicastProfiled(benchmark::State& state) {
 // machine's figure (for ns_per_pkt, read "min").
 // The worker's path: rcv_core -> route_input with its hint -> defrag check -> udp. One
 // memfd ring per endpoint, mapped (the bench closes the fds: ShmRings::close_fds()).
-void pipeline_args(benchmark::internal::Benchmark* b) {
-    b->Arg(1)
-        ->Arg(16)
-        ->Arg(512)
-        ->Arg(10000)
-        ->ArgName("endpoints")
-        ->Repetitions(5)
+void repeated(benchmark::internal::Benchmark* b) {
+    b->Repetitions(5)
         ->ComputeStatistics(
             "max",
             [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); })
@@ -224,6 +226,9 @@ void pipeline_args(benchmark::internal::Benchmark* b) {
             "min",
             [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
         ->ReportAggregatesOnly(true);
+}
+void pipeline_args(benchmark::internal::Benchmark* b) {
+    repeated(b->Arg(1)->Arg(16)->Arg(512)->Arg(10000)->ArgName("endpoints"));
 }
 // ingressctl trace live in the same run (worker/observe.h): BM_PipelineUdpUnicast is the
 // trace-off figure; these are the bounded cost while a session runs.
@@ -233,7 +238,44 @@ void BM_PipelineUdpUnicastTraceNoMatch(benchmark::State& state) {
 void BM_PipelineUdpUnicastTraceAll(benchmark::State& state) {
     pipeline_udp_unicast(state, false, Observe::kMatchAll);
 }
+// Bindings (tubular's sk_lookup model) in the lookup: 16 endpoints bound to kLocal:10000+i,
+// traffic spread evenly over them. Up to 16 bindings are (kLocal/32, port 10000+i) ->
+// label i with endpoint i under it: those flows are steered by a binding (to the endpoint
+// the bound lookup would have found, so delivery is the same), the others probe every prefix
+// length in use, find nothing and go on to the bound lookup. Beyond 16, the bindings are
+// fillers over 198.19.0.0/16 that never match, spread over 17 prefix lengths (/16../32)
+// and port ranges, so a missing flow pays 17 hash probes. 0 bindings: the one branch.
+void add_bindings(demux::EndpointTable::Builder& b,
+                  const std::vector<std::unique_ptr<demux::UdpEndpoint>>& eps, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+        demux::Binding x;
+        if (i < eps.size()) {
+            x.prefix = kLocal;
+            x.prefix_len = 32;
+            x.port_lo = x.port_hi = static_cast<uint16_t>(10000 + i);
+            x.label = "l" + std::to_string(i);
+            b.add_label_member(x.label, *eps[i]);
+        } else {
+            const uint32_t len = 16 + i % 17;
+            const uint32_t host = (i * 2654435761u) & 0xffffu;
+            x.prefix = (wire::ipv4(198, 19, 0, 0) | host) & (len ? ~0u << (32 - len) : 0);
+            x.prefix_len = static_cast<uint8_t>(len);
+            x.port_lo = static_cast<uint16_t>(1000 + i % 50000);
+            x.port_hi = static_cast<uint16_t>(x.port_lo + i % 7);
+            x.label = "filler" + std::to_string(i % 64);
+        }
+        b.add_binding(x);
+    }
+}
+void BM_PipelineUdpBindings(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kOff, true);
+}
+void bindings_args(benchmark::internal::Benchmark* b) {
+    repeated(b->Arg(0)->Arg(10)->Arg(10000)->ArgName("bindings"));
+}
+
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpBindings)->Apply(bindings_args);
 BENCHMARK(BM_PipelineUdpUnicastProfiled)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpUnicastTraceNoMatch)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpUnicastTraceAll)->Apply(pipeline_args);

@@ -3,6 +3,7 @@
 // hexdumps or writes a pcap. A rate line per second on stderr, a summary at the end.
 //
 //   ingress-sink --udp 0.0.0.0:5000 [--reuseport] [--join 239.1.1.1[,SRC...]] [--print]
+//                [--label NAME]   (registered under a label: bindings, README)
 //   ingress-sink --raw 1 --hexdump
 //   ingress-sink --tap all --pcap out.pcap --duration 10
 #include <arpa/inet.h>
@@ -49,6 +50,7 @@ struct Args {
     bool quiet = false;
     uint32_t ring_slots = 0;
     uint32_t busy_poll_us = 0;
+    std::vector<std::string> labels;  // --label: registered under (bindings)
 };
 
 // why == nullptr: --help, on stdout with status 0; else the reason and status 2.
@@ -59,6 +61,7 @@ struct Args {
                  "ETHERTYPE|all)\n"
                  "         [--ifindex N] [--join GROUP[,SRC...]] [--reuseport] [--ring-slots N]\n"
                  "         [--busy-poll US]\n"
+                 "         [--label NAME]\n"
                  "         [--rcvbuf BYTES]\n"
                  "         [--count | --print | --hexdump | --pcap FILE]\n"
                  "         [--duration S] [--packets N] [--json] [--quiet]\n");
@@ -120,6 +123,8 @@ Args parse_args(int argc, char** argv) {
             a.joins.emplace_back(g, srcs);
         } else if (o == "--reuseport")
             a.udp.reuseport = true;
+        else if (o == "--label")
+            a.labels.emplace_back(next(i));
         else if (o == "--ring-slots")
             a.ring_slots = static_cast<uint32_t>(
                 parse_num(next(i), ingress::shm::RingGeometry::kMaxSlots, "ring slots"));
@@ -215,6 +220,7 @@ int main(int argc, char** argv) {
         }
         for (auto& [g, srcs] : a.joins) ep.join(g, a.ifindex, srcs, true);
         ep.set_busy_poll_us(a.busy_poll_us);
+        for (const std::string& l : a.labels) ep.register_label(l);
         if (!a.quiet)
             std::fprintf(stderr, "ingress-sink: endpoint %u open (%u rings)\n", ep.id(),
                          ep.workers());

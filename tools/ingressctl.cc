@@ -9,6 +9,9 @@
 //   ingressctl [--socket PATH] routes
 //   ingressctl [--socket PATH] host
 //   ingressctl [--socket PATH] reload
+//   ingressctl [--socket PATH] bindings [list]
+//   ingressctl [--socket PATH] bindings add PREFIX [PORTS] (LABEL | drop) [--no-reuseport]
+//   ingressctl [--socket PATH] bindings remove PREFIX [PORTS]
 //   ingressctl [--socket PATH] wait-ready [--timeout SECONDS]
 //   ingressctl [--socket PATH] trace [--count N] [--filter EXPR] [--drops-only] [--worker W]
 //                                    [--json] [--timeout SECONDS] [--ring N]
@@ -25,10 +28,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -826,6 +831,92 @@ int cmd_host(Conn& c) {
     return 0;
 }
 
+// bindings: tubectl's list, bind and unbind. A binding is PREFIX [PORTS] LABEL|drop.
+bool parse_binding_args(const std::vector<std::string>& a, bool want_target, demux::Binding* out) {
+    std::size_t i = 0;
+    if (i >= a.size()) return false;
+    std::string pre = a[i++];
+    if (pre.find('/') == std::string::npos) pre += "/32";
+    if (!ipv4::parse_prefix(pre, out->prefix, out->prefix_len)) return false;
+    // PORTS: a number, LO-HI or all (absent: all).
+    if (i < a.size() && (a[i] == "all" || std::isdigit(static_cast<unsigned char>(a[i][0])))) {
+        const std::string p = a[i++];
+        if (p != "all") {
+            char* end = nullptr;
+            const unsigned long lo = std::strtoul(p.c_str(), &end, 10);
+            unsigned long hi = lo;
+            if (*end == '-') hi = std::strtoul(end + 1, &end, 10);
+            if (*end || lo > hi || hi > 65535) return false;
+            out->port_lo = static_cast<uint16_t>(lo);
+            out->port_hi = static_cast<uint16_t>(hi);
+        }
+    }
+    if (want_target) {
+        if (i >= a.size()) return false;
+        if (a[i] == "drop")
+            out->drop = true;
+        else
+            out->label = a[i];
+        ++i;
+        if (i < a.size() && a[i] == "--no-reuseport") out->no_reuseport = true, ++i;
+    }
+    return i == a.size();
+}
+
+std::string ports_str(const demux::Binding& b) {
+    if (b.port_lo == 0 && b.port_hi == 65535) return "all";
+    if (b.port_lo == b.port_hi) return std::to_string(b.port_lo);
+    return std::to_string(b.port_lo) + "-" + std::to_string(b.port_hi);
+}
+
+int cmd_bindings(const std::string& sock, const std::vector<std::string>& args) {
+    const std::string sub = args.empty() ? "list" : args[0];
+    const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+    if (sub == "add" || sub == "remove") {
+        ctl::BindingChange bc;
+        bc.remove = sub == "remove";
+        if (!parse_binding_args(rest, !bc.remove, &bc.binding)) return 2;
+        Conn c(sock);
+        const ctl::Message& m = c.call(ctl::encode(c.next_seq(), bc), "binding-change");
+        return refused(m, sub == "add" ? "bindings add" : "bindings remove") ? 1 : 0;
+    }
+    if (sub != "list" || !rest.empty()) return 2;
+    Conn c(sock);
+    // What each endpoint id is (address, owner), to show what a label resolves to.
+    std::map<uint32_t, std::string> eps;
+    for (const ctl::Attrs& e :
+         items(c.list(ctl::MsgType::kEndpoints, "endpoints", [](const ctl::Message&) {}),
+               ctl::Attr::kEndpoint, "endpoints")) {
+        std::string d = local_of(e, e.u8(ctl::Attr::kKind).value_or(0));
+        if (auto pid = e.u32(ctl::Attr::kPid))
+            d += " pid " + std::to_string(*pid) + " (" +
+                 std::string(e.str(ctl::Attr::kComm).value_or("")) + ")";
+        eps[e.u32(ctl::Attr::kEndpointId).value_or(0)] = d;
+    }
+    auto frames = c.list(ctl::MsgType::kBindings, "bindings", [](const ctl::Message&) {});
+    std::printf("%-20s %-12s %-16s %-8s %s\n", "Prefix", "Ports", "Label", "From", "Endpoints");
+    for (const ctl::Attrs& a : items(frames, ctl::Attr::kBinding, "bindings")) {
+        demux::Binding b;
+        if (ctl::decode_binding(a, &b)) continue;
+        std::string label = b.drop ? "(drop)" : b.label;
+        if (b.no_reuseport) label += " [no_reuseport]";
+        const bool from_file = a.u8(ctl::Attr::kBindingConfig).value_or(0) != 0;
+        const std::string from =
+            from_file ? "config" : "uid " + std::to_string(a.u32(ctl::Attr::kUid).value_or(0));
+        std::string to;
+        for (uint32_t id : a.all_u32(ctl::Attr::kEndpointId)) {
+            auto it = eps.find(id);
+            to += (to.empty() ? "" : ", ") + ("ep" + std::to_string(id)) +
+                  (it != eps.end() ? " " + it->second : "");
+        }
+        if (to.empty()) to = b.drop ? "-" : "(none: the normal lookup)";
+        std::printf("%-20s %-12s %-16s %-8s %s\n",
+                    (wire::ipv4_str(b.prefix) + "/" + std::to_string(b.prefix_len)).c_str(),
+                    ports_str(b).c_str(), label.c_str(), from.c_str(), to.c_str());
+    }
+    return 0;
+}
+
 int cmd_reload(Conn& c) {
     const ctl::Message& m =
         c.call(ctl::Builder(ctl::MsgType::kReload, c.next_seq()).finish(), "reload");
@@ -909,6 +1000,11 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "  endpoints       the apps' endpoints, like ss -uapn\n"
         "  routes          every route table the workers use, and the policy rules\n"
         "  host            where the tables come from (kernel or config), when, what was left out\n"
+        "  bindings [list] every binding (prefix, ports -> label or drop) and the endpoints\n"
+        "                  each label resolves to now (as tubectl list)\n"
+        "  bindings add PREFIX [PORT | LO-HI | all] (LABEL | drop) [--no-reuseport]\n"
+        "  bindings remove PREFIX [PORT | LO-HI | all]\n"
+        "                  change the bindings (CAP_NET_ADMIN or policy.bindings)\n"
         "  reload          re-read ingressd's configuration file (as SIGHUP)\n"
         "  wait-ready [--timeout SECONDS]\n"
         "                  wait until ingressd's workers poll and it answers (default 30 s)\n"
@@ -948,12 +1044,13 @@ int main(int argc, char** argv) {
             sock = argv[++i];
             continue;
         }
-        if (a != "trace" && a != "capture") break;
+        if (a != "trace" && a != "capture" && a != "bindings") break;
         std::vector<std::string> rest(argv + i + 1, argv + argc);
         for (const std::string& r : rest)
             if (r == "-h" || r == "--help") usage(0);
-        const int rc =
-            a == "trace" ? ctl_tool::cmd_trace(sock, rest) : ctl_tool::cmd_capture(sock, rest);
+        const int rc = a == "bindings" ? cmd_bindings(sock, rest)
+                       : a == "trace"  ? ctl_tool::cmd_trace(sock, rest)
+                                       : ctl_tool::cmd_capture(sock, rest);
         if (rc == 2) usage(2);
         return rc;
     }

@@ -256,6 +256,20 @@ int ingress_set_remove(ingress_set* s, ingress_endpoint* ep) {
     });
 }
 
+int ingress_register(ingress_endpoint* ep, const char* label) {
+    return guard([&] {
+        ep->ep.register_label(label ? label : "");
+        return 0;
+    });
+}
+
+int ingress_unregister(ingress_endpoint* ep, const char* label) {
+    return guard([&] {
+        ep->ep.unregister_label(label ? label : "");
+        return 0;
+    });
+}
+
 int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
     return guard([&] {
         ep->ep.set_rcvbuf(bytes);

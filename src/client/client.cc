@@ -58,7 +58,9 @@ std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
             if (port && (port < 1024 || force)) cap = ctl::kCapNetBindService;
             break;
         case ctl::MsgType::kReload:
-        case ctl::MsgType::kEndpoints:  // other users' pids and commands
+        case ctl::MsgType::kEndpoints:      // other users' pids and commands
+        case ctl::MsgType::kBindingChange:  // as attaching an sk_lookup program
+        case ctl::MsgType::kRegisterLabel:  // as writing its SOCKMAP
             cap = ctl::kCapNetAdmin;
             break;
         default:
@@ -340,6 +342,7 @@ void Endpoint::take_from(Endpoint& o) noexcept {
     raw_ = std::move(o.raw_);
     tap_ = std::move(o.tap_);
     mc_ = std::move(o.mc_);
+    labels_ = std::move(o.labels_);
     gap_ = o.gap_;
     reconnects_ = o.reconnects_;
     error_ = std::exchange(o.error_, 0);
@@ -409,6 +412,8 @@ void Endpoint::reopen() noexcept {
             client_->call(c.join ? ctl::encode_join(client_->next_seq(), r)
                                  : ctl::encode_leave(client_->next_seq(), r));
         }
+        for (const std::string& l : labels_)
+            client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{false, id_, l}));
         gap_ = true;
         ++reconnects_;
     } catch (const Error& e) {
@@ -597,6 +602,18 @@ void Endpoint::bind_to_device(uint32_t ifindex) {
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
     udp_.ifindex = raw_.ifindex = tap_.ifindex = ifindex;
+}
+
+void Endpoint::register_label(const std::string& label) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{false, id_, label}));
+    labels_.push_back(label);
+}
+
+void Endpoint::unregister_label(const std::string& label) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{true, id_, label}));
+    std::erase(labels_, label);
 }
 
 void Endpoint::close() {

@@ -674,7 +674,7 @@ void read_privileges(const Reader& r, const YAML::Node& p, Config& c) {
 
 // policy: who is granted CAP_NET_BIND_SERVICE / CAP_NET_RAW equivalents.
 void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
-    r.keys(p, "policy", {"net_bind_service", "net_raw"});
+    r.keys(p, "policy", {"net_bind_service", "net_raw", "bindings", "register"});
     auto grant = [&](const char* k, ctl::Grant& g) {
         auto n = p[k];
         if (!n) return;
@@ -694,6 +694,84 @@ void read_policy(const Reader& r, const YAML::Node& p, Config& c) {
     };
     grant("net_bind_service", c.policy.bind_service);
     grant("net_raw", c.policy.net_raw);
+    grant("bindings", c.policy.bindings);
+    grant("register", c.policy.register_label);
+}
+
+// bindings: a list of {protocol: udp, prefix: A.B.C.D/N, ports: P | LO-HI | all,
+// label: NAME | action: drop, no_reuseport: bool}.
+void read_bindings(const Reader& r, const YAML::Node& bs, Config& c) {
+    if (!bs.IsSequence()) r.fail(bs, "bindings", "expected a list of bindings");
+    for (std::size_t i = 0; i < bs.size(); ++i) {
+        const YAML::Node n = bs[i];
+        const std::string at = "bindings[" + std::to_string(i) + "]";
+        r.keys(n, at, {"protocol", "prefix", "ports", "label", "action", "no_reuseport"});
+        config::BindingEntry e;
+        e.key = at;
+        e.line = n.Mark().line + 1;
+        e.column = n.Mark().column + 1;
+        demux::Binding& b = e.binding;
+        if (auto p = n["protocol"])
+            (void)r.choice<int>(p, at + ".protocol", {{"udp", 17}});  // sk_lookup: UDP here
+        auto pre = n["prefix"];
+        if (!pre) r.fail(n, at + ".prefix", "missing (an address or prefix: 198.18.100.0/24)");
+        {
+            const std::string s = r.string(pre, at + ".prefix");
+            const std::string full = s.find('/') == std::string::npos ? s + "/32" : s;
+            if (!ipv4::parse_prefix(full, b.prefix, b.prefix_len)) {
+                // Refused for host bits only when the address and length parse alone.
+                const auto slash = full.find('/');
+                const auto addr = wire::parse_ipv4(full.substr(0, slash));
+                wire::Ipv4Addr p = 0;
+                uint8_t l = 0;
+                if (addr && ipv4::parse_prefix("0.0.0.0" + full.substr(slash), p, l))
+                    r.fail(pre, at + ".prefix",
+                           "'" + s + "' has host bits set (did you mean " +
+                               wire::ipv4_str(l ? *addr & ~(0xffffffffu >> l) : 0) + "/" +
+                               std::to_string(l) + "?)");
+                r.fail(pre, at + ".prefix",
+                       "'" + s + "' is not an address or prefix like 198.18.100.0/24");
+            }
+        }
+        if (auto ports = n["ports"]) {
+            const std::string s = r.string(ports, at + ".ports");
+            if (s != "all") {
+                const auto dash = s.find('-');
+                YAML::Node lo(s.substr(0, dash));
+                YAML::Node hi(dash == std::string::npos ? s : s.substr(dash + 1));
+                try {
+                    b.port_lo = static_cast<uint16_t>(r.uint(lo, at + ".ports", 0, 65535));
+                    b.port_hi = static_cast<uint16_t>(r.uint(hi, at + ".ports", 0, 65535));
+                } catch (const Error& err) {
+                    r.fail(ports, at + ".ports",
+                           "'" + s + "' is not a port, a range LO-HI or all (0..65535)");
+                }
+                if (b.port_lo > b.port_hi)
+                    r.fail(ports, at + ".ports", "'" + s + "': the range is empty (LO > HI)");
+            }
+        }
+        const auto label = n["label"];
+        const auto action = n["action"];
+        if (action) b.drop = r.choice<bool>(action, at + ".action", {{"drop", true}});
+        if (label && b.drop)
+            r.fail(label, at + ".label", "a drop binding has no label (SK_DROP assigns nothing)");
+        if (!label && !b.drop)
+            r.fail(n, at + ".label",
+                   "missing (the label endpoints register under, or "
+                   "action: drop)");
+        if (label) {
+            b.label = r.string(label, at + ".label");
+            if (b.label.size() > 64) r.fail(label, at + ".label", "longer than 64 characters");
+        }
+        if (auto nr = n["no_reuseport"]) b.no_reuseport = r.boolean(nr, at + ".no_reuseport");
+        for (const config::BindingEntry& o : c.bindings)
+            if (o.binding.prefix == b.prefix && o.binding.prefix_len == b.prefix_len &&
+                o.binding.port_lo == b.port_lo && o.binding.port_hi == b.port_hi)
+                r.fail(n, at,
+                       "the same prefix and ports as " + o.key +
+                           " (one binding per prefix and port range)");
+        c.bindings.push_back(std::move(e));
+    }
 }
 
 // `host:` (README "Where addresses come from"): kernel (the default) or config. A file that
@@ -755,7 +833,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
     try {
         r.keys(root, "",
                {"interfaces", "all", "routes", "rules", "ipv4", "workers", "rings", "control",
-                "policy", "dpdk", "metrics", "loopback", "host", "privileges"});
+                "policy", "dpdk", "metrics", "loopback", "host", "privileges", "bindings"});
         read_interfaces(r, root, c);
         if (auto lo = root["loopback"]) {
             r.keys(lo, "loopback", {"addresses"});
@@ -773,6 +851,7 @@ Config parse(const std::string& text, const std::string& path, const LoadOptions
         if (auto ct = root["control"]) read_control(r, ct, c);
         if (auto p = root["policy"]) read_policy(r, p, c);
         if (auto m = root["metrics"]) read_metrics(r, m, c);
+        if (auto b = root["bindings"]) read_bindings(r, b, c);
         if (auto p = root["privileges"]) read_privileges(r, p, c);
     } catch (const YAML::Exception& e) {
         // A shape yaml-cpp itself refused (e.g. a key that is not a scalar).

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ctl/policy.h"
+#include "demux/sk_lookup.h"
 #include "ipv4/defrag.h"
 #include "ipv4/devconf.h"
 #include "ipv4/icmp_send.h"
@@ -99,6 +100,15 @@ struct RouteEntry {
     uint32_t table = 0;  // `table:`; 0: iproute2's default (local for local routes, else main)
 };
 
+// `bindings:` (README "One service on many addresses and ports"): tubular's bindings over
+// the socket lookup (demux/sk_lookup.h), with where each was written, for the errors the
+// daemon finds only when it applies them (an address the host does not own).
+struct BindingEntry {
+    demux::Binding binding;
+    int line = 0, column = 0;  // of the entry in the file
+    std::string key;           // "bindings[N]"
+};
+
 // The daemon's limits on `rings:`, within shm::RingGeometry's rules: a million slots per
 // ring, and a slot for the largest datagram with its metadata.
 inline constexpr uint32_t kMaxRingSlots = 1u << 20;
@@ -150,6 +160,7 @@ struct Config {
     uint32_t metrics_addr = 0;  // host order
     uint16_t metrics_port = 0;
     ctl::Policy policy;
+    std::vector<BindingEntry> bindings;
     DpdkConfig dpdk;
     // privileges: {user, group, seccomp}: after setup ingressd runs as `user` (and `group`,
     // default the user's) keeping only the capabilities it still needs; empty: stays root.

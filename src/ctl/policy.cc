@@ -7,7 +7,17 @@
 namespace ingress::ctl {
 
 const char* privilege_name(Privilege p) noexcept {
-    return p == Privilege::kNetRaw ? "CAP_NET_RAW" : "CAP_NET_BIND_SERVICE";
+    switch (p) {
+        case Privilege::kNetBindService:
+            return "CAP_NET_BIND_SERVICE";
+        case Privilege::kNetRaw:
+            return "CAP_NET_RAW";
+        case Privilege::kBindings:
+            return "CAP_NET_ADMIN (policy.bindings)";
+        case Privilege::kRegister:
+            return "CAP_NET_ADMIN (policy.register)";
+    }
+    return "?";
 }
 
 namespace {
@@ -33,11 +43,25 @@ bool may_administer(const Policy&, const PeerCred& peer, uid_t owner_uid, int co
 
 bool has_privilege(const Policy& policy, const PeerCred& peer, Privilege p) {
     if (peer.sender_mismatch) return false;
-    const Grant& g = p == Privilege::kNetRaw ? policy.net_raw : policy.bind_service;
-    if (std::find(g.uids.begin(), g.uids.end(), peer.uid) != g.uids.end()) return true;
-    if (std::any_of(g.gids.begin(), g.gids.end(), [&](gid_t gid) { return in_group(peer, gid); }))
+    const Grant* g = &policy.bind_service;
+    int cap = kCapNetBindService;
+    switch (p) {
+        case Privilege::kNetBindService:
+            break;
+        case Privilege::kNetRaw:
+            g = &policy.net_raw, cap = kCapNetRaw;
+            break;
+        case Privilege::kBindings:
+            g = &policy.bindings, cap = kCapNetAdmin;
+            break;
+        case Privilege::kRegister:
+            g = &policy.register_label, cap = kCapNetAdmin;
+            break;
+    }
+    if (std::find(g->uids.begin(), g->uids.end(), peer.uid) != g->uids.end()) return true;
+    if (std::any_of(g->gids.begin(), g->gids.end(), [&](gid_t gid) { return in_group(peer, gid); }))
         return true;
-    return proven(peer, p == Privilege::kNetRaw ? kCapNetRaw : kCapNetBindService);
+    return proven(peer, cap);
 }
 
 }  // namespace ingress::ctl

@@ -4,7 +4,11 @@
 //   - a UDP port below net.ipv4.ip_unprivileged_port_start (1024) needs CAP_NET_BIND_SERVICE
 //     (inet_bind -> inet_port_requires_bind_service);
 //   - a raw endpoint needs CAP_NET_RAW (inet_create: SOCK_RAW);
-//   - a packet tap needs CAP_NET_RAW (packet_create), whatever its ethertype.
+//   - a packet tap needs CAP_NET_RAW (packet_create), whatever its ethertype;
+//   - adding or removing a binding (demux/sk_lookup.h) needs CAP_NET_ADMIN, as attaching
+//     and changing a netns's BPF sk_lookup program does (policy.bindings grants it);
+//   - registering an endpoint under a label needs CAP_NET_ADMIN too, as writing the
+//     program's SOCKMAP does (policy.register grants it, as tubular's group-writable maps).
 //
 // Judged, as the kernel judges a socket call, for the caller at the time of the call, from
 // credentials the kernel vouches for and nothing read later from /proc (docs/control-protocol.md,
@@ -32,6 +36,8 @@ namespace ingress::ctl {
 enum class Privilege : uint8_t {
     kNetBindService,  // CAP_NET_BIND_SERVICE (10)
     kNetRaw,          // CAP_NET_RAW (13)
+    kBindings,        // CAP_NET_ADMIN (12): add and remove bindings
+    kRegister,        // CAP_NET_ADMIN (12): register endpoints under labels
 };
 const char* privilege_name(Privilege p) noexcept;
 
@@ -44,6 +50,8 @@ struct Policy {
     uint16_t ip_unprivileged_port_start = 1024;  // net.ipv4.ip_unprivileged_port_start
     Grant bind_service;                          // extra grants of kNetBindService
     Grant net_raw;                               // extra grants of kNetRaw
+    Grant bindings;                              // extra grants of kBindings
+    Grant register_label;                        // extra grants of kRegister (`register:`)
     std::string proc_root = "/proc";             // for display only (comm); injected for tests
 };
 

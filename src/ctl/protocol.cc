@@ -89,6 +89,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kFanoutGroup:
         case Attr::kOption:
         case Attr::kVersion:
+        case Attr::kPortLo:
+        case Attr::kPortHi:
             return 2;
         case Attr::kReuseport:
         case Attr::kReuseaddr:
@@ -111,6 +113,10 @@ int expected_size(Attr a) noexcept {
         case Attr::kObsClosed:
         case Attr::kObsEnd:
         case Attr::kObsDropped:
+        case Attr::kBindingDrop:
+        case Attr::kNoReuseport:
+        case Attr::kBindingOp:
+        case Attr::kBindingConfig:
             return 1;
         case Attr::kMessage:
         case Attr::kFilterExpr:
@@ -142,6 +148,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kRuleLine:
         case Attr::kHostSource:
         case Attr::kHostSkipped:
+        case Attr::kBinding:
+        case Attr::kLabel:
             return 0;
     }
     return -1;  // unknown: skipped
@@ -187,6 +195,12 @@ const char* msg_type_name(MsgType t) noexcept {
             return "capture";
         case MsgType::kHost:
             return "host";
+        case MsgType::kBindings:
+            return "bindings";
+        case MsgType::kBindingChange:
+            return "binding-change";
+        case MsgType::kRegisterLabel:
+            return "register-label";
         case MsgType::kReply:
             return "reply";
     }
@@ -194,7 +208,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return t >= 1 && t <= 18;
+    return (t >= 1 && t <= 18) || (t >= 20 && t <= 22);
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -600,6 +614,68 @@ std::optional<DecodeError> decode_close(const Message& m, uint32_t* id) {
     auto v = m.u32(Attr::kEndpointId);
     if (!v) return DecodeError{EINVAL, "close needs endpoint-id"};
     *id = *v;
+    return std::nullopt;
+}
+
+void encode_binding(Builder& b, const demux::Binding& x) {
+    b.u32(Attr::kPrefix, x.prefix).u8(Attr::kPrefixLen, x.prefix_len);
+    b.u16(Attr::kPortLo, x.port_lo).u16(Attr::kPortHi, x.port_hi);
+    if (x.drop) b.u8(Attr::kBindingDrop, 1);
+    if (!x.label.empty()) b.str(Attr::kLabel, x.label);
+    if (x.no_reuseport) b.u8(Attr::kNoReuseport, 1);
+}
+
+std::optional<DecodeError> decode_binding(const Attrs& a, demux::Binding* out) {
+    auto prefix = a.u32(Attr::kPrefix);
+    auto len = a.u8(Attr::kPrefixLen);
+    if (!prefix || !len) return DecodeError{EINVAL, "a binding needs prefix and prefix-len"};
+    if (*len > 32) return DecodeError{EINVAL, "prefix-len above 32"};
+    if (*len < 32 && (*prefix & (0xffffffffu >> *len)))
+        return DecodeError{EINVAL, "the prefix has host bits set"};
+    demux::Binding b;
+    b.prefix = *prefix;
+    b.prefix_len = *len;
+    b.port_lo = a.u16(Attr::kPortLo).value_or(0);
+    b.port_hi = a.u16(Attr::kPortHi).value_or(65535);
+    if (b.port_lo > b.port_hi) return DecodeError{EINVAL, "an empty port range (lo > hi)"};
+    b.drop = a.u8(Attr::kBindingDrop).value_or(0) != 0;
+    b.no_reuseport = a.u8(Attr::kNoReuseport).value_or(0) != 0;
+    if (auto l = a.str(Attr::kLabel)) b.label = std::string(*l);
+    *out = std::move(b);
+    return std::nullopt;
+}
+
+std::vector<uint8_t> encode(uint32_t seq, const BindingChange& c) {
+    Builder b(MsgType::kBindingChange, seq);
+    b.u8(Attr::kBindingOp, c.remove ? 1 : 0);
+    encode_binding(b, c.binding);
+    return b.finish();
+}
+
+std::vector<uint8_t> encode(uint32_t seq, const LabelChange& c) {
+    return Builder(MsgType::kRegisterLabel, seq)
+        .u8(Attr::kBindingOp, c.remove ? 1 : 0)
+        .u32(Attr::kEndpointId, c.id)
+        .str(Attr::kLabel, c.label)
+        .finish();
+}
+
+std::optional<DecodeError> decode(const Message& m, BindingChange* out) {
+    out->remove = m.u8(Attr::kBindingOp).value_or(0) == 1;
+    if (auto e = decode_binding(m, &out->binding)) return e;
+    // A removal names the binding by its prefix and ports alone.
+    if (!out->remove && out->binding.drop != out->binding.label.empty())
+        return DecodeError{EINVAL, "a binding has a label or is a drop, not both or neither"};
+    return std::nullopt;
+}
+
+std::optional<DecodeError> decode(const Message& m, LabelChange* out) {
+    auto id = m.u32(Attr::kEndpointId);
+    auto label = m.str(Attr::kLabel);
+    if (!id || !label) return DecodeError{EINVAL, "register-label needs endpoint-id and label"};
+    out->remove = m.u8(Attr::kBindingOp).value_or(0) == 1;
+    out->id = *id;
+    out->label = std::string(*label);
     return std::nullopt;
 }
 

@@ -27,6 +27,7 @@
 
 #include "client/include/ingress/options.h"
 #include "core/stats_format.h"
+#include "demux/sk_lookup.h"
 
 namespace ingress::ctl {
 
@@ -59,7 +60,11 @@ enum class MsgType : uint16_t {
     kTrace = 16,    // the next frames that match, stage by stage (ingressctl trace)
     kCapture = 17,  // copies of dropped frames or of one interface's (ingressctl capture)
     kHost = 18,     // what the route tables were built from: kernel or config, when, counts
-    kReply = 100,   // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    // 20-22: issue 20 (bindings: the socket lookup as tubular's sk_lookup bindings).
+    kBindings = 20,       // every binding with its label's live endpoints (paged)
+    kBindingChange = 21,  // add (replace) or remove one binding (privileged: policy.bindings)
+    kRegisterLabel = 22,  // register / unregister an endpoint under a label (policy.register)
+    kReply = 100,         // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -179,6 +184,15 @@ enum class Attr : uint16_t {
     kHostOverflows = 141,  // u64: subscription overflows (ENOBUFS), each answered by a dump
     kHostFailures = 142,   // u64: dumps that failed (state kept, retried)
     kHostSkipped = 143,    // string, repeatable: "what count" left to the kernel
+    // 153-160: issue 20 (bindings). A binding's prefix travels as kPrefix + kPrefixLen.
+    kBinding = 153,        // nested: prefix, prefix-len, ports, label | drop, flags, endpoints
+    kLabel = 154,          // string: a label (1..64 bytes)
+    kPortLo = 155,         // u16: first port of the range
+    kPortHi = 156,         // u16: last port of the range
+    kBindingDrop = 157,    // u8: 1 = SK_DROP (no label)
+    kNoReuseport = 158,    // u8: 1 = BPF_SK_LOOKUP_F_NO_REUSEPORT
+    kBindingOp = 159,      // u8: binding-change / register-label: 0 add, 1 remove
+    kBindingConfig = 160,  // u8: bindings: 1 = from the file's bindings:, 0 = added at run time
 };
 
 enum class ParseError : uint8_t {
@@ -296,6 +310,18 @@ struct SetOption {
     uint32_t value = 0;
 };
 
+// binding-change: add or remove one binding (demux/sk_lookup.h).
+struct BindingChange {
+    bool remove = false;
+    demux::Binding binding;
+};
+// register-label: the endpoint `id` under `label` (or off it).
+struct LabelChange {
+    bool remove = false;
+    uint32_t id = 0;
+    std::string label;
+};
+
 // Why a request could not be decoded: the errno and message the server answers.
 struct DecodeError {
     int err = 0;
@@ -309,6 +335,11 @@ std::vector<uint8_t> encode_join(uint32_t seq, const McRequest& r);
 std::vector<uint8_t> encode_leave(uint32_t seq, const McRequest& r);
 std::vector<uint8_t> encode(uint32_t seq, const SetOption& o);
 std::vector<uint8_t> encode_close(uint32_t seq, uint32_t id);
+std::vector<uint8_t> encode(uint32_t seq, const BindingChange& c);
+std::vector<uint8_t> encode(uint32_t seq, const LabelChange& c);
+// One binding's fields (inside a kBinding nest, or a binding-change) and back.
+void encode_binding(Builder& b, const demux::Binding& x);
+std::optional<DecodeError> decode_binding(const Attrs& a, demux::Binding* out);
 
 // The decoders fill *out from a request of their type; nullopt when it is well formed.
 std::optional<DecodeError> decode(const Message& m, UdpOpen* out);
@@ -318,6 +349,8 @@ std::optional<DecodeError> decode_join(const Message& m, McRequest* out);
 std::optional<DecodeError> decode_leave(const Message& m, McRequest* out);
 std::optional<DecodeError> decode(const Message& m, SetOption* out);
 std::optional<DecodeError> decode_close(const Message& m, uint32_t* id);
+std::optional<DecodeError> decode(const Message& m, BindingChange* out);
+std::optional<DecodeError> decode(const Message& m, LabelChange* out);
 
 // backend-stats items: a core::CounterGroup as one kCounterGroup attribute, and back
 // (nullopt when an item or one of its counters is malformed or incomplete).

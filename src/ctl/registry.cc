@@ -124,6 +124,40 @@ Result Registry::check_bind_addr(wire::Ipv4Addr a) const {
             "; net.ipv4.ip_nonlocal_bind=1 would allow it)");
 }
 
+Result Registry::check_binding_prefix(const demux::Binding& b, const ipv4::RouteTables* t) const {
+    if (b.drop || cfg_.ip_nonlocal_bind) return {};
+    if (!t && routes_) t = routes_->read();
+    // The local table's type is constant between the starts and ends of the routes that
+    // overlap the prefix: asking at the prefix's start and at each such boundary inside it
+    // covers every address.
+    const uint64_t first = b.prefix;
+    const uint64_t last = first + (uint64_t{1} << (32 - b.prefix_len)) - 1;
+    std::vector<uint64_t> points{first};
+    std::vector<ipv4::Route> local;
+    if (t)
+        for (const ipv4::Route& r : t->all_routes())
+            if (r.local_table()) local.push_back(r);
+    for (const ipv4::Route& r : local) {
+        const uint64_t lo = r.prefix, hi = lo + (uint64_t{1} << (32 - r.prefix_len)) - 1;
+        if (lo > first && lo <= last) points.push_back(lo);
+        if (hi >= first && hi < last) points.push_back(hi + 1);
+    }
+    for (uint64_t p : points) {
+        const auto a = static_cast<wire::Ipv4Addr>(p);
+        const ipv4::RouteType type = ipv4::RouteTables::inet_addr_type(local, a);
+        if (type == ipv4::RouteType::kLocal) continue;
+        return fail(EADDRNOTAVAIL,
+                    "binding " + wire::ipv4_str(b.prefix) + "/" + std::to_string(b.prefix_len) +
+                        " -> " + b.label + ": " + wire::ipv4_str(a) +
+                        " is not an address of this host (a label may only capture traffic for "
+                        "the host's addresses: add them, or a local route such as `ip route "
+                        "add local " +
+                        wire::ipv4_str(b.prefix) + "/" + std::to_string(b.prefix_len) +
+                        " dev lo`; net.ipv4.ip_nonlocal_bind=1 would allow it)");
+    }
+    return {};
+}
+
 bool Registry::device_ok(uint32_t ifindex) const {
     // sock_bindtoindex() / packet_do_bind(): dev_get_by_index() must find the interface:
     // one the route tables know (ports, VLAN sub-interfaces) or any other of the host's.
@@ -252,6 +286,11 @@ void Registry::publish(std::vector<std::unique_ptr<Entry>> dead,
         if (e->r) b.add(*e->r);
         if (e->t) b.add(*e->t);
     }
+    // Bindings and label registrations; a closed endpoint leaves every label.
+    std::erase_if(labels_, [this](const auto& l) { return eps_.count(l.second) == 0; });
+    for (const BindingSlot& s : bindings_) b.add_binding(s.b);
+    for (const auto& [label, id] : labels_)
+        if (const Entry& e = *eps_.at(id); e.u) b.add_label_member(label, *e.u);
     // The dead entries and replaced objects are freed after the grace period (the lambda
     // owns them until then).
     auto keep = std::make_shared<
@@ -537,6 +576,133 @@ std::size_t Registry::close_owner(uint64_t owner) {
     const std::size_t n = dead.size();
     if (n) publish(std::move(dead));
     return n;
+}
+
+// --- bindings -------------------------------------------------------------------------------
+
+namespace {
+
+bool same_key(const demux::Binding& a, const demux::Binding& b) {
+    return a.prefix == b.prefix && a.prefix_len == b.prefix_len && a.port_lo == b.port_lo &&
+           a.port_hi == b.port_hi;
+}
+
+std::string binding_str(const demux::Binding& b) {
+    return wire::ipv4_str(b.prefix) + "/" + std::to_string(b.prefix_len) + " ports " +
+           std::to_string(b.port_lo) + "-" + std::to_string(b.port_hi);
+}
+
+}  // namespace
+
+Result Registry::add_binding(const PeerCred& peer, const demux::Binding& b) {
+    if (!has_privilege(cfg_.policy, peer, Privilege::kBindings))
+        return fail(EPERM,
+                    "adding a binding needs " + std::string(privilege_name(Privilege::kBindings)));
+    if (b.prefix_len > 32 || b.port_lo > b.port_hi || (b.drop != b.label.empty()) ||
+        b.label.size() > 64 || (b.prefix_len < 32 && (b.prefix & (0xffffffffu >> b.prefix_len))))
+        return fail(EINVAL, "malformed binding " + binding_str(b));
+    if (Result r = check_binding_prefix(b, nullptr); !r.ok()) return r;
+    auto it = std::find_if(bindings_.begin(), bindings_.end(),
+                           [&](const BindingSlot& s) { return same_key(s.b, b); });
+    if (it != bindings_.end())
+        *it = {b, false, peer.uid};
+    else
+        bindings_.push_back({b, false, peer.uid});
+    publish();
+    return {};
+}
+
+Result Registry::remove_binding(const PeerCred& peer, const demux::Binding& b) {
+    if (!has_privilege(cfg_.policy, peer, Privilege::kBindings))
+        return fail(
+            EPERM, "removing a binding needs " + std::string(privilege_name(Privilege::kBindings)));
+    auto it = std::find_if(bindings_.begin(), bindings_.end(),
+                           [&](const BindingSlot& s) { return same_key(s.b, b); });
+    if (it == bindings_.end()) return fail(ENOENT, "no binding " + binding_str(b));
+    bindings_.erase(it);
+    publish();
+    return {};
+}
+
+Result Registry::check_bindings(const std::vector<demux::Binding>& bs,
+                                const ipv4::RouteTables* tables, std::size_t* bad) const {
+    for (std::size_t i = 0; i < bs.size(); ++i)
+        if (Result r = check_binding_prefix(bs[i], tables); !r.ok()) {
+            if (bad) *bad = i;
+            return r;
+        }
+    return {};
+}
+
+Result Registry::set_config_bindings(const std::vector<demux::Binding>& bs,
+                                     const ipv4::RouteTables* tables, std::size_t* bad) {
+    if (Result r = check_bindings(bs, tables, bad); !r.ok()) return r;
+    std::vector<BindingSlot> next;
+    for (const demux::Binding& b : bs) next.push_back({b, true, 0});
+    // Those added over the control socket stay, unless the file now names the same key.
+    for (const BindingSlot& s : bindings_)
+        if (!s.from_config && std::none_of(bs.begin(), bs.end(), [&](const demux::Binding& b) {
+                return same_key(b, s.b);
+            }))
+            next.push_back(s);
+    bindings_ = std::move(next);
+    publish();
+    return {};
+}
+
+Result Registry::register_label(uint64_t owner, const PeerCred& peer, uint32_t id,
+                                const std::string& label) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    if (e->kind != EndpointKind::kUdp)
+        return fail(EPROTOTYPE,
+                    "only UDP endpoints can be registered under a label (sk_lookup "
+                    "runs in the TCP and UDP lookups only)");
+    if (label.empty() || label.size() > 64) return fail(EINVAL, "a label is 1..64 characters");
+    if (!has_privilege(cfg_.policy, peer, Privilege::kRegister))
+        return fail(EPERM, "registering under a label needs " +
+                               std::string(privilege_name(Privilege::kRegister)));
+    for (const auto& [l, i] : labels_)
+        if (l == label && i == id)
+            return fail(EEXIST, "endpoint " + std::to_string(id) + " is already under " + label);
+    labels_.emplace_back(label, id);
+    publish();
+    return Result{0, {}, id};
+}
+
+Result Registry::unregister_label(uint64_t owner, uint32_t id, const std::string& label) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    auto it =
+        std::find(labels_.begin(), labels_.end(), std::pair<std::string, uint32_t>{label, id});
+    if (it == labels_.end())
+        return fail(ENOENT, "endpoint " + std::to_string(id) + " is not under " + label);
+    labels_.erase(it);
+    publish();
+    return Result{0, {}, id};
+}
+
+std::vector<BindingView> Registry::bindings() const {
+    std::vector<BindingView> out;
+    for (const BindingSlot& s : bindings_) {
+        BindingView v{s.b, s.from_config, s.uid, {}};
+        if (!s.b.drop)
+            for (const auto& [l, id] : labels_)
+                if (l == s.b.label && eps_.count(id)) v.endpoints.push_back(id);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, std::vector<uint32_t>>> Registry::labels() const {
+    std::vector<std::pair<std::string, std::vector<uint32_t>>> out;
+    for (const auto& [l, id] : labels_) {
+        if (!eps_.count(id)) continue;
+        auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == l; });
+        if (it == out.end()) it = out.insert(out.end(), {l, {}});
+        it->second.push_back(id);
+    }
+    return out;
 }
 
 const demux::ShmRings* Registry::rings(uint64_t owner, uint32_t id) const noexcept {

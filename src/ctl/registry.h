@@ -29,6 +29,7 @@
 #include "ctl/protocol.h"
 #include "demux/endpoint.h"
 #include "demux/endpoint_publisher.h"
+#include "demux/sk_lookup.h"
 #include "ipv4/route_tables.h"
 #include "shm/ring.h"
 
@@ -64,6 +65,15 @@ struct EndpointView {
     const std::vector<demux::McMembership>* mc = nullptr;
     const demux::ShmRings* rings = nullptr;
     uint32_t rcvbuf = 0;  // UDP: the sk_rcvbuf in effect (bytes)
+};
+
+// One binding as `ingressctl bindings` shows it: where it came from and what its label
+// resolves to now.
+struct BindingView {
+    demux::Binding binding;
+    bool from_config = false;         // the file's `bindings:` (else added over the control socket)
+    uid_t uid = 0;                    // who added it (control socket)
+    std::vector<uint32_t> endpoints;  // the label's live endpoints, in registration order
 };
 
 struct RegistryConfig {
@@ -112,6 +122,28 @@ public:
     // The owner's connection closed: every endpoint it had is removed (one publication).
     std::size_t close_owner(uint64_t owner);
 
+    // Bindings (demux/sk_lookup.h). add_binding: a binding with the same prefix and port
+    // range is replaced (as tubular's bind). Needs Privilege::kBindings; a label's prefix
+    // must be this host's (check_binding_prefix).
+    Result add_binding(const PeerCred& peer, const demux::Binding& b);
+    Result remove_binding(const PeerCred& peer, const demux::Binding& b);
+    // A (re)load of the file's `bindings:`: they replace the previous file's, those added
+    // over the control socket stay. Nothing changes when one is refused (`*bad`: its index).
+    // `tables`: the route tables to check the prefixes against (null: the current ones).
+    Result set_config_bindings(const std::vector<demux::Binding>& bs,
+                               const ipv4::RouteTables* tables, std::size_t* bad);
+    // The prefix check alone (a reload checks before it applies anything).
+    Result check_bindings(const std::vector<demux::Binding>& bs, const ipv4::RouteTables* tables,
+                          std::size_t* bad) const;
+    // The owner's UDP endpoint `id` under `label` (Privilege::kRegister); unregister removes
+    // it (closing the endpoint removes it from every label).
+    Result register_label(uint64_t owner, const PeerCred& peer, uint32_t id,
+                          const std::string& label);
+    Result unregister_label(uint64_t owner, uint32_t id, const std::string& label);
+    std::vector<BindingView> bindings() const;
+    // Every label with a registered endpoint and the endpoints, in registration order.
+    std::vector<std::pair<std::string, std::vector<uint32_t>>> labels() const;
+
     // The endpoint's rings (fds to pass), if `owner` owns it.
     const demux::ShmRings* rings(uint64_t owner, uint32_t id) const noexcept;
     std::size_t size() const noexcept { return eps_.size(); }
@@ -154,6 +186,10 @@ private:
                   const shm::RingGeometry& g);
     // EADDRNOTAVAIL, naming the cause, when inet_bind() would refuse `a`.
     Result check_bind_addr(wire::Ipv4Addr a) const;
+    // EADDRNOTAVAIL unless every address of the prefix is LOCAL in `t`'s local table (an
+    // interface address, a `local` route, an AnyIP prefix), as check_bind_addr() asks of
+    // one address; ip_nonlocal_bind lets any prefix through, as it does bind().
+    Result check_binding_prefix(const demux::Binding& b, const ipv4::RouteTables* t) const;
     // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
     bool device_ok(uint32_t ifindex) const;
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
@@ -177,6 +213,13 @@ private:
     ipv4::RoutePublisher* routes_;
     std::map<uint32_t, std::unique_ptr<Entry>> eps_;  // by id: a stable add order
     uint32_t next_id_ = 1;
+    struct BindingSlot {
+        demux::Binding b;
+        bool from_config;
+        uid_t uid;
+    };
+    std::vector<BindingSlot> bindings_;                     // in add order
+    std::vector<std::pair<std::string, uint32_t>> labels_;  // (label, id) in registration order
     QuotaStats quota_stats_;
 };
 

@@ -545,6 +545,22 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return routes(c, m);
         case MsgType::kHost:
             return host(c, m);
+        case MsgType::kBindings:
+            return bindings(c, m);
+        case MsgType::kBindingChange: {
+            BindingChange bc;
+            if (auto e = decode(m, &bc)) return answer(c, m, Result{e->err, e->message, 0});
+            return answer(c, m,
+                          bc.remove ? reg_.remove_binding(c.req, bc.binding)
+                                    : reg_.add_binding(c.req, bc.binding));
+        }
+        case MsgType::kRegisterLabel: {
+            LabelChange lc;
+            if (auto e = decode(m, &lc)) return answer(c, m, Result{e->err, e->message, 0});
+            return answer(c, m,
+                          lc.remove ? reg_.unregister_label(c.owner, lc.id, lc.label)
+                                    : reg_.register_label(c.owner, c.req, lc.id, lc.label));
+        }
         case MsgType::kReload:
             return reload(c, m);
         case MsgType::kBackendStats:
@@ -790,6 +806,29 @@ bool Server::host(Conn& c, const Message& m) {
         b.u64(Attr::kHostEvents, h.events).u64(Attr::kHostOverflows, h.overflows);
         b.u64(Attr::kHostFailures, h.failures);
         for (const std::string& s : h.skipped) b.str(Attr::kHostSkipped, s);
+    });
+}
+
+bool Server::bindings(Conn& c, const Message& m) {
+    // Every binding, in add order, with the endpoints its label resolves to now (as tubectl
+    // list shows bindings and sockets).
+    const std::vector<BindingView> bs = reg_.bindings();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        for (uint32_t i = first; i < bs.size(); ++i) {
+            if (i > first && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, i);
+                break;
+            }
+            const std::size_t mark = b.begin_nested(Attr::kBinding);
+            encode_binding(b, bs[i].binding);
+            b.u8(Attr::kBindingConfig, bs[i].from_config ? 1 : 0);
+            if (!bs[i].from_config) b.u32(Attr::kUid, bs[i].uid);
+            // At most 64 ids per binding keep an item within kItemRoom.
+            for (std::size_t k = 0; k < bs[i].endpoints.size() && k < 64; ++k)
+                b.u32(Attr::kEndpointId, bs[i].endpoints[k]);
+            b.end_nested(mark);
+        }
     });
 }
 

@@ -219,6 +219,7 @@ private:
     bool runtime(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
+    bool bindings(Conn& c, const Message& m);
     bool host(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);
     bool backend_stats(Conn& c, const Message& m);

@@ -443,6 +443,7 @@ void Dataplane::start_control() {
     rc.max_ring_bytes_per_uid = cfg_.control_max_ring_bytes_per_uid;
     rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
     registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
+    apply_bindings(cfg_, nullptr);
     ctl::ServerConfig sc;
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
@@ -830,6 +831,20 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         if (ports_[i]->dpdk) mirror_addresses(next.interfaces[i], ports_[i]->dpdk->ifindex());
     if (next.host_kernel != cfg_.host_kernel) restart.push_back("host");
     if (!restart.empty()) return restart;
+    // The file's bindings against the tables this reload leaves (host: config builds them
+    // from the file; the kernel's stay what they are): a refused one refuses the reload
+    // before anything is applied.
+    {
+        std::optional<ipv4::RouteTables> next_tables;
+        if (!next.host_kernel) next_tables.emplace(wanted_routes(next));
+        std::vector<demux::Binding> bs;
+        for (const config::BindingEntry& e : next.bindings) bs.push_back(e.binding);
+        std::size_t bad = 0;
+        ctl::Result r = registry_->check_bindings(bs, next_tables ? &*next_tables : nullptr, &bad);
+        if (!r.ok())
+            throw config::Error(next.path, next.bindings[bad].line, next.bindings[bad].column,
+                                next.bindings[bad].key + ".prefix", r.message);
+    }
     // Who may do what: from the next request on (docs/control-protocol.md, Privilege).
     server_->set_access(next.control_mode, gid);
     registry_->set_policy(next.policy, next.ip_nonlocal_bind);
@@ -847,8 +862,22 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         ports_[i]->ic = next.interfaces[i];
     }
     synced_generation_ = routes_->read()->generation();
+    apply_bindings(next, nullptr);  // checked above against these tables
     cfg_ = next;
     return restart;
+}
+
+void Dataplane::apply_bindings(const config::Config& cfg, const ipv4::RouteTables* tables) {
+    // `bindings:` (demux/sk_lookup.h): a label's prefix must be the host's; the refusal
+    // names the entry's place in the file.
+    std::vector<demux::Binding> bs;
+    for (const config::BindingEntry& e : cfg.bindings) bs.push_back(e.binding);
+    std::size_t bad = 0;
+    ctl::Result r = registry_->set_config_bindings(bs, tables, &bad);
+    if (!r.ok()) {
+        const config::BindingEntry& e = cfg.bindings[bad];
+        throw config::Error(cfg.path, e.line, e.column, e.key + ".prefix", r.message);
+    }
 }
 
 ctl::ReloadOutcome reload_from_file(Dataplane& dp, const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace ingress::demux {
@@ -22,6 +23,16 @@ std::unique_ptr<const EndpointTable> EndpointTable::Builder::build() const {
     t->hook_ = hook_;
     t->hook_ctx_ = hook_ctx_;
     t->seed_ = seed_;
+    if (!bindings_.empty()) {
+        // Only live endpoints (added to this table) can be assigned: a SOCKMAP holds only
+        // sockets that exist.
+        SkLookup::Builder sb = bindings_;
+        const std::set<const UdpEndpoint*> live(udp_.begin(), udp_.end());
+        for (const auto& [label, ep] : label_members_)
+            if (live.count(ep)) sb.add_member(label, *ep);
+        t->sk_lookup_ = sb.build();
+    }
+    t->has_sk_lookup_ = hook_ != nullptr || t->sk_lookup_ != nullptr;
 
     // Reuseport groups: reuseport endpoints bound to the same address, port and device,
     // in the order they were added (the order they joined sock_reuseport.socks[]).

@@ -17,9 +17,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "demux/endpoint.h"
+#include "demux/sk_lookup.h"
 
 namespace ingress::demux {
 
@@ -86,10 +89,22 @@ public:
             taps_.push_back(&ep);
             return *this;
         }
-        // The sk_lookup hook (one program; the kernel runs an array, first verdict wins).
+        // The sk_lookup hook: the first program of the netns's array (the bindings below run
+        // after it; BPF_PROG_SK_LOOKUP_RUN_ARRAY rules: the last assignment wins).
         Builder& set_udp_lookup_hook(UdpLookupHook fn, void* ctx) {
             hook_ = fn;
             hook_ctx_ = ctx;
+            return *this;
+        }
+        // Bindings (demux/sk_lookup.h): the sk_lookup program users configure. Run after
+        // the hook above, as a second program of the netns's array.
+        Builder& add_binding(const Binding& b) {
+            bindings_.add(b);
+            return *this;
+        }
+        // `ep` registered under `label`; only endpoints also add()ed are live.
+        Builder& add_label_member(const std::string& label, UdpEndpoint& ep) {
+            label_members_.emplace_back(label, &ep);
             return *this;
         }
         // udp_ehash_secret / the fanout hash seed: random at boot in the kernel; injected.
@@ -105,6 +120,8 @@ public:
         std::vector<TapEndpoint*> taps_;
         UdpLookupHook hook_ = nullptr;
         void* hook_ctx_ = nullptr;
+        SkLookup::Builder bindings_;
+        std::vector<std::pair<std::string, UdpEndpoint*>> label_members_;
         uint32_t seed_ = 0;
     };
 
@@ -124,6 +141,11 @@ public:
     bool reuse_has_conns(uint16_t group) const noexcept { return reuse_groups_[group].has_conns; }
     UdpLookupHook udp_lookup_hook() const noexcept { return hook_; }
     void* udp_lookup_hook_ctx() const noexcept { return hook_ctx_; }
+    // The bindings, or nullptr when there are none.
+    const SkLookup* sk_lookup() const noexcept { return sk_lookup_.get(); }
+    // Whether any sk_lookup program runs (the hook or bindings): the one branch the lookup
+    // pays when there are none, as the kernel's bpf_sk_lookup_enabled static branch.
+    bool has_sk_lookup() const noexcept { return has_sk_lookup_; }
     uint32_t hash_seed() const noexcept { return seed_; }
 
     // Raw endpoints of one IP protocol, in add order.
@@ -166,6 +188,8 @@ private:
     std::vector<UdpEndpoint*> reuse_members_;
     UdpLookupHook hook_ = nullptr;
     void* hook_ctx_ = nullptr;
+    std::unique_ptr<const SkLookup> sk_lookup_;
+    bool has_sk_lookup_ = false;
     uint32_t seed_ = 0;
 
     std::vector<RawEndpoint*> raw_;  // sorted by protocol

@@ -47,9 +47,8 @@ inline int compute_score(const UdpEntry& e, wire::Ipv4Addr saddr, uint16_t sport
 // reuseport_select_sock_by_hash(): start at reciprocal_scale(hash, n), skip connected
 // members; nullptr when every member is connected. `tr` (a trace) gets the group's size and
 // the pick.
-UdpEndpoint* reuseport_select(const EndpointTable& t, uint16_t group, uint32_t hash,
+UdpEndpoint* reuseport_select(std::span<UdpEndpoint* const> members, uint32_t hash,
                               UdpLookupTrace* tr) noexcept {
-    auto members = t.reuse_members(group);
     const auto n = static_cast<uint32_t>(members.size());
     const uint32_t j = reciprocal_scale(hash, n);
     uint32_t i = j;
@@ -89,7 +88,7 @@ Lookup lookup2(const EndpointTable& t, std::span<const UdpEntry> slot, wire::Ipv
         }
         if (e.reuse_group != kNoReuseGroup) {
             uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
-            if (UdpEndpoint* sel = reuseport_select(t, e.reuse_group, hash, tr)) {
+            if (UdpEndpoint* sel = reuseport_select(t.reuse_members(e.reuse_group), hash, tr)) {
                 // "Fall back to scoring if group has connections."
                 if (!t.reuse_has_conns(e.reuse_group)) return {sel, false};
                 result = {sel, sel->connected()};
@@ -110,10 +109,62 @@ UdpEndpoint* hook_reuseport(const EndpointTable& t, UdpEndpoint* sel, wire::Ipv4
     for (const UdpEntry& e : t.udp_slot(a.rcv_saddr, a.num)) {
         if (e.ep != sel || e.reuse_group == kNoReuseGroup) continue;
         uint32_t hash = udp_ehashfn(daddr, dport, saddr, sport, t.hash_seed());
-        UdpEndpoint* r = reuseport_select(t, e.reuse_group, hash, tr);
+        UdpEndpoint* r = reuseport_select(t.reuse_members(e.reuse_group), hash, tr);
         return r ? r : sel;
     }
     return sel;
+}
+
+// The bindings as one sk_lookup program (demux/sk_lookup.h): no binding, or a label with no
+// live endpoint, is SK_PASS with nothing assigned; a drop binding SK_DROP; a label with
+// several endpoints picks one by the 4-tuple hash (already final: no_reuseport is set so
+// the caller does not pick again).
+UdpLookupVerdict run_bindings(const EndpointTable& t, const SkLookup& sk, const UdpLookupKey& k,
+                              UdpLookupTrace* tr) noexcept {
+    UdpLookupVerdict v;
+    const SkLookup::Rule* r = sk.match(k.daddr, k.dport);
+    if (!r) return v;
+    if (tr) [[unlikely]]
+        tr->binding = static_cast<int32_t>(r->binding);
+    if (r->label == SkLookup::kDrop) {
+        v.action = UdpLookupVerdict::Action::kDrop;
+        return v;
+    }
+    auto members = sk.members(r->label);
+    if (members.empty()) return v;
+    v.no_reuseport = r->no_reuseport;
+    if (members.size() == 1 || r->no_reuseport) {
+        v.selected = members[0];
+        return v;
+    }
+    // reuseport_select_sock_by_hash() over the label's members; every member connected:
+    // the assigned socket (the first) stays, as inet_lookup_reuseport() keeps it.
+    UdpEndpoint* pick = reuseport_select(
+        members, udp_ehashfn(k.daddr, k.dport, k.saddr, k.sport, t.hash_seed()), tr);
+    v.selected = pick ? pick : members[0];
+    v.no_reuseport = true;
+    return v;
+}
+
+// BPF_PROG_SK_LOOKUP_RUN_ARRAY(): every attached program runs (the hook first, then the
+// bindings); the last one that assigned a socket decides it; SK_DROP only when some program
+// dropped and none assigned.
+UdpLookupVerdict run_sk_lookup(const EndpointTable& t, const UdpLookupKey& k,
+                               UdpLookupTrace* tr) noexcept {
+    UdpLookupVerdict out;
+    bool all_pass = true;
+    auto merge = [&](const UdpLookupVerdict& v) noexcept {
+        if (v.action == UdpLookupVerdict::Action::kPass && v.selected) {
+            out.selected = v.selected;
+            out.no_reuseport = v.no_reuseport;
+        } else if (v.action == UdpLookupVerdict::Action::kDrop) {
+            all_pass = false;
+        }
+    };
+    if (UdpLookupHook hook = t.udp_lookup_hook()) merge(hook(t.udp_lookup_hook_ctx(), k));
+    if (const SkLookup* sk = t.sk_lookup()) merge(run_bindings(t, *sk, k, tr));
+    if (!all_pass && !out.selected) out.action = UdpLookupVerdict::Action::kDrop;
+    return out;
 }
 
 struct Datagram {
@@ -254,8 +305,8 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
     Lookup r = lookup2(t, t.udp_slot(daddr, dport), saddr, sport, daddr, dport, dif, tr);
     if (r.ep && r.connected) return found(r.ep, UdpLookupStep::kConnected);
 
-    if (UdpLookupHook hook = t.udp_lookup_hook()) {
-        UdpLookupVerdict v = hook(t.udp_lookup_hook_ctx(), {saddr, sport, daddr, dport, dif});
+    if (t.has_sk_lookup()) [[unlikely]] {
+        UdpLookupVerdict v = run_sk_lookup(t, {saddr, sport, daddr, dport, dif}, tr);
         if (v.action == UdpLookupVerdict::Action::kDrop) return found(nullptr, {});
         if (v.selected) {
             return found(v.no_reuseport

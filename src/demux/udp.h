@@ -26,7 +26,8 @@ struct DemuxEnv {
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),
 // compute_score(), inet_lookup_run_sk_lookup() and reuseport_select_sock():
 //   1. the (daddr, dport) slot, best score; a connected winner is final;
-//   2. the lookup hook (BPF sk_lookup), which may pick an endpoint or refuse;
+//   2. the sk_lookup programs (the hook, then the bindings of demux/sk_lookup.h), which may
+//      pick an endpoint or refuse;
 //   3. the address-bound winner of step 1;
 //   4. the (0.0.0.0, dport) slot, best score.
 // A winner in a SO_REUSEPORT group is replaced by the member the 4-tuple hash picks.
@@ -38,6 +39,7 @@ struct UdpLookupTrace {
     UdpLookupStep step{};     // which step of the lookup found the winner
     uint16_t group_size = 0;  // SO_REUSEPORT group the pick came from (0: none)
     uint16_t pick = 0;        // the member reuseport_select_sock_by_hash() chose
+    int32_t binding = -1;     // the binding (sk_lookup.h) that matched (-1: none)
 };
 UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint16_t sport,
                              wire::Ipv4Addr daddr, uint16_t dport, uint32_t dif,

@@ -78,7 +78,7 @@ const char* rp_verdict_name(uint32_t v) {
 }
 
 const char* lookup_step_name(uint32_t s) {
-    static const char* const kNames[] = {"none", "connected", "sk_lookup hook", "bound address",
+    static const char* const kNames[] = {"none", "connected", "sk_lookup", "bound address",
                                          "wildcard"};
     return s < 5 ? kNames[s] : "?";
 }
@@ -127,19 +127,24 @@ std::string format_step(const TraceStep& s) {
         case TraceStage::kLocalDeliver:
             std::snprintf(b, sizeof b, "protocol %u", v[0]);
             break;
-        case TraceStage::kUdpLookup:
+        case TraceStage::kUdpLookup: {
+            // The binding that matched (bindings, demux/sk_lookup.h), in add order.
+            char bnd[32] = "";
+            if (v[2] >> 8) std::snprintf(bnd, sizeof bnd, ", binding %u", (v[2] >> 8) - 1);
+            const char* step = lookup_step_name(v[2] & 0xff);
             if (v[0] == 0) {
-                std::snprintf(b, sizeof b, "no endpoint");
+                std::snprintf(b, sizeof b, "no endpoint%s", bnd);
             } else if (v[3] >> 16) {
                 std::snprintf(b, sizeof b,
-                              "endpoint %u (score %d, %s, reuseport pick %u of %u), ring slot %u",
-                              v[0] - 1, static_cast<int>(v[1]), lookup_step_name(v[2]),
-                              v[3] & 0xffff, v[3] >> 16, v[4]);
+                              "endpoint %u (score %d, %s%s, reuseport pick %u of %u), ring slot %u",
+                              v[0] - 1, static_cast<int>(v[1]), step, bnd, v[3] & 0xffff,
+                              v[3] >> 16, v[4]);
             } else {
-                std::snprintf(b, sizeof b, "endpoint %u (score %d, %s), ring slot %u", v[0] - 1,
-                              static_cast<int>(v[1]), lookup_step_name(v[2]), v[4]);
+                std::snprintf(b, sizeof b, "endpoint %u (score %d, %s%s), ring slot %u", v[0] - 1,
+                              static_cast<int>(v[1]), step, bnd, v[4]);
             }
             break;
+        }
         case TraceStage::kCount:
             b[0] = 0;
             break;
@@ -399,11 +404,13 @@ void Observer::udp_step(TraceRecord& r, const core::Packet& p, Verdict v) noexce
     const auto uh = wire::UdpView::try_view(p.frame().subspan(std::min<uint32_t>(p.l4_off, p.len)));
     if (uh && ipv4::route_type_of(p.route_type) == ipv4::RouteType::kLocal) {
         demux::UdpLookupTrace tr;
-        if (demux::UdpEndpoint* ep = demux::udp4_lib_lookup(*eps_, p.saddr, uh->src_port(), p.daddr,
-                                                            uh->dst_port(), p.ifindex, &tr)) {
+        demux::UdpEndpoint* ep = demux::udp4_lib_lookup(*eps_, p.saddr, uh->src_port(), p.daddr,
+                                                        uh->dst_port(), p.ifindex, &tr);
+        // c: the step, and above bit 8 the binding that matched + 1 (0: none).
+        vals[2] = static_cast<uint32_t>(tr.step) | static_cast<uint32_t>(tr.binding + 1) << 8;
+        if (ep) {
             const demux::ShmRings& rings = ep->rings();
-            vals = {rings.endpoint_id() + 1, static_cast<uint32_t>(tr.score),
-                    static_cast<uint32_t>(tr.step),
+            vals = {rings.endpoint_id() + 1, static_cast<uint32_t>(tr.score), vals[2],
                     static_cast<uint32_t>(tr.group_size) << 16 | tr.pick,
                     (rings.prod_index(worker_) - 1) & (rings.geometry().slot_count - 1)};
         }

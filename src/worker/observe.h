@@ -64,7 +64,7 @@ enum class TraceStage : uint8_t {
     kFibValidateSource,  // fib_validate_source: a=rp_filter b=verdict c=rev prefix d=len e=oif
     kIpDefrag,           // ip_defrag: a=ip id b=protocol c=offset d=MF e=frames (when whole)
     kLocalDeliver,       // ip_local_deliver_finish + raw_local_deliver: a=protocol
-    kUdpLookup,          // __udp4_lib_rcv/__udp4_lib_lookup: a=endpoint b=score c=step
+    kUdpLookup,          // __udp4_lib_rcv/__udp4_lib_lookup: a=endpoint b=score c=step|binding+1<<8
                          //   d=reuseport (group size << 16 | pick) e=ring seq (delivered)
     kCount,
 };

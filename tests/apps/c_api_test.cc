@@ -154,6 +154,41 @@ TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
     ingress_client_close(c);
 }
 
+TEST(CApi, RegisterPutsAnEndpointUnderABindingsLabel) {
+    // ingress_register: a binding for kLocal:53 -> "dns" steers to an endpoint bound to 5630
+    // (sk_lookup before the bound and wildcard steps); unregistered, the normal lookup.
+    TestDaemon d;
+    ASSERT_TRUE(d.wait_for([](ctl::Registry& r, ctl::Server&) {
+        ctl::PeerCred root{1, 0, 0};
+        root.proven = ~uint64_t{0};
+        return r.add_binding(root, binding(kLocal, 32, "dns", 53, 53)).ok();
+    }));
+    ingress_client* c = ingress_client_connect(d.path().c_str());
+    ASSERT_NE(c, nullptr) << ingress_last_error();
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.addr = kLocal;
+    o.port = 5630;
+    ingress_endpoint* ep = ingress_udp_open(c, &o);
+    ASSERT_NE(ep, nullptr) << ingress_last_error();
+    ASSERT_EQ(ingress_register(ep, "dns"), 0) << ingress_last_error();
+    EXPECT_EQ(ingress_register(ep, "dns"), -EEXIST);
+    EXPECT_EQ(errno, EEXIST);
+    d.inject(udp_to(kLocal, 53).build());
+    ASSERT_TRUE(d.wait_processed());
+    ingress_datagram got[4];
+    EXPECT_EQ(ingress_recv(ep, got, 4, 1000), 1);
+    EXPECT_EQ(got[0].meta->dst_port, 53);
+    ASSERT_EQ(ingress_unregister(ep, "dns"), 0) << ingress_last_error();
+    EXPECT_EQ(ingress_unregister(ep, "dns"), -ENOENT);
+    d.inject(udp_to(kLocal, 53).build());
+    ASSERT_TRUE(d.wait_processed());
+    EXPECT_EQ(ingress_recv(ep, got, 4, 0), 0) << "no endpoint under the label: NoPorts";
+    EXPECT_EQ(d.counters().mib_value(core::Mib::kUdpNoPorts), 1u);
+    EXPECT_EQ(d.counters().mib_value(core::Mib::kUdpInDatagrams), 1u);
+    ingress_endpoint_close(ep);
+    ingress_client_close(c);
+}
+
 TEST(CApi, FailuresSetTheErrnoTheKernelsCallWould) {
     TestDaemon d;
     auto expect_errno = [](int want, const char* what) {

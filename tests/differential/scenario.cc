@@ -152,7 +152,33 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
             s.joins.push_back(x);
         }
     }
+    if (auto l = n["label"]) s.label = l.as<std::string>();
     return s;
+}
+
+ScBinding parse_binding(const YAML::Node& n) {
+    ScBinding b;
+    std::string p = n["prefix"].as<std::string>();
+    const auto slash = p.find('/');
+    b.prefix = parse_addr(p.substr(0, slash));
+    if (slash != std::string::npos)
+        b.prefix_len = static_cast<uint8_t>(std::stoi(p.substr(slash + 1)));
+    if (b.prefix_len < 32) b.prefix &= b.prefix_len ? ~0u << (32 - b.prefix_len) : 0;
+    if (auto ports = n["ports"]) {
+        const std::string v = ports.as<std::string>();
+        if (v != "all") {
+            const auto dash = v.find('-');
+            b.port_lo = static_cast<uint16_t>(std::stoi(v.substr(0, dash)));
+            b.port_hi = dash == std::string::npos
+                            ? b.port_lo
+                            : static_cast<uint16_t>(std::stoi(v.substr(dash + 1)));
+        }
+    }
+    if (auto l = n["label"]) b.label = l.as<std::string>();
+    if (auto a = n["action"]; !a && b.label.empty())
+        throw bad("a binding needs label or action: drop");
+    if (auto r = n["no_reuseport"]) b.no_reuseport = r.as<bool>();
+    return b;
 }
 
 }  // namespace
@@ -210,6 +236,8 @@ Scenario parse_scenario(const YAML::Node& n, const std::string& file) {
             for (std::size_t i = 0; i < ss.size(); ++i)
                 sc.sockets.push_back(parse_socket(ss[i], i));
         for (const auto& f : n["frames"]) parse_frame(f, sc.frames);
+        if (auto bs = n["bindings"])
+            for (const auto& b : bs) sc.bindings.push_back(parse_binding(b));
     } catch (const std::exception& e) {
         throw bad(file + ": scenario " + sc.name + ": " + e.what());
     }

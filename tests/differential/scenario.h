@@ -71,6 +71,17 @@ struct Socket {
     std::optional<uint32_t> icmp_filter;
     std::optional<uint32_t> rcvbuf;  // SO_RCVBUF (UDP), as given to setsockopt
     std::vector<Join> joins;
+    std::string label;  // UDP: registered under this label (bindings)
+};
+
+// A binding (src/demux/sk_lookup.h): ingressd's `bindings:` entry, and the kernel side's
+// BPF sk_lookup program's table entry (tests/differential/sk_lookup.bpf.c).
+struct ScBinding {
+    uint32_t prefix = 0;  // host order, masked
+    uint8_t prefix_len = 32;
+    uint16_t port_lo = 0, port_hi = 65535;
+    std::string label;  // empty: drop
+    bool no_reuseport = false;
 };
 
 struct Frame {
@@ -86,6 +97,8 @@ struct Scenario {
     Host host;
     std::vector<Socket> sockets;
     std::vector<Frame> frames;
+    // `bindings:` [{prefix, ports: P | LO-HI | all, label | action: drop, no_reuseport}]
+    std::vector<ScBinding> bindings;
     int settle_ms = 0;  // extra wait after the last frame (timers)
     // Steered: ingressd's ports take only what their steering selects (no capture_all), the
     // rest goes to namespace a's kernel, whose counters are added to ingressd's. With

@@ -1,6 +1,8 @@
 #include "sides.h"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
@@ -430,6 +432,76 @@ std::string rule_cmd(const Rule& r, const Topology& t) {
 
 }  // namespace
 
+// The scenario's bindings as a BPF sk_lookup program attached to namespace a (the caller's
+// current namespace), over a SOCKMAP holding, per label, the first socket registered under
+// it (the label's other sockets are members of its SO_REUSEPORT group: the kernel's
+// inet_lookup_reuseport() picks among them). Detached and freed on destruction.
+class SkLookupProgram {
+public:
+    SkLookupProgram(const Scenario& sc, const std::vector<Fd>& fds) {
+        obj_ = bpf_object__open_file(INGRESS_SK_LOOKUP_OBJ, nullptr);
+        if (!obj_ || bpf_object__load(obj_) != 0)
+            throw Unsupported("cannot load the sk_lookup program " INGRESS_SK_LOOKUP_OBJ);
+        const int bindings = bpf_object__find_map_fd_by_name(obj_, "bindings");
+        const int labels = bpf_object__find_map_fd_by_name(obj_, "labels");
+        std::vector<std::string> names;  // label index -> name
+        auto index_of = [&](const std::string& l) {
+            auto it = std::find(names.begin(), names.end(), l);
+            if (it != names.end()) return static_cast<uint32_t>(it - names.begin());
+            names.push_back(l);
+            return static_cast<uint32_t>(names.size() - 1);
+        };
+        struct Entry {
+            uint32_t prefix, mask;
+            uint16_t port_lo, port_hi;
+            uint32_t label;
+            uint8_t used, prefix_len, drop, no_reuseport;
+        };
+        if (sc.bindings.size() > 16) throw std::runtime_error("more than 16 bindings");
+        for (uint32_t i = 0; i < sc.bindings.size(); ++i) {
+            const ScBinding& b = sc.bindings[i];
+            Entry e{b.prefix,
+                    b.prefix_len ? ~0u << (32 - b.prefix_len) : 0,
+                    b.port_lo,
+                    b.port_hi,
+                    b.label.empty() ? 0 : index_of(b.label),
+                    1,
+                    b.prefix_len,
+                    static_cast<uint8_t>(b.label.empty()),
+                    static_cast<uint8_t>(b.no_reuseport)};
+            if (bpf_map_update_elem(bindings, &i, &e, BPF_ANY) != 0)
+                throw std::runtime_error("bindings map: " + std::string(strerror(errno)));
+        }
+        for (std::size_t i = 0; i < sc.sockets.size(); ++i) {
+            const Socket& s = sc.sockets[i];
+            if (s.label.empty()) continue;
+            const uint32_t k = index_of(s.label);
+            uint64_t fd = static_cast<uint64_t>(fds[i].fd);
+            // The first registered socket holds the slot (BPF_NOEXIST: later ones do not).
+            if (bpf_map_update_elem(labels, &k, &fd, BPF_NOEXIST) != 0 && errno != EEXIST)
+                throw std::runtime_error(s.name + ": SOCKMAP: " + strerror(errno));
+        }
+        const int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        link_ = bpf_program__attach_netns(bpf_object__find_program_by_name(obj_, "bindings_lookup"),
+                                          netns);
+        close(netns);
+        if (!link_ || libbpf_get_error(link_)) {
+            link_ = nullptr;
+            throw Unsupported("cannot attach an sk_lookup program to the namespace");
+        }
+    }
+    ~SkLookupProgram() {
+        if (link_) bpf_link__destroy(link_);
+        if (obj_) bpf_object__close(obj_);
+    }
+    SkLookupProgram(const SkLookupProgram&) = delete;
+    SkLookupProgram& operator=(const SkLookupProgram&) = delete;
+
+private:
+    bpf_object* obj_ = nullptr;
+    bpf_link* link_ = nullptr;
+};
+
 Observed run_kernel(const Scenario& sc) {
     Topology t(sc.host);
     const std::string& ns = t.pair().ns_a();
@@ -458,6 +530,8 @@ Observed run_kernel(const Scenario& sc) {
     t.pair().enter_a();
     std::vector<Fd> fds;
     for (const auto& s : sc.sockets) fds.push_back(open_kernel_socket(s, t));
+    std::unique_ptr<SkLookupProgram> prog;
+    if (!sc.bindings.empty()) prog = std::make_unique<SkLookupProgram>(sc, fds);
     auto before = read_proc_counters();
     t.pair().leave();
     o.icmp = inject(t, sc, [&] { sleep_ms(60 + sc.settle_ms); });
@@ -547,6 +621,16 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
         c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, "
              "--file-prefix, dfx" +
              std::to_string(getpid()) + ", --log-level, \"*:warning\"]\n";
+    if (!sc.bindings.empty()) {
+        c += "bindings:\n";
+        for (const ScBinding& b : sc.bindings) {
+            c += "  - {protocol: udp, prefix: " + addr_str(b.prefix) + "/" +
+                 std::to_string(b.prefix_len) + ", ports: " + std::to_string(b.port_lo) + "-" +
+                 std::to_string(b.port_hi) +
+                 (b.label.empty() ? ", action: drop" : ", label: " + b.label) +
+                 (b.no_reuseport ? ", no_reuseport: true" : "") + "}\n";
+        }
+    }
     c += "control:\n  socket: " + ctl + "\n";
     return c;
 }
@@ -663,6 +747,7 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                 break;
         }
         for (const auto& j : s.joins) ep.join(j.group, main_ifindex, j.sources, j.include);
+        if (!s.label.empty()) ep.register_label(s.label);
         eps.push_back(std::move(ep));
     }
     sleep_ms(30);  // endpoint tables are published to the workers by RCU

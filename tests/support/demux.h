@@ -111,6 +111,20 @@ inline ipv4::RouteConfig demux_route_config() {
     return cfg;
 }
 
+// A binding (demux/sk_lookup.h) of `prefix`/`len`, ports lo..hi, to `label` (empty: drop).
+inline demux::Binding binding(wire::Ipv4Addr prefix, uint8_t len, const char* label,
+                              uint16_t lo = 0, uint16_t hi = 65535, bool no_reuseport = false) {
+    demux::Binding b;
+    b.prefix = prefix;
+    b.prefix_len = len;
+    b.port_lo = lo;
+    b.port_hi = hi;
+    b.label = label;
+    b.drop = b.label.empty();
+    b.no_reuseport = no_reuseport;
+    return b;
+}
+
 // A PipelineHarness with an endpoint table: add endpoints to `table`, publish(), run.
 struct DemuxHarness : PipelineHarness {
     DemuxHarness() { routes.update(demux_route_config()); }

@@ -228,6 +228,38 @@ TEST(Config, UnreadableFileNamesIt) {
     }
 }
 
+TEST(Config, BindingsAndTheirPolicy) {
+    const Config c = parse(
+        "interfaces:\n  - name: veth0\n"
+        "policy:\n  bindings: {gids: [50]}\n  register: {uids: [1000]}\n"
+        "bindings:\n"
+        "  - {protocol: udp, prefix: 198.18.100.0/24, ports: 1-65535, label: dns}\n"
+        "  - {prefix: 198.18.100.7, ports: 53, label: web, no_reuseport: true}\n"
+        "  - {prefix: 198.18.100.9, action: drop}\n",
+        "t.yaml", opts());
+    ASSERT_EQ(c.bindings.size(), 3u);
+    const demux::Binding& a = c.bindings[0].binding;
+    EXPECT_EQ(a.prefix, wire::ipv4(198, 18, 100, 0));
+    EXPECT_EQ(a.prefix_len, 24);
+    EXPECT_EQ(a.port_lo, 1);
+    EXPECT_EQ(a.port_hi, 65535);
+    EXPECT_EQ(a.label, "dns");
+    EXPECT_FALSE(a.drop || a.no_reuseport);
+    const demux::Binding& b = c.bindings[1].binding;
+    EXPECT_EQ(b.prefix_len, 32) << "an address alone is a /32";
+    EXPECT_EQ(b.port_lo, 53);
+    EXPECT_EQ(b.port_hi, 53);
+    EXPECT_TRUE(b.no_reuseport);
+    const demux::Binding& d = c.bindings[2].binding;
+    EXPECT_TRUE(d.drop);
+    EXPECT_EQ(d.port_lo, 0) << "no ports: every port";
+    EXPECT_EQ(d.port_hi, 65535);
+    EXPECT_EQ(c.bindings[2].line, 9);
+    EXPECT_EQ(c.bindings[2].key, "bindings[2]");
+    EXPECT_EQ(c.policy.bindings.gids, std::vector<gid_t>{50});
+    EXPECT_EQ(c.policy.register_label.uids, std::vector<uid_t>{1000});
+}
+
 // One file per error class; the first line says what the user must see.
 TEST(Config, EveryBrokenConfigGetsItsMessage) {
     std::filesystem::path dir = source_root() + "/tests/data/configs/bad";

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 
+#include "demux/udp.h"
 #include "support/demux.h"
 
 namespace ingress::ctl {
@@ -273,6 +275,115 @@ TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {
     EXPECT_EQ(reg().set_option(1, r.id, Attr::kReuseport, 1).err, ENOPROTOOPT);
     Result u = reg().open_udp(1, user(), {.port = 5000});
     EXPECT_EQ(reg().set_option(1, u.id, Attr::kIcmpFilter, 1).err, EOPNOTSUPP);
+}
+
+// --- bindings (demux/sk_lookup.h) ------------------------------------------------------------
+
+using test::binding;
+
+class RegistryBindingsTest : public RegistryTest {
+protected:
+    // 198.18.100.0/24 is an AnyIP prefix on lo (ip route add local 198.18.100.0/24 dev lo).
+    void SetUp() override {
+        RegistryTest::SetUp();
+        ipv4::RouteConfig rc = two_interfaces();
+        rc.ifaces.push_back(ipv4::RouteConfig::loopback(7));
+        rc.routes.push_back(
+            {.prefix = kAnyIp, .prefix_len = 24, .type = ipv4::RouteType::kLocal, .oif = 7});
+        routes.update(rc);
+    }
+    demux::UdpEndpoint* lookup(wire::Ipv4Addr daddr, uint16_t dport, uint16_t sport = 4000) {
+        return demux::udp4_lib_lookup(*pub.read(), test::kPeer, sport, daddr, dport, 1);
+    }
+    static constexpr wire::Ipv4Addr kAnyIp = wire::ipv4(198, 18, 100, 0);
+};
+
+TEST_F(RegistryBindingsTest, ALabelMayOnlyCaptureTheHostsAddresses) {
+    // Every address of the prefix must be LOCAL, as inet_bind() asks of one address.
+    EXPECT_EQ(reg().add_binding(root(), binding(kAnyIp, 24, "dns")).err, 0);
+    EXPECT_EQ(reg().add_binding(root(), binding(kAnyIp | 42, 32, "dns")).err, 0);
+    EXPECT_EQ(reg().add_binding(root(), binding(kLocal, 32, "dns")).err, 0) << "an address";
+    const Result half = reg().add_binding(root(), binding(kAnyIp, 23, "dns"));
+    EXPECT_EQ(half.err, EADDRNOTAVAIL) << "198.18.101.0/24 is not the host's";
+    EXPECT_NE(half.message.find("198.18.101.0 is not an address of this host"), std::string::npos)
+        << half.message;
+    EXPECT_EQ(reg().add_binding(root(), binding(0, 0, "all")).err, EADDRNOTAVAIL);
+    EXPECT_EQ(reg().add_binding(root(), binding(0, 0, "")).err, 0)
+        << "a drop binding captures nothing";
+    // net.ipv4.ip_nonlocal_bind=1 lets any prefix through, as it does bind().
+    reg().set_policy(cfg.policy, true);
+    EXPECT_EQ(reg().add_binding(root(), binding(kAnyIp, 23, "dns")).err, 0);
+}
+
+TEST_F(RegistryBindingsTest, AddingBindingsAndRegisteringNeedCapNetAdminOrAGrant) {
+    Result r = reg().add_binding(user(), binding(kAnyIp, 24, "dns"));
+    EXPECT_EQ(r.err, EPERM);
+    EXPECT_NE(r.message.find("CAP_NET_ADMIN"), std::string::npos);
+    Result ep = reg().open_udp(1, user(), {.addr = kAnyIp | 1, .port = 5353});
+    ASSERT_TRUE(ep.ok()) << ep.message;
+    EXPECT_EQ(reg().register_label(1, user(), ep.id, "dns").err, EPERM);
+    EXPECT_EQ(reg().register_label(2, root(), ep.id, "dns").err, EPERM) << "not its owner";
+
+    cfg.policy.bindings.uids.push_back(kUser);
+    cfg.policy.register_label.gids.push_back(kUser);
+    reg().set_policy(cfg.policy, false);
+    EXPECT_EQ(reg().add_binding(user(), binding(kAnyIp, 24, "dns")).err, 0);
+    EXPECT_EQ(reg().register_label(1, user(), ep.id, "dns").err, 0);
+    EXPECT_EQ(reg().register_label(1, user(), ep.id, "dns").err, EEXIST);
+    EXPECT_EQ(reg().add_binding(user(kOther), binding(kAnyIp, 24, "x")).err, EPERM);
+    EXPECT_EQ(reg().remove_binding(user(kOther), binding(kAnyIp, 24, "dns")).err, EPERM);
+    Result raw = reg().open_raw(1, root(), {.protocol = 253});
+    EXPECT_EQ(reg().register_label(1, root(), raw.id, "dns").err, EPROTOTYPE)
+        << "raw endpoints are not looked up through sk_lookup";
+}
+
+TEST_F(RegistryBindingsTest, BindingsAndLabelsArePublishedAndAClosedEndpointLeavesItsLabel) {
+    Result a = reg().open_udp(1, root(), {.addr = kLocal, .port = 5353});
+    Result b = reg().open_udp(1, root(), {.addr = kLocal, .port = 5354});
+    ASSERT_TRUE(a.ok() && b.ok());
+    const uint64_t gen = pub.generation();
+    ASSERT_EQ(reg().add_binding(root(), binding(kAnyIp, 24, "dns", 53, 53)).err, 0);
+    EXPECT_GT(pub.generation(), gen);
+    EXPECT_EQ(lookup(kAnyIp | 9, 53), nullptr) << "no live endpoint: the normal lookup";
+    ASSERT_EQ(reg().register_label(1, root(), a.id, "dns").err, 0);
+    ASSERT_EQ(reg().register_label(1, root(), b.id, "dns").err, 0);
+    std::set<demux::UdpEndpoint*> seen;
+    for (uint16_t sport = 1000; sport < 1040; ++sport) seen.insert(lookup(kAnyIp | 9, 53, sport));
+    EXPECT_EQ(seen.size(), 2u) << "two endpoints under one label share its flows";
+    EXPECT_EQ(lookup(kAnyIp | 9, 54), nullptr) << "outside the binding's ports";
+    auto views = reg().bindings();
+    ASSERT_EQ(views.size(), 1u);
+    EXPECT_EQ(views[0].endpoints, (std::vector<uint32_t>{a.id, b.id}));
+    EXPECT_FALSE(views[0].from_config);
+
+    ASSERT_EQ(reg().close(1, a.id).err, 0);
+    EXPECT_EQ(reg().bindings()[0].endpoints, (std::vector<uint32_t>{b.id}));
+    for (uint16_t sport = 1000; sport < 1010; ++sport)
+        EXPECT_NE(lookup(kAnyIp | 9, 53, sport), nullptr);
+    ASSERT_EQ(reg().unregister_label(1, b.id, "dns").err, 0);
+    EXPECT_EQ(lookup(kAnyIp | 9, 53), nullptr);
+    EXPECT_EQ(reg().remove_binding(root(), binding(kAnyIp, 24, "dns", 53, 53)).err, 0);
+    EXPECT_EQ(reg().remove_binding(root(), binding(kAnyIp, 24, "dns", 53, 53)).err, ENOENT);
+    EXPECT_FALSE(pub.read()->has_sk_lookup()) << "no bindings: the lookup's one branch";
+}
+
+TEST_F(RegistryBindingsTest, TheFilesBindingsReplaceTheFilesAndKeepTheControlSockets) {
+    ASSERT_EQ(reg().add_binding(root(), binding(kAnyIp, 24, "ctl", 80, 80)).err, 0);
+    std::size_t bad = 99;
+    ASSERT_EQ(reg().set_config_bindings({binding(kAnyIp, 24, "a", 53, 53)}, nullptr, &bad).err, 0);
+    ASSERT_EQ(reg().set_config_bindings({binding(kAnyIp, 24, "b", 54, 54)}, nullptr, &bad).err, 0);
+    auto v = reg().bindings();
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_EQ(v[0].binding.label, "b");
+    EXPECT_TRUE(v[0].from_config);
+    EXPECT_EQ(v[1].binding.label, "ctl");
+    // A refused entry changes nothing and is named by its index.
+    Result r = reg().set_config_bindings(
+        {binding(kAnyIp, 24, "c", 55, 55), binding(wire::ipv4(198, 18, 101, 0), 24, "d")}, nullptr,
+        &bad);
+    EXPECT_EQ(r.err, EADDRNOTAVAIL);
+    EXPECT_EQ(bad, 1u);
+    EXPECT_EQ(reg().bindings()[0].binding.label, "b");
 }
 
 }  // namespace

@@ -413,6 +413,54 @@ TEST(CtlServer, EndpointsShowOwnerPidCommBindingMembershipsAndRingFill) {
     EXPECT_EQ((*groups)[0].str(Attr::kIfname), "test0");
 }
 
+TEST(CtlServer, BindingsAddedRegisteredListedAndRemovedOverTheSocket) {
+    // binding-change (21), register-label (22) and bindings (20): a binding for kLocal:53
+    // steers to an endpoint bound elsewhere, as tubectl bind + register do.
+    TestDaemon d;
+    Client c = Client::connect(d.path());
+    UdpEndpoint ep = c.open_udp({.addr = kLocal, .port = 5320});
+    ctl::BindingChange add;
+    add.binding = test::binding(kLocal, 32, "dns", 53, 53);
+    // This process is root in the tests: the request carries its CAP_NET_ADMIN proof.
+    EXPECT_EQ(err_of(ctl::parse(c.call(ctl::encode(c.next_seq(), add), false).bytes).msg), 0u);
+    ep.register_label("dns");
+    try {
+        ep.register_label("dns");
+        ADD_FAILURE() << "registered twice";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), EEXIST);
+    }
+    d.inject(udp_to(kLocal, 53).build(), 0);
+    ASSERT_TRUE(d.wait_processed());
+    Datagram dg[4];
+    EXPECT_EQ(ep.recv(dg, 4, 1000), 1u) << "the binding beat the (absent) bound lookup";
+    EXPECT_EQ(dg[0].meta->dst_port, 53);
+
+    Raw r(d.path());
+    int pages = 0;
+    std::vector<std::vector<uint8_t>> keep;
+    auto bs = list_all(r, MsgType::kBindings, Attr::kBinding, &pages, &keep);
+    ASSERT_EQ(bs.size(), 1u);
+    demux::Binding b;
+    EXPECT_FALSE(ctl::decode_binding(bs[0], &b));
+    EXPECT_EQ(b.prefix, kLocal);
+    EXPECT_EQ(b.port_lo, 53);
+    EXPECT_EQ(b.label, "dns");
+    EXPECT_EQ(bs[0].all_u32(Attr::kEndpointId), std::vector<uint32_t>{ep.id()});
+    EXPECT_EQ(bs[0].u8(Attr::kBindingConfig), 0);
+
+    ep.unregister_label("dns");
+    d.inject(udp_to(kLocal, 53).build(), 0);
+    ASSERT_TRUE(d.wait_processed());
+    EXPECT_EQ(ep.recv(dg, 4, 50), 0u) << "no live endpoint under the label: the normal lookup";
+    ctl::BindingChange rm;
+    rm.remove = true;
+    rm.binding = add.binding;
+    EXPECT_EQ(err_of(ctl::parse(c.call(ctl::encode(c.next_seq(), rm), false).bytes).msg), 0u);
+    EXPECT_EQ(err_of(ctl::parse(c.call(ctl::encode(c.next_seq(), rm), false).bytes).msg),
+              static_cast<uint32_t>(ENOENT));
+}
+
 TEST(CtlServer, ListRepliesArePagedWithACursorAndNeverExceedTheMaximumPayload) {
     TestDaemon d;
     Client a = Client::connect(d.path()), b = Client::connect(d.path());

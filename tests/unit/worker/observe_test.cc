@@ -102,6 +102,28 @@ TEST(Observe, TraceOfDeliveredDatagramShowsEndpointScoreAndSlot) {
                             " (score 2, bound address), ring slot 1 -> delivered");
 }
 
+// Bindings: the trace names the step (sk_lookup) and the binding that matched, for a
+// delivery through a label and for a drop binding's NO_SOCKET.
+TEST(Observe, TraceOfABindingNamesSkLookupAndTheBinding) {
+    ObserveHarness h;
+    demux::UdpEndpoint ep(test::rings(8), "app");
+    ep.bind(kLocal, 7000);
+    h.builder.add(ep).add_label_member("svc", ep);
+    h.builder.add_binding(test::binding(kLocal, 32, "", 9, 9));  // binding 0: drop port 9
+    h.builder.add_binding(test::binding(kLocal, 32, "svc", 53, 53));
+    h.publish();
+    ObserveSession s(trace_spec(), 1);
+    h.observe(s, {udp_to(kLocal, 53).build(), udp_to(kLocal, 9).build()});
+    auto recs = drain(s);
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(lines(recs[0]).back(), "__udp4_lib_lookup: endpoint " +
+                                         std::to_string(ep.rings().endpoint_id()) +
+                                         " (score -1, sk_lookup, binding 1), ring slot 0 -> "
+                                         "delivered");
+    EXPECT_EQ(lines(recs[1]).back(),
+              "__udp4_lib_lookup: no endpoint, binding 0 -> dropped SKB_DROP_REASON_NO_SOCKET");
+}
+
 // rp_filter=1 with the source routed out of another interface: the route step is local,
 // fib_validate_source rejects (-EXDEV) and names the reverse route; fate IP_RPFILTER.
 TEST(Observe, TraceOfRpFilterDropNamesTheReverseRoute) {

@@ -115,6 +115,14 @@ public:
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
+    // Bindings (tubular's sk_lookup model, README "Bindings"): registers this UDP endpoint
+    // under `label`, so datagrams a binding gives that label reach it before the bound and
+    // wildcard endpoints; several under one label share its flows by the reuseport hash.
+    // Needs CAP_NET_ADMIN or the daemon's policy.register grant: Error(EPERM); a raw or tap
+    // endpoint Error(EPROTOTYPE); already under it Error(EEXIST). Kept across a daemon
+    // restart like the memberships. unregister_label: Error(ENOENT) when not under it.
+    void register_label(const std::string& label);
+    void unregister_label(const std::string& label);
     // Closes it in the daemon (the destructor does too, quietly, while the client lives).
     void close();
 
@@ -152,7 +160,8 @@ protected:
     RawOptions raw_;
     TapOptions tap_;
     std::vector<McCall> mc_;
-    bool gap_ = false;  // the next datagram is the first after a reopen
+    std::vector<std::string> labels_;  // registered under, to register again after a restart
+    bool gap_ = false;                 // the next datagram is the first after a reopen
     uint64_t reconnects_ = 0;
     int error_ = 0;  // a reopen the new daemon refused: thrown by the next recv
     std::string error_text_;

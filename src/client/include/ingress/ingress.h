@@ -247,6 +247,14 @@ int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
 /* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
  * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
+/* Bindings (tubular's model of BPF sk_lookup; README "Bindings"): register the UDP endpoint
+ * under a label, so unicast datagrams a binding gives that label reach it before the bound
+ * and wildcard endpoints (several endpoints under a label share its flows by the reuseport
+ * hash). Registered again by itself after a daemon restart. 0, or -EPERM (needs
+ * CAP_NET_ADMIN or the daemon's policy.register grant), -EPROTOTYPE (not UDP), -EEXIST
+ * (already under it), -EINVAL (a label is 1..64 bytes); unregister: -ENOENT. */
+int ingress_register(struct ingress_endpoint* ep, const char* label);
+int ingress_unregister(struct ingress_endpoint* ep, const char* label);
 /* Keep polling the rings this long before sleeping in ingress_recv (default 0). */
 void ingress_set_busy_poll_us(struct ingress_endpoint* ep, uint32_t us);
 void ingress_endpoint_stats(const struct ingress_endpoint* ep, struct ingress_endpoint_stats* out);
