@@ -63,6 +63,12 @@ PY
     [ "$wrong" = 0 ] || fail "$mode: $wrong datagrams on the wrong endpoint"
     [ "$idle" = 0 ] || fail "$mode: $idle wakeups in the quiet second after the traffic"
     [ "$wakeups" -le "$sent" ] || fail "$mode: $wakeups wakeups for $sent datagrams"
-    [ $((empty * 10)) -le "$wakeups" ] || fail "$mode: $empty of $wakeups wakeups found nothing"
+    # A wakeup finds nothing when the app, draining a member, already took the datagram whose
+    # doorbell then wakes it (epoll cannot re-check a doorbell's readiness as it re-polls a
+    # kernel socket's): none on a quiet machine, up to a sixth of them when a loaded machine
+    # preempts the app mid-drain (seen with the differential suite running beside it). A
+    # quarter bounds that race; a set that woke for nothing would fail it, and `idle` above
+    # catches one that keeps waking after the traffic.
+    [ $((empty * 4)) -le "$wakeups" ] || fail "$mode: $empty of $wakeups wakeups found nothing"
 done
 echo "endpoint-set: $n endpoints in one set on one epoll fd, level- and edge-triggered: $sent datagrams each exactly once, no busy wakeups"
