@@ -696,11 +696,13 @@ std::vector<BindingView> Registry::bindings() const {
 
 std::vector<std::pair<std::string, std::vector<uint32_t>>> Registry::labels() const {
     std::vector<std::pair<std::string, std::vector<uint32_t>>> out;
-    for (const auto& [l, id] : labels_) {
-        if (!eps_.count(id)) continue;
+    for (const auto& entry : labels_) {
+        // Not a structured binding: clang before 16 (the fuzz build) cannot capture one.
+        const std::string& l = entry.first;
+        if (!eps_.count(entry.second)) continue;
         auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == l; });
         if (it == out.end()) it = out.insert(out.end(), {l, {}});
-        it->second.push_back(id);
+        it->second.push_back(entry.second);
     }
     return out;
 }
