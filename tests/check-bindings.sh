@@ -11,9 +11,11 @@
 #   ingressctl bindings lists them with the endpoints each label resolves to; add and
 #   remove at run time; a label's prefix outside the host's addresses is refused; the
 #   file's bindings come back on reload.
+# The second argument names the backend: af_xdp (default) or dpdk-af_xdp (the same port
+# through DPDK's AF_XDP PMD, with its exception TAP).
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
-build=$1
+build=$1 backend=${2:-af_xdp}
 ctl=$build/tools/ingressctl
 mac_a=02:00:5e:00:de:31 mac_b=02:00:5e:00:de:32
 tmp=$(mktemp -d)
@@ -28,13 +30,26 @@ trap cleanup EXIT
 fail() { echo "check-bindings: $*" >&2; exit 1; }
 veth_pair ingbnd $mac_a $mac_b
 
-ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock" "" "bindings:
+bindings="bindings:
   - {protocol: udp, prefix: 198.18.100.0/24, ports: 53, label: dns}
   - {prefix: 198.18.100.50, ports: all, label: proxy}
   - {prefix: 198.18.100.0/24, ports: 443, label: web-a}
   - {prefix: 198.18.100.128/25, ports: 443, label: web-b}
-  - {prefix: 198.18.100.9, action: drop}" "routes:
+  - {prefix: 198.18.100.9, action: drop}"
+routes="routes:
   - {prefix: 198.18.100.0/24, type: local, dev: lo}"
+case $backend in
+af_xdp) iface=$routes tail=$bindings ;;
+dpdk-af_xdp)
+    tap=ingbnd$$
+    iface=$(printf '    driver: dpdk\n    device: net_af_xdp0,iface=%s\n    exception: %s\n%s' \
+        "$if_a" "${tap:0:15}" "$routes")
+    tail=$(printf '%s\ndpdk:\n  eal_args: [-l, "0", --no-huge, --no-pci, -m, "256", --no-shconf, --file-prefix, ingbnd%s, --log-level, "*:warning"]' \
+        "$bindings" $$)
+    ;;
+*) fail "unknown backend $backend" ;;
+esac
+ingressd_cfg "$tmp/ingressd.yaml" "$tmp/ctl.sock" "" "$tail" "$iface"
 ingressd_up "$build"
 
 sink() {  # ADDR:PORT LABEL
