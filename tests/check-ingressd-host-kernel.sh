@@ -13,7 +13,8 @@
 #      notification) makes the next datagram from a source with no route back an IP_RPFILTER
 #      drop, as in the kernel, and rp_filter=0 undoes it; `...accept_local=1` (no
 #      notification: the one-second re-read) turns a datagram with our own source address
-#      from a martian (IP_LOCAL_SOURCE) into a local one (UdpNoPorts);
+#      from a martian (IP_LOCAL_SOURCE) into a local one (UdpNoPorts); a global knob,
+#      `sysctl -w net.ipv4.icmp_ratelimit=0`, lifts the per-host limit on port unreachables;
 #   6. conservation holds; the convergence time (change -> first datagram the dataplane
 #      handles for the new address) is printed.
 # The second argument names the backend: af_xdp (default), or dpdk-af_xdp (the port's kernel
@@ -168,6 +169,36 @@ sysctl_a "net.ipv4.conf.$kdev.accept_local=1"
 until_moves stat UdpNoPorts || { echo "sysctl accept_local=1 not followed" >&2; exit 1; }
 sysctl_a "net.ipv4.conf.$kdev.accept_local=0"
 grep -c "net.ipv4.conf knobs changed" "$tmp/log" | sed 's/^/knob re-reads that found a change: /'
+# The global knobs (net.ipv4.*, no notification: the one-second re-read, then each worker's
+# next burst): 20 datagrams to a closed port meet icmpv4_xrlim_allow()'s per-host bucket
+# (icmp_ratelimit 1000 ms: a burst of 6) and some port unreachables are rate limited; with
+# `sysctl -w net.ipv4.icmp_ratelimit=0` every one is answered, as by the kernel.
+knob_is() {
+    for _ in $(seq 50); do
+        "$build"/tools/ingressctl --socket "$tmp/ctl.sock" host | grep -q "^knob  *net.ipv4.$1$" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+closed_burst() {  # 20 to the closed port; sets sent= limited= (the ICMP counters' moves)
+    local s0 l0 n0; s0=$(stat IcmpOutDestUnreachs) l0=$(stat IcmpOutRateLimitHost) n0=$(stat UdpNoPorts)
+    sleep 0.1  # the global bucket (icmp_msgs_per_sec 1000, burst 50) refills
+    src=198.18.0.2 gen --dst 198.18.0.1 --dport 5001 --count 20 --rate 1k
+    for _ in $(seq 50); do [ "$(stat UdpNoPorts)" -ge $((n0 + 20)) ] && break; sleep 0.1; done
+    sent=$(($(stat IcmpOutDestUnreachs) - s0)) limited=$(($(stat IcmpOutRateLimitHost) - l0))
+}
+knob_is "icmp_ratelimit 1000" || { echo "ingressctl host: icmp_ratelimit 1000 not shown" >&2; exit 1; }
+closed_burst
+[ "$limited" -gt 0 ] && [ $((sent + limited)) = 20 ] \
+    || { echo "icmp_ratelimit 1000: $sent sent, $limited limited of 20" >&2; exit 1; }
+sysctl_a net.ipv4.icmp_ratelimit=0
+knob_is "icmp_ratelimit 0" || { echo "sysctl icmp_ratelimit=0 not followed" >&2; exit 1; }
+closed_burst
+[ "$sent" = 20 ] && [ "$limited" = 0 ] \
+    || { echo "icmp_ratelimit 0: $sent sent, $limited limited of 20" >&2; exit 1; }
+sysctl_a net.ipv4.icmp_ratelimit=1000
+grep -q "net.ipv4.icmp_ratelimit 0 (was 1000)" "$tmp/log" || { echo "the change was not logged" >&2; exit 1; }
+echo "sysctl net.ipv4.icmp_ratelimit: followed live"
 # 5. Policy routing followed live: a rule and a route in table 100 appear in `ingressctl
 # routes` (ip rule / table shapes) with no reload, and leave with `ip rule del`.
 routes() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" routes; }

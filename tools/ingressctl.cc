@@ -828,6 +828,10 @@ int cmd_host(Conn& c) {
             static_cast<unsigned long long>(m.u64(ctl::Attr::kHostFailures).value_or(0)));
     for (std::string_view s : m.all_str(ctl::Attr::kHostSkipped))
         std::printf("left to kernel %.*s\n", static_cast<int>(s.size()), s.data());
+    // The net.ipv4.* knobs the workers and the bind checks use now (host: kernel: the
+    // kernel's, read every second).
+    for (std::string_view s : m.all_str(ctl::Attr::kHostKnob))
+        std::printf("knob           %.*s\n", static_cast<int>(s.size()), s.data());
     return 0;
 }
 

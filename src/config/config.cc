@@ -801,6 +801,7 @@ void read_host(const Reader& r, const YAML::Node& root, Config& c) {
     note(root["routes"], "routes");
     note(root["rules"], "rules");
     note(root["all"], "all");
+    note(root["ipv4"], "ipv4");
     const YAML::Node h = root["host"];
     if (!h) {
         c.host_kernel = key.empty();
@@ -811,10 +812,13 @@ void read_host(const Reader& r, const YAML::Node& root, Config& c) {
     if (!c.host_kernel || key.empty()) return;
     const bool knob = key == "all" || key.ends_with(".conf");
     r.fail(node, key,
-           knob ? "host: kernel: the net.ipv4.conf knobs are the kernel's (sysctl -w "
-                  "net.ipv4.conf.IFACE.KNOB=...); remove them from the file, or use host: config"
-                : "host: kernel: addresses, routes and rules are the kernel's (ip addr, ip route, "
-                  "ip rule); remove them from the file, or use host: config");
+           key == "ipv4" ? "host: kernel: the net.ipv4 knobs are the kernel's (sysctl -w "
+                           "net.ipv4.KNOB=...); remove them from the file, or use host: config"
+           : knob        ? "host: kernel: the net.ipv4.conf knobs are the kernel's (sysctl -w "
+                           "net.ipv4.conf.IFACE.KNOB=...); remove them from the file, or use "
+                           "host: config"
+                         : "host: kernel: addresses, routes and rules are the kernel's (ip addr, "
+                           "ip route, ip rule); remove them from the file, or use host: config");
 }
 
 }  // namespace

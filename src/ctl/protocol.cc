@@ -148,6 +148,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kRuleLine:
         case Attr::kHostSource:
         case Attr::kHostSkipped:
+        case Attr::kHostKnob:
         case Attr::kBinding:
         case Attr::kLabel:
             return 0;

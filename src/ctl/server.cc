@@ -806,6 +806,7 @@ bool Server::host(Conn& c, const Message& m) {
         b.u64(Attr::kHostEvents, h.events).u64(Attr::kHostOverflows, h.overflows);
         b.u64(Attr::kHostFailures, h.failures);
         for (const std::string& s : h.skipped) b.str(Attr::kHostSkipped, s);
+        for (const std::string& s : h.knobs) b.str(Attr::kHostKnob, s);
     });
 }
 

@@ -96,6 +96,7 @@ struct HostMirror {
     uint64_t sync_realtime_ns = 0;  // the last dump applied (kernel) or configuration read
     uint64_t dumps = 0, events = 0, overflows = 0, failures = 0;
     std::vector<std::string> skipped;  // "multipath-routes 2", ...
+    std::vector<std::string> knobs;    // "net.ipv4.icmp_ratelimit 1000", ...: what is in use
 };
 
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its

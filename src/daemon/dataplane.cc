@@ -218,6 +218,13 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
     endpoint_pub_ = std::make_unique<demux::EndpointPublisher>();
     // host: kernel subscribes before the first dump, so no change falls between the two.
     if (cfg.host_kernel) watch_ = std::make_unique<NetlinkWatch>();
+    // The net.ipv4.* knobs: the kernel's (host: kernel) or the file's, published to the
+    // workers and followed live (ipv4/knobs.h).
+    if (cfg.host_kernel) {
+        kglobals_ = read_kernel_globals(globals_of(cfg_));
+        overlay_kernel_globals(cfg_, kglobals_);
+    }
+    knobs_ = std::make_unique<ipv4::KnobPublisher>(ipv4::NetKnobs{cfg_.icmp, cfg_.defrag});
     routes_ = std::make_unique<ipv4::RoutePublisher>(wanted_routes(cfg));
     if (watch_) routes_->prepare_edits();  // route notifications are applied as edits
     for (auto& p : ports_) p->sync(*routes_->read());
@@ -406,6 +413,7 @@ void Dataplane::create_workers() {
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg_.icmp,
                                      .defrag = cfg_.defrag,
+                                     .knobs = knobs_.get(),
                                      .handoff = p->mesh.get(),
                                      .worker = static_cast<uint16_t>(n),
                                      .mesh_worker = in_port++,
@@ -479,6 +487,7 @@ void Dataplane::start_control() {
                                       {"other-type-routes", s.other_type},
                                       {"unsupported-rules", s.unsupported_rules}})
             if (n) h.skipped.push_back(std::string(name) + " " + std::to_string(n));
+        h.knobs = describe_globals(globals_of(cfg_));
         return h;
     };
     hooks.worker_counters = [this] {
@@ -656,6 +665,7 @@ void Dataplane::control_step(int timeout_ms) {
             std::fprintf(stderr, "ingressd: host: kernel: net.ipv4.conf knobs changed\n");
             follow_kernel();
         }
+        follow_kernel_globals(read_kernel_globals(kglobals_));
     }
     if (metrics_) refresh_endpoint_figures();
     // App joins and leaves change the memberships in the route tables: let the ports steer
@@ -676,6 +686,19 @@ void Dataplane::control_step(int timeout_ms) {
         for (auto& port : ports_) port->steering->sync_protocols(want);
         synced_endpoints_ = endpoint_pub_->generation();
     }
+}
+
+void Dataplane::follow_kernel_globals(const KernelGlobals& g) {
+    if (g == kglobals_) return;
+    const std::vector<std::string> was = describe_globals(kglobals_), now = describe_globals(g);
+    for (std::size_t i = 0; i < now.size(); ++i)
+        if (now[i] != was[i])
+            std::fprintf(stderr, "ingressd: host: kernel: %s (was %s)\n", now[i].c_str(),
+                         was[i].substr(was[i].rfind(' ') + 1).c_str());
+    kglobals_ = g;
+    overlay_kernel_globals(cfg_, g);
+    knobs_->publish(ipv4::NetKnobs{cfg_.icmp, cfg_.defrag});
+    registry_->set_policy(cfg_.policy, cfg_.ip_nonlocal_bind);
 }
 
 std::vector<uint64_t> Dataplane::worker_beats() const {
@@ -767,8 +790,16 @@ std::vector<std::string> Dataplane::describe() const {
     return out;
 }
 
-std::vector<std::string> Dataplane::reload(const config::Config& next) {
+std::vector<std::string> Dataplane::reload(const config::Config& file) {
     std::vector<std::string> restart;
+    // host: kernel: the net.ipv4.* knobs are read again (the file has none); host: config:
+    // the file's. Either way they apply live (ipv4/knobs.h).
+    config::Config next = file;
+    KernelGlobals globals = kglobals_;
+    if (next.host_kernel) {
+        globals = read_kernel_globals(kglobals_);
+        overlay_kernel_globals(next, globals);
+    }
     auto same_ports = next.interfaces.size() == cfg_.interfaces.size();
     for (std::size_t i = 0; same_ports && i < next.interfaces.size(); ++i) {
         const auto& a = cfg_.interfaces[i];
@@ -803,20 +834,6 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         next.dpdk.tx_descriptors != cfg_.dpdk.tx_descriptors ||
         next.dpdk.exception_poll != cfg_.dpdk.exception_poll)
         restart.push_back("dpdk");
-    // The workers' ICMP senders and reassembly keep the values they started with.
-    const ipv4::IcmpConfig &ia = cfg_.icmp, &ib = next.icmp;
-    if (ia.icmp_ratelimit_ms != ib.icmp_ratelimit_ms || ia.icmp_ratemask != ib.icmp_ratemask ||
-        ia.icmp_msgs_per_sec != ib.icmp_msgs_per_sec || ia.icmp_msgs_burst != ib.icmp_msgs_burst ||
-        ia.ip_default_ttl != ib.ip_default_ttl)
-        restart.push_back(
-            "ipv4: icmp_ratelimit, icmp_ratemask, icmp_msgs_per_sec, icmp_msgs_burst, "
-            "ip_default_ttl");
-    const ipv4::DefragConfig &da = cfg_.defrag, &db = next.defrag;
-    if (da.ipfrag_high_thresh != db.ipfrag_high_thresh ||
-        da.ipfrag_low_thresh != db.ipfrag_low_thresh || da.ipfrag_time != db.ipfrag_time ||
-        da.ipfrag_max_dist != db.ipfrag_max_dist)
-        restart.push_back(
-            "ipv4: ipfrag_high_thresh, ipfrag_low_thresh, ipfrag_time, ipfrag_max_dist");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
     // An unknown group refuses the reload here; under privileges the group is the one
     // resolved at start (unchanged, as checked above).
@@ -863,6 +880,8 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
     }
     synced_generation_ = routes_->read()->generation();
     apply_bindings(next, nullptr);  // checked above against these tables
+    knobs_->publish(ipv4::NetKnobs{next.icmp, next.defrag});
+    if (next.host_kernel) kglobals_ = globals;
     cfg_ = next;
     return restart;
 }

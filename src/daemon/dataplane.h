@@ -25,6 +25,7 @@
 #include "daemon/metrics_http.h"
 #include "daemon/sysctl_mirror.h"
 #include "demux/endpoint_publisher.h"
+#include "ipv4/knobs.h"
 #include "ipv4/route_tables.h"
 #include "worker/observe.h"
 
@@ -82,10 +83,10 @@ public:
     const std::string& control_path() const noexcept { return cfg_.control_socket; }
 
     // SIGHUP: applies what can change live (addresses' routes, static routes, knobs, the
+    // net.ipv4.* knobs (the file's, or under host: kernel the kernel's, read again), the
     // privilege policy and ip_nonlocal_bind from the next request, the control socket's
     // mode and group, workers.control_core); returns what would need a restart (then
-    // nothing is applied), ipfrag_* and icmp values among them. Throws (nothing applied) on
-    // an unknown control.group.
+    // nothing is applied). Throws (nothing applied) on an unknown control.group.
     std::vector<std::string> reload(const config::Config& next);
     // What `ingressctl reload` runs (from control_step, in this thread): set by the owner of
     // the config file, which runs the same function on SIGHUP.
@@ -119,12 +120,17 @@ private:
     // host: kernel: publish the kernel's state; `notified`: after drain() found
     // notifications (route-only ones apply without a dump).
     void follow_kernel(bool notified = false);
+    // host: kernel: the net.ipv4.* knobs read `g`: a change is logged, published to the
+    // workers and given to the bind checks.
+    void follow_kernel_globals(const KernelGlobals& g);
     config::Config cfg_;
     std::unique_ptr<NetlinkWatch> watch_;  // host: kernel
     HostSkipped skipped_;                  // what the last dump could not represent
     KernelConf kconf_;                     // host: kernel: the knobs the tables were built with
-    uint64_t kconf_read_ns_ = 0;           // when the knobs were last re-read (every second)
-    bool resync_pending_ = false;          // the last dump failed: dump again
+    KernelGlobals kglobals_;               // host: kernel: the net.ipv4.* knobs last read
+    std::unique_ptr<ipv4::KnobPublisher> knobs_;  // the workers' net.ipv4.* knobs, live
+    uint64_t kconf_read_ns_ = 0;                  // when the knobs were last re-read (every second)
+    bool resync_pending_ = false;                 // the last dump failed: dump again
     // `ingressctl trace` / `capture` sessions, published to every worker (outlives them and
     // the control server).
     worker::ObserveHub observe_;

@@ -7,13 +7,19 @@
 // knobs have no notification in the kernel and are re-read on the control thread's timer
 // (every second) and on `ingressctl reload`. conf/default is not read: it only seeds the
 // conf of interfaces created later, which the kernel then shows in their own directories.
+//
+// The global net.ipv4.* knobs the pipeline and the bind checks read (icmp_*, ipfrag_*,
+// ip_default_ttl, ip_unprivileged_port_start, ip_nonlocal_bind) have no notification either:
+// read at start and on the same timer, published to the workers live (ipv4/knobs.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "ipv4/devconf.h"
+#include "ipv4/knobs.h"
 #include "ipv4/route_tables.h"
 
 namespace ingress::daemon {
@@ -32,6 +38,25 @@ struct KernelConf {
 // with no kernel device) keeps the defaults and counts as unreadable.
 KernelConf read_kernel_conf(const std::vector<std::string>& names,
                             const std::string& root = "/proc/sys/net/ipv4");
+
+// The global knobs, /proc/sys/net/ipv4/NAME.
+struct KernelGlobals {
+    ipv4::NetKnobs knobs;  // icmp_*, ip_default_ttl, ipfrag_*
+    uint16_t ip_unprivileged_port_start = 1024;
+    bool ip_nonlocal_bind = false;
+    uint32_t unreadable = 0;  // files missing or out of range (left at the default)
+    friend bool operator==(const KernelGlobals&, const KernelGlobals&) = default;
+};
+
+// Reads every global knob under `root`; `base` gives the values of those it cannot read.
+KernelGlobals read_kernel_globals(const KernelGlobals& base = {},
+                                  const std::string& root = "/proc/sys/net/ipv4");
+// "net.ipv4.NAME VALUE", one per knob, in a fixed order (ingressctl host, the change log).
+std::vector<std::string> describe_globals(const KernelGlobals& g);
+// The configuration's values of the same knobs (host: config: the file's `ipv4:`), and
+// back: the kernel's written over the configuration's.
+KernelGlobals globals_of(const config::Config& c);
+void overlay_kernel_globals(config::Config& c, const KernelGlobals& g);
 
 // Writes what was read into the route stage's configuration, by interface name.
 void overlay_kernel_conf(ipv4::RouteConfig& rc, const KernelConf& k);

@@ -43,6 +43,7 @@ struct DefragConfig {
     uint32_t max_queues = 1024;   // reassembly queues (struct ipq)
     uint32_t max_frags = 2048;    // held fragment descriptors
     uint32_t reasm_buffers = 64;  // 64 KiB buffers for reassembled datagrams
+    friend bool operator==(const DefragConfig&, const DefragConfig&) = default;
 };
 
 enum class DefragStatus : uint8_t {
@@ -111,6 +112,14 @@ public:
     uint64_t mem() const noexcept { return mem_; }  // frag_mem_limit()
     uint32_t queues() const noexcept { return nqueues_; }
     const DefragConfig& config() const noexcept { return cfg_; }
+    // The ipfrag_* knobs changed (ipv4/knobs.h): the next fragment reads them; a queue keeps
+    // the timeout it was armed with. The pool sizes stay what they were at construction.
+    void set_knobs(const DefragConfig& k) noexcept {
+        cfg_.ipfrag_high_thresh = k.ipfrag_high_thresh;
+        cfg_.ipfrag_low_thresh = k.ipfrag_low_thresh;
+        cfg_.ipfrag_time = k.ipfrag_time;
+        cfg_.ipfrag_max_dist = k.ipfrag_max_dist;
+    }
 
 private:
     static constexpr uint32_t kNil = UINT32_MAX;

@@ -64,6 +64,7 @@ struct IcmpConfig {
     // inet_current_timestamp() for timestamp replies: CLOCK_REALTIME (vDSO, no system call)
     // as milliseconds since midnight UT; tests inject their own.
     uint32_t (*wall_ms)() noexcept = &realtime_ms_of_day;
+    friend bool operator==(const IcmpConfig&, const IcmpConfig&) = default;
 };
 
 enum class IcmpResult : uint8_t {
@@ -98,6 +99,8 @@ public:
     // the sender is on one of that interface's subnets.
     wire::Ipv4Addr spec_dst(const core::Packet& in) const noexcept;
     const IcmpConfig& config() const noexcept { return cfg_; }
+    // The knobs changed (ipv4/knobs.h): the next packet reads them; buckets keep their tokens.
+    void set_config(const IcmpConfig& cfg) noexcept { cfg_ = cfg; }
     // ip_error()'s own limiter, before its icmp_send(): ip_rt_error_cost (1 s of tokens) from
     // the offending source's inet_peer, at most ip_rt_error_burst (5 s) saved up. The same
     // bucket icmpv4_xrlim_allow() then spends from (host_allow): a fresh peer gets two errors

@@ -62,6 +62,14 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     // below send them too).
     const ipv4::RouteTables& rt = *t_.routes->read();
     icmp_.set_routes(&rt);
+    if (t_.knobs) {
+        const ipv4::KnobPublisher::Snapshot* k = t_.knobs->read();
+        if (k->generation != knobs_generation_) [[unlikely]] {
+            knobs_generation_ = k->generation;
+            icmp_.set_config(k->knobs.icmp);
+            defrag_.set_knobs(k->knobs.defrag);
+        }
+    }
     if constexpr (kObserve) {
         obs_.begin(s, &rt);
         sink_.set_observer(&obs_);  // drop captures, the timers' drops included

@@ -33,6 +33,7 @@
 #include "io/tx_queue.h"
 #include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/knobs.h"
 #include "ipv4/route.h"
 #include "ipv4/route_tables.h"
 #include "l2/port.h"
@@ -47,6 +48,9 @@ struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
     ipv4::DefragConfig defrag;       // net.ipv4.ipfrag_* knobs and pool sizes
+    // The live net.ipv4.* knobs (null: `icmp` and `defrag` above for the worker's life):
+    // taken into the two above at the start of a burst when their generation moved.
+    const ipv4::KnobPublisher* knobs = nullptr;
     HandoffMesh* handoff = nullptr;  // fragments to their owning worker (null: one worker)
     uint16_t worker = 0;             // this worker's index: its ring in every endpoint
     uint16_t mesh_worker = 0;        // its index in `handoff` (the workers of one port)
@@ -137,6 +141,7 @@ private:
     demux::WakeupList wakeups_;
     demux::DeliveryCtx delivery_;
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
+    uint64_t knobs_generation_ = 0;              // of the knobs icmp_ and defrag_ hold
     RuntimeProfile* profile_ = nullptr;
     Observer obs_;
     static inline ObserveHub no_observe_;  // for pipelines built without a hub

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +103,74 @@ TEST_F(SysctlMirror, OverlayByNameOnly) {
     EXPECT_TRUE(rc.ifaces[0].conf.forwarding);
     EXPECT_TRUE(rc.ifaces[1].conf.route_localnet);
     EXPECT_EQ(conf_names(rc), (std::vector<std::string>{"eth0", "lo"}));
+}
+
+// The global net.ipv4.* knobs (/proc/sys/net/ipv4/NAME): each file read into its field; a
+// missing or out-of-range one (the kernel's proc handlers refuse ip_default_ttl 0) keeps
+// the value it had and is counted; what was read lands in the configuration the workers and
+// the bind checks are built from, leaving the fields that are not knobs (the MTU, the
+// reassembly pools) alone.
+TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
+    auto put_global = [&](const std::string& knob, uint64_t v) {
+        fs::create_directories(root_);
+        std::ofstream(root_ / knob) << v << "\n";
+    };
+    const std::vector<std::pair<std::string, uint64_t>> values = {
+        {"icmp_ratelimit", 0},
+        {"icmp_ratemask", 0x1819},
+        {"icmp_msgs_per_sec", 20},
+        {"icmp_msgs_burst", 5},
+        {"icmp_echo_ignore_all", 1},
+        {"icmp_echo_ignore_broadcasts", 0},
+        {"icmp_ignore_bogus_error_responses", 0},
+        {"ip_default_ttl", 0},  // out of range: refused, counted
+        {"ipfrag_high_thresh", 8u << 20},
+        {"ipfrag_low_thresh", 6u << 20},
+        {"ipfrag_time", 7},
+        {"ipfrag_max_dist", 0},
+        {"ip_unprivileged_port_start", 80},
+        // ip_nonlocal_bind: no file, counted
+    };
+    for (const auto& [k, v] : values) put_global(k, v);
+    KernelGlobals base;
+    base.knobs.icmp.ip_default_ttl = 99;
+    const KernelGlobals g = read_kernel_globals(base, root_.string());
+    EXPECT_EQ(g.unreadable, 2u);
+    EXPECT_EQ(g.knobs.icmp.icmp_ratelimit_ms, 0u);
+    EXPECT_EQ(g.knobs.icmp.icmp_ratemask, 0x1819u);
+    EXPECT_EQ(g.knobs.icmp.icmp_msgs_per_sec, 20u);
+    EXPECT_EQ(g.knobs.icmp.icmp_msgs_burst, 5u);
+    EXPECT_TRUE(g.knobs.icmp.icmp_echo_ignore_all);
+    EXPECT_FALSE(g.knobs.icmp.icmp_echo_ignore_broadcasts);
+    EXPECT_FALSE(g.knobs.icmp.icmp_ignore_bogus_error_responses);
+    EXPECT_EQ(g.knobs.icmp.ip_default_ttl, 99) << "unreadable: the base's value stays";
+    EXPECT_EQ(g.knobs.defrag.ipfrag_high_thresh, 8u << 20);
+    EXPECT_EQ(g.knobs.defrag.ipfrag_low_thresh, 6u << 20);
+    EXPECT_EQ(g.knobs.defrag.ipfrag_time, 7u);
+    EXPECT_EQ(g.knobs.defrag.ipfrag_max_dist, 0u);
+    EXPECT_EQ(g.ip_unprivileged_port_start, 80);
+    EXPECT_FALSE(g.ip_nonlocal_bind);
+
+    config::Config c;
+    c.icmp.mtu = 9000;
+    c.defrag.max_queues = 7;
+    overlay_kernel_globals(c, g);
+    EXPECT_EQ(c.icmp.icmp_msgs_burst, 5u);
+    EXPECT_EQ(c.icmp.mtu, 9000) << "not a knob: the configuration's";
+    EXPECT_EQ(c.defrag.ipfrag_time, 7u);
+    EXPECT_EQ(c.defrag.max_queues, 7u) << "not a knob: the configuration's";
+    EXPECT_EQ(c.policy.ip_unprivileged_port_start, 80);
+    EXPECT_EQ(describe_globals(globals_of(c)), describe_globals(g));
+
+    // A change is a different read; `ingressctl host` names every knob with its value.
+    put_global("ip_nonlocal_bind", 1);
+    const KernelGlobals after = read_kernel_globals(g, root_.string());
+    EXPECT_NE(after, g);
+    EXPECT_TRUE(after.ip_nonlocal_bind);
+    const std::vector<std::string> d = describe_globals(after);
+    EXPECT_EQ(d.size(), 14u);
+    EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.ip_nonlocal_bind 1"), d.end());
+    EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.icmp_ratemask 6169"), d.end());
 }
 
 }  // namespace

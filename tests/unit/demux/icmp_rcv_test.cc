@@ -96,6 +96,34 @@ TEST(IcmpRcv, EchoIgnoreAllAnswersNothingButCounts) {
     EXPECT_TRUE(h.backend.sent().empty());
 }
 
+// `sysctl -w net.ipv4.icmp_echo_ignore_all=1` (or ip_default_ttl) while the worker runs:
+// the kernel reads the sysctl at each echo; the worker takes the published knobs at its next
+// burst (ipv4/knobs.h), with no restart.
+TEST(IcmpRcv, KnobsPublishedWhileRunningApplyFromTheNextBurst) {
+    test::DemuxHarness h;
+    ipv4::NetKnobs k{h.tables.icmp, h.tables.defrag};
+    ipv4::KnobPublisher knobs(k);
+    h.tables.knobs = &knobs;
+    h.publish();
+    h.run_one(icmp_to(wire::kIcmpEcho).build());
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    EXPECT_EQ(h.backend.sent()[0].bytes[kEth + 8], 64) << "ip_default_ttl";
+    k.icmp.icmp_echo_ignore_all = true;
+    EXPECT_TRUE(knobs.publish(k));
+    EXPECT_FALSE(knobs.publish(k)) << "the same values: nothing published";
+    h.run_one(icmp_to(wire::kIcmpEcho).build());
+    EXPECT_EQ(h.backend.sent().size(), 1u) << "ignored";
+    k.icmp.icmp_echo_ignore_all = false;
+    k.icmp.ip_default_ttl = 7;
+    EXPECT_TRUE(knobs.publish(k));
+    h.run_one(icmp_to(wire::kIcmpEcho).build());
+    ASSERT_EQ(h.backend.sent().size(), 2u);
+    EXPECT_EQ(h.backend.sent()[1].bytes[kEth + 8], 7) << "the new ip_default_ttl";
+    EXPECT_COUNTERS_EQ(h.snap(),
+                       test::plus(test::plus(icmp_in(3, 60, 8), test::plus(out(0, 60), out(0, 60))),
+                                  {{"delivered", 3}, {"IcmpInEchos", 3}}));
+}
+
 TEST(IcmpRcv, BroadcastEchoIgnoredCountsAnInError) {
     // icmp_rcv(): RTCF_BROADCAST and icmp_echo_ignore_broadcasts -> INVALID_PROTO, "error".
     test::DemuxHarness h;
