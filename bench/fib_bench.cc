@@ -367,6 +367,35 @@ void BM_FibChange(benchmark::State& state) {
         std::snprintf(line, sizeof line, "  RoutePublisher::prepare_edits      %.1f ms (once)\n",
                       index_ms);
         rep += line;
+        // An endpoint joins or leaves a group (the registry): set_mc() publishes only the
+        // memberships, beside what the registry did before it, a copy of the whole
+        // configuration through update() (with apply()'s index in use, rebuilt each time).
+        std::vector<double> set_mc_us, via_update_us;
+        const Ipv4Addr group = 0xef010000u;  // 239.1.0.0 + i
+        for (int i = 0; i < 200; ++i) {
+            ipv4::McGroups mc = pub.config().mc;
+            if (i % 2)
+                (void)mc.leave(1, group + static_cast<Ipv4Addr>(i - 1),
+                               ipv4::McFilterMode::kExclude);
+            else
+                mc.join(1, group + static_cast<Ipv4Addr>(i), ipv4::McFilterMode::kExclude);
+            const double t0 = now_us();
+            pub.set_mc(std::move(mc));
+            set_mc_us.push_back(now_us() - t0);
+        }
+        for (int i = 0; i < 6; ++i) {
+            ipv4::RouteConfig next = pub.config();
+            if (i % 2)
+                (void)next.mc.leave(1, group + static_cast<Ipv4Addr>(i - 1),
+                                    ipv4::McFilterMode::kExclude);
+            else
+                next.mc.join(1, group + static_cast<Ipv4Addr>(i), ipv4::McFilterMode::kExclude);
+            const double t0 = now_us();
+            pub.update(std::move(next));
+            via_update_us.push_back(now_us() - t0);
+        }
+        rep += distribution("RoutePublisher::set_mc, 1 join/leave", set_mc_us);
+        rep += distribution("join/leave as a whole update()", via_update_us);
     }
     g_change_report = rep;
 }

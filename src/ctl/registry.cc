@@ -312,7 +312,7 @@ uint32_t Registry::mc_ifindex(uint32_t ifindex) const {
     return 0;
 }
 
-void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const {
+void Registry::mc_apply(ipv4::McGroups& mc, const Entry& e, bool add) const {
     for (const demux::McMembership& m : e.mc) {
         // join() resolved imr_ifindex 0 already (mc_ifindex); 0 is left only when this host
         // has no interface to join on.
@@ -321,22 +321,23 @@ void Registry::mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const 
         const auto mode = m.mode == demux::McFilterMode::kInclude ? ipv4::McFilterMode::kInclude
                                                                   : ipv4::McFilterMode::kExclude;
         if (add)
-            cfg.mc.join(ifindex, m.group, mode, m.sources);
+            mc.join(ifindex, m.group, mode, m.sources);
         else
-            (void)cfg.mc.leave(ifindex, m.group, mode, m.sources);
+            (void)mc.leave(ifindex, m.group, mode, m.sources);
     }
 }
 
 void Registry::mc_update(const std::vector<demux::McMembership>& before, const Entry& e) {
     // One route publication for the whole change: the interface never loses a membership
-    // that both the old and the new socket state have.
+    // that both the old and the new socket state have. Only the memberships are copied and
+    // republished (RoutePublisher::set_mc()), not the routes.
     if (!routes_ || (before.empty() && e.mc.empty())) return;
-    ipv4::RouteConfig cfg = routes_->config();
+    ipv4::McGroups mc = routes_->config().mc;
     Entry old;
     old.mc = before;
-    mc_apply(cfg, old, false);
-    mc_apply(cfg, e, true);
-    routes_->update(std::move(cfg));
+    mc_apply(mc, old, false);
+    mc_apply(mc, e, true);
+    routes_->set_mc(std::move(mc));
 }
 
 // --- requests -------------------------------------------------------------------------------

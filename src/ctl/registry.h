@@ -204,7 +204,7 @@ private:
     void publish(std::vector<std::unique_ptr<Entry>> dead,
                  std::vector<std::shared_ptr<void>> old_objects);
     uint32_t mc_ifindex(uint32_t ifindex) const;
-    void mc_apply(ipv4::RouteConfig& cfg, const Entry& e, bool add) const;
+    void mc_apply(ipv4::McGroups& mc, const Entry& e, bool add) const;
     // Replaces the interface-level contribution `before` with e's memberships.
     void mc_update(const std::vector<demux::McMembership>& before, const Entry& e);
 

@@ -250,6 +250,11 @@ std::unique_ptr<RouteTables> RouteTables::try_incremental(const RouteConfig& nex
         if (f->count_in_table(r) > 0) return nullptr;
         if (f->insert(r) != Fib::Change::kApplied) return nullptr;
     }
+    return with_mc(next, generation);
+}
+
+std::unique_ptr<RouteTables> RouteTables::with_mc(const RouteConfig& next,
+                                                  uint64_t generation) const {
     std::unique_ptr<RouteTables> t(new RouteTables(*this));
     t->generation_ = generation ? generation : 1;
     t->mc_ = next.mc;
@@ -533,6 +538,14 @@ void RoutePublisher::publish_change(std::span<const StaticRoute> removed,
         next = own_->try_incremental(cfg_, removed, added, generation_ + 1);
     last_incremental_ = next != nullptr;
     if (!next) next = std::make_unique<RouteTables>(cfg_, generation_ + 1);
+    ++generation_;
+    publish(std::move(next));
+}
+
+void RoutePublisher::set_mc(McGroups mc) {
+    cfg_.mc = std::move(mc);
+    last_incremental_ = true;
+    std::unique_ptr<RouteTables> next = own_->with_mc(cfg_, generation_ + 1);
     ++generation_;
     publish(std::move(next));
 }

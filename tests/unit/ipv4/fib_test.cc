@@ -422,6 +422,40 @@ TEST(RoutePublication, SingleRouteChangesAreIncrementalAndAgreeWithAFullBuild) {
     step(false);
 }
 
+// An endpoint's IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP (the registry): set_mc() publishes
+// the new memberships with a new generation (the ports steer the joined group, route hints
+// invalidate), ip_check_mc_rcu() answers from the next snapshot, and everything else is the
+// same tables: lookups, local destinations but the group, the route list (with apply()'s
+// index kept: an edit after a join still finds its route).
+TEST(RoutePublication, MembershipChangesPublishOnlyTheMemberships) {
+    RoutePublisher pub(publisher_config());
+    pub.prepare_edits();
+    const Ipv4Addr group = ipv4(239, 1, 2, 3), src = ipv4(198, 18, 0, 5);
+    EXPECT_FALSE(pub.read()->mc().check(2, group, src, wire::kIpProtoUdp));
+    McGroups mc = pub.config().mc;
+    mc.join(2, group, McFilterMode::kExclude);
+    const uint64_t g = pub.read()->generation();
+    pub.set_mc(mc);
+    EXPECT_EQ(pub.read()->generation(), g + 1);
+    EXPECT_TRUE(pub.last_incremental());
+    EXPECT_TRUE(pub.read()->mc().check(2, group, src, wire::kIpProtoUdp));
+    EXPECT_TRUE(pub.read()->mc().check(2, ipv4(224, 0, 0, 1), src, wire::kIpProtoUdp))
+        << "ip_mc_up()'s all-hosts stays";
+    RouteConfig want = publisher_config();
+    want.mc = mc;
+    const RouteTables full(want);
+    expect_same_lookups(*pub.read(), full);
+    EXPECT_EQ(pub.config().routes, want.routes);
+    // apply() after the join: its index still names the routes.
+    const StaticRoute del = want.routes[1];
+    ASSERT_TRUE(pub.apply(std::vector<RouteEdit>{{.add = false, .route = del}}));
+    EXPECT_TRUE(pub.read()->mc().check(2, group, src, wire::kIpProtoUdp));
+    // Leaving: the group is no longer ours.
+    ASSERT_TRUE(mc.leave(2, group, McFilterMode::kExclude));
+    pub.set_mc(mc);
+    EXPECT_FALSE(pub.read()->mc().check(2, group, src, wire::kIpProtoUdp));
+}
+
 // RoutePublisher::apply() (route notifications, `host: kernel`): the route list is edited
 // in place (a deleted route's place taken by the last one unless either has a sibling of
 // its table and prefix), so after any sequence of adds, replaces and deletes, several
