@@ -47,6 +47,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostFailures:
         case Attr::kTscHz:
         case Attr::kRmemAlloc:
+        case Attr::kErrQueued:
+        case Attr::kErrDropped:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -82,6 +84,9 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostRules:
         case Attr::kHostTables:
         case Attr::kRcvbuf:
+        case Attr::kPmtuDst:
+        case Attr::kPmtuMtu:
+        case Attr::kPmtuExpires:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -92,6 +97,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kPortLo:
         case Attr::kPortHi:
             return 2;
+        case Attr::kRecverr:
+        case Attr::kPmtuLocked:
         case Attr::kReuseport:
         case Attr::kReuseaddr:
         case Attr::kMulticastAll:
@@ -441,6 +448,7 @@ template <typename O>
 std::vector<uint8_t> finish_ip_open(Builder& b, const O& o) {
     if (o.ifindex) b.u32(Attr::kIfindex, o.ifindex);
     b.u8(Attr::kMulticastAll, o.multicast_all);
+    if (o.recverr) b.u8(Attr::kRecverr, 1);
     if (o.ring_slots) b.u32(Attr::kRingSlots, o.ring_slots);
     return b.finish();
 }
@@ -451,6 +459,7 @@ void decode_ip_open(const Message& m, O* o) {
     o->remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
     o->ifindex = m.u32(Attr::kIfindex).value_or(0);
     o->multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
+    o->recverr = m.u8(Attr::kRecverr).value_or(0) != 0;
     o->ring_slots = m.u32(Attr::kRingSlots).value_or(0);
 }
 
@@ -581,7 +590,7 @@ std::optional<DecodeError> decode_leave(const Message& m, McRequest* out) {
 std::vector<uint8_t> encode(uint32_t seq, const SetOption& o) {
     Builder b(MsgType::kSetOption, seq);
     b.u32(Attr::kEndpointId, o.id).u16(Attr::kOption, static_cast<uint16_t>(o.option));
-    if (o.option == Attr::kMulticastAll)
+    if (o.option == Attr::kMulticastAll || o.option == Attr::kRecverr)
         b.u8(o.option, static_cast<uint8_t>(o.value));
     else
         b.u32(o.option, o.value);
@@ -594,7 +603,7 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     if (!id || !opt) return DecodeError{EINVAL, "set-option needs endpoint-id and option"};
     const Attr a = static_cast<Attr>(*opt);
     std::optional<uint32_t> v;
-    if (a == Attr::kMulticastAll) {
+    if (a == Attr::kMulticastAll || a == Attr::kRecverr) {
         if (auto x = m.u8(a)) v = *x;
     } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf) {
         v = m.u32(a);

@@ -144,8 +144,17 @@ enum class Attr : uint16_t {
     kRcvbuf = 151,     // u32: open-udp and set-option: SO_RCVBUF as given to setsockopt
                        // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
     kRmemAlloc = 152,  // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
-    kProof = 150,      // u8, repeatable, one per fd passed with the request, in fd order: the
-                       // capability (CAP_* number) that socket proves
+    // ICMP errors to endpoints (demux/icmp_err.h) and PMTU (ipv4/pmtu.h): 161-170.
+    kRecverr = 161,      // u8: open-udp, open-raw and set-option: IP_RECVERR (absent: off);
+                         // endpoints: on
+    kErrQueued = 162,    // u64: endpoints: error-queue entries queued
+    kErrDropped = 163,   // u64: endpoints: error-queue entries lost (queue full)
+    kPmtuDst = 164,      // u32, repeatable: pmtu reply: a destination, then its fields
+    kPmtuMtu = 165,      // u32: pmtu reply: its path MTU
+    kPmtuExpires = 166,  // u32: pmtu reply: seconds until it expires
+    kPmtuLocked = 167,   // u8: pmtu reply: 1 = locked (reported below min_pmtu)
+    kProof = 150,        // u8, repeatable, one per fd passed with the request, in fd order: the
+                         // capability (CAP_* number) that socket proves
     // trace / capture (ctl/observe_codec.h)
     kObsCount = 106,      // u64: records to deliver (0: until the client stops)
     kObsFilter = 107,     // bytes: classic BPF, 8 bytes per instruction (struct bpf_insn)
@@ -302,8 +311,8 @@ struct McRequest {
     std::vector<uint32_t> sources;
 };
 
-// set-option: kMulticastAll (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf (u32) on an
-// open endpoint.
+// set-option: kMulticastAll (u8), kRecverr (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf
+// (u32) on an open endpoint.
 struct SetOption {
     uint32_t id = 0;
     Attr option{};

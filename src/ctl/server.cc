@@ -762,6 +762,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             b.u64(Attr::kDropped, e.rings->dropped());
             b.u64(Attr::kTruncated, e.rings->truncated());
             if (e.rcvbuf) b.u32(Attr::kRcvbuf, e.rcvbuf).u64(Attr::kRmemAlloc, e.rings->rmem());
+            if (const uint64_t q = e.rings->err_queued(), d = e.rings->err_dropped(); q || d)
+                b.u64(Attr::kErrQueued, q).u64(Attr::kErrDropped, d);
             b.end_nested(mark);
         }
     });
