@@ -136,6 +136,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kIfname:
         case Attr::kMembership:
         case Attr::kRoute:
+        case Attr::kPmtuEntry:
         case Attr::kRestart:
         case Attr::kCounterGroup:
         case Attr::kBackend:
@@ -208,6 +209,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "binding-change";
         case MsgType::kRegisterLabel:
             return "register-label";
+        case MsgType::kPmtu:
+            return "pmtu";
         case MsgType::kReply:
             return "reply";
     }
@@ -215,7 +218,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return (t >= 1 && t <= 18) || (t >= 20 && t <= 22);
+    return (t >= 1 && t <= 18) || (t >= 20 && t <= 23);
 }
 
 const char* parse_error_str(ParseError e) noexcept {

@@ -64,7 +64,9 @@ enum class MsgType : uint16_t {
     kBindings = 20,       // every binding with its label's live endpoints (paged)
     kBindingChange = 21,  // add (replace) or remove one binding (privileged: policy.bindings)
     kRegisterLabel = 22,  // register / unregister an endpoint under a label (policy.register)
-    kReply = 100,         // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    // 23-24: issue 17 (ICMP errors to endpoints, PMTU).
+    kPmtu = 23,    // the path MTUs "fragmentation needed" taught the workers (paged)
+    kReply = 100,  // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -149,10 +151,11 @@ enum class Attr : uint16_t {
                          // endpoints: on
     kErrQueued = 162,    // u64: endpoints: error-queue entries queued
     kErrDropped = 163,   // u64: endpoints: error-queue entries lost (queue full)
-    kPmtuDst = 164,      // u32, repeatable: pmtu reply: a destination, then its fields
+    kPmtuDst = 164,      // u32: pmtu reply: a destination
     kPmtuMtu = 165,      // u32: pmtu reply: its path MTU
     kPmtuExpires = 166,  // u32: pmtu reply: seconds until it expires
     kPmtuLocked = 167,   // u8: pmtu reply: 1 = locked (reported below min_pmtu)
+    kPmtuEntry = 168,    // nested: pmtu reply: pmtu-dst, pmtu-mtu, pmtu-expires, pmtu-locked
     kProof = 150,        // u8, repeatable, one per fd passed with the request, in fd order: the
                          // capability (CAP_* number) that socket proves
     // trace / capture (ctl/observe_codec.h)

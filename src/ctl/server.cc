@@ -543,6 +543,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return endpoints(c, m);
         case MsgType::kRoutes:
             return routes(c, m);
+        case MsgType::kPmtu:
+            return pmtu(c, m);
         case MsgType::kHost:
             return host(c, m);
         case MsgType::kBindings:
@@ -793,6 +795,24 @@ bool Server::routes(Conn& c, const Message& m) {
         // The rules (`ip rule` lines) with the first page.
         if (first == 0 && hooks_.rules)
             for (const std::string& line : hooks_.rules()) b.str(Attr::kRuleLine, line);
+    });
+}
+
+bool Server::pmtu(Conn& c, const Message& m) {
+    if (!hooks_.pmtu) return reply(c, m.seq, Result{EOPNOTSUPP, "no PMTU table here", 0});
+    const std::vector<PmtuRow> rs = hooks_.pmtu();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        for (uint32_t i = first; i < rs.size(); ++i) {
+            if (i > first && b.size() > kMaxPayload - kItemRoom) {
+                b.u32(Attr::kCursor, i);
+                break;
+            }
+            const std::size_t mark = b.begin_nested(Attr::kPmtuEntry);
+            b.u32(Attr::kPmtuDst, rs[i].daddr).u32(Attr::kPmtuMtu, rs[i].mtu);
+            b.u32(Attr::kPmtuExpires, rs[i].expires_s).u8(Attr::kPmtuLocked, rs[i].locked);
+            b.end_nested(mark);
+        }
     });
 }
 

@@ -88,7 +88,8 @@ SockErr err_convert(uint8_t type, uint8_t code) noexcept {
         case wire::kIcmpParameterProb:
             return {EPROTO, true};
         case wire::kIcmpDestUnreach:
-            if (code <= wire::kNrIcmpUnreach) return {kErrConvert[code].err, kErrConvert[code].fatal};
+            if (code <= wire::kNrIcmpUnreach)
+                return {kErrConvert[code].err, kErrConvert[code].fatal};
             return {EHOSTUNREACH, false};
         default:  // time exceeded, and anything else
             return {EHOSTUNREACH, false};

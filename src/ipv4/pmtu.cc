@@ -97,9 +97,10 @@ std::vector<PmtuEntry> pmtu_merge(std::vector<PmtuEntry> all) {
     std::sort(all.begin(), all.end(), [](const PmtuEntry& a, const PmtuEntry& b) {
         return a.daddr != b.daddr ? a.daddr < b.daddr : a.updated_ns > b.updated_ns;
     });
-    all.erase(std::unique(all.begin(), all.end(),
-                          [](const PmtuEntry& a, const PmtuEntry& b) { return a.daddr == b.daddr; }),
-              all.end());
+    all.erase(
+        std::unique(all.begin(), all.end(),
+                    [](const PmtuEntry& a, const PmtuEntry& b) { return a.daddr == b.daddr; }),
+        all.end());
     return all;
 }
 

@@ -373,9 +373,9 @@ std::string errq_record(uint32_t err, uint8_t origin, uint8_t type, uint8_t code
                         uint32_t offender, uint32_t to, uint16_t port, const uint8_t* data,
                         std::size_t len, bool trunc) {
     std::ostringstream os;
-    os << "errqueue " << errno_name(static_cast<int>(err)) << " origin "
-       << int{origin} << " type " << int{type} << " code " << int{code} << " info " << info
-       << " offender " << addr_str(offender) << (trunc ? " trunc" : "");
+    os << "errqueue " << errno_name(static_cast<int>(err)) << " origin " << int{origin} << " type "
+       << int{type} << " code " << int{code} << " info " << info << " offender "
+       << addr_str(offender) << (trunc ? " trunc" : "");
     return record(os.str() + " name " + from_udp(to, port), data, len);
 }
 
@@ -404,8 +404,8 @@ void drain_kernel_errors(const Socket& s, int fd, Observed& o) {
             std::memcpy(&off, CMSG_DATA(c) + sizeof ee, sizeof off);
             o.deliveries[s.compare_as].push_back(errq_record(
                 ee.ee_errno, ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info,
-                ntohl(off.sin_addr.s_addr), ntohl(name.sin_addr.s_addr), ntohs(name.sin_port),
-                buf, static_cast<std::size_t>(n), mh.msg_flags & MSG_TRUNC));
+                ntohl(off.sin_addr.s_addr), ntohl(name.sin_addr.s_addr), ntohs(name.sin_port), buf,
+                static_cast<std::size_t>(n), mh.msg_flags & MSG_TRUNC));
         }
     }
     if (recv(fd, buf, sizeof buf, MSG_PEEK) < 0 && errno != EAGAIN)
@@ -857,10 +857,10 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
         // The error queue, then what a last receive reports (drain_kernel_errors).
         static uint8_t buf[65536];
         for (ingress::ErrorMessage em; eps[i].recv_error(em, buf, sizeof buf);)
-            o.deliveries[s.compare_as].push_back(errq_record(
-                em.ee.ee_errno, em.ee.ee_origin, em.ee.ee_type, em.ee.ee_code, em.ee.ee_info,
-                em.ee.offender, ntohl(em.addr.sin_addr.s_addr), ntohs(em.addr.sin_port), buf,
-                em.len, em.msg_flags & MSG_TRUNC));
+            o.deliveries[s.compare_as].push_back(
+                errq_record(em.ee.ee_errno, em.ee.ee_origin, em.ee.ee_type, em.ee.ee_code,
+                            em.ee.ee_info, em.ee.offender, ntohl(em.addr.sin_addr.s_addr),
+                            ntohs(em.addr.sin_port), buf, em.len, em.msg_flags & MSG_TRUNC));
         try {
             eps[i].recv(dg, 64, 0);  // nothing is left but what the queue left pending
         } catch (const ingress::Error& e) {

@@ -123,7 +123,7 @@ TEST_P(UdpErr, ConnectedEndpointIsToldHardErrorsOnly) {
     EXPECT_EQ(sk_err(ep.rings()), k.hard ? k.err : 0u);
     EXPECT_EQ(ep.rings().err_queued(), 0u);
     EXPECT_EQ(h.snap().mib_value(core::Mib::kIcmpInErrors), 0u);  // the endpoint was found
-    EXPECT_TRUE(test::take(ep.rings()).empty());  // nothing in the data queue
+    EXPECT_TRUE(test::take(ep.rings()).empty());                  // nothing in the data queue
 }
 
 // An unconnected endpoint without IP_RECVERR: nothing (the error "is useless").
@@ -248,7 +248,8 @@ TEST(UdpErr, ErrorQueueRefusedWhenTheReceiveBudgetIsUsed) {
     h.builder.add(ep);
     h.publish();
     // Fill the budget with datagrams to the endpoint.
-    for (int i = 0; i < 4; ++i) h.run_one(test::udp_to(kLocal, kOurPort, kPeer, kTheirPort, 1400).build());
+    for (int i = 0; i < 4; ++i)
+        h.run_one(test::udp_to(kLocal, kOurPort, kPeer, kTheirPort, 1400).build());
     ASSERT_GE(ep.rings().rmem(), 1u);
     h.run_one(error_frame(3, 3));
     EXPECT_EQ(ep.rings().err_queued(), 0u);

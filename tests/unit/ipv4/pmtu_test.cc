@@ -59,8 +59,8 @@ TEST(Pmtu, SameMtuRefreshesOnlyInTheSecondHalfOfItsLife) {
 }
 
 TEST(Pmtu, MergeKeepsTheNewestEntryPerDestination) {
-    std::vector<PmtuEntry> all{{kDst, 1400, false, 100, 1}, {kDst, 1300, false, 200, 2},
-                               {kDst + 1, 1200, false, 50, 1}};
+    std::vector<PmtuEntry> all{
+        {kDst, 1400, false, 100, 1}, {kDst, 1300, false, 200, 2}, {kDst + 1, 1200, false, 50, 1}};
     auto m = pmtu_merge(all);
     ASSERT_EQ(m.size(), 2u);
     EXPECT_EQ(m[0].mtu, 1300u);
