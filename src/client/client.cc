@@ -508,7 +508,7 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             continue;
         }
         // __skb_recv_udp / __skb_recv_datagram: sock_error() before the queue.
-        if (const int err = take_sk_err()) throw Error(err, std::strerror(err));
+        if (const int err = take_sk_err()) throw SocketError(err, std::strerror(err));
         std::size_t n = peek(rings_, out, max);
         if (n) {
             if (gap_) out[0].flags |= INGRESS_D_AFTER_GAP;

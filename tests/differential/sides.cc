@@ -840,7 +840,7 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
             std::size_t n;
             try {
                 n = eps[i].recv(dg, 64, 0);
-            } catch (const ingress::Error& e) {  // the pending error, once
+            } catch (const ingress::SocketError& e) {  // the pending error, once
                 o.deliveries[s.compare_as].push_back(error_record(e.code()));
                 continue;
             }
@@ -863,7 +863,7 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                             ntohs(em.addr.sin_port), buf, em.len, em.msg_flags & MSG_TRUNC));
         try {
             eps[i].recv(dg, 64, 0);  // nothing is left but what the queue left pending
-        } catch (const ingress::Error& e) {
+        } catch (const ingress::SocketError& e) {
             o.deliveries[s.compare_as].push_back("after the queue: " + error_record(e.code()));
         }
     }

@@ -38,6 +38,14 @@ private:
     int err_;
 };
 
+// What a receive call fails with when the endpoint has a pending error (sk_err: an ICMP
+// error about what it sent, README "Errors and IP_RECVERR"), once, as recvmsg does:
+// ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, EPROTO, ... The endpoint stays usable.
+class SocketError : public Error {
+public:
+    using Error::Error;
+};
+
 // One received datagram (UDP payload, raw IP packet, or tap frame): the C API's
 // ingress_datagram, a view of one ring slot. `data` and `meta` point into the ring: valid
 // until the next recv() or release() on the same endpoint. `meta` is the slot's record as
@@ -82,8 +90,8 @@ public:
     // endpoints; the first datagram after that carries INGRESS_D_AFTER_GAP. With reconnection
     // off it throws Error(ECONNRESET) instead; a reopen the new daemon refused is thrown
     // with its errno.
-    // A pending ICMP error (ingress.h, ingress_errmsg: sk_err) is thrown once as Error(errno)
-    // before any datagram, as recvmsg fails with it (ECONNREFUSED, EMSGSIZE, ...).
+    // A pending ICMP error (ingress.h, ingress_errmsg: sk_err) is thrown once as
+    // SocketError(errno) before any datagram, as recvmsg fails with it (ECONNREFUSED, ...).
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
     // recvmsg(MSG_ERRQUEUE): the oldest error-queue entry (IP_RECVERR), its payload copied
     // into buf (out.len bytes, MSG_TRUNC in out.msg_flags when cut). False when the queue is
