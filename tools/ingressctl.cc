@@ -537,6 +537,10 @@ int cmd_endpoints(Conn& c) {
             if (auto g = e.u16(ctl::Attr::kFanoutGroup)) flag("fanout=" + std::to_string(*g));
             if (auto f = e.str(ctl::Attr::kFilterExpr)) flag("filter=\"" + std::string(*f) + "\"");
         }
+        // The IP_RECVERR error queue: entries queued / lost (queue full), once any came.
+        if (auto q = e.u64(ctl::Attr::kErrQueued))
+            flag("errqueue=" + std::to_string(*q) + "/" +
+                 std::to_string(e.u64(ctl::Attr::kErrDropped).value_or(0)));
         const std::string dev(e.str(ctl::Attr::kIfname).value_or("*"));
         const std::string recvq = std::to_string(e.u32(ctl::Attr::kRingUsed).value_or(0)) + "/" +
                                   std::to_string(e.u32(ctl::Attr::kRingCapacity).value_or(0));
