@@ -74,7 +74,8 @@ void measure(uint32_t n, uint16_t workers, const shm::RingGeometry& g) {
                                 std::size_t{s} * g.slot_size,
                             1, 128);
     const Status after = status();
-    const double memfd = double(n) * workers * double(g.region_size());
+    // The data ring and the error queue after it (shm::kErrRingGeometry).
+    const double memfd = double(n) * workers * double(eps[0]->region(0).size());
     std::printf("endpoints %u, workers %u, ring %u x %u B\n", n, workers, g.slot_count,
                 g.slot_size);
     std::printf("  memfd bytes          %10.1f MiB  (%.1f KiB per endpoint)\n", memfd / 1048576,

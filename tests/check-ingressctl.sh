@@ -11,6 +11,7 @@
 #   drops        NO_SOCKET for the closed port;
 #   endpoints    the sink's pid, comm, port, membership with its source filter, deliveries;
 #   routes       the local and main table entries of the configured address;
+#   pmtu         the empty PMTU table (its header);
 #   reload       an edited config adds a route live; a broken one is refused with
 #                file:line:column and the daemon keeps running; an unprivileged peer may
 #                read but not reload.
@@ -176,6 +177,11 @@ for want in "local +local +198\.18\.0\.1/32 +host +$if_a" "local +broadcast +198
             "main +unicast +198\.18\.0\.0/24 +link +$if_a"; do
     grep -qE "^$want$" "$tmp/routes" || fail "routes: missing $want"
 done
+
+# pmtu: no "fragmentation needed" came, so the table is empty: its header only.
+"$ctl" --socket "$tmp/ctl.sock" pmtu | tee "$tmp/pmtu"
+grep -qE "^Destination +MTU +Expires +Locked$" "$tmp/pmtu" || fail "pmtu: header"
+[ "$(wc -l < "$tmp/pmtu")" -eq 1 ] || fail "pmtu: entries nobody taught"
 
 # An unprivileged peer reads but may not reload.
 setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --socket "$tmp/ctl.sock" routes > /dev/null \

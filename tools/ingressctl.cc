@@ -537,6 +537,10 @@ int cmd_endpoints(Conn& c) {
             if (auto g = e.u16(ctl::Attr::kFanoutGroup)) flag("fanout=" + std::to_string(*g));
             if (auto f = e.str(ctl::Attr::kFilterExpr)) flag("filter=\"" + std::string(*f) + "\"");
         }
+        // The IP_RECVERR error queue: entries queued / lost (queue full), once any came.
+        if (auto q = e.u64(ctl::Attr::kErrQueued))
+            flag("errqueue=" + std::to_string(*q) + "/" +
+                 std::to_string(e.u64(ctl::Attr::kErrDropped).value_or(0)));
         const std::string dev(e.str(ctl::Attr::kIfname).value_or("*"));
         const std::string recvq = std::to_string(e.u32(ctl::Attr::kRingUsed).value_or(0)) + "/" +
                                   std::to_string(e.u32(ctl::Attr::kRingCapacity).value_or(0));
@@ -789,6 +793,20 @@ int cmd_routes(Conn& c) {
     return 0;
 }
 
+// The PMTU exceptions, as `ip route get DST` shows one ("cache expires 599sec mtu 1400"),
+// one line per destination.
+int cmd_pmtu(Conn& c) {
+    auto frames = c.list(ctl::MsgType::kPmtu, "pmtu", [](const ctl::Message&) {});
+    std::printf("%-16s %-6s %-8s %s\n", "Destination", "MTU", "Expires", "Locked");
+    for (const ctl::Attrs& r : items(frames, ctl::Attr::kPmtuEntry, "pmtu"))
+        std::printf("%-16s %-6u %-8s %s\n",
+                    wire::ipv4_str(r.u32(ctl::Attr::kPmtuDst).value_or(0)).c_str(),
+                    r.u32(ctl::Attr::kPmtuMtu).value_or(0),
+                    (std::to_string(r.u32(ctl::Attr::kPmtuExpires).value_or(0)) + "sec").c_str(),
+                    r.u8(ctl::Attr::kPmtuLocked).value_or(0) ? "lock" : "-");
+    return 0;
+}
+
 // A refused request: "ingressctl: WHAT: the daemon's message"; true when refused.
 bool refused(const ctl::Message& m, const char* what) {
     if (!m.u32(ctl::Attr::kError).value_or(0)) return false;
@@ -1004,6 +1022,8 @@ int cmd_wait_ready(const std::string& sock, double timeout_s) {
         "  endpoints       the apps' endpoints, like ss -uapn\n"
         "  routes          every route table the workers use, and the policy rules\n"
         "  host            where the tables come from (kernel or config), when, what was left out\n"
+        "  pmtu            path MTUs learned from ICMP fragmentation needed (ip route get's\n"
+        "                  cache mtu), with their expiry\n"
         "  bindings [list] every binding (prefix, ports -> label or drop) and the endpoints\n"
         "                  each label resolves to now (as tubectl list)\n"
         "  bindings add PREFIX [PORT | LO-HI | all] (LABEL | drop) [--no-reuseport]\n"
@@ -1095,7 +1115,7 @@ int main(int argc, char** argv) {
         usage(2);
     if (cmd == "wait-ready") return cmd_wait_ready(sock, timeout);
     if (cmd != "stats" && cmd != "drops" && cmd != "endpoints" && cmd != "routes" &&
-        cmd != "host" && cmd != "reload" && cmd != "top" && cmd != "runtime")
+        cmd != "host" && cmd != "reload" && cmd != "top" && cmd != "runtime" && cmd != "pmtu")
         usage(2);
     if (interval <= 0 || rows <= 0) usage(2);
     Conn c(sock);
@@ -1106,5 +1126,6 @@ int main(int argc, char** argv) {
     if (cmd == "endpoints") return cmd_endpoints(c);
     if (cmd == "routes") return cmd_routes(c);
     if (cmd == "host") return cmd_host(c);
+    if (cmd == "pmtu") return cmd_pmtu(c);
     return cmd_reload(c);
 }

@@ -72,6 +72,9 @@ std::size_t Endpoint::recvmmsg(Message* msgs, std::size_t vlen, int flags, times
             // Rounded up: never return before the deadline for want of a millisecond.
             wait_ms = now >= deadline ? 0 : static_cast<int>((deadline - now + 999999) / 1000000);
         }
+        // do_recvmmsg: an error after some datagrams ends the call with them; the error is
+        // left for the next call (the kernel puts it back in sk_err).
+        if (n > 0 && sk_err_pending()) break;
         const std::size_t k = recv(views, std::min(kViews, vlen - n), wait_ms);
         for (std::size_t i = 0; i < k; ++i) copy_out(views[i], msgs[n + i], real_len);
         n += k;

@@ -77,6 +77,7 @@ void ingress_udp_opts_init(ingress_udp_opts* o) {
     o->multicast_all = d.multicast_all;
     o->ring_slots = d.ring_slots;
     o->rcvbuf = d.rcvbuf;
+    o->recverr = d.recverr;
 }
 
 void ingress_raw_opts_init(ingress_raw_opts* o) {
@@ -89,6 +90,7 @@ void ingress_raw_opts_init(ingress_raw_opts* o) {
     o->icmp_filter = d.icmp_filter;
     o->multicast_all = d.multicast_all;
     o->ring_slots = d.ring_slots;
+    o->recverr = d.recverr;
 }
 
 void ingress_tap_opts_init(ingress_tap_opts* o) {
@@ -148,6 +150,7 @@ ingress_endpoint* ingress_udp_open(ingress_client* c, const ingress_udp_opts* o)
         u.multicast_all = o->multicast_all;
         u.ring_slots = o->ring_slots;
         u.rcvbuf = o->rcvbuf;
+        u.recverr = o->recverr != 0;
         out = new ingress_endpoint{c->c.open_udp(u)};
         return 0;
     });
@@ -165,6 +168,7 @@ ingress_endpoint* ingress_raw_open(ingress_client* c, const ingress_raw_opts* o)
         r.icmp_filter = o->icmp_filter;
         r.multicast_all = o->multicast_all;
         r.ring_slots = o->ring_slots;
+        r.recverr = o->recverr != 0;
         out = new ingress_endpoint{c->c.open_raw(r)};
         return 0;
     });
@@ -203,6 +207,20 @@ int ingress_prepare_sleep(ingress_endpoint* ep) {
 int ingress_recv(ingress_endpoint* ep, ingress_datagram* out, size_t max, int timeout_ms) {
     // ingress::Datagram is ingress_datagram: the C++ call fills the caller's array.
     return guard([&] { return static_cast<int>(ep->ep.recv(out, max, timeout_ms)); });
+}
+
+int ingress_recv_error(ingress_endpoint* ep, ingress_errmsg* out, void* buf, size_t buf_len) {
+    return guard([&] {
+        if (!ep->ep.recv_error(*out, buf, buf_len)) return failed(EAGAIN, "error queue empty");
+        return static_cast<int>(out->len);
+    });
+}
+
+int ingress_set_recverr(ingress_endpoint* ep, int on) {
+    return guard([&] {
+        ep->ep.set_recverr(on != 0);
+        return 0;
+    });
 }
 
 int ingress_recvmmsg(ingress_endpoint* ep, ingress_mmsg* msgs, unsigned int vlen, int flags,

@@ -1,5 +1,7 @@
+#include <arpa/inet.h>
 #include <ingress/client.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +272,10 @@ void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
             shm::RingCheck chk = shm::ring_check(ring.region.data(), ring.region.size());
             if (chk != shm::RingCheck::kOk) throw Error(EPROTO, shm::ring_check_str(chk));
             ring.cons = shm::RingConsumer(ring.region.data());
+            if (void* q = shm::err_queue_of(ring.region.data(), ring.region.size())) {
+                ring.errq = shm::RingConsumer(q);
+                ring.has_errq = true;
+            }
             ep.rings_.push_back(std::move(ring));
         }
     } catch (const std::system_error& e) {
@@ -501,6 +507,8 @@ std::size_t Endpoint::recv(Datagram* out, std::size_t max, int timeout_ms) {
             ::poll(nullptr, 0, 10);
             continue;
         }
+        // __skb_recv_udp / __skb_recv_datagram: sock_error() before the queue.
+        if (const int err = take_sk_err()) throw SocketError(err, std::strerror(err));
         std::size_t n = peek(rings_, out, max);
         if (n) {
             if (gap_) out[0].flags |= INGRESS_D_AFTER_GAP;
@@ -582,6 +590,63 @@ void Endpoint::set_multicast_all(bool on) {
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kMulticastAll, on}));
     udp_.multicast_all = raw_.multicast_all = on;
+}
+
+int Endpoint::take_sk_err() noexcept {
+    for (Ring& r : rings_)
+        if (const uint32_t e = r.cons.take_sk_err()) return static_cast<int>(e);
+    return 0;
+}
+
+bool Endpoint::sk_err_pending() const noexcept {
+    for (const Ring& r : rings_)
+        if (r.cons.sk_err() != 0) return true;
+    return false;
+}
+
+bool Endpoint::recv_error(ErrorMessage& out, void* buf, std::size_t buf_len) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    const std::size_t nr = rings_.size();
+    for (std::size_t k = 0; k < nr; ++k) {
+        Ring& r = rings_[k];
+        if (!r.has_errq) continue;
+        uint32_t idx;
+        if (r.errq.peek(2, &idx) == 0) continue;
+        const shm::SlotMeta& m = r.errq.meta(idx);
+        const auto p = r.errq.payload(idx);
+        out = ErrorMessage{};
+        out.meta = m;
+        out.worker = static_cast<uint16_t>(k);
+        if (p.size() >= sizeof out.ee) std::memcpy(&out.ee, p.data(), sizeof out.ee);
+        const auto data =
+            p.size() > sizeof out.ee ? p.subspan(sizeof out.ee) : std::span<const uint8_t>{};
+        const std::size_t copy = std::min(data.size(), buf_len);
+        if (copy) std::memcpy(buf, data.data(), copy);
+        out.len = static_cast<uint32_t>(copy);
+        out.msg_flags = MSG_ERRQUEUE;
+        if (copy < data.size() || (m.flags & INGRESS_F_TRUNCATED)) out.msg_flags |= MSG_TRUNC;
+        out.addr.sin_family = AF_INET;
+        out.addr.sin_addr.s_addr = htonl(m.src_addr);
+        out.addr.sin_port = htons(m.src_port);
+        // sock_dequeue_err_skb(): the pending error becomes the next entry's, or none.
+        uint32_t next = 0;
+        if (r.errq.peek(2, &idx) == 2) {
+            const auto np = r.errq.payload(idx + 1);
+            ingress_sock_err ee{};
+            if (np.size() >= sizeof ee) std::memcpy(&ee, np.data(), sizeof ee);
+            next = ee.ee_errno;
+        }
+        r.errq.release(1);
+        r.cons.set_sk_err(next);
+        return true;
+    }
+    return false;
+}
+
+void Endpoint::set_recverr(bool on) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRecverr, on}));
+    udp_.recverr = raw_.recverr = on;
 }
 
 void Endpoint::set_rcvbuf(uint32_t bytes) {

@@ -33,7 +33,7 @@ namespace {
 }  // namespace
 
 bool Endpoint::readable() noexcept {
-    if (error_ || !stale_.empty()) return true;
+    if (error_ || !stale_.empty() || sk_err_pending()) return true;
     // The hangup: recv reads what is left, then reconnects or reports it. (Without a
     // connection, the set's retry timer lists the member instead.)
     if (client_ && client_->hup_seen_) return true;

@@ -47,6 +47,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostFailures:
         case Attr::kTscHz:
         case Attr::kRmemAlloc:
+        case Attr::kErrQueued:
+        case Attr::kErrDropped:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:
@@ -82,6 +84,9 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostRules:
         case Attr::kHostTables:
         case Attr::kRcvbuf:
+        case Attr::kPmtuDst:
+        case Attr::kPmtuMtu:
+        case Attr::kPmtuExpires:
             return 4;
         case Attr::kLocalPort:
         case Attr::kRemotePort:
@@ -92,6 +97,8 @@ int expected_size(Attr a) noexcept {
         case Attr::kPortLo:
         case Attr::kPortHi:
             return 2;
+        case Attr::kRecverr:
+        case Attr::kPmtuLocked:
         case Attr::kReuseport:
         case Attr::kReuseaddr:
         case Attr::kMulticastAll:
@@ -129,6 +136,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kIfname:
         case Attr::kMembership:
         case Attr::kRoute:
+        case Attr::kPmtuEntry:
         case Attr::kRestart:
         case Attr::kCounterGroup:
         case Attr::kBackend:
@@ -202,6 +210,8 @@ const char* msg_type_name(MsgType t) noexcept {
             return "binding-change";
         case MsgType::kRegisterLabel:
             return "register-label";
+        case MsgType::kPmtu:
+            return "pmtu";
         case MsgType::kReply:
             return "reply";
     }
@@ -209,7 +219,7 @@ const char* msg_type_name(MsgType t) noexcept {
 }
 
 bool is_request(uint16_t t) noexcept {
-    return (t >= 1 && t <= 18) || (t >= 20 && t <= 22);
+    return (t >= 1 && t <= 18) || (t >= 20 && t <= 23);
 }
 
 const char* parse_error_str(ParseError e) noexcept {
@@ -442,6 +452,7 @@ template <typename O>
 std::vector<uint8_t> finish_ip_open(Builder& b, const O& o) {
     if (o.ifindex) b.u32(Attr::kIfindex, o.ifindex);
     b.u8(Attr::kMulticastAll, o.multicast_all);
+    if (o.recverr) b.u8(Attr::kRecverr, 1);
     if (o.ring_slots) b.u32(Attr::kRingSlots, o.ring_slots);
     return b.finish();
 }
@@ -452,6 +463,7 @@ void decode_ip_open(const Message& m, O* o) {
     o->remote_addr = m.u32(Attr::kRemoteAddr).value_or(0);
     o->ifindex = m.u32(Attr::kIfindex).value_or(0);
     o->multicast_all = m.u8(Attr::kMulticastAll).value_or(1) != 0;
+    o->recverr = m.u8(Attr::kRecverr).value_or(0) != 0;
     o->ring_slots = m.u32(Attr::kRingSlots).value_or(0);
 }
 
@@ -582,7 +594,7 @@ std::optional<DecodeError> decode_leave(const Message& m, McRequest* out) {
 std::vector<uint8_t> encode(uint32_t seq, const SetOption& o) {
     Builder b(MsgType::kSetOption, seq);
     b.u32(Attr::kEndpointId, o.id).u16(Attr::kOption, static_cast<uint16_t>(o.option));
-    if (o.option == Attr::kMulticastAll)
+    if (o.option == Attr::kMulticastAll || o.option == Attr::kRecverr)
         b.u8(o.option, static_cast<uint8_t>(o.value));
     else
         b.u32(o.option, o.value);
@@ -595,7 +607,7 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     if (!id || !opt) return DecodeError{EINVAL, "set-option needs endpoint-id and option"};
     const Attr a = static_cast<Attr>(*opt);
     std::optional<uint32_t> v;
-    if (a == Attr::kMulticastAll) {
+    if (a == Attr::kMulticastAll || a == Attr::kRecverr) {
         if (auto x = m.u8(a)) v = *x;
     } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf) {
         v = m.u32(a);

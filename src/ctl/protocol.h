@@ -64,7 +64,9 @@ enum class MsgType : uint16_t {
     kBindings = 20,       // every binding with its label's live endpoints (paged)
     kBindingChange = 21,  // add (replace) or remove one binding (privileged: policy.bindings)
     kRegisterLabel = 22,  // register / unregister an endpoint under a label (policy.register)
-    kReply = 100,         // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
+    // 23-24: issue 17 (ICMP errors to endpoints, PMTU).
+    kPmtu = 23,    // the path MTUs "fragmentation needed" taught the workers (paged)
+    kReply = 100,  // every answer: kAttrError (0 = ok) + kAttrMessage when not ok
 };
 const char* msg_type_name(MsgType t) noexcept;
 bool is_request(uint16_t t) noexcept;
@@ -144,8 +146,18 @@ enum class Attr : uint16_t {
     kRcvbuf = 151,     // u32: open-udp and set-option: SO_RCVBUF as given to setsockopt
                        // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
     kRmemAlloc = 152,  // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
-    kProof = 150,      // u8, repeatable, one per fd passed with the request, in fd order: the
-                       // capability (CAP_* number) that socket proves
+    // ICMP errors to endpoints (demux/icmp_err.h) and PMTU (ipv4/pmtu.h): 161-170.
+    kRecverr = 161,      // u8: open-udp, open-raw and set-option: IP_RECVERR (absent: off);
+                         // endpoints: on
+    kErrQueued = 162,    // u64: endpoints: error-queue entries queued
+    kErrDropped = 163,   // u64: endpoints: error-queue entries lost (queue full)
+    kPmtuDst = 164,      // u32: pmtu reply: a destination
+    kPmtuMtu = 165,      // u32: pmtu reply: its path MTU
+    kPmtuExpires = 166,  // u32: pmtu reply: seconds until it expires
+    kPmtuLocked = 167,   // u8: pmtu reply: 1 = locked (reported below min_pmtu)
+    kPmtuEntry = 168,    // nested: pmtu reply: pmtu-dst, pmtu-mtu, pmtu-expires, pmtu-locked
+    kProof = 150,        // u8, repeatable, one per fd passed with the request, in fd order: the
+                         // capability (CAP_* number) that socket proves
     // trace / capture (ctl/observe_codec.h)
     kObsCount = 106,      // u64: records to deliver (0: until the client stops)
     kObsFilter = 107,     // bytes: classic BPF, 8 bytes per instruction (struct bpf_insn)
@@ -304,8 +316,8 @@ struct McRequest {
     std::vector<uint32_t> sources;
 };
 
-// set-option: kMulticastAll (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf (u32) on an
-// open endpoint.
+// set-option: kMulticastAll (u8), kRecverr (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf
+// (u32) on an open endpoint.
 struct SetOption {
     uint32_t id = 0;
     Attr option{};

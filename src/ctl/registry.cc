@@ -235,6 +235,7 @@ void Registry::rebuild(Entry& e) {
                 u->connect(e.udp.remote_addr, e.udp.remote_port);
             u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
             u->set_multicast_all(e.udp.multicast_all).set_rcvbuf(rcvbuf_of(e.udp));
+            u->set_recverr(e.udp.recverr);
             u->mc().list = e.mc;
             e.u = std::move(u);
             break;
@@ -244,6 +245,7 @@ void Registry::rebuild(Entry& e) {
                                                           "ep" + std::to_string(e.id));
             r->bind(e.raw.addr).connect(e.raw.remote_addr).bind_to_device(e.raw.ifindex);
             r->set_icmp_filter(e.raw.icmp_filter).set_multicast_all(e.raw.multicast_all);
+            r->set_recverr(e.raw.recverr);
             r->mc().list = e.mc;
             e.r = std::move(r);
             break;
@@ -513,6 +515,14 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
                 e->raw.multicast_all = value != 0;
             else
                 return fail(ENOPROTOOPT, "IP_MULTICAST_ALL is not a tap option");
+            break;
+        case Attr::kRecverr:  // IP_RECVERR
+            if (e->kind == EndpointKind::kUdp)
+                e->udp.recverr = value != 0;
+            else if (e->kind == EndpointKind::kRaw)
+                e->raw.recverr = value != 0;
+            else
+                return fail(ENOPROTOOPT, "IP_RECVERR is not a tap option");
             break;
         case Attr::kRcvbuf:
             // SO_RCVBUF (UDP; raw and tap endpoints have no byte budget yet, docs/rcvbuf.md).

@@ -543,6 +543,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
             return endpoints(c, m);
         case MsgType::kRoutes:
             return routes(c, m);
+        case MsgType::kPmtu:
+            return pmtu(c, m);
         case MsgType::kHost:
             return host(c, m);
         case MsgType::kBindings:
@@ -662,6 +664,21 @@ void worker_items(Builder& b, uint32_t first, const std::vector<W>& ws, Attr ite
     }
 }
 
+// A paged list reply: one nested `item` per element from the cursor on, filled by `fill`,
+// while they fit, and the cursor of the next when they do not.
+template <class T, class Fill>
+void paged_items(Builder& b, uint32_t first, const std::vector<T>& xs, Attr item, Fill fill) {
+    for (uint32_t i = first; i < xs.size(); ++i) {
+        if (i > first && b.size() > kMaxPayload - kItemRoom) {
+            b.u32(Attr::kCursor, i);
+            break;
+        }
+        const std::size_t mark = b.begin_nested(item);
+        fill(xs[i]);
+        b.end_nested(mark);
+    }
+}
+
 }  // namespace
 
 bool Server::stats_query(Conn& c, const Message& m) {
@@ -762,6 +779,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             b.u64(Attr::kDropped, e.rings->dropped());
             b.u64(Attr::kTruncated, e.rings->truncated());
             if (e.rcvbuf) b.u32(Attr::kRcvbuf, e.rcvbuf).u64(Attr::kRmemAlloc, e.rings->rmem());
+            if (const uint64_t q = e.rings->err_queued(), d = e.rings->err_dropped(); q || d)
+                b.u64(Attr::kErrQueued, q).u64(Attr::kErrDropped, d);
             b.end_nested(mark);
         }
     });
@@ -772,13 +791,7 @@ bool Server::routes(Conn& c, const Message& m) {
     const std::vector<ipv4::Route> rs = hooks_.routes();
     const uint32_t first = m.u32(Attr::kCursor).value_or(0);
     return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
-        for (uint32_t i = first; i < rs.size(); ++i) {
-            if (i > first && b.size() > kMaxPayload - kItemRoom) {
-                b.u32(Attr::kCursor, i);
-                break;
-            }
-            const ipv4::Route& r = rs[i];
-            const std::size_t mark = b.begin_nested(Attr::kRoute);
+        paged_items(b, first, rs, Attr::kRoute, [&](const ipv4::Route& r) {
             b.u32(Attr::kPrefix, r.prefix).u8(Attr::kPrefixLen, r.prefix_len);
             b.u8(Attr::kRouteType, static_cast<uint8_t>(r.type));
             b.u8(Attr::kScope, static_cast<uint8_t>(r.scope));
@@ -786,11 +799,22 @@ bool Server::routes(Conn& c, const Message& m) {
             b.u8(Attr::kTable, r.table > 255 ? 252 : static_cast<uint8_t>(r.table));
             b.u32(Attr::kTableId, r.table);
             if (r.oif) b.u32(Attr::kIfindex, r.oif).str(Attr::kIfname, ifname(r.oif));
-            b.end_nested(mark);
-        }
+        });
         // The rules (`ip rule` lines) with the first page.
         if (first == 0 && hooks_.rules)
             for (const std::string& line : hooks_.rules()) b.str(Attr::kRuleLine, line);
+    });
+}
+
+bool Server::pmtu(Conn& c, const Message& m) {
+    if (!hooks_.pmtu) return reply(c, m.seq, Result{EOPNOTSUPP, "no PMTU table here", 0});
+    const std::vector<PmtuRow> rs = hooks_.pmtu();
+    const uint32_t first = m.u32(Attr::kCursor).value_or(0);
+    return reply(c, m.seq, Result{}, {}, [&](Builder& b) {
+        paged_items(b, first, rs, Attr::kPmtuEntry, [&](const PmtuRow& r) {
+            b.u32(Attr::kPmtuDst, r.daddr).u32(Attr::kPmtuMtu, r.mtu);
+            b.u32(Attr::kPmtuExpires, r.expires_s).u8(Attr::kPmtuLocked, r.locked);
+        });
     });
 }
 

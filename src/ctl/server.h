@@ -99,6 +99,14 @@ struct HostMirror {
     std::vector<std::string> knobs;    // "net.ipv4.icmp_ratelimit 1000", ...: what is in use
 };
 
+// One PMTU exception as `ingressctl pmtu` shows it (`ip route get`'s "cache expires Ns mtu M").
+struct PmtuRow {
+    uint32_t daddr = 0;
+    uint32_t mtu = 0;
+    uint32_t expires_s = 0;
+    bool locked = false;
+};
+
 // The daemon's side of the requests the registry cannot answer; an absent hook makes its
 // request EOPNOTSUPP.
 struct ServerHooks {
@@ -115,6 +123,8 @@ struct ServerHooks {
     worker::ObserveHub* observe = nullptr;
     std::function<uint32_t(const std::string& name)> ifindex;
     std::function<HostMirror()> host;  // host
+    // pmtu: the workers' PMTU exceptions, merged (ipv4/pmtu.h), with seconds left.
+    std::function<std::vector<PmtuRow>()> pmtu;
 };
 
 // Fills hooks.routes (the FIB of the current snapshot) and hooks.ifname (the configured
@@ -220,6 +230,7 @@ private:
     bool runtime(Conn& c, const Message& m);
     bool endpoints(Conn& c, const Message& m);
     bool routes(Conn& c, const Message& m);
+    bool pmtu(Conn& c, const Message& m);
     bool bindings(Conn& c, const Message& m);
     bool host(Conn& c, const Message& m);
     bool reload(Conn& c, const Message& m);

@@ -500,6 +500,16 @@ void Dataplane::start_control() {
         for (const auto& w : workers_) v.push_back({w->desc, w->worker->runtime().snapshot()});
         return v;
     };
+    hooks.pmtu = [this] {
+        std::vector<ipv4::PmtuEntry> all;
+        const uint64_t now = g_clock.now_ns();
+        for (const auto& w : workers_) w->worker->pipeline().pmtu().snapshot(now, all);
+        std::vector<ctl::PmtuRow> rows;
+        for (const ipv4::PmtuEntry& e : ipv4::pmtu_merge(std::move(all)))
+            rows.push_back({e.daddr, e.mtu,
+                            static_cast<uint32_t>((e.expires_ns - now) / 1'000'000'000), e.locked});
+        return rows;
+    };
     ctl::set_route_hooks(hooks, *routes_);  // this thread publishes the route tables
     hooks.counter_groups = [this] { return counter_groups(); };
     hooks.observe = &observe_;

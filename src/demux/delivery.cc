@@ -32,10 +32,17 @@ ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeomet
     w_.reserve(workers);
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
+        // The data ring, then the error queue (ring.h: err_ring_off).
+        const std::size_t size = g.region_size() + shm::kErrRingGeometry.region_size();
         pw.region = shm::Region::create(
-            "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), g.region_size());
+            "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), size);
         shm::ring_init(pw.region.data(), g, endpoint_id, i);
         pw.prod = shm::RingProducer(pw.region.data(), g);
+        shm::ring_init_err_queue(pw.region.data(), size, endpoint_id, i);
+        if (void* e = shm::err_queue_of(pw.region.data(), size)) {
+            pw.errq = shm::RingProducer(e, shm::kErrRingGeometry);
+            pw.has_errq = true;
+        }
         w_.push_back(std::move(pw));
     }
 }
@@ -46,6 +53,31 @@ void ShmRings::wake(uint16_t worker) noexcept {
     // Counted before the ring: the woken app may read its stats at once.
     p.count_wakeup();
     bell_.ring();
+}
+
+void ShmRings::report_error(uint32_t err, const DeliveryCtx* ctx) noexcept {
+    const uint16_t worker = ctx ? ctx->worker : 0;
+    if (worker >= w_.size()) [[unlikely]]
+        return;
+    // Relaxed: take_wakeup()'s full fence orders it before the needs-wakeup load, as it
+    // orders a submit's prod store (RingConsumer::prepare_sleep reads it after its fence).
+    w_[worker].prod.header()->sk_err.store(err, std::memory_order_relaxed);
+    if (ctx && ctx->wakeups)
+        ctx->wakeups->note(*this, worker);
+    else
+        wake(worker);
+}
+
+uint64_t ShmRings::err_queued() const noexcept {
+    uint64_t n = 0;
+    for (const PerWorker& w : w_) n += w.errq.delivered();
+    return n;
+}
+
+uint64_t ShmRings::err_dropped() const noexcept {
+    uint64_t n = 0;
+    for (const PerWorker& w : w_) n += w.errq.dropped();
+    return n;
 }
 
 uint64_t ShmRings::delivered() const noexcept {

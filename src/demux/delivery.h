@@ -112,6 +112,41 @@ public:
             wake(worker);
         return true;
     }
+    // Errors (ICMP errors to endpoints, demux/sock_err.h). report_error(): sk->sk_err = err
+    // and sk_error_report(): the delivering worker's ring's pending-error word (the app's
+    // next receive fails with it once), then the app is woken (POLLERR).
+    void report_error(uint32_t err, const DeliveryCtx* ctx = nullptr) noexcept;
+    // sock_queue_err_skb(): one entry on the delivering worker's error queue (IP_RECVERR):
+    // the record `fill` writes, then head ++ body, cut to the slot. False, counted in
+    // err_dropped(), when the queue is full or, with `budget`, when the endpoint's queued
+    // bytes leave no room (the kernel refuses an error skb at sk_rcvbuf; an entry itself is
+    // not charged, so it does not shrink the room for datagrams).
+    template <class Fill>
+    [[nodiscard]] bool try_queue_error(Fill&& fill, std::span<const uint8_t> head,
+                                       std::span<const uint8_t> body,
+                                       const DeliveryCtx* ctx = nullptr,
+                                       const RcvBudget* budget = nullptr) noexcept {
+        const uint16_t worker = ctx ? ctx->worker : 0;
+        if (worker >= w_.size()) [[unlikely]]
+            return false;
+        shm::RingProducer& q = w_[worker].errq;
+        if (!w_[worker].has_errq) [[unlikely]]
+            return false;
+        if (budget && !admit(worker, *budget)) {
+            q.count_drop();
+            return false;
+        }
+        if (!q.try_push_with(fill, head, body)) return false;
+        if (ctx && ctx->wakeups)
+            ctx->wakeups->note(*this, worker);
+        else
+            wake(worker);
+        return true;
+    }
+    // Error-queue entries queued and dropped (queue full), summed over the workers.
+    uint64_t err_queued() const noexcept;
+    uint64_t err_dropped() const noexcept;
+
     // The needs-wakeup check for one worker's ring: rings the doorbell if the app sleeps.
     void wake(uint16_t worker) noexcept;
     // The burst-ahead walk's hints (demux::udp_prefetch): the worker's producer state, then
@@ -162,6 +197,8 @@ private:
     struct PerWorker {
         shm::Region region;
         shm::RingProducer prod;
+        shm::RingProducer errq;  // the error queue (kErrRingGeometry) in the same region
+        bool has_errq = false;
         bool pending = false;  // in this worker's WakeupList for the current burst
     };
     std::vector<PerWorker> w_;

@@ -67,6 +67,16 @@ struct InetAddressing {
     uint32_t bound_dev_if = 0;     // sk_bound_dev_if: SO_BINDTODEVICE, 0 = any
 };
 
+// IP_MTU_DISCOVER values (linux/in.h); a new socket has IP_PMTUDISC_WANT unless
+// net.ipv4.ip_no_pmtu_disc is set (inet_create()).
+enum class PmtuDisc : uint8_t { kDont = 0, kWant = 1, kDo = 2, kProbe = 3 };
+
+// What decides how ICMP errors reach an inet endpoint (demux/icmp_err.h).
+struct ErrorOptions {
+    bool recverr = false;                 // IP_RECVERR (default off): queue errors
+    PmtuDisc pmtudisc = PmtuDisc::kWant;  // IP_MTU_DISCOVER
+};
+
 class UdpEndpoint {
 public:
     explicit UdpEndpoint(std::shared_ptr<ShmRings> rings, std::string name = {})
@@ -105,10 +115,22 @@ public:
         rcvbuf_ = bytes;
         return *this;
     }
+    // IP_RECVERR: ICMP errors go on the error queue (and set the pending error whatever
+    // their kind or the socket's state). IP_MTU_DISCOVER: kDont makes "fragmentation needed"
+    // a non-error.
+    UdpEndpoint& set_recverr(bool on) {
+        err_.recverr = on;
+        return *this;
+    }
+    UdpEndpoint& set_pmtudisc(PmtuDisc v) {
+        err_.pmtudisc = v;
+        return *this;
+    }
     McSocketState& mc() noexcept { return mc_; }
 
     const InetAddressing& addressing() const noexcept { return a_; }
     const McSocketState& mc() const noexcept { return mc_; }
+    const ErrorOptions& err_opts() const noexcept { return err_; }
     bool reuseport() const noexcept { return reuseport_; }
     uint32_t rcvbuf() const noexcept { return rcvbuf_; }
     // sk_state == TCP_ESTABLISHED: connect() gave it a remote address.
@@ -129,6 +151,7 @@ private:
     InetAddressing a_;
     bool reuseport_ = false;
     uint32_t rcvbuf_ = kRmemDefault;
+    ErrorOptions err_;
     McSocketState mc_;
     std::shared_ptr<ShmRings> rings_;
 };
@@ -161,6 +184,18 @@ public:
         icmp_filter_ = mask;
         return *this;
     }
+    // IP_RECVERR, IP_MTU_DISCOVER: as UdpEndpoint's.
+    RawEndpoint& set_recverr(bool on) {
+        err_.recverr = on;
+        return *this;
+    }
+    RawEndpoint& set_pmtudisc(PmtuDisc v) {
+        err_.pmtudisc = v;
+        return *this;
+    }
+    // sk_state == TCP_ESTABLISHED: connect() gave it a remote address.
+    bool connected() const noexcept { return a_.daddr != 0; }
+    const ErrorOptions& err_opts() const noexcept { return err_; }
     McSocketState& mc() noexcept { return mc_; }
 
     uint8_t protocol() const noexcept { return static_cast<uint8_t>(a_.num); }
@@ -177,6 +212,7 @@ private:
     std::string name_;
     InetAddressing a_;
     uint32_t icmp_filter_ = 0;  // raw_init(): zeroed, nothing filtered
+    ErrorOptions err_;
     McSocketState mc_;
     std::shared_ptr<ShmRings> rings_;
 };

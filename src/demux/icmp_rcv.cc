@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "demux/icmp_err.h"
 #include "ipv4/route_type.h"
 #include "wire/bytes.h"
 #include "wire/checksum.h"
@@ -127,16 +128,17 @@ Verdict icmp_unreach(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& env
         env.c.mib(Mib::kIcmpInErrors);
         return Verdict::delivered();
     }
-    // raw_icmp_error() then the protocol's err_handler. __udp4_lib_err(): the socket that
-    // sent the quoted datagram (its source is our side); none -> IcmpInErrors. The error
-    // itself is not handed to the endpoint (sk_err / IP_RECVERR queue): not done yet.
-    if (quoted[9] == wire::kIpProtoUdp) {
-        const wire::Ipv4Addr inner_src = wire::load_be32(&quoted[12]);
-        const uint16_t sport = wire::load_be16(&quoted[ihl]);
-        const uint16_t dport = wire::load_be16(&quoted[ihl + 2]);
-        if (!udp4_lib_lookup(env.table, inner_dst, dport, inner_src, sport, pkt.ifindex))
-            env.c.mib(Mib::kIcmpInErrors);
-    }
+    // icmp_unreach()'s info: the next-hop MTU of "fragmentation needed" (ip_no_pmtu_disc
+    // 0), the pointer of a parameter problem.
+    IcmpError e{icmp.type(), icmp.code(), 0, quoted, ihl};
+    if (e.type == wire::kIcmpDestUnreach && e.code == wire::kIcmpFragNeeded)
+        e.info = icmp.rest() & 0xffff;
+    else if (e.type == wire::kIcmpParameterProb)
+        e.info = icmp.rest() >> 24;
+    // raw_icmp_error(), then the protocol's err_handler: __udp4_lib_err() (no endpoint sent
+    // the quoted datagram: IcmpInErrors).
+    raw_icmp_error(pkt, e, env);
+    if (quoted[9] == wire::kIpProtoUdp && !udp4_lib_err(pkt, e, env)) env.c.mib(Mib::kIcmpInErrors);
     return Verdict::delivered();
 }
 

@@ -36,9 +36,11 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
 //   quoted header is checked (at least 20 bytes, ihl >= 5, ihl * 4 + 8 bytes quoted:
 //   IcmpInErrors otherwise), errors about a broadcast destination are ignored unless
 //   icmp_ignore_bogus_error_responses is 0, frag-time exceeded and unknown unreachable codes
-//   go no further; then icmp_socket_deliver: for UDP, __udp4_lib_err's lookup of the
-//   endpoint that sent the quoted datagram (none: IcmpInErrors). Handing the error to that
-//   endpoint (sk_err, the IP_RECVERR queue) and recording PMTU are not done yet;
+//   go no further; then icmp_socket_deliver (demux/icmp_err.h) with icmp_unreach's info
+//   (frag needed: the next-hop MTU, as with ip_no_pmtu_disc 0; parameter problem: the
+//   pointer): raw_icmp_error() to the raw endpoints of the quoted protocol, then for UDP
+//   __udp4_lib_err() to the endpoint that sent the quoted datagram (none: IcmpInErrors):
+//   the pending error, the IP_RECVERR queue, and the PMTU of frag needed (env.pmtu);
 //   redirect, and the types the kernel discards (1, 2, 6, 7, 9, 10, 14-18): consumed.
 // A reply's source is fib_compute_spec_dst(): the destination when it was ours (LOCAL), else
 // the arrival interface's primary address (IcmpSender::spec_dst).
@@ -47,6 +49,7 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
 // slot here), learning redirects (the dataplane forwards nothing), the replies' IP options
 // (ip_options_echo: a request carrying options is answered without them).
 // Reads:  pkt.l4_off, pkt.len, ICMP bytes, pkt.route_type, pkt.saddr, pkt.daddr, pkt.tos.
+// Writes: endpoints' pending errors and error queues, the worker's PMTU cache.
 // Next:   delivered (consumed).
 // Drops:  ICMP_CSUM, PKT_TOO_SMALL, INVALID_PROTO, UNHANDLED_PROTO, NO_SOCKET, IP_INHDR,
 //         NOT_SPECIFIED.

@@ -10,6 +10,7 @@
 #include "core/verdict.h"
 #include "demux/endpoint_table.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/pmtu.h"
 
 namespace ingress::demux {
 
@@ -21,6 +22,7 @@ struct DemuxEnv {
     ipv4::IcmpSender* icmp = nullptr;
     uint64_t now_ns = 0;
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
+    ipv4::PmtuCache* pmtu = nullptr;        // the worker's PMTU exceptions (icmp_err.h)
 };
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),

@@ -488,6 +488,8 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     try {
         Inside in;
         n = ep.recvmmsg(&m, 1, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    } catch (const ingress::SocketError& e) {
+        return -e.code();  // the pending ICMP error, once, as the kernel socket's recvmsg
     } catch (const ingress::Error& e) {
         fall_back(s, fd, e.code() == ECONNRESET ? "ingressd exited" : e.what());
         return kKernel;

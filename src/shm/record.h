@@ -75,6 +75,30 @@ struct ingress_meta {
     uint8_t reserved[8]; /* zero; room for the fields above */
 };
 
+/* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
+ * with IP_RECVERR (net/ipv4/ip_sockglue.c ip_icmp_error() queues it, ip_recv_error() hands
+ * it out). An error-queue slot holds an ingress_meta, then this struct, then the original
+ * datagram's payload as the ICMP message quoted it (UDP: after the quoted UDP header; raw:
+ * after the quoted IP header), cut to the slot (INGRESS_F_TRUNCATED, MSG_TRUNC).
+ * The slot's ingress_meta: src_addr:src_port = msg_name (the quoted datagram's destination
+ * address and port: serr->addr_offset, serr->port; port 0 for raw endpoints), dst_addr,
+ * ifindex, tos, ttl, rx_ns = the ICMP message's IP_PKTINFO, IP_RECVTOS, IP_RECVTTL and
+ * timestamp; len = bytes after the ingress_meta (this struct included).
+ * The fields below are struct sock_extended_err's (linux/errqueue.h), then SO_EE_OFFENDER's
+ * sin_addr. */
+struct ingress_sock_err {
+    uint32_t ee_errno;    /* ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, EPROTO, ... */
+    uint8_t ee_origin;    /* SO_EE_ORIGIN_ICMP (2) */
+    uint8_t ee_type;      /* the ICMP type */
+    uint8_t ee_code;      /* the ICMP code */
+    uint8_t ee_pad;       /* zero */
+    uint32_t ee_info;     /* frag needed: the next-hop MTU; parameter problem: the pointer */
+    uint32_t ee_data;     /* zero */
+    uint32_t offender;    /* SO_EE_OFFENDER: the ICMP message's source address */
+    uint32_t reserved[3]; /* zero */
+};
+#define INGRESS_SO_EE_ORIGIN_ICMP 2
+
 #ifdef __cplusplus
 #define INGRESS_RECORD_ASSERT(c) static_assert(c, #c)
 #else
@@ -101,6 +125,9 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, tos) == 48);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ttl) == 49);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 56);
+INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);
 #undef INGRESS_RECORD_ASSERT
 
 /* What PACKET_AUXDATA's tpacket_auxdata.tp_status would hold for a tap's frame

@@ -24,6 +24,25 @@ void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32
     std::atomic_thread_fence(std::memory_order_release);
 }
 
+void ring_init_err_queue(void* region, std::size_t region_size, uint32_t endpoint_id,
+                         uint32_t worker) {
+    auto* h = static_cast<RingHeader*>(region);
+    const std::size_t off = static_cast<std::size_t>(h->region_size);
+    if (off + kErrRingGeometry.region_size() > region_size) return;
+    ring_init(static_cast<uint8_t*>(region) + off, kErrRingGeometry, endpoint_id, worker);
+    h->err_ring_off = static_cast<uint32_t>(off);
+}
+
+void* err_queue_of(void* region, std::size_t mapped_size) noexcept {
+    auto* h = static_cast<RingHeader*>(region);
+    const std::size_t off = h->err_ring_off;
+    // Only after the data ring, and a ring in its own right.
+    if (off == 0 || off < h->region_size || off % kCacheLine != 0 || off >= mapped_size)
+        return nullptr;
+    void* e = static_cast<uint8_t*>(region) + off;
+    return ring_check(e, mapped_size - off) == RingCheck::kOk ? e : nullptr;
+}
+
 RingCheck ring_check(const void* region, std::size_t mapped_size) noexcept {
     if (mapped_size < sizeof(RingHeader)) return RingCheck::kTooSmall;
     auto* h = static_cast<const RingHeader*>(region);
@@ -184,7 +203,9 @@ void RingConsumer::release(uint32_t n) noexcept {
 bool RingConsumer::prepare_sleep(uint32_t held) noexcept {
     h_->needs_wakeup.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);  // see RingProducer::take_wakeup
-    if (h_->prod.load(std::memory_order_acquire) != cons_ + held) {
+    // A pending error is something to report too (sock_poll: POLLERR when sk_err is set).
+    if (h_->prod.load(std::memory_order_acquire) != cons_ + held ||
+        h_->sk_err.load(std::memory_order_relaxed) != 0) {
         cancel_sleep();
         return false;
     }

@@ -59,6 +59,18 @@ struct alignas(kCacheLine) RingHeader {
     // Line 2: written by the consumer only.
     alignas(kCacheLine) std::atomic<uint32_t> cons;
     std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the doorbell"
+    // --- Error reporting (ICMP errors to endpoints: __udp4_lib_err, raw_err) -----------------
+    // In the consumer's line: the app reads it on every receive; the worker writes it only
+    // when an ICMP error reaches the endpoint. Both fields were zero in older daemons.
+    //   sk_err:       the pending error (sk->sk_err): the worker stores an errno, the app's
+    //                 next receive exchanges it with 0 and fails with it once (sock_error()).
+    //                 The app may write anything here; the daemon never reads it back.
+    //   err_ring_off: written once at init: where this region's error queue starts, a ring
+    //                 of its own (RingHeader + slots, kErrRingGeometry) holding
+    //                 ingress_sock_err entries (record.h); 0 = no error queue.
+    std::atomic<uint32_t> sk_err;
+    uint32_t err_ring_off;
+    // --- end of error reporting ----------------------------------------------------------
     // Line 3: producer-side statistics, readable by the app and by ingressctl.
     alignas(kCacheLine) std::atomic<uint64_t> delivered;  // datagrams submitted
     std::atomic<uint64_t> dropped_full;  // datagrams dropped: ring full (RcvbufErrors)
@@ -78,6 +90,8 @@ static_assert(offsetof(RingHeader, meta_size) == 32);
 static_assert(offsetof(RingHeader, prod) == 64);
 static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
+static_assert(offsetof(RingHeader, sk_err) == 136);
+static_assert(offsetof(RingHeader, err_ring_off) == 140);
 static_assert(offsetof(RingHeader, delivered) == 192);
 static_assert(offsetof(RingHeader, dropped_full) == 200);
 static_assert(offsetof(RingHeader, truncated) == 208);
@@ -115,8 +129,22 @@ struct RingGeometry {
     bool valid() const noexcept { return slot_count_ok(slot_count) && slot_size_ok(slot_size); }
 };
 
+// The error queue's shape (sock_queue_err_skb's queue): small, since only ICMP errors go
+// there; each slot holds the record, an ingress_sock_err and up to 928 bytes of the quoted
+// payload (an ICMP error quotes at most 576 bytes of the IP datagram from RFC 1812 routers).
+inline constexpr RingGeometry kErrRingGeometry{16, 1024};
+
 // Writes the header of a fresh region (the daemon, before handing the memfd to the app).
 void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32_t worker);
+
+// Places the error queue after the data ring of a region ring_init wrote (`region_size`:
+// the whole mapping, at least the data ring's plus kErrRingGeometry.region_size()) and
+// records its offset in the data ring's header (err_ring_off).
+void ring_init_err_queue(void* region, std::size_t region_size, uint32_t endpoint_id,
+                         uint32_t worker);
+// The app's side: the error queue's ring in a mapped region whose data ring passed
+// ring_check, or nullptr (an older daemon, or an offset that makes no sense).
+void* err_queue_of(void* region, std::size_t mapped_size) noexcept;
 
 // Why a mapped region is not usable, or kOk.
 enum class RingCheck : uint8_t { kOk, kTooSmall, kBadMagic, kBadVersion, kBadGeometry };
@@ -323,6 +351,15 @@ public:
 
     const RingHeader* header() const noexcept { return h_; }
     const RingGeometry& geometry() const noexcept { return g_; }
+
+    // The pending error (RingHeader::sk_err). take_sk_err(): sock_error(), reads and clears
+    // it (0: none); set_sk_err(): what ip_recv_error leaves after dequeuing an entry.
+    uint32_t sk_err() const noexcept { return h_->sk_err.load(std::memory_order_relaxed); }
+    uint32_t take_sk_err() noexcept {
+        if (h_->sk_err.load(std::memory_order_relaxed) == 0) return 0;
+        return h_->sk_err.exchange(0, std::memory_order_acq_rel);
+    }
+    void set_sk_err(uint32_t err) noexcept { h_->sk_err.store(err, std::memory_order_relaxed); }
 
 private:
     const uint8_t* slot(uint32_t idx) const noexcept {

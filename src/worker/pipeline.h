@@ -34,6 +34,7 @@
 #include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
 #include "ipv4/knobs.h"
+#include "ipv4/pmtu.h"
 #include "ipv4/route.h"
 #include "ipv4/route_tables.h"
 #include "l2/port.h"
@@ -47,6 +48,7 @@ namespace ingress::worker {
 struct PipelineTables {
     const l2::Port* port = nullptr;  // the port this worker's queue belongs to
     ipv4::IcmpConfig icmp;           // net.ipv4.icmp_* knobs
+    ipv4::PmtuConfig pmtu;           // net.ipv4.route.min_pmtu, mtu_expires
     ipv4::DefragConfig defrag;       // net.ipv4.ipfrag_* knobs and pool sizes
     // The live net.ipv4.* knobs (null: `icmp` and `defrag` above for the worker's life):
     // taken into the two above at the start of a burst when their generation moved.
@@ -103,6 +105,9 @@ public:
     void shutdown() noexcept;
 
     const ipv4::Defrag& defrag() const noexcept { return defrag_; }
+    // The PMTU exceptions "fragmentation needed" taught this worker (ipv4/pmtu.h); another
+    // thread may snapshot() it.
+    const ipv4::PmtuCache& pmtu() const noexcept { return pmtu_; }
     // Stamps every stage of every burst into `p` (the worker's runtime profile; null: off).
     void set_profile(RuntimeProfile* p) noexcept { profile_ = p; }
 
@@ -133,6 +138,7 @@ private:
     io::TxQueue txq_;
     ipv4::IcmpSender icmp_;
     ipv4::Defrag defrag_;
+    ipv4::PmtuCache pmtu_{t_.pmtu};
     core::PacketBatch handed_in_;
     ipv4::RouteHint hint_;
     demux::TapScratch tap_scratch_;

@@ -138,6 +138,7 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
     if (auto v = n["multicast_all"]) s.multicast_all = v.as<bool>();
     if (auto v = n["icmp_filter"]) s.icmp_filter = v.as<uint32_t>();
     if (auto v = n["rcvbuf"]) s.rcvbuf = v.as<uint32_t>();
+    if (auto v = n["recverr"]) s.recverr = v.as<bool>();
     s.compare_as = n["compare_as"] ? n["compare_as"].as<std::string>() : s.name;
     if (auto js = n["joins"]) {
         for (const auto& j : js) {

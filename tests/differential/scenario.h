@@ -71,7 +71,8 @@ struct Socket {
     std::optional<uint32_t> icmp_filter;
     std::optional<uint32_t> rcvbuf;  // SO_RCVBUF (UDP), as given to setsockopt
     std::vector<Join> joins;
-    std::string label;  // UDP: registered under this label (bindings)
+    std::string label;     // UDP: registered under this label (bindings)
+    bool recverr = false;  // IP_RECVERR (UDP, raw)
 };
 
 // A binding (src/demux/sk_lookup.h): ingressd's `bindings:` entry, and the kernel side's

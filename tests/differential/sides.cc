@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -332,6 +333,7 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
     }
     int mall = s.multicast_all;
     setopt(fd.fd, IPPROTO_IP, IP_MULTICAST_ALL, &mall, sizeof mall, s.name + " IP_MULTICAST_ALL");
+    if (s.recverr) setopt(fd.fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one, s.name + " IP_RECVERR");
     if (s.rcvbuf) {
         int rb = static_cast<int>(*s.rcvbuf);
         setopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb, s.name + " SO_RCVBUF");
@@ -356,12 +358,71 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
     return fd;
 }
 
+// An error a receive call failed with (the pending sk_err), as the diff shows it.
+const char* errno_name(int err) {
+    const char* n = strerrorname_np(err);
+    return n ? n : "?";
+}
+std::string error_record(int err) {
+    return std::string("error ") + errno_name(err);
+}
+
+// One error-queue entry (recvmsg(MSG_ERRQUEUE) / Endpoint::recv_error) as the diff shows it:
+// the sock_extended_err fields, the offender, msg_name and the payload.
+std::string errq_record(uint32_t err, uint8_t origin, uint8_t type, uint8_t code, uint32_t info,
+                        uint32_t offender, uint32_t to, uint16_t port, const uint8_t* data,
+                        std::size_t len, bool trunc) {
+    std::ostringstream os;
+    os << "errqueue " << errno_name(static_cast<int>(err)) << " origin " << int{origin} << " type "
+       << int{type} << " code " << int{code} << " info " << info << " offender "
+       << addr_str(offender) << (trunc ? " trunc" : "");
+    return record(os.str() + " name " + from_udp(to, port), data, len);
+}
+
+// The error side of an inet socket, after its data: every error-queue entry, then what a
+// last receive reports (the pending error the queue left: none, in the kernel).
+void drain_kernel_errors(const Socket& s, int fd, Observed& o) {
+    static uint8_t buf[65536];
+    for (;;) {
+        sockaddr_in name{};
+        iovec iov{buf, sizeof buf};
+        alignas(cmsghdr) char ctl[512];
+        msghdr mh{};
+        mh.msg_name = &name;
+        mh.msg_namelen = sizeof name;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl;
+        mh.msg_controllen = sizeof ctl;
+        const ssize_t n = recvmsg(fd, &mh, MSG_ERRQUEUE);
+        if (n < 0) break;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level != SOL_IP || c->cmsg_type != IP_RECVERR) continue;
+            sock_extended_err ee;
+            std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            sockaddr_in off;
+            std::memcpy(&off, CMSG_DATA(c) + sizeof ee, sizeof off);
+            o.deliveries[s.compare_as].push_back(errq_record(
+                ee.ee_errno, ee.ee_origin, ee.ee_type, ee.ee_code, ee.ee_info,
+                ntohl(off.sin_addr.s_addr), ntohl(name.sin_addr.s_addr), ntohs(name.sin_port), buf,
+                static_cast<std::size_t>(n), mh.msg_flags & MSG_TRUNC));
+        }
+    }
+    if (recv(fd, buf, sizeof buf, MSG_PEEK) < 0 && errno != EAGAIN)
+        o.deliveries[s.compare_as].push_back("after the queue: " + error_record(errno));
+}
+
 void drain_kernel(const Socket& s, int fd, Observed& o) {
     static uint8_t buf[65536];
     for (;;) {
         sockaddr_storage ss{};
         socklen_t sl = sizeof ss;
         ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&ss), &sl);
+        if (n < 0 && errno != EAGAIN && s.kind != SockKind::kTap) {
+            // sock_error(): the pending error, once, before the queue.
+            o.deliveries[s.compare_as].push_back(error_record(errno));
+            continue;
+        }
         if (n < 0) break;
         std::string from;
         if (s.kind == SockKind::kTap) {
@@ -375,6 +436,7 @@ void drain_kernel(const Socket& s, int fd, Observed& o) {
         }
         o.deliveries[s.compare_as].push_back(record(from, buf, static_cast<std::size_t>(n)));
     }
+    if (s.kind != SockKind::kTap) drain_kernel_errors(s, fd, o);
 }
 
 // The unicast sources of the frames: the kernel needs a neighbour entry to send an ICMP
@@ -732,7 +794,8 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                        .multicast_all = s.multicast_all,
                                        // SO_RCVBUF 0 is a request too (SOCK_MIN_RCVBUF),
                                        // which the options spell 1 (0: never set).
-                                       .rcvbuf = s.rcvbuf ? std::max(*s.rcvbuf, 1u) : 0});
+                                       .rcvbuf = s.rcvbuf ? std::max(*s.rcvbuf, 1u) : 0,
+                                       .recverr = s.recverr});
                 break;
             case SockKind::kRaw:
                 ep = client->open_raw({.protocol = s.protocol,
@@ -740,7 +803,8 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                        .remote_addr = s.remote_addr,
                                        .ifindex = ifx,
                                        .icmp_filter = s.icmp_filter.value_or(0),
-                                       .multicast_all = s.multicast_all});
+                                       .multicast_all = s.multicast_all,
+                                       .recverr = s.recverr});
                 break;
             case SockKind::kTap:
                 ep = client->open_tap({.ethertype = s.ethertype, .ifindex = ifx, .dgram = s.dgram});
@@ -772,7 +836,15 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
     for (std::size_t i = 0; i < sc.sockets.size(); ++i) {
         const Socket& s = sc.sockets[i];
         Datagram dg[64];
-        for (std::size_t n; (n = eps[i].recv(dg, 64, 0)) > 0;)
+        for (;;) {
+            std::size_t n;
+            try {
+                n = eps[i].recv(dg, 64, 0);
+            } catch (const ingress::SocketError& e) {  // the pending error, once
+                o.deliveries[s.compare_as].push_back(error_record(e.code()));
+                continue;
+            }
+            if (n == 0) break;
             for (std::size_t k = 0; k < n; ++k) {
                 const shm::SlotMeta* m = dg[k].meta;
                 std::string from = s.kind == SockKind::kUdp   ? from_udp(m->src_addr, m->src_port)
@@ -780,6 +852,20 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                                               : from_tap(m->pkt_type);
                 o.deliveries[s.compare_as].push_back(record(from, dg[k].data, dg[k].len));
             }
+        }
+        if (s.kind == SockKind::kTap) continue;
+        // The error queue, then what a last receive reports (drain_kernel_errors).
+        static uint8_t buf[65536];
+        for (ingress::ErrorMessage em; eps[i].recv_error(em, buf, sizeof buf);)
+            o.deliveries[s.compare_as].push_back(
+                errq_record(em.ee.ee_errno, em.ee.ee_origin, em.ee.ee_type, em.ee.ee_code,
+                            em.ee.ee_info, em.ee.offender, ntohl(em.addr.sin_addr.s_addr),
+                            ntohs(em.addr.sin_port), buf, em.len, em.msg_flags & MSG_TRUNC));
+        try {
+            eps[i].recv(dg, 64, 0);  // nothing is left but what the queue left pending
+        } catch (const ingress::SocketError& e) {
+            o.deliveries[s.compare_as].push_back("after the queue: " + error_record(e.code()));
+        }
     }
     const auto after = parse_stats(client->stats());
     deltas(o, before, after);

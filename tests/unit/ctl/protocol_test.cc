@@ -92,7 +92,7 @@ TEST(Protocol, NestedItemsU64AndCounterArraysRoundTrip) {
 TEST(Protocol, OperatorRequestsAreRequestsAndTheNextTypeIsUnknown) {
     for (MsgType t : {MsgType::kStatsQuery, MsgType::kEndpoints, MsgType::kRoutes, MsgType::kReload,
                       MsgType::kBackendStats, MsgType::kRuntime, MsgType::kTrace, MsgType::kCapture,
-                      MsgType::kHost}) {
+                      MsgType::kHost, MsgType::kPmtu}) {
         EXPECT_TRUE(is_request(static_cast<uint16_t>(t))) << msg_type_name(t);
         auto b = Builder(t, 1).u32(Attr::kCursor, 3).finish();
         ASSERT_TRUE(parse(b).msg) << msg_type_name(t);

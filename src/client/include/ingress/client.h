@@ -38,6 +38,14 @@ private:
     int err_;
 };
 
+// What a receive call fails with when the endpoint has a pending error (sk_err: an ICMP
+// error about what it sent, README "Errors and IP_RECVERR"), once, as recvmsg does:
+// ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, EPROTO, ... The endpoint stays usable.
+class SocketError : public Error {
+public:
+    using Error::Error;
+};
+
 // One received datagram (UDP payload, raw IP packet, or tap frame): the C API's
 // ingress_datagram, a view of one ring slot. `data` and `meta` point into the ring: valid
 // until the next recv() or release() on the same endpoint. `meta` is the slot's record as
@@ -59,6 +67,10 @@ struct EndpointStats {
 // filled with a copy of the datagram, its source, MSG_TRUNC and the slot's record).
 using Message = ::ingress_mmsg;
 
+// One error-queue entry of Endpoint::recv_error: the C API's ingress_errmsg
+// (sock_extended_err + SO_EE_OFFENDER, msg_name, MSG_TRUNC, the ICMP message's record).
+using ErrorMessage = ::ingress_errmsg;
+
 class Client;
 class EndpointSet;
 
@@ -78,7 +90,15 @@ public:
     // endpoints; the first datagram after that carries INGRESS_D_AFTER_GAP. With reconnection
     // off it throws Error(ECONNRESET) instead; a reopen the new daemon refused is thrown
     // with its errno.
+    // A pending ICMP error (ingress.h, ingress_errmsg: sk_err) is thrown once as
+    // SocketError(errno) before any datagram, as recvmsg fails with it (ECONNREFUSED, ...).
     std::size_t recv(Datagram* out, std::size_t max, int timeout_ms);
+    // recvmsg(MSG_ERRQUEUE): the oldest error-queue entry (IP_RECVERR), its payload copied
+    // into buf (out.len bytes, MSG_TRUNC in out.msg_flags when cut). False when the queue is
+    // empty (EAGAIN); never waits. The pending error becomes the next entry's errno, or none.
+    bool recv_error(ErrorMessage& out, void* buf, std::size_t buf_len);
+    // setsockopt(IP_RECVERR) (UDP and raw; Error(ENOPROTOOPT) on a tap).
+    void set_recverr(bool on);
     // recvmmsg(2): copies up to vlen datagrams into msgs[i].buf (see ingress_recvmmsg in
     // ingress.h for flags, the timeout and how it differs from the kernel's quirk). Returns
     // the number filled; 0 when none came (MSG_DONTWAIT, or the timeout expired).
@@ -132,8 +152,13 @@ protected:
     struct Ring {
         shm::Region region;
         shm::RingConsumer cons;
-        uint32_t held = 0;  // returned by the last recv, not yet released
+        uint32_t held = 0;       // returned by the last recv, not yet released
+        shm::RingConsumer errq;  // the error queue (IP_RECVERR), when the daemon has one
+        bool has_errq = false;
     };
+    // sock_error(): the first pending error of the rings, cleared (0: none).
+    int take_sk_err() noexcept;
+    bool sk_err_pending() const noexcept;
     // What the app asked for, to ask again after a daemon restart: the open, with the
     // options set since, and the join/leave calls in order (a full leave forgets the group).
     enum class Kind : uint8_t { kNone, kUdp, kRaw, kTap };

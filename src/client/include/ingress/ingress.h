@@ -68,9 +68,13 @@ struct ingress_udp_opts {
                            * Datagrams are charged their skb truesize against it, and one
                            * over it is dropped (SOCKET_RCVBUFF) as the kernel's socket would
                            * drop it; the ring's slots are a second, separate limit. */
+    int recverr;          /* IP_RECVERR (default 0, as the kernel's): ICMP errors about what
+                           * this socket sent are queued for ingress_recv_error() and each is
+                           * reported once by the next receive; 0: only a connected socket is
+                           * told, and only of hard errors (ECONNREFUSED, EMSGSIZE, EPROTO..) */
 };
 #define INGRESS_UDP_OPTS_INIT \
-    { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 }
+    { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 }
 void ingress_udp_opts_init(struct ingress_udp_opts* o);
 
 /* A raw socket: socket(AF_INET, SOCK_RAW, protocol), bind(), connect(). */
@@ -82,9 +86,10 @@ struct ingress_raw_opts {
     uint32_t icmp_filter; /* ICMP_FILTER: bit N set drops ICMP type N (raw ICMP only) */
     int multicast_all;    /* IP_MULTICAST_ALL (default 1, as the kernel's) */
     uint32_t ring_slots;  /* 0 = the daemon's default */
+    int recverr;          /* IP_RECVERR (default 0), as for UDP */
 };
 #define INGRESS_RAW_OPTS_INIT \
-    { 0, 0, 0, 0, 0, 1, 0 }
+    { 0, 0, 0, 0, 0, 1, 0, 0 }
 void ingress_raw_opts_init(struct ingress_raw_opts* o);
 
 /* A packet socket: socket(AF_PACKET, SOCK_RAW or SOCK_DGRAM, htons(ethertype)), bind() to
@@ -147,12 +152,46 @@ int ingress_endpoint_fd(const struct ingress_endpoint* ep);
 /* 1: armed, sleep on the fd; 0: data is waiting. */
 int ingress_prepare_sleep(struct ingress_endpoint* ep);
 /* Up to max datagrams, waiting up to timeout_ms (0 none, -1 forever); 0 when none came.
+ * A pending ICMP error (see ingress_errmsg) fails the call once with its errno first.
  * When the daemon exits, what it delivered is still read; then the library reconnects (see
  * ingress_client_set_reconnect) or, with reconnection off, fails with -ECONNRESET. The
  * errno of a reopen the restarted daemon refused (e.g. -EADDRINUSE: the port was taken
  * meanwhile); -EBADF: the endpoint is closed. */
 int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size_t max,
                  int timeout_ms);
+/* ICMP errors (README "Errors and IP_RECVERR"). An ICMP error about a datagram an endpoint
+ * sent reaches it as the kernel's __udp4_lib_err / raw_err hand it to a socket:
+ *   - the pending error (sk_err): ingress_recv and ingress_recvmmsg fail once with it
+ *     (-ECONNREFUSED, -EHOSTUNREACH, -EMSGSIZE, -EPROTO, ...) before any queued datagram, as
+ *     recvmsg does; without IP_RECVERR only a connected endpoint gets it, and only for hard
+ *     errors (port and protocol unreachable, frag needed, parameter problem, ...);
+ *   - with IP_RECVERR (ingress_udp_opts.recverr, ingress_set_recverr) every error (source
+ *     quench excepted) also goes on the endpoint's error queue, read with
+ *     ingress_recv_error as recvmsg(MSG_ERRQUEUE) reads it. A full queue (16 entries per
+ *     daemon worker, or the receive budget used up) loses the entry, as the kernel's does.
+ * The doorbell rings for an error as for a datagram (poll's POLLERR). */
+struct ingress_errmsg {
+    struct ingress_sock_err ee; /* the IP_RECVERR control message: sock_extended_err and
+                                   SO_EE_OFFENDER (shm/record.h) */
+    struct sockaddr_in addr;    /* msg_name: the errored datagram's destination and port
+                                   (network byte order; port 0 on raw endpoints) */
+    uint32_t len;               /* bytes of the errored datagram's payload copied into buf */
+    uint32_t msg_flags;         /* MSG_ERRQUEUE, plus MSG_TRUNC when buf (or the queue's
+                                   slot) held less than the ICMP message quoted */
+    uint16_t worker;            /* the ring (daemon worker) it came from */
+    struct ingress_meta meta;   /* the entry's record: the ICMP message's IP_PKTINFO
+                                   (dst_addr, ifindex), TOS, TTL and timestamp */
+};
+/* recvmsg(MSG_ERRQUEUE): the oldest error-queue entry, its payload copied into buf. Returns
+ * the bytes copied (>= 0), or -EAGAIN when the queue is empty (it never waits, as the
+ * kernel's). Afterwards the pending error is the next entry's errno, or none. -EBADF: the
+ * endpoint is closed. */
+int ingress_recv_error(struct ingress_endpoint* ep, struct ingress_errmsg* out, void* buf,
+                       size_t buf_len);
+/* setsockopt(IP_RECVERR) on an open UDP or raw endpoint; -ENOPROTOOPT on a tap. Turning it
+ * off does not empty the queue (as the kernel, which purges it then: a difference). */
+int ingress_set_recverr(struct ingress_endpoint* ep, int on);
+
 /* One message of ingress_recvmmsg, as struct mmsghdr is one of recvmmsg(2): the caller
  * gives a buffer, the call copies the datagram into it and fills the rest. */
 struct ingress_mmsg {

@@ -21,6 +21,10 @@ struct UdpOptions {
     // SO_RCVBUF in bytes, as given to setsockopt (the daemon clamps it to net.core.rmem_max
     // and doubles it); 0 = never set: net.core.rmem_default, as a fresh socket has.
     uint32_t rcvbuf = 0;
+    // IP_RECVERR (default off, as the kernel's): ICMP errors about what this endpoint sent
+    // are queued for recv_error(), and every one is reported by the next recv; off, only a
+    // connected endpoint is told, and only of hard errors (ECONNREFUSED, ...).
+    bool recverr = false;
 };
 
 struct RawOptions {
@@ -31,6 +35,7 @@ struct RawOptions {
     uint32_t icmp_filter = 0;  // ICMP_FILTER
     bool multicast_all = true;
     uint32_t ring_slots = 0;
+    bool recverr = false;  // IP_RECVERR, as UdpOptions::recverr
 };
 
 struct TapOptions {
