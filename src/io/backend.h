@@ -78,6 +78,10 @@ public:
     // keeps the kernel's traffic away from the socket); memory/pcap record them. Takes all n,
     // and each buffer comes back exactly once.
     virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
+    // Whether pass_burst() reaches the kernel: false for AF_XDP (and DPDK without an exception
+    // TAP), whose would-be-passed frames the pipeline drops as XDP_UNPASSABLE instead of
+    // counting them passed (docs/accounting.md). Read once, when the pipeline is built.
+    virtual bool can_pass() const noexcept { return true; }
     virtual void free_bulk(const uint64_t* bufs, uint16_t n) noexcept = 0;
     // A buffer of at least `len` bytes for a frame the dataplane builds, from the buffers of
     // queue `pkt.queue` (the queue it will be sent on); pkt is reset, data/buf/len/queue set.

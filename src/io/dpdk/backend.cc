@@ -431,8 +431,8 @@ void DpdkBackend::close() noexcept {
 
 void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
                             core::Counter QueueStats::*accepted) noexcept {
-    // Without a TAP the frames are released: the kernel never sees them (counted as
-    // accepted, as the AF_XDP backend counts what it passes).
+    // Without a TAP the frames are released: the kernel never sees them (the pipeline does
+    // not pass frames then, can_pass(); steered ones are counted as accepted).
     const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
     if (tap_ == UINT16_MAX)
         rte_pktmbuf_free_bulk(m, n);

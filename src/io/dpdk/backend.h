@@ -138,6 +138,8 @@ public:
     uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept override;
     uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
     void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
+    // The exception TAP is the path to the kernel; without one nothing reaches it.
+    bool can_pass() const noexcept override { return tap_ != UINT16_MAX; }
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
