@@ -14,8 +14,8 @@ namespace ingress::io::afxdp {
 TapRing::TapRing(int map_fd, const std::string& ifname) {
     rb_ = ring_buffer__new(map_fd, &TapRing::on_sample, this, nullptr);
     if (!rb_)
-        throw std::runtime_error(ifname + ": cannot map the XDP tap ring buffer: " +
-                                 std::strerror(errno));
+        throw std::runtime_error(ifname +
+                                 ": cannot map the XDP tap ring buffer: " + std::strerror(errno));
 }
 
 TapRing::~TapRing() {
