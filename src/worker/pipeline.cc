@@ -54,6 +54,7 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
 void Pipeline::on_kernel_frame(void* self, std::span<const uint8_t> frame,
                                uint32_t wire_len) noexcept {
     auto& pl = *static_cast<Pipeline*>(self);
+    if (!pl.kernel_eps_->has_taps()) return;  // copied for a tap that has closed since
     const l2::Port& port = *pl.t_.port;
     if (pl.kernel_ts_ == 0) pl.kernel_ts_ = io::rx_clock_ns();  // one clock read per drain
     core::Packet p;
@@ -110,7 +111,9 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     eps_ = &eps;
     if constexpr (kObserve) obs_.set_endpoints(&eps);
     // What the kernel kept since the last burst, to the taps first (it arrived earlier).
-    if (t_.kernel_frames && eps.has_taps()) tap_kernel_frames(eps);
+    // Drained with no tap too (a read of two ring positions when empty): copies made before
+    // the last tap closed must not reach a tap opened later.
+    if (t_.kernel_frames) tap_kernel_frames(eps);
     if (eps.has_taps()) {
         // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port, vlan_do_receive,
         // then another_round's ptype_all and ptype_base.

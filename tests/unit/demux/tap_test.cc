@@ -430,5 +430,63 @@ TEST(Tap, OutgoingOnVlanSubInterfaceSeenOnItAndOnThePort) {
     EXPECT_EQ(v[1].meta.ifindex, 10u);
 }
 
+// The frames the kernel kept (AF_XDP: the XDP program's tap ring buffer), handed to the
+// pipeline by an io::KernelFrames source: the taps see them as received frames with their
+// own pkt_type, no fate is counted, and a copy cut at the snap length keeps its wire length.
+class FakeKernelFrames final : public io::KernelFrames {
+public:
+    struct Copy {
+        std::vector<uint8_t> bytes;
+        uint32_t wire_len;
+    };
+    std::vector<Copy> q;
+    uint32_t drain(Sink sink, void* ctx, uint32_t max) noexcept override {
+        uint32_t n = 0;
+        for (; n < max && n < q.size(); ++n) sink(ctx, q[n].bytes, q[n].wire_len);
+        q.erase(q.begin(), q.begin() + n);
+        return n;
+    }
+};
+
+TEST(Tap, KernelKeptFramesSeenWithTheirPktTypeAndNoFate) {
+    test::DemuxHarness h;
+    FakeKernelFrames k;
+    h.tables.kernel_frames = &k;
+    TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all"),
+        arp(test::rings(), TapType::kRaw, wire::kEthPArp, "arp");
+    h.builder.add(all).add(arp);
+    h.publish();
+    const auto other = udp_to(kPeer, 53).eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build();
+    const auto big = udp_to(kLocal, 22).payload_size(300).build();
+    k.q = {{arp_frame(), static_cast<uint32_t>(arp_frame().size())},
+           {other, static_cast<uint32_t>(other.size())},
+           {{big.begin(), big.begin() + 100}, static_cast<uint32_t>(big.size())}};
+    h.tick();
+    EXPECT_TRUE(k.q.empty());
+    auto got = test::take(all.rings());
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].bytes, arp_frame());
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_BROADCAST);
+    EXPECT_EQ(got[1].meta.pkt_type, PACKET_OTHERHOST);
+    EXPECT_EQ(got[2].meta.pkt_type, PACKET_HOST);
+    EXPECT_EQ(got[2].bytes.size(), 100u);
+    EXPECT_EQ(got[2].meta.orig_len, big.size()) << "the wire length, as tp_len";
+    EXPECT_NE(got[2].meta.flags & INGRESS_F_TRUNCATED, 0u);
+    EXPECT_EQ(test::take(arp.rings()).size(), 1u) << "ptype_base as for a received frame";
+    core::Snapshot s = h.snap();
+    EXPECT_EQ(s.rx, 0u) << "the kernel's frames: no fate, no counter here";
+    EXPECT_EQ(s.mib_value(core::Mib::kIpInReceives), 0u);
+}
+
+TEST(Tap, KernelKeptFramesCopiedBeforeTheLastTapClosedAreDropped) {
+    test::DemuxHarness h;
+    FakeKernelFrames k;
+    h.tables.kernel_frames = &k;
+    h.publish();  // no tap
+    k.q = {{arp_frame(), static_cast<uint32_t>(arp_frame().size())}};
+    h.tick();
+    EXPECT_TRUE(k.q.empty()) << "drained, so a tap opened later does not get them";
+}
+
 }  // namespace
 }  // namespace ingress::demux
