@@ -417,7 +417,9 @@ void Dataplane::create_workers() {
                                      .endpoint_pub = endpoint_pub_.get(),
                                      .observe = &observe_,
                                      // The tap ring buffer has one consumer: the port's first.
-                                     .kernel_frames = first_of_port ? p->tap_ring.get() : nullptr};
+                                     .kernel_frames = p->dpdk         ? p->dpdk->kernel_frames(q)
+                                                      : first_of_port ? p->tap_ring.get()
+                                                                      : nullptr};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
                 worker::WorkerOptions{
@@ -682,8 +684,10 @@ void Dataplane::control_step(int timeout_ms) {
         for (auto& port : ports_) port->steering->sync_protocols(want);
         // The XDP programs copy what they pass to the kernel for the taps only while one is
         // open (xdp/ingress_xdp.h tap_copy).
-        for (auto& port : ports_)
+        for (auto& port : ports_) {
             if (port->prog) port->prog->set_tap_copy(et->has_taps());
+            if (port->dpdk) port->dpdk->set_tap_copy(et->has_taps());
+        }
         synced_endpoints_ = endpoint_pub_->generation();
     }
 }

@@ -30,6 +30,7 @@ struct BackendStats {
                                        // refused them; AF_XDP: every one, it has no way back)
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused
+    uint64_t tap_lost = 0;             // DPDK: steered frames whose copy for the taps found no room
 };
 
 // One queue's share of BackendStats, written by the worker that polls the queue and read
@@ -38,7 +39,7 @@ struct BackendStats {
 // device counts it.
 struct QueueStats {
     core::Counter rx, tx, passed, freed, rx_oversize, alloc_fail, steered, pass_dropped,
-        from_kernel, from_kernel_dropped;
+        from_kernel, from_kernel_dropped, tap_lost;
     void add_to(BackendStats& s) const noexcept {
         s.rx += rx.get();
         s.tx += tx.get();
@@ -50,6 +51,7 @@ struct QueueStats {
         s.pass_dropped += pass_dropped.get();
         s.from_kernel += from_kernel.get();
         s.from_kernel_dropped += from_kernel_dropped.get();
+        s.tap_lost += tap_lost.get();
     }
 };
 
