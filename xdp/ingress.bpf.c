@@ -61,6 +61,11 @@ struct {
     __type(value, __u32);
 } ingress_proto SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, INGRESS_XDP_TAP_RING_BYTES);
+} ingress_tap_ring SEC(".maps");
+
 struct vlan_tag {
     __be16 tci;
     __be16 inner;
@@ -73,12 +78,47 @@ static __always_inline void count(__u32 stat)
         *v += 1;
 }
 
-static __always_inline int redirect(struct xdp_md *ctx)
+/* A frame left to the kernel: its first INGRESS_XDP_TAP_SNAP bytes into ingress_tap_ring for
+ * the dataplane's packet taps, while one is open (cfg->tap_copy). The frame itself is not
+ * touched. A full ring loses the copy (INGRESS_XDP_STAT_TAP_LOST), never the frame. */
+static __always_inline int pass_to_kernel(struct xdp_md *ctx, struct ingress_xdp_config *cfg)
+{
+    if (!cfg || !cfg->tap_copy)
+        return XDP_PASS;
+    __u64 len = ctx->data_end - ctx->data;
+    __u64 cap = len;
+    if (cap > INGRESS_XDP_TAP_SNAP)
+        cap = INGRESS_XDP_TAP_SNAP;
+    /* Hide cap's origin from clang so that the range the verifier needs (1..SNAP, for
+     * bpf_xdp_load_bytes' length) is checked on the register passed. */
+    asm volatile("" : "+r"(cap));
+    if (cap == 0 || cap > INGRESS_XDP_TAP_SNAP)
+        return XDP_PASS;
+    struct ingress_xdp_tap_rec *r = bpf_ringbuf_reserve(&ingress_tap_ring, sizeof(*r), 0);
+    if (!r) {
+        count(INGRESS_XDP_STAT_TAP_LOST);
+        return XDP_PASS;
+    }
+    r->len = (__u32)len;
+    r->caplen = (__u32)cap;
+    r->ifindex = ctx->ingress_ifindex;
+    r->queue = ctx->rx_queue_index;
+    if (bpf_xdp_load_bytes(ctx, 0, r->data, cap) != 0) {
+        bpf_ringbuf_discard(r, 0);
+        count(INGRESS_XDP_STAT_TAP_LOST);
+        return XDP_PASS;
+    }
+    bpf_ringbuf_submit(r, 0);
+    count(INGRESS_XDP_STAT_TAP_COPIED);
+    return XDP_PASS;
+}
+
+static __always_inline int redirect(struct xdp_md *ctx, struct ingress_xdp_config *cfg)
 {
     /* XDP_PASS as the fallback action: no socket bound on this queue -> the kernel. */
     int rc = bpf_redirect_map(&ingress_xsks, ctx->rx_queue_index, XDP_PASS);
     count(rc == XDP_REDIRECT ? INGRESS_XDP_STAT_REDIRECT : INGRESS_XDP_STAT_NO_XSK);
-    return rc;
+    return rc == XDP_PASS ? pass_to_kernel(ctx, cfg) : rc;
 }
 
 /* ICMP the dataplane takes, except what only the kernel's sockets can use (the same rule as
@@ -117,7 +157,7 @@ int ingress_xdp(struct xdp_md *ctx)
     count(INGRESS_XDP_STAT_SEEN);
     struct ingress_xdp_config *cfg = bpf_map_lookup_elem(&ingress_config, &zero);
     if (cfg && cfg->capture_all)
-        return redirect(ctx);
+        return redirect(ctx, cfg);
 
     struct ethhdr *eth = data;
     if ((void *)(eth + 1) > end)
@@ -150,14 +190,14 @@ int ingress_xdp(struct xdp_md *ctx)
     if (take && *take) {
         if (protocol == IPPROTO_ICMP && kernel_keeps_icmp(ip, end))
             goto kernel_proto;
-        return redirect(ctx);
+        return redirect(ctx, cfg);
     }
 kernel_proto:
     count(INGRESS_XDP_STAT_KERNEL_PROTO);
-    return XDP_PASS;
+    return pass_to_kernel(ctx, cfg);
 pass:
     count(INGRESS_XDP_STAT_PASS);
-    return XDP_PASS;
+    return pass_to_kernel(ctx, cfg);
 }
 
 char _license[] SEC("license") = "GPL";

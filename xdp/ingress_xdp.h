@@ -11,6 +11,7 @@
 #define INGRESS_XDP_CONFIG_MAP "ingress_config"
 #define INGRESS_XDP_PROTO_MAP "ingress_proto"
 #define INGRESS_XDP_PREFIX_MAP "ingress_prefix"
+#define INGRESS_XDP_TAP_RING "ingress_tap_ring"
 
 #define INGRESS_XDP_MAX_QUEUES 64
 #define INGRESS_XDP_MAX_DST 4096
@@ -23,12 +24,30 @@ enum ingress_xdp_stat {
     INGRESS_XDP_STAT_REDIRECT = 2,     /* frames redirected to the queue's AF_XDP socket */
     INGRESS_XDP_STAT_NO_XSK = 3,       /* wanted, but no socket on that queue: passed instead */
     INGRESS_XDP_STAT_KERNEL_PROTO = 4, /* for us, but an IP protocol the kernel keeps (TCP...) */
-    INGRESS_XDP_STAT_MAX = 5,
+    INGRESS_XDP_STAT_TAP_COPIED = 5,   /* passed frames copied into ingress_tap_ring */
+    INGRESS_XDP_STAT_TAP_LOST = 6,     /* passed frames not copied: ingress_tap_ring was full */
+    INGRESS_XDP_STAT_MAX = 7,
 };
 
 /* ingress_config[0]. */
 struct ingress_xdp_config {
     unsigned int capture_all; /* 1: redirect every frame (full capture); 0: only ours */
+    unsigned int tap_copy;    /* 1: copy every frame left to the kernel into ingress_tap_ring
+                                 (the daemon sets it while a packet tap is open) */
+};
+
+/* ingress_tap_ring (BPF_MAP_TYPE_RINGBUF): one record per frame the program left to the
+ * kernel (XDP_PASS) while tap_copy is set, its first INGRESS_XDP_TAP_SNAP bytes, for the
+ * dataplane's packet taps (as xdpdump copies frames into a perf buffer). Fixed-size records
+ * (bpf_ringbuf_reserve takes a constant): INGRESS_XDP_TAP_RING_BYTES holds about 2700. */
+#define INGRESS_XDP_TAP_SNAP 1536
+#define INGRESS_XDP_TAP_RING_BYTES (4u << 20)
+struct ingress_xdp_tap_rec {
+    unsigned int len;     /* the frame's length on the wire */
+    unsigned int caplen;  /* bytes in data: min(len, INGRESS_XDP_TAP_SNAP) */
+    unsigned int ifindex; /* the interface it arrived on */
+    unsigned int queue;   /* its RX queue */
+    unsigned char data[INGRESS_XDP_TAP_SNAP];
 };
 
 /* ingress_dst: key = IPv4 destination address in network byte order; value = one of: */

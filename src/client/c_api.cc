@@ -101,6 +101,7 @@ void ingress_tap_opts_init(ingress_tap_opts* o) {
     o->dgram = d.dgram;
     o->filter = nullptr;
     o->ring_slots = d.ring_slots;
+    o->ignore_outgoing = d.ignore_outgoing;
 }
 
 ingress_client* ingress_client_connect(const char* path) {
@@ -184,6 +185,7 @@ ingress_endpoint* ingress_tap_open(ingress_client* c, const ingress_tap_opts* o)
         t.dgram = o->dgram;
         if (o->filter) t.filter = o->filter;
         t.ring_slots = o->ring_slots;
+        t.ignore_outgoing = o->ignore_outgoing != 0;
         out = new ingress_endpoint{c->c.open_tap(t)};
         return 0;
     });
@@ -291,6 +293,13 @@ int ingress_unregister(ingress_endpoint* ep, const char* label) {
 int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
     return guard([&] {
         ep->ep.set_rcvbuf(bytes);
+        return 0;
+    });
+}
+
+int ingress_set_ignore_outgoing(ingress_endpoint* ep, int on) {
+    return guard([&] {
+        ep->ep.set_ignore_outgoing(on != 0);
         return 0;
     });
 }

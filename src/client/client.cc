@@ -662,6 +662,13 @@ void Endpoint::set_icmp_filter(uint32_t mask) {
     raw_.icmp_filter = mask;
 }
 
+void Endpoint::set_ignore_outgoing(bool on) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIgnoreOutgoing, on}));
+    tap_.ignore_outgoing = on;
+}
+
 void Endpoint::bind_to_device(uint32_t ifindex) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(

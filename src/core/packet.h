@@ -20,6 +20,7 @@ enum class PktType : uint8_t {
     kBroadcast = 1,  // PACKET_BROADCAST
     kMulticast = 2,  // PACKET_MULTICAST
     kOtherhost = 3,  // PACKET_OTHERHOST
+    kOutgoing = 4,   // PACKET_OUTGOING: a frame the dataplane sends (taps only)
 };
 
 // Packet::flags bits.

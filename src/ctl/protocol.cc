@@ -105,6 +105,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kProtocol:
         case Attr::kTapDgram:
         case Attr::kFanoutMode:
+        case Attr::kIgnoreOutgoing:
         case Attr::kFilterMode:
         case Attr::kFdRole:
         case Attr::kKind:
@@ -521,6 +522,7 @@ std::vector<uint8_t> encode(uint32_t seq, const TapOpen& o) {
     if (!o.filter.empty()) b.str(Attr::kFilterExpr, o.filter);
     if (o.fanout) b.u16(Attr::kFanoutGroup, o.fanout_group).u8(Attr::kFanoutMode, o.fanout_mode);
     if (o.ring_slots) b.u32(Attr::kRingSlots, o.ring_slots);
+    if (o.ignore_outgoing) b.u8(Attr::kIgnoreOutgoing, 1);
     return b.finish();
 }
 
@@ -538,6 +540,7 @@ std::optional<DecodeError> decode(const Message& m, TapOpen* out) {
         o.fanout_mode = m.u8(Attr::kFanoutMode).value_or(0);
     }
     o.ring_slots = m.u32(Attr::kRingSlots).value_or(0);
+    o.ignore_outgoing = m.u8(Attr::kIgnoreOutgoing).value_or(0) != 0;
     *out = std::move(o);
     return std::nullopt;
 }

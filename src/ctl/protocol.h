@@ -205,7 +205,7 @@ enum class Attr : uint16_t {
     kNoReuseport = 158,    // u8: 1 = BPF_SK_LOOKUP_F_NO_REUSEPORT
     kBindingOp = 159,      // u8: binding-change / register-label: 0 add, 1 remove
     kBindingConfig = 160,  // u8: bindings: 1 = from the file's bindings:, 0 = added at run time
-    // 161-190: taken by work in progress on other branches.
+    kIgnoreOutgoing = 176,  // u8: PACKET_IGNORE_OUTGOING (tap; open-tap or set-option)
     kHostKnob = 191,  // string, repeatable: "net.ipv4.NAME VALUE" the workers use now
 };
 

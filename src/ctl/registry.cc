@@ -254,7 +254,7 @@ void Registry::rebuild(Entry& e) {
             auto t = std::make_shared<demux::TapEndpoint>(
                 e.rings, e.tap.dgram ? demux::TapType::kDgram : demux::TapType::kRaw,
                 e.tap.ethertype, "ep" + std::to_string(e.id));
-            t->bind(e.tap.ifindex).set_auxdata(true);
+            t->bind(e.tap.ifindex).set_auxdata(true).set_ignore_outgoing(e.tap.ignore_outgoing);
             if (!e.tap.filter.empty()) {
                 std::string err;
                 auto f = demux::TapFilter::compile(e.tap.filter, !e.tap.dgram, &err);
@@ -535,6 +535,11 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
             if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
                 return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
             e->raw.icmp_filter = value;
+            break;
+        case Attr::kIgnoreOutgoing:
+            if (e->kind != EndpointKind::kTap)
+                return fail(ENOPROTOOPT, "PACKET_IGNORE_OUTGOING is a tap option");
+            e->tap.ignore_outgoing = value != 0;
             break;
         case Attr::kIfindex:
             if (e->kind == EndpointKind::kUdp) {

@@ -762,6 +762,7 @@ bool Server::endpoints(Conn& c, const Message& m) {
                 b.u16(Attr::kEthertype, e.tap->ethertype).u8(Attr::kTapDgram, e.tap->dgram);
                 if (!e.tap->filter.empty()) b.str(Attr::kFilterExpr, e.tap->filter);
                 if (e.tap->fanout) b.u16(Attr::kFanoutGroup, e.tap->fanout_group);
+                if (e.tap->ignore_outgoing) b.u8(Attr::kIgnoreOutgoing, 1);
                 ifindex = e.tap->ifindex;
             }
             if (ifindex) b.u32(Attr::kIfindex, ifindex).str(Attr::kIfname, ifname(ifindex));

@@ -23,6 +23,7 @@
 #include "daemon/sandbox.h"
 #include "daemon/steering.h"
 #include "io/afxdp/backend.h"
+#include "io/afxdp/tap_ring.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/dpdk/backend.h"
 #include "io/netdev.h"
@@ -159,11 +160,12 @@ struct Dataplane::Port {
     l2::Port l2;
     std::unique_ptr<io::afxdp::XdpProgram> prog;
     std::unique_ptr<io::afxdp::AfXdpBackend> backend;
-    std::unique_ptr<io::dpdk::DpdkBackend> dpdk;  // instead of prog + backend
-    io::Backend* io = nullptr;                    // backend or dpdk
-    std::unique_ptr<SteeringSync> steering;       // through prog or dpdk
-    std::unique_ptr<worker::HandoffMesh> mesh;    // between its workers, when it has several
-    KernelMemberships kernel_mc;                  // the apps' joins, mirrored into the kernel
+    std::unique_ptr<io::afxdp::TapRing> tap_ring;  // prog's copies for taps (first worker)
+    std::unique_ptr<io::dpdk::DpdkBackend> dpdk;   // instead of prog + backend
+    io::Backend* io = nullptr;                     // backend or dpdk
+    std::unique_ptr<SteeringSync> steering;        // through prog or dpdk
+    std::unique_ptr<worker::HandoffMesh> mesh;     // between its workers, when it has several
+    KernelMemberships kernel_mc;                   // the apps' joins, mirrored into the kernel
 
     // Steers what the route tables say is ours on the port or one of its VLANs (the
     // registry records the apps' joins in the tables' memberships), and mirrors the joins
@@ -394,6 +396,7 @@ std::unique_ptr<Dataplane::Port> Dataplane::open_afxdp_port(const config::Interf
     xo.busy_poll = ic.busy_poll;
     p->backend = std::make_unique<io::afxdp::AfXdpBackend>(xo, *p->prog);
     p->io = p->backend.get();
+    p->tap_ring = std::make_unique<io::afxdp::TapRing>(p->prog->tap_ring_fd(), ic.name);
     return p;
 }
 
@@ -410,6 +413,7 @@ void Dataplane::create_workers() {
         uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
+            const bool first_of_port = in_port == 0;
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg_.icmp,
                                      .defrag = cfg_.defrag,
@@ -419,7 +423,11 @@ void Dataplane::create_workers() {
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get(),
-                                     .observe = &observe_};
+                                     .observe = &observe_,
+                                     // The tap ring buffer has one consumer: the port's first.
+                                     .kernel_frames = p->dpdk         ? p->dpdk->kernel_frames(q)
+                                                      : first_of_port ? p->tap_ring.get()
+                                                                      : nullptr};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
                 worker::WorkerOptions{
@@ -694,6 +702,12 @@ void Dataplane::control_step(int timeout_ms) {
         for (unsigned p = 0; p < 256; ++p)
             if (!et->raw(static_cast<uint8_t>(p)).empty()) want.insert(static_cast<uint8_t>(p));
         for (auto& port : ports_) port->steering->sync_protocols(want);
+        // The XDP programs copy what they pass to the kernel for the taps only while one is
+        // open (xdp/ingress_xdp.h tap_copy).
+        for (auto& port : ports_) {
+            if (port->prog) port->prog->set_tap_copy(et->has_taps());
+            if (port->dpdk) port->dpdk->set_tap_copy(et->has_taps());
+        }
         synced_endpoints_ = endpoint_pub_->generation();
     }
 }
@@ -771,6 +785,14 @@ std::vector<core::CounterGroup> Dataplane::counter_groups() const {
                   x.no_xsk},
                  {"kernel_proto", "frames for our addresses of an IP protocol the kernel keeps",
                   x.kernel_proto},
+                 {"tap_copied",
+                  "frames it left to the kernel copied into its tap ring buffer for the packet "
+                  "taps (while a tap is open)",
+                  x.tap_copied},
+                 {"tap_lost",
+                  "frames it left to the kernel whose tap copy was lost: the tap ring buffer "
+                  "was full (ingress-specific; the kernel's own taps would have seen them)",
+                  x.tap_lost},
              }});
         // A previous instance's program, SIGKILLed with it and removed at this start: what
         // it did after its ingressd died (its pinned per-action map, read before removal).

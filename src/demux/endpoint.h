@@ -262,6 +262,13 @@ public:
         auxdata_ = on;
         return *this;
     }
+    // PACKET_IGNORE_OUTGOING: no copies of the frames the dataplane sends (the prot_hook's
+    // ignore_outgoing, skipped by dev_queue_xmit_nit). In a fanout group the group's flag
+    // counts (PACKET_FANOUT_FLAG_IGNORE_OUTGOING): the first member's.
+    TapEndpoint& set_ignore_outgoing(bool on = true) {
+        ignore_outgoing_ = on;
+        return *this;
+    }
     // SO_ATTACH_FILTER with a compiled pcap expression (the endpoint owns it).
     TapEndpoint& attach_filter(std::unique_ptr<TapFilter> f) {
         filter_ = std::move(f);
@@ -278,6 +285,7 @@ public:
     uint16_t protocol() const noexcept { return protocol_; }
     uint32_t ifindex() const noexcept { return ifindex_; }
     bool auxdata() const noexcept { return auxdata_; }
+    bool ignore_outgoing() const noexcept { return ignore_outgoing_; }
     const TapFilter* filter() const noexcept { return filter_.get(); }
     uint16_t fanout_id() const noexcept { return fanout_id_; }
     FanoutMode fanout_mode() const noexcept { return fanout_mode_; }
@@ -302,6 +310,7 @@ private:
     uint16_t protocol_;
     uint32_t ifindex_ = 0;
     bool auxdata_ = false;
+    bool ignore_outgoing_ = false;
     std::unique_ptr<TapFilter> filter_;
     uint16_t fanout_id_ = 0;
     FanoutMode fanout_mode_ = FanoutMode::kNone;

@@ -108,7 +108,7 @@ std::unique_ptr<const EndpointTable> EndpointTable::Builder::build() const {
         const TapEndpoint* f = g.front();
         t->tap_groups_.push_back({f->protocol(), f->ifindex(), f->fanout_mode(),
                                   static_cast<uint32_t>(t->tap_members_.size()),
-                                  static_cast<uint32_t>(g.size())});
+                                  static_cast<uint32_t>(g.size()), f->ignore_outgoing()});
         t->tap_members_.insert(t->tap_members_.end(), g.begin(), g.end());
     }
     return t;

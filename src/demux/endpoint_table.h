@@ -68,6 +68,7 @@ struct TapGroup {
     uint32_t ifindex;   // 0 = every interface
     FanoutMode mode;    // kNone: one member
     uint32_t first, count;
+    bool ignore_outgoing;  // the prot_hook's ignore_outgoing (PACKET_IGNORE_OUTGOING)
     // PACKET_FANOUT_LB cursor (f->rr_cur). Every worker delivering to the group advances it
     // (relaxed atomic increment, as fanout_rr_next's atomic in the kernel).
     mutable uint32_t rr_cur = 0;

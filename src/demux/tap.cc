@@ -21,10 +21,12 @@ struct Round {
     bool all;                // ETH_P_ALL taps run in this pass
     bool specific;           // ethertype taps run in this pass (the final round's ptype_base)
     core::PktType pkt_type;  // skb->pkt_type during this round
+    bool outgoing = false;   // dev_queue_xmit_nit: ignore_outgoing hooks are skipped
 };
 
 bool group_matches(const TapGroup& g, const core::Packet& pkt, const l2::Port& port,
                    const Round& r) noexcept {
+    if (r.outgoing && g.ignore_outgoing) return false;  // PACKET_IGNORE_OUTGOING
     if (g.protocol == kEthPAll) {
         // ptype_all (global) and dev->ptype_all of the round's device.
         return r.all && (g.ifindex == 0 || g.ifindex == r.dev);
@@ -46,15 +48,16 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         wire::write_ethertype(link, pkt.ethertype);
         head = {link, sizeof link};
     }
-    const auto len = static_cast<uint32_t>(head.size() + body.size());
+    const auto len = static_cast<uint32_t>(head.size() + body.size() + scratch.cut);
     uint32_t snaplen = len;
     if (const TapFilter* filter = tap.filter()) {
         std::span<const uint8_t> bytes = body;
         if (!head.empty()) {
             if (pkt.l3_off == wire::EthernetView::kHeaderLen) {
-                bytes = {f, len};  // untagged: the frame is already what the tap sees
+                bytes = {f, head.size() + body.size()};  // untagged: already what the tap sees
             } else {
-                const std::size_t n = std::min<std::size_t>(len, scratch.bytes.size());
+                const std::size_t n =
+                    std::min<std::size_t>(head.size() + body.size(), scratch.bytes.size());
                 std::memcpy(scratch.bytes.data(), link, head.size());
                 std::memcpy(scratch.bytes.data() + head.size(), body.data(), n - head.size());
                 bytes = {scratch.bytes.data(), n};
@@ -68,16 +71,17 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         snaplen = std::min(snaplen, res);
     }
 
-    // Snap length: cut what the filter did not keep (the record's l3_off still says where
-    // the network header starts, as tp_net does).
+    // Snap length: cut what the filter did not keep, or what the copy never had (the
+    // record's l3_off still says where the network header starts, as tp_net does).
     const auto l3_off = static_cast<uint16_t>(head.size());
+    snaplen = std::min(snaplen, len - scratch.cut);
     const bool snapped = snaplen < len;
     if (snapped) {
         if (snaplen <= head.size()) {
             head = head.first(snaplen);
             body = {};
         } else {
-            body = body.first(snaplen - head.size());
+            body = body.first(std::min<std::size_t>(body.size(), snaplen - head.size()));
         }
     }
     auto fill = [&pkt, &r, &tap, len, l3_off, snapped](shm::SlotMeta& m) noexcept {
@@ -167,6 +171,39 @@ core::Verdict tap_deliver_final(const core::Packet& pkt, const l2::Port& port,
         deliver_round(pkt, port, t, {port.ifindex, false, false, true, pkt.pkt_type}, scratch);
     }
     return core::Verdict::next();
+}
+
+void tap_deliver_outgoing(const core::Packet& frame, const l2::Port& port, const EndpointTable& t,
+                          TapScratch& scratch, uint64_t tstamp_ns) noexcept {
+    // The frame as the transmit path holds it: the link header at data, the network header
+    // after it (and after the tag of a frame sent on a VLAN sub-interface).
+    auto eth = wire::EthernetView::try_view({frame.data, frame.len});
+    if (!eth) return;
+    core::Packet p = frame;
+    p.l3_off = wire::EthernetView::kHeaderLen;
+    p.ethertype = eth->ethertype();
+    p.flags = 0;  // a built frame: nothing verified (CHECKSUM_NONE: tp_status has no flag)
+    p.pkt_type = core::PktType::kOutgoing;
+    p.rx_ns = tstamp_ns;  // net_timestamp_set(skb2)
+    bool tagged = false;
+    if (wire::is_vlan_tpid(p.ethertype)) {
+        auto tag = wire::VlanView::try_view(
+            {frame.data + wire::EthernetView::kHeaderLen, frame.len - p.l3_off});
+        if (!tag) return;
+        tagged = true;
+        p.vlan_tpid = p.ethertype;
+        p.vlan_tci = tag->tci();
+        p.ethertype = tag->inner_type();
+        p.l3_off = wire::EthernetView::kHeaderLen + wire::VlanView::kTagLen;
+        p.flags |= core::kFlagVlan;
+    }
+    if (p.ifindex != port.ifindex) {
+        // Sent on a VLAN sub-interface: its own dev_queue_xmit_nit, untagged
+        // (vlan_dev_hard_start_xmit), then the port's below.
+        deliver_round(p, port, t, {p.ifindex, false, true, false, p.pkt_type, true}, scratch);
+    }
+    // The port's: the tag (REORDER_HDR, put back by __vlan_hwaccel_put_tag) in aux data.
+    deliver_round(p, port, t, {port.ifindex, tagged, true, false, p.pkt_type, true}, scratch);
 }
 
 }  // namespace ingress::demux

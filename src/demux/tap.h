@@ -18,6 +18,9 @@ struct TapScratch {
     static constexpr std::size_t kBytes = 16384;
     std::array<uint8_t, kBytes> bytes;
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
+    // Bytes the frame had on the wire beyond pkt.len: a copy the XDP program cut at its snap
+    // length (the record's orig_len counts them, and it is flagged truncated). 0 otherwise.
+    uint32_t cut = 0;
 };
 
 // Kernel-equivalent: net/core/dev.c __netif_receive_skb_core() delivering to packet sockets
@@ -46,6 +49,21 @@ core::Verdict tap_deliver_port(const core::Packet& pkt, const l2::Port& port,
                                const EndpointTable& t, TapScratch& scratch) noexcept;
 core::Verdict tap_deliver_final(const core::Packet& pkt, const l2::Port& port,
                                 const EndpointTable& t, TapScratch& scratch) noexcept;
+
+// Kernel-equivalent: net/core/dev.c dev_queue_xmit_nit() (from xmit_one, as the frame goes
+// to the driver): a frame the dataplane sends reaches the ptype_all taps (ETH_P_ALL, bound to
+// the sending device or to all) as PACKET_OUTGOING, stamped `tstamp_ns` (CLOCK_REALTIME, as
+// net_timestamp_set), skipping taps with PACKET_IGNORE_OUTGOING (the prot_hook's
+// ignore_outgoing). Ethertype taps (ptype_base, an ETH_P_IP tap) do not see outgoing frames:
+// dev_queue_xmit_nit walks ptype_all and dev->ptype_all only. A frame sent on a VLAN
+// sub-interface is seen twice, as the kernel's vlan device and then its real device each
+// call it: untagged on the sub-interface, then on the port with the tag in aux data.
+// sll_addr is the frame's source MAC (eth_header_parse), ours. Framing, filter, snap length,
+// fanout and the ring-full count as packet_rcv() for an incoming frame.
+// Reads:  the built frame (link header at data), frame.ifindex, frame.len.
+// Writes: tap queues only.
+void tap_deliver_outgoing(const core::Packet& frame, const l2::Port& port, const EndpointTable& t,
+                          TapScratch& scratch, uint64_t tstamp_ns) noexcept;
 
 // The symmetric flow hash the HASH fanout mode uses (__skb_get_hash_symmetric: the same for
 // both directions of a flow). 0 for frames that are not IPv4.

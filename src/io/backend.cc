@@ -24,6 +24,10 @@ std::vector<core::NamedCounter> named(const BackendStats& s) {
         {"from_kernel", "the kernel's frames sent out of the port (DPDK)", s.from_kernel},
         {"from_kernel_dropped", "the kernel's frames the port refused (DPDK)",
          s.from_kernel_dropped},
+        {"tap_lost",
+         "frames steered to the kernel whose copy for the packet taps found its queue full "
+         "(DPDK; ingress-specific, AF_XDP counts it as xdp_program tap_lost)",
+         s.tap_lost},
     };
 }
 

@@ -30,6 +30,7 @@ struct BackendStats {
                                        // refused them; AF_XDP: every one, it has no way back)
     uint64_t from_kernel = 0;          // the kernel's frames sent out of the port
     uint64_t from_kernel_dropped = 0;  // the kernel's frames the port refused
+    uint64_t tap_lost = 0;             // DPDK: steered frames whose copy for the taps found no room
 };
 
 // One queue's share of BackendStats, written by the worker that polls the queue and read
@@ -38,7 +39,7 @@ struct BackendStats {
 // device counts it.
 struct QueueStats {
     core::Counter rx, tx, passed, freed, rx_oversize, alloc_fail, steered, pass_dropped,
-        from_kernel, from_kernel_dropped;
+        from_kernel, from_kernel_dropped, tap_lost;
     void add_to(BackendStats& s) const noexcept {
         s.rx += rx.get();
         s.tx += tx.get();
@@ -50,6 +51,7 @@ struct QueueStats {
         s.pass_dropped += pass_dropped.get();
         s.from_kernel += from_kernel.get();
         s.from_kernel_dropped += from_kernel_dropped.get();
+        s.tap_lost += tap_lost.get();
     }
 };
 
@@ -78,6 +80,10 @@ public:
     // keeps the kernel's traffic away from the socket); memory/pcap record them. Takes all n,
     // and each buffer comes back exactly once.
     virtual void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept = 0;
+    // Whether pass_burst() reaches the kernel: false for AF_XDP (and DPDK without an exception
+    // TAP), whose would-be-passed frames the pipeline drops as XDP_UNPASSABLE instead of
+    // counting them passed (docs/accounting.md). Read once, when the pipeline is built.
+    virtual bool can_pass() const noexcept { return true; }
     virtual void free_bulk(const uint64_t* bufs, uint16_t n) noexcept = 0;
     // A buffer of at least `len` bytes for a frame the dataplane builds, from the buffers of
     // queue `pkt.queue` (the queue it will be sent on); pkt is reset, data/buf/len/queue set.

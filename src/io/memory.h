@@ -40,6 +40,9 @@ public:
     const BufferPool& pool() const noexcept { return pool_; }
     // A tx that refuses frames (to test the caller's handling of a full TX ring).
     void set_tx_capacity(std::size_t n) noexcept { tx_capacity_ = n; }
+    // Models a backend with no path to the kernel (AF_XDP): set before building the pipeline.
+    void set_can_pass(bool on) noexcept { can_pass_ = on; }
+    bool can_pass() const noexcept override { return can_pass_; }
 
 private:
     struct Pending {
@@ -52,6 +55,7 @@ private:
     std::vector<std::deque<Pending>> rxq_;
     std::vector<Frame> sent_, passed_;
     std::size_t tx_capacity_ = SIZE_MAX;
+    bool can_pass_ = true;
     BackendStats stats_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include "core/packet.h"
 #include "io/backend.h"
@@ -24,6 +25,9 @@ public:
         pkts_[n_++] = pkt;
         return true;
     }
+    // The frames queued so far, in order (the outgoing taps' copies are taken from here,
+    // just before flush()).
+    std::span<const core::Packet> pending() const noexcept { return {pkts_.data(), n_}; }
     // Sends everything queued; returns how many the backend refused (already freed).
     uint16_t flush(Backend& backend, uint16_t queue) noexcept {
         if (n_ == 0) return 0;

@@ -26,12 +26,17 @@ namespace ingress::worker {
 class FateSink {
 public:
     FateSink(io::Backend& backend, core::CounterBlock& counters) noexcept
-        : backend_(backend), c_(counters) {}
+        : backend_(backend), c_(counters), can_pass_(backend.can_pass()) {}
 
     // Counts the packet's fate; its buffer goes back at flush() (held buffers stay with
     // whoever holds them).
     void settle(core::Packet& pkt, core::Verdict v) noexcept {
         using Kind = core::Verdict::Kind;
+        // A backend with no path to the kernel (AF_XDP: a frame in the UMEM cannot re-enter
+        // the receive path): what would be passed is dropped under a reason of its own, so
+        // nothing is counted passed that the kernel never sees.
+        if (v.kind() == Kind::kPass && !can_pass_) [[unlikely]]
+            v = core::Verdict::drop(core::DropReason::kXdpUnpassable);
         switch (v.kind()) {
             case Kind::kDrop:
                 c_.dropped(v.reason(), pkt.frames);
@@ -106,6 +111,7 @@ private:
     io::BufferPool* reasm_ = nullptr;
     Observer* obs_ = nullptr;
     core::CounterBlock& c_;
+    bool can_pass_;
     std::array<uint64_t, kCap> free_{};
     std::array<core::Packet, kCap> pass_{};
     uint16_t nfree_ = 0, npass_ = 0, pass_queue_ = 0;

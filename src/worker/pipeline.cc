@@ -1,6 +1,7 @@
 #include "worker/pipeline.h"
 
 #include "demux/udp.h"
+#include "io/rx_packet.h"
 #include "ipv4/defrag.h"
 #include "ipv4/rcv_core.h"
 #include "ipv4/route_type.h"
@@ -50,6 +51,35 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
     laps.lap(Stage::kDemux, to_demux);
 }
 
+void Pipeline::on_kernel_frame(void* self, std::span<const uint8_t> frame,
+                               uint32_t wire_len) noexcept {
+    auto& pl = *static_cast<Pipeline*>(self);
+    if (!pl.kernel_eps_->has_taps()) return;  // copied for a tap that has closed since
+    const l2::Port& port = *pl.t_.port;
+    if (pl.kernel_ts_ == 0) pl.kernel_ts_ = io::rx_clock_ns();  // one clock read per drain
+    core::Packet p;
+    // The taps only read the bytes (the ring buffer's pages are mapped read-only).
+    io::init_packet(p, const_cast<uint8_t*>(frame.data()), static_cast<uint32_t>(frame.size()), 0,
+                    0, port.ifindex, pl.kernel_ts_);
+    // __netif_receive_skb_core as for a frame the dataplane receives: eth_type_trans's
+    // pkt_type (OTHERHOST, BROADCAST...), skb_vlan_untag, ptype_all on the port,
+    // vlan_do_receive, another_round / ptype_base.
+    if (!l2::eth_type_trans(p, port).is_next()) return;
+    if (!l2::vlan_untag(p, pl.kernel_l2_).is_next()) return;
+    demux::TapScratch& s = pl.tap_scratch_;
+    s.cut = wire_len - static_cast<uint32_t>(frame.size());  // beyond the program's snap length
+    (void)demux::tap_deliver_port(p, port, *pl.kernel_eps_, s);
+    if (l2::vlan_do_receive(p, port).is_next())
+        (void)demux::tap_deliver_final(p, port, *pl.kernel_eps_, s);
+    s.cut = 0;
+}
+
+void Pipeline::tap_kernel_frames(const demux::EndpointTable& eps) noexcept {
+    kernel_eps_ = &eps;
+    kernel_ts_ = 0;
+    (void)t_.kernel_frames->drain(&Pipeline::on_kernel_frame, this, kKernelFramesPerBurst);
+}
+
 template <bool kObserve>
 void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSession* s) noexcept {
     c_.begin_burst();
@@ -88,6 +118,10 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     const demux::EndpointTable& eps = t_.endpoint_pub ? *t_.endpoint_pub->read() : *t_.endpoints;
     eps_ = &eps;
     if constexpr (kObserve) obs_.set_endpoints(&eps);
+    // What the kernel kept since the last burst, to the taps first (it arrived earlier).
+    // Drained with no tap too (a read of two ring positions when empty): copies made before
+    // the last tap closed must not reach a tap opened later.
+    if (t_.kernel_frames) tap_kernel_frames(eps);
     if (eps.has_taps()) {
         // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port, vlan_do_receive,
         // then another_round's ptype_all and ptype_base.
@@ -145,6 +179,13 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     }
     // Wake the apps that went to sleep on a ring this burst filled (one write each).
     wakeups_.flush(t_.worker);
+    // dev_queue_xmit_nit: the frames built during the burst reach the ETH_P_ALL taps as
+    // PACKET_OUTGOING before they go to the driver (one clock read per burst that sends).
+    if (txq_.size() && eps.has_taps()) {
+        const uint64_t tstamp = io::rx_clock_ns();
+        for (const core::Packet& f : txq_.pending())
+            demux::tap_deliver_outgoing(f, port, eps, tap_scratch_, tstamp);
+    }
     // ICMP errors built during the burst; a refused frame was counted as sent, so it moves
     // to IcmpOutErrors.
     if (uint16_t refused = txq_.flush(backend_, queue)) c_.mib(core::Mib::kIcmpOutErrors, refused);

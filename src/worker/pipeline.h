@@ -18,6 +18,9 @@
 //    -> local_deliver           ip_local_deliver: ipv4::defrag        (net/ipv4/ip_fragment.c)
 //       -> demux::local_deliver_finish  raw copies, then UDP (udp_rcv) / kernel protocols /
 //                               unknown                    (ip_local_deliver_finish)
+//    tx: demux::tap_deliver_outgoing  the burst's built frames (ICMP errors, replies) to the
+//                               ETH_P_ALL taps as PACKET_OUTGOING   (dev_queue_xmit_nit)
+//        then one tx_burst
 // Every packet leaves process() with a fate (docs/accounting.md).
 #pragma once
 
@@ -30,6 +33,7 @@
 #include "demux/local_deliver.h"
 #include "demux/tap.h"
 #include "io/backend.h"
+#include "io/kernel_frames.h"
 #include "io/tx_queue.h"
 #include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
@@ -67,6 +71,10 @@ struct PipelineTables {
     demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
     // Where `ingressctl trace` / `capture` sessions are published (null: never observed).
     ObserveHub* observe = nullptr;
+    // Copies of the frames the kernel kept on this port (AF_XDP: the XDP program's tap ring
+    // buffer), drained into the taps at each burst while a tap is open. One worker per port
+    // (the ring has one consumer); null: none.
+    io::KernelFrames* kernel_frames = nullptr;
 };
 
 class Pipeline {
@@ -130,6 +138,13 @@ private:
     template <bool kObserve>
     void local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
                        uint16_t entered) noexcept;
+    // The frames the kernel kept, copied by the XDP program: to the taps as received frames
+    // (their true pkt_type), at most kKernelFramesPerBurst per burst. No fate: the frame is
+    // the kernel's.
+    void tap_kernel_frames(const demux::EndpointTable& eps) noexcept;
+    static void on_kernel_frame(void* self, std::span<const uint8_t> frame,
+                                uint32_t wire_len) noexcept;
+    static constexpr uint32_t kKernelFramesPerBurst = core::kBurst;
 
     io::Backend& backend_;
     FateSink sink_;
@@ -142,6 +157,11 @@ private:
     core::PacketBatch handed_in_;
     ipv4::RouteHint hint_;
     demux::TapScratch tap_scratch_;
+    // tap_kernel_frames(): the snapshot and timestamp of the current drain, and a counter block
+    // for the L2 stages' counts, which are not this worker's (the kernel received the frame).
+    const demux::EndpointTable* kernel_eps_ = nullptr;
+    uint64_t kernel_ts_ = 0;
+    core::CounterBlock kernel_l2_;
     // Endpoints whose app ring got data this burst: their needs-wakeup flags are checked
     // once, at burst end.
     demux::WakeupList wakeups_;

@@ -126,6 +126,8 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
         std::string e = t.as<std::string>();
         s.ethertype = e == "all" ? 0x0003 : static_cast<uint16_t>(std::stoul(e, nullptr, 0));
         s.dgram = n["dgram"] && n["dgram"].as<bool>();
+        s.outgoing = n["outgoing"] && n["outgoing"].as<bool>();
+        s.ignore_outgoing = n["ignore_outgoing"] && n["ignore_outgoing"].as<bool>();
         s.device = "main";  // a tap on every interface would see the namespace's loopback too
     } else {
         throw bad("socket " + s.name + ": needs udp, raw or tap");

@@ -66,7 +66,10 @@ struct Socket {
     uint8_t protocol = 0;         // raw
     uint16_t ethertype = 0x0003;  // tap; ETH_P_ALL
     bool dgram = false;           // tap SOCK_DGRAM
-    std::string device;           // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
+    // tap: compare the frames the host sends (PACKET_OUTGOING) too; without it both sides
+    // skip them (the kernel's own ARP and the like). ignore_outgoing: PACKET_IGNORE_OUTGOING.
+    bool outgoing = false, ignore_outgoing = false;
+    std::string device;  // "" | main | second: SO_BINDTODEVICE (taps: the bound ifindex)
     bool reuseport = false, reuseaddr = false, multicast_all = true;
     std::optional<uint32_t> icmp_filter;
     std::optional<uint32_t> rcvbuf;  // SO_RCVBUF (UDP), as given to setsockopt

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -246,6 +247,24 @@ std::string from_tap(unsigned pkttype) {
     return "pkttype " + std::to_string(pkttype);
 }
 
+// A tap's frame, or nothing when the scenario does not compare sent frames. A sent IPv4
+// frame's IP ID and header checksum are zeroed: each host picks its own IDs
+// (ip_select_ident), everything else must match.
+std::optional<std::string> tap_record(const Socket& s, unsigned pkttype, const uint8_t* data,
+                                      std::size_t len) {
+    if (pkttype != PACKET_OUTGOING) return record(from_tap(pkttype), data, len);
+    if (!s.outgoing) return std::nullopt;
+    std::vector<uint8_t> b(data, data + len);
+    const std::size_t l3 = s.dgram ? 0 : 14;
+    const bool ipv4 =
+        s.dgram ? (len > 0 && (b[0] >> 4) == 4) : (len > 13 && b[12] == 0x08 && b[13] == 0);
+    if (ipv4 && len >= l3 + 20) {
+        b[l3 + 4] = b[l3 + 5] = 0;    // id
+        b[l3 + 10] = b[l3 + 11] = 0;  // header checksum
+    }
+    return record(from_tap(pkttype), b.data(), b.size());
+}
+
 void finish_deliveries(const Scenario& sc, Observed& o) {
     // A reuseport group's members are one multiset: which member gets a datagram is a hash
     // choice each side makes its own way.
@@ -316,6 +335,9 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
         sll.sll_ifindex = static_cast<int>(if_nametoindex(t.dev(s.device).c_str()));
         if (bind(fd.fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
             throw std::runtime_error(s.name + ": bind AF_PACKET: " + strerror(errno));
+        if (s.ignore_outgoing)
+            setopt(fd.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one,
+                   s.name + " PACKET_IGNORE_OUTGOING");
         return fd;
     }
     bool udp = s.kind == SockKind::kUdp;
@@ -427,8 +449,9 @@ void drain_kernel(const Socket& s, int fd, Observed& o) {
         std::string from;
         if (s.kind == SockKind::kTap) {
             auto* sll = reinterpret_cast<sockaddr_ll*>(&ss);
-            if (sll->sll_pkttype == PACKET_OUTGOING) continue;  // the namespace's own sends
-            from = from_tap(sll->sll_pkttype);
+            auto r = tap_record(s, sll->sll_pkttype, buf, static_cast<std::size_t>(n));
+            if (r) o.deliveries[s.compare_as].push_back(std::move(*r));
+            continue;
         } else {
             auto* in = reinterpret_cast<sockaddr_in*>(&ss);
             uint32_t a = ntohl(in->sin_addr.s_addr);
@@ -807,7 +830,10 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                        .recverr = s.recverr});
                 break;
             case SockKind::kTap:
-                ep = client->open_tap({.ethertype = s.ethertype, .ifindex = ifx, .dgram = s.dgram});
+                ep = client->open_tap({.ethertype = s.ethertype,
+                                       .ifindex = ifx,
+                                       .dgram = s.dgram,
+                                       .ignore_outgoing = s.ignore_outgoing});
                 break;
         }
         for (const auto& j : s.joins) ep.join(j.group, main_ifindex, j.sources, j.include);
@@ -847,9 +873,13 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
             if (n == 0) break;
             for (std::size_t k = 0; k < n; ++k) {
                 const shm::SlotMeta* m = dg[k].meta;
-                std::string from = s.kind == SockKind::kUdp   ? from_udp(m->src_addr, m->src_port)
-                                   : s.kind == SockKind::kRaw ? addr_str(m->src_addr)
-                                                              : from_tap(m->pkt_type);
+                if (s.kind == SockKind::kTap) {
+                    auto r = tap_record(s, m->pkt_type, dg[k].data, dg[k].len);
+                    if (r) o.deliveries[s.compare_as].push_back(std::move(*r));
+                    continue;
+                }
+                std::string from = s.kind == SockKind::kUdp ? from_udp(m->src_addr, m->src_port)
+                                                            : addr_str(m->src_addr);
                 o.deliveries[s.compare_as].push_back(record(from, dg[k].data, dg[k].len));
             }
         }

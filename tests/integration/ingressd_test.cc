@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <ingress/client.h>
+#include <linux/if_packet.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -461,16 +463,22 @@ TEST_P(IngressdTest, RawEndpointsAndTheProtocolsTheKernelKeeps) {
 }
 
 // A packet tap (ETH_P_ALL) sees every frame the dataplane takes, before the IP layer's
-// decision: the datagram for a closed port too.
+// decision: the datagram for a closed port too; and the port unreachable the dataplane
+// sends back, as PACKET_OUTGOING (dev_queue_xmit_nit). The filter keeps out what the
+// kernel's side of the link says meanwhile (IPv6 neighbour discovery...), which the tap
+// also sees on AF_XDP (the XDP program's copies).
 TEST_P(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
     start();
-    PacketTap tap = client_->open_tap({});
+    PacketTap tap = client_->open_tap({.filter = "udp or icmp"});
     UdpEndpoint ep = client_->open_udp({.port = 5000});
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     send({udp(kLocal, 5000).build(), udp(kLocal, 5009).build()});
-    auto frames = drain(tap, 2);
-    ASSERT_EQ(frames.size(), 2u);
+    auto frames = drain(tap, 3);
+    ASSERT_EQ(frames.size(), 3u);
     EXPECT_EQ(frames[0].size(), 14 + kIpLen);
+    EXPECT_EQ(frames[2][14 + 9], wire::kIpProtoIcmp) << "the error sent back";
+    EXPECT_EQ(frames[2][14 + 20], 3);  // destination unreachable
+    EXPECT_EQ(std::memcmp(frames[2].data() + 6, veth_->mac_a().b.data(), 6), 0) << "from us";
     EXPECT_EQ(drain(ep, 1).size(), 1u);
     EXPECT_COUNTERS(counters_after(2), (plus(ip_local(2), {{"delivered", 1},
                                                            {"UdpInDatagrams", 1},
@@ -479,6 +487,36 @@ TEST_P(IngressdTest, TapSeesEveryFrameTheDataplaneTakes) {
                                                            {"IcmpOutMsgs", 1},
                                                            {"IcmpOutDestUnreachs", 1},
                                                            {"IcmpMsgOutType3", 1}})));
+}
+
+// The frames the kernel keeps reach the taps without being taken from it: on AF_XDP the XDP
+// program copies what it passes into its tap ring buffer while a tap is open, on DPDK the
+// backend copies what it steers to the exception TAP; so a tap sees an ARP request with
+// capture_all off, as BROADCAST, and the kernel still answers it.
+TEST_P(IngressdTest, TapSeesArpTheKernelKeeps) {
+    start();
+    PacketTap tap = client_->open_tap({.ethertype = wire::kEthPArp});
+    // tap_copy follows the endpoint tables on the control thread's next step.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // who-has 198.18.0.1 tell 198.18.0.2
+    std::vector<uint8_t> req{0, 1, 8, 0, 6, 4, 0, 1};
+    req.insert(req.end(), veth_->mac_b().b.begin(), veth_->mac_b().b.end());
+    for (uint8_t b : {198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 198, 18, 0, 1}) req.push_back(b);
+    auto arp = FrameBuilder()
+                   .eth(veth_->mac_b(), wire::Mac::broadcast())
+                   .ethertype(wire::kEthPArp)
+                   .payload(req)
+                   .build();
+    send({arp});
+    Datagram d[8];
+    std::size_t n = 0;
+    for (int i = 0; i < 60 && n == 0; ++i) n = tap.recv(d, 8, 50);
+    ASSERT_EQ(n, 1u);
+    EXPECT_EQ(std::vector<uint8_t>(d[0].data, d[0].data + d[0].len), arp);
+    EXPECT_EQ(d[0].meta->pkt_type, PACKET_BROADCAST);
+    EXPECT_EQ(d[0].meta->ethertype, wire::kEthPArp);
+    // Not the dataplane's: no frame entered a worker.
+    EXPECT_EQ(counters().rx, 0u);
 }
 
 // ip_defrag: a datagram in three fragments, shuffled, is delivered once and whole

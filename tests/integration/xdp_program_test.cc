@@ -6,9 +6,12 @@
 // redirect's fallback), so the per-action counters say which branch each frame took.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "io/afxdp/tap_ring.h"
 #include "support/xdp_test_run.h"
 #include "wire/frame_builder.h"
 #include "wire/ipv4.h"
@@ -91,6 +94,44 @@ TEST_F(XdpDecisions, CaptureAllTakesEverything) {
     run(FrameBuilder().ethertype(0x0806).payload_size(28).build());
     EXPECT_EQ(stat(INGRESS_XDP_STAT_NO_XSK), 3u);
     EXPECT_EQ(stat(INGRESS_XDP_STAT_KERNEL_PROTO), 0u);
+}
+
+// Frames left to the kernel are copied into ingress_tap_ring for the dataplane's taps, only
+// while tap_copy is set (a tap is open), cut at INGRESS_XDP_TAP_SNAP. TapRing reads them
+// back, at most `max` per drain.
+TEST_F(XdpDecisions, PassedFramesAreCopiedForTapsWhileATapIsOpen) {
+    struct Copy {
+        std::vector<uint8_t> bytes;
+        uint32_t wire_len;
+    };
+    std::vector<Copy> got;
+    auto sink = [](void* ctx, std::span<const uint8_t> f, uint32_t wire_len) noexcept {
+        static_cast<std::vector<Copy>*>(ctx)->push_back({{f.begin(), f.end()}, wire_len});
+    };
+    ingress::io::afxdp::TapRing ring(prog_.tap_ring_fd(), "test");
+    const auto arp = FrameBuilder().ethertype(0x0806).payload_size(28).build();
+    run(arp);
+    EXPECT_EQ(ring.drain(sink, &got, 64), 0u) << "no tap: nothing copied";
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_TAP_COPIED), 0u);
+
+    prog_.set_tap_copy(true);
+    const auto tcp = to(kOurs).protocol(6).payload_size(20).build();   // kernel_proto
+    const auto big = to(kOther).udp(1, 2).payload_size(1900).build();  // pass, over the snap
+    run(arp);
+    run(tcp);
+    run(big);
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_TAP_COPIED), 3u);
+    EXPECT_EQ(stat(INGRESS_XDP_STAT_TAP_LOST), 0u);
+    EXPECT_EQ(ring.drain(sink, &got, 2), 2u) << "a drain stops at max";
+    EXPECT_EQ(ring.drain(sink, &got, 64), 1u);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].bytes, arp);
+    EXPECT_EQ(got[0].wire_len, arp.size());
+    EXPECT_EQ(got[1].bytes, tcp);
+    EXPECT_EQ(got[2].wire_len, big.size());
+    ASSERT_EQ(got[2].bytes.size(), static_cast<std::size_t>(INGRESS_XDP_TAP_SNAP));
+    EXPECT_TRUE(std::equal(got[2].bytes.begin(), got[2].bytes.end(), big.begin()));
+    EXPECT_EQ(ring.drain(sink, &got, 64), 0u);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ public:
         stats_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_STATS_MAP);
         config_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_CONFIG_MAP);
         prefix_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_PREFIX_MAP);
+        tap_ring_fd_ = bpf_object__find_map_fd_by_name(obj_, INGRESS_XDP_TAP_RING);
     }
     ~XdpTestRun() {
         if (obj_) bpf_object__close(obj_);
@@ -37,7 +38,8 @@ public:
     XdpTestRun& operator=(const XdpTestRun&) = delete;
 
     bool loaded() const {
-        return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0 && prefix_fd_ >= 0;
+        return prog_fd_ >= 0 && dst_fd_ >= 0 && proto_fd_ >= 0 && stats_fd_ >= 0 &&
+               prefix_fd_ >= 0 && tap_ring_fd_ >= 0;
     }
     // `a` in host order.
     void add_dst(uint32_t a, uint32_t kind = INGRESS_XDP_DST_LOCAL) {
@@ -54,10 +56,15 @@ public:
         EXPECT_EQ(bpf_map_update_elem(proto_fd_, &k, &v, BPF_ANY), 0);
     }
     void set_capture_all(bool on) {
-        uint32_t zero = 0;
-        ingress_xdp_config c{on};
-        EXPECT_EQ(bpf_map_update_elem(config_fd_, &zero, &c, BPF_ANY), 0);
+        cfg_.capture_all = on;
+        write_config();
     }
+    // Copies of the frames it passes into ingress_tap_ring (XdpProgram::set_tap_copy).
+    void set_tap_copy(bool on) {
+        cfg_.tap_copy = on;
+        write_config();
+    }
+    int tap_ring_fd() const { return tap_ring_fd_; }
     // The program's return code for one frame.
     int run(std::vector<uint8_t> frame) {
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(),
@@ -82,9 +89,14 @@ public:
     }
 
 private:
+    void write_config() {
+        uint32_t zero = 0;
+        EXPECT_EQ(bpf_map_update_elem(config_fd_, &zero, &cfg_, BPF_ANY), 0);
+    }
+    ingress_xdp_config cfg_{};
     bpf_object* obj_ = nullptr;
     int prog_fd_ = -1, dst_fd_ = -1, proto_fd_ = -1, stats_fd_ = -1, config_fd_ = -1,
-        prefix_fd_ = -1;
+        prefix_fd_ = -1, tap_ring_fd_ = -1;
 };
 
 }  // namespace ingress::test

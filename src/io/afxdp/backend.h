@@ -26,8 +26,8 @@
 // has no exception interface: the XDP program keeps the kernel's traffic away from us, and
 // a frame the pipeline still decides to pass (full-capture mode: ARP and the like; a
 // datagram of a protocol the kernel handles) has its buffer freed and is counted in
-// `pass_dropped`, never in `passed`: the kernel never sees it. (The pipeline's own counters
-// still call it passed; issue 17 gives such frames a path or a drop reason of their own.)
+// `pass_dropped`, never in `passed`: the kernel never sees it. can_pass() says so, and the
+// pipeline drops such frames as XDP_UNPASSABLE before they get here (docs/accounting.md).
 #pragma once
 
 #include <cstdint>
@@ -61,6 +61,7 @@ public:
     uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept override;
     uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
     void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
+    bool can_pass() const noexcept override { return false; }
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;

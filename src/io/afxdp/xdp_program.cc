@@ -110,8 +110,9 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     stats_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_STATS_MAP);
     proto_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_PROTO_MAP);
     prefix_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_PREFIX_MAP);
+    tap_ring_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_TAP_RING);
     if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0 ||
-        prefix_fd_ < 0) {
+        prefix_fd_ < 0 || tap_ring_fd_ < 0) {
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
         xdp_program__close(prog_);
         prog_ = nullptr;
@@ -147,9 +148,10 @@ XdpStats sum_stats(int stats_fd) {
         if (bpf_map_lookup_elem(stats_fd, &k, v.data()) != 0) continue;
         for (uint64_t x : v) sums[k] += x;
     }
-    return {sums[INGRESS_XDP_STAT_SEEN], sums[INGRESS_XDP_STAT_PASS],
-            sums[INGRESS_XDP_STAT_REDIRECT], sums[INGRESS_XDP_STAT_NO_XSK],
-            sums[INGRESS_XDP_STAT_KERNEL_PROTO]};
+    return {sums[INGRESS_XDP_STAT_SEEN],         sums[INGRESS_XDP_STAT_PASS],
+            sums[INGRESS_XDP_STAT_REDIRECT],     sums[INGRESS_XDP_STAT_NO_XSK],
+            sums[INGRESS_XDP_STAT_KERNEL_PROTO], sums[INGRESS_XDP_STAT_TAP_COPIED],
+            sums[INGRESS_XDP_STAT_TAP_LOST]};
 }
 
 // The statistics of a loaded program found on the interface (not ours to open by object):
@@ -258,12 +260,23 @@ void XdpProgram::remove_dst(wire::Ipv4Addr addr, uint8_t prefix_len) {
     bpf_map_delete_elem(prefix_fd_, &key);
 }
 
-void XdpProgram::set_capture_all(bool on) {
+void XdpProgram::write_config() {
     uint32_t key = 0;
-    ingress_xdp_config cfg{on ? 1u : 0u};
+    ingress_xdp_config cfg{capture_all_ ? 1u : 0u, tap_copy_ ? 1u : 0u};
     if (bpf_map_update_elem(config_fd_, &key, &cfg, BPF_ANY) != 0)
-        throw std::runtime_error(ifname_ +
-                                 ": cannot set the XDP capture mode: " + std::strerror(errno));
+        throw std::runtime_error(
+            ifname_ + ": cannot set the XDP program's configuration: " + std::strerror(errno));
+}
+
+void XdpProgram::set_capture_all(bool on) {
+    capture_all_ = on;
+    write_config();
+}
+
+void XdpProgram::set_tap_copy(bool on) {
+    if (on == tap_copy_) return;
+    tap_copy_ = on;
+    write_config();
 }
 
 void XdpProgram::set_protocol(uint8_t protocol, bool take) {

@@ -20,6 +20,8 @@ enum class XdpMode : uint8_t { kNative, kSkb };
 struct XdpStats {
     uint64_t seen = 0, pass = 0, redirect = 0, no_xsk = 0;
     uint64_t kernel_proto = 0;  // for one of our destinations, but a protocol the kernel keeps
+    uint64_t tap_copied = 0;    // passed frames copied into the tap ring buffer (for taps)
+    uint64_t tap_lost = 0;      // passed frames whose copy was lost: the tap ring buffer full
 };
 
 // libbpf and libxdp print their own diagnostics (e.g. "falling back to loading single prog
@@ -54,6 +56,11 @@ public:
     bool add_dst(wire::Ipv4Addr addr, uint8_t prefix_len, ipv4::RouteType type) override;
     void remove_dst(wire::Ipv4Addr addr, uint8_t prefix_len) override;
     void set_capture_all(bool on) override;
+    // Whether the program copies the frames it leaves to the kernel into its tap ring buffer
+    // (ingress_tap_ring, read by TapRing): on while a packet tap is open, so it costs
+    // nothing without one.
+    void set_tap_copy(bool on);
+    int tap_ring_fd() const noexcept { return tap_ring_fd_; }
     // Whether datagrams of IP protocol `protocol` for those destinations go to the dataplane
     // (the program starts with UDP only: TCP, ICMP, IGMP and the rest stay with the kernel).
     void set_protocol(uint8_t protocol, bool take) override;
@@ -77,8 +84,10 @@ private:
     InterfaceLock lock_;  // held for the program's life: one owner per interface
     XdpMode mode_;
     xdp_program* prog_ = nullptr;
+    void write_config();
+    bool capture_all_ = false, tap_copy_ = false;
     int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1,
-        prefix_fd_ = -1;
+        prefix_fd_ = -1, tap_ring_fd_ = -1;
 };
 
 }  // namespace ingress::io::afxdp

@@ -233,13 +233,48 @@ ThreadRegistration::~ThreadRegistration() {
     if (registered_) rte_thread_unregister();
 }
 
+namespace {
+
+// One queue's copies of the frames steered to the kernel, for the taps (set_tap_copy):
+// filled by rx_burst and drained by the pipeline, both on the queue's worker. Preallocated.
+class KernelCopies final : public KernelFrames {
+public:
+    static constexpr uint32_t kSlots = 64, kSnap = 1536;
+    bool try_push(const uint8_t* data, uint32_t len) noexcept {
+        if (n_ == kSlots) return false;
+        const uint32_t i = (head_ + n_++) % kSlots;
+        len_[i] = std::min(len, kSnap);
+        wire_[i] = len;
+        std::memcpy(bytes_[i].data(), data, len_[i]);
+        return true;
+    }
+    uint32_t drain(Sink sink, void* ctx, uint32_t max) noexcept override {
+        uint32_t done = 0;
+        for (; done < max && n_ > 0; ++done, --n_, head_ = (head_ + 1) % kSlots)
+            sink(ctx, {bytes_[head_].data(), len_[head_]}, wire_[head_]);
+        return done;
+    }
+
+private:
+    std::array<std::array<uint8_t, kSnap>, kSlots> bytes_;
+    std::array<uint32_t, kSlots> len_{}, wire_{};
+    uint32_t head_ = 0, n_ = 0;
+};
+
+}  // namespace
+
 struct alignas(64) DpdkBackend::Queue {
     uint16_t id = 0;
     uint32_t polls = 0;  // RX polls since the TAP was last read
     bool intr = false;   // the port queue's rx interrupt is in its worker's epoll
     bool tap_intr = false;
     QueueStats st;
+    KernelCopies copies;
 };
+
+KernelFrames* DpdkBackend::kernel_frames(uint16_t queue) noexcept {
+    return queue < queues_.size() ? &queues_[queue]->copies : nullptr;
+}
 
 DpdkBackend::DpdkBackend(const PortOptions& opt) : opt_(opt) {
     protocols_[wire::kIpProtoUdp].store(true, std::memory_order_relaxed);
@@ -431,8 +466,8 @@ void DpdkBackend::close() noexcept {
 
 void DpdkBackend::to_kernel(Queue& Q, rte_mbuf** m, uint16_t n,
                             core::Counter QueueStats::*accepted) noexcept {
-    // Without a TAP the frames are released: the kernel never sees them (counted as
-    // accepted, as the AF_XDP backend counts what it passes).
+    // Without a TAP the frames are released: the kernel never sees them (the pipeline does
+    // not pass frames then, can_pass(); steered ones are counted as accepted).
     const uint16_t sent = tap_ == UINT16_MAX ? n : rte_eth_tx_burst(tap_, Q.id, m, n);
     if (tap_ == UINT16_MAX)
         rte_pktmbuf_free_bulk(m, n);
@@ -453,6 +488,7 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
     rte_mbuf* kernel[core::kBurst];
     uint16_t nkernel = 0;
     const bool steer = tap_ != UINT16_MAX && !capture_all_.load(std::memory_order_relaxed);
+    const bool copy = steer && tap_copy_.load(std::memory_order_relaxed);
     const uint16_t got = rte_eth_rx_burst(port_, queue, m, std::min(max, core::kBurst));
     const uint64_t now = got ? rx_clock_ns() : 0;
     uint16_t k = 0;
@@ -468,6 +504,8 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
                     ifindex_, now);
         // Steering leaves its parse in `p` (kFlagL2Parsed) for eth_type_trans to reuse.
         if (steer && !steer_to_dataplane(p, dsts_, protocols_)) {
+            // The taps' copy (the kernel gets the frame itself).
+            if (copy && !Q.copies.try_push(p.data, p.len)) Q.st.tap_lost.add();
             kernel[nkernel++] = mb;
             continue;
         }

@@ -58,6 +58,7 @@
 #include "io/backend.h"
 #include "io/dpdk/dst_set.h"
 #include "io/dpdk/steer.h"
+#include "io/kernel_frames.h"
 #include "io/steering.h"
 #include "wire/ethernet.h"
 
@@ -138,6 +139,8 @@ public:
     uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept override;
     uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
     void pass_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
+    // The exception TAP is the path to the kernel; without one nothing reaches it.
+    bool can_pass() const noexcept override { return tap_ != UINT16_MAX; }
     void free_bulk(const uint64_t* bufs, uint16_t n) noexcept override;
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
@@ -168,6 +171,13 @@ public:
     void set_capture_all(bool on) noexcept override {
         capture_all_.store(on, std::memory_order_relaxed);
     }
+    // Copies of the frames rx_burst steers to the kernel (up to 1536 bytes each), for the
+    // packet taps, as the XDP program's tap ring buffer on AF_XDP: on while a tap is open
+    // (from the control thread). kernel_frames(q) is queue q's, drained by the worker that
+    // polls q (rx_burst fills it on that same thread: no synchronisation); a full one loses
+    // the copy (tap_lost), never the frame.
+    void set_tap_copy(bool on) noexcept { tap_copy_.store(on, std::memory_order_relaxed); }
+    io::KernelFrames* kernel_frames(uint16_t queue) noexcept;
     // Whether frames of this IP protocol for our destinations enter the pipeline (UDP at
     // first, as the XDP program's ingress_proto map).
     void set_protocol(uint8_t protocol, bool take) noexcept override {
@@ -199,6 +209,7 @@ private:
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker
     std::atomic<bool> capture_all_{false};
+    std::atomic<bool> tap_copy_{false};
     ProtocolSet protocols_{};
     DstSet dsts_;
 };

@@ -286,8 +286,12 @@ TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
     EXPECT_EQ(dr.icmp_filter, 0x10u);
     EXPECT_TRUE(dr.multicast_all);
 
-    const TapOpen tap{
-        .ethertype = 0x0800, .dgram = true, .filter = "udp", .fanout = true, .fanout_group = 9};
+    const TapOpen tap{.ethertype = 0x0800,
+                      .dgram = true,
+                      .filter = "udp",
+                      .fanout = true,
+                      .fanout_group = 9,
+                      .ignore_outgoing = true};
     auto dt = decoded<TapOpen>(encode(13, tap), 13, MsgType::kOpenTap,
                                [](const Message& m, TapOpen* o) { return decode(m, o); });
     EXPECT_EQ(dt.ethertype, 0x0800);
@@ -295,6 +299,7 @@ TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
     EXPECT_EQ(dt.filter, "udp");
     EXPECT_TRUE(dt.fanout);
     EXPECT_EQ(dt.fanout_group, 9);
+    EXPECT_TRUE(dt.ignore_outgoing);
 
     const McRequest join{
         .id = 4, .group = 0xef010101, .ifindex = 2, .include = true, .sources = {5, 6}};

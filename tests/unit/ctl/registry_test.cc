@@ -277,6 +277,19 @@ TEST_F(RegistryTest, SetOptionRebuildsTheEndpointOnTheSameRings) {
     EXPECT_EQ(reg().set_option(1, u.id, Attr::kIcmpFilter, 1).err, EOPNOTSUPP);
 }
 
+TEST_F(RegistryTest, IgnoreOutgoingIsATapOptionAtOpenAndAfter) {
+    // PACKET_IGNORE_OUTGOING: a packet-socket option (ENOPROTOOPT elsewhere), settable on an
+    // open tap; the published tap group carries it.
+    Result t = reg().open_tap(1, root(), {.ignore_outgoing = true});
+    ASSERT_TRUE(t.ok());
+    ASSERT_EQ(pub.read()->tap_groups().size(), 1u);
+    EXPECT_TRUE(pub.read()->tap_groups()[0].ignore_outgoing);
+    EXPECT_EQ(reg().set_option(1, t.id, Attr::kIgnoreOutgoing, 0).err, 0);
+    EXPECT_FALSE(pub.read()->tap_groups()[0].ignore_outgoing);
+    Result u = reg().open_udp(1, user(), {.port = 5000});
+    EXPECT_EQ(reg().set_option(1, u.id, Attr::kIgnoreOutgoing, 1).err, ENOPROTOOPT);
+}
+
 // --- bindings (demux/sk_lookup.h) ------------------------------------------------------------
 
 using test::binding;

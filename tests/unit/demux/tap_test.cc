@@ -10,6 +10,8 @@
 #include <set>
 
 #include "support/demux.h"
+#include "wire/bytes.h"
+#include "wire/icmp.h"
 
 namespace ingress::demux {
 namespace {
@@ -25,6 +27,14 @@ std::vector<uint8_t> arp_frame() {
         .ethertype(0x0806)
         .payload_size(28)
         .build();
+}
+
+// For the tests of received frames: the port-unreachable errors their UDP frames to closed
+// ports elicit would reach the ETH_P_ALL taps too, as PACKET_OUTGOING (the Tap.Outgoing*
+// tests below); an empty global ICMP budget (icmp_msgs_burst 0) keeps them out.
+void no_icmp_errors(test::DemuxHarness& h) {
+    h.tables.icmp.icmp_msgs_burst = 0;
+    h.tables.icmp.icmp_msgs_per_sec = 0;
 }
 
 TEST(Tap, SeesOtherHost) {
@@ -92,6 +102,7 @@ TEST(Tap, DgramFramingStartsAtTheNetworkHeader) {
 
 TEST(Tap, BindingToAnInterface) {
     test::DemuxHarness h;
+    no_icmp_errors(h);
     TapEndpoint here(test::rings(), TapType::kRaw), elsewhere(test::rings(), TapType::kRaw),
         typed_elsewhere(test::rings(), TapType::kRaw, wire::kEthPIp);
     here.bind(1);
@@ -107,6 +118,7 @@ TEST(Tap, BindingToAnInterface) {
 
 TEST(Tap, VlanTagMovedToAuxData) {
     test::DemuxHarness h;
+    no_icmp_errors(h);
     h.port.vlans.push_back({10, 10, test::kPortMac});
     TapEndpoint any(test::rings(), TapType::kRaw, kEthPAll, "any"),
         on_port(test::rings(), TapType::kRaw, kEthPAll, "on_port"),
@@ -176,6 +188,7 @@ TEST(Tap, PortRoundSeesThePktTypeBeforeVlanDoReceive) {
 
 TEST(Tap, FilterCompiledFromPcapExpression) {
     test::DemuxHarness h;
+    no_icmp_errors(h);
     h.port.vlans.push_back({10, 10, test::kPortMac});
     std::string err;
     auto f = TapFilter::compile("udp dst port 53", /*link_header=*/true, &err);
@@ -213,6 +226,7 @@ TEST(Tap, BadFilterExpressionIsReported) {
 
 TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
     test::DemuxHarness h;
+    no_icmp_errors(h);
     TapEndpoint m[3] = {TapEndpoint(test::rings(), TapType::kRaw),
                         TapEndpoint(test::rings(), TapType::kRaw),
                         TapEndpoint(test::rings(), TapType::kRaw)};
@@ -244,6 +258,7 @@ TEST(Tap, FanoutHashKeepsBothDirectionsOfAFlowTogether) {
 
 TEST(Tap, FanoutRoundRobin) {
     test::DemuxHarness h;
+    no_icmp_errors(h);
     TapEndpoint m[3] = {TapEndpoint(test::rings(), TapType::kRaw),
                         TapEndpoint(test::rings(), TapType::kRaw),
                         TapEndpoint(test::rings(), TapType::kRaw)};
@@ -272,6 +287,205 @@ TEST(Tap, FullTapQueueIsTheTapsOwnDrop) {
     EXPECT_COUNTERS(h.snap(), ({{"rx", 3}, {"passed", 3}, {"IngressL2NonIpv4", 3}}));
     EXPECT_EQ(tap.rings().used(), 2u);
     EXPECT_EQ(tap.rings().dropped(), 1u);
+}
+
+// Outgoing frames (net/core/dev.c dev_queue_xmit_nit): what the dataplane sends reaches the
+// ptype_all taps as PACKET_OUTGOING.
+
+std::vector<uint8_t> echo_request(uint16_t vid = 0) {
+    auto b = FrameBuilder().eth(test::kPeerMac, test::kPortMac);
+    if (vid) b.vlan(vid);
+    return b.ipv4(kPeer, kLocal).icmp(wire::kIcmpEcho, 0, 0x12340007).payload_size(32).build();
+}
+
+TEST(Tap, OutgoingEchoReplySeenAsPacketOutgoing) {
+    // A ping answered by the dataplane: an ETH_P_ALL socket sees the request (HOST) and the
+    // reply (OUTGOING), as tcpdump shows both on the kernel's host.
+    test::DemuxHarness h;
+    TapEndpoint raw(test::rings(), TapType::kRaw, kEthPAll, "raw"),
+        dgram(test::rings(), TapType::kDgram, kEthPAll, "dgram");
+    raw.set_auxdata();
+    h.builder.add(raw).add(dgram);
+    h.publish();
+    const auto req = echo_request();
+    h.run_one(req);
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& reply = h.backend.sent()[0].bytes;
+    auto got = test::take(raw.rings());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].bytes, req);
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_HOST);
+    EXPECT_EQ(got[1].bytes, reply);
+    EXPECT_EQ(got[1].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(got[1].meta.ifindex, 1u);
+    EXPECT_EQ(got[1].meta.ethertype, wire::kEthPIp);
+    EXPECT_EQ(got[1].meta.l3_off, 14);
+    EXPECT_EQ(got[1].meta.orig_len, reply.size());
+    EXPECT_NE(got[1].meta.rx_ns, 0u) << "net_timestamp_set";
+    EXPECT_EQ(got[1].meta.flags & (INGRESS_F_CSUM_VERIFIED | INGRESS_F_VLAN), 0u);
+    // sll_addr: eth_header_parse's h_source, our own MAC.
+    EXPECT_EQ(std::memcmp(got[1].meta.src_mac, test::kPortMac.b.data(), 6), 0);
+    // SOCK_DGRAM: from the network header, outgoing as incoming.
+    auto d = test::take(dgram.rings());
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[1].bytes, std::vector<uint8_t>(reply.begin() + 14, reply.end()));
+    EXPECT_EQ(d[1].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(std::memcmp(d[1].meta.src_mac, test::kPortMac.b.data(), 6), 0);
+    // A tap copy is not a fate: the request was delivered (consumed by icmp_rcv).
+    EXPECT_EQ(h.snap().delivered, 1u);
+    h.expect_buffers_conserved();
+}
+
+TEST(Tap, OutgoingNotSeenByEthertypeTap) {
+    // dev_queue_xmit_nit walks ptype_all and dev->ptype_all only: an ETH_P_IP packet socket
+    // (ptype_base) sees the incoming request but not the reply.
+    test::DemuxHarness h;
+    TapEndpoint ip(test::rings(), TapType::kRaw, wire::kEthPIp);
+    h.builder.add(ip);
+    h.publish();
+    h.run_one(echo_request());
+    EXPECT_EQ(h.backend.sent().size(), 1u);
+    auto got = test::take(ip.rings());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_HOST);
+}
+
+TEST(Tap, IgnoreOutgoingSkipsSentFrames) {
+    // PACKET_IGNORE_OUTGOING: the prot_hook's ignore_outgoing; incoming frames still arrive.
+    // A fanout group has one prot_hook: its flag is the group's.
+    test::DemuxHarness h;
+    TapEndpoint plain(test::rings(), TapType::kRaw, kEthPAll, "plain"),
+        ignoring(test::rings(), TapType::kRaw, kEthPAll, "ignoring"),
+        group(test::rings(), TapType::kRaw, kEthPAll, "group");
+    ignoring.set_ignore_outgoing();
+    group.set_ignore_outgoing().join_fanout(3, FanoutMode::kLoadBalance);
+    h.builder.add(plain).add(ignoring).add(group);
+    h.publish();
+    h.run_one(echo_request());
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    EXPECT_EQ(plain.rings().used(), 2u);
+    auto got = test::take(ignoring.rings());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_HOST);
+    EXPECT_EQ(group.rings().used(), 1u);
+}
+
+TEST(Tap, OutgoingIcmpErrorPassesTheFilterAsIncomingFramesDo) {
+    // A UDP datagram to a closed port: the port-unreachable error reaches the tap as
+    // OUTGOING; the filter runs on it as on any frame (0 = SOCKET_FILTER on the copy).
+    test::DemuxHarness h;
+    std::string err;
+    auto f = TapFilter::compile("icmp[icmptype] == icmp-unreach", true, &err);
+    ASSERT_NE(f, nullptr) << err;
+    TapEndpoint errors(test::rings(), TapType::kRaw, kEthPAll, "errors");
+    errors.attach_filter(std::move(f));
+    h.builder.add(errors);
+    h.publish();
+    h.run_one(udp_to(kLocal, 9).build());
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    auto got = test::take(errors.rings());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(got[0].bytes, h.backend.sent()[0].bytes);
+    EXPECT_EQ(got[0].bytes[14 + 20], 3) << "destination unreachable";
+    EXPECT_EQ(errors.filter_drops(), 1u) << "the incoming datagram was rejected";
+}
+
+TEST(Tap, OutgoingOnVlanSubInterfaceSeenOnItAndOnThePort) {
+    // The vlan device's dev_queue_xmit_nit (untagged), then the real device's (the tag in
+    // aux data): a tap on all interfaces sees the reply twice, as the request.
+    test::DemuxHarness h;
+    h.port.vlans.push_back({10, 10, test::kPortMac});
+    TapEndpoint any(test::rings(), TapType::kRaw, kEthPAll, "any"),
+        on_port(test::rings(), TapType::kRaw, kEthPAll, "on_port"),
+        on_vlan(test::rings(), TapType::kRaw, kEthPAll, "on_vlan");
+    any.set_auxdata();
+    on_port.bind(1).set_auxdata();
+    on_vlan.bind(10).set_auxdata();
+    h.builder.add(any).add(on_port).add(on_vlan);
+    h.publish();
+    h.run_one(echo_request(10));
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& reply = h.backend.sent()[0].bytes;
+    ASSERT_EQ(wire::load_be16(&reply[12]), wire::kEthP8021Q) << "the reply leaves tagged";
+    std::vector<uint8_t> untagged(reply.begin(), reply.begin() + 12);
+    untagged.insert(untagged.end(), reply.begin() + 16, reply.end());
+    auto a = test::take(any.rings());
+    ASSERT_EQ(a.size(), 4u);
+    EXPECT_EQ(a[2].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(a[2].meta.ifindex, 10u);
+    EXPECT_EQ(a[2].bytes, untagged);
+    EXPECT_EQ(a[2].meta.flags & INGRESS_F_VLAN, 0u);
+    EXPECT_EQ(a[3].meta.ifindex, 1u);
+    EXPECT_EQ(a[3].bytes, untagged) << "the tag is in aux data, not in the bytes";
+    EXPECT_NE(a[3].meta.flags & INGRESS_F_VLAN, 0u);
+    EXPECT_EQ(a[3].meta.vlan_tci & 0x0fff, 10);
+    auto p = test::take(on_port.rings());
+    ASSERT_EQ(p.size(), 2u);
+    EXPECT_EQ(p[1].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(p[1].meta.ifindex, 1u);
+    auto v = test::take(on_vlan.rings());
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_EQ(v[1].meta.pkt_type, PACKET_OUTGOING);
+    EXPECT_EQ(v[1].meta.ifindex, 10u);
+}
+
+// The frames the kernel kept (AF_XDP: the XDP program's tap ring buffer), handed to the
+// pipeline by an io::KernelFrames source: the taps see them as received frames with their
+// own pkt_type, no fate is counted, and a copy cut at the snap length keeps its wire length.
+class FakeKernelFrames final : public io::KernelFrames {
+public:
+    struct Copy {
+        std::vector<uint8_t> bytes;
+        uint32_t wire_len;
+    };
+    std::vector<Copy> q;
+    uint32_t drain(Sink sink, void* ctx, uint32_t max) noexcept override {
+        uint32_t n = 0;
+        for (; n < max && n < q.size(); ++n) sink(ctx, q[n].bytes, q[n].wire_len);
+        q.erase(q.begin(), q.begin() + n);
+        return n;
+    }
+};
+
+TEST(Tap, KernelKeptFramesSeenWithTheirPktTypeAndNoFate) {
+    test::DemuxHarness h;
+    FakeKernelFrames k;
+    h.tables.kernel_frames = &k;
+    TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all"),
+        arp(test::rings(), TapType::kRaw, wire::kEthPArp, "arp");
+    h.builder.add(all).add(arp);
+    h.publish();
+    const auto other = udp_to(kPeer, 53).eth_dst(wire::Mac{{2, 0, 0, 0, 0, 9}}).build();
+    const auto big = udp_to(kLocal, 22).payload_size(300).build();
+    k.q = {{arp_frame(), static_cast<uint32_t>(arp_frame().size())},
+           {other, static_cast<uint32_t>(other.size())},
+           {{big.begin(), big.begin() + 100}, static_cast<uint32_t>(big.size())}};
+    h.tick();
+    EXPECT_TRUE(k.q.empty());
+    auto got = test::take(all.rings());
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].bytes, arp_frame());
+    EXPECT_EQ(got[0].meta.pkt_type, PACKET_BROADCAST);
+    EXPECT_EQ(got[1].meta.pkt_type, PACKET_OTHERHOST);
+    EXPECT_EQ(got[2].meta.pkt_type, PACKET_HOST);
+    EXPECT_EQ(got[2].bytes.size(), 100u);
+    EXPECT_EQ(got[2].meta.orig_len, big.size()) << "the wire length, as tp_len";
+    EXPECT_NE(got[2].meta.flags & INGRESS_F_TRUNCATED, 0u);
+    EXPECT_EQ(test::take(arp.rings()).size(), 1u) << "ptype_base as for a received frame";
+    core::Snapshot s = h.snap();
+    EXPECT_EQ(s.rx, 0u) << "the kernel's frames: no fate, no counter here";
+    EXPECT_EQ(s.mib_value(core::Mib::kIpInReceives), 0u);
+}
+
+TEST(Tap, KernelKeptFramesCopiedBeforeTheLastTapClosedAreDropped) {
+    test::DemuxHarness h;
+    FakeKernelFrames k;
+    h.tables.kernel_frames = &k;
+    h.publish();  // no tap
+    k.q = {{arp_frame(), static_cast<uint32_t>(arp_frame().size())}};
+    h.tick();
+    EXPECT_TRUE(k.q.empty()) << "drained, so a tap opened later does not get them";
 }
 
 }  // namespace

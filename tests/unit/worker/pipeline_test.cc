@@ -44,6 +44,27 @@ TEST(Pipeline, ValidIpv4IsPassedTrimmedToTotLen) {
     h.expect_buffers_conserved();
 }
 
+TEST(Pipeline, NothingPassedWithoutAPathToTheKernel) {
+    // AF_XDP (Backend::can_pass() false): a frame in the UMEM cannot re-enter the kernel's
+    // receive path, so what the pipeline would pass (TCP to us, ARP) is dropped under its own
+    // reason, never counted passed.
+    test::PipelineHarness h;
+    h.backend.set_can_pass(false);
+    auto arp = FrameBuilder()
+                   .eth(test::kPeerMac, wire::Mac::broadcast())
+                   .ethertype(wire::kEthPArp)
+                   .payload_size(28)
+                   .build();
+    h.run({tcp().build(), arp});
+    core::Snapshot s = h.snap();
+    EXPECT_EQ(s.rx, 2u);
+    EXPECT_EQ(s.passed, 0u);
+    EXPECT_EQ(s.drop_value(core::DropReason::kXdpUnpassable), 2u);
+    EXPECT_TRUE(h.backend.passed().empty());
+    EXPECT_EQ(s.mib_value(core::Mib::kIpInReceives), 1u) << "ip_rcv still counted the TCP one";
+    h.expect_buffers_conserved();
+}
+
 TEST(Pipeline, MixedBurstEveryFrameOneFate) {
     test::PipelineHarness h;
     std::vector<std::vector<uint8_t>> frames;

@@ -132,6 +132,8 @@ public:
     // kMulticastAll / kIcmpFilter / kIfindex equivalents.
     void set_multicast_all(bool on);
     void set_icmp_filter(uint32_t mask);
+    // PACKET_IGNORE_OUTGOING (taps): Error(ENOPROTOOPT) on UDP and raw endpoints.
+    void set_ignore_outgoing(bool on);
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);

@@ -100,9 +100,11 @@ struct ingress_tap_opts {
     int dgram;           /* SOCK_DGRAM (frames from the network header) instead of SOCK_RAW */
     const char* filter;  /* a pcap expression compiled to the socket filter; NULL = none */
     uint32_t ring_slots; /* 0 = the daemon's default */
+    int ignore_outgoing; /* PACKET_IGNORE_OUTGOING: no copies of the frames the dataplane
+                            sends (PACKET_OUTGOING); default 0, as a fresh packet socket */
 };
 #define INGRESS_TAP_OPTS_INIT \
-    { 0x0003, 0, 0, NULL, 0 }
+    { 0x0003, 0, 0, NULL, 0, 0 }
 void ingress_tap_opts_init(struct ingress_tap_opts* o);
 
 struct ingress_endpoint_stats {
@@ -286,6 +288,8 @@ int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
 /* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
  * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
+/* setsockopt(PACKET_IGNORE_OUTGOING) on an open tap. -ENOPROTOOPT on UDP and raw endpoints. */
+int ingress_set_ignore_outgoing(struct ingress_endpoint* ep, int on);
 /* Bindings (tubular's model of BPF sk_lookup; README "Bindings"): register the UDP endpoint
  * under a label, so unicast datagrams a binding gives that label reach it before the bound
  * and wildcard endpoints (several endpoints under a label share its flows by the reuseport

@@ -47,6 +47,9 @@ struct TapOptions {
     uint16_t fanout_group = 0;
     uint8_t fanout_mode = 0;  // 0 hash, 1 round robin
     uint32_t ring_slots = 0;
+    // PACKET_IGNORE_OUTGOING: no copies of the frames the dataplane sends (default off, as a
+    // fresh packet socket). For a fanout group, the group's (PACKET_FANOUT_FLAG_IGNORE_OUTGOING).
+    bool ignore_outgoing = false;
 };
 
 }  // namespace ingress
