@@ -13,6 +13,8 @@
 
 namespace ingress::demux {
 
+struct IcmpRcvTrace;  // demux/icmp_rcv.h
+
 // What local delivery needs besides the packet: the published table, the worker's
 // counters, its ICMP sender (nullptr: never send) and the burst's time.
 struct DemuxEnv {
@@ -21,6 +23,7 @@ struct DemuxEnv {
     ipv4::IcmpSender* icmp = nullptr;
     uint64_t now_ns = 0;
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
+    IcmpRcvTrace* icmp_trace = nullptr;     // icmp_rcv's outcome (observed bursts only)
 };
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),
