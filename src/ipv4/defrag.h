@@ -94,16 +94,21 @@ public:
     // Hands the frames of dead queues to the sink: dropped frames leave the held gauge and
     // are settled with their reason; the fragments of a completed datagram leave the gauge
     // (their fate is the reassembled packet's) and their buffers are released. Sink needs
-    // settle(Packet&, Verdict), release(uint64_t buf), home()/set_home(uint16_t) (whose
-    // buffers it settles: each fragment's `home`) and counters().
+    // settle(Packet&, Verdict), release(uint64_t buf) and counters(); one with
+    // home()/set_home(uint16_t) (worker::FateSink) is told whose buffers it settles: each
+    // fragment's `home`.
     template <class Sink>
     void reap(Sink& sink) noexcept {
+        constexpr bool kHomes = requires(Sink & s) {
+            s.set_home(s.home());
+        };
         if (dead_ == kNil) return;
-        const uint16_t home = sink.home();
+        uint16_t home = 0;
+        if constexpr (kHomes) home = sink.home();
         while (dead_ != kNil) {
             Frag& f = frags_[dead_];
             const uint32_t next = f.next;
-            sink.set_home(f.home);
+            if constexpr (kHomes) sink.set_home(f.home);
             if (f.held) sink.counters().unheld(1);
             if (f.consumed) {
                 sink.release(f.pkt.buf);
@@ -113,7 +118,7 @@ public:
             free_frag(dead_);
             dead_ = next;
         }
-        sink.set_home(home);
+        if constexpr (kHomes) sink.set_home(home);
     }
 
     io::BufferPool& buffers() noexcept { return reasm_pool_; }
