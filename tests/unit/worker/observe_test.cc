@@ -195,7 +195,7 @@ TEST(Observe, TraceOfIcmpLeftToTheKernelHasNoIcmpRcvStep) {
     ASSERT_EQ(recs.size(), 1u);
     auto l = lines(recs[0]);
     ASSERT_FALSE(l.empty());
-    EXPECT_EQ(l.back(), "ip_local_deliver_finish: protocol 1 -> passed");
+    EXPECT_EQ(l.back(), "ip_local_deliver_finish: protocol 1 -> passed to the kernel");
 }
 
 // rp_filter=1 with the source routed out of another interface: the route step is local,
