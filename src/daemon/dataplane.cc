@@ -164,7 +164,6 @@ struct Dataplane::Port {
     std::unique_ptr<io::dpdk::DpdkBackend> dpdk;   // instead of prog + backend
     io::Backend* io = nullptr;                     // backend or dpdk
     std::unique_ptr<SteeringSync> steering;        // through prog or dpdk
-    std::unique_ptr<worker::HandoffMesh> mesh;     // between its workers, when it has several
     KernelMemberships kernel_mc;                   // the apps' joins, mirrored into the kernel
 
     // Steers what the route tables say is ours on the port or one of its VLANs (the
@@ -401,16 +400,23 @@ std::unique_ptr<Dataplane::Port> Dataplane::open_afxdp_port(const config::Interf
 }
 
 void Dataplane::create_workers() {
-    // One worker per (interface, queue). The workers of one interface share a handoff mesh,
-    // so the fragments of a datagram meet at its owner whichever queues RSS put them on
-    // (src/ipv4/defrag.md); the buffers find their way home through the backend's return
-    // rings (src/io/afxdp/backend.h; DPDK's mempool takes them back from any thread).
+    // One worker per (interface, queue). Every worker of every interface shares one handoff
+    // mesh, so the fragments of a datagram meet at its owner whichever queues, and whichever
+    // interfaces, they arrived on (the kernel's reassembly key has no interface,
+    // src/ipv4/defrag.md). A buffer goes home through its backend between the workers of one
+    // interface (AF_XDP's return rings, src/io/afxdp/backend.h; DPDK's mempool), through the
+    // mesh's return rings between interfaces (src/worker/handoff.h).
+    std::vector<uint16_t> backend_of;
+    for (std::size_t i = 0; i < ports_.size(); ++i)
+        backend_of.insert(backend_of.end(), ports_[i]->ic.queues.size(), static_cast<uint16_t>(i));
+    if (backend_of.size() > 1)
+        // A worker holds at most a full handoff ring, its held fragments and two bursts of
+        // another's buffers before that one drains its return ring (handoff.h).
+        mesh_ = std::make_unique<worker::HandoffMesh>(
+            static_cast<uint16_t>(backend_of.size()), kHandoffRing, backend_of,
+            kHandoffRing + cfg_.defrag.max_frags + 2 * core::kBurst);
     std::size_t n = 0;
     for (auto& p : ports_) {
-        if (p->ic.queues.size() > 1)
-            p->mesh = std::make_unique<worker::HandoffMesh>(
-                static_cast<uint16_t>(p->ic.queues.size()), kHandoffRing);
-        uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
             const bool first_of_port = in_port == 0;
@@ -418,9 +424,9 @@ void Dataplane::create_workers() {
                                      .icmp = cfg_.icmp,
                                      .defrag = cfg_.defrag,
                                      .knobs = knobs_.get(),
-                                     .handoff = p->mesh.get(),
+                                     .handoff = mesh_.get(),
                                      .worker = static_cast<uint16_t>(n),
-                                     .mesh_worker = in_port++,
+                                     .mesh_worker = static_cast<uint16_t>(n),
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get(),
                                      .observe = &observe_,
@@ -570,8 +576,15 @@ void Dataplane::stop() {
     server_.reset();
     registry_.reset();
     stop_ = true;
+    bool joined = false;
     for (auto& w : workers_)
-        if (w->thread.joinable()) w->thread.join();
+        if (w->thread.joinable()) {
+            w->thread.join();
+            joined = true;
+        }
+    // Buffers handed back across interfaces after their home worker had stopped.
+    if (joined)
+        for (auto& w : workers_) w->worker->pipeline().take_back();
 }
 
 Dataplane::~Dataplane() {

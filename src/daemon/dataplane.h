@@ -27,6 +27,7 @@
 #include "demux/endpoint_publisher.h"
 #include "ipv4/knobs.h"
 #include "ipv4/route_tables.h"
+#include "worker/handoff.h"
 #include "worker/observe.h"
 
 namespace ingress::daemon {
@@ -141,6 +142,8 @@ private:
     std::unique_ptr<ctl::Registry> registry_;
     std::unique_ptr<ctl::Server> server_;
     std::vector<std::unique_ptr<Port>> ports_;
+    // Fragments between every pair of workers, of any interface (null: one worker).
+    std::unique_ptr<worker::HandoffMesh> mesh_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     std::atomic<bool> stop_{false};
     std::atomic<std::size_t> polling_{0};

@@ -78,26 +78,51 @@ Verdict in_error(core::CounterBlock& c, DropReason r) noexcept {
     return Verdict::drop(r);
 }
 
+// The trace's outcome (observed bursts only), passing `v` through.
+Verdict traced(DemuxEnv& env, IcmpRcvOutcome o, Verdict v) noexcept {
+    if (env.icmp_trace) [[unlikely]]
+        env.icmp_trace->outcome = o;
+    return v;
+}
+
+IcmpRcvOutcome reply_outcome(ipv4::IcmpResult r) noexcept {
+    switch (r) {
+        case ipv4::IcmpResult::kQueued:
+            return IcmpRcvOutcome::kReplySent;
+        case ipv4::IcmpResult::kRateLimited:
+            return IcmpRcvOutcome::kReplyRateLimited;
+        case ipv4::IcmpResult::kNoBuffer:
+            return IcmpRcvOutcome::kReplyNoBuffer;
+        case ipv4::IcmpResult::kNotAllowed:
+            break;
+    }
+    return IcmpRcvOutcome::kReplyNotSent;
+}
+
 // icmp_echo(): the reply carries the request's identifier, sequence and data.
 Verdict icmp_echo(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& env) noexcept {
-    if (!env.icmp || env.icmp->config().icmp_echo_ignore_all) return Verdict::delivered();
-    env.icmp->reply(pkt, wire::kIcmpEchoReply, icmp.code(), icmp.rest(), icmp.body(),
-                    env.icmp->spec_dst(pkt), env.now_ns, env.c);
-    return Verdict::delivered();
+    if (!env.icmp) return traced(env, IcmpRcvOutcome::kReplyNotSent, Verdict::delivered());
+    if (env.icmp->config().icmp_echo_ignore_all)
+        return traced(env, IcmpRcvOutcome::kIgnoredEcho, Verdict::delivered());
+    const ipv4::IcmpResult r =
+        env.icmp->reply(pkt, wire::kIcmpEchoReply, icmp.code(), icmp.rest(), icmp.body(),
+                        env.icmp->spec_dst(pkt), env.now_ns, env.c);
+    return traced(env, reply_outcome(r), Verdict::delivered());
 }
 
 // icmp_timestamp(): originate time from the request, receive and transmit time now.
 Verdict icmp_timestamp(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& env) noexcept {
-    if (icmp.body().size() < 4) return in_error(env.c, DropReason::kPktTooSmall);
-    if (!env.icmp) return Verdict::delivered();
+    if (icmp.body().size() < 4)
+        return traced(env, IcmpRcvOutcome::kTooShort, in_error(env.c, DropReason::kPktTooSmall));
+    if (!env.icmp) return traced(env, IcmpRcvOutcome::kReplyNotSent, Verdict::delivered());
     std::array<uint8_t, 12> times{};
     std::copy_n(icmp.body().begin(), 4, times.begin());
     const uint32_t now = env.icmp->wall_ms();
     wire::store_be32(&times[4], now);
     wire::store_be32(&times[8], now);
-    env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(), times, env.icmp->spec_dst(pkt),
-                    env.now_ns, env.c);
-    return Verdict::delivered();
+    const ipv4::IcmpResult r = env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(),
+                                               times, env.icmp->spec_dst(pkt), env.now_ns, env.c);
+    return traced(env, reply_outcome(r), Verdict::delivered());
 }
 
 // icmp_unreach(): the checks on the quoted datagram, then icmp_socket_deliver().
@@ -156,17 +181,58 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
     return l4.size() > kQuotedProto && cfg.kernel_handles[l4[kQuotedProto]];
 }
 
+const char* icmp_rcv_outcome_name(IcmpRcvOutcome o) noexcept {
+    switch (o) {
+        case IcmpRcvOutcome::kNotRun:
+            return "not run";
+        case IcmpRcvOutcome::kCsumError:
+            return "bad checksum";
+        case IcmpRcvOutcome::kTooShort:
+            return "too short";
+        case IcmpRcvOutcome::kIgnoredBroadcast:
+            return "ignored (net.ipv4.icmp_echo_ignore_broadcasts)";
+        case IcmpRcvOutcome::kBroadcastDiscard:
+            return "discarded: not answered to broadcast/multicast";
+        case IcmpRcvOutcome::kEchoReplyNoSocket:
+            return "echo reply: no ping socket";
+        case IcmpRcvOutcome::kUnknownType:
+            return "unknown type";
+        case IcmpRcvOutcome::kIgnoredEcho:
+            return "ignored (net.ipv4.icmp_echo_ignore_all)";
+        case IcmpRcvOutcome::kReplySent:
+            return "reply sent";
+        case IcmpRcvOutcome::kReplyRateLimited:
+            return "reply rate limited";
+        case IcmpRcvOutcome::kReplyNotSent:
+            return "no reply (not answerable or no route back)";
+        case IcmpRcvOutcome::kReplyNoBuffer:
+            return "reply not sent: no buffer";
+        case IcmpRcvOutcome::kErrorToSockets:
+            return "error handed to socket lookup";
+        case IcmpRcvOutcome::kRedirect:
+            return "redirect: ignored";
+        case IcmpRcvOutcome::kDiscard:
+            return "discarded";
+    }
+    return "?";
+}
+
 Verdict icmp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
+    using O = IcmpRcvOutcome;
     core::CounterBlock& c = env.c;
     c.mib(Mib::kIcmpInMsgs);
     const auto msg = pkt.l3().subspan(pkt.ip_hlen());
+    if (env.icmp_trace) [[unlikely]]
+        *env.icmp_trace = {.type = msg.empty() ? uint8_t{0} : msg[0],
+                           .code = msg.size() < 2 ? uint8_t{0} : msg[1],
+                           .outcome = O::kNotRun};
     // skb_checksum_simple_validate(): over the whole message, whatever its length.
     if (!(pkt.flags & core::kFlagL4CsumGood) && wire::internet_checksum(msg) != 0) {
         c.mib(Mib::kIcmpInCsumErrors);
-        return in_error(c, DropReason::kIcmpCsum);
+        return traced(env, O::kCsumError, in_error(c, DropReason::kIcmpCsum));
     }
     auto view = wire::IcmpView::try_view(msg);  // pskb_pull(sizeof(struct icmphdr))
-    if (!view) return in_error(c, DropReason::kPktTooSmall);
+    if (!view) return traced(env, O::kTooShort, in_error(c, DropReason::kPktTooSmall));
     const uint8_t type = view->type();
     count_in_type(type, c);
 
@@ -176,14 +242,17 @@ Verdict icmp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
         // sysctl decides); every other type but address mask is.
         const bool echo_or_ts = type == wire::kIcmpEcho || type == wire::kIcmpTimestamp;
         const bool ignore_bcast = !env.icmp || env.icmp->config().icmp_echo_ignore_broadcasts;
-        if (echo_or_ts && ignore_bcast) return in_error(c, DropReason::kInvalidProto);
+        if (echo_or_ts && ignore_bcast)
+            return traced(env, O::kIgnoredBroadcast, in_error(c, DropReason::kInvalidProto));
         if (!echo_or_ts && type != wire::kIcmpAddress && type != wire::kIcmpAddressReply)
-            return in_error(c, DropReason::kInvalidProto);
+            return traced(env, O::kBroadcastDiscard, in_error(c, DropReason::kInvalidProto));
     }
     // ping_rcv(): no ping endpoints in the dataplane.
-    if (type == wire::kIcmpEchoReply) return Verdict::drop(DropReason::kNoSocket);
+    if (type == wire::kIcmpEchoReply)
+        return traced(env, O::kEchoReplyNoSocket, Verdict::drop(DropReason::kNoSocket));
     // RFC 1122 3.2.2: unknown types MUST be silently discarded.
-    if (type > wire::kNrIcmpTypes) return in_error(c, DropReason::kUnhandledProto);
+    if (type > wire::kNrIcmpTypes)
+        return traced(env, O::kUnknownType, in_error(c, DropReason::kUnhandledProto));
 
     switch (type) {
         case wire::kIcmpEcho:
@@ -194,13 +263,14 @@ Verdict icmp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
         case wire::kIcmpSourceQuench:
         case wire::kIcmpTimeExceeded:
         case wire::kIcmpParameterProb:
-            return icmp_unreach(pkt, *view, env);
+            return traced(env, O::kErrorToSockets, icmp_unreach(pkt, *view, env));
         case wire::kIcmpRedirect:
             // icmp_redirect(): the quoted header must be there; no routes to update here.
-            if (view->body().size() < kIpHeader) return in_error(c, DropReason::kNotSpecified);
-            return Verdict::delivered();
+            if (view->body().size() < kIpHeader)
+                return traced(env, O::kRedirect, in_error(c, DropReason::kNotSpecified));
+            return traced(env, O::kRedirect, Verdict::delivered());
         default:
-            return Verdict::delivered();  // icmp_discard()
+            return traced(env, O::kDiscard, Verdict::delivered());  // icmp_discard()
     }
 }
 

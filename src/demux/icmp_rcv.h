@@ -8,6 +8,31 @@
 
 namespace ingress::demux {
 
+// What icmp_rcv() did with a message, for `ingressctl trace` (worker/observe.h: the
+// icmp_rcv stage). Written only when DemuxEnv::icmp_trace is set (observed bursts).
+enum class IcmpRcvOutcome : uint8_t {
+    kNotRun,             // icmp_rcv() did not see the message
+    kCsumError,          // skb_checksum_simple_validate failed
+    kTooShort,           // shorter than the header (or a timestamp's 4 data bytes)
+    kIgnoredBroadcast,   // echo/timestamp to broadcast: net.ipv4.icmp_echo_ignore_broadcasts
+    kBroadcastDiscard,   // any other type to broadcast/multicast (RFC 1122 3.2.2.6)
+    kEchoReplyNoSocket,  // ping_rcv(): no ping endpoint
+    kUnknownType,        // type > NR_ICMP_TYPES
+    kIgnoredEcho,        // echo: net.ipv4.icmp_echo_ignore_all
+    kReplySent,          // icmp_reply() queued the reply
+    kReplyRateLimited,   // icmp_reply(): a rate limit (icmp_ratemask has the reply's type)
+    kReplyNotSent,       // icmp_reply(): no route back or not answerable (icmp_send's rules)
+    kReplyNoBuffer,      // icmp_reply(): no buffer (IcmpOutErrors)
+    kErrorToSockets,     // icmp_unreach() -> icmp_socket_deliver()
+    kRedirect,           // icmp_redirect(): no routes to learn here
+    kDiscard,            // icmp_discard()
+};
+const char* icmp_rcv_outcome_name(IcmpRcvOutcome o) noexcept;
+struct IcmpRcvTrace {
+    uint8_t type = 0, code = 0;
+    IcmpRcvOutcome outcome = IcmpRcvOutcome::kNotRun;
+};
+
 // Whether the kernel keeps this ICMP message although its destination is ours: what only the
 // kernel's sockets can use. An echo reply (ping_rcv: the host's ping sockets) and an error
 // (destination unreachable, source quench, redirect, time exceeded, parameter problem) that
@@ -49,7 +74,8 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
 // slot here), learning redirects (the dataplane forwards nothing), the replies' IP options
 // (ip_options_echo: a request carrying options is answered without them).
 // Reads:  pkt.l4_off, pkt.len, ICMP bytes, pkt.route_type, pkt.saddr, pkt.daddr, pkt.tos.
-// Writes: endpoints' pending errors and error queues, the worker's PMTU cache.
+// Writes: endpoints' pending errors and error queues, the worker's PMTU cache;
+//         *env.icmp_trace, when set (the type, code and IcmpRcvOutcome).
 // Next:   delivered (consumed).
 // Drops:  ICMP_CSUM, PKT_TOO_SMALL, INVALID_PROTO, UNHANDLED_PROTO, NO_SOCKET, IP_INHDR,
 //         NOT_SPECIFIED.

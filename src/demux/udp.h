@@ -14,6 +14,8 @@
 
 namespace ingress::demux {
 
+struct IcmpRcvTrace;  // demux/icmp_rcv.h
+
 // What local delivery needs besides the packet: the published table, the worker's
 // counters, its ICMP sender (nullptr: never send) and the burst's time.
 struct DemuxEnv {
@@ -23,6 +25,7 @@ struct DemuxEnv {
     uint64_t now_ns = 0;
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
     ipv4::PmtuCache* pmtu = nullptr;        // the worker's PMTU exceptions (icmp_err.h)
+    IcmpRcvTrace* icmp_trace = nullptr;     // icmp_rcv's outcome (observed bursts only)
 };
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),

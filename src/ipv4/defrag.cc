@@ -298,7 +298,8 @@ void Defrag::unlink_last(Queue& q, uint32_t fi) noexcept {
     free_frag(fi);
 }
 
-DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c) noexcept {
+DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
+                           uint16_t home) noexcept {
     c.mib(Mib::kIpReasmReqds);
     const Key key{pkt.saddr, pkt.daddr, pkt.ip_id, pkt.ip_proto};
 
@@ -336,7 +337,7 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c) 
     const uint32_t fi = alloc_frag();
     if (fi == kNil) return discard_qp(DropReason::kNomem);
     Frag& f = frags_[fi];
-    f = Frag{.pkt = pkt, .offset = offset, .end = end};
+    f = Frag{.pkt = pkt, .offset = offset, .end = end, .home = home};
     link(q, fi, slot);
 
     q.meat += end - offset;
@@ -395,7 +396,15 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     // The first fragment's header, for the whole datagram: its length, no fragment bits
     // (IP_DF survives when the largest fragment carried it: IPSKB_FRAG_PMTU), the folded
     // ECN, a new checksum. The Packet's fields say the same.
+    // inet_frag_reasm_prepare() makes the completing skb the head with skb_morph(), which
+    // copies the first fragment's skb_iif, cb (IPCB's iif: IP_PKTINFO), pkt_type and VLAN
+    // tag: the datagram arrived where its first fragment did (ifindex, whatever interface
+    // the others came on). ip_frag_queue() keeps the completing skb's route (orefdst) and
+    // inet_frag_reasm_finish() its time (q->stamp): route_type, rx_ns and queue are the
+    // completing fragment's.
     Packet out = head.pkt;
+    out.rx_ns = pkt.rx_ns;
+    out.route_type = pkt.route_type;
     out.frag_off = q.max_df_size == q.max_size ? wire::kIpFlagDf : uint16_t{0};
     out.tos = static_cast<uint8_t>(out.tos | ecn);
     wire::Ipv4Writer(dst + head.pkt.l3_off)
@@ -442,9 +451,10 @@ void Defrag::flush_all() noexcept {
     while (timer_head_ != kNil) kill(timer_head_, DropReason::kFragReasmTimeout, false);
 }
 
-core::Verdict defrag(Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c) noexcept {
+core::Verdict defrag(Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c,
+                     uint16_t home) noexcept {
     if (!pkt.is_fragment()) return core::Verdict::next();
-    const DefragResult r = d.queue(pkt, now_ns, c);
+    const DefragResult r = d.queue(pkt, now_ns, c, home);
     switch (r.status) {
         case DefragStatus::kComplete:
             return core::Verdict::next();

@@ -9,7 +9,9 @@
 // Writes: on kComplete, pkt becomes the reassembled datagram: data/buf point into the
 //         defrag-owned buffer pool, its header and pkt.frag_off carry no fragment bits
 //         (at most DF), pkt.tos the folded ECN, len the whole datagram,
-//         flags |= kFlagReassembled, frames = N fragments.
+//         flags |= kFlagReassembled, frames = N fragments; the first fragment's L2 view
+//         (ifindex, pkt_type, VLAN) and the completing fragment's rx_ns, queue and route
+//         (ip_frag_reasm(), defrag.md "Which interface").
 // Next:   local delivery (ip_local_deliver_finish), with the reassembled datagram.
 // Drops:  DUP_FRAG, FRAG_TOO_FAR, FRAG_REASM_TIMEOUT, PKT_TOO_BIG, NOMEM, and the (ingress)
 //         FRAG_OVERLAP, FRAG_INVALID, FRAG_MEM_LIMIT (see counters.def for the kernel's own
@@ -74,8 +76,11 @@ public:
 
     explicit Defrag(const DefragConfig& cfg = {});
 
-    // ip_defrag(): queues one fragment (pkt.is_fragment() must hold).
-    DefragResult queue(core::Packet& pkt, uint64_t now_ns, core::CounterBlock& c) noexcept;
+    // ip_defrag(): queues one fragment (pkt.is_fragment() must hold). `home`: the handoff
+    // mesh's index of the worker that received it (where its buffer goes back; reap() hands
+    // it to the sink), 0 without a mesh.
+    DefragResult queue(core::Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
+                       uint16_t home = 0) noexcept;
 
     // ip_expire() for every queue whose ipfrag_time has run out, oldest first (the check
     // stops at the first queue that has not): IpReasmFails, IpReasmTimeout, and an ICMP time
@@ -90,12 +95,21 @@ public:
     // Hands the frames of dead queues to the sink: dropped frames leave the held gauge and
     // are settled with their reason; the fragments of a completed datagram leave the gauge
     // (their fate is the reassembled packet's) and their buffers are released. Sink needs
-    // settle(Packet&, Verdict), release(uint64_t buf) and counters().
+    // settle(Packet&, Verdict), release(uint64_t buf) and counters(); one with
+    // home()/set_home(uint16_t) (worker::FateSink) is told whose buffers it settles: each
+    // fragment's `home`.
     template <class Sink>
     void reap(Sink& sink) noexcept {
+        constexpr bool kHomes = requires(Sink & s) {
+            s.set_home(s.home());
+        };
+        if (dead_ == kNil) return;
+        uint16_t home = 0;
+        if constexpr (kHomes) home = sink.home();
         while (dead_ != kNil) {
             Frag& f = frags_[dead_];
             const uint32_t next = f.next;
+            if constexpr (kHomes) sink.set_home(f.home);
             if (f.held) sink.counters().unheld(1);
             if (f.consumed) {
                 sink.release(f.pkt.buf);
@@ -105,6 +119,7 @@ public:
             free_frag(dead_);
             dead_ = next;
         }
+        if constexpr (kHomes) sink.set_home(home);
     }
 
     io::BufferPool& buffers() noexcept { return reasm_pool_; }
@@ -139,6 +154,7 @@ private:
         uint32_t run_end = 0;   // valid on a run head: end of its run of adjacent fragments
         bool held = false;      // counted as held (every fragment but the completing one)
         bool consumed = false;  // part of a completed datagram (buffer released, no drop)
+        uint16_t home = 0;      // the worker that received it (queue()'s `home`)
         core::DropReason reason = core::DropReason::kNotSpecified;
     };
     // INET_FRAG_FIRST_IN / INET_FRAG_LAST_IN.
@@ -207,7 +223,8 @@ private:
     io::BufferPool reasm_pool_;
 };
 
-// The stage: non-fragments continue untouched; fragments go to `d`.
-core::Verdict defrag(core::Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c) noexcept;
+// The stage: non-fragments continue untouched; fragments go to `d` (`home` as in queue()).
+core::Verdict defrag(core::Packet& pkt, Defrag& d, uint64_t now_ns, core::CounterBlock& c,
+                     uint16_t home = 0) noexcept;
 
 }  // namespace ingress::ipv4

@@ -8,6 +8,10 @@
 // (a datagram defrag rebuilt, marked core::kFlagReassembled). A reassembled packet's buffer
 // goes back to the reassembly pool, whatever its fate; the fragments it was built from go
 // back to the backend through release() when defrag reaps them.
+//
+// A fragment handed in by a worker of another backend (another interface, handoff.h) is
+// settled like any other, but its buffer goes home on the mesh's return ring: set_home()
+// names the worker whose buffers are being settled.
 #pragma once
 
 #include <array>
@@ -19,6 +23,7 @@
 #include "core/verdict.h"
 #include "io/backend.h"
 #include "io/buffer_pool.h"
+#include "worker/handoff.h"
 #include "worker/observe.h"
 
 namespace ingress::worker {
@@ -79,12 +84,25 @@ public:
     // A backend buffer whose frame's fate was already counted elsewhere (a fragment consumed
     // into a reassembled datagram): back to the backend at flush(), nothing counted.
     void release(uint64_t buf) noexcept {
+        if (foreign()) [[unlikely]]
+            return send_home(buf);
         free_[nfree_++] = buf;
         if (nfree_ == kCap) flush();
     }
 
     // Where kFlagReassembled buffers go back (the worker's defrag pool).
     void set_reasm_pool(io::BufferPool* pool) noexcept { reasm_ = pool; }
+
+    // The handoff mesh and this worker's index in it (null: every buffer is the backend's).
+    void set_mesh(HandoffMesh* mesh, uint16_t me) noexcept {
+        mesh_ = mesh;
+        me_ = home_ = me;
+    }
+    // Whose buffers settle() and release() take from now on: a mesh index (the worker that
+    // received them). Reset to this worker's own after each handed-in batch.
+    void set_home(uint16_t w) noexcept { home_ = w; }
+    uint16_t home() const noexcept { return home_; }
+    uint16_t me() const noexcept { return me_; }
 
     // Gives the queued buffers back to the backend: once per burst.
     void flush() noexcept {
@@ -101,14 +119,28 @@ private:
     void give_back(const core::Packet& pkt) noexcept {
         if (pkt.flags & core::kFlagReassembled) {
             reasm_->put(pkt.buf);
+        } else if (foreign()) [[unlikely]] {
+            send_home(pkt.buf);
         } else {
             free_[nfree_++] = pkt.buf;
         }
+    }
+    bool foreign() const noexcept {
+        return home_ != me_ && mesh_ && !mesh_->same_backend(home_, me_);
+    }
+    void send_home(uint64_t buf) noexcept {
+        // Cannot be full: the ring holds more than one worker can hold of another's buffers
+        // (handoff.h).
+        const bool ok = mesh_->returns(me_, home_).try_push(buf);
+        assert(ok);
+        (void)ok;
     }
 
     static constexpr uint16_t kCap = core::kBurst;
     io::Backend& backend_;
     io::BufferPool* reasm_ = nullptr;
+    HandoffMesh* mesh_ = nullptr;
+    uint16_t me_ = 0, home_ = 0;
     Observer* obs_ = nullptr;
     core::CounterBlock& c_;
     bool can_pass_;

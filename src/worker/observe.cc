@@ -39,6 +39,8 @@ const char* trace_stage_name(TraceStage s) noexcept {
             return "ip_local_deliver_finish";
         case TraceStage::kUdpLookup:
             return "__udp4_lib_lookup";
+        case TraceStage::kIcmpRcv:
+            return "icmp_rcv";
         case TraceStage::kCount:
             break;
     }
@@ -145,6 +147,10 @@ std::string format_step(const TraceStep& s) {
             }
             break;
         }
+        case TraceStage::kIcmpRcv:
+            std::snprintf(b, sizeof b, "type %u code %u: %s", v[0], v[1],
+                          demux::icmp_rcv_outcome_name(static_cast<demux::IcmpRcvOutcome>(v[2])));
+            break;
         case TraceStage::kCount:
             b[0] = 0;
             break;
@@ -337,9 +343,14 @@ void Observer::step(TraceRecord& r, const core::Packet& before, const core::Pack
                 add(st, Verdict::Kind::kContinue, core::DropReason::kNotSpecified,
                     {p.ip_proto, 0, 0, 0, 0});
                 udp_step(r, p, v);
+            } else if (icmp_.outcome != demux::IcmpRcvOutcome::kNotRun) {
+                add(st, Verdict::Kind::kContinue, core::DropReason::kNotSpecified,
+                    {p.ip_proto, 0, 0, 0, 0});
+                icmp_step(r, v);
             } else {
                 add(st, v.kind(), reason, {p.ip_proto, 0, 0, 0, 0});
             }
+            icmp_.outcome = demux::IcmpRcvOutcome::kNotRun;
             break;
         default:
             add(st, v.kind(), reason, {});
@@ -416,6 +427,17 @@ void Observer::udp_step(TraceRecord& r, const core::Packet& p, Verdict v) noexce
         }
     }
     r.steps[r.nsteps++] = TraceStep{TraceStage::kUdpLookup, v.kind(), reason, vals};
+}
+
+// icmp_rcv: what it recorded in icmp_ (the type, code and outcome of this packet).
+void Observer::icmp_step(TraceRecord& r, Verdict v) noexcept {
+    if (r.nsteps == kMaxSteps) return;
+    const core::DropReason reason = v.is_drop() ? v.reason() : core::DropReason::kNotSpecified;
+    r.steps[r.nsteps++] =
+        TraceStep{TraceStage::kIcmpRcv,
+                  v.kind(),
+                  reason,
+                  {icmp_.type, icmp_.code, static_cast<uint32_t>(icmp_.outcome), 0, 0}};
 }
 
 void Observer::close(TraceRecord& r, Verdict v) noexcept {

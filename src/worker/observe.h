@@ -44,6 +44,7 @@
 #include "core/packet.h"
 #include "core/spsc_ring.h"
 #include "core/verdict.h"
+#include "demux/icmp_rcv.h"
 
 namespace ingress::ipv4 {
 class RouteTables;
@@ -66,6 +67,7 @@ enum class TraceStage : uint8_t {
     kLocalDeliver,       // ip_local_deliver_finish + raw_local_deliver: a=protocol
     kUdpLookup,          // __udp4_lib_rcv/__udp4_lib_lookup: a=endpoint b=score c=step|binding+1<<8
                          //   d=reuseport (group size << 16 | pick) e=ring seq (delivered)
+    kIcmpRcv,            // icmp_rcv: a=type b=code c=demux::IcmpRcvOutcome
     kCount,
 };
 const char* trace_stage_name(TraceStage s) noexcept;
@@ -244,6 +246,7 @@ public:
         TraceRecord* r = find(p.buf);
         if (!r) return f(p);
         const core::Packet before = p;
+        icmp_.outcome = demux::IcmpRcvOutcome::kNotRun;  // set by icmp_rcv if it runs
         const core::Verdict v = f(p);
         r->buf = p.buf;                // defrag hands back the datagram in a new buffer
         p.flags |= core::kFlagTraced;  // and with its own flags
@@ -253,6 +256,9 @@ public:
     }
     // The fate sink's drop hook (capture --drops).
     void dropped(const core::Packet& p, core::DropReason reason) noexcept;
+    // Where icmp_rcv writes what it did (DemuxEnv::icmp_trace, observed bursts only); read
+    // by the step after the local delivery stage.
+    demux::IcmpRcvTrace* icmp_trace() noexcept { return &icmp_; }
     // Burst end: records still open (handed to another worker) are pushed as they are.
     void end() noexcept;
     uint16_t worker() const noexcept { return worker_; }
@@ -267,6 +273,7 @@ private:
               core::Verdict v) noexcept;
     void route_steps(TraceRecord& r, const core::Packet& p, core::Verdict v) noexcept;
     void udp_step(TraceRecord& r, const core::Packet& p, core::Verdict v) noexcept;
+    void icmp_step(TraceRecord& r, core::Verdict v) noexcept;
     void close(TraceRecord& r, core::Verdict v) noexcept;
     void copy(const core::Packet& p, bool dropped, core::DropReason reason) noexcept;
 
@@ -277,6 +284,7 @@ private:
     std::size_t n_ = 0;
     std::array<TraceRecord, kMaxOpen> open_{};
     CaptureRecord cap_{};  // built here, then copied into the ring
+    demux::IcmpRcvTrace icmp_{};
 };
 
 }  // namespace ingress::worker

@@ -1,5 +1,7 @@
 #include "worker/pipeline.h"
 
+#include <array>
+
 #include "demux/udp.h"
 #include "io/rx_packet.h"
 #include "ipv4/defrag.h"
@@ -34,8 +36,9 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
 template <bool kObserve>
 void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
                              uint16_t entered) noexcept {
+    const uint16_t home = sink_.home();  // who received the batch (hand_off, take_in)
     stage<kObserve>(batch, TraceStage::kIpDefrag,
-                    [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_); });
+                    [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_, home); });
     defrag_.reap(sink_);
     laps.lap(Stage::kDefrag, entered);
     const uint16_t to_demux = batch.count;
@@ -43,6 +46,7 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
     // packet leaves it with a fate.
     demux::DemuxEnv env{*eps_, c_, &icmp_, now_ns, &delivery_, &pmtu_};
+    if constexpr (kObserve) env.icmp_trace = obs_.icmp_trace();
     demux::udp_prefetch({batch.pkts.data(), batch.count}, *eps_, t_.worker);
     stage<kObserve>(batch, TraceStage::kLocalDeliver,
                     [&](core::Packet& p) { return demux::local_deliver_finish(p, env, t_.local); });
@@ -109,6 +113,7 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     // Reassembly timers first: the kernel's ip_expire runs from a timer, before later input.
     Laps laps(profile_);
     const uint16_t burst = batch.count;
+    take_back();
     defrag_.expire(now_ns, icmp_, c_);
     defrag_.reap(sink_);
     laps.lap(Stage::kTimers, burst);
@@ -159,7 +164,8 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     hand_off(batch);
     local_deliver<kObserve>(batch, now_ns, laps, to_defrag);
 
-    // Fragments other workers received for datagrams this worker owns.
+    // Fragments other workers (of any interface) received for datagrams this worker owns;
+    // their buffers are settled as the sender's (FateSink::set_home).
     if (HandoffMesh* mesh = t_.handoff) {
         for (uint16_t from = 0; from < mesh->workers(); ++from) {
             if (from == t_.mesh_worker) continue;
@@ -168,7 +174,9 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
                 static_cast<uint16_t>(ring.try_dequeue_burst(handed_in_.pkts.data(), core::kBurst));
             if (handed_in_.count == 0) continue;
             c_.handed_in(handed_in_.count);
+            sink_.set_home(from);
             local_deliver<kObserve>(handed_in_, now_ns, laps, handed_in_.count);
+            sink_.set_home(t_.mesh_worker);
         }
     }
 
@@ -200,8 +208,21 @@ void Pipeline::process(core::PacketBatch& batch, uint64_t now_ns) noexcept {
         process_impl<false>(batch, now_ns, nullptr);
 }
 
+void Pipeline::take_back() noexcept {
+    HandoffMesh* mesh = t_.handoff;
+    if (!mesh) return;
+    std::array<uint64_t, core::kBurst> bufs;
+    for (uint16_t from = 0; from < mesh->workers(); ++from) {
+        if (mesh->same_backend(from, t_.mesh_worker)) continue;
+        auto& ring = mesh->returns(from, t_.mesh_worker);
+        while (uint32_t n = ring.try_dequeue_burst(bufs.data(), core::kBurst))
+            backend_.free_bulk(bufs.data(), static_cast<uint16_t>(n));
+    }
+}
+
 void Pipeline::shutdown() noexcept {
     c_.begin_burst();
+    take_back();
     defrag_.flush_all();
     defrag_.reap(sink_);
     sink_.flush();

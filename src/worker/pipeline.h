@@ -14,7 +14,8 @@
 //                               the Packet                           (net/ipv4/ip_input.c)
 //    -> ipv4::route_input       ip_rcv_finish_core: input route, martians, rp_filter,
 //                               options, mcast/bcast counters         (net/ipv4/route.c)
-//    -> hand_off                a fragment owned by another worker goes to its ring
+//    -> hand_off                a fragment owned by another worker (of any interface) goes
+//                               to its ring
 //    -> local_deliver           ip_local_deliver: ipv4::defrag        (net/ipv4/ip_fragment.c)
 //       -> demux::local_deliver_finish  raw copies, then UDP (udp_rcv) / kernel protocols /
 //                               unknown                    (ip_local_deliver_finish)
@@ -59,7 +60,7 @@ struct PipelineTables {
     const ipv4::KnobPublisher* knobs = nullptr;
     HandoffMesh* handoff = nullptr;  // fragments to their owning worker (null: one worker)
     uint16_t worker = 0;             // this worker's index: its ring in every endpoint
-    uint16_t mesh_worker = 0;        // its index in `handoff` (the workers of one port)
+    uint16_t mesh_worker = 0;        // its index in `handoff` (every interface's workers)
     // The route tables (read once per burst: the burst is the RCU read-side section, and
     // the worker loop announces a quiescent state between bursts). Required.
     const ipv4::RoutePublisher* routes = nullptr;
@@ -88,6 +89,7 @@ public:
           defrag_(t_.defrag) {
         assert(t_.port && t_.routes && (t_.endpoints || t_.endpoint_pub));
         sink_.set_reasm_pool(&defrag_.buffers());
+        sink_.set_mesh(t_.handoff, t_.mesh_worker);
         delivery_.worker = t_.worker;
         delivery_.wakeups = &wakeups_;
         tap_scratch_.delivery = &delivery_;
@@ -111,6 +113,10 @@ public:
     // fragments are dropped as FRAG_REASM_TIMEOUT, with no MIB counted and no ICMP sent, so
     // the final counters hold nothing and every buffer is back.
     void shutdown() noexcept;
+    // Frees, through this worker's backend, the buffers of its own that workers of other
+    // backends are done with (handed-off fragments; handoff.h). Each burst does it first;
+    // the daemon calls it once more after every worker stopped.
+    void take_back() noexcept;
 
     const ipv4::Defrag& defrag() const noexcept { return defrag_; }
     // The PMTU exceptions "fragmentation needed" taught this worker (ipv4/pmtu.h); another

@@ -10,12 +10,14 @@
 #include <random>
 #include <vector>
 
+#include "demux/endpoint.h"
 #include "io/memory.h"
 #include "io/tx_queue.h"
 #include "support/counters.h"
 #include "support/fake_clock.h"
 #include "support/packet.h"
 #include "support/pipeline_harness.h"
+#include "support/rings.h"
 #include "wire/checksum.h"
 #include "wire/frame_builder.h"
 #include "wire/icmp.h"
@@ -992,6 +994,140 @@ TEST(DefragHandoff, FullRingIsACountedDropNeverAStall) {
     EXPECT_TRUE(s1.conserved());
     EXPECT_EQ(tw.backend.pool().outstanding(), 0u);
     EXPECT_EQ(tw.backend.pool().double_frees(), 0u);
+}
+
+// Two interfaces, one worker each, one mesh: the kernel's queue key has no interface
+// (ip_find(): saddr, daddr, id, protocol, user, vif = the l3mdev master, 0 without VRF), so
+// fragments of one datagram arriving on different interfaces meet. Each interface has its
+// own backend: a fragment's buffer goes home on the mesh's return ring. Two UDP endpoints
+// on the port, bound to one interface each (SO_BINDTODEVICE), show which interface the
+// datagram arrived on.
+struct TwoInterfaces {
+    TwoInterfaces() : mesh(2, 64, {0, 1}, 64 + DefragConfig{}.max_frags + 2 * core::kBurst) {
+        ipv4::RouteConfig rc = test::default_route_config();
+        ipv4::IfConfig second;
+        second.ifindex = 2;
+        second.name = "test1";
+        second.addrs.push_back({.addr = ipv4(198, 20, 0, 1), .prefix_len = 24});
+        rc.ifaces.push_back(second);
+        routes = std::make_unique<ipv4::RoutePublisher>(rc);
+        for (uint16_t w = 0; w < 2; ++w) {
+            ports[w].ifindex = w + 1u;
+            ports[w].name = w ? "test1" : "test0";
+            ports[w].mac = test::kPortMac;
+            on[w].bind(0, 2000).bind_to_device(w + 1u);
+        }
+        endpoints = demux::EndpointTable::Builder().add(on[0]).add(on[1]).build();
+        for (uint16_t w = 0; w < 2; ++w) {
+            worker::PipelineTables t;
+            t.port = &ports[w];
+            t.routes = routes.get();
+            t.endpoints = endpoints.get();
+            t.handoff = &mesh;
+            t.worker = w;
+            t.mesh_worker = w;
+            pipes.push_back(std::make_unique<worker::Pipeline>(*backends[w], counters[w], t));
+        }
+    }
+    void run(uint16_t w) {
+        core::PacketBatch batch;
+        batch.count = backends[w]->rx_burst(0, batch.pkts.data(), core::kBurst);
+        pipes[w]->process(batch, clock.now_ns());
+    }
+    l2::Port ports[2];
+    std::unique_ptr<ipv4::RoutePublisher> routes;
+    demux::UdpEndpoint on[2] = {demux::UdpEndpoint(test::rings(16, 2048, 2)),
+                                demux::UdpEndpoint(test::rings(16, 2048, 2))};
+    std::unique_ptr<const demux::EndpointTable> endpoints;
+    std::unique_ptr<io::MemoryBackend> backends[2] = {
+        std::make_unique<io::MemoryBackend>(1, 1, 64, 2048),
+        std::make_unique<io::MemoryBackend>(2, 1, 64, 2048)};
+    worker::HandoffMesh mesh;
+    core::CounterBlock counters[2];
+    std::vector<std::unique_ptr<worker::Pipeline>> pipes;
+    test::FakeClock clock;
+};
+
+struct SplitCase {
+    uint16_t first_on;  // the interface (worker) the offset-0 fragment arrives on
+    uint16_t owner;     // the worker that owns the datagram
+};
+
+class DefragAcrossInterfaces : public ::testing::TestWithParam<SplitCase> {};
+
+// The datagram is delivered once, as arrived on the first fragment's interface (skb_morph()
+// copies the head's skb_iif and IPCB: SO_BINDTODEVICE and IP_PKTINFO's ipi_ifindex), with
+// the completing fragment's time (inet_frag_reasm_finish(): q->stamp); every buffer goes
+// back to the backend that received it.
+TEST_P(DefragAcrossInterfaces, FragmentsMeetAtTheOwnerAsTheFirstFragmentsInterface) {
+    const SplitCase sc = GetParam();
+    TwoInterfaces ti;
+    std::vector<Bytes> fs = datagram(id_owned_by(sc.owner), 1000).build_fragments(512);
+    ASSERT_EQ(fs.size(), 2u);
+    const uint16_t other = 1 - sc.first_on;
+    ASSERT_TRUE(ti.backends[sc.first_on]->inject(fs[0], 0, 100));
+    ASSERT_TRUE(ti.backends[other]->inject(fs[1], 0, 200));
+    // The first fragment's worker runs first: the owner then completes the datagram with
+    // whichever fragment it queues second.
+    for (int round = 0; round < 2; ++round) {
+        ti.run(sc.first_on);
+        ti.run(other);
+    }
+    const std::vector<test::Received> got = test::take(ti.on[sc.first_on].rings());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.len, 1000u);
+    EXPECT_EQ(got[0].meta.ifindex, sc.first_on + 1u);
+    // The owner queues its own fragment first, the handed-in one second.
+    EXPECT_EQ(got[0].meta.rx_ns, sc.owner == sc.first_on ? 200u : 100u);
+    EXPECT_TRUE(test::take(ti.on[other].rings()).empty());
+
+    const core::Snapshot so = ti.counters[sc.owner].snapshot();
+    const core::Snapshot sn = ti.counters[1 - sc.owner].snapshot();
+    EXPECT_EQ(so.mib_value(core::Mib::kIpReasmReqds), 2u);
+    EXPECT_EQ(so.mib_value(core::Mib::kIpReasmOKs), 1u);
+    EXPECT_EQ(so.mib_value(core::Mib::kUdpInDatagrams), 1u);
+    EXPECT_EQ(so.mib_value(core::Mib::kIngressFragHandedIn), 1u);
+    EXPECT_EQ(so.delivered, 2u);
+    EXPECT_EQ(sn.mib_value(core::Mib::kIngressFragHandedOff), 1u);
+    EXPECT_EQ(sn.mib_value(core::Mib::kIpReasmReqds), 0u);
+    EXPECT_TRUE(so.conserved());
+    EXPECT_TRUE(sn.conserved());
+    for (const auto& b : ti.backends) {
+        EXPECT_EQ(b->pool().outstanding(), 0u);
+        EXPECT_EQ(b->pool().double_frees(), 0u);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Split, DefragAcrossInterfaces,
+                         ::testing::Values(SplitCase{0, 0}, SplitCase{0, 1}, SplitCase{1, 0},
+                                           SplitCase{1, 1}),
+                         [](const auto& i) {
+                             return "FirstOn" + std::to_string(i.param.first_on) + "Owner" +
+                                    std::to_string(i.param.owner);
+                         });
+
+// A held fragment of another interface that times out goes home too (the reaper settles
+// each fragment as its receiver's).
+TEST(DefragHandoff, TimedOutFragmentOfAnotherInterfaceGoesHome) {
+    TwoInterfaces ti;
+    std::vector<Bytes> fs = datagram(id_owned_by(1), 1000).build_fragments(512);
+    ASSERT_TRUE(ti.backends[0]->inject(fs[1], 0, 100));
+    ti.run(0);
+    ti.run(1);
+    EXPECT_EQ(ti.counters[1].snapshot().held, 1u);
+    EXPECT_EQ(ti.backends[0]->pool().outstanding(), 1u);
+    ti.clock.advance_s(30);
+    ti.run(1);
+    const core::Snapshot s1 = ti.counters[1].snapshot();
+    EXPECT_EQ(s1.drop_value(core::DropReason::kFragReasmTimeout), 1u);
+    EXPECT_EQ(s1.mib_value(core::Mib::kIpReasmTimeout), 1u);
+    EXPECT_TRUE(s1.conserved());
+    EXPECT_EQ(ti.backends[1]->pool().double_frees(), 0u);
+    EXPECT_EQ(ti.backends[0]->pool().outstanding(), 1u);  // on the return ring
+    ti.run(0);
+    EXPECT_EQ(ti.backends[0]->pool().outstanding(), 0u);
+    EXPECT_EQ(ti.backends[0]->pool().double_frees(), 0u);
+    EXPECT_EQ(ti.backends[1]->pool().outstanding(), 0u);
 }
 
 }  // namespace

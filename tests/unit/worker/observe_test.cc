@@ -13,6 +13,7 @@
 #include "support/counters.h"
 #include "support/demux.h"
 #include "support/rings.h"
+#include "wire/icmp.h"
 
 namespace ingress::worker {
 namespace {
@@ -122,6 +123,79 @@ TEST(Observe, TraceOfABindingNamesSkLookupAndTheBinding) {
                                          "delivered");
     EXPECT_EQ(lines(recs[1]).back(),
               "__udp4_lib_lookup: no endpoint, binding 0 -> dropped SKB_DROP_REASON_NO_SOCKET");
+}
+
+// icmp_rcv as a stage of its own after ip_local_deliver_finish: the type, the code and what
+// icmp_rcv did, with the verdict (an echo answered, one ignored by each sysctl, an error
+// handed to the socket lookup).
+wire::FrameBuilder icmp_frame(uint8_t type, uint8_t code = 0, wire::Ipv4Addr dst = kLocal) {
+    const wire::Mac l2 = dst == test::kSubnetBcast ? wire::Mac::broadcast() : test::kPortMac;
+    auto b = wire::FrameBuilder().eth(test::kPeerMac, l2).ipv4(kPeer, dst);
+    if (type == wire::kIcmpDestUnreach) {
+        // Quoting a UDP datagram we sent.
+        const auto quoted = udp_to(kPeer, 4000, kLocal, 5555).build();
+        return b.icmp(type, code).payload({quoted.begin() + 14, quoted.end()});
+    }
+    return b.icmp(type, code, 0x12340007).payload_size(16);
+}
+
+// The last two steps of the one frame's trace.
+std::vector<std::string> icmp_trace_tail(ObserveHarness& h, const std::vector<uint8_t>& frame) {
+    ObserveSession s(trace_spec(), 1);
+    h.observe(s, {frame});
+    auto recs = drain(s);
+    if (recs.size() != 1) return {};
+    auto l = lines(recs[0]);
+    if (l.size() < 2) return l;
+    return {l.end() - 2, l.end()};
+}
+
+TEST(Observe, TraceOfEchoShowsIcmpRcvAndTheReplySent) {
+    ObserveHarness h;
+    auto l = icmp_trace_tail(h, icmp_frame(wire::kIcmpEcho).build());
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0], "ip_local_deliver_finish: protocol 1");
+    EXPECT_EQ(l[1], "icmp_rcv: type 8 code 0: reply sent -> delivered");
+    EXPECT_EQ(h.backend.sent().size(), 1u);
+}
+
+TEST(Observe, TraceOfEchoIgnoredNamesTheSysctl) {
+    ObserveHarness h;
+    h.tables.icmp.icmp_echo_ignore_all = true;
+    auto l = icmp_trace_tail(h, icmp_frame(wire::kIcmpEcho).build());
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[1],
+              "icmp_rcv: type 8 code 0: ignored (net.ipv4.icmp_echo_ignore_all) -> delivered");
+    EXPECT_TRUE(h.backend.sent().empty());
+}
+
+TEST(Observe, TraceOfBroadcastEchoNamesIgnoreBroadcasts) {
+    ObserveHarness h;
+    auto l = icmp_trace_tail(h, icmp_frame(wire::kIcmpEcho, 0, test::kSubnetBcast).build());
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[1],
+              "icmp_rcv: type 8 code 0: ignored (net.ipv4.icmp_echo_ignore_broadcasts) -> dropped "
+              "SKB_DROP_REASON_INVALID_PROTO");
+}
+
+TEST(Observe, TraceOfPortUnreachableShowsTheSocketLookup) {
+    ObserveHarness h;
+    auto l = icmp_trace_tail(h, icmp_frame(wire::kIcmpDestUnreach, wire::kIcmpPortUnreach).build());
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[1], "icmp_rcv: type 3 code 3: error handed to socket lookup -> delivered");
+}
+
+// A traced ICMP message icmp_rcv never sees (an echo reply: the kernel's ping sockets)
+// after an untraced one it did: no icmp_rcv step, the protocol step has the fate.
+TEST(Observe, TraceOfIcmpLeftToTheKernelHasNoIcmpRcvStep) {
+    ObserveHarness h;
+    ObserveSession s(trace_spec("icmp[icmptype] == icmp-echoreply"), 1);
+    h.observe(s, {icmp_frame(wire::kIcmpEcho).build(), icmp_frame(wire::kIcmpEchoReply).build()});
+    auto recs = drain(s);
+    ASSERT_EQ(recs.size(), 1u);
+    auto l = lines(recs[0]);
+    ASSERT_FALSE(l.empty());
+    EXPECT_EQ(l.back(), "ip_local_deliver_finish: protocol 1 -> passed to the kernel");
 }
 
 // rp_filter=1 with the source routed out of another interface: the route step is local,
