@@ -197,16 +197,16 @@ enum class Attr : uint16_t {
     kHostFailures = 142,   // u64: dumps that failed (state kept, retried)
     kHostSkipped = 143,    // string, repeatable: "what count" left to the kernel
     // 153-160: issue 20 (bindings). A binding's prefix travels as kPrefix + kPrefixLen.
-    kBinding = 153,        // nested: prefix, prefix-len, ports, label | drop, flags, endpoints
-    kLabel = 154,          // string: a label (1..64 bytes)
-    kPortLo = 155,         // u16: first port of the range
-    kPortHi = 156,         // u16: last port of the range
-    kBindingDrop = 157,    // u8: 1 = SK_DROP (no label)
-    kNoReuseport = 158,    // u8: 1 = BPF_SK_LOOKUP_F_NO_REUSEPORT
-    kBindingOp = 159,      // u8: binding-change / register-label: 0 add, 1 remove
-    kBindingConfig = 160,  // u8: bindings: 1 = from the file's bindings:, 0 = added at run time
+    kBinding = 153,         // nested: prefix, prefix-len, ports, label | drop, flags, endpoints
+    kLabel = 154,           // string: a label (1..64 bytes)
+    kPortLo = 155,          // u16: first port of the range
+    kPortHi = 156,          // u16: last port of the range
+    kBindingDrop = 157,     // u8: 1 = SK_DROP (no label)
+    kNoReuseport = 158,     // u8: 1 = BPF_SK_LOOKUP_F_NO_REUSEPORT
+    kBindingOp = 159,       // u8: binding-change / register-label: 0 add, 1 remove
+    kBindingConfig = 160,   // u8: bindings: 1 = from the file's bindings:, 0 = added at run time
     kIgnoreOutgoing = 176,  // u8: PACKET_IGNORE_OUTGOING (tap; open-tap or set-option)
-    kHostKnob = 191,  // string, repeatable: "net.ipv4.NAME VALUE" the workers use now
+    kHostKnob = 191,        // string, repeatable: "net.ipv4.NAME VALUE" the workers use now
 };
 
 enum class ParseError : uint8_t {
