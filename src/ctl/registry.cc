@@ -555,6 +555,7 @@ Result Registry::close(uint64_t owner, uint32_t id) {
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
     auto node = eps_.extract(id);
+    retire_reads(*node.mapped()->rings);
     mc_update(node.mapped()->mc, Entry{});
     std::vector<std::unique_ptr<Entry>> dead;
     dead.push_back(std::move(node.mapped()));
@@ -566,6 +567,7 @@ std::size_t Registry::close_owner(uint64_t owner) {
     std::vector<std::unique_ptr<Entry>> dead;
     for (auto it = eps_.begin(); it != eps_.end();) {
         if (it->second->owner == owner) {
+            retire_reads(*it->second->rings);
             mc_update(it->second->mc, Entry{});
             dead.push_back(std::move(it->second));
             it = eps_.erase(it);
@@ -730,6 +732,18 @@ bool Registry::all_drained() const noexcept {
     return true;
 }
 
+void Registry::retire_reads(const demux::ShmRings& rings) {
+    if (closed_reads_.size() < rings.workers()) closed_reads_.resize(rings.workers());
+    for (uint16_t w = 0; w < rings.workers(); ++w) closed_reads_[w] += rings.read_counts(w);
+}
+
+demux::ShmRings::ReadCounts Registry::read_counts(uint16_t worker) const noexcept {
+    demux::ShmRings::ReadCounts n;
+    if (worker < closed_reads_.size()) n = closed_reads_[worker];
+    for (const auto& [id, e] : eps_) n += e->rings->read_counts(worker);
+    return n;
+}
+
 std::string Registry::describe() const {
     std::string s = "#endpoints\n";
     char line[200];
@@ -738,7 +752,8 @@ std::string Registry::describe() const {
                       "ep%-6u %-4s uid %-6u delivered %llu dropped %llu truncated %llu\n", id,
                       endpoint_kind_name(e->kind), static_cast<unsigned>(e->uid),
                       static_cast<unsigned long long>(e->rings->delivered()),
-                      static_cast<unsigned long long>(e->rings->dropped()),
+                      static_cast<unsigned long long>(e->rings->dropped() +
+                                                      e->rings->read_counts().csum_errors),
                       static_cast<unsigned long long>(e->rings->truncated()));
         s += line;
     }

@@ -158,6 +158,10 @@ public:
     bool all_drained() const noexcept;
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
+    // What the apps' reads counted on one worker's rings (ShmRings::read_counts: udp_recvmsg's
+    // read-time checksum) over every endpoint, the closed ones included (the kernel's MIB
+    // never goes back).
+    demux::ShmRings::ReadCounts read_counts(uint16_t worker) const noexcept;
     // Endpoints with id >= first_id, in id order.
     std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
@@ -221,6 +225,9 @@ private:
     std::vector<BindingSlot> bindings_;                     // in add order
     std::vector<std::pair<std::string, uint32_t>> labels_;  // (label, id) in registration order
     QuotaStats quota_stats_;
+    // read_counts() of the endpoints closed so far, per worker.
+    std::vector<demux::ShmRings::ReadCounts> closed_reads_;
+    void retire_reads(const demux::ShmRings& rings);
 };
 
 }  // namespace ingress::ctl

@@ -21,6 +21,9 @@ struct DemuxEnv {
     ipv4::IcmpSender* icmp = nullptr;
     uint64_t now_ns = 0;
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
+    // Verify every checksum before queueing instead of leaving long datagrams to the reader
+    // (the kernel's way): for benchmarks that measure what the deferral saves the worker.
+    bool csum_at_queue = false;
 };
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),

@@ -41,7 +41,7 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
 
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
     // packet leaves it with a fate.
-    demux::DemuxEnv env{*eps_, c_, &icmp_, now_ns, &delivery_};
+    demux::DemuxEnv env{*eps_, c_, &icmp_, now_ns, &delivery_, csum_at_queue_};
     demux::udp_prefetch({batch.pkts.data(), batch.count}, *eps_, t_.worker);
     stage<kObserve>(batch, TraceStage::kLocalDeliver,
                     [&](core::Packet& p) { return demux::local_deliver_finish(p, env, t_.local); });

@@ -101,6 +101,8 @@ public:
     const ipv4::Defrag& defrag() const noexcept { return defrag_; }
     // Stamps every stage of every burst into `p` (the worker's runtime profile; null: off).
     void set_profile(RuntimeProfile* p) noexcept { profile_ = p; }
+    // Benchmarks only: verify every UDP checksum before queueing (demux::DemuxEnv).
+    void set_csum_at_queue(bool on) noexcept { csum_at_queue_ = on; }
 
 private:
     template <bool kObserve>
@@ -138,6 +140,7 @@ private:
     demux::DeliveryCtx delivery_;
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
     RuntimeProfile* profile_ = nullptr;
+    bool csum_at_queue_ = false;
     Observer obs_;
     static inline ObserveHub no_observe_;  // for pipelines built without a hub
 };

@@ -51,8 +51,9 @@ struct EndpointStats {
     uint64_t dropped_full = 0;  // the ring was full (RcvbufErrors)
     uint64_t truncated = 0;
     uint64_t wakeups = 0;
-    uint64_t sleeping = 0;    // rings whose consumer announced it sleeps (needs-wakeup set)
-    uint64_t reconnects = 0;  // reopened on a restarted daemon (the counters above restart)
+    uint64_t csum_errors = 0;  // bad UDP checksums this app's reads dropped (UdpInCsumErrors)
+    uint64_t sleeping = 0;     // rings whose consumer announced it sleeps (needs-wakeup set)
+    uint64_t reconnects = 0;   // reopened on a restarted daemon (the counters above restart)
 };
 
 // One message of Endpoint::recvmmsg: the C API's ingress_mmsg (a buffer the caller owns,
@@ -133,6 +134,10 @@ protected:
         shm::Region region;
         shm::RingConsumer cons;
         uint32_t held = 0;  // returned by the last recv, not yet released
+        // The slot of the datagram recv() would return next from this ring (after the held
+        // ones; bad checksums at the head dropped, as first_packet_length() and a MSG_PEEK
+        // udp_recvmsg() drop them): false when none. Not a read (counts no InDatagrams).
+        bool next(uint32_t* idx) noexcept;
     };
     // What the app asked for, to ask again after a daemon restart: the open, with the
     // options set since, and the join/leave calls in order (a full leave forgets the group).
