@@ -277,6 +277,13 @@ int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
     });
 }
 
+int ingress_raw_connect(ingress_endpoint* ep, uint32_t remote) {
+    return guard([&] {
+        ep->ep.connect(remote);
+        return 0;
+    });
+}
+
 namespace {
 int set_events(ingress_set* s, ingress_set_event* out, size_t max, int timeout_ms) {
     return guard([&] {

@@ -616,6 +616,13 @@ void Endpoint::bind_to_device(uint32_t ifindex) {
     udp_.ifindex = raw_.ifindex = tap_.ifindex = ifindex;
 }
 
+void Endpoint::connect(uint32_t remote) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRemoteAddr, remote}));
+    raw_.remote_addr = remote;  // reopened connected to it after a daemon restart
+}
+
 void Endpoint::register_label(const std::string& label) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{false, id_, label}));

@@ -41,6 +41,7 @@ struct Registry::Entry {
     EndpointKind kind = EndpointKind::kUdp;
     UdpOpen udp;
     RawOpen raw;
+    bool raw_addr_by_connect = false;  // raw.addr came from connect(), not bind()
     TapOpen tap;
     std::vector<demux::McMembership> mc;  // the socket's ip_mc_socklist
     std::shared_ptr<demux::ShmRings> rings;
@@ -167,6 +168,26 @@ bool Registry::device_ok(uint32_t ifindex) const {
             if (i.ifindex == ifindex) return true;
     char name[IF_NAMESIZE];
     return if_indextoname(ifindex, name) != nullptr;
+}
+
+void Registry::raw_connect(Entry& e, wire::Ipv4Addr peer) const {
+    if (peer == 0) {
+        // connect(AF_UNSPEC): __udp_disconnect() (raw's disconnect): inet_daddr = 0, and a
+        // local address connect() chose goes too (inet_reset_saddr() unless bind() set it,
+        // SOCK_BINDADDR_LOCK).
+        e.raw.remote_addr = 0;
+        if (e.raw_addr_by_connect) e.raw.addr = 0;
+        e.raw_addr_by_connect = false;
+        return;
+    }
+    // ip4_datagram_connect(): inet_daddr = the peer (raw_v4_match() then takes only its
+    // datagrams); an unbound socket's inet_rcv_saddr becomes the route's source, once (a
+    // later connect keeps it), as for UDP at open.
+    e.raw.remote_addr = peer;
+    if (e.raw.addr == 0 && !wire::ipv4_is_multicast(peer)) {
+        e.raw.addr = connect_source(peer);
+        e.raw_addr_by_connect = e.raw.addr != 0;
+    }
 }
 
 wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
@@ -409,6 +430,7 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
     auto e = std::make_unique<Entry>();
     e->kind = EndpointKind::kRaw;
     e->raw = o;
+    raw_connect(*e, o.remote_addr);
     return insert(std::move(e), owner, peer, g);
 }
 
@@ -519,6 +541,11 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
             if (e->kind != EndpointKind::kUdp)
                 return fail(ENOPROTOOPT, "SO_RCVBUF is only a UDP endpoint option here");
             e->udp.rcvbuf = value ? value : 1;
+            break;
+        case Attr::kRemoteAddr:
+            if (e->kind != EndpointKind::kRaw)
+                return fail(EOPNOTSUPP, "connect on an open endpoint: raw endpoints only");
+            raw_connect(*e, value);
             break;
         case Attr::kIcmpFilter:
             if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)

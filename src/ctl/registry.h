@@ -197,6 +197,8 @@ private:
     // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
     bool device_ok(uint32_t ifindex) const;
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
+    // connect() on raw endpoint `e` (0: connect(AF_UNSPEC)), as ip4_datagram_connect().
+    void raw_connect(Entry& e, wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
     // The sk_rcvbuf a UDP endpoint's options give (rmem_default, or SO_RCVBUF's rules).

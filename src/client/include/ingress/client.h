@@ -116,6 +116,11 @@ public:
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
+    // connect() on a raw endpoint (ip4_datagram_connect): only datagrams from `remote` reach
+    // it from now on, and an endpoint bound to no address takes the source the route to
+    // `remote` picks as its local address; 0 is connect(AF_UNSPEC), which undoes both.
+    // Error(EOPNOTSUPP) on UDP (connected at open) and tap endpoints.
+    void connect(uint32_t remote);
     // Bindings (tubular's sk_lookup model, README "Bindings"): registers this UDP endpoint
     // under `label`, so datagrams a binding gives that label reach it before the bound and
     // wildcard endpoints; several under one label share its flows by the reuseport hash.
