@@ -411,6 +411,7 @@ void Dataplane::create_workers() {
                                      .mesh_worker = in_port++,
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get(),
+                                     .early_demux = {cfg_.ip_early_demux, cfg_.udp_early_demux},
                                      .observe = &observe_};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
@@ -839,6 +840,8 @@ std::vector<std::string> Dataplane::reload(const config::Config& next) {
         da.ipfrag_max_dist != db.ipfrag_max_dist)
         restart.push_back(
             "ipv4: ipfrag_high_thresh, ipfrag_low_thresh, ipfrag_time, ipfrag_max_dist");
+    if (next.ip_early_demux != cfg_.ip_early_demux || next.udp_early_demux != cfg_.udp_early_demux)
+        restart.push_back("ipv4: ip_early_demux, udp_early_demux");
     if (!restart.empty()) return restart;  // nothing applied: the running state stays whole
     // An unknown group refuses the reload here; under privileges the group is the one
     // resolved at start (unchanged, as checked above).

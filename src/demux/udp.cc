@@ -343,6 +343,38 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
                  UdpLookupStep::kWildcard);
 }
 
+UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
+    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() ||
+        pkt.pkt_type != core::PktType::kHost)
+        return nullptr;
+    // pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(struct udphdr)).
+    if (pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen) return nullptr;
+    const uint8_t* uh = pkt.data + pkt.l4_off;
+    const uint16_t sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
+    const uint16_t dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    auto slot = t.udp_slot(pkt.daddr, dport);
+    // "Only check first socket in chain".
+    if (slot.empty()) return nullptr;
+    const UdpEntry& e = slot.front();
+    if (!e.connected || e.daddr != pkt.saddr || e.dport != sport ||
+        !bound_dev_eq(e.bound_dev_if, pkt.ifindex))
+        return nullptr;
+    return e.ep;
+}
+
+Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
+                           uint64_t route_generation) noexcept {
+    const UdpEndpoint* ep = udp_demux_lookup(pkt, t);
+    if (!ep) return Verdict::next();
+    const uint64_t dst = ep->rx_dst();
+    // dst_check(): a route from older tables is stale.
+    if (dst >> 8 == route_generation && route_generation != 0) {
+        pkt.route_type = static_cast<uint8_t>(dst & 0xff);
+        pkt.flags |= core::kFlagRxDst;
+    }
+    return Verdict::next();
+}
+
 Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     core::CounterBlock& c = env.c;
     const uint32_t ip_payload = pkt.len - pkt.l4_off;
@@ -377,6 +409,11 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     if (rt == ipv4::RouteType::kBroadcast || rt == ipv4::RouteType::kMulticast)
         return rx.mcast_deliver();
 
+    // __udp4_lib_rcv(): a datagram early demux steered to its endpoint (skb->sk) that had to
+    // take the full route lookup gives the endpoint that route (udp_sk_rx_dst_set).
+    if (env.early_demux && !(pkt.flags & (core::kFlagRxDst | core::kFlagReassembled)))
+        if (const UdpEndpoint* sk = udp_demux_lookup(pkt, env.table))
+            sk->rx_dst_set(env.route_generation, pkt.route_type);
     if (UdpEndpoint* ep =
             udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport, pkt.ifindex))
         return rx.queue_rcv(*ep);

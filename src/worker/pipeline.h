@@ -58,7 +58,8 @@ struct PipelineTables {
     // required; a host without apps has an empty table.
     const demux::EndpointTable* endpoints = nullptr;
     const demux::EndpointPublisher* endpoint_pub = nullptr;
-    demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
+    demux::LocalDeliverConfig local;      // protocols left to the kernel's handlers
+    demux::EarlyDemuxConfig early_demux;  // net.ipv4.ip_early_demux, udp_early_demux
     // Where `ingressctl trace` / `capture` sessions are published (null: never observed).
     ObserveHub* observe = nullptr;
 };
@@ -141,6 +142,7 @@ private:
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
     RuntimeProfile* profile_ = nullptr;
     bool csum_at_queue_ = false;
+    uint64_t route_generation_ = 0;  // this burst's route tables
     Observer obs_;
     static inline ObserveHub no_observe_;  // for pipelines built without a hub
 };

@@ -476,3 +476,81 @@ TEST(Udp, ManyEndpointsBurstAheadWalkChangesNoFate) {
 
 }  // namespace
 }  // namespace ingress::demux
+
+namespace ingress::demux {
+namespace {
+
+// Early demux (ip_rcv_finish_core -> udp_v4_early_demux): a datagram of a connected
+// endpoint's 4-tuple takes the input route cached from the first datagram early demux
+// steered there, skipping the lookup and rp_filter. Visible under rp_filter=1: the same
+// 4-tuple arriving on the VLAN 10 sub-interface, where the route back to the peer (via the
+// port) fails the strict check, is delivered with early demux on and dropped with it off.
+struct EarlyDemuxCase {
+    test::DemuxHarness h;
+    UdpEndpoint ep{test::rings()};
+    explicit EarlyDemuxCase(bool udp_early_demux, bool connected = true) {
+        h.port.vlans.push_back({10, 10, test::kPortMac});
+        ipv4::RouteConfig cfg = test::demux_route_config();
+        cfg.ifaces[1].conf.rp_filter = 1;  // test0.10
+        h.routes.update(cfg);
+        h.tables.early_demux.udp_early_demux = udp_early_demux;
+        ep.bind(kLocal, 53);
+        if (connected) ep.connect(kPeer, 4000);
+        h.builder.add(ep);
+        h.publish();
+    }
+    std::vector<uint8_t> on_port() { return udp_to(kLocal, 53, kPeer, 4000).build(); }
+    std::vector<uint8_t> on_vlan() { return udp_to(kLocal, 53, kPeer, 4000).vlan(10).build(); }
+    uint64_t rpfilter() const { return h.snap().drop_value(core::DropReason::kIpRpfilter); }
+    // One burst each: within a burst every datagram passes early demux and the route before
+    // any is delivered (ip_list_rcv_finish does the same), so a cache set by one is seen
+    // from the next burst on.
+    void run(std::initializer_list<std::vector<uint8_t>> frames) {
+        for (const auto& f : frames) h.run_one(f);
+    }
+};
+
+TEST(EarlyDemux, CachedRouteSkipsRpFilterForTheConnectedFourTuple) {
+    EarlyDemuxCase c(true);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 2u) << "the VLAN datagram reused the port's route";
+    EXPECT_EQ(c.rpfilter(), 0u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 0u);
+    EXPECT_EQ(test::take(c.ep.rings()).size(), 2u);
+    c.h.expect_buffers_conserved();
+}
+
+TEST(EarlyDemux, KnobOffTakesTheFullRouteAndRpFilterDrops) {
+    EarlyDemuxCase c(false);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 1u);
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 1u);
+}
+
+// The cache is set only by a datagram that went through the full lookup (udp_sk_rx_dst_set
+// after route input): the first VLAN datagram is dropped; a route change (a new tables
+// generation: dst_check fails) makes the cached route stale again.
+TEST(EarlyDemux, FirstDatagramAndRouteChangesTakeTheFullLookup) {
+    EarlyDemuxCase c(true);
+    c.run({c.on_vlan(), c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().delivered, 2u);
+    ipv4::RouteConfig cfg = test::demux_route_config();
+    cfg.ifaces[1].conf.rp_filter = 1;
+    cfg.routes.push_back({.prefix = wire::ipv4(203, 0, 113, 0), .prefix_len = 24, .oif = 1});
+    c.h.routes.update(cfg);
+    c.run({c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 2u) << "stale after the route change";
+}
+
+// Only a connected endpoint that matches the whole 4-tuple is found (__udp4_lib_demux_lookup
+// checks the first socket of the slot with inet_match).
+TEST(EarlyDemux, UnconnectedEndpointIsNotEarlyDemuxed) {
+    EarlyDemuxCase c(true, false);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
+}
+
+}  // namespace
+}  // namespace ingress::demux
