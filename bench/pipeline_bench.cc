@@ -11,6 +11,13 @@
 //
 //   build/bench/bench_pipeline
 //
+// BM_PipelineUdpLarge: 1472-byte datagrams (1514-byte frames) to one endpoint, with the
+// kernel's read-time checksum (csum_at_queue:0: udp_rcv leaves the checksum of a datagram
+// longer than CHECKSUM_BREAK to the reader, the default) and without (1: verified in the
+// worker before queueing), side by side; BM_AppReadLarge is the reader's side of the same
+// datagrams (libingress's peek_verified + the copy recvmmsg makes, verify:1) against the
+// copy alone (verify:0).
+//
 // Each case runs twice, without and with the runtime profile (BM_PipelineUdpUnicastProfiled:
 // the worker's TSC stamps per stage per burst, worker/runtime.h), in the same run: the
 // difference is the profile's own cost.
@@ -51,10 +58,11 @@ class RecycleBackend final : public io::Backend {
 public:
     explicit RecycleBackend(const std::vector<std::vector<uint8_t>>& frames)
         : n_(static_cast<uint32_t>(frames.size())),
-          mem_(std::make_unique<uint8_t[]>(std::size_t{n_} * kStride)),
+          stride_(stride_of(frames)),
+          mem_(std::make_unique<uint8_t[]>(std::size_t{n_} * stride_)),
           lens_(frames.size()) {
         for (uint32_t i = 0; i < n_; ++i) {
-            std::copy(frames[i].begin(), frames[i].end(), mem_.get() + std::size_t{i} * kStride);
+            std::copy(frames[i].begin(), frames[i].end(), mem_.get() + std::size_t{i} * stride_);
             lens_[i] = static_cast<uint32_t>(frames[i].size());
         }
     }
@@ -63,7 +71,7 @@ public:
         for (uint16_t i = 0; i < max; ++i) {
             core::Packet& p = pkts[i];
             p = kFresh;
-            p.data = mem_.get() + std::size_t{next_} * kStride;
+            p.data = mem_.get() + std::size_t{next_} * stride_;
             p.buf = next_;
             p.len = lens_[next_];
             p.queue = queue;
@@ -84,12 +92,30 @@ public:
     std::string name() const override { return "recycle"; }
 
 private:
-    static constexpr std::size_t kStride = 128;
+    // The longest frame rounded up to 128 bytes (a 64-byte frame's stride stays 128).
+    static std::size_t stride_of(const std::vector<std::vector<uint8_t>>& frames) {
+        std::size_t m = 1;
+        for (const auto& f : frames) m = std::max(m, f.size());
+        return (m + 127) / 128 * 128;
+    }
     uint32_t n_;
+    std::size_t stride_;
     std::unique_ptr<uint8_t[]> mem_;
     std::vector<uint32_t> lens_;
     uint32_t next_ = 0;
     io::BackendStats stats_;
+};
+
+// The receiving port (ifindex 1) and its route tables: kLocal/24 on it, as in a worker (the
+// route stage with its hint across the burst).
+struct BenchHost {
+    l2::Port port{.ifindex = 1, .mac = kPortMac};
+    ipv4::RoutePublisher routes{[] {
+        ipv4::RouteConfig c;
+        c.ifaces.push_back(
+            {.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
+        return c;
+    }()};
 };
 
 // The endpoints deliver into shared-memory rings (one memfd ring each, one worker), the apps'
@@ -103,8 +129,10 @@ enum class Observe { kOff, kNoMatch, kMatchAll };
 // (state.range(0) is the binding count): see add_bindings().
 void add_bindings(demux::EndpointTable::Builder& b,
                   const std::vector<std::unique_ptr<demux::UdpEndpoint>>& eps, uint32_t n);
+// `payload`: UDP payload bytes per datagram; `csum_at_queue`: demux::DemuxEnv's switch.
 void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff,
-                          bool bindings = false) {
+                          bool bindings = false, uint32_t payload = 18,
+                          bool csum_at_queue = false) {
     const auto endpoints = bindings ? 16u : static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -116,14 +144,16 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
                              .ipv4(kPeer, kLocal)
                              .udp(static_cast<uint16_t>(1024 + i % 50000),
                                   static_cast<uint16_t>(10000 + i % endpoints))
-                             .payload_size(18)
+                             .payload_size(payload)
                              .build());
     }
     const uint32_t per_ep_cycle = (nframes + endpoints - 1) / endpoints;
     std::vector<std::unique_ptr<demux::UdpEndpoint>> eps;
     std::vector<shm::RingConsumer> apps;
     demux::EndpointTable::Builder b;
-    const shm::RingGeometry g{std::bit_ceil(per_ep_cycle + core::kBurst), 128};
+    const uint32_t slot =
+        (static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u) + 63) / 64 * 64;
+    const shm::RingGeometry g{std::bit_ceil(per_ep_cycle + core::kBurst), slot};
     for (uint32_t i = 0; i < endpoints; ++i) {
         auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g);
         apps.emplace_back(rings->region(0).data());
@@ -140,7 +170,7 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
         // check runs on every datagram and never refuses one.
         eps.back()
             ->bind(kLocal, static_cast<uint16_t>(10000 + i))
-            .set_rcvbuf(g.slot_count * demux::skb_truesize(64));
+            .set_rcvbuf(g.slot_count * demux::skb_truesize(frames[0].size()));
         b.add(*eps.back());
     }
     if (bindings) add_bindings(b, eps, static_cast<uint32_t>(state.range(0)));
@@ -148,14 +178,9 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
 
     RecycleBackend backend(frames);
     core::CounterBlock counters;
-    l2::Port port;
-    port.ifindex = 1;
-    port.mac = kPortMac;
-    // The route stage as in a worker: the port's address, the route hint across the burst.
-    ipv4::RouteConfig rcfg;
-    rcfg.ifaces.push_back(
-        {.ifindex = 1, .name = "bench0", .addrs = {{.addr = kLocal, .prefix_len = 24}}});
-    ipv4::RoutePublisher routes(std::move(rcfg));
+    BenchHost host;
+    l2::Port& port = host.port;
+    ipv4::RoutePublisher& routes = host.routes;
     worker::ObserveHub hub;
     worker::ObserveSpec spec;
     if (observe == Observe::kNoMatch) spec.filter = *worker::compile_filter("udp port 1");
@@ -168,6 +193,7 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
     // and the worker's own around rx_burst and the poll.
     worker::RuntimeProfile profile;
     if (profiled) pipeline.set_profile(&profile);
+    pipeline.set_csum_at_queue(csum_at_queue);
     core::PacketBatch batch;
     const uint32_t bursts_per_cycle = nframes / core::kBurst;
     uint32_t burst = 0;
@@ -274,7 +300,69 @@ void bindings_args(benchmark::internal::Benchmark* b) {
     repeated(b->Arg(0)->Arg(10)->Arg(10000)->ArgName("bindings"));
 }
 
+// The worker with and without the read-time checksum of long datagrams (state.range(0) =
+// csum_at_queue), 1472-byte payloads to one endpoint.
+void BM_PipelineUdpLarge(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kOff, false, 1472, state.range(0) != 0);
+}
+void large_args(benchmark::internal::Benchmark* b) {
+    repeated(b->ArgPair(1, 0)->ArgPair(1, 1)->ArgNames({"endpoints", "csum_at_queue"}));
+}
+
+// The reader's side: 1024 unverified 1472-byte datagrams in a ring (queued by the pipeline),
+// read as recvmmsg reads them (each payload copied out), with libingress's verification
+// (state.range(0) = 1: RingConsumer::peek_verified) or without (0: peek alone, what the
+// reader cost before the deferral). The ring is read again from the same index each
+// iteration (nothing released), so every iteration reads the same 1024 slots.
+void BM_AppReadLarge(benchmark::State& state) {
+    const bool verify = state.range(0) != 0;
+    constexpr uint32_t kN = 1024;
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint32_t i = 0; i < kN; ++i)
+        frames.push_back(wire::FrameBuilder()
+                             .eth(kPeerMac, kPortMac)
+                             .ipv4(kPeer, kLocal)
+                             .udp(static_cast<uint16_t>(1024 + i), 10000)
+                             .payload_size(1472)
+                             .build());
+    auto rings = std::make_shared<demux::ShmRings>(1, 1, shm::RingGeometry{kN, 1536});
+    demux::UdpEndpoint ep(rings);
+    ep.bind(kLocal, 10000).set_rcvbuf(kN * demux::skb_truesize(frames[0].size()));
+    demux::EndpointTable::Builder b;
+    b.add(ep);
+    auto table = b.build();
+    RecycleBackend backend(frames);
+    core::CounterBlock counters;
+    BenchHost host;
+    worker::Pipeline pipeline(
+        backend, counters, {.port = &host.port, .routes = &host.routes, .endpoints = table.get()});
+    core::PacketBatch batch;
+    for (uint32_t i = 0; i < kN / core::kBurst; ++i) {
+        batch.count = backend.rx_burst(0, batch.pkts.data(), core::kBurst);
+        pipeline.process(batch, 1'000'000'000);
+    }
+    if (rings->used() != kN) state.SkipWithError("the ring did not fill");
+    std::vector<uint8_t> buf(2048);
+    for (auto _ : state) {
+        shm::RingConsumer app(rings->region(0).data());
+        uint32_t idx;
+        const uint32_t n = verify ? app.peek_verified(kN, &idx, false) : app.peek(kN, &idx);
+        for (uint32_t i = 0; i < n; ++i) {
+            const auto p = app.payload(idx + i);
+            std::memcpy(buf.data(), p.data(), p.size());
+        }
+        benchmark::DoNotOptimize(buf.data());
+        if (n != kN) state.SkipWithError("a datagram failed its checksum");
+    }
+    const double pkts = static_cast<double>(state.iterations()) * kN;
+    state.SetItemsProcessed(static_cast<int64_t>(pkts));
+    state.counters["ns_per_pkt"] =
+        benchmark::Counter(pkts, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpLarge)->Apply(large_args);
+BENCHMARK(BM_AppReadLarge)->Arg(0)->Arg(1)->ArgName("verify")->Apply(repeated);
 BENCHMARK(BM_PipelineUdpBindings)->Apply(bindings_args);
 BENCHMARK(BM_PipelineUdpUnicastProfiled)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpUnicastTraceNoMatch)->Apply(pipeline_args);

@@ -304,6 +304,13 @@ int ingress_set_ignore_outgoing(ingress_endpoint* ep, int on) {
     });
 }
 
+int ingress_raw_connect(ingress_endpoint* ep, uint32_t remote) {
+    return guard([&] {
+        ep->ep.connect(remote);
+        return 0;
+    });
+}
+
 namespace {
 int set_events(ingress_set* s, ingress_set_event* out, size_t max, int timeout_ms) {
     return guard([&] {

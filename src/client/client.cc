@@ -455,10 +455,19 @@ uint32_t Endpoint::next_len() noexcept {
         for (std::size_t k = 0; k < nr; ++k) {
             Ring& r = (*v)[(next_ring_ + k) % nr];
             uint32_t idx;
-            if (r.cons.peek(r.held + 1, &idx) > r.held) return r.cons.meta(idx + r.held).orig_len;
+            if (r.next(&idx)) return r.cons.meta(idx).orig_len;
         }
     }
     return 0;
+}
+
+bool Endpoint::Ring::next(uint32_t* idx) noexcept {
+    // Bad datagrams at the head go as udp_recvmsg / first_packet_length drop them; behind
+    // slots the app still holds, the next one is shown as it is (recv verifies it).
+    if (held == 0) return cons.peek_verified(1, idx, false) == 1;
+    if (cons.peek(held + 1, idx) <= held) return false;
+    *idx += held;
+    return true;
 }
 
 std::size_t Endpoint::peek(std::vector<Ring>& rings, Datagram* out, std::size_t max) {
@@ -469,7 +478,9 @@ std::size_t Endpoint::peek(std::vector<Ring>& rings, Datagram* out, std::size_t 
         const std::size_t w = (next_ring_ + k) % nr;
         Ring& r = rings[w];
         uint32_t idx;
-        const uint32_t got = r.cons.peek(static_cast<uint32_t>(max - n), &idx);
+        // udp_recvmsg(): a datagram whose checksum was left for the reader is verified
+        // here; bad ones are dropped and counted (the ring header's csum_errors).
+        const uint32_t got = r.cons.peek_verified(static_cast<uint32_t>(max - n), &idx, true);
         for (uint32_t i = 0; i < got; ++i) {
             const shm::SlotMeta& m = r.cons.meta(idx + i);
             auto p = r.cons.payload(idx + i);
@@ -556,6 +567,7 @@ EndpointStats Endpoint::stats() const noexcept {
         s.dropped_full += h->dropped_full.load(std::memory_order_relaxed);
         s.truncated += h->truncated.load(std::memory_order_relaxed);
         s.wakeups += h->wakeups.load(std::memory_order_relaxed);
+        s.csum_errors += h->csum_errors.load(std::memory_order_relaxed);
         s.sleeping += h->needs_wakeup.load(std::memory_order_relaxed) != 0;
     }
     s.reconnects = reconnects_;
@@ -674,6 +686,13 @@ void Endpoint::bind_to_device(uint32_t ifindex) {
     client_->call(
         ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kIfindex, ifindex}));
     udp_.ifindex = raw_.ifindex = tap_.ifindex = ifindex;
+}
+
+void Endpoint::connect(uint32_t remote) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRemoteAddr, remote}));
+    raw_.remote_addr = remote;  // reopened connected to it after a daemon restart
 }
 
 void Endpoint::register_label(const std::string& label) {

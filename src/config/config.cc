@@ -509,12 +509,12 @@ void read_rules(const Reader& r, const YAML::Node& rs, Config& c) {
 
 // ipv4: net.ipv4.* knobs.
 void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
-    r.keys(
-        v, "ipv4",
-        {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
-         "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
-         "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind", "icmp_echo_ignore_all",
-         "icmp_echo_ignore_broadcasts", "icmp_ignore_bogus_error_responses"});
+    r.keys(v, "ipv4",
+           {"ipfrag_high_thresh", "ipfrag_low_thresh", "ipfrag_time", "ipfrag_max_dist",
+            "icmp_ratelimit", "icmp_ratemask", "icmp_msgs_per_sec", "icmp_msgs_burst",
+            "ip_default_ttl", "ip_unprivileged_port_start", "ip_nonlocal_bind",
+            "icmp_echo_ignore_all", "icmp_echo_ignore_broadcasts",
+            "icmp_ignore_bogus_error_responses", "ip_early_demux", "udp_early_demux"});
     auto u = [&](const char* k, uint64_t lo, uint64_t hi, auto& field) {
         if (auto n = v[k])
             field = static_cast<std::remove_reference_t<decltype(field)>>(
@@ -535,6 +535,8 @@ void read_ipv4(const Reader& r, const YAML::Node& v, Config& c) {
     u("ip_unprivileged_port_start", 0, 65535, c.policy.ip_unprivileged_port_start);
     if (auto n = v["ip_nonlocal_bind"])
         c.ip_nonlocal_bind = r.uint(n, "ipv4.ip_nonlocal_bind", 0, 1);
+    if (auto n = v["ip_early_demux"]) c.ip_early_demux = r.uint(n, "ipv4.ip_early_demux", 0, 1);
+    if (auto n = v["udp_early_demux"]) c.udp_early_demux = r.uint(n, "ipv4.udp_early_demux", 0, 1);
     // ipfrag_low_thresh may not exceed ipfrag_high_thresh (the kernel's proc
     // handler bounds each by the other).
     if (c.defrag.ipfrag_low_thresh > c.defrag.ipfrag_high_thresh)

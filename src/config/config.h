@@ -138,6 +138,8 @@ struct Config {
     ipv4::DefragConfig defrag;
     ipv4::IcmpConfig icmp;
     bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind
+    bool ip_early_demux = true;          // net.ipv4.ip_early_demux
+    bool udp_early_demux = true;         // net.ipv4.udp_early_demux
     std::vector<unsigned> worker_cores;  // one per (interface, queue), in order; empty: any
     int control_core = -1;               // -1: not pinned
     bool runtime_profile = true;         // workers stamp their stages (ingressctl runtime)

@@ -612,7 +612,8 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     std::optional<uint32_t> v;
     if (a == Attr::kMulticastAll || a == Attr::kRecverr) {
         if (auto x = m.u8(a)) v = *x;
-    } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf) {
+    } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf ||
+               a == Attr::kRemoteAddr) {
         v = m.u32(a);
     } else {
         return DecodeError{ENOPROTOOPT, "option cannot be set on an open endpoint"};

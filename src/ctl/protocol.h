@@ -316,8 +316,9 @@ struct McRequest {
     std::vector<uint32_t> sources;
 };
 
-// set-option: kMulticastAll (u8), kRecverr (u8), kIcmpFilter (u32), kIfindex (u32) or kRcvbuf
-// (u32) on an open endpoint.
+// set-option: kMulticastAll (u8), kRecverr (u8), kIcmpFilter (u32), kIfindex (u32), kRcvbuf
+// (u32) or kRemoteAddr (u32: connect() on a raw endpoint; 0 = connect(AF_UNSPEC)) on an open
+// endpoint.
 struct SetOption {
     uint32_t id = 0;
     Attr option{};

@@ -41,6 +41,7 @@ struct Registry::Entry {
     EndpointKind kind = EndpointKind::kUdp;
     UdpOpen udp;
     RawOpen raw;
+    bool raw_addr_by_connect = false;  // raw.addr came from connect(), not bind()
     TapOpen tap;
     std::vector<demux::McMembership> mc;  // the socket's ip_mc_socklist
     std::shared_ptr<demux::ShmRings> rings;
@@ -167,6 +168,26 @@ bool Registry::device_ok(uint32_t ifindex) const {
             if (i.ifindex == ifindex) return true;
     char name[IF_NAMESIZE];
     return if_indextoname(ifindex, name) != nullptr;
+}
+
+void Registry::raw_connect(Entry& e, wire::Ipv4Addr peer) const {
+    if (peer == 0) {
+        // connect(AF_UNSPEC): __udp_disconnect() (raw's disconnect): inet_daddr = 0, and a
+        // local address connect() chose goes too (inet_reset_saddr() unless bind() set it,
+        // SOCK_BINDADDR_LOCK).
+        e.raw.remote_addr = 0;
+        if (e.raw_addr_by_connect) e.raw.addr = 0;
+        e.raw_addr_by_connect = false;
+        return;
+    }
+    // ip4_datagram_connect(): inet_daddr = the peer (raw_v4_match() then takes only its
+    // datagrams); an unbound socket's inet_rcv_saddr becomes the route's source, once (a
+    // later connect keeps it), as for UDP at open.
+    e.raw.remote_addr = peer;
+    if (e.raw.addr == 0 && !wire::ipv4_is_multicast(peer)) {
+        e.raw.addr = connect_source(peer);
+        e.raw_addr_by_connect = e.raw.addr != 0;
+    }
 }
 
 wire::Ipv4Addr Registry::connect_source(wire::Ipv4Addr peer) const {
@@ -412,6 +433,7 @@ Result Registry::open_raw(uint64_t owner, const PeerCred& peer, const RawOpen& o
     auto e = std::make_unique<Entry>();
     e->kind = EndpointKind::kRaw;
     e->raw = o;
+    raw_connect(*e, o.remote_addr);
     return insert(std::move(e), owner, peer, g);
 }
 
@@ -531,6 +553,11 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
                 return fail(ENOPROTOOPT, "SO_RCVBUF is only a UDP endpoint option here");
             e->udp.rcvbuf = value ? value : 1;
             break;
+        case Attr::kRemoteAddr:
+            if (e->kind != EndpointKind::kRaw)
+                return fail(EOPNOTSUPP, "connect on an open endpoint: raw endpoints only");
+            raw_connect(*e, value);
+            break;
         case Attr::kIcmpFilter:
             if (e->kind != EndpointKind::kRaw || e->raw.protocol != 1)
                 return fail(EOPNOTSUPP, "ICMP_FILTER needs a raw ICMP endpoint");
@@ -571,6 +598,7 @@ Result Registry::close(uint64_t owner, uint32_t id) {
     Entry* e;
     if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
     auto node = eps_.extract(id);
+    retire_reads(*node.mapped()->rings);
     mc_update(node.mapped()->mc, Entry{});
     std::vector<std::unique_ptr<Entry>> dead;
     dead.push_back(std::move(node.mapped()));
@@ -582,6 +610,7 @@ std::size_t Registry::close_owner(uint64_t owner) {
     std::vector<std::unique_ptr<Entry>> dead;
     for (auto it = eps_.begin(); it != eps_.end();) {
         if (it->second->owner == owner) {
+            retire_reads(*it->second->rings);
             mc_update(it->second->mc, Entry{});
             dead.push_back(std::move(it->second));
             it = eps_.erase(it);
@@ -746,6 +775,18 @@ bool Registry::all_drained() const noexcept {
     return true;
 }
 
+void Registry::retire_reads(const demux::ShmRings& rings) {
+    if (closed_reads_.size() < rings.workers()) closed_reads_.resize(rings.workers());
+    for (uint16_t w = 0; w < rings.workers(); ++w) closed_reads_[w] += rings.read_counts(w);
+}
+
+demux::ShmRings::ReadCounts Registry::read_counts(uint16_t worker) const noexcept {
+    demux::ShmRings::ReadCounts n;
+    if (worker < closed_reads_.size()) n = closed_reads_[worker];
+    for (const auto& [id, e] : eps_) n += e->rings->read_counts(worker);
+    return n;
+}
+
 std::string Registry::describe() const {
     std::string s = "#endpoints\n";
     char line[200];
@@ -754,7 +795,8 @@ std::string Registry::describe() const {
                       "ep%-6u %-4s uid %-6u delivered %llu dropped %llu truncated %llu\n", id,
                       endpoint_kind_name(e->kind), static_cast<unsigned>(e->uid),
                       static_cast<unsigned long long>(e->rings->delivered()),
-                      static_cast<unsigned long long>(e->rings->dropped()),
+                      static_cast<unsigned long long>(e->rings->dropped() +
+                                                      e->rings->read_counts().csum_errors),
                       static_cast<unsigned long long>(e->rings->truncated()));
         s += line;
     }

@@ -158,6 +158,10 @@ public:
     bool all_drained() const noexcept;
     // Per-endpoint counters (ring headers summed over workers), for stats.
     std::string describe() const;
+    // What the apps' reads counted on one worker's rings (ShmRings::read_counts: udp_recvmsg's
+    // read-time checksum) over every endpoint, the closed ones included (the kernel's MIB
+    // never goes back).
+    demux::ShmRings::ReadCounts read_counts(uint16_t worker) const noexcept;
     // Endpoints with id >= first_id, in id order.
     std::vector<EndpointView> endpoints(uint32_t first_id = 0) const;
     const RegistryConfig& config() const noexcept { return cfg_; }
@@ -193,6 +197,8 @@ private:
     // SO_BINDTODEVICE / a packet socket's bind(): 0 or an interface the host has.
     bool device_ok(uint32_t ifindex) const;
     wire::Ipv4Addr connect_source(wire::Ipv4Addr peer) const;
+    // connect() on raw endpoint `e` (0: connect(AF_UNSPEC)), as ip4_datagram_connect().
+    void raw_connect(Entry& e, wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
     // The sk_rcvbuf a UDP endpoint's options give (rmem_default, or SO_RCVBUF's rules).
@@ -221,6 +227,9 @@ private:
     std::vector<BindingSlot> bindings_;                     // in add order
     std::vector<std::pair<std::string, uint32_t>> labels_;  // (label, id) in registration order
     QuotaStats quota_stats_;
+    // read_counts() of the endpoints closed so far, per worker.
+    std::vector<demux::ShmRings::ReadCounts> closed_reads_;
+    void retire_reads(const demux::ShmRings& rings);
 };
 
 }  // namespace ingress::ctl

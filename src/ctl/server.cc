@@ -777,7 +777,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
             b.u32(Attr::kRingUsed, static_cast<uint32_t>(e.rings->used()));
             b.u32(Attr::kRingCapacity, e.rings->geometry().slot_count * e.rings->workers());
             b.u64(Attr::kDelivered, e.rings->delivered());
-            b.u64(Attr::kDropped, e.rings->dropped());
+            // sk_drops: the full queue's, and the bad checksums the app's reads dropped.
+            b.u64(Attr::kDropped, e.rings->dropped() + e.rings->read_counts().csum_errors);
             b.u64(Attr::kTruncated, e.rings->truncated());
             if (e.rcvbuf) b.u32(Attr::kRcvbuf, e.rcvbuf).u64(Attr::kRmemAlloc, e.rings->rmem());
             if (const uint64_t q = e.rings->err_queued(), d = e.rings->err_dropped(); q || d)

@@ -225,7 +225,7 @@ Dataplane::Dataplane(const config::Config& cfg, const std::string& xdp_object) :
         kglobals_ = read_kernel_globals(globals_of(cfg_));
         overlay_kernel_globals(cfg_, kglobals_);
     }
-    knobs_ = std::make_unique<ipv4::KnobPublisher>(ipv4::NetKnobs{cfg_.icmp, cfg_.defrag});
+    knobs_ = std::make_unique<ipv4::KnobPublisher>(knobs_of(cfg_));
     routes_ = std::make_unique<ipv4::RoutePublisher>(wanted_routes(cfg));
     if (watch_) routes_->prepare_edits();  // route notifications are applied as edits
     for (auto& p : ports_) p->sync(*routes_->read());
@@ -302,7 +302,7 @@ std::string Dataplane::render_metrics() const {
     // (a sequence lock the worker never waits on), the backends' counters (getsockopt,
     // rte_eth_stats, relaxed loads), the endpoints as the control thread last copied them.
     std::vector<core::Snapshot> workers;
-    for (const auto& w : workers_) workers.push_back(w->counters.snapshot());
+    for (std::size_t n = 0; n < workers_.size(); ++n) workers.push_back(worker_snapshot(n));
     std::vector<core::EndpointFigures> eps;
     {
         std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
@@ -330,7 +330,7 @@ void Dataplane::refresh_endpoint_figures() {
                 f.local = e.tap->ethertype == 0x0003 ? "*:ETH_P_ALL" : et;
             }
             f.delivered = e.rings->delivered();
-            f.dropped = e.rings->dropped();
+            f.dropped = e.rings->dropped() + e.rings->read_counts().csum_errors;
             f.truncated = e.rings->truncated();
             f.ring_used = e.rings->used();
             v.push_back(std::move(f));
@@ -429,6 +429,7 @@ void Dataplane::create_workers() {
                                      .mesh_worker = static_cast<uint16_t>(n),
                                      .routes = routes_.get(),
                                      .endpoint_pub = endpoint_pub_.get(),
+                                     .early_demux = {cfg_.ip_early_demux, cfg_.udp_early_demux},
                                      .observe = &observe_,
                                      // The tap ring buffer has one consumer: the port's first.
                                      .kernel_frames = p->dpdk         ? p->dpdk->kernel_frames(q)
@@ -473,7 +474,10 @@ void Dataplane::start_control() {
     sc.gid = control_gid_ = control_gid(cfg_);
     std::filesystem::create_directories(std::filesystem::path(sc.path).parent_path());
     ctl::ServerHooks hooks;
-    hooks.stats_text = [this] { return core::format_stats(counters()); };
+    hooks.stats_text = [this] {
+        refresh_reads();
+        return core::format_stats(counters());
+    };
     hooks.host = [this] {
         ctl::HostMirror h;
         h.source = cfg_.host_kernel ? "kernel" : "config";
@@ -506,7 +510,9 @@ void Dataplane::start_control() {
     };
     hooks.worker_counters = [this] {
         std::vector<ctl::WorkerCounters> v;
-        for (const auto& w : workers_) v.push_back({w->desc, w->counters.snapshot()});
+        refresh_reads();
+        for (std::size_t n = 0; n < workers_.size(); ++n)
+            v.push_back({workers_[n]->desc, worker_snapshot(n)});
         return v;
     };
     hooks.worker_runtime = [this] {
@@ -593,9 +599,25 @@ Dataplane::~Dataplane() {
     ports_.clear();  // sockets, UMEMs, then the programs are detached
 }
 
+core::Snapshot Dataplane::worker_snapshot(std::size_t n) const {
+    core::Snapshot s = workers_[n]->counters.snapshot();
+    std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+    if (n < reads_.size()) reads_[n].add_to(s);
+    return s;
+}
+
+void Dataplane::refresh_reads() {
+    std::vector<demux::ShmRings::ReadCounts> v(workers_.size());
+    if (registry_)
+        for (std::size_t n = 0; n < v.size(); ++n)
+            v[n] = registry_->read_counts(static_cast<uint16_t>(n));
+    std::lock_guard<std::mutex> lock(endpoint_figures_mu_);
+    reads_ = std::move(v);
+}
+
 core::Snapshot Dataplane::counters() const {
     core::Snapshot total;
-    for (const auto& w : workers_) total += w->counters.snapshot();
+    for (std::size_t n = 0; n < workers_.size(); ++n) total += worker_snapshot(n);
     return total;
 }
 
@@ -699,6 +721,7 @@ void Dataplane::control_step(int timeout_ms) {
         follow_kernel_globals(read_kernel_globals(kglobals_));
     }
     if (metrics_) refresh_endpoint_figures();
+    refresh_reads();
     // App joins and leaves change the memberships in the route tables: let the ports steer
     // exactly the joined groups.
     const ipv4::RouteTables* t = routes_->read();
@@ -734,7 +757,7 @@ void Dataplane::follow_kernel_globals(const KernelGlobals& g) {
                          was[i].substr(was[i].rfind(' ') + 1).c_str());
     kglobals_ = g;
     overlay_kernel_globals(cfg_, g);
-    knobs_->publish(ipv4::NetKnobs{cfg_.icmp, cfg_.defrag});
+    knobs_->publish(knobs_of(cfg_));
     registry_->set_policy(cfg_.policy, cfg_.ip_nonlocal_bind);
 }
 
@@ -925,7 +948,7 @@ std::vector<std::string> Dataplane::reload(const config::Config& file) {
     }
     synced_generation_ = routes_->read()->generation();
     apply_bindings(next, nullptr);  // checked above against these tables
-    knobs_->publish(ipv4::NetKnobs{next.icmp, next.defrag});
+    knobs_->publish(knobs_of(next));
     if (next.host_kernel) kglobals_ = globals;
     cfg_ = next;
     return restart;

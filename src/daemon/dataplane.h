@@ -159,6 +159,12 @@ private:
     mutable std::mutex endpoint_figures_mu_;
     std::vector<core::EndpointFigures> endpoint_figures_;
     core::CounterGroup control_group_;  // the server's quota counters (endpoint_figures_mu_)
+    // Worker n's snapshot plus what the apps' reads of its rings counted (udp_recvmsg's
+    // read-time checksum, Registry::read_counts). On the control thread, fresh; elsewhere
+    // the reads as the control thread last copied them (reads_, endpoint_figures_mu_).
+    core::Snapshot worker_snapshot(std::size_t n) const;
+    void refresh_reads();  // on the control thread
+    std::vector<demux::ShmRings::ReadCounts> reads_;
 };
 
 // SIGHUP and `ingressctl reload`: re-reads `path` and applies it to `dp`; logs the outcome

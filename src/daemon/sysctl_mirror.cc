@@ -77,6 +77,10 @@ constexpr GlobalKnob kGlobalKnobs[] = {
          g.knobs.defrag.ipfrag_max_dist = static_cast<uint32_t>(v);
      },
      [](const KernelGlobals& g) -> uint64_t { return g.knobs.defrag.ipfrag_max_dist; }},
+    {"ip_early_demux", 0, 1, [](KernelGlobals& g, uint64_t v) { g.knobs.ip_early_demux = v != 0; },
+     [](const KernelGlobals& g) -> uint64_t { return g.knobs.ip_early_demux; }},
+    {"udp_early_demux", 0, 1, [](KernelGlobals& g, uint64_t v) { g.knobs.udp_early_demux = v != 0; },
+     [](const KernelGlobals& g) -> uint64_t { return g.knobs.udp_early_demux; }},
     {"ip_unprivileged_port_start", 0, 65535,
      [](KernelGlobals& g, uint64_t v) { g.ip_unprivileged_port_start = static_cast<uint16_t>(v); },
      [](const KernelGlobals& g) -> uint64_t { return g.ip_unprivileged_port_start; }},
@@ -109,9 +113,13 @@ std::vector<std::string> describe_globals(const KernelGlobals& g) {
     return out;
 }
 
+ipv4::NetKnobs knobs_of(const config::Config& c) {
+    return {c.icmp, c.defrag, c.ip_early_demux, c.udp_early_demux};
+}
+
 KernelGlobals globals_of(const config::Config& c) {
     KernelGlobals g;
-    g.knobs = {c.icmp, c.defrag};
+    g.knobs = knobs_of(c);
     g.ip_unprivileged_port_start = c.policy.ip_unprivileged_port_start;
     g.ip_nonlocal_bind = c.ip_nonlocal_bind;
     return g;
@@ -123,6 +131,8 @@ void overlay_kernel_globals(config::Config& c, const KernelGlobals& g) {
     for (const GlobalKnob& k : kGlobalKnobs) k.set(mine, k.get(g));
     c.icmp = mine.knobs.icmp;
     c.defrag = mine.knobs.defrag;
+    c.ip_early_demux = mine.knobs.ip_early_demux;
+    c.udp_early_demux = mine.knobs.udp_early_demux;
     c.policy.ip_unprivileged_port_start = mine.ip_unprivileged_port_start;
     c.ip_nonlocal_bind = mine.ip_nonlocal_bind;
 }

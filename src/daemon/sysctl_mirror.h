@@ -56,6 +56,8 @@ std::vector<std::string> describe_globals(const KernelGlobals& g);
 // The configuration's values of the same knobs (host: config: the file's `ipv4:`), and
 // back: the kernel's written over the configuration's.
 KernelGlobals globals_of(const config::Config& c);
+// What the workers take of the configuration (published by ipv4::KnobPublisher).
+ipv4::NetKnobs knobs_of(const config::Config& c);
 void overlay_kernel_globals(config::Config& c, const KernelGlobals& g);
 
 // Writes what was read into the route stage's configuration, by interface name.

@@ -126,6 +126,30 @@ bool ShmRings::admit(uint16_t worker, const RcvBudget& b) noexcept {
     return rcvbuf_admits(rmem, b.truesize, b.rcvbuf);
 }
 
+ShmRings::ReadCounts ShmRings::read_counts(uint16_t worker) const noexcept {
+    ReadCounts n;
+    if (worker >= w_.size()) return n;
+    const PerWorker& w = w_[worker];
+    const auto* h = static_cast<const shm::RingHeader*>(w.region.data());
+    const uint64_t delivered = w.prod.delivered();
+    n.csum_errors = std::min(h->csum_errors.load(std::memory_order_relaxed), delivered);
+    n.csum_ok = std::min(h->csum_ok.load(std::memory_order_relaxed), delivered - n.csum_errors);
+    return n;
+}
+
+ShmRings::ReadCounts ShmRings::read_counts() const noexcept {
+    ReadCounts n;
+    for (uint16_t w = 0; w < workers(); ++w) n += read_counts(w);
+    return n;
+}
+
+void ShmRings::ReadCounts::add_to(core::Snapshot& s) const noexcept {
+    // udp_recvmsg(): InDatagrams for a datagram read; csum_copy_err: CsumErrors + InErrors.
+    s.mib[static_cast<std::size_t>(core::Mib::kUdpInDatagrams)] += csum_ok;
+    s.mib[static_cast<std::size_t>(core::Mib::kUdpInCsumErrors)] += csum_errors;
+    s.mib[static_cast<std::size_t>(core::Mib::kUdpInErrors)] += csum_errors;
+}
+
 uint64_t ShmRings::truncated() const noexcept {
     uint64_t n = 0;
     for (const PerWorker& w : w_) n += w.prod.truncated();

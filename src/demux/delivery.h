@@ -21,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "core/counters.h"
 #include "core/packet.h"
 #include "demux/rcvbuf.h"
 #include "shm/region.h"
@@ -187,6 +188,23 @@ public:
     uint64_t used() const noexcept;
     // Bytes charged for them (sk_rmem_alloc, /proc/net/udp rx_queue), from any thread.
     uint64_t rmem() const noexcept;
+    // What the app's reads counted (the ring headers' csum_errors and csum_ok: udp_recvmsg's
+    // read-time checksum), of one worker's ring or summed over them. The app writes them, so
+    // each ring's are bounded by what the daemon delivered on it: an app can inflate its own
+    // counts by no more than its datagrams. From any thread.
+    struct ReadCounts {
+        uint64_t csum_errors = 0;  // UdpInCsumErrors, UdpInErrors, the endpoint's drops
+        uint64_t csum_ok = 0;      // UdpInDatagrams of datagrams verified at read
+        ReadCounts& operator+=(const ReadCounts& o) noexcept {
+            csum_errors += o.csum_errors;
+            csum_ok += o.csum_ok;
+            return *this;
+        }
+        // Into a worker's counters, as udp_recvmsg counts them.
+        void add_to(core::Snapshot& s) const noexcept;
+    };
+    ReadCounts read_counts(uint16_t worker) const noexcept;
+    ReadCounts read_counts() const noexcept;
 
 private:
     // The budget check for one datagram delivered by `worker`: first from upper bounds of

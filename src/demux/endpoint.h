@@ -135,6 +135,17 @@ public:
     uint32_t rcvbuf() const noexcept { return rcvbuf_; }
     // sk_state == TCP_ESTABLISHED: connect() gave it a remote address.
     bool connected() const noexcept { return a_.daddr != 0 || a_.dport != 0; }
+    // sk_rx_dst: the input route of a datagram early demux steered here, as (route tables
+    // generation << 8 | route type); 0: none. udp_sk_rx_dst_set() writes it from any worker
+    // (the kernel's xchg: relaxed here, one word), udp_v4_early_demux() reads it; a newer
+    // tables generation makes it stale, as dst_check() does after rt_genid moves.
+    uint64_t rx_dst() const noexcept {
+        return std::atomic_ref<uint64_t>(rx_dst_).load(std::memory_order_relaxed);
+    }
+    void rx_dst_set(uint64_t generation, uint8_t route_type) const noexcept {
+        std::atomic_ref<uint64_t>(rx_dst_).store(generation << 8 | route_type,
+                                                 std::memory_order_relaxed);
+    }
     const std::string& name() const noexcept { return name_; }
     // Where it delivers (shared with the app, and with the endpoint objects that replace
     // this one when an option changes).
@@ -154,6 +165,7 @@ private:
     ErrorOptions err_;
     McSocketState mc_;
     std::shared_ptr<ShmRings> rings_;
+    alignas(8) mutable uint64_t rx_dst_ = 0;
 };
 
 class RawEndpoint {

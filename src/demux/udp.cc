@@ -17,7 +17,8 @@ using core::Verdict;
 namespace {
 
 // CHECKSUM_BREAK: udp4_csum_init() verifies datagrams this short at once; longer ones are
-// verified when first needed (before queueing, or before answering "port unreachable").
+// verified when first needed: before answering "port unreachable", or, once queued, by the
+// reader (udp_recvmsg, here libingress: INGRESS_F_CSUM_UNVERIFIED).
 constexpr uint32_t kChecksumBreak = 76;
 
 // inet_bound_dev_eq() with no L3 master device (sdif = 0): an unbound endpoint matches
@@ -180,6 +181,20 @@ bool checksum_ok(const Datagram& d) noexcept {
     return wire::csum_fold(wire::csum_partial(d.udp, d.ulen, acc)) == 0;
 }
 
+// What the reader of a slot holding the first `room` payload bytes adds to them to verify
+// the datagram (record.h, `csum`): the pseudo-header, the UDP header and the payload beyond
+// the slot. `room` is even (slots are multiples of 64 bytes), so the tail starts at an even
+// offset and the sums chain.
+uint16_t reader_csum(const Datagram& d, uint32_t room) noexcept {
+    uint64_t acc = wire::pseudo_header_sum(d.saddr, d.daddr, wire::kIpProtoUdp, d.ulen);
+    acc = wire::csum_partial(d.udp, wire::UdpView::kHeaderLen, acc);
+    const uint32_t payload = d.ulen - wire::UdpView::kHeaderLen;
+    if (payload > room)
+        acc = wire::csum_partial(d.udp + wire::UdpView::kHeaderLen + room, payload - room, acc);
+    // csum_fold() complements and returns a big-endian word's value: undo the complement.
+    return static_cast<uint16_t>(~wire::csum_fold(acc));
+}
+
 // The checksum state of one datagram: udp4_csum_init() may leave it for later.
 enum class Csum : uint8_t { kUnknown, kGood, kBad };
 
@@ -199,14 +214,19 @@ public:
         return Verdict::drop(DropReason::kUdpCsum);
     }
 
-    // udp_queue_rcv_skb(): checksum (deferred from csum_init), then the endpoint's queue.
+    // udp_queue_rcv_one_skb() / __udp_queue_rcv_skb(): the endpoint's queue. A checksum
+    // udp4_csum_init() left for later stays unverified (no socket filter asks for it here):
+    // the reader verifies it (udp_recvmsg), and counts InDatagrams or the error then.
     Verdict queue_rcv(UdpEndpoint& ep) noexcept {
-        if (!csum_complete()) return csum_error();
+        if (env_.csum_at_queue && !csum_complete()) [[unlikely]]
+            return csum_error();
+        const bool unverified = csum_ == Csum::kUnknown;
         std::span<const uint8_t> payload{d_.udp + wire::UdpView::kHeaderLen,
                                          d_.ulen - wire::UdpView::kHeaderLen};
         const core::Packet& pkt = pkt_;
         const Datagram& d = d_;
-        auto fill = [&pkt, &d](shm::SlotMeta& m) noexcept {
+        const uint16_t csum = unverified ? reader_csum(d, ep.rings().geometry().max_payload()) : 0;
+        auto fill = [&pkt, &d, unverified, csum](shm::SlotMeta& m) noexcept {
             m.rx_ns = pkt.rx_ns;
             m.src_addr = d.saddr;
             m.dst_addr = d.daddr;
@@ -215,7 +235,8 @@ public:
             m.ifindex = pkt.ifindex;
             m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
             m.protocol = wire::kIpProtoUdp;
-            m.flags = INGRESS_F_CSUM_VERIFIED;
+            m.flags = unverified ? INGRESS_F_CSUM_UNVERIFIED : INGRESS_F_CSUM_VERIFIED;
+            m.csum = csum;
             m.tos = pkt.tos;
             m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
@@ -237,9 +258,11 @@ public:
             env_.c.mib(Mib::kUdpInErrors);
             return Verdict::drop(DropReason::kSocketRcvbuff);
         }
-        // The kernel counts InDatagrams in udp_recvmsg(); the app's read is not visible to
-        // the dataplane, so we count at enqueue (demux.md).
-        env_.c.mib(Mib::kUdpInDatagrams);
+        // The kernel counts InDatagrams in udp_recvmsg(). An unverified datagram is counted
+        // there too (libingress: the ring's csum_ok, which the daemon adds when it reports);
+        // for a verified one the app's read is not visible to the dataplane, so we count at
+        // enqueue (demux.md).
+        if (!unverified) env_.c.mib(Mib::kUdpInDatagrams);
         return Verdict::delivered();
     }
 
@@ -320,6 +343,38 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
                  UdpLookupStep::kWildcard);
 }
 
+UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
+    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() ||
+        pkt.pkt_type != core::PktType::kHost)
+        return nullptr;
+    // pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(struct udphdr)).
+    if (pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen) return nullptr;
+    const uint8_t* uh = pkt.data + pkt.l4_off;
+    const uint16_t sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
+    const uint16_t dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    auto slot = t.udp_slot(pkt.daddr, dport);
+    // "Only check first socket in chain".
+    if (slot.empty()) return nullptr;
+    const UdpEntry& e = slot.front();
+    if (!e.connected || e.daddr != pkt.saddr || e.dport != sport ||
+        !bound_dev_eq(e.bound_dev_if, pkt.ifindex))
+        return nullptr;
+    return e.ep;
+}
+
+Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
+                           uint64_t route_generation) noexcept {
+    const UdpEndpoint* ep = udp_demux_lookup(pkt, t);
+    if (!ep) return Verdict::next();
+    const uint64_t dst = ep->rx_dst();
+    // dst_check(): a route from older tables is stale.
+    if (dst >> 8 == route_generation && route_generation != 0) {
+        pkt.route_type = static_cast<uint8_t>(dst & 0xff);
+        pkt.flags |= core::kFlagRxDst;
+    }
+    return Verdict::next();
+}
+
 Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     core::CounterBlock& c = env.c;
     const uint32_t ip_payload = pkt.len - pkt.l4_off;
@@ -354,6 +409,11 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     if (rt == ipv4::RouteType::kBroadcast || rt == ipv4::RouteType::kMulticast)
         return rx.mcast_deliver();
 
+    // __udp4_lib_rcv(): a datagram early demux steered to its endpoint (skb->sk) that had to
+    // take the full route lookup gives the endpoint that route (udp_sk_rx_dst_set).
+    if (env.early_demux && !(pkt.flags & (core::kFlagRxDst | core::kFlagReassembled)))
+        if (const UdpEndpoint* sk = udp_demux_lookup(pkt, env.table))
+            sk->rx_dst_set(env.route_generation, pkt.route_type);
     if (UdpEndpoint* ep =
             udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport, pkt.ifindex))
         return rx.queue_rcv(*ep);

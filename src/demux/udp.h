@@ -26,7 +26,43 @@ struct DemuxEnv {
     const DeliveryCtx* delivery = nullptr;  // the delivering worker; nullptr = worker 0
     ipv4::PmtuCache* pmtu = nullptr;        // the worker's PMTU exceptions (icmp_err.h)
     IcmpRcvTrace* icmp_trace = nullptr;     // icmp_rcv's outcome (observed bursts only)
+    // Verify every checksum before queueing instead of leaving long datagrams to the reader
+    // (the kernel's way): for benchmarks that measure what the deferral saves the worker.
+    bool csum_at_queue = false;
+    // Early demux on (EarlyDemuxConfig::on()), and the generation of the route tables the
+    // burst used: udp_rcv caches the input route in the connected endpoint early demux finds
+    // (udp_sk_rx_dst_set), keyed by it.
+    bool early_demux = false;
+    uint64_t route_generation = 0;
 };
+
+// net.ipv4.ip_early_demux and net.ipv4.udp_early_demux (both 1 by default).
+struct EarlyDemuxConfig {
+    bool ip_early_demux = true;
+    bool udp_early_demux = true;
+    bool on() const noexcept { return ip_early_demux && udp_early_demux; }
+};
+
+// Kernel-equivalent: net/ipv4/udp.c __udp4_lib_demux_lookup(): the first endpoint of the
+// datagram's (daddr, dport) slot, if it is connected and matches the whole 4-tuple and the
+// device (inet_match); nullptr otherwise. For unicast (PACKET_HOST), non-fragment UDP
+// datagrams with a whole header.
+UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept;
+
+// Kernel-equivalent: net/ipv4/ip_input.c ip_rcv_finish_core()'s early demux ->
+// net/ipv4/udp.c udp_v4_early_demux(), unicast: the endpoint udp_demux_lookup() finds, when
+// its cached input route (sk_rx_dst) is still valid (dst_check: the same tables
+// generation), gives the datagram its route, so route_input skips the lookup and with it
+// rp_filter and the martian checks (it still runs ip_rcv_options and the L2 checks). The
+// first datagram of a connected endpoint has no cached route: it takes the full lookup and
+// udp_rcv caches the result. The route is not checked against the input interface (UDP has
+// no sk_rx_dst_ifindex test): a datagram of the same 4-tuple arriving on another interface
+// reuses it.
+// Reads:  pkt.saddr, pkt.daddr, pkt.ip_proto, pkt.l4_off, pkt.pkt_type, pkt.ifindex, UDP ports.
+// Writes: pkt.route_type, pkt.flags (kFlagRxDst) when the cached route applies.
+// Next:   route_input. Drops: none. Counts: nothing.
+core::Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
+                                 uint64_t route_generation) noexcept;
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),
 // compute_score(), inet_lookup_run_sk_lookup() and reuseport_select_sock():

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "ipv4/ip_options.h"
+#include "ipv4/route_type.h"
 #include "ipv4/rp_filter.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
@@ -278,8 +279,15 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
     // tables: skip the interface search and the lookup (multicast is never hinted).
     const IfState* dev;
     RouteDecision d;
-    if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex && hint.daddr == daddr &&
-        hint.saddr == saddr && hint.dev && !wire::ipv4_is_multicast(daddr)) {
+    if (pkt.flags & core::kFlagRxDst) {
+        // skb_valid_dst(): early demux gave it its endpoint's cached route
+        // (demux::udp_v4_early_demux): no lookup, no source validation.
+        dev = t.iface(pkt.ifindex);
+        if (!dev) return Verdict::drop(DropReason::kNotSpecified);
+        d = {.type = route_type_of(pkt.route_type)};
+    } else if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex &&
+               hint.daddr == daddr && hint.saddr == saddr && hint.dev &&
+               !wire::ipv4_is_multicast(daddr)) {
         dev = hint.dev;
         d = hint.decision;
     } else {

@@ -148,10 +148,11 @@ public:
             const std::size_t nr = v->size();
             for (std::size_t k = 0; k < nr; ++k) {
                 Ring& r = (*v)[(next_ring_ + k) % nr];
+                // MSG_PEEK: a bad checksum is dropped and counted all the same (udp_recvmsg).
                 uint32_t idx;
-                if (r.cons.peek(r.held + 1, &idx) <= r.held) continue;
-                *meta = &r.cons.meta(idx + r.held);
-                const auto p = r.cons.payload(idx + r.held);
+                if (!r.next(&idx)) continue;
+                *meta = &r.cons.meta(idx);
+                const auto p = r.cons.payload(idx);
                 *data = p.data();
                 *len = static_cast<uint32_t>(p.size());
                 return true;

@@ -50,6 +50,10 @@ enum {
     INGRESS_F_CSUM_VERIFIED = 1u << 1, /* L4 checksum verified (TP_STATUS_CSUM_VALID) */
     INGRESS_F_VLAN = 1u << 2,          /* vlan_tci valid (TP_STATUS_VLAN_VALID) */
     INGRESS_F_VLAN_TPID = 1u << 3,     /* vlan_tpid valid (TP_STATUS_VLAN_TPID_VALID) */
+    /* UDP checksum not verified yet: `csum` holds what the reader adds to the payload in
+     * the slot (udp_recvmsg -> __udp_lib_checksum_complete verifies at read time what
+     * udp4_csum_init left for later; libingress does, and skips and counts a bad one). */
+    INGRESS_F_CSUM_UNVERIFIED = 1u << 4,
 };
 
 struct ingress_meta {
@@ -72,7 +76,12 @@ struct ingress_meta {
     uint8_t tos;         /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
     uint8_t ttl;         /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
     uint8_t src_mac[6];  /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
-    uint8_t reserved[8]; /* zero; room for the fields above */
+    uint16_t csum;       /* INGRESS_F_CSUM_UNVERIFIED: the one's-complement sum (RFC 1071,
+                          * folded, not complemented, as a big-endian word's value) of the
+                          * pseudo-header, the UDP header and the payload bytes the slot
+                          * does not hold; with the payload in the slot added, an intact
+                          * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
+    uint8_t reserved[6]; /* zero; room for the fields above */
 };
 
 /* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
@@ -124,7 +133,8 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, drops) == 44);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, tos) == 48);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ttl) == 49);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
-INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 56);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, csum) == 56);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 58);
 INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <new>
 
+#include "wire/checksum.h"
+
 namespace ingress::shm {
 
 void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32_t worker) {
@@ -19,6 +21,8 @@ void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32
     h->prod.store(0, std::memory_order_relaxed);
     h->cons.store(0, std::memory_order_relaxed);
     h->needs_wakeup.store(0, std::memory_order_relaxed);
+    h->csum_errors.store(0, std::memory_order_relaxed);
+    h->csum_ok.store(0, std::memory_order_relaxed);
     // Release: the identity fields are visible before anyone can see the region's indices
     // (the region reaches the app only after this, through SCM_RIGHTS, which orders anyway).
     std::atomic_thread_fence(std::memory_order_release);
@@ -198,6 +202,36 @@ void RingConsumer::release(uint32_t n) noexcept {
     cons_ += n;
     // Release: our reads of the released slots complete before the producer may reuse them.
     h_->cons.store(cons_, std::memory_order_release);
+}
+
+bool RingConsumer::csum_ok(uint32_t idx) const noexcept {
+    // The payload the slot holds, plus what the producer summed for the rest (record.h):
+    // __skb_checksum_complete() over the whole datagram. The slot's payload starts at an
+    // even offset of the datagram (after the 8-byte header), so the sums chain.
+    const SlotMeta& m = meta(idx);
+    const std::span<const uint8_t> p = payload(idx);
+    const uint8_t rest[2] = {static_cast<uint8_t>(m.csum >> 8), static_cast<uint8_t>(m.csum)};
+    return wire::csum_fold(wire::csum_partial(rest, 2, wire::csum_partial(p))) == 0;
+}
+
+uint32_t RingConsumer::peek_verified(uint32_t n, uint32_t* idx, bool read) noexcept {
+    for (;;) {
+        const uint32_t got = peek(n, idx);
+        uint32_t good = 0, unverified = 0;
+        for (; good < got; ++good) {
+            if (!(meta(*idx + good).flags & INGRESS_F_CSUM_UNVERIFIED)) continue;
+            if (!csum_ok(*idx + good)) break;
+            ++unverified;
+        }
+        if (good > 0 || got == 0) {
+            // Relaxed: counts for the daemon's reports; after a fork two readers may add.
+            if (read && unverified) h_->csum_ok.fetch_add(unverified, std::memory_order_relaxed);
+            return good;
+        }
+        // udp_recvmsg: csum_copy_err, then try_again with the next datagram.
+        release(1);
+        h_->csum_errors.fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
 bool RingConsumer::prepare_sleep(uint32_t held) noexcept {

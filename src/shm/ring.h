@@ -5,7 +5,7 @@
 // may be built from different versions, so a client checks magic/version/sizes first):
 //
 //   0     RingHeader   (4 cache lines: identity, producer index, consumer index + wakeup
-//                       flag, producer-side statistics)
+//                       flag + the reader's counts, producer-side statistics)
 //   256   slot 0       slot_size bytes: the record (SlotMeta, src/shm/record.h: header's
 //                      meta_size bytes, 64 today) then payload
 //   ...   slot n-1
@@ -14,10 +14,11 @@
 // prod == cons and full when prod - cons == slot_count. Shared memory holds offsets and
 // indices only, never pointers.
 //
-// Trust: the daemon never trusts what an app can write. The only field the app writes is
-// `cons` (and `needs_wakeup`); the producer clamps a `cons` that makes no sense (ahead of
-// prod, or more than slot_count behind) and treats the ring as full, counting the drop —
-// a hostile app can starve itself, never the worker or another app.
+// Trust: the daemon never trusts what an app can write. The fields the app writes are
+// `cons`, `needs_wakeup` and its read-time counts (`csum_errors`, `csum_ok`: the daemon
+// bounds them by what it delivered on the ring, ShmRings::read_counts); the producer clamps a
+// `cons` that makes no sense (ahead of prod, or more than slot_count behind) and treats the ring as
+// full, counting the drop — a hostile app can starve itself, never the worker or another app.
 //
 // Protocol (as xsk.h): producer reserve -> fill slots -> submit; consumer peek -> read
 // slots -> release. "burst" calls take as many as fit; "bulk" calls all or nothing.
@@ -36,7 +37,9 @@
 namespace ingress::shm {
 
 inline constexpr uint32_t kRingMagic = 0x494e4752;  // "INGR"
-inline constexpr uint16_t kRingVersion = 3;         // 2: tp_status; 3: one record, meta_size
+// 2: tp_status; 3: one record, meta_size; 4: read-time checksums (INGRESS_F_CSUM_UNVERIFIED:
+// a client that does not verify them must refuse the ring).
+inline constexpr uint16_t kRingVersion = 4;
 inline constexpr std::size_t kCacheLine = 64;
 
 // The slot's record (src/shm/record.h, C and C++): what recvmsg would give for one datagram.
@@ -71,6 +74,12 @@ struct alignas(kCacheLine) RingHeader {
     std::atomic<uint32_t> sk_err;
     uint32_t err_ring_off;
     // --- end of error reporting ----------------------------------------------------------
+    // The reader's read-time checksum counts (RingConsumer::peek_verified): unverified
+    // datagrams it found bad and dropped (UdpInCsumErrors, InErrors, the socket's drops),
+    // and those it found intact and returned (UdpInDatagrams, counted at read as
+    // udp_recvmsg does). Summed by the daemon when it reports (ShmRings::read_counts).
+    std::atomic<uint64_t> csum_errors;
+    std::atomic<uint64_t> csum_ok;
     // Line 3: producer-side statistics, readable by the app and by ingressctl.
     alignas(kCacheLine) std::atomic<uint64_t> delivered;  // datagrams submitted
     std::atomic<uint64_t> dropped_full;  // datagrams dropped: ring full (RcvbufErrors)
@@ -92,6 +101,8 @@ static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
 static_assert(offsetof(RingHeader, sk_err) == 136);
 static_assert(offsetof(RingHeader, err_ring_off) == 140);
+static_assert(offsetof(RingHeader, csum_errors) == 144);
+static_assert(offsetof(RingHeader, csum_ok) == 152);
 static_assert(offsetof(RingHeader, delivered) == 192);
 static_assert(offsetof(RingHeader, dropped_full) == 200);
 static_assert(offsetof(RingHeader, truncated) == 208);
@@ -343,6 +354,15 @@ public:
     // Gives the n oldest peeked slots back to the producer.
     void release(uint32_t n) noexcept;
 
+    // peek() with udp_recvmsg()'s read-time checksum, for a reader that holds no peeked
+    // slot: each INGRESS_F_CSUM_UNVERIFIED slot is verified (csum_ok); a bad one at the head
+    // is released and counted in csum_errors, as csum_copy_err drops it from the queue
+    // (MSG_PEEK too: __sk_queue_drop_skb unlinks a peeked skb and counts it), and the next
+    // one is looked at; a bad one further on ends the burst before it (it is at the head
+    // next time). `read`: the slots returned are being read (not peeked, not measured for
+    // FIONREAD): the unverified ones among them count in csum_ok (UdpInDatagrams).
+    uint32_t peek_verified(uint32_t n, uint32_t* idx, bool read) noexcept;
+
     // Sleep protocol: prepare_sleep() sets needs_wakeup and returns true if the ring is
     // still empty (then block on the doorbell); false means data arrived meanwhile. `held`:
     // slots peeked and not yet released, which are not new data.
@@ -362,6 +382,8 @@ public:
     void set_sk_err(uint32_t err) noexcept { h_->sk_err.store(err, std::memory_order_relaxed); }
 
 private:
+    bool csum_ok(uint32_t idx) const noexcept;
+
     const uint8_t* slot(uint32_t idx) const noexcept {
         return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
     }

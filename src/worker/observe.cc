@@ -31,6 +31,8 @@ const char* trace_stage_name(TraceStage s) noexcept {
             return "ip_rcv_core";
         case TraceStage::kRouteInput:
             return "ip_route_input_noref";
+        case TraceStage::kUdpV4EarlyDemux:
+            return "udp_v4_early_demux";
         case TraceStage::kFibValidateSource:
             return "fib_validate_source";
         case TraceStage::kIpDefrag:
@@ -150,6 +152,11 @@ std::string format_step(const TraceStep& s) {
         case TraceStage::kIcmpRcv:
             std::snprintf(b, sizeof b, "type %u code %u: %s", v[0], v[1],
                           demux::icmp_rcv_outcome_name(static_cast<demux::IcmpRcvOutcome>(v[2])));
+            break;
+        case TraceStage::kUdpV4EarlyDemux:
+            std::snprintf(
+                b, sizeof b, "connected endpoint's cached route %s: no route lookup, no rp_filter",
+                std::string(ipv4::route_type_name(static_cast<ipv4::RouteType>(v[0]))).c_str());
             break;
         case TraceStage::kCount:
             b[0] = 0;
@@ -330,6 +337,9 @@ void Observer::step(TraceRecord& r, const core::Packet& before, const core::Pack
             break;
         case TraceStage::kRouteInput:
             route_steps(r, p, v);
+            break;
+        case TraceStage::kUdpV4EarlyDemux:
+            if (p.flags & core::kFlagRxDst) add(st, v.kind(), reason, {p.route_type, 0, 0, 0, 0});
             break;
         case TraceStage::kIpDefrag:
             if (before.is_fragment())

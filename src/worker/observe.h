@@ -68,6 +68,8 @@ enum class TraceStage : uint8_t {
     kUdpLookup,          // __udp4_lib_rcv/__udp4_lib_lookup: a=endpoint b=score c=step|binding+1<<8
                          //   d=reuseport (group size << 16 | pick) e=ring seq (delivered)
     kIcmpRcv,            // icmp_rcv: a=type b=code c=demux::IcmpRcvOutcome
+    kUdpV4EarlyDemux,    // udp_v4_early_demux: a=route type of the connected endpoint's cached
+                         //   route (recorded only when it applies: the route lookup is skipped)
     kCount,
 };
 const char* trace_stage_name(TraceStage s) noexcept;

@@ -45,7 +45,16 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
 
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
     // packet leaves it with a fate.
-    demux::DemuxEnv env{*eps_, c_, &icmp_, now_ns, &delivery_, &pmtu_};
+    demux::DemuxEnv env{*eps_,
+                        c_,
+                        &icmp_,
+                        now_ns,
+                        &delivery_,
+                        &pmtu_,
+                        nullptr,
+                        csum_at_queue_,
+                        t_.early_demux.on(),
+                        route_generation_};
     if constexpr (kObserve) env.icmp_trace = obs_.icmp_trace();
     demux::udp_prefetch({batch.pkts.data(), batch.count}, *eps_, t_.worker);
     stage<kObserve>(batch, TraceStage::kLocalDeliver,
@@ -102,6 +111,7 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
             knobs_generation_ = k->generation;
             icmp_.set_config(k->knobs.icmp);
             defrag_.set_knobs(k->knobs.defrag);
+            t_.early_demux = {k->knobs.ip_early_demux, k->knobs.udp_early_demux};
         }
     }
     if constexpr (kObserve) {
@@ -153,8 +163,14 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     stage<kObserve>(batch, TraceStage::kIpRcvCore,
                     [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
     laps.lap(Stage::kRcvCore, to_rcv_core);
-    // ip_rcv_finish_core: the input route.
+    // ip_rcv_finish_core: early demux (a connected endpoint's cached route), then the input
+    // route for the rest.
     const uint16_t to_route = batch.count;
+    route_generation_ = rt.generation();
+    if (t_.early_demux.on())
+        stage<kObserve>(batch, TraceStage::kUdpV4EarlyDemux, [&](core::Packet& p) {
+            return demux::udp_v4_early_demux(p, eps, route_generation_);
+        });
     stage<kObserve>(batch, TraceStage::kRouteInput, [&](core::Packet& p) {
         return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_);
     });

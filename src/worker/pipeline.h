@@ -69,7 +69,8 @@ struct PipelineTables {
     // required; a host without apps has an empty table.
     const demux::EndpointTable* endpoints = nullptr;
     const demux::EndpointPublisher* endpoint_pub = nullptr;
-    demux::LocalDeliverConfig local;  // protocols left to the kernel's handlers
+    demux::LocalDeliverConfig local;      // protocols left to the kernel's handlers
+    demux::EarlyDemuxConfig early_demux;  // net.ipv4.ip_early_demux, udp_early_demux
     // Where `ingressctl trace` / `capture` sessions are published (null: never observed).
     ObserveHub* observe = nullptr;
     // Copies of the frames the kernel kept on this port (AF_XDP: the XDP program's tap ring
@@ -124,6 +125,8 @@ public:
     const ipv4::PmtuCache& pmtu() const noexcept { return pmtu_; }
     // Stamps every stage of every burst into `p` (the worker's runtime profile; null: off).
     void set_profile(RuntimeProfile* p) noexcept { profile_ = p; }
+    // Benchmarks only: verify every UDP checksum before queueing (demux::DemuxEnv).
+    void set_csum_at_queue(bool on) noexcept { csum_at_queue_ = on; }
 
 private:
     template <bool kObserve>
@@ -175,6 +178,8 @@ private:
     const demux::EndpointTable* eps_ = nullptr;  // this burst's snapshot
     uint64_t knobs_generation_ = 0;              // of the knobs icmp_ and defrag_ hold
     RuntimeProfile* profile_ = nullptr;
+    bool csum_at_queue_ = false;
+    uint64_t route_generation_ = 0;  // this burst's route tables
     Observer obs_;
     static inline ObserveHub no_observe_;  // for pipelines built without a hub
 };

@@ -36,19 +36,21 @@ struct Received {
     std::vector<uint8_t> bytes;
 };
 
-// Everything waiting in the endpoint's rings (worker 0's first, each oldest first), released
-// back to the producer as an app's recv would.
+// Everything waiting in the endpoint's rings (worker 0's first, each oldest first), read
+// and released as an app's recv does: datagrams with a checksum left for the reader are
+// verified, and the bad ones dropped and counted in the ring (ShmRings::read_counts).
 inline std::vector<Received> take(const demux::ShmRings& r) {
     std::vector<Received> out;
     for (uint16_t w = 0; w < r.workers(); ++w) {
         shm::RingConsumer c(r.region(w).data());
         uint32_t idx;
-        const uint32_t n = c.peek(UINT32_MAX, &idx);
-        for (uint32_t i = 0; i < n; ++i) {
-            std::span<const uint8_t> p = c.payload(idx + i);
-            out.push_back({c.meta(idx + i), {p.begin(), p.end()}});
+        while (const uint32_t n = c.peek_verified(UINT32_MAX, &idx, true)) {
+            for (uint32_t i = 0; i < n; ++i) {
+                std::span<const uint8_t> p = c.payload(idx + i);
+                out.push_back({c.meta(idx + i), {p.begin(), p.end()}});
+            }
+            c.release(n);
         }
-        c.release(n);
     }
     return out;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 
+#include "demux/raw.h"
 #include "demux/udp.h"
 #include "support/demux.h"
 
@@ -288,6 +289,46 @@ TEST_F(RegistryTest, IgnoreOutgoingIsATapOptionAtOpenAndAfter) {
     EXPECT_FALSE(pub.read()->tap_groups()[0].ignore_outgoing);
     Result u = reg().open_udp(1, user(), {.port = 5000});
     EXPECT_EQ(reg().set_option(1, u.id, Attr::kIgnoreOutgoing, 1).err, ENOPROTOOPT);
+}
+
+// connect() on a raw socket (ip4_datagram_connect): inet_daddr narrows what raw_v4_match()
+// takes to the peer's datagrams, and an unbound socket's inet_rcv_saddr becomes the route's
+// source, once (a second connect keeps it); connect(AF_UNSPEC) (__udp_disconnect) clears
+// the peer and the address connect chose, never one bind() set.
+TEST_F(RegistryTest, RawConnectNarrowsRemoteAndLocalAsIp4DatagramConnect) {
+    Result r = reg().open_raw(1, root(), {.protocol = 253});
+    ASSERT_TRUE(r.ok());
+    auto matches = [&](wire::Ipv4Addr src, wire::Ipv4Addr dst) {
+        auto bytes = test::proto_to(253, dst, src).build();
+        core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
+        return demux::raw_local_deliver(p, *pub.read()).matched;
+    };
+    EXPECT_TRUE(matches(test::kPeer2, kLocal)) << "unconnected: every peer";
+    ASSERT_EQ(reg().set_option(1, r.id, Attr::kRemoteAddr, test::kPeer).err, 0);
+    const demux::InetAddressing& a = pub.read()->raw(253)[0]->addressing();
+    EXPECT_EQ(a.daddr, test::kPeer);
+    EXPECT_EQ(a.rcv_saddr, kLocal) << "the route to the peer picks 198.18.0.1";
+    EXPECT_TRUE(matches(test::kPeer, kLocal));
+    EXPECT_FALSE(matches(test::kPeer2, kLocal)) << "another peer: raw_v4_match refuses";
+    EXPECT_FALSE(matches(test::kPeer, test::kLocal2)) << "another local address";
+
+    ASSERT_EQ(reg().set_option(1, r.id, Attr::kRemoteAddr, test::kPeer2).err, 0);
+    EXPECT_EQ(pub.read()->raw(253)[0]->addressing().daddr, test::kPeer2);
+    EXPECT_EQ(pub.read()->raw(253)[0]->addressing().rcv_saddr, kLocal);
+
+    ASSERT_EQ(reg().set_option(1, r.id, Attr::kRemoteAddr, 0).err, 0);
+    EXPECT_EQ(pub.read()->raw(253)[0]->addressing().daddr, 0u);
+    EXPECT_EQ(pub.read()->raw(253)[0]->addressing().rcv_saddr, 0u) << "connect's choice undone";
+    EXPECT_TRUE(matches(test::kPeer2, test::kLocal2));
+
+    Result bound = reg().open_raw(1, root(), {.protocol = 254, .addr = kLocal});
+    ASSERT_TRUE(bound.ok());
+    ASSERT_EQ(reg().set_option(1, bound.id, Attr::kRemoteAddr, test::kPeer).err, 0);
+    ASSERT_EQ(reg().set_option(1, bound.id, Attr::kRemoteAddr, 0).err, 0);
+    EXPECT_EQ(pub.read()->raw(254)[0]->addressing().rcv_saddr, kLocal) << "bind()'s stays";
+
+    Result u = reg().open_udp(1, user(), {.port = 5000});
+    EXPECT_EQ(reg().set_option(1, u.id, Attr::kRemoteAddr, test::kPeer).err, EOPNOTSUPP);
 }
 
 // --- bindings (demux/sk_lookup.h) ------------------------------------------------------------

@@ -168,7 +168,7 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     EXPECT_NE(after, g);
     EXPECT_TRUE(after.ip_nonlocal_bind);
     const std::vector<std::string> d = describe_globals(after);
-    EXPECT_EQ(d.size(), 14u);
+    EXPECT_EQ(d.size(), 16u);
     EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.ip_nonlocal_bind 1"), d.end());
     EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.icmp_ratemask 6169"), d.end());
 }

@@ -254,6 +254,29 @@ TEST(Multicast, BadChecksumOfLongDatagramWithNoEndpointIsStillIgnoredMulti) {
                                                    {"UdpInErrors", 1}}));
 }
 
+// A long corrupted multicast datagram goes to every member unverified (each socket gets its
+// own skb_clone, and each udp_recvmsg verifies its clone): each read drops it and counts, so
+// two readers count UdpInCsumErrors twice; a member that never reads counts nothing.
+TEST(Multicast, BadChecksumOfLongDatagramCountsOncePerReadingMember) {
+    test::DemuxHarness h;
+    UdpEndpoint a(test::rings()), b(test::rings()), idle(test::rings());
+    a.bind(0, 5000).mc().join(kGroup, 1);
+    b.bind(0, 5000).mc().join(kGroup, 1);
+    idle.bind(0, 5000).mc().join(kGroup, 1);
+    h.builder.add(a).add(b).add(idle);
+    h.publish();
+    h.run_one(udp_to(kGroup, 5000, kPeer, 4000, 300).bad_udp_checksum().build());
+    auto want = test::plus(test::ip_local(1, 328), test::mcast(1, 328));
+    EXPECT_COUNTERS_EQ(h.snap(), test::plus(want, {{"delivered", 1}}));
+    EXPECT_TRUE(test::take(a.rings()).empty());
+    EXPECT_TRUE(test::take(b.rings()).empty());
+    EXPECT_EQ(idle.rings().used(), 1u);
+    core::Snapshot s = h.snap();
+    for (const UdpEndpoint* ep : {&a, &b, &idle}) ep->rings().read_counts().add_to(s);
+    EXPECT_COUNTERS_EQ(
+        s, test::plus(want, {{"delivered", 1}, {"UdpInCsumErrors", 2}, {"UdpInErrors", 2}}));
+}
+
 TEST(McSocketState, JoinLeaveAndBlockRules) {
     McSocketState s;
     s.join_source(kGroup, 1, kPeer);

@@ -145,25 +145,155 @@ TEST(Udp, ZeroChecksumMeansNoneAndIsAccepted) {
 }
 
 TEST(Udp, BadChecksumIsDroppedSilently) {
-    // Short datagram (<= 76 bytes, verified at once by udp4_csum_init) with no endpoint, and
-    // a long one (verified before queueing) with one: both UDP_CSUM, never NoPorts / ICMP.
-    for (std::size_t payload : {18u, 300u}) {
-        for (bool with_endpoint : {false, true}) {
-            SCOPED_TRACE(testing::Message() << payload << " " << with_endpoint);
-            test::DemuxHarness h;
-            UdpEndpoint ep(test::rings());
-            ep.bind(kLocal, 53);
-            if (with_endpoint) h.builder.add(ep);
-            h.publish();
-            h.run_one(udp_to(kLocal, 53, kPeer, 4000, payload).bad_udp_checksum().build());
-            EXPECT_COUNTERS_EQ(
-                h.snap(),
-                test::plus(test::ip_local(1, 28 + payload),
-                           {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
-            EXPECT_EQ(ep.rings().used(), 0u);
-            EXPECT_TRUE(h.backend.sent().empty());
-        }
+    // A short datagram (<= 76 bytes: udp4_csum_init verifies it at once) with or without an
+    // endpoint, and a long one with no endpoint (verified before answering port unreachable):
+    // UDP_CSUM, never NoPorts / ICMP.
+    struct Case {
+        std::size_t payload;
+        bool with_endpoint;
+    };
+    for (Case c : {Case{18, false}, Case{18, true}, Case{300, false}}) {
+        SCOPED_TRACE(testing::Message() << c.payload << " " << c.with_endpoint);
+        test::DemuxHarness h;
+        UdpEndpoint ep(test::rings());
+        ep.bind(kLocal, 53);
+        if (c.with_endpoint) h.builder.add(ep);
+        h.publish();
+        h.run_one(udp_to(kLocal, 53, kPeer, 4000, c.payload).bad_udp_checksum().build());
+        EXPECT_COUNTERS_EQ(
+            h.snap(), test::plus(test::ip_local(1, 28 + c.payload),
+                                 {{"UDP_CSUM", 1}, {"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
+        EXPECT_EQ(ep.rings().used(), 0u);
+        EXPECT_TRUE(h.backend.sent().empty());
     }
+}
+
+// One endpoint on kLocal:53 in a published table.
+struct Port53 {
+    test::DemuxHarness h;
+    UdpEndpoint ep{test::rings()};
+    Port53() {
+        ep.bind(kLocal, 53);
+        h.builder.add(ep);
+        h.publish();
+    }
+};
+
+// The worker's counters plus what the app's reads of `eps` counted (as the daemon reports
+// them: ShmRings::read_counts per worker ring, added to the workers' snapshots).
+core::Snapshot with_reads(const test::DemuxHarness& h,
+                          std::initializer_list<const UdpEndpoint*> eps) {
+    core::Snapshot s = h.snap();
+    for (const UdpEndpoint* ep : eps) ep->rings().read_counts().add_to(s);
+    return s;
+}
+
+// A datagram longer than CHECKSUM_BREAK is queued unverified (udp4_csum_init leaves it,
+// udp_queue_rcv_one_skb does not look without a socket filter): a bad one sits in the queue
+// and counts nothing until the app reads; the read (udp_recvmsg -> csum_copy_err) drops it
+// and counts UdpInCsumErrors, UdpInErrors and the socket's drop; a good one counts
+// UdpInDatagrams when read, not when queued.
+TEST(Udp, LongDatagramChecksumIsVerifiedWhenTheAppReads) {
+    Port53 p;
+    auto& [h, ep] = p;
+    h.run({udp_to(kLocal, 53, kPeer, 4000, 300).bad_udp_checksum().build(),
+           udp_to(kLocal, 53, kPeer, 4001, 301).build(),
+           udp_to(kLocal, 53, kPeer, 4002, 69).bad_udp_checksum().build()});
+    auto queued = test::plus(test::plus(test::ip_local(1, 328), test::ip_local(1, 329)),
+                             test::plus(test::ip_local(1, 97), {{"delivered", 3}}));
+    EXPECT_COUNTERS_EQ(with_reads(h, {&ep}), queued) << "nothing counted before the read";
+    EXPECT_EQ(ep.rings().used(), 3u) << "the bad ones wait in the queue";
+
+    auto got = test::take(ep.rings());
+    ASSERT_EQ(got.size(), 1u) << "the app reads only the intact one";
+    EXPECT_EQ(got[0].meta.src_port, 4001);
+    EXPECT_EQ(got[0].bytes, test::payload_bytes(301));
+    EXPECT_TRUE(got[0].meta.flags & INGRESS_F_CSUM_UNVERIFIED);
+    EXPECT_EQ(ep.rings().used(), 0u) << "the bad ones left the queue with the read";
+    EXPECT_COUNTERS_EQ(
+        with_reads(h, {&ep}),
+        test::plus(queued, {{"UdpInDatagrams", 1}, {"UdpInCsumErrors", 2}, {"UdpInErrors", 2}}));
+    const auto r = ep.rings().read_counts();
+    EXPECT_EQ(r.csum_errors, 2u) << "the endpoint's drops (sk_drops)";
+    h.expect_buffers_conserved();
+}
+
+// A datagram longer than the slot: the worker sums the bytes the slot cannot hold into the
+// record, so the reader still verifies the whole datagram (udp_recvmsg checks it before a
+// truncating copy).
+TEST(Udp, TruncatedLongDatagramIsVerifiedOverItsWholeLength) {
+    test::DemuxHarness h;
+    UdpEndpoint ep(test::rings(16, 64));
+    ep.bind(kLocal, 53);
+    h.builder.add(ep);
+    h.publish();
+    for (std::size_t payload : {999u, 1000u}) {
+        h.run({udp_to(kLocal, 53, kPeer, 4000, payload).build(),
+               udp_to(kLocal, 53, kPeer, 4001, payload).bad_udp_checksum().build()});
+        auto got = test::take(ep.rings());
+        ASSERT_EQ(got.size(), 1u) << payload;
+        EXPECT_EQ(got[0].meta.src_port, 4000);
+        EXPECT_TRUE(got[0].meta.flags & INGRESS_F_TRUNCATED);
+        EXPECT_EQ(got[0].meta.orig_len, payload);
+    }
+    const auto r = ep.rings().read_counts();
+    EXPECT_EQ(r.csum_errors, 2u);
+    EXPECT_EQ(r.csum_ok, 2u);
+}
+
+// MSG_PEEK (and FIONREAD's first_packet_length) drop a bad datagram from the queue and count
+// it just as a read does (__sk_queue_drop_skb unlinks the peeked skb); a good one peeked is
+// not yet InDatagrams (udp_recvmsg counts only "if (!peeking)"). A bad one behind good ones
+// ends the burst before it and is dropped when it reaches the head.
+TEST(Udp, PeekDropsABadChecksumAndCountsInDatagramsOnlyOnRead) {
+    Port53 p;
+    auto& [h, ep] = p;
+    h.run({udp_to(kLocal, 53, kPeer, 4000, 200).bad_udp_checksum().build(),
+           udp_to(kLocal, 53, kPeer, 4001, 200).build(),
+           udp_to(kLocal, 53, kPeer, 4002, 200).bad_udp_checksum().build(),
+           udp_to(kLocal, 53, kPeer, 4003, 200).build()});
+    shm::RingConsumer app(ep.rings().region(0).data());
+    uint32_t idx;
+    ASSERT_EQ(app.peek_verified(1, &idx, false), 1u) << "MSG_PEEK";
+    EXPECT_EQ(app.meta(idx).src_port, 4001);
+    EXPECT_EQ(ep.rings().read_counts().csum_errors, 1u);
+    EXPECT_EQ(ep.rings().read_counts().csum_ok, 0u) << "peeked, not read";
+    ASSERT_EQ(app.peek_verified(8, &idx, true), 1u) << "stops before the bad one";
+    EXPECT_EQ(app.meta(idx).src_port, 4001);
+    app.release(1);
+    ASSERT_EQ(app.peek_verified(8, &idx, true), 1u);
+    EXPECT_EQ(app.meta(idx).src_port, 4003);
+    app.release(1);
+    EXPECT_EQ(app.peek_verified(8, &idx, true), 0u);
+    EXPECT_EQ(ep.rings().read_counts().csum_errors, 2u);
+    EXPECT_EQ(ep.rings().read_counts().csum_ok, 2u);
+}
+
+// The daemon reports what the app wrote only up to what it delivered on the ring: an app
+// cannot push UdpInCsumErrors / InDatagrams beyond its own datagrams.
+TEST(Udp, ReadCountsAreBoundedByWhatTheRingDelivered) {
+    Port53 p;
+    auto& [h, ep] = p;
+    h.run({udp_to(kLocal, 53, kPeer, 4000, 200).build()});
+    auto* hdr = static_cast<shm::RingHeader*>(ep.rings().region(0).data());
+    hdr->csum_errors.store(1000);
+    hdr->csum_ok.store(1000);
+    EXPECT_EQ(ep.rings().read_counts().csum_errors, 1u);
+    EXPECT_EQ(ep.rings().read_counts().csum_ok, 0u);
+}
+
+// The deferral off (benchmarks): every checksum verified before queueing, as before.
+TEST(Udp, ChecksumAtQueueVerifiesLongDatagramsInTheWorker) {
+    auto bytes = udp_to(kLocal, 53, kPeer, 4000, 300).bad_udp_checksum().build();
+    core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kLocal);
+    UdpEndpoint ep(test::rings());
+    ep.bind(kLocal, 53);
+    auto table = EndpointTable::Builder().add(ep).build();
+    core::CounterBlock c;
+    DemuxEnv env{*table, c, nullptr, 0, nullptr, true};
+    EXPECT_EQ(udp_rcv(p, env), core::Verdict::drop(core::DropReason::kUdpCsum));
+    EXPECT_COUNTERS(c.snapshot(), ({{"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
+    EXPECT_EQ(ep.rings().used(), 0u);
 }
 
 TEST(Udp, HardwareVerifiedChecksumIsHonoured) {
@@ -342,6 +472,84 @@ TEST(Udp, ManyEndpointsBurstAheadWalkChangesNoFate) {
     EXPECT_EQ(test::take(eps.back()->rings()).size(), 1u);
     EXPECT_EQ(eps[1]->rings().used(), 0u);
     h.expect_buffers_conserved();
+}
+
+}  // namespace
+}  // namespace ingress::demux
+
+namespace ingress::demux {
+namespace {
+
+// Early demux (ip_rcv_finish_core -> udp_v4_early_demux): a datagram of a connected
+// endpoint's 4-tuple takes the input route cached from the first datagram early demux
+// steered there, skipping the lookup and rp_filter. Visible under rp_filter=1: the same
+// 4-tuple arriving on the VLAN 10 sub-interface, where the route back to the peer (via the
+// port) fails the strict check, is delivered with early demux on and dropped with it off.
+struct EarlyDemuxCase {
+    test::DemuxHarness h;
+    UdpEndpoint ep{test::rings()};
+    explicit EarlyDemuxCase(bool udp_early_demux, bool connected = true) {
+        h.port.vlans.push_back({10, 10, test::kPortMac});
+        ipv4::RouteConfig cfg = test::demux_route_config();
+        cfg.ifaces[1].conf.rp_filter = 1;  // test0.10
+        h.routes.update(cfg);
+        h.tables.early_demux.udp_early_demux = udp_early_demux;
+        ep.bind(kLocal, 53);
+        if (connected) ep.connect(kPeer, 4000);
+        h.builder.add(ep);
+        h.publish();
+    }
+    std::vector<uint8_t> on_port() { return udp_to(kLocal, 53, kPeer, 4000).build(); }
+    std::vector<uint8_t> on_vlan() { return udp_to(kLocal, 53, kPeer, 4000).vlan(10).build(); }
+    uint64_t rpfilter() const { return h.snap().drop_value(core::DropReason::kIpRpfilter); }
+    // One burst each: within a burst every datagram passes early demux and the route before
+    // any is delivered (ip_list_rcv_finish does the same), so a cache set by one is seen
+    // from the next burst on.
+    void run(std::initializer_list<std::vector<uint8_t>> frames) {
+        for (const auto& f : frames) h.run_one(f);
+    }
+};
+
+TEST(EarlyDemux, CachedRouteSkipsRpFilterForTheConnectedFourTuple) {
+    EarlyDemuxCase c(true);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 2u) << "the VLAN datagram reused the port's route";
+    EXPECT_EQ(c.rpfilter(), 0u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 0u);
+    EXPECT_EQ(test::take(c.ep.rings()).size(), 2u);
+    c.h.expect_buffers_conserved();
+}
+
+TEST(EarlyDemux, KnobOffTakesTheFullRouteAndRpFilterDrops) {
+    EarlyDemuxCase c(false);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 1u);
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 1u);
+}
+
+// The cache is set only by a datagram that went through the full lookup (udp_sk_rx_dst_set
+// after route input): the first VLAN datagram is dropped; a route change (a new tables
+// generation: dst_check fails) makes the cached route stale again.
+TEST(EarlyDemux, FirstDatagramAndRouteChangesTakeTheFullLookup) {
+    EarlyDemuxCase c(true);
+    c.run({c.on_vlan(), c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().delivered, 2u);
+    ipv4::RouteConfig cfg = test::demux_route_config();
+    cfg.ifaces[1].conf.rp_filter = 1;
+    cfg.routes.push_back({.prefix = wire::ipv4(203, 0, 113, 0), .prefix_len = 24, .oif = 1});
+    c.h.routes.update(cfg);
+    c.run({c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 2u) << "stale after the route change";
+}
+
+// Only a connected endpoint that matches the whole 4-tuple is found (__udp4_lib_demux_lookup
+// checks the first socket of the slot with inet_match).
+TEST(EarlyDemux, UnconnectedEndpointIsNotEarlyDemuxed) {
+    EarlyDemuxCase c(true, false);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
 }
 
 }  // namespace

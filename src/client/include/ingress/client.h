@@ -59,8 +59,9 @@ struct EndpointStats {
     uint64_t dropped_full = 0;  // the ring was full (RcvbufErrors)
     uint64_t truncated = 0;
     uint64_t wakeups = 0;
-    uint64_t sleeping = 0;    // rings whose consumer announced it sleeps (needs-wakeup set)
-    uint64_t reconnects = 0;  // reopened on a restarted daemon (the counters above restart)
+    uint64_t csum_errors = 0;  // bad UDP checksums this app's reads dropped (UdpInCsumErrors)
+    uint64_t sleeping = 0;     // rings whose consumer announced it sleeps (needs-wakeup set)
+    uint64_t reconnects = 0;   // reopened on a restarted daemon (the counters above restart)
 };
 
 // One message of Endpoint::recvmmsg: the C API's ingress_mmsg (a buffer the caller owns,
@@ -137,6 +138,11 @@ public:
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
+    // connect() on a raw endpoint (ip4_datagram_connect): only datagrams from `remote` reach
+    // it from now on, and an endpoint bound to no address takes the source the route to
+    // `remote` picks as its local address; 0 is connect(AF_UNSPEC), which undoes both.
+    // Error(EOPNOTSUPP) on UDP (connected at open) and tap endpoints.
+    void connect(uint32_t remote);
     // Bindings (tubular's sk_lookup model, README "Bindings"): registers this UDP endpoint
     // under `label`, so datagrams a binding gives that label reach it before the bound and
     // wildcard endpoints; several under one label share its flows by the reuseport hash.
@@ -157,6 +163,10 @@ protected:
         uint32_t held = 0;       // returned by the last recv, not yet released
         shm::RingConsumer errq;  // the error queue (IP_RECVERR), when the daemon has one
         bool has_errq = false;
+        // The slot of the datagram recv() would return next from this ring (after the held
+        // ones; bad checksums at the head dropped, as first_packet_length() and a MSG_PEEK
+        // udp_recvmsg() drop them): false when none. Not a read (counts no InDatagrams).
+        bool next(uint32_t* idx) noexcept;
     };
     // sock_error(): the first pending error of the rings, cleared (0: none).
     int take_sk_err() noexcept;

@@ -290,6 +290,11 @@ int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
 /* setsockopt(PACKET_IGNORE_OUTGOING) on an open tap. -ENOPROTOOPT on UDP and raw endpoints. */
 int ingress_set_ignore_outgoing(struct ingress_endpoint* ep, int on);
+/* connect() on an open raw endpoint (ip4_datagram_connect): from now on only datagrams from
+ * `remote` (host order) reach it, and an endpoint bound to no address takes the source the
+ * route to `remote` picks as its local address; 0 is connect(AF_UNSPEC), undoing both.
+ * -EOPNOTSUPP on UDP (connected at open: ingress_udp_opts.remote_addr) and tap endpoints. */
+int ingress_raw_connect(struct ingress_endpoint* ep, uint32_t remote);
 /* Bindings (tubular's model of BPF sk_lookup; README "Bindings"): register the UDP endpoint
  * under a label, so unicast datagrams a binding gives that label reach it before the bound
  * and wildcard endpoints (several endpoints under a label share its flows by the reuseport
