@@ -417,9 +417,10 @@ void Dataplane::create_workers() {
             kHandoffRing + cfg_.defrag.max_frags + 2 * core::kBurst);
     std::size_t n = 0;
     for (auto& p : ports_) {
+        uint16_t in_port = 0;
         for (uint16_t q : p->ic.queues) {
             auto w = std::make_unique<WorkerSlot>();
-            const bool first_of_port = in_port == 0;
+            const bool first_of_port = in_port++ == 0;
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg_.icmp,
                                      .defrag = cfg_.defrag,

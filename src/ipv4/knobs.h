@@ -23,8 +23,8 @@
 namespace ingress::ipv4 {
 
 struct NetKnobs {
-    IcmpConfig icmp;      // icmp_*, ip_default_ttl (and the ports' MTU, not a knob)
-    DefragConfig defrag;  // ipfrag_* (and the pool sizes, fixed when a worker starts)
+    IcmpConfig icmp;              // icmp_*, ip_default_ttl (and the ports' MTU, not a knob)
+    DefragConfig defrag;          // ipfrag_* (and the pool sizes, fixed when a worker starts)
     bool ip_early_demux = true;   // net.ipv4.ip_early_demux (udp_v4_early_demux runs when
     bool udp_early_demux = true;  // both are on: demux::EarlyDemuxConfig)
     friend bool operator==(const NetKnobs&, const NetKnobs&) = default;

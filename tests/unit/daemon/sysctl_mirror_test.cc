@@ -128,6 +128,8 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
         {"ipfrag_low_thresh", 6u << 20},
         {"ipfrag_time", 7},
         {"ipfrag_max_dist", 0},
+        {"ip_early_demux", 0},
+        {"udp_early_demux", 1},
         {"ip_unprivileged_port_start", 80},
         // ip_nonlocal_bind: no file, counted
     };
@@ -148,6 +150,8 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     EXPECT_EQ(g.knobs.defrag.ipfrag_low_thresh, 6u << 20);
     EXPECT_EQ(g.knobs.defrag.ipfrag_time, 7u);
     EXPECT_EQ(g.knobs.defrag.ipfrag_max_dist, 0u);
+    EXPECT_FALSE(g.knobs.ip_early_demux);
+    EXPECT_TRUE(g.knobs.udp_early_demux);
     EXPECT_EQ(g.ip_unprivileged_port_start, 80);
     EXPECT_FALSE(g.ip_nonlocal_bind);
 
@@ -160,6 +164,7 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     EXPECT_EQ(c.defrag.ipfrag_time, 7u);
     EXPECT_EQ(c.defrag.max_queues, 7u) << "not a knob: the configuration's";
     EXPECT_EQ(c.policy.ip_unprivileged_port_start, 80);
+    EXPECT_FALSE(c.ip_early_demux);
     EXPECT_EQ(describe_globals(globals_of(c)), describe_globals(g));
 
     // A change is a different read; `ingressctl host` names every knob with its value.

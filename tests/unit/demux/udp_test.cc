@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "io/tx_queue.h"
+#include "ipv4/knobs.h"
 #include "ipv4/route_type.h"
 #include "support/demux.h"
 #include "wire/icmp.h"
@@ -290,7 +291,7 @@ TEST(Udp, ChecksumAtQueueVerifiesLongDatagramsInTheWorker) {
     ep.bind(kLocal, 53);
     auto table = EndpointTable::Builder().add(ep).build();
     core::CounterBlock c;
-    DemuxEnv env{*table, c, nullptr, 0, nullptr, true};
+    DemuxEnv env{*table, c, nullptr, 0, nullptr, nullptr, nullptr, true};
     EXPECT_EQ(udp_rcv(p, env), core::Verdict::drop(core::DropReason::kUdpCsum));
     EXPECT_COUNTERS(c.snapshot(), ({{"UdpInCsumErrors", 1}, {"UdpInErrors", 1}}));
     EXPECT_EQ(ep.rings().used(), 0u);
@@ -526,6 +527,26 @@ TEST(EarlyDemux, KnobOffTakesTheFullRouteAndRpFilterDrops) {
     EXPECT_EQ(c.h.snap().delivered, 1u);
     EXPECT_EQ(c.rpfilter(), 1u);
     EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 1u);
+}
+
+// `sysctl -w net.ipv4.ip_early_demux=0` while the worker runs (ipv4/knobs.h): from the next
+// burst the 4-tuple takes the full route again and rp_filter drops the VLAN datagram.
+TEST(EarlyDemux, KnobPublishedLiveTurnsItOffFromTheNextBurst) {
+    EarlyDemuxCase c(true);
+    ipv4::NetKnobs k{c.h.tables.icmp, c.h.tables.defrag};
+    ipv4::KnobPublisher knobs(k);
+    c.h.tables.knobs = &knobs;
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 0u);
+    k.ip_early_demux = false;
+    ASSERT_TRUE(knobs.publish(k));
+    c.run({c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().delivered, 2u);
+    k.ip_early_demux = true;
+    ASSERT_TRUE(knobs.publish(k));
+    c.run({c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 3u) << "on again: the cached route still current";
 }
 
 // The cache is set only by a datagram that went through the full lookup (udp_sk_rx_dst_set
