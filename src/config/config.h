@@ -21,6 +21,7 @@
 #include "ipv4/defrag.h"
 #include "ipv4/devconf.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/pmtu.h"
 #include "ipv4/route_tables.h"
 #include "ipv4/route_type.h"
 #include "worker/poll_mode.h"
@@ -137,9 +138,12 @@ struct Config {
     std::string host_implied;
     ipv4::DefragConfig defrag;
     ipv4::IcmpConfig icmp;
-    bool ip_nonlocal_bind = false;       // net.ipv4.ip_nonlocal_bind
-    bool ip_early_demux = true;          // net.ipv4.ip_early_demux
-    bool udp_early_demux = true;         // net.ipv4.udp_early_demux
+    bool ip_nonlocal_bind = false;  // net.ipv4.ip_nonlocal_bind
+    bool ip_early_demux = true;     // net.ipv4.ip_early_demux
+    bool udp_early_demux = true;    // net.ipv4.udp_early_demux
+    // net.ipv4.route.min_pmtu, mtu_expires: the kernel's under host: kernel, else these
+    // defaults (not keys of the file).
+    ipv4::PmtuConfig pmtu;
     std::vector<unsigned> worker_cores;  // one per (interface, queue), in order; empty: any
     int control_core = -1;               // -1: not pinned
     bool runtime_profile = true;         // workers stamp their stages (ingressctl runtime)

@@ -423,6 +423,7 @@ void Dataplane::create_workers() {
             const bool first_of_port = in_port++ == 0;
             worker::PipelineTables t{.port = &p->l2,
                                      .icmp = cfg_.icmp,
+                                     .pmtu = cfg_.pmtu,
                                      .defrag = cfg_.defrag,
                                      .knobs = knobs_.get(),
                                      .handoff = mesh_.get(),

@@ -1,5 +1,6 @@
 #include "daemon/sysctl_mirror.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -82,6 +83,14 @@ constexpr GlobalKnob kGlobalKnobs[] = {
     {"udp_early_demux", 0, 1,
      [](KernelGlobals& g, uint64_t v) { g.knobs.udp_early_demux = v != 0; },
      [](const KernelGlobals& g) -> uint64_t { return g.knobs.udp_early_demux; }},
+    // net.ipv4.route.*: min_pmtu at least IPV4_MIN_MTU (ip_min_valid_pmtu), mtu_expires in
+    // seconds (proc_dointvec_jiffies).
+    {"route/min_pmtu", 68, 65535,
+     [](KernelGlobals& g, uint64_t v) { g.knobs.pmtu.min_pmtu = static_cast<uint32_t>(v); },
+     [](const KernelGlobals& g) -> uint64_t { return g.knobs.pmtu.min_pmtu; }},
+    {"route/mtu_expires", 0, INT32_MAX,
+     [](KernelGlobals& g, uint64_t v) { g.knobs.pmtu.mtu_expires_s = static_cast<uint32_t>(v); },
+     [](const KernelGlobals& g) -> uint64_t { return g.knobs.pmtu.mtu_expires_s; }},
     {"ip_unprivileged_port_start", 0, 65535,
      [](KernelGlobals& g, uint64_t v) { g.ip_unprivileged_port_start = static_cast<uint16_t>(v); },
      [](const KernelGlobals& g) -> uint64_t { return g.ip_unprivileged_port_start; }},
@@ -109,13 +118,17 @@ KernelGlobals read_kernel_globals(const KernelGlobals& base, const std::string& 
 
 std::vector<std::string> describe_globals(const KernelGlobals& g) {
     std::vector<std::string> out;
-    for (const GlobalKnob& k : kGlobalKnobs)
-        out.push_back(std::string("net.ipv4.") + k.name + " " + std::to_string(k.get(g)));
+    for (const GlobalKnob& k : kGlobalKnobs) {
+        std::string name = k.name;
+        std::replace(name.begin(), name.end(), '/',
+                     '.');  // route/min_pmtu: net.ipv4.route.min_pmtu
+        out.push_back("net.ipv4." + name + " " + std::to_string(k.get(g)));
+    }
     return out;
 }
 
 ipv4::NetKnobs knobs_of(const config::Config& c) {
-    return {c.icmp, c.defrag, c.ip_early_demux, c.udp_early_demux};
+    return {c.icmp, c.defrag, c.ip_early_demux, c.udp_early_demux, c.pmtu};
 }
 
 KernelGlobals globals_of(const config::Config& c) {
@@ -134,6 +147,7 @@ void overlay_kernel_globals(config::Config& c, const KernelGlobals& g) {
     c.defrag = mine.knobs.defrag;
     c.ip_early_demux = mine.knobs.ip_early_demux;
     c.udp_early_demux = mine.knobs.udp_early_demux;
+    c.pmtu = mine.knobs.pmtu;
     c.policy.ip_unprivileged_port_start = mine.ip_unprivileged_port_start;
     c.ip_nonlocal_bind = mine.ip_nonlocal_bind;
 }

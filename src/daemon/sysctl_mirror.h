@@ -9,7 +9,8 @@
 // conf of interfaces created later, which the kernel then shows in their own directories.
 //
 // The global net.ipv4.* knobs the pipeline and the bind checks read (icmp_*, ipfrag_*,
-// ip_default_ttl, ip_unprivileged_port_start, ip_nonlocal_bind) have no notification either:
+// ip_default_ttl, ip_early_demux, udp_early_demux, route.min_pmtu, route.mtu_expires,
+// ip_unprivileged_port_start, ip_nonlocal_bind) have no notification either:
 // read at start and on the same timer, published to the workers live (ipv4/knobs.h).
 #pragma once
 

@@ -19,6 +19,7 @@
 
 #include "ipv4/defrag.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/pmtu.h"
 
 namespace ingress::ipv4 {
 
@@ -27,6 +28,7 @@ struct NetKnobs {
     DefragConfig defrag;          // ipfrag_* (and the pool sizes, fixed when a worker starts)
     bool ip_early_demux = true;   // net.ipv4.ip_early_demux (udp_v4_early_demux runs when
     bool udp_early_demux = true;  // both are on: demux::EarlyDemuxConfig)
+    PmtuConfig pmtu;              // net.ipv4.route.min_pmtu, mtu_expires
     friend bool operator==(const NetKnobs&, const NetKnobs&) = default;
 };
 

@@ -33,6 +33,7 @@ namespace ingress::ipv4 {
 struct PmtuConfig {
     uint32_t min_pmtu = 552;       // net.ipv4.route.min_pmtu (512 + 20 + 20)
     uint32_t mtu_expires_s = 600;  // net.ipv4.route.mtu_expires
+    friend bool operator==(const PmtuConfig&, const PmtuConfig&) = default;
 };
 
 struct PmtuEntry {
@@ -58,6 +59,8 @@ public:
     // Any thread: the entries live at `now_ns`, appended to `out` (allocates: control path).
     void snapshot(uint64_t now_ns, std::vector<PmtuEntry>& out) const;
     const PmtuConfig& config() const noexcept { return cfg_; }
+    // The knobs changed (ipv4/knobs.h): later updates read them; entries keep their expiry.
+    void set_config(const PmtuConfig& cfg) noexcept { cfg_ = cfg; }
 
 private:
     struct Slot {

@@ -112,6 +112,7 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
             icmp_.set_config(k->knobs.icmp);
             defrag_.set_knobs(k->knobs.defrag);
             t_.early_demux = {k->knobs.ip_early_demux, k->knobs.udp_early_demux};
+            pmtu_.set_config(k->knobs.pmtu);
         }
     }
     if constexpr (kObserve) {

@@ -112,7 +112,7 @@ TEST_F(SysctlMirror, OverlayByNameOnly) {
 // reassembly pools) alone.
 TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     auto put_global = [&](const std::string& knob, uint64_t v) {
-        fs::create_directories(root_);
+        fs::create_directories((root_ / knob).parent_path());
         std::ofstream(root_ / knob) << v << "\n";
     };
     const std::vector<std::pair<std::string, uint64_t>> values = {
@@ -130,6 +130,8 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
         {"ipfrag_max_dist", 0},
         {"ip_early_demux", 0},
         {"udp_early_demux", 1},
+        {"route/min_pmtu", 1280},
+        {"route/mtu_expires", 60},
         {"ip_unprivileged_port_start", 80},
         // ip_nonlocal_bind: no file, counted
     };
@@ -152,6 +154,8 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     EXPECT_EQ(g.knobs.defrag.ipfrag_max_dist, 0u);
     EXPECT_FALSE(g.knobs.ip_early_demux);
     EXPECT_TRUE(g.knobs.udp_early_demux);
+    EXPECT_EQ(g.knobs.pmtu.min_pmtu, 1280u);
+    EXPECT_EQ(g.knobs.pmtu.mtu_expires_s, 60u);
     EXPECT_EQ(g.ip_unprivileged_port_start, 80);
     EXPECT_FALSE(g.ip_nonlocal_bind);
 
@@ -173,7 +177,8 @@ TEST_F(SysctlMirror, GlobalKnobsAreReadIntoTheConfiguration) {
     EXPECT_NE(after, g);
     EXPECT_TRUE(after.ip_nonlocal_bind);
     const std::vector<std::string> d = describe_globals(after);
-    EXPECT_EQ(d.size(), 16u);
+    EXPECT_EQ(d.size(), 18u);
+    EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.route.min_pmtu 1280"), d.end());
     EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.ip_nonlocal_bind 1"), d.end());
     EXPECT_NE(std::find(d.begin(), d.end(), "net.ipv4.icmp_ratemask 6169"), d.end());
 }
