@@ -68,22 +68,26 @@ void ShmRings::report_error(uint32_t err, const DeliveryCtx* ctx) noexcept {
         wake(worker);
 }
 
-uint64_t ShmRings::err_queued() const noexcept {
+namespace {
+// One figure summed over the per-worker rings.
+template <class Rings, class F>
+uint64_t sum_over(const Rings& rings, F f) noexcept {
     uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.errq.delivered();
+    for (const auto& w : rings) n += f(w);
     return n;
+}
+}  // namespace
+
+uint64_t ShmRings::err_queued() const noexcept {
+    return sum_over(w_, [](const auto& w) { return w.errq.delivered(); });
 }
 
 uint64_t ShmRings::err_dropped() const noexcept {
-    uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.errq.dropped();
-    return n;
+    return sum_over(w_, [](const auto& w) { return w.errq.dropped(); });
 }
 
 uint64_t ShmRings::delivered() const noexcept {
-    uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.prod.delivered();
-    return n;
+    return sum_over(w_, [](const auto& w) { return w.prod.delivered(); });
 }
 
 uint32_t ShmRings::prod_index(uint16_t worker) const noexcept {
@@ -93,9 +97,7 @@ uint32_t ShmRings::prod_index(uint16_t worker) const noexcept {
 }
 
 uint64_t ShmRings::dropped() const noexcept {
-    uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.prod.dropped();
-    return n;
+    return sum_over(w_, [](const auto& w) { return w.prod.dropped(); });
 }
 
 uint64_t ShmRings::used() const noexcept {
@@ -110,9 +112,7 @@ uint64_t ShmRings::used() const noexcept {
 }
 
 uint64_t ShmRings::rmem() const noexcept {
-    uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.prod.rmem_snapshot();
-    return n;
+    return sum_over(w_, [](const auto& w) { return w.prod.rmem_snapshot(); });
 }
 
 bool ShmRings::admit(uint16_t worker, const RcvBudget& b) noexcept {
@@ -151,9 +151,7 @@ void ShmRings::ReadCounts::add_to(core::Snapshot& s) const noexcept {
 }
 
 uint64_t ShmRings::truncated() const noexcept {
-    uint64_t n = 0;
-    for (const PerWorker& w : w_) n += w.prod.truncated();
-    return n;
+    return sum_over(w_, [](const auto& w) { return w.prod.truncated(); });
 }
 
 }  // namespace ingress::demux
