@@ -85,12 +85,12 @@ void print_observed(const char* side, const Observed& o) {
 
 // Runs one scenario on both sides; returns whether it matched.
 bool run_one(const Scenario& sc, const std::string& ingressd, const std::string& driver,
-             bool verbose, Totals& t, bool print_yaml) {
+             const std::string& host, bool verbose, Totals& t, bool print_yaml) {
     ++t.run;
     Observed k, i;
     try {
         k = run_kernel(sc);
-        i = run_ingressd(sc, ingressd, driver);
+        i = run_ingressd(sc, ingressd, driver, host);
     } catch (const Unsupported& e) {
         std::printf("SKIPPED  %s: %s\n", sc.name.c_str(), e.what());
         ++t.skipped;
@@ -163,7 +163,7 @@ std::string default_ingressd(const char* argv0) {
 }
 
 int main_(int argc, char** argv) {
-    std::string ingressd = default_ingressd(argv[0]), only, driver = "af_xdp";
+    std::string ingressd = default_ingressd(argv[0]), only, driver = "af_xdp", host = "config";
     bool random = false, verbose = false;
     uint64_t seed = 1;
     long frames = 1000, per = 200;
@@ -180,6 +180,8 @@ int main_(int argc, char** argv) {
             only = next();
         else if (s == "--driver")
             driver = next();
+        else if (s == "--host")
+            host = next();
         else if (s == "--random")
             random = true;
         else if (s == "--seed")
@@ -192,8 +194,9 @@ int main_(int argc, char** argv) {
             verbose = true;
         else if (s == "-h" || s == "--help") {
             std::puts(
-                "usage: differential [--ingressd PATH] [--driver af_xdp|dpdk] [--only NAME] [-v] "
-                "FILE|DIR...\n"
+                "usage: differential [--ingressd PATH] [--driver af_xdp|dpdk] [--host "
+                "config|kernel] "
+                "[--only NAME] [-v] FILE|DIR...\n"
                 "       differential --random --seed N --frames M [--per-scenario K] [--driver D] "
                 "[-v]");
             return 0;
@@ -204,7 +207,12 @@ int main_(int argc, char** argv) {
     long frames_run = 0;
     if (driver != "af_xdp" && driver != "dpdk")
         throw std::runtime_error("--driver: af_xdp or dpdk");
-    std::printf("ingressd driver: %s\n", driver.c_str());
+    if (host != "config" && host != "kernel") throw std::runtime_error("--host: config or kernel");
+    if (host == "kernel" && driver != "af_xdp")
+        throw std::runtime_error(
+            "--host kernel: AF_XDP only (a DPDK port's TAP exists only once "
+            "ingressd runs)");
+    std::printf("ingressd driver: %s, host: %s\n", driver.c_str(), host.c_str());
     if (random) {
         std::printf("random mode: seed %llu, %ld frames, %ld per scenario\n",
                     static_cast<unsigned long long>(seed), frames, per);
@@ -214,14 +222,14 @@ int main_(int argc, char** argv) {
             Scenario sc =
                 parse_scenario(random_scenario(rng, idx, n), "seed " + std::to_string(seed));
             frames_run += static_cast<long>(sc.frames.size());
-            run_one(sc, ingressd, driver, verbose, t, true);
+            run_one(sc, ingressd, driver, host, verbose, t, true);
         }
     } else {
         for (const auto& f : scenario_files(paths))
             for (const auto& sc : load_file(f))
                 if (only.empty() || sc.name == only) {
                     frames_run += static_cast<long>(sc.frames.size());
-                    run_one(sc, ingressd, driver, verbose, t, false);
+                    run_one(sc, ingressd, driver, host, verbose, t, false);
                 }
     }
     std::printf(

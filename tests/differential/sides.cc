@@ -587,8 +587,9 @@ private:
     bpf_link* link_ = nullptr;
 };
 
-Observed run_kernel(const Scenario& sc) {
-    Topology t(sc.host);
+// Namespace a configured from the scenario with `ip` and `sysctl`, as an operator configures a
+// host: the kernel side's whole host, and what ingressd mirrors under `host: kernel`.
+static void configure_namespace(const Scenario& sc, const Topology& t) {
     const std::string& ns = t.pair().ns_a();
     const std::string main = t.dev("main");
     add_addresses(ns, main, sc.host.addresses);
@@ -610,6 +611,11 @@ Observed run_kernel(const Scenario& sc) {
     for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
     for (const auto& r : sc.host.rules) must("ip -n " + ns + " rule add" + rule_cmd(r, t));
     add_neighbours(ns, sc, t);
+}
+
+Observed run_kernel(const Scenario& sc) {
+    Topology t(sc.host);
+    configure_namespace(sc, t);
 
     Observed o;
     t.pair().enter_a();
@@ -657,16 +663,47 @@ std::string port_lines(const std::string& driver, const std::string& dev, int n,
            "\n    exception: " + tap + "\n";
 }
 
-// `taps`: each DPDK port's TAP by logical device name.
+// What both kinds of config have after the host's state: DPDK's EAL, bindings, control.
+std::string ingressd_config_rest(const Scenario& sc, const std::string& ctl,
+                                 const std::string& driver) {
+    std::string c;
+    if (driver == "dpdk")
+        c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, "
+             "--file-prefix, dfx" +
+             std::to_string(getpid()) + ", --log-level, \"*:warning\"]\n";
+    if (!sc.bindings.empty()) {
+        c += "bindings:\n";
+        for (const ScBinding& b : sc.bindings) {
+            c += "  - {protocol: udp, prefix: " + addr_str(b.prefix) + "/" +
+                 std::to_string(b.prefix_len) + ", ports: " + std::to_string(b.port_lo) + "-" +
+                 std::to_string(b.port_hi) +
+                 (b.label.empty() ? ", action: drop" : ", label: " + b.label) +
+                 (b.no_reuseport ? ", no_reuseport: true" : "") + "}\n";
+        }
+    }
+    c += "control:\n  socket: " + ctl + "\n";
+    return c;
+}
+
+// `taps`: each DPDK port's TAP by logical device name. `host_kernel`: the file names only the
+// ports (`host: kernel`); the host's state is namespace a's, read through netlink and sysctl.
 std::string ingressd_config(const Scenario& sc, const Topology& t, const std::string& ctl,
-                            const std::string& driver, std::map<std::string, std::string>& taps) {
+                            const std::string& driver, bool host_kernel,
+                            std::map<std::string, std::string>& taps) {
     const Host& h = sc.host;
     const std::string capture = sc.steered ? "false" : "true";
     std::string c = "interfaces:\n  - name: " + t.dev("main") + "\n" +
                     port_lines(driver, t.dev("main"), 0, &taps["main"]) +
-                    "    queues: 1\n    capture_all: " + capture +
-                    "\n    addresses: " + yaml_list(h.addresses) +
-                    "\n    conf: " + yaml_knobs(h.conf) + "\n";
+                    "    queues: 1\n    capture_all: " + capture + "\n";
+    if (host_kernel) {
+        if (!h.second.empty())
+            c += "  - name: " + t.dev("second") + "\n" +
+                 port_lines(driver, t.dev("second"), 1, &taps["second"]) +
+                 "    queues: 1\n    capture_all: " + capture + "\n";
+        c += "host: kernel\n";
+        return c + ingressd_config_rest(sc, ctl, driver);
+    }
+    c += "    addresses: " + yaml_list(h.addresses) + "\n    conf: " + yaml_knobs(h.conf) + "\n";
     if (!h.vlans.empty()) {
         c += "    vlans:\n";
         for (const auto& v : h.vlans)
@@ -702,22 +739,7 @@ std::string ingressd_config(const Scenario& sc, const Topology& t, const std::st
         }
     }
     if (!h.ipv4.empty()) c += "ipv4: " + yaml_knobs(h.ipv4) + "\n";
-    if (driver == "dpdk")
-        c += "dpdk:\n  eal_args: [-l, \"0\", --no-huge, --no-pci, -m, \"256\", --no-shconf, "
-             "--file-prefix, dfx" +
-             std::to_string(getpid()) + ", --log-level, \"*:warning\"]\n";
-    if (!sc.bindings.empty()) {
-        c += "bindings:\n";
-        for (const ScBinding& b : sc.bindings) {
-            c += "  - {protocol: udp, prefix: " + addr_str(b.prefix) + "/" +
-                 std::to_string(b.prefix_len) + ", ports: " + std::to_string(b.port_lo) + "-" +
-                 std::to_string(b.port_hi) +
-                 (b.label.empty() ? ", action: drop" : ", label: " + b.label) +
-                 (b.no_reuseport ? ", no_reuseport: true" : "") + "}\n";
-        }
-    }
-    c += "control:\n  socket: " + ctl + "\n";
-    return c;
+    return c + ingressd_config_rest(sc, ctl, driver);
 }
 
 // ingressd in namespace a, stopped (SIGINT, then SIGKILL) on destruction.
@@ -780,13 +802,19 @@ struct TmpDir {
 }  // namespace
 
 Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
-                      const std::string& driver) {
+                      const std::string& driver, const std::string& host) {
     Topology t(sc.host);
     TmpDir dir;
     std::map<std::string, std::string> taps;
+    const bool host_kernel = host == "kernel";
+    if (host_kernel) {
+        // DPDK's ports are configured on their TAPs, which exist only once ingressd runs.
+        if (driver == "dpdk") throw Unsupported("host: kernel is run on AF_XDP only");
+        configure_namespace(sc, t);
+    }
     {
         std::ofstream cfg(dir.path + "/ingressd.yaml");
-        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver, taps);
+        cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver, host_kernel, taps);
     }
     Daemon d(ingressd_path, t.pair().ns_a(), dir.path);
     auto client = std::make_unique<Client>(Client::connect(dir.path + "/ctl.sock"));

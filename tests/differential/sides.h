@@ -17,8 +17,10 @@ Observed run_kernel(const Scenario& sc);
 // ingressd (capture_all) on the same layout with the equivalent configuration, endpoints
 // opened through libingress, counter deltas from its kStats reply. `driver`: "af_xdp" (the
 // XDP program and AF_XDP sockets) or "dpdk" (DPDK's net_af_xdp vdev on the same veth, with
-// its TAP exception interface).
+// its TAP exception interface). `host`: "config" (the scenario's host written into the file,
+// namespace a's kernel left bare) or "kernel" (namespace a configured with `ip` and `sysctl` as
+// the kernel side is, and ingressd mirroring it: `host: kernel`, AF_XDP only).
 Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
-                      const std::string& driver = "af_xdp");
+                      const std::string& driver = "af_xdp", const std::string& host = "config");
 
 }  // namespace ingress::diff
