@@ -30,6 +30,9 @@ inline constexpr uint8_t kFlagReassembled = 1u << 2;  // built by defrag from fr
 // Early demux found a valid cached input route (skb_valid_dst after udp_v4_early_demux):
 // route_type holds it and route_input skips the lookup, rp_filter and the martian checks.
 inline constexpr uint8_t kFlagRxDst = 1u << 4;
+// With kFlagRxDst: the cached route of an unconnected multicast endpoint, whose source
+// route_input still validates (udp_v4_early_demux's ip_mc_validate_source()).
+inline constexpr uint8_t kFlagRxDstValidate = 1u << 5;
 // The backend parsed L2 while steering (io/dpdk/steer.h): l3_off and ethertype are set as
 // eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
 // vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.

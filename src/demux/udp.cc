@@ -198,6 +198,14 @@ uint16_t reader_csum(const Datagram& d, uint32_t room) noexcept {
 // The checksum state of one datagram: udp4_csum_init() may leave it for later.
 enum class Csum : uint8_t { kUnknown, kGood, kBad };
 
+// __udp_is_mcast_sock(), for an entry of the (daddr, dport) or (0, dport) slot (the slot
+// has checked the local address and port).
+bool is_mcast_sock(const UdpEntry& e, wire::Ipv4Addr saddr, uint16_t sport, wire::Ipv4Addr daddr,
+                   uint32_t ifindex) noexcept {
+    return (!e.daddr || e.daddr == saddr) && (!e.dport || e.dport == sport) &&
+           bound_dev_eq(e.bound_dev_if, ifindex) && e.ep->mc().sf_allow(daddr, saddr, ifindex);
+}
+
 class Receiver {
 public:
     Receiver(core::Packet& pkt, DemuxEnv& env, const Datagram& d, Csum csum) noexcept
@@ -274,11 +282,7 @@ public:
         bool delivered = false, rcvbuf = false;
         auto visit = [&](std::span<const UdpEntry> slot) noexcept {
             for (const UdpEntry& e : slot) {
-                // __udp_is_mcast_sock()
-                if ((e.daddr && e.daddr != d_.saddr) || (e.dport && e.dport != d_.sport) ||
-                    !bound_dev_eq(e.bound_dev_if, pkt_.ifindex) ||
-                    !e.ep->mc().sf_allow(d_.daddr, d_.saddr, pkt_.ifindex))
-                    continue;
+                if (!is_mcast_sock(e, d_.saddr, d_.sport, d_.daddr, pkt_.ifindex)) continue;
                 ++matched;
                 Verdict v = queue_rcv(*e.ep);
                 delivered = delivered || !v.is_drop();
@@ -362,15 +366,52 @@ UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) n
     return e.ep;
 }
 
-Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
+const UdpEntry* udp_mcast_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
+    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() ||
+        pkt.pkt_type != core::PktType::kMulticast ||
+        pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen)
+        return nullptr;
+    const uint8_t* uh = pkt.data + pkt.l4_off;
+    const uint16_t sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
+    const uint16_t dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    const auto group = t.udp_slot(pkt.daddr, dport), any = t.udp_slot(0, dport);
+    // "Do not bother scanning a too big list": the kernel's slot holds the port's sockets.
+    if (group.size() + any.size() > kMcastDemuxMaxScan) return nullptr;
+    const UdpEntry* result = nullptr;
+    for (auto slot : {group, any})
+        for (const UdpEntry& e : slot) {
+            if (!is_mcast_sock(e, pkt.saddr, sport, pkt.daddr, pkt.ifindex)) continue;
+            if (result) return nullptr;  // "Only one socket"
+            result = &e;
+        }
+    return result;
+}
+
+Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t, const ipv4::McGroups& mc,
                            uint64_t route_generation) noexcept {
-    const UdpEndpoint* ep = udp_demux_lookup(pkt, t);
+    const UdpEndpoint* ep = nullptr;
+    bool validate = false;
+    if (pkt.pkt_type == core::PktType::kMulticast) {
+        // Only a group the arrival interface joined (ip_check_mc_rcu); route input drops the
+        // rest.
+        if (pkt.ip_proto != wire::kIpProtoUdp ||
+            !mc.check(pkt.ifindex, pkt.daddr, pkt.saddr, pkt.ip_proto))
+            return Verdict::next();
+        const UdpEntry* e = udp_mcast_demux_lookup(pkt, t);
+        if (!e) return Verdict::next();
+        ep = e->ep;
+        // "for unconnected multicast sockets we need to validate the source on each packet"
+        validate = !e->connected;
+    } else {
+        ep = udp_demux_lookup(pkt, t);
+    }
     if (!ep) return Verdict::next();
     const uint64_t dst = ep->rx_dst();
     // dst_check(): a route from older tables is stale.
     if (dst >> 8 == route_generation && route_generation != 0) {
         pkt.route_type = static_cast<uint8_t>(dst & 0xff);
         pkt.flags |= core::kFlagRxDst;
+        if (validate) pkt.flags |= core::kFlagRxDstValidate;
     }
     return Verdict::next();
 }
@@ -405,15 +446,22 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     if (csum == Csum::kUnknown && ulen <= kChecksumBreak && !rx.csum_complete())
         return rx.csum_error();
 
+    // __udp4_lib_rcv(): a datagram early demux steered to its endpoint (skb->sk) that had to
+    // take the full route lookup gives the endpoint that route (udp_sk_rx_dst_set); a
+    // multicast one steered there is that endpoint's alone (the only match), so delivering
+    // it as mcast_deliver does below is the kernel's unicast delivery to it.
+    if (env.early_demux && !(pkt.flags & (core::kFlagRxDst | core::kFlagReassembled))) {
+        const UdpEndpoint* sk = nullptr;
+        if (pkt.pkt_type == core::PktType::kMulticast) {
+            if (const UdpEntry* e = udp_mcast_demux_lookup(pkt, env.table)) sk = e->ep;
+        } else {
+            sk = udp_demux_lookup(pkt, env.table);
+        }
+        if (sk) sk->rx_dst_set(env.route_generation, pkt.route_type);
+    }
     const auto rt = ipv4::route_type_of(pkt.route_type);
     if (rt == ipv4::RouteType::kBroadcast || rt == ipv4::RouteType::kMulticast)
         return rx.mcast_deliver();
-
-    // __udp4_lib_rcv(): a datagram early demux steered to its endpoint (skb->sk) that had to
-    // take the full route lookup gives the endpoint that route (udp_sk_rx_dst_set).
-    if (env.early_demux && !(pkt.flags & (core::kFlagRxDst | core::kFlagReassembled)))
-        if (const UdpEndpoint* sk = udp_demux_lookup(pkt, env.table))
-            sk->rx_dst_set(env.route_generation, pkt.route_type);
     if (UdpEndpoint* ep =
             udp4_lib_lookup(env.table, d.saddr, d.sport, d.daddr, d.dport, pkt.ifindex))
         return rx.queue_rcv(*ep);

@@ -10,6 +10,7 @@
 #include "core/verdict.h"
 #include "demux/endpoint_table.h"
 #include "ipv4/icmp_send.h"
+#include "ipv4/mc_groups.h"
 #include "ipv4/pmtu.h"
 
 namespace ingress::demux {
@@ -49,20 +50,34 @@ struct EarlyDemuxConfig {
 // datagrams with a whole header.
 UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept;
 
+// Kernel-equivalent: net/ipv4/udp.c __udp4_lib_mcast_demux_lookup(): the one endpoint of
+// the datagram's (daddr, dport) and (0, dport) slots that __udp_is_mcast_sock() accepts
+// (source filter included); nullptr when none or several do, or when the slots hold more
+// than kMcastDemuxMaxScan entries ("do not bother scanning a too big list": the kernel
+// counts its port slot, which also holds the port's endpoints bound to other unicast
+// addresses; this counts the two slots it would match in). For multicast (PACKET_MULTICAST),
+// non-fragment UDP datagrams with a whole header.
+inline constexpr std::size_t kMcastDemuxMaxScan = 10;
+const UdpEntry* udp_mcast_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept;
+
 // Kernel-equivalent: net/ipv4/ip_input.c ip_rcv_finish_core()'s early demux ->
-// net/ipv4/udp.c udp_v4_early_demux(), unicast: the endpoint udp_demux_lookup() finds, when
-// its cached input route (sk_rx_dst) is still valid (dst_check: the same tables
-// generation), gives the datagram its route, so route_input skips the lookup and with it
-// rp_filter and the martian checks (it still runs ip_rcv_options and the L2 checks). The
-// first datagram of a connected endpoint has no cached route: it takes the full lookup and
-// udp_rcv caches the result. The route is not checked against the input interface (UDP has
-// no sk_rx_dst_ifindex test): a datagram of the same 4-tuple arriving on another interface
+// net/ipv4/udp.c udp_v4_early_demux(). Unicast: the endpoint udp_demux_lookup() finds;
+// multicast, for a group the arrival interface joined (ip_check_mc_rcu against `mc`): the
+// one udp_mcast_demux_lookup() finds. When that endpoint's cached input route (sk_rx_dst)
+// is still valid (dst_check: the same tables generation), it becomes the datagram's route,
+// so route_input skips the lookup and with it rp_filter and the martian checks (it still
+// runs ip_rcv_options and the L2 checks) - except that for an unconnected multicast
+// endpoint route_input still validates the source (ip_mc_validate_source: kFlagRxDstValidate).
+// An endpoint's first datagram has no cached route: it takes the full lookup and udp_rcv
+// caches the result. The route is not checked against the input interface (UDP has no
+// sk_rx_dst_ifindex test): a datagram of the same 4-tuple arriving on another interface
 // reuses it.
 // Reads:  pkt.saddr, pkt.daddr, pkt.ip_proto, pkt.l4_off, pkt.pkt_type, pkt.ifindex, UDP ports.
-// Writes: pkt.route_type, pkt.flags (kFlagRxDst) when the cached route applies.
+// Writes: pkt.route_type, pkt.flags (kFlagRxDst, kFlagRxDstValidate) when the cached route
+//         applies.
 // Next:   route_input. Drops: none. Counts: nothing.
 core::Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
-                                 uint64_t route_generation) noexcept;
+                                 const ipv4::McGroups& mc, uint64_t route_generation) noexcept;
 
 // Kernel-equivalent: net/ipv4/udp.c __udp4_lib_lookup() with udp4_lib_lookup2(),
 // compute_score(), inet_lookup_run_sk_lookup() and reuseport_select_sock():

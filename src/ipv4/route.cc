@@ -55,11 +55,9 @@ bool source_rejected(const RouteTables& t, const IfState& dev, const Flow& in, u
     return false;
 }
 
-// ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
-RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
-                       uint8_t proto, const InputKeys& keys) noexcept {
-    // Not a group this interface joined (and no multicast routing): dropped, uncounted.
-    if (!t.mc().check(dev.ifindex, daddr, saddr, proto)) return drop(DropReason::kNotSpecified);
+// ip_mc_validate_source(): the multicast route's decision, or the drop.
+RouteDecision mc_validate_source(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
+                                 Ipv4Addr saddr, uint8_t proto, const InputKeys& keys) noexcept {
     if (wire::ipv4_is_multicast(saddr) || wire::ipv4_is_lbcast(saddr))
         return drop(DropReason::kIpInvalidSource);
     if (wire::ipv4_is_loopback(saddr) && !dev.conf.route_localnet)
@@ -73,6 +71,14 @@ RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr,
         return d;
     }
     return d;
+}
+
+// ip_route_input_mc() after ip_check_mc_rcu(), with ip_mc_validate_source().
+RouteDecision input_mc(const RouteTables& t, const IfState& dev, Ipv4Addr daddr, Ipv4Addr saddr,
+                       uint8_t proto, const InputKeys& keys) noexcept {
+    // Not a group this interface joined (and no multicast routing): dropped, uncounted.
+    if (!t.mc().check(dev.ifindex, daddr, saddr, proto)) return drop(DropReason::kNotSpecified);
+    return mc_validate_source(t, dev, daddr, saddr, proto, keys);
 }
 
 // ip_route_input_slow(), in its order. `dst` looks the destination up (or reuses the hint's
@@ -281,10 +287,16 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
     RouteDecision d;
     if (pkt.flags & core::kFlagRxDst) {
         // skb_valid_dst(): early demux gave it its endpoint's cached route
-        // (demux::udp_v4_early_demux): no lookup, no source validation.
+        // (demux::udp_v4_early_demux): no lookup, no source validation but an unconnected
+        // multicast endpoint's (ip_mc_validate_source, whose failure is drop_error's too).
         dev = t.iface(pkt.ifindex);
         if (!dev) return Verdict::drop(DropReason::kNotSpecified);
         d = {.type = route_type_of(pkt.route_type)};
+        if (pkt.flags & core::kFlagRxDstValidate) {
+            const InputKeys keys = t.has_custom_rules() ? input_keys(pkt) : InputKeys{};
+            const RouteDecision v = mc_validate_source(t, *dev, daddr, saddr, pkt.ip_proto, keys);
+            if (v.drop || v.error == RouteError::kUnsupported) d = v;
+        }
     } else if (hint.generation == t.generation() && hint.ifindex == pkt.ifindex &&
                hint.daddr == daddr && hint.saddr == saddr && hint.dev &&
                !wire::ipv4_is_multicast(daddr)) {

@@ -170,7 +170,7 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     route_generation_ = rt.generation();
     if (t_.early_demux.on())
         stage<kObserve>(batch, TraceStage::kUdpV4EarlyDemux, [&](core::Packet& p) {
-            return demux::udp_v4_early_demux(p, eps, route_generation_);
+            return demux::udp_v4_early_demux(p, eps, rt.mc(), route_generation_);
         });
     stage<kObserve>(batch, TraceStage::kRouteInput, [&](core::Packet& p) {
         return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_);

@@ -152,6 +152,10 @@ Socket parse_socket(const YAML::Node& n, std::size_t index) {
                 x.include = false;
                 for (const auto& a : strings(j["exclude"])) x.sources.push_back(parse_addr(a));
             }
+            if (j["device"]) x.device = j["device"].as<std::string>();
+            if (x.device != "main" && x.device != "second")
+                throw std::runtime_error(s.name + ": a join's device: main or second, not '" +
+                                         x.device + "'");
             s.joins.push_back(x);
         }
     }

@@ -50,7 +50,8 @@ struct Host {
 struct Join {
     uint32_t group = 0;
     std::vector<uint32_t> sources;
-    bool include = true;  // include: only these sources; else all but them
+    bool include = true;          // include: only these sources; else all but them
+    std::string device = "main";  // the interface joined on: main | second
 };
 
 enum class SockKind { kUdp, kRaw, kTap };

@@ -289,8 +289,10 @@ sockaddr_in sin(uint32_t a, uint16_t p) {
     return s;
 }
 
-void kernel_joins(int fd, const Socket& s, uint32_t ifindex) {
+// In namespace a (the caller entered it).
+void kernel_joins(int fd, const Socket& s, const Topology& t) {
     for (const auto& j : s.joins) {
+        const uint32_t ifindex = if_nametoindex(t.dev(j.device).c_str());
         auto gss = [&](uint32_t a) {
             sockaddr_storage ss{};
             auto in = sin(a, 0);
@@ -376,7 +378,7 @@ Fd open_kernel_socket(const Socket& s, const Topology& t) {
         if (connect(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
             throw std::runtime_error(s.name + ": connect: " + strerror(errno));
     }
-    kernel_joins(fd.fd, s, if_nametoindex(t.dev("main").c_str()));
+    kernel_joins(fd.fd, s, t);
     return fd;
 }
 
@@ -828,7 +830,6 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
         t.pair().leave();
         return i;
     };
-    uint32_t main_ifindex = ifindex("main");
     std::vector<Endpoint> eps;
     for (const auto& s : sc.sockets) {
         uint32_t ifx = ifindex(s.device);
@@ -864,7 +865,7 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
                                        .ignore_outgoing = s.ignore_outgoing});
                 break;
         }
-        for (const auto& j : s.joins) ep.join(j.group, main_ifindex, j.sources, j.include);
+        for (const auto& j : s.joins) ep.join(j.group, ifindex(j.device), j.sources, j.include);
         if (!s.label.empty()) ep.register_label(s.label);
         eps.push_back(std::move(ep));
     }

@@ -573,5 +573,80 @@ TEST(EarlyDemux, UnconnectedEndpointIsNotEarlyDemuxed) {
     EXPECT_EQ(c.rpfilter(), 1u);
 }
 
+// Multicast early demux (udp_v4_early_demux's PACKET_MULTICAST branch): the group joined on
+// the port and on VLAN 10 (strict rp_filter there); the one endpoint that
+// __udp4_lib_mcast_demux_lookup finds caches the route of its first datagram. Connected (bound
+// to the group, connected to the peer), the datagram on the VLAN reuses it and skips
+// rp_filter; unconnected, the source is still validated (ip_mc_validate_source) and strict
+// rp_filter drops it; two matching endpoints mean no early demux at all.
+struct McastEarlyDemuxCase {
+    test::DemuxHarness h;
+    std::vector<std::unique_ptr<UdpEndpoint>> eps;
+    explicit McastEarlyDemuxCase(bool udp_early_demux) {
+        h.port.vlans.push_back({10, 10, test::kPortMac});
+        ipv4::RouteConfig cfg = test::demux_route_config();
+        cfg.ifaces[1].conf.rp_filter = 1;  // test0.10
+        cfg.mc.join(10, test::kGroup, ipv4::McFilterMode::kExclude, {});
+        h.routes.update(cfg);
+        h.tables.early_demux.udp_early_demux = udp_early_demux;
+    }
+    UdpEndpoint& add(wire::Ipv4Addr bind, wire::Ipv4Addr peer = 0) {
+        eps.push_back(std::make_unique<UdpEndpoint>(test::rings()));
+        UdpEndpoint& ep = *eps.back();
+        ep.bind(bind, 5000);
+        if (peer) ep.connect(peer, 4000);
+        h.builder.add(ep);
+        h.publish();
+        return ep;
+    }
+    std::vector<uint8_t> on_port() { return udp_to(test::kGroup, 5000, kPeer, 4000).build(); }
+    std::vector<uint8_t> on_vlan() {
+        return udp_to(test::kGroup, 5000, kPeer, 4000).vlan(10).build();
+    }
+    uint64_t rpfilter() const { return h.snap().drop_value(core::DropReason::kIpRpfilter); }
+    void run(std::initializer_list<std::vector<uint8_t>> frames) {
+        for (const auto& f : frames) h.run_one(f);
+    }
+};
+
+TEST(EarlyDemux, MulticastConnectedEndpointSkipsRpFilter) {
+    McastEarlyDemuxCase c(true);
+    UdpEndpoint& ep = c.add(test::kGroup, kPeer);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 2u) << "the VLAN datagram reused the port's route";
+    EXPECT_EQ(c.rpfilter(), 0u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 0u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kIpExtInMcastPkts), 2u);
+    EXPECT_EQ(test::take(ep.rings()).size(), 2u);
+    c.h.expect_buffers_conserved();
+}
+
+TEST(EarlyDemux, MulticastKnobOffTakesTheRouteAndRpFilterDrops) {
+    McastEarlyDemuxCase c(false);
+    c.add(test::kGroup, kPeer);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 1u);
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 1u);
+}
+
+TEST(EarlyDemux, MulticastUnconnectedEndpointStillValidatesTheSource) {
+    McastEarlyDemuxCase c(true);
+    c.add(0);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.h.snap().delivered, 1u);
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kTcpExtIPReversePathFilter), 1u);
+}
+
+TEST(EarlyDemux, MulticastWithTwoMatchingEndpointsIsNotEarlyDemuxed) {
+    McastEarlyDemuxCase c(true);
+    c.add(test::kGroup, kPeer);
+    c.add(0);
+    c.run({c.on_port(), c.on_vlan()});
+    EXPECT_EQ(c.rpfilter(), 1u);
+    EXPECT_EQ(c.h.snap().mib_value(core::Mib::kUdpInDatagrams), 2u) << "both got the first";
+}
+
 }  // namespace
 }  // namespace ingress::demux
