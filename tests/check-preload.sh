@@ -9,6 +9,7 @@
 # receiving namespace's /proc/net/snmp Udp InDatagrams does not move). Then the fallbacks:
 # ingressd stopped mid-stream (the app keeps receiving, from the kernel socket, and the
 # kernel counts exactly the datagrams sent after the stop) and ingressd absent from the start.
+# ICMP errors (IP_RECVERR, MSG_ERRQUEUE, POLLERR) under the shim against the kernel socket's.
 # The second argument names the backend: af_xdp (default), or dpdk-af_xdp.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
@@ -324,6 +325,23 @@ for p in (b"alpha-0123456789", b"b", b"gamma"):
     wait "${apps[-1]}" || { cat "$1" "$1.err" >&2; fail "preload_semantics failed"; }
 }
 
+# errqueue OUT [PRELOAD]: tests/apps/preload_errqueue on port 5062 (under the shim when PRELOAD
+# is given): IP_RECVERR, port unreachables from the other namespace, MSG_ERRQUEUE; its report
+# in OUT. The endpoints listing is taken while it holds its socket open ($1.endpoints).
+errqueue() {
+    ip netns exec "$ns_a" env ${2:+LD_PRELOAD=$2} INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
+        "$build/tests/preload_errqueue" 5062 198.18.0.2 > "$1" 2> "$1.err" &
+    apps+=($!)
+    for _ in $(seq 100); do grep -q done "$1.err" 2>/dev/null && break; sleep 0.1; done
+    if [ -n "${2:-}" ]; then "$build"/tools/ingressctl --socket "$tmp/ctl.sock" endpoints > "$1.endpoints"; fi
+    wait "${apps[-1]}" || { cat "$1" "$1.err" >&2; fail "preload_errqueue failed"; }
+}
+kernel_icmp_unreach() { ip netns exec "$ns_a" awk '/^Icmp:/ && !h {h = 1; for (i = 1; i <= NF; i++) c[$i] = i; next}
+                                                 /^Icmp:/ {print $c["InDestUnreachs"]; exit}' /proc/net/snmp; }
+ingress_icmp_unreach() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" stats | awk '$1 == "IcmpInDestUnreachs" {v = $2} END {print v + 0}'; }
+# Three port unreachables per run and two runs: no rate limit in the sending namespace.
+ip netns exec "$ns_b" sysctl -qw net.ipv4.icmp_ratelimit=0
+
 # The fallbacks need the kernel to hold the address once ingressd is gone: on DPDK the
 # port's kernel side is ingressd's exception TAP, which goes with it.
 if [ "$backend" != af_xdp ]; then
@@ -335,6 +353,65 @@ fi
 k0=$(kernel_in)
 semantics "$tmp/sem.shim" "$preload"
 [ "$(kernel_in)" = "$k0" ] || fail "semantics: the kernel socket received datagrams"
+
+# 9b. IP_RECVERR under the shim: the port unreachables go to ingressd (it steers ICMP), which
+# queues them on the endpoint; the kernel socket's own queue holds the local EMSGSIZE. The
+# report is compared with the kernel socket's below.
+ku0=$(kernel_icmp_unreach) iu0=$(ingress_icmp_unreach)
+errqueue "$tmp/errq.shim" "$preload"
+ku=$(( $(kernel_icmp_unreach) - ku0 )) iu=$(( $(ingress_icmp_unreach) - iu0 ))
+[ "$ku" = 0 ] && [ "$iu" = 3 ] ||
+    fail "errqueue: ingressd received $iu port unreachables (want 3), the kernel $ku (want 0)"
+grep -q ':5062 .*errqueue=3/0' "$tmp/errq.shim.endpoints" ||
+    { cat "$tmp/errq.shim.endpoints" >&2; fail "errqueue: the endpoint did not queue 3 errors"; }
+
+# 9c. python3 with IP_RECVERR on a connected socket: selectors (epoll) wakes for the error,
+# recvmsg(MSG_ERRQUEUE) returns the entry, whose fields are checked; the pending error was
+# the entry's and goes with it (sock_dequeue_err_skb).
+cat > "$tmp/recverr.py" <<'PY'
+import errno, selectors, socket, struct
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+s.bind(("0.0.0.0", 5063))
+s.connect(("198.18.0.2", 9))
+s.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(s, selectors.EVENT_READ)
+s.send(b"hello-errqueue")
+assert sel.select(5), "no readiness for the error"
+data, anc, flags, addr = s.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+assert data == b"hello-errqueue", data
+assert flags & socket.MSG_ERRQUEUE and not flags & socket.MSG_TRUNC, flags
+assert addr == ("198.18.0.2", 9), addr
+(lvl, typ, cd), = anc
+assert (lvl, typ) == (socket.IPPROTO_IP, IP_RECVERR), anc
+err, origin, typ, code, pad, info, edata = struct.unpack_from("IBBBBII", cd)
+fam, port, off = struct.unpack_from("HH4s", cd, 16)
+assert (err, origin, typ, code, info) == (errno.ECONNREFUSED, 2, 3, 3, 0), (err, origin, typ, code, info)
+assert fam == socket.AF_INET and socket.inet_ntoa(off) == "198.18.0.2", (fam, off)
+try:
+    s.recv(64)
+    raise SystemExit("recv: a datagram or error after the entry was read")
+except BlockingIOError:
+    pass
+try:
+    s.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+    raise SystemExit("a second entry")
+except BlockingIOError:
+    pass
+print("ok", flush=True)
+PY
+ku0=$(kernel_icmp_unreach) iu0=$(ingress_icmp_unreach)
+shim $py "$tmp/recverr.py" > "$tmp/recverr.out" 2> "$tmp/recverr.err" &
+apps+=($!)
+wait "${apps[-1]}" || { cat "$tmp/recverr.err" >&2; fail "python3 IP_RECVERR failed"; }
+grep -q "on ingressd's rings" "$tmp/recverr.err" || { cat "$tmp/recverr.err" >&2; fail "python3 IP_RECVERR: no endpoint opened"; }
+ku=$(( $(kernel_icmp_unreach) - ku0 )) iu=$(( $(ingress_icmp_unreach) - iu0 ))
+[ "$(cat "$tmp/recverr.out")" = ok ] && [ "$ku" = 0 ] && [ "$iu" = 1 ] ||
+    fail "python3 IP_RECVERR: $(cat "$tmp/recverr.out"), ingressd got $iu port unreachables, the kernel $ku"
+echo "preload python3-recverr: the port unreachable through ingressd's error queue, fields as the kernel's, none to the kernel"
+passed=$((passed + 1))
 
 # 10. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
 # socket; the kernel counts exactly what was sent after the stop.
@@ -375,5 +452,13 @@ passed=$((passed + 1))
 semantics "$tmp/sem.kernel"
 diff -u "$tmp/sem.kernel" "$tmp/sem.shim" >&2 || fail "semantics: the shim's report differs from the kernel's"
 echo "preload semantics: $(wc -l < "$tmp/sem.kernel") lines identical to the kernel socket's (FIONREAD, MSG_PEEK, oneshot, MSG_TRUNC, cmsgs, EAGAIN, SO_RCVTIMEO)"
+passed=$((passed + 1))
+
+# 13. The IP_RECVERR program on the kernel socket: the same report, line for line.
+ku0=$(kernel_icmp_unreach)
+errqueue "$tmp/errq.kernel"
+[ $(( $(kernel_icmp_unreach) - ku0 )) = 3 ] || fail "errqueue: the kernel did not receive the 3 port unreachables"
+diff -u "$tmp/errq.kernel" "$tmp/errq.shim" >&2 || fail "errqueue: the shim's report differs from the kernel's"
+echo "preload errqueue: $(wc -l < "$tmp/errq.kernel") lines identical to the kernel socket's (POLLERR, EPOLLERR, sk_err, MSG_ERRQUEUE entries and cmsgs, the local EMSGSIZE, IP_RECVERR off); ingressd queued 3, the kernel received none"
 passed=$((passed + 1))
 echo "preload ($backend): $passed cases passed"

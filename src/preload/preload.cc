@@ -23,6 +23,10 @@
 // behave as a socket's. The connection, rings and doorbell are close-on-exec; after exec the
 // new image's shim finds the inherited bound UDP sockets and opens their endpoints again.
 //
+// ICMP errors: ingressd steers ICMP and hands the errors about what the app sent to the
+// endpoint; the shim serves IP_RECVERR, MSG_ERRQUEUE, the pending error (receives and sends)
+// and POLLERR from it, the kernel socket's own error queue read first (errqueue_recvmsg).
+//
 // Fallback: no daemon, or a refused open (policy, port taken): a plain kernel socket. The
 // daemon exiting: the endpoint's rings are read out, then the socket receives from the kernel
 // socket (the XDP program passes the traffic to the kernel while no ingressd runs).
@@ -31,6 +35,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <ingress/client.h>
+#include <linux/errqueue.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -139,7 +144,68 @@ public:
     void resync() noexcept {
         for (std::vector<Ring>* v : {&stale_, &rings_})
             for (Ring& r : *v)
-                if (!r.held) r.cons = ingress::shm::RingConsumer(r.region.data());
+                if (!r.held) {
+                    r.cons = ingress::shm::RingConsumer(r.region.data());
+                    if (r.has_errq)
+                        r.errq = ingress::shm::RingConsumer(
+                            ingress::shm::err_queue_of(r.region.data(), r.region.size()));
+                }
+    }
+
+    // Datagrams waiting (or the exited daemon's rings, or a reopen's refusal to report):
+    // what makes a socket readable (POLLIN). readable() minus the pending error.
+    bool data_ready() noexcept {
+        if (error_ || !stale_.empty()) return true;
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (r.cons.peek(r.held + 1, &idx) > r.held) return true;
+        }
+        return false;
+    }
+
+    // A pending error or an error-queue entry: datagram_poll()'s EPOLLERR (sk->sk_err or a
+    // non-empty sk_error_queue).
+    bool err_ready() noexcept {
+        if (sk_err_pending()) return true;
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (r.has_errq && r.errq.peek(1, &idx) > 0) return true;
+        }
+        return false;
+    }
+
+    // sock_error(): the pending error, taken (0: none).
+    int take_pending_error() noexcept { return take_sk_err(); }
+
+    // The errno of the error-queue entry recv_error() would return next (0: none).
+    uint32_t errq_head_errno() noexcept {
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (!r.has_errq || r.errq.peek(1, &idx) == 0) continue;
+            const auto p = r.errq.payload(idx);
+            ingress_sock_err ee{};
+            if (p.size() >= sizeof ee) std::memcpy(&ee, p.data(), sizeof ee);
+            return ee.ee_errno;
+        }
+        return 0;
+    }
+
+    // sock_dequeue_err_skb()'s sk->sk_err = the next entry's errno, for an entry the kernel
+    // socket's queue gave before this one's (the two queues read as one, kernel first).
+    void set_pending_error(uint32_t err) noexcept {
+        if (!rings_.empty()) rings_[0].cons.set_sk_err(err);
+    }
+
+    // setsockopt(IP_RECVERR, 0): skb_errqueue_purge(), the pending error left alone.
+    void purge_errq() noexcept {
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            while (r.has_errq) {
+                const uint32_t n = r.errq.peek(64, &idx);
+                if (n == 0) break;
+                r.errq.release(n);
+            }
+        }
     }
 
     // The datagram recv() would return first (Endpoint::next_len's order), not consumed.
@@ -173,6 +239,7 @@ struct Sock {
     bool hup = false;     // the control connection hung up: read out, then the kernel socket
     bool armed = false;   // prepare_sleep armed the rings and no doorbell was seen since
     bool shared = false;  // a fork happened: another process may consume from the rings
+    bool select_err_queue = false;  // SO_SELECT_ERR_QUEUE: POLLPRI with POLLERR
     std::unique_ptr<ingress::Client> client;
     std::unique_ptr<ShimEndpoint> ep;
     std::vector<uint8_t> scratch;  // a datagram on its way to several iovecs
@@ -377,34 +444,27 @@ void put_cmsg(msghdr* msg, std::size_t& used, int level, int type, const void* d
     used = std::min<std::size_t>(used + space, msg->msg_controllen);
 }
 
-// udp_recvmsg's order: sock_recv_cmsgs (timestamp, drops), then ip_cmsg_recv (PKTINFO,
-// TTL, TOS, ORIGDSTADDR).
-void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
-    if (msg->msg_name && msg->msg_namelen > 0) {
-        std::memcpy(msg->msg_name, &m.src, std::min<std::size_t>(msg->msg_namelen, sizeof m.src));
-        msg->msg_namelen = sizeof m.src;
-    } else {
-        msg->msg_namelen = 0;
-    }
-    std::size_t used = 0;
-    const ingress_meta& md = m.meta;
+// sock_recv_timestamp(): SO_TIMESTAMPNS, else SO_TIMESTAMP.
+void put_timestamp(const Sock* s, uint64_t rx_ns, msghdr* msg, std::size_t& used) {
     if (s->cmsgs & kTimestampNs) {
-        timespec ts{static_cast<time_t>(md.rx_ns / 1000000000ull),
-                    static_cast<long>(md.rx_ns % 1000000000ull)};
+        timespec ts{static_cast<time_t>(rx_ns / 1000000000ull),
+                    static_cast<long>(rx_ns % 1000000000ull)};
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMPNS, &ts, sizeof ts);
     } else if (s->cmsgs & kTimestamp) {
-        timeval tv{static_cast<time_t>(md.rx_ns / 1000000000ull),
-                   static_cast<suseconds_t>(md.rx_ns % 1000000000ull / 1000)};
+        timeval tv{static_cast<time_t>(rx_ns / 1000000000ull),
+                   static_cast<suseconds_t>(rx_ns % 1000000000ull / 1000)};
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMP, &tv, sizeof tv);
     }
-    if (s->cmsgs & kRxqOvfl) {
-        const uint32_t drops = md.drops;
-        if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
-    }
+}
+
+// ip_cmsg_recv(): PKTINFO, TTL, TOS, ORIGDSTADDR in that order. `spec_dst` is
+// ipi_spec_dst; `orig_port` the ORIGDSTADDR port (nullptr: no ORIGDSTADDR message).
+void put_ip_cmsgs(const Sock* s, const ingress_meta& md, uint32_t spec_dst,
+                  const uint16_t* orig_port, msghdr* msg, std::size_t& used) {
     if (s->cmsgs & kPktinfo) {
         in_pktinfo pi{};
         pi.ipi_ifindex = static_cast<int>(md.ifindex);
-        pi.ipi_spec_dst.s_addr = htonl(md.dst_addr);
+        pi.ipi_spec_dst.s_addr = htonl(spec_dst);
         pi.ipi_addr.s_addr = htonl(md.dst_addr);
         put_cmsg(msg, used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
     }
@@ -416,13 +476,33 @@ void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
         const uint8_t tos = md.tos;
         put_cmsg(msg, used, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     }
-    if (s->cmsgs & kOrigDst) {
+    if ((s->cmsgs & kOrigDst) && orig_port) {
         sockaddr_in o{};
         o.sin_family = AF_INET;
         o.sin_addr.s_addr = htonl(md.dst_addr);
-        o.sin_port = htons(md.dst_port);
+        o.sin_port = htons(*orig_port);
         put_cmsg(msg, used, IPPROTO_IP, IP_ORIGDSTADDR, &o, sizeof o);
     }
+}
+
+// udp_recvmsg's order: sock_recv_cmsgs (timestamp, drops), then ip_cmsg_recv (PKTINFO,
+// TTL, TOS, ORIGDSTADDR).
+void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
+    if (msg->msg_name && msg->msg_namelen > 0) {
+        std::memcpy(msg->msg_name, &m.src, std::min<std::size_t>(msg->msg_namelen, sizeof m.src));
+        msg->msg_namelen = sizeof m.src;
+    } else {
+        msg->msg_namelen = 0;
+    }
+    std::size_t used = 0;
+    const ingress_meta& md = m.meta;
+    put_timestamp(s, md.rx_ns, msg, used);
+    if (s->cmsgs & kRxqOvfl) {
+        const uint32_t drops = md.drops;
+        if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
+    }
+    // ipi_spec_dst: fib_compute_spec_dst() gives the destination for every local route.
+    put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, msg, used);
     msg->msg_controllen = used;
 }
 
@@ -453,6 +533,8 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     msg->msg_flags = 0;
     ShimEndpoint& ep = *s->ep;
     if (s->shared) ep.resync();
+    // __skb_recv_udp(): sock_error() before the queue, queued datagrams or not.
+    if (const int err = ep.take_pending_error()) return -err;
     const ingress_meta* md = nullptr;
     const uint8_t* data = nullptr;
     uint32_t have = 0;
@@ -505,6 +587,79 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     return scatter(s->scratch.data(), copied, m.len, msg, flags);
 }
 
+// recvmsg(MSG_ERRQUEUE) on a socket on the rings (g_mu held), as ip_recv_error(): never
+// waits. Two queues are read as one, the kernel socket's first: its own entries are real
+// (ip_local_error()'s EMSGSIZE of a send that did not fit the path MTU, ...) while ICMP
+// errors from the network come to ingressd, which steers ICMP, and from it to the
+// endpoint's queue (__udp4_lib_err() -> ip_icmp_error()). The kernel's queue is looked at
+// again at every call, so an entry queued there later still comes before the endpoint's.
+ssize_t errqueue_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
+    REAL(recvmsg);
+    REAL(poll);
+    const msghdr saved = *msg;
+    const ssize_t k = real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
+    if (k >= 0) {
+        // sock_dequeue_err_skb(): the kernel's queue now empty, the merged queue's next
+        // entry is the endpoint's, whose errno (an ICMP error's) becomes the pending error.
+        pollfd p{fd, 0, 0};
+        if (real_poll(&p, 1, 0) == 0)
+            if (const uint32_t e = s->ep->errq_head_errno()) s->ep->set_pending_error(e);
+        return k;
+    }
+    if (errno != EAGAIN) return -errno;
+    *msg = saved;
+    ingress::ErrorMessage em{};
+    s->scratch.resize(kMaxDatagram);
+    {
+        Inside in;
+        if (s->shared) s->ep->resync();
+        if (!s->ep->recv_error(em, s->scratch.data(), kMaxDatagram)) {
+            for (auto& reg : g_regs)
+                if (reg->s == s) reg->et_reported = false;
+            return -EAGAIN;
+        }
+    }
+    msg->msg_flags = MSG_ERRQUEUE | (em.msg_flags & MSG_TRUNC);
+    // msg_name: the errored datagram's destination (serr->addr_offset, serr->port).
+    if (msg->msg_name) {
+        sockaddr_in sin = em.addr;
+        std::memset(sin.sin_zero, 0, sizeof sin.sin_zero);
+        std::memcpy(msg->msg_name, &sin, std::min<std::size_t>(msg->msg_namelen, sizeof sin));
+        msg->msg_namelen = sizeof sin;
+    } else {
+        msg->msg_namelen = 0;
+    }
+    std::size_t used = 0;
+    put_timestamp(s, em.meta.rx_ns, msg, used);
+    struct {
+        sock_extended_err ee;
+        sockaddr_in offender;
+    } eh{};
+    eh.ee.ee_errno = em.ee.ee_errno;
+    eh.ee.ee_origin = em.ee.ee_origin;
+    eh.ee.ee_type = em.ee.ee_type;
+    eh.ee.ee_code = em.ee.ee_code;
+    eh.ee.ee_info = em.ee.ee_info;
+    eh.ee.ee_data = em.ee.ee_data;
+    if (em.ee.ee_origin == SO_EE_ORIGIN_ICMP) {
+        // ipv4_datagram_support_cmsg(): the offender and the ICMP message's own IP_* control
+        // messages. Its skb->cb is still the IPCB ip_rcv() filled: ipi_ifindex is the iif and
+        // ipi_spec_dst the (empty) options' first word. ORIGDSTADDR reads the ports at the
+        // transport header, which ip_icmp_error() reset to the quoted payload: its bytes 2-3,
+        // when it has four.
+        eh.offender.sin_family = AF_INET;
+        eh.offender.sin_addr.s_addr = htonl(em.ee.offender);
+        uint16_t port = 0;
+        if (em.len >= 4) port = static_cast<uint16_t>(s->scratch[2] << 8 | s->scratch[3]);
+        put_ip_cmsgs(s, em.meta, 0, em.len >= 4 ? &port : nullptr, msg, used);
+    }
+    put_cmsg(msg, used, SOL_IP, IP_RECVERR, &eh, sizeof eh);
+    msg->msg_controllen = used;
+    // The quoted payload; MSG_TRUNC when the buffer is shorter, and the bytes copied
+    // returned even with MSG_TRUNC in flags (ip_recv_error returns `copied`).
+    return scatter(s->scratch.data(), em.len, em.len, msg, 0);
+}
+
 uint64_t now_ms() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -516,10 +671,10 @@ constexpr int kWaitSliceMs = 200;
 // recvmsg on a shim socket: from the rings, with the socket's blocking mode, SO_RCVTIMEO and
 // the call's flags. kKernel: the caller makes the kernel's call.
 ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
-    if (flags & MSG_ERRQUEUE) return kKernel;  // ICMP errors reach the kernel socket
     std::unique_lock lk(g_mu);
     if (sock_of(fd) != s) return kKernel;
     maybe_open(s, fd);
+    if (flags & MSG_ERRQUEUE) return ring_mode(s) ? errqueue_recvmsg(s, fd, msg, flags) : kKernel;
     const bool wait = !(flags & MSG_DONTWAIT) && !s->nonblock;
     const int timeout = s->rcvtimeo_ms;
     const uint64_t deadline = timeout > 0 ? now_ms() + static_cast<uint64_t>(timeout) : 0;
@@ -558,17 +713,32 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
 
 // --- Readiness ----------------------------------------------------------------------------
 
-// Data (or an event that a receive reports) waiting; arms the rings when there is none
-// (g_mu held).
-bool ring_ready(Sock* s) {
-    if (s->hup) return true;
+// What the rings have for poll and epoll (g_mu held): POLLIN for a datagram (or the
+// daemon's hangup, which the next receive reports by falling back), POLLERR for a pending
+// error or an error-queue entry (datagram_poll(): sk->sk_err or a non-empty
+// sk_error_queue; an error alone does not make the socket readable). When there is
+// neither and `arm`, arms the rings: the doorbell rings for the next datagram or error.
+short ring_revents(Sock* s, bool arm) {
+    if (s->hup) return POLLIN;
     Inside in;
     if (s->shared) s->ep->resync();
-    if (s->ep->readable()) return true;
-    if (s->armed) return false;
-    if (!s->ep->prepare_sleep()) return true;
+    short ev = 0;
+    if (s->ep->data_ready()) ev |= POLLIN;
+    if (s->ep->err_ready()) ev |= POLLERR;
+    if (ev || s->armed || !arm) return ev;
+    if (!s->ep->prepare_sleep()) return POLLIN;
     s->armed = true;
-    return false;
+    // An error queued while the rings were being armed may have found no sleeper to wake.
+    return s->ep->err_ready() ? POLLERR : 0;
+}
+
+// The app's view of ring_revents for the events it asked: POLLIN as POLLIN/POLLRDNORM, POLLERR
+// always, with POLLPRI under SO_SELECT_ERR_QUEUE (sock_flag(SOCK_SELECT_ERR_QUEUE)).
+uint32_t app_events(const Sock* s, short ev, uint32_t asked) {
+    uint32_t out = 0;
+    if (ev & POLLIN) out |= asked & (POLLIN | POLLRDNORM);
+    if (ev & POLLERR) out |= POLLERR | (s->select_err_queue ? asked & POLLPRI : 0);
+    return out;
 }
 
 int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
@@ -577,7 +747,7 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
     bool any = false;
     for (nfds_t i = 0; i < n && !any; ++i) {
         Sock* s = sock_of(fds[i].fd);
-        any = s && ring_mode(s) && (fds[i].events & (POLLIN | POLLRDNORM));
+        any = s && ring_mode(s);
     }
     if (!any) {
         lk.unlock();
@@ -604,14 +774,17 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
         bool ready = false;
         for (nfds_t i = 0; i < n; ++i) {
             Sock* s = sock_of(fds[i].fd);
+            if (!s || !ring_mode(s)) continue;
             const short in = fds[i].events & (POLLIN | POLLRDNORM);
-            if (!s || !ring_mode(s) || !in) continue;
-            if (!s->hup) ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
-            if (ring_ready(s)) {
-                pre[i] = in;
+            if (in && !s->hup) ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
+            // Errors are looked at for every events mask (POLLERR is always reported); only
+            // a POLLIN waits on the doorbell.
+            if (const uint32_t e = app_events(s, ring_revents(s, in != 0), fds[i].events)) {
+                pre[i] = static_cast<short>(e);
                 ready = true;
                 continue;
             }
+            if (!in) continue;
             ext.push_back({s->ep->fd(), POLLIN, 0});
             owner.push_back(i);
             kind.push_back(0);
@@ -651,7 +824,8 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
                 pre[i] = fds[i].events & (POLLIN | POLLRDNORM);
             } else {
                 s->armed = false;
-                if (ring_ready(s)) pre[i] = fds[i].events & (POLLIN | POLLRDNORM);
+                pre[i] = static_cast<short>(pre[i] |
+                                            app_events(s, ring_revents(s, true), fds[i].events));
             }
         }
         for (nfds_t i = 0; i < n; ++i) {
@@ -691,19 +865,23 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
             ++out;
             return true;
         };
-        auto report = [&](EpReg& r) {
-            if (r.disabled) return;
+        auto report = [&](EpReg& r, uint32_t e) {
+            if (r.disabled || !e) return;
             const bool et = r.events & EPOLLET;
             if (et && r.et_reported) return;
-            if (!emit(r.data, r.events & (EPOLLIN | EPOLLRDNORM))) return;
+            if (!emit(r.data, e)) return;
             if (et) r.et_reported = true;
             if (r.events & EPOLLONESHOT) r.disabled = true;
         };
+        // The rings' events (EPOLLERR for every registration, as ep_item_poll() adds it;
+        // only an EPOLLIN one has the doorbell in the set and arms the rings).
+        auto ring_events = [&](EpReg& r) {
+            return app_events(r.s, ring_revents(r.s, r.events & EPOLLIN), r.events);
+        };
         for (auto& r : g_regs) {
-            if (r->epfd != epfd || !ring_mode(r->s) || !(r->events & EPOLLIN) || r->disabled)
-                continue;
-            if (ring_ready(r->s))
-                report(*r);
+            if (r->epfd != epfd || !ring_mode(r->s) || r->disabled) continue;
+            if (const uint32_t e = ring_events(*r))
+                report(*r, e);
             else
                 r->et_reported = false;
         }
@@ -733,13 +911,13 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
                 r->s->hup = true;
                 r->et_reported = false;
                 sync_regs(r->s);  // the kernel fd takes EPOLLIN; the connection leaves the set
-                report(*r);
+                report(*r, r->events & (EPOLLIN | EPOLLRDNORM));
                 continue;
             }
             r->s->armed = false;
             r->et_reported = false;
-            if (ring_ready(r->s)) {
-                report(*r);
+            if (const uint32_t ev = ring_events(*r)) {
+                report(*r, ev);
             } else if ((r->events & EPOLLONESHOT) && !r->disabled) {
                 sync_reg(*r);  // the doorbell's one shot went on nothing: re-arm it
             }
@@ -903,6 +1081,9 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 case SO_RXQ_OVFL:
                     s->cmsgs = int_val(v, len) ? (s->cmsgs | kRxqOvfl) : (s->cmsgs & ~kRxqOvfl);
                     break;
+                case SO_SELECT_ERR_QUEUE:
+                    s->select_err_queue = int_val(v, len) != 0;
+                    break;
                 default:
                     break;
             }
@@ -928,6 +1109,15 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 case IP_MULTICAST_ALL:
                     s->opts.multicast_all = int_val(v, len) != 0;
                     if (s->ep) s->ep->set_multicast_all(s->opts.multicast_all);
+                    break;
+                case IP_RECVERR:
+                    // Turned off, the kernel purges the socket's error queue: the
+                    // endpoint's too (the pending error stays, as sk_err does).
+                    s->opts.recverr = int_val(v, len) != 0;
+                    if (s->ep) {
+                        s->ep->set_recverr(s->opts.recverr);
+                        if (!s->opts.recverr) s->ep->purge_errq();
+                    }
                     break;
                 default:
                     break;
@@ -1008,6 +1198,8 @@ void adopt_inherited() {
         s->opts.reuseport = sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) != 0;
         s->opts.ifindex = static_cast<uint32_t>(sockopt_int(fd, SOL_SOCKET, SO_BINDTOIFINDEX));
         s->opts.multicast_all = sockopt_int(fd, IPPROTO_IP, IP_MULTICAST_ALL) != 0;
+        s->opts.recverr = sockopt_int(fd, IPPROTO_IP, IP_RECVERR) != 0;
+        s->select_err_queue = sockopt_int(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE) != 0;
         const std::pair<int, uint32_t> bits[] = {{IP_PKTINFO, kPktinfo},
                                                  {IP_RECVTOS, kTos},
                                                  {IP_RECVTTL, kTtl},
@@ -1223,6 +1415,17 @@ int ioctl(int fd, unsigned long req, ...) {
     return rc;
 }
 
+// sock_alloc_send_pskb(): a send fails with the socket's pending error, which it takes,
+// before anything is sent. The kernel socket's own is the kernel's; the endpoint's (an ICMP
+// error ingressd handed it) is taken here. Returns it, or 0.
+static int send_error(int fd) {
+    Sock* s = sock_of(fd);
+    if (!s || !s->ep) return 0;
+    std::lock_guard lk(g_mu);
+    if (!ring_mode(s) || s->hup) return 0;
+    return s->ep->take_pending_error();
+}
+
 // The sends autobind an unbound socket: its endpoint opens then (the replies come to it).
 static void after_send(int fd, ssize_t rc) {
     Sock* s = sock_of(fd);
@@ -1235,6 +1438,10 @@ static void after_send(int fd, ssize_t rc) {
 
 ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tl) {
     REAL(sendto);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const ssize_t rc = real_sendto(fd, buf, len, flags, to, tl);
     after_send(fd, rc);
     return rc;
@@ -1246,6 +1453,10 @@ ssize_t send(int fd, const void* buf, size_t len, int flags) {
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
     REAL(sendmsg);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const ssize_t rc = real_sendmsg(fd, msg, flags);
     after_send(fd, rc);
     return rc;
@@ -1253,6 +1464,10 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 int sendmmsg(int fd, mmsghdr* v, unsigned int n, int flags) {
     REAL(sendmmsg);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const int rc = real_sendmmsg(fd, v, n, flags);
     after_send(fd, rc);
     return rc;
