@@ -413,6 +413,163 @@ ku=$(( $(kernel_icmp_unreach) - ku0 )) iu=$(( $(ingress_icmp_unreach) - iu0 ))
 echo "preload python3-recverr: the port unreachable through ingressd's error queue, fields as the kernel's, none to the kernel"
 passed=$((passed + 1))
 
+# 9d. SOCK_RAW and AF_PACKET under the shim (raw endpoints and taps). rawpkt.py MODE N: the
+# receiver; rawsend.py KIND N: the other namespace's sender (ICMP echo requests, IP protocol
+# 253, or UDP datagrams to the closed port 5070).
+cat > "$tmp/rawpkt.py" <<'PY'
+import socket, struct, sys
+mode, n = sys.argv[1], int(sys.argv[2])
+peer, mac_b = "198.18.0.2", bytes.fromhex(sys.argv[3].replace(":", ""))
+got = 0
+if mode in ("icmp", "icmp-filtered"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    if mode == "icmp-filtered":  # ICMP_FILTER (SOL_RAW 255, 1): echo requests (type 8) out
+        s.setsockopt(255, 1, struct.pack("I", 1 << 8))
+    s.settimeout(1.5 if mode == "icmp-filtered" else 10)
+    print("open", file=sys.stderr, flush=True)
+    try:
+        while got < n:
+            data, addr = s.recvfrom(2048)
+            ihl = (data[0] & 15) * 4
+            # raw_recvmsg: the IP header in the payload, sin_port 0.
+            assert addr == (peer, 0) and data[0] >> 4 == 4 and data[9] == 1, (addr, data[:20])
+            if data[ihl] == 8:
+                got += 1
+    except TimeoutError:
+        pass
+elif mode == "proto253":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+    s.bind(("198.18.0.1", 0))
+    s.settimeout(10)
+    print("open", file=sys.stderr, flush=True)
+    while got < n:
+        data, addr = s.recvfrom(2048)
+        ihl = (data[0] & 15) * 4
+        assert addr == (peer, 0) and data[9] == 253 and data[ihl:].startswith(b"raw-"), (addr, data)
+        got += 1
+elif mode in ("packet-dgram", "packet-raw", "packet-raw-ignore"):
+    dgram = mode == "packet-dgram"
+    proto = 0x0800 if dgram else 0x0003
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM if dgram else socket.SOCK_RAW, socket.htons(proto))
+    if mode == "packet-raw-ignore":
+        s.setsockopt(263, 23, 1)  # SOL_PACKET, PACKET_IGNORE_OUTGOING
+    s.bind((sys.argv[4], proto))
+    s.settimeout(10)
+    print("open", file=sys.stderr, flush=True)
+    outgoing = 0
+    while True:
+        try:
+            data, addr = s.recvfrom(2048)
+        except TimeoutError:
+            break
+        ip = data if dgram else data[14:]
+        if not dgram and data[12:14] != b"\x08\x00":
+            continue
+        if addr[2] == 4:  # PACKET_OUTGOING: the dataplane's port unreachables
+            outgoing += ip[9] == 1
+            continue
+        if ip[9] != 17 or ip[22:24] != struct.pack("!H", 5070):
+            continue
+        # packet_recvmsg's sockaddr_ll: the interface, the protocol, PACKET_HOST, ARPHRD_ETHER,
+        # the sender's MAC; SOCK_RAW frames from the Ethernet header.
+        assert addr == (sys.argv[4], 0x0800, 0, 1, mac_b), addr
+        assert dgram or data[6:12] == mac_b, data[:14]
+        got += 1
+        if got == n:
+            s.settimeout(0.5)  # the last port unreachables
+    print("outgoing", outgoing, file=sys.stderr, flush=True)
+elif mode == "packet-filter":
+    # SO_ATTACH_FILTER (classic BPF, "accept all") cannot be mirrored into a tap: the socket
+    # becomes the kernel's, which gets what ingressd does not steer (TCP here).
+    import ctypes
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    prog = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0xffff))
+    s.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", 1, ctypes.addressof(prog)))
+    s.bind((sys.argv[4], 0x0800))
+    s.settimeout(10)
+    print("open", file=sys.stderr, flush=True)
+    while got < n:
+        data, addr = s.recvfrom(2048)
+        got += data[9] == 6 and data[22:24] == struct.pack("!H", 5072)
+print(got, flush=True)
+PY
+cat > "$tmp/rawsend.py" <<'PY'
+import socket, struct, sys, time
+kind, n = sys.argv[1], int(sys.argv[2])
+def csum(b):
+    b += b"\0" * (len(b) & 1)
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff)
+    return ~(t + (t >> 16)) & 0xffff
+if kind == "icmp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+elif kind == "proto253":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+elif kind == "tcp":
+    for i in range(n):  # SYNs to a closed port: the kernel's (TCP is not steered)
+        try:
+            socket.create_connection(("198.18.0.1", 5072), timeout=1).close()
+        except OSError:
+            pass
+    sys.exit(0)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(n):
+    if kind == "icmp":
+        h = struct.pack("!BBHHH", 8, 0, 0, 0x77, i) + b"ping"
+        s.sendto(h[:2] + struct.pack("!H", csum(h)) + h[4:], ("198.18.0.1", 0))
+    elif kind == "proto253":
+        s.sendto(b"raw-%d" % i, ("198.18.0.1", 0))
+    else:
+        s.sendto(b"%d" % i, ("198.18.0.1", 5070))
+    time.sleep(0.01)
+PY
+ip_in() { ip netns exec "$ns_a" awk '/^Ip:/ && !h {h = 1; for (i = 1; i <= NF; i++) c[$i] = i; next}
+                                     /^Ip:/ {print $c["InReceives"]; exit}' /proc/net/snmp; }
+ingress_stat() { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" stats | awk -v k="$1" '$1 == k {v = $2} END {print v + 0}'; }
+# rawcase NAME MODE SENDKIND N WANT: the receiver under the shim gets WANT of N, the kernel's
+# IP layer (Ip InReceives) nothing; $rawerr: the receiver's stderr.
+rawcase() {
+    local k0
+    k0=$(ip_in)
+    shim $py "$tmp/rawpkt.py" "$2" "$4" $mac_b "$kdev" > "$tmp/$1.out" 2> "$tmp/$1.err" &
+    apps+=($!)
+    if [ "$3" = tcp ]; then
+        for _ in $(seq 100); do grep -q "^open" "$tmp/$1.err" 2>/dev/null && break; sleep 0.1; done
+        ip netns exec "$ns_b" $py "$tmp/rawsend.py" tcp "$4"
+        wait "${apps[-1]}" || { cat "$tmp/$1.err" >&2; fail "$1: the receiver failed"; }
+        rawerr=$tmp/$1.err
+        return
+    fi
+    attached "$1"
+    sleep 1  # the daemon steers a raw endpoint's protocol from its next control tick
+    ip netns exec "$ns_b" $py "$tmp/rawsend.py" "$3" "$4"
+    wait "${apps[-1]}" || { cat "$tmp/$1.err" >&2; fail "$1: the receiver failed"; }
+    rawerr=$tmp/$1.err
+    [ "$(cat "$tmp/$1.out")" = "$5" ] || { cat "$tmp/$1.err" >&2; fail "$1: received $(cat "$tmp/$1.out") of $5"; }
+    [ "$(ip_in)" = "$k0" ] || fail "$1: the kernel's IP layer received $(( $(ip_in) - k0 ))"
+}
+e0=$(ingress_stat IcmpInEchos)
+rawcase raw-icmp icmp icmp 5 5
+rawcase raw-icmp-filter icmp-filtered icmp 3 0
+[ $(( $(ingress_stat IcmpInEchos) - e0 )) = 8 ] || fail "raw-icmp: ingressd received $(( $(ingress_stat IcmpInEchos) - e0 )) echo requests of 8"
+echo "preload raw-icmp: 5 echo requests through a raw endpoint (IP header, sin_port 0), 3 more kept out by ICMP_FILTER, 0 to the kernel"
+rawcase raw-proto253 proto253 proto253 20 20
+echo "preload raw-proto253: 20 datagrams of IP protocol 253 through a bound raw endpoint, 0 to the kernel"
+rawcase packet-dgram packet-dgram udp 20 20
+echo "preload packet-dgram: 20 frames through a tap (SOCK_DGRAM, ETH_P_IP, bound to the interface), sockaddr_ll checked, 0 to the kernel"
+rawcase packet-raw packet-raw udp 20 20
+out=$(awk '/^outgoing/ {print $2}' "$rawerr")
+[ "$out" -ge 1 ] || fail "packet-raw: no outgoing port unreachable seen (PACKET_OUTGOING)"
+rawcase packet-raw-ignore packet-raw-ignore udp 20 20
+[ "$(awk '/^outgoing/ {print $2}' "$rawerr")" = 0 ] || fail "packet-raw-ignore: PACKET_IGNORE_OUTGOING set, outgoing frames seen"
+echo "preload packet-raw: 20 frames through an ETH_P_ALL tap (SOCK_RAW) with $out outgoing port unreachables, none with PACKET_IGNORE_OUTGOING, 0 to the kernel"
+rawcase packet-filter packet-filter tcp 1 1
+[ "$(cat "$tmp/packet-filter.out")" = 1 ] && [ "$(grep -c "cannot mirror" "$rawerr")" = 1 ] ||
+    { cat "$rawerr" >&2; fail "packet-filter: SO_ATTACH_FILTER did not leave the socket to the kernel, said once"; }
+echo "preload packet-filter: SO_ATTACH_FILTER leaves the packet socket to the kernel (said once), which receives the TCP it keeps"
+passed=$((passed + 5))
+
 # 10. ingressd stopped mid-stream: the app reads what ingressd delivered, then the kernel
 # socket; the kernel counts exactly what was sent after the stop.
 k0=$(kernel_in) i0=$(ingress_in)

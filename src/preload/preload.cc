@@ -1,5 +1,5 @@
-// libingress-preload: `LD_PRELOAD=libingress-preload.so APP` runs an unmodified UDP app on
-// ingressd's rings (README, "Running an existing app unmodified"; docs/man/
+// libingress-preload: `LD_PRELOAD=libingress-preload.so APP` runs an unmodified UDP (raw IP,
+// packet socket) app on ingressd's rings (README, "Running an existing app unmodified"; docs/man/
 // libingress-preload.7.scd).
 //
 // Design. socket(AF_INET, SOCK_DGRAM, 0) still makes the kernel socket, and its fd number is
@@ -23,6 +23,12 @@
 // behave as a socket's. The connection, rings and doorbell are close-on-exec; after exec the
 // new image's shim finds the inherited bound UDP sockets and opens their endpoints again.
 //
+// Raw and packet sockets: socket(AF_INET, SOCK_RAW, proto) gets a raw endpoint at once (a
+// raw socket receives from its creation), socket(AF_PACKET, ...) a tap, the kernel packet
+// socket being made and bound with protocol 0 so that it is hooked nowhere; options the
+// endpoints have no equivalent for (socket filters, fanout, mapped rings) leave the socket
+// to the kernel (give_up).
+//
 // ICMP errors: ingressd steers ICMP and hands the errors about what the app sent to the
 // endpoint; the shim serves IP_RECVERR, MSG_ERRQUEUE, the pending error (receives and sends)
 // and POLLERR from it, the kernel socket's own error queue read first (errqueue_recvmsg).
@@ -36,7 +42,10 @@
 #include <ifaddrs.h>
 #include <ingress/client.h>
 #include <linux/errqueue.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -58,6 +67,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <span>
 #include <vector>
 
 namespace {
@@ -132,14 +142,16 @@ struct McOp {
 };
 
 constexpr std::size_t kMaxDatagram = 65536;
+// SOL_RAW's ICMP_FILTER (linux/icmp.h, whose linux/if.h conflicts with net/if.h).
+constexpr int kIcmpFilter = 1;
 
-// The endpoint, with what the shim needs beyond the library's calls: a receive that leaves
-// the datagram in the ring (MSG_PEEK: after a fork, the datagram a parent peeked is the one
-// the child reads, as with a socket's queue), and the shared consumer index taken again
-// (after a fork, the other process may have consumed).
-class ShimEndpoint : public ingress::UdpEndpoint {
+// The endpoint (UDP, raw or tap), with what the shim needs beyond the library's calls: a receive
+// that leaves the datagram in the ring (MSG_PEEK: after a fork, the datagram a parent peeked is the
+// one the child reads, as with a socket's queue), and the shared consumer index taken again (after
+// a fork, the other process may have consumed).
+class ShimEndpoint : public ingress::Endpoint {
 public:
-    explicit ShimEndpoint(ingress::UdpEndpoint&& e) : ingress::UdpEndpoint(std::move(e)) {}
+    explicit ShimEndpoint(ingress::Endpoint&& e) : ingress::Endpoint(std::move(e)) {}
 
     void resync() noexcept {
         for (std::vector<Ring>* v : {&stale_, &rings_})
@@ -228,9 +240,23 @@ public:
     }
 };
 
+// What the app's socket is, and so which endpoint stands for it.
+enum class Kind : uint8_t {
+    kUdp,     // socket(AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP): a UDP endpoint at bind/connect
+    kRaw,     // socket(AF_INET, SOCK_RAW, proto): a raw endpoint from the start
+    kPacket,  // socket(AF_PACKET, SOCK_RAW | SOCK_DGRAM, proto): a tap once it has a protocol
+};
+
 struct Sock {
     int refs = 0;  // this process's fds naming it
+    Kind kind = Kind::kUdp;
     ingress::UdpOptions opts;
+    ingress::RawOptions raw;
+    // The tap's options. The kernel packet socket is made (and bound) with protocol 0, which
+    // hooks it nowhere (packet_create/packet_do_bind), so it receives nothing while the tap
+    // stands for it; a fallback binds it with the app's protocol (kernel_hook()).
+    ingress::TapOptions tap;
+    bool auxdata = false;  // PACKET_AUXDATA
     std::vector<McOp> mc;  // memberships set before the endpoint opened, replayed at open
     uint32_t cmsgs = 0;
     bool nonblock = false;
@@ -365,11 +391,57 @@ void drop_endpoint(Sock* s) {
     s->armed = false;
 }
 
+// The socket in the log's words: "UDP port 5000", "raw IP protocol 1", "packet socket
+// (ethertype 0x0800, ifindex 3, SOCK_DGRAM)".
+const char* describe(const Sock* s, char* buf, std::size_t len) {
+    switch (s->kind) {
+        case Kind::kUdp:
+            snprintf(buf, len, "UDP port %u", s->opts.port);
+            break;
+        case Kind::kRaw:
+            snprintf(buf, len, "raw IP protocol %u", s->raw.protocol);
+            break;
+        case Kind::kPacket:
+            snprintf(buf, len, "packet socket (ethertype 0x%04x, ifindex %u, %s)", s->tap.ethertype,
+                     s->tap.ifindex, s->tap.dgram ? "SOCK_DGRAM" : "SOCK_RAW");
+            break;
+    }
+    return buf;
+}
+
+// A packet socket leaving the tap: bound with the app's protocol (and interface), the
+// kernel socket receives as the app asked from now on.
+void kernel_hook(Sock* s, int fd) {
+    if (s->kind != Kind::kPacket || s->tap.ethertype == 0) return;
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(s->tap.ethertype);
+    sll.sll_ifindex = static_cast<int>(s->tap.ifindex);
+    REAL(bind);
+    const int err = errno;
+    real_bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+    errno = err;
+}
+
 void fall_back(Sock* s, int fd, const char* why) {
-    say(true, "fd %d (UDP port %u): %s; receiving on the kernel socket from now on", fd,
-        s->opts.port, why);
+    char d[96];
+    say(true, "fd %d (%s): %s; receiving on the kernel socket from now on", fd,
+        describe(s, d, sizeof d), why);
     drop_endpoint(s);
+    kernel_hook(s, fd);
     sync_regs(s);
+}
+
+// A socket the shim cannot serve (an option it cannot mirror): the kernel's for good.
+void give_up(Sock* s, int fd, const char* why) {
+    s->tried = true;
+    if (s->ep) {
+        fall_back(s, fd, why);
+        return;
+    }
+    char d[96];
+    say(true, "fd %d (%s): %s; a plain kernel socket", fd, describe(s, d, sizeof d), why);
+    kernel_hook(s, fd);
 }
 
 const char* ctl_path() {
@@ -377,47 +449,80 @@ const char* ctl_path() {
     return p && *p ? p : ingress::kDefaultCtlPath;
 }
 
-void replay(ingress::UdpEndpoint& ep, const McOp& m) {
+void replay(ingress::Endpoint& ep, const McOp& m) {
     if (m.join)
         ep.join(m.group, m.ifindex, m.sources, m.include);
     else
         ep.leave(m.group, m.ifindex, m.sources);
 }
 
-// The socket got its local port: open the endpoint (g_mu held). Once per socket, except
-// that connect() reopens with the peer. Returns 0 or the errno of the refusal (`quiet`: not
-// said, the caller tries again).
+// Opens the endpoint that stands for the socket (g_mu held): a UDP socket once it has its
+// local port (connect() reopens with the peer), a raw socket at once (it receives from its
+// creation; bind reopens with the address), a packet socket once it has a protocol (bind
+// reopens with the interface). Returns 0 or the errno of the refusal (`quiet`: not said, the
+// caller tries again).
 int open_endpoint(Sock* s, int fd, bool quiet = false) {
     sockaddr_in sin{};
-    socklen_t len = sizeof sin;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0)
-        return EINVAL;
-    s->opts.addr = ntohl(sin.sin_addr.s_addr);
-    s->opts.port = ntohs(sin.sin_port);
+    if (s->kind == Kind::kUdp) {
+        socklen_t len = sizeof sin;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0)
+            return EINVAL;
+        s->opts.addr = ntohl(sin.sin_addr.s_addr);
+        s->opts.port = ntohs(sin.sin_port);
+    } else if (s->kind == Kind::kPacket && s->tap.ethertype == 0) {
+        return EINVAL;  // protocol 0: the kernel socket receives nothing either
+    }
     s->tried = true;
+    char d[96];
     Inside in;
     try {
         auto c = std::make_unique<ingress::Client>(ingress::Client::connect(ctl_path()));
         c->set_reconnect(false);
-        auto ep = std::make_unique<ShimEndpoint>(c->open_udp(s->opts));
+        std::unique_ptr<ShimEndpoint> ep;
+        switch (s->kind) {
+            case Kind::kUdp:
+                ep = std::make_unique<ShimEndpoint>(c->open_udp(s->opts));
+                break;
+            case Kind::kRaw:
+                ep = std::make_unique<ShimEndpoint>(c->open_raw(s->raw));
+                break;
+            case Kind::kPacket:
+                ep = std::make_unique<ShimEndpoint>(c->open_tap(s->tap));
+                break;
+        }
         for (const McOp& m : s->mc) replay(*ep, m);
         s->client = std::move(c);
         s->ep = std::move(ep);
         s->mc.clear();
-        say(false, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
-            inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
+        if (s->kind == Kind::kUdp)
+            say(false, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
+                inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
+        else
+            say(false, "fd %d: %s on ingressd's rings (endpoint %u)", fd, describe(s, d, sizeof d),
+                s->ep->id());
     } catch (const std::exception& e) {
         const auto* ie = dynamic_cast<const ingress::Error*>(&e);
         const int err = ie && ie->code() > 0 ? ie->code() : EIO;
         if (quiet) return err;
         say(true,
-            "fd %d (UDP port %u): no ingressd endpoint (%s); a plain kernel socket, which "
+            "fd %d (%s): no ingressd endpoint (%s); a plain kernel socket, which "
             "receives only what ingressd does not steer",
-            fd, s->opts.port, e.what());
+            fd, describe(s, d, sizeof d), e.what());
+        kernel_hook(s, fd);
         return err;
     }
     sync_regs(s);
     return 0;
+}
+
+// The endpoint again, with what changed (bind, connect): what the old rings held is lost.
+void reopen_endpoint(Sock* s, int fd) {
+    if (s->ep) {
+        drop_endpoint(s);
+        sync_regs(s);
+    }
+    s->tried = false;
+    open_endpoint(s, fd);
 }
 
 void maybe_open(Sock* s, int fd) {
@@ -485,24 +590,73 @@ void put_ip_cmsgs(const Sock* s, const ingress_meta& md, uint32_t spec_dst,
     }
 }
 
-// udp_recvmsg's order: sock_recv_cmsgs (timestamp, drops), then ip_cmsg_recv (PKTINFO,
-// TTL, TOS, ORIGDSTADDR).
-void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
+// packet_recvmsg()'s msg_name: a sockaddr_ll from the tap's record; msg_namelen is
+// offsetof(sll_addr) + sll_halen, raised to sizeof(sockaddr_ll).
+sockaddr_ll ll_name(const ingress_meta& md) {
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(md.ethertype);
+    sll.sll_ifindex = static_cast<int>(md.ifindex);
+    sll.sll_hatype = ARPHRD_ETHER;
+    sll.sll_pkttype = md.pkt_type;
+    sll.sll_halen = ETH_ALEN;
+    std::memcpy(sll.sll_addr, md.src_mac, ETH_ALEN);
+    return sll;
+}
+
+void put_name(msghdr* msg, const void* name, socklen_t len) {
     if (msg->msg_name && msg->msg_namelen > 0) {
-        std::memcpy(msg->msg_name, &m.src, std::min<std::size_t>(msg->msg_namelen, sizeof m.src));
-        msg->msg_namelen = sizeof m.src;
+        std::memcpy(msg->msg_name, name, std::min<std::size_t>(msg->msg_namelen, len));
+        msg->msg_namelen = len;
     } else {
         msg->msg_namelen = 0;
     }
-    std::size_t used = 0;
+}
+
+// The receive's msg_name and control messages, in the order of udp_recvmsg / raw_recvmsg
+// (sock_recv_cmsgs: timestamp, drops; then ip_cmsg_recv: PKTINFO, TTL, TOS, ORIGDSTADDR)
+// or packet_recvmsg (sock_recv_cmsgs, then PACKET_AUXDATA). `head`: the first bytes of the
+// datagram (raw: the IP header, where ORIGDSTADDR's ports are read after it).
+void fill_msg(const Sock* s, const ingress::Message& m, std::span<const uint8_t> head,
+              msghdr* msg) {
     const ingress_meta& md = m.meta;
+    if (s->kind == Kind::kPacket) {
+        const sockaddr_ll sll = ll_name(md);
+        put_name(msg, &sll, sizeof sll);
+    } else {
+        sockaddr_in sin = m.src;
+        if (s->kind == Kind::kRaw) sin.sin_port = 0;
+        put_name(msg, &sin, sizeof sin);
+    }
+    std::size_t used = 0;
     put_timestamp(s, md.rx_ns, msg, used);
     if (s->cmsgs & kRxqOvfl) {
         const uint32_t drops = md.drops;
         if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
     }
-    // ipi_spec_dst: fib_compute_spec_dst() gives the destination for every local route.
-    put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, msg, used);
+    if (s->kind == Kind::kPacket) {
+        if (s->auxdata) {
+            tpacket_auxdata aux{};
+            aux.tp_status = ingress_tp_status(&md);
+            aux.tp_len = md.orig_len;
+            aux.tp_snaplen = md.len;
+            aux.tp_mac = 0;
+            aux.tp_net = s->tap.dgram ? 0 : md.l3_off;
+            aux.tp_vlan_tci = md.vlan_tci;
+            aux.tp_vlan_tpid = md.vlan_tpid;
+            put_cmsg(msg, used, SOL_PACKET, PACKET_AUXDATA, &aux, sizeof aux);
+        }
+    } else if (s->kind == Kind::kRaw) {
+        // ip_cmsg_recv_dstaddr(): the ports at the transport header, when it has four bytes.
+        const std::size_t l4 = head.empty() ? 0 : (head[0] & 0x0f) * 4u;
+        uint16_t port = 0;
+        if (l4 && head.size() >= l4 + 4)
+            port = static_cast<uint16_t>(head[l4 + 2] << 8 | head[l4 + 3]);
+        put_ip_cmsgs(s, md, md.dst_addr, head.size() >= l4 + 4 ? &port : nullptr, msg, used);
+    } else {
+        // ipi_spec_dst: fib_compute_spec_dst() gives the destination for every local route.
+        put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, msg, used);
+    }
     msg->msg_controllen = used;
 }
 
@@ -554,7 +708,7 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
         m.src.sin_family = AF_INET;
         m.src.sin_addr.s_addr = htonl(md->src_addr);
         m.src.sin_port = htons(md->src_port);
-        fill_msg(s, m, msg);
+        fill_msg(s, m, {data, have}, msg);
         return scatter(data, have, m.len, msg, flags);
     }
     const bool direct = msg->msg_iovlen == 1;
@@ -578,8 +732,8 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
         return kKernel;
     }
     if (n == 0) return -EAGAIN;
-    fill_msg(s, m, msg);
     const uint32_t copied = std::min(m.meta.len, m.buf_len);
+    fill_msg(s, m, {static_cast<const uint8_t*>(m.buf), copied}, msg);
     if (direct) {
         if (m.len > copied) msg->msg_flags |= MSG_TRUNC;
         return (flags & MSG_TRUNC) ? m.len : copied;
@@ -1025,6 +1179,17 @@ int int_val(const void* v, socklen_t len) {
     return len >= 1 ? *static_cast<const uint8_t*>(v) : 0;
 }
 
+// Raw and packet options the endpoint has no equivalent for: a socket filter (classic BPF
+// or eBPF; taps take pcap expressions), a fanout group joined after the open, a mapped
+// receive ring (the app reads the ring, not recv).
+bool unmirrorable(const Sock* s, int level, int name) {
+    if (level == SOL_SOCKET)
+        return name == SO_ATTACH_FILTER || name == SO_ATTACH_BPF ||
+               name == SO_ATTACH_REUSEPORT_CBPF || name == SO_ATTACH_REUSEPORT_EBPF;
+    return s->kind == Kind::kPacket && level == SOL_PACKET &&
+           (name == PACKET_FANOUT || name == PACKET_RX_RING || name == PACKET_FANOUT_DATA);
+}
+
 // Mirrors an option the kernel accepted into the endpoint (or the options of its open).
 // Returns 0, or the errno the endpoint refused it with (g_mu held).
 int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
@@ -1039,6 +1204,25 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 s->mc.push_back(std::move(op));
             return 0;
         }
+        if (level == SOL_RAW && name == kIcmpFilter && s->kind == Kind::kRaw) {
+            uint32_t mask = 0;
+            if (v) std::memcpy(&mask, v, std::min<std::size_t>(len, sizeof mask));
+            s->raw.icmp_filter = mask;
+            if (s->ep) s->ep->set_icmp_filter(mask);
+            return 0;
+        }
+        if (s->kind == Kind::kPacket) {
+            if (level == SOL_PACKET && name == PACKET_IGNORE_OUTGOING) {
+                s->tap.ignore_outgoing = int_val(v, len) != 0;
+                if (s->ep) s->ep->set_ignore_outgoing(s->tap.ignore_outgoing);
+            } else if (level == SOL_PACKET && name == PACKET_AUXDATA) {
+                s->auxdata = int_val(v, len) != 0;
+            }
+            // PACKET_ADD_MEMBERSHIP (promiscuous, all-multicast, a multicast address) acts on
+            // the device, which the kernel has done; the tap sees what the device receives.
+            if (level != SOL_SOCKET || name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX)
+                return 0;
+        }
         if (level == SOL_SOCKET) {
             switch (name) {
                 case SO_REUSEADDR:
@@ -1049,19 +1233,19 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                     break;
                 case SO_RCVBUF:
                     s->opts.rcvbuf = static_cast<uint32_t>(std::max(int_val(v, len), 1));
-                    if (s->ep)
+                    if (s->ep && s->kind == Kind::kUdp)
                         s->ep->set_rcvbuf(static_cast<uint32_t>(std::max(int_val(v, len), 0)));
                     break;
                 case SO_BINDTODEVICE: {
                     char name_buf[IFNAMSIZ + 1] = {};
                     if (v) std::memcpy(name_buf, v, std::min<std::size_t>(len, IFNAMSIZ));
                     const uint32_t idx = name_buf[0] ? if_nametoindex(name_buf) : 0;
-                    s->opts.ifindex = idx;
+                    s->opts.ifindex = s->raw.ifindex = idx;
                     if (s->ep) s->ep->bind_to_device(idx);
                     break;
                 }
                 case SO_BINDTOIFINDEX:
-                    s->opts.ifindex = static_cast<uint32_t>(int_val(v, len));
+                    s->opts.ifindex = s->raw.ifindex = static_cast<uint32_t>(int_val(v, len));
                     if (s->ep) s->ep->bind_to_device(s->opts.ifindex);
                     break;
                 case SO_RCVTIMEO: {
@@ -1107,13 +1291,13 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                     bit(kOrigDst);
                     break;
                 case IP_MULTICAST_ALL:
-                    s->opts.multicast_all = int_val(v, len) != 0;
+                    s->opts.multicast_all = s->raw.multicast_all = int_val(v, len) != 0;
                     if (s->ep) s->ep->set_multicast_all(s->opts.multicast_all);
                     break;
                 case IP_RECVERR:
                     // Turned off, the kernel purges the socket's error queue: the
                     // endpoint's too (the pending error stays, as sk_err does).
-                    s->opts.recverr = int_val(v, len) != 0;
+                    s->opts.recverr = s->raw.recverr = int_val(v, len) != 0;
                     if (s->ep) {
                         s->ep->set_recverr(s->opts.recverr);
                         if (!s->opts.recverr) s->ep->purge_errq();
@@ -1248,28 +1432,74 @@ extern "C" {
 
 int socket(int domain, int type, int protocol) {
     REAL(socket);
-    const int fd = real_socket(domain, type, protocol);
+    const int base = type & 0xf;
+    const bool udp =
+        domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+    // IPPROTO_RAW (255) sockets only send; protocol 0 is refused by the kernel.
+    const bool raw =
+        domain == AF_INET && base == SOCK_RAW && protocol > 0 && protocol < IPPROTO_RAW;
+    const bool packet = domain == AF_PACKET && (base == SOCK_RAW || base == SOCK_DGRAM);
+    // A packet socket is made with protocol 0 (hooked nowhere: the tap receives for it) and
+    // bound with the app's protocol if the tap cannot be had.
+    const int fd = real_socket(domain, type, packet && !t_inside ? 0 : protocol);
     if (fd < 0 || t_inside || fd >= kMaxFd) return fd;
     std::lock_guard lk(g_mu);
     unref(fd);  // a number closed behind the shim's back
-    if (domain == AF_INET && (type & 0xf) == SOCK_DGRAM &&
-        (protocol == 0 || protocol == IPPROTO_UDP)) {
-        auto* s = new Sock;
-        s->refs = 1;
-        s->nonblock = type & SOCK_NONBLOCK;
-        set_fd(fd, s);
+    if (!udp && !raw && !packet) return fd;
+    const int err = errno;
+    auto* s = new Sock;
+    s->refs = 1;
+    s->nonblock = type & SOCK_NONBLOCK;
+    set_fd(fd, s);
+    if (raw) {
+        s->kind = Kind::kRaw;
+        s->raw.protocol = static_cast<uint8_t>(protocol);
+        open_endpoint(s, fd);  // a raw socket receives from its creation
+    } else if (packet) {
+        s->kind = Kind::kPacket;
+        s->tap.ethertype = ntohs(static_cast<uint16_t>(protocol));
+        s->tap.dgram = base == SOCK_DGRAM;
+        open_endpoint(s, fd);  // receives from its creation when it has a protocol
     }
+    errno = err;
     return fd;
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) {
     REAL(bind);
-    const int rc = real_bind(fd, addr, len);
     Sock* s = sock_of(fd);
+    if (s && s->kind == Kind::kPacket && addr && addr->sa_family == AF_PACKET &&
+        len >= sizeof(sockaddr_ll)) {
+        std::lock_guard lk(g_mu);
+        if (s->tried && !s->ep) return real_bind(fd, addr, len);  // the kernel's
+        // The kernel checks the interface with protocol 0 (the socket stays hooked nowhere);
+        // the tap takes the protocol (0: the one it has, as packet_bind) and the interface.
+        sockaddr_ll sll;
+        std::memcpy(&sll, addr, sizeof sll);
+        const uint16_t proto = sll.sll_protocol ? ntohs(sll.sll_protocol) : s->tap.ethertype;
+        sll.sll_protocol = 0;
+        const int rc = real_bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+        if (rc < 0) return rc;
+        const int err = errno;
+        s->tap.ethertype = proto;
+        s->tap.ifindex = static_cast<uint32_t>(sll.sll_ifindex);
+        reopen_endpoint(s, fd);
+        errno = err;
+        return rc;
+    }
+    const int rc = real_bind(fd, addr, len);
     if (rc < 0 || !s) return rc;
     const int err = errno;
     std::lock_guard lk(g_mu);
-    maybe_open(s, fd);
+    if (s->kind == Kind::kRaw) {
+        // raw_bind(): the local address datagrams must be sent to.
+        if (addr && len >= sizeof(sockaddr_in)) {
+            s->raw.addr = ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr);
+            if (s->ep || !s->tried) reopen_endpoint(s, fd);
+        }
+    } else {
+        maybe_open(s, fd);
+    }
     errno = err;
     return rc;
 }
@@ -1281,6 +1511,28 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     if (rc < 0 || !s || !addr) return rc;
     const int err = errno;
     std::lock_guard lk(g_mu);
+    if (s->kind == Kind::kPacket) {
+        errno = err;
+        return rc;
+    }
+    if (s->kind == Kind::kRaw) {
+        // ip4_datagram_connect(): only the peer's datagrams from now on (AF_UNSPEC: any).
+        const uint32_t remote =
+            addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)
+                ? ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr)
+                : 0;
+        s->raw.remote_addr = remote;
+        if (s->ep) {
+            Inside in;
+            try {
+                s->ep->connect(remote);
+            } catch (const ingress::Error& e) {
+                fall_back(s, fd, e.what());
+            }
+        }
+        errno = err;
+        return rc;
+    }
     if (addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
         const auto* sin = reinterpret_cast<const sockaddr_in*>(addr);
         s->opts.remote_addr = ntohl(sin->sin_addr.s_addr);
@@ -1302,8 +1554,14 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
 
 int setsockopt(int fd, int level, int name, const void* v, socklen_t len) {
     REAL(setsockopt);
-    const int rc = real_setsockopt(fd, level, name, v, len);
     Sock* s = sock_of(fd);
+    if (s && s->kind != Kind::kUdp && unmirrorable(s, level, name)) {
+        // The kernel socket takes the socket back first (a packet socket is hooked with its
+        // protocol: PACKET_FANOUT needs a running socket), then the option is the kernel's.
+        std::lock_guard lk(g_mu);
+        if (s->ep || !s->tried) give_up(s, fd, "an option the shim cannot mirror");
+    }
+    const int rc = real_setsockopt(fd, level, name, v, len);
     if (rc < 0 || !s) return rc;
     std::lock_guard lk(g_mu);
     if (const int e = mirror_option(s, level, name, v, len)) {
