@@ -35,7 +35,8 @@
 //
 // Fallback: no daemon, or a refused open (policy, port taken): a plain kernel socket. The
 // daemon exiting: the endpoint's rings are read out, then the socket receives from the kernel
-// socket (the XDP program passes the traffic to the kernel while no ingressd runs).
+// socket (the XDP program passes the traffic to the kernel while no ingressd runs), and a
+// watcher thread reopens the endpoint when a daemon answers again (watch()).
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -92,8 +94,8 @@ struct Inside {
 
 // --- Log ----------------------------------------------------------------------------------
 
-// INGRESS_PRELOAD_LOG=1: every open and fallback; unset: the first fallback of the process,
-// once; 0: nothing.
+// INGRESS_PRELOAD_LOG=1: every open, fallback and return; unset: the first fallback and the
+// first return of the process, once each; 0: nothing.
 int log_level() {
     static const int level = [] {
         const char* v = getenv("INGRESS_PRELOAD_LOG");
@@ -104,12 +106,20 @@ int log_level() {
 }
 
 std::atomic<bool> g_said_fallback{false};
+std::atomic<bool> g_said_return{false};
 
-void say(bool fallback, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void say(bool fallback, const char* fmt, ...) {
+// What a log line says: an endpoint opened (INGRESS_PRELOAD_LOG=1 only), a fallback to the
+// kernel socket, a return to a restarted ingressd (each said once when the variable is unset).
+enum class Say : uint8_t { kInfo, kFallback, kReturn };
+
+void say(Say kind, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void say(Say kind, const char* fmt, ...) {
     const int level = log_level();
     if (level == 0) return;
-    if (level == 1 && (!fallback || g_said_fallback.exchange(true))) return;
+    if (level == 1) {
+        if (kind == Say::kInfo) return;
+        if ((kind == Say::kFallback ? g_said_fallback : g_said_return).exchange(true)) return;
+    }
     char line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -261,10 +271,14 @@ struct Sock {
     uint32_t cmsgs = 0;
     bool nonblock = false;
     int rcvtimeo_ms = -1;
-    bool tried = false;   // an open was attempted (refused: a kernel socket for good)
-    bool hup = false;     // the control connection hung up: read out, then the kernel socket
-    bool armed = false;   // prepare_sleep armed the rings and no doorbell was seen since
-    bool shared = false;  // a fork happened: another process may consume from the rings
+    bool tried = false;  // an open was attempted (refused: a kernel socket for good)
+    bool hup = false;    // the control connection hung up: read out, then the kernel socket
+    // ingressd exited: the kernel socket receives until the watcher finds a daemon again and
+    // reopens the endpoint (UDP and raw; a packet socket, once hooked, stays the kernel's).
+    bool away = false;
+    bool draining = false;  // back on the rings: the kernel socket's queue is read out first
+    bool armed = false;     // prepare_sleep armed the rings and no doorbell was seen since
+    bool shared = false;    // a fork happened: another process may consume from the rings
     bool select_err_queue = false;  // SO_SELECT_ERR_QUEUE: POLLPRI with POLLERR
     std::unique_ptr<ingress::Client> client;
     std::unique_ptr<ShimEndpoint> ep;
@@ -329,7 +343,7 @@ void sync_reg(EpReg& r) {
     const uint32_t in = EPOLLIN | EPOLLRDNORM;
     const uint32_t mode = r.events & (EPOLLET | EPOLLONESHOT);
     epoll_event kev{};
-    kev.events = (rings && !s->hup) ? (r.events & ~in) : r.events;
+    kev.events = (rings && !s->hup && !s->draining) ? (r.events & ~in) : r.events;
     kev.data = r.data;
     real_epoll_ctl(r.epfd, EPOLL_CTL_MOD, r.fd, &kev);
     const int bell = (rings && (r.events & in)) ? s->ep->fd() : -1;
@@ -423,13 +437,37 @@ void kernel_hook(Sock* s, int fd) {
     errno = err;
 }
 
-void fall_back(Sock* s, int fd, const char* why) {
+// Sockets away or draining (Sock::away, Sock::draining): while there are any, poll and
+// epoll waits are cut in slices, so that a socket the watcher moved back to the rings is
+// looked at again (the kernel fd they wait on gets nothing from then on).
+std::atomic<int> g_returning{0};
+
+void set_away(Sock* s, bool on) {
+    if (s->away != on) g_returning += on ? 1 : -1;
+    s->away = on;
+}
+
+void set_draining(Sock* s, bool on) {
+    if (s->draining != on) g_returning += on ? 1 : -1;
+    s->draining = on;
+}
+
+void start_watcher();
+
+// `away`: ingressd exited, and the watcher reopens the endpoint when a daemon answers again.
+void fall_back(Sock* s, int fd, const char* why, bool away = false) {
     char d[96];
-    say(true, "fd %d (%s): %s; receiving on the kernel socket from now on", fd,
-        describe(s, d, sizeof d), why);
+    away = away && s->kind != Kind::kPacket;  // a hooked packet socket cannot be unhooked
+    say(Say::kFallback, "fd %d (%s): %s; receiving on the kernel socket %s", fd,
+        describe(s, d, sizeof d), why, away ? "until ingressd returns" : "from now on");
     drop_endpoint(s);
+    set_draining(s, false);
     kernel_hook(s, fd);
     sync_regs(s);
+    if (away) {
+        set_away(s, true);
+        start_watcher();
+    }
 }
 
 // A socket the shim cannot serve (an option it cannot mirror): the kernel's for good.
@@ -440,7 +478,7 @@ void give_up(Sock* s, int fd, const char* why) {
         return;
     }
     char d[96];
-    say(true, "fd %d (%s): %s; a plain kernel socket", fd, describe(s, d, sizeof d), why);
+    say(Say::kFallback, "fd %d (%s): %s; a plain kernel socket", fd, describe(s, d, sizeof d), why);
     kernel_hook(s, fd);
 }
 
@@ -495,16 +533,16 @@ int open_endpoint(Sock* s, int fd, bool quiet = false) {
         s->ep = std::move(ep);
         s->mc.clear();
         if (s->kind == Kind::kUdp)
-            say(false, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
+            say(Say::kInfo, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
                 inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
         else
-            say(false, "fd %d: %s on ingressd's rings (endpoint %u)", fd, describe(s, d, sizeof d),
-                s->ep->id());
+            say(Say::kInfo, "fd %d: %s on ingressd's rings (endpoint %u)", fd,
+                describe(s, d, sizeof d), s->ep->id());
     } catch (const std::exception& e) {
         const auto* ie = dynamic_cast<const ingress::Error*>(&e);
         const int err = ie && ie->code() > 0 ? ie->code() : EIO;
         if (quiet) return err;
-        say(true,
+        say(Say::kFallback,
             "fd %d (%s): no ingressd endpoint (%s); a plain kernel socket, which "
             "receives only what ingressd does not steer",
             fd, describe(s, d, sizeof d), e.what());
@@ -523,6 +561,75 @@ void reopen_endpoint(Sock* s, int fd) {
     }
     s->tried = false;
     open_endpoint(s, fd);
+}
+
+// --- Back to a restarted ingressd -----------------------------------------------------
+
+std::atomic<bool> g_watching{false};
+
+// Whether an open failed because no daemon answers yet (try again) rather than a refusal.
+bool daemon_absent(int err) {
+    return err == ENOENT || err == ECONNREFUSED || err == ECONNRESET || err == EPIPE ||
+           err == ENOTCONN || err == EIO;
+}
+
+// The watcher: every 100 ms while sockets are away, an open for each; the first that a
+// daemon grants puts the socket back on the rings, draining first: ingressd steers the port
+// again from its start, so the kernel socket gets nothing new, and what it queued while no
+// daemon ran is read before the rings (ring_recvmsg). Datagrams that reach the new daemon
+// before the open are answered as to a closed port (UdpNoPorts): the gap.
+void* watch(void*) {
+    for (;;) {
+        {
+            REAL(poll);
+            real_poll(nullptr, 0, 100);
+        }
+        std::lock_guard lk(g_mu);
+        int left = 0;
+        for (int fd = 0; fd < kMaxFd; ++fd) {
+            Sock* s = __atomic_load_n(&g_fds[fd], __ATOMIC_ACQUIRE);
+            if (!s || !s->away) continue;
+            const int err = open_endpoint(s, fd, true);
+            char d[96];
+            if (err == 0) {
+                set_away(s, false);
+                set_draining(s, true);
+                sync_regs(s);
+                say(Say::kReturn,
+                    "fd %d (%s): ingressd is back; on its rings again (endpoint %u) once the "
+                    "kernel socket's queue is read",
+                    fd, describe(s, d, sizeof d), s->ep->id());
+            } else if (!daemon_absent(err)) {
+                set_away(s, false);
+                say(Say::kFallback, "fd %d (%s): ingressd is back but refused the endpoint (%s)",
+                    fd, describe(s, d, sizeof d), std::strerror(err));
+            } else {
+                ++left;
+            }
+        }
+        if (left == 0) {
+            g_watching = false;
+            return nullptr;
+        }
+    }
+}
+
+// Starts the watcher if it does not run (in this process: a forked child starts its own),
+// with every signal blocked (the app's handlers run in its own threads).
+void start_watcher() {
+    static pid_t owner = 0;
+    if (g_watching && owner == getpid()) return;
+    g_watching = true;
+    owner = getpid();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    if (pthread_create(&t, nullptr, watch, nullptr) == 0)
+        pthread_detach(t);
+    else
+        g_watching = false;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void maybe_open(Sock* s, int fd) {
@@ -696,7 +803,7 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
         // Empty. After the daemon's hangup nothing more will come: the kernel socket's turn
         // (what the exited daemon delivered has been read).
         if (hung_up(s)) {
-            fall_back(s, fd, "ingressd exited");
+            fall_back(s, fd, "ingressd exited", true);
             return kKernel;
         }
         return -EAGAIN;
@@ -728,7 +835,8 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     } catch (const ingress::SocketError& e) {
         return -e.code();  // the pending ICMP error, once, as the kernel socket's recvmsg
     } catch (const ingress::Error& e) {
-        fall_back(s, fd, e.code() == ECONNRESET ? "ingressd exited" : e.what());
+        const bool exited = e.code() == ECONNRESET;
+        fall_back(s, fd, exited ? "ingressd exited" : e.what(), exited);
         return kKernel;
     }
     if (n == 0) return -EAGAIN;
@@ -822,6 +930,13 @@ uint64_t now_ms() {
 
 constexpr int kWaitSliceMs = 200;
 
+// The kernel socket's next datagram without waiting: its length, or -errno.
+ssize_t kernel_take(int fd, msghdr* msg, int flags) {
+    REAL(recvmsg);
+    const ssize_t n = real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
+    return n >= 0 ? n : -errno;
+}
+
 // recvmsg on a shim socket: from the rings, with the socket's blocking mode, SO_RCVTIMEO and
 // the call's flags. kKernel: the caller makes the kernel's call.
 ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
@@ -832,9 +947,43 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
     const bool wait = !(flags & MSG_DONTWAIT) && !s->nonblock;
     const int timeout = s->rcvtimeo_ms;
     const uint64_t deadline = timeout > 0 ? now_ms() + static_cast<uint64_t>(timeout) : 0;
+    // The next sleep: at most kWaitSliceMs, and what is left of SO_RCVTIMEO (-1: none left).
+    auto slice = [&] {
+        if (!deadline) return kWaitSliceMs;
+        const uint64_t now = now_ms();
+        if (now >= deadline) return -1;
+        return static_cast<int>(std::min<uint64_t>(deadline - now, kWaitSliceMs));
+    };
+    REAL(poll);
     for (;;) {
-        if (!ring_mode(s)) return kKernel;
+        if (!ring_mode(s)) {
+            if (!s->away) return kKernel;
+            // ingressd away: the kernel socket, waited on in slices, so that the watcher's
+            // return to the rings is seen (a forked child starts a watcher of its own).
+            start_watcher();
+            const ssize_t k = kernel_take(fd, msg, flags);
+            if (k != -EAGAIN || !wait) return k;
+            const int left = slice();
+            if (left < 0) return -EAGAIN;
+            pollfd p{fd, POLLIN, 0};
+            lk.unlock();
+            const int rc = real_poll(&p, 1, left);
+            const int err = errno;
+            lk.lock();
+            if (sock_of(fd) != s) return -EBADF;
+            if (rc < 0 && err == EINTR) return -EINTR;
+            continue;
+        }
+        if (s->draining) {
+            // Back on the rings: what the kernel socket queued while no daemon ran is older
+            // than anything in them.
+            const ssize_t k = kernel_take(fd, msg, flags);
+            if (k != -EAGAIN) return k;
+            set_draining(s, false);
+            sync_regs(s);
+        }
         const ssize_t r = take_one(s, fd, msg, flags);
+        if (r == kKernel) continue;  // fell back: the kernel socket from here
         if (r != -EAGAIN) return r;
         for (auto& reg : g_regs)
             if (reg->s == s) reg->et_reported = false;
@@ -848,14 +997,9 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
         pollfd p[2] = {{s->ep->fd(), POLLIN, 0}, {s->client->fd(), 0, 0}};
         // Sleeps of at most kWaitSliceMs: another thread (or, after a fork, process) waiting
         // on or polling the same doorbell may take its ring; the ring is looked at again.
-        int left = kWaitSliceMs;
-        if (deadline) {
-            const uint64_t now = now_ms();
-            if (now >= deadline) return -EAGAIN;
-            left = static_cast<int>(std::min<uint64_t>(deadline - now, kWaitSliceMs));
-        }
+        const int left = slice();
+        if (left < 0) return -EAGAIN;
         lk.unlock();
-        REAL(poll);
         const int rc = real_poll(p, 2, left);
         const int err = errno;
         lk.lock();
@@ -901,7 +1045,7 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
     bool any = false;
     for (nfds_t i = 0; i < n && !any; ++i) {
         Sock* s = sock_of(fds[i].fd);
-        any = s && ring_mode(s);
+        any = s && (ring_mode(s) || s->away);
     }
     if (!any) {
         lk.unlock();
@@ -930,7 +1074,8 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
             Sock* s = sock_of(fds[i].fd);
             if (!s || !ring_mode(s)) continue;
             const short in = fds[i].events & (POLLIN | POLLRDNORM);
-            if (in && !s->hup) ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
+            if (in && !s->hup && !s->draining)
+                ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
             // Errors are looked at for every events mask (POLLERR is always reported); only
             // a POLLIN waits on the doorbell.
             if (const uint32_t e = app_events(s, ring_revents(s, in != 0), fds[i].events)) {
@@ -956,6 +1101,13 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
             const uint64_t l = ns >= deadline_ns ? 0 : deadline_ns - ns;
             left = {static_cast<time_t>(l / 1000000000ull), static_cast<long>(l % 1000000000ull)};
             t = &left;
+        }
+        // Sockets away or draining: sleeps of at most kWaitSliceMs (g_returning).
+        bool capped = false;
+        const timespec slice{0, kWaitSliceMs * 1000000L};
+        if (!ready && g_returning > 0 && (!t || t->tv_sec > 0 || t->tv_nsec > slice.tv_nsec)) {
+            t = &slice;
+            capped = true;
         }
         lk.unlock();
         const int rc = real_ppoll(ext.data(), ext.size(), t, mask);
@@ -986,7 +1138,7 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
             fds[i].revents |= pre[i];
             if (fds[i].revents) ++count;
         }
-        if (count || ready || (tmo && rc == 0)) return count;
+        if (count || ready || (tmo && rc == 0 && !capped)) return count;
         // Only doorbells that found nothing new: wait again for what is left of the time.
     }
 }
@@ -997,7 +1149,7 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
     REAL(epoll_pwait);
     std::unique_lock lk(g_mu);
     bool any = false;
-    for (auto& r : g_regs) any = any || (r->epfd == epfd && ring_mode(r->s));
+    for (auto& r : g_regs) any = any || (r->epfd == epfd && (ring_mode(r->s) || r->s->away));
     if (!any || max <= 0) {
         lk.unlock();
         return real_epoll_pwait(epfd, evs, max, timeout, mask);
@@ -1044,6 +1196,8 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
             const uint64_t now = now_ms();
             wait = now >= deadline ? 0 : static_cast<int>(deadline - now);
         }
+        // Sockets away or draining: sleeps of at most kWaitSliceMs (g_returning).
+        if (g_returning > 0 && (wait < 0 || wait > kWaitSliceMs)) wait = kWaitSliceMs;
         lk.unlock();
         const int rc = real_epoll_pwait(epfd, got.data(), max, wait, mask);
         const int err = errno;
@@ -1308,7 +1462,7 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
             }
         }
     } catch (const ingress::Error& e) {
-        say(false, "setsockopt(%d, %d) refused by ingressd: %s", level, name, e.what());
+        say(Say::kInfo, "setsockopt(%d, %d) refused by ingressd: %s", level, name, e.what());
         return e.code() > 0 ? e.code() : EINVAL;
     }
     return 0;
@@ -1324,6 +1478,8 @@ void unref(int fd) {
                   [&](const std::unique_ptr<EpReg>& r) { return r->fd == fd && r->s == s; });
     if (--s->refs > 0) return;
     drop_endpoint(s);
+    set_away(s, false);
+    set_draining(s, false);
     std::erase_if(g_regs, [&](const std::unique_ptr<EpReg>& r) { return r->s == s; });
     delete s;
 }
@@ -1658,7 +1814,7 @@ int ioctl(int fd, unsigned long req, ...) {
     if (s && (req == FIONREAD) && arg) {
         std::lock_guard lk(g_mu);
         maybe_open(s, fd);
-        if (ring_mode(s)) {
+        if (ring_mode(s) && !s->draining) {
             Inside in;
             if (s->shared) s->ep->resync();
             *static_cast<int*>(arg) = static_cast<int>(s->ep->next_len());
