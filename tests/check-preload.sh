@@ -9,7 +9,9 @@
 # receiving namespace's /proc/net/snmp Udp InDatagrams does not move). Then the fallbacks:
 # ingressd stopped mid-stream (the app keeps receiving, from the kernel socket, and the
 # kernel counts exactly the datagrams sent after the stop) and ingressd absent from the start.
-# ICMP errors (IP_RECVERR, MSG_ERRQUEUE, POLLERR) under the shim against the kernel socket's.
+# ICMP errors (IP_RECVERR, MSG_ERRQUEUE, POLLERR) under the shim against the kernel socket's;
+# raw (SOCK_RAW) and packet (AF_PACKET) sockets on raw endpoints and taps; ingressd stopped
+# and restarted under traffic (the shim goes back to its rings).
 # The second argument names the backend: af_xdp (default), or dpdk-af_xdp.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
