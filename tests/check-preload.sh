@@ -456,14 +456,22 @@ elif mode in ("packet-dgram", "packet-raw", "packet-raw-ignore"):
     if mode == "packet-raw-ignore":
         s.setsockopt(263, 23, 1)  # SOL_PACKET, PACKET_IGNORE_OUTGOING
     s.bind((sys.argv[4], proto))
+    s.setsockopt(263, 8, 1)  # PACKET_AUXDATA
+    assert s.getsockname()[:2] == (sys.argv[4], proto), s.getsockname()
     s.settimeout(10)
     print("open", file=sys.stderr, flush=True)
     outgoing = 0
     while True:
         try:
-            data, addr = s.recvfrom(2048)
+            data, anc, flags, addr = s.recvmsg(2048, 64)
         except TimeoutError:
             break
+        # tpacket_auxdata: TP_STATUS_USER, the whole frame (tp_len, tp_snaplen), tp_mac 0,
+        # tp_net where the network header starts in what was returned.
+        (lvl, typ, aux), = anc
+        st, tlen, snap, mac, net = struct.unpack_from("IIIHH", aux)
+        assert (lvl, typ) == (263, 8) and st & 1 and tlen == snap == len(data), (anc, len(data))
+        assert (mac, net) == (0, 0 if dgram else 14), (mac, net)
         ip = data if dgram else data[14:]
         if not dgram and data[12:14] != b"\x08\x00":
             continue
@@ -559,7 +567,7 @@ echo "preload raw-icmp: 5 echo requests through a raw endpoint (IP header, sin_p
 rawcase raw-proto253 proto253 proto253 20 20
 echo "preload raw-proto253: 20 datagrams of IP protocol 253 through a bound raw endpoint, 0 to the kernel"
 rawcase packet-dgram packet-dgram udp 20 20
-echo "preload packet-dgram: 20 frames through a tap (SOCK_DGRAM, ETH_P_IP, bound to the interface), sockaddr_ll checked, 0 to the kernel"
+echo "preload packet-dgram: 20 frames through a tap (SOCK_DGRAM, ETH_P_IP, bound to the interface), sockaddr_ll and PACKET_AUXDATA checked, 0 to the kernel"
 rawcase packet-raw packet-raw udp 20 20
 out=$(awk '/^outgoing/ {print $2}' "$rawerr")
 [ "$out" -ge 1 ] || fail "packet-raw: no outgoing port unreachable seen (PACKET_OUTGOING)"

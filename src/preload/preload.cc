@@ -63,6 +63,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1705,6 +1706,24 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     }
     maybe_open(s, fd);
     errno = err;
+    return rc;
+}
+
+// A packet socket on a tap is bound with protocol 0 in the kernel: its name shows the app's.
+int getsockname(int fd, sockaddr* addr, socklen_t* len) {
+    REAL(getsockname);
+    const socklen_t room = len ? *len : 0;
+    const int rc = real_getsockname(fd, addr, len);
+    Sock* s = sock_of(fd);
+    if (rc < 0 || !s || s->kind != Kind::kPacket || !addr ||
+        room < offsetof(sockaddr_ll, sll_protocol) + sizeof(uint16_t))
+        return rc;
+    std::lock_guard lk(g_mu);
+    if (s->ep || !s->tried) {
+        const uint16_t proto = htons(s->tap.ethertype);
+        std::memcpy(reinterpret_cast<uint8_t*>(addr) + offsetof(sockaddr_ll, sll_protocol), &proto,
+                    sizeof proto);
+    }
     return rc;
 }
 
