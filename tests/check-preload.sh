@@ -670,7 +670,7 @@ after=$(ingress_in) k=$(( $(kernel_in) - k0 ))
 lost=$(( 1500 - got - gap ))
 grep -q "ingressd exited" "$tmp/back.err" && [ "$(grep -c "ingressd is back" "$tmp/back.err")" = 1 ] ||
     { cat "$tmp/back.err" >&2; fail "restart: the shim did not say it left and came back, once each"; }
-[ "$before" -ge 100 ] && [ "$k" -gt 0 ] && [ "$after" -gt 0 ] && [ "$lost" -ge 0 ] && [ "$lost" -le 20 ] && [ "$gap" -le 150 ] ||
+[ "$before" -ge 100 ] && [ "$k" -gt 0 ] && [ "$after" -gt 0 ] && [ "$lost" -ge 0 ] && [ "$lost" -le 20 ] && [ "$gap" -le 100 ] ||
     fail "restart: app $got of 1500, ingressd $before before the stop, kernel socket $k, restarted ingressd $after (+ $gap in the gap), $lost unaccounted"
 echo "preload restart: 1500 sent, the app got $got ($before through ingressd before the stop, $k through the kernel socket while no ingressd ran, $after through the restarted one), $gap answered as to a closed port before the reopen, $lost lost at the stop"
 passed=$((passed + 1))

@@ -567,6 +567,8 @@ void reopen_endpoint(Sock* s, int fd) {
 // --- Back to a restarted ingressd -----------------------------------------------------
 
 std::atomic<bool> g_watching{false};
+// How often the watcher tries: a connect to an absent socket path costs a failed syscall.
+constexpr int kWatchEveryMs = 20;
 
 // Whether an open failed because no daemon answers yet (try again) rather than a refusal.
 bool daemon_absent(int err) {
@@ -574,7 +576,7 @@ bool daemon_absent(int err) {
            err == ENOTCONN || err == EIO;
 }
 
-// The watcher: every 100 ms while sockets are away, an open for each; the first that a
+// The watcher: every kWatchEveryMs while sockets are away, an open for each; the first that a
 // daemon grants puts the socket back on the rings, draining first: ingressd steers the port
 // again from its start, so the kernel socket gets nothing new, and what it queued while no
 // daemon ran is read before the rings (ring_recvmsg). Datagrams that reach the new daemon
@@ -583,7 +585,7 @@ void* watch(void*) {
     for (;;) {
         {
             REAL(poll);
-            real_poll(nullptr, 0, 100);
+            real_poll(nullptr, 0, kWatchEveryMs);
         }
         std::lock_guard lk(g_mu);
         int left = 0;
