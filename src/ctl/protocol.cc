@@ -597,7 +597,8 @@ std::optional<DecodeError> decode_leave(const Message& m, McRequest* out) {
 std::vector<uint8_t> encode(uint32_t seq, const SetOption& o) {
     Builder b(MsgType::kSetOption, seq);
     b.u32(Attr::kEndpointId, o.id).u16(Attr::kOption, static_cast<uint16_t>(o.option));
-    if (o.option == Attr::kMulticastAll || o.option == Attr::kRecverr)
+    if (o.option == Attr::kMulticastAll || o.option == Attr::kRecverr ||
+        o.option == Attr::kIgnoreOutgoing)
         b.u8(o.option, static_cast<uint8_t>(o.value));
     else
         b.u32(o.option, o.value);
@@ -610,7 +611,7 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     if (!id || !opt) return DecodeError{EINVAL, "set-option needs endpoint-id and option"};
     const Attr a = static_cast<Attr>(*opt);
     std::optional<uint32_t> v;
-    if (a == Attr::kMulticastAll || a == Attr::kRecverr) {
+    if (a == Attr::kMulticastAll || a == Attr::kRecverr || a == Attr::kIgnoreOutgoing) {
         if (auto x = m.u8(a)) v = *x;
     } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf ||
                a == Attr::kRemoteAddr) {

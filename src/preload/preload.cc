@@ -1,5 +1,5 @@
-// libingress-preload: `LD_PRELOAD=libingress-preload.so APP` runs an unmodified UDP app on
-// ingressd's rings (README, "Running an existing app unmodified"; docs/man/
+// libingress-preload: `LD_PRELOAD=libingress-preload.so APP` runs an unmodified UDP (raw IP,
+// packet socket) app on ingressd's rings (README, "Running an existing app unmodified"; docs/man/
 // libingress-preload.7.scd).
 //
 // Design. socket(AF_INET, SOCK_DGRAM, 0) still makes the kernel socket, and its fd number is
@@ -23,18 +23,34 @@
 // behave as a socket's. The connection, rings and doorbell are close-on-exec; after exec the
 // new image's shim finds the inherited bound UDP sockets and opens their endpoints again.
 //
+// Raw and packet sockets: socket(AF_INET, SOCK_RAW, proto) gets a raw endpoint at once (a
+// raw socket receives from its creation), socket(AF_PACKET, ...) a tap, the kernel packet
+// socket being made and bound with protocol 0 so that it is hooked nowhere; options the
+// endpoints have no equivalent for (socket filters, fanout, mapped rings) leave the socket
+// to the kernel (give_up).
+//
+// ICMP errors: ingressd steers ICMP and hands the errors about what the app sent to the
+// endpoint; the shim serves IP_RECVERR, MSG_ERRQUEUE, the pending error (receives and sends)
+// and POLLERR from it, the kernel socket's own error queue read first (errqueue_recvmsg).
+//
 // Fallback: no daemon, or a refused open (policy, port taken): a plain kernel socket. The
 // daemon exiting: the endpoint's rings are read out, then the socket receives from the kernel
-// socket (the XDP program passes the traffic to the kernel while no ingressd runs).
+// socket (the XDP program passes the traffic to the kernel while no ingressd runs), and a
+// watcher thread reopens the endpoint when a daemon answers again (watch()).
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <ingress/client.h>
+#include <linux/errqueue.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -47,12 +63,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <span>
 #include <vector>
 
 namespace {
@@ -77,8 +95,8 @@ struct Inside {
 
 // --- Log ----------------------------------------------------------------------------------
 
-// INGRESS_PRELOAD_LOG=1: every open and fallback; unset: the first fallback of the process,
-// once; 0: nothing.
+// INGRESS_PRELOAD_LOG=1: every open, fallback and return; unset: the first fallback and the
+// first return of the process, once each; 0: nothing.
 int log_level() {
     static const int level = [] {
         const char* v = getenv("INGRESS_PRELOAD_LOG");
@@ -89,12 +107,20 @@ int log_level() {
 }
 
 std::atomic<bool> g_said_fallback{false};
+std::atomic<bool> g_said_return{false};
 
-void say(bool fallback, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void say(bool fallback, const char* fmt, ...) {
+// What a log line says: an endpoint opened (INGRESS_PRELOAD_LOG=1 only), a fallback to the
+// kernel socket, a return to a restarted ingressd (each said once when the variable is unset).
+enum class Say : uint8_t { kInfo, kFallback, kReturn };
+
+void say(Say kind, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void say(Say kind, const char* fmt, ...) {
     const int level = log_level();
     if (level == 0) return;
-    if (level == 1 && (!fallback || g_said_fallback.exchange(true))) return;
+    if (level == 1) {
+        if (kind == Say::kInfo) return;
+        if ((kind == Say::kFallback ? g_said_fallback : g_said_return).exchange(true)) return;
+    }
     char line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -127,19 +153,82 @@ struct McOp {
 };
 
 constexpr std::size_t kMaxDatagram = 65536;
+// SOL_RAW's ICMP_FILTER (linux/icmp.h, whose linux/if.h conflicts with net/if.h).
+constexpr int kIcmpFilter = 1;
 
-// The endpoint, with what the shim needs beyond the library's calls: a receive that leaves
-// the datagram in the ring (MSG_PEEK: after a fork, the datagram a parent peeked is the one
-// the child reads, as with a socket's queue), and the shared consumer index taken again
-// (after a fork, the other process may have consumed).
-class ShimEndpoint : public ingress::UdpEndpoint {
+// The endpoint (UDP, raw or tap), with what the shim needs beyond the library's calls: a receive
+// that leaves the datagram in the ring (MSG_PEEK: after a fork, the datagram a parent peeked is the
+// one the child reads, as with a socket's queue), and the shared consumer index taken again (after
+// a fork, the other process may have consumed).
+class ShimEndpoint : public ingress::Endpoint {
 public:
-    explicit ShimEndpoint(ingress::UdpEndpoint&& e) : ingress::UdpEndpoint(std::move(e)) {}
+    explicit ShimEndpoint(ingress::Endpoint&& e) : ingress::Endpoint(std::move(e)) {}
 
     void resync() noexcept {
         for (std::vector<Ring>* v : {&stale_, &rings_})
             for (Ring& r : *v)
-                if (!r.held) r.cons = ingress::shm::RingConsumer(r.region.data());
+                if (!r.held) {
+                    r.cons = ingress::shm::RingConsumer(r.region.data());
+                    if (r.has_errq)
+                        r.errq = ingress::shm::RingConsumer(
+                            ingress::shm::err_queue_of(r.region.data(), r.region.size()));
+                }
+    }
+
+    // Datagrams waiting (or the exited daemon's rings, or a reopen's refusal to report):
+    // what makes a socket readable (POLLIN). readable() minus the pending error.
+    bool data_ready() noexcept {
+        if (error_ || !stale_.empty()) return true;
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (r.cons.peek(r.held + 1, &idx) > r.held) return true;
+        }
+        return false;
+    }
+
+    // A pending error or an error-queue entry: datagram_poll()'s EPOLLERR (sk->sk_err or a
+    // non-empty sk_error_queue).
+    bool err_ready() noexcept {
+        if (sk_err_pending()) return true;
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (r.has_errq && r.errq.peek(1, &idx) > 0) return true;
+        }
+        return false;
+    }
+
+    // sock_error(): the pending error, taken (0: none).
+    int take_pending_error() noexcept { return take_sk_err(); }
+
+    // The errno of the error-queue entry recv_error() would return next (0: none).
+    uint32_t errq_head_errno() noexcept {
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            if (!r.has_errq || r.errq.peek(1, &idx) == 0) continue;
+            const auto p = r.errq.payload(idx);
+            ingress_sock_err ee{};
+            if (p.size() >= sizeof ee) std::memcpy(&ee, p.data(), sizeof ee);
+            return ee.ee_errno;
+        }
+        return 0;
+    }
+
+    // sock_dequeue_err_skb()'s sk->sk_err = the next entry's errno, for an entry the kernel
+    // socket's queue gave before this one's (the two queues read as one, kernel first).
+    void set_pending_error(uint32_t err) noexcept {
+        if (!rings_.empty()) rings_[0].cons.set_sk_err(err);
+    }
+
+    // setsockopt(IP_RECVERR, 0): skb_errqueue_purge(), the pending error left alone.
+    void purge_errq() noexcept {
+        for (Ring& r : rings_) {
+            uint32_t idx;
+            while (r.has_errq) {
+                const uint32_t n = r.errq.peek(64, &idx);
+                if (n == 0) break;
+                r.errq.release(n);
+            }
+        }
     }
 
     // The datagram recv() would return first (Endpoint::next_len's order), not consumed.
@@ -162,17 +251,36 @@ public:
     }
 };
 
+// What the app's socket is, and so which endpoint stands for it.
+enum class Kind : uint8_t {
+    kUdp,     // socket(AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP): a UDP endpoint at bind/connect
+    kRaw,     // socket(AF_INET, SOCK_RAW, proto): a raw endpoint from the start
+    kPacket,  // socket(AF_PACKET, SOCK_RAW | SOCK_DGRAM, proto): a tap once it has a protocol
+};
+
 struct Sock {
     int refs = 0;  // this process's fds naming it
+    Kind kind = Kind::kUdp;
     ingress::UdpOptions opts;
+    ingress::RawOptions raw;
+    // The tap's options. The kernel packet socket is made (and bound) with protocol 0, which
+    // hooks it nowhere (packet_create/packet_do_bind), so it receives nothing while the tap
+    // stands for it; a fallback binds it with the app's protocol (kernel_hook()).
+    ingress::TapOptions tap;
+    bool auxdata = false;  // PACKET_AUXDATA
     std::vector<McOp> mc;  // memberships set before the endpoint opened, replayed at open
     uint32_t cmsgs = 0;
     bool nonblock = false;
     int rcvtimeo_ms = -1;
-    bool tried = false;   // an open was attempted (refused: a kernel socket for good)
-    bool hup = false;     // the control connection hung up: read out, then the kernel socket
-    bool armed = false;   // prepare_sleep armed the rings and no doorbell was seen since
-    bool shared = false;  // a fork happened: another process may consume from the rings
+    bool tried = false;  // an open was attempted (refused: a kernel socket for good)
+    bool hup = false;    // the control connection hung up: read out, then the kernel socket
+    // ingressd exited: the kernel socket receives until the watcher finds a daemon again and
+    // reopens the endpoint (UDP and raw; a packet socket, once hooked, stays the kernel's).
+    bool away = false;
+    bool draining = false;  // back on the rings: the kernel socket's queue is read out first
+    bool armed = false;     // prepare_sleep armed the rings and no doorbell was seen since
+    bool shared = false;    // a fork happened: another process may consume from the rings
+    bool select_err_queue = false;  // SO_SELECT_ERR_QUEUE: POLLPRI with POLLERR
     std::unique_ptr<ingress::Client> client;
     std::unique_ptr<ShimEndpoint> ep;
     std::vector<uint8_t> scratch;  // a datagram on its way to several iovecs
@@ -236,7 +344,7 @@ void sync_reg(EpReg& r) {
     const uint32_t in = EPOLLIN | EPOLLRDNORM;
     const uint32_t mode = r.events & (EPOLLET | EPOLLONESHOT);
     epoll_event kev{};
-    kev.events = (rings && !s->hup) ? (r.events & ~in) : r.events;
+    kev.events = (rings && !s->hup && !s->draining) ? (r.events & ~in) : r.events;
     kev.data = r.data;
     real_epoll_ctl(r.epfd, EPOLL_CTL_MOD, r.fd, &kev);
     const int bell = (rings && (r.events & in)) ? s->ep->fd() : -1;
@@ -298,11 +406,81 @@ void drop_endpoint(Sock* s) {
     s->armed = false;
 }
 
-void fall_back(Sock* s, int fd, const char* why) {
-    say(true, "fd %d (UDP port %u): %s; receiving on the kernel socket from now on", fd,
-        s->opts.port, why);
+// The socket in the log's words: "UDP port 5000", "raw IP protocol 1", "packet socket
+// (ethertype 0x0800, ifindex 3, SOCK_DGRAM)".
+const char* describe(const Sock* s, char* buf, std::size_t len) {
+    switch (s->kind) {
+        case Kind::kUdp:
+            snprintf(buf, len, "UDP port %u", s->opts.port);
+            break;
+        case Kind::kRaw:
+            snprintf(buf, len, "raw IP protocol %u", s->raw.protocol);
+            break;
+        case Kind::kPacket:
+            snprintf(buf, len, "packet socket (ethertype 0x%04x, ifindex %u, %s)", s->tap.ethertype,
+                     s->tap.ifindex, s->tap.dgram ? "SOCK_DGRAM" : "SOCK_RAW");
+            break;
+    }
+    return buf;
+}
+
+// A packet socket leaving the tap: bound with the app's protocol (and interface), the
+// kernel socket receives as the app asked from now on.
+void kernel_hook(Sock* s, int fd) {
+    if (s->kind != Kind::kPacket || s->tap.ethertype == 0) return;
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(s->tap.ethertype);
+    sll.sll_ifindex = static_cast<int>(s->tap.ifindex);
+    REAL(bind);
+    const int err = errno;
+    real_bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+    errno = err;
+}
+
+// Sockets away or draining (Sock::away, Sock::draining): while there are any, poll and
+// epoll waits are cut in slices, so that a socket the watcher moved back to the rings is
+// looked at again (the kernel fd they wait on gets nothing from then on).
+std::atomic<int> g_returning{0};
+
+void set_away(Sock* s, bool on) {
+    if (s->away != on) g_returning += on ? 1 : -1;
+    s->away = on;
+}
+
+void set_draining(Sock* s, bool on) {
+    if (s->draining != on) g_returning += on ? 1 : -1;
+    s->draining = on;
+}
+
+void start_watcher();
+
+// `away`: ingressd exited, and the watcher reopens the endpoint when a daemon answers again.
+void fall_back(Sock* s, int fd, const char* why, bool away = false) {
+    char d[96];
+    away = away && s->kind != Kind::kPacket;  // a hooked packet socket cannot be unhooked
+    say(Say::kFallback, "fd %d (%s): %s; receiving on the kernel socket %s", fd,
+        describe(s, d, sizeof d), why, away ? "until ingressd returns" : "from now on");
     drop_endpoint(s);
+    set_draining(s, false);
+    kernel_hook(s, fd);
     sync_regs(s);
+    if (away) {
+        set_away(s, true);
+        start_watcher();
+    }
+}
+
+// A socket the shim cannot serve (an option it cannot mirror): the kernel's for good.
+void give_up(Sock* s, int fd, const char* why) {
+    s->tried = true;
+    if (s->ep) {
+        fall_back(s, fd, why);
+        return;
+    }
+    char d[96];
+    say(Say::kFallback, "fd %d (%s): %s; a plain kernel socket", fd, describe(s, d, sizeof d), why);
+    kernel_hook(s, fd);
 }
 
 const char* ctl_path() {
@@ -310,47 +488,151 @@ const char* ctl_path() {
     return p && *p ? p : ingress::kDefaultCtlPath;
 }
 
-void replay(ingress::UdpEndpoint& ep, const McOp& m) {
+void replay(ingress::Endpoint& ep, const McOp& m) {
     if (m.join)
         ep.join(m.group, m.ifindex, m.sources, m.include);
     else
         ep.leave(m.group, m.ifindex, m.sources);
 }
 
-// The socket got its local port: open the endpoint (g_mu held). Once per socket, except
-// that connect() reopens with the peer. Returns 0 or the errno of the refusal (`quiet`: not
-// said, the caller tries again).
+// Opens the endpoint that stands for the socket (g_mu held): a UDP socket once it has its
+// local port (connect() reopens with the peer), a raw socket at once (it receives from its
+// creation; bind reopens with the address), a packet socket once it has a protocol (bind
+// reopens with the interface). Returns 0 or the errno of the refusal (`quiet`: not said, the
+// caller tries again).
 int open_endpoint(Sock* s, int fd, bool quiet = false) {
     sockaddr_in sin{};
-    socklen_t len = sizeof sin;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0)
-        return EINVAL;
-    s->opts.addr = ntohl(sin.sin_addr.s_addr);
-    s->opts.port = ntohs(sin.sin_port);
+    if (s->kind == Kind::kUdp) {
+        socklen_t len = sizeof sin;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) < 0 || sin.sin_port == 0)
+            return EINVAL;
+        s->opts.addr = ntohl(sin.sin_addr.s_addr);
+        s->opts.port = ntohs(sin.sin_port);
+    } else if (s->kind == Kind::kPacket && s->tap.ethertype == 0) {
+        return EINVAL;  // protocol 0: the kernel socket receives nothing either
+    }
     s->tried = true;
+    char d[96];
     Inside in;
     try {
         auto c = std::make_unique<ingress::Client>(ingress::Client::connect(ctl_path()));
         c->set_reconnect(false);
-        auto ep = std::make_unique<ShimEndpoint>(c->open_udp(s->opts));
+        std::unique_ptr<ShimEndpoint> ep;
+        switch (s->kind) {
+            case Kind::kUdp:
+                ep = std::make_unique<ShimEndpoint>(c->open_udp(s->opts));
+                break;
+            case Kind::kRaw:
+                ep = std::make_unique<ShimEndpoint>(c->open_raw(s->raw));
+                break;
+            case Kind::kPacket:
+                ep = std::make_unique<ShimEndpoint>(c->open_tap(s->tap));
+                break;
+        }
         for (const McOp& m : s->mc) replay(*ep, m);
         s->client = std::move(c);
         s->ep = std::move(ep);
         s->mc.clear();
-        say(false, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
-            inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
+        if (s->kind == Kind::kUdp)
+            say(Say::kInfo, "fd %d: UDP %s:%u on ingressd's rings (endpoint %u)", fd,
+                inet_ntoa(sin.sin_addr), s->opts.port, s->ep->id());
+        else
+            say(Say::kInfo, "fd %d: %s on ingressd's rings (endpoint %u)", fd,
+                describe(s, d, sizeof d), s->ep->id());
     } catch (const std::exception& e) {
         const auto* ie = dynamic_cast<const ingress::Error*>(&e);
         const int err = ie && ie->code() > 0 ? ie->code() : EIO;
         if (quiet) return err;
-        say(true,
-            "fd %d (UDP port %u): no ingressd endpoint (%s); a plain kernel socket, which "
+        say(Say::kFallback,
+            "fd %d (%s): no ingressd endpoint (%s); a plain kernel socket, which "
             "receives only what ingressd does not steer",
-            fd, s->opts.port, e.what());
+            fd, describe(s, d, sizeof d), e.what());
+        kernel_hook(s, fd);
         return err;
     }
     sync_regs(s);
     return 0;
+}
+
+// The endpoint again, with what changed (bind, connect): what the old rings held is lost.
+void reopen_endpoint(Sock* s, int fd) {
+    if (s->ep) {
+        drop_endpoint(s);
+        sync_regs(s);
+    }
+    s->tried = false;
+    open_endpoint(s, fd);
+}
+
+// --- Back to a restarted ingressd -----------------------------------------------------
+
+std::atomic<bool> g_watching{false};
+// How often the watcher tries: a connect to an absent socket path costs a failed syscall.
+constexpr int kWatchEveryMs = 20;
+
+// Whether an open failed because no daemon answers yet (try again) rather than a refusal.
+bool daemon_absent(int err) {
+    return err == ENOENT || err == ECONNREFUSED || err == ECONNRESET || err == EPIPE ||
+           err == ENOTCONN || err == EIO;
+}
+
+// The watcher: every kWatchEveryMs while sockets are away, an open for each; the first that a
+// daemon grants puts the socket back on the rings, draining first: ingressd steers the port
+// again from its start, so the kernel socket gets nothing new, and what it queued while no
+// daemon ran is read before the rings (ring_recvmsg). Datagrams that reach the new daemon
+// before the open are answered as to a closed port (UdpNoPorts): the gap.
+void* watch(void*) {
+    for (;;) {
+        {
+            REAL(poll);
+            real_poll(nullptr, 0, kWatchEveryMs);
+        }
+        std::lock_guard lk(g_mu);
+        int left = 0;
+        for (int fd = 0; fd < kMaxFd; ++fd) {
+            Sock* s = __atomic_load_n(&g_fds[fd], __ATOMIC_ACQUIRE);
+            if (!s || !s->away) continue;
+            const int err = open_endpoint(s, fd, true);
+            char d[96];
+            if (err == 0) {
+                set_away(s, false);
+                set_draining(s, true);
+                sync_regs(s);
+                say(Say::kReturn,
+                    "fd %d (%s): ingressd is back; on its rings again (endpoint %u) once the "
+                    "kernel socket's queue is read",
+                    fd, describe(s, d, sizeof d), s->ep->id());
+            } else if (!daemon_absent(err)) {
+                set_away(s, false);
+                say(Say::kFallback, "fd %d (%s): ingressd is back but refused the endpoint (%s)",
+                    fd, describe(s, d, sizeof d), std::strerror(err));
+            } else {
+                ++left;
+            }
+        }
+        if (left == 0) {
+            g_watching = false;
+            return nullptr;
+        }
+    }
+}
+
+// Starts the watcher if it does not run (in this process: a forked child starts its own),
+// with every signal blocked (the app's handlers run in its own threads).
+void start_watcher() {
+    static pid_t owner = 0;
+    if (g_watching && owner == getpid()) return;
+    g_watching = true;
+    owner = getpid();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    if (pthread_create(&t, nullptr, watch, nullptr) == 0)
+        pthread_detach(t);
+    else
+        g_watching = false;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void maybe_open(Sock* s, int fd) {
@@ -377,34 +659,27 @@ void put_cmsg(msghdr* msg, std::size_t& used, int level, int type, const void* d
     used = std::min<std::size_t>(used + space, msg->msg_controllen);
 }
 
-// udp_recvmsg's order: sock_recv_cmsgs (timestamp, drops), then ip_cmsg_recv (PKTINFO,
-// TTL, TOS, ORIGDSTADDR).
-void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
-    if (msg->msg_name && msg->msg_namelen > 0) {
-        std::memcpy(msg->msg_name, &m.src, std::min<std::size_t>(msg->msg_namelen, sizeof m.src));
-        msg->msg_namelen = sizeof m.src;
-    } else {
-        msg->msg_namelen = 0;
-    }
-    std::size_t used = 0;
-    const ingress_meta& md = m.meta;
+// sock_recv_timestamp(): SO_TIMESTAMPNS, else SO_TIMESTAMP.
+void put_timestamp(const Sock* s, uint64_t rx_ns, msghdr* msg, std::size_t& used) {
     if (s->cmsgs & kTimestampNs) {
-        timespec ts{static_cast<time_t>(md.rx_ns / 1000000000ull),
-                    static_cast<long>(md.rx_ns % 1000000000ull)};
+        timespec ts{static_cast<time_t>(rx_ns / 1000000000ull),
+                    static_cast<long>(rx_ns % 1000000000ull)};
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMPNS, &ts, sizeof ts);
     } else if (s->cmsgs & kTimestamp) {
-        timeval tv{static_cast<time_t>(md.rx_ns / 1000000000ull),
-                   static_cast<suseconds_t>(md.rx_ns % 1000000000ull / 1000)};
+        timeval tv{static_cast<time_t>(rx_ns / 1000000000ull),
+                   static_cast<suseconds_t>(rx_ns % 1000000000ull / 1000)};
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMP, &tv, sizeof tv);
     }
-    if (s->cmsgs & kRxqOvfl) {
-        const uint32_t drops = md.drops;
-        if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
-    }
+}
+
+// ip_cmsg_recv(): PKTINFO, TTL, TOS, ORIGDSTADDR in that order. `spec_dst` is
+// ipi_spec_dst; `orig_port` the ORIGDSTADDR port (nullptr: no ORIGDSTADDR message).
+void put_ip_cmsgs(const Sock* s, const ingress_meta& md, uint32_t spec_dst,
+                  const uint16_t* orig_port, msghdr* msg, std::size_t& used) {
     if (s->cmsgs & kPktinfo) {
         in_pktinfo pi{};
         pi.ipi_ifindex = static_cast<int>(md.ifindex);
-        pi.ipi_spec_dst.s_addr = htonl(md.dst_addr);
+        pi.ipi_spec_dst.s_addr = htonl(spec_dst);
         pi.ipi_addr.s_addr = htonl(md.dst_addr);
         put_cmsg(msg, used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
     }
@@ -416,12 +691,81 @@ void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
         const uint8_t tos = md.tos;
         put_cmsg(msg, used, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     }
-    if (s->cmsgs & kOrigDst) {
+    if ((s->cmsgs & kOrigDst) && orig_port) {
         sockaddr_in o{};
         o.sin_family = AF_INET;
         o.sin_addr.s_addr = htonl(md.dst_addr);
-        o.sin_port = htons(md.dst_port);
+        o.sin_port = htons(*orig_port);
         put_cmsg(msg, used, IPPROTO_IP, IP_ORIGDSTADDR, &o, sizeof o);
+    }
+}
+
+// packet_recvmsg()'s msg_name: a sockaddr_ll from the tap's record; msg_namelen is
+// offsetof(sll_addr) + sll_halen, raised to sizeof(sockaddr_ll).
+sockaddr_ll ll_name(const ingress_meta& md) {
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(md.ethertype);
+    sll.sll_ifindex = static_cast<int>(md.ifindex);
+    sll.sll_hatype = ARPHRD_ETHER;
+    sll.sll_pkttype = md.pkt_type;
+    sll.sll_halen = ETH_ALEN;
+    std::memcpy(sll.sll_addr, md.src_mac, ETH_ALEN);
+    return sll;
+}
+
+void put_name(msghdr* msg, const void* name, socklen_t len) {
+    if (msg->msg_name && msg->msg_namelen > 0) {
+        std::memcpy(msg->msg_name, name, std::min<std::size_t>(msg->msg_namelen, len));
+        msg->msg_namelen = len;
+    } else {
+        msg->msg_namelen = 0;
+    }
+}
+
+// The receive's msg_name and control messages, in the order of udp_recvmsg / raw_recvmsg
+// (sock_recv_cmsgs: timestamp, drops; then ip_cmsg_recv: PKTINFO, TTL, TOS, ORIGDSTADDR)
+// or packet_recvmsg (sock_recv_cmsgs, then PACKET_AUXDATA). `head`: the first bytes of the
+// datagram (raw: the IP header, where ORIGDSTADDR's ports are read after it).
+void fill_msg(const Sock* s, const ingress::Message& m, std::span<const uint8_t> head,
+              msghdr* msg) {
+    const ingress_meta& md = m.meta;
+    if (s->kind == Kind::kPacket) {
+        const sockaddr_ll sll = ll_name(md);
+        put_name(msg, &sll, sizeof sll);
+    } else {
+        sockaddr_in sin = m.src;
+        if (s->kind == Kind::kRaw) sin.sin_port = 0;
+        put_name(msg, &sin, sizeof sin);
+    }
+    std::size_t used = 0;
+    put_timestamp(s, md.rx_ns, msg, used);
+    if (s->cmsgs & kRxqOvfl) {
+        const uint32_t drops = md.drops;
+        if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
+    }
+    if (s->kind == Kind::kPacket) {
+        if (s->auxdata) {
+            tpacket_auxdata aux{};
+            aux.tp_status = ingress_tp_status(&md);
+            aux.tp_len = md.orig_len;
+            aux.tp_snaplen = md.len;
+            aux.tp_mac = 0;
+            aux.tp_net = s->tap.dgram ? 0 : md.l3_off;
+            aux.tp_vlan_tci = md.vlan_tci;
+            aux.tp_vlan_tpid = md.vlan_tpid;
+            put_cmsg(msg, used, SOL_PACKET, PACKET_AUXDATA, &aux, sizeof aux);
+        }
+    } else if (s->kind == Kind::kRaw) {
+        // ip_cmsg_recv_dstaddr(): the ports at the transport header, when it has four bytes.
+        const std::size_t l4 = head.empty() ? 0 : (head[0] & 0x0f) * 4u;
+        uint16_t port = 0;
+        if (l4 && head.size() >= l4 + 4)
+            port = static_cast<uint16_t>(head[l4 + 2] << 8 | head[l4 + 3]);
+        put_ip_cmsgs(s, md, md.dst_addr, head.size() >= l4 + 4 ? &port : nullptr, msg, used);
+    } else {
+        // ipi_spec_dst: fib_compute_spec_dst() gives the destination for every local route.
+        put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, msg, used);
     }
     msg->msg_controllen = used;
 }
@@ -453,6 +797,8 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     msg->msg_flags = 0;
     ShimEndpoint& ep = *s->ep;
     if (s->shared) ep.resync();
+    // __skb_recv_udp(): sock_error() before the queue, queued datagrams or not.
+    if (const int err = ep.take_pending_error()) return -err;
     const ingress_meta* md = nullptr;
     const uint8_t* data = nullptr;
     uint32_t have = 0;
@@ -460,7 +806,7 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
         // Empty. After the daemon's hangup nothing more will come: the kernel socket's turn
         // (what the exited daemon delivered has been read).
         if (hung_up(s)) {
-            fall_back(s, fd, "ingressd exited");
+            fall_back(s, fd, "ingressd exited", true);
             return kKernel;
         }
         return -EAGAIN;
@@ -472,7 +818,7 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
         m.src.sin_family = AF_INET;
         m.src.sin_addr.s_addr = htonl(md->src_addr);
         m.src.sin_port = htons(md->src_port);
-        fill_msg(s, m, msg);
+        fill_msg(s, m, {data, have}, msg);
         return scatter(data, have, m.len, msg, flags);
     }
     const bool direct = msg->msg_iovlen == 1;
@@ -492,17 +838,91 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     } catch (const ingress::SocketError& e) {
         return -e.code();  // the pending ICMP error, once, as the kernel socket's recvmsg
     } catch (const ingress::Error& e) {
-        fall_back(s, fd, e.code() == ECONNRESET ? "ingressd exited" : e.what());
+        const bool exited = e.code() == ECONNRESET;
+        fall_back(s, fd, exited ? "ingressd exited" : e.what(), exited);
         return kKernel;
     }
     if (n == 0) return -EAGAIN;
-    fill_msg(s, m, msg);
     const uint32_t copied = std::min(m.meta.len, m.buf_len);
+    fill_msg(s, m, {static_cast<const uint8_t*>(m.buf), copied}, msg);
     if (direct) {
         if (m.len > copied) msg->msg_flags |= MSG_TRUNC;
         return (flags & MSG_TRUNC) ? m.len : copied;
     }
     return scatter(s->scratch.data(), copied, m.len, msg, flags);
+}
+
+// recvmsg(MSG_ERRQUEUE) on a socket on the rings (g_mu held), as ip_recv_error(): never
+// waits. Two queues are read as one, the kernel socket's first: its own entries are real
+// (ip_local_error()'s EMSGSIZE of a send that did not fit the path MTU, ...) while ICMP
+// errors from the network come to ingressd, which steers ICMP, and from it to the
+// endpoint's queue (__udp4_lib_err() -> ip_icmp_error()). The kernel's queue is looked at
+// again at every call, so an entry queued there later still comes before the endpoint's.
+ssize_t errqueue_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
+    REAL(recvmsg);
+    REAL(poll);
+    const msghdr saved = *msg;
+    const ssize_t k = real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
+    if (k >= 0) {
+        // sock_dequeue_err_skb(): the kernel's queue now empty, the merged queue's next
+        // entry is the endpoint's, whose errno (an ICMP error's) becomes the pending error.
+        pollfd p{fd, 0, 0};
+        if (real_poll(&p, 1, 0) == 0)
+            if (const uint32_t e = s->ep->errq_head_errno()) s->ep->set_pending_error(e);
+        return k;
+    }
+    if (errno != EAGAIN) return -errno;
+    *msg = saved;
+    ingress::ErrorMessage em{};
+    s->scratch.resize(kMaxDatagram);
+    {
+        Inside in;
+        if (s->shared) s->ep->resync();
+        if (!s->ep->recv_error(em, s->scratch.data(), kMaxDatagram)) {
+            for (auto& reg : g_regs)
+                if (reg->s == s) reg->et_reported = false;
+            return -EAGAIN;
+        }
+    }
+    msg->msg_flags = MSG_ERRQUEUE | (em.msg_flags & MSG_TRUNC);
+    // msg_name: the errored datagram's destination (serr->addr_offset, serr->port).
+    if (msg->msg_name) {
+        sockaddr_in sin = em.addr;
+        std::memset(sin.sin_zero, 0, sizeof sin.sin_zero);
+        std::memcpy(msg->msg_name, &sin, std::min<std::size_t>(msg->msg_namelen, sizeof sin));
+        msg->msg_namelen = sizeof sin;
+    } else {
+        msg->msg_namelen = 0;
+    }
+    std::size_t used = 0;
+    put_timestamp(s, em.meta.rx_ns, msg, used);
+    struct {
+        sock_extended_err ee;
+        sockaddr_in offender;
+    } eh{};
+    eh.ee.ee_errno = em.ee.ee_errno;
+    eh.ee.ee_origin = em.ee.ee_origin;
+    eh.ee.ee_type = em.ee.ee_type;
+    eh.ee.ee_code = em.ee.ee_code;
+    eh.ee.ee_info = em.ee.ee_info;
+    eh.ee.ee_data = em.ee.ee_data;
+    if (em.ee.ee_origin == SO_EE_ORIGIN_ICMP) {
+        // ipv4_datagram_support_cmsg(): the offender and the ICMP message's own IP_* control
+        // messages. Its skb->cb is still the IPCB ip_rcv() filled: ipi_ifindex is the iif and
+        // ipi_spec_dst the (empty) options' first word. ORIGDSTADDR reads the ports at the
+        // transport header, which ip_icmp_error() reset to the quoted payload: its bytes 2-3,
+        // when it has four.
+        eh.offender.sin_family = AF_INET;
+        eh.offender.sin_addr.s_addr = htonl(em.ee.offender);
+        uint16_t port = 0;
+        if (em.len >= 4) port = static_cast<uint16_t>(s->scratch[2] << 8 | s->scratch[3]);
+        put_ip_cmsgs(s, em.meta, 0, em.len >= 4 ? &port : nullptr, msg, used);
+    }
+    put_cmsg(msg, used, SOL_IP, IP_RECVERR, &eh, sizeof eh);
+    msg->msg_controllen = used;
+    // The quoted payload; MSG_TRUNC when the buffer is shorter, and the bytes copied
+    // returned even with MSG_TRUNC in flags (ip_recv_error returns `copied`).
+    return scatter(s->scratch.data(), em.len, em.len, msg, 0);
 }
 
 uint64_t now_ms() {
@@ -513,19 +933,60 @@ uint64_t now_ms() {
 
 constexpr int kWaitSliceMs = 200;
 
+// The kernel socket's next datagram without waiting: its length, or -errno.
+ssize_t kernel_take(int fd, msghdr* msg, int flags) {
+    REAL(recvmsg);
+    const ssize_t n = real_recvmsg(fd, msg, flags | MSG_DONTWAIT);
+    return n >= 0 ? n : -errno;
+}
+
 // recvmsg on a shim socket: from the rings, with the socket's blocking mode, SO_RCVTIMEO and
 // the call's flags. kKernel: the caller makes the kernel's call.
 ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
-    if (flags & MSG_ERRQUEUE) return kKernel;  // ICMP errors reach the kernel socket
     std::unique_lock lk(g_mu);
     if (sock_of(fd) != s) return kKernel;
     maybe_open(s, fd);
+    if (flags & MSG_ERRQUEUE) return ring_mode(s) ? errqueue_recvmsg(s, fd, msg, flags) : kKernel;
     const bool wait = !(flags & MSG_DONTWAIT) && !s->nonblock;
     const int timeout = s->rcvtimeo_ms;
     const uint64_t deadline = timeout > 0 ? now_ms() + static_cast<uint64_t>(timeout) : 0;
+    // The next sleep: at most kWaitSliceMs, and what is left of SO_RCVTIMEO (-1: none left).
+    auto slice = [&] {
+        if (!deadline) return kWaitSliceMs;
+        const uint64_t now = now_ms();
+        if (now >= deadline) return -1;
+        return static_cast<int>(std::min<uint64_t>(deadline - now, kWaitSliceMs));
+    };
+    REAL(poll);
     for (;;) {
-        if (!ring_mode(s)) return kKernel;
+        if (!ring_mode(s)) {
+            if (!s->away) return kKernel;
+            // ingressd away: the kernel socket, waited on in slices, so that the watcher's
+            // return to the rings is seen (a forked child starts a watcher of its own).
+            start_watcher();
+            const ssize_t k = kernel_take(fd, msg, flags);
+            if (k != -EAGAIN || !wait) return k;
+            const int left = slice();
+            if (left < 0) return -EAGAIN;
+            pollfd p{fd, POLLIN, 0};
+            lk.unlock();
+            const int rc = real_poll(&p, 1, left);
+            const int err = errno;
+            lk.lock();
+            if (sock_of(fd) != s) return -EBADF;
+            if (rc < 0 && err == EINTR) return -EINTR;
+            continue;
+        }
+        if (s->draining) {
+            // Back on the rings: what the kernel socket queued while no daemon ran is older
+            // than anything in them.
+            const ssize_t k = kernel_take(fd, msg, flags);
+            if (k != -EAGAIN) return k;
+            set_draining(s, false);
+            sync_regs(s);
+        }
         const ssize_t r = take_one(s, fd, msg, flags);
+        if (r == kKernel) continue;  // fell back: the kernel socket from here
         if (r != -EAGAIN) return r;
         for (auto& reg : g_regs)
             if (reg->s == s) reg->et_reported = false;
@@ -539,14 +1000,9 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
         pollfd p[2] = {{s->ep->fd(), POLLIN, 0}, {s->client->fd(), 0, 0}};
         // Sleeps of at most kWaitSliceMs: another thread (or, after a fork, process) waiting
         // on or polling the same doorbell may take its ring; the ring is looked at again.
-        int left = kWaitSliceMs;
-        if (deadline) {
-            const uint64_t now = now_ms();
-            if (now >= deadline) return -EAGAIN;
-            left = static_cast<int>(std::min<uint64_t>(deadline - now, kWaitSliceMs));
-        }
+        const int left = slice();
+        if (left < 0) return -EAGAIN;
         lk.unlock();
-        REAL(poll);
         const int rc = real_poll(p, 2, left);
         const int err = errno;
         lk.lock();
@@ -558,17 +1014,32 @@ ssize_t ring_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
 
 // --- Readiness ----------------------------------------------------------------------------
 
-// Data (or an event that a receive reports) waiting; arms the rings when there is none
-// (g_mu held).
-bool ring_ready(Sock* s) {
-    if (s->hup) return true;
+// What the rings have for poll and epoll (g_mu held): POLLIN for a datagram (or the
+// daemon's hangup, which the next receive reports by falling back), POLLERR for a pending
+// error or an error-queue entry (datagram_poll(): sk->sk_err or a non-empty
+// sk_error_queue; an error alone does not make the socket readable). When there is
+// neither and `arm`, arms the rings: the doorbell rings for the next datagram or error.
+short ring_revents(Sock* s, bool arm) {
+    if (s->hup) return POLLIN;
     Inside in;
     if (s->shared) s->ep->resync();
-    if (s->ep->readable()) return true;
-    if (s->armed) return false;
-    if (!s->ep->prepare_sleep()) return true;
+    short ev = 0;
+    if (s->ep->data_ready()) ev |= POLLIN;
+    if (s->ep->err_ready()) ev |= POLLERR;
+    if (ev || s->armed || !arm) return ev;
+    if (!s->ep->prepare_sleep()) return POLLIN;
     s->armed = true;
-    return false;
+    // An error queued while the rings were being armed may have found no sleeper to wake.
+    return s->ep->err_ready() ? POLLERR : 0;
+}
+
+// The app's view of ring_revents for the events it asked: POLLIN as POLLIN/POLLRDNORM, POLLERR
+// always, with POLLPRI under SO_SELECT_ERR_QUEUE (sock_flag(SOCK_SELECT_ERR_QUEUE)).
+uint32_t app_events(const Sock* s, short ev, uint32_t asked) {
+    uint32_t out = 0;
+    if (ev & POLLIN) out |= asked & (POLLIN | POLLRDNORM);
+    if (ev & POLLERR) out |= POLLERR | (s->select_err_queue ? asked & POLLPRI : 0);
+    return out;
 }
 
 int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) {
@@ -577,7 +1048,7 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
     bool any = false;
     for (nfds_t i = 0; i < n && !any; ++i) {
         Sock* s = sock_of(fds[i].fd);
-        any = s && ring_mode(s) && (fds[i].events & (POLLIN | POLLRDNORM));
+        any = s && (ring_mode(s) || s->away);
     }
     if (!any) {
         lk.unlock();
@@ -604,14 +1075,18 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
         bool ready = false;
         for (nfds_t i = 0; i < n; ++i) {
             Sock* s = sock_of(fds[i].fd);
+            if (!s || !ring_mode(s)) continue;
             const short in = fds[i].events & (POLLIN | POLLRDNORM);
-            if (!s || !ring_mode(s) || !in) continue;
-            if (!s->hup) ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
-            if (ring_ready(s)) {
-                pre[i] = in;
+            if (in && !s->hup && !s->draining)
+                ext[i].events &= static_cast<short>(~(POLLIN | POLLRDNORM));
+            // Errors are looked at for every events mask (POLLERR is always reported); only
+            // a POLLIN waits on the doorbell.
+            if (const uint32_t e = app_events(s, ring_revents(s, in != 0), fds[i].events)) {
+                pre[i] = static_cast<short>(e);
                 ready = true;
                 continue;
             }
+            if (!in) continue;
             ext.push_back({s->ep->fd(), POLLIN, 0});
             owner.push_back(i);
             kind.push_back(0);
@@ -629,6 +1104,13 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
             const uint64_t l = ns >= deadline_ns ? 0 : deadline_ns - ns;
             left = {static_cast<time_t>(l / 1000000000ull), static_cast<long>(l % 1000000000ull)};
             t = &left;
+        }
+        // Sockets away or draining: sleeps of at most kWaitSliceMs (g_returning).
+        bool capped = false;
+        const timespec slice{0, kWaitSliceMs * 1000000L};
+        if (!ready && g_returning > 0 && (!t || t->tv_sec > 0 || t->tv_nsec > slice.tv_nsec)) {
+            t = &slice;
+            capped = true;
         }
         lk.unlock();
         const int rc = real_ppoll(ext.data(), ext.size(), t, mask);
@@ -651,14 +1133,15 @@ int poll_impl(pollfd* fds, nfds_t n, const timespec* tmo, const sigset_t* mask) 
                 pre[i] = fds[i].events & (POLLIN | POLLRDNORM);
             } else {
                 s->armed = false;
-                if (ring_ready(s)) pre[i] = fds[i].events & (POLLIN | POLLRDNORM);
+                pre[i] = static_cast<short>(pre[i] |
+                                            app_events(s, ring_revents(s, true), fds[i].events));
             }
         }
         for (nfds_t i = 0; i < n; ++i) {
             fds[i].revents |= pre[i];
             if (fds[i].revents) ++count;
         }
-        if (count || ready || (tmo && rc == 0)) return count;
+        if (count || ready || (tmo && rc == 0 && !capped)) return count;
         // Only doorbells that found nothing new: wait again for what is left of the time.
     }
 }
@@ -669,7 +1152,7 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
     REAL(epoll_pwait);
     std::unique_lock lk(g_mu);
     bool any = false;
-    for (auto& r : g_regs) any = any || (r->epfd == epfd && ring_mode(r->s));
+    for (auto& r : g_regs) any = any || (r->epfd == epfd && (ring_mode(r->s) || r->s->away));
     if (!any || max <= 0) {
         lk.unlock();
         return real_epoll_pwait(epfd, evs, max, timeout, mask);
@@ -691,19 +1174,23 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
             ++out;
             return true;
         };
-        auto report = [&](EpReg& r) {
-            if (r.disabled) return;
+        auto report = [&](EpReg& r, uint32_t e) {
+            if (r.disabled || !e) return;
             const bool et = r.events & EPOLLET;
             if (et && r.et_reported) return;
-            if (!emit(r.data, r.events & (EPOLLIN | EPOLLRDNORM))) return;
+            if (!emit(r.data, e)) return;
             if (et) r.et_reported = true;
             if (r.events & EPOLLONESHOT) r.disabled = true;
         };
+        // The rings' events (EPOLLERR for every registration, as ep_item_poll() adds it;
+        // only an EPOLLIN one has the doorbell in the set and arms the rings).
+        auto ring_events = [&](EpReg& r) {
+            return app_events(r.s, ring_revents(r.s, r.events & EPOLLIN), r.events);
+        };
         for (auto& r : g_regs) {
-            if (r->epfd != epfd || !ring_mode(r->s) || !(r->events & EPOLLIN) || r->disabled)
-                continue;
-            if (ring_ready(r->s))
-                report(*r);
+            if (r->epfd != epfd || !ring_mode(r->s) || r->disabled) continue;
+            if (const uint32_t e = ring_events(*r))
+                report(*r, e);
             else
                 r->et_reported = false;
         }
@@ -712,6 +1199,8 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
             const uint64_t now = now_ms();
             wait = now >= deadline ? 0 : static_cast<int>(deadline - now);
         }
+        // Sockets away or draining: sleeps of at most kWaitSliceMs (g_returning).
+        if (g_returning > 0 && (wait < 0 || wait > kWaitSliceMs)) wait = kWaitSliceMs;
         lk.unlock();
         const int rc = real_epoll_pwait(epfd, got.data(), max, wait, mask);
         const int err = errno;
@@ -733,13 +1222,13 @@ int epoll_impl(int epfd, epoll_event* evs, int max, int timeout, const sigset_t*
                 r->s->hup = true;
                 r->et_reported = false;
                 sync_regs(r->s);  // the kernel fd takes EPOLLIN; the connection leaves the set
-                report(*r);
+                report(*r, r->events & (EPOLLIN | EPOLLRDNORM));
                 continue;
             }
             r->s->armed = false;
             r->et_reported = false;
-            if (ring_ready(r->s)) {
-                report(*r);
+            if (const uint32_t ev = ring_events(*r)) {
+                report(*r, ev);
             } else if ((r->events & EPOLLONESHOT) && !r->disabled) {
                 sync_reg(*r);  // the doorbell's one shot went on nothing: re-arm it
             }
@@ -847,6 +1336,17 @@ int int_val(const void* v, socklen_t len) {
     return len >= 1 ? *static_cast<const uint8_t*>(v) : 0;
 }
 
+// Raw and packet options the endpoint has no equivalent for: a socket filter (classic BPF
+// or eBPF; taps take pcap expressions), a fanout group joined after the open, a mapped
+// receive ring (the app reads the ring, not recv).
+bool unmirrorable(const Sock* s, int level, int name) {
+    if (level == SOL_SOCKET)
+        return name == SO_ATTACH_FILTER || name == SO_ATTACH_BPF ||
+               name == SO_ATTACH_REUSEPORT_CBPF || name == SO_ATTACH_REUSEPORT_EBPF;
+    return s->kind == Kind::kPacket && level == SOL_PACKET &&
+           (name == PACKET_FANOUT || name == PACKET_RX_RING || name == PACKET_FANOUT_DATA);
+}
+
 // Mirrors an option the kernel accepted into the endpoint (or the options of its open).
 // Returns 0, or the errno the endpoint refused it with (g_mu held).
 int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
@@ -861,6 +1361,25 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 s->mc.push_back(std::move(op));
             return 0;
         }
+        if (level == SOL_RAW && name == kIcmpFilter && s->kind == Kind::kRaw) {
+            uint32_t mask = 0;
+            if (v) std::memcpy(&mask, v, std::min<std::size_t>(len, sizeof mask));
+            s->raw.icmp_filter = mask;
+            if (s->ep) s->ep->set_icmp_filter(mask);
+            return 0;
+        }
+        if (s->kind == Kind::kPacket) {
+            if (level == SOL_PACKET && name == PACKET_IGNORE_OUTGOING) {
+                s->tap.ignore_outgoing = int_val(v, len) != 0;
+                if (s->ep) s->ep->set_ignore_outgoing(s->tap.ignore_outgoing);
+            } else if (level == SOL_PACKET && name == PACKET_AUXDATA) {
+                s->auxdata = int_val(v, len) != 0;
+            }
+            // PACKET_ADD_MEMBERSHIP (promiscuous, all-multicast, a multicast address) acts on
+            // the device, which the kernel has done; the tap sees what the device receives.
+            if (level != SOL_SOCKET || name == SO_BINDTODEVICE || name == SO_BINDTOIFINDEX)
+                return 0;
+        }
         if (level == SOL_SOCKET) {
             switch (name) {
                 case SO_REUSEADDR:
@@ -871,19 +1390,19 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                     break;
                 case SO_RCVBUF:
                     s->opts.rcvbuf = static_cast<uint32_t>(std::max(int_val(v, len), 1));
-                    if (s->ep)
+                    if (s->ep && s->kind == Kind::kUdp)
                         s->ep->set_rcvbuf(static_cast<uint32_t>(std::max(int_val(v, len), 0)));
                     break;
                 case SO_BINDTODEVICE: {
                     char name_buf[IFNAMSIZ + 1] = {};
                     if (v) std::memcpy(name_buf, v, std::min<std::size_t>(len, IFNAMSIZ));
                     const uint32_t idx = name_buf[0] ? if_nametoindex(name_buf) : 0;
-                    s->opts.ifindex = idx;
+                    s->opts.ifindex = s->raw.ifindex = idx;
                     if (s->ep) s->ep->bind_to_device(idx);
                     break;
                 }
                 case SO_BINDTOIFINDEX:
-                    s->opts.ifindex = static_cast<uint32_t>(int_val(v, len));
+                    s->opts.ifindex = s->raw.ifindex = static_cast<uint32_t>(int_val(v, len));
                     if (s->ep) s->ep->bind_to_device(s->opts.ifindex);
                     break;
                 case SO_RCVTIMEO: {
@@ -902,6 +1421,9 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                     break;
                 case SO_RXQ_OVFL:
                     s->cmsgs = int_val(v, len) ? (s->cmsgs | kRxqOvfl) : (s->cmsgs & ~kRxqOvfl);
+                    break;
+                case SO_SELECT_ERR_QUEUE:
+                    s->select_err_queue = int_val(v, len) != 0;
                     break;
                 default:
                     break;
@@ -926,15 +1448,24 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                     bit(kOrigDst);
                     break;
                 case IP_MULTICAST_ALL:
-                    s->opts.multicast_all = int_val(v, len) != 0;
+                    s->opts.multicast_all = s->raw.multicast_all = int_val(v, len) != 0;
                     if (s->ep) s->ep->set_multicast_all(s->opts.multicast_all);
+                    break;
+                case IP_RECVERR:
+                    // Turned off, the kernel purges the socket's error queue: the
+                    // endpoint's too (the pending error stays, as sk_err does).
+                    s->opts.recverr = s->raw.recverr = int_val(v, len) != 0;
+                    if (s->ep) {
+                        s->ep->set_recverr(s->opts.recverr);
+                        if (!s->opts.recverr) s->ep->purge_errq();
+                    }
                     break;
                 default:
                     break;
             }
         }
     } catch (const ingress::Error& e) {
-        say(false, "setsockopt(%d, %d) refused by ingressd: %s", level, name, e.what());
+        say(Say::kInfo, "setsockopt(%d, %d) refused by ingressd: %s", level, name, e.what());
         return e.code() > 0 ? e.code() : EINVAL;
     }
     return 0;
@@ -950,6 +1481,8 @@ void unref(int fd) {
                   [&](const std::unique_ptr<EpReg>& r) { return r->fd == fd && r->s == s; });
     if (--s->refs > 0) return;
     drop_endpoint(s);
+    set_away(s, false);
+    set_draining(s, false);
     std::erase_if(g_regs, [&](const std::unique_ptr<EpReg>& r) { return r->s == s; });
     delete s;
 }
@@ -1008,6 +1541,8 @@ void adopt_inherited() {
         s->opts.reuseport = sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) != 0;
         s->opts.ifindex = static_cast<uint32_t>(sockopt_int(fd, SOL_SOCKET, SO_BINDTOIFINDEX));
         s->opts.multicast_all = sockopt_int(fd, IPPROTO_IP, IP_MULTICAST_ALL) != 0;
+        s->opts.recverr = sockopt_int(fd, IPPROTO_IP, IP_RECVERR) != 0;
+        s->select_err_queue = sockopt_int(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE) != 0;
         const std::pair<int, uint32_t> bits[] = {{IP_PKTINFO, kPktinfo},
                                                  {IP_RECVTOS, kTos},
                                                  {IP_RECVTTL, kTtl},
@@ -1056,28 +1591,74 @@ extern "C" {
 
 int socket(int domain, int type, int protocol) {
     REAL(socket);
-    const int fd = real_socket(domain, type, protocol);
+    const int base = type & 0xf;
+    const bool udp =
+        domain == AF_INET && base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+    // IPPROTO_RAW (255) sockets only send; protocol 0 is refused by the kernel.
+    const bool raw =
+        domain == AF_INET && base == SOCK_RAW && protocol > 0 && protocol < IPPROTO_RAW;
+    const bool packet = domain == AF_PACKET && (base == SOCK_RAW || base == SOCK_DGRAM);
+    // A packet socket is made with protocol 0 (hooked nowhere: the tap receives for it) and
+    // bound with the app's protocol if the tap cannot be had.
+    const int fd = real_socket(domain, type, packet && !t_inside ? 0 : protocol);
     if (fd < 0 || t_inside || fd >= kMaxFd) return fd;
     std::lock_guard lk(g_mu);
     unref(fd);  // a number closed behind the shim's back
-    if (domain == AF_INET && (type & 0xf) == SOCK_DGRAM &&
-        (protocol == 0 || protocol == IPPROTO_UDP)) {
-        auto* s = new Sock;
-        s->refs = 1;
-        s->nonblock = type & SOCK_NONBLOCK;
-        set_fd(fd, s);
+    if (!udp && !raw && !packet) return fd;
+    const int err = errno;
+    auto* s = new Sock;
+    s->refs = 1;
+    s->nonblock = type & SOCK_NONBLOCK;
+    set_fd(fd, s);
+    if (raw) {
+        s->kind = Kind::kRaw;
+        s->raw.protocol = static_cast<uint8_t>(protocol);
+        open_endpoint(s, fd);  // a raw socket receives from its creation
+    } else if (packet) {
+        s->kind = Kind::kPacket;
+        s->tap.ethertype = ntohs(static_cast<uint16_t>(protocol));
+        s->tap.dgram = base == SOCK_DGRAM;
+        open_endpoint(s, fd);  // receives from its creation when it has a protocol
     }
+    errno = err;
     return fd;
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) {
     REAL(bind);
-    const int rc = real_bind(fd, addr, len);
     Sock* s = sock_of(fd);
+    if (s && s->kind == Kind::kPacket && addr && addr->sa_family == AF_PACKET &&
+        len >= sizeof(sockaddr_ll)) {
+        std::lock_guard lk(g_mu);
+        if (s->tried && !s->ep) return real_bind(fd, addr, len);  // the kernel's
+        // The kernel checks the interface with protocol 0 (the socket stays hooked nowhere);
+        // the tap takes the protocol (0: the one it has, as packet_bind) and the interface.
+        sockaddr_ll sll;
+        std::memcpy(&sll, addr, sizeof sll);
+        const uint16_t proto = sll.sll_protocol ? ntohs(sll.sll_protocol) : s->tap.ethertype;
+        sll.sll_protocol = 0;
+        const int rc = real_bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+        if (rc < 0) return rc;
+        const int err = errno;
+        s->tap.ethertype = proto;
+        s->tap.ifindex = static_cast<uint32_t>(sll.sll_ifindex);
+        reopen_endpoint(s, fd);
+        errno = err;
+        return rc;
+    }
+    const int rc = real_bind(fd, addr, len);
     if (rc < 0 || !s) return rc;
     const int err = errno;
     std::lock_guard lk(g_mu);
-    maybe_open(s, fd);
+    if (s->kind == Kind::kRaw) {
+        // raw_bind(): the local address datagrams must be sent to.
+        if (addr && len >= sizeof(sockaddr_in)) {
+            s->raw.addr = ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr);
+            if (s->ep || !s->tried) reopen_endpoint(s, fd);
+        }
+    } else {
+        maybe_open(s, fd);
+    }
     errno = err;
     return rc;
 }
@@ -1089,6 +1670,28 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     if (rc < 0 || !s || !addr) return rc;
     const int err = errno;
     std::lock_guard lk(g_mu);
+    if (s->kind == Kind::kPacket) {
+        errno = err;
+        return rc;
+    }
+    if (s->kind == Kind::kRaw) {
+        // ip4_datagram_connect(): only the peer's datagrams from now on (AF_UNSPEC: any).
+        const uint32_t remote =
+            addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)
+                ? ntohl(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr)
+                : 0;
+        s->raw.remote_addr = remote;
+        if (s->ep) {
+            Inside in;
+            try {
+                s->ep->connect(remote);
+            } catch (const ingress::Error& e) {
+                fall_back(s, fd, e.what());
+            }
+        }
+        errno = err;
+        return rc;
+    }
     if (addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
         const auto* sin = reinterpret_cast<const sockaddr_in*>(addr);
         s->opts.remote_addr = ntohl(sin->sin_addr.s_addr);
@@ -1108,10 +1711,34 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     return rc;
 }
 
+// A packet socket on a tap is bound with protocol 0 in the kernel: its name shows the app's.
+int getsockname(int fd, sockaddr* addr, socklen_t* len) {
+    REAL(getsockname);
+    const socklen_t room = len ? *len : 0;
+    const int rc = real_getsockname(fd, addr, len);
+    Sock* s = sock_of(fd);
+    if (rc < 0 || !s || s->kind != Kind::kPacket || !addr ||
+        room < offsetof(sockaddr_ll, sll_protocol) + sizeof(uint16_t))
+        return rc;
+    std::lock_guard lk(g_mu);
+    if (s->ep || !s->tried) {
+        const uint16_t proto = htons(s->tap.ethertype);
+        std::memcpy(reinterpret_cast<uint8_t*>(addr) + offsetof(sockaddr_ll, sll_protocol), &proto,
+                    sizeof proto);
+    }
+    return rc;
+}
+
 int setsockopt(int fd, int level, int name, const void* v, socklen_t len) {
     REAL(setsockopt);
-    const int rc = real_setsockopt(fd, level, name, v, len);
     Sock* s = sock_of(fd);
+    if (s && s->kind != Kind::kUdp && unmirrorable(s, level, name)) {
+        // The kernel socket takes the socket back first (a packet socket is hooked with its
+        // protocol: PACKET_FANOUT needs a running socket), then the option is the kernel's.
+        std::lock_guard lk(g_mu);
+        if (s->ep || !s->tried) give_up(s, fd, "an option the shim cannot mirror");
+    }
+    const int rc = real_setsockopt(fd, level, name, v, len);
     if (rc < 0 || !s) return rc;
     std::lock_guard lk(g_mu);
     if (const int e = mirror_option(s, level, name, v, len)) {
@@ -1208,7 +1835,7 @@ int ioctl(int fd, unsigned long req, ...) {
     if (s && (req == FIONREAD) && arg) {
         std::lock_guard lk(g_mu);
         maybe_open(s, fd);
-        if (ring_mode(s)) {
+        if (ring_mode(s) && !s->draining) {
             Inside in;
             if (s->shared) s->ep->resync();
             *static_cast<int*>(arg) = static_cast<int>(s->ep->next_len());
@@ -1223,6 +1850,17 @@ int ioctl(int fd, unsigned long req, ...) {
     return rc;
 }
 
+// sock_alloc_send_pskb(): a send fails with the socket's pending error, which it takes,
+// before anything is sent. The kernel socket's own is the kernel's; the endpoint's (an ICMP
+// error ingressd handed it) is taken here. Returns it, or 0.
+static int send_error(int fd) {
+    Sock* s = sock_of(fd);
+    if (!s || !s->ep) return 0;
+    std::lock_guard lk(g_mu);
+    if (!ring_mode(s) || s->hup) return 0;
+    return s->ep->take_pending_error();
+}
+
 // The sends autobind an unbound socket: its endpoint opens then (the replies come to it).
 static void after_send(int fd, ssize_t rc) {
     Sock* s = sock_of(fd);
@@ -1235,6 +1873,10 @@ static void after_send(int fd, ssize_t rc) {
 
 ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tl) {
     REAL(sendto);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const ssize_t rc = real_sendto(fd, buf, len, flags, to, tl);
     after_send(fd, rc);
     return rc;
@@ -1246,6 +1888,10 @@ ssize_t send(int fd, const void* buf, size_t len, int flags) {
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
     REAL(sendmsg);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const ssize_t rc = real_sendmsg(fd, msg, flags);
     after_send(fd, rc);
     return rc;
@@ -1253,6 +1899,10 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 int sendmmsg(int fd, mmsghdr* v, unsigned int n, int flags) {
     REAL(sendmmsg);
+    if (const int err = send_error(fd)) {
+        errno = err;
+        return -1;
+    }
     const int rc = real_sendmmsg(fd, v, n, flags);
     after_send(fd, rc);
     return rc;

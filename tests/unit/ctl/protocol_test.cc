@@ -314,7 +314,10 @@ TEST(ProtocolRequests, EncodeThenDecodeIsTheSameRequest) {
                                  [](const Message& m, McRequest* o) { return decode_leave(m, o); });
     EXPECT_EQ(dl.sources, (std::vector<uint32_t>{5, 6}));
 
-    for (Attr a : {Attr::kMulticastAll, Attr::kIcmpFilter, Attr::kIfindex, Attr::kRemoteAddr}) {
+    // Every option an open endpoint takes (registry.cc set_option), PACKET_IGNORE_OUTGOING's
+    // u8 included (it was sent as a u32, which the parser refused).
+    for (Attr a : {Attr::kMulticastAll, Attr::kIcmpFilter, Attr::kIfindex, Attr::kRemoteAddr,
+                   Attr::kRecverr, Attr::kIgnoreOutgoing}) {
         auto ds = decoded<SetOption>(encode(16, SetOption{8, a, 1}), 16, MsgType::kSetOption,
                                      [](const Message& m, SetOption* o) { return decode(m, o); });
         EXPECT_EQ(ds.id, 8u);
