@@ -39,7 +39,9 @@ ingressd_cfg() {
 # The tests' daemon and app, with $tmp, $ns_a and a fail() function of the caller's:
 #   ingressd_up BUILD           ingressd on $tmp/ingressd.yaml in $ns_a ($pid; $tmp/out,
 #                               $tmp/log), once it serves $tmp/ctl.sock
-#   sink_up BUILD PACKETS       ingress-sink on UDP 0.0.0.0:5000 ($sink), once attached
+#   sink_up BUILD PACKETS [ARG...]
+#                               ingress-sink on UDP 0.0.0.0:5000 ($sink), once attached;
+#                               ARGs are more ingress-sink options
 ingressd_up() {
     ip netns exec "$ns_a" "$1"/src/ingressd --config "$tmp/ingressd.yaml" > "$tmp/out" 2> "$tmp/log" &
     pid=$!
@@ -48,7 +50,7 @@ ingressd_up() {
 }
 sink_up() {
     "$1"/tools/ingress-sink --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets "$2" \
-        --duration 60 > "$tmp/sink" 2> "$tmp/sink.err" &
+        --duration 60 "${@:3}" > "$tmp/sink" 2> "$tmp/sink.err" &
     sink=$!
     for _ in $(seq 100); do grep -q "endpoint .* open" "$tmp/sink.err" 2>/dev/null && break; sleep 0.1; done
     grep -q "endpoint .* open" "$tmp/sink.err" || { cat "$tmp/sink.err" >&2; fail "the app did not attach"; }
