@@ -17,6 +17,10 @@
 #      `sysctl -w net.ipv4.icmp_ratelimit=0`, lifts the per-host limit on port unreachables;
 #   6. conservation holds; the convergence time (change -> first datagram the dataplane
 #      handles for the new address) is printed.
+# The file also holds a binding (198.18.0.1/32 port 7000 -> label svc): on AF_XDP the address
+# is the kernel's before the start and the binding is taken silently; on DPDK the TAP is
+# configured after the start, so the start keeps the binding and says it is not yet the
+# host's (a refusal there would make a binding to a DPDK port's address impossible).
 # The second argument names the backend: af_xdp (default), or dpdk-af_xdp (the port's kernel
 # side is then its exception TAP: the addresses are added there, as an operator would).
 set -euo pipefail
@@ -58,6 +62,8 @@ interfaces:
 $port
     queues: 1
 $eal
+bindings:
+  - {protocol: udp, prefix: 198.18.0.1/32, ports: 7000, label: svc}
 control:
   socket: $tmp/ctl.sock
 EOC
@@ -67,6 +73,14 @@ for _ in $(seq 100); do grep -q "worker(s) up" "$tmp/log" && break; sleep 0.1; d
 grep -q "worker(s) up" "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
 # DPDK: the TAP exists now; the operator configures the port on it.
 [ "$backend" = af_xdp ] || ip -n "$ns_a" addr add 198.18.0.1/24 dev "$kdev"
+kept="bindings\[0\]\.prefix: kept, not yet the host's"
+if [ "$backend" = af_xdp ]; then
+    grep -q "$kept" "$tmp/log" && { echo "AF_XDP: the binding to a configured address was said not to be the host's" >&2; exit 1; }
+else
+    grep -q "$kept" "$tmp/log" || { cat "$tmp/log" >&2; echo "DPDK: the start did not say it kept the binding" >&2; exit 1; }
+fi
+"$build"/tools/ingressctl --socket "$tmp/ctl.sock" bindings | grep -qE "^198\.18\.0\.1/32 +7000 +svc +config" \
+    || { "$build"/tools/ingressctl --socket "$tmp/ctl.sock" bindings >&2; echo "the file's binding is not listed" >&2; exit 1; }
 
 "$build"/tools/ingress-sink --rcvbuf 67108864 --socket "$tmp/ctl.sock" --udp 0.0.0.0:5000 --packets 300 \
     --duration 30 --json > "$tmp/sink" 2> "$tmp/sink.err" &

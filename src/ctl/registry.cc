@@ -680,8 +680,10 @@ Result Registry::check_bindings(const std::vector<demux::Binding>& bs,
 }
 
 Result Registry::set_config_bindings(const std::vector<demux::Binding>& bs,
-                                     const ipv4::RouteTables* tables, std::size_t* bad) {
-    if (Result r = check_bindings(bs, tables, bad); !r.ok()) return r;
+                                     const ipv4::RouteTables* tables, std::size_t* bad,
+                                     bool check) {
+    if (check)
+        if (Result r = check_bindings(bs, tables, bad); !r.ok()) return r;
     std::vector<BindingSlot> next;
     for (const demux::Binding& b : bs) next.push_back({b, true, 0});
     // Those added over the control socket stay, unless the file now names the same key.

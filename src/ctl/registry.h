@@ -129,9 +129,11 @@ public:
     Result remove_binding(const PeerCred& peer, const demux::Binding& b);
     // A (re)load of the file's `bindings:`: they replace the previous file's, those added
     // over the control socket stay. Nothing changes when one is refused (`*bad`: its index).
-    // `tables`: the route tables to check the prefixes against (null: the current ones).
+    // `tables`: the route tables to check the prefixes against (null: the current ones);
+    // `check` false: installed unchecked (the caller checked, and chose to go on).
     Result set_config_bindings(const std::vector<demux::Binding>& bs,
-                               const ipv4::RouteTables* tables, std::size_t* bad);
+                               const ipv4::RouteTables* tables, std::size_t* bad,
+                               bool check = true);
     // The prefix check alone (a reload checks before it applies anything).
     Result check_bindings(const std::vector<demux::Binding>& bs, const ipv4::RouteTables* tables,
                           std::size_t* bad) const;

@@ -468,7 +468,7 @@ void Dataplane::start_control() {
     rc.max_ring_bytes_per_uid = cfg_.control_max_ring_bytes_per_uid;
     rc.hash_seed = static_cast<uint32_t>(g_clock.now_ns() ^ reinterpret_cast<uintptr_t>(this));
     registry_ = std::make_unique<ctl::Registry>(rc, *endpoint_pub_, routes_.get());
-    apply_bindings(cfg_, nullptr);
+    apply_bindings(cfg_, nullptr, true);
     ctl::ServerConfig sc;
     sc.path = cfg_.control_socket;
     sc.mode = cfg_.control_mode;
@@ -956,13 +956,42 @@ std::vector<std::string> Dataplane::reload(const config::Config& file) {
     return restart;
 }
 
-void Dataplane::apply_bindings(const config::Config& cfg, const ipv4::RouteTables* tables) {
+void Dataplane::apply_bindings(const config::Config& cfg, const ipv4::RouteTables* tables,
+                               bool at_start) {
     // `bindings:` (demux/sk_lookup.h): a label's prefix must be the host's; the refusal
     // names the entry's place in the file.
     std::vector<demux::Binding> bs;
     for (const config::BindingEntry& e : cfg.bindings) bs.push_back(e.binding);
     std::size_t bad = 0;
-    ctl::Result r = registry_->set_config_bindings(bs, tables, &bad);
+    ctl::Result r = registry_->check_bindings(bs, tables, &bad);
+    // Except at start under host: kernel with a DPDK port: the port's kernel side is the TAP
+    // this start just created, which the operator configures afterwards (docs/dpdk.md), so
+    // its addresses cannot be there yet. Such a binding is kept, said once; it captures
+    // nothing until the address is the host's (as the kernel's sk_lookup only sees traffic
+    // routed local), and a reload checks it again.
+    const bool tap_pending = at_start && cfg.host_kernel &&
+                             std::any_of(cfg.interfaces.begin(), cfg.interfaces.end(),
+                                         [](const config::InterfaceConfig& i) {
+                                             return i.driver == config::Driver::kDpdk;
+                                         });
+    if (!r.ok() && tap_pending) {
+        for (std::size_t i = 0; i < bs.size(); ++i) {
+            std::size_t one = 0;
+            const ctl::Result ri = registry_->check_bindings({bs[i]}, tables, &one);
+            if (ri.ok()) continue;
+            const config::BindingEntry& e = cfg.bindings[i];
+            std::fprintf(stderr,
+                         "ingressd: %s:%d: %s.prefix: kept, not yet the host's: %s (a DPDK "
+                         "port's TAP gets its addresses once ingressd made it; a reload "
+                         "checks again)\n",
+                         cfg.path.c_str(), e.line, e.key.c_str(), ri.message.c_str());
+        }
+        r = {};
+    } else if (!r.ok()) {
+        const config::BindingEntry& e = cfg.bindings[bad];
+        throw config::Error(cfg.path, e.line, e.column, e.key + ".prefix", r.message);
+    }
+    r = registry_->set_config_bindings(bs, tables, &bad, false);
     if (!r.ok()) {
         const config::BindingEntry& e = cfg.bindings[bad];
         throw config::Error(cfg.path, e.line, e.column, e.key + ".prefix", r.message);

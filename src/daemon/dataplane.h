@@ -106,7 +106,9 @@ private:
     void create_workers();  // one per (interface, queue)
     void start_control();   // registry and control socket
     // The file's `bindings:` into the registry; config::Error naming the entry if refused.
-    void apply_bindings(const config::Config& cfg, const ipv4::RouteTables* tables);
+    // `at_start`: see the definition (a DPDK port's TAP has no addresses yet).
+    void apply_bindings(const config::Config& cfg, const ipv4::RouteTables* tables,
+                        bool at_start = false);
     // Pins the calling thread (the control thread) to `core`, or unpins it (-1); logs it.
     void pin_control_thread(int core);
     void start_workers();                // threads, pinned where the config says

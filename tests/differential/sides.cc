@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -481,24 +482,28 @@ std::set<uint32_t> frame_sources(const Scenario& sc) {
     return s;
 }
 
+// The kernel's name of a logical device (main | second | lo | vlanN): the veth's, or, for a
+// DPDK port under `host: kernel`, its exception TAP's.
+using DevName = std::function<std::string(const std::string&)>;
+
 // Permanent neighbour entries for the frames' sources, on every link a frame arrives by.
-void add_neighbours(const std::string& ns, const Scenario& sc, const Topology& t) {
+void add_neighbours(const std::string& ns, const Scenario& sc, const DevName& dev) {
     std::set<std::string> links;
     for (const auto& f : sc.frames) links.insert(f.via);
     for (const auto& link : links)
         for (uint32_t a : frame_sources(sc))
             test::sh("ip -n " + ns + " neigh replace " + addr_str(a) + " lladdr " + kPeerMac.str() +
-                     " dev " + t.dev(link) + " nud permanent");
+                     " dev " + dev(link) + " nud permanent");
 }
 
-std::string route_cmd(const Route& r, const Topology& t) {
+std::string route_cmd(const Route& r, const DevName& dev) {
     bool has_dev = r.type == "unicast" || r.type == "local" || r.type == "broadcast";
     return (r.type == "unicast" ? "" : r.type + " ") + r.prefix +
-           (has_dev ? " dev " + t.dev(r.dev) : "") + (r.table.empty() ? "" : " table " + r.table);
+           (has_dev ? " dev " + dev(r.dev) : "") + (r.table.empty() ? "" : " table " + r.table);
 }
 
 // `ip rule add` for a scenario rule (the config's keys in iproute2's words).
-std::string rule_cmd(const Rule& r, const Topology& t) {
+std::string rule_cmd(const Rule& r, const DevName& dev) {
     std::string c;
     for (const auto& [k, v] : r) {
         if (k == "priority")
@@ -506,7 +511,7 @@ std::string rule_cmd(const Rule& r, const Topology& t) {
         else if (k == "not")
             c += v == "true" ? " not" : "";
         else if (k == "iif" || k == "oif")
-            c += " " + k + " " + t.dev(v);
+            c += " " + k + " " + dev(v);
         else if (k == "action")
             c += v == "lookup" ? "" : " " + v;
         else if (k == "table")
@@ -590,15 +595,16 @@ private:
 };
 
 // Namespace a configured from the scenario with `ip` and `sysctl`, as an operator configures a
-// host: the kernel side's whole host, and what ingressd mirrors under `host: kernel`.
-static void configure_namespace(const Scenario& sc, const Topology& t) {
+// host: the kernel side's whole host, and what ingressd mirrors under `host: kernel` (`dev`:
+// the kernel's name of each logical device).
+static void configure_namespace(const Scenario& sc, const Topology& t, const DevName& dev) {
     const std::string& ns = t.pair().ns_a();
-    const std::string main = t.dev("main");
+    const std::string main = dev("main");
     add_addresses(ns, main, sc.host.addresses);
-    if (!sc.host.second.empty()) add_addresses(ns, t.dev("second"), sc.host.second);
+    if (!sc.host.second.empty()) add_addresses(ns, dev("second"), sc.host.second);
     add_addresses(ns, "lo", sc.host.lo);
     for (const auto& v : sc.host.vlans) {
-        std::string d = t.dev("vlan" + std::to_string(v.id));
+        std::string d = dev("vlan" + std::to_string(v.id));
         if (test::sh("ip -n " + ns + " link add link " + main + " name " + d + " type vlan id " +
                      std::to_string(v.id)) != 0)
             throw Unsupported("this kernel cannot create VLAN devices (8021q)");
@@ -608,16 +614,16 @@ static void configure_namespace(const Scenario& sc, const Topology& t) {
     sysctls(ns, "net.ipv4.conf.all.", with_defaults(sc.host.all));
     sysctls(ns, "net.ipv4.conf." + main + ".", with_defaults(sc.host.conf));
     if (!sc.host.second.empty())
-        sysctls(ns, "net.ipv4.conf." + t.dev("second") + ".", with_defaults(sc.host.second_conf));
+        sysctls(ns, "net.ipv4.conf." + dev("second") + ".", with_defaults(sc.host.second_conf));
     sysctls(ns, "net.ipv4.", sc.host.ipv4);
-    for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, t));
-    for (const auto& r : sc.host.rules) must("ip -n " + ns + " rule add" + rule_cmd(r, t));
-    add_neighbours(ns, sc, t);
+    for (const auto& r : sc.host.routes) must("ip -n " + ns + " route add " + route_cmd(r, dev));
+    for (const auto& r : sc.host.rules) must("ip -n " + ns + " rule add" + rule_cmd(r, dev));
+    add_neighbours(ns, sc, dev);
 }
 
 Observed run_kernel(const Scenario& sc) {
     Topology t(sc.host);
-    configure_namespace(sc, t);
+    configure_namespace(sc, t, [&](const std::string& l) { return t.dev(l); });
 
     Observed o;
     t.pair().enter_a();
@@ -809,16 +815,28 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
     TmpDir dir;
     std::map<std::string, std::string> taps;
     const bool host_kernel = host == "kernel";
-    if (host_kernel) {
-        // DPDK's ports are configured on their TAPs, which exist only once ingressd runs.
-        if (driver == "dpdk") throw Unsupported("host: kernel is run on AF_XDP only");
-        configure_namespace(sc, t);
-    }
+    // AF_XDP: the veths are the ports' kernel side, configured before ingressd starts.
+    if (host_kernel && driver != "dpdk")
+        configure_namespace(sc, t, [&](const std::string& l) { return t.dev(l); });
     {
         std::ofstream cfg(dir.path + "/ingressd.yaml");
         cfg << ingressd_config(sc, t, dir.path + "/ctl.sock", driver, host_kernel, taps);
     }
     Daemon d(ingressd_path, t.pair().ns_a(), dir.path);
+    if (host_kernel && driver == "dpdk") {
+        // DPDK: a port's kernel side is its exception TAP, which exists once ingressd runs
+        // (docs/dpdk.md): configure the TAPs, then a reload, which under host: kernel
+        // reads the netconf knobs and a fresh dump before it replies.
+        if (!sc.host.vlans.empty()) throw Unsupported("VLAN devices on a DPDK port's TAP");
+        configure_namespace(sc, t, [&](const std::string& l) {
+            auto it = taps.find(l);
+            return it == taps.end() || it->second.empty() ? t.dev(l) : it->second;
+        });
+        const std::string ctl = (std::filesystem::path(ingressd_path).parent_path().parent_path() /
+                                 "tools" / "ingressctl")
+                                    .string();
+        must(ctl + " --socket " + dir.path + "/ctl.sock reload > /dev/null");
+    }
     auto client = std::make_unique<Client>(Client::connect(dir.path + "/ctl.sock"));
     // What an app names as the interface: on DPDK a port's ifindex is its TAP's, the
     // kernel's side of a port the kernel no longer drives (docs/dpdk.md).
