@@ -304,7 +304,7 @@ public:
         env_.c.mib(Mib::kUdpNoPorts);
         if (env_.icmp)
             env_.icmp->send(pkt_, wire::kIcmpDestUnreach, wire::kIcmpPortUnreach, 0, d_.daddr,
-                            env_.now_ns, env_.c);
+                            env_.now_ns, env_.c, env_.ip_opt);
         return Verdict::drop(DropReason::kNoSocket);
     }
 

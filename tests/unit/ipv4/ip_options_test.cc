@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "support/option_bytes.h"
+
 namespace ingress::ipv4 {
 namespace {
 
@@ -90,15 +92,9 @@ std::vector<uint8_t> header_with(std::vector<uint8_t> options) {
     return h;
 }
 
+using test::cat;
 std::vector<uint8_t> be(uint32_t v) {
-    return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
-            static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
-}
-
-std::vector<uint8_t> cat(std::initializer_list<std::vector<uint8_t>> parts) {
-    std::vector<uint8_t> r;
-    for (const auto& p : parts) r.insert(r.end(), p.begin(), p.end());
-    return r;
+    return test::be32_bytes(v);
 }
 
 IpOptions write(std::vector<uint8_t>& h) {
