@@ -117,6 +117,8 @@ enum CmsgBits : uint32_t {
     kTimestamp = 1u << 4,
     kTimestampNs = 1u << 5,
     kRxqOvfl = 1u << 6,
+    kRecvOpts = 1u << 7,
+    kRetOpts = 1u << 8,
 };
 
 struct McOp {
@@ -378,7 +380,7 @@ void put_cmsg(msghdr* msg, std::size_t& used, int level, int type, const void* d
 }
 
 // udp_recvmsg's order: sock_recv_cmsgs (timestamp, drops), then ip_cmsg_recv (PKTINFO,
-// TTL, TOS, ORIGDSTADDR).
+// TTL, TOS, RECVOPTS, RETOPTS, ORIGDSTADDR).
 void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
     if (msg->msg_name && msg->msg_namelen > 0) {
         std::memcpy(msg->msg_name, &m.src, std::min<std::size_t>(msg->msg_namelen, sizeof m.src));
@@ -415,6 +417,15 @@ void fill_msg(const Sock* s, const ingress::Message& m, msghdr* msg) {
     if (s->cmsgs & kTos) {
         const uint8_t tos = md.tos;
         put_cmsg(msg, used, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    }
+    // ip_cmsg_recv_opts / ip_cmsg_recv_retopts: only for a datagram that had options.
+    if ((s->cmsgs & kRecvOpts) && md.ip_optlen)
+        put_cmsg(msg, used, IPPROTO_IP, IP_RECVOPTS, m.ip_opts, md.ip_optlen);
+    if ((s->cmsgs & kRetOpts) && md.ip_optlen) {
+        if (md.flags & INGRESS_F_RETOPTS_CTRUNC)
+            msg->msg_flags |= MSG_CTRUNC;
+        else
+            put_cmsg(msg, used, IPPROTO_IP, IP_RETOPTS, m.ip_opts + md.ip_optlen, md.ip_retoptlen);
     }
     if (s->cmsgs & kOrigDst) {
         sockaddr_in o{};
@@ -468,6 +479,11 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     ingress::Message m{};
     if (flags & MSG_PEEK) {
         m.meta = *md;
+        // The options lie after the payload in the slot (record.h).
+        if (md->ip_optlen + md->ip_retoptlen <= sizeof m.ip_opts && have == md->len)
+            std::memcpy(m.ip_opts, data + have, md->ip_optlen + md->ip_retoptlen);
+        else
+            m.meta.ip_optlen = m.meta.ip_retoptlen = 0;
         m.len = std::max(md->orig_len, have);
         m.src.sin_family = AF_INET;
         m.src.sin_addr.s_addr = htonl(md->src_addr);
@@ -925,6 +941,12 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 case IP_RECVORIGDSTADDR:
                     bit(kOrigDst);
                     break;
+                case IP_RECVOPTS:
+                    bit(kRecvOpts);
+                    break;
+                case IP_RETOPTS:
+                    bit(kRetOpts);
+                    break;
                 case IP_MULTICAST_ALL:
                     s->opts.multicast_all = int_val(v, len) != 0;
                     if (s->ep) s->ep->set_multicast_all(s->opts.multicast_all);
@@ -1008,10 +1030,9 @@ void adopt_inherited() {
         s->opts.reuseport = sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) != 0;
         s->opts.ifindex = static_cast<uint32_t>(sockopt_int(fd, SOL_SOCKET, SO_BINDTOIFINDEX));
         s->opts.multicast_all = sockopt_int(fd, IPPROTO_IP, IP_MULTICAST_ALL) != 0;
-        const std::pair<int, uint32_t> bits[] = {{IP_PKTINFO, kPktinfo},
-                                                 {IP_RECVTOS, kTos},
-                                                 {IP_RECVTTL, kTtl},
-                                                 {IP_RECVORIGDSTADDR, kOrigDst}};
+        const std::pair<int, uint32_t> bits[] = {
+            {IP_PKTINFO, kPktinfo},         {IP_RECVTOS, kTos},       {IP_RECVTTL, kTtl},
+            {IP_RECVORIGDSTADDR, kOrigDst}, {IP_RECVOPTS, kRecvOpts}, {IP_RETOPTS, kRetOpts}};
         for (auto [name, bit] : bits)
             if (sockopt_int(fd, IPPROTO_IP, name)) s->cmsgs |= bit;
         if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMP)) s->cmsgs |= kTimestamp;
