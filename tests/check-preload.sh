@@ -312,7 +312,9 @@ wait "${apps[-1]}" || { cat "$tmp/exec.err" >&2; fail "the exec case exited with
 expect exec "$(cat "$tmp/exec.out")" 100 "$k0" "$i0"
 
 # semantics OUT [PRELOAD]: tests/apps/preload_semantics on port 5060 (under the shim when
-# PRELOAD is given), fed three datagrams with TOS 0x28; its report in OUT.
+# PRELOAD is given), fed three datagrams with TOS 0x28 and a record route option (IP_OPTIONS:
+# the sender's kernel records itself, the receiver's path records 198.18.0.1); its report in
+# OUT.
 semantics() {
     ip netns exec "$ns_a" env ${2:+LD_PRELOAD=$2} INGRESS_PRELOAD_SOCKET="$tmp/ctl.sock" \
         "$build/tests/preload_semantics" 5060 > "$1" 2> "$1.err" &
@@ -322,6 +324,7 @@ semantics() {
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, bytes([7, 11, 4] + [0] * 9))
 for p in (b"alpha-0123456789", b"b", b"gamma"):
     s.sendto(p, ("198.18.0.1", 5060))'
     wait "${apps[-1]}" || { cat "$1" "$1.err" >&2; fail "preload_semantics failed"; }

@@ -32,6 +32,18 @@ void copy_out(const Datagram& d, Message& m, bool real_len) noexcept {
     const uint32_t c = std::min(d.len, m.buf_len);
     if (c) std::memcpy(m.buf, d.data, c);
     m.meta = *d.meta;
+    // IP_RECVOPTS / IP_RETOPTS: the option bytes after the payload, copied too (the slot
+    // goes back to the daemon).
+    std::size_t ol = 0, rl = 0;
+    const uint8_t* o = ingress_ip_recvopts(&d, &ol);
+    const uint8_t* r = ingress_ip_retopts(&d, &rl);
+    if (ol + rl > sizeof m.ip_opts) ol = rl = 0;  // cannot come from the daemon
+    if (ol) [[unlikely]]
+        std::memcpy(m.ip_opts, o, ol);
+    if (rl) [[unlikely]]
+        std::memcpy(m.ip_opts + ol, r, rl);
+    m.meta.ip_optlen = static_cast<uint8_t>(ol);
+    m.meta.ip_retoptlen = static_cast<uint8_t>(rl);
     // udp_recvmsg: MSG_TRUNC in msg_flags when the datagram was longer than what was
     // copied; with MSG_TRUNC in the call's flags it returns the datagram's real length.
     const uint32_t orig = std::max(d.meta->orig_len, d.len);

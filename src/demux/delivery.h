@@ -94,7 +94,8 @@ public:
     [[nodiscard]] bool try_emplace(Fill&& fill, std::span<const uint8_t> head,
                                    std::span<const uint8_t> body = {},
                                    const DeliveryCtx* ctx = nullptr,
-                                   const RcvBudget* budget = nullptr) noexcept {
+                                   const RcvBudget* budget = nullptr,
+                                   std::span<const uint8_t> tail = {}) noexcept {
         const uint16_t worker = ctx ? ctx->worker : 0;
         // A worker index beyond the endpoint's rings is a configuration error (the
         // registry's worker count must match the daemon's): refuse rather than write out of
@@ -105,7 +106,7 @@ public:
             w_[worker].prod.count_drop();
             return false;
         }
-        if (!w_[worker].prod.try_push_with(fill, head, body, budget ? budget->truesize : 0))
+        if (!w_[worker].prod.try_push_with(fill, head, body, budget ? budget->truesize : 0, tail))
             return false;  // dropped_full: the app sees it in the ring header
         if (ctx && ctx->wakeups)
             ctx->wakeups->note(*this, worker);

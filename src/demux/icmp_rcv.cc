@@ -106,7 +106,7 @@ Verdict icmp_echo(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& env) n
         return traced(env, IcmpRcvOutcome::kIgnoredEcho, Verdict::delivered());
     const ipv4::IcmpResult r =
         env.icmp->reply(pkt, wire::kIcmpEchoReply, icmp.code(), icmp.rest(), icmp.body(),
-                        env.icmp->spec_dst(pkt), env.now_ns, env.c);
+                        env.icmp->spec_dst(pkt), env.now_ns, env.c, env.ip_opt);
     return traced(env, reply_outcome(r), Verdict::delivered());
 }
 
@@ -120,8 +120,9 @@ Verdict icmp_timestamp(const core::Packet& pkt, wire::IcmpView icmp, DemuxEnv& e
     const uint32_t now = env.icmp->wall_ms();
     wire::store_be32(&times[4], now);
     wire::store_be32(&times[8], now);
-    const ipv4::IcmpResult r = env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(),
-                                               times, env.icmp->spec_dst(pkt), env.now_ns, env.c);
+    const ipv4::IcmpResult r =
+        env.icmp->reply(pkt, wire::kIcmpTimestampReply, 0, icmp.rest(), times,
+                        env.icmp->spec_dst(pkt), env.now_ns, env.c, env.ip_opt);
     return traced(env, reply_outcome(r), Verdict::delivered());
 }
 

@@ -69,10 +69,12 @@ bool icmp_kernel_keeps(const core::Packet& pkt, const LocalDeliverConfig& cfg) n
 //   redirect, and the types the kernel discards (1, 2, 6, 7, 9, 10, 14-18): consumed.
 // A reply's source is fib_compute_spec_dst(): the destination when it was ours (LOCAL), else
 // the arrival interface's primary address (IcmpSender::spec_dst).
+// A request carrying IP options is answered with their echo (ip_options_echo() in
+// icmp_reply(): record route and timestamp with our entries, the source route reversed;
+// IcmpSender says how), from the header local_deliver_finish() wrote (env.ip_opt).
 // Deliberately not done: ICMP extended echo (type 42, PROBE; icmp_echo_enable_probe is 0 by
 // default: the kernel answers nothing either, but counts it in IcmpMsgInType42, which has no
-// slot here), learning redirects (the dataplane forwards nothing), the replies' IP options
-// (ip_options_echo: a request carrying options is answered without them).
+// slot here), learning redirects (the dataplane forwards nothing).
 // Reads:  pkt.l4_off, pkt.len, ICMP bytes, pkt.route_type, pkt.saddr, pkt.daddr, pkt.tos.
 // Writes: endpoints' pending errors and error queues, the worker's PMTU cache;
 //         *env.icmp_trace, when set (the type, code and IcmpRcvOutcome).

@@ -1,7 +1,11 @@
 #include "demux/local_deliver.h"
 
+#include <algorithm>
+#include <array>
+
 #include "demux/icmp_rcv.h"
 #include "demux/raw.h"
+#include "ipv4/ip_options.h"
 #include "wire/icmp.h"
 
 namespace ingress::demux {
@@ -10,8 +14,9 @@ using core::DropReason;
 using core::Mib;
 using core::Verdict;
 
-Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
-                             const LocalDeliverConfig& cfg) noexcept {
+namespace {
+
+Verdict deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig& cfg) noexcept {
     const RawResult raw =
         env.table.has_raw() ? raw_local_deliver(pkt, env.table, env.delivery) : RawResult{};
 
@@ -45,8 +50,37 @@ Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
     env.c.mib(Mib::kIpInUnknownProtos);
     if (env.icmp)
         env.icmp->send(pkt, wire::kIcmpDestUnreach, wire::kIcmpProtUnreach, 0, pkt.daddr,
-                       env.now_ns, env.c);
+                       env.now_ns, env.c, env.ip_opt);
     return Verdict::drop(DropReason::kIpNoproto);
+}
+
+// ip_rcv_options()'s writes into the header (ipv4/ip_options.h says why here), then the
+// delivery with the compiled options in env.ip_opt. A frame passed to the kernel gets its
+// header back as it arrived: the kernel runs ip_rcv_options() on it itself.
+[[gnu::noinline]] Verdict deliver_with_options(core::Packet& pkt, DemuxEnv& env,
+                                               const LocalDeliverConfig& cfg) noexcept {
+    const std::span<uint8_t> hdr = pkt.l3().first(pkt.ip_hlen());
+    std::array<uint8_t, wire::Ipv4View::kMinHeaderLen + ipv4::kMaxIpOptionsLen> arrived;
+    std::copy(hdr.begin(), hdr.end(), arrived.begin());
+    ipv4::OptionsRcvEnv oenv{.spec_dst = pkt.daddr, .now_ms = 0, .routes = nullptr};
+    if (env.icmp) oenv = env.icmp->options_env(pkt);
+    const ipv4::IpOptions opt = ipv4::ip_options_rcv_write(hdr, oenv);
+    // route_input validated these bytes (the first fragment's, for a reassembled datagram).
+    env.ip_opt = opt.ok ? &opt : nullptr;
+    const Verdict v = deliver(pkt, env, cfg);
+    env.ip_opt = nullptr;
+    if (v.kind() == core::Verdict::Kind::kPass)
+        std::copy_n(arrived.begin(), hdr.size(), hdr.begin());
+    return v;
+}
+
+}  // namespace
+
+Verdict local_deliver_finish(core::Packet& pkt, DemuxEnv& env,
+                             const LocalDeliverConfig& cfg) noexcept {
+    if (pkt.ip_hlen() > wire::Ipv4View::kMinHeaderLen) [[unlikely]]
+        return deliver_with_options(pkt, env, cfg);
+    return deliver(pkt, env, cfg);
 }
 
 }  // namespace ingress::demux

@@ -24,6 +24,11 @@ struct LocalDeliverConfig {
 
 // Kernel-equivalent: net/ipv4/ip_input.c ip_local_deliver_finish() ->
 // ip_protocol_deliver_rcu(): raw_local_deliver(), then inet_protos[protocol]->handler.
+//   Options (ihl > 5): first ip_rcv_options()'s writes into the header
+//             (ipv4::ip_options_rcv_write(): record route, timestamp), so the raw copies,
+//             UDP's IP_RECVOPTS and every answer see what a kernel socket sees; the compiled
+//             options go in env.ip_opt for the answers' echo. A frame then passed to the
+//             kernel gets back the header it arrived with.
 //   UDP:      udp_rcv here; IpInDelivers counted whatever udp_rcv decides (the kernel counts
 //             it once the handler returns, and udp_rcv always returns 0).
 //   ICMP:     icmp_rcv here (echo and timestamp replies, errors to endpoints), IpInDelivers
@@ -40,6 +45,7 @@ struct LocalDeliverConfig {
 // and ICMP error still happen as in the kernel.
 // Reads:  pkt.ip_proto, pkt.daddr, pkt.flags (kFlagReassembled), pkt.route_type (via
 //         udp_rcv), frame bytes.
+// Writes: the IP header's option bytes (ihl > 5; restored for a passed frame).
 // Next:   delivered, pass.
 // Drops:  IP_NOPROTO, NO_SOCKET, SOCKET_RCVBUFF, REASM_KERNEL_PROTO, and udp_rcv's.
 // Counts: IpInDelivers, IpInUnknownProtos.

@@ -1,8 +1,11 @@
 #include "demux/udp.h"
 
 #include <array>
+#include <cstring>
+#include <optional>
 
 #include "demux/hash.h"
+#include "ipv4/ip_options.h"
 #include "ipv4/route_type.h"
 #include "wire/checksum.h"
 #include "wire/icmp.h"
@@ -206,10 +209,38 @@ bool is_mcast_sock(const UdpEntry& e, wire::Ipv4Addr saddr, uint16_t sport, wire
            bound_dev_eq(e.bound_dev_if, ifindex) && e.ep->mc().sf_allow(daddr, saddr, ifindex);
 }
 
+// What a datagram with IP options carries after its payload (record.h): IP_RECVOPTS, the
+// options as ip_rcv_options() left them (ip_cmsg_recv_opts: the whole ihl * 4 - 20 bytes),
+// then IP_RETOPTS (ip_cmsg_recv_retopts: __ip_options_echo(), then ip_options_undo()).
+struct OptionsTail {
+    std::array<uint8_t, 2 * ipv4::kMaxIpOptionsLen> b;
+    uint8_t recv = 0, ret = 0;
+    bool ctrunc = false;  // the echo failed: MSG_CTRUNC, no IP_RETOPTS
+    std::span<const uint8_t> bytes() const noexcept { return {b.data(), std::size_t{recv} + ret}; }
+
+    OptionsTail(const core::Packet& pkt, const ipv4::IpOptions& opt,
+                const ipv4::RouteTables* routes) noexcept {
+        const std::span<const uint8_t> hdr = pkt.l3().first(pkt.ip_hlen());
+        recv = static_cast<uint8_t>(hdr.size() - wire::Ipv4View::kMinHeaderLen);
+        std::memcpy(b.data(), hdr.data() + wire::Ipv4View::kMinHeaderLen, recv);
+        ipv4::IpOptionsEcho e;
+        if (!ipv4::ip_options_echo(hdr, opt, pkt.saddr, routes, e)) {
+            ctrunc = true;
+            return;
+        }
+        ipv4::ip_options_undo(e);
+        ret = e.optlen;
+        std::memcpy(b.data() + recv, e.data.data(), ret);
+    }
+};
+
 class Receiver {
 public:
     Receiver(core::Packet& pkt, DemuxEnv& env, const Datagram& d, Csum csum) noexcept
-        : pkt_(pkt), env_(env), d_(d), csum_(csum) {}
+        : pkt_(pkt), env_(env), d_(d), csum_(csum) {
+        if (env.ip_opt) [[unlikely]]
+            opts_.emplace(pkt, *env.ip_opt, env.icmp ? env.icmp->routes() : nullptr);
+    }
 
     // udp_lib_checksum_complete(): computed once, on first need.
     bool csum_complete() noexcept {
@@ -233,8 +264,13 @@ public:
                                          d_.ulen - wire::UdpView::kHeaderLen};
         const core::Packet& pkt = pkt_;
         const Datagram& d = d_;
-        const uint16_t csum = unverified ? reader_csum(d, ep.rings().geometry().max_payload()) : 0;
-        auto fill = [&pkt, &d, unverified, csum](shm::SlotMeta& m) noexcept {
+        // The options after the payload, when they fit the slot at all.
+        const uint32_t max_payload = ep.rings().geometry().max_payload();
+        const OptionsTail* opts = opts_ && opts_->bytes().size() <= max_payload ? &*opts_ : nullptr;
+        const std::span<const uint8_t> tail = opts ? opts->bytes() : std::span<const uint8_t>{};
+        const uint16_t csum =
+            unverified ? reader_csum(d, max_payload - static_cast<uint32_t>(tail.size())) : 0;
+        auto fill = [&pkt, &d, unverified, csum, opts](shm::SlotMeta& m) noexcept {
             m.rx_ns = pkt.rx_ns;
             m.src_addr = d.saddr;
             m.dst_addr = d.daddr;
@@ -248,6 +284,11 @@ public:
             m.tos = pkt.tos;
             m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
+            if (opts) [[unlikely]] {
+                m.ip_optlen = opts->recv;
+                m.ip_retoptlen = opts->ret;
+                if (opts->ctrunc) m.flags |= INGRESS_F_RETOPTS_CTRUNC;
+            }
         };
         // The datagram's charge: the truesize the kernel's skb would have (rcvbuf.h), from
         // the frame as far as the IP header's tot_len (pskb_trim_rcsum() to the UDP length
@@ -259,7 +300,7 @@ public:
                 ? reasm_truesize(pkt.l3_off, pkt.ip_hlen(), tot_len - pkt.ip_hlen(), pkt.frames)
                 : skb_truesize(pkt.l3_off + tot_len),
             ep.rcvbuf()};
-        if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery, &budget)) {
+        if (!ep.rings().try_emplace(fill, payload, {}, env_.delivery, &budget, tail)) {
             // __udp_queue_rcv_skb(): -ENOMEM from __udp_enqueue_schedule_skb (over the
             // budget, or the ring itself is full).
             env_.c.mib(Mib::kUdpRcvbufErrors);
@@ -308,7 +349,7 @@ public:
         env_.c.mib(Mib::kUdpNoPorts);
         if (env_.icmp)
             env_.icmp->send(pkt_, wire::kIcmpDestUnreach, wire::kIcmpPortUnreach, 0, d_.daddr,
-                            env_.now_ns, env_.c);
+                            env_.now_ns, env_.c, env_.ip_opt);
         return Verdict::drop(DropReason::kNoSocket);
     }
 
@@ -317,6 +358,7 @@ private:
     DemuxEnv& env_;
     const Datagram& d_;
     Csum csum_;
+    std::optional<OptionsTail> opts_;  // a datagram with IP options only
 };
 
 }  // namespace

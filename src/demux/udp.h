@@ -35,6 +35,10 @@ struct DemuxEnv {
     // (udp_sk_rx_dst_set), keyed by it.
     bool early_demux = false;
     uint64_t route_generation = 0;
+    // The options of the datagram being delivered, as ip_options_rcv_write() left them in its
+    // header (the kernel's IPCB(skb)->opt): set by local_deliver_finish() for a datagram with
+    // ihl > 5, null otherwise. Answers echo them; IP_RECVOPTS/IP_RETOPTS give them to apps.
+    const ipv4::IpOptions* ip_opt = nullptr;
 };
 
 // net.ipv4.ip_early_demux and net.ipv4.udp_early_demux (both 1 by default).

@@ -233,44 +233,58 @@ void IcmpSender::out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
     c.mib(Mib::kIpExtOutOctets, ip_octets);
 }
 
-// The error frame into `f` (frame_len bytes): Ethernet back to the sender, IPv4 from `src`,
-// the ICMP header and as much of the offending datagram as `quote` says.
+bool IcmpSender::echo_options(const core::Packet& in, const IpOptions* opt,
+                              IpOptionsEcho& echo) const noexcept {
+    if (!opt || opt->optlen == 0) return true;  // `echo` stays empty
+    return ip_options_echo(in.l3().first(in.ip_hlen()), *opt, in.saddr, routes_, echo);
+}
+
+// The error frame into `f` (frame_len bytes): Ethernet back to the sender, IPv4 from `src`
+// with the echoed options, the ICMP header and as much of the offending datagram as `quote`
+// says.
 void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code,
-                       uint32_t info, wire::Ipv4Addr src, std::size_t quote) noexcept {
+                       uint32_t info, wire::Ipv4Addr src, std::size_t quote,
+                       const IpOptionsEcho& echo) noexcept {
     uint8_t* h = f + write_l2(f, in);
 
+    const std::size_t hlen = kIpHeader + echo.optlen;
     const std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
+    if (echo.optlen) ip_options_build(h, echo, in.saddr, src, cfg_.wall_ms());
     wire::Ipv4Writer(h)
-        .ver_ihl(kIpHeader / 4)
+        .ver_ihl(static_cast<uint8_t>(hlen / 4))
         .tos(icmp_type_is_error(type)
                  ? static_cast<uint8_t>((in.tos & kIptosTosMask) | kIptosPrecInternetcontrol)
                  : in.tos)
-        .tot_len(static_cast<uint16_t>(kIpHeader + icmp_len))
+        .tot_len(static_cast<uint16_t>(hlen + icmp_len))
         .id(next_id_++)
         .frag_field(0)  // the ICMP socket uses PMTUDISC_DONT
         .ttl(cfg_.ip_default_ttl)
         .protocol(wire::kIpProtoIcmp)
         .src(src)
-        .dst(in.saddr)
-        .finish(kIpHeader);
+        .dst(echo.srr ? echo.faddr : in.saddr)
+        .finish(hlen);
 
-    uint8_t* m = h + kIpHeader;
+    uint8_t* m = h + hlen;
     std::memcpy(m + wire::IcmpView::kHeaderLen, in.data + in.l3_off, quote);
     wire::write_icmp_header(m, type, code, info, icmp_len);
 }
 
 IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
-                            wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept {
+                            wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c,
+                            const IpOptions* opt) noexcept {
     if (!may_answer(in, type)) return IcmpResult::kNotAllowed;
-    if (IcmpResult r = admit(in.saddr, src, type, code, now_ns, c); r != IcmpResult::kQueued)
-        return r;
+    IpOptionsEcho echo;
+    if (!echo_options(in, opt, echo)) return IcmpResult::kNotAllowed;
+    const wire::Ipv4Addr to = echo.srr ? echo.faddr : in.saddr;
+    if (IcmpResult r = admit(to, src, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
 
-    // Quote as much of the offending datagram as fits in 576 bytes.
-    const std::size_t quote = std::min<std::size_t>(
-        in.l3_len(), kMaxErrorDatagram - kIpHeader - wire::IcmpView::kHeaderLen);
+    // Quote as much of the offending datagram as fits in 576 bytes with the options.
+    const std::size_t hlen = kIpHeader + echo.optlen;
+    const std::size_t quote =
+        std::min<std::size_t>(in.l3_len(), kMaxErrorDatagram - hlen - wire::IcmpView::kHeaderLen);
     const std::size_t l2 =
         wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
-    const std::size_t frame_len = l2 + kIpHeader + wire::IcmpView::kHeaderLen + quote;
+    const std::size_t frame_len = l2 + hlen + wire::IcmpView::kHeaderLen + quote;
 
     core::Packet out;
     out.queue = in.queue;  // the buffer must come from the queue the error leaves on
@@ -278,7 +292,7 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
-    build(out.data, in, type, code, info, src, quote);
+    build(out.data, in, type, code, info, src, quote, echo);
     out.len = static_cast<uint32_t>(frame_len);
     out.ifindex = in.ifindex;
     out.queue = in.queue;
@@ -288,16 +302,20 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
-    out_count(type, 1, kIpHeader + wire::IcmpView::kHeaderLen + quote, c);
+    out_count(type, 1, hlen + wire::IcmpView::kHeaderLen + quote, c);
     return IcmpResult::kQueued;
 }
 
 IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code, uint32_t rest,
                              std::span<const uint8_t> body, wire::Ipv4Addr src, uint64_t now_ns,
-                             core::CounterBlock& c) noexcept {
+                             core::CounterBlock& c, const IpOptions* opt) noexcept {
     if (in.l3_off < wire::EthernetView::kHeaderLen) return IcmpResult::kNotAllowed;
-    if (IcmpResult r = admit(in.saddr, src, type, code, now_ns, c); r != IcmpResult::kQueued)
-        return r;
+    // icmp_reply(): ip_options_echo() first; with a source route the reply goes to its
+    // first hop.
+    IpOptionsEcho echo;
+    if (!echo_options(in, opt, echo)) return IcmpResult::kNotAllowed;
+    const wire::Ipv4Addr to = echo.srr ? echo.faddr : in.saddr;
+    if (IcmpResult r = admit(to, src, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
 
     // The ICMP message: header, then the body; its checksum over the whole (icmp_push_reply).
     uint8_t hdr[wire::IcmpView::kHeaderLen];
@@ -309,10 +327,13 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
     wire::store_be16(hdr + wire::IcmpView::kCsumOff, csum);
     const std::size_t msg_len = sizeof hdr + body.size();
 
-    // ip_fragment(): payload per fragment a multiple of 8 that fits the MTU.
-    const std::size_t per_frag = (cfg_.mtu - kIpHeader) & ~std::size_t{7};
-    const std::size_t nfrags =
-        msg_len <= cfg_.mtu - kIpHeader ? 1 : (msg_len + per_frag - 1) / per_frag;
+    // ip_fragment(): payload per fragment a multiple of 8 that fits the MTU; every fragment
+    // has the first's header length, the fragments after the first with only the options
+    // that have the copied flag (ip_options_fragment()).
+    const std::size_t hlen = kIpHeader + echo.optlen;
+    const std::size_t per_frag = (cfg_.mtu - hlen) & ~std::size_t{7};
+    const std::size_t nfrags = msg_len <= cfg_.mtu - hlen ? 1 : (msg_len + per_frag - 1) / per_frag;
+    const uint32_t now_ms = echo.ts_needtime ? cfg_.wall_ms() : 0;
     const std::size_t l2 =
         wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
     if (txq_.size() + nfrags > io::TxQueue::kCapacity) {
@@ -325,7 +346,7 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
         const std::size_t n = nfrags == 1 ? msg_len : std::min(per_frag, msg_len - off);
         core::Packet out;
         out.queue = in.queue;  // the buffer must come from the queue the reply leaves on
-        if (!backend_.try_alloc(out, static_cast<uint32_t>(l2 + kIpHeader + n))) {
+        if (!backend_.try_alloc(out, static_cast<uint32_t>(l2 + hlen + n))) {
             // The fragments already queued leave; the datagram is incomplete (as a failed
             // ip_fragment() after some fragments went out): OutErrors.
             c.mib(Mib::kIcmpOutErrors);
@@ -333,19 +354,23 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
         }
         uint8_t* h = out.data + write_l2(out.data, in);
         const bool more = off + n < msg_len;
+        if (echo.optlen) {
+            ip_options_build(h, echo, in.saddr, src, now_ms);
+            if (k > 0) ip_options_fragment(h + kIpHeader, echo.optlen);
+        }
         wire::Ipv4Writer(h)
-            .ver_ihl(kIpHeader / 4)
+            .ver_ihl(static_cast<uint8_t>(hlen / 4))
             .tos(in.tos)
-            .tot_len(static_cast<uint16_t>(kIpHeader + n))
+            .tot_len(static_cast<uint16_t>(hlen + n))
             .id(id)
             .frag_field(static_cast<uint16_t>((more ? wire::kIpFlagMf : 0) | (off / 8)))
             .ttl(cfg_.ip_default_ttl)
             .protocol(wire::kIpProtoIcmp)
             .src(src)
-            .dst(in.saddr)
-            .finish(kIpHeader);
+            .dst(to)
+            .finish(hlen);
         // Bytes [off, off + n) of header + body.
-        uint8_t* p = h + kIpHeader;
+        uint8_t* p = h + hlen;
         std::size_t from = off, left = n;
         if (from < sizeof hdr) {
             const std::size_t k2 = std::min(left, sizeof hdr - from);
@@ -355,7 +380,7 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
             left -= k2;
         }
         if (left) std::memcpy(p, body.data() + (from - sizeof hdr), left);
-        out.len = static_cast<uint32_t>(l2 + kIpHeader + n);
+        out.len = static_cast<uint32_t>(l2 + hlen + n);
         out.ifindex = in.ifindex;
         out.queue = in.queue;
         out.rx_ns = now_ns;
@@ -364,7 +389,7 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
             c.mib(Mib::kIcmpOutErrors);
             return IcmpResult::kNoBuffer;
         }
-        octets += kIpHeader + n;
+        octets += hlen + n;
         off += n;
     }
     // The kernel's ICMP socket is SOCK_RAW, so __ip_make_skb() counts the type of fl4 (the

@@ -27,6 +27,16 @@
 // Replies (icmp_reply(): echo and timestamp replies, built by demux::icmp_rcv) go the same
 // way: the same global limit, route back and per-host limit, applied only when icmp_ratemask
 // has the reply's type (by default it has neither 0 nor 14, so replies are not limited).
+// Options: an answer to a datagram that carried options carries their echo
+// (ip_options_echo(): record route and timestamp with what was recorded plus our entry, the
+// source route reversed, CIPSO), padded to 4 bytes, in a header of ihl > 5; its checksum
+// covers them. With a source route the answer is routed to the reversed route's first hop
+// (`faddr`, as icmp_reply() and icmp_route_lookup() do) and that is its IP destination; the
+// final destination is the route's last entry. The frame still goes to the MAC the request
+// came from, which is that first hop's whenever the datagram followed its route (the last
+// hop recorded its address into the route). An echo the kernel refuses (-EINVAL: a record
+// route or timestamp with no room for a whole entry) means no answer, nothing counted. The
+// error quotes `optlen` bytes less (room = 576 - header - options - ICMP header).
 // Every datagram sent is counted as the kernel's output path counts it: icmp_out_count()
 // (IcmpOutMsgs, the per-type Icmp and IcmpMsg OutTypeN counters), IpOutRequests per datagram,
 // IpOutTransmits and IpExtOutOctets per frame (ip_finish_output2, fragments one by one).
@@ -40,6 +50,7 @@
 #include "core/packet.h"
 #include "io/backend.h"
 #include "io/tx_queue.h"
+#include "ipv4/ip_options.h"
 #include "wire/ipv4.h"
 
 namespace ingress::ipv4 {
@@ -84,15 +95,20 @@ public:
     // error's source address (the kernel uses the offending datagram's destination when it was
     // local, otherwise an address of the receiving interface). `info`: the 32-bit field after the
     // checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
+    // `opt`: the received datagram's options as ip_options_rcv_write() left them (IPCB opt),
+    // null when it had none or they were not compiled with writes (errors before local
+    // delivery): the error then carries no options.
     IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
-                    wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c) noexcept;
+                    wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c,
+                    const IpOptions* opt = nullptr) noexcept;
     // icmp_reply(): the answer to a request `in` (echo, timestamp) back to its source, from
     // `src` (fib_compute_spec_dst()), with the request's TOS. `type`/`code`/`rest` make the
     // ICMP header, `body` follows it (an echo's data, a timestamp reply's three times).
     // Fragmented at IcmpConfig::mtu when larger.
+    // `opt` as for send().
     IcmpResult reply(const core::Packet& in, uint8_t type, uint8_t code, uint32_t rest,
                      std::span<const uint8_t> body, wire::Ipv4Addr src, uint64_t now_ns,
-                     core::CounterBlock& c) noexcept;
+                     core::CounterBlock& c, const IpOptions* opt = nullptr) noexcept;
     // fib_compute_spec_dst(): a reply's source. The destination when `in` was routed LOCAL;
     // else (broadcast, multicast) the arrival interface's primary address, which is the
     // kernel's answer (the preferred source of the route back, inet_select_addr) whenever
@@ -112,6 +128,12 @@ public:
     // The route tables the reply is routed with (the worker's snapshot for this burst);
     // null: every source is taken as reachable (stage tests without routes).
     void set_routes(const RouteTables* rt) noexcept { routes_ = rt; }
+    const RouteTables* routes() const noexcept { return routes_; }
+    // ip_options_rcv_write()'s environment for a datagram `in` delivered locally: spec_dst,
+    // the time, the route tables.
+    OptionsRcvEnv options_env(const core::Packet& in) const noexcept {
+        return {.spec_dst = spec_dst(in), .now_ms = wall_ms(), .routes = routes_};
+    }
 
 private:
     bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
@@ -123,7 +145,11 @@ private:
     static void out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
                           core::CounterBlock& c) noexcept;
     void build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
-               wire::Ipv4Addr src, std::size_t quote) noexcept;
+               wire::Ipv4Addr src, std::size_t quote, const IpOptionsEcho& echo) noexcept;
+    // The answer's echoed options (none when `opt` is null or empty); false: the kernel's
+    // ip_options_echo() failed and nothing is sent.
+    bool echo_options(const core::Packet& in, const IpOptions* opt,
+                      IpOptionsEcho& echo) const noexcept;
     bool global_allow(uint64_t now_ns) noexcept;
     void global_consume() noexcept;
     bool host_allow(wire::Ipv4Addr dst, uint64_t now_ns) noexcept;

@@ -143,6 +143,8 @@ enum CmsgBits : uint32_t {
     kTimestamp = 1u << 4,
     kTimestampNs = 1u << 5,
     kRxqOvfl = 1u << 6,
+    kRecvOpts = 1u << 7,
+    kRetOpts = 1u << 8,
 };
 
 struct McOp {
@@ -672,10 +674,10 @@ void put_timestamp(const Sock* s, uint64_t rx_ns, msghdr* msg, std::size_t& used
     }
 }
 
-// ip_cmsg_recv(): PKTINFO, TTL, TOS, ORIGDSTADDR in that order. `spec_dst` is
-// ipi_spec_dst; `orig_port` the ORIGDSTADDR port (nullptr: no ORIGDSTADDR message).
+// ip_cmsg_recv(): PKTINFO, TTL, TOS, RECVOPTS, RETOPTS, ORIGDSTADDR in that order. `spec_dst`
+// is ipi_spec_dst; `orig_port` the ORIGDSTADDR port (nullptr: no ORIGDSTADDR message).
 void put_ip_cmsgs(const Sock* s, const ingress_meta& md, uint32_t spec_dst,
-                  const uint16_t* orig_port, msghdr* msg, std::size_t& used) {
+                  const uint16_t* orig_port, const uint8_t* opts, msghdr* msg, std::size_t& used) {
     if (s->cmsgs & kPktinfo) {
         in_pktinfo pi{};
         pi.ipi_ifindex = static_cast<int>(md.ifindex);
@@ -690,6 +692,16 @@ void put_ip_cmsgs(const Sock* s, const ingress_meta& md, uint32_t spec_dst,
     if (s->cmsgs & kTos) {
         const uint8_t tos = md.tos;
         put_cmsg(msg, used, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    }
+    // ip_cmsg_recv_opts / ip_cmsg_recv_retopts: only for a datagram that had options
+    // (`opts`: the options, then their echo, after the payload; none for an error entry).
+    if ((s->cmsgs & kRecvOpts) && opts && md.ip_optlen)
+        put_cmsg(msg, used, IPPROTO_IP, IP_RECVOPTS, opts, md.ip_optlen);
+    if ((s->cmsgs & kRetOpts) && opts && md.ip_optlen) {
+        if (md.flags & INGRESS_F_RETOPTS_CTRUNC)
+            msg->msg_flags |= MSG_CTRUNC;
+        else
+            put_cmsg(msg, used, IPPROTO_IP, IP_RETOPTS, opts + md.ip_optlen, md.ip_retoptlen);
     }
     if ((s->cmsgs & kOrigDst) && orig_port) {
         sockaddr_in o{};
@@ -724,7 +736,8 @@ void put_name(msghdr* msg, const void* name, socklen_t len) {
 }
 
 // The receive's msg_name and control messages, in the order of udp_recvmsg / raw_recvmsg
-// (sock_recv_cmsgs: timestamp, drops; then ip_cmsg_recv: PKTINFO, TTL, TOS, ORIGDSTADDR)
+// (sock_recv_cmsgs: timestamp, drops; then ip_cmsg_recv: PKTINFO, TTL, TOS, RECVOPTS,
+// RETOPTS, ORIGDSTADDR)
 // or packet_recvmsg (sock_recv_cmsgs, then PACKET_AUXDATA). `head`: the first bytes of the
 // datagram (raw: the IP header, where ORIGDSTADDR's ports are read after it).
 void fill_msg(const Sock* s, const ingress::Message& m, std::span<const uint8_t> head,
@@ -762,10 +775,11 @@ void fill_msg(const Sock* s, const ingress::Message& m, std::span<const uint8_t>
         uint16_t port = 0;
         if (l4 && head.size() >= l4 + 4)
             port = static_cast<uint16_t>(head[l4 + 2] << 8 | head[l4 + 3]);
-        put_ip_cmsgs(s, md, md.dst_addr, head.size() >= l4 + 4 ? &port : nullptr, msg, used);
+        put_ip_cmsgs(s, md, md.dst_addr, head.size() >= l4 + 4 ? &port : nullptr, m.ip_opts, msg,
+                     used);
     } else {
         // ipi_spec_dst: fib_compute_spec_dst() gives the destination for every local route.
-        put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, msg, used);
+        put_ip_cmsgs(s, md, md.dst_addr, &md.dst_port, m.ip_opts, msg, used);
     }
     msg->msg_controllen = used;
 }
@@ -814,6 +828,11 @@ ssize_t take_one(Sock* s, int fd, msghdr* msg, int flags) {
     ingress::Message m{};
     if (flags & MSG_PEEK) {
         m.meta = *md;
+        // The options lie after the payload in the slot (record.h).
+        if (md->ip_optlen + md->ip_retoptlen <= sizeof m.ip_opts && have == md->len)
+            std::memcpy(m.ip_opts, data + have, md->ip_optlen + md->ip_retoptlen);
+        else
+            m.meta.ip_optlen = m.meta.ip_retoptlen = 0;
         m.len = std::max(md->orig_len, have);
         m.src.sin_family = AF_INET;
         m.src.sin_addr.s_addr = htonl(md->src_addr);
@@ -916,7 +935,7 @@ ssize_t errqueue_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
         eh.offender.sin_addr.s_addr = htonl(em.ee.offender);
         uint16_t port = 0;
         if (em.len >= 4) port = static_cast<uint16_t>(s->scratch[2] << 8 | s->scratch[3]);
-        put_ip_cmsgs(s, em.meta, 0, em.len >= 4 ? &port : nullptr, msg, used);
+        put_ip_cmsgs(s, em.meta, 0, em.len >= 4 ? &port : nullptr, nullptr, msg, used);
     }
     put_cmsg(msg, used, SOL_IP, IP_RECVERR, &eh, sizeof eh);
     msg->msg_controllen = used;
@@ -1447,6 +1466,12 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 case IP_RECVORIGDSTADDR:
                     bit(kOrigDst);
                     break;
+                case IP_RECVOPTS:
+                    bit(kRecvOpts);
+                    break;
+                case IP_RETOPTS:
+                    bit(kRetOpts);
+                    break;
                 case IP_MULTICAST_ALL:
                     s->opts.multicast_all = s->raw.multicast_all = int_val(v, len) != 0;
                     if (s->ep) s->ep->set_multicast_all(s->opts.multicast_all);
@@ -1543,10 +1568,9 @@ void adopt_inherited() {
         s->opts.multicast_all = sockopt_int(fd, IPPROTO_IP, IP_MULTICAST_ALL) != 0;
         s->opts.recverr = sockopt_int(fd, IPPROTO_IP, IP_RECVERR) != 0;
         s->select_err_queue = sockopt_int(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE) != 0;
-        const std::pair<int, uint32_t> bits[] = {{IP_PKTINFO, kPktinfo},
-                                                 {IP_RECVTOS, kTos},
-                                                 {IP_RECVTTL, kTtl},
-                                                 {IP_RECVORIGDSTADDR, kOrigDst}};
+        const std::pair<int, uint32_t> bits[] = {
+            {IP_PKTINFO, kPktinfo},         {IP_RECVTOS, kTos},       {IP_RECVTTL, kTtl},
+            {IP_RECVORIGDSTADDR, kOrigDst}, {IP_RECVOPTS, kRecvOpts}, {IP_RETOPTS, kRetOpts}};
         for (auto [name, bit] : bits)
             if (sockopt_int(fd, IPPROTO_IP, name)) s->cmsgs |= bit;
         if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMP)) s->cmsgs |= kTimestamp;

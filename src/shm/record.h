@@ -24,14 +24,22 @@
  *   sockaddr_ll (taps)  sll_ifindex = ifindex, sll_pkttype = pkt_type, sll_protocol =
  *                   ethertype, sll_addr = src_mac (sll_halen 6), sll_hatype ARPHRD_ETHER;
  *   PACKET_AUXDATA  ingress_tp_status(), vlan_tci, vlan_tpid, tp_net = l3_off.
- * Not yet carried: IP_OPTIONS/IP_RETOPTS, hardware timestamps (SO_TIMESTAMPING raw).
+ *   IP_RECVOPTS     ip_optlen bytes in the slot right after the payload (at payload + len):
+ *                   the datagram's IP options as the host's ip_rcv_options() left them
+ *                   (record route and timestamp entries written, the whole ihl * 4 - 20
+ *                   bytes); ip_optlen 0: the datagram had none (no cmsg, as the kernel's);
+ *   IP_RETOPTS      ip_retoptlen bytes after those: the options an answer would carry,
+ *                   reversed as ip_cmsg_recv_retopts() gives them (__ip_options_echo() then
+ *                   ip_options_undo()); INGRESS_F_RETOPTS_CTRUNC when the echo failed (the
+ *                   kernel sets MSG_CTRUNC and gives no IP_RETOPTS). UDP endpoints only.
+ * Not yet carried: hardware timestamps (SO_TIMESTAMPING raw).
  *
  * Growing the record (IP options, more timestamps, ...):
  *   - fixed-size fields take `reserved` bytes, or are appended after it (the record grows
  *     by multiples of 8 bytes and the ring header's meta_size with it, so a client built
  *     for a shorter record still finds the payload and reads the fields it knows);
- *   - variable-size items (IP options) go in the slot after the record, before the payload,
- *     named by an offset and a length in the record;
+ *   - variable-size items (IP options) go in the slot after the payload, named by a length
+ *     in the record (the payload gives up that much room: the options are never cut);
  *   - a field's meaning never changes and no field moves without a kRingVersion bump.
  * All multi-byte fields are host byte order. */
 #ifndef INGRESS_SHM_RECORD_H
@@ -54,34 +62,40 @@ enum {
      * the slot (udp_recvmsg -> __udp_lib_checksum_complete verifies at read time what
      * udp4_csum_init left for later; libingress does, and skips and counts a bad one). */
     INGRESS_F_CSUM_UNVERIFIED = 1u << 4,
+    /* IP_RETOPTS: __ip_options_echo() failed for this datagram's options (a record route or
+     * timestamp with room for less than a whole entry): recvmsg sets MSG_CTRUNC and gives no
+     * IP_RETOPTS, as ip_cmsg_recv_retopts() does. */
+    INGRESS_F_RETOPTS_CTRUNC = 1u << 5,
 };
 
 struct ingress_meta {
-    uint32_t len;        /* payload bytes stored in this slot */
-    uint32_t orig_len;   /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
-    uint32_t src_addr;   /* msg_name sin_addr (UDP, raw) */
-    uint32_t dst_addr;   /* IP_PKTINFO ipi_addr (UDP, raw) */
-    uint16_t src_port;   /* msg_name sin_port (UDP) */
-    uint16_t dst_port;   /* the datagram's destination port (UDP) */
-    uint32_t ifindex;    /* IP_PKTINFO ipi_ifindex / sll_ifindex */
-    uint64_t rx_ns;      /* SO_TIMESTAMPNS: the receiving backend's clock */
-    uint16_t vlan_tci;   /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
-    uint16_t vlan_tpid;  /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
-    uint8_t pkt_type;    /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
-    uint8_t protocol;    /* IP protocol (UDP, raw); 0 for taps */
-    uint16_t flags;      /* INGRESS_F_* */
-    uint16_t ethertype;  /* taps: sll_protocol; 0 otherwise */
-    uint16_t l3_off;     /* taps: where the network header starts in the payload (tp_net) */
-    uint32_t drops;      /* SO_RXQ_OVFL: datagrams this ring had dropped when this one came */
-    uint8_t tos;         /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
-    uint8_t ttl;         /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
-    uint8_t src_mac[6];  /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
-    uint16_t csum;       /* INGRESS_F_CSUM_UNVERIFIED: the one's-complement sum (RFC 1071,
-                          * folded, not complemented, as a big-endian word's value) of the
-                          * pseudo-header, the UDP header and the payload bytes the slot
-                          * does not hold; with the payload in the slot added, an intact
-                          * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
-    uint8_t reserved[6]; /* zero; room for the fields above */
+    uint32_t len;         /* payload bytes stored in this slot */
+    uint32_t orig_len;    /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
+    uint32_t src_addr;    /* msg_name sin_addr (UDP, raw) */
+    uint32_t dst_addr;    /* IP_PKTINFO ipi_addr (UDP, raw) */
+    uint16_t src_port;    /* msg_name sin_port (UDP) */
+    uint16_t dst_port;    /* the datagram's destination port (UDP) */
+    uint32_t ifindex;     /* IP_PKTINFO ipi_ifindex / sll_ifindex */
+    uint64_t rx_ns;       /* SO_TIMESTAMPNS: the receiving backend's clock */
+    uint16_t vlan_tci;    /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
+    uint16_t vlan_tpid;   /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
+    uint8_t pkt_type;     /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
+    uint8_t protocol;     /* IP protocol (UDP, raw); 0 for taps */
+    uint16_t flags;       /* INGRESS_F_* */
+    uint16_t ethertype;   /* taps: sll_protocol; 0 otherwise */
+    uint16_t l3_off;      /* taps: where the network header starts in the payload (tp_net) */
+    uint32_t drops;       /* SO_RXQ_OVFL: datagrams this ring had dropped when this one came */
+    uint8_t tos;          /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
+    uint8_t ttl;          /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
+    uint8_t src_mac[6];   /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
+    uint16_t csum;        /* INGRESS_F_CSUM_UNVERIFIED: the one's-complement sum (RFC 1071,
+                           * folded, not complemented, as a big-endian word's value) of the
+                           * pseudo-header, the UDP header and the payload bytes the slot
+                           * does not hold; with the payload in the slot added, an intact
+                           * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
+    uint8_t ip_optlen;    /* IP_RECVOPTS: bytes of IP options after the payload (0-40) */
+    uint8_t ip_retoptlen; /* IP_RETOPTS: bytes of answer options after those (0-40) */
+    uint8_t reserved[4];  /* zero; room for the fields above */
 };
 
 /* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
@@ -134,7 +148,9 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, tos) == 48);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ttl) == 49);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, csum) == 56);
-INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 58);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_optlen) == 58);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_retoptlen) == 59);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 60);
 INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);

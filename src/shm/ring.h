@@ -187,12 +187,14 @@ public:
     // record and lets `fill(SlotMeta&)` write it in place (orig_len is the full length
     // unless fill set it; drops is the ring's dropped_full so far), publishes it, and counts
     // delivered / truncated / dropped_full in the header. `charge`: the bytes the slot holds
-    // against the endpoint's receive budget until the app releases it (rmem()). False when
-    // full.
+    // against the endpoint's receive budget until the app releases it (rmem()). `tail`:
+    // bytes stored right after the payload (the IP options, record.h), never cut: the payload
+    // gets max_payload - tail.size() bytes of room (callers pass a tail only when it fits
+    // max_payload()). False when full.
     template <class Fill>
     [[nodiscard]] bool try_push_with(Fill&& fill, std::span<const uint8_t> head,
-                                     std::span<const uint8_t> body = {},
-                                     uint32_t charge = 0) noexcept {
+                                     std::span<const uint8_t> body = {}, uint32_t charge = 0,
+                                     std::span<const uint8_t> tail = {}) noexcept {
         uint32_t idx;
         if (reserve_burst(1, &idx) == 0) {
             count_drop();
@@ -200,12 +202,16 @@ public:
         }
         note_charge(idx, charge);
         const std::size_t total = head.size() + body.size();
-        const std::size_t room = max_payload();
+        if (tail.size() > max_payload()) [[unlikely]]
+            tail = {};
+        const std::size_t room = max_payload() - tail.size();
         const std::size_t h = head.size() < room ? head.size() : room;
         const std::size_t b = body.size() < room - h ? body.size() : room - h;
         uint8_t* dst = payload(idx);
         if (h) std::memcpy(dst, head.data(), h);
         if (b) std::memcpy(dst + h, body.data(), b);
+        if (!tail.empty()) [[unlikely]]
+            std::memcpy(dst + h + b, tail.data(), tail.size());
         SlotMeta& out = meta(idx);
         out = SlotMeta{};
         fill(out);

@@ -1,11 +1,14 @@
 /* The receive semantics an app sees, printed line by line, for tests/check-preload.sh to run
  * once on the kernel socket (no ingressd) and once under libingress-preload: the two outputs
  * must be identical. The test sends three datagrams ("alpha-0123456789", "b", "gamma", TOS
- * 0x28) once this prints "ready" on stderr. Pinned (kernel behaviour, udp_recvmsg and
+ * 0x28, each with an 11-byte record route the sender's kernel put its own address in) once
+ * this prints "ready" on stderr. Pinned (kernel behaviour, udp_recvmsg and
  * friends): poll stays readable until read (level), FIONREAD is the first datagram's length,
  * MSG_PEEK leaves it, EPOLLONESHOT fires once until EPOLL_CTL_MOD, a short buffer sets
  * MSG_TRUNC in msg_flags, MSG_TRUNC in flags returns the real length, the control messages
- * IP_PKTINFO / IP_TTL / IP_TOS / IP_ORIGDSTADDR in that order, MSG_DONTWAIT on an empty queue
+ * IP_PKTINFO / IP_TTL / IP_TOS / IP_RECVOPTS / IP_RETOPTS / IP_ORIGDSTADDR in that order
+ * (IP_RECVOPTS: the record route with the receiver's address written by ip_rcv_options();
+ * IP_RETOPTS: its echo as ip_cmsg_recv_retopts() gives it), MSG_DONTWAIT on an empty queue
  * is EAGAIN, SO_RCVTIMEO expires with EAGAIN, and an empty queue polls unreadable.
  * Usage: preload_semantics PORT */
 #define _GNU_SOURCE
@@ -45,6 +48,8 @@ int main(int argc, char **argv) {
     on(fd, IPPROTO_IP, IP_PKTINFO);
     on(fd, IPPROTO_IP, IP_RECVTTL);
     on(fd, IPPROTO_IP, IP_RECVTOS);
+    on(fd, IPPROTO_IP, IP_RECVOPTS);
+    on(fd, IPPROTO_IP, IP_RETOPTS);
     on(fd, IPPROTO_IP, IP_RECVORIGDSTADDR);
     struct timeval tv = {0, 300000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -90,6 +95,11 @@ int main(int argc, char **argv) {
             printf("  IP_TTL %d\n", ttl);
         } else if (c->cmsg_type == IP_TOS) {
             printf("  IP_TOS 0x%02x len %zu\n", *(unsigned char *)CMSG_DATA(c), (size_t)(c->cmsg_len - CMSG_LEN(0)));
+        } else if (c->cmsg_type == IP_RECVOPTS || c->cmsg_type == IP_RETOPTS) {
+            printf("  %s", c->cmsg_type == IP_RECVOPTS ? "IP_RECVOPTS" : "IP_RETOPTS");
+            for (size_t i = 0; i < c->cmsg_len - CMSG_LEN(0); i++)
+                printf(" %02x", CMSG_DATA(c)[i]);
+            printf("\n");
         } else if (c->cmsg_type == IP_ORIGDSTADDR) {
             struct sockaddr_in o;
             memcpy(&o, CMSG_DATA(c), sizeof o);

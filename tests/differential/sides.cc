@@ -48,6 +48,41 @@ std::string addr_str(uint32_t a) {
     return wire::ipv4_str(a);
 }
 
+// Zeroes the time words of every timestamp option (type 68) in the `len` option bytes at
+// `o`: each side stamps its own clock (ip_rcv_options() on receive, ip_options_build() on
+// the answer), as a timestamp reply's own times are blanked. Addresses stay.
+void blank_ts_times(uint8_t* o, std::size_t len) {
+    for (std::size_t i = 0; i < len;) {
+        if (o[i] == 0) break;  // IPOPT_END
+        if (o[i] == 1) {       // IPOPT_NOOP
+            ++i;
+            continue;
+        }
+        if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len) break;
+        const std::size_t olen = o[i + 1];
+        if (o[i] == 68 && olen >= 4) {
+            const bool with_addr = (o[i + 3] & 0x0f) != 0;  // TSANDADDR, PRESPEC
+            for (std::size_t t = with_addr ? 8 : 4; t + 4 <= olen; t += with_addr ? 8 : 4)
+                std::fill(o + i + t, o + i + t + 4, 0);
+        }
+        i += olen;
+    }
+}
+
+// " options HEX" for an IP header of `ihl` bytes with options (their times blanked), "" for
+// one without.
+std::string options_str(uint8_t* iph, std::size_t ihl) {
+    if (ihl <= 20) return "";
+    blank_ts_times(iph + 20, ihl - 20);
+    static const char* kHex = "0123456789abcdef";
+    std::string s = " options ";
+    for (std::size_t i = 20; i < ihl; ++i) {
+        s += kHex[iph[i] >> 4];
+        s += kHex[iph[i] & 0x0f];
+    }
+    return s;
+}
+
 // Closes an fd on scope exit.
 struct Fd {
     int fd = -1;
@@ -144,10 +179,11 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
         if (sll.sll_pkttype == PACKET_OUTGOING || n < 20 + 8 || buf[9] != IPPROTO_ICMP) continue;
         std::size_t ihl = (buf[0] & 0x0f) * 4u;
         if (static_cast<std::size_t>(n) < ihl + 8) continue;
-        const uint8_t* ic = buf + ihl;
+        uint8_t* ic = buf + ihl;
         uint32_t src = ntohl(*reinterpret_cast<const uint32_t*>(buf + 12));
         uint32_t dst = ntohl(*reinterpret_cast<const uint32_t*>(buf + 16));
-        const std::string addrs = addr_str(src) + " -> " + addr_str(dst);
+        // The answer's options (__ip_options_echo), times blanked.
+        const std::string addrs = addr_str(src) + " -> " + addr_str(dst) + options_str(buf, ihl);
         const uint16_t frag = static_cast<uint16_t>(buf[6] << 8 | buf[7]);
         if (frag & 0x1fff) {  // a later fragment of a reply: where it goes and how long
             icmp.push_back(record("fragment " + addrs + " frag " + std::to_string(frag), ic,
@@ -175,6 +211,8 @@ std::vector<std::string> inject(const Topology& t, const Scenario& sc,
                            " " + addrs + " quoting";
         // The quoted header and the first 8 bytes after it (RFC 792): what both must carry.
         std::size_t qihl = quoted ? (ic[8] & 0x0f) * 4u : 0;
+        // The quoted header carries the options as ip_rcv_options() wrote them: times blanked.
+        if (qihl > 20 && quoted >= qihl) blank_ts_times(ic + 8 + 20, qihl - 20);
         icmp.push_back(record(from, ic + 8, std::min(quoted, qihl + 8)));
     }
     t.pair().leave();

@@ -34,6 +34,7 @@ inline std::shared_ptr<demux::ShmRings> rings(uint32_t slots = 256, uint32_t pay
 struct Received {
     shm::SlotMeta meta;
     std::vector<uint8_t> bytes;
+    std::vector<uint8_t> ip_opts;  // after the payload: IP_RECVOPTS ++ IP_RETOPTS (record.h)
 };
 
 // Everything waiting in the endpoint's rings (worker 0's first, each oldest first), read
@@ -47,7 +48,9 @@ inline std::vector<Received> take(const demux::ShmRings& r) {
         while (const uint32_t n = c.peek_verified(UINT32_MAX, &idx, true)) {
             for (uint32_t i = 0; i < n; ++i) {
                 std::span<const uint8_t> p = c.payload(idx + i);
-                out.push_back({c.meta(idx + i), {p.begin(), p.end()}});
+                const shm::SlotMeta& m = c.meta(idx + i);
+                const uint8_t* o = p.data() + p.size();
+                out.push_back({m, {p.begin(), p.end()}, {o, o + m.ip_optlen + m.ip_retoptlen}});
             }
             c.release(n);
         }

@@ -7,6 +7,7 @@
 
 #include "demux/raw.h"
 #include "support/demux.h"
+#include "support/option_bytes.h"
 #include "wire/bytes.h"
 #include "wire/checksum.h"
 #include "wire/icmp.h"
@@ -316,6 +317,145 @@ TEST(IcmpRcv, ErrorAboutAUdpDatagramNoEndpointSentIsAnInError) {
     EXPECT_COUNTERS_EQ(
         h.snap(), test::plus(icmp_in(1, len, 3),
                              {{"delivered", 1}, {"IcmpInDestUnreachs", 1}, {"IcmpInErrors", 1}}));
+}
+
+// IP options on local delivery (ip_rcv_options() writes, __ip_options_echo() answers).
+namespace opts {
+
+using test::be32_bytes;
+using test::cat;
+std::vector<uint8_t> options_of(const std::vector<uint8_t>& f) {
+    const std::size_t ihl = (f[kEth] & 0xf) * 4u;
+    return {f.begin() + kEth + kIp, f.begin() + kEth + ihl};
+}
+
+}  // namespace opts
+
+TEST(IcmpRcvOptions, EchoWithRecordRouteRecordsUsOnReceiveAndAgainAsTheReplysSource) {
+    // ping -R: ip_rcv_options() writes spec_dst; the reply's echo grabs the next slot, which
+    // ip_options_build() fills with the reply's source. Both are our address.
+    test::DemuxHarness h;
+    h.publish();
+    const auto req =
+        icmp_to(wire::kIcmpEcho).ip_options({7, 15, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}).build();
+    h.run_one(req);
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& r = h.backend.sent()[0].bytes;
+    EXPECT_EQ(r[kEth] & 0xf, 9) << "ihl: 20 + 16 bytes of options";
+    EXPECT_EQ(r.size(), req.size());
+    EXPECT_EQ(opts::options_of(r), opts::cat({{7, 15, 12},
+                                              opts::be32_bytes(kLocal),
+                                              opts::be32_bytes(kLocal),
+                                              opts::be32_bytes(0),
+                                              {0}}));
+    EXPECT_EQ(wire::internet_checksum({r.data() + kEth, 36}), 0) << "over the options too";
+    EXPECT_EQ(wire::load_be16(&r[kEth + 2]), r.size() - kEth);
+    EXPECT_EQ(r[kEth + 36], wire::kIcmpEchoReply);
+    EXPECT_COUNTERS_EQ(h.snap(),
+                       test::plus(icmp_in(1, 76, 8), test::plus(out(0, 76), {
+                                                                                {"delivered", 1},
+                                                                                {"IcmpInEchos", 1},
+                                                                            })));
+}
+
+TEST(IcmpRcvOptions, RawEndpointSeesTheWrittenHeaderWithItsArrivalChecksum) {
+    // The raw copy is taken after ip_rcv_options(): the recorded address is there, and
+    // iph->check is the one the datagram arrived with (not recomputed for local delivery).
+    test::DemuxHarness h;
+    RawEndpoint raw(test::rings(), wire::kIpProtoIcmp);
+    h.builder.add(raw);
+    h.publish();
+    const auto req = icmp_to(wire::kIcmpEcho).ip_options({7, 7, 4, 0, 0, 0, 0}).build();
+    h.run_one(req);
+    const auto got = test::take(raw.rings());
+    ASSERT_EQ(got.size(), 1u);
+    const auto& d = got[0].bytes;
+    ASSERT_GE(d.size(), 28u);
+    EXPECT_EQ(std::vector<uint8_t>(d.begin() + 20, d.begin() + 28),
+              opts::cat({{7, 7, 8}, opts::be32_bytes(kLocal), {0}}));
+    EXPECT_EQ(wire::load_be16(&d[10]), wire::load_be16(&req[kEth + 10]));
+    EXPECT_NE(wire::internet_checksum({d.data(), 28}), 0);
+}
+
+TEST(IcmpRcvOptions, TimestampRequestWithTimestampOptionGetsOurTimesInBoth) {
+    test::DemuxHarness h;
+    h.tables.icmp.wall_ms = &fake_wall_ms;
+    h.publish();
+    auto req = icmp_to(wire::kIcmpTimestamp, kLocal, 12)
+                   .ip_options({68, 20, 5, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+                   .build();
+    const std::size_t l4 = kEth + 40;
+    wire::store_be32(&req[l4 + 8], 1000);
+    wire::store_be16(&req[l4 + 2], 0);
+    wire::store_be16(&req[l4 + 2], wire::internet_checksum({req.data() + l4, 20}));
+    h.run_one(req);
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& r = h.backend.sent()[0].bytes;
+    EXPECT_EQ(opts::options_of(r), opts::cat({{68, 20, 21, 0x01},
+                                              opts::be32_bytes(kLocal),
+                                              opts::be32_bytes(45'296'789),
+                                              opts::be32_bytes(kLocal),
+                                              opts::be32_bytes(45'296'789)}));
+    EXPECT_EQ(r[kEth + 40], wire::kIcmpTimestampReply);
+}
+
+TEST(IcmpRcvOptions, FullTimestampOptionCountsAnOverflowAndIsEchoedSo) {
+    test::DemuxHarness h;
+    h.publish();
+    h.run_one(icmp_to(wire::kIcmpEcho).ip_options({68, 8, 9, 0x00, 1, 2, 3, 4}).build());
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    EXPECT_EQ(opts::options_of(h.backend.sent()[0].bytes),
+              std::vector<uint8_t>({68, 8, 9, 0x10, 1, 2, 3, 4}));
+}
+
+TEST(IcmpRcvOptions, EchoWithLooseSourceRouteGoesBackToTheLastHopReversed) {
+    // Sent by kPeer through 198.18.1.1 and 198.18.1.2 (accept_source_route on): the reply's
+    // destination is the route's first hop back (faddr), the route ends with kPeer.
+    test::DemuxHarness h;
+    h.routes.update([] {
+        auto cfg = test::demux_route_config();
+        cfg.all.accept_source_route = true;
+        return cfg;
+    }());
+    h.publish();
+    const wire::Ipv4Addr h1 = wire::ipv4(198, 18, 1, 1), h2 = wire::ipv4(198, 18, 1, 2);
+    h.run_one(
+        icmp_to(wire::kIcmpEcho)
+            .ip_options(opts::cat({{131, 11, 12}, opts::be32_bytes(h1), opts::be32_bytes(h2)}))
+            .build());
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& r = h.backend.sent()[0].bytes;
+    EXPECT_EQ(wire::load_be32(&r[kEth + 16]), h2);
+    EXPECT_EQ(opts::options_of(r),
+              opts::cat({{131, 11, 4}, opts::be32_bytes(h1), opts::be32_bytes(kPeer), {0}}));
+}
+
+TEST(IcmpRcvOptions, PortUnreachableCarriesTheEchoAndQuotesTheWrittenHeader) {
+    test::DemuxHarness h;
+    h.publish();
+    const auto req = test::udp_to(kLocal, 9).ip_options({7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0}).build();
+    h.run_one(req);
+    ASSERT_EQ(h.backend.sent().size(), 1u);
+    const auto& r = h.backend.sent()[0].bytes;
+    EXPECT_EQ(r[kEth] & 0xf, 8);
+    EXPECT_EQ(opts::options_of(r),
+              opts::cat({{7, 11, 12}, opts::be32_bytes(kLocal), opts::be32_bytes(kLocal), {0}}));
+    const std::size_t icmp = kEth + 32;
+    EXPECT_EQ(r[icmp], wire::kIcmpDestUnreach);
+    // The quoted header is the one ip_rcv_options() left: pointer 8, our address recorded.
+    EXPECT_EQ(std::vector<uint8_t>(r.begin() + icmp + 8 + 20, r.begin() + icmp + 8 + 27),
+              opts::cat({{7, 11, 8}, opts::be32_bytes(kLocal)}));
+    EXPECT_EQ(wire::internet_checksum({r.data() + kEth, 32}), 0);
+}
+
+TEST(IcmpRcvOptions, DatagramPassedToTheKernelKeepsTheHeaderItArrivedWith) {
+    // TCP is the kernel's: it runs ip_rcv_options() itself, so it must see the bytes unwritten.
+    test::DemuxHarness h;
+    h.publish();
+    const auto req = test::proto_to(wire::kIpProtoTcp).ip_options({7, 7, 4, 0, 0, 0, 0}).build();
+    h.run_one(req);
+    ASSERT_EQ(h.backend.passed().size(), 1u);
+    EXPECT_EQ(h.backend.passed()[0].bytes, req);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "ipv4/knobs.h"
 #include "ipv4/route_type.h"
 #include "support/demux.h"
+#include "support/option_bytes.h"
 #include "wire/icmp.h"
 #include "wire/udp.h"
 
@@ -646,6 +647,74 @@ TEST(EarlyDemux, MulticastWithTwoMatchingEndpointsIsNotEarlyDemuxed) {
     c.run({c.on_port(), c.on_vlan()});
     EXPECT_EQ(c.rpfilter(), 1u);
     EXPECT_EQ(c.h.snap().mib_value(core::Mib::kUdpInDatagrams), 2u) << "both got the first";
+}
+
+// IP_RECVOPTS / IP_RETOPTS: a datagram with options carries, after its payload, the options
+// as ip_rcv_options() wrote them (ip_cmsg_recv_opts) and their echo reversed back
+// (ip_cmsg_recv_retopts: __ip_options_echo() then ip_options_undo()); one without carries
+// nothing and costs nothing.
+TEST(Udp, OptionsTravelAfterThePayloadAsRecvoptsAndRetopts) {
+    test::DemuxHarness h;
+    h.routes.update([] {
+        auto cfg = test::demux_route_config();
+        cfg.all.accept_source_route = true;
+        return cfg;
+    }());
+    UdpEndpoint ep(test::rings(), "opts");
+    ep.bind(0, 53);
+    h.builder.add(ep);
+    h.publish();
+    const wire::Ipv4Addr hop = wire::ipv4(198, 18, 1, 1), last = wire::ipv4(198, 18, 1, 2);
+    h.run_one(udp_to(kLocal, 53)
+                  .ip_options(test::cat({{7, 7, 4, 0, 0, 0, 0},
+                                         {131, 11, 12},
+                                         test::be32_bytes(hop),
+                                         test::be32_bytes(last)}))
+                  .payload_size(10)
+                  .build());
+    h.run_one(udp_to(kLocal, 53).payload_size(10).build());
+    const auto got = test::take(ep.rings());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].bytes.size(), 10u);
+    EXPECT_EQ(got[0].meta.ip_optlen, 20u);
+    // IP_RECVOPTS: RR with our address, the source route as it came, EOL padding.
+    EXPECT_EQ(got[0].meta.ip_optlen + got[0].meta.ip_retoptlen, got[0].ip_opts.size());
+    const std::vector<uint8_t> recv(got[0].ip_opts.begin(), got[0].ip_opts.begin() + 20);
+    EXPECT_EQ(recv, test::cat({{7, 7, 8},
+                               test::be32_bytes(kLocal),
+                               {131, 11, 12},
+                               test::be32_bytes(hop),
+                               test::be32_bytes(last),
+                               {0, 0}}));
+    // IP_RETOPTS: RR as recorded (full: nothing to undo), then the reversed route with its
+    // first hop back in front (ip_options_undo), padded.
+    const std::vector<uint8_t> ret(got[0].ip_opts.begin() + 20, got[0].ip_opts.end());
+    EXPECT_EQ(ret, test::cat({{7, 7, 8},
+                              test::be32_bytes(kLocal),
+                              {131, 11, 4},
+                              test::be32_bytes(last),
+                              test::be32_bytes(hop),
+                              {0, 0}}));
+    EXPECT_FALSE(got[0].meta.flags & INGRESS_F_RETOPTS_CTRUNC);
+    EXPECT_EQ(got[1].meta.ip_optlen, 0u);
+    EXPECT_EQ(got[1].meta.ip_retoptlen, 0u);
+    EXPECT_TRUE(got[1].ip_opts.empty());
+}
+
+TEST(Udp, RetoptsEchoFailureIsMsgCtrunc) {
+    // A record route of 9 bytes: after our entry the pointer (8) leaves 2 bytes, less than
+    // an entry: __ip_options_echo() returns -EINVAL, ip_cmsg_recv_retopts() sets MSG_CTRUNC.
+    test::DemuxHarness h;
+    UdpEndpoint ep(test::rings(), "ctrunc");
+    ep.bind(0, 53);
+    h.builder.add(ep);
+    h.publish();
+    h.run_one(udp_to(kLocal, 53).ip_options({7, 9, 4, 0, 0, 0, 0, 0, 0}).build());
+    const auto got = test::take(ep.rings());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].meta.ip_optlen, 12u);
+    EXPECT_EQ(got[0].meta.ip_retoptlen, 0u);
+    EXPECT_TRUE(got[0].meta.flags & INGRESS_F_RETOPTS_CTRUNC);
 }
 
 }  // namespace

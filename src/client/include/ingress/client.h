@@ -72,6 +72,28 @@ using Message = ::ingress_mmsg;
 // (sock_extended_err + SO_EE_OFFENDER, msg_name, MSG_TRUNC, the ICMP message's record).
 using ErrorMessage = ::ingress_errmsg;
 
+// IP_RECVOPTS and IP_RETOPTS of a UDP datagram (ingress.h: ingress_ip_recvopts,
+// ingress_ip_retopts): the received options as the host's receive path wrote them, and the
+// options an answer would carry, reversed as ip_cmsg_recv_retopts() gives them. Empty when
+// the datagram had none (or, for IP_RETOPTS, when meta->flags has
+// INGRESS_F_RETOPTS_CTRUNC: the echo failed, recvmsg's MSG_CTRUNC).
+inline std::span<const uint8_t> ip_recvopts(const Datagram& d) noexcept {
+    std::size_t n = 0;
+    const uint8_t* p = ingress_ip_recvopts(&d, &n);
+    return {p, n};
+}
+inline std::span<const uint8_t> ip_retopts(const Datagram& d) noexcept {
+    std::size_t n = 0;
+    const uint8_t* p = ingress_ip_retopts(&d, &n);
+    return {p, n};
+}
+inline std::span<const uint8_t> ip_recvopts(const Message& m) noexcept {
+    return {m.ip_opts, m.meta.ip_optlen};
+}
+inline std::span<const uint8_t> ip_retopts(const Message& m) noexcept {
+    return {m.ip_opts + m.meta.ip_optlen, m.meta.ip_retoptlen};
+}
+
 class Client;
 class EndpointSet;
 

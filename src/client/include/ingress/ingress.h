@@ -51,6 +51,25 @@ struct ingress_datagram {
  * on the restarted daemon; what arrived in between went elsewhere (the kernel). */
 #define INGRESS_D_AFTER_GAP 0x1u
 
+/* IP_RECVOPTS (ip(7)) of a UDP datagram: its IP options as the host's receive path left
+ * them (record route and timestamp entries written, as a kernel socket's cmsg shows them),
+ * meta->ip_optlen bytes (the whole ihl * 4 - 20, padding included). NULL, *len 0: the
+ * datagram had no options (the kernel gives no cmsg then). They lie in the slot after the
+ * payload, so a datagram that carries them has that much less payload room. */
+static inline const uint8_t* ingress_ip_recvopts(const struct ingress_datagram* d, size_t* len) {
+    *len = d->meta->ip_optlen;
+    return *len && d->len == d->meta->len ? d->data + d->len : (*len = 0, (const uint8_t*)0);
+}
+/* IP_RETOPTS (ip(7)): the options an answer to the datagram carries, as
+ * ip_cmsg_recv_retopts() gives them (the source route reversed, ready for setsockopt
+ * IP_OPTIONS), meta->ip_retoptlen bytes. NULL, *len 0: no options, or the echo failed
+ * (meta->flags & INGRESS_F_RETOPTS_CTRUNC: recvmsg's MSG_CTRUNC). */
+static inline const uint8_t* ingress_ip_retopts(const struct ingress_datagram* d, size_t* len) {
+    *len = d->meta->ip_retoptlen;
+    return *len && d->len == d->meta->len ? d->data + d->len + d->meta->ip_optlen
+                                          : (*len = 0, (const uint8_t*)0);
+}
+
 /* A UDP socket: socket(AF_INET, SOCK_DGRAM, 0), its options, bind() and connect(). */
 struct ingress_udp_opts {
     uint32_t addr;        /* bind() address; 0 = INADDR_ANY */
@@ -210,6 +229,8 @@ struct ingress_mmsg {
     struct ingress_meta meta; /* out: a copy of the slot's record, the same bytes
                                  ingress_recv's d.meta points at (IP_PKTINFO, TOS, TTL,
                                  ORIGDSTADDR, SO_TIMESTAMPNS, SO_RXQ_OVFL, taps' sll) */
+    uint8_t ip_opts[80];      /* out: IP_RECVOPTS (meta.ip_optlen bytes), then IP_RETOPTS
+                                 (meta.ip_retoptlen bytes): see ingress_ip_recvopts */
 };
 
 /* recvmmsg(2) for an endpoint: up to vlen datagrams copied into msgs[i].buf, each with its
