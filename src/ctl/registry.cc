@@ -371,8 +371,14 @@ Result Registry::insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred
     e->id = next_id_++;
     e->owner = owner;
     e->uid = peer.uid;
+    // The error queue holds what the largest budget SO_RCVBUF can give now fits (rmem_max,
+    // doubled), or the budget the endpoint opens with if larger; taps have none to fill.
+    uint32_t budget = demux::so_rcvbuf(cfg_.rmem_max, cfg_.rmem_max);
+    if (e->kind == EndpointKind::kUdp) budget = std::max(budget, rcvbuf_of(e->udp));
+    const uint32_t err_slots = e->kind == EndpointKind::kTap ? shm::RingGeometry::kMinSlots
+                                                             : demux::err_queue_slots(budget);
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, err_slots);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM,

@@ -169,8 +169,9 @@ int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size
  *     errors (port and protocol unreachable, frag needed, parameter problem, ...);
  *   - with IP_RECVERR (ingress_udp_opts.recverr, ingress_set_recverr) every error (source
  *     quench excepted) also goes on the endpoint's error queue, read with
- *     ingress_recv_error as recvmsg(MSG_ERRQUEUE) reads it. A full queue (16 entries per
- *     daemon worker, or the receive budget used up) loses the entry, as the kernel's does.
+ *     ingress_recv_error as recvmsg(MSG_ERRQUEUE) reads it. Each entry is charged to the
+ *     endpoint's receive budget (SO_RCVBUF) like a datagram until it is read, and an entry
+ *     that would reach the budget is lost, as the kernel's sock_queue_err_skb loses it.
  * The doorbell rings for an error as for a datagram (poll's POLLERR). */
 struct ingress_errmsg {
     struct ingress_sock_err ee; /* the IP_RECVERR control message: sock_extended_err and
