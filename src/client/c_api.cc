@@ -297,6 +297,13 @@ int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
     });
 }
 
+int ingress_set_rcvbufforce(ingress_endpoint* ep, uint32_t bytes) {
+    return guard([&] {
+        ep->ep.set_rcvbuf_force(bytes);
+        return 0;
+    });
+}
+
 int ingress_set_ignore_outgoing(ingress_endpoint* ep, int on) {
     return guard([&] {
         ep->ep.set_ignore_outgoing(on != 0);

@@ -59,6 +59,10 @@ std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
             port = pr.msg->u16(ctl::Attr::kLocalPort).value_or(0);
             if (port && (port < 1024 || force)) cap = ctl::kCapNetBindService;
             break;
+        case ctl::MsgType::kSetOption:  // SO_RCVBUFFORCE
+            if (pr.msg->u16(ctl::Attr::kOption) == static_cast<uint16_t>(ctl::Attr::kRcvbufForce))
+                cap = ctl::kCapNetAdmin;
+            break;
         case ctl::MsgType::kReload:
         case ctl::MsgType::kEndpoints:      // other users' pids and commands
         case ctl::MsgType::kBindingChange:  // as attaching an sk_lookup program
@@ -420,6 +424,9 @@ void Endpoint::reopen() noexcept {
         }
         for (const std::string& l : labels_)
             client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{false, id_, l}));
+        if (rcvbuf_forced_)
+            client_->call(ctl::encode(client_->next_seq(),
+                                      ctl::SetOption{id_, ctl::Attr::kRcvbufForce, udp_.rcvbuf}));
         gap_ = true;
         ++reconnects_;
     } catch (const Error& e) {
@@ -665,6 +672,15 @@ void Endpoint::set_rcvbuf(uint32_t bytes) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRcvbuf, bytes}));
     udp_.rcvbuf = bytes ? bytes : 1;  // reopened with the same sk_rcvbuf (so_rcvbuf(0) == (1))
+    rcvbuf_forced_ = false;
+}
+
+void Endpoint::set_rcvbuf_force(uint32_t bytes) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRcvbufForce, bytes}));
+    udp_.rcvbuf = bytes ? bytes : 1;
+    rcvbuf_forced_ = true;
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {

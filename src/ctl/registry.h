@@ -179,6 +179,19 @@ public:
         cfg_.max_endpoints_per_uid = max_endpoints_per_uid;
         cfg_.max_ring_bytes_per_uid = max_ring_bytes_per_uid;
     }
+    // net.core.rmem_default / rmem_max changed (the daemon re-reads them every second). As
+    // the kernel reads them: rmem_default when a socket is made (sock_init_data()), rmem_max
+    // when SO_RCVBUF is set (__sock_set_rcvbuf()); an open endpoint keeps the sk_rcvbuf it
+    // has.
+    void set_rmem(uint32_t rmem_default, uint32_t rmem_max) {
+        cfg_.rmem_default = rmem_default;
+        cfg_.rmem_max = rmem_max;
+    }
+    // setsockopt(SO_RCVBUFFORCE) on a UDP endpoint: SO_RCVBUF without the rmem_max clamp
+    // (still at most INT_MAX / 2 before doubling), for a caller holding CAP_NET_ADMIN (a
+    // proof with the request, ctl/cap_proof.h); EPERM otherwise, as sk_setsockopt() refuses;
+    // ENOPROTOOPT on raw and tap endpoints (no byte budget for them yet).
+    Result set_rcvbuf_force(uint64_t owner, const PeerCred& peer, uint32_t id, uint32_t value);
 
 private:
     struct Entry;
@@ -201,7 +214,8 @@ private:
     void raw_connect(Entry& e, wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
-    // The sk_rcvbuf a UDP endpoint's options give (rmem_default, or SO_RCVBUF's rules).
+    // The sk_rcvbuf a UDP endpoint's open request gives under the sysctls now (rmem_default,
+    // or SO_RCVBUF's rules); kept in the entry from then on.
     uint32_t rcvbuf_of(const UdpOpen& o) const noexcept;
     // (No default arguments: a defaulted vector<unique_ptr<Entry>> would need Entry complete
     // wherever this header is included.)

@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <ingress/client.h>
 #include <ingress/ingress.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -150,6 +156,71 @@ TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
     for (int i = 0; i < 12; ++i) d.inject(udp_to(kLocal, 5620).payload_size(18).build());
     ASSERT_TRUE(d.wait_processed());
     EXPECT_EQ(ingress_recv(ep, got, 16, 0), 9) << "9 x 832 = 7488 <= 8192 < 10 x 832";
+    ingress_endpoint_close(ep);
+    ingress_client_close(c);
+}
+
+// setsockopt(SO_RCVBUFFORCE) needs CAP_NET_ADMIN (sk_setsockopt: -EPERM without): the C
+// API gives the errno a kernel UDP socket's setsockopt gives this process, here with the
+// capability and in a child that dropped it from its effective set.
+int kernel_rcvbufforce(int bytes) {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return -errno;
+    const int r = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+    const int err = r == 0 ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+int drop_effective_cap_net_admin() {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    if (syscall(SYS_capget, &h, d) != 0) return -errno;
+    d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+    return syscall(SYS_capset, &h, d) == 0 ? 0 : -errno;
+}
+
+// A client of `d` with a default UDP endpoint on `port` (nullptr on failure).
+ingress_endpoint* udp_endpoint(const TestDaemon& d, uint16_t port, ingress_client** c) {
+    *c = ingress_client_connect(d.path().c_str());
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.port = port;
+    return *c ? ingress_udp_open(*c, &o) : nullptr;
+}
+
+TEST(CApi, RcvbufForceNeedsCapNetAdminAsTheKernelsSetsockopt) {
+    TestDaemon d;
+    ingress_client* c;
+    ingress_endpoint* ep = udp_endpoint(d, 5640, &c);
+    ASSERT_NE(ep, nullptr) << ingress_last_error();
+    const int want = kernel_rcvbufforce(1 << 20);
+    EXPECT_EQ(ingress_set_rcvbufforce(ep, 1 << 20), want) << ingress_last_error();
+    if (want == 0) {
+        // Without the capability (a child: the daemon's threads stay in this process).
+        const pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            int code = 10;
+            if (drop_effective_cap_net_admin() == 0 && kernel_rcvbufforce(1 << 20) == -EPERM) {
+                ingress_client* cc;
+                ingress_endpoint* e = udp_endpoint(d, 5641, &cc);
+                errno = 0;
+                code = !e                                              ? 11
+                       : ingress_set_rcvbufforce(e, 1 << 20) != -EPERM ? 12
+                       : errno != EPERM                                ? 13
+                       : ingress_set_rcvbuf(e, 1 << 20) != 0           ? 14
+                                                                       : 0;
+            }
+            _exit(code);
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0)
+            << "10: could not drop the capability, 11: open, 12: not -EPERM, 13: errno, "
+               "14: SO_RCVBUF refused";
+    }
+    EXPECT_EQ(ingress_set_rcvbufforce(ep, 0), want) << "0 is SOCK_MIN_RCVBUF, as SO_RCVBUF 0";
     ingress_endpoint_close(ep);
     ingress_client_close(c);
 }

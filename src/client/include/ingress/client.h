@@ -137,6 +137,10 @@ public:
     void set_ignore_outgoing(bool on);
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
+    // SO_RCVBUFFORCE (UDP): as set_rcvbuf without the net.core.rmem_max clamp; needs
+    // CAP_NET_ADMIN (this process proves it with a socket only such a process can make,
+    // ctl/cap_proof.h), Error EPERM otherwise, as the kernel's setsockopt.
+    void set_rcvbuf_force(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
     // connect() on a raw endpoint (ip4_datagram_connect): only datagrams from `remote` reach
     // it from now on, and an endpoint bound to no address takes the source the route to
@@ -198,6 +202,7 @@ protected:
     TapOptions tap_;
     std::vector<McCall> mc_;
     std::vector<std::string> labels_;  // registered under, to register again after a restart
+    bool rcvbuf_forced_ = false;       // udp_.rcvbuf came by SO_RCVBUFFORCE: set so again
     bool gap_ = false;                 // the next datagram is the first after a reopen
     uint64_t reconnects_ = 0;
     int error_ = 0;  // a reopen the new daemon refused: thrown by the next recv

@@ -289,6 +289,13 @@ int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
 /* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
  * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
+/* setsockopt(SO_RCVBUFFORCE): as ingress_set_rcvbuf without the net.core.rmem_max clamp
+ * (bytes at most INT_MAX / 2 count, then doubled). -EPERM unless the process holds
+ * CAP_NET_ADMIN (libingress proves it to the daemon with a socket only such a process can
+ * make); -ENOPROTOOPT on raw and tap endpoints. The sysctls: rmem_max counts when
+ * ingress_set_rcvbuf is called, rmem_default when an endpoint is opened; a later change of
+ * either leaves open endpoints as they are, as the kernel does. */
+int ingress_set_rcvbufforce(struct ingress_endpoint* ep, uint32_t bytes);
 /* setsockopt(PACKET_IGNORE_OUTGOING) on an open tap. -ENOPROTOOPT on UDP and raw endpoints. */
 int ingress_set_ignore_outgoing(struct ingress_endpoint* ep, int on);
 /* connect() on an open raw endpoint (ip4_datagram_connect): from now on only datagrams from
