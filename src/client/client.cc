@@ -236,7 +236,9 @@ Client::Reply Client::receive(uint32_t seq) {
             return r;
         }
         uint8_t buf[16384];
-        ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &r.fds);
+        bool lost = false;
+        ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &r.fds, nullptr, &lost);
+        r.fds_lost |= lost;
         if (n == -EINTR) continue;
         if (n <= 0) {
             close_all(r.fds);
@@ -250,6 +252,15 @@ Client::Reply Client::receive(uint32_t seq) {
 
 void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
     Reply r = call(std::move(request));
+    if (r.fds_lost) {
+        // The endpoint's fds did not fit in this process's RLIMIT_NOFILE: socket()'s EMFILE.
+        // The daemon made the endpoint; it is closed again, since nobody can use it.
+        close_all(r.fds);
+        const ctl::Message m = parse_reply(r.bytes);
+        if (const auto id = m.u32(ctl::Attr::kEndpointId))
+            (void)call(ctl::encode_close(next_seq(), *id), false);
+        throw Error(EMFILE, "too many open files: the endpoint's fds did not fit (RLIMIT_NOFILE)");
+    }
     ctl::Message m = parse_reply(r.bytes);
     std::vector<uint32_t> roles;
     for (const ctl::AttrView& a : m.attrs)

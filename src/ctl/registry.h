@@ -80,7 +80,11 @@ struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
     uint32_t max_ring_slots = 1u << 14;      // 32 MiB per ring at 2 KiB slots
-    uint32_t max_endpoints_per_owner = 64;
+    // Per connection: no cap of the daemon's own. As for sockets, the app's RLIMIT_NOFILE
+    // bounds it (each endpoint holds fds in the app: the doorbell and a ring per worker; an
+    // open whose fds do not fit fails with EMFILE in libingress, and the daemon closes the
+    // endpoint again), and the per-uid quotas below bound what the daemon holds.
+    uint32_t max_endpoints_per_owner = UINT32_MAX;
     // Per uid, over all its connections (control.max_endpoints_per_uid and
     // control.max_ring_bytes_per_uid): RLIMIT_NOFILE / RLIMIT_MEMLOCK-style bounds on what one
     // user may pin. 256 MiB is 128 endpoints of the default rings (1024 slots of 2 KiB) on one

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/counters.h"
 #include "support/demux.h"
@@ -223,6 +225,57 @@ TEST(CApi, RcvbufForceNeedsCapNetAdminAsTheKernelsSetsockopt) {
     EXPECT_EQ(ingress_set_rcvbufforce(ep, 0), want) << "0 is SOCK_MIN_RCVBUF, as SO_RCVBUF 0";
     ingress_endpoint_close(ep);
     ingress_client_close(c);
+}
+
+// No cap per connection of the daemon's own: as for sockets, RLIMIT_NOFILE bounds an app's
+// endpoints (each holds its doorbell and a ring per worker). An open whose fds the kernel
+// cannot install (MSG_CTRUNC) fails with EMFILE, as socket() would; the daemon's endpoint
+// is closed again, and the connection stays usable. A child lowers its limit (the daemon's
+// threads stay in this process).
+TEST(CApi, EndpointsAreBoundedByRlimitNofileWithEmfile) {
+    TestDaemon d;
+    int up[2], down[2];
+    ASSERT_EQ(pipe(up), 0);
+    ASSERT_EQ(pipe(down), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ingress_client* c = ingress_client_connect(d.path().c_str());
+        const int probe = dup(0);
+        close(probe);
+        rlimit rl{};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = static_cast<rlim_t>(probe) + 7;  // room for three endpoints, and one fd
+        if (!c || setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(10);
+        std::vector<ingress_endpoint*> eps;
+        ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+        errno = 0;
+        for (uint16_t p = 5650; p < 5700; ++p) {
+            o.port = p;
+            ingress_endpoint* e = ingress_udp_open(c, &o);
+            if (!e) break;
+            eps.push_back(e);
+        }
+        const int err = errno;
+        const char n = static_cast<char>(eps.size());
+        if (write(up[1], &n, 1) != 1 || read(down[0], &o, 1) != 1) _exit(11);
+        if (err != EMFILE) _exit(12);
+        ingress_endpoint_close(eps.back());
+        o.port = 5700;
+        _exit(ingress_udp_open(c, &o) ? 0 : 13);
+    }
+    char n = 0;
+    ASSERT_EQ(read(up[0], &n, 1), 1);
+    EXPECT_EQ(n, 3) << "two fds each (one worker): three fit in the seven free";
+    EXPECT_TRUE(d.wait_for([&](ctl::Registry& r, ctl::Server&) { return r.size() == 3u; }))
+        << "the endpoint whose fds did not fit is closed again";
+    ASSERT_EQ(write(down[1], "x", 1), 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10: setup, 11: pipe, 12: not EMFILE, 13: the connection did not stay usable";
+    for (int fd : {up[0], up[1], down[0], down[1]}) close(fd);
 }
 
 TEST(CApi, RegisterPutsAnEndpointUnderABindingsLabel) {

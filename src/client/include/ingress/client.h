@@ -215,7 +215,7 @@ protected:
 // ingress.h says exactly when the fd is readable, level- and edge-triggered). An epoll
 // instance over the members' doorbells and their client's control connection, plus an
 // eventfd that keeps the fd readable while listed members may still hold data. Members may
-// belong to several clients (ingressd allows 64 endpoints per connection). Not
+// belong to several clients. Not
 // thread-safe; not movable (members point at it). Members stay open when it is destroyed.
 class EndpointSet {
 public:
@@ -321,6 +321,7 @@ public:
     struct Reply {
         std::vector<uint8_t> bytes;
         std::vector<int> fds;
+        bool fds_lost = false;  // the kernel could not install every fd (MSG_CTRUNC)
     };
     Reply call(std::vector<uint8_t> request, bool throw_on_error = true);
     uint32_t next_seq() noexcept { return ++seq_; }

@@ -133,8 +133,10 @@ char* ingress_client_stats(struct ingress_client* c);
  * port are taken and the reuse options do not allow sharing), EADDRNOTAVAIL (not a local
  * address; ip_nonlocal_bind is off), EACCES (a port below ip_unprivileged_port_start
  * without CAP_NET_BIND_SERVICE), ENODEV (no such interface), EINVAL (bad options, e.g.
- * ring_slots above the daemon's limit), EMFILE (too many endpoints on this connection),
- * ENOMEM, and ECONNRESET/ENOTCONN when the daemon went away. */
+ * ring_slots above the daemon's limit), EMFILE (the endpoint's fds, its doorbell and one
+ * ring per daemon worker, would pass this process's RLIMIT_NOFILE, as socket()'s would; or
+ * the daemon's per-uid endpoint quota, control.max_endpoints_per_uid), ENOMEM, and
+ * ECONNRESET/ENOTCONN when the daemon went away. */
 struct ingress_endpoint* ingress_udp_open(struct ingress_client* c,
                                           const struct ingress_udp_opts* o);
 /* As ingress_udp_open, plus EPERM (no CAP_NET_RAW and no policy grant) and
@@ -258,7 +260,7 @@ int ingress_recvmmsg(struct ingress_endpoint* ep, struct ingress_mmsg* msgs, uns
  * and those members are listed, so their ingress_recv (timeout 0 is enough) reports the
  * hangup or reconnects; while no daemon runs they are listed every 100 ms (a timer in the
  * set), so reconnection is retried without a busy loop. Members may belong to several
- * clients (ingressd allows 64 endpoints per control connection). */
+ * clients. */
 struct ingress_set;
 struct ingress_set_event {
     struct ingress_endpoint* ep; /* a member with data waiting */
