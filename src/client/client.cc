@@ -465,6 +465,12 @@ bool Endpoint::prepare_sleep() noexcept {
     return empty;
 }
 
+uint64_t Endpoint::rmem_alloc() const noexcept {
+    uint64_t n = 0;
+    for (const Ring& r : rings_) n += r.cons.rmem(r.held) + (r.has_errq ? r.errq.rmem() : 0);
+    return n;
+}
+
 uint32_t Endpoint::next_len() noexcept {
     // What recv() would return first: the exited daemon's rings, then from next_ring_ on,
     // each ring past the slots the last recv() still holds.

@@ -57,31 +57,35 @@ enum {
 };
 
 struct ingress_meta {
-    uint32_t len;        /* payload bytes stored in this slot */
-    uint32_t orig_len;   /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
-    uint32_t src_addr;   /* msg_name sin_addr (UDP, raw) */
-    uint32_t dst_addr;   /* IP_PKTINFO ipi_addr (UDP, raw) */
-    uint16_t src_port;   /* msg_name sin_port (UDP) */
-    uint16_t dst_port;   /* the datagram's destination port (UDP) */
-    uint32_t ifindex;    /* IP_PKTINFO ipi_ifindex / sll_ifindex */
-    uint64_t rx_ns;      /* SO_TIMESTAMPNS: the receiving backend's clock */
-    uint16_t vlan_tci;   /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
-    uint16_t vlan_tpid;  /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
-    uint8_t pkt_type;    /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
-    uint8_t protocol;    /* IP protocol (UDP, raw); 0 for taps */
-    uint16_t flags;      /* INGRESS_F_* */
-    uint16_t ethertype;  /* taps: sll_protocol; 0 otherwise */
-    uint16_t l3_off;     /* taps: where the network header starts in the payload (tp_net) */
-    uint32_t drops;      /* SO_RXQ_OVFL: datagrams this ring had dropped when this one came */
-    uint8_t tos;         /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
-    uint8_t ttl;         /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
-    uint8_t src_mac[6];  /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
-    uint16_t csum;       /* INGRESS_F_CSUM_UNVERIFIED: the one's-complement sum (RFC 1071,
-                          * folded, not complemented, as a big-endian word's value) of the
-                          * pseudo-header, the UDP header and the payload bytes the slot
-                          * does not hold; with the payload in the slot added, an intact
-                          * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
-    uint8_t reserved[6]; /* zero; room for the fields above */
+    uint32_t len;         /* payload bytes stored in this slot */
+    uint32_t orig_len;    /* bytes the datagram / frame had (> len: INGRESS_F_TRUNCATED) */
+    uint32_t src_addr;    /* msg_name sin_addr (UDP, raw) */
+    uint32_t dst_addr;    /* IP_PKTINFO ipi_addr (UDP, raw) */
+    uint16_t src_port;    /* msg_name sin_port (UDP) */
+    uint16_t dst_port;    /* the datagram's destination port (UDP) */
+    uint32_t ifindex;     /* IP_PKTINFO ipi_ifindex / sll_ifindex */
+    uint64_t rx_ns;       /* SO_TIMESTAMPNS: the receiving backend's clock */
+    uint16_t vlan_tci;    /* PACKET_AUXDATA tp_vlan_tci (INGRESS_F_VLAN) */
+    uint16_t vlan_tpid;   /* PACKET_AUXDATA tp_vlan_tpid (INGRESS_F_VLAN_TPID) */
+    uint8_t pkt_type;     /* sll_pkttype: PACKET_HOST, _BROADCAST, _MULTICAST, _OTHERHOST */
+    uint8_t protocol;     /* IP protocol (UDP, raw); 0 for taps */
+    uint16_t flags;       /* INGRESS_F_* */
+    uint16_t ethertype;   /* taps: sll_protocol; 0 otherwise */
+    uint16_t l3_off;      /* taps: where the network header starts in the payload (tp_net) */
+    uint32_t drops;       /* SO_RXQ_OVFL: datagrams this ring had dropped when this one came */
+    uint8_t tos;          /* IP_RECVTOS: the IP header's TOS byte (UDP, raw) */
+    uint8_t ttl;          /* IP_RECVTTL: the IP header's TTL (UDP, raw) */
+    uint8_t src_mac[6];   /* sll_addr (taps, SOCK_RAW and SOCK_DGRAM): the Ethernet source */
+    uint16_t csum;        /* INGRESS_F_CSUM_UNVERIFIED: the one's-complement sum (RFC 1071,
+                           * folded, not complemented, as a big-endian word's value) of the
+                           * pseudo-header, the UDP header and the payload bytes the slot
+                           * does not hold; with the payload in the slot added, an intact
+                           * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
+    uint8_t reserved[2];  /* zero; room for the fields above */
+    uint32_t rmem_before; /* the ring's charged bytes before this slot (a running total, mod
+                           * 2^32): what is queued (sk_rmem_alloc) is the ring header's
+                           * rmem_charged minus the oldest unread slot's rmem_before (0 from
+                           * daemons before it) */
 };
 
 /* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
@@ -135,6 +139,7 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ttl) == 49);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, csum) == 56);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 58);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, rmem_before) == 60);
 INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);

@@ -60,6 +60,11 @@ struct alignas(kCacheLine) RingHeader {
     uint8_t pad0[kCacheLine - 36];
     // Line 1: written by the producer only.
     alignas(kCacheLine) std::atomic<uint32_t> prod;
+    // The bytes charged to the endpoint's budget for every slot so far (a running total, mod
+    // 2^32; stored before the prod it covers): with the oldest unread slot's rmem_before
+    // (record.h), what this ring holds (RingConsumer::rmem(), no walk). For the app; the
+    // daemon's own accounting is RingProducer::rmem(). Zero from older daemons.
+    std::atomic<uint32_t> rmem_charged;
     // Line 2: written by the consumer only.
     alignas(kCacheLine) std::atomic<uint32_t> cons;
     std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the doorbell"
@@ -98,6 +103,7 @@ static_assert(offsetof(RingHeader, worker) == 20);
 static_assert(offsetof(RingHeader, region_size) == 24);
 static_assert(offsetof(RingHeader, meta_size) == 32);
 static_assert(offsetof(RingHeader, prod) == 64);
+static_assert(offsetof(RingHeader, rmem_charged) == 68);
 static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
 static_assert(offsetof(RingHeader, sk_err) == 136);
@@ -205,6 +211,7 @@ public:
             count_drop();
             return false;
         }
+        const uint32_t before = total_;
         note_charge(idx, charge);
         const std::size_t total = head.size() + body.size();
         const std::size_t room = max_payload();
@@ -224,6 +231,8 @@ public:
             out.flags = static_cast<uint16_t>(out.flags | INGRESS_F_TRUNCATED);
             count_truncated();
         }
+        out.rmem_before = before;
+        h_->rmem_charged.store(total_, std::memory_order_relaxed);  // ordered by submit's release
         submit(1);
         return true;
     }
@@ -366,6 +375,17 @@ public:
     }
     // Gives the n oldest peeked slots back to the producer.
     void release(uint32_t n) noexcept;
+    // The bytes the slots not yet released were charged (sk_rmem_alloc of this ring, as
+    // SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC): the header's rmem_charged minus the oldest unread
+    // slot's rmem_before; no walk. `held`: the oldest peeked slots the reader has already
+    // handed out (not counted, as the kernel uncharges a datagram recvmsg returned). A
+    // datagram the producer is filling may already be counted.
+    uint32_t rmem(uint32_t held = 0) const noexcept {
+        // Acquire: the slot after the held ones is fully written, and rmem_charged covers it.
+        const uint32_t prod = h_->prod.load(std::memory_order_acquire);
+        if (prod - cons_ <= held || prod - cons_ > g_.slot_count) return 0;
+        return h_->rmem_charged.load(std::memory_order_relaxed) - meta(cons_ + held).rmem_before;
+    }
 
     // peek() with udp_recvmsg()'s read-time checksum, for a reader that holds no peeked
     // slot: each INGRESS_F_CSUM_UNVERIFIED slot is verified (csum_ok); a bad one at the head

@@ -145,14 +145,22 @@ TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
     EXPECT_EQ(s.mib[static_cast<std::size_t>(core::Mib::kUdpRcvbufErrors)], 2u);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 18);
+    // SO_MEMINFO's rmem_alloc: the two queued datagrams' truesizes, then what is unread.
+    uint64_t rmem = 0;
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 2u * 832);
     ingress_datagram got[16];
     ASSERT_EQ(ingress_recv(ep, got, 1, 0), 1);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 30) << "the datagram after the one the last recv returned";
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 832u) << "a datagram recv returned is no longer charged";
     ASSERT_EQ(ingress_recv(ep, got, 16, 0), 1);
     ASSERT_EQ(ingress_recv(ep, got, 16, 0), 0);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 0);
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 0u);
 
     ASSERT_EQ(ingress_set_rcvbuf(ep, 4096), 0) << ingress_last_error();
     for (int i = 0; i < 12; ++i) d.inject(udp_to(kLocal, 5620).payload_size(18).build());

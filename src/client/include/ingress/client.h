@@ -121,6 +121,10 @@ public:
     // FIONREAD / SIOCINQ on a UDP socket: the payload length (orig_len, the whole datagram)
     // of the datagram the next recv() returns first; 0 when none is waiting.
     uint32_t next_len() noexcept;
+    // SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC (/proc/net/udp rx_queue): the bytes charged to the
+    // receive budget for what waits unread, datagrams and error-queue entries of every
+    // worker's ring (RingConsumer::rmem(), from the ring headers: no walk, no daemon call).
+    uint64_t rmem_alloc() const noexcept;
     EndpointStats stats() const noexcept;
     uint16_t workers() const noexcept { return static_cast<uint16_t>(rings_.size()); }
 

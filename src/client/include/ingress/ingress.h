@@ -288,6 +288,11 @@ int ingress_set_wait(struct ingress_set* s, struct ingress_set_event* out, size_
  * datagram the next ingress_recv returns first (its whole length, even when the slot holds
  * less: INGRESS_F_TRUNCATED), 0 when none is waiting. -EBADF: the endpoint is closed. */
 int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
+/* getsockopt(SO_MEMINFO)[SK_MEMINFO_RMEM_ALLOC] (/proc/net/udp rx_queue): *bytes = what the
+ * unread datagrams and error-queue entries are charged to the endpoint's receive budget
+ * (their skb truesizes, docs/rcvbuf.md), read from the rings' headers without a walk or a
+ * daemon call. -EBADF: the endpoint is closed. */
+int ingress_rmem_alloc(struct ingress_endpoint* ep, uint64_t* bytes);
 /* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
  * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
