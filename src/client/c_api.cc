@@ -268,6 +268,14 @@ int ingress_fionread(ingress_endpoint* ep, int* bytes) {
     });
 }
 
+int ingress_rmem_alloc(ingress_endpoint* ep, uint64_t* bytes) {
+    return guard([&] {
+        if (ep->ep.id() == 0) return failed(EBADF, "endpoint is closed");
+        *bytes = ep->ep.rmem_alloc();
+        return 0;
+    });
+}
+
 int ingress_set_remove(ingress_set* s, ingress_endpoint* ep) {
     return guard([&] {
         s->s.remove(ep->ep);
@@ -293,6 +301,13 @@ int ingress_unregister(ingress_endpoint* ep, const char* label) {
 int ingress_set_rcvbuf(ingress_endpoint* ep, uint32_t bytes) {
     return guard([&] {
         ep->ep.set_rcvbuf(bytes);
+        return 0;
+    });
+}
+
+int ingress_set_rcvbufforce(ingress_endpoint* ep, uint32_t bytes) {
+    return guard([&] {
+        ep->ep.set_rcvbuf_force(bytes);
         return 0;
     });
 }

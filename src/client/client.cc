@@ -59,6 +59,10 @@ std::vector<int> attach_proofs(std::vector<uint8_t>& request, bool force) {
             port = pr.msg->u16(ctl::Attr::kLocalPort).value_or(0);
             if (port && (port < 1024 || force)) cap = ctl::kCapNetBindService;
             break;
+        case ctl::MsgType::kSetOption:  // SO_RCVBUFFORCE
+            if (pr.msg->u16(ctl::Attr::kOption) == static_cast<uint16_t>(ctl::Attr::kRcvbufForce))
+                cap = ctl::kCapNetAdmin;
+            break;
         case ctl::MsgType::kReload:
         case ctl::MsgType::kEndpoints:      // other users' pids and commands
         case ctl::MsgType::kBindingChange:  // as attaching an sk_lookup program
@@ -232,7 +236,9 @@ Client::Reply Client::receive(uint32_t seq) {
             return r;
         }
         uint8_t buf[16384];
-        ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &r.fds);
+        bool lost = false;
+        ssize_t n = ctl::recv_with_fds(fd_, buf, sizeof buf, &r.fds, nullptr, &lost);
+        r.fds_lost |= lost;
         if (n == -EINTR) continue;
         if (n <= 0) {
             close_all(r.fds);
@@ -246,6 +252,15 @@ Client::Reply Client::receive(uint32_t seq) {
 
 void Client::open_into(Endpoint& ep, std::vector<uint8_t> request) {
     Reply r = call(std::move(request));
+    if (r.fds_lost) {
+        // The endpoint's fds did not fit in this process's RLIMIT_NOFILE: socket()'s EMFILE.
+        // The daemon made the endpoint; it is closed again, since nobody can use it.
+        close_all(r.fds);
+        const ctl::Message m = parse_reply(r.bytes);
+        if (const auto id = m.u32(ctl::Attr::kEndpointId))
+            (void)call(ctl::encode_close(next_seq(), *id), false);
+        throw Error(EMFILE, "too many open files: the endpoint's fds did not fit (RLIMIT_NOFILE)");
+    }
     ctl::Message m = parse_reply(r.bytes);
     std::vector<uint32_t> roles;
     for (const ctl::AttrView& a : m.attrs)
@@ -420,6 +435,9 @@ void Endpoint::reopen() noexcept {
         }
         for (const std::string& l : labels_)
             client_->call(ctl::encode(client_->next_seq(), ctl::LabelChange{false, id_, l}));
+        if (rcvbuf_forced_)
+            client_->call(ctl::encode(client_->next_seq(),
+                                      ctl::SetOption{id_, ctl::Attr::kRcvbufForce, udp_.rcvbuf}));
         gap_ = true;
         ++reconnects_;
     } catch (const Error& e) {
@@ -445,6 +463,12 @@ bool Endpoint::prepare_sleep() noexcept {
     if (!empty)
         for (Ring& r : rings_) r.cons.cancel_sleep();
     return empty;
+}
+
+uint64_t Endpoint::rmem_alloc() const noexcept {
+    uint64_t n = 0;
+    for (const Ring& r : rings_) n += r.cons.rmem(r.held) + (r.has_errq ? r.errq.rmem() : 0);
+    return n;
 }
 
 uint32_t Endpoint::next_len() noexcept {
@@ -665,6 +689,15 @@ void Endpoint::set_rcvbuf(uint32_t bytes) {
     if (!client_) throw Error(EBADF, "endpoint is closed");
     client_->call(ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRcvbuf, bytes}));
     udp_.rcvbuf = bytes ? bytes : 1;  // reopened with the same sk_rcvbuf (so_rcvbuf(0) == (1))
+    rcvbuf_forced_ = false;
+}
+
+void Endpoint::set_rcvbuf_force(uint32_t bytes) {
+    if (!client_) throw Error(EBADF, "endpoint is closed");
+    client_->call(
+        ctl::encode(client_->next_seq(), ctl::SetOption{id_, ctl::Attr::kRcvbufForce, bytes}));
+    udp_.rcvbuf = bytes ? bytes : 1;
+    rcvbuf_forced_ = true;
 }
 
 void Endpoint::set_icmp_filter(uint32_t mask) {

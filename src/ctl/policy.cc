@@ -16,6 +16,8 @@ const char* privilege_name(Privilege p) noexcept {
             return "CAP_NET_ADMIN (policy.bindings)";
         case Privilege::kRegister:
             return "CAP_NET_ADMIN (policy.register)";
+        case Privilege::kNetAdmin:
+            return "CAP_NET_ADMIN";
     }
     return "?";
 }
@@ -57,6 +59,8 @@ bool has_privilege(const Policy& policy, const PeerCred& peer, Privilege p) {
         case Privilege::kRegister:
             g = &policy.register_label, cap = kCapNetAdmin;
             break;
+        case Privilege::kNetAdmin:
+            return proven(peer, kCapNetAdmin);
     }
     if (std::find(g->uids.begin(), g->uids.end(), peer.uid) != g->uids.end()) return true;
     if (std::any_of(g->gids.begin(), g->gids.end(), [&](gid_t gid) { return in_group(peer, gid); }))

@@ -8,7 +8,8 @@
 //   - adding or removing a binding (demux/sk_lookup.h) needs CAP_NET_ADMIN, as attaching
 //     and changing a netns's BPF sk_lookup program does (policy.bindings grants it);
 //   - registering an endpoint under a label needs CAP_NET_ADMIN too, as writing the
-//     program's SOCKMAP does (policy.register grants it, as tubular's group-writable maps).
+//     program's SOCKMAP does (policy.register grants it, as tubular's group-writable maps);
+//   - SO_RCVBUFFORCE needs CAP_NET_ADMIN (sk_setsockopt); no grant, only a proof.
 //
 // Judged, as the kernel judges a socket call, for the caller at the time of the call, from
 // credentials the kernel vouches for and nothing read later from /proc (docs/control-protocol.md,
@@ -38,6 +39,7 @@ enum class Privilege : uint8_t {
     kNetRaw,          // CAP_NET_RAW (13)
     kBindings,        // CAP_NET_ADMIN (12): add and remove bindings
     kRegister,        // CAP_NET_ADMIN (12): register endpoints under labels
+    kNetAdmin,        // CAP_NET_ADMIN (12): SO_RCVBUFFORCE (no grant: a proof only)
 };
 const char* privilege_name(Privilege p) noexcept;
 

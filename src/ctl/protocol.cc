@@ -84,6 +84,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kHostRules:
         case Attr::kHostTables:
         case Attr::kRcvbuf:
+        case Attr::kRcvbufForce:
         case Attr::kPmtuDst:
         case Attr::kPmtuMtu:
         case Attr::kPmtuExpires:
@@ -614,7 +615,7 @@ std::optional<DecodeError> decode(const Message& m, SetOption* out) {
     if (a == Attr::kMulticastAll || a == Attr::kRecverr || a == Attr::kIgnoreOutgoing) {
         if (auto x = m.u8(a)) v = *x;
     } else if (a == Attr::kIcmpFilter || a == Attr::kIfindex || a == Attr::kRcvbuf ||
-               a == Attr::kRemoteAddr) {
+               a == Attr::kRcvbufForce || a == Attr::kRemoteAddr) {
         v = m.u32(a);
     } else {
         return DecodeError{ENOPROTOOPT, "option cannot be set on an open endpoint"};

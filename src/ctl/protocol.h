@@ -143,9 +143,10 @@ enum class Attr : uint16_t {
     kCounterHelp = 104,    // string: what it counts
     kValue = 105,          // u64
     // Privilege from credentials the kernel vouches for (ctl/cap_proof.h, ctl/policy.h).
-    kRcvbuf = 151,     // u32: open-udp and set-option: SO_RCVBUF as given to setsockopt
-                       // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
-    kRmemAlloc = 152,  // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
+    kRcvbuf = 151,       // u32: open-udp and set-option: SO_RCVBUF as given to setsockopt
+                         // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
+    kRmemAlloc = 152,    // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
+    kRcvbufForce = 181,  // u32: set-option: SO_RCVBUFFORCE (UDP; needs CAP_NET_ADMIN: a kProof)
     // ICMP errors to endpoints (demux/icmp_err.h) and PMTU (ipv4/pmtu.h): 161-170.
     kRecverr = 161,      // u8: open-udp, open-raw and set-option: IP_RECVERR (absent: off);
                          // endpoints: on
@@ -317,8 +318,8 @@ struct McRequest {
 };
 
 // set-option: kMulticastAll (u8), kRecverr (u8), kIcmpFilter (u32), kIfindex (u32), kRcvbuf
-// (u32) or kRemoteAddr (u32: connect() on a raw endpoint; 0 = connect(AF_UNSPEC)) on an open
-// endpoint.
+// (u32), kRcvbufForce (u32, with a CAP_NET_ADMIN kProof) or kRemoteAddr (u32: connect() on a raw
+// endpoint; 0 = connect(AF_UNSPEC)) on an open endpoint.
 struct SetOption {
     uint32_t id = 0;
     Attr option{};

@@ -40,6 +40,7 @@ struct Registry::Entry {
     uid_t uid = 0;
     EndpointKind kind = EndpointKind::kUdp;
     UdpOpen udp;
+    uint32_t sk_rcvbuf = 0;  // UDP: fixed at open and by SO_RCVBUF(FORCE), never by the sysctls
     RawOpen raw;
     bool raw_addr_by_connect = false;  // raw.addr came from connect(), not bind()
     TapOpen tap;
@@ -255,7 +256,7 @@ void Registry::rebuild(Entry& e) {
             if (e.udp.remote_addr || e.udp.remote_port)
                 u->connect(e.udp.remote_addr, e.udp.remote_port);
             u->bind_to_device(e.udp.ifindex).set_reuseport(e.udp.reuseport);
-            u->set_multicast_all(e.udp.multicast_all).set_rcvbuf(rcvbuf_of(e.udp));
+            u->set_multicast_all(e.udp.multicast_all).set_rcvbuf(e.sk_rcvbuf);
             u->set_recverr(e.udp.recverr);
             u->mc().list = e.mc;
             e.u = std::move(u);
@@ -371,8 +372,14 @@ Result Registry::insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred
     e->id = next_id_++;
     e->owner = owner;
     e->uid = peer.uid;
+    // The error queue holds what the largest budget SO_RCVBUF can give now fits (rmem_max,
+    // doubled), or the budget the endpoint opens with if larger; taps have none to fill.
+    uint32_t budget = demux::so_rcvbuf(cfg_.rmem_max, cfg_.rmem_max);
+    if (e->kind == EndpointKind::kUdp) budget = std::max(budget, e->sk_rcvbuf);
+    const uint32_t err_slots = e->kind == EndpointKind::kTap ? shm::RingGeometry::kMinSlots
+                                                             : demux::err_queue_slots(budget);
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, err_slots);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM,
@@ -416,6 +423,7 @@ Result Registry::open_udp(uint64_t owner, const PeerCred& peer, const UdpOpen& r
     auto e = std::make_unique<Entry>();
     e->kind = EndpointKind::kUdp;
     e->udp = o;
+    e->sk_rcvbuf = rcvbuf_of(o);
     return insert(std::move(e), owner, peer, g);
 }
 
@@ -552,6 +560,7 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
             if (e->kind != EndpointKind::kUdp)
                 return fail(ENOPROTOOPT, "SO_RCVBUF is only a UDP endpoint option here");
             e->udp.rcvbuf = value ? value : 1;
+            e->sk_rcvbuf = demux::so_rcvbuf(value, cfg_.rmem_max);  // rmem_max as it is now
             break;
         case Attr::kRemoteAddr:
             if (e->kind != EndpointKind::kRaw)
@@ -589,6 +598,23 @@ Result Registry::set_option(uint64_t owner, uint32_t id, Attr option, uint32_t v
                                          " cannot be set on an open endpoint");
     }
     std::vector<std::shared_ptr<void>> old{e->u, e->r, e->t};
+    rebuild(*e);
+    publish({}, std::move(old));
+    return Result{0, {}, id};
+}
+
+Result Registry::set_rcvbuf_force(uint64_t owner, const PeerCred& peer, uint32_t id,
+                                  uint32_t value) {
+    Entry* e;
+    if (Result r = check_owner(owner, id, &e); !r.ok()) return r;
+    if (e->kind != EndpointKind::kUdp)
+        return fail(ENOPROTOOPT, "SO_RCVBUFFORCE is only a UDP endpoint option here");
+    // sk_setsockopt(): sockopt_ns_capable(net->user_ns, CAP_NET_ADMIN), else -EPERM.
+    if (!has_privilege(cfg_.policy, peer, Privilege::kNetAdmin))
+        return fail(EPERM, "SO_RCVBUFFORCE needs CAP_NET_ADMIN");
+    e->udp.rcvbuf = value ? value : 1;
+    e->sk_rcvbuf = demux::so_rcvbuf(value, UINT32_MAX);  // no rmem_max
+    std::vector<std::shared_ptr<void>> old{e->u};
     rebuild(*e);
     publish({}, std::move(old));
     return Result{0, {}, id};
@@ -820,7 +846,7 @@ std::vector<EndpointView> Registry::endpoints(uint32_t first_id) const {
                        .kind = e.kind,
                        .mc = &e.mc,
                        .rings = e.rings.get()};
-        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp, v.rcvbuf = rcvbuf_of(e.udp);
+        if (e.kind == EndpointKind::kUdp) v.udp = &e.udp, v.rcvbuf = e.sk_rcvbuf;
         if (e.kind == EndpointKind::kRaw) v.raw = &e.raw;
         if (e.kind == EndpointKind::kTap) v.tap = &e.tap;
         out.push_back(v);

@@ -80,7 +80,11 @@ struct RegistryConfig {
     uint16_t workers = 1;
     shm::RingGeometry geometry{1024, 2048};  // default rings; ring-slots may ask otherwise
     uint32_t max_ring_slots = 1u << 14;      // 32 MiB per ring at 2 KiB slots
-    uint32_t max_endpoints_per_owner = 64;
+    // Per connection: no cap of the daemon's own. As for sockets, the app's RLIMIT_NOFILE
+    // bounds it (each endpoint holds fds in the app: the doorbell and a ring per worker; an
+    // open whose fds do not fit fails with EMFILE in libingress, and the daemon closes the
+    // endpoint again), and the per-uid quotas below bound what the daemon holds.
+    uint32_t max_endpoints_per_owner = UINT32_MAX;
     // Per uid, over all its connections (control.max_endpoints_per_uid and
     // control.max_ring_bytes_per_uid): RLIMIT_NOFILE / RLIMIT_MEMLOCK-style bounds on what one
     // user may pin. 256 MiB is 128 endpoints of the default rings (1024 slots of 2 KiB) on one
@@ -181,6 +185,19 @@ public:
         cfg_.max_endpoints_per_uid = max_endpoints_per_uid;
         cfg_.max_ring_bytes_per_uid = max_ring_bytes_per_uid;
     }
+    // net.core.rmem_default / rmem_max changed (the daemon re-reads them every second). As
+    // the kernel reads them: rmem_default when a socket is made (sock_init_data()), rmem_max
+    // when SO_RCVBUF is set (__sock_set_rcvbuf()); an open endpoint keeps the sk_rcvbuf it
+    // has.
+    void set_rmem(uint32_t rmem_default, uint32_t rmem_max) {
+        cfg_.rmem_default = rmem_default;
+        cfg_.rmem_max = rmem_max;
+    }
+    // setsockopt(SO_RCVBUFFORCE) on a UDP endpoint: SO_RCVBUF without the rmem_max clamp
+    // (still at most INT_MAX / 2 before doubling), for a caller holding CAP_NET_ADMIN (a
+    // proof with the request, ctl/cap_proof.h); EPERM otherwise, as sk_setsockopt() refuses;
+    // ENOPROTOOPT on raw and tap endpoints (no byte budget for them yet).
+    Result set_rcvbuf_force(uint64_t owner, const PeerCred& peer, uint32_t id, uint32_t value);
 
 private:
     struct Entry;
@@ -203,7 +220,8 @@ private:
     void raw_connect(Entry& e, wire::Ipv4Addr peer) const;
     bool udp_port_in_use(const UdpOpen& o, uid_t uid) const;
     void rebuild(Entry& e);
-    // The sk_rcvbuf a UDP endpoint's options give (rmem_default, or SO_RCVBUF's rules).
+    // The sk_rcvbuf a UDP endpoint's open request gives under the sysctls now (rmem_default,
+    // or SO_RCVBUF's rules); kept in the entry from then on.
     uint32_t rcvbuf_of(const UdpOpen& o) const noexcept;
     // (No default arguments: a defaulted vector<unique_ptr<Entry>> would need Entry complete
     // wherever this header is included.)

@@ -528,6 +528,8 @@ bool Server::dispatch(Conn& c, const Message& m) {
         case MsgType::kSetOption: {
             SetOption o;
             if (auto e = decode(m, &o)) return answer(c, m, Result{e->err, e->message, 0});
+            if (o.option == Attr::kRcvbufForce)
+                return answer(c, m, reg_.set_rcvbuf_force(c.owner, c.req, o.id, o.value));
             return answer(c, m, reg_.set_option(c.owner, o.id, o.option, o.value));
         }
         case MsgType::kClose: {

@@ -13,7 +13,7 @@
 // kMaxPayload) gets an EPROTO reply and the connection is closed; a well-framed but invalid
 // request gets an error reply and the connection stays. Limits: connections (in all and per
 // uid, with the last `reserved_connections` kept for administrators: root, the daemon's uid,
-// the control group), endpoints per connection and per uid and ring bytes per uid
+// the control group), endpoints per uid (none per connection by default) and ring bytes per uid
 // (Registry), requests per second per connection, a bound on how long a frame may stay half
 // written and on how long a connection with no endpoints may stay silent. Out of fds (EMFILE,
 // ENFILE at accept), a spare fd kept for the purpose accepts the waiting peer, tells it and

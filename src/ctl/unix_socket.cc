@@ -78,7 +78,7 @@ int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> f
 }
 
 ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* fds,
-                      SenderCred* sender) {
+                      SenderCred* sender, bool* ctrunc) {
     iovec iov{buf, max};
     msghdr mh{};
     mh.msg_iov = &iov;
@@ -111,8 +111,10 @@ ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* f
                 close(f);
         }
     }
-    // Truncated control data means fds were dropped by the kernel: the message is unusable.
-    if (mh.msg_flags & MSG_CTRUNC) return -EMSGSIZE;
+    // Truncated control data means fds were dropped by the kernel (scm_detach_fds stops at
+    // the first fd it cannot install): unusable, unless the caller handles it.
+    if (ctrunc) *ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
+    if ((mh.msg_flags & MSG_CTRUNC) && !ctrunc) return -EMSGSIZE;
     return n;
 }
 

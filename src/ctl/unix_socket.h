@@ -52,9 +52,11 @@ int send_with_fds(int fd, std::span<const uint8_t> bytes, std::span<const int> f
 
 // Receives up to `max` bytes and any fds sent with them (appended to *fds, close-on-exec).
 // With `sender`, the bytes' SCM_CREDENTIALS (the kernel never returns bytes of two senders
-// in one read). Returns bytes read (0 at EOF) or -errno.
+// in one read). Returns bytes read (0 at EOF) or -errno; -EMSGSIZE when the kernel dropped
+// fds (MSG_CTRUNC: the receiver's RLIMIT_NOFILE, or no room), unless `ctrunc` is given: then
+// *ctrunc says so and the bytes are returned with the fds that did arrive.
 ssize_t recv_with_fds(int fd, uint8_t* buf, std::size_t max, std::vector<int>* fds,
-                      SenderCred* sender = nullptr);
+                      SenderCred* sender = nullptr, bool* ctrunc = nullptr);
 
 // A listening socket at `path` (unlinking a stale socket file first), with `mode` applied to
 // the file. Throws std::system_error naming the path.

@@ -460,7 +460,8 @@ void Dataplane::start_control() {
     rc.workers = static_cast<uint16_t>(workers_.size());
     rc.geometry = shm::RingGeometry{cfg_.ring_slots, cfg_.ring_slot_size};
     rc.ip_nonlocal_bind = cfg_.ip_nonlocal_bind;
-    // SO_RCVBUF's sysctls, the kernel's own (global, not per namespace), read once.
+    // SO_RCVBUF's sysctls, the kernel's own; re-read every second while running
+    // (housekeeping).
     rc.rmem_default = read_core_sysctl("rmem_default", rc.rmem_default);
     rc.rmem_max = read_core_sysctl("rmem_max", rc.rmem_max);
     rc.policy = cfg_.policy;
@@ -721,6 +722,20 @@ void Dataplane::control_step(int timeout_ms) {
             follow_kernel();
         }
         follow_kernel_globals(read_kernel_globals(kglobals_));
+    }
+    // net.core.rmem_default / rmem_max: the kernel's (as the daemon's namespace shows them)
+    // under any `host:`, with no notification: re-read every second; the registry applies them as
+    // the kernel does, to the next open and the next SO_RCVBUF (Registry::set_rmem).
+    if (g_clock.now_ns() - rmem_read_ns_ >= 1'000'000'000) {
+        rmem_read_ns_ = g_clock.now_ns();
+        const ctl::RegistryConfig& rc = registry_->config();
+        const uint32_t def = read_core_sysctl("rmem_default", rc.rmem_default);
+        const uint32_t max = read_core_sysctl("rmem_max", rc.rmem_max);
+        if (def != rc.rmem_default || max != rc.rmem_max) {
+            std::fprintf(stderr, "ingressd: net.core.rmem_default %u rmem_max %u (were %u %u)\n",
+                         def, max, rc.rmem_default, rc.rmem_max);
+            registry_->set_rmem(def, max);
+        }
     }
     if (metrics_) refresh_endpoint_figures();
     refresh_reads();

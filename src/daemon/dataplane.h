@@ -133,6 +133,7 @@ private:
     KernelGlobals kglobals_;               // host: kernel: the net.ipv4.* knobs last read
     std::unique_ptr<ipv4::KnobPublisher> knobs_;  // the workers' net.ipv4.* knobs, live
     uint64_t kconf_read_ns_ = 0;                  // when the knobs were last re-read (every second)
+    uint64_t rmem_read_ns_ = 0;                   // net.core.rmem_* last re-read (every second)
     bool resync_pending_ = false;                 // the last dump failed: dump again
     // `ingressctl trace` / `capture` sessions, published to every worker (outlives them and
     // the control server).

@@ -27,20 +27,24 @@ void WakeupList::flush(uint16_t worker) noexcept {
 
 // --- ShmRings -----------------------------------------------------------------------------
 
-ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g)
+ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g,
+                   uint32_t err_slots)
     : endpoint_id_(endpoint_id), bell_(shm::Doorbell::create()), g_(g) {
+    const shm::RingGeometry eg = shm::err_ring_geometry(shm::RingGeometry::round_slots(
+        err_slots < kErrQueueMaxSlots ? err_slots : kErrQueueMaxSlots));
     w_.reserve(workers);
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
-        // The data ring, then the error queue (ring.h: err_ring_off).
-        const std::size_t size = g.region_size() + shm::kErrRingGeometry.region_size();
+        // The data ring, then the error queue (ring.h: err_ring_off). A memfd's pages are
+        // allocated when first written: an error queue nobody fills costs its header page.
+        const std::size_t size = g.region_size() + eg.region_size();
         pw.region = shm::Region::create(
             "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), size);
         shm::ring_init(pw.region.data(), g, endpoint_id, i);
         pw.prod = shm::RingProducer(pw.region.data(), g);
-        shm::ring_init_err_queue(pw.region.data(), size, endpoint_id, i);
+        shm::ring_init_err_queue(pw.region.data(), size, eg, endpoint_id, i);
         if (void* e = shm::err_queue_of(pw.region.data(), size)) {
-            pw.errq = shm::RingProducer(e, shm::kErrRingGeometry);
+            pw.errq = shm::RingProducer(e, eg);
             pw.has_errq = true;
         }
         w_.push_back(std::move(pw));
@@ -112,18 +116,29 @@ uint64_t ShmRings::used() const noexcept {
 }
 
 uint64_t ShmRings::rmem() const noexcept {
-    return sum_over(w_, [](const auto& w) { return w.prod.rmem_snapshot(); });
+    return sum_over(w_,
+                    [](const auto& w) { return w.prod.rmem_snapshot() + w.errq.rmem_snapshot(); });
 }
 
-bool ShmRings::admit(uint16_t worker, const RcvBudget& b) noexcept {
+bool ShmRings::admit(uint16_t worker, const RcvBudget& b, bool error) noexcept {
+    auto fits = [&b, error](uint64_t rmem) noexcept {
+        return error ? err_queue_admits(rmem, b.truesize, b.rcvbuf)
+                     : rcvbuf_admits(rmem, b.truesize, b.rcvbuf);
+    };
+    // Upper bounds first: the producer's last view of its own ring, what the others held
+    // after their last push, and each error queue's after its last entry (a default
+    // producer, with no error queue, holds 0).
     uint64_t rmem = w_[worker].prod.rmem_cached();
-    for (std::size_t i = 0; i < w_.size(); ++i)
+    for (std::size_t i = 0; i < w_.size(); ++i) {
         if (i != worker) rmem += w_[i].prod.rmem_published();
-    if (rcvbuf_admits(rmem, b.truesize, b.rcvbuf)) return true;
+        rmem += w_[i].errq.rmem_published();
+    }
+    if (fits(rmem)) return true;
     rmem = w_[worker].prod.rmem();
+    if (w_[worker].has_errq) rmem += w_[worker].errq.rmem();
     for (std::size_t i = 0; i < w_.size(); ++i)
-        if (i != worker) rmem += w_[i].prod.rmem_snapshot();
-    return rcvbuf_admits(rmem, b.truesize, b.rcvbuf);
+        if (i != worker) rmem += w_[i].prod.rmem_snapshot() + w_[i].errq.rmem_snapshot();
+    return fits(rmem);
 }
 
 ShmRings::ReadCounts ShmRings::read_counts(uint16_t worker) const noexcept {

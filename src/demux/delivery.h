@@ -80,7 +80,12 @@ struct DeliveryCtx {
 // created by the control plane (allocates, may throw); the worker only pushes.
 class ShmRings {
 public:
-    ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g);
+    // `err_slots`: each worker's error queue (err_queue_slots() of the largest receive budget
+    // the endpoint is expected to have).
+    ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g,
+             uint32_t err_slots = kDefaultErrSlots);
+    // Room for SO_RCVBUF at the compiled-in rmem_max (511 entries of the smallest charge).
+    static constexpr uint32_t kDefaultErrSlots = err_queue_slots(so_rcvbuf(kRmemMax, kRmemMax));
     ShmRings(const ShmRings&) = delete;
     ShmRings& operator=(const ShmRings&) = delete;
 
@@ -102,7 +107,7 @@ public:
         // bounds.
         if (worker >= w_.size()) [[unlikely]]
             return false;
-        if (budget && !admit(worker, *budget)) {
+        if (budget && !admit(worker, *budget, false)) {
             w_[worker].prod.count_drop();
             return false;
         }
@@ -119,10 +124,13 @@ public:
     // next receive fails with it once), then the app is woken (POLLERR).
     void report_error(uint32_t err, const DeliveryCtx* ctx = nullptr) noexcept;
     // sock_queue_err_skb(): one entry on the delivering worker's error queue (IP_RECVERR):
-    // the record `fill` writes, then head ++ body, cut to the slot. False, counted in
-    // err_dropped(), when the queue is full or, with `budget`, when the endpoint's queued
-    // bytes leave no room (the kernel refuses an error skb at sk_rcvbuf; an entry itself is
-    // not charged, so it does not shrink the room for datagrams).
+    // the record `fill` writes, then head ++ body, cut to the slot. With `budget`, the entry
+    // is charged its truesize against the endpoint's receive budget, the same bytes as its
+    // datagrams (sk_rmem_alloc), until the app reads it, and refused when the endpoint's
+    // queued bytes, datagrams and entries of every worker, leave no room
+    // (err_queue_admits()). False, counted in err_dropped(), when refused or when the queue
+    // is full (its slot count is sized so that the budget comes first, up to
+    // kErrQueueMaxSlots).
     template <class Fill>
     [[nodiscard]] bool try_queue_error(Fill&& fill, std::span<const uint8_t> head,
                                        std::span<const uint8_t> body,
@@ -134,11 +142,11 @@ public:
         shm::RingProducer& q = w_[worker].errq;
         if (!w_[worker].has_errq) [[unlikely]]
             return false;
-        if (budget && !admit(worker, *budget)) {
+        if (budget && !admit(worker, *budget, true)) {
             q.count_drop();
             return false;
         }
-        if (!q.try_push_with(fill, head, body)) return false;
+        if (!q.try_push_with(fill, head, body, budget ? budget->truesize : 0)) return false;
         if (ctx && ctx->wakeups)
             ctx->wakeups->note(*this, worker);
         else
@@ -187,7 +195,8 @@ public:
     // Slots filled and not yet released by the app, summed over the rings (a consumer index
     // that makes no sense counts as a full ring, as the producer treats it).
     uint64_t used() const noexcept;
-    // Bytes charged for them (sk_rmem_alloc, /proc/net/udp rx_queue), from any thread.
+    // Bytes charged for them and for the error queues' entries (sk_rmem_alloc,
+    // /proc/net/udp rx_queue), from any thread.
     uint64_t rmem() const noexcept;
     // What the app's reads counted (the ring headers' csum_errors and csum_ok: udp_recvmsg's
     // read-time checksum), of one worker's ring or summed over them. The app writes them, so
@@ -208,15 +217,16 @@ public:
     ReadCounts read_counts() const noexcept;
 
 private:
-    // The budget check for one datagram delivered by `worker`: first from upper bounds of
-    // what each ring holds (no shared cache line read), then, only when that refuses, from
-    // the consumer indices the app wrote.
-    bool admit(uint16_t worker, const RcvBudget& b) noexcept;
+    // The budget check for one datagram (`error`: one error-queue entry, err_queue_admits();
+    // else rcvbuf_admits()) delivered by `worker`, against what the data rings and the error
+    // queues hold: first from upper bounds of what each ring holds (no shared cache line
+    // read), then, only when that refuses, from the consumer indices the app wrote.
+    bool admit(uint16_t worker, const RcvBudget& b, bool error) noexcept;
     friend class WakeupList;
     struct PerWorker {
         shm::Region region;
         shm::RingProducer prod;
-        shm::RingProducer errq;  // the error queue (kErrRingGeometry) in the same region
+        shm::RingProducer errq;  // the error queue (err_ring_geometry()) in the same region
         bool has_errq = false;
         bool pending = false;  // in this worker's WakeupList for the current burst
     };

@@ -51,9 +51,10 @@ void raw_icmp_error(const core::Packet& pkt, const IcmpError& e, DemuxEnv& env) 
 //   with IP_RECVERR an error-queue entry (ip_icmp_error: the payload after the quoted UDP
 //   header, msg_name the quoted destination and port, the ICMP sender as SO_EE_OFFENDER);
 //   then the pending error: sk->sk_err = err, and the app is woken.
-// An error-queue entry that finds the queue full (or the endpoint's receive budget used:
-// sock_queue_err_skb() refuses at sk_rcvbuf) is lost, counted only in the endpoint's error
-// queue drops, as the kernel counts nothing; the pending error is set regardless.
+// An error-queue entry is charged the ICMP message's truesize to the endpoint's receive
+// budget (the datagrams' sk_rmem_alloc); one that would reach sk_rcvbuf (sock_queue_err_skb()
+// refuses at >=), or finds the queue's slots full, is lost, counted only in the endpoint's
+// error queue drops, as the kernel counts nothing; the pending error is set regardless.
 bool udp4_lib_err(const core::Packet& pkt, const IcmpError& e, DemuxEnv& env) noexcept;
 
 }  // namespace ingress::demux

@@ -72,4 +72,26 @@ constexpr bool rcvbuf_admits(uint64_t rmem, uint32_t size, uint32_t rcvbuf) noex
     return rmem == 0;  // "Accept the packet if queue is empty."
 }
 
+// sock_queue_err_skb()'s admission (net/core/skbuff.c), for an error-queue entry (IP_RECVERR,
+// ip_icmp_error()): the clone charged `size` (its truesize: skb_clone() keeps the ICMP
+// message's) joins only while rmem + size stays below rcvbuf. The charge is the same
+// sk_rmem_alloc the data queue's datagrams use, released when the app reads the entry
+// (sock_rmem_free()); unlike the data queue, an empty queue gets no exception.
+constexpr bool err_queue_admits(uint64_t rmem, uint32_t size, uint32_t rcvbuf) noexcept {
+    return rmem + size < rcvbuf;
+}
+
+// The error queue's slots (one per entry, each charged at least skb_truesize(0) = 832 bytes)
+// for a receive budget of `rcvbuf` bytes: enough that the budget, not the ring, bounds it
+// (err_queue_admits() takes at most (rcvbuf - 1) / 832 entries), at most `cap` (a power of
+// two).
+inline constexpr uint32_t kErrQueueMaxSlots = 1u << 14;
+constexpr uint32_t err_queue_slots(uint32_t rcvbuf, uint32_t cap = kErrQueueMaxSlots) noexcept {
+    const uint32_t n = rcvbuf > 0 ? (rcvbuf - 1) / skb_truesize(0) : 0;
+    return std::bit_ceil(n < 2 ? 2 : n < cap ? n : cap);
+}
+static_assert(skb_truesize(0) == 832);
+// rmem_default: 255 entries; SO_RCVBUF at the compiled-in rmem_max (425984): 511.
+static_assert(err_queue_slots(kRmemDefault) == 256 && err_queue_slots(2 * kRmemMax) == 512);
+
 }  // namespace ingress::demux

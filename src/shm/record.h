@@ -35,9 +35,10 @@
  * Not yet carried: hardware timestamps (SO_TIMESTAMPING raw).
  *
  * Growing the record (IP options, more timestamps, ...):
- *   - fixed-size fields take `reserved` bytes, or are appended after it (the record grows
- *     by multiples of 8 bytes and the ring header's meta_size with it, so a client built
- *     for a shorter record still finds the payload and reads the fields it knows);
+ *   - fixed-size fields are appended (the last reserved bytes went to rmem_before): the
+ *     record grows by multiples of 8 bytes and the ring header's meta_size with it, so a
+ *     client built for a shorter record still finds the payload and reads the fields it
+ *     knows;
  *   - variable-size items (IP options) go in the slot after the payload, named by a length
  *     in the record (the payload gives up that much room: the options are never cut);
  *   - a field's meaning never changes and no field moves without a kRingVersion bump.
@@ -95,7 +96,10 @@ struct ingress_meta {
                            * datagram sums to 0xffff (src/shm/ring.h, csum_ok) */
     uint8_t ip_optlen;    /* IP_RECVOPTS: bytes of IP options after the payload (0-40) */
     uint8_t ip_retoptlen; /* IP_RETOPTS: bytes of answer options after those (0-40) */
-    uint8_t reserved[4];  /* zero; room for the fields above */
+    uint32_t rmem_before; /* the ring's charged bytes before this slot (a running total, mod
+                           * 2^32): what is queued (sk_rmem_alloc) is the ring header's
+                           * rmem_charged minus the oldest unread slot's rmem_before (0 from
+                           * daemons before it) */
 };
 
 /* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
@@ -150,7 +154,7 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_mac) == 50);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, csum) == 56);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_optlen) == 58);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_retoptlen) == 59);
-INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, reserved) == 60);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, rmem_before) == 60);
 INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);

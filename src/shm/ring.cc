@@ -28,12 +28,12 @@ void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32
     std::atomic_thread_fence(std::memory_order_release);
 }
 
-void ring_init_err_queue(void* region, std::size_t region_size, uint32_t endpoint_id,
-                         uint32_t worker) {
+void ring_init_err_queue(void* region, std::size_t region_size, const RingGeometry& eg,
+                         uint32_t endpoint_id, uint32_t worker) {
     auto* h = static_cast<RingHeader*>(region);
     const std::size_t off = static_cast<std::size_t>(h->region_size);
-    if (off + kErrRingGeometry.region_size() > region_size) return;
-    ring_init(static_cast<uint8_t*>(region) + off, kErrRingGeometry, endpoint_id, worker);
+    if (off + eg.region_size() > region_size) return;
+    ring_init(static_cast<uint8_t*>(region) + off, eg, endpoint_id, worker);
     h->err_ring_off = static_cast<uint32_t>(off);
 }
 
@@ -81,12 +81,13 @@ const char* ring_check_str(RingCheck c) noexcept {
 
 // --- producer ---------------------------------------------------------------------------
 
-RingProducer::RingProducer(void* region, const RingGeometry& g) noexcept
+RingProducer::RingProducer(void* region, const RingGeometry& g)
     : h_(static_cast<RingHeader*>(region)),
       base_(static_cast<uint8_t*>(region)),
       g_(g),
       mask_(g.slot_count - 1),
-      charges_(new uint64_t[g.slot_count]()) {
+      charges_(static_cast<uint64_t*>(std::calloc(g.slot_count, sizeof(uint64_t)))) {
+    if (!charges_) throw std::bad_alloc();
     prod_ = h_->prod.load(std::memory_order_relaxed);
     // Assume full until the first refresh validates what the consumer wrote: a cached index
     // is only ever one that passed the check in free_slots().

@@ -28,6 +28,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -59,6 +60,11 @@ struct alignas(kCacheLine) RingHeader {
     uint8_t pad0[kCacheLine - 36];
     // Line 1: written by the producer only.
     alignas(kCacheLine) std::atomic<uint32_t> prod;
+    // The bytes charged to the endpoint's budget for every slot so far (a running total, mod
+    // 2^32; stored before the prod it covers): with the oldest unread slot's rmem_before
+    // (record.h), what this ring holds (RingConsumer::rmem(), no walk). For the app; the
+    // daemon's own accounting is RingProducer::rmem(). Zero from older daemons.
+    std::atomic<uint32_t> rmem_charged;
     // Line 2: written by the consumer only.
     alignas(kCacheLine) std::atomic<uint32_t> cons;
     std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the doorbell"
@@ -69,7 +75,7 @@ struct alignas(kCacheLine) RingHeader {
     //                 next receive exchanges it with 0 and fails with it once (sock_error()).
     //                 The app may write anything here; the daemon never reads it back.
     //   err_ring_off: written once at init: where this region's error queue starts, a ring
-    //                 of its own (RingHeader + slots, kErrRingGeometry) holding
+    //                 of its own (RingHeader + slots, err_ring_geometry()) holding
     //                 ingress_sock_err entries (record.h); 0 = no error queue.
     std::atomic<uint32_t> sk_err;
     uint32_t err_ring_off;
@@ -97,6 +103,7 @@ static_assert(offsetof(RingHeader, worker) == 20);
 static_assert(offsetof(RingHeader, region_size) == 24);
 static_assert(offsetof(RingHeader, meta_size) == 32);
 static_assert(offsetof(RingHeader, prod) == 64);
+static_assert(offsetof(RingHeader, rmem_charged) == 68);
 static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
 static_assert(offsetof(RingHeader, sk_err) == 136);
@@ -140,19 +147,24 @@ struct RingGeometry {
     bool valid() const noexcept { return slot_count_ok(slot_count) && slot_size_ok(slot_size); }
 };
 
-// The error queue's shape (sock_queue_err_skb's queue): small, since only ICMP errors go
-// there; each slot holds the record, an ingress_sock_err and up to 928 bytes of the quoted
-// payload (an ICMP error quotes at most 576 bytes of the IP datagram from RFC 1812 routers).
-inline constexpr RingGeometry kErrRingGeometry{16, 1024};
+// The error queue's shape (sock_queue_err_skb's queue): each slot holds the record, an
+// ingress_sock_err and up to 928 bytes of the quoted payload (an ICMP error quotes at most
+// 576 bytes of the IP datagram from RFC 1812 routers). The slot count is the daemon's choice
+// (demux::err_queue_slots(): as many entries as the endpoint's receive budget can hold, since
+// each is charged to it); the app reads it from the queue's own header.
+inline constexpr uint32_t kErrSlotSize = 1024;
+constexpr RingGeometry err_ring_geometry(uint32_t slots) noexcept {
+    return RingGeometry{slots, kErrSlotSize};
+}
 
 // Writes the header of a fresh region (the daemon, before handing the memfd to the app).
 void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32_t worker);
 
-// Places the error queue after the data ring of a region ring_init wrote (`region_size`:
-// the whole mapping, at least the data ring's plus kErrRingGeometry.region_size()) and
+// Places the error queue (`eg`) after the data ring of a region ring_init wrote
+// (`region_size`: the whole mapping, at least the data ring's plus eg.region_size()) and
 // records its offset in the data ring's header (err_ring_off).
-void ring_init_err_queue(void* region, std::size_t region_size, uint32_t endpoint_id,
-                         uint32_t worker);
+void ring_init_err_queue(void* region, std::size_t region_size, const RingGeometry& eg,
+                         uint32_t endpoint_id, uint32_t worker);
 // The app's side: the error queue's ring in a mapped region whose data ring passed
 // ring_check, or nullptr (an older daemon, or an offset that makes no sense).
 void* err_queue_of(void* region, std::size_t mapped_size) noexcept;
@@ -167,8 +179,9 @@ class RingProducer {
 public:
     RingProducer() = default;
     // `region` was initialised by ring_init (the daemon's own mapping; geometry is taken
-    // from the daemon's copy, never re-read from shared memory).
-    RingProducer(void* region, const RingGeometry& g) noexcept;
+    // from the daemon's copy, never re-read from shared memory). Allocates the charge
+    // entries (std::bad_alloc).
+    RingProducer(void* region, const RingGeometry& g);
 
     // As many free slots as available, up to n; *idx gets the first index. 0 when full.
     uint32_t reserve_burst(uint32_t n, uint32_t* idx) noexcept;
@@ -200,6 +213,7 @@ public:
             count_drop();
             return false;
         }
+        const uint32_t before = total_;
         note_charge(idx, charge);
         const std::size_t total = head.size() + body.size();
         if (tail.size() > max_payload()) [[unlikely]]
@@ -223,6 +237,8 @@ public:
             out.flags = static_cast<uint16_t>(out.flags | INGRESS_F_TRUNCATED);
             count_truncated();
         }
+        out.rmem_before = before;
+        h_->rmem_charged.store(total_, std::memory_order_relaxed);  // ordered by submit's release
         submit(1);
         return true;
     }
@@ -332,7 +348,13 @@ private:
     uint32_t reserved_ = 0;     // reserved but not yet submitted
     // Byte accounting: one entry per slot, the running total of charges (mod 2^32: what is
     // queued stays far below), its copy for other threads, and rmem after the last push.
-    std::unique_ptr<uint64_t[]> charges_;
+    // calloc'ed: zero (a slot never written releases nothing: rmem_at() then counts every
+    // charge), and a large array's pages stay unallocated until its slots are used (an
+    // error queue sized for the budget is mostly never filled).
+    struct Free {
+        void operator()(uint64_t* p) const noexcept { std::free(p); }
+    };
+    std::unique_ptr<uint64_t[], Free> charges_;
     uint32_t total_ = 0;
     alignas(8) uint32_t total_shown_ = 0;
     alignas(8) uint32_t published_ = 0;
@@ -359,6 +381,17 @@ public:
     }
     // Gives the n oldest peeked slots back to the producer.
     void release(uint32_t n) noexcept;
+    // The bytes the slots not yet released were charged (sk_rmem_alloc of this ring, as
+    // SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC): the header's rmem_charged minus the oldest unread
+    // slot's rmem_before; no walk. `held`: the oldest peeked slots the reader has already
+    // handed out (not counted, as the kernel uncharges a datagram recvmsg returned). A
+    // datagram the producer is filling may already be counted.
+    uint32_t rmem(uint32_t held = 0) const noexcept {
+        // Acquire: the slot after the held ones is fully written, and rmem_charged covers it.
+        const uint32_t prod = h_->prod.load(std::memory_order_acquire);
+        if (prod - cons_ <= held || prod - cons_ > g_.slot_count) return 0;
+        return h_->rmem_charged.load(std::memory_order_relaxed) - meta(cons_ + held).rmem_before;
+    }
 
     // peek() with udp_recvmsg()'s read-time checksum, for a reader that holds no peeked
     // slot: each INGRESS_F_CSUM_UNVERIFIED slot is verified (csum_ok); a bad one at the head

@@ -3,13 +3,21 @@
 #include <gtest/gtest.h>
 #include <ingress/client.h>
 #include <ingress/ingress.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/counters.h"
 #include "support/demux.h"
@@ -137,14 +145,22 @@ TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
     EXPECT_EQ(s.mib[static_cast<std::size_t>(core::Mib::kUdpRcvbufErrors)], 2u);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 18);
+    // SO_MEMINFO's rmem_alloc: the two queued datagrams' truesizes, then what is unread.
+    uint64_t rmem = 0;
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 2u * 832);
     ingress_datagram got[16];
     ASSERT_EQ(ingress_recv(ep, got, 1, 0), 1);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 30) << "the datagram after the one the last recv returned";
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 832u) << "a datagram recv returned is no longer charged";
     ASSERT_EQ(ingress_recv(ep, got, 16, 0), 1);
     ASSERT_EQ(ingress_recv(ep, got, 16, 0), 0);
     ASSERT_EQ(ingress_fionread(ep, &n), 0);
     EXPECT_EQ(n, 0);
+    ASSERT_EQ(ingress_rmem_alloc(ep, &rmem), 0);
+    EXPECT_EQ(rmem, 0u);
 
     ASSERT_EQ(ingress_set_rcvbuf(ep, 4096), 0) << ingress_last_error();
     for (int i = 0; i < 12; ++i) d.inject(udp_to(kLocal, 5620).payload_size(18).build());
@@ -152,6 +168,122 @@ TEST(CApi, RcvbufIsABudgetInBytesAndFionreadTheNextDatagramsLength) {
     EXPECT_EQ(ingress_recv(ep, got, 16, 0), 9) << "9 x 832 = 7488 <= 8192 < 10 x 832";
     ingress_endpoint_close(ep);
     ingress_client_close(c);
+}
+
+// setsockopt(SO_RCVBUFFORCE) needs CAP_NET_ADMIN (sk_setsockopt: -EPERM without): the C
+// API gives the errno a kernel UDP socket's setsockopt gives this process, here with the
+// capability and in a child that dropped it from its effective set.
+int kernel_rcvbufforce(int bytes) {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return -errno;
+    const int r = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+    const int err = r == 0 ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+int drop_effective_cap_net_admin() {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    if (syscall(SYS_capget, &h, d) != 0) return -errno;
+    d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+    return syscall(SYS_capset, &h, d) == 0 ? 0 : -errno;
+}
+
+// A client of `d` with a default UDP endpoint on `port` (nullptr on failure).
+ingress_endpoint* udp_endpoint(const TestDaemon& d, uint16_t port, ingress_client** c) {
+    *c = ingress_client_connect(d.path().c_str());
+    ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+    o.port = port;
+    return *c ? ingress_udp_open(*c, &o) : nullptr;
+}
+
+TEST(CApi, RcvbufForceNeedsCapNetAdminAsTheKernelsSetsockopt) {
+    TestDaemon d;
+    ingress_client* c;
+    ingress_endpoint* ep = udp_endpoint(d, 5640, &c);
+    ASSERT_NE(ep, nullptr) << ingress_last_error();
+    const int want = kernel_rcvbufforce(1 << 20);
+    EXPECT_EQ(ingress_set_rcvbufforce(ep, 1 << 20), want) << ingress_last_error();
+    if (want == 0) {
+        // Without the capability (a child: the daemon's threads stay in this process).
+        const pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            int code = 10;
+            if (drop_effective_cap_net_admin() == 0 && kernel_rcvbufforce(1 << 20) == -EPERM) {
+                ingress_client* cc;
+                ingress_endpoint* e = udp_endpoint(d, 5641, &cc);
+                errno = 0;
+                code = !e                                              ? 11
+                       : ingress_set_rcvbufforce(e, 1 << 20) != -EPERM ? 12
+                       : errno != EPERM                                ? 13
+                       : ingress_set_rcvbuf(e, 1 << 20) != 0           ? 14
+                                                                       : 0;
+            }
+            _exit(code);
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0)
+            << "10: could not drop the capability, 11: open, 12: not -EPERM, 13: errno, "
+               "14: SO_RCVBUF refused";
+    }
+    EXPECT_EQ(ingress_set_rcvbufforce(ep, 0), want) << "0 is SOCK_MIN_RCVBUF, as SO_RCVBUF 0";
+    ingress_endpoint_close(ep);
+    ingress_client_close(c);
+}
+
+// No cap per connection of the daemon's own: as for sockets, RLIMIT_NOFILE bounds an app's
+// endpoints (each holds its doorbell and a ring per worker). An open whose fds the kernel
+// cannot install (MSG_CTRUNC) fails with EMFILE, as socket() would; the daemon's endpoint
+// is closed again, and the connection stays usable. A child lowers its limit (the daemon's
+// threads stay in this process).
+TEST(CApi, EndpointsAreBoundedByRlimitNofileWithEmfile) {
+    TestDaemon d;
+    int up[2], down[2];
+    ASSERT_EQ(pipe(up), 0);
+    ASSERT_EQ(pipe(down), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ingress_client* c = ingress_client_connect(d.path().c_str());
+        const int probe = dup(0);
+        close(probe);
+        rlimit rl{};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = static_cast<rlim_t>(probe) + 7;  // room for three endpoints, and one fd
+        if (!c || setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(10);
+        std::vector<ingress_endpoint*> eps;
+        ingress_udp_opts o = INGRESS_UDP_OPTS_INIT;
+        errno = 0;
+        for (uint16_t p = 5650; p < 5700; ++p) {
+            o.port = p;
+            ingress_endpoint* e = ingress_udp_open(c, &o);
+            if (!e) break;
+            eps.push_back(e);
+        }
+        const int err = errno;
+        const char n = static_cast<char>(eps.size());
+        if (write(up[1], &n, 1) != 1 || read(down[0], &o, 1) != 1) _exit(11);
+        if (err != EMFILE) _exit(12);
+        ingress_endpoint_close(eps.back());
+        o.port = 5700;
+        _exit(ingress_udp_open(c, &o) ? 0 : 13);
+    }
+    char n = 0;
+    ASSERT_EQ(read(up[0], &n, 1), 1);
+    EXPECT_EQ(n, 3) << "two fds each (one worker): three fit in the seven free";
+    EXPECT_TRUE(d.wait_for([&](ctl::Registry& r, ctl::Server&) { return r.size() == 3u; }))
+        << "the endpoint whose fds did not fit is closed again";
+    ASSERT_EQ(write(down[1], "x", 1), 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10: setup, 11: pipe, 12: not EMFILE, 13: the connection did not stay usable";
+    for (int fd : {up[0], up[1], down[0], down[1]}) close(fd);
 }
 
 TEST(CApi, RegisterPutsAnEndpointUnderABindingsLabel) {

@@ -32,7 +32,7 @@ struct TestDaemonOptions {
     uint32_t ring_slots = 1024;
     uint32_t slot_size = 2048;
     ctl::Policy policy;
-    uint32_t max_endpoints_per_owner = 64;
+    uint32_t max_endpoints_per_owner = UINT32_MAX;
     // net.core.rmem_default / rmem_max of the host this daemon stands for: raised, as on a
     // host tuned for bursts, because the apps tests inject thousands of datagrams at once
     // into sinks that drain them a moment later (their point is the rings, not the byte

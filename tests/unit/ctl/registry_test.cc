@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <set>
 
+#include "ctl/cap_proof.h"
 #include "demux/raw.h"
 #include "demux/udp.h"
 #include "support/demux.h"
@@ -49,6 +51,61 @@ protected:
     ipv4::RoutePublisher routes{two_interfaces()};
     std::unique_ptr<Registry> reg_;
 };
+
+// --- SO_RCVBUF, SO_RCVBUFFORCE and the net.core.rmem_* sysctls --------------------------
+
+uint32_t sk_rcvbuf_of(Registry& r, uint32_t id) {
+    for (const EndpointView& v : r.endpoints(id))
+        if (v.id == id) return v.rcvbuf;
+    return 0;
+}
+
+TEST_F(RegistryTest, RcvbufForceIgnoresRmemMaxWithCapNetAdminAndIsEpermWithout) {
+    // sk_setsockopt(SO_RCVBUFFORCE): sockopt_ns_capable(CAP_NET_ADMIN) or -EPERM, then
+    // __sock_set_rcvbuf() without the rmem_max clamp; SO_RCVBUF is clamped.
+    cfg.rmem_max = 100000;
+    const uint32_t id = reg().open_udp(1, user(), {.port = 5000}).id;
+    const uint32_t before = sk_rcvbuf_of(reg(), id);
+    EXPECT_EQ(reg().set_rcvbuf_force(1, user(), id, 1000000).err, EPERM);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), id), before) << "refused: unchanged";
+    PeerCred admin = user();
+    admin.proven = uint64_t{1} << kCapNetAdmin;
+    EXPECT_EQ(reg().set_rcvbuf_force(1, admin, id, 1000000).err, 0);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), id), 2000000u);
+    EXPECT_EQ(reg().set_option(1, id, Attr::kRcvbuf, 1000000).err, 0);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), id), 200000u) << "SO_RCVBUF: clamped to rmem_max, doubled";
+    EXPECT_EQ(reg().set_rcvbuf_force(1, admin, id, UINT32_MAX).err, 0);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), id), static_cast<uint32_t>(INT_MAX / 2) * 2);
+    PeerCred raw_only = user();
+    raw_only.proven = uint64_t{1} << kCapNetRaw;
+    EXPECT_EQ(reg().set_rcvbuf_force(1, raw_only, id, 1000).err, EPERM);
+    PeerCred mismatch = admin;
+    mismatch.sender_mismatch = true;
+    EXPECT_EQ(reg().set_rcvbuf_force(1, mismatch, id, 1000).err, EPERM);
+    const uint32_t raw = reg().open_raw(1, root(), {.protocol = 17}).id;
+    EXPECT_EQ(reg().set_rcvbuf_force(1, root(), raw, 1000).err, ENOPROTOOPT);
+}
+
+TEST_F(RegistryTest, RmemDefaultAppliesAtOpenAndRmemMaxAtSetsockoptOnly) {
+    // sock_init_data() copies rmem_default into a new socket; __sock_set_rcvbuf() reads
+    // rmem_max at setsockopt; neither changes an open socket afterwards.
+    cfg.rmem_default = 100000;
+    cfg.rmem_max = 100000;
+    const uint32_t fresh = reg().open_udp(1, user(), {.port = 5000}).id;
+    const uint32_t set = reg().open_udp(1, user(), {.port = 5001, .rcvbuf = 500000}).id;
+    EXPECT_EQ(sk_rcvbuf_of(reg(), fresh), 100000u);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), set), 200000u);
+    reg().set_rmem(300000, 400000);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), fresh), 100000u) << "open endpoints keep theirs";
+    EXPECT_EQ(sk_rcvbuf_of(reg(), set), 200000u);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), reg().open_udp(1, user(), {.port = 5002}).id), 300000u);
+    EXPECT_EQ(reg().set_option(1, set, Attr::kRcvbuf, 500000).err, 0);
+    EXPECT_EQ(sk_rcvbuf_of(reg(), set), 800000u) << "the next SO_RCVBUF: rmem_max now";
+    // The published endpoint charges against the same value.
+    reg().set_rmem(100000, 100000);
+    EXPECT_EQ(reg().set_option(1, set, Attr::kMulticastAll, 0).err, 0);  // a rebuild
+    EXPECT_EQ(sk_rcvbuf_of(reg(), set), 800000u);
+}
 
 TEST_F(RegistryTest, WildcardAndSpecificBindOnOnePortConflictAsInUdpLibLportInuse) {
     EXPECT_EQ(udp(1, user(), {.port = 5000}), 0);

@@ -46,7 +46,7 @@ TEST(Delivery, ARecordStartsZeroedSoNothingLeaksFromTheSlotsLastDatagram) {
                 m.src_addr = 0x0a000001;
                 m.vlan_tci = 10;
                 m.flags = INGRESS_F_VLAN | INGRESS_F_CSUM_VERIFIED;
-                m.reserved[0] = 0xee;
+                m.tos = 0xee;
             },
             b));
         ASSERT_TRUE(r->try_emplace([](shm::SlotMeta& m) noexcept { m.dst_port = 53; }, b));

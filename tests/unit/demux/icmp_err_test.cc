@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <utility>
 
 #include "demux/icmp_rcv.h"
 #include "support/demux.h"
@@ -224,20 +226,125 @@ TEST(UdpErr, ErrorForAnotherPortReachesNobody) {
     EXPECT_EQ(h.snap().mib_value(core::Mib::kIcmpInErrors), 1u);
 }
 
-TEST(UdpErr, FullErrorQueueLosesTheEntryButStillSetsSkErr) {
-    // sock_queue_err_skb() refuses; ip_icmp_error frees the clone; sk_err is set regardless.
+// --- the error queue's bound: sock_queue_err_skb() ------------------------------------------
+
+// What one error_frame() entry is charged: the ICMP message's skb truesize (skb_clone keeps it).
+const uint32_t kErrCharge = skb_truesize(static_cast<uint32_t>(error_frame(3, 3).size()));
+
+// A UDP endpoint with IP_RECVERR and sk_rcvbuf `rcvbuf` (0: never set, rmem_default).
+struct RecverrEndpoint {
+    explicit RecverrEndpoint(uint32_t rcvbuf = 0, uint32_t err_slots = ShmRings::kDefaultErrSlots)
+        : ep(std::make_shared<ShmRings>(900, 1, shm::RingGeometry{1024, 2048}, err_slots)) {
+        ep.bind(0, kOurPort).set_recverr(true);
+        if (rcvbuf) ep.set_rcvbuf(rcvbuf);
+        h.builder.add(ep);
+        h.publish();
+    }
+    void errors(int n) {
+        for (int i = 0; i < n; ++i) h.run_one(error_frame(3, 3));
+    }
+    void datagrams(int n, std::size_t payload = 100) {
+        for (int i = 0; i < n; ++i)
+            h.run_one(test::udp_to(kLocal, kOurPort, kPeer, kTheirPort, payload).build());
+    }
+    // The error queue's entries queued and lost, and sk_err set regardless.
+    void expect_errq(uint64_t queued, uint64_t lost) {
+        EXPECT_EQ(ep.rings().err_queued(), queued);
+        EXPECT_EQ(ep.rings().err_dropped(), lost);
+        EXPECT_EQ(sk_err(ep.rings()), uint32_t{ECONNREFUSED});
+    }
+    uint64_t rcvbuf_errors() { return h.snap().mib_value(core::Mib::kUdpRcvbufErrors); }
     test::DemuxHarness h;
-    UdpEndpoint ep(test::rings());
-    ep.bind(0, kOurPort).set_recverr(true);
-    h.builder.add(ep);
-    h.publish();
-    const uint32_t cap = shm::kErrRingGeometry.slot_count;
-    for (uint32_t i = 0; i <= cap; ++i) h.run_one(error_frame(3, 3));
-    EXPECT_EQ(ep.rings().err_queued(), cap);
-    EXPECT_EQ(ep.rings().err_dropped(), 1u);
-    EXPECT_EQ(sk_err(ep.rings()), uint32_t{ECONNREFUSED});
-    EXPECT_EQ(err_queue(ep.rings()).size(), cap);
-    EXPECT_EQ(h.snap().mib_value(core::Mib::kIcmpInErrors), 0u);  // the kernel counts no MIB for it
+    UdpEndpoint ep;
+};
+
+TEST(UdpErrQueue, BoundedByTheReceiveBudgetWithEachEntryChargedItsTruesize) {
+    // rmem_default (212992): rmem_alloc + 832 >= rcvbuf refuses the 256th entry, so 255 are
+    // kept; each is charged, and the charge is what rmem (sk_rmem_alloc) shows.
+    ASSERT_EQ(kErrCharge, 832u);
+    RecverrEndpoint t;
+    t.errors(300);
+    const uint32_t fit = (kRmemDefault - 1) / kErrCharge;
+    ASSERT_EQ(fit, 255u);
+    t.expect_errq(fit, 300u - fit);
+    EXPECT_EQ(t.ep.rings().rmem(), uint64_t{fit} * kErrCharge);
+    EXPECT_EQ(t.h.snap().mib_value(core::Mib::kIcmpInErrors), 0u);  // no MIB for a refusal
+    EXPECT_EQ(err_queue(t.ep.rings()).size(), fit);
+    EXPECT_EQ(t.ep.rings().rmem(), 0u) << "reading an entry releases its charge (sock_rmem_free)";
+    t.errors(1);
+    EXPECT_EQ(t.ep.rings().err_queued(), fit + 1);
+}
+
+TEST(UdpErrQueue, RefusedWhenTheChargeReachesTheBudgetExactly) {
+    // ">= sk_rcvbuf": two entries (1664) and a third reaching 2496 exactly is refused, where a
+    // datagram reaching the budget exactly would fit; one byte more of budget takes it.
+    for (const auto& [rcvbuf, kept] : {std::pair{3u * 832, 2u}, std::pair{3u * 832 + 1, 3u}}) {
+        RecverrEndpoint t(rcvbuf);
+        t.errors(5);
+        EXPECT_EQ(t.ep.rings().err_queued(), kept) << "rcvbuf " << rcvbuf;
+        EXPECT_EQ(t.ep.rings().err_dropped(), 5u - kept) << "rcvbuf " << rcvbuf;
+    }
+}
+
+TEST(UdpErrQueue, LoneEntryLargerThanTheBudgetIsRefusedUnlikeADatagram) {
+    // __udp_enqueue_schedule_skb() accepts a lone datagram over the budget; sock_queue_err_skb()
+    // has no such exception. An error quoting 1400 bytes costs 2304, as much as SOCK_MIN_RCVBUF.
+    RecverrEndpoint t(kSockMinRcvbuf);
+    auto inner = test::udp_to(kPeer, kTheirPort, kLocal, kOurPort, 1400).build();
+    const auto big = error_frame(3, 3, 0, {inner.begin() + kEth, inner.end()});
+    ASSERT_EQ(skb_truesize(static_cast<uint32_t>(big.size())), kSockMinRcvbuf);
+    t.h.run_one(big);
+    t.expect_errq(0, 1);
+    t.datagrams(1, 1400);
+    EXPECT_EQ(test::take(t.ep.rings()).size(), 1u);
+    EXPECT_EQ(t.rcvbuf_errors(), 0u);
+}
+
+TEST(UdpErrQueue, QueuedErrorsLeaveLessRoomForDatagrams) {
+    // One sk_rmem_alloc for both queues: SO_RCVBUF 2304 (4608) holds five 832-byte datagrams
+    // (4160); with two errors queued (1664) only three more fit (4160), the rest are
+    // RcvbufErrors; once the app has read the errors their room is back.
+    RecverrEndpoint t(so_rcvbuf(2304, kRmemMax));
+    t.errors(2);
+    t.datagrams(5);
+    EXPECT_EQ(t.ep.rings().delivered(), 3u);
+    EXPECT_EQ(t.rcvbuf_errors(), 2u);
+    EXPECT_EQ(t.h.snap().drop_value(core::DropReason::kSocketRcvbuff), 2u);
+    EXPECT_EQ(t.ep.rings().rmem(), 2u * kErrCharge + 3u * 832);
+    EXPECT_EQ(err_queue(t.ep.rings()).size(), 2u);
+    t.datagrams(3);
+    EXPECT_EQ(t.ep.rings().delivered(), 5u);
+    EXPECT_EQ(t.rcvbuf_errors(), 3u);
+}
+
+TEST(UdpErrQueue, DatagramsQueuedFirstLeaveRoomForFewerErrors) {
+    // SO_RCVBUF 2304 (4608): four 832-byte datagrams (3328), then one error fits (4160 <
+    // 4608) and the next would reach 4992: refused.
+    RecverrEndpoint t(so_rcvbuf(2304, kRmemMax));
+    t.datagrams(4);
+    t.errors(3);
+    t.expect_errq(1, 2);
+    EXPECT_EQ(t.rcvbuf_errors(), 0u);
+}
+
+TEST(UdpErrQueue, SlotCapBelowTheBudgetLosesTheEntryButStillSetsSkErr) {
+    // A queue sized below its budget (a budget beyond kErrQueueMaxSlots entries) is full
+    // first: the entry is lost as a refused one is, and sk_err is set regardless.
+    RecverrEndpoint t(0, 4);
+    t.errors(5);
+    t.expect_errq(4, 1);
+    EXPECT_EQ(err_queue(t.ep.rings()).size(), 4u);
+}
+
+TEST(UdpErrQueue, SizedSoThatTheBudgetBoundsIt) {
+    EXPECT_EQ(err_queue_slots(kRmemDefault), 256u);
+    EXPECT_EQ(err_queue_slots(so_rcvbuf(kRmemMax, kRmemMax)), 512u);  // 511 entries
+    EXPECT_EQ(err_queue_slots(so_rcvbuf(4194304, 4194304)), 16384u);  // 10082 entries
+    EXPECT_EQ(err_queue_slots(INT_MAX), kErrQueueMaxSlots);
+    EXPECT_EQ(err_queue_slots(kSockMinRcvbuf), 2u);
+    EXPECT_EQ(test::rings()->region(0).size(),
+              test::rings()->geometry().region_size() +
+                  shm::err_ring_geometry(ShmRings::kDefaultErrSlots).region_size());
 }
 
 TEST(UdpErr, ErrorQueueRefusedWhenTheReceiveBudgetIsUsed) {

@@ -207,6 +207,39 @@ TEST(Ring, TheDaemonCountsWhatTheAppCannotWrite) {
     EXPECT_EQ(r.cons.meta(idx).drops, 2u) << "SO_RXQ_OVFL from the daemon's count";
 }
 
+// SO_MEMINFO's rmem_alloc for the app: from the header's running total and the oldest unread
+// slot's rmem_before, equal to the daemon's own accounting at every step, across the wrap of
+// the ring and of the 32-bit total.
+TEST(Ring, AppReadsQueuedBytesFromTheHeaderAsTheDaemonCountsThem) {
+    Ring r;
+    const auto none = [](SlotMeta&) noexcept {};
+    EXPECT_EQ(r.cons.rmem(), 0u);
+    uint32_t charged = 0;
+    for (int round = 0; round < 5; ++round) {
+        for (uint32_t c : {832u, 1280u, 2304u}) {
+            ASSERT_TRUE(r.prod.try_push_with(none, bytes(4, 0), {}, c));
+            charged += c;
+        }
+        EXPECT_EQ(r.cons.rmem(), charged);
+        EXPECT_EQ(r.cons.rmem(), r.prod.rmem());
+        uint32_t idx;
+        ASSERT_EQ(r.cons.peek(2, &idx), 2u);
+        EXPECT_EQ(r.cons.rmem(1), charged - 832) << "one handed out: no longer queued";
+        r.cons.release(2);
+        charged -= 832 + 1280;
+        EXPECT_EQ(r.cons.rmem(), 2304u);
+        EXPECT_EQ(r.cons.rmem(), r.prod.rmem());
+        ASSERT_EQ(r.cons.peek(1, &idx), 1u);
+        r.cons.release(1);
+        charged = 0;
+        EXPECT_EQ(r.cons.rmem(), 0u);
+    }
+    // A running total past 2^32.
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(r.prod.try_push_with(none, {}, {}, 0x7fffffffu));
+    EXPECT_EQ(r.cons.rmem(2), 0xfffffffeu);
+    EXPECT_EQ(r.cons.rmem(3), 0x7fffffffu);
+}
+
 TEST(Ring, SleepProtocolNeverMissesAWakeup) {
     Ring r;
     Doorbell bell = Doorbell::create();

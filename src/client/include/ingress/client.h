@@ -143,6 +143,10 @@ public:
     // FIONREAD / SIOCINQ on a UDP socket: the payload length (orig_len, the whole datagram)
     // of the datagram the next recv() returns first; 0 when none is waiting.
     uint32_t next_len() noexcept;
+    // SO_MEMINFO's SK_MEMINFO_RMEM_ALLOC (/proc/net/udp rx_queue): the bytes charged to the
+    // receive budget for what waits unread, datagrams and error-queue entries of every
+    // worker's ring (RingConsumer::rmem(), from the ring headers: no walk, no daemon call).
+    uint64_t rmem_alloc() const noexcept;
     EndpointStats stats() const noexcept;
     uint16_t workers() const noexcept { return static_cast<uint16_t>(rings_.size()); }
 
@@ -159,6 +163,10 @@ public:
     void set_ignore_outgoing(bool on);
     // SO_RCVBUF (UDP): bytes as given to setsockopt; the daemon doubles and clamps them.
     void set_rcvbuf(uint32_t bytes);
+    // SO_RCVBUFFORCE (UDP): as set_rcvbuf without the net.core.rmem_max clamp; needs
+    // CAP_NET_ADMIN (this process proves it with a socket only such a process can make,
+    // ctl/cap_proof.h), Error EPERM otherwise, as the kernel's setsockopt.
+    void set_rcvbuf_force(uint32_t bytes);
     void bind_to_device(uint32_t ifindex);
     // connect() on a raw endpoint (ip4_datagram_connect): only datagrams from `remote` reach
     // it from now on, and an endpoint bound to no address takes the source the route to
@@ -220,6 +228,7 @@ protected:
     TapOptions tap_;
     std::vector<McCall> mc_;
     std::vector<std::string> labels_;  // registered under, to register again after a restart
+    bool rcvbuf_forced_ = false;       // udp_.rcvbuf came by SO_RCVBUFFORCE: set so again
     bool gap_ = false;                 // the next datagram is the first after a reopen
     uint64_t reconnects_ = 0;
     int error_ = 0;  // a reopen the new daemon refused: thrown by the next recv
@@ -232,7 +241,7 @@ protected:
 // ingress.h says exactly when the fd is readable, level- and edge-triggered). An epoll
 // instance over the members' doorbells and their client's control connection, plus an
 // eventfd that keeps the fd readable while listed members may still hold data. Members may
-// belong to several clients (ingressd allows 64 endpoints per connection). Not
+// belong to several clients. Not
 // thread-safe; not movable (members point at it). Members stay open when it is destroyed.
 class EndpointSet {
 public:
@@ -338,6 +347,7 @@ public:
     struct Reply {
         std::vector<uint8_t> bytes;
         std::vector<int> fds;
+        bool fds_lost = false;  // the kernel could not install every fd (MSG_CTRUNC)
     };
     Reply call(std::vector<uint8_t> request, bool throw_on_error = true);
     uint32_t next_seq() noexcept { return ++seq_; }

@@ -152,8 +152,10 @@ char* ingress_client_stats(struct ingress_client* c);
  * port are taken and the reuse options do not allow sharing), EADDRNOTAVAIL (not a local
  * address; ip_nonlocal_bind is off), EACCES (a port below ip_unprivileged_port_start
  * without CAP_NET_BIND_SERVICE), ENODEV (no such interface), EINVAL (bad options, e.g.
- * ring_slots above the daemon's limit), EMFILE (too many endpoints on this connection),
- * ENOMEM, and ECONNRESET/ENOTCONN when the daemon went away. */
+ * ring_slots above the daemon's limit), EMFILE (the endpoint's fds, its doorbell and one
+ * ring per daemon worker, would pass this process's RLIMIT_NOFILE, as socket()'s would; or
+ * the daemon's per-uid endpoint quota, control.max_endpoints_per_uid), ENOMEM, and
+ * ECONNRESET/ENOTCONN when the daemon went away. */
 struct ingress_endpoint* ingress_udp_open(struct ingress_client* c,
                                           const struct ingress_udp_opts* o);
 /* As ingress_udp_open, plus EPERM (no CAP_NET_RAW and no policy grant) and
@@ -188,8 +190,9 @@ int ingress_recv(struct ingress_endpoint* ep, struct ingress_datagram* out, size
  *     errors (port and protocol unreachable, frag needed, parameter problem, ...);
  *   - with IP_RECVERR (ingress_udp_opts.recverr, ingress_set_recverr) every error (source
  *     quench excepted) also goes on the endpoint's error queue, read with
- *     ingress_recv_error as recvmsg(MSG_ERRQUEUE) reads it. A full queue (16 entries per
- *     daemon worker, or the receive budget used up) loses the entry, as the kernel's does.
+ *     ingress_recv_error as recvmsg(MSG_ERRQUEUE) reads it. Each entry is charged to the
+ *     endpoint's receive budget (SO_RCVBUF) like a datagram until it is read, and an entry
+ *     that would reach the budget is lost, as the kernel's sock_queue_err_skb loses it.
  * The doorbell rings for an error as for a datagram (poll's POLLERR). */
 struct ingress_errmsg {
     struct ingress_sock_err ee; /* the IP_RECVERR control message: sock_extended_err and
@@ -278,7 +281,7 @@ int ingress_recvmmsg(struct ingress_endpoint* ep, struct ingress_mmsg* msgs, uns
  * and those members are listed, so their ingress_recv (timeout 0 is enough) reports the
  * hangup or reconnects; while no daemon runs they are listed every 100 ms (a timer in the
  * set), so reconnection is retried without a busy loop. Members may belong to several
- * clients (ingressd allows 64 endpoints per control connection). */
+ * clients. */
 struct ingress_set;
 struct ingress_set_event {
     struct ingress_endpoint* ep; /* a member with data waiting */
@@ -306,9 +309,21 @@ int ingress_set_wait(struct ingress_set* s, struct ingress_set_event* out, size_
  * datagram the next ingress_recv returns first (its whole length, even when the slot holds
  * less: INGRESS_F_TRUNCATED), 0 when none is waiting. -EBADF: the endpoint is closed. */
 int ingress_fionread(struct ingress_endpoint* ep, int* bytes);
+/* getsockopt(SO_MEMINFO)[SK_MEMINFO_RMEM_ALLOC] (/proc/net/udp rx_queue): *bytes = what the
+ * unread datagrams and error-queue entries are charged to the endpoint's receive budget
+ * (their skb truesizes, docs/rcvbuf.md), read from the rings' headers without a walk or a
+ * daemon call. -EBADF: the endpoint is closed. */
+int ingress_rmem_alloc(struct ingress_endpoint* ep, uint64_t* bytes);
 /* setsockopt(SO_RCVBUF) on an open UDP endpoint: bytes as for ingress_udp_opts.rcvbuf (0
  * is SOCK_MIN_RCVBUF here, as the kernel's). -ENOPROTOOPT on raw and tap endpoints. */
 int ingress_set_rcvbuf(struct ingress_endpoint* ep, uint32_t bytes);
+/* setsockopt(SO_RCVBUFFORCE): as ingress_set_rcvbuf without the net.core.rmem_max clamp
+ * (bytes at most INT_MAX / 2 count, then doubled). -EPERM unless the process holds
+ * CAP_NET_ADMIN (libingress proves it to the daemon with a socket only such a process can
+ * make); -ENOPROTOOPT on raw and tap endpoints. The sysctls: rmem_max counts when
+ * ingress_set_rcvbuf is called, rmem_default when an endpoint is opened; a later change of
+ * either leaves open endpoints as they are, as the kernel does. */
+int ingress_set_rcvbufforce(struct ingress_endpoint* ep, uint32_t bytes);
 /* setsockopt(PACKET_IGNORE_OUTGOING) on an open tap. -ENOPROTOOPT on UDP and raw endpoints. */
 int ingress_set_ignore_outgoing(struct ingress_endpoint* ep, int on);
 /* connect() on an open raw endpoint (ip4_datagram_connect): from now on only datagrams from
