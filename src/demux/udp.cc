@@ -389,15 +389,27 @@ UdpEndpoint* udp4_lib_lookup(const EndpointTable& t, wire::Ipv4Addr saddr, uint1
                  UdpLookupStep::kWildcard);
 }
 
-UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
-    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() ||
-        pkt.pkt_type != core::PktType::kHost)
-        return nullptr;
-    // pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(struct udphdr)).
-    if (pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen) return nullptr;
+namespace {
+
+// udp_v4_early_demux()'s entry checks for a datagram of `type`: a non-fragment UDP datagram
+// with a whole header (pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(struct
+// udphdr))); false otherwise. Its ports into *sport, *dport.
+bool early_demux_ports(const core::Packet& pkt, core::PktType type, uint16_t* sport,
+                       uint16_t* dport) noexcept {
+    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() || pkt.pkt_type != type ||
+        pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen)
+        return false;
     const uint8_t* uh = pkt.data + pkt.l4_off;
-    const uint16_t sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
-    const uint16_t dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    *sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
+    *dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    return true;
+}
+
+}  // namespace
+
+UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
+    uint16_t sport, dport;
+    if (!early_demux_ports(pkt, core::PktType::kHost, &sport, &dport)) return nullptr;
     auto slot = t.udp_slot(pkt.daddr, dport);
     // "Only check first socket in chain".
     if (slot.empty()) return nullptr;
@@ -409,13 +421,8 @@ UdpEndpoint* udp_demux_lookup(const core::Packet& pkt, const EndpointTable& t) n
 }
 
 const UdpEntry* udp_mcast_demux_lookup(const core::Packet& pkt, const EndpointTable& t) noexcept {
-    if (pkt.ip_proto != wire::kIpProtoUdp || pkt.is_fragment() ||
-        pkt.pkt_type != core::PktType::kMulticast ||
-        pkt.len < pkt.l4_off + wire::UdpView::kHeaderLen)
-        return nullptr;
-    const uint8_t* uh = pkt.data + pkt.l4_off;
-    const uint16_t sport = static_cast<uint16_t>(uh[0] << 8 | uh[1]);
-    const uint16_t dport = static_cast<uint16_t>(uh[2] << 8 | uh[3]);
+    uint16_t sport, dport;
+    if (!early_demux_ports(pkt, core::PktType::kMulticast, &sport, &dport)) return nullptr;
     const auto group = t.udp_slot(pkt.daddr, dport), any = t.udp_slot(0, dport);
     // "Do not bother scanning a too big list": the kernel's slot holds the port's sockets.
     if (group.size() + any.size() > kMcastDemuxMaxScan) return nullptr;
