@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <system_error>
 #include <utility>
 
@@ -15,6 +16,25 @@ namespace ingress::shm {
 namespace {
 [[noreturn]] void throw_errno(const std::string& what) {
     throw std::system_error(errno, std::generic_category(), what);
+}
+
+// A refused mmap of a ring: every ring is one mapping in the daemon and one in the app, so
+// a process with many endpoints and workers meets vm.max_map_count (the kernel's ENOMEM
+// for a process past it, mm/mmap.c do_mmap()) long before it runs out of memory. Says so
+// with the limit, which the operator can raise.
+[[noreturn]] void throw_mmap_errno(const std::string& what) {
+    const int e = errno;
+    std::string msg = what;
+    if (e == ENOMEM) {
+        std::ifstream f("/proc/sys/vm/max_map_count");
+        long limit = 0;
+        if (f >> limit)
+            msg +=
+                " (every ring is a mapping, one per endpoint and worker: a process holding "
+                "vm.max_map_count = " +
+                std::to_string(limit) + " mappings gets no more)";
+    }
+    throw std::system_error(e, std::generic_category(), msg);
 }
 }  // namespace
 
@@ -38,7 +58,7 @@ Region Region::create(const std::string& name, std::size_t size) {
         int e = errno;
         close(fd);
         errno = e;
-        throw_errno("mmap " + name);
+        throw_mmap_errno("mmap " + name);
     }
     Region r;
     r.fd_ = fd;
@@ -67,7 +87,7 @@ Region Region::map(int fd) {
         int e = errno;
         close(fd);
         errno = e;
-        throw_errno("mmap region fd");
+        throw_mmap_errno("mmap region fd");
     }
     Region r;
     r.fd_ = fd;

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -342,3 +346,37 @@ TEST(Region, UnsealedFdRefused) {
 
 }  // namespace
 }  // namespace ingress::shm
+
+// A ring the kernel refuses to map (do_mmap()'s ENOMEM: past vm.max_map_count, or here past
+// RLIMIT_AS) is an error that names the mapping limit, since many endpoints times many
+// workers reach it long before memory runs out.
+TEST(RegionCreate, RefusedMappingNamesTheMapCountLimit) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        // The address space it holds now and 1 MiB more: small allocations still work, a
+        // 256 MiB ring does not fit.
+        std::FILE* f = std::fopen("/proc/self/status", "r");
+        char line[256];
+        unsigned long vm_kb = 0;
+        while (f && std::fgets(line, sizeof line, f))
+            if (std::sscanf(line, "VmSize: %lu", &vm_kb) == 1) break;
+        if (f) std::fclose(f);
+        rlimit lim{};
+        getrlimit(RLIMIT_AS, &lim);
+        lim.rlim_cur = (vm_kb + 1024) * 1024;
+        if (vm_kb == 0 || setrlimit(RLIMIT_AS, &lim) != 0) _exit(10);
+        try {
+            (void)ingress::shm::Region::create("ring-test-enomem", std::size_t{256} << 20);
+        } catch (const std::system_error& e) {
+            const bool names_limit =
+                std::string(e.what()).find("vm.max_map_count") != std::string::npos;
+            _exit(e.code().value() == ENOMEM ? (names_limit ? 0 : 12) : 13);
+        }
+        _exit(11);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setrlimit, 11 mapped, 12 no hint, 13 not ENOMEM";
+}
