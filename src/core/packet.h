@@ -33,6 +33,11 @@ inline constexpr uint8_t kFlagRxDst = 1u << 4;
 // With kFlagRxDst: the cached route of an unconnected multicast endpoint, whose source
 // route_input still validates (udp_v4_early_demux's ip_mc_validate_source()).
 inline constexpr uint8_t kFlagRxDstValidate = 1u << 5;
+// Without kFlagRxDst, the same bit: early demux found the datagram's endpoint (the kernel's
+// skb->sk) but no valid cached route, so udp_rcv gives that endpoint the route route_input
+// picks (udp_sk_rx_dst_set). A datagram early demux found no endpoint for has neither bit
+// and udp_rcv does not look again.
+inline constexpr uint8_t kFlagEarlySk = kFlagRxDstValidate;
 // The backend parsed L2 while steering (io/dpdk/steer.h): l3_off and ethertype are set as
 // eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
 // vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.

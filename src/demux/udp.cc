@@ -461,6 +461,8 @@ Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t, const ipv4
         pkt.route_type = static_cast<uint8_t>(dst & 0xff);
         pkt.flags |= core::kFlagRxDst;
         if (validate) pkt.flags |= core::kFlagRxDstValidate;
+    } else {
+        pkt.flags |= core::kFlagEarlySk;  // skb->sk, no dst: udp_rcv sets its route
     }
     return Verdict::next();
 }
@@ -498,8 +500,10 @@ Verdict udp_rcv(core::Packet& pkt, DemuxEnv& env) noexcept {
     // __udp4_lib_rcv(): a datagram early demux steered to its endpoint (skb->sk) that had to
     // take the full route lookup gives the endpoint that route (udp_sk_rx_dst_set); a
     // multicast one steered there is that endpoint's alone (the only match), so delivering
-    // it as mcast_deliver does below is the kernel's unicast delivery to it.
-    if (env.early_demux && !(pkt.flags & (core::kFlagRxDst | core::kFlagReassembled))) {
+    // it as mcast_deliver does below is the kernel's unicast delivery to it. Early demux
+    // marked it (kFlagEarlySk): the endpoint is looked up again only then, never for a
+    // datagram early demux found nothing for (an unconnected endpoint's: most of them).
+    if ((pkt.flags & (core::kFlagRxDst | core::kFlagEarlySk)) == core::kFlagEarlySk) {
         const UdpEndpoint* sk = nullptr;
         if (pkt.pkt_type == core::PktType::kMulticast) {
             if (const UdpEntry* e = udp_mcast_demux_lookup(pkt, env.table)) sk = e->ep;

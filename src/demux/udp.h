@@ -30,10 +30,8 @@ struct DemuxEnv {
     // Verify every checksum before queueing instead of leaving long datagrams to the reader
     // (the kernel's way): for benchmarks that measure what the deferral saves the worker.
     bool csum_at_queue = false;
-    // Early demux on (EarlyDemuxConfig::on()), and the generation of the route tables the
-    // burst used: udp_rcv caches the input route in the connected endpoint early demux finds
-    // (udp_sk_rx_dst_set), keyed by it.
-    bool early_demux = false;
+    // The generation of the route tables the burst used: udp_rcv caches the input route in
+    // the endpoint early demux found (kFlagEarlySk: udp_sk_rx_dst_set), keyed by it.
     uint64_t route_generation = 0;
     // The options of the datagram being delivered, as ip_options_rcv_write() left them in its
     // header (the kernel's IPCB(skb)->opt): set by local_deliver_finish() for a datagram with
@@ -78,7 +76,7 @@ const UdpEntry* udp_mcast_demux_lookup(const core::Packet& pkt, const EndpointTa
 // reuses it.
 // Reads:  pkt.saddr, pkt.daddr, pkt.ip_proto, pkt.l4_off, pkt.pkt_type, pkt.ifindex, UDP ports.
 // Writes: pkt.route_type, pkt.flags (kFlagRxDst, kFlagRxDstValidate) when the cached route
-//         applies.
+//         applies; pkt.flags kFlagEarlySk when an endpoint was found without one.
 // Next:   route_input. Drops: none. Counts: nothing.
 core::Verdict udp_v4_early_demux(core::Packet& pkt, const EndpointTable& t,
                                  const ipv4::McGroups& mc, uint64_t route_generation) noexcept;

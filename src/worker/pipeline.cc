@@ -45,16 +45,8 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
 
     // ip_local_deliver_finish: raw copies, then UDP / the kernel's protocols / unknown. Every
     // packet leaves it with a fate.
-    demux::DemuxEnv env{*eps_,
-                        c_,
-                        &icmp_,
-                        now_ns,
-                        &delivery_,
-                        &pmtu_,
-                        nullptr,
-                        csum_at_queue_,
-                        t_.early_demux.on(),
-                        route_generation_};
+    demux::DemuxEnv env{*eps_,  c_,      &icmp_,         now_ns,           &delivery_,
+                        &pmtu_, nullptr, csum_at_queue_, route_generation_};
     if constexpr (kObserve) env.icmp_trace = obs_.icmp_trace();
     demux::udp_prefetch({batch.pkts.data(), batch.count}, *eps_, t_.worker);
     stage<kObserve>(batch, TraceStage::kLocalDeliver,

@@ -574,6 +574,38 @@ TEST(EarlyDemux, UnconnectedEndpointIsNotEarlyDemuxed) {
     EXPECT_EQ(c.rpfilter(), 1u);
 }
 
+// What the stage leaves for udp_rcv, which looks the endpoint up again only to cache its
+// route (udp_sk_rx_dst_set) and only when told to: an endpoint found with a current cached
+// route gives kFlagRxDst and that route; one found without gives kFlagEarlySk (skb->sk and
+// no dst); a datagram no connected endpoint matches gets neither, and udp_rcv does not
+// look again. A later tables generation makes the cached route stale (dst_check).
+TEST(EarlyDemux, StageMarksTheEndpointItFoundAndItsRoute) {
+    UdpEndpoint connected(test::rings()), unconnected(test::rings());
+    connected.bind(kLocal, 53);
+    connected.connect(kPeer, 4000);
+    unconnected.bind(kLocal, 54);
+    auto table = EndpointTable::Builder().add(connected).add(unconnected).build();
+    const ipv4::McGroups mc;
+    auto early = [&](uint16_t port, uint64_t generation) {
+        auto bytes = udp_to(kLocal, port, kPeer, 4000).build();
+        core::Packet p = test::ip_packet(bytes, ipv4::RouteType::kUnicast);
+        EXPECT_EQ(udp_v4_early_demux(p, *table, mc, generation), core::Verdict::next());
+        return p;
+    };
+    core::Packet p = early(53, 7);
+    EXPECT_EQ(p.flags & (core::kFlagRxDst | core::kFlagEarlySk), core::kFlagEarlySk);
+    connected.rx_dst_set(7, static_cast<uint8_t>(ipv4::RouteType::kLocal));
+    p = early(53, 7);
+    EXPECT_EQ(p.flags & (core::kFlagRxDst | core::kFlagRxDstValidate), core::kFlagRxDst);
+    EXPECT_EQ(ipv4::route_type_of(p.route_type), ipv4::RouteType::kLocal);
+    p = early(53, 8);
+    EXPECT_EQ(p.flags & (core::kFlagRxDst | core::kFlagEarlySk), core::kFlagEarlySk)
+        << "stale after a route change";
+    EXPECT_EQ(ipv4::route_type_of(p.route_type), ipv4::RouteType::kUnicast);
+    p = early(54, 8);
+    EXPECT_EQ(p.flags & (core::kFlagRxDst | core::kFlagEarlySk), 0) << "unconnected: not found";
+}
+
 // Multicast early demux (udp_v4_early_demux's PACKET_MULTICAST branch): the group joined on
 // the port and on VLAN 10 (strict rp_filter there); the one endpoint that
 // __udp4_lib_mcast_demux_lookup finds caches the route of its first datagram. Connected (bound
