@@ -72,6 +72,8 @@ cleanup() {
     [ -n "${sd:-}" ] && kill -9 "$sd" 2>/dev/null || true
     [ -n "${console_pid:-}" ] && { kill "$console_pid" 2>/dev/null || true; wait "$console_pid" 2>/dev/null || true; }
     if [ -d "$cg" ]; then
+        # Whatever else of this test's tree is left (a systemd that never reported): by pid.
+        for p in $(cat $(find "$cg" -name cgroup.procs) 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         for _ in $(seq 50); do
             find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
             [ -d "$cg" ] || break
