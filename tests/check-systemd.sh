@@ -60,7 +60,7 @@ build=$(cd "$1" && pwd)
 [ -x /lib/systemd/systemd ] || skip "no /lib/systemd/systemd (apt install systemd)"
 command -v script > /dev/null || skip "no script(1) (bsdutils)"
 unshare --help | grep -q -- --cgroup || skip "unshare has no --cgroup"
-cg2=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+cg2=$(findmnt -n -t cgroup2 -o TARGET | awk 'NR == 1')
 [ -n "$cg2" ] || skip "no cgroup2 mounted: systemd in a namespace needs its own cgroup2 subtree"
 [ -f "$build/config/ingressd.service" ] || fail "no $build/config/ingressd.service"
 
@@ -130,6 +130,16 @@ prop() { sctl show -P "$1" ingressd.service; }
 ctl() { "$build"/tools/ingressctl --socket "$root/run/ingressd/ctl.sock" "$@"; }
 dump() { grep -a 'ingressd.service: [A-Z]' "$tmp/console" | grep -v 'WATCHDOG=1)$' | tail -40 >&2; cat "$root/run/hB-sd/ingressd.log" >&2 2>/dev/null || true; }
 die() { dump; fail "$*"; }
+after() {  # PATTERN LINE: the first line of systemd's log after LINE matching PATTERN (an
+    # ERE), waiting up to 10 s (awk reads the file itself: no pipe to break under pipefail)
+    local n
+    for _ in $(seq 100); do
+        n=$(awk -v p="$1" -v from="$2" 'NR > from && $0 ~ p { print NR; exit }' "$tmp/console")
+        [ -n "$n" ] && { echo "$n"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
 wait_for() {  # PATTERN FILE SECONDS
     for _ in $(seq $(($3 * 10))); do grep -qE "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
     return 1
@@ -150,9 +160,8 @@ ctl wait-ready --timeout 1 > /dev/null || die "active but ingressctl is not answ
 states=${states# inactive}
 case "$states" in " activating"*" active") ;; *) die "ActiveState went$states, not activating -> active" ;; esac
 log=$tmp/console
-ready=$(grep -n 'ingressd.service: Got notification message from PID .*READY=1' "$log" | head -1 | cut -d: -f1)
-running=$(grep -n 'ingressd.service: Changed start -> running' "$log" | head -1 | cut -d: -f1)
-[ -n "$ready" ] && [ -n "$running" ] || die "systemd logged no READY=1 or no start -> running"
+ready=$(after 'ingressd.service: Got notification message from PID .*READY=1' 0) || die "systemd logged no READY=1"
+running=$(after 'ingressd.service: Changed start -> running' 0) || die "systemd logged no start -> running"
 [ "$ready" -lt "$running" ] || die "systemd had ingressd running before READY=1"
 [ "$(prop StatusText)" = "1 worker(s) up" ] || die "StatusText is '$(prop StatusText)'"
 [ "$(prop WatchdogUSec)" = 2s ] || die "WatchdogUSec is $(prop WatchdogUSec)"
@@ -174,15 +183,6 @@ echo "status: StatusText '$st'; WATCHDOG=1 received"
 # ExecReload= is `kill -HUP`: systemd 252 ends the reload job when kill exits, which may be
 # before or after the daemon's RELOADING=1; either way the unit is in `reload` from
 # RELOADING=1 until the daemon's READY=1, and only then back to `running`.
-after() {  # PATTERN LINE: the first line number matching PATTERN after LINE, waiting 10 s
-    local n
-    for _ in $(seq 100); do
-        n=$(tail -n +"$(($2 + 1))" "$log" | grep -n "$1" | head -1 | cut -d: -f1)
-        [ -n "$n" ] && { echo $(($2 + n)); return 0; }
-        sleep 0.1
-    done
-    return 1
-}
 l0=$(wc -l < "$log")
 sctl reload ingressd.service || die "systemctl reload failed"
 after 'ingressd.service: Changed running -> reload' "$l0" > /dev/null || die "systemctl reload: no running -> reload"
@@ -235,10 +235,10 @@ echo "start: no library noise, attached alone, the killed instance's program rem
 
 # --- systemctl stop: a clean exit ---
 # (Once stopped the unit is unloaded (garbage-collected): systemd's log is the record.)
+l0=$(wc -l < "$log")
 sctl stop ingressd.service || die "systemctl stop failed"
 [ "$(prop ActiveState)" = inactive ] || die "ActiveState $(prop ActiveState) after stop"
-st=$(grep -n 'ingressd.service: Changed running -> stop-sigterm' "$log" | tail -1 | cut -d: -f1)
-[ -n "$st" ] || die "no running -> stop-sigterm"
+st=$(after 'ingressd.service: Changed running -> stop-sigterm' "$l0") || die "no running -> stop-sigterm"
 for want in 'Got notification message from PID .*STOPPING=1' \
     'Main process exited, code=exited, status=0/SUCCESS' 'Deactivated successfully' \
     'Changed stop-sigterm -> dead'; do
