@@ -2,7 +2,9 @@
 # One owner per interface (src/io/iface_lock.h): a second ingressd started on an interface
 # that a live ingressd drives is refused before it touches anything, naming the owner; the
 # first one keeps its XDP program and its traffic. After the owner is SIGKILLed, the next
-# start removes the leftover program and comes up.
+# start removes the leftover program and comes up; also with only the packaged unit's
+# capabilities (no CAP_SYS_ADMIN: libxdp cannot open the leftover by id), by the program id
+# the dead owner recorded in its lock file.
 set -euo pipefail
 source "$(dirname "$0")/../tools/veth-pair.sh"
 build=$1
@@ -57,6 +59,25 @@ pid=$!
 up "$tmp/d.log"
 grep -q "removed a leftover ingress_xdp program of a previous instance" "$tmp/d.log" \
     || { cat "$tmp/d.log" >&2; echo "leftover of the killed owner not removed" >&2; exit 1; }
+kill -INT "$pid"; wait "$pid"; pid=
+ip -n "$ns_a" link show "$if_a" | grep -q xdp && { echo "XDP left attached" >&2; exit 1; }
+
+# The same under the unit's bounding set (config/ingressd.service.in, without the set*id
+# ones this run does not use): the killed owner's program id is in its lock file.
+unit_caps() {
+    ip netns exec "$ns_a" setpriv --bounding-set -all,+net_admin,+bpf,+perfmon,+net_raw,+ipc_lock \
+        --inh-caps -all "$build"/src/ingressd --config "$tmp/a.yaml" > /dev/null 2> "$1" &
+    pid=$!
+    up "$1"
+}
+unit_caps "$tmp/e.log"
+id=$(ip -n "$ns_a" -d link show "$if_a" | grep -o "prog/xdp id [0-9]*" | grep -o "[0-9]*$")
+lock=/run/ingressd/locks/net$(stat -L -c %i /run/netns/"$ns_a")-if$(ip -n "$ns_a" -o link show "$if_a" | cut -d: -f1).lock
+grep -qx "xdp_prog_id $id" "$lock" || { cat "$lock" >&2; echo "$lock does not record program $id" >&2; exit 1; }
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+unit_caps "$tmp/f.log"
+grep -q "removed a leftover ingress_xdp program of a previous instance (id $id;" "$tmp/f.log" \
+    || { cat "$tmp/f.log" >&2; echo "leftover not removed without CAP_SYS_ADMIN" >&2; exit 1; }
 kill -INT "$pid"; wait "$pid"; pid=
 ip -n "$ns_a" link show "$if_a" | grep -q xdp && { echo "XDP left attached" >&2; exit 1; }
 echo "check-ingressd-owner: ok"

@@ -784,6 +784,10 @@ std::vector<uint64_t> Dataplane::worker_beats() const {
     return v;
 }
 
+worker::LoopPhase Dataplane::worker_phase(std::size_t i) const {
+    return workers_.at(i)->worker->runtime().phase();
+}
+
 std::size_t Dataplane::workers() const noexcept {
     return workers_.size();
 }

@@ -29,6 +29,7 @@
 #include "ipv4/route_tables.h"
 #include "worker/handoff.h"
 #include "worker/observe.h"
+#include "worker/runtime.h"
 
 namespace ingress::daemon {
 
@@ -64,6 +65,8 @@ public:
     // Each worker's loop count (it beats once per poll, asleep or not: an idle worker wakes
     // for its timer tick every 10 ms). The watchdog compares two readings.
     std::vector<uint64_t> worker_beats() const;
+    // Where worker i's loop is now (the watchdog's message about a stalled worker).
+    worker::LoopPhase worker_phase(std::size_t i) const;
     // Worker threads that are running their poll loop (each counts itself as it enters it;
     // its queue was bound by the constructor): workers() once every queue is polled.
     std::size_t workers_polling() const noexcept {

@@ -268,12 +268,18 @@ int main(int argc, char** argv) {
                     stall_logged = false;
                     break;
                 case daemon::Watchdog::Action::kStalled:
-                    if (!stall_logged)
-                        std::fprintf(stderr,
-                                     "ingressd: watchdog: %zu worker(s) made no progress for "
-                                     "%llu ms: no WATCHDOG=1 until they do\n",
-                                     watchdog.stalled(),
-                                     static_cast<unsigned long long>(watchdog_us / 2000));
+                    // A line per stalled worker: which one (its description up to the first
+                    // comma: interface and queue) and where its loop is.
+                    if (!stall_logged) {
+                        const auto desc = dp.describe();
+                        for (const std::size_t i : watchdog.stalled_workers())
+                            std::fprintf(stderr,
+                                         "ingressd: watchdog: %s made no progress for %llu ms, "
+                                         "in stage %s: no WATCHDOG=1 until it moves\n",
+                                         desc.at(i).substr(0, desc.at(i).find(',')).c_str(),
+                                         static_cast<unsigned long long>(watchdog_us / 2000),
+                                         worker::loop_phase_name(dp.worker_phase(i)));
+                    }
                     stall_logged = true;
                     break;
                 case daemon::Watchdog::Action::kWait:

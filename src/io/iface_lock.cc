@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -18,14 +19,36 @@ std::string errstr(int err) {
     return std::strerror(err);
 }
 
-// The pid the owner wrote, or "" when the file holds none.
-std::string owner_pid(int fd) {
-    char buf[32] = {};
+constexpr char kProgIdKey[] = "xdp_prog_id ";
+
+std::string contents(int fd) {
+    char buf[64] = {};
     const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    if (n <= 0) return "";
-    std::string s(buf, static_cast<std::size_t>(n));
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+}
+
+// The pid the owner wrote (the first line), or "" when the file holds none.
+std::string owner_pid(int fd) {
+    std::string s = contents(fd);
+    s = s.substr(0, s.find('\n'));
+    while (!s.empty() && s.back() == ' ') s.pop_back();
     return s;
+}
+
+// The program id a previous owner recorded, 0 when none.
+uint32_t recorded_prog_id(int fd) {
+    const std::string s = contents(fd);
+    const auto at = s.find(kProgIdKey);
+    if (at == std::string::npos) return 0;
+    return static_cast<uint32_t>(std::strtoul(s.c_str() + at + sizeof kProgIdKey - 1, nullptr, 10));
+}
+
+void write_owner(int fd, uint32_t prog_id) noexcept {
+    std::string me = std::to_string(getpid()) + "\n";
+    if (prog_id) me += kProgIdKey + std::to_string(prog_id) + "\n";
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) < 0) {
+        // The contents are only for the loser's message and the next owner; the lock holds.
+    }
 }
 
 }  // namespace
@@ -66,16 +89,18 @@ InterfaceLock InterfaceLock::acquire(const std::string& ifname, uint32_t ifindex
         }, now{};
         if (fstat(fd, &held) == 0 && stat(l.path_.c_str(), &now) == 0 &&
             held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
-            const std::string me = std::to_string(getpid()) + "\n";
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) < 0) {
-                // The pid is only for the loser's message; the lock itself holds.
-            }
+            l.previous_prog_id_ = recorded_prog_id(fd);
+            write_owner(fd, 0);
             l.fd_ = fd;
             return l;
         }
         close(fd);  // the previous owner removed the file between our open and our lock
     }
     throw std::runtime_error(ifname + ": the interface lock " + l.path_ + " keeps changing owner");
+}
+
+void InterfaceLock::record_prog_id(uint32_t id) noexcept {
+    if (fd_ >= 0) write_owner(fd_, id);
 }
 
 void InterfaceLock::release() noexcept {
@@ -91,13 +116,16 @@ InterfaceLock::~InterfaceLock() {
 }
 
 InterfaceLock::InterfaceLock(InterfaceLock&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)),
+      previous_prog_id_(o.previous_prog_id_) {}
 
 InterfaceLock& InterfaceLock::operator=(InterfaceLock&& o) noexcept {
     if (this != &o) {
         release();
         fd_ = std::exchange(o.fd_, -1);
         path_ = std::move(o.path_);
+        previous_prog_id_ = o.previous_prog_id_;
     }
     return *this;
 }

@@ -30,6 +30,16 @@ double tsc_hz() noexcept {
 
 namespace ingress::worker {
 
+const char* loop_phase_name(LoopPhase p) noexcept {
+    static constexpr const char* kNames[] = {
+#define X(e, name) name,
+        INGRESS_LOOP_PHASES(X)
+#undef X
+    };
+    const auto i = static_cast<std::size_t>(p);
+    return i < std::size(kNames) ? kNames[i] : "?";
+}
+
 const char* stage_name(Stage s) noexcept {
     switch (s) {
 #define X(e, name) \

@@ -50,6 +50,25 @@ inline constexpr std::size_t kStageCount = 0
     ;
 const char* stage_name(Stage s) noexcept;
 
+// Where a worker's loop (Worker::step) is, stored as it gets there (one relaxed byte store
+// each, like the beat): what ingressd's watchdog names when a worker stops beating.
+//   rx        in the backend's rx_burst
+//   pipeline  processing a burst (l2 to tx) or, with none, the timers
+//   wakeups   after a burst: the apps' wakeups (Dataplane's after_burst)
+//   idle      waiting for frames or the next timer tick (poll_mode adaptive / interrupt)
+#define INGRESS_LOOP_PHASES(X) \
+    X(kRx, "rx")               \
+    X(kPipeline, "pipeline")   \
+    X(kWakeups, "wakeups")     \
+    X(kIdle, "idle")
+
+enum class LoopPhase : uint8_t {
+#define X(e, name) e,
+    INGRESS_LOOP_PHASES(X)
+#undef X
+};
+const char* loop_phase_name(LoopPhase p) noexcept;
+
 // A consistent-enough copy for printing (each field read once; fields may be a burst apart).
 struct RuntimeSnapshot {
     uint64_t polls = 0;        // rx_burst calls
@@ -103,10 +122,17 @@ public:
     }
     // Once per loop iteration, profile or not: the worker is alive (ingressd's watchdog).
     void beat() noexcept { add(beats_, 1); }
+    // Profile or not: where the loop is now (the watchdog's message).
+    void at(LoopPhase p) noexcept {
+        phase_.store(static_cast<uint8_t>(p), std::memory_order_relaxed);
+    }
 
     // Anyone's side.
     RuntimeSnapshot snapshot() const noexcept;
     uint64_t beats() const noexcept { return beats_.load(std::memory_order_relaxed); }
+    LoopPhase phase() const noexcept {
+        return static_cast<LoopPhase>(phase_.load(std::memory_order_relaxed));
+    }
 
 private:
     static void add(std::atomic<uint64_t>& c, uint64_t v) noexcept {
@@ -114,6 +140,7 @@ private:
     }
     alignas(64) std::atomic<uint64_t> polls_{0};
     std::atomic<uint64_t> beats_{0};
+    std::atomic<uint8_t> phase_{0};
     std::atomic<uint64_t> empty_polls_{0}, frames_{0}, sleeps_{0}, busy_cycles_{0}, idle_cycles_{0};
     std::array<std::atomic<uint64_t>, kStageCount> stage_cycles_{}, stage_frames_{}, stage_calls_{};
 };

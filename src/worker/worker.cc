@@ -12,12 +12,14 @@ namespace ingress::worker {
 uint16_t Worker::poll_once() {
     const bool prof = opt_.profile;
     const uint64_t t0 = prof ? core::tsc_now() : 0;
+    profile_.at(LoopPhase::kRx);
     batch_.count = backend_.rx_burst(opt_.queue, batch_.pkts.data(), core::kBurst);
     const uint16_t n = batch_.count;
     if (prof && n) profile_.stage(Stage::kRx, core::tsc_now() - t0, n);
     const uint64_t now = clock_.now_ns();
     now_ = now;
     if (n || now - last_timer_ns_ >= opt_.timer_period_ns) {
+        profile_.at(LoopPhase::kPipeline);
         pipeline_.process(batch_, now);  // an empty burst runs only the timers
         last_timer_ns_ = now;
         if (n) {
@@ -37,6 +39,7 @@ void Worker::idle() noexcept {
     if (due <= now_) return;
     const uint64_t timeout = due - now_;
     const uint64_t t0 = core::tsc_now();
+    profile_.at(LoopPhase::kIdle);
     ipv4::rcu_reader_offline();  // a sleeping reader holds up no grace period
     if (!backend_.wait_rx(opt_.queue, timeout)) {
         backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs, opt_.backoff_max_ns);
@@ -52,7 +55,10 @@ void Worker::idle() noexcept {
 uint16_t Worker::step(void (*after_burst)(void*), void* ctx) {
     profile_.beat();
     const uint16_t n = poll_once();
-    if (n && after_burst) after_burst(ctx);
+    if (n && after_burst) {
+        profile_.at(LoopPhase::kWakeups);
+        after_burst(ctx);
+    }
     // Between bursts nothing of the tables is referenced: old snapshots may go.
     ipv4::rcu_reader_quiescent();
     if (!n) idle();

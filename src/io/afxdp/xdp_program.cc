@@ -42,8 +42,16 @@ bool g_verbose = false;
 // ingressd replaces with its own line on the kernels where the limit applies. Matched on the
 // formatted message, since the program's name is an argument.
 bool benign(const char* msg) {
-    static const char* const kBenign[] = {"unrecognized data section", "bpffs", "dispatcher",
-                                          "single prog", "ulimit -l"};
+    // Without CAP_SYS_ADMIN (the packaged unit) libxdp cannot open the hook's program by id,
+    // nor libbpf its BTF: ingressd then reads the hook over netlink (remove_leftover_by_id,
+    // report_attach_kind), so the refusals say nothing wrong.
+    static const char* const kBenign[] = {"unrecognized data section",
+                                          "bpffs",
+                                          "dispatcher",
+                                          "single prog",
+                                          "ulimit -l",
+                                          "couldn't get program fd: Operation not permitted",
+                                          "Failed to get BTF"};
     for (const char* b : kBenign)
         if (std::strstr(msg, b)) return true;
     return false;
@@ -103,6 +111,8 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
                                  " mode): " + errstr(err));
     }
     report_attach_kind();
+    // For the next owner, should this one die without detaching (remove_leftover()).
+    lock_.record_prog_id(xdp_program__id(prog_));
     bpf_object* obj = xdp_program__bpf_obj(prog_);
     xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
@@ -127,14 +137,23 @@ void XdpProgram::report_attach_kind() {
     // no other XDP program can share the interface. One plain line says so; libxdp's own
     // message about it is filtered out (benign()).
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
-    if (libxdp_get_error(mp) || !mp) return;
-    alone_ = xdp_multiprog__is_legacy(mp);
+    if (libxdp_get_error(mp) == -EPERM) {
+        // Not allowed to open it by id: the hook holding our program's own id is alone.
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        alone_ = bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) == 0 &&
+                 q.prog_id == xdp_program__id(prog_);
+        mp = nullptr;
+    } else if (libxdp_get_error(mp) || !mp) {
+        return;
+    } else {
+        alone_ = xdp_multiprog__is_legacy(mp);
+    }
     if (alone_)
         std::fprintf(stderr,
                      "%s: XDP program attached alone (libxdp's dispatcher was refused): "
                      "no other XDP program can share this interface\n",
                      ifname_.c_str());
-    xdp_multiprog__close(mp);
+    if (mp) xdp_multiprog__close(mp);
 }
 
 namespace {
@@ -188,6 +207,7 @@ void XdpProgram::remove_leftover() {
     // removed with a message; anyone else's is left alone, and libxdp either loads beside it
     // (dispatcher) or the attach fails, saying so.
     xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(static_cast<int>(ifindex_));
+    if (libxdp_get_error(mp) == -EPERM) return remove_leftover_by_id();
     if (libxdp_get_error(mp) || !mp) return;
     xdp_program* ours = nullptr;
     auto is_ours = [](xdp_program* p) {
@@ -212,6 +232,28 @@ void XdpProgram::remove_leftover() {
                      leftover_.no_xsk);
     }
     xdp_multiprog__close(mp);
+}
+
+void XdpProgram::remove_leftover_by_id() {
+    // libxdp could not open what is attached (BPF_PROG_GET_FD_BY_ID: CAP_SYS_ADMIN, which
+    // the unit does not grant), so neither its name nor its counters can be read. The hook's
+    // program id (netlink, no capability) is compared with the one the dead owner recorded
+    // in the lock file: ids are not reused while a program lives, so an equal id is that
+    // owner's program, attached alone (behind a dispatcher the hook holds the dispatcher's
+    // id, and nothing is removed). Off over netlink: CAP_NET_ADMIN.
+    const uint32_t recorded = lock_.previous_prog_id();
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    if (!recorded || bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) != 0 || q.prog_id != recorded)
+        return;
+    const uint32_t flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
+                           : q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
+                                                               : 0;
+    const int err = bpf_xdp_detach(static_cast<int>(ifindex_), flags, nullptr);
+    std::fprintf(stderr,
+                 "%s: %s a leftover %s program of a previous instance (id %u; what it passed to "
+                 "the kernel meanwhile is not readable without CAP_SYS_ADMIN)%s%s\n",
+                 ifname_.c_str(), err ? "could not remove" : "removed", INGRESS_XDP_PROG_NAME,
+                 recorded, err ? ": " : "", err ? std::strerror(-err) : "");
 }
 
 XdpProgram::~XdpProgram() {

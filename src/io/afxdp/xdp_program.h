@@ -76,6 +76,7 @@ public:
 
 private:
     void remove_leftover();
+    void remove_leftover_by_id();  // remove_leftover() without CAP_SYS_ADMIN
     XdpStats leftover_{};
     void report_attach_kind();  // one line when libxdp attached without its dispatcher
     bool alone_ = false;

@@ -163,5 +163,43 @@ TEST(WorkerRuntime, ProfileOffStampsNothingButCountsSleeps) {
     EXPECT_EQ(s.sleeps, 1u);
 }
 
+// What ingressd's watchdog names for a worker that stopped beating: the part of the loop it
+// entered last. A busy worker with nothing to do is in rx; an empty burst whose timer tick
+// is due runs the pipeline (the timers); a burst with frames ends in the apps' wakeups; an
+// interrupt-mode worker with nothing to do sleeps (idle).
+TEST(WorkerRuntime, LoopPhaseIsThePartOfTheLoopEnteredLast) {
+    test::DemuxHarness h;
+    h.publish();
+    PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};
+    Worker busy(h.backend, h.counters, t, h.clock,
+                WorkerOptions{.poll_mode = PollMode::kBusy, .profile = false});
+    ipv4::rcu_reader_register();
+    EXPECT_EQ(busy.step(), 0u);  // the first tick is due: the timers run
+    EXPECT_EQ(busy.runtime().phase(), LoopPhase::kPipeline);
+    EXPECT_EQ(busy.step(), 0u);  // same time: rx_burst only
+    EXPECT_EQ(busy.runtime().phase(), LoopPhase::kRx);
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000).build()));
+    struct Seen {
+        const Worker* w;
+        LoopPhase phase = LoopPhase::kRx;
+    } seen{&busy};
+    EXPECT_EQ(busy.step(
+                  [](void* c) {
+                      auto* s = static_cast<Seen*>(c);
+                      s->phase = s->w->runtime().phase();
+                  },
+                  &seen),
+              1u);
+    EXPECT_EQ(seen.phase, LoopPhase::kWakeups);
+    EXPECT_EQ(busy.runtime().phase(), LoopPhase::kWakeups);
+
+    Worker sleepy(h.backend, h.counters, t, h.clock,
+                  WorkerOptions{.poll_mode = PollMode::kInterrupt, .profile = false});
+    EXPECT_EQ(sleepy.step(), 0u);
+    EXPECT_EQ(sleepy.runtime().phase(), LoopPhase::kIdle);
+    ipv4::rcu_reader_unregister();
+    EXPECT_STREQ(loop_phase_name(LoopPhase::kWakeups), "wakeups");
+}
+
 }  // namespace
 }  // namespace ingress::worker
