@@ -150,13 +150,33 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, const Flow& f
     return d;
 }
 
+// The parameter problem ip_options_compile() and ip_options_rcv_srr() send about a datagram
+// the route stage then drops, with the options __icmp_send() -> __ip_options_echo() echoes
+// from IPCB(skb)->opt. The kernel compiles with the route already set (rt != NULL), so by the
+// time it fails the options before the bad one are compiled into opt with their receive-side
+// writes made in the header (our address in a record route, the time in a timestamp, the
+// pointers moved): the error echoes them (a record route with room for one more hop, a
+// source route reversed, the error then going to its first hop) and quotes the header as
+// written. The option the compile failed on left nothing in opt: each case sets its field
+// only after its checks. (CIPSO, whose field is set before cipso_v4_validate() and so would
+// be echoed though invalid, is not validated here: it never fails, see route.md.) For the
+// source-route failures the compile succeeded: every option is echoed. The header is written
+// only here, on the way to a drop, so a datagram passed on still reaches the kernel as it
+// arrived.
+void options_param_problem(core::Packet& pkt, uint32_t ptr, Ipv4Addr src, IcmpSender& icmp,
+                           core::CounterBlock& c, uint64_t now_ns) noexcept {
+    const IpOptions opt =
+        ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp.options_env(pkt));
+    icmp.send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, src, now_ns, c, &opt);
+}
+
 // ip_options_rcv_srr(): a source-routed datagram (accept_source_route on). Returns the
 // route the datagram finally takes, or a drop.
-RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t srr,
-                      bool strict, RouteDecision d, const RouteTables& t, const IfState& dev,
+RouteDecision rcv_srr(core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t srr, bool strict,
+                      RouteDecision d, const RouteTables& t, const IfState& dev,
                       core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
     auto param_problem = [&](uint32_t ptr) noexcept {
-        if (icmp) icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, dev.primary, now_ns, c);
+        if (icmp) options_param_problem(pkt, ptr, dev.primary, *icmp, c, now_ns);
         return drop(DropReason::kNotSpecified);
     };
     if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
@@ -329,8 +349,7 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         if (!opt.ok) {
             if (icmp) {
                 const Ipv4Addr src = d.type == RouteType::kLocal ? daddr : dev->primary;
-                icmp->send(pkt, wire::kIcmpParameterProb, 0, uint32_t{opt.error_ptr} << 24, src,
-                           now_ns, c);
+                options_param_problem(pkt, opt.error_ptr, src, *icmp, c, now_ns);
             }
             c.mib(Mib::kIpInHdrErrors);
             return Verdict::drop(DropReason::kIpInhdr);
