@@ -1,6 +1,7 @@
 #include "ipv4/route.h"
 
 #include <optional>
+#include <utility>
 
 #include "ipv4/ip_options.h"
 #include "ipv4/route_type.h"
@@ -170,13 +171,37 @@ void options_param_problem(core::Packet& pkt, uint32_t ptr, Ipv4Addr src, IcmpSe
     icmp.send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, src, now_ns, c, &opt);
 }
 
+// iph->daddr = `a` as ip_options_rcv_srr() writes it: the header checksum is not recomputed
+// (the kernel recomputes it only for a datagram it forwards).
+void rewrite_daddr(core::Packet& pkt, Ipv4Addr a) noexcept {
+    if (a == pkt.daddr) return;
+    wire::store_be32(&pkt.l3()[wire::Ipv4View::kDstOff], a);
+    pkt.daddr = a;
+}
+
 // ip_options_rcv_srr(): a source-routed datagram (accept_source_route on). Returns the
 // route the datagram finally takes, or a drop.
-RouteDecision rcv_srr(core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t srr, bool strict,
-                      RouteDecision d, const RouteTables& t, const IfState& dev,
-                      core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
+// Each next hop that is ours is the kernel's "superfast loopback forward": iph->daddr becomes
+// that hop and the walk goes on. When the list ends on our own hops the datagram is
+// delivered with the last of them as its destination (sockets, the answers' source, the
+// quoted header see it). When a hop is elsewhere the datagram is forwarded, which is the
+// kernel's to do: it is passed as it arrived (the kernel redoes the walk). A parameter
+// problem in the walk quotes the header as far as it went, from that destination (the
+// datagram's route is then the last hop's, LOCAL: __icmp_send() answers from iph->daddr).
+RouteDecision rcv_srr(core::Packet& pkt, uint8_t srr, bool strict, RouteDecision d,
+                      const RouteTables& t, const IfState& dev, core::CounterBlock& c,
+                      IcmpSender* icmp, uint64_t now_ns) noexcept {
+    const std::span<const uint8_t> hdr = std::as_const(pkt).l3().first(pkt.ip_hlen());
+    Ipv4Addr hop_daddr = pkt.daddr;  // iph->daddr as the walk leaves it
     auto param_problem = [&](uint32_t ptr) noexcept {
-        if (icmp) options_param_problem(pkt, ptr, dev.primary, *icmp, c, now_ns);
+        if (icmp) {
+            // The compile's writes were made before the walk (with the first destination).
+            const IpOptions opt =
+                ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp->options_env(pkt));
+            rewrite_daddr(pkt, hop_daddr);
+            const Ipv4Addr src = d.type == RouteType::kLocal ? hop_daddr : dev.primary;
+            icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, src, now_ns, c, &opt);
+        }
         return drop(DropReason::kNotSpecified);
     };
     if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
@@ -193,13 +218,15 @@ RouteDecision rcv_srr(core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t s
         if (hop.drop || (hop.type != RouteType::kUnicast && hop.type != RouteType::kLocal))
             return drop(DropReason::kNotSpecified);
         d = hop;
-        if (hop.type != RouteType::kLocal) break;  // the next hop is elsewhere: forward
+        if (hop.type != RouteType::kLocal) return d;  // the next hop is elsewhere: forward
+        hop_daddr = *nexthop;                         // "Superfast 8) loopback forward"
     }
+    rewrite_daddr(pkt, hop_daddr);
     return d;
 }
 
 // ip_error(): what the RTN_UNREACHABLE input route does with the datagram.
-Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState& dev,
+Verdict ip_error(core::Packet& pkt, const RouteDecision& d, const IfState& dev,
                  core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
     if (!dev.conf.forward) {
         if (d.error == RouteError::kHostUnreach) {
@@ -230,9 +257,17 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
         case RouteError::kUnsupported:  // route_input() passed it before
             return Verdict::drop(reason);
     }
-    // The per-peer limiter of ip_error() itself, then icmp_send() with its own limits.
-    if (icmp && icmp->error_route_allow(pkt.saddr, now_ns))
-        icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
+    // The per-peer limiter of ip_error() itself, then icmp_send() with its own limits. The
+    // datagram's options were compiled by ip_rcv_options() before dst_input() (the
+    // unreachable route is a route: rt set, the writes made), so the error echoes them all
+    // and quotes the header as written (the header is written only here: it is dropped).
+    if (icmp && icmp->error_route_allow(pkt.saddr, now_ns)) {
+        IpOptions opt;
+        if (pkt.ip_hlen() > wire::Ipv4View::kMinHeaderLen)
+            opt = ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp->options_env(pkt));
+        icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c,
+                   opt.optlen ? &opt : nullptr);
+    }
     return Verdict::drop(reason);
 }
 
@@ -356,7 +391,7 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         }
         if (opt.srr) {
             if (!dev->conf.source_route) return Verdict::drop(DropReason::kNotSpecified);
-            d = rcv_srr(pkt, hdr, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
+            d = rcv_srr(pkt, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
             if (d.drop) return Verdict::drop(d.reason);
             pkt.route_type = static_cast<uint8_t>(d.type);
         }
