@@ -114,6 +114,12 @@ public:
         rx_.add(n);
         mib(Mib::kIngressFragHandedIn, n);
     }
+    // An answer the worker sent to one of its own addresses comes back in through lo
+    // (ipv4/icmp_send.h, "Looped back"): a frame of its own that enters rx.
+    void looped(uint64_t n = 1) noexcept {
+        rx_.add(n);
+        mib(Mib::kIngressLoopbackRx, n);
+    }
 
     uint64_t mib_value(Mib m) const noexcept { return mib_[static_cast<std::size_t>(m)].get(); }
     uint64_t drop_value(DropReason r) const noexcept {

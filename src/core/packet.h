@@ -42,6 +42,9 @@ inline constexpr uint8_t kFlagEarlySk = kFlagRxDstValidate;
 // eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
 // vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.
 inline constexpr uint8_t kFlagL2Parsed = 1u << 3;
+// An answer the dataplane sent to one of its own addresses, taken in again as received on lo
+// (ipv4/icmp_send.h, "Looped back"): the kernel never sees it, so no stage passes it on.
+inline constexpr uint8_t kFlagLooped = 1u << 6;
 // `ingressctl trace` follows this packet (worker/observe.h); set only in observed bursts.
 inline constexpr uint8_t kFlagTraced = 1u << 7;
 

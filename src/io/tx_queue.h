@@ -28,6 +28,14 @@ public:
     // The frames queued so far, in order (the outgoing taps' copies are taken from here,
     // just before flush()).
     std::span<const core::Packet> pending() const noexcept { return {pkts_.data(), n_}; }
+    // Moves everything queued to `out` (room for kCapacity), emptying the queue; returns how
+    // many. The buffers are the caller's from then on.
+    uint16_t take(core::Packet* out) noexcept {
+        const uint16_t n = n_;
+        for (uint16_t i = 0; i < n; ++i) out[i] = pkts_[i];
+        n_ = 0;
+        return n;
+    }
     // Sends everything queued; returns how many the backend refused (already freed).
     uint16_t flush(Backend& backend, uint16_t queue) noexcept {
         if (n_ == 0) return 0;

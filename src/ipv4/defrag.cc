@@ -434,10 +434,17 @@ uint32_t Defrag::expire(uint64_t now_ns, IcmpSender& icmp, core::CounterBlock& c
         c.mib(Mib::kIpReasmTimeout);
         // ip_expire(): only when the first fragment arrived; icmp_send() then applies its
         // own rules (PACKET_HOST only, not for broadcast/multicast routes, rate limits).
+        // The error echoes the first fragment's options as ip_rcv_options() compiled them
+        // before ip_defrag() (IPCB(head)->opt survives in FRAG_CB), and quotes its header with
+        // the receive-side writes made, which this dataplane makes only at local delivery: here,
+        // on the way to the drop.
         if ((q.flags & kFirstIn) && q.head != kNil) {
-            const Packet& head = frags_[q.head].pkt;
+            Packet& head = frags_[q.head].pkt;
+            IpOptions opt;
+            if (head.ip_hlen() > wire::Ipv4View::kMinHeaderLen)
+                opt = ip_options_rcv_write(head.l3().first(head.ip_hlen()), icmp.options_env(head));
             (void)icmp.send(head, wire::kIcmpTimeExceeded, wire::kIcmpExcFragtime, 0, head.daddr,
-                            now_ns, c);
+                            now_ns, c, opt.optlen ? &opt : nullptr);
         }
         kill(qi, DropReason::kFragReasmTimeout, false);
         ++n;

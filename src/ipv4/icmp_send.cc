@@ -179,7 +179,8 @@ bool IcmpSender::may_answer(const core::Packet& in, uint8_t type) const noexcept
 // The rate limits and the route back, in __icmp_send()'s order: the global limit, then
 // icmp_route_lookup(), then the per-host limit (which alone spends a global credit).
 IcmpResult IcmpSender::admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t type, uint8_t code,
-                             uint64_t now_ns, core::CounterBlock& c) noexcept {
+                             uint64_t now_ns, core::CounterBlock& c, bool& local) noexcept {
+    local = false;
     // icmpv4_mask_allow(): only types in icmp_ratemask are limited, never frag-needed.
     const bool limited = type <= 18 && (cfg_.icmp_ratemask & (1u << type)) &&
                          !(type == wire::kIcmpDestUnreach && code == 4 /* ICMP_FRAG_NEEDED */);
@@ -197,12 +198,15 @@ IcmpResult IcmpSender::admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t typ
                       .daddr = to,
                       .proto = wire::kIpProtoIcmp,
                       .dport = static_cast<uint16_t>(type << 8 | code)};
-        if (routes_->fib_lookup(fl).error != RouteError::kNone) return IcmpResult::kNotAllowed;
+        const FibResult res = routes_->fib_lookup(fl);
+        if (res.error != RouteError::kNone) return IcmpResult::kNotAllowed;
+        // A LOCAL route's output device is lo (ip_route_output_key_hash_rcu).
+        local = res.route && res.route->type == RouteType::kLocal;
     }
     if (limited) {
-        // icmpv4_xrlim_allow(): the per-host limit; only a message it allows spends a
-        // global credit.
-        if (!host_allow(to, now_ns)) {
+        // icmpv4_xrlim_allow(): the per-host limit ("No rate limit on loopback"); a message
+        // it allows, or one to lo, spends a global credit.
+        if (!local && !host_allow(to, now_ns)) {
             c.mib(Mib::kIcmpOutRateLimitHost);
             return IcmpResult::kRateLimited;
         }
@@ -211,7 +215,20 @@ IcmpResult IcmpSender::admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t typ
     return IcmpResult::kQueued;
 }
 
-std::size_t IcmpSender::write_l2(uint8_t* f, const core::Packet& in) noexcept {
+IcmpSender::~IcmpSender() {
+    std::array<core::Packet, io::TxQueue::kCapacity> left;
+    const uint16_t n = loop_.take(left.data());
+    for (uint16_t i = 0; i < n; ++i) backend_.free_bulk(&left[i].buf, 1);
+}
+
+std::size_t IcmpSender::l2_len(const core::Packet& in, bool local) noexcept {
+    return wire::EthernetView::kHeaderLen + (!local && tagged(in) ? wire::VlanView::kTagLen : 0);
+}
+
+std::size_t IcmpSender::write_l2(uint8_t* f, const core::Packet& in, bool local) noexcept {
+    // lo's header (loopback_setup(): a zero address, eth_header() with no neighbour): zero
+    // MACs, untagged.
+    if (local) return wire::write_eth_header(f, wire::Mac{}, wire::Mac{}, wire::kEthPIp);
     // Ethernet: back to the sender's MAC, from the MAC it was sent to (ours: PACKET_HOST).
     // Out of the same VLAN sub-interface: the tag's priority comes from the VLAN device's
     // egress map (default: everything to PCP 0), not from the received frame.
@@ -219,6 +236,21 @@ std::size_t IcmpSender::write_l2(uint8_t* f, const core::Packet& in) noexcept {
     std::optional<wire::VlanTag> tag;
     if (tagged(in)) tag = wire::VlanTag{in.vlan_tpid, static_cast<uint16_t>(in.vlan_tci & 0x0fff)};
     return wire::write_eth_header(f, eth->src(), eth->dst(), wire::kEthPIp, tag);
+}
+
+bool IcmpSender::queue_out(core::Packet& out, const core::Packet& in, bool local) noexcept {
+    out.queue = in.queue;
+    if (!local) {
+        out.ifindex = in.ifindex;
+        return txq_.try_push(out);
+    }
+    // Received on lo (loopback_xmit -> eth_type_trans: our own zero MAC, PACKET_HOST).
+    out.ifindex = routes_->loopback_ifindex();
+    out.l3_off = wire::EthernetView::kHeaderLen;
+    out.ethertype = wire::kEthPIp;
+    out.pkt_type = core::PktType::kHost;
+    out.flags = core::kFlagLooped;
+    return loop_.try_push(out);
 }
 
 void IcmpSender::out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
@@ -244,8 +276,8 @@ bool IcmpSender::echo_options(const core::Packet& in, const IpOptions* opt,
 // says.
 void IcmpSender::build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code,
                        uint32_t info, wire::Ipv4Addr src, std::size_t quote,
-                       const IpOptionsEcho& echo) noexcept {
-    uint8_t* h = f + write_l2(f, in);
+                       const IpOptionsEcho& echo, bool local) noexcept {
+    uint8_t* h = f + write_l2(f, in, local);
 
     const std::size_t hlen = kIpHeader + echo.optlen;
     const std::size_t icmp_len = wire::IcmpView::kHeaderLen + quote;
@@ -276,28 +308,27 @@ IcmpResult IcmpSender::send(const core::Packet& in, uint8_t type, uint8_t code, 
     IpOptionsEcho echo;
     if (!echo_options(in, opt, echo)) return IcmpResult::kNotAllowed;
     const wire::Ipv4Addr to = echo.srr ? echo.faddr : in.saddr;
-    if (IcmpResult r = admit(to, src, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
+    bool local = false;
+    if (IcmpResult r = admit(to, src, type, code, now_ns, c, local); r != IcmpResult::kQueued)
+        return r;
 
     // Quote as much of the offending datagram as fits in 576 bytes with the options.
     const std::size_t hlen = kIpHeader + echo.optlen;
     const std::size_t quote =
         std::min<std::size_t>(in.l3_len(), kMaxErrorDatagram - hlen - wire::IcmpView::kHeaderLen);
-    const std::size_t l2 =
-        wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
-    const std::size_t frame_len = l2 + hlen + wire::IcmpView::kHeaderLen + quote;
+    const std::size_t frame_len = l2_len(in, local) + hlen + wire::IcmpView::kHeaderLen + quote;
 
     core::Packet out;
     out.queue = in.queue;  // the buffer must come from the queue the error leaves on
-    if (txq_.full() || !backend_.try_alloc(out, static_cast<uint32_t>(frame_len))) {
+    if ((local ? loop_ : txq_).full() ||
+        !backend_.try_alloc(out, static_cast<uint32_t>(frame_len))) {
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
-    build(out.data, in, type, code, info, src, quote, echo);
+    build(out.data, in, type, code, info, src, quote, echo, local);
     out.len = static_cast<uint32_t>(frame_len);
-    out.ifindex = in.ifindex;
-    out.queue = in.queue;
     out.rx_ns = now_ns;
-    if (!txq_.try_push(out)) {  // cannot happen: checked full() above
+    if (!queue_out(out, in, local)) {  // cannot happen: checked full() above
         backend_.free_bulk(&out.buf, 1);
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
@@ -315,7 +346,9 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
     IpOptionsEcho echo;
     if (!echo_options(in, opt, echo)) return IcmpResult::kNotAllowed;
     const wire::Ipv4Addr to = echo.srr ? echo.faddr : in.saddr;
-    if (IcmpResult r = admit(to, src, type, code, now_ns, c); r != IcmpResult::kQueued) return r;
+    bool local = false;
+    if (IcmpResult r = admit(to, src, type, code, now_ns, c, local); r != IcmpResult::kQueued)
+        return r;
 
     // The ICMP message: header, then the body; its checksum over the whole (icmp_push_reply).
     uint8_t hdr[wire::IcmpView::kHeaderLen];
@@ -330,13 +363,14 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
     // ip_fragment(): payload per fragment a multiple of 8 that fits the MTU; every fragment
     // has the first's header length, the fragments after the first with only the options
     // that have the copied flag (ip_options_fragment()).
+    // lo's MTU (65536) holds any reply: a looped one is never fragmented.
     const std::size_t hlen = kIpHeader + echo.optlen;
     const std::size_t per_frag = (cfg_.mtu - hlen) & ~std::size_t{7};
-    const std::size_t nfrags = msg_len <= cfg_.mtu - hlen ? 1 : (msg_len + per_frag - 1) / per_frag;
+    const std::size_t nfrags =
+        local || msg_len <= cfg_.mtu - hlen ? 1 : (msg_len + per_frag - 1) / per_frag;
     const uint32_t now_ms = echo.ts_needtime ? cfg_.wall_ms() : 0;
-    const std::size_t l2 =
-        wire::EthernetView::kHeaderLen + (tagged(in) ? wire::VlanView::kTagLen : 0);
-    if (txq_.size() + nfrags > io::TxQueue::kCapacity) {
+    const std::size_t l2 = l2_len(in, local);
+    if ((local ? loop_ : txq_).size() + nfrags > io::TxQueue::kCapacity) {
         c.mib(Mib::kIcmpOutErrors);
         return IcmpResult::kNoBuffer;
     }
@@ -352,7 +386,7 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
             c.mib(Mib::kIcmpOutErrors);
             return IcmpResult::kNoBuffer;
         }
-        uint8_t* h = out.data + write_l2(out.data, in);
+        uint8_t* h = out.data + write_l2(out.data, in, local);
         const bool more = off + n < msg_len;
         if (echo.optlen) {
             ip_options_build(h, echo, in.saddr, src, now_ms);
@@ -381,10 +415,8 @@ IcmpResult IcmpSender::reply(const core::Packet& in, uint8_t type, uint8_t code,
         }
         if (left) std::memcpy(p, body.data() + (from - sizeof hdr), left);
         out.len = static_cast<uint32_t>(l2 + hlen + n);
-        out.ifindex = in.ifindex;
-        out.queue = in.queue;
         out.rx_ns = now_ns;
-        if (!txq_.try_push(out)) {  // cannot happen: room checked above
+        if (!queue_out(out, in, local)) {  // cannot happen: room checked above
             backend_.free_bulk(&out.buf, 1);
             c.mib(Mib::kIcmpOutErrors);
             return IcmpResult::kNoBuffer;

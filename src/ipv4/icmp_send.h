@@ -11,8 +11,8 @@
 //     fails where fib_lookup() fails: no route, or a blackhole / unreachable / prohibit /
 //     throw one; through the policy rules), checked after the global limit and before the
 //     per-host one, as __icmp_send does; nothing is counted.
-//     The error still leaves by the arrival interface to the sender's MAC (an error to one
-//     of our own addresses is not looped back),
+//     The error leaves by the arrival interface to the sender's MAC, unless that route is
+//     LOCAL (see "Looped back" below),
 //   - then the global token bucket (icmp_global_allow: allowed while credit is left) and the
 //     per-destination limit (inet_peer_xrlim_allow: 6 back to back, then one per
 //     icmp_ratelimit); a global credit is spent only when the per-destination limit also
@@ -37,6 +37,17 @@
 // hop recorded its address into the route). An echo the kernel refuses (-EINVAL: a record
 // route or timestamp with no room for a whole entry) means no answer, nothing counted. The
 // error quotes `optlen` bytes less (room = 576 - header - options - ICMP header).
+// Looped back: when the route back is LOCAL (the offending datagram came from one of our own
+// addresses, accept_local; or a source route's first hop is ours) the kernel's answer leaves
+// by `lo` (ip_route_output: RTN_LOCAL -> dev_out = loopback_dev) and loopback_xmit() hands it
+// straight to its own ip_rcv(): nothing reaches the wire. The answer is then built with
+// lo's Ethernet header (zero MACs, no tag), counted as sent (as below), and queued on
+// looped() instead of the TX queue; the pipeline takes it in after the burst as a datagram
+// received on lo with its output route (LOCAL, no input route, no early demux): ip_rcv_core,
+// ip_local_deliver, icmp_rcv. The per-host limit never applies on loopback
+// (icmpv4_xrlim_allow: "No rate limit on loopback"), though a global credit is spent. lo's
+// MTU (65536) means a looped reply is never fragmented; a datagram larger than a buffer is
+// not built (IcmpOutErrors).
 // Every datagram sent is counted as the kernel's output path counts it: icmp_out_count()
 // (IcmpOutMsgs, the per-type Icmp and IcmpMsg OutTypeN counters), IpOutRequests per datagram,
 // IpOutTransmits and IpExtOutOctets per frame (ip_finish_output2, fragments one by one).
@@ -89,15 +100,19 @@ class IcmpSender {
 public:
     IcmpSender(io::Backend& backend, io::TxQueue& txq, const IcmpConfig& cfg) noexcept
         : backend_(backend), txq_(txq), cfg_(cfg) {}
+    // The looped datagrams nobody took in go back to the backend.
+    ~IcmpSender();
+    IcmpSender(const IcmpSender&) = delete;
+    IcmpSender& operator=(const IcmpSender&) = delete;
 
     // `offending`: the received packet, past rcv_core (its header fields set, bytes from
     // l3_off to len are the datagram; route_type set when the route stage has run). `src`: the
     // error's source address (the kernel uses the offending datagram's destination when it was
     // local, otherwise an address of the receiving interface). `info`: the 32-bit field after the
     // checksum (the pointer << 24 for parameter problems, the MTU for frag needed).
-    // `opt`: the received datagram's options as ip_options_rcv_write() left them (IPCB opt),
-    // null when it had none or they were not compiled with writes (errors before local
-    // delivery): the error then carries no options.
+    // `opt`: the received datagram's options as ip_options_rcv_write() left them (IPCB opt;
+    // for the route stage's parameter problems, as far as the compile got: route.cc
+    // options_param_problem), null when it had none: the error then carries no options.
     IcmpResult send(const core::Packet& offending, uint8_t type, uint8_t code, uint32_t info,
                     wire::Ipv4Addr src, uint64_t now_ns, core::CounterBlock& c,
                     const IpOptions* opt = nullptr) noexcept;
@@ -129,6 +144,11 @@ public:
     // null: every source is taken as reachable (stage tests without routes).
     void set_routes(const RouteTables* rt) noexcept { routes_ = rt; }
     const RouteTables* routes() const noexcept { return routes_; }
+    // The answers routed to our own addresses (see "Looped back"), in the order sent: frames
+    // with lo's Ethernet header, l3_off, pkt_type HOST, ifindex the loopback's and
+    // kFlagLooped set, their buffers the caller's once taken.
+    uint16_t looped() const noexcept { return loop_.size(); }
+    uint16_t take_looped(core::Packet* out) noexcept { return loop_.take(out); }
     // ip_options_rcv_write()'s environment for a datagram `in` delivered locally: spec_dst,
     // the time, the route tables.
     OptionsRcvEnv options_env(const core::Packet& in) const noexcept {
@@ -137,15 +157,22 @@ public:
 
 private:
     bool may_answer(const core::Packet& in, uint8_t type) const noexcept;
+    // `local`: the route back is LOCAL (the answer is looped back).
     IcmpResult admit(wire::Ipv4Addr to, wire::Ipv4Addr from, uint8_t type, uint8_t code,
-                     uint64_t now_ns, core::CounterBlock& c) noexcept;
-    // Ethernet (+ VLAN) header back to the sender of `in`; returns its length.
-    static std::size_t write_l2(uint8_t* f, const core::Packet& in) noexcept;
+                     uint64_t now_ns, core::CounterBlock& c, bool& local) noexcept;
+    // Ethernet (+ VLAN) header back to the sender of `in`, or lo's (`local`); returns its
+    // length.
+    static std::size_t write_l2(uint8_t* f, const core::Packet& in, bool local) noexcept;
+    static std::size_t l2_len(const core::Packet& in, bool local) noexcept;
+    // Where an answer built for `in` goes: the TX queue, or looped() (`local`); its packet's
+    // interface and metadata set accordingly.
+    [[nodiscard]] bool queue_out(core::Packet& out, const core::Packet& in, bool local) noexcept;
     // Count one datagram of `ip_len` bytes sent in `frames` frames of `wire_octets` IP bytes.
     static void out_count(uint8_t type, uint32_t frames, uint64_t ip_octets,
                           core::CounterBlock& c) noexcept;
     void build(uint8_t* f, const core::Packet& in, uint8_t type, uint8_t code, uint32_t info,
-               wire::Ipv4Addr src, std::size_t quote, const IpOptionsEcho& echo) noexcept;
+               wire::Ipv4Addr src, std::size_t quote, const IpOptionsEcho& echo,
+               bool local) noexcept;
     // The answer's echoed options (none when `opt` is null or empty); false: the kernel's
     // ip_options_echo() failed and nothing is sent.
     bool echo_options(const core::Packet& in, const IpOptions* opt,
@@ -160,6 +187,7 @@ private:
 
     io::Backend& backend_;
     io::TxQueue& txq_;
+    io::TxQueue loop_;  // looped-back answers, until the pipeline takes them in
     IcmpConfig cfg_;
     const RouteTables* routes_ = nullptr;
     // icmp_global: a token bucket of icmp_msgs_burst tokens, refilled at icmp_msgs_per_sec.

@@ -1,6 +1,7 @@
 #include "ipv4/route.h"
 
 #include <optional>
+#include <utility>
 
 #include "ipv4/ip_options.h"
 #include "ipv4/route_type.h"
@@ -150,13 +151,57 @@ RouteDecision input_slow(const RouteTables& t, const IfState& dev, const Flow& f
     return d;
 }
 
+// The parameter problem ip_options_compile() and ip_options_rcv_srr() send about a datagram
+// the route stage then drops, with the options __icmp_send() -> __ip_options_echo() echoes
+// from IPCB(skb)->opt. The kernel compiles with the route already set (rt != NULL), so by the
+// time it fails the options before the bad one are compiled into opt with their receive-side
+// writes made in the header (our address in a record route, the time in a timestamp, the
+// pointers moved): the error echoes them (a record route with room for one more hop, a
+// source route reversed, the error then going to its first hop) and quotes the header as
+// written. The option the compile failed on left nothing in opt: each case sets its field
+// only after its checks. (CIPSO, whose field is set before cipso_v4_validate() and so would
+// be echoed though invalid, is not validated here: it never fails, see route.md.) For the
+// source-route failures the compile succeeded: every option is echoed. The header is written
+// only here, on the way to a drop, so a datagram passed on still reaches the kernel as it
+// arrived.
+void options_param_problem(core::Packet& pkt, uint32_t ptr, Ipv4Addr src, IcmpSender& icmp,
+                           core::CounterBlock& c, uint64_t now_ns) noexcept {
+    const IpOptions opt =
+        ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp.options_env(pkt));
+    icmp.send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, src, now_ns, c, &opt);
+}
+
+// iph->daddr = `a` as ip_options_rcv_srr() writes it: the header checksum is not recomputed
+// (the kernel recomputes it only for a datagram it forwards).
+void rewrite_daddr(core::Packet& pkt, Ipv4Addr a) noexcept {
+    if (a == pkt.daddr) return;
+    wire::store_be32(&pkt.l3()[wire::Ipv4View::kDstOff], a);
+    pkt.daddr = a;
+}
+
 // ip_options_rcv_srr(): a source-routed datagram (accept_source_route on). Returns the
 // route the datagram finally takes, or a drop.
-RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uint8_t srr,
-                      bool strict, RouteDecision d, const RouteTables& t, const IfState& dev,
-                      core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
+// Each next hop that is ours is the kernel's "superfast loopback forward": iph->daddr becomes
+// that hop and the walk goes on. When the list ends on our own hops the datagram is
+// delivered with the last of them as its destination (sockets, the answers' source, the
+// quoted header see it). When a hop is elsewhere the datagram is forwarded, which is the
+// kernel's to do: it is passed as it arrived (the kernel redoes the walk). A parameter
+// problem in the walk quotes the header as far as it went, from that destination (the
+// datagram's route is then the last hop's, LOCAL: __icmp_send() answers from iph->daddr).
+RouteDecision rcv_srr(core::Packet& pkt, uint8_t srr, bool strict, RouteDecision d,
+                      const RouteTables& t, const IfState& dev, core::CounterBlock& c,
+                      IcmpSender* icmp, uint64_t now_ns) noexcept {
+    const std::span<const uint8_t> hdr = std::as_const(pkt).l3().first(pkt.ip_hlen());
+    Ipv4Addr hop_daddr = pkt.daddr;  // iph->daddr as the walk leaves it
     auto param_problem = [&](uint32_t ptr) noexcept {
-        if (icmp) icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, dev.primary, now_ns, c);
+        if (icmp) {
+            // The compile's writes were made before the walk (with the first destination).
+            const IpOptions opt =
+                ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp->options_env(pkt));
+            rewrite_daddr(pkt, hop_daddr);
+            const Ipv4Addr src = d.type == RouteType::kLocal ? hop_daddr : dev.primary;
+            icmp->send(pkt, wire::kIcmpParameterProb, 0, ptr << 24, src, now_ns, c, &opt);
+        }
         return drop(DropReason::kNotSpecified);
     };
     if (pkt.pkt_type != core::PktType::kHost) return drop(DropReason::kNotSpecified);
@@ -173,13 +218,15 @@ RouteDecision rcv_srr(const core::Packet& pkt, std::span<const uint8_t> hdr, uin
         if (hop.drop || (hop.type != RouteType::kUnicast && hop.type != RouteType::kLocal))
             return drop(DropReason::kNotSpecified);
         d = hop;
-        if (hop.type != RouteType::kLocal) break;  // the next hop is elsewhere: forward
+        if (hop.type != RouteType::kLocal) return d;  // the next hop is elsewhere: forward
+        hop_daddr = *nexthop;                         // "Superfast 8) loopback forward"
     }
+    rewrite_daddr(pkt, hop_daddr);
     return d;
 }
 
 // ip_error(): what the RTN_UNREACHABLE input route does with the datagram.
-Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState& dev,
+Verdict ip_error(core::Packet& pkt, const RouteDecision& d, const IfState& dev,
                  core::CounterBlock& c, IcmpSender* icmp, uint64_t now_ns) noexcept {
     if (!dev.conf.forward) {
         if (d.error == RouteError::kHostUnreach) {
@@ -210,9 +257,17 @@ Verdict ip_error(const core::Packet& pkt, const RouteDecision& d, const IfState&
         case RouteError::kUnsupported:  // route_input() passed it before
             return Verdict::drop(reason);
     }
-    // The per-peer limiter of ip_error() itself, then icmp_send() with its own limits.
-    if (icmp && icmp->error_route_allow(pkt.saddr, now_ns))
-        icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c);
+    // The per-peer limiter of ip_error() itself, then icmp_send() with its own limits. The
+    // datagram's options were compiled by ip_rcv_options() before dst_input() (the
+    // unreachable route is a route: rt set, the writes made), so the error echoes them all
+    // and quotes the header as written (the header is written only here: it is dropped).
+    if (icmp && icmp->error_route_allow(pkt.saddr, now_ns)) {
+        IpOptions opt;
+        if (pkt.ip_hlen() > wire::Ipv4View::kMinHeaderLen)
+            opt = ip_options_rcv_write(pkt.l3().first(pkt.ip_hlen()), icmp->options_env(pkt));
+        icmp->send(pkt, wire::kIcmpDestUnreach, code, 0, dev.primary, now_ns, c,
+                   opt.optlen ? &opt : nullptr);
+    }
     return Verdict::drop(reason);
 }
 
@@ -329,15 +384,14 @@ Verdict route_input(core::Packet& pkt, const RouteTables& t, core::CounterBlock&
         if (!opt.ok) {
             if (icmp) {
                 const Ipv4Addr src = d.type == RouteType::kLocal ? daddr : dev->primary;
-                icmp->send(pkt, wire::kIcmpParameterProb, 0, uint32_t{opt.error_ptr} << 24, src,
-                           now_ns, c);
+                options_param_problem(pkt, opt.error_ptr, src, *icmp, c, now_ns);
             }
             c.mib(Mib::kIpInHdrErrors);
             return Verdict::drop(DropReason::kIpInhdr);
         }
         if (opt.srr) {
             if (!dev->conf.source_route) return Verdict::drop(DropReason::kNotSpecified);
-            d = rcv_srr(pkt, hdr, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
+            d = rcv_srr(pkt, opt.srr, opt.is_strictroute, d, t, *dev, c, icmp, now_ns);
             if (d.drop) return Verdict::drop(d.reason);
             pkt.route_type = static_cast<uint8_t>(d.type);
         }

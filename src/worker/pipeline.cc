@@ -189,6 +189,21 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
         }
     }
 
+    // The answers the burst sent to our own addresses (ipv4/icmp_send.h, "Looped back"):
+    // received on lo after it, as loopback_xmit()'s netif_rx() queues them behind the
+    // current softirq work. They carry their output route (skb_dst, LOCAL): ip_rcv_core,
+    // then straight to ip_local_deliver (no early demux, no input route, no rp_filter).
+    // Answers are never answered, so one round takes them all; a second is a bound.
+    for (int round = 0; round < 2 && icmp_.looped(); ++round) {
+        looped_.count = icmp_.take_looped(looped_.pkts.data());
+        c_.looped(looped_.count);
+        stage<kObserve>(looped_, TraceStage::kIpRcvCore,
+                        [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
+        for (core::Packet& p : looped_)
+            p.route_type = static_cast<uint8_t>(ipv4::RouteType::kLocal);
+        local_deliver<kObserve>(looped_, now_ns, laps, looped_.count);
+    }
+
     sink_.flush();
     if constexpr (kObserve) {
         sink_.set_observer(nullptr);

@@ -19,6 +19,8 @@
 //    -> local_deliver           ip_local_deliver: ipv4::defrag        (net/ipv4/ip_fragment.c)
 //       -> demux::local_deliver_finish  raw copies, then UDP (udp_rcv) / kernel protocols /
 //                               unknown                    (ip_local_deliver_finish)
+//    looped: the ICMP answers sent to our own addresses, in again as received on lo
+//                               (ipv4/icmp_send.h): rcv_core, then local_deliver
 //    tx: demux::tap_deliver_outgoing  the burst's built frames (ICMP errors, replies) to the
 //                               ETH_P_ALL taps as PACKET_OUTGOING   (dev_queue_xmit_nit)
 //        then one tx_burst
@@ -164,6 +166,7 @@ private:
     ipv4::Defrag defrag_;
     ipv4::PmtuCache pmtu_{t_.pmtu};
     core::PacketBatch handed_in_;
+    core::PacketBatch looped_;  // the answers icmp_ looped back, taken in after the burst
     ipv4::RouteHint hint_;
     demux::TapScratch tap_scratch_;
     // tap_kernel_frames(): the snapshot and timestamp of the current drain, and a counter block

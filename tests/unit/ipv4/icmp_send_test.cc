@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -377,6 +378,75 @@ TEST(IcmpSend, NoRouteBackToTheSourceSendsAndCountsNothing) {
     EXPECT_EQ(fx.flush().size(), 1u);
     EXPECT_COUNTERS(fx.c.snapshot(),
                     ({{"IcmpOutMsgs", 1}, {"IcmpOutDestUnreachs", 1}, {"IcmpMsgOutType3", 1}}));
+}
+
+TEST(IcmpSend, ErrorToOurOwnAddressIsLoopedNotTransmitted) {
+    // __icmp_send() about a datagram from our own address (accept_local): icmp_route_lookup()
+    // finds the LOCAL route, whose output device is lo, and loopback_xmit() hands the error to
+    // our own ip_rcv(). Nothing is transmitted; it is counted as sent; the per-host limit does
+    // not apply on loopback (icmpv4_xrlim_allow), so all ten of a burst go where six would
+    // leave for another host. (Found by tests/differential: icmp-to-own-address.)
+    RouteTables rt(test::default_route_config());
+    Fixture fx;
+    fx.icmp.set_routes(&rt);
+    auto bytes = offending(kLocal).build();
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(fx.send(packet_of(bytes)), IcmpResult::kQueued) << i;
+    EXPECT_EQ(fx.txq.size(), 0u);
+    ASSERT_EQ(fx.icmp.looped(), 10u);
+    std::array<core::Packet, io::TxQueue::kCapacity> out;
+    ASSERT_EQ(fx.icmp.take_looped(out.data()), 10u);
+    EXPECT_EQ(fx.icmp.looped(), 0u);
+    const core::Packet& p = out[0];
+    EXPECT_EQ(p.ifindex, rt.loopback_ifindex());
+    EXPECT_EQ(p.flags, core::kFlagLooped);
+    EXPECT_EQ(p.l3_off, 14);
+    EXPECT_EQ(p.pkt_type, core::PktType::kHost);
+    // lo's Ethernet header: zero MACs, IPv4; then our own address to itself, the error's TOS.
+    const std::vector<uint8_t> frame(p.data, p.data + p.len);
+    EXPECT_EQ(std::vector<uint8_t>(frame.begin(), frame.begin() + 14),
+              from_hex("0000000000000000000000000800"));
+    const auto ip = wire::Ipv4View::try_view(std::span<const uint8_t>(frame).subspan(14));
+    ASSERT_TRUE(ip);
+    EXPECT_EQ(ip->src(), kLocal);
+    EXPECT_EQ(ip->dst(), kLocal);
+    EXPECT_EQ(ip->tos(), 0xc0);
+    EXPECT_EQ(frame[14 + 20], 3);  // destination unreachable
+    EXPECT_EQ(std::vector<uint8_t>(frame.begin() + 14 + 28, frame.end()),
+              std::vector<uint8_t>(bytes.begin() + 14, bytes.end()))
+        << "the whole offending datagram quoted";
+    for (std::size_t i = 0; i < 10; ++i) fx.backend.free_bulk(&out[i].buf, 1);
+    EXPECT_TRUE(fx.flush().empty());
+    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 10},
+                                       {"IcmpOutDestUnreachs", 10},
+                                       {"IcmpMsgOutType3", 10},
+                                       {"IpOutRequests", 10},
+                                       {"IpOutTransmits", 10},
+                                       {"IpExtOutOctets", 10 * 74}}));
+}
+
+TEST(IcmpSend, EchoReplyToOurOwnAddressIsLoopedWhole) {
+    // icmp_reply() to one of our addresses: out of lo, whose MTU (65536) never fragments it.
+    RouteTables rt(test::default_route_config());
+    IcmpConfig cfg;
+    cfg.mtu = 100;
+    Fixture fx(cfg);
+    fx.icmp.set_routes(&rt);
+    auto bytes = offending(kLocal).build();
+    std::vector<uint8_t> body(200, 0xab);
+    EXPECT_EQ(fx.icmp.reply(packet_of(bytes), 0, 0, 0x12340001, body, kLocal, 0, fx.c),
+              IcmpResult::kQueued);
+    ASSERT_EQ(fx.icmp.looped(), 1u);
+    std::array<core::Packet, io::TxQueue::kCapacity> out;
+    ASSERT_EQ(fx.icmp.take_looped(out.data()), 1u);
+    EXPECT_EQ(out[0].len, 14u + 20 + 8 + 200) << "one datagram, not fragments";
+    fx.backend.free_bulk(&out[0].buf, 1);
+    EXPECT_TRUE(fx.flush().empty());
+    EXPECT_COUNTERS(fx.c.snapshot(), ({{"IcmpOutMsgs", 1},
+                                       {"IcmpOutEchoReps", 1},
+                                       {"IcmpMsgOutType0", 1},
+                                       {"IpOutRequests", 1},
+                                       {"IpOutTransmits", 1},
+                                       {"IpExtOutOctets", 228}}));
 }
 
 TEST(IcmpSend, NoBufferIsOutErrors) {

@@ -718,6 +718,125 @@ const Case kCases[] = {
 INSTANTIATE_TEST_SUITE_P(IpRcvFinishCore, RouteInput, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// A UDP datagram from kPeer to us with `opts`, through route_input with an IcmpSender routed
+// by the same tables: the verdict, the frames sent, the counters.
+struct OptionsRun {
+    Verdict verdict = Verdict::next();
+    std::vector<std::vector<uint8_t>> sent;
+    core::Snapshot counters;
+};
+OptionsRun run_with_options(const std::vector<uint8_t>& opts) {
+    RouteTables t(base_config(), 1);
+    auto bytes =
+        FrameBuilder().ipv4(kPeer, kUs).ip_options(opts).udp(4000, 5001).payload_size(8).build();
+    core::Packet pkt = test::packet_over(bytes, 14, PktType::kHost);
+    pkt.ifindex = kEth0;
+    test::fill_l3_meta(pkt);
+    io::MemoryBackend backend(kEth0);
+    io::TxQueue txq;
+    IcmpSender icmp(backend, txq, IcmpConfig{});
+    icmp.set_routes(&t);
+    core::CounterBlock c;
+    RouteHint hint;
+    OptionsRun r;
+    r.verdict = route_input(pkt, t, c, &icmp, 1'000'000'000, hint);
+    txq.flush(backend, 0);
+    for (const auto& f : backend.sent()) r.sent.push_back(f.bytes);
+    r.counters = c.snapshot();
+    return r;
+}
+
+// IpInHdrErrors and one parameter problem of `octets` IP bytes sent.
+Expected hdr_error_with_param_problem(uint64_t octets) {
+    return {{"IpInHdrErrors", 1},      {"IcmpOutMsgs", 1},   {"IcmpOutParmProbs", 1},
+            {"IcmpMsgOutType12", 1},   {"IpOutRequests", 1}, {"IpOutTransmits", 1},
+            {"IpExtOutOctets", octets}};
+}
+
+// ip_options_compile() fails on the second option: IPCB(skb)->opt holds the record route
+// before it, compiled with the route set (our address written, the pointer moved), so
+// __icmp_send() echoes it with room for one more hop, which the error's source fills; the
+// quoted header shows the write. (Found by tests/differential:
+// icmp-param-problem-echoes-record-route.)
+TEST(RouteInputOptions, ParameterProblemEchoesTheOptionsBeforeTheBadOne) {
+    // A record route with two free slots, then a timestamp whose length (3) is below 4.
+    const OptionsRun r = run_with_options({7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 68, 3, 5, 0, 0});
+    EXPECT_EQ(r.verdict, dropped(DropReason::kIpInhdr));
+    ASSERT_EQ(r.sent.size(), 1u);
+    const std::vector<uint8_t>& f = r.sent[0];
+    ASSERT_GE(f.size(), 14u + 32 + 8 + 36);
+    EXPECT_EQ(f[14], 0x48) << "ihl 8: 12 bytes of options";
+    // The echo: the route with our hop (198.18.0.1) and the error's source in the slot grabbed
+    // for it, pointer past both, padded with end-of-list.
+    EXPECT_EQ(std::vector<uint8_t>(f.begin() + 34, f.begin() + 46),
+              (std::vector<uint8_t>{7, 11, 12, 198, 18, 0, 1, 198, 18, 0, 1, 0}));
+    const std::size_t icmp_at = 14 + 32;
+    EXPECT_EQ(f[icmp_at], wire::kIcmpParameterProb);
+    EXPECT_EQ(f[icmp_at + 4], 20 + 11 + 1) << "the pointer: the timestamp's length byte";
+    // The quoted header's options as the compile wrote them.
+    const std::size_t quoted_opts = icmp_at + 8 + 20;
+    EXPECT_EQ(std::vector<uint8_t>(f.begin() + quoted_opts, f.begin() + quoted_opts + 16),
+              (std::vector<uint8_t>{7, 11, 8, 198, 18, 0, 1, 0, 0, 0, 0, 68, 3, 5, 0, 0}));
+    EXPECT_COUNTERS(r.counters, (hdr_error_with_param_problem(32 + 8 + 52)));
+}
+
+TEST(RouteInputOptions, ParameterProblemForABadFirstOptionEchoesNothing) {
+    const OptionsRun r = run_with_options({68, 3, 5, 7, 7, 4, 0, 0, 0, 0, 0, 0});
+    EXPECT_EQ(r.verdict, dropped(DropReason::kIpInhdr));
+    ASSERT_EQ(r.sent.size(), 1u);
+    EXPECT_EQ(r.sent[0][14], 0x45) << "nothing compiled before the bad option";
+    EXPECT_EQ(r.sent[0][14 + 20 + 4], 21) << "the timestamp's length byte";
+    EXPECT_COUNTERS(r.counters, (hdr_error_with_param_problem(20 + 8 + 48)));
+}
+
+// ip_options_rcv_srr(): a next hop that is ours is the "superfast loopback forward":
+// iph->daddr becomes it (the header checksum left as it was) and the walk goes on; the list
+// exhausted on our hops, the datagram is delivered to the last of them. (Found by
+// tests/differential: lsrr-loopback-forward-delivers-to-last-hop.)
+TEST(RouteInputOptions, SourceRouteThroughOurOwnHopsEndsAtTheLastOne) {
+    RouteConfig cfg = base_config();
+    cfg.iface(kLo)->addrs.push_back({.addr = ipv4(198, 18, 99, 1), .prefix_len = 32});
+    ASSERT_TRUE(cfg.all.set("accept_source_route", 1));
+    core::CounterBlock c;
+    // A UDP datagram to us with the source route `srr`; returns the packet after route_input.
+    auto run = [&](const RouteTables& t, std::vector<uint8_t>& bytes, Verdict want) {
+        core::Packet pkt = test::packet_over(bytes, 14, PktType::kHost);
+        pkt.ifindex = kEth0;
+        test::fill_l3_meta(pkt);
+        RouteHint hint;
+        EXPECT_EQ(route_input(pkt, t, c, nullptr, 0, hint), want);
+        return pkt;
+    };
+    auto datagram = [](std::vector<uint8_t> srr) {
+        return FrameBuilder()
+            .ipv4(kPeer, kUs)
+            .ip_options(srr)
+            .udp(4000, 5000)
+            .payload_size(8)
+            .build();
+    };
+    RouteTables t(cfg, 1);
+    auto bytes = datagram({131, 7, 4, 198, 18, 99, 1, 0});
+    const std::vector<uint8_t> before = bytes;
+    const core::Packet pkt = run(t, bytes, Verdict::next());
+    EXPECT_EQ(route_type_of(pkt.route_type), RouteType::kLocal);
+    EXPECT_EQ(pkt.daddr, ipv4(198, 18, 99, 1));
+    EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + 30, bytes.begin() + 34),
+              (std::vector<uint8_t>{198, 18, 99, 1}));
+    EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + 24, bytes.begin() + 26),
+              std::vector<uint8_t>(before.begin() + 24, before.begin() + 26))
+        << "the header checksum is not recomputed";
+
+    // A hop elsewhere after ours, forwarding on: the kernel's to forward, passed as it arrived.
+    ASSERT_TRUE(cfg.iface(kEth0)->conf.set("forwarding", 1));
+    RouteTables tf(cfg, 1);
+    auto fwd = datagram({131, 11, 4, 198, 18, 99, 1, 198, 18, 0, 5, 0});
+    const std::vector<uint8_t> fwd_before = fwd;
+    EXPECT_EQ(run(tf, fwd, Verdict::pass()).daddr, kUs);
+    EXPECT_EQ(fwd, fwd_before);
+    EXPECT_COUNTERS(c.snapshot(), ({})) << "the route stage counts neither";
+}
+
 // No in_device: the interface is not in the tables.
 TEST(RouteInputDevice, InterfaceWithoutIpv4IsDropped) {
     RouteTables t(base_config(), 1);

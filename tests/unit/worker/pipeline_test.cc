@@ -186,5 +186,47 @@ TEST(Pipeline, ShutdownDropsHeldFragmentsWithoutMibOrIcmp) {
     h.expect_buffers_conserved();
 }
 
+TEST(Pipeline, ErrorToOurOwnAddressComesBackInThroughLo) {
+    // accept_local: a UDP datagram from our own address to a closed port. The kernel's port
+    // unreachable is routed LOCAL, out of lo and into its own ip_rcv(): received again
+    // (IpInReceives, InDelivers), icmp_rcv (IcmpInMsgs, InDestUnreachs), udp_err finding no
+    // socket on the source port (IcmpInErrors); nothing transmitted. The looped frame is a
+    // frame of the worker's own (IngressLoopbackRx) with its fate, and its buffer comes back.
+    ipv4::RouteConfig cfg = test::default_route_config();
+    cfg.ifaces[0].conf.accept_local = true;
+    ipv4::RoutePublisher routes(cfg);
+    test::PipelineHarness h;
+    h.tables.routes = &routes;
+    h.run_one(FrameBuilder()
+                  .eth(test::kPeerMac, test::kPortMac)
+                  .ipv4(ipv4(198, 18, 0, 1), ipv4(198, 18, 0, 1))
+                  .udp(4000, 5001)
+                  .payload_size(8)
+                  .build());
+    EXPECT_TRUE(h.backend.sent().empty()) << "nothing on the wire";
+    // The UDP datagram: no socket. The looped error: consumed by icmp_rcv (a delivery, as
+    // any ICMP error it handles).
+    EXPECT_COUNTERS(h.snap(), ({{"rx", 2},
+                                {"NO_SOCKET", 1},
+                                {"delivered", 1},
+                                {"IngressLoopbackRx", 1},
+                                {"IpInReceives", 2},
+                                {"IpInDelivers", 2},
+                                {"IpExtInOctets", 36 + 64},
+                                {"IpExtInNoECTPkts", 2},
+                                {"UdpNoPorts", 1},
+                                {"IcmpOutMsgs", 1},
+                                {"IcmpOutDestUnreachs", 1},
+                                {"IcmpMsgOutType3", 1},
+                                {"IpOutRequests", 1},
+                                {"IpOutTransmits", 1},
+                                {"IpExtOutOctets", 64},
+                                {"IcmpInMsgs", 1},
+                                {"IcmpInErrors", 1},
+                                {"IcmpInDestUnreachs", 1},
+                                {"IcmpMsgInType3", 1}}));
+    h.expect_buffers_conserved();
+}
+
 }  // namespace
 }  // namespace ingress::worker
