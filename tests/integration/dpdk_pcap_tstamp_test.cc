@@ -49,6 +49,14 @@ TEST_F(DpdkPcapTimestamps, CaptureRecordTimesArriveAsHardwareStampsBesideTheSoft
     const auto dir = std::filesystem::temp_directory_path();
     const std::string rx = (dir / ("hA-tstamp-rx-" + std::to_string(getpid()) + ".pcap")).string();
     const std::string tx = (dir / ("hA-tstamp-tx-" + std::to_string(getpid()) + ".pcap")).string();
+    struct Remove {  // the files go whatever the test's outcome
+        std::string a, b;
+        ~Remove() {
+            std::error_code ec;
+            std::filesystem::remove(a, ec);
+            std::filesystem::remove(b, ec);
+        }
+    } remove{rx, tx};
     {
         PcapWriter w(rx);
         for (int i = 0; i < kFrames; ++i)
@@ -121,9 +129,6 @@ TEST_F(DpdkPcapTimestamps, CaptureRecordTimesArriveAsHardwareStampsBesideTheSoft
     EXPECT_EQ(cons.header()->delivered.load(), static_cast<uint64_t>(kFrames));
     const BackendStats bs = be->stats();
     EXPECT_EQ(bs.rx, static_cast<uint64_t>(kFrames));
-    be.reset();
-    std::filesystem::remove(rx);
-    std::filesystem::remove(tx);
 }
 
 }  // namespace
