@@ -629,6 +629,8 @@ ku0=$(kernel_icmp_unreach)
 errqueue "$tmp/errq.kernel"
 [ $(( $(kernel_icmp_unreach) - ku0 )) = 3 ] || fail "errqueue: the kernel did not receive the 3 port unreachables"
 diff -u "$tmp/errq.kernel" "$tmp/errq.shim" >&2 || fail "errqueue: the shim's report differs from the kernel's"
+grep -q 'SCM_TIMESTAMPING len 48 ts0 recent ts1 zero ts2 zero' "$tmp/errq.shim" ||
+    fail "errqueue: no SO_TIMESTAMPING software stamp on the ICMP errors"
 echo "preload errqueue: $(wc -l < "$tmp/errq.kernel") lines identical to the kernel socket's (POLLERR, EPOLLERR, sk_err, MSG_ERRQUEUE entries and cmsgs, the local EMSGSIZE, IP_RECVERR off); ingressd queued 3, the kernel received none"
 passed=$((passed + 1))
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "wire/ipv4.h"
@@ -42,9 +43,13 @@ inline constexpr uint8_t kFlagEarlySk = kFlagRxDstValidate;
 // eth_type_trans() sets them, and the first VLAN tag, if any, is already in vlan_tci/
 // vlan_tpid with kFlagVlan (as skb_vlan_untag() leaves it). pkt_type is still l2's to set.
 inline constexpr uint8_t kFlagL2Parsed = 1u << 3;
-// An answer the dataplane sent to one of its own addresses, taken in again as received on lo
-// (ipv4/icmp_send.h, "Looped back"): the kernel never sees it, so no stage passes it on.
-inline constexpr uint8_t kFlagLooped = 1u << 6;
+// The backend left the NIC's hardware receive stamp (nanoseconds, the NIC's clock: what
+// skb_hwtstamps() holds) in the 8 bytes right before `data`: hw_tstamp(). There is no room
+// for it in the Packet's one cache line, and the buffer has it already where the driver
+// puts it (AF_XDP: the XDP metadata area, which ends where the frame starts; DPDK: the
+// backend copies the mbuf's dynfield into the headroom). A stage that moves the frame to
+// another buffer (defrag) clears the flag: the stamp stays with the old buffer.
+inline constexpr uint8_t kFlagHwTstamp = 1u << 6;
 // `ingressctl trace` follows this packet (worker/observe.h); set only in observed bursts.
 inline constexpr uint8_t kFlagTraced = 1u << 7;
 
@@ -91,6 +96,12 @@ struct alignas(64) Packet {
     bool more_fragments() const noexcept { return (frag_off & wire::kIpFlagMf) != 0; }
     bool dont_fragment() const noexcept { return (frag_off & wire::kIpFlagDf) != 0; }
     uint32_t frag_offset_bytes() const noexcept { return wire::ip_frag_offset_bytes(frag_off); }
+    // The hardware receive stamp; only with flags & kFlagHwTstamp.
+    uint64_t hw_tstamp() const noexcept {
+        uint64_t ns;
+        std::memcpy(&ns, data - sizeof ns, sizeof ns);
+        return ns;
+    }
 };
 static_assert(sizeof(Packet) == 64, "Packet must stay one cache line");
 

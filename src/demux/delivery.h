@@ -39,6 +39,17 @@ inline void set_vlan(shm::SlotMeta& m, const core::Packet& pkt) noexcept {
     m.flags |= INGRESS_F_VLAN | INGRESS_F_VLAN_TPID;
 }
 
+// SO_TIMESTAMPNS (rx_ns, the backend's clock) and SO_TIMESTAMPING's hardware stamp when the
+// backend left one (core::kFlagHwTstamp: the driver gave it, as skb_hwtstamps() is set).
+// After the record's flags are set (it adds INGRESS_F_HW_TSTAMP).
+inline void set_timestamps(shm::SlotMeta& m, const core::Packet& pkt) noexcept {
+    m.rx_ns = pkt.rx_ns;
+    if (!(pkt.flags & core::kFlagHwTstamp)) [[likely]]
+        return;
+    m.hw_ns = pkt.hw_tstamp();
+    m.flags |= INGRESS_F_HW_TSTAMP;
+}
+
 // sll_addr: the frame's Ethernet source (packet_rcv() -> dev_parse_header()).
 inline void set_src_mac(shm::SlotMeta& m, const core::Packet& pkt) noexcept {
     if (pkt.l3_off < wire::EthernetView::kHeaderLen) return;

@@ -62,12 +62,12 @@ void ip_icmp_error(ShmRings& rings, uint32_t rcvbuf, const core::Packet& pkt, co
         m.src_port = port;
         m.dst_addr = pkt.daddr;  // IP_PKTINFO etc. of the ICMP message (ip_cmsg_recv)
         m.ifindex = pkt.ifindex;
-        m.rx_ns = pkt.rx_ns;
         m.pkt_type = static_cast<uint8_t>(pkt.pkt_type);
         m.protocol = proto;
         m.tos = pkt.tos;
         m.ttl = pkt.ttl;
         set_vlan(m, pkt);
+        set_timestamps(m, pkt);  // the ICMP message's stamps
     };
     // sock_queue_err_skb(): refused when the receive budget is used up; the clone costs
     // what the ICMP message's skb does.

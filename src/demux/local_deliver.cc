@@ -26,11 +26,10 @@ Verdict deliver(core::Packet& pkt, DemuxEnv& env, const LocalDeliverConfig& cfg)
         if (v.is_drop() && raw.delivered) return Verdict::delivered();
         return v;
     }
-    // A looped-back answer (core::kFlagLooped) exists only here: the kernel never sees it,
+    // A looped-back answer (env.looped) exists only here: the kernel never sees it,
     // so this icmp_rcv takes every one, echo replies and errors about kernel protocols too.
     if (pkt.ip_proto == wire::kIpProtoIcmp &&
-        ((pkt.flags & core::kFlagLooped) ||
-         (!cfg.kernel_handles[pkt.ip_proto] && !icmp_kernel_keeps(pkt, cfg)))) {
+        (env.looped || (!cfg.kernel_handles[pkt.ip_proto] && !icmp_kernel_keeps(pkt, cfg)))) {
         env.c.mib(Mib::kIpInDelivers);
         Verdict v = icmp_rcv(pkt, env);
         if (v.is_drop() && raw.delivered) return Verdict::delivered();

@@ -38,7 +38,6 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
         if (pkt.ip_proto == wire::kIpProtoIcmp && icmp_filter(*ep, pkt)) continue;
         if (!ep->mc().sf_allow(daddr, saddr, pkt.ifindex)) continue;
         auto fill = [&pkt, saddr, daddr](shm::SlotMeta& m) noexcept {
-            m.rx_ns = pkt.rx_ns;
             m.src_addr = saddr;  // raw_recvmsg: sin_addr = saddr, sin_port = 0
             m.dst_addr = daddr;
             m.ifindex = pkt.ifindex;
@@ -47,6 +46,7 @@ RawResult raw_local_deliver(const core::Packet& pkt, const EndpointTable& t,
             m.tos = pkt.tos;
             m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
+            set_timestamps(m, pkt);
         };
         if (ep->rings().try_emplace(fill, pkt.l3(), {}, ctx))
             r.delivered = true;

@@ -85,7 +85,7 @@ void packet_rcv(TapEndpoint& tap, const core::Packet& pkt, const Round& r,
         }
     }
     auto fill = [&pkt, &r, &tap, len, l3_off, snapped](shm::SlotMeta& m) noexcept {
-        m.rx_ns = pkt.rx_ns;
+        set_timestamps(m, pkt);
         m.ifindex = r.dev;
         m.pkt_type = static_cast<uint8_t>(r.pkt_type);
         m.ethertype = pkt.ethertype;

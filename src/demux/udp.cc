@@ -271,7 +271,6 @@ public:
         const uint16_t csum =
             unverified ? reader_csum(d, max_payload - static_cast<uint32_t>(tail.size())) : 0;
         auto fill = [&pkt, &d, unverified, csum, opts](shm::SlotMeta& m) noexcept {
-            m.rx_ns = pkt.rx_ns;
             m.src_addr = d.saddr;
             m.dst_addr = d.daddr;
             m.src_port = d.sport;
@@ -284,6 +283,7 @@ public:
             m.tos = pkt.tos;
             m.ttl = pkt.ttl;  // a reassembled datagram: its first fragment's
             set_vlan(m, pkt);
+            set_timestamps(m, pkt);
             if (opts) [[unlikely]] {
                 m.ip_optlen = opts->recv;
                 m.ip_retoptlen = opts->ret;

@@ -33,6 +33,10 @@ struct DemuxEnv {
     // The generation of the route tables the burst used: udp_rcv caches the input route in
     // the endpoint early demux found (kFlagEarlySk: udp_sk_rx_dst_set), keyed by it.
     uint64_t route_generation = 0;
+    // The batch is answers the dataplane sent to its own addresses, received again on lo
+    // (ipv4/icmp_send.h, "Looped back"): the kernel never sees them, so local delivery
+    // keeps every one (worker/pipeline.cc).
+    bool looped = false;
     // The options of the datagram being delivered, as ip_options_rcv_write() left them in its
     // header (the kernel's IPCB(skb)->opt): set by local_deliver_finish() for a datagram with
     // ihl > 5, null otherwise. Answers echo them; IP_RECVOPTS/IP_RETOPTS give them to apps.

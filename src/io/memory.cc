@@ -9,8 +9,10 @@ namespace ingress::io {
 MemoryBackend::MemoryBackend(uint32_t ifindex, uint16_t queues, uint32_t buffers, uint32_t buf_size)
     : ifindex_(ifindex), pool_(buffers, buf_size), rxq_(queues) {}
 
-bool MemoryBackend::inject(std::span<const uint8_t> frame, uint16_t queue, uint64_t rx_ns) {
-    if (frame.size() > pool_.buf_size()) {
+bool MemoryBackend::inject(std::span<const uint8_t> frame, uint16_t queue, uint64_t rx_ns,
+                           std::optional<uint64_t> hw_ns) {
+    const uint32_t off = hw_ns ? kHwOff : 0;
+    if (frame.size() + off > pool_.buf_size()) {
         ++stats_.rx_oversize;
         return false;
     }
@@ -21,8 +23,9 @@ bool MemoryBackend::inject(std::span<const uint8_t> frame, uint16_t queue, uint6
     }
     // An empty frame may have no storage at all: memcpy from a null pointer is undefined
     // even for zero bytes (found by tests/fuzz/route_fuzz).
-    if (!frame.empty()) std::memcpy(pool_.data(b), frame.data(), frame.size());
-    rxq_.at(queue).push_back({b, static_cast<uint32_t>(frame.size()), rx_ns});
+    if (hw_ns) std::memcpy(pool_.data(b), &*hw_ns, sizeof *hw_ns);
+    if (!frame.empty()) std::memcpy(pool_.data(b) + off, frame.data(), frame.size());
+    rxq_.at(queue).push_back({b, static_cast<uint32_t>(frame.size()), rx_ns, hw_ns.has_value()});
     return true;
 }
 
@@ -31,7 +34,10 @@ uint16_t MemoryBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t ma
     uint16_t n = 0;
     while (n < max && !q.empty()) {
         const Pending& p = q.front();
-        init_packet(pkts[n++], pool_.data(p.buf), p.len, p.buf, queue, ifindex_, p.rx_ns);
+        core::Packet& pkt = pkts[n++];
+        init_packet(pkt, pool_.data(p.buf) + (p.hw ? kHwOff : 0), p.len, p.buf, queue, ifindex_,
+                    p.rx_ns);
+        if (p.hw) pkt.flags = core::kFlagHwTstamp;
         q.pop_front();
     }
     stats_.rx += n;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -23,8 +24,11 @@ public:
                            uint32_t buf_size = 2048);
 
     // Queues a copy of `frame` for rx on `queue`. Returns false when no buffer is free or the
-    // frame does not fit in one (counted in stats()).
-    bool inject(std::span<const uint8_t> frame, uint16_t queue = 0, uint64_t rx_ns = 0);
+    // frame does not fit in one (counted in stats()). `hw_ns`: the frame comes with a
+    // hardware receive stamp, left before the frame in the buffer as AF_XDP's metadata area
+    // holds it (core::kFlagHwTstamp; the frame then needs 8 bytes less than a buffer).
+    bool inject(std::span<const uint8_t> frame, uint16_t queue = 0, uint64_t rx_ns = 0,
+                std::optional<uint64_t> hw_ns = std::nullopt);
 
     uint16_t rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max) noexcept override;
     uint16_t tx_burst(uint16_t queue, core::Packet* pkts, uint16_t n) noexcept override;
@@ -49,7 +53,9 @@ private:
         uint64_t buf;
         uint32_t len;
         uint64_t rx_ns;
+        bool hw;  // the frame starts kHwOff bytes in, after its hardware stamp
     };
+    static constexpr uint32_t kHwOff = sizeof(uint64_t);
     uint32_t ifindex_;
     BufferPool pool_;
     std::vector<std::deque<Pending>> rxq_;

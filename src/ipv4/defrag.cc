@@ -416,7 +416,9 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     out.data = dst;
     out.buf = b;
     out.len = hdr + q.len;
-    out.flags = static_cast<uint8_t>(out.flags | core::kFlagReassembled);
+    // The first fragment's hardware stamp stayed in its buffer (core::kFlagHwTstamp): the
+    // datagram has none (the kernel's keeps the head skb's skb_hwtstamps(): a difference).
+    out.flags = static_cast<uint8_t>((out.flags & ~core::kFlagHwTstamp) | core::kFlagReassembled);
     out.frames = frames;
     out.queue = pkt.queue;
     pkt = out;

@@ -249,7 +249,7 @@ bool IcmpSender::queue_out(core::Packet& out, const core::Packet& in, bool local
     out.l3_off = wire::EthernetView::kHeaderLen;
     out.ethertype = wire::kEthPIp;
     out.pkt_type = core::PktType::kHost;
-    out.flags = core::kFlagLooped;
+    out.flags = 0;
     return loop_.try_push(out);
 }
 

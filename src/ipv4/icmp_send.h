@@ -146,7 +146,8 @@ public:
     const RouteTables* routes() const noexcept { return routes_; }
     // The answers routed to our own addresses (see "Looped back"), in the order sent: frames
     // with lo's Ethernet header, l3_off, pkt_type HOST, ifindex the loopback's and
-    // kFlagLooped set, their buffers the caller's once taken.
+    // no flags (the pipeline delivers them as a batch of their own: DemuxEnv::looped), their
+    // buffers the caller's once taken.
     uint16_t looped() const noexcept { return loop_.size(); }
     uint16_t take_looped(core::Packet* out) noexcept { return loop_.take(out); }
     // ip_options_rcv_write()'s environment for a datagram `in` delivered locally: spec_dst,

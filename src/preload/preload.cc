@@ -44,6 +44,7 @@
 #include <ingress/client.h>
 #include <linux/errqueue.h>
 #include <linux/if_packet.h>
+#include <linux/net_tstamp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -272,6 +273,8 @@ struct Sock {
     bool auxdata = false;  // PACKET_AUXDATA
     std::vector<McOp> mc;  // memberships set before the endpoint opened, replayed at open
     uint32_t cmsgs = 0;
+    uint32_t tsflags = 0;  // SO_TIMESTAMPING's SOF_TIMESTAMPING_* (sk_tsflags)
+    bool ts_new = false;   // set through SO_TIMESTAMPING_NEW (SOCK_TSTAMP_NEW)
     bool nonblock = false;
     int rcvtimeo_ms = -1;
     bool tried = false;  // an open was attempted (refused: a kernel socket for good)
@@ -644,6 +647,10 @@ void maybe_open(Sock* s, int fd) {
 // --- Receiving from the rings -------------------------------------------------------------
 
 constexpr ssize_t kKernel = -100000;  // not served here: the kernel socket's call
+// Newer than some uapi headers: SOF_TIMESTAMPING_OPT_RX_FILTER (linux/net_tstamp.h, 6.2)
+// and SO_TIMESTAMPING_NEW (asm-generic/socket.h).
+constexpr uint32_t kSofOptRxFilter = 1u << 17;
+constexpr int kScmTimestampingNew = 65;
 
 void put_cmsg(msghdr* msg, std::size_t& used, int level, int type, const void* data,
               std::size_t len) {
@@ -661,17 +668,47 @@ void put_cmsg(msghdr* msg, std::size_t& used, int level, int type, const void* d
     used = std::min<std::size_t>(used + space, msg->msg_controllen);
 }
 
-// sock_recv_timestamp(): SO_TIMESTAMPNS, else SO_TIMESTAMP.
-void put_timestamp(const Sock* s, uint64_t rx_ns, msghdr* msg, std::size_t& used) {
+timespec ns_timespec(uint64_t ns) {
+    return {static_cast<time_t>(ns / 1000000000ull), static_cast<long>(ns % 1000000000ull)};
+}
+
+// __sock_recv_timestamp(): SO_TIMESTAMPNS, else SO_TIMESTAMP; then SO_TIMESTAMPING's
+// scm_timestamping: ts[0] the software stamp when SOF_TIMESTAMPING_SOFTWARE reports it (and
+// RX_SOFTWARE asks for it, or OPT_RX_FILTER is off, or it is the error queue), ts[2] the raw
+// hardware stamp when RAW_HARDWARE reports it (the same rule with RX_HARDWARE) and the
+// datagram has one (INGRESS_F_HW_TSTAMP, as skb_hwtstamps()); no message when both are zero.
+// The daemon stamps every datagram (rx_ns), as a kernel with net_enable_timestamp() on.
+void put_timestamp(const Sock* s, const ingress_meta& md, bool errq, msghdr* msg,
+                   std::size_t& used) {
+    const uint64_t rx_ns = md.rx_ns;
     if (s->cmsgs & kTimestampNs) {
-        timespec ts{static_cast<time_t>(rx_ns / 1000000000ull),
-                    static_cast<long>(rx_ns % 1000000000ull)};
+        const timespec ts = ns_timespec(rx_ns);
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMPNS, &ts, sizeof ts);
     } else if (s->cmsgs & kTimestamp) {
         timeval tv{static_cast<time_t>(rx_ns / 1000000000ull),
                    static_cast<suseconds_t>(rx_ns % 1000000000ull / 1000)};
         put_cmsg(msg, used, SOL_SOCKET, SO_TIMESTAMP, &tv, sizeof tv);
     }
+    const uint32_t f = s->tsflags;
+    if (!(f & (SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE))) return;
+    const bool unfiltered = errq || !(f & kSofOptRxFilter);
+    timespec tss[3] = {};
+    bool any = false;
+    if ((f & SOF_TIMESTAMPING_SOFTWARE) && ((f & SOF_TIMESTAMPING_RX_SOFTWARE) || unfiltered) &&
+        rx_ns) {
+        tss[0] = ns_timespec(rx_ns);
+        any = true;
+    }
+    uint64_t hw = 0;
+    if ((f & SOF_TIMESTAMPING_RAW_HARDWARE) && ((f & SOF_TIMESTAMPING_RX_HARDWARE) || unfiltered) &&
+        ingress_hw_timestamp(&md, &hw) && hw) {
+        tss[2] = ns_timespec(hw);
+        any = true;
+    }
+    // scm_timestamping and scm_timestamping64 are the same three timespecs on 64-bit hosts.
+    if (any)
+        put_cmsg(msg, used, SOL_SOCKET, s->ts_new ? kScmTimestampingNew : SO_TIMESTAMPING, tss,
+                 sizeof tss);
 }
 
 // ip_cmsg_recv(): PKTINFO, TTL, TOS, RECVOPTS, RETOPTS, ORIGDSTADDR in that order. `spec_dst`
@@ -752,7 +789,7 @@ void fill_msg(const Sock* s, const ingress::Message& m, std::span<const uint8_t>
         put_name(msg, &sin, sizeof sin);
     }
     std::size_t used = 0;
-    put_timestamp(s, md.rx_ns, msg, used);
+    put_timestamp(s, md, false, msg, used);
     if (s->cmsgs & kRxqOvfl) {
         const uint32_t drops = md.drops;
         if (drops) put_cmsg(msg, used, SOL_SOCKET, SO_RXQ_OVFL, &drops, sizeof drops);
@@ -914,7 +951,7 @@ ssize_t errqueue_recvmsg(Sock* s, int fd, msghdr* msg, int flags) {
         msg->msg_namelen = 0;
     }
     std::size_t used = 0;
-    put_timestamp(s, em.meta.rx_ns, msg, used);
+    put_timestamp(s, em.meta, true, msg, used);
     struct {
         sock_extended_err ee;
         sockaddr_in offender;
@@ -1441,6 +1478,11 @@ int mirror_option(Sock* s, int level, int name, const void* v, socklen_t len) {
                 case SO_RXQ_OVFL:
                     s->cmsgs = int_val(v, len) ? (s->cmsgs | kRxqOvfl) : (s->cmsgs & ~kRxqOvfl);
                     break;
+                case SO_TIMESTAMPING:  // an int, or so_timestamping whose first member it is
+                case kScmTimestampingNew:
+                    s->tsflags = static_cast<uint32_t>(int_val(v, len));
+                    s->ts_new = name == kScmTimestampingNew;
+                    break;
                 case SO_SELECT_ERR_QUEUE:
                     s->select_err_queue = int_val(v, len) != 0;
                     break;
@@ -1576,6 +1618,7 @@ void adopt_inherited() {
         if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMP)) s->cmsgs |= kTimestamp;
         if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMPNS)) s->cmsgs |= kTimestampNs;
         if (sockopt_int(fd, SOL_SOCKET, SO_RXQ_OVFL)) s->cmsgs |= kRxqOvfl;
+        s->tsflags = static_cast<uint32_t>(sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMPING));
         sockaddr_in peer{};
         socklen_t plen = sizeof peer;
         if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) {

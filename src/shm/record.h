@@ -18,6 +18,10 @@
  *                   only those reach an endpoint;
  *   IP_RECVORIGDSTADDR  dst_addr:dst_port (the header's destination, before any redirect);
  *   IP_RECVTOS, IP_RECVTTL  tos, ttl;  SO_TIMESTAMPNS  rx_ns;
+ *   SO_TIMESTAMPING scm_timestamping ts[0] = rx_ns (software: SOF_TIMESTAMPING_SOFTWARE),
+ *                   ts[2] = hw_ns when INGRESS_F_HW_TSTAMP is set (the NIC's raw hardware
+ *                   stamp: SOF_TIMESTAMPING_RAW_HARDWARE); without the flag the kernel
+ *                   would have no skb_hwtstamps() either, and ts[2] stays zero;
  *   SO_RXQ_OVFL     drops: the kernel gives the socket's sk_drops when the datagram was
  *                   queued; here it is the drops of the ring the datagram came through (one
  *                   ring per daemon worker: with one worker, the same number);
@@ -32,7 +36,6 @@
  *                   reversed as ip_cmsg_recv_retopts() gives them (__ip_options_echo() then
  *                   ip_options_undo()); INGRESS_F_RETOPTS_CTRUNC when the echo failed (the
  *                   kernel sets MSG_CTRUNC and gives no IP_RETOPTS). UDP endpoints only.
- * Not yet carried: hardware timestamps (SO_TIMESTAMPING raw).
  *
  * Growing the record (IP options, more timestamps, ...):
  *   - fixed-size fields are appended (the last reserved bytes went to rmem_before): the
@@ -67,6 +70,10 @@ enum {
      * timestamp with room for less than a whole entry): recvmsg sets MSG_CTRUNC and gives no
      * IP_RETOPTS, as ip_cmsg_recv_retopts() does. */
     INGRESS_F_RETOPTS_CTRUNC = 1u << 5,
+    /* hw_ns holds the NIC's hardware receive stamp (SO_TIMESTAMPING's ts[2]: the driver gave
+     * one, as skb_hwtstamps() would be set): DPDK's RTE_ETH_RX_OFFLOAD_TIMESTAMP (AF_XDP:
+     * never yet, docs/dpdk.md). Clear: no hardware stamp, hw_ns is 0. */
+    INGRESS_F_HW_TSTAMP = 1u << 6,
 };
 
 struct ingress_meta {
@@ -100,6 +107,11 @@ struct ingress_meta {
                            * 2^32): what is queued (sk_rmem_alloc) is the ring header's
                            * rmem_charged minus the oldest unread slot's rmem_before (0 from
                            * daemons before it) */
+    /* 64: appended (a ring whose header's meta_size is 64 has none). */
+    uint64_t hw_ns; /* SO_TIMESTAMPING scm_timestamping.ts[2] (SOF_TIMESTAMPING_RAW_HARDWARE):
+                     * the NIC's receive stamp in its own clock (nanoseconds; the PHC's,
+                     * often TAI or free-running, not rx_ns's), valid with
+                     * INGRESS_F_HW_TSTAMP, 0 otherwise */
 };
 
 /* The error-queue entry: what recvmsg(MSG_ERRQUEUE) gives for one ICMP error on an endpoint
@@ -109,8 +121,9 @@ struct ingress_meta {
  * after the quoted IP header), cut to the slot (INGRESS_F_TRUNCATED, MSG_TRUNC).
  * The slot's ingress_meta: src_addr:src_port = msg_name (the quoted datagram's destination
  * address and port: serr->addr_offset, serr->port; port 0 for raw endpoints), dst_addr,
- * ifindex, tos, ttl, rx_ns = the ICMP message's IP_PKTINFO, IP_RECVTOS, IP_RECVTTL and
- * timestamp; len = bytes after the ingress_meta (this struct included).
+ * ifindex, tos, ttl, rx_ns, hw_ns = the ICMP message's IP_PKTINFO, IP_RECVTOS, IP_RECVTTL and
+ * timestamps (hw_ns with INGRESS_F_HW_TSTAMP); len = bytes after the ingress_meta
+ * (this struct included).
  * The fields below are struct sock_extended_err's (linux/errqueue.h), then SO_EE_OFFENDER's
  * sin_addr. */
 struct ingress_sock_err {
@@ -131,7 +144,7 @@ struct ingress_sock_err {
 #else
 #define INGRESS_RECORD_ASSERT(c) _Static_assert(c, #c)
 #endif
-INGRESS_RECORD_ASSERT(sizeof(struct ingress_meta) == 64);
+INGRESS_RECORD_ASSERT(sizeof(struct ingress_meta) == 72);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, len) == 0);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, orig_len) == 4);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, src_addr) == 8);
@@ -155,6 +168,7 @@ INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, csum) == 56);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_optlen) == 58);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, ip_retoptlen) == 59);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, rmem_before) == 60);
+INGRESS_RECORD_ASSERT(offsetof(struct ingress_meta, hw_ns) == 64);
 INGRESS_RECORD_ASSERT(sizeof(struct ingress_sock_err) == 32);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, ee_info) == 8);
 INGRESS_RECORD_ASSERT(offsetof(struct ingress_sock_err, offender) == 16);

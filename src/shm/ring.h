@@ -7,7 +7,7 @@
 //   0     RingHeader   (4 cache lines: identity, producer index, consumer index + wakeup
 //                       flag + the reader's counts, producer-side statistics)
 //   256   slot 0       slot_size bytes: the record (SlotMeta, src/shm/record.h: header's
-//                      meta_size bytes, 64 today) then payload
+//                      meta_size bytes, 72 today) then payload
 //   ...   slot n-1
 //
 // Indices are free-running 32-bit counters (slot = index & mask): the ring is empty when
@@ -126,7 +126,7 @@ struct RingGeometry {
     // registry, ring_check() in the app).
     static constexpr uint32_t kMinSlots = 2;
     static constexpr uint32_t kMaxSlots = 1u << 24;
-    static constexpr uint32_t kMinSlotSize = 128;  // SlotMeta + at least 64 payload bytes
+    static constexpr uint32_t kMinSlotSize = 128;  // SlotMeta + at least 56 payload bytes
     static constexpr bool slot_count_ok(uint32_t n) noexcept {
         return n >= kMinSlots && n <= kMaxSlots && (n & (n - 1)) == 0;
     }

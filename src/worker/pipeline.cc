@@ -35,7 +35,7 @@ void Pipeline::hand_off(core::PacketBatch& batch) noexcept {
 
 template <bool kObserve>
 void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
-                             uint16_t entered) noexcept {
+                             uint16_t entered, bool looped) noexcept {
     const uint16_t home = sink_.home();  // who received the batch (hand_off, take_in)
     stage<kObserve>(batch, TraceStage::kIpDefrag,
                     [&](core::Packet& p) { return ipv4::defrag(p, defrag_, now_ns, c_, home); });
@@ -47,6 +47,7 @@ void Pipeline::local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& la
     // packet leaves it with a fate.
     demux::DemuxEnv env{*eps_,  c_,      &icmp_,         now_ns,           &delivery_,
                         &pmtu_, nullptr, csum_at_queue_, route_generation_};
+    env.looped = looped;
     if constexpr (kObserve) env.icmp_trace = obs_.icmp_trace();
     demux::udp_prefetch({batch.pkts.data(), batch.count}, *eps_, t_.worker);
     stage<kObserve>(batch, TraceStage::kLocalDeliver,
@@ -201,7 +202,7 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
                         [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
         for (core::Packet& p : looped_)
             p.route_type = static_cast<uint8_t>(ipv4::RouteType::kLocal);
-        local_deliver<kObserve>(looped_, now_ns, laps, looped_.count);
+        local_deliver<kObserve>(looped_, now_ns, laps, looped_.count, true);
     }
 
     sink_.flush();

@@ -145,10 +145,11 @@ private:
     // ring is full).
     void hand_off(core::PacketBatch& batch) noexcept;
     // ip_local_deliver: defrag, then demux::local_deliver_finish; every packet ends with a
-    // fate. `entered`: the frames the defrag stage is charged with (the handoff's included).
+    // fate. `entered`: the frames the defrag stage is charged with (the handoff's included);
+    // `looped`: the batch is answers to our own addresses received on lo (DemuxEnv::looped).
     template <bool kObserve>
-    void local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps,
-                       uint16_t entered) noexcept;
+    void local_deliver(core::PacketBatch& batch, uint64_t now_ns, Laps& laps, uint16_t entered,
+                       bool looped = false) noexcept;
     // The frames the kernel kept, copied by the XDP program: to the taps as received frames
     // (their true pkt_type), at most kKernelFramesPerBurst per burst. No fate: the frame is
     // the kernel's.

@@ -9,7 +9,9 @@
  * ECONNREFUSED, and so does a send (which
  * sends nothing); recvmsg(MSG_ERRQUEUE) returns the quoted payload (MSG_TRUNC when the buffer
  * is short, and the bytes copied), msg_name the errored datagram's destination, the ICMP
- * message's IP_PKTINFO / IP_TTL / IP_TOS / IP_ORIGDSTADDR (ports read from the payload) and
+ * message's IP_PKTINFO / IP_TTL / IP_TOS / IP_ORIGDSTADDR (ports read from the payload), its
+ * SO_TIMESTAMPNS and SCM_TIMESTAMPING (ts[0] the software stamp; ts[2], the raw hardware
+ * one, absent on veth: __sock_recv_timestamp, the error queue ignoring OPT_RX_FILTER) and
  * the IP_RECVERR message (sock_extended_err and the offender); each dequeue leaves the next
  * ICMP entry's errno pending (sock_dequeue_err_skb); an empty queue is EAGAIN; turning
  * IP_RECVERR off purges the queue and leaves the pending error.
@@ -18,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -84,6 +87,17 @@ static int errqueue_line(int fd, size_t room) {
             clock_gettime(CLOCK_REALTIME, &now);
             printf("  SO_TIMESTAMPNS len %zu %s\n", len,
                    now.tv_sec - ts.tv_sec >= 0 && now.tv_sec - ts.tv_sec < 10 ? "recent" : "wrong");
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
+            /* scm_timestamping: ts[0] software, ts[2] raw hardware (none on veth) */
+            struct timespec ts[3], now;
+            memcpy(ts, CMSG_DATA(c), sizeof ts);
+            clock_gettime(CLOCK_REALTIME, &now);
+            printf("  SCM_TIMESTAMPING len %zu ts0 %s ts1 %s ts2 %s\n", len,
+                   ts[0].tv_sec == 0 && ts[0].tv_nsec == 0             ? "zero"
+                   : now.tv_sec - ts[0].tv_sec >= 0 && now.tv_sec - ts[0].tv_sec < 10 ? "recent"
+                                                                          : "wrong",
+                   ts[1].tv_sec || ts[1].tv_nsec ? "set" : "zero",
+                   ts[2].tv_sec || ts[2].tv_nsec ? "set" : "zero");
         } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
@@ -127,6 +141,10 @@ int main(int argc, char **argv) {
     on(fd, IPPROTO_IP, IP_RECVTOS, 1);
     on(fd, IPPROTO_IP, IP_RECVORIGDSTADDR, 1);
     on(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    /* SO_TIMESTAMPING: the software stamp and the raw hardware one (none on veth). */
+    on(fd, SOL_SOCKET, SO_TIMESTAMPING,
+       SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_HARDWARE |
+           SOF_TIMESTAMPING_RAW_HARDWARE);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 2; }
     struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(9)};

@@ -19,12 +19,16 @@
 namespace ingress::test {
 
 // Rings for one endpoint: `slots` datagrams per worker ring (rounded up to the ring's
-// power of two, at least 2), at least `payload` bytes each (a slot holds 64 at least).
+// power of two, at least 2), at least `payload` bytes each (a slot holds 56 at least: the
+// smallest slot, 128 bytes, less the record).
 inline std::shared_ptr<demux::ShmRings> rings(uint32_t slots = 256, uint32_t payload = 2048,
                                               uint16_t workers = 1) {
     static std::atomic<uint32_t> next_id{1};
     constexpr uint32_t kLine = shm::kCacheLine;
-    const uint32_t bytes = static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u);
+    const uint32_t bytes =
+        static_cast<uint32_t>(sizeof(shm::SlotMeta)) +
+        std::max<uint32_t>(payload, shm::RingGeometry::kMinSlotSize -
+                                        static_cast<uint32_t>(sizeof(shm::SlotMeta)));
     const shm::RingGeometry g{std::bit_ceil(std::max(slots, 2u)),
                               (bytes + kLine - 1) / kLine * kLine};
     return std::make_shared<demux::ShmRings>(next_id++, workers, g);

@@ -9,6 +9,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -428,6 +429,7 @@ void DpdkBackend::configure_port(bool tap, bool rx_intr) {
             }
         }
     }
+    if (!tap) enable_rx_timestamps(info, conf);
     if (int r = rte_eth_dev_configure(port, q, q, &conf); r != 0)
         throw std::runtime_error(what + ": rte_eth_dev_configure: " + dpdk_error(r));
     uint16_t nrx = opt_.rx_descriptors, ntx = opt_.tx_descriptors;
@@ -446,6 +448,28 @@ void DpdkBackend::configure_port(bool tap, bool rx_intr) {
     // Multicast groups the apps join must arrive; a driver without the knob delivers them
     // or not by itself, which is not worth failing for.
     if (!tap) rte_eth_allmulticast_enable(port);
+}
+
+void DpdkBackend::enable_rx_timestamps(const rte_eth_dev_info& info, rte_eth_conf& conf) {
+    ts_flag_ = 0;
+    const bool offered = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP) != 0;
+    // net_pcap stamps every mbuf with its record's time without offering the offload (DPDK
+    // 22.11: eth_pcap_rx sets the flag it registered at probe; later ones offer it).
+    const bool pcap = driver_ == "net_pcap";
+    if (!offered && !pcap) {
+        std::fprintf(stderr,
+                     "ingressd: dpdk port %s (%s): hardware receive timestamps are not available "
+                     "(no RTE_ETH_RX_OFFLOAD_TIMESTAMP): SO_TIMESTAMPING gives software stamps\n",
+                     opt_.name.c_str(), driver_.c_str());
+        return;
+    }
+    if (int r = rte_mbuf_dyn_rx_timestamp_register(&ts_off_, &ts_flag_); r != 0)
+        throw std::runtime_error("the port: rte_mbuf_dyn_rx_timestamp_register: " +
+                                 dpdk_error(rte_errno));
+    if (offered) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+    // rte_mbuf_timestamp_t's unit is the driver's: net_pcap's is the capture record's time
+    // in microseconds (eth_pcap_rx); the NICs' (mlx5, ice, ...) nanoseconds of their clock.
+    ts_scale_ = pcap ? 1000 : 1;
 }
 
 void DpdkBackend::close() noexcept {
@@ -502,6 +526,14 @@ uint16_t DpdkBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max)
         core::Packet& p = pkts[k];
         init_packet(p, first_byte(mb), mb->data_len, reinterpret_cast<uintptr_t>(mb), queue,
                     ifindex_, now);
+        // The hardware stamp, into the headroom right before the frame (core::kFlagHwTstamp).
+        if ((mb->ol_flags & ts_flag_) && rte_pktmbuf_headroom(mb) >= sizeof(uint64_t))
+            [[unlikely]] {
+            const uint64_t ns =
+                *RTE_MBUF_DYNFIELD(mb, ts_off_, const rte_mbuf_timestamp_t*) * ts_scale_;
+            std::memcpy(p.data - sizeof ns, &ns, sizeof ns);
+            p.flags = core::kFlagHwTstamp;
+        }
         // Steering leaves its parse in `p` (kFlagL2Parsed) for eth_type_trans to reuse.
         if (steer && !steer_to_dataplane(p, dsts_, protocols_)) {
             // The taps' copy (the kernel gets the frame itself).
@@ -661,7 +693,8 @@ std::string DpdkBackend::describe() const {
             : rss_hf_
                 ? rss_names(rss_hf_)
                 : std::string("none offered by the driver (a vdev: its kernel side spreads)")) +
-           ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception);
+           ", exception " + (opt_.exception.empty() ? std::string("none") : opt_.exception) +
+           (ts_flag_ ? ", hardware rx timestamps" : "");
 }
 
 }  // namespace ingress::io::dpdk

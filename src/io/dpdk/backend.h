@@ -64,6 +64,8 @@
 
 struct rte_mbuf;
 struct rte_mempool;
+struct rte_eth_conf;
+struct rte_eth_dev_info;
 
 namespace ingress::io::dpdk {
 
@@ -190,6 +192,8 @@ private:
     void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void configure_port(bool tap, bool rx_intr);
+    // RTE_ETH_RX_OFFLOAD_TIMESTAMP when the port offers it (ts_off_, ts_flag_), else one line.
+    void enable_rx_timestamps(const rte_eth_dev_info& info, rte_eth_conf& conf);
     void service_exception(Queue& Q) noexcept;
     Queue* own_queue(uint16_t fallback) const noexcept;  // the calling worker's (see above)
     // To TAP queue Q.id: counts accepted frames in `*accepted`, frees and counts the rest.
@@ -206,6 +210,12 @@ private:
     uint64_t rss_hf_ = 0;
     bool port_intr_ = false, tap_intr_ = false;  // configured with rx interrupts
     std::string driver_;
+    // RTE_ETH_RX_OFFLOAD_TIMESTAMP granted: the mbuf's rx timestamp dynfield (offset) and
+    // ol_flags bit; ts_flag_ 0 when the driver has no hardware stamps (never matches).
+    // ts_scale_: the PMD's unit in nanoseconds (net_pcap stamps microseconds).
+    int ts_off_ = -1;
+    uint64_t ts_flag_ = 0;
+    uint64_t ts_scale_ = 1;
     std::vector<std::unique_ptr<Queue>> queues_;
     std::atomic<uint64_t> freed_{0};  // free_bulk may run on any worker
     std::atomic<bool> capture_all_{false};

@@ -75,16 +75,16 @@ TEST(Delivery, FullRingRefusesAndCounts) {
 }
 
 TEST(Delivery, LongerThanSlotIsTruncatedAndFlagged) {
-    auto r = test::rings(2, 64);  // 64 payload bytes per slot
+    auto r = test::rings(2, 56);  // 56 payload bytes per slot
     auto head = test::payload_bytes(10);
     std::vector<uint8_t> body(90, 0xee);
     ASSERT_TRUE(r->try_emplace([](shm::SlotMeta&) noexcept {}, head, body));
     auto got = test::take(*r);
     ASSERT_EQ(got.size(), 1u);
-    ASSERT_EQ(got[0].bytes.size(), 64u);
+    ASSERT_EQ(got[0].bytes.size(), 56u);
     EXPECT_TRUE(std::equal(head.begin(), head.end(), got[0].bytes.begin()));
     EXPECT_EQ(got[0].bytes[10], 0xee);
-    EXPECT_EQ(got[0].meta.len, 64u);
+    EXPECT_EQ(got[0].meta.len, 56u);
     EXPECT_EQ(got[0].meta.orig_len, 100u);
     EXPECT_NE(got[0].meta.flags & INGRESS_F_TRUNCATED, 0);
     EXPECT_EQ(r->truncated(), 1u);
@@ -92,7 +92,7 @@ TEST(Delivery, LongerThanSlotIsTruncatedAndFlagged) {
 
 TEST(Delivery, UdpDatagramLargerThanTheSlotArrivesTruncated) {
     test::DemuxHarness h;
-    UdpEndpoint ep(test::rings(4, 64), "small");
+    UdpEndpoint ep(test::rings(4, 56), "small");
     ep.bind(0, 53);
     h.builder.add(ep);
     h.publish();
@@ -101,7 +101,7 @@ TEST(Delivery, UdpDatagramLargerThanTheSlotArrivesTruncated) {
     auto got = test::take(ep.rings());
     ASSERT_EQ(got.size(), 1u);
     const auto sent = test::payload_bytes(100);
-    EXPECT_EQ(got[0].bytes, std::vector<uint8_t>(sent.begin(), sent.begin() + 64));
+    EXPECT_EQ(got[0].bytes, std::vector<uint8_t>(sent.begin(), sent.begin() + 56));
     EXPECT_EQ(got[0].meta.orig_len, 100u) << "MSG_TRUNC: recvmsg would return 100";
     // Longer than CHECKSUM_BREAK: verified by the read (over all 100 bytes), which counts
     // InDatagrams.

@@ -56,6 +56,49 @@ TEST(ShmDelivery, DatagramLandsInTheDeliveringWorkersRingWithRecvmsgMetadata) {
     EXPECT_COUNTERS_EQ(h.snap(), udp_delivered(1));
 }
 
+// SO_TIMESTAMPING: the NIC's raw stamp (skb_hwtstamps, ts[2]) comes with the datagram when
+// the backend had one, next to the software stamp; without one, hw_ns is 0 and the flag clear
+// (the kernel's ts[2] is zero then).
+TEST(ShmDelivery, HardwareStampReachesTheRecordOnlyWhenTheBackendHadOne) {
+    ShmHarness h(1);
+    const uint64_t kHw = 1'700'000'000'123'456'789ull;
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000).build(), 0, 777, kHw));
+    ASSERT_TRUE(h.backend.inject(udp_to(kLocal, 5000).build(), 0, 778));
+    h.drain();
+    uint32_t idx;
+    ASSERT_EQ(h.cons[0].peek(8, &idx), 2u);
+    const shm::SlotMeta& a = h.cons[0].meta(idx);
+    EXPECT_EQ(a.rx_ns, 777u);
+    EXPECT_EQ(a.hw_ns, kHw);
+    EXPECT_EQ(a.flags, INGRESS_F_CSUM_VERIFIED | INGRESS_F_HW_TSTAMP);
+    EXPECT_EQ(h.cons[0].payload(idx)[5], 5) << "the frame after the stamp, intact";
+    const shm::SlotMeta& b = h.cons[0].meta(idx + 1);
+    EXPECT_EQ(b.rx_ns, 778u);
+    EXPECT_EQ(b.hw_ns, 0u);
+    EXPECT_EQ(b.flags, INGRESS_F_CSUM_VERIFIED);
+    EXPECT_EQ(h.header(0).meta_size, sizeof(shm::SlotMeta));
+    EXPECT_EQ(sizeof(shm::SlotMeta), 72u) << "hw_ns appended after rmem_before";
+    EXPECT_COUNTERS_EQ(h.snap(), udp_delivered(2));
+}
+
+// A datagram defrag rebuilds lies in a new buffer: the fragments' stamps stay behind, the
+// record has none (the kernel would keep the head skb's: a difference, record.h).
+TEST(ShmDelivery, ReassembledDatagramCarriesNoHardwareStamp) {
+    ShmHarness h(1, {8, 256});
+    auto frags = udp_to(kLocal, 5000).payload_size(64).build_fragments(40);
+    ASSERT_GE(frags.size(), 2u);
+    for (const auto& f : frags) ASSERT_TRUE(h.backend.inject(f, 0, 900, 42));
+    h.drain();
+    uint32_t idx;
+    ASSERT_EQ(h.cons[0].peek(8, &idx), 1u);
+    const shm::SlotMeta& m = h.cons[0].meta(idx);
+    EXPECT_EQ(m.len, 64u);
+    EXPECT_EQ(m.rx_ns, 900u);
+    EXPECT_EQ(m.hw_ns, 0u);
+    EXPECT_EQ(m.flags & INGRESS_F_HW_TSTAMP, 0);
+    EXPECT_EQ(h.header(0).delivered.load(), 1u);
+}
+
 TEST(ShmDelivery, FullRingDropsCountsRcvbufErrorsAndTheHeadersDroppedFull) {
     ShmHarness h(1);
     std::vector<std::vector<uint8_t>> frames(11, udp_to(kLocal, 5000).build());
@@ -77,12 +120,12 @@ TEST(ShmDelivery, FullRingDropsCountsRcvbufErrorsAndTheHeadersDroppedFull) {
 }
 
 TEST(ShmDelivery, DatagramLongerThanTheSlotIsCutAndFlaggedAsMsgTrunc) {
-    ShmHarness h(1, {8, 128});  // 64 payload bytes per slot
+    ShmHarness h(1, {8, 128});  // 56 payload bytes per slot (128 less the 72-byte record)
     h.run_one(udp_to(kLocal, 5000, kPeer, 4000, 100).build());
     uint32_t idx;
     ASSERT_EQ(h.cons[0].peek(1, &idx), 1u);
     const shm::SlotMeta& m = h.cons[0].meta(idx);
-    EXPECT_EQ(m.len, 64u);
+    EXPECT_EQ(m.len, 56u);
     EXPECT_EQ(m.orig_len, 100u);
     EXPECT_TRUE(m.flags & INGRESS_F_TRUNCATED);
     EXPECT_EQ(h.header(0).truncated.load(), 1u);

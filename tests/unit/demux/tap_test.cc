@@ -56,6 +56,34 @@ TEST(Tap, SeesOtherHost) {
     h.expect_buffers_conserved();
 }
 
+// packet_recvmsg -> sock_recv_cmsgs: a tap's copy has the stamps a UDP socket's datagram
+// has, SO_TIMESTAMPING's raw hardware stamp included (skb_hwtstamps of the same skb), and a
+// raw endpoint's copy too (raw_recvmsg).
+TEST(Tap, TapRawAndUdpRecordsCarryTheFramesHardwareStamp) {
+    test::DemuxHarness h;
+    TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all");
+    RawEndpoint raw(test::rings(), wire::kIpProtoUdp);
+    UdpEndpoint udp(test::rings());
+    udp.bind(0, 53);
+    h.builder.add(all).add(raw).add(udp);
+    h.publish();
+    const uint64_t kHw = 0x1234'5678'9abc'def0ull;
+    const auto frame = udp_to(kLocal, 53).build();
+    ASSERT_TRUE(h.backend.inject(frame, 0, 555, kHw));
+    h.drain();
+    EXPECT_COUNTERS_EQ(
+        h.snap(), test::plus(test::ip_local(1, 46), {{"delivered", 1}, {"UdpInDatagrams", 1}}));
+    for (const ShmRings* r :
+         std::initializer_list<const ShmRings*>{&all.rings(), &raw.rings(), &udp.rings()}) {
+        auto got = test::take(*r);
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].meta.rx_ns, 555u);
+        EXPECT_EQ(got[0].meta.hw_ns, kHw);
+        EXPECT_TRUE(got[0].meta.flags & INGRESS_F_HW_TSTAMP);
+    }
+    h.expect_buffers_conserved();
+}
+
 TEST(Tap, SeesLinkPaddingAndNonIpFramesWithoutChangingTheirFate) {
     test::DemuxHarness h;
     TapEndpoint all(test::rings(), TapType::kRaw, kEthPAll, "all"),

@@ -398,7 +398,7 @@ TEST(IcmpSend, ErrorToOurOwnAddressIsLoopedNotTransmitted) {
     EXPECT_EQ(fx.icmp.looped(), 0u);
     const core::Packet& p = out[0];
     EXPECT_EQ(p.ifindex, rt.loopback_ifindex());
-    EXPECT_EQ(p.flags, core::kFlagLooped);
+    EXPECT_EQ(p.flags, 0);
     EXPECT_EQ(p.l3_off, 14);
     EXPECT_EQ(p.pkt_type, core::PktType::kHost);
     // lo's Ethernet header: zero MACs, IPv4; then our own address to itself, the error's TOS.

@@ -17,7 +17,7 @@
 namespace ingress::shm {
 namespace {
 
-constexpr RingGeometry kSmall{8, 128};  // 8 slots of 64 payload bytes
+constexpr RingGeometry kSmall{8, 128};  // 8 slots of 56 payload bytes (the record is 72)
 
 struct Ring {
     explicit Ring(RingGeometry g = kSmall) : region(Region::create("ring-test", g.region_size())) {
@@ -153,17 +153,17 @@ TEST(Ring, BulkIsAllOrNothingBurstTakesWhatFits) {
 
 TEST(Ring, OversizeDatagramTruncatedLikeMsgTrunc) {
     Ring r;
-    auto big = bytes(100, 3);  // 64 payload bytes per slot
+    auto big = bytes(100, 3);  // 56 payload bytes per slot
     ASSERT_TRUE(r.prod.try_push(meta_with(1), big));
     uint32_t idx;
     ASSERT_EQ(r.cons.peek(1, &idx), 1u);
     const SlotMeta& m = r.cons.meta(idx);
-    EXPECT_EQ(m.len, 64u);
+    EXPECT_EQ(m.len, 56u);
     EXPECT_EQ(m.orig_len, 100u);
     EXPECT_TRUE(m.flags & INGRESS_F_TRUNCATED);
     auto p = r.cons.payload(idx);
     EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.end()),
-              std::vector<uint8_t>(big.begin(), big.begin() + 64));
+              std::vector<uint8_t>(big.begin(), big.begin() + 56));
     EXPECT_EQ(r.prod.header()->truncated.load(), 1u);
 }
 
@@ -279,7 +279,7 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
             SlotMeta m{};
             m.src_addr = i;
             uint8_t payload[192];
-            uint32_t len = 1 + (i * 7) % 192;
+            uint32_t len = 1 + (i * 7) % 184;  // up to max_payload: 256 - 72
             for (uint32_t k = 0; k < len; ++k) payload[k] = static_cast<uint8_t>(i ^ k);
             m.dst_addr = len;
             uint32_t idx;

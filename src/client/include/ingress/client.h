@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -49,7 +50,7 @@ public:
 // One received datagram (UDP payload, raw IP packet, or tap frame): the C API's
 // ingress_datagram, a view of one ring slot. `data` and `meta` point into the ring: valid
 // until the next recv() or release() on the same endpoint. `meta` is the slot's record as
-// the daemon wrote it (src/shm/record.h: addresses, ports, ifindex, timestamp, vlan, and
+// the daemon wrote it (src/shm/record.h: addresses, ports, ifindex, timestamps, vlan, and
 // the INGRESS_F_* flags: `d.meta->flags & INGRESS_F_TRUNCATED`, as MSG_TRUNC).
 using Datagram = ::ingress_datagram;
 
@@ -92,6 +93,20 @@ inline std::span<const uint8_t> ip_recvopts(const Message& m) noexcept {
 }
 inline std::span<const uint8_t> ip_retopts(const Message& m) noexcept {
     return {m.ip_opts + m.meta.ip_optlen, m.meta.ip_retoptlen};
+}
+
+// SO_TIMESTAMPING's raw hardware stamp (ingress.h: ingress_hw_timestamp): the NIC's receive
+// time in nanoseconds of its own clock (scm_timestamping.ts[2]), when the driver gave one
+// (INGRESS_F_HW_TSTAMP); nullopt otherwise. The software stamp is meta.rx_ns.
+inline std::optional<uint64_t> hw_timestamp(const ingress_meta& m) noexcept {
+    uint64_t ns = 0;
+    return ingress_hw_timestamp(&m, &ns) ? std::optional<uint64_t>(ns) : std::nullopt;
+}
+inline std::optional<uint64_t> hw_timestamp(const Datagram& d) noexcept {
+    return hw_timestamp(*d.meta);
+}
+inline std::optional<uint64_t> hw_timestamp(const Message& m) noexcept {
+    return hw_timestamp(m.meta);
 }
 
 class Client;

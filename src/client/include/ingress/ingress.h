@@ -38,8 +38,8 @@ struct ingress_endpoint;
 
 /* One received datagram, a view of one ring slot (valid until the next ingress_recv on the
  * endpoint). meta is the record the daemon wrote into the slot (shm/record.h: addresses,
- * ports, ifindex, rx_ns, vlan, pkt_type, protocol, ethertype, orig_len and the INGRESS_F_*
- * flags); nothing is copied out of it. */
+ * ports, ifindex, rx_ns, hw_ns, vlan, pkt_type, protocol, ethertype, orig_len and the
+ * INGRESS_F_* flags); nothing is copied out of it. */
 struct ingress_datagram {
     const uint8_t* data;             /* payload */
     const struct ingress_meta* meta; /* the slot's record */
@@ -50,6 +50,19 @@ struct ingress_datagram {
 /* The first datagram after a gap: the daemon exited and the library reopened the endpoint
  * on the restarted daemon; what arrived in between went elsewhere (the kernel). */
 #define INGRESS_D_AFTER_GAP 0x1u
+
+/* SO_TIMESTAMPING (Documentation/networking/timestamping.rst) with
+ * SOF_TIMESTAMPING_RAW_HARDWARE: the NIC's receive stamp, scm_timestamping.ts[2], in
+ * nanoseconds of the NIC's clock (the PHC's, not CLOCK_REALTIME). 1 and *ns set when the
+ * driver gave one (meta->flags & INGRESS_F_HW_TSTAMP); 0 and *ns = 0 otherwise (the kernel
+ * then gives ts[2] zero, or no SCM_TIMESTAMPING at all). The software stamp, ts[0] with
+ * SOF_TIMESTAMPING_SOFTWARE (and SO_TIMESTAMPNS), is meta->rx_ns. Works on a datagram's
+ * meta, an ingress_mmsg's and an ingress_errmsg's (the ICMP message's stamp). */
+static inline int ingress_hw_timestamp(const struct ingress_meta* m, uint64_t* ns) {
+    const int ok = (m->flags & INGRESS_F_HW_TSTAMP) != 0;
+    *ns = ok ? m->hw_ns : 0;
+    return ok;
+}
 
 /* IP_RECVOPTS (ip(7)) of a UDP datagram: its IP options as the host's receive path left
  * them (record route and timestamp entries written, as a kernel socket's cmsg shows them),
@@ -204,7 +217,7 @@ struct ingress_errmsg {
                                    slot) held less than the ICMP message quoted */
     uint16_t worker;            /* the ring (daemon worker) it came from */
     struct ingress_meta meta;   /* the entry's record: the ICMP message's IP_PKTINFO
-                                   (dst_addr, ifindex), TOS, TTL and timestamp */
+                                   (dst_addr, ifindex), TOS, TTL and timestamps */
 };
 /* recvmsg(MSG_ERRQUEUE): the oldest error-queue entry, its payload copied into buf. Returns
  * the bytes copied (>= 0), or -EAGAIN when the queue is empty (it never waits, as the
@@ -231,7 +244,9 @@ struct ingress_mmsg {
     uint16_t dflags;          /* out: INGRESS_D_* (INGRESS_D_AFTER_GAP) */
     struct ingress_meta meta; /* out: a copy of the slot's record, the same bytes
                                  ingress_recv's d.meta points at (IP_PKTINFO, TOS, TTL,
-                                 ORIGDSTADDR, SO_TIMESTAMPNS, SO_RXQ_OVFL, taps' sll) */
+                                 ORIGDSTADDR, SO_TIMESTAMPNS: meta.rx_ns, SO_TIMESTAMPING's
+                                 hardware stamp: meta.hw_ns with INGRESS_F_HW_TSTAMP, see
+                                 ingress_hw_timestamp, SO_RXQ_OVFL, taps' sll) */
     uint8_t ip_opts[80];      /* out: IP_RECVOPTS (meta.ip_optlen bytes), then IP_RETOPTS
                                  (meta.ip_retoptlen bytes): see ingress_ip_recvopts */
 };
