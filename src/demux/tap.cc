@@ -206,4 +206,12 @@ void tap_deliver_outgoing(const core::Packet& frame, const l2::Port& port, const
     deliver_round(p, port, t, {port.ifindex, tagged, true, false, p.pkt_type, true}, scratch);
 }
 
+void tap_deliver_looped(const core::Packet& pkt, const l2::Port& lo, const EndpointTable& t,
+                        TapScratch& scratch) noexcept {
+    tap_deliver_outgoing(pkt, lo, t, scratch, pkt.rx_ns);  // xmit_one on lo
+    // process_backlog on lo: never tagged, so one device and no another_round.
+    deliver_round(pkt, lo, t, {lo.ifindex, false, true, false, pkt.pkt_type}, scratch);
+    deliver_round(pkt, lo, t, {lo.ifindex, false, false, true, pkt.pkt_type}, scratch);
+}
+
 }  // namespace ingress::demux

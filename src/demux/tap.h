@@ -65,6 +65,19 @@ core::Verdict tap_deliver_final(const core::Packet& pkt, const l2::Port& port,
 void tap_deliver_outgoing(const core::Packet& frame, const l2::Port& port, const EndpointTable& t,
                           TapScratch& scratch, uint64_t tstamp_ns) noexcept;
 
+// Kernel-equivalent: a datagram sent to one of our own addresses (ICMP answers routed LOCAL,
+// ipv4/icmp_send.h "Looped back") as lo shows it to packet taps: dev_queue_xmit on lo ->
+// dev_queue_xmit_nit (PACKET_OUTGOING, ETH_P_ALL taps on lo or on all devices, not those with
+// PACKET_IGNORE_OUTGOING), then loopback_xmit -> __netif_rx, and from the backlog
+// __netif_receive_skb_core on lo: ptype_all, then ptype_base (PACKET_HOST; an ETH_P_IP tap
+// sees this copy). Both copies carry lo's Ethernet header (zero MACs) and `pkt.rx_ns`
+// (loopback_xmit clears the stamp, netif_rx sets it: one clock for both here). A tap bound
+// to a port never sees them.
+// Reads:  the looped frame (lo's header at data), pkt.len, pkt.rx_ns; lo.ifindex.
+// Writes: tap queues only.
+void tap_deliver_looped(const core::Packet& pkt, const l2::Port& lo, const EndpointTable& t,
+                        TapScratch& scratch) noexcept;
+
 // The symmetric flow hash the HASH fanout mode uses (__skb_get_hash_symmetric: the same for
 // both directions of a flow). 0 for frames that are not IPv4.
 uint32_t fanout_flow_hash(const core::Packet& pkt, uint32_t seed) noexcept;

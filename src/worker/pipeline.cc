@@ -198,6 +198,14 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     for (int round = 0; round < 2 && icmp_.looped(); ++round) {
         looped_.count = icmp_.take_looped(looped_.pkts.data());
         c_.looped(looped_.count);
+        // __netif_rx stamps them (CLOCK_REALTIME, as a received frame's), after the taps on
+        // lo have seen them go out and come in (demux::tap_deliver_looped).
+        const uint64_t lo_ns = io::rx_clock_ns();
+        lo_port_.ifindex = rt.loopback_ifindex();
+        for (core::Packet& p : looped_) {
+            p.rx_ns = lo_ns;
+            if (eps.has_taps()) demux::tap_deliver_looped(p, lo_port_, eps, tap_scratch_);
+        }
         stage<kObserve>(looped_, TraceStage::kIpRcvCore,
                         [&](core::Packet& p) { return ipv4::rcv_core(p, c_); });
         for (core::Packet& p : looped_)

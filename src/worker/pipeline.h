@@ -20,7 +20,8 @@
 //       -> demux::local_deliver_finish  raw copies, then UDP (udp_rcv) / kernel protocols /
 //                               unknown                    (ip_local_deliver_finish)
 //    looped: the ICMP answers sent to our own addresses, in again as received on lo
-//                               (ipv4/icmp_send.h): rcv_core, then local_deliver
+//                               (ipv4/icmp_send.h): demux::tap_deliver_looped (out and in
+//                               on lo), rcv_core, then local_deliver
 //    tx: demux::tap_deliver_outgoing  the burst's built frames (ICMP errors, replies) to the
 //                               ETH_P_ALL taps as PACKET_OUTGOING   (dev_queue_xmit_nit)
 //        then one tx_burst
@@ -170,6 +171,7 @@ private:
     core::PacketBatch looped_;  // the answers icmp_ looped back, taken in after the burst
     ipv4::RouteHint hint_;
     demux::TapScratch tap_scratch_;
+    l2::Port lo_port_;  // lo, as the taps see it for looped answers (its ifindex, zero MAC)
     // tap_kernel_frames(): the snapshot and timestamp of the current drain, and a counter block
     // for the L2 stages' counts, which are not this worker's (the kernel received the frame).
     const demux::EndpointTable* kernel_eps_ = nullptr;

@@ -129,12 +129,13 @@ public:
     std::string dev(const std::string& logical) const {
         if (logical == "second") return second_a_;
         if (logical == "lo") return "lo";
+        if (logical == "any") return "";  // a tap on every device: sll_ifindex 0
         if (logical.rfind("vlan", 0) == 0) return pair_.if_a() + "." + logical.substr(4);
         return pair_.if_a();
     }
     // ifindex of a logical device inside namespace a.
     uint32_t ifindex(const std::string& logical) const {
-        if (logical.empty()) return 0;
+        if (logical.empty() || logical == "any") return 0;
         pair_.enter_a();
         uint32_t i = if_nametoindex(dev(logical).c_str());
         pair_.leave();
@@ -288,11 +289,16 @@ std::string from_tap(unsigned pkttype) {
 
 // A tap's frame, or nothing when the scenario does not compare sent frames. A sent IPv4
 // frame's IP ID and header checksum are zeroed: each host picks its own IDs
-// (ip_select_ident), everything else must match.
-std::optional<std::string> tap_record(const Socket& s, unsigned pkttype, const uint8_t* data,
-                                      std::size_t len) {
-    if (pkttype != PACKET_OUTGOING) return record(from_tap(pkttype), data, len);
-    if (!s.outgoing) return std::nullopt;
+// (ip_select_ident), everything else must match. Frames on lo (ifindex 1 in every namespace,
+// LOOPBACK_IFINDEX: the answers to our own addresses) are named so, and their incoming copy
+// is a sent frame too.
+std::optional<std::string> tap_record(const Socket& s, unsigned pkttype, uint32_t ifindex,
+                                      const uint8_t* data, std::size_t len) {
+    constexpr uint32_t kLoIfindex = 1;
+    const bool lo = ifindex == kLoIfindex;
+    const std::string from = from_tap(pkttype) + (lo ? " on lo" : "");
+    if (pkttype != PACKET_OUTGOING && !lo) return record(from, data, len);
+    if (pkttype == PACKET_OUTGOING && !s.outgoing) return std::nullopt;
     std::vector<uint8_t> b(data, data + len);
     const std::size_t l3 = s.dgram ? 0 : 14;
     const bool ipv4 =
@@ -301,7 +307,7 @@ std::optional<std::string> tap_record(const Socket& s, unsigned pkttype, const u
         b[l3 + 4] = b[l3 + 5] = 0;    // id
         b[l3 + 10] = b[l3 + 11] = 0;  // header checksum
     }
-    return record(from_tap(pkttype), b.data(), b.size());
+    return record(from, b.data(), b.size());
 }
 
 void finish_deliveries(const Scenario& sc, Observed& o) {
@@ -490,7 +496,8 @@ void drain_kernel(const Socket& s, int fd, Observed& o) {
         std::string from;
         if (s.kind == SockKind::kTap) {
             auto* sll = reinterpret_cast<sockaddr_ll*>(&ss);
-            auto r = tap_record(s, sll->sll_pkttype, buf, static_cast<std::size_t>(n));
+            auto r = tap_record(s, sll->sll_pkttype, static_cast<uint32_t>(sll->sll_ifindex), buf,
+                                static_cast<std::size_t>(n));
             if (r) o.deliveries[s.compare_as].push_back(std::move(*r));
             continue;
         } else {
@@ -959,7 +966,7 @@ Observed run_ingressd(const Scenario& sc, const std::string& ingressd_path,
             for (std::size_t k = 0; k < n; ++k) {
                 const shm::SlotMeta* m = dg[k].meta;
                 if (s.kind == SockKind::kTap) {
-                    auto r = tap_record(s, m->pkt_type, dg[k].data, dg[k].len);
+                    auto r = tap_record(s, m->pkt_type, m->ifindex, dg[k].data, dg[k].len);
                     if (r) o.deliveries[s.compare_as].push_back(std::move(*r));
                     continue;
                 }
