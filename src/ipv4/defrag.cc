@@ -89,29 +89,24 @@ Defrag::Defrag(const DefragConfig& cfg)
     }
 }
 
-uint32_t Defrag::bucket(const Key& k) const noexcept {
+inline uint32_t Defrag::bucket(const Key& k) const noexcept {
     return key_hash(k.saddr, k.daddr, k.id, k.protocol) & bucket_mask_;
 }
 
-uint32_t Defrag::alloc_frag() noexcept {
+inline uint32_t Defrag::alloc_frag() noexcept {
     uint32_t i = free_frag_;
     if (i != kNil) free_frag_ = frags_[i].next;
     return i;
 }
 
-void Defrag::free_frag(uint32_t i) noexcept {
-    frags_[i].next = free_frag_;
-    free_frag_ = i;
-}
-
-void Defrag::timer_unlink(uint32_t qi) noexcept {
+inline void Defrag::timer_unlink(uint32_t qi) noexcept {
     Queue& q = queues_[qi];
     (q.tprev != kNil ? queues_[q.tprev].tnext : timer_head_) = q.tnext;
     (q.tnext != kNil ? queues_[q.tnext].tprev : timer_tail_) = q.tprev;
     q.tprev = q.tnext = kNil;
 }
 
-void Defrag::timer_append(uint32_t qi) noexcept {
+inline void Defrag::timer_append(uint32_t qi) noexcept {
     Queue& q = queues_[qi];
     q.tprev = timer_tail_;
     q.tnext = kNil;
@@ -152,7 +147,7 @@ uint32_t Defrag::find_or_create(const Key& k, uint64_t now_ns) noexcept {
 
 // ip_frag_too_far(): more than ipfrag_max_dist fragments from this source reached
 // reassembly (any datagram) since this queue's previous fragment.
-bool Defrag::too_far(Queue& q, core::CounterBlock& c) noexcept {
+inline bool Defrag::too_far(Queue& q, core::CounterBlock& c) noexcept {
     if (!cfg_.ipfrag_max_dist) return false;
     Peer& p = peers_[q.peer];
     if (p.gen != q.peer_gen || !p.used || p.addr != q.key.saddr) {
@@ -215,7 +210,8 @@ void Defrag::kill(uint32_t qi, DropReason reason, bool consumed) noexcept {
 
 // ip_frag_queue(), the end of the fragment: the queue's length grows with it, and a last
 // fragment fixes it. kNotSpecified when the fragment fits, else why the datagram is corrupt.
-DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset, uint32_t& end) noexcept {
+inline DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset,
+                                  uint32_t& end) noexcept {
     end = offset + (pkt.len - pkt.l4_off);
     if (!pkt.more_fragments()) {
         // The last fragment: data already beyond its end, or a second last fragment that
@@ -238,7 +234,8 @@ DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset, uint32_
 // inet_frag_queue_insert(): fragments form runs of adjacent fragments appended at the
 // tail. A fragment inside one run is a duplicate (dropped, the queue lives on); any other
 // overlap discards the whole datagram (RFC 5722 §4, errata 3089).
-Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset, uint32_t end) const noexcept {
+inline Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset,
+                                      uint32_t end) const noexcept {
     if (q.tail == kNil) return {};
     if (frags_[q.tail].end < end) {
         // The common case: the fragment goes after the tail.
@@ -266,7 +263,7 @@ Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset, uint32_t end) co
 }
 
 // Links fragment `fi` into `q` at `s` (fragrun_create() / fragrun_append_to_last()).
-void Defrag::link(Queue& q, uint32_t fi, const Slot& s) noexcept {
+inline void Defrag::link(Queue& q, uint32_t fi, const Slot& s) noexcept {
     Frag& f = frags_[fi];
     if (s.extend_tail) {
         f.run = frags_[q.tail].run;
@@ -307,8 +304,13 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
     // queue that exists; queues leave only by completing or expiring (defrag.md).
     uint32_t qi = kNil;
     DropReason refused = DropReason::kFragMemLimit;
-    if (cfg_.ipfrag_high_thresh && mem_ <= cfg_.ipfrag_high_thresh) {
-        qi = find_or_create(key, now_ns);
+    if (cfg_.ipfrag_high_thresh && mem_ <= cfg_.ipfrag_high_thresh) [[likely]] {
+        // The queue of the previous fragment first (DPDK's tbl->last): a datagram's
+        // fragments mostly arrive back to back. A dead or reused queue fails the check.
+        qi = last_ < queues_.size() && queues_[last_].used && queues_[last_].key == key
+                 ? last_
+                 : find_or_create(key, now_ns);
+        last_ = qi;
         refused = DropReason::kNomem;
     }
     if (qi == kNil) {
@@ -337,7 +339,12 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
     const uint32_t fi = alloc_frag();
     if (fi == kNil) return discard_qp(DropReason::kNomem);
     Frag& f = frags_[fi];
-    f = Frag{.pkt = pkt, .offset = offset, .end = end, .home = home};
+    f.pkt = pkt;
+    f.offset = offset;
+    f.end = end;
+    f.held = f.consumed = false;
+    f.home = home;
+    f.reason = DropReason::kNotSpecified;
     link(q, fi, slot);
 
     q.meat += end - offset;
