@@ -102,19 +102,27 @@ void BM_Ingress(benchmark::State& state, uint32_t nfrags, bool shuffled) {
     // mempool cache does for the mbufs on the other side.
     io::BufferPool rx(1024, kRxBuf);
     BenchSink sink{c, d.buffers(), rx};
+    // What rcv_core establishes for each frame (the frames are valid), computed before the
+    // loop: the header checks are rcv_core's cost, not reassembly's, and the DPDK side runs
+    // none either (it is given l2_len and l3_len).
+    std::vector<core::Packet> meta(in.frames.size());
+    for (std::size_t i = 0; i < in.frames.size(); ++i) {
+        core::Packet& p = meta[i];
+        p.data = const_cast<uint8_t*>(in.frames[i].data());
+        p.len = static_cast<uint32_t>(in.frames[i].size());
+        p.l3_off = 14;
+        ipv4::set_l3_meta(p, *wire::Ipv4View::try_view(p.l3()));
+    }
     uint64_t dgrams = 0, frags = 0;
     for (auto _ : state) {
-        for (const auto& f : in.frames) {
+        for (std::size_t i = 0; i < in.frames.size(); ++i) {
+            const auto& f = in.frames[i];
             const uint64_t slot = rx.try_get();
             uint8_t* buf = rx.data(slot);
             std::memcpy(buf, f.data(), f.size());
-            core::Packet p;
+            core::Packet p = meta[i];
             p.data = buf;
             p.buf = slot;
-            p.len = static_cast<uint32_t>(f.size());
-            p.l3_off = 14;
-            // What rcv_core would have established (the frames are valid).
-            ipv4::set_l3_meta(p, *wire::Ipv4View::try_view(p.l3()));
             core::Verdict v = ipv4::defrag(p, d, 0, c);
             if (v.is_next()) {
                 benchmark::DoNotOptimize(p.data[p.len - 1]);

@@ -3,7 +3,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "wire/header_writer.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
 
@@ -123,9 +122,15 @@ uint32_t Defrag::find_or_create(const Key& k, uint64_t now_ns) noexcept {
     const uint32_t qi = free_queue_;
     Queue& q = queues_[qi];
     free_queue_ = q.hnext;
-    q = Queue{};
+    // Field by field: a whole-struct assignment goes through a stack temporary.
     q.key = k;
     q.used = true;
+    q.flags = q.ecn = 0;
+    q.len = q.meat = q.max_size = q.max_df_size = 0;
+    q.head = q.tail = kNil;
+    q.nfrags = 0;
+    q.truesize = 0;
+    q.peer = q.peer_gen = q.rid = 0;
     q.hnext = buckets_[b];
     q.bucket = b;
     buckets_[b] = qi;
@@ -394,11 +399,9 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     }
     uint8_t* dst = reasm_pool_.data(b);
     std::memcpy(dst, head.pkt.data, hdr);
-    uint16_t frames = 0;
     for (uint32_t i = q.head; i != kNil; i = frags_[i].next) {
         const Frag& f = frags_[i];
         std::memcpy(dst + hdr + f.offset, f.pkt.data + f.pkt.l4_off, f.end - f.offset);
-        ++frames;
     }
     // The first fragment's header, for the whole datagram: its length, no fragment bits
     // (IP_DF survives when the largest fragment carried it: IPSKB_FRAG_PMTU), the folded
@@ -409,16 +412,33 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     // the others came on). ip_frag_queue() keeps the completing skb's route (orefdst) and
     // inet_frag_reasm_finish() its time (q->stamp): route_type, rx_ns and queue are the
     // completing fragment's.
-    Packet out = head.pkt;
-    out.rx_ns = pkt.rx_ns;
-    out.route_type = pkt.route_type;
+    // Written in place (the first fragment's descriptor is in frags_, not pkt).
+    const uint64_t rx_ns = pkt.rx_ns;
+    const uint8_t route_type = pkt.route_type;
+    const uint16_t rx_queue = pkt.queue;
+    Packet& out = pkt;
+    out = head.pkt;
+    out.rx_ns = rx_ns;
+    out.route_type = route_type;
     out.frag_off = q.max_df_size == q.max_size ? wire::kIpFlagDf : uint16_t{0};
     out.tos = static_cast<uint8_t>(out.tos | ecn);
-    wire::Ipv4Writer(dst + head.pkt.l3_off)
-        .tot_len(static_cast<uint16_t>(ihl + q.len))
-        .frag_field(out.frag_off)
-        .tos(out.tos)
-        .finish(ihl);
+    // The checksum updated for the three words that change (RFC 1624 eqn. 3, the kernel's
+    // csum_replace2()) from the first fragment's, which rcv_core verified: the same value as
+    // computing it afresh, without reading back the bytes just stored.
+    const uint8_t* h0 = head.pkt.data + head.pkt.l3_off;
+    uint8_t* h = dst + head.pkt.l3_off;
+    const uint16_t w0 = static_cast<uint16_t>(h0[Ipv4View::kVerIhlOff] << 8 | out.tos);
+    const uint16_t w1 = static_cast<uint16_t>(ihl + q.len);
+    uint32_t sum = ~wire::load_be16(h0 + Ipv4View::kCsumOff) & 0xffffu;
+    sum += (~wire::load_be16(h0) & 0xffffu) + w0;
+    sum += (~wire::load_be16(h0 + Ipv4View::kTotLenOff) & 0xffffu) + w1;
+    sum += (~wire::load_be16(h0 + Ipv4View::kFragOff) & 0xffffu) + out.frag_off;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    wire::store_be16(h, w0);
+    wire::store_be16(h + Ipv4View::kTotLenOff, w1);
+    wire::store_be16(h + Ipv4View::kFragOff, out.frag_off);
+    wire::store_be16(h + Ipv4View::kCsumOff, static_cast<uint16_t>(~sum));
 
     out.data = dst;
     out.buf = b;
@@ -426,9 +446,8 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     // The first fragment's hardware stamp stayed in its buffer (core::kFlagHwTstamp): the
     // datagram has none (the kernel's keeps the head skb's skb_hwtstamps(): a difference).
     out.flags = static_cast<uint8_t>((out.flags & ~core::kFlagHwTstamp) | core::kFlagReassembled);
-    out.frames = frames;
-    out.queue = pkt.queue;
-    pkt = out;
+    out.frames = static_cast<uint16_t>(q.nfrags);
+    out.queue = rx_queue;
     c.mib(Mib::kIpReasmOKs);
     kill(qi, DropReason::kNotSpecified, true);
     return {DefragStatus::kComplete};
