@@ -7,8 +7,11 @@
 // Input: 64 UDP datagrams of N fragments (N = 2, 4, 44; 1480 payload bytes per fragment, as
 // an MTU-1500 sender cuts them), each datagram's fragments either in order or shuffled (one
 // fixed permutation, shared by both sides). Both sides pay the same per-fragment cost of a
-// receive: a buffer taken from a pool and the frame copied into it (standing in for the
-// NIC's DMA); DPDK needs it anyway, since reassembly edits the mbufs it is given.
+// receive: a buffer taken from a pool that hands back the buffer freed last first (DPDK's
+// mempool cache; ingress's io::BufferPool) and the frame copied into it (standing in for the
+// NIC's DMA); DPDK needs it anyway, since reassembly edits the mbufs it is given. Neither
+// side validates headers in the loop: DPDK is given l2_len/l3_len, ingress the metadata
+// rcv_core would have set (computed once, before the loop).
 //   ingress: fragments held as descriptors over their buffers; the completed datagram is
 //            one contiguous copy into a 64 KiB buffer (what the rest of the pipeline reads).
 //   DPDK:    the completed datagram is a chain of the fragments' mbufs (no copy); freed.
