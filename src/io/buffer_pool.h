@@ -19,8 +19,22 @@ public:
 
     // Handle of a free buffer, or nullopt-like UINT64_MAX when none is left.
     static constexpr uint64_t kNone = UINT64_MAX;
-    uint64_t try_get() noexcept;
-    void put(uint64_t handle) noexcept;
+    // Inline: a handful of instructions on every receive and every fate (bench_defrag).
+    uint64_t try_get() noexcept {
+        if (free_.empty()) return kNone;
+        const uint32_t h = free_.back();
+        free_.pop_back();
+        lent_[h] = 1;
+        return h;
+    }
+    void put(uint64_t handle) noexcept {
+        if (handle >= count_ || !lent_[handle]) {
+            ++double_frees_;
+            return;
+        }
+        lent_[handle] = 0;
+        free_.push_back(static_cast<uint32_t>(handle));
+    }
 
     // Lends a buffer as a fresh Packet of `len` bytes (the backends' try_alloc and rx):
     // pkt is reset; data, buf, len, queue (kept from pkt) and ifindex set. False when no

@@ -3,7 +3,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "wire/header_writer.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
 
@@ -89,29 +88,24 @@ Defrag::Defrag(const DefragConfig& cfg)
     }
 }
 
-uint32_t Defrag::bucket(const Key& k) const noexcept {
+inline uint32_t Defrag::bucket(const Key& k) const noexcept {
     return key_hash(k.saddr, k.daddr, k.id, k.protocol) & bucket_mask_;
 }
 
-uint32_t Defrag::alloc_frag() noexcept {
+inline uint32_t Defrag::alloc_frag() noexcept {
     uint32_t i = free_frag_;
     if (i != kNil) free_frag_ = frags_[i].next;
     return i;
 }
 
-void Defrag::free_frag(uint32_t i) noexcept {
-    frags_[i].next = free_frag_;
-    free_frag_ = i;
-}
-
-void Defrag::timer_unlink(uint32_t qi) noexcept {
+inline void Defrag::timer_unlink(uint32_t qi) noexcept {
     Queue& q = queues_[qi];
     (q.tprev != kNil ? queues_[q.tprev].tnext : timer_head_) = q.tnext;
     (q.tnext != kNil ? queues_[q.tnext].tprev : timer_tail_) = q.tprev;
     q.tprev = q.tnext = kNil;
 }
 
-void Defrag::timer_append(uint32_t qi) noexcept {
+inline void Defrag::timer_append(uint32_t qi) noexcept {
     Queue& q = queues_[qi];
     q.tprev = timer_tail_;
     q.tnext = kNil;
@@ -128,9 +122,15 @@ uint32_t Defrag::find_or_create(const Key& k, uint64_t now_ns) noexcept {
     const uint32_t qi = free_queue_;
     Queue& q = queues_[qi];
     free_queue_ = q.hnext;
-    q = Queue{};
+    // Field by field: a whole-struct assignment goes through a stack temporary.
     q.key = k;
     q.used = true;
+    q.flags = q.ecn = 0;
+    q.len = q.meat = q.max_size = q.max_df_size = 0;
+    q.head = q.tail = kNil;
+    q.nfrags = 0;
+    q.truesize = 0;
+    q.peer = q.peer_gen = q.rid = 0;
     q.hnext = buckets_[b];
     q.bucket = b;
     buckets_[b] = qi;
@@ -152,7 +152,7 @@ uint32_t Defrag::find_or_create(const Key& k, uint64_t now_ns) noexcept {
 
 // ip_frag_too_far(): more than ipfrag_max_dist fragments from this source reached
 // reassembly (any datagram) since this queue's previous fragment.
-bool Defrag::too_far(Queue& q, core::CounterBlock& c) noexcept {
+inline bool Defrag::too_far(Queue& q, core::CounterBlock& c) noexcept {
     if (!cfg_.ipfrag_max_dist) return false;
     Peer& p = peers_[q.peer];
     if (p.gen != q.peer_gen || !p.used || p.addr != q.key.saddr) {
@@ -215,7 +215,8 @@ void Defrag::kill(uint32_t qi, DropReason reason, bool consumed) noexcept {
 
 // ip_frag_queue(), the end of the fragment: the queue's length grows with it, and a last
 // fragment fixes it. kNotSpecified when the fragment fits, else why the datagram is corrupt.
-DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset, uint32_t& end) noexcept {
+inline DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset,
+                                  uint32_t& end) noexcept {
     end = offset + (pkt.len - pkt.l4_off);
     if (!pkt.more_fragments()) {
         // The last fragment: data already beyond its end, or a second last fragment that
@@ -238,7 +239,8 @@ DropReason Defrag::set_end(Queue& q, const Packet& pkt, uint32_t offset, uint32_
 // inet_frag_queue_insert(): fragments form runs of adjacent fragments appended at the
 // tail. A fragment inside one run is a duplicate (dropped, the queue lives on); any other
 // overlap discards the whole datagram (RFC 5722 §4, errata 3089).
-Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset, uint32_t end) const noexcept {
+inline Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset,
+                                      uint32_t end) const noexcept {
     if (q.tail == kNil) return {};
     if (frags_[q.tail].end < end) {
         // The common case: the fragment goes after the tail.
@@ -266,7 +268,7 @@ Defrag::Slot Defrag::find_slot(const Queue& q, uint32_t offset, uint32_t end) co
 }
 
 // Links fragment `fi` into `q` at `s` (fragrun_create() / fragrun_append_to_last()).
-void Defrag::link(Queue& q, uint32_t fi, const Slot& s) noexcept {
+inline void Defrag::link(Queue& q, uint32_t fi, const Slot& s) noexcept {
     Frag& f = frags_[fi];
     if (s.extend_tail) {
         f.run = frags_[q.tail].run;
@@ -307,8 +309,13 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
     // queue that exists; queues leave only by completing or expiring (defrag.md).
     uint32_t qi = kNil;
     DropReason refused = DropReason::kFragMemLimit;
-    if (cfg_.ipfrag_high_thresh && mem_ <= cfg_.ipfrag_high_thresh) {
-        qi = find_or_create(key, now_ns);
+    if (cfg_.ipfrag_high_thresh && mem_ <= cfg_.ipfrag_high_thresh) [[likely]] {
+        // The queue of the previous fragment first (DPDK's tbl->last): a datagram's
+        // fragments mostly arrive back to back. A dead or reused queue fails the check.
+        qi = last_ < queues_.size() && queues_[last_].used && queues_[last_].key == key
+                 ? last_
+                 : find_or_create(key, now_ns);
+        last_ = qi;
         refused = DropReason::kNomem;
     }
     if (qi == kNil) {
@@ -337,7 +344,12 @@ DefragResult Defrag::queue(Packet& pkt, uint64_t now_ns, core::CounterBlock& c,
     const uint32_t fi = alloc_frag();
     if (fi == kNil) return discard_qp(DropReason::kNomem);
     Frag& f = frags_[fi];
-    f = Frag{.pkt = pkt, .offset = offset, .end = end, .home = home};
+    f.pkt = pkt;
+    f.offset = offset;
+    f.end = end;
+    f.held = f.consumed = false;
+    f.home = home;
+    f.reason = DropReason::kNotSpecified;
     link(q, fi, slot);
 
     q.meat += end - offset;
@@ -387,11 +399,9 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     }
     uint8_t* dst = reasm_pool_.data(b);
     std::memcpy(dst, head.pkt.data, hdr);
-    uint16_t frames = 0;
     for (uint32_t i = q.head; i != kNil; i = frags_[i].next) {
         const Frag& f = frags_[i];
         std::memcpy(dst + hdr + f.offset, f.pkt.data + f.pkt.l4_off, f.end - f.offset);
-        ++frames;
     }
     // The first fragment's header, for the whole datagram: its length, no fragment bits
     // (IP_DF survives when the largest fragment carried it: IPSKB_FRAG_PMTU), the folded
@@ -402,16 +412,33 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     // the others came on). ip_frag_queue() keeps the completing skb's route (orefdst) and
     // inet_frag_reasm_finish() its time (q->stamp): route_type, rx_ns and queue are the
     // completing fragment's.
-    Packet out = head.pkt;
-    out.rx_ns = pkt.rx_ns;
-    out.route_type = pkt.route_type;
+    // Written in place (the first fragment's descriptor is in frags_, not pkt).
+    const uint64_t rx_ns = pkt.rx_ns;
+    const uint8_t route_type = pkt.route_type;
+    const uint16_t rx_queue = pkt.queue;
+    Packet& out = pkt;
+    out = head.pkt;
+    out.rx_ns = rx_ns;
+    out.route_type = route_type;
     out.frag_off = q.max_df_size == q.max_size ? wire::kIpFlagDf : uint16_t{0};
     out.tos = static_cast<uint8_t>(out.tos | ecn);
-    wire::Ipv4Writer(dst + head.pkt.l3_off)
-        .tot_len(static_cast<uint16_t>(ihl + q.len))
-        .frag_field(out.frag_off)
-        .tos(out.tos)
-        .finish(ihl);
+    // The checksum updated for the three words that change (RFC 1624 eqn. 3, the kernel's
+    // csum_replace2()) from the first fragment's, which rcv_core verified: the same value as
+    // computing it afresh, without reading back the bytes just stored.
+    const uint8_t* h0 = head.pkt.data + head.pkt.l3_off;
+    uint8_t* h = dst + head.pkt.l3_off;
+    const uint16_t w0 = static_cast<uint16_t>(h0[Ipv4View::kVerIhlOff] << 8 | out.tos);
+    const uint16_t w1 = static_cast<uint16_t>(ihl + q.len);
+    uint32_t sum = ~wire::load_be16(h0 + Ipv4View::kCsumOff) & 0xffffu;
+    sum += (~wire::load_be16(h0) & 0xffffu) + w0;
+    sum += (~wire::load_be16(h0 + Ipv4View::kTotLenOff) & 0xffffu) + w1;
+    sum += (~wire::load_be16(h0 + Ipv4View::kFragOff) & 0xffffu) + out.frag_off;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    wire::store_be16(h, w0);
+    wire::store_be16(h + Ipv4View::kTotLenOff, w1);
+    wire::store_be16(h + Ipv4View::kFragOff, out.frag_off);
+    wire::store_be16(h + Ipv4View::kCsumOff, static_cast<uint16_t>(~sum));
 
     out.data = dst;
     out.buf = b;
@@ -419,9 +446,8 @@ DefragResult Defrag::reasm(uint32_t qi, Packet& pkt, core::CounterBlock& c) noex
     // The first fragment's hardware stamp stayed in its buffer (core::kFlagHwTstamp): the
     // datagram has none (the kernel's keeps the head skb's skb_hwtstamps(): a difference).
     out.flags = static_cast<uint8_t>((out.flags & ~core::kFlagHwTstamp) | core::kFlagReassembled);
-    out.frames = frames;
-    out.queue = pkt.queue;
-    pkt = out;
+    out.frames = static_cast<uint16_t>(q.nfrags);
+    out.queue = rx_queue;
     c.mib(Mib::kIpReasmOKs);
     kill(qi, DropReason::kNotSpecified, true);
     return {DefragStatus::kComplete};

@@ -205,7 +205,10 @@ private:
     void timer_append(uint32_t qi) noexcept;
     uint32_t bucket(const Key& k) const noexcept;
     uint32_t alloc_frag() noexcept;
-    void free_frag(uint32_t i) noexcept;
+    void free_frag(uint32_t i) noexcept {
+        frags_[i].next = free_frag_;
+        free_frag_ = i;
+    }
     uint64_t frag_truesize() const noexcept { return cfg_.rx_buffer_size + kSkbOverhead; }
 
     DefragConfig cfg_;
@@ -213,6 +216,7 @@ private:
     std::vector<uint32_t> buckets_;
     uint32_t bucket_mask_ = 0;
     uint32_t free_queue_ = kNil;  // free list through Queue::hnext
+    uint32_t last_ = kNil;        // the queue of the previous fragment (may be dead since)
     uint32_t nqueues_ = 0;
     uint32_t timer_head_ = kNil, timer_tail_ = kNil;
     std::vector<Frag> frags_;

@@ -353,6 +353,8 @@ TEST(Defrag, DontFragmentSurvivesWhenTheLargestFragmentCarriedIt) {
     for (const auto& f : b.build_fragments(1480)) r.feed(f);
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_TRUE(wire::Ipv4View::try_view(r.completed[0])->dont_fragment());
+    // The checksum, updated for the kept DF (not recomputed), is the recomputed one.
+    EXPECT_EQ(wire::internet_checksum(std::span<const uint8_t>(r.completed[0]).first(20)), 0);
     r.expect_buffers_conserved();
 }
 
@@ -363,6 +365,28 @@ TEST(Defrag, CeWithEctBecomesCe) {
     r.feed(FrameBuilder(b).ecn(3).build_fragment(40, 32, false));
     ASSERT_EQ(r.completed.size(), 1u);
     EXPECT_EQ(wire::Ipv4View::try_view(r.completed[0])->ecn(), 3);
+    // The first fragment's tos changed (ECT to CE): the checksum followed it.
+    EXPECT_EQ(wire::internet_checksum(std::span<const uint8_t>(r.completed[0]).first(20)), 0);
+    r.expect_buffers_conserved();
+}
+
+// ip_frag_reasm() keeps the first fragment's options and ip_send_check() sums the whole
+// header: every word that changes (tos with the ECN fold, tot_len, the fragment field with
+// DF kept) is in the checksum, options included.
+TEST(Defrag, ReassembledHeaderWithOptionsHasAValidChecksum) {
+    Rig r;
+    FrameBuilder b = datagram(15, 64).df().ip_options({1, 1, 1, 0});
+    r.feed(FrameBuilder(b).ecn(2).build_fragment(0, 40, true));
+    r.feed(FrameBuilder(b).ecn(3).build_fragment(40, 32, false));
+    ASSERT_EQ(r.completed.size(), 1u);
+    auto v = *wire::Ipv4View::try_view(r.completed[0]);
+    EXPECT_EQ(v.header_len(), 24u);
+    EXPECT_EQ(v.ecn(), 3);
+    EXPECT_TRUE(v.dont_fragment());
+    EXPECT_EQ(v.tot_len(), 24u + 72u);
+    EXPECT_EQ(wire::internet_checksum(std::span<const uint8_t>(r.completed[0]).first(24)), 0);
+    EXPECT_COUNTERS(r.snap(),
+                    ({{"rx", 2}, {"delivered", 2}, {"IpReasmReqds", 2}, {"IpReasmOKs", 1}}));
     r.expect_buffers_conserved();
 }
 
