@@ -20,6 +20,11 @@
 
 #include "ingress_xdp.h"
 
+// Debian 12's uapi headers (Linux 6.1) predate device-bound XDP programs (Linux 6.3).
+#ifndef BPF_F_XDP_DEV_BOUND_ONLY
+#define BPF_F_XDP_DEV_BOUND_ONLY (1U << 6)
+#endif
+
 namespace ingress::io::afxdp {
 namespace {
 
@@ -34,6 +39,7 @@ xdp_attach_mode to_libxdp(XdpMode m) {
 }
 
 bool g_verbose = false;
+bool g_trying = false;  // attach_dev_bound() at work: a refusal is expected, said in one line
 
 // Known, expected messages that say nothing is wrong: libbpf's note about libxdp's metadata
 // section; libxdp's fallback when there is no bpffs or the dispatcher is refused (and
@@ -58,7 +64,7 @@ bool benign(const char* msg) {
 }
 
 int print_filtered(bool warn, const char* fmt, va_list ap) {
-    if (!g_verbose && !warn) return 0;
+    if (!g_verbose && (!warn || g_trying)) return 0;
     char msg[1024];
     std::vsnprintf(msg, sizeof msg, fmt, ap);
     if (!g_verbose && benign(msg)) return 0;
@@ -92,24 +98,19 @@ std::string default_object_path() {
     return "ingress.bpf.o";
 }
 
-XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode)
+std::string dev_bound_object_path(const std::string& object_path) {
+    return (std::filesystem::path(object_path).parent_path() / "ingress_hwts.bpf.o").string();
+}
+
+XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode,
+                       bool hw_timestamps)
     : ifname_(ifname), mode_(mode) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error(ifname + ": no such interface");
     lock_ = InterfaceLock::acquire(ifname, ifindex_);
     remove_leftover();
-    prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
-    if (int err = libxdp_get_error(prog_); err) {
-        prog_ = nullptr;
-        throw std::runtime_error(object_path + ": cannot open XDP object: " + errstr(err));
-    }
-    if (int err = xdp_program__attach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0)) {
-        xdp_program__close(prog_);
-        prog_ = nullptr;
-        throw std::runtime_error(ifname + ": cannot attach the XDP program (" +
-                                 (mode == XdpMode::kNative ? "native" : "skb") +
-                                 " mode): " + errstr(err));
-    }
+    hw_ = hw_timestamps && attach_dev_bound(object_path);
+    if (!hw_) attach_plain(object_path);
     report_attach_kind();
     // For the next owner, should this one die without detaching (remove_leftover()).
     lock_.record_prog_id(xdp_program__id(prog_));
@@ -131,6 +132,60 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     set_protocol(wire::kIpProtoUdp, true);
 }
 
+void XdpProgram::attach_plain(const std::string& object_path) {
+    prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
+    if (int err = libxdp_get_error(prog_); err) {
+        prog_ = nullptr;
+        throw std::runtime_error(object_path + ": cannot open XDP object: " + errstr(err));
+    }
+    if (int err = xdp_program__attach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0)) {
+        xdp_program__close(prog_);
+        prog_ = nullptr;
+        throw std::runtime_error(ifname_ + ": cannot attach the XDP program (" +
+                                 (mode_ == XdpMode::kNative ? "native" : "skb") +
+                                 " mode): " + errstr(err));
+    }
+}
+
+bool XdpProgram::attach_dev_bound(const std::string& object_path) {
+    // The XDP RX metadata kfuncs (Documentation/networking/xdp-rx-metadata.rst) resolve to
+    // the driver's implementation when the program is loaded bound to the device
+    // (prog_ifindex with BPF_F_XDP_DEV_BOUND_ONLY, Linux 6.3). The kernel refuses the load
+    // when the driver has no xdp_metadata_ops or the kernel no such kfunc, and the attach in
+    // generic (skb) mode (dev_xdp_attach: "Can't attach device-bound programs in generic
+    // mode"); libbpf's log of the refused load is held back (g_trying), the reason said in
+    // the one line below.
+    std::string why;
+    if (mode_ == XdpMode::kSkb) {
+        why = "xdp_mode skb: the kernel binds XDP programs to a device in native mode only";
+    } else {
+        const std::string path = dev_bound_object_path(object_path);
+        g_trying = true;
+        xdp_program* p = xdp_program__open_file(path.c_str(), "xdp", nullptr);
+        int err = libxdp_get_error(p);
+        if (err) p = nullptr;
+        bpf_program* bp =
+            p ? bpf_object__find_program_by_name(xdp_program__bpf_obj(p), INGRESS_XDP_PROG_NAME)
+              : nullptr;
+        if (p && !bp) err = -ENOENT;
+        if (bp) {
+            bpf_program__set_ifindex(bp, ifindex_);
+            err = bpf_program__set_flags(bp, bpf_program__flags(bp) | BPF_F_XDP_DEV_BOUND_ONLY);
+        }
+        if (!err) err = xdp_program__attach(p, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
+        g_trying = false;
+        if (!err) {
+            prog_ = p;
+            return true;
+        }
+        if (p) xdp_program__close(p);
+        why = "the kernel or the driver refused the device-bound XDP program (" + errstr(err) + ")";
+    }
+    std::fprintf(stderr, "%s: no hardware receive timestamps: %s; the plain XDP program instead\n",
+                 ifname_.c_str(), why.c_str());
+    return false;
+}
+
 void XdpProgram::report_attach_kind() {
     // libxdp falls back to attaching the program alone when the kernel refuses its
     // dispatcher (no freplace support, a restricted bpffs...): ingressd works the same, but
@@ -148,7 +203,14 @@ void XdpProgram::report_attach_kind() {
     } else {
         alone_ = xdp_multiprog__is_legacy(mp);
     }
-    if (alone_)
+    if (alone_ && hw_)
+        // The kernel binds only an XDP program (not libxdp's freplace slots) to a device.
+        std::fprintf(stderr,
+                     "%s: device-bound XDP program (hardware receive timestamps) attached "
+                     "alone: no other XDP program can share this interface (hw_timestamps: off "
+                     "lets libxdp's dispatcher share it)\n",
+                     ifname_.c_str());
+    else if (alone_)
         std::fprintf(stderr,
                      "%s: XDP program attached alone (libxdp's dispatcher was refused): "
                      "no other XDP program can share this interface\n",
