@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "ingress_xdp.h"
 #include "io/afxdp/backend.h"
@@ -124,6 +125,31 @@ INSTANTIATE_TEST_SUITE_P(HwTimestamps, AfXdpPrograms, testing::Bool(),
                          [](const testing::TestParamInfo<bool>& i) {
                              return i.param ? "DeviceBound" : "Plain";
                          });
+
+// Where the device-bound variant cannot be had (here: its object missing beside the plain
+// one, as an old install would have it; elsewhere a kernel before 6.3 or skb mode), one line
+// says so and the plain program is attached, with nothing else printed about the variant.
+TEST_F(AfXdp, NoDeviceBoundVariantOneLineAndThePlainProgram) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("hd-xdp-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(xdp_object(), dir / "ingress.bpf.o",
+                               std::filesystem::copy_options::overwrite_existing);
+    set_library_logging(false);  // as ingressd sets it
+    testing::internal::CaptureStderr();
+    {
+        XdpProgram prog((dir / "ingress.bpf.o").string(), veth->if_a(), XdpMode::kNative, true);
+        EXPECT_FALSE(prog.hw_timestamps());
+        prog.add_dst(kUs, INGRESS_XDP_DST_LOCAL);
+    }
+    const std::string said = testing::internal::GetCapturedStderr();
+    std::filesystem::remove_all(dir);
+    const std::string line = veth->if_a() + ": no hardware receive timestamps: cannot open " +
+                             (dir / "ingress_hwts.bpf.o").string();
+    EXPECT_EQ(said.rfind(line, 0), 0u) << said;
+    EXPECT_EQ(said.find("ingress_hwts", line.size()), std::string::npos)
+        << said << "libbpf's own message about the missing object held back";
+}
 
 class AfXdpTwoQueues : public AfXdp {
     unsigned queues() const override { return 2; }

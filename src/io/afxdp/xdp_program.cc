@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/limits.h>
 #include <net/if.h>
@@ -114,7 +115,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     report_attach_kind();
     // For the next owner, should this one die without detaching (remove_leftover()).
     lock_.record_prog_id(xdp_program__id(prog_));
-    bpf_object* obj = xdp_program__bpf_obj(prog_);
+    bpf_object* obj = obj_ ? obj_ : xdp_program__bpf_obj(prog_);
     xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
     config_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_CONFIG_MAP);
@@ -127,6 +128,8 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
         xdp_program__close(prog_);
         prog_ = nullptr;
+        if (obj_) bpf_object__close(obj_);
+        obj_ = nullptr;
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
     set_protocol(wire::kIpProtoUdp, true);
@@ -153,33 +156,48 @@ bool XdpProgram::attach_dev_bound(const std::string& object_path) {
     // (prog_ifindex with BPF_F_XDP_DEV_BOUND_ONLY, Linux 6.3). The kernel refuses the load
     // when the driver has no xdp_metadata_ops or the kernel no such kfunc, and the attach in
     // generic (skb) mode (dev_xdp_attach: "Can't attach device-bound programs in generic
-    // mode"); libbpf's log of the refused load is held back (g_trying), the reason said in
-    // the one line below.
+    // mode"). libbpf loads it here, as an XDP program: libxdp would load it as an freplace
+    // extension of its dispatcher first, which the kernel cannot bind to a device (an
+    // extension inherits its target's binding, and the dispatcher has none); given a loaded
+    // program, libxdp attaches it alone. libbpf's log of a refused load is held back
+    // (g_trying), the reason said in the one line below.
     std::string why;
     if (mode_ == XdpMode::kSkb) {
         why = "xdp_mode skb: the kernel binds XDP programs to a device in native mode only";
     } else {
         const std::string path = dev_bound_object_path(object_path);
         g_trying = true;
-        xdp_program* p = xdp_program__open_file(path.c_str(), "xdp", nullptr);
-        int err = libxdp_get_error(p);
-        if (err) p = nullptr;
+        bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
+        int err = static_cast<int>(libbpf_get_error(obj));
+        if (err) obj = nullptr;
         bpf_program* bp =
-            p ? bpf_object__find_program_by_name(xdp_program__bpf_obj(p), INGRESS_XDP_PROG_NAME)
-              : nullptr;
-        if (p && !bp) err = -ENOENT;
+            obj ? bpf_object__find_program_by_name(obj, INGRESS_XDP_PROG_NAME) : nullptr;
+        if (obj && !bp) err = -ENOENT;
         if (bp) {
             bpf_program__set_ifindex(bp, ifindex_);
             err = bpf_program__set_flags(bp, bpf_program__flags(bp) | BPF_F_XDP_DEV_BOUND_ONLY);
+        }
+        const bool opened = !err;
+        if (!err) err = bpf_object__load(obj);
+        xdp_program* p = nullptr;
+        if (!err) {
+            // libxdp's handle owns a duplicate of the fd; the object keeps the maps.
+            p = xdp_program__from_fd(fcntl(bpf_program__fd(bp), F_DUPFD_CLOEXEC, 0));
+            err = libxdp_get_error(p);
+            if (err) p = nullptr;
         }
         if (!err) err = xdp_program__attach(p, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
         g_trying = false;
         if (!err) {
             prog_ = p;
+            obj_ = obj;
             return true;
         }
         if (p) xdp_program__close(p);
-        why = "the kernel or the driver refused the device-bound XDP program (" + errstr(err) + ")";
+        if (obj) bpf_object__close(obj);
+        why = opened ? "the kernel or the driver refused the device-bound XDP program (" +
+                           errstr(err) + ")"
+                     : "cannot open " + path + " (" + errstr(err) + ")";
     }
     std::fprintf(stderr, "%s: no hardware receive timestamps: %s; the plain XDP program instead\n",
                  ifname_.c_str(), why.c_str());
@@ -204,11 +222,11 @@ void XdpProgram::report_attach_kind() {
         alone_ = xdp_multiprog__is_legacy(mp);
     }
     if (alone_ && hw_)
-        // The kernel binds only an XDP program (not libxdp's freplace slots) to a device.
+        // The kernel binds no dispatcher's extension to a device (attach_dev_bound()).
         std::fprintf(stderr,
-                     "%s: device-bound XDP program (hardware receive timestamps) attached "
-                     "alone: no other XDP program can share this interface (hw_timestamps: off "
-                     "lets libxdp's dispatcher share it)\n",
+                     "%s: XDP program attached alone (device-bound, for the NIC's receive "
+                     "stamps): no other XDP program can share this interface (hw_timestamps: "
+                     "off lets libxdp's dispatcher share it where the kernel allows)\n",
                      ifname_.c_str());
     else if (alone_)
         std::fprintf(stderr,
@@ -329,6 +347,7 @@ XdpProgram::~XdpProgram() {
     if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0)
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
     xdp_program__close(prog_);
+    if (obj_) bpf_object__close(obj_);
 }
 
 void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {

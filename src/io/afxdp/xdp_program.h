@@ -11,6 +11,7 @@
 #include "io/steering.h"
 #include "wire/ipv4.h"
 
+struct bpf_object;
 struct xdp_program;
 
 namespace ingress::io::afxdp {
@@ -98,6 +99,7 @@ private:
     InterfaceLock lock_;  // held for the program's life: one owner per interface
     XdpMode mode_;
     xdp_program* prog_ = nullptr;
+    bpf_object* obj_ = nullptr;  // the device-bound variant's, loaded by libbpf (its maps)
     void write_config();
     bool capture_all_ = false, tap_copy_ = false;
     int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1,

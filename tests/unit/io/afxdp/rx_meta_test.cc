@@ -72,10 +72,10 @@ TEST(RxMeta, GarbageIsNeverAStamp) {
         const char* what;
         uint32_t magic, len;
     };
-    for (const Case& k : {Case{"another magic", INGRESS_XDP_META_MAGIC ^ 1u, kLen},
-                          Case{"a previous frame's record, another length",
-                               INGRESS_XDP_META_MAGIC, kLen + 4},
-                          Case{"bytes of a frame built in this chunk", 0x45000054u, kLen}}) {
+    for (const Case& k :
+         {Case{"another magic", INGRESS_XDP_META_MAGIC ^ 1u, kLen},
+          Case{"a previous frame's record, another length", INGRESS_XDP_META_MAGIC, kLen + 4},
+          Case{"bytes of a frame built in this chunk", 0x45000054u, kLen}}) {
         Chunk c;
         c.write(k.magic, k.len, kStamp);
         EXPECT_FALSE(take_rx_meta(c.pkt, kHeadroom)) << k.what;
