@@ -114,7 +114,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     if (!hw_) attach_plain(object_path);
     report_attach_kind();
     // For the next owner, should this one die without detaching (remove_leftover()).
-    lock_.record_prog_id(xdp_program__id(prog_));
+    lock_.record_prog_id(prog_id_);
     bpf_object* obj = obj_ ? obj_ : xdp_program__bpf_obj(prog_);
     xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
@@ -125,11 +125,7 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     tap_ring_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_TAP_RING);
     if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0 ||
         prefix_fd_ < 0 || tap_ring_fd_ < 0) {
-        xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
-        xdp_program__close(prog_);
-        prog_ = nullptr;
-        if (obj_) bpf_object__close(obj_);
-        obj_ = nullptr;
+        detach();
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
     set_protocol(wire::kIpProtoUdp, true);
@@ -148,19 +144,26 @@ void XdpProgram::attach_plain(const std::string& object_path) {
                                  (mode_ == XdpMode::kNative ? "native" : "skb") +
                                  " mode): " + errstr(err));
     }
+    prog_fd_ = xdp_program__fd(prog_);
+    prog_id_ = xdp_program__id(prog_);
 }
 
 bool XdpProgram::attach_dev_bound(const std::string& object_path) {
     // The XDP RX metadata kfuncs (Documentation/networking/xdp-rx-metadata.rst) resolve to
     // the driver's implementation when the program is loaded bound to the device
     // (prog_ifindex with BPF_F_XDP_DEV_BOUND_ONLY, Linux 6.3). The kernel refuses the load
-    // when the driver has no xdp_metadata_ops or the kernel no such kfunc, and the attach in
-    // generic (skb) mode (dev_xdp_attach: "Can't attach device-bound programs in generic
-    // mode"). libbpf loads it here, as an XDP program: libxdp would load it as an freplace
-    // extension of its dispatcher first, which the kernel cannot bind to a device (an
-    // extension inherits its target's binding, and the dispatcher has none); given a loaded
-    // program, libxdp attaches it alone. libbpf's log of a refused load is held back
-    // (g_trying), the reason said in the one line below.
+    // when the kernel has no such flag or kfunc, and the attach in generic (skb) mode
+    // (dev_xdp_attach: "Can't attach device-bound programs in generic mode").
+    //
+    // libbpf loads it and attaches it alone (bpf_xdp_attach, as libxdp's single-program path
+    // does), never behind libxdp's dispatcher: a dispatcher's slot is an freplace extension,
+    // which inherits the dispatcher's device binding, and libxdp 1.3's dispatcher has none
+    // (xdp-tools#495); nor through xdp_program__attach, which libxdp 1.3 cannot do for a
+    // program it did not load (a null bpf_program in attach_multi: SIGSEGV without
+    // CAP_SYS_ADMIN). XDP_FLAGS_UPDATE_IF_NOEXIST: where another program already holds the
+    // hook (a dispatcher with others' programs), the plain program joins it instead.
+    // libbpf's log of a refusal is held back (g_trying), the reason said in the one line
+    // below.
     std::string why;
     if (mode_ == XdpMode::kSkb) {
         why = "xdp_mode skb: the kernel binds XDP programs to a device in native mode only";
@@ -179,24 +182,26 @@ bool XdpProgram::attach_dev_bound(const std::string& object_path) {
         }
         const bool opened = !err;
         if (!err) err = bpf_object__load(obj);
-        xdp_program* p = nullptr;
+        const char* step = "load";
         if (!err) {
-            // libxdp's handle owns a duplicate of the fd; the object keeps the maps.
-            p = xdp_program__from_fd(fcntl(bpf_program__fd(bp), F_DUPFD_CLOEXEC, 0));
-            err = libxdp_get_error(p);
-            if (err) p = nullptr;
+            step = "attach";
+            err = bpf_xdp_attach(static_cast<int>(ifindex_), bpf_program__fd(bp),
+                                 XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
         }
-        if (!err) err = xdp_program__attach(p, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
         g_trying = false;
         if (!err) {
-            prog_ = p;
             obj_ = obj;
+            prog_fd_ = bpf_program__fd(bp);
+            bpf_prog_info info{};
+            uint32_t len = sizeof info;
+            if (bpf_obj_get_info_by_fd(prog_fd_, &info, &len) == 0) prog_id_ = info.id;
             return true;
         }
-        if (p) xdp_program__close(p);
         if (obj) bpf_object__close(obj);
-        why = opened ? "the kernel or the driver refused the device-bound XDP program (" +
-                           errstr(err) + ")"
+        why = opened ? std::string(
+                           "the kernel or the driver refused the device-bound XDP "
+                           "program's ") +
+                           step + " (" + errstr(err) + ")"
                      : "cannot open " + path + " (" + errstr(err) + ")";
     }
     std::fprintf(stderr, "%s: no hardware receive timestamps: %s; the plain XDP program instead\n",
@@ -213,8 +218,7 @@ void XdpProgram::report_attach_kind() {
     if (libxdp_get_error(mp) == -EPERM) {
         // Not allowed to open it by id: the hook holding our program's own id is alone.
         LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        alone_ = bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) == 0 &&
-                 q.prog_id == xdp_program__id(prog_);
+        alone_ = bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) == 0 && q.prog_id == prog_id_;
         mp = nullptr;
     } else if (libxdp_get_error(mp) || !mp) {
         return;
@@ -337,17 +341,24 @@ void XdpProgram::remove_leftover_by_id() {
 }
 
 XdpProgram::~XdpProgram() {
-    if (!prog_) return;
+    detach();
+}
+
+void XdpProgram::detach() noexcept {
+    if (prog_fd_ < 0) return;
     // Attached alone: off over netlink, naming our own program (XDP_FLAGS_REPLACE), which
     // needs only CAP_NET_ADMIN; libxdp's detach would look it up by id first (CAP_SYS_ADMIN,
     // which ingressd may not have: privileges: user, the unit's bounding set). Behind a
     // dispatcher the request fails (another program is attached) and libxdp detaches.
-    LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(prog_));
+    LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd_);
     const uint32_t flags = mode_ == XdpMode::kSkb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-    if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0)
+    if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0 && prog_)
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
-    xdp_program__close(prog_);
+    if (prog_) xdp_program__close(prog_);
     if (obj_) bpf_object__close(obj_);
+    prog_ = nullptr;
+    obj_ = nullptr;
+    prog_fd_ = -1;
 }
 
 void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {

@@ -98,8 +98,13 @@ private:
     uint32_t ifindex_ = 0;
     InterfaceLock lock_;  // held for the program's life: one owner per interface
     XdpMode mode_;
+    // The plain program: libxdp's handle. The device-bound variant: libbpf's object (its
+    // maps), attached alone without libxdp (attach_dev_bound()).
     xdp_program* prog_ = nullptr;
-    bpf_object* obj_ = nullptr;  // the device-bound variant's, loaded by libbpf (its maps)
+    bpf_object* obj_ = nullptr;
+    int prog_fd_ = -1;  // the attached program's fd and id, either way
+    uint32_t prog_id_ = 0;
+    void detach() noexcept;
     void write_config();
     bool capture_all_ = false, tap_copy_ = false;
     int xsks_fd_ = -1, dst_fd_ = -1, config_fd_ = -1, stats_fd_ = -1, proto_fd_ = -1,
