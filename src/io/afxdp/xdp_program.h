@@ -1,7 +1,8 @@
 // The ingress XDP program on one interface: loaded and attached through libxdp (so it can
 // sit beside other XDP programs behind libxdp's dispatcher where the kernel allows it, and
 // falls back to a single attached program where it does not), and its maps, whose layout is
-// xdp/ingress_xdp.h.
+// xdp/ingress_xdp.h. Its device-bound variant (hardware receive stamps, hw_timestamps.md) is
+// loaded and attached alone by libbpf: neither libxdp's dispatcher nor its attach can take it.
 #pragma once
 
 #include <cstdint>
