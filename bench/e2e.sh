@@ -11,7 +11,9 @@
 #
 #   sudo bench/e2e.sh [BUILD_DIR]            (after: meson setup build && ninja -C build)
 #   env: RUNS (default 3, the median is printed), DURATION (seconds per run, default 5),
-#        PROFILES (default "64 1518 frag"), GEN_CPU (0), RX_CPU (1)
+#        PROFILES (default "64 1518 frag"), GEN_CPU (0), RX_CPU (1), HW_TIMESTAMPS (auto or
+#        off: ingressd's AF_XDP port with its device-bound program or the plain one, default
+#        auto; src/io/afxdp/hw_timestamps.md), E2E_TAG (the namespaces' prefix, default e2e)
 #
 # Placement: the generator runs on GEN_CPU; everything on the receive side runs on RX_CPU:
 # the receiving veth's NAPI (threaded, its kthread pinned) or, for the kernel path without
@@ -53,7 +55,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-veth_pair e2e $mac_a $mac_b
+veth_pair "${E2E_TAG:-e2e}" $mac_a $mac_b
 mhz=$(awk '/^cpu MHz/ {print $4; exit}' /proc/cpuinfo)
 rx_mask=$(printf '%x' $((1 << RX_CPU)))
 ip -n "$ns_a" addr add 198.18.0.1/24 dev "$if_a"
@@ -207,7 +209,7 @@ run_bare() {
 # ingressd with DRIVER (af_xdp or dpdk) and ingress-sink on 0.0.0.0:5000. RATE empty: as
 # fast as the generator can. Returns 3 when ingressd does not come up (reason in $tmp/d.log).
 run_ingressd() {
-    local profile=$1 driver=$2 config=$3 rate=${4:-} port="" dpdk=""
+    local profile=$1 driver=$2 config=$3 rate=${4:-} port="    hw_timestamps: ${HW_TIMESTAMPS:-auto}" dpdk=""
     if [ "$driver" = dpdk ]; then
         # DPDK's net_af_xdp vdev on the same veth end, its TAP exception interface beside it;
         # no hugepages, no PCI, in memory (the bench must not touch the host's DPDK state).

@@ -89,6 +89,7 @@ for f in /usr/sbin/ingressd /usr/bin/ingressctl /usr/bin/ingress-sink /usr/bin/i
     [ -e "$f" ] || fail "$f is not installed"
 done
 ls /usr/lib/*/ingress/ingress.bpf.o > /dev/null || fail "the XDP object is not installed"
+ls /usr/lib/*/ingress/ingress_hwts.bpf.o > /dev/null || fail "the device-bound XDP object is not installed"
 pkg-config --exists libingress || fail "pkg-config does not find libingress"
 
 # --- run: the unit's command lines, the installed configuration on a veth ---

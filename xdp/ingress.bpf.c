@@ -8,7 +8,12 @@
  * left to the kernel); everything else (ARP, IPv6, TCP, IGMP, traffic for other hosts ...)
  * stays with the kernel. Fragments carry the datagram's
  * destination and protocol, so every fragment of a datagram for us is redirected, first or
- * not. */
+ * not.
+ *
+ * Built twice from this one source (xdp/meson.build): ingress.bpf.o, and with
+ * INGRESS_XDP_HW_TSTAMP ingress_hwts.bpf.o, the device-bound variant that also hands the NIC's
+ * receive stamp of every frame it redirects to the socket as XDP metadata (struct
+ * ingress_xdp_meta, read by the AF_XDP backend). Every decision is the same in both. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -113,8 +118,38 @@ static __always_inline int pass_to_kernel(struct xdp_md *ctx, struct ingress_xdp
     return XDP_PASS;
 }
 
+#ifdef INGRESS_XDP_HW_TSTAMP
+/* The XDP RX metadata kfunc (net/core/xdp.c, Documentation/networking/xdp-rx-metadata.rst):
+ * the driver's hardware receive stamp of this frame; -EOPNOTSUPP/-ENODATA when it has none.
+ * Callable only from a device-bound program (BPF_F_XDP_DEV_BOUND_ONLY and the ifindex). */
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md *ctx, __u64 *timestamp) __ksym;
+
+/* struct ingress_xdp_meta in front of the frame, for every frame redirected: the magic and
+ * length say it was written for this frame, a zero stamp that the driver gave none. A driver
+ * without metadata room refuses bpf_xdp_adjust_meta: the frame goes without, and the backend
+ * finds no magic. */
+static __always_inline void put_hw_tstamp(struct xdp_md *ctx)
+{
+    __u64 ts = 0;
+    if (bpf_xdp_metadata_rx_timestamp(ctx, &ts) != 0)
+        ts = 0;
+    if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ingress_xdp_meta)) != 0)
+        return;
+    void *data = (void *)(long)ctx->data;
+    struct ingress_xdp_meta *m = (void *)(long)ctx->data_meta;
+    if ((void *)(m + 1) > data)
+        return;
+    m->magic = INGRESS_XDP_META_MAGIC;
+    m->len = (__u32)(ctx->data_end - ctx->data);
+    m->hw_ns = ts;
+}
+#endif
+
 static __always_inline int redirect(struct xdp_md *ctx, struct ingress_xdp_config *cfg)
 {
+#ifdef INGRESS_XDP_HW_TSTAMP
+    put_hw_tstamp(ctx);
+#endif
     /* XDP_PASS as the fallback action: no socket bound on this queue -> the kernel. */
     int rc = bpf_redirect_map(&ingress_xsks, ctx->rx_queue_index, XDP_PASS);
     count(rc == XDP_REDIRECT ? INGRESS_XDP_STAT_REDIRECT : INGRESS_XDP_STAT_NO_XSK);

@@ -29,6 +29,22 @@ enum ingress_xdp_stat {
     INGRESS_XDP_STAT_MAX = 7,
 };
 
+/* The device-bound variant (ingress_hwts.bpf.o, built from the same source with
+ * INGRESS_XDP_HW_TSTAMP) puts this XDP metadata in front of every frame it redirects to a
+ * socket: it ends where the frame starts, so hw_ns sits in the 8 bytes right before the
+ * frame, where the dataplane keeps a hardware stamp (core::kFlagHwTstamp). The UMEM reuses
+ * its frames, so the bytes before a frame hold whatever was there before unless the program
+ * wrote them: magic and len (the frame's length) say they were written for this frame. hw_ns
+ * is bpf_xdp_metadata_rx_timestamp()'s stamp (the NIC's clock, ns), 0 when the driver gave
+ * none. The AF_XDP backend reads it only from the device-bound variant and clears the magic
+ * as it reads it. */
+#define INGRESS_XDP_META_MAGIC 0x1d5e7a6bu
+struct ingress_xdp_meta {
+    unsigned int magic;       /* INGRESS_XDP_META_MAGIC */
+    unsigned int len;         /* data_end - data when written */
+    unsigned long long hw_ns; /* 0: no stamp */
+};
+
 /* ingress_config[0]. */
 struct ingress_xdp_config {
     unsigned int capture_all; /* 1: redirect every frame (full capture); 0: only ours */

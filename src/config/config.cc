@@ -213,9 +213,10 @@ void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key
 
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                     InterfaceConfig& i) {
-    r.keys(n, at,
-           {"name", "driver", "queues", "xdp_mode", "zero_copy", "busy_poll", "poll_mode",
-            "capture_all", "addresses", "conf", "vlans", "device", "exception", "rss"});
+    r.keys(
+        n, at,
+        {"name", "driver", "queues", "xdp_mode", "zero_copy", "hw_timestamps", "busy_poll",
+         "poll_mode", "capture_all", "addresses", "conf", "vlans", "device", "exception", "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
     if (i.name.size() > 15)
@@ -227,7 +228,7 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
     // A DPDK port's name is a label: a NIC bound to vfio-pci has no kernel interface.
     if (!dpdk && r.opt().interface_exists && !r.opt().interface_exists(i.name))
         r.fail(n["name"], at + ".name", "no interface '" + i.name + "' on this host");
-    for (const char* k : {"xdp_mode", "zero_copy", "busy_poll"})
+    for (const char* k : {"xdp_mode", "zero_copy", "hw_timestamps", "busy_poll"})
         if (dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver af_xdp only");
     for (const char* k : {"device", "exception", "rss"})
         if (!dpdk && n[k]) r.fail(n[k], at + "." + k, "applies to driver dpdk only");
@@ -252,6 +253,9 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
         i.zero_copy = r.choice<ZeroCopy>(
             z, at + ".zero_copy",
             {{"auto", ZeroCopy::kAuto}, {"on", ZeroCopy::kOn}, {"off", ZeroCopy::kOff}});
+    if (auto h = n["hw_timestamps"])
+        i.hw_timestamps = r.choice<HwTimestamps>(
+            h, at + ".hw_timestamps", {{"auto", HwTimestamps::kAuto}, {"off", HwTimestamps::kOff}});
     if (auto b = n["busy_poll"]) i.busy_poll = r.boolean(b, at + ".busy_poll");
     if (auto p = n["poll_mode"])
         i.poll_mode = r.choice<PollMode>(p, at + ".poll_mode",

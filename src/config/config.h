@@ -49,6 +49,9 @@ enum class XdpMode : uint8_t { kNative, kSkb };
 // the allowlist would refuse and lets it run (for finding a missing call).
 enum class Seccomp : uint8_t { kOff, kOn, kLog };
 enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
+// AF_XDP ports: whether the device-bound XDP program is tried for the NIC's receive stamps
+// (src/io/afxdp/hw_timestamps.md).
+enum class HwTimestamps : uint8_t { kAuto, kOff };
 // How a worker waits on an idle queue (README "Idle workers").
 using PollMode = worker::PollMode;
 // Which header fields the NIC's RSS hash covers (DPDK ports; docs/dpdk.md).
@@ -69,6 +72,7 @@ struct InterfaceConfig {
     std::vector<uint16_t> queues{0};
     XdpMode xdp_mode = XdpMode::kNative;
     ZeroCopy zero_copy = ZeroCopy::kAuto;
+    HwTimestamps hw_timestamps = HwTimestamps::kAuto;
     bool busy_poll = false;
     PollMode poll_mode = PollMode::kAdaptive;
     bool capture_all = false;  // redirect every frame to the dataplane (full capture)

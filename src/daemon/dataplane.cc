@@ -379,10 +379,11 @@ std::unique_ptr<Dataplane::Port> Dataplane::open_afxdp_port(const config::Interf
     for (const auto& v : ic.vlans)
         p->l2.vlans.push_back(
             {v.id, vlan_ifindex(ic.name, p->l2.ifindex, v.id, &kernel_ifindex), *mac});
-    p->prog = std::make_unique<io::afxdp::XdpProgram>(xdp_object, ic.name,
-                                                      ic.xdp_mode == config::XdpMode::kSkb
-                                                          ? io::afxdp::XdpMode::kSkb
-                                                          : io::afxdp::XdpMode::kNative);
+    p->prog = std::make_unique<io::afxdp::XdpProgram>(
+        xdp_object, ic.name,
+        ic.xdp_mode == config::XdpMode::kSkb ? io::afxdp::XdpMode::kSkb
+                                             : io::afxdp::XdpMode::kNative,
+        ic.hw_timestamps == config::HwTimestamps::kAuto);
     p->prog->set_capture_all(ic.capture_all);
     p->steering = std::make_unique<SteeringSync>(*p->prog, ic.name);
     io::afxdp::XskOptions xo;
@@ -894,12 +895,13 @@ std::vector<std::string> Dataplane::reload(const config::Config& file) {
         const auto& a = cfg_.interfaces[i];
         const auto& b = next.interfaces[i];
         if (a.name != b.name || a.queues != b.queues || a.driver != b.driver ||
-            a.xdp_mode != b.xdp_mode || a.zero_copy != b.zero_copy || a.busy_poll != b.busy_poll ||
+            a.xdp_mode != b.xdp_mode || a.zero_copy != b.zero_copy ||
+            a.hw_timestamps != b.hw_timestamps || a.busy_poll != b.busy_poll ||
             a.poll_mode != b.poll_mode || a.device != b.device || a.exception != b.exception ||
             a.rss != b.rss)
             restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
-                              "): name, driver, queues, xdp_mode, zero_copy, busy_poll, "
-                              "poll_mode, device, exception, rss");
+                              "): name, driver, queues, xdp_mode, zero_copy, hw_timestamps, "
+                              "busy_poll, poll_mode, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     // Who the daemon is and its filters are set once, after setup (docs/security.md). A new

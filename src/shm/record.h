@@ -71,8 +71,9 @@ enum {
      * IP_RETOPTS, as ip_cmsg_recv_retopts() does. */
     INGRESS_F_RETOPTS_CTRUNC = 1u << 5,
     /* hw_ns holds the NIC's hardware receive stamp (SO_TIMESTAMPING's ts[2]: the driver gave
-     * one, as skb_hwtstamps() would be set): DPDK's RTE_ETH_RX_OFFLOAD_TIMESTAMP (AF_XDP:
-     * never yet, docs/dpdk.md). Clear: no hardware stamp, hw_ns is 0. */
+     * one, as skb_hwtstamps() would be set): DPDK's RTE_ETH_RX_OFFLOAD_TIMESTAMP
+     * (docs/dpdk.md), AF_XDP's XDP RX metadata (src/io/afxdp/hw_timestamps.md). Clear: no
+     * hardware stamp, hw_ns is 0. */
     INGRESS_F_HW_TSTAMP = 1u << 6,
 };
 

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/spsc_ring.h"
+#include "io/afxdp/rx_meta.h"
 #include "io/afxdp/xdp_program.h"
 #include "io/rx_packet.h"
 
@@ -94,7 +95,8 @@ struct AfXdpBackend::Queue {
     }
 };
 
-AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog) : ifindex_(prog.ifindex()) {
+AfXdpBackend::AfXdpBackend(const XskOptions& opt, XdpProgram& prog)
+    : ifindex_(prog.ifindex()), rx_meta_(prog.hw_timestamps()) {
     for (uint16_t qid : opt.queues) {
         auto qu = std::make_unique<Queue>();
         Queue& Q = *qu;
@@ -223,6 +225,10 @@ uint16_t AfXdpBackend::rx_burst(uint16_t queue, core::Packet* pkts, uint16_t max
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
         init_packet(pkts[i], Q->data(addr), d->len, (uint64_t{queue} << kQueueShift) | base, queue,
                     ifindex_, now);
+        // The device-bound program's metadata: the NIC's stamp (rx_meta.h). The UMEM is in
+        // aligned mode (frame_size a power of two): the frame's headroom is the address's
+        // offset in its chunk.
+        if (rx_meta_) take_rx_meta(pkts[i], addr & (Q->frame_size - 1));
     }
     if (n) xsk_ring_cons__release(&Q->rx, n);
     Q->st.rx.add(n);

@@ -22,6 +22,11 @@
 // (wait_rx): the kernel wakes it when its RX ring gets a frame. Zero-copy is tried first where
 // allowed, then copy mode; zero_copy() reports what the kernel granted.
 //
+// Hardware receive stamps: when the program on the interface is the device-bound variant
+// (XdpProgram::hw_timestamps()), the NIC's stamp of each frame arrives as XDP metadata in the
+// UMEM right before the frame; rx_burst sets core::kFlagHwTstamp on a frame that has one
+// (rx_meta.h, hw_timestamps.md).
+//
 // pass_burst(): frames cannot go back into the kernel's stack from an XSK, and this backend
 // has no exception interface: the XDP program keeps the kernel's traffic away from us, and
 // a frame the pipeline still decides to pass (full-capture mode: ARP and the like; a
@@ -90,6 +95,9 @@ private:
     std::vector<std::unique_ptr<Queue>> queues_;
     std::vector<int16_t> index_;  // queue id -> queues_ slot, -1 if not ours
     uint32_t ifindex_;
+    // The program is the device-bound variant (XdpProgram::hw_timestamps()): every frame
+    // comes with its metadata, the NIC's stamp in it (rx_meta.h).
+    bool rx_meta_ = false;
 };
 
 }  // namespace ingress::io::afxdp

@@ -20,6 +20,11 @@
 
 #include "ingress_xdp.h"
 
+// Debian 12's uapi headers (Linux 6.1) predate device-bound XDP programs (Linux 6.3).
+#ifndef BPF_F_XDP_DEV_BOUND_ONLY
+#define BPF_F_XDP_DEV_BOUND_ONLY (1U << 6)
+#endif
+
 namespace ingress::io::afxdp {
 namespace {
 
@@ -34,6 +39,7 @@ xdp_attach_mode to_libxdp(XdpMode m) {
 }
 
 bool g_verbose = false;
+bool g_trying = false;  // attach_dev_bound() at work: a refusal is expected, said in one line
 
 // Known, expected messages that say nothing is wrong: libbpf's note about libxdp's metadata
 // section; libxdp's fallback when there is no bpffs or the dispatcher is refused (and
@@ -58,7 +64,7 @@ bool benign(const char* msg) {
 }
 
 int print_filtered(bool warn, const char* fmt, va_list ap) {
-    if (!g_verbose && !warn) return 0;
+    if (!g_verbose && (!warn || g_trying)) return 0;
     char msg[1024];
     std::vsnprintf(msg, sizeof msg, fmt, ap);
     if (!g_verbose && benign(msg)) return 0;
@@ -92,28 +98,23 @@ std::string default_object_path() {
     return "ingress.bpf.o";
 }
 
-XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode)
+std::string dev_bound_object_path(const std::string& object_path) {
+    return (std::filesystem::path(object_path).parent_path() / "ingress_hwts.bpf.o").string();
+}
+
+XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname, XdpMode mode,
+                       bool hw_timestamps)
     : ifname_(ifname), mode_(mode) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error(ifname + ": no such interface");
     lock_ = InterfaceLock::acquire(ifname, ifindex_);
     remove_leftover();
-    prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
-    if (int err = libxdp_get_error(prog_); err) {
-        prog_ = nullptr;
-        throw std::runtime_error(object_path + ": cannot open XDP object: " + errstr(err));
-    }
-    if (int err = xdp_program__attach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0)) {
-        xdp_program__close(prog_);
-        prog_ = nullptr;
-        throw std::runtime_error(ifname + ": cannot attach the XDP program (" +
-                                 (mode == XdpMode::kNative ? "native" : "skb") +
-                                 " mode): " + errstr(err));
-    }
+    hw_ = hw_timestamps && attach_dev_bound(object_path);
+    if (!hw_) attach_plain(object_path);
     report_attach_kind();
     // For the next owner, should this one die without detaching (remove_leftover()).
-    lock_.record_prog_id(xdp_program__id(prog_));
-    bpf_object* obj = xdp_program__bpf_obj(prog_);
+    lock_.record_prog_id(prog_id_);
+    bpf_object* obj = obj_ ? obj_ : xdp_program__bpf_obj(prog_);
     xsks_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_XSKS_MAP);
     dst_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_DST_MAP);
     config_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_CONFIG_MAP);
@@ -123,12 +124,88 @@ XdpProgram::XdpProgram(const std::string& object_path, const std::string& ifname
     tap_ring_fd_ = bpf_object__find_map_fd_by_name(obj, INGRESS_XDP_TAP_RING);
     if (xsks_fd_ < 0 || dst_fd_ < 0 || config_fd_ < 0 || stats_fd_ < 0 || proto_fd_ < 0 ||
         prefix_fd_ < 0 || tap_ring_fd_ < 0) {
-        xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode), 0);
-        xdp_program__close(prog_);
-        prog_ = nullptr;
+        detach();
         throw std::runtime_error(object_path + ": XDP object lacks the maps of ingress_xdp.h");
     }
     set_protocol(wire::kIpProtoUdp, true);
+}
+
+void XdpProgram::attach_plain(const std::string& object_path) {
+    prog_ = xdp_program__open_file(object_path.c_str(), "xdp", nullptr);
+    if (int err = libxdp_get_error(prog_); err) {
+        prog_ = nullptr;
+        throw std::runtime_error(object_path + ": cannot open XDP object: " + errstr(err));
+    }
+    if (int err = xdp_program__attach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0)) {
+        xdp_program__close(prog_);
+        prog_ = nullptr;
+        throw std::runtime_error(ifname_ + ": cannot attach the XDP program (" +
+                                 (mode_ == XdpMode::kNative ? "native" : "skb") +
+                                 " mode): " + errstr(err));
+    }
+    prog_fd_ = xdp_program__fd(prog_);
+    prog_id_ = xdp_program__id(prog_);
+}
+
+bool XdpProgram::attach_dev_bound(const std::string& object_path) {
+    // The XDP RX metadata kfuncs (Documentation/networking/xdp-rx-metadata.rst) resolve to
+    // the driver's implementation when the program is loaded bound to the device
+    // (prog_ifindex with BPF_F_XDP_DEV_BOUND_ONLY, Linux 6.3). The kernel refuses the load
+    // when the kernel has no such flag or kfunc, and the attach in generic (skb) mode
+    // (dev_xdp_attach: "Can't attach device-bound programs in generic mode").
+    //
+    // libbpf loads it and attaches it alone (bpf_xdp_attach, as libxdp's single-program path
+    // does), never behind libxdp's dispatcher: a dispatcher's slot is an freplace extension,
+    // which inherits the dispatcher's device binding, and libxdp 1.3's dispatcher has none
+    // (xdp-tools#495); nor through xdp_program__attach, which libxdp 1.3 cannot do for a
+    // program it did not load (a null bpf_program in attach_multi: SIGSEGV without
+    // CAP_SYS_ADMIN). XDP_FLAGS_UPDATE_IF_NOEXIST: where another program already holds the
+    // hook (a dispatcher with others' programs), the plain program joins it instead.
+    // libbpf's log of a refusal is held back (g_trying), the reason said in the one line
+    // below.
+    std::string why;
+    if (mode_ == XdpMode::kSkb) {
+        why = "xdp_mode skb: the kernel binds XDP programs to a device in native mode only";
+    } else {
+        const std::string path = dev_bound_object_path(object_path);
+        g_trying = true;
+        bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
+        int err = static_cast<int>(libbpf_get_error(obj));
+        if (err) obj = nullptr;
+        bpf_program* bp =
+            obj ? bpf_object__find_program_by_name(obj, INGRESS_XDP_PROG_NAME) : nullptr;
+        if (obj && !bp) err = -ENOENT;
+        if (bp) {
+            bpf_program__set_ifindex(bp, ifindex_);
+            err = bpf_program__set_flags(bp, bpf_program__flags(bp) | BPF_F_XDP_DEV_BOUND_ONLY);
+        }
+        const bool opened = !err;
+        if (!err) err = bpf_object__load(obj);
+        const char* step = "load";
+        if (!err) {
+            step = "attach";
+            err = bpf_xdp_attach(static_cast<int>(ifindex_), bpf_program__fd(bp),
+                                 XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
+        }
+        g_trying = false;
+        if (!err) {
+            obj_ = obj;
+            prog_fd_ = bpf_program__fd(bp);
+            bpf_prog_info info{};
+            uint32_t len = sizeof info;
+            if (bpf_obj_get_info_by_fd(prog_fd_, &info, &len) == 0) prog_id_ = info.id;
+            return true;
+        }
+        if (obj) bpf_object__close(obj);
+        why = opened ? std::string(
+                           "the kernel or the driver refused the device-bound XDP "
+                           "program's ") +
+                           step + " (" + errstr(err) + ")"
+                     : "cannot open " + path + " (" + errstr(err) + ")";
+    }
+    std::fprintf(stderr, "%s: no hardware receive timestamps: %s; the plain XDP program instead\n",
+                 ifname_.c_str(), why.c_str());
+    return false;
 }
 
 void XdpProgram::report_attach_kind() {
@@ -140,15 +217,21 @@ void XdpProgram::report_attach_kind() {
     if (libxdp_get_error(mp) == -EPERM) {
         // Not allowed to open it by id: the hook holding our program's own id is alone.
         LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        alone_ = bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) == 0 &&
-                 q.prog_id == xdp_program__id(prog_);
+        alone_ = bpf_xdp_query(static_cast<int>(ifindex_), 0, &q) == 0 && q.prog_id == prog_id_;
         mp = nullptr;
     } else if (libxdp_get_error(mp) || !mp) {
         return;
     } else {
         alone_ = xdp_multiprog__is_legacy(mp);
     }
-    if (alone_)
+    if (alone_ && hw_)
+        // The kernel binds no dispatcher's extension to a device (attach_dev_bound()).
+        std::fprintf(stderr,
+                     "%s: XDP program attached alone (device-bound, for the NIC's receive "
+                     "stamps): no other XDP program can share this interface (hw_timestamps: "
+                     "off lets libxdp's dispatcher share it where the kernel allows)\n",
+                     ifname_.c_str());
+    else if (alone_)
         std::fprintf(stderr,
                      "%s: XDP program attached alone (libxdp's dispatcher was refused): "
                      "no other XDP program can share this interface\n",
@@ -257,16 +340,24 @@ void XdpProgram::remove_leftover_by_id() {
 }
 
 XdpProgram::~XdpProgram() {
-    if (!prog_) return;
+    detach();
+}
+
+void XdpProgram::detach() noexcept {
+    if (prog_fd_ < 0) return;
     // Attached alone: off over netlink, naming our own program (XDP_FLAGS_REPLACE), which
     // needs only CAP_NET_ADMIN; libxdp's detach would look it up by id first (CAP_SYS_ADMIN,
     // which ingressd may not have: privileges: user, the unit's bounding set). Behind a
     // dispatcher the request fails (another program is attached) and libxdp detaches.
-    LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(prog_));
+    LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd_);
     const uint32_t flags = mode_ == XdpMode::kSkb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-    if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0)
+    if (bpf_xdp_detach(static_cast<int>(ifindex_), flags, &opts) != 0 && prog_)
         xdp_program__detach(prog_, static_cast<int>(ifindex_), to_libxdp(mode_), 0);
-    xdp_program__close(prog_);
+    if (prog_) xdp_program__close(prog_);
+    if (obj_) bpf_object__close(obj_);
+    prog_ = nullptr;
+    obj_ = nullptr;
+    prog_fd_ = -1;
 }
 
 void XdpProgram::add_dst(wire::Ipv4Addr addr, uint32_t kind) {

@@ -175,6 +175,27 @@ TEST(Config, DpdkDefaults) {
     EXPECT_TRUE(c.dpdk.eal_args.empty());
 }
 
+// hw_timestamps is per AF_XDP interface, auto unless the file says off (the device-bound XDP
+// program tried first, src/io/afxdp/hw_timestamps.md); a DPDK port has no XDP program.
+TEST(Config, HwTimestampsPerAfXdpInterfaceDefaultAuto) {
+    Config c = parse(
+        "interfaces:\n"
+        "  - {name: a0}\n"
+        "  - {name: a1, hw_timestamps: off}\n"
+        "  - {name: a2, hw_timestamps: auto}\n",
+        "t.yaml", opts());
+    EXPECT_EQ(c.interfaces.at(0).hw_timestamps, HwTimestamps::kAuto);
+    EXPECT_EQ(c.interfaces.at(1).hw_timestamps, HwTimestamps::kOff);
+    EXPECT_EQ(c.interfaces.at(2).hw_timestamps, HwTimestamps::kAuto);
+    EXPECT_THROW(parse("interfaces:\n  - {name: a0, hw_timestamps: on}\n", "t.yaml", opts()), Error)
+        << "auto or off";
+    EXPECT_THROW(parse("interfaces:\n  - {name: p0, driver: dpdk, device: 'net_null0', "
+                       "hw_timestamps: off}\n",
+                       "t.yaml", opts()),
+                 Error)
+        << "applies to driver af_xdp only";
+}
+
 // poll_mode is per interface; an interface without it is adaptive, so no worker takes a core
 // while its queue is idle unless the file says busy.
 TEST(Config, PollModePerInterfaceDefaultAdaptive) {
