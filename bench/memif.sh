@@ -13,6 +13,9 @@
 #        ROUNDS     generator mode: rounds of the generators, interleaved (default 3)
 #        SIZES TRIAL MAX_TRIALS  rfc2544 mode (default 64,1518; 2 s; 8)
 #        GEN_CPU WORKER_CPU  (default 0 and 1)
+#        APP_CPU    where the apps run (default GEN_CPU: on two CPUs the worker's CPU then
+#                   runs only the worker, so its cycles per frame are its own; "" leaves
+#                   them to the scheduler)
 #        CHECK=1    the CI variant: one short 64-byte worker window; exits non-zero unless
 #                   ingressd's conservation identity holds and sent = rx + rx_missed + what
 #                   was left in the memif ring (0..1024) when the client disconnected
@@ -43,6 +46,7 @@ MODE=${MODE:-all} DURATION=${DURATION:-5} PROFILES=${PROFILES:-"64 1518 frag"}
 BURST=${BURST:-256} ZERO_COPY=${ZERO_COPY:-no} ROUNDS=${ROUNDS:-3}
 SIZES=${SIZES:-64,1518} TRIAL=${TRIAL:-2} MAX_TRIALS=${MAX_TRIALS:-8}
 GEN_CPU=${GEN_CPU:-0} WORKER_CPU=${WORKER_CPU:-1} CHECK=${CHECK:-}
+APP_CPU=${APP_CPU-$GEN_CPU}
 if [ -n "$CHECK" ]; then MODE=worker PROFILES=64 DURATION=${CHECK_DURATION:-2}; fi
 [ "$(id -u)" -eq 0 ] || { echo "memif.sh: needs root (a namespace for ingressd's TAP)" >&2; exit 1; }
 for t in src/ingressd tools/ingress-pktgen tools/ingressctl tools/ingress-sink; do
@@ -145,13 +149,15 @@ runtime_window() {  # SECONDS
 }
 sink() {  # NAME ARGS...
     local name=$1; shift
-    "$build/tools/ingress-sink" --socket "$tmp/ctl.sock" --json --quiet "$@" > "$tmp/$name.json" 2> "$tmp/$name.err" &
+    local pin=()
+    [ -z "$APP_CPU" ] || pin=(taskset -c "$APP_CPU")
+    "${pin[@]}" "$build/tools/ingress-sink" --socket "$tmp/ctl.sock" --json --quiet "$@" > "$tmp/$name.json" 2> "$tmp/$name.err" &
     apps+=($!)
 }
 mpps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.3f", (s > 0 ? n / s / 1e6 : 0) }'; }
 cpu_desc="$(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo))"
 echo "ingress memif benchmark: $(date -u +%F), $(uname -r), $cpu_desc, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "generator ingress-pktgen on CPU $GEN_CPU (--burst $BURST, zero-copy $ZERO_COPY), ingressd's worker on CPU $WORKER_CPU (poll busy); window ${DURATION}s"
+echo "generator ingress-pktgen on CPU $GEN_CPU (--burst $BURST, zero-copy $ZERO_COPY), ingressd's worker on CPU $WORKER_CPU (poll busy), apps on CPU ${APP_CPU:-any}; window ${DURATION}s"
 fail=0
 
 worker_mode() {
