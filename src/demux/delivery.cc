@@ -14,13 +14,21 @@ void WakeupList::note(ShmRings& r, uint16_t worker) noexcept {
         return;
     }
     w.pending = true;
+    w.prod.prefetch_wakeup();
     list_[n_++] = &r;
 }
 
 void WakeupList::flush(uint16_t worker) noexcept {
+    if (n_ == 0) return;
+    // One full fence for the whole burst (RingProducer::take_wakeup_fenced): every submit of
+    // the burst is before it, every needs_wakeup load after it.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (std::size_t i = 0; i < n_; ++i) {
-        list_[i]->w_[worker].pending = false;
-        list_[i]->wake(worker);
+        ShmRings::PerWorker& w = list_[i]->w_[worker];
+        w.pending = false;
+        if (!w.prod.take_wakeup_fenced()) continue;
+        w.prod.count_wakeup();  // counted before the ring: the woken app may read its stats
+        list_[i]->bell_.ring();
     }
     n_ = 0;
 }

@@ -167,9 +167,7 @@ bool RingProducer::take_wakeup() noexcept {
     // least one side sees the other: either we see the flag and wake it, or it sees the
     // data and does not sleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (h_->needs_wakeup.load(std::memory_order_relaxed) == 0) return false;
-    h_->needs_wakeup.store(0, std::memory_order_relaxed);
-    return true;
+    return take_wakeup_fenced();
 }
 
 // --- consumer ---------------------------------------------------------------------------

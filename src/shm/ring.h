@@ -254,6 +254,17 @@ public:
     // After a burst of submits: true when the consumer asked to be woken; clears the flag
     // (the caller then calls count_wakeup() and rings the doorbell once).
     bool take_wakeup() noexcept;
+    // take_wakeup() without its fence, for a caller that issued one full fence after its
+    // last submit to any ring: one fence orders every earlier prod store before every later
+    // needs_wakeup load, so a burst that touched many rings pays one fence, not one each.
+    bool take_wakeup_fenced() noexcept {
+        if (h_->needs_wakeup.load(std::memory_order_relaxed) == 0) return false;
+        h_->needs_wakeup.store(0, std::memory_order_relaxed);
+        return true;
+    }
+    // The needs_wakeup flag lives on the consumer's line: fetch it early when a burst first
+    // touches the ring, so the check at the burst's end does not wait for it.
+    void prefetch_wakeup() const noexcept { __builtin_prefetch(&h_->needs_wakeup); }
     void count_wakeup() noexcept { count(counts_.wakeups, h_->wakeups); }
 
     // The daemon's own counts. The header's delivered / dropped_full / truncated / wakeups
