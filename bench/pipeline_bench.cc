@@ -130,9 +130,11 @@ enum class Observe { kOff, kNoMatch, kMatchAll };
 void add_bindings(demux::EndpointTable::Builder& b,
                   const std::vector<std::unique_ptr<demux::UdpEndpoint>>& eps, uint32_t n);
 // `payload`: UDP payload bytes per datagram; `csum_at_queue`: demux::DemuxEnv's switch.
+// `stalled`: the apps never read, so once their rings are full every datagram is refused
+// (SOCKET_RCVBUFF): the worker's cost under overload, an app that does not keep up.
 void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff,
-                          bool bindings = false, uint32_t payload = 18,
-                          bool csum_at_queue = false) {
+                          bool bindings = false, uint32_t payload = 18, bool csum_at_queue = false,
+                          bool stalled = false) {
     const auto endpoints = bindings ? 16u : static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -204,7 +206,7 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
         if (profiled) profile.stage(worker::Stage::kRx, core::tsc_now() - t0, n);
         pipeline.process(batch, 1'000'000'000);
         if (profiled) profile.poll(n, core::tsc_now() - t0);
-        if (++burst == bursts_per_cycle) {  // the applications drain their rings
+        if (++burst == bursts_per_cycle && !stalled) {  // the applications drain their rings
             burst = 0;
             for (auto& app : apps) {
                 uint32_t idx;
@@ -213,7 +215,16 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
         }
     }
     const auto snap = counters.snapshot();
-    if (snap.delivered != snap.rx) state.SkipWithError("not every frame was delivered");
+    if (!stalled && snap.delivered != snap.rx) state.SkipWithError("not every frame was delivered");
+    if (stalled && (!snap.conserved() ||
+                    snap.delivered + snap.drop_value(core::DropReason::kSocketRcvbuff) != snap.rx ||
+                    snap.delivered > uint64_t{endpoints} * g.slot_count))
+        state.SkipWithError(("a stalled app's datagrams were not refused as SOCKET_RCVBUFF: rx " +
+                             std::to_string(snap.rx) + " delivered " +
+                             std::to_string(snap.delivered) + " dropped " +
+                             std::to_string(snap.dropped_total()) + " rcvbuff " +
+                             std::to_string(snap.drop_value(core::DropReason::kSocketRcvbuff)))
+                                .c_str());
     if ((observe == Observe::kMatchAll) != (session.lost() + session.skipped() > 0))
         state.SkipWithError("the trace did not see what it should");
     hub.stop();
@@ -236,6 +247,10 @@ void BM_PipelineUdpUnicast(benchmark::State& state) {
 // The same with the runtime profile on: the difference is the profile's own cost.
 void BM_PipelineUdpUnicastProfiled(benchmark::State& state) {
     pipeline_udp_unicast(state, true);
+}
+
+void BM_PipelineUdpStalledApp(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kOff, false, 18, false, true);
 }
 
 // Repeated, with the best run reported beside mean/median: on a shared machine other
@@ -361,6 +376,7 @@ void BM_AppReadLarge(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpStalledApp)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpLarge)->Apply(large_args);
 BENCHMARK(BM_AppReadLarge)->Arg(0)->Arg(1)->ArgName("verify")->Apply(repeated);
 BENCHMARK(BM_PipelineUdpBindings)->Apply(bindings_args);
