@@ -40,9 +40,11 @@
 // Idle (wait_rx, poll_mode): with `rx_interrupts`, the port and the TAP are configured with
 // rx interrupts where their PMDs take them, and an idle worker sleeps in an epoll on its
 // queue's interrupts (the port's, and the TAP's so the kernel's frames go out at once),
-// registered from attach_thread. Without them (a PMD that has none: net_af_packet,
-// net_af_xdp) wait_rx() sends the kernel's waiting frames and returns false: the worker then
-// sleeps a bounded micro-sleep backoff. Workers should register
+// registered from attach_thread. Whether the port has them is probed at start (configured
+// with rx interrupts, queue 0's event fd asked for and armed once); without them (a PMD that
+// has none: net_af_packet, net_af_xdp, net_memif in DPDK 22.11) one line says so, the port
+// is configured without, and wait_rx() sends the kernel's waiting frames and returns false:
+// the worker then sleeps a bounded micro-sleep backoff (worker.h). Workers should register
 // with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an
 // unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
@@ -192,6 +194,8 @@ private:
     void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void configure_port(bool tap, bool rx_intr);
+    // Whether the started `port` has rx interrupts to sleep on: "" if so, else why not.
+    static std::string probe_rx_interrupts(uint16_t port) noexcept;
     // RTE_ETH_RX_OFFLOAD_TIMESTAMP when the port offers it (ts_off_, ts_flag_), else one line.
     void enable_rx_timestamps(const rte_eth_dev_info& info, rte_eth_conf& conf);
     void service_exception(Queue& Q) noexcept;
