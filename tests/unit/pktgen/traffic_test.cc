@@ -112,6 +112,8 @@ TEST(Traffic, MalformedShareHoldsWithFewFlows) {
 // (the pseudo-header sum over the datagram folds to 0); with and without a VLAN tag, many
 // stamps in a row (the incremental update, RFC 1624, never drifts), and a zero checksum
 // (none) stays zero.
+const wire::Ipv4Addr kSrc = wire::ipv4(198, 18, 0, 2), kDst = wire::ipv4(198, 18, 0, 1);
+
 TEST(Traffic, StampLandsInThePayloadAndKeepsTheUdpChecksumValid) {
     auto udp_ok = [](const std::vector<uint8_t>& f, std::size_t l3) {
         auto ip = *wire::Ipv4View::try_view(std::span<const uint8_t>(f).subspan(l3));
@@ -143,7 +145,12 @@ TEST(Traffic, StampLandsInThePayloadAndKeepsTheUdpChecksumValid) {
         }
         EXPECT_NE(static_cast<uint16_t>(f[at->checksum] << 8 | f[at->checksum + 1]), before);
     }
-    auto none = wire::FrameBuilder().udp(40000, 5000).payload_size(18).zero_udp_checksum().build();
+    auto none = wire::FrameBuilder()
+                    .ipv4(kSrc, kDst)
+                    .udp(40000, 5000)
+                    .payload_size(18)
+                    .zero_udp_checksum()
+                    .build();
     auto at = stamp_spot(none);
     ASSERT_TRUE(at.has_value());
     write_stamp(none.data(), *at, 1'764'800'000'000'000'001);
@@ -158,9 +165,12 @@ TEST(Traffic, StampSpotRefusesWhatCannotCarryAStamp) {
     s.sizes = {1518};
     s.fragments = 3;
     for (const auto& t : build_templates(s)) EXPECT_FALSE(stamp_spot(t.bytes)) << "a fragment";
-    EXPECT_FALSE(stamp_spot(wire::FrameBuilder().udp(1, 2).payload_size(7).build()));
-    EXPECT_TRUE(stamp_spot(wire::FrameBuilder().udp(1, 2).payload_size(8).build()));
-    EXPECT_FALSE(stamp_spot(wire::FrameBuilder().icmp(8, 0).payload_size(32).build()));
+    EXPECT_FALSE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).udp(1, 2).payload_size(7).build()));
+    EXPECT_TRUE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).udp(1, 2).payload_size(8).build()));
+    EXPECT_FALSE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).icmp(8, 0).payload_size(32).build()));
     EXPECT_FALSE(stamp_spot(std::vector<uint8_t>(10)));
 }
 
