@@ -310,11 +310,12 @@ TEST_F(DpdkTapIdle, RxInterruptWakesTheSleepingWorkerForTheFrame) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     const auto frame = wire::FrameBuilder().ipv4(kPeer, kUs).udp(1000, 2000).build();
+    const std::string tap = tap_if();  // the child's pid is not ours
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        _exit(test::send_frames(tap_if(), {frame}) == 1 ? 0 : 1);
+        _exit(test::send_frames(tap, {frame}) == 1 ? 0 : 1);
     }
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(be.wait_rx(0, 5'000'000'000)) << "the port has a wakeup";

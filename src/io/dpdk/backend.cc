@@ -393,7 +393,7 @@ void DpdkBackend::start_port(bool tap) {
         std::string why;
         try {
             configure_port(tap, true);
-            why = probe_rx_interrupts(port);
+            why = probe_rx_interrupts(port, tap ? tap_arm_ : port_arm_);
             if (why.empty()) {
                 intr = true;
                 return;
@@ -412,11 +412,14 @@ void DpdkBackend::start_port(bool tap) {
     configure_port(tap, false);
 }
 
-std::string DpdkBackend::probe_rx_interrupts(uint16_t port) noexcept {
+std::string DpdkBackend::probe_rx_interrupts(uint16_t port, bool& arm) noexcept {
     if (rte_eth_dev_rx_intr_ctl_q_get_fd(port, 0) < 0) return "no interrupt fd for its queues";
-    if (int r = rte_eth_dev_rx_intr_enable(port, 0); r != 0)
-        return "rte_eth_dev_rx_intr_enable: " + dpdk_error(r);
-    rte_eth_dev_rx_intr_disable(port, 0);
+    // Most PMDs arm the interrupt per sleep (rx_intr_enable / disable); net_tap's is its
+    // queue's fd, readable whenever a frame waits: always armed, enable is not supported.
+    const int r = rte_eth_dev_rx_intr_enable(port, 0);
+    if (r != 0 && r != -ENOTSUP) return "rte_eth_dev_rx_intr_enable: " + dpdk_error(r);
+    arm = r == 0;
+    if (arm) rte_eth_dev_rx_intr_disable(port, 0);
     return {};
 }
 
@@ -597,8 +600,9 @@ bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
     Queue& Q = *queues_[queue];
     // The kernel's frames waiting in the TAP go out before the worker sleeps.
     if (tap_ != UINT16_MAX) service_exception(Q);
-    if (!Q.intr || t_queue != queue || rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
-    const bool tap = Q.tap_intr && rte_eth_dev_rx_intr_enable(tap_, queue) == 0;
+    if (!Q.intr || t_queue != queue) return false;
+    if (port_arm_ && rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
+    const bool tap = Q.tap_intr && (!tap_arm_ || rte_eth_dev_rx_intr_enable(tap_, queue) == 0);
     // A frame that came after the last poll and before the enable may raise no interrupt:
     // look once more where the PMD can say.
     if (rte_eth_rx_queue_count(port_, queue) <= 0) {
@@ -606,9 +610,9 @@ bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
         const int ms = static_cast<int>(std::max<uint64_t>(1, timeout_ns / 1'000'000));
         rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, 2, ms);
     }
-    rte_eth_dev_rx_intr_disable(port_, queue);
+    if (port_arm_) rte_eth_dev_rx_intr_disable(port_, queue);
     if (tap) {
-        rte_eth_dev_rx_intr_disable(tap_, queue);
+        if (tap_arm_) rte_eth_dev_rx_intr_disable(tap_, queue);
         service_exception(Q);
     }
     return true;

@@ -194,8 +194,9 @@ private:
     void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void configure_port(bool tap, bool rx_intr);
-    // Whether the started `port` has rx interrupts to sleep on: "" if so, else why not.
-    static std::string probe_rx_interrupts(uint16_t port) noexcept;
+    // Whether the started `port` has rx interrupts to sleep on: "" if so (`arm`: they are
+    // enabled per sleep; false: always on, as net_tap's), else why not.
+    static std::string probe_rx_interrupts(uint16_t port, bool& arm) noexcept;
     // RTE_ETH_RX_OFFLOAD_TIMESTAMP when the port offers it (ts_off_, ts_flag_), else one line.
     void enable_rx_timestamps(const rte_eth_dev_info& info, rte_eth_conf& conf);
     void service_exception(Queue& Q) noexcept;
@@ -213,6 +214,7 @@ private:
     uint32_t ifindex_ = 0;
     uint64_t rss_hf_ = 0;
     bool port_intr_ = false, tap_intr_ = false;  // configured with rx interrupts
+    bool port_arm_ = false, tap_arm_ = false;    // ... armed per sleep (rx_intr_enable)
     std::string driver_;
     // RTE_ETH_RX_OFFLOAD_TIMESTAMP granted: the mbuf's rx timestamp dynfield (offset) and
     // ol_flags bit; ts_flag_ 0 when the driver has no hardware stamps (never matches).
