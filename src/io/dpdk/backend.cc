@@ -40,10 +40,11 @@ std::string dpdk_error(int err) {
 // DPDK's log on stderr, without the lines that look like errors and are not: the TAP PMD
 // reports that the kernel has no multiq qdisc (it then leaves rte_flow off on the TAP,
 // which ingressd does not use) and that it has no secondary process to tell about a start
-// (ingressd runs none). Every other line passes.
+// (ingressd runs none); ethdev says a port has no rx interrupt handle when the start-up probe
+// asks (start_port's own line says so). Every other line passes.
 ssize_t write_dpdk_log(void*, const char* buf, size_t n) {
-    static constexpr std::string_view kBenign[] = {"qdisc", "Disabling rte flow support",
-                                                   "start req to secondary"};
+    static constexpr std::string_view kBenign[] = {
+        "qdisc", "Disabling rte flow support", "start req to secondary", "Rx Intr handle unset"};
     std::string_view rest(buf, n);
     while (!rest.empty()) {
         const std::size_t end = std::min(rest.find('\n'), rest.size() - 1) + 1;
@@ -386,28 +387,29 @@ void DpdkBackend::start_port(bool tap) {
     bool& intr = tap ? tap_intr_ : port_intr_;
     intr = false;
     if (opt_.rx_interrupts) {
-        // A PMD without rx interrupts may refuse them at configure or at start, or take the
-        // flag and have none (net_memif, net_af_packet: no rx_queue_intr_enable, no
-        // interrupt vector): the probe asks for queue 0's event fd and arms it once. Where
-        // that fails, again without (the worker's idle sleep falls back to a micro-sleep).
+        // A PMD without rx interrupts may refuse them at configure or at start: then again
+        // without. Or it takes the flag and has none (net_memif, net_af_packet, net_af_xdp:
+        // no interrupt vector): the probe asks for queue 0's interrupt fd and arms it once;
+        // where that fails the port stays as it is (configured again, net_af_xdp could not
+        // bind its socket a second time) and the worker's idle sleep is a micro-sleep.
         std::string why;
+        bool started = false;
         try {
             configure_port(tap, true);
+            started = true;
             why = probe_rx_interrupts(port, tap ? tap_arm_ : port_arm_);
-            if (why.empty()) {
-                intr = true;
-                return;
-            }
         } catch (const std::exception& e) {
             why = e.what();
+            rte_eth_dev_stop(port);
         }
-        rte_eth_dev_stop(port);
-        if (!tap)
+        intr = started && why.empty();
+        if (!intr && !tap)
             std::fprintf(stderr,
                          "ingressd: dpdk port %s (%s): no rx interrupts (%s): an idle worker "
                          "micro-sleeps instead (10 us doubling to 1 ms; to 5 ms after 1 s "
                          "without a frame)\n",
                          opt_.name.c_str(), driver_.c_str(), why.c_str());
+        if (started) return;
     }
     configure_port(tap, false);
 }

@@ -42,11 +42,11 @@
 // queue's interrupts (the port's, and the TAP's so the kernel's frames go out at once),
 // registered from attach_thread. Whether the port has them is probed at start (configured
 // with rx interrupts, queue 0's event fd asked for and armed once); without them (a PMD that
-// has none: net_af_packet, net_af_xdp, net_memif in DPDK 22.11) one line says so, the port
-// is configured without, and wait_rx() sends the kernel's waiting frames and returns false:
-// the worker then sleeps a bounded micro-sleep backoff (worker.h). Workers should register
-// with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an
-// unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
+// has none: net_af_packet, net_af_xdp, net_memif in DPDK 22.11) one line says so and wait_rx()
+// sends the kernel's waiting frames and returns false: the worker then sleeps a bounded micro-sleep
+// backoff (worker.h). Workers should register with DPDK (ThreadRegistration) so the mempool's
+// per-lcore cache serves them; an unregistered thread is correct but goes to the mempool's shared
+// ring on every alloc/free.
 #pragma once
 
 #include <array>
