@@ -46,10 +46,7 @@ void Worker::idle() noexcept {
         const bool deep = now_ - last_frame_ns_ >= opt_.deep_idle_ns;
         backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs,
                                  deep ? opt_.deep_backoff_max_ns : opt_.backoff_max_ns);
-        const uint64_t ns = std::min(backoff_ns_, timeout);
-        const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
-                          .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
-        nanosleep(&ts, nullptr);
+        backend_.micro_sleep(opt_.queue, std::min(backoff_ns_, timeout));
     }
     ipv4::rcu_reader_online();
     profile_.slept(core::tsc_now() - t0);

@@ -244,7 +244,8 @@ class DpdkAfPacketIdle : public Dpdk {
 // net_af_xdp neither): the start-up probe says so in one line naming the driver, wait_rx()
 // reports no wakeup (the worker micro-sleeps), and an interrupt-mode worker that slept in
 // that micro-sleep before any frame came still takes every frame sent afterwards, with the
-// kernel's counters (the same traffic and fates as the polling tests above).
+// kernel's counters (the same traffic and fates as the polling tests above), and sends the
+// kernel's ARP reply from the exception TAP while it sleeps.
 TEST_F(DpdkAfPacketIdle, NoRxInterruptsIsOneLineAndTheWorkerMicroSleepsAndDelivers) {
     PortOptions o = options();
     o.rx_interrupts = true;
@@ -273,8 +274,18 @@ TEST_F(DpdkAfPacketIdle, NoRxInterruptsIsOneLineAndTheWorkerMicroSleepsAndDelive
     test::send_from_b(*veth, test::forty_good_five_bad(test::ours_from_b(*veth, kPeer, kUs)));
     while (counters.snapshot().rx < 45 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // The exception TAP is served while the worker sleeps: the kernel's ARP reply to the
+    // peer's request (steered to the TAP) leaves through the port.
+    pid_t child = 0;
+    ASSERT_TRUE(peer_gets_arp_reply(*veth, {arp_request(veth->mac_b(), kPeer, kUs)}, kUs,
+                                    veth->mac_a(), child));
+    int status = -1;
+    waitpid(child, &status, 0);
     stop = true;
     t.join();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "no ARP reply from the kernel through the TAP";
+    EXPECT_GE(be->stats().from_kernel, 1u);
     EXPECT_TRUE(test::counters_are(counters.snapshot(), test::forty_good_five_bad_no_socket()));
     EXPECT_GT(w.runtime().snapshot().sleeps, slept) << "it slept again after the frames";
     EXPECT_EQ(be->stats().rx, 45u);

@@ -1,6 +1,7 @@
 #include "io/dpdk/backend.h"
 
 #include <net/if.h>
+#include <poll.h>
 #include <pthread.h>
 #include <rte_eal.h>
 #include <rte_epoll.h>
@@ -270,6 +271,7 @@ struct alignas(64) DpdkBackend::Queue {
     uint32_t polls = 0;  // RX polls since the TAP was last read
     bool intr = false;   // the port queue's rx interrupt is in its worker's epoll
     bool tap_intr = false;
+    int tap_fd = -1;  // the TAP queue's fd, for micro_sleep (no port interrupt to wait on)
     QueueStats st;
     KernelCopies copies;
 };
@@ -595,13 +597,30 @@ void DpdkBackend::attach_thread(uint16_t queue) noexcept {
     Q.tap_intr = Q.intr && tap_intr_ &&
                  rte_eth_dev_rx_intr_ctl_q(tap_, queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
                                            nullptr) == 0;
+    // No port interrupt: the micro-sleep waits on the TAP's queue fd (net_tap's interrupt is
+    // always on: readable while a frame waits; one that must be armed is not used here).
+    Q.tap_fd =
+        !Q.intr && tap_intr_ && !tap_arm_ ? rte_eth_dev_rx_intr_ctl_q_get_fd(tap_, queue) : -1;
+}
+
+void DpdkBackend::micro_sleep(uint16_t queue, uint64_t ns) noexcept {
+    const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
+                      .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
+    Queue* Q = queue < queues_.size() && t_queue == queue ? queues_[queue].get() : nullptr;
+    if (!Q || Q->tap_fd < 0) {
+        nanosleep(&ts, nullptr);
+        return;
+    }
+    pollfd p{.fd = Q->tap_fd, .events = POLLIN, .revents = 0};
+    if (ppoll(&p, 1, &ts, nullptr) > 0) service_exception(*Q);
 }
 
 bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
     if (queue >= queues_.size()) return false;
     Queue& Q = *queues_[queue];
-    // The kernel's frames waiting in the TAP go out before the worker sleeps.
-    if (tap_ != UINT16_MAX) service_exception(Q);
+    // The kernel's frames waiting in the TAP go out before the worker sleeps (in micro_sleep
+    // when it waits on the TAP's fd).
+    if (tap_ != UINT16_MAX && (Q.tap_fd < 0 || t_queue != queue)) service_exception(Q);
     if (!Q.intr || t_queue != queue) return false;
     if (port_arm_ && rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
     const bool tap = Q.tap_intr && (!tap_arm_ || rte_eth_dev_rx_intr_enable(tap_, queue) == 0);

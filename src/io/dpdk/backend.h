@@ -43,10 +43,11 @@
 // registered from attach_thread. Whether the port has them is probed at start (configured
 // with rx interrupts, queue 0's event fd asked for and armed once); without them (a PMD that
 // has none: net_af_packet, net_af_xdp, net_memif in DPDK 22.11) one line says so and wait_rx()
-// sends the kernel's waiting frames and returns false: the worker then sleeps a bounded micro-sleep
-// backoff (worker.h). Workers should register with DPDK (ThreadRegistration) so the mempool's
-// per-lcore cache serves them; an unregistered thread is correct but goes to the mempool's shared
-// ring on every alloc/free.
+// returns false: the worker then sleeps a bounded micro-sleep backoff (worker.h) in
+// micro_sleep(), a ppoll() on the exception TAP's queue fd (net_tap's rx interrupt: readable
+// while the kernel's frames wait) that sends them out the moment they come. Workers should register
+// with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an unregistered
+// thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
 
 #include <array>
@@ -149,6 +150,7 @@ public:
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
     bool wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept override;
+    void micro_sleep(uint16_t queue, uint64_t ns) noexcept override;
     BackendStats stats() const noexcept override;
     // The backend group, then the port's "rte_eth_stats" (imissed, rx_nombuf, ierrors, ...).
     std::vector<core::CounterGroup> counter_groups() const override;
