@@ -1,12 +1,13 @@
 // The idle benchmark's two ends (bench/idle.sh): how long a datagram takes from its sender
 // to ingressd's worker and to the app, at a low rate, whatever the worker's poll_mode.
 //
-//   bench_idle_latency send DST PORT RATE COUNT
+//   bench_idle_latency send DST PORT RATE COUNT   (or ingress-pktgen --stamp over memif)
 //       a kernel UDP socket (in the peer namespace) sends COUNT datagrams at RATE per
 //       second, each carrying its send time (CLOCK_REALTIME ns) in its first 8 bytes.
 //   bench_idle_latency recv SOCKET PORT COUNT TIMEOUT_S
 //       a libingress endpoint takes them (blocking recv: the app sleeps too, after
-//       APP_POLL_US microseconds of polling if set) and prints, in
+//       APP_POLL_US microseconds of polling if set) until COUNT came, TIMEOUT_S passed or
+//       a second passed without one (what was lost is in ingressd's counters), and prints, in
 //       microseconds, p50 / p99 / max of worker = rx_ns - sent (the worker's receive
 //       timestamp: its wakeup and rx) and app = the app's receive time - sent.
 #include <arpa/inet.h>
@@ -79,9 +80,14 @@ int recv_main(const char* socket_path, int port, long count, int timeout_s) {
     std::vector<double> worker, app;
     ingress::Datagram d[64];
     const uint64_t end = realtime_ns() + uint64_t(timeout_s) * 1'000'000'000ull;
+    uint64_t last = 0;  // the last datagram's arrival: a second without one after it ends
+    worker.reserve(static_cast<std::size_t>(count));
+    app.reserve(static_cast<std::size_t>(count));
     while (static_cast<long>(app.size()) < count && realtime_ns() < end) {
         const std::size_t n = ep.recv(d, 64, 100);
         const uint64_t now = realtime_ns();
+        if (n) last = now;
+        if (last && now - last > 1'000'000'000) break;  // the rest was lost (counted drops)
         for (std::size_t i = 0; i < n; ++i) {
             if (d[i].len < 8) continue;
             uint64_t sent;

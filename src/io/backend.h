@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,14 @@ public:
     // kernel asks, need_wakeup); DPDK: the queue's rx interrupt where the PMD has one.
     [[nodiscard]] virtual bool wait_rx(uint16_t /*queue*/, uint64_t /*timeout_ns*/) noexcept {
         return false;
+    }
+    // The micro-sleep of a worker whose wait_rx() had no wakeup: `ns` nanoseconds, or less
+    // where the backend has something else to serve (DPDK: the exception TAP's frames from
+    // the kernel, sent out at once). Default: nanosleep.
+    virtual void micro_sleep(uint16_t /*queue*/, uint64_t ns) noexcept {
+        const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
+                          .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
+        nanosleep(&ts, nullptr);
     }
 
     // Safe from any thread while workers poll (the control thread reads it per request).

@@ -42,11 +42,11 @@ void Worker::idle() noexcept {
     profile_.at(LoopPhase::kIdle);
     ipv4::rcu_reader_offline();  // a sleeping reader holds up no grace period
     if (!backend_.wait_rx(opt_.queue, timeout)) {
-        backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs, opt_.backoff_max_ns);
-        const uint64_t ns = std::min(backoff_ns_, timeout);
-        const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
-                          .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
-        nanosleep(&ts, nullptr);
+        // Deep idle (no frame for deep_idle_ns, or none yet): the longer cap.
+        const bool deep = now_ - last_frame_ns_ >= opt_.deep_idle_ns;
+        backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs,
+                                 deep ? opt_.deep_backoff_max_ns : opt_.backoff_max_ns);
+        backend_.micro_sleep(opt_.queue, std::min(backoff_ns_, timeout));
     }
     ipv4::rcu_reader_online();
     profile_.slept(core::tsc_now() - t0);

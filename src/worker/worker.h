@@ -11,7 +11,10 @@
 //              is first: in the backend's wakeup (io::Backend::wait_rx: poll() on the
 //              AF_XDP socket, a DPDK rx interrupt), or, where the backend has none, in a
 //              micro-sleep that doubles from kBackoffMinNs to backoff_max_ns (the added
-//              latency's bound) and starts over at the next frame.
+//              latency's bound) and starts over at the next frame; once no frame has come
+//              for deep_idle_ns it doubles on to deep_backoff_max_ns (the bound of the first
+//              frame after a long idle spell: fewer wakeups, a worker's idle CPU share
+//              below 1% where each wakeup costs some 25 us).
 // A sleeping worker is an offline RCU reader: route and endpoint changes are published
 // without waiting for it to wake.
 //
@@ -37,9 +40,11 @@ struct WorkerOptions {
     uint16_t queue = 0;
     uint64_t timer_period_ns = 10'000'000;  // idle timer tick (10 ms)
     PollMode poll_mode = PollMode::kAdaptive;
-    uint64_t spin_ns = 50'000;            // adaptive: polling on after the last frame
-    uint64_t backoff_max_ns = 1'000'000;  // the longest micro-sleep (no backend wakeup)
-    bool profile = true;                  // the runtime profile's stage stamps (runtime.h)
+    uint64_t spin_ns = 50'000;                 // adaptive: polling on after the last frame
+    uint64_t backoff_max_ns = 1'000'000;       // the longest micro-sleep (no backend wakeup)
+    uint64_t deep_idle_ns = 1'000'000'000;     // no frame for this long: deep idle
+    uint64_t deep_backoff_max_ns = 5'000'000;  // the longest micro-sleep in deep idle
+    bool profile = true;                       // the runtime profile's stage stamps (runtime.h)
 };
 
 class Worker {
@@ -68,6 +73,9 @@ public:
     // Its runtime profile (polls, stages, idle share); readable from any thread. Idle sleeps
     // are counted whether or not opt.profile stamps the stages.
     const RuntimeProfile& runtime() const noexcept { return profile_; }
+    // The current micro-sleep's length (0 after a frame), for tests: it doubles per idle
+    // sleep up to backoff_max_ns, or deep_backoff_max_ns in deep idle.
+    uint64_t micro_sleep_ns() const noexcept { return backoff_ns_; }
 
 private:
     void idle() noexcept;

@@ -76,15 +76,8 @@ TEST_P(AfXdpPrograms, OurDestinationsRedirectedTheRestPassedToTheKernel) {
     AfXdpBackend be(opt, prog);
     worker::Pipeline pipe(be, counters, tables(kUs));
 
-    auto ours = wire::FrameBuilder()
-                    .eth(veth->mac_b(), veth->mac_a())
-                    .ipv4(kPeer, kUs)
-                    .udp(1000, 2000)
-                    .payload_size(18);
-    std::vector<std::vector<uint8_t>> frames;
-    for (int i = 0; i < 40; ++i) frames.push_back(ours.build());
-    for (int i = 0; i < 5; ++i)
-        frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
+    const auto ours = test::ours_from_b(*veth, kPeer, kUs);
+    std::vector<std::vector<uint8_t>> frames = test::forty_good_five_bad(ours);
     for (int i = 0; i < 7; ++i)  // not ours: the kernel's business
         frames.push_back(wire::FrameBuilder(ours).ipv4(kPeer, kOther).build());
     send_from_b(*veth, frames);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "io/dpdk/backend.h"
@@ -26,6 +27,7 @@
 #include "support/counters.h"
 #include "wire/frame_builder.h"
 #include "worker/pipeline.h"
+#include "worker/worker.h"
 
 namespace ingress::io::dpdk {
 namespace {
@@ -139,15 +141,8 @@ TEST_F(Dpdk, OursToThePipelineTheRestToTheKernelWhoseArpReplyLeavesThroughThePor
     ASSERT_EQ(io::netdev_add_ipv4(be.ifindex(), kUs, 24), 0);
     worker::Pipeline pipe(be, counters, tables(kUs));
 
-    auto ours = wire::FrameBuilder()
-                    .eth(veth->mac_b(), veth->mac_a())
-                    .ipv4(kPeer, kUs)
-                    .udp(1000, 2000)
-                    .payload_size(18);
-    std::vector<std::vector<uint8_t>> frames;
-    for (int i = 0; i < 40; ++i) frames.push_back(ours.build());
-    for (int i = 0; i < 5; ++i)
-        frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
+    const auto ours = test::ours_from_b(*veth, kPeer, kUs);
+    std::vector<std::vector<uint8_t>> frames = test::forty_good_five_bad(ours);
     for (int i = 0; i < 7; ++i)  // not ours: the kernel's business
         frames.push_back(wire::FrameBuilder(ours).ipv4(kPeer, kOther).build());
     frames.push_back(arp_request(veth->mac_b(), kPeer, kUs));
@@ -232,6 +227,125 @@ TEST_F(DpdkTwoQueues, BothQueuesReceiveEveryFrameOnce) {
     EXPECT_GT(per_queue[0], 0u);
     EXPECT_GT(per_queue[1], 0u);
     RecordProperty("queue0", std::to_string(per_queue[0]));
+}
+
+// Idle workers on DPDK (poll_mode adaptive / interrupt, README "Idle workers").
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+class DpdkAfPacketIdle : public Dpdk {
+    std::string device() const override { return "net_af_packet0,iface=" + veth->if_a(); }
+};
+
+// A PMD without rx interrupts (net_af_packet has no interrupt vector; net_memif and
+// net_af_xdp neither): the start-up probe says so in one line naming the driver, wait_rx()
+// reports no wakeup (the worker micro-sleeps), and an interrupt-mode worker that slept in
+// that micro-sleep before any frame came still takes every frame sent afterwards, with the
+// kernel's counters (the same traffic and fates as the polling tests above), and sends the
+// kernel's ARP reply from the exception TAP while it sleeps.
+TEST_F(DpdkAfPacketIdle, NoRxInterruptsIsOneLineAndTheWorkerMicroSleepsAndDelivers) {
+    PortOptions o = options();
+    o.rx_interrupts = true;
+    ::testing::internal::CaptureStderr();
+    auto be = std::make_unique<DpdkBackend>(o);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(occurrences(log, "no rx interrupts"), 1u) << log;
+    EXPECT_NE(log.find("port0 (net_af_packet)"), std::string::npos) << log;
+    EXPECT_NE(log.find("micro-sleeps"), std::string::npos) << log;
+    ASSERT_TRUE(be->add_dst(kUs));
+    port.ifindex = be->ifindex();
+    port.mac = be->mac();
+    ASSERT_EQ(io::netdev_add_ipv4(be->ifindex(), kUs, 24), 0);
+    core::MonotonicClock clock;
+    worker::Worker w(*be, counters, tables(kUs), clock,
+                     worker::WorkerOptions{.poll_mode = worker::PollMode::kInterrupt});
+    std::atomic<bool> stop{false};
+    std::thread t([&] { w.run(stop); });
+    // It sleeps before the first frame (the backend has no wakeup: wait_rx says so).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (w.runtime().snapshot().sleeps < 20 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const uint64_t slept = w.runtime().snapshot().sleeps;
+    EXPECT_GE(slept, 20u);
+    EXPECT_EQ(counters.snapshot().rx, 0u);
+    test::send_from_b(*veth, test::forty_good_five_bad(test::ours_from_b(*veth, kPeer, kUs)));
+    while (counters.snapshot().rx < 45 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // The exception TAP is served while the worker sleeps: the kernel's ARP reply to the
+    // peer's request (steered to the TAP) leaves through the port.
+    pid_t child = 0;
+    ASSERT_TRUE(peer_gets_arp_reply(*veth, {arp_request(veth->mac_b(), kPeer, kUs)}, kUs,
+                                    veth->mac_a(), child));
+    int status = -1;
+    waitpid(child, &status, 0);
+    stop = true;
+    t.join();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "no ARP reply from the kernel through the TAP";
+    EXPECT_GE(be->stats().from_kernel, 1u);
+    EXPECT_TRUE(test::counters_are(counters.snapshot(), test::forty_good_five_bad_no_socket()));
+    EXPECT_GT(w.runtime().snapshot().sleeps, slept) << "it slept again after the frames";
+    EXPECT_EQ(be->stats().rx, 45u);
+    EXPECT_EQ(be->stats().freed + be->stats().passed, 45u);
+}
+
+class DpdkTapIdle : public Dpdk {
+protected:
+    std::string tap_if() const { return "hgt" + std::to_string(getpid()); }
+    std::string device() const override { return "net_tap_hg0,iface=" + tap_if(); }
+};
+
+// A PMD with rx interrupts (net_tap as the port): the probe finds them (no fallback line),
+// and an idle worker's wait_rx() sleeps until a frame arrives: woken by the frame the
+// kernel sends into the TAP 200 ms later, not by its 5 s timeout, and the frame is there.
+TEST_F(DpdkTapIdle, RxInterruptWakesTheSleepingWorkerForTheFrame) {
+    PortOptions o = options();
+    o.exception.clear();
+    o.rx_interrupts = true;
+    ::testing::internal::CaptureStderr();
+    DpdkBackend be(o);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(occurrences(log, "no rx interrupts"), 0u) << log;
+    be.set_capture_all(true);
+    be.attach_thread(0);
+    core::Packet pkts[core::kBurst];
+    // No IPv6 on the TAP: the kernel would send its own frames (router solicitations, MLD)
+    // that wake the worker too. What it sent already is drained.
+    std::ofstream("/proc/sys/net/ipv6/conf/" + tap_if() + "/disable_ipv6") << "1\n";
+    for (int i = 0; i < 20; ++i) {
+        const uint16_t n = be.rx_burst(0, pkts, core::kBurst);
+        for (uint16_t k = 0; k < n; ++k) be.free_bulk(&pkts[k].buf, 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto frame = wire::FrameBuilder().ipv4(kPeer, kUs).udp(1000, 2000).build();
+    const std::string tap = tap_if();  // the child's pid is not ours
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        _exit(test::send_frames(tap, {frame}) == 1 ? 0 : 1);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(be.wait_rx(0, 5'000'000'000)) << "the port has a wakeup";
+    const auto slept = std::chrono::steady_clock::now() - t0;
+    int status = -1;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_LT(slept, std::chrono::seconds(4)) << "woken by the frame, not the timeout";
+    bool found = false;
+    for (int i = 0; i < 100 && !found; ++i) {
+        const uint16_t n = be.rx_burst(0, pkts, core::kBurst);
+        for (uint16_t k = 0; k < n; ++k) {
+            found |=
+                pkts[k].len == frame.size() && std::equal(frame.begin(), frame.end(), pkts[k].data);
+            be.free_bulk(&pkts[k].buf, 1);
+        }
+        if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_TRUE(found) << "the frame the kernel sent";
 }
 
 // A `device:` that looks like a PCI address is handed to the EAL with -a (what lspci -D and

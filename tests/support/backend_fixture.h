@@ -21,6 +21,7 @@
 #include "l2/port.h"
 #include "support/counters.h"
 #include "support/netns.h"
+#include "wire/frame_builder.h"
 #include "worker/pipeline.h"
 
 namespace ingress::test {
@@ -37,6 +38,23 @@ std::vector<std::string> test_eal_args(const std::string& tag);
 pid_t send_from_b_async(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
 // The same, waiting for the child; a failed send fails the test.
 void send_from_b(const VethPair& v, const std::vector<std::vector<uint8_t>>& frames);
+
+// The frames of that traffic (below), from `v`'s end b to its end a, `peer` to `us`, UDP
+// 1000 -> 2000; `ours` is their builder, for variants.
+inline wire::FrameBuilder ours_from_b(const VethPair& v, wire::Ipv4Addr peer, wire::Ipv4Addr us) {
+    return wire::FrameBuilder()
+        .eth(v.mac_b(), v.mac_a())
+        .ipv4(peer, us)
+        .udp(1000, 2000)
+        .payload_size(18);
+}
+inline std::vector<std::vector<uint8_t>> forty_good_five_bad(const wire::FrameBuilder& ours) {
+    std::vector<std::vector<uint8_t>> frames;
+    for (int i = 0; i < 40; ++i) frames.push_back(ours.build());
+    for (int i = 0; i < 5; ++i)
+        frames.push_back(wire::FrameBuilder(ours).bad_ip_checksum().build());
+    return frames;
+}
 
 // The AF_XDP and DPDK backend tests' traffic to the port's address with no endpoint open:
 // 40 good 46-byte datagrams and 5 with a bad IP checksum. The 40 find no socket, as in the

@@ -3,7 +3,8 @@
 // generator thread. Each queue owns mbufs holding the templates, built once; sending hands
 // the PMD references to the next templates (each template's refcount goes up once per burst
 // by its uses in the burst, the PMD's frees bring it back down), so nothing is copied or
-// allocated per frame by the generator. With memif's zero-copy client (`zero-copy=yes`, EAL
+// allocated per frame by the generator (except with --stamp: a copy per frame carrying its
+// send time). With memif's zero-copy client (`zero-copy=yes`, EAL
 // `--single-file-segments`) the server reads the templates themselves.
 //
 // Self-contained (tools/pktgen only): ingressd's DPDK receive backend lives in src/io/dpdk.
@@ -31,9 +32,11 @@ public:
     DpdkPort& operator=(const DpdkPort&) = delete;
 
     // Queue q's sender of `templates` (at most as many and as long as the constructor's);
-    // the port must outlive it.
+    // the port must outlive it. `stamp`: each frame is a copy carrying its send time
+    // (gen::write_stamp; every template must be plain UDP, else std::runtime_error).
     std::unique_ptr<QueueSender> open(uint16_t q,
-                                      const std::vector<std::vector<uint8_t>>& templates);
+                                      const std::vector<std::vector<uint8_t>>& templates,
+                                      bool stamp = false);
     std::string name() const;  // the port's device name, e.g. net_af_xdp0
 
 private:

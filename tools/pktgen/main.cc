@@ -19,6 +19,9 @@
 //     --rate PPS | Nk/Nm pps | N[kMG]bit | N%   (% of --link-speed, default 10G)
 //     --json                the final summary as JSON
 //     --any-dst             allow destinations outside 198.18.0.0/15, 239/8, 255.255.255.255
+//     --stamp               (DPDK, plain UDP) each frame carries its send time, CLOCK_REALTIME
+//                           ns in its first 8 payload bytes, UDP checksum kept valid
+//                           (bench/idle.sh's latency); costs a copy of each frame
 //
 // rfc2544: RFC 2544 section 26.1 throughput against ingressd, reading what it received
 // from its control socket (kStats) before and after each trial:
@@ -146,6 +149,7 @@ struct Output {
     std::string dev, eal;
     int port = -1;
     unsigned queues = 1;
+    bool stamp = false;  // --stamp
     std::unique_ptr<pktgen::DpdkPort> dpdk;
     std::string describe() const {
         if (!eal.empty()) return "dpdk " + (dpdk ? dpdk->name() : std::string("?"));
@@ -159,7 +163,7 @@ pktgen::SenderFactory sender_factory(Output& out, const Frames& frames) {
             out.dpdk =
                 std::make_unique<pktgen::DpdkPort>(out.eal, out.port, out.queues, frames.bytes);
         return [&out, &frames](uint16_t q) -> std::unique_ptr<pktgen::QueueSender> {
-            return out.dpdk->open(q, frames.bytes);
+            return out.dpdk->open(q, frames.bytes, out.stamp);
         };
     }
     return [&out, &frames](uint16_t q) -> std::unique_ptr<pktgen::QueueSender> {
@@ -305,7 +309,8 @@ int main(int argc, char** argv) {
         kMaxTrials,
         kDelivered,
         kSettle,
-        kBurst
+        kBurst,
+        kStamp
     };
     static const option opts[] = {{"dev", required_argument, nullptr, kDev},
                                   {"queues", required_argument, nullptr, kQueues},
@@ -336,6 +341,7 @@ int main(int argc, char** argv) {
                                   {"delivered", no_argument, nullptr, kDelivered},
                                   {"settle", required_argument, nullptr, kSettle},
                                   {"burst", required_argument, nullptr, kBurst},
+                                  {"stamp", no_argument, nullptr, kStamp},
                                   {"help", no_argument, nullptr, kHelp},
                                   {nullptr, 0, nullptr, 0}};
     int ch;
@@ -455,13 +461,17 @@ int main(int argc, char** argv) {
             case kAnyDst:
                 any_dst = true;
                 break;
+            case kStamp:
+                out.stamp = true;
+                break;
             case kHelp:
                 std::puts(
                     "usage: ingress-pktgen [rfc2544] (--dev IF | --dpdk \"EAL ARGS\" [--port N]) "
                     "[--queues N] [--burst N] [--src-mac MAC] [--dst-mac MAC] [--src A[-B]] "
                     "[--dst A[-B]] [--sport P[-Q]] [--dport P[-Q]] [--size N|imix] [--vlan VID] "
                     "[--frags N [--frag-order inorder|shuffle|overlap]] [--malformed PCT] "
-                    "[--count N | --duration S] [--rate R] [--link-speed R] [--json] [--any-dst]\n"
+                    "[--count N | --duration S] [--rate R] [--link-speed R] [--json] [--any-dst] "
+                    "[--stamp]\n"
                     "rfc2544: --socket PATH [--sizes A,B,..] [--trial S] [--resolution PCT] "
                     "[--max-trials N] [--delivered] [--settle MS] (see the source's header)");
                 return 0;
@@ -472,6 +482,7 @@ int main(int argc, char** argv) {
     if (out.dev.empty() == out.eal.empty())
         fail("one of --dev IF (AF_XDP) or --dpdk \"EAL ARGS\" is required");
     if (out.queues == 0 || out.queues > 64) fail("--queues: 1..64");
+    if (out.stamp && out.eal.empty()) fail("--stamp: DPDK only (--dpdk)");
     if (!any_dst && (!gen::is_benchmark_destination(spec.dst_addr.lo) ||
                      !gen::is_benchmark_destination(spec.dst_addr.hi)))
         fail(

@@ -1,6 +1,7 @@
 #include "pktgen/traffic.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 
@@ -168,6 +169,42 @@ std::vector<Template> build_templates(const TrafficSpec& spec) {
         out.push_back(std::move(t));
     }
     return out;
+}
+
+std::optional<StampSpot> stamp_spot(const std::vector<uint8_t>& f) {
+    auto be16 = [&](std::size_t o) { return static_cast<uint16_t>(f[o] << 8 | f[o + 1]); };
+    std::size_t l3 = 14;
+    if (f.size() < l3) return std::nullopt;
+    if (be16(12) == 0x8100) l3 += 4;
+    if (f.size() < l3 + 20 || be16(l3 - 2) != 0x0800 || (f[l3] >> 4) != 4) return std::nullopt;
+    const std::size_t ihl = std::size_t{f[l3] & 0x0fu} * 4;
+    const bool fragment = (be16(l3 + 6) & 0x3fff) != 0;  // MF or an offset
+    if (ihl < 20 || fragment || f[l3 + 9] != wire::kIpProtoUdp) return std::nullopt;
+    const std::size_t l4 = l3 + ihl;
+    if (f.size() < l4 + 8 + 8 || be16(l4 + 4) < 8 + 8) return std::nullopt;
+    return StampSpot{static_cast<uint32_t>(l4 + 8), static_cast<uint32_t>(l4 + 6)};
+}
+
+void write_stamp(uint8_t* frame, const StampSpot& at, uint64_t ns) noexcept {
+    uint8_t* p = frame + at.payload;
+    uint8_t* c = frame + at.checksum;
+    const uint32_t old_csum = uint32_t{c[0]} << 8 | c[1];
+    // The payload starts 8 bytes into the UDP header: its 16-bit words are the checksum's.
+    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for each word m replaced by m'.
+    uint32_t sum = ~old_csum & 0xffff;
+    uint8_t now[8];
+    std::memcpy(now, &ns, sizeof now);
+    for (int i = 0; i < 8; i += 2) {
+        sum += ~(uint32_t{p[i]} << 8 | p[i + 1]) & 0xffff;
+        sum += uint32_t{now[i]} << 8 | now[i + 1];
+    }
+    std::memcpy(p, now, sizeof now);
+    if (old_csum == 0) return;  // no checksum: nothing to keep valid
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    uint16_t csum = static_cast<uint16_t>(~sum);
+    if (csum == 0) csum = 0xffff;  // RFC 768: a computed 0 is sent as all ones
+    c[0] = static_cast<uint8_t>(csum >> 8);
+    c[1] = static_cast<uint8_t>(csum);
 }
 
 }  // namespace ingress::gen

@@ -60,6 +60,19 @@ struct Template {
     bool fragment = false;
 };
 
+// Send-time stamps (ingress-pktgen --stamp): where a template carries one. A plain UDP
+// frame (Ethernet, at most one 802.1Q tag, IPv4 not fragmented, UDP with at least 8 bytes of
+// payload) has room for it in its first 8 payload bytes; nullopt for any other frame.
+struct StampSpot {
+    uint32_t payload = 0;   // offset of the UDP payload in the frame
+    uint32_t checksum = 0;  // offset of the UDP checksum
+};
+std::optional<StampSpot> stamp_spot(const std::vector<uint8_t>& frame);
+// Writes `ns` into the payload's first 8 bytes (host byte order: what bench_idle_latency
+// reads, a memcpy of a uint64_t) and updates the UDP checksum for it incrementally (RFC
+// 1624), so it stays valid; a zero checksum (none, RFC 768) stays zero.
+void write_stamp(uint8_t* frame, const StampSpot& at, uint64_t ns) noexcept;
+
 // The frames, in sending order. Throws std::invalid_argument with a message for a spec that
 // cannot be built (e.g. a fragment count that does not fit the size).
 std::vector<Template> build_templates(const TrafficSpec& spec);

@@ -1,6 +1,7 @@
 #include "io/dpdk/backend.h"
 
 #include <net/if.h>
+#include <poll.h>
 #include <pthread.h>
 #include <rte_eal.h>
 #include <rte_epoll.h>
@@ -40,10 +41,11 @@ std::string dpdk_error(int err) {
 // DPDK's log on stderr, without the lines that look like errors and are not: the TAP PMD
 // reports that the kernel has no multiq qdisc (it then leaves rte_flow off on the TAP,
 // which ingressd does not use) and that it has no secondary process to tell about a start
-// (ingressd runs none). Every other line passes.
+// (ingressd runs none); ethdev says a port has no rx interrupt handle when the start-up probe
+// asks (start_port's own line says so). Every other line passes.
 ssize_t write_dpdk_log(void*, const char* buf, size_t n) {
-    static constexpr std::string_view kBenign[] = {"qdisc", "Disabling rte flow support",
-                                                   "start req to secondary"};
+    static constexpr std::string_view kBenign[] = {
+        "qdisc", "Disabling rte flow support", "start req to secondary", "Rx Intr handle unset"};
     std::string_view rest(buf, n);
     while (!rest.empty()) {
         const std::size_t end = std::min(rest.find('\n'), rest.size() - 1) + 1;
@@ -269,6 +271,7 @@ struct alignas(64) DpdkBackend::Queue {
     uint32_t polls = 0;  // RX polls since the TAP was last read
     bool intr = false;   // the port queue's rx interrupt is in its worker's epoll
     bool tap_intr = false;
+    int tap_fd = -1;  // the TAP queue's fd, for micro_sleep (no port interrupt to wait on)
     QueueStats st;
     KernelCopies copies;
 };
@@ -387,16 +390,41 @@ void DpdkBackend::start_port(bool tap) {
     intr = false;
     if (opt_.rx_interrupts) {
         // A PMD without rx interrupts may refuse them at configure or at start: then again
-        // without (the worker's idle sleep falls back to a micro-sleep).
+        // without. Or it takes the flag and has none (net_memif, net_af_packet, net_af_xdp:
+        // no interrupt vector): the probe asks for queue 0's interrupt fd and arms it once;
+        // where that fails the port stays as it is (configured again, net_af_xdp could not
+        // bind its socket a second time) and the worker's idle sleep is a micro-sleep.
+        std::string why;
+        bool started = false;
         try {
             configure_port(tap, true);
-            intr = true;
-            return;
-        } catch (const std::exception&) {
+            started = true;
+            why = probe_rx_interrupts(port, tap ? tap_arm_ : port_arm_);
+        } catch (const std::exception& e) {
+            why = e.what();
             rte_eth_dev_stop(port);
         }
+        intr = started && why.empty();
+        if (!intr && !tap)
+            std::fprintf(stderr,
+                         "ingressd: dpdk port %s (%s): no rx interrupts (%s): an idle worker "
+                         "micro-sleeps instead (10 us doubling to 1 ms; to 5 ms after 1 s "
+                         "without a frame)\n",
+                         opt_.name.c_str(), driver_.c_str(), why.c_str());
+        if (started) return;
     }
     configure_port(tap, false);
+}
+
+std::string DpdkBackend::probe_rx_interrupts(uint16_t port, bool& arm) noexcept {
+    if (rte_eth_dev_rx_intr_ctl_q_get_fd(port, 0) < 0) return "no interrupt fd for its queues";
+    // Most PMDs arm the interrupt per sleep (rx_intr_enable / disable); net_tap's is its
+    // queue's fd, readable whenever a frame waits: always armed, enable is not supported.
+    const int r = rte_eth_dev_rx_intr_enable(port, 0);
+    if (r != 0 && r != -ENOTSUP) return "rte_eth_dev_rx_intr_enable: " + dpdk_error(r);
+    arm = r == 0;
+    if (arm) rte_eth_dev_rx_intr_disable(port, 0);
+    return {};
 }
 
 void DpdkBackend::configure_port(bool tap, bool rx_intr) {
@@ -569,15 +597,33 @@ void DpdkBackend::attach_thread(uint16_t queue) noexcept {
     Q.tap_intr = Q.intr && tap_intr_ &&
                  rte_eth_dev_rx_intr_ctl_q(tap_, queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
                                            nullptr) == 0;
+    // No port interrupt: the micro-sleep waits on the TAP's queue fd (net_tap's interrupt is
+    // always on: readable while a frame waits; one that must be armed is not used here).
+    Q.tap_fd =
+        !Q.intr && tap_intr_ && !tap_arm_ ? rte_eth_dev_rx_intr_ctl_q_get_fd(tap_, queue) : -1;
+}
+
+void DpdkBackend::micro_sleep(uint16_t queue, uint64_t ns) noexcept {
+    const timespec ts{.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
+                      .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
+    Queue* Q = queue < queues_.size() && t_queue == queue ? queues_[queue].get() : nullptr;
+    if (!Q || Q->tap_fd < 0) {
+        nanosleep(&ts, nullptr);
+        return;
+    }
+    pollfd p{.fd = Q->tap_fd, .events = POLLIN, .revents = 0};
+    if (ppoll(&p, 1, &ts, nullptr) > 0) service_exception(*Q);
 }
 
 bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
     if (queue >= queues_.size()) return false;
     Queue& Q = *queues_[queue];
-    // The kernel's frames waiting in the TAP go out before the worker sleeps.
-    if (tap_ != UINT16_MAX) service_exception(Q);
-    if (!Q.intr || t_queue != queue || rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
-    const bool tap = Q.tap_intr && rte_eth_dev_rx_intr_enable(tap_, queue) == 0;
+    // The kernel's frames waiting in the TAP go out before the worker sleeps (in micro_sleep
+    // when it waits on the TAP's fd).
+    if (tap_ != UINT16_MAX && (Q.tap_fd < 0 || t_queue != queue)) service_exception(Q);
+    if (!Q.intr || t_queue != queue) return false;
+    if (port_arm_ && rte_eth_dev_rx_intr_enable(port_, queue) != 0) return false;
+    const bool tap = Q.tap_intr && (!tap_arm_ || rte_eth_dev_rx_intr_enable(tap_, queue) == 0);
     // A frame that came after the last poll and before the enable may raise no interrupt:
     // look once more where the PMD can say.
     if (rte_eth_rx_queue_count(port_, queue) <= 0) {
@@ -585,9 +631,9 @@ bool DpdkBackend::wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept {
         const int ms = static_cast<int>(std::max<uint64_t>(1, timeout_ns / 1'000'000));
         rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, 2, ms);
     }
-    rte_eth_dev_rx_intr_disable(port_, queue);
+    if (port_arm_) rte_eth_dev_rx_intr_disable(port_, queue);
     if (tap) {
-        rte_eth_dev_rx_intr_disable(tap_, queue);
+        if (tap_arm_) rte_eth_dev_rx_intr_disable(tap_, queue);
         service_exception(Q);
     }
     return true;

@@ -40,11 +40,14 @@
 // Idle (wait_rx, poll_mode): with `rx_interrupts`, the port and the TAP are configured with
 // rx interrupts where their PMDs take them, and an idle worker sleeps in an epoll on its
 // queue's interrupts (the port's, and the TAP's so the kernel's frames go out at once),
-// registered from attach_thread. Without them (a PMD that has none: net_af_packet,
-// net_af_xdp) wait_rx() sends the kernel's waiting frames and returns false: the worker then
-// sleeps a bounded micro-sleep backoff. Workers should register
-// with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an
-// unregistered thread is correct but goes to the mempool's shared ring on every alloc/free.
+// registered from attach_thread. Whether the port has them is probed at start (configured
+// with rx interrupts, queue 0's event fd asked for and armed once); without them (a PMD that
+// has none: net_af_packet, net_af_xdp, net_memif in DPDK 22.11) one line says so and wait_rx()
+// returns false: the worker then sleeps a bounded micro-sleep backoff (worker.h) in
+// micro_sleep(), a ppoll() on the exception TAP's queue fd (net_tap's rx interrupt: readable
+// while the kernel's frames wait) that sends them out the moment they come. Workers should register
+// with DPDK (ThreadRegistration) so the mempool's per-lcore cache serves them; an unregistered
+// thread is correct but goes to the mempool's shared ring on every alloc/free.
 #pragma once
 
 #include <array>
@@ -147,6 +150,7 @@ public:
     bool try_alloc(core::Packet& pkt, uint32_t len) noexcept override;
     void attach_thread(uint16_t queue) noexcept override;
     bool wait_rx(uint16_t queue, uint64_t timeout_ns) noexcept override;
+    void micro_sleep(uint16_t queue, uint64_t ns) noexcept override;
     BackendStats stats() const noexcept override;
     // The backend group, then the port's "rte_eth_stats" (imissed, rx_nombuf, ierrors, ...).
     std::vector<core::CounterGroup> counter_groups() const override;
@@ -192,6 +196,9 @@ private:
     void close() noexcept;      // undoes what open() did, also after a partial open()
     void start_port(bool tap);  // configures queues (RSS on the port), starts
     void configure_port(bool tap, bool rx_intr);
+    // Whether the started `port` has rx interrupts to sleep on: "" if so (`arm`: they are
+    // enabled per sleep; false: always on, as net_tap's), else why not.
+    static std::string probe_rx_interrupts(uint16_t port, bool& arm) noexcept;
     // RTE_ETH_RX_OFFLOAD_TIMESTAMP when the port offers it (ts_off_, ts_flag_), else one line.
     void enable_rx_timestamps(const rte_eth_dev_info& info, rte_eth_conf& conf);
     void service_exception(Queue& Q) noexcept;
@@ -209,6 +216,7 @@ private:
     uint32_t ifindex_ = 0;
     uint64_t rss_hf_ = 0;
     bool port_intr_ = false, tap_intr_ = false;  // configured with rx interrupts
+    bool port_arm_ = false, tap_arm_ = false;    // ... armed per sleep (rx_intr_enable)
     std::string driver_;
     // RTE_ETH_RX_OFFLOAD_TIMESTAMP granted: the mbuf's rx timestamp dynfield (offset) and
     // ol_flags bit; ts_flag_ 0 when the driver has no hardware stamps (never matches).

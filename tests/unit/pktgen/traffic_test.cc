@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 
 #include "wire/checksum.h"
+#include "wire/frame_builder.h"
 #include "wire/ipv4.h"
 #include "wire/udp.h"
 
@@ -103,6 +105,73 @@ TEST(Traffic, MalformedShareHoldsWithFewFlows) {
     int bad = 0;
     for (const auto& f : t) bad += f.malformed;
     EXPECT_EQ(bad, 5);
+}
+
+// --stamp (bench/idle.sh's latency): the send time lands in the UDP payload's first 8 bytes
+// as the receiver reads it, and the datagram still passes __udp4_lib_rcv's checksum check
+// (the pseudo-header sum over the datagram folds to 0); with and without a VLAN tag, many
+// stamps in a row (the incremental update, RFC 1624, never drifts), and a zero checksum
+// (none) stays zero.
+const wire::Ipv4Addr kSrc = wire::ipv4(198, 18, 0, 2), kDst = wire::ipv4(198, 18, 0, 1);
+
+TEST(Traffic, StampLandsInThePayloadAndKeepsTheUdpChecksumValid) {
+    auto udp_ok = [](const std::vector<uint8_t>& f, std::size_t l3) {
+        auto ip = *wire::Ipv4View::try_view(std::span<const uint8_t>(f).subspan(l3));
+        auto d = std::span<const uint8_t>(f).subspan(l3 + 20);
+        const uint16_t len = static_cast<uint16_t>(d[4] << 8 | d[5]);
+        return wire::csum_fold(wire::csum_partial(
+                   d.first(len), wire::pseudo_header_sum(ip.src(), ip.dst(), 17, len))) == 0;
+    };
+    for (bool vlan : {false, true}) {
+        SCOPED_TRACE(vlan ? "802.1Q" : "untagged");
+        TrafficSpec s;
+        s.sizes = {64};
+        if (vlan) s.vlan = 7;
+        auto f = build_templates(s)[0].bytes;
+        const std::size_t l3 = vlan ? 18 : 14;
+        ASSERT_TRUE(udp_ok(f, l3)) << "the template's own checksum";
+        auto at = stamp_spot(f);
+        ASSERT_TRUE(at.has_value());
+        EXPECT_EQ(at->payload, l3 + 28);
+        EXPECT_EQ(at->checksum, l3 + 26);
+        const uint16_t before = static_cast<uint16_t>(f[at->checksum] << 8 | f[at->checksum + 1]);
+        for (uint64_t ns : {uint64_t{1'764'800'000'123'456'789}, uint64_t{0}, ~uint64_t{0},
+                            uint64_t{0x00ff00ff00ff00ff}, uint64_t{1'764'800'000'987'654'321}}) {
+            write_stamp(f.data(), *at, ns);
+            uint64_t got;
+            std::memcpy(&got, &f[at->payload], sizeof got);
+            EXPECT_EQ(got, ns);
+            EXPECT_TRUE(udp_ok(f, l3)) << "after stamping " << ns;
+        }
+        EXPECT_NE(static_cast<uint16_t>(f[at->checksum] << 8 | f[at->checksum + 1]), before);
+    }
+    auto none = wire::FrameBuilder()
+                    .ipv4(kSrc, kDst)
+                    .udp(40000, 5000)
+                    .payload_size(18)
+                    .zero_udp_checksum()
+                    .build();
+    auto at = stamp_spot(none);
+    ASSERT_TRUE(at.has_value());
+    write_stamp(none.data(), *at, 1'764'800'000'000'000'001);
+    EXPECT_EQ(none[at->checksum], 0);
+    EXPECT_EQ(none[at->checksum + 1], 0);
+}
+
+// Only a plain UDP datagram with room for 8 bytes has a spot: not a fragment, not a
+// datagram with a shorter payload, not another protocol.
+TEST(Traffic, StampSpotRefusesWhatCannotCarryAStamp) {
+    TrafficSpec s;
+    s.sizes = {1518};
+    s.fragments = 3;
+    for (const auto& t : build_templates(s)) EXPECT_FALSE(stamp_spot(t.bytes)) << "a fragment";
+    EXPECT_FALSE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).udp(1, 2).payload_size(7).build()));
+    EXPECT_TRUE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).udp(1, 2).payload_size(8).build()));
+    EXPECT_FALSE(
+        stamp_spot(wire::FrameBuilder().ipv4(kSrc, kDst).icmp(8, 0).payload_size(32).build()));
+    EXPECT_FALSE(stamp_spot(std::vector<uint8_t>(10)));
 }
 
 TEST(Traffic, ParsersRefuseNonsense) {

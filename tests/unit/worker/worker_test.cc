@@ -80,6 +80,35 @@ TEST_P(WorkerIdle, EveryFrameIsDeliveredAcrossIdleSleeps) {
         EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 3u * 3) << "every idle step slept";
 }
 
+// The micro-sleep of a backend without wakeups (DPDK without rx interrupts): it doubles
+// from 10 us to 1 ms while frames came within the last second, and on to 5 ms once none
+// has come for a second (deep idle: a fifth of the wakeups); a frame starts it over at
+// 10 us with the short cap, and every frame is delivered across the sleeps.
+TEST(WorkerIdleBackoff, GrowsToTheDeepCapOnlyAfterALongIdleSpell) {
+    WorkerRig r(PollMode::kInterrupt);
+    const WorkerOptions o;
+    auto sleep_steps = [&](int n) {
+        for (int i = 0; i < n; ++i) EXPECT_EQ(r.worker->step(), 0u);
+        return r.worker->micro_sleep_ns();
+    };
+    for (int round = 0; round < 2; ++round) {
+        ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
+        EXPECT_EQ(r.step_until(1), 1u);
+        EXPECT_EQ(r.worker->micro_sleep_ns(), 0u) << "a frame starts the backoff over";
+        EXPECT_EQ(sleep_steps(1), Worker::kBackoffMinNs);
+        EXPECT_EQ(sleep_steps(1), 2 * Worker::kBackoffMinNs);
+        EXPECT_EQ(sleep_steps(10), o.backoff_max_ns) << "the cap while frames are recent";
+        // No frame for deep_idle_ns: the cap grows, one doubling per sleep.
+        r.h.clock.advance_ns(o.deep_idle_ns);
+        EXPECT_EQ(sleep_steps(1), 2 * o.backoff_max_ns);
+        EXPECT_EQ(sleep_steps(3), o.deep_backoff_max_ns) << "the deep-idle cap";
+    }
+    EXPECT_EQ(r.ep.rings().used(), 2u);
+    EXPECT_COUNTERS_EQ(r.h.snap(), test::plus(test::ip_local(2, kIpLen),
+                                              {{"delivered", 2}, {"UdpInDatagrams", 2}}));
+    EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 2u * 16);
+}
+
 // ip_expire on an idle queue: the first fragment of a datagram whose second never comes is
 // dropped after ipfrag_time (30 s) with the kernel's counters and ICMP time exceeded
 // (fragment reassembly time exceeded), though no frame arrives to drive the worker.
