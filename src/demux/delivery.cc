@@ -37,18 +37,10 @@ void WakeupList::flush(uint16_t worker) noexcept {
 // --- ShmRings -----------------------------------------------------------------------------
 
 namespace {
-// The active slots for a budget (0: no budget, all of them), and the largest budget that
-// many slots serve (rcv_queue_slots() / err_queue_slots() of anything above it is larger;
-// UINT32_MAX once every slot is active).
+// The active slots for a budget (0: no budget, all of them).
 uint32_t active_for(uint32_t rcvbuf, uint32_t slots, bool error) noexcept {
     if (rcvbuf == 0) return slots;
     return error ? std::min(err_queue_slots(rcvbuf), slots) : rcv_queue_slots(rcvbuf, slots);
-}
-uint32_t grow_above(uint32_t active, uint32_t slots, bool error) noexcept {
-    if (active >= slots) return UINT32_MAX;
-    // rcv_queue_slots: rcvbuf / 832 <= active; err_queue_slots: (rcvbuf - 1) / 832 <= active.
-    const uint64_t top = uint64_t{active} * skb_truesize(0) + skb_truesize(0) - (error ? 0 : 1);
-    return top < UINT32_MAX ? static_cast<uint32_t>(top) : UINT32_MAX;
 }
 }  // namespace
 
@@ -70,11 +62,9 @@ ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeomet
             "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), size);
         shm::ring_init(pw.region.data(), g, endpoint_id, i);
         pw.prod = shm::RingProducer(pw.region.data(), g, active);
-        pw.grow_above = grow_above(active, g.slot_count, false);
         shm::ring_init_err_queue(pw.region.data(), size, eg, endpoint_id, i);
         if (void* e = shm::err_queue_of(pw.region.data(), size)) {
             pw.errq = shm::RingProducer(e, eg, err_active);
-            pw.err_grow_above = grow_above(err_active, eg.slot_count, true);
             pw.has_errq = true;
         }
         w_.push_back(std::move(pw));
@@ -85,10 +75,9 @@ void ShmRings::grow(uint16_t worker, uint32_t rcvbuf, bool error) noexcept {
     PerWorker& w = w_[worker];
     shm::RingProducer& p = error ? w.errq : w.prod;
     const uint32_t slots = error ? eg_slots_ : g_.slot_count;
-    const uint32_t want = active_for(rcvbuf, slots, error);
     // Never shrinks: a lower budget only refuses earlier (admit()), as the kernel's does.
-    if (!p.try_grow(want)) return;  // slots queued where the new mask would move them
-    (error ? w.err_grow_above : w.grow_above) = grow_above(p.active_slots(), slots, error);
+    // False: slots queued where the new mask would move them; the next push tries again.
+    (void)p.try_grow(active_for(rcvbuf, slots, error));
 }
 
 void ShmRings::wake(uint16_t worker) noexcept {

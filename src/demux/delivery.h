@@ -130,7 +130,7 @@ public:
             return false;
         PerWorker& w = w_[worker];
         if (budget) {
-            if (budget->rcvbuf > w.grow_above) [[unlikely]]
+            if (wants_grow(w.prod, g_.slot_count, budget->rcvbuf, false)) [[unlikely]]
                 grow(worker, budget->rcvbuf, false);
             if (!admit(worker, *budget, false)) {
                 w.prod.count_drop();
@@ -140,7 +140,7 @@ public:
         if (!w.prod.try_push_with(fill, head, body, budget ? budget->truesize : 0, tail)) {
             // dropped_full: the app sees it in the ring header. The budget admitted it: a
             // grow the queued slots still hold back (grow_dropped()).
-            if (budget && budget->rcvbuf > w.grow_above) [[unlikely]]
+            if (budget && wants_grow(w.prod, g_.slot_count, budget->rcvbuf, false)) [[unlikely]]
                 count_grow_drop(w.grow_drops);
             return false;
         }
@@ -174,7 +174,7 @@ public:
         if (!w_[worker].has_errq) [[unlikely]]
             return false;
         if (budget) {
-            if (budget->rcvbuf > w_[worker].err_grow_above) [[unlikely]]
+            if (wants_grow(q, eg_slots_, budget->rcvbuf, true)) [[unlikely]]
                 grow(worker, budget->rcvbuf, true);
             if (!admit(worker, *budget, true)) {
                 q.count_drop();
@@ -182,7 +182,7 @@ public:
             }
         }
         if (!q.try_push_with(fill, head, body, budget ? budget->truesize : 0)) {
-            if (budget && budget->rcvbuf > w_[worker].err_grow_above) [[unlikely]]
+            if (budget && wants_grow(q, eg_slots_, budget->rcvbuf, true)) [[unlikely]]
                 count_grow_drop(w_[worker].err_grow_drops);
             return false;
         }
@@ -272,6 +272,16 @@ private:
     // queues hold: first from upper bounds of what each ring holds (no shared cache line
     // read), then, only when that refuses, from the consumer indices the app wrote.
     bool admit(uint16_t worker, const RcvBudget& b, bool error) noexcept;
+    // Does a budget of `rcvbuf` want more active slots than ring `p` (of `slots`) has: for
+    // the data ring rcv_queue_slots(rcvbuf) > active, i.e. rcvbuf / 832 > active; for an
+    // error queue err_queue_slots(): (rcvbuf - 1) / 832 > active. Reads only the producer's
+    // own mask (on the line the push uses anyway).
+    static bool wants_grow(const shm::RingProducer& p, uint32_t slots, uint32_t rcvbuf,
+                           bool error) noexcept {
+        const uint32_t active = p.active_slots();
+        const uint64_t more = uint64_t{active + 1} * skb_truesize(0);  // a budget for active + 1
+        return active < slots && (error ? rcvbuf > more : rcvbuf >= more);
+    }
     // A budget above what the active slots of the data ring (`error`: the error queue) were
     // sized for: raises them if the ring allows it now (else the next push tries again).
     void grow(uint16_t worker, uint32_t rcvbuf, bool error) noexcept;
@@ -283,13 +293,10 @@ private:
         shm::Region region;
         shm::RingProducer prod;
         shm::RingProducer errq;  // the error queue (err_ring_geometry()) in the same region
-        // The largest budget the active slots hold (a larger one grows them first).
-        uint32_t grow_above = UINT32_MAX;
-        uint32_t err_grow_above = UINT32_MAX;
+        alignas(8) uint64_t grow_drops = 0;  // grow_dropped(), err_grow_dropped()
+        alignas(8) uint64_t err_grow_drops = 0;
         bool has_errq = false;
         bool pending = false;  // in this worker's WakeupList for the current burst
-        alignas(8) uint64_t grow_drops = 0;
-        alignas(8) uint64_t err_grow_drops = 0;
     };
     std::vector<PerWorker> w_;
     uint32_t endpoint_id_ = 0;
