@@ -132,9 +132,14 @@ void add_bindings(demux::EndpointTable::Builder& b,
 // `payload`: UDP payload bytes per datagram; `csum_at_queue`: demux::DemuxEnv's switch.
 // `stalled`: the apps never read, so once their rings are full every datagram is refused
 // (SOCKET_RCVBUFF): the worker's cost under overload, an app that does not keep up.
+// `rings`: kBench, rings sized for the bench's cycle and a budget that holds them whole;
+// kDaemonFollow, the daemon's default rings (ring_slots 1024 x 2048 B) and budget
+// (rmem_default: 256 active slots, shm/ring.h), the apps reading after every burst;
+// kDaemonWhole, the same with every slot active (the ring not following the budget).
+enum class Rings { kBench, kDaemonFollow, kDaemonWhole };
 void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff,
                           bool bindings = false, uint32_t payload = 18, bool csum_at_queue = false,
-                          bool stalled = false) {
+                          bool stalled = false, Rings rings_kind = Rings::kBench) {
     const auto endpoints = bindings ? 16u : static_cast<uint32_t>(state.range(0));
     // One frame per endpoint (each endpoint gets one datagram per cycle), and at least one
     // full burst; flows vary by source port.
@@ -155,9 +160,15 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
     demux::EndpointTable::Builder b;
     const uint32_t slot =
         (static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u) + 63) / 64 * 64;
-    const shm::RingGeometry g{std::bit_ceil(per_ep_cycle + core::kBurst), slot};
+    const bool daemon_rings = rings_kind != Rings::kBench;
+    const shm::RingGeometry g =
+        daemon_rings ? shm::RingGeometry{1024, 2048}
+                     : shm::RingGeometry{std::bit_ceil(per_ep_cycle + core::kBurst), slot};
+    demux::RingBudgets budgets;
+    if (rings_kind == Rings::kDaemonFollow) budgets = {demux::kRmemDefault, demux::kRmemDefault};
     for (uint32_t i = 0; i < endpoints; ++i) {
-        auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g);
+        auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g,
+                                                       demux::ShmRings::kDefaultErrSlots, budgets);
         apps.emplace_back(rings->region(0).data());
         // No app here needs the fds (three per endpoint: 10,000 endpoints would pass
         // RLIMIT_NOFILE); the mappings stay.
@@ -166,13 +177,14 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
         // while (the memfd's pages are allocated on first write; 10,000 fresh rings would
         // otherwise measure page faults).
         std::memset(static_cast<uint8_t*>(rings->region(0).data()) + g.header_size(), 0,
-                    std::size_t{g.slot_count} * g.slot_size);
+                    std::size_t{rings->active_slots(0)} * g.slot_size);
         eps.push_back(std::make_unique<demux::UdpEndpoint>(std::move(rings)));
         // A budget (SO_RCVBUF) that holds a full ring of these datagrams, so the budget
         // check runs on every datagram and never refuses one.
         eps.back()
             ->bind(kLocal, static_cast<uint16_t>(10000 + i))
-            .set_rcvbuf(g.slot_count * demux::skb_truesize(frames[0].size()));
+            .set_rcvbuf(daemon_rings ? demux::kRmemDefault
+                                     : g.slot_count * demux::skb_truesize(frames[0].size()));
         b.add(*eps.back());
     }
     if (bindings) add_bindings(b, eps, static_cast<uint32_t>(state.range(0)));
@@ -197,7 +209,10 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
     if (profiled) pipeline.set_profile(&profile);
     pipeline.set_csum_at_queue(csum_at_queue);
     core::PacketBatch batch;
-    const uint32_t bursts_per_cycle = nframes / core::kBurst;
+    // The daemon's rings hold 256 datagrams under their budget: an endpoint that gets more
+    // in a cycle (one endpoint: 1024) has its app read after every burst.
+    const uint32_t bursts_per_cycle =
+        daemon_rings && per_ep_cycle > 256 - core::kBurst ? 1 : nframes / core::kBurst;
     uint32_t burst = 0;
     for (auto _ : state) {
         const uint64_t t0 = profiled ? core::tsc_now() : 0;
@@ -243,6 +258,12 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
 
 void BM_PipelineUdpUnicast(benchmark::State& state) {
     pipeline_udp_unicast(state, false);
+}
+// The daemon's default rings and budget (one endpoint gets up to a burst before its app
+// reads); follow: 1, the active slots follow the budget (256); 0, all 1024 are used.
+void BM_PipelineUdpDefaultBudget(benchmark::State& state) {
+    pipeline_udp_unicast(state, false, Observe::kOff, false, 18, false, false,
+                         state.range(1) ? Rings::kDaemonFollow : Rings::kDaemonWhole);
 }
 // The same with the runtime profile on: the difference is the profile's own cost.
 void BM_PipelineUdpUnicastProfiled(benchmark::State& state) {
@@ -377,6 +398,10 @@ void BM_AppReadLarge(benchmark::State& state) {
 
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpStalledApp)->Apply(pipeline_args);
+BENCHMARK(BM_PipelineUdpDefaultBudget)
+    ->ArgsProduct({{1, 512}, {0, 1}})
+    ->ArgNames({"endpoints", "follow"})
+    ->Apply(repeated);
 BENCHMARK(BM_PipelineUdpLarge)->Apply(large_args);
 BENCHMARK(BM_AppReadLarge)->Arg(0)->Arg(1)->ArgName("verify")->Apply(repeated);
 BENCHMARK(BM_PipelineUdpBindings)->Apply(bindings_args);

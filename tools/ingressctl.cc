@@ -541,6 +541,8 @@ int cmd_endpoints(Conn& c) {
         if (auto q = e.u64(ctl::Attr::kErrQueued))
             flag("errqueue=" + std::to_string(*q) + "/" +
                  std::to_string(e.u64(ctl::Attr::kErrDropped).value_or(0)));
+        // Ring-full drops a raised budget admitted before the ring could grow (rcvbuf.md).
+        if (auto g = e.u64(ctl::Attr::kGrowDropped)) flag("growdrops=" + std::to_string(*g));
         const std::string dev(e.str(ctl::Attr::kIfname).value_or("*"));
         const std::string recvq = std::to_string(e.u32(ctl::Attr::kRingUsed).value_or(0)) + "/" +
                                   std::to_string(e.u32(ctl::Attr::kRingCapacity).value_or(0));

@@ -49,6 +49,7 @@ int expected_size(Attr a) noexcept {
         case Attr::kRmemAlloc:
         case Attr::kErrQueued:
         case Attr::kErrDropped:
+        case Attr::kGrowDropped:
             return 8;
         case Attr::kError:
         case Attr::kEndpointId:

@@ -147,6 +147,8 @@ enum class Attr : uint16_t {
                          // (absent: net.core.rmem_default); endpoints: the sk_rcvbuf in effect
     kRmemAlloc = 152,    // u64: endpoints: bytes charged for queued datagrams (sk_rmem_alloc)
     kRcvbufForce = 181,  // u32: set-option: SO_RCVBUFFORCE (UDP; needs CAP_NET_ADMIN: a kProof)
+    kGrowDropped = 182,  // u64: endpoints: datagrams and error-queue entries dropped as ring
+                         // full while a raised budget waited for the ring to grow
     // ICMP errors to endpoints (demux/icmp_err.h) and PMTU (ipv4/pmtu.h): 161-170.
     kRecverr = 161,      // u8: open-udp, open-raw and set-option: IP_RECVERR (absent: off);
                          // endpoints: on

@@ -378,8 +378,14 @@ Result Registry::insert(std::unique_ptr<Entry> e, uint64_t owner, const PeerCred
     if (e->kind == EndpointKind::kUdp) budget = std::max(budget, e->sk_rcvbuf);
     const uint32_t err_slots = e->kind == EndpointKind::kTap ? shm::RingGeometry::kMinSlots
                                                              : demux::err_queue_slots(budget);
+    // The slots in use follow the receive budget the endpoint opens with (and grow with it):
+    // a UDP endpoint's data rings and error queues its sk_rcvbuf; a raw endpoint's error
+    // queues rmem_default (icmp_err.cc), its data rings have no budget and use every slot.
+    demux::RingBudgets budgets;
+    if (e->kind == EndpointKind::kUdp) budgets = {e->sk_rcvbuf, e->sk_rcvbuf};
+    if (e->kind == EndpointKind::kRaw) budgets.err = demux::kRmemDefault;
     try {
-        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, err_slots);
+        e->rings = std::make_shared<demux::ShmRings>(e->id, cfg_.workers, g, err_slots, budgets);
         rebuild(*e);
     } catch (const std::system_error& ex) {
         return fail(ex.code().value() ? ex.code().value() : ENOMEM,

@@ -777,7 +777,8 @@ bool Server::endpoints(Conn& c, const Message& m) {
                 b.end_nested(gm);
             }
             b.u32(Attr::kRingUsed, static_cast<uint32_t>(e.rings->used()));
-            b.u32(Attr::kRingCapacity, e.rings->geometry().slot_count * e.rings->workers());
+            // The active slots (they follow the endpoint's receive budget, shm/ring.h).
+            b.u32(Attr::kRingCapacity, static_cast<uint32_t>(e.rings->active_slots()));
             b.u64(Attr::kDelivered, e.rings->delivered());
             // sk_drops: the full queue's, and the bad checksums the app's reads dropped.
             b.u64(Attr::kDropped, e.rings->dropped() + e.rings->read_counts().csum_errors);
@@ -785,6 +786,10 @@ bool Server::endpoints(Conn& c, const Message& m) {
             if (e.rcvbuf) b.u32(Attr::kRcvbuf, e.rcvbuf).u64(Attr::kRmemAlloc, e.rings->rmem());
             if (const uint64_t q = e.rings->err_queued(), d = e.rings->err_dropped(); q || d)
                 b.u64(Attr::kErrQueued, q).u64(Attr::kErrDropped, d);
+            // Ring-full drops the raised budget admitted (shm/ring.h: the grow waited for
+            // the queued slots; docs/rcvbuf.md), once there are any.
+            if (const uint64_t g = e.rings->grow_dropped() + e.rings->err_grow_dropped())
+                b.u64(Attr::kGrowDropped, g);
             b.end_nested(mark);
         }
     });

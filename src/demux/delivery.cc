@@ -1,5 +1,6 @@
 #include "demux/delivery.h"
 
+#include <algorithm>
 #include <string>
 
 namespace ingress::demux {
@@ -35,11 +36,22 @@ void WakeupList::flush(uint16_t worker) noexcept {
 
 // --- ShmRings -----------------------------------------------------------------------------
 
+namespace {
+// The active slots for a budget (0: no budget, all of them).
+uint32_t active_for(uint32_t rcvbuf, uint32_t slots, bool error) noexcept {
+    if (rcvbuf == 0) return slots;
+    return error ? std::min(err_queue_slots(rcvbuf), slots) : rcv_queue_slots(rcvbuf, slots);
+}
+}  // namespace
+
 ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g,
-                   uint32_t err_slots)
+                   uint32_t err_slots, RingBudgets budgets)
     : endpoint_id_(endpoint_id), bell_(shm::Doorbell::create()), g_(g) {
     const shm::RingGeometry eg = shm::err_ring_geometry(shm::RingGeometry::round_slots(
         err_slots < kErrQueueMaxSlots ? err_slots : kErrQueueMaxSlots));
+    const uint32_t active = active_for(budgets.data, g.slot_count, false);
+    const uint32_t err_active = active_for(budgets.err, eg.slot_count, true);
+    eg_slots_ = eg.slot_count;
     w_.reserve(workers);
     for (uint16_t i = 0; i < workers; ++i) {
         PerWorker pw;
@@ -49,14 +61,23 @@ ShmRings::ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeomet
         pw.region = shm::Region::create(
             "ingress-ep" + std::to_string(endpoint_id) + "-w" + std::to_string(i), size);
         shm::ring_init(pw.region.data(), g, endpoint_id, i);
-        pw.prod = shm::RingProducer(pw.region.data(), g);
+        pw.prod = shm::RingProducer(pw.region.data(), g, active);
         shm::ring_init_err_queue(pw.region.data(), size, eg, endpoint_id, i);
         if (void* e = shm::err_queue_of(pw.region.data(), size)) {
-            pw.errq = shm::RingProducer(e, eg);
+            pw.errq = shm::RingProducer(e, eg, err_active);
             pw.has_errq = true;
         }
         w_.push_back(std::move(pw));
     }
+}
+
+void ShmRings::grow(uint16_t worker, uint32_t rcvbuf, bool error) noexcept {
+    PerWorker& w = w_[worker];
+    shm::RingProducer& p = error ? w.errq : w.prod;
+    const uint32_t slots = error ? eg_slots_ : g_.slot_count;
+    // Never shrinks: a lower budget only refuses earlier (admit()), as the kernel's does.
+    // False: slots queued where the new mask would move them; the next push tries again.
+    (void)p.try_grow(active_for(rcvbuf, slots, error));
 }
 
 void ShmRings::wake(uint16_t worker) noexcept {
@@ -121,6 +142,32 @@ uint64_t ShmRings::used() const noexcept {
         n += fill < g_.slot_count ? fill : g_.slot_count;
     }
     return n;
+}
+
+uint64_t ShmRings::active_slots() const noexcept {
+    return sum_over(w_, [](const auto& w) { return w.prod.active_slots(); });
+}
+
+uint32_t ShmRings::active_slots(uint16_t worker) const noexcept {
+    return worker < w_.size() ? w_[worker].prod.active_slots() : 0;
+}
+
+uint32_t ShmRings::err_active_slots(uint16_t worker) const noexcept {
+    return worker < w_.size() && w_[worker].has_errq ? w_[worker].errq.active_slots() : 0;
+}
+
+uint64_t ShmRings::grow_dropped() const noexcept {
+    return sum_over(w_, [](const auto& w) {
+        return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(w.grow_drops))
+            .load(std::memory_order_relaxed);
+    });
+}
+
+uint64_t ShmRings::err_grow_dropped() const noexcept {
+    return sum_over(w_, [](const auto& w) {
+        return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(w.err_grow_drops))
+            .load(std::memory_order_relaxed);
+    });
 }
 
 uint64_t ShmRings::rmem() const noexcept {

@@ -87,14 +87,24 @@ struct DeliveryCtx {
     WakeupList* wakeups = nullptr;
 };
 
+// The receive budgets a new endpoint's rings start from (its sk_rcvbuf; 0: no budget, every
+// slot active). Each ring's active slots follow them (rcv_queue_slots(), err_queue_slots():
+// the most datagrams or entries the budget can hold at once), and grow on the first push
+// that brings a larger budget (RcvBudget) while the ring allows it (shm::RingProducer::
+// try_grow).
+struct RingBudgets {
+    uint32_t data = 0;  // the data rings': UDP endpoints
+    uint32_t err = 0;   // the error queues': UDP and raw endpoints
+};
+
 // An endpoint's shared-memory side: one sealed memfd ring per worker and one doorbell,
 // created by the control plane (allocates, may throw); the worker only pushes.
 class ShmRings {
 public:
     // `err_slots`: each worker's error queue (err_queue_slots() of the largest receive budget
-    // the endpoint is expected to have).
+    // the endpoint is expected to have). `budgets`: what the active slots start from.
     ShmRings(uint32_t endpoint_id, uint16_t workers, const shm::RingGeometry& g,
-             uint32_t err_slots = kDefaultErrSlots);
+             uint32_t err_slots = kDefaultErrSlots, RingBudgets budgets = {});
     // Room for SO_RCVBUF at the compiled-in rmem_max (511 entries of the smallest charge).
     static constexpr uint32_t kDefaultErrSlots = err_queue_slots(so_rcvbuf(kRmemMax, kRmemMax));
     ShmRings(const ShmRings&) = delete;
@@ -118,12 +128,22 @@ public:
         // bounds.
         if (worker >= w_.size()) [[unlikely]]
             return false;
-        if (budget && !admit(worker, *budget, false)) {
-            w_[worker].prod.count_drop();
+        PerWorker& w = w_[worker];
+        if (budget) {
+            if (wants_grow(w.prod, g_.slot_count, budget->rcvbuf, false)) [[unlikely]]
+                grow(worker, budget->rcvbuf, false);
+            if (!admit(worker, *budget, false)) {
+                w.prod.count_drop();
+                return false;
+            }
+        }
+        if (!w.prod.try_push_with(fill, head, body, budget ? budget->truesize : 0, tail)) {
+            // dropped_full: the app sees it in the ring header. The budget admitted it: a
+            // grow the queued slots still hold back (grow_dropped()).
+            if (budget && wants_grow(w.prod, g_.slot_count, budget->rcvbuf, false)) [[unlikely]]
+                count_grow_drop(w.grow_drops);
             return false;
         }
-        if (!w_[worker].prod.try_push_with(fill, head, body, budget ? budget->truesize : 0, tail))
-            return false;  // dropped_full: the app sees it in the ring header
         if (ctx && ctx->wakeups)
             ctx->wakeups->note(*this, worker);
         else
@@ -153,11 +173,19 @@ public:
         shm::RingProducer& q = w_[worker].errq;
         if (!w_[worker].has_errq) [[unlikely]]
             return false;
-        if (budget && !admit(worker, *budget, true)) {
-            q.count_drop();
+        if (budget) {
+            if (wants_grow(q, eg_slots_, budget->rcvbuf, true)) [[unlikely]]
+                grow(worker, budget->rcvbuf, true);
+            if (!admit(worker, *budget, true)) {
+                q.count_drop();
+                return false;
+            }
+        }
+        if (!q.try_push_with(fill, head, body, budget ? budget->truesize : 0)) {
+            if (budget && wants_grow(q, eg_slots_, budget->rcvbuf, true)) [[unlikely]]
+                count_grow_drop(w_[worker].err_grow_drops);
             return false;
         }
-        if (!q.try_push_with(fill, head, body, budget ? budget->truesize : 0)) return false;
         if (ctx && ctx->wakeups)
             ctx->wakeups->note(*this, worker);
         else
@@ -206,6 +234,17 @@ public:
     // Slots filled and not yet released by the app, summed over the rings (a consumer index
     // that makes no sense counts as a full ring, as the producer treats it).
     uint64_t used() const noexcept;
+    // The active slots, summed over the data rings (each at most geometry().slot_count), and
+    // one worker's data ring's and error queue's.
+    uint64_t active_slots() const noexcept;
+    uint32_t active_slots(uint16_t worker) const noexcept;
+    uint32_t err_active_slots(uint16_t worker) const noexcept;
+    // Datagrams (and error-queue entries) dropped as ring full although the budget admitted
+    // them: the budget was raised while the ring held slots that keep it from growing yet
+    // (counted in dropped() / err_dropped() too, as SOCKET_RCVBUFF; the kernel would have
+    // queued them). Summed over the workers, from any thread.
+    uint64_t grow_dropped() const noexcept;
+    uint64_t err_grow_dropped() const noexcept;
     // Bytes charged for them and for the error queues' entries (sk_rmem_alloc,
     // /proc/net/udp rx_queue), from any thread.
     uint64_t rmem() const noexcept;
@@ -233,11 +272,29 @@ private:
     // queues hold: first from upper bounds of what each ring holds (no shared cache line
     // read), then, only when that refuses, from the consumer indices the app wrote.
     bool admit(uint16_t worker, const RcvBudget& b, bool error) noexcept;
+    // Does a budget of `rcvbuf` want more active slots than ring `p` (of `slots`) has: for
+    // the data ring rcv_queue_slots(rcvbuf) > active, i.e. rcvbuf / 832 > active; for an
+    // error queue err_queue_slots(): (rcvbuf - 1) / 832 > active. Reads only the producer's
+    // own mask (on the line the push uses anyway).
+    static bool wants_grow(const shm::RingProducer& p, uint32_t slots, uint32_t rcvbuf,
+                           bool error) noexcept {
+        const uint32_t active = p.active_slots();
+        const uint64_t more = uint64_t{active + 1} * skb_truesize(0);  // a budget for active + 1
+        return active < slots && (error ? rcvbuf > more : rcvbuf >= more);
+    }
+    // A budget above what the active slots of the data ring (`error`: the error queue) were
+    // sized for: raises them if the ring allows it now (else the next push tries again).
+    void grow(uint16_t worker, uint32_t rcvbuf, bool error) noexcept;
+    static void count_grow_drop(uint64_t& n) noexcept {
+        std::atomic_ref<uint64_t>(n).store(n + 1, std::memory_order_relaxed);
+    }
     friend class WakeupList;
     struct PerWorker {
         shm::Region region;
         shm::RingProducer prod;
         shm::RingProducer errq;  // the error queue (err_ring_geometry()) in the same region
+        alignas(8) uint64_t grow_drops = 0;  // grow_dropped(), err_grow_dropped()
+        alignas(8) uint64_t err_grow_drops = 0;
         bool has_errq = false;
         bool pending = false;  // in this worker's WakeupList for the current burst
     };
@@ -245,6 +302,7 @@ private:
     uint32_t endpoint_id_ = 0;
     shm::Doorbell bell_;
     shm::RingGeometry g_;
+    uint32_t eg_slots_ = 0;  // the error queues' slot_count
 };
 
 }  // namespace ingress::demux

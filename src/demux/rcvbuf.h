@@ -81,6 +81,23 @@ constexpr bool err_queue_admits(uint64_t rmem, uint32_t size, uint32_t rcvbuf) n
     return rmem + size < rcvbuf;
 }
 
+// The receive queue's active ring slots (shm/ring.h) for a budget of `rcvbuf` bytes: as many
+// datagrams as rcvbuf_admits() lets a queue hold at once (each is charged at least
+// skb_truesize(0) = 832 bytes, so at most rcvbuf / 832 of them; an empty queue takes one
+// whatever the budget), rounded up to a power of two, at least 2, at most `cap` (the ring's
+// slot_count). rmem_default: 256.
+constexpr uint32_t rcv_queue_slots(uint32_t rcvbuf, uint32_t cap) noexcept {
+    const uint32_t n = rcvbuf / skb_truesize(0);
+    const uint32_t want = std::bit_ceil(n < 2 ? 2u : n);
+    return want < cap ? want : cap;
+}
+static_assert(rcv_queue_slots(kRmemDefault, 1024) == 256 && 256 * 832 == kRmemDefault);
+static_assert(rcv_queue_slots(kRmemDefault + 1, 1024) == 256);  // 256 fit, the 257th not
+static_assert(rcv_queue_slots(kRmemDefault + 832, 1024) == 512);
+static_assert(rcv_queue_slots(2 * kRmemMax, 1024) == 512 &&
+              rcv_queue_slots(1u << 30, 1024) == 1024);
+static_assert(rcv_queue_slots(kSockMinRcvbuf, 1024) == 2);
+
 // The error queue's slots (one per entry, each charged at least skb_truesize(0) = 832 bytes)
 // for a receive budget of `rcvbuf` bytes: enough that the budget, not the ring, bounds it
 // (err_queue_admits() takes at most (rcvbuf - 1) / 832 entries), at most `cap` (a power of

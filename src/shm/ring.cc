@@ -18,6 +18,7 @@ void ring_init(void* region, const RingGeometry& g, uint32_t endpoint_id, uint32
     h->worker = worker;
     h->region_size = g.region_size();
     h->meta_size = sizeof(SlotMeta);
+    h->slot_mask.store(g.slot_count - 1, std::memory_order_relaxed);  // RingProducer may lower it
     h->prod.store(0, std::memory_order_relaxed);
     h->cons.store(0, std::memory_order_relaxed);
     h->needs_wakeup.store(0, std::memory_order_relaxed);
@@ -81,7 +82,7 @@ const char* ring_check_str(RingCheck c) noexcept {
 
 // --- producer ---------------------------------------------------------------------------
 
-RingProducer::RingProducer(void* region, const RingGeometry& g)
+RingProducer::RingProducer(void* region, const RingGeometry& g, uint32_t active)
     : h_(static_cast<RingHeader*>(region)),
       base_(static_cast<uint8_t*>(region)),
       g_(g),
@@ -89,25 +90,55 @@ RingProducer::RingProducer(void* region, const RingGeometry& g)
       charges_(static_cast<uint64_t*>(std::calloc(g.slot_count, sizeof(uint64_t)))) {
     if (!charges_) throw std::bad_alloc();
     prod_ = h_->prod.load(std::memory_order_relaxed);
+    if (active != 0 && active < g.slot_count) mask_ = RingGeometry::round_slots(active) - 1;
+    // No slot is queued yet and the app has not mapped the region (ring_init's fence and
+    // SCM_RIGHTS order it before anything the app reads).
+    h_->slot_mask.store(mask_, std::memory_order_relaxed);
     // Assume full until the first refresh validates what the consumer wrote: a cached index
     // is only ever one that passed the check in free_slots().
-    cached_cons_ = prod_ - g_.slot_count;
+    cached_cons_ = prod_ - (mask_ + 1);
 }
 
 uint32_t RingProducer::free_slots(uint32_t want) noexcept {
+    const uint32_t active = mask_ + 1;
     uint32_t used = prod_ + reserved_ - cached_cons_;
-    uint32_t free = g_.slot_count - used;
+    uint32_t free = active - used;
     if (free >= want) return free;
     // Refresh the consumer index. Acquire: pairs with the consumer's release in release(),
     // so the consumer's reads of the slots it gave back happened before we overwrite them.
     uint32_t cons = h_->cons.load(std::memory_order_acquire);
-    // An app can write anything here. A sane cons is at most slot_count behind prod and
-    // never ahead of it; anything else is treated as "no free slot" (the app starves itself).
+    // An app can write anything here. A sane cons is at most the active slots behind prod
+    // and never ahead of it; anything else is treated as "no free slot" (the app starves
+    // itself).
     uint32_t behind = prod_ - cons;
-    if (behind > g_.slot_count) return 0;
+    if (behind > active) return 0;
     cached_cons_ = cons;
     used = prod_ + reserved_ - cached_cons_;
-    return used > g_.slot_count ? 0 : g_.slot_count - used;
+    return used > active ? 0 : active - used;
+}
+
+bool RingProducer::try_grow(uint32_t slots) noexcept {
+    if (slots > g_.slot_count) slots = g_.slot_count;
+    if (slots <= mask_ + 1) return true;  // never shrinks
+    const uint32_t mask = RingGeometry::round_slots(slots) - 1;
+    // Acquire, as in free_slots(): the consumer's reads of what it released are done.
+    const uint32_t cons = h_->cons.load(std::memory_order_acquire);
+    const uint32_t head = prod_ + reserved_;
+    // A cons the app made up: no grow (its ring stays as it is; the app starves itself).
+    if (head - cons > mask_ + 1) return false;
+    if (cons != head) {
+        // Every queued index j must sit at the same place: j & mask == j & mask_, i.e. its
+        // place in the new ring is among the old ring's slots. The queued indices are
+        // consecutive: they qualify when the first and the last do and they do not wrap.
+        const uint32_t first = cons & mask, last = (head - 1) & mask;
+        if (first > last || last > mask_) return false;
+    }
+    cached_cons_ = cons;
+    std::atomic_ref<uint32_t>(mask_).store(mask, std::memory_order_relaxed);
+    // Relaxed: the next submit's release of prod orders it before the first slot placed by
+    // it; a consumer that sees it earlier places the queued slots where they are anyway.
+    h_->slot_mask.store(mask, std::memory_order_relaxed);
+    return true;
 }
 
 uint32_t RingProducer::reserve_burst(uint32_t n, uint32_t* idx) noexcept {
@@ -133,7 +164,7 @@ uint32_t RingProducer::rmem() noexcept {
     // Acquire: pairs with the consumer's release in release() (as in free_slots()).
     const uint32_t cons = h_->cons.load(std::memory_order_acquire);
     // A cons the app made up (ahead of prod, or more than a ring behind) releases nothing.
-    if (prod_ - cons <= g_.slot_count && cons - cached_cons_ <= prod_ - cached_cons_)
+    if (prod_ - cons <= mask_ + 1 && cons - cached_cons_ <= prod_ - cached_cons_)
         cached_cons_ = cons;
     return rmem_at(cached_cons_);
 }
@@ -146,7 +177,10 @@ uint32_t RingProducer::rmem_snapshot() const noexcept {
         const uint32_t cons = h_->cons.load(std::memory_order_acquire);
         if (prod - cons > g_.slot_count) break;  // the app's nonsense: the producer's view
         if (cons == prod) return 0;
-        const uint64_t e = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(charges_[cons & mask_]))
+        // Either mask places the queued slots alike (try_grow); the entry's index says if it
+        // is cons's.
+        const uint32_t mask = active_slots() - 1;
+        const uint64_t e = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(charges_[cons & mask]))
                                .load(std::memory_order_relaxed);
         const uint32_t total = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(total_shown_))
                                    .load(std::memory_order_relaxed);
@@ -180,6 +214,7 @@ RingConsumer::RingConsumer(void* region) noexcept
       meta_size_(h_->meta_size) {
     cons_ = h_->cons.load(std::memory_order_relaxed);
     cached_prod_ = h_->prod.load(std::memory_order_acquire);
+    mask_ = load_mask();
 }
 
 uint32_t RingConsumer::peek(uint32_t n, uint32_t* idx) noexcept {
@@ -188,6 +223,9 @@ uint32_t RingConsumer::peek(uint32_t n, uint32_t* idx) noexcept {
         // Acquire: pairs with the producer's release in submit(); the slots up to prod are
         // fully written.
         cached_prod_ = h_->prod.load(std::memory_order_acquire);
+        // After the acquire: the mask in force for every slot up to cached_prod_ (a newer
+        // one places those slots alike: RingProducer::try_grow).
+        mask_ = load_mask();
         avail = cached_prod_ - cons_;
         if (avail > g_.slot_count) avail = 0;  // producer state we do not understand
     }

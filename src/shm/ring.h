@@ -10,8 +10,16 @@
 //                      meta_size bytes, 72 today) then payload
 //   ...   slot n-1
 //
-// Indices are free-running 32-bit counters (slot = index & mask): the ring is empty when
-// prod == cons and full when prod - cons == slot_count. Shared memory holds offsets and
+// Indices are free-running 32-bit counters (slot = index & slot_mask): the ring is empty when
+// prod == cons and full when prod - cons == slot_mask + 1, the *active* slots. The region has
+// room for slot_count slots, but the daemon makes only as many active as the endpoint's
+// receive budget can hold at once (demux/rcvbuf.h): a memfd page is allocated when first
+// written, so slots past the active ones cost address space only. The active count only
+// grows (the budget was raised), and only at a point where every queued slot sits at the
+// same place under the old and the new mask (an empty ring always qualifies): the producer
+// stores the new slot_mask before the prod that publishes the first slot written under it
+// (release), and the consumer loads slot_mask after it acquires prod, so both agree on every
+// slot between cons and prod (RingProducer::try_grow). Shared memory holds offsets and
 // indices only, never pointers.
 //
 // Trust: the daemon never trusts what an app can write. The fields the app writes are
@@ -39,8 +47,9 @@ namespace ingress::shm {
 
 inline constexpr uint32_t kRingMagic = 0x494e4752;  // "INGR"
 // 2: tp_status; 3: one record, meta_size; 4: read-time checksums (INGRESS_F_CSUM_UNVERIFIED:
-// a client that does not verify them must refuse the ring).
-inline constexpr uint16_t kRingVersion = 4;
+// a client that does not verify them must refuse the ring); 5: slot_mask, the active slots (a
+// client that wraps over slot_count would read the wrong slots: it must refuse the ring).
+inline constexpr uint16_t kRingVersion = 5;
 inline constexpr std::size_t kCacheLine = 64;
 
 // The slot's record (src/shm/record.h, C and C++): what recvmsg would give for one datagram.
@@ -65,6 +74,10 @@ struct alignas(kCacheLine) RingHeader {
     // (record.h), what this ring holds (RingConsumer::rmem(), no walk). For the app; the
     // daemon's own accounting is RingProducer::rmem(). Zero from older daemons.
     std::atomic<uint32_t> rmem_charged;
+    // The active slots minus one (slot = index & slot_mask; a power of two minus one, below
+    // slot_count): stored by the producer before the prod that publishes the first slot
+    // written under it; a consumer loads it after acquiring prod. Version 5.
+    std::atomic<uint32_t> slot_mask;
     // Line 2: written by the consumer only.
     alignas(kCacheLine) std::atomic<uint32_t> cons;
     std::atomic<uint32_t> needs_wakeup;  // consumer: "I am about to sleep on the doorbell"
@@ -104,6 +117,7 @@ static_assert(offsetof(RingHeader, region_size) == 24);
 static_assert(offsetof(RingHeader, meta_size) == 32);
 static_assert(offsetof(RingHeader, prod) == 64);
 static_assert(offsetof(RingHeader, rmem_charged) == 68);
+static_assert(offsetof(RingHeader, slot_mask) == 72);
 static_assert(offsetof(RingHeader, cons) == 128);
 static_assert(offsetof(RingHeader, needs_wakeup) == 132);
 static_assert(offsetof(RingHeader, sk_err) == 136);
@@ -179,9 +193,23 @@ class RingProducer {
 public:
     RingProducer() = default;
     // `region` was initialised by ring_init (the daemon's own mapping; geometry is taken
-    // from the daemon's copy, never re-read from shared memory). Allocates the charge
-    // entries (std::bad_alloc).
-    RingProducer(void* region, const RingGeometry& g);
+    // from the daemon's copy, never re-read from shared memory) and has no slot queued yet.
+    // `active`: the slots in use at first (active_slots(); 0: all of them). Allocates the
+    // charge entries (std::bad_alloc).
+    RingProducer(void* region, const RingGeometry& g, uint32_t active = 0);
+
+    // The active slots: the ring is full when this many are queued. Any thread (relaxed).
+    uint32_t active_slots() const noexcept {
+        return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(mask_))
+                   .load(std::memory_order_relaxed) +
+               1;
+    }
+    // Raises the active slots to `slots` (rounded up to a power of two, at most slot_count):
+    // at once when every slot queued (cons to prod) sits at the same place under both masks
+    // (an empty ring, or one whose queued indices all fall in the first old-ring-sized part
+    // of a new-ring-sized block), else false: the caller tries again on a later push. Never
+    // shrinks (true when already as large). Between submits only (nothing reserved).
+    [[nodiscard]] bool try_grow(uint32_t slots) noexcept;
 
     // As many free slots as available, up to n; *idx gets the first index. 0 when full.
     uint32_t reserve_burst(uint32_t n, uint32_t* idx) noexcept;
@@ -353,7 +381,9 @@ private:
     RingHeader* h_ = nullptr;
     uint8_t* base_ = nullptr;
     RingGeometry g_{};
-    uint32_t mask_ = 0;
+    // The active slots minus one; the producer is its only writer (stored through atomic_ref
+    // for active_slots() and rmem_snapshot() on other threads).
+    alignas(4) uint32_t mask_ = 0;
     uint32_t prod_ = 0;         // private copy of prod (the producer is its only writer)
     uint32_t cached_cons_ = 0;  // last consumer index seen
     uint32_t reserved_ = 0;     // reserved but not yet submitted
@@ -401,8 +431,13 @@ public:
         // Acquire: the slot after the held ones is fully written, and rmem_charged covers it.
         const uint32_t prod = h_->prod.load(std::memory_order_acquire);
         if (prod - cons_ <= held || prod - cons_ > g_.slot_count) return 0;
-        return h_->rmem_charged.load(std::memory_order_relaxed) - meta(cons_ + held).rmem_before;
+        // After the acquire: the mask that places every slot up to prod (ring.h, top).
+        const uint32_t mask = load_mask();
+        const auto& m = *reinterpret_cast<const SlotMeta*>(slot(cons_ + held, mask));
+        return h_->rmem_charged.load(std::memory_order_relaxed) - m.rmem_before;
     }
+    // The active slots, as the last peek() saw them.
+    uint32_t active_slots() const noexcept { return mask_ + 1; }
 
     // peek() with udp_recvmsg()'s read-time checksum, for a reader that holds no peeked
     // slot: each INGRESS_F_CSUM_UNVERIFIED slot is verified (csum_ok); a bad one at the head
@@ -434,14 +469,20 @@ public:
 private:
     bool csum_ok(uint32_t idx) const noexcept;
 
-    const uint8_t* slot(uint32_t idx) const noexcept {
-        return base_ + g_.header_size() + std::size_t{idx & mask_} * g_.slot_size;
+    const uint8_t* slot(uint32_t idx, uint32_t mask) const noexcept {
+        return base_ + g_.header_size() + std::size_t{idx & mask} * g_.slot_size;
+    }
+    const uint8_t* slot(uint32_t idx) const noexcept { return slot(idx, mask_); }
+    // The header's slot_mask, bounded by the region (the daemon writes it; whatever it holds,
+    // no slot outside the mapping is read). Call after an acquire of prod.
+    uint32_t load_mask() const noexcept {
+        return h_->slot_mask.load(std::memory_order_relaxed) & (g_.slot_count - 1);
     }
 
     RingHeader* h_ = nullptr;
     uint8_t* base_ = nullptr;
     RingGeometry g_{};
-    uint32_t mask_ = 0;
+    uint32_t mask_ = 0;                      // slot_mask as loaded after the last acquire of prod
     uint32_t meta_size_ = sizeof(SlotMeta);  // the header's, checked by ring_check
     uint32_t cons_ = 0;                      // private copy of cons
     uint32_t cached_prod_ = 0;               // last producer index seen

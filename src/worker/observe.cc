@@ -433,7 +433,7 @@ void Observer::udp_step(TraceRecord& r, const core::Packet& p, Verdict v) noexce
             const demux::ShmRings& rings = ep->rings();
             vals = {rings.endpoint_id() + 1, static_cast<uint32_t>(tr.score), vals[2],
                     static_cast<uint32_t>(tr.group_size) << 16 | tr.pick,
-                    (rings.prod_index(worker_) - 1) & (rings.geometry().slot_count - 1)};
+                    (rings.prod_index(worker_) - 1) & (rings.active_slots(worker_) - 1)};
         }
     }
     r.steps[r.nsteps++] = TraceStep{TraceStage::kUdpLookup, v.kind(), reason, vals};

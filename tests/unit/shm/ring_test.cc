@@ -327,6 +327,203 @@ TEST(RingStress, CrossProcessEveryMessageIntact) {
     RecordProperty("sleeps", static_cast<int>(sleeps));
 }
 
+// --- Active slots: the ring's memory follows the endpoint's budget --------------------------
+
+// Page-sized slots: a small datagram written into slot i touches page i of the region only
+// (the 256-byte header pushes each slot's start 256 bytes into page i).
+constexpr RingGeometry kPaged{16, 4096};
+
+// Which of the region's pages are allocated: a memfd page exists once written (mincore()
+// reports it resident; nothing here is swapped).
+std::vector<bool> resident_pages(const Region& r) {
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> v((r.size() + page - 1) / page);
+    EXPECT_EQ(mincore(r.data(), r.size(), v.data()), 0);
+    std::vector<bool> out;
+    for (unsigned char c : v) out.push_back(c & 1);
+    return out;
+}
+
+struct ActiveRing {
+    explicit ActiveRing(uint32_t active, RingGeometry g = kPaged)
+        : region(Region::create("ring-active-test", g.region_size())) {
+        ring_init(region.data(), g, 7, 0);
+        prod = RingProducer(region.data(), g, active);
+        cons = RingConsumer(region.data());
+    }
+    // One datagram whose payload is its sequence number.
+    bool push(uint32_t seq) {
+        const auto b = bytes(4, static_cast<uint8_t>(seq));
+        return prod.try_push(meta_with(seq), b);
+    }
+    // Reads up to n datagrams, checking they come in sequence from *next.
+    uint32_t read(uint32_t n, uint32_t* next) {
+        uint32_t idx, got = 0;
+        while (got < n) {
+            const uint32_t k = cons.peek(n - got, &idx);
+            if (k == 0) break;
+            for (uint32_t i = 0; i < k; ++i) {
+                EXPECT_EQ(cons.meta(idx + i).src_addr, *next);
+                EXPECT_EQ(cons.payload(idx + i)[0], static_cast<uint8_t>(*next));
+                ++*next;
+            }
+            cons.release(k);
+            got += k;
+        }
+        return got;
+    }
+    // Pushes datagrams from..from+slots-1 into an empty ring (all fit, the next is refused:
+    // full at `slots`), then reads them back in order from the slots they went to.
+    void fill_and_read(uint32_t from, uint32_t slots) {
+        for (uint32_t i = from; i < from + slots; ++i) ASSERT_TRUE(push(i)) << i;
+        EXPECT_FALSE(push(from + slots)) << "full at " << slots;
+        uint32_t next = from;
+        EXPECT_EQ(read(slots + 1, &next), slots);
+        EXPECT_EQ(next, from + slots);
+    }
+    const RingHeader& header() const { return *static_cast<const RingHeader*>(region.data()); }
+    Region region;
+    RingProducer prod;
+    RingConsumer cons;
+};
+
+TEST(RingActive, WrapsOverTheActiveSlotsOnlyAndNeverTouchesTheRest) {
+    // An endpoint whose budget holds 4 datagrams: 1000 of them, read as they come, are
+    // written over slots 0..3 only, and the pages of slots 4..15 are never allocated.
+    ActiveRing r(4);
+    EXPECT_EQ(r.prod.active_slots(), 4u);
+    EXPECT_EQ(r.header().slot_mask.load(), 3u);
+    EXPECT_EQ(r.header().slot_count, 16u) << "the region keeps its size";
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < 1000; ++i) {
+        ASSERT_TRUE(r.push(i));
+        if (i % 3 == 2) ASSERT_EQ(r.read(3, &next), 3u);
+    }
+    r.read(4, &next);
+    EXPECT_EQ(next, 1000u);
+    const std::vector<bool> pages = resident_pages(r.region);
+    ASSERT_EQ(pages.size(), 17u);
+    for (std::size_t p = 0; p < pages.size(); ++p)
+        EXPECT_EQ(pages[p], p < 4) << "page " << p << " (slot " << p << ")";
+    // Full at 4, not 16: the fifth unread datagram is a drop.
+    for (uint32_t i = 0; i < 4; ++i) EXPECT_TRUE(r.push(1000 + i));
+    EXPECT_FALSE(r.push(1004));
+    EXPECT_EQ(r.prod.dropped(), 1u);
+    EXPECT_EQ(r.header().dropped_full.load(), 1u);
+}
+
+TEST(RingActive, GrowsAtOnceWhenEmptyAndTheConsumerFollows) {
+    ActiveRing r(4);
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < 4; ++i) ASSERT_TRUE(r.push(i));
+    EXPECT_FALSE(r.push(4)) << "full at 4";
+    EXPECT_EQ(r.read(6, &next), 4u);
+    EXPECT_TRUE(r.prod.try_grow(16)) << "empty: grows";
+    EXPECT_EQ(r.prod.active_slots(), 16u);
+    EXPECT_EQ(r.header().slot_mask.load(), 15u);
+    r.fill_and_read(6, 16);
+    EXPECT_EQ(r.cons.active_slots(), 16u);
+}
+
+TEST(RingActive, NeverGrowsWhileAQueuedSlotWouldMove) {
+    ActiveRing r(4);
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < 3; ++i) ASSERT_TRUE(r.push(i));
+    ASSERT_EQ(r.read(2, &next), 2u);
+    for (uint32_t i = 3; i < 6; ++i) ASSERT_TRUE(r.push(i));
+    // Queued: indices 2..5, at slots 2,3,0,1; with 16 slots 4 and 5 would be at slots 4, 5.
+    EXPECT_FALSE(r.prod.try_grow(16));
+    EXPECT_EQ(r.prod.active_slots(), 4u);
+    EXPECT_EQ(r.header().slot_mask.load(), 3u);
+    EXPECT_FALSE(r.push(6)) << "still full at 4";
+    ASSERT_EQ(r.read(4, &next), 4u);
+    EXPECT_EQ(next, 6u) << "read from where they were written";
+    EXPECT_TRUE(r.prod.try_grow(16)) << "drained: grows";
+    r.fill_and_read(6, 16);
+}
+
+TEST(RingActive, GrowsWithSlotsQueuedWhereBothMasksPlaceThemAlike) {
+    // Indices 16..18 sit at slots 0..2 with 4 slots and with 16: they stay put, so the grow
+    // need not wait; the consumer, which peeked them under the old mask, reads them and then
+    // what came after under the new one.
+    ActiveRing r(4);
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < 16; ++i) {
+        ASSERT_TRUE(r.push(i));
+        ASSERT_EQ(r.read(1, &next), 1u);
+    }
+    for (uint32_t i = 16; i < 19; ++i) ASSERT_TRUE(r.push(i));
+    uint32_t idx;
+    ASSERT_EQ(r.cons.peek(1, &idx), 1u);
+    EXPECT_EQ(r.cons.active_slots(), 4u);
+    EXPECT_TRUE(r.prod.try_grow(16));
+    for (uint32_t i = 19; i < 32; ++i) ASSERT_TRUE(r.push(i)) << i;
+    EXPECT_FALSE(r.push(32)) << "16 queued";
+    EXPECT_EQ(r.read(16, &next), 16u);
+    EXPECT_EQ(next, 32u);
+    EXPECT_EQ(r.cons.active_slots(), 16u);
+}
+
+TEST(RingActive, NeverShrinksAndIgnoresAConsumerIndexTheAppMadeUp) {
+    ActiveRing r(8);
+    EXPECT_TRUE(r.prod.try_grow(2)) << "already as large";
+    EXPECT_EQ(r.prod.active_slots(), 8u);
+    EXPECT_TRUE(r.prod.try_grow(1000)) << "capped at slot_count";
+    EXPECT_EQ(r.prod.active_slots(), 16u);
+    ActiveRing h(4);
+    ASSERT_TRUE(h.push(0));
+    auto& hdr = *static_cast<RingHeader*>(h.region.data());
+    hdr.cons.store(100, std::memory_order_release);  // ahead of prod
+    EXPECT_FALSE(h.prod.try_grow(16));
+    EXPECT_EQ(h.prod.active_slots(), 4u);
+    hdr.cons.store(1, std::memory_order_release);
+    EXPECT_TRUE(h.prod.try_grow(16));
+}
+
+TEST(RingActive, AConsumerBoundsTheMaskItIsGiven) {
+    // The app trusts the daemon, but no mask makes it read outside the region.
+    ActiveRing r(4);
+    ASSERT_TRUE(r.push(0));
+    auto& hdr = *static_cast<RingHeader*>(r.region.data());
+    hdr.slot_mask.store(0xffffffff, std::memory_order_relaxed);
+    uint32_t idx;
+    ASSERT_EQ(r.cons.peek(1, &idx), 1u);
+    EXPECT_EQ(r.cons.active_slots(), 16u);
+}
+
+TEST(RingActiveStress, ProducerAndConsumerAgreeAcrossGrows) {
+    // The producer grows 2 -> 4 -> ... -> 1024 whenever its ring allows it, the consumer
+    // reads on another thread: every datagram arrives once, in order, intact.
+    constexpr RingGeometry g{1024, 128};
+    ActiveRing r(2, g);
+    constexpr uint32_t kMessages = 300000;
+    std::thread consumer([&r] {
+        uint32_t next = 0, idx;
+        while (next < kMessages) {
+            const uint32_t n = r.cons.peek(64, &idx);
+            for (uint32_t i = 0; i < n; ++i, ++next) {
+                const auto p = r.cons.payload(idx + i);
+                if (r.cons.meta(idx + i).src_addr != next || p.size() != 4 ||
+                    p[0] != static_cast<uint8_t>(next) || p[3] != static_cast<uint8_t>(next + 3)) {
+                    ADD_FAILURE() << "datagram " << next << " misplaced";
+                    return;
+                }
+            }
+            r.cons.release(n);
+        }
+    });
+    uint32_t want = 2, grows = 0;
+    for (uint32_t seq = 0; seq < kMessages;) {
+        if (want < 1024 && seq % 1000 == 0) want *= 2;
+        if (r.prod.active_slots() < want && r.prod.try_grow(want)) ++grows;
+        if (r.push(seq)) ++seq;
+    }
+    consumer.join();
+    EXPECT_EQ(r.prod.active_slots(), 1024u);
+    EXPECT_GE(grows, 1u);
+    EXPECT_EQ(r.prod.dropped(), r.header().dropped_full.load());
+}
+
 TEST(Region, SealedAgainstShrinkingAndMappableFromFd) {
     Region a = Region::create("seal-test", 4096);
     EXPECT_NE(ftruncate(a.fd(), 0), 0) << "a receiving app must not be able to shrink it";
