@@ -25,11 +25,8 @@ void WakeupList::flush(uint16_t worker) noexcept {
     // the burst is before it, every needs_wakeup load after it.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     for (std::size_t i = 0; i < n_; ++i) {
-        ShmRings::PerWorker& w = list_[i]->w_[worker];
-        w.pending = false;
-        if (!w.prod.take_wakeup_fenced()) continue;
-        w.prod.count_wakeup();  // counted before the ring: the woken app may read its stats
-        list_[i]->bell_.ring();
+        list_[i]->w_[worker].pending = false;
+        list_[i]->wake_fenced(worker);
     }
     n_ = 0;
 }
@@ -81,8 +78,13 @@ void ShmRings::grow(uint16_t worker, uint32_t rcvbuf, bool error) noexcept {
 }
 
 void ShmRings::wake(uint16_t worker) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // see RingProducer::take_wakeup
+    wake_fenced(worker);
+}
+
+void ShmRings::wake_fenced(uint16_t worker) noexcept {
     shm::RingProducer& p = w_[worker].prod;
-    if (!p.take_wakeup()) return;
+    if (!p.take_wakeup_fenced()) return;
     // Counted before the ring: the woken app may read its stats at once.
     p.count_wakeup();
     bell_.ring();

@@ -198,6 +198,8 @@ public:
 
     // The needs-wakeup check for one worker's ring: rings the doorbell if the app sleeps.
     void wake(uint16_t worker) noexcept;
+    // wake() after the caller's full fence (WakeupList::flush: one for the whole burst).
+    void wake_fenced(uint16_t worker) noexcept;
     // The burst-ahead walk's hints (demux::udp_prefetch): the worker's producer state, then
     // what its next push writes. Reads only the daemon's own memory.
     void prefetch_producer(uint16_t worker) const noexcept {
