@@ -68,15 +68,4 @@ Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept {
     return Verdict::next();
 }
 
-void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept {
-    pkt.l4_off = static_cast<uint16_t>(pkt.l3_off + ip.header_len());
-    pkt.ip_proto = ip.protocol();
-    pkt.saddr = ip.src();
-    pkt.daddr = ip.dst();
-    pkt.ip_id = ip.id();
-    pkt.frag_off = ip.frag_field();
-    pkt.tos = ip.tos();
-    pkt.ttl = ip.ttl();
-}
-
 }  // namespace ingress::ipv4

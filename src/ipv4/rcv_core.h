@@ -26,7 +26,17 @@ core::Verdict rcv_core(core::Packet& pkt, core::CounterBlock& c) noexcept;
 // What a header that passed rcv_core's checks tells the later stages, copied into the
 // packet: l4_off = l3_off + ihl*4, ip_proto, saddr, daddr, ip_id, frag_off, tos, ttl. rcv_core
 // calls it; code that builds a Packet without running rcv_core (stage tests, fuzzers,
-// benchmarks) calls it too, so no stage reads a field nobody set.
-void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept;
+// benchmarks) calls it too, so no stage reads a field nobody set. Inline: rcv_core's tail
+// on every packet.
+inline void set_l3_meta(core::Packet& pkt, const wire::Ipv4View& ip) noexcept {
+    pkt.l4_off = static_cast<uint16_t>(pkt.l3_off + ip.header_len());
+    pkt.ip_proto = ip.protocol();
+    pkt.saddr = ip.src();
+    pkt.daddr = ip.dst();
+    pkt.ip_id = ip.id();
+    pkt.frag_off = ip.frag_field();
+    pkt.tos = ip.tos();
+    pkt.ttl = ip.ttl();
+}
 
 }  // namespace ingress::ipv4

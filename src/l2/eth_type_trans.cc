@@ -3,18 +3,7 @@
 namespace ingress::l2 {
 
 using core::DropReason;
-using core::PktType;
 using core::Verdict;
-
-PktType eth_pkt_type(const wire::Mac& dst, const Port& port) noexcept {
-    // Our address -> HOST; I/G bit set -> BROADCAST if ff:ff:ff:ff:ff:ff (the device's
-    // broadcast address), else MULTICAST; anything else -> OTHERHOST. Note the kernel does
-    // not check multicast filters here: a multicast frame the NIC let through is MULTICAST
-    // whatever the group.
-    if (dst == port.mac) return PktType::kHost;
-    if (dst.is_multicast()) return dst.is_broadcast() ? PktType::kBroadcast : PktType::kMulticast;
-    return PktType::kOtherhost;
-}
 
 Verdict eth_type_trans(core::Packet& pkt, const Port& port) noexcept {
     auto eth = wire::EthernetView::try_view(pkt.frame());

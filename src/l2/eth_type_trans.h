@@ -16,7 +16,16 @@ namespace ingress::l2 {
 //         eth_type_trans, counted as rx_length_errors; we name it).
 core::Verdict eth_type_trans(core::Packet& pkt, const Port& port) noexcept;
 
-// The pkt_type eth_type_trans() gives a frame for `dst` on `port`.
-core::PktType eth_pkt_type(const wire::Mac& dst, const Port& port) noexcept;
+// The pkt_type eth_type_trans() gives a frame for `dst` on `port`: our address -> HOST;
+// I/G bit set -> BROADCAST if ff:ff:ff:ff:ff:ff (the device's broadcast address), else
+// MULTICAST; anything else -> OTHERHOST. The kernel does not check multicast filters here:
+// a multicast frame the NIC let through is MULTICAST whatever the group. Inline: every
+// frame's first step.
+inline core::PktType eth_pkt_type(const wire::Mac& dst, const Port& port) noexcept {
+    if (dst == port.mac) return core::PktType::kHost;
+    if (dst.is_multicast())
+        return dst.is_broadcast() ? core::PktType::kBroadcast : core::PktType::kMulticast;
+    return core::PktType::kOtherhost;
+}
 
 }  // namespace ingress::l2

@@ -122,36 +122,48 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     defrag_.reap(sink_);
     laps.lap(Stage::kTimers, burst);
 
-    stage<kObserve>(batch, TraceStage::kEthTypeTrans,
-                    [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
     const demux::EndpointTable& eps = t_.endpoint_pub ? *t_.endpoint_pub->read() : *t_.endpoints;
     eps_ = &eps;
     if constexpr (kObserve) obs_.set_endpoints(&eps);
     // What the kernel kept since the last burst, to the taps first (it arrived earlier).
     // Drained with no tap too (a read of two ring positions when empty): copies made before
-    // the last tap closed must not reach a tap opened later.
+    // the last tap closed must not reach a tap opened later. Before eth_type_trans: that
+    // stage shows no frame to a tap, so the taps' order is the same either way.
     if (t_.kernel_frames) tap_kernel_frames(eps);
-    if (eps.has_taps()) {
-        // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port, vlan_do_receive,
-        // then another_round's ptype_all and ptype_base.
-        run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, c_); });
-        run_stage(batch, sink_, [&](core::Packet& p) {
-            return demux::tap_deliver_port(p, port, eps, tap_scratch_);
-        });
-        stage<kObserve>(batch, TraceStage::kVlan,
-                        [&](core::Packet& p) { return l2::vlan_do_receive(p, port); });
-        run_stage(batch, sink_, [&](core::Packet& p) {
-            return demux::tap_deliver_final(p, port, eps, tap_scratch_);
-        });
+    if (kObserve || eps.has_taps()) {
+        stage<kObserve>(batch, TraceStage::kEthTypeTrans,
+                        [&](core::Packet& p) { return l2::eth_type_trans(p, port); });
+        if (eps.has_taps()) {
+            // __netif_receive_skb_core: skb_vlan_untag, ptype_all on the port,
+            // vlan_do_receive, then another_round's ptype_all and ptype_base.
+            run_stage(batch, sink_, [&](core::Packet& p) { return l2::vlan_untag(p, c_); });
+            run_stage(batch, sink_, [&](core::Packet& p) {
+                return demux::tap_deliver_port(p, port, eps, tap_scratch_);
+            });
+            stage<kObserve>(batch, TraceStage::kVlan,
+                            [&](core::Packet& p) { return l2::vlan_do_receive(p, port); });
+            run_stage(batch, sink_, [&](core::Packet& p) {
+                return demux::tap_deliver_final(p, port, eps, tap_scratch_);
+            });
+        } else {
+            stage<kObserve>(batch, TraceStage::kVlan, [&](core::Packet& p) {
+                const core::Verdict v = l2::vlan_untag(p, c_);
+                return v.is_next() ? l2::vlan_do_receive(p, port) : v;
+            });
+        }
+        stage<kObserve>(batch, TraceStage::kPtype,
+                        [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     } else {
-        // No tap sees the frame between the two: one pass.
-        stage<kObserve>(batch, TraceStage::kVlan, [&](core::Packet& p) {
-            const core::Verdict v = l2::vlan_untag(p, c_);
-            return v.is_next() ? l2::vlan_do_receive(p, port) : v;
+        // No tap and no trace sees a frame between the L2 steps: one pass over the burst
+        // (each frame still takes them in the kernel's order; a pass per step cost a loop,
+        // a compaction and the Packet's reload per frame each).
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            core::Verdict v = l2::eth_type_trans(p, port);
+            if (v.is_next()) v = l2::vlan_untag(p, c_);
+            if (v.is_next()) v = l2::vlan_do_receive(p, port);
+            return v.is_next() ? l2::ptype_dispatch(p, c_) : v;
         });
     }
-    stage<kObserve>(batch, TraceStage::kPtype,
-                    [&](core::Packet& p) { return l2::ptype_dispatch(p, c_); });
     laps.lap(Stage::kL2, burst);
     const uint16_t to_rcv_core = batch.count;
     stage<kObserve>(batch, TraceStage::kIpRcvCore,
@@ -161,13 +173,27 @@ void Pipeline::process_impl(core::PacketBatch& batch, uint64_t now_ns, ObserveSe
     // route for the rest.
     const uint16_t to_route = batch.count;
     route_generation_ = rt.generation();
-    if (t_.early_demux.on())
-        stage<kObserve>(batch, TraceStage::kUdpV4EarlyDemux, [&](core::Packet& p) {
-            return demux::udp_v4_early_demux(p, eps, rt.mc(), route_generation_);
-        });
-    stage<kObserve>(batch, TraceStage::kRouteInput, [&](core::Packet& p) {
+    const bool early_demux = t_.early_demux.on();
+    auto early = [&](core::Packet& p) {
+        return demux::udp_v4_early_demux(p, eps, rt.mc(), route_generation_);
+    };
+    auto input = [&](core::Packet& p) {
         return ipv4::route_input(p, rt, c_, &icmp_, now_ns, hint_);
-    });
+    };
+    if constexpr (kObserve) {
+        if (early_demux) stage<kObserve>(batch, TraceStage::kUdpV4EarlyDemux, early);
+        stage<kObserve>(batch, TraceStage::kRouteInput, input);
+    } else {
+        // One pass: early demux then the input route, frame by frame (the route hint
+        // still sees the frames in order).
+        run_stage(batch, sink_, [&](core::Packet& p) {
+            if (early_demux) {
+                const core::Verdict v = early(p);
+                if (!v.is_next()) return v;
+            }
+            return input(p);
+        });
+    }
     laps.lap(Stage::kRoute, to_route);
     // ip_local_deliver: LOCAL / BROADCAST / MULTICAST from here on.
     const uint16_t to_defrag = batch.count;

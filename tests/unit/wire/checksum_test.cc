@@ -39,6 +39,26 @@ TEST(Checksum, MatchesReferenceOnEveryLengthAndAlignment) {
                   internet_checksum_reference({buf.data() + 1, len}));
 }
 
+TEST(Checksum, ShortInlineSumEqualsCsumPartialOnEveryLengthAndAlignment) {
+    // csum_partial_short() is what udp4_csum_init()'s immediate check (CHECKSUM_BREAK, 76
+    // bytes) sums: the same running sum as csum_partial(), chained after any accumulator.
+    std::mt19937 rng(11);
+    std::vector<uint8_t> buf(200);
+    for (auto& b : buf) b = static_cast<uint8_t>(rng());
+    for (uint64_t acc : {uint64_t{0}, uint64_t{0xffffffffffffffffu}, uint64_t{0x1234abcd}}) {
+        for (std::size_t len = 0; len <= 160; ++len) {
+            for (std::size_t off = 0; off < 8; ++off) {
+                const uint64_t s = csum_partial_short(buf.data() + off, len, acc);
+                ASSERT_EQ(csum_fold(s), csum_fold(csum_partial(buf.data() + off, len, acc)))
+                    << "len " << len << " off " << off;
+                if (acc == 0) {
+                    ASSERT_EQ(csum_fold(s), internet_checksum_reference({buf.data() + off, len}));
+                }
+            }
+        }
+    }
+}
+
 TEST(Checksum, IpFastCsumEqualsTheGenericSumForEveryHeaderLength) {
     std::mt19937 rng(7);
     std::vector<uint8_t> h(60);
