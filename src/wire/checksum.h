@@ -65,11 +65,12 @@ inline uint64_t csum_partial_short(const uint8_t* p, std::size_t n, uint64_t acc
 // Inline (a serial chain of a dozen instructions, on every packet twice: the call and the
 // lost scheduling freedom cost more than the work; bench/pipeline_bench.cc).
 inline uint16_t csum_fold(uint64_t acc) noexcept {
-    uint64_t s = (acc & 0xffffffffu) + (acc >> 32);
-    s = (s & 0xffffffffu) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    uint16_t native = static_cast<uint16_t>(~s);
+    // 64 -> 33 bits, then 32: the low word is at most 2^32 - 2 whenever the carry is 1.
+    const uint64_t s = (acc & 0xffffffffu) + (acc >> 32);
+    const uint32_t t = static_cast<uint32_t>(s) + static_cast<uint32_t>(s >> 32);
+    // 32 -> 16 as the kernel's csum_fold(): the high half of t + ror(t, 16) is the two
+    // halves' sum with its end-around carry.
+    const uint16_t native = static_cast<uint16_t>(~((t + std::rotr(t, 16)) >> 16));
     if constexpr (std::endian::native == std::endian::little)
         return static_cast<uint16_t>((native >> 8) | (native << 8));
     return native;
@@ -84,11 +85,13 @@ inline uint16_t internet_checksum(std::span<const uint8_t> b) noexcept {
 // in a 64-bit register cannot carry out, so no end-around carry is needed until the fold.
 // `ihl` is at least 5 and the caller guarantees ihl*4 bytes are readable.
 inline uint16_t ip_fast_csum(const uint8_t* h, unsigned ihl) noexcept {
-    uint64_t s = 0;
-    for (unsigned i = 0; i < ihl; ++i) {  // at most 15 words: no carry out of 64 bits
-        uint32_t w;
-        std::memcpy(&w, h + 4 * i, 4);
-        s += w;
+    uint32_t w[5];  // the first five words unrolled: most headers have no options
+    std::memcpy(w, h, sizeof(w));
+    uint64_t s = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+    for (unsigned i = 5; i < ihl; ++i) {  // at most 15 words: no carry out of 64 bits
+        uint32_t o;
+        std::memcpy(&o, h + 4 * i, 4);
+        s += o;
     }
     return csum_fold(s);
 }

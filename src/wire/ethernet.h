@@ -6,10 +6,12 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "wire/bytes.h"
 
@@ -32,11 +34,20 @@ struct Mac {
     constexpr bool is_multicast() const noexcept { return (b[0] & 0x01) != 0; }
     constexpr bool is_broadcast() const noexcept { return *this == broadcast(); }
     constexpr bool is_zero() const noexcept { return *this == Mac{}; }
-    // ether_addr_equal(): the XOR of the six octets, which the compiler turns into two
-    // loads (the defaulted comparison calls memcmp for six bytes: 9% of a burst's cycles).
+    // ether_addr_equal(): a 4-byte and a 2-byte word XORed, as the kernel's (the defaulted
+    // comparison calls memcmp for six bytes: 9% of a burst's cycles; an XOR per octet
+    // compiled to twelve byte loads).
     friend constexpr bool operator==(const Mac& x, const Mac& y) noexcept {
-        return ((x.b[0] ^ y.b[0]) | (x.b[1] ^ y.b[1]) | (x.b[2] ^ y.b[2]) | (x.b[3] ^ y.b[3]) |
-                (x.b[4] ^ y.b[4]) | (x.b[5] ^ y.b[5])) == 0;
+        if (std::is_constant_evaluated())
+            return ((x.b[0] ^ y.b[0]) | (x.b[1] ^ y.b[1]) | (x.b[2] ^ y.b[2]) | (x.b[3] ^ y.b[3]) |
+                    (x.b[4] ^ y.b[4]) | (x.b[5] ^ y.b[5])) == 0;
+        uint32_t x4, y4;
+        uint16_t x2, y2;
+        std::memcpy(&x4, x.b.data(), 4);
+        std::memcpy(&y4, y.b.data(), 4);
+        std::memcpy(&x2, x.b.data() + 4, 2);
+        std::memcpy(&y2, y.b.data() + 4, 2);
+        return ((x4 ^ y4) | static_cast<uint32_t>(x2 ^ y2)) == 0;
     }
 
     // "02:00:00:00:00:01"; nullopt on anything else.
@@ -66,7 +77,7 @@ private:
     explicit EthernetView(const uint8_t* p) noexcept : p_(p) {}
     Mac mac_at(std::size_t off) const noexcept {
         Mac m;
-        for (std::size_t i = 0; i < 6; ++i) m.b[i] = p_[off + i];
+        std::memcpy(m.b.data(), p_ + off, 6);
         return m;
     }
     const uint8_t* p_;

@@ -36,6 +36,19 @@ public:
     // Counts the packet's fate; its buffer goes back at flush() (held buffers stay with
     // whoever holds them).
     void settle(core::Packet& pkt, core::Verdict v) noexcept {
+        // The common fate first, inline: a received frame of this worker's delivered.
+        if (v.kind() == core::Verdict::Kind::kDelivered && !(pkt.flags & core::kFlagReassembled) &&
+            home_ == me_) [[likely]] {
+            c_.delivered(pkt.frames);
+            free_[nfree_++] = pkt.buf;
+            if (nfree_ == kCap) flush();
+            return;
+        }
+        settle_any(pkt, v);
+    }
+
+private:
+    void settle_any(core::Packet& pkt, core::Verdict v) noexcept {
         using Kind = core::Verdict::Kind;
         // A backend with no path to the kernel (AF_XDP: a frame in the UMEM cannot re-enter
         // the receive path): what would be passed is dropped under a reason of its own, so
@@ -81,6 +94,7 @@ public:
         if (nfree_ == kCap || npass_ == kCap) flush();
     }
 
+public:
     // A backend buffer whose frame's fate was already counted elsewhere (a fragment consumed
     // into a reassembled datagram): back to the backend at flush(), nothing counted.
     void release(uint64_t buf) noexcept {
