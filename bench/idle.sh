@@ -21,7 +21,9 @@
 #   env: MODES (default "busy adaptive interrupt"), IDLE (3 s), RATE (10000), SECONDS_ (2),
 #        DRIVER (af_xdp; "dpdk": DPDK's net_af_packet vdev on the same veth; "memif"),
 #        RATES (memif: "10000 1000000"), GEN_CPU WORKER_CPU (memif: 0 and 1),
-#        APP_POLL_US (the app's ring polling before it sleeps, default 0); TAG (the namespaces' prefix, idle)
+#        APP_POLL_US (the app's ring polling before it sleeps, default 0); TAG (the namespaces' prefix, idle);
+#        SPIN_US (adaptive), BACKOFF_MAX_US, DEEP_AFTER_MS, DEEP_BACKOFF_MAX_US (dpdk, memif):
+#        the interface's idle: keys (README "Idle workers"), each in the modes that use it
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -83,10 +85,27 @@ measure() {  # MODE IDLE_SHARE RATE
     app="" sender=""
 }
 
+# interfaces[].idle from the environment: each key where MODE and the driver use it.
+idle_keys() {  # MODE
+    local k=()
+    if [ "$1" = adaptive ] && [ -n "${SPIN_US:-}" ]; then k+=("spin_us: $SPIN_US"); fi
+    if [ "$1" != busy ] && [ "$DRIVER" != af_xdp ]; then
+        if [ -n "${BACKOFF_MAX_US:-}" ]; then k+=("backoff_max_us: $BACKOFF_MAX_US"); fi
+        if [ -n "${DEEP_AFTER_MS:-}" ]; then k+=("deep_after_ms: $DEEP_AFTER_MS"); fi
+        if [ -n "${DEEP_BACKOFF_MAX_US:-}" ]; then k+=("deep_backoff_max_us: $DEEP_BACKOFF_MAX_US"); fi
+    fi
+    if [ ${#k[@]} -gt 0 ]; then printf '\n    idle: {%s}' "$(IFS=,; echo "${k[*]}")"; fi
+}
+
+idle_env=""
+for v in SPIN_US BACKOFF_MAX_US DEEP_AFTER_MS DEEP_BACKOFF_MAX_US; do
+    if [ -n "${!v:-}" ]; then idle_env+="${idle_env:+ }$v=${!v}"; fi
+done
+
 printf '%-10s %8s %9s %10s | %-44s | %-44s\n' mode rate "idle CPU%" "load CPU%" \
     "sent->worker us (p50 / p99 / max)" "sent->app us (p50 / p99 / max)"
 for mode in $MODES; do
-    iface="    poll_mode: $mode" tail=""
+    iface="    poll_mode: $mode$(idle_keys "$mode")" tail=""
     if [ "$DRIVER" = memif ]; then
         iface+="
     driver: dpdk
@@ -128,4 +147,4 @@ dpdk:
     wait "$daemon" || true
     daemon=""
 done
-echo "# $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); driver $DRIVER; datagrams/s $RATES for $SECS s each; idle over $IDLE s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); driver $DRIVER; datagrams/s $RATES for $SECS s each; idle over $IDLE s; idle keys: ${idle_env:-the defaults}; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -210,9 +210,16 @@ grep -qE "reload refused, running configuration kept: .*ingressd.yaml:10:5: rout
 kill -0 "$pid" || fail "ingressd died on a broken reload"
 "$ctl" --socket "$tmp/ctl.sock" routes | grep -qE "^main +blackhole +198\.19\.0\.0/16" || fail "routes changed"
 
-# A change that needs a restart: listed, nothing applied, exit 3.
-sed -i "s/queues: 1/queues: 2/" "$tmp/ingressd.yaml"
+# A change that needs a restart: listed, nothing applied, exit 3. The idle timings first
+# (as poll_mode: the workers hold them), then the queues.
 sed -i "s/typo:/type:/" "$tmp/ingressd.yaml"
+sed -i "s/queues: 1/queues: 1\n    idle: {spin_us: 20}/" "$tmp/ingressd.yaml"
+set +e
+"$ctl" --socket "$tmp/ctl.sock" reload > "$tmp/reload"; rc=$?
+set -e
+[ $rc = 3 ] && grep -q "poll_mode, idle," "$tmp/reload" || { cat "$tmp/reload"; fail "idle reload: rc $rc"; }
+sed -i "/idle: {spin_us: 20}/d" "$tmp/ingressd.yaml"
+sed -i "s/queues: 1/queues: 2/" "$tmp/ingressd.yaml"
 set +e
 "$ctl" --socket "$tmp/ctl.sock" reload > "$tmp/reload"; rc=$?
 set -e

@@ -211,12 +211,50 @@ void read_addresses(const Reader& r, const YAML::Node& a, const std::string& key
     }
 }
 
+// interfaces[].idle: the idle worker's timings, each where the interface's poll_mode and
+// driver use it (refused elsewhere, as driver-specific keys are): spin_us in adaptive mode;
+// the micro-sleep's caps and deep_after_ms on dpdk ports (a PMD without rx interrupts; an
+// AF_XDP worker sleeps in poll() on its socket). Given in us and ms, kept in ns.
+void read_idle(const Reader& r, const YAML::Node& n, const std::string& at, InterfaceConfig& i) {
+    r.keys(n, at, {"spin_us", "backoff_max_us", "deep_after_ms", "deep_backoff_max_us"});
+    if (i.poll_mode == PollMode::kBusy)
+        r.fail(n, at, "applies to poll_mode adaptive or interrupt only (busy never sleeps)");
+    if (auto v = n["spin_us"]) {
+        if (i.poll_mode != PollMode::kAdaptive)
+            r.fail(v, at + ".spin_us", "applies to poll_mode adaptive only");
+        i.idle.spin_ns = r.uint(v, at + ".spin_us", 1, kIdleSpinMaxUs) * 1000;
+    }
+    for (const char* k : {"backoff_max_us", "deep_after_ms", "deep_backoff_max_us"})
+        if (i.driver != Driver::kDpdk && n[k])
+            r.fail(n[k], at + "." + k,
+                   "applies to driver dpdk only (an af_xdp worker sleeps in poll() on its "
+                   "socket, no micro-sleep)");
+    if (auto v = n["backoff_max_us"]) {
+        i.idle.backoff_max_ns =
+            r.uint(v, at + ".backoff_max_us", kIdleSleepMinUs, kIdleSleepMaxUs) * 1000;
+        // Unsaid, the deep-idle cap is at least the cap.
+        i.idle.deep_backoff_max_ns = std::max(i.idle.deep_backoff_max_ns, i.idle.backoff_max_ns);
+    }
+    if (auto v = n["deep_after_ms"])
+        i.idle.deep_idle_ns = r.uint(v, at + ".deep_after_ms", 1, kIdleDeepAfterMaxMs) * 1'000'000;
+    if (auto v = n["deep_backoff_max_us"]) {
+        const std::string key = at + ".deep_backoff_max_us";
+        const uint64_t us = r.uint(v, key, kIdleSleepMinUs, kIdleSleepMaxUs);
+        if (us * 1000 < i.idle.backoff_max_ns)
+            r.fail(v, key,
+                   std::to_string(us) + " is below backoff_max_us (" +
+                       std::to_string(i.idle.backoff_max_ns / 1000) +
+                       "): deep idle sleeps at least as long");
+        i.idle.deep_backoff_max_ns = us * 1000;
+    }
+}
+
 void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                     InterfaceConfig& i) {
-    r.keys(
-        n, at,
-        {"name", "driver", "queues", "xdp_mode", "zero_copy", "hw_timestamps", "busy_poll",
-         "poll_mode", "capture_all", "addresses", "conf", "vlans", "device", "exception", "rss"});
+    r.keys(n, at,
+           {"name", "driver", "queues", "xdp_mode", "zero_copy", "hw_timestamps", "busy_poll",
+            "poll_mode", "idle", "capture_all", "addresses", "conf", "vlans", "device", "exception",
+            "rss"});
     if (!n["name"]) r.fail(n, at + ".name", "missing: every interface needs a name");
     i.name = r.string(n["name"], at + ".name");
     if (i.name.size() > 15)
@@ -262,6 +300,7 @@ void read_interface(const Reader& r, const YAML::Node& n, const std::string& at,
                                          {{"busy", PollMode::kBusy},
                                           {"adaptive", PollMode::kAdaptive},
                                           {"interrupt", PollMode::kInterrupt}});
+    if (auto d = n["idle"]) read_idle(r, d, at + ".idle", i);
     if (auto c = n["capture_all"]) i.capture_all = r.boolean(c, at + ".capture_all");
     if (auto a = n["addresses"]) read_addresses(r, a, at + ".addresses", i.addresses);
     if (auto c = n["conf"]) r.devconf(c, at + ".conf", i.conf);

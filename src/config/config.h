@@ -54,6 +54,13 @@ enum class ZeroCopy : uint8_t { kAuto, kOn, kOff };
 enum class HwTimestamps : uint8_t { kAuto, kOff };
 // How a worker waits on an idle queue (README "Idle workers").
 using PollMode = worker::PollMode;
+// interfaces[].idle's bounds: the micro-sleep caps lie between the first micro-sleep and the
+// idle timer tick (no sleep outlasts the tick: the reassembly timers); the spin up to a
+// second, deep idle after an hour at the latest.
+inline constexpr uint64_t kIdleSleepMinUs = worker::kBackoffMinNs / 1000;
+inline constexpr uint64_t kIdleSleepMaxUs = worker::kTimerPeriodNs / 1000;
+inline constexpr uint64_t kIdleSpinMaxUs = 1'000'000;
+inline constexpr uint64_t kIdleDeepAfterMaxMs = 3'600'000;
 // Which header fields the NIC's RSS hash covers (DPDK ports; docs/dpdk.md).
 enum class Rss : uint8_t {
     kIp,     // IPv4 source and destination only: every fragment of a datagram on one queue
@@ -75,6 +82,9 @@ struct InterfaceConfig {
     HwTimestamps hw_timestamps = HwTimestamps::kAuto;
     bool busy_poll = false;
     PollMode poll_mode = PollMode::kAdaptive;
+    // `idle:` (README "Idle workers"): spin_us (adaptive), and the micro-sleep's caps and
+    // deep-idle threshold (dpdk ports: a PMD without rx interrupts), in ns here.
+    worker::IdleTimes idle;
     bool capture_all = false;  // redirect every frame to the dataplane (full capture)
     // DPDK ports: the device (a PCI address, or a vdev string such as
     // "net_af_xdp0,iface=eth1"), the kernel's TAP exception interface, the RSS fields.

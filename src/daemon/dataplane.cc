@@ -75,7 +75,8 @@ io::dpdk::PortOptions dpdk_options(const config::InterfaceConfig& ic, const conf
             .exception_poll = d.exception_poll,
             .rss = ic.rss == config::Rss::kIpUdp ? io::dpdk::RssFields::kIpUdp
                                                  : io::dpdk::RssFields::kIp,
-            .rx_interrupts = ic.poll_mode != config::PollMode::kBusy};
+            .rx_interrupts = ic.poll_mode != config::PollMode::kBusy,
+            .micro_sleep = worker::micro_sleep_text(ic.idle)};
 }
 
 const char* poll_mode_name(worker::PollMode m) {
@@ -440,8 +441,10 @@ void Dataplane::create_workers() {
                                                                       : nullptr};
             w->worker = std::make_unique<worker::Worker>(
                 *p->io, w->counters, t, g_clock,
-                worker::WorkerOptions{
-                    .queue = q, .poll_mode = p->ic.poll_mode, .profile = cfg_.runtime_profile});
+                worker::WorkerOptions{.queue = q,
+                                      .poll_mode = p->ic.poll_mode,
+                                      .idle = p->ic.idle,
+                                      .profile = cfg_.runtime_profile});
             const int core =
                 n < cfg_.worker_cores.size() ? static_cast<int>(cfg_.worker_cores[n]) : -1;
             w->dpdk = p->dpdk != nullptr;
@@ -897,11 +900,11 @@ std::vector<std::string> Dataplane::reload(const config::Config& file) {
         if (a.name != b.name || a.queues != b.queues || a.driver != b.driver ||
             a.xdp_mode != b.xdp_mode || a.zero_copy != b.zero_copy ||
             a.hw_timestamps != b.hw_timestamps || a.busy_poll != b.busy_poll ||
-            a.poll_mode != b.poll_mode || a.device != b.device || a.exception != b.exception ||
-            a.rss != b.rss)
+            a.poll_mode != b.poll_mode || a.idle != b.idle || a.device != b.device ||
+            a.exception != b.exception || a.rss != b.rss)
             restart.push_back("interfaces[" + std::to_string(i) + "] (" + b.name +
                               "): name, driver, queues, xdp_mode, zero_copy, hw_timestamps, "
-                              "busy_poll, poll_mode, device, exception, rss");
+                              "busy_poll, poll_mode, idle, device, exception, rss");
     }
     if (!same_ports) restart.push_back("interfaces: added or removed");
     // Who the daemon is and its filters are set once, after setup (docs/security.md). A new

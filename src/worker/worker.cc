@@ -33,7 +33,7 @@ uint16_t Worker::poll_once() {
 
 void Worker::idle() noexcept {
     if (opt_.poll_mode == PollMode::kBusy) return;
-    if (opt_.poll_mode == PollMode::kAdaptive && now_ - last_frame_ns_ < opt_.spin_ns) return;
+    if (opt_.poll_mode == PollMode::kAdaptive && now_ - last_frame_ns_ < opt_.idle.spin_ns) return;
     // Until the next timer tick at the latest: the reassembly timers run on time.
     const uint64_t due = last_timer_ns_ + opt_.timer_period_ns;
     if (due <= now_) return;
@@ -43,9 +43,9 @@ void Worker::idle() noexcept {
     ipv4::rcu_reader_offline();  // a sleeping reader holds up no grace period
     if (!backend_.wait_rx(opt_.queue, timeout)) {
         // Deep idle (no frame for deep_idle_ns, or none yet): the longer cap.
-        const bool deep = now_ - last_frame_ns_ >= opt_.deep_idle_ns;
+        const bool deep = now_ - last_frame_ns_ >= opt_.idle.deep_idle_ns;
         backoff_ns_ = std::clamp(backoff_ns_ * 2, kBackoffMinNs,
-                                 deep ? opt_.deep_backoff_max_ns : opt_.backoff_max_ns);
+                                 deep ? opt_.idle.deep_backoff_max_ns : opt_.idle.backoff_max_ns);
         backend_.micro_sleep(opt_.queue, std::min(backoff_ns_, timeout));
     }
     ipv4::rcu_reader_online();

@@ -15,6 +15,8 @@
 //              for deep_idle_ns it doubles on to deep_backoff_max_ns (the bound of the first
 //              frame after a long idle spell: fewer wakeups, a worker's idle CPU share
 //              below 1% where each wakeup costs some 25 us).
+// The idle timings (spin_ns, the caps, deep_idle_ns) are IdleTimes (poll_mode.h), the
+// interface's `idle:` in the config.
 // A sleeping worker is an offline RCU reader: route and endpoint changes are published
 // without waiting for it to wake.
 //
@@ -38,19 +40,14 @@ namespace ingress::worker {
 
 struct WorkerOptions {
     uint16_t queue = 0;
-    uint64_t timer_period_ns = 10'000'000;  // idle timer tick (10 ms)
+    uint64_t timer_period_ns = kTimerPeriodNs;  // idle timer tick (10 ms)
     PollMode poll_mode = PollMode::kAdaptive;
-    uint64_t spin_ns = 50'000;                 // adaptive: polling on after the last frame
-    uint64_t backoff_max_ns = 1'000'000;       // the longest micro-sleep (no backend wakeup)
-    uint64_t deep_idle_ns = 1'000'000'000;     // no frame for this long: deep idle
-    uint64_t deep_backoff_max_ns = 5'000'000;  // the longest micro-sleep in deep idle
-    bool profile = true;                       // the runtime profile's stage stamps (runtime.h)
+    IdleTimes idle;       // the spin, the micro-sleep's caps, deep idle
+    bool profile = true;  // the runtime profile's stage stamps (runtime.h)
 };
 
 class Worker {
 public:
-    static constexpr uint64_t kBackoffMinNs = 10'000;
-
     Worker(io::Backend& backend, core::CounterBlock& counters, const PipelineTables& tables,
            const core::Clock& clock, WorkerOptions opt) noexcept
         : backend_(backend), clock_(clock), opt_(opt), pipeline_(backend, counters, tables) {

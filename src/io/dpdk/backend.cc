@@ -408,9 +408,9 @@ void DpdkBackend::start_port(bool tap) {
         if (!intr && !tap)
             std::fprintf(stderr,
                          "ingressd: dpdk port %s (%s): no rx interrupts (%s): an idle worker "
-                         "micro-sleeps instead (10 us doubling to 1 ms; to 5 ms after 1 s "
-                         "without a frame)\n",
-                         opt_.name.c_str(), driver_.c_str(), why.c_str());
+                         "micro-sleeps instead%s\n",
+                         opt_.name.c_str(), driver_.c_str(), why.c_str(),
+                         opt_.micro_sleep.empty() ? "" : (" (" + opt_.micro_sleep + ")").c_str());
         if (started) return;
     }
     configure_port(tap, false);

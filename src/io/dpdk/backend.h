@@ -131,6 +131,9 @@ struct PortOptions {
     // Ask the PMDs for rx interrupts (an idle worker sleeps on them: wait_rx). Where the
     // port refuses them, it is configured without and wait_rx() reports no wakeup.
     bool rx_interrupts = false;
+    // How an idle worker micro-sleeps where the port has none, for that log line (the
+    // dataplane's worker::micro_sleep_text of the interface's idle timings); may be empty.
+    std::string micro_sleep;
 };
 
 class DpdkBackend final : public Backend, public Steering {

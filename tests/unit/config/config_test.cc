@@ -219,6 +219,87 @@ TEST(Config, PollModePerInterfaceDefaultAdaptive) {
             .runtime_profile);
 }
 
+// interfaces[].idle: unsaid, the worker's defaults (50 us spin; 1 ms cap, 5 ms after 1 s);
+// said, in us and ms, kept in ns; the deep cap is at least the cap when only the cap is said.
+TEST(Config, IdleTimesPerInterfaceDefaultTheWorkers) {
+    Config c = parse(
+        "interfaces:\n"
+        "  - {name: a0}\n"
+        "  - {name: a1, idle: {spin_us: 200}}\n"
+        "  - {name: p0, driver: dpdk, device: 'net_af_packet0,iface=a2', poll_mode: interrupt,\n"
+        "     idle: {backoff_max_us: 250, deep_after_ms: 30000, deep_backoff_max_us: 10000}}\n"
+        "  - {name: p1, driver: dpdk, device: 'net_af_packet1,iface=a3',\n"
+        "     idle: {spin_us: 1, backoff_max_us: 8000}}\n",
+        "t.yaml", opts());
+    ASSERT_EQ(c.interfaces.size(), 4u);
+    const worker::IdleTimes dflt;
+    EXPECT_EQ(dflt.spin_ns, 50'000u);
+    EXPECT_EQ(dflt.backoff_max_ns, 1'000'000u);
+    EXPECT_EQ(dflt.deep_idle_ns, 1'000'000'000u);
+    EXPECT_EQ(dflt.deep_backoff_max_ns, 5'000'000u);
+    EXPECT_EQ(c.interfaces[0].idle, dflt) << "the default";
+    EXPECT_EQ(c.interfaces[1].idle, (worker::IdleTimes{.spin_ns = 200'000}));
+    EXPECT_EQ(c.interfaces[2].idle, (worker::IdleTimes{.backoff_max_ns = 250'000,
+                                                       .deep_idle_ns = 30'000'000'000,
+                                                       .deep_backoff_max_ns = 10'000'000}));
+    EXPECT_EQ(c.interfaces[3].idle,
+              (worker::IdleTimes{
+                  .spin_ns = 1'000, .backoff_max_ns = 8'000'000, .deep_backoff_max_ns = 8'000'000}))
+        << "the deep cap follows a cap above its default";
+    EXPECT_EQ(worker::micro_sleep_text(c.interfaces[0].idle),
+              "10 us doubling to 1 ms; to 5 ms after 1 s without a frame");
+    EXPECT_EQ(worker::micro_sleep_text(c.interfaces[2].idle),
+              "10 us doubling to 250 us; to 10 ms after 30 s without a frame");
+    EXPECT_EQ(worker::micro_sleep_text(c.interfaces[3].idle), "10 us doubling to 8 ms")
+        << "no deep idle when its cap is the cap";
+}
+
+// Each idle key's range and where it applies: the error names the file, line, column and
+// key, as every other (the micro-sleep never outlasts the 10 ms timer tick).
+TEST(Config, IdleTimesOutOfRangeOrModeNameTheirKey) {
+    const std::string dpdk = "  - {name: p0, driver: dpdk, device: net_null0, ";
+    const struct {
+        std::string iface, want;
+    } cases[] = {
+        {"  - {name: a0, idle: {spin_us: 0}}\n",
+         "t.yaml:2:32: interfaces[0].idle.spin_us: 0 is out of range 1..1000000"},
+        {"  - {name: a0, idle: {spin_us: 1000001}}\n",
+         "t.yaml:2:32: interfaces[0].idle.spin_us: 1000001 is out of range 1..1000000"},
+        {"  - {name: a0, idle: {spin_ms: 10}}\n",
+         "t.yaml:2:23: interfaces[0].idle.spin_ms: unknown key (did you mean 'spin_us'?)"},
+        {"  - {name: a0, idle: 50}\n",
+         "t.yaml:2:22: interfaces[0].idle: expected a mapping of keys"},
+        {"  - {name: a0, poll_mode: busy, idle: {spin_us: 10}}\n",
+         "t.yaml:2:39: interfaces[0].idle: applies to poll_mode adaptive or interrupt only (busy "
+         "never sleeps)"},
+        {"  - {name: a0, poll_mode: interrupt, idle: {spin_us: 10}}\n",
+         "t.yaml:2:54: interfaces[0].idle.spin_us: applies to poll_mode adaptive only"},
+        {"  - {name: a0, idle: {backoff_max_us: 100}}\n",
+         "t.yaml:2:39: interfaces[0].idle.backoff_max_us: applies to driver dpdk only (an af_xdp "
+         "worker sleeps in poll() on its socket, no micro-sleep)"},
+        {dpdk + "idle: {backoff_max_us: 9}}\n",
+         "t.yaml:2:72: interfaces[0].idle.backoff_max_us: 9 is out of range 10..10000"},
+        {dpdk + "idle: {backoff_max_us: 10001}}\n",
+         "t.yaml:2:72: interfaces[0].idle.backoff_max_us: 10001 is out of range 10..10000"},
+        {dpdk + "idle: {deep_after_ms: 0}}\n",
+         "t.yaml:2:71: interfaces[0].idle.deep_after_ms: 0 is out of range 1..3600000"},
+        {dpdk + "idle: {deep_backoff_max_us: 20000}}\n",
+         "t.yaml:2:77: interfaces[0].idle.deep_backoff_max_us: 20000 is out of range 10..10000"},
+        {dpdk + "idle: {backoff_max_us: 2000, deep_backoff_max_us: 1000}}\n",
+         "t.yaml:2:99: interfaces[0].idle.deep_backoff_max_us: 1000 is below backoff_max_us "
+         "(2000): deep idle sleeps at least as long"},
+    };
+    for (const auto& tc : cases) {
+        SCOPED_TRACE(tc.iface);
+        try {
+            parse("interfaces:\n" + tc.iface, "t.yaml", opts());
+            ADD_FAILURE() << "accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(std::string(e.what()), tc.want);
+        }
+    }
+}
+
 // privileges: absent, the daemon stays root and unfiltered (as before the key existed).
 TEST(Config, PrivilegesDefaultToNoneAndAreRead) {
     Config none = parse("interfaces:\n  - {name: a0}\n", "t.yaml", opts());

@@ -21,14 +21,14 @@ constexpr uint64_t kIpLen = 20 + 8 + 18;
 // A worker over a DemuxHarness's backend, tables and fake clock, stepped on this thread (an
 // RCU reader for the test's duration, as a worker thread is).
 struct WorkerRig {
-    explicit WorkerRig(PollMode mode) {
+    explicit WorkerRig(PollMode mode, IdleTimes idle = {}) {
         // The app reads nothing here: a budget (SO_RCVBUF) the 1024 slots fill before.
         ep.bind(0, 5000).set_rcvbuf(demux::so_rcvbuf(1u << 20, 1u << 20));
         h.builder.add(ep);
         h.publish();
         PipelineTables t{.port = &h.port, .routes = &h.routes, .endpoints = h.endpoints};
         worker = std::make_unique<Worker>(h.backend, h.counters, t, h.clock,
-                                          WorkerOptions{.poll_mode = mode});
+                                          WorkerOptions{.poll_mode = mode, .idle = idle});
         ipv4::rcu_reader_register();
     }
     ~WorkerRig() { ipv4::rcu_reader_unregister(); }
@@ -68,7 +68,7 @@ TEST_P(WorkerIdle, EveryFrameIsDeliveredAcrossIdleSleeps) {
         total += 100;
         EXPECT_EQ(r.step_until(100), 100u);
         // Idle: past the adaptive spin (the fake clock moves only when told).
-        r.h.clock.advance_ns(WorkerOptions{}.spin_ns);
+        r.h.clock.advance_ns(IdleTimes{}.spin_ns);
         for (int i = 0; i < 3; ++i) EXPECT_EQ(r.worker->step(), 0u);
     }
     EXPECT_EQ(r.ep.rings().used(), total);
@@ -80,33 +80,77 @@ TEST_P(WorkerIdle, EveryFrameIsDeliveredAcrossIdleSleeps) {
         EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 3u * 3) << "every idle step slept";
 }
 
-// The micro-sleep of a backend without wakeups (DPDK without rx interrupts): it doubles
-// from 10 us to 1 ms while frames came within the last second, and on to 5 ms once none
-// has come for a second (deep idle: a fifth of the wakeups); a frame starts it over at
-// 10 us with the short cap, and every frame is delivered across the sleeps.
-TEST(WorkerIdleBackoff, GrowsToTheDeepCapOnlyAfterALongIdleSpell) {
-    WorkerRig r(PollMode::kInterrupt);
-    const WorkerOptions o;
+// The micro-sleep of a backend without wakeups (DPDK without rx interrupts), with the
+// default idle times and with an interface's `idle:` ones: it doubles from 10 us to
+// backoff_max (1 ms) while frames are recent, not deeper one nanosecond short of deep_idle
+// (1 s), and on to deep_backoff_max (5 ms) from there (deep idle: a fifth of the wakeups);
+// a frame starts it over at 10 us with the short cap, and every frame is delivered across
+// the sleeps.
+class WorkerIdleBackoff : public ::testing::TestWithParam<IdleTimes> {};
+INSTANTIATE_TEST_SUITE_P(Caps, WorkerIdleBackoff,
+                         ::testing::Values(IdleTimes{}, IdleTimes{.backoff_max_ns = 80'000,
+                                                                  .deep_idle_ns = 20'000'000,
+                                                                  .deep_backoff_max_ns = 320'000}),
+                         [](const auto& info) {
+                             return info.index == 0 ? "defaults" : "configured";
+                         });
+
+TEST_P(WorkerIdleBackoff, GrowsToTheDeepCapOnlyAfterALongIdleSpell) {
+    const IdleTimes o = GetParam();
+    WorkerRig r(PollMode::kInterrupt, o);
+    uint64_t sleeps = 0;
     auto sleep_steps = [&](int n) {
         for (int i = 0; i < n; ++i) EXPECT_EQ(r.worker->step(), 0u);
+        sleeps += n;
         return r.worker->micro_sleep_ns();
+    };
+    // Enough sleeps for the doubling to reach `cap` from where it is, and two more.
+    auto to_cap = [](uint64_t from, uint64_t cap) {
+        int n = 2;
+        for (; from < cap; from *= 2) ++n;
+        return n;
     };
     for (int round = 0; round < 2; ++round) {
         ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
         EXPECT_EQ(r.step_until(1), 1u);
         EXPECT_EQ(r.worker->micro_sleep_ns(), 0u) << "a frame starts the backoff over";
-        EXPECT_EQ(sleep_steps(1), Worker::kBackoffMinNs);
-        EXPECT_EQ(sleep_steps(1), 2 * Worker::kBackoffMinNs);
-        EXPECT_EQ(sleep_steps(10), o.backoff_max_ns) << "the cap while frames are recent";
+        EXPECT_EQ(sleep_steps(1), kBackoffMinNs);
+        EXPECT_EQ(sleep_steps(1), 2 * kBackoffMinNs);
+        EXPECT_EQ(sleep_steps(to_cap(2 * kBackoffMinNs, o.backoff_max_ns)), o.backoff_max_ns)
+            << "the cap while frames are recent";
+        r.h.clock.advance_ns(o.deep_idle_ns - 1);
+        EXPECT_EQ(sleep_steps(2), o.backoff_max_ns) << "not deep before deep_idle_ns";
         // No frame for deep_idle_ns: the cap grows, one doubling per sleep.
-        r.h.clock.advance_ns(o.deep_idle_ns);
+        r.h.clock.advance_ns(1);
         EXPECT_EQ(sleep_steps(1), 2 * o.backoff_max_ns);
-        EXPECT_EQ(sleep_steps(3), o.deep_backoff_max_ns) << "the deep-idle cap";
+        EXPECT_EQ(sleep_steps(to_cap(2 * o.backoff_max_ns, o.deep_backoff_max_ns)),
+                  o.deep_backoff_max_ns)
+            << "the deep-idle cap";
     }
     EXPECT_EQ(r.ep.rings().used(), 2u);
     EXPECT_COUNTERS_EQ(r.h.snap(), test::plus(test::ip_local(2, kIpLen),
                                               {{"delivered", 2}, {"UdpInDatagrams", 2}}));
-    EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 2u * 16);
+    EXPECT_EQ(r.worker->runtime().snapshot().sleeps, sleeps);
+}
+
+// adaptive: the worker polls on, without sleeping, until the configured spin has passed
+// since the last frame, then sleeps at every idle poll.
+TEST(WorkerIdleSpin, AdaptiveSpinsForTheConfiguredSpin) {
+    const IdleTimes o{.spin_ns = 200'000};
+    WorkerRig r(PollMode::kAdaptive, o);
+    ASSERT_TRUE(r.h.backend.inject(udp_to(kLocal, 5000).build()));
+    EXPECT_EQ(r.step_until(1), 1u);
+    r.h.clock.advance_ns(o.spin_ns - 1);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(r.worker->step(), 0u);
+    EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 0u) << "within the spin: polls on";
+    EXPECT_EQ(r.worker->micro_sleep_ns(), 0u);
+    r.h.clock.advance_ns(1);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(r.worker->step(), 0u);
+    EXPECT_EQ(r.worker->runtime().snapshot().sleeps, 3u) << "past the spin: sleeps";
+    EXPECT_EQ(r.worker->micro_sleep_ns(), 4 * kBackoffMinNs);
+    EXPECT_EQ(r.ep.rings().used(), 1u);
+    EXPECT_COUNTERS_EQ(r.h.snap(), test::plus(test::ip_local(1, kIpLen),
+                                              {{"delivered", 1}, {"UdpInDatagrams", 1}}));
 }
 
 // ip_expire on an idle queue: the first fragment of a datagram whose second never comes is
