@@ -22,14 +22,20 @@
 // the worker's TSC stamps per stage per burst, worker/runtime.h), in the same run: the
 // difference is the profile's own cost.
 //
+// BM_RingFloor: the same datagrams into the same rings with no parsing and no lookup (the
+// ring push alone, and one line written per slot alone): what the rings' memory costs at
+// 1, 512 and 10,000 endpoints, the floor under BM_PipelineUdpUnicast.
+//
 // Reports items_per_second (= packets/s), Mpps and ns_per_pkt, as mean / median / stddev /
 // max / min over 5 repetitions.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -137,6 +143,52 @@ void add_bindings(demux::EndpointTable::Builder& b,
 // (rmem_default: 256 active slots, shm/ring.h), the apps reading after every burst;
 // kDaemonWhole, the same with every slot active (the ring not following the budget).
 enum class Rings { kBench, kDaemonFollow, kDaemonWhole };
+// The rings' geometry and budgets for `per_ep_cycle` datagrams of `payload` bytes per
+// endpoint per cycle (the floor benchmark below delivers into the same ones).
+struct RingSetup {
+    shm::RingGeometry g;
+    demux::RingBudgets budgets;
+    bool daemon = false;  // the daemon's rings (kDaemonFollow, kDaemonWhole)
+    // A budget (SO_RCVBUF) that holds a full ring of frames of `frame_len` bytes, so the
+    // budget check runs on every datagram and never refuses one; the daemon's default for
+    // its rings.
+    uint32_t rcvbuf(uint32_t frame_len) const noexcept {
+        return daemon ? demux::kRmemDefault : g.slot_count * demux::skb_truesize(frame_len);
+    }
+};
+RingSetup ring_setup(Rings kind, uint32_t per_ep_cycle, uint32_t payload) {
+    RingSetup s;
+    const uint32_t slot =
+        (static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u) + 63) / 64 * 64;
+    s.daemon = kind != Rings::kBench;
+    s.g = s.daemon ? shm::RingGeometry{1024, 2048}
+                   : shm::RingGeometry{std::bit_ceil(per_ep_cycle + core::kBurst), slot};
+    if (kind == Rings::kDaemonFollow) s.budgets = {demux::kRmemDefault, demux::kRmemDefault};
+    return s;
+}
+// One endpoint's rings (one worker), its app's consumer side added to `apps`.
+std::shared_ptr<demux::ShmRings> bench_rings(uint32_t id, const RingSetup& s,
+                                             std::vector<shm::RingConsumer>& apps) {
+    auto rings =
+        std::make_shared<demux::ShmRings>(id, 1, s.g, demux::ShmRings::kDefaultErrSlots, s.budgets);
+    apps.emplace_back(rings->region(0).data());
+    // No app here needs the fds (three per endpoint: 10,000 endpoints would pass
+    // RLIMIT_NOFILE); the mappings stay.
+    rings->close_fds();
+    // Steady state: every slot page already faulted in, as in a daemon that has run a while
+    // (the memfd's pages are allocated on first write; 10,000 fresh rings would otherwise
+    // measure page faults).
+    std::memset(static_cast<uint8_t*>(rings->region(0).data()) + s.g.header_size(), 0,
+                std::size_t{rings->active_slots(0)} * s.g.slot_size);
+    return rings;
+}
+// The applications empty their rings.
+void drain(std::vector<shm::RingConsumer>& apps) noexcept {
+    for (auto& app : apps) {
+        uint32_t idx;
+        app.release(app.peek(UINT32_MAX, &idx));
+    }
+}
 void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observe = Observe::kOff,
                           bool bindings = false, uint32_t payload = 18, bool csum_at_queue = false,
                           bool stalled = false, Rings rings_kind = Rings::kBench) {
@@ -158,33 +210,14 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
     std::vector<std::unique_ptr<demux::UdpEndpoint>> eps;
     std::vector<shm::RingConsumer> apps;
     demux::EndpointTable::Builder b;
-    const uint32_t slot =
-        (static_cast<uint32_t>(sizeof(shm::SlotMeta)) + std::max(payload, 64u) + 63) / 64 * 64;
-    const bool daemon_rings = rings_kind != Rings::kBench;
-    const shm::RingGeometry g =
-        daemon_rings ? shm::RingGeometry{1024, 2048}
-                     : shm::RingGeometry{std::bit_ceil(per_ep_cycle + core::kBurst), slot};
-    demux::RingBudgets budgets;
-    if (rings_kind == Rings::kDaemonFollow) budgets = {demux::kRmemDefault, demux::kRmemDefault};
+    const RingSetup rs = ring_setup(rings_kind, per_ep_cycle, payload);
+    const shm::RingGeometry& g = rs.g;
+    const bool daemon_rings = rs.daemon;
     for (uint32_t i = 0; i < endpoints; ++i) {
-        auto rings = std::make_shared<demux::ShmRings>(i + 1, 1, g,
-                                                       demux::ShmRings::kDefaultErrSlots, budgets);
-        apps.emplace_back(rings->region(0).data());
-        // No app here needs the fds (three per endpoint: 10,000 endpoints would pass
-        // RLIMIT_NOFILE); the mappings stay.
-        rings->close_fds();
-        // Steady state: every slot page already faulted in, as in a daemon that has run a
-        // while (the memfd's pages are allocated on first write; 10,000 fresh rings would
-        // otherwise measure page faults).
-        std::memset(static_cast<uint8_t*>(rings->region(0).data()) + g.header_size(), 0,
-                    std::size_t{rings->active_slots(0)} * g.slot_size);
-        eps.push_back(std::make_unique<demux::UdpEndpoint>(std::move(rings)));
-        // A budget (SO_RCVBUF) that holds a full ring of these datagrams, so the budget
-        // check runs on every datagram and never refuses one.
+        eps.push_back(std::make_unique<demux::UdpEndpoint>(bench_rings(i + 1, rs, apps)));
         eps.back()
             ->bind(kLocal, static_cast<uint16_t>(10000 + i))
-            .set_rcvbuf(daemon_rings ? demux::kRmemDefault
-                                     : g.slot_count * demux::skb_truesize(frames[0].size()));
+            .set_rcvbuf(rs.rcvbuf(static_cast<uint32_t>(frames[0].size())));
         b.add(*eps.back());
     }
     if (bindings) add_bindings(b, eps, static_cast<uint32_t>(state.range(0)));
@@ -223,10 +256,7 @@ void pipeline_udp_unicast(benchmark::State& state, bool profiled, Observe observ
         if (profiled) profile.poll(n, core::tsc_now() - t0);
         if (++burst == bursts_per_cycle && !stalled) {  // the applications drain their rings
             burst = 0;
-            for (auto& app : apps) {
-                uint32_t idx;
-                app.release(app.peek(UINT32_MAX, &idx));
-            }
+            drain(apps);
         }
     }
     const auto snap = counters.snapshot();
@@ -345,6 +375,137 @@ void large_args(benchmark::internal::Benchmark* b) {
     repeated(b->ArgPair(1, 0)->ArgPair(1, 1)->ArgNames({"endpoints", "csum_at_queue"}));
 }
 
+// The floor under BM_PipelineUdpUnicast (issue 21): the same endpoints, rings, budgets and
+// datagrams in the same order (frame i of the cycle to endpoint i % endpoints, 64 per burst,
+// the apps draining once per cycle), with no parsing and no lookup: the endpoint comes from a
+// compact array. `mode`:
+//   kPush:   only the ring push, what Receiver::queue_rcv does once it has the endpoint (the
+//            record written in place, the 18 payload bytes, the budget check, submit, the
+//            wakeup list; one fence per burst): the rings' own memory (ShmRings, the worker's
+//            producer state and charge array, the ring header's lines, the slot's lines).
+//   kPushPrefetch: the same after the last passes of demux::udp_prefetch (the ShmRings, the
+//            producer state, the next slot and charge entry) over the burst.
+//   kTouch:  only one 64-byte line written in each datagram's slot (the slot the push would
+//            fill; no ring state read or written): the bare memory floor.
+//   kTouchPrefetch: the same with the burst's slot lines prefetched first.
+enum class Floor { kPush, kPushPrefetch, kTouch, kTouchPrefetch };
+void BM_RingFloor(benchmark::State& state) {
+    const auto endpoints = static_cast<uint32_t>(state.range(0));
+    const auto mode = static_cast<Floor>(state.range(1));
+    const bool push = mode == Floor::kPush || mode == Floor::kPushPrefetch;
+    const bool prefetch = mode == Floor::kPushPrefetch || mode == Floor::kTouchPrefetch;
+    constexpr uint32_t kPayload = 18;
+    const uint32_t nframes = std::max<uint32_t>(endpoints, 1024);
+    const uint32_t per_ep_cycle = (nframes + endpoints - 1) / endpoints;
+    const std::vector<uint8_t> frame = wire::FrameBuilder()
+                                           .eth(kPeerMac, kPortMac)
+                                           .ipv4(kPeer, kLocal)
+                                           .udp(1024, 10000)
+                                           .payload_size(kPayload)
+                                           .build();
+    const auto frame_len = static_cast<uint32_t>(frame.size());
+    const std::span<const uint8_t> payload{frame.data() + frame_len - kPayload, kPayload};
+    const RingSetup rs = ring_setup(Rings::kBench, per_ep_cycle, kPayload);
+    // Per endpoint: its rings and budget (kPush*), where its slots start and the next one
+    // (kTouch*).
+    struct Target {
+        demux::ShmRings* rings;
+        uint32_t rcvbuf;
+        uint32_t mask;
+        uint8_t* slots;
+        uint32_t next = 0;
+    };
+    std::vector<std::shared_ptr<demux::ShmRings>> owned;
+    std::vector<shm::RingConsumer> apps;
+    std::vector<Target> targets;
+    for (uint32_t i = 0; i < endpoints; ++i) {
+        owned.push_back(bench_rings(i + 1, rs, apps));
+        demux::ShmRings& r = *owned.back();
+        targets.push_back({&r, rs.rcvbuf(frame_len), r.active_slots(0) - 1,
+                           static_cast<uint8_t*>(r.region(0).data()) + rs.g.header_size()});
+    }
+    // The cycle's datagrams: endpoint and source port of frame i (as the pipeline's frames).
+    struct Dgram {
+        uint32_t ep;
+        uint16_t sport;
+    };
+    std::vector<Dgram> cycle(nframes);
+    for (uint32_t i = 0; i < nframes; ++i)
+        cycle[i] = {i % endpoints, static_cast<uint16_t>(1024 + i % 50000)};
+    const uint32_t truesize = demux::skb_truesize(frame_len);
+    demux::WakeupList wakeups;
+    const demux::DeliveryCtx ctx{0, &wakeups};
+    alignas(64) std::array<uint8_t, 64> line{};
+    const uint32_t bursts_per_cycle = nframes / core::kBurst;
+    uint32_t next = 0, burst = 0;
+    uint64_t refused = 0;
+    auto slot_of = [&rs](Target& t) noexcept {
+        return t.slots + std::size_t{t.next & t.mask} * rs.g.slot_size;
+    };
+    for (auto _ : state) {
+        if (prefetch) {
+            auto each = [&](auto f) noexcept {
+                for (uint32_t k = 0, i = next; k < core::kBurst;
+                     ++k, i = i + 1 == nframes ? 0 : i + 1)
+                    f(targets[cycle[i].ep]);
+            };
+            if (push) {
+                each([](Target& t) noexcept { __builtin_prefetch(t.rings); });
+                each([](Target& t) noexcept { t.rings->prefetch_producer(0); });
+                each([](Target& t) noexcept { t.rings->prefetch_next_slot(0); });
+            } else {
+                each([&](Target& t) noexcept { __builtin_prefetch(slot_of(t), 1); });
+            }
+        }
+        for (uint32_t k = 0; k < core::kBurst; ++k) {
+            const Dgram d = cycle[next];
+            if (++next == nframes) next = 0;
+            Target& t = targets[d.ep];
+            if (!push) {
+                std::memcpy(slot_of(t), line.data(), line.size());
+                ++t.next;
+                continue;
+            }
+            const auto dport = static_cast<uint16_t>(10000 + d.ep);
+            // Receiver::queue_rcv's record for a verified datagram.
+            auto fill = [&d, dport](shm::SlotMeta& m) noexcept {
+                m.src_addr = kPeer;
+                m.dst_addr = kLocal;
+                m.src_port = d.sport;
+                m.dst_port = dport;
+                m.ifindex = 1;
+                m.pkt_type = static_cast<uint8_t>(core::PktType::kHost);
+                m.protocol = wire::kIpProtoUdp;
+                m.flags = INGRESS_F_CSUM_VERIFIED;
+                m.tos = 0;
+                m.ttl = 64;
+                m.rx_ns = 0;
+            };
+            const demux::RcvBudget budget{truesize, t.rcvbuf};
+            if (!t.rings->try_emplace(fill, payload, {}, &ctx, &budget)) ++refused;
+        }
+        if (push) {
+            wakeups.flush(0);
+            if (++burst == bursts_per_cycle) {
+                burst = 0;
+                drain(apps);
+            }
+        }
+    }
+    const double pkts = static_cast<double>(state.iterations()) * core::kBurst;
+    uint64_t delivered = 0;
+    for (const auto& r : owned) delivered += r->delivered();
+    if (push && (refused != 0 || delivered != static_cast<uint64_t>(pkts)))
+        state.SkipWithError("not every datagram was delivered");
+    state.SetItemsProcessed(static_cast<int64_t>(pkts));
+    state.counters["ns_per_pkt"] =
+        benchmark::Counter(pkts, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["Mpps"] = benchmark::Counter(pkts / 1e6, benchmark::Counter::kIsRate);
+}
+void floor_args(benchmark::internal::Benchmark* b) {
+    repeated(b->ArgsProduct({{1, 512, 10000}, {0, 1, 2, 3}})->ArgNames({"endpoints", "mode"}));
+}
+
 // The reader's side: 1024 unverified 1472-byte datagrams in a ring (queued by the pipeline),
 // read as recvmmsg reads them (each payload copied out), with libingress's verification
 // (state.range(0) = 1: RingConsumer::peek_verified) or without (0: peek alone, what the
@@ -398,6 +559,7 @@ void BM_AppReadLarge(benchmark::State& state) {
 
 BENCHMARK(BM_PipelineUdpUnicast)->Apply(pipeline_args);
 BENCHMARK(BM_PipelineUdpStalledApp)->Apply(pipeline_args);
+BENCHMARK(BM_RingFloor)->Apply(floor_args);
 BENCHMARK(BM_PipelineUdpDefaultBudget)
     ->ArgsProduct({{1, 512}, {0, 1}})
     ->ArgNames({"endpoints", "follow"})

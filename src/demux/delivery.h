@@ -204,8 +204,12 @@ public:
     // what its next push writes. Reads only the daemon's own memory.
     void prefetch_producer(uint16_t worker) const noexcept {
         if (worker >= w_.size()) return;
+        // Every line of it, wherever the allocation placed it: the push reads and writes the
+        // producer (the middle lines), the budget check the error queue's published bytes
+        // and the wakeup list the pending flag (the last one).
         const auto* p = reinterpret_cast<const char*>(&w_[worker]);
-        __builtin_prefetch(p);
+        for (std::size_t off = 0; off < sizeof(PerWorker); off += shm::kCacheLine)
+            __builtin_prefetch(p + off);
         __builtin_prefetch(p + sizeof(PerWorker) - 1);
     }
     void prefetch_next_slot(uint16_t worker) const noexcept {
