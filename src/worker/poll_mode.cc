@@ -14,7 +14,8 @@ std::string duration_text(uint64_t ns) {
 }  // namespace
 
 std::string micro_sleep_text(const IdleTimes& t) {
-    std::string s = duration_text(kBackoffMinNs) + " doubling to " + duration_text(t.backoff_max_ns);
+    std::string s =
+        duration_text(kBackoffMinNs) + " doubling to " + duration_text(t.backoff_max_ns);
     if (t.deep_backoff_max_ns > t.backoff_max_ns)
         s += "; to " + duration_text(t.deep_backoff_max_ns) + " after " +
              duration_text(t.deep_idle_ns) + " without a frame";

@@ -397,7 +397,9 @@ TEST(RingActive, WrapsOverTheActiveSlotsOnlyAndNeverTouchesTheRest) {
     uint32_t next = 0;
     for (uint32_t i = 0; i < 1000; ++i) {
         ASSERT_TRUE(r.push(i));
-        if (i % 3 == 2) ASSERT_EQ(r.read(3, &next), 3u);
+        if (i % 3 == 2) {
+            ASSERT_EQ(r.read(3, &next), 3u);
+        }
     }
     r.read(4, &next);
     EXPECT_EQ(next, 1000u);
