@@ -25,8 +25,9 @@
 // Trust: the daemon never trusts what an app can write. The fields the app writes are
 // `cons`, `needs_wakeup` and its read-time counts (`csum_errors`, `csum_ok`: the daemon
 // bounds them by what it delivered on the ring, ShmRings::read_counts); the producer clamps a
-// `cons` that makes no sense (ahead of prod, or more than slot_count behind) and treats the ring as
-// full, counting the drop — a hostile app can starve itself, never the worker or another app.
+// `cons` that makes no sense (ahead of prod, or more than the active slots behind) and treats
+// the ring as full, counting the drop — a hostile app can starve itself, never the worker or
+// another app.
 //
 // Protocol (as xsk.h): producer reserve -> fill slots -> submit; consumer peek -> read
 // slots -> release. "burst" calls take as many as fit; "bulk" calls all or nothing.
